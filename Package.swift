@@ -1,0 +1,82 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Code generation for the numeric modules.
+///
+/// A plain release build targets baseline x86-64 (SSE2): `SIMD.addingProduct` turns into a libm
+/// `fmaf` call per lane and element-wise kernels run at half speed (see
+/// `../shared/PLATFORM-NOTES.md`). When the machine that builds has AVX2 and FMA, target Haswell
+/// (AVX2 + FMA). The binary then needs such a CPU, which is the machine it was built on.
+/// Set `SYNTHD_PORTABLE=1` to build for baseline x86-64 instead.
+let hostHasAVX2FMA: Bool = {
+    guard ProcessInfo.processInfo.environment["SYNTHD_PORTABLE"] == nil,
+          let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return false }
+    let flags = Set(flagsLine.split(separator: " ").map(String.init))
+    return flags.contains("avx2") && flags.contains("fma")
+}()
+
+let numericSettings: [SwiftSetting] =
+    hostHasAVX2FMA ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
+
+/// Language settings shared by every Swift target.
+let languageSettings: [SwiftSetting] = [
+    // SE-0335: spell out existential types.
+    .enableUpcomingFeature("ExistentialAny"),
+    // SE-0444: imports are visible only in the files that write them.
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "synthd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "synthd", targets: ["synthd"]),
+        .executable(name: "synthd-bench", targets: ["synthd-bench"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "GAN", targets: ["GAN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries from Debian's -dev packages (installed by scripts/setup).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CInotifyTools",
+                       providers: [.apt(["libinotifytools0-dev"])]),
+
+        // Tensors, layers, optimisers and checkpoints. No file I/O beyond checkpoints, no daemon code.
+        .target(name: "Engine", dependencies: ["CBLAS"],
+                swiftSettings: languageSettings + numericSettings),
+        // Models and training steps built from the engine's layers.
+        .target(name: "GAN", dependencies: ["Engine"],
+                swiftSettings: languageSettings + numericSettings),
+
+        .executableTarget(
+            name: "synthd",
+            dependencies: ["Engine", "GAN",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: languageSettings),
+        .executableTarget(
+            name: "synthd-bench",
+            dependencies: ["Engine", "GAN",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: languageSettings),
+
+        .testTarget(name: "EngineTests", dependencies: ["Engine"],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine"],
+                    resources: [.copy("Fixtures")],
+                    swiftSettings: languageSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Replaces `path` with `bytes` so that a reader, or a crash at any moment, sees either the
+/// old contents or the new ones, never a mix: write a temporary file in the same folder,
+/// fsync it, rename it over `path`, fsync the folder.
+public func writeFileAtomically(path: String, bytes: [UInt8]) throws(CheckpointError) {
+    let temporary = "\(path).tmp.\(getpid())"
+    let fd = retryingOnInterrupt { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
+    var failure: CheckpointError?
+    bytes.withUnsafeBytes { raw in
+        var written = 0
+        while written < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = .io(path: temporary, operation: "write", errno: errno)
+                return
+            }
+            written += n
+        }
+    }
+    if failure == nil, fsync(fd) != 0 { failure = .io(path: temporary, operation: "fsync", errno: errno) }
+    if close(fd) != 0, failure == nil { failure = .io(path: temporary, operation: "close", errno: errno) }
+    if failure == nil, rename(temporary, path) != 0 { failure = .io(path: path, operation: "rename into place", errno: errno) }
+    if let failure {
+        unlink(temporary)
+        throw failure
+    }
+    // Make the rename itself durable.
+    let folder = parentFolder(of: path)
+    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if folderFD >= 0 {
+        _ = fsync(folderFD)
+        close(folderFD)
+    }
+}
+
+/// Reads a whole file.
+public func readFile(path: String) throws(CheckpointError) -> [UInt8] {
+    let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC) }
+    guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
+    defer { close(fd) }
+    var status = stat()
+    guard fstat(fd, &status) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
+    let size = Int(status.st_size)
+    var bytes = [UInt8](repeating: 0, count: size)
+    var total = 0
+    var failure: Int32 = 0
+    bytes.withUnsafeMutableBytes { raw in
+        while total < size {
+            let n = Glibc.read(fd, raw.baseAddress! + total, size - total)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                return
+            }
+            if n == 0 { break }
+            total += n
+        }
+    }
+    if failure != 0 { throw .io(path: path, operation: "read", errno: failure) }
+    return Array(bytes[0..<total])
+}
+
+func parentFolder(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let parent = String(path[..<slash])
+    return parent.isEmpty ? "/" : parent
+}
+
+@inline(__always)
+func retryingOnInterrupt(_ call: () -> Int32) -> Int32 {
+    while true {
+        let result = call()
+        if result >= 0 || errno != EINTR { return result }
+    }
+}

@@ -1,0 +1,205 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A versioned binary snapshot of named tensors plus string metadata (step, RNG state, ...).
+///
+/// File layout, little-endian:
+///
+///     "SYNTHDCK"  magic, 8 bytes
+///     UInt32      format version
+///     UInt64      payload length in bytes
+///     payload     UInt32 metadata count, then (UInt32 length, UTF-8 key, UInt32 length, UTF-8 value)...
+///                 UInt32 tensor count, then (UInt32 length, UTF-8 name, UInt32 rank,
+///                 UInt64 dims x rank, Float32 values x product(dims))...
+///     UInt32      CRC-32 of the payload
+///
+/// The length and checksum let a reader tell a truncated file from a corrupt one before
+/// trusting any of it. `write(to:)` is atomic: readers see the old file or the new one.
+public struct Checkpoint: Sendable {
+    public static let magic: [UInt8] = Array("SYNTHDCK".utf8)
+    public static let formatVersion: UInt32 = 1
+    static let headerSize = 8 + 4 + 8
+
+    public struct Entry: Sendable, Equatable {
+        public let name: String
+        public let shape: [Int]
+        public let values: [Float]
+    }
+
+    public private(set) var entries: [Entry] = []
+    public var metadata: [String: String] = [:]
+
+    public init() {}
+
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// Adds a copy of `tensor`'s current values. Names must be unique.
+    public mutating func add(_ name: String, _ tensor: Tensor) {
+        precondition(entry(named: name) == nil, "checkpoint already holds a tensor named \(name)")
+        entries.append(Entry(name: name, shape: tensor.shape, values: tensor.values))
+    }
+
+    public mutating func add(_ tensors: [NamedTensor]) {
+        for named in tensors { add(named.name, named.tensor) }
+    }
+
+    /// Copies the saved values into `tensors`, which must all be present with the same shapes.
+    /// `path` names the file in errors.
+    public func restore(_ tensors: [NamedTensor], path: String) throws(CheckpointError) {
+        var byName: [String: Entry] = [:]
+        for entry in entries { byName[entry.name] = entry }
+        // Check everything before changing anything, so a mismatch leaves the model untouched.
+        for named in tensors {
+            guard let entry = byName[named.name] else { throw .missingTensor(path: path, name: named.name) }
+            guard entry.shape == named.tensor.shape else {
+                throw .shapeMismatch(path: path, name: named.name, expected: named.tensor.shape, found: entry.shape)
+            }
+        }
+        for named in tensors {
+            byName[named.name]!.values.withUnsafeBufferPointer {
+                named.tensor.data.update(from: $0.baseAddress!, count: named.tensor.count)
+            }
+        }
+    }
+
+    // MARK: Encoding
+
+    public func encoded() -> [UInt8] {
+        var payload: [UInt8] = []
+        payload.reserveCapacity(entries.reduce(64) { $0 + 64 + $1.values.count * 4 })
+        payload.appendInteger(UInt32(metadata.count))
+        for key in metadata.keys.sorted() {
+            payload.appendString(key)
+            payload.appendString(metadata[key]!)
+        }
+        payload.appendInteger(UInt32(entries.count))
+        for entry in entries {
+            payload.appendString(entry.name)
+            payload.appendInteger(UInt32(entry.shape.count))
+            for dim in entry.shape { payload.appendInteger(UInt64(dim)) }
+            entry.values.withUnsafeBytes { payload.append(contentsOf: $0) }
+        }
+        var file: [UInt8] = Self.magic
+        file.reserveCapacity(payload.count + Self.headerSize + 4)
+        file.appendInteger(Self.formatVersion)
+        file.appendInteger(UInt64(payload.count))
+        file.append(contentsOf: payload)
+        file.appendInteger(payload.withUnsafeBytes { CRC32.checksum($0) })
+        return file
+    }
+
+    public static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
+        guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
+            throw .notACheckpoint(path: path)
+        }
+        var reader = ByteReader(bytes: bytes, offset: magic.count)
+        guard let version = reader.read(UInt32.self), let length = reader.read(UInt64.self) else {
+            throw .truncated(path: path, expectedBytes: headerSize, actualBytes: bytes.count)
+        }
+        guard version == formatVersion else {
+            throw .unsupportedVersion(path: path, found: version, supported: formatVersion)
+        }
+        let expected = headerSize + Int(clamping: length) + 4
+        guard bytes.count >= expected else {
+            throw .truncated(path: path, expectedBytes: expected, actualBytes: bytes.count)
+        }
+        guard bytes.count == expected else {
+            throw .malformed(path: path, reason: "\(bytes.count - expected) unexpected bytes after the checksum")
+        }
+        let payloadRange = headerSize..<(headerSize + Int(length))
+        let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[payloadRange])) }
+        var trailer = ByteReader(bytes: bytes, offset: payloadRange.upperBound)
+        let stored = trailer.read(UInt32.self)!
+        guard stored == computed else { throw .checksumMismatch(path: path, stored: stored, computed: computed) }
+
+        // The checksum matched, so what follows failing means a writer bug, not damage.
+        func malformed(_ reason: String) -> CheckpointError { .malformed(path: path, reason: reason) }
+        var checkpoint = Checkpoint()
+        guard let metadataCount = reader.read(UInt32.self) else { throw malformed("no metadata count") }
+        for _ in 0..<metadataCount {
+            guard let key = reader.readString(), let value = reader.readString() else {
+                throw malformed("metadata entry runs past the payload")
+            }
+            checkpoint.metadata[key] = value
+        }
+        guard let tensorCount = reader.read(UInt32.self) else { throw malformed("no tensor count") }
+        for _ in 0..<tensorCount {
+            guard let name = reader.readString(), let rank = reader.read(UInt32.self), rank <= 8 else {
+                throw malformed("tensor header runs past the payload")
+            }
+            var shape: [Int] = []
+            for _ in 0..<rank {
+                guard let dim = reader.read(UInt64.self), dim < 1 << 32 else { throw malformed("bad dimension in \(name)") }
+                shape.append(Int(dim))
+            }
+            let count = shape.reduce(1, *)
+            guard let values = reader.readFloats(count) else { throw malformed("tensor \(name) runs past the payload") }
+            checkpoint.entries.append(Entry(name: name, shape: shape, values: values))
+        }
+        guard reader.offset == payloadRange.upperBound else { throw malformed("payload length disagrees with its contents") }
+        return checkpoint
+    }
+
+    // MARK: Files
+
+    /// Writes atomically: a temporary file in the same folder, fsync, rename over `path`,
+    /// fsync of the folder. On any failure the temporary file is removed and `path` is untouched.
+    public func write(to path: String) throws(CheckpointError) {
+        try writeFileAtomically(path: path, bytes: encoded())
+    }
+
+    public static func read(from path: String) throws(CheckpointError) -> Checkpoint {
+        try decode(readFile(path: path), path: path)
+    }
+}
+
+// MARK: - Byte helpers
+
+extension [UInt8] {
+    mutating func appendInteger<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func appendString(_ string: String) {
+        let utf8 = Array(string.utf8)
+        appendInteger(UInt32(utf8.count))
+        append(contentsOf: utf8)
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset: Int
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type) -> T? {
+        let size = MemoryLayout<T>.size
+        guard offset + size <= bytes.count else { return nil }
+        let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        offset += size
+        return T(littleEndian: value)
+    }
+
+    mutating func readString() -> String? {
+        guard let length = read(UInt32.self), offset + Int(length) <= bytes.count else { return nil }
+        let string = String(decoding: bytes[offset..<(offset + Int(length))], as: UTF8.self)
+        offset += Int(length)
+        return string
+    }
+
+    mutating func readFloats(_ count: Int) -> [Float]? {
+        guard count >= 0, offset + count * 4 <= bytes.count else { return nil }
+        let start = offset
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + count * 4)]))
+            }
+            initialized = count
+        }
+        offset += count * 4
+        return values
+    }
+}

@@ -1,0 +1,61 @@
+/// Sums of contiguous Float runs with SIMD accumulators.
+///
+/// Floating-point reductions are never auto-vectorised (the compiler may not reorder the
+/// additions); 2 x SIMD16 accumulators run ~4x faster than a scalar loop and are more accurate.
+@inlinable
+public func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 32 <= count {
+        acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        acc1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+        i += 32
+    }
+    var total = (acc0 + acc1).sum()
+    while i < count { total += p[i]; i += 1 }
+    return total
+}
+
+/// Sum of x[i] * y[i].
+@inlinable
+public func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int) -> Float {
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    var i = 0
+    let rx = UnsafeRawPointer(x), ry = UnsafeRawPointer(y)
+    while i + 32 <= count {
+        acc0 = acc0.addingProduct(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self),
+                                  ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self))
+        acc1 = acc1.addingProduct(rx.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self),
+                                  ry.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self))
+        i += 32
+    }
+    var total = (acc0 + acc1).sum()
+    while i < count { total += x[i] * y[i]; i += 1 }
+    return total
+}
+
+/// Sum of (x[i] - center)^2.
+@inlinable
+public func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ count: Int, center: Float) -> Float {
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    let c = SIMD16<Float>(repeating: center)
+    var i = 0
+    let raw = UnsafeRawPointer(x)
+    while i + 32 <= count {
+        let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
+        let d1 = raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self) - c
+        acc0 = acc0.addingProduct(d0, d0)
+        acc1 = acc1.addingProduct(d1, d1)
+        i += 32
+    }
+    var total = (acc0 + acc1).sum()
+    while i < count { let d = x[i] - center; total += d * d; i += 1 }
+    return total
+}
+
+/// y[i] += alpha * x[i].
+@inlinable
+public func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ count: Int) {
+    for i in 0..<count { y[i] += alpha * x[i] }
+}

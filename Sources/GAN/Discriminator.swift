@@ -1,0 +1,78 @@
+import Engine
+
+/// D(x, y), a projection discriminator: Conv 4/2/1 -> LeakyReLU(0.2), then
+/// [Conv 4/2/1 -> BN -> LeakyReLU(0.2)] x (stages - 1) down to (C0, 4, 4), flatten to phi,
+/// logit = Linear(phi) + embed(y) . phi.
+public final class Discriminator: Module {
+    public let configuration: ModelConfiguration
+    public let convolutions: [Conv2d]
+    public let norms: [BatchNorm2d]      // one per convolution after the first
+    private let activations: [Activation]
+    public let head: ProjectionHead
+
+    public init(_ configuration: ModelConfiguration) {
+        self.configuration = configuration
+        let c = configuration
+        var convolutions: [Conv2d] = []
+        var norms: [BatchNorm2d] = []
+        var input = c.imageChannels
+        for index in 0..<c.stages {
+            // Stage `stages - 1` is the full-resolution end; widths mirror the generator's.
+            let output = c.channels(atStage: c.stages - 1 - index)
+            convolutions.append(Conv2d("D.conv\(index + 1)", inChannels: input, outChannels: output,
+                                       kernelSize: 4, stride: 2, padding: 1))
+            if index > 0 { norms.append(BatchNorm2d("D.bn\(index + 1)", channels: output)) }
+            input = output
+        }
+        self.convolutions = convolutions
+        self.norms = norms
+        activations = convolutions.map { _ in Activation(.leakyReLU(slope: 0.2)) }
+        head = ProjectionHead("D.head", features: input * 16, classes: c.classes)
+    }
+
+    public var parameters: [Parameter] {
+        var result: [Parameter] = convolutions[0].parameters
+        for index in 1..<convolutions.count {
+            result += convolutions[index].parameters + norms[index - 1].parameters
+        }
+        return result + head.parameters
+    }
+
+    public var buffers: [NamedTensor] { norms.flatMap(\.buffers) }
+
+    public func setTraining(_ training: Bool) { norms.forEach { $0.setTraining(training) } }
+
+    /// images (B, C, R, R), labels (B) -> logits (B).
+    public func forward(_ images: Tensor, labels: [Int32]) -> Tensor {
+        var x = images
+        for index in convolutions.indices {
+            x = convolutions[index].forward(x)
+            if index > 0 { x = norms[index - 1].forward(x) }
+            x = activations[index].forward(x)
+        }
+        return head.forward(x.reshaped([x.shape[0], x.count / x.shape[0]]), labels: labels)
+    }
+
+    /// d loss / d logits -> parameter gradients (when `parameterGradients`) and
+    /// d loss / d images (when `inputGradient`). The generator step needs only the latter:
+    /// D's weights do not change there, so their gradients would be thrown away.
+    @discardableResult
+    public func backward(_ dLogits: Tensor, inputGradient: Bool, parameterGradients: Bool = true) -> Tensor? {
+        let last = convolutions.count - 1
+        let finalShape = [dLogits.count, convolutions[last].outChannels, 4, 4]
+        guard var dx = head.backward(dLogits, parameterGradients: parameterGradients)?.reshaped(finalShape) else {
+            return nil
+        }
+        for index in convolutions.indices.reversed() {
+            dx = activations[index].backward(dx)
+            if index > 0 { dx = norms[index - 1].backward(dx, parameterGradients: parameterGradients) }
+            let needInput = index > 0 || inputGradient
+            guard let next = convolutions[index].backward(dx, inputGradient: needInput,
+                                                          parameterGradients: parameterGradients) else {
+                return nil
+            }
+            dx = next
+        }
+        return dx
+    }
+}

@@ -1,0 +1,74 @@
+import Engine
+
+/// G(z, y): concat(z, embed(y)) -> Linear -> (C0, 4, 4) -> BN, ReLU ->
+/// [ConvTranspose 4/2/1 -> BN -> ReLU] x (stages - 1) -> ConvTranspose 4/2/1 -> Tanh.
+/// At resolution 32 this is the reference generator: 256x4x4 -> 128x8x8 -> 64x16x16 -> Cx32x32.
+public final class Generator: Module {
+    public let configuration: ModelConfiguration
+    public let embedding: Embedding
+    private let concat = ConcatFeatures()
+    public let projection: Linear
+    public let norms: [BatchNorm2d]            // stages of them: after the Linear and each hidden ConvTranspose
+    public let upsamplers: [ConvTranspose2d]   // stages of them: the last makes the image
+    private let relus: [Activation]
+    private let tanh = Activation(.tanh)
+    private var projectionGrad: Tensor?
+
+    public init(_ configuration: ModelConfiguration) {
+        self.configuration = configuration
+        let c = configuration
+        embedding = Embedding("G.embed", count: c.classes, dimension: c.embeddingSize)
+        let first = c.channels(atStage: 0)
+        projection = Linear("G.fc", inFeatures: c.latentSize + c.embeddingSize, outFeatures: first * 16)
+        var norms: [BatchNorm2d] = [BatchNorm2d("G.bn0", channels: first)]
+        var upsamplers: [ConvTranspose2d] = []
+        for stage in 0..<c.stages {
+            let input = c.channels(atStage: stage)
+            let last = stage == c.stages - 1
+            let output = last ? c.imageChannels : c.channels(atStage: stage + 1)
+            upsamplers.append(ConvTranspose2d("G.up\(stage + 1)", inChannels: input, outChannels: output,
+                                              kernelSize: 4, stride: 2, padding: 1))
+            if !last { norms.append(BatchNorm2d("G.bn\(stage + 1)", channels: output)) }
+        }
+        self.norms = norms
+        self.upsamplers = upsamplers
+        relus = norms.map { _ in Activation(.relu) }
+    }
+
+    public var parameters: [Parameter] {
+        var result = embedding.parameters + projection.parameters
+        for stage in 0..<configuration.stages {
+            result += norms[stage].parameters
+            result += upsamplers[stage].parameters
+        }
+        return result
+    }
+
+    public var buffers: [NamedTensor] { norms.flatMap(\.buffers) }
+
+    public func setTraining(_ training: Bool) { norms.forEach { $0.setTraining(training) } }
+
+    /// z (B, latent), labels (B) -> images (B, C, R, R) in [-1, 1].
+    public func forward(_ z: Tensor, labels: [Int32]) -> Tensor {
+        let batch = z.shape[0]
+        let h = concat.forward(z, embedding.forward(labels))
+        var x = projection.forward(h).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
+        for stage in 0..<configuration.stages {
+            x = relus[stage].forward(norms[stage].forward(x))
+            x = upsamplers[stage].forward(x)
+        }
+        return tanh.forward(x)
+    }
+
+    /// d loss / d images -> parameter gradients (accumulated).
+    public func backward(_ dImages: Tensor) {
+        var dx = tanh.backward(dImages)
+        for stage in (0..<configuration.stages).reversed() {
+            dx = upsamplers[stage].backward(dx)!
+            dx = norms[stage].backward(relus[stage].backward(dx))
+        }
+        let batch = dx.shape[0]
+        let dh = projection.backward(dx.reshaped([batch, projection.outFeatures]))!
+        embedding.backward(concat.backward(dh, leftFeatures: configuration.latentSize).right)
+    }
+}

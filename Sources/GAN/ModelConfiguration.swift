@@ -1,0 +1,32 @@
+/// The shape of a class-conditional DCGAN pair. The defaults are the reference cDCGAN-32 of
+/// `shared/REFERENCE-MODEL.md`; resolution 64 adds one block to each network.
+public struct ModelConfiguration: Sendable, Equatable, Codable {
+    /// Image channels: 1 grey, 3 colour.
+    public var imageChannels: Int
+    /// Number of classes (rows of the embedding tables).
+    public var classes: Int
+    /// Side of the square images the networks make and judge: 32 or 64.
+    public var resolution: Int
+    public var latentSize: Int
+    public var embeddingSize: Int
+    /// Channels of the widest-resolution hidden layer; each halving of resolution doubles them.
+    public var baseChannels: Int
+
+    public init(imageChannels: Int = 1, classes: Int = 10, resolution: Int = 32,
+                latentSize: Int = 128, embeddingSize: Int = 128, baseChannels: Int = 64) {
+        precondition([32, 64].contains(resolution), "resolution must be 32 or 64, got \(resolution)")
+        precondition(classes >= 1 && imageChannels >= 1, "need at least one class and one channel")
+        self.imageChannels = imageChannels
+        self.classes = classes
+        self.resolution = resolution
+        self.latentSize = latentSize
+        self.embeddingSize = embeddingSize
+        self.baseChannels = baseChannels
+    }
+
+    /// Stride-2 stages between 4x4 and the full resolution (3 at 32, 4 at 64).
+    public var stages: Int { resolution == 32 ? 3 : 4 }
+
+    /// Channels at stage i (0 = the 4x4 end): base * 2^(stages - 1 - i) ... wide at 4x4.
+    public func channels(atStage stage: Int) -> Int { baseChannels << (stages - 1 - stage) }
+}

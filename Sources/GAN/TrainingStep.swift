@@ -1,0 +1,109 @@
+import Engine
+
+/// Which adversarial loss a training step uses.
+public enum AdversarialLoss: String, Sendable, Codable, CaseIterable {
+    /// Binary cross-entropy on logits, the generator maximising log D(G(z)) (Goodfellow 2014).
+    case nonSaturating = "non-saturating"
+    /// Hinge loss (Lim & Ye 2017).
+    case hinge
+}
+
+/// Losses and logit means of one step, for progress reports.
+public struct StepReport: Sendable, Equatable {
+    public var discriminatorLoss: Float
+    public var generatorLoss: Float
+    public var realLogitMean: Float
+    public var fakeLogitMean: Float
+
+    public init(discriminatorLoss: Float = 0, generatorLoss: Float = 0,
+                realLogitMean: Float = 0, fakeLogitMean: Float = 0) {
+        self.discriminatorLoss = discriminatorLoss
+        self.generatorLoss = generatorLoss
+        self.realLogitMean = realLogitMean
+        self.fakeLogitMean = fakeLogitMean
+    }
+}
+
+/// One GAN training step exactly as `shared/REFERENCE-MODEL.md` defines it:
+/// fake = G(z, y); D step on real and fake.detached; Adam on D; G step through the updated D
+/// (D's gradients are not computed there: D's weights do not change); Adam on G.
+/// BatchNorm stays in training mode throughout.
+public final class TrainingStep {
+    public let generator: Generator
+    public let discriminator: Discriminator
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+    public var loss: AdversarialLoss
+    public var rng: RandomGenerator
+
+    private let bce = BinaryCrossEntropyWithLogits()
+    private var noise: Tensor?
+    private var logitGrad: Tensor?
+    private var fakeLabels: [Int32] = []
+
+    public init(generator: Generator, discriminator: Discriminator,
+                learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999,
+                loss: AdversarialLoss = .nonSaturating, seed: UInt64) {
+        self.generator = generator
+        self.discriminator = discriminator
+        generatorOptimizer = Adam(generator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
+        discriminatorOptimizer = Adam(discriminator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
+        self.loss = loss
+        self.rng = RandomGenerator(seed: seed)
+    }
+
+    /// A step on a real batch, with z ~ N(0, 1) and fake labels uniform over the classes.
+    @discardableResult
+    public func callAsFunction(real: Tensor, realLabels: [Int32]) -> StepReport {
+        let batch = real.shape[0]
+        let z = Tensor.reuse(noise, shape: [batch, generator.configuration.latentSize]); noise = z
+        rng.fillNormal(z)
+        if fakeLabels.count != batch { fakeLabels = Array(repeating: 0, count: batch) }
+        for i in 0..<batch { fakeLabels[i] = Int32(rng.int(below: generator.configuration.classes)) }
+        return step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
+    }
+
+    /// A step with the caller's noise and fake labels (tests compare it with PyTorch).
+    @discardableResult
+    public func step(real: Tensor, realLabels: [Int32], noise z: Tensor, fakeLabels: [Int32]) -> StepReport {
+        let batch = real.shape[0]
+        let dLogits = Tensor.reuse(logitGrad, shape: [batch]); logitGrad = dLogits
+        let fake = generator.forward(z, labels: fakeLabels)
+
+        // D step: the two halves' gradients add up, as for the sum of the two losses.
+        discriminator.zeroGradients()
+        let realLogits = discriminator.forward(real, labels: realLabels)
+        let realMean = mean(realLogits)
+        var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
+        discriminator.backward(dLogits, inputGradient: false)
+        let fakeLogits = discriminator.forward(fake, labels: fakeLabels)
+        let fakeMean = mean(fakeLogits)
+        lossD += discriminatorLoss(fakeLogits, real: false, gradient: dLogits)
+        discriminator.backward(dLogits, inputGradient: false)
+        discriminatorOptimizer.update()
+
+        // G step through the updated D.
+        generator.zeroGradients()
+        let logits = discriminator.forward(fake, labels: fakeLabels)
+        let lossG: Float
+        switch loss {
+        case .nonSaturating: lossG = bce(logits, target: 1, gradient: dLogits)
+        case .hinge: lossG = HingeLoss.generator(logits, gradient: dLogits)
+        }
+        let dFake = discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
+        generator.backward(dFake)
+        generatorOptimizer.update()
+
+        return StepReport(discriminatorLoss: lossD, generatorLoss: lossG,
+                          realLogitMean: realMean, fakeLogitMean: fakeMean)
+    }
+
+    private func discriminatorLoss(_ logits: Tensor, real: Bool, gradient: Tensor) -> Float {
+        switch loss {
+        case .nonSaturating: return bce(logits, target: real ? 1 : 0, gradient: gradient)
+        case .hinge: return HingeLoss.discriminator(logits, real: real, gradient: gradient)
+        }
+    }
+
+    private func mean(_ t: Tensor) -> Float { sum(t.data, t.count) / Float(t.count) }
+}

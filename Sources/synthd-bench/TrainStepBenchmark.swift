@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Engine
+import GAN
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Times the reference cDCGAN-32 training step (shared/REFERENCE-MODEL.md) on random data.
+struct TrainStepBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-step",
+        abstract: "Time the reference cDCGAN-32 training step (C=1, K=10) on random data.")
+
+    @Option(help: "Images per batch.") var batch = 64
+    @Option(help: "Timed steps.") var steps = 20
+    @Option(help: "Untimed steps first (allocation, caches, BLAS threads).") var warmup = 3
+    @Option(help: "Image channels (1 grey, 3 colour).") var channels = 1
+    @Option(help: "Classes.") var classes = 10
+    @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
+    @Option(help: "Seed of weights and data.") var seed: UInt64 = 1
+
+    func validate() throws {
+        guard batch > 0, steps > 0, warmup >= 0 else {
+            throw ValidationError("--batch and --steps must be positive, --warmup not negative")
+        }
+    }
+
+    func run() throws {
+        if let threads {
+            BLAS.threads = threads
+            Parallel.maxThreads = threads
+        }
+        let configuration = ModelConfiguration(imageChannels: channels, classes: classes)
+        let generator = Generator(configuration)
+        let discriminator = Discriminator(configuration)
+        initializeDCGAN(generator.parameters, seed: seed)
+        initializeDCGAN(discriminator.parameters, seed: seed &+ 1000)
+        let trainingStep = TrainingStep(generator: generator, discriminator: discriminator, seed: seed)
+
+        var rng = RandomGenerator(seed: seed &+ 2000)
+        let real = Tensor(zeros: [batch, channels, 32, 32])
+        rng.fillUniform(real, -1, 1)
+        let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
+
+        print("cDCGAN-32 training step: batch \(batch), C=\(channels), K=\(classes), "
+            + "\(BLAS.threads) BLAS threads, \(Parallel.maxThreads) worker threads")
+        print("G parameters: \(generator.parameterCount), D parameters: \(discriminator.parameterCount)")
+        for _ in 0..<warmup { trainingStep(real: real, realLabels: labels) }
+
+        let flopsBefore = BLAS.flopCount
+        var times: [Double] = []
+        var report = StepReport()
+        for _ in 0..<steps {
+            let start = monotonicSeconds()
+            report = trainingStep(real: real, realLabels: labels)
+            times.append(monotonicSeconds() - start)
+        }
+        let flopsPerStep = Double(BLAS.flopCount - flopsBefore) / Double(steps)
+        let sorted = times.sorted()
+        let median = sorted[sorted.count / 2]
+        let meanTime: Double = times.reduce(0, +) / Double(times.count)
+        let (fastest, slowest): (Double, Double) = (sorted[0], sorted[sorted.count - 1])
+        print(String(format: "step: median %.2f ms, mean %.2f ms, min %.2f ms, max %.2f ms",
+                     median * 1e3, meanTime * 1e3, fastest * 1e3, slowest * 1e3))
+        let gflopPerStep: Double = flopsPerStep / 1e9
+        print(String(format: "GEMM work: %.2f GFLOP per step, %.1f GFLOP/s at the median step",
+                     gflopPerStep, gflopPerStep / median))
+        print(String(format: "last losses: D %.4f, G %.4f", report.discriminatorLoss, report.generatorLoss))
+        print("peak_resident_mb=\(peakResidentMegabytes())")
+        print(String(format: "images_per_second=%.1f", Double(batch) / median))
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Peak resident set size of this process (ru_maxrss is in KiB on Linux).
+func peakResidentMegabytes() -> Int {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return usage.ru_maxrss / 1024
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Engine
+
+@main
+struct Synthd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synthd",
+        abstract: "Turns image datasets dropped into a spool folder into class-balanced synthetic data.",
+        version: SynthdVersion.string,
+        subcommands: [Info.self],
+        defaultSubcommand: Info.self)
+}
+
+enum SynthdVersion {
+    static let string = "0.1.0"
+}
+
+/// Prints what this build runs on: version, BLAS build and threads.
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the build and the numeric back end.")
+
+    func run() throws {
+        print("synthd \(SynthdVersion.string)")
+        print("blas: \(BLAS.configuration), \(BLAS.threads) threads")
+        print("cores: \(Parallel.maxThreads)")
+    }
+}
