@@ -60,6 +60,9 @@ public final class Generator: Module {
         return tanh.forward(x)
     }
 
+    /// The images of the last `forward` (owned by the output layer).
+    public var forwardOutputForTesting: Tensor { tanh.lastOutput! }
+
     /// d loss / d images -> parameter gradients (accumulated).
     public func backward(_ dImages: Tensor) {
         var dx = tanh.backward(dImages)

@@ -54,7 +54,7 @@ public struct RandomGenerator: Sendable, Equatable {
     /// Uniform integer in 0..<bound (bound > 0), by multiply-shift on the top 32 bits.
     public mutating func int(below bound: Int) -> Int {
         precondition(bound > 0, "int(below:) needs a positive bound, got \(bound)")
-        return Int((nextUInt64() >> 32) &* UInt64(bound) >> 32)
+        return Int(((nextUInt64() >> 32) &* UInt64(bound)) >> 32)
     }
 
     /// Standard normal.

@@ -26,6 +26,9 @@ public final class Activation: Module {
 
     public var parameters: [Parameter] { [] }
 
+    /// The result of the last `forward`, if any.
+    public var lastOutput: Tensor? { output }
+
     public func forward(_ x: Tensor) -> Tensor {
         let y = Tensor.reuse(output, shape: x.shape); output = y
         let kind = self.kind

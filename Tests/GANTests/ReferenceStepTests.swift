@@ -1,0 +1,120 @@
+import Engine
+import GAN
+import Testing
+
+/// One full reference training step (D step and G step, Adam updates included) against
+/// PyTorch 2.13 on the same weights and inputs (scripts/make_reference_fixture.py).
+///
+/// Tolerances: Float32 sums in another order differ by ~1e-6 relative per product; through
+/// three BatchNorm layers and two networks they grow to ~1e-4 of each tensor's scale, so
+/// values must agree within 2e-3 of the tensor's largest sampled magnitude. Biases followed by
+/// BatchNorm have a true gradient of 0 (the normalisation removes them): both sides hold only
+/// rounding noise there, hence the absolute floor. Adam's first step moves each weight by
+/// about lr * sign(gradient), so parameters after the step are compared only where the
+/// reference gradient is clearly non-zero.
+@Suite struct ReferenceStepTests {
+    /// Biases of layers followed by BatchNorm, with the weight of the same layer.
+    static let cancelledByBatchNorm = [
+        "D.conv2.bias": "D.conv2.weight", "D.conv3.bias": "D.conv3.weight",
+        "G.up1.bias": "G.up1.weight", "G.up2.bias": "G.up2.weight",
+    ]
+
+    let fixture: ReferenceFixture
+    let generator: Generator
+    let discriminator: Discriminator
+    let step: TrainingStep
+    let real: Tensor
+    let z: Tensor
+    let realLabels: [Int32]
+    let fakeLabels: [Int32]
+
+    init() throws {
+        let fixture = try ReferenceFixture.load()
+        self.fixture = fixture
+        let configuration = ModelConfiguration(imageChannels: fixture.channels, classes: fixture.classes)
+        generator = Generator(configuration)
+        discriminator = Discriminator(configuration)
+        initializeDCGAN(generator.parameters, seed: fixture.generatorSeed)
+        initializeDCGAN(discriminator.parameters, seed: fixture.discriminatorSeed)
+        step = TrainingStep(generator: generator, discriminator: discriminator, seed: 0)
+
+        var data = RandomGenerator(seed: fixture.dataSeed)
+        real = Tensor(zeros: [fixture.batch, fixture.channels, 32, 32])
+        data.fillUniform(real, -1, 1)
+        realLabels = (0..<fixture.batch).map { _ in Int32(data.int(below: fixture.classes)) }
+        z = Tensor(zeros: [fixture.batch, configuration.latentSize])
+        var noise = RandomGenerator(seed: fixture.dataSeed + 1)
+        noise.fillNormal(z)
+        var labels = RandomGenerator(seed: fixture.dataSeed + 2)
+        fakeLabels = (0..<fixture.batch).map { _ in Int32(labels.int(below: fixture.classes)) }
+    }
+
+    @Test func parameterNamesAndInputsMatchTheFixture() {
+        #expect(generator.parameters.map(\.name) == fixture.generatorParameters)
+        #expect(discriminator.parameters.map(\.name) == fixture.discriminatorParameters)
+        #expect(realLabels == fixture.realLabels)
+        #expect(fakeLabels == fixture.fakeLabels)
+        let realInput = Comparison("real", real, fixture.inputs["real"]!)
+        let noise = Comparison("z", z, fixture.inputs["z"]!)
+        #expect(realInput.maxDiff < 1e-6 && noise.maxDiff < 1e-6, "\(realInput); \(noise)")
+    }
+
+    @Test func oneTrainingStepMatchesPyTorch() {
+        let report = step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
+        let expected = fixture.expected
+
+        // Losses and logits.
+        let lossD = expected["loss_d"]!.values[0], lossG = expected["loss_g"]!.values[0]
+        #expect(abs(Double(report.discriminatorLoss) - lossD) < 1e-4 * max(1, abs(lossD)), "loss_D \(report.discriminatorLoss) vs \(lossD)")
+        #expect(abs(Double(report.generatorLoss) - lossG) < 1e-4 * max(1, abs(lossG)), "loss_G \(report.generatorLoss) vs \(lossG)")
+        let realMean = expected["real_logits"]!.values.reduce(0, +) / Double(fixture.batch)
+        let fakeMean = expected["fake_logits"]!.values.reduce(0, +) / Double(fixture.batch)
+        #expect(abs(Double(report.realLogitMean) - realMean) < 1e-4, "mean real logit")
+        #expect(abs(Double(report.fakeLogitMean) - fakeMean) < 1e-4, "mean fake logit")
+
+        // The generated images (G's output buffer still holds them).
+        let fake = generator.forwardOutputForTesting
+        let images = Comparison("fake", fake, expected["fake"]!)
+        #expect(images.within(atol: 1e-5, rtol: 1e-4), "\(images)")
+
+        // Gradients: D's from the D step, G's from the G step (the G step leaves D's alone).
+        var reportLines: [String] = []
+        for parameter in discriminator.parameters + generator.parameters {
+            let comparison = Comparison(parameter.name, parameter.grad, expected["grad:\(parameter.name)"]!)
+            reportLines.append("grad " + comparison.description)
+            if let weight = Self.cancelledByBatchNorm[parameter.name] {
+                // True gradient 0: both sides must be rounding noise, tiny next to the weight's.
+                let weightScale = expected["grad:\(weight)"]!.values.map(abs).max()!
+                let ours = parameter.grad.values.map { abs(Double($0)) }.max()!
+                #expect(ours < 1e-3 * weightScale && comparison.scale < 1e-3 * weightScale, "grad \(comparison)")
+                continue
+            }
+            #expect(comparison.within(atol: 1e-7, rtol: 2e-3), "grad \(comparison)")
+            #expect(comparison.normRelativeDiff < 2e-3, "grad norm \(comparison)")
+        }
+
+        // Parameters after Adam, where the reference gradient is clearly non-zero.
+        for parameter in discriminator.parameters + generator.parameters {
+            let after = expected["after:\(parameter.name)"]!
+            let grad = expected["grad:\(parameter.name)"]!
+            let gradScale = grad.values.map(abs).max() ?? 0
+            var maxDiff = 0.0, compared = 0
+            if Self.cancelledByBatchNorm[parameter.name] != nil { continue }
+            for (k, index) in after.indices.enumerated() where abs(grad.values[k]) > 1e-2 * gradScale {
+                maxDiff = max(maxDiff, abs(Double(parameter.value[index]) - after.values[k]))
+                compared += 1
+            }
+            // lr = 2e-4: 2e-6 is 1% of one update.
+            #expect(maxDiff < 2e-6, "\(parameter.name) after Adam: maxdiff \(maxDiff) over \(compared) elements")
+        }
+
+        // BatchNorm running statistics: G's updated once, D's three times (real, fake, G step).
+        // The third D update sees conv biases that Adam moved by +-lr on the sign of pure
+        // rounding noise, so a running mean may differ by momentum * 2 * lr = 4e-5.
+        for named in generator.buffers + discriminator.buffers {
+            let comparison = Comparison(named.name, named.tensor, expected["after:\(named.name)"]!)
+            #expect(comparison.within(atol: 6e-5, rtol: 1e-3), "\(comparison)")
+        }
+        print(reportLines.joined(separator: "\n"))
+    }
+}
