@@ -10,10 +10,10 @@ struct GEMMBenchmark: ParsableCommand {
 
     @Option(help: "Matrix side.") var size = 2048
     @Option(help: "Timed repetitions.") var repetitions = 5
-    @Option(help: "BLAS threads (default: all cores).") var threads: Int?
+    @Option(help: "Threads (default: all cores).") var threads: Int?
 
     func run() throws {
-        if let threads { BLAS.threads = threads }
+        if let threads { Parallel.maxThreads = threads }
         let n = size
         var rng = RandomGenerator(seed: 7)
         let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
@@ -27,7 +27,7 @@ struct GEMMBenchmark: ParsableCommand {
             best = min(best, monotonicSeconds() - start)
         }
         let gflops = 2 * Double(n) * Double(n) * Double(n) / best / 1e9
-        print("sgemm \(n)^3 with \(BLAS.threads) threads: best \(String(format: "%.1f", best * 1e3)) ms")
+        print("sgemm \(n)^3 with \(Parallel.maxThreads) threads: best \(String(format: "%.1f", best * 1e3)) ms")
         print(String(format: "sgemm_gflops=%.1f", gflops))
     }
 }

@@ -27,10 +27,7 @@ struct TrainStepBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        if let threads {
-            BLAS.threads = threads
-            Parallel.maxThreads = threads
-        }
+        if let threads { Parallel.maxThreads = threads }
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes)
         let generator = Generator(configuration)
         let discriminator = Discriminator(configuration)
@@ -44,7 +41,7 @@ struct TrainStepBenchmark: ParsableCommand {
         let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
 
         print("cDCGAN-32 training step: batch \(batch), C=\(channels), K=\(classes), "
-            + "\(BLAS.threads) BLAS threads, \(Parallel.maxThreads) worker threads")
+            + "\(Parallel.maxThreads) threads")
         print("G parameters: \(generator.parameterCount), D parameters: \(discriminator.parameterCount)")
         for _ in 0..<warmup { trainingStep(real: real, realLabels: labels) }
 

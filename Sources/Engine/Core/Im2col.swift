@@ -33,6 +33,18 @@ public struct ConvGeometry: Equatable, Sendable {
     public var columnCount: Int { batch * gridHeight * gridWidth }
 }
 
+/// The grid positions g in 0..<count whose pixel g * stride + offset lies in 0..<size,
+/// as a half-open range; computed once per kernel offset so inner loops need no bounds checks.
+@inline(__always)
+func validGridRange(count: Int, stride: Int, offset: Int, size: Int) -> Range<Int> {
+    // g * stride + offset >= 0  <=>  g >= ceil(-offset / stride)
+    let low = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+    // g * stride + offset <= size - 1  <=>  g <= floor((size - 1 - offset) / stride)
+    let last = size - 1 - offset
+    let high = last < 0 ? 0 : Swift.min(count, last / stride + 1)
+    return low < high ? low..<high : 0..<0
+}
+
 /// im2col over a whole batch.
 ///
 /// image is (B, C, H, W); cols is (C*KH*KW, B*GH*GW): row (c, kh, kw), column (b, gh, gw).
@@ -44,26 +56,33 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
     let gridArea = g.gridHeight * g.gridWidth
     let imageArea = g.height * g.width
     let rowLength = g.columnCount
-    Parallel.forRanges(g.patchSize, minimumPerChunk: Swift.max(1, 8192 / Swift.max(rowLength, 1))) { rows in
+    let (stride, gridWidth, width) = (g.stride, g.gridWidth, g.width)
+    Parallel.forRanges(g.patchSize, minimumPerChunk: Swift.max(1, 16384 / Swift.max(rowLength, 1))) { rows in
         for row in rows {
             let c = row / kernelArea
             let kh = (row % kernelArea) / g.kernelWidth
             let kw = row % g.kernelWidth
+            let rowsValid = validGridRange(count: g.gridHeight, stride: stride, offset: kh - g.padding, size: g.height)
+            let columnsValid = validGridRange(count: gridWidth, stride: stride, offset: kw - g.padding, size: width)
+            let columnOffset = kw - g.padding
             let rowOut = cols + row * rowLength
             for b in 0..<g.batch {
                 let plane = image + (b * g.channels + c) * imageArea
                 let out = rowOut + b * gridArea
-                for gh in 0..<g.gridHeight {
-                    let ih = gh * g.stride - g.padding + kh
-                    let outRow = out + gh * g.gridWidth
-                    if ih < 0 || ih >= g.height {
-                        outRow.update(repeating: 0, count: g.gridWidth)
-                        continue
-                    }
-                    let inRow = plane + ih * g.width
-                    for gw in 0..<g.gridWidth {
-                        let iw = gw &* g.stride &- g.padding &+ kw
-                        outRow[gw] = (iw >= 0 && iw < g.width) ? inRow[iw] : 0
+                // Rows of the grid that read only padding. (Plain loops: a memset call per
+                // 8-float row costs more than the row.)
+                for i in 0..<(rowsValid.lowerBound * gridWidth) { out[i] = 0 }
+                for i in (rowsValid.upperBound * gridWidth)..<gridArea { out[i] = 0 }
+                for gh in rowsValid {
+                    let inRow = plane + (gh * stride - g.padding + kh) * width + columnOffset
+                    let outRow = out + gh * gridWidth
+                    for gw in 0..<columnsValid.lowerBound { outRow[gw] = 0 }
+                    for gw in columnsValid.upperBound..<gridWidth { outRow[gw] = 0 }
+                    if stride == 1 {
+                        (outRow + columnsValid.lowerBound).update(from: inRow + columnsValid.lowerBound,
+                                                                  count: columnsValid.count)
+                    } else {
+                        for gw in columnsValid { outRow[gw] = inRow[gw &* stride] }
                     }
                 }
             }
@@ -79,30 +98,25 @@ public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<F
     let gridArea = g.gridHeight * g.gridWidth
     let imageArea = g.height * g.width
     let rowLength = g.columnCount
+    let (stride, gridWidth, width) = (g.stride, g.gridWidth, g.width)
     // Rows of one channel all add into that channel's planes: split the work by channel.
+    // Each plane stays in L1 while all kernel offsets add into it.
     let perChannel = kernelArea * rowLength
-    Parallel.forRanges(g.channels, minimumPerChunk: Swift.max(1, 16384 / Swift.max(perChannel, 1))) { channels in
-        for c in channels {
-            for b in 0..<g.batch {
-                (image + (b * g.channels + c) * imageArea).update(repeating: 0, count: imageArea)
-            }
+    Parallel.forRanges(g.channels * g.batch, minimumPerChunk: Swift.max(1, 16384 / Swift.max(perChannel / g.batch, 1))) { planes in
+        for planeIndex in planes {
+            let c = planeIndex / g.batch, b = planeIndex % g.batch
+            let plane = image + (b * g.channels + c) * imageArea
+            plane.update(repeating: 0, count: imageArea)
             for k in 0..<kernelArea {
                 let kh = k / g.kernelWidth
                 let kw = k % g.kernelWidth
-                let rowIn = cols + (c * kernelArea + k) * rowLength
-                for b in 0..<g.batch {
-                    let plane = image + (b * g.channels + c) * imageArea
-                    let input = rowIn + b * gridArea
-                    for gh in 0..<g.gridHeight {
-                        let ih = gh * g.stride - g.padding + kh
-                        if ih < 0 || ih >= g.height { continue }
-                        let outRow = plane + ih * g.width
-                        let inRow = input + gh * g.gridWidth
-                        for gw in 0..<g.gridWidth {
-                            let iw = gw &* g.stride &- g.padding &+ kw
-                            if iw >= 0 && iw < g.width { outRow[iw] += inRow[gw] }
-                        }
-                    }
+                let rowsValid = validGridRange(count: g.gridHeight, stride: stride, offset: kh - g.padding, size: g.height)
+                let columnsValid = validGridRange(count: gridWidth, stride: stride, offset: kw - g.padding, size: width)
+                let input = cols + (c * kernelArea + k) * rowLength + b * gridArea
+                for gh in rowsValid {
+                    let outRow = plane + (gh * stride - g.padding + kh) * width + (kw - g.padding)
+                    let inRow = input + gh * gridWidth
+                    for gw in columnsValid { outRow[gw &* stride] += inRow[gw] }
                 }
             }
         }

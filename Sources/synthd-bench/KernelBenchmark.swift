@@ -1,0 +1,45 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// Times the engine's non-GEMM kernels at the shapes of the reference step.
+struct KernelBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Time im2col, col2im, BatchNorm and activations at reference-step shapes (B = 64).")
+
+    @Option(help: "Repetitions per kernel (the median is printed).") var repetitions = 21
+
+    func run() throws {
+        // D conv2: 64 channels 16x16 -> 8x8; G up2 (as col2im): 64 channels 16x16 from 8x8 grid.
+        let g = ConvGeometry(batch: 64, channels: 64, height: 16, width: 16, kernelHeight: 4, kernelWidth: 4,
+                             stride: 2, padding: 1, gridHeight: 8, gridWidth: 8)
+        let image = Tensor(zeros: [64, 64, 16, 16]), cols = Tensor(zeros: [g.patchSize, g.columnCount])
+        var rng = RandomGenerator(seed: 1)
+        rng.fillUniform(image, -1, 1)
+        rng.fillUniform(cols, -1, 1)
+        time("im2col 64x64x16x16 -> 1024x4096") { im2col(cols.data, image.data, g) }
+        time("col2im 1024x4096 -> 64x64x16x16") { col2im(image.data, cols.data, g) }
+        let swapped = Tensor(zeros: image.shape)
+        time("swap axes 64x64x256") { swapLeadingAxes(swapped.data, image.data, a: 64, b: 64, inner: 256) }
+        let bn = BatchNorm2d("bn", channels: 64)
+        let y = bn.forward(image)
+        time("batchnorm forward 64x64x16x16") { _ = bn.forward(image) }
+        time("batchnorm backward 64x64x16x16") { _ = bn.backward(y) }
+        let act = Activation(.leakyReLU(slope: 0.2))
+        time("leaky relu forward 64x64x16x16") { _ = act.forward(image) }
+        time("leaky relu backward 64x64x16x16") { _ = act.backward(image) }
+    }
+
+    func time(_ label: String, _ body: () -> Void) {
+        body()
+        var samples: [Double] = []
+        for _ in 0..<repetitions {
+            let start = monotonicSeconds()
+            body()
+            samples.append(monotonicSeconds() - start)
+        }
+        samples.sort()
+        print(String(format: "%@: median %.3f ms", label, samples[samples.count / 2] * 1e3))
+    }
+}
