@@ -40,6 +40,6 @@ struct KernelBenchmark: ParsableCommand {
             samples.append(monotonicSeconds() - start)
         }
         samples.sort()
-        print(String(format: "%@: median %.3f ms", label, samples[samples.count / 2] * 1e3))
+        print(String(format: "%@: median %.3f ms, min %.3f ms", label, samples[samples.count / 2] * 1e3, samples[0] * 1e3))
     }
 }

@@ -50,6 +50,25 @@ public enum BLAS {
                     beta, c, Int32(ldc))
     }
 
+    /// `gemm` on the calling thread only, for use inside work already split over threads.
+    public static func gemmSerial(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        _ = singleThreadedOpenBLAS
+        cblas_sgemm(CblasRowMajor,
+                    transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
     /// The naive triple loop, kept as the reference that tests compare `gemm` with.
     public static func gemmNaive(
         transA: Bool = false, transB: Bool = false,
@@ -77,6 +96,9 @@ public enum BLAS {
     /// Floating-point operations issued through `gemm` so far (a multiply-add counts 2).
     /// Benchmarks read it to report GFLOP/s; only the training thread calls `gemm`.
     nonisolated(unsafe) public static var flopCount: Int = 0
+
+    /// Adds work done through `gemmSerial` (which cannot count it safely from several threads).
+    public static func recordFLOPs(m: Int, n: Int, k: Int) { flopCount &+= 2 &* m &* n &* k }
 
     /// How many threads OpenBLAS itself uses (1: `gemm` parallelises on its own).
     public static var threads: Int {

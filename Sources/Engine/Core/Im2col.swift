@@ -33,56 +33,56 @@ public struct ConvGeometry: Equatable, Sendable {
     public var columnCount: Int { batch * gridHeight * gridWidth }
 }
 
-/// The grid positions g in 0..<count whose pixel g * stride + offset lies in 0..<size,
-/// as a half-open range; computed once per kernel offset so inner loops need no bounds checks.
-@inline(__always)
-func validGridRange(count: Int, stride: Int, offset: Int, size: Int) -> Range<Int> {
-    // g * stride + offset >= 0  <=>  g >= ceil(-offset / stride)
-    let low = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-    // g * stride + offset <= size - 1  <=>  g <= floor((size - 1 - offset) / stride)
-    let last = size - 1 - offset
-    let high = last < 0 ? 0 : Swift.min(count, last / stride + 1)
-    return low < high ? low..<high : 0..<0
+extension ConvGeometry {
+    /// Side lengths of an image plane padded so that every kernel read of every grid position
+    /// lands inside it: the inner loops of im2col and col2im then need no bounds checks.
+    var paddedHeight: Int { Swift.max(height + 2 * padding, (gridHeight - 1) * stride + kernelHeight) }
+    var paddedWidth: Int { Swift.max(width + 2 * padding, (gridWidth - 1) * stride + kernelWidth) }
+    var paddedArea: Int { paddedHeight * paddedWidth }
 }
 
 /// im2col over a whole batch.
 ///
 /// image is (B, C, H, W); cols is (C*KH*KW, B*GH*GW): row (c, kh, kw), column (b, gh, gw).
 /// Putting the batch inside the columns makes each convolution one large GEMM instead of B
-/// thin ones (at 4x4 grids a per-image GEMM has N = 16).
+/// thin ones (at 4x4 grids a per-image GEMM has N = 16). Each (c, b) plane is first copied
+/// into a zero-bordered scratch plane, which then serves all KH*KW kernel offsets from L1.
 public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>,
-                   _ g: ConvGeometry) {
+                   _ g: ConvGeometry, parallel: Bool = true) {
     let kernelArea = g.kernelHeight * g.kernelWidth
     let gridArea = g.gridHeight * g.gridWidth
     let imageArea = g.height * g.width
     let rowLength = g.columnCount
-    let (stride, gridWidth, width) = (g.stride, g.gridWidth, g.width)
-    Parallel.forRanges(g.patchSize, minimumPerChunk: Swift.max(1, 16384 / Swift.max(rowLength, 1))) { rows in
-        for row in rows {
-            let c = row / kernelArea
-            let kh = (row % kernelArea) / g.kernelWidth
-            let kw = row % g.kernelWidth
-            let rowsValid = validGridRange(count: g.gridHeight, stride: stride, offset: kh - g.padding, size: g.height)
-            let columnsValid = validGridRange(count: gridWidth, stride: stride, offset: kw - g.padding, size: width)
-            let columnOffset = kw - g.padding
-            let rowOut = cols + row * rowLength
-            for b in 0..<g.batch {
-                let plane = image + (b * g.channels + c) * imageArea
-                let out = rowOut + b * gridArea
-                // Rows of the grid that read only padding. (Plain loops: a memset call per
-                // 8-float row costs more than the row.)
-                for i in 0..<(rowsValid.lowerBound * gridWidth) { out[i] = 0 }
-                for i in (rowsValid.upperBound * gridWidth)..<gridArea { out[i] = 0 }
-                for gh in rowsValid {
-                    let inRow = plane + (gh * stride - g.padding + kh) * width + columnOffset
+    let (stride, gridWidth, paddedWidth) = (g.stride, g.gridWidth, g.paddedWidth)
+    let planes = g.channels * g.batch
+    let minimumPlanes = parallel ? Swift.max(1, 32768 / Swift.max(kernelArea * gridArea, 1)) : planes
+    Parallel.forRanges(planes, minimumPerChunk: minimumPlanes) { range in
+        // 16 spare floats: the SIMD path below loads whole vectors past a row's last read.
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedArea + 16)
+        defer { padded.deallocate() }
+        padded.initialize(repeating: 0, count: g.paddedArea + 16)
+        let strideTwoVectors = stride == 2 && gridWidth % 8 == 0
+        for planeIndex in range {
+            let c = planeIndex / g.batch, b = planeIndex % g.batch
+            let plane = image + (b * g.channels + c) * imageArea
+            for h in 0..<g.height {
+                (padded + (h + g.padding) * paddedWidth + g.padding).update(from: plane + h * g.width, count: g.width)
+            }
+            for k in 0..<kernelArea {
+                let kh = k / g.kernelWidth, kw = k % g.kernelWidth
+                let source = padded + kh * paddedWidth + kw
+                let out = cols + (c * kernelArea + k) * rowLength + b * gridArea
+                for gh in 0..<g.gridHeight {
+                    let inRow = source + gh * stride * paddedWidth
                     let outRow = out + gh * gridWidth
-                    for gw in 0..<columnsValid.lowerBound { outRow[gw] = 0 }
-                    for gw in columnsValid.upperBound..<gridWidth { outRow[gw] = 0 }
-                    if stride == 1 {
-                        (outRow + columnsValid.lowerBound).update(from: inRow + columnsValid.lowerBound,
-                                                                  count: columnsValid.count)
+                    if strideTwoVectors {
+                        // Every other float of 16 consecutive ones: one load and a shuffle.
+                        for j in Swift.stride(from: 0, to: gridWidth, by: 8) {
+                            let pair = UnsafeRawPointer(inRow + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(outRow + j).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+                        }
                     } else {
-                        for gw in columnsValid { outRow[gw] = inRow[gw &* stride] }
+                        for gw in 0..<gridWidth { outRow[gw] = inRow[gw &* stride] }
                     }
                 }
             }
@@ -91,33 +91,48 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
 }
 
 /// col2im over a whole batch: the adjoint of `im2col`. Overwrites image (B, C, H, W) with
-/// the sum of every column entry that reads each pixel.
+/// the sum of every column entry that reads each pixel, accumulated in a zero-bordered
+/// scratch plane whose interior is then copied out.
 public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Float>,
-                   _ g: ConvGeometry) {
+                   _ g: ConvGeometry, parallel: Bool = true) {
     let kernelArea = g.kernelHeight * g.kernelWidth
     let gridArea = g.gridHeight * g.gridWidth
     let imageArea = g.height * g.width
     let rowLength = g.columnCount
-    let (stride, gridWidth, width) = (g.stride, g.gridWidth, g.width)
-    // Rows of one channel all add into that channel's planes: split the work by channel.
-    // Each plane stays in L1 while all kernel offsets add into it.
-    let perChannel = kernelArea * rowLength
-    Parallel.forRanges(g.channels * g.batch, minimumPerChunk: Swift.max(1, 16384 / Swift.max(perChannel / g.batch, 1))) { planes in
-        for planeIndex in planes {
+    let (stride, gridWidth, paddedWidth) = (g.stride, g.gridWidth, g.paddedWidth)
+    let planes = g.channels * g.batch
+    let minimumPlanes = parallel ? Swift.max(1, 32768 / Swift.max(kernelArea * gridArea, 1)) : planes
+    Parallel.forRanges(planes, minimumPerChunk: minimumPlanes) { range in
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedArea + 16)
+        defer { padded.deallocate() }
+        padded.initialize(repeating: 0, count: g.paddedArea + 16)
+        let strideTwoVectors = stride == 2 && gridWidth % 8 == 0
+        for planeIndex in range {
             let c = planeIndex / g.batch, b = planeIndex % g.batch
-            let plane = image + (b * g.channels + c) * imageArea
-            plane.update(repeating: 0, count: imageArea)
+            padded.update(repeating: 0, count: g.paddedArea)
             for k in 0..<kernelArea {
-                let kh = k / g.kernelWidth
-                let kw = k % g.kernelWidth
-                let rowsValid = validGridRange(count: g.gridHeight, stride: stride, offset: kh - g.padding, size: g.height)
-                let columnsValid = validGridRange(count: gridWidth, stride: stride, offset: kw - g.padding, size: width)
+                let kh = k / g.kernelWidth, kw = k % g.kernelWidth
+                let target = padded + kh * paddedWidth + kw
                 let input = cols + (c * kernelArea + k) * rowLength + b * gridArea
-                for gh in rowsValid {
-                    let outRow = plane + (gh * stride - g.padding + kh) * width + (kw - g.padding)
+                for gh in 0..<g.gridHeight {
+                    let outRow = target + gh * stride * paddedWidth
                     let inRow = input + gh * gridWidth
-                    for gw in columnsValid { outRow[gw &* stride] += inRow[gw] }
+                    if strideTwoVectors {
+                        // Add into every other float of 16 consecutive ones.
+                        for j in Swift.stride(from: 0, to: gridWidth, by: 8) {
+                            let target = UnsafeMutableRawPointer(outRow + 2 * j)
+                            var pair = UnsafeRawPointer(target).loadUnaligned(as: SIMD16<Float>.self)
+                            pair.evenHalf += UnsafeRawPointer(inRow + j).loadUnaligned(as: SIMD8<Float>.self)
+                            target.storeBytes(of: pair, as: SIMD16<Float>.self)
+                        }
+                    } else {
+                        for gw in 0..<gridWidth { outRow[gw &* stride] += inRow[gw] }
+                    }
                 }
+            }
+            let plane = image + (b * g.channels + c) * imageArea
+            for h in 0..<g.height {
+                (plane + h * g.width).update(from: padded + (h + g.padding) * paddedWidth + g.padding, count: g.width)
             }
         }
     }
@@ -127,8 +142,10 @@ public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<F
 /// Converts NCHW activations to and from the channel-major (C, N, H*W) matrices that the
 /// batched convolution GEMMs produce and consume.
 public func swapLeadingAxes(_ destination: UnsafeMutablePointer<Float>,
-                            _ source: UnsafePointer<Float>, a: Int, b: Int, inner: Int) {
-    Parallel.forRanges(a, minimumPerChunk: Swift.max(1, 65536 / Swift.max(b * inner, 1))) { range in
+                            _ source: UnsafePointer<Float>, a: Int, b: Int, inner: Int,
+                            parallel: Bool = true) {
+    let minimum = parallel ? Swift.max(1, 65536 / Swift.max(b * inner, 1)) : a
+    Parallel.forRanges(a, minimumPerChunk: minimum) { range in
         for i in range {
             for j in 0..<b {
                 (destination + (j * a + i) * inner).update(from: source + (i * b + j) * inner,

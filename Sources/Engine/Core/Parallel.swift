@@ -32,6 +32,29 @@ public enum Parallel {
     }
 }
 
+extension Parallel {
+    /// How many parts `forParts` uses for `count` items.
+    @inlinable
+    public static func partCount(_ count: Int) -> Int { Swift.max(1, Swift.min(maxThreads, count)) }
+
+    /// Splits `0..<count` into at most `maxThreads` contiguous parts and calls
+    /// `body(part, range)` for each, concurrently. `part` indexes per-thread scratch space.
+    @inlinable
+    public static func forParts(_ count: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        let parts = partCount(count)
+        if parts == 1 {
+            body(0, 0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                box.value(part, (count * part / parts)..<(count * (part + 1) / parts))
+            }
+        }
+    }
+}
+
 /// Carries a value that the caller guarantees is used safely across threads.
 @usableFromInline
 struct UncheckedSendable<Value>: @unchecked Sendable {

@@ -1,20 +1,20 @@
 /// 2-D convolution, NCHW. Weight (Cout, Cin, KH, KW) and bias (Cout) as in PyTorch.
 ///
-/// Forward: im2col of the whole batch into cols (Cin*KH*KW, B*OH*OW), one GEMM
-/// W (Cout, Cin*KH*KW) . cols -> (Cout, B*OH*OW), then the bias and a swap of the two leading
-/// axes back to (B, Cout, OH, OW). The backward reuses the saved cols.
+/// The batch is split over the threads, and each thread works through its images in chunks
+/// of n (see `ConvolutionScratch`): im2col of the chunk into cols (Cin*KH*KW, n*OH*OW), one
+/// GEMM W (Cout, Cin*KH*KW) . cols -> (Cout, n*OH*OW), the bias, and a swap of the two leading
+/// axes into y (n, Cout, OH, OW). The backward recomputes each chunk's cols (cheaper than
+/// keeping the whole batch's, which does not fit in cache).
 public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int
     public let kernelSize: Int, stride: Int, padding: Int
 
-    private var geometry: ConvGeometry?
-    private var cols: Tensor?          // (Cin*K*K, B*OH*OW)
-    private var channelMajor: Tensor?  // (Cout, B*OH*OW): output before the axis swap, dy after
+    private var input: Tensor?
     private var output: Tensor?
     private var inputGrad: Tensor?
-    private var inputShape: [Int] = []
+    private let scratch = ConvolutionScratch()
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -31,58 +31,105 @@ public final class Conv2d: Module {
 
     public func outputSize(_ inputSize: Int) -> Int { (inputSize + 2 * padding - kernelSize) / stride + 1 }
 
+    /// The geometry of `images` images of input `x`.
+    private func geometry(_ x: Tensor, images: Int) -> ConvGeometry {
+        ConvGeometry(batch: images, channels: inChannels, height: x.shape[2], width: x.shape[3],
+                     kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding,
+                     gridHeight: outputSize(x.shape[2]), gridWidth: outputSize(x.shape[3]))
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels,
                      "Conv2d expects (B, \(inChannels), H, W), got \(x.shape)")
-        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
-        let g = ConvGeometry(batch: batch, channels: inChannels, height: height, width: width,
-                             kernelHeight: kernelSize, kernelWidth: kernelSize,
-                             stride: stride, padding: padding,
-                             gridHeight: outputSize(height), gridWidth: outputSize(width))
-        precondition(g.gridHeight > 0 && g.gridWidth > 0, "Conv2d: input \(x.shape) is smaller than the kernel")
-        geometry = g
-        inputShape = x.shape
-        let cols = Tensor.reuse(self.cols, shape: [g.patchSize, g.columnCount]); self.cols = cols
-        let ycm = Tensor.reuse(channelMajor, shape: [outChannels, g.columnCount]); channelMajor = ycm
-        let y = Tensor.reuse(output, shape: [batch, outChannels, g.gridHeight, g.gridWidth]); output = y
+        let batch = x.shape[0]
+        let whole = geometry(x, images: batch)
+        precondition(whole.gridHeight > 0 && whole.gridWidth > 0, "Conv2d: input \(x.shape) is smaller than the kernel")
+        input = x
+        let y = Tensor.reuse(output, shape: [batch, outChannels, whole.gridHeight, whole.gridWidth]); output = y
+        BLAS.recordFLOPs(m: outChannels, n: whole.columnCount, k: whole.patchSize)
 
-        im2col(cols.data, x.data, g)
-        let columns = g.columnCount
-        if let bias {
-            for o in 0..<outChannels { (ycm.data + o * columns).update(repeating: bias.value[o], count: columns) }
+        let gridArea = whole.gridHeight * whole.gridWidth
+        let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
+        let maxColumns = Swift.min(chunk, batch) * gridArea
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch),
+                                       sizes: [whole.patchSize * maxColumns, outChannels * maxColumns])
+        let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
+        Parallel.forParts(batch) { part, images in
+            let cols = pointers[part, 0], ycm = pointers[part, 1]
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                let g = geometry(x, images: n)
+                let columns = g.columnCount
+                im2col(cols, x.data + start * inputImage, g, parallel: false)
+                if let bias {
+                    for o in 0..<outChannels { (ycm + o * columns).update(repeating: bias.value[o], count: columns) }
+                }
+                // ycm (Cout, n*OH*OW) = W (Cout, Cin*K*K) . cols (Cin*K*K, n*OH*OW)
+                BLAS.gemmSerial(m: outChannels, n: columns, k: g.patchSize,
+                                a: weight.value.data, lda: g.patchSize, b: cols, ldb: columns,
+                                beta: bias == nil ? 0 : 1, c: ycm, ldc: columns)
+                swapLeadingAxes(y.data + start * outputImage, ycm, a: outChannels, b: n, inner: gridArea, parallel: false)
+            }
         }
-        // ycm (Cout, B*OH*OW) = W (Cout, Cin*K*K) . cols (Cin*K*K, B*OH*OW)
-        BLAS.gemm(m: outChannels, n: columns, k: g.patchSize,
-                  a: weight.value.data, lda: g.patchSize, b: cols.data, ldb: columns,
-                  beta: bias == nil ? 0 : 1, c: ycm.data, ldc: columns)
-        swapLeadingAxes(y.data, ycm.data, a: outChannels, b: batch, inner: g.gridHeight * g.gridWidth)
         return y
     }
 
     /// dy is (B, Cout, OH, OW). Returns dx (B, Cin, H, W) when `inputGradient`, else nil.
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
-        guard let g = geometry, let cols, let dycm = channelMajor else {
-            preconditionFailure("Conv2d.backward before forward")
-        }
-        let columns = g.columnCount
-        swapLeadingAxes(dycm.data, dy.data, a: g.batch, b: outChannels, inner: g.gridHeight * g.gridWidth)
-        if parameterGradients {
-            // dW (Cout, Cin*K*K) += dycm (Cout, B*OH*OW) . cols^T
-            BLAS.gemm(transB: true, m: outChannels, n: g.patchSize, k: columns,
-                      a: dycm.data, lda: columns, b: cols.data, ldb: columns,
-                      beta: 1, c: weight.grad.data, ldc: g.patchSize)
-            if let bias {
-                for o in 0..<outChannels { bias.grad[o] += sum(dycm.data + o * columns, columns) }
+        guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
+        guard inputGradient || parameterGradients else { return nil }
+        let batch = x.shape[0]
+        let whole = geometry(x, images: batch)
+        let gridArea = whole.gridHeight * whole.gridWidth
+        if parameterGradients { BLAS.recordFLOPs(m: outChannels, n: whole.patchSize, k: whole.columnCount) }
+        if inputGradient { BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: outChannels) }
+        let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
+        if let dx { inputGrad = dx }
+
+        let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
+        let maxColumns = Swift.min(chunk, batch) * gridArea
+        let parts = Parallel.partCount(batch)
+        let pointers = scratch.prepare(parts: parts, sizes: [whole.patchSize * maxColumns, outChannels * maxColumns,
+                                                             weight.value.count, outChannels])
+        let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
+        Parallel.forParts(batch) { part, images in
+            let cols = pointers[part, 0], dycm = pointers[part, 1]
+            // Part 0 adds into the gradients directly; the others into partials added below.
+            let dW = part == 0 ? weight.grad.data : pointers[part, 2]
+            let db = part == 0 ? bias?.grad.data : pointers[part, 3]
+            if part > 0 && parameterGradients {
+                dW.update(repeating: 0, count: weight.value.count)
+                db?.update(repeating: 0, count: outChannels)
+            }
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                let g = geometry(x, images: n)
+                let columns = g.columnCount
+                swapLeadingAxes(dycm, dy.data + start * outputImage, a: n, b: outChannels, inner: gridArea, parallel: false)
+                if parameterGradients {
+                    im2col(cols, x.data + start * inputImage, g, parallel: false)
+                    // dW (Cout, Cin*K*K) += dycm (Cout, n*OH*OW) . cols^T
+                    BLAS.gemmSerial(transB: true, m: outChannels, n: g.patchSize, k: columns,
+                                    a: dycm, lda: columns, b: cols, ldb: columns,
+                                    beta: 1, c: dW, ldc: g.patchSize)
+                    if let db {
+                        for o in 0..<outChannels { db[o] += sum(dycm + o * columns, columns) }
+                    }
+                }
+                if let dx {
+                    // dcols (Cin*K*K, n*OH*OW) = W^T . dycm, then scattered back to pixels.
+                    BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: outChannels,
+                                    a: weight.value.data, lda: g.patchSize, b: dycm, ldb: columns,
+                                    c: cols, ldc: columns)
+                    col2im(dx.data + start * inputImage, cols, g, parallel: false)
+                }
             }
         }
-        guard inputGradient else { return nil }
-        // dcols (Cin*K*K, B*OH*OW) = W^T . dycm; cols is free to hold it.
-        BLAS.gemm(transA: true, m: g.patchSize, n: columns, k: outChannels,
-                  a: weight.value.data, lda: g.patchSize, b: dycm.data, ldb: columns,
-                  c: cols.data, ldc: columns)
-        let dx = Tensor.reuse(inputGrad, shape: inputShape); inputGrad = dx
-        col2im(dx.data, cols.data, g)
+        if parameterGradients {
+            pointers.addPartials(slot: 2, into: weight.grad)
+            if let bias { pointers.addPartials(slot: 3, into: bias.grad) }
+        }
         return dx
     }
 }

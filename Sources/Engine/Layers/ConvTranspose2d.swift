@@ -1,22 +1,20 @@
 /// Transposed 2-D convolution, NCHW. Weight (Cin, Cout, KH, KW) and bias (Cout) as in PyTorch.
 /// Output size (H - 1) * stride - 2 * padding + K.
 ///
-/// It is the adjoint of a convolution whose input is this layer's output, so it reuses the
-/// same im2col geometry with the roles swapped: forward is a GEMM then col2im, backward is
-/// im2col then GEMMs.
+/// It is the adjoint of a convolution whose input is this layer's output, so it uses the same
+/// im2col geometry with the roles swapped (image = output, grid = input): forward is a GEMM
+/// then col2im, backward is im2col then GEMMs. Like `Conv2d`, it works through the batch in
+/// cache-sized chunks per thread.
 public final class ConvTranspose2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int
     public let kernelSize: Int, stride: Int, padding: Int
 
-    private var geometry: ConvGeometry?
-    private var inputChannelMajor: Tensor?  // x as (Cin, B*H*W), kept for dW
-    private var cols: Tensor?               // (Cout*K*K, B*H*W)
+    private var input: Tensor?
     private var output: Tensor?
-    private var inputGradChannelMajor: Tensor?
     private var inputGrad: Tensor?
-    private var inputShape: [Int] = []
+    private let scratch = ConvolutionScratch()
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -33,35 +31,48 @@ public final class ConvTranspose2d: Module {
 
     public func outputSize(_ inputSize: Int) -> Int { (inputSize - 1) * stride - 2 * padding + kernelSize }
 
+    /// The geometry of `images` images of input `x`: the image is this layer's output.
+    private func geometry(_ x: Tensor, images: Int) -> ConvGeometry {
+        ConvGeometry(batch: images, channels: outChannels,
+                     height: outputSize(x.shape[2]), width: outputSize(x.shape[3]),
+                     kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding,
+                     gridHeight: x.shape[2], gridWidth: x.shape[3])
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels,
                      "ConvTranspose2d expects (B, \(inChannels), H, W), got \(x.shape)")
-        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
-        let g = ConvGeometry(batch: batch, channels: outChannels,
-                             height: outputSize(height), width: outputSize(width),
-                             kernelHeight: kernelSize, kernelWidth: kernelSize,
-                             stride: stride, padding: padding,
-                             gridHeight: height, gridWidth: width)
-        geometry = g
-        inputShape = x.shape
-        let columns = g.columnCount
-        let xcm = Tensor.reuse(inputChannelMajor, shape: [inChannels, columns]); inputChannelMajor = xcm
-        let cols = Tensor.reuse(self.cols, shape: [g.patchSize, columns]); self.cols = cols
-        let y = Tensor.reuse(output, shape: [batch, outChannels, g.height, g.width]); output = y
+        let batch = x.shape[0]
+        let whole = geometry(x, images: batch)
+        precondition(whole.height > 0 && whole.width > 0, "ConvTranspose2d: output of \(x.shape) would be empty")
+        input = x
+        let y = Tensor.reuse(output, shape: [batch, outChannels, whole.height, whole.width]); output = y
+        BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: inChannels)
 
-        swapLeadingAxes(xcm.data, x.data, a: batch, b: inChannels, inner: height * width)
-        // cols (Cout*K*K, B*H*W) = W^T . xcm, W stored (Cin, Cout*K*K): transpose A.
-        BLAS.gemm(transA: true, m: g.patchSize, n: columns, k: inChannels,
-                  a: weight.value.data, lda: g.patchSize, b: xcm.data, ldb: columns,
-                  c: cols.data, ldc: columns)
-        col2im(y.data, cols.data, g)
-        if let bias {
-            let area = g.height * g.width
-            for b in 0..<batch {
-                for o in 0..<outChannels {
-                    let plane = y.data + (b * outChannels + o) * area
-                    let value = bias.value[o]
-                    for i in 0..<area { plane[i] += value }
+        let gridArea = whole.gridHeight * whole.gridWidth, outputArea = whole.height * whole.width
+        let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
+        let maxColumns = Swift.min(chunk, batch) * gridArea
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch),
+                                       sizes: [whole.patchSize * maxColumns, inChannels * maxColumns])
+        Parallel.forParts(batch) { part, images in
+            let cols = pointers[part, 0], xcm = pointers[part, 1]
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                let g = geometry(x, images: n)
+                let columns = g.columnCount
+                swapLeadingAxes(xcm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
+                                parallel: false)
+                // cols (Cout*K*K, n*H*W) = W^T . xcm, W stored (Cin, Cout*K*K): transpose A.
+                BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: inChannels,
+                                a: weight.value.data, lda: g.patchSize, b: xcm, ldb: columns,
+                                c: cols, ldc: columns)
+                let yChunk = y.data + start * outChannels * outputArea
+                col2im(yChunk, cols, g, parallel: false)
+                if let bias {
+                    for plane in 0..<(n * outChannels) {
+                        let p = yChunk + plane * outputArea, value = bias.value[plane % outChannels]
+                        for i in 0..<outputArea { p[i] += value }
+                    }
                 }
             }
         }
@@ -71,34 +82,61 @@ public final class ConvTranspose2d: Module {
     /// dy is (B, Cout, OH, OW). Returns dx (B, Cin, H, W) when `inputGradient`, else nil.
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
-        guard let g = geometry, let cols, let xcm = inputChannelMajor else {
-            preconditionFailure("ConvTranspose2d.backward before forward")
-        }
-        let columns = g.columnCount
-        im2col(cols.data, dy.data, g)  // dcols (Cout*K*K, B*H*W)
-        if parameterGradients {
-            // dW (Cin, Cout*K*K) += xcm (Cin, B*H*W) . dcols^T
-            BLAS.gemm(transB: true, m: inChannels, n: g.patchSize, k: columns,
-                      a: xcm.data, lda: columns, b: cols.data, ldb: columns,
-                      beta: 1, c: weight.grad.data, ldc: g.patchSize)
-            if let bias {
-                let area = g.height * g.width
-                for b in 0..<g.batch {
-                    for o in 0..<outChannels {
-                        bias.grad[o] += sum(dy.data + (b * outChannels + o) * area, area)
+        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        guard inputGradient || parameterGradients else { return nil }
+        let batch = x.shape[0]
+        let whole = geometry(x, images: batch)
+        if parameterGradients { BLAS.recordFLOPs(m: inChannels, n: whole.patchSize, k: whole.columnCount) }
+        if inputGradient { BLAS.recordFLOPs(m: inChannels, n: whole.columnCount, k: whole.patchSize) }
+        let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
+        if let dx { inputGrad = dx }
+
+        let gridArea = whole.gridHeight * whole.gridWidth, outputArea = whole.height * whole.width
+        let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
+        let maxColumns = Swift.min(chunk, batch) * gridArea
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch),
+                                       sizes: [whole.patchSize * maxColumns, inChannels * maxColumns,
+                                               weight.value.count, outChannels])
+        Parallel.forParts(batch) { part, images in
+            let dcols = pointers[part, 0], cm = pointers[part, 1]
+            // Part 0 adds into the gradients directly; the others into partials added below.
+            let dW = part == 0 ? weight.grad.data : pointers[part, 2]
+            let db = part == 0 ? bias?.grad.data : pointers[part, 3]
+            if part > 0 && parameterGradients {
+                dW.update(repeating: 0, count: weight.value.count)
+                db?.update(repeating: 0, count: outChannels)
+            }
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                let g = geometry(x, images: n)
+                let columns = g.columnCount
+                let dyChunk = dy.data + start * outChannels * outputArea
+                im2col(dcols, dyChunk, g, parallel: false)  // dcols (Cout*K*K, n*H*W)
+                if parameterGradients {
+                    swapLeadingAxes(cm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
+                                    parallel: false)
+                    // dW (Cin, Cout*K*K) += xcm (Cin, n*H*W) . dcols^T
+                    BLAS.gemmSerial(transB: true, m: inChannels, n: g.patchSize, k: columns,
+                                    a: cm, lda: columns, b: dcols, ldb: columns,
+                                    beta: 1, c: dW, ldc: g.patchSize)
+                    if let db {
+                        for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
                     }
+                }
+                if let dx {
+                    // dxcm (Cin, n*H*W) = W (Cin, Cout*K*K) . dcols, then back to NCHW.
+                    BLAS.gemmSerial(m: inChannels, n: columns, k: g.patchSize,
+                                    a: weight.value.data, lda: g.patchSize, b: dcols, ldb: columns,
+                                    c: cm, ldc: columns)
+                    swapLeadingAxes(dx.data + start * inChannels * gridArea, cm, a: inChannels, b: n, inner: gridArea,
+                                    parallel: false)
                 }
             }
         }
-        guard inputGradient else { return nil }
-        let dxcm = Tensor.reuse(inputGradChannelMajor, shape: [inChannels, columns])
-        inputGradChannelMajor = dxcm
-        // dxcm (Cin, B*H*W) = W (Cin, Cout*K*K) . dcols
-        BLAS.gemm(m: inChannels, n: columns, k: g.patchSize,
-                  a: weight.value.data, lda: g.patchSize, b: cols.data, ldb: columns,
-                  c: dxcm.data, ldc: columns)
-        let dx = Tensor.reuse(inputGrad, shape: inputShape); inputGrad = dx
-        swapLeadingAxes(dx.data, dxcm.data, a: inChannels, b: g.batch, inner: g.gridHeight * g.gridWidth)
+        if parameterGradients {
+            pointers.addPartials(slot: 2, into: weight.grad)
+            if let bias { pointers.addPartials(slot: 3, into: bias.grad) }
+        }
         return dx
     }
 }
