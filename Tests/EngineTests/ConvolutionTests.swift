@@ -51,6 +51,11 @@ let convCases = [
     ConvCase(inChannels: 3, outChannels: 2, kernel: 3, stride: 1, padding: 1, height: 5, width: 4),
     ConvCase(inChannels: 1, outChannels: 4, kernel: 2, stride: 1, padding: 0, height: 3, width: 5),
     ConvCase(inChannels: 2, outChannels: 2, kernel: 3, stride: 3, padding: 2, height: 7, width: 6),
+    // The reference model's shape, at grid widths that take the SIMD paths of im2col and
+    // col2im: 8 and 16 wide (full vectors) and 4 wide (half vectors), as input or as output.
+    ConvCase(inChannels: 2, outChannels: 3, kernel: 4, stride: 2, padding: 1, height: 8, width: 16),
+    ConvCase(inChannels: 3, outChannels: 2, kernel: 4, stride: 2, padding: 1, height: 4, width: 4),
+    ConvCase(inChannels: 1, outChannels: 2, kernel: 4, stride: 2, padding: 1, height: 8, width: 8),
 ]
 
 @Suite struct Conv2dTests {
@@ -128,5 +133,49 @@ let convCases = [
         layer.zeroGradients()
         #expect(layer.backward(projectionWeights(like: y, seed: 27), inputGradient: false, parameterGradients: false) == nil)
         #expect(layer.weight.grad.values.allSatisfy { $0 == 0 })
+    }
+}
+
+/// A batch large enough that each thread works through several chunks (see
+/// ConvolutionScratch: 16 images of 16 channels at 16x16 per chunk, 40 images in all), so the
+/// per-thread partial gradients and the chunk offsets are exercised.
+@Suite struct ChunkedConvolutionTests {
+    static let big = ConvCase(inChannels: 16, outChannels: 4, kernel: 4, stride: 2, padding: 1, height: 16, width: 16)
+
+    @Test func conv2dOverManyChunks() {
+        let c = Self.big
+        let layer = Conv2d("conv", inChannels: c.inChannels, outChannels: c.outChannels,
+                           kernelSize: c.kernel, stride: c.stride, padding: c.padding)
+        layer.weight.value.copy(from: randomTensor(layer.weight.shape, seed: 81))
+        layer.bias!.value.copy(from: randomTensor(layer.bias!.shape, seed: 82))
+        let x = randomTensor([40, c.inChannels, c.height, c.width], seed: 83)
+        let y = layer.forward(x)
+        expectClose(y.values, directConvolution(x, weight: layer.weight.value, bias: layer.bias!.value,
+                                                stride: c.stride, padding: c.padding), "chunked Conv2d")
+        let w = projectionWeights(like: y, seed: 84)
+        let dx = layer.backward(w)!
+        let loss = { weightedSum(layer.forward(x), w) }
+        checkGradient("dx", of: x, analytic: dx, maxElements: 40, loss: loss)
+        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, maxElements: 40, loss: loss)
+        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
+    }
+
+    @Test func convTranspose2dOverManyChunks() {
+        let c = Self.big
+        // The adjoint's columns are (Cout*K*K, grid): 16 output channels make them as large.
+        let layer = ConvTranspose2d("up", inChannels: c.outChannels, outChannels: c.inChannels,
+                                    kernelSize: c.kernel, stride: c.stride, padding: c.padding)
+        layer.weight.value.copy(from: randomTensor(layer.weight.shape, seed: 85))
+        layer.bias!.value.copy(from: randomTensor(layer.bias!.shape, seed: 86))
+        let x = randomTensor([40, c.outChannels, 8, 8], seed: 87)
+        let y = layer.forward(x)
+        expectClose(y.values, directTransposedConvolution(x, weight: layer.weight.value, bias: layer.bias!.value,
+                                                          stride: c.stride, padding: c.padding), "chunked ConvTranspose2d")
+        let w = projectionWeights(like: y, seed: 88)
+        let dx = layer.backward(w)!
+        let loss = { weightedSum(layer.forward(x), w) }
+        checkGradient("dx", of: x, analytic: dx, maxElements: 40, loss: loss)
+        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, maxElements: 40, loss: loss)
+        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
     }
 }

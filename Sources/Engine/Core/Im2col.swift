@@ -62,11 +62,14 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
         defer { padded.deallocate() }
         padded.initialize(repeating: 0, count: g.paddedArea + 16)
         let strideTwoVectors = stride == 2 && gridWidth % 8 == 0
+        let strideTwoHalfVectors = stride == 2 && gridWidth == 4
         for planeIndex in range {
             let c = planeIndex / g.batch, b = planeIndex % g.batch
             let plane = image + (b * g.channels + c) * imageArea
             for h in 0..<g.height {
-                (padded + (h + g.padding) * paddedWidth + g.padding).update(from: plane + h * g.width, count: g.width)
+                // A loop, not memcpy: rows are 4 to 32 floats, shorter than a call is worth.
+                let from = plane + h * g.width, to = padded + (h + g.padding) * paddedWidth + g.padding
+                for w in 0..<g.width { to[w] = from[w] }
             }
             for k in 0..<kernelArea {
                 let kh = k / g.kernelWidth, kw = k % g.kernelWidth
@@ -81,6 +84,9 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
                             let pair = UnsafeRawPointer(inRow + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
                             UnsafeMutableRawPointer(outRow + j).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
                         }
+                    } else if strideTwoHalfVectors {
+                        let pair = UnsafeRawPointer(inRow).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(outRow).storeBytes(of: pair.evenHalf, as: SIMD4<Float>.self)
                     } else {
                         for gw in 0..<gridWidth { outRow[gw] = inRow[gw &* stride] }
                     }
@@ -107,6 +113,7 @@ public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<F
         defer { padded.deallocate() }
         padded.initialize(repeating: 0, count: g.paddedArea + 16)
         let strideTwoVectors = stride == 2 && gridWidth % 8 == 0
+        let strideTwoHalfVectors = stride == 2 && gridWidth == 4
         for planeIndex in range {
             let c = planeIndex / g.batch, b = planeIndex % g.batch
             padded.update(repeating: 0, count: g.paddedArea)
@@ -125,6 +132,11 @@ public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<F
                             pair.evenHalf += UnsafeRawPointer(inRow + j).loadUnaligned(as: SIMD8<Float>.self)
                             target.storeBytes(of: pair, as: SIMD16<Float>.self)
                         }
+                    } else if strideTwoHalfVectors {
+                        let target = UnsafeMutableRawPointer(outRow)
+                        var pair = UnsafeRawPointer(target).loadUnaligned(as: SIMD8<Float>.self)
+                        pair.evenHalf += UnsafeRawPointer(inRow).loadUnaligned(as: SIMD4<Float>.self)
+                        target.storeBytes(of: pair, as: SIMD8<Float>.self)
                     } else {
                         for gw in 0..<gridWidth { outRow[gw &* stride] += inRow[gw] }
                     }
@@ -132,7 +144,8 @@ public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<F
             }
             let plane = image + (b * g.channels + c) * imageArea
             for h in 0..<g.height {
-                (plane + h * g.width).update(from: padded + (h + g.padding) * paddedWidth + g.padding, count: g.width)
+                let from = padded + (h + g.padding) * paddedWidth + g.padding, to = plane + h * g.width
+                for w in 0..<g.width { to[w] = from[w] }
             }
         }
     }
@@ -148,8 +161,12 @@ public func swapLeadingAxes(_ destination: UnsafeMutablePointer<Float>,
     Parallel.forRanges(a, minimumPerChunk: minimum) { range in
         for i in range {
             for j in 0..<b {
-                (destination + (j * a + i) * inner).update(from: source + (i * b + j) * inner,
-                                                           count: inner)
+                let to = destination + (j * a + i) * inner, from = source + (i * b + j) * inner
+                if inner >= 256 {
+                    to.update(from: from, count: inner)
+                } else {
+                    for k in 0..<inner { to[k] = from[k] }  // a memcpy call costs more than 16 floats
+                }
             }
         }
     }
