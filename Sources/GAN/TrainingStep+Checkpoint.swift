@@ -1,0 +1,90 @@
+import Engine
+
+/// What a training checkpoint holds: both networks' parameters and BatchNorm statistics,
+/// both Adam optimisers' moments and step counts, the step's random stream, and the number of
+/// steps taken. Restoring it continues training exactly where it stopped.
+extension TrainingStep {
+    /// Metadata keys.
+    enum Key {
+        static let steps = "steps"
+        static let rngSeed = "rng.seed"
+        static let rngCounter = "rng.counter"
+        static let rngSpare = "rng.spare"
+        static let generatorAdamStep = "adam.G.step"
+        static let discriminatorAdamStep = "adam.D.step"
+        static let loss = "loss"
+        static let model = "model"
+    }
+
+    private var optimizerTensors: [NamedTensor] {
+        func moments(_ adam: Adam, _ prefix: String) -> [NamedTensor] {
+            adam.parameters.indices.flatMap { i in
+                [NamedTensor("\(prefix).m.\(adam.parameters[i].name)", adam.firstMoments[i]),
+                 NamedTensor("\(prefix).v.\(adam.parameters[i].name)", adam.secondMoments[i])]
+            }
+        }
+        return moments(generatorOptimizer, "adam.G") + moments(discriminatorOptimizer, "adam.D")
+    }
+
+    /// Everything needed to resume, as a checkpoint (write it with `Checkpoint.write(to:)`).
+    public func checkpoint(steps: Int, extra: [NamedTensor] = [], metadata: [String: String] = [:]) -> Checkpoint {
+        var checkpoint = Checkpoint()
+        checkpoint.add(generator.stateTensors)
+        checkpoint.add(discriminator.stateTensors)
+        checkpoint.add(optimizerTensors)
+        checkpoint.add(extra)
+        checkpoint.metadata = metadata
+        checkpoint.metadata[Key.steps] = String(steps)
+        checkpoint.metadata[Key.rngSeed] = String(rng.seed)
+        checkpoint.metadata[Key.rngCounter] = String(rng.counter)
+        checkpoint.metadata[Key.rngSpare] = rng.spareNormal.map { String($0.bitPattern) } ?? "none"
+        checkpoint.metadata[Key.generatorAdamStep] = String(generatorOptimizer.step)
+        checkpoint.metadata[Key.discriminatorAdamStep] = String(discriminatorOptimizer.step)
+        checkpoint.metadata[Key.loss] = loss.rawValue
+        checkpoint.metadata[Key.model] = modelDescription
+        return checkpoint
+    }
+
+    /// Restores the state saved by `checkpoint(steps:)` and returns the step count. `path`
+    /// names the file in errors. Nothing changes unless everything fits.
+    public func restore(from checkpoint: Checkpoint, extra: [NamedTensor] = [], path: String) throws(CheckpointError) -> Int {
+        func field(_ key: String) throws(CheckpointError) -> String {
+            guard let value = checkpoint.metadata[key] else {
+                throw .malformed(path: path, reason: "no '\(key)' entry: not a training checkpoint")
+            }
+            return value
+        }
+        if let saved = checkpoint.metadata[Key.model], saved != modelDescription {
+            throw .malformed(path: path, reason: "it holds a \(saved) model, this one is \(modelDescription)")
+        }
+        guard let steps = Int(try field(Key.steps)),
+              let seed = UInt64(try field(Key.rngSeed)),
+              let counter = UInt64(try field(Key.rngCounter)),
+              let gStep = Int(try field(Key.generatorAdamStep)),
+              let dStep = Int(try field(Key.discriminatorAdamStep)),
+              let savedLoss = AdversarialLoss(rawValue: try field(Key.loss)) else {
+            throw .malformed(path: path, reason: "a step, random-stream or optimiser entry is not a number")
+        }
+        let spareText = try field(Key.rngSpare)
+        let spare: Float?
+        if spareText == "none" {
+            spare = nil
+        } else if let bits = UInt32(spareText) {
+            spare = Float(bitPattern: bits)
+        } else {
+            throw .malformed(path: path, reason: "bad random-stream entry '\(spareText)'")
+        }
+        try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra, path: path)
+        rng = RandomGenerator(seed: seed, counter: counter, spareNormal: spare)
+        generatorOptimizer.restore(step: gStep)
+        discriminatorOptimizer.restore(step: dStep)
+        loss = savedLoss
+        return steps
+    }
+
+    /// "C=1 K=10 R=32 z=128": what must match for a checkpoint to load.
+    var modelDescription: String {
+        let c = generator.configuration
+        return "C=\(c.imageChannels) K=\(c.classes) R=\(c.resolution) z=\(c.latentSize) e=\(c.embeddingSize) base=\(c.baseChannels)"
+    }
+}
