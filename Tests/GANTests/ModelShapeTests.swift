@@ -17,11 +17,11 @@ import Testing
         #expect(images.values.allSatisfy { $0 >= -1 && $0 <= 1 })
         let logits = discriminator.forward(images, labels: [0, 3, 1])
         #expect(logits.shape == [3])
-        #expect(logits.values.allSatisfy(\.isFinite))
+        #expect(logits.values.allSatisfy { $0.isFinite })
         let dImages = discriminator.backward(Tensor(shape: [3], values: [1, -1, 0.5]), inputGradient: true)!
         #expect(dImages.shape == images.shape)
         generator.backward(dImages)
-        #expect(generator.parameters.allSatisfy { $0.grad.values.allSatisfy(\.isFinite) })
+        #expect(generator.parameters.allSatisfy { $0.grad.values.allSatisfy { $0.isFinite } })
     }
 
     @Test func referenceModelHasTheDocumentedSize() {
