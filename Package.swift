@@ -41,6 +41,7 @@ let package = Package(
         .executable(name: "synthd-bench", targets: ["synthd-bench"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "GAN", targets: ["GAN"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,6 +57,9 @@ let package = Package(
 
         // Tensors, layers, optimisers and checkpoints. No file I/O beyond checkpoints, no daemon code.
         .target(name: "Engine", dependencies: ["CBLAS"],
+                swiftSettings: languageSettings + numericSettings),
+        // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
+        .target(name: "Imaging", dependencies: ["Engine", "CPNG"],
                 swiftSettings: languageSettings + numericSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine"],
@@ -73,6 +77,8 @@ let package = Package(
             swiftSettings: languageSettings),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG"],
                     swiftSettings: languageSettings),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Engine"],
                     resources: [.copy("Fixtures")],

@@ -4,14 +4,33 @@ import Glibc
 import Darwin
 #endif
 
+/// Why a file could not be read or written.
+public enum FileError: Error, Equatable, CustomStringConvertible {
+    case io(path: String, operation: String, errno: Int32)
+    case tooLarge(path: String, bytes: Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let operation, let code): return "\(path): failed to \(operation): \(errorString(code))"
+        case .tooLarge(let path, let bytes, let limit): return "\(path): \(bytes) bytes, over the limit of \(limit)"
+        }
+    }
+
+    /// The errno, for callers that treat some (ENOSPC) specially.
+    public var errno: Int32? {
+        if case .io(_, _, let code) = self { return code }
+        return nil
+    }
+}
+
 /// Replaces `path` with `bytes` so that a reader, or a crash at any moment, sees either the
 /// old contents or the new ones, never a mix: write a temporary file in the same folder,
 /// fsync it, rename it over `path`, fsync the folder.
-public func writeFileAtomically(path: String, bytes: [UInt8]) throws(CheckpointError) {
+public func writeFileAtomically(path: String, bytes: [UInt8]) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
     let fd = retryingOnInterrupt { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
-    var failure: CheckpointError?
+    var failure: FileError?
     bytes.withUnsafeBytes { raw in
         var written = 0
         while written < raw.count {
@@ -40,14 +59,15 @@ public func writeFileAtomically(path: String, bytes: [UInt8]) throws(CheckpointE
     }
 }
 
-/// Reads a whole file.
-public func readFile(path: String) throws(CheckpointError) -> [UInt8] {
+/// Reads a whole file, refusing one larger than `maxBytes` before reading it.
+public func readFile(path: String, maxBytes: Int = .max) throws(FileError) -> [UInt8] {
     let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC) }
     guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
     var status = stat()
     guard fstat(fd, &status) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
     let size = Int(status.st_size)
+    guard size <= maxBytes else { throw .tooLarge(path: path, bytes: size, limit: maxBytes) }
     var bytes = [UInt8](repeating: 0, count: size)
     var total = 0
     var failure: Int32 = 0

@@ -148,11 +148,21 @@ public struct Checkpoint: Sendable {
     /// Writes atomically: a temporary file in the same folder, fsync, rename over `path`,
     /// fsync of the folder. On any failure the temporary file is removed and `path` is untouched.
     public func write(to path: String) throws(CheckpointError) {
-        try writeFileAtomically(path: path, bytes: encoded())
+        do {
+            try writeFileAtomically(path: path, bytes: encoded())
+        } catch {
+            throw CheckpointError(error)
+        }
     }
 
     public static func read(from path: String) throws(CheckpointError) -> Checkpoint {
-        try decode(readFile(path: path), path: path)
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path: path)
+        } catch {
+            throw CheckpointError(error)
+        }
+        return try decode(bytes, path: path)
     }
 }
 

@@ -34,6 +34,15 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+extension CheckpointError {
+    init(_ error: FileError) {
+        switch error {
+        case .io(let path, let operation, let code): self = .io(path: path, operation: operation, errno: code)
+        case .tooLarge(let path, let bytes, _): self = .malformed(path: path, reason: "\(bytes) bytes is too large")
+        }
+    }
+}
+
 private func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
