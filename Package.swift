@@ -52,6 +52,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // libjpeg-turbo through its TurboJPEG API, which returns error codes: libjpeg's own
+        // API reports errors by longjmp, which Swift cannot survive.
+        .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CInotifyTools",
                        providers: [.apt(["libinotifytools0-dev"])]),
 
@@ -59,7 +63,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CBLAS"],
                 swiftSettings: languageSettings + numericSettings),
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
-        .target(name: "Imaging", dependencies: ["Engine", "CPNG"],
+        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CTurboJPEG", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine"],
@@ -78,7 +82,7 @@ let package = Package(
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG"],
                     swiftSettings: languageSettings),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Engine"],
                     resources: [.copy("Fixtures")],

@@ -1,0 +1,65 @@
+import CTurboJPEG
+
+/// JPEG decoding through libjpeg-turbo's TurboJPEG API (errors as return codes).
+/// Greyscale JPEGs decode to `.grey`, all others to `.rgb`; CMYK is refused.
+public enum JPEG {
+    public static func hasSignature(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF
+    }
+
+    public static func read(path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try decode(readImageFile(path: path, limits: limits), path: path, limits: limits)
+    }
+
+    public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        guard bytes.count <= limits.maxFileBytes else {
+            throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
+        }
+        guard hasSignature(bytes) else { throw .notAnImage(path: path) }
+        guard let handle = tjInitDecompress() else { throw .unreadable(path: path, reason: "libjpeg-turbo did not start") }
+        defer { tjDestroy(handle) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        let header = bytes.withUnsafeBufferPointer {
+            tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace)
+        }
+        guard header == 0 else { throw .unreadable(path: path, reason: errorMessage(handle)) }
+        guard width > 0, height > 0, Int(width) * Int(height) <= limits.maxPixels else {
+            throw .tooManyPixels(path: path, width: Int(width), height: Int(height), limit: limits.maxPixels)
+        }
+        guard colorspace != TJCS_CMYK.rawValue && colorspace != TJCS_YCCK.rawValue else {
+            throw .unreadable(path: path, reason: "CMYK JPEGs are not supported; convert to RGB")
+        }
+        let mode: Image.Mode = colorspace == TJCS_GRAY.rawValue ? .grey : .rgb
+        let format = mode == .grey ? TJPF_GRAY : TJPF_RGB
+        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * mode.channels)
+        // Accurate DCT, and a truncated or damaged file is an error rather than grey rows.
+        let flags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING
+        let status = bytes.withUnsafeBufferPointer { source in
+            pixels.withUnsafeMutableBufferPointer { target in
+                tjDecompress2(handle, source.baseAddress, UInt(source.count), target.baseAddress,
+                              width, 0, height, format.rawValue, flags)
+            }
+        }
+        guard status == 0 else { throw .unreadable(path: path, reason: errorMessage(handle)) }
+        return Image(width: Int(width), height: Int(height), mode: mode, pixels: pixels)
+    }
+
+    static func errorMessage(_ handle: tjhandle) -> String {
+        guard let message = tjGetErrorStr2(handle) else { return "unknown libjpeg-turbo error" }
+        return String(cString: message)
+    }
+}
+
+/// Reads a PNG or a JPEG, whichever the file's first bytes say it is.
+public enum ImageFile {
+    public static func read(path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try read(bytes: readImageFile(path: path, limits: limits), path: path, limits: limits)
+    }
+
+    /// Decodes bytes already in memory; `path` names them in errors.
+    public static func read(bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        if PNG.hasSignature(bytes) { return try PNG.decode(bytes, path: path, limits: limits) }
+        if JPEG.hasSignature(bytes) { return try JPEG.decode(bytes, path: path, limits: limits) }
+        throw bytes.isEmpty ? .unreadable(path: path, reason: "empty file") : .notAnImage(path: path)
+    }
+}

@@ -1,0 +1,47 @@
+import CTurboJPEG
+import Imaging
+import Testing
+
+/// A JPEG made by libjpeg-turbo's compressor at quality 95.
+func encodeJPEG(_ image: Image) -> [UInt8] {
+    let handle = tjInitCompress()!
+    defer { tjDestroy(handle) }
+    var output: UnsafeMutablePointer<UInt8>? = nil
+    var size: UInt = 0
+    let format = image.mode == .grey ? TJPF_GRAY : TJPF_RGB
+    let subsampling = image.mode == .grey ? TJSAMP_GRAY : TJSAMP_444
+    let status = image.pixels.withUnsafeBufferPointer {
+        tjCompress2(handle, $0.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(format.rawValue),
+                    &output, &size, Int32(subsampling.rawValue), 95, 0)
+    }
+    precondition(status == 0, "test JPEG encoder failed")
+    defer { tjFree(output) }
+    return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+}
+
+@Suite struct JPEGTests {
+    func gradient(_ mode: Image.Mode) -> Image {
+        var image = Image(width: 16, height: 8, mode: mode)
+        for y in 0..<8 { for x in 0..<16 { for c in 0..<mode.channels { image[x, y, c] = UInt8(x * 10 + y * 6 + c * 20) } } }
+        return image
+    }
+
+    @Test(arguments: [Image.Mode.grey, .rgb])
+    func decodesCloseToTheSource(_ mode: Image.Mode) throws {
+        let source = gradient(mode)
+        let decoded = try ImageFile.read(bytes: encodeJPEG(source), path: "x.jpg")
+        #expect(decoded.mode == mode && decoded.width == 16 && decoded.height == 8)
+        let worst = zip(decoded.pixels, source.pixels).map { abs(Int($0) - Int($1)) }.max()!
+        #expect(worst <= 8, "lossy, but a smooth gradient at quality 95 stays within 8 levels (got \(worst))")
+    }
+
+    @Test func truncatedJPEGIsAnError() {
+        let bytes = encodeJPEG(gradient(.rgb))
+        do {
+            _ = try ImageFile.read(bytes: Array(bytes.prefix(bytes.count / 2)), path: "cut.jpg")
+            Issue.record("a truncated JPEG decoded")
+        } catch {
+            #expect(error.path == "cut.jpg")
+        }
+    }
+}
