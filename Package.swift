@@ -66,12 +66,12 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CTurboJPEG", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
         // Models and training steps built from the engine's layers.
-        .target(name: "GAN", dependencies: ["Engine"],
+        .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
 
         .executableTarget(
             name: "synthd",
-            dependencies: ["Engine", "GAN",
+            dependencies: ["Engine", "GAN", "Imaging",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
         .executableTarget(
@@ -82,9 +82,9 @@ let package = Package(
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine"],
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
     ],

@@ -90,10 +90,11 @@ public enum PNG {
     }
 
     /// Writes `image` to `path` atomically: readers see no file or the whole file.
-    public static func write(_ image: Image, to path: String) throws(ImageError) {
+    /// `durable: false` leaves the fsync to the caller (see `writeFileAtomically`).
+    public static func write(_ image: Image, to path: String, durable: Bool = true) throws(ImageError) {
         let bytes = try encode(image)
         do {
-            try writeFileAtomically(path: path, bytes: bytes)
+            try writeFileAtomically(path: path, bytes: bytes, durable: durable)
         } catch {
             throw .unwritable(path: path, reason: error.description)
         }

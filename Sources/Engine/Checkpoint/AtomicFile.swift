@@ -26,7 +26,11 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
 /// Replaces `path` with `bytes` so that a reader, or a crash at any moment, sees either the
 /// old contents or the new ones, never a mix: write a temporary file in the same folder,
 /// fsync it, rename it over `path`, fsync the folder.
-public func writeFileAtomically(path: String, bytes: [UInt8]) throws(FileError) {
+///
+/// `durable: false` skips both fsyncs: readers and a killed process still never see a partial
+/// file (the rename is atomic and the kernel holds the data), but a power loss may lose the
+/// latest files. Bulk writers (thousands of small PNGs) use it and call `syncFileSystem` once.
+public func writeFileAtomically(path: String, bytes: [UInt8], durable: Bool = true) throws(FileError) {
     let temporary = "\(path).tmp.\(getpid())"
     let fd = retryingOnInterrupt { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
@@ -43,13 +47,14 @@ public func writeFileAtomically(path: String, bytes: [UInt8]) throws(FileError) 
             written += n
         }
     }
-    if failure == nil, fsync(fd) != 0 { failure = .io(path: temporary, operation: "fsync", errno: errno) }
+    if failure == nil, durable, fsync(fd) != 0 { failure = .io(path: temporary, operation: "fsync", errno: errno) }
     if close(fd) != 0, failure == nil { failure = .io(path: temporary, operation: "close", errno: errno) }
     if failure == nil, rename(temporary, path) != 0 { failure = .io(path: path, operation: "rename into place", errno: errno) }
     if let failure {
         unlink(temporary)
         throw failure
     }
+    guard durable else { return }
     // Make the rename itself durable.
     let folder = parentFolder(of: path)
     let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -57,6 +62,13 @@ public func writeFileAtomically(path: String, bytes: [UInt8]) throws(FileError) 
         _ = fsync(folderFD)
         close(folderFD)
     }
+}
+
+/// Flushes what non-durable writes left in the page cache. (syncfs(2), limited to one file
+/// system, is not visible to Swift without _GNU_SOURCE; sync(2) flushes them all.)
+public func syncFileSystem(containing path: String) {
+    _ = path
+    sync()
 }
 
 /// Reads a whole file, refusing one larger than `maxBytes` before reading it.

@@ -1,0 +1,144 @@
+import Dispatch
+import Engine
+import Imaging
+
+/// A file left out of training, and why.
+public struct RejectedFile: Sendable, Equatable, Codable {
+    public let path: String
+    public let reason: String
+}
+
+/// A dataset in memory, ready for training: every readable image fitted to R x R (see
+/// `Resampling`), stored as bytes (60,000 28x28 images take 60 MB at R = 32), with its class.
+public final class TrainingSet: @unchecked Sendable {
+    public let root: String
+    /// The dataset's classes, after any classes of an existing model (the map only grows).
+    public let classMap: ClassMap
+    public let resolution: Int
+    public let mode: Image.Mode
+    /// The most common original size: what generated images are written at.
+    public let imageWidth: Int, imageHeight: Int
+    /// Image i is bytes [i * C*R*R, (i+1) * C*R*R), planar (C, R, R).
+    public let pixels: [UInt8]
+    public let labels: [Int32]
+    public let rejected: [RejectedFile]
+    public let ignored: [String]
+    public let emptyClasses: [String]
+
+    public var count: Int { labels.count }
+    public var channels: Int { mode.channels }
+    public var imageBytes: Int { channels * resolution * resolution }
+
+    /// Images per class index.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classMap.count)
+        for label in labels { counts[Int(label)] += 1 }
+        return counts
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case folder(ImageFolder.Error)
+        case noImages(path: String, rejected: Int)
+
+        public var description: String {
+            switch self {
+            case .folder(let error): return error.description
+            case .noImages(let path, let rejected):
+                return "\(path): no readable images in any class folder (\(rejected) files rejected)"
+            }
+        }
+    }
+
+    init(root: String, classMap: ClassMap, resolution: Int, mode: Image.Mode, imageWidth: Int, imageHeight: Int,
+         pixels: [UInt8], labels: [Int32], rejected: [RejectedFile], ignored: [String], emptyClasses: [String]) {
+        self.root = root
+        self.classMap = classMap
+        self.resolution = resolution
+        self.mode = mode
+        self.imageWidth = imageWidth
+        self.imageHeight = imageHeight
+        self.pixels = pixels
+        self.labels = labels
+        self.rejected = rejected
+        self.ignored = ignored
+        self.emptyClasses = emptyClasses
+    }
+
+    /// Reads every image under `root`. Unreadable files are listed in `rejected`, never fatal.
+    /// - Parameters:
+    ///   - classMap: the classes a model already has; new classes are appended.
+    ///   - mode: the model's channel mode; nil decides from the data (any image with colour: RGB).
+    public static func load(_ root: String, classMap existing: ClassMap = ClassMap(), resolution: Int,
+                            mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard) throws(Error) -> TrainingSet {
+        let scan: ImageFolder.Scan
+        do { scan = try ImageFolder.scan(root) } catch { throw .folder(error) }
+        var classMap = existing
+        var entries: [(path: String, label: Int32)] = []
+        for name in scan.classNames {
+            let label = Int32(classMap.insert(name))
+            entries += scan.files[name]!.map { ($0, label) }
+        }
+
+        // Decode in parallel; each slot is written by one thread.
+        let decoded = UnsafeMutableBufferPointer<Result<Image, ImageError>?>.allocate(capacity: entries.count)
+        decoded.initialize(repeating: nil)
+        defer { decoded.deinitialize(); decoded.deallocate() }
+        let box = UncheckedBox(decoded)
+        let paths = entries.map(\.path)
+        let parts = max(1, min(Parallel.maxThreads, entries.count / 64))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            for i in (paths.count * part / parts)..<(paths.count * (part + 1) / parts) {
+                box.value[i] = Result { () throws(ImageError) -> Image in try ImageFile.read(path: paths[i], limits: limits) }
+            }
+        }
+
+        var rejected: [RejectedFile] = []
+        var images: [(Image, Int32)] = []
+        for (i, entry) in entries.enumerated() {
+            switch decoded[i]! {
+            case .success(let image): images.append((image, entry.label))
+            case .failure(let error): rejected.append(RejectedFile(path: entry.path, reason: error.description))
+            }
+        }
+        guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected.count) }
+
+        let mode = requestedMode ?? (images.contains { Resampling.hasColour($0.0) } ? .rgb : .grey)
+        var sizes: [Int: Int] = [:]
+        for (image, _) in images { sizes[image.width << 32 | image.height, default: 0] += 1 }
+        let commonSize = sizes.max { $0.value < $1.value }!.key
+
+        let r = resolution, plane = r * r
+        var pixels = [UInt8](repeating: 0, count: images.count * mode.channels * plane)
+        for (index, (image, _)) in images.enumerated() {
+            let converted = mode == .grey ? Resampling.grey(image) : Resampling.rgb(image)
+            let fitted = Resampling.fit(converted, resolution: r)
+            // Interleaved (HWC) to planar (CHW).
+            let base = index * mode.channels * plane
+            for p in 0..<plane { for c in 0..<mode.channels { pixels[base + c * plane + p] = fitted.pixels[p * mode.channels + c] } }
+        }
+        return TrainingSet(root: root, classMap: classMap, resolution: r, mode: mode,
+                           imageWidth: commonSize >> 32, imageHeight: commonSize & 0xFFFF_FFFF,
+                           pixels: pixels, labels: images.map(\.1), rejected: rejected,
+                           ignored: scan.ignored, emptyClasses: scan.emptyClasses)
+    }
+
+    /// Copies images `indices` into `batch` (B, C, R, R) scaled to [-1, 1], and their labels.
+    public func fill(_ batch: Tensor, labels out: inout [Int32], indices: some Collection<Int>) {
+        precondition(batch.shape == [indices.count, channels, resolution, resolution], "batch shape \(batch.shape)")
+        out.removeAll(keepingCapacity: true)
+        for (row, index) in indices.enumerated() {
+            let target = batch.data + row * imageBytes
+            pixels.withUnsafeBufferPointer { source in
+                let from = source.baseAddress! + index * imageBytes
+                for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
+            }
+            out.append(labels[index])
+        }
+    }
+}
+
+/// Shares a buffer with concurrent loops that write disjoint elements.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

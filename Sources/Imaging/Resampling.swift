@@ -1,0 +1,146 @@
+/// Fitting dataset images to the model's square resolution R, and back.
+///
+/// Rules:
+/// - an image no larger than R on both sides is centred on an R x R canvas filled with its
+///   background: the most common value among its border pixels (0 for MNIST-like data);
+///   generation crops the same centre back out, so a 28 x 28 dataset gets 28 x 28 images;
+/// - a larger image is centre-cropped to a square (the shorter side) and reduced with an area
+///   filter (each output pixel averages the input area it covers, an antialiased downscale);
+///   generation scales R x R up bilinearly to the dataset's size;
+/// - grey and colour: a grey dataset's colour images become grey by ITU-R 601 weights
+///   (L = (299 R + 587 G + 114 B) / 1000, as PIL); a colour dataset's grey images are repeated
+///   into R, G and B.
+public enum Resampling {
+    /// `image` fitted to R x R as the rules above say.
+    public static func fit(_ image: Image, resolution r: Int) -> Image {
+        if image.width <= r && image.height <= r { return pad(image, to: r) }
+        let side = min(image.width, image.height)
+        let cropped = crop(image, x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
+        return areaResize(cropped, width: r, height: r)
+    }
+
+    /// The inverse of `fit` for an image of `width` x `height`.
+    public static func unfit(_ image: Image, width: Int, height: Int) -> Image {
+        let r = image.width
+        if width <= r && height <= r {
+            return crop(image, x: (r - width) / 2, y: (r - height) / 2, width: width, height: height)
+        }
+        let side = min(width, height)
+        return bilinearResize(image, width: side, height: side)
+    }
+
+    /// Centred on an r x r canvas of the border's most common colour.
+    public static func pad(_ image: Image, to r: Int) -> Image {
+        if image.width == r && image.height == r { return image }
+        let channels = image.mode.channels
+        let background = borderMode(image)
+        var out = Image(width: r, height: r, mode: image.mode)
+        for p in 0..<(r * r) { for c in 0..<channels { out.pixels[p * channels + c] = background[c] } }
+        let x0 = (r - image.width) / 2, y0 = (r - image.height) / 2
+        for y in 0..<image.height {
+            let from = y * image.width * channels, to = ((y + y0) * r + x0) * channels
+            out.pixels.replaceSubrange(to..<(to + image.width * channels), with: image.pixels[from..<(from + image.width * channels)])
+        }
+        return out
+    }
+
+    public static func crop(_ image: Image, x: Int, y: Int, width: Int, height: Int) -> Image {
+        precondition(x >= 0 && y >= 0 && x + width <= image.width && y + height <= image.height, "crop outside the image")
+        let channels = image.mode.channels
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(width * height * channels)
+        for row in y..<(y + height) {
+            let start = (row * image.width + x) * channels
+            pixels.append(contentsOf: image.pixels[start..<(start + width * channels)])
+        }
+        return Image(width: width, height: height, mode: image.mode, pixels: pixels)
+    }
+
+    /// Each output pixel is the coverage-weighted mean of the input pixels under it.
+    public static func areaResize(_ image: Image, width: Int, height: Int) -> Image {
+        let channels = image.mode.channels
+        let sx = Double(image.width) / Double(width), sy = Double(image.height) / Double(height)
+        var out = Image(width: width, height: height, mode: image.mode)
+        for oy in 0..<height {
+            let y0 = Double(oy) * sy, y1 = y0 + sy
+            for ox in 0..<width {
+                let x0 = Double(ox) * sx, x1 = x0 + sx
+                var sums = [Double](repeating: 0, count: channels)
+                var area = 0.0
+                for iy in Int(y0)..<min(image.height, Int(y1.rounded(.up))) {
+                    let wy = min(y1, Double(iy + 1)) - max(y0, Double(iy))
+                    if wy <= 0 { continue }
+                    for ix in Int(x0)..<min(image.width, Int(x1.rounded(.up))) {
+                        let wx = min(x1, Double(ix + 1)) - max(x0, Double(ix))
+                        if wx <= 0 { continue }
+                        let w = wx * wy
+                        area += w
+                        for c in 0..<channels { sums[c] += w * Double(image.pixels[(iy * image.width + ix) * channels + c]) }
+                    }
+                }
+                for c in 0..<channels { out.pixels[(oy * width + ox) * channels + c] = UInt8((sums[c] / area).rounded()) }
+            }
+        }
+        return out
+    }
+
+    /// Bilinear interpolation with pixel centres aligned (align_corners = false).
+    public static func bilinearResize(_ image: Image, width: Int, height: Int) -> Image {
+        let channels = image.mode.channels
+        var out = Image(width: width, height: height, mode: image.mode)
+        let sx = Double(image.width) / Double(width), sy = Double(image.height) / Double(height)
+        for oy in 0..<height {
+            let fy = max(0, (Double(oy) + 0.5) * sy - 0.5)
+            let y0 = min(Int(fy), image.height - 1), y1 = min(y0 + 1, image.height - 1), ty = fy - Double(y0)
+            for ox in 0..<width {
+                let fx = max(0, (Double(ox) + 0.5) * sx - 0.5)
+                let x0 = min(Int(fx), image.width - 1), x1 = min(x0 + 1, image.width - 1), tx = fx - Double(x0)
+                for c in 0..<channels {
+                    func at(_ x: Int, _ y: Int) -> Double { Double(image.pixels[(y * image.width + x) * channels + c]) }
+                    let top = at(x0, y0) * (1 - tx) + at(x1, y0) * tx
+                    let bottom = at(x0, y1) * (1 - tx) + at(x1, y1) * tx
+                    out.pixels[(oy * width + ox) * channels + c] = UInt8((top * (1 - ty) + bottom * ty).rounded())
+                }
+            }
+        }
+        return out
+    }
+
+    /// The most common border colour (ties: the darkest).
+    static func borderMode(_ image: Image) -> [UInt8] {
+        let channels = image.mode.channels
+        var counts: [[UInt8]: Int] = [:]
+        func visit(_ x: Int, _ y: Int) {
+            let start = (y * image.width + x) * channels
+            counts[Array(image.pixels[start..<(start + channels)]), default: 0] += 1
+        }
+        for x in 0..<image.width { visit(x, 0); visit(x, image.height - 1) }
+        for y in 0..<image.height { visit(0, y); visit(image.width - 1, y) }
+        return counts.max { a, b in a.value != b.value ? a.value < b.value : a.key.reduce(0) { $0 + Int($1) } > b.key.reduce(0) { $0 + Int($1) } }!.key
+    }
+
+    /// Grey by ITU-R 601 weights, rounded as PIL's convert("L").
+    public static func grey(_ image: Image) -> Image {
+        guard image.mode == .rgb else { return image }
+        var out = Image(width: image.width, height: image.height, mode: .grey)
+        for p in 0..<(image.width * image.height) {
+            let r = Int(image.pixels[3 * p]), g = Int(image.pixels[3 * p + 1]), b = Int(image.pixels[3 * p + 2])
+            out.pixels[p] = UInt8((r * 299 + g * 587 + b * 114 + 500) / 1000)
+        }
+        return out
+    }
+
+    public static func rgb(_ image: Image) -> Image {
+        guard image.mode == .grey else { return image }
+        return Image(width: image.width, height: image.height, mode: .rgb, pixels: image.pixels.flatMap { [$0, $0, $0] })
+    }
+
+    /// Whether a colour image holds any pixel whose channels differ.
+    public static func hasColour(_ image: Image) -> Bool {
+        guard image.mode == .rgb else { return false }
+        for p in 0..<(image.width * image.height) where image.pixels[3 * p] != image.pixels[3 * p + 1] || image.pixels[3 * p + 1] != image.pixels[3 * p + 2] {
+            return true
+        }
+        return false
+    }
+}

@@ -1,0 +1,88 @@
+import Engine
+import Foundation
+import GAN
+import Imaging
+import Testing
+
+/// Builds a dataset folder on disk for a test, and removes it afterwards.
+final class DatasetFolder {
+    let root: String
+
+    init() throws {
+        root = NSTemporaryDirectory() + "synthd-dataset-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    func addImages(_ className: String, count: Int, value: UInt8, size: Int = 28, mode: Image.Mode = .grey) throws {
+        try FileManager.default.createDirectory(atPath: root + "/" + className, withIntermediateDirectories: true)
+        for i in 0..<count {
+            var image = Image(width: size, height: size, mode: mode, fill: 0)
+            for y in 8..<20 { for x in 8..<20 { for c in 0..<mode.channels { image[x, y, c] = value &+ UInt8(i) &+ UInt8(c * 40) } } }
+            try PNG.write(image, to: "\(root)/\(className)/\(i).png")
+        }
+    }
+
+    func write(_ relativePath: String, _ bytes: [UInt8]) throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: root + "/" + relativePath))
+    }
+}
+
+@Suite struct TrainingSetTests {
+    @Test func loadsClassesSkipsJunkAndReportsBadFiles() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("boot", count: 3, value: 100)
+        try folder.addImages("bag", count: 2, value: 50)
+        try FileManager.default.createDirectory(atPath: folder.root + "/empty", withIntermediateDirectories: true)
+        try folder.write("bag/.hidden.png", [1, 2, 3])
+        try folder.write("bag/copying.png.part", [1, 2, 3])
+        try folder.write("bag/notes.txt", Array("hello".utf8))
+        try folder.write("boot/broken.png", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0])
+        try folder.write("README.md", Array("about".utf8))
+
+        let set = try TrainingSet.load(folder.root, resolution: 32)
+        #expect(set.classMap.names == ["bag", "boot"])
+        #expect(set.count == 5 && set.classCounts == [2, 3])
+        #expect(set.mode == .grey && set.imageWidth == 28 && set.imageHeight == 28)
+        #expect(set.rejected.map(\.path) == [folder.root + "/boot/broken.png"])
+        #expect(set.rejected[0].reason.contains("broken.png"))
+        #expect(set.emptyClasses == ["empty"])
+        #expect(set.ignored.contains(folder.root + "/bag/notes.txt"))
+        #expect(set.ignored.contains(folder.root + "/README.md"))
+
+        let batch = Tensor(zeros: [2, 1, 32, 32])
+        var labels: [Int32] = []
+        set.fill(batch, labels: &labels, indices: [0, 4])
+        #expect(labels == [0, 1])
+        #expect(batch[0] == -1)  // padding: background 0 -> -1
+        #expect(abs(batch[(8 + 2) * 32 + 8 + 2] - (Float(50) * 2 / 255 - 1)) < 1e-6)
+    }
+
+    @Test func classMapOnlyGrows() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("cat", count: 1, value: 10)
+        try folder.addImages("ant", count: 1, value: 20)
+        let existing = ClassMap(names: ["dog", "cat"])
+        let set = try TrainingSet.load(folder.root, classMap: existing, resolution: 32)
+        // "dog" keeps 0 and "cat" 1 although "dog" has no images now; "ant" is appended.
+        #expect(set.classMap.names == ["dog", "cat", "ant"])
+        #expect(Set(set.labels) == [1, 2])
+    }
+
+    @Test func colourIsDecidedFromTheData() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("a", count: 2, value: 10, mode: .rgb)
+        let set = try TrainingSet.load(folder.root, resolution: 32)
+        #expect(set.mode == .rgb && set.channels == 3)
+        let grey = try TrainingSet.load(folder.root, resolution: 32, mode: .grey)
+        #expect(grey.mode == .grey)
+    }
+
+    @Test func aFolderWithoutReadableImagesIsAnError() throws {
+        let folder = try DatasetFolder()
+        try FileManager.default.createDirectory(atPath: folder.root + "/a", withIntermediateDirectories: true)
+        try folder.write("a/x.png", [0])
+        #expect(throws: TrainingSet.Error.self) { try TrainingSet.load(folder.root, resolution: 32) }
+    }
+}

@@ -1,0 +1,50 @@
+import Imaging
+import Testing
+
+@Suite struct ResamplingTests {
+    @Test func smallImagesArePaddedWithTheBorderColourAndCroppedBack() {
+        var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
+        image[10, 12, 0] = 200
+        let fitted = Resampling.fit(image, resolution: 32)
+        #expect(fitted.width == 32 && fitted.height == 32)
+        #expect(fitted[12, 14, 0] == 200)         // shifted by (32 - 28) / 2 = 2
+        #expect(fitted[0, 0, 0] == 0 && fitted[31, 31, 0] == 0)
+        #expect(Resampling.unfit(fitted, width: 28, height: 28) == image)
+    }
+
+    @Test func paddingUsesTheMostCommonBorderValue() {
+        let image = Image(width: 2, height: 2, mode: .rgb, pixels: [255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0])
+        let fitted = Resampling.fit(image, resolution: 4)
+        #expect(fitted[0, 0, 0] == 255 && fitted[3, 3, 2] == 255)
+    }
+
+    @Test func largeImagesAreCentreCroppedAndAreaAveraged() {
+        // 8 x 4: the centre 4 x 4 is kept; reduced to 2 x 2, each pixel averages a 2 x 2 block.
+        var image = Image(width: 8, height: 4, mode: .grey, fill: 9)
+        for y in 0..<4 { for x in 2..<6 { image[x, y, 0] = UInt8((x - 2) / 2 * 100 + y / 2 * 10) } }
+        let fitted = Resampling.fit(image, resolution: 2)
+        #expect(fitted.pixels == [0, 100, 10, 110])
+    }
+
+    @Test func areaResizeKeepsTheMeanAtFractionalScales() {
+        var image = Image(width: 5, height: 5, mode: .grey)
+        for i in 0..<25 { image.pixels[i] = UInt8(i * 10) }
+        let small = Resampling.areaResize(image, width: 3, height: 3)
+        let meanIn = Double(image.pixels.reduce(0) { $0 + Int($1) }) / 25
+        let meanOut = Double(small.pixels.reduce(0) { $0 + Int($1) }) / 9
+        #expect(abs(meanIn - meanOut) < 1)
+    }
+
+    @Test func greyConversionMatchesPIL() {
+        // PIL: Image.new("RGB", (1, 1), (255, 128, 0)).convert("L") -> 151
+        let image = Image(width: 1, height: 1, mode: .rgb, pixels: [255, 128, 0])
+        #expect(Resampling.grey(image).pixels == [151])
+        #expect(Resampling.hasColour(image))
+        #expect(!Resampling.hasColour(Resampling.rgb(Resampling.grey(image))))
+    }
+
+    @Test func bilinearUpscaleOfAConstantIsConstant() {
+        let image = Image(width: 3, height: 3, mode: .rgb, fill: 77)
+        #expect(Resampling.bilinearResize(image, width: 7, height: 5).pixels.allSatisfy { $0 == 77 })
+    }
+}
