@@ -35,6 +35,8 @@ public final class TrainingStep {
     public let discriminatorOptimizer: Adam
     public var loss: AdversarialLoss
     public var rng: RandomGenerator
+    /// Applied to every batch D sees when set (not part of the reference step).
+    public var augmentation: DiffAugment?
 
     private let bce = BinaryCrossEntropyWithLogits()
     private var noise: Tensor?
@@ -72,11 +74,11 @@ public final class TrainingStep {
 
         // D step: the two halves' gradients add up, as for the sum of the two losses.
         discriminator.zeroGradients()
-        let realLogits = discriminator.forward(real, labels: realLabels)
+        let realLogits = discriminator.forward(augmented(real), labels: realLabels)
         let realMean = mean(realLogits)
         var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
         discriminator.backward(dLogits, inputGradient: false)
-        let fakeLogits = discriminator.forward(fake, labels: fakeLabels)
+        let fakeLogits = discriminator.forward(augmented(fake), labels: fakeLabels)
         let fakeMean = mean(fakeLogits)
         lossD += discriminatorLoss(fakeLogits, real: false, gradient: dLogits)
         discriminator.backward(dLogits, inputGradient: false)
@@ -84,13 +86,14 @@ public final class TrainingStep {
 
         // G step through the updated D.
         generator.zeroGradients()
-        let logits = discriminator.forward(fake, labels: fakeLabels)
+        let logits = discriminator.forward(augmented(fake), labels: fakeLabels)
         let lossG: Float
         switch loss {
         case .nonSaturating: lossG = bce(logits, target: 1, gradient: dLogits)
         case .hinge: lossG = HingeLoss.generator(logits, gradient: dLogits)
         }
-        let dFake = discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
+        var dFake = discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
+        if let augmentation { dFake = augmentation.backward(dFake) }
         generator.backward(dFake)
         generatorOptimizer.update()
 
@@ -104,6 +107,8 @@ public final class TrainingStep {
         case .hinge: return HingeLoss.discriminator(logits, real: real, gradient: gradient)
         }
     }
+
+    private func augmented(_ x: Tensor) -> Tensor { augmentation?.forward(x) ?? x }
 
     private func mean(_ t: Tensor) -> Float { sum(t.data, t.count) / Float(t.count) }
 }
