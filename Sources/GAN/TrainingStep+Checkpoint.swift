@@ -47,14 +47,15 @@ extension TrainingStep {
 
     /// Restores the state saved by `checkpoint(steps:)` and returns the step count. `path`
     /// names the file in errors. Nothing changes unless everything fits.
-    public func restore(from checkpoint: Checkpoint, extra: [NamedTensor] = [], path: String) throws(CheckpointError) -> Int {
+    public func restore(from checkpoint: Checkpoint, extra: [NamedTensor] = [], path: String,
+                        growableRows: Set<String> = []) throws(CheckpointError) -> Int {
         func field(_ key: String) throws(CheckpointError) -> String {
             guard let value = checkpoint.metadata[key] else {
                 throw .malformed(path: path, reason: "no '\(key)' entry: not a training checkpoint")
             }
             return value
         }
-        if let saved = checkpoint.metadata[Key.model], saved != modelDescription {
+        if let saved = checkpoint.metadata[Key.model], saved != modelDescription, growableRows.isEmpty {
             throw .malformed(path: path, reason: "it holds a \(saved) model, this one is \(modelDescription)")
         }
         guard let steps = Int(try field(Key.steps)),
@@ -74,12 +75,20 @@ extension TrainingStep {
         } else {
             throw .malformed(path: path, reason: "bad random-stream entry '\(spareText)'")
         }
-        try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra, path: path)
+        try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra,
+                               path: path, growableRows: growableRows)
         rng = RandomGenerator(seed: seed, counter: counter, spareNormal: spare)
         generatorOptimizer.restore(step: gStep)
         discriminatorOptimizer.restore(step: dStep)
         loss = savedLoss
         return steps
+    }
+
+    /// Names of the tensors that grow by a row per added class: both embedding tables and
+    /// their Adam moments.
+    public var classTableNames: Set<String> {
+        let tables = [generator.embedding.weight.name, discriminator.head.embedding.weight.name]
+        return Set(tables + tables.flatMap { ["adam.G.m.\($0)", "adam.G.v.\($0)", "adam.D.m.\($0)", "adam.D.v.\($0)"] })
     }
 
     /// "C=1 K=10 R=32 z=128": what must match for a checkpoint to load.

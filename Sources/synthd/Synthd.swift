@@ -7,7 +7,7 @@ struct Synthd: ParsableCommand {
         commandName: "synthd",
         abstract: "Turns image datasets dropped into a spool folder into class-balanced synthetic data.",
         version: SynthdVersion.string,
-        subcommands: [Info.self, ImportIDX.self],
+        subcommands: [Train.self, ImportIDX.self, Info.self],
         defaultSubcommand: Info.self)
 }
 

@@ -15,12 +15,13 @@ final class DatasetFolder {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    func addImages(_ className: String, count: Int, value: UInt8, size: Int = 28, mode: Image.Mode = .grey) throws {
+    func addImages(_ className: String, count: Int, value: UInt8, size: Int = 28, mode: Image.Mode = .grey,
+                   prefix: String = "") throws {
         try FileManager.default.createDirectory(atPath: root + "/" + className, withIntermediateDirectories: true)
         for i in 0..<count {
             var image = Image(width: size, height: size, mode: mode, fill: 0)
             for y in 8..<20 { for x in 8..<20 { for c in 0..<mode.channels { image[x, y, c] = value &+ UInt8(i) &+ UInt8(c * 40) } } }
-            try PNG.write(image, to: "\(root)/\(className)/\(i).png")
+            try PNG.write(image, to: "\(root)/\(className)/\(prefix)\(i).png")
         }
     }
 

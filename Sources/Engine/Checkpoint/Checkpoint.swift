@@ -48,20 +48,26 @@ public struct Checkpoint: Sendable {
 
     /// Copies the saved values into `tensors`, which must all be present with the same shapes.
     /// `path` names the file in errors.
-    public func restore(_ tensors: [NamedTensor], path: String) throws(CheckpointError) {
+    ///
+    /// Tensors named in `growableRows` may have more rows (first dimension) than saved: the
+    /// saved rows are restored and the extra rows keep their current values. That is how a
+    /// model grows its class-embedding tables when a dataset gains classes.
+    public func restore(_ tensors: [NamedTensor], path: String, growableRows: Set<String> = []) throws(CheckpointError) {
         var byName: [String: Entry] = [:]
         for entry in entries { byName[entry.name] = entry }
         // Check everything before changing anything, so a mismatch leaves the model untouched.
         for named in tensors {
             guard let entry = byName[named.name] else { throw .missingTensor(path: path, name: named.name) }
-            guard entry.shape == named.tensor.shape else {
-                throw .shapeMismatch(path: path, name: named.name, expected: named.tensor.shape, found: entry.shape)
+            let shape = named.tensor.shape
+            let grows = growableRows.contains(named.name) && entry.shape.count == shape.count && !shape.isEmpty
+                && entry.shape.dropFirst() == shape.dropFirst() && entry.shape[0] <= shape[0]
+            guard entry.shape == shape || grows else {
+                throw .shapeMismatch(path: path, name: named.name, expected: shape, found: entry.shape)
             }
         }
         for named in tensors {
-            byName[named.name]!.values.withUnsafeBufferPointer {
-                named.tensor.data.update(from: $0.baseAddress!, count: named.tensor.count)
-            }
+            let values = byName[named.name]!.values
+            values.withUnsafeBufferPointer { named.tensor.data.update(from: $0.baseAddress!, count: values.count) }
         }
     }
 

@@ -3,7 +3,7 @@
 /// (Yazici et al. 2019).
 public final class ExponentialMovingAverage: @unchecked Sendable {
     public let parameters: [Parameter]
-    public let decay: Float
+    public var decay: Float
     public let shadows: [Tensor]
 
     public init(_ parameters: [Parameter], decay: Float = 0.999) {

@@ -1,0 +1,20 @@
+import Imaging
+
+/// The loss-curve picture: D's loss red, G's blue, smoothed by a moving average so that a long
+/// run's trend shows through the step-to-step noise.
+public enum LossCurve {
+    public static func render(_ history: [LossPoint]) -> Image {
+        let window = max(1, history.count / 200)
+        func smoothed(_ values: [Float]) -> [Float] {
+            guard window > 1 else { return values }
+            return stride(from: 0, to: values.count, by: window).map { start in
+                let slice = values[start..<min(values.count, start + window)]
+                return slice.reduce(0, +) / Float(slice.count)
+            }
+        }
+        return LineChart.render([
+            .init(values: smoothed(history.map(\.discriminator)), colour: (220, 40, 40)),
+            .init(values: smoothed(history.map(\.generator)), colour: (40, 80, 220)),
+        ])
+    }
+}

@@ -1,0 +1,51 @@
+import Engine
+import Imaging
+
+/// Draws images from a generator: z ~ N(0, 1) from a seeded stream, in batches, converted to
+/// bytes at the dataset's own size (see `Resampling.unfit`).
+///
+/// BatchNorm uses the statistics of each generated batch (training mode), the usual practice
+/// for DCGAN-style generators; batches of `batchSize` keep those statistics steady. Samples
+/// are reproducible from the seed, the labels and the batch size.
+public struct Sampler {
+    public let generator: Generator
+    public let record: ModelRecord
+    public var batchSize = 128
+
+    public init(generator: Generator, record: ModelRecord) {
+        self.generator = generator
+        self.record = record
+    }
+
+    public func sample(labels: [Int32], seed: UInt64) -> [Image] {
+        var rng = RandomGenerator(seed: seed)
+        var images: [Image] = []
+        images.reserveCapacity(labels.count)
+        generator.setTraining(true)
+        var start = 0
+        while start < labels.count {
+            let batchLabels = Array(labels[start..<min(labels.count, start + batchSize)])
+            let z = Tensor(zeros: [batchLabels.count, generator.configuration.latentSize])
+            rng.fillNormal(z)
+            let output = generator.forward(z, labels: batchLabels)
+            for i in 0..<batchLabels.count { images.append(image(output, index: i)) }
+            start += batchSize
+        }
+        return images
+    }
+
+    /// Image `index` of a (B, C, R, R) tensor in [-1, 1], at the dataset's size.
+    func image(_ batch: Tensor, index: Int) -> Image {
+        let channels = batch.shape[1], r = batch.shape[2], plane = r * r
+        let base = batch.data + index * channels * plane
+        var pixels = [UInt8](repeating: 0, count: channels * plane)
+        for p in 0..<plane {
+            for c in 0..<channels {
+                let v = (base[c * plane + p] + 1) * 127.5
+                pixels[p * channels + c] = UInt8(max(0, min(255, v.rounded())))
+            }
+        }
+        let square = Image(width: r, height: r, mode: channels == 3 ? .rgb : .grey, pixels: pixels)
+        return Resampling.unfit(square, width: record.imageWidth, height: record.imageHeight)
+    }
+}

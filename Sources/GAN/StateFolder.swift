@@ -1,0 +1,88 @@
+import Engine
+import Foundation
+import Imaging
+
+/// What a trained model is, stored as `model.json` next to its checkpoint.
+public struct ModelRecord: Sendable, Codable, Equatable {
+    public var format = 1
+    public var configuration: ModelConfiguration
+    /// Class names in index order (only ever appended to).
+    public var classes: [String]
+    public var mode: Image.Mode
+    /// The dataset's own image size, which generated images are written at.
+    public var imageWidth: Int
+    public var imageHeight: Int
+    public var steps: Int
+    /// Images in the dataset when it was last trained on (more now means: fine-tune).
+    public var imagesAtLastRun: Int
+    public var options: TrainingOptions
+    /// Names the checkpoint on disk ("step-1200"); generation manifests record it.
+    public var checkpointID = ""
+}
+
+/// The folder where one dataset's model lives.
+public struct StateFolder: Sendable {
+    public let path: String
+
+    public init(_ path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    public var recordPath: String { path + "/model.json" }
+    public var checkpointPath: String { path + "/checkpoint.ckpt" }
+    public var historyPath: String { path + "/losses.csv" }
+    public var samplesPath: String { path + "/samples.png" }
+    public var lossCurvePath: String { path + "/losses.png" }
+    public var classesPath: String { path + "/classes.txt" }
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// The model record, or nil when the folder holds no model yet.
+    public func readRecord() throws -> ModelRecord? {
+        guard FileManager.default.fileExists(atPath: recordPath) else { return nil }
+        do {
+            let record = try JSONDecoder().decode(ModelRecord.self, from: Data(contentsOf: URL(fileURLWithPath: recordPath)))
+            guard record.format == 1 else { throw Error(path: recordPath, reason: "model format \(record.format), this synthd reads 1") }
+            return record
+        } catch let error as Error {
+            throw error
+        } catch {
+            throw Error(path: recordPath, reason: "unreadable model record (\(error)); delete the state folder to retrain")
+        }
+    }
+
+    public func writeRecord(_ record: ModelRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeFileAtomically(path: recordPath, bytes: Array(encoder.encode(record)))
+    }
+
+    public func readHistory() -> [LossPoint] {
+        guard let text = try? String(contentsOfFile: historyPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: ",")
+            guard fields.count == 3, let step = Int(fields[0]), let d = Float(fields[1]), let g = Float(fields[2]) else { return nil }
+            return LossPoint(step: step, discriminator: d, generator: g)
+        }
+    }
+
+    public func writeHistory(_ history: [LossPoint]) throws {
+        var text = "step,discriminator_loss,generator_loss\n"
+        for point in history { text += "\(point.step),\(point.discriminator),\(point.generator)\n" }
+        try writeFileAtomically(path: historyPath, bytes: Array(text.utf8))
+    }
+
+    public func writePictures(samples: Image, losses: Image, classes: [String]) throws {
+        try PNG.write(samples, to: samplesPath)
+        try PNG.write(losses, to: lossCurvePath)
+        let legend = "samples.png: one row per class, top to bottom (at most 16 rows)\n"
+            + classes.prefix(16).enumerated().map { "row \($0 + 1): \($1)" }.joined(separator: "\n") + "\n"
+            + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers)\n"
+        try writeFileAtomically(path: classesPath, bytes: Array(legend.utf8))
+    }
+}

@@ -1,0 +1,261 @@
+import Engine
+import Foundation
+import Imaging
+
+/// How a dataset is trained. Saved with the model so a resumed run trains the same way.
+public struct TrainingOptions: Sendable, Codable, Equatable {
+    public var batchSize = 64
+    public var seed: UInt64 = 0
+    public var loss: AdversarialLoss = .nonSaturating
+    public var augmentation = true
+    public var emaDecay: Float = 0.999
+    public var learningRate: Float = 2e-4
+    /// Seconds between checkpoints (and refreshed pictures).
+    public var checkpointSeconds: Double = 60
+
+    public init() {}
+}
+
+/// How long to train in one run.
+public enum TrainingBudget: Sendable, Equatable {
+    case steps(Int)
+    case seconds(Double)
+}
+
+/// A progress report, sent after every step.
+public struct TrainingProgress: Sendable {
+    public var step: Int
+    /// Steps of this run so far.
+    public var runSteps: Int
+    public var elapsed: Double
+    /// Fraction of this run's budget done, 0...1.
+    public var fraction: Double
+    /// Seconds left in this run's budget (by steps/s for a step budget).
+    public var remaining: Double
+    public var imagesPerSecond: Double
+    public var report: StepReport
+}
+
+/// Trains one dataset's GAN in a state folder, resuming and fine-tuning from what is there.
+///
+/// State folder: `model.json` (what the model is: shapes, classes, image size, options, step),
+/// `checkpoint.ckpt` (weights, optimisers, EMA, random streams, data order), `losses.csv`,
+/// and the pictures `samples.png` (one row per class, `classes.txt` names the rows) and
+/// `losses.png`. Every file is replaced atomically.
+public final class Trainer {
+    public let set: TrainingSet
+    public let state: StateFolder
+    public private(set) var record: ModelRecord
+    public let step: TrainingStep
+    public let ema: ExponentialMovingAverage
+    private let emaGenerator: Generator
+    private var order: DataOrder
+    private var history: [LossPoint]
+    private var lastCheckpoint = Date()
+
+    /// Loads the dataset as the state folder's model expects (its classes first, its channel
+    /// mode and resolution), so that classes keep their indices.
+    public static func loadDataset(_ root: String, state: StateFolder, resolution: Int,
+                                   limits: ImageLimits = .standard) throws -> TrainingSet {
+        if let record = try state.readRecord() {
+            return try TrainingSet.load(root, classMap: ClassMap(names: record.classes),
+                                        resolution: record.configuration.resolution, mode: record.mode, limits: limits)
+        }
+        return try TrainingSet.load(root, resolution: resolution, limits: limits)
+    }
+
+    /// A trainer for `set`: a fresh model, or the state folder's, grown by any new classes.
+    public init(set: TrainingSet, state: StateFolder, options requested: TrainingOptions) throws {
+        self.set = set
+        self.state = state
+        let previous = try state.readRecord()
+        let options = previous?.options ?? requested
+        var configuration = previous?.configuration
+            ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution)
+        configuration.classes = set.classMap.count
+        let generator = Generator(configuration), discriminator = Discriminator(configuration)
+        initializeDCGAN(generator.parameters, seed: options.seed)
+        initializeDCGAN(discriminator.parameters, seed: options.seed &+ 1000)
+        step = TrainingStep(generator: generator, discriminator: discriminator, learningRate: options.learningRate,
+                            loss: options.loss, seed: options.seed &+ 2000)
+        if options.augmentation { step.augmentation = DiffAugment(seed: options.seed &+ 3000) }
+        ema = ExponentialMovingAverage(generator.parameters, decay: options.emaDecay)
+        emaGenerator = Generator(configuration)
+        order = DataOrder(seed: options.seed &+ 4000, count: set.count)
+        history = []
+        record = ModelRecord(configuration: configuration, classes: set.classMap.names, mode: set.mode,
+                             imageWidth: set.imageWidth, imageHeight: set.imageHeight, steps: 0,
+                             imagesAtLastRun: set.count, options: options)
+        if let previous {
+            try resume(previous)
+        }
+    }
+
+    private var emaTensors: [NamedTensor] {
+        zip(step.generator.parameters, ema.shadows).map { NamedTensor("ema.\($0.name)", $1) }
+    }
+
+    private func resume(_ previous: ModelRecord) throws {
+        let path = state.checkpointPath
+        let checkpoint = try Checkpoint.read(from: path)
+        var growable = step.classTableNames
+        growable.insert("ema.\(step.generator.embedding.weight.name)")
+        record.steps = try step.restore(from: checkpoint, extra: emaTensors, path: path,
+                                        growableRows: set.classMap.count > previous.classes.count ? growable : [])
+        if let augmentation = step.augmentation, let saved = checkpoint.metadata["augment.rng"] {
+            augmentation.rng = try RandomGenerator(decoding: saved, path: path)
+        }
+        if let saved = checkpoint.metadata["data.order"] {
+            order = try DataOrder(decoding: saved, path: path)
+        }
+        // New images: a new epoch over the new count (the old position means nothing now).
+        if order.count != set.count { order.restart(count: set.count) }
+        history = state.readHistory()
+        record.imageWidth = previous.imageWidth
+        record.imageHeight = previous.imageHeight
+    }
+
+    /// Trains until the budget is spent or `shouldStop()` says so, then checkpoints.
+    /// Returns the number of steps taken in this run.
+    @discardableResult
+    public func train(_ budget: TrainingBudget, shouldStop: () -> Bool = { false },
+                      progress: (TrainingProgress) -> Void = { _ in }) throws -> Int {
+        let batch = record.options.batchSize
+        let real = Tensor(zeros: [batch, set.channels, set.resolution, set.resolution])
+        var labels: [Int32] = []
+        var indices = [Int](repeating: 0, count: batch)
+        let start = Date()
+        lastCheckpoint = start
+        var runSteps = 0
+        while !shouldStop() {
+            let elapsed = Date().timeIntervalSince(start)
+            switch budget {
+            case .steps(let n): if runSteps >= n { break }
+            case .seconds(let s): if elapsed >= s { break }
+            }
+            if case .steps(let n) = budget, runSteps >= n { break }
+            if case .seconds(let s) = budget, elapsed >= s { break }
+
+            for i in 0..<batch { indices[i] = order.next() }
+            set.fill(real, labels: &labels, indices: indices)
+            let report = step(real: real, realLabels: labels)
+            record.steps += 1
+            runSteps += 1
+            // EMA warm-up: early on the average would mostly remember the initialisation.
+            ema.decay = min(record.options.emaDecay, Float(1 + record.steps) / Float(10 + record.steps))
+            ema.update()
+            history.append(LossPoint(step: record.steps, discriminator: report.discriminatorLoss,
+                                     generator: report.generatorLoss))
+
+            let now = Date().timeIntervalSince(start)
+            let rate = Double(runSteps) / max(now, 1e-9)
+            let fraction: Double, remaining: Double
+            switch budget {
+            case .steps(let n): fraction = Double(runSteps) / Double(n); remaining = Double(n - runSteps) / rate
+            case .seconds(let s): fraction = min(1, now / s); remaining = max(0, s - now)
+            }
+            progress(TrainingProgress(step: record.steps, runSteps: runSteps, elapsed: now, fraction: fraction,
+                                      remaining: remaining, imagesPerSecond: rate * Double(batch), report: report))
+            if Date().timeIntervalSince(lastCheckpoint) >= record.options.checkpointSeconds {
+                try saveCheckpoint()
+            }
+        }
+        try saveCheckpoint()
+        return runSteps
+    }
+
+    /// Writes the checkpoint, the model record, the loss history and the pictures.
+    public func saveCheckpoint() throws {
+        var metadata: [String: String] = ["data.order": order.encoded]
+        if let augmentation = step.augmentation { metadata["augment.rng"] = augmentation.rng.encoded }
+        try step.checkpoint(steps: record.steps, extra: emaTensors, metadata: metadata).write(to: state.checkpointPath)
+        record.imagesAtLastRun = set.count
+        record.checkpointID = "step-\(record.steps)"
+        try state.writeHistory(history)
+        try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history), classes: record.classes)
+        // The record last: it names the checkpoint that is now on disk.
+        try state.writeRecord(record)
+        lastCheckpoint = Date()
+    }
+
+    /// The EMA generator, ready to sample.
+    public func averagedGenerator() -> Generator {
+        ema.copy(into: emaGenerator.parameters)
+        return emaGenerator
+    }
+
+    /// Eight samples per class (at most 16 classes), from fixed noise, at the dataset's size.
+    func sampleGrid() -> Image {
+        let classes = min(record.classes.count, 16), columns = 8
+        let sampler = Sampler(generator: averagedGenerator(), record: record)
+        let labels = (0..<classes).flatMap { Array(repeating: Int32($0), count: columns) }
+        let images = sampler.sample(labels: labels, seed: record.options.seed &+ 5000)
+        return ImageGrid.compose(images, columns: columns)
+    }
+}
+
+/// One point of the loss history.
+public struct LossPoint: Sendable, Equatable {
+    public var step: Int
+    public var discriminator: Float
+    public var generator: Float
+}
+
+/// The order in which images are drawn: a seeded permutation per epoch, resumable.
+struct DataOrder {
+    let seed: UInt64
+    private(set) var count: Int
+    private(set) var epoch = 0
+    private(set) var position = 0
+    private var permutation: [Int] = []
+
+    init(seed: UInt64, count: Int) {
+        self.seed = seed
+        self.count = count
+        shuffle()
+    }
+
+    mutating func next() -> Int {
+        if position >= count { epoch += 1; position = 0; shuffle() }
+        defer { position += 1 }
+        return permutation[position]
+    }
+
+    mutating func restart(count: Int) {
+        self.count = count
+        epoch += 1
+        position = 0
+        shuffle()
+    }
+
+    private mutating func shuffle() {
+        var rng = RandomGenerator(seed: seed &+ UInt64(epoch) &* 7919)
+        permutation = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) { permutation.swapAt(i, rng.int(below: i + 1)) }
+    }
+
+    var encoded: String { "\(seed) \(count) \(epoch) \(position)" }
+
+    init(decoding text: String, path: String) throws {
+        let parts = text.split(separator: " ").compactMap { UInt64($0) }
+        guard parts.count == 4 else { throw CheckpointError.malformed(path: path, reason: "bad data order '\(text)'") }
+        seed = parts[0]
+        count = Int(parts[1])
+        epoch = Int(parts[2])
+        position = Int(parts[3])
+        shuffle()
+    }
+}
+
+extension RandomGenerator {
+    var encoded: String { "\(seed) \(counter) \(spareNormal.map { String($0.bitPattern) } ?? "none")" }
+
+    init(decoding text: String, path: String) throws {
+        let parts = text.split(separator: " ")
+        guard parts.count == 3, let seed = UInt64(parts[0]), let counter = UInt64(parts[1]) else {
+            throw CheckpointError.malformed(path: path, reason: "bad random stream '\(text)'")
+        }
+        let spare = parts[2] == "none" ? nil : UInt32(parts[2]).map { Float(bitPattern: $0) }
+        self.init(seed: seed, counter: counter, spareNormal: spare)
+    }
+}

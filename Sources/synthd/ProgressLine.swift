@@ -1,0 +1,46 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shows progress on standard error: a bar redrawn in place on a terminal, or a plain line
+/// every `logInterval` seconds when the output goes to a file or the journal.
+final class ProgressLine {
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    let logInterval: Double
+    private var lastDraw = Date.distantPast
+
+    init(logInterval: Double = 30) { self.logInterval = logInterval }
+
+    func update(fraction: Double, remaining: Double, text: String, force: Bool = false) {
+        let now = Date()
+        let interval = isTerminal ? 0.2 : logInterval
+        guard force || now.timeIntervalSince(lastDraw) >= interval else { return }
+        lastDraw = now
+        let percent = Int((fraction * 100).rounded(.down))
+        if isTerminal {
+            let width = 24, filled = Int(fraction * Double(width))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            write("\r[\(bar)] \(percent)% \(text) ETA \(Self.duration(remaining))\u{1B}[K")
+        } else {
+            write("\(percent)% \(text) ETA \(Self.duration(remaining))\n")
+        }
+    }
+
+    func finish(_ message: String) {
+        write(isTerminal ? "\r\(message)\u{1B}[K\n" : "\(message)\n")
+    }
+
+    func write(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let s = Int(seconds.rounded())
+        if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" }
+        if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s)s"
+    }
+}

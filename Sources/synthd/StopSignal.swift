@@ -1,0 +1,18 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SIGINT and SIGTERM ask long work to stop at its next safe point (after the current step,
+/// with a checkpoint) instead of killing it.
+enum StopSignal {
+    static let requested = Atomic<Bool>(false)
+
+    static func install() {
+        let handler: @convention(c) (Int32) -> Void = { _ in StopSignal.requested.store(true, ordering: .relaxed) }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+    }
+
+    static var isRequested: Bool { requested.load(ordering: .relaxed) }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Engine
+import Foundation
+import GAN
+import Imaging
+
+/// `synthd train`: trains (or resumes, or fine-tunes) a dataset's GAN in a state folder.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a class-conditional GAN on an ImageFolder dataset, resuming from the state folder.",
+        discussion: """
+        Run it again to continue where it stopped; after images or classes were added, it fine-tunes the
+        existing model (new classes get new embedding rows, old ones keep theirs). Ctrl-C or SIGTERM
+        checkpoints and exits. The state folder gets samples.png (a row per class, named in classes.txt)
+        and losses.png at every checkpoint.
+        """)
+
+    @Argument(help: "Dataset folder: <dataset>/<class>/<images>.") var dataset: String
+    @Option(help: "State folder for the model, checkpoints and pictures.") var state: String
+    @Option(help: "Train for this many minutes.") var minutes: Double?
+    @Option(help: "Train for this many steps.") var steps: Int?
+    @Option(help: "Seed of weights, noise, augmentation and data order (new models only).") var seed: UInt64 = 0
+    @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
+    @Option(help: "Images per step.") var batch = 64
+    @Option(help: "Adversarial loss: non-saturating or hinge (new models only).") var loss = "non-saturating"
+    @Flag(help: "Turn off DiffAugment (new models only).") var noAugmentation = false
+    @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
+
+    func validate() throws {
+        guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
+        if let minutes, minutes <= 0 { throw ValidationError("--minutes must be positive") }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
+        guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
+        guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
+        guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
+    }
+
+    func run() throws {
+        StopSignal.install()
+        let folder = try StateFolder(state)
+        let loadStart = Date()
+        let set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution)
+        let progress = ProgressLine()
+        progress.write(String(format: "loaded %d images in %d classes (%@, %dx%d) in %.1f s\n", set.count, set.classMap.count,
+                              set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
+                              Date().timeIntervalSince(loadStart)))
+        for file in set.rejected { progress.write("rejected \(file.reason)\n") }
+        for name in set.emptyClasses { progress.write("warning: class folder '\(name)' has no images; skipped\n") }
+
+        var options = TrainingOptions()
+        options.seed = seed
+        options.batchSize = batch
+        options.loss = AdversarialLoss(rawValue: loss)!
+        options.augmentation = !noAugmentation
+        options.checkpointSeconds = checkpointSeconds
+        let previous = try folder.readRecord()
+        let trainer = try Trainer(set: set, state: folder, options: options)
+        if let previous {
+            let added = set.classMap.count - previous.classes.count
+            progress.write("resuming at step \(previous.steps)"
+                + (set.count != previous.imagesAtLastRun ? ", fine-tuning on \(set.count) images (was \(previous.imagesAtLastRun))" : "")
+                + (added > 0 ? ", \(added) new classes" : "") + "\n")
+        }
+        let budget: TrainingBudget = steps.map { .steps($0) } ?? .seconds(minutes! * 60)
+        let taken = try trainer.train(budget, shouldStop: { StopSignal.isRequested }) { p in
+            progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
+                format: "step %d  D %.3f  G %.3f  %.0f img/s", p.step, p.report.discriminatorLoss,
+                p.report.generatorLoss, p.imagesPerSecond))
+        }
+        progress.finish("\(StopSignal.isRequested ? "stopped" : "done"): \(taken) steps this run, "
+            + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")
+    }
+}

@@ -1,0 +1,84 @@
+import Engine
+import Foundation
+import GAN
+import Imaging
+import Testing
+
+@Suite struct TrainerTests {
+    func options() -> TrainingOptions {
+        var options = TrainingOptions()
+        options.batchSize = 4
+        options.seed = 3
+        options.checkpointSeconds = 1e9
+        return options
+    }
+
+    func stateFolder() throws -> StateFolder {
+        try StateFolder(NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)")
+    }
+
+    func parameters(_ trainer: Trainer) -> [[Float]] {
+        (trainer.step.generator.stateTensors + trainer.step.discriminator.stateTensors).map(\.tensor.values)
+            + trainer.ema.shadows.map(\.values)
+    }
+
+    @Test func interruptedAndResumedRunEqualsUninterruptedRun() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 5, value: 40)
+        try data.addImages("b", count: 3, value: 90)
+
+        let straight = try stateFolder()
+        let full = try Trainer(set: Trainer.loadDataset(data.root, state: straight, resolution: 32), state: straight, options: options())
+        try full.train(.steps(5))
+
+        let interrupted = try stateFolder()
+        let first = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options())
+        var calls = 0
+        try first.train(.steps(5), shouldStop: { calls += 1; return calls > 2 })  // a "signal" after 2 steps
+        #expect(first.record.steps == 2)
+        let second = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options())
+        #expect(second.record.steps == 2)
+        try second.train(.steps(3))
+
+        #expect(second.record.steps == 5)
+        #expect(parameters(second) == parameters(full), "resumed parameters differ from the uninterrupted run")
+        for file in ["model.json", "checkpoint.ckpt", "losses.csv", "samples.png", "losses.png", "classes.txt"] {
+            #expect(FileManager.default.fileExists(atPath: interrupted.path + "/" + file), "missing \(file)")
+        }
+        #expect(interrupted.readHistory().count == 5)
+        let grid = try PNG.read(path: interrupted.samplesPath)
+        #expect(grid.height == 2 * 28 + 3 * 2, "one 28-pixel row per class with 2-pixel gaps")
+    }
+
+    @Test func fineTunesAfterImagesAndAClassAreAdded() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        try data.addImages("b", count: 4, value: 90)
+        let state = try stateFolder()
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        try trainer.train(.steps(2))
+
+        // More images in an old class: the same model continues on the larger set.
+        try data.addImages("a", count: 6, value: 45, prefix: "more-")
+        let more = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        #expect(more.set.count == 14 && more.record.steps == 2)
+        try more.train(.steps(2))
+        #expect(more.record.steps == 4 && more.record.imagesAtLastRun == 14)
+        let savedGeneratorRows = more.step.generator.embedding.weight.value.values
+        let savedDiscriminatorRows = more.step.discriminator.head.embedding.weight.value.values
+
+        // A new class sorting first by name: it still gets the next index, 2.
+        try data.addImages("0-new", count: 4, value: 200)
+        let grown = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        #expect(grown.set.classMap.names == ["a", "b", "0-new"])
+        #expect(grown.step.generator.embedding.weight.shape == [3, 128])
+        #expect(grown.step.discriminator.head.embedding.weight.shape == [3, 4096])
+        // The old classes' rows come back from the checkpoint; the new row is freshly initialised.
+        #expect(Array(grown.step.generator.embedding.weight.value.values.prefix(2 * 128)) == savedGeneratorRows)
+        #expect(Array(grown.step.discriminator.head.embedding.weight.value.values.prefix(2 * 4096)) == savedDiscriminatorRows)
+        #expect(grown.step.generator.embedding.weight.value.values.suffix(128).contains { $0 != 0 })
+        #expect(grown.record.steps == 4)
+        try grown.train(.steps(2))
+        #expect(grown.record.steps == 6 && grown.record.classes == ["a", "b", "0-new"])
+    }
+}
