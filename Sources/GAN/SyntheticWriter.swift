@@ -81,7 +81,7 @@ public struct SyntheticWriter {
         var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = .sortedKeys
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for line in lines { text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n" }
         try writeFileAtomically(path: path, bytes: Array(text.utf8))
     }

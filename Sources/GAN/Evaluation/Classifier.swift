@@ -1,0 +1,163 @@
+import Engine
+
+/// Images and labels in bytes, as `TrainingSet` holds them; concatenable.
+public struct LabeledImages: Sendable {
+    public var pixels: [UInt8]
+    public var labels: [Int32]
+    public let channels: Int
+    public let resolution: Int
+
+    public init(pixels: [UInt8], labels: [Int32], channels: Int, resolution: Int) {
+        self.pixels = pixels
+        self.labels = labels
+        self.channels = channels
+        self.resolution = resolution
+    }
+
+    public init(_ set: TrainingSet) {
+        self.init(pixels: set.pixels, labels: set.labels, channels: set.channels, resolution: set.resolution)
+    }
+
+    public var count: Int { labels.count }
+    var imageBytes: Int { channels * resolution * resolution }
+
+    /// `count` images chosen at random (all of them when there are fewer).
+    public func subset(_ count: Int, seed: UInt64) -> LabeledImages {
+        var order = Array(0..<self.count)
+        var rng = RandomGenerator(seed: seed)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        return select(Array(order.prefix(count)))
+    }
+
+    public func select(_ indices: [Int]) -> LabeledImages {
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(indices.count * imageBytes)
+        for i in indices { pixels += self.pixels[(i * imageBytes)..<((i + 1) * imageBytes)] }
+        return LabeledImages(pixels: pixels, labels: indices.map { labels[$0] }, channels: channels, resolution: resolution)
+    }
+
+    public static func + (a: LabeledImages, b: LabeledImages) -> LabeledImages {
+        precondition(a.channels == b.channels && a.resolution == b.resolution, "image formats differ")
+        return LabeledImages(pixels: a.pixels + b.pixels, labels: a.labels + b.labels, channels: a.channels, resolution: a.resolution)
+    }
+
+    func fill(_ batch: Tensor, labels out: inout [Int32], indices: ArraySlice<Int>) {
+        out.removeAll(keepingCapacity: true)
+        for (row, index) in indices.enumerated() {
+            let target = batch.data + row * imageBytes
+            pixels.withUnsafeBufferPointer { source in
+                let from = source.baseAddress! + index * imageBytes
+                for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
+            }
+            out.append(labels[index])
+        }
+    }
+}
+
+/// The small CNN that `synthd eval` trains to judge synthetic images: three stride-2
+/// convolutions (32, 64, 128 channels, BatchNorm on the last two), a 128-wide feature layer
+/// and a linear classifier. The feature layer is the space of the Frechet distance.
+public final class Classifier: Module {
+    public static let featureSize = 128
+    let convolutions: [Conv2d]
+    let norms: [BatchNorm2d]
+    let activations: [Activation]
+    let hidden: Linear
+    let hiddenActivation = Activation(.relu)
+    let output: Linear
+    public let classes: Int
+
+    public init(channels: Int, classes: Int, resolution: Int = 32) {
+        self.classes = classes
+        convolutions = [Conv2d("C.conv1", inChannels: channels, outChannels: 32, kernelSize: 4, stride: 2, padding: 1),
+                        Conv2d("C.conv2", inChannels: 32, outChannels: 64, kernelSize: 4, stride: 2, padding: 1),
+                        Conv2d("C.conv3", inChannels: 64, outChannels: 128, kernelSize: 4, stride: 2, padding: 1)]
+        norms = [BatchNorm2d("C.bn2", channels: 64), BatchNorm2d("C.bn3", channels: 128)]
+        activations = (0..<3).map { _ in Activation(.leakyReLU(slope: 0.2)) }
+        let side = resolution / 8
+        hidden = Linear("C.fc1", inFeatures: 128 * side * side, outFeatures: Self.featureSize)
+        output = Linear("C.fc2", inFeatures: Self.featureSize, outFeatures: classes)
+    }
+
+    public var parameters: [Parameter] {
+        convolutions.flatMap(\.parameters) + norms.flatMap(\.parameters) + hidden.parameters + output.parameters
+    }
+
+    public func setTraining(_ training: Bool) { norms.forEach { $0.setTraining(training) } }
+
+    /// The features of the last forward (B, 128).
+    public private(set) var features: Tensor?
+
+    public func forward(_ x: Tensor) -> Tensor {
+        var h = x
+        for i in 0..<3 {
+            h = convolutions[i].forward(h)
+            if i > 0 { h = norms[i - 1].forward(h) }
+            h = activations[i].forward(h)
+        }
+        let f = hiddenActivation.forward(hidden.forward(h.reshaped([h.shape[0], h.count / h.shape[0]])))
+        features = f
+        return output.forward(f)
+    }
+
+    public func backward(_ dLogits: Tensor) {
+        var d = hiddenActivation.backward(output.backward(dLogits)!)
+        let last = convolutions[2]
+        d = hidden.backward(d)!
+        let side = Int(Double(d.shape[1] / last.outChannels).squareRoot())
+        d = d.reshaped([d.shape[0], last.outChannels, side, side])
+        for i in (0..<3).reversed() {
+            d = activations[i].backward(d)
+            if i > 0 { d = norms[i - 1].backward(d) }
+            guard let next = convolutions[i].backward(d, inputGradient: i > 0) else { break }
+            d = next
+        }
+    }
+
+    /// Trains a new classifier: Adam (lr 1e-3), batches of 128, `epochs` passes.
+    public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64,
+                             progress: (Double) -> Void = { _ in }) -> Classifier {
+        let model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution)
+        initializeDCGAN(model.parameters, seed: seed)
+        let adam = Adam(model.parameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999)
+        let loss = SoftmaxCrossEntropy()
+        let batch = min(128, data.count)
+        let x = Tensor(zeros: [batch, data.channels, data.resolution, data.resolution])
+        let dLogits = Tensor(zeros: [batch, classes])
+        var labels: [Int32] = []
+        var rng = RandomGenerator(seed: seed &+ 1)
+        var order = Array(0..<data.count)
+        let stepsPerEpoch = max(1, data.count / batch)
+        for epoch in 0..<epochs {
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            for s in 0..<stepsPerEpoch {
+                data.fill(x, labels: &labels, indices: order[(s * batch)..<((s + 1) * batch)])
+                model.zeroGradients()
+                let logits = model.forward(x)
+                _ = loss(logits, labels: labels, gradient: dLogits)
+                model.backward(dLogits)
+                adam.update()
+                progress((Double(epoch) + Double(s + 1) / Double(stepsPerEpoch)) / Double(epochs))
+            }
+        }
+        model.setTraining(false)
+        return model
+    }
+
+    /// Predicted classes and features (count x 128) of `data`, in inference mode.
+    public func evaluate(_ data: LabeledImages) -> (predictions: [Int], features: [Float]) {
+        setTraining(false)
+        var predictions: [Int] = [], features: [Float] = []
+        var labels: [Int32] = []
+        var start = 0
+        while start < data.count {
+            let n = min(256, data.count - start)
+            let x = Tensor(zeros: [n, data.channels, data.resolution, data.resolution])
+            data.fill(x, labels: &labels, indices: Array(start..<(start + n))[...])
+            predictions += SoftmaxCrossEntropy.predictions(forward(x))
+            features += self.features!.values
+            start += n
+        }
+        return (predictions, features)
+    }
+}

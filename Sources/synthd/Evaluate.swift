@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import GAN
+import Imaging
+
+/// `synthd eval`: how good are synthetic images, judged by a classifier trained on real ones.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Judge synthetic images with a classifier trained on real ones.",
+        discussion: """
+        Trains a small CNN on REAL_DIR and reports: the share of synthetic images it assigns to their own class;
+        the Frechet distance between real and synthetic images in its 128-wide feature space, overall and per
+        class; and a warning for a class whose samples have collapsed (feature spread under half the real one).
+        With --test, also the real-test accuracy of classifiers trained on real only, on as many synthetic
+        images only, and on real plus synthetic.
+        """)
+
+    @Argument(help: "Real images, ImageFolder layout.") var realDir: String
+    @Argument(help: "Synthetic images, ImageFolder layout (e.g. OUT/<dataset> from synthd generate).") var synthDir: String
+    @Option(help: "Held-out real images for test accuracies.") var test: String?
+    @Option(help: "Training passes over the data for each classifier.") var epochs = 3
+    @Option(help: "Seed of the classifiers.") var seed: UInt64 = 0
+
+    func run() throws {
+        let progress = ProgressLine(logInterval: 30)
+        let real = try TrainingSet.load(realDir, resolution: 32)
+        let synth = try TrainingSet.load(synthDir, classMap: real.classMap, resolution: 32, mode: real.mode)
+        let classes = synth.classMap.count
+        let unknown = synth.classMap.names.dropFirst(real.classMap.count)
+        if !unknown.isEmpty { progress.write("warning: synthetic classes with no real images: \(unknown.joined(separator: ", "))\n") }
+        progress.write("real: \(real.count) images, synthetic: \(synth.count) images, \(classes) classes\n")
+
+        func train(_ data: LabeledImages, _ label: String) -> Classifier {
+            let model = Classifier.train(on: data, classes: classes, epochs: epochs, seed: seed) { f in
+                progress.update(fraction: f, remaining: .nan, text: "training classifier on \(label)")
+            }
+            progress.finish("trained classifier on \(label) (\(data.count) images)")
+            return model
+        }
+        let realData = LabeledImages(real), synthData = LabeledImages(synth)
+        let judge = train(realData, "real images")
+        let (predictions, synthFeatures) = judge.evaluate(synthData)
+        let (_, realFeatures) = judge.evaluate(realData)
+        let d = Classifier.featureSize
+
+        let hits = zip(predictions, synth.labels).filter { $0 == Int($1) }.count
+        print(String(format: "own-class share: %.1f%% of %d synthetic images", 100 * Double(hits) / Double(max(1, synth.count)), synth.count))
+        print(String(format: "frechet distance (classifier features): %.3f", frechetDistance(
+            FeatureStatistics(realFeatures, dimension: d), FeatureStatistics(synthFeatures, dimension: d))))
+        print("per class: own-class share, frechet distance, spread synthetic / real")
+        for k in 0..<classes {
+            let realRows = real.labels.indices.filter { real.labels[$0] == k }
+            let synthRows = synth.labels.indices.filter { synth.labels[$0] == k }
+            guard synthRows.count >= 2, realRows.count >= 2 else {
+                print("  \(synth.classMap.names[k]): too few images (\(realRows.count) real, \(synthRows.count) synthetic)")
+                continue
+            }
+            let rf = realRows.flatMap { realFeatures[($0 * d)..<(($0 + 1) * d)] }
+            let sf = synthRows.flatMap { synthFeatures[($0 * d)..<(($0 + 1) * d)] }
+            let share = Double(synthRows.filter { predictions[$0] == k }.count) / Double(synthRows.count)
+            let distance = frechetDistance(FeatureStatistics(rf, dimension: d), FeatureStatistics(sf, dimension: d))
+            let spread = FeatureStatistics.spread(sf, dimension: d) / max(1e-9, FeatureStatistics.spread(rf, dimension: d))
+            print(String(format: "  %@: %.1f%%, %.3f, %.2f%@", synth.classMap.names[k], 100 * share, distance, spread,
+                         spread < 0.5 ? "  WARNING: samples have collapsed (low diversity)" : ""))
+        }
+
+        guard let test else { return }
+        let testSet = try TrainingSet.load(test, classMap: synth.classMap, resolution: 32, mode: real.mode)
+        let testData = LabeledImages(testSet)
+        func accuracy(_ model: Classifier) -> Double {
+            let predicted = model.evaluate(testData).predictions
+            return 100 * Double(zip(predicted, testSet.labels).filter { $0 == Int($1) }.count) / Double(testSet.count)
+        }
+        let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
+        let both = train(realData + synthData, "real and synthetic images")
+        print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%",
+                     testSet.count, accuracy(judge), accuracy(synthOnly), min(real.count, synth.count), accuracy(both)))
+    }
+}
