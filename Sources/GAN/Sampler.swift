@@ -5,8 +5,11 @@ import Imaging
 /// bytes at the dataset's own size (see `Resampling.unfit`).
 ///
 /// BatchNorm uses the statistics of each generated batch (training mode), the usual practice
-/// for DCGAN-style generators; batches of `batchSize` keep those statistics steady. Samples
-/// are reproducible from the seed, the labels and the batch size.
+/// for DCGAN-style generators. Those statistics must look like training's, where every batch
+/// mixes classes: the labels are therefore drawn in a seeded random order, so a request for
+/// 6,000 images of one class and then another is not sampled in single-class batches (which
+/// normalised each class on its own and cut a synthetic-only classifier's real-test accuracy).
+/// Samples are reproducible from the seed, the labels and the batch size.
 public struct Sampler {
     public let generator: Generator
     public let record: ModelRecord
@@ -19,19 +22,20 @@ public struct Sampler {
 
     public func sample(labels: [Int32], seed: UInt64) -> [Image] {
         var rng = RandomGenerator(seed: seed)
-        var images: [Image] = []
-        images.reserveCapacity(labels.count)
+        var order = Array(labels.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        var images = [Image?](repeating: nil, count: labels.count)
         generator.setTraining(true)
         var start = 0
-        while start < labels.count {
-            let batchLabels = Array(labels[start..<min(labels.count, start + batchSize)])
-            let z = Tensor(zeros: [batchLabels.count, generator.configuration.latentSize])
+        while start < order.count {
+            let batch = Array(order[start..<min(order.count, start + batchSize)])
+            let z = Tensor(zeros: [batch.count, generator.configuration.latentSize])
             rng.fillNormal(z)
-            let output = generator.forward(z, labels: batchLabels)
-            for i in 0..<batchLabels.count { images.append(image(output, index: i)) }
+            let output = generator.forward(z, labels: batch.map { labels[$0] })
+            for (row, slot) in batch.enumerated() { images[slot] = image(output, index: row) }
             start += batchSize
         }
-        return images
+        return images.map { $0! }
     }
 
     /// Image `index` of a (B, C, R, R) tensor in [-1, 1], at the dataset's size.

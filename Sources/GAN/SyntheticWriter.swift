@@ -39,30 +39,34 @@ public struct SyntheticWriter {
         for (k, count) in counts.enumerated() { labels += Array(repeating: Int32(k), count: count) }
         guard !labels.isEmpty else { return 0 }
 
-        var lines: [ManifestLine] = []
+        // Names and manifest lines in class order; sampling in a seeded random order of all
+        // requested images, so that every batch mixes classes as in training (see Sampler).
+        var names: [String] = [], lines: [ManifestLine] = []
         var perClassIndex = [Int](repeating: 0, count: counts.count)
+        for label in labels {
+            let k = Int(label)
+            let name = "\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", perClassIndex[k])).png"
+            names.append(name)
+            lines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
+                                      index: perClassIndex[k], checkpoint: record.checkpointID, step: record.steps))
+            perClassIndex[k] += 1
+        }
+        var rng = RandomGenerator(seed: seed)
+        var order = Array(labels.indices)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256
-        // Sample and write a chunk at a time to bound memory.
-        let chunk = 2048
-        var rng = RandomGenerator(seed: seed)
+        let chunk = 2048  // images in memory at a time
         var offset = 0
-        while offset < labels.count {
-            let part = Array(labels[offset..<min(labels.count, offset + chunk)])
-            let images = sampler.sample(labels: part, seed: rng.nextUInt64())
-            var names: [String] = []
-            for label in part {
-                let k = Int(label)
-                names.append("\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", perClassIndex[k])).png")
-                lines.append(ManifestLine(file: names.last!, class: record.classes[k], classIndex: k, seed: seed,
-                                          index: perClassIndex[k], checkpoint: record.checkpointID, step: record.steps))
-                perClassIndex[k] += 1
-            }
+        while offset < order.count {
+            let part = Array(order[offset..<min(order.count, offset + chunk)])
+            let images = sampler.sample(labels: part.map { labels[$0] }, seed: rng.nextUInt64())
             let failures = ErrorSlot()
             Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
                 for i in range {
                     do {
-                        try PNG.write(images[i], to: root + "/" + names[i], durable: false)
+                        try PNG.write(images[i], to: root + "/" + names[part[i]], durable: false)
                     } catch {
                         failures.record(error)
                     }

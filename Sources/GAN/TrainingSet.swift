@@ -125,14 +125,20 @@ public final class TrainingSet: @unchecked Sendable {
     /// Copies images `indices` into `batch` (B, C, R, R) scaled to [-1, 1], and their labels.
     public func fill(_ batch: Tensor, labels out: inout [Int32], indices: some Collection<Int>) {
         precondition(batch.shape == [indices.count, channels, resolution, resolution], "batch shape \(batch.shape)")
-        out.removeAll(keepingCapacity: true)
+        fillScaled(batch, labels: &out, pixels: pixels, allLabels: labels, imageBytes: imageBytes, indices: indices)
+    }
+}
+
+/// Copies images `indices` (bytes, `imageBytes` each) into `batch` scaled to [-1, 1], and
+/// their labels into `out`.
+func fillScaled(_ batch: Tensor, labels out: inout [Int32], pixels: [UInt8], allLabels: [Int32], imageBytes: Int,
+                indices: some Collection<Int>) {
+    out.removeAll(keepingCapacity: true)
+    pixels.withUnsafeBufferPointer { source in
         for (row, index) in indices.enumerated() {
-            let target = batch.data + row * imageBytes
-            pixels.withUnsafeBufferPointer { source in
-                let from = source.baseAddress! + index * imageBytes
-                for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
-            }
-            out.append(labels[index])
+            let target = batch.data + row * imageBytes, from = source.baseAddress! + index * imageBytes
+            for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
+            out.append(allLabels[index])
         }
     }
 }

@@ -9,11 +9,19 @@ final class ProgressLine {
     let isTerminal = isatty(STDERR_FILENO) != 0
     let logInterval: Double
     private var lastDraw = Date.distantPast
+    private var startedAt: Date?
+    private var startFraction = 0.0
 
     init(logInterval: Double = 30) { self.logInterval = logInterval }
 
+    /// `remaining` nan: estimated from the rate since the first update.
     func update(fraction: Double, remaining: Double, text: String, force: Bool = false) {
         let now = Date()
+        if startedAt == nil || fraction < startFraction { startedAt = now; startFraction = fraction }
+        var remaining = remaining
+        if remaining.isNaN, let startedAt, fraction > startFraction {
+            remaining = now.timeIntervalSince(startedAt) / (fraction - startFraction) * (1 - fraction)
+        }
         let interval = isTerminal ? 0.2 : logInterval
         guard force || now.timeIntervalSince(lastDraw) >= interval else { return }
         lastDraw = now
@@ -28,6 +36,7 @@ final class ProgressLine {
     }
 
     func finish(_ message: String) {
+        startedAt = nil
         write(isTerminal ? "\r\(message)\u{1B}[K\n" : "\(message)\n")
     }
 

@@ -30,7 +30,7 @@ import Testing
             for _ in 0..<(32 * 32) { pixels.append(UInt8(max(0, min(255, (label == 0 ? 60 : 190) + rng.normal() * 30)))) }
         }
         let data = LabeledImages(pixels: pixels, labels: labels, channels: 1, resolution: 32)
-        let model = Classifier.train(on: data, classes: 2, epochs: 3, seed: 1)
+        let model = Classifier.train(on: data, classes: 2, epochs: 3, seed: 1, minimumSteps: 0)
         let (predictions, features) = model.evaluate(data)
         let accuracy = Double(zip(predictions, labels).filter { $0 == Int($1) }.count) / Double(labels.count)
         #expect(accuracy > 0.95, "accuracy \(accuracy)")

@@ -22,32 +22,26 @@ public enum BLAS {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         flopCount &+= 2 &* m &* n &* k
-        _ = singleThreadedOpenBLAS
-        // Split the larger of M and N in two; each half is an ordinary single-threaded GEMM.
+        // Split the larger of M and N in two; each part is an ordinary single-threaded GEMM
+        // on its rows of A and C (split M) or its columns of B and C (split N).
         let splitN = n >= m
         let total = splitN ? n : m
-        if Parallel.maxThreads > 1 && m * n * k >= 1 << 20 && total >= 64 {
-            Parallel.forRanges(total, minimumPerChunk: 32) { r in
-                if splitN {
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(r.count), Int32(k), alpha, a, Int32(lda),
-                                transB ? b + r.lowerBound * ldb : b + r.lowerBound, Int32(ldb),
-                                beta, c + r.lowerBound, Int32(ldc))
-                } else {
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                Int32(r.count), Int32(n), Int32(k), alpha,
-                                transA ? a + r.lowerBound : a + r.lowerBound * lda, Int32(lda),
-                                b, Int32(ldb), beta, c + r.lowerBound * ldc, Int32(ldc))
-                }
-            }
+        guard Parallel.maxThreads > 1 && m * n * k >= 1 << 20 && total >= 64 else {
+            gemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        cblas_sgemm(CblasRowMajor,
-                    transA ? CblasTrans : CblasNoTrans,
-                    transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+        Parallel.forRanges(total, minimumPerChunk: 32) { r in
+            if splitN {
+                gemmSerial(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha,
+                           a: a, lda: lda, b: transB ? b + r.lowerBound * ldb : b + r.lowerBound, ldb: ldb,
+                           beta: beta, c: c + r.lowerBound, ldc: ldc)
+            } else {
+                gemmSerial(transA: transA, transB: transB, m: r.count, n: n, k: k, alpha: alpha,
+                           a: transA ? a + r.lowerBound : a + r.lowerBound * lda, lda: lda, b: b, ldb: ldb,
+                           beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
+            }
+        }
     }
 
     /// `gemm` on the calling thread only, for use inside work already split over threads.

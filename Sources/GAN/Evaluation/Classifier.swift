@@ -42,15 +42,7 @@ public struct LabeledImages: Sendable {
     }
 
     func fill(_ batch: Tensor, labels out: inout [Int32], indices: ArraySlice<Int>) {
-        out.removeAll(keepingCapacity: true)
-        for (row, index) in indices.enumerated() {
-            let target = batch.data + row * imageBytes
-            pixels.withUnsafeBufferPointer { source in
-                let from = source.baseAddress! + index * imageBytes
-                for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
-            }
-            out.append(labels[index])
-        }
+        fillScaled(batch, labels: &out, pixels: pixels, allLabels: labels, imageBytes: imageBytes, indices: indices)
     }
 }
 
@@ -114,8 +106,9 @@ public final class Classifier: Module {
         }
     }
 
-    /// Trains a new classifier: Adam (lr 1e-3), batches of 128, `epochs` passes.
-    public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64,
+    /// Trains a new classifier: Adam (lr 1e-3), batches of 128, `epochs` passes but at least
+    /// `minimumSteps` steps (500 images make 3 steps an epoch: far too few to compare).
+    public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = 600,
                              progress: (Double) -> Void = { _ in }) -> Classifier {
         let model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution)
         initializeDCGAN(model.parameters, seed: seed)
@@ -128,17 +121,17 @@ public final class Classifier: Module {
         var rng = RandomGenerator(seed: seed &+ 1)
         var order = Array(0..<data.count)
         let stepsPerEpoch = max(1, data.count / batch)
-        for epoch in 0..<epochs {
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
-            for s in 0..<stepsPerEpoch {
-                data.fill(x, labels: &labels, indices: order[(s * batch)..<((s + 1) * batch)])
-                model.zeroGradients()
-                let logits = model.forward(x)
-                _ = loss(logits, labels: labels, gradient: dLogits)
-                model.backward(dLogits)
-                adam.update()
-                progress((Double(epoch) + Double(s + 1) / Double(stepsPerEpoch)) / Double(epochs))
-            }
+        let totalSteps = max(epochs * stepsPerEpoch, minimumSteps)
+        for step in 0..<totalSteps {
+            let s = step % stepsPerEpoch
+            if s == 0 { for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) } }
+            data.fill(x, labels: &labels, indices: order[(s * batch)..<((s + 1) * batch)])
+            model.zeroGradients()
+            let logits = model.forward(x)
+            _ = loss(logits, labels: labels, gradient: dLogits)
+            model.backward(dLogits)
+            adam.update()
+            progress(Double(step + 1) / Double(totalSteps))
         }
         model.setTraining(false)
         return model
