@@ -84,6 +84,9 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib"],
                     swiftSettings: languageSettings),
+        // Runs the built synthd binary (swift test builds it alongside the tests).
+        .testTarget(name: "CLITests", dependencies: ["Imaging"],
+                    swiftSettings: languageSettings),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),

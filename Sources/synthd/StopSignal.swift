@@ -12,6 +12,13 @@ enum StopSignal {
         let handler: @convention(c) (Int32) -> Void = { _ in StopSignal.requested.store(true, ordering: .relaxed) }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
+        // A parent may start us with these blocked (posix_spawn from a Dispatch thread, whose
+        // mask blocks every signal, hands that mask on): the handler would then never run.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     static var isRequested: Bool { requested.load(ordering: .relaxed) }

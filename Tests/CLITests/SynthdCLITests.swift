@@ -1,0 +1,98 @@
+import Foundation
+import Imaging
+import Testing
+
+/// The synthd binary next to this test bundle, run as a user would run it.
+struct SynthdProcess {
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("synthd").path
+    }
+
+    let process = Process()
+    let output = Pipe()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    /// Waits for exit (at most `timeout` seconds) and returns status and output.
+    func finish(timeout: Double = 120) -> (status: Int32, output: String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, text)
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try SynthdProcess(arguments).finish()
+    }
+}
+
+func temporaryFolder(_ name: String) throws -> String {
+    let path = NSTemporaryDirectory() + "synthd-cli-\(name)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func makeDataset(_ root: String, classes: [String: Int]) throws {
+    for (name, count) in classes {
+        try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+        for i in 0..<count {
+            var image = Image(width: 28, height: 28, mode: .grey)
+            for y in 6..<22 { for x in 6..<22 { image[x, y, 0] = UInt8(40 + 10 * i + 60 * (name.count % 3)) } }
+            try PNG.write(image, to: "\(root)/\(name)/\(i).png")
+        }
+    }
+}
+
+@Suite(.serialized) struct SynthdCLITests {
+    @Test func interruptCheckpointsAndARerunResumes() throws {
+        let data = try temporaryFolder("data"), state = try temporaryFolder("state")
+        defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
+        try makeDataset(data, classes: ["cat": 4, "dog": 4])
+
+        let run = try SynthdProcess(["train", data, "--state", state, "--steps", "100000", "--batch", "4",
+                                     "--checkpoint-seconds", "1000"])
+        sleep(3)
+        kill(run.process.processIdentifier, SIGINT)
+        let stopped = run.finish(timeout: 10)
+        #expect(stopped.status == 0, "exit status after SIGINT: \(stopped.output)")
+        #expect(stopped.output.contains("stopped"))
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
+        let steps = record["steps"] as! Int
+        #expect(steps > 0)
+
+        let again = try SynthdProcess.run(["train", data, "--state", state, "--steps", "2", "--batch", "4"])
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.contains("resuming at step \(steps)"))
+        #expect(again.output.contains("\(steps + 2) in all"))
+
+        let out = try temporaryFolder("out")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let generated = try SynthdProcess.run(["generate", data, "--state", state, "--out", out, "--balance", "--to", "6"])
+        #expect(generated.status == 0, "\(generated.output)")
+        let name = URL(fileURLWithPath: data).lastPathComponent
+        for cls in ["cat", "dog"] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: "\(out)/\(name)/\(cls)")
+            #expect(files.filter { $0.hasSuffix(".png") }.count == 2, "balance to 6 from 4 real images")
+        }
+    }
+
+    @Test func badInputGetsAClearError() throws {
+        let state = try temporaryFolder("state")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let missing = try SynthdProcess.run(["train", "/nonexistent/dataset", "--state", state, "--steps", "1"])
+        #expect(missing.status != 0)
+        #expect(missing.output.contains("/nonexistent/dataset"))
+        let both = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--minutes", "1"])
+        #expect(both.status != 0 && both.output.contains("exactly one of --minutes and --steps"))
+        let untrained = try SynthdProcess.run(["generate", "/x", "--state", state, "--out", state, "--per-class", "1"])
+        #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
+    }
+}
