@@ -65,6 +65,9 @@ let package = Package(
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CTurboJPEG", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
+        // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
+        .target(name: "Spool", dependencies: ["CInotifyTools"],
+                swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
@@ -86,6 +89,8 @@ let package = Package(
                     swiftSettings: languageSettings),
         // Runs the built synthd binary (swift test builds it alongside the tests).
         .testTarget(name: "CLITests", dependencies: ["Imaging"],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging"],
                     resources: [.copy("Fixtures")],

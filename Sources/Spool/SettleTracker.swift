@@ -1,0 +1,37 @@
+import Foundation
+
+/// Decides when a dataset has settled: no change for `settle` seconds, or a `.ready` file.
+/// A dataset being copied keeps changing, so it is never picked up half-written.
+public struct SettleTracker: Sendable {
+    public let settle: TimeInterval
+    private var lastChange: [String: Date] = [:]
+    private var markedReady: Set<String> = []
+
+    public init(settle: TimeInterval) { self.settle = settle }
+
+    /// Datasets with a change not yet reported ready.
+    public var pending: [String] { lastChange.keys.sorted() }
+
+    public mutating func note(_ event: SpoolEvent, at time: Date = Date()) {
+        switch event {
+        case .changed(let dataset): lastChange[dataset] = time
+        case .ready(let dataset):
+            lastChange[dataset] = time
+            markedReady.insert(dataset)
+        case .removed(let dataset):
+            lastChange[dataset] = nil
+            markedReady.remove(dataset)
+        case .rescan: break
+        }
+    }
+
+    /// The datasets that are ready now, each reported once per burst of changes.
+    public mutating func takeReady(at now: Date = Date()) -> [String] {
+        let ready = lastChange.filter { markedReady.contains($0.key) || now.timeIntervalSince($0.value) >= settle }.keys.sorted()
+        for dataset in ready {
+            lastChange[dataset] = nil
+            markedReady.remove(dataset)
+        }
+        return ready
+    }
+}

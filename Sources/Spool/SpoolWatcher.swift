@@ -1,0 +1,140 @@
+import CInotifyTools
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Watches a spool folder recursively with libinotifytools, on a thread of its own.
+///
+/// libinotifytools keeps global state (one inotify descriptor, static buffers), so only this
+/// thread touches it, and only one watcher may exist per process. New folders are watched as
+/// they appear; files that land in them before the watch exists are covered because the
+/// folder's own creation already reports its dataset as changed, and a dataset is scanned
+/// only once it has settled.
+public final class SpoolWatcher: @unchecked Sendable {
+    public let spool: String
+    /// What the watcher reacts to. IN_CLOSE_WRITE and IN_MOVED_TO count as arrivals; a file
+    /// still being written (IN_CREATE, IN_MODIFY) does not, beyond resetting the settle clock.
+    static let events = Int32(IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE
+                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY)
+
+    private let stopFlag = NSLock()
+    private var stopped = false
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(spool: String) {
+        self.spool = spool.hasSuffix("/") ? String(spool.dropLast()) : spool
+    }
+
+    /// Starts watching; `handler` is called on the watcher's thread for every event.
+    /// Throws when inotify cannot start or the spool cannot be watched.
+    public func start(_ handler: @escaping @Sendable (SpoolEvent) -> Void) throws {
+        let ready = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        let thread = Thread { [self] in
+            guard inotifytools_initialize() != 0 else {
+                failure.set(Error(description: "failed to start inotify: \(String(cString: strerror(inotifytools_error())))"
+                    + "; raise fs.inotify.max_user_instances if the limit is reached"))
+                ready.signal()
+                return
+            }
+            if let error = watch(spool) {
+                failure.set(error)
+                ready.signal()
+                return
+            }
+            ready.signal()
+            loop(handler)
+            inotifytools_cleanup()
+            finished.signal()
+        }
+        thread.name = "synthd spool watcher"
+        self.thread = thread
+        thread.start()
+        ready.wait()
+        if let error = failure.value {
+            self.thread = nil  // the thread has ended; nothing to stop
+            inotifytools_cleanup()
+            throw error
+        }
+    }
+
+    /// Stops the watcher's thread and waits for it to release inotify (within about a second),
+    /// so that another watcher can start after it.
+    public func stop() {
+        stopFlag.lock()
+        let wasRunning = !stopped && thread != nil
+        stopped = true
+        stopFlag.unlock()
+        if wasRunning { _ = finished.wait(timeout: .now() + 3) }
+    }
+
+    private var isStopped: Bool {
+        stopFlag.lock()
+        defer { stopFlag.unlock() }
+        return stopped
+    }
+
+    /// Adds a recursive watch; returns an error naming the fix when it fails.
+    private func watch(_ path: String) -> Error? {
+        guard inotifytools_watch_recursively(path, Self.events) == 0 else { return nil }
+        let code = inotifytools_error()
+        if code == ENOSPC {
+            return Error(description: "\(path): inotify watch limit reached; raise fs.inotify.max_user_watches "
+                + "(sysctl -w fs.inotify.max_user_watches=524288)")
+        }
+        return Error(description: "\(path): failed to watch: \(String(cString: strerror(code)))")
+    }
+
+    private func loop(_ handler: (SpoolEvent) -> Void) {
+        while !isStopped {
+            // Whole seconds only; 1 s bounds how long stop() takes.
+            guard let event = inotifytools_next_event(1) else { continue }
+            let mask = Int32(bitPattern: event.pointee.mask)
+            if mask & Int32(IN_Q_OVERFLOW) != 0 {
+                handler(.rescan(reason: "inotify queue overflowed (events were lost); raise fs.inotify.max_queued_events"))
+                continue
+            }
+            guard let folderName = inotifytools_filename_from_wd(event.pointee.wd) else {
+                if mask & Int32(IN_IGNORED) == 0 { handler(.rescan(reason: "event for an unknown watch")) }
+                continue
+            }
+            let folder = String(cString: folderName)  // ends with "/"
+            let name = Self.name(of: event)
+            let path = folder + name
+            let isFolder = mask & Int32(IN_ISDIR) != 0
+            if isFolder && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
+                if let error = watch(path) { handler(.rescan(reason: error.description)) }
+            }
+            let topLevel = folder == spool + "/"
+            if topLevel && !isFolder { continue }  // files directly in the spool are not datasets
+            guard let dataset = datasetName(of: topLevel ? path : folder, spool: spool) else { continue }
+            if topLevel && mask & Int32(IN_DELETE | IN_MOVED_FROM) != 0 {
+                handler(.removed(dataset: dataset))
+            } else if name == ".ready" && mask & Int32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) != 0 {
+                handler(.ready(dataset: dataset))
+            } else if mask & Int32(IN_DELETE_SELF | IN_MOVE_SELF) == 0 || !topLevel {
+                handler(.changed(dataset: dataset))
+            }
+        }
+    }
+
+    /// inotify_event.name is a flexible array member, which Swift does not import.
+    private static func name(of event: UnsafeMutablePointer<inotify_event>) -> String {
+        guard event.pointee.len > 0 else { return "" }
+        let raw = UnsafeRawPointer(event) + MemoryLayout<inotify_event>.size
+        return String(cString: raw.assumingMemoryBound(to: CChar.self))
+    }
+}
+
+private final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: SpoolWatcher.Error?
+    func set(_ error: SpoolWatcher.Error) { lock.lock(); self.error = error; lock.unlock() }
+    var value: SpoolWatcher.Error? { lock.lock(); defer { lock.unlock() }; return error }
+}

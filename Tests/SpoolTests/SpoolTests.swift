@@ -1,0 +1,88 @@
+import Foundation
+import Spool
+import Testing
+
+@Suite struct SettleTrackerTests {
+    @Test func datasetIsReadyAfterQuietTimeOrReadyFile() {
+        var tracker = SettleTracker(settle: 10)
+        let t0 = Date(timeIntervalSince1970: 1000)
+        tracker.note(.changed(dataset: "shoes"), at: t0)
+        tracker.note(.changed(dataset: "shoes"), at: t0.addingTimeInterval(5))  // still copying
+        #expect(tracker.takeReady(at: t0.addingTimeInterval(14)).isEmpty)
+        #expect(tracker.takeReady(at: t0.addingTimeInterval(15)) == ["shoes"])
+        #expect(tracker.takeReady(at: t0.addingTimeInterval(30)).isEmpty, "reported once per burst")
+
+        tracker.note(.ready(dataset: "bags"), at: t0)
+        #expect(tracker.takeReady(at: t0) == ["bags"], ".ready needs no wait")
+
+        tracker.note(.changed(dataset: "gone"), at: t0)
+        tracker.note(.removed(dataset: "gone"), at: t0)
+        #expect(tracker.takeReady(at: t0.addingTimeInterval(100)).isEmpty)
+    }
+
+    @Test func datasetNames() {
+        #expect(datasetName(of: "/spool/shoes/boot/1.png", spool: "/spool") == "shoes")
+        #expect(datasetName(of: "/spool/shoes", spool: "/spool/") == "shoes")
+        #expect(datasetName(of: "/elsewhere/x", spool: "/spool") == nil)
+        #expect(datasetName(of: "/spool/", spool: "/spool") == nil)
+    }
+}
+
+/// Collects events from the watcher's thread.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [SpoolEvent] = []
+    func append(_ event: SpoolEvent) { lock.lock(); events.append(event); lock.unlock() }
+    var all: [SpoolEvent] { lock.lock(); defer { lock.unlock() }; return events }
+
+    /// Waits up to `timeout` seconds for an event matching `predicate`.
+    func wait(timeout: Double = 5, for predicate: (SpoolEvent) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if all.contains(where: predicate) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
+
+/// libinotifytools is process-global: one watcher test, covering the whole life of a dataset.
+@Suite(.serialized) struct SpoolWatcherTests {
+    @Test func seesArrivalsInNewFoldersReadyFilesAndRemovals() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+
+        // A file directly in the spool is not a dataset.
+        try Data("x".utf8).write(to: URL(fileURLWithPath: spool + "/README.txt"))
+        // A new dataset with a new class folder: the class folder is watched as it appears,
+        // so a file written into it afterwards is seen.
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        #expect(log.wait { $0 == .changed(dataset: "shoes") })
+        usleep(300_000)  // the nested watch is added on the watcher's thread
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/late.png"))
+        #expect(log.wait { _ in log.all.filter { $0 == .changed(dataset: "shoes") }.count >= 2 })
+
+        try Data().write(to: URL(fileURLWithPath: spool + "/shoes/.ready"))
+        #expect(log.wait { $0 == .ready(dataset: "shoes") })
+
+        try FileManager.default.removeItem(atPath: spool + "/shoes")
+        #expect(log.wait { $0 == .removed(dataset: "shoes") })
+        #expect(!log.all.contains { if case .changed(let name) = $0 { return name == "README.txt" } else { return false } })
+    }
+
+    @Test func missingSpoolIsAClearError() {
+        let watcher = SpoolWatcher(spool: "/nonexistent/spool")
+        do {
+            try watcher.start { _ in }
+            watcher.stop()
+            Issue.record("watching a missing folder succeeded")
+        } catch {
+            #expect("\(error)".contains("/nonexistent/spool"))
+        }
+    }
+}
