@@ -68,6 +68,9 @@ let package = Package(
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
         .target(name: "Spool", dependencies: ["CInotifyTools"],
                 swiftSettings: languageSettings),
+        // The daemon: configuration (and, next, the job queue and the service loop).
+        .target(name: "Daemon", dependencies: ["Spool"],
+                swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
@@ -89,6 +92,8 @@ let package = Package(
                     swiftSettings: languageSettings),
         // Runs the built synthd binary (swift test builds it alongside the tests).
         .testTarget(name: "CLITests", dependencies: ["Imaging"],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon"],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),

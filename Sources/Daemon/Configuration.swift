@@ -1,0 +1,175 @@
+import Foundation
+
+/// The daemon's configuration (`config/synthd.toml` in a checkout, `/etc/synthd/synthd.toml`
+/// installed). Every key is optional and has a default; an unknown table or key, or a value of
+/// the wrong type or range, is an error naming the file, the line, the key and the reason.
+public struct Configuration: Equatable, Sendable {
+    // [paths] (relative paths are resolved against the configuration file's folder)
+    public var spool = "spool"
+    public var output = "out"
+    public var state = "state"
+    // [watch]
+    public var settleSeconds = 30.0
+    // [training]
+    public var trainingMinutes = 20.0
+    public var resolution = 32
+    public var batch = 64
+    public var seed = 0
+    // [generation]
+    public var policy = GenerationPolicy.balance
+    public var perClass = 1000
+    public var balanceTo = 0
+    // [service]
+    public var concurrency = 1
+    public var nice = 10
+    public var maxImageMegapixels = 16
+    public var maxFileMegabytes = 64
+
+    public enum GenerationPolicy: String, Sendable, CaseIterable {
+        case balance
+        case perClass = "per-class"
+    }
+
+    public init() {}
+
+    public struct Error: Swift.Error, Equatable, CustomStringConvertible {
+        public let path: String
+        public let line: Int?
+        public let reason: String
+        public var description: String { line.map { "\(path):\($0): \(reason)" } ?? "\(path): \(reason)" }
+        /// The exit status for configuration errors (EX_CONFIG in sysexits.h).
+        public static let exitStatus: Int32 = 78
+    }
+
+    /// Reads and validates a configuration file.
+    public static func load(path: String) throws(Error) -> Configuration {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Error(path: path, line: nil, reason: "cannot read: \((error as NSError).localizedDescription)")
+        }
+        var configuration = try parse(text, path: path)
+        let folder = (path as NSString).deletingLastPathComponent
+        for keyPath in [\Configuration.spool, \.output, \.state] where !configuration[keyPath: keyPath].hasPrefix("/") {
+            configuration[keyPath: keyPath] = ((folder.isEmpty ? "." : folder) as NSString)
+                .appendingPathComponent(configuration[keyPath: keyPath])
+        }
+        return configuration
+    }
+
+    /// Parses configuration text; `path` names it in errors. Relative paths stay relative.
+    public static func parse(_ text: String, path: String, base: Configuration = Configuration()) throws(Error) -> Configuration {
+        let tables: [String: [String: TOML.Entry]]
+        do { tables = try TOML.parse(text) } catch { throw Error(path: path, line: error.line, reason: error.reason) }
+        var c = base
+        var reader = Reader(path: path, tables: tables)
+        try reader.table("paths") { (r: inout Reader) throws(Error) in
+            try r.string("spool", into: &c.spool)
+            try r.string("output", into: &c.output)
+            try r.string("state", into: &c.state)
+        }
+        try reader.table("watch") { (r: inout Reader) throws(Error) in
+            try r.number("settle_seconds", into: &c.settleSeconds, range: 0...86400)
+        }
+        try reader.table("training") { (r: inout Reader) throws(Error) in
+            try r.number("minutes", into: &c.trainingMinutes, range: 0.01...100_000)
+            try r.integer("resolution", into: &c.resolution, allowed: [32, 64])
+            try r.integer("batch", into: &c.batch, range: 2...4096)
+            try r.integer("seed", into: &c.seed, range: 0...Int.max)
+        }
+        try reader.table("generation") { (r: inout Reader) throws(Error) in
+            var policy = c.policy.rawValue
+            try r.string("policy", into: &policy, allowed: GenerationPolicy.allCases.map(\.rawValue))
+            c.policy = GenerationPolicy(rawValue: policy)!
+            try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
+            try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
+        }
+        try reader.table("service") { (r: inout Reader) throws(Error) in
+            try r.integer("concurrency", into: &c.concurrency, range: 1...64)
+            try r.integer("nice", into: &c.nice, range: 0...19)
+            try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
+            try r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
+        }
+        try reader.finish()
+        return c
+    }
+
+    /// Reads typed keys and remembers which were used, so that the rest can be refused.
+    struct Reader {
+        let path: String
+        let tables: [String: [String: TOML.Entry]]
+        var used: Set<String> = []
+        var table = ""
+
+        init(path: String, tables: [String: [String: TOML.Entry]]) {
+            self.path = path
+            self.tables = tables
+        }
+
+        mutating func table(_ name: String, _ body: (inout Reader) throws(Error) -> Void) throws(Error) {
+            table = name
+            try body(&self)
+        }
+
+        mutating func entry(_ key: String) -> TOML.Entry? {
+            guard let entry = tables[table]?[key] else { return nil }
+            used.insert(table + "." + key)
+            return entry
+        }
+
+        func wrongType(_ key: String, _ entry: TOML.Entry, expected: String) -> Error {
+            Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be \(expected), not \(entry.value.typeName)")
+        }
+
+        mutating func string(_ key: String, into target: inout String, allowed: [String]? = nil) throws(Error) {
+            guard let entry = entry(key) else { return }
+            guard case .string(let value) = entry.value else { throw wrongType(key, entry, expected: "a string") }
+            if let allowed, !allowed.contains(value) {
+                throw Error(path: path, line: entry.line,
+                            reason: "[\(table)] \(key) must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), not \"\(value)\"")
+            }
+            target = value
+        }
+
+        mutating func integer(_ key: String, into target: inout Int, range: ClosedRange<Int>? = nil, allowed: [Int]? = nil) throws(Error) {
+            guard let entry = entry(key) else { return }
+            guard case .integer(let value) = entry.value else { throw wrongType(key, entry, expected: "an integer") }
+            if let range, !range.contains(value) {
+                throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
+            }
+            if let allowed, !allowed.contains(value) {
+                throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be one of \(allowed), not \(value)")
+            }
+            target = value
+        }
+
+        mutating func number(_ key: String, into target: inout Double, range: ClosedRange<Double>) throws(Error) {
+            guard let entry = entry(key) else { return }
+            let value: Double
+            switch entry.value {
+            case .integer(let i): value = Double(i)
+            case .float(let f): value = f
+            default: throw wrongType(key, entry, expected: "a number")
+            }
+            guard range.contains(value) else {
+                throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
+            }
+            target = value
+        }
+
+        /// Refuses unknown tables and keys.
+        func finish() throws(Error) {
+            let known: Set<String> = ["", "paths", "watch", "training", "generation", "service"]
+            for name in tables.keys.sorted() where !known.contains(name) {
+                let line = tables[name]!.values.map(\.line).min()
+                throw Error(path: path, line: line.map { $0 - 1 }, reason: "unknown table [\(name)]; known: "
+                    + known.filter { !$0.isEmpty }.sorted().map { "[\($0)]" }.joined(separator: ", "))
+            }
+            for (name, entries) in tables {
+                for (key, entry) in entries.sorted(by: { $0.value.line < $1.value.line }) where !used.contains(name + "." + key) {
+                    let place = name.isEmpty ? "outside any table" : "in [\(name)]"
+                    throw Error(path: path, line: entry.line, reason: "unknown key '\(key)' \(place)")
+                }
+            }
+        }
+    }
+}

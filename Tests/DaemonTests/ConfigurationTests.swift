@@ -1,0 +1,60 @@
+import Daemon
+import Foundation
+import Testing
+
+@Suite struct ConfigurationTests {
+    @Test func theRepositoryConfigurationLoadsWithItsDefaults() throws {
+        // Tests/DaemonTests/ -> the repository root.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let c = try Configuration.load(path: root + "/config/synthd.toml")
+        var expected = Configuration()
+        expected.spool = root + "/config/../spool"
+        expected.output = root + "/config/../out"
+        expected.state = root + "/config/../state"
+        #expect(c == expected)
+    }
+
+    @Test func valuesOfEveryTypeAreRead() throws {
+        let c = try Configuration.parse("""
+            # comment
+            [paths]
+            spool = '/srv/spool'   # literal string
+            [watch]
+            settle_seconds = 2.5
+            [training]
+            minutes = 1_000
+            resolution = 64
+            [generation]
+            policy = "per-class"
+            per_class = 50
+            """, path: "t.toml")
+        #expect(c.spool == "/srv/spool" && c.settleSeconds == 2.5 && c.trainingMinutes == 1000)
+        #expect(c.resolution == 64 && c.policy == .perClass && c.perClass == 50)
+    }
+
+    @Test(arguments: [
+        ("[paths]\nspool = \"a\"\nspol = \"b\"", "t.toml:3: unknown key 'spol' in [paths]"),
+        ("[trainng]\nminutes = 3", "t.toml:1: unknown table [trainng]"),
+        ("[training]\nminutes = \"ten\"", "t.toml:2: [training] minutes must be a number, not a string"),
+        ("[training]\nresolution = 48", "t.toml:2: [training] resolution must be one of [32, 64], not 48"),
+        ("[generation]\npolicy = \"most\"", "t.toml:2: [generation] policy must be one of \"balance\", \"per-class\", not \"most\""),
+        ("[service]\nnice = -5", "t.toml:2: [service] nice must be in 0...19, not -5"),
+        ("[watch]\nsettle_seconds = ten", "t.toml:2: 'ten' is not a value (strings need quotes)"),
+        ("[paths]\nspool = \"open", "t.toml:2: unterminated string"),
+        ("[paths]\nspool.x = 1", "t.toml:2: dotted keys are not supported"),
+        ("stray = 1", "t.toml:1: unknown key 'stray' outside any table"),
+    ])
+    func mistakesNameTheFileLineKeyAndReason(text: String, message: String) {
+        do {
+            _ = try Configuration.parse(text, path: "t.toml")
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.description.hasPrefix(message), "got: \(error.description)")
+        }
+    }
+
+    @Test func missingFileIsAnError() {
+        #expect(throws: Configuration.Error.self) { try Configuration.load(path: "/nonexistent/synthd.toml") }
+        #expect(Configuration.Error.exitStatus == 78)
+    }
+}
