@@ -129,10 +129,6 @@ public final class Trainer {
         var runSteps = 0
         while !shouldStop() {
             let elapsed = Date().timeIntervalSince(start)
-            switch budget {
-            case .steps(let n): if runSteps >= n { break }
-            case .seconds(let s): if elapsed >= s { break }
-            }
             if case .steps(let n) = budget, runSteps >= n { break }
             if case .seconds(let s) = budget, elapsed >= s { break }
 
