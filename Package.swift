@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "Spool", dependencies: ["CInotifyTools"],
                 swiftSettings: languageSettings),
         // The daemon: configuration (and, next, the job queue and the service loop).
-        .target(name: "Daemon", dependencies: ["Spool"],
+        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging"],
                 swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
@@ -77,7 +77,7 @@ let package = Package(
 
         .executableTarget(
             name: "synthd",
-            dependencies: ["Engine", "GAN", "Imaging",
+            dependencies: ["Engine", "GAN", "Imaging", "Daemon",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
         .executableTarget(

@@ -53,8 +53,9 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
 
 @Suite(.serialized) struct SynthdCLITests {
     @Test func interruptCheckpointsAndARerunResumes() throws {
-        let data = try temporaryFolder("data"), state = try temporaryFolder("state")
-        defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
+        let data = try temporaryFolder("data"), stateRoot = try temporaryFolder("states")
+        let state = stateRoot + "/pets"
+        defer { for path in [data, stateRoot] { try? FileManager.default.removeItem(atPath: path) } }
         try makeDataset(data, classes: ["cat": 4, "dog": 4])
 
         let run = try SynthdProcess(["train", data, "--state", state, "--steps", "100000", "--batch", "4",
@@ -72,6 +73,16 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.contains("resuming at step \(steps)"))
         #expect(again.output.contains("\(steps + 2) in all"))
+
+        // status reads the state folder (alone, or as one of several under a root).
+        for root in [state, stateRoot] {
+            let status = try SynthdProcess.run(["status", "--state", root, "--json"])
+            #expect(status.status == 0, "\(status.output)")
+            let entries = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as! [[String: Any]]
+            let mine = entries.first { $0["state_folder"] as? String == state || $0["stateFolder"] as? String == state }
+            #expect(mine?["steps"] as? Int == steps + 2, "status of \(state) under \(root)")
+            #expect(mine?["classes"] as? [String] == ["cat", "dog"])
+        }
 
         let out = try temporaryFolder("out")
         defer { try? FileManager.default.removeItem(atPath: out) }
