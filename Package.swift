@@ -69,7 +69,7 @@ let package = Package(
         .target(name: "Spool", dependencies: ["CInotifyTools"],
                 swiftSettings: languageSettings),
         // The daemon: configuration (and, next, the job queue and the service loop).
-        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging"],
+        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine"],
                 swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],

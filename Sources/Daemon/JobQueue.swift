@@ -1,0 +1,114 @@
+import Engine
+import Foundation
+
+/// One unit of background work on a dataset.
+public struct Job: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable {
+        /// Train a new model, resume one, or fine-tune after images or classes were added:
+        /// the Trainer decides from the state folder.
+        case train
+        /// Write synthetic images with the latest model, per the generation policy.
+        case generate
+    }
+
+    public enum State: String, Codable, Sendable {
+        case queued, running, done, failed, cancelled
+    }
+
+    public let id: Int
+    public let dataset: String
+    public let kind: Kind
+    public var state: State
+    public let enqueuedAt: Date
+    public var attempts: Int
+    public var lastError: String?
+}
+
+/// The daemon's persistent job queue: `queue.json` in the state folder, replaced atomically on
+/// every change, so a kill -9 at any moment leaves the last consistent queue. Jobs that were
+/// running when the daemon died go back to the queue when it is loaded.
+public final class JobQueue {
+    public let path: String
+    public private(set) var jobs: [Job] = []
+    private var nextID = 1
+
+    public init(path: String) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            jobs = try decoder.decode([Job].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw Configuration.Error(path: path, line: nil, reason: "unreadable job queue (\(error)); move it aside to start afresh")
+        }
+        nextID = (jobs.map(\.id).max() ?? 0) + 1
+        for index in jobs.indices where jobs[index].state == .running { jobs[index].state = .queued }
+    }
+
+    /// Queues work unless the same work is already waiting. Returns the waiting job.
+    @discardableResult
+    public func enqueue(_ kind: Job.Kind, dataset: String, now: Date = Date()) throws -> Job {
+        if let waiting = jobs.first(where: { $0.dataset == dataset && $0.kind == kind && $0.state == .queued }) {
+            return waiting
+        }
+        let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now, attempts: 0, lastError: nil)
+        nextID += 1
+        jobs.append(job)
+        try save()
+        return job
+    }
+
+    /// The next job to run: the oldest queued one whose dataset has no job running.
+    public func next() -> Job? {
+        let busy = Set(jobs.filter { $0.state == .running }.map(\.dataset))
+        return jobs.first { $0.state == .queued && !busy.contains($0.dataset) }
+    }
+
+    public func markRunning(_ id: Int) throws { try update(id) { $0.state = .running; $0.attempts += 1 } }
+    public func markDone(_ id: Int) throws { try update(id) { $0.state = .done; $0.lastError = nil } }
+    public func markFailed(_ id: Int, error: String) throws { try update(id) { $0.state = .failed; $0.lastError = error } }
+
+    /// Back to the end of the queue (a training job whose time slice ended).
+    public func requeue(_ id: Int) throws {
+        guard let index = jobs.firstIndex(where: { $0.id == id }) else { return }
+        var job = jobs.remove(at: index)
+        job.state = .queued
+        jobs.append(job)
+        try save()
+    }
+
+    /// Cancels the dataset's waiting and running jobs (its outputs stay). Returns the ids.
+    @discardableResult
+    public func cancel(dataset: String) throws -> [Int] {
+        var cancelled: [Int] = []
+        for index in jobs.indices where jobs[index].dataset == dataset && [.queued, .running].contains(jobs[index].state) {
+            jobs[index].state = .cancelled
+            cancelled.append(jobs[index].id)
+        }
+        if !cancelled.isEmpty { try save() }
+        return cancelled
+    }
+
+    /// Drops finished jobs beyond the newest `keep` (the queue file stays small).
+    public func prune(keep: Int = 200) throws {
+        let finished = jobs.filter { [.done, .failed, .cancelled].contains($0.state) }
+        guard finished.count > keep else { return }
+        let drop = Set(finished.prefix(finished.count - keep).map(\.id))
+        jobs.removeAll { drop.contains($0.id) }
+        try save()
+    }
+
+    private func update(_ id: Int, _ change: (inout Job) -> Void) throws {
+        guard let index = jobs.firstIndex(where: { $0.id == id }) else { return }
+        change(&jobs[index])
+        try save()
+    }
+
+    private func save() throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try writeFileAtomically(path: path, bytes: Array(try encoder.encode(jobs)))
+    }
+}
