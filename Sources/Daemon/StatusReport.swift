@@ -18,6 +18,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var lastDiscriminatorLoss: Float?
     public var lastGeneratorLoss: Float?
     public var samples: String
+    /// Images per class at the last training run, and the files left out with the reason.
+    public var imagesPerClass: [String: Int]?
+    public var rejected: [RejectedFile]?
 
     /// Reads every state folder at `path`: the folder itself when it holds a model, else each
     /// subfolder that does (the daemon keeps one per dataset). Unreadable records are errors.
@@ -44,7 +47,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             checkpoint: record.checkpointID, imagesAtLastRun: record.imagesAtLastRun,
             lastCheckpoint: modified.map { ISO8601DateFormatter().string(from: $0) },
             lastDiscriminatorLoss: last?.discriminator, lastGeneratorLoss: last?.generator,
-            samples: folder.samplesPath)
+            samples: folder.samplesPath,
+            imagesPerClass: folder.readDatasetReport()?.imagesPerClass,
+            rejected: folder.readDatasetReport()?.rejected)
     }
 
     /// One readable line.
@@ -53,6 +58,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             + "step \(steps)"
         if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
         if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
-        return text + "\n  pictures: \(samples)"
+        text += "\n  pictures: \(samples)"
+        for file in rejected ?? [] { text += "\n  rejected: \(file.reason)" }
+        return text
     }
 }

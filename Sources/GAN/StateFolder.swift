@@ -20,6 +20,25 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     public var checkpointID = ""
 }
 
+/// What the last load of the dataset found: images per class, and what was left out and why.
+public struct DatasetReport: Sendable, Codable, Equatable {
+    public var root: String
+    public var imagesPerClass: [String: Int]
+    public var rejected: [RejectedFile]
+    public var emptyClasses: [String]
+    public var ignoredFiles: Int
+
+    public init(_ set: TrainingSet) {
+        root = set.root
+        var counts: [String: Int] = [:]
+        for (index, count) in set.classCounts.enumerated() where count > 0 { counts[set.classMap.names[index]] = count }
+        imagesPerClass = counts
+        rejected = set.rejected
+        emptyClasses = set.emptyClasses
+        ignoredFiles = set.ignored.count
+    }
+}
+
 /// The folder where one dataset's model lives.
 public struct StateFolder: Sendable {
     public let path: String
@@ -35,6 +54,7 @@ public struct StateFolder: Sendable {
     public var samplesPath: String { path + "/samples.png" }
     public var lossCurvePath: String { path + "/losses.png" }
     public var classesPath: String { path + "/classes.txt" }
+    public var datasetReportPath: String { path + "/dataset.json" }
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let path: String
@@ -75,6 +95,17 @@ public struct StateFolder: Sendable {
         var text = "step,discriminator_loss,generator_loss\n"
         for point in history { text += "\(point.step),\(point.discriminator),\(point.generator)\n" }
         try writeFileAtomically(path: historyPath, bytes: Array(text.utf8))
+    }
+
+    public func writeDatasetReport(_ report: DatasetReport) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try writeFileAtomically(path: datasetReportPath, bytes: Array(encoder.encode(report)))
+    }
+
+    public func readDatasetReport() -> DatasetReport? {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: datasetReportPath)) else { return nil }
+        return try? JSONDecoder().decode(DatasetReport.self, from: data)
     }
 
     public func writePictures(samples: Image, losses: Image, classes: [String]) throws {

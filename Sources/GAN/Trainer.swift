@@ -40,7 +40,7 @@ public struct TrainingProgress: Sendable {
 ///
 /// State folder: `model.json` (what the model is: shapes, classes, image size, options, step),
 /// `checkpoint.ckpt` (weights, optimisers, EMA, random streams, data order), `losses.csv`,
-/// and the pictures `samples.png` (one row per class, `classes.txt` names the rows) and
+/// `dataset.json` (images per class, rejected files and why), and the pictures `samples.png` (one row per class, `classes.txt` names the rows) and
 /// `losses.png`. Every file is replaced atomically.
 public final class Trainer {
     public let set: TrainingSet
@@ -168,6 +168,7 @@ public final class Trainer {
         record.imagesAtLastRun = set.count
         record.checkpointID = "step-\(record.steps)"
         try state.writeHistory(history)
+        try state.writeDatasetReport(DatasetReport(set))
         try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history), classes: record.classes)
         // The record last: it names the checkpoint that is now on disk.
         try state.writeRecord(record)

@@ -39,8 +39,15 @@ struct Generate: ParsableCommand {
 
         var counts = [Int](repeating: perClass ?? 0, count: record.classes.count)
         if balance {
-            let scan = try ImageFolder.scan(dataset)
-            let real = record.classes.map { scan.files[$0]?.count ?? 0 }
+            // Readable images per class: from the last training run's report when there is
+            // one (a corrupt file is not an image), else by file name.
+            let real: [Int]
+            if let report = folder.readDatasetReport() {
+                real = record.classes.map { report.imagesPerClass[$0] ?? 0 }
+            } else {
+                let scan = try ImageFolder.scan(dataset)
+                real = record.classes.map { scan.files[$0]?.count ?? 0 }
+            }
             let target = to ?? real.max() ?? 0
             counts = real.map { max(0, target - $0) }
         }

@@ -57,6 +57,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let state = stateRoot + "/pets"
         defer { for path in [data, stateRoot] { try? FileManager.default.removeItem(atPath: path) } }
         try makeDataset(data, classes: ["cat": 4, "dog": 4])
+        try Data([0x89, 0x50, 0x4E, 0x47, 1, 2, 3]).write(to: URL(fileURLWithPath: data + "/cat/broken.png"))
 
         let run = try SynthdProcess(["train", data, "--state", state, "--steps", "100000", "--batch", "4",
                                      "--checkpoint-seconds", "1000"])
@@ -82,6 +83,8 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             let mine = entries.first { $0["state_folder"] as? String == state || $0["stateFolder"] as? String == state }
             #expect(mine?["steps"] as? Int == steps + 2, "status of \(state) under \(root)")
             #expect(mine?["classes"] as? [String] == ["cat", "dog"])
+            let rejected = mine?["rejected"] as? [[String: Any]]
+            #expect(rejected?.first?["path"] as? String == data + "/cat/broken.png", "status lists the rejected file")
         }
 
         let out = try temporaryFolder("out")
