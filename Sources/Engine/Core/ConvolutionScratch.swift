@@ -40,5 +40,19 @@ struct ScratchPointers: @unchecked Sendable {
     }
 
     var parts: Int { pointers.count }
+
+    /// Where part `part` accumulates weight and bias gradients: the parameters' own gradients
+    /// for part 0, its partial buffers (slots 2 and 3, zeroed here) for the others; the
+    /// partials are added in by `addPartials` after the parallel region.
+    func gradientTargets(part: Int, weight: Parameter, bias: Parameter?,
+                         zeroPartials: Bool) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?) {
+        if part == 0 { return (weight.grad.data, bias?.grad.data) }
+        let dW = pointers[part][2], db = bias == nil ? nil : pointers[part][3]
+        if zeroPartials {
+            dW.update(repeating: 0, count: weight.value.count)
+            db?.update(repeating: 0, count: bias!.value.count)
+        }
+        return (dW, db)
+    }
 }
 

@@ -99,13 +99,7 @@ public final class ConvTranspose2d: Module {
                                                weight.value.count, outChannels])
         Parallel.forParts(batch) { part, images in
             let dcols = pointers[part, 0], cm = pointers[part, 1]
-            // Part 0 adds into the gradients directly; the others into partials added below.
-            let dW = part == 0 ? weight.grad.data : pointers[part, 2]
-            let db = part == 0 ? bias?.grad.data : pointers[part, 3]
-            if part > 0 && parameterGradients {
-                dW.update(repeating: 0, count: weight.value.count)
-                db?.update(repeating: 0, count: outChannels)
-            }
+            let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let g = geometry(x, images: n)
