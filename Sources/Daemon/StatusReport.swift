@@ -40,6 +40,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         guard let record = try folder.readRecord() else { return nil }
         let modified = (try? FileManager.default.attributesOfItem(atPath: folder.checkpointPath))?[.modificationDate] as? Date
         let last = folder.readHistory().last
+        let report = folder.readDatasetReport()
         return DatasetStatus(
             dataset: URL(fileURLWithPath: folder.path).lastPathComponent, stateFolder: folder.path,
             classes: record.classes, mode: record.mode == .rgb ? "colour" : "grey",
@@ -48,8 +49,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             lastCheckpoint: modified.map { ISO8601DateFormatter().string(from: $0) },
             lastDiscriminatorLoss: last?.discriminator, lastGeneratorLoss: last?.generator,
             samples: folder.samplesPath,
-            imagesPerClass: folder.readDatasetReport()?.imagesPerClass,
-            rejected: folder.readDatasetReport()?.rejected)
+            imagesPerClass: report?.imagesPerClass,
+            rejected: report?.rejected)
     }
 
     /// One readable line.

@@ -243,16 +243,3 @@ struct DataOrder {
         shuffle()
     }
 }
-
-extension RandomGenerator {
-    var encoded: String { "\(seed) \(counter) \(spareNormal.map { String($0.bitPattern) } ?? "none")" }
-
-    init(decoding text: String, path: String) throws {
-        let parts = text.split(separator: " ")
-        guard parts.count == 3, let seed = UInt64(parts[0]), let counter = UInt64(parts[1]) else {
-            throw CheckpointError.malformed(path: path, reason: "bad random stream '\(text)'")
-        }
-        let spare = parts[2] == "none" ? nil : UInt32(parts[2]).map { Float(bitPattern: $0) }
-        self.init(seed: seed, counter: counter, spareNormal: spare)
-    }
-}

@@ -83,7 +83,7 @@ public final class TrainingSet: @unchecked Sendable {
         let decoded = UnsafeMutableBufferPointer<Result<Image, ImageError>?>.allocate(capacity: entries.count)
         decoded.initialize(repeating: nil)
         defer { decoded.deinitialize(); decoded.deallocate() }
-        let box = UncheckedBox(decoded)
+        let box = UncheckedSendable(decoded)
         let paths = entries.map(\.path)
         let parts = max(1, min(Parallel.maxThreads, entries.count / 64))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
@@ -141,10 +141,4 @@ func fillScaled(_ batch: Tensor, labels out: inout [Int32], pixels: [UInt8], all
             out.append(allLabels[index])
         }
     }
-}
-
-/// Shares a buffer with concurrent loops that write disjoint elements.
-struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -7,9 +7,7 @@ extension TrainingStep {
     /// Metadata keys.
     enum Key {
         static let steps = "steps"
-        static let rngSeed = "rng.seed"
-        static let rngCounter = "rng.counter"
-        static let rngSpare = "rng.spare"
+        static let rng = "rng"
         static let generatorAdamStep = "adam.G.step"
         static let discriminatorAdamStep = "adam.D.step"
         static let loss = "loss"
@@ -35,9 +33,7 @@ extension TrainingStep {
         checkpoint.add(extra)
         checkpoint.metadata = metadata
         checkpoint.metadata[Key.steps] = String(steps)
-        checkpoint.metadata[Key.rngSeed] = String(rng.seed)
-        checkpoint.metadata[Key.rngCounter] = String(rng.counter)
-        checkpoint.metadata[Key.rngSpare] = rng.spareNormal.map { String($0.bitPattern) } ?? "none"
+        checkpoint.metadata[Key.rng] = rng.encoded
         checkpoint.metadata[Key.generatorAdamStep] = String(generatorOptimizer.step)
         checkpoint.metadata[Key.discriminatorAdamStep] = String(discriminatorOptimizer.step)
         checkpoint.metadata[Key.loss] = loss.rawValue
@@ -59,25 +55,15 @@ extension TrainingStep {
             throw .malformed(path: path, reason: "it holds a \(saved) model, this one is \(modelDescription)")
         }
         guard let steps = Int(try field(Key.steps)),
-              let seed = UInt64(try field(Key.rngSeed)),
-              let counter = UInt64(try field(Key.rngCounter)),
               let gStep = Int(try field(Key.generatorAdamStep)),
               let dStep = Int(try field(Key.discriminatorAdamStep)),
               let savedLoss = AdversarialLoss(rawValue: try field(Key.loss)) else {
-            throw .malformed(path: path, reason: "a step, random-stream or optimiser entry is not a number")
+            throw .malformed(path: path, reason: "a step or optimiser entry is not a number")
         }
-        let spareText = try field(Key.rngSpare)
-        let spare: Float?
-        if spareText == "none" {
-            spare = nil
-        } else if let bits = UInt32(spareText) {
-            spare = Float(bitPattern: bits)
-        } else {
-            throw .malformed(path: path, reason: "bad random-stream entry '\(spareText)'")
-        }
+        let savedRNG = try RandomGenerator(decoding: field(Key.rng), path: path)
         try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra,
                                path: path, growableRows: growableRows)
-        rng = RandomGenerator(seed: seed, counter: counter, spareNormal: spare)
+        rng = savedRNG
         generatorOptimizer.restore(step: gStep)
         discriminatorOptimizer.restore(step: dStep)
         loss = savedLoss
@@ -95,5 +81,23 @@ extension TrainingStep {
     var modelDescription: String {
         let c = generator.configuration
         return "C=\(c.imageChannels) K=\(c.classes) R=\(c.resolution) z=\(c.latentSize) e=\(c.embeddingSize) base=\(c.baseChannels)"
+    }
+}
+
+/// A random stream's position as one metadata string: "seed counter spare-bits|none".
+extension RandomGenerator {
+    var encoded: String { "\(seed) \(counter) \(spareNormal.map { String($0.bitPattern) } ?? "none")" }
+
+    init(decoding text: String, path: String) throws(CheckpointError) {
+        let parts = text.split(separator: " ")
+        guard parts.count == 3, let seed = UInt64(parts[0]), let counter = UInt64(parts[1]) else {
+            throw .malformed(path: path, reason: "bad random stream '\(text)'")
+        }
+        var spare: Float? = nil
+        if parts[2] != "none" {
+            guard let bits = UInt32(parts[2]) else { throw .malformed(path: path, reason: "bad random stream '\(text)'") }
+            spare = Float(bitPattern: bits)
+        }
+        self.init(seed: seed, counter: counter, spareNormal: spare)
     }
 }

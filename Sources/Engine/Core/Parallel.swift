@@ -55,11 +55,11 @@ extension Parallel {
     }
 }
 
-/// Carries a value that the caller guarantees is used safely across threads.
-@usableFromInline
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    @usableFromInline let value: Value
-    @usableFromInline init(_ value: Value) { self.value = value }
+/// Carries a value that the caller guarantees is used safely across threads (a buffer whose
+/// elements concurrent loops write disjointly, say).
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }
 
 #if canImport(Glibc)
