@@ -45,6 +45,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (installed by scripts/setup).
@@ -68,8 +69,9 @@ let package = Package(
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
         .target(name: "Spool", dependencies: ["CInotifyTools"],
                 swiftSettings: languageSettings),
-        // The daemon: configuration (and, next, the job queue and the service loop).
-        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine"],
+        // The daemon: configuration, job queue and scheduling, output tree, the service loop.
+        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine",
+                                               .product(name: "Logging", package: "swift-log")],
                 swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
@@ -78,7 +80,8 @@ let package = Package(
         .executableTarget(
             name: "synthd",
             dependencies: ["Engine", "GAN", "Imaging", "Daemon",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
@@ -93,7 +96,8 @@ let package = Package(
         // Runs the built synthd binary (swift test builds it alongside the tests).
         .testTarget(name: "CLITests", dependencies: ["Imaging"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon"],
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
+                                                        .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),

@@ -31,8 +31,13 @@ public struct SyntheticWriter {
     /// named `synth-s<seed>-<checkpoint>-<index>.png`, so another seed or a newer model adds
     /// files next to the old ones. Images are written atomically without an fsync each, then
     /// flushed once, and only then does the manifest (also atomic) list them.
+    ///
+    /// `shouldStop` is asked between chunks of 2,048 images (about a second); when it says
+    /// stop, `GenerationStopped` is thrown and the manifest does not list the files written.
+    /// `progress` gets the images written so far.
     @discardableResult
-    public func write(counts: [Int], seed: UInt64) throws -> Int {
+    public func write(counts: [Int], seed: UInt64, shouldStop: () -> Bool = { false },
+                      progress: (Int) -> Void = { _ in }) throws -> Int {
         precondition(counts.count == record.classes.count, "\(counts.count) counts for \(record.classes.count) classes")
         for name in record.classes { try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true) }
         var labels: [Int32] = []
@@ -60,6 +65,7 @@ public struct SyntheticWriter {
         let chunk = 2048  // images in memory at a time
         var offset = 0
         while offset < order.count {
+            if shouldStop() { throw GenerationStopped() }
             let part = Array(order[offset..<min(order.count, offset + chunk)])
             let images = sampler.sample(labels: part.map { labels[$0] }, seed: rng.nextUInt64())
             let failures = ErrorSlot()
@@ -74,6 +80,7 @@ public struct SyntheticWriter {
             }
             if let error = failures.first { throw error }
             offset += part.count
+            progress(offset)
         }
         syncFileSystem(containing: root)
         try appendManifest(lines)
@@ -89,6 +96,11 @@ public struct SyntheticWriter {
         for line in lines { text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n" }
         try writeFileAtomically(path: path, bytes: Array(text.utf8))
     }
+}
+
+/// Generation was asked to stop before it finished.
+public struct GenerationStopped: Error, CustomStringConvertible {
+    public var description: String { "generation stopped before it finished" }
 }
 
 /// The first error seen by concurrent workers.

@@ -56,12 +56,13 @@ public final class Trainer {
     /// Loads the dataset as the state folder's model expects (its classes first, its channel
     /// mode and resolution), so that classes keep their indices.
     public static func loadDataset(_ root: String, state: StateFolder, resolution: Int,
-                                   limits: ImageLimits = .standard) throws -> TrainingSet {
+                                   limits: ImageLimits = .standard, confinedTo confinement: String? = nil) throws -> TrainingSet {
         if let record = try state.readRecord() {
             return try TrainingSet.load(root, classMap: ClassMap(names: record.classes),
-                                        resolution: record.configuration.resolution, mode: record.mode, limits: limits)
+                                        resolution: record.configuration.resolution, mode: record.mode, limits: limits,
+                                        confinedTo: confinement)
         }
-        return try TrainingSet.load(root, resolution: resolution, limits: limits)
+        return try TrainingSet.load(root, resolution: resolution, limits: limits, confinedTo: confinement)
     }
 
     /// A trainer for `set`: a fresh model, or the state folder's, grown by any new classes.
@@ -69,7 +70,10 @@ public final class Trainer {
         self.set = set
         self.state = state
         let previous = try state.readRecord()
-        let options = previous?.options ?? requested
+        // A resumed model trains as it began (seed, batch, loss...); how often it checkpoints
+        // is the caller's choice.
+        var options = previous?.options ?? requested
+        options.checkpointSeconds = requested.checkpointSeconds
         var configuration = previous?.configuration
             ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution)
         configuration.classes = set.classMap.count

@@ -68,10 +68,12 @@ public final class TrainingSet: @unchecked Sendable {
     /// - Parameters:
     ///   - classMap: the classes a model already has; new classes are appended.
     ///   - mode: the model's channel mode; nil decides from the data (any image with colour: RGB).
+    ///   - confinement: symbolic links that lead out of this folder are not followed.
     public static func load(_ root: String, classMap existing: ClassMap = ClassMap(), resolution: Int,
-                            mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard) throws(Error) -> TrainingSet {
+                            mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard,
+                            confinedTo confinement: String? = nil) throws(Error) -> TrainingSet {
         let scan: ImageFolder.Scan
-        do { scan = try ImageFolder.scan(root) } catch { throw .folder(error) }
+        do { scan = try ImageFolder.scan(root, confinedTo: confinement) } catch { throw .folder(error) }
         var classMap = existing
         var entries: [(path: String, label: Int32)] = []
         for name in scan.classNames {
@@ -79,8 +81,11 @@ public final class TrainingSet: @unchecked Sendable {
             entries += scan.files[name]!.map { ($0, label) }
         }
 
-        // Decode in parallel; each slot is written by one thread.
-        let decoded = UnsafeMutableBufferPointer<Result<Image, ImageError>?>.allocate(capacity: entries.count)
+        // Decode and fit in parallel, keeping only the fitted R x R image (a few KB) of each
+        // file: memory stays bounded by the dataset's count, not by its pixels. Each slot is
+        // written by one thread.
+        let r = resolution
+        let decoded = UnsafeMutableBufferPointer<Result<FittedImage, ImageError>?>.allocate(capacity: entries.count)
         decoded.initialize(repeating: nil)
         defer { decoded.deinitialize(); decoded.deallocate() }
         let box = UncheckedSendable(decoded)
@@ -88,12 +93,14 @@ public final class TrainingSet: @unchecked Sendable {
         let parts = max(1, min(Parallel.maxThreads, entries.count / 64))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             for i in (paths.count * part / parts)..<(paths.count * (part + 1) / parts) {
-                box.value[i] = Result { () throws(ImageError) -> Image in try ImageFile.read(path: paths[i], limits: limits) }
+                box.value[i] = Result { () throws(ImageError) -> FittedImage in
+                    FittedImage(try ImageFile.read(path: paths[i], limits: limits), resolution: r)
+                }
             }
         }
 
         var rejected: [RejectedFile] = []
-        var images: [(Image, Int32)] = []
+        var images: [(FittedImage, Int32)] = []
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {
             case .success(let image): images.append((image, entry.label))
@@ -102,16 +109,15 @@ public final class TrainingSet: @unchecked Sendable {
         }
         guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected.count) }
 
-        let mode = requestedMode ?? (images.contains { Resampling.hasColour($0.0) } ? .rgb : .grey)
+        let mode = requestedMode ?? (images.contains { $0.0.hasColour } ? .rgb : .grey)
         var sizes: [Int: Int] = [:]
         for (image, _) in images { sizes[image.width << 32 | image.height, default: 0] += 1 }
         let commonSize = sizes.max { $0.value < $1.value }!.key
 
-        let r = resolution, plane = r * r
+        let plane = r * r
         var pixels = [UInt8](repeating: 0, count: images.count * mode.channels * plane)
         for (index, (image, _)) in images.enumerated() {
-            let converted = mode == .grey ? Resampling.grey(image) : Resampling.rgb(image)
-            let fitted = Resampling.fit(converted, resolution: r)
+            let fitted = mode == .grey ? Resampling.grey(image.fitted) : Resampling.rgb(image.fitted)
             // Interleaved (HWC) to planar (CHW).
             let base = index * mode.channels * plane
             for p in 0..<plane { for c in 0..<mode.channels { pixels[base + c * plane + p] = fitted.pixels[p * mode.channels + c] } }
@@ -140,5 +146,21 @@ func fillScaled(_ batch: Tensor, labels out: inout [Int32], pixels: [UInt8], all
             for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
             out.append(allLabels[index])
         }
+    }
+}
+
+/// A decoded file reduced to what training keeps: the image fitted to R x R (grey when the
+/// file has no colour), whether it had colour, and its original size.
+struct FittedImage: Sendable {
+    let fitted: Image
+    let hasColour: Bool
+    let width: Int
+    let height: Int
+
+    init(_ image: Image, resolution: Int) {
+        hasColour = Resampling.hasColour(image)
+        width = image.width
+        height = image.height
+        fitted = Resampling.fit(hasColour ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution)
     }
 }

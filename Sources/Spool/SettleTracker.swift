@@ -3,11 +3,17 @@ import Foundation
 /// Decides when a dataset has settled: no change for `settle` seconds, or a `.ready` file.
 /// A dataset being copied keeps changing, so it is never picked up half-written.
 public struct SettleTracker: Sendable {
-    public let settle: TimeInterval
+    public private(set) var settle: TimeInterval
     private var lastChange: [String: Date] = [:]
     private var markedReady: Set<String> = []
 
     public init(settle: TimeInterval) { self.settle = settle }
+
+    /// A tracker with a new settle time that keeps what `other` was waiting for.
+    public init(settle: TimeInterval, carrying other: SettleTracker) {
+        self = other
+        self.settle = settle
+    }
 
     /// Datasets with a change not yet reported ready.
     public var pending: [String] { lastChange.keys.sorted() }

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import GAN
 import Imaging
+import Daemon
 
 /// `synthd train`: trains (or resumes, or fine-tunes) a dataset's GAN in a state folder.
 struct Train: ParsableCommand {
@@ -36,7 +37,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        StopSignal.install()
+        Signals.install()
         let folder = try StateFolder(state)
         let loadStart = Date()
         let set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution)
@@ -62,12 +63,12 @@ struct Train: ParsableCommand {
                 + (added > 0 ? ", \(added) new classes" : "") + "\n")
         }
         let budget: TrainingBudget = steps.map { .steps($0) } ?? .seconds(minutes! * 60)
-        let taken = try trainer.train(budget, shouldStop: { StopSignal.isRequested }) { p in
+        let taken = try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
             progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
                 format: "step %d  D %.3f  G %.3f  %.0f img/s", p.step, p.report.discriminatorLoss,
                 p.report.generatorLoss, p.imagesPerSecond))
         }
-        progress.finish("\(StopSignal.isRequested ? "stopped" : "done"): \(taken) steps this run, "
+        progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "
             + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")
     }
 }

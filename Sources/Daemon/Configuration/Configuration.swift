@@ -12,6 +12,9 @@ public struct Configuration: Equatable, Sendable {
     public var settleSeconds = 30.0
     // [training]
     public var trainingMinutes = 20.0
+    /// Budget of a fine-tuning round (images or classes added to a trained dataset).
+    public var fineTuneMinutes = 5.0
+    public var checkpointSeconds = 60.0
     public var resolution = 32
     public var batch = 64
     public var seed = 0
@@ -19,8 +22,14 @@ public struct Configuration: Equatable, Sendable {
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
     public var balanceTo = 0
+    /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
+    public var keepGenerations = 2
     // [service]
     public var concurrency = 1
+    /// Minutes a training job runs before another dataset's job gets its turn.
+    public var sliceMinutes = 10.0
+    /// Threads for the numeric kernels of one job; 0: the cores divided by `concurrency`.
+    public var threads = 0
     public var nice = 10
     public var maxImageMegapixels = 16
     public var maxFileMegabytes = 64
@@ -56,12 +65,30 @@ public struct Configuration: Equatable, Sendable {
         return configuration
     }
 
+    /// The tables a dataset's own `synthd.toml` may set.
+    public static let datasetTables: Set<String> = ["training", "generation"]
+    public static let allTables: Set<String> = ["paths", "watch", "training", "generation", "service"]
+
+    /// The configuration for one dataset: `base` with the `[training]` and `[generation]` keys
+    /// of `<dataset>/synthd.toml`, when that file exists.
+    public static func forDataset(at folder: String, base: Configuration) throws(Error) -> Configuration {
+        let path = folder + "/synthd.toml"
+        guard FileManager.default.fileExists(atPath: path) else { return base }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Error(path: path, line: nil, reason: "cannot read: \((error as NSError).localizedDescription)")
+        }
+        return try parse(text, path: path, base: base, tables: datasetTables)
+    }
+
     /// Parses configuration text; `path` names it in errors. Relative paths stay relative.
-    public static func parse(_ text: String, path: String, base: Configuration = Configuration()) throws(Error) -> Configuration {
+    /// Only `tables` may appear (a dataset's file may not move the spool, say).
+    public static func parse(_ text: String, path: String, base: Configuration = Configuration(),
+                             tables allowed: Set<String> = allTables) throws(Error) -> Configuration {
         let tables: [String: [String: TOML.Entry]]
         do { tables = try TOML.parse(text) } catch { throw Error(path: path, line: error.line, reason: error.reason) }
         var c = base
-        var reader = Reader(path: path, tables: tables)
+        var reader = Reader(path: path, tables: tables, known: allowed)
         try reader.table("paths") { (r: inout Reader) throws(Error) in
             try r.string("spool", into: &c.spool)
             try r.string("output", into: &c.output)
@@ -71,7 +98,9 @@ public struct Configuration: Equatable, Sendable {
             try r.number("settle_seconds", into: &c.settleSeconds, range: 0...86400)
         }
         try reader.table("training") { (r: inout Reader) throws(Error) in
-            try r.number("minutes", into: &c.trainingMinutes, range: 0.01...100_000)
+            try r.number("minutes", into: &c.trainingMinutes, range: 0.001...100_000)
+            try r.number("finetune_minutes", into: &c.fineTuneMinutes, range: 0.001...100_000)
+            try r.number("checkpoint_seconds", into: &c.checkpointSeconds, range: 1...86400)
             try r.integer("resolution", into: &c.resolution, allowed: [32, 64])
             try r.integer("batch", into: &c.batch, range: 2...4096)
             try r.integer("seed", into: &c.seed, range: 0...Int.max)
@@ -82,9 +111,12 @@ public struct Configuration: Equatable, Sendable {
             c.policy = GenerationPolicy(rawValue: policy)!
             try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
             try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
+            try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
         }
         try reader.table("service") { (r: inout Reader) throws(Error) in
             try r.integer("concurrency", into: &c.concurrency, range: 1...64)
+            try r.number("slice_minutes", into: &c.sliceMinutes, range: 0.001...100_000)
+            try r.integer("threads", into: &c.threads, range: 0...1024)
             try r.integer("nice", into: &c.nice, range: 0...19)
             try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
             try r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
@@ -97,15 +129,19 @@ public struct Configuration: Equatable, Sendable {
     struct Reader {
         let path: String
         let tables: [String: [String: TOML.Entry]]
+        /// The tables this file may hold.
+        let known: Set<String>
         var used: Set<String> = []
         var table = ""
 
-        init(path: String, tables: [String: [String: TOML.Entry]]) {
+        init(path: String, tables: [String: [String: TOML.Entry]], known: Set<String>) {
             self.path = path
             self.tables = tables
+            self.known = known
         }
 
         mutating func table(_ name: String, _ body: (inout Reader) throws(Error) -> Void) throws(Error) {
+            guard known.contains(name) else { return }
             table = name
             try body(&self)
         }
@@ -158,11 +194,11 @@ public struct Configuration: Equatable, Sendable {
 
         /// Refuses unknown tables and keys.
         func finish() throws(Error) {
-            let known: Set<String> = ["", "paths", "watch", "training", "generation", "service"]
-            for name in tables.keys.sorted() where !known.contains(name) {
+            for name in tables.keys.sorted() where !known.contains(name) && name != "" {
                 let line = tables[name]!.values.map(\.line).min()
-                throw Error(path: path, line: line.map { $0 - 1 }, reason: "unknown table [\(name)]; known: "
-                    + known.filter { !$0.isEmpty }.sorted().map { "[\($0)]" }.joined(separator: ", "))
+                let what = Configuration.allTables.contains(name) ? "table [\(name)] is not allowed here" : "unknown table [\(name)]"
+                throw Error(path: path, line: line.map { $0 - 1 }, reason: "\(what); allowed: "
+                    + known.sorted().map { "[\($0)]" }.joined(separator: ", "))
             }
             for (name, entries) in tables {
                 for (key, entry) in entries.sorted(by: { $0.value.line < $1.value.line }) where !used.contains(name + "." + key) {

@@ -22,6 +22,12 @@ public struct Job: Codable, Equatable, Sendable {
     public let enqueuedAt: Date
     public var attempts: Int
     public var lastError: String?
+    /// A training job's budget left after its last time slice; nil: not started.
+    public var remainingSeconds: Double?
+    /// A training job's whole budget (for progress across slices).
+    public var budgetSeconds: Double?
+    /// Not before this time (a retry after a failure such as a full disk).
+    public var notBefore: Date?
 }
 
 /// The daemon's persistent job queue: `queue.json` in the state folder, replaced atomically on
@@ -52,28 +58,52 @@ public final class JobQueue {
         if let waiting = jobs.first(where: { $0.dataset == dataset && $0.kind == kind && $0.state == .queued }) {
             return waiting
         }
-        let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now, attempts: 0, lastError: nil)
+        let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now, attempts: 0, lastError: nil,
+                      remainingSeconds: nil, budgetSeconds: nil, notBefore: nil)
         nextID += 1
         jobs.append(job)
         try save()
         return job
     }
 
-    /// The next job to run: the oldest queued one whose dataset has no job running.
-    public func next() -> Job? {
+    /// The next job to run: the oldest queued one whose dataset has no job running and that
+    /// is not waiting for a retry time.
+    public func next(now: Date = Date()) -> Job? {
         let busy = Set(jobs.filter { $0.state == .running }.map(\.dataset))
-        return jobs.first { $0.state == .queued && !busy.contains($0.dataset) }
+        return jobs.first { $0.state == .queued && !busy.contains($0.dataset) && ($0.notBefore ?? now) <= now }
+    }
+
+    /// The dataset's jobs that are queued or running.
+    public func pending(dataset: String) -> [Job] {
+        jobs.filter { $0.dataset == dataset && [.queued, .running].contains($0.state) }
     }
 
     public func markRunning(_ id: Int) throws { try update(id) { $0.state = .running; $0.attempts += 1 } }
     public func markDone(_ id: Int) throws { try update(id) { $0.state = .done; $0.lastError = nil } }
     public func markFailed(_ id: Int, error: String) throws { try update(id) { $0.state = .failed; $0.lastError = error } }
 
-    /// Back to the end of the queue (a training job whose time slice ended).
-    public func requeue(_ id: Int) throws {
+    /// Back to queued where it stands (the daemon is stopping), with the budget it has left.
+    public func pause(_ id: Int, remainingSeconds: Double?, budgetSeconds: Double? = nil) throws {
+        try update(id) {
+            $0.state = .queued
+            $0.attempts = 0
+            if let remainingSeconds { $0.remainingSeconds = remainingSeconds }
+            if let budgetSeconds { $0.budgetSeconds = budgetSeconds }
+        }
+    }
+
+    /// Back to the end of the queue: a training job whose time slice ended (with the budget
+    /// it has left), or a failed job to be tried again after `notBefore`.
+    public func requeue(_ id: Int, remainingSeconds: Double? = nil, budgetSeconds: Double? = nil, notBefore: Date? = nil,
+                        error: String? = nil) throws {
         guard let index = jobs.firstIndex(where: { $0.id == id }) else { return }
         var job = jobs.remove(at: index)
         job.state = .queued
+        if let remainingSeconds { job.remainingSeconds = remainingSeconds }
+        if let budgetSeconds { job.budgetSeconds = budgetSeconds }
+        job.notBefore = notBefore
+        job.lastError = error
+        if error == nil { job.attempts = 0 }  // a time slice is not a failed attempt
         jobs.append(job)
         try save()
     }

@@ -1,0 +1,126 @@
+import Engine
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's output tree, and its policy for replacing outputs when a model improves.
+///
+///     out/<dataset>  ->  .synthd-generations/<dataset>/<checkpoint>    (a symbolic link)
+///     out/.synthd-generations/<dataset>/<checkpoint>/<class>/*.png, manifest.jsonl
+///
+/// Each model checkpoint that generates gets a generation folder of its own, written in full
+/// under a `.partial` name that nobody reads, flushed, renamed, and only then published by
+/// replacing the `out/<dataset>` link atomically (rename(2) of a new link over the old one).
+/// A reader therefore sees one complete generation at a time: never a half-written one, never
+/// old and new images mixed (which would double the synthetic share of every class). Earlier
+/// generations are not deleted at once: the newest `keep` stay under `.synthd-generations`, so
+/// a reader in the middle of an epoch keeps its files, and a user can go back to one.
+public struct OutputTree: Sendable {
+    public let root: String
+    public let keep: Int
+
+    public init(root: String, keep: Int) {
+        self.root = root
+        self.keep = max(1, keep)
+    }
+
+    public static let generationsFolder = ".synthd-generations"
+
+    public func linkPath(_ dataset: String) -> String { root + "/" + dataset }
+    public func generationsPath(_ dataset: String) -> String { root + "/" + Self.generationsFolder + "/" + dataset }
+    public func generationPath(_ dataset: String, _ generation: String) -> String { generationsPath(dataset) + "/" + generation }
+
+    /// The generation `out/<dataset>` points to, if it is one of ours.
+    public func current(_ dataset: String) -> String? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: linkPath(dataset)) else { return nil }
+        let prefix = Self.generationsFolder + "/" + dataset + "/"
+        return target.hasPrefix(prefix) ? String(target.dropFirst(prefix.count)) : nil
+    }
+
+    /// Makes `generation` the dataset's published outputs, calling `write(folder)` to fill it
+    /// unless it is already complete. Returns false when it was already published.
+    /// When `write` throws (disk full, stopped), the partial folder is removed and nothing
+    /// visible changes.
+    @discardableResult
+    public func publish(_ dataset: String, generation: String, write: (_ folder: String) throws -> Void) throws -> Bool {
+        if current(dataset) == generation { return false }
+        let final = generationPath(dataset, generation)
+        if !FileManager.default.fileExists(atPath: final) {
+            let partial = final + ".partial"
+            try? FileManager.default.removeItem(atPath: partial)
+            try createFolder(partial)
+            do {
+                try write(partial)
+                syncFileSystem(containing: partial)
+                try rename(partial, final)
+            } catch {
+                try? FileManager.default.removeItem(atPath: partial)
+                throw error
+            }
+        }
+        try link(dataset, to: generation)
+        prune(dataset)
+        return true
+    }
+
+    /// Points `out/<dataset>` at `generation`: a new link under a temporary name, renamed over
+    /// the old one. A real folder in its place (from `synthd generate`, say) is moved into the
+    /// generations folder first, so nothing is lost.
+    func link(_ dataset: String, to generation: String) throws {
+        let path = linkPath(dataset)
+        var status = stat()
+        if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
+            let stamp = Int(Date().timeIntervalSince1970)
+            try rename(path, generationPath(dataset, "earlier-\(stamp)"))
+        }
+        let temporary = root + "/.\(dataset).link.tmp"
+        unlink(temporary)
+        guard symlink(Self.generationsFolder + "/" + dataset + "/" + generation, temporary) == 0 else {
+            throw FileError.io(path: temporary, operation: "create link", errno: errno)
+        }
+        try rename(temporary, path)
+        syncFileSystem(containing: root)
+    }
+
+    /// Deletes all but the newest `keep` complete generations (never the current one) and any
+    /// partial folder left by a crash.
+    public func prune(_ dataset: String) {
+        let folder = generationsPath(dataset)
+        let current = current(dataset)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let complete = names.filter { !$0.hasSuffix(".partial") }
+        let byAge = complete.sorted { modified(folder + "/" + $0) > modified(folder + "/" + $1) }
+        var kept = current.map { [$0] } ?? []
+        for name in byAge where kept.count < keep && !kept.contains(name) { kept.append(name) }
+        for name in names where !kept.contains(name) {
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
+    }
+
+    /// Files listed by the current generation's manifest.
+    public func imagesPublished(_ dataset: String) -> Int {
+        guard let text = try? String(contentsOfFile: linkPath(dataset) + "/manifest.jsonl", encoding: .utf8) else { return 0 }
+        return text.split(separator: "\n").count
+    }
+
+    private func modified(_ path: String) -> Date {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
+    }
+
+    /// mkdir -p that reports errno (a full disk must be recognisable as one).
+    private func createFolder(_ path: String) throws {
+        var status = stat()
+        if stat(path, &status) == 0 { return }
+        let parent = parentFolder(path)
+        if !parent.isEmpty && parent != path { try createFolder(parent) }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw FileError.io(path: path, operation: "create folder", errno: errno) }
+    }
+
+    private func rename(_ from: String, _ to: String) throws {
+        try createFolder(parentFolder(to))
+        guard Glibc.rename(from, to) == 0 else { throw FileError.io(path: to, operation: "rename \(from) to", errno: errno) }
+    }
+
+    private func parentFolder(_ path: String) -> String { (path as NSString).deletingLastPathComponent }
+}

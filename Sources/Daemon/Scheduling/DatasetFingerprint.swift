@@ -1,0 +1,38 @@
+import Foundation
+import Imaging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a dataset folder holds, in one comparable string: class names with the name, size and
+/// modification time of every image. Training records the fingerprint of the files it read;
+/// a settled dataset whose fingerprint differs has changed (images added, replaced or
+/// removed, classes added) and is trained again. Touching nothing, or adding a `.ready` file
+/// or a dataset `synthd.toml`, changes nothing.
+public struct DatasetFingerprint: Equatable, Sendable {
+    public let value: String
+    public let images: Int
+    public let classes: Int
+
+    /// Scans `folder` (links leading out of `confinement` are not followed).
+    public static func of(_ folder: String, confinedTo confinement: String?) throws -> DatasetFingerprint {
+        let scan = try ImageFolder.scan(folder, confinedTo: confinement)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64 bit
+        func mix(_ text: String) {
+            for byte in text.utf8 {
+                hash ^= UInt64(byte)
+                hash &*= 0x100_0000_01b3
+            }
+        }
+        for name in scan.classNames {
+            mix("class \(name)\n")
+            for path in scan.files[name]! {
+                var status = stat()
+                guard stat(path, &status) == 0 else { continue }  // vanished meanwhile: a new event follows
+                mix("\((path as NSString).lastPathComponent) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
+            }
+        }
+        return DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
+                                  classes: scan.classNames.count)
+    }
+}

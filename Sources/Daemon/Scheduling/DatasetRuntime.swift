@@ -1,0 +1,102 @@
+import Engine
+import Foundation
+
+/// What the daemon is doing with one dataset, as `synthd status` shows it. Saved as
+/// `daemon.json` in the dataset's state folder (atomically), so status reads it from another
+/// process while the daemon runs, and the daemon finds it again after a restart.
+public struct DatasetRuntime: Codable, Equatable, Sendable {
+    public enum Phase: String, Codable, Sendable {
+        /// Seen; waiting for the folder to settle (or to get images).
+        case waiting
+        case queued
+        case training
+        case generating
+        case done
+        case failed
+        /// The folder left the spool; model and outputs are kept.
+        case removed
+    }
+
+    public var phase: Phase = .waiting
+    /// What the phase means right now, in words ("fine-tuning: 120 images added").
+    public var detail: String?
+    /// Of the current job, 0...1.
+    public var progress: Double?
+    /// When the current job should end (ISO 8601).
+    public var eta: Date?
+    public var step: Int?
+    /// Images in the published generation, and which checkpoint made them.
+    public var outputsWritten: Int = 0
+    public var generation: String?
+    public var lastError: String?
+    /// When a failed job is tried again.
+    public var retryAt: Date?
+    /// Fingerprint of the files the model was last trained on (see DatasetFingerprint).
+    public var trainedFingerprint: String?
+    public var updatedAt = Date()
+
+    public init() {}
+}
+
+/// Reads and writes every dataset's `daemon.json`. Workers and the main loop both update it,
+/// so access goes through a lock; each update replaces the file atomically.
+public final class RuntimeStore: @unchecked Sendable {
+    /// `<state>/datasets`: one state folder per dataset.
+    public let root: String
+    private let lock = NSLock()
+    private var cache: [String: DatasetRuntime] = [:]
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    public func folder(_ dataset: String) -> String { root + "/" + dataset }
+    func path(_ dataset: String) -> String { folder(dataset) + "/daemon.json" }
+
+    /// Datasets that have a state folder.
+    public var datasets: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    public func get(_ dataset: String) -> DatasetRuntime {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = cache[dataset] { return cached }
+        let runtime = Self.read(path(dataset)) ?? DatasetRuntime()
+        cache[dataset] = runtime
+        return runtime
+    }
+
+    /// Changes the dataset's record and saves it. A failed save (disk full) is returned, not
+    /// thrown: status is informative, and the in-memory record stays right.
+    @discardableResult
+    public func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) -> (any Error)? {
+        lock.lock()
+        defer { lock.unlock() }
+        var runtime = cache[dataset] ?? Self.read(path(dataset)) ?? DatasetRuntime()
+        change(&runtime)
+        runtime.updatedAt = Date()
+        cache[dataset] = runtime
+        do {
+            try FileManager.default.createDirectory(atPath: folder(dataset), withIntermediateDirectories: true)
+            try writeFileAtomically(path: path(dataset), bytes: Self.encode(runtime), durable: false)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    static func encode(_ runtime: DatasetRuntime) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(runtime))
+    }
+
+    public static func read(_ path: String) -> DatasetRuntime? {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(DatasetRuntime.self, from: data)
+    }
+}

@@ -1,0 +1,206 @@
+import Engine
+import Foundation
+import GAN
+import Imaging
+import Logging
+
+/// How a job ended.
+public enum JobOutcome: Sendable, Equatable {
+    /// Finished. A training job reports the fingerprint of the files it trained on.
+    case completed(fingerprint: String?)
+    /// A training job used its time slice and has this much of its budget left.
+    case sliceEnded(remainingSeconds: Double, budgetSeconds: Double)
+    /// Asked to stop (the daemon is stopping, or the dataset left the spool); checkpointed.
+    case stopped(remainingSeconds: Double?, budgetSeconds: Double?)
+    case failed(message: String, retry: Retry)
+
+    public enum Retry: Sendable, Equatable {
+        /// Something outside the dataset (a full disk): try again later.
+        case later
+        /// The dataset or its configuration is at fault: wait until it changes.
+        case whenChanged
+    }
+}
+
+/// Runs one job to its end (or the end of its time slice) on the calling thread: the daemon
+/// calls it on a worker thread of its own, never on the thread that watches or schedules.
+public struct JobRunner: Sendable {
+    public let configuration: Configuration
+    public let store: RuntimeStore
+    public let output: OutputTree
+    public let logger: Logger
+
+    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.output = output
+        self.logger = logger
+    }
+
+    var limits: ImageLimits {
+        ImageLimits(maxFileBytes: configuration.maxFileMegabytes << 20, maxPixels: configuration.maxImageMegapixels << 20)
+    }
+
+    func datasetFolder(_ dataset: String) -> String { configuration.spool + "/" + dataset }
+
+    public func run(_ job: Job, shouldStop: @escaping () -> Bool) -> JobOutcome {
+        do {
+            switch job.kind {
+            case .train: return try train(job, shouldStop: shouldStop)
+            case .generate: return try generate(job, shouldStop: shouldStop)
+            }
+        } catch is GenerationStopped {
+            return .stopped(remainingSeconds: nil, budgetSeconds: nil)
+        } catch {
+            return .failed(message: String(describing: error), retry: Self.retry(for: error))
+        }
+    }
+
+    // MARK: Training
+
+    func train(_ job: Job, shouldStop: @escaping () -> Bool) throws -> JobOutcome {
+        let name = job.dataset, folderPath = datasetFolder(name)
+        let settings = try Configuration.forDataset(at: folderPath, base: configuration)
+        let state = try StateFolder(store.folder(name))
+        // The fingerprint first: files that change while loading make a newer one, and another round.
+        let fingerprint = try DatasetFingerprint.of(folderPath, confinedTo: configuration.spool)
+        let set = try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
+                                          confinedTo: configuration.spool)
+        let log = logger.with(dataset: name)
+        for file in set.rejected { log.warning("rejected \(file.reason)") }
+        for empty in set.emptyClasses { log.warning("class '\(empty)' has no images; skipped") }
+
+        let previous = try state.readRecord()
+        var options = TrainingOptions()
+        options.seed = UInt64(settings.seed)
+        options.batchSize = settings.batch
+        options.checkpointSeconds = settings.checkpointSeconds
+        let trainer = try Trainer(set: set, state: state, options: options)
+
+        let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
+        let remaining = min(total, job.remainingSeconds ?? total)
+        let slice = min(remaining, settings.sliceMinutes * 60)
+        let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil)
+        log.info("\(detail): \(set.count) images in \(set.classMap.count) classes, \(Int(remaining.rounded())) s of budget left")
+        store.update(name) {
+            $0.phase = .training
+            $0.detail = detail
+            $0.progress = max(0, (total - remaining) / total)
+            $0.eta = Date().addingTimeInterval(remaining)
+            $0.step = trainer.record.steps
+            $0.lastError = nil
+            $0.retryAt = nil
+        }
+
+        let started = Date()
+        var lastReport = Date.distantPast
+        try trainer.train(.seconds(slice), shouldStop: shouldStop) { progress in
+            guard Date().timeIntervalSince(lastReport) >= 1 else { return }
+            lastReport = Date()
+            store.update(name) {
+                $0.progress = min(1, (total - remaining + progress.elapsed) / total)
+                $0.eta = Date().addingTimeInterval(max(0, remaining - progress.elapsed))
+                $0.step = progress.step
+            }
+        }
+        let left = max(0, remaining - Date().timeIntervalSince(started))
+        store.update(name) { $0.step = trainer.record.steps }
+        log.info("checkpoint at step \(trainer.record.steps); \(Int(left.rounded())) s of budget left")
+        if shouldStop() && left > 0.5 { return .stopped(remainingSeconds: left, budgetSeconds: total) }
+        if left > 0.5 { return .sliceEnded(remainingSeconds: left, budgetSeconds: total) }
+        return .completed(fingerprint: fingerprint.value)
+    }
+
+    static func describe(previous: ModelRecord?, set: TrainingSet, resumed: Bool) -> String {
+        guard let previous else { return "training a new model" }
+        if resumed { return "continuing training" }
+        let classes = set.classMap.count - previous.classes.count
+        let images = set.count - previous.imagesAtLastRun
+        var changes: [String] = []
+        if classes > 0 { changes.append("\(classes) new classes") }
+        if images != 0 { changes.append("\(images > 0 ? "+" : "")\(images) images") }
+        return "fine-tuning" + (changes.isEmpty ? "" : " (" + changes.joined(separator: ", ") + ")")
+    }
+
+    // MARK: Generation
+
+    func generate(_ job: Job, shouldStop: @escaping () -> Bool) throws -> JobOutcome {
+        let name = job.dataset
+        let settings = try Configuration.forDataset(at: datasetFolder(name), base: configuration)
+        let state = try StateFolder(store.folder(name))
+        let (generator, record) = try SavedGenerator.load(state)
+        let counts = Self.counts(settings: settings, record: record, report: state.readDatasetReport())
+        let total = counts.reduce(0, +)
+        let log = logger.with(dataset: name)
+        log.info("generating \(total) images with \(record.checkpointID) (\(settings.policy.rawValue))")
+        store.update(name) {
+            $0.phase = .generating
+            $0.detail = "writing \(total) images with \(record.checkpointID)"
+            $0.progress = 0
+            $0.eta = nil
+            $0.lastError = nil
+            $0.retryAt = nil
+        }
+        let started = Date()
+        let published = try output.publish(name, generation: record.checkpointID) { folder in
+            let writer = SyntheticWriter(generator: generator, record: record, root: folder)
+            try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
+                let rate = Double(written) / max(1e-3, Date().timeIntervalSince(started))
+                store.update(name) {
+                    $0.progress = Double(written) / Double(max(1, total))
+                    $0.eta = Date().addingTimeInterval(Double(total - written) / max(rate, 1e-3))
+                }
+            }
+        }
+        let written = output.imagesPublished(name)
+        store.update(name) {
+            $0.outputsWritten = written
+            $0.generation = record.checkpointID
+        }
+        log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(record.checkpointID) already published")
+        return .completed(fingerprint: nil)
+    }
+
+    /// Images to write per class, by the generation policy. Balance tops every class up to the
+    /// largest (or `balance_to`) by the readable images the last training found.
+    static func counts(settings: Configuration, record: ModelRecord, report: DatasetReport?) -> [Int] {
+        switch settings.policy {
+        case .perClass:
+            return Array(repeating: settings.perClass, count: record.classes.count)
+        case .balance:
+            let real = record.classes.map { report?.imagesPerClass[$0] ?? 0 }
+            let target = settings.balanceTo > 0 ? settings.balanceTo : (real.max() ?? 0)
+            return real.map { max(0, target - $0) }
+        }
+    }
+
+    // MARK: Failures
+
+    static func retry(for error: any Error) -> JobOutcome.Retry {
+        if DiskFull.matches(error) { return .later }
+        switch error {
+        case is Configuration.Error, is TrainingSet.Error, is ImageFolder.Error, is CheckpointError, is StateFolder.Error:
+            return .whenChanged
+        default:
+            return .later
+        }
+    }
+}
+
+/// Recognises a full disk (or quota) in the errors that file writes throw.
+public enum DiskFull {
+    public static func matches(_ error: any Error) -> Bool {
+        if let error = error as? FileError, let code = error.errno { return code == ENOSPC || code == EDQUOT }
+        let text = String(describing: error)
+        return text.contains(String(cString: strerror(ENOSPC))) || text.contains(String(cString: strerror(EDQUOT)))
+    }
+}
+
+extension Logger {
+    /// A logger whose lines name the dataset.
+    func with(dataset: String) -> Logger {
+        var copy = self
+        copy[metadataKey: "dataset"] = "\(dataset)"
+        return copy
+    }
+}

@@ -1,0 +1,256 @@
+import Engine
+import Foundation
+import GAN
+import Imaging
+import Logging
+import Spool
+
+/// Turns spool events into jobs and job outcomes into the next jobs.
+///
+///     new or changed dataset (settled)  -> train (new model, or fine-tune the existing one)
+///     training slice ended              -> train again, at the back of the queue
+///     training completed                -> generate (publishes a new output generation)
+///     dataset removed                   -> cancel its jobs; keep model and outputs
+///     failure                           -> retry later (full disk), or wait for a change
+///
+/// Not thread-safe: the service's main loop owns it. Workers only read `isCancelled`.
+public final class Scheduler {
+    public private(set) var configuration: Configuration
+    public let queue: JobQueue
+    public let store: RuntimeStore
+    public private(set) var output: OutputTree
+    let logger: Logger
+    private var settle: SettleTracker
+    private let cancellations = Cancellations()
+    /// A dataset name that is not a safe path component is reported once.
+    private var reportedUnsafe: Set<String> = []
+    static let maxAttempts = 3
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
+        queue = try JobQueue(path: configuration.state + "/queue.json")
+        store = RuntimeStore(root: configuration.state + "/datasets")
+        output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
+        settle = SettleTracker(settle: configuration.settleSeconds)
+    }
+
+    /// Applies a reloaded configuration. Paths need a restart (the watcher, queue and output
+    /// tree live there); the rest applies to the next job.
+    public func reload(_ new: Configuration) {
+        var applied = new
+        if (new.spool, new.output, new.state) != (configuration.spool, configuration.output, configuration.state) {
+            logger.warning("paths changed in the configuration; they take effect at the next start")
+            applied.spool = configuration.spool
+            applied.output = configuration.output
+            applied.state = configuration.state
+        }
+        configuration = applied
+        output = OutputTree(root: applied.output, keep: applied.keepGenerations)
+        settle = SettleTracker(settle: applied.settleSeconds, carrying: settle)
+    }
+
+    public var runner: JobRunner { JobRunner(configuration: configuration, store: store, output: output, logger: logger) }
+
+    /// Whether workers on `dataset` should stop (it left the spool).
+    public func isCancelled(_ dataset: String) -> Bool { cancellations.contains(dataset) }
+    public var cancellationsView: Cancellations { cancellations }
+
+    // MARK: Events
+
+    /// At start-up: datasets that appeared or changed while the daemon was down are noted as
+    /// changed (and picked up once settled: one may be half-copied right now); datasets that
+    /// vanished are cancelled; a trained model whose outputs were never published gets a
+    /// generation job.
+    public func reconcile(now: Date = Date()) {
+        let present = Set(spoolDatasets())
+        for name in present.sorted() { settle.note(.changed(dataset: name), at: now) }
+        for name in store.datasets where !present.contains(name) {
+            if store.get(name).phase != .removed { removed(name) }
+        }
+        for name in present.sorted() where queue.pending(dataset: name).isEmpty {
+            guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
+                  output.current(name) != record.checkpointID,
+                  store.get(name).trainedFingerprint != nil else { continue }
+            enqueue(.generate, name, detail: "outputs of \(record.checkpointID) not yet published")
+        }
+    }
+
+    public func handle(_ event: SpoolEvent, now: Date = Date()) {
+        switch event {
+        case .removed(let name):
+            settle.note(event, at: now)
+            if !directoryExists(configuration.spool + "/" + name) { removed(name) }
+        case .rescan(let reason):
+            logger.warning("rescanning the spool: \(reason)")
+            for name in spoolDatasets() { settle.note(.changed(dataset: name), at: now) }
+        case .changed(let name), .ready(let name):
+            settle.note(event, at: now)
+            cancellations.remove(name)
+            if store.get(name).phase == .removed || store.get(name).phase == .done {
+                // Seen again: waiting for it to settle.
+                store.update(name) { $0.phase = .waiting; $0.detail = "changes seen; waiting for the folder to settle" }
+            }
+        }
+    }
+
+    /// Acts on the datasets that have settled. Call it regularly.
+    public func takeSettled(now: Date = Date()) {
+        for name in settle.takeReady(at: now) { settled(name) }
+    }
+
+    func settled(_ name: String) {
+        let folder = configuration.spool + "/" + name
+        guard directoryExists(folder) else { return removed(name) }
+        if let problem = SafeName.problem(with: name) {
+            if reportedUnsafe.insert(name).inserted { logger.warning("spool entry '\(name.debugDescription)' ignored: \(problem)") }
+            return
+        }
+        let fingerprint: DatasetFingerprint
+        do { fingerprint = try DatasetFingerprint.of(folder, confinedTo: configuration.spool) } catch {
+            logger.warning("\(error)")
+            store.update(name) { $0.phase = .failed; $0.lastError = "\(error)" }
+            return
+        }
+        let runtime = store.get(name)
+        if fingerprint.images == 0 {
+            logger.info("dataset has no images yet", metadata: ["dataset": "\(name)"])
+            store.update(name) { $0.phase = .waiting; $0.detail = "no images yet (expected <dataset>/<class>/<image>)" }
+            return
+        }
+        if fingerprint.value == runtime.trainedFingerprint {
+            // Nothing new to learn (a touch, a .ready file, a synthd.toml).
+            if queue.pending(dataset: name).isEmpty && [.waiting, .removed].contains(runtime.phase) {
+                store.update(name) { $0.phase = .done; $0.detail = nil }
+            }
+            return
+        }
+        let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"
+        enqueue(.train, name, detail: "\(what): \(fingerprint.images) images in \(fingerprint.classes) classes")
+    }
+
+    func removed(_ name: String) {
+        let cancelled = (try? queue.cancel(dataset: name)) ?? []
+        cancellations.insert(name)
+        logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), model and outputs kept",
+                    metadata: ["dataset": "\(name)"])
+        if FileManager.default.fileExists(atPath: store.folder(name)) {
+            store.update(name) { $0.phase = .removed; $0.detail = "folder left the spool; model and outputs kept"; $0.progress = nil; $0.eta = nil }
+        }
+    }
+
+    func enqueue(_ kind: Job.Kind, _ name: String, detail: String) {
+        do {
+            let job = try queue.enqueue(kind, dataset: name)
+            logger.info("\(detail): \(kind.rawValue) job \(job.id) queued", metadata: ["dataset": "\(name)"])
+            if queue.pending(dataset: name).allSatisfy({ $0.state != .running }) {
+                store.update(name) { $0.phase = .queued; $0.detail = detail; $0.progress = nil; $0.eta = nil }
+            }
+        } catch {
+            logger.error("cannot save the job queue: \(error)")
+        }
+    }
+
+    // MARK: Jobs
+
+    /// The next job to start, marked running.
+    public func startNext(now: Date = Date()) -> Job? {
+        guard let job = queue.next(now: now) else { return nil }
+        do { try queue.markRunning(job.id) } catch {
+            logger.error("cannot save the job queue: \(error)")
+            return nil
+        }
+        cancellations.remove(job.dataset)
+        return queue.jobs.first { $0.id == job.id }
+    }
+
+    /// Records how a job ended and queues what follows.
+    public func finish(_ job: Job, _ outcome: JobOutcome, stopping: Bool, now: Date = Date()) {
+        let name = job.dataset
+        let log = logger.with(dataset: name)
+        do {
+            switch outcome {
+            case .completed(let fingerprint):
+                try queue.markDone(job.id)
+                if job.kind == .train {
+                    store.update(name) { $0.trainedFingerprint = fingerprint; $0.progress = 1; $0.eta = nil }
+                    log.info("training done")
+                    if !isCancelled(name) { enqueue(.generate, name, detail: "training done") }
+                } else if queue.pending(dataset: name).isEmpty {
+                    store.update(name) { $0.phase = .done; $0.detail = nil; $0.progress = 1; $0.eta = nil }
+                }
+            case .sliceEnded(let remaining, let budget):
+                try queue.requeue(job.id, remainingSeconds: remaining, budgetSeconds: budget)
+                store.update(name) { $0.phase = .queued; $0.detail = "time slice over; \(Int(remaining)) s of training left" }
+            case .stopped(let remaining, let budget):
+                if isCancelled(name) {
+                    store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
+                } else {
+                    try queue.pause(job.id, remainingSeconds: remaining, budgetSeconds: budget)
+                    store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
+                }
+            case .failed(let message, let retry):
+                let again = retry == .later && (DiskFull.matches(message) || job.attempts < Self.maxAttempts) && !stopping
+                if again {
+                    let delay = min(900, 30 * pow(2, Double(max(0, job.attempts - 1))))
+                    try queue.requeue(job.id, notBefore: now.addingTimeInterval(delay), error: message)
+                    log.error("\(job.kind.rawValue) failed, retrying in \(Int(delay)) s: \(message)")
+                    store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = now.addingTimeInterval(delay) }
+                } else {
+                    try queue.markFailed(job.id, error: message)
+                    let hint = retry == .whenChanged ? "; waiting for the dataset or its configuration to change" : ""
+                    log.error("\(job.kind.rawValue) failed: \(message)\(hint)")
+                    store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = nil; $0.eta = nil }
+                }
+            }
+            try queue.prune()
+        } catch {
+            logger.error("cannot save the job queue: \(error)")
+        }
+    }
+
+    // MARK: Spool
+
+    /// Folders directly under the spool (datasets), hidden ones left out.
+    func spoolDatasets() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: configuration.spool)) ?? []
+        return names.filter { !$0.hasPrefix(".") && directoryExists(configuration.spool + "/" + $0) }.sorted()
+    }
+
+    func directoryExists(_ path: String) -> Bool {
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue
+    }
+
+    /// A one-line summary for systemd's STATUS=.
+    public func summary(running: [Job]) -> String {
+        if running.isEmpty {
+            let waiting = queue.jobs.filter { $0.state == .queued }.count
+            return waiting == 0 ? "idle; watching \(configuration.spool)" : "\(waiting) jobs waiting"
+        }
+        return running.map { job in
+            let runtime = store.get(job.dataset)
+            var text = "\(job.kind == .train ? "training" : "generating") \(job.dataset)"
+            if let progress = runtime.progress { text += String(format: " %.0f%%", progress * 100) }
+            if let step = runtime.step, job.kind == .train { text += " step \(step)" }
+            return text
+        }.joined(separator: "; ")
+    }
+}
+
+extension DiskFull {
+    static func matches(_ message: String) -> Bool {
+        message.contains(String(cString: strerror(ENOSPC))) || message.contains(String(cString: strerror(EDQUOT)))
+    }
+}
+
+/// Datasets whose work should stop, shared with worker threads.
+public final class Cancellations: @unchecked Sendable {
+    private let lock = NSLock()
+    private var names: Set<String> = []
+    func insert(_ name: String) { lock.lock(); names.insert(name); lock.unlock() }
+    func remove(_ name: String) { lock.lock(); names.remove(name); lock.unlock() }
+    public func contains(_ name: String) -> Bool { lock.lock(); defer { lock.unlock() }; return names.contains(name) }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One readable line per event on stderr.
+///
+/// Under systemd (stderr connected to the journal, which `JOURNAL_STREAM` says) each line
+/// starts with the syslog priority in angle brackets, `<4>`, which journald turns into the
+/// entry's priority and strips; it adds its own time stamp. Elsewhere a line starts with the
+/// time and the level. Metadata follows the message as `key=value`.
+public struct LineLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let label: String
+    let journal: Bool
+
+    public init(label: String, journal: Bool = LineLogHandler.stderrIsJournal()) {
+        self.label = label
+        self.journal = journal
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let line = format(level: event.level, message: event.message.description,
+                          metadata: metadata.merging(event.metadata ?? [:]) { $1 })
+        lineLock.lock()
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        lineLock.unlock()
+    }
+
+    func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+        var text = message.replacingOccurrences(of: "\n", with: " | ")
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
+        if journal { return "<\(Self.priority(level))>\(text)" }
+        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime])
+        return "\(stamp) \(level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))\(text)"
+    }
+
+    /// sd-daemon(3) priorities.
+    static func priority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    /// systemd sets JOURNAL_STREAM to "device:inode" of the stream it connected; stderr is the
+    /// journal when its own device and inode match (systemd.exec(5)).
+    public static func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        guard let value = environment["JOURNAL_STREAM"] else { return false }
+        let parts = value.split(separator: ":").compactMap { UInt64($0) }
+        var status = stat()
+        guard parts.count == 2, fstat(STDERR_FILENO, &status) == 0 else { return false }
+        return UInt64(status.st_dev) == parts[0] && UInt64(status.st_ino) == parts[1]
+    }
+}
+
+/// Lines from several threads must not interleave.
+private let lineLock = NSLock()

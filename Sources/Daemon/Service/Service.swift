@@ -1,0 +1,175 @@
+import Engine
+import Foundation
+import Logging
+import Spool
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `synthd run`: the long-running service.
+///
+/// Threads: the spool watcher (libinotifytools) posts events; one worker thread per running
+/// job trains or generates; this loop, on the calling thread, owns the scheduler and polls
+/// five times a second: signals, events, settled datasets, finished jobs, new jobs, systemd
+/// notifications. Nothing blocks it for long, so SIGTERM is answered at once: workers stop
+/// after their current step, checkpoint, and the process exits 0 well within 10 seconds.
+public final class Service {
+    let configurationPath: String?
+    let overrides: (inout Configuration) -> Void
+    let logger: Logger
+    let notifier = SystemdNotifier()
+
+    public init(configurationPath: String?, overrides: @escaping (inout Configuration) -> Void, logger: Logger) {
+        self.configurationPath = configurationPath
+        self.overrides = overrides
+        self.logger = logger
+    }
+
+    /// The configuration file, with the command line's overrides applied.
+    public func loadConfiguration() throws(Configuration.Error) -> Configuration {
+        var configuration = try configurationPath.map { path throws(Configuration.Error) in try Configuration.load(path: path) }
+            ?? Configuration()
+        overrides(&configuration)
+        return configuration
+    }
+
+    /// Runs until SIGTERM or SIGINT. Throws only when it cannot start.
+    public func run() throws {
+        Signals.install(reloadOnHangup: true)
+        let configuration = try loadConfiguration()
+        lowerPriority(to: configuration.nice)
+        applyThreads(configuration)
+        let scheduler = try Scheduler(configuration: configuration, logger: logger)
+
+        let events = Mailbox<SpoolEvent>()
+        let watcher = SpoolWatcher(spool: configuration.spool)
+        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
+        try watcher.start { events.post($0) }
+        defer { watcher.stop() }
+        scheduler.reconcile()
+        let source = configurationPath.map { ", configuration \($0)" } ?? ", built-in configuration"
+        logger.info("synthd running: spool \(configuration.spool), output \(configuration.output), state \(configuration.state)\(source)")
+
+        let finished = Mailbox<(Job, JobOutcome)>()
+        var running: [Int: Job] = [:]
+        let stopping = StopFlag()
+        notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
+        var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
+
+        func collect() {
+            for (job, outcome) in finished.take() {
+                running[job.id] = nil
+                scheduler.finish(job, outcome, stopping: stopping.isSet)
+            }
+        }
+
+        while !Signals.stopRequested {
+            if Signals.takeReload() { reload(scheduler) }
+            for event in events.take() { scheduler.handle(event) }
+            scheduler.takeSettled()
+            collect()
+            while running.count < scheduler.configuration.concurrency, let job = scheduler.startNext() {
+                running[job.id] = job
+                startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellationsView,
+                            stopping: stopping, finished: finished)
+            }
+            let now = Date()
+            let status = scheduler.summary(running: Array(running.values))
+            if status != lastStatus && now.timeIntervalSince(lastStatusTime) >= 2 {
+                notifier.notify("STATUS=\(status)")
+                lastStatus = status
+                lastStatusTime = now
+            }
+            if let interval = notifier.watchdogInterval, now.timeIntervalSince(lastWatchdog) >= interval {
+                notifier.notify("WATCHDOG=1")
+                lastWatchdog = now
+            }
+            usleep(200_000)
+        }
+
+        logger.info("stopping: \(running.isEmpty ? "no job running" : "checkpointing \(running.count) running jobs")")
+        notifier.notify("STOPPING=1\nSTATUS=stopping")
+        stopping.set()
+        let deadline = Date().addingTimeInterval(9)
+        while !running.isEmpty && Date() < deadline {
+            usleep(50_000)
+            collect()
+        }
+        if !running.isEmpty {
+            // Their files are written atomically: leaving now loses work, never a file.
+            logger.warning("\(running.count) jobs did not stop within 9 s; exiting anyway (they resume from their last checkpoint)")
+        }
+        logger.info("stopped")
+    }
+
+    func reload(_ scheduler: Scheduler) {
+        notifier.notify("RELOADING=1")
+        do {
+            let configuration = try loadConfiguration()
+            scheduler.reload(configuration)
+            applyThreads(configuration)
+            lowerPriority(to: configuration.nice)
+            logger.info("configuration reloaded")
+        } catch {
+            logger.error("configuration not reloaded, keeping the previous one: \(error)")
+        }
+        notifier.notify("READY=1")
+    }
+
+    func startWorker(_ job: Job, runner: JobRunner, cancellations: Cancellations, stopping: StopFlag,
+                     finished: Mailbox<(Job, JobOutcome)>) {
+        let thread = Thread {
+            let outcome = runner.run(job) { stopping.isSet || cancellations.contains(job.dataset) }
+            finished.post((job, outcome))
+        }
+        thread.name = "synthd \(job.kind.rawValue) \(job.dataset)"
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    /// Numeric threads per job: as configured, else the cores shared among concurrent jobs.
+    func applyThreads(_ configuration: Configuration) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        Parallel.maxThreads = configuration.threads > 0
+            ? configuration.threads : max(1, cores / configuration.concurrency)
+    }
+
+    /// Raises the nice value of the process (Linux: of this thread, which threads started
+    /// later inherit). Lowering it again needs privileges, so a smaller value is left alone.
+    func lowerPriority(to nice: Int) {
+        errno = 0
+        let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        if errno == 0 && Int(current) >= nice { return }
+        if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) != 0 {
+            logger.warning("cannot set CPU priority (nice) to \(nice): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// Tells workers that the daemon is stopping.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// Messages from other threads to the main loop.
+final class Mailbox<Message>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [Message] = []
+
+    func post(_ message: Message) {
+        lock.lock()
+        messages.append(message)
+        lock.unlock()
+    }
+
+    func take() -> [Message] {
+        lock.lock()
+        defer { lock.unlock() }
+        let taken = messages
+        messages.removeAll()
+        return taken
+    }
+}

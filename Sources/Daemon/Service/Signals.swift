@@ -1,0 +1,33 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SIGINT and SIGTERM ask long work to stop at its next safe point (after the current
+/// training step, with a checkpoint) instead of killing it; SIGHUP asks the daemon to reload
+/// its configuration. The handlers only set flags, which the work polls.
+public enum Signals {
+    static let stop = Atomic<Bool>(false)
+    static let reload = Atomic<Bool>(false)
+
+    /// With `reloadOnHangup` false (one-off commands), SIGHUP stops like SIGTERM: the
+    /// terminal went away.
+    public static func install(reloadOnHangup: Bool = false) {
+        let onStop: @convention(c) (Int32) -> Void = { _ in Signals.stop.store(true, ordering: .relaxed) }
+        let onReload: @convention(c) (Int32) -> Void = { _ in Signals.reload.store(true, ordering: .relaxed) }
+        signal(SIGINT, onStop)
+        signal(SIGTERM, onStop)
+        signal(SIGHUP, reloadOnHangup ? onReload : onStop)
+        // A parent may start us with these blocked (posix_spawn from a Dispatch thread, whose
+        // mask blocks every signal, hands that mask on): the handlers would then never run.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, number) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    public static var stopRequested: Bool { stop.load(ordering: .relaxed) }
+
+    /// Whether a reload was asked for since the last call.
+    public static func takeReload() -> Bool { reload.exchange(false, ordering: .relaxed) }
+}

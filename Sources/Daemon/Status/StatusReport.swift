@@ -1,0 +1,109 @@
+import Foundation
+import GAN
+import Imaging
+
+/// What `synthd status` shows for one dataset's state folder.
+public struct DatasetStatus: Codable, Equatable, Sendable {
+    public var dataset: String
+    public var stateFolder: String
+    /// The daemon's view (absent for a folder trained by `synthd train`): state (waiting,
+    /// queued, training, generating, done, failed, removed), progress, ETA, outputs, errors.
+    public var state: String?
+    public var detail: String?
+    public var progress: Double?
+    public var eta: String?
+    public var outputsWritten: Int?
+    public var generation: String?
+    public var lastError: String?
+    public var retryAt: String?
+    public var classes: [String]
+    public var mode: String
+    public var imageWidth: Int
+    public var imageHeight: Int
+    public var steps: Int
+    public var checkpoint: String
+    public var imagesAtLastRun: Int
+    /// When the checkpoint was last written (ISO 8601), if there is one.
+    public var lastCheckpoint: String?
+    public var lastDiscriminatorLoss: Float?
+    public var lastGeneratorLoss: Float?
+    public var samples: String
+    /// Images per class at the last training run, and the files left out with the reason.
+    public var imagesPerClass: [String: Int]?
+    public var rejected: [RejectedFile]?
+    public var emptyClasses: [String]?
+
+    /// Reads every state folder at `path`: the daemon's state folder (one folder per dataset
+    /// under `datasets/`), a folder of state folders, or one state folder. Unreadable model
+    /// records are errors.
+    public static func read(_ path: String) throws -> [DatasetStatus] {
+        if FileManager.default.fileExists(atPath: path + "/datasets") { return try read(path + "/datasets") }
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        if let status = try read(StateFolder(path)) { return [status] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return try names.sorted().compactMap { name in
+            let folder = path + "/" + name
+            let fileManager = FileManager.default
+            guard fileManager.fileExists(atPath: folder + "/model.json") || fileManager.fileExists(atPath: folder + "/daemon.json")
+            else { return nil }
+            return try read(StateFolder(folder))
+        }
+    }
+
+    /// nil when the folder holds neither a model nor the daemon's record.
+    static func read(_ folder: StateFolder) throws -> DatasetStatus? {
+        let runtime = RuntimeStore.read(folder.path + "/daemon.json")
+        let record = try folder.readRecord()
+        guard record != nil || runtime != nil else { return nil }
+        let modified = (try? FileManager.default.attributesOfItem(atPath: folder.checkpointPath))?[.modificationDate] as? Date
+        let last = folder.readHistory().last
+        let report = folder.readDatasetReport()
+        let iso = ISO8601DateFormatter()
+        return DatasetStatus(
+            dataset: URL(fileURLWithPath: folder.path).lastPathComponent, stateFolder: folder.path,
+            state: runtime?.phase.rawValue, detail: runtime?.detail, progress: runtime?.progress,
+            eta: runtime?.eta.map { iso.string(from: $0) }, outputsWritten: runtime?.outputsWritten,
+            generation: runtime?.generation, lastError: runtime?.lastError,
+            retryAt: runtime?.retryAt.map { iso.string(from: $0) },
+            classes: record?.classes ?? [], mode: record.map { $0.mode == .rgb ? "colour" : "grey" } ?? "",
+            imageWidth: record?.imageWidth ?? 0, imageHeight: record?.imageHeight ?? 0, steps: record?.steps ?? 0,
+            checkpoint: record?.checkpointID ?? "", imagesAtLastRun: record?.imagesAtLastRun ?? 0,
+            lastCheckpoint: modified.map { iso.string(from: $0) },
+            lastDiscriminatorLoss: last?.discriminator, lastGeneratorLoss: last?.generator,
+            samples: folder.samplesPath,
+            imagesPerClass: report?.imagesPerClass,
+            rejected: report?.rejected, emptyClasses: report?.emptyClasses)
+    }
+
+    /// A few readable lines.
+    public func summary(now: Date = Date()) -> String {
+        var text = "\(dataset):"
+        if let state {
+            text += " \(state)"
+            if let progress, ["training", "generating"].contains(state) { text += String(format: " %.0f%%", progress * 100) }
+            if let eta, let date = ISO8601DateFormatter().date(from: eta), ["training", "generating"].contains(state) {
+                text += ", ETA \(Self.duration(max(0, date.timeIntervalSince(now))))"
+            }
+            if let detail { text += " (\(detail))" }
+            text += "\n "
+        }
+        if steps > 0 || !classes.isEmpty {
+            text += " \(classes.count) classes, \(imagesAtLastRun) images (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
+            if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
+            if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
+            text += "\n  pictures: \(samples)"
+        } else {
+            text += " no model yet"
+        }
+        if let outputsWritten, let generation { text += "\n  outputs: \(outputsWritten) images from \(generation)" }
+        if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
+        for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
+        for file in rejected ?? [] { text += "\n  rejected: \(file.reason)" }
+        return text
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Daemon
+import Foundation
+import Logging
+
+/// `synthd run`: the daemon.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: watch the spool, train each dataset in the background, publish synthetic images.",
+        discussion: """
+        Every folder under the spool is a dataset (<dataset>/<class>/<images>). When one appears or settles
+        after a change, synthd trains its GAN (or fine-tunes the existing one) and writes synthetic images to
+        OUTPUT/<dataset>/<class>/. SIGTERM or SIGINT checkpoints and exits; SIGHUP reloads the configuration.
+        The configuration is --config, else /etc/synthd/synthd.toml when it exists, else config/synthd.toml.
+        Errors in it exit with status 78.
+        """)
+
+    @Option(help: "Configuration file (TOML).") var config: String?
+    @Option(help: "Spool folder (overrides [paths] spool).") var spool: String?
+    @Option(help: "Output folder (overrides [paths] output).") var output: String?
+    @Option(help: "State folder (overrides [paths] state).") var state: String?
+    @Option(help: "Seconds without changes before a dataset is picked up.") var settleSeconds: Double?
+    @Option(help: "Training budget of a new dataset, in minutes.") var trainMinutes: Double?
+
+    func validate() throws {
+        if let settleSeconds, settleSeconds < 0 { throw ValidationError("--settle-seconds must not be negative") }
+        if let trainMinutes, trainMinutes <= 0 { throw ValidationError("--train-minutes must be positive") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { LineLogHandler(label: $0) }
+        let logger = Logger(label: "synthd")
+        let path = config ?? ConfigurationLocation.default()
+        let (spool, output, state, settleSeconds, trainMinutes) = (spool, output, state, settleSeconds, trainMinutes)
+        let service = Service(configurationPath: path, overrides: { c in
+            if let spool { c.spool = spool }
+            if let output { c.output = output }
+            if let state { c.state = state }
+            if let settleSeconds { c.settleSeconds = settleSeconds }
+            if let trainMinutes { c.trainingMinutes = trainMinutes }
+        }, logger: logger)
+        do {
+            try service.run()
+        } catch let error as Configuration.Error {
+            logger.critical("\(error)")
+            throw ExitCode(Configuration.Error.exitStatus)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// Where the configuration is when none is named.
+enum ConfigurationLocation {
+    static let installed = "/etc/synthd/synthd.toml"
+    static let checkout = "config/synthd.toml"
+
+    /// The installed file when there is one, else the checkout's (nil: built-in defaults).
+    static func `default`() -> String? {
+        if let path = ProcessInfo.processInfo.environment["SYNTHD_CONFIG"], !path.isEmpty { return path }
+        for path in [installed, checkout] where FileManager.default.fileExists(atPath: path) { return path }
+        return nil
+    }
+}
