@@ -57,4 +57,41 @@ import Testing
         #expect(throws: Configuration.Error.self) { try Configuration.load(path: "/nonexistent/synthd.toml") }
         #expect(Configuration.Error.exitStatus == 78)
     }
+
+    @Test func aDatasetFileOverridesTrainingAndGenerationOnly() throws {
+        let folder = NSTemporaryDirectory() + "synthd-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var base = Configuration()
+        base.perClass = 10
+        base.trainingMinutes = 3
+        #expect(try Configuration.forDataset(at: folder, base: base) == base, "no file: the main configuration")
+
+        try "[training]\nminutes = 1.5\n[generation]\npolicy = \"per-class\"\n".write(toFile: folder + "/synthd.toml", atomically: true, encoding: .utf8)
+        let own = try Configuration.forDataset(at: folder, base: base)
+        #expect(own.trainingMinutes == 1.5 && own.policy == .perClass && own.perClass == 10)
+
+        try "[training]\nbatch = 16\n\n[paths]\nspool = \"/\"\n".write(toFile: folder + "/synthd.toml", atomically: true, encoding: .utf8)
+        do {
+            _ = try Configuration.forDataset(at: folder, base: base)
+            Issue.record("a dataset file moved the spool")
+        } catch {
+            #expect(error.description == "\(folder)/synthd.toml:4: table [paths] is not allowed here; allowed: [generation], [training]")
+        }
+    }
+
+    @Test func serviceKeysAreRead() throws {
+        let c = try Configuration.parse("""
+            [training]
+            finetune_minutes = 2
+            checkpoint_seconds = 30
+            [generation]
+            keep_generations = 3
+            [service]
+            slice_minutes = 4
+            threads = 1
+            """, path: "t.toml")
+        #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3)
+        #expect(c.sliceMinutes == 4 && c.threads == 1)
+    }
 }

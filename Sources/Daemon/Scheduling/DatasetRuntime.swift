@@ -33,6 +33,8 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     public var retryAt: Date?
     /// Fingerprint of the files the model was last trained on (see DatasetFingerprint).
     public var trainedFingerprint: String?
+    /// Fingerprint of the files the running (or interrupted) training job loaded.
+    public var trainingFingerprint: String?
     public var updatedAt = Date()
 
     public init() {}

@@ -127,6 +127,10 @@ public final class Scheduler {
             }
             return
         }
+        let pending = queue.pending(dataset: name)
+        if pending.contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
+            return  // the pending training job already covers these files (a restart, say)
+        }
         let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"
         enqueue(.train, name, detail: "\(what): \(fingerprint.images) images in \(fingerprint.classes) classes")
     }
@@ -142,6 +146,7 @@ public final class Scheduler {
     }
 
     func enqueue(_ kind: Job.Kind, _ name: String, detail: String) {
+        if queue.jobs.contains(where: { $0.dataset == name && $0.kind == kind && $0.state == .queued }) { return }
         do {
             let job = try queue.enqueue(kind, dataset: name)
             logger.info("\(detail): \(kind.rawValue) job \(job.id) queued", metadata: ["dataset": "\(name)"])

@@ -34,7 +34,7 @@ public struct LineLogHandler: LogHandler {
         lineLock.unlock()
     }
 
-    func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+    public func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var text = message.replacingOccurrences(of: "\n", with: " | ")
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
         if journal { return "<\(Self.priority(level))>\(text)" }

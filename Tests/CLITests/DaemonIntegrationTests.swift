@@ -1,0 +1,203 @@
+import Foundation
+import Imaging
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `synthd run` as a process on a temporary spool, driven the way a user drives it: drop a
+/// dataset, add images, add a class, stop it, kill it, delete the dataset. After every step
+/// the output tree must hold only whole, valid PNGs in the right class folders.
+@Suite(.serialized) struct DaemonIntegrationTests {
+    /// A daemon process with its log in a file (a pipe nobody reads would block it).
+    final class Daemon {
+        let process = Process()
+        let logPath: String
+
+        init(config: String, log: String) throws {
+            logPath = log
+            if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
+            process.executableURL = URL(fileURLWithPath: SynthdProcess.binary)
+            process.arguments = ["run", "--config", config]
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+
+        func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+        /// Waits for exit; returns the status and the seconds it took, or nil on timeout.
+        func waitForExit(timeout: Double) -> (status: Int32, seconds: Double)? {
+            let start = Date()
+            while process.isRunning && Date().timeIntervalSince(start) < timeout { usleep(20_000) }
+            guard !process.isRunning else { return nil }
+            process.waitUntilExit()
+            return (process.terminationStatus, Date().timeIntervalSince(start))
+        }
+
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    }
+
+    struct Layout {
+        let root: String
+        var spool: String { root + "/spool" }
+        var out: String { root + "/out" }
+        var state: String { root + "/state" }
+        var config: String { root + "/synthd.toml" }
+        var log: String { root + "/daemon.log" }
+
+        func runtime(_ dataset: String) -> [String: Any] {
+            guard let data = FileManager.default.contents(atPath: "\(state)/datasets/\(dataset)/daemon.json"),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            return object
+        }
+
+        func phase(_ dataset: String) -> String? { runtime(dataset)["phase"] as? String }
+        func generation(_ dataset: String) -> String? {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: out + "/" + dataset)).map { ($0 as NSString).lastPathComponent }
+        }
+
+        func manifest(_ dataset: String) -> [[String: Any]] {
+            guard let text = try? String(contentsOfFile: "\(out)/\(dataset)/manifest.jsonl", encoding: .utf8) else { return [] }
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+    }
+
+    /// Images land the way a careful copy lands them: written under a temporary name, renamed.
+    static func addImages(_ folder: String, count: Int, shade: Int, from first: Int = 0) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for i in first..<(first + count) {
+            var image = Image(width: 12, height: 12, mode: .grey)
+            for y in 3..<9 { for x in 3..<9 { image[x, y, 0] = UInt8((shade + 7 * i) % 256) } }
+            try PNG.write(image, to: "\(folder)/\(i).png.part")
+            rename("\(folder)/\(i).png.part", "\(folder)/\(i).png")
+        }
+    }
+
+    /// Whole, decodable PNGs of the dataset's size, each in one of `classes`, and nothing else
+    /// (no temporary files) in the published tree; every manifest entry exists.
+    static func checkPublished(_ layout: Layout, _ dataset: String, classes: Set<String>) throws {
+        let root = layout.out + "/" + dataset
+        guard FileManager.default.fileExists(atPath: root) else { return }
+        for entry in try FileManager.default.contentsOfDirectory(atPath: root) {
+            if entry == "manifest.jsonl" { continue }
+            #expect(classes.contains(entry), "unexpected entry \(entry) in \(root)")
+            for file in try FileManager.default.contentsOfDirectory(atPath: root + "/" + entry) {
+                #expect(file.hasSuffix(".png") && !file.contains(".tmp"), "unexpected file \(entry)/\(file)")
+                let image = try PNG.read(path: "\(root)/\(entry)/\(file)")
+                #expect(image.width == 12 && image.height == 12 && image.mode == .grey)
+            }
+        }
+        for line in layout.manifest(dataset) {
+            let file = line["file"] as? String ?? ""
+            #expect(FileManager.default.fileExists(atPath: root + "/" + file), "manifest lists missing \(file)")
+        }
+    }
+
+    static func waitFor(_ what: String, timeout: Double, daemon: Daemon, _ condition: () -> Bool) throws {
+        let start = Date()
+        while !condition() {
+            if Date().timeIntervalSince(start) > timeout {
+                Issue.record("timed out after \(timeout) s waiting for \(what); daemon log:\n\(daemon.log)")
+                throw CancellationError()
+            }
+            if !daemon.process.isRunning {
+                Issue.record("daemon exited (\(daemon.process.terminationStatus)) while waiting for \(what); log:\n\(daemon.log)")
+                throw CancellationError()
+            }
+            usleep(100_000)
+        }
+    }
+
+    @Test func dropTrainGenerateStopKillFineTuneAndRemove() throws {
+        let layout = Layout(root: try temporaryFolder("daemon"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
+        try """
+        [paths]
+        spool = "spool"
+        output = "out"
+        state = "state"
+        [watch]
+        settle_seconds = 0.5
+        [training]
+        minutes = 0.15
+        finetune_minutes = 0.1
+        checkpoint_seconds = 1
+        batch = 8
+        [generation]
+        policy = "per-class"
+        per_class = 6
+        [service]
+        threads = 2
+        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+
+        // 1. A dataset dropped whole (staged outside, renamed in): trained, then published.
+        let staging = layout.root + "/staging/shapes"
+        try Self.addImages(staging + "/circle", count: 10, shade: 60)
+        try Self.addImages(staging + "/square", count: 10, shade: 180)
+        var daemon = try Daemon(config: layout.config, log: layout.log)
+        rename(staging, layout.spool + "/shapes")
+        try Self.waitFor("first outputs", timeout: 120, daemon: daemon) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 12
+        }
+        let first = try #require(layout.generation("shapes"))
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
+
+        // 2. Images added: fine-tuning starts; SIGTERM during it exits 0 within 10 s, and the
+        // published outputs are untouched.
+        try Self.addImages(layout.spool + "/shapes/circle", count: 4, shade: 90, from: 10)
+        try Self.waitFor("fine-tuning", timeout: 60, daemon: daemon) { layout.phase("shapes") == "training" }
+        usleep(500_000)
+        daemon.signal(SIGTERM)
+        let stopped = try #require(daemon.waitForExit(timeout: 15), "no exit after SIGTERM")
+        #expect(stopped.status == 0)
+        #expect(stopped.seconds < 10)
+        #expect(layout.generation("shapes") == first)
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
+
+        // Restarted, it finishes the fine-tuning and publishes a newer generation.
+        daemon = try Daemon(config: layout.config, log: layout.log)
+        try Self.waitFor("outputs after fine-tuning", timeout: 120, daemon: daemon) {
+            layout.generation("shapes") != first && layout.phase("shapes") == "done"
+        }
+        let second = try #require(layout.generation("shapes"))
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
+
+        // 3. A class added: kill -9 during its fine-tuning; a restart resumes and the new class
+        // gets outputs.
+        try Self.addImages(layout.spool + "/shapes/triangle", count: 8, shade: 120)
+        try Self.waitFor("fine-tuning with a new class", timeout: 60, daemon: daemon) { layout.phase("shapes") == "training" }
+        usleep(1_500_000)
+        daemon.signal(SIGKILL)
+        _ = daemon.waitForExit(timeout: 10)
+        #expect(layout.generation("shapes") == second)
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
+        daemon = try Daemon(config: layout.config, log: layout.log)
+        try Self.waitFor("outputs with the new class", timeout: 120, daemon: daemon) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 18
+        }
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square", "triangle"])
+        let classes = Set(layout.manifest("shapes").compactMap { $0["class"] as? String })
+        #expect(classes == ["circle", "square", "triangle"])
+
+        // 4. The dataset deleted: the daemon notices, keeps model and outputs.
+        try FileManager.default.removeItem(atPath: layout.spool + "/shapes")
+        try Self.waitFor("removal noticed", timeout: 30, daemon: daemon) { layout.phase("shapes") == "removed" }
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square", "triangle"])
+        #expect(FileManager.default.fileExists(atPath: layout.state + "/datasets/shapes/checkpoint.ckpt"))
+
+        // `synthd status` reads it all from the state folder.
+        let status = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(status.status == 0)
+        #expect(status.output.contains("shapes: removed"))
+        #expect(status.output.contains("3 classes"))
+
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0)
+        #expect(daemon.log.contains("training a new model"))
+        #expect(daemon.log.contains("fine-tuning"))
+    }
+}

@@ -1,0 +1,148 @@
+import Daemon
+import Foundation
+import Logging
+import Spool
+import Testing
+
+@Suite struct SchedulerTests {
+    /// A scheduler on a temporary spool with no settle time.
+    func makeScheduler() throws -> (Scheduler, root: String) {
+        let root = NSTemporaryDirectory() + "synthd-scheduler-\(UUID().uuidString)"
+        var configuration = Configuration()
+        configuration.spool = root + "/spool"
+        configuration.output = root + "/out"
+        configuration.state = root + "/state"
+        configuration.settleSeconds = 0
+        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        return (try Scheduler(configuration: configuration, logger: logger), root)
+    }
+
+    func addImage(_ root: String, _ relative: String) throws {
+        let path = root + "/spool/" + relative
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    func queued(_ scheduler: Scheduler) -> [String] {
+        scheduler.queue.jobs.filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
+    }
+
+    @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"], "the same work is queued once")
+        #expect(scheduler.store.get("pets").phase == .queued)
+
+        let job = try #require(scheduler.startNext())
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        scheduler.finish(job, .completed(fingerprint: fingerprint.value), stopping: false)
+        #expect(queued(scheduler) == ["generate pets"])
+
+        // Nothing new (a touch, a .ready file): no training. A new image: fine-tuning.
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        #expect(scheduler.store.get("pets").phase == .done)
+        try Data().write(to: URL(fileURLWithPath: root + "/spool/pets/.ready"))
+        scheduler.handle(.ready(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler).isEmpty)
+        #expect(scheduler.store.get("pets").phase == .done)
+        try addImage(root, "pets/dog/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+    }
+
+    @Test func timeSlicesTakeTurns() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "big/a/1.png")
+        try addImage(root, "small/a/1.png")
+        scheduler.handle(.changed(dataset: "big"))
+        scheduler.takeSettled()
+        scheduler.handle(.changed(dataset: "small"))
+        scheduler.takeSettled()
+        let big = try #require(scheduler.startNext())
+        #expect(big.dataset == "big")
+        scheduler.finish(big, .sliceEnded(remainingSeconds: 50, budgetSeconds: 60), stopping: false)
+        let next = try #require(scheduler.startNext())
+        #expect(next.dataset == "small", "the small dataset's turn comes before big's second slice")
+        let requeued = try #require(scheduler.queue.jobs.first { $0.id == big.id })
+        #expect(requeued.remainingSeconds == 50 && requeued.budgetSeconds == 60 && requeued.state == .queued)
+    }
+
+    @Test func aRemovedDatasetIsCancelledAndKept() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let job = try #require(scheduler.startNext())
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
+        scheduler.handle(.removed(dataset: "pets"))
+        #expect(scheduler.isCancelled("pets"), "the running worker is told to stop")
+        #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .cancelled)
+        scheduler.finish(job, .stopped(remainingSeconds: 10, budgetSeconds: 20), stopping: false)
+        #expect(scheduler.store.get("pets").phase == .removed)
+        #expect(queued(scheduler).isEmpty)
+    }
+
+    @Test func aFullDiskIsRetriedLaterAndABadDatasetWaitsForAChange() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let now = Date()
+        var job = try #require(scheduler.startNext(now: now))
+        scheduler.finish(job, .failed(message: "out/pets/cat/1.png: failed to write: No space left on device", retry: .later),
+                         stopping: false, now: now)
+        #expect(scheduler.store.get("pets").phase == .failed)
+        #expect(scheduler.store.get("pets").retryAt != nil)
+        #expect(scheduler.startNext(now: now) == nil, "not before the retry time")
+        job = try #require(scheduler.startNext(now: now.addingTimeInterval(3600)))
+
+        scheduler.finish(job, .failed(message: "pets/synthd.toml:2: unknown key", retry: .whenChanged), stopping: false)
+        #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .failed)
+        #expect(scheduler.store.get("pets").lastError == "pets/synthd.toml:2: unknown key")
+        #expect(scheduler.startNext(now: now.addingTimeInterval(7200)) == nil)
+    }
+
+    @Test func unsafeNamesAndEmptyDatasetsAreNotQueued() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "bad\nname/cat/1.png")
+        try FileManager.default.createDirectory(atPath: root + "/spool/empty/cat", withIntermediateDirectories: true)
+        scheduler.handle(.changed(dataset: "bad\nname"))
+        scheduler.handle(.changed(dataset: "empty"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler).isEmpty)
+        #expect(scheduler.store.get("empty").phase == .waiting)
+    }
+
+    @Test func reconcileAtStartUpFindsChangesMadeWhileDown() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        try addImage(root, "gone/cat/1.png")
+        scheduler.reconcile()
+        scheduler.takeSettled()
+        #expect(Set(queued(scheduler)) == ["train pets", "train gone"])
+
+        // Down: one dataset deleted. The next start cancels its work.
+        try FileManager.default.removeItem(atPath: root + "/spool/gone")
+        var configuration = scheduler.configuration
+        configuration.settleSeconds = 0
+        let restarted = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        restarted.reconcile()
+        restarted.takeSettled()
+        #expect(queued(restarted) == ["train pets"])
+        #expect(restarted.store.get("gone").phase == .removed)
+    }
+}
