@@ -8,9 +8,9 @@ import Testing
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let c = try Configuration.load(path: root + "/config/synthd.toml")
         var expected = Configuration()
-        expected.spool = root + "/config/../spool"
-        expected.output = root + "/config/../out"
-        expected.state = root + "/config/../state"
+        expected.spool = root + "/spool"
+        expected.output = root + "/out"
+        expected.state = root + "/state"
         #expect(c == expected)
     }
 
@@ -93,5 +93,16 @@ import Testing
             """, path: "t.toml")
         #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3)
         #expect(c.sliceMinutes == 4 && c.threads == 1)
+    }
+}
+
+@Suite struct InstalledConfigurationTests {
+    @Test func theServiceConfigurationUsesTheStateDirectory() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let c = try Configuration.load(path: root + "/config/synthd.system.toml")
+        #expect(c.spool == "/var/lib/synthd/spool" && c.output == "/var/lib/synthd/out" && c.state == "/var/lib/synthd/state")
+        var rest = c
+        (rest.spool, rest.output, rest.state) = (Configuration().spool, Configuration().output, Configuration().state)
+        #expect(rest == Configuration(), "the same defaults as config/synthd.toml")
     }
 }

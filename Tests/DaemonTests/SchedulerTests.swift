@@ -145,4 +145,24 @@ import Testing
         #expect(queued(restarted) == ["train pets"])
         #expect(restarted.store.get("gone").phase == .removed)
     }
+
+    @Test func atStartUpAQuietDatasetIsTakenAtOnceAndOneBeingCopiedIsWaitedFor() throws {
+        let root = NSTemporaryDirectory() + "synthd-scheduler-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        configuration.settleSeconds = 60
+        try addImage(root, "quiet/cat/1.png")
+        try addImage(root, "copying/cat/1.png")
+        let hourAgo = Date().addingTimeInterval(-3600)
+        for path in ["quiet", "quiet/cat", "quiet/cat/1.png"] {
+            try FileManager.default.setAttributes([.modificationDate: hourAgo], ofItemAtPath: root + "/spool/" + path)
+        }
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        scheduler.reconcile()
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train quiet"])
+        scheduler.takeSettled(now: Date().addingTimeInterval(61))
+        #expect(queued(scheduler) == ["train quiet", "train copying"])
+    }
 }

@@ -59,8 +59,8 @@ public struct Configuration: Equatable, Sendable {
         var configuration = try parse(text, path: path)
         let folder = (path as NSString).deletingLastPathComponent
         for keyPath in [\Configuration.spool, \.output, \.state] where !configuration[keyPath: keyPath].hasPrefix("/") {
-            configuration[keyPath: keyPath] = ((folder.isEmpty ? "." : folder) as NSString)
-                .appendingPathComponent(configuration[keyPath: keyPath])
+            let joined = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(configuration[keyPath: keyPath])
+            configuration[keyPath: keyPath] = URL(fileURLWithPath: joined).standardizedFileURL.path
         }
         return configuration
     }

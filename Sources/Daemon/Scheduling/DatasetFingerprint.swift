@@ -13,6 +13,8 @@ public struct DatasetFingerprint: Equatable, Sendable {
     public let value: String
     public let images: Int
     public let classes: Int
+    /// The newest modification time among the dataset's folders and images.
+    public let lastModified: Date
 
     /// Scans `folder` (links leading out of `confinement` are not followed).
     public static func of(_ folder: String, confinedTo confinement: String?) throws -> DatasetFingerprint {
@@ -24,15 +26,21 @@ public struct DatasetFingerprint: Equatable, Sendable {
                 hash &*= 0x100_0000_01b3
             }
         }
+        var newest = 0.0
+        func modified(_ status: stat) -> Double { Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) * 1e-9 }
+        var folderStatus = stat()
+        if stat(folder, &folderStatus) == 0 { newest = modified(folderStatus) }
         for name in scan.classNames {
             mix("class \(name)\n")
+            if stat(folder + "/" + name, &folderStatus) == 0 { newest = max(newest, modified(folderStatus)) }
             for path in scan.files[name]! {
                 var status = stat()
                 guard stat(path, &status) == 0 else { continue }  // vanished meanwhile: a new event follows
+                newest = max(newest, modified(status))
                 mix("\((path as NSString).lastPathComponent) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
             }
         }
         return DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
-                                  classes: scan.classNames.count)
+                                  classes: scan.classNames.count, lastModified: Date(timeIntervalSince1970: newest))
     }
 }

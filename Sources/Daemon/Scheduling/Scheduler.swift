@@ -60,13 +60,14 @@ public final class Scheduler {
 
     // MARK: Events
 
-    /// At start-up: datasets that appeared or changed while the daemon was down are noted as
-    /// changed (and picked up once settled: one may be half-copied right now); datasets that
-    /// vanished are cancelled; a trained model whose outputs were never published gets a
+    /// At start-up: every dataset in the spool is noted as changed at its last modification,
+    /// so one untouched for the settle time is looked at (and trained if its files differ from
+    /// what its model saw) at once, and one being copied right now is waited for. Datasets
+    /// that vanished are cancelled; a trained model whose outputs were never published gets a
     /// generation job.
     public func reconcile(now: Date = Date()) {
         let present = Set(spoolDatasets())
-        for name in present.sorted() { settle.note(.changed(dataset: name), at: now) }
+        noteAll(present.sorted(), now: now)
         for name in store.datasets where !present.contains(name) {
             if store.get(name).phase != .removed { removed(name) }
         }
@@ -85,7 +86,7 @@ public final class Scheduler {
             if !directoryExists(configuration.spool + "/" + name) { removed(name) }
         case .rescan(let reason):
             logger.warning("rescanning the spool: \(reason)")
-            for name in spoolDatasets() { settle.note(.changed(dataset: name), at: now) }
+            noteAll(spoolDatasets(), now: now)
         case .changed(let name), .ready(let name):
             settle.note(event, at: now)
             cancellations.remove(name)
@@ -93,6 +94,14 @@ public final class Scheduler {
                 // Seen again: waiting for it to settle.
                 store.update(name) { $0.phase = .waiting; $0.detail = "changes seen; waiting for the folder to settle" }
             }
+        }
+    }
+
+    /// Notes datasets as changed when their files last changed.
+    func noteAll(_ names: [String], now: Date) {
+        for name in names {
+            let modified = (try? DatasetFingerprint.of(configuration.spool + "/" + name, confinedTo: configuration.spool))?.lastModified
+            settle.note(.changed(dataset: name), at: min(now, modified ?? now))
         }
     }
 

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+/// scripts/install stages a working service: the unit verifies, its hardening scores 2.0 or
+/// better in `systemd-analyze security`, and the installed configuration is valid.
+@Suite(.serialized) struct ServiceInstallTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    static func shell(_ command: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static var hasSystemdAnalyze: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") }
+
+    @Test func installedUnitVerifiesAndIsHardened() throws {
+        let root = try temporaryFolder("install")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let install = try Self.shell("\(Self.repository)/scripts/install --prefix \(root)/usr --sysconfdir \(root)/etc "
+            + "--libdir \(root)/lib --no-start --binary \(SynthdProcess.binary)")
+        #expect(install.status == 0, "\(install.output)")
+        let unit = root + "/etc/systemd/system/synthd.service"
+        let text = try String(contentsOfFile: unit, encoding: .utf8)
+        #expect(text.contains("ExecStart=\(root)/usr/bin/synthd run --config \(root)/etc/synthd/synthd.toml"))
+        #expect(text.contains("Type=notify") && text.contains("StateDirectory=synthd"))
+        #expect(FileManager.default.isExecutableFile(atPath: root + "/usr/bin/synthd"))
+        #expect(FileManager.default.fileExists(atPath: root + "/lib/sysusers.d/synthd.conf"))
+
+        // The installed configuration is valid (status reads the state folder it names).
+        let status = try SynthdProcess.run(["status", "--config", root + "/etc/synthd/synthd.toml"])
+        #expect(status.status == 0, "\(status.output)")
+
+        guard Self.hasSystemdAnalyze else {
+            print("systemd-analyze is not installed: unit verification skipped")
+            return
+        }
+        let verify = try Self.shell("systemd-analyze verify \(unit)")
+        #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
+        let security = try Self.shell("systemd-analyze security --offline=yes \(unit)")
+        let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
+        #expect(score <= 2.0, "\(line)")
+    }
+
+    @Test func aBadConfigurationExitsWithStatus78AndNamesTheLine() throws {
+        let root = try temporaryFolder("badconfig")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "[paths]\nspool = \"s\"\n[service]\nconcurrency = \"two\"\n".write(toFile: root + "/synthd.toml", atomically: true, encoding: .utf8)
+        let run = try SynthdProcess.run(["run", "--config", root + "/synthd.toml"])
+        #expect(run.status == 78)
+        #expect(run.output.contains("\(root)/synthd.toml:4: [service] concurrency must be an integer, not a string"), "\(run.output)")
+    }
+}
