@@ -1,0 +1,73 @@
+import Daemon
+import Foundation
+import Imaging
+import Logging
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real full disk: the output tree on a tiny tmpfs. Needs permission to mount (root, as on
+/// the project's machines); elsewhere the test says so and stops.
+@Suite(.serialized) struct DiskFullTests {
+    static func shell(_ command: String) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    @Test func aFullDiskFailsCleanlyAndARetrySucceeds() throws {
+        let root = NSTemporaryDirectory() + "synthd-full-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        configuration.trainingMinutes = 0.01
+        configuration.batch = 4
+        configuration.policy = .perClass
+        configuration.perClass = 300
+        try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
+        guard Self.shell("mount -t tmpfs -o size=64k synthd-test \(configuration.output)") == 0 else {
+            print("cannot mount a tmpfs here (not root?): the full-disk test did not run")
+            return
+        }
+        defer { _ = Self.shell("umount \(configuration.output)") }
+        for (name, shade) in [("a", 50), ("b", 200)] {
+            try FileManager.default.createDirectory(atPath: "\(configuration.spool)/pets/\(name)", withIntermediateDirectories: true)
+            for i in 0..<4 {
+                var image = Image(width: 16, height: 16, mode: .grey)
+                for p in 0..<image.pixels.count { image.pixels[p] = UInt8((shade + 13 * i + 7 * p) % 256) }
+                try PNG.write(image, to: "\(configuration.spool)/pets/\(name)/\(i).png")
+            }
+        }
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let runner = scheduler.runner
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets")
+        guard case .completed = runner.run(train, shouldStop: { false }) else {
+            Issue.record("training failed")
+            return
+        }
+
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets")
+        let outcome = runner.run(generate, shouldStop: { false })
+        guard case .failed(let message, let retry) = outcome else {
+            Issue.record("600 PNGs fitted into 64 KB: \(outcome)")
+            return
+        }
+        #expect(message.contains("No space left on device"), "\(message)")
+        #expect(retry == .later)
+        #expect(scheduler.output.current("pets") == nil, "nothing published")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: scheduler.output.generationsPath("pets"))) ?? []
+        #expect(leftovers.isEmpty, "the partial generation is removed: \(leftovers)")
+
+        // Space again: the retry publishes everything.
+        #expect(Self.shell("mount -o remount,size=16m \(configuration.output)") == 0)
+        #expect(runner.run(generate, shouldStop: { false }) == .completed(fingerprint: nil))
+        #expect(scheduler.output.imagesPublished("pets") == 600)
+        let cat = try FileManager.default.contentsOfDirectory(atPath: scheduler.output.linkPath("pets") + "/a")
+        #expect(cat.count == 300)
+    }
+}
