@@ -14,8 +14,9 @@ import Glibc
         let process = Process()
         let logPath: String
 
-        init(config: String, log: String) throws {
+        init(config: String, log: String, environment: [String: String] = [:]) throws {
             logPath = log
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()
@@ -38,6 +39,40 @@ import Glibc
         }
 
         var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    }
+
+    /// Plays systemd's side of Type=notify: a datagram socket that collects what synthd sends.
+    final class NotifySocket {
+        let path = NSTemporaryDirectory() + "synthd-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let fd: Int32
+        private(set) var messages: [String] = []
+
+        init() throws {
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
+        }
+
+        deinit {
+            close(fd)
+            unlink(path)
+        }
+
+        /// Everything received so far.
+        func received() -> [String] {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { break }
+                messages.append(String(decoding: buffer.prefix(n), as: UTF8.self))
+            }
+            return messages
+        }
     }
 
     struct Layout {
@@ -99,6 +134,7 @@ import Glibc
     static func waitFor(_ what: String, timeout: Double, daemon: Daemon, _ condition: () -> Bool) throws {
         let start = Date()
         while !condition() {
+            _ = activeNotifySocket?.received()
             if Date().timeIntervalSince(start) > timeout {
                 Issue.record("timed out after \(timeout) s waiting for \(what); daemon log:\n\(daemon.log)")
                 throw CancellationError()
@@ -110,6 +146,9 @@ import Glibc
             usleep(100_000)
         }
     }
+
+    /// Drained while waiting, as systemd would (its queue holds only a few datagrams).
+    nonisolated(unsafe) static var activeNotifySocket: NotifySocket?
 
     @Test func dropTrainGenerateStopKillFineTuneAndRemove() throws {
         let layout = Layout(root: try temporaryFolder("daemon"))
@@ -138,13 +177,47 @@ import Glibc
         let staging = layout.root + "/staging/shapes"
         try Self.addImages(staging + "/circle", count: 10, shade: 60)
         try Self.addImages(staging + "/square", count: 10, shade: 180)
-        var daemon = try Daemon(config: layout.config, log: layout.log)
+        let systemd = try NotifySocket()
+        Self.activeNotifySocket = systemd
+        defer { Self.activeNotifySocket = nil }
+        var daemon = try Daemon(config: layout.config, log: layout.log,
+                                environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "1000000"])
         rename(staging, layout.spool + "/shapes")
         try Self.waitFor("first outputs", timeout: 120, daemon: daemon) {
             layout.phase("shapes") == "done" && layout.manifest("shapes").count == 12
         }
         let first = try #require(layout.generation("shapes"))
         try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
+
+        // Background citizen: every thread at the configured nice value (10 by default)
+        // within the few seconds the daemon takes to catch threads that Dispatch started.
+        func niceValues() -> [String] {
+            let task = "/proc/\(daemon.process.processIdentifier)/task"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: task)) ?? []).compactMap { thread in
+                guard let stat = try? String(contentsOfFile: "\(task)/\(thread)/stat", encoding: .utf8),
+                      let end = stat.range(of: ")") else { return nil }
+                return String(stat[end.upperBound...].split(separator: " ")[16])  // field 19: nice
+            }
+        }
+        try Self.waitFor("nice 10 on every thread", timeout: 8, daemon: daemon) { Set(niceValues()) == ["10"] }
+
+        // systemd heard READY=1 first, then what it was doing, and watchdog pings.
+        let notes = systemd.received()
+        #expect(notes.first?.hasPrefix("READY=1\nSTATUS=") == true, "\(notes)")
+        #expect(notes.contains { $0.hasPrefix("STATUS=training shapes") }, "\(notes)")
+        #expect(notes.contains("WATCHDOG=1"))
+
+        // SIGHUP reloads the configuration; a broken one is refused and the old one kept.
+        let good = try String(contentsOfFile: layout.config, encoding: .utf8)
+        try (good + "\n[watch]\n").write(toFile: layout.config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try Self.waitFor("refused reload", timeout: 10, daemon: daemon) { daemon.log.contains("configuration not reloaded") }
+        let line = good.split(separator: "\n", omittingEmptySubsequences: false).count + 1
+        #expect(daemon.log.contains("synthd.toml:\(line): table [watch] is defined twice"), "\(daemon.log)")
+        try good.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try Self.waitFor("reload", timeout: 10, daemon: daemon) { daemon.log.contains("configuration reloaded") }
+        #expect(systemd.received().contains("RELOADING=1"))
 
         // 2. Images added: fine-tuning starts; SIGTERM during it exits 0 within 10 s, and the
         // published outputs are untouched.
@@ -153,8 +226,10 @@ import Glibc
         usleep(500_000)
         daemon.signal(SIGTERM)
         let stopped = try #require(daemon.waitForExit(timeout: 15), "no exit after SIGTERM")
+        _ = systemd.received()
         #expect(stopped.status == 0)
         #expect(stopped.seconds < 10)
+        #expect(systemd.received().contains { $0.hasPrefix("STOPPING=1") })
         #expect(layout.generation("shapes") == first)
         try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
 
@@ -194,6 +269,10 @@ import Glibc
         #expect(status.status == 0)
         #expect(status.output.contains("shapes: removed"))
         #expect(status.output.contains("3 classes"))
+        let json = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
+        #expect(entries.first?["outputsWritten"] as? Int == 18)
+        #expect(entries.first?["state"] as? String == "removed")
 
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 15)?.status == 0)

@@ -19,6 +19,7 @@ public final class Service {
     let overrides: (inout Configuration) -> Void
     let logger: Logger
     let notifier = SystemdNotifier()
+    private var warnedAboutPriority = false
 
     public init(configurationPath: String?, overrides: @escaping (inout Configuration) -> Void, logger: Logger) {
         self.configurationPath = configurationPath
@@ -56,6 +57,7 @@ public final class Service {
         let stopping = StopFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
+        var lastPriority = Date()
 
         func collect() {
             for (job, outcome) in finished.take() {
@@ -80,6 +82,10 @@ public final class Service {
                 notifier.notify("STATUS=\(status)")
                 lastStatus = status
                 lastStatusTime = now
+            }
+            if now.timeIntervalSince(lastPriority) >= 5 {
+                lowerPriority(to: scheduler.configuration.nice)
+                lastPriority = now
             }
             if let interval = notifier.watchdogInterval, now.timeIntervalSince(lastWatchdog) >= interval {
                 notifier.notify("WATCHDOG=1")
@@ -135,14 +141,22 @@ public final class Service {
             ? configuration.threads : max(1, cores / configuration.concurrency)
     }
 
-    /// Raises the nice value of the process (Linux: of this thread, which threads started
-    /// later inherit). Lowering it again needs privileges, so a smaller value is left alone.
+    /// Raises the nice value of every thread of the process to `nice` (on Linux it is a
+    /// per-thread attribute). Threads inherit it from the thread that creates them, but
+    /// Dispatch creates its pool threads from its own threads, some of which exist before this
+    /// runs, so the main loop calls this again every few seconds. Lowering a value needs
+    /// privileges, so a thread already nicer is left alone. (Under systemd, `Nice=` in the
+    /// unit covers the whole process from the start.)
     func lowerPriority(to nice: Int) {
-        errno = 0
-        let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        if errno == 0 && Int(current) >= nice { return }
-        if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) != 0 {
-            logger.warning("cannot set CPU priority (nice) to \(nice): \(String(cString: strerror(errno)))")
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for id in tasks.compactMap({ id_t($0) }) {
+            errno = 0
+            let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id)
+            if errno != 0 || Int(current) >= nice { continue }
+            if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id, Int32(nice)) != 0 && !warnedAboutPriority {
+                warnedAboutPriority = true
+                logger.warning("cannot set CPU priority (nice) to \(nice): \(String(cString: strerror(errno)))")
+            }
         }
     }
 }

@@ -23,6 +23,8 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// Sends one notification; returns whether it was delivered (false when not under systemd).
+    /// Never blocks: when the receiver's queue is full the message is dropped, because the
+    /// service loop must keep running (a later STATUS or WATCHDOG follows).
     @discardableResult
     public func notify(_ message: String) -> Bool {
         guard let socketPath else { return false }
@@ -42,7 +44,7 @@ public struct SystemdNotifier: Sendable {
         let bytes = Array(message.utf8)
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), address, length) }
+                bytes.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), address, length) }
             }
         }
         return sent == bytes.count
