@@ -14,14 +14,18 @@ import Glibc
         let process = Process()
         let logPath: String
 
-        init(config: String, log: String, environment: [String: String] = [:]) throws {
+        convenience init(config: String, log: String, environment: [String: String] = [:]) throws {
+            try self.init(arguments: ["run", "--config", config], log: log, environment: environment)
+        }
+
+        init(arguments: [String], log: String, environment: [String: String] = [:]) throws {
             logPath = log
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()
             process.executableURL = URL(fileURLWithPath: SynthdProcess.binary)
-            process.arguments = ["run", "--config", config]
+            process.arguments = arguments
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
@@ -177,6 +181,7 @@ import Glibc
         let staging = layout.root + "/staging/shapes"
         try Self.addImages(staging + "/circle", count: 10, shade: 60)
         try Self.addImages(staging + "/square", count: 10, shade: 180)
+        try Data("not a PNG".utf8).write(to: URL(fileURLWithPath: staging + "/square/broken.png"))
         let systemd = try NotifySocket()
         Self.activeNotifySocket = systemd
         defer { Self.activeNotifySocket = nil }
@@ -269,6 +274,7 @@ import Glibc
         #expect(status.status == 0)
         #expect(status.output.contains("shapes: removed"))
         #expect(status.output.contains("3 classes"))
+        #expect(status.output.contains("rejected: \(layout.spool)/shapes/square/broken.png"), "\(status.output)")
         let json = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
         #expect(entries.first?["outputsWritten"] as? Int == 18)
@@ -278,5 +284,19 @@ import Glibc
         #expect(daemon.waitForExit(timeout: 15)?.status == 0)
         #expect(daemon.log.contains("training a new model"))
         #expect(daemon.log.contains("fine-tuning"))
+    }
+
+    @Test func flagsOverrideTheConfigurationFile() throws {
+        let layout = Layout(root: try temporaryFolder("flags"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try "[paths]\nspool = \"a\"\noutput = \"b\"\nstate = \"c\"\n".write(toFile: layout.config, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(arguments: ["run", "--config", layout.config, "--spool", layout.root + "/s2", "--output", layout.root + "/o2",
+                                        "--state", layout.root + "/t2", "--settle-seconds", "1", "--train-minutes", "2"], log: layout.log)
+        try Self.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
+        let running = daemon
+        #expect(running.log.contains("spool \(layout.root)/s2, output \(layout.root)/o2, state \(layout.root)/t2"), "\(running.log)")
+        for folder in ["s2", "o2", "t2/datasets"] { #expect(FileManager.default.fileExists(atPath: layout.root + "/" + folder)) }
+        running.signal(SIGTERM)
+        #expect(running.waitForExit(timeout: 10)?.status == 0)
     }
 }

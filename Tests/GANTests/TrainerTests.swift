@@ -81,4 +81,18 @@ import Testing
         try grown.train(.steps(2))
         #expect(grown.record.steps == 6 && grown.record.classes == ["a", "b", "0-new"])
     }
+
+    @Test func aSingleClassDatasetTrainsAnUnconditionalModel() throws {
+        let data = try DatasetFolder()
+        try data.addImages("only", count: 6, value: 70)
+        let state = try stateFolder()
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        try trainer.train(.steps(3))
+        #expect(trainer.record.classes == ["only"] && trainer.step.generator.embedding.weight.shape == [1, 128])
+        let (generator, record) = try SavedGenerator.load(state)
+        let out = NSTemporaryDirectory() + "synthd-single-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        #expect(try SyntheticWriter(generator: generator, record: record, root: out).write(counts: [5], seed: 1) == 5)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/only").count == 5)
+    }
 }
