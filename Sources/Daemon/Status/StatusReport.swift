@@ -93,7 +93,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
             text += "\n  pictures: \(samples)"
         } else {
-            text += " no model yet"
+            text += " no checkpoint yet"
         }
         if let outputsWritten, let generation { text += "\n  outputs: \(outputsWritten) images from \(generation)" }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
