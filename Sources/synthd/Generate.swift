@@ -23,6 +23,8 @@ struct Generate: ParsableCommand {
     @Flag(help: "Top every class up to the largest class (or to --to).") var balance = false
     @Option(help: "With --balance: the count to top up to.") var to: Int?
     @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 1
+    @Flag(help: "Sample with the generator's last-step weights instead of their moving average (for comparison).")
+    var rawWeights = false
 
     func validate() throws {
         guard (perClass != nil) != balance else { throw ValidationError("give exactly one of --per-class N and --balance") }
@@ -33,7 +35,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let folder = try StateFolder(state)
-        let (generator, record) = try SavedGenerator.load(folder)
+        let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights)
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
 

@@ -80,6 +80,21 @@ import Testing
         }
     }
 
+    @Test func foldersThatContainOneAnotherAreRefused() throws {
+        var c = Configuration()
+        (c.spool, c.output, c.state) = ("/srv/spool", "/srv/out", "/srv/state")
+        try c.checkFolders(source: "t.toml")
+        c.output = "/srv/spool/out"
+        do {
+            try c.checkFolders(source: "t.toml")
+            Issue.record("an output folder inside the spool was accepted")
+        } catch {
+            #expect(error.description == "t.toml: [paths] output (/srv/spool/out) and spool (/srv/spool) must not contain one another: synthd would train on its own files")
+        }
+        (c.output, c.state) = ("/srv/out", "/srv")
+        #expect(throws: Configuration.Error.self) { try c.checkFolders(source: "t.toml") }
+    }
+
     @Test func serviceKeysAreRead() throws {
         let c = try Configuration.parse("""
             [training]

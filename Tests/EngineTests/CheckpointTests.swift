@@ -2,13 +2,15 @@ import Engine
 import Foundation
 import Testing
 
-@Suite struct CheckpointTests {
+@Suite final class CheckpointTests {
     let folder: String
 
     init() throws {
         folder = NSTemporaryDirectory() + "synthd-checkpoint-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: folder) }
 
     func sample() -> Checkpoint {
         var checkpoint = Checkpoint()

@@ -4,13 +4,18 @@ import GAN
 import Imaging
 import Testing
 
-@Suite struct SyntheticWriterTests {
+@Suite final class SyntheticWriterTests {
+    private var folders: [String] = []
+    deinit { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+
     /// A tiny model trained for two steps on a tiny dataset of 28x28 grey images.
     func trainedState() throws -> (StateFolder, DatasetFolder) {
         let data = try DatasetFolder()
         try data.addImages("cat", count: 3, value: 40)
         try data.addImages("dog", count: 5, value: 90)
-        let state = try StateFolder(NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)")
+        let path = NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)"
+        folders.append(path)
+        let state = try StateFolder(path)
         var options = TrainingOptions()
         options.batchSize = 4
         let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options)
@@ -26,7 +31,7 @@ import Testing
         let (state, _) = try trainedState()
         let (generator, record) = try SavedGenerator.load(state)
         let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
-        defer { try? FileManager.default.removeItem(atPath: out) }
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
         let writer = SyntheticWriter(generator: generator, record: record, root: out)
         #expect(try writer.write(counts: [2, 3], seed: 7) == 5)
 
@@ -49,7 +54,7 @@ import Testing
         // The same seed again: the same pixels (files are replaced by identical ones, the
         // manifest gains lines); another seed adds files beside the first ones.
         let again = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
-        defer { try? FileManager.default.removeItem(atPath: again) }
+        defer { try? FileManager.default.removeItem(atPath: (again as NSString).deletingLastPathComponent) }
         try SyntheticWriter(generator: generator, record: record, root: again).write(counts: [2, 3], seed: 7)
         for file in written {
             #expect(try PNG.read(path: again + "/" + file) == PNG.read(path: out + "/" + file), "\(file) differs for the same seed")

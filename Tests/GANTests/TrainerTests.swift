@@ -4,7 +4,10 @@ import GAN
 import Imaging
 import Testing
 
-@Suite struct TrainerTests {
+@Suite final class TrainerTests {
+    private var folders: [String] = []
+    deinit { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+
     func options() -> TrainingOptions {
         var options = TrainingOptions()
         options.batchSize = 4
@@ -14,7 +17,9 @@ import Testing
     }
 
     func stateFolder() throws -> StateFolder {
-        try StateFolder(NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)")
+        let path = NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)"
+        folders.append(path)
+        return try StateFolder(path)
     }
 
     func parameters(_ trainer: Trainer) -> [[Float]] {

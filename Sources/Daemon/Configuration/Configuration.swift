@@ -65,6 +65,21 @@ public struct Configuration: Equatable, Sendable {
         return configuration
     }
 
+    /// Refuses folder layouts that would feed synthd its own files: an output or state folder
+    /// inside the spool would be watched and trained on as a dataset, and a spool inside them
+    /// would be written over. `source` names where the paths came from.
+    public func checkFolders(source: String) throws(Error) {
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        func inside(_ a: String, _ b: String) -> Bool { a == b || a.hasPrefix(b.hasSuffix("/") ? b : b + "/") }
+        let spool = absolute(self.spool)
+        for (name, path) in [("output", absolute(output)), ("state", absolute(state))] {
+            if inside(path, spool) || inside(spool, path) {
+                throw Error(path: source, line: nil, reason: "[paths] \(name) (\(path)) and spool (\(spool)) must not contain one another: "
+                    + "synthd would train on its own files")
+            }
+        }
+    }
+
     /// The tables a dataset's own `synthd.toml` may set.
     public static let datasetTables: Set<String> = ["training", "generation"]
     public static let allTables: Set<String> = ["paths", "watch", "training", "generation", "service"]

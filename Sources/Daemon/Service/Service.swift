@@ -32,6 +32,7 @@ public final class Service {
         var configuration = try configurationPath.map { path throws(Configuration.Error) in try Configuration.load(path: path) }
             ?? Configuration()
         overrides(&configuration)
+        try configuration.checkFolders(source: configurationPath ?? "the command line")
         return configuration
     }
 

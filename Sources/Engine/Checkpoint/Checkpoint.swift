@@ -73,27 +73,33 @@ public struct Checkpoint: Sendable {
 
     // MARK: Encoding
 
+    /// The file's bytes, built in one buffer: the header's length field is filled in once the
+    /// payload is there (a checkpoint is tens of megabytes; a second copy would double that).
     public func encoded() -> [UInt8] {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(entries.reduce(64) { $0 + 64 + $1.values.count * 4 })
-        payload.appendInteger(UInt32(metadata.count))
-        for key in metadata.keys.sorted() {
-            payload.appendString(key)
-            payload.appendString(metadata[key]!)
-        }
-        payload.appendInteger(UInt32(entries.count))
-        for entry in entries {
-            payload.appendString(entry.name)
-            payload.appendInteger(UInt32(entry.shape.count))
-            for dim in entry.shape { payload.appendInteger(UInt64(dim)) }
-            entry.values.withUnsafeBytes { payload.append(contentsOf: $0) }
-        }
         var file: [UInt8] = Self.magic
-        file.reserveCapacity(payload.count + Self.headerSize + 4)
+        file.reserveCapacity(entries.reduce(Self.headerSize + 68) { $0 + 64 + $1.values.count * 4 })
         file.appendInteger(Self.formatVersion)
-        file.appendInteger(UInt64(payload.count))
-        file.append(contentsOf: payload)
-        file.appendInteger(payload.withUnsafeBytes { CRC32.checksum($0) })
+        let lengthOffset = file.count
+        file.appendInteger(UInt64(0))
+        let payloadStart = file.count
+        file.appendInteger(UInt32(metadata.count))
+        for key in metadata.keys.sorted() {
+            file.appendString(key)
+            file.appendString(metadata[key]!)
+        }
+        file.appendInteger(UInt32(entries.count))
+        for entry in entries {
+            file.appendString(entry.name)
+            file.appendInteger(UInt32(entry.shape.count))
+            for dim in entry.shape { file.appendInteger(UInt64(dim)) }
+            entry.values.withUnsafeBytes { file.append(contentsOf: $0) }
+        }
+        let length = UInt64(file.count - payloadStart)
+        withUnsafeBytes(of: length.littleEndian) { raw in
+            for (i, byte) in raw.enumerated() { file[lengthOffset + i] = byte }
+        }
+        let checksum = file.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[payloadStart...])) }
+        file.appendInteger(checksum)
         return file
     }
 
