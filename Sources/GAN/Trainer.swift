@@ -7,6 +7,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var batchSize = 64
     public var seed: UInt64 = 0
     public var loss: AdversarialLoss = .nonSaturating
+    /// DiffAugment on D's inputs (decided once, when the model is made; see AugmentationPolicy).
     public var augmentation = true
     public var emaDecay: Float = 0.999
     public var learningRate: Float = 2e-4
@@ -14,6 +15,26 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var checkpointSeconds: Double = 60
 
     public init() {}
+}
+
+/// Whether a new model trains with DiffAugment.
+///
+/// DiffAugment keeps D from memorising a small dataset, and costs a large one: on all 60,000
+/// Fashion-MNIST images, 20 minutes with it gave a Frechet distance of 43.6 and a
+/// synthetic-only classifier of 59.1% on the real test set; without it 10.8 and 79.3%.
+/// `auto` uses it below `autoThreshold` images.
+public enum AugmentationPolicy: String, Sendable, CaseIterable {
+    case auto, on, off
+
+    public static let autoThreshold = 10_000
+
+    public func enabled(forImages count: Int) -> Bool {
+        switch self {
+        case .on: return true
+        case .off: return false
+        case .auto: return count < Self.autoThreshold
+        }
+    }
 }
 
 /// How long to train in one run.

@@ -24,7 +24,8 @@ struct Train: ParsableCommand {
     @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
     @Option(help: "Images per step.") var batch = 64
     @Option(help: "Adversarial loss: non-saturating or hinge (new models only).") var loss = "non-saturating"
-    @Flag(help: "Turn off DiffAugment (new models only).") var noAugmentation = false
+    @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on or off (new models only).")
+    var augmentation = "auto"
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
 
     func validate() throws {
@@ -34,6 +35,7 @@ struct Train: ParsableCommand {
         guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
+        guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
     }
 
     func run() throws {
@@ -52,7 +54,7 @@ struct Train: ParsableCommand {
         options.seed = seed
         options.batchSize = batch
         options.loss = AdversarialLoss(rawValue: loss)!
-        options.augmentation = !noAugmentation
+        options.augmentation = AugmentationPolicy(rawValue: augmentation)!.enabled(forImages: set.count)
         options.checkpointSeconds = checkpointSeconds
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)

@@ -100,13 +100,14 @@ import Testing
             [training]
             finetune_minutes = 2
             checkpoint_seconds = 30
+            augmentation = "off"
             [generation]
             keep_generations = 3
             [service]
             slice_minutes = 4
             threads = 1
             """, path: "t.toml")
-        #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3)
+        #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3 && c.augmentation == .off)
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }
 }

@@ -100,4 +100,10 @@ import Testing
         #expect(try SyntheticWriter(generator: generator, record: record, root: out).write(counts: [5], seed: 1) == 5)
         #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/only").count == 5)
     }
+
+    @Test func augmentationIsForSmallDatasetsUnlessChosen() {
+        #expect(AugmentationPolicy.auto.enabled(forImages: 500))
+        #expect(!AugmentationPolicy.auto.enabled(forImages: 60_000))
+        #expect(AugmentationPolicy.on.enabled(forImages: 60_000) && !AugmentationPolicy.off.enabled(forImages: 500))
+    }
 }

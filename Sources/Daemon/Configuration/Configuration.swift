@@ -1,4 +1,5 @@
 import Foundation
+import GAN
 
 /// The daemon's configuration (`config/synthd.toml` in a checkout, `/etc/synthd/synthd.toml`
 /// installed). Every key is optional and has a default; an unknown table or key, or a value of
@@ -18,6 +19,7 @@ public struct Configuration: Equatable, Sendable {
     public var resolution = 32
     public var batch = 64
     public var seed = 0
+    public var augmentation = AugmentationPolicy.auto
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
@@ -119,6 +121,9 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("resolution", into: &c.resolution, allowed: [32, 64])
             try r.integer("batch", into: &c.batch, range: 2...4096)
             try r.integer("seed", into: &c.seed, range: 0...Int.max)
+            var augmentation = c.augmentation.rawValue
+            try r.string("augmentation", into: &augmentation, allowed: AugmentationPolicy.allCases.map(\.rawValue))
+            c.augmentation = AugmentationPolicy(rawValue: augmentation)!
         }
         try reader.table("generation") { (r: inout Reader) throws(Error) in
             var policy = c.policy.rawValue

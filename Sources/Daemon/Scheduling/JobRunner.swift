@@ -75,6 +75,7 @@ public struct JobRunner: Sendable {
         options.seed = UInt64(settings.seed)
         options.batchSize = settings.batch
         options.checkpointSeconds = settings.checkpointSeconds
+        options.augmentation = settings.augmentation.enabled(forImages: set.count)
         let trainer = try Trainer(set: set, state: state, options: options)
 
         let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
