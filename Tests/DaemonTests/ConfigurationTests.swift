@@ -1,5 +1,6 @@
 import Daemon
 import Foundation
+import GAN
 import Testing
 
 @Suite struct ConfigurationTests {
