@@ -6,7 +6,9 @@ import Imaging
 public struct TrainingOptions: Sendable, Codable, Equatable {
     public var batchSize = 64
     public var seed: UInt64 = 0
-    public var loss: AdversarialLoss = .nonSaturating
+    /// Hinge: on Fashion-MNIST (20 minutes, no DiffAugment) own-class share 90.4% and Frechet
+    /// distance 10.3, against 89.9% and 10.8 with the non-saturating loss (one run each).
+    public var loss: AdversarialLoss = .hinge
     /// DiffAugment on D's inputs (decided once, when the model is made; see AugmentationPolicy).
     public var augmentation = true
     public var emaDecay: Float = 0.999

@@ -23,7 +23,7 @@ struct Train: ParsableCommand {
     @Option(help: "Seed of weights, noise, augmentation and data order (new models only).") var seed: UInt64 = 0
     @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
     @Option(help: "Images per step.") var batch = 64
-    @Option(help: "Adversarial loss: non-saturating or hinge (new models only).") var loss = "non-saturating"
+    @Option(help: "Adversarial loss: hinge or non-saturating (new models only).") var loss = "hinge"
     @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on or off (new models only).")
     var augmentation = "auto"
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
