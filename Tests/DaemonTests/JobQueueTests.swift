@@ -54,4 +54,19 @@ import Testing
             #expect("\(error)".contains(file))
         }
     }
+
+    @Test func aJobThatDiesWithTheDaemonThreeTimesIsNotRetriedForever() throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        var queue = try JobQueue(path: file)
+        let job = try queue.enqueue(.train, dataset: "poison")
+        for death in 1...3 {
+            try queue.markRunning(job.id)
+            queue = try JobQueue(path: file)  // killed while running
+            let state = queue.jobs.first { $0.id == job.id }?.state
+            #expect(state == (death < 3 ? .queued : .failed), "after \(death) deaths")
+        }
+        #expect(queue.jobs.first?.lastError?.contains("3 times in a row") == true)
+        #expect(queue.next() == nil)
+    }
 }

@@ -36,6 +36,7 @@ public struct Job: Codable, Equatable, Sendable {
 public final class JobQueue {
     public let path: String
     public private(set) var jobs: [Job] = []
+    static let maxInterruptions = 3
     private var nextID = 1
 
     public init(path: String) throws {
@@ -49,7 +50,18 @@ public final class JobQueue {
             throw Configuration.Error(path: path, line: nil, reason: "unreadable job queue (\(error)); move it aside to start afresh")
         }
         nextID = (jobs.map(\.id).max() ?? 0) + 1
-        for index in jobs.indices where jobs[index].state == .running { jobs[index].state = .queued }
+        // Running when the daemon died: back to the queue, unless this job has now been running
+        // at `maxInterruptions` deaths in a row (a dataset that crashes synthd must not keep
+        // it in a restart loop).
+        for index in jobs.indices where jobs[index].state == .running {
+            if jobs[index].attempts >= Self.maxInterruptions {
+                jobs[index].state = .failed
+                jobs[index].lastError = "synthd stopped while running this job \(jobs[index].attempts) times in a row "
+                    + "(crash or kill); not retried until the dataset changes"
+            } else {
+                jobs[index].state = .queued
+            }
+        }
     }
 
     /// Queues work unless the same work is already waiting. Returns the waiting job.

@@ -43,10 +43,12 @@ public struct JobRunner: Sendable {
 
     func datasetFolder(_ dataset: String) -> String { configuration.spool + "/" + dataset }
 
-    public func run(_ job: Job, shouldStop: @escaping () -> Bool) -> JobOutcome {
+    /// `othersWaiting` says whether another dataset's job is waiting: a training job gives up
+    /// its turn after `slice_minutes` only then (otherwise it trains on, without reloading).
+    public func run(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool = { false }) -> JobOutcome {
         do {
             switch job.kind {
-            case .train: return try train(job, shouldStop: shouldStop)
+            case .train: return try train(job, shouldStop: shouldStop, othersWaiting: othersWaiting)
             case .generate: return try generate(job, shouldStop: shouldStop)
             }
         } catch is GenerationStopped {
@@ -58,7 +60,7 @@ public struct JobRunner: Sendable {
 
     // MARK: Training
 
-    func train(_ job: Job, shouldStop: @escaping () -> Bool) throws -> JobOutcome {
+    func train(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool) throws -> JobOutcome {
         let name = job.dataset, folderPath = datasetFolder(name)
         let settings = try Configuration.forDataset(at: folderPath, base: configuration)
         let state = try StateFolder(store.folder(name))
@@ -80,7 +82,7 @@ public struct JobRunner: Sendable {
 
         let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
         let remaining = min(total, job.remainingSeconds ?? total)
-        let slice = min(remaining, settings.sliceMinutes * 60)
+        let slice = settings.sliceMinutes * 60
         let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil)
         log.info("\(detail): \(set.count) images in \(set.classMap.count) classes, \(Int(remaining.rounded())) s of budget left")
         store.update(name) {
@@ -96,7 +98,8 @@ public struct JobRunner: Sendable {
 
         let started = Date()
         var lastReport = Date.distantPast
-        try trainer.train(.seconds(slice), shouldStop: shouldStop) { progress in
+        let turnOver = { Date().timeIntervalSince(started) >= slice && othersWaiting() }
+        try trainer.train(.seconds(remaining), shouldStop: { shouldStop() || turnOver() }) { progress in
             guard Date().timeIntervalSince(lastReport) >= 1 else { return }
             lastReport = Date()
             store.update(name) {

@@ -55,7 +55,7 @@ public final class Service {
 
         let finished = Mailbox<(Job, JobOutcome)>()
         var running: [Int: Job] = [:]
-        let stopping = StopFlag()
+        let stopping = SharedFlag(), othersWaiting = SharedFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
         var lastPriority = Date()
@@ -75,8 +75,9 @@ public final class Service {
             while running.count < scheduler.configuration.concurrency, let job = scheduler.startNext() {
                 running[job.id] = job
                 startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellationsView,
-                            stopping: stopping, finished: finished)
+                            stopping: stopping, othersWaiting: othersWaiting, finished: finished)
             }
+            othersWaiting.set(scheduler.queue.next() != nil)
             let now = Date()
             let status = scheduler.summary(running: Array(running.values))
             if status != lastStatus && now.timeIntervalSince(lastStatusTime) >= 2 {
@@ -124,10 +125,11 @@ public final class Service {
         notifier.notify("READY=1")
     }
 
-    func startWorker(_ job: Job, runner: JobRunner, cancellations: Cancellations, stopping: StopFlag,
-                     finished: Mailbox<(Job, JobOutcome)>) {
+    func startWorker(_ job: Job, runner: JobRunner, cancellations: Cancellations, stopping: SharedFlag,
+                     othersWaiting: SharedFlag, finished: Mailbox<(Job, JobOutcome)>) {
         let thread = Thread {
-            let outcome = runner.run(job) { stopping.isSet || cancellations.contains(job.dataset) }
+            let outcome = runner.run(job, shouldStop: { stopping.isSet || cancellations.contains(job.dataset) },
+                                     othersWaiting: { othersWaiting.isSet })
             finished.post((job, outcome))
         }
         thread.name = "synthd \(job.kind.rawValue) \(job.dataset)"
@@ -162,11 +164,11 @@ public final class Service {
     }
 }
 
-/// Tells workers that the daemon is stopping.
-final class StopFlag: Sendable {
+/// A flag the main loop sets and workers read: the daemon is stopping; another job waits.
+final class SharedFlag: Sendable {
     private let flag = Atomic<Bool>(false)
     var isSet: Bool { flag.load(ordering: .relaxed) }
-    func set() { flag.store(true, ordering: .relaxed) }
+    func set(_ value: Bool = true) { flag.store(value, ordering: .relaxed) }
 }
 
 /// Messages from other threads to the main loop.

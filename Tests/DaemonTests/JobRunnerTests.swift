@@ -1,0 +1,44 @@
+import Daemon
+import Foundation
+import Imaging
+import Logging
+import Testing
+
+@Suite final class JobRunnerTests {
+    let root = NSTemporaryDirectory() + "synthd-runner-\(UUID().uuidString)"
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    func scheduler(sliceMinutes: Double) throws -> Scheduler {
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        configuration.trainingMinutes = 0.02  // 1.2 s
+        configuration.sliceMinutes = sliceMinutes
+        configuration.batch = 4
+        for (name, shade) in [("a", 60), ("b", 190)] {
+            try FileManager.default.createDirectory(atPath: "\(root)/spool/pets/\(name)", withIntermediateDirectories: true)
+            for i in 0..<3 {
+                var image = Image(width: 8, height: 8, mode: .grey)
+                for p in 0..<64 { image.pixels[p] = UInt8((shade + 5 * i + p) % 256) }
+                try PNG.write(image, to: "\(root)/spool/pets/\(name)/\(i).png")
+            }
+        }
+        return try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    @Test func aTrainingJobGivesUpItsTurnOnlyWhenAnotherJobWaits() throws {
+        let scheduler = try scheduler(sliceMinutes: 0.001)  // 60 ms slices
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets")
+        guard case .sliceEnded(let remaining, let budget) = scheduler.runner.run(job, shouldStop: { false }, othersWaiting: { true })
+        else { Issue.record("no turn given up while another job waits"); return }
+        #expect(budget == 1.2 && remaining > 0.5 && remaining < 1.2)
+
+        var next = job
+        next.remainingSeconds = remaining
+        next.budgetSeconds = budget
+        let outcome = scheduler.runner.run(next, shouldStop: { false }, othersWaiting: { false })
+        guard case .completed(let fingerprint) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(fingerprint != nil, "alone, it trains its whole remaining budget in one go")
+        let runtime = scheduler.store.get("pets")
+        #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
+    }
+}
