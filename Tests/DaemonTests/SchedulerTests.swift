@@ -88,9 +88,18 @@ import Testing
         scheduler.handle(.removed(dataset: "pets"))
         #expect(scheduler.isCancelled("pets"), "the running worker is told to stop")
         #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .cancelled)
-        scheduler.finish(job, .stopped(remainingSeconds: 10, budgetSeconds: 20), stopping: false)
         #expect(scheduler.store.get("pets").phase == .removed)
-        #expect(queued(scheduler).isEmpty)
+        // Dropped in again before the cancelled worker has stopped: the new job waits for it.
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        #expect(scheduler.isCancelled("pets"), "the old worker is still told to stop")
+        #expect(scheduler.startNext(busy: ["pets"]) == nil, "no second worker on the same state folder")
+        scheduler.finish(job, .stopped(remainingSeconds: 10, budgetSeconds: 20), stopping: false)
+        #expect(scheduler.store.get("pets").phase == .queued)
+        let again = try #require(scheduler.startNext(busy: []))
+        #expect(again.dataset == "pets" && !scheduler.isCancelled("pets"))
     }
 
     @Test func aFullDiskIsRetriedLaterAndABadDatasetWaitsForAChange() throws {

@@ -80,8 +80,9 @@ public final class JobQueue {
 
     /// The next job to run: the oldest queued one whose dataset has no job running and that
     /// is not waiting for a retry time.
-    public func next(now: Date = Date()) -> Job? {
-        let busy = Set(jobs.filter { $0.state == .running }.map(\.dataset))
+    /// `busy`: datasets that have a worker for other reasons (a cancelled job still winding down).
+    public func next(now: Date = Date(), busy alsoBusy: Set<String> = []) -> Job? {
+        let busy = Set(jobs.filter { $0.state == .running }.map(\.dataset)).union(alsoBusy)
         return jobs.first { $0.state == .queued && !busy.contains($0.dataset) && ($0.notBefore ?? now) <= now }
     }
 

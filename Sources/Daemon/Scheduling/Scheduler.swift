@@ -89,7 +89,6 @@ public final class Scheduler {
             noteAll(spoolDatasets(), now: now)
         case .changed(let name), .ready(let name):
             settle.note(event, at: now)
-            cancellations.remove(name)
             if store.get(name).phase == .removed || store.get(name).phase == .done {
                 // Seen again: waiting for it to settle.
                 store.update(name) { $0.phase = .waiting; $0.detail = "changes seen; waiting for the folder to settle" }
@@ -169,9 +168,10 @@ public final class Scheduler {
 
     // MARK: Jobs
 
-    /// The next job to start, marked running.
-    public func startNext(now: Date = Date()) -> Job? {
-        guard let job = queue.next(now: now) else { return nil }
+    /// The next job to start, marked running. `busy`: datasets that still have a worker (one
+    /// whose job was cancelled may still be stopping); two workers never share a state folder.
+    public func startNext(now: Date = Date(), busy: Set<String> = []) -> Job? {
+        guard let job = queue.next(now: now, busy: busy) else { return nil }
         do { try queue.markRunning(job.id) } catch {
             logger.error("cannot save the job queue: \(error)")
             return nil
@@ -200,7 +200,10 @@ public final class Scheduler {
                 store.update(name) { $0.phase = .queued; $0.detail = "time slice over; \(Int(remaining)) s of training left" }
             case .stopped(let remaining, let budget):
                 if isCancelled(name) {
-                    store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
+                    // Cancelled because the folder left; it may be back already, queued anew.
+                    if !directoryExists(configuration.spool + "/" + name) {
+                        store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
+                    }
                 } else {
                     try queue.pause(job.id, remainingSeconds: remaining, budgetSeconds: budget)
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }

@@ -72,12 +72,13 @@ public final class Service {
             for event in events.take() { scheduler.handle(event) }
             scheduler.takeSettled()
             collect()
-            while running.count < scheduler.configuration.concurrency, let job = scheduler.startNext() {
+            while running.count < scheduler.configuration.concurrency,
+                  let job = scheduler.startNext(busy: Set(running.values.map(\.dataset))) {
                 running[job.id] = job
                 startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellationsView,
                             stopping: stopping, othersWaiting: othersWaiting, finished: finished)
             }
-            othersWaiting.set(scheduler.queue.next() != nil)
+            othersWaiting.set(scheduler.queue.next(busy: Set(running.values.map(\.dataset))) != nil)
             let now = Date()
             let status = scheduler.summary(running: Array(running.values))
             if status != lastStatus && now.timeIntervalSince(lastStatusTime) >= 2 {
