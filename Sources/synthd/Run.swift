@@ -28,7 +28,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        LoggingSystem.bootstrap { LineLogHandler(label: $0) }
+        LoggingSystem.bootstrap { _ in LineLogHandler() }
         let logger = Logger(label: "synthd")
         let path = config ?? ConfigurationLocation.default()
         let (spool, output, state, settleSeconds, trainMinutes) = (spool, output, state, settleSeconds, trainMinutes)

@@ -54,27 +54,31 @@ public struct Configuration: Equatable, Sendable {
 
     /// Reads and validates a configuration file.
     public static func load(path: String) throws(Error) -> Configuration {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw Error(path: path, line: nil, reason: "cannot read: \((error as NSError).localizedDescription)")
-        }
-        var configuration = try parse(text, path: path)
+        var configuration = try parse(readText(path), path: path)
         let folder = (path as NSString).deletingLastPathComponent
         for keyPath in [\Configuration.spool, \.output, \.state] where !configuration[keyPath: keyPath].hasPrefix("/") {
-            let joined = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent(configuration[keyPath: keyPath])
-            configuration[keyPath: keyPath] = URL(fileURLWithPath: joined).standardizedFileURL.path
+            configuration[keyPath: keyPath] = absolute(((folder.isEmpty ? "." : folder) as NSString)
+                .appendingPathComponent(configuration[keyPath: keyPath]))
         }
         return configuration
     }
+
+    static func readText(_ path: String) throws(Error) -> String {
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Error(path: path, line: nil, reason: "cannot read: \((error as NSError).localizedDescription)")
+        }
+    }
+
+    /// Absolute, with `.` and `..` resolved.
+    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     /// Refuses folder layouts that would feed synthd its own files: an output or state folder
     /// inside the spool would be watched and trained on as a dataset, and a spool inside them
     /// would be written over. `source` names where the paths came from.
     public func checkFolders(source: String) throws(Error) {
-        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         func inside(_ a: String, _ b: String) -> Bool { a == b || a.hasPrefix(b.hasSuffix("/") ? b : b + "/") }
-        let spool = absolute(self.spool)
-        for (name, path) in [("output", absolute(output)), ("state", absolute(state))] {
+        let spool = Self.absolute(self.spool)
+        for (name, path) in [("output", Self.absolute(output)), ("state", Self.absolute(state))] {
             if inside(path, spool) || inside(spool, path) {
                 throw Error(path: source, line: nil, reason: "[paths] \(name) (\(path)) and spool (\(spool)) must not contain one another: "
                     + "synthd would train on its own files")
@@ -91,11 +95,7 @@ public struct Configuration: Equatable, Sendable {
     public static func forDataset(at folder: String, base: Configuration) throws(Error) -> Configuration {
         let path = folder + "/synthd.toml"
         guard FileManager.default.fileExists(atPath: path) else { return base }
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw Error(path: path, line: nil, reason: "cannot read: \((error as NSError).localizedDescription)")
-        }
-        return try parse(text, path: path, base: base, tables: datasetTables)
+        return try parse(readText(path), path: path, base: base, tables: datasetTables)
     }
 
     /// Parses configuration text; `path` names it in errors. Relative paths stay relative.

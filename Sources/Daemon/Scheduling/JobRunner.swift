@@ -196,8 +196,13 @@ public struct JobRunner: Sendable {
 public enum DiskFull {
     public static func matches(_ error: any Error) -> Bool {
         if let error = error as? FileError, let code = error.errno { return code == ENOSPC || code == EDQUOT }
-        let text = String(describing: error)
-        return text.contains(String(cString: strerror(ENOSPC))) || text.contains(String(cString: strerror(EDQUOT)))
+        return matches(String(describing: error))
+    }
+
+    /// By the system's own words for ENOSPC and EDQUOT in a message (errors wrapped by other
+    /// layers, and a failed job's saved message, keep only the text).
+    public static func matches(_ message: String) -> Bool {
+        message.contains(String(cString: strerror(ENOSPC))) || message.contains(String(cString: strerror(EDQUOT)))
     }
 }
 

@@ -21,7 +21,8 @@ public final class Scheduler {
     public private(set) var output: OutputTree
     let logger: Logger
     private var settle: SettleTracker
-    private let cancellations = Cancellations()
+    /// Datasets whose workers should stop (they left the spool); workers read it.
+    public let cancellations = Cancellations()
     /// A dataset name that is not a safe path component is reported once.
     private var reportedUnsafe: Set<String> = []
     static let maxAttempts = 3
@@ -56,7 +57,6 @@ public final class Scheduler {
 
     /// Whether workers on `dataset` should stop (it left the spool).
     public func isCancelled(_ dataset: String) -> Bool { cancellations.contains(dataset) }
-    public var cancellationsView: Cancellations { cancellations }
 
     // MARK: Events
 
@@ -254,12 +254,6 @@ public final class Scheduler {
             if let step = runtime.step, job.kind == .train { text += " step \(step)" }
             return text
         }.joined(separator: "; ")
-    }
-}
-
-extension DiskFull {
-    static func matches(_ message: String) -> Bool {
-        message.contains(String(cString: strerror(ENOSPC))) || message.contains(String(cString: strerror(EDQUOT)))
     }
 }
 

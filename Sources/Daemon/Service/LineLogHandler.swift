@@ -13,11 +13,10 @@ import Glibc
 public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
-    let label: String
     let journal: Bool
 
-    public init(label: String, journal: Bool = LineLogHandler.stderrIsJournal()) {
-        self.label = label
+    /// One handler serves every logger: lines carry no label (synthd has one source).
+    public init(journal: Bool = LineLogHandler.stderrIsJournal()) {
         self.journal = journal
     }
 

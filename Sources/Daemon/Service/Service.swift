@@ -75,7 +75,7 @@ public final class Service {
             while running.count < scheduler.configuration.concurrency,
                   let job = scheduler.startNext(busy: Set(running.values.map(\.dataset))) {
                 running[job.id] = job
-                startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellationsView,
+                startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellations,
                             stopping: stopping, othersWaiting: othersWaiting, finished: finished)
             }
             othersWaiting.set(scheduler.queue.next(busy: Set(running.values.map(\.dataset))) != nil)
