@@ -3,6 +3,7 @@ import Engine
 /// G(z, y): concat(z, embed(y)) -> Linear -> (C0, 4, 4) -> BN, ReLU ->
 /// [ConvTranspose 4/2/1 -> BN -> ReLU] x (stages - 1) -> ConvTranspose 4/2/1 -> Tanh.
 /// At resolution 32 this is the reference generator: 256x4x4 -> 128x8x8 -> 64x16x16 -> Cx32x32.
+/// With `classConditionalNorm` each BN is followed by a per-class scale and shift.
 public final class Generator: Module {
     public let configuration: ModelConfiguration
     public let embedding: Embedding
@@ -10,6 +11,7 @@ public final class Generator: Module {
     public let projection: Linear
     public let norms: [BatchNorm2d]            // stages of them: after the Linear and each hidden ConvTranspose
     public let upsamplers: [ConvTranspose2d]   // stages of them: the last makes the image
+    public let classNorms: [ClassConditionalAffine]   // one per BN with classConditionalNorm, else none
     private let relus: [Activation]
     private let tanh = Activation(.tanh)
     private var projectionGrad: Tensor?
@@ -32,6 +34,9 @@ public final class Generator: Module {
         }
         self.norms = norms
         self.upsamplers = upsamplers
+        classNorms = c.classConditionalNorm
+            ? norms.indices.map { ClassConditionalAffine("G.cbn\($0)", classes: c.classes, channels: norms[$0].channels) }
+            : []
         relus = norms.map { _ in Activation(.relu) }
     }
 
@@ -39,6 +44,7 @@ public final class Generator: Module {
         var result = embedding.parameters + projection.parameters
         for stage in 0..<configuration.stages {
             result += norms[stage].parameters
+            if !classNorms.isEmpty { result += classNorms[stage].parameters }
             result += upsamplers[stage].parameters
         }
         return result
@@ -54,7 +60,9 @@ public final class Generator: Module {
         let h = concat.forward(z, embedding.forward(labels))
         var x = projection.forward(h).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         for stage in 0..<configuration.stages {
-            x = relus[stage].forward(norms[stage].forward(x))
+            x = norms[stage].forward(x)
+            if !classNorms.isEmpty { x = classNorms[stage].forward(x, labels: labels) }
+            x = relus[stage].forward(x)
             x = upsamplers[stage].forward(x)
         }
         return tanh.forward(x)
@@ -68,7 +76,9 @@ public final class Generator: Module {
         var dx = tanh.backward(dImages)
         for stage in (0..<configuration.stages).reversed() {
             dx = upsamplers[stage].backward(dx)!
-            dx = norms[stage].backward(relus[stage].backward(dx))
+            dx = relus[stage].backward(dx)
+            if !classNorms.isEmpty { dx = classNorms[stage].backward(dx) }
+            dx = norms[stage].backward(dx)
         }
         let batch = dx.shape[0]
         let dh = projection.backward(dx.reshaped([batch, projection.outFeatures]))!

@@ -6,11 +6,14 @@ import Engine
 ///
 /// Parameter k draws from its own stream `RandomGenerator(seed: seed + k)`, so the values do
 /// not depend on how many numbers other parameters used, and a script can reproduce them.
+/// Class-conditional scales and shifts start at exactly 1 and 0 (an identity until trained).
 public func initializeDCGAN(_ parameters: [Parameter], seed: UInt64) {
     for (index, parameter) in parameters.enumerated() {
         var rng = RandomGenerator(seed: seed &+ UInt64(index))
-        if parameter.name.hasSuffix(".bias") {
+        if parameter.name.hasSuffix(".bias") || parameter.name.hasSuffix(".shift") {
             parameter.value.zero()
+        } else if parameter.name.hasSuffix(".scale") {
+            parameter.value.fill(1)
         } else if isBatchNormGamma(parameter.name) {
             rng.fillNormal(parameter.value, mean: 1, std: 0.02)
         } else {

@@ -11,9 +11,14 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     public var embeddingSize: Int
     /// Channels of the widest-resolution hidden layer; each halving of resolution doubles them.
     public var baseChannels: Int
+    /// The generator also takes the class after every BatchNorm (a per-class scale and shift,
+    /// `ClassConditionalAffine`), not only through the embedding at its input. Off in the
+    /// reference model.
+    public var classConditionalNorm: Bool
 
     public init(imageChannels: Int = 1, classes: Int = 10, resolution: Int = 32,
-                latentSize: Int = 128, embeddingSize: Int = 128, baseChannels: Int = 64) {
+                latentSize: Int = 128, embeddingSize: Int = 128, baseChannels: Int = 64,
+                classConditionalNorm: Bool = false) {
         precondition([32, 64].contains(resolution), "resolution must be 32 or 64, got \(resolution)")
         precondition(classes >= 1 && imageChannels >= 1, "need at least one class and one channel")
         self.imageChannels = imageChannels
@@ -22,6 +27,23 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
         self.latentSize = latentSize
         self.embeddingSize = embeddingSize
         self.baseChannels = baseChannels
+        self.classConditionalNorm = classConditionalNorm
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case imageChannels, classes, resolution, latentSize, embeddingSize, baseChannels, classConditionalNorm
+    }
+
+    /// Models saved before `classConditionalNorm` existed had none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(imageChannels: try c.decode(Int.self, forKey: .imageChannels),
+                  classes: try c.decode(Int.self, forKey: .classes),
+                  resolution: try c.decode(Int.self, forKey: .resolution),
+                  latentSize: try c.decode(Int.self, forKey: .latentSize),
+                  embeddingSize: try c.decode(Int.self, forKey: .embeddingSize),
+                  baseChannels: try c.decode(Int.self, forKey: .baseChannels),
+                  classConditionalNorm: try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false)
     }
 
     /// Stride-2 stages between 4x4 and the full resolution (3 at 32, 4 at 64).

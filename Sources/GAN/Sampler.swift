@@ -9,11 +9,17 @@ import Imaging
 /// mixes classes: the labels are therefore drawn in a seeded random order, so a request for
 /// 6,000 images of one class and then another is not sampled in single-class batches (which
 /// normalised each class on its own and cut a synthetic-only classifier's real-test accuracy).
-/// Samples are reproducible from the seed, the labels and the batch size.
+/// Samples are reproducible from the seed, the labels, the batch size and the temperature.
 public struct Sampler {
     public let generator: Generator
     public let record: ModelRecord
     public var batchSize = 128
+    /// The standard deviation of z. Above 1 trades some class fidelity for diversity
+    /// (the opposite of BigGAN's truncation); docs/training.md has the measurements.
+    public var temperature: Float = Sampler.defaultTemperature
+
+    /// What `synthd generate` and the daemon use unless told otherwise.
+    public static let defaultTemperature: Float = 1
 
     public init(generator: Generator, record: ModelRecord) {
         self.generator = generator
@@ -31,6 +37,7 @@ public struct Sampler {
             let batch = Array(order[start..<min(order.count, start + batchSize)])
             let z = Tensor(zeros: [batch.count, generator.configuration.latentSize])
             rng.fillNormal(z)
+            if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
             let output = generator.forward(z, labels: batch.map { labels[$0] })
             for (row, slot) in batch.enumerated() { images[slot] = image(output, index: row) }
             start += batchSize

@@ -7,6 +7,8 @@ public struct SyntheticWriter {
     public let generator: Generator
     public let record: ModelRecord
     public let root: String
+    /// The standard deviation of the latent vectors (see `Sampler.temperature`).
+    public var temperature: Float = Sampler.defaultTemperature
 
     public init(generator: Generator, record: ModelRecord, root: String) {
         self.generator = generator
@@ -20,6 +22,7 @@ public struct SyntheticWriter {
         public var `class`: String
         public var classIndex: Int
         public var seed: UInt64
+        public var temperature: Float
         public var index: Int
         public var checkpoint: String
         public var step: Int
@@ -30,7 +33,8 @@ public struct SyntheticWriter {
     /// Latent vectors come from the seed in class order, so a run is reproducible; files are
     /// named `synth-s<seed>-<checkpoint>-<index>.png`, so another seed or a newer model adds
     /// files next to the old ones. Images are written atomically without an fsync each, then
-    /// flushed once, and only then does the manifest (also atomic) list them.
+    /// flushed once, and only then does the manifest (also atomic) list them. A file written
+    /// again (the same seed and model) replaces its manifest line rather than adding one.
     ///
     /// `shouldStop` is asked between chunks of 2,048 images (about a second); when it says
     /// stop, `GenerationStopped` is thrown and the manifest does not list the files written.
@@ -53,7 +57,7 @@ public struct SyntheticWriter {
             let name = "\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", perClassIndex[k])).png"
             names.append(name)
             lines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
-                                      index: perClassIndex[k], checkpoint: record.checkpointID, step: record.steps))
+                                      temperature: temperature, index: perClassIndex[k], checkpoint: record.checkpointID, step: record.steps))
             perClassIndex[k] += 1
         }
         var rng = RandomGenerator(seed: seed)
@@ -62,6 +66,7 @@ public struct SyntheticWriter {
 
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256
+        sampler.temperature = temperature
         let chunk = 2048  // images in memory at a time
         var offset = 0
         while offset < order.count {
@@ -87,15 +92,28 @@ public struct SyntheticWriter {
         return labels.count
     }
 
+    /// Adds `lines` to the manifest, dropping earlier lines for the same files. Lines that do
+    /// not parse (written by someone else) are kept as they are.
     func appendManifest(_ lines: [ManifestLine]) throws {
         let path = root + "/manifest.jsonl"
-        var text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let rewritten = Set(lines.map(\.file))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        var text = ""
+        let old = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        for line in old.split(separator: "\n") {
+            if let parsed = try? decoder.decode(FileField.self, from: Data(line.utf8)), rewritten.contains(parsed.file) { continue }
+            text += line + "\n"
+        }
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for line in lines { text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n" }
         try writeFileAtomically(path: path, bytes: Array(text.utf8))
     }
+
+    /// The one field of a manifest line that says which file it describes.
+    private struct FileField: Decodable { var file: String }
 }
 
 /// Generation was asked to stop before it finished.

@@ -15,8 +15,29 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var learningRate: Float = 2e-4
     /// Seconds between checkpoints (and refreshed pictures).
     public var checkpointSeconds: Double = 60
+    /// Class-conditional BatchNorm in the generator (see `ModelConfiguration`); new models only.
+    public var classConditionalNorm = false
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case batchSize, seed, loss, augmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
+    }
+
+    /// A key missing from an older model.json keeps its default here (what that model used).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var o = TrainingOptions()
+        o.batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? o.batchSize
+        o.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? o.seed
+        o.loss = try c.decodeIfPresent(AdversarialLoss.self, forKey: .loss) ?? o.loss
+        o.augmentation = try c.decodeIfPresent(Bool.self, forKey: .augmentation) ?? o.augmentation
+        o.emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay) ?? o.emaDecay
+        o.learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? o.learningRate
+        o.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? o.checkpointSeconds
+        o.classConditionalNorm = try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false
+        self = o
+    }
 }
 
 /// Whether a new model trains with DiffAugment.
@@ -98,7 +119,8 @@ public final class Trainer {
         var options = previous?.options ?? requested
         options.checkpointSeconds = requested.checkpointSeconds
         var configuration = previous?.configuration
-            ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution)
+            ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution,
+                                  classConditionalNorm: options.classConditionalNorm)
         configuration.classes = set.classMap.count
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: options.seed)
@@ -126,7 +148,9 @@ public final class Trainer {
         let path = state.checkpointPath
         let checkpoint = try Checkpoint.read(from: path)
         var growable = step.classTableNames
-        growable.insert("ema.\(step.generator.embedding.weight.name)")
+        for table in [step.generator.embedding.weight] + step.generator.classNorms.flatMap({ [$0.scale, $0.shift] }) {
+            growable.insert("ema.\(table.name)")
+        }
         record.steps = try step.restore(from: checkpoint, extra: emaTensors, path: path,
                                         growableRows: set.classMap.count > previous.classes.count ? growable : [])
         if let augmentation = step.augmentation, let saved = checkpoint.metadata["augment.rng"] {

@@ -74,6 +74,7 @@ extension TrainingStep {
     /// their Adam moments.
     public var classTableNames: Set<String> {
         let tables = [generator.embedding.weight.name, discriminator.head.embedding.weight.name]
+            + generator.classNorms.flatMap { [$0.scale.name, $0.shift.name] }
         return Set(tables + tables.flatMap { ["adam.G.m.\($0)", "adam.G.v.\($0)", "adam.D.m.\($0)", "adam.D.v.\($0)"] })
     }
 
@@ -81,6 +82,7 @@ extension TrainingStep {
     var modelDescription: String {
         let c = generator.configuration
         return "C=\(c.imageChannels) K=\(c.classes) R=\(c.resolution) z=\(c.latentSize) e=\(c.embeddingSize) base=\(c.baseChannels)"
+            + (c.classConditionalNorm ? " cbn" : "")
     }
 }
 

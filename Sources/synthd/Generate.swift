@@ -12,7 +12,7 @@ struct Generate: ParsableCommand {
         Samples come from the averaged (EMA) generator and are reproducible from --seed. File names carry the
         seed and the checkpoint's step, so runs with another seed or a newer model add files instead of
         replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line
-        per file (file, class, class index, seed, index, checkpoint, step).
+        per file (file, class, class index, seed, temperature, index, checkpoint, step).
         """)
 
     @Argument(help: "The dataset folder (its name names the output folder; --balance counts its images).")
@@ -23,6 +23,8 @@ struct Generate: ParsableCommand {
     @Flag(help: "Top every class up to the largest class (or to --to).") var balance = false
     @Option(help: "With --balance: the count to top up to.") var to: Int?
     @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 1
+    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones.")
+    var temperature: Float = Sampler.defaultTemperature
     @Flag(help: "Sample with the generator's last-step weights instead of their moving average (for comparison).")
     var rawWeights = false
 
@@ -31,6 +33,7 @@ struct Generate: ParsableCommand {
         if let perClass, perClass < 1 { throw ValidationError("--per-class must be at least 1") }
         if to != nil && !balance { throw ValidationError("--to goes with --balance") }
         if let to, to < 1 { throw ValidationError("--to must be at least 1") }
+        guard temperature > 0 && temperature <= 3 else { throw ValidationError("--temperature must be in (0, 3]") }
     }
 
     func run() throws {
@@ -54,8 +57,9 @@ struct Generate: ParsableCommand {
             counts = real.map { max(0, target - $0) }
         }
         let start = Date()
-        let written = try SyntheticWriter(generator: generator, record: record, root: root)
-            .write(counts: counts, seed: seed)
+        var writer = SyntheticWriter(generator: generator, record: record, root: root)
+        writer.temperature = temperature
+        let written = try writer.write(counts: counts, seed: seed)
         let seconds = Date().timeIntervalSince(start)
         print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", written, root, seconds,
                      Double(written) / max(seconds, 1e-9)))

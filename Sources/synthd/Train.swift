@@ -27,6 +27,8 @@ struct Train: ParsableCommand {
     @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on or off (new models only).")
     var augmentation = "auto"
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
+    @Option(help: "Generator conditioning: input (the class embedding at G's input, the reference model) or norm (also a per-class scale and shift after every BatchNorm) (new models only).")
+    var conditioning = "input"
 
     func validate() throws {
         guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
@@ -35,6 +37,7 @@ struct Train: ParsableCommand {
         guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
+        guard ["input", "norm"].contains(conditioning) else { throw ValidationError("--conditioning must be input or norm") }
         guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
     }
 
@@ -56,6 +59,7 @@ struct Train: ParsableCommand {
         options.loss = AdversarialLoss(rawValue: loss)!
         options.augmentation = AugmentationPolicy(rawValue: augmentation)!.enabled(forImages: set.count)
         options.checkpointSeconds = checkpointSeconds
+        options.classConditionalNorm = conditioning == "norm"
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)
         if let previous {

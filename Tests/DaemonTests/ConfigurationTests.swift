@@ -104,11 +104,14 @@ import Testing
             augmentation = "off"
             [generation]
             keep_generations = 3
+            temperature = 1.25
             [service]
             slice_minutes = 4
             threads = 1
             """, path: "t.toml")
         #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3 && c.augmentation == .off)
+        #expect(c.temperature == 1.25)
+        #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\ntemperature = 0", path: "t.toml") }
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }
 }

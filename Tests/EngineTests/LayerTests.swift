@@ -195,3 +195,31 @@ import Testing
         checkGradient("dE", of: head.embedding.weight.value, analytic: head.embedding.weight.grad, loss: loss)
     }
 }
+
+@Suite struct ClassConditionalAffineTests {
+    @Test func forwardScalesAndShiftsByClassAndGradientsMatchFiniteDifferences() {
+        let layer = ClassConditionalAffine("cbn", classes: 3, channels: 2)
+        #expect(layer.scale.value.values.allSatisfy { $0 == 1 } && layer.shift.value.values.allSatisfy { $0 == 0 })
+        layer.scale.value.copy(from: randomTensor([3, 2], seed: 71, range: 0.5...1.5))
+        layer.shift.value.copy(from: randomTensor([3, 2], seed: 72))
+        let x = randomTensor([4, 2, 3, 3], seed: 73)
+        let labels: [Int32] = [2, 0, 2, 0]   // repeated classes gather two samples' gradients; class 1 is unused
+        let y = layer.forward(x, labels: labels)
+        for b in 0..<4 {
+            for c in 0..<2 {
+                let k = Int(labels[b]) * 2 + c
+                for i in 0..<9 {
+                    let index = (b * 2 + c) * 9 + i
+                    #expect(abs(y[index] - (x[index] * layer.scale.value[k] + layer.shift.value[k])) < 1e-6)
+                }
+            }
+        }
+        let w = projectionWeights(like: y, seed: 74)
+        let dx = layer.backward(w)
+        let loss = { weightedSum(layer.forward(x, labels: labels), w) }
+        checkGradient("dx", of: x, analytic: dx, loss: loss)
+        checkGradient("dscale", of: layer.scale.value, analytic: layer.scale.grad, loss: loss)
+        checkGradient("dshift", of: layer.shift.value, analytic: layer.shift.grad, loss: loss)
+        #expect(layer.scale.grad[2] == 0 && layer.shift.grad[3] == 0, "an unused class got a gradient")
+    }
+}

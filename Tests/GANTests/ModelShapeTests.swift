@@ -24,6 +24,53 @@ import Testing
         #expect(generator.parameters.allSatisfy { $0.grad.values.allSatisfy { $0.isFinite } })
     }
 
+    /// The generator with class-conditional BatchNorm: gradients of the per-class tables and of
+    /// the input embedding against differences of L = sum(w * G(z, y)). ReLU makes L piecewise
+    /// smooth and a tiny model sits on a kink now and then, where backward gives one side's
+    /// slope: each analytic value must match the central, the right or the left difference.
+    @Test func classConditionalNormGradientsMatchFiniteDifferences() {
+        let configuration = ModelConfiguration(classes: 3, latentSize: 8, embeddingSize: 4, baseChannels: 4,
+                                               classConditionalNorm: true)
+        let generator = Generator(configuration)
+        initializeDCGAN(generator.parameters, seed: 5)
+        #expect(generator.classNorms.count == 3 && generator.classNorms.allSatisfy {
+            $0.scale.value.values.allSatisfy { $0 == 1 } && $0.shift.value.values.allSatisfy { $0 == 0 }
+        })
+        var rng = RandomGenerator(seed: 9)
+        for norm in generator.classNorms {   // away from the identity, so that every path matters
+            rng.fillUniform(norm.scale.value, 0.6, 1.4)
+            rng.fillUniform(norm.shift.value, -0.4, 0.4)
+        }
+        let z = Tensor(zeros: [6, 8]), w = Tensor(zeros: [6, 1, 32, 32])
+        rng.fillNormal(z)
+        rng.fillUniform(w, -1, 1)
+        let labels: [Int32] = [0, 2, 2, 1, 0, 2]
+        func loss() -> Double {
+            let y = generator.forward(z, labels: labels)
+            return (0..<y.count).reduce(0) { $0 + Double(y[$1]) * Double(w[$1]) }
+        }
+        generator.zeroGradients()
+        _ = generator.forward(z, labels: labels)
+        generator.backward(w)
+        let center = loss(), eps: Float = 1e-3
+        let checked = generator.classNorms.flatMap { [$0.scale, $0.shift] } + [generator.embedding.weight]
+        for parameter in checked {
+            var worst: Double = 0, scale: Double = 1e-3
+            for index in stride(from: 0, to: parameter.value.count, by: max(1, parameter.value.count / 12)) {
+                let saved = parameter.value[index]
+                parameter.value[index] = saved + eps
+                let right = (loss() - center) / Double(eps)
+                parameter.value[index] = saved - eps
+                let left = (center - loss()) / Double(eps)
+                parameter.value[index] = saved
+                let analytic = Double(parameter.grad[index])
+                worst = max(worst, [(left + right) / 2, right, left].map { abs($0 - analytic) }.min()!)
+                scale = max(scale, abs(analytic))
+            }
+            #expect(worst / scale < 2e-2, "\(parameter.name): worst |numeric - analytic| \(worst) (scale \(scale))")
+        }
+    }
+
     @Test func referenceModelHasTheDocumentedSize() {
         // shared/REFERENCE-MODEL.md at C = 1, K = 10.
         let configuration = ModelConfiguration()

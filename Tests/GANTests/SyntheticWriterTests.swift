@@ -49,17 +49,49 @@ import Testing
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let lines = try manifest.map { try decoder.decode(SyntheticWriter.ManifestLine.self, from: Data($0.utf8)) }
         #expect(Set(lines.map(\.file)) == Set(written))
-        #expect(lines.allSatisfy { $0.seed == 7 && $0.step == 2 && $0.checkpoint == "step-2" })
+        #expect(lines.allSatisfy { $0.seed == 7 && $0.step == 2 && $0.checkpoint == "step-2" && $0.temperature == 1 })
 
-        // The same seed again: the same pixels (files are replaced by identical ones, the
-        // manifest gains lines); another seed adds files beside the first ones.
+        // The same seed again: the same pixels (files are replaced by identical ones and keep
+        // one manifest line each); another seed adds files beside the first ones.
         let again = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
         defer { try? FileManager.default.removeItem(atPath: (again as NSString).deletingLastPathComponent) }
         try SyntheticWriter(generator: generator, record: record, root: again).write(counts: [2, 3], seed: 7)
         for file in written {
             #expect(try PNG.read(path: again + "/" + file) == PNG.read(path: out + "/" + file), "\(file) differs for the same seed")
         }
+        try writer.write(counts: [2, 3], seed: 7)
+        #expect(try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n").count == 5)
         try writer.write(counts: [1, 1], seed: 8)
         #expect(try files(out).count == 7)
+        #expect(try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n").count == 7)
+    }
+
+    /// Temperature t draws G(t z, y) for the z that the seed gives: checked pixel by pixel
+    /// against the generator run by hand (28x28 images are the centre of the 32x32 output).
+    @Test func temperatureScalesTheLatentVectors() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        var sampler = Sampler(generator: generator, record: record)
+        sampler.batchSize = 1
+        sampler.temperature = 1.7
+        let warm = sampler.sample(labels: [1], seed: 42)[0]
+        sampler.temperature = 1
+        let plain = sampler.sample(labels: [1], seed: 42)[0]
+        #expect(warm.pixels != plain.pixels, "temperature changed nothing")
+
+        var rng = RandomGenerator(seed: 42)
+        let z = Tensor(zeros: [1, generator.configuration.latentSize])
+        rng.fillNormal(z)
+        for i in 0..<z.count { z[i] *= 1.7 }
+        generator.setTraining(true)
+        let output = generator.forward(z, labels: [1])
+        var worst: Float = 0
+        for y in 0..<28 {
+            for x in 0..<28 {
+                let expected = (output[(y + 2) * 32 + x + 2] + 1) * 127.5
+                worst = max(worst, abs(Float(warm.pixels[y * 28 + x]) - expected))
+            }
+        }
+        #expect(worst <= 0.5 + 1e-3, "pixels differ from G(1.7 z, y) by up to \(worst)")
     }
 }

@@ -87,6 +87,36 @@ import Testing
         #expect(grown.record.steps == 6 && grown.record.classes == ["a", "b", "0-new"])
     }
 
+    /// With class-conditional BatchNorm, a new class also adds a row to each per-class scale and
+    /// shift table (starting as the identity); the old rows come back from the checkpoint.
+    @Test func classConditionalNormTablesGrowWithANewClass() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        try data.addImages("b", count: 4, value: 90)
+        let state = try stateFolder()
+        var conditioned = options()
+        conditioned.classConditionalNorm = true
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: conditioned)
+        try trainer.train(.steps(2))
+        let saved = trainer.step.generator.classNorms.map { ($0.scale.value.values, $0.shift.value.values) }
+        #expect(saved.allSatisfy { scale, _ in scale.contains { $0 != 1 } }, "two steps of Adam moved no scale")
+
+        try data.addImages("c", count: 4, value: 200)
+        let grown = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        #expect(grown.record.configuration.classConditionalNorm, "the saved model's conditioning, not the options'")
+        for (norm, (scale, shift)) in zip(grown.step.generator.classNorms, saved) {
+            let channels = norm.channels
+            #expect(norm.scale.shape == [3, channels])
+            #expect(Array(norm.scale.value.values.prefix(2 * channels)) == scale)
+            #expect(Array(norm.shift.value.values.prefix(2 * channels)) == shift)
+            #expect(norm.scale.value.values.suffix(channels).allSatisfy { $0 == 1 })
+            #expect(norm.shift.value.values.suffix(channels).allSatisfy { $0 == 0 })
+        }
+        try grown.train(.steps(1))
+        let (generator, record) = try SavedGenerator.load(state)
+        #expect(record.classes == ["a", "b", "c"] && generator.classNorms.count == 3)
+    }
+
     @Test func aSingleClassDatasetTrainsAnUnconditionalModel() throws {
         let data = try DatasetFolder()
         try data.addImages("only", count: 6, value: 70)

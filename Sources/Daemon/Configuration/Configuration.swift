@@ -26,6 +26,8 @@ public struct Configuration: Equatable, Sendable {
     public var balanceTo = 0
     /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
     public var keepGenerations = 2
+    /// Standard deviation of the latent vectors (see `Sampler.temperature`).
+    public var temperature = Double(Sampler.defaultTemperature)
     // [service]
     public var concurrency = 1
     /// Minutes a training job runs before another dataset's job gets its turn.
@@ -132,6 +134,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
             try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
+            try r.number("temperature", into: &c.temperature, range: 0.01...3)
         }
         try reader.table("service") { (r: inout Reader) throws(Error) in
             try r.integer("concurrency", into: &c.concurrency, range: 1...64)

@@ -148,7 +148,8 @@ public struct JobRunner: Sendable {
         }
         let started = Date()
         let published = try output.publish(name, generation: record.checkpointID) { folder in
-            let writer = SyntheticWriter(generator: generator, record: record, root: folder)
+            var writer = SyntheticWriter(generator: generator, record: record, root: folder)
+            writer.temperature = Float(settings.temperature)
             try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, Date().timeIntervalSince(started))
                 store.update(name) {
