@@ -9,10 +9,10 @@ struct Evaluate: ParsableCommand {
         commandName: "eval",
         abstract: "Judge synthetic images with a classifier trained on real ones.",
         discussion: """
-        Trains a small CNN on REAL_DIR and reports: the share of synthetic images it assigns to their own class;
-        the Frechet distance between real and synthetic images in its 128-wide feature space, overall and per
-        class; and a warning for a class whose samples have collapsed (feature spread under half the real one).
-        With --test, also the real-test accuracy of classifiers trained on real only, on as many synthetic
+        Trains a small CNN on REAL_DIR and reports: the share of synthetic images it assigns to their own class; \
+        the Frechet distance between real and synthetic images in its 128-wide feature space, overall and per \
+        class; and a warning for a class whose samples have collapsed (feature spread under half the real one). \
+        With --test, also the real-test accuracy of classifiers trained on real only, on as many synthetic \
         images only, and on real plus synthetic.
         """)
 

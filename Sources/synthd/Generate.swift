@@ -9,9 +9,9 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write synthetic images: OUT/<dataset>/<class>/*.png, with a manifest.",
         discussion: """
-        Samples come from the averaged (EMA) generator and are reproducible from --seed. File names carry the
-        seed and the checkpoint's step, so runs with another seed or a newer model add files instead of
-        replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line
+        Samples come from the averaged (EMA) generator and are reproducible from --seed. File names carry the \
+        seed and the checkpoint's step, so runs with another seed or a newer model add files instead of \
+        replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line \
         per file (file, class, class index, seed, temperature, index, checkpoint, step).
         """)
 

@@ -9,7 +9,7 @@ struct ImportIDX: ParsableCommand {
         commandName: "import-idx",
         abstract: "Write IDX image and label files as an ImageFolder tree (OUT/<class>/<n>.png).",
         discussion: """
-        Fashion-MNIST (Debian package dataset-fashion-mnist) lives in /usr/share/datasets/fashion-mnist/;
+        Fashion-MNIST (Debian package dataset-fashion-mnist) lives in /usr/share/datasets/fashion-mnist/; \
         its classes get readable names. Other IDX files get their label numbers as class names.
         """)
 

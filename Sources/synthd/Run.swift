@@ -8,10 +8,10 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the daemon: watch the spool, train each dataset in the background, publish synthetic images.",
         discussion: """
-        Every folder under the spool is a dataset (<dataset>/<class>/<images>). When one appears or settles
-        after a change, synthd trains its GAN (or fine-tunes the existing one) and writes synthetic images to
-        OUTPUT/<dataset>/<class>/. SIGTERM or SIGINT checkpoints and exits; SIGHUP reloads the configuration.
-        The configuration is --config, else /etc/synthd/synthd.toml when it exists, else config/synthd.toml.
+        Every folder under the spool is a dataset (<dataset>/<class>/<images>). When one appears or settles \
+        after a change, synthd trains its GAN (or fine-tunes the existing one) and writes synthetic images to \
+        OUTPUT/<dataset>/<class>/. SIGTERM or SIGINT checkpoints and exits; SIGHUP reloads the configuration. \
+        The configuration is --config, else /etc/synthd/synthd.toml when it exists, else config/synthd.toml. \
         Errors in it exit with status 78.
         """)
 

@@ -7,8 +7,8 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show each dataset: state, progress and ETA, classes, images, steps, losses, outputs, errors.",
         discussion: """
-        It only reads the state folder, so it works while the daemon or a training runs. Without --state it
-        reads the state folder named by the configuration (--config, /etc/synthd/synthd.toml, or
+        It only reads the state folder, so it works while the daemon or a training runs. Without --state it \
+        reads the state folder named by the configuration (--config, /etc/synthd/synthd.toml, or \
         config/synthd.toml).
         """)
 

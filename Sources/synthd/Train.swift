@@ -10,9 +10,9 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a class-conditional GAN on an ImageFolder dataset, resuming from the state folder.",
         discussion: """
-        Run it again to continue where it stopped; after images or classes were added, it fine-tunes the
-        existing model (new classes get new embedding rows, old ones keep theirs). Ctrl-C or SIGTERM
-        checkpoints and exits. The state folder gets samples.png (a row per class, named in classes.txt)
+        Run it again to continue where it stopped; after images or classes were added, it fine-tunes the \
+        existing model (new classes get new embedding rows, old ones keep theirs). Ctrl-C or SIGTERM \
+        checkpoints and exits. The state folder gets samples.png (a row per class, named in classes.txt) \
         and losses.png at every checkpoint.
         """)
 
