@@ -52,3 +52,17 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// Channels at stage i (0 = the 4x4 end): base * 2^(stages - 1 - i) ... wide at 4x4.
     public func channels(atStage stage: Int) -> Int { baseChannels << (stages - 1 - stage) }
 }
+
+/// How the generator takes the class: the choice behind `ModelConfiguration.classConditionalNorm`,
+/// by the names that `synthd train --conditioning` and `[training] conditioning` use.
+public enum GeneratorConditioning: String, Sendable, CaseIterable {
+    /// The class embedding concatenated to z at G's input (the reference model).
+    case input
+    /// That, and a per-class scale and shift after every BatchNorm of G.
+    case norm
+
+    /// What new models get unless told otherwise (docs/training.md has the measurements).
+    public static let standard = GeneratorConditioning.input
+
+    public var classConditionalNorm: Bool { self == .norm }
+}

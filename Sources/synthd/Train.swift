@@ -28,7 +28,7 @@ struct Train: ParsableCommand {
     var augmentation = "auto"
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
     @Option(help: "Generator conditioning: input (the class embedding at G's input, the reference model) or norm (also a per-class scale and shift after every BatchNorm) (new models only).")
-    var conditioning = "input"
+    var conditioning = GeneratorConditioning.standard.rawValue
 
     func validate() throws {
         guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
@@ -37,7 +37,7 @@ struct Train: ParsableCommand {
         guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
-        guard ["input", "norm"].contains(conditioning) else { throw ValidationError("--conditioning must be input or norm") }
+        guard GeneratorConditioning(rawValue: conditioning) != nil else { throw ValidationError("--conditioning must be input or norm") }
         guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
     }
 
@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
         options.loss = AdversarialLoss(rawValue: loss)!
         options.augmentation = AugmentationPolicy(rawValue: augmentation)!.enabled(forImages: set.count)
         options.checkpointSeconds = checkpointSeconds
-        options.classConditionalNorm = conditioning == "norm"
+        options.classConditionalNorm = GeneratorConditioning(rawValue: conditioning)!.classConditionalNorm
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)
         if let previous {

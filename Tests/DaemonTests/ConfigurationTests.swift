@@ -102,6 +102,7 @@ import Testing
             finetune_minutes = 2
             checkpoint_seconds = 30
             augmentation = "off"
+            conditioning = "norm"
             [generation]
             keep_generations = 3
             temperature = 1.25
@@ -110,7 +111,7 @@ import Testing
             threads = 1
             """, path: "t.toml")
         #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3 && c.augmentation == .off)
-        #expect(c.temperature == 1.25)
+        #expect(c.temperature == 1.25 && c.conditioning == .norm)
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\ntemperature = 0", path: "t.toml") }
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }

@@ -20,6 +20,7 @@ public struct Configuration: Equatable, Sendable {
     public var batch = 64
     public var seed = 0
     public var augmentation = AugmentationPolicy.auto
+    public var conditioning = GeneratorConditioning.standard
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
@@ -126,6 +127,9 @@ public struct Configuration: Equatable, Sendable {
             var augmentation = c.augmentation.rawValue
             try r.string("augmentation", into: &augmentation, allowed: AugmentationPolicy.allCases.map(\.rawValue))
             c.augmentation = AugmentationPolicy(rawValue: augmentation)!
+            var conditioning = c.conditioning.rawValue
+            try r.string("conditioning", into: &conditioning, allowed: GeneratorConditioning.allCases.map(\.rawValue))
+            c.conditioning = GeneratorConditioning(rawValue: conditioning)!
         }
         try reader.table("generation") { (r: inout Reader) throws(Error) in
             var policy = c.policy.rawValue

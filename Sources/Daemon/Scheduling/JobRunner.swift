@@ -78,6 +78,7 @@ public struct JobRunner: Sendable {
         options.batchSize = settings.batch
         options.checkpointSeconds = settings.checkpointSeconds
         options.augmentation = settings.augmentation.enabled(forImages: set.count)
+        options.classConditionalNorm = settings.conditioning.classConditionalNorm
         let trainer = try Trainer(set: set, state: state, options: options)
 
         let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
