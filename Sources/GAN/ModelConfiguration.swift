@@ -61,8 +61,10 @@ public enum GeneratorConditioning: String, Sendable, CaseIterable {
     /// That, and a per-class scale and shift after every BatchNorm of G.
     case norm
 
-    /// What new models get unless told otherwise (docs/training.md has the measurements).
-    public static let standard = GeneratorConditioning.input
+    /// What new models get unless told otherwise. On Fashion-MNIST (20 minutes, two seeds) `norm`
+    /// raised the synthetic-only classifier by 1.2 and 1.7 points over `input`, with the
+    /// own-class share still at 90% and a Frechet distance as good or better (docs/training.md).
+    public static let standard = GeneratorConditioning.norm
 
     public var classConditionalNorm: Bool { self == .norm }
 }

@@ -16,7 +16,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Seconds between checkpoints (and refreshed pictures).
     public var checkpointSeconds: Double = 60
     /// Class-conditional BatchNorm in the generator (see `ModelConfiguration`); new models only.
-    public var classConditionalNorm = false
+    public var classConditionalNorm = GeneratorConditioning.standard.classConditionalNorm
 
     public init() {}
 
