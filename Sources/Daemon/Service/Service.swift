@@ -72,13 +72,14 @@ public final class Service {
             for event in events.take() { scheduler.handle(event) }
             scheduler.takeSettled()
             collect()
-            while running.count < scheduler.configuration.concurrency,
-                  let job = scheduler.startNext(busy: Set(running.values.map(\.dataset))) {
+            var busy = Set(running.values.map(\.dataset))
+            while running.count < scheduler.configuration.concurrency, let job = scheduler.startNext(busy: busy) {
                 running[job.id] = job
+                busy.insert(job.dataset)
                 startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellations,
                             stopping: stopping, othersWaiting: othersWaiting, finished: finished)
             }
-            othersWaiting.set(scheduler.queue.next(busy: Set(running.values.map(\.dataset))) != nil)
+            othersWaiting.set(scheduler.queue.next(busy: busy) != nil)
             let now = Date()
             let status = scheduler.summary(running: Array(running.values))
             if status != lastStatus && now.timeIntervalSince(lastStatusTime) >= 2 {
