@@ -85,7 +85,7 @@ let package = Package(
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
-            dependencies: ["Engine", "GAN",
+            dependencies: ["Engine", "GAN", "Imaging",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 

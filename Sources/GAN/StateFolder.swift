@@ -18,6 +18,19 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     public var options: TrainingOptions
     /// Names the checkpoint on disk ("step-1200"); generation manifests record it.
     public var checkpointID = ""
+
+    public init(configuration: ModelConfiguration, classes: [String], mode: Image.Mode, imageWidth: Int, imageHeight: Int,
+                steps: Int, imagesAtLastRun: Int, options: TrainingOptions, checkpointID: String = "") {
+        self.configuration = configuration
+        self.classes = classes
+        self.mode = mode
+        self.imageWidth = imageWidth
+        self.imageHeight = imageHeight
+        self.steps = steps
+        self.imagesAtLastRun = imagesAtLastRun
+        self.options = options
+        self.checkpointID = checkpointID
+    }
 }
 
 /// What the last load of the dataset found: images per class, and what was left out and why.

@@ -6,14 +6,21 @@ import Engine
 struct GEMMBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "Measure OpenBLAS SGEMM throughput on square matrices.")
+        abstract: "Measure OpenBLAS SGEMM throughput on square matrices, or on one thread at a given shape.")
 
     @Option(help: "Matrix side.") var size = 2048
     @Option(help: "Timed repetitions.") var repetitions = 5
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "A shape M,N,K (row-major, no transposes) timed on one thread, as the layers call it.")
+    var shape: String?
 
     func run() throws {
         if let threads { Parallel.maxThreads = threads }
+        if let shape {
+            let sides = shape.split(separator: ",").compactMap { Int($0) }
+            guard sides.count == 3, sides.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shape wants M,N,K") }
+            return timeSerial(m: sides[0], n: sides[1], k: sides[2])
+        }
         let n = size
         var rng = RandomGenerator(seed: 7)
         let a = Tensor(zeros: [n, n]), b = Tensor(zeros: [n, n]), c = Tensor(zeros: [n, n])
@@ -29,5 +36,21 @@ struct GEMMBenchmark: ParsableCommand {
         let gflops = 2 * Double(n) * Double(n) * Double(n) / best / 1e9
         print("sgemm \(n)^3 with \(Parallel.maxThreads) threads: best \(String(format: "%.1f", best * 1e3)) ms")
         print(String(format: "sgemm_gflops=%.1f", gflops))
+    }
+
+    func timeSerial(m: Int, n: Int, k: Int) {
+        var rng = RandomGenerator(seed: 7)
+        let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [k, n]), c = Tensor(zeros: [m, n])
+        rng.fillUniform(a, -1, 1)
+        rng.fillUniform(b, -1, 1)
+        let calls = max(1, Int(1e9 / (2 * Double(m) * Double(n) * Double(k))))  // ~1 GFLOP per repetition
+        var best = Double.infinity
+        for _ in 0...repetitions {
+            let start = monotonicSeconds()
+            for _ in 0..<calls { BLAS.gemmSerial(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n) }
+            best = min(best, (monotonicSeconds() - start) / Double(calls))
+        }
+        print(String(format: "sgemm %dx%dx%d on one thread: %.1f us, %.1f GFLOP/s", m, n, k, best * 1e6,
+                     2 * Double(m) * Double(n) * Double(k) / best / 1e9))
     }
 }

@@ -5,5 +5,5 @@ struct SynthdBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synthd-bench",
         abstract: "Benchmarks of the synthd engine. Each prints its figures; the last line is machine-readable.",
-        subcommands: [TrainStepBenchmark.self, GEMMBenchmark.self, KernelBenchmark.self])
+        subcommands: [TrainStepBenchmark.self, GEMMBenchmark.self, KernelBenchmark.self, GenerationBenchmark.self])
 }

@@ -1,11 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Transposed 2-D convolution, NCHW. Weight (Cin, Cout, KH, KW) and bias (Cout) as in PyTorch.
 /// Output size (H - 1) * stride - 2 * padding + K.
 ///
 /// It is the adjoint of a convolution whose input is this layer's output, so it uses the same
 /// im2col geometry with the roles swapped (image = output, grid = input): forward is a GEMM
 /// then col2im, backward is im2col then GEMMs. Like `Conv2d`, it works through the batch in
-/// cache-sized chunks per thread.
+/// cache-sized chunks per thread. The 4/2/1 shape of G's upsamplers takes a Winograd forward
+/// instead (`ConvTranspose2d+Winograd.swift`: 56% of the multiplications).
 public final class ConvTranspose2d: Module {
+    /// How `forward` computes: by columns (GEMM then col2im; any shape) or by Winograd
+    /// F(2x2, 2x2) on the four stride-2 phases (kernel 4, stride 2, padding 1, even sizes).
+    public enum ForwardAlgorithm: Sendable { case columns, winograd }
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int
@@ -15,6 +23,13 @@ public final class ConvTranspose2d: Module {
     private var output: Tensor?
     private var inputGrad: Tensor?
     private let scratch = ConvolutionScratch()
+    private var winogradWeights: Tensor?
+    /// The weights `winogradWeights` were transformed from: generation calls forward with the
+    /// same weights for every batch, and comparing costs ~1/20 of transforming again.
+    private var winogradSource: Tensor?
+
+    /// `.winograd` where the shape allows it (the default), else `.columns`.
+    public var preferredAlgorithm = ForwardAlgorithm.winograd
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -47,6 +62,20 @@ public final class ConvTranspose2d: Module {
         precondition(whole.height > 0 && whole.width > 0, "ConvTranspose2d: output of \(x.shape) would be empty")
         input = x
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.height, whole.width]); output = y
+        if preferredAlgorithm == .winograd,
+           WinogradTransposedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
+                                                 outChannels: outChannels, height: x.shape[2], width: x.shape[3]) {
+            winogradForward(x, into: y)
+        } else {
+            columnsForward(x, into: y)
+        }
+        return y
+    }
+
+    /// y = W^T x as columns (Cout*K*K, grid), scattered into the image by col2im.
+    private func columnsForward(_ x: Tensor, into y: Tensor) {
+        let batch = x.shape[0]
+        let whole = geometry(x, images: batch)
         BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: inChannels)
 
         let gridArea = whole.gridHeight * whole.gridWidth, outputArea = whole.height * whole.width
@@ -76,7 +105,35 @@ public final class ConvTranspose2d: Module {
                 }
             }
         }
-        return y
+    }
+
+    private func winogradForward(_ x: Tensor, into y: Tensor) {
+        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        let u = Tensor.reuse(winogradWeights, shape: [WinogradTransposedConvolution.transformedWeightCount(
+            inChannels: inChannels, outChannels: outChannels)])
+        let source = Tensor.reuse(winogradSource, shape: weight.shape)
+        if u !== winogradWeights || source !== winogradSource
+            || memcmp(source.data, weight.value.data, weight.value.count * MemoryLayout<Float>.size) != 0 {
+            WinogradTransposedConvolution.transformWeights(weight.value.data, inChannels: inChannels,
+                                                           outChannels: outChannels, into: u.data)
+            source.copy(from: weight.value)
+        }
+        (winogradWeights, winogradSource) = (u, source)
+        BLAS.recordFLOPs(m: outChannels * 9, n: batch * height * width, k: inChannels)
+        let chunk = WinogradTransposedConvolution.imagesPerChunk(inChannels: inChannels, height: height, width: width)
+        let sizes = WinogradTransposedConvolution.scratchSizes(images: Swift.min(chunk, batch), inChannels: inChannels,
+                                                               outChannels: outChannels, height: height, width: width)
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: sizes)
+        let plane = height * width, outPlane = y.shape[2] * y.shape[3]
+        Parallel.forParts(batch) { part, images in
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                WinogradTransposedConvolution.forward(
+                    x: x.data + start * inChannels * plane, images: n, inChannels: inChannels, outChannels: outChannels,
+                    height: height, width: width, u: u.data, bias: bias?.value.data,
+                    y: y.data + start * outChannels * outPlane, scratch: (0..<4).map { pointers[part, $0] })
+            }
+        }
     }
 
     /// dy is (B, Cout, OH, OW). Returns dx (B, Cin, H, W) when `inputGradient`, else nil.

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Engine
+import Foundation
+import GAN
+import Imaging
+
+/// Times `synthd generate`'s three parts on a freshly initialised default generator (the
+/// arithmetic does not depend on what the weights learnt): sampling (G forward and the
+/// conversion to 28x28 bytes), PNG encoding, and writing the files atomically.
+struct GenerationBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Time generation at 28x28 grey, K = 10: sampling, PNG encoding, and the whole write.")
+
+    @Option(help: "Images per timed round.") var images = 20_000
+    @Option(help: "Timed rounds (the median is printed).") var rounds = 3
+    @Option(help: "Folder for the written files (removed afterwards; default: a temporary folder).") var scratch: String?
+    @Flag(help: "Time sampling only (for profiling the generator).") var samplingOnly = false
+    @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
+
+    func run() throws {
+        if let threads { Parallel.maxThreads = threads }
+        let configuration = ModelConfiguration(imageChannels: 1, classes: 10)
+        let generator = Generator(configuration)
+        initializeDCGAN(generator.parameters, seed: 1)
+        let classes = (0..<10).map { "class\($0)" }
+        let record = ModelRecord(configuration: configuration, classes: classes, mode: .grey, imageWidth: 28,
+                                 imageHeight: 28, steps: 0, imagesAtLastRun: 0, options: TrainingOptions(),
+                                 checkpointID: "bench")
+        let labels = (0..<images).map { Int32($0 % 10) }
+        var sampler = Sampler(generator: generator, record: record)
+        sampler.batchSize = 256
+        _ = sampler.sample(labels: Array(labels.prefix(512)), seed: 0)  // warm-up: allocation, BLAS threads
+
+        let root = scratch ?? NSTemporaryDirectory() + "synthd-bench-generate-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let counts = [Int](repeating: images / 10, count: 10)
+
+        print("generation at 28x28 grey, K = 10, \(images) images per round, \(Parallel.maxThreads) threads")
+        var sampling: [Double] = [], encoding: [Double] = [], whole: [Double] = []
+        for round in 0..<rounds {
+            var start = monotonicSeconds()
+            let generated = sampler.sample(labels: labels, seed: UInt64(round))
+            sampling.append(monotonicSeconds() - start)
+            if samplingOnly { continue }
+
+            start = monotonicSeconds()
+            Parallel.forRanges(generated.count, minimumPerChunk: 64) { range in
+                for i in range { _ = try? PNG.encode(generated[i]) }
+            }
+            encoding.append(monotonicSeconds() - start)
+
+            // A fresh folder per round: ext4 allocates inodes more slowly right after a deletion.
+            let writer = SyntheticWriter(generator: generator, record: record, root: root + "/round\(round)")
+            start = monotonicSeconds()
+            try writer.write(counts: counts, seed: UInt64(round))
+            whole.append(monotonicSeconds() - start)
+        }
+        func rate(_ times: [Double]) -> Double { Double(images) / times.sorted()[times.count / 2] }
+        if samplingOnly { return print(String(format: "sampling (G forward, to bytes): %.0f images/s", rate(sampling))) }
+        print(String(format: "sampling (G forward, to bytes): %.0f images/s", rate(sampling)))
+        print(String(format: "PNG encoding:                   %.0f images/s", rate(encoding)))
+        print(String(format: "whole write (sample, encode, files, manifest): %.0f images/s", rate(whole)))
+        print(String(format: "generate sampling=%.0f encoding=%.0f whole=%.0f", rate(sampling), rate(encoding), rate(whole)))
+    }
+}
