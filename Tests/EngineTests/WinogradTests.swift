@@ -3,7 +3,17 @@ import Testing
 
 /// The Winograd forward of 4/2/1 transposed convolutions (ConvTranspose2d+Winograd.swift),
 /// checked against the direct scatter-sum and against the layer's own columns path.
+///
+/// F(4, 2)'s transforms scale by up to 8 and 1/6, so its rounding error is ~10x that of a
+/// direct sum: about 1e-6 of the outputs' largest magnitude. The tolerance is set from that
+/// scale (a wrong tap or transform coefficient is off by the size of a term, ~1e-1).
 @Suite struct WinogradTransposedConvolutionTests {
+    func expectNear(_ actual: [Float], _ expected: [Float], _ label: String,
+                    sourceLocation: SourceLocation = #_sourceLocation) {
+        let scale = expected.map(abs).max() ?? 1
+        expectClose(actual, expected, atol: 1e-5 * scale, rtol: 1e-4, label, sourceLocation: sourceLocation)
+    }
+
     struct Shape: Sendable, CustomTestStringConvertible {
         var batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int
         var testDescription: String { "\(batch)x\(inChannels)->\(outChannels) \(height)x\(width)" }
@@ -11,9 +21,9 @@ import Testing
 
     static let shapes = [
         Shape(batch: 2, inChannels: 3, outChannels: 16, height: 4, width: 4),    // channels below one vector
-        Shape(batch: 3, inChannels: 20, outChannels: 17, height: 6, width: 8),   // vector + tail, oblong
+        Shape(batch: 3, inChannels: 20, outChannels: 17, height: 4, width: 8),   // vector + tail, oblong
         Shape(batch: 2, inChannels: 16, outChannels: 32, height: 8, width: 8),   // whole vectors, G's up2 shape
-        Shape(batch: 70, inChannels: 8, outChannels: 16, height: 8, width: 8),   // 32 images a chunk: several per thread
+        Shape(batch: 300, inChannels: 8, outChannels: 16, height: 8, width: 8),  // 128 images a chunk: several per thread
     ]
 
     func layer(_ s: Shape, seed: UInt64) -> ConvTranspose2d {
@@ -33,7 +43,7 @@ import Testing
         let y = up.forward(x)
         #expect(y.shape == [s.batch, s.outChannels, 2 * s.height, 2 * s.width])
         let expected = directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1)
-        expectClose(y.values, expected, "Winograd \(s.testDescription)")
+        expectNear(y.values, expected, "Winograd \(s.testDescription)")
     }
 
     @Test func agreesWithColumnsAndBackwardStillMatchesFiniteDifferences() {
@@ -42,7 +52,7 @@ import Testing
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 43)
         let winograd = up.forward(x).values
         up.preferredAlgorithm = .columns
-        expectClose(up.forward(x).values, winograd, "columns vs Winograd")
+        expectNear(up.forward(x).values, winograd, "columns vs Winograd")
         up.preferredAlgorithm = .winograd
         // The backward pass reads what forward saved: it must not care which path ran.
         let w = projectionWeights(like: up.forward(x), seed: 45)
@@ -62,11 +72,11 @@ import Testing
         _ = up.forward(x)
         up.weight.value.data[7] += 0.5
         let expected = directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1)
-        expectClose(up.forward(x).values, expected, "after a weight changed")
+        expectNear(up.forward(x).values, expected, "after a weight changed")
     }
 
     @Test func oddSizesAndImageLayersTakeColumns() {
-        #expect(!WinogradTransposedConvolution.applies(kernelSize: 4, stride: 2, padding: 1, outChannels: 16, height: 5, width: 4))
+        #expect(!WinogradTransposedConvolution.applies(kernelSize: 4, stride: 2, padding: 1, outChannels: 16, height: 6, width: 4))
         #expect(!WinogradTransposedConvolution.applies(kernelSize: 4, stride: 2, padding: 1, outChannels: 3, height: 16, width: 16))
         #expect(!WinogradTransposedConvolution.applies(kernelSize: 3, stride: 2, padding: 1, outChannels: 16, height: 4, width: 4))
         let s = Shape(batch: 2, inChannels: 4, outChannels: 16, height: 5, width: 3)
