@@ -31,6 +31,7 @@ import Testing
                                     kernelSize: 4, stride: 2, padding: 1)
         layer.weight.value.copy(from: randomTensor(layer.weight.shape, seed: seed))
         layer.bias!.value.copy(from: randomTensor(layer.bias!.shape, seed: seed + 1))
+        layer.preferredAlgorithm = .winograd
         return layer
     }
 
