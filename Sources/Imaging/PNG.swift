@@ -75,7 +75,8 @@ public enum PNG {
     /// Compresses once into a buffer sized by zlib's bound (libpng's own size-query call
     /// compresses the whole image to count the bytes: generation spent 8% of its time in zlib,
     /// half of it on that count). A buffer that proves too small is retried at the size libpng
-    /// reports.
+    /// reports. `PNG_IMAGE_FLAG_FAST` (no row filters, a faster zlib level) encodes a 28x28
+    /// image 1.4x faster for ~14% more bytes (~750 instead of ~660, inside one 4 KiB block).
     public static func encode(_ image: Image) throws(ImageError) -> [UInt8] {
         let raw = image.pixels.count + image.height   // a filter byte per row
         var capacity = raw + raw / 8 + raw / 64 + 1024  // deflate's worst case, and the chunks around it
@@ -85,6 +86,7 @@ public enum PNG {
             png.width = UInt32(image.width)
             png.height = UInt32(image.height)
             png.format = image.mode == .rgb ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
+            png.flags = UInt32(PNG_IMAGE_FLAG_FAST)
             var bytes = [UInt8](repeating: 0, count: capacity)
             var size = capacity
             let written = bytes.withUnsafeMutableBytes { out in

@@ -6,7 +6,9 @@ import Imaging
 
 /// Times `synthd generate`'s three parts on a freshly initialised default generator (the
 /// arithmetic does not depend on what the weights learnt): sampling (G forward and the
-/// conversion to 28x28 bytes), PNG encoding, and writing the files atomically.
+/// conversion to 28x28 bytes), PNG encoding, and writing the files atomically. Each round also
+/// samples with the upsamplers' columns path (what training uses), so the two are compared
+/// under the same machine load.
 struct GenerationBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -37,9 +39,15 @@ struct GenerationBenchmark: ParsableCommand {
         let counts = [Int](repeating: images / 10, count: 10)
 
         print("generation at 28x28 grey, K = 10, \(images) images per round, \(Parallel.maxThreads) threads")
-        var sampling: [Double] = [], encoding: [Double] = [], whole: [Double] = []
+        var sampling: [Double] = [], byColumns: [Double] = [], encoding: [Double] = [], whole: [Double] = []
+        func useWinograd(_ on: Bool) { generator.upsamplers.forEach { $0.preferredAlgorithm = on ? .winograd : .columns } }
         for round in 0..<rounds {
+            useWinograd(false)
             var start = monotonicSeconds()
+            _ = sampler.sample(labels: labels, seed: UInt64(round))
+            byColumns.append(monotonicSeconds() - start)
+            useWinograd(true)
+            start = monotonicSeconds()
             let generated = sampler.sample(labels: labels, seed: UInt64(round))
             sampling.append(monotonicSeconds() - start)
             if samplingOnly { continue }
@@ -57,8 +65,9 @@ struct GenerationBenchmark: ParsableCommand {
             whole.append(monotonicSeconds() - start)
         }
         func rate(_ times: [Double]) -> Double { Double(images) / times.sorted()[times.count / 2] }
-        if samplingOnly { return print(String(format: "sampling (G forward, to bytes): %.0f images/s", rate(sampling))) }
-        print(String(format: "sampling (G forward, to bytes): %.0f images/s", rate(sampling)))
+        print(String(format: "sampling (G forward, to bytes): %.0f images/s; with the columns path: %.0f (%.2fx)",
+                     rate(sampling), rate(byColumns), rate(sampling) / rate(byColumns)))
+        if samplingOnly { return }
         print(String(format: "PNG encoding:                   %.0f images/s", rate(encoding)))
         print(String(format: "whole write (sample, encode, files, manifest): %.0f images/s", rate(whole)))
         print(String(format: "generate sampling=%.0f encoding=%.0f whole=%.0f", rate(sampling), rate(encoding), rate(whole)))

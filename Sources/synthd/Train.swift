@@ -29,6 +29,9 @@ struct Train: ParsableCommand {
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
     @Option(help: "Generator conditioning: input (the class embedding at G's input, the reference model) or norm (also a per-class scale and shift after every BatchNorm) (new models only).")
     var conditioning = GeneratorConditioning.standard.rawValue
+    @Option(help: "Adam's learning rate for G and D (new models only).") var learningRate: Float = TrainingOptions().learningRate
+    @Option(help: "Decay of the moving average of G that samples are drawn from, in [0, 1) (new models only).")
+    var emaDecay: Float = TrainingOptions().emaDecay
 
     func validate() throws {
         guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
@@ -39,6 +42,8 @@ struct Train: ParsableCommand {
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
         guard GeneratorConditioning(rawValue: conditioning) != nil else { throw ValidationError("--conditioning must be input or norm") }
         guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
+        guard learningRate > 0, learningRate < 1 else { throw ValidationError("--learning-rate must be in (0, 1)") }
+        guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
     }
 
     func run() throws {
@@ -60,6 +65,8 @@ struct Train: ParsableCommand {
         options.augmentation = AugmentationPolicy(rawValue: augmentation)!.enabled(forImages: set.count)
         options.checkpointSeconds = checkpointSeconds
         options.classConditionalNorm = GeneratorConditioning(rawValue: conditioning)!.classConditionalNorm
+        options.learningRate = learningRate
+        options.emaDecay = emaDecay
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)
         if let previous {

@@ -106,7 +106,25 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(missing.output.contains("/nonexistent/dataset"))
         let both = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--minutes", "1"])
         #expect(both.status != 0 && both.output.contains("exactly one of --minutes and --steps"))
+        let decay = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--ema-decay", "1"])
+        #expect(decay.status != 0 && decay.output.contains("--ema-decay must be in [0, 1)"))
         let untrained = try SynthdProcess.run(["generate", "/x", "--state", state, "--out", state, "--per-class", "1"])
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
+    }
+
+    /// A new model keeps the learning rate and moving-average decay it was asked for.
+    @Test func learningRateAndAverageDecayAreRecorded() throws {
+        let data = try temporaryFolder("data"), state = try temporaryFolder("state")
+        defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
+        try makeDataset(data, classes: ["cat": 2, "dog": 2])
+        let run = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4",
+                                         "--learning-rate", "0.001", "--ema-decay", "0.99"])
+        #expect(run.status == 0, "\(run.output)")
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
+        let options = record["options"] as? [String: Any] ?? [:]
+        let rate = (options["learningRate"] ?? options["learning_rate"]) as? Double
+        let decay = (options["emaDecay"] ?? options["ema_decay"]) as? Double
+        #expect(rate.map { abs($0 - 0.001) < 1e-9 } == true, "\(options)")
+        #expect(decay.map { abs($0 - 0.99) < 1e-6 } == true, "\(options)")
     }
 }
