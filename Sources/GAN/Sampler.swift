@@ -34,14 +34,13 @@ public struct Sampler {
         var order = Array(labels.indices)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
         var images = [Image?](repeating: nil, count: labels.count)
-        generator.setTraining(true)
         var start = 0
         while start < order.count {
             let batch = Array(order[start..<min(order.count, start + batchSize)])
             let z = Tensor(zeros: [batch.count, generator.configuration.latentSize])
             rng.fillNormal(z)
             if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
-            let output = generator.forward(z, labels: batch.map { labels[$0] })
+            let output = generator.sample(z, labels: batch.map { labels[$0] })
             for (row, slot) in batch.enumerated() { images[slot] = image(output, index: row) }
             start += batchSize
         }

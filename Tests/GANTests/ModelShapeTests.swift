@@ -71,6 +71,33 @@ import Testing
         }
     }
 
+    /// Sampling's fused path (BatchNorm, class scale and ReLU in one pass; Winograd
+    /// upsampling) makes the images of the training path, up to rounding, for both
+    /// conditionings, with classes mixed in the batch and the class tables away from identity.
+    @Test(arguments: [false, true])
+    func samplingPathMatchesTrainingForward(classConditionalNorm: Bool) {
+        let configuration = ModelConfiguration(classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 16,
+                                               classConditionalNorm: classConditionalNorm)
+        let generator = Generator(configuration)
+        initializeDCGAN(generator.parameters, seed: 15)
+        var rng = RandomGenerator(seed: 19)
+        for norm in generator.classNorms {
+            rng.fillUniform(norm.scale.value, 0.6, 1.4)
+            rng.fillUniform(norm.shift.value, -0.4, 0.4)
+        }
+        for norm in generator.norms { rng.fillUniform(norm.beta.value, -0.3, 0.3) }
+        let z = Tensor(zeros: [10, 16])
+        rng.fillNormal(z)
+        let labels: [Int32] = [0, 2, 2, 1, 0, 2, 1, 1, 0, 2]
+        generator.setTraining(true)
+        let expected = generator.forward(z, labels: labels).values
+        for upsampler in generator.upsamplers { upsampler.preferredAlgorithm = .winograd }
+        let sampled = generator.sample(z, labels: labels).values
+        let worst = zip(sampled, expected).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-4, "sampling path differs from forward by up to \(worst)")
+        #expect(sampled.contains { $0 != 0 }, "images are not blank")
+    }
+
     @Test func referenceModelHasTheDocumentedSize() {
         // shared/REFERENCE-MODEL.md at C = 1, K = 10.
         let configuration = ModelConfiguration()
