@@ -18,15 +18,15 @@ public struct Sampler {
     /// (the opposite of BigGAN's truncation); docs/training.md has the measurements.
     public var temperature: Float = Sampler.defaultTemperature
 
+    /// How G's upsamplers compute (see `Generator.sample`); `.columns` is for comparisons.
+    public var upsampling = ConvTranspose2d.ForwardAlgorithm.winograd
+
     /// What `synthd generate` and the daemon use unless told otherwise.
     public static let defaultTemperature: Float = 1
 
-    /// Sampling switches the generator's upsamplers to their Winograd forward (2.5x fewer
-    /// multiplications; see ConvTranspose2d): give the sampler a generator that is not trained.
     public init(generator: Generator, record: ModelRecord) {
         self.generator = generator
         self.record = record
-        for upsampler in generator.upsamplers { upsampler.preferredAlgorithm = .winograd }
     }
 
     public func sample(labels: [Int32], seed: UInt64) -> [Image] {
@@ -40,7 +40,7 @@ public struct Sampler {
             let z = Tensor(zeros: [batch.count, generator.configuration.latentSize])
             rng.fillNormal(z)
             if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
-            let output = generator.sample(z, labels: batch.map { labels[$0] })
+            let output = generator.sample(z, labels: batch.map { labels[$0] }, upsampling: upsampling)
             for (row, slot) in batch.enumerated() { images[slot] = image(output, index: row) }
             start += batchSize
         }

@@ -40,13 +40,12 @@ struct GenerationBenchmark: ParsableCommand {
 
         print("generation at 28x28 grey, K = 10, \(images) images per round, \(Parallel.maxThreads) threads")
         var sampling: [Double] = [], byColumns: [Double] = [], encoding: [Double] = [], whole: [Double] = []
-        func useWinograd(_ on: Bool) { generator.upsamplers.forEach { $0.preferredAlgorithm = on ? .winograd : .columns } }
         for round in 0..<rounds {
-            useWinograd(false)
+            sampler.upsampling = .columns
             var start = monotonicSeconds()
             _ = sampler.sample(labels: labels, seed: UInt64(round))
             byColumns.append(monotonicSeconds() - start)
-            useWinograd(true)
+            sampler.upsampling = .winograd
             start = monotonicSeconds()
             let generated = sampler.sample(labels: labels, seed: UInt64(round))
             sampling.append(monotonicSeconds() - start)

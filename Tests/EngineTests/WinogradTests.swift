@@ -31,7 +31,6 @@ import Testing
                                     kernelSize: 4, stride: 2, padding: 1)
         layer.weight.value.copy(from: randomTensor(layer.weight.shape, seed: seed))
         layer.bias!.value.copy(from: randomTensor(layer.bias!.shape, seed: seed + 1))
-        layer.preferredAlgorithm = .winograd
         return layer
     }
 
@@ -41,7 +40,7 @@ import Testing
                                                       height: s.height, width: s.width))
         let up = layer(s, seed: 31)
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 33)
-        let y = up.forward(x)
+        let y = up.forward(x, algorithm: .winograd)
         #expect(y.shape == [s.batch, s.outChannels, 2 * s.height, 2 * s.width])
         let expected = directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1)
         expectNear(y.values, expected, "Winograd \(s.testDescription)")
@@ -51,15 +50,13 @@ import Testing
         let s = Self.shapes[1]
         let up = layer(s, seed: 41)
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 43)
-        let winograd = up.forward(x).values
-        up.preferredAlgorithm = .columns
-        expectNear(up.forward(x).values, winograd, "columns vs Winograd")
-        up.preferredAlgorithm = .winograd
+        let winograd = up.forward(x, algorithm: .winograd).values
+        expectNear(up.forward(x, algorithm: .columns).values, winograd, "columns vs Winograd")
         // The backward pass reads what forward saved: it must not care which path ran.
-        let w = projectionWeights(like: up.forward(x), seed: 45)
+        let w = projectionWeights(like: up.forward(x, algorithm: .winograd), seed: 45)
         up.zeroGradients()
         let dx = up.backward(w)!
-        let loss = { weightedSum(up.forward(x), w) }
+        let loss = { weightedSum(up.forward(x, algorithm: .winograd), w) }
         checkGradient("dx", of: x, analytic: dx, maxElements: 30, loss: loss)
         checkGradient("dW", of: up.weight.value, analytic: up.weight.grad, maxElements: 30, loss: loss)
     }
@@ -70,10 +67,10 @@ import Testing
         let s = Self.shapes[0]
         let up = layer(s, seed: 51)
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 53)
-        _ = up.forward(x)
+        _ = up.forward(x, algorithm: .winograd)
         up.weight.value.data[7] += 0.5
         let expected = directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1)
-        expectNear(up.forward(x).values, expected, "after a weight changed")
+        expectNear(up.forward(x, algorithm: .winograd).values, expected, "after a weight changed")
     }
 
     @Test func oddSizesAndImageLayersTakeColumns() {
@@ -83,7 +80,7 @@ import Testing
         let s = Shape(batch: 2, inChannels: 4, outChannels: 16, height: 5, width: 3)
         let up = layer(s, seed: 61)
         let x = randomTensor([2, 4, 5, 3], seed: 63)
-        expectClose(up.forward(x).values,
+        expectClose(up.forward(x, algorithm: .winograd).values,
                     directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1),
                     "odd size")
     }

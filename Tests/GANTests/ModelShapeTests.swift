@@ -91,7 +91,6 @@ import Testing
         let labels: [Int32] = [0, 2, 2, 1, 0, 2, 1, 1, 0, 2]
         generator.setTraining(true)
         let expected = generator.forward(z, labels: labels).values
-        for upsampler in generator.upsamplers { upsampler.preferredAlgorithm = .winograd }
         let sampled = generator.sample(z, labels: labels).values
         let worst = zip(sampled, expected).map { abs($0 - $1) }.max()!
         #expect(worst < 1e-4, "sampling path differs from forward by up to \(worst)")

@@ -28,11 +28,6 @@ public final class ConvTranspose2d: Module {
     /// same weights for every batch, and comparing costs ~1/20 of transforming again.
     private var winogradSource: Tensor?
 
-    /// `.winograd` takes the Winograd path where the shape allows it, else columns. Training
-    /// keeps `.columns`: Winograd's rounding (~1e-5 of the output scale) is nothing in an
-    /// image, but carried through D and back it moved G's gradients off the PyTorch
-    /// reference step by up to 5e-3 of their scale (ReferenceStepTests allows 2e-3).
-    public var preferredAlgorithm = ForwardAlgorithm.columns
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -57,7 +52,11 @@ public final class ConvTranspose2d: Module {
                      gridHeight: x.shape[2], gridWidth: x.shape[3])
     }
 
-    public func forward(_ x: Tensor) -> Tensor {
+    /// `algorithm: .winograd` takes the Winograd path where the shape allows it, else columns.
+    /// Training keeps `.columns`: Winograd's rounding (~1e-5 of the output scale) is nothing
+    /// in an image, but carried through D and back it moved G's gradients off the PyTorch
+    /// reference step by up to 5e-3 of their scale (ReferenceStepTests allows 2e-3).
+    public func forward(_ x: Tensor, algorithm: ForwardAlgorithm = .columns) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels,
                      "ConvTranspose2d expects (B, \(inChannels), H, W), got \(x.shape)")
         let batch = x.shape[0]
@@ -65,7 +64,7 @@ public final class ConvTranspose2d: Module {
         precondition(whole.height > 0 && whole.width > 0, "ConvTranspose2d: output of \(x.shape) would be empty")
         input = x
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.height, whole.width]); output = y
-        if preferredAlgorithm == .winograd,
+        if algorithm == .winograd,
            WinogradTransposedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
                                                  outChannels: outChannels, height: x.shape[2], width: x.shape[3]) {
             winogradForward(x, into: y)
