@@ -127,3 +127,23 @@ import Testing
         #expect(rest == Configuration(), "the same defaults as config/synthd.toml")
     }
 }
+
+@Suite struct GenerationIDTests {
+    @Test func namesCheckpointAndTheSettingsThatMatter() {
+        let base = Configuration()
+        let id = base.generationID(checkpoint: "step-10")
+        #expect(id.hasPrefix("step-10-") && id.count == "step-10-".count + 8, "\(id)")
+        #expect(base.generationID(checkpoint: "step-10") == id, "stable")
+        #expect(base.generationID(checkpoint: "step-20") != id)
+        var other = base
+        other.perClass += 1
+        #expect(other.generationID(checkpoint: "step-10") == id, "per_class does not matter under balance")
+        other.policy = .perClass
+        #expect(other.generationID(checkpoint: "step-10") != id)
+        for change in [{ (c: inout Configuration) in c.temperature = 1.3 }, { $0.seed = 4 }, { $0.balanceTo = 500 }] {
+            var changed = base
+            change(&changed)
+            #expect(changed.generationID(checkpoint: "step-10") != id)
+        }
+    }
+}

@@ -1,5 +1,7 @@
 import Daemon
 import Foundation
+import GAN
+import Imaging
 import Logging
 import Spool
 import Testing
@@ -57,6 +59,35 @@ import Testing
         scheduler.handle(.changed(dataset: "pets"))
         scheduler.takeSettled()
         #expect(queued(scheduler) == ["train pets"])
+    }
+
+    /// A synthd.toml that asks for other outputs (here another temperature) regenerates with
+    /// the trained model; a touch, or settings that make the published generation, do not.
+    @Test func changedGenerationSettingsRegenerateWithoutTraining() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let train = try #require(scheduler.startNext())
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
+        // What the training and generation jobs leave behind: a model record, a published generation.
+        try StateFolder(scheduler.store.folder("pets")).writeRecord(ModelRecord(
+            configuration: ModelConfiguration(), classes: ["cat"], mode: .grey, imageWidth: 28, imageHeight: 28,
+            steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        scheduler.store.update("pets") { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler).isEmpty, "a touch changes nothing")
+        try "[generation]\ntemperature = 1.3\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["generate pets"])
+        #expect(scheduler.store.get("pets").detail == "generation settings changed")
     }
 
     @Test func timeSlicesTakeTurns() throws {

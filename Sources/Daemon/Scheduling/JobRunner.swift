@@ -148,7 +148,8 @@ public struct JobRunner: Sendable {
             $0.retryAt = nil
         }
         let started = Date()
-        let published = try output.publish(name, generation: record.checkpointID) { folder in
+        let generation = settings.generationID(checkpoint: record.checkpointID)
+        let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.temperature = Float(settings.temperature)
             try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
@@ -162,9 +163,9 @@ public struct JobRunner: Sendable {
         let written = output.imagesPublished(name)
         store.update(name) {
             $0.outputsWritten = written
-            $0.generation = record.checkpointID
+            $0.generation = generation
         }
-        log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(record.checkpointID) already published")
+        log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")
         return .completed(fingerprint: nil)
     }
 

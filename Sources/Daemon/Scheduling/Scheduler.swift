@@ -129,7 +129,12 @@ public final class Scheduler {
             return
         }
         if fingerprint.value == runtime.trainedFingerprint {
-            // Nothing new to learn (a touch, a .ready file, a synthd.toml).
+            // Nothing new to learn (a touch, a .ready file, a synthd.toml); but a synthd.toml
+            // that asks for other outputs than the published ones is a generation job.
+            if queue.pending(dataset: name).isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
+                enqueue(.generate, name, detail: "generation settings changed")
+                return
+            }
             if queue.pending(dataset: name).isEmpty && [.waiting, .removed].contains(runtime.phase) {
                 store.update(name) { $0.phase = .done; $0.detail = nil }
             }
@@ -141,6 +146,19 @@ public final class Scheduler {
         }
         let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"
         enqueue(.train, name, detail: "\(what): \(fingerprint.images) images in \(fingerprint.classes) classes")
+    }
+
+    /// The generation the dataset's model and settings make now (see `generationID`); nil
+    /// without a model, or with settings that do not read (the generation job reports those).
+    func wantedGeneration(_ name: String) -> String? {
+        guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
+        do {
+            let settings = try Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
+            return settings.generationID(checkpoint: record.checkpointID)
+        } catch {
+            logger.warning("\(error)", metadata: ["dataset": "\(name)"])
+            return nil
+        }
     }
 
     func removed(_ name: String) {
