@@ -68,25 +68,25 @@ public struct SyntheticWriter {
         sampler.batchSize = 256
         sampler.temperature = temperature
         let chunk = 2048  // images in memory at a time
+        // Each chunk is encoded and written on a background thread while the next one is
+        // sampled: file creation waits on the file system's locks and leaves cores idle that
+        // the sampler can use (60,000 images: ~175% CPU when the two alternated).
+        let background = ChunkWriter()
         var offset = 0
         while offset < order.count {
-            if shouldStop() { throw GenerationStopped() }
+            if shouldStop() {
+                try? background.wait()
+                throw GenerationStopped()
+            }
             let part = Array(order[offset..<min(order.count, offset + chunk)])
             let images = sampler.sample(labels: part.map { labels[$0] }, seed: rng.nextUInt64())
-            let failures = ErrorSlot()
-            Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
-                for i in range {
-                    do {
-                        try PNG.write(images[i], to: root + "/" + names[part[i]], durable: false)
-                    } catch {
-                        failures.record(error)
-                    }
-                }
-            }
-            if let error = failures.first { throw error }
+            try background.wait()
+            if offset > 0 { progress(offset) }
+            background.start(images, paths: part.map { root + "/" + names[$0] })
             offset += part.count
-            progress(offset)
         }
+        try background.wait()
+        progress(offset)
         syncFileSystem(containing: root)
         try appendManifest(lines)
         return labels.count
@@ -119,6 +119,35 @@ public struct SyntheticWriter {
 /// Generation was asked to stop before it finished.
 public struct GenerationStopped: Error, CustomStringConvertible {
     public var description: String { "generation stopped before it finished" }
+}
+
+/// Encodes and writes one chunk of images at a time on a background thread.
+final class ChunkWriter: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private let failures = ErrorSlot()
+
+    /// Starts writing `images[i]` to `paths[i]`; call `wait` before the next `start`.
+    func start(_ images: [Image], paths: [String]) {
+        group.enter()
+        DispatchQueue.global().async { [failures, group] in
+            Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
+                for i in range {
+                    do {
+                        try PNG.write(images[i], to: paths[i], durable: false)
+                    } catch {
+                        failures.record(error)
+                    }
+                }
+            }
+            group.leave()
+        }
+    }
+
+    /// Waits for the chunk in flight; throws the first error any chunk met.
+    func wait() throws {
+        group.wait()
+        if let error = failures.first { throw error }
+    }
 }
 
 /// The first error seen by concurrent workers.
