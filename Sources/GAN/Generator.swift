@@ -68,10 +68,10 @@ public final class Generator: Module {
         return tanh.forward(x)
     }
 
-    /// `forward` for sampling: each BatchNorm, class scale and ReLU in one fused pass, with
-    /// nothing kept for a backward pass (and BatchNorm's running estimates untouched), and the
-    /// upsamplers by Winograd (`upsampling`; 2.5x fewer multiplications, see ConvTranspose2d).
-    /// The same images as `forward` up to float rounding.
+    /// `forward` in training mode, for sampling: each BatchNorm (with this batch's statistics),
+    /// class scale and ReLU in one fused pass, nothing kept for a backward pass, BatchNorm's
+    /// running estimates untouched, and the upsamplers by Winograd (`upsampling`; 2.5x fewer
+    /// multiplications, see ConvTranspose2d). The same images up to float rounding.
     public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd) -> Tensor {
         let batch = z.shape[0]
         let h = concat.forward(z, embedding.forward(labels))

@@ -149,7 +149,7 @@ public final class Scheduler {
     }
 
     /// The generation the dataset's model and settings make now (see `generationID`); nil
-    /// without a model, or with settings that do not read (the generation job reports those).
+    /// without a model, or with settings that do not read (logged as a warning).
     func wantedGeneration(_ name: String) -> String? {
         guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
         do {
