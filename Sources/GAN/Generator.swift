@@ -15,6 +15,7 @@ public final class Generator: Module {
     private let relus: [Activation]
     private let tanh = Activation(.tanh)
     private var projectionGrad: Tensor?
+    private var sampledProjection: Tensor?
 
     public init(_ configuration: ModelConfiguration) {
         self.configuration = configuration
@@ -74,14 +75,38 @@ public final class Generator: Module {
     /// multiplications, see ConvTranspose2d). The same images up to float rounding.
     public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd) -> Tensor {
         let batch = z.shape[0]
-        let h = concat.forward(z, embedding.forward(labels))
-        var x = projection.forward(h).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
+        var x = projectForSampling(z, labels: labels).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         for stage in 0..<configuration.stages {
             norms[stage].normalizeScaleRectifyForSampling(x, classAffine: classNorms.isEmpty ? nil : classNorms[stage],
                                                           labels: labels)
             x = upsamplers[stage].forward(x, algorithm: upsampling)
         }
         return tanh.forward(x)
+    }
+
+    /// The projection of [z, embed(y)] for sampling, split as z W_z^T + (embed(y) W_e^T + b):
+    /// the class part is one row per class in the batch, computed once, which halves the
+    /// projection's multiplications at the reference sizes (latent and embedding both 128).
+    private func projectForSampling(_ z: Tensor, labels: [Int32]) -> Tensor {
+        let batch = z.shape[0], latent = configuration.latentSize, width = embedding.weight.shape[1]
+        let inputs = projection.inFeatures, outputs = projection.outFeatures
+        let present = Array(Set(labels)).sorted()
+        let slot = Dictionary(uniqueKeysWithValues: present.enumerated().map { ($1, $0) })
+        let embedded = embedding.forward(present)   // (classes present, width)
+        let classRows = Tensor(zeros: [present.count, outputs])
+        if let bias = projection.bias {
+            for row in 0..<present.count { (classRows.data + row * outputs).update(from: bias.value.data, count: outputs) }
+        }
+        BLAS.gemm(transB: true, m: present.count, n: outputs, k: width, a: embedded.data, lda: width,
+                  b: projection.weight.value.data + latent, ldb: inputs, beta: 1, c: classRows.data, ldc: outputs)
+        let y = Tensor.reuse(sampledProjection, shape: [batch, outputs])
+        sampledProjection = y
+        for (row, label) in labels.enumerated() {
+            (y.data + row * outputs).update(from: classRows.data + slot[label]! * outputs, count: outputs)
+        }
+        BLAS.gemm(transB: true, m: batch, n: outputs, k: latent, a: z.data, lda: latent,
+                  b: projection.weight.value.data, ldb: inputs, beta: 1, c: y.data, ldc: outputs)
+        return y
     }
 
     /// The images of the last `forward` (owned by the output layer).
