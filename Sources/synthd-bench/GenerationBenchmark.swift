@@ -16,7 +16,8 @@ struct GenerationBenchmark: ParsableCommand {
 
     @Option(help: "Images per timed round.") var images = 20_000
     @Option(help: "Timed rounds (the median is printed).") var rounds = 3
-    @Option(help: "Folder for the written files (removed afterwards; default: a temporary folder).") var scratch: String?
+    @Option(help: "Folder to write in (a subfolder of it, removed afterwards; default: the temporary folder).")
+    var scratch: String?
     @Flag(help: "Time sampling only (for profiling the generator).") var samplingOnly = false
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
 
@@ -34,7 +35,7 @@ struct GenerationBenchmark: ParsableCommand {
         sampler.batchSize = 256
         _ = sampler.sample(labels: Array(labels.prefix(512)), seed: 0)  // warm-up: allocation, BLAS threads
 
-        let root = scratch ?? NSTemporaryDirectory() + "synthd-bench-generate-\(getpid())"
+        let root = (scratch ?? NSTemporaryDirectory()) + "/synthd-bench-generate-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let counts = [Int](repeating: images / 10, count: 10)
 
