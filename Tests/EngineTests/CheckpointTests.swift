@@ -101,4 +101,20 @@ import Testing
             #expect(error.description.contains("No such file or directory"))
         }
     }
+
+    /// New files are written unnamed and linked in; an existing one is replaced through a
+    /// named temporary file. Either way the folder ends with exactly the files asked for.
+    @Test(arguments: [false, true])
+    func atomicWritesLeaveOnlyTheFile(durable: Bool) throws {
+        let path = folder + "/out.bin"
+        try writeFileAtomically(path: path, bytes: [1, 2, 3], durable: durable)
+        #expect(try readFile(path: path) == [1, 2, 3])
+        try writeFileAtomically(path: path, bytes: [9, 8], durable: durable)
+        #expect(try readFile(path: path) == [9, 8], "an existing file is replaced")
+        try writeFileAtomically(path: folder + "/second.bin", bytes: [], durable: durable)
+        #expect(try readFile(path: folder + "/second.bin").isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["out.bin", "second.bin"])
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode.map { $0 & 0o600 == 0o600 } == true, "readable and writable by its owner")
+    }
 }

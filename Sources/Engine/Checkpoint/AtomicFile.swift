@@ -25,12 +25,14 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
 
 /// Replaces `path` with `bytes` so that a reader, or a crash at any moment, sees either the
 /// old contents or the new ones, never a mix: write a temporary file in the same folder,
-/// fsync it, rename it over `path`, fsync the folder.
+/// fsync it, rename it over `path`, fsync the folder. A new file is written unnamed and
+/// linked in instead (see `writeUnnamedThenLink`).
 ///
 /// `durable: false` skips both fsyncs: readers and a killed process still never see a partial
 /// file (the rename is atomic and the kernel holds the data), but a power loss may lose the
 /// latest files. Bulk writers (thousands of small PNGs) use it and call `syncFileSystem` once.
 public func writeFileAtomically(path: String, bytes: [UInt8], durable: Bool = true) throws(FileError) {
+    if try writeUnnamedThenLink(path: path, bytes: bytes, durable: durable) { return }
     let temporary = "\(path).tmp.\(getpid())"
     let fd = retryingOnInterrupt { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
@@ -54,10 +56,47 @@ public func writeFileAtomically(path: String, bytes: [UInt8], durable: Bool = tr
         unlink(temporary)
         throw failure
     }
-    guard durable else { return }
-    // Make the rename itself durable.
-    let folder = parentFolder(of: path)
-    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if durable { syncFolder(of: path) }  // the rename itself
+}
+
+/// Linux's `O_TMPFILE` (Glibc's macro does not reach Swift): an unnamed file in a folder.
+private let openUnnamed = Int32(0o20000000) | O_DIRECTORY
+
+/// Writes a new file as an unnamed file in its folder (`O_TMPFILE`) and links it in under its
+/// name once complete: no temporary name ever shows in the folder, a process killed midway
+/// leaves nothing behind (the kernel frees the unnamed file), and the folder is changed once
+/// instead of twice (create, then rename; a C loop of 20,000 small files here: 22-25k -> 27-28k
+/// files/s).
+/// Returns false where this cannot be used, for the caller to take a named temporary file:
+/// a file already at `path` (linkat does not replace), a file system without `O_TMPFILE`, no
+/// /proc to link from, or an open that fails (whose reason the fallback then reports).
+private func writeUnnamedThenLink(path: String, bytes: [UInt8], durable: Bool) throws(FileError) -> Bool {
+    let fd = retryingOnInterrupt { open(parentFolder(of: path), openUnnamed | O_WRONLY | O_CLOEXEC, 0o644) }
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var failure: FileError?
+    bytes.withUnsafeBytes { raw in
+        var written = 0
+        while written < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = .io(path: path, operation: "write", errno: errno)
+                return
+            }
+            written += n
+        }
+    }
+    if let failure { throw failure }
+    if durable, fsync(fd) != 0 { throw .io(path: path, operation: "fsync", errno: errno) }
+    guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else { return false }
+    if durable { syncFolder(of: path) }
+    return true
+}
+
+/// Makes a new name in `path`'s folder durable.
+private func syncFolder(of path: String) {
+    let folderFD = open(parentFolder(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if folderFD >= 0 {
         _ = fsync(folderFD)
         close(folderFD)
