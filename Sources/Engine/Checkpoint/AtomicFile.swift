@@ -36,19 +36,7 @@ public func writeFileAtomically(path: String, bytes: [UInt8], durable: Bool = tr
     let temporary = "\(path).tmp.\(getpid())"
     let fd = retryingOnInterrupt { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
-    var failure: FileError?
-    bytes.withUnsafeBytes { raw in
-        var written = 0
-        while written < raw.count {
-            let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-            if n < 0 {
-                if errno == EINTR { continue }
-                failure = .io(path: temporary, operation: "write", errno: errno)
-                return
-            }
-            written += n
-        }
-    }
+    var failure = writeAll(fd, bytes).map { FileError.io(path: temporary, operation: "write", errno: $0) }
     if failure == nil, durable, fsync(fd) != 0 { failure = .io(path: temporary, operation: "fsync", errno: errno) }
     if close(fd) != 0, failure == nil { failure = .io(path: temporary, operation: "close", errno: errno) }
     if failure == nil, rename(temporary, path) != 0 { failure = .io(path: path, operation: "rename into place", errno: errno) }
@@ -74,24 +62,28 @@ private func writeUnnamedThenLink(path: String, bytes: [UInt8], durable: Bool) t
     let fd = retryingOnInterrupt { open(parentFolder(of: path), openUnnamed | O_WRONLY | O_CLOEXEC, 0o644) }
     guard fd >= 0 else { return false }
     defer { close(fd) }
-    var failure: FileError?
+    if let code = writeAll(fd, bytes) { throw .io(path: path, operation: "write", errno: code) }
+    if durable, fsync(fd) != 0 { throw .io(path: path, operation: "fsync", errno: errno) }
+    guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else { return false }
+    if durable { syncFolder(of: path) }
+    return true
+}
+
+/// Writes all of `bytes` to `fd`, retrying short writes and interruptions; the errno of a
+/// failure, or nil.
+private func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
     bytes.withUnsafeBytes { raw in
         var written = 0
         while written < raw.count {
             let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
             if n < 0 {
                 if errno == EINTR { continue }
-                failure = .io(path: path, operation: "write", errno: errno)
-                return
+                return errno
             }
             written += n
         }
+        return nil
     }
-    if let failure { throw failure }
-    if durable, fsync(fd) != 0 { throw .io(path: path, operation: "fsync", errno: errno) }
-    guard linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else { return false }
-    if durable { syncFolder(of: path) }
-    return true
 }
 
 /// Makes a new name in `path`'s folder durable.

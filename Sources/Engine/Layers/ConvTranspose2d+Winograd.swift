@@ -63,14 +63,13 @@ enum WinogradTransposedConvolution {
                             // G g: each column of the 2x2 taps to 5 values; then each of the 5 rows to 5.
                             let left = filterTransform(taps[r0 + c0], taps[r1 + c0])
                             let right = filterTransform(taps[r0 + c1], taps[r1 + c1])
-                            let rows = [left.0, left.1, left.2, left.3, left.4]
-                            let others = [right.0, right.1, right.2, right.3, right.4]
                             let phase = u + (py * 2 + px) * products * matrix + ci * outChannels + co
-                            for a in 0..<patch {
-                                let r = filterTransform(rows[a], others[a])
-                                let row = phase + a * patch * matrix
+                            func put(row a: Int, _ g0: Float, _ g1: Float) {
+                                let r = filterTransform(g0, g1), row = phase + a * patch * matrix
                                 row[0] = r.0; row[matrix] = r.1; row[2 * matrix] = r.2; row[3 * matrix] = r.3; row[4 * matrix] = r.4
                             }
+                            put(row: 0, left.0, right.0); put(row: 1, left.1, right.1); put(row: 2, left.2, right.2)
+                            put(row: 3, left.3, right.3); put(row: 4, left.4, right.4)
                         }
                     }
                 }
