@@ -89,7 +89,10 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 
-        .testTarget(name: "EngineTests", dependencies: ["Engine"],
+        // Finite-difference checks and tolerances that several test targets use.
+        .target(name: "NumericTestSupport", dependencies: ["Engine"], path: "Tests/NumericTestSupport",
+                swiftSettings: languageSettings),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "NumericTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib"],
                     swiftSettings: languageSettings),
@@ -101,7 +104,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging"],
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging", "NumericTestSupport"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
     ],

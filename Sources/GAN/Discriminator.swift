@@ -3,12 +3,20 @@ import Engine
 /// D(x, y), a projection discriminator: Conv 4/2/1 -> LeakyReLU(0.2), then
 /// [Conv 4/2/1 -> BN -> LeakyReLU(0.2)] x (stages - 1) down to (C0, 4, 4), flatten to phi,
 /// logit = Linear(phi) + embed(y) . phi.
+///
+/// With spectral normalisation (`ModelConfiguration.discriminatorNormalization`) there is no
+/// BatchNorm, and every convolution, the linear head and the class embedding compute with
+/// their weight divided by its largest singular value. The trained weights are then the
+/// `SpectralNormalization` wrappers' (same names); `prepareForward(iterate:)` refreshes the
+/// layers' copies and `finishBackward()` hands their gradients back.
 public final class Discriminator: Module {
     public let configuration: ModelConfiguration
     public let convolutions: [Conv2d]
-    public let norms: [BatchNorm2d]      // one per convolution after the first
+    public let norms: [BatchNorm2d]      // one per convolution after the first; none when spectral
     private let activations: [Activation]
     public let head: ProjectionHead
+    /// One per convolution, then the linear head and the embedding; none with BatchNorm.
+    public let spectralNorms: [SpectralNormalization]
 
     public init(_ configuration: ModelConfiguration) {
         self.configuration = configuration
@@ -21,24 +29,51 @@ public final class Discriminator: Module {
             let output = c.channels(atStage: c.stages - 1 - index)
             convolutions.append(Conv2d("D.conv\(index + 1)", inChannels: input, outChannels: output,
                                        kernelSize: 4, stride: 2, padding: 1))
-            if index > 0 { norms.append(BatchNorm2d("D.bn\(index + 1)", channels: output)) }
+            if index > 0 && c.discriminatorNormalization == .batch {
+                norms.append(BatchNorm2d("D.bn\(index + 1)", channels: output))
+            }
             input = output
         }
         self.convolutions = convolutions
         self.norms = norms
         activations = convolutions.map { _ in Activation(.leakyReLU(slope: 0.2)) }
         head = ProjectionHead("D.head", features: input * 16, classes: c.classes)
+        if c.discriminatorNormalization == .spectral {
+            spectralNorms = convolutions.map { SpectralNormalization($0.weight) }
+                + [SpectralNormalization(head.linear.weight),
+                   SpectralNormalization(head.embedding.weight, transposed: true)]
+        } else {
+            spectralNorms = []
+        }
     }
 
     public var parameters: [Parameter] {
-        var result: [Parameter] = convolutions[0].parameters
-        for index in 1..<convolutions.count {
-            result += convolutions[index].parameters + norms[index - 1].parameters
+        var result: [Parameter] = []
+        for index in convolutions.indices {
+            result += convolutions[index].parameters
+            if index > 0, !norms.isEmpty { result += norms[index - 1].parameters }
         }
-        return result + head.parameters
+        result += head.parameters
+        // The wrappers' weights stand in for the layers' (same names, same places).
+        let trained = Dictionary(uniqueKeysWithValues: spectralNorms.map { (ObjectIdentifier($0.target), $0.weight) })
+        return result.map { trained[ObjectIdentifier($0)] ?? $0 }
     }
 
-    public var buffers: [NamedTensor] { norms.flatMap(\.buffers) }
+    public var buffers: [NamedTensor] {
+        norms.flatMap(\.buffers) + spectralNorms.map { NamedTensor($0.vectorName, $0.u) }
+    }
+
+    /// Before a forward pass with changed weights: the layers get W / sigma, after one power
+    /// iteration when `iterate` (once per D update). Nothing to do with BatchNorm.
+    public func prepareForward(iterate: Bool) {
+        for normalization in spectralNorms { normalization.normalize(iterate: iterate) }
+    }
+
+    /// After the backward passes of a D update: the layers' gradients, taken with respect to
+    /// W / sigma, become the trained weights' gradients.
+    public func finishBackward() {
+        for normalization in spectralNorms { normalization.accumulateGradient() }
+    }
 
     public func setTraining(_ training: Bool) { norms.forEach { $0.setTraining(training) } }
 
@@ -47,7 +82,7 @@ public final class Discriminator: Module {
         var x = images
         for index in convolutions.indices {
             x = convolutions[index].forward(x)
-            if index > 0 { x = norms[index - 1].forward(x) }
+            if index > 0, !norms.isEmpty { x = norms[index - 1].forward(x) }
             x = activations[index].forward(x)
         }
         return head.forward(x.reshaped([x.shape[0], x.count / x.shape[0]]), labels: labels)
@@ -65,7 +100,7 @@ public final class Discriminator: Module {
         }
         for index in convolutions.indices.reversed() {
             dx = activations[index].backward(dx)
-            if index > 0 { dx = norms[index - 1].backward(dx, parameterGradients: parameterGradients) }
+            if index > 0, !norms.isEmpty { dx = norms[index - 1].backward(dx, parameterGradients: parameterGradients) }
             let needInput = index > 0 || inputGradient
             guard let next = convolutions[index].backward(dx, inputGradient: needInput,
                                                           parameterGradients: parameterGradients) else {

@@ -15,10 +15,13 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// `ClassConditionalAffine`), not only through the embedding at its input. Off in the
     /// reference model.
     public var classConditionalNorm: Bool
+    /// How D keeps its layers in check: BatchNorm after its inner convolutions (the reference
+    /// model) or spectral normalisation of every weight.
+    public var discriminatorNormalization: DiscriminatorNormalization
 
     public init(imageChannels: Int = 1, classes: Int = 10, resolution: Int = 32,
                 latentSize: Int = 128, embeddingSize: Int = 128, baseChannels: Int = 64,
-                classConditionalNorm: Bool = false) {
+                classConditionalNorm: Bool = false, discriminatorNormalization: DiscriminatorNormalization = .batch) {
         precondition([32, 64].contains(resolution), "resolution must be 32 or 64, got \(resolution)")
         precondition(classes >= 1 && imageChannels >= 1, "need at least one class and one channel")
         self.imageChannels = imageChannels
@@ -28,13 +31,16 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
         self.embeddingSize = embeddingSize
         self.baseChannels = baseChannels
         self.classConditionalNorm = classConditionalNorm
+        self.discriminatorNormalization = discriminatorNormalization
     }
 
     private enum CodingKeys: String, CodingKey {
         case imageChannels, classes, resolution, latentSize, embeddingSize, baseChannels, classConditionalNorm
+        case discriminatorNormalization
     }
 
-    /// Models saved before `classConditionalNorm` existed had none.
+    /// Models saved before `classConditionalNorm` or `discriminatorNormalization` existed had
+    /// neither: the reference model's choices.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(imageChannels: try c.decode(Int.self, forKey: .imageChannels),
@@ -43,7 +49,9 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
                   latentSize: try c.decode(Int.self, forKey: .latentSize),
                   embeddingSize: try c.decode(Int.self, forKey: .embeddingSize),
                   baseChannels: try c.decode(Int.self, forKey: .baseChannels),
-                  classConditionalNorm: try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false)
+                  classConditionalNorm: try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false,
+                  discriminatorNormalization: try c.decodeIfPresent(DiscriminatorNormalization.self,
+                                                                    forKey: .discriminatorNormalization) ?? .batch)
     }
 
     /// Stride-2 stages between 4x4 and the full resolution (3 at 32, 4 at 64).
@@ -67,4 +75,17 @@ public enum GeneratorConditioning: String, Sendable, CaseIterable {
     public static let standard = GeneratorConditioning.norm
 
     public var classConditionalNorm: Bool { self == .norm }
+}
+
+/// How the discriminator is normalised, by the names `synthd train --discriminator` and
+/// `[training] discriminator` use.
+public enum DiscriminatorNormalization: String, Sendable, Codable, CaseIterable {
+    /// BatchNorm after every convolution but the first (the reference model).
+    case batch
+    /// Every weight divided by its largest singular value (Miyato et al. 2018), no BatchNorm:
+    /// D is then 1-Lipschitz per layer whatever the batch holds.
+    case spectral
+
+    /// What new models get unless told otherwise.
+    public static let standard = DiscriminatorNormalization.batch
 }

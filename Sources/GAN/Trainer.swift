@@ -17,11 +17,14 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var checkpointSeconds: Double = 60
     /// Class-conditional BatchNorm in the generator (see `ModelConfiguration`); new models only.
     public var classConditionalNorm = GeneratorConditioning.standard.classConditionalNorm
+    /// BatchNorm or spectral normalisation in D (see `ModelConfiguration`); new models only.
+    public var discriminatorNormalization = DiscriminatorNormalization.standard
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case batchSize, seed, loss, augmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
+        case discriminatorNormalization
     }
 
     /// A key missing from an older model.json keeps its default here (what that model used).
@@ -36,6 +39,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         o.learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? o.learningRate
         o.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? o.checkpointSeconds
         o.classConditionalNorm = try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false
+        o.discriminatorNormalization = try c.decodeIfPresent(DiscriminatorNormalization.self,
+                                                             forKey: .discriminatorNormalization) ?? .batch
         self = o
     }
 }
@@ -120,7 +125,8 @@ public final class Trainer {
         options.checkpointSeconds = requested.checkpointSeconds
         var configuration = previous?.configuration
             ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution,
-                                  classConditionalNorm: options.classConditionalNorm)
+                                  classConditionalNorm: options.classConditionalNorm,
+                                  discriminatorNormalization: options.discriminatorNormalization)
         configuration.classes = set.classMap.count
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: options.seed)

@@ -82,7 +82,7 @@ extension TrainingStep {
     var modelDescription: String {
         let c = generator.configuration
         return "C=\(c.imageChannels) K=\(c.classes) R=\(c.resolution) z=\(c.latentSize) e=\(c.embeddingSize) base=\(c.baseChannels)"
-            + (c.classConditionalNorm ? " cbn" : "")
+            + (c.classConditionalNorm ? " cbn" : "") + (c.discriminatorNormalization == .spectral ? " sn" : "")
     }
 }
 

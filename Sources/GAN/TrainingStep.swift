@@ -74,6 +74,7 @@ public final class TrainingStep {
 
         // D step: the two halves' gradients add up, as for the sum of the two losses.
         discriminator.zeroGradients()
+        discriminator.prepareForward(iterate: true)
         let realLogits = discriminator.forward(augmented(real), labels: realLabels)
         let realMean = mean(realLogits)
         var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
@@ -82,10 +83,12 @@ public final class TrainingStep {
         let fakeMean = mean(fakeLogits)
         lossD += discriminatorLoss(fakeLogits, real: false, gradient: dLogits)
         discriminator.backward(dLogits, inputGradient: false)
+        discriminator.finishBackward()
         discriminatorOptimizer.update()
 
         // G step through the updated D.
         generator.zeroGradients()
+        discriminator.prepareForward(iterate: false)
         let logits = discriminator.forward(augmented(fake), labels: fakeLabels)
         let lossG: Float
         switch loss {

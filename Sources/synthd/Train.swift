@@ -29,6 +29,8 @@ struct Train: ParsableCommand {
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
     @Option(help: "Generator conditioning: input (the class embedding at G's input, the reference model) or norm (also a per-class scale and shift after every BatchNorm) (new models only).")
     var conditioning = GeneratorConditioning.standard.rawValue
+    @Option(help: "Discriminator normalisation: batch (BatchNorm, the reference model) or spectral (every weight divided by its largest singular value) (new models only).")
+    var discriminator = DiscriminatorNormalization.standard.rawValue
     @Option(help: "Adam's learning rate for G and D (new models only).") var learningRate: Float = TrainingOptions().learningRate
     @Option(help: "Decay of the moving average of G that samples are drawn from, in [0, 1) (new models only).")
     var emaDecay: Float = TrainingOptions().emaDecay
@@ -41,6 +43,9 @@ struct Train: ParsableCommand {
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
         guard GeneratorConditioning(rawValue: conditioning) != nil else { throw ValidationError("--conditioning must be input or norm") }
+        guard DiscriminatorNormalization(rawValue: discriminator) != nil else {
+            throw ValidationError("--discriminator must be batch or spectral")
+        }
         guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
         guard learningRate > 0, learningRate < 1 else { throw ValidationError("--learning-rate must be in (0, 1)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
@@ -65,6 +70,7 @@ struct Train: ParsableCommand {
         options.augmentation = AugmentationPolicy(rawValue: augmentation)!.enabled(forImages: set.count)
         options.checkpointSeconds = checkpointSeconds
         options.classConditionalNorm = GeneratorConditioning(rawValue: conditioning)!.classConditionalNorm
+        options.discriminatorNormalization = DiscriminatorNormalization(rawValue: discriminator)!
         options.learningRate = learningRate
         options.emaDecay = emaDecay
         let previous = try folder.readRecord()

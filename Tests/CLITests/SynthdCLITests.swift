@@ -112,13 +112,13 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
     }
 
-    /// A new model keeps the learning rate and moving-average decay it was asked for.
+    /// A new model keeps the learning rate, moving-average decay and discriminator it was asked for.
     @Test func learningRateAndAverageDecayAreRecorded() throws {
         let data = try temporaryFolder("data"), state = try temporaryFolder("state")
         defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
         try makeDataset(data, classes: ["cat": 2, "dog": 2])
         let run = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4",
-                                         "--learning-rate", "0.001", "--ema-decay", "0.99"])
+                                         "--learning-rate", "0.001", "--ema-decay", "0.99", "--discriminator", "spectral"])
         #expect(run.status == 0, "\(run.output)")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
         let options = record["options"] as? [String: Any] ?? [:]
@@ -126,5 +126,9 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let decay = (options["emaDecay"] ?? options["ema_decay"]) as? Double
         #expect(rate.map { abs($0 - 0.001) < 1e-9 } == true, "\(options)")
         #expect(decay.map { abs($0 - 0.99) < 1e-6 } == true, "\(options)")
+        let configuration = record["configuration"] as? [String: Any] ?? [:]
+        #expect(configuration["discriminatorNormalization"] as? String == "spectral", "\(configuration)")
+        let wrong = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--discriminator", "layer"])
+        #expect(wrong.status != 0 && wrong.output.contains("--discriminator must be batch or spectral"))
     }
 }

@@ -103,6 +103,7 @@ import Testing
             checkpoint_seconds = 30
             augmentation = "off"
             conditioning = "norm"
+            discriminator = "spectral"
             [generation]
             keep_generations = 3
             temperature = 1.25
@@ -111,7 +112,8 @@ import Testing
             threads = 1
             """, path: "t.toml")
         #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3 && c.augmentation == .off)
-        #expect(c.temperature == 1.25 && c.conditioning == .norm)
+        #expect(c.temperature == 1.25 && c.conditioning == .norm && c.discriminator == .spectral)
+        #expect(throws: Configuration.Error.self) { try Configuration.parse("[training]\ndiscriminator = \"layer\"", path: "t.toml") }
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\ntemperature = 0", path: "t.toml") }
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import NumericTestSupport
 import Testing
 
 @Suite final class CheckpointTests {

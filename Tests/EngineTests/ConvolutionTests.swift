@@ -1,4 +1,5 @@
 import Engine
+import NumericTestSupport
 import Testing
 
 /// Direct convolution by its definition, the independent reference for Conv2d:

@@ -1,4 +1,5 @@
 import Engine
+import NumericTestSupport
 import Testing
 
 @Suite struct LossTests {

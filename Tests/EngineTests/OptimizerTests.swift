@@ -1,4 +1,5 @@
 import Engine
+import NumericTestSupport
 import Testing
 
 /// Adam in Double from the paper's algorithm (Kingma & Ba 2015, Algorithm 1), with PyTorch's

@@ -1,4 +1,5 @@
 @testable import Engine
+import NumericTestSupport
 import Testing
 
 /// The Winograd forward of 4/2/1 transposed convolutions (ConvTranspose2d+Winograd.swift),

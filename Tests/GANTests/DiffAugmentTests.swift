@@ -1,14 +1,9 @@
 import Engine
 import GAN
+import NumericTestSupport
 import Testing
 
 @Suite struct DiffAugmentTests {
-    func weightedSum(_ y: Tensor, _ w: Tensor) -> Double {
-        var total = 0.0
-        for i in 0..<y.count { total += Double(y[i]) * Double(w[i]) }
-        return total
-    }
-
     /// Every augmentation is affine in x with the random draw held fixed, so backward must be
     /// its exact transpose: <A x, w> = <x, A^T w> (tested for the colour, shift and cutout parts).
     @Test(arguments: [1, 3])

@@ -1,5 +1,6 @@
 import Engine
 import GAN
+import NumericTestSupport
 import Testing
 
 @Suite struct ModelShapeTests {
@@ -95,6 +96,40 @@ import Testing
         let worst = zip(sampled, expected).map { abs($0 - $1) }.max()!
         #expect(worst < 1e-4, "sampling path differs from forward by up to \(worst)")
         #expect(sampled.contains { $0 != 0 }, "images are not blank")
+    }
+
+    /// A spectrally normalised D: no BatchNorm, every weight wrapped, and the gradients of the
+    /// trained (raw) weights against differences of L = sum(w * D(x, y)), with the power
+    /// iteration's vectors held as the gradient assumes.
+    @Test func spectralDiscriminatorGradientsMatchFiniteDifferences() {
+        let configuration = ModelConfiguration(classes: 3, baseChannels: 4, discriminatorNormalization: .spectral)
+        let discriminator = Discriminator(configuration)
+        initializeDCGAN(discriminator.parameters, seed: 3)
+        #expect(discriminator.norms.isEmpty && discriminator.spectralNorms.count == 5)
+        #expect(!discriminator.parameters.contains { $0.name.contains(".bn") })
+        let trained = discriminator.spectralNorms.map { ObjectIdentifier($0.weight) }
+        #expect(trained.allSatisfy { id in discriminator.parameters.contains { ObjectIdentifier($0) == id } })
+
+        // Raw weights of order 1 (only their direction matters to D), so that a difference step
+        // is small against them and against sigma.
+        for (index, normalization) in discriminator.spectralNorms.enumerated() {
+            normalization.weight.value.copy(from: randomTensor(normalization.weight.shape, seed: 30 + UInt64(index)))
+        }
+        let images = randomTensor([4, 1, 32, 32], seed: 8), w = randomTensor([4], seed: 9)
+        let labels: [Int32] = [2, 0, 1, 2]
+        discriminator.zeroGradients()
+        discriminator.prepareForward(iterate: true)
+        _ = discriminator.forward(images, labels: labels)
+        discriminator.backward(w, inputGradient: false)
+        discriminator.finishBackward()
+        for normalization in discriminator.spectralNorms {
+            #expect(normalization.sigma > 0)
+            checkGradient(normalization.weight.name, of: normalization.weight.value, analytic: normalization.weight.grad,
+                          eps: 1e-3, tolerance: 2e-2, maxElements: 40) {
+                discriminator.prepareForward(iterate: false)
+                return weightedSum(discriminator.forward(images, labels: labels), w)
+            }
+        }
     }
 
     @Test func referenceModelHasTheDocumentedSize() {

@@ -21,6 +21,7 @@ public struct Configuration: Equatable, Sendable {
     public var seed = 0
     public var augmentation = AugmentationPolicy.auto
     public var conditioning = GeneratorConditioning.standard
+    public var discriminator = DiscriminatorNormalization.standard
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
@@ -130,6 +131,9 @@ public struct Configuration: Equatable, Sendable {
             var conditioning = c.conditioning.rawValue
             try r.string("conditioning", into: &conditioning, allowed: GeneratorConditioning.allCases.map(\.rawValue))
             c.conditioning = GeneratorConditioning(rawValue: conditioning)!
+            var discriminator = c.discriminator.rawValue
+            try r.string("discriminator", into: &discriminator, allowed: DiscriminatorNormalization.allCases.map(\.rawValue))
+            c.discriminator = DiscriminatorNormalization(rawValue: discriminator)!
         }
         try reader.table("generation") { (r: inout Reader) throws(Error) in
             var policy = c.policy.rawValue

@@ -79,6 +79,7 @@ public struct JobRunner: Sendable {
         options.checkpointSeconds = settings.checkpointSeconds
         options.augmentation = settings.augmentation.enabled(forImages: set.count)
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
+        options.discriminatorNormalization = settings.discriminator
         let trainer = try Trainer(set: set, state: state, options: options)
 
         let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60

@@ -1,9 +1,11 @@
 import Engine
 import Testing
 
+// Shared by the numeric test targets: finite-difference gradient checks and tolerances.
+
 /// Fixed random weights w for the test loss L = sum(w * y): dL/dy = w, so a layer's backward
 /// called with w must return the gradient of L, which central differences estimate.
-func projectionWeights(like tensor: Tensor, seed: UInt64) -> Tensor {
+public func projectionWeights(like tensor: Tensor, seed: UInt64) -> Tensor {
     var rng = RandomGenerator(seed: seed)
     let w = Tensor(zeros: tensor.shape)
     rng.fillUniform(w, -1, 1)
@@ -11,14 +13,14 @@ func projectionWeights(like tensor: Tensor, seed: UInt64) -> Tensor {
 }
 
 /// sum(w * y) in Double.
-func weightedSum(_ y: Tensor, _ w: Tensor) -> Double {
+public func weightedSum(_ y: Tensor, _ w: Tensor) -> Double {
     precondition(y.count == w.count)
     var total: Double = 0
     for i in 0..<y.count { total += Double(y[i]) * Double(w[i]) }
     return total
 }
 
-func randomTensor(_ shape: [Int], seed: UInt64, range: ClosedRange<Float> = -1...1) -> Tensor {
+public func randomTensor(_ shape: [Int], seed: UInt64, range: ClosedRange<Float> = -1...1) -> Tensor {
     var rng = RandomGenerator(seed: seed)
     let t = Tensor(zeros: shape)
     rng.fillUniform(t, range.lowerBound, range.upperBound)
@@ -29,7 +31,7 @@ func randomTensor(_ shape: [Int], seed: UInt64, range: ClosedRange<Float> = -1..
 /// every element of `tensor` (or `maxElements` evenly spaced ones). The error is normalised by
 /// the largest analytic magnitude, as ggml's NMSE-style checks do, so that tiny gradients are
 /// not held to a relative tolerance that Float32 cannot meet.
-func checkGradient(
+public func checkGradient(
     _ label: String, of tensor: Tensor, analytic: Tensor,
     eps: Float = 1e-2, tolerance: Double = 1e-2, maxElements: Int = 200,
     sourceLocation: SourceLocation = #_sourceLocation,
@@ -59,7 +61,7 @@ func checkGradient(
 }
 
 /// Asserts two float sequences agree within atol + rtol * |expected|, reporting the worst.
-func expectClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4,
+public func expectClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4,
                  _ label: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
     guard actual.count == expected.count else {
         Issue.record("\(label): counts differ, \(actual.count) vs \(expected.count)", sourceLocation: sourceLocation)
