@@ -24,25 +24,41 @@ public struct Sampler {
     /// What `synthd generate` and the daemon use unless told otherwise.
     public static let defaultTemperature: Float = 1
 
+    /// Copies of the generator for the second and later workers, kept between calls.
+    private let workers = GeneratorCopies()
+
     public init(generator: Generator, record: ModelRecord) {
         self.generator = generator
         self.record = record
     }
 
+    /// Batches are sampled concurrently, one per core, each by its own copy of the generator
+    /// (layers keep their activations, so one generator runs one batch at a time). A worker
+    /// takes the next batch when it finishes one: whole batches on independent threads
+    /// replace a split of every layer over the cores, which waited at each layer for the
+    /// slower half. z is drawn for all batches first, so the images do not depend on which
+    /// worker made them.
     public func sample(labels: [Int32], seed: UInt64) -> [Image] {
         var rng = RandomGenerator(seed: seed)
         var order = Array(labels.indices)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
-        var images = [Image?](repeating: nil, count: labels.count)
-        var start = 0
-        while start < order.count {
-            let batch = Array(order[start..<min(order.count, start + batchSize)])
-            let z = Tensor(zeros: [batch.count, generator.configuration.latentSize])
+        var batches: [(slots: [Int], z: Tensor)] = []
+        for start in stride(from: 0, to: order.count, by: batchSize) {
+            let slots = Array(order[start..<min(order.count, start + batchSize)])
+            let z = Tensor(zeros: [slots.count, generator.configuration.latentSize])
             rng.fillNormal(z)
             if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
-            let output = generator.sample(z, labels: batch.map { labels[$0] }, upsampling: upsampling)
-            for (row, slot) in batch.enumerated() { images[slot] = image(output, index: row) }
-            start += batchSize
+            batches.append((slots, z))
+        }
+        let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches.count))
+        var images = [Image?](repeating: nil, count: labels.count)
+        images.withUnsafeMutableBufferPointer { buffer in
+            let slots = UncheckedSendable(buffer)   // each batch writes its own slots
+            Parallel.forEachTask(batches.count) { worker, task in
+                let (batch, z) = batches[task]
+                let output = generators[worker].sample(z, labels: batch.map { labels[$0] }, upsampling: upsampling)
+                for (row, slot) in batch.enumerated() { slots.value[slot] = image(output, index: row) }
+            }
         }
         return images.map { $0! }
     }
@@ -60,5 +76,22 @@ public struct Sampler {
         }
         let square = Image(width: r, height: r, mode: channels == 3 ? .rgb : .grey, pixels: pixels)
         return Resampling.unfit(square, width: record.imageWidth, height: record.imageHeight)
+    }
+}
+
+/// The generator itself for the first worker and copies of it for the others. Copies are made
+/// once and get the generator's weights and statistics again at every call (a memcpy: the
+/// generator may have trained since); their transformed Winograd weights are kept while the
+/// weights are unchanged.
+final class GeneratorCopies {
+    private var copies: [Generator] = []
+
+    func generators(copying generator: Generator, count: Int) -> [Generator] {
+        while copies.count < count - 1 { copies.append(Generator(generator.configuration)) }
+        let used = Array(copies.prefix(max(0, count - 1)))
+        for copy in used {
+            for (target, source) in zip(copy.stateTensors, generator.stateTensors) { target.tensor.copy(from: source.tensor) }
+        }
+        return [generator] + used
     }
 }

@@ -94,4 +94,43 @@ import Testing
         }
         #expect(worst <= 0.5 + 1e-3, "pixels differ from G(1.7 z, y) by up to \(worst)")
     }
+
+    /// Batches run concurrently on copies of the generator give what the generator gives for
+    /// each batch in turn, z drawn batch after batch from the seed (after the seeded shuffle of
+    /// the requests); after the generator's weights change, the copies follow.
+    @Test func concurrentBatchesMatchBatchesOneAtATime() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        var sampler = Sampler(generator: generator, record: record)
+        sampler.batchSize = 3
+        let labels: [Int32] = [0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1]
+
+        func oneAtATime() -> [[UInt8]] {
+            var rng = RandomGenerator(seed: 5)
+            var order = Array(labels.indices)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            var pixels = [[UInt8]](repeating: [], count: labels.count)
+            for start in stride(from: 0, to: order.count, by: 3) {
+                let slots = Array(order[start..<(start + 3)])
+                let z = Tensor(zeros: [3, generator.configuration.latentSize])
+                rng.fillNormal(z)
+                let output = generator.sample(z, labels: slots.map { labels[$0] })
+                for (row, slot) in slots.enumerated() {
+                    pixels[slot] = (0..<(28 * 28)).map { p in
+                        UInt8(max(0, min(255, ((output[row * 1024 + (p / 28 + 2) * 32 + p % 28 + 2] + 1) * 127.5).rounded())))
+                    }
+                }
+            }
+            return pixels
+        }
+        func expectSame(_ images: [Image], _ expected: [[UInt8]], _ label: String) {
+            for (image, pixels) in zip(images, expected) {
+                let worst = zip(image.pixels, pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+                #expect(worst <= 1, "\(label): pixels differ by \(worst)")
+            }
+        }
+        expectSame(sampler.sample(labels: labels, seed: 5), oneAtATime(), "first call")
+        for i in 0..<generator.projection.weight.value.count { generator.projection.weight.value[i] *= 1.5 }
+        expectSame(sampler.sample(labels: labels, seed: 5), oneAtATime(), "after the weights changed")
+    }
 }

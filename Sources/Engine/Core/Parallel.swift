@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Splits independent work over the machine's cores.
 ///
@@ -9,6 +10,11 @@ public enum Parallel {
     /// Worker count; set it from the cores actually free (the daemon shares its machine).
     nonisolated(unsafe) public static var maxThreads: Int = activeProcessorCount()
 
+    /// Threads a loop started on this thread may use: 1 inside a task of `forEachTask`, whose
+    /// tasks already keep every core busy, else `maxThreads`.
+    @inlinable
+    public static var availableThreads: Int { isInsideTask ? 1 : maxThreads }
+
     /// Calls `body(range)` for disjoint ranges that cover `0..<count`, possibly concurrently.
     /// `body` must only write to state owned by its range.
     @inlinable
@@ -16,7 +22,7 @@ public enum Parallel {
         _ count: Int, minimumPerChunk: Int,
         _ body: (Range<Int>) -> Void
     ) {
-        let chunks = Swift.min(maxThreads, count / Swift.max(minimumPerChunk, 1))
+        let chunks = Swift.min(availableThreads, count / Swift.max(minimumPerChunk, 1))
         if chunks <= 1 {
             body(0..<count)
             return
@@ -35,7 +41,7 @@ public enum Parallel {
 extension Parallel {
     /// How many parts `forParts` uses for `count` items.
     @inlinable
-    public static func partCount(_ count: Int) -> Int { Swift.max(1, Swift.min(maxThreads, count)) }
+    public static func partCount(_ count: Int) -> Int { Swift.max(1, Swift.min(availableThreads, count)) }
 
     /// Splits `0..<count` into at most `maxThreads` contiguous parts and calls
     /// `body(part, range)` for each, concurrently. `part` indexes per-thread scratch space.
@@ -52,6 +58,56 @@ extension Parallel {
                 box.value(part, (count * part / parts)..<(count * (part + 1) / parts))
             }
         }
+    }
+}
+
+extension Parallel {
+    /// Runs `body(worker, task)` for every task in `0..<count`, on up to `maxThreads` workers
+    /// that each take the next task as they finish one (coarse tasks of uneven cost, or on
+    /// cores that another thread of the process also uses: a static split would leave one
+    /// core idle while the other finishes). `worker` indexes per-worker state. Parallel loops
+    /// inside a task run on the task's thread.
+    public static func forEachTask(_ count: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
+        let workers = Swift.min(availableThreads, count)
+        if workers <= 1 {
+            for task in 0..<count { body(0, task) }
+            return
+        }
+        let next = TaskCounter()
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let wasInside = isInsideTask
+                setInsideTask(true)
+                while let task = next.take(below: count) { box.value(worker, task) }
+                setInsideTask(wasInside)
+            }
+        }
+    }
+
+    @usableFromInline
+    static var isInsideTask: Bool { pthread_getspecific(insideTaskKey) != nil }
+
+    static func setInsideTask(_ inside: Bool) {
+        pthread_setspecific(insideTaskKey, inside ? UnsafeRawPointer(bitPattern: 1) : nil)
+    }
+}
+
+/// Marks the threads running `forEachTask` tasks.
+@usableFromInline
+nonisolated(unsafe) let insideTaskKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+/// Hands out task numbers in order, to whichever worker asks first.
+final class TaskCounter: Sendable {
+    private let taken = Atomic<Int>(0)
+
+    func take(below count: Int) -> Int? {
+        let task = taken.wrappingAdd(1, ordering: .relaxed).oldValue
+        return task < count ? task : nil
     }
 }
 
