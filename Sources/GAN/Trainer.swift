@@ -13,6 +13,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var augmentation = true
     public var emaDecay: Float = 0.999
     public var learningRate: Float = 2e-4
+    /// D's own learning rate (two time-scale updates, Heusel et al. 2017); nil: `learningRate`.
+    public var discriminatorLearningRate: Float?
     /// Seconds between checkpoints (and refreshed pictures).
     public var checkpointSeconds: Double = 60
     /// Class-conditional BatchNorm in the generator (see `ModelConfiguration`); new models only.
@@ -24,7 +26,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case batchSize, seed, loss, augmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
-        case discriminatorNormalization
+        case discriminatorNormalization, discriminatorLearningRate
     }
 
     /// A key missing from an older model.json keeps its default here (what that model used).
@@ -37,6 +39,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         o.augmentation = try c.decodeIfPresent(Bool.self, forKey: .augmentation) ?? o.augmentation
         o.emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay) ?? o.emaDecay
         o.learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? o.learningRate
+        o.discriminatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .discriminatorLearningRate)
         o.checkpointSeconds = try c.decodeIfPresent(Double.self, forKey: .checkpointSeconds) ?? o.checkpointSeconds
         o.classConditionalNorm = try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false
         o.discriminatorNormalization = try c.decodeIfPresent(DiscriminatorNormalization.self,
@@ -132,6 +135,7 @@ public final class Trainer {
         initializeDCGAN(generator.parameters, seed: options.seed)
         initializeDCGAN(discriminator.parameters, seed: options.seed &+ 1000)
         step = TrainingStep(generator: generator, discriminator: discriminator, learningRate: options.learningRate,
+                            discriminatorLearningRate: options.discriminatorLearningRate,
                             loss: options.loss, seed: options.seed &+ 2000)
         if options.augmentation { step.augmentation = DiffAugment(seed: options.seed &+ 3000) }
         ema = ExponentialMovingAverage(generator.parameters, decay: options.emaDecay)

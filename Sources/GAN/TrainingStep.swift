@@ -44,12 +44,13 @@ public final class TrainingStep {
     private var fakeLabels: [Int32] = []
 
     public init(generator: Generator, discriminator: Discriminator,
-                learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999,
+                learningRate: Float = 2e-4, discriminatorLearningRate: Float? = nil, beta1: Float = 0.5, beta2: Float = 0.999,
                 loss: AdversarialLoss = .nonSaturating, seed: UInt64) {
         self.generator = generator
         self.discriminator = discriminator
         generatorOptimizer = Adam(generator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
-        discriminatorOptimizer = Adam(discriminator.parameters, learningRate: learningRate, beta1: beta1, beta2: beta2)
+        discriminatorOptimizer = Adam(discriminator.parameters, learningRate: discriminatorLearningRate ?? learningRate,
+                                      beta1: beta1, beta2: beta2)
         self.loss = loss
         self.rng = RandomGenerator(seed: seed)
     }

@@ -31,7 +31,10 @@ struct Train: ParsableCommand {
     var conditioning = GeneratorConditioning.standard.rawValue
     @Option(help: "Discriminator normalisation: batch (BatchNorm, the reference model) or spectral (every weight divided by its largest singular value) (new models only).")
     var discriminator = DiscriminatorNormalization.standard.rawValue
-    @Option(help: "Adam's learning rate for G and D (new models only).") var learningRate: Float = TrainingOptions().learningRate
+    @Option(help: "Adam's learning rate for G, and for D unless --discriminator-learning-rate is given (new models only).")
+    var learningRate: Float = TrainingOptions().learningRate
+    @Option(help: "Adam's learning rate for D (new models only; default: --learning-rate).")
+    var discriminatorLearningRate: Float?
     @Option(help: "Decay of the moving average of G that samples are drawn from, in [0, 1) (new models only).")
     var emaDecay: Float = TrainingOptions().emaDecay
 
@@ -48,6 +51,9 @@ struct Train: ParsableCommand {
         }
         guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
         guard learningRate > 0, learningRate < 1 else { throw ValidationError("--learning-rate must be in (0, 1)") }
+        if let rate = discriminatorLearningRate, !(rate > 0 && rate < 1) {
+            throw ValidationError("--discriminator-learning-rate must be in (0, 1)")
+        }
         guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
     }
 
@@ -72,6 +78,7 @@ struct Train: ParsableCommand {
         options.classConditionalNorm = GeneratorConditioning(rawValue: conditioning)!.classConditionalNorm
         options.discriminatorNormalization = DiscriminatorNormalization(rawValue: discriminator)!
         options.learningRate = learningRate
+        options.discriminatorLearningRate = discriminatorLearningRate
         options.emaDecay = emaDecay
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)

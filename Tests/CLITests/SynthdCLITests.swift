@@ -118,13 +118,16 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
         try makeDataset(data, classes: ["cat": 2, "dog": 2])
         let run = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4",
-                                         "--learning-rate", "0.001", "--ema-decay", "0.99", "--discriminator", "spectral"])
+                                         "--learning-rate", "0.001", "--ema-decay", "0.99", "--discriminator", "spectral",
+                                         "--discriminator-learning-rate", "0.004"])
         #expect(run.status == 0, "\(run.output)")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
         let options = record["options"] as? [String: Any] ?? [:]
         let rate = (options["learningRate"] ?? options["learning_rate"]) as? Double
         let decay = (options["emaDecay"] ?? options["ema_decay"]) as? Double
         #expect(rate.map { abs($0 - 0.001) < 1e-9 } == true, "\(options)")
+        let dRate = (options["discriminatorLearningRate"] ?? options["discriminator_learning_rate"]) as? Double
+        #expect(dRate.map { abs($0 - 0.004) < 1e-9 } == true, "\(options)")
         #expect(decay.map { abs($0 - 0.99) < 1e-6 } == true, "\(options)")
         let configuration = record["configuration"] as? [String: Any] ?? [:]
         #expect(configuration["discriminatorNormalization"] as? String == "spectral", "\(configuration)")

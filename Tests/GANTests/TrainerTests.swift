@@ -55,6 +55,29 @@ import Testing
         #expect(grid.height == 2 * 28 + 3 * 2, "one 28-pixel row per class with 2-pixel gaps")
     }
 
+    /// A resumed model keeps its own settings: D's learning rate and spectral normalisation
+    /// come back from model.json whatever the second run asks for.
+    @Test func discriminatorSettingsAreUsedAndKeptOnResume() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        try data.addImages("b", count: 4, value: 90)
+        let state = try stateFolder()
+        var chosen = options()
+        chosen.learningRate = 1e-4
+        chosen.discriminatorLearningRate = 4e-4
+        chosen.discriminatorNormalization = .spectral
+        let first = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: chosen)
+        #expect(first.step.generatorOptimizer.learningRate == 1e-4 && first.step.discriminatorOptimizer.learningRate == 4e-4)
+        #expect(first.step.discriminator.norms.isEmpty && first.step.discriminator.spectralNorms.count == 5)
+        try first.train(.steps(2))
+
+        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        #expect(resumed.step.discriminatorOptimizer.learningRate == 4e-4)
+        #expect(resumed.step.discriminator.configuration.discriminatorNormalization == .spectral)
+        try resumed.train(.steps(1))
+        #expect(resumed.record.steps == 3)
+    }
+
     @Test func fineTunesAfterImagesAndAClassAreAdded() throws {
         let data = try DatasetFolder()
         try data.addImages("a", count: 4, value: 40)
