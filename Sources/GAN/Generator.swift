@@ -16,6 +16,7 @@ public final class Generator: Module {
     private let tanh = Activation(.tanh)
     private var projectionGrad: Tensor?
     private var sampledProjection: Tensor?
+    private var sampledPlanes: Tensor?
 
     public init(_ configuration: ModelConfiguration) {
         self.configuration = configuration
@@ -73,13 +74,36 @@ public final class Generator: Module {
     /// class scale and ReLU in one fused pass, nothing kept for a backward pass, BatchNorm's
     /// running estimates untouched, and the upsamplers by Winograd (`upsampling`; 2.5x fewer
     /// multiplications, see ConvTranspose2d). The same images up to float rounding.
+    ///
+    /// With Winograd, activations stay channels-last from one upsampler to the next, and each
+    /// BatchNorm (statistics, class scale, ReLU) is applied as the next upsampler reads its
+    /// input (`ConvTranspose2d.sample`); the image layer, and any without a Winograd shape,
+    /// gets planes back.
     public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd) -> Tensor {
         let batch = z.shape[0]
         var x = projectForSampling(z, labels: labels).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
+        func classAffine(_ stage: Int) -> ClassConditionalAffine? { classNorms.isEmpty ? nil : classNorms[stage] }
+        norms[0].normalizeScaleRectifyForSampling(x, classAffine: classAffine(0), labels: labels)
+        var pending: (ChannelsLast, RectifiedChannelAffine)?   // channels-last, its BatchNorm not yet applied
         for stage in 0..<configuration.stages {
-            norms[stage].normalizeScaleRectifyForSampling(x, classAffine: classNorms.isEmpty ? nil : classNorms[stage],
-                                                          labels: labels)
-            x = upsamplers[stage].forward(x, algorithm: upsampling)
+            let upsampler = upsamplers[stage]
+            let size = pending.map { $0.0.height } ?? x.shape[2]
+            let last = stage + 1 == configuration.stages
+            if upsampling == .winograd && !last && upsampler.samples(height: size, width: size) {
+                let y = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x))
+                // Every upsampler but the image layer is followed by a BatchNorm.
+                pending = (y, norms[stage + 1].samplingAffine(for: y, classAffine: classAffine(stage + 1), labels: labels))
+            } else {
+                if let (activations, affine) = pending {
+                    x = activations.planes(applying: affine, reusing: sampledPlanes)
+                    sampledPlanes = x
+                    pending = nil
+                }
+                x = upsampler.forward(x, algorithm: upsampling)
+                if !last {
+                    norms[stage + 1].normalizeScaleRectifyForSampling(x, classAffine: classAffine(stage + 1), labels: labels)
+                }
+            }
         }
         return tanh.forward(x)
     }

@@ -44,4 +44,66 @@ extension BatchNorm2d {
             }
         }
     }
+
+    /// The same map for channels-last activations, as tables for the next layer to apply
+    /// while it reads them (`ConvTranspose2d.sample`): this batch's statistics per channel
+    /// (two passes, vector lanes over channels, each image's sums in Float and the batch's in
+    /// Double), then a row of a = invStd * gamma * s and b = (beta - mean * invStd * gamma) * s + t
+    /// per class (one row, s = 1 and t = 0, without `classAffine`).
+    public func samplingAffine(for x: ChannelsLast, classAffine: ClassConditionalAffine?,
+                               labels: [Int32]) -> RectifiedChannelAffine {
+        precondition(x.channels == channels && labels.count == x.batch,
+                     "BatchNorm2d of \(channels) channels for \(x.channels) channels and \(labels.count) labels of \(x.batch) images")
+        let stride = x.stride, pixels = x.height * x.width, count = Double(x.batch * pixels)
+        var mean = [Double](repeating: 0, count: stride), variance = [Double](repeating: 0, count: stride)
+        mean.withUnsafeMutableBufferPointer { meanBuffer in
+            variance.withUnsafeMutableBufferPointer { varianceBuffer in
+                let means = UncheckedSendable(meanBuffer), variances = UncheckedSendable(varianceBuffer)
+                Parallel.forRanges(stride / 16, minimumPerChunk: 1) { groups in
+                    for group in groups {
+                        let lane = group * 16
+                        var total = SIMD16<Double>()
+                        for image in 0..<x.batch {
+                            var sum = SIMD16<Float>()
+                            let p = x.values.data + image * pixels * stride + lane
+                            for pixel in 0..<pixels { sum += loadVector(p + pixel * stride) }
+                            total += SIMD16<Double>(sum)
+                        }
+                        let center = SIMD16<Float>(total / count)
+                        var squares = SIMD16<Double>()
+                        for image in 0..<x.batch {
+                            var sum = SIMD16<Float>()
+                            let p = x.values.data + image * pixels * stride + lane
+                            for pixel in 0..<pixels {
+                                let d = loadVector(p + pixel * stride) - center
+                                sum += d * d
+                            }
+                            squares += SIMD16<Double>(sum)
+                        }
+                        for k in 0..<16 {
+                            means.value[lane + k] = Double(center[k])
+                            variances.value[lane + k] = squares[k] / count
+                        }
+                    }
+                }
+            }
+        }
+        let rows = classAffine?.classes ?? 1
+        let scale = Tensor(zeros: [rows, stride]), shift = Tensor(zeros: [rows, stride])
+        for c in 0..<channels {
+            let normScale = gamma.value[c] / (Float(variance[c]) + eps).squareRoot()
+            let normShift = beta.value[c] - Float(mean[c]) * normScale
+            for row in 0..<rows {
+                let s = classAffine.map { $0.scale.value[row * channels + c] } ?? 1
+                let t = classAffine.map { $0.shift.value[row * channels + c] } ?? 0
+                scale[row * stride + c] = normScale * s
+                shift[row * stride + c] = normShift * s + t
+            }
+        }
+        return RectifiedChannelAffine(scale: scale, shift: shift, rows: classAffine == nil ? labels.map { _ in 0 } : labels)
+    }
+}
+
+@inline(__always) private func loadVector(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
 }

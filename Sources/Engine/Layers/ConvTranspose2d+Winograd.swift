@@ -99,12 +99,36 @@ enum WinogradTransposedConvolution {
         return Swift.min(byWidth, byCache)
     }
 
-    /// y (n, Cout, 2H, 2W) = the transposed convolution of x (n, Cin, H, W), plus `bias`.
-    /// `u` from `transformWeights`; `scratch` holds the four buffers of `scratchSizes` for n images.
-    static func forward(x: UnsafePointer<Float>, images n: Int, inChannels: Int, outChannels: Int,
-                        height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        y: UnsafeMutablePointer<Float>, scratch: [UnsafeMutablePointer<Float>]) {
-        let (bordered, v, m, channelsLast) = (scratch[0], scratch[1], scratch[2], scratch[3])
+    /// Where a chunk's input is read from.
+    enum Source {
+        /// (n, Cin, H, W), used as it is.
+        case planes(UnsafePointer<Float>)
+        /// (n, H, W, vectorPadded(Cin)), each value taken as max(0, x * scale + shift) with row
+        /// `rows[i]` of the (rows, vectorPadded(Cin)) tables for image i: the BatchNorm, class
+        /// scale and ReLU before this layer, applied on the way into the bordered copy.
+        case channelsLast(UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
+                          rows: UnsafePointer<Int32>)
+    }
+
+    /// Where a chunk's output goes: (n, Cout, 2H, 2W), or channels-last (n, 2H, 2W,
+    /// vectorPadded(Cout)), which skips the transpose back (the next layer reads it so).
+    enum Destination {
+        case planes(UnsafeMutablePointer<Float>)
+        case channelsLast(UnsafeMutablePointer<Float>)
+    }
+
+    /// y = the transposed convolution of x (n images of Cin x H x W), plus `bias`
+    /// (vectorPadded(Cout) floats, zero past Cout). `u` from `transformWeights`; `scratch`
+    /// holds the four buffers of `scratchSizes` for n images.
+    static func forward(_ source: Source, images n: Int, inChannels: Int, outChannels: Int,
+                        height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                        _ destination: Destination, scratch: [UnsafeMutablePointer<Float>]) {
+        let (bordered, v, m) = (scratch[0], scratch[1], scratch[2])
+        let channelsLast: UnsafeMutablePointer<Float>
+        switch destination {
+        case .planes: channelsLast = scratch[3]
+        case .channelsLast(let y): channelsLast = y
+        }
         let tileRows = height / tile, tileColumns = width / tile, tilesPerImage = tileRows * tileColumns
         let tiles = n * tilesPerImage
         let borderedWidth = width + 2, borderedPlane = (height + 2) * borderedWidth
@@ -112,9 +136,8 @@ enum WinogradTransposedConvolution {
         let matrix = outChannels * inChannels
         let cin = vectorPadded(inChannels), cout = vectorPadded(outChannels)  // channels-last strides
 
-        // In: (Cin, H, W) -> (H + 2, W + 2, Cin) per image, zero on the border.
+        // In: (Cin, H, W) or (H, W, Cin) -> (H + 2, W + 2, Cin) per image, zero on the border.
         for image in 0..<n {
-            let source = x + image * inChannels * height * width
             let target = bordered + image * borderedPlane * cin
             target.update(repeating: 0, count: borderedWidth * cin)                                         // top row
             (target + (height + 1) * borderedWidth * cin).update(repeating: 0, count: borderedWidth * cin)  // bottom row
@@ -123,8 +146,17 @@ enum WinogradTransposedConvolution {
                 rowStart.update(repeating: 0, count: cin)                                 // left pixel
                 (rowStart + (width + 1) * cin).update(repeating: 0, count: cin)           // right pixel
             }
-            transpose(source, rows: inChannels, columns: height * width, rowStride: height * width) { pixel in
-                target + ((pixel / width + 1) * borderedWidth + pixel % width + 1) * cin
+            switch source {
+            case .planes(let x):
+                transpose(x + image * inChannels * height * width, rows: inChannels, columns: height * width,
+                          rowStride: height * width) { pixel in
+                    target + ((pixel / width + 1) * borderedWidth + pixel % width + 1) * cin
+                }
+            case .channelsLast(let x, let scale, let shift, let rows):
+                let row = Int(rows[image]) * cin
+                rectifiedAffine(x + image * height * width * cin, rows: height, rowLength: width * cin,
+                                rowStride: width * cin, scale: scale + row, shift: shift + row, channels: cin,
+                                into: target + (borderedWidth + 1) * cin, targetRowStride: borderedWidth * cin)
             }
         }
 
@@ -157,7 +189,7 @@ enum WinogradTransposedConvolution {
                         for tx in 0..<tileColumns {
                             let index = (image * tilesPerImage + ty * tileColumns + tx) * cout
                             let topLeft = out + ((2 * tile * ty + py) * outWidth + 2 * tile * tx + px) * cout
-                            transformOutput(m + index, productStride: tiles * cout,
+                            transformOutput(m + index, productStride: tiles * cout, bias: bias,
                                             into: topLeft, rowStride: 2 * outWidth * cout,
                                             pixelStride: 2 * cout, count: cout)
                         }
@@ -166,11 +198,30 @@ enum WinogradTransposedConvolution {
             }
         }
 
-        // Out: (2H, 2W, Cout) -> (Cout, 2H, 2W) per image, plus the bias.
-        for image in 0..<n {
-            let target = y + image * outChannels * outPlane
-            transpose(channelsLast + image * outPlane * cout, rows: outPlane, columns: outChannels, rowStride: cout,
-                      shift: bias) { channel in target + channel * outPlane }
+        // Out: (2H, 2W, Cout) -> (Cout, 2H, 2W) per image, unless wanted channels-last.
+        if case .planes(let y) = destination {
+            for image in 0..<n {
+                let target = y + image * outChannels * outPlane
+                transpose(channelsLast + image * outPlane * cout, rows: outPlane, columns: outChannels,
+                          rowStride: cout) { channel in target + channel * outPlane }
+            }
+        }
+    }
+
+    /// target = max(0, x * scale + shift) for `rows` rows of `rowLength` floats (whole pixels of
+    /// `channels`, a multiple of 16, channels-last), the per-channel tables repeating each pixel.
+    @inline(__always)
+    static func rectifiedAffine(_ x: UnsafePointer<Float>, rows rowCount: Int, rowLength: Int, rowStride: Int,
+                                scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, channels: Int,
+                                into target: UnsafeMutablePointer<Float>, targetRowStride: Int) {
+        for row in 0..<rowCount {
+            let from = x + row * rowStride, to = target + row * targetRowStride
+            for pixel in Swift.stride(from: 0, to: rowLength, by: channels) {
+                for c in Swift.stride(from: 0, to: channels, by: 16) {
+                    let value = load(from + pixel + c) * load(scale + c) + load(shift + c)
+                    store(value.replacing(with: 0, where: value .< 0), to + pixel + c)
+                }
+            }
         }
     }
 
@@ -218,12 +269,12 @@ enum WinogradTransposedConvolution {
     }
 
     /// One tile's 4x4 outputs, `count` channels each (a multiple of 16), from its 25 products
-    /// `s` apart: A^T M A.
+    /// `s` apart: A^T M A + bias.
     @inline(__always)
-    static func transformOutput(_ products: UnsafePointer<Float>, productStride s: Int,
+    static func transformOutput(_ products: UnsafePointer<Float>, productStride s: Int, bias: UnsafePointer<Float>,
                                 into topLeft: UnsafeMutablePointer<Float>, rowStride: Int, pixelStride: Int, count: Int) {
         for i in Swift.stride(from: 0, to: count, by: 16) {
-            let m = products + i
+            let m = products + i, b = load(bias + i)
             // Along each row of products (5 -> 4), then down each of the four columns (5 -> 4).
             func row(_ a: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
                 let p = m + a * patch * s
@@ -232,7 +283,8 @@ enum WinogradTransposedConvolution {
             let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4)
             func put(_ c: Int, _ y: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
                 let o = topLeft + i + c * pixelStride
-                store(y.0, o); store(y.1, o + rowStride); store(y.2, o + 2 * rowStride); store(y.3, o + 3 * rowStride)
+                store(y.0 + b, o); store(y.1 + b, o + rowStride); store(y.2 + b, o + 2 * rowStride)
+                store(y.3 + b, o + 3 * rowStride)
             }
             put(0, productTransform(r0.0, r1.0, r2.0, r3.0, r4.0))
             put(1, productTransform(r0.1, r1.1, r2.1, r3.1, r4.1))

@@ -29,6 +29,9 @@ public final class ConvTranspose2d: Module {
     /// same weights for every batch, and comparing reads them once where transforming writes
     /// 25/4 times as much in a scattered order.
     private var winogradSource: Tensor?
+    /// The bias padded to whole vectors, and `sample`'s output.
+    private var winogradBias: Tensor?
+    private var sampled: Tensor?
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -112,6 +115,90 @@ public final class ConvTranspose2d: Module {
 
     private func winogradForward(_ x: Tensor, into y: Tensor) {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        let plane = height * width, outPlane = y.shape[2] * y.shape[3]
+        winograd(batch: batch, height: height, width: width) { start in
+            (.planes(x.data + start * inChannels * plane), .planes(y.data + start * outChannels * outPlane))
+        }
+    }
+
+    /// What `sample` reads: planes (B, Cin, H, W) used as they are, or channels-last
+    /// activations through the BatchNorm, class scale and ReLU before this layer.
+    public enum SamplingInput {
+        case planes(Tensor)
+        case channelsLast(ChannelsLast, RectifiedChannelAffine)
+    }
+
+    /// Whether `sample` takes an input of `height` x `width`: the Winograd shapes.
+    public func samples(height: Int, width: Int) -> Bool {
+        WinogradTransposedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
+                                              outChannels: outChannels, height: height, width: width)
+    }
+
+    /// The forward for sampling, by Winograd, into channels-last activations (the same values
+    /// as `forward(_:algorithm: .winograd)` after transposing). Nothing is kept for backward.
+    public func sample(_ input: SamplingInput) -> ChannelsLast {
+        let (batch, height, width): (Int, Int, Int)
+        switch input {
+        case .planes(let x):
+            precondition(x.rank == 4 && x.shape[1] == inChannels, "ConvTranspose2d expects (B, \(inChannels), H, W), got \(x.shape)")
+            (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        case .channelsLast(let x, let affine):
+            precondition(x.channels == inChannels, "ConvTranspose2d expects \(inChannels) channels, got \(x.channels)")
+            precondition(affine.rows.count == x.batch && affine.scale.shape[1] == x.stride,
+                         "affine for \(affine.rows.count) images of \(affine.scale.shape[1]) floats, input \(x.values.shape)")
+            (batch, height, width) = (x.batch, x.height, x.width)
+        }
+        precondition(samples(height: height, width: width), "ConvTranspose2d.sample: no Winograd path for this shape")
+        let cout = ChannelsLast.padded(outChannels)
+        let y = Tensor.reuse(sampled, shape: [batch, 2 * height, 2 * width, cout]); sampled = y
+        let plane = height * width, outPixels = 4 * plane
+        // The rows as a buffer that outlives the closure calls below (an Array's may not).
+        let rowBuffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
+        defer { rowBuffer.deallocate() }
+        if case .channelsLast(_, let affine) = input { _ = rowBuffer.initialize(from: affine.rows) }
+        winograd(batch: batch, height: height, width: width) { start in
+            let target = WinogradTransposedConvolution.Destination.channelsLast(y.data + start * outPixels * cout)
+            switch input {
+            case .planes(let x):
+                return (.planes(x.data + start * inChannels * plane), target)
+            case .channelsLast(let x, let affine):
+                return (.channelsLast(x.values.data + start * plane * x.stride, scale: affine.scale.data,
+                                      shift: affine.shift.data, rows: rowBuffer.baseAddress! + start), target)
+            }
+        }
+        return ChannelsLast(values: y, channels: outChannels)
+    }
+
+    /// The Winograd forward of `batch` images, in chunks per thread; `ends(start)` says where
+    /// the chunk starting at image `start` is read from and written to.
+    private func winograd(batch: Int, height: Int, width: Int,
+                          ends: (Int) -> (WinogradTransposedConvolution.Source, WinogradTransposedConvolution.Destination)) {
+        let u = preparedWinogradWeights()
+        let cout = ChannelsLast.padded(outChannels)
+        let paddedBias = Tensor.reuse(winogradBias, shape: [cout]); winogradBias = paddedBias
+        paddedBias.zero()
+        if let bias { paddedBias.data.update(from: bias.value.data, count: outChannels) }
+        let tile = WinogradTransposedConvolution.tile
+        BLAS.recordFLOPs(m: outChannels * WinogradTransposedConvolution.products,
+                         n: batch * 4 * (height / tile) * (width / tile), k: inChannels)  // 4 phases of tiles
+        let chunk = WinogradTransposedConvolution.imagesPerChunk(inChannels: inChannels, height: height, width: width)
+        let sizes = WinogradTransposedConvolution.scratchSizes(images: Swift.min(chunk, batch), inChannels: inChannels,
+                                                               outChannels: outChannels, height: height, width: width)
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: sizes)
+        Parallel.forParts(batch) { part, images in
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                let (source, destination) = ends(start)
+                WinogradTransposedConvolution.forward(
+                    source, images: n, inChannels: inChannels, outChannels: outChannels,
+                    height: height, width: width, u: u.data, bias: paddedBias.data,
+                    destination, scratch: (0..<4).map { pointers[part, $0] })
+            }
+        }
+    }
+
+    /// The transformed weights, transformed again only when the weights changed.
+    private func preparedWinogradWeights() -> Tensor {
         let u = Tensor.reuse(winogradWeights, shape: [WinogradTransposedConvolution.transformedWeightCount(
             inChannels: inChannels, outChannels: outChannels)])
         let source = Tensor.reuse(winogradSource, shape: weight.shape)
@@ -122,23 +209,7 @@ public final class ConvTranspose2d: Module {
             source.copy(from: weight.value)
         }
         (winogradWeights, winogradSource) = (u, source)
-        let tile = WinogradTransposedConvolution.tile
-        BLAS.recordFLOPs(m: outChannels * WinogradTransposedConvolution.products,
-                         n: batch * 4 * (height / tile) * (width / tile), k: inChannels)  // 4 phases of tiles
-        let chunk = WinogradTransposedConvolution.imagesPerChunk(inChannels: inChannels, height: height, width: width)
-        let sizes = WinogradTransposedConvolution.scratchSizes(images: Swift.min(chunk, batch), inChannels: inChannels,
-                                                               outChannels: outChannels, height: height, width: width)
-        let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: sizes)
-        let plane = height * width, outPlane = y.shape[2] * y.shape[3]
-        Parallel.forParts(batch) { part, images in
-            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
-                let n = Swift.min(chunk, images.upperBound - start)
-                WinogradTransposedConvolution.forward(
-                    x: x.data + start * inChannels * plane, images: n, inChannels: inChannels, outChannels: outChannels,
-                    height: height, width: width, u: u.data, bias: bias?.value.data,
-                    y: y.data + start * outChannels * outPlane, scratch: (0..<4).map { pointers[part, $0] })
-            }
-        }
+        return u
     }
 
     /// dy is (B, Cout, OH, OW). Returns dx (B, Cin, H, W) when `inputGradient`, else nil.

@@ -1,0 +1,68 @@
+@testable import Engine
+import NumericTestSupport
+import Testing
+
+/// The channels-last sampling path (ChannelsLast.swift, `ConvTranspose2d.sample`,
+/// `BatchNorm2d.samplingAffine`) against the planes path it replaces.
+@Suite struct ChannelsLastSamplingTests {
+    /// (B, C, H, W) planes -> channels-last with padded, zero lanes.
+    func channelsLast(_ x: Tensor) -> ChannelsLast {
+        let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let stride = ChannelsLast.padded(c)
+        let y = Tensor(zeros: [b, h, w, stride])
+        for image in 0..<b {
+            for channel in 0..<c {
+                for pixel in 0..<(h * w) { y[(image * h * w + pixel) * stride + channel] = x[(image * c + channel) * h * w + pixel] }
+            }
+        }
+        return ChannelsLast(values: y, channels: c)
+    }
+
+    func layer(_ cin: Int, _ cout: Int, seed: UInt64) -> ConvTranspose2d {
+        let up = ConvTranspose2d("up", inChannels: cin, outChannels: cout, kernelSize: 4, stride: 2, padding: 1)
+        up.weight.value.copy(from: randomTensor(up.weight.shape, seed: seed))
+        up.bias!.value.copy(from: randomTensor(up.bias!.shape, seed: seed + 1))
+        return up
+    }
+
+    /// From planes, `sample` gives `forward(.winograd)`'s values, channels-last, zero past Cout.
+    @Test(arguments: [(3, 16), (20, 17)])
+    func sampleFromPlanesIsTheForwardChannelsLast(cin: Int, cout: Int) {
+        let up = layer(cin, cout, seed: 5)
+        let x = randomTensor([3, cin, 4, 8], seed: 6)
+        let expected = channelsLast(up.forward(x, algorithm: .winograd))
+        let y = up.sample(.planes(x))
+        #expect(y.values.shape == expected.values.shape && y.channels == cout)
+        expectClose(y.values.values, expected.values.values, atol: 1e-6, rtol: 1e-6, "sample vs forward")
+    }
+
+    /// BatchNorm (batch statistics), class scale and shift and ReLU as tables applied on the way
+    /// into the next layer give what the in-place planes pass and a planes forward give; the
+    /// tables turned back into planes give that pass's values too.
+    @Test(arguments: [false, true])
+    func normalisedChannelsLastInputMatchesThePlanesPath(classConditional: Bool) {
+        let channels = 20, labels: [Int32] = [2, 0, 1, 2, 1]
+        let norm = BatchNorm2d("bn", channels: channels)
+        norm.gamma.value.copy(from: randomTensor([channels], seed: 7, range: 0.5...1.5))
+        norm.beta.value.copy(from: randomTensor([channels], seed: 8))
+        let classAffine = classConditional ? ClassConditionalAffine("cbn", classes: 3, channels: channels) : nil
+        if let classAffine {
+            classAffine.scale.value.copy(from: randomTensor(classAffine.scale.shape, seed: 9, range: 0.5...1.5))
+            classAffine.shift.value.copy(from: randomTensor(classAffine.shift.shape, seed: 10))
+        }
+        let raw = randomTensor([5, channels, 4, 4], seed: 11, range: -2...3)
+        let input = channelsLast(raw)
+
+        let planes = Tensor(zeros: raw.shape)
+        planes.copy(from: raw)
+        norm.normalizeScaleRectifyForSampling(planes, classAffine: classAffine, labels: labels)
+        let affine = norm.samplingAffine(for: input, classAffine: classAffine, labels: labels)
+        expectClose(input.planes(applying: affine, reusing: nil).values, planes.values, atol: 1e-5, rtol: 1e-5,
+                    "tables back to planes")
+
+        let up = layer(channels, 16, seed: 12)
+        let expected = channelsLast(up.forward(planes, algorithm: .winograd)).values.values
+        expectClose(up.sample(.channelsLast(input, affine)).values.values, expected, atol: 1e-4, rtol: 1e-4,
+                    "channels-last input through the tables")
+    }
+}
