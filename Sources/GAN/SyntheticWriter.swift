@@ -36,7 +36,7 @@ public struct SyntheticWriter {
     /// flushed once, and only then does the manifest (also atomic) list them. A file written
     /// again (the same seed and model) replaces its manifest line rather than adding one.
     ///
-    /// `shouldStop` is asked between chunks of 2,048 images (about a second); when it says
+    /// `shouldStop` is asked between chunks of 8,192 images (about two seconds); when it says
     /// stop, `GenerationStopped` is thrown and the manifest does not list the files written.
     /// `progress` gets the images written so far.
     @discardableResult
@@ -67,7 +67,10 @@ public struct SyntheticWriter {
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256
         sampler.temperature = temperature
-        let chunk = 2048  // images in memory at a time
+        // Images in memory at a time: 32 batches, so that the last batch of a chunk, which one
+        // worker finishes while the other waits, is a small part of it (2,048 images: 176-178%
+        // CPU; 8,192: 183-184%).
+        let chunk = 8192
         // Each chunk is encoded and written on a background thread while the next one is
         // sampled, so that time file creation spends waiting (on the folder's lock, on a slow
         // disk) is not lost to the sampler. Here, on a fast disk, the gain is inside the spread.
