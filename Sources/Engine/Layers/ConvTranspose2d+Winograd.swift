@@ -303,12 +303,12 @@ enum WinogradTransposedConvolution {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
-/// B[c][r] = A[r][c] + shift[c]: A is rows x columns with rows `rowStride` apart; row c of B
+/// B[c][r] = A[r][c]: A is rows x columns with rows `rowStride` apart; row c of B
 /// starts at `targetRow(c)`. Works in 8x8 blocks held in registers, transposed by three rounds
 /// of interleaving (each takes the even and odd halves of row pairs: the element index's six
 /// bits rotate by one, and three rotations swap row and column bits); the edges go one by one.
 @inline(__always)
-func transpose(_ a: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, shift: UnsafePointer<Float>? = nil,
+func transpose(_ a: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int,
                into targetRow: (Int) -> UnsafeMutablePointer<Float>) {
     let fullRows = rows / 8 * 8, fullColumns = columns / 8 * 8
     func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
@@ -327,18 +327,17 @@ func transpose(_ a: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: In
                 t = (p0.even, p1.even, p2.even, p3.even, p0.odd, p1.odd, p2.odd, p3.odd)
             }
             func put(_ v: SIMD8<Float>, _ j: Int) {
-                let value = shift.map { v + SIMD8(repeating: $0[c0 + j]) } ?? v
-                UnsafeMutableRawPointer(targetRow(c0 + j) + r0).storeBytes(of: value, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(targetRow(c0 + j) + r0).storeBytes(of: v, as: SIMD8<Float>.self)
             }
             put(t.0, 0); put(t.1, 1); put(t.2, 2); put(t.3, 3); put(t.4, 4); put(t.5, 5); put(t.6, 6); put(t.7, 7)
         }
         for c in c0..<(c0 + 8) {
-            let row = targetRow(c), add = shift?[c] ?? 0
-            for r in fullRows..<rows { row[r] = a[r * rowStride + c] + add }
+            let row = targetRow(c)
+            for r in fullRows..<rows { row[r] = a[r * rowStride + c] }
         }
     }
     for c in fullColumns..<columns {
-        let row = targetRow(c), add = shift?[c] ?? 0
-        for r in 0..<rows { row[r] = a[r * rowStride + c] + add }
+        let row = targetRow(c)
+        for r in 0..<rows { row[r] = a[r * rowStride + c] }
     }
 }

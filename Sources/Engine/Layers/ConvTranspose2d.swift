@@ -9,7 +9,8 @@ import Glibc
 /// im2col geometry with the roles swapped (image = output, grid = input): forward is a GEMM
 /// then col2im, backward is im2col then GEMMs. Like `Conv2d`, it works through the batch in
 /// cache-sized chunks per thread. For sampling, the 4/2/1 shape of G's upsamplers can take a
-/// Winograd forward instead (`ConvTranspose2d+Winograd.swift`: 39% of the multiplications).
+/// Winograd forward instead (`ConvTranspose2d+Winograd.swift`: 39% of the multiplications),
+/// and `sample` runs it channels-last (`ChannelsLast.swift`).
 public final class ConvTranspose2d: Module {
     /// How `forward` computes: by columns (GEMM then col2im; any shape) or by Winograd
     /// F(4x4, 2x2) on the four stride-2 phases (kernel 4, stride 2, padding 1, sizes that are
