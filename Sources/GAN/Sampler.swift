@@ -39,16 +39,27 @@ public struct Sampler {
     /// slower half. z is drawn for all batches first, so the images do not depend on which
     /// worker made them.
     public func sample(labels: [Int32], seed: UInt64) -> [Image] {
-        var rng = RandomGenerator(seed: seed)
-        var order = Array(labels.indices)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        sample([(labels, seed)])
+    }
+
+    /// `sample(labels:seed:)` for each group, the images in the order of the groups: the same
+    /// images, with the batches of all groups shared out among the workers at once.
+    public func sample(_ groups: [(labels: [Int32], seed: UInt64)]) -> [Image] {
+        var labels: [Int32] = []
         var batches: [(slots: [Int], z: Tensor)] = []
-        for start in stride(from: 0, to: order.count, by: batchSize) {
-            let slots = Array(order[start..<min(order.count, start + batchSize)])
-            let z = Tensor(zeros: [slots.count, generator.configuration.latentSize])
-            rng.fillNormal(z)
-            if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
-            batches.append((slots, z))
+        for group in groups {
+            let first = labels.count
+            labels += group.labels
+            var rng = RandomGenerator(seed: group.seed)
+            var order = Array(group.labels.indices)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            for start in stride(from: 0, to: order.count, by: batchSize) {
+                let slots = order[start..<min(order.count, start + batchSize)].map { first + $0 }
+                let z = Tensor(zeros: [slots.count, generator.configuration.latentSize])
+                rng.fillNormal(z)
+                if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
+                batches.append((slots, z))
+            }
         }
         let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches.count))
         var images = [Image?](repeating: nil, count: labels.count)

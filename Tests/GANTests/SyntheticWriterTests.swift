@@ -130,6 +130,10 @@ import Testing
             }
         }
         expectSame(sampler.sample(labels: labels, seed: 5), oneAtATime(), "first call")
+        // Groups sampled together give what each group gives alone.
+        let together = sampler.sample([(Array(labels[..<5]), 5), (Array(labels[5...]), 9)])
+        let alone = sampler.sample(labels: Array(labels[..<5]), seed: 5) + sampler.sample(labels: Array(labels[5...]), seed: 9)
+        expectSame(together, alone.map(\.pixels), "groups")
         for i in 0..<generator.projection.weight.value.count { generator.projection.weight.value[i] *= 1.5 }
         expectSame(sampler.sample(labels: labels, seed: 5), oneAtATime(), "after the weights changed")
     }
