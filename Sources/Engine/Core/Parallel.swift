@@ -65,8 +65,9 @@ extension Parallel {
     /// Runs `body(worker, task)` for every task in `0..<count`, on up to `maxThreads` workers
     /// that each take the next task as they finish one (coarse tasks of uneven cost, or on
     /// cores that another thread of the process also uses: a static split would leave one
-    /// core idle while the other finishes). `worker` indexes per-worker state. Parallel loops
-    /// inside a task run on the task's thread.
+    /// core idle while the other finishes). `worker` indexes per-worker state. With several
+    /// workers, parallel loops inside a task run on the task's thread; with one (a single
+    /// task, or one thread), tasks run in turn and their loops split as usual.
     public static func forEachTask(_ count: Int, _ body: (_ worker: Int, _ task: Int) -> Void) {
         let workers = Swift.min(availableThreads, count)
         if workers <= 1 {
