@@ -45,19 +45,19 @@ public final class Discriminator: Module {
         } else {
             spectralNorms = []
         }
-    }
-
-    public var parameters: [Parameter] {
-        var result: [Parameter] = []
+        var layerParameters: [Parameter] = []
         for index in convolutions.indices {
-            result += convolutions[index].parameters
-            if index > 0, !norms.isEmpty { result += norms[index - 1].parameters }
+            layerParameters += convolutions[index].parameters
+            if index > 0, !norms.isEmpty { layerParameters += norms[index - 1].parameters }
         }
-        result += head.parameters
+        layerParameters += head.parameters
         // The wrappers' weights stand in for the layers' (same names, same places).
         let trained = Dictionary(uniqueKeysWithValues: spectralNorms.map { (ObjectIdentifier($0.target), $0.weight) })
-        return result.map { trained[ObjectIdentifier($0)] ?? $0 }
+        parameters = layerParameters.map { trained[ObjectIdentifier($0)] ?? $0 }
     }
+
+    /// Fixed at construction (optimisers and checkpoints follow this order).
+    public let parameters: [Parameter]
 
     public var buffers: [NamedTensor] {
         norms.flatMap(\.buffers) + spectralNorms.map { NamedTensor($0.vectorName, $0.u) }

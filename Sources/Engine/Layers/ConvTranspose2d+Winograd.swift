@@ -77,15 +77,13 @@ enum WinogradTransposedConvolution {
         }
     }
 
-    /// Channels-last buffers hold each pixel's channels rounded up to whole 16-lane vectors.
-    static func vectorPadded(_ channels: Int) -> Int { (channels + 15) / 16 * 16 }
 
     /// Working floats per thread for `images` images: the input channels-last with a zero
     /// border, the transformed inputs (25 x tiles x Cin) and products (25 x tiles x Cout) of
     /// one phase, and the output channels-last.
     static func scratchSizes(images: Int, inChannels: Int, outChannels: Int, height: Int, width: Int) -> [Int] {
         let tiles = images * (height / tile) * (width / tile)
-        let cin = vectorPadded(inChannels), cout = vectorPadded(outChannels)
+        let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)
         return [images * (height + 2) * (width + 2) * cin, products * tiles * cin, products * tiles * cout,
                 images * 4 * height * width * cout]
     }
@@ -103,22 +101,22 @@ enum WinogradTransposedConvolution {
     enum Source {
         /// (n, Cin, H, W), used as it is.
         case planes(UnsafePointer<Float>)
-        /// (n, H, W, vectorPadded(Cin)), each value taken as max(0, x * scale + shift) with row
-        /// `rows[i]` of the (rows, vectorPadded(Cin)) tables for image i: the BatchNorm, class
+        /// (n, H, W, ChannelsLast.padded(Cin)), each value taken as max(0, x * scale + shift) with row
+        /// `rows[i]` of the (rows, ChannelsLast.padded(Cin)) tables for image i: the BatchNorm, class
         /// scale and ReLU before this layer, applied on the way into the bordered copy.
         case channelsLast(UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
                           rows: UnsafePointer<Int32>)
     }
 
     /// Where a chunk's output goes: (n, Cout, 2H, 2W), or channels-last (n, 2H, 2W,
-    /// vectorPadded(Cout)), which skips the transpose back (the next layer reads it so).
+    /// ChannelsLast.padded(Cout)), which skips the transpose back (the next layer reads it so).
     enum Destination {
         case planes(UnsafeMutablePointer<Float>)
         case channelsLast(UnsafeMutablePointer<Float>)
     }
 
     /// y = the transposed convolution of x (n images of Cin x H x W), plus `bias`
-    /// (vectorPadded(Cout) floats, zero past Cout). `u` from `transformWeights`; `scratch`
+    /// (ChannelsLast.padded(Cout) floats, zero past Cout). `u` from `transformWeights`; `scratch`
     /// holds the four buffers of `scratchSizes` for n images.
     static func forward(_ source: Source, images n: Int, inChannels: Int, outChannels: Int,
                         height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
@@ -134,7 +132,7 @@ enum WinogradTransposedConvolution {
         let borderedWidth = width + 2, borderedPlane = (height + 2) * borderedWidth
         let outWidth = 2 * width, outPlane = 4 * height * width
         let matrix = outChannels * inChannels
-        let cin = vectorPadded(inChannels), cout = vectorPadded(outChannels)  // channels-last strides
+        let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)  // channels-last strides
 
         // In: (Cin, H, W) or (H, W, Cin) -> (H + 2, W + 2, Cin) per image, zero on the border.
         for image in 0..<n {

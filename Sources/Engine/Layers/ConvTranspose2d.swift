@@ -69,9 +69,7 @@ public final class ConvTranspose2d: Module {
         precondition(whole.height > 0 && whole.width > 0, "ConvTranspose2d: output of \(x.shape) would be empty")
         input = x
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.height, whole.width]); output = y
-        if algorithm == .winograd,
-           WinogradTransposedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
-                                                 outChannels: outChannels, height: x.shape[2], width: x.shape[3]) {
+        if algorithm == .winograd, hasWinogradShape(height: x.shape[2], width: x.shape[3]) {
             winogradForward(x, into: y)
         } else {
             columnsForward(x, into: y)
@@ -129,8 +127,9 @@ public final class ConvTranspose2d: Module {
         case channelsLast(ChannelsLast, RectifiedChannelAffine)
     }
 
-    /// Whether `sample` takes an input of `height` x `width`: the Winograd shapes.
-    public func samples(height: Int, width: Int) -> Bool {
+    /// Whether an input of `height` x `width` can take the Winograd path (`sample`, or
+    /// `forward` with `.winograd`).
+    public func hasWinogradShape(height: Int, width: Int) -> Bool {
         WinogradTransposedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
                                               outChannels: outChannels, height: height, width: width)
     }
@@ -149,7 +148,7 @@ public final class ConvTranspose2d: Module {
                          "affine for \(affine.rows.count) images of \(affine.scale.shape[1]) floats, input \(x.values.shape)")
             (batch, height, width) = (x.batch, x.height, x.width)
         }
-        precondition(samples(height: height, width: width), "ConvTranspose2d.sample: no Winograd path for this shape")
+        precondition(hasWinogradShape(height: height, width: width), "ConvTranspose2d.sample: no Winograd path for this shape")
         let cout = ChannelsLast.padded(outChannels)
         let y = Tensor.reuse(sampled, shape: [batch, 2 * height, 2 * width, cout]); sampled = y
         let plane = height * width, outPixels = 4 * plane
