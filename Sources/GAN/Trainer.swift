@@ -21,6 +21,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var classConditionalNorm = GeneratorConditioning.standard.classConditionalNorm
     /// BatchNorm or spectral normalisation in D (see `ModelConfiguration`); new models only.
     public var discriminatorNormalization = DiscriminatorNormalization.standard
+    /// Channels of G's and D's widest-resolution layers (`ModelConfiguration.baseChannels`);
+    /// new models only. Not stored here: model.json keeps it in the configuration.
+    public var baseChannels = ModelConfiguration().baseChannels
 
     public init() {}
 
@@ -128,7 +131,7 @@ public final class Trainer {
         options.checkpointSeconds = requested.checkpointSeconds
         var configuration = previous?.configuration
             ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution,
-                                  classConditionalNorm: options.classConditionalNorm,
+                                  baseChannels: requested.baseChannels, classConditionalNorm: options.classConditionalNorm,
                                   discriminatorNormalization: options.discriminatorNormalization)
         configuration.classes = set.classMap.count
         let generator = Generator(configuration), discriminator = Discriminator(configuration)

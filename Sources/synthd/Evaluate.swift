@@ -21,6 +21,14 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Held-out real images for test accuracies.") var test: String?
     @Option(help: "Training passes over the data for each classifier.") var epochs = 3
     @Option(help: "Seed of the classifiers.") var seed: UInt64 = 0
+    @Option(help: "Share of every batch of the real + synthetic classifier taken from the real images, in (0, 1) (default: in proportion to the two sets' sizes).")
+    var realShare: Double?
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        if let realShare, !(realShare > 0 && realShare < 1) { throw ValidationError("--real-share must be in (0, 1)") }
+        if realShare != nil, test == nil { throw ValidationError("--real-share needs --test (it shapes the real + synthetic classifier)") }
+    }
 
     func run() throws {
         let progress = ProgressLine(logInterval: 30)
@@ -31,11 +39,16 @@ struct Evaluate: ParsableCommand {
         if !unknown.isEmpty { progress.write("warning: synthetic classes with no real images: \(unknown.joined(separator: ", "))\n") }
         progress.write("real: \(real.count) images, synthetic: \(synth.count) images, \(classes) classes\n")
 
-        func train(_ data: LabeledImages, _ label: String) -> Classifier {
-            let model = Classifier.train(on: data, classes: classes, epochs: epochs, seed: seed) { f in
-                progress.update(fraction: f, remaining: .nan, text: "training classifier on \(label)")
+        func train(_ data: LabeledImages, _ label: String, with synthetic: LabeledImages? = nil) -> Classifier {
+            let report = { (f: Double) in progress.update(fraction: f, remaining: .nan, text: "training classifier on \(label)") }
+            let model = if let synthetic, let realShare {
+                Classifier.train(on: data, and: synthetic, firstShare: realShare, classes: classes, epochs: epochs,
+                                 seed: seed, progress: report)
+            } else {
+                Classifier.train(on: data + (synthetic ?? data.select([])), classes: classes, epochs: epochs, seed: seed,
+                                 progress: report)
             }
-            progress.finish("trained classifier on \(label) (\(data.count) images)")
+            progress.finish("trained classifier on \(label) (\(data.count + (synthetic?.count ?? 0)) images)")
             return model
         }
         let realData = LabeledImages(real), synthData = LabeledImages(synth)
@@ -73,8 +86,9 @@ struct Evaluate: ParsableCommand {
             return 100 * Double(zip(predicted, testSet.labels).filter { $0 == Int($1) }.count) / Double(testSet.count)
         }
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
-        let both = train(realData + synthData, "real and synthetic images")
-        print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%",
-                     testSet.count, accuracy(judge), accuracy(synthOnly), min(real.count, synth.count), accuracy(both)))
+        let both = train(realData, "real and synthetic images", with: synthData)
+        let mix = realShare.map { String(format: " (%.0f%% of each batch real)", 100 * $0) } ?? ""
+        print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%%@",
+                     testSet.count, accuracy(judge), accuracy(synthOnly), min(real.count, synth.count), accuracy(both), mix))
     }
 }

@@ -37,6 +37,8 @@ struct Train: ParsableCommand {
     var discriminatorLearningRate: Float?
     @Option(help: "Decay of the moving average of G that samples are drawn from, in [0, 1) (new models only).")
     var emaDecay: Float = TrainingOptions().emaDecay
+    @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
+    var baseChannels = TrainingOptions().baseChannels
 
     func validate() throws {
         guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
@@ -55,6 +57,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--discriminator-learning-rate must be in (0, 1)")
         }
         guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
+        guard (8...256).contains(baseChannels) else { throw ValidationError("--base-channels must be in 8...256") }
     }
 
     func run() throws {
@@ -80,6 +83,7 @@ struct Train: ParsableCommand {
         options.learningRate = learningRate
         options.discriminatorLearningRate = discriminatorLearningRate
         options.emaDecay = emaDecay
+        options.baseChannels = baseChannels
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)
         if let previous {

@@ -37,3 +37,58 @@ import Testing
         #expect(features.count == 256 * Classifier.featureSize)
     }
 }
+
+@Suite struct BatchOrderTests {
+    @Test func oneGroupVisitsEveryImageOncePerPass() {
+        var order = BatchOrder(count: 10, batchSize: 5)
+        var rng = RandomGenerator(seed: 3)
+        let pass = order.next(&rng) + order.next(&rng)
+        #expect(pass.sorted() == Array(0..<10))
+        let next = order.next(&rng) + order.next(&rng)
+        #expect(next.sorted() == Array(0..<10))
+        #expect(next != pass, "reshuffled for the second pass")
+    }
+
+    @Test func twoGroupsGiveTheirShareOfEveryBatch() {
+        // 4 "real" images (0..<4) beside 40 "synthetic" ones: 2 of each batch of 6 are real,
+        // however many synthetic images there are; each group is walked without repeats.
+        var order = BatchOrder([.init(indices: 0..<4, perBatch: 2), .init(indices: 4..<44, perBatch: 4)])
+        #expect(order.batchSize == 6)
+        var rng = RandomGenerator(seed: 4)
+        var synthetic: [Int] = []
+        for _ in 0..<10 {
+            let batch = order.next(&rng)
+            let real = batch.filter { $0 < 4 }
+            #expect(batch.count == 6 && real.count == 2 && Array(batch.prefix(2)) == real)
+            #expect(Set(real).count == 2)
+            synthetic += batch.dropFirst(2)
+        }
+        #expect(synthetic.sorted() == Array(4..<44), "ten batches of 4 are one pass over the 40")
+    }
+
+    @Test func aRealShareKeepsScarceRealImagesInCharge() {
+        // 512 correctly labelled images (dark = 0, bright = 1) beside 2,048 with the labels
+        // swapped: mixed by count, the classifier learns the swapped labels; with 90% of each
+        // batch from the first set, the right ones. (With only 64 right images in every batch it
+        // memorised those and learnt the swapped rule for all others: hence sets this large.)
+        func images(_ count: Int, swapped: Bool, seed: UInt64) -> LabeledImages {
+            var rng = RandomGenerator(seed: seed)
+            var pixels: [UInt8] = [], labels: [Int32] = []
+            for i in 0..<count {
+                let label = Int32(i % 2)
+                labels.append(swapped ? 1 - label : label)
+                for _ in 0..<(32 * 32) { pixels.append(UInt8(max(0, min(255, (label == 0 ? 60 : 190) + rng.normal() * 30)))) }
+            }
+            return LabeledImages(pixels: pixels, labels: labels, channels: 1, resolution: 32)
+        }
+        let right = images(512, swapped: false, seed: 1), wrong = images(2048, swapped: true, seed: 2)
+        let test = images(64, swapped: false, seed: 3)
+        func accuracy(_ model: Classifier) -> Double {
+            Double(zip(model.evaluate(test).predictions, test.labels).filter { $0 == Int($1) }.count) / Double(test.count)
+        }
+        let byCount = Classifier.train(on: right + wrong, classes: 2, epochs: 1, seed: 1, minimumSteps: 0)
+        let byShare = Classifier.train(on: right, and: wrong, firstShare: 0.9, classes: 2, epochs: 1, seed: 1, minimumSteps: 0)
+        #expect(accuracy(byCount) < 0.2, "by count: \(accuracy(byCount))")
+        #expect(accuracy(byShare) > 0.9, "by share: \(accuracy(byShare))")
+    }
+}

@@ -110,22 +110,42 @@ public final class Classifier: Module {
     /// `minimumSteps` steps (500 images make 3 steps an epoch: far too few to compare).
     public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = 600,
                              progress: (Double) -> Void = { _ in }) -> Classifier {
+        train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
+              epochs: epochs, seed: seed, minimumSteps: minimumSteps, progress: progress)
+    }
+
+    /// Trains a new classifier on `first` and `second` together, `firstShare` of every batch
+    /// of 128 (fewer when a set is too small for its share) from `first` (e.g. real images beside many more synthetic ones). As many steps as
+    /// `epochs` passes over both sets would take, and at least `minimumSteps`.
+    public static func train(on first: LabeledImages, and second: LabeledImages, firstShare: Double, classes: Int,
+                             epochs: Int, seed: UInt64, minimumSteps: Int = 600,
+                             progress: (Double) -> Void = { _ in }) -> Classifier {
+        precondition(firstShare > 0 && firstShare < 1, "the share must be in (0, 1)")
+        // Smaller batches when a set is too small to give its share of 128.
+        let batch = max(2, min(128, Int(Double(first.count) / firstShare), Int(Double(second.count) / (1 - firstShare))))
+        let fromFirst = min(first.count, max(1, Int((firstShare * Double(batch)).rounded())))
+        let fromSecond = min(second.count, batch - fromFirst)
+        let order = BatchOrder([.init(indices: 0..<first.count, perBatch: fromFirst),
+                                .init(indices: first.count..<(first.count + second.count), perBatch: fromSecond)])
+        return train(on: first + second, order: order, classes: classes, epochs: epochs, seed: seed,
+                     minimumSteps: minimumSteps, progress: progress)
+    }
+
+    static func train(on data: LabeledImages, order initialOrder: BatchOrder, classes: Int, epochs: Int, seed: UInt64,
+                      minimumSteps: Int, progress: (Double) -> Void) -> Classifier {
         let model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution)
         initializeDCGAN(model.parameters, seed: seed)
         let adam = Adam(model.parameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999)
         let loss = SoftmaxCrossEntropy()
-        let batch = min(128, data.count)
+        var order = initialOrder
+        let batch = order.batchSize
         let x = Tensor(zeros: [batch, data.channels, data.resolution, data.resolution])
         let dLogits = Tensor(zeros: [batch, classes])
         var labels: [Int32] = []
         var rng = RandomGenerator(seed: seed &+ 1)
-        var order = Array(0..<data.count)
-        let stepsPerEpoch = max(1, data.count / batch)
-        let totalSteps = max(epochs * stepsPerEpoch, minimumSteps)
+        let totalSteps = max(epochs * max(1, data.count / batch), minimumSteps)
         for step in 0..<totalSteps {
-            let s = step % stepsPerEpoch
-            if s == 0 { for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) } }
-            data.fill(x, labels: &labels, indices: order[(s * batch)..<((s + 1) * batch)])
+            data.fill(x, labels: &labels, indices: order.next(&rng)[...])
             model.zeroGradients()
             let logits = model.forward(x)
             _ = loss(logits, labels: labels, gradient: dLogits)
