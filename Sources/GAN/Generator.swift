@@ -90,9 +90,10 @@ public final class Generator: Module {
             let size = pending.map { $0.0.height } ?? x.shape[2]
             let last = stage + 1 == configuration.stages
             if upsampling == .winograd && !last && upsampler.hasWinogradShape(height: size, width: size) {
-                let y = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x))
+                let (y, statistics) = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x))
                 // Every upsampler but the image layer is followed by a BatchNorm.
-                pending = (y, norms[stage + 1].samplingAffine(for: y, classAffine: classAffine(stage + 1), labels: labels))
+                pending = (y, norms[stage + 1].samplingAffine(statistics: statistics, classAffine: classAffine(stage + 1),
+                                                              labels: labels))
             } else {
                 if let (activations, affine) = pending {
                     x = activations.planes(applying: affine, reusing: sampledPlanes)

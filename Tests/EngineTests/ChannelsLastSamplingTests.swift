@@ -18,6 +18,18 @@ import Testing
         return ChannelsLast(values: y, channels: c)
     }
 
+    /// The statistics `sample` takes as it makes the values (sums of y - bias in the output
+    /// transform, per part of the batch) are the two-pass ones of its output.
+    func expectStatistics(_ statistics: ChannelStatistics, of y: ChannelsLast,
+                          sourceLocation: SourceLocation = #_sourceLocation) {
+        let reference = ChannelStatistics(of: y)
+        #expect(statistics.mean.count == y.channels, sourceLocation: sourceLocation)
+        expectClose(statistics.mean.map(Float.init), reference.mean.map(Float.init), atol: 1e-5, rtol: 1e-5, "means",
+                    sourceLocation: sourceLocation)
+        expectClose(statistics.variance.map(Float.init), reference.variance.map(Float.init), atol: 1e-5, rtol: 1e-4,
+                    "variances", sourceLocation: sourceLocation)
+    }
+
     func layer(_ cin: Int, _ cout: Int, seed: UInt64) -> ConvTranspose2d {
         let up = ConvTranspose2d("up", inChannels: cin, outChannels: cout, kernelSize: 4, stride: 2, padding: 1)
         up.weight.value.copy(from: randomTensor(up.weight.shape, seed: seed))
@@ -31,7 +43,8 @@ import Testing
         let up = layer(cin, cout, seed: 5)
         let x = randomTensor([3, cin, 4, 8], seed: 6)
         let expected = channelsLast(up.forward(x, algorithm: .winograd))
-        let y = up.sample(.planes(x))
+        let (y, statistics) = up.sample(.planes(x))
+        expectStatistics(statistics, of: y)
         #expect(y.values.shape == expected.values.shape && y.channels == cout)
         expectClose(y.values.values, expected.values.values, atol: 1e-6, rtol: 1e-6, "sample vs forward")
     }
@@ -56,13 +69,14 @@ import Testing
         let planes = Tensor(zeros: raw.shape)
         planes.copy(from: raw)
         norm.normalizeScaleRectifyForSampling(planes, classAffine: classAffine, labels: labels)
-        let affine = norm.samplingAffine(for: input, classAffine: classAffine, labels: labels)
+        let affine = norm.samplingAffine(statistics: ChannelStatistics(of: input), classAffine: classAffine, labels: labels)
         expectClose(input.planes(applying: affine, reusing: nil).values, planes.values, atol: 1e-5, rtol: 1e-5,
                     "tables back to planes")
 
         let up = layer(channels, 16, seed: 12)
         let expected = channelsLast(up.forward(planes, algorithm: .winograd)).values.values
-        expectClose(up.sample(.channelsLast(input, affine)).values.values, expected, atol: 1e-4, rtol: 1e-4,
-                    "channels-last input through the tables")
+        let (y, statistics) = up.sample(.channelsLast(input, affine))
+        expectClose(y.values.values, expected, atol: 1e-4, rtol: 1e-4, "channels-last input through the tables")
+        expectStatistics(statistics, of: y)
     }
 }

@@ -46,53 +46,18 @@ extension BatchNorm2d {
     }
 
     /// The same map for channels-last activations, as tables for the next layer to apply
-    /// while it reads them (`ConvTranspose2d.sample`): this batch's statistics per channel
-    /// (two passes, vector lanes over channels, each image's sums in Float and the batch's in
-    /// Double), then a row of a = invStd * gamma * s and b = (beta - mean * invStd * gamma) * s + t
+    /// while it reads them (`ConvTranspose2d.sample`): from this batch's `statistics` per
+    /// channel, a row of a = invStd * gamma * s and b = (beta - mean * invStd * gamma) * s + t
     /// per class (one row, s = 1 and t = 0, without `classAffine`).
-    public func samplingAffine(for x: ChannelsLast, classAffine: ClassConditionalAffine?,
+    public func samplingAffine(statistics: ChannelStatistics, classAffine: ClassConditionalAffine?,
                                labels: [Int32]) -> RectifiedChannelAffine {
-        precondition(x.channels == channels && labels.count == x.batch,
-                     "BatchNorm2d of \(channels) channels for \(x.channels) channels and \(labels.count) labels of \(x.batch) images")
-        let stride = x.stride, pixels = x.height * x.width, count = Double(x.batch * pixels)
-        var mean = [Double](repeating: 0, count: stride), variance = [Double](repeating: 0, count: stride)
-        mean.withUnsafeMutableBufferPointer { meanBuffer in
-            variance.withUnsafeMutableBufferPointer { varianceBuffer in
-                let means = UncheckedSendable(meanBuffer), variances = UncheckedSendable(varianceBuffer)
-                Parallel.forRanges(stride / 16, minimumPerChunk: 1) { groups in
-                    for group in groups {
-                        let lane = group * 16
-                        var total = SIMD16<Double>()
-                        for image in 0..<x.batch {
-                            var sum = SIMD16<Float>()
-                            let p = x.values.data + image * pixels * stride + lane
-                            for pixel in 0..<pixels { sum += loadVector(p + pixel * stride) }
-                            total += SIMD16<Double>(sum)
-                        }
-                        let center = SIMD16<Float>(total / count)
-                        var squares = SIMD16<Double>()
-                        for image in 0..<x.batch {
-                            var sum = SIMD16<Float>()
-                            let p = x.values.data + image * pixels * stride + lane
-                            for pixel in 0..<pixels {
-                                let d = loadVector(p + pixel * stride) - center
-                                sum += d * d
-                            }
-                            squares += SIMD16<Double>(sum)
-                        }
-                        for k in 0..<16 {
-                            means.value[lane + k] = Double(center[k])
-                            variances.value[lane + k] = squares[k] / count
-                        }
-                    }
-                }
-            }
-        }
+        precondition(statistics.mean.count >= channels, "statistics of \(statistics.mean.count) channels for BatchNorm2d of \(channels)")
+        let stride = ChannelsLast.padded(channels)
         let rows = classAffine?.classes ?? 1
         let scale = Tensor(zeros: [rows, stride]), shift = Tensor(zeros: [rows, stride])
         for c in 0..<channels {
-            let normScale = gamma.value[c] / (Float(variance[c]) + eps).squareRoot()
-            let normShift = beta.value[c] - Float(mean[c]) * normScale
+            let normScale = gamma.value[c] / (Float(statistics.variance[c]) + eps).squareRoot()
+            let normShift = beta.value[c] - Float(statistics.mean[c]) * normScale
             for row in 0..<rows {
                 let s = classAffine.map { $0.scale.value[row * channels + c] } ?? 1
                 let t = classAffine.map { $0.shift.value[row * channels + c] } ?? 0
@@ -101,6 +66,66 @@ extension BatchNorm2d {
             }
         }
         return RectifiedChannelAffine(scale: scale, shift: shift, rows: classAffine == nil ? labels.map { _ in 0 } : labels)
+    }
+}
+
+/// Per-channel mean and (biased) variance of a batch of activations, what BatchNorm
+/// normalises with.
+public struct ChannelStatistics: Sendable {
+    public let mean: [Double]
+    public let variance: [Double]
+
+    public init(mean: [Double], variance: [Double]) {
+        precondition(mean.count == variance.count, "\(mean.count) means, \(variance.count) variances")
+        self.mean = mean
+        self.variance = variance
+    }
+
+    /// From sums of x - center and of its squares over `count` values per channel (as the
+    /// Winograd output transform takes them, centred on the bias to keep the subtraction
+    /// E[d^2] - E[d]^2 well conditioned).
+    public init(sums: UnsafePointer<Double>, squares: UnsafePointer<Double>, center: UnsafePointer<Float>,
+                channels: Int, count: Int) {
+        let n = Double(count)
+        var mean = [Double](repeating: 0, count: channels), variance = mean
+        for c in 0..<channels {
+            let m = sums[c] / n
+            mean[c] = Double(center[c]) + m
+            variance[c] = Swift.max(0, squares[c] / n - m * m)
+        }
+        self.init(mean: mean, variance: variance)
+    }
+
+    /// Two passes over channels-last activations (vector lanes over channels, each image's sums
+    /// in Float and the batch's in Double): what the fused statistics are checked against.
+    public init(of x: ChannelsLast) {
+        let stride = x.stride, pixels = x.height * x.width, count = Double(x.batch * pixels)
+        var mean = [Double](repeating: 0, count: stride), variance = [Double](repeating: 0, count: stride)
+        for lane in Swift.stride(from: 0, to: stride, by: 16) {
+            var total = SIMD16<Double>()
+            for image in 0..<x.batch {
+                var sum = SIMD16<Float>()
+                let p = x.values.data + image * pixels * stride + lane
+                for pixel in 0..<pixels { sum += loadVector(p + pixel * stride) }
+                total += SIMD16<Double>(sum)
+            }
+            let center = SIMD16<Float>(total / count)
+            var squares = SIMD16<Double>()
+            for image in 0..<x.batch {
+                var sum = SIMD16<Float>()
+                let p = x.values.data + image * pixels * stride + lane
+                for pixel in 0..<pixels {
+                    let d = loadVector(p + pixel * stride) - center
+                    sum += d * d
+                }
+                squares += SIMD16<Double>(sum)
+            }
+            for k in 0..<16 {
+                mean[lane + k] = Double(center[k])
+                variance[lane + k] = squares[k] / count
+            }
+        }
+        self.init(mean: Array(mean.prefix(x.channels)), variance: Array(variance.prefix(x.channels)))
     }
 }
 

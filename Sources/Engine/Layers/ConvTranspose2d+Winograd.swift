@@ -117,10 +117,14 @@ enum WinogradTransposedConvolution {
 
     /// y = the transposed convolution of x (n images of Cin x H x W), plus `bias`
     /// (ChannelsLast.padded(Cout) floats, zero past Cout). `u` from `transformWeights`; `scratch`
-    /// holds the four buffers of `scratchSizes` for n images.
+    /// holds the four buffers of `scratchSizes` for n images. With `statistics` (2 x
+    /// ChannelsLast.padded(Cout) doubles), adds each channel's sum of y - bias, then its sum of
+    /// squares, taken as the output transform makes the values: a following BatchNorm's
+    /// statistics without another pass over the output.
     static func forward(_ source: Source, images n: Int, inChannels: Int, outChannels: Int,
                         height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                        _ destination: Destination, scratch: [UnsafeMutablePointer<Float>]) {
+                        _ destination: Destination, scratch: [UnsafeMutablePointer<Float>],
+                        statistics: UnsafeMutablePointer<Double>? = nil) {
         let (bordered, v, m) = (scratch[0], scratch[1], scratch[2])
         let channelsLast: UnsafeMutablePointer<Float>
         switch destination {
@@ -181,16 +185,24 @@ enum WinogradTransposedConvolution {
                                     c: m + xi * tiles * cout, ldc: cout)
                 }
                 // A^T M A into the phase's pixels: output row 2 (4ty + r) + py, column 2 (4tx + c) + px.
-                for image in 0..<n {
-                    let out = channelsLast + image * outPlane * cout
-                    for ty in 0..<tileRows {
-                        for tx in 0..<tileColumns {
-                            let index = (image * tilesPerImage + ty * tileColumns + tx) * cout
-                            let topLeft = out + ((2 * tile * ty + py) * outWidth + 2 * tile * tx + px) * cout
-                            transformOutput(m + index, productStride: tiles * cout, bias: bias,
-                                            into: topLeft, rowStride: 2 * outWidth * cout,
-                                            pixelStride: 2 * cout, count: cout)
+                // The phase's sums in Float (at most a few thousand values a channel), the layer's in Double.
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * cout) { sums in
+                    let partial = statistics == nil ? nil : sums.baseAddress!
+                    partial?.update(repeating: 0, count: 2 * cout)
+                    for image in 0..<n {
+                        let out = channelsLast + image * outPlane * cout
+                        for ty in 0..<tileRows {
+                            for tx in 0..<tileColumns {
+                                let index = (image * tilesPerImage + ty * tileColumns + tx) * cout
+                                let topLeft = out + ((2 * tile * ty + py) * outWidth + 2 * tile * tx + px) * cout
+                                transformOutput(m + index, productStride: tiles * cout, bias: bias,
+                                                into: topLeft, rowStride: 2 * outWidth * cout,
+                                                pixelStride: 2 * cout, count: cout, sums: partial)
+                            }
                         }
+                    }
+                    if let statistics, let partial {
+                        for i in 0..<(2 * cout) { statistics[i] += Double(partial[i]) }
                     }
                 }
             }
@@ -267,10 +279,12 @@ enum WinogradTransposedConvolution {
     }
 
     /// One tile's 4x4 outputs, `count` channels each (a multiple of 16), from its 25 products
-    /// `s` apart: A^T M A + bias.
+    /// `s` apart: A^T M A + bias. With `sums`, adds each channel's 16 values of A^T M A (before the
+    /// bias) to `sums[c]` and their squares to `sums[count + c]`.
     @inline(__always)
     static func transformOutput(_ products: UnsafePointer<Float>, productStride s: Int, bias: UnsafePointer<Float>,
-                                into topLeft: UnsafeMutablePointer<Float>, rowStride: Int, pixelStride: Int, count: Int) {
+                                into topLeft: UnsafeMutablePointer<Float>, rowStride: Int, pixelStride: Int, count: Int,
+                                sums: UnsafeMutablePointer<Float>? = nil) {
         for i in Swift.stride(from: 0, to: count, by: 16) {
             let m = products + i, b = load(bias + i)
             // Along each row of products (5 -> 4), then down each of the four columns (5 -> 4).
@@ -279,15 +293,24 @@ enum WinogradTransposedConvolution {
                 return productTransform(load(p), load(p + s), load(p + 2 * s), load(p + 3 * s), load(p + 4 * s))
             }
             let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4)
+            var sum = SIMD16<Float>(), squares = SIMD16<Float>()
             func put(_ c: Int, _ y: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
                 let o = topLeft + i + c * pixelStride
                 store(y.0 + b, o); store(y.1 + b, o + rowStride); store(y.2 + b, o + 2 * rowStride)
                 store(y.3 + b, o + 3 * rowStride)
+                if sums != nil {
+                    sum += (y.0 + y.1) + (y.2 + y.3)
+                    squares += (y.0 * y.0 + y.1 * y.1) + (y.2 * y.2 + y.3 * y.3)
+                }
             }
             put(0, productTransform(r0.0, r1.0, r2.0, r3.0, r4.0))
             put(1, productTransform(r0.1, r1.1, r2.1, r3.1, r4.1))
             put(2, productTransform(r0.2, r1.2, r2.2, r3.2, r4.2))
             put(3, productTransform(r0.3, r1.3, r2.3, r3.3, r4.3))
+            if let sums {
+                store(load(sums + i) + sum, sums + i)
+                store(load(sums + count + i) + squares, sums + count + i)
+            }
         }
     }
 }

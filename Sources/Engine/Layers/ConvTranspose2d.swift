@@ -135,8 +135,10 @@ public final class ConvTranspose2d: Module {
     }
 
     /// The forward for sampling, by Winograd, into channels-last activations (the same values
-    /// as `forward(_:algorithm: .winograd)` after transposing). Nothing is kept for backward.
-    public func sample(_ input: SamplingInput) -> ChannelsLast {
+    /// as `forward(_:algorithm: .winograd)` after transposing), with their per-channel
+    /// statistics for the BatchNorm that follows, taken as the values are made (a pass over a
+    /// batch's activations fewer). Nothing is kept for backward.
+    public func sample(_ input: SamplingInput) -> (activations: ChannelsLast, statistics: ChannelStatistics) {
         let (batch, height, width): (Int, Int, Int)
         switch input {
         case .planes(let x):
@@ -156,7 +158,12 @@ public final class ConvTranspose2d: Module {
         let rowBuffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch)
         defer { rowBuffer.deallocate() }
         if case .channelsLast(_, let affine) = input { _ = rowBuffer.initialize(from: affine.rows) }
-        winograd(batch: batch, height: height, width: width) { start in
+        // Sums of y - bias and of their squares, one set per part, added up below.
+        let parts = Parallel.partCount(batch)
+        let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: parts * 2 * cout)
+        defer { sums.deallocate() }
+        _ = sums.initialize(repeating: 0)
+        winograd(batch: batch, height: height, width: width, statistics: sums.baseAddress!) { start in
             let target = WinogradTransposedConvolution.Destination.channelsLast(y.data + start * outPixels * cout)
             switch input {
             case .planes(let x):
@@ -166,12 +173,17 @@ public final class ConvTranspose2d: Module {
                                       shift: affine.shift.data, rows: rowBuffer.baseAddress! + start), target)
             }
         }
-        return ChannelsLast(values: y, channels: outChannels)
+        for part in 1..<Swift.max(1, parts) {
+            for i in 0..<(2 * cout) { sums[i] += sums[part * 2 * cout + i] }
+        }
+        let statistics = ChannelStatistics(sums: sums.baseAddress!, squares: sums.baseAddress! + cout,
+                                           center: winogradBias!.data, channels: outChannels, count: batch * outPixels)
+        return (ChannelsLast(values: y, channels: outChannels), statistics)
     }
 
     /// The Winograd forward of `batch` images, in chunks per thread; `ends(start)` says where
     /// the chunk starting at image `start` is read from and written to.
-    private func winograd(batch: Int, height: Int, width: Int,
+    private func winograd(batch: Int, height: Int, width: Int, statistics: UnsafeMutablePointer<Double>? = nil,
                           ends: (Int) -> (WinogradTransposedConvolution.Source, WinogradTransposedConvolution.Destination)) {
         let u = preparedWinogradWeights()
         let cout = ChannelsLast.padded(outChannels)
@@ -192,7 +204,8 @@ public final class ConvTranspose2d: Module {
                 WinogradTransposedConvolution.forward(
                     source, images: n, inChannels: inChannels, outChannels: outChannels,
                     height: height, width: width, u: u.data, bias: paddedBias.data,
-                    destination, scratch: (0..<4).map { pointers[part, $0] })
+                    destination, scratch: (0..<4).map { pointers[part, $0] },
+                    statistics: statistics.map { $0 + part * 2 * ChannelsLast.padded(outChannels) })
             }
         }
     }
