@@ -77,8 +77,8 @@ public final class Generator: Module {
     ///
     /// With Winograd, activations stay channels-last from one upsampler to the next, and each
     /// BatchNorm (statistics, class scale, ReLU) is applied as the next upsampler reads its
-    /// input (`ConvTranspose2d.sample`); the image layer, and any without a Winograd shape,
-    /// gets planes back.
+    /// input (`ConvTranspose2d.sample`), the image layer's too (`ConvTranspose2d.sampleImage`);
+    /// a layer without a Winograd shape gets planes back.
     public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd) -> Tensor {
         let batch = z.shape[0]
         var x = projectForSampling(z, labels: labels).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
@@ -94,6 +94,9 @@ public final class Generator: Module {
                 // Every upsampler but the image layer is followed by a BatchNorm.
                 pending = (y, norms[stage + 1].samplingAffine(statistics: statistics, classAffine: classAffine(stage + 1),
                                                               labels: labels))
+            } else if upsampling == .winograd && last && upsampler.hasImageSamplingShape, let (activations, affine) = pending {
+                x = upsampler.sampleImage(activations, affine)
+                pending = nil
             } else {
                 if let (activations, affine) = pending {
                     x = activations.planes(applying: affine, reusing: sampledPlanes)

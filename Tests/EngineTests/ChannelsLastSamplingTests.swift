@@ -79,4 +79,19 @@ import Testing
         expectClose(y.values.values, expected, atol: 1e-4, rtol: 1e-4, "channels-last input through the tables")
         expectStatistics(statistics, of: y)
     }
+
+    /// The image layer from channels-last activations through their tables gives the planes
+    /// path's values: the tables back to planes, then the columns forward.
+    @Test(arguments: [1, 3])
+    func imageLayerFromChannelsLastIsTheColumnsForward(outChannels: Int) {
+        let channels = 20, labels: [Int32] = [1, 0, 1]
+        let input = channelsLast(randomTensor([3, channels, 8, 4], seed: 13, range: -2...2))
+        let scale = randomTensor([2, input.stride], seed: 14, range: 0.5...1.5), shift = randomTensor([2, input.stride], seed: 15)
+        let affine = RectifiedChannelAffine(scale: scale, shift: shift, rows: labels)
+        let up = layer(channels, outChannels, seed: 16)
+        let expected = up.forward(input.planes(applying: affine, reusing: nil), algorithm: .columns)
+        let y = up.sampleImage(input, affine)
+        #expect(y.shape == [3, outChannels, 16, 8])
+        expectClose(y.values, expected.values, atol: 1e-5, rtol: 1e-5, "image layer channels-last vs planes")
+    }
 }

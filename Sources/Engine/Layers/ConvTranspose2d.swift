@@ -24,7 +24,7 @@ public final class ConvTranspose2d: Module {
     private var input: Tensor?
     private var output: Tensor?
     private var inputGrad: Tensor?
-    private let scratch = ConvolutionScratch()
+    let scratch = ConvolutionScratch()
     private var winogradWeights: Tensor?
     /// The weights `winogradWeights` were transformed from: generation calls forward with the
     /// same weights for every batch, and comparing reads them once where transforming writes
@@ -33,6 +33,8 @@ public final class ConvTranspose2d: Module {
     /// The bias padded to whole vectors, and `sample`'s output.
     private var winogradBias: Tensor?
     private var sampled: Tensor?
+    /// `sampleImage`'s output.
+    var sampledImage: Tensor?
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
