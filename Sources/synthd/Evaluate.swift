@@ -23,11 +23,15 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Seed of the classifiers.") var seed: UInt64 = 0
     @Option(help: "Share of every batch of the real + synthetic classifier taken from the real images, in (0, 1) (default: in proportion to the two sets' sizes).")
     var realShare: Double?
+    @Flag(help: "Train the real + synthetic classifier on the synthetic images first, then on the real ones (pretraining on synthetic, fine-tuning on real).")
+    var syntheticFirst = false
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         if let realShare, !(realShare > 0 && realShare < 1) { throw ValidationError("--real-share must be in (0, 1)") }
         if realShare != nil, test == nil { throw ValidationError("--real-share needs --test (it shapes the real + synthetic classifier)") }
+        if syntheticFirst, test == nil { throw ValidationError("--synthetic-first needs --test (it shapes the real + synthetic classifier)") }
+        if syntheticFirst, realShare != nil { throw ValidationError("give --real-share or --synthetic-first, not both") }
     }
 
     func run() throws {
@@ -44,6 +48,8 @@ struct Evaluate: ParsableCommand {
             let model = if let synthetic, let realShare {
                 Classifier.train(on: data, and: synthetic, firstShare: realShare, classes: classes, epochs: epochs,
                                  seed: seed, progress: report)
+            } else if let synthetic, syntheticFirst {
+                Classifier.train(on: data, after: synthetic, classes: classes, epochs: epochs, seed: seed, progress: report)
             } else {
                 Classifier.train(on: data + (synthetic ?? data.select([])), classes: classes, epochs: epochs, seed: seed,
                                  progress: report)
@@ -87,7 +93,8 @@ struct Evaluate: ParsableCommand {
         }
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
         let both = train(realData, "real and synthetic images", with: synthData)
-        let mix = realShare.map { String(format: " (%.0f%% of each batch real)", 100 * $0) } ?? ""
+        let mix = realShare.map { String(format: " (%.0f%% of each batch real)", 100 * $0) }
+            ?? (syntheticFirst ? " (synthetic first, then real)" : "")
         print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%%@",
                      testSet.count, accuracy(judge), accuracy(synthOnly), min(real.count, synth.count), accuracy(both), mix))
     }

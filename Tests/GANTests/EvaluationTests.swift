@@ -21,21 +21,30 @@ import Testing
     }
 
     @Test func classifierLearnsASeparableProblem() {
-        // Class 0: dark images, class 1: bright images, with noise.
-        var rng = RandomGenerator(seed: 5)
-        var pixels: [UInt8] = [], labels: [Int32] = []
-        for i in 0..<256 {
-            let label = Int32(i % 2)
-            labels.append(label)
-            for _ in 0..<(32 * 32) { pixels.append(UInt8(max(0, min(255, (label == 0 ? 60 : 190) + rng.normal() * 30)))) }
-        }
-        let data = LabeledImages(pixels: pixels, labels: labels, channels: 1, resolution: 32)
+        let data = brightnessImages(256, swapped: false, seed: 5)
         let model = Classifier.train(on: data, classes: 2, epochs: 3, seed: 1, minimumSteps: 0)
         let (predictions, features) = model.evaluate(data)
-        let accuracy = Double(zip(predictions, labels).filter { $0 == Int($1) }.count) / Double(labels.count)
+        let accuracy = Double(zip(predictions, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
         #expect(accuracy > 0.95, "accuracy \(accuracy)")
         #expect(features.count == 256 * Classifier.featureSize)
     }
+}
+
+/// Dark (label 0) and bright (label 1) noisy 32x32 images; `swapped` gives them the other label.
+func brightnessImages(_ count: Int, swapped: Bool, seed: UInt64) -> LabeledImages {
+    var rng = RandomGenerator(seed: seed)
+    var pixels: [UInt8] = [], labels: [Int32] = []
+    for i in 0..<count {
+        let label = Int32(i % 2)
+        labels.append(swapped ? 1 - label : label)
+        for _ in 0..<(32 * 32) { pixels.append(UInt8(max(0, min(255, (label == 0 ? 60 : 190) + rng.normal() * 30)))) }
+    }
+    return LabeledImages(pixels: pixels, labels: labels, channels: 1, resolution: 32)
+}
+
+/// The share of `data` that `model` labels as `data` does.
+func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
+    Double(zip(model.evaluate(data).predictions, data.labels).filter { $0 == Int($1) }.count) / Double(data.count)
 }
 
 @Suite struct BatchOrderTests {
@@ -71,24 +80,32 @@ import Testing
         // swapped: mixed by count, the classifier learns the swapped labels; with 90% of each
         // batch from the first set, the right ones. (With only 64 right images in every batch it
         // memorised those and learnt the swapped rule for all others: hence sets this large.)
-        func images(_ count: Int, swapped: Bool, seed: UInt64) -> LabeledImages {
-            var rng = RandomGenerator(seed: seed)
-            var pixels: [UInt8] = [], labels: [Int32] = []
-            for i in 0..<count {
-                let label = Int32(i % 2)
-                labels.append(swapped ? 1 - label : label)
-                for _ in 0..<(32 * 32) { pixels.append(UInt8(max(0, min(255, (label == 0 ? 60 : 190) + rng.normal() * 30)))) }
-            }
-            return LabeledImages(pixels: pixels, labels: labels, channels: 1, resolution: 32)
-        }
-        let right = images(512, swapped: false, seed: 1), wrong = images(2048, swapped: true, seed: 2)
-        let test = images(64, swapped: false, seed: 3)
-        func accuracy(_ model: Classifier) -> Double {
-            Double(zip(model.evaluate(test).predictions, test.labels).filter { $0 == Int($1) }.count) / Double(test.count)
-        }
+        let right = brightnessImages(512, swapped: false, seed: 1), wrong = brightnessImages(2048, swapped: true, seed: 2)
+        let test = brightnessImages(64, swapped: false, seed: 3)
         let byCount = Classifier.train(on: right + wrong, classes: 2, epochs: 1, seed: 1, minimumSteps: 0)
         let byShare = Classifier.train(on: right, and: wrong, firstShare: 0.9, classes: 2, epochs: 1, seed: 1, minimumSteps: 0)
-        #expect(accuracy(byCount) < 0.2, "by count: \(accuracy(byCount))")
-        #expect(accuracy(byShare) > 0.9, "by share: \(accuracy(byShare))")
+        #expect(classifierAccuracy(byCount, on: test) < 0.2, "by count: \(classifierAccuracy(byCount, on: test))")
+        #expect(classifierAccuracy(byShare, on: test) > 0.9, "by share: \(classifierAccuracy(byShare, on: test))")
+    }
+}
+
+@Suite struct PretrainingTests {
+    @Test func fineTuningStartsFromThePretrainedClassifier() {
+        // Pretrained on 2,048 images with the labels swapped, then one step on two correctly
+        // labelled ones: it still answers as pretrained, where that one step from scratch
+        // already teaches this easy problem.
+        let many = brightnessImages(2048, swapped: true, seed: 1), two = brightnessImages(2, swapped: false, seed: 2)
+        let test = brightnessImages(256, swapped: false, seed: 3)
+        let pretrained = Classifier.train(on: two, after: many, classes: 2, epochs: 1, seed: 1, minimumSteps: 0)
+        let scratch = Classifier.train(on: two, classes: 2, epochs: 1, seed: 1, minimumSteps: 0)
+        #expect(classifierAccuracy(pretrained, on: test) < 0.2, "pretrained: \(classifierAccuracy(pretrained, on: test))")
+        #expect(classifierAccuracy(scratch, on: test) > 0.9, "from scratch: \(classifierAccuracy(scratch, on: test))")
+    }
+
+    @Test func fineTuningOverridesWhatPretrainingTaught() {
+        let wrong = brightnessImages(2048, swapped: true, seed: 1), right = brightnessImages(1024, swapped: false, seed: 2)
+        let test = brightnessImages(256, swapped: false, seed: 3)
+        let model = Classifier.train(on: right, after: wrong, classes: 2, epochs: 2, seed: 1, minimumSteps: 0)
+        #expect(classifierAccuracy(model, on: test) > 0.9, "\(classifierAccuracy(model, on: test))")
     }
 }

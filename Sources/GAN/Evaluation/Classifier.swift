@@ -115,8 +115,9 @@ public final class Classifier: Module {
     }
 
     /// Trains a new classifier on `first` and `second` together, `firstShare` of every batch
-    /// of 128 (fewer when a set is too small for its share) from `first` (e.g. real images beside many more synthetic ones). As many steps as
-    /// `epochs` passes over both sets would take, and at least `minimumSteps`.
+    /// of 128 (fewer when a set is too small for its share) from `first` (e.g. real images
+    /// beside many more synthetic ones). As many steps as `epochs` passes over both sets would
+    /// take, and at least `minimumSteps`.
     public static func train(on first: LabeledImages, and second: LabeledImages, firstShare: Double, classes: Int,
                              epochs: Int, seed: UInt64, minimumSteps: Int = 600,
                              progress: (Double) -> Void = { _ in }) -> Classifier {
@@ -131,10 +132,27 @@ public final class Classifier: Module {
                      minimumSteps: minimumSteps, progress: progress)
     }
 
+    /// Trains a classifier on `pretraining` (e.g. many synthetic images), then goes on training
+    /// it on `data` (the real ones) with a fresh optimiser: each phase as `train(on:)` would.
+    public static func train(on data: LabeledImages, after pretraining: LabeledImages, classes: Int, epochs: Int,
+                             seed: UInt64, minimumSteps: Int = 600, progress: (Double) -> Void = { _ in }) -> Classifier {
+        let first = train(on: pretraining, order: BatchOrder(count: pretraining.count, batchSize: min(128, pretraining.count)),
+                          classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps) { progress($0 / 2) }
+        return train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
+                     epochs: epochs, seed: seed &+ 7, minimumSteps: minimumSteps, continuing: first) { progress(0.5 + $0 / 2) }
+    }
+
+    /// Trains `continuing`, or a new classifier.
     static func train(on data: LabeledImages, order initialOrder: BatchOrder, classes: Int, epochs: Int, seed: UInt64,
-                      minimumSteps: Int, progress: (Double) -> Void) -> Classifier {
-        let model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution)
-        initializeDCGAN(model.parameters, seed: seed)
+                      minimumSteps: Int, continuing: Classifier? = nil, progress: (Double) -> Void) -> Classifier {
+        let model: Classifier
+        if let continuing {
+            model = continuing
+            model.setTraining(true)
+        } else {
+            model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution)
+            initializeDCGAN(model.parameters, seed: seed)
+        }
         let adam = Adam(model.parameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999)
         let loss = SoftmaxCrossEntropy()
         var order = initialOrder
