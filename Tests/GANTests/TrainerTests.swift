@@ -55,8 +55,8 @@ import Testing
         #expect(grid.height == 2 * 28 + 3 * 2, "one 28-pixel row per class with 2-pixel gaps")
     }
 
-    /// A resumed model keeps its own settings: D's learning rate and spectral normalisation
-    /// come back from model.json whatever the second run asks for.
+    /// A resumed model keeps its own settings: D's learning rate, spectral normalisation and
+    /// width come back from model.json whatever the second run asks for.
     @Test func discriminatorSettingsAreUsedAndKeptOnResume() throws {
         let data = try DatasetFolder()
         try data.addImages("a", count: 4, value: 40)
@@ -66,14 +66,18 @@ import Testing
         chosen.learningRate = 1e-4
         chosen.discriminatorLearningRate = 4e-4
         chosen.discriminatorNormalization = .spectral
+        chosen.baseChannels = 8
         let first = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: chosen)
         #expect(first.step.generatorOptimizer.learningRate == 1e-4 && first.step.discriminatorOptimizer.learningRate == 4e-4)
         #expect(first.step.discriminator.norms.isEmpty && first.step.discriminator.spectralNorms.count == 5)
+        #expect(first.step.generator.configuration.baseChannels == 8 && first.step.discriminator.configuration.baseChannels == 8)
+        #expect(first.step.generator.upsamplers[0].outChannels == 16, "the 8x8 stage of a base-8 G has 2 x 8 channels")
         try first.train(.steps(2))
 
         let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
         #expect(resumed.step.discriminatorOptimizer.learningRate == 4e-4)
         #expect(resumed.step.discriminator.configuration.discriminatorNormalization == .spectral)
+        #expect(resumed.step.generator.configuration.baseChannels == 8)
         try resumed.train(.steps(1))
         #expect(resumed.record.steps == 3)
     }
