@@ -87,15 +87,28 @@ struct Evaluate: ParsableCommand {
         guard let test else { return }
         let testSet = try TrainingSet.load(test, classMap: synth.classMap, resolution: 32, mode: real.mode)
         let testData = LabeledImages(testSet)
-        func accuracy(_ model: Classifier) -> Double {
+        /// Percent of the test images `model` gets right: all of them, and each class's.
+        func accuracy(_ model: Classifier) -> (all: Double, perClass: [Double]) {
             let predicted = model.evaluate(testData).predictions
-            return 100 * Double(zip(predicted, testSet.labels).filter { $0 == Int($1) }.count) / Double(testSet.count)
+            var right = [Int](repeating: 0, count: classes), total = right
+            for (p, label) in zip(predicted, testSet.labels) {
+                total[Int(label)] += 1
+                if p == Int(label) { right[Int(label)] += 1 }
+            }
+            return (100 * Double(right.reduce(0, +)) / Double(max(1, testSet.count)),
+                    zip(right, total).map { 100 * Double($0) / Double(max(1, $1)) })
         }
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
         let both = train(realData, "real and synthetic images", with: synthData)
+        let (realOnly, syntheticOnly, mixed) = (accuracy(judge), accuracy(synthOnly), accuracy(both))
         let mix = realShare.map { String(format: " (%.0f%% of each batch real)", 100 * $0) }
             ?? (syntheticFirst ? " (synthetic first, then real)" : "")
+        print("test accuracy per class: real only, synthetic only, real + synthetic")
+        for k in 0..<classes {
+            print(String(format: "  %@: %.1f%%, %.1f%%, %.1f%%", synth.classMap.names[k], realOnly.perClass[k],
+                         syntheticOnly.perClass[k], mixed.perClass[k]))
+        }
         print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%%@",
-                     testSet.count, accuracy(judge), accuracy(synthOnly), min(real.count, synth.count), accuracy(both), mix))
+                     testSet.count, realOnly.all, syntheticOnly.all, min(real.count, synth.count), mixed.all, mix))
     }
 }

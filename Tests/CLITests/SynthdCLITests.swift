@@ -137,4 +137,26 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let wrong = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--discriminator", "layer"])
         #expect(wrong.status != 0 && wrong.output.contains("--discriminator must be batch or spectral"))
     }
+
+    /// `synthd eval` end to end: synthetic images that look like the real ones are all put in
+    /// their own class and every report line is there; the mixing options are checked.
+    @Test func evalReportsSharesDistancesAndTestAccuracies() throws {
+        let real = try temporaryFolder("real"), synth = try temporaryFolder("synth"), test = try temporaryFolder("test")
+        defer { for path in [real, synth, test] { try? FileManager.default.removeItem(atPath: path) } }
+        for folder in [real, synth, test] { try makeDataset(folder, classes: ["cat": 8, "mouse": 8]) }
+        let run = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--real-share", "0.5"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("own-class share: 100.0% of 16 synthetic images"), "\(run.output)")
+        #expect(run.output.contains("frechet distance (classifier features):"))
+        for name in ["cat", "mouse"] { #expect(run.output.contains("  \(name): 100.0%, 100.0%, 100.0%"), "\(run.output)") }
+        #expect(run.output.contains("test accuracy on 16 real images: real only 100.0%, synthetic only 100.0% (16 images), "
+            + "real + synthetic 100.0% (50% of each batch real)"), "\(run.output)")
+
+        let share = try SynthdProcess.run(["eval", real, synth, "--test", test, "--real-share", "1"])
+        #expect(share.status != 0 && share.output.contains("--real-share must be in (0, 1)"))
+        let both = try SynthdProcess.run(["eval", real, synth, "--test", test, "--real-share", "0.5", "--synthetic-first"])
+        #expect(both.status != 0 && both.output.contains("not both"))
+        let noTest = try SynthdProcess.run(["eval", real, synth, "--synthetic-first"])
+        #expect(noTest.status != 0 && noTest.output.contains("--synthetic-first needs --test"))
+    }
 }
