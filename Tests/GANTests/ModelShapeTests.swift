@@ -75,10 +75,12 @@ import Testing
     /// Sampling's fused path (BatchNorm, class scale and ReLU in one pass; Winograd
     /// upsampling) makes the images of the training path, up to rounding, for both
     /// conditionings, with classes mixed in the batch and the class tables away from identity.
-    @Test(arguments: [false, true])
-    func samplingPathMatchesTrainingForward(classConditionalNorm: Bool) {
-        let configuration = ModelConfiguration(classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 16,
-                                               classConditionalNorm: classConditionalNorm)
+    /// The sampling path (Winograd, channels-last, fused statistics, the channels-last image
+    /// layer) against the training forward, at both resolutions, grey and colour.
+    @Test(arguments: [(false, 32, 1), (true, 32, 1), (true, 64, 3)])
+    func samplingPathMatchesTrainingForward(classConditionalNorm: Bool, resolution: Int, channels: Int) {
+        let configuration = ModelConfiguration(imageChannels: channels, classes: 3, resolution: resolution, latentSize: 16,
+                                               embeddingSize: 8, baseChannels: 16, classConditionalNorm: classConditionalNorm)
         let generator = Generator(configuration)
         initializeDCGAN(generator.parameters, seed: 15)
         var rng = RandomGenerator(seed: 19)
