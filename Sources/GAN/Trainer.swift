@@ -21,6 +21,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var classConditionalNorm = GeneratorConditioning.standard.classConditionalNorm
     /// BatchNorm or spectral normalisation in D (see `ModelConfiguration`); new models only.
     public var discriminatorNormalization = DiscriminatorNormalization.standard
+    /// Weight of consistency regularisation in D's loss (`ConsistencyRegularization`); 0: off.
+    public var consistencyWeight: Float = 0
     /// Channels of G's and D's widest-resolution layers (`ModelConfiguration.baseChannels`);
     /// new models only. Not stored here: model.json keeps it in the configuration.
     public var baseChannels = ModelConfiguration().baseChannels
@@ -29,7 +31,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case batchSize, seed, loss, augmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
-        case discriminatorNormalization, discriminatorLearningRate
+        case discriminatorNormalization, discriminatorLearningRate, consistencyWeight
     }
 
     /// A key missing from an older model.json keeps its default here (what that model used).
@@ -47,6 +49,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         o.classConditionalNorm = try c.decodeIfPresent(Bool.self, forKey: .classConditionalNorm) ?? false
         o.discriminatorNormalization = try c.decodeIfPresent(DiscriminatorNormalization.self,
                                                              forKey: .discriminatorNormalization) ?? .batch
+        o.consistencyWeight = try c.decodeIfPresent(Float.self, forKey: .consistencyWeight) ?? 0
         self = o
     }
 }
@@ -141,6 +144,9 @@ public final class Trainer {
                             discriminatorLearningRate: options.discriminatorLearningRate,
                             loss: options.loss, seed: options.seed &+ 2000)
         if options.augmentation { step.augmentation = DiffAugment(seed: options.seed &+ 3000) }
+        if options.consistencyWeight > 0 {
+            step.consistency = ConsistencyRegularization(weight: options.consistencyWeight, seed: options.seed &+ 5000)
+        }
         ema = ExponentialMovingAverage(generator.parameters, decay: options.emaDecay)
         emaGenerator = Generator(configuration)
         order = DataOrder(seed: options.seed &+ 4000, count: set.count)

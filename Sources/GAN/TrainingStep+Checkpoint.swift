@@ -1,8 +1,8 @@
 import Engine
 
 /// What a training checkpoint holds: both networks' parameters and BatchNorm statistics,
-/// both Adam optimisers' moments and step counts, the step's random stream, and the number of
-/// steps taken. Restoring it continues training exactly where it stopped.
+/// both Adam optimisers' moments and step counts, the step's random streams (noise, and
+/// consistency regularisation's translations when it is on), and the number of steps taken. Restoring it continues training exactly where it stopped.
 extension TrainingStep {
     /// Metadata keys.
     enum Key {
@@ -12,6 +12,7 @@ extension TrainingStep {
         static let discriminatorAdamStep = "adam.D.step"
         static let loss = "loss"
         static let model = "model"
+        static let consistencyRNG = "consistency.rng"
     }
 
     private var optimizerTensors: [NamedTensor] {
@@ -38,6 +39,7 @@ extension TrainingStep {
         checkpoint.metadata[Key.discriminatorAdamStep] = String(discriminatorOptimizer.step)
         checkpoint.metadata[Key.loss] = loss.rawValue
         checkpoint.metadata[Key.model] = modelDescription
+        if let consistency { checkpoint.metadata[Key.consistencyRNG] = consistency.transform.rng.encoded }
         return checkpoint
     }
 
@@ -61,9 +63,12 @@ extension TrainingStep {
             throw .malformed(path: path, reason: "a step or optimiser entry is not a number")
         }
         let savedRNG = try RandomGenerator(decoding: field(Key.rng), path: path)
+        var savedConsistencyRNG: RandomGenerator?
+        if let text = checkpoint.metadata[Key.consistencyRNG] { savedConsistencyRNG = try RandomGenerator(decoding: text, path: path) }
         try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra,
                                path: path, growableRows: growableRows)
         rng = savedRNG
+        if let consistency, let savedConsistencyRNG { consistency.transform.rng = savedConsistencyRNG }
         generatorOptimizer.restore(step: gStep)
         discriminatorOptimizer.restore(step: dStep)
         loss = savedLoss

@@ -37,6 +37,8 @@ public final class TrainingStep {
     public var rng: RandomGenerator
     /// Applied to every batch D sees when set (not part of the reference step).
     public var augmentation: DiffAugment?
+    /// An extra term in D's loss when set (not part of the reference step).
+    public var consistency: ConsistencyRegularization?
 
     private let bce = BinaryCrossEntropyWithLogits()
     private var noise: Tensor?
@@ -76,10 +78,14 @@ public final class TrainingStep {
         // D step: the two halves' gradients add up, as for the sum of the two losses.
         discriminator.zeroGradients()
         discriminator.prepareForward(iterate: true)
-        let realLogits = discriminator.forward(augmented(real), labels: realLabels)
+        let realInput = augmented(real)
+        let realLogits = discriminator.forward(realInput, labels: realLabels)
         let realMean = mean(realLogits)
         var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
         discriminator.backward(dLogits, inputGradient: false)
+        if let consistency {
+            lossD += consistency.accumulate(discriminator, real: realInput, labels: realLabels, realLogits: realLogits)
+        }
         let fakeLogits = discriminator.forward(augmented(fake), labels: fakeLabels)
         let fakeMean = mean(fakeLogits)
         lossD += discriminatorLoss(fakeLogits, real: false, gradient: dLogits)

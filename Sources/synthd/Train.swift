@@ -37,6 +37,8 @@ struct Train: ParsableCommand {
     var discriminatorLearningRate: Float?
     @Option(help: "Decay of the moving average of G that samples are drawn from, in [0, 1) (new models only).")
     var emaDecay: Float = TrainingOptions().emaDecay
+    @Option(help: "Weight of consistency regularisation in D's loss: D's logits for real images and slightly moved copies should agree (0: off; the paper's value: 10) (new models only).")
+    var consistencyWeight: Float = TrainingOptions().consistencyWeight
     @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
     var baseChannels = TrainingOptions().baseChannels
 
@@ -57,6 +59,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--discriminator-learning-rate must be in (0, 1)")
         }
         guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
+        guard consistencyWeight >= 0, consistencyWeight.isFinite else { throw ValidationError("--consistency-weight must be 0 or more") }
         guard (8...256).contains(baseChannels) else { throw ValidationError("--base-channels must be in 8...256") }
     }
 
@@ -84,6 +87,7 @@ struct Train: ParsableCommand {
         options.discriminatorLearningRate = discriminatorLearningRate
         options.emaDecay = emaDecay
         options.baseChannels = baseChannels
+        options.consistencyWeight = consistencyWeight
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)
         if let previous {

@@ -112,14 +112,15 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
     }
 
-    /// A new model keeps the learning rate, moving-average decay, discriminator and width it was asked for.
+    /// A new model keeps the learning rate, moving-average decay, discriminator, width and consistency weight it was asked for.
     @Test func learningRateAndAverageDecayAreRecorded() throws {
         let data = try temporaryFolder("data"), state = try temporaryFolder("state")
         defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
         try makeDataset(data, classes: ["cat": 2, "dog": 2])
         let run = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4",
                                          "--learning-rate", "0.001", "--ema-decay", "0.99", "--discriminator", "spectral",
-                                         "--discriminator-learning-rate", "0.004", "--base-channels", "16"])
+                                         "--discriminator-learning-rate", "0.004", "--base-channels", "16",
+                                         "--consistency-weight", "10"])
         #expect(run.status == 0, "\(run.output)")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
         let options = record["options"] as? [String: Any] ?? [:]
@@ -129,11 +130,15 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let dRate = (options["discriminatorLearningRate"] ?? options["discriminator_learning_rate"]) as? Double
         #expect(dRate.map { abs($0 - 0.004) < 1e-9 } == true, "\(options)")
         #expect(decay.map { abs($0 - 0.99) < 1e-6 } == true, "\(options)")
+        let consistency = (options["consistencyWeight"] ?? options["consistency_weight"]) as? Double
+        #expect(consistency.map { abs($0 - 10) < 1e-6 } == true, "\(options)")
         let configuration = record["configuration"] as? [String: Any] ?? [:]
         #expect(configuration["discriminatorNormalization"] as? String == "spectral", "\(configuration)")
         #expect(configuration["baseChannels"] as? Int == 16, "\(configuration)")
         let narrow = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--base-channels", "4"])
         #expect(narrow.status != 0 && narrow.output.contains("--base-channels must be in 8...256"))
+        let negative = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--consistency-weight=-1"])
+        #expect(negative.status != 0 && negative.output.contains("--consistency-weight must be 0 or more"))
         let wrong = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--discriminator", "layer"])
         #expect(wrong.status != 0 && wrong.output.contains("--discriminator must be batch or spectral"))
     }

@@ -6,12 +6,15 @@ import Testing
 /// A run interrupted by a checkpoint and resumed in fresh objects reaches exactly the same
 /// parameters as an uninterrupted run of the same steps.
 @Suite struct ResumeTests {
-    func makeStep(seed: UInt64, discriminator normalization: DiscriminatorNormalization = .batch) -> TrainingStep {
+    func makeStep(seed: UInt64, discriminator normalization: DiscriminatorNormalization = .batch,
+                  consistency: Bool = false) -> TrainingStep {
         let configuration = ModelConfiguration(imageChannels: 1, classes: 3, discriminatorNormalization: normalization)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: 10)
         initializeDCGAN(discriminator.parameters, seed: 20)
-        return TrainingStep(generator: generator, discriminator: discriminator, seed: seed)
+        let step = TrainingStep(generator: generator, discriminator: discriminator, seed: seed)
+        if consistency { step.consistency = ConsistencyRegularization(weight: 10, seed: seed &+ 1) }
+        return step
     }
 
     func batch(_ index: Int) -> (Tensor, [Int32]) {
@@ -21,19 +24,20 @@ import Testing
         return (real, (0..<4).map { _ in Int32(rng.int(below: 3)) })
     }
 
-    /// With spectral normalisation the power iteration's vectors are part of the state too.
-    @Test(arguments: DiscriminatorNormalization.allCases)
-    func resumedRunMatchesUninterruptedRun(discriminator normalization: DiscriminatorNormalization) throws {
-        let uninterrupted = makeStep(seed: 7, discriminator: normalization)
+    /// With spectral normalisation the power iteration's vectors are part of the state too, and
+    /// with consistency regularisation its translations' stream.
+    @Test(arguments: [(DiscriminatorNormalization.batch, false), (.spectral, false), (.batch, true)])
+    func resumedRunMatchesUninterruptedRun(discriminator normalization: DiscriminatorNormalization, consistency: Bool) throws {
+        let uninterrupted = makeStep(seed: 7, discriminator: normalization, consistency: consistency)
         for i in 0..<4 { let (x, y) = batch(i); uninterrupted(real: x, realLabels: y) }
 
-        let first = makeStep(seed: 7, discriminator: normalization)
+        let first = makeStep(seed: 7, discriminator: normalization, consistency: consistency)
         for i in 0..<2 { let (x, y) = batch(i); first(real: x, realLabels: y) }
         let path = NSTemporaryDirectory() + "synthd-resume-\(UUID().uuidString).ckpt"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try first.checkpoint(steps: 2).write(to: path)
 
-        let resumed = makeStep(seed: 99, discriminator: normalization)  // the checkpoint's stream must win
+        let resumed = makeStep(seed: 99, discriminator: normalization, consistency: consistency)  // the checkpoint's streams must win
         initializeDCGAN(resumed.generator.parameters, seed: 12345)
         resumed.discriminator.spectralNorms.forEach { $0.u.fill(0.5) }
         let steps = try resumed.restore(from: Checkpoint.read(from: path), path: path)
@@ -46,6 +50,7 @@ import Testing
             #expect(a.tensor.values == e.tensor.values, "\(a.name) differs after resuming")
         }
         #expect(resumed.rng == uninterrupted.rng)
+        #expect(resumed.consistency?.transform.rng == uninterrupted.consistency?.transform.rng)
     }
 
     @Test func checkpointOfAnotherModelIsRefused() throws {
