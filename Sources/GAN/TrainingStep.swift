@@ -79,13 +79,13 @@ public final class TrainingStep {
         discriminator.zeroGradients()
         discriminator.prepareForward(iterate: true)
         let realInput = augmented(real)
+        consistency?.translatedLogits(discriminator, real: realInput, labels: realLabels)
         let realLogits = discriminator.forward(realInput, labels: realLabels)
         let realMean = mean(realLogits)
         var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
+        if let consistency { lossD += consistency.addRealPart(realLogits: realLogits, to: dLogits) }
         discriminator.backward(dLogits, inputGradient: false)
-        if let consistency {
-            lossD += consistency.accumulate(discriminator, real: realInput, labels: realLabels, realLogits: realLogits)
-        }
+        consistency?.backwardTranslated(discriminator, labels: realLabels)
         let fakeLogits = discriminator.forward(augmented(fake), labels: fakeLabels)
         let fakeMean = mean(fakeLogits)
         lossD += discriminatorLoss(fakeLogits, real: false, gradient: dLogits)
