@@ -52,7 +52,7 @@ public struct Sampler {
             labels += group.labels
             var rng = RandomGenerator(seed: group.seed)
             var order = Array(group.labels.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            rng.shuffle(&order)
             for start in stride(from: 0, to: order.count, by: batchSize) {
                 let slots = order[start..<min(order.count, start + batchSize)].map { first + $0 }
                 let z = Tensor(zeros: [slots.count, generator.configuration.latentSize])

@@ -64,7 +64,7 @@ public struct SyntheticWriter {
         let encoded = EncodedLines(lines)
         var rng = RandomGenerator(seed: seed)
         var order = Array(labels.indices)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&order)
 
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256

@@ -298,7 +298,7 @@ struct DataOrder {
     private mutating func shuffle() {
         var rng = RandomGenerator(seed: seed &+ UInt64(epoch) &* 7919)
         permutation = Array(0..<count)
-        for i in stride(from: count - 1, to: 0, by: -1) { permutation.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&permutation)
     }
 
     var encoded: String { "\(seed) \(count) \(epoch) \(position)" }

@@ -2,7 +2,8 @@ import Engine
 
 /// What a training checkpoint holds: both networks' parameters and BatchNorm statistics,
 /// both Adam optimisers' moments and step counts, the step's random streams (noise, and
-/// consistency regularisation's translations when it is on), and the number of steps taken. Restoring it continues training exactly where it stopped.
+/// consistency regularisation's translations when it is on), and the number of steps taken.
+/// Restoring it continues training exactly where it stopped.
 extension TrainingStep {
     /// Metadata keys.
     enum Key {

@@ -51,7 +51,7 @@ struct Evaluate: ParsableCommand {
             } else if let synthetic, syntheticFirst {
                 Classifier.train(on: data, after: synthetic, classes: classes, epochs: epochs, seed: seed, progress: report)
             } else {
-                Classifier.train(on: data + (synthetic ?? data.select([])), classes: classes, epochs: epochs, seed: seed,
+                Classifier.train(on: synthetic.map { data + $0 } ?? data, classes: classes, epochs: epochs, seed: seed,
                                  progress: report)
             }
             progress.finish("trained classifier on \(label) (\(data.count + (synthetic?.count ?? 0)) images)")

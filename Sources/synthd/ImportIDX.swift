@@ -55,7 +55,7 @@ struct ImportIDX: ParsableCommand {
         var order = Array(0..<count)
         var rng = RandomGenerator(seed: seed)
         if perClass != nil {
-            for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+            rng.shuffle(&order)
         }
         var taken = [Int](repeating: 0, count: names.count)
         var written = 0

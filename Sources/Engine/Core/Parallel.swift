@@ -96,7 +96,7 @@ extension Parallel {
 
 /// Marks the threads running `forEachTask` tasks.
 @usableFromInline
-nonisolated(unsafe) let insideTaskKey: pthread_key_t = {
+let insideTaskKey: pthread_key_t = {
     var key = pthread_key_t()
     pthread_key_create(&key, nil)
     return key

@@ -57,6 +57,12 @@ public struct RandomGenerator: Sendable, Equatable {
         return Int(((nextUInt64() >> 32) &* UInt64(bound)) >> 32)
     }
 
+    /// Shuffles `elements` in place (Fisher-Yates, from the last element down): the one seeded
+    /// shuffle that data order, sampling order, subsets and imports all use.
+    public mutating func shuffle<T>(_ elements: inout [T]) {
+        for i in stride(from: elements.count - 1, to: 0, by: -1) { elements.swapAt(i, int(below: i + 1)) }
+    }
+
     /// Standard normal.
     public mutating func normal() -> Float {
         if let spare = spareNormal {

@@ -164,7 +164,7 @@ public final class ConvTranspose2d: Module {
         let parts = Parallel.partCount(batch)
         let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: parts * 2 * cout)
         defer { sums.deallocate() }
-        _ = sums.initialize(repeating: 0)
+        sums.initialize(repeating: 0)
         winograd(batch: batch, height: height, width: width, statistics: sums.baseAddress!) { start in
             let target = WinogradTransposedConvolution.Destination.channelsLast(y.data + start * outPixels * cout)
             switch input {

@@ -42,19 +42,12 @@ public struct BatchOrder: Sendable {
         batch.reserveCapacity(batchSize)
         for g in groups.indices where groups[g].perBatch > 0 {
             if groups[g].cursor + groups[g].perBatch > groups[g].order.count {
-                let order = groups[g].order
-                groups[g].order = shuffled(order, &rng)
+                rng.shuffle(&groups[g].order)
                 groups[g].cursor = 0
             }
             batch += groups[g].order[groups[g].cursor..<(groups[g].cursor + groups[g].perBatch)]
             groups[g].cursor += groups[g].perBatch
         }
         return batch
-    }
-
-    private func shuffled(_ order: [Int], _ rng: inout RandomGenerator) -> [Int] {
-        var order = order
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
-        return order
     }
 }

@@ -25,7 +25,7 @@ public struct LabeledImages: Sendable {
     public func subset(_ count: Int, seed: UInt64) -> LabeledImages {
         var order = Array(0..<self.count)
         var rng = RandomGenerator(seed: seed)
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.int(below: i + 1)) }
+        rng.shuffle(&order)
         return select(Array(order.prefix(count)))
     }
 
