@@ -21,8 +21,11 @@ public struct Sampler {
     /// How G's upsamplers compute (see `Generator.sample`); `.columns` is for comparisons.
     public var upsampling = ConvTranspose2d.ForwardAlgorithm.winograd
 
-    /// What `synthd generate` and the daemon use unless told otherwise.
+    /// What `synthd generate` and the daemon use unless told otherwise: 1 without the class
+    /// check, 1.3 with it (the judge drops the samples that more variety spoils; on
+    /// Fashion-MNIST the two together made better training data than either, docs/training.md).
     public static let defaultTemperature: Float = 1
+    public static let classCheckTemperature: Float = 1.3
 
     /// Copies of the generator for the second and later workers, kept between calls.
     private let workers = GeneratorCopies()

@@ -9,6 +9,13 @@ public struct SyntheticWriter {
     public let root: String
     /// The standard deviation of the latent vectors (see `Sampler.temperature`).
     public var temperature: Float = Sampler.defaultTemperature
+    /// The class check, when set: a sample that the judge puts in another class is not
+    /// written, and more are drawn until every class has its count (see `Judge`).
+    public var judge: (any SampleJudge)?
+
+    /// A class whose samples the judge accepts less often than this (an undertrained or
+    /// collapsed model) is written without the check rather than drawn for ever.
+    public static let minimumAcceptance = 0.1
 
     public init(generator: Generator, record: ModelRecord, root: String) {
         self.generator = generator
@@ -26,84 +33,151 @@ public struct SyntheticWriter {
         public var index: Int
         public var checkpoint: String
         public var step: Int
+        /// Whether the judge put it in its class (false: written without the class check).
+        public var checked: Bool
     }
 
-    /// Generates `counts[k]` images of class k. Returns how many files were written.
+    /// What a `write` did.
+    public struct Summary: Sendable, Equatable {
+        /// Files written, and samples drawn for them (more than written when the judge rejected some).
+        public var written = 0
+        public var sampled = 0
+        /// Per class: the share of its samples the judge accepted; nil when it was not checked.
+        public var acceptance: [Double?] = []
+        /// Classes written without the check because the judge accepted too few of their samples.
+        public var unchecked: [String] = []
+    }
+
+    /// Generates `counts[k]` images of class k.
     ///
-    /// Latent vectors come from the seed in class order, so a run is reproducible; files are
-    /// named `synth-s<seed>-<checkpoint>-<index>.png`, so another seed or a newer model adds
-    /// files next to the old ones. Images are written atomically without an fsync each, flushed
-    /// to disk chunk by chunk, and only then does the manifest (also atomic) list them. A file written
-    /// again (the same seed and model) replaces its manifest line rather than adding one.
+    /// Latent vectors come from the seed, so a run is reproducible; files are named
+    /// `synth-s<seed>-<checkpoint>-<index>.png`, so another seed or a newer model adds files
+    /// next to the old ones. Images are written atomically without an fsync each, flushed to
+    /// disk chunk by chunk, and only then does the manifest (also atomic) list them. A file
+    /// written again (the same seed and model) replaces its manifest line rather than adding one.
+    ///
+    /// With a judge, samples are drawn in rounds: the first draws the request; each later one
+    /// draws, for every class still short, its shortfall divided by the share of its samples the
+    /// judge has accepted so far (plus 10%). Samples of other classes are added to a small round
+    /// so that no class is more than half of it: BatchNorm normalises with each batch's
+    /// statistics, and batches of one class come out unlike training's mixed ones (see Sampler).
     ///
     /// `shouldStop` is asked between chunks of 8,192 images (about two seconds); when it says
     /// stop, `GenerationStopped` is thrown and the manifest does not list the files written.
     /// `progress` gets the images written so far.
     @discardableResult
     public func write(counts: [Int], seed: UInt64, shouldStop: () -> Bool = { false },
-                      progress: (Int) -> Void = { _ in }) throws -> Int {
+                      progress: (Int) -> Void = { _ in }) throws -> Summary {
         precondition(counts.count == record.classes.count, "\(counts.count) counts for \(record.classes.count) classes")
+        precondition(judge.map { $0.classes.count == counts.count } ?? true, "the judge knows other classes")
         for name in record.classes { try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true) }
-        var labels: [Int32] = []
-        for (k, count) in counts.enumerated() { labels += Array(repeating: Int32(k), count: count) }
-        guard !labels.isEmpty else { return 0 }
-
-        // Names and manifest lines in class order; sampling in a seeded random order of all
-        // requested images, so that every batch mixes classes as in training (see Sampler).
-        var names: [String] = [], lines: [ManifestLine] = []
-        var perClassIndex = [Int](repeating: 0, count: counts.count)
-        for label in labels {
-            let k = Int(label)
-            let name = "\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", perClassIndex[k])).png"
-            names.append(name)
-            lines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
-                                      temperature: temperature, index: perClassIndex[k], checkpoint: record.checkpointID, step: record.steps))
-            perClassIndex[k] += 1
-        }
-        // The manifest's lines are encoded while the images are sampled.
-        let encoded = EncodedLines(lines)
-        var rng = RandomGenerator(seed: seed)
-        var order = Array(labels.indices)
-        rng.shuffle(&order)
+        let classes = counts.count
+        var summary = Summary()
+        guard counts.contains(where: { $0 > 0 }) else { return summary }
 
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256
         sampler.temperature = temperature
-        // Images are drawn in groups of 2,048, each from its own seed (what fixes the pixels of a
-        // seed), and sampled four groups at a time: 32 batches, so that the last batch, which one
-        // worker finishes while the other waits, is a small part of the chunk (one group at a
-        // time: 176-178% CPU; four: 183-184%). The last group is a chunk of its own, so that
-        // writing the last chunk, which nothing overlaps, is short.
-        let group = 2048
-        let groupStarts = Array(stride(from: 0, to: order.count, by: group))
-        var chunks = stride(from: 0, to: groupStarts.count, by: 4).map { Array(groupStarts[$0..<min(groupStarts.count, $0 + 4)]) }
-        if let last = chunks.last, last.count > 1 { chunks[chunks.count - 1].removeLast(); chunks.append([last.last!]) }
+        var rng = RandomGenerator(seed: seed)
+        var missing = counts, nextIndex = [Int](repeating: 0, count: classes)
+        var judged = [Int](repeating: 0, count: classes), accepted = judged
+        var unchecked = Set<Int>()
         // Each chunk is encoded, written and flushed to disk on a background thread while the
         // next one is sampled, so that time file creation spends waiting (on the folder's lock,
         // on a slow disk) is not lost to the sampler, and the flush before the manifest has
         // only the last chunk left to write.
         let background = ChunkWriter()
-        var written = 0
-        for starts in chunks {
-            if shouldStop() {
-                try? background.wait()
-                throw GenerationStopped()
+        var lines: [(file: String, json: String)] = []
+        var round = 0
+        while missing.contains(where: { $0 > 0 }) {
+            let labels = round == 0 ? counts.enumerated().flatMap { Array(repeating: Int32($0), count: $1) }
+                : Self.redrawLabels(missing: missing, rates: (0..<classes).map { k in
+                    unchecked.contains(k) || judged[k] == 0 ? 1 : Double(accepted[k]) / Double(judged[k])
+                }, rng: &rng)
+            var order = Array(labels.indices)
+            rng.shuffle(&order)
+            for chunk in Self.chunks(of: order.count) {
+                if shouldStop() {
+                    _ = try? background.wait()
+                    throw GenerationStopped()
+                }
+                let part = chunk.flatMap { order[$0] }
+                let groups = chunk.map { range in (labels: order[range].map { labels[$0] }, seed: rng.nextUInt64()) }
+                let images = sampler.sample(groups)
+                summary.sampled += images.count
+                let partLabels = part.map { labels[$0] }
+                let verdicts = judge?.accepts(images, labels: partLabels)
+                var kept: [Image] = [], paths: [String] = [], keptLines: [ManifestLine] = []
+                for (i, label) in partLabels.enumerated() {
+                    let k = Int(label)
+                    let checked = verdicts != nil && !unchecked.contains(k)
+                    if checked {
+                        judged[k] += 1
+                        if verdicts![i] { accepted[k] += 1 }
+                    }
+                    guard missing[k] > 0, !checked || verdicts![i] else { continue }
+                    let name = "\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", nextIndex[k])).png"
+                    kept.append(images[i])
+                    paths.append(root + "/" + name)
+                    keptLines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
+                                                  temperature: temperature, index: nextIndex[k], checkpoint: record.checkpointID,
+                                                  step: record.steps, checked: checked))
+                    nextIndex[k] += 1
+                    missing[k] -= 1
+                }
+                lines += try background.wait()
+                if summary.written > 0 { progress(summary.written) }
+                background.start(kept, paths: paths, lines: keptLines)
+                summary.written += kept.count
             }
-            let part = starts.flatMap { order[$0..<min(order.count, $0 + group)] }
-            let groups = starts.map { start in
-                (labels: order[start..<min(order.count, start + group)].map { labels[$0] }, seed: rng.nextUInt64())
+            round += 1
+            // A class the judge rarely accepts, or any still short after many rounds, is
+            // finished without the check.
+            for k in 0..<classes where missing[k] > 0 && !unchecked.contains(k) && judged[k] > 0 {
+                if Double(accepted[k]) / Double(judged[k]) < Self.minimumAcceptance || round >= 20 { unchecked.insert(k) }
             }
-            let images = sampler.sample(groups)
-            try background.wait()
-            if written > 0 { progress(written) }
-            background.start(images, paths: part.map { root + "/" + names[$0] })
-            written += part.count
         }
-        try background.wait()
-        progress(written)
+        lines += try background.wait()
+        progress(summary.written)
         syncFileSystem(containing: root)
-        try appendManifest(encoded.wait())
-        return labels.count
+        try appendManifest(lines)
+        summary.acceptance = (0..<classes).map { judged[$0] > 0 ? Double(accepted[$0]) / Double(judged[$0]) : nil }
+        summary.unchecked = unchecked.sorted().map { record.classes[$0] }
+        return summary
+    }
+
+    /// Labels to draw for the classes still `missing` images, given the share of each class's
+    /// samples the judge accepts: shortfall / rate + 10% each, then other classes at random
+    /// until the class with the most draws is at most half of the round and the round fills a
+    /// batch of 256.
+    static func redrawLabels(missing: [Int], rates: [Double], rng: inout RandomGenerator) -> [Int32] {
+        var labels: [Int32] = []
+        var largest = (draws: 0, label: 0)
+        for (k, count) in missing.enumerated() where count > 0 {
+            let draws = Int((Double(count) / max(rates[k], minimumAcceptance) * 1.1).rounded(.up)) + 2
+            labels += Array(repeating: Int32(k), count: draws)
+            if draws > largest.draws { largest = (draws, k) }
+        }
+        guard missing.count > 1 else { return labels }
+        let padding = max(0, 256 - labels.count, 2 * largest.draws - labels.count)
+        for _ in 0..<padding {
+            let k = rng.int(below: missing.count - 1)
+            labels.append(Int32(k < largest.label ? k : k + 1))
+        }
+        return labels
+    }
+
+    /// Positions 0..<count cut into groups of 2,048, each sampled from its own seed (what fixes
+    /// the pixels of a seed), four groups to a chunk: 32 batches, so that the last batch, which
+    /// one worker finishes while the other waits, is a small part of the chunk (one group at a
+    /// time: 176-178% CPU; four: 183-184%). The last group is a chunk of its own, so that
+    /// writing the last chunk, which nothing overlaps, is short.
+    static func chunks(of count: Int) -> [[Range<Int>]] {
+        let group = 2048
+        let groups = stride(from: 0, to: count, by: group).map { $0..<min(count, $0 + group) }
+        var chunks = stride(from: 0, to: groups.count, by: 4).map { Array(groups[$0..<min(groups.count, $0 + 4)]) }
+        if let last = chunks.last, last.count > 1 { chunks[chunks.count - 1].removeLast(); chunks.append([last.last!]) }
+        return chunks
     }
 
     /// Adds `lines` (one JSON object each) to the manifest, dropping earlier lines for the same
@@ -129,18 +203,21 @@ public struct SyntheticWriter {
 
 /// Generation was asked to stop before it finished.
 public struct GenerationStopped: Error, CustomStringConvertible {
+    public init() {}
     public var description: String { "generation stopped before it finished" }
 }
 
-/// Encodes and writes one chunk of images at a time on a background thread.
+/// Encodes and writes one chunk of images at a time on a background thread, and encodes
+/// their manifest lines (60,000 take ~0.4 s: too long to wait for at the end).
 final class ChunkWriter: @unchecked Sendable {
     private let group = DispatchGroup()
     private let failures = ErrorSlot()
+    private var encoded: [(file: String, json: String)] = []
 
     /// Starts writing `images[i]` to `paths[i]`; call `wait` before the next `start`.
-    func start(_ images: [Image], paths: [String]) {
+    func start(_ images: [Image], paths: [String], lines: [SyntheticWriter.ManifestLine]) {
         group.enter()
-        DispatchQueue.global().async { [failures, group] in
+        DispatchQueue.global().async { [self] in
             Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
                 for i in range {
                     do {
@@ -151,37 +228,25 @@ final class ChunkWriter: @unchecked Sendable {
                 }
             }
             syncFileSystem(containing: paths.first ?? "/")
-            group.leave()
-        }
-    }
-
-    /// Waits for the chunk in flight; throws the first error any chunk met.
-    func wait() throws {
-        group.wait()
-        if let error = failures.first { throw error }
-    }
-}
-
-/// Manifest lines encoded as JSON on a background thread (60,000 take ~0.4 s: too long to
-/// wait for at the end).
-final class EncodedLines: @unchecked Sendable {
-    private let group = DispatchGroup()
-    private var encoded: Result<[(file: String, json: String)], any Error> = .success([])
-
-    init(_ lines: [SyntheticWriter.ManifestLine]) {
-        group.enter()
-        DispatchQueue.global().async { [self] in
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoded = Result { try lines.map { ($0.file, String(decoding: try encoder.encode($0), as: UTF8.self)) } }
+            do {
+                encoded = try lines.map { ($0.file, String(decoding: try encoder.encode($0), as: UTF8.self)) }
+            } catch {
+                failures.record(error)
+            }
             group.leave()
         }
     }
 
+    /// Waits for the chunk in flight and returns its encoded manifest lines; throws the first
+    /// error any chunk met.
     func wait() throws -> [(file: String, json: String)] {
         group.wait()
-        return try encoded.get()
+        if let error = failures.first { throw error }
+        defer { encoded = [] }
+        return encoded
     }
 }
 

@@ -98,7 +98,7 @@ public struct TrainingProgress: Sendable {
 ///
 /// State folder: `model.json` (what the model is: shapes, classes, image size, options, step),
 /// `checkpoint.ckpt` (weights, optimisers, EMA, random streams, data order), `losses.csv`,
-/// `dataset.json` (images per class, rejected files and why), and the pictures `samples.png` (one row per class, `classes.txt` names the rows) and
+/// `dataset.json` (images per class, rejected files and why), `judge.ckpt` (see `refreshJudge`), and the pictures `samples.png` (one row per class, `classes.txt` names the rows) and
 /// `losses.png`. Every file is replaced atomically.
 public final class Trainer {
     public let set: TrainingSet
@@ -243,6 +243,23 @@ public final class Trainer {
         // The record last: it names the checkpoint that is now on disk.
         try state.writeRecord(record)
         lastCheckpoint = Date()
+    }
+
+    /// What `refreshJudge` did.
+    public enum JudgeRefresh: Sendable, Equatable {
+        case upToDate, trained, stopped
+    }
+
+    /// Trains the judge of generation's class check (`judge.ckpt`, see `Judge`) on this
+    /// dataset unless the state folder's judge was trained on the same classes and counts.
+    /// Call it when training is done: it depends on the data only, not on the model.
+    @discardableResult
+    public func refreshJudge(shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in }) throws -> JudgeRefresh {
+        if let judge = try? Judge.load(from: state), judge.isCurrent(for: set) { return .upToDate }
+        guard let judge = Judge.train(on: set, seed: Judge.seed(for: record.options), shouldStop: shouldStop,
+                                      progress: progress) else { return .stopped }
+        try judge.save(in: state)
+        return .trained
     }
 
     /// The EMA generator, ready to sample.

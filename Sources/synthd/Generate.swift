@@ -12,7 +12,11 @@ struct Generate: ParsableCommand {
         Samples come from the averaged (EMA) generator and are reproducible from --seed. File names carry the \
         seed and the checkpoint's step, so runs with another seed or a newer model add files instead of \
         replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line \
-        per file (file, class, class index, seed, temperature, index, checkpoint, step).
+        per file (file, class, class index, seed, temperature, index, checkpoint, step, checked).
+
+        The class check (on when the state folder has a judge, which synthd train makes when it finishes): a \
+        classifier trained on the real images judges every sample, and one it puts in another class is drawn \
+        again. With it, the default temperature is 1.3 instead of 1.
         """)
 
     @Argument(help: "The dataset folder (its name names the output folder; --balance counts its images).")
@@ -23,8 +27,10 @@ struct Generate: ParsableCommand {
     @Flag(help: "Top every class up to the largest class (or to --to).") var balance = false
     @Option(help: "With --balance: the count to top up to.") var to: Int?
     @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 1
-    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones.")
-    var temperature: Float = Sampler.defaultTemperature
+    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones (default: 1.3 with the class check, 1 without).")
+    var temperature: Float?
+    @Flag(help: "Write every sample, without asking the judge whether it shows its class.")
+    var noClassCheck = false
     @Flag(help: "Sample with the generator's last-step weights instead of their moving average (for comparison).")
     var rawWeights = false
 
@@ -33,7 +39,7 @@ struct Generate: ParsableCommand {
         if let perClass, perClass < 1 { throw ValidationError("--per-class must be at least 1") }
         if to != nil && !balance { throw ValidationError("--to goes with --balance") }
         if let to, to < 1 { throw ValidationError("--to must be at least 1") }
-        guard temperature > 0 && temperature <= 3 else { throw ValidationError("--temperature must be in (0, 3]") }
+        if let temperature, !(temperature > 0 && temperature <= 3) { throw ValidationError("--temperature must be in (0, 3]") }
     }
 
     func run() throws {
@@ -56,12 +62,40 @@ struct Generate: ParsableCommand {
             let target = to ?? real.max() ?? 0
             counts = real.map { max(0, target - $0) }
         }
-        let start = Date()
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
+        if !noClassCheck {
+            let progress = ProgressLine(logInterval: 30)
+            var trained = false
+            writer.judge = try Judge.current(in: folder, for: record, loadSet: {
+                trained = true
+                progress.write("\(state) has no judge for this model (training stopped before it was made, or an older synthd trained the model): training one on \(dataset)\n")
+                return try Trainer.loadDataset(dataset, state: folder, resolution: record.configuration.resolution)
+            }, progress: { fraction in progress.update(fraction: fraction, remaining: .nan, text: "training the judge") })
+            if trained, writer.judge != nil { progress.finish("judge trained: \(folder.path)/judge.ckpt") }
+            if writer.judge == nil {
+                progress.write("note: \(dataset) has classes the model was not trained on; writing without the class check (synthd train first)\n")
+            }
+        }
         writer.temperature = temperature
-        let written = try writer.write(counts: counts, seed: seed)
+            ?? (writer.judge == nil ? Sampler.defaultTemperature : Sampler.classCheckTemperature)
+        let start = Date()
+        let summary = try writer.write(counts: counts, seed: seed)
         let seconds = Date().timeIntervalSince(start)
-        print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", written, root, seconds,
-                     Double(written) / max(seconds, 1e-9)))
+        print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", summary.written, root, seconds,
+                     Double(summary.written) / max(seconds, 1e-9)))
+        if writer.judge != nil { print(Self.describe(summary, classes: record.classes)) }
+    }
+
+    /// The class check in a few lines: samples drawn, and each class's share the judge accepted.
+    static func describe(_ summary: SyntheticWriter.Summary, classes: [String]) -> String {
+        var text = "class check: drew \(summary.sampled) samples for \(summary.written) images; accepted per class: "
+        text += zip(classes, summary.acceptance).compactMap { name, share in
+            share.map { String(format: "%@ %.0f%%", name, 100 * $0) }
+        }.joined(separator: ", ")
+        for name in summary.unchecked {
+            text += "\nwarning: \(name): the judge accepted under \(Int(100 * SyntheticWriter.minimumAcceptance))% of its samples, "
+                + "so its images were written without the class check; the model may need more training"
+        }
+        return text
     }
 }

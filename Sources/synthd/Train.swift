@@ -104,5 +104,16 @@ struct Train: ParsableCommand {
         }
         progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "
             + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")
+        guard !Signals.stopRequested else { return }
+        let judgeStart = Date()
+        let judge = try trainer.refreshJudge(shouldStop: { Signals.stopRequested }) { fraction in
+            progress.update(fraction: fraction, remaining: .nan,
+                            text: "training the judge (a classifier of the real images) for generation's class check")
+        }
+        switch judge {
+        case .trained: progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", Date().timeIntervalSince(judgeStart), state))
+        case .upToDate: break
+        case .stopped: progress.finish("stopped before the judge was trained; generation runs without the class check until it is")
+        }
     }
 }

@@ -74,6 +74,9 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.contains("resuming at step \(steps)"))
         #expect(again.output.contains("\(steps + 2) in all"))
+        // A run that was stopped makes no judge; one that finished does.
+        #expect(again.output.contains("judge trained"), "\(again.output)")
+        #expect(FileManager.default.fileExists(atPath: state + "/judge.ckpt"))
 
         // status reads the state folder (alone, or as one of several under a root).
         for root in [state, stateRoot] {
@@ -96,6 +99,16 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             let files = try FileManager.default.contentsOfDirectory(atPath: "\(out)/\(name)/\(cls)")
             #expect(files.filter { $0.hasSuffix(".png") }.count == 2, "balance to 6 from 4 real images")
         }
+        #expect(generated.output.contains("class check: drew"), "\(generated.output)")
+        let manifest = try String(contentsOfFile: "\(out)/\(name)/manifest.jsonl", encoding: .utf8)
+        #expect(manifest.contains("\"temperature\":1.3"), "the class check's temperature: \(manifest)")
+
+        let unchecked = try SynthdProcess.run(["generate", data, "--state", state, "--out", out, "--per-class", "1",
+                                               "--seed", "9", "--no-class-check"])
+        #expect(unchecked.status == 0 && !unchecked.output.contains("class check"), "\(unchecked.output)")
+        let lines = try String(contentsOfFile: "\(out)/\(name)/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+        let seed9 = lines.filter { $0.contains("synth-s9-") }
+        #expect(seed9.count == 2 && seed9.allSatisfy { $0.contains("\"checked\":false") && $0.contains("\"temperature\":1}") }, "\(seed9)")
     }
 
     @Test func badInputGetsAClearError() throws {

@@ -117,6 +117,16 @@ import Testing
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\ntemperature = 0", path: "t.toml") }
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }
+
+    /// The class check is on by default with the temperature left to it (1.3 with a judge, 1
+    /// without); `class_check` is a boolean and says so when it is not.
+    @Test func classCheckKey() throws {
+        #expect(Configuration().classCheck && Configuration().temperature == nil)
+        #expect(try !Configuration.parse("[generation]\nclass_check = false", path: "t.toml").classCheck)
+        #expect { try Configuration.parse("[generation]\nclass_check = \"yes\"", path: "t.toml") } throws: {
+            String(describing: $0).contains("class_check must be true or false")
+        }
+    }
 }
 
 @Suite struct InstalledConfigurationTests {
@@ -142,7 +152,8 @@ import Testing
         #expect(other.generationID(checkpoint: "step-10") == id, "per_class does not matter under balance")
         other.policy = .perClass
         #expect(other.generationID(checkpoint: "step-10") != id)
-        for change in [{ (c: inout Configuration) in c.temperature = 1.3 }, { $0.seed = 4 }, { $0.balanceTo = 500 }] {
+        for change in [{ (c: inout Configuration) in c.temperature = 1.3 }, { $0.seed = 4 }, { $0.balanceTo = 500 },
+                       { $0.classCheck = false }] {
             var changed = base
             change(&changed)
             #expect(changed.generationID(checkpoint: "step-10") != id)

@@ -1,6 +1,6 @@
 import Engine
 import Foundation
-import GAN
+@testable import GAN
 import Imaging
 import Testing
 
@@ -33,7 +33,7 @@ import Testing
         let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
         defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
         let writer = SyntheticWriter(generator: generator, record: record, root: out)
-        #expect(try writer.write(counts: [2, 3], seed: 7) == 5)
+        #expect(try writer.write(counts: [2, 3], seed: 7).written == 5)
 
         let written = try files(out)
         #expect(written.filter { $0.hasPrefix("cat/") }.count == 2 && written.filter { $0.hasPrefix("dog/") }.count == 3)
@@ -49,7 +49,7 @@ import Testing
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         let lines = try manifest.map { try decoder.decode(SyntheticWriter.ManifestLine.self, from: Data($0.utf8)) }
         #expect(Set(lines.map(\.file)) == Set(written))
-        #expect(lines.allSatisfy { $0.seed == 7 && $0.step == 2 && $0.checkpoint == "step-2" && $0.temperature == 1 })
+        #expect(lines.allSatisfy { $0.seed == 7 && $0.step == 2 && $0.checkpoint == "step-2" && $0.temperature == 1 && !$0.checked })
 
         // The same seed again: the same pixels (files are replaced by identical ones and keep
         // one manifest line each); another seed adds files beside the first ones.
@@ -64,6 +64,93 @@ import Testing
         try writer.write(counts: [1, 1], seed: 8)
         #expect(try files(out).count == 7)
         #expect(try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n").count == 7)
+    }
+
+    /// A judge by pixel content alone (so a file read back gets the same verdict): it accepts
+    /// an image whose pixel sum is not a multiple of three (about two thirds of them), and
+    /// nothing of the classes in `rejectsAll`.
+    struct PixelSumJudge: SampleJudge {
+        let classes: [String]
+        var rejectsAll: Set<Int32> = []
+        func accepts(_ images: [Image], labels: [Int32]) -> [Bool] {
+            zip(images, labels).map { image, label in
+                !rejectsAll.contains(label) && image.pixels.reduce(0) { $0 + Int($1) } % 3 != 0
+            }
+        }
+    }
+
+    func manifestLines(_ root: String) throws -> [SyntheticWriter.ManifestLine] {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try String(contentsOfFile: root + "/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try decoder.decode(SyntheticWriter.ManifestLine.self, from: Data($0.utf8)) }
+    }
+
+    /// With a judge, exactly the requested counts are written, every one of them accepted by
+    /// the judge (read back from disk), rejected samples are drawn again, the manifest says they
+    /// were checked, and the same seed gives the same files.
+    @Test func theClassCheckWritesOnlyAcceptedSamplesAndExactCounts() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        let parent = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let judge = PixelSumJudge(classes: record.classes)
+        var writer = SyntheticWriter(generator: generator, record: record, root: parent + "/a")
+        writer.judge = judge
+        let summary = try writer.write(counts: [40, 60], seed: 3)
+
+        #expect(summary.written == 100 && summary.unchecked.isEmpty)
+        #expect(summary.sampled > 110, "drew \(summary.sampled) samples: the judge rejected too few to test redrawing")
+        for share in summary.acceptance { #expect(share.map { $0 > 0.5 && $0 < 0.85 } == true, "acceptance \(String(describing: share))") }
+        let written = try files(parent + "/a")
+        #expect(written.filter { $0.hasPrefix("cat/") }.count == 40 && written.filter { $0.hasPrefix("dog/") }.count == 60)
+        let images = try written.map { try PNG.read(path: parent + "/a/" + $0) }
+        let labels = written.map { Int32($0.hasPrefix("cat/") ? 0 : 1) }
+        #expect(judge.accepts(images, labels: labels).allSatisfy { $0 }, "a written image fails the judge")
+        let lines = try manifestLines(parent + "/a")
+        #expect(lines.count == 100 && lines.allSatisfy(\.checked))
+        #expect(Set(lines.filter { $0.class == "dog" }.map(\.index)) == Set(0..<60), "indices are not 0..<60")
+
+        writer = SyntheticWriter(generator: generator, record: record, root: parent + "/b")
+        writer.judge = judge
+        #expect(try writer.write(counts: [40, 60], seed: 3) == summary)
+        for file in written {
+            #expect(try PNG.read(path: parent + "/b/" + file) == PNG.read(path: parent + "/a/" + file), "\(file) differs for the same seed")
+        }
+    }
+
+    /// A class the judge (almost) never accepts is written without the check after the first
+    /// round instead of being drawn for ever; the summary and the manifest say so.
+    @Test func aClassTheJudgeRejectsIsWrittenUnchecked() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        let root = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
+        defer { try? FileManager.default.removeItem(atPath: (root as NSString).deletingLastPathComponent) }
+        var writer = SyntheticWriter(generator: generator, record: record, root: root)
+        writer.judge = PixelSumJudge(classes: record.classes, rejectsAll: [1])
+        let summary = try writer.write(counts: [30, 30], seed: 5)
+        #expect(summary.written == 60 && summary.unchecked == ["dog"] && summary.acceptance[1] == 0)
+        let lines = try manifestLines(root)
+        #expect(lines.filter { $0.class == "dog" }.count == 30 && lines.filter { $0.class == "dog" }.allSatisfy { !$0.checked })
+        #expect(lines.filter { $0.class == "cat" }.count == 30 && lines.filter { $0.class == "cat" }.allSatisfy(\.checked))
+    }
+
+    /// Redrawing for the classes still short: each class's shortfall over its acceptance rate
+    /// (+10%), and other classes added so that none is more than half of a round and a round
+    /// fills a batch (BatchNorm's statistics come from mixed batches, as in training).
+    @Test func redrawsMixClassesAndScaleByAcceptance() {
+        var rng = RandomGenerator(seed: 1)
+        let labels = SyntheticWriter.redrawLabels(missing: [0, 100, 0, 10], rates: [1, 0.5, 1, 1], rng: &rng)
+        let count = { (k: Int32) in labels.filter { $0 == k }.count }
+        #expect(count(1) >= 222 && count(3) >= 13, "too few draws: \(count(1)), \(count(3))")
+        #expect(count(1) * 2 == labels.count, "class 1 is \(count(1)) of \(labels.count)")
+        #expect(labels.count <= 2 * 225, "\(labels.count) draws: more padding than needed")
+        let small = SyntheticWriter.redrawLabels(missing: [0, 3], rates: [1, 0.9], rng: &rng)
+        #expect(small.count == 256 && small.filter { $0 == 1 }.count == 6)
+        // A rate under the minimum counts as the minimum: at most 10x the shortfall (+10%).
+        // (552 draws, and as many of the other class: 1,104 in all, against 55,000 at the rate itself.)
+        let rare = SyntheticWriter.redrawLabels(missing: [50, 0], rates: [0.001, 1], rng: &rng)
+        #expect(rare.count >= 1_100 && rare.count <= 1_110 && rare.filter { $0 == 0 }.count * 2 == rare.count, "\(rare.count) draws")
     }
 
     /// Temperature t draws G(t z, y) for the z that the seed gives: checked pixel by pixel

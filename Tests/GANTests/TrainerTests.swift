@@ -156,7 +156,7 @@ import Testing
         let (generator, record) = try SavedGenerator.load(state)
         let out = NSTemporaryDirectory() + "synthd-single-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        #expect(try SyntheticWriter(generator: generator, record: record, root: out).write(counts: [5], seed: 1) == 5)
+        #expect(try SyntheticWriter(generator: generator, record: record, root: out).write(counts: [5], seed: 1).written == 5)
         #expect(try FileManager.default.contentsOfDirectory(atPath: out + "/only").count == 5)
     }
 

@@ -28,8 +28,11 @@ public struct Configuration: Equatable, Sendable {
     public var balanceTo = 0
     /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
     public var keepGenerations = 2
-    /// Standard deviation of the latent vectors (see `Sampler.temperature`).
-    public var temperature = Double(Sampler.defaultTemperature)
+    /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.3 with the
+    /// class check, 1 without (`Sampler.classCheckTemperature`).
+    public var temperature: Double?
+    /// Whether generation draws again the samples the judge puts in another class (`Judge`).
+    public var classCheck = true
     // [service]
     public var concurrency = 1
     /// Minutes a training job runs before another dataset's job gets its turn.
@@ -142,7 +145,10 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
             try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
-            try r.number("temperature", into: &c.temperature, range: 0.01...3)
+            var temperature = c.temperature ?? 0
+            try r.number("temperature", into: &temperature, range: 0.01...3)
+            if temperature > 0 { c.temperature = temperature }
+            try r.boolean("class_check", into: &c.classCheck)
         }
         try reader.table("service") { (r: inout Reader) throws(Error) in
             try r.integer("concurrency", into: &c.concurrency, range: 1...64)
@@ -220,6 +226,12 @@ public struct Configuration: Equatable, Sendable {
             guard range.contains(value) else {
                 throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
             }
+            target = value
+        }
+
+        mutating func boolean(_ key: String, into target: inout Bool) throws(Error) {
+            guard let entry = entry(key) else { return }
+            guard case .boolean(let value) = entry.value else { throw wrongType(key, entry, expected: "true or false") }
             target = value
         }
 

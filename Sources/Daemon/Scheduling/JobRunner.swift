@@ -115,6 +115,11 @@ public struct JobRunner: Sendable {
         log.info("checkpoint at step \(trainer.record.steps); \(Int(left.rounded())) s of budget left")
         if shouldStop() && left > 0.5 { return .stopped(remainingSeconds: left, budgetSeconds: total) }
         if left > 0.5 { return .sliceEnded(remainingSeconds: left, budgetSeconds: total) }
+        if settings.classCheck {
+            store.update(name) { $0.detail = "training the judge for the class check"; $0.eta = nil }
+            // Stopped here, the model is complete: generation trains the judge if it is missing.
+            if try trainer.refreshJudge(shouldStop: shouldStop) == .trained { log.info("judge trained for the class check") }
+        }
         return .completed(fingerprint: fingerprint.value)
     }
 
@@ -150,9 +155,24 @@ public struct JobRunner: Sendable {
         }
         let started = Date()
         let generation = settings.generationID(checkpoint: record.checkpointID)
+        var judge: (any SampleJudge)?
+        if settings.classCheck {
+            judge = try Judge.current(in: state, for: record, loadSet: {
+                log.info("no judge for this model yet: training one")
+                store.update(name) { $0.detail = "training the judge for the class check" }
+                return try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
+                                               limits: limits, confinedTo: configuration.spool)
+            }, shouldStop: shouldStop)
+            if shouldStop() { throw GenerationStopped() }
+            if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
+            store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
+        }
+        let temperature = settings.temperature.map(Float.init)
+            ?? (judge == nil ? Sampler.defaultTemperature : Sampler.classCheckTemperature)
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
-            writer.temperature = Float(settings.temperature)
+            writer.temperature = temperature
+            writer.judge = judge
             try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, Date().timeIntervalSince(started))
                 store.update(name) {

@@ -75,6 +75,8 @@ public final class Classifier: Module {
         convolutions.flatMap(\.parameters) + norms.flatMap(\.parameters) + hidden.parameters + output.parameters
     }
 
+    public var buffers: [NamedTensor] { norms.flatMap(\.buffers) }
+
     public func setTraining(_ training: Bool) { norms.forEach { $0.setTraining(training) } }
 
     /// The features of the last forward (B, 128).
@@ -108,10 +110,12 @@ public final class Classifier: Module {
 
     /// Trains a new classifier: Adam (lr 1e-3), batches of 128, `epochs` passes but at least
     /// `minimumSteps` steps (500 images make 3 steps an epoch: far too few to compare).
+    /// `shouldStop` is asked before every step; when it says stop, the classifier is returned
+    /// as far as it got.
     public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = 600,
-                             progress: (Double) -> Void = { _ in }) -> Classifier {
+                             shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in }) -> Classifier {
         train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
-              epochs: epochs, seed: seed, minimumSteps: minimumSteps, progress: progress)
+              epochs: epochs, seed: seed, minimumSteps: minimumSteps, shouldStop: shouldStop, progress: progress)
     }
 
     /// Trains a new classifier on `first` and `second` together, `firstShare` of every batch
@@ -144,7 +148,8 @@ public final class Classifier: Module {
 
     /// Trains `continuing`, or a new classifier.
     static func train(on data: LabeledImages, order initialOrder: BatchOrder, classes: Int, epochs: Int, seed: UInt64,
-                      minimumSteps: Int, continuing: Classifier? = nil, progress: (Double) -> Void) -> Classifier {
+                      minimumSteps: Int, continuing: Classifier? = nil, shouldStop: () -> Bool = { false },
+                      progress: (Double) -> Void) -> Classifier {
         let model: Classifier
         if let continuing {
             model = continuing
@@ -162,7 +167,7 @@ public final class Classifier: Module {
         var labels: [Int32] = []
         var rng = RandomGenerator(seed: seed &+ 1)
         let totalSteps = max(epochs * max(1, data.count / batch), minimumSteps)
-        for step in 0..<totalSteps {
+        for step in 0..<totalSteps where !shouldStop() {
             data.fill(x, labels: &labels, indices: order.next(&rng)[...])
             model.zeroGradients()
             let logits = model.forward(x)

@@ -1,0 +1,111 @@
+import Engine
+import Foundation
+import GAN
+import Imaging
+import Testing
+
+/// The judge of generation's class check: a classifier of the real images, kept in the state
+/// folder and trained again when the data it knows changed.
+@Suite final class JudgeTests {
+    private var folders: [String] = []
+    deinit { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+
+    func stateFolder() throws -> StateFolder {
+        let path = NSTemporaryDirectory() + "synthd-judge-\(UUID().uuidString)"
+        folders.append(path)
+        return try StateFolder(path)
+    }
+
+    /// Two classes anyone can tell apart: a dark square and a bright one.
+    func darkAndBright() throws -> DatasetFolder {
+        let data = try DatasetFolder()
+        try data.addImages("dark", count: 12, value: 30)
+        try data.addImages("bright", count: 12, value: 200)
+        return data
+    }
+
+    /// A 28x28 image like the dataset's, as generation would write it.
+    func square(_ value: UInt8) -> Image {
+        var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
+        for y in 8..<20 { for x in 8..<20 { image[x, y, 0] = value } }
+        return image
+    }
+
+    @Test func acceptsSamplesOfTheirClassAndRejectsOthers() throws {
+        let data = try darkAndBright()
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        let judge = try #require(Judge.train(on: set, seed: 1))
+        #expect(judge.classes == ["bright", "dark"] && judge.imagesPerClass == [12, 12])
+        let images = [square(35), square(195), square(35), square(195)]
+        #expect(judge.accepts(images, labels: [1, 0, 0, 1]) == [true, true, false, false])
+        #expect(judge.isCurrent(for: set))
+    }
+
+    @Test func savedJudgeGivesTheSameVerdictsAndKnowsItsData() throws {
+        let data = try darkAndBright()
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        let state = try stateFolder()
+        #expect(try Judge.load(from: state) == nil)
+        let judge = try #require(Judge.train(on: set, seed: 2))
+        try judge.save(in: state)
+        let loaded = try #require(try Judge.load(from: state))
+        let images = (0..<16).map { square(UInt8(40 + $0 * 10)) }
+        let labels = (0..<16).map { Int32($0 % 2) }
+        #expect(loaded.accepts(images, labels: labels) == judge.accepts(images, labels: labels))
+        #expect(loaded.classes == judge.classes && loaded.imagesPerClass == judge.imagesPerClass)
+
+        try data.addImages("dark", count: 1, value: 50, prefix: "extra")
+        #expect(!loaded.isCurrent(for: try TrainingSet.load(data.root, resolution: 32)), "a judge of 24 images is current for 25")
+    }
+
+    @Test func aBrokenJudgeFileIsReportedWithItsPath() throws {
+        let state = try stateFolder()
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: Judge.path(in: state)))
+        #expect { _ = try Judge.load(from: state) } throws: { String(describing: $0).contains(Judge.path(in: state)) }
+    }
+
+    /// `Judge.current` trains and saves a judge only when there is none for the model's
+    /// classes, and gives none for a dataset whose classes the model does not know yet.
+    @Test func currentTrainsOnceAndOnlyForTheModelsClasses() throws {
+        let data = try darkAndBright()
+        let state = try stateFolder()
+        var options = TrainingOptions()
+        options.batchSize = 4
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options)
+        try trainer.train(.steps(1))
+        var loads = 0
+        let load = { loads += 1; return try TrainingSet.load(data.root, resolution: 32) }
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
+        #expect(loads == 1, "trained \(loads) times")
+
+        try FileManager.default.removeItem(atPath: Judge.path(in: state))
+        try data.addImages("grey", count: 3, value: 120)
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) == nil)
+        #expect(!FileManager.default.fileExists(atPath: Judge.path(in: state)))
+    }
+
+    /// The trainer makes the judge when training is done, and again only when the data changed.
+    @Test func trainerRefreshesTheJudgeWhenTheDataChanged() throws {
+        let data = try darkAndBright()
+        let state = try stateFolder()
+        var options = TrainingOptions()
+        options.batchSize = 4
+        func trainer() throws -> Trainer {
+            try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options)
+        }
+        let first = try trainer()
+        try first.train(.steps(1))
+        #expect(try first.refreshJudge() == .trained)
+        #expect(try first.refreshJudge() == .upToDate)
+        #expect(try first.refreshJudge(shouldStop: { true }) == .upToDate)
+
+        try data.addImages("grey", count: 3, value: 120)
+        let grown = try trainer()
+        try grown.train(.steps(1))
+        #expect(try grown.refreshJudge(shouldStop: { true }) == .stopped)
+        #expect(try Judge.load(from: state)?.classes.count == 2, "a stopped refresh replaced the judge")
+        #expect(try grown.refreshJudge() == .trained)
+        #expect(try Judge.load(from: state)?.classes == ["bright", "dark", "grey"])
+    }
+}
