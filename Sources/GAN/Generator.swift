@@ -79,19 +79,28 @@ public final class Generator: Module {
     /// BatchNorm (statistics, class scale, ReLU) is applied as the next upsampler reads its
     /// input (`ConvTranspose2d.sample`), the image layer's too (`ConvTranspose2d.sampleImage`);
     /// a layer without a Winograd shape gets planes back.
-    public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd) -> Tensor {
+    ///
+    /// `statistics` (one per BatchNorm, e.g. `Sampler`'s standing statistics) replaces each
+    /// batch's own: an image then depends on its z and label only, not on its batch mates.
+    /// `lastSamplingStatistics` holds the statistics the last call used.
+    public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd,
+                       statistics fixed: [ChannelStatistics]? = nil) -> Tensor {
+        precondition(fixed.map { $0.count == norms.count } ?? true, "statistics for \(fixed?.count ?? 0) of \(norms.count) BatchNorms")
         let batch = z.shape[0]
         var x = projectForSampling(z, labels: labels).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         func classAffine(_ stage: Int) -> ClassConditionalAffine? { classNorms.isEmpty ? nil : classNorms[stage] }
-        norms[0].normalizeScaleRectifyForSampling(x, classAffine: classAffine(0), labels: labels)
+        var used = [norms[0].normalizeScaleRectifyForSampling(x, classAffine: classAffine(0), labels: labels,
+                                                              statistics: fixed?[0])]
         var pending: (ChannelsLast, RectifiedChannelAffine)?   // channels-last, its BatchNorm not yet applied
         for stage in 0..<configuration.stages {
             let upsampler = upsamplers[stage]
             let size = pending.map { $0.0.height } ?? x.shape[2]
             let last = stage + 1 == configuration.stages
             if upsampling == .winograd && !last && upsampler.hasWinogradShape(height: size, width: size) {
-                let (y, statistics) = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x))
+                let (y, batchStatistics) = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x))
                 // Every upsampler but the image layer is followed by a BatchNorm.
+                let statistics = fixed?[stage + 1] ?? batchStatistics
+                used.append(statistics)
                 pending = (y, norms[stage + 1].samplingAffine(statistics: statistics, classAffine: classAffine(stage + 1),
                                                               labels: labels))
             } else if upsampling == .winograd && last && upsampler.hasImageSamplingShape, let (activations, affine) = pending {
@@ -105,12 +114,17 @@ public final class Generator: Module {
                 }
                 x = upsampler.forward(x, algorithm: upsampling)
                 if !last {
-                    norms[stage + 1].normalizeScaleRectifyForSampling(x, classAffine: classAffine(stage + 1), labels: labels)
+                    used.append(norms[stage + 1].normalizeScaleRectifyForSampling(
+                        x, classAffine: classAffine(stage + 1), labels: labels, statistics: fixed?[stage + 1]))
                 }
             }
         }
+        lastSamplingStatistics = used
         return tanh.forward(x)
     }
+
+    /// The BatchNorm statistics the last `sample` used, one per BatchNorm.
+    public private(set) var lastSamplingStatistics: [ChannelStatistics] = []
 
     /// The projection of [z, embed(y)] for sampling, split as z W_z^T + (embed(y) W_e^T + b):
     /// the class part is one row per class in the batch, computed once, which halves the

@@ -29,9 +29,12 @@ public final class Judge: SampleJudge {
     public let channels: Int
     public let resolution: Int
 
-    /// Passes over the data: the same as `synthd eval`'s classifiers (about 40 s for 60,000
-    /// images of 28x28 on two cores).
+    /// Passes over the data: the same as `synthd eval`'s classifiers.
     public static let epochs = 3
+    /// Channels of the first convolution: half of `synthd eval`'s classifier, a quarter of its
+    /// work per image (generation judges every sample: at full width judging took a third of
+    /// generation's time).
+    public static let width = 16
 
     init(classifier: Classifier, classes: [String], imagesPerClass: [Int], channels: Int, resolution: Int) {
         self.classifier = classifier
@@ -45,7 +48,7 @@ public final class Judge: SampleJudge {
     public static func train(on set: TrainingSet, seed: UInt64, shouldStop: () -> Bool = { false },
                              progress: (Double) -> Void = { _ in }) -> Judge? {
         let classifier = Classifier.train(on: LabeledImages(set), classes: set.classMap.count, epochs: epochs, seed: seed,
-                                          shouldStop: shouldStop, progress: progress)
+                                          width: width, shouldStop: shouldStop, progress: progress)
         if shouldStop() { return nil }
         return Judge(classifier: classifier, classes: set.classMap.names, imagesPerClass: set.classCounts,
                      channels: set.channels, resolution: set.resolution)
@@ -104,7 +107,8 @@ public final class Judge: SampleJudge {
         checkpoint.add(classifier.stateTensors)
         checkpoint.metadata = ["judge.classes": classes.joined(separator: "\n"),
                                "judge.images": imagesPerClass.map(String.init).joined(separator: ","),
-                               "judge.channels": String(channels), "judge.resolution": String(resolution)]
+                               "judge.channels": String(channels), "judge.resolution": String(resolution),
+                               "judge.width": String(classifier.width)]
         try checkpoint.write(to: Self.path(in: state))
     }
 
@@ -116,7 +120,8 @@ public final class Judge: SampleJudge {
         let metadata = checkpoint.metadata
         guard let names = metadata["judge.classes"], let counts = metadata["judge.images"],
               let channels = metadata["judge.channels"].flatMap(Int.init), channels == 1 || channels == 3,
-              let resolution = metadata["judge.resolution"].flatMap(Int.init), resolution >= 8, resolution % 8 == 0 else {
+              let resolution = metadata["judge.resolution"].flatMap(Int.init), resolution >= 8, resolution % 8 == 0,
+              let width = metadata["judge.width"].flatMap(Int.init), width >= 1, width <= 1024 else {
             throw StateFolder.Error(path: path, reason: "not a judge checkpoint (its description is missing or wrong); delete it and run synthd train to make a new one")
         }
         let classes = names.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -124,7 +129,7 @@ public final class Judge: SampleJudge {
         guard imagesPerClass.count == classes.count else {
             throw StateFolder.Error(path: path, reason: "judge describes \(classes.count) classes but \(imagesPerClass.count) counts")
         }
-        let classifier = Classifier(channels: channels, classes: classes.count, resolution: resolution)
+        let classifier = Classifier(channels: channels, classes: classes.count, resolution: resolution, width: width)
         try checkpoint.restore(classifier.stateTensors, path: path)
         classifier.setTraining(false)
         return Judge(classifier: classifier, classes: classes, imagesPerClass: imagesPerClass, channels: channels,

@@ -56,11 +56,13 @@ public struct SyntheticWriter {
     /// disk chunk by chunk, and only then does the manifest (also atomic) list them. A file
     /// written again (the same seed and model) replaces its manifest line rather than adding one.
     ///
+    /// BatchNorm uses standing statistics (`Sampler.standingStatistics`, from the seed), so an
+    /// image depends on its z and label only, whatever else is drawn with it: a request for one
+    /// class comes out as it would in a mix (with each batch's statistics it did not).
+    ///
     /// With a judge, samples are drawn in rounds: the first draws the request; each later one
     /// draws, for every class still short, its shortfall divided by the share of its samples the
-    /// judge has accepted so far (plus 10%). Samples of other classes are added to a small round
-    /// so that no class is more than half of it: BatchNorm normalises with each batch's
-    /// statistics, and batches of one class come out unlike training's mixed ones (see Sampler).
+    /// judge has accepted so far (plus 10%).
     ///
     /// `shouldStop` is asked between chunks of 8,192 images (about two seconds); when it says
     /// stop, `GenerationStopped` is thrown and the manifest does not list the files written.
@@ -79,6 +81,7 @@ public struct SyntheticWriter {
         sampler.batchSize = 256
         sampler.temperature = temperature
         var rng = RandomGenerator(seed: seed)
+        sampler.statistics = sampler.standingStatistics(seed: rng.nextUInt64())
         var missing = counts, nextIndex = [Int](repeating: 0, count: classes)
         var judged = [Int](repeating: 0, count: classes), accepted = judged
         var unchecked = Set<Int>()
@@ -93,19 +96,16 @@ public struct SyntheticWriter {
             let labels = round == 0 ? counts.enumerated().flatMap { Array(repeating: Int32($0), count: $1) }
                 : Self.redrawLabels(missing: missing, rates: (0..<classes).map { k in
                     unchecked.contains(k) || judged[k] == 0 ? 1 : Double(accepted[k]) / Double(judged[k])
-                }, rng: &rng)
-            var order = Array(labels.indices)
-            rng.shuffle(&order)
-            for chunk in Self.chunks(of: order.count) {
+                })
+            for chunk in Self.chunks(of: labels.count) {
                 if shouldStop() {
                     _ = try? background.wait()
                     throw GenerationStopped()
                 }
-                let part = chunk.flatMap { order[$0] }
-                let groups = chunk.map { range in (labels: order[range].map { labels[$0] }, seed: rng.nextUInt64()) }
+                let groups = chunk.map { range in (labels: Array(labels[range]), seed: rng.nextUInt64()) }
                 let images = sampler.sample(groups)
                 summary.sampled += images.count
-                let partLabels = part.map { labels[$0] }
+                let partLabels = groups.flatMap(\.labels)
                 let verdicts = judge?.accepts(images, labels: partLabels)
                 var kept: [Image] = [], paths: [String] = [], keptLines: [ManifestLine] = []
                 for (i, label) in partLabels.enumerated() {
@@ -147,24 +147,13 @@ public struct SyntheticWriter {
     }
 
     /// Labels to draw for the classes still `missing` images, given the share of each class's
-    /// samples the judge accepts: shortfall / rate + 10% each, then other classes at random
-    /// until the class with the most draws is at most half of the round and the round fills a
-    /// batch of 256.
-    static func redrawLabels(missing: [Int], rates: [Double], rng: inout RandomGenerator) -> [Int32] {
-        var labels: [Int32] = []
-        var largest = (draws: 0, label: 0)
-        for (k, count) in missing.enumerated() where count > 0 {
-            let draws = Int((Double(count) / max(rates[k], minimumAcceptance) * 1.1).rounded(.up)) + 2
-            labels += Array(repeating: Int32(k), count: draws)
-            if draws > largest.draws { largest = (draws, k) }
+    /// samples the judge accepts: shortfall / rate + 10%, plus 2, each (a rate under
+    /// `minimumAcceptance` counts as that).
+    static func redrawLabels(missing: [Int], rates: [Double]) -> [Int32] {
+        missing.enumerated().flatMap { k, count in
+            count == 0 ? [] : Array(repeating: Int32(k),
+                                    count: Int((Double(count) / max(rates[k], minimumAcceptance) * 1.1).rounded(.up)) + 2)
         }
-        guard missing.count > 1 else { return labels }
-        let padding = max(0, 256 - labels.count, 2 * largest.draws - labels.count)
-        for _ in 0..<padding {
-            let k = rng.int(below: missing.count - 1)
-            labels.append(Int32(k < largest.label ? k : k + 1))
-        }
-        return labels
     }
 
     /// Positions 0..<count cut into groups of 2,048, each sampled from its own seed (what fixes

@@ -95,3 +95,24 @@ import Testing
         expectClose(y.values, expected.values, atol: 1e-5, rtol: 1e-5, "image layer channels-last vs planes")
     }
 }
+
+/// Standing statistics pool batches' statistics: equal-sized batches pooled must give the
+/// mean and biased variance of all their values together (computed here directly).
+@Test func pooledStatisticsAreThoseOfTheBatchesTogether() {
+    let batches: [[[Double]]] = [[[1, 2, 3, 4, 5], [0, 0, 1, 1, 2]],
+                                 [[2, 4, 6, 8, 10], [3, 3, 3, 3, 3]],
+                                 [[-1, 0, 1, 0, -1], [7, 1, 2, 2, 3]]]
+    func statistics(_ channels: [[Double]]) -> ChannelStatistics {
+        let means = channels.map { $0.reduce(0, +) / Double($0.count) }
+        let variances = zip(channels, means).map { values, mean in
+            values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+        }
+        return ChannelStatistics(mean: means, variance: variances)
+    }
+    let pooled = ChannelStatistics.pooled(batches.map(statistics))
+    let together = statistics((0..<2).map { c in batches.flatMap { $0[c] } })
+    for c in 0..<2 {
+        #expect(abs(pooled.mean[c] - together.mean[c]) < 1e-12 && abs(pooled.variance[c] - together.variance[c]) < 1e-12,
+                "channel \(c): \(pooled.mean[c]), \(pooled.variance[c]) against \(together.mean[c]), \(together.variance[c])")
+    }
+}

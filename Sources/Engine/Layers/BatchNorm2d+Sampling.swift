@@ -9,8 +9,11 @@ extension BatchNorm2d {
     /// layers' own passes read and wrote every activation three times and kept copies for a
     /// backward pass that sampling never runs; here each channel is read for its statistics and
     /// rewritten while still in cache. Nothing is kept, and the running estimates are left
-    /// alone (sampling uses batch statistics; see Sampler).
-    public func normalizeScaleRectifyForSampling(_ x: Tensor, classAffine: ClassConditionalAffine?, labels: [Int32]) {
+    /// alone. With `statistics` given (standing statistics, see Sampler), those are used
+    /// instead of the batch's. Returns the statistics used.
+    @discardableResult
+    public func normalizeScaleRectifyForSampling(_ x: Tensor, classAffine: ClassConditionalAffine?, labels: [Int32],
+                                                 statistics given: ChannelStatistics? = nil) -> ChannelStatistics {
         precondition(x.rank == 4 && x.shape[1] == channels && labels.count == x.shape[0],
                      "BatchNorm2d expects (B, \(channels), H, W) and B labels, got \(x.shape), \(labels.count)")
         if let classAffine {
@@ -19,17 +22,30 @@ extension BatchNorm2d {
                 precondition(label >= 0 && Int(label) < classAffine.classes, "class \(label) outside 0..<\(classAffine.classes)")
             }
         }
+        if let given { precondition(given.mean.count >= channels, "statistics of \(given.mean.count) channels for \(channels)") }
         let batch = x.shape[0], area = x.shape[2] * x.shape[3]
         let perChannel = batch * area, stride = channels * area
+        var means = [Double](repeating: 0, count: channels), variances = means
+        means.withUnsafeMutableBufferPointer { meanBuffer in
+        variances.withUnsafeMutableBufferPointer { varianceBuffer in
+        let used = UncheckedSendable((meanBuffer, varianceBuffer))   // each channel writes its own slot
         Parallel.forRanges(channels, minimumPerChunk: Swift.max(1, 32768 / Swift.max(perChannel, 1))) { range in
             for c in range {
                 let base = x.data + c * area
-                var total: Float = 0
-                for b in 0..<batch { total += sum(base + b * stride, area) }
-                let mean = total / Float(perChannel)
-                var squares: Float = 0
-                for b in 0..<batch { squares += sumOfSquaredDeviations(base + b * stride, area, center: mean) }
-                let invStd = 1 / (squares / Float(perChannel) + eps).squareRoot()
+                let mean: Float, variance: Float
+                if let given {
+                    (mean, variance) = (Float(given.mean[c]), Float(given.variance[c]))
+                } else {
+                    var total: Float = 0
+                    for b in 0..<batch { total += sum(base + b * stride, area) }
+                    mean = total / Float(perChannel)
+                    var squares: Float = 0
+                    for b in 0..<batch { squares += sumOfSquaredDeviations(base + b * stride, area, center: mean) }
+                    variance = squares / Float(perChannel)
+                }
+                used.value.0[c] = Double(mean)
+                used.value.1[c] = Double(variance)
+                let invStd = 1 / (variance + eps).squareRoot()
                 let normScale = invStd * gamma.value[c], normShift = beta.value[c] - mean * normScale
                 for b in 0..<batch {
                     var a = normScale, shift = normShift
@@ -43,6 +59,9 @@ extension BatchNorm2d {
                 }
             }
         }
+        }
+        }
+        return ChannelStatistics(mean: means, variance: variances)
     }
 
     /// The same map for channels-last activations, as tables for the next layer to apply
@@ -79,6 +98,23 @@ public struct ChannelStatistics: Sendable {
         precondition(mean.count == variance.count, "\(mean.count) means, \(variance.count) variances")
         self.mean = mean
         self.variance = variance
+    }
+
+    /// The statistics of equally large batches taken together: the mean of the means, and the
+    /// mean of (variance + mean^2) less the pooled mean squared.
+    public static func pooled(_ batches: [ChannelStatistics]) -> ChannelStatistics {
+        precondition(!batches.isEmpty, "no statistics to pool")
+        let channels = batches[0].mean.count, n = Double(batches.count)
+        var mean = [Double](repeating: 0, count: channels), variance = mean
+        for statistics in batches {
+            precondition(statistics.mean.count == channels, "statistics of \(statistics.mean.count) and \(channels) channels")
+            for c in 0..<channels {
+                mean[c] += statistics.mean[c] / n
+                variance[c] += (statistics.variance[c] + statistics.mean[c] * statistics.mean[c]) / n
+            }
+        }
+        for c in 0..<channels { variance[c] = Swift.max(0, variance[c] - mean[c] * mean[c]) }
+        return ChannelStatistics(mean: mean, variance: variance)
     }
 
     /// From sums of x - center and of its squares over `count` values per channel (as the

@@ -49,8 +49,10 @@ public struct LabeledImages: Sendable {
 /// The small CNN that `synthd eval` trains to judge synthetic images: three stride-2
 /// convolutions (32, 64, 128 channels, BatchNorm on the last two), a 128-wide feature layer
 /// and a linear classifier. The feature layer is the space of the Frechet distance.
+/// `width` scales the convolutions (w, 2w, 4w channels; the generation judge's is narrower).
 public final class Classifier: Module {
     public static let featureSize = 128
+    public static let defaultWidth = 32
     let convolutions: [Conv2d]
     let norms: [BatchNorm2d]
     let activations: [Activation]
@@ -58,16 +60,17 @@ public final class Classifier: Module {
     let hiddenActivation = Activation(.relu)
     let output: Linear
     public let classes: Int
+    public var width: Int { convolutions[0].outChannels }
 
-    public init(channels: Int, classes: Int, resolution: Int = 32) {
+    public init(channels: Int, classes: Int, resolution: Int = 32, width w: Int = Classifier.defaultWidth) {
         self.classes = classes
-        convolutions = [Conv2d("C.conv1", inChannels: channels, outChannels: 32, kernelSize: 4, stride: 2, padding: 1),
-                        Conv2d("C.conv2", inChannels: 32, outChannels: 64, kernelSize: 4, stride: 2, padding: 1),
-                        Conv2d("C.conv3", inChannels: 64, outChannels: 128, kernelSize: 4, stride: 2, padding: 1)]
-        norms = [BatchNorm2d("C.bn2", channels: 64), BatchNorm2d("C.bn3", channels: 128)]
+        convolutions = [Conv2d("C.conv1", inChannels: channels, outChannels: w, kernelSize: 4, stride: 2, padding: 1),
+                        Conv2d("C.conv2", inChannels: w, outChannels: 2 * w, kernelSize: 4, stride: 2, padding: 1),
+                        Conv2d("C.conv3", inChannels: 2 * w, outChannels: 4 * w, kernelSize: 4, stride: 2, padding: 1)]
+        norms = [BatchNorm2d("C.bn2", channels: 2 * w), BatchNorm2d("C.bn3", channels: 4 * w)]
         activations = (0..<3).map { _ in Activation(.leakyReLU(slope: 0.2)) }
         let side = resolution / 8
-        hidden = Linear("C.fc1", inFeatures: 128 * side * side, outFeatures: Self.featureSize)
+        hidden = Linear("C.fc1", inFeatures: 4 * w * side * side, outFeatures: Self.featureSize)
         output = Linear("C.fc2", inFeatures: Self.featureSize, outFeatures: classes)
     }
 
@@ -113,9 +116,10 @@ public final class Classifier: Module {
     /// `shouldStop` is asked before every step; when it says stop, the classifier is returned
     /// as far as it got.
     public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = 600,
-                             shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in }) -> Classifier {
+                             width: Int = defaultWidth, shouldStop: () -> Bool = { false },
+                             progress: (Double) -> Void = { _ in }) -> Classifier {
         train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
-              epochs: epochs, seed: seed, minimumSteps: minimumSteps, shouldStop: shouldStop, progress: progress)
+              epochs: epochs, seed: seed, minimumSteps: minimumSteps, width: width, shouldStop: shouldStop, progress: progress)
     }
 
     /// Trains a new classifier on `first` and `second` together, `firstShare` of every batch
@@ -148,14 +152,15 @@ public final class Classifier: Module {
 
     /// Trains `continuing`, or a new classifier.
     static func train(on data: LabeledImages, order initialOrder: BatchOrder, classes: Int, epochs: Int, seed: UInt64,
-                      minimumSteps: Int, continuing: Classifier? = nil, shouldStop: () -> Bool = { false },
+                      minimumSteps: Int, width: Int = defaultWidth, continuing: Classifier? = nil,
+                      shouldStop: () -> Bool = { false },
                       progress: (Double) -> Void) -> Classifier {
         let model: Classifier
         if let continuing {
             model = continuing
             model.setTraining(true)
         } else {
-            model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution)
+            model = Classifier(channels: data.channels, classes: classes, resolution: data.resolution, width: width)
             initializeDCGAN(model.parameters, seed: seed)
         }
         let adam = Adam(model.parameters, learningRate: 1e-3, beta1: 0.9, beta2: 0.999)
