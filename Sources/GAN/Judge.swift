@@ -85,16 +85,24 @@ public final class Judge: SampleJudge {
     /// label's class. The images are fitted to the judge's resolution as training data is.
     public func accepts(_ images: [Image], labels: [Int32]) -> [Bool] {
         precondition(images.count == labels.count, "\(images.count) images, \(labels.count) labels")
-        guard !images.isEmpty else { return [] }
-        let plane = resolution * resolution
-        var pixels = [UInt8](repeating: 0, count: images.count * channels * plane)
-        for (index, image) in images.enumerated() {
-            let fitted = Resampling.fit(channels == 3 ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution)
-            let base = index * channels * plane
-            for p in 0..<plane { for c in 0..<channels { pixels[base + c * plane + p] = fitted.pixels[p * channels + c] } }
+        let plane = resolution * resolution, batchSize = 256
+        var verdicts: [Bool] = []
+        verdicts.reserveCapacity(images.count)
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let count = min(batchSize, images.count - start)
+            let x = Tensor(zeros: [count, channels, resolution, resolution])
+            for row in 0..<count {
+                let image = images[start + row]
+                let fitted = Resampling.fit(channels == 3 ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution)
+                let base = x.data + row * channels * plane
+                for p in 0..<plane {
+                    for c in 0..<channels { base[c * plane + p] = scaledPixel(fitted.pixels[p * channels + c]) }
+                }
+            }
+            let predicted = SoftmaxCrossEntropy.predictions(classifier.forward(x))
+            for row in 0..<count { verdicts.append(predicted[row] == Int(labels[start + row])) }
         }
-        let data = LabeledImages(pixels: pixels, labels: labels, channels: channels, resolution: resolution)
-        return zip(classifier.evaluate(data).predictions, labels).map { $0 == Int($1) }
+        return verdicts
     }
 
     // MARK: The file

@@ -98,8 +98,9 @@ public struct TrainingProgress: Sendable {
 ///
 /// State folder: `model.json` (what the model is: shapes, classes, image size, options, step),
 /// `checkpoint.ckpt` (weights, optimisers, EMA, random streams, data order), `losses.csv`,
-/// `dataset.json` (images per class, rejected files and why), `judge.ckpt` (see `refreshJudge`), and the pictures `samples.png` (one row per class, `classes.txt` names the rows) and
-/// `losses.png`. Every file is replaced atomically.
+/// `dataset.json` (images per class, rejected files and why), `judge.ckpt` (see
+/// `refreshJudge`), and the pictures `samples.png` (one row per class, `classes.txt` names the
+/// rows) and `losses.png`. Every file is replaced atomically.
 public final class Trainer {
     public let set: TrainingSet
     public let state: StateFolder

@@ -135,6 +135,9 @@ public final class TrainingSet: @unchecked Sendable {
     }
 }
 
+/// A pixel byte as the networks see it: 0...255 to [-1, 1].
+@inline(__always) func scaledPixel(_ value: UInt8) -> Float { Float(value) * (2.0 / 255.0) - 1 }
+
 /// Copies images `indices` (bytes, `imageBytes` each) into `batch` scaled to [-1, 1], and
 /// their labels into `out`.
 func fillScaled(_ batch: Tensor, labels out: inout [Int32], pixels: [UInt8], allLabels: [Int32], imageBytes: Int,
@@ -143,7 +146,7 @@ func fillScaled(_ batch: Tensor, labels out: inout [Int32], pixels: [UInt8], all
     pixels.withUnsafeBufferPointer { source in
         for (row, index) in indices.enumerated() {
             let target = batch.data + row * imageBytes, from = source.baseAddress! + index * imageBytes
-            for i in 0..<imageBytes { target[i] = Float(from[i]) * (2.0 / 255.0) - 1 }
+            for i in 0..<imageBytes { target[i] = scaledPixel(from[i]) }
             out.append(allLabels[index])
         }
     }

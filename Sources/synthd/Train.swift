@@ -13,7 +13,8 @@ struct Train: ParsableCommand {
         Run it again to continue where it stopped; after images or classes were added, it fine-tunes the \
         existing model (new classes get new embedding rows, old ones keep theirs). Ctrl-C or SIGTERM \
         checkpoints and exits. The state folder gets samples.png (a row per class, named in classes.txt) \
-        and losses.png at every checkpoint.
+        and losses.png at every checkpoint. A run that finishes its budget also trains the judge of generation's \
+        class check on the real images (judge.ckpt), when the data changed since the last one.
         """)
 
     @Argument(help: "Dataset folder: <dataset>/<class>/<images>.") var dataset: String
