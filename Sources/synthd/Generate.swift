@@ -16,7 +16,7 @@ struct Generate: ParsableCommand {
 
         The class check (on when the state folder has a judge, which synthd train makes when it finishes): a \
         classifier trained on the real images judges every sample, and one it puts in another class is drawn \
-        again. With it, the default temperature is 1.3 instead of 1.
+        again. With it, the default temperature is 1.5 instead of 1.
         """)
 
     @Argument(help: "The dataset folder (its name names the output folder; --balance counts its images).")
@@ -27,7 +27,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Top every class up to the largest class (or to --to).") var balance = false
     @Option(help: "With --balance: the count to top up to.") var to: Int?
     @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 1
-    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones (default: 1.3 with the class check, 1 without).")
+    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones (default: 1.5 with the class check, 1 without).")
     var temperature: Float?
     @Flag(help: "Write every sample, without asking the judge whether it shows its class.")
     var noClassCheck = false

@@ -28,7 +28,7 @@ public struct Configuration: Equatable, Sendable {
     public var balanceTo = 0
     /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
     public var keepGenerations = 2
-    /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.3 with the
+    /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.5 with the
     /// class check, 1 without (`Sampler.classCheckTemperature`).
     public var temperature: Double?
     /// Whether generation draws again the samples the judge puts in another class (`Judge`).
