@@ -65,7 +65,8 @@ import Testing
     }
 
     /// `Judge.current` trains and saves a judge only when there is none for the model's
-    /// classes, and gives none for a dataset whose classes the model does not know yet.
+    /// classes (or its file is damaged), and gives none for a dataset whose classes the model
+    /// does not know yet.
     @Test func currentTrainsOnceAndOnlyForTheModelsClasses() throws {
         let data = try darkAndBright()
         let state = try stateFolder()
@@ -78,6 +79,11 @@ import Testing
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
         #expect(loads == 1, "trained \(loads) times")
+
+        // A damaged judge file is made again, not an error.
+        try Data("damaged".utf8).write(to: URL(fileURLWithPath: Judge.path(in: state)))
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
+        #expect(loads == 2 && (try? Judge.load(from: state)) != nil)
 
         try FileManager.default.removeItem(atPath: Judge.path(in: state))
         try data.addImages("grey", count: 3, value: 120)
