@@ -46,6 +46,21 @@ public struct SyntheticWriter {
         public var acceptance: [Double?] = []
         /// Classes written without the check because the judge accepted too few of their samples.
         public var unchecked: [String] = []
+
+        /// "drew 82530 samples for 60000 images; accepted: bag 97%, shirt 40%, ..." (the
+        /// classes the judge looked at).
+        public func classCheckLine(classes: [String]) -> String {
+            let shares = zip(classes, acceptance).compactMap { name, share in
+                share.map { "\(name) \(Int((100 * $0).rounded()))%" }
+            }
+            return "drew \(sampled) samples for \(written) images; accepted: " + shares.joined(separator: ", ")
+        }
+
+        /// What to tell the user about a class written unchecked.
+        public static func uncheckedWarning(_ name: String) -> String {
+            "class '\(name)': the judge accepted under \(Int(100 * SyntheticWriter.minimumAcceptance))% of its samples, so "
+                + "its images were written without the class check; the model may need more training"
+        }
     }
 
     /// Generates `counts[k]` images of class k.

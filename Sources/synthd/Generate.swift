@@ -14,9 +14,10 @@ struct Generate: ParsableCommand {
         replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line \
         per file (file, class, class index, seed, temperature, index, checkpoint, step, checked).
 
-        The class check (on when the state folder has a judge, which synthd train makes when it finishes): a \
-        classifier trained on the real images judges every sample, and one it puts in another class is drawn \
-        again. With it, the default temperature is 1.5 instead of 1.
+        The class check (on unless --no-class-check): a classifier trained on the real images, the judge, looks \
+        at every sample, and one it puts in another class is drawn again. synthd train makes the judge \
+        (STATE/judge.ckpt) when a run finishes; generate trains it first if it is missing. With the check, the \
+        default temperature is 1.5 instead of 1.
         """)
 
     @Argument(help: "The dataset folder (its name names the output folder; --balance counts its images).")
@@ -83,19 +84,9 @@ struct Generate: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", summary.written, root, seconds,
                      Double(summary.written) / max(seconds, 1e-9)))
-        if writer.judge != nil { print(Self.describe(summary, classes: record.classes)) }
-    }
-
-    /// The class check in a few lines: samples drawn, and each class's share the judge accepted.
-    static func describe(_ summary: SyntheticWriter.Summary, classes: [String]) -> String {
-        var text = "class check: drew \(summary.sampled) samples for \(summary.written) images; accepted per class: "
-        text += zip(classes, summary.acceptance).compactMap { name, share in
-            share.map { String(format: "%@ %.0f%%", name, 100 * $0) }
-        }.joined(separator: ", ")
-        for name in summary.unchecked {
-            text += "\nwarning: \(name): the judge accepted under \(Int(100 * SyntheticWriter.minimumAcceptance))% of its samples, "
-                + "so its images were written without the class check; the model may need more training"
+        if writer.judge != nil {
+            print("class check: " + summary.classCheckLine(classes: record.classes))
+            for name in summary.unchecked { print("warning: " + SyntheticWriter.Summary.uncheckedWarning(name)) }
         }
-        return text
     }
 }

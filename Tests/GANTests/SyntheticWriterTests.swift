@@ -100,6 +100,8 @@ import Testing
         let summary = try writer.write(counts: [40, 60], seed: 3)
 
         #expect(summary.written == 100 && summary.unchecked.isEmpty)
+        let line = summary.classCheckLine(classes: record.classes)
+        #expect(line.hasPrefix("drew \(summary.sampled) samples for 100 images; accepted: cat ") && line.contains(", dog "), "\(line)")
         #expect(summary.sampled > 110, "drew \(summary.sampled) samples: the judge rejected too few to test redrawing")
         for share in summary.acceptance { #expect(share.map { $0 > 0.5 && $0 < 0.85 } == true, "acceptance \(String(describing: share))") }
         let written = try files(parent + "/a")
@@ -130,6 +132,7 @@ import Testing
         writer.judge = PixelSumJudge(classes: record.classes, rejectsAll: [1])
         let summary = try writer.write(counts: [30, 30], seed: 5)
         #expect(summary.written == 60 && summary.unchecked == ["dog"] && summary.acceptance[1] == 0)
+        #expect(SyntheticWriter.Summary.uncheckedWarning("dog").hasPrefix("class 'dog': the judge accepted under 10%"))
         let lines = try manifestLines(root)
         #expect(lines.filter { $0.class == "dog" }.count == 30 && lines.filter { $0.class == "dog" }.allSatisfy { !$0.checked })
         #expect(lines.filter { $0.class == "cat" }.count == 30 && lines.filter { $0.class == "cat" }.allSatisfy(\.checked))

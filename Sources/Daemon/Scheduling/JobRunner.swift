@@ -173,12 +173,16 @@ public struct JobRunner: Sendable {
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.temperature = temperature
             writer.judge = judge
-            try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
+            let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, Date().timeIntervalSince(started))
                 store.update(name) {
                     $0.progress = Double(written) / Double(max(1, total))
                     $0.eta = Date().addingTimeInterval(Double(total - written) / max(rate, 1e-3))
                 }
+            }
+            if judge != nil {
+                log.info("class check: \(summary.classCheckLine(classes: record.classes))")
+                for name in summary.unchecked { log.warning("\(SyntheticWriter.Summary.uncheckedWarning(name))") }
             }
         }
         let written = output.imagesPublished(name)
