@@ -64,7 +64,7 @@ struct Generate: ParsableCommand {
             counts = real.map { max(0, target - $0) }
         }
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
-        if !noClassCheck {
+        if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)
             var trained = false
             writer.judge = try Judge.current(in: folder, for: record, loadSet: {

@@ -156,7 +156,7 @@ public struct JobRunner: Sendable {
         let started = Date()
         let generation = settings.generationID(checkpoint: record.checkpointID)
         var judge: (any SampleJudge)?
-        if settings.classCheck {
+        if settings.classCheck, total > 0 {
             judge = try Judge.current(in: state, for: record, loadSet: {
                 log.info("no judge for this model yet: training one")
                 store.update(name) { $0.detail = "training the judge for the class check" }
