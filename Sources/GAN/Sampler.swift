@@ -33,6 +33,7 @@ public struct Sampler {
     /// Fashion-MNIST the two together made better training data than either, docs/training.md).
     public static let defaultTemperature: Float = 1
     public static let classCheckTemperature: Float = 1.5
+    public static func defaultTemperature(classCheck: Bool) -> Float { classCheck ? classCheckTemperature : defaultTemperature }
 
     /// Copies of the generator for the second and later workers, kept between calls.
     private let workers = GeneratorCopies()
@@ -65,10 +66,7 @@ public struct Sampler {
             rng.shuffle(&order)
             for start in stride(from: 0, to: order.count, by: batchSize) {
                 let slots = order[start..<min(order.count, start + batchSize)].map { first + $0 }
-                let z = Tensor(zeros: [slots.count, generator.configuration.latentSize])
-                rng.fillNormal(z)
-                if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
-                batches.append((slots, z))
+                batches.append((slots, latents(slots.count, &rng)))
             }
         }
         let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches.count))
@@ -93,10 +91,7 @@ public struct Sampler {
         var rng = RandomGenerator(seed: seed)
         let inputs = (0..<batches).map { _ in
             let labels = (0..<batchSize).map { _ in Int32(rng.int(below: generator.configuration.classes)) }
-            let z = Tensor(zeros: [batchSize, generator.configuration.latentSize])
-            rng.fillNormal(z)
-            if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
-            return (labels, z)
+            return (labels, latents(batchSize, &rng))
         }
         let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches))
         var perBatch = [[ChannelStatistics]](repeating: [], count: batches)
@@ -108,6 +103,14 @@ public struct Sampler {
             }
         }
         return perBatch[0].indices.map { layer in ChannelStatistics.pooled(perBatch.map { $0[layer] }) }
+    }
+
+    /// `count` latent vectors: N(0, 1) from `rng`, times the temperature.
+    private func latents(_ count: Int, _ rng: inout RandomGenerator) -> Tensor {
+        let z = Tensor(zeros: [count, generator.configuration.latentSize])
+        rng.fillNormal(z)
+        if temperature != 1 { for i in 0..<z.count { z.data[i] *= temperature } }
+        return z
     }
 
     /// Image `index` of a (B, C, R, R) tensor in [-1, 1], at the dataset's size.

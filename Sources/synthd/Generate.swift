@@ -77,8 +77,7 @@ struct Generate: ParsableCommand {
                 progress.write("note: \(dataset) has classes the model was not trained on; writing without the class check (synthd train first)\n")
             }
         }
-        writer.temperature = temperature
-            ?? (writer.judge == nil ? Sampler.defaultTemperature : Sampler.classCheckTemperature)
+        writer.temperature = temperature ?? Sampler.defaultTemperature(classCheck: writer.judge != nil)
         let start = Date()
         let summary = try writer.write(counts: counts, seed: seed)
         let seconds = Date().timeIntervalSince(start)

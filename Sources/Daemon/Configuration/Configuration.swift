@@ -145,9 +145,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
             try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
-            var temperature = c.temperature ?? 0
-            try r.number("temperature", into: &temperature, range: 0.01...3)
-            if temperature > 0 { c.temperature = temperature }
+            if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
             try r.boolean("class_check", into: &c.classCheck)
         }
         try reader.table("service") { (r: inout Reader) throws(Error) in
@@ -216,7 +214,12 @@ public struct Configuration: Equatable, Sendable {
         }
 
         mutating func number(_ key: String, into target: inout Double, range: ClosedRange<Double>) throws(Error) {
-            guard let entry = entry(key) else { return }
+            if let value = try number(key, range: range) { target = value }
+        }
+
+        /// The key's number, nil when the key is absent.
+        mutating func number(_ key: String, range: ClosedRange<Double>) throws(Error) -> Double? {
+            guard let entry = entry(key) else { return nil }
             let value: Double
             switch entry.value {
             case .integer(let i): value = Double(i)
@@ -226,7 +229,7 @@ public struct Configuration: Equatable, Sendable {
             guard range.contains(value) else {
                 throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
             }
-            target = value
+            return value
         }
 
         mutating func boolean(_ key: String, into target: inout Bool) throws(Error) {

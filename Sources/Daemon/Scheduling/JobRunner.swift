@@ -167,8 +167,7 @@ public struct JobRunner: Sendable {
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
             store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
         }
-        let temperature = settings.temperature.map(Float.init)
-            ?? (judge == nil ? Sampler.defaultTemperature : Sampler.classCheckTemperature)
+        let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil)
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.temperature = temperature

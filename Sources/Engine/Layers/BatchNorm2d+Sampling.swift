@@ -25,43 +25,41 @@ extension BatchNorm2d {
         if let given { precondition(given.mean.count >= channels, "statistics of \(given.mean.count) channels for \(channels)") }
         let batch = x.shape[0], area = x.shape[2] * x.shape[3]
         let perChannel = batch * area, stride = channels * area
-        var means = [Double](repeating: 0, count: channels), variances = means
-        means.withUnsafeMutableBufferPointer { meanBuffer in
-        variances.withUnsafeMutableBufferPointer { varianceBuffer in
-        let used = UncheckedSendable((meanBuffer, varianceBuffer))   // each channel writes its own slot
-        Parallel.forRanges(channels, minimumPerChunk: Swift.max(1, 32768 / Swift.max(perChannel, 1))) { range in
-            for c in range {
-                let base = x.data + c * area
-                let mean: Float, variance: Float
-                if let given {
-                    (mean, variance) = (Float(given.mean[c]), Float(given.variance[c]))
-                } else {
-                    var total: Float = 0
-                    for b in 0..<batch { total += sum(base + b * stride, area) }
-                    mean = total / Float(perChannel)
-                    var squares: Float = 0
-                    for b in 0..<batch { squares += sumOfSquaredDeviations(base + b * stride, area, center: mean) }
-                    variance = squares / Float(perChannel)
-                }
-                used.value.0[c] = Double(mean)
-                used.value.1[c] = Double(variance)
-                let invStd = 1 / (variance + eps).squareRoot()
-                let normScale = invStd * gamma.value[c], normShift = beta.value[c] - mean * normScale
-                for b in 0..<batch {
-                    var a = normScale, shift = normShift
-                    if let classAffine {
-                        let k = Int(labels[b]) * channels + c
-                        let s = classAffine.scale.value[k]
-                        (a, shift) = (a * s, shift * s + classAffine.shift.value[k])
+        var moments = [Double](repeating: 0, count: 2 * channels)   // each channel's mean and variance
+        moments.withUnsafeMutableBufferPointer { buffer in
+            let used = UncheckedSendable(buffer)   // each channel writes its own two slots
+            Parallel.forRanges(channels, minimumPerChunk: Swift.max(1, 32768 / Swift.max(perChannel, 1))) { range in
+                for c in range {
+                    let base = x.data + c * area
+                    let mean: Float, variance: Float
+                    if let given {
+                        (mean, variance) = (Float(given.mean[c]), Float(given.variance[c]))
+                    } else {
+                        var total: Float = 0
+                        for b in 0..<batch { total += sum(base + b * stride, area) }
+                        mean = total / Float(perChannel)
+                        var squares: Float = 0
+                        for b in 0..<batch { squares += sumOfSquaredDeviations(base + b * stride, area, center: mean) }
+                        variance = squares / Float(perChannel)
                     }
-                    let plane = base + b * stride
-                    for i in 0..<area { plane[i] = Swift.max(0, plane[i] * a + shift) }
+                    (used.value[2 * c], used.value[2 * c + 1]) = (Double(mean), Double(variance))
+                    let invStd = 1 / (variance + eps).squareRoot()
+                    let normScale = invStd * gamma.value[c], normShift = beta.value[c] - mean * normScale
+                    for b in 0..<batch {
+                        var a = normScale, shift = normShift
+                        if let classAffine {
+                            let k = Int(labels[b]) * channels + c
+                            let s = classAffine.scale.value[k]
+                            (a, shift) = (a * s, shift * s + classAffine.shift.value[k])
+                        }
+                        let plane = base + b * stride
+                        for i in 0..<area { plane[i] = Swift.max(0, plane[i] * a + shift) }
+                    }
                 }
             }
         }
-        }
-        }
-        return ChannelStatistics(mean: means, variance: variances)
+        return given ?? ChannelStatistics(mean: (0..<channels).map { moments[2 * $0] },
+                                          variance: (0..<channels).map { moments[2 * $0 + 1] })
     }
 
     /// The same map for channels-last activations, as tables for the next layer to apply
