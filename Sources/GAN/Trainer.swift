@@ -23,6 +23,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var discriminatorNormalization = DiscriminatorNormalization.standard
     /// Weight of consistency regularisation in D's loss (`ConsistencyRegularization`); 0: off.
     public var consistencyWeight: Float = 0
+    /// Weight of LeCam regularisation in D's loss (`LeCamRegularization`); 0: off.
+    public var leCamWeight: Float = 0
     /// Channels of G's and D's widest-resolution layers (`ModelConfiguration.baseChannels`);
     /// new models only. Not stored here: model.json keeps it in the configuration.
     public var baseChannels = ModelConfiguration().baseChannels
@@ -31,7 +33,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case batchSize, seed, loss, augmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
-        case discriminatorNormalization, discriminatorLearningRate, consistencyWeight
+        case discriminatorNormalization, discriminatorLearningRate, consistencyWeight, leCamWeight
     }
 
     /// A key missing from an older model.json keeps its default here (what that model used).
@@ -50,6 +52,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         o.discriminatorNormalization = try c.decodeIfPresent(DiscriminatorNormalization.self,
                                                              forKey: .discriminatorNormalization) ?? .batch
         o.consistencyWeight = try c.decodeIfPresent(Float.self, forKey: .consistencyWeight) ?? 0
+        o.leCamWeight = try c.decodeIfPresent(Float.self, forKey: .leCamWeight) ?? 0
         self = o
     }
 }
@@ -148,6 +151,7 @@ public final class Trainer {
         if options.consistencyWeight > 0 {
             step.consistency = ConsistencyRegularization(weight: options.consistencyWeight, seed: options.seed &+ 5000)
         }
+        if options.leCamWeight > 0 { step.leCam = LeCamRegularization(weight: options.leCamWeight) }
         ema = ExponentialMovingAverage(generator.parameters, decay: options.emaDecay)
         emaGenerator = Generator(configuration)
         order = DataOrder(seed: options.seed &+ 4000, count: set.count)

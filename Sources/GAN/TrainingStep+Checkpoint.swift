@@ -2,7 +2,8 @@ import Engine
 
 /// What a training checkpoint holds: both networks' parameters and BatchNorm statistics,
 /// both Adam optimisers' moments and step counts, the step's random streams (noise, and
-/// consistency regularisation's translations when it is on), and the number of steps taken.
+/// consistency regularisation's translations when it is on), LeCam regularisation's anchors
+/// when it is on, and the number of steps taken.
 /// Restoring it continues training exactly where it stopped.
 extension TrainingStep {
     /// Metadata keys.
@@ -14,6 +15,7 @@ extension TrainingStep {
         static let loss = "loss"
         static let model = "model"
         static let consistencyRNG = "consistency.rng"
+        static let leCamAnchors = "lecam.anchors"
     }
 
     private var optimizerTensors: [NamedTensor] {
@@ -41,6 +43,7 @@ extension TrainingStep {
         checkpoint.metadata[Key.loss] = loss.rawValue
         checkpoint.metadata[Key.model] = modelDescription
         if let consistency { checkpoint.metadata[Key.consistencyRNG] = consistency.transform.rng.encoded }
+        if let leCam { checkpoint.metadata[Key.leCamAnchors] = leCam.encodedAnchors }
         return checkpoint
     }
 
@@ -66,10 +69,14 @@ extension TrainingStep {
         let savedRNG = try RandomGenerator(decoding: field(Key.rng), path: path)
         var savedConsistencyRNG: RandomGenerator?
         if let text = checkpoint.metadata[Key.consistencyRNG] { savedConsistencyRNG = try RandomGenerator(decoding: text, path: path) }
+        // Checked before anything changes; a checkpoint from before the term starts it afresh.
+        let savedAnchors = checkpoint.metadata[Key.leCamAnchors]
+        if let savedAnchors { try LeCamRegularization(weight: 1).restoreAnchors(savedAnchors, path: path) }
         try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra,
                                path: path, growableRows: growableRows)
         rng = savedRNG
         if let consistency, let savedConsistencyRNG { consistency.transform.rng = savedConsistencyRNG }
+        if let leCam, let savedAnchors { try leCam.restoreAnchors(savedAnchors, path: path) }
         generatorOptimizer.restore(step: gStep)
         discriminatorOptimizer.restore(step: dStep)
         loss = savedLoss

@@ -39,6 +39,8 @@ public final class TrainingStep {
     public var augmentation: DiffAugment?
     /// An extra term in D's loss when set (not part of the reference step).
     public var consistency: ConsistencyRegularization?
+    /// An extra term in D's loss when set (not part of the reference step).
+    public var leCam: LeCamRegularization?
 
     private let bce = BinaryCrossEntropyWithLogits()
     private var noise: Tensor?
@@ -84,11 +86,13 @@ public final class TrainingStep {
         let realMean = mean(realLogits)
         var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
         if let consistency { lossD += consistency.addRealPart(realLogits: realLogits, to: dLogits) }
+        if let leCam { lossD += leCam.addRealPart(realLogits: realLogits, to: dLogits) }
         discriminator.backward(dLogits, inputGradient: false)
         consistency?.backwardTranslated(discriminator, labels: realLabels)
         let fakeLogits = discriminator.forward(augmented(fake), labels: fakeLabels)
         let fakeMean = mean(fakeLogits)
         lossD += discriminatorLoss(fakeLogits, real: false, gradient: dLogits)
+        if let leCam { lossD += leCam.addFakePart(fakeLogits: fakeLogits, to: dLogits) }
         discriminator.backward(dLogits, inputGradient: false)
         discriminator.finishBackward()
         discriminatorOptimizer.update()

@@ -20,14 +20,19 @@ struct Evaluate: ParsableCommand {
     @Argument(help: "Synthetic images, ImageFolder layout (e.g. OUT/<dataset> from synthd generate).") var synthDir: String
     @Option(help: "Held-out real images for test accuracies.") var test: String?
     @Option(help: "Training passes over the data for each classifier.") var epochs = 3
+    @Option(name: .customLong("min-steps"), help: "Batches of 128 each classifier trains for at least, whatever --epochs gives (a few hundred images make few steps a pass).")
+    var minimumSteps = 600
     @Option(help: "Seed of the classifiers.") var seed: UInt64 = 0
     @Option(help: "Share of every batch of the real + synthetic classifier taken from the real images, in (0, 1) (default: in proportion to the two sets' sizes).")
     var realShare: Double?
     @Flag(help: "Train the real + synthetic classifier on the synthetic images first, then on the real ones (pretraining on synthetic, fine-tuning on real).")
     var syntheticFirst = false
+    @Flag(help: "Train every classifier on images shifted at random by up to 2 pixels each way (the standard augmentation for small images).")
+    var augment = false
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard minimumSteps >= 0 else { throw ValidationError("--min-steps must be 0 or more") }
         if let realShare, !(realShare > 0 && realShare < 1) { throw ValidationError("--real-share must be in (0, 1)") }
         if realShare != nil, test == nil { throw ValidationError("--real-share needs --test (it shapes the real + synthetic classifier)") }
         if syntheticFirst, test == nil { throw ValidationError("--synthetic-first needs --test (it shapes the real + synthetic classifier)") }
@@ -45,14 +50,16 @@ struct Evaluate: ParsableCommand {
 
         func train(_ data: LabeledImages, _ label: String, with synthetic: LabeledImages? = nil) -> Classifier {
             let report = { (f: Double) in progress.update(fraction: f, remaining: .nan, text: "training classifier on \(label)") }
+            let augmentation = augment ? ClassifierAugmentation() : nil
             let model = if let synthetic, let realShare {
                 Classifier.train(on: data, and: synthetic, firstShare: realShare, classes: classes, epochs: epochs,
-                                 seed: seed, progress: report)
+                                 seed: seed, minimumSteps: minimumSteps, augmentation: augmentation, progress: report)
             } else if let synthetic, syntheticFirst {
-                Classifier.train(on: data, after: synthetic, classes: classes, epochs: epochs, seed: seed, progress: report)
+                Classifier.train(on: data, after: synthetic, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
+                                 augmentation: augmentation, progress: report)
             } else {
-                Classifier.train(on: synthetic.map { data + $0 } ?? data, classes: classes, epochs: epochs, seed: seed,
-                                 progress: report)
+                Classifier.train(on: synthetic.map { data + $0 } ?? data, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
+                                 augmentation: augmentation, progress: report)
             }
             progress.finish("trained classifier on \(label) (\(data.count + (synthetic?.count ?? 0)) images)")
             return model

@@ -40,6 +40,8 @@ struct Train: ParsableCommand {
     var emaDecay: Float = TrainingOptions().emaDecay
     @Option(help: "Weight of consistency regularisation in D's loss: D's logits for real images and slightly moved copies should agree (0: off; the paper's value: 10) (new models only).")
     var consistencyWeight: Float = TrainingOptions().consistencyWeight
+    @Option(name: .customLong("lecam-weight"), help: "Weight of LeCam regularisation in D's loss: D's logits for real and generated images are kept near each other's moving averages, for small datasets (0: off; the paper's value: 0.3) (new models only).")
+    var leCamWeight: Float = TrainingOptions().leCamWeight
     @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
     var baseChannels = TrainingOptions().baseChannels
 
@@ -61,6 +63,7 @@ struct Train: ParsableCommand {
         }
         guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
         guard consistencyWeight >= 0, consistencyWeight.isFinite else { throw ValidationError("--consistency-weight must be 0 or more") }
+        guard leCamWeight >= 0, leCamWeight.isFinite else { throw ValidationError("--lecam-weight must be 0 or more") }
         guard (8...256).contains(baseChannels) else { throw ValidationError("--base-channels must be in 8...256") }
     }
 
@@ -89,6 +92,7 @@ struct Train: ParsableCommand {
         options.emaDecay = emaDecay
         options.baseChannels = baseChannels
         options.consistencyWeight = consistencyWeight
+        options.leCamWeight = leCamWeight
         let previous = try folder.readRecord()
         let trainer = try Trainer(set: set, state: folder, options: options)
         if let previous {

@@ -125,7 +125,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
     }
 
-    /// A new model keeps the learning rate, moving-average decay, discriminator, width and consistency weight it was asked for.
+    /// A new model keeps the learning rate, moving-average decay, discriminator, width, consistency and LeCam weights it was asked for.
     @Test func learningRateAndAverageDecayAreRecorded() throws {
         let data = try temporaryFolder("data"), state = try temporaryFolder("state")
         defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
@@ -133,7 +133,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let run = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4",
                                          "--learning-rate", "0.001", "--ema-decay", "0.99", "--discriminator", "spectral",
                                          "--discriminator-learning-rate", "0.004", "--base-channels", "16",
-                                         "--consistency-weight", "10"])
+                                         "--consistency-weight", "10", "--lecam-weight", "0.3"])
         #expect(run.status == 0, "\(run.output)")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
         let options = record["options"] as? [String: Any] ?? [:]
@@ -145,6 +145,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(decay.map { abs($0 - 0.99) < 1e-6 } == true, "\(options)")
         let consistency = (options["consistencyWeight"] ?? options["consistency_weight"]) as? Double
         #expect(consistency.map { abs($0 - 10) < 1e-6 } == true, "\(options)")
+        #expect((options["leCamWeight"] as? Double).map { abs($0 - 0.3) < 1e-6 } == true, "\(options)")
         let configuration = record["configuration"] as? [String: Any] ?? [:]
         #expect(configuration["discriminatorNormalization"] as? String == "spectral", "\(configuration)")
         #expect(configuration["baseChannels"] as? Int == 16, "\(configuration)")
@@ -152,6 +153,8 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(narrow.status != 0 && narrow.output.contains("--base-channels must be in 8...256"))
         let negative = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--consistency-weight=-1"])
         #expect(negative.status != 0 && negative.output.contains("--consistency-weight must be 0 or more"))
+        let negativeLeCam = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--lecam-weight=-1"])
+        #expect(negativeLeCam.status != 0 && negativeLeCam.output.contains("--lecam-weight must be 0 or more"))
         let wrong = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--discriminator", "layer"])
         #expect(wrong.status != 0 && wrong.output.contains("--discriminator must be batch or spectral"))
     }
@@ -169,6 +172,12 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         for name in ["cat", "mouse"] { #expect(run.output.contains("  \(name): 100.0%, 100.0%, 100.0%"), "\(run.output)") }
         #expect(run.output.contains("test accuracy on 16 real images: real only 100.0%, synthetic only 100.0% (16 images), "
             + "real + synthetic 100.0% (50% of each batch real)"), "\(run.output)")
+
+        let augmented = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--augment", "--min-steps", "200"])
+        #expect(augmented.status == 0, "\(augmented.output)")
+        #expect(augmented.output.contains("test accuracy on 16 real images: real only 100.0%"), "\(augmented.output)")
+        let steps = try SynthdProcess.run(["eval", real, synth, "--min-steps=-1"])
+        #expect(steps.status != 0 && steps.output.contains("--min-steps must be 0 or more"))
 
         let share = try SynthdProcess.run(["eval", real, synth, "--test", test, "--real-share", "1"])
         #expect(share.status != 0 && share.output.contains("--real-share must be in (0, 1)"))

@@ -7,13 +7,14 @@ import Testing
 /// parameters as an uninterrupted run of the same steps.
 @Suite struct ResumeTests {
     func makeStep(seed: UInt64, discriminator normalization: DiscriminatorNormalization = .batch,
-                  consistency: Bool = false) -> TrainingStep {
+                  consistency: Bool = false, leCam: Bool = false) -> TrainingStep {
         let configuration = ModelConfiguration(imageChannels: 1, classes: 3, discriminatorNormalization: normalization)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: 10)
         initializeDCGAN(discriminator.parameters, seed: 20)
         let step = TrainingStep(generator: generator, discriminator: discriminator, seed: seed)
         if consistency { step.consistency = ConsistencyRegularization(weight: 10, seed: seed &+ 1) }
+        if leCam { step.leCam = LeCamRegularization(weight: 0.3) }
         return step
     }
 
@@ -25,19 +26,23 @@ import Testing
     }
 
     /// With spectral normalisation the power iteration's vectors are part of the state too, and
-    /// with consistency regularisation its translations' stream.
-    @Test(arguments: [(DiscriminatorNormalization.batch, false), (.spectral, false), (.batch, true)])
-    func resumedRunMatchesUninterruptedRun(discriminator normalization: DiscriminatorNormalization, consistency: Bool) throws {
-        let uninterrupted = makeStep(seed: 7, discriminator: normalization, consistency: consistency)
+    /// with consistency regularisation its translations' stream, with LeCam regularisation its
+    /// anchors.
+    @Test(arguments: [(DiscriminatorNormalization.batch, false, false), (.spectral, false, false), (.batch, true, false),
+                      (.batch, false, true)])
+    func resumedRunMatchesUninterruptedRun(discriminator normalization: DiscriminatorNormalization, consistency: Bool,
+                                           leCam: Bool) throws {
+        let uninterrupted = makeStep(seed: 7, discriminator: normalization, consistency: consistency, leCam: leCam)
         for i in 0..<4 { let (x, y) = batch(i); uninterrupted(real: x, realLabels: y) }
 
-        let first = makeStep(seed: 7, discriminator: normalization, consistency: consistency)
+        let first = makeStep(seed: 7, discriminator: normalization, consistency: consistency, leCam: leCam)
         for i in 0..<2 { let (x, y) = batch(i); first(real: x, realLabels: y) }
         let path = NSTemporaryDirectory() + "synthd-resume-\(UUID().uuidString).ckpt"
         defer { try? FileManager.default.removeItem(atPath: path) }
         try first.checkpoint(steps: 2).write(to: path)
 
-        let resumed = makeStep(seed: 99, discriminator: normalization, consistency: consistency)  // the checkpoint's streams must win
+        // The checkpoint's streams and anchors must win.
+        let resumed = makeStep(seed: 99, discriminator: normalization, consistency: consistency, leCam: leCam)
         initializeDCGAN(resumed.generator.parameters, seed: 12345)
         resumed.discriminator.spectralNorms.forEach { $0.u.fill(0.5) }
         let steps = try resumed.restore(from: Checkpoint.read(from: path), path: path)
@@ -51,6 +56,9 @@ import Testing
         }
         #expect(resumed.rng == uninterrupted.rng)
         #expect(resumed.consistency?.transform.rng == uninterrupted.consistency?.transform.rng)
+        #expect(resumed.leCam?.realAnchor == uninterrupted.leCam?.realAnchor)
+        #expect(resumed.leCam?.fakeAnchor == uninterrupted.leCam?.fakeAnchor)
+        if leCam { #expect(uninterrupted.leCam!.realAnchor != 0 && uninterrupted.leCam!.fakeAnchor != 0) }
     }
 
     @Test func checkpointOfAnotherModelIsRefused() throws {

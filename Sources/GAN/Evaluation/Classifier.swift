@@ -116,10 +116,12 @@ public final class Classifier: Module {
     /// `shouldStop` is asked before every step; when it says stop, the classifier is returned
     /// as far as it got.
     public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = 600,
-                             width: Int = defaultWidth, shouldStop: () -> Bool = { false },
+                             width: Int = defaultWidth, augmentation: ClassifierAugmentation? = nil,
+                             shouldStop: () -> Bool = { false },
                              progress: (Double) -> Void = { _ in }) -> Classifier {
         train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
-              epochs: epochs, seed: seed, minimumSteps: minimumSteps, width: width, shouldStop: shouldStop, progress: progress)
+              epochs: epochs, seed: seed, minimumSteps: minimumSteps, width: width, augmentation: augmentation,
+              shouldStop: shouldStop, progress: progress)
     }
 
     /// Trains a new classifier on `first` and `second` together, `firstShare` of every batch
@@ -127,7 +129,7 @@ public final class Classifier: Module {
     /// beside many more synthetic ones). As many steps as `epochs` passes over both sets would
     /// take, and at least `minimumSteps`.
     public static func train(on first: LabeledImages, and second: LabeledImages, firstShare: Double, classes: Int,
-                             epochs: Int, seed: UInt64, minimumSteps: Int = 600,
+                             epochs: Int, seed: UInt64, minimumSteps: Int = 600, augmentation: ClassifierAugmentation? = nil,
                              progress: (Double) -> Void = { _ in }) -> Classifier {
         precondition(firstShare > 0 && firstShare < 1, "the share must be in (0, 1)")
         // Smaller batches when a set is too small to give its share of 128.
@@ -137,22 +139,26 @@ public final class Classifier: Module {
         let order = BatchOrder([.init(indices: 0..<first.count, perBatch: fromFirst),
                                 .init(indices: first.count..<(first.count + second.count), perBatch: fromSecond)])
         return train(on: first + second, order: order, classes: classes, epochs: epochs, seed: seed,
-                     minimumSteps: minimumSteps, progress: progress)
+                     minimumSteps: minimumSteps, augmentation: augmentation, progress: progress)
     }
 
     /// Trains a classifier on `pretraining` (e.g. many synthetic images), then goes on training
     /// it on `data` (the real ones) with a fresh optimiser: each phase as `train(on:)` would.
     public static func train(on data: LabeledImages, after pretraining: LabeledImages, classes: Int, epochs: Int,
-                             seed: UInt64, minimumSteps: Int = 600, progress: (Double) -> Void = { _ in }) -> Classifier {
+                             seed: UInt64, minimumSteps: Int = 600, augmentation: ClassifierAugmentation? = nil,
+                             progress: (Double) -> Void = { _ in }) -> Classifier {
         let first = train(on: pretraining, order: BatchOrder(count: pretraining.count, batchSize: min(128, pretraining.count)),
-                          classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps) { progress($0 / 2) }
+                          classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
+                          augmentation: augmentation) { progress($0 / 2) }
         return train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
-                     epochs: epochs, seed: seed &+ 7, minimumSteps: minimumSteps, continuing: first) { progress(0.5 + $0 / 2) }
+                     epochs: epochs, seed: seed &+ 7, minimumSteps: minimumSteps, augmentation: augmentation,
+                     continuing: first) { progress(0.5 + $0 / 2) }
     }
 
     /// Trains `continuing`, or a new classifier.
     static func train(on data: LabeledImages, order initialOrder: BatchOrder, classes: Int, epochs: Int, seed: UInt64,
-                      minimumSteps: Int, width: Int = defaultWidth, continuing: Classifier? = nil,
+                      minimumSteps: Int, width: Int = defaultWidth, augmentation: ClassifierAugmentation? = nil,
+                      continuing: Classifier? = nil,
                       shouldStop: () -> Bool = { false },
                       progress: (Double) -> Void) -> Classifier {
         let model: Classifier
@@ -171,9 +177,11 @@ public final class Classifier: Module {
         let dLogits = Tensor(zeros: [batch, classes])
         var labels: [Int32] = []
         var rng = RandomGenerator(seed: seed &+ 1)
+        var augmentationRNG = RandomGenerator(seed: seed &+ 2)  // its own stream: batches stay as without it
         let totalSteps = max(epochs * max(1, data.count / batch), minimumSteps)
         for step in 0..<totalSteps where !shouldStop() {
             data.fill(x, labels: &labels, indices: order.next(&rng)[...])
+            augmentation?.apply(to: x, rng: &augmentationRNG)
             model.zeroGradients()
             let logits = model.forward(x)
             _ = loss(logits, labels: labels, gradient: dLogits)
