@@ -20,7 +20,8 @@ struct Evaluate: ParsableCommand {
     @Argument(help: "Synthetic images, ImageFolder layout (e.g. OUT/<dataset> from synthd generate).") var synthDir: String
     @Option(help: "Held-out real images for test accuracies.") var test: String?
     @Option(help: "Training passes over the data for each classifier.") var epochs = 3
-    @Option(name: .customLong("min-steps"), help: "Batches of 128 each classifier trains for at least, whatever --epochs gives (a few hundred images make few steps a pass).")
+    @Option(name: .customLong("min-steps"),
+            help: "Batches of 128 each classifier trains for at least, whatever --epochs gives (a few hundred images make few steps a pass).")
     var minimumSteps = 600
     @Option(help: "Seed of the classifiers.") var seed: UInt64 = 0
     @Option(help: "Share of every batch of the real + synthetic classifier taken from the real images, in (0, 1) (default: in proportion to the two sets' sizes).")
@@ -55,11 +56,11 @@ struct Evaluate: ParsableCommand {
                 Classifier.train(on: data, and: synthetic, firstShare: realShare, classes: classes, epochs: epochs,
                                  seed: seed, minimumSteps: minimumSteps, augmentation: augmentation, progress: report)
             } else if let synthetic, syntheticFirst {
-                Classifier.train(on: data, after: synthetic, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
-                                 augmentation: augmentation, progress: report)
+                Classifier.train(on: data, after: synthetic, classes: classes, epochs: epochs, seed: seed,
+                                 minimumSteps: minimumSteps, augmentation: augmentation, progress: report)
             } else {
-                Classifier.train(on: synthetic.map { data + $0 } ?? data, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
-                                 augmentation: augmentation, progress: report)
+                Classifier.train(on: synthetic.map { data + $0 } ?? data, classes: classes, epochs: epochs, seed: seed,
+                                 minimumSteps: minimumSteps, augmentation: augmentation, progress: report)
             }
             progress.finish("trained classifier on \(label) (\(data.count + (synthetic?.count ?? 0)) images)")
             return model

@@ -28,6 +28,20 @@ import Testing
         #expect(accuracy > 0.95, "accuracy \(accuracy)")
         #expect(features.count == 256 * Classifier.featureSize)
     }
+
+    /// With shifted training images the classifier still learns the problem (brightness does
+    /// not move with a shift), and training saw other images than without: its weights differ.
+    @Test func classifierTrainsOnShiftedImages() {
+        let data = brightnessImages(256, swapped: false, seed: 5)
+        let plain = Classifier.train(on: data, classes: 2, epochs: 3, seed: 1, minimumSteps: 0)
+        let shifted = Classifier.train(on: data, classes: 2, epochs: 3, seed: 1, minimumSteps: 0,
+                                       augmentation: ClassifierAugmentation(maxShift: 2))
+        let again = Classifier.train(on: data, classes: 2, epochs: 3, seed: 1, minimumSteps: 0,
+                                     augmentation: ClassifierAugmentation(maxShift: 2))
+        #expect(classifierAccuracy(shifted, on: data) > 0.95)
+        #expect(shifted.parameters[0].value.values != plain.parameters[0].value.values)
+        #expect(shifted.parameters[0].value.values == again.parameters[0].value.values, "reproducible from the seed")
+    }
 }
 
 /// Dark (label 0) and bright (label 1) noisy 32x32 images; `swapped` gives them the other label.
