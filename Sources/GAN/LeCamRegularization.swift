@@ -62,10 +62,10 @@ public final class LeCamRegularization {
     /// "real fake" as exact bit patterns, for checkpoint metadata.
     var encodedAnchors: String { "\(realAnchor.bitPattern) \(fakeAnchor.bitPattern)" }
 
-    func restoreAnchors(_ text: String, path: String) throws(CheckpointError) {
+    /// The anchors of `encodedAnchors`; `path` names the checkpoint in the error.
+    static func decodeAnchors(_ text: String, path: String) throws(CheckpointError) -> (real: Float, fake: Float) {
         let parts = text.split(separator: " ").compactMap { UInt32($0) }
         guard parts.count == 2 else { throw .malformed(path: path, reason: "bad LeCam anchors '\(text)'") }
-        realAnchor = Float(bitPattern: parts[0])
-        fakeAnchor = Float(bitPattern: parts[1])
+        return (Float(bitPattern: parts[0]), Float(bitPattern: parts[1]))
     }
 }

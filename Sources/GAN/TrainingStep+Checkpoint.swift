@@ -69,14 +69,14 @@ extension TrainingStep {
         let savedRNG = try RandomGenerator(decoding: field(Key.rng), path: path)
         var savedConsistencyRNG: RandomGenerator?
         if let text = checkpoint.metadata[Key.consistencyRNG] { savedConsistencyRNG = try RandomGenerator(decoding: text, path: path) }
-        // Checked before anything changes; a checkpoint from before the term starts it afresh.
-        let savedAnchors = checkpoint.metadata[Key.leCamAnchors]
-        if let savedAnchors { try LeCamRegularization(weight: 1).restoreAnchors(savedAnchors, path: path) }
+        // A checkpoint from before the term (none saved) starts it afresh.
+        var savedAnchors: (real: Float, fake: Float)?
+        if let text = checkpoint.metadata[Key.leCamAnchors] { savedAnchors = try LeCamRegularization.decodeAnchors(text, path: path) }
         try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra,
                                path: path, growableRows: growableRows)
         rng = savedRNG
         if let consistency, let savedConsistencyRNG { consistency.transform.rng = savedConsistencyRNG }
-        if let leCam, let savedAnchors { try leCam.restoreAnchors(savedAnchors, path: path) }
+        if let leCam, let savedAnchors { (leCam.realAnchor, leCam.fakeAnchor) = savedAnchors }
         generatorOptimizer.restore(step: gStep)
         discriminatorOptimizer.restore(step: dStep)
         loss = savedLoss

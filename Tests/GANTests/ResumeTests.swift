@@ -77,4 +77,22 @@ import Testing
             #expect(generator.parameters[0].value.values == before)
         }
     }
+
+    /// Damaged LeCam anchors are refused with the file's name, before anything changes.
+    @Test func damagedLeCamAnchorsAreRefused() throws {
+        let step = makeStep(seed: 1, leCam: true)
+        let (x, y) = batch(0)
+        step(real: x, realLabels: y)
+        var checkpoint = step.checkpoint(steps: 1)
+        checkpoint.metadata["lecam.anchors"] = "12"
+        let fresh = makeStep(seed: 1, leCam: true)
+        let before = fresh.generator.parameters[0].value.values
+        do {
+            _ = try fresh.restore(from: checkpoint, path: "state/checkpoint.ckpt")
+            Issue.record("damaged anchors were accepted")
+        } catch {
+            #expect(error.description.contains("state/checkpoint.ckpt") && error.description.contains("LeCam anchors"), "\(error)")
+        }
+        #expect(fresh.generator.parameters[0].value.values == before && fresh.leCam?.realAnchor == 0)
+    }
 }
