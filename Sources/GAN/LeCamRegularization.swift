@@ -57,7 +57,7 @@ public final class LeCamRegularization {
         return weight * loss / Float(batch)
     }
 
-    private func mean(_ t: Tensor) -> Float { (0..<t.count).reduce(0) { $0 + t[$1] } / Float(t.count) }
+    private func mean(_ t: Tensor) -> Float { sum(t.data, t.count) / Float(t.count) }
 
     /// "real fake" as exact bit patterns, for checkpoint metadata.
     var encodedAnchors: String { "\(realAnchor.bitPattern) \(fakeAnchor.bitPattern)" }

@@ -8,7 +8,8 @@ import Testing
     @Test func shiftMovesPixelsAndRepeatsEdges() {
         let values = (0..<32).map(Float.init)  // two images
         let batch = Tensor(shape: [2, 1, 4, 4], values: values)
-        ClassifierAugmentation.shift(batch, image: 1, down: 1, right: -2)
+        var scratch: [Float] = []
+        ClassifierAugmentation.shift(batch, image: 1, down: 1, right: -2, scratch: &scratch)
         #expect(Array(batch.values[0..<16]) == Array(values[0..<16]), "the other image is untouched")
         var expected: [Float] = []
         for y in 0..<4 { for x in 0..<4 { expected.append(16 + Float(max(y - 1, 0) * 4 + min(x + 2, 3))) } }

@@ -16,18 +16,20 @@ public struct ClassifierAugmentation: Sendable {
     /// Shifts every image of `batch` (B, C, H, W) in place by its own random offset.
     public func apply(to batch: Tensor, rng: inout RandomGenerator) {
         let span = UInt64(2 * maxShift + 1)
+        var scratch: [Float] = []   // one plane, reused for every image
         for image in 0..<batch.shape[0] {
             let dy = Int(rng.nextUInt64() % span) - maxShift, dx = Int(rng.nextUInt64() % span) - maxShift
-            Self.shift(batch, image: image, down: dy, right: dx)
+            Self.shift(batch, image: image, down: dy, right: dx, scratch: &scratch)
         }
     }
 
     /// Moves image `image` of `batch` `down` rows and `right` columns (negative: up, left);
     /// what moves in from outside repeats the nearest edge pixel.
-    static func shift(_ batch: Tensor, image: Int, down dy: Int, right dx: Int) {
+    /// `scratch` holds a copy of one plane (grown as needed).
+    static func shift(_ batch: Tensor, image: Int, down dy: Int, right dx: Int, scratch plane: inout [Float]) {
         let (channels, h, w) = (batch.shape[1], batch.shape[2], batch.shape[3])
         guard dy != 0 || dx != 0 else { return }
-        var plane = [Float](repeating: 0, count: h * w)
+        if plane.count < h * w { plane = [Float](repeating: 0, count: h * w) }
         for c in 0..<channels {
             let p = batch.data + (image * channels + c) * h * w
             for i in 0..<(h * w) { plane[i] = p[i] }
