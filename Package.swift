@@ -60,8 +60,12 @@ let package = Package(
         .systemLibrary(name: "CInotifyTools",
                        providers: [.apt(["libinotifytools0-dev"])]),
 
+        // The one matrix kernel not from OpenBLAS: bfloat16 products for sampling (AVX512-BF16),
+        // which Debian's OpenBLAS is built without (see Sources/Engine/Core/BFloat16GEMM.swift).
+        .target(name: "CBFloat16"),
+
         // Tensors, layers, optimisers and checkpoints. No file I/O beyond checkpoints, no daemon code.
-        .target(name: "Engine", dependencies: ["CBLAS"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16"],
                 swiftSettings: languageSettings + numericSettings),
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CTurboJPEG", "CZlib"],

@@ -83,7 +83,7 @@ public final class Generator: Module {
     /// `statistics` (one per BatchNorm, e.g. `Sampler`'s standing statistics) replaces each
     /// batch's own: an image then depends on its z and label only, not on its batch mates.
     /// `lastSamplingStatistics` holds the statistics the last call used.
-    public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winograd,
+    public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winogradBFloat16,
                        statistics fixed: [ChannelStatistics]? = nil) -> Tensor {
         precondition(fixed.map { $0.count == norms.count } ?? true, "statistics for \(fixed?.count ?? 0) of \(norms.count) BatchNorms")
         let batch = z.shape[0]
@@ -96,14 +96,15 @@ public final class Generator: Module {
             let upsampler = upsamplers[stage]
             let size = pending.map { $0.0.height } ?? x.shape[2]
             let last = stage + 1 == configuration.stages
-            if upsampling == .winograd && !last && upsampler.hasWinogradShape(height: size, width: size) {
-                let (y, batchStatistics) = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x))
+            if upsampling.isWinograd && !last && upsampler.hasWinogradShape(height: size, width: size) {
+                let (y, batchStatistics) = upsampler.sample(pending.map { .channelsLast($0.0, $0.1) } ?? .planes(x),
+                                                            bfloat16: upsampling.usesBFloat16)
                 // Every upsampler but the image layer is followed by a BatchNorm.
                 let statistics = fixed?[stage + 1] ?? batchStatistics
                 used.append(statistics)
                 pending = (y, norms[stage + 1].samplingAffine(statistics: statistics, classAffine: classAffine(stage + 1),
                                                               labels: labels))
-            } else if upsampling == .winograd && last && upsampler.hasImageSamplingShape, let (activations, affine) = pending {
+            } else if upsampling.isWinograd && last && upsampler.hasImageSamplingShape, let (activations, affine) = pending {
                 x = upsampler.sampleImage(activations, affine)
                 pending = nil
             } else {

@@ -26,7 +26,7 @@ public struct Sampler {
     public var statistics: [ChannelStatistics]?
 
     /// How G's upsamplers compute (see `Generator.sample`); `.columns` is for comparisons.
-    public var upsampling = ConvTranspose2d.ForwardAlgorithm.winograd
+    public var upsampling = ConvTranspose2d.ForwardAlgorithm.winogradBFloat16
 
     /// What `synthd generate` and the daemon use unless told otherwise: 1 without the class
     /// check, 1.5 with it (the judge drops the samples that more variety spoils; on
@@ -56,6 +56,14 @@ public struct Sampler {
     /// `sample(labels:seed:)` for each group, the images in the order of the groups: the same
     /// images, with the batches of all groups shared out among the workers at once.
     public func sample(_ groups: [(labels: [Int32], seed: UInt64)]) -> [Image] {
+        sample(groups, judges: nil).images
+    }
+
+    /// `sample(_:)`, and each image's verdict from `judges` (one per worker, see
+    /// `SampleJudge.copy`): a worker judges each batch as soon as it has made it, so judging
+    /// is spread over the cores with sampling and reads images still in the core's cache.
+    public func sample(_ groups: [(labels: [Int32], seed: UInt64)],
+                       judges: [any SampleJudge]?) -> (images: [Image], verdicts: [Bool]?) {
         var labels: [Int32] = []
         var batches: [(slots: [Int], z: Tensor)] = []
         for group in groups {
@@ -69,18 +77,30 @@ public struct Sampler {
                 batches.append((slots, latents(slots.count, &rng)))
             }
         }
-        let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches.count))
+        let workerCount = min(Parallel.maxThreads, batches.count)
+        precondition((judges?.count ?? workerCount) >= workerCount, "one judge per worker: \(workerCount) workers")
+        let generators = workers.generators(copying: generator, count: workerCount)
         var images = [Image?](repeating: nil, count: labels.count)
-        images.withUnsafeMutableBufferPointer { buffer in
-            let slots = UncheckedSendable(buffer)   // each batch writes its own slots
-            Parallel.forEachTask(batches.count) { worker, task in
-                let (batch, z) = batches[task]
-                let output = generators[worker].sample(z, labels: batch.map { labels[$0] }, upsampling: upsampling,
-                                                       statistics: statistics)
-                for (row, slot) in batch.enumerated() { slots.value[slot] = image(output, index: row) }
+        var verdicts = [Bool](repeating: false, count: judges == nil ? 0 : labels.count)
+        images.withUnsafeMutableBufferPointer { imageBuffer in
+            verdicts.withUnsafeMutableBufferPointer { verdictBuffer in
+                // Each batch writes its own slots.
+                let (imageSlots, verdictSlots) = (UncheckedSendable(imageBuffer), UncheckedSendable(verdictBuffer))
+                Parallel.forEachTask(batches.count) { worker, task in
+                    let (batch, z) = batches[task]
+                    let batchLabels = batch.map { labels[$0] }
+                    let output = generators[worker].sample(z, labels: batchLabels, upsampling: upsampling,
+                                                           statistics: statistics)
+                    let made = batch.indices.map { image(output, index: $0) }
+                    for (row, slot) in batch.enumerated() { imageSlots.value[slot] = made[row] }
+                    guard let judge = judges?[worker] else { return }
+                    for (row, verdict) in judge.accepts(made, labels: batchLabels).enumerated() {
+                        verdictSlots.value[batch[row]] = verdict
+                    }
+                }
             }
         }
-        return images.map { $0! }
+        return (images.map { $0! }, judges == nil ? nil : verdicts)
     }
 
     /// Standing BatchNorm statistics: those of `batches` batches (of `batchSize`, at this

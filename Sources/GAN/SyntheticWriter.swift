@@ -92,6 +92,7 @@ public struct SyntheticWriter {
         var summary = Summary()
         guard counts.contains(where: { $0 > 0 }) else { return summary }
 
+        let judges = judge.map { judge in [judge] + (1..<max(1, Parallel.maxThreads)).map { _ in judge.copy() } }
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256
         sampler.temperature = temperature
@@ -118,10 +119,9 @@ public struct SyntheticWriter {
                     throw GenerationStopped()
                 }
                 let groups = chunk.map { range in (labels: Array(labels[range]), seed: rng.nextUInt64()) }
-                let images = sampler.sample(groups)
+                let (images, verdicts) = sampler.sample(groups, judges: judges)
                 summary.sampled += images.count
                 let partLabels = groups.flatMap(\.labels)
-                let verdicts = judge?.accepts(images, labels: partLabels)
                 var kept: [Image] = [], paths: [String] = [], keptLines: [ManifestLine] = []
                 for (i, label) in partLabels.enumerated() {
                     let k = Int(label)

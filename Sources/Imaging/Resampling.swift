@@ -106,17 +106,36 @@ public enum Resampling {
         return out
     }
 
-    /// The most common border colour (ties: the darkest).
+    /// The most common border colour (ties: the darkest, then the smallest channels in order).
+    /// Colours are counted packed into one integer, grey ones in a table: generation's class
+    /// check pads every sample it judges.
     static func borderMode(_ image: Image) -> [UInt8] {
         let channels = image.mode.channels
-        var counts: [[UInt8]: Int] = [:]
-        func visit(_ x: Int, _ y: Int) {
-            let start = (y * image.width + x) * channels
-            counts[Array(image.pixels[start..<(start + channels)]), default: 0] += 1
+        var counts: [UInt32: Int] = [:]
+        var greyCounts = [Int](repeating: 0, count: channels == 1 ? 256 : 0)
+        image.pixels.withUnsafeBufferPointer { pixels in
+            func visit(_ x: Int, _ y: Int) {
+                let start = (y * image.width + x) * channels
+                if channels == 1 { greyCounts[Int(pixels[start])] += 1; return }
+                var key: UInt32 = 0
+                for c in 0..<channels { key = key << 8 | UInt32(pixels[start + c]) }
+                counts[key, default: 0] += 1
+            }
+            for x in 0..<image.width { visit(x, 0); visit(x, image.height - 1) }
+            for y in 0..<image.height { visit(0, y); visit(image.width - 1, y) }
         }
-        for x in 0..<image.width { visit(x, 0); visit(x, image.height - 1) }
-        for y in 0..<image.height { visit(0, y); visit(image.width - 1, y) }
-        return counts.max { a, b in a.value != b.value ? a.value < b.value : a.key.reduce(0) { $0 + Int($1) } > b.key.reduce(0) { $0 + Int($1) } }!.key
+        if channels == 1 {
+            let best = greyCounts.indices.max { greyCounts[$0] != greyCounts[$1] ? greyCounts[$0] < greyCounts[$1] : $0 > $1 }!
+            return [UInt8(best)]
+        }
+        func colour(_ key: UInt32) -> [UInt8] { (0..<channels).map { UInt8(truncatingIfNeeded: key >> (8 * UInt32(channels - 1 - $0))) } }
+        func darkness(_ key: UInt32) -> Int { colour(key).reduce(0) { $0 + Int($1) } }
+        let best = counts.max { a, b in
+            if a.value != b.value { return a.value < b.value }
+            if darkness(a.key) != darkness(b.key) { return darkness(a.key) > darkness(b.key) }
+            return a.key > b.key
+        }!.key
+        return colour(best)
     }
 
     /// Grey by ITU-R 601 weights, rounded as PIL's convert("L").

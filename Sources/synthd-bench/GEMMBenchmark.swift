@@ -6,7 +6,8 @@ import Engine
 struct GEMMBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "Measure OpenBLAS SGEMM throughput on square matrices, or on one thread at a given shape.")
+        abstract: "Measure OpenBLAS SGEMM throughput on square matrices, or on one thread at a given shape "
+            + "(there beside the bfloat16 kernel that sampling uses).")
 
     @Option(help: "Matrix side.") var size = 2048
     @Option(help: "Timed repetitions.") var repetitions = 5
@@ -50,7 +51,21 @@ struct GEMMBenchmark: ParsableCommand {
             for _ in 0..<calls { BLAS.gemmSerial(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n) }
             best = min(best, (monotonicSeconds() - start) / Double(calls))
         }
-        print(String(format: "sgemm %dx%dx%d on one thread: %.1f us, %.1f GFLOP/s", m, n, k, best * 1e6,
-                     2 * Double(m) * Double(n) * Double(k) / best / 1e9))
+        let flops = 2 * Double(m) * Double(n) * Double(k)
+        print(String(format: "sgemm %dx%dx%d on one thread: %.1f us, %.1f GFLOP/s", m, n, k, best * 1e6, flops / best / 1e9))
+        guard BFloat16GEMM.isAvailable else { return print("bfloat16 kernel: this CPU has no AVX512-BF16") }
+        var packed = [UInt16](repeating: 0, count: BFloat16GEMM.packedCount(k: k, n: n))
+        var scratch = [UInt16](repeating: 0, count: BFloat16GEMM.scratchCount(m: m, k: k))
+        BFloat16GEMM.pack(b.data, ldb: n, k: k, n: n, into: &packed)
+        var bestReduced = Double.infinity
+        for _ in 0...repetitions {
+            let start = monotonicSeconds()
+            for _ in 0..<calls {
+                BFloat16GEMM.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: packed, c: c.data, ldc: n, scratch: &scratch)
+            }
+            bestReduced = min(bestReduced, (monotonicSeconds() - start) / Double(calls))
+        }
+        print(String(format: "bfloat16 kernel, the same shape: %.1f us, %.1f GFLOP/s (%.2fx)", bestReduced * 1e6,
+                     flops / bestReduced / 1e9, best / bestReduced))
     }
 }

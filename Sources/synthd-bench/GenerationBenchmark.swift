@@ -40,13 +40,18 @@ struct GenerationBenchmark: ParsableCommand {
         let counts = [Int](repeating: images / 10, count: 10)
 
         print("generation at 28x28 grey, K = 10, \(images) images per round, \(Parallel.maxThreads) threads")
-        var sampling: [Double] = [], byColumns: [Double] = [], encoding: [Double] = [], whole: [Double] = []
+        var sampling: [Double] = [], byColumns: [Double] = [], inFloat: [Double] = [], encoding: [Double] = []
+        var whole: [Double] = []
         for round in 0..<rounds {
             sampler.upsampling = .columns
             var start = monotonicSeconds()
             _ = sampler.sample(labels: labels, seed: UInt64(round))
             byColumns.append(monotonicSeconds() - start)
             sampler.upsampling = .winograd
+            start = monotonicSeconds()
+            _ = sampler.sample(labels: labels, seed: UInt64(round))
+            inFloat.append(monotonicSeconds() - start)
+            sampler.upsampling = .winogradBFloat16
             start = monotonicSeconds()
             let generated = sampler.sample(labels: labels, seed: UInt64(round))
             sampling.append(monotonicSeconds() - start)
@@ -65,8 +70,10 @@ struct GenerationBenchmark: ParsableCommand {
             whole.append(monotonicSeconds() - start)
         }
         func rate(_ times: [Double]) -> Double { Double(images) / times.sorted()[times.count / 2] }
-        print(String(format: "sampling (G forward, to bytes): %.0f images/s; with the columns path: %.0f (%.2fx)",
-                     rate(sampling), rate(byColumns), rate(sampling) / rate(byColumns)))
+        print(String(format: "sampling (G forward, to bytes): %.0f images/s%@; Winograd in Float: %.0f (%.2fx); "
+                     + "the columns path: %.0f (%.2fx)", rate(sampling),
+                     BFloat16GEMM.isAvailable ? " (bfloat16 products)" : " (no AVX512-BF16: Float)",
+                     rate(inFloat), rate(sampling) / rate(inFloat), rate(byColumns), rate(sampling) / rate(byColumns)))
         if samplingOnly { return }
         print(String(format: "PNG encoding:                   %.0f images/s", rate(encoding)))
         print(String(format: "whole write (sample, encode, files, manifest): %.0f images/s", rate(whole)))

@@ -41,6 +41,27 @@ import Testing
         #expect(judge.isCurrent(for: set))
     }
 
+    /// Sampling workers each judge with a copy: same verdicts, and a copy at work on another
+    /// thread does not disturb the original (each has its own layers).
+    @Test func copiesJudgeAlikeAtTheSameTime() throws {
+        let data = try darkAndBright()
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        let judge = try #require(Judge.train(on: set, seed: 1))
+        let images = (0..<300).map { square(UInt8(20 + $0 % 200)) }
+        let labels = (0..<300).map { Int32($0 % 2) }
+        let expected = judge.accepts(images, labels: labels)
+        #expect(expected.contains(true) && expected.contains(false))
+        let copy = judge.copy()
+        var verdicts = [[Bool]](repeating: [], count: 8)
+        verdicts.withUnsafeMutableBufferPointer { buffer in
+            let slots = UncheckedSendable(buffer)
+            Parallel.forEachTask(8) { worker, task in   // one judge per worker, as Sampler does
+                slots.value[task] = (worker == 0 ? judge : copy).accepts(images, labels: labels)
+            }
+        }
+        #expect(verdicts.allSatisfy { $0 == expected })
+    }
+
     @Test func savedJudgeGivesTheSameVerdictsAndKnowsItsData() throws {
         let data = try darkAndBright()
         let set = try TrainingSet.load(data.root, resolution: 32)

@@ -18,6 +18,24 @@ import Testing
         #expect(fitted[0, 0, 0] == 255 && fitted[3, 3, 2] == 255)
     }
 
+    /// Grey: the most common border level (the centre does not count); a tie goes to the
+    /// darker one. Colour: a tie in count and brightness goes to the smaller channels in order.
+    @Test func borderTiesGoToTheDarkerColour() {
+        var grey = Image(width: 4, height: 4, mode: .grey, fill: 90)
+        for x in 0..<4 { grey[x, 0, 0] = 30; grey[x, 3, 0] = 30 }       // top and bottom rows at 30
+        grey[1, 1, 0] = 7; grey[2, 2, 0] = 7
+        #expect(Resampling.fit(grey, resolution: 6)[0, 0, 0] == 30)
+        let tie = Image(width: 2, height: 2, mode: .grey, pixels: [90, 30, 30, 90])    // two each: the darker
+        #expect(Resampling.fit(tie, resolution: 4)[3, 3, 0] == 30)
+        let bright = Image(width: 2, height: 2, mode: .grey, pixels: [201, 200, 201, 201])
+        #expect(Resampling.fit(bright, resolution: 4)[0, 3, 0] == 201)
+
+        // 1 x 2 colour: [0, 10, 5] and [5, 10, 0] once each, both of brightness 15.
+        let colour = Image(width: 1, height: 2, mode: .rgb, pixels: [5, 10, 0, 0, 10, 5])
+        let fitted = Resampling.fit(colour, resolution: 4)
+        #expect((0..<3).map { fitted[0, 0, $0] } == [0, 10, 5])
+    }
+
     @Test func largeImagesAreCentreCroppedAndAreaAveraged() {
         // 8 x 4: the centre 4 x 4 is kept; reduced to 2 x 2, each pixel averages a 2 x 2 block.
         var image = Image(width: 8, height: 4, mode: .grey, fill: 9)

@@ -40,7 +40,13 @@ public final class Activation: Module {
             case .leakyReLU(let slope):
                 for i in range { let v = xp[i]; yp[i] = v > 0 ? v : slope * v }
             case .tanh:
-                for i in range { yp[i] = tanhf(xp[i]) }
+                var i = range.lowerBound
+                while i + 16 <= range.upperBound {
+                    let v = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(yp + i).storeBytes(of: rationalTanh(v), as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < range.upperBound { yp[i] = tanhf(xp[i]); i += 1 }
             case .sigmoid:
                 for i in range { yp[i] = sigmoid(xp[i]) }
             }
@@ -67,6 +73,28 @@ public final class Activation: Module {
         }
         return dx
     }
+}
+
+/// tanh of 16 values by a 13/6-degree rational interpolant (the one Eigen uses), accurate to
+/// a few ulp on [-9, 9], beyond which tanh is +-1 in Float: x P(x^2) / Q(x^2). A generator's
+/// output layer takes a tanh per pixel, and libm's `tanhf`, one value at a time, was ~4% of
+/// generation's time.
+@inlinable
+public func rationalTanh(_ input: SIMD16<Float>) -> SIMD16<Float> {
+    typealias V = SIMD16<Float>
+    @inline(__always) func c(_ value: Float) -> V { V(repeating: value) }
+    let x = pointwiseMax(pointwiseMin(input, c(9)), c(-9))
+    let x2 = x * x
+    var p = x2 * c(-2.76076847742355e-16) + c(2.00018790482477e-13)
+    p = x2 * p + c(-8.60467152213735e-11)
+    p = x2 * p + c(5.12229709037114e-08)
+    p = x2 * p + c(1.48572235717979e-05)
+    p = x2 * p + c(6.37261928875436e-04)
+    p = x2 * p + c(4.89352455891786e-03)
+    var q = x2 * c(1.19825839466702e-06) + c(1.18534705686654e-04)
+    q = x2 * q + c(2.26843463243900e-03)
+    q = x2 * q + c(4.89352518554385e-03)
+    return pointwiseMax(pointwiseMin(x * p / q, c(1)), c(-1))
 }
 
 /// 1 / (1 + e^-x), without overflow for large |x|.

@@ -41,6 +41,23 @@ enum WinogradTransposedConvolution {
     /// Floats of the transformed weights: 4 phases x 25 products x Cin x Cout.
     static func transformedWeightCount(inChannels: Int, outChannels: Int) -> Int { 4 * products * outChannels * inChannels }
 
+    /// UInt16s of the transformed weights packed for `BFloat16GEMM` (`packWeights`).
+    static func packedWeightCount(inChannels: Int, outChannels: Int) -> Int {
+        4 * products * BFloat16GEMM.packedCount(k: inChannels, n: outChannels)
+    }
+
+    /// Each of the 100 (Cin x Cout) matrices of `u` packed for `BFloat16GEMM.multiply`.
+    static func packWeights(_ u: UnsafePointer<Float>, inChannels: Int, outChannels: Int,
+                            into packed: UnsafeMutablePointer<UInt16>) {
+        let matrix = outChannels * inChannels, packedMatrix = BFloat16GEMM.packedCount(k: inChannels, n: outChannels)
+        Parallel.forRanges(4 * products, minimumPerChunk: 10) { matrices in
+            for i in matrices {
+                BFloat16GEMM.pack(u + i * matrix, ldb: outChannels, k: inChannels, n: outChannels,
+                                  into: packed + i * packedMatrix)
+            }
+        }
+    }
+
     /// G g for a 2-tap filter: G = [1/2 0; 1/2 1/2; 1/6 -1/6; 1/6 1/3; 0 1] (the points' rows,
     /// scaled so that B^T below has integer entries).
     @inline(__always)
@@ -81,11 +98,12 @@ enum WinogradTransposedConvolution {
     /// Working floats per thread for `images` images: the input channels-last with a zero
     /// border, the transformed inputs (25 x tiles x Cin) and products (25 x tiles x Cout) of
     /// one phase, and the output channels-last.
+    /// Last, room for the bfloat16 GEMM's copy of one product's transformed inputs.
     static func scratchSizes(images: Int, inChannels: Int, outChannels: Int, height: Int, width: Int) -> [Int] {
         let tiles = images * (height / tile) * (width / tile)
         let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)
         return [images * (height + 2) * (width + 2) * cin, products * tiles * cin, products * tiles * cout,
-                images * 4 * height * width * cout]
+                images * 4 * height * width * cout, (BFloat16GEMM.scratchCount(m: tiles, k: inChannels) + 1) / 2]
     }
 
     /// Images per chunk: at most 512 tiles, and the transformed inputs under 512 KiB, so that
@@ -123,11 +141,12 @@ enum WinogradTransposedConvolution {
     /// holds the four buffers of `scratchSizes` for n images. With `statistics` (2 x
     /// ChannelsLast.padded(Cout) doubles), adds each channel's sum of y - bias, then its sum of
     /// squares, taken as the output transform makes the values: a following BatchNorm's
-    /// statistics without another pass over the output.
+    /// statistics without another pass over the output. With `packed` (`packWeights` of `u`),
+    /// the products are bfloat16 GEMMs (`BFloat16GEMM`), else OpenBLAS's Float GEMMs.
     static func forward(_ source: Source, images n: Int, inChannels: Int, outChannels: Int,
                         height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                         _ destination: Destination, scratch: [UnsafeMutablePointer<Float>],
-                        statistics: UnsafeMutablePointer<Double>? = nil) {
+                        statistics: UnsafeMutablePointer<Double>? = nil, packed: UnsafePointer<UInt16>? = nil) {
         let (bordered, v, m) = (scratch[0], scratch[1], scratch[2])
         let channelsLast: UnsafeMutablePointer<Float>
         switch destination {
@@ -180,12 +199,22 @@ enum WinogradTransposedConvolution {
                     }
                 }
                 // The 25 products, each summed over input channels by one GEMM: (tiles x Cin) . (Cin x Cout).
-                let phaseWeights = u + (py * 2 + px) * products * matrix
-                for xi in 0..<products {
-                    BLAS.gemmSerial(m: tiles, n: outChannels, k: inChannels,
-                                    a: v + xi * tiles * cin, lda: cin,
-                                    b: phaseWeights + xi * matrix, ldb: outChannels,
-                                    c: m + xi * tiles * cout, ldc: cout)
+                let phase = (py * 2 + px) * products
+                if let packed {
+                    let packedMatrix = BFloat16GEMM.packedCount(k: inChannels, n: outChannels)
+                    let converted = UnsafeMutableRawPointer(scratch[4]).assumingMemoryBound(to: UInt16.self)
+                    for xi in 0..<products {
+                        BFloat16GEMM.multiply(m: tiles, n: outChannels, k: inChannels, a: v + xi * tiles * cin, lda: cin,
+                                              packed: packed + (phase + xi) * packedMatrix,
+                                              c: m + xi * tiles * cout, ldc: cout, scratch: converted)
+                    }
+                } else {
+                    for xi in 0..<products {
+                        BLAS.gemmSerial(m: tiles, n: outChannels, k: inChannels,
+                                        a: v + xi * tiles * cin, lda: cin,
+                                        b: u + (phase + xi) * matrix, ldb: outChannels,
+                                        c: m + xi * tiles * cout, ldc: cout)
+                    }
                 }
                 // A^T M A into the phase's pixels: output row 2 (4ty + r) + py, column 2 (4tx + c) + px.
                 // The phase's sums in Float (at most a few thousand values a channel), the layer's in Double.

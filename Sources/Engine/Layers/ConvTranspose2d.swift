@@ -15,7 +15,16 @@ public final class ConvTranspose2d: Module {
     /// How `forward` computes: by columns (GEMM then col2im; any shape) or by Winograd
     /// F(4x4, 2x2) on the four stride-2 phases (kernel 4, stride 2, padding 1, sizes that are
     /// multiples of 4, at least 16 output channels; other shapes fall back to columns).
-    public enum ForwardAlgorithm: Sendable { case columns, winograd }
+    /// How a forward computes: `columns` (one GEMM and col2im: training's), `winograd`
+    /// (F(4x4, 2x2), see `WinogradTransposedConvolution`), or `winogradBFloat16`: Winograd
+    /// with bfloat16 products (`BFloat16GEMM`) where the CPU has them, else as `winograd`.
+    public enum ForwardAlgorithm: Sendable {
+        case columns, winograd, winogradBFloat16
+
+        public var isWinograd: Bool { self != .columns }
+        /// Whether it multiplies in bfloat16 on this CPU.
+        public var usesBFloat16: Bool { self == .winogradBFloat16 && BFloat16GEMM.isAvailable }
+    }
     public let weight: Parameter
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int
@@ -30,6 +39,9 @@ public final class ConvTranspose2d: Module {
     /// same weights for every batch, and comparing reads them once where transforming writes
     /// 25/4 times as much in a scattered order.
     private var winogradSource: Tensor?
+    /// `winogradWeights` packed for `BFloat16GEMM`, when a bfloat16 forward asked for them;
+    /// emptied whenever the weights are transformed again.
+    private var packedWinogradWeights: [UInt16] = []
     /// The bias padded to whole vectors, and `sample`'s output.
     private var winogradBias: Tensor?
     private var sampled: Tensor?
@@ -71,8 +83,8 @@ public final class ConvTranspose2d: Module {
         precondition(whole.height > 0 && whole.width > 0, "ConvTranspose2d: output of \(x.shape) would be empty")
         input = x
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.height, whole.width]); output = y
-        if algorithm == .winograd, hasWinogradShape(height: x.shape[2], width: x.shape[3]) {
-            winogradForward(x, into: y)
+        if algorithm.isWinograd, hasWinogradShape(height: x.shape[2], width: x.shape[3]) {
+            winogradForward(x, into: y, bfloat16: algorithm.usesBFloat16)
         } else {
             columnsForward(x, into: y)
         }
@@ -114,10 +126,10 @@ public final class ConvTranspose2d: Module {
         }
     }
 
-    private func winogradForward(_ x: Tensor, into y: Tensor) {
+    private func winogradForward(_ x: Tensor, into y: Tensor, bfloat16: Bool) {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         let plane = height * width, outPlane = y.shape[2] * y.shape[3]
-        winograd(batch: batch, height: height, width: width) { start in
+        winograd(batch: batch, height: height, width: width, bfloat16: bfloat16) { start in
             (.planes(x.data + start * inChannels * plane), .planes(y.data + start * outChannels * outPlane))
         }
     }
@@ -139,8 +151,9 @@ public final class ConvTranspose2d: Module {
     /// The forward for sampling, by Winograd, into channels-last activations (the same values
     /// as `forward(_:algorithm: .winograd)` after transposing), with their per-channel
     /// statistics for the BatchNorm that follows, taken as the values are made (a pass over a
-    /// batch's activations fewer). Nothing is kept for backward.
-    public func sample(_ input: SamplingInput) -> (activations: ChannelsLast, statistics: ChannelStatistics) {
+    /// batch's activations fewer). Nothing is kept for backward. `bfloat16`: products in
+    /// bfloat16 (`BFloat16GEMM`; only where it `isAvailable`).
+    public func sample(_ input: SamplingInput, bfloat16: Bool = false) -> (activations: ChannelsLast, statistics: ChannelStatistics) {
         let (batch, height, width): (Int, Int, Int)
         switch input {
         case .planes(let x):
@@ -165,7 +178,7 @@ public final class ConvTranspose2d: Module {
         let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: parts * 2 * cout)
         defer { sums.deallocate() }
         sums.initialize(repeating: 0)
-        winograd(batch: batch, height: height, width: width, statistics: sums.baseAddress!) { start in
+        winograd(batch: batch, height: height, width: width, statistics: sums.baseAddress!, bfloat16: bfloat16) { start in
             let target = WinogradTransposedConvolution.Destination.channelsLast(y.data + start * outPixels * cout)
             switch input {
             case .planes(let x):
@@ -186,8 +199,17 @@ public final class ConvTranspose2d: Module {
     /// The Winograd forward of `batch` images, in chunks per thread; `ends(start)` says where
     /// the chunk starting at image `start` is read from and written to.
     private func winograd(batch: Int, height: Int, width: Int, statistics: UnsafeMutablePointer<Double>? = nil,
+                          bfloat16: Bool,
                           ends: (Int) -> (WinogradTransposedConvolution.Source, WinogradTransposedConvolution.Destination)) {
         let u = preparedWinogradWeights()
+        if bfloat16 && packedWinogradWeights.isEmpty {
+            packedWinogradWeights = [UInt16](unsafeUninitializedCapacity: WinogradTransposedConvolution.packedWeightCount(
+                inChannels: inChannels, outChannels: outChannels)) { buffer, count in
+                WinogradTransposedConvolution.packWeights(u.data, inChannels: inChannels, outChannels: outChannels,
+                                                          into: buffer.baseAddress!)
+                count = buffer.count
+            }
+        }
         let cout = ChannelsLast.padded(outChannels)
         let paddedBias = Tensor.reuse(winogradBias, shape: [cout]); winogradBias = paddedBias
         paddedBias.zero()
@@ -199,15 +221,18 @@ public final class ConvTranspose2d: Module {
         let sizes = WinogradTransposedConvolution.scratchSizes(images: Swift.min(chunk, batch), inChannels: inChannels,
                                                                outChannels: outChannels, height: height, width: width)
         let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: sizes)
-        Parallel.forParts(batch) { part, images in
-            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
-                let n = Swift.min(chunk, images.upperBound - start)
-                let (source, destination) = ends(start)
-                WinogradTransposedConvolution.forward(
-                    source, images: n, inChannels: inChannels, outChannels: outChannels,
-                    height: height, width: width, u: u.data, bias: paddedBias.data,
-                    destination, scratch: (0..<4).map { pointers[part, $0] },
-                    statistics: statistics.map { $0 + part * 2 * ChannelsLast.padded(outChannels) })
+        packedWinogradWeights.withUnsafeBufferPointer { packed in
+            Parallel.forParts(batch) { part, images in
+                for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                    let n = Swift.min(chunk, images.upperBound - start)
+                    let (source, destination) = ends(start)
+                    WinogradTransposedConvolution.forward(
+                        source, images: n, inChannels: inChannels, outChannels: outChannels,
+                        height: height, width: width, u: u.data, bias: paddedBias.data,
+                        destination, scratch: (0..<5).map { pointers[part, $0] },
+                        statistics: statistics.map { $0 + part * 2 * ChannelsLast.padded(outChannels) },
+                        packed: bfloat16 ? packed.baseAddress : nil)
+                }
             }
         }
     }
@@ -222,6 +247,7 @@ public final class ConvTranspose2d: Module {
             WinogradTransposedConvolution.transformWeights(weight.value.data, inChannels: inChannels,
                                                            outChannels: outChannels, into: u.data)
             source.copy(from: weight.value)
+            packedWinogradWeights = []
         }
         (winogradWeights, winogradSource) = (u, source)
         return u

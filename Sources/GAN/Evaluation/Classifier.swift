@@ -85,10 +85,11 @@ public final class Classifier: Module {
     /// The features of the last forward (B, 128).
     public private(set) var features: Tensor?
 
-    public func forward(_ x: Tensor) -> Tensor {
+    /// `bfloat16`: the convolutions' products in bfloat16 (`Conv2d.forward`), for the judge.
+    public func forward(_ x: Tensor, bfloat16: Bool = false) -> Tensor {
         var h = x
         for i in 0..<3 {
-            h = convolutions[i].forward(h)
+            h = convolutions[i].forward(h, bfloat16: bfloat16)
             if i > 0 { h = norms[i - 1].forward(h) }
             h = activations[i].forward(h)
         }

@@ -1,0 +1,37 @@
+#ifndef SYNTHD_CBFLOAT16_H
+#define SYNTHD_CBFLOAT16_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/// Matrix products with bfloat16 operands and float sums, by AVX512-BF16's dot-product
+/// instruction (twice the multiply-adds of a float FMA per cycle). Debian's OpenBLAS is built
+/// without its bfloat16 GEMM (cblas_sbgemm), so the engine carries this one kernel; see
+/// Sources/Engine/Core/BFloat16GEMM.swift for where it is used and why.
+
+/// Whether this CPU (and the OS, which must save the 512-bit registers) runs the kernel.
+bool synthd_bf16_available(void);
+
+/// The float nearest to bfloat16 rounding of `value` (round to nearest, ties to even), as the
+/// kernel rounds its operands: for references in tests.
+float synthd_bf16_round(float value);
+
+/// uint16 elements that `synthd_bf16_pack` writes for a k x n right operand.
+size_t synthd_bf16_packed_count(int k, int n);
+
+/// Packs b (k x n, row stride ldb, floats) for `synthd_bf16_gemm`: rows taken in pairs, each
+/// column's two values side by side as bfloat16, columns padded to a multiple of 16 and a
+/// missing last row with zeros.
+void synthd_bf16_pack(const float *b, int ldb, int k, int n, uint16_t *packed);
+
+/// uint16 elements of scratch that `synthd_bf16_gemm` needs for an m x k left operand.
+size_t synthd_bf16_scratch_count(int m, int k);
+
+/// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by
+/// `synthd_bf16_pack`. Both operands are rounded to bfloat16; products are exact and summed in
+/// float. Only on a CPU where `synthd_bf16_available()`.
+void synthd_bf16_gemm(int m, int n, int k, const float *a, int lda, const uint16_t *packed,
+                      float *c, int ldc, uint16_t *scratch);
+
+#endif
