@@ -64,11 +64,14 @@ let package = Package(
         // which Debian's OpenBLAS is built without (see Sources/Engine/Core/BFloat16GEMM.swift).
         .target(name: "CBFloat16"),
 
+        // PNG encoding through libpng's full API, its longjmp kept inside C (see PNG.encode).
+        .target(name: "CPNGEncoder", dependencies: ["CPNG"]),
+
         // Tensors, layers, optimisers and checkpoints. No file I/O beyond checkpoints, no daemon code.
         .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16"],
                 swiftSettings: languageSettings + numericSettings),
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
-        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CTurboJPEG", "CZlib"],
+        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
         .target(name: "Spool", dependencies: ["CInotifyTools"],

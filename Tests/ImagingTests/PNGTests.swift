@@ -54,6 +54,36 @@ func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF),
         #expect(try PNG.decode(PNG.encode(image), path: "rgb.png") == image)
     }
 
+    /// A file that fits in one 4 KiB block is stored (its pixels appear as they are, after the
+    /// row's filter byte); a larger image is deflated. Both decode to the image, as libpng reads
+    /// them.
+    @Test func smallImagesAreStoredAndLargeOnesDeflated() throws {
+        var small = Image(width: 28, height: 28, mode: .grey, fill: 0)
+        for y in 8..<20 { for x in 8..<20 { small[x, y, 0] = UInt8(x * 10 + y) } }
+        let storedBytes = try PNG.encode(small)
+        #expect(storedBytes.count > 28 * 29 && storedBytes.count <= 4096, "\(storedBytes.count) bytes")
+        let row = Array(small.pixels[(10 * 28)..<(11 * 28)])
+        #expect(storedBytes.indices.contains { Array(storedBytes[$0..<min($0 + 28, storedBytes.count)]) == row },
+                "row 10 does not appear as it is")
+        #expect(try PNG.decode(storedBytes, path: "small.png") == small)
+
+        var large = Image(width: 96, height: 96, mode: .rgb, fill: 0)
+        for y in 20..<70 { for x in 20..<70 { large[x, y, 1] = UInt8(x + y) } }
+        let deflated = try PNG.encode(large)
+        #expect(deflated.count < 96 * 96 * 3 / 10, "\(deflated.count) bytes for \(96 * 96 * 3) of pixels")
+        #expect(try PNG.decode(deflated, path: "large.png") == large)
+    }
+
+    /// libpng's own complaint comes back as an error (its longjmp stays in C): it refuses rows
+    /// wider than its default limit of 1,000,000 pixels.
+    @Test func anImageLibpngRefusesIsAnErrorWithItsReason() {
+        #expect {
+            try PNG.encode(Image(width: 1_000_001, height: 1, mode: .grey))
+        } throws: { error in
+            "\(error)".contains("Invalid IHDR data")
+        }
+    }
+
     @Test func greyAlphaIsCompositedOverBlack() throws {
         // (value, alpha): opaque 200, transparent 200, half 200.
         let samples: [UInt8] = [200, 255, 200, 0, 200, 128]
