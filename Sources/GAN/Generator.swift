@@ -73,7 +73,9 @@ public final class Generator: Module {
     /// `forward` in training mode, for sampling: each BatchNorm (with this batch's statistics),
     /// class scale and ReLU in one fused pass, nothing kept for a backward pass, BatchNorm's
     /// running estimates untouched, and the upsamplers by Winograd (`upsampling`; 2.5x fewer
-    /// multiplications, see ConvTranspose2d). The same images up to float rounding.
+    /// multiplications, see ConvTranspose2d). With `.winograd`, the same images up to float
+    /// rounding; with `.winogradBFloat16` (the default: bfloat16 products where the CPU has
+    /// them, docs/engine.md), within a few grey levels, 0.2 on average.
     ///
     /// With Winograd, activations stay channels-last from one upsampler to the next, and each
     /// BatchNorm (statistics, class scale, ReLU) is applied as the next upsampler reads its

@@ -25,7 +25,8 @@ public struct Sampler {
     /// BatchNorm statistics for every batch instead of each batch's own, one per BatchNorm.
     public var statistics: [ChannelStatistics]?
 
-    /// How G's upsamplers compute (see `Generator.sample`); `.columns` is for comparisons.
+    /// How G's upsamplers compute (see `Generator.sample`): bfloat16 products where the CPU
+    /// has them; `.winograd` (Float) and `.columns` are for comparisons.
     public var upsampling = ConvTranspose2d.ForwardAlgorithm.winogradBFloat16
 
     /// What `synthd generate` and the daemon use unless told otherwise: 1 without the class
