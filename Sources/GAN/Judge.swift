@@ -63,13 +63,24 @@ public final class Judge: SampleJudge {
     /// The state folder's judge for `record`'s model. When there is none, or it knows other
     /// classes (a class was added since and the training that followed was cut short), one is
     /// trained on `loadSet()` and saved first: so a model trained by an older synthd, or whose
-    /// training stopped before its judge, still gets the class check. An unreadable judge file
-    /// is replaced the same way (it holds nothing that cannot be made again). nil when `shouldStop`
+    /// training stopped before its judge, still gets the class check. A damaged judge file is
+    /// replaced the same way (it holds nothing that cannot be made again); one that cannot be
+    /// read at all (permissions, a failing disk, a folder in its place) is an error that names
+    /// it, rather than a judge trained for nothing and a save that fails. nil when `shouldStop`
     /// said stop first, or when the dataset's classes are not the model's (a class was added
     /// and the model has not been trained on it yet).
     public static func current(in state: StateFolder, for record: ModelRecord, loadSet: () throws -> TrainingSet,
                                shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in }) throws -> Judge? {
-        if let judge = try? load(from: state), judge.classes == record.classes { return judge }
+        let existing: Judge?
+        do {
+            existing = try load(from: state)
+        } catch let error as CheckpointError {
+            if case .io = error { throw error }
+            existing = nil   // damaged: made again below
+        } catch {
+            existing = nil   // not a judge's description: made again below
+        }
+        if let judge = existing, judge.classes == record.classes { return judge }
         let set = try loadSet()
         guard set.classMap.names == record.classes else { return nil }
         guard let judge = train(on: set, seed: seed(for: record.options), shouldStop: shouldStop, progress: progress) else {

@@ -106,6 +106,15 @@ import Testing
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
         #expect(loads == 2 && (try? Judge.load(from: state)) != nil)
 
+        // One that cannot be read at all (here a folder in its place: root reads any file) is
+        // an error naming it, and no judge is trained for nothing.
+        try FileManager.default.removeItem(atPath: Judge.path(in: state))
+        try FileManager.default.createDirectory(atPath: Judge.path(in: state), withIntermediateDirectories: false)
+        #expect { _ = try Judge.current(in: state, for: trainer.record, loadSet: load) } throws: {
+            String(describing: $0).contains(Judge.path(in: state)) && String(describing: $0).contains("failed to")
+        }
+        #expect(loads == 2, "trained a judge it could not save")
+
         try FileManager.default.removeItem(atPath: Judge.path(in: state))
         try data.addImages("grey", count: 3, value: 120)
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) == nil)
