@@ -139,3 +139,37 @@ import Testing
         expectClose(up.forward(x, algorithm: .winogradBFloat16).values, expected, atol: 1e-3, rtol: 0, "after a weight changed")
     }
 }
+
+/// The convolution forward with bfloat16 products (`Conv2d.forward(_:bfloat16:)`, the judge's).
+@Suite(.enabled(if: BFloat16GEMM.isAvailable)) struct BFloat16ConvolutionTests {
+    func layer(seed: UInt64, integers: Bool) -> (Conv2d, Tensor) {
+        let conv = Conv2d("c", inChannels: 3, outChannels: 22, kernelSize: 4, stride: 2, padding: 1)
+        var rng = RandomGenerator(seed: seed)
+        let x = Tensor(zeros: [5, 3, 12, 12])
+        for tensor in [conv.weight.value, conv.bias!.value, x] {
+            for i in 0..<tensor.count {
+                tensor.data[i] = integers ? Float(rng.int(below: 9) - 4) : Float(rng.uniform()) * 2 - 1
+            }
+        }
+        return (conv, x)
+    }
+
+    /// Small integers are exact in bfloat16 and in Float sums: the same result as Float, bias
+    /// included. 22 output channels leave two rows past the kernel's 4-row blocks, and 5 images
+    /// of 6x6 outputs (180 columns) a partial last vector.
+    @Test func isExactWhereBFloat16IsExact() {
+        let (conv, x) = layer(seed: 3, integers: true)
+        let reduced = conv.forward(x, bfloat16: true).values
+        let full = conv.forward(x).values
+        #expect(full.map(abs).max()! > 20)
+        #expect(reduced == full)
+    }
+
+    @Test func roundsWhereBFloat16CannotHoldTheValues() {
+        let (conv, x) = layer(seed: 4, integers: false)
+        let reduced = conv.forward(x, bfloat16: true).values
+        let full = conv.forward(x).values
+        let error = zip(reduced, full).map { abs($0 - $1) }.max()!
+        #expect(error > 0 && error < 0.02 * full.map(abs).max()!, "error \(error)")
+    }
+}

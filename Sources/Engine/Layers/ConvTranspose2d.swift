@@ -12,12 +12,11 @@ import Glibc
 /// Winograd forward instead (`ConvTranspose2d+Winograd.swift`: 39% of the multiplications),
 /// and `sample` runs it channels-last (`ChannelsLast.swift`).
 public final class ConvTranspose2d: Module {
-    /// How `forward` computes: by columns (GEMM then col2im; any shape) or by Winograd
-    /// F(4x4, 2x2) on the four stride-2 phases (kernel 4, stride 2, padding 1, sizes that are
-    /// multiples of 4, at least 16 output channels; other shapes fall back to columns).
-    /// How a forward computes: `columns` (one GEMM and col2im: training's), `winograd`
-    /// (F(4x4, 2x2), see `WinogradTransposedConvolution`), or `winogradBFloat16`: Winograd
-    /// with bfloat16 products (`BFloat16GEMM`) where the CPU has them, else as `winograd`.
+    /// How `forward` computes: by columns (GEMM then col2im; any shape; training's) or by
+    /// Winograd F(4x4, 2x2) on the four stride-2 phases (kernel 4, stride 2, padding 1, sizes
+    /// that are multiples of 4, at least 16 output channels; other shapes fall back to
+    /// columns), in Float or, `winogradBFloat16`, with bfloat16 products (`BFloat16GEMM`)
+    /// where the CPU has them (elsewhere as `winograd`).
     public enum ForwardAlgorithm: Sendable {
         case columns, winograd, winogradBFloat16
 
@@ -152,7 +151,7 @@ public final class ConvTranspose2d: Module {
     /// as `forward(_:algorithm: .winograd)` after transposing), with their per-channel
     /// statistics for the BatchNorm that follows, taken as the values are made (a pass over a
     /// batch's activations fewer). Nothing is kept for backward. `bfloat16`: products in
-    /// bfloat16 (`BFloat16GEMM`; only where it `isAvailable`).
+    /// bfloat16 (`BFloat16GEMM`) where the CPU has them.
     public func sample(_ input: SamplingInput, bfloat16: Bool = false) -> (activations: ChannelsLast, statistics: ChannelStatistics) {
         let (batch, height, width): (Int, Int, Int)
         switch input {
@@ -202,6 +201,7 @@ public final class ConvTranspose2d: Module {
                           bfloat16: Bool,
                           ends: (Int) -> (WinogradTransposedConvolution.Source, WinogradTransposedConvolution.Destination)) {
         let u = preparedWinogradWeights()
+        let bfloat16 = bfloat16 && BFloat16GEMM.isAvailable
         if bfloat16 && packedWinogradWeights.isEmpty {
             packedWinogradWeights = [UInt16](unsafeUninitializedCapacity: WinogradTransposedConvolution.packedWeightCount(
                 inChannels: inChannels, outChannels: outChannels)) { buffer, count in
