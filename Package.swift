@@ -64,11 +64,13 @@ let package = Package(
         // which Debian's OpenBLAS is built without (see Sources/Engine/Core/BFloat16GEMM.swift).
         .target(name: "CBFloat16"),
 
+        // Linux calls glibc hides behind _GNU_SOURCE (syncfs).
+        .target(name: "CLinux"),
         // PNG encoding through libpng's full API, its longjmp kept inside C (see PNG.encode).
         .target(name: "CPNGEncoder", dependencies: ["CPNG"]),
 
         // Tensors, layers, optimisers and checkpoints. No file I/O beyond checkpoints, no daemon code.
-        .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16", "CLinux"],
                 swiftSettings: languageSettings + numericSettings),
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CZlib"],

@@ -118,4 +118,13 @@ import Testing
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         #expect(mode.map { $0 & 0o600 == 0o600 } == true, "readable and writable by its owner")
     }
+
+    /// Non-durable writes are flushed by syncfs on their own file system, found from a file or
+    /// a folder in it; a path that cannot be opened falls back to sync(2).
+    @Test func flushesTheFileSystemOfAPath() throws {
+        try writeFileAtomically(path: folder + "/pending.bin", bytes: [1], durable: false)
+        #expect(syncFileSystem(containing: folder + "/pending.bin"))
+        #expect(syncFileSystem(containing: folder))
+        #expect(!syncFileSystem(containing: folder + "/no-such-file"))
+    }
 }

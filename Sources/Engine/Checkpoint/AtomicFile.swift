@@ -1,3 +1,4 @@
+import CLinux
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -95,11 +96,15 @@ private func syncFolder(of path: String) {
     }
 }
 
-/// Flushes what non-durable writes left in the page cache. (syncfs(2), limited to one file
-/// system, is not visible to Swift without _GNU_SOURCE; sync(2) flushes them all.)
-public func syncFileSystem(containing path: String) {
-    _ = path
+/// Flushes what non-durable writes left in the page cache of the file system holding `path`
+/// (syncfs(2): a daemon that shares its machine should not flush every other file system's
+/// writes, as sync(2) does, at every chunk of images). Where `path` cannot be opened, falls
+/// back to sync(2). Returns whether syncfs flushed it.
+@discardableResult
+public func syncFileSystem(containing path: String) -> Bool {
+    if synthd_syncfs(path) == 0 { return true }
     sync()
+    return false
 }
 
 /// Reads a whole file, refusing one larger than `maxBytes` before reading it.

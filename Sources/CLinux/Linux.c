@@ -1,0 +1,13 @@
+#define _GNU_SOURCE
+#include "CLinux.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+int synthd_syncfs(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int result = syncfs(fd);
+    close(fd);
+    return result;
+}

@@ -1,0 +1,11 @@
+#ifndef SYNTHD_CLINUX_H
+#define SYNTHD_CLINUX_H
+
+/// Linux calls that glibc declares only under _GNU_SOURCE, which Swift's import of the C
+/// library does not define.
+
+/// syncfs(2) on the file system holding `path` (a file or folder): flushes that file system's
+/// dirty data only, where sync(2) flushes every mounted one. 0 on success, else -1 with errno.
+int synthd_syncfs(const char *path);
+
+#endif
