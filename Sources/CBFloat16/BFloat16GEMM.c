@@ -44,9 +44,7 @@ void synthd_bf16_pack(const float *b, int ldb, int k, int n, uint16_t *packed) {
     int pairs = (k + 1) / 2, columns = padded_columns(n);
     int vectorColumns = 0;   // columns already packed by the vector path
 #if defined(__x86_64__)
-    static int available = -1;
-    if (available < 0) available = synthd_bf16_available();
-    if (available) vectorColumns = pack_vectors(b, ldb, k, n, packed);
+    if (synthd_bf16_available()) vectorColumns = pack_vectors(b, ldb, k, n, packed);
 #endif
     for (int pair = 0; pair < pairs; pair++) {
         for (int j = vectorColumns; j < columns; j++) {
