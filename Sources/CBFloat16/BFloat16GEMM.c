@@ -1,5 +1,6 @@
 #include "CBFloat16.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +39,17 @@ size_t synthd_bf16_packed_count(int k, int n) { return (size_t)((k + 1) / 2) * p
 
 #if defined(__x86_64__)
 static int pack_vectors(const float *b, int ldb, int k, int n, uint16_t *packed);
+static pthread_once_t availabilityOnce = PTHREAD_ONCE_INIT;
+static bool vectorsAvailable;
+static void noteAvailability(void) { vectorsAvailable = synthd_bf16_available(); }
 #endif
 
 void synthd_bf16_pack(const float *b, int ldb, int k, int n, uint16_t *packed) {
     int pairs = (k + 1) / 2, columns = padded_columns(n);
     int vectorColumns = 0;   // columns already packed by the vector path
 #if defined(__x86_64__)
-    if (synthd_bf16_available()) vectorColumns = pack_vectors(b, ldb, k, n, packed);
+    pthread_once(&availabilityOnce, noteAvailability);   // callers pack from several threads
+    if (vectorsAvailable) vectorColumns = pack_vectors(b, ldb, k, n, packed);
 #endif
     for (int pair = 0; pair < pairs; pair++) {
         for (int j = vectorColumns; j < columns; j++) {
