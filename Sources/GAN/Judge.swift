@@ -31,6 +31,8 @@ public final class Judge: SampleJudge {
     public let imagesPerClass: [Int]
     public let channels: Int
     public let resolution: Int
+    /// `accepts`'s input batch, kept between calls (a megabyte a batch of 256, every batch).
+    private var input: Tensor?
 
     /// Passes over the data: the same as `synthd eval`'s classifiers.
     public static let epochs = 3
@@ -108,7 +110,8 @@ public final class Judge: SampleJudge {
         verdicts.reserveCapacity(images.count)
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let count = min(batchSize, images.count - start)
-            let x = Tensor(zeros: [count, channels, resolution, resolution])
+            let x = Tensor.reuse(input, shape: [count, channels, resolution, resolution])   // every value written below
+            input = x
             for row in 0..<count {
                 let image = images[start + row]
                 let fitted = Resampling.fit(channels == 3 ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution)

@@ -45,25 +45,25 @@ struct GEMMBenchmark: ParsableCommand {
         rng.fillUniform(a, -1, 1)
         rng.fillUniform(b, -1, 1)
         let calls = max(1, Int(1e9 / (2 * Double(m) * Double(n) * Double(k))))  // ~1 GFLOP per repetition
-        var best = Double.infinity
-        for _ in 0...repetitions {
-            let start = monotonicSeconds()
-            for _ in 0..<calls { BLAS.gemmSerial(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n) }
-            best = min(best, (monotonicSeconds() - start) / Double(calls))
+        /// The best time of one call over the repetitions.
+        func bestTime(_ call: () -> Void) -> Double {
+            var best = Double.infinity
+            for _ in 0...repetitions {
+                let start = monotonicSeconds()
+                for _ in 0..<calls { call() }
+                best = min(best, (monotonicSeconds() - start) / Double(calls))
+            }
+            return best
         }
+        let best = bestTime { BLAS.gemmSerial(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n) }
         let flops = 2 * Double(m) * Double(n) * Double(k)
         print(String(format: "sgemm %dx%dx%d on one thread: %.1f us, %.1f GFLOP/s", m, n, k, best * 1e6, flops / best / 1e9))
         guard BFloat16GEMM.isAvailable else { return print("bfloat16 kernel: this CPU has no AVX512-BF16") }
         var packed = [UInt16](repeating: 0, count: BFloat16GEMM.packedCount(k: k, n: n))
         var scratch = [UInt16](repeating: 0, count: BFloat16GEMM.scratchCount(m: m, k: k))
         BFloat16GEMM.pack(b.data, ldb: n, k: k, n: n, into: &packed)
-        var bestReduced = Double.infinity
-        for _ in 0...repetitions {
-            let start = monotonicSeconds()
-            for _ in 0..<calls {
-                BFloat16GEMM.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: packed, c: c.data, ldc: n, scratch: &scratch)
-            }
-            bestReduced = min(bestReduced, (monotonicSeconds() - start) / Double(calls))
+        let bestReduced = bestTime {
+            BFloat16GEMM.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: packed, c: c.data, ldc: n, scratch: &scratch)
         }
         print(String(format: "bfloat16 kernel, the same shape: %.1f us, %.1f GFLOP/s (%.2fx)", bestReduced * 1e6,
                      flops / bestReduced / 1e9, best / bestReduced))
