@@ -104,6 +104,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "NumericTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib"],
+                    resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
         // Runs the built synthd binary (swift test builds it alongside the tests).
         .testTarget(name: "CLITests", dependencies: ["Imaging"],

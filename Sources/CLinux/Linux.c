@@ -11,3 +11,7 @@ int synthd_syncfs(const char *path) {
     close(fd);
     return result;
 }
+
+int synthd_syncfs_fd(int fd) {
+    return syncfs(fd);
+}

@@ -91,6 +91,7 @@ public struct SyntheticWriter {
         let classes = counts.count
         var summary = Summary()
         guard counts.contains(where: { $0 > 0 }) else { return summary }
+        let flush = try FileSystemFlush(containing: root)
 
         let judges = judge.map { judge in [judge] + (1..<max(1, Parallel.maxThreads)).map { _ in judge.copy() } }
         var sampler = Sampler(generator: generator, record: record)
@@ -105,7 +106,7 @@ public struct SyntheticWriter {
         // next one is sampled, so that time file creation spends waiting (on the folder's lock,
         // on a slow disk) is not lost to the sampler, and the flush before the manifest has
         // only the last chunk left to write.
-        let background = ChunkWriter()
+        let background = ChunkWriter(flush: flush)
         var lines: [(file: String, json: String)] = []
         var round = 0
         while missing.contains(where: { $0 > 0 }) {
@@ -154,7 +155,8 @@ public struct SyntheticWriter {
         }
         lines += try background.wait()
         progress(summary.written)
-        syncFileSystem(containing: root)
+        // A write-back error means some files may hold nothing: the manifest must not list them.
+        try flush.flush()
         try appendManifest(lines)
         summary.acceptance = (0..<classes).map { judged[$0] > 0 ? Double(accepted[$0]) / Double(judged[$0]) : nil }
         summary.unchecked = unchecked.sorted().map { record.classes[$0] }
@@ -214,9 +216,12 @@ public struct GenerationStopped: Error, CustomStringConvertible {
 /// Encodes and writes one chunk of images at a time on a background thread, and encodes
 /// their manifest lines (60,000 take ~0.4 s: too long to wait for at the end).
 final class ChunkWriter: @unchecked Sendable {
+    private let flush: FileSystemFlush
     private let group = DispatchGroup()
     private let failures = ErrorSlot()
     private var encoded: [(file: String, json: String)] = []
+
+    init(flush: FileSystemFlush) { self.flush = flush }
 
     /// Starts writing `images[i]` to `paths[i]`; call `wait` before the next `start`.
     func start(_ images: [Image], paths: [String], lines: [SyntheticWriter.ManifestLine]) {
@@ -231,7 +236,7 @@ final class ChunkWriter: @unchecked Sendable {
                     }
                 }
             }
-            syncFileSystem(containing: paths.first ?? "/")
+            do { try flush.flush() } catch { failures.record(error) }
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

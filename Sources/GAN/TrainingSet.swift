@@ -99,7 +99,7 @@ public final class TrainingSet: @unchecked Sendable {
             }
         }
 
-        var rejected: [RejectedFile] = []
+        var rejected = scan.skipped.map { RejectedFile(path: $0.path, reason: $0.reason) }
         var images: [(FittedImage, Int32)] = []
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {
@@ -107,6 +107,7 @@ public final class TrainingSet: @unchecked Sendable {
             case .failure(let error): rejected.append(RejectedFile(path: entry.path, reason: error.description))
             }
         }
+        rejected.sort { $0.path < $1.path }
         guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected.count) }
 
         let mode = requestedMode ?? (images.contains { $0.0.hasColour } ? .rgb : .grey)

@@ -56,6 +56,9 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case fileTooLarge(path: String, bytes: Int, limit: Int)
     case tooManyPixels(path: String, width: Int, height: Int, limit: Int)
     case notAnImage(path: String)
+    /// A FIFO, socket or device named like an image: never opened for reading beyond a
+    /// non-blocking open and its `fstat`.
+    case notRegularFile(path: String, kind: String)
     case unwritable(path: String, reason: String)
 
     public var description: String {
@@ -68,6 +71,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
             return "\(path): image is \(width)x\(height) pixels, over the limit of \(limit) pixels; skipped"
         case .notAnImage(let path):
             return "\(path): not a PNG or JPEG file"
+        case .notRegularFile(let path, let kind):
+            return "\(path): a \(kind), not a regular file; skipped"
         case .unwritable(let path, let reason):
             return "\(path): cannot write image: \(reason)"
         }
@@ -76,7 +81,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .unreadable(let path, _), .fileTooLarge(let path, _, _), .tooManyPixels(let path, _, _, _),
-             .notAnImage(let path), .unwritable(let path, _):
+             .notAnImage(let path), .notRegularFile(let path, _), .unwritable(let path, _):
             return path
         }
     }

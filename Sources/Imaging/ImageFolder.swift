@@ -10,13 +10,23 @@ public enum ImageFolder {
         public let root: String
         /// Class folder name -> image file paths, sorted by name.
         public let files: [String: [String]]
-        /// Entries passed over: hidden, temporary, not an image by name, or not a folder at class level.
+        /// Entries passed over quietly: hidden, temporary, or not an image by name.
         public let ignored: [String]
+        /// Entries that look like data but are not read, and why: a symbolic link out of the
+        /// confinement, a FIFO, socket or device, an unsafe name, a class name that clashes
+        /// with another one. A user should hear about these like about a corrupt image.
+        public let skipped: [Skipped]
 
         /// Classes with at least one image, sorted by name.
         public var classNames: [String] { files.keys.filter { !(files[$0]!.isEmpty) }.sorted() }
         public var emptyClasses: [String] { files.keys.filter { files[$0]!.isEmpty }.sorted() }
         public var imageCount: Int { files.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// An entry not read, with the reason in words.
+    public struct Skipped: Sendable, Equatable {
+        public let path: String
+        public let reason: String
     }
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
@@ -46,9 +56,11 @@ public enum ImageFolder {
     }
 
     /// Lists the dataset at `root`. With `confinedTo`, symbolic links (of class folders or
-    /// images) that lead outside that folder are not followed but ignored: a dataset dropped
+    /// images) that lead outside that folder are not followed but skipped: a dataset dropped
     /// into the spool cannot make synthd read `/etc` (the daemon passes the spool).
-    /// Class folders whose names are not safe path components (see `SafeName`) are ignored.
+    /// Class folders whose names are not safe path components (see `SafeName`), and files
+    /// that are not regular files (a FIFO named `x.png` would block its reader) are skipped
+    /// with their reason. Nothing here opens a file: `stat` only.
     public static func scan(_ root: String, confinedTo confinement: String? = nil) throws(Error) -> Scan {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else {
@@ -58,27 +70,71 @@ public enum ImageFolder {
         if let boundary, !isInside(resolvedPath(root), boundary) { throw .outside(path: root, boundary: confinement!) }
         var files: [String: [String]] = [:]
         var ignored: [String] = []
+        var skipped: [Skipped] = []
+        /// Class names by their canonical (NFC) form: two folders whose names differ only in
+        /// Unicode normalisation look the same to a person and are one class to most tools.
+        var canonicalNames: [String: String] = [:]
+        let outside = "a symbolic link that leads out of \(confinement ?? "the spool"); not followed"
         for name in try list(root) {
             let path = root + "/" + name
-            var isClassFolder: ObjCBool = false
-            guard isVisible(name), SafeName.isSafe(name),
-                  FileManager.default.fileExists(atPath: path, isDirectory: &isClassFolder), isClassFolder.boolValue,
-                  boundary.map({ isInside(resolvedPath(path), $0) }) ?? true else {
-                ignored.append(path)
+            guard isVisible(name) else { ignored.append(path); continue }
+            guard let kind = fileKind(path) else { ignored.append(path); continue }  // vanished, or a dangling link
+            if let boundary, !isInside(resolvedPath(path), boundary) {
+                skipped.append(Skipped(path: path, reason: outside))
                 continue
             }
+            guard kind == S_IFDIR else {
+                if kind != S_IFREG { skipped.append(Skipped(path: path, reason: "a \(kindName(kind)) where a class folder was expected; not read")) }
+                else { ignored.append(path) }  // a README or synthd.toml beside the classes
+                continue
+            }
+            if let problem = SafeName.problem(with: name) {
+                skipped.append(Skipped(path: path, reason: "class folder name not usable: \(problem)"))
+                continue
+            }
+            if let other = canonicalNames[name.precomposedStringWithCanonicalMapping] {
+                skipped.append(Skipped(path: path, reason: "class name differs from '\(other)' only in Unicode normalisation "
+                    + "(NFC/NFD); rename one of them"))
+                continue
+            }
+            canonicalNames[name.precomposedStringWithCanonicalMapping] = name
             var images: [String] = []
             for file in try list(path) {
                 let filePath = path + "/" + file
-                if isImageName(file), boundary.map({ isInside(resolvedPath(filePath), $0) }) ?? true {
-                    images.append(filePath)
-                } else {
-                    ignored.append(filePath)
+                guard isImageName(file) else { ignored.append(filePath); continue }
+                if let boundary, !isInside(resolvedPath(filePath), boundary) {
+                    skipped.append(Skipped(path: filePath, reason: outside))
+                    continue
+                }
+                switch fileKind(filePath) {
+                case S_IFREG: images.append(filePath)
+                case nil: skipped.append(Skipped(path: filePath, reason: "a dangling symbolic link, or gone while listed; not read"))
+                case let kind?: skipped.append(Skipped(path: filePath, reason: "a \(kindName(kind)), not a regular file; not read"))
                 }
             }
             files[name] = images
         }
-        return Scan(root: root, files: files, ignored: ignored.sorted())
+        return Scan(root: root, files: files, ignored: ignored.sorted(), skipped: skipped.sorted { $0.path < $1.path })
+    }
+
+    /// The file type bits (`S_IFREG`, `S_IFDIR`, ...) of what `path` leads to, links followed;
+    /// nil when it does not exist. `stat` never blocks on a FIFO.
+    static func fileKind(_ path: String) -> mode_t? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return status.st_mode & S_IFMT
+    }
+
+    static func kindName(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFREG: return "file"
+        case S_IFDIR: return "folder"
+        case S_IFIFO: return "FIFO (named pipe)"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        default: return "special file"
+        }
     }
 
     /// The path with every symbolic link resolved (the path itself when it cannot be resolved,

@@ -33,7 +33,9 @@ public enum JPEG {
         let format = mode == .grey ? TJPF_GRAY : TJPF_RGB
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * mode.channels)
         // Accurate DCT, and a truncated or damaged file is an error rather than grey rows.
-        let flags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING
+        // LIMITSCANS refuses a progressive JPEG of more than 500 scans: a small file of
+        // thousands of scans otherwise costs minutes of CPU (a decompression bomb).
+        let flags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS
         let status = bytes.withUnsafeBufferPointer { source in
             pixels.withUnsafeMutableBufferPointer { target in
                 tjDecompress2(handle, source.baseAddress, UInt(source.count), target.baseAddress,

@@ -137,6 +137,7 @@ func readImageFile(path: String, limits: ImageLimits) throws(ImageError) -> [UIn
     } catch {
         switch error {
         case .tooLarge(_, let bytes, let limit): throw .fileTooLarge(path: path, bytes: bytes, limit: limit)
+        case .notRegular(_, let kind): throw .notRegularFile(path: path, kind: kind)
         case .io: throw .unreadable(path: path, reason: error.description)
         }
     }

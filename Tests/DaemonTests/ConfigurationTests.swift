@@ -2,6 +2,9 @@ import Daemon
 import Foundation
 import GAN
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct ConfigurationTests {
     @Test func theRepositoryConfigurationLoadsWithItsDefaults() throws {
@@ -79,6 +82,22 @@ import Testing
         } catch {
             #expect(error.description == "\(folder)/synthd.toml:4: table [paths] is not allowed here; allowed: [generation], [training]")
         }
+    }
+
+    /// A FIFO named synthd.toml in a dataset: refused at once with its path, never waited on
+    /// (the scheduler reads dataset files on its own loop).
+    @Test func aDatasetFileThatIsAFIFOIsAnErrorNotAHang() throws {
+        let folder = NSTemporaryDirectory() + "synthd-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(mkfifo(folder + "/synthd.toml", 0o644) == 0)
+        do {
+            _ = try Configuration.forDataset(at: folder, base: Configuration())
+            Issue.record("a FIFO was read as a configuration")
+        } catch {
+            #expect(error.description == "\(folder)/synthd.toml: cannot read: a FIFO (named pipe), not a regular file; not read")
+        }
+        #expect(throws: Configuration.Error.self) { try Configuration.load(path: folder + "/synthd.toml") }
     }
 
     @Test func foldersThatContainOneAnotherAreRefused() throws {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Imaging
 import Testing
 
@@ -31,7 +34,10 @@ import Testing
         let confined = try ImageFolder.scan(spool + "/pets", confinedTo: spool)
         #expect(confined.classNames == ["cat"])
         #expect(confined.files["cat"] == [spool + "/pets/cat/1.png", spool + "/pets/cat/3.png"])
-        #expect(confined.ignored.contains(spool + "/pets/cat/2.png") && confined.ignored.contains(spool + "/pets/secrets"))
+        // Reported with their reason, like a corrupt image, not passed over in silence.
+        #expect(confined.skipped.map(\.path) == [spool + "/pets/cat/2.png", spool + "/pets/secrets"])
+        #expect(confined.skipped.allSatisfy { $0.reason.contains("symbolic link that leads out of \(spool)") })
+        #expect(!confined.ignored.contains(spool + "/pets/cat/2.png"))
 
         // Unconfined (the CLI on a folder the user named), links are followed.
         let free = try ImageFolder.scan(spool + "/pets")
@@ -43,4 +49,53 @@ import Testing
             try ImageFolder.scan(spool + "/linked", confinedTo: spool)
         }
     }
+
+    @Test func specialFilesAndUnusableNamesAreSkippedWithTheirReason() throws {
+        let root = NSTemporaryDirectory() + "synthd-special-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        for folder in ["cat", "bad\u{1}name", nfc, nfd] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        FileManager.default.createFile(atPath: root + "/cat/1.png", contents: Data([1]))
+        FileManager.default.createFile(atPath: root + "/\(nfc)/1.png", contents: Data([1]))
+        FileManager.default.createFile(atPath: root + "/\(nfd)/1.png", contents: Data([1]))
+        FileManager.default.createFile(atPath: root + "/bad\u{1}name/1.png", contents: Data([1]))
+        #expect(mkfifo(root + "/cat/fifo.png", 0o644) == 0)
+        #expect(mkfifo(root + "/pipe", 0o644) == 0)
+        let socketFD = try bindUnixSocket(at: root + "/cat/socket.jpg")
+        defer { close(socketFD) }
+        try FileManager.default.createSymbolicLink(atPath: root + "/cat/null.png", withDestinationPath: "/dev/null")
+
+        let scan = try ImageFolder.scan(root)
+        #expect(scan.files["cat"] == [root + "/cat/1.png"])
+        let reasons = Dictionary(uniqueKeysWithValues: scan.skipped.map { ($0.path, $0.reason) })
+        #expect(reasons[root + "/cat/fifo.png"] == "a FIFO (named pipe), not a regular file; not read")
+        #expect(reasons[root + "/cat/socket.jpg"] == "a socket, not a regular file; not read")
+        #expect(reasons[root + "/cat/null.png"] == "a character device, not a regular file; not read")
+        #expect(reasons[root + "/pipe"] == "a FIFO (named pipe) where a class folder was expected; not read")
+        #expect(reasons[root + "/bad\u{1}name"] == "class folder name not usable: name contains control characters")
+        // Names that differ only in normalisation: the first in sorted order is the class,
+        // the other is reported, not merged into it nor trained as a look-alike class.
+        let (kept, clashing) = nfd < nfc ? (nfd, nfc) : (nfc, nfd)
+        #expect(scan.classNames.filter { $0.precomposedStringWithCanonicalMapping == nfc } == [kept])
+        #expect(reasons[root + "/" + clashing]?.contains("only in Unicode normalisation") == true)
+        #expect(scan.skipped.count == 6)
+    }
+}
+
+/// A listening Unix socket at `path` (a file system entry of type socket).
+func bindUnixSocket(at path: String) throws -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        let bytes = Array(path.utf8.prefix(raw.count - 1))
+        raw.copyBytes(from: bytes + [0])
+    }
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
+    return fd
 }

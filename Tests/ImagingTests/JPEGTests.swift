@@ -1,3 +1,4 @@
+import Foundation
 import CTurboJPEG
 import Imaging
 import Testing
@@ -42,6 +43,24 @@ func encodeJPEG(_ image: Image) -> [UInt8] {
             Issue.record("a truncated JPEG decoded")
         } catch {
             #expect(error.path == "cut.jpg")
+        }
+    }
+
+    /// A progressive JPEG of 631 scans (made by scripts/make_jpeg_scan_fixture.py; djpeg
+    /// decodes it without a warning) is refused: each scan is a pass over the whole image, so
+    /// a few kilobytes of scans cost minutes on a large image. An ordinary progressive JPEG of
+    /// the same pixels (about 10 scans) still decodes.
+    @Test func aProgressiveJPEGWithTooManyScansIsRefused() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let ordinary = try ImageFile.read(path: fixtures + "progressive-16x16.jpg")
+        #expect(ordinary.width == 16 && ordinary.height == 16 && ordinary.mode == .grey)
+        let bomb = fixtures + "progressive-631-scans.jpg"
+        do {
+            _ = try ImageFile.read(path: bomb)
+            Issue.record("a JPEG of 631 scans decoded")
+        } catch {
+            #expect(error.path == bomb)
+            #expect(error.description.contains("scans"), "\(error)")
         }
     }
 }

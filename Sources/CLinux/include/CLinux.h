@@ -8,4 +8,9 @@
 /// dirty data only, where sync(2) flushes every mounted one. 0 on success, else -1 with errno.
 int synthd_syncfs(const char *path);
 
+/// syncfs(2) on the file system of an open descriptor. Its result reports write-back errors
+/// (EIO, ENOSPC) that happened on that file system since the descriptor was opened, so open
+/// it before the writes whose fate matters.
+int synthd_syncfs_fd(int fd);
+
 #endif

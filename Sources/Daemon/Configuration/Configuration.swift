@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import GAN
 
@@ -70,9 +71,11 @@ public struct Configuration: Equatable, Sendable {
         return configuration
     }
 
+    /// The file's text. Only a regular file is read (see `readFile`): a FIFO named
+    /// `synthd.toml` in a dataset must not block the daemon.
     static func readText(_ path: String) throws(Error) -> String {
-        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw Error(path: path, line: nil, reason: "cannot read: \((error as NSError).localizedDescription)")
+        do { return try readTextFile(path: path, maxBytes: 1 << 20) } catch {
+            throw Error(path: path, line: nil, reason: "cannot read: \(error.reason)")
         }
     }
 
@@ -101,8 +104,12 @@ public struct Configuration: Equatable, Sendable {
     /// of `<dataset>/synthd.toml`, when that file exists.
     public static func forDataset(at folder: String, base: Configuration) throws(Error) -> Configuration {
         let path = folder + "/synthd.toml"
-        guard FileManager.default.fileExists(atPath: path) else { return base }
-        return try parse(readText(path), path: path, base: base, tables: datasetTables)
+        let text: String
+        do { text = try readTextFile(path: path, maxBytes: 1 << 20) } catch {
+            if error.errno == ENOENT { return base }
+            throw Error(path: path, line: nil, reason: "cannot read: \(error.reason)")
+        }
+        return try parse(text, path: path, base: base, tables: datasetTables)
     }
 
     /// Parses configuration text; `path` names it in errors. Relative paths stay relative.

@@ -51,8 +51,10 @@ public struct OutputTree: Sendable {
             try? FileManager.default.removeItem(atPath: partial)
             try createFolder(partial)
             do {
+                // Opened before the writes, so that their write-back errors reach it.
+                let flush = try FileSystemFlush(containing: partial)
                 try write(partial)
-                syncFileSystem(containing: partial)
+                try flush.flush()
                 try rename(partial, final)
             } catch {
                 try? FileManager.default.removeItem(atPath: partial)
@@ -80,6 +82,7 @@ public struct OutputTree: Sendable {
             throw FileError.io(path: temporary, operation: "create link", errno: errno)
         }
         try rename(temporary, path)
+        // The link is published either way; a failed flush here is logged by the caller.
         syncFileSystem(containing: root)
     }
 

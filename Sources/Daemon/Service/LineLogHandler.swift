@@ -34,11 +34,34 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        var text = message.replacingOccurrences(of: "\n", with: " | ")
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
+        var text = Self.oneLine(message)
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { text += " \(Self.oneLine(key))=\(Self.value(value.description))" }
         if journal { return "<\(Self.priority(level))>\(text)" }
         let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime])
         return "\(stamp) \(level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))\(text)"
+    }
+
+    /// Text that cannot start another line or forge a priority prefix: a line break reads
+    /// ` | `, every other control character (a carriage return, an escape sequence) `\u{..}`.
+    static func oneLine(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": result += " | "
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}":
+                result += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
+    /// A metadata value (a dataset's folder name, say) escaped like a message, and quoted when
+    /// it holds a space, a quote or `=`, so that `key=value` pairs cannot be forged either.
+    static func value(_ text: String) -> String {
+        let line = oneLine(text)
+        guard line.isEmpty || line.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return line }
+        return "\"" + line.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// sd-daemon(3) priorities.

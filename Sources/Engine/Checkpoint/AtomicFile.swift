@@ -9,11 +9,24 @@ import Darwin
 public enum FileError: Error, Equatable, CustomStringConvertible {
     case io(path: String, operation: String, errno: Int32)
     case tooLarge(path: String, bytes: Int, limit: Int)
+    /// Not a regular file (a FIFO, socket or device named like an image or a configuration):
+    /// reading it could block forever or never end, so it is refused unread.
+    case notRegular(path: String, kind: String)
 
     public var description: String {
         switch self {
         case .io(let path, let operation, let code): return "\(path): failed to \(operation): \(errorString(code))"
         case .tooLarge(let path, let bytes, let limit): return "\(path): \(bytes) bytes, over the limit of \(limit)"
+        case .notRegular(let path, let kind): return "\(path): a \(kind), not a regular file; not read"
+        }
+    }
+
+    /// The description without the path (for messages that name the file themselves).
+    public var reason: String {
+        switch self {
+        case .io(_, let operation, let code): return "failed to \(operation): \(errorString(code))"
+        case .tooLarge(_, let bytes, let limit): return "\(bytes) bytes, over the limit of \(limit)"
+        case .notRegular(_, let kind): return "a \(kind), not a regular file; not read"
         }
     }
 
@@ -107,13 +120,19 @@ public func syncFileSystem(containing path: String) -> Bool {
     return false
 }
 
-/// Reads a whole file, refusing one larger than `maxBytes` before reading it.
+/// Reads a whole regular file, refusing one larger than `maxBytes` before reading it.
+///
+/// The file is opened with O_NONBLOCK and checked through the same descriptor (no race
+/// between a check and the open): opening a FIFO for reading would otherwise wait for a
+/// writer forever, and a device could be read without end. Anything but a regular file is
+/// refused with `FileError.notRegular`.
 public func readFile(path: String, maxBytes: Int = .max) throws(FileError) -> [UInt8] {
-    let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC) }
+    let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
     guard fd >= 0 else { throw .io(path: path, operation: "open", errno: errno) }
     defer { close(fd) }
     var status = stat()
     guard fstat(fd, &status) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
+    if let kind = nonRegularKind(mode: status.st_mode) { throw .notRegular(path: path, kind: kind) }
     let size = Int(status.st_size)
     guard size <= maxBytes else { throw .tooLarge(path: path, bytes: size, limit: maxBytes) }
     var bytes = [UInt8](repeating: 0, count: size)
@@ -133,6 +152,25 @@ public func readFile(path: String, maxBytes: Int = .max) throws(FileError) -> [U
     }
     if failure != 0 { throw .io(path: path, operation: "read", errno: failure) }
     return Array(bytes[0..<total])
+}
+
+/// Reads a whole regular file as UTF-8 text (see `readFile`); invalid UTF-8 is repaired.
+public func readTextFile(path: String, maxBytes: Int = 16 << 20) throws(FileError) -> String {
+    String(decoding: try readFile(path: path, maxBytes: maxBytes), as: UTF8.self)
+}
+
+/// What a file of this mode is, in words, when it is not a regular file; nil for one.
+public func nonRegularKind(mode: mode_t) -> String? {
+    switch mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "folder"
+    case S_IFIFO: return "FIFO (named pipe)"
+    case S_IFSOCK: return "socket"
+    case S_IFCHR: return "character device"
+    case S_IFBLK: return "block device"
+    case S_IFLNK: return "symbolic link"
+    default: return "special file"
+    }
 }
 
 func parentFolder(of path: String) -> String {

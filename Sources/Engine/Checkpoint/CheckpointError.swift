@@ -39,6 +39,7 @@ extension CheckpointError {
         switch error {
         case .io(let path, let operation, let code): self = .io(path: path, operation: operation, errno: code)
         case .tooLarge(let path, let bytes, _): self = .malformed(path: path, reason: "\(bytes) bytes is too large")
+        case .notRegular(let path, let kind): self = .malformed(path: path, reason: "a \(kind), not a regular file")
         }
     }
 }
