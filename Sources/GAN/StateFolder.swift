@@ -68,6 +68,14 @@ public struct StateFolder: Sendable {
     public var lossCurvePath: String { path + "/losses.png" }
     public var classesPath: String { path + "/classes.txt" }
     public var datasetReportPath: String { path + "/dataset.json" }
+    public var lockPath: String { path + "/.lock" }
+
+    /// Takes the folder's lock for as long as the returned lock lives (see `FileLock`): one
+    /// process at a time trains or generates with a model. `purpose` says who holds it
+    /// ("synthd train", "synthd run: training job 4"), for the message the next one gets.
+    public func lock(for purpose: String) throws(FileLock.Error) -> FileLock {
+        try FileLock(lockPath, holder: purpose)
+    }
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let path: String

@@ -45,6 +45,8 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let folder = try StateFolder(state)
+        let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
+        defer { lock.release() }
         let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights)
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Daemon
+import Engine
 import Foundation
 import Logging
 
@@ -44,6 +45,9 @@ struct Run: ParsableCommand {
         } catch let error as Configuration.Error {
             logger.critical("\(error)")
             throw ExitCode(Configuration.Error.exitStatus)
+        } catch let error as FileLock.Error {
+            logger.critical("cannot start: \(error): another synthd runs on this state folder; stop it first, or give this one another [paths] state")
+            throw ExitCode(FileLock.busyExitStatus)
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode.failure

@@ -70,6 +70,8 @@ struct Train: ParsableCommand {
     func run() throws {
         Signals.install()
         let folder = try StateFolder(state)
+        let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")
+        defer { lock.release() }
         let loadStart = Date()
         let set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution)
         let progress = ProgressLine()

@@ -299,4 +299,71 @@ import Glibc
         running.signal(SIGTERM)
         #expect(running.waitForExit(timeout: 10)?.status == 0)
     }
+
+    /// One owner per state folder: a second daemon exits at once (status 75, saying why), and
+    /// `synthd train` / `generate` on the model the daemon is training are refused the same way;
+    /// the first daemon's work goes on undisturbed.
+    @Test func aSecondDaemonAndCommandsOnABusyModelAreRefused() throws {
+        let layout = Layout(root: try temporaryFolder("owner"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
+        try """
+        [paths]
+        spool = "spool"
+        output = "out"
+        state = "state"
+        [watch]
+        settle_seconds = 0.2
+        [training]
+        minutes = 0.25
+        checkpoint_seconds = 1
+        batch = 8
+        [generation]
+        policy = "per-class"
+        per_class = 4
+        class_check = false
+        [service]
+        threads = 1
+        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        let first = try Daemon(config: layout.config, log: layout.log)
+        try Self.waitFor("start", timeout: 20, daemon: first) { first.log.contains("synthd running") }
+
+        let second = try SynthdProcess.run(["run", "--config", layout.config])
+        #expect(second.status == 75, "\(second.output)")
+        #expect(second.output.contains("\(layout.state)/synthd.lock is locked by pid \(first.process.processIdentifier): synthd run"),
+                "\(second.output)")
+        #expect(second.output.contains("another synthd runs on this state folder"))
+
+        let staging = layout.root + "/staging/shapes"
+        try Self.addImages(staging + "/circle", count: 8, shade: 60)
+        try Self.addImages(staging + "/square", count: 8, shade: 180)
+        rename(staging, layout.spool + "/shapes")
+        try Self.waitFor("training", timeout: 30, daemon: first) { layout.phase("shapes") == "training" }
+        let model = layout.state + "/datasets/shapes"
+        let train = try SynthdProcess.run(["train", layout.spool + "/shapes", "--state", model, "--steps", "1"])
+        #expect(train.status == 75, "\(train.output)")
+        #expect(train.output.contains("\(model)/.lock is locked by pid \(first.process.processIdentifier): synthd run: train job"),
+                "\(train.output)")
+        #expect(train.output.contains("is in use: wait for that process to finish, or stop it"))
+        let generate = try SynthdProcess.run(["generate", layout.spool + "/shapes", "--state", model, "--out", layout.root + "/cli-out",
+                                              "--per-class", "1"])
+        #expect(generate.status == 75, "\(generate.output)")
+
+        try Self.waitFor("outputs", timeout: 120, daemon: first) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 8
+        }
+        try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
+        #expect(!first.log.contains("failed"), "\(first.log)")
+        // Status says how many images each class received, and by which rule.
+        let status = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(status.output.contains("synthetic per class (per-class: 4 images of every class):\n    circle: 4 (real: 8)\n    square: 4 (real: 8)"),
+                "\(status.output)")
+        first.signal(SIGTERM)
+        #expect(first.waitForExit(timeout: 15)?.status == 0)
+
+        // Once the daemon is gone the model is free again.
+        let after = try SynthdProcess.run(["generate", layout.spool + "/shapes", "--state", model, "--out", layout.root + "/cli-out",
+                                           "--per-class", "1", "--no-class-check"])
+        #expect(after.status == 0, "\(after.output)")
+    }
 }

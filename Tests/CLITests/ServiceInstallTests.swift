@@ -32,6 +32,10 @@ import Testing
         let text = try String(contentsOfFile: unit, encoding: .utf8)
         #expect(text.contains("ExecStart=\(root)/usr/bin/synthd run --config \(root)/etc/synthd/synthd.toml"))
         #expect(text.contains("Type=notify") && text.contains("StateDirectory=synthd"))
+        // No restart loop: systemd gives up on a process that keeps dying at start, and does
+        // not restart one refused for its configuration or for a state folder in use.
+        #expect(text.contains("StartLimitIntervalSec=600") && text.contains("StartLimitBurst=5"))
+        #expect(text.contains("RestartPreventExitStatus=78 75"))
         #expect(FileManager.default.isExecutableFile(atPath: root + "/usr/bin/synthd"))
         #expect(FileManager.default.fileExists(atPath: root + "/lib/sysusers.d/synthd.conf"))
 

@@ -44,3 +44,38 @@ import Testing
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
     }
 }
+
+@Suite struct GenerationPlanTests {
+    /// The default policy enlarges a balanced dataset (it used to get nothing), and tops an
+    /// unbalanced one up before adding the same share to every class: the result is balanced.
+    @Test func balanceThenEnlarge() {
+        let defaults = Configuration()
+        #expect(defaults.policy == .balance && defaults.enlarge == 0.5)
+        let balanced = GenerationPlan(settings: defaults, real: [100, 100, 100])
+        #expect(balanced.counts == [50, 50, 50])
+        #expect(balanced.rule == "balance: every class topped up to the largest class (100), then 50 more each (enlarge 0.5 x 100)")
+        let unbalanced = GenerationPlan(settings: defaults, real: [100, 20, 0])
+        #expect(unbalanced.counts == [50, 130, 150])
+        #expect(zip(unbalanced.counts, [100, 20, 0]).allSatisfy { $0 + $1 == 150 })
+
+        var settings = defaults
+        settings.enlarge = 0
+        #expect(GenerationPlan(settings: settings, real: [100, 100]).counts == [0, 0], "enlarge 0: balance only")
+        #expect(GenerationPlan(settings: settings, real: [100, 100]).rule == "balance: every class topped up to the largest class (100)")
+        settings.balanceTo = 70
+        settings.enlarge = 1
+        #expect(GenerationPlan(settings: settings, real: [100, 7]).counts == [70, 133], "balance_to below a class: only the extra")
+        settings.enlarge = 0.01
+        #expect(GenerationPlan(settings: settings, real: [3]).counts == [68], "67 to balance, and 0.7 rounds up to 1")
+        settings.policy = .perClass
+        settings.perClass = 9
+        #expect(GenerationPlan(settings: settings, real: [100, 7]).counts == [9, 9])
+    }
+
+    @Test func theEnlargeShareIsASettingAndPartOfTheGeneration() throws {
+        let c = try Configuration.parse("[generation]\nenlarge = 2\n", path: "t.toml")
+        #expect(c.enlarge == 2)
+        #expect(c.generationID(checkpoint: "s") != Configuration().generationID(checkpoint: "s"))
+        #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nenlarge = -1\n", path: "t.toml") }
+    }
+}

@@ -205,4 +205,96 @@ import Testing
         scheduler.takeSettled(now: Date().addingTimeInterval(61))
         #expect(queued(scheduler) == ["train quiet", "train copying"])
     }
+
+    /// A dataset whose job failed for good stays failed across restarts, `.ready` files,
+    /// touches and rescans, until its files or its synthd.toml change.
+    @Test func aFailedDatasetIsQuarantinedUntilItChanges() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let job = try #require(scheduler.startNext())
+        scheduler.finish(job, .failed(message: "pets: no readable images", retry: .whenChanged), stopping: false)
+        let failed = scheduler.store.get("pets")
+        #expect(failed.phase == .failed && failed.quarantinedFor != nil)
+        #expect(failed.detail == "failed; tried again when its images, classes or synthd.toml change")
+
+        // A restart (reconcile), a .ready file, a touch of the folder, a rescan: nothing queued.
+        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        let restarted = try Scheduler(configuration: scheduler.configuration, logger: logger)
+        restarted.reconcile()
+        restarted.takeSettled()
+        try Data().write(to: URL(fileURLWithPath: root + "/spool/pets/.ready"))
+        restarted.handle(.ready(dataset: "pets"))
+        try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: root + "/spool/pets")
+        restarted.handle(.changed(dataset: "pets"))
+        restarted.handle(.rescan(reason: "test"))
+        restarted.takeSettled()
+        #expect(queued(restarted).isEmpty)
+        #expect(restarted.store.get("pets").phase == .failed)
+
+        // A synthd.toml written (settings fixed): tried again.
+        try "[training]\nbatch = 8\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        restarted.handle(.changed(dataset: "pets"))
+        restarted.takeSettled()
+        #expect(queued(restarted) == ["train pets"])
+        #expect(restarted.store.get("pets").quarantinedFor == nil)
+    }
+
+    /// The three-deaths rule: the queue fails the job at load, and the scheduler quarantines
+    /// the dataset instead of training it again at start-up.
+    @Test func aDatasetThatKilledTheDaemonIsNotQueuedAtStartUp() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "poison/cat/1.png")
+        scheduler.handle(.changed(dataset: "poison"))
+        scheduler.takeSettled()
+        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        var current = scheduler
+        for _ in 1...3 {
+            _ = try #require(current.startNext())
+            current = try Scheduler(configuration: scheduler.configuration, logger: logger)  // killed while running
+        }
+        current.reconcile()
+        current.takeSettled()
+        #expect(queued(current).isEmpty)
+        let runtime = current.store.get("poison")
+        #expect(runtime.phase == .failed && runtime.quarantinedFor != nil)
+        #expect(runtime.lastError?.contains("3 times in a row") == true)
+        try addImage(root, "poison/cat/2.png")
+        current.handle(.changed(dataset: "poison"))
+        current.takeSettled()
+        #expect(queued(current) == ["train poison"], "a change lifts the quarantine")
+    }
+
+    /// 30 datasets dropped at once: each one's generation runs as soon as its training is done,
+    /// ahead of the other datasets' trainings, so its first images do not wait for the rest.
+    @Test func generationRunsAheadOfOtherDatasetsTraining() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let names = (0..<30).map { String(format: "set%02d", $0) }
+        for name in names {
+            try addImage(root, name + "/a/1.png")
+            scheduler.handle(.changed(dataset: name))
+        }
+        scheduler.takeSettled()
+        // Jobs run one at a time; each takes one tick. Record the tick of each dataset's first
+        // published generation.
+        var firstImages: [String: Int] = [:]
+        var tick = 0
+        while let job = scheduler.startNext() {
+            tick += 1
+            if job.kind == .train {
+                let fingerprint = try DatasetFingerprint.of(root + "/spool/" + job.dataset, confinedTo: nil)
+                scheduler.finish(job, .completed(fingerprint: fingerprint.value), stopping: false)
+            } else {
+                firstImages[job.dataset] = firstImages[job.dataset] ?? tick
+                scheduler.finish(job, .completed(fingerprint: nil), stopping: false)
+            }
+        }
+        #expect(firstImages.count == 30)
+        // The k-th dataset trained gets its images at tick 2k: independent of the 30 - k behind it.
+        for (k, name) in names.enumerated() { #expect(firstImages[name] == 2 * (k + 1), "\(name)") }
+    }
 }

@@ -27,6 +27,10 @@ public struct Configuration: Equatable, Sendable {
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
     public var balanceTo = 0
+    /// With `balance`: after topping up, every class gets this share of the balanced class
+    /// size on top, so that a dataset that is already balanced is enlarged too (see
+    /// `GenerationPlan`).
+    public var enlarge = 0.5
     /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
     public var keepGenerations = 2
     /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.5 with the
@@ -151,6 +155,7 @@ public struct Configuration: Equatable, Sendable {
             c.policy = GenerationPolicy(rawValue: policy)!
             try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
             try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
+            try r.number("enlarge", into: &c.enlarge, range: 0...100)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
             if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
             try r.boolean("class_check", into: &c.classCheck)

@@ -28,6 +28,9 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// Images in the published generation, and which checkpoint made them.
     public var outputsWritten: Int = 0
     public var generation: String?
+    /// Synthetic images per class of the latest generation job, and the rule that chose them.
+    public var planned: [String: Int]?
+    public var plannedRule: String?
     public var lastError: String?
     /// When a failed job is tried again.
     public var retryAt: Date?
@@ -35,6 +38,11 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     public var trainedFingerprint: String?
     /// Fingerprint of the files the running (or interrupted) training job loaded.
     public var trainingFingerprint: String?
+    /// Set when a job failed for good (a fault of the dataset or its settings, or a dataset
+    /// that killed synthd three times): the dataset's files and `synthd.toml` as they were then
+    /// (`Scheduler.changeKey`). Until they change, nothing (a restart, a `.ready` file, a
+    /// touch, a rescan) queues the dataset again.
+    public var quarantinedFor: String?
     public var updatedAt = Date()
 
     public init() {}

@@ -36,6 +36,9 @@ public struct Job: Codable, Equatable, Sendable {
 public final class JobQueue {
     public let path: String
     public private(set) var jobs: [Job] = []
+    /// Jobs this load marked failed because synthd died while running them `maxInterruptions`
+    /// times in a row (the scheduler quarantines their datasets).
+    public private(set) var failedAtLoad: [Job] = []
     static let maxInterruptions = 3
     private var nextID = 1
 
@@ -58,6 +61,7 @@ public final class JobQueue {
                 jobs[index].state = .failed
                 jobs[index].lastError = "synthd stopped while running this job \(jobs[index].attempts) times in a row "
                     + "(crash or kill); not retried until the dataset changes"
+                failedAtLoad.append(jobs[index])
             } else {
                 jobs[index].state = .queued
             }
@@ -78,12 +82,18 @@ public final class JobQueue {
         return job
     }
 
-    /// The next job to run: the oldest queued one whose dataset has no job running and that
-    /// is not waiting for a retry time.
+    /// The next job to run: the oldest queued generation job, else the oldest queued training
+    /// job, whose dataset has no job running and that is not waiting for a retry time.
+    ///
+    /// Generation goes first because it is short (seconds to minutes, against a training
+    /// budget of many minutes) and it is what the user waits for: a dataset whose training is
+    /// done publishes its images at once instead of after every other dataset's training, so
+    /// the time from a drop to its first images does not grow with the queue behind it.
     /// `busy`: datasets that have a worker for other reasons (a cancelled job still winding down).
     public func next(now: Date = Date(), busy alsoBusy: Set<String> = []) -> Job? {
         let busy = Set(jobs.filter { $0.state == .running }.map(\.dataset)).union(alsoBusy)
-        return jobs.first { $0.state == .queued && !busy.contains($0.dataset) && ($0.notBefore ?? now) <= now }
+        let ready = jobs.filter { $0.state == .queued && !busy.contains($0.dataset) && ($0.notBefore ?? now) <= now }
+        return ready.first { $0.kind == .generate } ?? ready.first
     }
 
     /// The dataset's jobs that are queued or running.

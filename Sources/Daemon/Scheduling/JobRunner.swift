@@ -47,6 +47,10 @@ public struct JobRunner: Sendable {
     /// its turn after `slice_minutes` only then (otherwise it trains on, without reloading).
     public func run(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool = { false }) -> JobOutcome {
         do {
+            // One writer per model: `synthd train` or `generate` on this dataset's state folder
+            // is refused while the job runs, and the job waits for theirs (retried later).
+            let lock = try StateFolder(store.folder(job.dataset)).lock(for: "synthd run: \(job.kind.rawValue) job \(job.id)")
+            defer { lock.release() }
             switch job.kind {
             case .train: return try train(job, shouldStop: shouldStop, othersWaiting: othersWaiting)
             case .generate: return try generate(job, shouldStop: shouldStop)
@@ -141,11 +145,13 @@ public struct JobRunner: Sendable {
         let settings = try Configuration.forDataset(at: datasetFolder(name), base: configuration)
         let state = try StateFolder(store.folder(name))
         let (generator, record) = try SavedGenerator.load(state)
-        let counts = Self.counts(settings: settings, record: record, report: state.readDatasetReport())
-        let total = counts.reduce(0, +)
+        let plan = GenerationPlan(settings: settings, record: record, report: state.readDatasetReport())
+        let counts = plan.counts, total = plan.total
         let log = logger.with(dataset: name)
-        log.info("generating \(total) images with \(record.checkpointID) (\(settings.policy.rawValue))")
+        log.info("generating \(total) images with \(record.checkpointID): \(plan.rule)")
         store.update(name) {
+            $0.planned = Dictionary(uniqueKeysWithValues: zip(record.classes, counts))
+            $0.plannedRule = plan.rule
             $0.phase = .generating
             $0.detail = "writing \(total) images with \(record.checkpointID)"
             $0.progress = 0
@@ -193,24 +199,12 @@ public struct JobRunner: Sendable {
         return .completed(fingerprint: nil)
     }
 
-    /// Images to write per class, by the generation policy. Balance tops every class up to the
-    /// largest (or `balance_to`) by the readable images the last training found.
-    static func counts(settings: Configuration, record: ModelRecord, report: DatasetReport?) -> [Int] {
-        switch settings.policy {
-        case .perClass:
-            return Array(repeating: settings.perClass, count: record.classes.count)
-        case .balance:
-            let real = record.classes.map { report?.imagesPerClass[$0] ?? 0 }
-            let target = settings.balanceTo > 0 ? settings.balanceTo : (real.max() ?? 0)
-            return real.map { max(0, target - $0) }
-        }
-    }
-
     // MARK: Failures
 
     static func retry(for error: any Error) -> JobOutcome.Retry {
         if DiskFull.matches(error) { return .later }
         switch error {
+        case is FileLock.Error: return .later  // another process has the state folder
         case is Configuration.Error, is TrainingSet.Error, is ImageFolder.Error, is CheckpointError, is StateFolder.Error:
             return .whenChanged
         default:

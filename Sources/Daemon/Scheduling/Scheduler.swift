@@ -36,6 +36,38 @@ public final class Scheduler {
         store = RuntimeStore(root: configuration.state + "/datasets")
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
+        for job in queue.failedAtLoad {
+            let message = job.lastError ?? "synthd died while running this job"
+            logger.error("\(job.kind.rawValue) failed: \(message)", metadata: ["dataset": "\(job.dataset)"])
+            quarantine(job.dataset, message: message)
+        }
+    }
+
+    /// What decides whether a failed dataset may be tried again: its files (the fingerprint)
+    /// and its own `synthd.toml` (size and time), so that fixing either lifts the quarantine.
+    /// nil when the folder cannot be scanned.
+    func changeKey(_ name: String, fingerprint: DatasetFingerprint? = nil) -> String? {
+        let folder = configuration.spool + "/" + name
+        guard let fingerprint = fingerprint ?? (try? DatasetFingerprint.of(folder, confinedTo: configuration.spool)) else { return nil }
+        var status = stat()
+        let settings = lstat(folder + "/synthd.toml", &status) == 0
+            ? "\(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)" : "none"
+        return fingerprint.value + " | synthd.toml " + settings
+    }
+
+    static let quarantineDetail = "failed; tried again when its images, classes or synthd.toml change"
+
+    /// Marks the dataset failed until its files or settings change (see `changeKey`).
+    func quarantine(_ name: String, message: String) {
+        let key = changeKey(name)
+        store.update(name) {
+            $0.phase = .failed
+            $0.lastError = message
+            $0.detail = Self.quarantineDetail
+            $0.quarantinedFor = key ?? "unscannable"
+            $0.retryAt = nil
+            $0.eta = nil
+        }
     }
 
     /// Applies a reloaded configuration. Paths need a restart (the watcher, queue and output
@@ -71,7 +103,7 @@ public final class Scheduler {
         for name in store.datasets where !present.contains(name) {
             if store.get(name).phase != .removed { removed(name) }
         }
-        for name in present.sorted() where queue.pending(dataset: name).isEmpty {
+        for name in present.sorted() where queue.pending(dataset: name).isEmpty && store.get(name).quarantinedFor == nil {
             guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
                   output.current(name) != record.checkpointID,
                   store.get(name).trainedFingerprint != nil else { continue }
@@ -121,6 +153,11 @@ public final class Scheduler {
             logger.warning("\(error)")
             store.update(name) { $0.phase = .failed; $0.lastError = "\(error)" }
             return
+        }
+        if let quarantined = store.get(name).quarantinedFor {
+            guard changeKey(name, fingerprint: fingerprint) != quarantined else { return }  // still as it failed
+            logger.info("files or settings changed since the failure; trying again", metadata: ["dataset": "\(name)"])
+            store.update(name) { $0.quarantinedFor = nil; $0.phase = .waiting; $0.detail = nil }
         }
         let runtime = store.get(name)
         if fingerprint.images == 0 {
@@ -233,11 +270,15 @@ public final class Scheduler {
                     try queue.requeue(job.id, notBefore: now.addingTimeInterval(delay), error: message)
                     log.error("\(job.kind.rawValue) failed, retrying in \(Int(delay)) s: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = now.addingTimeInterval(delay) }
+                } else if stopping && retry == .later {
+                    // Failed while the daemon stops: tried again at the next start.
+                    try queue.pause(job.id, remainingSeconds: nil)
+                    log.error("\(job.kind.rawValue) failed while stopping, tried again at the next start: \(message)")
+                    store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = nil; $0.eta = nil }
                 } else {
                     try queue.markFailed(job.id, error: message)
-                    let hint = retry == .whenChanged ? "; waiting for the dataset or its configuration to change" : ""
-                    log.error("\(job.kind.rawValue) failed: \(message)\(hint)")
-                    store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = nil; $0.eta = nil }
+                    log.error("\(job.kind.rawValue) failed: \(message); not tried again until the dataset's files or synthd.toml change")
+                    quarantine(name, message: message)
                 }
             }
             try queue.prune()

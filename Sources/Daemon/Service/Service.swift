@@ -40,6 +40,11 @@ public final class Service {
     public func run() throws {
         Signals.install(reloadOnHangup: true)
         let configuration = try loadConfiguration()
+        // One daemon per state folder, for the process's life: a second one would rewrite the
+        // queue and train the same models. Taken before anything in the folder is touched.
+        try FileManager.default.createDirectory(atPath: configuration.state, withIntermediateDirectories: true)
+        let ownership = try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
+        defer { ownership.release() }
         lowerPriority(to: configuration.nice)
         applyThreads(configuration)
         let scheduler = try Scheduler(configuration: configuration, logger: logger)

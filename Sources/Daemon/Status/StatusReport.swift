@@ -14,6 +14,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var eta: String?
     public var outputsWritten: Int?
     public var generation: String?
+    /// Synthetic images per class of the latest generation, and the rule that chose them.
+    public var synthetic: [String: Int]?
+    public var syntheticRule: String?
     public var lastError: String?
     public var retryAt: String?
     public var classes: [String]
@@ -63,7 +66,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             dataset: URL(fileURLWithPath: folder.path).lastPathComponent, stateFolder: folder.path,
             state: runtime?.phase.rawValue, detail: runtime?.detail, progress: runtime?.progress,
             eta: runtime?.eta.map { iso.string(from: $0) }, outputsWritten: runtime?.outputsWritten,
-            generation: runtime?.generation, lastError: runtime?.lastError,
+            generation: runtime?.generation, synthetic: runtime?.planned, syntheticRule: runtime?.plannedRule,
+            lastError: runtime?.lastError,
             retryAt: runtime?.retryAt.map { iso.string(from: $0) },
             classes: record?.classes ?? [], mode: record.map { $0.mode == .rgb ? "colour" : "grey" } ?? "",
             imageWidth: record?.imageWidth ?? 0, imageHeight: record?.imageHeight ?? 0, steps: record?.steps ?? 0,
@@ -96,6 +100,13 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += " no checkpoint yet"
         }
         if let outputsWritten, let generation { text += "\n  outputs: \(outputsWritten) images from \(generation)" }
+        if let synthetic, let syntheticRule {
+            let real = imagesPerClass ?? [:]
+            text += "\n  synthetic per class (\(syntheticRule)):"
+            for name in (classes.isEmpty ? synthetic.keys.sorted() : classes) {
+                text += "\n    \(name): \(synthetic[name] ?? 0)" + (real[name].map { " (real: \($0))" } ?? "")
+            }
+        }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
         for file in rejected ?? [] { text += "\n  rejected: \(file.reason)" }
