@@ -79,22 +79,25 @@ let package = Package(
         .target(name: "Spool", dependencies: ["CInotifyTools"],
                 swiftSettings: languageSettings),
         // The daemon: configuration, job queue and scheduling, output tree, the service loop.
-        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine",
+        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine", "CUDA",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: languageSettings),
+        // CUDA loaded at run time (dlopen of the driver, NVRTC and cuBLAS; nothing linked, no
+        // toolkit at build time) and the CUDA C sources of the engine's kernels.
+        .target(name: "CUDA", swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
 
         .executableTarget(
             name: "synthd",
-            dependencies: ["Engine", "GAN", "Imaging", "Daemon",
+            dependencies: ["Engine", "GAN", "Imaging", "Daemon", "CUDA",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
-            dependencies: ["Engine", "GAN", "Imaging",
+            dependencies: ["Engine", "GAN", "Imaging", "CUDA",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 
@@ -111,6 +114,8 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
                                                         .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "CUDATests", dependencies: ["CUDA"],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),

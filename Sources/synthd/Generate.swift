@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import Engine
 import Foundation
 import GAN
@@ -35,6 +36,8 @@ struct Generate: ParsableCommand {
     @Flag(help: "Sample with the generator's last-step weights instead of their moving average (for comparison).")
     var rawWeights = false
 
+    @OptionGroup var compute: DeviceOption
+
     func validate() throws {
         guard (perClass != nil) != balance else { throw ValidationError("give exactly one of --per-class N and --balance") }
         if let perClass, perClass < 1 { throw ValidationError("--per-class must be at least 1") }
@@ -44,6 +47,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        _ = try compute.choose()
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
         defer { lock.release() }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import Daemon
 import Engine
 import Foundation
@@ -22,29 +23,35 @@ struct Run: ParsableCommand {
     @Option(help: "State folder (overrides [paths] state).") var state: String?
     @Option(help: "Seconds without changes before a dataset is picked up.") var settleSeconds: Double?
     @Option(help: "Training budget of a new dataset, in minutes.") var trainMinutes: Double?
+    @Option(help: "Where jobs compute: \(DeviceRequest.help) (overrides [service] device).") var device: String?
 
     func validate() throws {
         if let settleSeconds, settleSeconds < 0 { throw ValidationError("--settle-seconds must not be negative") }
         if let trainMinutes, trainMinutes <= 0 { throw ValidationError("--train-minutes must be positive") }
+        if let device, DeviceRequest(device) == nil { throw ValidationError("--device must be \(DeviceRequest.help), not '\(device)'") }
     }
 
     func run() throws {
         LoggingSystem.bootstrap { _ in LineLogHandler() }
         let logger = Logger(label: "synthd")
         let path = config ?? ConfigurationLocation.default()
-        let (spool, output, state, settleSeconds, trainMinutes) = (spool, output, state, settleSeconds, trainMinutes)
+        let (spool, output, state, settleSeconds, trainMinutes, device) = (spool, output, state, settleSeconds, trainMinutes, device)
         let service = Service(configurationPath: path, overrides: { c in
             if let spool { c.spool = spool }
             if let output { c.output = output }
             if let state { c.state = state }
             if let settleSeconds { c.settleSeconds = settleSeconds }
             if let trainMinutes { c.trainingMinutes = trainMinutes }
+            if let device { c.device = device }
         }, logger: logger)
         do {
             try service.run()
         } catch let error as Configuration.Error {
             logger.critical("\(error)")
             throw ExitCode(Configuration.Error.exitStatus)
+        } catch let error as DeviceSelectionError {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(DeviceChoice.unavailableExitStatus)
         } catch let error as FileLock.Error {
             logger.critical("cannot start: \(error): another synthd runs on this state folder; stop it first, or give this one another [paths] state")
             throw ExitCode(FileLock.busyExitStatus)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import Engine
 
 @main
@@ -23,5 +24,9 @@ struct Info: ParsableCommand {
         print("synthd \(SynthdVersion.string)")
         print("blas: \(BLAS.configuration), \(BLAS.threads) threads")
         print("cores: \(Parallel.maxThreads)")
+        let probe = CUDAProbe()
+        for line in probe.report { print(line) }
+        let auto = try DeviceChoice.choose(.auto, probe: probe)
+        print("device (auto): \(auto.label): \(auto.reason)")
     }
 }

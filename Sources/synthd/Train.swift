@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import Engine
 import Foundation
 import GAN
@@ -45,6 +46,8 @@ struct Train: ParsableCommand {
     @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
     var baseChannels = TrainingOptions().baseChannels
 
+    @OptionGroup var compute: DeviceOption
+
     func validate() throws {
         guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
         if let minutes, minutes <= 0 { throw ValidationError("--minutes must be positive") }
@@ -69,6 +72,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         Signals.install()
+        _ = try compute.choose()
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")
         defer { lock.release() }

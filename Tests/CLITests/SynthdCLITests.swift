@@ -123,6 +123,26 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(decay.status != 0 && decay.output.contains("--ema-decay must be in [0, 1)"))
         let untrained = try SynthdProcess.run(["generate", "/x", "--state", state, "--out", state, "--per-class", "1"])
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
+        let device = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--device", "gpu"])
+        #expect(device.status != 0 && device.output.contains("--device must be auto, cpu, cuda or cuda:N, not 'gpu'"))
+    }
+
+    /// `--device cuda` where there is no usable GPU exits 69 (EX_UNAVAILABLE) naming what is
+    /// missing, before anything is read or written; the daemon does the same at start.
+    @Test(.enabled(if: !FileManager.default.fileExists(atPath: "/dev/nvidiactl"), "this machine has an NVIDIA GPU"))
+    func cudaWithoutAGPUNamesWhatIsMissing() throws {
+        let state = try temporaryFolder("state")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let train = try SynthdProcess.run(["train", "/nonexistent", "--state", state + "/model", "--steps", "1", "--device", "cuda"])
+        #expect(train.status == 69, "\(train.output)")
+        #expect(train.output.contains("--device cuda:0: no usable GPU: the NVIDIA driver (libcuda.so.1) not found"), "\(train.output)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/model"))
+        let run = try SynthdProcess.run(["run", "--spool", state + "/s", "--output", state + "/o", "--state", state + "/t",
+                                         "--device", "cuda:1"])
+        #expect(run.status == 69, "\(run.output)")
+        #expect(run.output.contains("--device cuda:1: no usable GPU"), "\(run.output)")
+        let info = try SynthdProcess.run(["info"])
+        #expect(info.output.contains("device (auto): cpu: no usable GPU"), "\(info.output)")
     }
 
     /// A new model keeps the learning rate, moving-average decay, discriminator, width, consistency and LeCam weights it was asked for.

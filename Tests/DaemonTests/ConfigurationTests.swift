@@ -100,6 +100,18 @@ import Glibc
         #expect(throws: Configuration.Error.self) { try Configuration.load(path: folder + "/synthd.toml") }
     }
 
+    @Test func theDeviceIsASetting() throws {
+        #expect(Configuration().device == "auto")
+        let c = try Configuration.parse("[service]\ndevice = \"cuda:1\"\ncuda_libraries = \"/opt/cuda/lib\"\n", path: "t.toml")
+        #expect(c.device == "cuda:1" && c.cudaLibraries == "/opt/cuda/lib")
+        do {
+            _ = try Configuration.parse("[service]\ndevice = \"gpu\"\n", path: "t.toml")
+            Issue.record("device = gpu accepted")
+        } catch {
+            #expect(error.description == "t.toml:2: [service] device must be auto, cpu, cuda or cuda:N, not \"gpu\"")
+        }
+    }
+
     @Test func foldersThatContainOneAnotherAreRefused() throws {
         var c = Configuration()
         (c.spool, c.output, c.state) = ("/srv/spool", "/srv/out", "/srv/state")

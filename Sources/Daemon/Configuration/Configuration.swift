@@ -1,3 +1,4 @@
+import CUDA
 import Engine
 import Foundation
 import GAN
@@ -45,6 +46,10 @@ public struct Configuration: Equatable, Sendable {
     /// Threads for the numeric kernels of one job; 0: the cores divided by `concurrency`.
     public var threads = 0
     public var nice = 10
+    /// Where jobs compute: "auto", "cpu", "cuda" or "cuda:N" (see `DeviceRequest`).
+    public var device = "auto"
+    /// A folder searched first for CUDA's libraries ("" : the usual places).
+    public var cudaLibraries = ""
     public var maxImageMegapixels = 16
     public var maxFileMegabytes = 64
 
@@ -165,6 +170,8 @@ public struct Configuration: Equatable, Sendable {
             try r.number("slice_minutes", into: &c.sliceMinutes, range: 0.001...100_000)
             try r.integer("threads", into: &c.threads, range: 0...1024)
             try r.integer("nice", into: &c.nice, range: 0...19)
+            try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
+            try r.string("cuda_libraries", into: &c.cudaLibraries)
             try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
             try r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
         }
@@ -210,6 +217,14 @@ public struct Configuration: Equatable, Sendable {
                 throw Error(path: path, line: entry.line,
                             reason: "[\(table)] \(key) must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), not \"\(value)\"")
             }
+            target = value
+        }
+
+        /// A string that `isValid` accepts; `expected` says what is, in the error.
+        mutating func string(_ key: String, into target: inout String, where isValid: (String) -> Bool, expected: String) throws(Error) {
+            guard let entry = entry(key) else { return }
+            guard case .string(let value) = entry.value else { throw wrongType(key, entry, expected: "a string") }
+            guard isValid(value) else { throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be \(expected), not \"\(value)\"") }
             target = value
         }
 

@@ -25,6 +25,8 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// When the current job should end (ISO 8601).
     public var eta: Date?
     public var step: Int?
+    /// Where the latest job computed ("cpu", "cuda:0 (NVIDIA H200)").
+    public var device: String?
     /// Images in the published generation, and which checkpoint made them.
     public var outputsWritten: Int = 0
     public var generation: String?

@@ -29,12 +29,15 @@ public struct JobRunner: Sendable {
     public let store: RuntimeStore
     public let output: OutputTree
     public let logger: Logger
+    /// Where the job computes, recorded for `synthd status`.
+    public let device: String
 
-    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger) {
+    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger, device: String = "cpu") {
         self.configuration = configuration
         self.store = store
         self.output = output
         self.logger = logger
+        self.device = device
     }
 
     var limits: ImageLimits {
@@ -51,6 +54,7 @@ public struct JobRunner: Sendable {
             // is refused while the job runs, and the job waits for theirs (retried later).
             let lock = try StateFolder(store.folder(job.dataset)).lock(for: "synthd run: \(job.kind.rawValue) job \(job.id)")
             defer { lock.release() }
+            store.update(job.dataset) { $0.device = device }
             switch job.kind {
             case .train: return try train(job, shouldStop: shouldStop, othersWaiting: othersWaiting)
             case .generate: return try generate(job, shouldStop: shouldStop)

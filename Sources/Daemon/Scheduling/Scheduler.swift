@@ -27,9 +27,13 @@ public final class Scheduler {
     private var reportedUnsafe: Set<String> = []
     static let maxAttempts = 3
 
-    public init(configuration: Configuration, logger: Logger) throws {
+    /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
+    public let device: String
+
+    public init(configuration: Configuration, logger: Logger, device: String = "cpu") throws {
         self.configuration = configuration
         self.logger = logger
+        self.device = device
         try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
         queue = try JobQueue(path: configuration.state + "/queue.json")
@@ -85,7 +89,7 @@ public final class Scheduler {
         settle = SettleTracker(settle: applied.settleSeconds, carrying: settle)
     }
 
-    public var runner: JobRunner { JobRunner(configuration: configuration, store: store, output: output, logger: logger) }
+    public var runner: JobRunner { JobRunner(configuration: configuration, store: store, output: output, logger: logger, device: device) }
 
     /// Whether workers on `dataset` should stop (it left the spool).
     public func isCancelled(_ dataset: String) -> Bool { cancellations.contains(dataset) }

@@ -1,3 +1,4 @@
+import CUDA
 import Engine
 import Foundation
 import Logging
@@ -47,7 +48,10 @@ public final class Service {
         defer { ownership.release() }
         lowerPriority(to: configuration.nice)
         applyThreads(configuration)
-        let scheduler = try Scheduler(configuration: configuration, logger: logger)
+        let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!,
+                                             probe: CUDAProbe(search: CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])))
+        logger.info("device: \(device.label) (\(device.reason))")
+        let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label)
 
         let events = Mailbox<SpoolEvent>()
         let watcher = SpoolWatcher(spool: configuration.spool)

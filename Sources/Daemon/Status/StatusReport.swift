@@ -12,6 +12,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var detail: String?
     public var progress: Double?
     public var eta: String?
+    /// Where the latest job computed.
+    public var device: String?
     public var outputsWritten: Int?
     public var generation: String?
     /// Synthetic images per class of the latest generation, and the rule that chose them.
@@ -65,7 +67,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         return DatasetStatus(
             dataset: URL(fileURLWithPath: folder.path).lastPathComponent, stateFolder: folder.path,
             state: runtime?.phase.rawValue, detail: runtime?.detail, progress: runtime?.progress,
-            eta: runtime?.eta.map { iso.string(from: $0) }, outputsWritten: runtime?.outputsWritten,
+            eta: runtime?.eta.map { iso.string(from: $0) }, device: runtime?.device, outputsWritten: runtime?.outputsWritten,
             generation: runtime?.generation, synthetic: runtime?.planned, syntheticRule: runtime?.plannedRule,
             lastError: runtime?.lastError,
             retryAt: runtime?.retryAt.map { iso.string(from: $0) },
@@ -89,6 +91,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
                 text += ", ETA \(Self.duration(max(0, date.timeIntervalSince(now))))"
             }
             if let detail { text += " (\(detail))" }
+            if let device, ["training", "generating"].contains(state) { text += " on \(device)" }
             text += "\n "
         }
         if steps > 0 || !classes.isEmpty {
