@@ -4,12 +4,15 @@ import Glibc
 
 /// One CUDA C source of the engine's own kernels: `extern "C" __global__` functions, compiled
 /// at run time by NVRTC (no CUDA toolkit at build time).
-public struct KernelSource: Sendable, Equatable {
+public struct KernelSource: Sendable, Equatable, CustomStringConvertible {
     /// Names the source in errors and in the cache (`elementwise.cu`).
     public let name: String
     public let code: String
     /// The `__global__` functions it defines (looked up after loading).
     public let functions: [String]
+
+    /// The name (test logs and messages need no pages of CUDA C).
+    public var description: String { name }
 
     public init(name: String, code: String, functions: [String]) {
         self.name = name

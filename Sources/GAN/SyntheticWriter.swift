@@ -226,8 +226,9 @@ final class ChunkWriter: @unchecked Sendable {
     /// Starts writing `images[i]` to `paths[i]`; call `wait` before the next `start`.
     func start(_ images: [Image], paths: [String], lines: [SyntheticWriter.ManifestLine]) {
         group.enter()
+        let context = ComputeContext.current  // the job's thread budget, on the writing thread too
         DispatchQueue.global().async { [self] in
-            Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
+            context.run { Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
                 for i in range {
                     do {
                         try PNG.write(images[i], to: paths[i], durable: false)
@@ -235,7 +236,7 @@ final class ChunkWriter: @unchecked Sendable {
                         failures.record(error)
                     }
                 }
-            }
+            } }
             do { try flush.flush() } catch { failures.record(error) }
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase

@@ -91,12 +91,13 @@ public final class TrainingSet: @unchecked Sendable {
         let box = UncheckedSendable(decoded)
         let paths = entries.map(\.path)
         let parts = max(1, min(Parallel.maxThreads, entries.count / 64))
+        let context = ComputeContext.current
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            for i in (paths.count * part / parts)..<(paths.count * (part + 1) / parts) {
+            context.run { for i in (paths.count * part / parts)..<(paths.count * (part + 1) / parts) {
                 box.value[i] = Result { () throws(ImageError) -> FittedImage in
                     FittedImage(try ImageFile.read(path: paths[i], limits: limits), resolution: r)
                 }
-            }
+            } }
         }
 
         var rejected = scan.skipped.map { RejectedFile(path: $0.path, reason: $0.reason) }

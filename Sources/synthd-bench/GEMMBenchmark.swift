@@ -16,7 +16,10 @@ struct GEMMBenchmark: ParsableCommand {
     var shape: String?
 
     func run() throws {
-        if let threads { Parallel.maxThreads = threads }
+        try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
+    }
+
+    func measure() throws {
         if let shape {
             let sides = shape.split(separator: ",").compactMap { Int($0) }
             guard sides.count == 3, sides.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shape wants M,N,K") }

@@ -22,7 +22,10 @@ struct GenerationBenchmark: ParsableCommand {
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
 
     func run() throws {
-        if let threads { Parallel.maxThreads = threads }
+        try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
+    }
+
+    func measure() throws {
         let configuration = ModelConfiguration(imageChannels: 1, classes: 10)
         let generator = Generator(configuration)
         initializeDCGAN(generator.parameters, seed: 1)

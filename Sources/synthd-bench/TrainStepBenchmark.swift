@@ -27,7 +27,10 @@ struct TrainStepBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Parallel.maxThreads = threads }
+        try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
+    }
+
+    func measure() throws {
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes)
         let generator = Generator(configuration)
         let discriminator = Discriminator(configuration)

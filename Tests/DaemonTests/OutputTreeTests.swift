@@ -66,3 +66,30 @@ import Testing
         #expect(try String(contentsOfFile: tree.generationPath("pets", earlier) + "/cat/1.png", encoding: .utf8) == "by hand")
     }
 }
+
+@Suite struct LeftoverSweepTests {
+    /// What a kill -9 leaves is removed from the state and output trees, and nothing else:
+    /// not a live process's temporary file, not published generations, not the spool.
+    @Test func removesWhatAnInterruptedRunLeftAndNothingElse() throws {
+        let root = NSTemporaryDirectory() + "synthd-sweep-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let state = root + "/state", out = root + "/out", generations = out + "/.synthd-generations/pets"
+        for folder in [state + "/datasets/pets", generations + "/step-10-aa/cat", generations + "/step-20-bb.partial/cat", root + "/spool/pets/cat"] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        // A pid that cannot be running (above pid_max) and this process's own.
+        let dead = "4194305", alive = "\(getpid())"
+        let leftovers = [state + "/queue.json.tmp." + dead, state + "/datasets/pets/checkpoint.ckpt.tmp." + dead,
+                         generations + "/step-20-bb.partial", out + "/.pets.link.tmp"]
+        let kept = [state + "/queue.json", state + "/datasets/pets/model.json.tmp." + alive, generations + "/step-10-aa/cat/1.png",
+                    root + "/spool/pets/cat/1.png.tmp." + dead, state + "/datasets/pets/notes.tmp.x"]
+        for path in leftovers + kept where !path.hasSuffix(".partial") { FileManager.default.createFile(atPath: path, contents: Data([1])) }
+        try FileManager.default.createSymbolicLink(atPath: out + "/pets", withDestinationPath: ".synthd-generations/pets/step-10-aa")
+
+        let removed = LeftoverSweep.sweep(state: state, output: out)
+        #expect(removed == leftovers.sorted())
+        for path in leftovers { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+        for path in kept { #expect(FileManager.default.fileExists(atPath: path), "\(path)") }
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: out + "/pets")) == ".synthd-generations/pets/step-10-aa")
+    }
+}

@@ -47,10 +47,14 @@ public final class Service {
         let ownership = try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
         defer { ownership.release() }
         lowerPriority(to: configuration.nice)
-        applyThreads(configuration)
         let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!,
                                              probe: CUDAProbe(search: CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])))
         logger.info("device: \(device.label) (\(device.reason))")
+        let leftovers = LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
+        if !leftovers.isEmpty {
+            let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
+            logger.notice("removed \(leftovers.count) leftovers of an interrupted run: \(listed)")
+        }
         let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label)
 
         let events = Mailbox<SpoolEvent>()
@@ -85,7 +89,8 @@ public final class Service {
             while running.count < scheduler.configuration.concurrency, let job = scheduler.startNext(busy: busy) {
                 running[job.id] = job
                 busy.insert(job.dataset)
-                startWorker(job, runner: scheduler.runner, cancellations: scheduler.cancellations,
+                startWorker(job, runner: scheduler.runner, threads: threadsPerJob(scheduler.configuration),
+                            cancellations: scheduler.cancellations,
                             stopping: stopping, othersWaiting: othersWaiting, finished: finished)
             }
             othersWaiting.set(scheduler.queue.next(busy: busy) != nil)
@@ -127,8 +132,7 @@ public final class Service {
         do {
             let configuration = try loadConfiguration()
             scheduler.reload(configuration)
-            applyThreads(configuration)
-            lowerPriority(to: configuration.nice)
+                lowerPriority(to: configuration.nice)
             logger.info("configuration reloaded")
         } catch {
             logger.error("configuration not reloaded, keeping the previous one: \(error)")
@@ -136,11 +140,16 @@ public final class Service {
         notifier.notify("READY=1")
     }
 
-    func startWorker(_ job: Job, runner: JobRunner, cancellations: Cancellations, stopping: SharedFlag,
+    /// Runs the job on a thread of its own, in a `ComputeContext` of `threads` that stays as it
+    /// is until the job ends (a reload applies to the next job).
+    func startWorker(_ job: Job, runner: JobRunner, threads: Int, cancellations: Cancellations, stopping: SharedFlag,
                      othersWaiting: SharedFlag, finished: Mailbox<(Job, JobOutcome)>) {
+        let context = ComputeContext(threads: threads)
         let thread = Thread {
-            let outcome = runner.run(job, shouldStop: { stopping.isSet || cancellations.contains(job.dataset) },
-                                     othersWaiting: { othersWaiting.isSet })
+            let outcome = context.run {
+                runner.run(job, shouldStop: { stopping.isSet || cancellations.contains(job.dataset) },
+                           othersWaiting: { othersWaiting.isSet })
+            }
             finished.post((job, outcome))
         }
         thread.name = "synthd \(job.kind.rawValue) \(job.dataset)"
@@ -149,10 +158,9 @@ public final class Service {
     }
 
     /// Numeric threads per job: as configured, else the cores shared among concurrent jobs.
-    func applyThreads(_ configuration: Configuration) {
+    func threadsPerJob(_ configuration: Configuration) -> Int {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        Parallel.maxThreads = configuration.threads > 0
-            ? configuration.threads : max(1, cores / configuration.concurrency)
+        return configuration.threads > 0 ? configuration.threads : max(1, cores / configuration.concurrency)
     }
 
     /// Raises the nice value of every thread of the process to `nice` (on Linux it is a

@@ -39,7 +39,10 @@ extension CheckpointError {
         switch error {
         case .io(let path, let operation, let code): self = .io(path: path, operation: operation, errno: code)
         case .tooLarge(let path, let bytes, _): self = .malformed(path: path, reason: "\(bytes) bytes is too large")
-        case .notRegular(let path, let kind): self = .malformed(path: path, reason: "a \(kind), not a regular file")
+        // Not damaged data but the wrong kind of file: nothing can replace it (a rename over a
+        // folder fails), so it is an I/O error, not a checkpoint to make again.
+        case .notRegular(let path, let kind):
+            self = .io(path: path, operation: "read (a \(kind), not a regular file)", errno: kind == "folder" ? EISDIR : EINVAL)
         }
     }
 }

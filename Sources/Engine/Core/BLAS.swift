@@ -21,7 +21,7 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        flopCount &+= 2 &* m &* n &* k
+        ComputeContext.current.addFLOPs(2 &* m &* n &* k)
         // Split the larger of M and N in two; each part is an ordinary single-threaded GEMM
         // on its rows of A and C (split M) or its columns of B and C (split N).
         let splitN = n >= m
@@ -87,12 +87,12 @@ public enum BLAS {
         }
     }
 
-    /// Floating-point operations issued through `gemm` so far (a multiply-add counts 2).
-    /// Benchmarks read it to report GFLOP/s; only the training thread calls `gemm`.
-    nonisolated(unsafe) public static var flopCount: Int = 0
+    /// Floating-point operations issued through `gemm` so far in the calling thread's
+    /// `ComputeContext` (a multiply-add counts 2). Benchmarks read it to report GFLOP/s.
+    public static var flopCount: Int { ComputeContext.current.flops }
 
-    /// Adds work done through `gemmSerial` (which cannot count it safely from several threads).
-    public static func recordFLOPs(m: Int, n: Int, k: Int) { flopCount &+= 2 &* m &* n &* k }
+    /// Adds work done through `gemmSerial` to the current context's count.
+    public static func recordFLOPs(m: Int, n: Int, k: Int) { ComputeContext.current.addFLOPs(2 &* m &* n &* k) }
 
     /// How many threads OpenBLAS itself uses (1: `gemm` parallelises on its own).
     public static var threads: Int {

@@ -7,8 +7,10 @@ import Synchronization
 /// `minimumPerChunk` units runs on the calling thread (see PLATFORM-NOTES: two chunks of
 /// 10 us take 19 us through `concurrentPerform`).
 public enum Parallel {
-    /// Worker count; set it from the cores actually free (the daemon shares its machine).
-    nonisolated(unsafe) public static var maxThreads: Int = activeProcessorCount()
+    /// Worker count: the calling thread's `ComputeContext` budget (the daemon sizes each job's
+    /// context from the cores it may use; it never changes while the job runs).
+    @inlinable
+    public static var maxThreads: Int { ComputeContext.current.threads }
 
     /// Threads a loop started on this thread may use: 1 inside a task of `forEachTask`, whose
     /// tasks already keep every core busy, else `maxThreads`.
@@ -27,12 +29,13 @@ public enum Parallel {
             body(0..<count)
             return
         }
+        let context = ComputeContext.current
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 let start = count * chunk / chunks
                 let end = count * (chunk + 1) / chunks
-                box.value(start..<end)
+                context.run { box.value(start..<end) }
             }
         }
     }
@@ -52,10 +55,11 @@ extension Parallel {
             body(0, 0..<count)
             return
         }
+        let context = ComputeContext.current
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: parts) { part in
-                box.value(part, (count * part / parts)..<(count * (part + 1) / parts))
+                context.run { box.value(part, (count * part / parts)..<(count * (part + 1) / parts)) }
             }
         }
     }
@@ -75,12 +79,13 @@ extension Parallel {
             return
         }
         let next = TaskCounter()
+        let context = ComputeContext.current
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 let wasInside = isInsideTask
                 setInsideTask(true)
-                while let task = next.take(below: count) { box.value(worker, task) }
+                context.run { while let task = next.take(below: count) { box.value(worker, task) } }
                 setInsideTask(wasInside)
             }
         }

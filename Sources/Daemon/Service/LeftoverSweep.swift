@@ -1,0 +1,56 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a kill -9 (or a power loss) can leave in the state and output trees, removed at
+/// start-up: temporary files of atomic writes (`<name>.tmp.<pid>` of a process that is gone),
+/// unpublished `.partial` generation folders, and stale temporaries of the output link swap.
+/// Never the spool: those files belong to the user. Runs while the daemon holds the state
+/// folder's lock, so no other daemon is writing there; a live `synthd train` keeps its files
+/// (its pid is alive).
+public enum LeftoverSweep {
+    /// Removes the leftovers and returns their paths (for the log).
+    public static func sweep(state: String, output: String) -> [String] {
+        var removed: [String] = []
+        func remove(_ path: String) {
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
+        // State: <state>/<file>, <state>/datasets/<name>/<file>, and one level below that.
+        for path in files(under: state, depth: 3) where isOrphanedTemporary(path) { remove(path) }
+        // Output: the link swap's temporaries at the top, partial generations one level down.
+        for name in entries(output) where name.hasPrefix(".") && name.hasSuffix(".link.tmp") { remove(output + "/" + name) }
+        let generations = output + "/" + OutputTree.generationsFolder
+        for dataset in entries(generations) {
+            for name in entries(generations + "/" + dataset) where name.hasSuffix(".partial") {
+                remove(generations + "/" + dataset + "/" + name)
+            }
+        }
+        for path in files(under: output, depth: 1) where isOrphanedTemporary(path) { remove(path) }
+        return removed.sorted()
+    }
+
+    /// `<name>.tmp.<pid>` whose process no longer exists.
+    static func isOrphanedTemporary(_ path: String) -> Bool {
+        guard let range = path.range(of: ".tmp.", options: .backwards),
+              let pid = Int32(path[range.upperBound...]), pid > 0 else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    static func entries(_ folder: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    }
+
+    /// Paths of everything under `folder` down to `depth` levels (links not followed).
+    static func files(under folder: String, depth: Int) -> [String] {
+        guard depth > 0 else { return [] }
+        var result: [String] = []
+        for name in entries(folder) {
+            let path = folder + "/" + name
+            result.append(path)
+            var status = stat()
+            if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR { result += files(under: path, depth: depth - 1) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,51 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one job may use and what it has done: its thread budget and its FLOP counter.
+///
+/// Each job runs inside its own context (`run`), which the numeric code reads through
+/// `ComputeContext.current`: a reload that changes the thread count makes a new context for
+/// the next job and leaves running ones as they started (a job that sized per-worker state
+/// by one thread count and then met another used to trip a precondition). Parallel loops
+/// carry the caller's context to the threads that run their chunks. Code outside any `run`
+/// sees `processDefault`: every core, for the command-line tools and the tests.
+public final class ComputeContext: Sendable {
+    /// Worker threads for the numeric kernels.
+    public let threads: Int
+    private let flopCounter = Atomic<Int>(0)
+
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+    }
+
+    /// Floating-point operations issued through `BLAS` in this context (a multiply-add is 2).
+    public var flops: Int { flopCounter.load(ordering: .relaxed) }
+
+    public func addFLOPs(_ count: Int) { flopCounter.wrappingAdd(count, ordering: .relaxed) }
+
+    /// The context when none was entered: all the machine's cores.
+    public static let processDefault = ComputeContext(threads: activeProcessorCount())
+
+    /// The calling thread's context.
+    public static var current: ComputeContext {
+        guard let pointer = pthread_getspecific(currentContextKey) else { return processDefault }
+        return Unmanaged<ComputeContext>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Runs `body` on the calling thread with this context current, then restores the previous one.
+    public func run<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let previous = pthread_getspecific(currentContextKey)
+        pthread_setspecific(currentContextKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(currentContextKey, previous) }
+        return try withExtendedLifetime(self) { () throws(E) -> T in try body() }
+    }
+}
+
+/// The thread-specific slot of `ComputeContext.current` (unretained: `run` keeps it alive).
+let currentContextKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
