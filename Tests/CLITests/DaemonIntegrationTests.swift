@@ -366,4 +366,50 @@ import Glibc
                                            "--per-class", "1", "--no-class-check"])
         #expect(after.status == 0, "\(after.output)")
     }
+
+    /// A reload that raises the thread count while a class-checked generation runs (two jobs
+    /// at a time): the running job keeps the budget it started with, the next job gets the
+    /// new one, and nothing trips (it used to: the judges were counted by one thread count,
+    /// the sampling workers by the other).
+    @Test func aReloadDuringGenerationAppliesToTheNextJob() throws {
+        let layout = Layout(root: try temporaryFolder("reload"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
+        func config(threads: Int) -> String {
+            """
+            [paths]
+            spool = "spool"
+            output = "out"
+            state = "state"
+            [watch]
+            settle_seconds = 0.2
+            [training]
+            minutes = 0.05
+            checkpoint_seconds = 1
+            batch = 8
+            [generation]
+            policy = "per-class"
+            per_class = 12000
+            [service]
+            concurrency = 2
+            threads = \(threads)
+            """
+        }
+        try config(threads: 1).write(toFile: layout.config, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(config: layout.config, log: layout.log)
+        let staging = layout.root + "/staging/shapes"
+        try Self.addImages(staging + "/circle", count: 8, shade: 60)
+        try Self.addImages(staging + "/square", count: 8, shade: 180)
+        rename(staging, layout.spool + "/shapes")
+        try Self.waitFor("generation", timeout: 90, daemon: daemon) { layout.phase("shapes") == "generating" }
+        try config(threads: 2).write(toFile: layout.config, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        try Self.waitFor("reload", timeout: 10, daemon: daemon) { daemon.log.contains("configuration reloaded") }
+        #expect(layout.phase("shapes") == "generating", "the reload came while the generation ran")
+        try Self.waitFor("outputs", timeout: 120, daemon: daemon) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 24_000
+        }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0, "\(daemon.log)")
+    }
 }
