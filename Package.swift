@@ -110,7 +110,7 @@ let package = Package(
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
         // Runs the built synthd binary (swift test builds it alongside the tests).
-        .testTarget(name: "CLITests", dependencies: ["Imaging"],
+        .testTarget(name: "CLITests", dependencies: ["Imaging", "CTurboJPEG"],
                     swiftSettings: languageSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
                                                         .product(name: "Logging", package: "swift-log")],

@@ -65,6 +65,20 @@ public struct Sampler {
     /// is spread over the cores with sampling and reads images still in the core's cache.
     public func sample(_ groups: [(labels: [Int32], seed: UInt64)],
                        judges: [any SampleJudge]?) -> (images: [Image], verdicts: [Bool]?) {
+        let (squares, verdicts) = sampleSquares(groups, judges: judges)
+        return (squares.map(finish), verdicts)
+    }
+
+    /// `sample(_:judges:)` with the images as the generator makes them (R x R), before
+    /// `finish` brings them to the dataset's size. Memory is then bounded by the model's
+    /// resolution, not the dataset's: one 4000 x 3000 photo is 36 MB, a chunk of 8,192 of them
+    /// 295 GB. Writers call `finish` on each image just before they encode it.
+    ///
+    /// The judge sees what is written where that is small (the crop of a 28 x 28 dataset), and
+    /// the generator's own R x R image where writing upscales (its fitted copy would be the
+    /// same image resampled twice, at the cost of a full-size image per sample).
+    public func sampleSquares(_ groups: [(labels: [Int32], seed: UInt64)],
+                              judges: [any SampleJudge]?) -> (images: [Image], verdicts: [Bool]?) {
         var labels: [Int32] = []
         var batches: [(slots: [Int], z: Tensor)] = []
         for group in groups {
@@ -92,10 +106,11 @@ public struct Sampler {
                     let batchLabels = batch.map { labels[$0] }
                     let output = generators[worker].sample(z, labels: batchLabels, upsampling: upsampling,
                                                            statistics: statistics)
-                    let made = batch.indices.map { image(output, index: $0) }
+                    let made = batch.indices.map { square(output, index: $0) }
                     for (row, slot) in batch.enumerated() { imageSlots.value[slot] = made[row] }
                     guard let judge = judges?[worker] else { return }
-                    for (row, verdict) in judge.accepts(made, labels: batchLabels).enumerated() {
+                    let judged = finishIsSmall ? made.map(finish) : made
+                    for (row, verdict) in judge.accepts(judged, labels: batchLabels).enumerated() {
                         verdictSlots.value[batch[row]] = verdict
                     }
                 }
@@ -135,7 +150,19 @@ public struct Sampler {
     }
 
     /// Image `index` of a (B, C, R, R) tensor in [-1, 1], at the dataset's size.
-    func image(_ batch: Tensor, index: Int) -> Image {
+    func image(_ batch: Tensor, index: Int) -> Image { finish(square(batch, index: index)) }
+
+    /// A generated R x R image brought to the dataset's size (see `Resampling.unfit`).
+    public func finish(_ square: Image) -> Image {
+        Resampling.unfit(square, width: record.imageWidth, height: record.imageHeight)
+    }
+
+    /// Whether `finish` makes an image no larger than the generator's (a crop): then the
+    /// judge sees exactly what is written.
+    var finishIsSmall: Bool { record.imageWidth <= record.configuration.resolution && record.imageHeight <= record.configuration.resolution }
+
+    /// Image `index` of a (B, C, R, R) tensor in [-1, 1], as bytes, R x R.
+    func square(_ batch: Tensor, index: Int) -> Image {
         let channels = batch.shape[1], r = batch.shape[2], plane = r * r
         let base = batch.data + index * channels * plane
         var pixels = [UInt8](repeating: 0, count: channels * plane)
@@ -145,8 +172,7 @@ public struct Sampler {
                 pixels[p * channels + c] = UInt8(max(0, min(255, v.rounded())))
             }
         }
-        let square = Image(width: r, height: r, mode: channels == 3 ? .rgb : .grey, pixels: pixels)
-        return Resampling.unfit(square, width: record.imageWidth, height: record.imageHeight)
+        return Image(width: r, height: r, mode: channels == 3 ? .rgb : .grey, pixels: pixels)
     }
 }
 

@@ -107,6 +107,8 @@ public struct SyntheticWriter {
         // on a slow disk) is not lost to the sampler, and the flush before the manifest has
         // only the last chunk left to write.
         let background = ChunkWriter(flush: flush)
+        let (width, height) = (record.imageWidth, record.imageHeight)
+        let finish: @Sendable (Image) -> Image = { Resampling.unfit($0, width: width, height: height) }
         var lines: [(file: String, json: String)] = []
         var round = 0
         while missing.contains(where: { $0 > 0 }) {
@@ -120,7 +122,7 @@ public struct SyntheticWriter {
                     throw GenerationStopped()
                 }
                 let groups = chunk.map { range in (labels: Array(labels[range]), seed: rng.nextUInt64()) }
-                let (images, verdicts) = sampler.sample(groups, judges: judges)
+                let (images, verdicts) = sampler.sampleSquares(groups, judges: judges)
                 summary.sampled += images.count
                 let partLabels = groups.flatMap(\.labels)
                 var kept: [Image] = [], paths: [String] = [], keptLines: [ManifestLine] = []
@@ -143,7 +145,7 @@ public struct SyntheticWriter {
                 }
                 lines += try background.wait()
                 if summary.written > 0 { progress(summary.written) }
-                background.start(kept, paths: paths, lines: keptLines)
+                background.start(kept, finish: finish, paths: paths, lines: keptLines)
                 summary.written += kept.count
             }
             round += 1
@@ -224,14 +226,16 @@ final class ChunkWriter: @unchecked Sendable {
     init(flush: FileSystemFlush) { self.flush = flush }
 
     /// Starts writing `images[i]` to `paths[i]`; call `wait` before the next `start`.
-    func start(_ images: [Image], paths: [String], lines: [SyntheticWriter.ManifestLine]) {
+    /// `finish` brings each image to its written size just before it is encoded, so only one
+    /// full-size image per thread exists at a time.
+    func start(_ images: [Image], finish: @escaping @Sendable (Image) -> Image, paths: [String], lines: [SyntheticWriter.ManifestLine]) {
         group.enter()
         let context = ComputeContext.current  // the job's thread budget, on the writing thread too
         DispatchQueue.global().async { [self] in
             context.run { Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
                 for i in range {
                     do {
-                        try PNG.write(images[i], to: paths[i], durable: false)
+                        try PNG.write(finish(images[i]), to: paths[i], durable: false)
                     } catch {
                         failures.record(error)
                     }
