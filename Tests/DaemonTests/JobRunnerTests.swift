@@ -43,6 +43,46 @@ import Testing
         let runtime = scheduler.store.get("pets")
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
     }
+
+    /// Generation is refused before anything is written when the dataset's synthd.toml asks for
+    /// more images than the daemon's cap (its fault: held until it changes), or for more bytes
+    /// than the output's file system has free (a full disk: retried later, then held).
+    @Test func generationIsRefusedBeforeWritingOverTheCapOrTheFreeSpace() throws {
+        let scheduler = try scheduler(sliceMinutes: 10)
+        var configuration = scheduler.configuration
+        configuration.trainingMinutes = 0.005
+        configuration.maxImagesPerDataset = 1000
+        configuration.classCheck = false
+        let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets")
+        guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+
+        let toml = root + "/spool/pets/synthd.toml"
+        try "[generation]\npolicy = \"per-class\"\nper_class = 600\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets")
+        guard case .failed(let message, let retry) = runner.run(generate, shouldStop: { false }) else { Issue.record("over the cap"); return }
+        #expect(message == "\(toml): asks for 1200 images (per-class: 600 images of every class), over the daemon's cap of 1000 "
+            + "per generation ([service] max_images_per_dataset)")
+        #expect(retry == .whenChanged)
+
+        try "[generation]\npolicy = \"per-class\"\nper_class = 10000000\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        configuration.maxImagesPerDataset = 1_000_000_000
+        let roomy = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
+        guard case .failed(let full, let later) = roomy.run(generate, shouldStop: { false }) else { Issue.record("87 TB fitted"); return }
+        #expect(full.hasPrefix("\(configuration.output): No space left on device: writing these images needs up to "), "\(full)")
+        #expect(later == .later && DiskFull.matches(full))
+        #expect(!FileManager.default.fileExists(atPath: scheduler.output.generationsPath("pets")), "nothing written")
+    }
+}
+
+@Suite struct DiskSpaceTests {
+    @Test func estimatesWholeBlocksPerFileAndChecksTheFreeSpace() throws {
+        #expect(DiskSpace.estimate(images: 10, width: 28, height: 28, channels: 1) == 10 * (4096 + 256))
+        #expect(DiskSpace.estimate(images: 2, width: 100, height: 100, channels: 3) == 2 * (32768 + 256))
+        let free = try #require(DiskSpace.freeBytes(at: NSTemporaryDirectory()))
+        try DiskSpace.check(NSTemporaryDirectory(), neededBytes: 4096)
+        #expect(throws: DiskSpace.Shortage.self) { try DiskSpace.check(NSTemporaryDirectory(), neededBytes: free) }
+    }
 }
 
 @Suite struct GenerationPlanTests {

@@ -147,6 +147,7 @@ import Testing
         #expect(scheduler.store.get("pets").retryAt != nil)
         #expect(scheduler.startNext(now: now) == nil, "not before the retry time")
         job = try #require(scheduler.startNext(now: now.addingTimeInterval(3600)))
+        #expect(job.attempts == 2, "failures in a row are counted")
 
         scheduler.finish(job, .failed(message: "pets/synthd.toml:2: unknown key", retry: .whenChanged), stopping: false)
         #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .failed)
@@ -296,5 +297,32 @@ import Testing
         #expect(firstImages.count == 30)
         // The k-th dataset trained gets its images at tick 2k: independent of the 30 - k behind it.
         for (k, name) in names.enumerated() { #expect(firstImages[name] == 2 * (k + 1), "\(name)") }
+    }
+
+    /// A disk that stays full: retried on a timer a few times, then the job waits until space
+    /// is freed (or the dataset changes) instead of retrying forever.
+    @Test func aDiskThatStaysFullStopsTheRetriesUntilSpaceIsFreed() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        let full = "out/pets/cat/1.png: failed to write: No space left on device"
+        _ = try scheduler.queue.enqueue(.generate, dataset: "pets")
+        var now = Date()
+        for attempt in 1...6 {
+            let job = try #require(scheduler.startNext(now: now), "attempt \(attempt)")
+            scheduler.finish(job, .failed(message: full, retry: .later), stopping: false, now: now)
+            now = now.addingTimeInterval(3600)
+        }
+        #expect(scheduler.startNext(now: now) == nil, "no timer retries after six")
+        let runtime = scheduler.store.get("pets")
+        #expect(runtime.phase == .failed && runtime.failedJob == .generate && runtime.freeBytesAtFailure != nil)
+        #expect(runtime.detail?.contains("tried again when space is freed") == true)
+
+        scheduler.retryWhereSpaceWasFreed()
+        #expect(queued(scheduler).isEmpty, "no more space than at the failure")
+        scheduler.store.update("pets") { $0.freeBytesAtFailure = max(0, $0.freeBytesAtFailure! - (1 << 30)) }
+        scheduler.retryWhereSpaceWasFreed()
+        #expect(queued(scheduler) == ["generate pets"], "a gigabyte more free than at the failure")
+        #expect(scheduler.store.get("pets").freeBytesAtFailure == nil)
     }
 }

@@ -50,6 +50,9 @@ public struct Configuration: Equatable, Sendable {
     public var device = "auto"
     /// A folder searched first for CUDA's libraries ("" : the usual places).
     public var cudaLibraries = ""
+    /// The most images one generation of a dataset may write: a dataset's own synthd.toml
+    /// cannot ask for more (it may not set this key).
+    public var maxImagesPerDataset = 1_000_000
     public var maxImageMegapixels = 16
     public var maxFileMegabytes = 64
 
@@ -172,6 +175,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("nice", into: &c.nice, range: 0...19)
             try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
             try r.string("cuda_libraries", into: &c.cudaLibraries)
+            try r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)
             try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
             try r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
         }

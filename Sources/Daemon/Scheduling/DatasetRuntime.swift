@@ -45,6 +45,10 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// (`Scheduler.changeKey`). Until they change, nothing (a restart, a `.ready` file, a
     /// touch, a rescan) queues the dataset again.
     public var quarantinedFor: String?
+    /// Set when the disk stayed full through every retry: the free bytes then, and the job
+    /// that failed, which is queued again when space is freed.
+    public var freeBytesAtFailure: Int?
+    public var failedJob: Job.Kind?
     public var updatedAt = Date()
 
     public init() {}

@@ -151,6 +151,13 @@ public struct JobRunner: Sendable {
         let (generator, record) = try SavedGenerator.load(state)
         let plan = GenerationPlan(settings: settings, record: record, report: state.readDatasetReport())
         let counts = plan.counts, total = plan.total
+        guard total <= configuration.maxImagesPerDataset else {
+            throw Configuration.Error(path: datasetFolder(name) + "/synthd.toml", line: nil, reason:
+                "asks for \(total) images (\(plan.rule)), over the daemon's cap of \(configuration.maxImagesPerDataset) "
+                + "per generation ([service] max_images_per_dataset)")
+        }
+        try DiskSpace.check(configuration.output, neededBytes: DiskSpace.estimate(
+            images: total, width: record.imageWidth, height: record.imageHeight, channels: record.mode.channels))
         let log = logger.with(dataset: name)
         log.info("generating \(total) images with \(record.checkpointID): \(plan.rule)")
         store.update(name) {

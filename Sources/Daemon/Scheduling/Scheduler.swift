@@ -26,6 +26,9 @@ public final class Scheduler {
     /// A dataset name that is not a safe path component is reported once.
     private var reportedUnsafe: Set<String> = []
     static let maxAttempts = 3
+    /// Full-disk failures in a row before the job waits for space instead of retrying on a
+    /// timer (30 s doubling: about 15 minutes of tries).
+    static let maxDiskFullAttempts = 6
 
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
     public let device: String
@@ -61,16 +64,37 @@ public final class Scheduler {
 
     static let quarantineDetail = "failed; tried again when its images, classes or synthd.toml change"
 
-    /// Marks the dataset failed until its files or settings change (see `changeKey`).
-    func quarantine(_ name: String, message: String) {
+    /// Marks the dataset failed until its files or settings change (see `changeKey`), or
+    /// with `waitingForSpace`, also until the output's file system has space again.
+    func quarantine(_ name: String, message: String, waitingForSpace job: Job.Kind? = nil) {
         let key = changeKey(name)
+        let free = job == nil ? nil : DiskSpace.freeBytes(at: configuration.output)
         store.update(name) {
             $0.phase = .failed
             $0.lastError = message
-            $0.detail = Self.quarantineDetail
+            $0.detail = job == nil ? Self.quarantineDetail : Self.spaceDetail
             $0.quarantinedFor = key ?? "unscannable"
+            $0.freeBytesAtFailure = free
+            $0.failedJob = job
             $0.retryAt = nil
             $0.eta = nil
+        }
+    }
+
+    static let spaceDetail = "the disk stayed full; tried again when space is freed on the output's file system, or the dataset changes"
+
+    /// Queues again the jobs that failed on a full disk, once its free space has grown by
+    /// 64 MiB since. Call it now and then (the daemon: every 30 s). A retry that still does not
+    /// fit fails at once on the free-space check, so a small gain costs little.
+    public func retryWhereSpaceWasFreed() {
+        guard let free = DiskSpace.freeBytes(at: configuration.output) else { return }
+        for name in store.datasets {
+            let runtime = store.get(name)
+            guard let before = runtime.freeBytesAtFailure, let kind = runtime.failedJob,
+                  free >= before + (64 << 20) else { continue }
+            logger.info("space freed on the output's file system (\(free >> 20) MiB free); trying again", metadata: ["dataset": "\(name)"])
+            store.update(name) { $0.quarantinedFor = nil; $0.freeBytesAtFailure = nil; $0.failedJob = nil }
+            enqueue(kind, name, detail: "space freed")
         }
     }
 
@@ -161,7 +185,7 @@ public final class Scheduler {
         if let quarantined = store.get(name).quarantinedFor {
             guard changeKey(name, fingerprint: fingerprint) != quarantined else { return }  // still as it failed
             logger.info("files or settings changed since the failure; trying again", metadata: ["dataset": "\(name)"])
-            store.update(name) { $0.quarantinedFor = nil; $0.phase = .waiting; $0.detail = nil }
+            store.update(name) { $0.quarantinedFor = nil; $0.freeBytesAtFailure = nil; $0.failedJob = nil; $0.phase = .waiting; $0.detail = nil }
         }
         let runtime = store.get(name)
         if fingerprint.images == 0 {
@@ -268,7 +292,8 @@ public final class Scheduler {
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
                 }
             case .failed(let message, let retry):
-                let again = retry == .later && (DiskFull.matches(message) || job.attempts < Self.maxAttempts) && !stopping
+                let diskFull = DiskFull.matches(message)
+                let again = retry == .later && job.attempts < (diskFull ? Self.maxDiskFullAttempts : Self.maxAttempts) && !stopping
                 if again {
                     let delay = min(900, 30 * pow(2, Double(max(0, job.attempts - 1))))
                     try queue.requeue(job.id, notBefore: now.addingTimeInterval(delay), error: message)
@@ -279,6 +304,10 @@ public final class Scheduler {
                     try queue.pause(job.id, remainingSeconds: nil)
                     log.error("\(job.kind.rawValue) failed while stopping, tried again at the next start: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = nil; $0.eta = nil }
+                } else if diskFull && retry == .later {
+                    try queue.markFailed(job.id, error: message)
+                    log.error("\(job.kind.rawValue) failed \(job.attempts) times on a full disk: \(message); tried again when space is freed")
+                    quarantine(name, message: message, waitingForSpace: job.kind)
                 } else {
                     try queue.markFailed(job.id, error: message)
                     log.error("\(job.kind.rawValue) failed: \(message); not tried again until the dataset's files or synthd.toml change")

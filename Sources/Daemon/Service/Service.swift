@@ -71,7 +71,7 @@ public final class Service {
         let stopping = SharedFlag(), othersWaiting = SharedFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
-        var lastPriority = Date()
+        var lastPriority = Date(), lastSpaceCheck = Date()
 
         func collect() {
             for (job, outcome) in finished.take() {
@@ -100,6 +100,10 @@ public final class Service {
                 notifier.notify("STATUS=\(status)")
                 lastStatus = status
                 lastStatusTime = now
+            }
+            if now.timeIntervalSince(lastSpaceCheck) >= 30 {
+                scheduler.retryWhereSpaceWasFreed()
+                lastSpaceCheck = now
             }
             if now.timeIntervalSince(lastPriority) >= 5 {
                 lowerPriority(to: scheduler.configuration.nice)

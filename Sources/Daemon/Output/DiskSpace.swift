@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Free space on the output's file system, and what a generation will need of it: checked
+/// before writing, so that a generation that cannot fit fails at once with the figures
+/// instead of filling the disk and failing on the last files.
+public enum DiskSpace {
+    /// Bytes an unprivileged writer may still use on the file system holding `path`.
+    public static func freeBytes(at path: String) -> Int? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
+    }
+
+    /// An upper bound on what `images` PNGs of `width` x `height` x `channels` take: each file
+    /// at most its raw pixels plus headers (small images are stored, larger ones deflated,
+    /// which only shrinks them), rounded up to whole 4 KiB blocks, plus its manifest line.
+    public static func estimate(images: Int, width: Int, height: Int, channels: Int) -> Int {
+        let file = (width * height * channels + 1024 + 4095) / 4096 * 4096
+        return images * (file + 256)
+    }
+
+    /// Why a generation was not started.
+    public struct Shortage: Error, Equatable, CustomStringConvertible {
+        public let path: String
+        public let neededBytes: Int
+        public let freeBytes: Int
+
+        /// Carries the system's own words for ENOSPC, so that the scheduler treats it as a
+        /// full disk (retried later, then held until space is freed).
+        public var description: String {
+            "\(path): \(String(cString: strerror(ENOSPC))): writing these images needs up to \(megabytes(neededBytes)), "
+                + "\(megabytes(freeBytes)) free; free some space (or lower the counts in the dataset's synthd.toml)"
+        }
+    }
+
+    /// Throws `Shortage` when `neededBytes` (plus 1% and 1 MiB of headroom) is more than is free.
+    public static func check(_ path: String, neededBytes: Int) throws(Shortage) {
+        guard let free = freeBytes(at: path) else { return }  // unknown: the writes will tell
+        let wanted = neededBytes + neededBytes / 100 + (1 << 20)
+        if wanted > free { throw Shortage(path: path, neededBytes: wanted, freeBytes: free) }
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        bytes >= 10 << 20 ? "\(bytes >> 20) MiB" : String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+    }
+}
+
+import Foundation
