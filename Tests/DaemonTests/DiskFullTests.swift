@@ -53,7 +53,7 @@ import Glibc
 
         let generate = try scheduler.queue.enqueue(.generate, dataset: "pets")
         let outcome = runner.run(generate, shouldStop: { false })
-        guard case .failed(let message, let retry) = outcome else {
+        guard case .failed(let message, let retry, _) = outcome else {
             Issue.record("600 PNGs fitted into 64 KB: \(outcome)")
             return
         }

@@ -60,7 +60,7 @@ import Testing
         let toml = root + "/spool/pets/synthd.toml"
         try "[generation]\npolicy = \"per-class\"\nper_class = 600\n".write(toFile: toml, atomically: true, encoding: .utf8)
         let generate = try scheduler.queue.enqueue(.generate, dataset: "pets")
-        guard case .failed(let message, let retry) = runner.run(generate, shouldStop: { false }) else { Issue.record("over the cap"); return }
+        guard case .failed(let message, let retry, _) = runner.run(generate, shouldStop: { false }) else { Issue.record("over the cap"); return }
         #expect(message == "\(toml): asks for 1200 images (per-class: 600 images of every class), over the daemon's cap of 1000 "
             + "per generation ([service] max_images_per_dataset)")
         #expect(retry == .whenChanged)
@@ -68,7 +68,7 @@ import Testing
         try "[generation]\npolicy = \"per-class\"\nper_class = 10000000\n".write(toFile: toml, atomically: true, encoding: .utf8)
         configuration.maxImagesPerDataset = 1_000_000_000
         let roomy = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
-        guard case .failed(let full, let later) = roomy.run(generate, shouldStop: { false }) else { Issue.record("87 TB fitted"); return }
+        guard case .failed(let full, let later, _) = roomy.run(generate, shouldStop: { false }) else { Issue.record("87 TB fitted"); return }
         #expect(full.hasPrefix("\(configuration.output): No space left on device: writing these images needs up to "), "\(full)")
         #expect(later == .later && DiskFull.matches(full))
         #expect(!FileManager.default.fileExists(atPath: scheduler.output.generationsPath("pets")), "nothing written")

@@ -37,3 +37,13 @@ import Glibc
                 "a watchdog meant for another process")
     }
 }
+
+@Suite struct StallWatchTests {
+    @Test func aJobWithoutProgressPastTheLimitIsStalled() {
+        let now = Date()
+        let watch = StallWatch(limit: 1800)
+        #expect(watch.stalled(lastProgress: [:], now: now).isEmpty, "no job: the loop alone decides")
+        #expect(watch.stalled(lastProgress: ["a": now.addingTimeInterval(-1799), "b": now.addingTimeInterval(-5)], now: now).isEmpty)
+        #expect(watch.stalled(lastProgress: ["a": now.addingTimeInterval(-1801), "b": now], now: now) == ["a"])
+    }
+}

@@ -46,6 +46,9 @@ public struct Configuration: Equatable, Sendable {
     /// Threads for the numeric kernels of one job; 0: the cores divided by `concurrency`.
     public var threads = 0
     public var nice = 10
+    /// A running job that shows no progress for this long stops the watchdog pings (systemd
+    /// then restarts synthd).
+    public var stallMinutes = 30.0
     /// Where jobs compute: "auto", "cpu", "cuda" or "cuda:N" (see `DeviceRequest`).
     public var device = "auto"
     /// A folder searched first for CUDA's libraries ("" : the usual places).
@@ -173,6 +176,7 @@ public struct Configuration: Equatable, Sendable {
             try r.number("slice_minutes", into: &c.sliceMinutes, range: 0.001...100_000)
             try r.integer("threads", into: &c.threads, range: 0...1024)
             try r.integer("nice", into: &c.nice, range: 0...19)
+            try r.number("stall_minutes", into: &c.stallMinutes, range: 1...10_000)
             try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
             try r.string("cuda_libraries", into: &c.cudaLibraries)
             try r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)

@@ -44,3 +44,14 @@ public struct DatasetFingerprint: Equatable, Sendable {
                                   classes: scan.classNames.count, lastModified: Date(timeIntervalSince1970: newest))
     }
 }
+
+extension DatasetFingerprint {
+    /// What decides whether a failed dataset may be tried again: its files (this fingerprint)
+    /// and its own `synthd.toml` (size and time), so that fixing either lifts the quarantine.
+    public func changeKey(folder: String) -> String {
+        var status = stat()
+        let settings = lstat(folder + "/synthd.toml", &status) == 0
+            ? "\(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)" : "none"
+        return value + " | synthd.toml " + settings
+    }
+}

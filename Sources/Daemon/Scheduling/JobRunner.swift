@@ -12,7 +12,9 @@ public enum JobOutcome: Sendable, Equatable {
     case sliceEnded(remainingSeconds: Double, budgetSeconds: Double)
     /// Asked to stop (the daemon is stopping, or the dataset left the spool); checkpointed.
     case stopped(remainingSeconds: Double?, budgetSeconds: Double?)
-    case failed(message: String, retry: Retry)
+    /// `changeKey`: the dataset's files and settings when the job started (see
+    /// `DatasetFingerprint.changeKey`), what a quarantine waits to see change.
+    case failed(message: String, retry: Retry, changeKey: String? = nil)
 
     public enum Retry: Sendable, Equatable {
         /// Something outside the dataset (a full disk): try again later.
@@ -49,6 +51,11 @@ public struct JobRunner: Sendable {
     /// `othersWaiting` says whether another dataset's job is waiting: a training job gives up
     /// its turn after `slice_minutes` only then (otherwise it trains on, without reloading).
     public func run(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool = { false }) -> JobOutcome {
+        // Scanned here, on the job's thread: training needs the fingerprint, and a failure
+        // needs the change key without a scan on the daemon's main loop.
+        let folder = datasetFolder(job.dataset)
+        let scanned = Result { try DatasetFingerprint.of(folder, confinedTo: configuration.spool) }
+        let changeKey = (try? scanned.get())?.changeKey(folder: folder)
         do {
             // One writer per model: `synthd train` or `generate` on this dataset's state folder
             // is refused while the job runs, and the job waits for theirs (retried later).
@@ -56,24 +63,25 @@ public struct JobRunner: Sendable {
             defer { lock.release() }
             store.update(job.dataset) { $0.device = device }
             switch job.kind {
-            case .train: return try train(job, shouldStop: shouldStop, othersWaiting: othersWaiting)
+            case .train: return try train(job, fingerprint: scanned.get(), shouldStop: shouldStop, othersWaiting: othersWaiting)
             case .generate: return try generate(job, shouldStop: shouldStop)
             }
         } catch is GenerationStopped {
             return .stopped(remainingSeconds: nil, budgetSeconds: nil)
         } catch {
-            return .failed(message: String(describing: error), retry: Self.retry(for: error))
+            return .failed(message: String(describing: error), retry: Self.retry(for: error), changeKey: changeKey)
         }
     }
 
     // MARK: Training
 
-    func train(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool) throws -> JobOutcome {
+    func train(_ job: Job, fingerprint: DatasetFingerprint, shouldStop: @escaping () -> Bool,
+               othersWaiting: @escaping () -> Bool) throws -> JobOutcome {
         let name = job.dataset, folderPath = datasetFolder(name)
         let settings = try Configuration.forDataset(at: folderPath, base: configuration)
         let state = try StateFolder(store.folder(name))
-        // The fingerprint first: files that change while loading make a newer one, and another round.
-        let fingerprint = try DatasetFingerprint.of(folderPath, confinedTo: configuration.spool)
+        // The fingerprint was taken first: files that change while loading make a newer one,
+        // and another round.
         let set = try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
                                           confinedTo: configuration.spool)
         let log = logger.with(dataset: name)

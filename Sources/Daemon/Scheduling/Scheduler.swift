@@ -33,10 +33,16 @@ public final class Scheduler {
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
     public let device: String
 
-    public init(configuration: Configuration, logger: Logger, device: String = "cpu") throws {
+    /// Fingerprints datasets: on a thread of its own in the daemon, inline in tests.
+    public let scanner: DatasetScanner
+
+    /// `scanInBackground`: scans run on the scanner's thread and their results are applied by
+    /// `takeSettled` on a later turn of the loop (the daemon); else at once (tests, tools).
+    public init(configuration: Configuration, logger: Logger, device: String = "cpu", scanInBackground: Bool = false) throws {
         self.configuration = configuration
         self.logger = logger
         self.device = device
+        scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
         try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
         queue = try JobQueue(path: configuration.state + "/queue.json")
@@ -56,18 +62,17 @@ public final class Scheduler {
     func changeKey(_ name: String, fingerprint: DatasetFingerprint? = nil) -> String? {
         let folder = configuration.spool + "/" + name
         guard let fingerprint = fingerprint ?? (try? DatasetFingerprint.of(folder, confinedTo: configuration.spool)) else { return nil }
-        var status = stat()
-        let settings = lstat(folder + "/synthd.toml", &status) == 0
-            ? "\(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)" : "none"
-        return fingerprint.value + " | synthd.toml " + settings
+        return fingerprint.changeKey(folder: folder)
     }
 
     static let quarantineDetail = "failed; tried again when its images, classes or synthd.toml change"
 
     /// Marks the dataset failed until its files or settings change (see `changeKey`), or
     /// with `waitingForSpace`, also until the output's file system has space again.
-    func quarantine(_ name: String, message: String, waitingForSpace job: Job.Kind? = nil) {
-        let key = changeKey(name)
+    /// `key`: the dataset's change key when the job started (its worker takes it, so that the
+    /// main loop does not scan); nil: taken here.
+    func quarantine(_ name: String, message: String, key known: String? = nil, waitingForSpace job: Job.Kind? = nil) {
+        let key = known ?? changeKey(name)
         let free = job == nil ? nil : DiskSpace.freeBytes(at: configuration.output)
         store.update(name) {
             $0.phase = .failed
@@ -156,18 +161,40 @@ public final class Scheduler {
         }
     }
 
-    /// Notes datasets as changed when their files last changed.
+    /// Notes datasets as changed when their files last changed (found by the scanner).
     func noteAll(_ names: [String], now: Date) {
-        for name in names {
-            let modified = (try? DatasetFingerprint.of(configuration.spool + "/" + name, confinedTo: configuration.spool))?.lastModified
-            settle.note(.changed(dataset: name), at: min(now, modified ?? now))
+        scanner.request(.lastModified(datasets: names, asOf: now))
+        applyScans()
+    }
+
+    /// Acts on the datasets that have settled, and on the scans that have come back. Call it
+    /// regularly.
+    public func takeSettled(now: Date = Date()) {
+        applyScans()
+        for name in settle.takeReady(at: now) { settled(name) }
+        applyScans()
+    }
+
+    /// Applies what the scanner found since the last call.
+    func applyScans() {
+        for result in scanner.takeResults() {
+            switch result {
+            case .fingerprint(let name, let fingerprint):
+                if scanAgain.remove(name) != nil {
+                    scanner.request(.fingerprint(dataset: name))
+                    continue
+                }
+                scanning.remove(name)
+                decide(name, fingerprint: fingerprint)
+            case .lastModified(let times, let now):
+                for (name, modified) in times { settle.note(.changed(dataset: name), at: min(now, modified ?? now)) }
+            }
         }
     }
 
-    /// Acts on the datasets that have settled. Call it regularly.
-    public func takeSettled(now: Date = Date()) {
-        for name in settle.takeReady(at: now) { settled(name) }
-    }
+    /// Datasets whose fingerprint is being taken (not asked for twice at once), and those
+    /// that settled again meanwhile.
+    private var scanning: Set<String> = [], scanAgain: Set<String> = []
 
     func settled(_ name: String) {
         let folder = configuration.spool + "/" + name
@@ -176,8 +203,17 @@ public final class Scheduler {
             if reportedUnsafe.insert(name).inserted { logger.warning("spool entry '\(name.debugDescription)' ignored: \(problem)") }
             return
         }
+        // Settled again while its scan runs: the files may have changed behind the scan, so
+        // scan once more when it is back (its result is then stale, not acted on).
+        guard scanning.insert(name).inserted else { scanAgain.insert(name); return }
+        scanner.request(.fingerprint(dataset: name))
+    }
+
+    /// The second half of `settled`, when the scanner has the dataset's fingerprint.
+    func decide(_ name: String, fingerprint result: Swift.Result<DatasetFingerprint, any Error>) {
+        guard directoryExists(configuration.spool + "/" + name) else { return removed(name) }
         let fingerprint: DatasetFingerprint
-        do { fingerprint = try DatasetFingerprint.of(folder, confinedTo: configuration.spool) } catch {
+        do { fingerprint = try result.get() } catch {
             logger.warning("\(error)")
             store.update(name) { $0.phase = .failed; $0.lastError = "\(error)" }
             return
@@ -291,7 +327,7 @@ public final class Scheduler {
                     try queue.pause(job.id, remainingSeconds: remaining, budgetSeconds: budget)
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
                 }
-            case .failed(let message, let retry):
+            case .failed(let message, let retry, let key):
                 let diskFull = DiskFull.matches(message)
                 let again = retry == .later && job.attempts < (diskFull ? Self.maxDiskFullAttempts : Self.maxAttempts) && !stopping
                 if again {
@@ -307,11 +343,11 @@ public final class Scheduler {
                 } else if diskFull && retry == .later {
                     try queue.markFailed(job.id, error: message)
                     log.error("\(job.kind.rawValue) failed \(job.attempts) times on a full disk: \(message); tried again when space is freed")
-                    quarantine(name, message: message, waitingForSpace: job.kind)
+                    quarantine(name, message: message, key: key, waitingForSpace: job.kind)
                 } else {
                     try queue.markFailed(job.id, error: message)
                     log.error("\(job.kind.rawValue) failed: \(message); not tried again until the dataset's files or synthd.toml change")
-                    quarantine(name, message: message)
+                    quarantine(name, message: message, key: key)
                 }
             }
             try queue.prune()

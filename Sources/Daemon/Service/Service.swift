@@ -55,7 +55,8 @@ public final class Service {
             let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
             logger.notice("removed \(leftovers.count) leftovers of an interrupted run: \(listed)")
         }
-        let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label)
+        let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label, scanInBackground: true)
+        defer { scheduler.scanner.stop() }
 
         let events = Mailbox<SpoolEvent>()
         let watcher = SpoolWatcher(spool: configuration.spool)
@@ -71,7 +72,7 @@ public final class Service {
         let stopping = SharedFlag(), othersWaiting = SharedFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
-        var lastPriority = Date(), lastSpaceCheck = Date()
+        var lastPriority = Date(), lastSpaceCheck = Date(), reportedStall = false
 
         func collect() {
             for (job, outcome) in finished.take() {
@@ -110,7 +111,17 @@ public final class Service {
                 lastPriority = now
             }
             if let interval = notifier.watchdogInterval, now.timeIntervalSince(lastWatchdog) >= interval {
-                notifier.notify("WATCHDOG=1")
+                let watch = StallWatch(limit: scheduler.configuration.stallMinutes * 60)
+                let progress = Dictionary(running.values.map { ($0.dataset, scheduler.store.get($0.dataset).updatedAt) }) { a, _ in a }
+                let stalled = watch.stalled(lastProgress: progress, now: now)
+                if stalled.isEmpty {
+                    notifier.notify("WATCHDOG=1")
+                    reportedStall = false
+                } else if !reportedStall {
+                    reportedStall = true
+                    let names = stalled.joined(separator: ", "), minutes = Int(watch.limit / 60)
+                    logger.error("no progress for \(minutes) minutes from the job of \(names); the watchdog is no longer fed, so systemd restarts synthd")
+                }
                 lastWatchdog = now
             }
             usleep(200_000)

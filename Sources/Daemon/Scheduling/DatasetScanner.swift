@@ -1,0 +1,102 @@
+import Foundation
+
+/// Scans of dataset folders (fingerprints: a `stat` of every image) off the daemon's main
+/// loop: a dataset of 200,000 files takes seconds to scan, and the loop must answer SIGTERM
+/// and feed the watchdog meanwhile. The loop posts requests and collects results on its next
+/// turn. `inline` scanners (tests, tools) answer at once on the calling thread.
+public final class DatasetScanner: @unchecked Sendable {
+    public enum Request: Sendable {
+        /// The dataset settled: is it new, changed, or as its model saw it?
+        case fingerprint(dataset: String)
+        /// When did these datasets last change (start-up, rescan)?
+        case lastModified(datasets: [String], asOf: Date)
+    }
+
+    public enum Result: @unchecked Sendable {
+        case fingerprint(dataset: String, Swift.Result<DatasetFingerprint, any Error>)
+        case lastModified([(dataset: String, modified: Date?)], asOf: Date)
+    }
+
+    let spool: String
+    private let inline: Bool
+    private let condition = NSCondition()
+    private var requests: [Request] = []
+    private var results: [Result] = []
+    private var stopped = false
+
+    public init(spool: String, inline: Bool) {
+        self.spool = spool
+        self.inline = inline
+        guard !inline else { return }
+        let thread = Thread { [self] in work() }
+        thread.name = "synthd scanner"
+        thread.start()
+    }
+
+    /// Ends the scanning thread after the request it is on.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    public func request(_ request: Request) {
+        if inline {
+            let result = answer(request)
+            condition.lock()
+            results.append(result)
+            condition.unlock()
+            return
+        }
+        condition.lock()
+        requests.append(request)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The results that arrived since the last call, in the order of their requests.
+    public func takeResults() -> [Result] {
+        condition.lock()
+        defer { condition.unlock() }
+        let taken = results
+        results.removeAll()
+        return taken
+    }
+
+    /// Whether requests are still being worked on (for tests and a clean shutdown).
+    public var isBusy: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !requests.isEmpty || working
+    }
+
+    private var working = false
+
+    private func work() {
+        while true {
+            condition.lock()
+            while requests.isEmpty && !stopped { condition.wait() }
+            if stopped { condition.unlock(); return }
+            let request = requests.removeFirst()
+            working = true
+            condition.unlock()
+            let result = answer(request)
+            condition.lock()
+            results.append(result)
+            working = false
+            condition.unlock()
+        }
+    }
+
+    private func answer(_ request: Request) -> Result {
+        switch request {
+        case .fingerprint(let name):
+            return .fingerprint(dataset: name, Swift.Result { try DatasetFingerprint.of(spool + "/" + name, confinedTo: spool) })
+        case .lastModified(let names, let now):
+            return .lastModified(names.map { name in
+                (name, (try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool))?.lastModified)
+            }, asOf: now)
+        }
+    }
+}
