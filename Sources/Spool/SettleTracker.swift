@@ -27,7 +27,7 @@ public struct SettleTracker: Sendable {
         case .removed(let dataset):
             lastChange[dataset] = nil
             markedReady.remove(dataset)
-        case .rescan: break
+        case .rescan, .watchLimit: break
         }
     }
 

@@ -9,6 +9,9 @@ public enum SpoolEvent: Equatable, Sendable {
     /// Events may have been lost (queue overflow, a watch that could not be added): rescan
     /// everything. The reason says why, and what to do about it when something can be done.
     case rescan(reason: String)
+    /// Some folders could not be watched (the kernel's limit on inotify watches): rescan now,
+    /// and keep scanning periodically, since changes there send no events.
+    case watchLimit(reason: String)
 }
 
 /// Maps a path under the spool to the dataset it belongs to: its first component.

@@ -25,6 +25,8 @@ public final class SpoolWatcher: @unchecked Sendable {
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let description: String
+        /// The kernel's limit on watches (fs.inotify.max_user_watches) was reached.
+        public var isWatchLimit = false
     }
 
     public init(spool: String) {
@@ -44,9 +46,13 @@ public final class SpoolWatcher: @unchecked Sendable {
                 return
             }
             if let error = watch(spool) {
-                failure.set(error)
-                ready.signal()
-                return
+                guard error.isWatchLimit else {
+                    failure.set(error)
+                    ready.signal()
+                    return
+                }
+                // Not fatal: what is watched is watched, the rest is found by periodic scans.
+                handler(.watchLimit(reason: error.description))
             }
             ready.signal()
             loop(handler)
@@ -86,18 +92,25 @@ public final class SpoolWatcher: @unchecked Sendable {
         let code = inotifytools_error()
         if code == ENOSPC {
             return Error(description: "\(path): inotify watch limit reached; raise fs.inotify.max_user_watches "
-                + "(sysctl -w fs.inotify.max_user_watches=524288)")
+                + "(sysctl -w fs.inotify.max_user_watches=524288); until then folders not watched are found by periodic scans",
+                         isWatchLimit: true)
         }
         return Error(description: "\(path): failed to watch: \(String(cString: strerror(code)))")
     }
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
+        // A folder moved within the spool: IN_MOVED_FROM then IN_MOVED_TO with one cookie.
+        var movedFrom: (cookie: UInt32, path: String)?
         while !isStopped {
             // Whole seconds only; 1 s bounds how long stop() takes.
             guard let event = inotifytools_next_event(1) else { continue }
             let mask = Int32(bitPattern: event.pointee.mask)
             if mask & Int32(IN_Q_OVERFLOW) != 0 {
+                // Folders made while events were lost have no watch yet: add them all again
+                // (watched ones keep theirs), then let the daemon look at everything.
+                let error = watch(spool)
                 handler(.rescan(reason: "inotify queue overflowed (events were lost); raise fs.inotify.max_queued_events"))
+                if let error, error.isWatchLimit { handler(.watchLimit(reason: error.description)) }
                 continue
             }
             guard let folderName = inotifytools_filename_from_wd(event.pointee.wd) else {
@@ -108,8 +121,17 @@ public final class SpoolWatcher: @unchecked Sendable {
             let name = Self.name(of: event)
             let path = folder + name
             let isFolder = mask & Int32(IN_ISDIR) != 0
+            if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { movedFrom = (event.pointee.cookie, path) }
             if isFolder && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
-                if let error = watch(path) { handler(.rescan(reason: error.description)) }
+                if mask & Int32(IN_MOVED_TO) != 0, let from = movedFrom, from.cookie == event.pointee.cookie {
+                    // Renamed inside the spool: its watches (and its subfolders') are kept by
+                    // the kernel, but libinotifytools still names them by the old path; tell it
+                    // the new one, as inotifywait does, or its events go to the old name.
+                    inotifytools_replace_filename(from.path + "/", path + "/")
+                    movedFrom = nil
+                } else if let error = watch(path) {
+                    handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
+                }
             }
             let topLevel = folder == spool + "/"
             if topLevel && !isFolder { continue }  // files directly in the spool are not datasets

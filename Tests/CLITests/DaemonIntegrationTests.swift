@@ -18,14 +18,16 @@ import Glibc
             try self.init(arguments: ["run", "--config", config], log: log, environment: environment)
         }
 
-        init(arguments: [String], log: String, environment: [String: String] = [:]) throws {
+        /// `wrapper`: a command that runs synthd (its path and arguments follow it).
+        init(arguments: [String], log: String, environment: [String: String] = [:], wrapper: [String] = []) throws {
             logPath = log
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()
-            process.executableURL = URL(fileURLWithPath: SynthdProcess.binary)
-            process.arguments = arguments
+            let command = wrapper + [SynthdProcess.binary] + arguments
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst())
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
@@ -452,5 +454,47 @@ import Glibc
         print("200,000-file dataset: SIGTERM \(String(format: "%.1f", Date().timeIntervalSince(dropped))) s after the drop, "
             + "exit in \(String(format: "%.2f", stopped.seconds)) s, \(pings) watchdog pings in the 3 s after the drop; "
             + "its scan ended \(queuedAfter) those 3 s")
+    }
+
+    /// At the kernel's limit on inotify watches (5, in a user namespace of the test's own),
+    /// synthd starts anyway, says which sysctl to raise, and finds changes in the folders it
+    /// could not watch by periodic scans.
+    @Test func atTheWatchLimitChangesAreFoundByPeriodicScans() throws {
+        let limited = ["/usr/bin/unshare", "--user", "--map-root-user", "/bin/sh", "-c",
+                       "echo 5 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\""]
+        guard (try? ServiceInstallTests.shell("/usr/bin/unshare --user --map-root-user sh -c 'echo 5 > /proc/sys/user/max_inotify_watches'"))?.status == 0
+        else {
+            print("no user namespaces here: the watch-limit test did not run")
+            return
+        }
+        let layout = Layout(root: try temporaryFolder("watchlimit"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        for i in 0..<10 { try FileManager.default.createDirectory(atPath: layout.spool + "/set\(i)/cat", withIntermediateDirectories: true) }
+        try """
+        [paths]
+        spool = "spool"
+        output = "out"
+        state = "state"
+        [watch]
+        settle_seconds = 0.2
+        poll_seconds = 1
+        [training]
+        minutes = 0.02
+        batch = 4
+        [generation]
+        policy = "per-class"
+        per_class = 2
+        class_check = false
+        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(arguments: ["run", "--config", layout.config], log: layout.log, wrapper: limited)
+        try Self.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
+        #expect(daemon.log.contains("inotify watch limit reached; raise fs.inotify.max_user_watches"), "\(daemon.log)")
+        try Self.addImages(layout.spool + "/set9/cat", count: 4, shade: 80)
+        try Self.addImages(layout.spool + "/set9/dog", count: 4, shade: 200)
+        try Self.waitFor("outputs of a dataset in unwatched folders", timeout: 120, daemon: daemon) {
+            layout.phase("set9") == "done" && layout.manifest("set9").count == 4
+        }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0)
     }
 }

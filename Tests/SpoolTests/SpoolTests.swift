@@ -75,6 +75,27 @@ final class EventLog: @unchecked Sendable {
         #expect(!log.all.contains { if case .changed(let name) = $0 { return name == "README.txt" } else { return false } })
     }
 
+    /// A dataset renamed inside the spool: its folders keep their watches, and their events
+    /// carry the new name (libinotifytools is told the new path, as inotifywait does).
+    @Test func aRenamedDatasetIsTrackedUnderItsNewName() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/old/cat", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+
+        #expect(rename(spool + "/old", spool + "/new") == 0)
+        #expect(log.wait { $0 == .removed(dataset: "old") })
+        #expect(log.wait { $0 == .changed(dataset: "new") })
+        usleep(300_000)
+        let before = log.all.count
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: spool + "/new/cat/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "new")) })
+        #expect(!log.all.dropFirst(before).contains(.changed(dataset: "old")), "\(log.all.dropFirst(before))")
+    }
+
     @Test func missingSpoolIsAClearError() {
         let watcher = SpoolWatcher(spool: "/nonexistent/spool")
         do {

@@ -13,6 +13,9 @@ public struct Configuration: Equatable, Sendable {
     public var state = "state"
     // [watch]
     public var settleSeconds = 30.0
+    /// Seconds between periodic scans of the whole spool; 0: only when inotify cannot watch
+    /// every folder (then every 60 s).
+    public var pollSeconds = 0.0
     // [training]
     public var trainingMinutes = 20.0
     /// Budget of a fine-tuning round (images or classes added to a trained dataset).
@@ -142,6 +145,7 @@ public struct Configuration: Equatable, Sendable {
         }
         try reader.table("watch") { (r: inout Reader) throws(Error) in
             try r.number("settle_seconds", into: &c.settleSeconds, range: 0...86400)
+            try r.number("poll_seconds", into: &c.pollSeconds, range: 0...86400)
         }
         try reader.table("training") { (r: inout Reader) throws(Error) in
             try r.number("minutes", into: &c.trainingMinutes, range: 0.001...100_000)

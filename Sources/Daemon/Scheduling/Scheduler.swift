@@ -149,6 +149,10 @@ public final class Scheduler {
         case .removed(let name):
             settle.note(event, at: now)
             if !directoryExists(configuration.spool + "/" + name) { removed(name) }
+        case .watchLimit(let reason):
+            if !needsPolling { logger.warning("\(reason)") }
+            needsPolling = true
+            noteAll(spoolDatasets(), now: now)
         case .rescan(let reason):
             logger.warning("rescanning the spool: \(reason)")
             noteAll(spoolDatasets(), now: now)
@@ -159,6 +163,17 @@ public final class Scheduler {
                 store.update(name) { $0.phase = .waiting; $0.detail = "changes seen; waiting for the folder to settle" }
             }
         }
+    }
+
+    /// Whether some folders of the spool are not watched (the watch limit): the daemon then
+    /// scans the spool periodically (`[watch] poll_seconds`, at least every minute).
+    public private(set) var needsPolling = false
+
+    /// A periodic look at every dataset (for folders inotify does not watch): each is noted
+    /// as changed when its files last changed, so one that changed is taken once settled and
+    /// the others come out as they were (their fingerprints match).
+    public func poll(now: Date = Date()) {
+        noteAll(spoolDatasets(), now: now)
     }
 
     /// Notes datasets as changed when their files last changed (found by the scanner).

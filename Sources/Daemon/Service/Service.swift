@@ -72,7 +72,7 @@ public final class Service {
         let stopping = SharedFlag(), othersWaiting = SharedFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
-        var lastPriority = Date(), lastSpaceCheck = Date(), reportedStall = false
+        var lastPriority = Date(), lastSpaceCheck = Date(), lastPoll = Date(), reportedStall = false
 
         func collect() {
             for (job, outcome) in finished.take() {
@@ -101,6 +101,12 @@ public final class Service {
                 notifier.notify("STATUS=\(status)")
                 lastStatus = status
                 lastStatusTime = now
+            }
+            let pollSeconds = scheduler.configuration.pollSeconds > 0 ? scheduler.configuration.pollSeconds
+                : scheduler.needsPolling ? 60 : nil
+            if let pollSeconds, now.timeIntervalSince(lastPoll) >= pollSeconds {
+                scheduler.poll(now: now)
+                lastPoll = now
             }
             if now.timeIntervalSince(lastSpaceCheck) >= 30 {
                 scheduler.retryWhereSpaceWasFreed()
