@@ -104,13 +104,15 @@ let package = Package(
         // Finite-difference checks and tolerances that several test targets use.
         .target(name: "NumericTestSupport", dependencies: ["Engine"], path: "Tests/NumericTestSupport",
                 swiftSettings: languageSettings),
+        // Special files (sockets) for the tests of hostile input.
+        .target(name: "FileTestSupport", path: "Tests/FileTestSupport", swiftSettings: languageSettings),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "NumericTestSupport"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib"],
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib", "FileTestSupport"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
         // Runs the built synthd binary (swift test builds it alongside the tests).
-        .testTarget(name: "CLITests", dependencies: ["Imaging", "CTurboJPEG"],
+        .testTarget(name: "CLITests", dependencies: ["Imaging", "CTurboJPEG", "FileTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
                                                         .product(name: "Logging", package: "swift-log")],

@@ -55,18 +55,22 @@ import Testing
         }
     }
 
-    @Test func aJobThatDiesWithTheDaemonThreeTimesIsNotRetriedForever() throws {
+    /// A job running when the daemon died goes back to the queue with its attempts counted,
+    /// and is listed for the scheduler to judge (see SchedulerTests).
+    @Test func aJobRunningAtADeathIsQueuedAgainAndReported() throws {
         let file = path()
         defer { try? FileManager.default.removeItem(atPath: file) }
         var queue = try JobQueue(path: file)
         let job = try queue.enqueue(.train, dataset: "poison")
         for death in 1...3 {
-            try queue.markRunning(job.id)
+            try queue.markRunning(job.id, stepAtStart: 10 * death)
             queue = try JobQueue(path: file)  // killed while running
-            let state = queue.jobs.first { $0.id == job.id }?.state
-            #expect(state == (death < 3 ? .queued : .failed), "after \(death) deaths")
+            #expect(queue.jobs.first?.state == .queued)
+            #expect(queue.interrupted.map(\.id) == [job.id] && queue.interrupted.first?.attempts == death)
+            #expect(queue.interrupted.first?.stepAtStart == 10 * death)
         }
-        #expect(queue.jobs.first?.lastError?.contains("3 times in a row") == true)
-        #expect(queue.next() == nil)
+        try queue.resume(job.id, remainingSeconds: 12, budgetSeconds: 60)
+        let resumed = try JobQueue(path: file).jobs.first
+        #expect(resumed?.attempts == 0 && resumed?.remainingSeconds == 12 && resumed?.budgetSeconds == 60)
     }
 }

@@ -325,4 +325,32 @@ import Testing
         #expect(queued(scheduler) == ["generate pets"], "a gigabyte more free than at the failure")
         #expect(scheduler.store.get("pets").freeBytesAtFailure == nil)
     }
+
+    /// A training job killed after it moved its model on is not a crash loop: its deaths
+    /// count afresh, and it resumes with the budget it had left (not a whole new budget).
+    @Test func aKilledTrainingJobThatMadeProgressResumesWithItsBudget() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        var current = scheduler
+        for death in 1...5 {
+            let job = try #require(current.startNext(), "death \(death)")
+            #expect(job.attempts == 1)
+            // What the worker leaves as it trains: a checkpoint further on, its budget and how far
+            // through it is.
+            try StateFolder(current.store.folder("pets")).writeRecord(ModelRecord(
+                configuration: ModelConfiguration(), classes: ["cat"], mode: .grey, imageWidth: 28, imageHeight: 28,
+                steps: 100 * death, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-\(100 * death)"))
+            current.store.update("pets") { $0.budgetSeconds = 600; $0.progress = 0.1 * Double(death) }
+            current = try Scheduler(configuration: scheduler.configuration, logger: logger)  // killed
+            let resumed = try #require(current.queue.jobs.first { $0.id == job.id })
+            #expect(resumed.state == .queued && resumed.attempts == 0)
+            #expect(abs((resumed.remainingSeconds ?? 0) - 600 * (1 - 0.1 * Double(death))) < 1e-6)
+            #expect(resumed.budgetSeconds == 600)
+        }
+        #expect(current.store.get("pets").phase != .failed)
+    }
 }

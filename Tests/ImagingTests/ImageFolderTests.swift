@@ -1,3 +1,4 @@
+import FileTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -82,20 +83,4 @@ import Testing
         #expect(reasons[root + "/" + clashing]?.contains("only in Unicode normalisation") == true)
         #expect(scan.skipped.count == 6)
     }
-}
-
-/// A listening Unix socket at `path` (a file system entry of type socket).
-func bindUnixSocket(at path: String) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        let bytes = Array(path.utf8.prefix(raw.count - 1))
-        raw.copyBytes(from: bytes + [0])
-    }
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
-    return fd
 }

@@ -25,6 +25,9 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// When the current job should end (ISO 8601).
     public var eta: Date?
     public var step: Int?
+    /// The running training job's whole budget, in seconds (with `progress`, what a job
+    /// interrupted by a kill has left).
+    public var budgetSeconds: Double?
     /// Where the latest job computed ("cpu", "cuda:0 (NVIDIA H200)").
     public var device: String?
     /// Images in the published generation, and which checkpoint made them.

@@ -28,6 +28,9 @@ public struct Job: Codable, Equatable, Sendable {
     public var budgetSeconds: Double?
     /// Not before this time (a retry after a failure such as a full disk).
     public var notBefore: Date?
+    /// The model's training step when this run of the job started: a job that dies after
+    /// moving it on has made progress, and is not a crash loop.
+    public var stepAtStart: Int?
 }
 
 /// The daemon's persistent job queue: `queue.json` in the state folder, replaced atomically on
@@ -36,10 +39,9 @@ public struct Job: Codable, Equatable, Sendable {
 public final class JobQueue {
     public let path: String
     public private(set) var jobs: [Job] = []
-    /// Jobs this load marked failed because synthd died while running them `maxInterruptions`
-    /// times in a row (the scheduler quarantines their datasets).
-    public private(set) var failedAtLoad: [Job] = []
-    static let maxInterruptions = 3
+    /// Jobs that were running when synthd died (put back in the queue by this load, attempts
+    /// kept): the scheduler decides whether each resumes or is a crash loop.
+    public private(set) var interrupted: [Job] = []
     private var nextID = 1
 
     public init(path: String) throws {
@@ -53,18 +55,10 @@ public final class JobQueue {
             throw Configuration.Error(path: path, line: nil, reason: "unreadable job queue (\(error)); move it aside to start afresh")
         }
         nextID = (jobs.map(\.id).max() ?? 0) + 1
-        // Running when the daemon died: back to the queue, unless this job has now been running
-        // at `maxInterruptions` deaths in a row (a dataset that crashes synthd must not keep
-        // it in a restart loop).
+        // Running when the daemon died: back to the queue, for the scheduler to judge.
         for index in jobs.indices where jobs[index].state == .running {
-            if jobs[index].attempts >= Self.maxInterruptions {
-                jobs[index].state = .failed
-                jobs[index].lastError = "synthd stopped while running this job \(jobs[index].attempts) times in a row "
-                    + "(crash or kill); not retried until the dataset changes"
-                failedAtLoad.append(jobs[index])
-            } else {
-                jobs[index].state = .queued
-            }
+            jobs[index].state = .queued
+            interrupted.append(jobs[index])
         }
     }
 
@@ -75,7 +69,7 @@ public final class JobQueue {
             return waiting
         }
         let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now, attempts: 0, lastError: nil,
-                      remainingSeconds: nil, budgetSeconds: nil, notBefore: nil)
+                      remainingSeconds: nil, budgetSeconds: nil, notBefore: nil, stepAtStart: nil)
         nextID += 1
         jobs.append(job)
         try save()
@@ -101,7 +95,19 @@ public final class JobQueue {
         jobs.filter { $0.dataset == dataset && [.queued, .running].contains($0.state) }
     }
 
-    public func markRunning(_ id: Int) throws { try update(id) { $0.state = .running; $0.attempts += 1 } }
+    public func markRunning(_ id: Int, stepAtStart: Int? = nil) throws {
+        try update(id) { $0.state = .running; $0.attempts += 1; $0.stepAtStart = stepAtStart }
+    }
+
+    /// An interrupted job that had made progress: its deaths start counting afresh, and a
+    /// training job resumes with the budget it had left.
+    public func resume(_ id: Int, remainingSeconds: Double?, budgetSeconds: Double?) throws {
+        try update(id) {
+            $0.attempts = 0
+            if let remainingSeconds { $0.remainingSeconds = remainingSeconds }
+            if let budgetSeconds { $0.budgetSeconds = budgetSeconds }
+        }
+    }
     public func markDone(_ id: Int) throws { try update(id) { $0.state = .done; $0.lastError = nil } }
     public func markFailed(_ id: Int, error: String) throws { try update(id) { $0.state = .failed; $0.lastError = error } }
 

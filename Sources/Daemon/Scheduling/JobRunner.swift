@@ -109,6 +109,7 @@ public struct JobRunner: Sendable {
             $0.progress = max(0, (total - remaining) / total)
             $0.eta = Date().addingTimeInterval(remaining)
             $0.step = trainer.record.steps
+            $0.budgetSeconds = total
             $0.trainingFingerprint = fingerprint.value
             $0.lastError = nil
             $0.retryAt = nil

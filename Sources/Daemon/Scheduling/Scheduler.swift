@@ -49,10 +49,38 @@ public final class Scheduler {
         store = RuntimeStore(root: configuration.state + "/datasets")
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
-        for job in queue.failedAtLoad {
-            let message = job.lastError ?? "synthd died while running this job"
-            logger.error("\(job.kind.rawValue) failed: \(message)", metadata: ["dataset": "\(job.dataset)"])
-            quarantine(job.dataset, message: message)
+        for job in queue.interrupted { judgeInterruption(job) }
+    }
+
+    /// The training steps in the dataset's last checkpoint (what a restart resumes from).
+    func checkpointedSteps(_ name: String) -> Int {
+        (try? StateFolder(store.folder(name)).readRecord())?.steps ?? 0
+    }
+
+    /// Deaths in a row without progress after which a job is a crash loop.
+    static let maxInterruptions = 3
+
+    /// A job that was running when synthd died (kill -9, OOM killer, crash, power loss).
+    /// Training that had moved its model on since that run started made progress: it resumes
+    /// with the budget it had left, and its deaths count afresh. A job that dies
+    /// `maxInterruptions` times in a row without progress (a dataset that crashes synthd while
+    /// it loads, say) fails, and its dataset waits for a change: no restart loop.
+    func judgeInterruption(_ job: Job) {
+        let runtime = store.get(job.dataset)
+        let progressed = job.kind == .train && checkpointedSteps(job.dataset) > (job.stepAtStart ?? .max)
+        do {
+            if progressed {
+                let remaining = runtime.budgetSeconds.flatMap { total in runtime.progress.map { max(0, (1 - $0) * total) } }
+                try queue.resume(job.id, remainingSeconds: remaining, budgetSeconds: runtime.budgetSeconds)
+            } else if job.attempts >= Self.maxInterruptions {
+                let message = "synthd stopped while running this job \(job.attempts) times in a row without progress "
+                    + "(a crash, the OOM killer or kill -9); not retried until the dataset changes"
+                try queue.markFailed(job.id, error: message)
+                logger.error("\(job.kind.rawValue) failed: \(message)", metadata: ["dataset": "\(job.dataset)"])
+                quarantine(job.dataset, message: message)
+            }
+        } catch {
+            logger.error("cannot save the job queue: \(error)")
         }
     }
 
@@ -306,7 +334,7 @@ public final class Scheduler {
     /// whose job was cancelled may still be stopping); two workers never share a state folder.
     public func startNext(now: Date = Date(), busy: Set<String> = []) -> Job? {
         guard let job = queue.next(now: now, busy: busy) else { return nil }
-        do { try queue.markRunning(job.id) } catch {
+        do { try queue.markRunning(job.id, stepAtStart: checkpointedSteps(job.dataset)) } catch {
             logger.error("cannot save the job queue: \(error)")
             return nil
         }

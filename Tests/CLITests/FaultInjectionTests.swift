@@ -1,0 +1,149 @@
+import FileTestSupport
+import Foundation
+import Imaging
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults injected into a running daemon, and the invariants that must hold after each:
+/// hostile files are reported and never block; kill -9 at many points of training and
+/// generation loses nothing but time; the daemon always answers SIGTERM; what others read
+/// (outputs, manifests, the queue, status) is always whole.
+@Suite(.serialized) struct FaultInjectionTests {
+    typealias Daemon = DaemonIntegrationTests.Daemon
+    typealias Layout = DaemonIntegrationTests.Layout
+
+    static func configure(_ layout: Layout, minutes: Double) throws {
+        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
+        try """
+        [paths]
+        spool = "spool"
+        output = "out"
+        state = "state"
+        [watch]
+        settle_seconds = 0.2
+        [training]
+        minutes = \(minutes)
+        checkpoint_seconds = 1
+        batch = 8
+        [generation]
+        policy = "per-class"
+        per_class = 3000
+        [service]
+        threads = 2
+        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+    }
+
+    /// The steps of the model's last checkpoint (its model.json).
+    static func checkpointedSteps(_ layout: Layout) -> Int {
+        guard let data = FileManager.default.contents(atPath: layout.state + "/datasets/shapes/model.json"),
+              let record = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return 0 }
+        return record["steps"] as? Int ?? 0
+    }
+
+    /// Everything others read is whole: the queue and every daemon.json parse, every published
+    /// PNG decodes, every manifest line names a file that exists, no temporary or partial files
+    /// are visible in the published tree.
+    static func checkInvariants(_ layout: Layout, _ dataset: String, classes: Set<String>) throws {
+        let queue = try Data(contentsOf: URL(fileURLWithPath: layout.state + "/queue.json"))
+        #expect((try? JSONSerialization.jsonObject(with: queue)) != nil, "queue.json is whole")
+        #expect(!layout.runtime(dataset).isEmpty, "daemon.json is whole")
+        try DaemonIntegrationTests.checkPublished(layout, dataset, classes: classes)
+    }
+
+    /// A dataset with every kind of hostile file next to good images: a FIFO named like an
+    /// image and one named synthd.toml would block a reader, a link to /etc/passwd, a socket,
+    /// a device, a corrupt PNG, a JPEG of 631 scans, a class folder with a control character.
+    /// The daemon trains on the good images, lists the others with their reasons, and stays
+    /// responsive throughout.
+    @Test func hostileFilesAreReportedAndNeverBlock() throws {
+        let layout = Layout(root: try temporaryFolder("hostile"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try Self.configure(layout, minutes: 0.03)
+        let staging = layout.root + "/staging/mixed"
+        try DaemonIntegrationTests.addImages(staging + "/circle", count: 6, shade: 60)
+        try DaemonIntegrationTests.addImages(staging + "/square", count: 6, shade: 190)
+        #expect(mkfifo(staging + "/circle/pipe.png", 0o644) == 0)
+        try FileManager.default.createSymbolicLink(atPath: staging + "/circle/passwd.png", withDestinationPath: "/etc/passwd")
+        try FileManager.default.createSymbolicLink(atPath: staging + "/square/zero.png", withDestinationPath: "/dev/zero")
+        try Data("not a PNG".utf8).write(to: URL(fileURLWithPath: staging + "/square/corrupt.png"))
+        let bomb = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ImagingTests/Fixtures/progressive-631-scans.jpg")
+        try FileManager.default.copyItem(atPath: bomb.path, toPath: staging + "/square/bomb.jpg")
+        try FileManager.default.createDirectory(atPath: staging + "/bad\u{1B}[2Jname", withIntermediateDirectories: true)
+        let socket = try bindUnixSocket(at: staging + "/square/socket.png")
+        defer { close(socket) }
+        let daemon = try Daemon(config: layout.config, log: layout.log)
+        rename(staging, layout.spool + "/mixed")
+        // A FIFO as the dataset's synthd.toml: refused (the job fails, naming it), not waited on.
+        #expect(mkfifo(layout.spool + "/mixed/synthd.toml", 0o644) == 0)
+        try DaemonIntegrationTests.waitFor("the FIFO configuration refused", timeout: 60, daemon: daemon) {
+            layout.phase("mixed") == "failed"
+        }
+        #expect((layout.runtime("mixed")["lastError"] as? String)?.contains("synthd.toml: cannot read: a FIFO") == true)
+        unlink(layout.spool + "/mixed/synthd.toml")
+        try DaemonIntegrationTests.waitFor("outputs", timeout: 120, daemon: daemon) {
+            layout.phase("mixed") == "done" && layout.manifest("mixed").count == 6000
+        }
+        try Self.checkInvariants(layout, "mixed", classes: ["circle", "square"])
+        let status = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [[String: Any]])
+        let rejected = (entries.first?["rejected"] as? [[String: String]] ?? []).reduce(into: [String: String]()) {
+            $0[($1["path"]! as NSString).lastPathComponent] = $1["reason"]
+        }
+        #expect(rejected["pipe.png"]?.contains("FIFO") == true, "\(rejected)")
+        #expect(rejected["passwd.png"]?.contains("leads out of") == true, "\(rejected)")
+        #expect(rejected["zero.png"]?.contains("leads out of") == true, "\(rejected)")
+        #expect(rejected["socket.png"]?.contains("socket") == true, "\(rejected)")
+        #expect(rejected["corrupt.png"] != nil && rejected["bomb.jpg"]?.contains("scans") == true, "\(rejected)")
+        #expect(rejected.keys.contains { $0.hasPrefix("bad") }, "\(rejected)")
+        #expect(!daemon.log.contains("\u{1B}"), "no escape sequence reaches the log")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10)?.status == 0)
+    }
+
+    /// kill -9 in each phase of a dataset's life (training after a checkpoint, training
+    /// again, generating twice), each at a random moment in it, then a clean run to the end:
+    /// every restart resumes (training with the budget it had left), nothing half-written is
+    /// ever visible, the leftovers are swept, and the dataset ends with exactly its images.
+    @Test func killNineInEveryPhaseLosesNothingButTime() throws {
+        let layout = Layout(root: try temporaryFolder("kill9"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try Self.configure(layout, minutes: 0.1)
+        let staging = layout.root + "/staging/shapes"
+        try DaemonIntegrationTests.addImages(staging + "/circle", count: 10, shade: 60)
+        try DaemonIntegrationTests.addImages(staging + "/square", count: 10, shade: 190)
+        rename(staging, layout.spool + "/shapes")
+        var rng = SystemRandomNumberGenerator()
+        var killed: [String] = []
+        for (round, phase) in ["training", "training", "generating", "generating"].enumerated() {
+            let daemon = try Daemon(config: layout.config, log: layout.log)
+            let stepAtStart = Self.checkpointedSteps(layout)
+            // Training: once it has checkpointed in this run (progress, so not a crash loop).
+            try DaemonIntegrationTests.waitFor("\(phase) in round \(round)", timeout: 120, daemon: daemon) {
+                layout.phase("shapes") == phase && (phase != "training" || Self.checkpointedSteps(layout) > stepAtStart)
+            }
+            usleep(UInt32.random(in: 0...(phase == "training" ? 1_500_000 : 300_000), using: &rng))
+            daemon.signal(SIGKILL)
+            _ = daemon.waitForExit(timeout: 10)
+            killed.append("\(phase) with step \(Self.checkpointedSteps(layout)) checkpointed")
+            if layout.generation("shapes") != nil { try Self.checkInvariants(layout, "shapes", classes: ["circle", "square"]) }
+        }
+        let daemon = try Daemon(config: layout.config, log: layout.log)
+        try DaemonIntegrationTests.waitFor("outputs after four kills", timeout: 180, daemon: daemon) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 6000
+        }
+        try Self.checkInvariants(layout, "shapes", classes: ["circle", "square"])
+        print("kill -9 during: \(killed.joined(separator: ", "))")
+        #expect(!daemon.log.contains("times in a row without progress"), "no kill counted as a crash loop")
+        #expect(daemon.log.contains("removed") && daemon.log.contains("leftovers of an interrupted run"),
+                "the kills during generation left a partial generation, swept at the next start")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 10)?.status == 0)
+        let leftovers = (FileManager.default.subpaths(atPath: layout.root + "/out") ?? []).filter {
+            $0.contains(".tmp.") || $0.hasSuffix(".partial") || $0.hasSuffix(".link.tmp")
+        }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+}
