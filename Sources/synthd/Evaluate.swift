@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Foundation
 import GAN
 import Imaging
@@ -12,8 +13,12 @@ struct Evaluate: ParsableCommand {
         Trains a small CNN on REAL_DIR and reports: the share of synthetic images it assigns to their own class; \
         the Frechet distance between real and synthetic images in its 128-wide feature space, overall and per \
         class; and a warning for a class whose samples have collapsed (feature spread under half the real one). \
-        With --test, also the real-test accuracy of classifiers trained on real only, on as many synthetic \
-        images only, and on real plus synthetic.
+        With --test, the headline: the real-test accuracy of the same classifier trained on the real images \
+        alone and on the real and synthetic images concatenated (both folders read as one, batches drawn \
+        uniformly: what users do), at the amount the daemon writes by default and at --multiples of the real \
+        count per class, for --seeds classifier seeds (each compared with its own real-alone run). Then, as \
+        secondary lines, classifiers trained on as many synthetic images only, and on real plus all synthetic \
+        images (--real-share, --synthetic-first shape that one).
         """)
 
     @Argument(help: "Real images, ImageFolder layout.") var realDir: String
@@ -30,6 +35,9 @@ struct Evaluate: ParsableCommand {
     var syntheticFirst = false
     @Flag(help: "Train every classifier on images shifted at random by up to 2 pixels each way (the standard augmentation for small images).")
     var augment = false
+    @Option(help: "Classifier seeds of the headline (--seed, --seed + 1, ...).") var seeds = 3
+    @Option(help: "Amounts of synthetic images for the headline, as multiples of the real images per class (comma-separated).")
+    var multiples = "0.5,1,2,5"
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
@@ -38,6 +46,14 @@ struct Evaluate: ParsableCommand {
         if realShare != nil, test == nil { throw ValidationError("--real-share needs --test (it shapes the real + synthetic classifier)") }
         if syntheticFirst, test == nil { throw ValidationError("--synthetic-first needs --test (it shapes the real + synthetic classifier)") }
         if syntheticFirst, realShare != nil { throw ValidationError("give --real-share or --synthetic-first, not both") }
+        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard parsedMultiples != nil else { throw ValidationError("--multiples wants positive numbers separated by commas, e.g. 0.5,1,2,5") }
+    }
+
+    var parsedMultiples: [Double]? {
+        let values = multiples.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return values.map { $0! }
     }
 
     func run() throws {
@@ -106,6 +122,8 @@ struct Evaluate: ParsableCommand {
             return (100 * Double(right.reduce(0, +)) / Double(max(1, testSet.count)),
                     zip(right, total).map { 100 * Double($0) / Double(max(1, $1)) })
         }
+        try headline(real: realData, synthetic: synthData, test: testData, classes: classes, progress: progress)
+        print("secondary protocols (classifier seed \(seed)):")
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
         let both = train(realData, "real and synthetic images", with: synthData)
         let (realOnly, syntheticOnly, mixed) = (accuracy(judge), accuracy(synthOnly), accuracy(both))
@@ -118,5 +136,39 @@ struct Evaluate: ParsableCommand {
         }
         print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%%@",
                      testSet.count, realOnly.all, syntheticOnly.all, min(real.count, synth.count), mixed.all, mix))
+    }
+
+    /// The headline table: real alone against real + synthetic concatenated, per amount.
+    func headline(real: LabeledImages, synthetic: LabeledImages, test: LabeledImages, classes: Int,
+                  progress: ProgressLine) throws {
+        var measure = MixingMeasure(real: real, synthetic: synthetic, test: test, classes: classes)
+        measure.seeds = (0..<seeds).map { seed &+ UInt64($0) }
+        measure.epochs = epochs
+        measure.minimumSteps = minimumSteps
+        measure.augmentation = augment ? ClassifierAugmentation() : nil
+        let realCounts = MixingMeasure.counts(real, classes: classes)
+        let daemonDefault = GenerationPlan(settings: Configuration(), real: realCounts).counts
+        let (amounts, missing) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault)
+        let (realAlone, rows) = measure.run(amounts) { done, total in
+            progress.update(fraction: Double(done) / Double(total), remaining: .nan,
+                            text: "headline: classifier \(done) of \(total)")
+        }
+        progress.finish("headline: \(measure.seeds.count * (amounts.count + 1)) classifiers trained")
+        func spread(_ values: [Double], sign: Bool = false) -> String {
+            let f = sign ? "%+.1f" : "%.1f"
+            return values.count < 2 ? "" : " (" + String(format: f, values.min()!) + " to " + String(format: f, values.max()!) + ")"
+        }
+        let mean = realAlone.reduce(0, +) / Double(realAlone.count)
+        print("headline: real + synthetic, concatenated and sampled uniformly, against real alone; \(test.count) real test images, "
+            + "\(measure.seeds.count) classifier seeds\(augment ? ", shifted images" : "")")
+        print(String(format: "  real alone (%d images): %.1f%%", real.count, mean) + spread(realAlone))
+        for row in rows {
+            print(String(format: "  + %@, %d synthetic: %.1f%%", row.amount.label, row.amount.total, row.meanAccuracy) + spread(row.accuracies)
+                + String(format: ", gain %+.1f", row.meanGain) + spread(row.gains, sign: true)
+                + ", \(row.seedsHigher) of \(row.gains.count) seeds higher")
+        }
+        for multiple in missing {
+            print("  \(MixingMeasure.format(multiple))x real: not measured (too few synthetic images in some class)")
+        }
     }
 }

@@ -185,17 +185,28 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let real = try temporaryFolder("real"), synth = try temporaryFolder("synth"), test = try temporaryFolder("test")
         defer { for path in [real, synth, test] { try? FileManager.default.removeItem(atPath: path) } }
         for folder in [real, synth, test] { try makeDataset(folder, classes: ["cat": 8, "mouse": 8]) }
-        let run = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--real-share", "0.5"])
+        let run = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--real-share", "0.5",
+                                         "--min-steps", "200", "--seeds", "2"])
         #expect(run.status == 0, "\(run.output)")
+        // The headline first: real alone against real + synthetic concatenated, per amount.
+        #expect(run.output.contains("headline: real + synthetic, concatenated and sampled uniformly, against real alone; "
+            + "16 real test images, 2 classifier seeds\n  real alone (16 images): 100.0% (100.0 to 100.0)\n"
+            + "  + daemon default (0.5x), 8 synthetic: 100.0% (100.0 to 100.0), gain +0.0 (+0.0 to +0.0), 0 of 2 seeds higher\n"
+            + "  + 0.5x real, 8 synthetic: 100.0%"), "\(run.output)")
+        #expect(run.output.contains("  + 1x real, 16 synthetic: 100.0%"), "\(run.output)")
+        #expect(run.output.contains("  2x real: not measured (too few synthetic images in some class)"), "\(run.output)")
         #expect(run.output.contains("own-class share: 100.0% of 16 synthetic images"), "\(run.output)")
         #expect(run.output.contains("frechet distance (classifier features):"))
         for name in ["cat", "mouse"] { #expect(run.output.contains("  \(name): 100.0%, 100.0%, 100.0%"), "\(run.output)") }
         #expect(run.output.contains("test accuracy on 16 real images: real only 100.0%, synthetic only 100.0% (16 images), "
             + "real + synthetic 100.0% (50% of each batch real)"), "\(run.output)")
 
-        let augmented = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--augment", "--min-steps", "200"])
+        let augmented = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--augment", "--min-steps", "200",
+                                               "--seeds", "1", "--multiples", "1"])
         #expect(augmented.status == 0, "\(augmented.output)")
         #expect(augmented.output.contains("test accuracy on 16 real images: real only 100.0%"), "\(augmented.output)")
+        let multiples = try SynthdProcess.run(["eval", real, synth, "--multiples", "1,x"])
+        #expect(multiples.status != 0 && multiples.output.contains("--multiples wants positive numbers"))
         let steps = try SynthdProcess.run(["eval", real, synth, "--min-steps=-1"])
         #expect(steps.status != 0 && steps.output.contains("--min-steps must be 0 or more"))
 

@@ -1,0 +1,127 @@
+import Engine
+
+/// The measure users care about: a plain classifier trained on the real images and synthd's
+/// output concatenated (the two ImageFolder trees read as one, batches drawn uniformly from
+/// all images), against the same classifier trained on the real images alone, both scored on
+/// held-out real images. Several classifier seeds, each compared with its own real-alone run
+/// (same seed: same initial weights and batch stream), at several amounts of synthetic images.
+public struct MixingMeasure {
+    /// An amount of synthetic images to mix in: per class, in the class map's order.
+    public struct Amount: Sendable, Equatable {
+        public let label: String
+        public let perClass: [Int]
+        public var total: Int { perClass.reduce(0, +) }
+
+        public init(label: String, perClass: [Int]) {
+            self.label = label
+            self.perClass = perClass
+        }
+    }
+
+    /// Real-test accuracies (percent) of one configuration, one per classifier seed.
+    public struct Row: Sendable, Equatable {
+        public let amount: Amount
+        public let accuracies: [Double]
+        /// Accuracy minus real alone's, seed by seed.
+        public let gains: [Double]
+
+        public var meanAccuracy: Double { accuracies.reduce(0, +) / Double(max(1, accuracies.count)) }
+        public var meanGain: Double { gains.reduce(0, +) / Double(max(1, gains.count)) }
+        /// Seeds whose mixed classifier beat its real-alone twin.
+        public var seedsHigher: Int { gains.filter { $0 > 0 }.count }
+    }
+
+    public let real: LabeledImages
+    public let synthetic: LabeledImages
+    public let test: LabeledImages
+    public let classes: Int
+    public var seeds: [UInt64] = [0, 1, 2]
+    public var epochs = 3
+    public var minimumSteps = 600
+    public var augmentation: ClassifierAugmentation?
+
+    public init(real: LabeledImages, synthetic: LabeledImages, test: LabeledImages, classes: Int) {
+        self.real = real
+        self.synthetic = synthetic
+        self.test = test
+        self.classes = classes
+    }
+
+    /// Images per class of `data`.
+    public static func counts(_ data: LabeledImages, classes: Int) -> [Int] {
+        var counts = [Int](repeating: 0, count: classes)
+        for label in data.labels { counts[Int(label)] += 1 }
+        return counts
+    }
+
+    /// The amounts to measure: `default` (what the daemon writes by default, if given), and
+    /// each multiple of the real count per class, where the synthetic set has enough images
+    /// (a multiple it cannot fill for every class is left out and named in `missing`).
+    public func amounts(multiples: [Double], default daemonDefault: [Int]?) -> (amounts: [Amount], missing: [Double]) {
+        let realCounts = Self.counts(real, classes: classes), available = Self.counts(synthetic, classes: classes)
+        var amounts: [Amount] = []
+        if let daemonDefault, zip(daemonDefault, available).allSatisfy({ $0 <= $1 }) {
+            let share = Double(daemonDefault.reduce(0, +)) / Double(max(1, realCounts.reduce(0, +)))
+            amounts.append(Amount(label: "daemon default (\(Self.format(share))x)", perClass: daemonDefault))
+        }
+        var missing: [Double] = []
+        for multiple in multiples {
+            let wanted = realCounts.map { Int((Double($0) * multiple).rounded()) }
+            if zip(wanted, available).allSatisfy({ $0 <= $1 }) {
+                amounts.append(Amount(label: "\(Self.format(multiple))x real", perClass: wanted))
+            } else {
+                missing.append(multiple)
+            }
+        }
+        return (amounts, missing)
+    }
+
+    /// Real alone, then each amount; `progress(done, total)` after every classifier.
+    public func run(_ amounts: [Amount], progress: (Int, Int) -> Void = { _, _ in }) -> (realAlone: [Double], rows: [Row]) {
+        let total = seeds.count * (amounts.count + 1)
+        var done = 0
+        func score(_ data: LabeledImages, seed: UInt64) -> Double {
+            let model = Classifier.train(on: data, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
+                                         augmentation: augmentation)
+            done += 1
+            progress(done, total)
+            return accuracy(model)
+        }
+        let realAlone = seeds.map { score(real, seed: $0) }
+        let rows = amounts.map { amount in
+            let accuracies = seeds.enumerated().map { index, seed in
+                score(real + Self.select(amount.perClass, from: synthetic, seed: seed &+ 1000), seed: seed)
+            }
+            return Row(amount: amount, accuracies: accuracies, gains: zip(accuracies, realAlone).map { $0 - $1 })
+        }
+        return (realAlone, rows)
+    }
+
+    /// Percent of the test images `model` classifies right.
+    public func accuracy(_ model: Classifier) -> Double {
+        let predicted = model.evaluate(test).predictions
+        let right = zip(predicted, test.labels).filter { $0 == Int($1) }.count
+        return 100 * Double(right) / Double(max(1, test.count))
+    }
+
+    /// `counts[k]` images of each class k of `data`, chosen at random from the seed.
+    static func select(_ counts: [Int], from data: LabeledImages, seed: UInt64) -> LabeledImages {
+        var order = Array(0..<data.count)
+        var rng = RandomGenerator(seed: seed)
+        rng.shuffle(&order)
+        var left = counts, chosen: [Int] = []
+        for index in order where left[Int(data.labels[index])] > 0 {
+            left[Int(data.labels[index])] -= 1
+            chosen.append(index)
+        }
+        return data.select(chosen.sorted())
+    }
+
+    /// A multiple as a person writes it: 0.5, 1, 2.25 (two decimals at most).
+    public static func format(_ value: Double) -> String {
+        let hundredths = Int((value * 100).rounded())
+        let whole = hundredths / 100, fraction = hundredths % 100
+        if fraction == 0 { return "\(whole)" }
+        return fraction % 10 == 0 ? "\(whole).\(fraction / 10)" : "\(whole).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+}
