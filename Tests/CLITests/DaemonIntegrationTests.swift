@@ -35,6 +35,14 @@ import Glibc
 
         func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
+        /// A test that fails half-way leaves no daemon behind.
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+        }
+
         /// Waits for exit; returns the status and the seconds it took, or nil on timeout.
         func waitForExit(timeout: Double) -> (status: Int32, seconds: Double)? {
             let start = Date()
@@ -88,6 +96,14 @@ import Glibc
         var state: String { root + "/state" }
         var config: String { root + "/synthd.toml" }
         var log: String { root + "/daemon.log" }
+
+        /// Writes the configuration: the spool, output and state folders inside `root`, then
+        /// `tables` (TOML, `[watch]` onwards).
+        func writeConfig(_ tables: String) throws {
+            try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+            try ("[paths]\nspool = \"spool\"\noutput = \"out\"\nstate = \"state\"\n" + tables)
+                .write(toFile: config, atomically: true, encoding: .utf8)
+        }
 
         func runtime(_ dataset: String) -> [String: Any] {
             guard let data = FileManager.default.contents(atPath: "\(state)/datasets/\(dataset)/daemon.json"),
@@ -159,12 +175,7 @@ import Glibc
     @Test func dropTrainGenerateStopKillFineTuneAndRemove() throws {
         let layout = Layout(root: try temporaryFolder("daemon"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
-        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
-        try """
-        [paths]
-        spool = "spool"
-        output = "out"
-        state = "state"
+        try layout.writeConfig("""
         [watch]
         settle_seconds = 0.5
         [training]
@@ -177,7 +188,7 @@ import Glibc
         per_class = 6
         [service]
         threads = 2
-        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        """)
 
         // 1. A dataset dropped whole (staged outside, renamed in): trained, then published.
         let staging = layout.root + "/staging/shapes"
@@ -308,12 +319,7 @@ import Glibc
     @Test func aSecondDaemonAndCommandsOnABusyModelAreRefused() throws {
         let layout = Layout(root: try temporaryFolder("owner"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
-        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
-        try """
-        [paths]
-        spool = "spool"
-        output = "out"
-        state = "state"
+        try layout.writeConfig("""
         [watch]
         settle_seconds = 0.2
         [training]
@@ -326,7 +332,7 @@ import Glibc
         class_check = false
         [service]
         threads = 1
-        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        """)
         let first = try Daemon(config: layout.config, log: layout.log)
         try Self.waitFor("start", timeout: 20, daemon: first) { first.log.contains("synthd running") }
 
@@ -379,10 +385,6 @@ import Glibc
         try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
         func config(threads: Int) -> String {
             """
-            [paths]
-            spool = "spool"
-            output = "out"
-            state = "state"
             [watch]
             settle_seconds = 0.2
             [training]
@@ -397,14 +399,14 @@ import Glibc
             threads = \(threads)
             """
         }
-        try config(threads: 1).write(toFile: layout.config, atomically: true, encoding: .utf8)
+        try layout.writeConfig(config(threads: 1))
         let daemon = try Daemon(config: layout.config, log: layout.log)
         let staging = layout.root + "/staging/shapes"
         try Self.addImages(staging + "/circle", count: 8, shade: 60)
         try Self.addImages(staging + "/square", count: 8, shade: 180)
         rename(staging, layout.spool + "/shapes")
         try Self.waitFor("generation", timeout: 90, daemon: daemon) { layout.phase("shapes") == "generating" }
-        try config(threads: 2).write(toFile: layout.config, atomically: true, encoding: .utf8)
+        try layout.writeConfig(config(threads: 2))
         daemon.signal(SIGHUP)
         try Self.waitFor("reload", timeout: 10, daemon: daemon) { daemon.log.contains("configuration reloaded") }
         #expect(layout.phase("shapes") == "generating", "the reload came while the generation ran")
@@ -420,15 +422,10 @@ import Glibc
     @Test func aHugeDatasetDoesNotStallTheMainLoop() throws {
         let layout = Layout(root: try temporaryFolder("huge"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
-        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
-        try """
-        [paths]
-        spool = "spool"
-        output = "out"
-        state = "state"
+        try layout.writeConfig("""
         [watch]
         settle_seconds = 0.1
-        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        """)
         let staging = layout.root + "/staging/huge"
         for name in ["a", "b"] {
             let folder = staging + "/" + name
@@ -470,11 +467,7 @@ import Glibc
         let layout = Layout(root: try temporaryFolder("watchlimit"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
         for i in 0..<10 { try FileManager.default.createDirectory(atPath: layout.spool + "/set\(i)/cat", withIntermediateDirectories: true) }
-        try """
-        [paths]
-        spool = "spool"
-        output = "out"
-        state = "state"
+        try layout.writeConfig("""
         [watch]
         settle_seconds = 0.2
         poll_seconds = 1
@@ -485,7 +478,7 @@ import Glibc
         policy = "per-class"
         per_class = 2
         class_check = false
-        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        """)
         let daemon = try Daemon(arguments: ["run", "--config", layout.config], log: layout.log, wrapper: limited)
         try Self.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
         #expect(daemon.log.contains("inotify watch limit reached; raise fs.inotify.max_user_watches"), "\(daemon.log)")

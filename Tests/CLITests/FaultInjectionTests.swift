@@ -15,12 +15,7 @@ import Glibc
     typealias Layout = DaemonIntegrationTests.Layout
 
     static func configure(_ layout: Layout, minutes: Double) throws {
-        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
-        try """
-        [paths]
-        spool = "spool"
-        output = "out"
-        state = "state"
+        try layout.writeConfig("""
         [watch]
         settle_seconds = 0.2
         [training]
@@ -32,7 +27,7 @@ import Glibc
         per_class = 3000
         [service]
         threads = 2
-        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        """)
     }
 
     /// The steps of the model's last checkpoint (its model.json).

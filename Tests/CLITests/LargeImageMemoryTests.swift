@@ -55,12 +55,7 @@ import Glibc
         typealias Daemon = DaemonIntegrationTests.Daemon
         let layout = DaemonIntegrationTests.Layout(root: try temporaryFolder("photos"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
-        try FileManager.default.createDirectory(atPath: layout.spool, withIntermediateDirectories: true)
-        try """
-        [paths]
-        spool = "spool"
-        output = "out"
-        state = "state"
+        try layout.writeConfig("""
         [watch]
         settle_seconds = 0.2
         [training]
@@ -69,7 +64,7 @@ import Glibc
         batch = 8
         [service]
         threads = 2
-        """.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        """)
         let staging = layout.root + "/staging/photos"
         for (index, name) in ["day", "night"].enumerated() {
             try FileManager.default.createDirectory(atPath: staging + "/" + name, withIntermediateDirectories: true)

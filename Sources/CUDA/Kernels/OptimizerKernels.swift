@@ -8,21 +8,24 @@ public enum OptimizerKernels {
     public static let source = KernelSource(name: "optimizer.cu", code: #"""
     #define GRID_STRIDE(i, n) for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
-    // correction1 = 1 - beta1^t, correction2 = 1 - beta2^t (computed on the host per step; in a
-    // captured graph they live in device memory: see adam_step_device).
+    // One parameter's update; correction1 = 1 - beta1^t, correction2 = 1 - beta2^t.
+    __device__ void adam_update(float* w, const float* g, float* m, float* v, long i, float lr, float beta1, float beta2,
+                                float eps, float correction1, float correction2, float weight_decay, int decoupled) {
+        float grad = g[i];
+        if (!decoupled) grad += weight_decay * w[i];
+        float mi = beta1 * m[i] + (1.f - beta1) * grad;
+        float vi = beta2 * v[i] + (1.f - beta2) * grad * grad;
+        m[i] = mi; v[i] = vi;
+        float update = (mi / correction1) / (sqrtf(vi / correction2) + eps);
+        if (decoupled) update += weight_decay * w[i];
+        w[i] -= lr * update;
+    }
+
+    // Bias corrections computed on the host for this step.
     extern "C" __global__ void adam_step(float* w, const float* g, float* m, float* v, long n,
                                          float lr, float beta1, float beta2, float eps,
                                          float correction1, float correction2, float weight_decay, int decoupled) {
-        GRID_STRIDE(i, n) {
-            float grad = g[i];
-            if (!decoupled) grad += weight_decay * w[i];
-            float mi = beta1 * m[i] + (1.f - beta1) * grad;
-            float vi = beta2 * v[i] + (1.f - beta2) * grad * grad;
-            m[i] = mi; v[i] = vi;
-            float update = (mi / correction1) / (sqrtf(vi / correction2) + eps);
-            if (decoupled) update += weight_decay * w[i];
-            w[i] -= lr * update;
-        }
+        GRID_STRIDE(i, n) { adam_update(w, g, m, v, i, lr, beta1, beta2, eps, correction1, correction2, weight_decay, decoupled); }
     }
 
     // The same with the step count in device memory, so that a captured CUDA graph replays
@@ -33,16 +36,7 @@ public enum OptimizerKernels {
                                                 const long* step, float weight_decay, int decoupled) {
         long t = *step + 1;
         float correction1 = 1.f - powf(beta1, (float)t), correction2 = 1.f - powf(beta2, (float)t);
-        GRID_STRIDE(i, n) {
-            float grad = g[i];
-            if (!decoupled) grad += weight_decay * w[i];
-            float mi = beta1 * m[i] + (1.f - beta1) * grad;
-            float vi = beta2 * v[i] + (1.f - beta2) * grad * grad;
-            m[i] = mi; v[i] = vi;
-            float update = (mi / correction1) / (sqrtf(vi / correction2) + eps);
-            if (decoupled) update += weight_decay * w[i];
-            w[i] -= lr * update;
-        }
+        GRID_STRIDE(i, n) { adam_update(w, g, m, v, i, lr, beta1, beta2, eps, correction1, correction2, weight_decay, decoupled); }
     }
 
     extern "C" __global__ void adam_advance(long* step) { *step += 1; }
