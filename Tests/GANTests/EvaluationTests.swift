@@ -129,9 +129,11 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
     @Test func amountsAreTheDaemonsDefaultAndMultiplesTheSyntheticSetCanFill() {
         let measure = MixingMeasure(real: brightnessImages(8, swapped: false, seed: 1), synthetic: brightnessImages(40, swapped: false, seed: 2),
                                     test: brightnessImages(8, swapped: false, seed: 3), classes: 2)
-        let (amounts, missing) = measure.amounts(multiples: [0.5, 1, 5, 10], default: [2, 2])
+        let (amounts, missing) = measure.amounts(multiples: [0.5, 1, 5, 10], default: [3, 1])
         #expect(amounts.map(\.label) == ["daemon default (0.5x)", "0.5x real", "1x real", "5x real"])
-        #expect(amounts.map(\.perClass) == [[2, 2], [2, 2], [4, 4], [20, 20]])
+        #expect(amounts.map(\.perClass) == [[3, 1], [2, 2], [4, 4], [20, 20]])
+        let same = measure.amounts(multiples: [0.5, 1], default: [2, 2]).amounts
+        #expect(same.map(\.label) == ["0.5x real, the daemon's default", "1x real"], "one row when the default is a multiple")
         #expect(missing == [10], "20 synthetic images per class cannot make 10x of 4")
         #expect(measure.amounts(multiples: [1], default: [21, 0]).amounts.map(\.label) == ["1x real"], "a default it cannot fill is left out")
     }

@@ -67,7 +67,10 @@ public struct MixingMeasure {
         var missing: [Double] = []
         for multiple in multiples {
             let wanted = realCounts.map { Int((Double($0) * multiple).rounded()) }
-            if zip(wanted, available).allSatisfy({ $0 <= $1 }) {
+            if let index = amounts.firstIndex(where: { $0.perClass == wanted }) {
+                // The daemon's default is this multiple: one row, named both ways.
+                amounts[index] = Amount(label: "\(Self.format(multiple))x real, the daemon's default", perClass: wanted)
+            } else if zip(wanted, available).allSatisfy({ $0 <= $1 }) {
                 amounts.append(Amount(label: "\(Self.format(multiple))x real", perClass: wanted))
             } else {
                 missing.append(multiple)
