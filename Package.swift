@@ -89,15 +89,20 @@ let package = Package(
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
 
+        // What synthd and synthd-bench share on the command line (--device).
+        .target(name: "CommandLineSupport",
+                dependencies: ["CUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: languageSettings),
+
         .executableTarget(
             name: "synthd",
-            dependencies: ["Engine", "GAN", "Imaging", "Daemon", "CUDA",
+            dependencies: ["Engine", "GAN", "Imaging", "Daemon", "CUDA", "CommandLineSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
-            dependencies: ["Engine", "GAN", "Imaging", "CUDA",
+            dependencies: ["Engine", "GAN", "Imaging", "CUDA", "CommandLineSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 

@@ -117,6 +117,9 @@ public enum DeviceSelectionError: Error, Equatable, CustomStringConvertible {
 }
 
 extension DeviceChoice {
+    /// The exit status of a command whose GPU request cannot be met (EX_UNAVAILABLE in sysexits.h).
+    public static let unavailableExitStatus: Int32 = 69
+
     /// Decides where work runs. `auto` never fails: it falls back to the CPU with the reason.
     public static func choose(_ request: DeviceRequest, probe: @autoclosure () -> CUDAProbe) throws(DeviceSelectionError) -> DeviceChoice {
         switch request {

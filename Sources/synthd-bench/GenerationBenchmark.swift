@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Engine
 import Foundation
 import GAN
@@ -21,7 +22,10 @@ struct GenerationBenchmark: ParsableCommand {
     @Flag(help: "Time sampling only (for profiling the generator).") var samplingOnly = false
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
 
+    @OptionGroup var compute: DeviceOption
+
     func run() throws {
+        _ = try compute.choose()  // the GPU engine is not there yet: cpu, or a clear refusal
         try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Foundation
 import Engine
 import GAN
@@ -26,7 +27,10 @@ struct TrainStepBenchmark: ParsableCommand {
         }
     }
 
+    @OptionGroup var compute: DeviceOption
+
     func run() throws {
+        _ = try compute.choose()  // the GPU engine is not there yet: cpu, or a clear refusal
         try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
     }
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CUDA
+import CommandLineSupport
 import Engine
 import Foundation
 import GAN

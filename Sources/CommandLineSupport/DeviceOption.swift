@@ -2,22 +2,25 @@ import ArgumentParser
 import CUDA
 import Foundation
 
-/// `--device auto|cpu|cuda[:N]`, shared by the commands that train or generate.
-struct DeviceOption: ParsableArguments {
+/// `--device auto|cpu|cuda[:N]`, shared by the commands that train or generate (synthd's and
+/// synthd-bench's).
+public struct DeviceOption: ParsableArguments {
     @Option(help: ArgumentHelp("Where to compute: \(DeviceRequest.help). auto: the GPU when one is usable, else the CPU.",
                                valueName: "device"))
-    var device = "auto"
+    public var device = "auto"
 
     @Option(help: "A folder to look for CUDA's libraries in first (libnvrtc, libcublas; also SYNTHD_CUDA_LIBRARIES).")
-    var cudaLibraries: String?
+    public var cudaLibraries: String?
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         guard DeviceRequest(device) != nil else { throw ValidationError("--device must be \(DeviceRequest.help), not '\(device)'") }
     }
 
     /// The device, said on standard error with the reason; exits with EX_UNAVAILABLE (69) and
     /// what is missing when an explicit GPU request cannot be met.
-    func choose() throws -> DeviceChoice {
+    public func choose() throws -> DeviceChoice {
         let search = CUDALibrarySearch(explicitFolders: cudaLibraries.map { [$0] } ?? [])
         do {
             let choice = try DeviceChoice.choose(DeviceRequest(device)!, probe: CUDAProbe(search: search))
@@ -28,9 +31,4 @@ struct DeviceOption: ParsableArguments {
             throw ExitCode(DeviceChoice.unavailableExitStatus)
         }
     }
-}
-
-extension DeviceChoice {
-    /// EX_UNAVAILABLE in sysexits.h: the GPU asked for is not there.
-    static let unavailableExitStatus: Int32 = 69
 }
