@@ -56,14 +56,18 @@ public struct CUDALibrarySearch: Sendable, Equatable {
     }
 
     static func toolkitFolders() -> [String] {
-        var folders: [String] = []
-        if let directory = opendir("/usr/local") {
-            defer { closedir(directory) }
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name == "cuda" || name.hasPrefix("cuda-") { folders.append("/usr/local/" + name) }
-            }
-        }
-        return folders.sorted(by: >).flatMap { [$0 + "/targets/x86_64-linux/lib", $0 + "/lib64"] }
+        directoryEntries("/usr/local").filter { $0 == "cuda" || $0.hasPrefix("cuda-") }.map { "/usr/local/" + $0 }
+            .sorted(by: >).flatMap { [$0 + "/targets/x86_64-linux/lib", $0 + "/lib64"] }
     }
+}
+
+/// The names in a folder (none when it cannot be read). Glibc only: this module has no Foundation.
+func directoryEntries(_ folder: String) -> [String] {
+    guard let directory = opendir(folder) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+    }
+    return names
 }

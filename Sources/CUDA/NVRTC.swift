@@ -72,11 +72,8 @@ public final class NVRTC: @unchecked Sendable {
     static func preloadBuiltins(besides path: String) {
         guard let slash = path.lastIndex(of: "/") else { return }
         let folder = String(path[..<slash])
-        guard let directory = opendir(folder) else { return }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix("libnvrtc-builtins.so") { _ = dlopen(folder + "/" + name, RTLD_NOW | RTLD_GLOBAL) }
+        for name in directoryEntries(folder) where name.hasPrefix("libnvrtc-builtins.so") {
+            _ = dlopen(folder + "/" + name, RTLD_NOW | RTLD_GLOBAL)
         }
     }
 

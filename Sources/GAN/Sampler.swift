@@ -149,12 +149,14 @@ public struct Sampler {
         return z
     }
 
-    /// Image `index` of a (B, C, R, R) tensor in [-1, 1], at the dataset's size.
-    func image(_ batch: Tensor, index: Int) -> Image { finish(square(batch, index: index)) }
-
     /// A generated R x R image brought to the dataset's size (see `Resampling.unfit`).
-    public func finish(_ square: Image) -> Image {
-        Resampling.unfit(square, width: record.imageWidth, height: record.imageHeight)
+    public func finish(_ square: Image) -> Image { Self.finishing(record)(square) }
+
+    /// `finish` for `record`'s images, as a function other threads may call (writers encode
+    /// on threads of their own).
+    public static func finishing(_ record: ModelRecord) -> @Sendable (Image) -> Image {
+        let (width, height) = (record.imageWidth, record.imageHeight)
+        return { Resampling.unfit($0, width: width, height: height) }
     }
 
     /// Whether `finish` makes an image no larger than the generator's (a crop): then the

@@ -107,8 +107,7 @@ public struct SyntheticWriter {
         // on a slow disk) is not lost to the sampler, and the flush before the manifest has
         // only the last chunk left to write.
         let background = ChunkWriter(flush: flush)
-        let (width, height) = (record.imageWidth, record.imageHeight)
-        let finish: @Sendable (Image) -> Image = { Resampling.unfit($0, width: width, height: height) }
+        let finish = Sampler.finishing(record)
         var lines: [(file: String, json: String)] = []
         var round = 0
         while missing.contains(where: { $0 > 0 }) {

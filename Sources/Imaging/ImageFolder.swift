@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -84,7 +85,7 @@ public enum ImageFolder {
                 continue
             }
             guard kind == S_IFDIR else {
-                if kind != S_IFREG { skipped.append(Skipped(path: path, reason: "a \(kindName(kind)) where a class folder was expected; not read")) }
+                if kind != S_IFREG { skipped.append(Skipped(path: path, reason: "a \(nonRegularKind(mode: kind) ?? "file") where a class folder was expected; not read")) }
                 else { ignored.append(path) }  // a README or synthd.toml beside the classes
                 continue
             }
@@ -109,7 +110,7 @@ public enum ImageFolder {
                 switch fileKind(filePath) {
                 case S_IFREG: images.append(filePath)
                 case nil: skipped.append(Skipped(path: filePath, reason: "a dangling symbolic link, or gone while listed; not read"))
-                case let kind?: skipped.append(Skipped(path: filePath, reason: "a \(kindName(kind)), not a regular file; not read"))
+                case let kind?: skipped.append(Skipped(path: filePath, reason: "a \(nonRegularKind(mode: kind) ?? "file"), not a regular file; not read"))
                 }
             }
             files[name] = images
@@ -123,18 +124,6 @@ public enum ImageFolder {
         var status = stat()
         guard stat(path, &status) == 0 else { return nil }
         return status.st_mode & S_IFMT
-    }
-
-    static func kindName(_ kind: mode_t) -> String {
-        switch kind {
-        case S_IFREG: return "file"
-        case S_IFDIR: return "folder"
-        case S_IFIFO: return "FIFO (named pipe)"
-        case S_IFSOCK: return "socket"
-        case S_IFCHR: return "character device"
-        case S_IFBLK: return "block device"
-        default: return "special file"
-        }
     }
 
     /// The path with every symbolic link resolved (the path itself when it cannot be resolved,

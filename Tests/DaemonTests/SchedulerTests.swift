@@ -26,6 +26,19 @@ import Testing
         try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: path))
     }
 
+    /// An image dropped into `dataset` and the dataset settled at once.
+    func drop(_ relative: String, into scheduler: Scheduler, root: String) throws {
+        try addImage(root, relative)
+        let dataset = String(relative.split(separator: "/")[0])
+        scheduler.handle(.changed(dataset: dataset))
+        scheduler.takeSettled()
+    }
+
+    /// A new scheduler on the same folders: the daemon after a restart (or a kill).
+    func restarted(_ scheduler: Scheduler) throws -> Scheduler {
+        try Scheduler(configuration: scheduler.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+    }
+
     func queued(_ scheduler: Scheduler) -> [String] {
         scheduler.queue.jobs.filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
     }
@@ -33,9 +46,7 @@ import Testing
     @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         scheduler.handle(.changed(dataset: "pets"))
         scheduler.takeSettled()
         #expect(queued(scheduler) == ["train pets"], "the same work is queued once")
@@ -66,9 +77,7 @@ import Testing
     @Test func changedGenerationSettingsRegenerateWithoutTraining() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         let train = try #require(scheduler.startNext())
         let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
         scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
@@ -111,9 +120,7 @@ import Testing
     @Test func aRemovedDatasetIsCancelledAndKept() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         let job = try #require(scheduler.startNext())
         try FileManager.default.removeItem(atPath: root + "/spool/pets")
         scheduler.handle(.removed(dataset: "pets"))
@@ -121,9 +128,7 @@ import Testing
         #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .cancelled)
         #expect(scheduler.store.get("pets").phase == .removed)
         // Dropped in again before the cancelled worker has stopped: the new job waits for it.
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         #expect(queued(scheduler) == ["train pets"])
         #expect(scheduler.isCancelled("pets"), "the old worker is still told to stop")
         #expect(scheduler.startNext(busy: ["pets"]) == nil, "no second worker on the same state folder")
@@ -136,9 +141,7 @@ import Testing
     @Test func aFullDiskIsRetriedLaterAndABadDatasetWaitsForAChange() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         let now = Date()
         var job = try #require(scheduler.startNext(now: now))
         scheduler.finish(job, .failed(message: "out/pets/cat/1.png: failed to write: No space left on device", retry: .later),
@@ -212,9 +215,7 @@ import Testing
     @Test func aFailedDatasetIsQuarantinedUntilItChanges() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         let job = try #require(scheduler.startNext())
         scheduler.finish(job, .failed(message: "pets: no readable images", retry: .whenChanged), stopping: false)
         let failed = scheduler.store.get("pets")
@@ -222,8 +223,7 @@ import Testing
         #expect(failed.detail == "failed; tried again when its images, classes or synthd.toml change")
 
         // A restart (reconcile), a .ready file, a touch of the folder, a rescan: nothing queued.
-        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
-        let restarted = try Scheduler(configuration: scheduler.configuration, logger: logger)
+        let restarted = try restarted(scheduler)
         restarted.reconcile()
         restarted.takeSettled()
         try Data().write(to: URL(fileURLWithPath: root + "/spool/pets/.ready"))
@@ -248,14 +248,11 @@ import Testing
     @Test func aDatasetThatKilledTheDaemonIsNotQueuedAtStartUp() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "poison/cat/1.png")
-        scheduler.handle(.changed(dataset: "poison"))
-        scheduler.takeSettled()
-        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        try drop("poison/cat/1.png", into: scheduler, root: root)
         var current = scheduler
         for _ in 1...3 {
             _ = try #require(current.startNext())
-            current = try Scheduler(configuration: scheduler.configuration, logger: logger)  // killed while running
+            current = try restarted(current)  // killed while running
         }
         current.reconcile()
         current.takeSettled()
@@ -331,10 +328,7 @@ import Testing
     @Test func aKilledTrainingJobThatMadeProgressResumesWithItsBudget() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try addImage(root, "pets/cat/1.png")
-        scheduler.handle(.changed(dataset: "pets"))
-        scheduler.takeSettled()
-        let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
         var current = scheduler
         for death in 1...5 {
             let job = try #require(current.startNext(), "death \(death)")
@@ -345,7 +339,7 @@ import Testing
                 configuration: ModelConfiguration(), classes: ["cat"], mode: .grey, imageWidth: 28, imageHeight: 28,
                 steps: 100 * death, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-\(100 * death)"))
             current.store.update("pets") { $0.budgetSeconds = 600; $0.progress = 0.1 * Double(death) }
-            current = try Scheduler(configuration: scheduler.configuration, logger: logger)  // killed
+            current = try restarted(current)  // killed
             let resumed = try #require(current.queue.jobs.first { $0.id == job.id })
             #expect(resumed.state == .queued && resumed.attempts == 0)
             #expect(abs((resumed.remainingSeconds ?? 0) - 600 * (1 - 0.1 * Double(death))) < 1e-6)

@@ -55,6 +55,13 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     public var updatedAt = Date()
 
     public init() {}
+
+    /// Clears what a quarantine set (the change key and the wait for disk space).
+    mutating func liftQuarantine() {
+        quarantinedFor = nil
+        freeBytesAtFailure = nil
+        failedJob = nil
+    }
 }
 
 /// Reads and writes every dataset's `daemon.json`. Workers and the main loop both update it,

@@ -51,11 +51,12 @@ public struct JobRunner: Sendable {
     /// `othersWaiting` says whether another dataset's job is waiting: a training job gives up
     /// its turn after `slice_minutes` only then (otherwise it trains on, without reloading).
     public func run(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool = { false }) -> JobOutcome {
-        // Scanned here, on the job's thread: training needs the fingerprint, and a failure
-        // needs the change key without a scan on the daemon's main loop.
+        // Scanned here, on the job's thread, not the daemon's main loop: training needs the
+        // fingerprint first (the files it then loads), and a failure needs the change key.
+        // Generation reads no images, so it scans only if it fails.
         let folder = datasetFolder(job.dataset)
-        let scanned = Result { try DatasetFingerprint.of(folder, confinedTo: configuration.spool) }
-        let changeKey = (try? scanned.get())?.changeKey(folder: folder)
+        let scan = { Result { try DatasetFingerprint.of(folder, confinedTo: self.configuration.spool) } }
+        let scanned = job.kind == .train ? scan() : nil
         do {
             // One writer per model: `synthd train` or `generate` on this dataset's state folder
             // is refused while the job runs, and the job waits for theirs (retried later).
@@ -63,12 +64,13 @@ public struct JobRunner: Sendable {
             defer { lock.release() }
             store.update(job.dataset) { $0.device = device }
             switch job.kind {
-            case .train: return try train(job, fingerprint: scanned.get(), shouldStop: shouldStop, othersWaiting: othersWaiting)
+            case .train: return try train(job, fingerprint: scanned!.get(), shouldStop: shouldStop, othersWaiting: othersWaiting)
             case .generate: return try generate(job, shouldStop: shouldStop)
             }
         } catch is GenerationStopped {
             return .stopped(remainingSeconds: nil, budgetSeconds: nil)
         } catch {
+            let changeKey = (try? (scanned ?? scan()).get())?.changeKey(folder: folder)
             return .failed(message: String(describing: error), retry: Self.retry(for: error), changeKey: changeKey)
         }
     }

@@ -126,7 +126,7 @@ public final class Scheduler {
             guard let before = runtime.freeBytesAtFailure, let kind = runtime.failedJob,
                   free >= before + (64 << 20) else { continue }
             logger.info("space freed on the output's file system (\(free >> 20) MiB free); trying again", metadata: ["dataset": "\(name)"])
-            store.update(name) { $0.quarantinedFor = nil; $0.freeBytesAtFailure = nil; $0.failedJob = nil }
+            store.update(name) { $0.liftQuarantine() }
             enqueue(kind, name, detail: "space freed")
         }
     }
@@ -264,7 +264,7 @@ public final class Scheduler {
         if let quarantined = store.get(name).quarantinedFor {
             guard changeKey(name, fingerprint: fingerprint) != quarantined else { return }  // still as it failed
             logger.info("files or settings changed since the failure; trying again", metadata: ["dataset": "\(name)"])
-            store.update(name) { $0.quarantinedFor = nil; $0.freeBytesAtFailure = nil; $0.failedJob = nil; $0.phase = .waiting; $0.detail = nil }
+            store.update(name) { $0.liftQuarantine(); $0.phase = .waiting; $0.detail = nil }
         }
         let runtime = store.get(name)
         if fingerprint.images == 0 {

@@ -25,17 +25,17 @@ public final class FileLock: @unchecked Sendable {
             case .held(let path, let holder):
                 return "\(path) is locked by \(holder.isEmpty ? "another process" : holder)"
             case .io(let path, let operation, let code):
-                return "\(path): failed to \(operation): \(String(cString: strerror(code)))"
+                return "\(path): failed to \(operation): \(errorString(code))"
             }
         }
     }
 
-    /// Takes the lock without waiting, writing `holder` (what this process is doing) into the
-    /// file. Throws `.held` with the holder's own line when another process has it.
     /// The exit status of a command refused because another process holds its lock
     /// (EX_TEMPFAIL in sysexits.h: try again later). The unit keeps systemd from restarting on it.
     public static let busyExitStatus: Int32 = 75
 
+    /// Takes the lock without waiting, writing `holder` (what this process is doing) into the
+    /// file. Throws `.held` with the holder's own line when another process has it.
     public init(_ path: String, holder: String) throws(Error) {
         self.path = path
         fd = retryingOnInterrupt { open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644) }
