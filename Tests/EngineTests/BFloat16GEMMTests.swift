@@ -40,7 +40,7 @@ import Testing
     static let shapes = [Shape(m: 1, n: 1, k: 1), Shape(m: 3, n: 17, k: 5), Shape(m: 7, n: 37, k: 51),
                          Shape(m: 5, n: 200, k: 33), Shape(m: 20, n: 128, k: 256), Shape(m: 40, n: 64, k: 128)]
 
-    @Test(.enabled(if: BFloat16GEMM.isAvailable), arguments: shapes)
+    @Test(.enabled(if: BFloat16GEMM.isAvailable, "this CPU has no AVX512-BF16: the bfloat16 kernel is not used here"), arguments: shapes)
     func multipliesRoundedOperandsExactly(_ s: Shape) {
         let (lda, ldb, ldc) = (s.k + 3, s.n + 5, s.n + 7)   // strides longer than the rows
         let a = randomTensor([s.m, lda], seed: 11), b = randomTensor([s.k, ldb], seed: 12)
@@ -69,7 +69,7 @@ import Testing
     }
 
     /// Against Float operands the error is bfloat16's: a few 1e-3 of the terms' sizes.
-    @Test(.enabled(if: BFloat16GEMM.isAvailable))
+    @Test(.enabled(if: BFloat16GEMM.isAvailable, "this CPU has no AVX512-BF16: the bfloat16 kernel is not used here"))
     func staysWithinBFloat16sPrecisionOfTheFloatProduct() {
         let (m, n, k) = (20, 128, 256)
         let a = randomTensor([m, k], seed: 21), b = randomTensor([k, n], seed: 22)
@@ -86,7 +86,7 @@ import Testing
 }
 
 /// The Winograd forward with bfloat16 products (`.winogradBFloat16`).
-@Suite(.enabled(if: BFloat16GEMM.isAvailable)) struct BFloat16WinogradTests {
+@Suite(.enabled(if: BFloat16GEMM.isAvailable, "this CPU has no AVX512-BF16: the bfloat16 kernel is not used here")) struct BFloat16WinogradTests {
     func layer(_ s: WinogradTransposedConvolutionTests.Shape, seed: UInt64) -> ConvTranspose2d {
         WinogradTransposedConvolutionTests().layer(s, seed: seed)
     }
@@ -141,7 +141,7 @@ import Testing
 }
 
 /// The convolution forward with bfloat16 products (`Conv2d.forward(_:bfloat16:)`, the judge's).
-@Suite(.enabled(if: BFloat16GEMM.isAvailable)) struct BFloat16ConvolutionTests {
+@Suite(.enabled(if: BFloat16GEMM.isAvailable, "this CPU has no AVX512-BF16: the bfloat16 kernel is not used here")) struct BFloat16ConvolutionTests {
     func layer(seed: UInt64, integers: Bool) -> (Conv2d, Tensor) {
         let conv = Conv2d("c", inChannels: 3, outChannels: 22, kernelSize: 4, stride: 2, padding: 1)
         var rng = RandomGenerator(seed: seed)
