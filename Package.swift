@@ -46,6 +46,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // System libraries from Debian's -dev packages (installed by scripts/setup).
@@ -89,6 +90,12 @@ let package = Package(
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
 
+        // Several synthd nodes on one spool: the job queue, leases, node registry and dataset
+        // runtime state in PostgreSQL (only when `[cluster] database` is set).
+        .target(name: "Cluster", dependencies: ["Daemon", .product(name: "PostgresNIO", package: "postgres-nio"),
+                                                .product(name: "Logging", package: "swift-log")],
+                swiftSettings: languageSettings),
+
         // What synthd and synthd-bench share on the command line (--device).
         .target(name: "CommandLineSupport",
                 dependencies: ["CUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -96,7 +103,7 @@ let package = Package(
 
         .executableTarget(
             name: "synthd",
-            dependencies: ["Engine", "GAN", "Imaging", "Daemon", "CUDA", "CommandLineSupport",
+            dependencies: ["Engine", "GAN", "Imaging", "Daemon", "Cluster", "CUDA", "CommandLineSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: languageSettings),
@@ -121,6 +128,8 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
                                                         .product(name: "Logging", package: "swift-log")],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
         .testTarget(name: "CUDATests", dependencies: ["CUDA"],
                     swiftSettings: languageSettings),

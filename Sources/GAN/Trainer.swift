@@ -114,6 +114,10 @@ public final class Trainer {
     private var order: DataOrder
     private var history: [LossPoint]
     private var lastCheckpoint = Date()
+    /// Called before anything is written to the state folder; throwing refuses the write. A
+    /// cluster node passes its lease check here, so a node that lost a dataset's lease to
+    /// another node never overwrites what the new owner writes.
+    public var beforeWrite: () throws -> Void = {}
 
     /// Loads the dataset as the state folder's model expects (its classes first, its channel
     /// mode and resolution), so that classes keep their indices.
@@ -237,6 +241,7 @@ public final class Trainer {
 
     /// Writes the checkpoint, the model record, the loss history and the pictures.
     public func saveCheckpoint() throws {
+        try beforeWrite()
         var metadata: [String: String] = ["data.order": order.encoded]
         if let augmentation = step.augmentation { metadata["augment.rng"] = augmentation.rng.encoded }
         try step.checkpoint(steps: record.steps, extra: emaTensors, metadata: metadata).write(to: state.checkpointPath)
@@ -263,6 +268,7 @@ public final class Trainer {
         if let judge = try? Judge.load(from: state), judge.isCurrent(for: set) { return .upToDate }
         guard let judge = Judge.train(on: set, seed: Judge.seed(for: record.options), shouldStop: shouldStop,
                                       progress: progress) else { return .stopped }
+        try beforeWrite()
         try judge.save(in: state)
         return .trained
     }

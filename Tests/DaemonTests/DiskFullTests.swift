@@ -52,13 +52,13 @@ import Glibc
         }
         let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let runner = scheduler.runner
-        let train = try scheduler.queue.enqueue(.train, dataset: "pets")
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         guard case .completed = runner.run(train, shouldStop: { false }) else {
             Issue.record("training failed")
             return
         }
 
-        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets")
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
         let outcome = runner.run(generate, shouldStop: { false })
         guard case .failed(let message, let retry, _) = outcome else {
             Issue.record("600 PNGs fitted into 64 KB: \(outcome)")

@@ -27,7 +27,7 @@ import Testing
 
     @Test func aTrainingJobGivesUpItsTurnOnlyWhenAnotherJobWaits() throws {
         let scheduler = try scheduler(sliceMinutes: 0.001)  // 60 ms slices
-        let job = try scheduler.queue.enqueue(.train, dataset: "pets")
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         guard case .sliceEnded(let remaining, let budget) = scheduler.runner.run(job, shouldStop: { false }, othersWaiting: { true })
         else { Issue.record("no turn given up while another job waits"); return }
         #expect(budget == 6 && remaining > 0 && remaining < 6)
@@ -54,12 +54,12 @@ import Testing
         configuration.maxImagesPerDataset = 1000
         configuration.classCheck = false
         let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
-        let train = try scheduler.queue.enqueue(.train, dataset: "pets")
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
 
         let toml = root + "/spool/pets/synthd.toml"
         try "[generation]\npolicy = \"per-class\"\nper_class = 600\n".write(toFile: toml, atomically: true, encoding: .utf8)
-        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets")
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
         guard case .failed(let message, let retry, _) = runner.run(generate, shouldStop: { false }) else { Issue.record("over the cap"); return }
         #expect(message == "\(toml): asks for 1200 images (per-class: 600 images of every class), over the daemon's cap of 1000 "
             + "per generation ([service] max_images_per_dataset)")

@@ -40,7 +40,7 @@ import Testing
     }
 
     func queued(_ scheduler: Scheduler) -> [String] {
-        scheduler.queue.jobs.filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
+        (try! scheduler.queue.snapshot()).filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
     }
 
     @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {
@@ -113,7 +113,7 @@ import Testing
         scheduler.finish(big, .sliceEnded(remainingSeconds: 50, budgetSeconds: 60), stopping: false)
         let next = try #require(scheduler.startNext())
         #expect(next.dataset == "small", "the small dataset's turn comes before big's second slice")
-        let requeued = try #require(scheduler.queue.jobs.first { $0.id == big.id })
+        let requeued = try #require((try scheduler.queue.snapshot()).first { $0.id == big.id })
         #expect(requeued.remainingSeconds == 50 && requeued.budgetSeconds == 60 && requeued.state == .queued)
     }
 
@@ -125,7 +125,7 @@ import Testing
         try FileManager.default.removeItem(atPath: root + "/spool/pets")
         scheduler.handle(.removed(dataset: "pets"))
         #expect(scheduler.isCancelled("pets"), "the running worker is told to stop")
-        #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .cancelled)
+        #expect((try scheduler.queue.snapshot()).first { $0.id == job.id }?.state == .cancelled)
         #expect(scheduler.store.get("pets").phase == .removed)
         // Dropped in again before the cancelled worker has stopped: the new job waits for it.
         try drop("pets/cat/1.png", into: scheduler, root: root)
@@ -153,7 +153,7 @@ import Testing
         #expect(job.attempts == 2, "failures in a row are counted")
 
         scheduler.finish(job, .failed(message: "pets/synthd.toml:2: unknown key", retry: .whenChanged), stopping: false)
-        #expect(scheduler.queue.jobs.first { $0.id == job.id }?.state == .failed)
+        #expect((try scheduler.queue.snapshot()).first { $0.id == job.id }?.state == .failed)
         #expect(scheduler.store.get("pets").lastError == "pets/synthd.toml:2: unknown key")
         #expect(scheduler.startNext(now: now.addingTimeInterval(7200)) == nil)
     }
@@ -303,7 +303,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         try addImage(root, "pets/cat/1.png")
         let full = "out/pets/cat/1.png: failed to write: No space left on device"
-        _ = try scheduler.queue.enqueue(.generate, dataset: "pets")
+        _ = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
         var now = Date()
         for attempt in 1...6 {
             let job = try #require(scheduler.startNext(now: now), "attempt \(attempt)")
@@ -340,7 +340,7 @@ import Testing
                 steps: 100 * death, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-\(100 * death)"))
             current.store.update("pets") { $0.budgetSeconds = 600; $0.progress = 0.1 * Double(death) }
             current = try restarted(current)  // killed
-            let resumed = try #require(current.queue.jobs.first { $0.id == job.id })
+            let resumed = try #require((try current.queue.snapshot()).first { $0.id == job.id })
             #expect(resumed.state == .queued && resumed.attempts == 0)
             #expect(abs((resumed.remainingSeconds ?? 0) - 600 * (1 - 0.1 * Double(death))) < 1e-6)
             #expect(resumed.budgetSeconds == 600)

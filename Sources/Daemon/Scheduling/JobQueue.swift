@@ -31,12 +31,35 @@ public struct Job: Codable, Equatable, Sendable {
     /// The model's training step when this run of the job started: a job that dies after
     /// moving it on has made progress, and is not a crash loop.
     public var stepAtStart: Int?
+    /// In a cluster: the node that runs the job, and its lease's fencing token (every claim
+    /// of any job gets a larger one). Changes to a running job name the token, and the
+    /// database refuses them once the lease has passed to another node.
+    public var node: String?
+    public var leaseToken: Int?
+
+    public init(id: Int, dataset: String, kind: Kind, state: State, enqueuedAt: Date, attempts: Int = 0, lastError: String? = nil,
+                remainingSeconds: Double? = nil, budgetSeconds: Double? = nil, notBefore: Date? = nil, stepAtStart: Int? = nil,
+                node: String? = nil, leaseToken: Int? = nil) {
+        self.id = id
+        self.dataset = dataset
+        self.kind = kind
+        self.state = state
+        self.enqueuedAt = enqueuedAt
+        self.attempts = attempts
+        self.lastError = lastError
+        self.remainingSeconds = remainingSeconds
+        self.budgetSeconds = budgetSeconds
+        self.notBefore = notBefore
+        self.stepAtStart = stepAtStart
+        self.node = node
+        self.leaseToken = leaseToken
+    }
 }
 
-/// The daemon's persistent job queue: `queue.json` in the state folder, replaced atomically on
+/// The single machine's persistent job queue: `queue.json` in the state folder, replaced atomically on
 /// every change, so a kill -9 at any moment leaves the last consistent queue. Jobs that were
 /// running when the daemon died go back to the queue when it is loaded.
-public final class JobQueue {
+public final class JobQueue: JobStore {
     public let path: String
     public private(set) var jobs: [Job] = []
     /// Jobs that were running when synthd died (put back in the queue by this load, attempts
@@ -68,8 +91,7 @@ public final class JobQueue {
         if let waiting = jobs.first(where: { $0.dataset == dataset && $0.kind == kind && $0.state == .queued }) {
             return waiting
         }
-        let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now, attempts: 0, lastError: nil,
-                      remainingSeconds: nil, budgetSeconds: nil, notBefore: nil, stepAtStart: nil)
+        let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now)
         nextID += 1
         jobs.append(job)
         try save()
@@ -169,5 +191,35 @@ public final class JobQueue {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeFileAtomically(path: path, bytes: Array(try encoder.encode(jobs)))
+    }
+}
+
+extension JobQueue {
+    public func snapshot() -> [Job] { jobs }
+
+    public func claim(now: Date, busy: Set<String>, stepAtStart: (String) -> Int) throws -> Job? {
+        guard let job = next(now: now, busy: busy) else { return nil }
+        try markRunning(job.id, stepAtStart: stepAtStart(job.dataset))
+        return jobs.first { $0.id == job.id }
+    }
+
+    public func hasWaiting(now: Date, busy: Set<String>) -> Bool { next(now: now, busy: busy) != nil }
+
+    public func resume(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?) throws {
+        try resume(job.id, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds)
+    }
+    public func markDone(_ job: Job) throws { try markDone(job.id) }
+    public func markFailed(_ job: Job, error: String) throws { try markFailed(job.id, error: error) }
+    public func pause(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?) throws {
+        try pause(job.id, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds)
+    }
+    public func requeue(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?, notBefore: Date?, error: String?) throws {
+        try requeue(job.id, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds, notBefore: notBefore, error: error)
+    }
+
+    /// The jobs found running when the queue was loaded, once.
+    public func takeInterrupted() -> [Job] {
+        defer { interrupted = [] }
+        return interrupted
     }
 }

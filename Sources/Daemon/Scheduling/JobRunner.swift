@@ -50,7 +50,10 @@ public struct JobRunner: Sendable {
 
     /// `othersWaiting` says whether another dataset's job is waiting: a training job gives up
     /// its turn after `slice_minutes` only then (otherwise it trains on, without reloading).
-    public func run(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool = { false }) -> JobOutcome {
+    /// `fence` is asked before the job writes the dataset's state folder or publishes its
+    /// outputs, and refuses by throwing (a cluster node that lost the job's lease).
+    public func run(_ job: Job, shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool = { false },
+                    fence: @escaping () throws -> Void = {}) -> JobOutcome {
         // Scanned here, on the job's thread, not the daemon's main loop: training needs the
         // fingerprint first (the files it then loads), and a failure needs the change key.
         // Generation reads no images, so it scans only if it fails.
@@ -64,8 +67,9 @@ public struct JobRunner: Sendable {
             defer { lock.release() }
             store.update(job.dataset) { $0.device = device }
             switch job.kind {
-            case .train: return try train(job, fingerprint: scanned!.get(), shouldStop: shouldStop, othersWaiting: othersWaiting)
-            case .generate: return try generate(job, shouldStop: shouldStop)
+            case .train: return try train(job, fingerprint: scanned!.get(), shouldStop: shouldStop, othersWaiting: othersWaiting,
+                                          fence: fence)
+            case .generate: return try generate(job, shouldStop: shouldStop, fence: fence)
             }
         } catch is GenerationStopped {
             return .stopped(remainingSeconds: nil, budgetSeconds: nil)
@@ -78,7 +82,7 @@ public struct JobRunner: Sendable {
     // MARK: Training
 
     func train(_ job: Job, fingerprint: DatasetFingerprint, shouldStop: @escaping () -> Bool,
-               othersWaiting: @escaping () -> Bool) throws -> JobOutcome {
+               othersWaiting: @escaping () -> Bool, fence: @escaping () throws -> Void = {}) throws -> JobOutcome {
         let name = job.dataset, folderPath = datasetFolder(name)
         let settings = try Configuration.forDataset(at: folderPath, base: configuration)
         let state = try StateFolder(store.folder(name))
@@ -99,6 +103,7 @@ public struct JobRunner: Sendable {
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
         let trainer = try Trainer(set: set, state: state, options: options)
+        trainer.beforeWrite = fence
 
         let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
         let remaining = min(total, job.remainingSeconds ?? total)
@@ -155,7 +160,7 @@ public struct JobRunner: Sendable {
 
     // MARK: Generation
 
-    func generate(_ job: Job, shouldStop: @escaping () -> Bool) throws -> JobOutcome {
+    func generate(_ job: Job, shouldStop: @escaping () -> Bool, fence: () throws -> Void = {}) throws -> JobOutcome {
         let name = job.dataset
         let settings = try Configuration.forDataset(at: datasetFolder(name), base: configuration)
         let state = try StateFolder(store.folder(name))
@@ -211,6 +216,7 @@ public struct JobRunner: Sendable {
                 log.info("class check: \(summary.classCheckLine(classes: record.classes))")
                 for name in summary.unchecked { log.warning("\(SyntheticWriter.Summary.uncheckedWarning(name))") }
             }
+            try fence()  // the generation is renamed into place right after this
         }
         let written = output.imagesPublished(name)
         store.update(name) {

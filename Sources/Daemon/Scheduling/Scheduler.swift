@@ -16,7 +16,8 @@ import Spool
 /// Not thread-safe: the service's main loop owns it. Workers only read `isCancelled`.
 public final class Scheduler {
     public private(set) var configuration: Configuration
-    public let queue: JobQueue
+    /// `queue.json` on one machine, the cluster's database with several nodes.
+    public let queue: any JobStore
     public let store: RuntimeStore
     public private(set) var output: OutputTree
     let logger: Logger
@@ -38,18 +39,45 @@ public final class Scheduler {
 
     /// `scanInBackground`: scans run on the scanner's thread and their results are applied by
     /// `takeSettled` on a later turn of the loop (the daemon); else at once (tests, tools).
-    public init(configuration: Configuration, logger: Logger, device: String = "cpu", scanInBackground: Bool = false) throws {
+    /// `jobs`: where the jobs live; nil: `queue.json` in the state folder.
+    public init(configuration: Configuration, logger: Logger, device: String = "cpu", scanInBackground: Bool = false,
+                jobs: (any JobStore)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         self.device = device
         scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
         try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
-        queue = try JobQueue(path: configuration.state + "/queue.json")
+        queue = try jobs ?? JobQueue(path: configuration.state + "/queue.json")
         store = RuntimeStore(root: configuration.state + "/datasets")
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
-        for job in queue.interrupted { judgeInterruption(job) }
+        takeInterrupted()
+    }
+
+    /// Judges the jobs whose runner died (see `judgeInterruption`). The embedded queue finds
+    /// them when it loads; a cluster's when their leases expire, so its nodes call this now
+    /// and then.
+    public func takeInterrupted() {
+        do {
+            for job in try queue.takeInterrupted() {
+                if let node = job.node {
+                    logger.warning("job \(job.id) (\(job.kind.rawValue)) was running on node \(node), whose lease expired; it goes back to the queue",
+                                   metadata: ["dataset": "\(job.dataset)"])
+                }
+                judgeInterruption(job)
+            }
+        } catch {
+            logger.error("cannot look for interrupted jobs: \(error)")
+        }
+    }
+
+    /// The dataset's queued and running jobs; empty (and logged) when the store cannot say.
+    func pending(_ name: String) -> [Job] {
+        do { return try queue.pending(dataset: name) } catch {
+            logger.error("cannot read the job queue: \(error)")
+            return []
+        }
     }
 
     /// The training steps in the dataset's last checkpoint (what a restart resumes from).
@@ -71,11 +99,11 @@ public final class Scheduler {
         do {
             if progressed {
                 let remaining = runtime.budgetSeconds.flatMap { total in runtime.progress.map { max(0, (1 - $0) * total) } }
-                try queue.resume(job.id, remainingSeconds: remaining, budgetSeconds: runtime.budgetSeconds)
+                try queue.resume(job, remainingSeconds: remaining, budgetSeconds: runtime.budgetSeconds)
             } else if job.attempts >= Self.maxInterruptions {
                 let message = "synthd stopped while running this job \(job.attempts) times in a row without progress "
                     + "(a crash, the OOM killer or kill -9); not retried until the dataset changes"
-                try queue.markFailed(job.id, error: message)
+                try queue.markFailed(job, error: message)
                 logger.error("\(job.kind.rawValue) failed: \(message)", metadata: ["dataset": "\(job.dataset)"])
                 quarantine(job.dataset, message: message)
             }
@@ -164,7 +192,7 @@ public final class Scheduler {
         for name in store.datasets where !present.contains(name) {
             if store.get(name).phase != .removed { removed(name) }
         }
-        for name in present.sorted() where queue.pending(dataset: name).isEmpty && store.get(name).quarantinedFor == nil {
+        for name in present.sorted() where store.get(name).quarantinedFor == nil && pending(name).isEmpty {
             guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
                   output.current(name) != record.checkpointID,
                   store.get(name).trainedFingerprint != nil else { continue }
@@ -275,17 +303,17 @@ public final class Scheduler {
         if fingerprint.value == runtime.trainedFingerprint {
             // Nothing new to learn (a touch, a .ready file, a synthd.toml); but a synthd.toml
             // that asks for other outputs than the published ones is a generation job.
-            if queue.pending(dataset: name).isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
+            let jobs = pending(name)
+            if jobs.isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
                 enqueue(.generate, name, detail: "generation settings changed")
                 return
             }
-            if queue.pending(dataset: name).isEmpty && [.waiting, .removed].contains(runtime.phase) {
+            if jobs.isEmpty && [.waiting, .removed].contains(runtime.phase) {
                 store.update(name) { $0.phase = .done; $0.detail = nil }
             }
             return
         }
-        let pending = queue.pending(dataset: name)
-        if pending.contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
+        if pending(name).contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
             return  // the pending training job already covers these files (a restart, say)
         }
         let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"
@@ -306,7 +334,11 @@ public final class Scheduler {
     }
 
     func removed(_ name: String) {
-        let cancelled = (try? queue.cancel(dataset: name)) ?? []
+        let cancelled: [Int]
+        do { cancelled = try queue.cancel(dataset: name) } catch {
+            logger.error("cannot cancel the jobs of \(name): \(error)")
+            cancelled = []
+        }
         cancellations.insert(name)
         logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), model and outputs kept",
                     metadata: ["dataset": "\(name)"])
@@ -316,11 +348,12 @@ public final class Scheduler {
     }
 
     func enqueue(_ kind: Job.Kind, _ name: String, detail: String) {
-        if queue.jobs.contains(where: { $0.dataset == name && $0.kind == kind && $0.state == .queued }) { return }
         do {
-            let job = try queue.enqueue(kind, dataset: name)
+            let before = try queue.pending(dataset: name)
+            if before.contains(where: { $0.kind == kind && $0.state == .queued }) { return }
+            let job = try queue.enqueue(kind, dataset: name, now: Date())
             logger.info("\(detail): \(kind.rawValue) job \(job.id) queued", metadata: ["dataset": "\(name)"])
-            if queue.pending(dataset: name).allSatisfy({ $0.state != .running }) {
+            if before.allSatisfy({ $0.state != .running }) {
                 store.update(name) { $0.phase = .queued; $0.detail = detail; $0.progress = nil; $0.eta = nil }
             }
         } catch {
@@ -333,13 +366,13 @@ public final class Scheduler {
     /// The next job to start, marked running. `busy`: datasets that still have a worker (one
     /// whose job was cancelled may still be stopping); two workers never share a state folder.
     public func startNext(now: Date = Date(), busy: Set<String> = []) -> Job? {
-        guard let job = queue.next(now: now, busy: busy) else { return nil }
-        do { try queue.markRunning(job.id, stepAtStart: checkpointedSteps(job.dataset)) } catch {
-            logger.error("cannot save the job queue: \(error)")
+        let job: Job?
+        do { job = try queue.claim(now: now, busy: busy, stepAtStart: checkpointedSteps) } catch {
+            logger.error("cannot take the next job: \(error)")
             return nil
         }
-        cancellations.remove(job.dataset)
-        return queue.jobs.first { $0.id == job.id }
+        if let job { cancellations.remove(job.dataset) }
+        return job
     }
 
     /// Records how a job ended and queues what follows.
@@ -349,16 +382,16 @@ public final class Scheduler {
         do {
             switch outcome {
             case .completed(let fingerprint):
-                try queue.markDone(job.id)
+                try queue.markDone(job)
                 if job.kind == .train {
                     store.update(name) { $0.trainedFingerprint = fingerprint; $0.progress = 1; $0.eta = nil }
                     log.info("training done")
                     if !isCancelled(name) { enqueue(.generate, name, detail: "training done") }
-                } else if queue.pending(dataset: name).isEmpty {
+                } else if pending(name).isEmpty {
                     store.update(name) { $0.phase = .done; $0.detail = nil; $0.progress = 1; $0.eta = nil }
                 }
             case .sliceEnded(let remaining, let budget):
-                try queue.requeue(job.id, remainingSeconds: remaining, budgetSeconds: budget)
+                try queue.requeue(job, remainingSeconds: remaining, budgetSeconds: budget, notBefore: nil, error: nil)
                 store.update(name) { $0.phase = .queued; $0.detail = "time slice over; \(Int(remaining)) s of training left" }
             case .stopped(let remaining, let budget):
                 if isCancelled(name) {
@@ -367,7 +400,7 @@ public final class Scheduler {
                         store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
                     }
                 } else {
-                    try queue.pause(job.id, remainingSeconds: remaining, budgetSeconds: budget)
+                    try queue.pause(job, remainingSeconds: remaining, budgetSeconds: budget)
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
                 }
             case .failed(let message, let retry, let key):
@@ -375,25 +408,25 @@ public final class Scheduler {
                 let again = retry == .later && job.attempts < (diskFull ? Self.maxDiskFullAttempts : Self.maxAttempts) && !stopping
                 if again {
                     let delay = min(900, 30 * pow(2, Double(max(0, job.attempts - 1))))
-                    try queue.requeue(job.id, notBefore: now.addingTimeInterval(delay), error: message)
+                    try queue.requeue(job, remainingSeconds: nil, budgetSeconds: nil, notBefore: now.addingTimeInterval(delay), error: message)
                     log.error("\(job.kind.rawValue) failed, retrying in \(Int(delay)) s: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = now.addingTimeInterval(delay) }
                 } else if stopping && retry == .later {
                     // Failed while the daemon stops: tried again at the next start.
-                    try queue.pause(job.id, remainingSeconds: nil)
+                    try queue.pause(job, remainingSeconds: nil, budgetSeconds: nil)
                     log.error("\(job.kind.rawValue) failed while stopping, tried again at the next start: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = nil; $0.eta = nil }
                 } else if diskFull && retry == .later {
-                    try queue.markFailed(job.id, error: message)
+                    try queue.markFailed(job, error: message)
                     log.error("\(job.kind.rawValue) failed \(job.attempts) times on a full disk: \(message); tried again when space is freed")
                     quarantine(name, message: message, key: key, waitingForSpace: job.kind)
                 } else {
-                    try queue.markFailed(job.id, error: message)
+                    try queue.markFailed(job, error: message)
                     log.error("\(job.kind.rawValue) failed: \(message); not tried again until the dataset's files or synthd.toml change")
                     quarantine(name, message: message, key: key)
                 }
             }
-            try queue.prune()
+            try queue.prune(keep: 200)
         } catch {
             logger.error("cannot save the job queue: \(error)")
         }
@@ -415,7 +448,7 @@ public final class Scheduler {
     /// A one-line summary for systemd's STATUS=.
     public func summary(running: [Job]) -> String {
         if running.isEmpty {
-            let waiting = queue.jobs.filter { $0.state == .queued }.count
+            let waiting = ((try? queue.snapshot()) ?? []).filter { $0.state == .queued }.count
             return waiting == 0 ? "idle; watching \(configuration.spool)" : "\(waiting) jobs waiting"
         }
         return running.map { job in

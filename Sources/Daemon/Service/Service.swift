@@ -94,7 +94,7 @@ public final class Service {
                             cancellations: scheduler.cancellations,
                             stopping: stopping, othersWaiting: othersWaiting, finished: finished)
             }
-            othersWaiting.set(scheduler.queue.next(busy: busy) != nil)
+            othersWaiting.set((try? scheduler.queue.hasWaiting(now: Date(), busy: busy)) ?? false)
             let now = Date()
             let status = scheduler.summary(running: Array(running.values))
             if status != lastStatus && now.timeIntervalSince(lastStatusTime) >= 2 {
