@@ -20,7 +20,7 @@ public final class ClusterQueue: JobStore {
     public let database: ClusterDatabase
     /// This node's name (the lease holder recorded with each job it runs).
     public let node: String
-    /// How long a lease lasts without renewal; the node renews it every third of that.
+    /// How long a lease lasts without renewal; the node renews it every quarter of that.
     public let leaseSeconds: Double
 
     public init(database: ClusterDatabase, node: String, leaseSeconds: Double = 30) {
@@ -180,9 +180,9 @@ public final class ClusterQueue: JobStore {
     }
 
     /// Running jobs whose lease expired (their node died, hung or lost the database for
-    /// longer than a lease), put back in the queue where they stood, with the node that lost
-    /// them and its token in `node` and `leaseToken`. Where the same work was queued again
-    /// meanwhile, the expired job is cancelled in its favour.
+    /// longer than a lease), put back in the queue where they stood (queued: no token), with
+    /// the node that lost them in `node`. Where the same work was queued again meanwhile, the
+    /// expired job is cancelled in its favour.
     public func takeInterrupted() throws -> [Job] {
         try database.transaction { t in
             let expired = try t.query("""
@@ -206,7 +206,10 @@ public final class ClusterQueue: JobStore {
                     UPDATE synthd_jobs SET state = 'queued', node = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = \(job.id)
                     """, "taking back job \(job.id)")
                 try record(t, job, "lease expired", detail: lost)
-                interrupted.append(job)
+                var queued = job
+                queued.state = .queued
+                queued.leaseToken = nil
+                interrupted.append(queued)
             }
             return interrupted
         }

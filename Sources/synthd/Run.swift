@@ -1,5 +1,6 @@
 import ArgumentParser
 import CUDA
+import Cluster
 import Daemon
 import Engine
 import Foundation
@@ -43,7 +44,9 @@ struct Run: ParsableCommand {
             if let settleSeconds { c.settleSeconds = settleSeconds }
             if let trainMinutes { c.trainingMinutes = trainMinutes }
             if let device { c.device = device }
-        }, logger: logger)
+        }, logger: logger, joinCluster: { configuration, device in
+            try ClusterNode.join(configuration, device: device, threads: ProcessInfo.processInfo.activeProcessorCount, logger: logger)
+        })
         do {
             try service.run()
         } catch let error as Configuration.Error {
@@ -55,6 +58,12 @@ struct Run: ParsableCommand {
         } catch let error as FileLock.Error {
             logger.critical("cannot start: \(error): another synthd runs on this state folder; stop it first, or give this one another [paths] state")
             throw ExitCode(FileLock.busyExitStatus)
+        } catch let error as ClusterError {
+            logger.critical("cannot start: \(error)")
+            // A wrong address or password is a configuration error (no restart loop); a
+            // database that does not answer yet is worth retrying (systemd restarts us).
+            if case .badAddress = error { throw ExitCode(Configuration.Error.exitStatus) }
+            throw ExitCode.failure
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode.failure

@@ -2,6 +2,7 @@ import CUDA
 import Engine
 import Foundation
 import GAN
+import Imaging
 
 /// The daemon's configuration (`config/synthd.toml` in a checkout, `/etc/synthd/synthd.toml`
 /// installed). Every key is optional and has a default; an unknown table or key, or a value of
@@ -61,6 +62,33 @@ public struct Configuration: Equatable, Sendable {
     public var maxImagesPerDataset = 1_000_000
     public var maxImageMegapixels = 16
     public var maxFileMegabytes = 64
+    // [cluster] (see docs/cluster.md)
+    /// The cluster's PostgreSQL (`postgresql://USER@HOST/DATABASE`); "" : a single machine,
+    /// its queue in the state folder. Never with a password in it (`passwordFile`).
+    public var database = ""
+    /// A file holding the database password ("" : `SYNTHD_DATABASE_PASSWORD`, `PGPASSWORD`).
+    public var passwordFile = ""
+    /// This node's name in the cluster ("" : the host name).
+    public var node = ""
+    /// Seconds a job's lease lasts without renewal: how long a dead node's job waits before
+    /// another node takes it (renewed every quarter of it).
+    public var leaseSeconds = 30.0
+
+    /// Whether a database address carries a password (`scheme://user:password@...`).
+    static func hasPassword(_ address: String) -> Bool {
+        guard let scheme = address.range(of: "://"), let at = address[scheme.upperBound...].firstIndex(of: "@") else { return false }
+        return address[scheme.upperBound..<at].contains(":")
+    }
+
+    /// Whether this daemon is one node of a cluster.
+    public var isClustered: Bool { !database.isEmpty }
+
+    /// Seconds between scans of the whole spool: as configured; in a cluster at least every
+    /// 10 s (inotify does not see what other machines write on shared storage); nil: none.
+    public var effectivePollSeconds: Double? {
+        if pollSeconds > 0 { return pollSeconds }
+        return isClustered ? 10 : nil
+    }
 
     public enum GenerationPolicy: String, Sendable, CaseIterable {
         case balance
@@ -116,7 +144,7 @@ public struct Configuration: Equatable, Sendable {
 
     /// The tables a dataset's own `synthd.toml` may set.
     public static let datasetTables: Set<String> = ["training", "generation"]
-    public static let allTables: Set<String> = ["paths", "watch", "training", "generation", "service"]
+    public static let allTables: Set<String> = ["paths", "watch", "training", "generation", "service", "cluster"]
 
     /// The configuration for one dataset: `base` with the `[training]` and `[generation]` keys
     /// of `<dataset>/synthd.toml`, when that file exists.
@@ -186,6 +214,13 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)
             try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
             try r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
+        }
+        try reader.table("cluster") { (r: inout Reader) throws(Error) in
+            try r.string("database", into: &c.database, where: { !Self.hasPassword($0) },
+                         expected: "an address without a password (put the password in the file named by password_file)")
+            try r.string("password_file", into: &c.passwordFile)
+            try r.string("node", into: &c.node, where: { $0.isEmpty || SafeName.problem(with: $0) == nil }, expected: "a plain name (letters, digits, - _ .)")
+            try r.number("lease_seconds", into: &c.leaseSeconds, range: 3...3600)
         }
         try reader.finish()
         return c

@@ -64,41 +64,75 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     }
 }
 
-/// Reads and writes every dataset's `daemon.json`. Workers and the main loop both update it,
-/// so access goes through a lock; each update replaces the file atomically.
+/// Where the records live when several nodes share them: the cluster's database, which
+/// changes a record in one transaction, so that two nodes' changes never overwrite each other.
+public protocol SharedRuntime: Sendable {
+    func load(_ dataset: String) throws -> DatasetRuntime?
+    /// Reads, changes and writes the dataset's record as one step; returns the new record.
+    func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) throws -> DatasetRuntime
+    func datasets() throws -> [String]
+}
+
+/// Reads and writes every dataset's record: `daemon.json` in its state folder on one machine,
+/// the cluster's database (`shared`) with several nodes. Workers and the main loop both
+/// update records, so access goes through a lock; each update replaces the file atomically.
 public final class RuntimeStore: @unchecked Sendable {
     /// `<state>/datasets`: one state folder per dataset.
     public let root: String
+    /// The cluster's records; nil: `daemon.json` files, cached (this process is their only writer).
+    public let shared: (any SharedRuntime)?
     private let lock = NSLock()
     private var cache: [String: DatasetRuntime] = [:]
 
-    public init(root: String) {
+    public init(root: String, shared: (any SharedRuntime)? = nil) {
         self.root = root
+        self.shared = shared
     }
 
     public func folder(_ dataset: String) -> String { root + "/" + dataset }
     func path(_ dataset: String) -> String { folder(dataset) + "/daemon.json" }
 
-    /// Datasets that have a state folder.
+    /// Datasets that have a state folder (or, in a cluster, a record).
     public var datasets: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }
+        return Set(folders + ((try? shared?.datasets()) ?? [])).sorted()
     }
 
+    /// The dataset's record. In a cluster it is read afresh (other nodes change it); when the
+    /// database cannot be reached, the last record seen.
     public func get(_ dataset: String) -> DatasetRuntime {
         lock.lock()
         defer { lock.unlock() }
+        if let shared {
+            if let loaded = try? shared.load(dataset) { cache[dataset] = loaded; return loaded }
+            return cache[dataset] ?? DatasetRuntime()
+        }
         if let cached = cache[dataset] { return cached }
         let runtime = Self.read(path(dataset)) ?? DatasetRuntime()
         cache[dataset] = runtime
         return runtime
     }
 
-    /// Changes the dataset's record and saves it. A failed save (disk full) is returned, not
-    /// thrown: status is informative, and the in-memory record stays right.
+    /// Changes the dataset's record and saves it. A failed save (disk full, the database out
+    /// of reach) is returned, not thrown: status is informative, and the in-memory record stays right.
     @discardableResult
     public func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) -> (any Error)? {
         lock.lock()
         defer { lock.unlock() }
+        if let shared {
+            do {
+                cache[dataset] = try shared.update(dataset) { runtime in
+                    change(&runtime)
+                    runtime.updatedAt = Date()
+                }
+                return nil
+            } catch {
+                var runtime = cache[dataset] ?? DatasetRuntime()
+                change(&runtime)
+                cache[dataset] = runtime
+                return error
+            }
+        }
         var runtime = cache[dataset] ?? Self.read(path(dataset)) ?? DatasetRuntime()
         change(&runtime)
         runtime.updatedAt = Date()
@@ -112,7 +146,7 @@ public final class RuntimeStore: @unchecked Sendable {
         }
     }
 
-    static func encode(_ runtime: DatasetRuntime) throws -> [UInt8] {
+    public static func encode(_ runtime: DatasetRuntime) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -121,8 +155,12 @@ public final class RuntimeStore: @unchecked Sendable {
 
     public static func read(_ path: String) -> DatasetRuntime? {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
+        return try? decode(data)
+    }
+
+    public static func decode(_ data: Data) throws -> DatasetRuntime {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(DatasetRuntime.self, from: data)
+        return try decoder.decode(DatasetRuntime.self, from: data)
     }
 }

@@ -60,6 +60,11 @@ public struct JobRunner: Sendable {
         let folder = datasetFolder(job.dataset)
         let scan = { Result { try DatasetFingerprint.of(folder, confinedTo: self.configuration.spool) } }
         let scanned = job.kind == .train ? scan() : nil
+        if case .success(let fingerprint) = scanned {
+            // At once, not after loading: the scheduler waits for it to tell whether a
+            // change it sees is newer than what this job trains on.
+            store.update(job.dataset) { $0.trainingFingerprint = fingerprint.value }
+        }
         do {
             // One writer per model: `synthd train` or `generate` on this dataset's state folder
             // is refused while the job runs, and the job waits for theirs (retried later).

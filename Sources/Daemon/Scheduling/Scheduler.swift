@@ -37,11 +37,16 @@ public final class Scheduler {
     /// Fingerprints datasets: on a thread of its own in the daemon, inline in tests.
     public let scanner: DatasetScanner
 
+    /// Whether this daemon should fingerprint a settled dataset now. In a cluster one node
+    /// looks at each change (the others see it settle too, from their periodic scans).
+    public var mayScan: (String) -> Bool = { _ in true }
+
     /// `scanInBackground`: scans run on the scanner's thread and their results are applied by
     /// `takeSettled` on a later turn of the loop (the daemon); else at once (tests, tools).
     /// `jobs`: where the jobs live; nil: `queue.json` in the state folder.
+    /// `shared`: the datasets' records in a cluster's database; nil: files in the state folder.
     public init(configuration: Configuration, logger: Logger, device: String = "cpu", scanInBackground: Bool = false,
-                jobs: (any JobStore)? = nil) throws {
+                jobs: (any JobStore)? = nil, shared: (any SharedRuntime)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         self.device = device
@@ -49,7 +54,7 @@ public final class Scheduler {
         try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
         queue = try jobs ?? JobQueue(path: configuration.state + "/queue.json")
-        store = RuntimeStore(root: configuration.state + "/datasets")
+        store = RuntimeStore(root: configuration.state + "/datasets", shared: shared)
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
         takeInterrupted()
@@ -179,6 +184,9 @@ public final class Scheduler {
     /// Whether workers on `dataset` should stop (it left the spool).
     public func isCancelled(_ dataset: String) -> Bool { cancellations.contains(dataset) }
 
+    /// Another node cancelled the dataset's job that runs here (the folder left the spool).
+    public func cancelledElsewhere(_ dataset: String) { cancellations.insert(dataset) }
+
     // MARK: Events
 
     /// At start-up: every dataset in the spool is noted as changed at its last modification,
@@ -276,7 +284,9 @@ public final class Scheduler {
         }
         // Settled again while its scan runs: the files may have changed behind the scan, so
         // scan once more when it is back (its result is then stale, not acted on).
-        guard scanning.insert(name).inserted else { scanAgain.insert(name); return }
+        if scanning.contains(name) { scanAgain.insert(name); return }
+        guard mayScan(name) else { return }
+        scanning.insert(name)
         scanner.request(.fingerprint(dataset: name))
     }
 
@@ -313,8 +323,15 @@ public final class Scheduler {
             }
             return
         }
-        if pending(name).contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
+        let jobs = pending(name)
+        if jobs.contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
             return  // the pending training job already covers these files (a restart, say)
+        }
+        if jobs.contains(where: { $0.kind == .train && $0.state == .running }) && runtime.trainingFingerprint == nil {
+            // Its worker is taking the fingerprint of the files it will train on: whether
+            // these are newer is known once it has; look again after the settle time.
+            settle.note(.changed(dataset: name), at: Date())
+            return
         }
         let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"
         enqueue(.train, name, detail: "\(what): \(fingerprint.images) images in \(fingerprint.classes) classes")
@@ -371,7 +388,11 @@ public final class Scheduler {
             logger.error("cannot take the next job: \(error)")
             return nil
         }
-        if let job { cancellations.remove(job.dataset) }
+        if let job {
+            cancellations.remove(job.dataset)
+            // Unknown until the worker has fingerprinted the files it trains on (see `decide`).
+            if job.kind == .train { store.update(job.dataset) { $0.trainingFingerprint = nil } }
+        }
         return job
     }
 

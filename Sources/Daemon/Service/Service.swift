@@ -21,11 +21,17 @@ public final class Service {
     let logger: Logger
     let notifier = SystemdNotifier()
     private var warnedAboutPriority = false
+    /// Joins the cluster named by `[cluster] database` (the `Cluster` module's `ClusterNode.join`),
+    /// given the configuration and the device's label.
+    public typealias JoinCluster = (Configuration, String) throws -> any ClusterMembership
+    let joinCluster: JoinCluster?
 
-    public init(configurationPath: String?, overrides: @escaping (inout Configuration) -> Void, logger: Logger) {
+    public init(configurationPath: String?, overrides: @escaping (inout Configuration) -> Void, logger: Logger,
+                joinCluster: JoinCluster? = nil) {
         self.configurationPath = configurationPath
         self.overrides = overrides
         self.logger = logger
+        self.joinCluster = joinCluster
     }
 
     /// The configuration file, with the command line's overrides applied.
@@ -43,20 +49,33 @@ public final class Service {
         let configuration = try loadConfiguration()
         // One daemon per state folder, for the process's life: a second one would rewrite the
         // queue and train the same models. Taken before anything in the folder is touched.
+        // Nodes of a cluster share the state folder: the database's leases keep each
+        // dataset's folder to one writer instead.
         try FileManager.default.createDirectory(atPath: configuration.state, withIntermediateDirectories: true)
-        let ownership = try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
-        defer { ownership.release() }
+        let ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
+        defer { ownership?.release() }
         lowerPriority(to: configuration.nice)
         let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!,
                                              probe: CUDAProbe(search: CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])))
         logger.info("device: \(device.label) (\(device.reason))")
-        let leftovers = LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
-        if !leftovers.isEmpty {
-            let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
-            logger.notice("removed \(leftovers.count) leftovers of an interrupted run: \(listed)")
+        var membership: (any ClusterMembership)?
+        if configuration.isClustered {
+            guard let joinCluster else { throw Configuration.Error(path: configurationPath ?? "the command line", line: nil,
+                                                                   reason: "[cluster] database is set, but this synthd cannot join a cluster") }
+            membership = try joinCluster(configuration, device.label)
+        } else {
+            // A cluster's leftovers may be another node's files in progress: only one machine sweeps.
+            let leftovers = LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
+            if !leftovers.isEmpty {
+                let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
+                logger.notice("removed \(leftovers.count) leftovers of an interrupted run: \(listed)")
+            }
         }
-        let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label, scanInBackground: true)
+        defer { membership?.leave() }
+        let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label, scanInBackground: true,
+                                      jobs: membership?.jobs, shared: membership?.runtime)
         defer { scheduler.scanner.stop() }
+        if let membership { scheduler.mayScan = { membership.mayScan($0) } }
 
         let events = Mailbox<SpoolEvent>()
         let watcher = SpoolWatcher(spool: configuration.spool)
@@ -73,37 +92,61 @@ public final class Service {
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
         var lastPriority = Date(), lastSpaceCheck = Date(), lastPoll = Date(), reportedStall = false
+        // A cluster's queue is a database: ask it about once a second, not every turn.
+        let queueInterval: TimeInterval = membership == nil ? 0 : 1
+        var lastQueueLook = Date.distantPast, lastLeaseLook = Date.distantPast, wasDraining = false
 
         func collect() {
             for (job, outcome) in finished.take() {
                 running[job.id] = nil
+                if membership?.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
                 scheduler.finish(job, outcome, stopping: stopping.isSet)
+                membership?.ended(job)
+                lastQueueLook = .distantPast  // a worker is free: look for the next job now
             }
         }
 
         while !Signals.stopRequested {
             if Signals.takeReload() { reload(scheduler) }
+            if Signals.takeDrain() {
+                if let membership { membership.drain() } else { logger.warning("SIGUSR1 (drain) ignored: this synthd is not in a cluster") }
+            }
+            if let membership, membership.isDraining != wasDraining {
+                wasDraining = membership.isDraining
+                if wasDraining { logger.notice("draining: running slices end and go back to the queue; no new jobs") }
+            }
             for event in events.take() { scheduler.handle(event) }
             scheduler.takeSettled()
             collect()
-            var busy = Set(running.values.map(\.dataset))
-            while running.count < scheduler.configuration.concurrency, let job = scheduler.startNext(busy: busy) {
-                running[job.id] = job
-                busy.insert(job.dataset)
-                startWorker(job, runner: scheduler.runner, threads: threadsPerJob(scheduler.configuration),
-                            cancellations: scheduler.cancellations,
-                            stopping: stopping, othersWaiting: othersWaiting, finished: finished)
+            if let membership, Date().timeIntervalSince(lastLeaseLook) >= max(1, scheduler.configuration.leaseSeconds / 3) {
+                scheduler.takeInterrupted()  // jobs of nodes whose leases expired
+                lastLeaseLook = Date()
+                for job in running.values where membership.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
             }
-            othersWaiting.set((try? scheduler.queue.hasWaiting(now: Date(), busy: busy)) ?? false)
+            var busy = Set(running.values.map(\.dataset))
+            if Date().timeIntervalSince(lastQueueLook) >= queueInterval {
+                lastQueueLook = Date()
+                while running.count < scheduler.configuration.concurrency, membership?.takesJobs ?? true,
+                      let job = scheduler.startNext(busy: busy) {
+                    running[job.id] = job
+                    busy.insert(job.dataset)
+                    membership?.started(job)
+                    startWorker(job, runner: scheduler.runner, threads: threadsPerJob(scheduler.configuration),
+                                cancellations: scheduler.cancellations, membership: membership,
+                                stopping: stopping, othersWaiting: othersWaiting, finished: finished)
+                }
+                othersWaiting.set(membership?.isDraining == true || ((try? scheduler.queue.hasWaiting(now: Date(), busy: busy)) ?? false))
+            }
             let now = Date()
-            let status = scheduler.summary(running: Array(running.values))
-            if status != lastStatus && now.timeIntervalSince(lastStatusTime) >= 2 {
-                notifier.notify("STATUS=\(status)")
-                lastStatus = status
+            if now.timeIntervalSince(lastStatusTime) >= 2 {
+                let status = scheduler.summary(running: Array(running.values))
+                if status != lastStatus {
+                    notifier.notify("STATUS=\(status)")
+                    lastStatus = status
+                }
                 lastStatusTime = now
             }
-            let pollSeconds = scheduler.configuration.pollSeconds > 0 ? scheduler.configuration.pollSeconds
-                : scheduler.needsPolling ? 60 : nil
+            let pollSeconds = scheduler.configuration.effectivePollSeconds ?? (scheduler.needsPolling ? 60 : nil)
             if let pollSeconds, now.timeIntervalSince(lastPoll) >= pollSeconds {
                 scheduler.poll(now: now)
                 lastPoll = now
@@ -163,13 +206,15 @@ public final class Service {
 
     /// Runs the job on a thread of its own, in a `ComputeContext` of `threads` that stays as it
     /// is until the job ends (a reload applies to the next job).
-    func startWorker(_ job: Job, runner: JobRunner, threads: Int, cancellations: Cancellations, stopping: SharedFlag,
-                     othersWaiting: SharedFlag, finished: Mailbox<(Job, JobOutcome)>) {
+    /// In a cluster, the worker also stops when `membership` says so (lease lost, job
+    /// cancelled elsewhere, database gone), and asks it before every write.
+    func startWorker(_ job: Job, runner: JobRunner, threads: Int, cancellations: Cancellations, membership: (any ClusterMembership)?,
+                     stopping: SharedFlag, othersWaiting: SharedFlag, finished: Mailbox<(Job, JobOutcome)>) {
         let context = ComputeContext(threads: threads)
         let thread = Thread {
             let outcome = context.run {
-                runner.run(job, shouldStop: { stopping.isSet || cancellations.contains(job.dataset) },
-                           othersWaiting: { othersWaiting.isSet })
+                runner.run(job, shouldStop: { stopping.isSet || cancellations.contains(job.dataset) || membership?.stopReason(job) != nil },
+                           othersWaiting: { othersWaiting.isSet }, fence: { try membership?.checkWrite(job) })
             }
             finished.post((job, outcome))
         }

@@ -9,6 +9,7 @@ import Glibc
 public enum Signals {
     static let stop = Atomic<Bool>(false)
     static let reload = Atomic<Bool>(false)
+    static let drain = Atomic<Bool>(false)
 
     /// With `reloadOnHangup` false (one-off commands), SIGHUP stops like SIGTERM: the
     /// terminal went away.
@@ -18,11 +19,16 @@ public enum Signals {
         signal(SIGINT, onStop)
         signal(SIGTERM, onStop)
         signal(SIGHUP, reloadOnHangup ? onReload : onStop)
+        if reloadOnHangup {
+            // The daemon: SIGUSR1 drains a cluster node (finish the slice, give the job back, take no more).
+            let onDrain: @convention(c) (Int32) -> Void = { _ in Signals.drain.store(true, ordering: .relaxed) }
+            signal(SIGUSR1, onDrain)
+        }
         // A parent may start us with these blocked (posix_spawn from a Dispatch thread, whose
         // mask blocks every signal, hands that mask on): the handlers would then never run.
         var set = sigset_t()
         sigemptyset(&set)
-        for number in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, number) }
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { sigaddset(&set, number) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
@@ -30,4 +36,7 @@ public enum Signals {
 
     /// Whether a reload was asked for since the last call.
     public static func takeReload() -> Bool { reload.exchange(false, ordering: .relaxed) }
+
+    /// Whether a drain was asked for (SIGUSR1) since the last call.
+    public static func takeDrain() -> Bool { drain.exchange(false, ordering: .relaxed) }
 }

@@ -1,0 +1,69 @@
+import Daemon
+import Foundation
+import PostgresNIO
+
+/// Every dataset's runtime record (what `synthd status` shows, and what the scheduler decides
+/// from: fingerprints, quarantine) in `synthd_datasets`, shared by the nodes. An update reads
+/// the record under a row lock and writes it back in the same transaction.
+public final class ClusterRuntime: SharedRuntime, @unchecked Sendable {
+    public let database: ClusterDatabase
+
+    public init(database: ClusterDatabase) {
+        self.database = database
+    }
+
+    public func load(_ dataset: String) throws -> DatasetRuntime? {
+        guard let text = try database.query("SELECT runtime::text FROM synthd_datasets WHERE name = \(dataset)",
+                                            "reading the state of \(dataset)").rows.first?.decode(String.self),
+              text != "{}" else { return nil }
+        return try Self.decode(text, dataset)
+    }
+
+    public func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) throws -> DatasetRuntime {
+        try database.transaction { t in
+            try t.query("INSERT INTO synthd_datasets (name) VALUES (\(dataset)) ON CONFLICT (name) DO NOTHING", "recording \(dataset)")
+            let text = try t.query("SELECT runtime::text FROM synthd_datasets WHERE name = \(dataset) FOR UPDATE",
+                                   "reading the state of \(dataset)").rows.first?.decode(String.self)
+            var runtime = try text.flatMap { $0 == "{}" ? nil : try Self.decode($0, dataset) } ?? DatasetRuntime()
+            change(&runtime)
+            let json = String(decoding: try RuntimeStore.encode(runtime), as: UTF8.self)
+            try t.query("UPDATE synthd_datasets SET runtime = \(json)::jsonb, updated_at = now() WHERE name = \(dataset)",
+                        "saving the state of \(dataset)")
+            return runtime
+        }
+    }
+
+    public func datasets() throws -> [String] {
+        try database.query("SELECT name FROM synthd_datasets ORDER BY name", "listing datasets").rows.map { try $0.decode(String.self) }
+    }
+
+    /// Every record (for `synthd status`).
+    public func all() throws -> [String: DatasetRuntime] {
+        var records: [String: DatasetRuntime] = [:]
+        for row in try database.query("SELECT name, runtime::text FROM synthd_datasets WHERE runtime <> '{}'", "reading dataset states").rows {
+            let (name, text) = try row.decode((String, String).self)
+            records[name] = try Self.decode(text, name)
+        }
+        return records
+    }
+
+    /// Whether `node` may fingerprint the dataset now: one node looks at a change, the others
+    /// leave it to that node for `seconds` (its claim then lapses, so a node that died while
+    /// scanning does not hide the change for long).
+    public func claimScan(_ dataset: String, node: String, seconds: Double) throws -> Bool {
+        try database.transaction { t in
+            try t.query("INSERT INTO synthd_datasets (name) VALUES (\(dataset)) ON CONFLICT (name) DO NOTHING", "recording \(dataset)")
+            return try !t.query("""
+                UPDATE synthd_datasets SET scan_node = \(node), scan_until = now() + make_interval(secs => \(seconds))
+                WHERE name = \(dataset) AND (scan_node = \(node) OR scan_until IS NULL OR scan_until < now())
+                RETURNING name
+                """, "claiming the scan of \(dataset)").rows.isEmpty
+        }
+    }
+
+    static func decode(_ text: String, _ dataset: String) throws -> DatasetRuntime {
+        do { return try RuntimeStore.decode(Data(text.utf8)) } catch {
+            throw ClusterError.query("reading the state of \(dataset)", reason: "unreadable record: \(error)")
+        }
+    }
+}

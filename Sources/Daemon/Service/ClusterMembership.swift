@@ -1,0 +1,44 @@
+import Foundation
+
+/// What a daemon does besides the single machine's loop when it is one node of several that
+/// share a spool (the `Cluster` module provides it; a single machine has none).
+///
+/// The node's jobs hold leases: the membership renews them on a thread of its own, tells a
+/// worker to stop when its job's lease is lost or the job was cancelled by another node, and
+/// refuses a worker's writes once the node can no longer be sure it still holds the lease.
+public protocol ClusterMembership: AnyObject, Sendable {
+    /// This node's name in the cluster.
+    var node: String { get }
+    /// The cluster's queue.
+    var jobs: any JobStore { get }
+    /// The datasets' records, shared by the nodes.
+    var runtime: any SharedRuntime { get }
+    /// Whether the node may claim jobs now: the database answers and the node is not draining.
+    var takesJobs: Bool { get }
+    /// Draining (`synthd drain`, SIGUSR1): running slices end, their jobs go back, none are taken.
+    var isDraining: Bool { get }
+    /// Drains this node (SIGUSR1).
+    func drain()
+    /// Whether this node should fingerprint the settled dataset (one node per change).
+    func mayScan(_ dataset: String) -> Bool
+    /// The node runs `job` from now on: its lease is renewed until `ended`.
+    func started(_ job: Job)
+    func ended(_ job: Job)
+    /// Why the job's worker should stop now, if it should (its lease was lost or the job was
+    /// cancelled, or renewals fail: it stops at its next checkpoint).
+    func stopReason(_ job: Job) -> ClusterStop?
+    /// Throws unless the node may still write the job's state folder and outputs.
+    func checkWrite(_ job: Job) throws
+    /// The node stops (its jobs are back in the queue).
+    func leave()
+}
+
+/// Why a cluster node stops a job it runs.
+public enum ClusterStop: Equatable, Sendable {
+    /// Another node cancelled it (the dataset left the spool).
+    case cancelled
+    /// The lease passed to another node: write nothing more.
+    case leaseLost
+    /// The database does not answer: stop at the next checkpoint, before the lease runs out.
+    case databaseLost
+}
