@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
                                                         .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
         .testTarget(name: "CUDATests", dependencies: ["CUDA"],
                     swiftSettings: languageSettings),

@@ -50,9 +50,23 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
                                                 passwordFile: configuration.passwordFile.isEmpty ? nil : configuration.passwordFile)
         let name = configuration.node.isEmpty ? ProcessInfo.processInfo.hostName : configuration.node
         let node = ClusterNode(address: address, node: name, leaseSeconds: configuration.leaseSeconds, logger: logger)
-        let migrated = try Schema.migrate(node.queue.database)
-        if migrated.from != migrated.to { logger.notice("cluster database schema migrated from version \(migrated.from) to \(migrated.to)") }
-        try node.registry.announce(name, device: device, threads: threads, freeMemory: Self.freeMemory())
+        // A database that does not answer yet (starting, restarting, the network) is waited
+        // for, with backoff, rather than failing the start (which systemd would turn into a
+        // restart loop); anything else it says is an error.
+        var delay = 1.0
+        while true {
+            do {
+                let migrated = try Schema.migrate(node.queue.database)
+                if migrated.from != migrated.to { logger.notice("cluster database schema migrated from version \(migrated.from) to \(migrated.to)") }
+                try node.registry.announce(name, device: device, threads: threads, freeMemory: Self.freeMemory())
+                break
+            } catch let error as ClusterError where error.isUnreachable && !Signals.stopRequested {
+                logger.error("\(error); trying again in \(Int(delay)) s")
+                var waited = 0.0
+                while waited < delay && !Signals.stopRequested { usleep(100_000); waited += 0.1 }
+                delay = min(30, delay * 2)
+            }
+        }
         logger.info("joined the cluster at \(address) as node \(name) (leases of \(Int(configuration.leaseSeconds)) s)")
         node.start()
         return node

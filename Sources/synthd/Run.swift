@@ -76,6 +76,17 @@ enum ConfigurationLocation {
     static let installed = "/etc/synthd/synthd.toml"
     static let checkout = "config/synthd.toml"
 
+    /// The configuration at `path`, else the default location's, else the built-in one; an
+    /// error in it exits with status 78.
+    static func load(_ path: String?) throws -> Configuration {
+        do {
+            return try (path ?? `default`()).map { path throws(Configuration.Error) in try Configuration.load(path: path) } ?? Configuration()
+        } catch {
+            FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
+            throw ExitCode(Configuration.Error.exitStatus)
+        }
+    }
+
     /// The installed file when there is one, else the checkout's (nil: built-in defaults).
     static func `default`() -> String? {
         if let path = ProcessInfo.processInfo.environment["SYNTHD_CONFIG"], !path.isEmpty { return path }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Cluster
 import Daemon
 import Foundation
+import Logging
 
 /// `synthd status`: what the daemon is doing with each dataset, and how far each model got.
 struct Status: ParsableCommand {
@@ -9,7 +11,8 @@ struct Status: ParsableCommand {
         discussion: """
         It only reads the state folder, so it works while the daemon or a training runs. Without --state it \
         reads the state folder named by the configuration (--config, /etc/synthd/synthd.toml, or \
-        config/synthd.toml).
+        config/synthd.toml). When the configuration names a cluster ([cluster] database), it shows the \
+        cluster: its nodes, who runs what under which lease, the queue, and every dataset.
         """)
 
     @Option(help: "A state folder: the daemon's, a folder of state folders, or one dataset's.") var state: String?
@@ -21,14 +24,9 @@ struct Status: ParsableCommand {
         if let state {
             folder = state
         } else {
-            let path = config ?? ConfigurationLocation.default()
-            do {
-                folder = try path.map { path throws(Configuration.Error) in try Configuration.load(path: path) }?.state
-                    ?? Configuration().state
-            } catch {
-                FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
-                throw ExitCode(Configuration.Error.exitStatus)
-            }
+            let configuration = try ConfigurationLocation.load(config)
+            if configuration.isClustered { return try showCluster(configuration) }
+            folder = configuration.state
         }
         let statuses = try DatasetStatus.read(folder)
         if json {
@@ -39,6 +37,32 @@ struct Status: ParsableCommand {
             print("no datasets under \(folder)")
         } else {
             statuses.forEach { print($0.summary()) }
+        }
+    }
+
+    func showCluster(_ configuration: Configuration) throws {
+        let database = try ClusterConnection.open(configuration)
+        let status = try ClusterStatus.read(database, state: configuration.state)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+        } else {
+            print(status.summary(leaseSeconds: configuration.leaseSeconds))
+        }
+    }
+}
+
+/// A connection to the cluster's database for a one-off command; errors exit as the daemon's do.
+enum ClusterConnection {
+    static func open(_ configuration: Configuration) throws -> ClusterDatabase {
+        do {
+            let address = try DatabaseAddress.parse(configuration.database,
+                                                    passwordFile: configuration.passwordFile.isEmpty ? nil : configuration.passwordFile)
+            return ClusterDatabase(address: address, logger: Logger(label: "synthd"))
+        } catch {
+            FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
+            throw ExitCode(Configuration.Error.exitStatus)
         }
     }
 }

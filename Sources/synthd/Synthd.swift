@@ -8,7 +8,7 @@ struct Synthd: ParsableCommand {
         commandName: "synthd",
         abstract: "Turns image datasets dropped into a spool folder into class-balanced synthetic data.",
         version: SynthdVersion.string,
-        subcommands: [Run.self, Train.self, Generate.self, Evaluate.self, Status.self, ImportIDX.self, Info.self],
+        subcommands: [Run.self, Train.self, Generate.self, Evaluate.self, Status.self, Drain.self, ImportIDX.self, Info.self],
         defaultSubcommand: Info.self)
 }
 

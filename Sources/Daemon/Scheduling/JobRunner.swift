@@ -110,7 +110,10 @@ public struct JobRunner: Sendable {
         let trainer = try Trainer(set: set, state: state, options: options)
         trainer.beforeWrite = fence
 
-        let total = job.budgetSeconds ?? (previous == nil ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
+        // A model that never finished a training gets the whole budget, also when it has a
+        // checkpoint (a job whose budget was lost with its node resumes from it).
+        let firstTraining = previous == nil || store.get(name).trainedFingerprint == nil
+        let total = job.budgetSeconds ?? (firstTraining ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
         let remaining = min(total, job.remainingSeconds ?? total)
         let slice = settings.sliceMinutes * 60
         let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil)

@@ -202,7 +202,7 @@ public final class Scheduler {
         }
         for name in present.sorted() where store.get(name).quarantinedFor == nil && pending(name).isEmpty {
             guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
-                  output.current(name) != record.checkpointID,
+                  let wanted = wantedGeneration(name), output.current(name) != wanted,
                   store.get(name).trainedFingerprint != nil else { continue }
             enqueue(.generate, name, detail: "outputs of \(record.checkpointID) not yet published")
         }

@@ -21,6 +21,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var syntheticRule: String?
     public var lastError: String?
     public var retryAt: String?
+    /// In a cluster: the node running the dataset's job.
+    public var node: String?
     public var classes: [String]
     public var mode: String
     public var imageWidth: Int
@@ -40,7 +42,13 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
 
     /// Reads every state folder at `path`: the daemon's state folder (one folder per dataset
     /// under `datasets/`), a folder of state folders, or one state folder. Unreadable model
-    /// records are errors.
+    /// records are errors. `runtimes`: a cluster's records of the datasets (instead of the
+    /// `daemon.json` files), each shown even before it has a state folder.
+    public static func read(_ path: String, runtimes: [String: DatasetRuntime]) throws -> [DatasetStatus] {
+        let root = FileManager.default.fileExists(atPath: path + "/datasets") ? path + "/datasets" : path
+        return try runtimes.keys.sorted().compactMap { name in try read(StateFolder(root + "/" + name), runtime: runtimes[name]) }
+    }
+
     public static func read(_ path: String) throws -> [DatasetStatus] {
         if FileManager.default.fileExists(atPath: path + "/datasets") { return try read(path + "/datasets") }
         guard FileManager.default.fileExists(atPath: path) else { return [] }
@@ -56,8 +64,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     }
 
     /// nil when the folder holds neither a model nor the daemon's record.
-    static func read(_ folder: StateFolder) throws -> DatasetStatus? {
-        let runtime = RuntimeStore.read(folder.path + "/daemon.json")
+    static func read(_ folder: StateFolder, runtime known: DatasetRuntime? = nil) throws -> DatasetStatus? {
+        let runtime = known ?? RuntimeStore.read(folder.path + "/daemon.json")
         let record = try folder.readRecord()
         guard record != nil || runtime != nil else { return nil }
         let modified = (try? FileManager.default.attributesOfItem(atPath: folder.checkpointPath))?[.modificationDate] as? Date
@@ -70,7 +78,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             eta: runtime?.eta.map { iso.string(from: $0) }, device: runtime?.device, outputsWritten: runtime?.outputsWritten,
             generation: runtime?.generation, synthetic: runtime?.planned, syntheticRule: runtime?.plannedRule,
             lastError: runtime?.lastError,
-            retryAt: runtime?.retryAt.map { iso.string(from: $0) },
+            retryAt: runtime?.retryAt.map { iso.string(from: $0) }, node: nil,
             classes: record?.classes ?? [], mode: record.map { $0.mode == .rgb ? "colour" : "grey" } ?? "",
             imageWidth: record?.imageWidth ?? 0, imageHeight: record?.imageHeight ?? 0, steps: record?.steps ?? 0,
             checkpoint: record?.checkpointID ?? "", imagesAtLastRun: record?.imagesAtLastRun ?? 0,
@@ -91,7 +99,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
                 text += ", ETA \(Self.duration(max(0, date.timeIntervalSince(now))))"
             }
             if let detail { text += " (\(detail))" }
-            if let device, ["training", "generating"].contains(state) { text += " on \(device)" }
+            if let device, ["training", "generating"].contains(state) { text += " on \(device)" + (node.map { " of node \($0)" } ?? "") }
             text += "\n "
         }
         if steps > 0 || !classes.isEmpty {

@@ -1,0 +1,76 @@
+import Daemon
+import Foundation
+import PostgresNIO
+
+/// What `synthd status` shows of a cluster: its nodes, who runs what under which lease, the
+/// queue, and every dataset (from the shared records and state folders).
+public struct ClusterStatus: Codable, Sendable {
+    public struct NodeLine: Codable, Sendable {
+        public var name: String
+        public var device: String
+        public var threads: Int
+        public var freeMemoryMiB: Int?
+        /// Seconds since its last heartbeat.
+        public var silentSeconds: Double
+        public var draining: Bool
+        public var stopped: Bool
+        /// "train pets (job 3, token 12, lease 24 s left)"
+        public var running: [String]
+    }
+
+    public var database: String
+    public var schema: Int
+    public var nodes: [NodeLine]
+    /// Waiting jobs in the order they start ("generate pets", "train shoes (retry at ...)").
+    public var queue: [String]
+    public var datasets: [DatasetStatus]
+
+    public static func read(_ database: ClusterDatabase, state: String) throws -> ClusterStatus {
+        let nodes = try NodeRegistry(database: database).nodes()
+        var running: [String: [String]] = [:]
+        for row in try database.query("""
+            SELECT id, dataset, kind, node, lease_token, extract(epoch FROM lease_expires_at - now())::float8
+            FROM synthd_jobs WHERE state = 'running' ORDER BY id
+            """, "listing running jobs").rows {
+            let (id, dataset, kind, node, token, left) = try row.decode((Int, String, String, String?, Int?, Double?).self)
+            let lease = left.map { $0 >= 0 ? "lease \(Int($0)) s left" : "lease expired \(Int(-$0)) s ago" } ?? "no lease"
+            running[node ?? "?", default: []].append("\(kind) \(dataset) (job \(id), token \(token ?? 0), \(lease))")
+        }
+        let waiting = try ClusterQueue(database: database, node: "status").snapshot().filter { $0.state == .queued }
+            .sorted { ($0.kind == .generate ? 0 : 1) < ($1.kind == .generate ? 0 : 1) }
+        let iso = ISO8601DateFormatter()
+        let queue = waiting.map { job in
+            "\(job.kind.rawValue) \(job.dataset)" + (job.notBefore.map { " (retry at \(iso.string(from: $0)))" } ?? "")
+        }
+        let runtime = ClusterRuntime(database: database)
+        var datasets = try DatasetStatus.read(state, runtimes: runtime.all())
+        let nodeOfDataset = Dictionary(try database.query("SELECT dataset, node FROM synthd_jobs WHERE state = 'running'",
+                                                          "listing running jobs").rows.map { try $0.decode((String, String?).self) },
+                                       uniquingKeysWith: { a, _ in a })
+        for index in datasets.indices { datasets[index].node = nodeOfDataset[datasets[index].dataset] ?? nil }
+        return ClusterStatus(
+            database: database.address.description, schema: try Schema.version(database),
+            nodes: nodes.map { node in
+                NodeLine(name: node.name, device: node.device, threads: node.threads, freeMemoryMiB: node.freeMemory.map { $0 >> 20 },
+                         silentSeconds: node.silentSeconds, draining: node.draining, stopped: node.stoppedAt != nil,
+                         running: running[node.name] ?? [])
+            },
+            queue: queue, datasets: datasets)
+    }
+
+    /// The readable form.
+    public func summary(leaseSeconds: Double) -> String {
+        var text = "cluster: \(database) (schema \(schema)), \(nodes.count) nodes\n"
+        for node in nodes {
+            let heard = node.stopped ? "stopped" : node.silentSeconds > leaseSeconds ? "silent for \(Int(node.silentSeconds)) s (down?)"
+                : "heard \(Int(node.silentSeconds)) s ago"
+            text += "  \(node.name): \(node.device), \(node.threads) threads"
+            if let free = node.freeMemoryMiB { text += ", \(free) MiB free" }
+            text += ", \(heard)" + (node.draining ? ", draining" : "")
+            text += node.running.isEmpty ? ", idle\n" : "\n" + node.running.map { "    running \($0)\n" }.joined()
+        }
+        text += queue.isEmpty ? "queue: empty\n" : "queue (\(queue.count) waiting): " + queue.prefix(20).joined(separator: ", ")
+            + (queue.count > 20 ? ", ..." : "") + "\n"
+        return text + datasets.map { $0.summary() }.joined(separator: "\n")
+    }
+}

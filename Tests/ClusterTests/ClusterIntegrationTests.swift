@@ -1,0 +1,198 @@
+import Cluster
+import Daemon
+import Foundation
+import Imaging
+import PostgresNIO
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three `synthd run` processes sharing one spool, state and output folder through a private
+/// PostgreSQL, driven the way a cluster fails: eight datasets dropped at once, the node
+/// running a training killed with SIGKILL mid-training and started again, the database
+/// stopped and started mid-run. Every dataset must be trained once and published once, from
+/// the job history and the output tree.
+@Suite(.serialized) struct ClusterIntegrationTests {
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("synthd").path
+
+    /// One node: a synthd process with its own configuration and log.
+    final class Node {
+        let name: String
+        let config: String
+        let log: String
+        var process = Process()
+
+        init(name: String, root: String, database: String) throws {
+            self.name = name
+            config = root + "/\(name).toml"
+            log = root + "/\(name).log"
+            try """
+            [paths]
+            spool = "spool"
+            output = "out"
+            state = "state"
+            [watch]
+            settle_seconds = 0.5
+            poll_seconds = 1
+            [training]
+            minutes = 0.12
+            checkpoint_seconds = 1
+            batch = 8
+            [generation]
+            policy = "per-class"
+            per_class = 4
+            class_check = false
+            [service]
+            threads = 1
+            nice = 0
+            [cluster]
+            database = "\(database)"
+            node = "\(name)"
+            lease_seconds = 4
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        }
+
+        func start() throws {
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: ClusterIntegrationTests.binary)
+            process.arguments = ["run", "--config", config]
+            if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            handle.seekToEndOfFile()
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+
+        func kill9() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            guard process.isRunning else { return }
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+
+        deinit {
+            if process.isRunning { kill9() }
+        }
+
+        var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    }
+
+    static func addDataset(_ folder: String, seed: Int) throws {
+        for (index, shade) in [60, 180].enumerated() {
+            let classFolder = folder + "/class\(index)"
+            try FileManager.default.createDirectory(atPath: classFolder, withIntermediateDirectories: true)
+            for i in 0..<8 {
+                var image = Image(width: 12, height: 12, mode: .grey)
+                for y in 3..<9 { for x in 3..<9 { image[x, y, 0] = UInt8((shade + 7 * i + seed) % 256) } }
+                try PNG.write(image, to: "\(classFolder)/\(i).png")
+            }
+        }
+    }
+
+    func rows(_ database: ClusterDatabase, _ query: PostgresQuery) throws -> [PostgresRow] {
+        try database.query(query).rows.map { $0 }
+    }
+
+    func waitFor(_ what: String, timeout: Double, nodes: [Node], jobsDatabase: ClusterDatabase,
+                 _ condition: () throws -> Bool) throws {
+        let start = Date()
+        while try !condition() {
+            if Date().timeIntervalSince(start) > timeout {
+                let logs = nodes.map { "== \($0.name)\n\($0.text)" }.joined()
+                let jobs = (try? ClusterQueue(database: jobsDatabase, node: "test").snapshot())?.map {
+                    "\($0.id) \($0.kind.rawValue) \($0.dataset) \($0.state.rawValue) node \($0.node ?? "-") attempts \($0.attempts)"
+                }.joined(separator: "\n") ?? "(database unreachable)"
+                Issue.record("timed out after \(timeout) s waiting for \(what); jobs:\n\(jobs)\nlogs:\n\(logs)")
+                throw CancellationError()
+            }
+            usleep(200_000)
+        }
+    }
+
+    @Test func threeNodesShareEightDatasetsThroughAKillAndADatabaseRestart() throws {
+        let server = try PrivatePostgres()
+        let root = NSTemporaryDirectory() + "synthd-cluster-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: root + "/spool", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let url = "\(server.address)".replacingOccurrences(of: "&port=5432", with: "")
+        let nodes = try ["a", "b", "c"].map { try Node(name: $0, root: root, database: url) }
+        for node in nodes { try node.start() }
+        defer { for node in nodes { node.stop() } }
+        let database = server.connect(timeout: 5)
+        try waitFor("three nodes to join", timeout: 60, nodes: nodes, jobsDatabase: database) {
+            (try? NodeRegistry(database: database).nodes().count) == 3
+        }
+
+        // Eight datasets, each staged outside and renamed in (a whole drop).
+        for index in 0..<8 {
+            try Self.addDataset(root + "/staging/d\(index)", seed: index)
+            try FileManager.default.moveItem(atPath: root + "/staging/d\(index)", toPath: root + "/spool/d\(index)")
+        }
+
+        // Kill -9 the node running a training that has checkpointed.
+        var victim: (job: Int, dataset: String, node: String)?
+        try waitFor("a training job with a checkpoint", timeout: 90, nodes: nodes, jobsDatabase: database) {
+            for row in try rows(database, "SELECT id, dataset, node FROM synthd_jobs WHERE state = 'running' AND kind = 'train'") {
+                let (id, dataset, node) = try row.decode((Int, String, String).self)
+                if FileManager.default.fileExists(atPath: "\(root)/state/datasets/\(dataset)/model.json") {
+                    victim = (id, dataset, node)
+                    return true
+                }
+            }
+            return false
+        }
+        let killed = try #require(victim)
+        let node = try #require(nodes.first { $0.name == killed.node })
+        node.kill9()
+        try waitFor("another node to take over job \(killed.job)", timeout: 60, nodes: nodes, jobsDatabase: database) {
+            try rows(database, """
+                SELECT 1 FROM synthd_job_history WHERE job = \(killed.job) AND event = 'claimed' AND node <> \(killed.node)
+                """).count == 1
+        }
+        try node.start()  // it rejoins
+
+        // The database goes away for a few seconds mid-run, and comes back.
+        try server.stop()
+        sleep(3)
+        try server.start()
+
+        try waitFor("every dataset published", timeout: 240, nodes: nodes, jobsDatabase: database) {
+            let published = (0..<8).filter { FileManager.default.fileExists(atPath: "\(root)/out/d\($0)/manifest.jsonl") }
+            let running = try rows(database, "SELECT 1 FROM synthd_jobs WHERE state IN ('queued', 'running')").count
+            return published.count == 8 && running == 0
+        }
+
+        // Every dataset trained once and published once.
+        for index in 0..<8 {
+            let done = try rows(database, "SELECT kind FROM synthd_jobs WHERE dataset = \("d\(index)") AND state = 'done'")
+                .map { try $0.decode(String.self) }.sorted()
+            #expect(done == ["generate", "train"], "d\(index): jobs done \(done)")
+            let generations = try FileManager.default.contentsOfDirectory(atPath: "\(root)/out/.synthd-generations/d\(index)")
+            #expect(generations.count == 1, "d\(index): generations \(generations)")
+            for entry in ["class0", "class1"] {
+                let files = try FileManager.default.contentsOfDirectory(atPath: "\(root)/out/d\(index)/\(entry)")
+                #expect(files.count == 4 && files.allSatisfy { $0.hasSuffix(".png") }, "d\(index)/\(entry): \(files)")
+                for file in files { _ = try PNG.read(path: "\(root)/out/d\(index)/\(entry)/\(file)") }
+            }
+        }
+        // The killed node's job: its lease expired and another node resumed it from the checkpoint.
+        let history = try rows(database, "SELECT event, node, detail FROM synthd_job_history WHERE job = \(killed.job) ORDER BY id")
+            .map { try $0.decode((String, String?, String?).self) }
+        #expect(history.contains { $0.0 == "lease expired" && ($0.2 ?? "").contains("lease of \(killed.node)") })
+        let resumedFrom = history.last { $0.0 == "claimed" }?.2 ?? ""
+        #expect(!resumedFrom.hasSuffix("checkpointed step 0"), "resumed from the checkpoint: \(resumedFrom)")
+        // The restarted node is back.
+        let registered = try NodeRegistry(database: database).nodes()
+        #expect(registered.map(\.name) == ["a", "b", "c"])
+        #expect(registered.allSatisfy { $0.silentSeconds < 10 && $0.stoppedAt == nil }, "\(registered)")
+        for node in nodes {
+            #expect(node.process.isRunning, "node \(node.name) exited: \(node.text)")
+        }
+    }
+}
