@@ -46,10 +46,10 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     /// Joins the cluster: connects, migrates the schema when it is older than this synthd's,
     /// announces the node, and starts renewing.
     public static func join(_ configuration: Configuration, device: String, threads: Int, logger: Logger) throws -> ClusterNode {
-        let address = try DatabaseAddress.parse(configuration.database,
-                                                passwordFile: configuration.passwordFile.isEmpty ? nil : configuration.passwordFile)
+        let address = try DatabaseAddress.parse(configuration.database, passwordFile: DatabaseAddress.passwordFile(configuration.passwordFile))
         let name = configuration.node.isEmpty ? ProcessInfo.processInfo.hostName : configuration.node
-        let node = ClusterNode(address: address, node: name, leaseSeconds: configuration.leaseSeconds, logger: logger)
+        let node = ClusterNode(address: address, node: name, leaseSeconds: configuration.leaseSeconds,
+                               prefersTraining: device.hasPrefix("cuda"), logger: logger)
         // A database that does not answer yet (starting, restarting, the network) is waited
         // for, with backoff, rather than failing the start (which systemd would turn into a
         // restart loop); anything else it says is an error.
@@ -72,14 +72,14 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
         return node
     }
 
-    init(address: DatabaseAddress, node: String, leaseSeconds: Double, logger: Logger) {
+    init(address: DatabaseAddress, node: String, leaseSeconds: Double, prefersTraining: Bool, logger: Logger) {
         self.node = node
         self.leaseSeconds = leaseSeconds
         self.logger = logger
         // Queries time out well inside a lease, so a renewal that hangs is known in time.
         let timeout = Int64(max(2, min(15, leaseSeconds / 5)))
         queue = ClusterQueue(database: ClusterDatabase(address: address, logger: logger, timeout: timeout), node: node,
-                             leaseSeconds: leaseSeconds)
+                             leaseSeconds: leaseSeconds, prefersTraining: prefersTraining)
         records = ClusterRuntime(database: ClusterDatabase(address: address, logger: logger, timeout: timeout))
         let keeperDatabase = ClusterDatabase(address: address, logger: logger, timeout: timeout)
         keeperQueue = ClusterQueue(database: keeperDatabase, node: node, leaseSeconds: leaseSeconds)

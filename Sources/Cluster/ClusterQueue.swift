@@ -22,11 +22,15 @@ public final class ClusterQueue: JobStore {
     public let node: String
     /// How long a lease lasts without renewal; the node renews it every quarter of that.
     public let leaseSeconds: Double
+    /// A GPU node takes training jobs first (they gain the most from it) and leaves generation,
+    /// which is short, to the others; a CPU node takes generation first (see `JobQueue.next`).
+    public let prefersTraining: Bool
 
-    public init(database: ClusterDatabase, node: String, leaseSeconds: Double = 30) {
+    public init(database: ClusterDatabase, node: String, leaseSeconds: Double = 30, prefersTraining: Bool = false) {
         self.database = database
         self.node = node
         self.leaseSeconds = leaseSeconds
+        self.prefersTraining = prefersTraining
     }
 
     static let columns = "id, dataset, kind, state, enqueued_at, attempts, last_error, remaining_seconds, budget_seconds, "
@@ -94,7 +98,7 @@ public final class ClusterQueue: JobStore {
                 let candidates = try t.query("""
                     SELECT j.id, j.dataset FROM synthd_jobs j
                     WHERE \(unescaped: Self.startable) AND NOT (j.dataset = ANY(\(Array(busy))))
-                    ORDER BY (j.kind = 'generate') DESC, j.position
+                    ORDER BY (j.kind = \(prefersTraining ? "train" : "generate")) DESC, j.position
                     LIMIT 1 FOR UPDATE SKIP LOCKED
                     """, "looking for a job to run")
                 guard let row = candidates.rows.first else { return nil }

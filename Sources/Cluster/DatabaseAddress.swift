@@ -91,6 +91,17 @@ public struct DatabaseAddress: Sendable, Equatable, CustomStringConvertible {
         return DatabaseAddress(transport: transport, user: user, database: database, password: password, requireTLS: sslmode == "require")
     }
 
+    /// The password file to read: `configured` when set, else systemd's credential
+    /// `synthd-database-password` (`LoadCredential=` in the unit: readable by the service only,
+    /// never on disk under /etc in the clear for other users), else none.
+    public static func passwordFile(_ configured: String,
+                                    environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if !configured.isEmpty { return configured }
+        guard let folder = environment["CREDENTIALS_DIRECTORY"] else { return nil }
+        let path = folder + "/synthd-database-password"
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
     /// The address with any password in it replaced by `***` (errors quote the address).
     static func redacted(_ text: String) -> String {
         guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@"),

@@ -57,8 +57,7 @@ struct Status: ParsableCommand {
 enum ClusterConnection {
     static func open(_ configuration: Configuration) throws -> ClusterDatabase {
         do {
-            let address = try DatabaseAddress.parse(configuration.database,
-                                                    passwordFile: configuration.passwordFile.isEmpty ? nil : configuration.passwordFile)
+            let address = try DatabaseAddress.parse(configuration.database, passwordFile: DatabaseAddress.passwordFile(configuration.passwordFile))
             return ClusterDatabase(address: address, logger: Logger(label: "synthd"))
         } catch {
             FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))

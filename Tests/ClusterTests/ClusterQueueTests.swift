@@ -31,6 +31,16 @@ import Testing
         #expect(try history(server.connect(), job: pets.id) == ["queued", "claimed"])
     }
 
+    @Test func aGPUNodeTakesTrainingFirst() throws {
+        let server = try PrivatePostgres.migrated()
+        let cpu = ClusterQueue(database: server.connect(), node: "cpu")
+        let gpu = ClusterQueue(database: server.connect(), node: "gpu", prefersTraining: true)
+        let train = try cpu.enqueue(.train, dataset: "shoes")
+        let generate = try cpu.enqueue(.generate, dataset: "pets")
+        #expect(try gpu.claim(stepAtStart: { _ in 0 })?.id == train.id)
+        #expect(try cpu.claim(stepAtStart: { _ in 0 })?.id == generate.id)
+    }
+
     @Test func aSliceGoesToTheBackAndAFinishedJobIsDone() throws {
         let server = try PrivatePostgres.migrated()
         let queue = ClusterQueue(database: server.connect(), node: "a")

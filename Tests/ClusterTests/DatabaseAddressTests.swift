@@ -40,4 +40,15 @@ import Testing
     func refusesAddressesThatDoNotRead(_ text: String) {
         #expect(throws: ClusterError.self) { try DatabaseAddress.parse(text, environment: [:]) }
     }
+
+    @Test func findsThePasswordInSystemdsCredentials() throws {
+        let folder = NSTemporaryDirectory() + "synthd-credentials-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(DatabaseAddress.passwordFile("", environment: ["CREDENTIALS_DIRECTORY": folder]) == nil)
+        try "pw".write(toFile: folder + "/synthd-database-password", atomically: true, encoding: .utf8)
+        #expect(DatabaseAddress.passwordFile("", environment: ["CREDENTIALS_DIRECTORY": folder]) == folder + "/synthd-database-password")
+        #expect(DatabaseAddress.passwordFile("/etc/x", environment: ["CREDENTIALS_DIRECTORY": folder]) == "/etc/x")
+        #expect(DatabaseAddress.passwordFile("", environment: [:]) == nil)
+    }
 }

@@ -47,6 +47,10 @@ import Glibc
         ("[paths]\nspool = \"open", "t.toml:2: unterminated string"),
         ("[paths]\nspool.x = 1", "t.toml:2: dotted keys are not supported"),
         ("stray = 1", "t.toml:1: unknown key 'stray' outside any table"),
+        ("[cluster]\ndatabase = \"postgresql://synthd:hunter2@db/synthd\"",
+         "t.toml:2: [cluster] database must be an address without a password (put the password in the file named by password_file)"),
+        ("[cluster]\nlease_seconds = 1", "t.toml:2: [cluster] lease_seconds must be in 3.0...3600.0, not 1.0"),
+        ("[cluster]\nnode = \"a/b\"", "t.toml:2: [cluster] node must be a plain name"),
     ])
     func mistakesNameTheFileLineKeyAndReason(text: String, message: String) {
         do {
@@ -55,6 +59,19 @@ import Glibc
         } catch {
             #expect(error.description.hasPrefix(message), "got: \(error.description)")
         }
+    }
+
+    @Test func aClusterTableMakesANodeThatPollsTheSharedSpool() throws {
+        let c = try Configuration.parse("""
+            [cluster]
+            database = "postgresql://synthd@db.example/synthd"
+            password_file = "/etc/synthd/db-password"
+            node = "gpu-1"
+            lease_seconds = 20
+            """, path: "t.toml")
+        #expect(c.isClustered && c.node == "gpu-1" && c.leaseSeconds == 20 && c.passwordFile == "/etc/synthd/db-password")
+        #expect(c.effectivePollSeconds == 10, "inotify does not see other machines' writes")
+        #expect(Configuration().effectivePollSeconds == nil && !Configuration().isClustered)
     }
 
     @Test func missingFileIsAnError() {
