@@ -61,6 +61,23 @@ import Testing
         #expect(score <= 2.0, "\(line)")
     }
 
+    /// The cluster drop-in (systemd/cluster.conf) on top of the installed unit: it verifies,
+    /// and opens only what a node needs (the score docs/cluster.md gives).
+    @Test(.enabled(if: hasSystemdAnalyze, "systemd-analyze is not installed: the cluster drop-in is not checked"))
+    func clusterDropInVerifiesAndStaysHardened() throws {
+        let (root, unit) = try Self.install()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let folder = (unit as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder + "/synthd.service.d", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.repository + "/systemd/cluster.conf", toPath: folder + "/synthd.service.d/cluster.conf")
+        let verify = try Self.shell("SYSTEMD_UNIT_PATH=\(folder): systemd-analyze verify synthd.service")
+        #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
+        let security = try Self.shell("SYSTEMD_UNIT_PATH=\(folder): systemd-analyze security --offline=yes synthd.service")
+        let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
+        #expect(score > 0.5 && score <= 2.0, "the drop-in applies, and keeps the unit hardened: \(line)")
+    }
+
     @Test func aBadConfigurationExitsWithStatus78AndNamesTheLine() throws {
         let root = try temporaryFolder("badconfig")
         defer { try? FileManager.default.removeItem(atPath: root) }
