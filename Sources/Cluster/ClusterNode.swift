@@ -90,6 +90,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
 
     // MARK: ClusterMembership
 
+    public var databaseAnswers: Bool { locked { reachable } }
     public var takesJobs: Bool { locked { reachable && !draining } }
     public var isDraining: Bool { locked { draining } }
 

@@ -13,6 +13,8 @@ public protocol ClusterMembership: AnyObject, Sendable {
     var jobs: any JobStore { get }
     /// The datasets' records, shared by the nodes.
     var runtime: any SharedRuntime { get }
+    /// Whether the database answered the node's last heartbeat.
+    var databaseAnswers: Bool { get }
     /// Whether the node may claim jobs now: the database answers and the node is not draining.
     var takesJobs: Bool { get }
     /// Draining (`synthd drain`, SIGUSR1): running slices end, their jobs go back, none are taken.

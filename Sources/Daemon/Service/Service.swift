@@ -119,7 +119,9 @@ public final class Service {
             scheduler.takeSettled()
             collect()
             if let membership, Date().timeIntervalSince(lastLeaseLook) >= max(1, scheduler.configuration.leaseSeconds / 3) {
-                scheduler.takeInterrupted()  // jobs of nodes whose leases expired
+                // Jobs of nodes whose leases expired (while the database is away, the keeper
+                // retries it and says so once; asking here too would only repeat that).
+                if membership.databaseAnswers { scheduler.takeInterrupted() }
                 lastLeaseLook = Date()
                 for job in running.values where membership.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
             }
