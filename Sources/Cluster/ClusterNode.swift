@@ -23,6 +23,8 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     public let jobs: any JobStore
     public let runtime: any SharedRuntime
     public let leaseSeconds: Double
+    /// What the node announces of itself (again, if the database forgot it).
+    let device: String, threads: Int
     let logger: Logger
     let queue: ClusterQueue
     let records: ClusterRuntime
@@ -48,8 +50,8 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     public static func join(_ configuration: Configuration, device: String, threads: Int, logger: Logger) throws -> ClusterNode {
         let address = try DatabaseAddress.parse(configuration.database, passwordFile: DatabaseAddress.passwordFile(configuration.passwordFile))
         let name = configuration.node.isEmpty ? ProcessInfo.processInfo.hostName : configuration.node
-        let node = ClusterNode(address: address, node: name, leaseSeconds: configuration.leaseSeconds,
-                               prefersTraining: device.hasPrefix("cuda"), logger: logger)
+        let node = ClusterNode(address: address, node: name, leaseSeconds: configuration.leaseSeconds, device: device,
+                               threads: threads, logger: logger)
         // A database that does not answer yet (starting, restarting, the network) is waited
         // for, with backoff, rather than failing the start (which systemd would turn into a
         // restart loop); anything else it says is an error.
@@ -58,7 +60,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
             do {
                 let migrated = try Schema.migrate(node.queue.database)
                 if migrated.from != migrated.to { logger.notice("cluster database schema migrated from version \(migrated.from) to \(migrated.to)") }
-                try node.registry.announce(name, device: device, threads: threads, freeMemory: Self.freeMemory())
+                try node.announce()
                 break
             } catch let error as ClusterError where error.isUnreachable && !Signals.stopRequested {
                 logger.error("\(error); trying again in \(Int(delay)) s")
@@ -72,9 +74,12 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
         return node
     }
 
-    init(address: DatabaseAddress, node: String, leaseSeconds: Double, prefersTraining: Bool, logger: Logger) {
+    init(address: DatabaseAddress, node: String, leaseSeconds: Double, device: String, threads: Int, logger: Logger) {
         self.node = node
         self.leaseSeconds = leaseSeconds
+        self.device = device
+        self.threads = threads
+        let prefersTraining = device.hasPrefix("cuda")
         self.logger = logger
         // Queries time out well inside a lease, so a renewal that hangs is known in time.
         let timeout = Int64(max(2, min(15, leaseSeconds / 5)))
@@ -168,7 +173,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
             if !wasReachable { logger.notice("the cluster's database answers again; taking jobs again") }
             if drain == nil {
                 // Forgotten by the database (restored from a backup, say): announce again.
-                try registry.announce(node, device: "unknown", threads: 0, freeMemory: nil)
+                try announce()
             }
         } catch {
             let wasReachable = locked { () -> Bool in defer { reachable = false }; return reachable }
@@ -178,6 +183,10 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
             guard let state = try? keeperQueue.renew(lease.job) else { continue }
             note(lease.job, state)
         }
+    }
+
+    func announce() throws {
+        try registry.announce(node, device: device, threads: threads, freeMemory: Self.freeMemory())
     }
 
     private func note(_ job: Job, _ state: ClusterQueue.LeaseState) {

@@ -25,18 +25,25 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds without changes before a dataset is picked up.") var settleSeconds: Double?
     @Option(help: "Training budget of a new dataset, in minutes.") var trainMinutes: Double?
     @Option(help: "Where jobs compute: \(DeviceRequest.help) (overrides [service] device).") var device: String?
+    @Option(help: "Join a cluster: its PostgreSQL, postgresql://USER@HOST/DATABASE, without a password (overrides [cluster] database; docs/cluster.md).")
+    var database: String?
 
     func validate() throws {
         if let settleSeconds, settleSeconds < 0 { throw ValidationError("--settle-seconds must not be negative") }
         if let trainMinutes, trainMinutes <= 0 { throw ValidationError("--train-minutes must be positive") }
         if let device, DeviceRequest(device) == nil { throw ValidationError("--device must be \(DeviceRequest.help), not '\(device)'") }
+        if let database, Configuration.hasPassword(database) {
+            throw ValidationError("--database must not carry a password (command lines are visible to every user): "
+                + "put it in the file named by [cluster] password_file, or in SYNTHD_DATABASE_PASSWORD")
+        }
     }
 
     func run() throws {
         LoggingSystem.bootstrap { _ in LineLogHandler() }
         let logger = Logger(label: "synthd")
         let path = config ?? ConfigurationLocation.default()
-        let (spool, output, state, settleSeconds, trainMinutes, device) = (spool, output, state, settleSeconds, trainMinutes, device)
+        let (spool, output, state, settleSeconds, trainMinutes, device, database) =
+            (spool, output, state, settleSeconds, trainMinutes, device, database)
         let service = Service(configurationPath: path, overrides: { c in
             if let spool { c.spool = spool }
             if let output { c.output = output }
@@ -44,6 +51,7 @@ struct Run: ParsableCommand {
             if let settleSeconds { c.settleSeconds = settleSeconds }
             if let trainMinutes { c.trainingMinutes = trainMinutes }
             if let device { c.device = device }
+            if let database { c.database = database }
         }, logger: logger, joinCluster: { configuration, device in
             try ClusterNode.join(configuration, device: device, threads: ProcessInfo.processInfo.activeProcessorCount, logger: logger)
         })

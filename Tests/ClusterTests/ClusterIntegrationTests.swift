@@ -23,7 +23,7 @@ import Glibc
         let log: String
         var process = Process()
 
-        init(name: String, root: String, database: String) throws {
+        init(name: String, root: String, database: String, minutes: Double = 0.12, sliceMinutes: Double = 10) throws {
             self.name = name
             config = root + "/\(name).toml"
             log = root + "/\(name).log"
@@ -36,7 +36,7 @@ import Glibc
             settle_seconds = 0.5
             poll_seconds = 1
             [training]
-            minutes = 0.12
+            minutes = \(minutes)
             checkpoint_seconds = 1
             batch = 8
             [generation]
@@ -46,6 +46,7 @@ import Glibc
             [service]
             threads = 1
             nice = 0
+            slice_minutes = \(sliceMinutes)
             [cluster]
             database = "\(database)"
             node = "\(name)"
@@ -93,6 +94,20 @@ import Glibc
                 try PNG.write(image, to: "\(classFolder)/\(i).png")
             }
         }
+    }
+
+    /// What a one-off synthd command prints.
+    static func synthd(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output
     }
 
     func rows(_ database: ClusterDatabase, _ query: PostgresQuery) throws -> [PostgresRow] {
@@ -194,5 +209,53 @@ import Glibc
         for node in nodes {
             #expect(node.process.isRunning, "node \(node.name) exited: \(node.text)")
         }
+    }
+
+    /// `synthd drain NODE`: the node's running slice ends, its job goes back to the queue, it
+    /// takes no more; another node picks the job up from its checkpoint.
+    @Test func aDrainedNodeGivesItsJobBackAndTakesNoMore() throws {
+        let server = try PrivatePostgres()
+        let root = NSTemporaryDirectory() + "synthd-drain-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: root + "/spool", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let url = "\(server.address)".replacingOccurrences(of: "&port=5432", with: "")
+        let a = try Node(name: "a", root: root, database: url, minutes: 2, sliceMinutes: 0.05)
+        let b = try Node(name: "b", root: root, database: url, minutes: 2, sliceMinutes: 0.05)
+        try a.start()
+        defer { a.stop(); b.stop() }
+        let database = server.connect(timeout: 5)
+        try Self.addDataset(root + "/staging/pets", seed: 1)
+        try waitFor("node a to join", timeout: 60, nodes: [a], jobsDatabase: database) {
+            (try? NodeRegistry(database: database).nodes().count) == 1
+        }
+        try FileManager.default.moveItem(atPath: root + "/staging/pets", toPath: root + "/spool/pets")
+        try waitFor("node a to train", timeout: 60, nodes: [a], jobsDatabase: database) {
+            try rows(database, "SELECT 1 FROM synthd_jobs WHERE state = 'running' AND node = 'a'").count == 1
+        }
+
+        let drain = Process()
+        drain.executableURL = URL(fileURLWithPath: Self.binary)
+        drain.arguments = ["drain", "a", "--config", a.config]
+        try drain.run()
+        drain.waitUntilExit()
+        #expect(drain.terminationStatus == 0)
+        try waitFor("node a to give the job back", timeout: 60, nodes: [a], jobsDatabase: database) {
+            try rows(database, "SELECT 1 FROM synthd_job_history WHERE event = 'requeued' AND node = 'a'").count >= 1
+        }
+        sleep(3)
+        let claimsOfA = try rows(database, "SELECT 1 FROM synthd_job_history WHERE event = 'claimed' AND node = 'a'").count
+        #expect(claimsOfA == 1, "a draining node takes no more jobs")
+        #expect(try NodeRegistry(database: database).nodes().first?.draining == true)
+        let status = try Self.synthd(["status", "--config", a.config])
+        #expect(status.contains("a: cpu") && status.contains("draining") && status.contains("queue (1 waiting): train pets")
+                && status.contains("pets: queued"), "\(status)")
+
+        try b.start()
+        try waitFor("node b to take the job over", timeout: 60, nodes: [a, b], jobsDatabase: database) {
+            try rows(database, "SELECT 1 FROM synthd_job_history WHERE event = 'claimed' AND node = 'b'").count == 1
+        }
+        let resumed = try rows(database, "SELECT detail FROM synthd_job_history WHERE event = 'claimed' AND node = 'b'")
+            .first?.decode(String?.self) ?? ""
+        #expect(!resumed.hasSuffix("checkpointed step 0"), "from the checkpoint node a left: \(resumed)")
     }
 }

@@ -75,7 +75,7 @@ public struct Configuration: Equatable, Sendable {
     public var leaseSeconds = 30.0
 
     /// Whether a database address carries a password (`scheme://user:password@...`).
-    static func hasPassword(_ address: String) -> Bool {
+    public static func hasPassword(_ address: String) -> Bool {
         guard let scheme = address.range(of: "://"), let at = address[scheme.upperBound...].firstIndex(of: "@") else { return false }
         return address[scheme.upperBound..<at].contains(":")
     }
