@@ -131,7 +131,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
-        .testTarget(name: "CUDATests", dependencies: ["CUDA"],
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine"],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),

@@ -101,6 +101,8 @@ public enum KernelArgument: Sendable {
     case int32(Int32)
     case int64(Int)
     case uint64(UInt64)
+    /// A struct of 32-bit integers passed by value (its fields in order, as C lays them out).
+    case int32s([Int32])
 }
 
 /// Loaded kernels, launched by name.
@@ -122,13 +124,17 @@ public final class KernelModule: @unchecked Sendable {
         guard let function = functions[name] else { throw .driver(call: "launch \(name)", code: 500, message: "no such kernel in the module") }
         // Each argument's value lives in its own allocation for the duration of the call.
         let storage = arguments.map { argument -> UnsafeMutableRawPointer in
-            let slot = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+            var bytes = 8
+            if case .int32s(let fields) = argument { bytes = max(8, fields.count * 4) }
+            let slot = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 8)
             switch argument {
             case .buffer(let buffer): slot.storeBytes(of: buffer.pointer, as: UInt64.self)
             case .float(let value): slot.storeBytes(of: value, as: Float.self)
             case .int32(let value): slot.storeBytes(of: value, as: Int32.self)
             case .int64(let value): slot.storeBytes(of: Int64(value), as: Int64.self)
             case .uint64(let value): slot.storeBytes(of: value, as: UInt64.self)
+            case .int32s(let fields):
+                for (index, field) in fields.enumerated() { slot.storeBytes(of: field, toByteOffset: 4 * index, as: Int32.self) }
             }
             return slot
         }

@@ -1,4 +1,5 @@
 import CUDA
+import Engine
 import Foundation
 import Testing
 
@@ -61,5 +62,78 @@ struct GPUKernelTests {
             let expected = w[i] - lr * (m / c1) / ((v / c2).squareRoot() + eps)
             #expect(abs(out[i] - expected) <= 1e-6 * max(1, abs(expected)), "parameter \(i)")
         }
+    }
+
+    /// im2col and col2im against the CPU engine's on odd geometries (stride 1 and 2, padding,
+    /// kernel reads past the image's edge). im2col only copies, so it matches exactly; col2im
+    /// adds in another order than the CPU's, so within float rounding.
+    @Test(arguments: [
+        ConvGeometry(batch: 3, channels: 5, height: 7, width: 9, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1,
+                     gridHeight: 7, gridWidth: 9),
+        ConvGeometry(batch: 2, channels: 3, height: 9, width: 7, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1,
+                     gridHeight: 4, gridWidth: 3),
+        ConvGeometry(batch: 1, channels: 64, height: 8, width: 8, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1,
+                     gridHeight: 4, gridWidth: 4),
+    ])
+    func im2colAndCol2imMatchTheCPU(_ g: ConvGeometry) throws {
+        let module = try load(ConvolutionKernels.source)
+        let geometry = KernelArgument.int32s([g.batch, g.channels, g.height, g.width, g.kernelHeight, g.kernelWidth, g.stride,
+                                              g.padding, g.gridHeight, g.gridWidth].map { Int32($0) })
+        let imageCount = g.batch * g.channels * g.height * g.width, colsCount = g.patchSize * g.columnCount
+        let image = values(imageCount, seed: 7), cols = values(colsCount, seed: 8)
+        var cpuCols = [Float](repeating: 0, count: colsCount), cpuImage = [Float](repeating: 0, count: imageCount)
+        image.withUnsafeBufferPointer { i in cpuCols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, i.baseAddress!, g) } }
+        cols.withUnsafeBufferPointer { c in cpuImage.withUnsafeMutableBufferPointer { col2im($0.baseAddress!, c.baseAddress!, g) } }
+        let images = try context.upload(image), columns = try context.allocate(bytes: colsCount * 4)
+        try module.launch("im2col", grid: 40, block: 128, [.buffer(images), .buffer(columns), geometry])
+        #expect(try columns.floats() == cpuCols)
+        let given = try context.upload(cols), back = try context.allocate(bytes: imageCount * 4)
+        try module.launch("col2im", grid: 40, block: 128, [.buffer(given), .buffer(back), geometry])
+        let gpuImage = try back.floats()
+        #expect(zip(gpuImage, cpuImage).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
+    @Test func biasAndItsGradientMatchTheCPU() throws {
+        let module = try load(ConvolutionKernels.source)
+        let (batch, channels, spatial) = (3, 5, 49)
+        let y = values(batch * channels * spatial, seed: 9), bias = values(channels, seed: 10)
+        let ys = try context.upload(y), biases = try context.upload(bias), db = try context.allocate(bytes: channels * 4)
+        try module.launch("add_channel_bias", grid: 8, block: 128, [.buffer(ys), .buffer(biases), .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+        let added = try ys.floats()
+        for i in added.indices { #expect(added[i] == y[i] + bias[(i / spatial) % channels]) }
+        try module.launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
+                          [.buffer(biases), .buffer(db), .int64(1), .int32(Int32(channels)), .int64(1)])
+        #expect(try db.floats() == bias, "one element per channel sums to itself")
+        try module.launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
+                          [.buffer(ys), .buffer(db), .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+        let sums = try db.floats()
+        for c in 0..<channels {
+            var expected: Double = 0
+            for b in 0..<batch { for s in 0..<spatial { expected += Double(added[(b * channels + c) * spatial + s]) } }
+            #expect(abs(Double(sums[c]) - expected) <= 1e-4 * max(1, abs(expected)), "channel \(c)")
+        }
+    }
+
+    /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included.
+    @Test(arguments: [1, 64, 1000])
+    func hingeLossesMatchTheCPU(count: Int) throws {
+        let module = try load(LossKernels.source)
+        var logits = values(count, seed: 11)
+        if count > 2 { logits[0] = 1; logits[1] = -1 }  // on the kink for real and for generated images
+        let tensor = Tensor(shape: [count], values: logits)
+        let input = try context.upload(logits), gradient = try context.allocate(bytes: count * 4), loss = try context.allocate(bytes: 4)
+        for real in [true, false] {
+            let cpuGradient = Tensor(zeros: [count])
+            let cpuLoss = HingeLoss.discriminator(tensor, real: real, gradient: cpuGradient)
+            try module.launch("hinge_discriminator", grid: 1, block: LossKernels.block,
+                              [.buffer(input), .buffer(gradient), .buffer(loss), .int64(count), .float(real ? 1 : -1)])
+            #expect(abs(try loss.floats()[0] - cpuLoss) <= 1e-5 * max(1, abs(cpuLoss)))
+            #expect(try gradient.floats() == cpuGradient.values)
+        }
+        let cpuGradient = Tensor(zeros: [count])
+        let cpuLoss = HingeLoss.generator(tensor, gradient: cpuGradient)
+        try module.launch("hinge_generator", grid: 1, block: LossKernels.block, [.buffer(input), .buffer(gradient), .buffer(loss), .int64(count)])
+        #expect(abs(try loss.floats()[0] - cpuLoss) <= 1e-5 * max(1, abs(cpuLoss)))
+        #expect(try gradient.floats() == cpuGradient.values)
     }
 }

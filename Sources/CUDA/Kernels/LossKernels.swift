@@ -1,0 +1,46 @@
+/// The hinge loss of the GAN (`Engine/Losses/BinaryCrossEntropy.swift`, `HingeLoss`): the mean
+/// loss into one float on the device and the gradient of the mean, in one launch of one block,
+/// so that the loss never leaves the GPU inside a captured step.
+public enum LossKernels {
+    public static let source = KernelSource(name: "loss.cu", code: #"""
+    // Sums `value` over the block into partial[0] (blockDim.x a power of two, at most 256).
+    __device__ float block_sum(float value, float* partial) {
+        partial[threadIdx.x] = value;
+        __syncthreads();
+        for (int width = blockDim.x / 2; width > 0; width /= 2) {
+            if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+            __syncthreads();
+        }
+        return partial[0];
+    }
+
+    // D's hinge: mean(max(0, 1 - sign * logit)), sign +1 for real images, -1 for generated ones;
+    // gradient -sign / n where the margin is positive, 0 at and beyond the kink.
+    extern "C" __global__ void hinge_discriminator(const float* logits, float* gradient, float* loss, long n, float sign) {
+        __shared__ float partial[256];
+        float sum = 0.f;
+        for (long i = threadIdx.x; i < n; i += blockDim.x) {
+            float margin = 1.f - sign * logits[i];
+            sum += fmaxf(margin, 0.f);
+            gradient[i] = margin > 0.f ? -sign / (float)n : 0.f;
+        }
+        float total = block_sum(sum, partial);
+        if (threadIdx.x == 0) loss[0] = total / (float)n;
+    }
+
+    // G's hinge: -mean(logit); gradient -1 / n.
+    extern "C" __global__ void hinge_generator(const float* logits, float* gradient, float* loss, long n) {
+        __shared__ float partial[256];
+        float sum = 0.f;
+        for (long i = threadIdx.x; i < n; i += blockDim.x) {
+            sum += logits[i];
+            gradient[i] = -1.f / (float)n;
+        }
+        float total = block_sum(sum, partial);
+        if (threadIdx.x == 0) loss[0] = -total / (float)n;
+    }
+    """#, functions: ["hinge_discriminator", "hinge_generator"])
+
+    /// Threads of the one block each loss kernel runs as.
+    public static let block = 256
+}
