@@ -136,4 +136,59 @@ struct GPUKernelTests {
         #expect(abs(try loss.floats()[0] - cpuLoss) <= 1e-5 * max(1, abs(cpuLoss)))
         #expect(try gradient.floats() == cpuGradient.values)
     }
+
+    /// DiffAugment's forward map against a plain Swift transcription of the documented maps,
+    /// with the parameters the device drew; the backward pass as the adjoint of the forward
+    /// map's linear part: <F(x) - F(0), g> = <x, B(g)>.
+    @Test(arguments: [1, 3])
+    func augmentationMatchesItsDefinitionAndItsAdjoint(channels: Int) throws {
+        let module = try load(AugmentKernels.source)
+        let (batch, height, width) = (5, 12, 12)
+        let size = channels * height * width
+        let x = values(batch * size, seed: 12), g = values(batch * size, seed: 13)
+        let params = try context.allocate(bytes: batch * 8 * 4), step = try context.upload([0, 0])  // a zero 64-bit counter
+        try module.launch("augment_draw", grid: 1, block: 32, [.buffer(params), .int32(Int32(batch)), .int32(Int32(height)),
+                                                               .int32(Int32(width)), .int32(7), .uint64(42), .buffer(step)])
+        let p = try params.floats()
+        let geometry: [KernelArgument] = [.int32(Int32(channels)), .int32(Int32(height)), .int32(Int32(width))]
+        func forward(_ input: [Float]) throws -> [Float] {
+            let from = try context.upload(input), to = try context.allocate(bytes: input.count * 4)
+            try module.launch("augment_forward", grid: batch, block: AugmentKernels.block, [.buffer(from), .buffer(to), .buffer(params)] + geometry)
+            return try to.floats()
+        }
+        let y = try forward(x)
+        let plane = height * width
+        for b in 0..<batch {
+            let q = Array(p[(8 * b)..<(8 * b + 8)])
+            #expect((-0.5...0.5).contains(q[0]) && (0...2).contains(q[1]) && (0.5...1.5).contains(q[2]) && abs(q[3]) <= 1 && q[7] == 6)
+            var z = (0..<size).map { x[b * size + $0] + q[0] }
+            if channels > 1 {
+                for i in 0..<plane {
+                    let m = (0..<channels).map { z[$0 * plane + i] }.reduce(0, +) / Float(channels)
+                    for c in 0..<channels { z[c * plane + i] = (z[c * plane + i] - m) * q[1] + m }
+                }
+            }
+            let mean = z.reduce(0, +) / Float(size)
+            z = z.map { ($0 - mean) * q[2] + mean }
+            for c in 0..<channels {
+                for row in 0..<height {
+                    for column in 0..<width {
+                        let (fromRow, fromColumn) = (row - Int(q[4]), column - Int(q[3]))
+                        let cut = row >= Int(q[6]) && row < Int(q[6]) + Int(q[7]) && column >= Int(q[5]) && column < Int(q[5]) + Int(q[7])
+                        let inside = fromRow >= 0 && fromRow < height && fromColumn >= 0 && fromColumn < width
+                        let expected = !cut && inside ? z[c * plane + fromRow * width + fromColumn] : 0
+                        let got = y[b * size + c * plane + row * width + column]
+                        #expect(abs(got - expected) <= 1e-5 * max(1, abs(expected)), "image \(b) channel \(c) (\(row), \(column))")
+                    }
+                }
+            }
+        }
+        let offset = try forward([Float](repeating: 0, count: x.count))
+        let gs = try context.upload(g), dx = try context.allocate(bytes: g.count * 4)
+        try module.launch("augment_backward", grid: batch, block: AugmentKernels.block, [.buffer(gs), .buffer(dx), .buffer(params)] + geometry)
+        let back = try dx.floats()
+        let left = zip(zip(y, offset).map { Double($0 - $1) }, g).map { $0 * Double($1) }.reduce(0, +)
+        let right = zip(x, back).map { Double($0) * Double($1) }.reduce(0, +)
+        #expect(abs(left - right) <= 1e-4 * max(1, abs(left)), "<F(x) - F(0), g> = \(left), <x, B(g)> = \(right)")
+    }
 }
