@@ -19,14 +19,7 @@ struct GPUKernelTests {
         try context.load(nvrtc.compile(source, architecture: context.info.architecture), functions: source.functions)
     }
 
-    /// Odd sizes, so that the grid-stride loops' remainders are exercised.
-    func values(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed
-        return (0..<count).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int(state >> 40) % 2001 - 1000) / 250
-        }
-    }
+    func values(_ count: Int, seed: UInt64) -> [Float] { KernelChecks.values(count, seed: seed) }
 
     @Test(arguments: [1, 257, 100_003])
     func activationsMatchTheCPUFormulas(count: Int) throws {
@@ -64,33 +57,20 @@ struct GPUKernelTests {
         }
     }
 
-    /// im2col and col2im against the CPU engine's on odd geometries (stride 1 and 2, padding,
-    /// kernel reads past the image's edge). im2col only copies, so it matches exactly; col2im
-    /// adds in another order than the CPU's, so within float rounding.
-    @Test(arguments: [
-        ConvGeometry(batch: 3, channels: 5, height: 7, width: 9, kernelHeight: 3, kernelWidth: 3, stride: 1, padding: 1,
-                     gridHeight: 7, gridWidth: 9),
-        ConvGeometry(batch: 2, channels: 3, height: 9, width: 7, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1,
-                     gridHeight: 4, gridWidth: 3),
-        ConvGeometry(batch: 1, channels: 64, height: 8, width: 8, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1,
-                     gridHeight: 4, gridWidth: 4),
-    ])
+    /// im2col and col2im against the engine's on odd geometries. im2col only copies, so it
+    /// matches exactly; col2im adds in another order than the CPU's, so within float rounding.
+    @Test(arguments: KernelChecks.geometries)
     func im2colAndCol2imMatchTheCPU(_ g: ConvGeometry) throws {
         let module = try load(ConvolutionKernels.source)
-        let geometry = KernelArgument.int32s([g.batch, g.channels, g.height, g.width, g.kernelHeight, g.kernelWidth, g.stride,
-                                              g.padding, g.gridHeight, g.gridWidth].map { Int32($0) })
-        let imageCount = g.batch * g.channels * g.height * g.width, colsCount = g.patchSize * g.columnCount
-        let image = values(imageCount, seed: 7), cols = values(colsCount, seed: 8)
-        var cpuCols = [Float](repeating: 0, count: colsCount), cpuImage = [Float](repeating: 0, count: imageCount)
-        image.withUnsafeBufferPointer { i in cpuCols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, i.baseAddress!, g) } }
-        cols.withUnsafeBufferPointer { c in cpuImage.withUnsafeMutableBufferPointer { col2im($0.baseAddress!, c.baseAddress!, g) } }
-        let images = try context.upload(image), columns = try context.allocate(bytes: colsCount * 4)
+        let geometry = KernelArgument.int32s(KernelChecks.fields(g))
+        let image = values(g.batch * g.channels * g.height * g.width, seed: 7), cols = values(g.patchSize * g.columnCount, seed: 8)
+        let cpu = KernelChecks.cpuConvolution(g, image: image, cols: cols)
+        let images = try context.upload(image), columns = try context.allocate(bytes: cols.count * 4)
         try module.launch("im2col", grid: 40, block: 128, [.buffer(images), .buffer(columns), geometry])
-        #expect(try columns.floats() == cpuCols)
-        let given = try context.upload(cols), back = try context.allocate(bytes: imageCount * 4)
+        #expect(try columns.floats() == cpu.cols)
+        let given = try context.upload(cols), back = try context.allocate(bytes: image.count * 4)
         try module.launch("col2im", grid: 40, block: 128, [.buffer(given), .buffer(back), geometry])
-        let gpuImage = try back.floats()
-        #expect(zip(gpuImage, cpuImage).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        #expect(KernelChecks.close(try back.floats(), cpu.image))
     }
 
     @Test func biasAndItsGradientMatchTheCPU() throws {
@@ -137,7 +117,8 @@ struct GPUKernelTests {
         #expect(try gradient.floats() == cpuGradient.values)
     }
 
-    /// DiffAugment's forward map against a plain Swift transcription of the documented maps,
+    /// DiffAugment's forward map against a plain transcription of the documented maps
+    /// (`KernelChecks.augment`),
     /// with the parameters the device drew; the backward pass as the adjoint of the forward
     /// map's linear part: <F(x) - F(0), g> = <x, B(g)>.
     @Test(arguments: [1, 3])
@@ -150,6 +131,7 @@ struct GPUKernelTests {
         try module.launch("augment_draw", grid: 1, block: 32, [.buffer(params), .int32(Int32(batch)), .int32(Int32(height)),
                                                                .int32(Int32(width)), .int32(7), .uint64(42), .buffer(step)])
         let p = try params.floats()
+        #expect(KernelChecks.plausible(p), "\(p)")
         let geometry: [KernelArgument] = [.int32(Int32(channels)), .int32(Int32(height)), .int32(Int32(width))]
         func forward(_ input: [Float]) throws -> [Float] {
             let from = try context.upload(input), to = try context.allocate(bytes: input.count * 4)
@@ -157,38 +139,11 @@ struct GPUKernelTests {
             return try to.floats()
         }
         let y = try forward(x)
-        let plane = height * width
-        for b in 0..<batch {
-            let q = Array(p[(8 * b)..<(8 * b + 8)])
-            #expect((-0.5...0.5).contains(q[0]) && (0...2).contains(q[1]) && (0.5...1.5).contains(q[2]) && abs(q[3]) <= 1 && q[7] == 6)
-            var z = (0..<size).map { x[b * size + $0] + q[0] }
-            if channels > 1 {
-                for i in 0..<plane {
-                    let m = (0..<channels).map { z[$0 * plane + i] }.reduce(0, +) / Float(channels)
-                    for c in 0..<channels { z[c * plane + i] = (z[c * plane + i] - m) * q[1] + m }
-                }
-            }
-            let mean = z.reduce(0, +) / Float(size)
-            z = z.map { ($0 - mean) * q[2] + mean }
-            for c in 0..<channels {
-                for row in 0..<height {
-                    for column in 0..<width {
-                        let (fromRow, fromColumn) = (row - Int(q[4]), column - Int(q[3]))
-                        let cut = row >= Int(q[6]) && row < Int(q[6]) + Int(q[7]) && column >= Int(q[5]) && column < Int(q[5]) + Int(q[7])
-                        let inside = fromRow >= 0 && fromRow < height && fromColumn >= 0 && fromColumn < width
-                        let expected = !cut && inside ? z[c * plane + fromRow * width + fromColumn] : 0
-                        let got = y[b * size + c * plane + row * width + column]
-                        #expect(abs(got - expected) <= 1e-5 * max(1, abs(expected)), "image \(b) channel \(c) (\(row), \(column))")
-                    }
-                }
-            }
-        }
+        #expect(KernelChecks.close(y, KernelChecks.augment(x, parameters: p, channels: channels, height: height, width: width)))
         let offset = try forward([Float](repeating: 0, count: x.count))
         let gs = try context.upload(g), dx = try context.allocate(bytes: g.count * 4)
         try module.launch("augment_backward", grid: batch, block: AugmentKernels.block, [.buffer(gs), .buffer(dx), .buffer(params)] + geometry)
-        let back = try dx.floats()
-        let left = zip(zip(y, offset).map { Double($0 - $1) }, g).map { $0 * Double($1) }.reduce(0, +)
-        let right = zip(x, back).map { Double($0) * Double($1) }.reduce(0, +)
+        let (left, right) = KernelChecks.adjointSides(x: x, fx: y, f0: offset, g: g, bg: try dx.floats())
         #expect(abs(left - right) <= 1e-4 * max(1, abs(left)), "<F(x) - F(0), g> = \(left), <x, B(g)> = \(right)")
     }
 }
