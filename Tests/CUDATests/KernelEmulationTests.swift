@@ -91,4 +91,67 @@ struct KernelEmulationTests {
         let (left, right) = KernelChecks.adjointSides(x: x, fx: try device.floats(fx), f0: try device.floats(f0), g: g, bg: try device.floats(bg))
         #expect(abs(left - right) <= 1e-4 * max(1, abs(left)), "<F(x) - F(0), g> = \(left), <x, B(g)> = \(right)")
     }
+
+    /// BatchNorm in training mode fused with its activation (none, LeakyReLU 0.2) against the
+    /// engine's BatchNorm2d (and Activation): output, running statistics, and the gradients of
+    /// the input, gamma and beta.
+    @Test(arguments: [0, 2])
+    func batchNormMatchesTheEngine(activation: Int32) throws {
+        let (n, c, h, w) = (3, 4, 5, 7)
+        let x = KernelChecks.values(n * c * h * w, seed: 14), dy = KernelChecks.values(n * c * h * w, seed: 15)
+        let norm = BatchNorm2d("bn", channels: c)
+        for i in 0..<c { norm.gamma.value[i] = 0.5 + Float(i) * 0.25; norm.beta.value[i] = Float(i) * 0.1 - 0.15 }
+        let leaky = Activation(.leakyReLU(slope: 0.2))
+        let input = Tensor(shape: [n, c, h, w], values: x)
+        var y = norm.forward(input)
+        if activation == 2 { y = leaky.forward(y) }
+        let gradient = Tensor(shape: [n, c, h, w], values: dy)
+        let dx = norm.backward(activation == 2 ? leaky.backward(gradient) : gradient)
+
+        let device = KernelEmulator(BatchNormKernels.source)
+        let xs = device.upload(x), ys = device.allocate(bytes: x.count * 4), xhat = device.allocate(bytes: x.count * 4)
+        let gamma = device.upload((0..<c).map { 0.5 + Float($0) * 0.25 }), beta = device.upload((0..<c).map { Float($0) * 0.1 - 0.15 })
+        let mean = device.allocate(bytes: c * 4), invStd = device.allocate(bytes: c * 4)
+        let runningMean = device.upload([Float](repeating: 0, count: c)), runningVar = device.upload([Float](repeating: 1, count: c))
+        device.launch("batchnorm_forward_training", grid: c, block: 256,
+                      [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd),
+                       .buffer(runningMean), .buffer(runningVar), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)),
+                       .float(norm.eps), .float(norm.momentum), .int32(activation), .float(0.2)])
+        let dys = device.upload(dy), dxs = device.allocate(bytes: x.count * 4)
+        let dgamma = device.allocate(bytes: c * 4), dbeta = device.allocate(bytes: c * 4)
+        device.launch("batchnorm_backward_training", grid: c, block: 256,
+                      [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(invStd), .buffer(dxs), .buffer(dgamma),
+                       .buffer(dbeta), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)), .int32(activation), .float(0.2)])
+        #expect(KernelChecks.close(try device.floats(ys), y.values, tolerance: 1e-4))
+        #expect(KernelChecks.close(try device.floats(runningMean), norm.runningMean.values, tolerance: 1e-5))
+        #expect(KernelChecks.close(try device.floats(runningVar), norm.runningVar.values, tolerance: 1e-5))
+        #expect(KernelChecks.close(try device.floats(dxs), dx.values, tolerance: 1e-3))
+        #expect(KernelChecks.close(try device.floats(dgamma), norm.gamma.grad.values, tolerance: 1e-4))
+        #expect(KernelChecks.close(try device.floats(dbeta), norm.beta.grad.values, tolerance: 1e-4))
+    }
+
+    /// Three Adam steps with the step count in device memory (as a captured graph runs them)
+    /// against the engine's Adam.
+    @Test func adamWithADeviceStepCountMatchesTheEngine() throws {
+        let count = 1001
+        let parameter = Parameter("w", shape: [count])
+        let w0 = KernelChecks.values(count, seed: 16)
+        for i in 0..<count { parameter.value[i] = w0[i] }
+        let adam = Adam([parameter], learningRate: 2e-4, beta1: 0.5, beta2: 0.999)
+        let device = KernelEmulator(OptimizerKernels.source)
+        let w = device.upload(w0), m = device.allocate(bytes: count * 4), v = device.allocate(bytes: count * 4)
+        let step = device.allocate(bytes: 8)
+        for round in 0..<3 {
+            let g = KernelChecks.values(count, seed: 17 + UInt64(round))
+            for i in 0..<count { parameter.grad[i] = g[i] }
+            adam.update()
+            let gs = device.upload(g)
+            device.launch("adam_step_device", grid: 2, block: 64, [.buffer(w), .buffer(gs), .buffer(m), .buffer(v), .int64(count),
+                                                                  .float(2e-4), .float(0.5), .float(0.999), .float(1e-8), .buffer(step),
+                                                                  .float(0), .int32(0)])
+            device.launch("adam_advance", grid: 1, block: 1, [.buffer(step)])
+        }
+        #expect(KernelChecks.close(try device.floats(w), parameter.value.values, tolerance: 1e-6))
+        #expect(KernelChecks.close(try device.floats(m), adam.firstMoments[0].values, tolerance: 1e-6))
+    }
 }

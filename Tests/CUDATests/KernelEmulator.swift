@@ -137,6 +137,8 @@ final class KernelEmulator {
         #define __device__ static inline
         #define __shared__ static
         static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+        // CUDA's device functions that C++ lacks.
+        static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
         template <typename F> void launch(unsigned grid, unsigned block, F kernel) {
             gridDim = {grid, 1, 1}; blockDim = {block, 1, 1};
             for (unsigned b = 0; b < grid; b++) {
