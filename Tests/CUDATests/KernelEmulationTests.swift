@@ -75,7 +75,7 @@ struct KernelEmulationTests {
         let (batch, height, width) = (5, 12, 12)
         let size = channels * height * width
         let x = KernelChecks.values(batch * size, seed: 12), g = KernelChecks.values(batch * size, seed: 13)
-        let params = device.allocate(bytes: batch * 8 * 4), step = device.upload([0, 0])
+        let params = device.allocate(bytes: batch * 8 * 4), step = device.allocate(bytes: 8)  // a zero step counter
         device.launch("augment_draw", grid: 1, block: 32, [.buffer(params), .int32(Int32(batch)), .int32(Int32(height)),
                                                            .int32(Int32(width)), .int32(7), .uint64(42), .buffer(step)])
         let geometry: [KernelEmulator.Argument] = [.int32(Int32(channels)), .int32(Int32(height)), .int32(Int32(width))]
@@ -153,5 +153,67 @@ struct KernelEmulationTests {
         }
         #expect(KernelChecks.close(try device.floats(w), parameter.value.values, tolerance: 1e-6))
         #expect(KernelChecks.close(try device.floats(m), adam.firstMoments[0].values, tolerance: 1e-6))
+    }
+
+    /// Embedding, projection head and class-conditional affine, forward and backward, against
+    /// the engine's layers; labels repeat and one class is absent, as in a real batch.
+    @Test func classConditioningMatchesTheEngine() throws {
+        let (batch, classes, features, channels, area) = (6, 4, 5, 3, 10)
+        let labels: [Int32] = [2, 0, 2, 3, 0, 2]
+        let device = KernelEmulator(ConditioningKernels.source)
+        let labelBuffer = device.upload(labels)
+
+        // Projection head: the engine's Linear part is left out on both sides (zero weight, bias).
+        let head = ProjectionHead("head", features: features, classes: classes)
+        let table = KernelChecks.values(classes * features, seed: 20)
+        for i in table.indices { head.embedding.weight.value[i] = table[i] }
+        let phi = KernelChecks.values(batch * features, seed: 21), dy = KernelChecks.values(batch, seed: 22)
+        let cpuY = head.forward(Tensor(shape: [batch, features], values: phi), labels: labels)
+        let cpuDphi = try #require(head.backward(Tensor(shape: [batch], values: dy)))
+        let phis = device.upload(phi), tables = device.upload(table), ys = device.allocate(bytes: batch * 4)
+        let dys = device.upload(dy), dphi = device.allocate(bytes: phi.count * 4), dtable = device.allocate(bytes: table.count * 4)
+        device.launch("projection_forward", grid: 1, block: 4, [.buffer(phis), .buffer(tables), .buffer(labelBuffer), .buffer(ys),
+                                                                .int32(Int32(batch)), .int32(Int32(features))])
+        device.launch("projection_backward", grid: 2, block: 8, [.buffer(phis), .buffer(tables), .buffer(labelBuffer), .buffer(dys),
+                                                                 .buffer(dphi), .buffer(dtable), .int32(Int32(batch)),
+                                                                 .int32(Int32(classes)), .int32(Int32(features))])
+        #expect(KernelChecks.close(try device.floats(ys), cpuY.values))
+        #expect(KernelChecks.close(try device.floats(dphi), cpuDphi.values))
+        #expect(KernelChecks.close(try device.floats(dtable), head.embedding.weight.grad.values))
+
+        // Embedding alone.
+        let embedding = Embedding("embed", count: classes, dimension: features)
+        for i in table.indices { embedding.weight.value[i] = table[i] }
+        let rows = embedding.forward(labels)
+        let dRows = KernelChecks.values(batch * features, seed: 23)
+        embedding.backward(Tensor(shape: [batch, features], values: dRows))
+        let out = device.allocate(bytes: batch * features * 4), dRowBuffer = device.upload(dRows)
+        let dEmbedding = device.allocate(bytes: table.count * 4)
+        device.launch("embedding_forward", grid: 2, block: 8, [.buffer(tables), .buffer(labelBuffer), .buffer(out),
+                                                               .int32(Int32(batch)), .int32(Int32(features))])
+        device.launch("embedding_backward", grid: 2, block: 8, [.buffer(dRowBuffer), .buffer(labelBuffer), .buffer(dEmbedding),
+                                                                .int32(Int32(batch)), .int32(Int32(classes)), .int32(Int32(features))])
+        #expect(try device.floats(out) == rows.values)
+        #expect(KernelChecks.close(try device.floats(dEmbedding), embedding.weight.grad.values))
+
+        // Class-conditional affine.
+        let affine = ClassConditionalAffine("affine", classes: classes, channels: channels)
+        let scale = KernelChecks.values(classes * channels, seed: 24), shift = KernelChecks.values(classes * channels, seed: 25)
+        for i in scale.indices { affine.scale.value[i] = scale[i]; affine.shift.value[i] = shift[i] }
+        let x = KernelChecks.values(batch * channels * area, seed: 26), dz = KernelChecks.values(batch * channels * area, seed: 27)
+        let cpuZ = affine.forward(Tensor(shape: [batch, channels, 2, 5], values: x), labels: labels)
+        let cpuDx = affine.backward(Tensor(shape: [batch, channels, 2, 5], values: dz))
+        let xs = device.upload(x), scales = device.upload(scale), shifts = device.upload(shift), z = device.allocate(bytes: x.count * 4)
+        let dzs = device.upload(dz), dx = device.allocate(bytes: x.count * 4)
+        let dscale = device.allocate(bytes: scale.count * 4), dshift = device.allocate(bytes: shift.count * 4)
+        let shape: [KernelEmulator.Argument] = [.int32(Int32(batch)), .int32(Int32(channels)), .int64(area)]
+        device.launch("class_affine_forward", grid: 3, block: 16, [.buffer(xs), .buffer(scales), .buffer(shifts), .buffer(labelBuffer), .buffer(z)] + shape)
+        device.launch("class_affine_backward_input", grid: 3, block: 16, [.buffer(dzs), .buffer(scales), .buffer(labelBuffer), .buffer(dx)] + shape)
+        device.launch("class_affine_backward_parameters", grid: classes * channels, block: ConditioningKernels.reductionBlock,
+                      [.buffer(dzs), .buffer(xs), .buffer(labelBuffer), .buffer(dscale), .buffer(dshift)] + shape)
+        #expect(KernelChecks.close(try device.floats(z), cpuZ.values))
+        #expect(KernelChecks.close(try device.floats(dx), cpuDx.values))
+        #expect(KernelChecks.close(try device.floats(dscale), affine.scale.grad.values, tolerance: 1e-4))
+        #expect(KernelChecks.close(try device.floats(dshift), affine.shift.grad.values, tolerance: 1e-4))
     }
 }

@@ -31,8 +31,13 @@ final class KernelEmulator {
     /// One source per emulator: sources define helpers of the same names.
     init(_ source: KernelSource) { self.source = source }
 
-    func upload(_ values: [Float]) -> Buffer {
-        initial.append(values.withUnsafeBytes { Array($0) })
+    func upload(_ values: [Float]) -> Buffer { upload(bytes: values.withUnsafeBytes { Array($0) }) }
+
+    /// Labels and other 32-bit integers.
+    func upload(_ values: [Int32]) -> Buffer { upload(bytes: values.withUnsafeBytes { Array($0) }) }
+
+    private func upload(bytes: [UInt8]) -> Buffer {
+        initial.append(bytes)
         results = nil
         return Buffer(index: initial.count - 1)
     }
