@@ -216,4 +216,45 @@ struct KernelEmulationTests {
         #expect(KernelChecks.close(try device.floats(dscale), affine.scale.grad.values, tolerance: 1e-4))
         #expect(KernelChecks.close(try device.floats(dshift), affine.shift.grad.values, tolerance: 1e-4))
     }
+
+    /// Batches gathered on the device are dataset images scaled to [-1, 1] with their labels,
+    /// new ones at every step; latent vectors are standard normal times the temperature and
+    /// labels cover the classes.
+    @Test func batchesAndLatentsAreDrawnOnTheDevice() throws {
+        let (count, imageBytes, batch) = (7, 12, 16)
+        let pixels = (0..<(count * imageBytes)).map { UInt8(($0 * 37) % 256) }
+        let labels: [Int32] = (0..<count).map { Int32($0 % 3) }
+        let device = KernelEmulator(DataKernels.source)
+        let images = device.upload(pixels), labelBuffer = device.upload(labels), step = device.allocate(bytes: 8)
+        let first = device.allocate(bytes: batch * imageBytes * 4), firstLabels = device.allocate(bytes: batch * 4)
+        let second = device.allocate(bytes: batch * imageBytes * 4), secondLabels = device.allocate(bytes: batch * 4)
+        let gather: (KernelEmulator.Buffer, KernelEmulator.Buffer) -> [KernelEmulator.Argument] = { out, outLabels in
+            [.buffer(images), .buffer(labelBuffer), .int64(count), .int32(Int32(imageBytes)), .buffer(out), .buffer(outLabels),
+             .int32(Int32(batch)), .uint64(9), .buffer(step)]
+        }
+        device.launch("gather_batch", grid: batch, block: 8, gather(first, firstLabels))
+        device.launch("advance_step", grid: 1, block: 1, [.buffer(step)])
+        device.launch("gather_batch", grid: batch, block: 8, gather(second, secondLabels))
+        let (n, classes, temperature): (Int, Int32, Float) = (4001, 5, 1.5)
+        let z = device.allocate(bytes: n * 4), zLabels = device.allocate(bytes: batch * 4)
+        device.launch("draw_latents", grid: 4, block: 64, [.buffer(z), .int64(n), .buffer(zLabels), .int32(Int32(batch)),
+                                                          .int32(classes), .float(temperature), .uint64(3), .buffer(step)])
+        for (rows, rowLabels) in [(try device.floats(first), try device.int32s(firstLabels)), (try device.floats(second), try device.int32s(secondLabels))] {
+            for row in 0..<batch {
+                let image = Array(rows[(row * imageBytes)..<((row + 1) * imageBytes)])
+                let source = (0..<count).first { index in
+                    (0..<imageBytes).allSatisfy { abs(image[$0] - (Float(pixels[index * imageBytes + $0]) * 2 / 255 - 1)) < 1e-6 }
+                }
+                let index = try #require(source, "row \(row) is a dataset image scaled to [-1, 1]")
+                #expect(rowLabels[row] == labels[index])
+            }
+        }
+        #expect(try device.floats(first) != device.floats(second), "a new batch at every step")
+        let latents = try device.floats(z)
+        let mean = latents.reduce(0, +) / Float(n)
+        let deviation = (latents.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(n)).squareRoot()
+        #expect(abs(mean) < 0.1 && abs(deviation - temperature) < 0.1, "mean \(mean), deviation \(deviation)")
+        let drawn = Set(try device.int32s(zLabels))
+        #expect(drawn.isSubset(of: Set(0..<classes)) && drawn.count >= 3, "\(drawn)")
+    }
 }

@@ -33,6 +33,9 @@ final class KernelEmulator {
 
     func upload(_ values: [Float]) -> Buffer { upload(bytes: values.withUnsafeBytes { Array($0) }) }
 
+    /// Bytes (a dataset's pixels).
+    func upload(_ values: [UInt8]) -> Buffer { upload(bytes: values) }
+
     /// Labels and other 32-bit integers.
     func upload(_ values: [Int32]) -> Buffer { upload(bytes: values.withUnsafeBytes { Array($0) }) }
 
@@ -56,6 +59,11 @@ final class KernelEmulator {
     func floats(_ buffer: Buffer) throws -> [Float] {
         if results == nil { results = try run() }
         return results![buffer.index].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    func int32s(_ buffer: Buffer) throws -> [Int32] {
+        if results == nil { results = try run() }
+        return results![buffer.index].withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
     }
 
     struct Failure: Error, CustomStringConvertible { let description: String }
