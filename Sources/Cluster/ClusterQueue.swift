@@ -126,6 +126,10 @@ public final class ClusterQueue: JobStore {
             """, "looking for waiting jobs").rows.first?.decode(Bool.self) ?? false
     }
 
+    public func queuedCount() throws -> Int {
+        try database.query("SELECT count(*) FROM synthd_jobs WHERE state = 'queued'", "counting queued jobs").rows.first?.decode(Int.self) ?? 0
+    }
+
     public func pending(dataset: String) throws -> [Job] {
         try database.query("""
             SELECT \(unescaped: Self.columns) FROM synthd_jobs WHERE dataset = \(dataset) AND state IN ('queued', 'running') ORDER BY position

@@ -14,6 +14,7 @@ import Testing
         let queue = ClusterQueue(database: server.connect(), node: "a")
         let shoes = try queue.enqueue(.train, dataset: "shoes")
         #expect(try queue.enqueue(.train, dataset: "shoes") == shoes, "the same waiting work is not queued twice")
+        #expect(try queue.queuedCount() == 1)
         let bags = try queue.enqueue(.train, dataset: "bags")
         let pets = try queue.enqueue(.generate, dataset: "pets")
         var steps: [String] = []

@@ -205,6 +205,8 @@ extension JobQueue {
 
     public func hasWaiting(now: Date, busy: Set<String>) -> Bool { next(now: now, busy: busy) != nil }
 
+    public func queuedCount() -> Int { jobs.filter { $0.state == .queued }.count }
+
     public func resume(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?) throws {
         try resume(job.id, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds)
     }

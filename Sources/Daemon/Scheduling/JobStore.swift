@@ -18,6 +18,8 @@ public protocol JobStore: AnyObject {
     func claim(now: Date, busy: Set<String>, stepAtStart: (String) -> Int) throws -> Job?
     /// Whether some job could start now (time slices end early when one waits).
     func hasWaiting(now: Date, busy: Set<String>) throws -> Bool
+    /// How many jobs are queued (for the one-line status).
+    func queuedCount() throws -> Int
     /// The dataset's jobs that are queued or running.
     func pending(dataset: String) throws -> [Job]
     /// An interrupted job that had made progress: attempts start afresh, with the budget left.

@@ -469,7 +469,7 @@ public final class Scheduler {
     /// A one-line summary for systemd's STATUS=.
     public func summary(running: [Job]) -> String {
         if running.isEmpty {
-            let waiting = ((try? queue.snapshot()) ?? []).filter { $0.state == .queued }.count
+            let waiting = (try? queue.queuedCount()) ?? 0
             return waiting == 0 ? "idle; watching \(configuration.spool)" : "\(waiting) jobs waiting"
         }
         return running.map { job in
