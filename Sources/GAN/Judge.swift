@@ -70,9 +70,11 @@ public final class Judge: SampleJudge {
     /// read at all (permissions, a failing disk, a folder in its place) is an error that names
     /// it, rather than a judge trained for nothing and a save that fails. nil when `shouldStop`
     /// said stop first, or when the dataset's classes are not the model's (a class was added
-    /// and the model has not been trained on it yet).
+    /// and the model has not been trained on it yet). `beforeSave` may refuse the save by
+    /// throwing (a cluster node that lost the dataset's lease; see `Trainer.beforeWrite`).
     public static func current(in state: StateFolder, for record: ModelRecord, loadSet: () throws -> TrainingSet,
-                               shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in }) throws -> Judge? {
+                               shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in },
+                               beforeSave: () throws -> Void = {}) throws -> Judge? {
         let existing: Judge?
         do {
             existing = try load(from: state)
@@ -88,6 +90,7 @@ public final class Judge: SampleJudge {
         guard let judge = train(on: set, seed: seed(for: record.options), shouldStop: shouldStop, progress: progress) else {
             return nil
         }
+        try beforeSave()
         try judge.save(in: state)
         return judge
     }

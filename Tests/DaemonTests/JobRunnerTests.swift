@@ -44,6 +44,30 @@ import Testing
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
     }
 
+    /// A fence that refuses (a cluster node that lost the dataset's lease) stops the job before
+    /// it writes: no checkpoint, no model record, no published images.
+    @Test func aRefusingFenceKeepsTheJobFromWriting() throws {
+        struct LeaseLost: Error {}
+        let scheduler = try scheduler(sliceMinutes: 10)
+        var configuration = scheduler.configuration
+        configuration.trainingMinutes = 0.005
+        let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .failed = runner.run(train, shouldStop: { false }, fence: { throw LeaseLost() }) else {
+            Issue.record("the training wrote past a refusing fence"); return
+        }
+        let folder = scheduler.store.folder("pets")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/model.json"))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/checkpoint.ckpt"))
+
+        guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
+        guard case .failed = runner.run(generate, shouldStop: { false }, fence: { throw LeaseLost() }) else {
+            Issue.record("the generation published past a refusing fence"); return
+        }
+        #expect(scheduler.output.current("pets") == nil, "nothing published")
+    }
+
     /// Generation is refused before anything is written when the dataset's synthd.toml asks for
     /// more images than the daemon's cap (its fault: held until it changes), or for more bytes
     /// than the output's file system has free (a full disk: retried later, then held).

@@ -203,7 +203,7 @@ public struct JobRunner: Sendable {
                 store.update(name) { $0.detail = "training the judge for the class check" }
                 return try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
                                                limits: limits, confinedTo: configuration.spool)
-            }, shouldStop: shouldStop)
+            }, shouldStop: shouldStop, beforeSave: fence)
             if shouldStop() { throw GenerationStopped() }
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
             store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
