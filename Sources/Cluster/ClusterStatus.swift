@@ -27,7 +27,7 @@ public struct ClusterStatus: Codable, Sendable {
 
     public static func read(_ database: ClusterDatabase, state: String) throws -> ClusterStatus {
         let nodes = try NodeRegistry(database: database).nodes()
-        var running: [String: [String]] = [:]
+        var running: [String: [String]] = [:], nodeOfDataset: [String: String] = [:]
         for row in try database.query("""
             SELECT id, dataset, kind, node, lease_token, extract(epoch FROM lease_expires_at - now())::float8
             FROM synthd_jobs WHERE state = 'running' ORDER BY id
@@ -35,6 +35,7 @@ public struct ClusterStatus: Codable, Sendable {
             let (id, dataset, kind, node, token, left) = try row.decode((Int, String, String, String?, Int?, Double?).self)
             let lease = left.map { $0 >= 0 ? "lease \(Int($0)) s left" : "lease expired \(Int(-$0)) s ago" } ?? "no lease"
             running[node ?? "?", default: []].append("\(kind) \(dataset) (job \(id), token \(token ?? 0), \(lease))")
+            nodeOfDataset[dataset] = node
         }
         let waiting = try ClusterQueue(database: database, node: "status").snapshot().filter { $0.state == .queued }
             .sorted { ($0.kind == .generate ? 0 : 1) < ($1.kind == .generate ? 0 : 1) }
@@ -44,10 +45,7 @@ public struct ClusterStatus: Codable, Sendable {
         }
         let runtime = ClusterRuntime(database: database)
         var datasets = try DatasetStatus.read(state, runtimes: runtime.all())
-        let nodeOfDataset = Dictionary(try database.query("SELECT dataset, node FROM synthd_jobs WHERE state = 'running'",
-                                                          "listing running jobs").rows.map { try $0.decode((String, String?).self) },
-                                       uniquingKeysWith: { a, _ in a })
-        for index in datasets.indices { datasets[index].node = nodeOfDataset[datasets[index].dataset] ?? nil }
+        for index in datasets.indices { datasets[index].node = nodeOfDataset[datasets[index].dataset] }
         return ClusterStatus(
             database: database.address.description, schema: try Schema.version(database),
             nodes: nodes.map { node in

@@ -11,14 +11,7 @@
 /// applies the adjoints in reverse order. One block per image; the image mean is a block sum.
 public enum AugmentKernels {
     public static let source = KernelSource(name: "augment.cu", code: #"""
-    __device__ unsigned long long splitmix(unsigned long long seed, unsigned long long k) {
-        unsigned long long z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    __device__ float uniform01(unsigned long long bits) { return ((bits >> 40) + 0.5f) * (1.f / 16777216.f); }
-
+    \#(KernelHelpers.random)
     // policy bits: 1 colour, 2 translation, 4 cutout (DiffAugment.Policy). One thread per image.
     extern "C" __global__ void augment_draw(float* params, int batch, int height, int width, int policy,
                                             unsigned long long seed, const unsigned long long* step) {
@@ -45,18 +38,7 @@ public enum AugmentKernels {
         }
     }
 
-    __device__ float block_sum(float value, float* partial) {
-        partial[threadIdx.x] = value;
-        __syncthreads();
-        for (int width = blockDim.x / 2; width > 0; width /= 2) {
-            if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-            __syncthreads();
-        }
-        float total = partial[0];
-        __syncthreads();
-        return total;
-    }
-
+    \#(KernelHelpers.blockSum)
     __device__ bool in_cut(const float* p, int y, int x) {
         int cx = (int)p[5], cy = (int)p[6], size = (int)p[7];
         return size > 0 && y >= cy && y < cy + size && x >= cx && x < cx + size;

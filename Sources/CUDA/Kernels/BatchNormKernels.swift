@@ -7,19 +7,7 @@ public enum BatchNormKernels {
     public static let source = KernelSource(name: "batchnorm.cu", code: #"""
     #define BLOCK 256
 
-    // Sum of a block's values in every thread's slot 0 (shared-memory tree; BLOCK threads).
-    __device__ float block_sum(float value, float* shared) {
-        shared[threadIdx.x] = value;
-        __syncthreads();
-        for (int stride = BLOCK / 2; stride > 0; stride >>= 1) {
-            if (threadIdx.x < stride) shared[threadIdx.x] += shared[threadIdx.x + stride];
-            __syncthreads();
-        }
-        float total = shared[0];
-        __syncthreads();
-        return total;
-    }
-
+    \#(KernelHelpers.blockSum)
     // grid: C blocks of BLOCK threads. Writes mean and inverse standard deviation per channel,
     // updates the running statistics, and y = act(gamma * (x - mean) * inv_std + beta).
     // activation: 0 none, 1 ReLU, 2 LeakyReLU(slope). xhat is kept for the backward pass.

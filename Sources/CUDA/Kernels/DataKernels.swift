@@ -4,16 +4,7 @@
 /// batches at every replay.
 public enum DataKernels {
     public static let source = KernelSource(name: "data.cu", code: #"""
-    // SplitMix64, as Engine/Core/RandomGenerator.swift: output k of seed s is mix(s + (k+1) * golden).
-    __device__ unsigned long long splitmix(unsigned long long seed, unsigned long long k) {
-        unsigned long long z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-
-    __device__ float uniform01(unsigned long long bits) { return ((bits >> 40) + 0.5f) * (1.f / 16777216.f); }
-
+    \#(KernelHelpers.random)
     // images: count x image_bytes pixels (0...255); indices drawn uniformly with replacement
     // from the step counter; out: batch x image_bytes floats in [-1, 1]; labels copied along.
     extern "C" __global__ void gather_batch(const unsigned char* images, const int* labels, long count, int image_bytes,

@@ -3,17 +3,7 @@
 /// so that the loss never leaves the GPU inside a captured step.
 public enum LossKernels {
     public static let source = KernelSource(name: "loss.cu", code: #"""
-    // Sums `value` over the block into partial[0] (blockDim.x a power of two, at most 256).
-    __device__ float block_sum(float value, float* partial) {
-        partial[threadIdx.x] = value;
-        __syncthreads();
-        for (int width = blockDim.x / 2; width > 0; width /= 2) {
-            if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-            __syncthreads();
-        }
-        return partial[0];
-    }
-
+    \#(KernelHelpers.blockSum)
     // D's hinge: mean(max(0, 1 - sign * logit)), sign +1 for real images, -1 for generated ones;
     // gradient -sign / n where the margin is positive, 0 at and beyond the kink.
     extern "C" __global__ void hinge_discriminator(const float* logits, float* gradient, float* loss, long n, float sign) {
