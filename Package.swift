@@ -116,6 +116,10 @@ let package = Package(
         // Finite-difference checks and tolerances that several test targets use.
         .target(name: "NumericTestSupport", dependencies: ["Engine"], path: "Tests/NumericTestSupport",
                 swiftSettings: languageSettings),
+        // The CUDA kernels on the CPU (g++ and an emulation of CUDA's threads): a KernelDevice for
+        // the GPU code's tests where there is no GPU.
+        .target(name: "KernelEmulation", dependencies: ["CUDA", "Engine"], path: "Tests/KernelEmulation",
+                swiftSettings: languageSettings),
         // Special files (sockets) for the tests of hostile input.
         .target(name: "FileTestSupport", path: "Tests/FileTestSupport", swiftSettings: languageSettings),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "NumericTestSupport"],
@@ -131,7 +135,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
-        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine"],
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "KernelEmulation"],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),

@@ -56,8 +56,8 @@ public enum ConvolutionKernels {
         GRID_STRIDE(i, n) { y[i] += bias[(i / spatial) % channels]; }
     }
 
-    // db[c] = sum over b and s of dy[b, c, s]: one block per channel, a tree in shared memory
-    // (a fixed order: the same sum every time).
+    // db[c] += sum over b and s of dy[b, c, s] (gradients add, as the CPU layers' do): one block
+    // per channel, a tree in shared memory (a fixed order: the same sum every time).
     extern "C" __global__ void channel_bias_gradient(const float* dy, float* db, long batch, int channels, long spatial) {
         __shared__ float partial[256];
         const int c = blockIdx.x;
@@ -72,7 +72,7 @@ public enum ConvolutionKernels {
             if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
             __syncthreads();
         }
-        if (threadIdx.x == 0) db[c] = partial[0];
+        if (threadIdx.x == 0) db[c] += partial[0];
     }
     """#, functions: ["im2col", "col2im", "add_channel_bias", "channel_bias_gradient"])
 

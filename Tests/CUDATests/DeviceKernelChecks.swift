@@ -1,0 +1,332 @@
+import CUDA
+import Engine
+import Foundation
+import Testing
+
+/// Every kernel against the CPU engine (or a plain transcription of its formula), on odd
+/// sizes, written once against `KernelDevice`: `EmulatedKernelTests` runs them on the CPU
+/// emulation in CI, `GPUKernelTests` on a GPU where there is one.
+struct DeviceKernelChecks {
+    let device: any KernelDevice
+
+    func values(_ count: Int, seed: UInt64) -> [Float] { KernelChecks.values(count, seed: seed) }
+
+    /// For the outputs that kernels add to (parameter gradients, as the CPU layers' `+=`).
+    func zeros(_ count: Int) throws -> DeviceBuffer { try device.upload([Float](repeating: 0, count: count)) }
+
+    func activations(count: Int) throws {
+        let x = values(count, seed: 1), dy = values(count, seed: 2)
+        let xs = try device.upload(x), dys = try device.upload(dy)
+        let y = try device.allocate(bytes: count * 4), dx = try device.allocate(bytes: count * 4)
+        try device.launch("leaky_relu_forward", grid: 7, block: 128, [.buffer(xs), .buffer(y), .int64(count), .float(0.2)])
+        try device.launch("leaky_relu_backward", grid: 7, block: 128, [.buffer(xs), .buffer(dys), .buffer(dx), .int64(count), .float(0.2)])
+        #expect(try y.floats() == x.map { $0 > 0 ? $0 : 0.2 * $0 })
+        #expect(try dx.floats() == zip(x, dy).map { $0 > 0 ? $1 : 0.2 * $1 })
+        try device.launch("tanh_forward", grid: 3, block: 256, [.buffer(xs), .buffer(y), .int64(count)])
+        let tanh = try y.floats()
+        #expect(zip(tanh, x).allSatisfy { abs($0 - Float(Foundation.tanh(Double($1)))) <= 2e-6 })
+        try device.launch("tanh_backward", grid: 3, block: 256, [.buffer(y), .buffer(dys), .buffer(dx), .int64(count)])
+        #expect(try dx.floats() == zip(tanh, dy).map { $1 * (1 - $0 * $0) })
+    }
+
+    /// Row-major products with each transpose, a leading dimension wider than the matrix, and
+    /// a batch with a shared (stride 0) A, against a plain triple loop.
+    func matrixProducts() throws {
+        let (m, n, k, count) = (5, 7, 3, 3)
+        for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+            let lda = (transA ? m : k) + 2, ldb = (transB ? k : n) + 1, ldc = n + 3
+            let a = values((transA ? k : m) * lda, seed: 30), b = values(count * (transB ? n : k) * ldb, seed: 31)
+            let c0 = values(count * m * ldc, seed: 32)
+            let (alpha, beta): (Float, Float) = (0.5, 2)
+            let as_ = try device.upload(a), bs = try device.upload(b), cs = try device.upload(c0)
+            try device.multiply(MatrixProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                              a: as_.address, lda: lda, b: bs.address, ldb: ldb, beta: beta,
+                                              c: cs.address, ldc: ldc, count: count, strideA: 0,
+                                              strideB: (transB ? n : k) * ldb, strideC: m * ldc))
+            var expected = c0
+            for index in 0..<count {
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum: Double = 0
+                        for p in 0..<k {
+                            let av = transA ? a[p * lda + i] : a[i * lda + p]
+                            let bv = transB ? b[index * n * ldb + j * ldb + p] : b[index * k * ldb + p * ldb + j]
+                            sum += Double(av) * Double(bv)
+                        }
+                        let at = index * m * ldc + i * ldc + j
+                        expected[at] = Float(Double(alpha) * sum + Double(beta) * Double(c0[at]))
+                    }
+                }
+            }
+            #expect(KernelChecks.close(try cs.floats(), expected, tolerance: 1e-5), "transA \(transA), transB \(transB)")
+        }
+    }
+
+    /// One Adam step (bias corrections from the host) over a flat parameter buffer equals
+    /// `Engine/Optim/Adam.swift`'s formula.
+    func adamWithHostCorrections() throws {
+        let n = 1001
+        let w = values(n, seed: 3), g = values(n, seed: 4)
+        let m0 = values(n, seed: 5).map { $0 * 0.1 }, v0 = values(n, seed: 6).map { $0 * $0 * 0.01 }
+        let (lr, b1, b2, eps, t): (Float, Float, Float, Float, Float) = (2e-4, 0.5, 0.999, 1e-8, 3)
+        let c1 = 1 - pow(b1, t), c2 = 1 - pow(b2, t)
+        let ws = try device.upload(w), gs = try device.upload(g), ms = try device.upload(m0), vs = try device.upload(v0)
+        try device.launch("adam_step", grid: 4, block: 128, [.buffer(ws), .buffer(gs), .buffer(ms), .buffer(vs), .int64(n),
+                                                             .float(lr), .float(b1), .float(b2), .float(eps), .float(c1), .float(c2),
+                                                             .float(0), .int32(0)])
+        let out = try ws.floats()
+        for i in 0..<n {
+            let m = b1 * m0[i] + (1 - b1) * g[i], v = b2 * v0[i] + (1 - b2) * g[i] * g[i]
+            let expected = w[i] - lr * (m / c1) / ((v / c2).squareRoot() + eps)
+            #expect(abs(out[i] - expected) <= 1e-6 * max(1, abs(expected)), "parameter \(i)")
+        }
+    }
+
+    /// Three Adam steps with the step count in device memory (as a captured graph runs them)
+    /// against the engine's Adam.
+    func adamWithADeviceStepCount() throws {
+        let count = 1001
+        let parameter = Parameter("w", shape: [count])
+        let w0 = values(count, seed: 16)
+        for i in 0..<count { parameter.value[i] = w0[i] }
+        let adam = Adam([parameter], learningRate: 2e-4, beta1: 0.5, beta2: 0.999)
+        let w = try device.upload(w0), m = try device.upload([Float](repeating: 0, count: count))
+        let v = try device.upload([Float](repeating: 0, count: count)), step = try device.upload([Int32](repeating: 0, count: 2))
+        for round in 0..<3 {
+            let g = values(count, seed: 17 + UInt64(round))
+            for i in 0..<count { parameter.grad[i] = g[i] }
+            adam.update()
+            let gs = try device.upload(g)
+            try device.launch("adam_step_device", grid: 2, block: 64, [.buffer(w), .buffer(gs), .buffer(m), .buffer(v), .int64(count),
+                                                                      .float(2e-4), .float(0.5), .float(0.999), .float(1e-8), .buffer(step),
+                                                                      .float(0), .int32(0)])
+            try device.launch("adam_advance", grid: 1, block: 1, [.buffer(step)])
+        }
+        #expect(KernelChecks.close(try w.floats(), parameter.value.values, tolerance: 1e-6))
+        #expect(KernelChecks.close(try m.floats(), adam.firstMoments[0].values, tolerance: 1e-6))
+    }
+
+    /// im2col and col2im against the engine's: im2col only copies, so it matches exactly;
+    /// col2im adds in another order than the CPU's, so within float rounding.
+    func im2colAndCol2im(_ g: ConvGeometry) throws {
+        let geometry = KernelArgument.int32s(KernelChecks.fields(g))
+        let image = values(g.batch * g.channels * g.height * g.width, seed: 7), cols = values(g.patchSize * g.columnCount, seed: 8)
+        let cpu = KernelChecks.cpuConvolution(g, image: image, cols: cols)
+        let images = try device.upload(image), columns = try device.allocate(bytes: cols.count * 4)
+        try device.launch("im2col", grid: 3, block: 32, [.buffer(images), .buffer(columns), geometry])
+        #expect(try columns.floats() == cpu.cols)
+        let given = try device.upload(cols), back = try device.allocate(bytes: image.count * 4)
+        try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry])
+        #expect(KernelChecks.close(try back.floats(), cpu.image))
+    }
+
+    func biasAndItsGradient() throws {
+        let (batch, channels, spatial) = (3, 5, 49)
+        let y = values(batch * channels * spatial, seed: 9), bias = values(channels, seed: 10)
+        let ys = try device.upload(y), biases = try device.upload(bias), db = try zeros(channels)
+        try device.launch("add_channel_bias", grid: 2, block: 64, [.buffer(ys), .buffer(biases), .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+        let added = try ys.floats()
+        #expect(added == y.indices.map { y[$0] + bias[($0 / spatial) % channels] })
+        try device.launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
+                          [.buffer(biases), .buffer(db), .int64(1), .int32(Int32(channels)), .int64(1)])
+        #expect(try db.floats() == bias, "one element per channel sums to itself")
+        try device.write([Float](repeating: 0, count: channels), to: db.address)
+        try device.launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
+                          [.buffer(ys), .buffer(db), .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+        var expected = [Float](repeating: 0, count: channels)
+        for c in 0..<channels {
+            var sum: Double = 0
+            for b in 0..<batch { for s in 0..<spatial { sum += Double(added[(b * channels + c) * spatial + s]) } }
+            expected[c] = Float(sum)
+        }
+        #expect(KernelChecks.close(try db.floats(), expected, tolerance: 1e-4))
+    }
+
+    /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included.
+    func hingeLosses(count: Int) throws {
+        var logits = values(count, seed: 11)
+        if count > 2 { logits[0] = 1; logits[1] = -1 }  // on the kink for real and for generated images
+        let tensor = Tensor(shape: [count], values: logits)
+        let input = try device.upload(logits), gradient = try device.allocate(bytes: count * 4), loss = try device.allocate(bytes: 4)
+        for real in [true, false] {
+            let cpuGradient = Tensor(zeros: [count])
+            let cpuLoss = HingeLoss.discriminator(tensor, real: real, gradient: cpuGradient)
+            try device.launch("hinge_discriminator", grid: 1, block: LossKernels.block,
+                              [.buffer(input), .buffer(gradient), .buffer(loss), .int64(count), .float(real ? 1 : -1)])
+            #expect(KernelChecks.close(try loss.floats(), [cpuLoss]))
+            #expect(try gradient.floats() == cpuGradient.values)
+        }
+        let cpuGradient = Tensor(zeros: [count])
+        let cpuLoss = HingeLoss.generator(tensor, gradient: cpuGradient)
+        try device.launch("hinge_generator", grid: 1, block: LossKernels.block, [.buffer(input), .buffer(gradient), .buffer(loss), .int64(count)])
+        #expect(KernelChecks.close(try loss.floats(), [cpuLoss]))
+        #expect(try gradient.floats() == cpuGradient.values)
+    }
+
+    /// DiffAugment's forward map against a plain transcription of the documented maps with
+    /// the parameters the device drew; the backward pass as the adjoint of the forward map's
+    /// linear part: <F(x) - F(0), g> = <x, B(g)>.
+    func augmentation(channels: Int) throws {
+        let (batch, height, width) = (5, 12, 12)
+        let size = channels * height * width
+        let x = values(batch * size, seed: 12), g = values(batch * size, seed: 13)
+        let params = try device.allocate(bytes: batch * 8 * 4), step = try device.upload([Int32](repeating: 0, count: 2))
+        try device.launch("augment_draw", grid: 1, block: 32, [.buffer(params), .int32(Int32(batch)), .int32(Int32(height)),
+                                                               .int32(Int32(width)), .int32(7), .uint64(42), .buffer(step)])
+        let p = try params.floats()
+        #expect(KernelChecks.plausible(p), "\(p)")
+        #expect(Set(stride(from: 0, to: p.count, by: 8).map { p[$0] }).count == batch, "each image draws its own")
+        let geometry: [KernelArgument] = [.int32(Int32(channels)), .int32(Int32(height)), .int32(Int32(width))]
+        func forward(_ input: [Float]) throws -> [Float] {
+            let from = try device.upload(input), to = try device.allocate(bytes: input.count * 4)
+            try device.launch("augment_forward", grid: batch, block: AugmentKernels.block, [.buffer(from), .buffer(to), .buffer(params)] + geometry)
+            return try to.floats()
+        }
+        let y = try forward(x)
+        #expect(KernelChecks.close(y, KernelChecks.augment(x, parameters: p, channels: channels, height: height, width: width)))
+        let offset = try forward([Float](repeating: 0, count: x.count))
+        let gs = try device.upload(g), dx = try device.allocate(bytes: g.count * 4)
+        try device.launch("augment_backward", grid: batch, block: AugmentKernels.block, [.buffer(gs), .buffer(dx), .buffer(params)] + geometry)
+        let (left, right) = KernelChecks.adjointSides(x: x, fx: y, f0: offset, g: g, bg: try dx.floats())
+        #expect(abs(left - right) <= 1e-4 * max(1, abs(left)), "<F(x) - F(0), g> = \(left), <x, B(g)> = \(right)")
+    }
+
+    /// BatchNorm in training mode fused with its activation (0: none, 2: LeakyReLU 0.2) against
+    /// the engine's BatchNorm2d (and Activation): output, running statistics, and the
+    /// gradients of the input, gamma and beta.
+    func batchNorm(activation: Int32) throws {
+        let (n, c, h, w) = (3, 4, 5, 7)
+        let x = values(n * c * h * w, seed: 14), dy = values(n * c * h * w, seed: 15)
+        let norm = BatchNorm2d("bn", channels: c)
+        let gammas = (0..<c).map { 0.5 + Float($0) * 0.25 }, betas = (0..<c).map { Float($0) * 0.1 - 0.15 }
+        for i in 0..<c { norm.gamma.value[i] = gammas[i]; norm.beta.value[i] = betas[i] }
+        let leaky = Activation(.leakyReLU(slope: 0.2))
+        var y = norm.forward(Tensor(shape: [n, c, h, w], values: x))
+        if activation == 2 { y = leaky.forward(y) }
+        let gradient = Tensor(shape: [n, c, h, w], values: dy)
+        let dx = norm.backward(activation == 2 ? leaky.backward(gradient) : gradient)
+
+        let xs = try device.upload(x), ys = try device.allocate(bytes: x.count * 4), xhat = try device.allocate(bytes: x.count * 4)
+        let gamma = try device.upload(gammas), beta = try device.upload(betas)
+        let mean = try device.allocate(bytes: c * 4), invStd = try device.allocate(bytes: c * 4)
+        let runningMean = try device.upload([Float](repeating: 0, count: c)), runningVar = try device.upload([Float](repeating: 1, count: c))
+        try device.launch("batchnorm_forward_training", grid: c, block: 256,
+                          [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd),
+                           .buffer(runningMean), .buffer(runningVar), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)),
+                           .float(norm.eps), .float(norm.momentum), .int32(activation), .float(0.2)])
+        let dys = try device.upload(dy), dxs = try device.allocate(bytes: x.count * 4)
+        let dgamma = try zeros(c), dbeta = try zeros(c)
+        try device.launch("batchnorm_backward_training", grid: c, block: 256,
+                          [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(invStd), .buffer(dxs), .buffer(dgamma),
+                           .buffer(dbeta), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)), .int32(activation), .float(0.2)])
+        #expect(KernelChecks.close(try ys.floats(), y.values, tolerance: 1e-4))
+        #expect(KernelChecks.close(try runningMean.floats(), norm.runningMean.values, tolerance: 1e-5))
+        #expect(KernelChecks.close(try runningVar.floats(), norm.runningVar.values, tolerance: 1e-5))
+        #expect(KernelChecks.close(try dxs.floats(), dx.values, tolerance: 1e-3))
+        #expect(KernelChecks.close(try dgamma.floats(), norm.gamma.grad.values, tolerance: 1e-4))
+        #expect(KernelChecks.close(try dbeta.floats(), norm.beta.grad.values, tolerance: 1e-4))
+    }
+
+    /// Embedding, projection head and class-conditional affine, forward and backward, against
+    /// the engine's layers; labels repeat and one class is absent, as in a real batch.
+    func classConditioning() throws {
+        let (batch, classes, features, channels, area) = (6, 4, 5, 3, 10)
+        let labels: [Int32] = [2, 0, 2, 3, 0, 2]
+        let labelBuffer = try device.upload(labels)
+
+        // Projection head: the engine's Linear part is left out on both sides (zero weight, bias).
+        let head = ProjectionHead("head", features: features, classes: classes)
+        let table = values(classes * features, seed: 20)
+        for i in table.indices { head.embedding.weight.value[i] = table[i] }
+        let phi = values(batch * features, seed: 21), dy = values(batch, seed: 22)
+        let cpuY = head.forward(Tensor(shape: [batch, features], values: phi), labels: labels)
+        let cpuDphi = try #require(head.backward(Tensor(shape: [batch], values: dy)))
+        let phis = try device.upload(phi), tables = try device.upload(table), ys = try zeros(batch)
+        let dys = try device.upload(dy), dphi = try zeros(phi.count), dtable = try zeros(table.count)
+        try device.launch("projection_forward", grid: 1, block: 4, [.buffer(phis), .buffer(tables), .buffer(labelBuffer), .buffer(ys),
+                                                                    .int32(Int32(batch)), .int32(Int32(features))])
+        try device.launch("projection_backward", grid: 2, block: 8, [.buffer(phis), .buffer(tables), .buffer(labelBuffer), .buffer(dys),
+                                                                     .buffer(dphi), .buffer(dtable), .int32(Int32(batch)),
+                                                                     .int32(Int32(classes)), .int32(Int32(features))])
+        #expect(KernelChecks.close(try ys.floats(), cpuY.values))
+        #expect(KernelChecks.close(try dphi.floats(), cpuDphi.values))
+        #expect(KernelChecks.close(try dtable.floats(), head.embedding.weight.grad.values))
+
+        // Embedding alone.
+        let embedding = Embedding("embed", count: classes, dimension: features)
+        for i in table.indices { embedding.weight.value[i] = table[i] }
+        let rows = embedding.forward(labels)
+        let dRows = values(batch * features, seed: 23)
+        embedding.backward(Tensor(shape: [batch, features], values: dRows))
+        let out = try device.allocate(bytes: batch * features * 4), dRowBuffer = try device.upload(dRows)
+        let dEmbedding = try zeros(table.count)
+        try device.launch("embedding_forward", grid: 2, block: 8, [.buffer(tables), .buffer(labelBuffer), .buffer(out),
+                                                                   .int32(Int32(batch)), .int32(Int32(features))])
+        try device.launch("embedding_backward", grid: 2, block: 8, [.buffer(dRowBuffer), .buffer(labelBuffer), .buffer(dEmbedding),
+                                                                    .int32(Int32(batch)), .int32(Int32(classes)), .int32(Int32(features))])
+        #expect(try out.floats() == rows.values)
+        #expect(KernelChecks.close(try dEmbedding.floats(), embedding.weight.grad.values))
+
+        // Class-conditional affine.
+        let affine = ClassConditionalAffine("affine", classes: classes, channels: channels)
+        let scale = values(classes * channels, seed: 24), shift = values(classes * channels, seed: 25)
+        for i in scale.indices { affine.scale.value[i] = scale[i]; affine.shift.value[i] = shift[i] }
+        let x = values(batch * channels * area, seed: 26), dz = values(batch * channels * area, seed: 27)
+        let cpuZ = affine.forward(Tensor(shape: [batch, channels, 2, 5], values: x), labels: labels)
+        let cpuDx = affine.backward(Tensor(shape: [batch, channels, 2, 5], values: dz))
+        let xs = try device.upload(x), scales = try device.upload(scale), shifts = try device.upload(shift)
+        let z = try device.allocate(bytes: x.count * 4), dzs = try device.upload(dz), dx = try device.allocate(bytes: x.count * 4)
+        let dscale = try zeros(scale.count), dshift = try zeros(shift.count)
+        let shape: [KernelArgument] = [.int32(Int32(batch)), .int32(Int32(channels)), .int64(area)]
+        try device.launch("class_affine_forward", grid: 3, block: 16, [.buffer(xs), .buffer(scales), .buffer(shifts), .buffer(labelBuffer), .buffer(z)] + shape)
+        try device.launch("class_affine_backward_input", grid: 3, block: 16, [.buffer(dzs), .buffer(scales), .buffer(labelBuffer), .buffer(dx)] + shape)
+        try device.launch("class_affine_backward_parameters", grid: classes * channels, block: ConditioningKernels.reductionBlock,
+                          [.buffer(dzs), .buffer(xs), .buffer(labelBuffer), .buffer(dscale), .buffer(dshift)] + shape)
+        #expect(KernelChecks.close(try z.floats(), cpuZ.values))
+        #expect(KernelChecks.close(try dx.floats(), cpuDx.values))
+        #expect(KernelChecks.close(try dscale.floats(), affine.scale.grad.values, tolerance: 1e-4))
+        #expect(KernelChecks.close(try dshift.floats(), affine.shift.grad.values, tolerance: 1e-4))
+    }
+
+    /// Batches gathered on the device are dataset images scaled to [-1, 1] with their labels,
+    /// new ones at every step; latent vectors are standard normal times the temperature and
+    /// labels cover the classes.
+    func batchesAndLatents() throws {
+        let (count, imageBytes, batch) = (7, 12, 16)
+        let pixels = (0..<(count * imageBytes)).map { UInt8(($0 * 37) % 256) }
+        let labels: [Int32] = (0..<count).map { Int32($0 % 3) }
+        let images = try device.upload(pixels), labelBuffer = try device.upload(labels)
+        let step = try device.upload([Int32](repeating: 0, count: 2))
+        let first = try device.allocate(bytes: batch * imageBytes * 4), firstLabels = try device.allocate(bytes: batch * 4)
+        let second = try device.allocate(bytes: batch * imageBytes * 4), secondLabels = try device.allocate(bytes: batch * 4)
+        func gather(_ out: DeviceBuffer, _ outLabels: DeviceBuffer) throws {
+            try device.launch("gather_batch", grid: batch, block: 8,
+                              [.buffer(images), .buffer(labelBuffer), .int64(count), .int32(Int32(imageBytes)), .buffer(out),
+                               .buffer(outLabels), .int32(Int32(batch)), .uint64(9), .buffer(step)])
+        }
+        try gather(first, firstLabels)
+        try device.launch("advance_step", grid: 1, block: 1, [.buffer(step)])
+        try gather(second, secondLabels)
+        let (n, classes, temperature): (Int, Int32, Float) = (4001, 5, 1.5)
+        let z = try device.allocate(bytes: n * 4), zLabels = try device.allocate(bytes: batch * 4)
+        try device.launch("draw_latents", grid: 4, block: 64, [.buffer(z), .int64(n), .buffer(zLabels), .int32(Int32(batch)),
+                                                              .int32(classes), .float(temperature), .uint64(3), .buffer(step)])
+        for (rows, rowLabels) in [(try first.floats(), try firstLabels.int32s()), (try second.floats(), try secondLabels.int32s())] {
+            for row in 0..<batch {
+                let image = Array(rows[(row * imageBytes)..<((row + 1) * imageBytes)])
+                let source = (0..<count).first { index in
+                    (0..<imageBytes).allSatisfy { abs(image[$0] - (Float(pixels[index * imageBytes + $0]) * 2 / 255 - 1)) < 1e-6 }
+                }
+                let index = try #require(source, "row \(row) is a dataset image scaled to [-1, 1]")
+                #expect(rowLabels[row] == labels[index])
+            }
+        }
+        #expect(try first.floats() != second.floats(), "a new batch at every step")
+        let latents = try z.floats()
+        let mean = latents.reduce(0, +) / Float(n)
+        let deviation = (latents.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(n)).squareRoot()
+        #expect(abs(mean) < 0.1 && abs(deviation - temperature) < 0.1, "mean \(mean), deviation \(deviation)")
+        let drawn = Set(try zLabels.int32s())
+        #expect(drawn.isSubset(of: Set(0..<classes)) && drawn.count >= 3, "\(drawn)")
+    }
+}

@@ -1,0 +1,68 @@
+import CUDA
+import Engine
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `KernelDevice` on the CPU, for machines without a GPU (CI): each kernel source is compiled
+/// by g++ as C++20 with an emulation of CUDA's thread model (`EmulationRuntime`) into a shared
+/// library, loaded in this process; device memory is host memory; matrix products go to the
+/// engine's BLAS. Everything written against `KernelDevice` — single kernels, the GPU layers,
+/// the whole training step — runs here unchanged and is compared with the CPU engine.
+///
+/// What it cannot show (the GPU's memory model, launch limits, speed) the GPU tests do on the
+/// device machine. Fresh allocations are filled with NaN bytes, so a kernel that reads memory
+/// nobody wrote shows it.
+public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
+    public let name = "CPU emulation (g++)"
+
+    public static var compilerPath: String? {
+        ["/usr/bin/g++", "/usr/local/bin/g++"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    public init() {}
+
+    public func allocate(bytes: Int) throws(CUDAError) -> DeviceBuffer {
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 256, max(bytes, 1)) == 0, let pointer else {
+            throw .outOfMemory(requestedBytes: bytes, freeBytes: 0, totalBytes: 0)
+        }
+        pointer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: max(bytes, 1))
+        return DeviceBuffer(device: self, address: UInt64(UInt(bitPattern: pointer)), bytes: bytes)
+    }
+
+    public func free(_ address: UInt64) { Glibc.free(Self.pointer(address)) }
+
+    public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        Self.pointer(address).copyMemory(from: base, byteCount: bytes.count)
+    }
+
+    public func read(_ address: UInt64, into bytes: UnsafeMutableRawBufferPointer) throws(CUDAError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        base.copyMemory(from: Self.pointer(address), byteCount: bytes.count)
+    }
+
+    public func launch(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
+        precondition(grid > 0 && block > 0 && block <= 1024, "launch \(kernel): grid \(grid), block \(block)")
+        let entry = try EmulationRuntime.shared.entry(kernel)
+        try KernelArgument.withParameterArray(arguments) { parameters in
+            // The emulation's thread state is the library's globals: one launch at a time.
+            EmulationRuntime.shared.launchLock.withLock { entry(UInt32(grid), UInt32(block), parameters) }
+        }
+    }
+
+    public func multiply(_ p: MatrixProduct) throws(CUDAError) {
+        for index in 0..<p.count {
+            let a = Self.floats(p.a) + index * p.strideA, b = Self.floats(p.b) + index * p.strideB
+            BLAS.gemm(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k, alpha: p.alpha, a: a, lda: p.lda,
+                      b: b, ldb: p.ldb, beta: p.beta, c: Self.floats(p.c) + index * p.strideC, ldc: p.ldc)
+        }
+    }
+
+    public func synchronize() throws(CUDAError) {}
+
+    static func pointer(_ address: UInt64) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: UInt(address))! }
+    static func floats(_ address: UInt64) -> UnsafeMutablePointer<Float> { pointer(address).assumingMemoryBound(to: Float.self) }
+}

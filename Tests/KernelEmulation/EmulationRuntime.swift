@@ -1,0 +1,193 @@
+import CUDA
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The kernel sources compiled for the CPU: one shared library per source (sources define
+/// device helpers of the same names), built by g++ once per source text and loaded with
+/// `dlopen`; each `__global__` function gets an exported `emulate_<name>(grid, block, args)`
+/// that unpacks `args` exactly as `cuLaunchKernel` does (an array of pointers to values).
+///
+/// CUDA's threads are emulated with fibers (`ucontext`): a block's threads run in turn, each
+/// until its next `__syncthreads` or its end, so a barrier holds when every thread has reached
+/// it, as on the GPU, at the cost of a context switch. A kernel whose first block never waits
+/// runs its other blocks' threads as plain calls.
+final class EmulationRuntime: @unchecked Sendable {
+    typealias Entry = @convention(c) (UInt32, UInt32, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Void
+
+    /// Shared libraries loaded into the process are process-wide; so is this.
+    static let shared = EmulationRuntime()
+
+    let launchLock = NSLock()
+    private let lock = NSLock()
+    private var libraries: [String: UnsafeMutableRawPointer] = [:]
+    private var entries: [String: Entry] = [:]
+    private let sourceOf: [String: KernelSource]
+
+    private init() {
+        var sourceOf: [String: KernelSource] = [:]
+        for source in AllKernels.sources { for function in source.functions { sourceOf[function] = source } }
+        self.sourceOf = sourceOf
+    }
+
+    func entry(_ kernel: String) throws(CUDAError) -> Entry {
+        lock.lock()
+        defer { lock.unlock() }
+        if let entry = entries[kernel] { return entry }
+        guard let source = sourceOf[kernel] else {
+            throw .driver(call: "launch \(kernel)", code: 500, message: "no kernel source defines it")
+        }
+        let library: UnsafeMutableRawPointer
+        if let loaded = libraries[source.name] {
+            library = loaded
+        } else {
+            library = try Self.build(source)
+            libraries[source.name] = library
+        }
+        guard let symbol = dlsym(library, "emulate_" + kernel) else {
+            throw .symbolMissing(library: source.name + " (emulated)", symbol: kernel)
+        }
+        let entry = unsafeBitCast(symbol, to: Entry.self)
+        entries[kernel] = entry
+        return entry
+    }
+
+    /// Compiles (or finds compiled, by a hash of the text) and loads one source.
+    private static func build(_ source: KernelSource) throws(CUDAError) -> UnsafeMutableRawPointer {
+        let text = program(source)
+        let folder = NSTemporaryDirectory() + "synthd-kernel-emulation"
+        let library = folder + "/\(source.name)-\(hash(text)).so"
+        if !FileManager.default.fileExists(atPath: library) {
+            guard let compiler = EmulatedDevice.compilerPath else {
+                throw .libraryMissing(what: "g++ (the kernels' CPU emulation)", tried: ["/usr/bin/g++"], reasons: [])
+            }
+            try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let stem = folder + "/\(source.name)-\(UUID().uuidString)"
+            do {
+                try text.write(toFile: stem + ".cpp", atomically: true, encoding: .utf8)
+                defer { try? FileManager.default.removeItem(atPath: stem + ".cpp") }
+                let result = try execute(compiler, ["-std=c++20", "-O1", "-fPIC", "-shared", "-w", stem + ".cpp", "-o", stem + ".so"])
+                guard result.status == 0 else { throw CUDAError.compilation(kernel: source.name + " (as emulated C++)", log: result.output) }
+                // Renamed into place: a parallel test process sees a whole library or none.
+                guard rename(stem + ".so", library) == 0 else { throw CUDAError.compilation(kernel: source.name, log: "rename failed") }
+            } catch let error as CUDAError {
+                throw error
+            } catch {
+                throw .compilation(kernel: source.name + " (as emulated C++)", log: "\(error)")
+            }
+        }
+        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
+            throw .libraryMissing(what: library, tried: [library], reasons: [String(cString: dlerror())])
+        }
+        return handle
+    }
+
+    static func program(_ source: KernelSource) -> String {
+        header + source.code + "\n" + source.functions.map { name in
+            "extern \"C\" void emulate_\(name)(unsigned grid, unsigned block, void** args) { emulate(grid, block, [&] { invoke(\(name), args); }); }\n"
+        }.joined()
+    }
+
+    private static func hash(_ text: String) -> String {
+        var value: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(value, radix: 16)
+    }
+
+    private static func execute(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    /// CUDA's thread model on the CPU (see the type's comment), and the built-ins the kernels
+    /// use that C++ lacks.
+    static let header = #"""
+        #include <algorithm>
+        #include <bit>
+        #include <cmath>
+        #include <cstdio>
+        #include <cstdlib>
+        #include <functional>
+        #include <type_traits>
+        #include <utility>
+        #include <vector>
+        #include <ucontext.h>
+        using std::max; using std::min;
+        struct EmulatedDim { unsigned x, y, z; };
+        static EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
+        #define __global__
+        #define __device__ static inline
+        #define __shared__ static
+        static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
+
+        namespace emulation {
+            const size_t stack_bytes = 256 * 1024;
+            static ucontext_t scheduler;
+            static std::vector<ucontext_t> fibers;
+            static std::vector<void*> stacks;
+            static std::vector<char> finished;
+            static unsigned current;
+            static bool in_fiber = false;
+            static std::function<void()>* body;
+            static void trampoline() { (*body)(); finished[current] = 1; }
+        }
+
+        static inline void __syncthreads() {
+            if (!emulation::in_fiber) { fprintf(stderr, "__syncthreads in a kernel whose first block never waited\n"); abort(); }
+            swapcontext(&emulation::fibers[emulation::current], &emulation::scheduler);
+        }
+
+        static void emulate(unsigned grid, unsigned block, std::function<void()> kernel) {
+            using namespace emulation;
+            gridDim = {grid, 1, 1}; blockDim = {block, 1, 1};
+            body = &kernel;
+            while (fibers.size() < block) { fibers.emplace_back(); stacks.push_back(malloc(stack_bytes)); }
+            finished.resize(fibers.size());
+            bool barriers = true;
+            for (unsigned b = 0; b < grid; b++) {
+                blockIdx = {b, 0, 0};
+                if (!barriers) {
+                    for (unsigned t = 0; t < block; t++) { threadIdx = {t, 0, 0}; kernel(); }
+                    continue;
+                }
+                for (unsigned t = 0; t < block; t++) {
+                    finished[t] = 0;
+                    getcontext(&fibers[t]);
+                    fibers[t].uc_stack.ss_sp = stacks[t];
+                    fibers[t].uc_stack.ss_size = stack_bytes;
+                    fibers[t].uc_link = &scheduler;
+                    makecontext(&fibers[t], trampoline, 0);
+                }
+                unsigned alive = block;
+                bool waited = false;
+                while (alive > 0) {
+                    for (unsigned t = 0; t < block; t++) {
+                        if (finished[t]) continue;
+                        current = t; threadIdx = {t, 0, 0}; in_fiber = true;
+                        swapcontext(&scheduler, &fibers[t]);
+                        in_fiber = false;
+                        if (finished[t]) alive--; else waited = true;
+                    }
+                }
+                if (!waited) barriers = false;
+            }
+        }
+
+        template <class... A, size_t... I>
+        static void invoke(void (*f)(A...), void** args, std::index_sequence<I...>) {
+            f(*static_cast<std::remove_reference_t<A>*>(args[I])...);
+        }
+        template <class... A>
+        static void invoke(void (*f)(A...), void** args) { invoke(f, args, std::index_sequence_for<A...>{}); }
+
+        """#
+}
