@@ -87,6 +87,8 @@ let package = Package(
         // toolkit at build time) and the CUDA C sources of the engine's kernels.
         .target(name: "CUDA", swiftSettings: languageSettings),
         // Models and training steps built from the engine's layers.
+        // The engine's layers on a KernelDevice (a GPU, or the tests' CPU emulation of one).
+        .target(name: "GPUEngine", dependencies: ["CUDA", "Engine"], swiftSettings: languageSettings),
         .target(name: "GAN", dependencies: ["Engine", "Imaging"],
                 swiftSettings: languageSettings + numericSettings),
 
@@ -136,6 +138,8 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "KernelEmulation"],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "GPUEngineTests", dependencies: ["GPUEngine", "CUDA", "Engine", "KernelEmulation"],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),

@@ -74,7 +74,18 @@ public enum ConvolutionKernels {
         }
         if (threadIdx.x == 0) db[c] += partial[0];
     }
-    """#, functions: ["im2col", "col2im", "add_channel_bias", "channel_bias_gradient"])
+
+    // dst (B, A, S) = src (A, B, S), as `swapLeadingAxes` in Engine/Core/Im2col.swift: NCHW
+    // activations to the channel-major (C, N, H*W) matrices whose one GEMM sums a weight's
+    // gradient over the batch, and back. One thread per destination element (coalesced writes).
+    extern "C" __global__ void swap_leading_axes(const float* src, float* dst, long a, long b, long inner) {
+        const long n = a * b * inner;
+        GRID_STRIDE(i, n) {
+            long s = i % inner, rest = i / inner, j = rest % a, k = rest / a;
+            dst[i] = src[(j * b + k) * inner + s];
+        }
+    }
+    """#, functions: ["im2col", "col2im", "add_channel_bias", "channel_bias_gradient", "swap_leading_axes"])
 
     /// `channel_bias_gradient` reduces with this many threads per block (a power of two).
     public static let reductionBlock = 256

@@ -1,0 +1,69 @@
+import CUDA
+import Engine
+
+/// A float tensor in device memory: a shape over floats of an allocation, from `offset` on
+/// (a parameter's view into its `ParameterArena`, or a layer's own output).
+public struct DeviceTensor: @unchecked Sendable {
+    public let storage: DeviceBuffer
+    /// In floats from the allocation's start.
+    public let offset: Int
+    public let shape: [Int]
+
+    public init(storage: DeviceBuffer, offset: Int = 0, shape: [Int]) {
+        precondition((offset + shape.reduce(1, *)) * 4 <= storage.bytes, "a view of \(shape) past its allocation")
+        self.storage = storage
+        self.offset = offset
+        self.shape = shape
+    }
+
+    /// Fresh device memory (contents undefined until written).
+    public init(on device: any KernelDevice, shape: [Int]) throws(CUDAError) {
+        self.init(storage: try device.allocate(bytes: shape.reduce(1, *) * 4), shape: shape)
+    }
+
+    /// A copy of a CPU tensor.
+    public init(_ tensor: Tensor, on device: any KernelDevice) throws(CUDAError) {
+        try self.init(on: device, shape: tensor.shape)
+        try upload(tensor.values)
+    }
+
+    public var device: any KernelDevice { storage.device }
+    public var count: Int { shape.reduce(1, *) }
+    public var address: UInt64 { storage.address + UInt64(offset * 4) }
+    /// As a kernel argument (a `float*`).
+    public var argument: KernelArgument { .address(address) }
+
+    public func reshaped(_ newShape: [Int]) -> DeviceTensor {
+        precondition(newShape.reduce(1, *) == count, "reshape \(shape) to \(newShape)")
+        return DeviceTensor(storage: storage, offset: offset, shape: newShape)
+    }
+
+    public func values() throws(CUDAError) -> [Float] { try device.floats(at: address, count: count) }
+
+    public func upload(_ values: [Float]) throws(CUDAError) {
+        precondition(values.count == count, "\(values.count) values into \(shape)")
+        try device.write(values, to: address)
+    }
+
+    /// As a CPU tensor (tests, checkpoints).
+    public func tensor() throws(CUDAError) -> Tensor { Tensor(shape: shape, values: try values()) }
+
+    /// `existing` when it has `shape` (a layer's output between steps: the same addresses, as
+    /// a captured graph needs), else new memory.
+    public static func reuse(_ existing: DeviceTensor?, shape: [Int], on device: any KernelDevice) throws(CUDAError) -> DeviceTensor {
+        if let existing, existing.shape == shape { return existing }
+        return try DeviceTensor(on: device, shape: shape)
+    }
+}
+
+extension KernelDevice {
+    /// Launches an element-wise (grid-stride) kernel over `count` elements.
+    public func launchElementwise(_ kernel: String, count: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
+        try launch(kernel, grid: Swift.min(Swift.max(1, (count + 255) / 256), 4096), block: 256, arguments)
+    }
+
+    /// Sets every element of `tensor` to `value`.
+    public func fill(_ tensor: DeviceTensor, _ value: Float) throws(CUDAError) {
+        try launchElementwise("fill", count: tensor.count, [tensor.argument, .int64(tensor.count), .float(value)])
+    }
+}

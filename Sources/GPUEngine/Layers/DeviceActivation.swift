@@ -1,0 +1,43 @@
+import CUDA
+import Engine
+
+/// ReLU, LeakyReLU and Tanh on a device, forward and backward (`Engine/Layers/Activations.swift`).
+public final class DeviceActivation {
+    public let kind: Activation.Kind
+    private var input: DeviceTensor?, output: DeviceTensor?, inputGradient: DeviceTensor?
+
+    public init(_ kind: Activation.Kind) {
+        precondition(kind != .sigmoid, "no sigmoid kernel: the losses take logits")
+        self.kind = kind
+    }
+
+    public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
+        let device = x.device
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
+        (input, output) = (x, y)
+        let n = KernelArgument.int64(x.count)
+        switch kind {
+        case .relu: try device.launchElementwise("relu_forward", count: x.count, [x.argument, y.argument, n])
+        case .leakyReLU(let slope): try device.launchElementwise("leaky_relu_forward", count: x.count, [x.argument, y.argument, n, .float(slope)])
+        case .tanh: try device.launchElementwise("tanh_forward", count: x.count, [x.argument, y.argument, n])
+        case .sigmoid: preconditionFailure()
+        }
+        return y
+    }
+
+    public func backward(_ dy: DeviceTensor) throws(CUDAError) -> DeviceTensor {
+        guard let x = input, let y = output else { preconditionFailure("Activation.backward before forward") }
+        let device = dy.device
+        let dx = try DeviceTensor.reuse(inputGradient, shape: y.shape, on: device)
+        inputGradient = dx
+        let n = KernelArgument.int64(y.count)
+        switch kind {
+        case .relu: try device.launchElementwise("relu_backward", count: y.count, [x.argument, dy.argument, dx.argument, n])
+        case .leakyReLU(let slope):
+            try device.launchElementwise("leaky_relu_backward", count: y.count, [x.argument, dy.argument, dx.argument, n, .float(slope)])
+        case .tanh: try device.launchElementwise("tanh_backward", count: y.count, [y.argument, dy.argument, dx.argument, n])
+        case .sigmoid: preconditionFailure()
+        }
+        return dx
+    }
+}

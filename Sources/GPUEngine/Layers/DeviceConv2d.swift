@@ -1,0 +1,81 @@
+import CUDA
+import Engine
+
+/// 2-D convolution on a device, as `Engine/Layers/Conv2d.swift` (weight (Cout, Cin, K, K)).
+///
+/// Forward: im2col of the whole batch into cols (Cin*K*K, B*OH*OW), then one batched GEMM
+/// writes each image's (Cout, OH*OW) straight into y (B, Cout, OH, OW), no transpose. The
+/// columns are kept for the backward pass (recomputing them, as the CPU does to stay in cache,
+/// would cost a launch and the same memory traffic). Backward: dy to channel-major
+/// (Cout, B*OH*OW) once, then one GEMM each for dW (summing over the batch) and the columns'
+/// gradient, and col2im.
+public final class DeviceConv2d {
+    public let layer: Conv2d
+    let weight: DeviceTensor, weightGradient: DeviceTensor
+    let bias: DeviceTensor?, biasGradient: DeviceTensor?
+    private var input: DeviceTensor?
+    private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
+
+    public init(_ layer: Conv2d, arena: ParameterArena) {
+        self.layer = layer
+        weight = arena.value(layer.weight)
+        weightGradient = arena.gradient(layer.weight)
+        bias = layer.bias.map(arena.value)
+        biasGradient = layer.bias.map(arena.gradient)
+    }
+
+    var device: any KernelDevice { weight.device }
+
+    func geometry(_ x: DeviceTensor) -> ConvGeometry {
+        ConvGeometry(batch: x.shape[0], channels: layer.inChannels, height: x.shape[2], width: x.shape[3],
+                     kernelHeight: layer.kernelSize, kernelWidth: layer.kernelSize, stride: layer.stride, padding: layer.padding,
+                     gridHeight: layer.outputSize(x.shape[2]), gridWidth: layer.outputSize(x.shape[3]))
+    }
+
+    /// x (B, Cin, H, W) -> y (B, Cout, OH, OW).
+    public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
+        precondition(x.shape.count == 4 && x.shape[1] == layer.inChannels, "Conv2d expects (B, \(layer.inChannels), H, W), got \(x.shape)")
+        let g = geometry(x), outputs = layer.outChannels
+        input = x
+        let cols = try DeviceTensor.reuse(self.cols, shape: [g.patchSize, g.columnCount], on: device)
+        self.cols = cols
+        let y = try DeviceTensor.reuse(output, shape: [g.batch, outputs, g.gridHeight, g.gridWidth], on: device)
+        output = y
+        try device.im2col(x, into: cols, g)
+        // y_b (Cout, OH*OW) = W (Cout, Cin*K*K) . cols[:, image b's columns]
+        try device.multiply(MatrixProduct(m: outputs, n: g.gridArea, k: g.patchSize, a: weight.address, lda: g.patchSize,
+                                          b: cols.address, ldb: g.columnCount, c: y.address, ldc: g.gridArea,
+                                          count: g.batch, strideA: 0, strideB: g.gridArea, strideC: outputs * g.gridArea))
+        if let bias { try device.addChannelBias(y, bias, batch: g.batch, channels: outputs, spatial: g.gridArea) }
+        return y
+    }
+
+    /// dy (B, Cout, OH, OW) -> the parameter gradients (added, when `parameterGradients`) and
+    /// dx (B, Cin, H, W) when `inputGradient`.
+    @discardableResult
+    public func backward(_ dy: DeviceTensor, inputGradient wantInput: Bool = true,
+                         parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor? {
+        guard let x = input, let cols else { preconditionFailure("Conv2d.backward before forward") }
+        let g = geometry(x), outputs = layer.outChannels
+        let dycm = try DeviceTensor.reuse(channelMajor, shape: [outputs, g.columnCount], on: device)
+        channelMajor = dycm
+        try device.swapLeadingAxes(dy, into: dycm, a: g.batch, b: outputs, inner: g.gridArea)
+        if parameterGradients {
+            // dW (Cout, Cin*K*K) += dycm (Cout, B*OH*OW) . cols^T
+            try device.multiply(MatrixProduct(transB: true, m: outputs, n: g.patchSize, k: g.columnCount, a: dycm.address,
+                                              lda: g.columnCount, b: cols.address, ldb: g.columnCount, beta: 1,
+                                              c: weightGradient.address, ldc: g.patchSize))
+            if let biasGradient {
+                try device.addChannelBiasGradient(dy, into: biasGradient, batch: g.batch, channels: outputs, spatial: g.gridArea)
+            }
+        }
+        guard wantInput else { return nil }
+        // dcols (Cin*K*K, B*OH*OW) = W^T . dycm, into the kept columns (the weight gradient has read them).
+        try device.multiply(MatrixProduct(transA: true, m: g.patchSize, n: g.columnCount, k: outputs, a: weight.address,
+                                          lda: g.patchSize, b: dycm.address, ldb: g.columnCount, c: cols.address, ldc: g.columnCount))
+        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
+        inputGradient = dx
+        try device.col2im(cols, into: dx, g)
+        return dx
+    }
+}

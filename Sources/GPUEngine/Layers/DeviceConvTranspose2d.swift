@@ -1,0 +1,86 @@
+import CUDA
+import Engine
+
+/// Transposed 2-D convolution on a device, as `Engine/Layers/ConvTranspose2d.swift` (weight
+/// (Cin, Cout, K, K)): the adjoint of a convolution whose input is this layer's output, the
+/// same column geometry with the roles swapped (image = output, grid = input).
+///
+/// Forward: one batched GEMM W^T . x_b writes each image's columns (Cout*K*K, H*W) into cols,
+/// then col2im (a gather: deterministic). Backward: im2col of dy, one batched GEMM for dx, and
+/// for dW the input in channel-major (Cin, B*H*W) so that one GEMM sums over the batch.
+public final class DeviceConvTranspose2d {
+    public let layer: ConvTranspose2d
+    let weight: DeviceTensor, weightGradient: DeviceTensor
+    let bias: DeviceTensor?, biasGradient: DeviceTensor?
+    private var input: DeviceTensor?
+    private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
+
+    public init(_ layer: ConvTranspose2d, arena: ParameterArena) {
+        self.layer = layer
+        weight = arena.value(layer.weight)
+        weightGradient = arena.gradient(layer.weight)
+        bias = layer.bias.map(arena.value)
+        biasGradient = layer.bias.map(arena.gradient)
+    }
+
+    var device: any KernelDevice { weight.device }
+
+    func outputSize(_ inputSize: Int) -> Int { (inputSize - 1) * layer.stride - 2 * layer.padding + layer.kernelSize }
+
+    /// The geometry with the output as the image and the input as the grid.
+    func geometry(_ x: DeviceTensor) -> ConvGeometry {
+        ConvGeometry(batch: x.shape[0], channels: layer.outChannels, height: outputSize(x.shape[2]), width: outputSize(x.shape[3]),
+                     kernelHeight: layer.kernelSize, kernelWidth: layer.kernelSize, stride: layer.stride, padding: layer.padding,
+                     gridHeight: x.shape[2], gridWidth: x.shape[3])
+    }
+
+    /// x (B, Cin, H, W) -> y (B, Cout, OH, OW).
+    public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
+        precondition(x.shape.count == 4 && x.shape[1] == layer.inChannels,
+                     "ConvTranspose2d expects (B, \(layer.inChannels), H, W), got \(x.shape)")
+        let g = geometry(x), inputs = layer.inChannels
+        input = x
+        let cols = try DeviceTensor.reuse(self.cols, shape: [g.patchSize, g.columnCount], on: device)
+        self.cols = cols
+        let y = try DeviceTensor.reuse(output, shape: [g.batch, layer.outChannels, g.height, g.width], on: device)
+        output = y
+        // cols[:, image b's columns] (Cout*K*K, H*W) = W^T (Cout*K*K, Cin) . x_b (Cin, H*W)
+        try device.multiply(MatrixProduct(transA: true, m: g.patchSize, n: g.gridArea, k: inputs, a: weight.address,
+                                          lda: g.patchSize, b: x.address, ldb: g.gridArea, c: cols.address, ldc: g.columnCount,
+                                          count: g.batch, strideA: 0, strideB: inputs * g.gridArea, strideC: g.gridArea))
+        try device.col2im(cols, into: y, g)
+        if let bias { try device.addChannelBias(y, bias, batch: g.batch, channels: layer.outChannels, spatial: g.height * g.width) }
+        return y
+    }
+
+    /// dy (B, Cout, OH, OW) -> the parameter gradients (added, when `parameterGradients`) and
+    /// dx (B, Cin, H, W) when `inputGradient`.
+    @discardableResult
+    public func backward(_ dy: DeviceTensor, inputGradient wantInput: Bool = true,
+                         parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor? {
+        guard let x = input, let cols else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        let g = geometry(x), inputs = layer.inChannels
+        try device.im2col(dy, into: cols, g)
+        if parameterGradients {
+            let xcm = try DeviceTensor.reuse(channelMajor, shape: [inputs, g.columnCount], on: device)
+            channelMajor = xcm
+            try device.swapLeadingAxes(x, into: xcm, a: g.batch, b: inputs, inner: g.gridArea)
+            // dW (Cin, Cout*K*K) += xcm (Cin, B*H*W) . dcols^T
+            try device.multiply(MatrixProduct(transB: true, m: inputs, n: g.patchSize, k: g.columnCount, a: xcm.address,
+                                              lda: g.columnCount, b: cols.address, ldb: g.columnCount, beta: 1,
+                                              c: weightGradient.address, ldc: g.patchSize))
+            if let biasGradient {
+                try device.addChannelBiasGradient(dy, into: biasGradient, batch: g.batch, channels: layer.outChannels,
+                                                  spatial: g.height * g.width)
+            }
+        }
+        guard wantInput else { return nil }
+        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
+        inputGradient = dx
+        // dx_b (Cin, H*W) = W (Cin, Cout*K*K) . dcols[:, image b's columns]
+        try device.multiply(MatrixProduct(m: inputs, n: g.gridArea, k: g.patchSize, a: weight.address, lda: g.patchSize,
+                                          b: cols.address, ldb: g.columnCount, c: dx.address, ldc: g.gridArea,
+                                          count: g.batch, strideA: 0, strideB: g.gridArea, strideC: inputs * g.gridArea))
+        return dx
+    }
+}

@@ -1,0 +1,36 @@
+import CUDA
+import Engine
+
+extension ConvGeometry {
+    /// The `Geometry` struct of `convolution.cu`, by value.
+    var kernelArgument: KernelArgument {
+        .int32s([batch, channels, height, width, kernelHeight, kernelWidth, stride, padding, gridHeight, gridWidth].map { Int32($0) })
+    }
+    var gridArea: Int { gridHeight * gridWidth }
+    var imageCount: Int { batch * channels * height * width }
+}
+
+/// Shared by the two convolutions: column matrices, the layout swap, the bias.
+extension KernelDevice {
+    func im2col(_ image: DeviceTensor, into cols: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
+        try launchElementwise("im2col", count: g.patchSize * g.columnCount, [image.argument, cols.argument, g.kernelArgument])
+    }
+
+    func col2im(_ cols: DeviceTensor, into image: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
+        try launchElementwise("col2im", count: g.imageCount, [cols.argument, image.argument, g.kernelArgument])
+    }
+
+    /// destination (B, A, S) = source (A, B, S).
+    func swapLeadingAxes(_ source: DeviceTensor, into destination: DeviceTensor, a: Int, b: Int, inner: Int) throws(CUDAError) {
+        try launchElementwise("swap_leading_axes", count: a * b * inner, [source.argument, destination.argument, .int64(a), .int64(b), .int64(inner)])
+    }
+
+    func addChannelBias(_ y: DeviceTensor, _ bias: DeviceTensor, batch: Int, channels: Int, spatial: Int) throws(CUDAError) {
+        try launchElementwise("add_channel_bias", count: y.count, [y.argument, bias.argument, .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+    }
+
+    func addChannelBiasGradient(_ dy: DeviceTensor, into db: DeviceTensor, batch: Int, channels: Int, spatial: Int) throws(CUDAError) {
+        try launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
+                   [dy.argument, db.argument, .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+    }
+}

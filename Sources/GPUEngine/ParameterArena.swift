@@ -1,0 +1,67 @@
+import CUDA
+import Engine
+
+/// A network's parameters in one flat device buffer, and their gradients in another of the
+/// same layout, so that one launch updates a whole network (`DeviceAdam`) and zeroes its
+/// gradients. Each parameter keeps a view by the CPU model's `Parameter`: the CPU model stays
+/// the source of names and shapes, and a checkpoint is the CPU format (`download` into the
+/// CPU parameters, then the usual save): device-independent.
+public final class ParameterArena: @unchecked Sendable {
+    public let device: any KernelDevice
+    public let parameters: [Parameter]
+    public let values: DeviceTensor
+    public let gradients: DeviceTensor
+    /// Where each parameter starts, in floats (each aligned to 64 floats: 256 bytes).
+    private let offsets: [ObjectIdentifier: Int]
+
+    public init(_ parameters: [Parameter], on device: any KernelDevice) throws(CUDAError) {
+        self.device = device
+        self.parameters = parameters
+        var offsets: [ObjectIdentifier: Int] = [:]
+        var total = 0
+        for parameter in parameters {
+            offsets[ObjectIdentifier(parameter)] = total
+            total += (parameter.value.count + 63) / 64 * 64
+        }
+        self.offsets = offsets
+        values = try DeviceTensor(on: device, shape: [max(total, 1)])
+        gradients = try DeviceTensor(on: device, shape: [max(total, 1)])
+        try device.fill(values, 0)
+        try upload()
+        try zeroGradients()
+    }
+
+    /// Floats in each buffer, alignment gaps included (they stay zero).
+    public var count: Int { values.count }
+
+    public func value(_ parameter: Parameter) -> DeviceTensor { view(values, parameter) }
+    public func gradient(_ parameter: Parameter) -> DeviceTensor { view(gradients, parameter) }
+
+    private func view(_ buffer: DeviceTensor, _ parameter: Parameter) -> DeviceTensor {
+        guard let offset = offsets[ObjectIdentifier(parameter)] else { preconditionFailure("\(parameter.name) is not in this arena") }
+        return DeviceTensor(storage: buffer.storage, offset: buffer.offset + offset, shape: parameter.shape)
+    }
+
+    /// The CPU parameters' values to the device (after a checkpoint load).
+    public func upload() throws(CUDAError) {
+        for parameter in parameters { try value(parameter).upload(parameter.value.values) }
+    }
+
+    /// The device's values into the CPU parameters (before a checkpoint save).
+    public func download() throws(CUDAError) {
+        for parameter in parameters {
+            let values = try value(parameter).values()
+            for index in values.indices { parameter.value[index] = values[index] }
+        }
+    }
+
+    /// The device's gradients into the CPU parameters' `grad` (tests compare them).
+    public func downloadGradients() throws(CUDAError) {
+        for parameter in parameters {
+            let values = try gradient(parameter).values()
+            for index in values.indices { parameter.grad[index] = values[index] }
+        }
+    }
+
+    public func zeroGradients() throws(CUDAError) { try device.fill(gradients, 0) }
+}

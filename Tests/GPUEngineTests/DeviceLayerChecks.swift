@@ -1,0 +1,157 @@
+import CUDA
+import Engine
+import GPUEngine
+import Testing
+
+/// Each device layer against its CPU layer (`Engine/Layers`) on odd shapes: the same weights
+/// and input, then output, input gradient and parameter gradients compared. Written once
+/// against `KernelDevice`; `EmulatedLayerTests` runs them on the CPU emulation in CI and
+/// `GPULayerTests` on a GPU.
+struct DeviceLayerChecks {
+    let device: any KernelDevice
+
+    /// Deterministic values in [-scale, scale].
+    static func values(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (Float(Int(state >> 40) % 2001) / 1000 - 1) * scale
+        }
+    }
+
+    static func close(_ a: [Float], _ b: [Float], tolerance: Float) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
+    }
+
+    /// Fills every parameter of `parameters` with distinct values.
+    static func randomize(_ parameters: [Parameter], seed: UInt64, scale: Float = 0.5) {
+        for (index, parameter) in parameters.enumerated() {
+            let v = values(parameter.value.count, seed: seed + UInt64(index) * 101, scale: scale)
+            for i in v.indices { parameter.value[i] = v[i] }
+        }
+    }
+
+    func tensor(_ shape: [Int], seed: UInt64) throws -> (cpu: Tensor, device: DeviceTensor) {
+        let cpu = Tensor(shape: shape, values: Self.values(shape.reduce(1, *), seed: seed))
+        return (cpu, try DeviceTensor(cpu, on: device))
+    }
+
+    /// The CPU gradients (taken before the arena's overwrite them) against the device's.
+    func expectGradients(_ arena: ParameterArena, tolerance: Float = 1e-4, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let cpu = arena.parameters.map { $0.grad.values }
+        try arena.downloadGradients()
+        for (parameter, expected) in zip(arena.parameters, cpu) {
+            #expect(Self.close(parameter.grad.values, expected, tolerance: tolerance), "\(parameter.name)", sourceLocation: sourceLocation)
+        }
+    }
+
+    func linear() throws {
+        let layer = Linear("fc", inFeatures: 7, outFeatures: 5)
+        Self.randomize(layer.parameters, seed: 1)
+        let arena = try ParameterArena(layer.parameters, on: device)
+        let gpu = DeviceLinear(layer, arena: arena)
+        let (x, dx) = (try tensor([3, 7], seed: 2), try tensor([3, 5], seed: 3))
+        let y = layer.forward(x.cpu)
+        let inputGradient = try #require(layer.backward(dx.cpu))
+        // The input in two parts (as the generator's latent vector and class embedding).
+        let a = try DeviceTensor(Tensor(shape: [3, 4], values: (0..<3).flatMap { Array(x.cpu.values[($0 * 7)..<($0 * 7 + 4)]) }), on: device)
+        let b = try DeviceTensor(Tensor(shape: [3, 3], values: (0..<3).flatMap { Array(x.cpu.values[($0 * 7 + 4)..<($0 * 7 + 7)]) }), on: device)
+        #expect(Self.close(try gpu.forward(parts: [a, b]).values(), y.values, tolerance: 1e-5))
+        let parts = try gpu.backward(dx.device, inputGradient: [true, true])
+        let first = try #require(parts[0]).values(), second = try #require(parts[1]).values()
+        var joined: [Float] = []
+        for row in 0..<3 { joined += first[(row * 4)..<(row * 4 + 4)]; joined += second[(row * 3)..<(row * 3 + 3)] }
+        #expect(Self.close(joined, inputGradient.values, tolerance: 1e-5))
+        try expectGradients(arena)
+    }
+
+    /// Conv2d: the reference model's 4/2/1 on an odd-sized input, and 3/1/1.
+    func conv2d(kernel: Int, stride: Int, padding: Int) throws {
+        let layer = Conv2d("conv", inChannels: 3, outChannels: 5, kernelSize: kernel, stride: stride, padding: padding)
+        Self.randomize(layer.parameters, seed: 4, scale: 0.2)
+        let arena = try ParameterArena(layer.parameters, on: device)
+        let gpu = DeviceConv2d(layer, arena: arena)
+        let x = try tensor([2, 3, 9, 7], seed: 5)
+        let y = layer.forward(x.cpu)
+        let dy = try tensor(y.shape, seed: 6)
+        let dx = try #require(layer.backward(dy.cpu))
+        let deviceY = try gpu.forward(x.device)
+        #expect(deviceY.shape == y.shape)
+        #expect(Self.close(try deviceY.values(), y.values, tolerance: 1e-5))
+        let deviceDx = try #require(try gpu.backward(dy.device))
+        #expect(Self.close(try deviceDx.values(), dx.values, tolerance: 1e-5))
+        try expectGradients(arena)
+    }
+
+    func convTranspose2d() throws {
+        let layer = ConvTranspose2d("up", inChannels: 3, outChannels: 5, kernelSize: 4, stride: 2, padding: 1)
+        Self.randomize(layer.parameters, seed: 7, scale: 0.2)
+        let arena = try ParameterArena(layer.parameters, on: device)
+        let gpu = DeviceConvTranspose2d(layer, arena: arena)
+        let x = try tensor([2, 3, 3, 4], seed: 8)
+        let y = layer.forward(x.cpu)
+        let dy = try tensor(y.shape, seed: 9)
+        let dx = try #require(layer.backward(dy.cpu))
+        let deviceY = try gpu.forward(x.device)
+        #expect(deviceY.shape == y.shape)
+        #expect(Self.close(try deviceY.values(), y.values, tolerance: 1e-5))
+        let deviceDx = try #require(try gpu.backward(dy.device))
+        #expect(Self.close(try deviceDx.values(), dx.values, tolerance: 1e-5))
+        try expectGradients(arena)
+    }
+
+    /// BatchNorm with the activation the generator (ReLU) and discriminator (LeakyReLU) fuse.
+    func batchNorm(_ activation: DeviceBatchNorm.FusedActivation) throws {
+        let norm = BatchNorm2d("bn", channels: 4)
+        Self.randomize(norm.parameters, seed: 10)
+        for c in 0..<4 { norm.gamma.value[c] += 1 }
+        let arena = try ParameterArena(norm.parameters, on: device)
+        let gpu = try DeviceBatchNorm(norm, activation: activation, arena: arena)
+        let after: Activation? = switch activation {
+        case .none: nil
+        case .relu: Activation(.relu)
+        case .leakyReLU: Activation(.leakyReLU(slope: 0.2))
+        }
+        let x = try tensor([3, 4, 5, 3], seed: 11), dy = try tensor([3, 4, 5, 3], seed: 12)
+        var y = norm.forward(x.cpu)
+        if let after { y = after.forward(y) }
+        let dx = norm.backward(after?.backward(dy.cpu) ?? dy.cpu)
+        #expect(Self.close(try gpu.forward(x.device).values(), y.values, tolerance: 1e-4))
+        #expect(Self.close(try gpu.backward(dy.device).values(), dx.values, tolerance: 1e-3))
+        try expectGradients(arena)
+        let (means, variances) = (norm.runningMean.values, norm.runningVar.values)
+        try gpu.downloadBuffers()
+        #expect(Self.close(norm.runningMean.values, means, tolerance: 1e-5))
+        #expect(Self.close(norm.runningVar.values, variances, tolerance: 1e-5))
+    }
+
+    func activation(_ kind: Activation.Kind) throws {
+        let cpu = Activation(kind), gpu = DeviceActivation(kind)
+        let x = try tensor([2, 3, 17], seed: 13), dy = try tensor([2, 3, 17], seed: 14)
+        let y = cpu.forward(x.cpu), dx = cpu.backward(dy.cpu)
+        #expect(Self.close(try gpu.forward(x.device).values(), y.values, tolerance: 2e-6))
+        #expect(Self.close(try gpu.backward(dy.device).values(), dx.values, tolerance: 2e-6))
+    }
+
+    /// The projection head (its Linear part included) and the embedding, with repeated labels
+    /// and an absent class.
+    func classConditioning() throws {
+        let labels: [Int32] = [2, 0, 2, 3, 0]
+        let head = ProjectionHead("head", features: 6, classes: 4)
+        let embedding = Embedding("embed", count: 4, dimension: 3)
+        Self.randomize(head.parameters + embedding.parameters, seed: 15)
+        let arena = try ParameterArena(head.parameters + embedding.parameters, on: device)
+        let deviceLabels = try DeviceLabels(labels, on: device)
+        let gpuHead = DeviceProjectionHead(head, arena: arena), gpuEmbedding = DeviceEmbedding(embedding, arena: arena)
+        let phi = try tensor([5, 6], seed: 16), dlogits = try tensor([5], seed: 17), drows = try tensor([5, 3], seed: 18)
+        let logits = head.forward(phi.cpu, labels: labels)
+        let dphi = try #require(head.backward(dlogits.cpu))
+        let rows = embedding.forward(labels)
+        embedding.backward(drows.cpu)
+        #expect(Self.close(try gpuHead.forward(phi.device, labels: deviceLabels).values(), logits.values, tolerance: 1e-5))
+        #expect(Self.close(try #require(try gpuHead.backward(dlogits.device)).values(), dphi.values, tolerance: 1e-5))
+        #expect(try gpuEmbedding.forward(deviceLabels).values() == rows.values)
+        try gpuEmbedding.backward(drows.device)
+        try expectGradients(arena)
+    }
+}
