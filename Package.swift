@@ -89,7 +89,7 @@ let package = Package(
         // Models and training steps built from the engine's layers.
         // The engine's layers on a KernelDevice (a GPU, or the tests' CPU emulation of one).
         .target(name: "GPUEngine", dependencies: ["CUDA", "Engine"], swiftSettings: languageSettings),
-        .target(name: "GAN", dependencies: ["Engine", "Imaging"],
+        .target(name: "GAN", dependencies: ["Engine", "Imaging", "GPUEngine", "CUDA"],
                 swiftSettings: languageSettings + numericSettings),
 
         // Several synthd nodes on one spool: the job queue, leases, node registry and dataset
@@ -143,7 +143,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging", "NumericTestSupport"],
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging", "NumericTestSupport", "GPUEngine", "CUDA", "KernelEmulation"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
     ],

@@ -1,5 +1,8 @@
+import CUDA
 import Engine
 import GAN
+import GPUEngine
+import KernelEmulation
 import Testing
 
 /// One full reference training step (D step and G step, Adam updates included) against
@@ -61,6 +64,27 @@ import Testing
 
     @Test func oneTrainingStepMatchesPyTorch() {
         let report = step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
+        expectMatchesFixture(report, fake: generator.forwardOutputForTesting)
+    }
+
+    /// The same step on the device engine (`DeviceTrainingStep`), here on the CPU emulation
+    /// of CUDA; `GPUStepTests` runs it on a GPU. Same tolerances as the CPU engine's.
+    @Test(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: the device step is not emulated"))
+    func oneDeviceTrainingStepOnTheEmulationMatchesPyTorch() throws {
+        try runOnDevice(EmulatedDevice())
+    }
+
+    func runOnDevice(_ device: any KernelDevice) throws {
+        let deviceStep = try DeviceTrainingStep(step, on: device)
+        let report = try deviceStep(real: DeviceTensor(real, on: device), realLabels: DeviceLabels(realLabels, on: device),
+                                    noise: DeviceTensor(z, on: device), fakeLabels: DeviceLabels(fakeLabels, on: device))
+        try deviceStep.download()
+        expectMatchesFixture(report, fake: try #require(try deviceStep.lastImages()))
+    }
+
+    /// The step's report, images, gradients, updated parameters and running statistics (in
+    /// `generator` and `discriminator`) against PyTorch's.
+    func expectMatchesFixture(_ report: StepReport, fake: Tensor) {
         let expected = fixture.expected
 
         // Losses and logits.
@@ -72,8 +96,7 @@ import Testing
         #expect(abs(Double(report.realLogitMean) - realMean) < 1e-4, "mean real logit")
         #expect(abs(Double(report.fakeLogitMean) - fakeMean) < 1e-4, "mean fake logit")
 
-        // The generated images (G's output buffer still holds them).
-        let fake = generator.forwardOutputForTesting
+        // The generated images.
         let images = Comparison("fake", fake, expected["fake"]!)
         #expect(images.within(atol: 1e-5, rtol: 1e-4), "\(images)")
 

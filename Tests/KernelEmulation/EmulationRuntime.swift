@@ -9,7 +9,7 @@ import Glibc
 /// `dlopen`; each `__global__` function gets an exported `emulate_<name>(grid, block, args)`
 /// that unpacks `args` exactly as `cuLaunchKernel` does (an array of pointers to values).
 ///
-/// CUDA's threads are emulated with fibers (`ucontext`): a block's threads run in turn, each
+/// CUDA's threads are emulated with fibers: a block's threads run in turn, each
 /// until its next `__syncthreads` or its end, so a barrier holds when every thread has reached
 /// it, as on the GPU, at the cost of a context switch. A kernel whose first block never waits
 /// runs its other blocks' threads as plain calls.
@@ -129,29 +129,87 @@ final class EmulationRuntime: @unchecked Sendable {
         #define __shared__ static
         static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 
+        // A fiber switch: on x86-64 a few instructions that save the callee-saved registers and
+        // the stack pointer (ucontext's swapcontext also saves the signal mask: a system call
+        // per switch, which made a BatchNorm launch take seconds); elsewhere ucontext.
         namespace emulation {
             const size_t stack_bytes = 256 * 1024;
-            static ucontext_t scheduler;
-            static std::vector<ucontext_t> fibers;
-            static std::vector<void*> stacks;
+            static std::vector<char*> stacks;
             static std::vector<char> finished;
             static unsigned current;
             static bool in_fiber = false;
             static std::function<void()>* body;
-            static void trampoline() { (*body)(); finished[current] = 1; }
+        #if defined(__x86_64__)
+            extern "C" void synthd_emulation_switch(void** save, void* load);
+            asm(R"(
+                .text
+                .hidden synthd_emulation_switch
+                .globl synthd_emulation_switch
+                .type synthd_emulation_switch,@function
+            synthd_emulation_switch:
+                pushq %rbp
+                pushq %rbx
+                pushq %r12
+                pushq %r13
+                pushq %r14
+                pushq %r15
+                movq %rsp, (%rdi)
+                movq %rsi, %rsp
+                popq %r15
+                popq %r14
+                popq %r13
+                popq %r12
+                popq %rbx
+                popq %rbp
+                ret
+            )");
+            static void* scheduler_sp;
+            static std::vector<void*> fiber_sp;
+            static void entry() {
+                (*body)();
+                finished[current] = 1;
+                synthd_emulation_switch(&fiber_sp[current], scheduler_sp);
+            }
+            static void prepare(unsigned t) {
+                // The first switch in pops six registers and "returns" into entry, with the
+                // stack aligned as after a call.
+                void** top = (void**)(stacks[t] + stack_bytes);
+                top[-1] = nullptr;
+                top[-2] = (void*)&entry;
+                for (int r = 3; r <= 8; r++) top[-r] = nullptr;
+                fiber_sp[t] = (void*)(top - 8);
+            }
+            static void enter(unsigned t) { synthd_emulation_switch(&scheduler_sp, fiber_sp[t]); }
+            static void leave() { synthd_emulation_switch(&fiber_sp[current], scheduler_sp); }
+            static void grow(unsigned block) { fiber_sp.resize(block); }
+        #else
+            static ucontext_t scheduler;
+            static std::vector<ucontext_t> fibers;
+            static void entry() { (*body)(); finished[current] = 1; }
+            static void prepare(unsigned t) {
+                getcontext(&fibers[t]);
+                fibers[t].uc_stack.ss_sp = stacks[t];
+                fibers[t].uc_stack.ss_size = stack_bytes;
+                fibers[t].uc_link = &scheduler;
+                makecontext(&fibers[t], entry, 0);
+            }
+            static void enter(unsigned t) { swapcontext(&scheduler, &fibers[t]); }
+            static void leave() { swapcontext(&fibers[current], &scheduler); }
+            static void grow(unsigned block) { fibers.resize(block); }
+        #endif
         }
 
         static inline void __syncthreads() {
             if (!emulation::in_fiber) { fprintf(stderr, "__syncthreads in a kernel whose first block never waited\n"); abort(); }
-            swapcontext(&emulation::fibers[emulation::current], &emulation::scheduler);
+            emulation::leave();
         }
 
         static void emulate(unsigned grid, unsigned block, std::function<void()> kernel) {
             using namespace emulation;
             gridDim = {grid, 1, 1}; blockDim = {block, 1, 1};
             body = &kernel;
-            while (fibers.size() < block) { fibers.emplace_back(); stacks.push_back(malloc(stack_bytes)); }
-            finished.resize(fibers.size());
+            while (stacks.size() < block) stacks.push_back((char*)aligned_alloc(64, stack_bytes));
+            if (finished.size() < block) { finished.resize(block); grow(block); }
             bool barriers = true;
             for (unsigned b = 0; b < grid; b++) {
                 blockIdx = {b, 0, 0};
@@ -159,21 +217,14 @@ final class EmulationRuntime: @unchecked Sendable {
                     for (unsigned t = 0; t < block; t++) { threadIdx = {t, 0, 0}; kernel(); }
                     continue;
                 }
-                for (unsigned t = 0; t < block; t++) {
-                    finished[t] = 0;
-                    getcontext(&fibers[t]);
-                    fibers[t].uc_stack.ss_sp = stacks[t];
-                    fibers[t].uc_stack.ss_size = stack_bytes;
-                    fibers[t].uc_link = &scheduler;
-                    makecontext(&fibers[t], trampoline, 0);
-                }
+                for (unsigned t = 0; t < block; t++) { finished[t] = 0; prepare(t); }
                 unsigned alive = block;
                 bool waited = false;
                 while (alive > 0) {
                     for (unsigned t = 0; t < block; t++) {
                         if (finished[t]) continue;
                         current = t; threadIdx = {t, 0, 0}; in_fiber = true;
-                        swapcontext(&scheduler, &fibers[t]);
+                        enter(t);
                         in_fiber = false;
                         if (finished[t]) alive--; else waited = true;
                     }

@@ -1,4 +1,4 @@
-/// The hinge loss of the GAN (`Engine/Losses/BinaryCrossEntropy.swift`, `HingeLoss`): the mean
+/// The GAN's losses (`Engine/Losses/BinaryCrossEntropy.swift`: BCE on logits, `HingeLoss`): the mean
 /// loss into one float on the device and the gradient of the mean, in one launch of one block,
 /// so that the loss never leaves the GPU inside a captured step.
 public enum LossKernels {
@@ -29,7 +29,25 @@ public enum LossKernels {
         float total = block_sum(sum, partial);
         if (threadIdx.x == 0) loss[0] = -total / (float)n;
     }
-    """#, functions: ["hinge_discriminator", "hinge_generator"])
+
+    // Binary cross-entropy on logits against a constant target (1: real, 0: generated), as
+    // BinaryCrossEntropyWithLogits: mean(max(x, 0) - x t + log(1 + e^-|x|)), gradient
+    // (sigmoid(x) - t) / n. out[0] = the loss, out[1] = the logits' mean (for progress reports).
+    extern "C" __global__ void bce_logits(const float* logits, float* gradient, float* out, long n, float target) {
+        __shared__ float partial[256];
+        float loss = 0.f, sum = 0.f;
+        for (long i = threadIdx.x; i < n; i += blockDim.x) {
+            float x = logits[i];
+            loss += fmaxf(x, 0.f) - x * target + log1pf(expf(-fabsf(x)));
+            float s = x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x));
+            gradient[i] = (s - target) / (float)n;
+            sum += x;
+        }
+        float total = block_sum(loss, partial);
+        float logit_sum = block_sum(sum, partial);
+        if (threadIdx.x == 0) { out[0] = total / (float)n; out[1] = logit_sum / (float)n; }
+    }
+    """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits"])
 
     /// Threads of the one block each loss kernel runs as.
     public static let block = 256

@@ -11,6 +11,9 @@ public final class DeviceActivation {
         self.kind = kind
     }
 
+    /// The last forward pass's output.
+    public var lastOutput: DeviceTensor? { output }
+
     public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
         let device = x.device
         let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)

@@ -99,3 +99,50 @@ public final class DeviceProjectionHead {
         return dphi
     }
 }
+
+/// The generator's per-class scale and shift after a BatchNorm, on a device
+/// (`Engine/Layers/ClassConditionalAffine.swift`).
+public final class DeviceClassAffine {
+    public let layer: ClassConditionalAffine
+    let scale: DeviceTensor, scaleGradient: DeviceTensor
+    let shift: DeviceTensor, shiftGradient: DeviceTensor
+    private var input: DeviceTensor?, labels: DeviceLabels?
+    private var output: DeviceTensor?, inputGradient: DeviceTensor?
+
+    public init(_ layer: ClassConditionalAffine, arena: ParameterArena) {
+        self.layer = layer
+        scale = arena.value(layer.scale)
+        scaleGradient = arena.gradient(layer.scale)
+        shift = arena.value(layer.shift)
+        shiftGradient = arena.gradient(layer.shift)
+    }
+
+    private func shape(_ x: DeviceTensor) -> [KernelArgument] {
+        [.int32(Int32(x.shape[0])), .int32(Int32(x.shape[1])), .int64(x.count / (x.shape[0] * x.shape[1]))]
+    }
+
+    /// x (B, C, H, W) -> x * scale[label, c] + shift[label, c].
+    public func forward(_ x: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor {
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: x.device)
+        (input, self.labels, output) = (x, labels, y)
+        try x.device.launchElementwise("class_affine_forward", count: x.count,
+                                       [x.argument, scale.argument, shift.argument, labels.argument, y.argument] + shape(x))
+        return y
+    }
+
+    /// dy -> dx; the scale's and shift's gradients added when `parameterGradients`.
+    public func backward(_ dy: DeviceTensor, parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor {
+        guard let x = input, let labels else { preconditionFailure("ClassConditionalAffine.backward before forward") }
+        let device = dy.device
+        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
+        inputGradient = dx
+        if parameterGradients {
+            try device.launch("class_affine_backward_parameters", grid: layer.classes * layer.channels,
+                              block: ConditioningKernels.reductionBlock,
+                              [dy.argument, x.argument, labels.argument, scaleGradient.argument, shiftGradient.argument] + shape(x))
+        }
+        try device.launchElementwise("class_affine_backward_input", count: x.count,
+                                     [dy.argument, scale.argument, labels.argument, dx.argument] + shape(x))
+        return dx
+    }
+}
