@@ -25,6 +25,8 @@ public final class DiffAugment: @unchecked Sendable {
     }
 
     public let policy: Policy
+    /// The seed it was made with (the device engine's draws start from it).
+    public let seed: UInt64
     public var rng: RandomGenerator
     private var parameters: [ImageParameters] = []
     private var output: Tensor?
@@ -33,6 +35,7 @@ public final class DiffAugment: @unchecked Sendable {
 
     public init(policy: Policy = .all, seed: UInt64) {
         self.policy = policy
+        self.seed = seed
         rng = RandomGenerator(seed: seed)
     }
 

@@ -142,25 +142,45 @@ struct DeviceKernelChecks {
         #expect(KernelChecks.close(try db.floats(), expected, tolerance: 1e-4))
     }
 
-    /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included.
+    /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included; the
+    /// logits' mean comes with them.
     func hingeLosses(count: Int) throws {
         var logits = values(count, seed: 11)
         if count > 2 { logits[0] = 1; logits[1] = -1 }  // on the kink for real and for generated images
         let tensor = Tensor(shape: [count], values: logits)
-        let input = try device.upload(logits), gradient = try device.allocate(bytes: count * 4), loss = try device.allocate(bytes: 4)
+        let mean = Float(logits.map(Double.init).reduce(0, +) / Double(count))
+        let input = try device.upload(logits), gradient = try device.allocate(bytes: count * 4), out = try device.allocate(bytes: 8)
         for real in [true, false] {
             let cpuGradient = Tensor(zeros: [count])
             let cpuLoss = HingeLoss.discriminator(tensor, real: real, gradient: cpuGradient)
             try device.launch("hinge_discriminator", grid: 1, block: LossKernels.block,
-                              [.buffer(input), .buffer(gradient), .buffer(loss), .int64(count), .float(real ? 1 : -1)])
-            #expect(KernelChecks.close(try loss.floats(), [cpuLoss]))
+                              [.buffer(input), .buffer(gradient), .buffer(out), .int64(count), .float(real ? 1 : -1)])
+            #expect(KernelChecks.close(try out.floats(), [cpuLoss, mean]))
             #expect(try gradient.floats() == cpuGradient.values)
         }
         let cpuGradient = Tensor(zeros: [count])
         let cpuLoss = HingeLoss.generator(tensor, gradient: cpuGradient)
-        try device.launch("hinge_generator", grid: 1, block: LossKernels.block, [.buffer(input), .buffer(gradient), .buffer(loss), .int64(count)])
-        #expect(KernelChecks.close(try loss.floats(), [cpuLoss]))
+        try device.launch("hinge_generator", grid: 1, block: LossKernels.block, [.buffer(input), .buffer(gradient), .buffer(out), .int64(count)])
+        #expect(KernelChecks.close(try out.floats(), [cpuLoss, mean]))
         #expect(try gradient.floats() == cpuGradient.values)
+    }
+
+    /// Binary cross-entropy on logits against both targets: loss, gradient and the logits'
+    /// mean against `BinaryCrossEntropyWithLogits`, large logits included.
+    func binaryCrossEntropy(count: Int) throws {
+        var logits = values(count, seed: 33)
+        if count > 2 { logits[0] = 40; logits[1] = -40 }
+        let tensor = Tensor(shape: [count], values: logits)
+        let mean = Float(logits.map(Double.init).reduce(0, +) / Double(count))
+        let input = try device.upload(logits), gradient = try device.allocate(bytes: count * 4), out = try device.allocate(bytes: 8)
+        for target: Float in [1, 0] {
+            let cpuGradient = Tensor(zeros: [count])
+            let cpuLoss = BinaryCrossEntropyWithLogits()(tensor, target: target, gradient: cpuGradient)
+            try device.launch("bce_logits", grid: 1, block: LossKernels.block,
+                              [.buffer(input), .buffer(gradient), .buffer(out), .int64(count), .float(target)])
+            #expect(KernelChecks.close(try out.floats(), [cpuLoss, mean], tolerance: 1e-5))
+            #expect(KernelChecks.close(try gradient.floats(), cpuGradient.values, tolerance: 1e-6))
+        }
     }
 
     /// DiffAugment's forward map against a plain transcription of the documented maps with

@@ -17,6 +17,7 @@ struct EmulatedKernelTests {
     @Test(arguments: KernelChecks.geometries) func im2colAndCol2im(_ g: ConvGeometry) throws { try checks.im2colAndCol2im(g) }
     @Test func biasAndItsGradient() throws { try checks.biasAndItsGradient() }
     @Test(arguments: [1, 64, 1000]) func hingeLosses(count: Int) throws { try checks.hingeLosses(count: count) }
+    @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
     @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
     @Test func classConditioning() throws { try checks.classConditioning() }
@@ -36,6 +37,7 @@ struct GPUKernelTests {
     @Test(arguments: KernelChecks.geometries) func im2colAndCol2im(_ g: ConvGeometry) throws { try checks.im2colAndCol2im(g) }
     @Test func biasAndItsGradient() throws { try checks.biasAndItsGradient() }
     @Test(arguments: [1, 64, 1000]) func hingeLosses(count: Int) throws { try checks.hingeLosses(count: count) }
+    @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
     @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
     @Test func classConditioning() throws { try checks.classConditioning() }

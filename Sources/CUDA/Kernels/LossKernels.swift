@@ -6,20 +6,23 @@ public enum LossKernels {
     \#(KernelHelpers.blockSum)
     // D's hinge: mean(max(0, 1 - sign * logit)), sign +1 for real images, -1 for generated ones;
     // gradient -sign / n where the margin is positive, 0 at and beyond the kink.
-    extern "C" __global__ void hinge_discriminator(const float* logits, float* gradient, float* loss, long n, float sign) {
+    // out[0] = the loss, out[1] = the logits' mean (for progress reports).
+    extern "C" __global__ void hinge_discriminator(const float* logits, float* gradient, float* out, long n, float sign) {
         __shared__ float partial[256];
-        float sum = 0.f;
+        float sum = 0.f, logit_sum = 0.f;
         for (long i = threadIdx.x; i < n; i += blockDim.x) {
             float margin = 1.f - sign * logits[i];
             sum += fmaxf(margin, 0.f);
+            logit_sum += logits[i];
             gradient[i] = margin > 0.f ? -sign / (float)n : 0.f;
         }
         float total = block_sum(sum, partial);
-        if (threadIdx.x == 0) loss[0] = total / (float)n;
+        float logit_total = block_sum(logit_sum, partial);
+        if (threadIdx.x == 0) { out[0] = total / (float)n; out[1] = logit_total / (float)n; }
     }
 
-    // G's hinge: -mean(logit); gradient -1 / n.
-    extern "C" __global__ void hinge_generator(const float* logits, float* gradient, float* loss, long n) {
+    // G's hinge: -mean(logit); gradient -1 / n. out[0] = the loss, out[1] = the logits' mean.
+    extern "C" __global__ void hinge_generator(const float* logits, float* gradient, float* out, long n) {
         __shared__ float partial[256];
         float sum = 0.f;
         for (long i = threadIdx.x; i < n; i += blockDim.x) {
@@ -27,7 +30,7 @@ public enum LossKernels {
             gradient[i] = -1.f / (float)n;
         }
         float total = block_sum(sum, partial);
-        if (threadIdx.x == 0) loss[0] = -total / (float)n;
+        if (threadIdx.x == 0) { out[0] = -total / (float)n; out[1] = total / (float)n; }
     }
 
     // Binary cross-entropy on logits against a constant target (1: real, 0: generated), as

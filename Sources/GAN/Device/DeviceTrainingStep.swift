@@ -7,8 +7,8 @@ import GPUEngine
 /// included. Built from a CPU step, whose models and optimisers it mirrors and, after
 /// `download`, brings up to date (checkpoints stay the CPU format).
 ///
-/// This form runs the reference model's step: BatchNorm discriminator, BCE on logits, no
-/// DiffAugment or regularisers (the daemon's default adds those; they come next).
+/// Both losses (BCE on logits, hinge) and DiffAugment (drawn on the device: see
+/// `DeviceDiffAugment`); not yet spectral normalisation, consistency or LeCam regularisation.
 public final class DeviceTrainingStep {
     public let step: TrainingStep
     public let device: any KernelDevice
@@ -21,8 +21,7 @@ public final class DeviceTrainingStep {
     private var logitGradient: DeviceTensor?
 
     public init(_ step: TrainingStep, on device: any KernelDevice) throws(CUDAError) {
-        precondition(step.loss == .nonSaturating && step.augmentation == nil && step.consistency == nil && step.leCam == nil,
-                     "the device step runs the reference step (BCE, no augmentation or regularisers) so far")
+        precondition(Self.unsupported(step) == nil, Self.unsupported(step) ?? "")
         self.step = step
         self.device = device
         generator = try DeviceGenerator(step.generator, on: device)
@@ -30,6 +29,32 @@ public final class DeviceTrainingStep {
         generatorOptimizer = try DeviceAdam(step.generatorOptimizer, arena: generator.arena)
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
         losses = try DeviceTensor(on: device, shape: [6])
+        let counter = try device.upload([Int32](repeating: 0, count: 2))
+        self.counter = counter
+        if let augmentation = step.augmentation {
+            // Three draws per step (real, generated for D, generated for G), each its own stream.
+            let seed = augmentation.seed
+            augmentations = (0..<3).map { DeviceDiffAugment(policy: augmentation.policy, seed: seed &+ UInt64($0) &* 0x5851_F42D_4C95_7F2D,
+                                                            counter: counter) }
+        } else {
+            augmentations = []
+        }
+    }
+
+    /// Why `step` cannot run on a device yet, or nil when it can.
+    public static func unsupported(_ step: TrainingStep) -> String? {
+        if !step.discriminator.spectralNorms.isEmpty { return "spectral normalisation has no device implementation yet" }
+        if step.consistency != nil { return "consistency regularisation has no device implementation yet" }
+        if step.leCam != nil { return "LeCam regularisation has no device implementation yet" }
+        return nil
+    }
+
+    /// The step counter the augmentations draw from (advanced once per step).
+    private let counter: DeviceBuffer
+    private let augmentations: [DeviceDiffAugment]
+
+    private func augmented(_ x: DeviceTensor, _ use: Int) throws(CUDAError) -> DeviceTensor {
+        augmentations.isEmpty ? x : try augmentations[use].forward(x)
     }
 
     /// One step on a real batch with the caller's noise and fake labels; the report is read
@@ -50,27 +75,43 @@ public final class DeviceTrainingStep {
 
         // D step: the two halves' gradients add up, as for the sum of the two losses.
         try discriminator.arena.zeroGradients()
-        let realLogits = try discriminator.forward(real, labels: realLabels)
-        try bce(realLogits, target: 1, gradient: dLogits, slot: 0)
+        let realLogits = try discriminator.forward(augmented(real, 0), labels: realLabels)
+        try loss(realLogits, .real, gradient: dLogits, slot: 0)
         try discriminator.backward(dLogits, inputGradient: false)
-        let fakeLogits = try discriminator.forward(fake, labels: fakeLabels)
-        try bce(fakeLogits, target: 0, gradient: dLogits, slot: 1)
+        let fakeLogits = try discriminator.forward(augmented(fake, 1), labels: fakeLabels)
+        try loss(fakeLogits, .generated, gradient: dLogits, slot: 1)
         try discriminator.backward(dLogits, inputGradient: false)
         try discriminatorOptimizer.update()
 
         // G step through the updated D.
         try generator.arena.zeroGradients()
-        let logits = try discriminator.forward(fake, labels: fakeLabels)
-        try bce(logits, target: 1, gradient: dLogits, slot: 2)
-        let dFake = try discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
+        let logits = try discriminator.forward(augmented(fake, 2), labels: fakeLabels)
+        try loss(logits, .generatorObjective, gradient: dLogits, slot: 2)
+        var dFake = try discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
+        if !augmentations.isEmpty { dFake = try augmentations[2].backward(dFake) }
         try generator.backward(dFake)
         try generatorOptimizer.update()
+        if !augmentations.isEmpty { try device.launch("advance_step", grid: 1, block: 1, [.buffer(counter)]) }
     }
 
-    private func bce(_ logits: DeviceTensor, target: Float, gradient: DeviceTensor, slot: Int) throws(CUDAError) {
+    private enum Term { case real, generated, generatorObjective }
+
+    /// The loss of `logits` and its gradient, with the logits' mean, into `slot` of `losses`.
+    private func loss(_ logits: DeviceTensor, _ term: Term, gradient: DeviceTensor, slot: Int) throws(CUDAError) {
         let out = DeviceTensor(storage: losses.storage, offset: losses.offset + 2 * slot, shape: [2])
-        try device.launch("bce_logits", grid: 1, block: LossKernels.block,
-                          [logits.argument, gradient.argument, out.argument, .int64(logits.count), .float(target)])
+        let common: [KernelArgument] = [logits.argument, gradient.argument, out.argument, .int64(logits.count)]
+        switch (step.loss, term) {
+        case (.nonSaturating, .real), (.nonSaturating, .generatorObjective):
+            try device.launch("bce_logits", grid: 1, block: LossKernels.block, common + [.float(1)])
+        case (.nonSaturating, .generated):
+            try device.launch("bce_logits", grid: 1, block: LossKernels.block, common + [.float(0)])
+        case (.hinge, .real):
+            try device.launch("hinge_discriminator", grid: 1, block: LossKernels.block, common + [.float(1)])
+        case (.hinge, .generated):
+            try device.launch("hinge_discriminator", grid: 1, block: LossKernels.block, common + [.float(-1)])
+        case (.hinge, .generatorObjective):
+            try device.launch("hinge_generator", grid: 1, block: LossKernels.block, common)
+        }
     }
 
     /// The last step's losses and mean logits.

@@ -1,0 +1,41 @@
+import CUDA
+import Engine
+
+/// An exponential moving average of a whole `ParameterArena` in one launch per update, as
+/// `Engine/Optim/ExponentialMovingAverage.swift` (which gives the starting shadows and gets
+/// them back for a checkpoint).
+public final class DeviceMovingAverage {
+    public let arena: ParameterArena
+    public let average: ExponentialMovingAverage
+    public let shadows: DeviceTensor
+
+    public init(_ average: ExponentialMovingAverage, arena: ParameterArena) throws(CUDAError) {
+        precondition(average.parameters.map(ObjectIdentifier.init) == arena.parameters.map(ObjectIdentifier.init),
+                     "the average and the arena must hold the same parameters")
+        self.arena = arena
+        self.average = average
+        shadows = try DeviceTensor(on: arena.device, shape: [arena.count])
+        try arena.device.fill(shadows, 0)
+        for (index, parameter) in arena.parameters.enumerated() { try view(parameter).upload(average.shadows[index].values) }
+    }
+
+    private func view(_ parameter: Parameter) -> DeviceTensor {
+        let value = arena.value(parameter)
+        return DeviceTensor(storage: shadows.storage, offset: value.offset - arena.values.offset, shape: value.shape)
+    }
+
+    /// shadow = decay * shadow + (1 - decay) * value, for every parameter.
+    public func update(decay: Float) throws(CUDAError) {
+        average.decay = decay
+        try arena.device.launchElementwise("ema_update", count: arena.count,
+                                           [shadows.argument, arena.values.argument, .int64(arena.count), .float(decay)])
+    }
+
+    /// The shadows into the CPU average (before a checkpoint save or sampling on the CPU).
+    public func download() throws(CUDAError) {
+        for (index, parameter) in arena.parameters.enumerated() {
+            let values = try view(parameter).values()
+            for i in values.indices { average.shadows[index][i] = values[i] }
+        }
+    }
+}
