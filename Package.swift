@@ -111,7 +111,7 @@ let package = Package(
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
-            dependencies: ["Engine", "GAN", "Imaging", "CUDA", "CommandLineSupport",
+            dependencies: ["Engine", "GAN", "Imaging", "CUDA", "GPUEngine", "CommandLineSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 

@@ -41,27 +41,35 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     deinit { _ = cublas.destroy(handle) }
 
+    // Every entry point binds the context to the calling thread first: the daemon's jobs run
+    // on worker threads of their own (cuCtxSetCurrent costs well under a launch).
+
     public func allocate(bytes: Int) throws(CUDAError) -> DeviceBuffer {
-        DeviceBuffer(device: self, address: try context.allocateAddress(bytes: bytes), bytes: bytes)
+        try context.makeCurrent()
+        return DeviceBuffer(device: self, address: try context.allocateAddress(bytes: bytes), bytes: bytes)
     }
 
     public func free(_ address: UInt64) { context.free(address) }
 
     public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {
+        try context.makeCurrent()
         try context.write(bytes, to: address)
     }
 
     public func read(_ address: UInt64, into bytes: UnsafeMutableRawBufferPointer) throws(CUDAError) {
+        try context.makeCurrent()
         try context.synchronize()
         try context.read(address, into: bytes)
     }
 
     public func launch(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
+        try context.makeCurrent()
         try module(defining: kernel).launch(kernel, grid: grid, block: block, arguments)
     }
 
     /// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
     public func multiply(_ p: MatrixProduct) throws(CUDAError) {
+        try context.makeCurrent()
         var alpha = p.alpha, beta = p.beta
         let opB: Int32 = p.transB ? 1 : 0, opA: Int32 = p.transA ? 1 : 0
         let status: Int32
@@ -76,7 +84,10 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         guard status == 0 else { throw .cublas(call: p.count == 1 ? "cublasSgemm" : "cublasSgemmStridedBatched", code: status) }
     }
 
-    public func synchronize() throws(CUDAError) { try context.synchronize() }
+    public func synchronize() throws(CUDAError) {
+        try context.makeCurrent()
+        try context.synchronize()
+    }
 
     private func module(defining kernel: String) throws(CUDAError) -> KernelModule {
         guard let source = sourceOf[kernel] else {

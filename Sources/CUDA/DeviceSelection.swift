@@ -60,10 +60,14 @@ public struct CUDAProbe: Sendable {
         cublas = Result { () throws(CUDAError) in try CUBLASLibrary(search: search) }
     }
 
-    /// Whether this build trains and generates on a GPU. The CUDA engine is being built in
-    /// steps (loading, kernels, then layers and the captured training step); until the last
-    /// step lands, `auto` stays on the CPU and `cuda` says so.
-    public static let trainsOnGPU = false
+    /// What this build's GPU engine does. It trains (every layer, loss, DiffAugment, Adam and
+    /// the average on the device; checked against the CPU engine on its CPU emulation in CI);
+    /// generation still runs on the CPU.
+    public static let trainsOnGPU = true
+    public static let generatesOnGPU = false
+    /// Whether the GPU engine has passed its tests on a real GPU (scripts/device-check). Until
+    /// then `auto` stays on the CPU and only an explicit `cuda` uses the GPU.
+    public static let checkedOnGPU = false
 
     /// The GPU `ordinal` with everything a job needs, or the first thing missing.
     public func gpu(_ ordinal: Int) throws(CUDAError) -> CUDADeviceInfo {
@@ -99,19 +103,24 @@ public struct CUDAProbe: Sendable {
     }
 }
 
+/// What a command computes, for the device choice: the GPU engine may do one and not the other.
+public enum GPUWork: Sendable, Equatable {
+    case training, generation
+}
+
 public enum DeviceSelectionError: Error, Equatable, CustomStringConvertible {
     /// `cuda` was asked for and something it needs is missing.
     case unavailable(request: DeviceRequest, because: CUDAError)
-    /// The GPU is there, but this build cannot train on it yet.
-    case notSupported(request: DeviceRequest, gpu: String)
+    /// The GPU is there, but this build cannot do `work` on it yet.
+    case notSupported(request: DeviceRequest, gpu: String, work: GPUWork)
 
     public var description: String {
         switch self {
         case .unavailable(let request, let error):
             return "--device \(request): no usable GPU: \(error). Use --device cpu or auto."
-        case .notSupported(let request, let gpu):
-            return "--device \(request): \(gpu) is usable, but this build of synthd does not yet train or generate on a GPU "
-                + "(its CUDA engine loads, compiles and checks kernels only: synthd info). Use --device cpu or auto."
+        case .notSupported(let request, let gpu, let work):
+            return "--device \(request): \(gpu) is usable, but this build of synthd does not yet "
+                + "\(work == .training ? "train" : "generate") on a GPU. Use --device cpu or auto."
         }
     }
 }
@@ -120,27 +129,40 @@ extension DeviceChoice {
     /// The exit status of a command whose GPU request cannot be met (EX_UNAVAILABLE in sysexits.h).
     public static let unavailableExitStatus: Int32 = 69
 
-    /// Decides where work runs. `auto` never fails: it falls back to the CPU with the reason.
-    public static func choose(_ request: DeviceRequest, probe: @autoclosure () -> CUDAProbe) throws(DeviceSelectionError) -> DeviceChoice {
+    /// Decides where `work` runs. `auto` never fails: it falls back to the CPU with the reason.
+    public static func choose(_ request: DeviceRequest, for work: GPUWork = .training,
+                              probe: @autoclosure () -> CUDAProbe) throws(DeviceSelectionError) -> DeviceChoice {
+        let supported = work == .training ? CUDAProbe.trainsOnGPU : CUDAProbe.generatesOnGPU
         switch request {
         case .cpu:
             return DeviceChoice(device: .cpu, reason: "asked for the CPU")
         case .cuda(let ordinal):
             let gpu: CUDADeviceInfo
             do { gpu = try probe().gpu(ordinal) } catch { throw .unavailable(request: request, because: error) }
-            guard CUDAProbe.trainsOnGPU else { throw .notSupported(request: request, gpu: "cuda:\(ordinal) (\(gpu.name))") }
+            guard supported else { throw .notSupported(request: request, gpu: "cuda:\(ordinal) (\(gpu.name))", work: work) }
             return DeviceChoice(device: .cuda(gpu), reason: "asked for cuda:\(ordinal)")
         case .auto:
             let found = probe()
             do {
                 let gpu = try found.gpu(0)
-                guard CUDAProbe.trainsOnGPU else {
-                    return DeviceChoice(device: .cpu, reason: "found cuda:0 (\(gpu.name)), but this build does not train on GPUs yet")
+                guard supported else {
+                    return DeviceChoice(device: .cpu, reason: "found cuda:0 (\(gpu.name)), but this build does not "
+                                        + "\(work == .training ? "train" : "generate") on GPUs yet")
+                }
+                guard CUDAProbe.checkedOnGPU else {
+                    return DeviceChoice(device: .cpu, reason: "found cuda:0 (\(gpu.name)), but the GPU engine has not passed its "
+                                        + "checks on a GPU yet (--device cuda uses it)")
                 }
                 return DeviceChoice(device: .cuda(gpu), reason: "found cuda:0 (\(gpu.name))")
             } catch {
                 return DeviceChoice(device: .cpu, reason: "no usable GPU: \(error)")
             }
         }
+    }
+
+    /// The GPU as a `KernelDevice` (kernels compiled once into `kernelCache`), or nil for the CPU.
+    public func open(search: CUDALibrarySearch, kernelCache: String?) throws(CUDAError) -> (any KernelDevice)? {
+        guard case .cuda(let info) = device else { return nil }
+        return try CUDADevice(ordinal: info.ordinal, search: search, cacheFolder: kernelCache)
     }
 }

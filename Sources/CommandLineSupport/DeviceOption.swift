@@ -18,17 +18,36 @@ public struct DeviceOption: ParsableArguments {
         guard DeviceRequest(device) != nil else { throw ValidationError("--device must be \(DeviceRequest.help), not '\(device)'") }
     }
 
-    /// The device, said on standard error with the reason; exits with EX_UNAVAILABLE (69) and
-    /// what is missing when an explicit GPU request cannot be met.
-    public func choose() throws -> DeviceChoice {
-        let search = CUDALibrarySearch(explicitFolders: cudaLibraries.map { [$0] } ?? [])
+    var search: CUDALibrarySearch { CUDALibrarySearch(explicitFolders: cudaLibraries.map { [$0] } ?? []) }
+
+    /// The device for `work`, said on standard error with the reason; exits with
+    /// EX_UNAVAILABLE (69) and what is missing when an explicit GPU request cannot be met.
+    public func choose(for work: GPUWork = .training) throws -> DeviceChoice {
         do {
-            let choice = try DeviceChoice.choose(DeviceRequest(device)!, probe: CUDAProbe(search: search))
+            let choice = try DeviceChoice.choose(DeviceRequest(device)!, for: work, probe: CUDAProbe(search: search))
             FileHandle.standardError.write(Data("device: \(choice.label) (\(choice.reason))\n".utf8))
             return choice
         } catch {
             FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
             throw ExitCode(DeviceChoice.unavailableExitStatus)
         }
+    }
+
+    /// The chosen GPU opened for `work` (nil: the CPU); a GPU that fails to open exits 69 naming why.
+    public func open(for work: GPUWork = .training) throws -> (any KernelDevice)? {
+        let choice = try choose(for: work)
+        do {
+            return try choice.open(search: search, kernelCache: Self.kernelCacheFolder)
+        } catch {
+            FileHandle.standardError.write(Data("synthd: \(choice.label) could not be opened: \(error)\n".utf8))
+            throw ExitCode(DeviceChoice.unavailableExitStatus)
+        }
+    }
+
+    /// Compiled kernels of the command-line tools: $XDG_CACHE_HOME/synthd/kernels, else ~/.cache/synthd/kernels.
+    static var kernelCacheFolder: String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let cache = environment["XDG_CACHE_HOME"], !cache.isEmpty { return cache + "/synthd/kernels" }
+        return environment["HOME"].map { $0 + "/.cache/synthd/kernels" }
     }
 }

@@ -1,3 +1,4 @@
+import CUDA
 import Engine
 import Foundation
 import Imaging
@@ -110,6 +111,8 @@ public final class Trainer {
     public private(set) var record: ModelRecord
     public let step: TrainingStep
     public let ema: ExponentialMovingAverage
+    /// Where the steps run (`CPUStepEngine` unless a device was given).
+    public private(set) var engine: any StepEngine
     private let emaGenerator: Generator
     private var order: DataOrder
     private var history: [LossPoint]
@@ -132,7 +135,10 @@ public final class Trainer {
     }
 
     /// A trainer for `set`: a fresh model, or the state folder's, grown by any new classes.
-    public init(set: TrainingSet, state: StateFolder, options requested: TrainingOptions) throws {
+    /// With a `device` the steps run there (`DeviceStepEngine`; it throws
+    /// `DeviceTrainingError.unsupported` for a model the device engine cannot train yet).
+    public init(set: TrainingSet, state: StateFolder, options requested: TrainingOptions,
+                device: (any KernelDevice)? = nil) throws {
         self.set = set
         self.state = state
         let previous = try state.readRecord()
@@ -163,9 +169,12 @@ public final class Trainer {
         record = ModelRecord(configuration: configuration, classes: set.classMap.names, mode: set.mode,
                              imageWidth: set.imageWidth, imageHeight: set.imageHeight, steps: 0,
                              imagesAtLastRun: set.count, options: options)
+        engine = CPUStepEngine(step, average: ema)
         if let previous {
             try resume(previous)
         }
+        // After the resume: the device starts from the checkpoint's weights.
+        if let device { engine = try DeviceStepEngine(step, average: ema, on: device) }
     }
 
     private var emaTensors: [NamedTensor] {
@@ -213,12 +222,11 @@ public final class Trainer {
 
             for i in 0..<batch { indices[i] = order.next() }
             set.fill(real, labels: &labels, indices: indices)
-            let report = step(real: real, realLabels: labels)
+            let report = try engine.step(real: real, realLabels: labels)
             record.steps += 1
             runSteps += 1
             // EMA warm-up: early on the average would mostly remember the initialisation.
-            ema.decay = min(record.options.emaDecay, Float(1 + record.steps) / Float(10 + record.steps))
-            ema.update()
+            try engine.updateAverage(decay: min(record.options.emaDecay, Float(1 + record.steps) / Float(10 + record.steps)))
             history.append(LossPoint(step: record.steps, discriminator: report.discriminatorLoss,
                                      generator: report.generatorLoss))
 
@@ -242,6 +250,7 @@ public final class Trainer {
     /// Writes the checkpoint, the model record, the loss history and the pictures.
     public func saveCheckpoint() throws {
         try beforeWrite()
+        try engine.synchronize()
         var metadata: [String: String] = ["data.order": order.encoded]
         if let augmentation = step.augmentation { metadata["augment.rng"] = augmentation.rng.encoded }
         try step.checkpoint(steps: record.steps, extra: emaTensors, metadata: metadata).write(to: state.checkpointPath)
@@ -273,7 +282,8 @@ public final class Trainer {
         return .trained
     }
 
-    /// The EMA generator, ready to sample.
+    /// The EMA generator, ready to sample (as of the last checkpoint when a device trains:
+    /// `train` ends with one).
     public func averagedGenerator() -> Generator {
         ema.copy(into: emaGenerator.parameters)
         return emaGenerator

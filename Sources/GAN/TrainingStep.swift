@@ -62,12 +62,18 @@ public final class TrainingStep {
     /// A step on a real batch, with z ~ N(0, 1) and fake labels uniform over the classes.
     @discardableResult
     public func callAsFunction(real: Tensor, realLabels: [Int32]) -> StepReport {
-        let batch = real.shape[0]
+        let (z, labels) = drawLatents(batch: real.shape[0])
+        return step(real: real, realLabels: realLabels, noise: z, fakeLabels: labels)
+    }
+
+    /// The next step's noise and fake labels from the step's random stream (the device
+    /// engine draws them here too, so that a run moved between engines keeps its stream).
+    public func drawLatents(batch: Int) -> (noise: Tensor, labels: [Int32]) {
         let z = Tensor.reuse(noise, shape: [batch, generator.configuration.latentSize]); noise = z
         rng.fillNormal(z)
         if fakeLabels.count != batch { fakeLabels = Array(repeating: 0, count: batch) }
         for i in 0..<batch { fakeLabels[i] = Int32(rng.int(below: generator.configuration.classes)) }
-        return step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
+        return (z, fakeLabels)
     }
 
     /// A step with the caller's noise and fake labels (tests compare it with PyTorch).

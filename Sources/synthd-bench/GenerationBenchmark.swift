@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import CommandLineSupport
 import Engine
 import Foundation
@@ -25,7 +26,7 @@ struct GenerationBenchmark: ParsableCommand {
     @OptionGroup var compute: DeviceOption
 
     func run() throws {
-        _ = try compute.choose()  // the GPU engine is not there yet: cpu, or a clear refusal
+        _ = try compute.choose(for: .generation)  // generation on the GPU is not there yet: cpu, or a clear refusal
         try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import CommandLineSupport
 import Engine
 import Foundation
@@ -47,7 +48,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        _ = try compute.choose()
+        _ = try compute.choose(for: .generation)
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
         defer { lock.release() }

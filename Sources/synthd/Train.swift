@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import CommandLineSupport
 import Engine
 import Foundation
@@ -72,7 +73,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         Signals.install()
-        _ = try compute.choose()
+        let device = try compute.open(for: .training)
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")
         defer { lock.release() }
@@ -100,7 +101,13 @@ struct Train: ParsableCommand {
         options.consistencyWeight = consistencyWeight
         options.leCamWeight = leCamWeight
         let previous = try folder.readRecord()
-        let trainer = try Trainer(set: set, state: folder, options: options)
+        let trainer: Trainer
+        do {
+            trainer = try Trainer(set: set, state: folder, options: options, device: device)
+        } catch let error as DeviceTrainingError {
+            progress.write("\(error)\n")
+            trainer = try Trainer(set: set, state: folder, options: options)
+        }
         if let previous {
             let added = set.classMap.count - previous.classes.count
             progress.write("resuming at step \(previous.steps)"

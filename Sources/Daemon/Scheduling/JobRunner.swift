@@ -1,3 +1,4 @@
+import CUDA
 import Engine
 import Foundation
 import GAN
@@ -33,13 +34,17 @@ public struct JobRunner: Sendable {
     public let logger: Logger
     /// Where the job computes, recorded for `synthd status`.
     public let device: String
+    /// The GPU that training jobs run on (nil: the CPU). Generation runs on the CPU.
+    public let computeDevice: (any KernelDevice)?
 
-    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger, device: String = "cpu") {
+    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger, device: String = "cpu",
+                computeDevice: (any KernelDevice)? = nil) {
         self.configuration = configuration
         self.store = store
         self.output = output
         self.logger = logger
         self.device = device
+        self.computeDevice = computeDevice
     }
 
     var limits: ImageLimits {
@@ -107,7 +112,13 @@ public struct JobRunner: Sendable {
         options.augmentation = settings.augmentation.enabled(forImages: set.count)
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
-        let trainer = try Trainer(set: set, state: state, options: options)
+        let trainer: Trainer
+        do {
+            trainer = try Trainer(set: set, state: state, options: options, device: computeDevice)
+        } catch let error as DeviceTrainingError {
+            log.notice("\(error)")
+            trainer = try Trainer(set: set, state: state, options: options)
+        }
         trainer.beforeWrite = fence
 
         // A model that never finished a training gets the whole budget, also when it has a

@@ -1,4 +1,5 @@
 import Engine
+import CUDA
 import Foundation
 import GAN
 import Imaging
@@ -179,7 +180,12 @@ public final class Scheduler {
         settle = SettleTracker(settle: applied.settleSeconds, carrying: settle)
     }
 
-    public var runner: JobRunner { JobRunner(configuration: configuration, store: store, output: output, logger: logger, device: device) }
+    /// The GPU training jobs run on (nil: the CPU).
+    public var computeDevice: (any KernelDevice)?
+
+    public var runner: JobRunner {
+        JobRunner(configuration: configuration, store: store, output: output, logger: logger, device: device, computeDevice: computeDevice)
+    }
 
     /// Whether workers on `dataset` should stop (it left the spool).
     public func isCancelled(_ dataset: String) -> Bool { cancellations.contains(dataset) }

@@ -55,9 +55,11 @@ public final class Service {
         let ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
         defer { ownership?.release() }
         lowerPriority(to: configuration.nice)
-        let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!,
-                                             probe: CUDAProbe(search: CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])))
-        logger.info("device: \(device.label) (\(device.reason))")
+        let search = CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])
+        let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!, for: .training, probe: CUDAProbe(search: search))
+        // Kernels compiled once per GPU architecture and kept with the state.
+        let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels")
+        logger.info("device: \(device.label) (\(device.reason))\(computeDevice == nil ? "" : "; generation runs on the CPU")")
         var membership: (any ClusterMembership)?
         if configuration.isClustered {
             guard let joinCluster else { throw Configuration.Error(path: configurationPath ?? "the command line", line: nil,
@@ -75,6 +77,7 @@ public final class Service {
         let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label, scanInBackground: true,
                                       jobs: membership?.jobs, shared: membership?.runtime)
         defer { scheduler.scanner.stop() }
+        scheduler.computeDevice = computeDevice
         if let membership { scheduler.mayScan = { membership.mayScan($0) } }
 
         let events = Mailbox<SpoolEvent>()

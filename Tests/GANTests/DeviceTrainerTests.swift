@@ -1,0 +1,65 @@
+import Engine
+import Foundation
+import GAN
+import KernelEmulation
+import Testing
+
+/// Training on a device writes the same checkpoint format as the CPU: a run moves from the
+/// device to the CPU and back at checkpoints, each engine starting from exactly what the other
+/// saved (here the device is the CPU emulation of CUDA).
+@Suite(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: the device engine is not emulated"))
+final class DeviceTrainerTests {
+    private var folders: [String] = []
+    deinit { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+
+    func options() -> TrainingOptions {
+        var options = TrainingOptions()
+        options.batchSize = 4
+        options.seed = 8
+        options.baseChannels = 8
+        options.checkpointSeconds = 1e9
+        return options
+    }
+
+    /// Everything a checkpoint holds of the models and the average.
+    func state(_ trainer: Trainer) -> [[Float]] {
+        (trainer.step.generator.stateTensors + trainer.step.discriminator.stateTensors).map(\.tensor.values)
+            + trainer.ema.shadows.map(\.values)
+    }
+
+    @Test func aRunMovesBetweenTheDeviceAndTheCPUAtCheckpoints() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 5, value: 40)
+        try data.addImages("b", count: 3, value: 90)
+        let path = NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)"
+        folders.append(path)
+        let folder = try StateFolder(path)
+        let device = EmulatedDevice()
+
+        let onDevice = try Trainer(set: Trainer.loadDataset(data.root, state: folder, resolution: 32), state: folder,
+                                   options: options(), device: device)
+        #expect(onDevice.engine.deviceName == device.name)
+        let initial = state(onDevice)
+        try onDevice.train(.steps(3))
+        let afterDevice = state(onDevice)
+        #expect(afterDevice != initial, "the device's training reached the CPU model of record")
+        #expect(onDevice.record.steps == 3)
+        #expect(folder.readHistory().count == 3 && folder.readHistory().allSatisfy { $0.discriminator.isFinite })
+
+        let onCPU = try Trainer(set: Trainer.loadDataset(data.root, state: folder, resolution: 32), state: folder, options: options())
+        #expect(onCPU.record.steps == 3)
+        #expect(state(onCPU) == afterDevice, "the CPU resumes from exactly what the device saved")
+        try onCPU.train(.steps(2))
+        let afterCPU = state(onCPU)
+
+        let backOnDevice = try Trainer(set: Trainer.loadDataset(data.root, state: folder, resolution: 32), state: folder,
+                                       options: options(), device: device)
+        #expect(backOnDevice.record.steps == 5)
+        try backOnDevice.engine.synchronize()
+        #expect(state(backOnDevice) == afterCPU, "the device starts from exactly what the CPU saved")
+        try backOnDevice.train(.steps(1))
+        #expect(backOnDevice.record.steps == 6)
+        let grid = folder.samplesPath
+        #expect(FileManager.default.fileExists(atPath: grid))
+    }
+}
