@@ -9,6 +9,8 @@ public final class CUBLASLibrary: @unchecked Sendable {
     let setStream: @convention(c) (Handle, OpaquePointer?) -> Int32
     /// cublasSetMathMode: CUBLAS_TF32_TENSOR_OP_MATH (3) lets FP32 products use TF32 tensor cores.
     let setMathMode: @convention(c) (Handle, Int32) -> Int32
+    /// cublasSetWorkspace_v2: a workspace of ours, so that no allocation happens inside a graph capture.
+    let setWorkspace: @convention(c) (Handle, UInt64, Int) -> Int32
     /// Column-major C = alpha op(A) op(B) + beta C, pointers in device memory.
     let sgemm: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafePointer<Float>, UInt64, Int32,
                                UInt64, Int32, UnsafePointer<Float>, UInt64, Int32) -> Int32
@@ -23,6 +25,7 @@ public final class CUBLASLibrary: @unchecked Sendable {
         destroy = try library.function("cublasDestroy_v2", as: type(of: destroy))
         setStream = try library.function("cublasSetStream_v2", as: type(of: setStream))
         setMathMode = try library.function("cublasSetMathMode", as: type(of: setMathMode))
+        setWorkspace = try library.function("cublasSetWorkspace_v2", as: type(of: setWorkspace))
         sgemm = try library.function("cublasSgemm_v2", as: type(of: sgemm))
         sgemmStridedBatched = try library.function("cublasSgemmStridedBatched", as: type(of: sgemmStridedBatched))
     }

@@ -86,11 +86,13 @@ public final class KernelModule: @unchecked Sendable {
 
     deinit { _ = context.driver.moduleUnload(module) }
 
-    /// Launches `name` on `grid` blocks of `block` threads with `arguments` in order.
-    public func launch(_ name: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
+    /// Launches `name` on `grid` blocks of `block` threads with `arguments` in order, on
+    /// `stream` (nil: the default stream).
+    public func launch(_ name: String, grid: Int, block: Int, _ arguments: [KernelArgument],
+                       stream: OpaquePointer? = nil) throws(CUDAError) {
         guard let function = functions[name] else { throw .driver(call: "launch \(name)", code: 500, message: "no such kernel in the module") }
         let status = try KernelArgument.withParameterArray(arguments) { parameters in
-            context.driver.launchKernel(function, UInt32(grid), 1, 1, UInt32(block), 1, 1, 0, nil, parameters, nil)
+            context.driver.launchKernel(function, UInt32(grid), 1, 1, UInt32(block), 1, 1, 0, stream, parameters, nil)
         }
         try context.driver.check("cuLaunchKernel(\(name))", status)
     }

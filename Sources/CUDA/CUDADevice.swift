@@ -4,8 +4,9 @@ import Synchronization
 /// NVRTC at first use (one module per source, cached on disk by `KernelCache`), and cuBLAS
 /// for the matrix products.
 ///
-/// Calls are synchronous in this form (the default stream, `synchronize` before reading);
-/// streams and captured graphs come with the training step.
+/// Launches and products go, in order, to one stream of the device's own (a blocking stream:
+/// the synchronous copies of `write` and `read` wait for it); `capture` records them into a
+/// CUDA graph that `replay` launches at once.
 public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let context: CUDAContext
     public let name: String
@@ -13,6 +14,9 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     private let cache: KernelCache?
     private let cublas: CUBLASLibrary
     private let handle: OpaquePointer?
+    private let stream: OpaquePointer?
+    /// cuBLAS's workspace (set by us: nothing is allocated inside a capture).
+    private let workspace: UInt64
     /// Which source defines each kernel, and the sources loaded so far.
     private let sourceOf: [String: KernelSource]
     private let modules = Mutex<[String: KernelModule]>([:])
@@ -30,6 +34,13 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         let status = cublas.create(&handle)
         guard status == 0 else { throw .cublas(call: "cublasCreate", code: status) }
         self.handle = handle
+        var stream: OpaquePointer?
+        try context.driver.check("cuStreamCreate", context.driver.streamCreate(&stream, 0))
+        self.stream = stream
+        guard cublas.setStream(handle, stream) == 0 else { throw .cublas(call: "cublasSetStream", code: 1) }
+        workspace = try context.allocateAddress(bytes: Self.workspaceBytes)
+        let set = cublas.setWorkspace(handle, workspace, Self.workspaceBytes)
+        guard set == 0 else { throw .cublas(call: "cublasSetWorkspace", code: set) }
         if tensorFloat32 {
             let mode = cublas.setMathMode(handle, 3)  // CUBLAS_TF32_TENSOR_OP_MATH
             guard mode == 0 else { throw .cublas(call: "cublasSetMathMode", code: mode) }
@@ -39,7 +50,14 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         self.sourceOf = sourceOf
     }
 
-    deinit { _ = cublas.destroy(handle) }
+    /// 32 MiB, what cuBLAS documents as enough on Hopper.
+    static let workspaceBytes = 32 << 20
+
+    deinit {
+        _ = cublas.destroy(handle)
+        _ = context.driver.streamDestroy(stream)
+        context.free(workspace)
+    }
 
     // Every entry point binds the context to the calling thread first: the daemon's jobs run
     // on worker threads of their own (cuCtxSetCurrent costs well under a launch).
@@ -64,7 +82,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     public func launch(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
         try context.makeCurrent()
-        try module(defining: kernel).launch(kernel, grid: grid, block: block, arguments)
+        try module(defining: kernel).launch(kernel, grid: grid, block: block, arguments, stream: stream)
     }
 
     /// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
@@ -89,6 +107,31 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         try context.synchronize()
     }
 
+    public func capture(_ body: () throws(CUDAError) -> Void) throws(CUDAError) -> any CapturedWork {
+        try context.makeCurrent()
+        let driver = context.driver
+        // Thread-local mode: only this thread's unsafe calls (allocations) break the capture.
+        try driver.check("cuStreamBeginCapture", driver.streamBeginCapture(stream, 1))
+        var failure: CUDAError?
+        do { try body() } catch { failure = error }
+        var graph: OpaquePointer?
+        let ended = driver.streamEndCapture(stream, &graph)
+        if let failure { if graph != nil { _ = driver.graphDestroy(graph) }; throw failure }
+        try driver.check("cuStreamEndCapture", ended)
+        defer { _ = driver.graphDestroy(graph) }
+        var nodes = 0
+        _ = driver.graphGetNodes(graph, nil, &nodes)
+        var executable: OpaquePointer?
+        try driver.check("cuGraphInstantiate", driver.graphInstantiate(&executable, graph, 0))
+        return CUDAGraph(driver: driver, executable: executable, operationCount: nodes)
+    }
+
+    public func replay(_ work: any CapturedWork) throws(CUDAError) {
+        guard let graph = work as? CUDAGraph else { preconditionFailure("not this device's capture") }
+        try context.makeCurrent()
+        try context.driver.check("cuGraphLaunch", context.driver.graphLaunch(graph.executable, stream))
+    }
+
     private func module(defining kernel: String) throws(CUDAError) -> KernelModule {
         guard let source = sourceOf[kernel] else {
             throw .driver(call: "launch \(kernel)", code: 500, message: "no kernel source defines it")
@@ -104,4 +147,19 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
             return module
         }
     }
+}
+
+/// An instantiated CUDA graph, destroyed with the object.
+final class CUDAGraph: CapturedWork, @unchecked Sendable {
+    let driver: CUDADriver
+    let executable: OpaquePointer?
+    let operationCount: Int
+
+    init(driver: CUDADriver, executable: OpaquePointer?, operationCount: Int) {
+        self.driver = driver
+        self.executable = executable
+        self.operationCount = operationCount
+    }
+
+    deinit { _ = driver.graphExecDestroy(executable) }
 }

@@ -44,6 +44,18 @@ public final class CUDADriver: @unchecked Sendable {
     let launchKernel: @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
                                       UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
 
+    // Streams and graphs: the training step is captured once and replayed as one launch.
+    let streamCreate: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> Int32
+    let streamDestroy: @convention(c) (OpaquePointer?) -> Int32
+    let streamSynchronize: @convention(c) (OpaquePointer?) -> Int32
+    let streamBeginCapture: @convention(c) (OpaquePointer?, Int32) -> Int32
+    let streamEndCapture: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>) -> Int32
+    let graphInstantiate: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UInt64) -> Int32
+    let graphGetNodes: @convention(c) (OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<Int>) -> Int32
+    let graphLaunch: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32
+    let graphExecDestroy: @convention(c) (OpaquePointer?) -> Int32
+    let graphDestroy: @convention(c) (OpaquePointer?) -> Int32
+
     static let names = ["libcuda.so.1", "libcuda.so"]
 
     /// Loads the driver and initialises it. Throws `.libraryMissing` on a machine without the
@@ -71,6 +83,16 @@ public final class CUDADriver: @unchecked Sendable {
         moduleUnload = try library.function("cuModuleUnload", as: type(of: moduleUnload))
         moduleGetFunction = try library.function("cuModuleGetFunction", as: type(of: moduleGetFunction))
         launchKernel = try library.function("cuLaunchKernel", as: type(of: launchKernel))
+        streamCreate = try library.function("cuStreamCreate", as: type(of: streamCreate))
+        streamDestroy = try library.function("cuStreamDestroy_v2", as: type(of: streamDestroy))
+        streamSynchronize = try library.function("cuStreamSynchronize", as: type(of: streamSynchronize))
+        streamBeginCapture = try library.function("cuStreamBeginCapture_v2", as: type(of: streamBeginCapture))
+        streamEndCapture = try library.function("cuStreamEndCapture", as: type(of: streamEndCapture))
+        graphInstantiate = try library.function("cuGraphInstantiateWithFlags", as: type(of: graphInstantiate))
+        graphGetNodes = try library.function("cuGraphGetNodes", as: type(of: graphGetNodes))
+        graphLaunch = try library.function("cuGraphLaunch", as: type(of: graphLaunch))
+        graphExecDestroy = try library.function("cuGraphExecDestroy", as: type(of: graphExecDestroy))
+        graphDestroy = try library.function("cuGraphDestroy", as: type(of: graphDestroy))
         let initialise = try library.function("cuInit", as: (@convention(c) (UInt32) -> Int32).self)
         let driverVersion = try library.function("cuDriverGetVersion", as: (@convention(c) (UnsafeMutablePointer<Int32>) -> Int32).self)
         var version: Int32 = 0

@@ -21,6 +21,17 @@ public protocol KernelDevice: AnyObject, Sendable {
     func multiply(_ product: MatrixProduct) throws(CUDAError)
     /// Waits until everything issued has run.
     func synchronize() throws(CUDAError)
+    /// Records the launches and products that `body` issues, without running them, as one
+    /// unit that `replay` issues again with the same arguments (a CUDA graph on a GPU: one
+    /// launch instead of one per kernel). Inside, memory must not be allocated, written or read.
+    func capture(_ body: () throws(CUDAError) -> Void) throws(CUDAError) -> any CapturedWork
+    func replay(_ work: any CapturedWork) throws(CUDAError)
+}
+
+/// Work recorded by `KernelDevice.capture`.
+public protocol CapturedWork: AnyObject, Sendable {
+    /// Kernel launches and matrix products in it (what one replay saves in launch overhead).
+    var operationCount: Int { get }
 }
 
 extension KernelDevice {

@@ -10,10 +10,10 @@ import GPUEngine
 public protocol StepEngine: AnyObject {
     /// Says where, for logs and `synthd status` ("cpu", "NVIDIA H200 (sm_90)").
     var deviceName: String { get }
-    /// One step on a real batch (noise and fake labels from the step's random stream).
-    func step(real: Tensor, realLabels: [Int32]) throws -> StepReport
-    /// The generator's moving average after a step.
-    func updateAverage(decay: Float) throws
+    /// One training step, then the generator's moving average with `averageDecay` (a device
+    /// engine computes the same warm-up from its own update count). `nextBatch` gives the real
+    /// batch to an engine that reads it from the host.
+    func step(averageDecay: Float, nextBatch: () -> (images: Tensor, labels: [Int32])) throws -> StepReport
     /// The CPU step's models and optimisers and the CPU average, as the engine holds them.
     func synchronize() throws
 }
@@ -29,55 +29,66 @@ public final class CPUStepEngine: StepEngine {
         self.average = average
     }
 
-    public func step(real: Tensor, realLabels: [Int32]) throws -> StepReport { trainingStep(real: real, realLabels: realLabels) }
-
-    public func updateAverage(decay: Float) throws {
-        average.decay = decay
+    public func step(averageDecay: Float, nextBatch: () -> (images: Tensor, labels: [Int32])) throws -> StepReport {
+        let (images, labels) = nextBatch()
+        let report = trainingStep(real: images, realLabels: labels)
+        average.decay = averageDecay
         average.update()
+        return report
     }
 
     public func synchronize() throws {}
 }
 
-/// A device engine: `DeviceTrainingStep` and `DeviceMovingAverage`, fed from the CPU's batches
-/// (uploaded each step; the dataset in device memory with the batch gathered there is the next
-/// step for speed).
+/// A device engine: the dataset in device memory, each step's batch and latents drawn there
+/// (`DeviceBatchSource`), `DeviceTrainingStep` and the average (`DeviceMovingAverage`, its
+/// warm-up from G's update count); after two eager steps the whole step is captured once
+/// (`KernelDevice.capture`: a CUDA graph) and replayed, so that a step costs one launch.
 public final class DeviceStepEngine: StepEngine {
     public let trainingStep: DeviceTrainingStep
     public let average: DeviceMovingAverage
+    public let source: DeviceBatchSource
     public var deviceName: String { trainingStep.device.name }
-    private var real: DeviceTensor?, noise: DeviceTensor?
-    private var realLabels: DeviceBuffer?, fakeLabels: DeviceBuffer?
+    let mostDecay: Float
+    let captures: Bool
+    private var eagerSteps = 0
+    /// The captured step, once there is one.
+    public private(set) var captured: (any CapturedWork)?
 
-    /// Throws `.unsupported` when the step uses what the device engine lacks (see
-    /// `DeviceTrainingStep.unsupported`), and `CUDAError`s as they come.
-    public init(_ step: TrainingStep, average: ExponentialMovingAverage, on device: any KernelDevice) throws {
+    /// Throws `DeviceTrainingError.unsupported` when the step uses what the device engine lacks
+    /// (see `DeviceTrainingStep.unsupported`), and `CUDAError`s as they come.
+    /// `captures`: replay a captured step after two eager ones (false: every step eager).
+    public init(_ step: TrainingStep, average: ExponentialMovingAverage, set: TrainingSet, batch: Int, seed: UInt64,
+                mostDecay: Float, on device: any KernelDevice, captures: Bool = true) throws {
         if let reason = DeviceTrainingStep.unsupported(step) { throw DeviceTrainingError.unsupported(reason) }
         trainingStep = try DeviceTrainingStep(step, on: device)
         self.average = try DeviceMovingAverage(average, arena: trainingStep.generator.arena)
+        let configuration = step.generator.configuration
+        source = try DeviceBatchSource(set, batch: batch, latentSize: configuration.latentSize, classes: configuration.classes,
+                                       seed: seed, on: device)
+        self.mostDecay = mostDecay
+        self.captures = captures
     }
 
-    public func step(real batch: Tensor, realLabels labels: [Int32]) throws -> StepReport {
+    public func step(averageDecay: Float, nextBatch: () -> (images: Tensor, labels: [Int32])) throws -> StepReport {
         let device = trainingStep.device
-        let (z, drawn) = trainingStep.step.drawLatents(batch: batch.shape[0])
-        let real = try DeviceTensor.reuse(self.real, shape: batch.shape, on: device)
-        let noise = try DeviceTensor.reuse(self.noise, shape: z.shape, on: device)
-        (self.real, self.noise) = (real, noise)
-        try real.upload(batch.values)
-        try noise.upload(z.values)
-        let realLabels = try labelBuffer(self.realLabels, labels, on: device), fakeLabels = try labelBuffer(self.fakeLabels, drawn, on: device)
-        (self.realLabels, self.fakeLabels) = (realLabels, fakeLabels)
-        return try trainingStep(real: real, realLabels: DeviceLabels(storage: realLabels, count: labels.count),
-                                noise: noise, fakeLabels: DeviceLabels(storage: fakeLabels, count: drawn.count))
+        if captured == nil && captures && eagerSteps >= 2 {
+            // Layers have their buffers from the eager steps: the capture allocates nothing.
+            captured = try device.capture { () throws(CUDAError) in try runOnce() }
+        }
+        if let captured {
+            try device.replay(captured)
+        } else {
+            try runOnce()
+            eagerSteps += 1
+        }
+        return try trainingStep.report()
     }
 
-    private func labelBuffer(_ existing: DeviceBuffer?, _ labels: [Int32], on device: any KernelDevice) throws -> DeviceBuffer {
-        let buffer = existing?.bytes == labels.count * 4 ? existing! : try device.allocate(bytes: labels.count * 4)
-        try labels.withUnsafeBytes { try device.write($0, to: buffer.address) }
-        return buffer
+    private func runOnce() throws(CUDAError) {
+        try trainingStep.run(from: source)
+        try average.update(mostDecay: mostDecay, step: trainingStep.generatorStepCount)
     }
-
-    public func updateAverage(decay: Float) throws { try average.update(decay: decay) }
 
     public func synchronize() throws {
         try trainingStep.download()

@@ -174,7 +174,10 @@ public final class Trainer {
             try resume(previous)
         }
         // After the resume: the device starts from the checkpoint's weights.
-        if let device { engine = try DeviceStepEngine(step, average: ema, on: device) }
+        if let device {
+            engine = try DeviceStepEngine(step, average: ema, set: set, batch: record.options.batchSize, seed: options.seed &+ 6000,
+                                          mostDecay: record.options.emaDecay, on: device)
+        }
     }
 
     private var emaTensors: [NamedTensor] {
@@ -220,13 +223,15 @@ public final class Trainer {
             if case .steps(let n) = budget, runSteps >= n { break }
             if case .seconds(let s) = budget, elapsed >= s { break }
 
-            for i in 0..<batch { indices[i] = order.next() }
-            set.fill(real, labels: &labels, indices: indices)
-            let report = try engine.step(real: real, realLabels: labels)
+            // EMA warm-up: early on the average would mostly remember the initialisation.
+            let t = record.steps + 1
+            let report = try engine.step(averageDecay: min(record.options.emaDecay, Float(1 + t) / Float(10 + t))) {
+                for i in 0..<batch { indices[i] = order.next() }
+                set.fill(real, labels: &labels, indices: indices)
+                return (real, labels)
+            }
             record.steps += 1
             runSteps += 1
-            // EMA warm-up: early on the average would mostly remember the initialisation.
-            try engine.updateAverage(decay: min(record.options.emaDecay, Float(1 + record.steps) / Float(10 + record.steps)))
             history.append(LossPoint(step: record.steps, discriminator: report.discriminatorLoss,
                                      generator: report.generatorLoss))
 

@@ -80,23 +80,32 @@ struct TrainStepBenchmark: ParsableCommand {
 }
 
 extension TrainStepBenchmark {
-    /// The step on a device: inputs uploaded once, steps issued back to back, the device
-    /// synchronised around the timed run (per-step times would each add a synchronisation).
+    /// The step on a device: inputs uploaded once, then timed eagerly (one launch per kernel
+    /// and product) and captured into one graph replayed per step. The device is synchronised
+    /// around each timed run only (per-step times would each add a synchronisation).
     func measureDevice(_ trainingStep: TrainingStep, real: Tensor, labels: [Int32], on device: any KernelDevice) throws {
         let step = try DeviceTrainingStep(trainingStep, on: device)
         let (z, fakeLabels) = trainingStep.drawLatents(batch: batch)
         let realBatch = try DeviceTensor(real, on: device), noise = try DeviceTensor(z, on: device)
         let realLabels = try DeviceLabels(labels, on: device), fake = try DeviceLabels(fakeLabels, on: device)
-        for _ in 0..<warmup { try step.run(real: realBatch, realLabels: realLabels, noise: noise, fakeLabels: fake) }
-        try device.synchronize()
-        let start = monotonicSeconds()
-        for _ in 0..<steps { try step.run(real: realBatch, realLabels: realLabels, noise: noise, fakeLabels: fake) }
-        try device.synchronize()
-        let perStep = (monotonicSeconds() - start) / Double(steps)
+        let run = { () throws(CUDAError) in try step.run(real: realBatch, realLabels: realLabels, noise: noise, fakeLabels: fake) }
+        for _ in 0..<max(warmup, 2) { try run() }
+        func timed(_ body: () throws -> Void) throws -> Double {
+            try device.synchronize()
+            let start = monotonicSeconds()
+            for _ in 0..<steps { try body() }
+            try device.synchronize()
+            return (monotonicSeconds() - start) / Double(steps)
+        }
+        let eager = try timed { try run() }
+        let graph = try device.capture(run)
+        let captured = try timed { try device.replay(graph) }
         let report = try step.report()
-        print(String(format: "step: mean %.3f ms over %d steps (one synchronisation around them)", perStep * 1e3, steps))
+        print(String(format: "eager step: %.3f ms (%.1f images/s)", eager * 1e3, Double(batch) / eager))
+        print(String(format: "captured step: %.3f ms (%.1f images/s), %d kernels and products in one graph", captured * 1e3,
+                     Double(batch) / captured, graph.operationCount))
         print(String(format: "last losses: D %.4f, G %.4f", report.discriminatorLoss, report.generatorLoss))
-        print(String(format: "images_per_second=%.1f", Double(batch) / perStep))
+        print(String(format: "images_per_second=%.1f", Double(batch) / min(eager, captured)))
     }
 }
 

@@ -1,6 +1,8 @@
+import CUDA
 import Engine
 import Foundation
 import GAN
+import GPUEngine
 import KernelEmulation
 import Testing
 
@@ -62,4 +64,43 @@ final class DeviceTrainerTests {
         let grid = folder.samplesPath
         #expect(FileManager.default.fileExists(atPath: grid))
     }
+}
+
+/// The captured step (one replay per step) does exactly what the eager steps do: new data,
+/// augmentation draws, Adam's bias corrections and the average's warm-up all come from
+/// counters in device memory, not from the host.
+struct CapturedStepChecks {
+    let device: any KernelDevice
+
+    func capturedStepsEqualEagerSteps() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 5, value: 40)
+        try data.addImages("b", count: 3, value: 90)
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        var states: [[[Float]]] = [], reports: [[StepReport]] = []
+        for captures in [false, true] {
+            let step = DeviceStepComparison.makeStep(loss: .hinge, augmentation: .all, channels: 1, classes: 2)
+            let average = ExponentialMovingAverage(step.generator.parameters, decay: 0.999)
+            let engine = try DeviceStepEngine(step, average: average, set: set, batch: 4, seed: 3, mostDecay: 0.999,
+                                              on: device, captures: captures)
+            var run: [StepReport] = []
+            for _ in 0..<5 { run.append(try engine.step(averageDecay: 0, nextBatch: { preconditionFailure("the device draws its batches") })) }
+            #expect((engine.captured != nil) == captures)
+            if let captured = engine.captured {
+                #expect(captured.operationCount > 50, "a whole step in one capture: \(captured.operationCount) operations")
+            }
+            try engine.synchronize()
+            states.append((step.generator.stateTensors + step.discriminator.stateTensors).map(\.tensor.values) + average.shadows.map(\.values))
+            #expect(step.generatorOptimizer.step == 5 && step.discriminatorOptimizer.step == 5)
+            reports.append(run)
+        }
+        #expect(reports[0] == reports[1])
+        #expect(states[0] == states[1], "captured and replayed steps differ from eager ones")
+        #expect(Set(reports[0].map(\.discriminatorLoss)).count == 5, "new batches and draws every step")
+    }
+}
+
+@Suite(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: the device engine is not emulated"))
+struct EmulatedCapturedStepTests {
+    @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: EmulatedDevice()).capturedStepsEqualEagerSteps() }
 }

@@ -13,9 +13,9 @@ struct DeviceStepComparison {
     let device: any KernelDevice
 
     /// A small model of the daemon's kind; the two steps start from the same weights.
-    static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?) -> TrainingStep {
-        let configuration = ModelConfiguration(imageChannels: 3, classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 8,
-                                               classConditionalNorm: true)
+    static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, channels: Int = 3, classes: Int = 3) -> TrainingStep {
+        let configuration = ModelConfiguration(imageChannels: channels, classes: classes, latentSize: 16, embeddingSize: 8,
+                                               baseChannels: 8, classConditionalNorm: true)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: 5)
         initializeDCGAN(discriminator.parameters, seed: 6)
@@ -122,6 +122,7 @@ struct GPUTrainingStepTests {
     func matchesTheCPUStep(loss: AdversarialLoss) throws { try comparison.compare(loss: loss, augmentation: nil) }
     @Test func matchesTheCPUStepThroughAnIdentityAugmentation() throws { try comparison.compare(loss: .hinge, augmentation: []) }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
+    @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }
     /// The reference step against PyTorch's fixture, on the GPU.
     @Test func referenceStepMatchesPyTorch() throws { try ReferenceStepTests().runOnDevice(gpu!) }
 }

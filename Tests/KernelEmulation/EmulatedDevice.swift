@@ -23,7 +23,57 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
 
     public init() {}
 
+    /// What a capture records, in order.
+    enum Operation {
+        case launch(kernel: String, grid: Int, block: Int, arguments: [KernelArgument])
+        case product(MatrixProduct)
+    }
+
+    final class Recording: CapturedWork, @unchecked Sendable {
+        let operations: [Operation]
+        init(_ operations: [Operation]) { self.operations = operations }
+        var operationCount: Int { operations.count }
+    }
+
+    private let recordingLock = NSLock()
+    private var recording: [Operation]?
+
+    /// Whether a capture is under way (then `operation` is recorded instead of run).
+    private func record(_ operation: Operation) -> Bool {
+        recordingLock.withLock {
+            guard recording != nil else { return false }
+            recording!.append(operation)
+            return true
+        }
+    }
+
+    private func refuseWhileCapturing(_ call: String) throws(CUDAError) {
+        if recordingLock.withLock({ recording != nil }) {
+            throw .driver(call: call, code: 900, message: "operation not permitted when stream is capturing")
+        }
+    }
+
+    public func capture(_ body: () throws(CUDAError) -> Void) throws(CUDAError) -> any CapturedWork {
+        recordingLock.withLock { precondition(recording == nil, "captures do not nest"); recording = [] }
+        var failure: CUDAError?
+        do { try body() } catch { failure = error }
+        let operations = recordingLock.withLock { () -> [Operation] in defer { recording = nil }; return recording! }
+        if let failure { throw failure }
+        return Recording(operations)
+    }
+
+    public func replay(_ work: any CapturedWork) throws(CUDAError) {
+        guard let recording = work as? Recording else { preconditionFailure("not this device's capture") }
+        for operation in recording.operations {
+            switch operation {
+            case .launch(let kernel, let grid, let block, let arguments): try run(kernel, grid: grid, block: block, arguments)
+            case .product(let product): compute(product)
+            }
+        }
+    }
+
     public func allocate(bytes: Int) throws(CUDAError) -> DeviceBuffer {
+        try refuseWhileCapturing("cuMemAlloc")
         var pointer: UnsafeMutableRawPointer?
         guard posix_memalign(&pointer, 256, max(bytes, 1)) == 0, let pointer else {
             throw .outOfMemory(requestedBytes: bytes, freeBytes: 0, totalBytes: 0)
@@ -35,16 +85,23 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
     public func free(_ address: UInt64) { Glibc.free(Self.pointer(address)) }
 
     public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {
+        try refuseWhileCapturing("cuMemcpyHtoD")
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         Self.pointer(address).copyMemory(from: base, byteCount: bytes.count)
     }
 
     public func read(_ address: UInt64, into bytes: UnsafeMutableRawBufferPointer) throws(CUDAError) {
+        try refuseWhileCapturing("cuMemcpyDtoH")
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         base.copyMemory(from: Self.pointer(address), byteCount: bytes.count)
     }
 
     public func launch(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
+        if record(.launch(kernel: kernel, grid: grid, block: block, arguments: arguments)) { return }
+        try run(kernel, grid: grid, block: block, arguments)
+    }
+
+    private func run(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
         precondition(grid > 0 && block > 0 && block <= 1024, "launch \(kernel): grid \(grid), block \(block)")
         let entry = try EmulationRuntime.shared.entry(kernel)
         try KernelArgument.withParameterArray(arguments) { parameters in
@@ -54,6 +111,11 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
     }
 
     public func multiply(_ p: MatrixProduct) throws(CUDAError) {
+        if record(.product(p)) { return }
+        compute(p)
+    }
+
+    private func compute(_ p: MatrixProduct) {
         for index in 0..<p.count {
             let a = Self.floats(p.a) + index * p.strideA, b = Self.floats(p.b) + index * p.strideB
             BLAS.gemm(transA: p.transA, transB: p.transB, m: p.m, n: p.n, k: p.k, alpha: p.alpha, a: a, lda: p.lda,

@@ -45,5 +45,14 @@ public enum OptimizerKernels {
     extern "C" __global__ void ema_update(float* average, const float* weights, long n, float decay) {
         GRID_STRIDE(i, n) { average[i] = decay * average[i] + (1.f - decay) * weights[i]; }
     }
-    """#, functions: ["adam_step", "adam_step_device", "adam_advance", "ema_update"])
+
+    // The same with the trainer's warm-up read from a step count in device memory (the
+    // generator's Adam count, already advanced for this step): decay = min(most,
+    // (1 + t) / (10 + t)), so that a captured graph replays it right.
+    extern "C" __global__ void ema_update_warmup(float* average, const float* weights, long n, float most, const long* step) {
+        float t = (float)*step;
+        float decay = fminf(most, (1.f + t) / (10.f + t));
+        GRID_STRIDE(i, n) { average[i] = decay * average[i] + (1.f - decay) * weights[i]; }
+    }
+    """#, functions: ["adam_step", "adam_step_device", "adam_advance", "ema_update", "ema_update_warmup"])
 }

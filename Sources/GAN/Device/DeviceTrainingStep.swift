@@ -49,8 +49,9 @@ public final class DeviceTrainingStep {
         return nil
     }
 
-    /// The step counter the augmentations draw from (advanced once per step).
-    private let counter: DeviceBuffer
+    /// The step counter (64 bits, advanced at the end of every step) that the augmentations
+    /// and a `DeviceBatchSource` draw from.
+    public let counter: DeviceBuffer
     private let augmentations: [DeviceDiffAugment]
 
     private func augmented(_ x: DeviceTensor, _ use: Int) throws(CUDAError) -> DeviceTensor {
@@ -65,6 +66,15 @@ public final class DeviceTrainingStep {
         try run(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
         return try report()
     }
+
+    /// One step on what `source` draws from the counter (nothing from the host: capturable).
+    public func run(from source: DeviceBatchSource) throws(CUDAError) {
+        try source.draw(counter: counter)
+        try run(real: source.batch, realLabels: source.batchLabels, noise: source.noise, fakeLabels: source.noiseLabels)
+    }
+
+    /// The generator's update count in device memory (the moving average's warm-up reads it).
+    public var generatorStepCount: DeviceBuffer { generatorOptimizer.stepCount }
 
     /// The step without reading anything back.
     public func run(real: DeviceTensor, realLabels: DeviceLabels, noise z: DeviceTensor, fakeLabels: DeviceLabels) throws(CUDAError) {
@@ -91,7 +101,7 @@ public final class DeviceTrainingStep {
         if !augmentations.isEmpty { dFake = try augmentations[2].backward(dFake) }
         try generator.backward(dFake)
         try generatorOptimizer.update()
-        if !augmentations.isEmpty { try device.launch("advance_step", grid: 1, block: 1, [.buffer(counter)]) }
+        try device.launch("advance_step", grid: 1, block: 1, [.buffer(counter)])
     }
 
     private enum Term { case real, generated, generatorObjective }

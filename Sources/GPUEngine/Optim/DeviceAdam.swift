@@ -1,8 +1,5 @@
 import CUDA
 import Engine
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Adam over a whole `ParameterArena` in one launch, with the arithmetic of
 /// `Engine/Optim/Adam.swift` (the CPU optimiser it mirrors gives the hyperparameters, the step
@@ -11,14 +8,16 @@ public final class DeviceAdam {
     public let arena: ParameterArena
     public let optimizer: Adam
     public let firstMoments: DeviceTensor, secondMoments: DeviceTensor
-    public private(set) var step: Int
+    /// Updates so far, in device memory (a 64-bit count): the bias corrections are computed
+    /// from it on the device, so that a captured step replays them right.
+    public let stepCount: DeviceBuffer
 
     public init(_ optimizer: Adam, arena: ParameterArena) throws(CUDAError) {
         precondition(optimizer.parameters.map(ObjectIdentifier.init) == arena.parameters.map(ObjectIdentifier.init),
                      "the optimiser and the arena must hold the same parameters")
         self.arena = arena
         self.optimizer = optimizer
-        step = optimizer.step
+        stepCount = try arena.device.upload([Int32(truncatingIfNeeded: optimizer.step), Int32(truncatingIfNeeded: optimizer.step >> 32)])
         firstMoments = try DeviceTensor(on: arena.device, shape: [arena.count])
         secondMoments = try DeviceTensor(on: arena.device, shape: [arena.count])
         try arena.device.fill(firstMoments, 0)
@@ -35,16 +34,21 @@ public final class DeviceAdam {
         return DeviceTensor(storage: moments.storage, offset: value.offset - arena.values.offset, shape: value.shape)
     }
 
-    /// One update of every parameter from the arena's gradients.
+    /// One update of every parameter from the arena's gradients, then the count advanced.
     public func update() throws(CUDAError) {
-        step += 1
-        let o = optimizer, t = Float(step)
-        let correction1 = 1 - pow(o.beta1, t), correction2 = 1 - pow(o.beta2, t)
-        try arena.device.launchElementwise("adam_step", count: arena.count,
+        let o = optimizer
+        try arena.device.launchElementwise("adam_step_device", count: arena.count,
                                            [arena.values.argument, arena.gradients.argument, firstMoments.argument,
                                             secondMoments.argument, .int64(arena.count), .float(o.learningRate), .float(o.beta1),
-                                            .float(o.beta2), .float(o.eps), .float(correction1), .float(correction2),
-                                            .float(o.weightDecay), .int32(o.decoupledWeightDecay ? 1 : 0)])
+                                            .float(o.beta2), .float(o.eps), .buffer(stepCount), .float(o.weightDecay),
+                                            .int32(o.decoupledWeightDecay ? 1 : 0)])
+        try arena.device.launch("adam_advance", grid: 1, block: 1, [.buffer(stepCount)])
+    }
+
+    /// The update count, read from the device.
+    public func step() throws(CUDAError) -> Int {
+        let words = try stepCount.int32s(2)
+        return Int(UInt32(bitPattern: words[0])) | Int(words[1]) << 32
     }
 
     /// The moments and step count into the CPU optimiser (before a checkpoint save).
@@ -53,6 +57,6 @@ public final class DeviceAdam {
             let first = try view(firstMoments, parameter).values(), second = try view(secondMoments, parameter).values()
             for i in first.indices { optimizer.firstMoments[index][i] = first[i]; optimizer.secondMoments[index][i] = second[i] }
         }
-        optimizer.restore(step: step)
+        optimizer.restore(step: try step())
     }
 }

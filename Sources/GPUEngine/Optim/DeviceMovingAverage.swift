@@ -31,6 +31,13 @@ public final class DeviceMovingAverage {
                                            [shadows.argument, arena.values.argument, .int64(arena.count), .float(decay)])
     }
 
+    /// The same with the decay's warm-up, min(most, (1 + t) / (10 + t)), from the update count
+    /// `step` in device memory (see `ema_update_warmup`).
+    public func update(mostDecay: Float, step: DeviceBuffer) throws(CUDAError) {
+        try arena.device.launchElementwise("ema_update_warmup", count: arena.count,
+                                           [shadows.argument, arena.values.argument, .int64(arena.count), .float(mostDecay), .buffer(step)])
+    }
+
     /// The shadows into the CPU average (before a checkpoint save or sampling on the CPU).
     public func download() throws(CUDAError) {
         for (index, parameter) in arena.parameters.enumerated() {
