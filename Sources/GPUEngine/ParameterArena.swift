@@ -65,3 +65,18 @@ public final class ParameterArena: @unchecked Sendable {
 
     public func zeroGradients() throws(CUDAError) { try device.fill(gradients, 0) }
 }
+
+/// A layer's weight and optional bias in an arena, with their gradients.
+public struct DeviceWeights: @unchecked Sendable {
+    public let weight: DeviceTensor, weightGradient: DeviceTensor
+    public let bias: DeviceTensor?, biasGradient: DeviceTensor?
+
+    public init(weight: Parameter, bias: Parameter?, arena: ParameterArena) {
+        self.weight = arena.value(weight)
+        weightGradient = arena.gradient(weight)
+        self.bias = bias.map(arena.value)
+        biasGradient = bias.map(arena.gradient)
+    }
+
+    public var device: any KernelDevice { weight.device }
+}

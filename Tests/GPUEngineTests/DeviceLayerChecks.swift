@@ -65,22 +65,32 @@ struct DeviceLayerChecks {
         try expectGradients(arena)
     }
 
+    /// A layer's forward and backward on both sides from the same input and output gradient:
+    /// output, input gradient and parameter gradients compared.
+    func compare(input shape: [Int], seed: UInt64, arena: ParameterArena,
+                 cpu: (forward: (Tensor) -> Tensor, backward: (Tensor) -> Tensor?),
+                 device: (forward: (DeviceTensor) throws -> DeviceTensor, backward: (DeviceTensor) throws -> DeviceTensor?),
+                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let x = try tensor(shape, seed: seed)
+        let y = cpu.forward(x.cpu)
+        let dy = try tensor(y.shape, seed: seed + 1)
+        let dx = try #require(cpu.backward(dy.cpu))
+        let deviceY = try device.forward(x.device)
+        #expect(deviceY.shape == y.shape, sourceLocation: sourceLocation)
+        #expect(Self.close(try deviceY.values(), y.values, tolerance: 1e-5), "output", sourceLocation: sourceLocation)
+        let deviceDx = try #require(try device.backward(dy.device))
+        #expect(Self.close(try deviceDx.values(), dx.values, tolerance: 1e-5), "input gradient", sourceLocation: sourceLocation)
+        try expectGradients(arena, sourceLocation: sourceLocation)
+    }
+
     /// Conv2d: the reference model's 4/2/1 on an odd-sized input, and 3/1/1.
     func conv2d(kernel: Int, stride: Int, padding: Int) throws {
         let layer = Conv2d("conv", inChannels: 3, outChannels: 5, kernelSize: kernel, stride: stride, padding: padding)
         Self.randomize(layer.parameters, seed: 4, scale: 0.2)
         let arena = try ParameterArena(layer.parameters, on: device)
         let gpu = DeviceConv2d(layer, arena: arena)
-        let x = try tensor([2, 3, 9, 7], seed: 5)
-        let y = layer.forward(x.cpu)
-        let dy = try tensor(y.shape, seed: 6)
-        let dx = try #require(layer.backward(dy.cpu))
-        let deviceY = try gpu.forward(x.device)
-        #expect(deviceY.shape == y.shape)
-        #expect(Self.close(try deviceY.values(), y.values, tolerance: 1e-5))
-        let deviceDx = try #require(try gpu.backward(dy.device))
-        #expect(Self.close(try deviceDx.values(), dx.values, tolerance: 1e-5))
-        try expectGradients(arena)
+        try compare(input: [2, 3, 9, 7], seed: 5, arena: arena, cpu: ({ layer.forward($0) }, { layer.backward($0) }),
+                    device: ({ try gpu.forward($0) }, { try gpu.backward($0) }))
     }
 
     func convTranspose2d() throws {
@@ -88,16 +98,8 @@ struct DeviceLayerChecks {
         Self.randomize(layer.parameters, seed: 7, scale: 0.2)
         let arena = try ParameterArena(layer.parameters, on: device)
         let gpu = DeviceConvTranspose2d(layer, arena: arena)
-        let x = try tensor([2, 3, 3, 4], seed: 8)
-        let y = layer.forward(x.cpu)
-        let dy = try tensor(y.shape, seed: 9)
-        let dx = try #require(layer.backward(dy.cpu))
-        let deviceY = try gpu.forward(x.device)
-        #expect(deviceY.shape == y.shape)
-        #expect(Self.close(try deviceY.values(), y.values, tolerance: 1e-5))
-        let deviceDx = try #require(try gpu.backward(dy.device))
-        #expect(Self.close(try deviceDx.values(), dx.values, tolerance: 1e-5))
-        try expectGradients(arena)
+        try compare(input: [2, 3, 3, 4], seed: 8, arena: arena, cpu: ({ layer.forward($0) }, { layer.backward($0) }),
+                    device: ({ try gpu.forward($0) }, { try gpu.backward($0) }))
     }
 
     /// BatchNorm with the activation the generator (ReLU) and discriminator (LeakyReLU) fuse.

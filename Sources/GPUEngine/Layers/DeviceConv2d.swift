@@ -11,20 +11,20 @@ import Engine
 /// gradient, and col2im.
 public final class DeviceConv2d {
     public let layer: Conv2d
-    let weight: DeviceTensor, weightGradient: DeviceTensor
-    let bias: DeviceTensor?, biasGradient: DeviceTensor?
+    let parameters: DeviceWeights
+    var weight: DeviceTensor { parameters.weight }
+    var weightGradient: DeviceTensor { parameters.weightGradient }
+    var bias: DeviceTensor? { parameters.bias }
+    var biasGradient: DeviceTensor? { parameters.biasGradient }
     private var input: DeviceTensor?
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
 
     public init(_ layer: Conv2d, arena: ParameterArena) {
         self.layer = layer
-        weight = arena.value(layer.weight)
-        weightGradient = arena.gradient(layer.weight)
-        bias = layer.bias.map(arena.value)
-        biasGradient = layer.bias.map(arena.gradient)
+        parameters = DeviceWeights(weight: layer.weight, bias: layer.bias, arena: arena)
     }
 
-    var device: any KernelDevice { weight.device }
+    var device: any KernelDevice { parameters.device }
 
     func geometry(_ x: DeviceTensor) -> ConvGeometry {
         ConvGeometry(batch: x.shape[0], channels: layer.inChannels, height: x.shape[2], width: x.shape[3],

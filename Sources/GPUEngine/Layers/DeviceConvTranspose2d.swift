@@ -10,20 +10,20 @@ import Engine
 /// for dW the input in channel-major (Cin, B*H*W) so that one GEMM sums over the batch.
 public final class DeviceConvTranspose2d {
     public let layer: ConvTranspose2d
-    let weight: DeviceTensor, weightGradient: DeviceTensor
-    let bias: DeviceTensor?, biasGradient: DeviceTensor?
+    let parameters: DeviceWeights
+    var weight: DeviceTensor { parameters.weight }
+    var weightGradient: DeviceTensor { parameters.weightGradient }
+    var bias: DeviceTensor? { parameters.bias }
+    var biasGradient: DeviceTensor? { parameters.biasGradient }
     private var input: DeviceTensor?
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
 
     public init(_ layer: ConvTranspose2d, arena: ParameterArena) {
         self.layer = layer
-        weight = arena.value(layer.weight)
-        weightGradient = arena.gradient(layer.weight)
-        bias = layer.bias.map(arena.value)
-        biasGradient = layer.bias.map(arena.gradient)
+        parameters = DeviceWeights(weight: layer.weight, bias: layer.bias, arena: arena)
     }
 
-    var device: any KernelDevice { weight.device }
+    var device: any KernelDevice { parameters.device }
 
     func outputSize(_ inputSize: Int) -> Int { (inputSize - 1) * layer.stride - 2 * layer.padding + layer.kernelSize }
 

@@ -7,21 +7,21 @@ import Engine
 /// embedding): each part multiplies its own columns of W, so nothing is concatenated.
 public final class DeviceLinear {
     public let layer: Linear
-    let weight: DeviceTensor, weightGradient: DeviceTensor
-    let bias: DeviceTensor?, biasGradient: DeviceTensor?
+    let parameters: DeviceWeights
+    var weight: DeviceTensor { parameters.weight }
+    var weightGradient: DeviceTensor { parameters.weightGradient }
+    var bias: DeviceTensor? { parameters.bias }
+    var biasGradient: DeviceTensor? { parameters.biasGradient }
     private var inputs: [DeviceTensor] = []
     private var output: DeviceTensor?
     private var inputGradients: [DeviceTensor?] = []
 
     public init(_ layer: Linear, arena: ParameterArena) {
         self.layer = layer
-        weight = arena.value(layer.weight)
-        weightGradient = arena.gradient(layer.weight)
-        bias = layer.bias.map(arena.value)
-        biasGradient = layer.bias.map(arena.gradient)
+        parameters = DeviceWeights(weight: layer.weight, bias: layer.bias, arena: arena)
     }
 
-    var device: any KernelDevice { weight.device }
+    var device: any KernelDevice { parameters.device }
 
     public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor { try forward(parts: [x]) }
 
