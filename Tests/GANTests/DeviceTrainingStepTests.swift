@@ -123,9 +123,69 @@ struct GPUTrainingStepTests {
     @Test func matchesTheCPUStepThroughAnIdentityAugmentation() throws { try comparison.compare(loss: .hinge, augmentation: []) }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }
+    @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
+        try DeviceSamplingChecks(device: gpu!).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
+    }
     /// The reference step against PyTorch's fixture, on the GPU.
     @Test func referenceStepMatchesPyTorch() throws { try ReferenceStepTests().runOnDevice(gpu!) }
 }
 
 /// The GPU the tests share, or nil where the driver, NVRTC or cuBLAS does not load.
 let gpu: CUDADevice? = (try? CUDADriver()) != nil ? try? CUDADevice() : nil
+
+/// Sampling on a device against `Generator.sample` with Float products (`.columns`): with each
+/// batch's own BatchNorm statistics and with given (standing) ones, with and without class-
+/// conditional norm; the statistics it used, and the running averages left as they were.
+struct DeviceSamplingChecks {
+    let device: any KernelDevice
+
+    func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
+        let configuration = ModelConfiguration(imageChannels: 1, classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 8,
+                                               classConditionalNorm: classConditionalNorm)
+        let generator = Generator(configuration)
+        initializeDCGAN(generator.parameters, seed: 21)
+        let gpu = try DeviceGenerator(generator, on: device)
+        var rng = RandomGenerator(seed: 22)
+        let z = Tensor(zeros: [7, 16])
+        rng.fillNormal(z)
+        let labels: [Int32] = [0, 2, 1, 1, 0, 2, 2]
+        let running = generator.norms.map { $0.runningMean.values + $0.runningVar.values }
+
+        // (Outputs are read at once: both generators reuse their output buffers.)
+        let own = generator.sample(z, labels: labels, upsampling: .columns).values
+        let ownStatistics = generator.lastSamplingStatistics
+        let zs = try DeviceTensor(z, on: device), deviceLabels = try DeviceLabels(labels, on: device)
+        let deviceOwn = try gpu.sample(zs, labels: deviceLabels)
+        #expect(DeviceStepComparison.maxDifference(try deviceOwn.values(), own) < 2e-4, "with each batch's statistics")
+        for (ours, theirs) in zip(try gpu.lastSamplingStatistics(), ownStatistics) {
+            #expect(DeviceStepComparison.maxDifference(ours.mean.map(Float.init), theirs.mean.map(Float.init)) < 1e-4)
+            #expect(DeviceStepComparison.maxDifference(ours.variance.map(Float.init), theirs.variance.map(Float.init)) < 1e-3)
+        }
+
+        // Given statistics: a standing set, here made up so that it differs from the batch's.
+        let given = ownStatistics.map { ChannelStatistics(mean: $0.mean.map { $0 + 0.1 }, variance: $0.variance.map { $0 * 1.5 + 0.01 }) }
+        let fixed = generator.sample(z, labels: labels, upsampling: .columns, statistics: given).values
+        var deviceGiven: [DeviceStatistics] = []
+        for (statistics, norm) in zip(given, generator.norms) { deviceGiven.append(try DeviceStatistics(statistics, eps: norm.eps, on: device)) }
+        let deviceFixed = try gpu.sample(zs, labels: deviceLabels, statistics: deviceGiven)
+        #expect(DeviceStepComparison.maxDifference(try deviceFixed.values(), fixed) < 2e-4, "with given statistics")
+        #expect(DeviceStepComparison.maxDifference(try deviceFixed.values(), own) > 1e-2, "the given statistics were used")
+
+        try gpu.download()
+        #expect(generator.norms.map { $0.runningMean.values + $0.runningVar.values } == running, "running averages untouched")
+    }
+}
+
+extension DeviceStepComparison {
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "\(a.count) against \(b.count) values")
+        return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    }
+}
+
+@Suite(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: device sampling is not emulated"))
+struct EmulatedSamplingTests {
+    @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
+        try DeviceSamplingChecks(device: EmulatedDevice()).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
+    }
+}

@@ -76,5 +76,20 @@ public enum BatchNormKernels {
             dx[index] = s * (g * d - mean_d - xhat[index] * mean_d_xhat);
         }
     }
-    """#, functions: ["batchnorm_forward_training", "batchnorm_backward_training"])
+
+    // For sampling with given statistics (standing ones): y = act(gamma * (x - mean) * inv_std
+    // + beta) element-wise, nothing kept. (With the batch's own statistics, sampling runs the
+    // training kernel with momentum 0: the running averages stay as they are.)
+    extern "C" __global__ void batchnorm_apply(const float* x, float* y, const float* gamma, const float* beta,
+                                               const float* mean, const float* inv_std, long n, int c, long hw,
+                                               int activation, float slope) {
+        for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n * c * hw; i += (long)gridDim.x * blockDim.x) {
+            int channel = (i / hw) % c;
+            float out = gamma[channel] * (x[i] - mean[channel]) * inv_std[channel] + beta[channel];
+            if (activation == 1) out = fmaxf(out, 0.f);
+            else if (activation == 2) out = out > 0.f ? out : slope * out;
+            y[i] = out;
+        }
+    }
+    """#, functions: ["batchnorm_forward_training", "batchnorm_backward_training", "batchnorm_apply"])
 }

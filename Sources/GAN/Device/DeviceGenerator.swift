@@ -50,6 +50,42 @@ public final class DeviceGenerator {
         return try tanh.forward(x)
     }
 
+    /// Images for generation (`Generator.sample`'s maths with Float products): each BatchNorm
+    /// with `statistics` (one per BatchNorm, e.g. `Sampler`'s standing statistics) or with the
+    /// batch's own, the running averages untouched; nothing kept for a backward pass.
+    public func sample(_ z: DeviceTensor, labels: DeviceLabels, statistics: [DeviceStatistics]? = nil) throws(CUDAError) -> DeviceTensor {
+        precondition(statistics.map { $0.count == norms.count } ?? true, "statistics for \(statistics?.count ?? 0) of \(norms.count) BatchNorms")
+        let batch = z.shape[0]
+        let e = try embedding.forward(labels)
+        var x = try projection.forward(parts: [z, e]).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
+        for stage in 0..<configuration.stages {
+            x = try norms[stage].sample(x, given: statistics?[stage])
+            if !classNorms.isEmpty {
+                x = try classNorms[stage].forward(x, labels: labels)
+                x = try relus[stage].forward(x)
+            }
+            x = try upsamplers[stage].forward(x)
+        }
+        return try tanh.forward(x)
+    }
+
+    /// The BatchNorm statistics the last `sample` used, one per BatchNorm.
+    public func lastSamplingStatistics() throws(CUDAError) -> [ChannelStatistics] {
+        var result: [ChannelStatistics] = []
+        for norm in norms { result.append(try norm.lastStatistics()) }
+        return result
+    }
+
+    /// The CPU model's weights and running statistics to the device again (it trained, or a
+    /// checkpoint was loaded, since this was built).
+    public func upload() throws(CUDAError) {
+        try arena.upload()
+        for norm in norms {
+            try norm.runningMean.upload(norm.layer.runningMean.values)
+            try norm.runningVar.upload(norm.layer.runningVar.values)
+        }
+    }
+
     /// d loss / d images -> parameter gradients (added to the arena's).
     public func backward(_ dImages: DeviceTensor) throws(CUDAError) {
         var dx = try tanh.backward(dImages)

@@ -65,9 +65,64 @@ public final class DeviceBatchNorm {
         return dx
     }
 
+    /// For sampling: normalised with `given` statistics, or else with this batch's own (the
+    /// running averages untouched: the training kernel with momentum 0); nothing kept for a
+    /// backward pass. `lastStatistics` then reads what was used.
+    public func sample(_ x: DeviceTensor, given: DeviceStatistics? = nil) throws(CUDAError) -> DeviceTensor {
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
+        output = y
+        let shape: (n: Int, hw: Int) = (x.shape[0], x.shape[2] * x.shape[3])
+        if let given {
+            try device.launchElementwise("batchnorm_apply", count: x.count,
+                                         [x.argument, y.argument, gamma.argument, beta.argument, given.mean.argument, given.invStd.argument,
+                                          .int64(shape.n), .int32(Int32(layer.channels)), .int64(shape.hw),
+                                          .int32(activation.rawValue), .float(slope)])
+            lastGiven = given
+        } else {
+            let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device)
+            normalized = xhat
+            try device.launch("batchnorm_forward_training", grid: layer.channels, block: 256,
+                              [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument, invStd.argument,
+                               runningMean.argument, runningVar.argument, .int32(Int32(shape.n)), .int32(Int32(layer.channels)),
+                               .int32(Int32(shape.hw)), .float(layer.eps), .float(0), .int32(activation.rawValue), .float(slope)])
+            lastGiven = nil
+        }
+        return y
+    }
+
+    private var lastGiven: DeviceStatistics?
+
+    /// The statistics the last `sample` used (a read from the device).
+    public func lastStatistics() throws(CUDAError) -> ChannelStatistics {
+        try (lastGiven ?? DeviceStatistics(mean: mean, invStd: invStd)).channelStatistics(eps: layer.eps)
+    }
+
     /// The running statistics into the CPU layer (before a checkpoint save).
     public func downloadBuffers() throws(CUDAError) {
         let means = try runningMean.values(), variances = try runningVar.values()
         for c in 0..<layer.channels { layer.runningMean[c] = means[c]; layer.runningVar[c] = variances[c] }
+    }
+}
+
+/// BatchNorm statistics on a device as the kernels take them: mean and 1 / sqrt(variance + eps)
+/// per channel.
+public struct DeviceStatistics: @unchecked Sendable {
+    public let mean: DeviceTensor, invStd: DeviceTensor
+
+    public init(mean: DeviceTensor, invStd: DeviceTensor) {
+        self.mean = mean
+        self.invStd = invStd
+    }
+
+    public init(_ statistics: ChannelStatistics, eps: Float, on device: any KernelDevice) throws(CUDAError) {
+        mean = try DeviceTensor(on: device, shape: [statistics.mean.count])
+        invStd = try DeviceTensor(on: device, shape: [statistics.mean.count])
+        try mean.upload(statistics.mean.map { Float($0) })
+        try invStd.upload(statistics.variance.map { 1 / (Float($0) + eps).squareRoot() })
+    }
+
+    public func channelStatistics(eps: Float) throws(CUDAError) -> ChannelStatistics {
+        let means = try mean.values(), inverse = try invStd.values()
+        return ChannelStatistics(mean: means.map(Double.init), variance: inverse.map { max(0, 1 / (Double($0) * Double($0)) - Double(eps)) })
     }
 }
