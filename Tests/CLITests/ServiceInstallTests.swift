@@ -65,17 +65,33 @@ import Testing
     /// and opens only what a node needs (the score docs/cluster.md gives).
     @Test(.enabled(if: hasSystemdAnalyze, "systemd-analyze is not installed: the cluster drop-in is not checked"))
     func clusterDropInVerifiesAndStaysHardened() throws {
+        let score = try scoreWithDropIn("cluster.conf")
+        #expect(score > 0.5 && score <= 2.0, "the drop-in applies, and keeps the unit hardened: \(score)")
+    }
+
+    /// The GPU drop-in (systemd/gpu.conf): it verifies, opens the NVIDIA devices only (the
+    /// device policy stays closed), and the unit stays hardened (the score docs/cuda.md gives).
+    @Test(.enabled(if: hasSystemdAnalyze, "systemd-analyze is not installed: the GPU drop-in is not checked"))
+    func gpuDropInVerifiesAndStaysHardened() throws {
+        let score = try scoreWithDropIn("gpu.conf")
+        #expect(score > 0.5 && score <= 1.0, "the drop-in applies (0.5 -> 0.7 measured), and keeps the unit hardened: \(score)")
+        let text = try String(contentsOfFile: Self.repository + "/systemd/gpu.conf", encoding: .utf8)
+        let allowed = text.split(separator: "\n").filter { $0.hasPrefix("DeviceAllow=") }
+        #expect(allowed == ["DeviceAllow=char-nvidia-frontend rw", "DeviceAllow=char-nvidia-uvm rw"], "\(allowed)")
+    }
+
+    /// The installed unit with `dropIn` from systemd/ beside it: verified, and its exposure score.
+    func scoreWithDropIn(_ dropIn: String) throws -> Double {
         let (root, unit) = try Self.install()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let folder = (unit as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder + "/synthd.service.d", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.repository + "/systemd/cluster.conf", toPath: folder + "/synthd.service.d/cluster.conf")
+        try FileManager.default.copyItem(atPath: Self.repository + "/systemd/" + dropIn, toPath: folder + "/synthd.service.d/" + dropIn)
         let verify = try Self.shell("SYSTEMD_UNIT_PATH=\(folder): systemd-analyze verify synthd.service")
         #expect(verify.status == 0 && verify.output.isEmpty, "\(verify.output)")
         let security = try Self.shell("SYSTEMD_UNIT_PATH=\(folder): systemd-analyze security --offline=yes synthd.service")
         let line = try #require(security.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
-        let score = try #require(line.split(separator: " ").compactMap { Double($0) }.first)
-        #expect(score > 0.5 && score <= 2.0, "the drop-in applies, and keeps the unit hardened: \(line)")
+        return try #require(line.split(separator: " ").compactMap { Double($0) }.first)
     }
 
     @Test func aBadConfigurationExitsWithStatus78AndNamesTheLine() throws {
