@@ -61,10 +61,11 @@ public struct CUDAProbe: Sendable {
     }
 
     /// What this build's GPU engine does. It trains (every layer, loss, DiffAugment, Adam and
-    /// the average on the device; checked against the CPU engine on its CPU emulation in CI);
-    /// generation still runs on the CPU.
+    /// the average on the device; checked against the CPU engine on its CPU emulation in CI)
+    /// and generates (the generator on the device; images and the class check's judge on the
+    /// CPU's cores).
     public static let trainsOnGPU = true
-    public static let generatesOnGPU = false
+    public static let generatesOnGPU = true
     /// Whether the GPU engine has passed its tests on a real GPU (scripts/device-check). Until
     /// then `auto` stays on the CPU and only an explicit `cuda` uses the GPU.
     public static let checkedOnGPU = false

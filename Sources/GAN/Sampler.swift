@@ -1,4 +1,6 @@
+import CUDA
 import Engine
+import GPUEngine
 import Imaging
 
 /// Draws images from a generator: z ~ N(0, 1) from a seeded stream, in batches, converted to
@@ -39,6 +41,15 @@ public struct Sampler {
     /// Copies of the generator for the second and later workers, kept between calls.
     private let workers = GeneratorCopies()
 
+    /// Where the generator runs: the CPU's cores (nil), or a device (a GPU), where each batch
+    /// is made with Float products (as `upsampling = .columns`) and turned into images and
+    /// judged on the CPU's cores. Errors of the device are the only ones the sampling methods
+    /// throw.
+    public var device: (any KernelDevice)? {
+        didSet { onDevice = device.map { DeviceSampling(device: $0) } }
+    }
+    private var onDevice: DeviceSampling?
+
     public init(generator: Generator, record: ModelRecord) {
         self.generator = generator
         self.record = record
@@ -50,22 +61,22 @@ public struct Sampler {
     /// replace a split of every layer over the cores, which waited at each layer for the
     /// slower half. z is drawn for all batches first, so the images do not depend on which
     /// worker made them.
-    public func sample(labels: [Int32], seed: UInt64) -> [Image] {
-        sample([(labels, seed)])
+    public func sample(labels: [Int32], seed: UInt64) throws -> [Image] {
+        try sample([(labels, seed)])
     }
 
     /// `sample(labels:seed:)` for each group, the images in the order of the groups: the same
     /// images, with the batches of all groups shared out among the workers at once.
-    public func sample(_ groups: [(labels: [Int32], seed: UInt64)]) -> [Image] {
-        sample(groups, judges: nil).images
+    public func sample(_ groups: [(labels: [Int32], seed: UInt64)]) throws -> [Image] {
+        try sample(groups, judges: nil).images
     }
 
     /// `sample(_:)`, and each image's verdict from `judges` (one per worker, see
     /// `SampleJudge.copy`): a worker judges each batch as soon as it has made it, so judging
     /// is spread over the cores with sampling and reads images still in the core's cache.
     public func sample(_ groups: [(labels: [Int32], seed: UInt64)],
-                       judges: [any SampleJudge]?) -> (images: [Image], verdicts: [Bool]?) {
-        let (squares, verdicts) = sampleSquares(groups, judges: judges)
+                       judges: [any SampleJudge]?) throws -> (images: [Image], verdicts: [Bool]?) {
+        let (squares, verdicts) = try sampleSquares(groups, judges: judges)
         return (squares.map(finish), verdicts)
     }
 
@@ -78,7 +89,7 @@ public struct Sampler {
     /// the generator's own R x R image where writing upscales (its fitted copy would be the
     /// same image resampled twice, at the cost of a full-size image per sample).
     public func sampleSquares(_ groups: [(labels: [Int32], seed: UInt64)],
-                              judges: [any SampleJudge]?) -> (images: [Image], verdicts: [Bool]?) {
+                              judges: [any SampleJudge]?) throws -> (images: [Image], verdicts: [Bool]?) {
         var labels: [Int32] = []
         var batches: [(slots: [Int], z: Tensor)] = []
         for group in groups {
@@ -94,7 +105,12 @@ public struct Sampler {
         }
         let workerCount = min(Parallel.maxThreads, batches.count)
         precondition((judges?.count ?? workerCount) >= workerCount, "one judge per worker: \(workerCount) workers")
-        let generators = workers.generators(copying: generator, count: workerCount)
+        // On a device the batches are made there first, one after another; the workers then
+        // turn them into images and judge them.
+        let made = try onDevice.map { sampling in
+            try batches.map { batch in try sampling.sample(generator, z: batch.z, labels: batch.slots.map { labels[$0] }, statistics: statistics) }
+        }
+        let generators = made == nil ? workers.generators(copying: generator, count: workerCount) : []
         var images = [Image?](repeating: nil, count: labels.count)
         var verdicts = [Bool](repeating: false, count: judges == nil ? 0 : labels.count)
         images.withUnsafeMutableBufferPointer { imageBuffer in
@@ -104,8 +120,8 @@ public struct Sampler {
                 Parallel.forEachTask(batches.count) { worker, task in
                     let (batch, z) = batches[task]
                     let batchLabels = batch.map { labels[$0] }
-                    let output = generators[worker].sample(z, labels: batchLabels, upsampling: upsampling,
-                                                           statistics: statistics)
+                    let output = made?[task] ?? generators[worker].sample(z, labels: batchLabels, upsampling: upsampling,
+                                                                          statistics: statistics)
                     let made = batch.indices.map { square(output, index: $0) }
                     for (row, slot) in batch.enumerated() { imageSlots.value[slot] = made[row] }
                     guard let judge = judges?[worker] else { return }
@@ -123,11 +139,18 @@ public struct Sampler {
     /// temperature, labels uniform over the classes as in training) pooled. 8 batches of 256
     /// are 2,048 samples, about a quarter of a second here (16 took 5% of writing 60,000
     /// images); even the 4x4 layer's statistics then average 32,768 values per channel.
-    public func standingStatistics(seed: UInt64, batches: Int = 8) -> [ChannelStatistics] {
+    public func standingStatistics(seed: UInt64, batches: Int = 8) throws -> [ChannelStatistics] {
         var rng = RandomGenerator(seed: seed)
         let inputs = (0..<batches).map { _ in
             let labels = (0..<batchSize).map { _ in Int32(rng.int(below: generator.configuration.classes)) }
             return (labels, latents(batchSize, &rng))
+        }
+        if let onDevice {
+            let perBatch = try inputs.map { input in
+                _ = try onDevice.sample(generator, z: input.1, labels: input.0, statistics: nil)
+                return try onDevice.lastStatistics()
+            }
+            return perBatch[0].indices.map { layer in ChannelStatistics.pooled(perBatch.map { $0[layer] }) }
         }
         let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches))
         var perBatch = [[ChannelStatistics]](repeating: [], count: batches)
@@ -192,5 +215,42 @@ final class GeneratorCopies {
             for (target, source) in zip(copy.stateTensors, generator.stateTensors) { target.tensor.copy(from: source.tensor) }
         }
         return [generator] + used
+    }
+}
+
+/// The generator on a device for `Sampler`: built once, its weights uploaded again at each
+/// call (the CPU model may have trained since; a copy of a few megabytes), the given
+/// statistics uploaded with them.
+final class DeviceSampling: @unchecked Sendable {
+    let device: any KernelDevice
+    private var built: (generator: ObjectIdentifier, device: DeviceGenerator)?
+
+    init(device: any KernelDevice) { self.device = device }
+
+    /// One batch: z (B, latent) and its labels -> images (B, C, R, R) on the CPU.
+    func sample(_ generator: Generator, z: Tensor, labels: [Int32], statistics: [ChannelStatistics]?) throws -> Tensor {
+        let gpu = try prepared(generator)
+        var given: [DeviceStatistics]?
+        if let statistics {
+            given = try zip(statistics, generator.norms).map { try DeviceStatistics($0, eps: $1.eps, on: device) }
+        }
+        let images = try gpu.sample(DeviceTensor(z, on: device), labels: DeviceLabels(labels, on: device), statistics: given)
+        return try images.tensor()
+    }
+
+    /// The statistics the last batch used.
+    func lastStatistics() throws -> [ChannelStatistics] {
+        guard let built else { preconditionFailure("no batch sampled yet") }
+        return try built.device.lastSamplingStatistics()
+    }
+
+    private func prepared(_ generator: Generator) throws -> DeviceGenerator {
+        if let built, built.generator == ObjectIdentifier(generator) {
+            try built.device.upload()
+            return built.device
+        }
+        let gpu = try DeviceGenerator(generator, on: device)
+        built = (ObjectIdentifier(generator), gpu)
+        return gpu
     }
 }

@@ -1,3 +1,4 @@
+import CUDA
 import Engine
 import Foundation
 import Imaging
@@ -12,6 +13,8 @@ public struct SyntheticWriter {
     /// The class check, when set: a sample that the judge puts in another class is not
     /// written, and more are drawn until every class has its count (see `Judge`).
     public var judge: (any SampleJudge)?
+    /// Where the generator runs (nil: the CPU's cores); see `Sampler.device`.
+    public var device: (any KernelDevice)?
 
     /// A class whose samples the judge accepts less often than this (an undertrained or
     /// collapsed model) is written without the check rather than drawn for ever.
@@ -95,10 +98,11 @@ public struct SyntheticWriter {
 
         let judges = judge.map { judge in [judge] + (1..<max(1, Parallel.maxThreads)).map { _ in judge.copy() } }
         var sampler = Sampler(generator: generator, record: record)
+        sampler.device = device
         sampler.batchSize = 256
         sampler.temperature = temperature
         var rng = RandomGenerator(seed: seed)
-        sampler.statistics = sampler.standingStatistics(seed: rng.nextUInt64())
+        sampler.statistics = try sampler.standingStatistics(seed: rng.nextUInt64())
         var missing = counts, nextIndex = [Int](repeating: 0, count: classes)
         var judged = [Int](repeating: 0, count: classes), accepted = judged
         var unchecked = Set<Int>()
@@ -121,7 +125,7 @@ public struct SyntheticWriter {
                     throw GenerationStopped()
                 }
                 let groups = chunk.map { range in (labels: Array(labels[range]), seed: rng.nextUInt64()) }
-                let (images, verdicts) = sampler.sampleSquares(groups, judges: judges)
+                let (images, verdicts) = try sampler.sampleSquares(groups, judges: judges)
                 summary.sampled += images.count
                 let partLabels = groups.flatMap(\.labels)
                 var kept: [Image] = [], paths: [String] = [], keptLines: [ManifestLine] = []

@@ -295,11 +295,11 @@ public final class Trainer {
     }
 
     /// Eight samples per class (at most 16 classes), from fixed noise, at the dataset's size.
-    func sampleGrid() -> Image {
+    func sampleGrid() throws -> Image {
         let classes = min(record.classes.count, 16), columns = 8
         let sampler = Sampler(generator: averagedGenerator(), record: record)
         let labels = (0..<classes).flatMap { Array(repeating: Int32($0), count: columns) }
-        let squares = sampler.sampleSquares([(labels, record.options.seed &+ 5000)], judges: nil).images
+        let squares = try sampler.sampleSquares([(labels, record.options.seed &+ 5000)], judges: nil).images
         // Tiles at the dataset's size up to 128 pixels a side, else at the model's resolution:
         // 128 tiles of 12-megapixel photos would take 4.6 GB for a preview.
         let small = record.imageWidth <= 128 && record.imageHeight <= 128

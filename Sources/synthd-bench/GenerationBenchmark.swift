@@ -26,11 +26,11 @@ struct GenerationBenchmark: ParsableCommand {
     @OptionGroup var compute: DeviceOption
 
     func run() throws {
-        _ = try compute.choose(for: .generation)  // generation on the GPU is not there yet: cpu, or a clear refusal
-        try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure() }
+        let device = try compute.open(for: .generation)
+        try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure(on: device) }
     }
 
-    func measure() throws {
+    func measure(on device: (any KernelDevice)?) throws {
         let configuration = ModelConfiguration(imageChannels: 1, classes: 10)
         let generator = Generator(configuration)
         initializeDCGAN(generator.parameters, seed: 1)
@@ -40,28 +40,32 @@ struct GenerationBenchmark: ParsableCommand {
                                  checkpointID: "bench")
         let labels = (0..<images).map { Int32($0 % 10) }
         var sampler = Sampler(generator: generator, record: record)
+        sampler.device = device
         sampler.batchSize = 256
-        _ = sampler.sample(labels: Array(labels.prefix(512)), seed: 0)  // warm-up: allocation, BLAS threads
+        _ = try sampler.sample(labels: Array(labels.prefix(512)), seed: 0)  // warm-up: allocation, BLAS threads
 
         let root = (scratch ?? NSTemporaryDirectory()) + "/synthd-bench-generate-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let counts = [Int](repeating: images / 10, count: 10)
 
-        print("generation at 28x28 grey, K = 10, \(images) images per round, \(Parallel.maxThreads) threads")
+        print("generation at 28x28 grey, K = 10, \(images) images per round, \(Parallel.maxThreads) threads"
+              + (device.map { ", the generator on \($0.name)" } ?? ""))
         var sampling: [Double] = [], byColumns: [Double] = [], inFloat: [Double] = [], encoding: [Double] = []
         var whole: [Double] = []
         for round in 0..<rounds {
-            sampler.upsampling = .columns
             var start = monotonicSeconds()
-            _ = sampler.sample(labels: labels, seed: UInt64(round))
-            byColumns.append(monotonicSeconds() - start)
-            sampler.upsampling = .winograd
+            if device == nil {   // the CPU's algorithms side by side (a device has one)
+                sampler.upsampling = .columns
+                _ = try sampler.sample(labels: labels, seed: UInt64(round))
+                byColumns.append(monotonicSeconds() - start)
+                sampler.upsampling = .winograd
+                start = monotonicSeconds()
+                _ = try sampler.sample(labels: labels, seed: UInt64(round))
+                inFloat.append(monotonicSeconds() - start)
+                sampler.upsampling = .winogradBFloat16
+            }
             start = monotonicSeconds()
-            _ = sampler.sample(labels: labels, seed: UInt64(round))
-            inFloat.append(monotonicSeconds() - start)
-            sampler.upsampling = .winogradBFloat16
-            start = monotonicSeconds()
-            let generated = sampler.sample(labels: labels, seed: UInt64(round))
+            let generated = try sampler.sample(labels: labels, seed: UInt64(round))
             sampling.append(monotonicSeconds() - start)
             if samplingOnly { continue }
 
@@ -72,16 +76,21 @@ struct GenerationBenchmark: ParsableCommand {
             encoding.append(monotonicSeconds() - start)
 
             // A fresh folder per round: ext4 allocates inodes more slowly right after a deletion.
-            let writer = SyntheticWriter(generator: generator, record: record, root: root + "/round\(round)")
+            var writer = SyntheticWriter(generator: generator, record: record, root: root + "/round\(round)")
+            writer.device = device
             start = monotonicSeconds()
             try writer.write(counts: counts, seed: UInt64(round))
             whole.append(monotonicSeconds() - start)
         }
         func rate(_ times: [Double]) -> Double { Double(images) / times.sorted()[times.count / 2] }
-        print(String(format: "sampling (G forward, to bytes): %.0f images/s%@; Winograd in Float: %.0f (%.2fx); "
+        if device != nil {
+            print(String(format: "sampling (G forward on the device, to bytes): %.0f images/s", rate(sampling)))
+        } else {
+            print(String(format: "sampling (G forward, to bytes): %.0f images/s%@; Winograd in Float: %.0f (%.2fx); "
                      + "the columns path: %.0f (%.2fx)", rate(sampling),
                      BFloat16GEMM.isAvailable ? " (bfloat16 products)" : " (no AVX512-BF16: Float)",
                      rate(inFloat), rate(sampling) / rate(inFloat), rate(byColumns), rate(sampling) / rate(byColumns)))
+        }
         if samplingOnly { return }
         print(String(format: "PNG encoding:                   %.0f images/s", rate(encoding)))
         print(String(format: "whole write (sample, encode, files, manifest): %.0f images/s", rate(whole)))

@@ -48,7 +48,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        _ = try compute.choose(for: .generation)
+        let device = try compute.open(for: .generation)
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
         defer { lock.release() }
@@ -71,6 +71,7 @@ struct Generate: ParsableCommand {
             counts = real.map { max(0, target - $0) }
         }
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
+        writer.device = device
         if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)
             var trained = false

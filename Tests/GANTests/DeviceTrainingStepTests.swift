@@ -2,6 +2,7 @@ import CUDA
 import Engine
 import GAN
 import GPUEngine
+import Imaging
 import KernelEmulation
 import Testing
 
@@ -126,6 +127,7 @@ struct GPUTrainingStepTests {
     @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
         try DeviceSamplingChecks(device: gpu!).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
     }
+    @Test func samplerMatchesTheCPU() throws { try DeviceSamplingChecks(device: gpu!).samplerMatchesTheCPU() }
     /// The reference step against PyTorch's fixture, on the GPU.
     @Test func referenceStepMatchesPyTorch() throws { try ReferenceStepTests().runOnDevice(gpu!) }
 }
@@ -188,4 +190,39 @@ struct EmulatedSamplingTests {
     @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
         try DeviceSamplingChecks(device: EmulatedDevice()).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
     }
+}
+
+extension DeviceSamplingChecks {
+    /// `Sampler` with the generator on the device makes the CPU's images (Float products on
+    /// both sides) within a grey level, standing statistics included.
+    func samplerMatchesTheCPU() throws {
+        let configuration = ModelConfiguration(imageChannels: 1, classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 8)
+        let generator = Generator(configuration)
+        initializeDCGAN(generator.parameters, seed: 23)
+        let record = ModelRecord(configuration: configuration, classes: ["a", "b", "c"], mode: .grey, imageWidth: 28, imageHeight: 28,
+                                 steps: 0, imagesAtLastRun: 0, options: TrainingOptions(), checkpointID: "test")
+        var cpu = Sampler(generator: generator, record: record)
+        cpu.upsampling = .columns
+        cpu.batchSize = 16
+        var onDevice = cpu
+        onDevice.device = device
+        let standing = try cpu.standingStatistics(seed: 4, batches: 2), deviceStanding = try onDevice.standingStatistics(seed: 4, batches: 2)
+        for (ours, theirs) in zip(deviceStanding, standing) {
+            #expect(DeviceStepComparison.maxDifference(ours.mean.map(Float.init), theirs.mean.map(Float.init)) < 1e-4)
+            #expect(DeviceStepComparison.maxDifference(ours.variance.map(Float.init), theirs.variance.map(Float.init)) < 1e-3)
+        }
+        cpu.statistics = standing
+        onDevice.statistics = standing
+        let labels: [Int32] = (0..<40).map { Int32($0 % 3) }
+        let expected = try cpu.sample(labels: labels, seed: 9), made = try onDevice.sample(labels: labels, seed: 9)
+        #expect(made.count == expected.count && made.allSatisfy { $0.width == 28 && $0.height == 28 })
+        var worst = 0
+        for (a, b) in zip(made, expected) { for (p, q) in zip(a.pixels, b.pixels) { worst = max(worst, abs(Int(p) - Int(q))) } }
+        #expect(worst <= 1, "images differ by up to \(worst) grey levels")
+    }
+}
+
+@Suite(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: device sampling is not emulated"))
+struct EmulatedSamplerTests {
+    @Test func samplerMatchesTheCPU() throws { try DeviceSamplingChecks(device: EmulatedDevice()).samplerMatchesTheCPU() }
 }

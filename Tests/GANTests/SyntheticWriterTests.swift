@@ -159,9 +159,9 @@ import Testing
         sampler.batchSize = 1
         sampler.upsampling = .winograd   // Float products: the pixels must match to rounding
         sampler.temperature = 1.7
-        let warm = sampler.sample(labels: [1], seed: 42)[0]
+        let warm = try sampler.sample(labels: [1], seed: 42)[0]
         sampler.temperature = 1
-        let plain = sampler.sample(labels: [1], seed: 42)[0]
+        let plain = try sampler.sample(labels: [1], seed: 42)[0]
         #expect(warm.pixels != plain.pixels, "temperature changed nothing")
 
         var rng = RandomGenerator(seed: 42)
@@ -192,9 +192,9 @@ import Testing
         let (generator, record) = try SavedGenerator.load(state)
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 8
-        let standing = sampler.standingStatistics(seed: 3, batches: 4)
+        let standing = try sampler.standingStatistics(seed: 3, batches: 4)
         #expect(standing.count == 3 && standing.allSatisfy { $0.variance.allSatisfy { $0 > 0 } })
-        #expect(sampler.standingStatistics(seed: 3, batches: 4).map(\.mean) == standing.map(\.mean), "not reproducible")
+        #expect(try sampler.standingStatistics(seed: 3, batches: 4).map(\.mean) == standing.map(\.mean), "not reproducible")
 
         var rng = RandomGenerator(seed: 11)
         let z = Tensor(zeros: [8, generator.configuration.latentSize])
@@ -248,12 +248,12 @@ import Testing
                 #expect(worst <= 1, "\(label): pixels differ by \(worst)")
             }
         }
-        expectSame(sampler.sample(labels: labels, seed: 5), oneAtATime(), "first call")
+        expectSame(try sampler.sample(labels: labels, seed: 5), oneAtATime(), "first call")
         // Groups sampled together give what each group gives alone.
-        let together = sampler.sample([(Array(labels[..<5]), 5), (Array(labels[5...]), 9)])
-        let alone = sampler.sample(labels: Array(labels[..<5]), seed: 5) + sampler.sample(labels: Array(labels[5...]), seed: 9)
+        let together = try sampler.sample([(Array(labels[..<5]), 5), (Array(labels[5...]), 9)])
+        let alone = try sampler.sample(labels: Array(labels[..<5]), seed: 5) + sampler.sample(labels: Array(labels[5...]), seed: 9)
         expectSame(together, alone.map(\.pixels), "groups")
         for i in 0..<generator.projection.weight.value.count { generator.projection.weight.value[i] *= 1.5 }
-        expectSame(sampler.sample(labels: labels, seed: 5), oneAtATime(), "after the weights changed")
+        expectSame(try sampler.sample(labels: labels, seed: 5), oneAtATime(), "after the weights changed")
     }
 }

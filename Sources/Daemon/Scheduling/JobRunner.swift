@@ -34,7 +34,7 @@ public struct JobRunner: Sendable {
     public let logger: Logger
     /// Where the job computes, recorded for `synthd status`.
     public let device: String
-    /// The GPU that training jobs run on (nil: the CPU). Generation runs on the CPU.
+    /// The GPU that jobs compute on (nil: the CPU): training, and generation's generator.
     public let computeDevice: (any KernelDevice)?
 
     public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger, device: String = "cpu",
@@ -222,6 +222,7 @@ public struct JobRunner: Sendable {
         let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil)
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
+            writer.device = computeDevice
             writer.temperature = temperature
             writer.judge = judge
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in

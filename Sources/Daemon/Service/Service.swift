@@ -59,7 +59,7 @@ public final class Service {
         let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!, for: .training, probe: CUDAProbe(search: search))
         // Kernels compiled once per GPU architecture and kept with the state.
         let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels")
-        logger.info("device: \(device.label) (\(device.reason))\(computeDevice == nil ? "" : "; generation runs on the CPU")")
+        logger.info("device: \(device.label) (\(device.reason))")
         var membership: (any ClusterMembership)?
         if configuration.isClustered {
             guard let joinCluster else { throw Configuration.Error(path: configurationPath ?? "the command line", line: nil,
