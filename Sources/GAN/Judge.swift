@@ -31,6 +31,9 @@ public final class Judge: SampleJudge {
     public let imagesPerClass: [Int]
     public let channels: Int
     public let resolution: Int
+    /// How sure the judge must be, beyond naming the label's class: the softmax probability of
+    /// the label at least this (0: the argmax alone, the default).
+    public var minimumConfidence: Float = 0
     /// `accepts`'s input batch, kept between calls (a megabyte a batch of 256, every batch).
     private var input: Tensor?
 
@@ -123,8 +126,12 @@ public final class Judge: SampleJudge {
                     for c in 0..<channels { base[c * plane + p] = scaledPixel(fitted.pixels[p * channels + c]) }
                 }
             }
-            let predicted = SoftmaxCrossEntropy.predictions(classifier.forward(x, bfloat16: true))
-            for row in 0..<count { verdicts.append(predicted[row] == Int(labels[start + row])) }
+            let logits = classifier.forward(x, bfloat16: true)
+            let predicted = SoftmaxCrossEntropy.predictions(logits)
+            for row in 0..<count {
+                let label = Int(labels[start + row])
+                verdicts.append(predicted[row] == label && (minimumConfidence <= 0 || Self.probability(logits, row: row, of: label) >= minimumConfidence))
+            }
         }
         return verdicts
     }
@@ -135,7 +142,19 @@ public final class Judge: SampleJudge {
         let twin = Classifier(channels: channels, classes: classes.count, resolution: resolution, width: classifier.width)
         for (target, source) in zip(twin.stateTensors, classifier.stateTensors) { target.tensor.copy(from: source.tensor) }
         twin.setTraining(false)
-        return Judge(classifier: twin, classes: classes, imagesPerClass: imagesPerClass, channels: channels, resolution: resolution)
+        let judge = Judge(classifier: twin, classes: classes, imagesPerClass: imagesPerClass, channels: channels, resolution: resolution)
+        judge.minimumConfidence = minimumConfidence
+        return judge
+    }
+
+    /// The softmax probability of class `k` in row `row` of (B, K) logits.
+    static func probability(_ logits: Tensor, row: Int, of k: Int) -> Float {
+        let classes = logits.shape[1], base = logits.data + row * classes
+        var most = base[0]
+        for j in 1..<classes { most = max(most, base[j]) }
+        var total: Float = 0
+        for j in 0..<classes { total += expf(base[j] - most) }
+        return expf(base[k] - most) / total
     }
 
     // MARK: The file

@@ -36,6 +36,8 @@ struct Generate: ParsableCommand {
     var noClassCheck = false
     @Flag(help: "Sample with the generator's last-step weights instead of their moving average (for comparison).")
     var rawWeights = false
+    @Option(help: "How sure the class check must be: the judge's probability of the sample's class at least this, in [0, 1) (default 0: its most likely class is enough).")
+    var judgeConfidence: Float = 0
 
     @OptionGroup var compute: DeviceOption
 
@@ -45,6 +47,7 @@ struct Generate: ParsableCommand {
         if to != nil && !balance { throw ValidationError("--to goes with --balance") }
         if let to, to < 1 { throw ValidationError("--to must be at least 1") }
         if let temperature, !(temperature > 0 && temperature <= 3) { throw ValidationError("--temperature must be in (0, 3]") }
+        guard judgeConfidence >= 0 && judgeConfidence < 1 else { throw ValidationError("--judge-confidence must be in [0, 1)") }
     }
 
     func run() throws {
@@ -75,11 +78,13 @@ struct Generate: ParsableCommand {
         if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)
             var trained = false
-            writer.judge = try Judge.current(in: folder, for: record, loadSet: {
+            let judge = try Judge.current(in: folder, for: record, loadSet: {
                 trained = true
                 progress.write("\(state) has no judge for this model (training stopped before it was made, or an older synthd trained the model): training one on \(dataset)\n")
                 return try Trainer.loadDataset(dataset, state: folder, resolution: record.configuration.resolution)
             }, progress: { fraction in progress.update(fraction: fraction, remaining: .nan, text: "training the judge") })
+            judge?.minimumConfidence = judgeConfidence
+            writer.judge = judge
             if trained, writer.judge != nil { progress.finish("judge trained: \(folder.path)/judge.ckpt") }
             if writer.judge == nil {
                 progress.write("note: \(dataset) has classes the model was not trained on; writing without the class check (synthd train first)\n")

@@ -41,6 +41,23 @@ import Testing
         #expect(judge.isCurrent(for: set))
     }
 
+    /// A minimum confidence keeps only the samples the judge is that sure of: a subset of the
+    /// argmax's verdicts, the ambiguous greys (between the two classes) dropped first; copies
+    /// keep it.
+    @Test func aMinimumConfidenceDropsTheAmbiguousSamples() throws {
+        let data = try darkAndBright()
+        let judge = try #require(Judge.train(on: TrainingSet.load(data.root, resolution: 32), seed: 1))
+        let images = (0..<200).map { square(UInt8(20 + $0)) }
+        let labels = (0..<200).map { Int32($0 < 100 ? 1 : 0) }   // dark for the darker half
+        let argmax = judge.accepts(images, labels: labels)
+        judge.minimumConfidence = 0.99
+        let sure = judge.accepts(images, labels: labels)
+        #expect(zip(sure, argmax).allSatisfy { !$0 || $1 }, "only samples the argmax accepts")
+        #expect(sure.filter { $0 }.count < argmax.filter { $0 }.count, "some dropped")
+        #expect(sure[0] && sure[199], "the clear ones stay")
+        #expect(judge.copy().accepts(images, labels: labels) == sure)
+    }
+
     /// Sampling workers each judge with a copy: same verdicts, and a copy at work on another
     /// thread does not disturb the original (each has its own layers).
     @Test func copiesJudgeAlikeAtTheSameTime() throws {
