@@ -1,22 +1,26 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A GPU as a `KernelDevice`: the driver's primary context, the engine's kernels compiled by
 /// NVRTC at first use (one module per source, cached on disk by `KernelCache`), and cuBLAS
 /// for the matrix products.
 ///
-/// Launches and products go, in order, to one stream of the device's own (a blocking stream:
-/// the synchronous copies of `write` and `read` wait for it); `capture` records them into a
-/// CUDA graph that `replay` launches at once.
+/// Each thread that computes gets a lane of its own: a stream (blocking: the synchronous
+/// copies of `write` and `read` wait for it) and a cuBLAS handle bound to it. Launches and
+/// products go, in order, to the calling thread's lane, so that the daemon's jobs on their
+/// worker threads share the GPU without sharing a stream (a capture records everything issued
+/// to its stream, from any thread) or a cuBLAS handle (not safe to use from two threads at
+/// once); `capture` records a lane's work into a CUDA graph that `replay` launches at once.
 public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let context: CUDAContext
     public let name: String
     private let compiler: NVRTC
     private let cache: KernelCache?
     private let cublas: CUBLASLibrary
-    private let handle: OpaquePointer?
-    private let stream: OpaquePointer?
-    /// cuBLAS's workspace (set by us: nothing is allocated inside a capture).
-    private let workspace: UInt64
+    private let tensorFloat32: Bool
+    private let lanes = Mutex<[UInt: Lane]>([:])
     /// Which source defines each kernel, and the sources loaded so far.
     private let sourceOf: [String: KernelSource]
     private let modules = Mutex<[String: KernelModule]>([:])
@@ -30,33 +34,60 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         compiler = try NVRTC(search: search)
         cache = cacheFolder.map { KernelCache(folder: $0) }
         cublas = try CUBLASLibrary(search: search)
-        var handle: OpaquePointer?
-        let status = cublas.create(&handle)
-        guard status == 0 else { throw .cublas(call: "cublasCreate", code: status) }
-        self.handle = handle
+        self.tensorFloat32 = tensorFloat32
+        var sourceOf: [String: KernelSource] = [:]
+        for source in AllKernels.sources { for function in source.functions { sourceOf[function] = source } }
+        self.sourceOf = sourceOf
+    }
+
+    /// A thread's stream, cuBLAS handle bound to it, and cuBLAS's workspace (set by us, so
+    /// that nothing is allocated inside a capture). Kept for the device's life: the daemon's
+    /// worker threads are few and long-lived.
+    final class Lane: @unchecked Sendable {
+        let stream: OpaquePointer?
+        let handle: OpaquePointer?
+        let workspace: UInt64
+
+        init(stream: OpaquePointer?, handle: OpaquePointer?, workspace: UInt64) {
+            self.stream = stream
+            self.handle = handle
+            self.workspace = workspace
+        }
+    }
+
+    /// 32 MiB, what cuBLAS documents as enough on Hopper.
+    static let workspaceBytes = 32 << 20
+
+    /// The calling thread's lane, made at its first use.
+    private func lane() throws(CUDAError) -> Lane {
+        let thread = UInt(pthread_self())
+        if let lane = lanes.withLock({ $0[thread] }) { return lane }
+        let driver = context.driver
         var stream: OpaquePointer?
-        try context.driver.check("cuStreamCreate", context.driver.streamCreate(&stream, 0))
-        self.stream = stream
-        guard cublas.setStream(handle, stream) == 0 else { throw .cublas(call: "cublasSetStream", code: 1) }
-        workspace = try context.allocateAddress(bytes: Self.workspaceBytes)
+        try driver.check("cuStreamCreate", driver.streamCreate(&stream, 0))
+        var handle: OpaquePointer?
+        let created = cublas.create(&handle)
+        guard created == 0 else { throw .cublas(call: "cublasCreate", code: created) }
+        let bound = cublas.setStream(handle, stream)
+        guard bound == 0 else { throw .cublas(call: "cublasSetStream", code: bound) }
+        let workspace = try context.allocateAddress(bytes: Self.workspaceBytes)
         let set = cublas.setWorkspace(handle, workspace, Self.workspaceBytes)
         guard set == 0 else { throw .cublas(call: "cublasSetWorkspace", code: set) }
         if tensorFloat32 {
             let mode = cublas.setMathMode(handle, 3)  // CUBLAS_TF32_TENSOR_OP_MATH
             guard mode == 0 else { throw .cublas(call: "cublasSetMathMode", code: mode) }
         }
-        var sourceOf: [String: KernelSource] = [:]
-        for source in AllKernels.sources { for function in source.functions { sourceOf[function] = source } }
-        self.sourceOf = sourceOf
+        let lane = Lane(stream: stream, handle: handle, workspace: workspace)
+        lanes.withLock { $0[thread] = lane }
+        return lane
     }
 
-    /// 32 MiB, what cuBLAS documents as enough on Hopper.
-    static let workspaceBytes = 32 << 20
-
     deinit {
-        _ = cublas.destroy(handle)
-        _ = context.driver.streamDestroy(stream)
-        context.free(workspace)
+        for lane in lanes.withLock({ Array($0.values) }) {
+            _ = cublas.destroy(lane.handle)
+            _ = context.driver.streamDestroy(lane.stream)
+            context.free(lane.workspace)
+        }
     }
 
     // Every entry point binds the context to the calling thread first: the daemon's jobs run
@@ -82,12 +113,13 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     public func launch(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
         try context.makeCurrent()
-        try module(defining: kernel).launch(kernel, grid: grid, block: block, arguments, stream: stream)
+        try module(defining: kernel).launch(kernel, grid: grid, block: block, arguments, stream: lane().stream)
     }
 
     /// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
     public func multiply(_ p: MatrixProduct) throws(CUDAError) {
         try context.makeCurrent()
+        let handle = try lane().handle
         var alpha = p.alpha, beta = p.beta
         let opB: Int32 = p.transB ? 1 : 0, opA: Int32 = p.transA ? 1 : 0
         let status: Int32
@@ -109,7 +141,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     public func capture(_ body: () throws(CUDAError) -> Void) throws(CUDAError) -> any CapturedWork {
         try context.makeCurrent()
-        let driver = context.driver
+        let driver = context.driver, stream = try lane().stream
         // Thread-local mode: only this thread's unsafe calls (allocations) break the capture.
         try driver.check("cuStreamBeginCapture", driver.streamBeginCapture(stream, 1))
         var failure: CUDAError?
@@ -129,7 +161,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public func replay(_ work: any CapturedWork) throws(CUDAError) {
         guard let graph = work as? CUDAGraph else { preconditionFailure("not this device's capture") }
         try context.makeCurrent()
-        try context.driver.check("cuGraphLaunch", context.driver.graphLaunch(graph.executable, stream))
+        try context.driver.check("cuGraphLaunch", context.driver.graphLaunch(graph.executable, lane().stream))
     }
 
     private func module(defining kernel: String) throws(CUDAError) -> KernelModule {

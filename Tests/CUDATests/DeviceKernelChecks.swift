@@ -29,6 +29,34 @@ struct DeviceKernelChecks {
         #expect(try dx.floats() == zip(tanh, dy).map { $1 * (1 - $0 * $0) })
     }
 
+    /// A capture records the capturing thread's work only, without running it; another
+    /// thread's launches meanwhile run at once (the daemon's jobs share a GPU); the replay runs
+    /// what was recorded.
+    func captureRecordsOnlyItsThread() throws {
+        let x = try zeros(10), y = try zeros(10)
+        final class Outcome: @unchecked Sendable { var error: (any Error)? }
+        let outcome = Outcome(), done = DispatchSemaphore(value: 0)
+        let device = self.device
+        let graph = try device.capture { () throws(CUDAError) in
+            try device.launch("fill", grid: 1, block: 32, [.buffer(x), .int64(10), .float(1)])
+            let other = Thread {
+                do {
+                    try device.launch("fill", grid: 1, block: 32, [.buffer(y), .int64(10), .float(2)])
+                    try device.synchronize()
+                } catch { outcome.error = error }
+                done.signal()
+            }
+            other.start()
+            done.wait()
+        }
+        #expect(outcome.error == nil, "\(String(describing: outcome.error))")
+        #expect(try y.floats() == [Float](repeating: 2, count: 10), "the other thread's launch ran")
+        #expect(try x.floats() == [Float](repeating: 0, count: 10), "the captured launch did not run")
+        try device.replay(graph)
+        #expect(try x.floats() == [Float](repeating: 1, count: 10), "the replay ran it")
+        #expect(graph.operationCount == 1)
+    }
+
     /// Row-major products with each transpose, a leading dimension wider than the matrix, and
     /// a batch with a shared (stride 0) A, against a plain triple loop.
     func matrixProducts() throws {

@@ -12,6 +12,7 @@ struct EmulatedKernelTests {
 
     @Test(arguments: [1, 257, 10_003]) func activations(count: Int) throws { try checks.activations(count: count) }
     @Test func matrixProducts() throws { try checks.matrixProducts() }
+    @Test func captureRecordsOnlyItsThread() throws { try checks.captureRecordsOnlyItsThread() }
     @Test func adamWithHostCorrections() throws { try checks.adamWithHostCorrections() }
     @Test func adamWithADeviceStepCount() throws { try checks.adamWithADeviceStepCount() }
     @Test(arguments: KernelChecks.geometries) func im2colAndCol2im(_ g: ConvGeometry) throws { try checks.im2colAndCol2im(g) }
@@ -32,6 +33,7 @@ struct GPUKernelTests {
 
     @Test(arguments: [1, 257, 100_003]) func activations(count: Int) throws { try checks.activations(count: count) }
     @Test func matrixProducts() throws { try checks.matrixProducts() }
+    @Test func captureRecordsOnlyItsThread() throws { try checks.captureRecordsOnlyItsThread() }
     @Test func adamWithHostCorrections() throws { try checks.adamWithHostCorrections() }
     @Test func adamWithADeviceStepCount() throws { try checks.adamWithADeviceStepCount() }
     @Test(arguments: KernelChecks.geometries) func im2colAndCol2im(_ g: ConvGeometry) throws { try checks.im2colAndCol2im(g) }

@@ -35,29 +35,33 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
         var operationCount: Int { operations.count }
     }
 
+    /// Captures under way, by thread (as a CUDA capture records one stream, and each thread
+    /// has its own: see `CUDADevice`'s lanes).
     private let recordingLock = NSLock()
-    private var recording: [Operation]?
+    private var recordings: [UInt: [Operation]] = [:]
 
-    /// Whether a capture is under way (then `operation` is recorded instead of run).
+    private static var thread: UInt { UInt(pthread_self()) }
+
+    /// Whether the calling thread is capturing (then `operation` is recorded instead of run).
     private func record(_ operation: Operation) -> Bool {
         recordingLock.withLock {
-            guard recording != nil else { return false }
-            recording!.append(operation)
+            guard recordings[Self.thread] != nil else { return false }
+            recordings[Self.thread]!.append(operation)
             return true
         }
     }
 
     private func refuseWhileCapturing(_ call: String) throws(CUDAError) {
-        if recordingLock.withLock({ recording != nil }) {
+        if recordingLock.withLock({ recordings[Self.thread] != nil }) {
             throw .driver(call: call, code: 900, message: "operation not permitted when stream is capturing")
         }
     }
 
     public func capture(_ body: () throws(CUDAError) -> Void) throws(CUDAError) -> any CapturedWork {
-        recordingLock.withLock { precondition(recording == nil, "captures do not nest"); recording = [] }
+        recordingLock.withLock { precondition(recordings[Self.thread] == nil, "captures do not nest"); recordings[Self.thread] = [] }
         var failure: CUDAError?
         do { try body() } catch { failure = error }
-        let operations = recordingLock.withLock { () -> [Operation] in defer { recording = nil }; return recording! }
+        let operations = recordingLock.withLock { recordings.removeValue(forKey: Self.thread)! }
         if let failure { throw failure }
         return Recording(operations)
     }
