@@ -104,3 +104,28 @@ struct CapturedStepChecks {
 struct EmulatedCapturedStepTests {
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: EmulatedDevice()).capturedStepsEqualEagerSteps() }
 }
+
+extension DeviceTrainerTests {
+    /// A resumed run (each of the daemon's time slices is one) draws on from where the last
+    /// stopped: its batches are not the first run's again.
+    @Test func aResumedRunDrawsNewBatches() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 6, value: 40)
+        try data.addImages("b", count: 6, value: 90)
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        let step = DeviceStepComparison.makeStep(loss: .hinge, augmentation: nil, channels: 1, classes: 2)
+        let average = ExponentialMovingAverage(step.generator.parameters, decay: 0.999)
+        let device = EmulatedDevice()
+        func firstBatch() throws -> [Float] {
+            let engine = try DeviceStepEngine(step, average: average, set: set, batch: 4, seed: 3, mostDecay: 0.999, on: device,
+                                              captures: false)
+            _ = try engine.step(averageDecay: 0) { preconditionFailure("the device draws its batches") }
+            let batch = try engine.source.batch.values()
+            try engine.synchronize()
+            return batch
+        }
+        let first = try firstBatch(), resumed = try firstBatch()
+        #expect(step.generatorOptimizer.step == 2)
+        #expect(first != resumed)
+    }
+}

@@ -29,7 +29,10 @@ public final class DeviceTrainingStep {
         generatorOptimizer = try DeviceAdam(step.generatorOptimizer, arena: generator.arena)
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
         losses = try DeviceTensor(on: device, shape: [6])
-        let counter = try device.upload([Int32](repeating: 0, count: 2))
+        // The counter starts at the steps already taken, so that a resumed run (each time slice
+        // of the daemon is one) draws new batches and augmentations rather than the first ones again.
+        let taken = step.generatorOptimizer.step
+        let counter = try device.upload([Int32(truncatingIfNeeded: taken), Int32(truncatingIfNeeded: taken >> 32)])
         self.counter = counter
         if let augmentation = step.augmentation {
             // Three draws per step (real, generated for D, generated for G), each its own stream.
