@@ -25,6 +25,16 @@ struct EmulatedKernelTests {
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
 }
 
+/// CI must run the emulation (it is where the GPU engine is checked without a GPU), as it must
+/// compile the kernels with NVRTC: a missing g++ there fails rather than skips.
+@Suite struct EmulationAvailabilityTests {
+    @Test func theEmulationRunsInCI() {
+        if ProcessInfo.processInfo.environment["CI"] != nil && EmulatedDevice.compilerPath == nil {
+            Issue.record("CI must run the GPU engine on the CPU emulation, but g++ is not installed (scripts/setup installs it)")
+        }
+    }
+}
+
 /// The same checks on a GPU. Runs where the NVIDIA driver, NVRTC and cuBLAS load (the device
 /// machine, through scripts/device-check); elsewhere skipped, saying so.
 @Suite(.enabled(if: gpu != nil, "no NVIDIA GPU here (GPU tests run on the device machine)"))
