@@ -62,6 +62,11 @@ extension KernelDevice {
         try launch(kernel, grid: Swift.min(Swift.max(1, (count + 255) / 256), 4096), block: 256, arguments)
     }
 
+    /// A 64-bit count in device memory (the kernels' `long` / `unsigned long long`).
+    public func upload(count: Int) throws(CUDAError) -> DeviceBuffer {
+        try upload([Int32(truncatingIfNeeded: count), Int32(truncatingIfNeeded: count >> 32)])
+    }
+
     /// Sets every element of `tensor` to `value`.
     public func fill(_ tensor: DeviceTensor, _ value: Float) throws(CUDAError) {
         try launchElementwise("fill", count: tensor.count, [tensor.argument, .int64(tensor.count), .float(value)])

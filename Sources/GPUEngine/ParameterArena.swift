@@ -37,7 +37,9 @@ public final class ParameterArena: @unchecked Sendable {
     public func value(_ parameter: Parameter) -> DeviceTensor { view(values, parameter) }
     public func gradient(_ parameter: Parameter) -> DeviceTensor { view(gradients, parameter) }
 
-    private func view(_ buffer: DeviceTensor, _ parameter: Parameter) -> DeviceTensor {
+    /// `parameter`'s part of `buffer`, a buffer laid out as this arena (its values, its
+    /// gradients, an optimiser's moments, an average's shadows).
+    public func view(_ buffer: DeviceTensor, _ parameter: Parameter) -> DeviceTensor {
         guard let offset = offsets[ObjectIdentifier(parameter)] else { preconditionFailure("\(parameter.name) is not in this arena") }
         return DeviceTensor(storage: buffer.storage, offset: buffer.offset + offset, shape: parameter.shape)
     }
@@ -48,22 +50,30 @@ public final class ParameterArena: @unchecked Sendable {
     }
 
     /// The device's values into the CPU parameters (before a checkpoint save).
-    public func download() throws(CUDAError) {
-        for parameter in parameters {
-            let values = try value(parameter).values()
-            for index in values.indices { parameter.value[index] = values[index] }
-        }
-    }
+    public func download() throws(CUDAError) { try download(values, into: parameters.map(\.value)) }
 
     /// The device's gradients into the CPU parameters' `grad` (tests compare them).
-    public func downloadGradients() throws(CUDAError) {
-        for parameter in parameters {
-            let values = try gradient(parameter).values()
-            for index in values.indices { parameter.grad[index] = values[index] }
-        }
-    }
+    public func downloadGradients() throws(CUDAError) { try download(gradients, into: parameters.map(\.grad)) }
 
     public func zeroGradients() throws(CUDAError) { try device.fill(gradients, 0) }
+
+    /// A buffer laid out as this arena holding `tensors` (one per parameter, in order; the
+    /// alignment gaps zero): an optimiser's moments, an average's shadows.
+    public func buffer(holding tensors: [Tensor]) throws(CUDAError) -> DeviceTensor {
+        precondition(tensors.count == parameters.count, "\(tensors.count) tensors for \(parameters.count) parameters")
+        let buffer = try DeviceTensor(on: device, shape: [count])
+        try device.fill(buffer, 0)
+        for (parameter, tensor) in zip(parameters, tensors) { try view(buffer, parameter).upload(tensor.values) }
+        return buffer
+    }
+
+    /// `buffer`'s parts into `tensors` (one per parameter, in order).
+    public func download(_ buffer: DeviceTensor, into tensors: [Tensor]) throws(CUDAError) {
+        for (parameter, tensor) in zip(parameters, tensors) {
+            let values = try view(buffer, parameter).values()
+            for i in values.indices { tensor[i] = values[i] }
+        }
+    }
 }
 
 /// A layer's weight and optional bias in an arena, with their gradients.

@@ -101,13 +101,8 @@ struct Train: ParsableCommand {
         options.consistencyWeight = consistencyWeight
         options.leCamWeight = leCamWeight
         let previous = try folder.readRecord()
-        let trainer: Trainer
-        do {
-            trainer = try Trainer(set: set, state: folder, options: options, device: device)
-        } catch let error as DeviceTrainingError {
-            progress.write("\(error)\n")
-            trainer = try Trainer(set: set, state: folder, options: options)
-        }
+        let trainer = try Trainer(set: set, state: folder, options: options, device: device)
+        if let notice = trainer.deviceNotice { progress.write(notice + "\n") }
         if let previous {
             let added = set.classMap.count - previous.classes.count
             progress.write("resuming at step \(previous.steps)"

@@ -112,13 +112,8 @@ public struct JobRunner: Sendable {
         options.augmentation = settings.augmentation.enabled(forImages: set.count)
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
-        let trainer: Trainer
-        do {
-            trainer = try Trainer(set: set, state: state, options: options, device: computeDevice)
-        } catch let error as DeviceTrainingError {
-            log.notice("\(error)")
-            trainer = try Trainer(set: set, state: state, options: options)
-        }
+        let trainer = try Trainer(set: set, state: state, options: options, device: computeDevice)
+        if let notice = trainer.deviceNotice { log.notice("\(notice)") }
         trainer.beforeWrite = fence
 
         // A model that never finished a training gets the whole budget, also when it has a

@@ -31,8 +31,7 @@ public final class DeviceTrainingStep {
         losses = try DeviceTensor(on: device, shape: [6])
         // The counter starts at the steps already taken, so that a resumed run (each time slice
         // of the daemon is one) draws new batches and augmentations rather than the first ones again.
-        let taken = step.generatorOptimizer.step
-        let counter = try device.upload([Int32(truncatingIfNeeded: taken), Int32(truncatingIfNeeded: taken >> 32)])
+        let counter = try device.upload(count: step.generatorOptimizer.step)
         self.counter = counter
         if let augmentation = step.augmentation {
             // Three draws per step (real, generated for D, generated for G), each its own stream.

@@ -17,21 +17,9 @@ public final class DeviceAdam {
                      "the optimiser and the arena must hold the same parameters")
         self.arena = arena
         self.optimizer = optimizer
-        stepCount = try arena.device.upload([Int32(truncatingIfNeeded: optimizer.step), Int32(truncatingIfNeeded: optimizer.step >> 32)])
-        firstMoments = try DeviceTensor(on: arena.device, shape: [arena.count])
-        secondMoments = try DeviceTensor(on: arena.device, shape: [arena.count])
-        try arena.device.fill(firstMoments, 0)
-        try arena.device.fill(secondMoments, 0)
-        for (index, parameter) in arena.parameters.enumerated() {
-            try view(firstMoments, parameter).upload(optimizer.firstMoments[index].values)
-            try view(secondMoments, parameter).upload(optimizer.secondMoments[index].values)
-        }
-    }
-
-    /// The moments' view of `parameter`: the arena's layout.
-    private func view(_ moments: DeviceTensor, _ parameter: Parameter) -> DeviceTensor {
-        let value = arena.value(parameter)
-        return DeviceTensor(storage: moments.storage, offset: value.offset - arena.values.offset, shape: value.shape)
+        stepCount = try arena.device.upload(count: optimizer.step)
+        firstMoments = try arena.buffer(holding: optimizer.firstMoments)
+        secondMoments = try arena.buffer(holding: optimizer.secondMoments)
     }
 
     /// One update of every parameter from the arena's gradients, then the count advanced.
@@ -53,10 +41,8 @@ public final class DeviceAdam {
 
     /// The moments and step count into the CPU optimiser (before a checkpoint save).
     public func download() throws(CUDAError) {
-        for (index, parameter) in arena.parameters.enumerated() {
-            let first = try view(firstMoments, parameter).values(), second = try view(secondMoments, parameter).values()
-            for i in first.indices { optimizer.firstMoments[index][i] = first[i]; optimizer.secondMoments[index][i] = second[i] }
-        }
+        try arena.download(firstMoments, into: optimizer.firstMoments)
+        try arena.download(secondMoments, into: optimizer.secondMoments)
         optimizer.restore(step: try step())
     }
 }

@@ -14,14 +14,7 @@ public final class DeviceMovingAverage {
                      "the average and the arena must hold the same parameters")
         self.arena = arena
         self.average = average
-        shadows = try DeviceTensor(on: arena.device, shape: [arena.count])
-        try arena.device.fill(shadows, 0)
-        for (index, parameter) in arena.parameters.enumerated() { try view(parameter).upload(average.shadows[index].values) }
-    }
-
-    private func view(_ parameter: Parameter) -> DeviceTensor {
-        let value = arena.value(parameter)
-        return DeviceTensor(storage: shadows.storage, offset: value.offset - arena.values.offset, shape: value.shape)
+        shadows = try arena.buffer(holding: average.shadows)
     }
 
     /// shadow = decay * shadow + (1 - decay) * value, for every parameter.
@@ -39,10 +32,5 @@ public final class DeviceMovingAverage {
     }
 
     /// The shadows into the CPU average (before a checkpoint save or sampling on the CPU).
-    public func download() throws(CUDAError) {
-        for (index, parameter) in arena.parameters.enumerated() {
-            let values = try view(parameter).values()
-            for i in values.indices { average.shadows[index][i] = values[i] }
-        }
-    }
+    public func download() throws(CUDAError) { try arena.download(shadows, into: average.shadows) }
 }
