@@ -132,7 +132,7 @@ let package = Package(
         // Runs the built synthd binary (swift test builds it alongside the tests).
         .testTarget(name: "CLITests", dependencies: ["Imaging", "CTurboJPEG", "FileTestSupport"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine",
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine", "CUDA", "KernelEmulation",
                                                         .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],

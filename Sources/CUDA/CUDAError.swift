@@ -15,6 +15,20 @@ public enum CUDAError: Error, Equatable, CustomStringConvertible {
     /// Device memory ran out: what was asked for and what the GPU had free.
     case outOfMemory(requestedBytes: Int, freeBytes: Int, totalBytes: Int)
 
+    /// Whether the error leaves the process's CUDA context unusable: CUDA's "sticky" errors
+    /// (a kernel that faulted or ran too long, an uncorrectable ECC error, a destroyed context)
+    /// make every later call in the context fail the same way, so the GPU is of no more use to
+    /// this process. Running out of memory or a kernel that does not compile is not one.
+    public var losesContext: Bool {
+        guard case .driver(_, let code, _) = self else { return false }
+        return Self.contextLosingCodes.contains(code)
+    }
+
+    /// CUDA_ERROR_ECC_UNCORRECTABLE (214), _ILLEGAL_ADDRESS (700), _LAUNCH_TIMEOUT (702),
+    /// _CONTEXT_IS_DESTROYED (709), _HARDWARE_STACK_ERROR (714) to _LAUNCH_FAILED (719),
+    /// _UNKNOWN (999).
+    static let contextLosingCodes: Set<Int32> = [214, 700, 702, 709, 714, 715, 716, 717, 718, 719, 999]
+
     public var description: String {
         switch self {
         case .libraryMissing(let what, let tried, let reasons):

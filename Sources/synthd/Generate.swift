@@ -92,7 +92,10 @@ struct Generate: ParsableCommand {
         }
         writer.temperature = temperature ?? Sampler.defaultTemperature(classCheck: writer.judge != nil)
         let start = Date()
-        let summary = try writer.write(counts: counts, seed: seed)
+        let summary = try DeviceFailure.naming(dataset: dataset, work: .generation, on: device, 
+                                                 intact: { "the images written before it are whole files; the manifest lists none of this run's" }) {
+            try writer.write(counts: counts, seed: seed)
+        }
         let seconds = Date().timeIntervalSince(start)
         print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", summary.written, root, seconds,
                      Double(summary.written) / max(seconds, 1e-9)))

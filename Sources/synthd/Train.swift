@@ -101,7 +101,11 @@ struct Train: ParsableCommand {
         options.consistencyWeight = consistencyWeight
         options.leCamWeight = leCamWeight
         let previous = try folder.readRecord()
-        let trainer = try Trainer(set: set, state: folder, options: options, device: device)
+        // A GPU failure names the dataset and what is left on disk (the last checkpoint).
+        let checkpoint = { DeviceFailure.checkpoint(try? folder.readRecord()?.checkpointID) }
+        let trainer = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
+            try Trainer(set: set, state: folder, options: options, device: device)
+        }
         if let notice = trainer.deviceNotice { progress.write(notice + "\n") }
         if let previous {
             let added = set.classMap.count - previous.classes.count
@@ -110,10 +114,12 @@ struct Train: ParsableCommand {
                 + (added > 0 ? ", \(added) new classes" : "") + "\n")
         }
         let budget: TrainingBudget = steps.map { .steps($0) } ?? .seconds(minutes! * 60)
-        let taken = try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
-            progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
-                format: "step %d  D %.3f  G %.3f  %.0f img/s", p.step, p.report.discriminatorLoss,
-                p.report.generatorLoss, p.imagesPerSecond))
+        let taken = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
+            try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
+                progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
+                    format: "step %d  D %.3f  G %.3f  %.0f img/s", p.step, p.report.discriminatorLoss,
+                    p.report.generatorLoss, p.imagesPerSecond))
+            }
         }
         progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "
             + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")

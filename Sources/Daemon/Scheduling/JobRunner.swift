@@ -32,19 +32,16 @@ public struct JobRunner: Sendable {
     public let store: RuntimeStore
     public let output: OutputTree
     public let logger: Logger
-    /// Where the job computes, recorded for `synthd status`.
-    public let device: String
-    /// The GPU that jobs compute on (nil: the CPU): training, and generation's generator.
-    public let computeDevice: (any KernelDevice)?
+    /// Where jobs compute (recorded for `synthd status`), and what a GPU failure changes.
+    public let compute: ComputeDevice
 
-    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger, device: String = "cpu",
-                computeDevice: (any KernelDevice)? = nil) {
+    public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger,
+                compute: ComputeDevice = .cpu()) {
         self.configuration = configuration
         self.store = store
         self.output = output
         self.logger = logger
-        self.device = device
-        self.computeDevice = computeDevice
+        self.compute = compute
     }
 
     var limits: ImageLimits {
@@ -75,11 +72,23 @@ public struct JobRunner: Sendable {
             // is refused while the job runs, and the job waits for theirs (retried later).
             let lock = try StateFolder(store.folder(job.dataset)).lock(for: "synthd run: \(job.kind.rawValue) job \(job.id)")
             defer { lock.release() }
-            store.update(job.dataset) { $0.device = device }
-            switch job.kind {
-            case .train: return try train(job, fingerprint: scanned!.get(), shouldStop: shouldStop, othersWaiting: othersWaiting,
-                                          fence: fence)
-            case .generate: return try generate(job, shouldStop: shouldStop, fence: fence)
+            let (gpu, label) = compute.current
+            do {
+                return try attempt(job, on: gpu, label: label, fingerprint: scanned, shouldStop: shouldStop,
+                                   othersWaiting: othersWaiting, fence: fence)
+            } catch let error as CUDAError where gpu != nil {
+                let failure = DeviceFailure(dataset: job.dataset, work: job.kind == .train ? .training : .generation,
+                                            device: label, error: error,
+                                            intact: job.kind == .train ? DeviceFailure.checkpoint(lastCheckpoint(job.dataset))
+                                                : "nothing of this generation was published")
+                let retired = compute.failed(error)
+                guard compute.retriesOnCPU else { throw failure }
+                // The state folder holds the last checkpoint, the output tree nothing of this
+                // job: the CPU starts from there, with the job's whole budget.
+                let log = logger.with(dataset: job.dataset)
+                log.warning("\(failure); retrying on the CPU (device = auto)\(retired ? "; the next jobs run on the CPU too" : "")")
+                return try attempt(job, on: nil, label: "cpu (after a GPU failure)", fingerprint: scanned, shouldStop: shouldStop,
+                                   othersWaiting: othersWaiting, fence: fence)
             }
         } catch is GenerationStopped {
             return .stopped(remainingSeconds: nil, budgetSeconds: nil)
@@ -89,9 +98,26 @@ public struct JobRunner: Sendable {
         }
     }
 
+    /// The job on `gpu` (nil: the CPU), `label` recorded for `synthd status`.
+    func attempt(_ job: Job, on gpu: (any KernelDevice)?, label: String, fingerprint: Result<DatasetFingerprint, any Error>?,
+                 shouldStop: @escaping () -> Bool, othersWaiting: @escaping () -> Bool,
+                 fence: @escaping () throws -> Void) throws -> JobOutcome {
+        store.update(job.dataset) { $0.device = label }
+        switch job.kind {
+        case .train: return try train(job, fingerprint: fingerprint!.get(), on: gpu, shouldStop: shouldStop,
+                                      othersWaiting: othersWaiting, fence: fence)
+        case .generate: return try generate(job, on: gpu, shouldStop: shouldStop, fence: fence)
+        }
+    }
+
+    /// The checkpoint the dataset's state folder holds ("step-1200"), for a failure's message.
+    func lastCheckpoint(_ dataset: String) -> String? {
+        (try? StateFolder(store.folder(dataset)).readRecord())?.checkpointID
+    }
+
     // MARK: Training
 
-    func train(_ job: Job, fingerprint: DatasetFingerprint, shouldStop: @escaping () -> Bool,
+    func train(_ job: Job, fingerprint: DatasetFingerprint, on gpu: (any KernelDevice)?, shouldStop: @escaping () -> Bool,
                othersWaiting: @escaping () -> Bool, fence: @escaping () throws -> Void = {}) throws -> JobOutcome {
         let name = job.dataset, folderPath = datasetFolder(name)
         let settings = try Configuration.forDataset(at: folderPath, base: configuration)
@@ -112,7 +138,7 @@ public struct JobRunner: Sendable {
         options.augmentation = settings.augmentation.enabled(forImages: set.count)
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
-        let trainer = try Trainer(set: set, state: state, options: options, device: computeDevice)
+        let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
         if let notice = trainer.deviceNotice { log.notice("\(notice)") }
         trainer.beforeWrite = fence
 
@@ -174,7 +200,7 @@ public struct JobRunner: Sendable {
 
     // MARK: Generation
 
-    func generate(_ job: Job, shouldStop: @escaping () -> Bool, fence: () throws -> Void = {}) throws -> JobOutcome {
+    func generate(_ job: Job, on gpu: (any KernelDevice)?, shouldStop: @escaping () -> Bool, fence: () throws -> Void = {}) throws -> JobOutcome {
         let name = job.dataset
         let settings = try Configuration.forDataset(at: datasetFolder(name), base: configuration)
         let state = try StateFolder(store.folder(name))
@@ -217,7 +243,7 @@ public struct JobRunner: Sendable {
         let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil)
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
-            writer.device = computeDevice
+            writer.device = gpu
             writer.temperature = temperature
             writer.judge = judge
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in

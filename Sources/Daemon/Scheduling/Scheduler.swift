@@ -33,7 +33,7 @@ public final class Scheduler {
     static let maxDiskFullAttempts = 6
 
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
-    public let device: String
+    public let compute: ComputeDevice
 
     /// Fingerprints datasets: on a thread of its own in the daemon, inline in tests.
     public let scanner: DatasetScanner
@@ -46,11 +46,11 @@ public final class Scheduler {
     /// `takeSettled` on a later turn of the loop (the daemon); else at once (tests, tools).
     /// `jobs`: where the jobs live; nil: `queue.json` in the state folder.
     /// `shared`: the datasets' records in a cluster's database; nil: files in the state folder.
-    public init(configuration: Configuration, logger: Logger, device: String = "cpu", scanInBackground: Bool = false,
+    public init(configuration: Configuration, logger: Logger, compute: ComputeDevice = .cpu(), scanInBackground: Bool = false,
                 jobs: (any JobStore)? = nil, shared: (any SharedRuntime)? = nil) throws {
         self.configuration = configuration
         self.logger = logger
-        self.device = device
+        self.compute = compute
         scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
         try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
@@ -180,11 +180,8 @@ public final class Scheduler {
         settle = SettleTracker(settle: applied.settleSeconds, carrying: settle)
     }
 
-    /// The GPU training jobs run on (nil: the CPU).
-    public var computeDevice: (any KernelDevice)?
-
     public var runner: JobRunner {
-        JobRunner(configuration: configuration, store: store, output: output, logger: logger, device: device, computeDevice: computeDevice)
+        JobRunner(configuration: configuration, store: store, output: output, logger: logger, compute: compute)
     }
 
     /// Whether workers on `dataset` should stop (it left the spool).

@@ -56,7 +56,8 @@ public final class Service {
         defer { ownership?.release() }
         lowerPriority(to: configuration.nice)
         let search = CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])
-        let device = try DeviceChoice.choose(DeviceRequest(configuration.device)!, for: .training, probe: CUDAProbe(search: search))
+        let request = DeviceRequest(configuration.device)!
+        let device = try DeviceChoice.choose(request, for: .training, probe: CUDAProbe(search: search))
         // Kernels compiled once per GPU architecture and kept with the state.
         let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels")
         logger.info("device: \(device.label) (\(device.reason))")
@@ -74,10 +75,10 @@ public final class Service {
             }
         }
         defer { membership?.leave() }
-        let scheduler = try Scheduler(configuration: configuration, logger: logger, device: device.label, scanInBackground: true,
+        let scheduler = try Scheduler(configuration: configuration, logger: logger,
+                                      compute: ComputeDevice(computeDevice, label: device.label, request: request), scanInBackground: true,
                                       jobs: membership?.jobs, shared: membership?.runtime)
         defer { scheduler.scanner.stop() }
-        scheduler.computeDevice = computeDevice
         if let membership { scheduler.mayScan = { membership.mayScan($0) } }
 
         let events = Mailbox<SpoolEvent>()
