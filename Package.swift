@@ -137,7 +137,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
-        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "KernelEmulation"],
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "Imaging", "KernelEmulation"],
                     swiftSettings: languageSettings),
         .testTarget(name: "GPUEngineTests", dependencies: ["GPUEngine", "CUDA", "Engine", "KernelEmulation"],
                     swiftSettings: languageSettings),

@@ -62,8 +62,8 @@ public struct CUDAProbe: Sendable {
 
     /// What this build's GPU engine does. It trains (every layer, loss, DiffAugment, Adam and
     /// the average on the device; checked against the CPU engine on its CPU emulation in CI)
-    /// and generates (the generator on the device; images and the class check's judge on the
-    /// CPU's cores).
+    /// and generates (the generator, the images' bytes and the class check's judge on the
+    /// device; the PNG files on the CPU's cores).
     public static let trainsOnGPU = true
     public static let generatesOnGPU = true
     /// Whether the GPU engine has passed its tests on a real GPU (scripts/device-check). Until

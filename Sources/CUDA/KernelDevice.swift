@@ -58,7 +58,17 @@ extension KernelDevice {
         return values
     }
 
+    public func bytes(at address: UInt64, count: Int) throws(CUDAError) -> [UInt8] {
+        var values = [UInt8](repeating: 0, count: count)
+        try rethrowingCUDAError { try values.withUnsafeMutableBytes { try read(address, into: $0) } }
+        return values
+    }
+
     public func write(_ values: [Float], to address: UInt64) throws(CUDAError) {
+        try rethrowingCUDAError { try values.withUnsafeBytes { try write($0, to: address) } }
+    }
+
+    public func write(_ values: [Int32], to address: UInt64) throws(CUDAError) {
         try rethrowingCUDAError { try values.withUnsafeBytes { try write($0, to: address) } }
     }
 }

@@ -126,14 +126,19 @@ public final class Judge: SampleJudge {
                     for c in 0..<channels { base[c * plane + p] = scaledPixel(fitted.pixels[p * channels + c]) }
                 }
             }
-            let logits = classifier.forward(x, bfloat16: true)
-            let predicted = SoftmaxCrossEntropy.predictions(logits)
-            for row in 0..<count {
-                let label = Int(labels[start + row])
-                verdicts.append(predicted[row] == label && (minimumConfidence <= 0 || Self.probability(logits, row: row, of: label) >= minimumConfidence))
-            }
+            verdicts += self.verdicts(classifier.forward(x, bfloat16: true), labels: labels[start..<(start + count)])
         }
         return verdicts
+    }
+
+    /// The class check's rule on a batch's (B, K) logits: the label's class is the argmax, and
+    /// at least `minimumConfidence` likely.
+    func verdicts(_ logits: Tensor, labels: ArraySlice<Int32>) -> [Bool] {
+        let predicted = SoftmaxCrossEntropy.predictions(logits)
+        return zip(predicted, labels).enumerated().map { row, pair in
+            let label = Int(pair.1)
+            return pair.0 == label && (minimumConfidence <= 0 || Self.probability(logits, row: row, of: label) >= minimumConfidence)
+        }
     }
 
     /// A judge with its own classifier (layers keep their activations, so one classifier

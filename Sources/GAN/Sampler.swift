@@ -42,9 +42,9 @@ public struct Sampler {
     private let workers = GeneratorCopies()
 
     /// Where the generator runs: the CPU's cores (nil), or a device (a GPU), where each batch
-    /// is made with Float products (as `upsampling = .columns`) and turned into images and
-    /// judged on the CPU's cores. Errors of the device are the only ones the sampling methods
-    /// throw.
+    /// is made with Float products (as `upsampling = .columns`), turned into bytes and, with a
+    /// `Judge`, judged (`DeviceSampling`). Errors of the device are the only ones the sampling
+    /// methods throw.
     public var device: (any KernelDevice)? {
         didSet { onDevice = device.map { DeviceSampling(device: $0) } }
     }
@@ -103,14 +103,14 @@ public struct Sampler {
                 batches.append((slots, latents(slots.count, &rng)))
             }
         }
+        if let onDevice {  // one judge: the batches are made (and judged) one after another
+            return try onDevice.squares(batches, labels: labels, generator: generator, statistics: statistics,
+                                        judge: judges?.first, judgedSize: finishIsSmall ? (record.imageWidth, record.imageHeight) : nil,
+                                        finish: finish)
+        }
         let workerCount = min(Parallel.maxThreads, batches.count)
         precondition((judges?.count ?? workerCount) >= workerCount, "one judge per worker: \(workerCount) workers")
-        // On a device the batches are made there first, one after another; the workers then
-        // turn them into images and judge them.
-        let made = try onDevice.map { sampling in
-            try batches.map { batch in try sampling.sample(generator, z: batch.z, labels: batch.slots.map { labels[$0] }, statistics: statistics) }
-        }
-        let generators = made == nil ? workers.generators(copying: generator, count: workerCount) : []
+        let generators = workers.generators(copying: generator, count: workerCount)
         var images = [Image?](repeating: nil, count: labels.count)
         var verdicts = [Bool](repeating: false, count: judges == nil ? 0 : labels.count)
         images.withUnsafeMutableBufferPointer { imageBuffer in
@@ -120,8 +120,7 @@ public struct Sampler {
                 Parallel.forEachTask(batches.count) { worker, task in
                     let (batch, z) = batches[task]
                     let batchLabels = batch.map { labels[$0] }
-                    let output = made?[task] ?? generators[worker].sample(z, labels: batchLabels, upsampling: upsampling,
-                                                                          statistics: statistics)
+                    let output = generators[worker].sample(z, labels: batchLabels, upsampling: upsampling, statistics: statistics)
                     let made = batch.indices.map { square(output, index: $0) }
                     for (row, slot) in batch.enumerated() { imageSlots.value[slot] = made[row] }
                     guard let judge = judges?[worker] else { return }
@@ -146,10 +145,7 @@ public struct Sampler {
             return (labels, latents(batchSize, &rng))
         }
         if let onDevice {
-            let perBatch = try inputs.map { input in
-                _ = try onDevice.sample(generator, z: input.1, labels: input.0, statistics: nil)
-                return try onDevice.lastStatistics()
-            }
+            let perBatch = try onDevice.batchStatistics(inputs.map { ($0.1, $0.0) }, generator: generator)
             return perBatch[0].indices.map { layer in ChannelStatistics.pooled(perBatch.map { $0[layer] }) }
         }
         let generators = workers.generators(copying: generator, count: min(Parallel.maxThreads, batches))
@@ -215,42 +211,5 @@ final class GeneratorCopies {
             for (target, source) in zip(copy.stateTensors, generator.stateTensors) { target.tensor.copy(from: source.tensor) }
         }
         return [generator] + used
-    }
-}
-
-/// The generator on a device for `Sampler`: built once, its weights uploaded again at each
-/// call (the CPU model may have trained since; a copy of a few megabytes), the given
-/// statistics uploaded with them.
-final class DeviceSampling: @unchecked Sendable {
-    let device: any KernelDevice
-    private var built: (generator: ObjectIdentifier, device: DeviceGenerator)?
-
-    init(device: any KernelDevice) { self.device = device }
-
-    /// One batch: z (B, latent) and its labels -> images (B, C, R, R) on the CPU.
-    func sample(_ generator: Generator, z: Tensor, labels: [Int32], statistics: [ChannelStatistics]?) throws -> Tensor {
-        let gpu = try prepared(generator)
-        var given: [DeviceStatistics]?
-        if let statistics {
-            given = try zip(statistics, generator.norms).map { try DeviceStatistics($0, eps: $1.eps, on: device) }
-        }
-        let images = try gpu.sample(DeviceTensor(z, on: device), labels: DeviceLabels(labels, on: device), statistics: given)
-        return try images.tensor()
-    }
-
-    /// The statistics the last batch used.
-    func lastStatistics() throws -> [ChannelStatistics] {
-        guard let built else { preconditionFailure("no batch sampled yet") }
-        return try built.device.lastSamplingStatistics()
-    }
-
-    private func prepared(_ generator: Generator) throws -> DeviceGenerator {
-        if let built, built.generator == ObjectIdentifier(generator) {
-            try built.device.upload()
-            return built.device
-        }
-        let gpu = try DeviceGenerator(generator, on: device)
-        built = (ObjectIdentifier(generator), gpu)
-        return gpu
     }
 }

@@ -1,6 +1,7 @@
 import CUDA
 import Engine
 import Foundation
+import Imaging
 import Testing
 
 /// Every kernel against the CPU engine (or a plain transcription of its formula), on odd
@@ -376,5 +377,51 @@ struct DeviceKernelChecks {
         #expect(abs(mean) < 0.1 && abs(deviation - temperature) < 0.1, "mean \(mean), deviation \(deviation)")
         let drawn = Set(try zLabels.int32s())
         #expect(drawn.isSubset(of: Set(0..<classes)) && drawn.count >= 3, "\(drawn)")
+    }
+
+    /// Generated images as bytes (`Sampler.square`'s rounding) and as the judge sees them: the
+    /// dataset's w x h centre, padded back with its border's most common colour
+    /// (`Resampling.unfit`, then `Resampling.pad`), on palettes small enough for ties.
+    func imagesForTheJudge(channels: Int) throws {
+        let (batch, side) = (6, 12)
+        var rng = RandomGenerator(seed: UInt64(channels))
+        var floats: [Float] = []
+        for image in 0..<batch {
+            // A few levels per image (ties in the border's counts); one level exactly half-way
+            // between two bytes ((k + 0.5) / 127.5 - 1 rounds away from zero), some outside [-1, 1].
+            let palette = (0...(image % 4 + 1)).map { _ in Float(rng.int(below: 2300)) / 1000 - 1.15 } + [Float(100.5 / 127.5) - 1]
+            floats += (0..<(channels * side * side)).map { _ in palette[rng.int(below: palette.count)] }
+        }
+        let images = try device.upload(floats), bytes = try device.allocate(bytes: floats.count)
+        try device.launch("quantize_images", grid: 3, block: 64,
+                          [.buffer(images), .buffer(bytes), .int64(batch), .int32(Int32(channels)), .int32(Int32(side * side))])
+        let quantized = try device.bytes(at: bytes.address, count: floats.count)
+        let plane = side * side
+        var expected = [UInt8](repeating: 0, count: floats.count)
+        for b in 0..<batch {
+            for p in 0..<plane {
+                for c in 0..<channels {
+                    let v = (floats[(b * channels + c) * plane + p] + 1) * 127.5
+                    expected[(b * plane + p) * channels + c] = UInt8(max(0, min(255, v.rounded())))
+                }
+            }
+        }
+        #expect(quantized == expected)
+
+        let mode: Image.Mode = channels == 3 ? .rgb : .grey
+        let input = try device.allocate(bytes: floats.count * 4)
+        for (width, height) in [(9, 12), (12, 12), (7, 5), (12, 1)] {
+            try device.launch("judge_input", grid: batch, block: 256, [.buffer(bytes), .buffer(input), .int32(Int32(channels)),
+                                                                      .int32(Int32(side)), .int32(Int32(width)), .int32(Int32(height))])
+            let got = try input.floats()
+            for b in 0..<batch {
+                let square = Image(width: side, height: side, mode: mode,
+                                   pixels: Array(quantized[(b * plane * channels)..<((b + 1) * plane * channels)]))
+                let seen = Resampling.pad(Resampling.unfit(square, width: width, height: height), to: side)
+                let want = (0..<(channels * plane)).map { i in Float(seen.pixels[(i % plane) * channels + i / plane]) * (2 / 255) - 1 }
+                let row = Array(got[(b * channels * plane)..<((b + 1) * channels * plane)])
+                #expect(KernelChecks.close(row, want, tolerance: 1e-6), "image \(b), \(width) x \(height)")
+            }
+        }
     }
 }

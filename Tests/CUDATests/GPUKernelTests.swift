@@ -23,6 +23,7 @@ struct EmulatedKernelTests {
     @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
+    @Test(arguments: [1, 3]) func imagesForTheJudge(channels: Int) throws { try checks.imagesForTheJudge(channels: channels) }
 }
 
 /// CI must run the emulation (it is where the GPU engine is checked without a GPU), as it must
@@ -54,6 +55,7 @@ struct GPUKernelTests {
     @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
+    @Test(arguments: [1, 3]) func imagesForTheJudge(channels: Int) throws { try checks.imagesForTheJudge(channels: channels) }
 }
 
 /// The GPU the tests share (one context per process), or nil where none is usable.
