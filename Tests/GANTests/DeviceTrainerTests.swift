@@ -129,3 +129,35 @@ extension DeviceTrainerTests {
         #expect(first != resumed)
     }
 }
+
+extension DeviceTrainerTests {
+    /// LeCam trains on the device, its anchors saved with the checkpoint; spectral
+    /// normalisation, which the device engine lacks, trains on the CPU with a notice.
+    @Test func modelOptionsTheDeviceLacksTrainOnTheCPUWithANotice() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        try data.addImages("b", count: 4, value: 90)
+        let device = EmulatedDevice()
+        func trainer(_ change: (inout TrainingOptions) -> Void) throws -> (Trainer, StateFolder) {
+            let path = NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)"
+            folders.append(path)
+            let folder = try StateFolder(path)
+            var options = options()
+            change(&options)
+            return (try Trainer(set: Trainer.loadDataset(data.root, state: folder, resolution: 32), state: folder, options: options,
+                                device: device), folder)
+        }
+
+        let (leCam, folder) = try trainer { $0.leCamWeight = 0.1 }
+        #expect(leCam.engine.deviceName == device.name && leCam.deviceNotice == nil)
+        try leCam.train(.steps(2))
+        let anchors = try #require(leCam.step.leCam)
+        #expect(anchors.realAnchor != 0 && anchors.fakeAnchor != 0, "the device's anchors reached the CPU step")
+        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: folder, resolution: 32), state: folder, options: options())
+        #expect(resumed.step.leCam?.realAnchor == anchors.realAnchor && resumed.step.leCam?.fakeAnchor == anchors.fakeAnchor)
+
+        let (spectral, _) = try trainer { $0.discriminatorNormalization = .spectral }
+        #expect(spectral.engine.deviceName == "cpu")
+        #expect(spectral.deviceNotice?.contains("spectral normalisation has no device implementation yet") == true, "\(spectral.deviceNotice ?? "")")
+    }
+}

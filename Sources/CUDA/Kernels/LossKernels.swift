@@ -50,7 +50,32 @@ public enum LossKernels {
         float logit_sum = block_sum(sum, partial);
         if (threadIdx.x == 0) { out[0] = total / (float)n; out[1] = logit_sum / (float)n; }
     }
-    """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits"])
+
+    // One half of LeCam's term in D's loss (`LeCamRegularization`), after that half's loss
+    // kernel: weight * mean relu(sign * (logit - anchors[1 - own]))^2 into out[0], its gradient
+    // added to `gradient`; then the half's own anchor moves toward the logits' mean:
+    // anchors[own] = decay * anchors[own] + (1 - decay) * mean. anchors: {real, fake}; the real
+    // half is own = 0, sign +1, the generated half own = 1, sign -1.
+    extern "C" __global__ void lecam_part(const float* logits, float* gradient, float* anchors, float* out, long n,
+                                          float weight, float decay, float sign, int own) {
+        __shared__ float partial[256];
+        float anchor = anchors[1 - own], sum = 0.f, logit_sum = 0.f;
+        for (long i = threadIdx.x; i < n; i += blockDim.x) {
+            float excess = sign * (logits[i] - anchor);
+            if (excess > 0.f) {
+                sum += excess * excess;
+                gradient[i] += 2.f * weight * sign * excess / (float)n;
+            }
+            logit_sum += logits[i];
+        }
+        float total = block_sum(sum, partial);
+        float logit_total = block_sum(logit_sum, partial);
+        if (threadIdx.x == 0) {
+            out[0] = weight * total / (float)n;
+            anchors[own] = decay * anchors[own] + (1.f - decay) * (logit_total / (float)n);
+        }
+    }
+    """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits", "lecam_part"])
 
     /// Threads of the one block each loss kernel runs as.
     public static let block = 256

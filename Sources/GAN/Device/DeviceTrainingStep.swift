@@ -7,8 +7,9 @@ import GPUEngine
 /// included. Built from a CPU step, whose models and optimisers it mirrors and, after
 /// `download`, brings up to date (checkpoints stay the CPU format).
 ///
-/// Both losses (BCE on logits, hinge) and DiffAugment (drawn on the device: see
-/// `DeviceDiffAugment`); not yet spectral normalisation, consistency or LeCam regularisation.
+/// Both losses (BCE on logits, hinge), DiffAugment (drawn on the device: see
+/// `DeviceDiffAugment`) and LeCam regularisation (its anchors in device memory); not yet
+/// spectral normalisation or consistency regularisation.
 public final class DeviceTrainingStep {
     public let step: TrainingStep
     public let device: any KernelDevice
@@ -16,8 +17,11 @@ public final class DeviceTrainingStep {
     public let discriminator: DeviceDiscriminator
     let generatorOptimizer: DeviceAdam
     let discriminatorOptimizer: DeviceAdam
-    /// Loss and mean logit of D on real images, on generated ones, and G's (2 floats each).
+    /// Loss and mean logit of D on real images, on generated ones, and G's (2 floats each),
+    /// then LeCam's real and generated parts.
     private let losses: DeviceTensor
+    /// LeCam's anchors {real, fake}, when the step has the term.
+    private let leCamAnchors: DeviceTensor?
     private var logitGradient: DeviceTensor?
 
     public init(_ step: TrainingStep, on device: any KernelDevice) throws(CUDAError) {
@@ -28,7 +32,15 @@ public final class DeviceTrainingStep {
         discriminator = try DeviceDiscriminator(step.discriminator, on: device)
         generatorOptimizer = try DeviceAdam(step.generatorOptimizer, arena: generator.arena)
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
-        losses = try DeviceTensor(on: device, shape: [6])
+        losses = try DeviceTensor(on: device, shape: [8])
+        try device.fill(losses, 0)
+        if let leCam = step.leCam {
+            let anchors = try DeviceTensor(on: device, shape: [2])
+            try anchors.upload([leCam.realAnchor, leCam.fakeAnchor])
+            leCamAnchors = anchors
+        } else {
+            leCamAnchors = nil
+        }
         // The counter starts at the steps already taken, so that a resumed run (each time slice
         // of the daemon is one) draws new batches and augmentations rather than the first ones again.
         let counter = try device.upload(count: step.generatorOptimizer.step)
@@ -47,7 +59,6 @@ public final class DeviceTrainingStep {
     public static func unsupported(_ step: TrainingStep) -> String? {
         if !step.discriminator.spectralNorms.isEmpty { return "spectral normalisation has no device implementation yet" }
         if step.consistency != nil { return "consistency regularisation has no device implementation yet" }
-        if step.leCam != nil { return "LeCam regularisation has no device implementation yet" }
         return nil
     }
 
@@ -89,9 +100,11 @@ public final class DeviceTrainingStep {
         try discriminator.arena.zeroGradients()
         let realLogits = try discriminator.forward(augmented(real, 0), labels: realLabels)
         try loss(realLogits, .real, gradient: dLogits, slot: 0)
+        try addLeCam(realLogits, gradient: dLogits, half: 0)
         try discriminator.backward(dLogits, inputGradient: false)
         let fakeLogits = try discriminator.forward(augmented(fake, 1), labels: fakeLabels)
         try loss(fakeLogits, .generated, gradient: dLogits, slot: 1)
+        try addLeCam(fakeLogits, gradient: dLogits, half: 1)
         try discriminator.backward(dLogits, inputGradient: false)
         try discriminatorOptimizer.update()
 
@@ -126,10 +139,20 @@ public final class DeviceTrainingStep {
         }
     }
 
+    /// LeCam's part for D's real (`half` 0) or generated (1) batch, added to its logit
+    /// gradient; its loss into `losses` after the others.
+    private func addLeCam(_ logits: DeviceTensor, gradient: DeviceTensor, half: Int32) throws(CUDAError) {
+        guard let leCam = step.leCam, let anchors = leCamAnchors else { return }
+        let out = DeviceTensor(storage: losses.storage, offset: losses.offset + 6 + Int(half), shape: [1])
+        try device.launch("lecam_part", grid: 1, block: LossKernels.block,
+                          [logits.argument, gradient.argument, anchors.argument, out.argument, .int64(logits.count),
+                           .float(leCam.weight), .float(leCam.decay), .float(half == 0 ? 1 : -1), .int32(half)])
+    }
+
     /// The last step's losses and mean logits.
     public func report() throws(CUDAError) -> StepReport {
         let v = try losses.values()
-        return StepReport(discriminatorLoss: v[0] + v[2], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3])
+        return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3])
     }
 
     /// The images of the last generator forward pass.
@@ -145,5 +168,9 @@ public final class DeviceTrainingStep {
         try discriminator.arena.downloadGradients()
         try generatorOptimizer.download()
         try discriminatorOptimizer.download()
+        if let leCam = step.leCam, let anchors = leCamAnchors {
+            let values = try anchors.values()
+            (leCam.realAnchor, leCam.fakeAnchor) = (values[0], values[1])
+        }
     }
 }
