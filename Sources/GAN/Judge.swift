@@ -31,6 +31,10 @@ public final class Judge: SampleJudge {
     public let imagesPerClass: [Int]
     public let channels: Int
     public let resolution: Int
+    /// The spread of each class's real images in the classifier's features (mean distance
+    /// from their mean), what generation's diversity is measured against (`diversity`); nil
+    /// for a judge saved before it was kept.
+    public let realSpread: [Double]?
     /// How sure the judge must be, beyond naming the label's class: the softmax probability of
     /// the label at least this (0: the argmax alone, the default).
     public var minimumConfidence: Float = 0
@@ -44,12 +48,13 @@ public final class Judge: SampleJudge {
     /// generation's time).
     public static let width = 16
 
-    init(classifier: Classifier, classes: [String], imagesPerClass: [Int], channels: Int, resolution: Int) {
+    init(classifier: Classifier, classes: [String], imagesPerClass: [Int], channels: Int, resolution: Int, realSpread: [Double]? = nil) {
         self.classifier = classifier
         self.classes = classes
         self.imagesPerClass = imagesPerClass
         self.channels = channels
         self.resolution = resolution
+        self.realSpread = realSpread
     }
 
     /// Trains a judge on `set`; nil when `shouldStop` said stop first.
@@ -58,8 +63,19 @@ public final class Judge: SampleJudge {
         let classifier = Classifier.train(on: LabeledImages(set), classes: set.classMap.count, epochs: epochs, seed: seed,
                                           width: width, shouldStop: shouldStop, progress: progress)
         if shouldStop() { return nil }
+        let data = LabeledImages(set)
+        let features = classifier.evaluate(data).features
+        let realSpread = (0..<set.classMap.count).map { k in
+            spread(of: data.labels.indices.filter { data.labels[$0] == k }, in: features)
+        }
         return Judge(classifier: classifier, classes: set.classMap.names, imagesPerClass: set.classCounts,
-                     channels: set.channels, resolution: set.resolution)
+                     channels: set.channels, resolution: set.resolution, realSpread: realSpread)
+    }
+
+    /// The spread (`FeatureStatistics.spread`) of the feature rows `rows`.
+    static func spread(of rows: [Int], in features: [Float]) -> Double {
+        let d = Classifier.featureSize
+        return FeatureStatistics.spread(rows.flatMap { features[($0 * d)..<(($0 + 1) * d)] }, dimension: d)
     }
 
     /// The seed a model's judge is trained from.
@@ -111,9 +127,26 @@ public final class Judge: SampleJudge {
     /// that rounding moves only for samples on a class boundary.
     public func accepts(_ images: [Image], labels: [Int32]) -> [Bool] {
         precondition(images.count == labels.count, "\(images.count) images, \(labels.count) labels")
-        let plane = resolution * resolution, batchSize = 256
         var verdicts: [Bool] = []
         verdicts.reserveCapacity(images.count)
+        forEachBatch(of: images) { start, logits in
+            verdicts += self.verdicts(logits, labels: labels[start..<(start + logits.shape[0])])
+        }
+        return verdicts
+    }
+
+    /// The classifier's features (`Classifier.features`, 128 a row) of images at the
+    /// dataset's size, as `accepts` sees them.
+    public func features(_ images: [Image]) -> [Float] {
+        var features: [Float] = []
+        forEachBatch(of: images) { _, _ in features += classifier.features!.values }
+        return features
+    }
+
+    /// The classifier on `images` in batches of 256, each fitted to the judge's resolution as
+    /// training data is; `body` gets each batch's first index and its logits.
+    private func forEachBatch(of images: [Image], _ body: (Int, Tensor) -> Void) {
+        let plane = resolution * resolution, batchSize = 256
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let count = min(batchSize, images.count - start)
             let x = Tensor.reuse(input, shape: [count, channels, resolution, resolution])   // every value written below
@@ -126,10 +159,26 @@ public final class Judge: SampleJudge {
                     for c in 0..<channels { base[c * plane + p] = scaledPixel(fitted.pixels[p * channels + c]) }
                 }
             }
-            verdicts += self.verdicts(classifier.forward(x, bfloat16: true), labels: labels[start..<(start + count)])
+            body(start, classifier.forward(x, bfloat16: true))
         }
-        return verdicts
     }
+
+    /// Each class's diversity: the spread of `features` (rows, with their class in
+    /// `labels`) over the real images' (`realSpread`); nil for a class with under 16 rows, or
+    /// when the judge has no real spread. Under `collapseThreshold` the class's samples have
+    /// collapsed (as `synthd eval` reports).
+    public func diversity(features: [Float], labels: [Int32]) -> [Double?] {
+        guard let realSpread else { return Array(repeating: nil, count: classes.count) }
+        return classes.indices.map { k in
+            let rows = labels.indices.filter { labels[$0] == k }
+            guard rows.count >= 16, realSpread[k] > 0 else { return nil }
+            return Self.spread(of: rows, in: features) / realSpread[k]
+        }
+    }
+
+    /// Diversity under this is a collapse: samples of the class vary less than half as much
+    /// as its real images in the judge's features.
+    public static let collapseThreshold = 0.5
 
     /// The class check's rule on a batch's (B, K) logits: the label's class is the argmax, and
     /// at least `minimumConfidence` likely.
@@ -147,7 +196,8 @@ public final class Judge: SampleJudge {
         let twin = Classifier(channels: channels, classes: classes.count, resolution: resolution, width: classifier.width)
         for (target, source) in zip(twin.stateTensors, classifier.stateTensors) { target.tensor.copy(from: source.tensor) }
         twin.setTraining(false)
-        let judge = Judge(classifier: twin, classes: classes, imagesPerClass: imagesPerClass, channels: channels, resolution: resolution)
+        let judge = Judge(classifier: twin, classes: classes, imagesPerClass: imagesPerClass, channels: channels, resolution: resolution,
+                          realSpread: realSpread)
         judge.minimumConfidence = minimumConfidence
         return judge
     }
@@ -174,6 +224,7 @@ public final class Judge: SampleJudge {
                                "judge.images": imagesPerClass.map(String.init).joined(separator: ","),
                                "judge.channels": String(channels), "judge.resolution": String(resolution),
                                "judge.width": String(classifier.width)]
+        if let realSpread { checkpoint.metadata["judge.spread"] = realSpread.map { String($0) }.joined(separator: ",") }
         try checkpoint.write(to: Self.path(in: state))
     }
 
@@ -197,7 +248,10 @@ public final class Judge: SampleJudge {
         let classifier = Classifier(channels: channels, classes: classes.count, resolution: resolution, width: width)
         try checkpoint.restore(classifier.stateTensors, path: path)
         classifier.setTraining(false)
+        // Written by synthd since the diversity report; a judge without it (or with a damaged
+        // list) still judges, without the report.
+        let spread = metadata["judge.spread"]?.split(separator: ",").compactMap { Double($0) }
         return Judge(classifier: classifier, classes: classes, imagesPerClass: imagesPerClass, channels: channels,
-                     resolution: resolution)
+                     resolution: resolution, realSpread: spread?.count == classes.count ? spread : nil)
     }
 }

@@ -41,6 +41,10 @@ public struct SyntheticWriter {
     }
 
     /// What a `write` did.
+    /// Images per class the diversity report measures (the judge's features of 128 images
+    /// per class take a few milliseconds).
+    public static let diversitySamples = 128
+
     public struct Summary: Sendable, Equatable {
         /// Files written, and samples drawn for them (more than written when the judge rejected some).
         public var written = 0
@@ -49,6 +53,31 @@ public struct SyntheticWriter {
         public var acceptance: [Double?] = []
         /// Classes written without the check because the judge accepted too few of their samples.
         public var unchecked: [String] = []
+        /// Per class: the written images' diversity, their spread in the judge's features over
+        /// the real images' (`Judge.diversity`, from up to `diversitySamples` of them); nil
+        /// without a judge that knows the real spread, or for a class with too few images.
+        public var diversity: [Double?] = []
+
+        /// The classes whose samples have collapsed (diversity under `Judge.collapseThreshold`).
+        public func collapsed(classes: [String]) -> [(name: String, diversity: Double)] {
+            zip(classes, diversity).compactMap { name, value in
+                value.flatMap { $0 < Judge.collapseThreshold ? (name, $0) : nil }
+            }
+        }
+
+        /// "diversity (feature spread, synthetic / real): bag 0.93, shirt 0.41, ..."; nil when
+        /// no class was measured.
+        public func diversityLine(classes: [String]) -> String? {
+            let measured = zip(classes, diversity).compactMap { name, value in value.map { String(format: "%@ %.2f", name, $0) } }
+            return measured.isEmpty ? nil : "diversity (feature spread, synthetic / real): " + measured.joined(separator: ", ")
+        }
+
+        /// What to tell the user about a collapsed class.
+        public static func collapseWarning(_ name: String, diversity: Double) -> String {
+            String(format: "class '%@': the samples have collapsed: they vary %.2f as much as the real images in the judge's "
+                   + "features (under %.1f); more images of the class, or more training, usually help", name, diversity,
+                   Judge.collapseThreshold)
+        }
 
         /// "drew 82530 samples for 60000 images; accepted: bag 97%, shirt 40%, ..." (the
         /// classes the judge looked at).
@@ -114,6 +143,10 @@ public struct SyntheticWriter {
         let finish = Sampler.finishing(record)
         var lines: [(file: String, json: String)] = []
         var round = 0
+        // Up to `diversitySamples` written images per class, as the judge sees them, for the
+        // diversity report.
+        let measuresDiversity = (judge as? Judge)?.realSpread != nil
+        var seen: [Image] = [], seenLabels: [Int32] = [], seenPerClass = [Int](repeating: 0, count: classes)
         while missing.contains(where: { $0 > 0 }) {
             let labels = round == 0 ? counts.enumerated().flatMap { Array(repeating: Int32($0), count: $1) }
                 : Self.redrawLabels(missing: missing, rates: (0..<classes).map { k in
@@ -139,6 +172,11 @@ public struct SyntheticWriter {
                     guard missing[k] > 0, !checked || verdicts![i] else { continue }
                     let name = "\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", nextIndex[k])).png"
                     kept.append(images[i])
+                    if measuresDiversity && seenPerClass[k] < Self.diversitySamples {
+                        seen.append(sampler.finishIsSmall ? finish(images[i]) : images[i])
+                        seenLabels.append(label)
+                        seenPerClass[k] += 1
+                    }
                     paths.append(root + "/" + name)
                     keptLines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
                                                   temperature: temperature, index: nextIndex[k], checkpoint: record.checkpointID,
@@ -165,6 +203,9 @@ public struct SyntheticWriter {
         try appendManifest(lines)
         summary.acceptance = (0..<classes).map { judged[$0] > 0 ? Double(accepted[$0]) / Double(judged[$0]) : nil }
         summary.unchecked = unchecked.sorted().map { record.classes[$0] }
+        if measuresDiversity, let judge = judge as? Judge {
+            summary.diversity = judge.diversity(features: judge.features(seen), labels: seenLabels)
+        }
         return summary
     }
 

@@ -103,5 +103,9 @@ struct Generate: ParsableCommand {
             print("class check: " + summary.classCheckLine(classes: record.classes))
             for name in summary.unchecked { print("warning: " + SyntheticWriter.Summary.uncheckedWarning(name)) }
         }
+        if let line = summary.diversityLine(classes: record.classes) { print(line) }
+        for (name, value) in summary.collapsed(classes: record.classes) {
+            print("warning: " + SyntheticWriter.Summary.collapseWarning(name, diversity: value))
+        }
     }
 }

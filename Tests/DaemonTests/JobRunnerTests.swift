@@ -99,6 +99,28 @@ import Testing
     }
 }
 
+extension JobRunnerTests {
+    /// A generation with the class check measures each class's diversity: kept in the
+    /// dataset's record and shown by `synthd status`.
+    @Test func generationRecordsDiversityForStatus() throws {
+        let scheduler = try scheduler(sliceMinutes: 10)
+        var configuration = scheduler.configuration
+        configuration.trainingMinutes = 0.005
+        let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        try "[generation]\npolicy = \"per-class\"\nper_class = 20\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true,
+                                                                        encoding: .utf8)
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
+        guard case .completed = runner.run(generate, shouldStop: { false }) else { Issue.record("generation failed"); return }
+        let diversity = try #require(scheduler.store.get("pets").diversity)
+        #expect(diversity.keys.sorted() == ["a", "b"] && diversity.values.allSatisfy { $0 >= 0 })
+        let status = try #require(try DatasetStatus.read(configuration.state).first)
+        #expect(status.diversity == diversity)
+        #expect(status.summary().contains(String(format: "a: 20 (real: 3), diversity %.2f", diversity["a"]!)), "\(status.summary())")
+    }
+}
+
 @Suite struct DiskSpaceTests {
     @Test func estimatesWholeBlocksPerFileAndChecksTheFreeSpace() throws {
         #expect(DiskSpace.estimate(images: 10, width: 28, height: 28, channels: 1) == 10 * (4096 + 256))

@@ -162,3 +162,36 @@ import Testing
         #expect(try Judge.load(from: state)?.classes == ["bright", "dark", "grey"])
     }
 }
+
+extension JudgeTests {
+    /// The judge keeps each class's real spread in its features; a set of images' diversity is
+    /// their spread over it: the real images again score 1, one image repeated scores 0.
+    @Test func diversityIsTheSpreadOfSamplesOverTheRealImages() throws {
+        let data = try DatasetFolder()
+        try data.addImages("dark", count: 20, value: 30)
+        try data.addImages("bright", count: 20, value: 160)
+        let judge = try #require(Judge.train(on: TrainingSet.load(data.root, resolution: 32), seed: 2))
+        let spread = try #require(judge.realSpread)
+        #expect(spread.count == 2 && spread.allSatisfy { $0 > 0 }, "\(spread)")
+        let state = try stateFolder()
+        try judge.save(in: state)
+        #expect(try Judge.load(from: state)?.realSpread == spread)
+
+        // The dataset's images, as `DatasetFolder.addImages` draws them.
+        func image(_ value: UInt8, _ i: Int) -> Image {
+            var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
+            for y in 8..<20 { for x in 8..<20 { image[x, y, 0] = value &+ UInt8(i) } }
+            return image
+        }
+        #expect(judge.classes == ["bright", "dark"])
+        let labels = (0..<40).map { Int32($0 / 20) }
+        let real = (0..<20).map { image(160, $0) } + (0..<20).map { image(30, $0) }
+        let again = judge.diversity(features: judge.features(real), labels: labels)
+        #expect(again.allSatisfy { $0.map { abs($0 - 1) < 0.05 } == true }, "\(again)")
+        let copies = (0..<20).map { _ in image(160, 7) } + (0..<20).map { image(30, $0) }
+        let collapsed = judge.diversity(features: judge.features(copies), labels: labels)
+        #expect(collapsed[0].map { $0 < 1e-4 } == true && collapsed[1].map { abs($0 - 1) < 0.05 } == true, "\(collapsed)")
+        #expect(judge.diversity(features: judge.features(Array(real.prefix(10))), labels: Array(labels.prefix(10))) == [nil, nil],
+                "too few images to measure")
+    }
+}

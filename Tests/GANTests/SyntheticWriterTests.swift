@@ -257,3 +257,32 @@ import Testing
         expectSame(try sampler.sample(labels: labels, seed: 5), oneAtATime(), "after the weights changed")
     }
 }
+
+extension SyntheticWriterTests {
+    /// With a judge that knows the real spread, the summary says each class's diversity; a
+    /// generator that ignores its noise (every image of a class the same) has collapsed.
+    @Test func theSummaryReportsDiversityAndCollapse() throws {
+        let (state, data) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        let judge = try #require(Judge.train(on: Trainer.loadDataset(data.root, state: state, resolution: 32), seed: 1))
+        let parent = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        func summary(_ generator: Generator, _ folder: String) throws -> SyntheticWriter.Summary {
+            var writer = SyntheticWriter(generator: generator, record: record, root: parent + "/" + folder)
+            writer.judge = judge
+            return try writer.write(counts: [20, 20], seed: 3)
+        }
+        let varied = try summary(generator, "varied")
+        #expect(varied.diversity.count == 2 && varied.diversity.allSatisfy { ($0 ?? 0) > 0.01 }, "\(varied.diversity)")
+        #expect(varied.diversityLine(classes: record.classes)?.hasPrefix("diversity (feature spread, synthetic / real): cat ") == true)
+
+        // The projection's columns for z to zero: the noise no longer reaches the image.
+        let weight = generator.projection.weight.value
+        let inputs = weight.shape[1], latent = generator.configuration.latentSize
+        for row in 0..<weight.shape[0] { for column in 0..<latent { weight[row * inputs + column] = 0 } }
+        let collapsed = try summary(generator, "collapsed")
+        #expect(collapsed.diversity.allSatisfy { $0.map { $0 < 1e-3 } == true }, "\(collapsed.diversity)")
+        #expect(collapsed.collapsed(classes: record.classes).map(\.name) == ["cat", "dog"])
+        #expect(SyntheticWriter.Summary.collapseWarning("cat", diversity: 0.01).hasPrefix("class 'cat': the samples have collapsed"))
+    }
+}

@@ -36,6 +36,9 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// Synthetic images per class of the latest generation job, and the rule that chose them.
     public var planned: [String: Int]?
     public var plannedRule: String?
+    /// Per class, the published images' diversity (`SyntheticWriter.Summary.diversity`: their
+    /// spread in the judge's features over the real images'); under 0.5 they have collapsed.
+    public var diversity: [String: Double]?
     public var lastError: String?
     /// When a failed job is tried again.
     public var retryAt: Date?

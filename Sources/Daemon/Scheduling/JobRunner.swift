@@ -241,6 +241,7 @@ public struct JobRunner: Sendable {
             store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
         }
         let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil)
+        var diversity: [String: Double]?
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.device = gpu
@@ -257,12 +258,18 @@ public struct JobRunner: Sendable {
                 log.info("class check: \(summary.classCheckLine(classes: record.classes))")
                 for name in summary.unchecked { log.warning("\(SyntheticWriter.Summary.uncheckedWarning(name))") }
             }
+            if let line = summary.diversityLine(classes: record.classes) { log.info("\(line)") }
+            for (name, value) in summary.collapsed(classes: record.classes) {
+                log.warning("\(SyntheticWriter.Summary.collapseWarning(name, diversity: value))")
+            }
+            diversity = Dictionary(uniqueKeysWithValues: zip(record.classes, summary.diversity).compactMap { name, value in value.map { (name, $0) } })
             try fence()  // the generation is renamed into place right after this
         }
         let written = output.imagesPublished(name)
         store.update(name) {
             $0.outputsWritten = written
             $0.generation = generation
+            if published { $0.diversity = diversity?.isEmpty == false ? diversity : nil }
         }
         log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")
         return .completed(fingerprint: nil)

@@ -39,6 +39,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var imagesPerClass: [String: Int]?
     public var rejected: [RejectedFile]?
     public var emptyClasses: [String]?
+    /// Per class, the latest generation's diversity (synthetic spread / real spread in the
+    /// judge's features; under `Judge.collapseThreshold` the samples have collapsed).
+    public var diversity: [String: Double]? = nil
 
     /// Reads every state folder at `path`: the daemon's state folder (one folder per dataset
     /// under `datasets/`), a folder of state folders, or one state folder. Unreadable model
@@ -72,7 +75,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         let last = folder.readHistory().last
         let report = folder.readDatasetReport()
         let iso = ISO8601DateFormatter()
-        return DatasetStatus(
+        var status = DatasetStatus(
             dataset: URL(fileURLWithPath: folder.path).lastPathComponent, stateFolder: folder.path,
             state: runtime?.phase.rawValue, detail: runtime?.detail, progress: runtime?.progress,
             eta: runtime?.eta.map { iso.string(from: $0) }, device: runtime?.device, outputsWritten: runtime?.outputsWritten,
@@ -87,6 +90,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             samples: folder.samplesPath,
             imagesPerClass: report?.imagesPerClass,
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
+        status.diversity = runtime?.diversity
+        return status
     }
 
     /// A few readable lines.
@@ -116,7 +121,15 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += "\n  synthetic per class (\(syntheticRule)):"
             for name in (classes.isEmpty ? synthetic.keys.sorted() : classes) {
                 text += "\n    \(name): \(synthetic[name] ?? 0)" + (real[name].map { " (real: \($0))" } ?? "")
+                if let value = diversity?[name] {
+                    text += String(format: ", diversity %.2f", value) + (value < Judge.collapseThreshold ? " (collapsed)" : "")
+                }
             }
+        }
+        let collapsed = (diversity ?? [:]).filter { $0.value < Judge.collapseThreshold }.keys.sorted()
+        if !collapsed.isEmpty {
+            text += "\n  warning: the samples of \(collapsed.joined(separator: ", ")) have collapsed (they vary less than half as much "
+                + "as the real images); more images of the class, or more training, usually help"
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
