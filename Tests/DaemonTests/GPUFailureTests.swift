@@ -19,19 +19,9 @@ final class GPUFailureTests {
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
     func makeScheduler() throws -> Scheduler {
-        var configuration = Configuration()
-        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        var configuration = try JobRunnerTests.petsUnder(root)
         configuration.trainingMinutes = 0.005  // 0.3 s
-        configuration.batch = 4
         configuration.classCheck = false
-        for (name, shade) in [("a", 60), ("b", 190)] {
-            try FileManager.default.createDirectory(atPath: "\(root)/spool/pets/\(name)", withIntermediateDirectories: true)
-            for i in 0..<3 {
-                var image = Image(width: 8, height: 8, mode: .grey)
-                for p in 0..<64 { image.pixels[p] = UInt8((shade + 5 * i + p) % 256) }
-                try PNG.write(image, to: "\(root)/spool/pets/\(name)/\(i).png")
-            }
-        }
         return try Scheduler(configuration: configuration, logger: Logger(label: "t"))
     }
 

@@ -9,19 +9,9 @@ import Testing
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
     func scheduler(sliceMinutes: Double) throws -> Scheduler {
-        var configuration = Configuration()
-        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        var configuration = try Self.petsUnder(root)
         configuration.trainingMinutes = 0.1  // 6 s: far more than a 60 ms slice, even on a busy machine
         configuration.sliceMinutes = sliceMinutes
-        configuration.batch = 4
-        for (name, shade) in [("a", 60), ("b", 190)] {
-            try FileManager.default.createDirectory(atPath: "\(root)/spool/pets/\(name)", withIntermediateDirectories: true)
-            for i in 0..<3 {
-                var image = Image(width: 8, height: 8, mode: .grey)
-                for p in 0..<64 { image.pixels[p] = UInt8((shade + 5 * i + p) % 256) }
-                try PNG.write(image, to: "\(root)/spool/pets/\(name)/\(i).png")
-            }
-        }
         return try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
     }
 
@@ -118,6 +108,25 @@ extension JobRunnerTests {
         let status = try #require(try DatasetStatus.read(configuration.state).first)
         #expect(status.diversity == diversity)
         #expect(status.summary().contains(String(format: "a: 20 (real: 3), diversity %.2f", diversity["a"]!)), "\(status.summary())")
+    }
+}
+
+extension JobRunnerTests {
+    /// A configuration with spool, output and state under `root`, batches of 4, and a spool
+    /// holding "pets": classes a and b of three small grey images each.
+    static func petsUnder(_ root: String) throws -> Configuration {
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        configuration.batch = 4
+        for (name, shade) in [("a", 60), ("b", 190)] {
+            try FileManager.default.createDirectory(atPath: "\(root)/spool/pets/\(name)", withIntermediateDirectories: true)
+            for i in 0..<3 {
+                var image = Image(width: 8, height: 8, mode: .grey)
+                for p in 0..<64 { image.pixels[p] = UInt8((shade + 5 * i + p) % 256) }
+                try PNG.write(image, to: "\(root)/spool/pets/\(name)/\(i).png")
+            }
+        }
+        return configuration
     }
 }
 
