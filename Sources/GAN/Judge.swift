@@ -35,6 +35,14 @@ public final class Judge: SampleJudge {
     /// from their mean), what generation's diversity is measured against (`diversity`); nil
     /// for a judge saved before it was kept.
     public let realSpread: [Double]?
+    /// The real images' features, to find samples that are near-copies of them (nil for a
+    /// judge saved before they were kept).
+    public let nearCopies: NearCopies?
+    /// Whether `accepts` rejects near-copies of real images (memorised samples: they add
+    /// nothing the real image does not, and a user's synthetic set should not hold copies).
+    public var dropsNearCopies = true
+    /// Samples `accepts` rejected as near-copies (of its class, otherwise accepted) so far.
+    public private(set) var nearCopiesDropped = 0
     /// How sure the judge must be, beyond naming the label's class: the softmax probability of
     /// the label at least this (0: the argmax alone, the default).
     public var minimumConfidence: Float = 0
@@ -48,13 +56,15 @@ public final class Judge: SampleJudge {
     /// generation's time).
     public static let width = 16
 
-    init(classifier: Classifier, classes: [String], imagesPerClass: [Int], channels: Int, resolution: Int, realSpread: [Double]? = nil) {
+    init(classifier: Classifier, classes: [String], imagesPerClass: [Int], channels: Int, resolution: Int, realSpread: [Double]? = nil,
+         nearCopies: NearCopies? = nil) {
         self.classifier = classifier
         self.classes = classes
         self.imagesPerClass = imagesPerClass
         self.channels = channels
         self.resolution = resolution
         self.realSpread = realSpread
+        self.nearCopies = nearCopies
     }
 
     /// Trains a judge on `set`; nil when `shouldStop` said stop first.
@@ -69,7 +79,8 @@ public final class Judge: SampleJudge {
             spread(of: data.labels.indices.filter { data.labels[$0] == k }, in: features)
         }
         return Judge(classifier: classifier, classes: set.classMap.names, imagesPerClass: set.classCounts,
-                     channels: set.channels, resolution: set.resolution, realSpread: realSpread)
+                     channels: set.channels, resolution: set.resolution, realSpread: realSpread,
+                     nearCopies: NearCopies(features: features, labels: data.labels, classes: set.classMap.count))
     }
 
     /// The spread (`FeatureStatistics.spread`) of the feature rows `rows`.
@@ -130,7 +141,7 @@ public final class Judge: SampleJudge {
         var verdicts: [Bool] = []
         verdicts.reserveCapacity(images.count)
         forEachBatch(of: images) { start, logits in
-            verdicts += self.verdicts(logits, labels: labels[start..<(start + logits.shape[0])])
+            verdicts += self.verdicts(logits, labels: labels[start..<(start + logits.shape[0])], features: classifier.features!.values)
         }
         return verdicts
     }
@@ -180,14 +191,22 @@ public final class Judge: SampleJudge {
     /// as its real images in the judge's features.
     public static let collapseThreshold = 0.5
 
-    /// The class check's rule on a batch's (B, K) logits: the label's class is the argmax, and
-    /// at least `minimumConfidence` likely.
-    func verdicts(_ logits: Tensor, labels: ArraySlice<Int32>) -> [Bool] {
+    /// The class check's rule on a batch's (B, K) logits: the label's class is the argmax, at
+    /// least `minimumConfidence` likely, and (with `features`, rows of the batch's features,
+    /// and `dropsNearCopies`) not a near-copy of a real image.
+    func verdicts(_ logits: Tensor, labels: ArraySlice<Int32>, features: [Float]?) -> [Bool] {
         let predicted = SoftmaxCrossEntropy.predictions(logits)
-        return zip(predicted, labels).enumerated().map { row, pair in
+        var verdicts = zip(predicted, labels).enumerated().map { row, pair in
             let label = Int(pair.1)
             return pair.0 == label && (minimumConfidence <= 0 || Self.probability(logits, row: row, of: label) >= minimumConfidence)
         }
+        if dropsNearCopies, let nearCopies, let features {
+            for (row, copy) in nearCopies.areCopies(features, labels: Array(labels)).enumerated() where copy && verdicts[row] {
+                verdicts[row] = false
+                nearCopiesDropped += 1
+            }
+        }
+        return verdicts
     }
 
     /// A judge with its own classifier (layers keep their activations, so one classifier
@@ -197,8 +216,9 @@ public final class Judge: SampleJudge {
         for (target, source) in zip(twin.stateTensors, classifier.stateTensors) { target.tensor.copy(from: source.tensor) }
         twin.setTraining(false)
         let judge = Judge(classifier: twin, classes: classes, imagesPerClass: imagesPerClass, channels: channels, resolution: resolution,
-                          realSpread: realSpread)
+                          realSpread: realSpread, nearCopies: nearCopies)
         judge.minimumConfidence = minimumConfidence
+        judge.dropsNearCopies = dropsNearCopies
         return judge
     }
 
@@ -225,6 +245,12 @@ public final class Judge: SampleJudge {
                                "judge.channels": String(channels), "judge.resolution": String(resolution),
                                "judge.width": String(classifier.width)]
         if let realSpread { checkpoint.metadata["judge.spread"] = realSpread.map { String($0) }.joined(separator: ",") }
+        if let nearCopies {
+            let rows = nearCopies.real.flatMap { $0 }
+            checkpoint.add("judge.real_features", Tensor(shape: [rows.count / NearCopies.dimension, NearCopies.dimension], values: rows))
+            checkpoint.metadata["judge.real_counts"] = nearCopies.real.map { String($0.count / NearCopies.dimension) }.joined(separator: ",")
+            checkpoint.metadata["judge.copy_thresholds"] = nearCopies.thresholds.map { $0.map { String($0) } ?? "" }.joined(separator: ",")
+        }
         try checkpoint.write(to: Self.path(in: state))
     }
 
@@ -252,6 +278,24 @@ public final class Judge: SampleJudge {
         // list) still judges, without the report.
         let spread = metadata["judge.spread"]?.split(separator: ",").compactMap { Double($0) }
         return Judge(classifier: classifier, classes: classes, imagesPerClass: imagesPerClass, channels: channels,
-                     resolution: resolution, realSpread: spread?.count == classes.count ? spread : nil)
+                     resolution: resolution, realSpread: spread?.count == classes.count ? spread : nil,
+                     nearCopies: savedNearCopies(checkpoint, classes: classes.count))
+    }
+
+    /// The real features and thresholds `save` wrote, or nil when absent or inconsistent.
+    private static func savedNearCopies(_ checkpoint: Checkpoint, classes: Int) -> NearCopies? {
+        let d = NearCopies.dimension
+        guard let entry = checkpoint.entry(named: "judge.real_features"), entry.shape.count == 2, entry.shape[1] == d,
+              let counts = checkpoint.metadata["judge.real_counts"]?.split(separator: ",").compactMap({ Int($0) }),
+              counts.count == classes, counts.reduce(0, +) == entry.shape[0],
+              let thresholds = checkpoint.metadata["judge.copy_thresholds"]?
+                  .split(separator: ",", omittingEmptySubsequences: false).map({ Float($0) }),
+              thresholds.count == classes else { return nil }
+        var real: [[Float]] = [], start = 0
+        for count in counts {
+            real.append(Array(entry.values[(start * d)..<((start + count) * d)]))
+            start += count
+        }
+        return NearCopies(real: real, thresholds: thresholds)
     }
 }

@@ -57,6 +57,8 @@ public struct SyntheticWriter {
         /// the real images' (`Judge.diversity`, from up to `diversitySamples` of them); nil
         /// without a judge that knows the real spread, or for a class with too few images.
         public var diversity: [Double?] = []
+        /// Samples the judge rejected as near-copies of real images (`NearCopies`).
+        public var nearCopies = 0
 
         /// The classes whose samples have collapsed (diversity under `Judge.collapseThreshold`).
         public func collapsed(classes: [String]) -> [(name: String, diversity: Double)] {
@@ -86,6 +88,7 @@ public struct SyntheticWriter {
                 share.map { "\(name) \(Int((100 * $0).rounded()))%" }
             }
             return "drew \(sampled) samples for \(written) images; accepted: " + shares.joined(separator: ", ")
+                + (nearCopies > 0 ? "; \(nearCopies) near-copies of real images dropped" : "")
         }
 
         /// What to tell the user about a class written unchecked.
@@ -126,6 +129,8 @@ public struct SyntheticWriter {
         let flush = try FileSystemFlush(containing: root)
 
         let judges = judge.map { judge in [judge] + (1..<max(1, Parallel.maxThreads)).map { _ in judge.copy() } }
+        let copiesDropped = { (judges ?? []).reduce(0) { $0 + (($1 as? Judge)?.nearCopiesDropped ?? 0) } }
+        let copiesBefore = copiesDropped()
         var sampler = Sampler(generator: generator, record: record)
         sampler.device = device
         sampler.batchSize = 256
@@ -203,6 +208,7 @@ public struct SyntheticWriter {
         try appendManifest(lines)
         summary.acceptance = (0..<classes).map { judged[$0] > 0 ? Double(accepted[$0]) / Double(judged[$0]) : nil }
         summary.unchecked = unchecked.sorted().map { record.classes[$0] }
+        summary.nearCopies = copiesDropped() - copiesBefore
         if measuresDiversity, let judge = judge as? Judge {
             summary.diversity = judge.diversity(features: judge.features(seen), labels: seenLabels)
         }

@@ -59,7 +59,7 @@ struct DeviceJudgeChecks {
             }
         }
         let logits = classifier.forward(x)
-        #expect(judged == judge.verdicts(logits, labels: labels[...]), "the device's verdicts are the CPU judge's")
+        #expect(judged == judge.verdicts(logits, labels: labels[...], features: nil), "the device's verdicts are the CPU judge's")
         #expect(judged.contains(true) && judged.contains(false), "a mix of verdicts: \(judged)")
 
         // A confidence threshold half-way between two of the CPU's probabilities near their
@@ -69,7 +69,7 @@ struct DeviceJudgeChecks {
         let gap = middle.max { probabilities[$0 + 1] - probabilities[$0] < probabilities[$1 + 1] - probabilities[$1] }!
         judge.minimumConfidence = (probabilities[gap] + probabilities[gap + 1]) / 2
         let strict = try #require(try sampler.sampleSquares([(labels, 9)], judges: [judge]).verdicts)
-        #expect(strict == judge.verdicts(logits, labels: labels[...]), "the verdicts at a threshold among the probabilities")
+        #expect(strict == judge.verdicts(logits, labels: labels[...], features: nil), "the verdicts at a threshold among the probabilities")
 
         // The logits themselves, from the same bytes uploaded.
         let bytes = try device.upload(images.flatMap(\.pixels))

@@ -36,8 +36,11 @@ import Testing
         let set = try TrainingSet.load(data.root, resolution: 32)
         let judge = try #require(Judge.train(on: set, seed: 1))
         #expect(judge.classes == ["bright", "dark"] && judge.imagesPerClass == [12, 12])
-        let images = [square(35), square(195), square(35), square(195)]
+        // Shades none of the real images has (30...41 and 200...211): a real image again would
+        // be rejected as a near-copy (`aNearCopyOfARealImageIsRejected`).
+        let images = [square(20), square(225), square(20), square(225)]
         #expect(judge.accepts(images, labels: [1, 0, 0, 1]) == [true, true, false, false])
+        #expect(judge.nearCopiesDropped == 0)
         #expect(judge.isCurrent(for: set))
     }
 
@@ -193,5 +196,36 @@ extension JudgeTests {
         #expect(collapsed[0].map { $0 < 1e-4 } == true && collapsed[1].map { abs($0 - 1) < 0.05 } == true, "\(collapsed)")
         #expect(judge.diversity(features: judge.features(Array(real.prefix(10))), labels: Array(labels.prefix(10))) == [nil, nil],
                 "too few images to measure")
+    }
+}
+
+extension JudgeTests {
+    /// The judge rejects a copy of one of its real images, when asked to (the default), and
+    /// says how many; the features and thresholds survive a save.
+    @Test func aNearCopyOfARealImageIsRejected() throws {
+        let data = try DatasetFolder()
+        try data.addImages("dark", count: 20, value: 30)
+        try data.addImages("bright", count: 20, value: 160)
+        let judge = try #require(Judge.train(on: TrainingSet.load(data.root, resolution: 32), seed: 2))
+        let nearCopies = try #require(judge.nearCopies)
+        #expect(nearCopies.thresholds.allSatisfy { ($0 ?? 0) > 0 })
+        func image(_ value: UInt8, _ i: Int, _ extra: Int = 0) -> Image {
+            var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
+            for y in 8..<20 { for x in 8..<20 { image[x, y, 0] = value &+ UInt8(i) } }
+            for y in 3..<(3 + extra) { for x in 3..<25 { image[x, y, 0] = 255 } }  // a bar no real image has
+            return image
+        }
+        // bright is class 0. A real image again (a copy), and one with a bar across it.
+        let copy = image(160, 4), changed = image(160, 4, 4)
+        #expect(judge.accepts([copy, changed], labels: [0, 0]) == [false, true])
+        #expect(judge.nearCopiesDropped == 1)
+        judge.dropsNearCopies = false
+        #expect(judge.accepts([copy], labels: [0]) == [true])
+
+        let state = try stateFolder()
+        try judge.save(in: state)
+        let loaded = try #require(try Judge.load(from: state))
+        #expect(loaded.nearCopies?.thresholds == nearCopies.thresholds)
+        #expect(loaded.accepts([copy, changed], labels: [0, 0]) == [false, true])
     }
 }

@@ -59,4 +59,11 @@ final class DeviceJudge {
         let features = try hiddenActivation.forward(try hidden.forward(h.reshaped([count, h.count / count])))
         return try output.forward(features)
     }
+
+    /// The features (B, 128) of the last `logits`, read back (for `NearCopies`); nil when the
+    /// judge would not use them.
+    func lastFeatures() throws(CUDAError) -> [Float]? {
+        guard judge.dropsNearCopies, judge.nearCopies != nil else { return nil }
+        return try hiddenActivation.lastOutput?.values()
+    }
 }

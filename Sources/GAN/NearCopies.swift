@@ -1,0 +1,86 @@
+import Engine
+
+/// Memorisation: generated images that are near-copies of training images, found in the
+/// judge's features (`Classifier.features`). A sample is a near-copy when the nearest real
+/// image of its class is nearer than that class's threshold: the distance that 95% of the
+/// class's real images keep from their own nearest other real image (leave one out). So a
+/// new real image of the class would be called a copy about 5% of the time, and a sample the
+/// generator memorised, far more often. A class with one real image has no threshold.
+public struct NearCopies: Sendable {
+    /// The share of real images nearer to another real image than the threshold.
+    public static let percentile = 0.05
+    static let dimension = Classifier.featureSize
+
+    /// Per class, its real images' features (rows of `dimension`).
+    let real: [[Float]]
+    /// Per class, the squared distance under which a sample is a near-copy.
+    public let thresholds: [Float?]
+
+    /// From the real images' features (rows) and labels.
+    public init(features: [Float], labels: [Int32], classes: Int) {
+        let d = Self.dimension
+        var real = [[Float]](repeating: [], count: classes)
+        for (row, label) in labels.enumerated() { real[Int(label)] += features[(row * d)..<((row + 1) * d)] }
+        self.real = real
+        thresholds = real.map { rows in
+            guard rows.count / d >= 2 else { return nil }
+            let nearest = Self.nearest(rows, among: rows, leavingOut: true).sorted()
+            return nearest[min(nearest.count - 1, Int(Double(nearest.count) * Self.percentile))]
+        }
+    }
+
+    init(real: [[Float]], thresholds: [Float?]) {
+        self.real = real
+        self.thresholds = thresholds
+    }
+
+    /// Whether each sample (rows of `features`, with `labels`) is a near-copy of a real image.
+    public func areCopies(_ features: [Float], labels: [Int32]) -> [Bool] {
+        let d = Self.dimension
+        var copies = [Bool](repeating: false, count: labels.count)
+        for k in Set(labels) {
+            let k = Int(k)
+            guard k < thresholds.count, let threshold = thresholds[k] else { continue }
+            let rows = labels.indices.filter { labels[$0] == Int32(k) }
+            let samples = rows.flatMap { features[($0 * d)..<(($0 + 1) * d)] }
+            for (row, distance) in zip(rows, Self.nearest(samples, among: real[k], leavingOut: false)) {
+                copies[row] = distance < threshold
+            }
+        }
+        return copies
+    }
+
+    /// For each row of `queries`, the squared distance to the nearest row of `rows` (the
+    /// same index skipped when `leavingOut`: queries and rows are then one set): |q|^2 + |r|^2
+    /// - 2 q.r, the dot products by BLAS in blocks of 256 queries (single-threaded: the judge
+    /// runs on every sampling worker at once).
+    static func nearest(_ queries: [Float], among rows: [Float], leavingOut: Bool) -> [Float] {
+        let d = dimension, m = queries.count / d, n = rows.count / d
+        guard n > 0 else { return [Float](repeating: .infinity, count: m) }
+        let rowNorms = (0..<n).map { r in (0..<d).reduce(Float(0)) { $0 + rows[r * d + $1] * rows[r * d + $1] } }
+        var result = [Float](repeating: .infinity, count: m)
+        let block = 256
+        var dots = [Float](repeating: 0, count: block * n)
+        for start in stride(from: 0, to: m, by: block) {
+            let count = min(block, m - start)
+            queries.withUnsafeBufferPointer { q in
+                rows.withUnsafeBufferPointer { r in
+                    dots.withUnsafeMutableBufferPointer { out in
+                        BLAS.gemmSerial(transB: true, m: count, n: n, k: d, a: q.baseAddress! + start * d, lda: d,
+                                        b: r.baseAddress!, ldb: d, c: out.baseAddress!, ldc: n)
+                    }
+                }
+            }
+            for i in 0..<count {
+                let query = start + i
+                let norm = (0..<d).reduce(Float(0)) { $0 + queries[query * d + $1] * queries[query * d + $1] }
+                var best = Float.infinity
+                for j in 0..<n where !(leavingOut && j == query) {
+                    best = min(best, norm + rowNorms[j] - 2 * dots[i * n + j])
+                }
+                result[query] = max(0, best)
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,47 @@
+import Engine
+import GAN
+import Testing
+
+/// Near-copies of real images among samples, against a plain transcription of the rule: the
+/// threshold is the 5th percentile of the real images' leave-one-out nearest-neighbour
+/// distances within their class.
+@Suite struct NearCopiesTests {
+    let d = 128
+
+    func rows(_ count: Int, seed: UInt64, offset: Float = 0) -> [Float] {
+        var rng = RandomGenerator(seed: seed)
+        let t = Tensor(zeros: [count, d])
+        rng.fillNormal(t, mean: offset)
+        return t.values
+    }
+
+    /// Squared Euclidean distance of row i of a to row j of b, in Double.
+    func distance(_ a: [Float], _ i: Int, _ b: [Float], _ j: Int) -> Double {
+        (0..<d).reduce(0.0) { let x = Double(a[i * d + $1]) - Double(b[j * d + $1]); return $0 + x * x }
+    }
+
+    @Test func thresholdsAndCopiesFollowTheRule() throws {
+        // Class 0: 60 images; class 1: 30 around another centre; class 2: one image.
+        let first = rows(60, seed: 1), second = rows(30, seed: 2, offset: 3), third = rows(1, seed: 3)
+        let features = first + second + third
+        let labels = [Int32](repeating: 0, count: 60) + [Int32](repeating: 1, count: 30) + [2]
+        let copies = NearCopies(features: features, labels: labels, classes: 3)
+
+        for (k, real) in [(0, first), (1, second)] {
+            let n = real.count / d
+            let nearest = (0..<n).map { i in (0..<n).filter { $0 != i }.map { distance(real, i, real, $0) }.min()! }.sorted()
+            let expected = nearest[Int(Double(n) * NearCopies.percentile)]
+            let got = try #require(copies.thresholds[k])
+            #expect(abs(Double(got) - expected) <= 1e-3 * expected, "class \(k): \(got) vs \(expected)")
+        }
+        #expect(copies.thresholds[2] == nil, "one image: no threshold")
+
+        // A real image slightly moved is a copy; one moved by the class's typical distance is
+        // not; a sample of another class is compared with its own class only.
+        let threshold = Double(copies.thresholds[0]!)
+        var near = Array(first[0..<d]), far = Array(first[0..<d])
+        for i in 0..<d { near[i] += 0.01; far[i] += Float((threshold / Double(d)).squareRoot() * 1.5) }
+        let samples = near + far + near + Array(third[0..<d])
+        #expect(copies.areCopies(samples, labels: [0, 0, 1, 2]) == [true, false, false, false])
+    }
+}
