@@ -114,7 +114,7 @@ public final class Judge: SampleJudge {
         } catch {
             existing = nil   // not a judge's description: made again below
         }
-        if let judge = existing, judge.classes == record.classes { return judge }
+        if let judge = existing, judge.classes == record.classes, judge.knowsItsRealImages { return judge }
         let set = try loadSet()
         guard set.classMap.names == record.classes else { return nil }
         guard let judge = train(on: set, seed: seed(for: record.options), shouldStop: shouldStop, progress: progress) else {
@@ -128,8 +128,13 @@ public final class Judge: SampleJudge {
     /// Whether this judge was trained on exactly `set`'s classes and image counts.
     public func isCurrent(for set: TrainingSet) -> Bool {
         classes == set.classMap.names && imagesPerClass == set.classCounts
-            && channels == set.channels && resolution == set.resolution
+            && channels == set.channels && resolution == set.resolution && knowsItsRealImages
     }
+
+    /// Whether it keeps what its real images look like (their spread and features, for the
+    /// diversity report and the near-copy check): a judge saved by an older synthd does not,
+    /// and is trained again once.
+    public var knowsItsRealImages: Bool { realSpread != nil && nearCopies != nil }
 
     /// Whether each image (at the dataset's own size, as generation writes it) is put in its
     /// label's class. The images are fitted to the judge's resolution as training data is. The

@@ -121,10 +121,22 @@ import Testing
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
         #expect(loads == 1, "trained \(loads) times")
 
+        // One saved by an older synthd (without its real images' spread and features) is
+        // trained again, once.
+        let saved = try Checkpoint.read(from: Judge.path(in: state))
+        var old = Checkpoint()
+        for entry in saved.entries where !entry.name.hasPrefix("judge.") { old.add(entry.name, Tensor(shape: entry.shape, values: entry.values)) }
+        old.metadata = saved.metadata.filter { !["judge.spread", "judge.real_counts", "judge.copy_thresholds"].contains($0.key) }
+        try old.write(to: Judge.path(in: state))
+        #expect(try Judge.load(from: state)?.knowsItsRealImages == false)
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load)?.knowsItsRealImages == true)
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
+        #expect(loads == 2, "trained \(loads) times")
+
         // A damaged judge file is made again, not an error.
         try Data("damaged".utf8).write(to: URL(fileURLWithPath: Judge.path(in: state)))
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
-        #expect(loads == 2 && (try? Judge.load(from: state)) != nil)
+        #expect(loads == 3 && (try? Judge.load(from: state)) != nil)
 
         // One that cannot be read at all (here a folder in its place: root reads any file) is
         // an error naming it, and no judge is trained for nothing.
@@ -133,7 +145,7 @@ import Testing
         #expect { _ = try Judge.current(in: state, for: trainer.record, loadSet: load) } throws: {
             String(describing: $0).contains(Judge.path(in: state)) && String(describing: $0).contains("failed to")
         }
-        #expect(loads == 2, "trained a judge it could not save")
+        #expect(loads == 3, "trained a judge it could not save")
 
         try FileManager.default.removeItem(atPath: Judge.path(in: state))
         try data.addImages("grey", count: 3, value: 120)
