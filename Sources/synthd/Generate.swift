@@ -38,6 +38,8 @@ struct Generate: ParsableCommand {
     var rawWeights = false
     @Option(help: "How sure the class check must be: the judge's probability of the sample's class at least this, in [0, 1) (default 0: its most likely class is enough).")
     var judgeConfidence: Float = 0
+    @Flag(help: "Keep samples the class check finds to be near-copies of real images (dropped by default; see docs/quality.md).")
+    var keepNearCopies = false
 
     @OptionGroup var compute: DeviceOption
 
@@ -84,6 +86,7 @@ struct Generate: ParsableCommand {
                 return try Trainer.loadDataset(dataset, state: folder, resolution: record.configuration.resolution)
             }, progress: { fraction in progress.update(fraction: fraction, remaining: .nan, text: "training the judge") })
             judge?.minimumConfidence = judgeConfidence
+            judge?.dropsNearCopies = !keepNearCopies
             writer.judge = judge
             if trained, writer.judge != nil { progress.finish("judge trained: \(folder.path)/judge.ckpt") }
             if writer.judge == nil {
