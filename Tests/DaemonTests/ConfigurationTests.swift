@@ -171,6 +171,8 @@ import Glibc
     @Test func classCheckKey() throws {
         #expect(Configuration().classCheck && Configuration().temperature == nil)
         #expect(try !Configuration.parse("[generation]\nclass_check = false", path: "t.toml").classCheck)
+        #expect(Configuration().dropNearCopies)
+        #expect(try !Configuration.parse("[generation]\ndrop_near_copies = false", path: "t.toml").dropNearCopies)
         #expect { try Configuration.parse("[generation]\nclass_check = \"yes\"", path: "t.toml") } throws: {
             String(describing: $0).contains("class_check must be true or false")
         }

@@ -43,6 +43,8 @@ public struct Configuration: Equatable, Sendable {
     public var temperature: Double?
     /// Whether generation draws again the samples the judge puts in another class (`Judge`).
     public var classCheck = true
+    /// Whether the class check also rejects near-copies of real images (`NearCopies`).
+    public var dropNearCopies = true
     // [service]
     public var concurrency = 1
     /// Minutes a training job runs before another dataset's job gets its turn.
@@ -202,6 +204,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
             if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
             try r.boolean("class_check", into: &c.classCheck)
+            try r.boolean("drop_near_copies", into: &c.dropNearCopies)
         }
         try reader.table("service") { (r: inout Reader) throws(Error) in
             try r.integer("concurrency", into: &c.concurrency, range: 1...64)

@@ -231,12 +231,13 @@ public struct JobRunner: Sendable {
         var judge: (any SampleJudge)?
         if settings.classCheck, total > 0 {
             judge = try Judge.current(in: state, for: record, loadSet: {
-                log.info("no judge for this model yet: training one")
+                log.info("no current judge for this model (none yet, or one saved by an older synthd): training one")
                 store.update(name) { $0.detail = "training the judge for the class check" }
                 return try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
                                                limits: limits, confinedTo: configuration.spool)
             }, shouldStop: shouldStop, beforeSave: fence)
             if shouldStop() { throw GenerationStopped() }
+            (judge as? Judge)?.dropsNearCopies = settings.dropNearCopies
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
             store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
         }
