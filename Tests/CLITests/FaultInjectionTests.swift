@@ -98,6 +98,12 @@ import Glibc
         #expect(daemon.waitForExit(timeout: 10)?.status == 0)
     }
 
+    /// Whether a generation of `dataset` is being written (its `.partial` folder exists).
+    static func hasPartialGeneration(_ layout: Layout, _ dataset: String) -> Bool {
+        let folder = layout.out + "/.synthd-generations/" + dataset
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasSuffix(".partial") }
+    }
+
     /// kill -9 in each phase of a dataset's life (training after a checkpoint, training
     /// again, generating twice), each at a random moment in it, then a clean run to the end:
     /// every restart resumes (training with the budget it had left), nothing half-written is
@@ -116,8 +122,12 @@ import Glibc
             let daemon = try Daemon(config: layout.config, log: layout.log)
             let stepAtStart = Self.checkpointedSteps(layout)
             // Training: once it has checkpointed in this run (progress, so not a crash loop).
+            // Generating: once its partial folder exists (before it, the phase loads the model
+            // and the judge, which on a loaded machine took longer than the kill's delay, and
+            // there was nothing half-written to find).
             try DaemonIntegrationTests.waitFor("\(phase) in round \(round)", timeout: 120, daemon: daemon) {
-                layout.phase("shapes") == phase && (phase != "training" || Self.checkpointedSteps(layout) > stepAtStart)
+                layout.phase("shapes") == phase
+                    && (phase == "training" ? Self.checkpointedSteps(layout) > stepAtStart : Self.hasPartialGeneration(layout, "shapes"))
             }
             usleep(UInt32.random(in: 0...(phase == "training" ? 1_500_000 : 300_000), using: &rng))
             daemon.signal(SIGKILL)
