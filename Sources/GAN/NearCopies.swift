@@ -11,8 +11,9 @@ public struct NearCopies: Sendable {
     public static let percentile = 0.05
     static let dimension = Classifier.featureSize
 
-    /// Per class, its real images' features (rows of `dimension`).
+    /// Per class, its real images' features (rows of `dimension`), and their squared norms.
     let real: [[Float]]
+    private let norms: [[Float]]
     /// Per class, the squared distance under which a sample is a near-copy.
     public let thresholds: [Float?]
 
@@ -22,16 +23,24 @@ public struct NearCopies: Sendable {
         var real = [[Float]](repeating: [], count: classes)
         for (row, label) in labels.enumerated() { real[Int(label)] += features[(row * d)..<((row + 1) * d)] }
         self.real = real
-        thresholds = real.map { rows in
+        let norms = real.map(Self.squaredNorms)
+        self.norms = norms
+        thresholds = zip(real, norms).map { rows, rowNorms in
             guard rows.count / d >= 2 else { return nil }
-            let nearest = Self.nearest(rows, among: rows, leavingOut: true).sorted()
+            let nearest = Self.nearest(rows, among: rows, norms: rowNorms, leavingOut: true).sorted()
             return nearest[min(nearest.count - 1, Int(Double(nearest.count) * Self.percentile))]
         }
     }
 
     init(real: [[Float]], thresholds: [Float?]) {
         self.real = real
+        norms = real.map(Self.squaredNorms)
         self.thresholds = thresholds
+    }
+
+    /// |row|^2 of each row.
+    static func squaredNorms(_ rows: [Float]) -> [Float] {
+        (0..<(rows.count / dimension)).map { r in (0..<dimension).reduce(Float(0)) { $0 + rows[r * dimension + $1] * rows[r * dimension + $1] } }
     }
 
     /// Whether each sample (rows of `features`, with `labels`) is a near-copy of a real image.
@@ -43,23 +52,22 @@ public struct NearCopies: Sendable {
             guard k < thresholds.count, let threshold = thresholds[k] else { continue }
             let rows = labels.indices.filter { labels[$0] == Int32(k) }
             let samples = rows.flatMap { features[($0 * d)..<(($0 + 1) * d)] }
-            for (row, distance) in zip(rows, Self.nearest(samples, among: real[k], leavingOut: false)) {
+            for (row, distance) in zip(rows, Self.nearest(samples, among: real[k], norms: norms[k], leavingOut: false)) {
                 copies[row] = distance < threshold
             }
         }
         return copies
     }
 
-    /// For each row of `queries`, the squared distance to the nearest row of `rows` (the
-    /// same index skipped when `leavingOut`: queries and rows are then one set): |q|^2 + |r|^2
-    /// - 2 q.r, the dot products by BLAS in blocks of 256 queries (single-threaded: the judge
-    /// runs on every sampling worker at once).
-    static func nearest(_ queries: [Float], among rows: [Float], leavingOut: Bool) -> [Float] {
+    /// For each row of `queries`, the squared distance to the nearest row of `rows` (whose
+    /// squared norms are `rowNorms`; the same index skipped when `leavingOut`: queries and
+    /// rows are then one set): |q|^2 + |r|^2 - 2 q.r, the dot products by BLAS in blocks of 256
+    /// queries (single-threaded: the judge runs on every sampling worker at once).
+    static func nearest(_ queries: [Float], among rows: [Float], norms rowNorms: [Float], leavingOut: Bool) -> [Float] {
         let d = dimension, m = queries.count / d, n = rows.count / d
         guard n > 0 else { return [Float](repeating: .infinity, count: m) }
-        let rowNorms = (0..<n).map { r in (0..<d).reduce(Float(0)) { $0 + rows[r * d + $1] * rows[r * d + $1] } }
         var result = [Float](repeating: .infinity, count: m)
-        let block = 256
+        let block = min(256, m)
         var dots = [Float](repeating: 0, count: block * n)
         for start in stride(from: 0, to: m, by: block) {
             let count = min(block, m - start)
@@ -71,9 +79,9 @@ public struct NearCopies: Sendable {
                     }
                 }
             }
+            let queryNorms = Self.squaredNorms(Array(queries[(start * d)..<((start + count) * d)]))
             for i in 0..<count {
-                let query = start + i
-                let norm = (0..<d).reduce(Float(0)) { $0 + queries[query * d + $1] * queries[query * d + $1] }
+                let query = start + i, norm = queryNorms[i]
                 var best = Float.infinity
                 for j in 0..<n where !(leavingOut && j == query) {
                     best = min(best, norm + rowNorms[j] - 2 * dots[i * n + j])

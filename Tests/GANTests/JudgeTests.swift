@@ -179,25 +179,33 @@ import Testing
 }
 
 extension JudgeTests {
-    /// The judge keeps each class's real spread in its features; a set of images' diversity is
-    /// their spread over it: the real images again score 1, one image repeated scores 0.
-    @Test func diversityIsTheSpreadOfSamplesOverTheRealImages() throws {
+    /// A judge of 20 dark and 20 bright squares (classes "bright", "dark").
+    func twentyDarkAndTwentyBright() throws -> Judge {
         let data = try DatasetFolder()
         try data.addImages("dark", count: 20, value: 30)
         try data.addImages("bright", count: 20, value: 160)
-        let judge = try #require(Judge.train(on: TrainingSet.load(data.root, resolution: 32), seed: 2))
+        return try #require(Judge.train(on: TrainingSet.load(data.root, resolution: 32), seed: 2))
+    }
+
+    /// Image `i` of a class of shade `value`, as `DatasetFolder.addImages` draws it; `extra`
+    /// rows of a bright bar no real image has.
+    func image(_ value: UInt8, _ i: Int, _ extra: Int = 0) -> Image {
+        var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
+        for y in 8..<20 { for x in 8..<20 { image[x, y, 0] = value &+ UInt8(i) } }
+        for y in 3..<(3 + extra) { for x in 3..<25 { image[x, y, 0] = 255 } }
+        return image
+    }
+
+    /// The judge keeps each class's real spread in its features; a set of images' diversity is
+    /// their spread over it: the real images again score 1, one image repeated scores 0.
+    @Test func diversityIsTheSpreadOfSamplesOverTheRealImages() throws {
+        let judge = try twentyDarkAndTwentyBright()
         let spread = try #require(judge.realSpread)
         #expect(spread.count == 2 && spread.allSatisfy { $0 > 0 }, "\(spread)")
         let state = try stateFolder()
         try judge.save(in: state)
         #expect(try Judge.load(from: state)?.realSpread == spread)
 
-        // The dataset's images, as `DatasetFolder.addImages` draws them.
-        func image(_ value: UInt8, _ i: Int) -> Image {
-            var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
-            for y in 8..<20 { for x in 8..<20 { image[x, y, 0] = value &+ UInt8(i) } }
-            return image
-        }
         #expect(judge.classes == ["bright", "dark"])
         let labels = (0..<40).map { Int32($0 / 20) }
         let real = (0..<20).map { image(160, $0) } + (0..<20).map { image(30, $0) }
@@ -215,18 +223,9 @@ extension JudgeTests {
     /// The judge rejects a copy of one of its real images, when asked to (the default), and
     /// says how many; the features and thresholds survive a save.
     @Test func aNearCopyOfARealImageIsRejected() throws {
-        let data = try DatasetFolder()
-        try data.addImages("dark", count: 20, value: 30)
-        try data.addImages("bright", count: 20, value: 160)
-        let judge = try #require(Judge.train(on: TrainingSet.load(data.root, resolution: 32), seed: 2))
+        let judge = try twentyDarkAndTwentyBright()
         let nearCopies = try #require(judge.nearCopies)
         #expect(nearCopies.thresholds.allSatisfy { ($0 ?? 0) > 0 })
-        func image(_ value: UInt8, _ i: Int, _ extra: Int = 0) -> Image {
-            var image = Image(width: 28, height: 28, mode: .grey, fill: 0)
-            for y in 8..<20 { for x in 8..<20 { image[x, y, 0] = value &+ UInt8(i) } }
-            for y in 3..<(3 + extra) { for x in 3..<25 { image[x, y, 0] = 255 } }  // a bar no real image has
-            return image
-        }
         // bright is class 0. A real image again (a copy), and one with a bar across it.
         let copy = image(160, 4), changed = image(160, 4, 4)
         #expect(judge.accepts([copy, changed], labels: [0, 0]) == [false, true])
