@@ -40,11 +40,11 @@ public struct SyntheticWriter {
         public var checked: Bool
     }
 
-    /// What a `write` did.
     /// Images per class the diversity report measures (the judge's features of 128 images
     /// per class take a few milliseconds).
     public static let diversitySamples = 128
 
+    /// What a `write` did.
     public struct Summary: Sendable, Equatable {
         /// Files written, and samples drawn for them (more than written when the judge rejected some).
         public var written = 0
