@@ -8,6 +8,9 @@ import Engine
 /// (a no-op for grey); contrast: (x - image mean) * U(0.5, 1.5) + mean; translation by up to
 /// 1/8 of the side with zero fill; cutout of a zero square half the side. All are affine in
 /// x, so `backward` applies the transposed maps in reverse order.
+///
+/// With `adaptive` set (ADA, `AdaptiveAugmentation`) each transform is applied to each image
+/// with the controller's probability only; without it, always (DiffAugment as published).
 public final class DiffAugment: @unchecked Sendable {
     public struct Policy: OptionSet, Sendable, Codable {
         public let rawValue: Int
@@ -19,6 +22,8 @@ public final class DiffAugment: @unchecked Sendable {
     }
 
     struct ImageParameters {
+        /// The transforms drawn for this image (all of the policy's unless adaptive).
+        var applied: Policy = []
         var brightness: Float = 0, saturation: Float = 1, contrast: Float = 1
         var shiftX = 0, shiftY = 0
         var cutX = 0, cutY = 0, cutSize = 0
@@ -28,6 +33,8 @@ public final class DiffAugment: @unchecked Sendable {
     /// The seed it was made with (the device engine's draws start from it).
     public let seed: UInt64
     public var rng: RandomGenerator
+    /// The probability controller of adaptive augmentation; nil: every transform every time.
+    public var adaptive: AdaptiveAugmentation?
     private var parameters: [ImageParameters] = []
     private var output: Tensor?
     private var inputGrad: Tensor?
@@ -44,19 +51,29 @@ public final class DiffAugment: @unchecked Sendable {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let y = Tensor.reuse(output, shape: x.shape); output = y
         y.copy(from: x)
+        // Without a controller no probability is drawn: the stream is DiffAugment's as before.
+        let probability = adaptive?.probability
+        func draw(_ transform: Policy) -> Bool {
+            guard policy.contains(transform) else { return false }
+            guard let probability else { return true }
+            return rng.uniform(0, 1) < probability
+        }
         parameters = (0..<batch).map { _ in
             var p = ImageParameters()
-            if policy.contains(.colour) {
+            if draw(.colour) { p.applied.insert(.colour) }
+            if draw(.translation) { p.applied.insert(.translation) }
+            if draw(.cutout) { p.applied.insert(.cutout) }
+            if p.applied.contains(.colour) {
                 p.brightness = rng.uniform(-0.5, 0.5)
                 p.saturation = rng.uniform(0, 2)
                 p.contrast = rng.uniform(0.5, 1.5)
             }
-            if policy.contains(.translation) {
+            if p.applied.contains(.translation) {
                 let maxShift = max(1, width / 8)
                 p.shiftX = rng.int(below: 2 * maxShift + 1) - maxShift
                 p.shiftY = rng.int(below: 2 * maxShift + 1) - maxShift
             }
-            if policy.contains(.cutout) {
+            if p.applied.contains(.cutout) {
                 p.cutSize = max(1, width / 2)
                 p.cutX = rng.int(below: width + 1 - p.cutSize / 2) - p.cutSize / 2
                 p.cutY = rng.int(below: height + 1 - p.cutSize / 2) - p.cutSize / 2
@@ -67,21 +84,24 @@ public final class DiffAugment: @unchecked Sendable {
         let tmp = Tensor.reuse(scratch, shape: [image]); scratch = tmp
         for b in 0..<batch {
             let p = parameters[b], data = y.data + b * image
-            if policy.contains(.colour) {
+            if p.applied.contains(.colour) {
                 for i in 0..<image { data[i] += p.brightness }
                 if channels > 1 { mixWithChannelMean(data, channels: channels, plane: plane, scale: p.saturation) }
                 let mean = sum(data, image) / Float(image)
                 for i in 0..<image { data[i] = (data[i] - mean) * p.contrast + mean }
             }
-            if policy.contains(.translation) {
+            if p.applied.contains(.translation) {
                 shift(data, tmp.data, channels: channels, height: height, width: width, dx: p.shiftX, dy: p.shiftY)
             }
-            if policy.contains(.cutout) {
+            if p.applied.contains(.cutout) {
                 cut(data, channels: channels, height: height, width: width, p)
             }
         }
         return y
     }
+
+    /// Counts D's logits on a real batch (augmented by this instance) for the controller.
+    public func observe(realLogits: Tensor) { adaptive?.observe(realLogits: realLogits) }
 
     /// dL/dy -> dL/dx for the parameters of the last forward.
     public func backward(_ dy: Tensor) -> Tensor {
@@ -92,12 +112,12 @@ public final class DiffAugment: @unchecked Sendable {
         let tmp = Tensor.reuse(scratch, shape: [image]); scratch = tmp
         for b in 0..<batch {
             let p = parameters[b], data = dx.data + b * image
-            if policy.contains(.cutout) { cut(data, channels: channels, height: height, width: width, p) }
-            if policy.contains(.translation) {
+            if p.applied.contains(.cutout) { cut(data, channels: channels, height: height, width: width, p) }
+            if p.applied.contains(.translation) {
                 // The adjoint of a zero-filled shift is the opposite shift.
                 shift(data, tmp.data, channels: channels, height: height, width: width, dx: -p.shiftX, dy: -p.shiftY)
             }
-            if policy.contains(.colour) {
+            if p.applied.contains(.colour) {
                 // y = c (x - mean(x)) + mean(x): dx = c dy + (1 - c) mean(dy); likewise saturation
                 // per pixel over channels; brightness adds a constant (dx = dy).
                 let mean = sum(data, image) / Float(image)

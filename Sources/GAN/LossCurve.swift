@@ -1,6 +1,7 @@
 import Imaging
 
-/// The loss-curve picture: D's loss red, G's blue, smoothed by a moving average so that a long
+/// The loss-curve picture: D's loss red, G's blue (and adaptive augmentation's probability
+/// green, where the model has it), smoothed by a moving average so that a long
 /// run's trend shows through the step-to-step noise.
 public enum LossCurve {
     public static func render(_ history: [LossPoint]) -> Image {
@@ -12,9 +13,14 @@ public enum LossCurve {
                 return slice.reduce(0, +) / Float(slice.count)
             }
         }
-        return LineChart.render([
+        var series: [LineChart.Series] = [
             .init(values: smoothed(history.map(\.discriminator)), colour: (220, 40, 40)),
             .init(values: smoothed(history.map(\.generator)), colour: (40, 80, 220)),
-        ])
+        ]
+        let probabilities = history.compactMap(\.augmentationProbability)
+        if probabilities.count == history.count && !history.isEmpty {
+            series.append(.init(values: smoothed(probabilities), colour: (30, 160, 60)))
+        }
+        return LineChart.render(series)
     }
 }

@@ -106,15 +106,24 @@ public struct StateFolder: Sendable {
     public func readHistory() -> [LossPoint] {
         guard let text = try? String(contentsOfFile: historyPath, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").dropFirst().compactMap { line in
-            let fields = line.split(separator: ",")
-            guard fields.count == 3, let step = Int(fields[0]), let d = Float(fields[1]), let g = Float(fields[2]) else { return nil }
-            return LossPoint(step: step, discriminator: d, generator: g)
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard (3...4).contains(fields.count), let step = Int(fields[0]), let d = Float(fields[1]), let g = Float(fields[2])
+            else { return nil }
+            return LossPoint(step: step, discriminator: d, generator: g,
+                             augmentationProbability: fields.count == 4 ? Float(fields[3]) : nil)
         }
     }
 
+    /// losses.csv: step, both losses and, for a model with adaptive augmentation, its
+    /// probability (a fourth column only then).
     public func writeHistory(_ history: [LossPoint]) throws {
-        var text = "step,discriminator_loss,generator_loss\n"
-        for point in history { text += "\(point.step),\(point.discriminator),\(point.generator)\n" }
+        let adaptive = history.contains { $0.augmentationProbability != nil }
+        var text = "step,discriminator_loss,generator_loss" + (adaptive ? ",augmentation_probability\n" : "\n")
+        for point in history {
+            text += "\(point.step),\(point.discriminator),\(point.generator)"
+            if adaptive { text += "," + (point.augmentationProbability.map { "\($0)" } ?? "") }
+            text += "\n"
+        }
         try writeFileAtomically(path: historyPath, bytes: Array(text.utf8))
     }
 
@@ -134,7 +143,8 @@ public struct StateFolder: Sendable {
         try PNG.write(losses, to: lossCurvePath)
         let legend = "samples.png: one row per class, top to bottom (at most 16 rows)\n"
             + classes.prefix(16).enumerated().map { "row \($0 + 1): \($1)" }.joined(separator: "\n") + "\n"
-            + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers)\n"
+            + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers);\n"
+            + "  with adaptive augmentation, its probability green\n"
         try writeFileAtomically(path: classesPath, bytes: Array(legend.utf8))
     }
 }

@@ -12,6 +12,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var loss: AdversarialLoss = .hinge
     /// DiffAugment on D's inputs (decided once, when the model is made; see AugmentationPolicy).
     public var augmentation = true
+    /// With `augmentation`: each transform applied with an adaptive probability (ADA,
+    /// `AdaptiveAugmentation`) instead of always. Models saved before it existed: false.
+    public var adaptiveAugmentation = false
     public var emaDecay: Float = 0.999
     public var learningRate: Float = 2e-4
     /// D's own learning rate (two time-scale updates, Heusel et al. 2017); nil: `learningRate`.
@@ -33,7 +36,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
-        case batchSize, seed, loss, augmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
+        case batchSize, seed, loss, augmentation, adaptiveAugmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
         case discriminatorNormalization, discriminatorLearningRate, consistencyWeight, leCamWeight
     }
 
@@ -45,6 +48,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         o.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? o.seed
         o.loss = try c.decodeIfPresent(AdversarialLoss.self, forKey: .loss) ?? o.loss
         o.augmentation = try c.decodeIfPresent(Bool.self, forKey: .augmentation) ?? o.augmentation
+        o.adaptiveAugmentation = try c.decodeIfPresent(Bool.self, forKey: .adaptiveAugmentation) ?? false
         o.emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay) ?? o.emaDecay
         o.learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? o.learningRate
         o.discriminatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .discriminatorLearningRate)
@@ -58,23 +62,31 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     }
 }
 
-/// Whether a new model trains with DiffAugment.
+/// Whether and how a new model trains with DiffAugment.
 ///
 /// DiffAugment keeps D from memorising a small dataset, and costs a large one: on all 60,000
 /// Fashion-MNIST images, 20 minutes with it gave a Frechet distance of 43.6 and a
 /// synthetic-only classifier of 59.1% on the real test set; without it 10.8 and 79.3%.
-/// `auto` uses it below `autoThreshold` images.
+/// `auto` uses it below `autoThreshold` images. `adaptive` (ADA) uses it at any size, each
+/// transform with the probability that D's overfitting calls for (`AdaptiveAugmentation`).
 public enum AugmentationPolicy: String, Sendable, CaseIterable {
-    case auto, on, off
+    case auto, on, off, adaptive
 
     public static let autoThreshold = 10_000
 
     public func enabled(forImages count: Int) -> Bool {
         switch self {
-        case .on: return true
+        case .on, .adaptive: return true
         case .off: return false
         case .auto: return count < Self.autoThreshold
         }
+    }
+
+    /// Sets `options.augmentation` and `options.adaptiveAugmentation` for a new model of
+    /// `count` images.
+    public func configure(_ options: inout TrainingOptions, forImages count: Int) {
+        options.augmentation = enabled(forImages: count)
+        options.adaptiveAugmentation = self == .adaptive
     }
 }
 
@@ -160,7 +172,11 @@ public final class Trainer {
         step = TrainingStep(generator: generator, discriminator: discriminator, learningRate: options.learningRate,
                             discriminatorLearningRate: options.discriminatorLearningRate,
                             loss: options.loss, seed: options.seed &+ 2000)
-        if options.augmentation { step.augmentation = DiffAugment(seed: options.seed &+ 3000) }
+        if options.augmentation {
+            let augmentation = DiffAugment(seed: options.seed &+ 3000)
+            if options.adaptiveAugmentation { augmentation.adaptive = AdaptiveAugmentation() }
+            step.augmentation = augmentation
+        }
         if options.consistencyWeight > 0 {
             step.consistency = ConsistencyRegularization(weight: options.consistencyWeight, seed: options.seed &+ 5000)
         }
@@ -240,7 +256,7 @@ public final class Trainer {
             record.steps += 1
             runSteps += 1
             history.append(LossPoint(step: record.steps, discriminator: report.discriminatorLoss,
-                                     generator: report.generatorLoss))
+                                     generator: report.generatorLoss, augmentationProbability: report.augmentationProbability))
 
             let now = Date().timeIntervalSince(start)
             let rate = Double(runSteps) / max(now, 1e-9)
@@ -319,6 +335,15 @@ public struct LossPoint: Sendable, Equatable {
     public var step: Int
     public var discriminator: Float
     public var generator: Float
+    /// Adaptive augmentation's probability after the step; nil without it.
+    public var augmentationProbability: Float?
+
+    public init(step: Int, discriminator: Float, generator: Float, augmentationProbability: Float? = nil) {
+        self.step = step
+        self.discriminator = discriminator
+        self.generator = generator
+        self.augmentationProbability = augmentationProbability
+    }
 }
 
 /// The order in which images are drawn: a seeded permutation per epoch, resumable.

@@ -3,7 +3,7 @@ import Engine
 /// What a training checkpoint holds: both networks' parameters and BatchNorm statistics,
 /// both Adam optimisers' moments and step counts, the step's random streams (noise, and
 /// consistency regularisation's translations when it is on), LeCam regularisation's anchors
-/// when it is on, and the number of steps taken.
+/// and adaptive augmentation's probability when they are on, and the number of steps taken.
 /// Restoring it continues training exactly where it stopped.
 extension TrainingStep {
     /// Metadata keys.
@@ -16,6 +16,7 @@ extension TrainingStep {
         static let model = "model"
         static let consistencyRNG = "consistency.rng"
         static let leCamAnchors = "lecam.anchors"
+        static let adaptiveAugmentation = "augment.adaptive"
     }
 
     private var optimizerTensors: [NamedTensor] {
@@ -44,6 +45,7 @@ extension TrainingStep {
         checkpoint.metadata[Key.model] = modelDescription
         if let consistency { checkpoint.metadata[Key.consistencyRNG] = consistency.transform.rng.encoded }
         if let leCam { checkpoint.metadata[Key.leCamAnchors] = leCam.encodedAnchors }
+        if let adaptive = augmentation?.adaptive { checkpoint.metadata[Key.adaptiveAugmentation] = adaptive.encoded }
         return checkpoint
     }
 
@@ -72,11 +74,14 @@ extension TrainingStep {
         // A checkpoint from before the term (none saved) starts it afresh.
         var savedAnchors: (real: Float, fake: Float)?
         if let text = checkpoint.metadata[Key.leCamAnchors] { savedAnchors = try LeCamRegularization.decodeAnchors(text, path: path) }
+        var savedAdaptive = augmentation?.adaptive
+        if let text = checkpoint.metadata[Key.adaptiveAugmentation] { try savedAdaptive?.restore(encoded: text, path: path) }
         try checkpoint.restore(generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra,
                                path: path, growableRows: growableRows)
         rng = savedRNG
         if let consistency, let savedConsistencyRNG { consistency.transform.rng = savedConsistencyRNG }
         if let leCam, let savedAnchors { (leCam.realAnchor, leCam.fakeAnchor) = savedAnchors }
+        if let savedAdaptive { augmentation?.adaptive = savedAdaptive }
         generatorOptimizer.restore(step: gStep)
         discriminatorOptimizer.restore(step: dStep)
         loss = savedLoss

@@ -14,13 +14,16 @@ public struct StepReport: Sendable, Equatable {
     public var generatorLoss: Float
     public var realLogitMean: Float
     public var fakeLogitMean: Float
+    /// Adaptive augmentation's probability after the step; nil without it.
+    public var augmentationProbability: Float?
 
     public init(discriminatorLoss: Float = 0, generatorLoss: Float = 0,
-                realLogitMean: Float = 0, fakeLogitMean: Float = 0) {
+                realLogitMean: Float = 0, fakeLogitMean: Float = 0, augmentationProbability: Float? = nil) {
         self.discriminatorLoss = discriminatorLoss
         self.generatorLoss = generatorLoss
         self.realLogitMean = realLogitMean
         self.fakeLogitMean = fakeLogitMean
+        self.augmentationProbability = augmentationProbability
     }
 }
 
@@ -90,6 +93,8 @@ public final class TrainingStep {
         consistency?.translatedLogits(discriminator, real: realInput, labels: realLabels)
         let realLogits = discriminator.forward(realInput, labels: realLabels)
         let realMean = mean(realLogits)
+        // Adaptive augmentation's signal: the generated batches of this step already see its p.
+        augmentation?.observe(realLogits: realLogits)
         var lossD = discriminatorLoss(realLogits, real: true, gradient: dLogits)
         if let consistency { lossD += consistency.addRealPart(realLogits: realLogits, to: dLogits) }
         if let leCam { lossD += leCam.addRealPart(realLogits: realLogits, to: dLogits) }
@@ -117,8 +122,8 @@ public final class TrainingStep {
         generator.backward(dFake)
         generatorOptimizer.update()
 
-        return StepReport(discriminatorLoss: lossD, generatorLoss: lossG,
-                          realLogitMean: realMean, fakeLogitMean: fakeMean)
+        return StepReport(discriminatorLoss: lossD, generatorLoss: lossG, realLogitMean: realMean, fakeLogitMean: fakeMean,
+                          augmentationProbability: augmentation?.adaptive?.probability)
     }
 
     private func discriminatorLoss(_ logits: Tensor, real: Bool, gradient: Tensor) -> Float {

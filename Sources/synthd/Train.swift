@@ -27,7 +27,7 @@ struct Train: ParsableCommand {
     @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
     @Option(help: "Images per step.") var batch = 64
     @Option(help: "Adversarial loss: hinge or non-saturating (new models only).") var loss = "hinge"
-    @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on or off (new models only).")
+    @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on, off, or adaptive (ADA: each transform as often as D's overfitting calls for) (new models only).")
     var augmentation = "auto"
     @Option(help: "Seconds between checkpoints.") var checkpointSeconds: Double = 60
     @Option(help: "Generator conditioning: input (the class embedding at G's input, the reference model) or norm (also a per-class scale and shift after every BatchNorm) (new models only).")
@@ -60,7 +60,7 @@ struct Train: ParsableCommand {
         guard DiscriminatorNormalization(rawValue: discriminator) != nil else {
             throw ValidationError("--discriminator must be batch or spectral")
         }
-        guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on or off") }
+        guard AugmentationPolicy(rawValue: augmentation) != nil else { throw ValidationError("--augmentation must be auto, on, off or adaptive") }
         guard learningRate > 0, learningRate < 1 else { throw ValidationError("--learning-rate must be in (0, 1)") }
         if let rate = discriminatorLearningRate, !(rate > 0 && rate < 1) {
             throw ValidationError("--discriminator-learning-rate must be in (0, 1)")
@@ -90,7 +90,7 @@ struct Train: ParsableCommand {
         options.seed = seed
         options.batchSize = batch
         options.loss = AdversarialLoss(rawValue: loss)!
-        options.augmentation = AugmentationPolicy(rawValue: augmentation)!.enabled(forImages: set.count)
+        AugmentationPolicy(rawValue: augmentation)!.configure(&options, forImages: set.count)
         options.checkpointSeconds = checkpointSeconds
         options.classConditionalNorm = GeneratorConditioning(rawValue: conditioning)!.classConditionalNorm
         options.discriminatorNormalization = DiscriminatorNormalization(rawValue: discriminator)!
@@ -118,7 +118,8 @@ struct Train: ParsableCommand {
             try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
                 progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
                     format: "step %d  D %.3f  G %.3f  %.0f img/s", p.step, p.report.discriminatorLoss,
-                    p.report.generatorLoss, p.imagesPerSecond))
+                    p.report.generatorLoss, p.imagesPerSecond)
+                    + (p.report.augmentationProbability.map { String(format: "  augment p %.2f", $0) } ?? ""))
             }
         }
         progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "

@@ -221,7 +221,8 @@ struct DeviceKernelChecks {
         let x = values(batch * size, seed: 12), g = values(batch * size, seed: 13)
         let params = try device.allocate(bytes: batch * 8 * 4), step = try device.upload([Int32](repeating: 0, count: 2))
         try device.launch("augment_draw", grid: 1, block: 32, [.buffer(params), .int32(Int32(batch)), .int32(Int32(height)),
-                                                               .int32(Int32(width)), .int32(7), .uint64(42), .buffer(step)])
+                                                               .int32(Int32(width)), .int32(7), .uint64(42), .buffer(step),
+                                                               .buffer(try device.upload([Float(1)]))])
         let p = try params.floats()
         #expect(KernelChecks.plausible(p), "\(p)")
         #expect(Set(stride(from: 0, to: p.count, by: 8).map { p[$0] }).count == batch, "each image draws its own")
@@ -238,6 +239,36 @@ struct DeviceKernelChecks {
         try device.launch("augment_backward", grid: batch, block: AugmentKernels.block, [.buffer(gs), .buffer(dx), .buffer(params)] + geometry)
         let (left, right) = KernelChecks.adjointSides(x: x, fx: y, f0: offset, g: g, bg: try dx.floats())
         #expect(abs(left - right) <= 1e-4 * max(1, abs(left)), "<F(x) - F(0), g> = \(left), <x, B(g)> = \(right)")
+    }
+
+    /// Adaptive augmentation's draws: at probability 0 every image keeps identity parameters,
+    /// at 1 every transform is drawn for every image, at 0.5 each transform for some images and
+    /// not others, each image deciding on its own (colour, translation and cutout apart).
+    func augmentationProbability() throws {
+        let (batch, side) = (256, 16)
+        let step = try device.upload([Int32](repeating: 0, count: 2))
+        func draw(_ probability: Float) throws -> [[Float]] {
+            let params = try device.allocate(bytes: batch * 8 * 4)
+            try device.launch("augment_draw", grid: batch / 32, block: 32,
+                              [.buffer(params), .int32(Int32(batch)), .int32(Int32(side)), .int32(Int32(side)), .int32(7),
+                               .uint64(7), .buffer(step), .buffer(try device.upload([probability]))])
+            let p = try params.floats()
+            return (0..<batch).map { Array(p[8 * $0..<8 * $0 + 8]) }
+        }
+        // Which transforms an image's parameters apply (a drawn shift of 0 in both directions
+        // looks like none: counted apart by the colour and cut tests).
+        func colour(_ p: [Float]) -> Bool { p[0] != 0 || p[1] != 1 || p[2] != 1 }
+        func cut(_ p: [Float]) -> Bool { p[7] != 0 }
+        let never = try draw(0)
+        #expect(never.allSatisfy { $0 == [0, 1, 1, 0, 0, 0, 0, 0] }, "p = 0 applies nothing")
+        let always = try draw(1)
+        #expect(always.allSatisfy { colour($0) && cut($0) }, "p = 1 applies colour and cutout to every image")
+        let half = try draw(0.5)
+        let colours = half.filter(colour).count, cuts = half.filter(cut).count
+        let both = half.filter { colour($0) && cut($0) }.count
+        #expect((88...168).contains(colours) && (88...168).contains(cuts), "p = 0.5: \(colours) and \(cuts) of \(batch)")
+        // Independent decisions: about a quarter of the images get both, not half or none.
+        #expect((32...96).contains(both), "p = 0.5: \(both) of \(batch) got colour and cutout")
     }
 
     /// BatchNorm in training mode fused with its activation (0: none, 2: LeakyReLU 0.2) against

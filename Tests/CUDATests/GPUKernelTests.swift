@@ -20,6 +20,7 @@ struct EmulatedKernelTests {
     @Test(arguments: [1, 64, 1000]) func hingeLosses(count: Int) throws { try checks.hingeLosses(count: count) }
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
+    @Test func augmentationProbability() throws { try checks.augmentationProbability() }
     @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
@@ -52,6 +53,7 @@ struct GPUKernelTests {
     @Test(arguments: [1, 64, 1000]) func hingeLosses(count: Int) throws { try checks.hingeLosses(count: count) }
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
+    @Test func augmentationProbability() throws { try checks.augmentationProbability() }
     @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }

@@ -15,7 +15,7 @@ struct DeviceStepComparison {
 
     /// A small model of the daemon's kind; the two steps start from the same weights.
     static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, channels: Int = 3, classes: Int = 3,
-                         leCam: Float? = nil) -> TrainingStep {
+                         leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil) -> TrainingStep {
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes, latentSize: 16, embeddingSize: 8,
                                                baseChannels: 8, classConditionalNorm: true)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
@@ -29,13 +29,15 @@ struct DeviceStepComparison {
         }
         let step = TrainingStep(generator: generator, discriminator: discriminator, loss: loss, seed: 0)
         if let augmentation { step.augmentation = DiffAugment(policy: augmentation, seed: 9) }
+        step.augmentation?.adaptive = adaptive
         if let leCam { step.leCam = LeCamRegularization(weight: leCam) }
         return step
     }
 
-    func compare(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, leCam: Float? = nil) throws {
-        let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam)
-        let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam)
+    func compare(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, leCam: Float? = nil,
+                 adaptive: AdaptiveAugmentation? = nil) throws {
+        let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive)
+        let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive)
         let batch = 6
         var data = RandomGenerator(seed: 11)
         let real = Tensor(zeros: [batch, 3, 32, 32]), z = Tensor(zeros: [batch, 16])
@@ -86,6 +88,11 @@ struct DeviceStepComparison {
             #expect(abs(got.realAnchor - expected.realAnchor) <= 1e-6 && abs(got.fakeAnchor - expected.fakeAnchor) <= 1e-6,
                     "anchors \(got.realAnchor), \(got.fakeAnchor) vs \(expected.realAnchor), \(expected.fakeAnchor)")
         }
+        if let expected = cpu.augmentation?.adaptive {
+            #expect(expected.probability != adaptive?.probability, "p moved")
+            #expect(mirrored.augmentation?.adaptive == expected, "the device's controller state after the step")
+            #expect(report.augmentationProbability == expected.probability)
+        }
     }
 
     /// Three steps with every augmentation on: the losses stay finite and differ from step to
@@ -124,6 +131,12 @@ struct EmulatedTrainingStepTests {
     @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
     func matchesTheCPUStepWithLeCam(loss: AdversarialLoss) throws { try comparison.compare(loss: loss, augmentation: nil, leCam: 0.5) }
 
+    /// Adaptive augmentation's controller on the device (the policy empty, so that the maps
+    /// stay the identity and the steps comparable): the same p after the step.
+    @Test func matchesTheCPUStepWithAdaptiveAugmentation() throws {
+        try comparison.compare(loss: .hinge, augmentation: [], adaptive: AdaptiveAugmentation(probability: 0.5, interval: 1, rampImages: 60))
+    }
+
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
 }
 
@@ -137,6 +150,9 @@ struct GPUTrainingStepTests {
     @Test func matchesTheCPUStepThroughAnIdentityAugmentation() throws { try comparison.compare(loss: .hinge, augmentation: []) }
     @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
     func matchesTheCPUStepWithLeCam(loss: AdversarialLoss) throws { try comparison.compare(loss: loss, augmentation: nil, leCam: 0.5) }
+    @Test func matchesTheCPUStepWithAdaptiveAugmentation() throws {
+        try comparison.compare(loss: .hinge, augmentation: [], adaptive: AdaptiveAugmentation(probability: 0.5, interval: 1, rampImages: 60))
+    }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }
     @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {

@@ -27,26 +27,45 @@ import Testing
             + trainer.ema.shadows.map(\.values)
     }
 
-    @Test func interruptedAndResumedRunEqualsUninterruptedRun() throws {
+    /// With adaptive augmentation, its controller (p and the counts of the current interval)
+    /// is part of what resumes: the run stops halfway through an interval.
+    @Test(arguments: [false, true]) func interruptedAndResumedRunEqualsUninterruptedRun(adaptive: Bool) throws {
+        var options = options()
+        options.adaptiveAugmentation = adaptive
+        // p starts at 0.5 (not 0) so that it moves whichever way D leans.
+        func start(_ trainer: Trainer) {
+            if adaptive { trainer.step.augmentation?.adaptive = AdaptiveAugmentation(probability: 0.5) }
+        }
         let data = try DatasetFolder()
         try data.addImages("a", count: 5, value: 40)
         try data.addImages("b", count: 3, value: 90)
 
         let straight = try stateFolder()
-        let full = try Trainer(set: Trainer.loadDataset(data.root, state: straight, resolution: 32), state: straight, options: options())
+        let full = try Trainer(set: Trainer.loadDataset(data.root, state: straight, resolution: 32), state: straight, options: options)
+        start(full)
         try full.train(.steps(5))
 
         let interrupted = try stateFolder()
-        let first = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options())
+        let first = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options)
+        start(first)
         var calls = 0
         try first.train(.steps(5), shouldStop: { calls += 1; return calls > 2 })  // a "signal" after 2 steps
         #expect(first.record.steps == 2)
-        let second = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options())
+        let second = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options)
         #expect(second.record.steps == 2)
         try second.train(.steps(3))
 
         #expect(second.record.steps == 5)
         #expect(parameters(second) == parameters(full), "resumed parameters differ from the uninterrupted run")
+        #expect(second.step.augmentation?.adaptive == full.step.augmentation?.adaptive)
+        if adaptive {
+            let p = try #require(full.step.augmentation?.adaptive?.probability)
+            #expect(p != 0.5, "p moved after the first interval")
+            #expect(interrupted.readHistory().map(\.augmentationProbability) == straight.readHistory().map(\.augmentationProbability))
+            #expect(interrupted.readHistory().last?.augmentationProbability == p, "losses.csv carries p")
+        } else {
+            #expect(interrupted.readHistory().allSatisfy { $0.augmentationProbability == nil })
+        }
         for file in ["model.json", "checkpoint.ckpt", "losses.csv", "samples.png", "losses.png", "classes.txt"] {
             #expect(FileManager.default.fileExists(atPath: interrupted.path + "/" + file), "missing \(file)")
         }
@@ -164,5 +183,10 @@ import Testing
         #expect(AugmentationPolicy.auto.enabled(forImages: 500))
         #expect(!AugmentationPolicy.auto.enabled(forImages: 60_000))
         #expect(AugmentationPolicy.on.enabled(forImages: 60_000) && !AugmentationPolicy.off.enabled(forImages: 500))
+        var options = TrainingOptions()
+        AugmentationPolicy.adaptive.configure(&options, forImages: 60_000)
+        #expect(options.augmentation && options.adaptiveAugmentation, "adaptive augments at any size, as D calls for")
+        AugmentationPolicy.on.configure(&options, forImages: 60_000)
+        #expect(options.augmentation && !options.adaptiveAugmentation)
     }
 }

@@ -9,28 +9,35 @@
 /// after brightness (saturation keeps each pixel's channel mean, so the mean too) and sat-mix
 /// moves each pixel's channels toward their mean (x - mean_c) * saturation + mean_c. Backward
 /// applies the adjoints in reverse order. One block per image; the image mean is a block sum.
+///
+/// Each transform is drawn with probability `*probability` (1: always, DiffAugment; adaptive
+/// augmentation keeps it in device memory and `ada_observe` moves it, as
+/// `AdaptiveAugmentation` does on the CPU); a transform not drawn keeps identity parameters.
 public enum AugmentKernels {
     public static let source = KernelSource(name: "augment.cu", code: #"""
     \#(KernelHelpers.random)
     // policy bits: 1 colour, 2 translation, 4 cutout (DiffAugment.Policy). One thread per image.
+    // 16 draws per image: 0-6 the parameters, 8-10 whether each transform applies.
     extern "C" __global__ void augment_draw(float* params, int batch, int height, int width, int policy,
-                                            unsigned long long seed, const unsigned long long* step) {
+                                            unsigned long long seed, const unsigned long long* step,
+                                            const float* probability) {
         int b = blockIdx.x * blockDim.x + threadIdx.x;
         if (b >= batch) return;
-        unsigned long long base = (*step * (unsigned long long)batch + b) * 8;
+        unsigned long long base = (*step * (unsigned long long)batch + b) * 16;
         float* p = params + 8 * b;
+        const float chance = *probability;
         p[0] = 0.f; p[1] = 1.f; p[2] = 1.f; p[3] = 0.f; p[4] = 0.f; p[5] = 0.f; p[6] = 0.f; p[7] = 0.f;
-        if (policy & 1) {
+        if ((policy & 1) && uniform01(splitmix(seed, base + 8)) < chance) {
             p[0] = uniform01(splitmix(seed, base)) - 0.5f;
             p[1] = 2.f * uniform01(splitmix(seed, base + 1));
             p[2] = 0.5f + uniform01(splitmix(seed, base + 2));
         }
-        if (policy & 2) {
+        if ((policy & 2) && uniform01(splitmix(seed, base + 9)) < chance) {
             int most = max(1, width / 8);
             p[3] = (float)((int)(splitmix(seed, base + 3) % (unsigned long long)(2 * most + 1)) - most);
             p[4] = (float)((int)(splitmix(seed, base + 4) % (unsigned long long)(2 * most + 1)) - most);
         }
-        if (policy & 4) {
+        if ((policy & 4) && uniform01(splitmix(seed, base + 10)) < chance) {
             int size = max(1, width / 2);
             p[7] = (float)size;
             p[5] = (float)((int)(splitmix(seed, base + 5) % (unsigned long long)(width + 1 - size / 2)) - size / 2);
@@ -109,7 +116,31 @@ public enum AugmentKernels {
             dx[blockIdx.x * size + i] = own;
         }
     }
-    """#, functions: ["augment_draw", "augment_forward", "augment_backward"])
+    // Adaptive augmentation's controller (GAN/AdaptiveAugmentation.swift), one block: state =
+    // {p, real logits above 0, logits seen, steps} since the last adjustment; every `interval`
+    // steps p moves by seen / ramp towards more augmentation when r = 2 above / seen - 1 is over
+    // `target`, towards less when under, within [0, 1]. The CPU's arithmetic, in its order.
+    extern "C" __global__ void ada_observe(const float* logits, long n, float* state, float target, float ramp,
+                                           int interval) {
+        __shared__ float partial[256];
+        float above = 0.f;
+        for (long i = threadIdx.x; i < n; i += blockDim.x) above += logits[i] > 0.f ? 1.f : 0.f;
+        float total = block_sum(above, partial);
+        if (threadIdx.x != 0) return;
+        state[1] += total;
+        state[2] += (float)n;
+        state[3] += 1.f;
+        if (state[3] >= (float)interval) {
+            float r = 2.f * state[1] / state[2] - 1.f;
+            float direction = r > target ? 1.f : (r < target ? -1.f : 0.f);
+            state[0] = fminf(fmaxf(state[0] + direction * state[2] / ramp, 0.f), 1.f);
+            state[1] = 0.f; state[2] = 0.f; state[3] = 0.f;
+        }
+    }
+    """#, functions: ["augment_draw", "augment_forward", "augment_backward", "ada_observe"])
+
+    /// Threads of `ada_observe`'s one block (a power of two).
+    public static let observeBlock = 256
 
     /// Threads per image block of `augment_forward` and `augment_backward` (a power of two).
     public static let block = 256

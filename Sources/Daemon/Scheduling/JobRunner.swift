@@ -135,7 +135,7 @@ public struct JobRunner: Sendable {
         options.seed = UInt64(settings.seed)
         options.batchSize = settings.batch
         options.checkpointSeconds = settings.checkpointSeconds
-        options.augmentation = settings.augmentation.enabled(forImages: set.count)
+        settings.augmentation.configure(&options, forImages: set.count)
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)

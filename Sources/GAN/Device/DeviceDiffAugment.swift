@@ -9,18 +9,25 @@ import GPUEngine
 /// Parameters are drawn on the device from `seed` and the step counter in device memory (new
 /// ones every step without the host, as a captured graph needs), so they are not the CPU
 /// augmentation's draws: tests check the maps against their definition instead.
+///
+/// Each transform is drawn with the probability in `probability` (one float in device memory:
+/// 1 for DiffAugment, adaptive augmentation's p otherwise, which the step moves on the device).
 public final class DeviceDiffAugment {
     public let policy: DiffAugment.Policy
     public let seed: UInt64
     let counter: DeviceBuffer
+    let probability: DeviceTensor
     private var parameters: DeviceTensor?
     private var output: DeviceTensor?, inputGradient: DeviceTensor?
 
-    /// `counter`: the step's 64-bit step counter (shared by every draw of the step).
-    public init(policy: DiffAugment.Policy, seed: UInt64, counter: DeviceBuffer) {
+    /// `counter`: the step's 64-bit step counter (shared by every draw of the step);
+    /// `probability`: one float, each transform's chance.
+    public init(policy: DiffAugment.Policy, seed: UInt64, counter: DeviceBuffer, probability: DeviceTensor) {
+        precondition(probability.count == 1, "the probability is one float")
         self.policy = policy
         self.seed = seed
         self.counter = counter
+        self.probability = probability
     }
 
     /// x (B, C, H, W) -> augmented images, with parameters drawn for this step.
@@ -31,7 +38,7 @@ public final class DeviceDiffAugment {
         (parameters, output) = (p, y)
         try device.launch("augment_draw", grid: (batch + 31) / 32, block: 32,
                           [p.argument, .int32(Int32(batch)), .int32(Int32(x.shape[2])), .int32(Int32(x.shape[3])),
-                           .int32(Int32(policy.rawValue)), .uint64(seed), .buffer(counter)])
+                           .int32(Int32(policy.rawValue)), .uint64(seed), .buffer(counter), probability.argument])
         try device.launch("augment_forward", grid: batch, block: AugmentKernels.block,
                           [x.argument, y.argument, p.argument] + geometry(x))
         return y

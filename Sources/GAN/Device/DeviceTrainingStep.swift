@@ -8,8 +8,9 @@ import GPUEngine
 /// `download`, brings up to date (checkpoints stay the CPU format).
 ///
 /// Both losses (BCE on logits, hinge), DiffAugment (drawn on the device: see
-/// `DeviceDiffAugment`) and LeCam regularisation (its anchors in device memory); not yet
-/// spectral normalisation or consistency regularisation.
+/// `DeviceDiffAugment`), adaptive augmentation (its controller in device memory, moved by
+/// `ada_observe` from D's real logits) and LeCam regularisation (its anchors in device
+/// memory); not yet spectral normalisation or consistency regularisation.
 public final class DeviceTrainingStep {
     public let step: TrainingStep
     public let device: any KernelDevice
@@ -18,8 +19,13 @@ public final class DeviceTrainingStep {
     let generatorOptimizer: DeviceAdam
     let discriminatorOptimizer: DeviceAdam
     /// Loss and mean logit of D on real images, on generated ones, and G's (2 floats each),
-    /// then LeCam's real and generated parts.
+    /// then LeCam's real and generated parts, then the augmentation's state (`AdaptiveAugmentation
+    /// .state`: p first; {1, 0, 0, 0} for DiffAugment's fixed p), so one read brings them all.
     private let losses: DeviceTensor
+    private var augmentationState: DeviceTensor { Self.augmentationState(in: losses) }
+    private static func augmentationState(in losses: DeviceTensor) -> DeviceTensor {
+        DeviceTensor(storage: losses.storage, offset: losses.offset + 8, shape: [4])
+    }
     /// LeCam's anchors {real, fake}, when the step has the term.
     private let leCamAnchors: DeviceTensor?
     private var logitGradient: DeviceTensor?
@@ -32,8 +38,10 @@ public final class DeviceTrainingStep {
         discriminator = try DeviceDiscriminator(step.discriminator, on: device)
         generatorOptimizer = try DeviceAdam(step.generatorOptimizer, arena: generator.arena)
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
-        losses = try DeviceTensor(on: device, shape: [8])
+        losses = try DeviceTensor(on: device, shape: [12])
         try device.fill(losses, 0)
+        let state = Self.augmentationState(in: losses)
+        try state.upload(step.augmentation?.adaptive?.state ?? [1, 0, 0, 0])
         if let leCam = step.leCam {
             let anchors = try DeviceTensor(on: device, shape: [2])
             try anchors.upload([leCam.realAnchor, leCam.fakeAnchor])
@@ -48,8 +56,9 @@ public final class DeviceTrainingStep {
         if let augmentation = step.augmentation {
             // Three draws per step (real, generated for D, generated for G), each its own stream.
             let seed = augmentation.seed
+            let probability = DeviceTensor(storage: state.storage, offset: state.offset, shape: [1])
             augmentations = (0..<3).map { DeviceDiffAugment(policy: augmentation.policy, seed: seed &+ UInt64($0) &* 0x5851_F42D_4C95_7F2D,
-                                                            counter: counter) }
+                                                            counter: counter, probability: probability) }
         } else {
             augmentations = []
         }
@@ -100,6 +109,7 @@ public final class DeviceTrainingStep {
         try discriminator.arena.zeroGradients()
         let realLogits = try discriminator.forward(augmented(real, 0), labels: realLabels)
         try loss(realLogits, .real, gradient: dLogits, slot: 0)
+        try observeForAdaptiveAugmentation(realLogits)
         try addLeCam(realLogits, gradient: dLogits, half: 0)
         try discriminator.backward(dLogits, inputGradient: false)
         let fakeLogits = try discriminator.forward(augmented(fake, 1), labels: fakeLabels)
@@ -149,10 +159,20 @@ public final class DeviceTrainingStep {
                            .float(leCam.weight), .float(leCam.decay), .float(half == 0 ? 1 : -1), .int32(half)])
     }
 
-    /// The last step's losses and mean logits.
+    /// Adaptive augmentation's controller counts D's real logits (the CPU step's order: after
+    /// the real batch, so the generated batches of the step see the new p).
+    private func observeForAdaptiveAugmentation(_ realLogits: DeviceTensor) throws(CUDAError) {
+        guard let adaptive = step.augmentation?.adaptive else { return }
+        try device.launch("ada_observe", grid: 1, block: AugmentKernels.observeBlock,
+                          [realLogits.argument, .int64(realLogits.count), augmentationState.argument, .float(adaptive.target),
+                           .float(adaptive.rampImages), .int32(Int32(adaptive.interval))])
+    }
+
+    /// The last step's losses and mean logits (and adaptive augmentation's probability).
     public func report() throws(CUDAError) -> StepReport {
         let v = try losses.values()
-        return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3])
+        return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3],
+                          augmentationProbability: step.augmentation?.adaptive == nil ? nil : v[8])
     }
 
     /// The images of the last generator forward pass.
@@ -171,6 +191,9 @@ public final class DeviceTrainingStep {
         if let leCam = step.leCam, let anchors = leCamAnchors {
             let values = try anchors.values()
             (leCam.realAnchor, leCam.fakeAnchor) = (values[0], values[1])
+        }
+        if let augmentation = step.augmentation, augmentation.adaptive != nil {
+            augmentation.adaptive?.restore(state: try augmentationState.values())
         }
     }
 }
