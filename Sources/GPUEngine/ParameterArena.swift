@@ -1,12 +1,34 @@
 import CUDA
 import Engine
 
+/// Where layers find their parameters' device views: one arena, or several (`ParameterViews`).
+public protocol ParameterSource {
+    func value(_ parameter: Parameter) -> DeviceTensor
+    func gradient(_ parameter: Parameter) -> DeviceTensor
+}
+
+/// Several arenas as one source: a spectrally normalised network's layers compute with W / sigma,
+/// kept in an arena of their own beside the trained weights' (biases and the rest).
+public struct ParameterViews: ParameterSource {
+    public let arenas: [ParameterArena]
+
+    public init(_ arenas: [ParameterArena]) { self.arenas = arenas }
+
+    private func arena(holding parameter: Parameter) -> ParameterArena {
+        guard let arena = arenas.first(where: { $0.holds(parameter) }) else { preconditionFailure("\(parameter.name) is in no arena") }
+        return arena
+    }
+
+    public func value(_ parameter: Parameter) -> DeviceTensor { arena(holding: parameter).value(parameter) }
+    public func gradient(_ parameter: Parameter) -> DeviceTensor { arena(holding: parameter).gradient(parameter) }
+}
+
 /// A network's parameters in one flat device buffer, and their gradients in another of the
 /// same layout, so that one launch updates a whole network (`DeviceAdam`) and zeroes its
 /// gradients. Each parameter keeps a view by the CPU model's `Parameter`: the CPU model stays
 /// the source of names and shapes, and a checkpoint is the CPU format (`download` into the
 /// CPU parameters, then the usual save): device-independent.
-public final class ParameterArena: @unchecked Sendable {
+public final class ParameterArena: ParameterSource, @unchecked Sendable {
     public let device: any KernelDevice
     public let parameters: [Parameter]
     public let values: DeviceTensor
@@ -30,6 +52,8 @@ public final class ParameterArena: @unchecked Sendable {
         try upload()
         try zeroGradients()
     }
+
+    public func holds(_ parameter: Parameter) -> Bool { offsets[ObjectIdentifier(parameter)] != nil }
 
     /// Floats in each buffer, alignment gaps included (they stay zero).
     public var count: Int { values.count }
@@ -81,7 +105,7 @@ public struct DeviceWeights: @unchecked Sendable {
     public let weight: DeviceTensor, weightGradient: DeviceTensor
     public let bias: DeviceTensor?, biasGradient: DeviceTensor?
 
-    public init(weight: Parameter, bias: Parameter?, arena: ParameterArena) {
+    public init(weight: Parameter, bias: Parameter?, arena: some ParameterSource) {
         self.weight = arena.value(weight)
         weightGradient = arena.gradient(weight)
         self.bias = bias.map(arena.value)

@@ -131,8 +131,9 @@ extension DeviceTrainerTests {
 }
 
 extension DeviceTrainerTests {
-    /// LeCam trains on the device, its anchors saved with the checkpoint; spectral
-    /// normalisation, which the device engine lacks, trains on the CPU with a notice.
+    /// LeCam and spectral normalisation train on the device, LeCam's anchors and the power
+    /// iteration's vectors saved with the checkpoint; consistency regularisation, which the
+    /// device engine lacks, trains on the CPU with a notice.
     @Test func modelOptionsTheDeviceLacksTrainOnTheCPUWithANotice() throws {
         let data = try DatasetFolder()
         try data.addImages("a", count: 4, value: 40)
@@ -157,7 +158,14 @@ extension DeviceTrainerTests {
         #expect(resumed.step.leCam?.realAnchor == anchors.realAnchor && resumed.step.leCam?.fakeAnchor == anchors.fakeAnchor)
 
         let (spectral, _) = try trainer { $0.discriminatorNormalization = .spectral }
-        #expect(spectral.engine.deviceName == "cpu")
-        #expect(spectral.deviceNotice?.contains("spectral normalisation has no device implementation yet") == true, "\(spectral.deviceNotice ?? "")")
+        #expect(spectral.engine.deviceName == device.name && spectral.deviceNotice == nil)
+        let vectors = spectral.step.discriminator.spectralNorms.map(\.u.values)
+        try spectral.train(.steps(2))
+        #expect(spectral.step.discriminator.spectralNorms.map(\.u.values) != vectors, "the device's power iteration reached the CPU model")
+
+        let (consistency, _) = try trainer { $0.consistencyWeight = 1 }
+        #expect(consistency.engine.deviceName == "cpu")
+        #expect(consistency.deviceNotice?.contains("consistency regularisation has no device implementation yet") == true,
+                "\(consistency.deviceNotice ?? "")")
     }
 }

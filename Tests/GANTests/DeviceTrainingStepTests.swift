@@ -15,9 +15,10 @@ struct DeviceStepComparison {
 
     /// A small model of the daemon's kind; the two steps start from the same weights.
     static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, channels: Int = 3, classes: Int = 3,
-                         leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil) -> TrainingStep {
+                         leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false) -> TrainingStep {
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes, latentSize: 16, embeddingSize: 8,
-                                               baseChannels: 8, classConditionalNorm: true)
+                                               baseChannels: 8, classConditionalNorm: true,
+                                               discriminatorNormalization: spectral ? .spectral : .batch)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: 5)
         initializeDCGAN(discriminator.parameters, seed: 6)
@@ -35,9 +36,9 @@ struct DeviceStepComparison {
     }
 
     func compare(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, leCam: Float? = nil,
-                 adaptive: AdaptiveAugmentation? = nil) throws {
-        let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive)
-        let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive)
+                 adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false) throws {
+        let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral)
+        let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral)
         let batch = 6
         var data = RandomGenerator(seed: 11)
         let real = Tensor(zeros: [batch, 3, 32, 32]), z = Tensor(zeros: [batch, 16])
@@ -137,6 +138,13 @@ struct EmulatedTrainingStepTests {
         try comparison.compare(loss: .hinge, augmentation: [], adaptive: AdaptiveAugmentation(probability: 0.5, interval: 1, rampImages: 60))
     }
 
+    /// Spectral normalisation in D: the power iteration, W / sigma and the gradient hand-over
+    /// on the device; the u vectors are among the buffers compared.
+    @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
+    func matchesTheCPUStepWithSpectralNormalization(loss: AdversarialLoss) throws {
+        try comparison.compare(loss: loss, augmentation: nil, spectral: true)
+    }
+
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
 }
 
@@ -152,6 +160,10 @@ struct GPUTrainingStepTests {
     func matchesTheCPUStepWithLeCam(loss: AdversarialLoss) throws { try comparison.compare(loss: loss, augmentation: nil, leCam: 0.5) }
     @Test func matchesTheCPUStepWithAdaptiveAugmentation() throws {
         try comparison.compare(loss: .hinge, augmentation: [], adaptive: AdaptiveAugmentation(probability: 0.5, interval: 1, rampImages: 60))
+    }
+    @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
+    func matchesTheCPUStepWithSpectralNormalization(loss: AdversarialLoss) throws {
+        try comparison.compare(loss: loss, augmentation: nil, spectral: true)
     }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }

@@ -156,4 +156,37 @@ struct DeviceLayerChecks {
         try gpuEmbedding.backward(drows.device)
         try expectGradients(arena)
     }
+
+    /// Spectral normalisation against the CPU's: two power-iteration steps and one without
+    /// (u, W / sigma), then the gradient hand-over (dL/dW, the layer's gradient cleared), for a
+    /// weight read as it is and one read transposed (an embedding table).
+    func spectralNormalization(transposed: Bool) throws {
+        let shape = transposed ? [5, 9] : [6, 3, 2, 2]
+        let cpu = SpectralNormalization(Parameter("layer.weight", shape: shape), transposed: transposed)
+        let twin = SpectralNormalization(Parameter("layer.weight", shape: shape), transposed: transposed)
+        let w = Self.values(cpu.weight.value.count, seed: 40)
+        for i in w.indices { cpu.weight.value[i] = w[i]; twin.weight.value[i] = w[i] }
+        let weights = try ParameterArena([twin.weight], on: device), targets = try ParameterArena([twin.target], on: device)
+        let gpu = try DeviceSpectralNormalization(twin, weights: weights, targets: targets)
+        for iterate in [true, true, false] {
+            cpu.normalize(iterate: iterate)
+            try gpu.normalize(iterate: iterate)
+            #expect(Self.close(try targets.value(twin.target).values(), cpu.target.value.values, tolerance: 1e-5), "W / sigma, iterate \(iterate)")
+        }
+        try gpu.download()
+        #expect(Self.close(twin.u.values, cpu.u.values, tolerance: 1e-5), "u")
+        #expect(cpu.sigma > 0.1, "a weight of this size has sigma of order 1: \(cpu.sigma)")
+
+        let g = Self.values(w.count, seed: 41)
+        for i in g.indices { cpu.target.grad[i] = g[i]; cpu.weight.grad[i] = 0.25 }
+        try targets.gradient(twin.target).upload(g)
+        try weights.gradient(twin.weight).upload([Float](repeating: 0.25, count: w.count))
+        cpu.accumulateGradient()
+        try gpu.accumulateGradient()
+        #expect(Self.close(try weights.gradient(twin.weight).values(), cpu.weight.grad.values, tolerance: 1e-5), "dL/dW")
+        #expect(try targets.gradient(twin.target).values().allSatisfy { $0 == 0 }, "the layer's gradient was handed over")
+        // Not a plain 1 / sigma scaling: the rank-1 term is there.
+        let plain = zip(g, cpu.weight.grad.values).map { ($1 - 0.25) * cpu.sigma - $0 }.map(abs).max() ?? 0
+        #expect(plain > 1e-3, "dL/dW differs from G / sigma by the rank-1 term")
+    }
 }

@@ -19,6 +19,9 @@ struct EmulatedLayerTests {
     }
     @Test func activations() throws { for kind in [Activation.Kind.relu, .leakyReLU(slope: 0.2), .tanh] { try checks.activation(kind) } }
     @Test func classConditioning() throws { try checks.classConditioning() }
+    @Test(arguments: [false, true]) func spectralNormalization(transposed: Bool) throws {
+        try checks.spectralNormalization(transposed: transposed)
+    }
 }
 
 /// The same on a GPU (the device machine); skipped elsewhere, saying so.
@@ -36,6 +39,9 @@ struct GPULayerTests {
     }
     @Test func activations() throws { for kind in [Activation.Kind.relu, .leakyReLU(slope: 0.2), .tanh] { try checks.activation(kind) } }
     @Test func classConditioning() throws { try checks.classConditioning() }
+    @Test(arguments: [false, true]) func spectralNormalization(transposed: Bool) throws {
+        try checks.spectralNormalization(transposed: transposed)
+    }
 }
 
 typealias DeviceBatchNormActivation = GPUEngine.DeviceBatchNorm.FusedActivation

@@ -4,6 +4,6 @@ public enum AllKernels {
     public static let sources: [KernelSource] = [
         ElementwiseKernels.source, OptimizerKernels.source, BatchNormKernels.source, DataKernels.source,
         ConvolutionKernels.source, LossKernels.source, AugmentKernels.source, ConditioningKernels.source,
-        ImageKernels.source,
+        ImageKernels.source, SpectralKernels.source,
     ]
 }

@@ -2,32 +2,71 @@ import CUDA
 import Engine
 import GPUEngine
 
-/// `Discriminator` on a `KernelDevice` (BatchNorm form): Conv -> LeakyReLU, then
-/// [Conv -> BatchNorm fused with LeakyReLU] x (stages - 1), flatten, projection head.
+/// `Discriminator` on a `KernelDevice`. BatchNorm form: Conv -> LeakyReLU, then
+/// [Conv -> BatchNorm fused with LeakyReLU] x (stages - 1), flatten, projection head. Spectral
+/// form: every Conv -> LeakyReLU, the layers computing with W / sigma from an arena of their
+/// own (`targets`), refreshed by `prepareForward` and handed back by `finishBackward`, as the
+/// CPU model does.
 public final class DeviceDiscriminator {
     public let model: Discriminator
+    /// The trained parameters (what Adam updates and checkpoints keep).
     public let arena: ParameterArena
+    /// The spectrally normalised layers' W / sigma and their gradients; nil with BatchNorm.
+    let targets: ParameterArena?
     let convolutions: [DeviceConv2d]
-    let firstActivation = DeviceActivation(.leakyReLU(slope: 0.2))
+    let activations: [DeviceActivation]
     let norms: [DeviceBatchNorm]
+    let spectralNorms: [DeviceSpectralNormalization]
     let head: DeviceProjectionHead
 
     public init(_ model: Discriminator, on device: any KernelDevice) throws(CUDAError) {
-        precondition(model.spectralNorms.isEmpty, "the device discriminator has no spectral normalisation yet")
         self.model = model
         let arena = try ParameterArena(model.parameters, on: device)
         self.arena = arena
-        convolutions = model.convolutions.map { DeviceConv2d($0, arena: arena) }
+        let layers: any ParameterSource
+        if model.spectralNorms.isEmpty {
+            targets = nil
+            spectralNorms = []
+            layers = arena
+        } else {
+            let targets = try ParameterArena(model.spectralNorms.map(\.target), on: device)
+            self.targets = targets
+            var spectralNorms: [DeviceSpectralNormalization] = []
+            for normalization in model.spectralNorms {
+                spectralNorms.append(try DeviceSpectralNormalization(normalization, weights: arena, targets: targets))
+            }
+            self.spectralNorms = spectralNorms
+            layers = ParameterViews([targets, arena])
+        }
+        convolutions = model.convolutions.map { DeviceConv2d($0, arena: layers) }
+        // BatchNorm fuses the activation; the first convolution (and all with spectral
+        // normalisation) has its own.
+        activations = model.convolutions.indices.map { _ in DeviceActivation(.leakyReLU(slope: 0.2)) }
         var norms: [DeviceBatchNorm] = []
         for norm in model.norms { norms.append(try DeviceBatchNorm(norm, activation: .leakyReLU, slope: 0.2, arena: arena)) }
         self.norms = norms
-        head = DeviceProjectionHead(model.head, arena: arena)
+        head = DeviceProjectionHead(model.head, arena: layers)
+    }
+
+    /// Before a forward pass with changed weights: the layers get W / sigma, after one power
+    /// iteration when `iterate` (once per D update). Nothing to do with BatchNorm.
+    public func prepareForward(iterate: Bool) throws(CUDAError) {
+        for normalization in spectralNorms { try normalization.normalize(iterate: iterate) }
+    }
+
+    /// After the backward passes of a D update: the layers' gradients, taken with respect to
+    /// W / sigma, become the trained weights' gradients.
+    public func finishBackward() throws(CUDAError) {
+        for normalization in spectralNorms { try normalization.accumulateGradient() }
     }
 
     /// images (B, C, R, R), labels (B) -> logits (B).
     public func forward(_ images: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor {
-        var x = try firstActivation.forward(try convolutions[0].forward(images))
-        for index in 1..<convolutions.count { x = try norms[index - 1].forward(try convolutions[index].forward(x)) }
+        var x = images
+        for index in convolutions.indices {
+            x = try convolutions[index].forward(x)
+            x = index > 0 && !norms.isEmpty ? try norms[index - 1].forward(x) : try activations[index].forward(x)
+        }
         return try head.forward(x.reshaped([x.shape[0], x.count / x.shape[0]]), labels: labels)
     }
 
@@ -40,7 +79,8 @@ public final class DeviceDiscriminator {
         let finalShape = [dLogits.count, model.convolutions[last].outChannels, 4, 4]
         guard var dx = try head.backward(dLogits, parameterGradients: parameterGradients)?.reshaped(finalShape) else { return nil }
         for index in convolutions.indices.reversed() {
-            dx = index > 0 ? try norms[index - 1].backward(dx, parameterGradients: parameterGradients) : try firstActivation.backward(dx)
+            dx = index > 0 && !norms.isEmpty
+                ? try norms[index - 1].backward(dx, parameterGradients: parameterGradients) : try activations[index].backward(dx)
             let needInput = index > 0 || inputGradient
             guard let next = try convolutions[index].backward(dx, inputGradient: needInput, parameterGradients: parameterGradients) else {
                 return nil
@@ -50,9 +90,10 @@ public final class DeviceDiscriminator {
         return dx
     }
 
-    /// Parameters and running statistics into the CPU model.
+    /// Parameters, running statistics and the power iteration's vectors into the CPU model.
     public func download() throws(CUDAError) {
         try arena.download()
         for norm in norms { try norm.downloadBuffers() }
+        for normalization in spectralNorms { try normalization.download() }
     }
 }

@@ -9,8 +9,9 @@ import GPUEngine
 ///
 /// Both losses (BCE on logits, hinge), DiffAugment (drawn on the device: see
 /// `DeviceDiffAugment`), adaptive augmentation (its controller in device memory, moved by
-/// `ada_observe` from D's real logits) and LeCam regularisation (its anchors in device
-/// memory); not yet spectral normalisation or consistency regularisation.
+/// `ada_observe` from D's real logits), LeCam regularisation (its anchors in device memory)
+/// and spectral normalisation (`DeviceSpectralNormalization`); not yet consistency
+/// regularisation.
 public final class DeviceTrainingStep {
     public let step: TrainingStep
     public let device: any KernelDevice
@@ -66,7 +67,6 @@ public final class DeviceTrainingStep {
 
     /// Why `step` cannot run on a device yet, or nil when it can.
     public static func unsupported(_ step: TrainingStep) -> String? {
-        if !step.discriminator.spectralNorms.isEmpty { return "spectral normalisation has no device implementation yet" }
         if step.consistency != nil { return "consistency regularisation has no device implementation yet" }
         return nil
     }
@@ -107,6 +107,7 @@ public final class DeviceTrainingStep {
 
         // D step: the two halves' gradients add up, as for the sum of the two losses.
         try discriminator.arena.zeroGradients()
+        try discriminator.prepareForward(iterate: true)
         let realLogits = try discriminator.forward(augmented(real, 0), labels: realLabels)
         try loss(realLogits, .real, gradient: dLogits, slot: 0)
         try observeForAdaptiveAugmentation(realLogits)
@@ -116,10 +117,12 @@ public final class DeviceTrainingStep {
         try loss(fakeLogits, .generated, gradient: dLogits, slot: 1)
         try addLeCam(fakeLogits, gradient: dLogits, half: 1)
         try discriminator.backward(dLogits, inputGradient: false)
+        try discriminator.finishBackward()
         try discriminatorOptimizer.update()
 
         // G step through the updated D.
         try generator.arena.zeroGradients()
+        try discriminator.prepareForward(iterate: false)
         let logits = try discriminator.forward(augmented(fake, 2), labels: fakeLabels)
         try loss(logits, .generatorObjective, gradient: dLogits, slot: 2)
         var dFake = try discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!

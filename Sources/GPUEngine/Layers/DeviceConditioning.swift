@@ -61,7 +61,7 @@ public final class DeviceProjectionHead {
     private var features: DeviceTensor?, labels: DeviceLabels?
     private var scratch: DeviceTensor?
 
-    public init(_ layer: ProjectionHead, arena: ParameterArena) {
+    public init(_ layer: ProjectionHead, arena: some ParameterSource) {
         self.layer = layer
         linear = DeviceLinear(layer.linear, arena: arena)
         table = arena.value(layer.embedding.weight)

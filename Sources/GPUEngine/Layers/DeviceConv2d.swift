@@ -19,7 +19,7 @@ public final class DeviceConv2d {
     private var input: DeviceTensor?
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
 
-    public init(_ layer: Conv2d, arena: ParameterArena) {
+    public init(_ layer: Conv2d, arena: some ParameterSource) {
         self.layer = layer
         parameters = DeviceWeights(weight: layer.weight, bias: layer.bias, arena: arena)
     }

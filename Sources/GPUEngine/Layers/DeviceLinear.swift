@@ -16,7 +16,7 @@ public final class DeviceLinear {
     private var output: DeviceTensor?
     private var inputGradients: [DeviceTensor?] = []
 
-    public init(_ layer: Linear, arena: ParameterArena) {
+    public init(_ layer: Linear, arena: some ParameterSource) {
         self.layer = layer
         parameters = DeviceWeights(weight: layer.weight, bias: layer.bias, arena: arena)
     }
