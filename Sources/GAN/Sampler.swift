@@ -31,12 +31,20 @@ public struct Sampler {
     /// has them; `.winograd` (Float) and `.columns` are for comparisons.
     public var upsampling = ConvTranspose2d.ForwardAlgorithm.winogradBFloat16
 
-    /// What `synthd generate` and the daemon use unless told otherwise: 1 without the class
-    /// check, 1.5 with it (the judge drops the samples that more variety spoils; on
-    /// Fashion-MNIST the two together made better training data than either, docs/training.md).
+    /// What `synthd generate` and the daemon use unless told otherwise: 1, except with the
+    /// class check for a model trained on `largeDataset` images or more: 1.5 (the judge drops
+    /// the samples that more variety spoils; on all of Fashion-MNIST the two together made a
+    /// better synthetic-only classifier than either, docs/training.md). From 50 images per
+    /// class, 1.5 made the mixed classifier worse than 1 on both models measured (-0.6 against
+    /// -0.2 points at 0.5x the real count, -0.2 against -0.1), and 0.7 no better than 1
+    /// (docs/quality.md).
     public static let defaultTemperature: Float = 1
     public static let classCheckTemperature: Float = 1.5
-    public static func defaultTemperature(classCheck: Bool) -> Float { classCheck ? classCheckTemperature : defaultTemperature }
+    /// Where a dataset counts as large: the same line as DiffAugment's `auto`.
+    public static let largeDataset = 10_000
+    public static func defaultTemperature(classCheck: Bool, trainingImages: Int) -> Float {
+        classCheck && trainingImages >= largeDataset ? classCheckTemperature : defaultTemperature
+    }
 
     /// Copies of the generator for the second and later workers, kept between calls.
     private let workers = GeneratorCopies()

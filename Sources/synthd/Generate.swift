@@ -18,8 +18,8 @@ struct Generate: ParsableCommand {
 
         The class check (on unless --no-class-check): a classifier trained on the real images, the judge, looks \
         at every sample, and one it puts in another class is drawn again. synthd train makes the judge \
-        (STATE/judge.ckpt) when a run finishes; generate trains it first if it is missing. With the check, the \
-        default temperature is 1.5 instead of 1.
+        (STATE/judge.ckpt) when a run finishes; generate trains it first if it is missing. With the check and a \
+        model trained on 10000 images or more, the default temperature is 1.5 instead of 1.
         """)
 
     @Argument(help: "The dataset folder (its name names the output folder; --balance counts its images).")
@@ -30,7 +30,7 @@ struct Generate: ParsableCommand {
     @Flag(help: "Top every class up to the largest class (or to --to).") var balance = false
     @Option(help: "With --balance: the count to top up to.") var to: Int?
     @Option(help: "Seed of the latent vectors.") var seed: UInt64 = 1
-    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones (default: 1.5 with the class check, 1 without).")
+    @Option(help: "Standard deviation of the latent vectors: above 1 gives more varied images, below 1 more typical ones (default: 1.5 with the class check for a model trained on 10000 images or more, else 1).")
     var temperature: Float?
     @Flag(help: "Write every sample, without asking the judge whether it shows its class.")
     var noClassCheck = false
@@ -93,7 +93,8 @@ struct Generate: ParsableCommand {
                 progress.write("note: \(dataset) has classes the model was not trained on; writing without the class check (synthd train first)\n")
             }
         }
-        writer.temperature = temperature ?? Sampler.defaultTemperature(classCheck: writer.judge != nil)
+        writer.temperature = temperature ?? Sampler.defaultTemperature(classCheck: writer.judge != nil,
+                                                                        trainingImages: record.imagesAtLastRun)
         let start = Date()
         let summary = try DeviceFailure.naming(dataset: dataset, work: .generation, on: device, 
                                                  intact: { "the images written before it are whole files; the manifest lists none of this run's" }) {

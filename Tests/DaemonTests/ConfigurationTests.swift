@@ -166,8 +166,8 @@ import Glibc
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }
 
-    /// The class check is on by default with the temperature left to it (1.3 with a judge, 1
-    /// without); `class_check` is a boolean and says so when it is not.
+    /// The class check is on by default with the temperature left to it (see
+    /// `Sampler.defaultTemperature`); `class_check` is a boolean and says so when it is not.
     @Test func classCheckKey() throws {
         #expect(Configuration().classCheck && Configuration().temperature == nil)
         #expect(try !Configuration.parse("[generation]\nclass_check = false", path: "t.toml").classCheck)

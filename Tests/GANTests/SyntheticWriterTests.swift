@@ -150,6 +150,17 @@ import Testing
         #expect((552...553).contains(rare.count), "\(rare.count) draws, not 50 / 0.1 * 1.1 + 2")
     }
 
+    /// The default temperature: 1.5 with the class check for a model of 10,000 images or more
+    /// (what raised the synthetic-only classifier on all of Fashion-MNIST), 1 otherwise (what
+    /// the mixed classifier did best with from 500 images; docs/quality.md).
+    @Test func defaultTemperatureFollowsTheClassCheckAndTheDatasetSize() {
+        #expect(Sampler.defaultTemperature(classCheck: true, trainingImages: 500) == 1)
+        #expect(Sampler.defaultTemperature(classCheck: true, trainingImages: 9_999) == 1)
+        #expect(Sampler.defaultTemperature(classCheck: true, trainingImages: 10_000) == 1.5)
+        #expect(Sampler.defaultTemperature(classCheck: true, trainingImages: 60_000) == 1.5)
+        #expect(Sampler.defaultTemperature(classCheck: false, trainingImages: 60_000) == 1)
+    }
+
     /// Temperature t draws G(t z, y) for the z that the seed gives: checked pixel by pixel
     /// against the generator run by hand (28x28 images are the centre of the 32x32 output).
     @Test func temperatureScalesTheLatentVectors() throws {

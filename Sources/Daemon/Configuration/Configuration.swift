@@ -39,7 +39,7 @@ public struct Configuration: Equatable, Sendable {
     /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
     public var keepGenerations = 2
     /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.5 with the
-    /// class check, 1 without (`Sampler.classCheckTemperature`).
+    /// class check for a model of 10,000 images or more, else 1 (`Sampler.defaultTemperature`).
     public var temperature: Double?
     /// Whether generation draws again the samples the judge puts in another class (`Judge`).
     public var classCheck = true

@@ -241,7 +241,8 @@ public struct JobRunner: Sendable {
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
             store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
         }
-        let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil)
+        let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil,
+                                                                                           trainingImages: record.imagesAtLastRun)
         var diversity: [String: Double]?
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
