@@ -161,6 +161,10 @@ import Glibc
             """, path: "t.toml")
         #expect(c.fineTuneMinutes == 2 && c.checkpointSeconds == 30 && c.keepGenerations == 3 && c.augmentation == .off)
         #expect(c.temperature == 1.25 && c.conditioning == .norm && c.discriminator == .spectral)
+        #expect(try Configuration.parse("[training]\naugmentation = \"adaptive\"", path: "t.toml").augmentation == .adaptive)
+        #expect { try Configuration.parse("[training]\naugmentation = \"ada\"", path: "t.toml") } throws: {
+            String(describing: $0).contains("adaptive")
+        }
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[training]\ndiscriminator = \"layer\"", path: "t.toml") }
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\ntemperature = 0", path: "t.toml") }
         #expect(c.sliceMinutes == 4 && c.threads == 1)
