@@ -7,8 +7,8 @@ import Engine
 /// that has memorised its real images calls nearly all of them real (r near 1). Every
 /// `interval` steps the probability p moves by (images seen) / `rampImages` towards more
 /// augmentation when r is above `target` (0.6: 80% of real images called real), towards less
-/// when it is below, and stays within [0, 1]. Each image's
-/// colour, translation and cutout are then applied each with probability p.
+/// when it is below, and stays within [0, 1]. Each image's colour, translation and cutout are
+/// then applied each with probability p.
 ///
 /// The paper's ramp (500k images from 0 to 1) is 2% of its runs; a run here is 100k-400k
 /// images on a CPU, so the ramp is 25k images: D can be reined in within ~400 steps of batch 64.

@@ -5,14 +5,12 @@ import GPUEngine
 /// `Discriminator` on a `KernelDevice`. BatchNorm form: Conv -> LeakyReLU, then
 /// [Conv -> BatchNorm fused with LeakyReLU] x (stages - 1), flatten, projection head. Spectral
 /// form: every Conv -> LeakyReLU, the layers computing with W / sigma from an arena of their
-/// own (`targets`), refreshed by `prepareForward` and handed back by `finishBackward`, as the
+/// own, refreshed by `prepareForward` and handed back by `finishBackward`, as the
 /// CPU model does.
 public final class DeviceDiscriminator {
     public let model: Discriminator
     /// The trained parameters (what Adam updates and checkpoints keep).
     public let arena: ParameterArena
-    /// The spectrally normalised layers' W / sigma and their gradients; nil with BatchNorm.
-    let targets: ParameterArena?
     let convolutions: [DeviceConv2d]
     let activations: [DeviceActivation]
     let norms: [DeviceBatchNorm]
@@ -25,12 +23,11 @@ public final class DeviceDiscriminator {
         self.arena = arena
         let layers: any ParameterSource
         if model.spectralNorms.isEmpty {
-            targets = nil
             spectralNorms = []
             layers = arena
         } else {
+            // The spectrally normalised layers' W / sigma and their gradients.
             let targets = try ParameterArena(model.spectralNorms.map(\.target), on: device)
-            self.targets = targets
             var spectralNorms: [DeviceSpectralNormalization] = []
             for normalization in model.spectralNorms {
                 spectralNorms.append(try DeviceSpectralNormalization(normalization, weights: arena, targets: targets))
