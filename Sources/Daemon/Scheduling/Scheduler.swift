@@ -307,6 +307,10 @@ public final class Scheduler {
             logger.info("files or settings changed since the failure; trying again", metadata: ["dataset": "\(name)"])
             store.update(name) { $0.liftQuarantine(); $0.phase = .waiting; $0.detail = nil }
         }
+        // The jobs before the record: a worker records the trained fingerprint before it marks
+        // its training job done, so read in this order one of the two always shows the training
+        // (read the other way round, another node finishing in between hides both).
+        let jobs = pending(name)
         let runtime = store.get(name)
         if fingerprint.images == 0 {
             logger.info("dataset has no images yet", metadata: ["dataset": "\(name)"])
@@ -316,7 +320,6 @@ public final class Scheduler {
         if fingerprint.value == runtime.trainedFingerprint {
             // Nothing new to learn (a touch, a .ready file, a synthd.toml); but a synthd.toml
             // that asks for other outputs than the published ones is a generation job.
-            let jobs = pending(name)
             if jobs.isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
                 enqueue(.generate, name, detail: "generation settings changed")
                 return
@@ -326,7 +329,6 @@ public final class Scheduler {
             }
             return
         }
-        let jobs = pending(name)
         if jobs.contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
             return  // the pending training job already covers these files (a restart, say)
         }
@@ -406,9 +408,13 @@ public final class Scheduler {
         do {
             switch outcome {
             case .completed(let fingerprint):
-                try queue.markDone(job)
+                // The trained fingerprint first, then the job done: another node's `decide`
+                // reads in the other order, so it never sees neither (and trains again).
                 if job.kind == .train {
                     store.update(name) { $0.trainedFingerprint = fingerprint; $0.progress = 1; $0.eta = nil }
+                }
+                try queue.markDone(job)
+                if job.kind == .train {
                     log.info("training done")
                     if !isCancelled(name) { enqueue(.generate, name, detail: "training done") }
                 } else if pending(name).isEmpty {

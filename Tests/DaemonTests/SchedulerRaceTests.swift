@@ -1,0 +1,100 @@
+import Daemon
+import Foundation
+import Logging
+import Spool
+import Testing
+
+/// Two nodes on one spool, sharing jobs and records as a cluster's database shares them, with
+/// another node's step placed between two reads of one node's decision: the interleavings a
+/// real cluster meets only now and then, made to happen every time.
+@Suite struct SchedulerRaceTests {
+    /// A node's spool check decides "new dataset" while the node that trained it finishes:
+    /// whatever falls between the check's reads, the dataset is not trained a second time.
+    @Test func aTrainingThatFinishesDuringAnotherNodesCheckIsNotQueuedAgain() throws {
+        let root = NSTemporaryDirectory() + "synthd-race-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let jobs = InterleavedJobStore(try JobQueue(path: root + "/queue.json"))
+        let records = InMemoryRecords()
+        func node(_ name: String) throws -> Scheduler {
+            var configuration = Configuration()
+            configuration.spool = root + "/spool"
+            configuration.output = root + "/out"
+            configuration.state = root + "/state-" + name
+            configuration.settleSeconds = 0
+            let logger = Logger(label: name) { _ in SwiftLogNoOpLogHandler() }
+            return try Scheduler(configuration: configuration, logger: logger, jobs: jobs, shared: records)
+        }
+        let image = root + "/spool/pets/cat/1.png"
+        try FileManager.default.createDirectory(atPath: root + "/spool/pets/cat", withIntermediateDirectories: true)
+        try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: image))
+        let a = try node("a"), b = try node("b")
+
+        a.handle(.changed(dataset: "pets"))
+        a.takeSettled()
+        let training = try #require(a.startNext())
+        #expect(training.kind == .train)
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+
+        // b's periodic check of the same files; a finishes at b's first look at the jobs.
+        jobs.beforeNextPending = { a.finish(training, .completed(fingerprint: fingerprint.value), stopping: false) }
+        b.handle(.changed(dataset: "pets"))
+        b.takeSettled()
+        #expect(jobs.beforeNextPending == nil, "the interleaving happened")
+        let waiting = try jobs.snapshot().filter { $0.state == .queued }.map { $0.kind }
+        #expect(waiting == [.generate], "trained once, then generated; not trained again")
+    }
+}
+
+/// A `JobQueue` that runs a given step of another node just before the next read of a
+/// dataset's pending jobs.
+final class InterleavedJobStore: JobStore {
+    let queue: JobQueue
+    var beforeNextPending: (() -> Void)?
+    init(_ queue: JobQueue) { self.queue = queue }
+
+    func pending(dataset: String) throws -> [Job] {
+        if let step = beforeNextPending {
+            beforeNextPending = nil
+            step()
+        }
+        return queue.pending(dataset: dataset)
+    }
+    func snapshot() throws -> [Job] { queue.snapshot() }
+    func enqueue(_ kind: Job.Kind, dataset: String, now: Date) throws -> Job { try queue.enqueue(kind, dataset: dataset, now: now) }
+    func claim(now: Date, busy: Set<String>, stepAtStart: (String) -> Int) throws -> Job? {
+        try queue.claim(now: now, busy: busy, stepAtStart: stepAtStart)
+    }
+    func hasWaiting(now: Date, busy: Set<String>) throws -> Bool { queue.hasWaiting(now: now, busy: busy) }
+    func queuedCount() throws -> Int { queue.queuedCount() }
+    func resume(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?) throws {
+        try queue.resume(job, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds)
+    }
+    func markDone(_ job: Job) throws { try queue.markDone(job) }
+    func markFailed(_ job: Job, error: String) throws { try queue.markFailed(job, error: error) }
+    func pause(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?) throws {
+        try queue.pause(job, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds)
+    }
+    func requeue(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?, notBefore: Date?, error: String?) throws {
+        try queue.requeue(job, remainingSeconds: remainingSeconds, budgetSeconds: budgetSeconds, notBefore: notBefore, error: error)
+    }
+    func cancel(dataset: String) throws -> [Int] { try queue.cancel(dataset: dataset) }
+    func prune(keep: Int) throws { try queue.prune(keep: keep) }
+    func takeInterrupted() throws -> [Job] { queue.takeInterrupted() }
+}
+
+/// Datasets' records kept in memory and shared by the nodes, as the cluster's table is.
+final class InMemoryRecords: SharedRuntime, @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [String: DatasetRuntime] = [:]
+
+    func load(_ dataset: String) throws -> DatasetRuntime? { lock.withLock { records[dataset] } }
+    func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) throws -> DatasetRuntime {
+        lock.withLock {
+            var record = records[dataset] ?? DatasetRuntime()
+            change(&record)
+            records[dataset] = record
+            return record
+        }
+    }
+    func datasets() throws -> [String] { lock.withLock { records.keys.sorted() } }
+}
