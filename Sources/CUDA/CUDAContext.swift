@@ -47,14 +47,21 @@ public final class CUDAContext: @unchecked Sendable {
 
     func free(_ address: UInt64) { _ = driver.memoryFree(address) }
 
-    func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {
+    /// Copies in order on `stream` (after the work queued there before it); returns when the
+    /// host's bytes may be reused.
+    func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64, on stream: OpaquePointer?) throws(CUDAError) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        try driver.check("cuMemcpyHtoD", driver.copyHostToDevice(address, base, bytes.count))
+        try driver.check("cuMemcpyHtoDAsync", driver.copyHostToDeviceAsync(address, base, bytes.count, stream))
+        // From pageable memory the copy is staged before the call returns, but a later write of
+        // the same host bytes by the caller must not race the staging: wait for the stream.
+        try driver.check("cuStreamSynchronize", driver.streamSynchronize(stream))
     }
 
-    func read(_ address: UInt64, into bytes: UnsafeMutableRawBufferPointer) throws(CUDAError) {
+    /// Copies once the work queued on `stream` before it is done; returns with the bytes there.
+    func read(_ address: UInt64, into bytes: UnsafeMutableRawBufferPointer, on stream: OpaquePointer?) throws(CUDAError) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        try driver.check("cuMemcpyDtoH", driver.copyDeviceToHost(base, address, bytes.count))
+        try driver.check("cuMemcpyDtoHAsync", driver.copyDeviceToHostAsync(base, address, bytes.count, stream))
+        try driver.check("cuStreamSynchronize", driver.streamSynchronize(stream))
     }
 
     /// Loads compiled kernels (a CUBIN from `KernelCache` or `NVRTC.compile`).

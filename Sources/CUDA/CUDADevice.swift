@@ -7,12 +7,16 @@ import Glibc
 /// NVRTC at first use (one module per source, cached on disk by `KernelCache`), and cuBLAS
 /// for the matrix products.
 ///
-/// Each thread that computes gets a lane of its own: a stream (blocking: the synchronous
-/// copies of `write` and `read` wait for it) and a cuBLAS handle bound to it. Launches and
-/// products go, in order, to the calling thread's lane, so that the daemon's jobs on their
+/// Each thread that computes gets a lane of its own: a stream and a cuBLAS handle bound to it.
+/// Launches, products and copies go, in order, to the calling thread's lane, and `synchronize`
+/// waits for that lane alone, so that the daemon's jobs on their
 /// worker threads share the GPU without sharing a stream (a capture records everything issued
 /// to its stream, from any thread) or a cuBLAS handle (not safe to use from two threads at
 /// once); `capture` records a lane's work into a CUDA graph that `replay` launches at once.
+/// The lanes' streams are non-blocking and nothing waits for the whole context: a copy or a
+/// synchronisation on the legacy default stream would wait for every stream, a capturing one
+/// too, and the driver then invalidates that capture (seen on an H200: another job's read
+/// during a capture failed it with error 901).
 public final class CUDADevice: KernelDevice, @unchecked Sendable {
     public let context: CUDAContext
     public let name: String
@@ -64,7 +68,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         if let lane = lanes.withLock({ $0[thread] }) { return lane }
         let driver = context.driver
         var stream: OpaquePointer?
-        try driver.check("cuStreamCreate", driver.streamCreate(&stream, 0))
+        try driver.check("cuStreamCreate", driver.streamCreate(&stream, 1))  // CU_STREAM_NON_BLOCKING
         var handle: OpaquePointer?
         let created = cublas.create(&handle)
         guard created == 0 else { throw .cublas(call: "cublasCreate", code: created) }
@@ -102,13 +106,12 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
 
     public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {
         try context.makeCurrent()
-        try context.write(bytes, to: address)
+        try context.write(bytes, to: address, on: lane().stream)
     }
 
     public func read(_ address: UInt64, into bytes: UnsafeMutableRawBufferPointer) throws(CUDAError) {
         try context.makeCurrent()
-        try context.synchronize()
-        try context.read(address, into: bytes)
+        try context.read(address, into: bytes, on: lane().stream)
     }
 
     public func launch(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
@@ -134,9 +137,10 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         guard status == 0 else { throw .cublas(call: p.count == 1 ? "cublasSgemm" : "cublasSgemmStridedBatched", code: status) }
     }
 
+    /// Waits for the calling thread's work (its lane), not for other threads' (see above).
     public func synchronize() throws(CUDAError) {
         try context.makeCurrent()
-        try context.synchronize()
+        try context.driver.check("cuStreamSynchronize", context.driver.streamSynchronize(lane().stream))
     }
 
     public func capture(_ body: () throws(CUDAError) -> Void) throws(CUDAError) -> any CapturedWork {

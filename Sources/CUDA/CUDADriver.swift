@@ -38,6 +38,8 @@ public final class CUDADriver: @unchecked Sendable {
     let memoryInfo: @convention(c) (UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int>) -> Int32
     let copyHostToDevice: @convention(c) (DevicePointer, UnsafeRawPointer, Int) -> Int32
     let copyDeviceToHost: @convention(c) (UnsafeMutableRawPointer, DevicePointer, Int) -> Int32
+    let copyHostToDeviceAsync: @convention(c) (DevicePointer, UnsafeRawPointer, Int, OpaquePointer?) -> Int32
+    let copyDeviceToHostAsync: @convention(c) (UnsafeMutableRawPointer, DevicePointer, Int, OpaquePointer?) -> Int32
     let moduleLoadData: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UnsafeRawPointer) -> Int32
     let moduleUnload: @convention(c) (OpaquePointer?) -> Int32
     let moduleGetFunction: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> Int32
@@ -79,6 +81,8 @@ public final class CUDADriver: @unchecked Sendable {
         memoryInfo = try library.function("cuMemGetInfo_v2", as: type(of: memoryInfo))
         copyHostToDevice = try library.function("cuMemcpyHtoD_v2", as: type(of: copyHostToDevice))
         copyDeviceToHost = try library.function("cuMemcpyDtoH_v2", as: type(of: copyDeviceToHost))
+        copyHostToDeviceAsync = try library.function("cuMemcpyHtoDAsync_v2", as: type(of: copyHostToDeviceAsync))
+        copyDeviceToHostAsync = try library.function("cuMemcpyDtoHAsync_v2", as: type(of: copyDeviceToHostAsync))
         moduleLoadData = try library.function("cuModuleLoadData", as: type(of: moduleLoadData))
         moduleUnload = try library.function("cuModuleUnload", as: type(of: moduleUnload))
         moduleGetFunction = try library.function("cuModuleGetFunction", as: type(of: moduleGetFunction))

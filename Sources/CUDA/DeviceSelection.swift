@@ -161,9 +161,10 @@ extension DeviceChoice {
         }
     }
 
-    /// The GPU as a `KernelDevice` (kernels compiled once into `kernelCache`), or nil for the CPU.
-    public func open(search: CUDALibrarySearch, kernelCache: String?) throws(CUDAError) -> (any KernelDevice)? {
+    /// The GPU as a `KernelDevice` (kernels compiled once into `kernelCache`; products on TF32
+    /// tensor cores with `tensorFloat32`), or nil for the CPU.
+    public func open(search: CUDALibrarySearch, kernelCache: String?, tensorFloat32: Bool = false) throws(CUDAError) -> (any KernelDevice)? {
         guard case .cuda(let info) = device else { return nil }
-        return try CUDADevice(ordinal: info.ordinal, search: search, cacheFolder: kernelCache)
+        return try CUDADevice(ordinal: info.ordinal, search: search, cacheFolder: kernelCache, tensorFloat32: tensorFloat32)
     }
 }

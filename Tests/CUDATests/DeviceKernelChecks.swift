@@ -27,7 +27,8 @@ struct DeviceKernelChecks {
         let tanh = try y.floats()
         #expect(zip(tanh, x).allSatisfy { abs($0 - Float(Foundation.tanh(Double($1)))) <= 2e-6 })
         try device.launch("tanh_backward", grid: 3, block: 256, [.buffer(y), .buffer(dys), .buffer(dx), .int64(count)])
-        #expect(try dx.floats() == zip(tanh, dy).map { $1 * (1 - $0 * $0) })
+        // Not bit for bit: a GPU compiler contracts 1 - y * y into one fused multiply-add.
+        #expect(zip(try dx.floats(), zip(tanh, dy).map { $1 * (1 - $0 * $0) }).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
     }
 
     /// A capture records the capturing thread's work only, without running it; another

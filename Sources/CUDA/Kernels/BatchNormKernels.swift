@@ -16,12 +16,12 @@ public enum BatchNormKernels {
             float* mean_out, float* inv_std_out, float* running_mean, float* running_var,
             int n, int c, int hw, float eps, float momentum, int activation, float slope) {
         __shared__ float shared[BLOCK];
-        int channel = blockIdx.x;
-        long count = (long)n * hw;
+        const unsigned channel = blockIdx.x, count = (unsigned)n * hw, area = hw;
         float sum = 0.f, sum_sq = 0.f;
-        for (long k = threadIdx.x; k < count; k += BLOCK) {
-            long image = k / hw, p = k - image * hw;
-            float v = x[(image * c + channel) * hw + p];
+        #pragma unroll 4
+        for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
+            unsigned image = k / area, p = k - image * area;
+            float v = x[(image * c + channel) * area + p];
             sum += v; sum_sq += v * v;
         }
         float mean = block_sum(sum, shared) / count;
@@ -35,8 +35,9 @@ public enum BatchNormKernels {
             running_var[channel] = (1.f - momentum) * running_var[channel] + momentum * unbiased;
         }
         float g = gamma[channel], b = beta[channel];
-        for (long k = threadIdx.x; k < count; k += BLOCK) {
-            long image = k / hw, p = k - image * hw, index = (image * c + channel) * hw + p;
+        #pragma unroll 4
+        for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
+            unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
             float h = (x[index] - mean) * inv_std;
             xhat[index] = h;
             float out = g * h + b;
@@ -53,11 +54,11 @@ public enum BatchNormKernels {
             const float* dy, const float* y, const float* xhat, const float* gamma, const float* inv_std,
             float* dx, float* dgamma, float* dbeta, int n, int c, int hw, int activation, float slope) {
         __shared__ float shared[BLOCK];
-        int channel = blockIdx.x;
-        long count = (long)n * hw;
+        const unsigned channel = blockIdx.x, count = (unsigned)n * hw, area = hw;
         float sum_dy = 0.f, sum_dy_xhat = 0.f;
-        for (long k = threadIdx.x; k < count; k += BLOCK) {
-            long image = k / hw, p = k - image * hw, index = (image * c + channel) * hw + p;
+        #pragma unroll 4
+        for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
+            unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
             float d = dy[index];
             if (activation == 1) d = y[index] > 0.f ? d : 0.f;
             else if (activation == 2) d = y[index] > 0.f ? d : slope * d;
@@ -68,8 +69,9 @@ public enum BatchNormKernels {
         if (threadIdx.x == 0) { dgamma[channel] += sum_dy_xhat; dbeta[channel] += sum_dy; }
         float g = gamma[channel], s = inv_std[channel];
         float mean_d = g * sum_dy / count, mean_d_xhat = g * sum_dy_xhat / count;
-        for (long k = threadIdx.x; k < count; k += BLOCK) {
-            long image = k / hw, p = k - image * hw, index = (image * c + channel) * hw + p;
+        #pragma unroll 4
+        for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
+            unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
             float d = dy[index];
             if (activation == 1) d = y[index] > 0.f ? d : 0.f;
             else if (activation == 2) d = y[index] > 0.f ? d : slope * d;

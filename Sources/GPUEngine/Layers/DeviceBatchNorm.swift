@@ -39,6 +39,7 @@ public final class DeviceBatchNorm {
     /// x (B, C, H, W) -> act(gamma * (x - mean) / std + beta), statistics of this batch.
     public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
         precondition(x.shape.count == 4 && x.shape[1] == layer.channels, "BatchNorm2d expects (B, \(layer.channels), H, W), got \(x.shape)")
+        precondition(x.count < 1 << 31, "the BatchNorm kernels index in 32 bits: a smaller batch")
         let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
         let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device)
         (output, normalized) = (y, xhat)

@@ -73,8 +73,8 @@ public final class DeviceProjectionHead {
         let batch = phi.shape[0], width = phi.shape[1]
         let y = try linear.forward(phi)
         (features, self.labels) = (phi, labels)
-        try phi.device.launchElementwise("projection_forward", count: batch, [phi.argument, table.argument, labels.argument, y.argument,
-                                                                              .int32(Int32(batch)), .int32(Int32(width))])
+        try phi.device.launch("projection_forward", grid: Swift.min(batch, 4096), block: ConditioningKernels.reductionBlock,
+                              [phi.argument, table.argument, labels.argument, y.argument, .int32(Int32(batch)), .int32(Int32(width))])
         return y.reshaped([batch])
     }
 

@@ -13,10 +13,12 @@ extension ConvGeometry {
 /// Shared by the two convolutions: column matrices, the layout swap, the bias.
 extension KernelDevice {
     func im2col(_ image: DeviceTensor, into cols: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
+        precondition(g.patchSize * g.columnCount < 1 << 31 && g.imageCount < 1 << 31, "im2col indexes in 32 bits: a smaller batch")
         try launchElementwise("im2col", count: g.patchSize * g.columnCount, [image.argument, cols.argument, g.kernelArgument])
     }
 
     func col2im(_ cols: DeviceTensor, into image: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
+        precondition(g.patchSize * g.columnCount < 1 << 31 && g.imageCount < 1 << 31, "col2im indexes in 32 bits: a smaller batch")
         try launchElementwise("col2im", count: g.imageCount, [cols.argument, image.argument, g.kernelArgument])
     }
 
