@@ -146,8 +146,33 @@ struct DeviceKernelChecks {
         try device.launch("im2col", grid: 3, block: 32, [.buffer(images), .buffer(columns), geometry])
         #expect(try columns.floats() == cpu.cols)
         let given = try device.upload(cols), back = try device.allocate(bytes: image.count * 4)
-        try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry])
-        #expect(KernelChecks.close(try back.floats(), cpu.image))
+        try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry, .address(0)])
+        let gathered = try back.floats()
+        #expect(KernelChecks.close(gathered, cpu.image))
+        // With a bias per image channel: each gathered sum plus its channel's bias.
+        let bias = values(g.channels, seed: 11)
+        try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry, .buffer(try device.upload(bias))])
+        let plane = g.height * g.width
+        #expect(try back.floats() == gathered.indices.map { gathered[$0] + bias[($0 / plane) % g.channels] })
+    }
+
+    /// from_channel_major: (C, B, S) to (B, C, S), with a bias per channel and without.
+    func fromChannelMajor() throws {
+        let (batch, channels, inner) = (3, 5, 7)
+        let source = values(batch * channels * inner, seed: 12), bias = values(channels, seed: 13)
+        let sources = try device.upload(source), y = try device.allocate(bytes: source.count * 4)
+        func expected(_ withBias: Bool) -> [Float] {
+            source.indices.map { i in
+                let s = i % inner, c = (i / inner) % channels, b = i / (inner * channels)
+                let value = source[(c * batch + b) * inner + s]
+                return withBias ? value + bias[c] : value
+            }
+        }
+        let arguments: [KernelArgument] = [.int32(Int32(batch)), .int32(Int32(channels)), .int32(Int32(inner))]
+        try device.launch("from_channel_major", grid: 2, block: 32, [.buffer(sources), .buffer(y), .address(0)] + arguments)
+        #expect(try y.floats() == expected(false))
+        try device.launch("from_channel_major", grid: 2, block: 32, [.buffer(sources), .buffer(y), .buffer(try device.upload(bias))] + arguments)
+        #expect(try y.floats() == expected(true))
     }
 
     func biasAndItsGradient() throws {

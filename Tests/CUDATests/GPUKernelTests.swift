@@ -17,6 +17,7 @@ struct EmulatedKernelTests {
     @Test func adamWithADeviceStepCount() throws { try checks.adamWithADeviceStepCount() }
     @Test(arguments: KernelChecks.geometries) func im2colAndCol2im(_ g: ConvGeometry) throws { try checks.im2colAndCol2im(g) }
     @Test func biasAndItsGradient() throws { try checks.biasAndItsGradient() }
+    @Test func fromChannelMajor() throws { try checks.fromChannelMajor() }
     @Test(arguments: [1, 64, 1000]) func hingeLosses(count: Int) throws { try checks.hingeLosses(count: count) }
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
@@ -50,6 +51,7 @@ struct GPUKernelTests {
     @Test func adamWithADeviceStepCount() throws { try checks.adamWithADeviceStepCount() }
     @Test(arguments: KernelChecks.geometries) func im2colAndCol2im(_ g: ConvGeometry) throws { try checks.im2colAndCol2im(g) }
     @Test func biasAndItsGradient() throws { try checks.biasAndItsGradient() }
+    @Test func fromChannelMajor() throws { try checks.fromChannelMajor() }
     @Test(arguments: [1, 64, 1000]) func hingeLosses(count: Int) throws { try checks.hingeLosses(count: count) }
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }

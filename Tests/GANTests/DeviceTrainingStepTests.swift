@@ -173,6 +173,10 @@ struct GPUTrainingStepTests {
     @Test func samplerMatchesTheCPU() throws { try DeviceSamplingChecks(device: gpu!).samplerMatchesTheCPU() }
     /// The reference step against PyTorch's fixture, on the GPU.
     @Test func referenceStepMatchesPyTorch() throws { try ReferenceStepTests().runOnDevice(gpu!) }
+    /// The same with TF32 products (what `--tf32` trains with), within 10 times the tolerances.
+    @Test func referenceStepMatchesPyTorchWithTF32() throws {
+        try ReferenceStepTests().runOnDevice(try CUDADevice(tensorFloat32: true), toleranceScale: 10)
+    }
 }
 
 /// The GPU the tests share, or nil where the driver, NVRTC or cuBLAS does not load.

@@ -32,8 +32,9 @@ public enum ConvolutionKernels {
     // image[b, c, h, w] = sum over (kh, kw) with gh * stride + kh - padding = h (and the same
     // for w) of cols[(c, kh, kw), (b, gh, gw)]. Overwrites the image. Only the kh (kw) of the
     // right residue modulo the stride are visited (4 of a 4x4 kernel's 16 at stride 2), in
-    // ascending order as before: the same sum, the same bits.
-    extern "C" __global__ void col2im(const float* cols, float* image, Geometry g) {
+    // ascending order as before: the same sum, the same bits. bias (per image channel; may be
+    // null) is added to each sum: a transposed convolution's forward pass in one kernel.
+    extern "C" __global__ void col2im(const float* cols, float* image, Geometry g, const float* bias) {
         const unsigned gridArea = g.gh * g.gw, columns = g.batch * gridArea;
         const unsigned n = g.batch * g.channels * g.height * g.width;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
@@ -52,7 +53,7 @@ public enum ConvolutionKernels {
                     sum += cols[(unsigned long long)row * columns + b * gridArea + gy * g.gw + gx];
                 }
             }
-            image[i] = sum;
+            image[i] = bias ? sum + bias[c] : sum;
         }
     }
 
@@ -94,7 +95,19 @@ public enum ConvolutionKernels {
             dst[i] = src[(j * b + k) * inner + s];
         }
     }
-    """#, functions: ["im2col", "col2im", "add_channel_bias", "channel_bias_gradient", "swap_leading_axes"])
+
+    // y (B, C, S) = ycm (C, B, S) + bias[c] (bias may be null): a convolution's one GEMM writes
+    // channel-major; this puts it in NCHW with the bias in the same pass. 32-bit indices.
+    extern "C" __global__ void from_channel_major(const float* ycm, float* y, const float* bias, int batch, int channels,
+                                                  int inner) {
+        const unsigned n = (unsigned)batch * channels * inner;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            unsigned rest = i / inner, s = i - rest * inner, b = rest / channels, c = rest - b * channels;
+            float value = ycm[(c * batch + b) * inner + s];
+            y[i] = bias ? value + bias[c] : value;
+        }
+    }
+    """#, functions: ["im2col", "col2im", "add_channel_bias", "channel_bias_gradient", "swap_leading_axes", "from_channel_major"])
 
     /// `channel_bias_gradient` reduces with this many threads per block (a power of two).
     public static let reductionBlock = 256

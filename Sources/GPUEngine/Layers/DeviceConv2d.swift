@@ -3,10 +3,12 @@ import Engine
 
 /// 2-D convolution on a device, as `Engine/Layers/Conv2d.swift` (weight (Cout, Cin, K, K)).
 ///
-/// Forward: im2col of the whole batch into cols (Cin*K*K, B*OH*OW), then one batched GEMM
-/// writes each image's (Cout, OH*OW) straight into y (B, Cout, OH, OW), no transpose. The
-/// columns are kept for the backward pass (recomputing them, as the CPU does to stay in cache,
-/// would cost a launch and the same memory traffic). Backward: dy to channel-major
+/// Forward: im2col of the whole batch into cols (Cin*K*K, B*OH*OW), one GEMM into the
+/// channel-major (Cout, B*OH*OW), then one pass to y (B, Cout, OH, OW) that adds the bias.
+/// (A GEMM per image straight into y, batched, saves that pass but ran a third as fast on an
+/// H200: an image's product is too small to fill the GPU.) The columns are kept for the
+/// backward pass (recomputing them, as the CPU does to stay in cache, would cost a launch and
+/// the same memory traffic). Backward: dy to channel-major
 /// (Cout, B*OH*OW) once, then one GEMM each for dW (summing over the batch) and the columns'
 /// gradient, and col2im.
 public final class DeviceConv2d {
@@ -42,11 +44,12 @@ public final class DeviceConv2d {
         let y = try DeviceTensor.reuse(output, shape: [g.batch, outputs, g.gridHeight, g.gridWidth], on: device)
         output = y
         try device.im2col(x, into: cols, g)
-        // y_b (Cout, OH*OW) = W (Cout, Cin*K*K) . cols[:, image b's columns]
-        try device.multiply(MatrixProduct(m: outputs, n: g.gridArea, k: g.patchSize, a: weight.address, lda: g.patchSize,
-                                          b: cols.address, ldb: g.columnCount, c: y.address, ldc: g.gridArea,
-                                          count: g.batch, strideA: 0, strideB: g.gridArea, strideC: outputs * g.gridArea))
-        if let bias { try device.addChannelBias(y, bias, batch: g.batch, channels: outputs, spatial: g.gridArea) }
+        // ycm (Cout, B*OH*OW) = W (Cout, Cin*K*K) . cols; the backward pass reuses its memory.
+        let ycm = try DeviceTensor.reuse(channelMajor, shape: [outputs, g.columnCount], on: device)
+        channelMajor = ycm
+        try device.multiply(MatrixProduct(m: outputs, n: g.columnCount, k: g.patchSize, a: weight.address, lda: g.patchSize,
+                                          b: cols.address, ldb: g.columnCount, c: ycm.address, ldc: g.columnCount))
+        try device.fromChannelMajor(ycm, into: y, bias: bias, batch: g.batch, channels: outputs, inner: g.gridArea)
         return y
     }
 
@@ -66,7 +69,9 @@ public final class DeviceConv2d {
                                               lda: g.columnCount, b: cols.address, ldb: g.columnCount, beta: 1,
                                               c: weightGradient.address, ldc: g.patchSize))
             if let biasGradient {
-                try device.addChannelBiasGradient(dy, into: biasGradient, batch: g.batch, channels: outputs, spatial: g.gridArea)
+                // From the channel-major copy: each channel's values in one contiguous row
+                // (coalesced reads), summed in the same order as over dy.
+                try device.addChannelBiasGradient(dycm, into: biasGradient, batch: 1, channels: outputs, spatial: g.columnCount)
             }
         }
         guard wantInput else { return nil }

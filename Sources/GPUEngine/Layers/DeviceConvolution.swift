@@ -17,14 +17,24 @@ extension KernelDevice {
         try launchElementwise("im2col", count: g.patchSize * g.columnCount, [image.argument, cols.argument, g.kernelArgument])
     }
 
-    func col2im(_ cols: DeviceTensor, into image: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
+    /// image = the columns gathered back (+ bias per image channel, when given).
+    func col2im(_ cols: DeviceTensor, into image: DeviceTensor, _ g: ConvGeometry, bias: DeviceTensor? = nil) throws(CUDAError) {
         precondition(g.patchSize * g.columnCount < 1 << 31 && g.imageCount < 1 << 31, "col2im indexes in 32 bits: a smaller batch")
-        try launchElementwise("col2im", count: g.imageCount, [cols.argument, image.argument, g.kernelArgument])
+        try launchElementwise("col2im", count: g.imageCount, [cols.argument, image.argument, g.kernelArgument,
+                                                               bias.map { $0.argument } ?? .address(0)])
     }
 
     /// destination (B, A, S) = source (A, B, S).
     func swapLeadingAxes(_ source: DeviceTensor, into destination: DeviceTensor, a: Int, b: Int, inner: Int) throws(CUDAError) {
         try launchElementwise("swap_leading_axes", count: a * b * inner, [source.argument, destination.argument, .int64(a), .int64(b), .int64(inner)])
+    }
+
+    /// y (B, C, S) = ycm (C, B, S) + bias per channel (nil: none), in one pass.
+    func fromChannelMajor(_ ycm: DeviceTensor, into y: DeviceTensor, bias: DeviceTensor?, batch: Int, channels: Int,
+                          inner: Int) throws(CUDAError) {
+        precondition(y.count < 1 << 31, "from_channel_major indexes in 32 bits: a smaller batch")
+        try launchElementwise("from_channel_major", count: y.count, [ycm.argument, y.argument, bias.map { $0.argument } ?? .address(0),
+                                                                     .int32(Int32(batch)), .int32(Int32(channels)), .int32(Int32(inner))])
     }
 
     func addChannelBias(_ y: DeviceTensor, _ bias: DeviceTensor, batch: Int, channels: Int, spatial: Int) throws(CUDAError) {
