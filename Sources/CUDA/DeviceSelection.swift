@@ -66,9 +66,9 @@ public struct CUDAProbe: Sendable {
     /// device; the PNG files on the CPU's cores).
     public static let trainsOnGPU = true
     public static let generatesOnGPU = true
-    /// Whether the GPU engine has passed its tests on a real GPU (scripts/device-check). Until
-    /// then `auto` stays on the CPU and only an explicit `cuda` uses the GPU.
-    public static let checkedOnGPU = false
+    /// Whether the GPU engine has passed its tests on a real GPU (scripts/device-check): it has,
+    /// on an H200 (docs/cuda.md), so `auto` takes the GPU. False would keep `auto` on the CPU.
+    public static let checkedOnGPU = true
 
     /// The GPU `ordinal` with everything a job needs, or the first thing missing.
     public func gpu(_ ordinal: Int) throws(CUDAError) -> CUDADeviceInfo {

@@ -183,18 +183,31 @@ struct DeviceKernelChecks {
         let added = try ys.floats()
         #expect(added == y.indices.map { y[$0] + bias[($0 / spatial) % channels] })
         try device.launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
-                          [.buffer(biases), .buffer(db), .int64(1), .int32(Int32(channels)), .int64(1)])
+                          [.buffer(biases), .buffer(db), .address(0), .int64(1), .int32(Int32(channels)), .int64(1), .int32(1)])
         #expect(try db.floats() == bias, "one element per channel sums to itself")
-        try device.write([Float](repeating: 0, count: channels), to: db.address)
-        try device.launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
-                          [.buffer(ys), .buffer(db), .int64(batch), .int32(Int32(channels)), .int64(spatial)])
         var expected = [Float](repeating: 0, count: channels)
         for c in 0..<channels {
             var sum: Double = 0
             for b in 0..<batch { for s in 0..<spatial { sum += Double(added[(b * channels + c) * spatial + s]) } }
             expected[c] = Float(sum)
         }
-        #expect(KernelChecks.close(try db.floats(), expected, tolerance: 1e-4))
+        // One block per channel, then each channel split into 1..4 slices (the last one short:
+        // 147 values in 4 slices of 37) whose partials `sum_slices` adds; the gradient adds to db.
+        for slices in 1...4 {
+            let start = values(channels, seed: 14)
+            try device.write(start, to: db.address)
+            let partials = try zeros(channels * slices)
+            try device.launch("channel_bias_gradient", grid: channels * slices, block: ConvolutionKernels.reductionBlock,
+                              [.buffer(ys), .buffer(db), slices == 1 ? .address(0) : .buffer(partials), .int64(batch),
+                               .int32(Int32(channels)), .int64(spatial), .int32(Int32(slices))])
+            if slices > 1 {
+                try device.launch("sum_slices", grid: 1, block: 32, [.buffer(partials), .buffer(db), .int32(Int32(channels)), .int32(Int32(slices))])
+            }
+            #expect(KernelChecks.close(try db.floats(), zip(start, expected).map { $0 + $1 }, tolerance: 1e-4), "\(slices) slices")
+        }
+        #expect(ConvolutionKernels.biasGradientSlices(channels: 1, count: 262_144) == 128)
+        #expect(ConvolutionKernels.biasGradientSlices(channels: 64, count: 65_536) == 8)
+        #expect(ConvolutionKernels.biasGradientSlices(channels: 4096, count: 64) == 1)
     }
 
     /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included; the

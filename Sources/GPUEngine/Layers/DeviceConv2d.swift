@@ -20,6 +20,8 @@ public final class DeviceConv2d {
     var biasGradient: DeviceTensor? { parameters.biasGradient }
     private var input: DeviceTensor?
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
+    /// Partial sums of the bias gradient (see `addChannelBiasGradient`).
+    private var biasScratch: DeviceTensor?
 
     public init(_ layer: Conv2d, arena: some ParameterSource) {
         self.layer = layer
@@ -71,7 +73,8 @@ public final class DeviceConv2d {
             if let biasGradient {
                 // From the channel-major copy: each channel's values in one contiguous row
                 // (coalesced reads), summed in the same order as over dy.
-                try device.addChannelBiasGradient(dycm, into: biasGradient, batch: 1, channels: outputs, spatial: g.columnCount)
+                try device.addChannelBiasGradient(dycm, into: biasGradient, batch: 1, channels: outputs, spatial: g.columnCount,
+                                                  scratch: &biasScratch)
             }
         }
         guard wantInput else { return nil }

@@ -20,6 +20,8 @@ public final class DeviceConvTranspose2d {
     private var input: DeviceTensor?
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
     private var gradientChannelMajor: DeviceTensor?
+    /// Partial sums of the bias gradient (see `addChannelBiasGradient`).
+    private var biasScratch: DeviceTensor?
 
     public init(_ layer: ConvTranspose2d, arena: ParameterArena) {
         self.layer = layer
@@ -72,7 +74,7 @@ public final class DeviceConvTranspose2d {
                                               c: weightGradient.address, ldc: g.patchSize))
             if let biasGradient {
                 try device.addChannelBiasGradient(dy, into: biasGradient, batch: g.batch, channels: layer.outChannels,
-                                                  spatial: g.height * g.width)
+                                                  spatial: g.height * g.width, scratch: &biasScratch)
             }
         }
         guard wantInput else { return nil }

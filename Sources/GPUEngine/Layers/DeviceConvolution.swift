@@ -41,8 +41,24 @@ extension KernelDevice {
         try launchElementwise("add_channel_bias", count: y.count, [y.argument, bias.argument, .int64(batch), .int32(Int32(channels)), .int64(spatial)])
     }
 
-    func addChannelBiasGradient(_ dy: DeviceTensor, into db: DeviceTensor, batch: Int, channels: Int, spatial: Int) throws(CUDAError) {
-        try launch("channel_bias_gradient", grid: channels, block: ConvolutionKernels.reductionBlock,
-                   [dy.argument, db.argument, .int64(batch), .int32(Int32(channels)), .int64(spatial)])
+    /// db += dy summed per channel over the batch and the spatial positions. A large channel is
+    /// split over several blocks whose partial sums go to `scratch` (kept by the caller, so
+    /// that a captured step allocates nothing) and are then added in a fixed order.
+    func addChannelBiasGradient(_ dy: DeviceTensor, into db: DeviceTensor, batch: Int, channels: Int, spatial: Int,
+                                scratch: inout DeviceTensor?) throws(CUDAError) {
+        precondition(batch * channels * spatial < 1 << 31, "channel_bias_gradient indexes in 32 bits: a smaller batch")
+        let slices = ConvolutionKernels.biasGradientSlices(channels: channels, count: batch * spatial)
+        var partials: KernelArgument = .address(0)
+        if slices > 1 {
+            let buffer = try DeviceTensor.reuse(scratch, shape: [channels * slices], on: self)
+            scratch = buffer
+            partials = buffer.argument
+        }
+        try launch("channel_bias_gradient", grid: channels * slices, block: ConvolutionKernels.reductionBlock,
+                   [dy.argument, db.argument, partials, .int64(batch), .int32(Int32(channels)), .int64(spatial), .int32(Int32(slices))])
+        if slices > 1 {
+            try launch("sum_slices", grid: (channels + 255) / 256, block: 256,
+                       [partials, db.argument, .int32(Int32(channels)), .int32(Int32(slices))])
+        }
     }
 }

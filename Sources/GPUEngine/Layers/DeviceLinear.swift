@@ -15,6 +15,8 @@ public final class DeviceLinear {
     private var inputs: [DeviceTensor] = []
     private var output: DeviceTensor?
     private var inputGradients: [DeviceTensor?] = []
+    /// Partial sums of the bias gradient (see `addChannelBiasGradient`).
+    private var biasScratch: DeviceTensor?
 
     public init(_ layer: Linear, arena: some ParameterSource) {
         self.layer = layer
@@ -77,8 +79,8 @@ public final class DeviceLinear {
             column += width
         }
         if parameterGradients, let biasGradient {
-            try device.launch("channel_bias_gradient", grid: outputs, block: ConvolutionKernels.reductionBlock,
-                              [dy.argument, biasGradient.argument, .int64(batch), .int32(Int32(outputs)), .int64(1)])
+            try device.addChannelBiasGradient(dy, into: biasGradient, batch: batch, channels: outputs, spatial: 1,
+                                              scratch: &biasScratch)
         }
         return result
     }
