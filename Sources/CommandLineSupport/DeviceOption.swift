@@ -12,8 +12,8 @@ public struct DeviceOption: ParsableArguments {
     @Option(help: "A folder to look for CUDA's libraries in first (libnvrtc, libcublas; also SYNTHD_CUDA_LIBRARIES).")
     public var cudaLibraries: String?
 
-    @Flag(help: "On a GPU, matrix products on TF32 tensor cores (10-bit mantissas in, FP32 sums), as PyTorch's allow_tf32.")
-    public var tf32 = false
+    @Flag(help: "On a GPU, plain FP32 matrix products (default: TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; docs/cuda.md says what that changes).")
+    public var fp32 = false
 
     public init() {}
 
@@ -40,7 +40,7 @@ public struct DeviceOption: ParsableArguments {
     public func open(for work: GPUWork = .training) throws -> (any KernelDevice)? {
         let choice = try choose(for: work)
         do {
-            return try choice.open(search: search, kernelCache: Self.kernelCacheFolder, tensorFloat32: tf32)
+            return try choice.open(search: search, kernelCache: Self.kernelCacheFolder, tensorFloat32: !fp32)
         } catch {
             FileHandle.standardError.write(Data("synthd: \(choice.label) could not be opened: \(error)\n".utf8))
             throw ExitCode(DeviceChoice.unavailableExitStatus)

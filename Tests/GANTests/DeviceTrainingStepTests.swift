@@ -173,7 +173,7 @@ struct GPUTrainingStepTests {
     @Test func samplerMatchesTheCPU() throws { try DeviceSamplingChecks(device: gpu!).samplerMatchesTheCPU() }
     /// The reference step against PyTorch's fixture, on the GPU.
     @Test func referenceStepMatchesPyTorch() throws { try ReferenceStepTests().runOnDevice(gpu!) }
-    /// The same with TF32 products (`--tf32`), against the same FP32 fixture: what TF32 keeps.
+    /// The same with TF32 products (the GPU's default; `--fp32` turns them off), against the same FP32 fixture: what TF32 keeps.
     @Test func referenceStepWithTF32StaysCloseToPyTorch() throws {
         try ReferenceStepTests().runOnDeviceWithTF32(try CUDADevice(tensorFloat32: true))
     }
