@@ -94,6 +94,8 @@ public enum AugmentationPolicy: String, Sendable, CaseIterable {
 public enum TrainingBudget: Sendable, Equatable {
     case steps(Int)
     case seconds(Double)
+    /// Whichever ends first (the daemon: its minutes, and its cap on passes over the data).
+    case secondsOrSteps(seconds: Double, steps: Int)
 }
 
 /// A progress report, sent after every step.
@@ -245,6 +247,7 @@ public final class Trainer {
             let elapsed = Date().timeIntervalSince(start)
             if case .steps(let n) = budget, runSteps >= n { break }
             if case .seconds(let s) = budget, elapsed >= s { break }
+            if case .secondsOrSteps(let s, let n) = budget, elapsed >= s || runSteps >= n { break }
 
             // EMA warm-up: early on the average would mostly remember the initialisation.
             let t = record.steps + 1
@@ -264,6 +267,9 @@ public final class Trainer {
             switch budget {
             case .steps(let n): fraction = Double(runSteps) / Double(n); remaining = Double(n - runSteps) / rate
             case .seconds(let s): fraction = min(1, now / s); remaining = max(0, s - now)
+            case .secondsOrSteps(let s, let n):
+                fraction = min(1, max(now / s, Double(runSteps) / Double(max(n, 1))))
+                remaining = max(0, min(s - now, Double(n - runSteps) / rate))
             }
             progress(TrainingProgress(step: record.steps, runSteps: runSteps, elapsed: now, fraction: fraction,
                                       remaining: remaining, imagesPerSecond: rate * Double(batch), report: report))

@@ -27,12 +27,13 @@ import Glibc
             settle_seconds = 2.5
             [training]
             minutes = 1_000
+            max_epochs = 0
             resolution = 64
             [generation]
             policy = "per-class"
             per_class = 50
             """, path: "t.toml")
-        #expect(c.spool == "/srv/spool" && c.settleSeconds == 2.5 && c.trainingMinutes == 1000)
+        #expect(c.spool == "/srv/spool" && c.settleSeconds == 2.5 && c.trainingMinutes == 1000 && c.maxEpochs == 0)
         #expect(c.resolution == 64 && c.policy == .perClass && c.perClass == 50)
     }
 
@@ -40,6 +41,7 @@ import Glibc
         ("[paths]\nspool = \"a\"\nspol = \"b\"", "t.toml:3: unknown key 'spol' in [paths]"),
         ("[trainng]\nminutes = 3", "t.toml:1: unknown table [trainng]"),
         ("[training]\nminutes = \"ten\"", "t.toml:2: [training] minutes must be a number, not a string"),
+        ("[training]\nmax_epochs = -1", "t.toml:2: [training] max_epochs must be in 0.0...1000000.0, not -1.0"),
         ("[training]\nresolution = 48", "t.toml:2: [training] resolution must be one of [32, 64], not 48"),
         ("[generation]\npolicy = \"most\"", "t.toml:2: [generation] policy must be one of \"balance\", \"per-class\", not \"most\""),
         ("[service]\nnice = -5", "t.toml:2: [service] nice must be in 0...19, not -5"),

@@ -1,5 +1,6 @@
 import Daemon
 import Foundation
+import GAN
 import Imaging
 import Logging
 import Testing
@@ -32,6 +33,30 @@ import Testing
         #expect(fingerprint != nil, "alone, it trains its whole remaining budget in one go")
         let runtime = scheduler.store.get("pets")
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
+    }
+
+    /// Without augmentation a round ends after `max_epochs` passes over the images, long before
+    /// its minutes (2 here): counted from the round's first step across its time slices.
+    @Test func anUnaugmentedRoundEndsAfterItsPassesOverTheData() throws {
+        var configuration = try Self.petsUnder(root)  // 6 images, batch 4
+        configuration.augmentation = .off
+        configuration.trainingMinutes = 2
+        configuration.maxEpochs = 100  // 150 steps
+        configuration.sliceMinutes = 0.001  // 60 ms slices while another job waits
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let started = Date()
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .sliceEnded(let remaining, let budget) = scheduler.runner.run(job, shouldStop: { false }, othersWaiting: { true })
+        else { Issue.record("the first slice did not end for the waiting job"); return }
+        let afterSlice = scheduler.store.get("pets").step ?? 0
+        #expect(afterSlice > 0 && afterSlice < 150, "the first slice took part of the round")
+        var next = job
+        (next.remainingSeconds, next.budgetSeconds) = (remaining, budget)
+        let outcome = scheduler.runner.run(next, shouldStop: { false }, othersWaiting: { false })
+        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        #expect(scheduler.store.get("pets").step == 150, "100 passes of 6 images at batch 4, over both slices")
+        #expect(scheduler.store.get("pets").roundStartStep == 0)
+        #expect(Date().timeIntervalSince(started) < 100, "ended by its passes, not by its 120 s")
     }
 
     /// A fence that refuses (a cluster node that lost the dataset's lease) stops the job before

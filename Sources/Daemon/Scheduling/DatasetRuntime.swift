@@ -28,6 +28,9 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// The running training job's whole budget, in seconds (with `progress`, what a job
     /// interrupted by a kill has left).
     public var budgetSeconds: Double?
+    /// The model's step when the current training round began (kept across its time slices
+    /// and restarts): where the cap on passes over the data (`max_epochs`) counts from.
+    public var roundStartStep: Int?
     /// Where the latest job computed ("cpu", "cuda:0 (NVIDIA H200)").
     public var device: String?
     /// Images in the published generation, and which checkpoint made them.

@@ -149,6 +149,13 @@ public struct JobRunner: Sendable {
         let remaining = min(total, job.remainingSeconds ?? total)
         let slice = settings.sliceMinutes * 60
         let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil)
+        // The cap on passes over the data (unaugmented models only; see `maxEpochs`), counted
+        // from the round's first step: a resumed round (another slice, a restart) goes on counting.
+        let roundStart = (job.remainingSeconds != nil ? store.get(name).roundStartStep : nil) ?? trainer.record.steps
+        let augmented = trainer.record.options.augmentation || trainer.record.options.adaptiveAugmentation
+        let capSteps = augmented || settings.maxEpochs <= 0
+            ? nil : Int((settings.maxEpochs * Double(set.count) / Double(trainer.record.options.batchSize)).rounded(.up))
+        let stepsLeft = capSteps.map { max(0, roundStart + $0 - trainer.record.steps) }
         log.info("\(detail): \(set.count) images in \(set.classMap.count) classes, \(Int(remaining.rounded())) s of budget left")
         store.update(name) {
             $0.phase = .training
@@ -157,6 +164,7 @@ public struct JobRunner: Sendable {
             $0.eta = Date().addingTimeInterval(remaining)
             $0.step = trainer.record.steps
             $0.budgetSeconds = total
+            $0.roundStartStep = roundStart
             $0.trainingFingerprint = fingerprint.value
             $0.lastError = nil
             $0.retryAt = nil
@@ -165,7 +173,8 @@ public struct JobRunner: Sendable {
         let started = Date()
         var lastReport = Date.distantPast
         let turnOver = { Date().timeIntervalSince(started) >= slice && othersWaiting() }
-        try trainer.train(.seconds(remaining), shouldStop: { shouldStop() || turnOver() }) { progress in
+        let budget: TrainingBudget = stepsLeft.map { .secondsOrSteps(seconds: remaining, steps: $0) } ?? .seconds(remaining)
+        try trainer.train(budget, shouldStop: { shouldStop() || turnOver() }) { progress in
             guard Date().timeIntervalSince(lastReport) >= 1 else { return }
             lastReport = Date()
             store.update(name) {
@@ -174,9 +183,15 @@ public struct JobRunner: Sendable {
                 $0.step = progress.step
             }
         }
-        let left = max(0, remaining - Date().timeIntervalSince(started))
+        let capReached = capSteps.map { trainer.record.steps >= roundStart + $0 } ?? false
+        let left = capReached ? 0 : max(0, remaining - Date().timeIntervalSince(started))
         store.update(name) { $0.step = trainer.record.steps }
-        log.info("checkpoint at step \(trainer.record.steps); \(Int(left.rounded())) s of budget left")
+        if capReached {
+            let passes = settings.maxEpochs.rounded() == settings.maxEpochs ? "\(Int(settings.maxEpochs))" : "\(settings.maxEpochs)"
+            log.info("checkpoint at step \(trainer.record.steps): \(passes) passes over the images (max_epochs), before the minutes ran out")
+        } else {
+            log.info("checkpoint at step \(trainer.record.steps); \(Int(left.rounded())) s of budget left")
+        }
         if shouldStop() && left > 0.5 { return .stopped(remainingSeconds: left, budgetSeconds: total) }
         if left > 0.5 { return .sliceEnded(remainingSeconds: left, budgetSeconds: total) }
         if settings.classCheck {
