@@ -344,6 +344,35 @@ struct DeviceKernelChecks {
         #expect(KernelChecks.close(try dxs.floats(), dx.values, tolerance: 1e-3))
         #expect(KernelChecks.close(try dgamma.floats(), norm.gamma.grad.values, tolerance: 1e-4))
         #expect(KernelChecks.close(try dbeta.floats(), norm.beta.grad.values, tolerance: 1e-4))
+
+        // Split over 3 blocks per channel (105 values: slices of 35), three kernels each way.
+        let slices = 3
+        let shape: [KernelArgument] = [.int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w))]
+        let partials = try device.allocate(bytes: 2 * c * slices * 4), means = try device.allocate(bytes: 2 * c * 4)
+        try device.write([Float](repeating: 0, count: c), to: runningMean.address)
+        try device.write([Float](repeating: 1, count: c), to: runningVar.address)
+        try device.launch("batchnorm_partial_stats", grid: c * slices, block: 256, [.buffer(xs), .buffer(partials)] + shape + [.int32(Int32(slices))])
+        try device.launch("batchnorm_finish_stats", grid: 1, block: 32,
+                          [.buffer(partials), .buffer(mean), .buffer(invStd), .buffer(runningMean), .buffer(runningVar), .int32(Int32(c)),
+                           .int32(Int32(slices)), .int32(Int32(n)), .int32(Int32(h * w)), .float(norm.eps), .float(norm.momentum)])
+        try device.launch("batchnorm_normalize", grid: 5, block: 64,
+                          [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd)] + shape
+                          + [.int32(activation), .float(0.2)])
+        let splitGamma = try zeros(c), splitBeta = try zeros(c)
+        try device.launch("batchnorm_partial_grad", grid: c * slices, block: 256,
+                          [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(partials)] + shape + [.int32(activation), .float(0.2), .int32(Int32(slices))])
+        try device.launch("batchnorm_finish_grad", grid: 1, block: 32,
+                          [.buffer(partials), .buffer(gamma), .buffer(splitGamma), .buffer(splitBeta), .buffer(means), .int32(Int32(c)),
+                           .int32(Int32(slices)), .int32(Int32(n)), .int32(Int32(h * w))])
+        try device.launch("batchnorm_input_grad", grid: 5, block: 64,
+                          [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(invStd), .buffer(means), .buffer(dxs)] + shape
+                          + [.int32(activation), .float(0.2)])
+        #expect(KernelChecks.close(try ys.floats(), y.values, tolerance: 1e-4), "split: y")
+        #expect(KernelChecks.close(try runningMean.floats(), norm.runningMean.values, tolerance: 1e-5), "split: running mean")
+        #expect(KernelChecks.close(try runningVar.floats(), norm.runningVar.values, tolerance: 1e-5), "split: running variance")
+        #expect(KernelChecks.close(try dxs.floats(), dx.values, tolerance: 1e-3), "split: dx")
+        #expect(KernelChecks.close(try splitGamma.floats(), norm.gamma.grad.values, tolerance: 1e-4), "split: dgamma")
+        #expect(KernelChecks.close(try splitBeta.floats(), norm.beta.grad.values, tolerance: 1e-4), "split: dbeta")
     }
 
     /// Embedding, projection head and class-conditional affine, forward and backward, against

@@ -103,10 +103,18 @@ struct DeviceLayerChecks {
     }
 
     /// BatchNorm with the activation the generator (ReLU) and discriminator (LeakyReLU) fuse.
+    /// Small channels (one block each) and large ones (4,800 values: two blocks each, the
+    /// split reduction's three kernels each way).
     func batchNorm(_ activation: DeviceBatchNorm.FusedActivation) throws {
-        let norm = BatchNorm2d("bn", channels: 4)
+        try batchNorm(activation, shape: [3, 4, 5, 3])
+        try batchNorm(activation, shape: [4, 2, 40, 30])
+    }
+
+    func batchNorm(_ activation: DeviceBatchNorm.FusedActivation, shape: [Int]) throws {
+        let channels = shape[1]
+        let norm = BatchNorm2d("bn", channels: channels)
         Self.randomize(norm.parameters, seed: 10)
-        for c in 0..<4 { norm.gamma.value[c] += 1 }
+        for c in 0..<channels { norm.gamma.value[c] += 1 }
         let arena = try ParameterArena(norm.parameters, on: device)
         let gpu = try DeviceBatchNorm(norm, activation: activation, arena: arena)
         let after: Activation? = switch activation {
@@ -114,7 +122,8 @@ struct DeviceLayerChecks {
         case .relu: Activation(.relu)
         case .leakyReLU: Activation(.leakyReLU(slope: 0.2))
         }
-        let x = try tensor([3, 4, 5, 3], seed: 11), dy = try tensor([3, 4, 5, 3], seed: 12)
+        #expect(gpu.slices(n: shape[0], hw: shape[2] * shape[3]) == (shape[0] * shape[2] * shape[3] >= 4096 ? 2 : 1))
+        let x = try tensor(shape, seed: 11), dy = try tensor(shape, seed: 12)
         var y = norm.forward(x.cpu)
         if let after { y = after.forward(y) }
         let dx = norm.backward(after?.backward(dy.cpu) ?? dy.cpu)

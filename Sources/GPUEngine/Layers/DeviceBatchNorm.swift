@@ -3,7 +3,8 @@ import Engine
 
 /// BatchNorm in training mode (batch statistics, running averages updated) fused with the
 /// activation that follows it, as `Engine/Layers/BatchNorm2d.swift` then `Activation`: one
-/// kernel forward and one backward where an eager framework runs three or four.
+/// kernel forward and one backward where an eager framework runs three or four. A channel too
+/// large for one block (see `slices`) is reduced by several, in three kernels each way.
 public final class DeviceBatchNorm {
     public enum FusedActivation: Int32, Sendable {
         case none = 0, relu = 1, leakyReLU = 2
@@ -18,6 +19,8 @@ public final class DeviceBatchNorm {
     public let runningMean: DeviceTensor, runningVar: DeviceTensor
     private let mean: DeviceTensor, invStd: DeviceTensor
     private var output: DeviceTensor?, normalized: DeviceTensor?, inputGradient: DeviceTensor?
+    /// The split reductions' partial sums and the backward pass's two means per channel.
+    private var partials: DeviceTensor?, gradientMeans: DeviceTensor?
 
     public init(_ layer: BatchNorm2d, activation: FusedActivation = .none, slope: Float = 0.2, arena: ParameterArena) throws(CUDAError) {
         self.layer = layer
@@ -43,12 +46,35 @@ public final class DeviceBatchNorm {
         let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
         let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device)
         (output, normalized) = (y, xhat)
-        try device.launch("batchnorm_forward_training", grid: layer.channels, block: 256,
-                          [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument, invStd.argument,
-                           runningMean.argument, runningVar.argument, .int32(Int32(x.shape[0])), .int32(Int32(layer.channels)),
-                           .int32(Int32(x.shape[2] * x.shape[3])), .float(layer.eps), .float(layer.momentum),
-                           .int32(activation.rawValue), .float(slope)])
+        try normalize(x, into: y, xhat: xhat, momentum: layer.momentum)
         return y
+    }
+
+    /// Blocks per channel for `n` images of `hw` values: one unless a channel is large and
+    /// the channels few (the rule of the bias gradient's split).
+    public func slices(n: Int, hw: Int) -> Int { ConvolutionKernels.biasGradientSlices(channels: layer.channels, count: n * hw) }
+
+    /// y and xhat from this batch's statistics (running averages moved by `momentum`).
+    private func normalize(_ x: DeviceTensor, into y: DeviceTensor, xhat: DeviceTensor, momentum: Float) throws(CUDAError) {
+        let (n, hw, c) = (x.shape[0], x.shape[2] * x.shape[3], layer.channels)
+        let shape: [KernelArgument] = [.int32(Int32(n)), .int32(Int32(c)), .int32(Int32(hw))]
+        let split = slices(n: n, hw: hw)
+        guard split > 1 else {
+            try device.launch("batchnorm_forward_training", grid: c, block: 256,
+                              [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument, invStd.argument,
+                               runningMean.argument, runningVar.argument] + shape
+                              + [.float(layer.eps), .float(momentum), .int32(activation.rawValue), .float(slope)])
+            return
+        }
+        let partials = try DeviceTensor.reuse(self.partials, shape: [2 * c * split], on: device)
+        self.partials = partials
+        try device.launch("batchnorm_partial_stats", grid: c * split, block: 256, [x.argument, partials.argument] + shape + [.int32(Int32(split))])
+        try device.launch("batchnorm_finish_stats", grid: (c + 255) / 256, block: 256,
+                          [partials.argument, mean.argument, invStd.argument, runningMean.argument, runningVar.argument,
+                           .int32(Int32(c)), .int32(Int32(split)), .int32(Int32(n)), .int32(Int32(hw)), .float(layer.eps), .float(momentum)])
+        try device.launchElementwise("batchnorm_normalize", count: x.count,
+                                     [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument,
+                                      invStd.argument] + shape + [.int32(activation.rawValue), .float(slope)])
     }
 
     /// dy of the activation's output -> dx, and gamma's and beta's gradients added when
@@ -59,10 +85,28 @@ public final class DeviceBatchNorm {
         inputGradient = dx
         // Without parameter gradients the sums go to the scratch statistics (mean is no longer needed).
         let (dgamma, dbeta) = parameterGradients ? (gammaGradient, betaGradient) : (mean, mean)
-        try device.launch("batchnorm_backward_training", grid: layer.channels, block: 256,
-                          [dy.argument, y.argument, xhat.argument, gamma.argument, invStd.argument, dx.argument, dgamma.argument,
-                           dbeta.argument, .int32(Int32(y.shape[0])), .int32(Int32(layer.channels)),
-                           .int32(Int32(y.shape[2] * y.shape[3])), .int32(activation.rawValue), .float(slope)])
+        let (n, hw, c) = (y.shape[0], y.shape[2] * y.shape[3], layer.channels)
+        let shape: [KernelArgument] = [.int32(Int32(n)), .int32(Int32(c)), .int32(Int32(hw))]
+        let split = slices(n: n, hw: hw)
+        guard split > 1 else {
+            try device.launch("batchnorm_backward_training", grid: c, block: 256,
+                              [dy.argument, y.argument, xhat.argument, gamma.argument, invStd.argument, dx.argument, dgamma.argument,
+                               dbeta.argument] + shape + [.int32(activation.rawValue), .float(slope)])
+            return dx
+        }
+        let partials = try DeviceTensor.reuse(self.partials, shape: [2 * c * split], on: device)
+        self.partials = partials
+        let means = try DeviceTensor.reuse(gradientMeans, shape: [2 * c], on: device)
+        gradientMeans = means
+        try device.launch("batchnorm_partial_grad", grid: c * split, block: 256,
+                          [dy.argument, y.argument, xhat.argument, partials.argument] + shape
+                          + [.int32(activation.rawValue), .float(slope), .int32(Int32(split))])
+        try device.launch("batchnorm_finish_grad", grid: (c + 255) / 256, block: 256,
+                          [partials.argument, gamma.argument, dgamma.argument, dbeta.argument, means.argument,
+                           .int32(Int32(c)), .int32(Int32(split)), .int32(Int32(n)), .int32(Int32(hw))])
+        try device.launchElementwise("batchnorm_input_grad", count: dx.count,
+                                     [dy.argument, y.argument, xhat.argument, gamma.argument, invStd.argument, means.argument,
+                                      dx.argument] + shape + [.int32(activation.rawValue), .float(slope)])
         return dx
     }
 
@@ -82,10 +126,7 @@ public final class DeviceBatchNorm {
         } else {
             let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device)
             normalized = xhat
-            try device.launch("batchnorm_forward_training", grid: layer.channels, block: 256,
-                              [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument, invStd.argument,
-                               runningMean.argument, runningVar.argument, .int32(Int32(shape.n)), .int32(Int32(layer.channels)),
-                               .int32(Int32(shape.hw)), .float(layer.eps), .float(0), .int32(activation.rawValue), .float(slope)])
+            try normalize(x, into: y, xhat: xhat, momentum: 0)
             lastGiven = nil
         }
         return y
