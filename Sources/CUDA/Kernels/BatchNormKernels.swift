@@ -8,6 +8,19 @@ public enum BatchNormKernels {
     #define BLOCK 256
 
     \#(KernelHelpers.blockSum)
+    // activation: 0 none, 1 ReLU, 2 LeakyReLU(slope), applied to a normalised value, and a
+    // gradient taken back through it (read from the sign of the activation's output y).
+    __device__ float activate(float out, int activation, float slope) {
+        if (activation == 1) return fmaxf(out, 0.f);
+        if (activation == 2) return out > 0.f ? out : slope * out;
+        return out;
+    }
+
+    __device__ float through_activation(float d, float y, int activation, float slope) {
+        if (activation == 1) return y > 0.f ? d : 0.f;
+        if (activation == 2) return y > 0.f ? d : slope * d;
+        return d;
+    }
     // grid: C blocks of BLOCK threads. Writes mean and inverse standard deviation per channel,
     // updates the running statistics, and y = act(gamma * (x - mean) * inv_std + beta).
     // activation: 0 none, 1 ReLU, 2 LeakyReLU(slope). xhat is kept for the backward pass.
@@ -41,8 +54,7 @@ public enum BatchNormKernels {
             float h = (x[index] - mean) * inv_std;
             xhat[index] = h;
             float out = g * h + b;
-            if (activation == 1) out = fmaxf(out, 0.f);
-            else if (activation == 2) out = out > 0.f ? out : slope * out;
+            out = activate(out, activation, slope);
             y[index] = out;
         }
     }
@@ -59,9 +71,7 @@ public enum BatchNormKernels {
         #pragma unroll 4
         for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
-            float d = dy[index];
-            if (activation == 1) d = y[index] > 0.f ? d : 0.f;
-            else if (activation == 2) d = y[index] > 0.f ? d : slope * d;
+            float d = through_activation(dy[index], y[index], activation, slope);
             sum_dy += d; sum_dy_xhat += d * xhat[index];
         }
         sum_dy = block_sum(sum_dy, shared);
@@ -72,9 +82,7 @@ public enum BatchNormKernels {
         #pragma unroll 4
         for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
-            float d = dy[index];
-            if (activation == 1) d = y[index] > 0.f ? d : 0.f;
-            else if (activation == 2) d = y[index] > 0.f ? d : slope * d;
+            float d = through_activation(dy[index], y[index], activation, slope);
             dx[index] = s * (g * d - mean_d - xhat[index] * mean_d_xhat);
         }
     }
@@ -129,8 +137,7 @@ public enum BatchNormKernels {
             float h = (x[i] - mean[channel]) * inv_std[channel];
             xhat[i] = h;
             float out = gamma[channel] * h + beta[channel];
-            if (activation == 1) out = fmaxf(out, 0.f);
-            else if (activation == 2) out = out > 0.f ? out : slope * out;
+            out = activate(out, activation, slope);
             y[i] = out;
         }
     }
@@ -148,9 +155,7 @@ public enum BatchNormKernels {
         #pragma unroll 4
         for (unsigned k = begin + threadIdx.x; k < end; k += BLOCK) {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
-            float d = dy[index];
-            if (activation == 1) d = y[index] > 0.f ? d : 0.f;
-            else if (activation == 2) d = y[index] > 0.f ? d : slope * d;
+            float d = through_activation(dy[index], y[index], activation, slope);
             sum_dy += d; sum_dy_xhat += d * xhat[index];
         }
         sum_dy = block_sum(sum_dy, shared);
@@ -179,9 +184,7 @@ public enum BatchNormKernels {
         const unsigned total = (unsigned)n * c * hw;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
             unsigned channel = (i / hw) % c;
-            float d = dy[i];
-            if (activation == 1) d = y[i] > 0.f ? d : 0.f;
-            else if (activation == 2) d = y[i] > 0.f ? d : slope * d;
+            float d = through_activation(dy[i], y[i], activation, slope);
             dx[i] = inv_std[channel] * (gamma[channel] * d - means[2 * channel] - xhat[i] * means[2 * channel + 1]);
         }
     }
@@ -195,8 +198,7 @@ public enum BatchNormKernels {
         for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n * c * hw; i += (long)gridDim.x * blockDim.x) {
             int channel = (i / hw) % c;
             float out = gamma[channel] * (x[i] - mean[channel]) * inv_std[channel] + beta[channel];
-            if (activation == 1) out = fmaxf(out, 0.f);
-            else if (activation == 2) out = out > 0.f ? out : slope * out;
+            out = activate(out, activation, slope);
             y[i] = out;
         }
     }
