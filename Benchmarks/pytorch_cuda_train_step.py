@@ -14,10 +14,9 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from reference_model import Discriminator, Generator, initialize_dcgan  # noqa: E402
+from reference_model import Discriminator, Generator, initialize_dcgan, training_step  # noqa: E402
 
 
 def build(mode, batch, args, images, labels):
@@ -37,18 +36,7 @@ def build(mode, batch, args, images, labels):
         real_labels = labels[index]
         z = torch.randn(batch, 128, device="cuda")
         fake_labels = torch.randint(0, args.classes, (batch,), device="cuda")
-        fake = G(z, fake_labels)
-        opt_d.zero_grad(set_to_none=False)
-        real_logits = D(real, real_labels)
-        fake_logits = D(fake.detach(), fake_labels)
-        loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=False)
-        logits = D(fake, fake_labels)
-        F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)).backward()
-        opt_g.step()
+        training_step(G, D, opt_g, opt_d, real, real_labels, z, fake_labels, read_losses=False)
 
     if mode == "eager":
         return step

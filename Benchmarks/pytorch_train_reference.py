@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-from reference_model import Discriminator, Generator, initialize_dcgan  # noqa: E402
+from reference_model import Discriminator, Generator, initialize_dcgan, training_step  # noqa: E402
 
 
 def read_idx(path):
@@ -95,18 +95,7 @@ def main():
         x, y = real[index], real_labels[index]
         z = torch.randn(args.batch, 128, device=device)
         fake_labels = torch.randint(0, classes, (args.batch,), device=device)
-        fake = G(z, fake_labels)
-        opt_d.zero_grad(set_to_none=True)
-        real_logits, fake_logits = D(x, y), D(fake.detach(), fake_labels)
-        loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        logits = D(fake, fake_labels)
-        loss_g = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        loss_g.backward()
-        opt_g.step()
+        loss_d, loss_g = training_step(G, D, opt_g, opt_d, x, y, z, fake_labels, read_losses=False)
         steps += 1
         if steps % 1000 == 0:
             print(f"step {steps}: D {loss_d.item():.3f} G {loss_g.item():.3f}, "

@@ -155,9 +155,12 @@ def make_inputs(seed, batch, channels, classes, latent=128):
             torch.from_numpy(z), torch.from_numpy(fake_labels))
 
 
-def training_step(G, D, opt_g, opt_d, real, real_labels, z, fake_labels, record=None):
-    """One reference step (shared/REFERENCE-MODEL.md). `record(stage, **values)` sees
-    intermediate results for the fixture."""
+def training_step(G, D, opt_g, opt_d, real, real_labels, z, fake_labels, record=None, read_losses=True):
+    """One reference step (shared/REFERENCE-MODEL.md), the one every script of ours runs (the
+    fixture, the CPU and GPU speed comparisons, the quality reference). `record(stage, **values)`
+    sees intermediate results for the fixture. Returns the two losses as floats, or as tensors
+    with `read_losses=False` (no wait for the GPU: a step captured in a CUDA graph, a loop
+    that reads them now and then)."""
     fake = G(z, fake_labels)
     opt_d.zero_grad(set_to_none=False)
     real_logits = D(real, real_labels)
@@ -177,4 +180,6 @@ def training_step(G, D, opt_g, opt_d, real, real_labels, z, fake_labels, record=
     if record:
         record("g", g_logits=logits, loss_g=loss_g)
     opt_g.step()
+    if not read_losses:
+        return loss_d.detach(), loss_g.detach()
     return loss_d.item(), loss_g.item()

@@ -205,9 +205,9 @@ struct DeviceKernelChecks {
             }
             #expect(KernelChecks.close(try db.floats(), zip(start, expected).map { $0 + $1 }, tolerance: 1e-4), "\(slices) slices")
         }
-        #expect(ConvolutionKernels.biasGradientSlices(channels: 1, count: 262_144) == 128)
-        #expect(ConvolutionKernels.biasGradientSlices(channels: 64, count: 65_536) == 8)
-        #expect(ConvolutionKernels.biasGradientSlices(channels: 4096, count: 64) == 1)
+        #expect(ChannelReduction.slices(channels: 1, count: 262_144) == 128)
+        #expect(ChannelReduction.slices(channels: 64, count: 65_536) == 8)
+        #expect(ChannelReduction.slices(channels: 4096, count: 64) == 1)
     }
 
     /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included; the

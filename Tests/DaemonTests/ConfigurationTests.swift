@@ -131,6 +131,15 @@ import Glibc
         }
     }
 
+    /// TF32 products on a GPU unless `[service] tf32 = false` (the daemon's `--fp32`).
+    @Test func tensorFloat32IsASetting() throws {
+        #expect(Configuration().tensorFloat32)
+        #expect(try !Configuration.parse("[service]\ntf32 = false", path: "t.toml").tensorFloat32)
+        #expect { try Configuration.parse("[service]\ntf32 = \"fp32\"", path: "t.toml") } throws: {
+            String(describing: $0).contains("[service] tf32 must be true or false")
+        }
+    }
+
     @Test func foldersThatContainOneAnotherAreRefused() throws {
         var c = Configuration()
         (c.spool, c.output, c.state) = ("/srv/spool", "/srv/out", "/srv/state")

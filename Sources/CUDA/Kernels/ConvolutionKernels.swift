@@ -129,10 +129,4 @@ public enum ConvolutionKernels {
 
     /// `channel_bias_gradient` reduces with this many threads per block (a power of two).
     public static let reductionBlock = 256
-
-    /// How many blocks share one channel of `count` values in `channel_bias_gradient`: enough
-    /// blocks in all to fill a large GPU (about 512), none with fewer than 2,048 values.
-    public static func biasGradientSlices(channels: Int, count: Int) -> Int {
-        max(1, min(count / 2048, (512 + channels - 1) / channels))
-    }
 }

@@ -59,8 +59,10 @@ public final class Service {
         let request = DeviceRequest(configuration.device)!
         let device = try DeviceChoice.choose(request, for: .training, probe: CUDAProbe(search: search))
         // Kernels compiled once per GPU architecture and kept with the state.
-        let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels")
-        logger.info("device: \(device.label) (\(device.reason))")
+        let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels",
+                                            tensorFloat32: configuration.tensorFloat32)
+        let precision = computeDevice == nil ? "" : configuration.tensorFloat32 ? ", TF32 products" : ", FP32 products ([service] tf32 = false)"
+        logger.info("device: \(device.label) (\(device.reason)\(precision))")
         var membership: (any ClusterMembership)?
         if configuration.isClustered {
             guard let joinCluster else { throw Configuration.Error(path: configurationPath ?? "the command line", line: nil,

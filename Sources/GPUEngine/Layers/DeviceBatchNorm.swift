@@ -51,8 +51,8 @@ public final class DeviceBatchNorm {
     }
 
     /// Blocks per channel for `n` images of `hw` values: one unless a channel is large and
-    /// the channels few (the rule of the bias gradient's split).
-    public func slices(n: Int, hw: Int) -> Int { ConvolutionKernels.biasGradientSlices(channels: layer.channels, count: n * hw) }
+    /// the channels few (`ChannelReduction`).
+    public func slices(n: Int, hw: Int) -> Int { ChannelReduction.slices(channels: layer.channels, count: n * hw) }
 
     /// y and xhat from this batch's statistics (running averages moved by `momentum`).
     private func normalize(_ x: DeviceTensor, into y: DeviceTensor, xhat: DeviceTensor, momentum: Float) throws(CUDAError) {

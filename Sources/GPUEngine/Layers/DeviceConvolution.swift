@@ -47,7 +47,7 @@ extension KernelDevice {
     func addChannelBiasGradient(_ dy: DeviceTensor, into db: DeviceTensor, batch: Int, channels: Int, spatial: Int,
                                 scratch: inout DeviceTensor?) throws(CUDAError) {
         precondition(batch * channels * spatial < 1 << 31, "channel_bias_gradient indexes in 32 bits: a smaller batch")
-        let slices = ConvolutionKernels.biasGradientSlices(channels: channels, count: batch * spatial)
+        let slices = ChannelReduction.slices(channels: channels, count: batch * spatial)
         var partials: KernelArgument = .address(0)
         if slices > 1 {
             let buffer = try DeviceTensor.reuse(scratch, shape: [channels * slices], on: self)
