@@ -50,6 +50,9 @@ public struct DatasetReport: Sendable, Codable, Equatable {
         emptyClasses = set.emptyClasses
         ignoredFiles = set.ignored.count
     }
+
+    /// Images of each of `classes` (a model's class order; 0 for a class the report lacks).
+    public func counts(for classes: [String]) -> [Int] { classes.map { imagesPerClass[$0] ?? 0 } }
 }
 
 /// The folder where one dataset's model lives.

@@ -15,6 +15,11 @@ public struct SyntheticWriter {
     public var judge: (any SampleJudge)?
     /// Where the generator runs (nil: the CPU's cores); see `Sampler.device`.
     public var device: (any KernelDevice)?
+    /// Real images per class (the model's class order) that the model learnt from, when
+    /// known: each manifest line carries its class's count, so that a reader can weigh the
+    /// synthetic images against the real ones (docs/quality.md: how many synthetic images per
+    /// real one is what decides whether they help).
+    public var realCounts: [Int]?
 
     /// A class whose samples the judge accepts less often than this (an undertrained or
     /// collapsed model) is written without the check rather than drawn for ever.
@@ -38,6 +43,8 @@ public struct SyntheticWriter {
         public var step: Int
         /// Whether the judge put it in its class (false: written without the class check).
         public var checked: Bool
+        /// Real images of its class that the model learnt from (absent when not known).
+        public var realInClass: Int?
     }
 
     /// Images per class the diversity report measures (the judge's features of 128 images
@@ -122,6 +129,7 @@ public struct SyntheticWriter {
                       progress: (Int) -> Void = { _ in }) throws -> Summary {
         precondition(counts.count == record.classes.count, "\(counts.count) counts for \(record.classes.count) classes")
         precondition(judge.map { $0.classes.count == counts.count } ?? true, "the judge knows other classes")
+        precondition(realCounts.map { $0.count == counts.count } ?? true, "real counts for other classes")
         for name in record.classes { try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true) }
         let classes = counts.count
         var summary = Summary()
@@ -185,7 +193,7 @@ public struct SyntheticWriter {
                     paths.append(root + "/" + name)
                     keptLines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
                                                   temperature: temperature, index: nextIndex[k], checkpoint: record.checkpointID,
-                                                  step: record.steps, checked: checked))
+                                                  step: record.steps, checked: checked, realInClass: realCounts?[k]))
                     nextIndex[k] += 1
                     missing[k] -= 1
                 }

@@ -62,12 +62,13 @@ struct Generate: ParsableCommand {
         let root = out + "/" + name
 
         var counts = [Int](repeating: perClass ?? 0, count: record.classes.count)
+        let report = folder.readDatasetReport()
         if balance {
             // Readable images per class: from the last training run's report when there is
             // one (a corrupt file is not an image), else by file name.
             let real: [Int]
-            if let report = folder.readDatasetReport() {
-                real = record.classes.map { report.imagesPerClass[$0] ?? 0 }
+            if let report {
+                real = report.counts(for: record.classes)
             } else {
                 let scan = try ImageFolder.scan(dataset)
                 real = record.classes.map { scan.files[$0]?.count ?? 0 }
@@ -77,6 +78,7 @@ struct Generate: ParsableCommand {
         }
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
         writer.device = device
+        writer.realCounts = report?.counts(for: record.classes)
         if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)
             var trained = false

@@ -50,6 +50,8 @@ import Testing
         let lines = try manifest.map { try decoder.decode(SyntheticWriter.ManifestLine.self, from: Data($0.utf8)) }
         #expect(Set(lines.map(\.file)) == Set(written))
         #expect(lines.allSatisfy { $0.seed == 7 && $0.step == 2 && $0.checkpoint == "step-2" && $0.temperature == 1 && !$0.checked })
+        #expect(lines.allSatisfy { $0.realInClass == nil } && !manifest.contains { $0.contains("real_in_class") },
+                "real counts were not given: the lines must not invent them")
 
         // The same seed again: the same pixels (files are replaced by identical ones and keep
         // one manifest line each); another seed adds files beside the first ones.
@@ -64,6 +66,20 @@ import Testing
         try writer.write(counts: [1, 1], seed: 8)
         #expect(try files(out).count == 7)
         #expect(try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n").count == 7)
+    }
+
+    /// With the real counts known, each line carries its own class's count.
+    @Test func manifestLinesCarryTheirClassesRealCount() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+        var writer = SyntheticWriter(generator: generator, record: record, root: out)
+        writer.realCounts = [4, 9]
+        try writer.write(counts: [2, 3], seed: 7)
+        let lines = try manifestLines(out)
+        #expect(lines.count == 5)
+        #expect(lines.allSatisfy { $0.realInClass == ($0.class == "cat" ? 4 : 9) }, "\(lines.map { ($0.class, $0.realInClass) })")
     }
 
     /// A judge by pixel content alone (so a file read back gets the same verdict): it accepts

@@ -34,7 +34,7 @@ public struct GenerationPlan: Equatable, Sendable {
 
     /// The plan for a trained model, by the image counts its last training found.
     public init(settings: Configuration, record: ModelRecord, report: DatasetReport?) {
-        self.init(settings: settings, real: record.classes.map { report?.imagesPerClass[$0] ?? 0 })
+        self.init(settings: settings, real: report?.counts(for: record.classes) ?? Array(repeating: 0, count: record.classes.count))
     }
 
     static func format(_ value: Double) -> String {

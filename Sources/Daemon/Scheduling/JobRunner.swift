@@ -220,7 +220,8 @@ public struct JobRunner: Sendable {
         let settings = try Configuration.forDataset(at: datasetFolder(name), base: configuration)
         let state = try StateFolder(store.folder(name))
         let (generator, record) = try SavedGenerator.load(state)
-        let plan = GenerationPlan(settings: settings, record: record, report: state.readDatasetReport())
+        let report = state.readDatasetReport()
+        let plan = GenerationPlan(settings: settings, record: record, report: report)
         let counts = plan.counts, total = plan.total
         guard total <= configuration.maxImagesPerDataset else {
             throw Configuration.Error(path: datasetFolder(name) + "/synthd.toml", line: nil, reason:
@@ -262,6 +263,7 @@ public struct JobRunner: Sendable {
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.device = gpu
+            writer.realCounts = report?.counts(for: record.classes)
             writer.temperature = temperature
             writer.judge = judge
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
