@@ -136,6 +136,13 @@ struct Evaluate: ParsableCommand {
         }
         print(String(format: "test accuracy on %d real images: real only %.1f%%, synthetic only %.1f%% (%d images), real + synthetic %.1f%%%@",
                      testSet.count, realOnly.all, syntheticOnly.all, min(real.count, synth.count), mixed.all, mix))
+        // Fewer synthetic images than real ones: the fair comparison for the synthetic-only
+        // classifier is as many real images, not all of them.
+        if synth.count < real.count {
+            let matched = accuracy(train(realData.subset(synth.count, seed: seed), "as many real images as synthetic"))
+            print(String(format: "synthetic only against as many real images (%d): synthetic %.1f%%, real %.1f%%, gap %+.1f points",
+                         synth.count, syntheticOnly.all, matched.all, syntheticOnly.all - matched.all))
+        }
     }
 
     /// The headline table: real alone against real + synthetic concatenated, per amount.
