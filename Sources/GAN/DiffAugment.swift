@@ -36,6 +36,10 @@ public final class DiffAugment: @unchecked Sendable {
     /// The probability controller of adaptive augmentation; nil: every transform every time.
     public var adaptive: AdaptiveAugmentation?
     private var parameters: [ImageParameters] = []
+    /// Tests only: parameters for the next forward pass instead of a draw, 8 floats per image
+    /// in the device kernels' layout (`DeviceDiffAugment.drawnParameters`), so that a CPU step
+    /// can be compared with a device step that drew its own. Used once, then cleared.
+    var replay: [Float]?
     private var output: Tensor?
     private var inputGrad: Tensor?
     private var scratch: Tensor?
@@ -51,34 +55,12 @@ public final class DiffAugment: @unchecked Sendable {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let y = Tensor.reuse(output, shape: x.shape); output = y
         y.copy(from: x)
-        // Without a controller no probability is drawn: the stream is DiffAugment's as before.
-        let probability = adaptive?.probability
-        func draw(_ transform: Policy) -> Bool {
-            guard policy.contains(transform) else { return false }
-            guard let probability else { return true }
-            return rng.uniform(0, 1) < probability
-        }
-        parameters = (0..<batch).map { _ in
-            var p = ImageParameters()
-            if draw(.colour) { p.applied.insert(.colour) }
-            if draw(.translation) { p.applied.insert(.translation) }
-            if draw(.cutout) { p.applied.insert(.cutout) }
-            if p.applied.contains(.colour) {
-                p.brightness = rng.uniform(-0.5, 0.5)
-                p.saturation = rng.uniform(0, 2)
-                p.contrast = rng.uniform(0.5, 1.5)
-            }
-            if p.applied.contains(.translation) {
-                let maxShift = max(1, width / 8)
-                p.shiftX = rng.int(below: 2 * maxShift + 1) - maxShift
-                p.shiftY = rng.int(below: 2 * maxShift + 1) - maxShift
-            }
-            if p.applied.contains(.cutout) {
-                p.cutSize = max(1, width / 2)
-                p.cutX = rng.int(below: width + 1 - p.cutSize / 2) - p.cutSize / 2
-                p.cutY = rng.int(below: height + 1 - p.cutSize / 2) - p.cutSize / 2
-            }
-            return p
+        if let rows = replay {
+            precondition(rows.count == 8 * batch, "replayed parameters for \(rows.count / 8) images, not \(batch)")
+            parameters = (0..<batch).map { Self.parameters(deviceRow: Array(rows[(8 * $0)..<(8 * $0 + 8)])) }
+            replay = nil
+        } else {
+            parameters = (0..<batch).map { _ in drawParameters(height: height, width: width) }
         }
         let plane = height * width, image = channels * plane
         let tmp = Tensor.reuse(scratch, shape: [image]); scratch = tmp
@@ -98,6 +80,56 @@ public final class DiffAugment: @unchecked Sendable {
             }
         }
         return y
+    }
+
+    /// One image's parameters from this instance's stream.
+    private func drawParameters(height: Int, width: Int) -> ImageParameters {
+        // Without a controller no probability is drawn: the stream is DiffAugment's as before.
+        let probability = adaptive?.probability
+        func draw(_ transform: Policy) -> Bool {
+            guard policy.contains(transform) else { return false }
+            guard let probability else { return true }
+            return rng.uniform(0, 1) < probability
+        }
+        var p = ImageParameters()
+        if draw(.colour) { p.applied.insert(.colour) }
+        if draw(.translation) { p.applied.insert(.translation) }
+        if draw(.cutout) { p.applied.insert(.cutout) }
+        if p.applied.contains(.colour) {
+            p.brightness = rng.uniform(-0.5, 0.5)
+            p.saturation = rng.uniform(0, 2)
+            p.contrast = rng.uniform(0.5, 1.5)
+        }
+        if p.applied.contains(.translation) {
+            let maxShift = max(1, width / 8)
+            p.shiftX = rng.int(below: 2 * maxShift + 1) - maxShift
+            p.shiftY = rng.int(below: 2 * maxShift + 1) - maxShift
+        }
+        if p.applied.contains(.cutout) {
+            p.cutSize = max(1, width / 2)
+            p.cutX = rng.int(below: width + 1 - p.cutSize / 2) - p.cutSize / 2
+            p.cutY = rng.int(below: height + 1 - p.cutSize / 2) - p.cutSize / 2
+        }
+        return p
+    }
+
+    /// An image's parameters from the device kernels' row (brightness, saturation, contrast,
+    /// shift x, shift y, cut x, cut y, cut size); a transform at its identity is not applied.
+    static func parameters(deviceRow r: [Float]) -> ImageParameters {
+        var p = ImageParameters()
+        if r[0] != 0 || r[1] != 1 || r[2] != 1 {
+            p.applied.insert(.colour)
+            (p.brightness, p.saturation, p.contrast) = (r[0], r[1], r[2])
+        }
+        if r[3] != 0 || r[4] != 0 {
+            p.applied.insert(.translation)
+            (p.shiftX, p.shiftY) = (Int(r[3]), Int(r[4]))
+        }
+        if r[7] > 0 {
+            p.applied.insert(.cutout)
+            (p.cutX, p.cutY, p.cutSize) = (Int(r[5]), Int(r[6]), Int(r[7]))
+        }
+        return p
     }
 
     /// Counts D's logits on a real batch (augmented by this instance) for the controller.

@@ -55,12 +55,10 @@ public final class DeviceStepEngine: StepEngine {
     /// The captured step, once there is one.
     public private(set) var captured: (any CapturedWork)?
 
-    /// Throws `DeviceTrainingError.unsupported` when the step uses what the device engine lacks
-    /// (see `DeviceTrainingStep.unsupported`), and `CUDAError`s as they come.
+    /// Throws `CUDAError`s as they come.
     /// `captures`: replay a captured step after two eager ones (false: every step eager).
     public init(_ step: TrainingStep, average: ExponentialMovingAverage, set: TrainingSet, batch: Int, seed: UInt64,
                 mostDecay: Float, on device: any KernelDevice, captures: Bool = true) throws {
-        if let reason = DeviceTrainingStep.unsupported(step) { throw DeviceTrainingError.unsupported(reason) }
         trainingStep = try DeviceTrainingStep(step, on: device)
         self.average = try DeviceMovingAverage(average, arena: trainingStep.generator.arena)
         let configuration = step.generator.configuration
@@ -96,13 +94,3 @@ public final class DeviceStepEngine: StepEngine {
     }
 }
 
-/// Why a model does not train on a device.
-public enum DeviceTrainingError: Error, Equatable, CustomStringConvertible {
-    case unsupported(String)
-
-    public var description: String {
-        switch self {
-        case .unsupported(let reason): "this model cannot train on the GPU: \(reason); it trains on the CPU"
-        }
-    }
-}

@@ -127,9 +127,6 @@ public final class Trainer {
     public let ema: ExponentialMovingAverage
     /// Where the steps run (`CPUStepEngine` unless a device was given).
     public private(set) var engine: any StepEngine
-    /// Why a device was given but the steps run on the CPU (a model the device engine cannot
-    /// train yet), for the caller to say; nil otherwise.
-    public private(set) var deviceNotice: String?
     private let emaGenerator: Generator
     private var order: DataOrder
     private var history: [LossPoint]
@@ -152,8 +149,8 @@ public final class Trainer {
     }
 
     /// A trainer for `set`: a fresh model, or the state folder's, grown by any new classes.
-    /// With a `device` the steps run there (`DeviceStepEngine`), except for a model the device
-    /// engine cannot train yet: that one trains on the CPU, and `deviceNotice` says why.
+    /// With a `device` the steps run there (`DeviceStepEngine`; every model option has a device
+    /// implementation).
     public init(set: TrainingSet, state: StateFolder, options requested: TrainingOptions,
                 device: (any KernelDevice)? = nil) throws {
         self.set = set
@@ -196,12 +193,8 @@ public final class Trainer {
         }
         // After the resume: the device starts from the checkpoint's weights.
         if let device {
-            do {
-                engine = try DeviceStepEngine(step, average: ema, set: set, batch: record.options.batchSize, seed: options.seed &+ 6000,
-                                              mostDecay: record.options.emaDecay, on: device)
-            } catch let error as DeviceTrainingError {
-                deviceNotice = error.description
-            }
+            engine = try DeviceStepEngine(step, average: ema, set: set, batch: record.options.batchSize, seed: options.seed &+ 6000,
+                                          mostDecay: record.options.emaDecay, on: device)
         }
     }
 

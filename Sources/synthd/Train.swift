@@ -106,7 +106,6 @@ struct Train: ParsableCommand {
         let trainer = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
             try Trainer(set: set, state: folder, options: options, device: device)
         }
-        if let notice = trainer.deviceNotice { progress.write(notice + "\n") }
         if let previous {
             let added = set.classMap.count - previous.classes.count
             progress.write("resuming at step \(previous.steps)"

@@ -1,6 +1,6 @@
 import CUDA
 import Engine
-import GAN
+@testable import GAN
 import GPUEngine
 import Imaging
 import KernelEmulation
@@ -15,7 +15,8 @@ struct DeviceStepComparison {
 
     /// A small model of the daemon's kind; the two steps start from the same weights.
     static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, channels: Int = 3, classes: Int = 3,
-                         leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false) -> TrainingStep {
+                         leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false,
+                         consistency: Float? = nil) -> TrainingStep {
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes, latentSize: 16, embeddingSize: 8,
                                                baseChannels: 8, classConditionalNorm: true,
                                                discriminatorNormalization: spectral ? .spectral : .batch)
@@ -32,13 +33,16 @@ struct DeviceStepComparison {
         if let augmentation { step.augmentation = DiffAugment(policy: augmentation, seed: 9) }
         step.augmentation?.adaptive = adaptive
         if let leCam { step.leCam = LeCamRegularization(weight: leCam) }
+        if let consistency { step.consistency = ConsistencyRegularization(weight: consistency, seed: 13) }
         return step
     }
 
     func compare(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, leCam: Float? = nil,
-                 adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false) throws {
-        let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral)
-        let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral)
+                 adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false, consistency: Float? = nil) throws {
+        let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral,
+                                consistency: consistency)
+        let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral,
+                                     consistency: consistency)
         let batch = 6
         var data = RandomGenerator(seed: 11)
         let real = Tensor(zeros: [batch, 3, 32, 32]), z = Tensor(zeros: [batch, 16])
@@ -46,11 +50,19 @@ struct DeviceStepComparison {
         data.fillNormal(z)
         let realLabels: [Int32] = [0, 2, 1, 2, 0, 2], fakeLabels: [Int32] = [1, 1, 0, 2, 0, 1]
 
-        let expected = cpu.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
         let step = try DeviceTrainingStep(mirrored, on: device)
         let report = try step(real: DeviceTensor(real, on: device), realLabels: DeviceLabels(realLabels, on: device),
                               noise: DeviceTensor(z, on: device), fakeLabels: DeviceLabels(fakeLabels, on: device))
         try step.download()
+        // The device draws consistency regularisation's translations itself: the CPU step
+        // translates by the same ones.
+        if let term = cpu.consistency {
+            let shifts = try #require(try step.consistencyTranslations())
+            #expect(stride(from: 0, to: shifts.count, by: 8).contains { shifts[$0 + 3] != 0 || shifts[$0 + 4] != 0 },
+                    "some image moved: \(shifts)")
+            term.transform.replay = shifts
+        }
+        let expected = cpu.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
 
         for (ours, theirs, what) in [(report.discriminatorLoss, expected.discriminatorLoss, "D loss"),
                                      (report.realLogitMean, expected.realLogitMean, "mean real logit"),
@@ -145,6 +157,13 @@ struct EmulatedTrainingStepTests {
         try comparison.compare(loss: loss, augmentation: nil, spectral: true)
     }
 
+    /// Consistency regularisation: the translated pass, its part of the real gradient and the
+    /// second translated pass, with the CPU step moving the images by the device's draws.
+    @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
+    func matchesTheCPUStepWithConsistencyRegularization(loss: AdversarialLoss) throws {
+        try comparison.compare(loss: loss, augmentation: nil, consistency: 10)
+    }
+
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
 }
 
@@ -164,6 +183,10 @@ struct GPUTrainingStepTests {
     @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
     func matchesTheCPUStepWithSpectralNormalization(loss: AdversarialLoss) throws {
         try comparison.compare(loss: loss, augmentation: nil, spectral: true)
+    }
+    @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
+    func matchesTheCPUStepWithConsistencyRegularization(loss: AdversarialLoss) throws {
+        try comparison.compare(loss: loss, augmentation: nil, consistency: 10)
     }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }

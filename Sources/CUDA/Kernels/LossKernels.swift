@@ -75,7 +75,37 @@ public enum LossKernels {
             anchors[own] = decay * anchors[own] + (1.f - decay) * (logit_total / (float)n);
         }
     }
-    """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits", "lecam_part"])
+
+    // Consistency regularisation, L_cr = weight * mean_i (t_i - r_i)^2 with t = D(T(x)) and
+    // r = D(x) (`ConsistencyRegularization`), in three launches around D's passes:
+    // consistency_keep copies t (D's output buffer is overwritten by the real pass);
+    // consistency_real_part, with r, turns kept into the differences d = t - r, adds
+    // dL/dr = -2 weight d / n to the real pass's gradient and writes L_cr; after the real
+    // backward, consistency_translated_gradient sets the gradient of D's second pass on T(x):
+    // dL/dt = 2 weight d / n.
+    extern "C" __global__ void consistency_keep(const float* logits, float* kept, long n) {
+        for (long i = threadIdx.x; i < n; i += blockDim.x) kept[i] = logits[i];
+    }
+
+    extern "C" __global__ void consistency_real_part(const float* real_logits, float* kept, float* gradient, float* out,
+                                                     long n, float weight) {
+        __shared__ float partial[256];
+        float sum = 0.f;
+        for (long i = threadIdx.x; i < n; i += blockDim.x) {
+            float d = kept[i] - real_logits[i];
+            kept[i] = d;
+            sum += d * d;
+            gradient[i] -= 2.f * weight * d / (float)n;
+        }
+        float total = block_sum(sum, partial);
+        if (threadIdx.x == 0) out[0] = weight * total / (float)n;
+    }
+
+    extern "C" __global__ void consistency_translated_gradient(const float* differences, float* gradient, long n, float weight) {
+        for (long i = threadIdx.x; i < n; i += blockDim.x) gradient[i] = 2.f * weight * differences[i] / (float)n;
+    }
+    """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits", "lecam_part", "consistency_keep",
+                      "consistency_real_part", "consistency_translated_gradient"])
 
     /// Threads of the one block each loss kernel runs as.
     public static let block = 256

@@ -139,7 +139,6 @@ public struct JobRunner: Sendable {
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
-        if let notice = trainer.deviceNotice { log.notice("\(notice)") }
         trainer.beforeWrite = fence
 
         // A model that never finished a training gets the whole budget, also when it has a

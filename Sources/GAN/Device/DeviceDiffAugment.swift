@@ -54,6 +54,10 @@ public final class DeviceDiffAugment {
         return dx
     }
 
+    /// The parameters of the last forward pass, 8 floats per image (brightness, saturation,
+    /// contrast, shift x, shift y, cut x, cut y, cut size), or nil before one.
+    public var drawnParameters: DeviceTensor? { parameters }
+
     private func geometry(_ x: DeviceTensor) -> [KernelArgument] {
         [.int32(Int32(x.shape[1])), .int32(Int32(x.shape[2])), .int32(Int32(x.shape[3]))]
     }

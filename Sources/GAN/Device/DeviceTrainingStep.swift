@@ -9,9 +9,9 @@ import GPUEngine
 ///
 /// Both losses (BCE on logits, hinge), DiffAugment (drawn on the device: see
 /// `DeviceDiffAugment`), adaptive augmentation (its controller in device memory, moved by
-/// `ada_observe` from D's real logits), LeCam regularisation (its anchors in device memory)
-/// and spectral normalisation (`DeviceSpectralNormalization`); not yet consistency
-/// regularisation.
+/// `ada_observe` from D's real logits), LeCam regularisation (its anchors in device memory),
+/// spectral normalisation (`DeviceSpectralNormalization`) and consistency regularisation (its
+/// translations drawn on the device, as DiffAugment's are).
 public final class DeviceTrainingStep {
     public let step: TrainingStep
     public let device: any KernelDevice
@@ -21,7 +21,8 @@ public final class DeviceTrainingStep {
     let discriminatorOptimizer: DeviceAdam
     /// Loss and mean logit of D on real images, on generated ones, and G's (2 floats each),
     /// then LeCam's real and generated parts, then the augmentation's state (`AdaptiveAugmentation
-    /// .state`: p first; {1, 0, 0, 0} for DiffAugment's fixed p), so one read brings them all.
+    /// .state`: p first; {1, 0, 0, 0} for DiffAugment's fixed p), then consistency
+    /// regularisation's loss, so one read brings them all.
     private let losses: DeviceTensor
     private var augmentationState: DeviceTensor { Self.augmentationState(in: losses) }
     private static func augmentationState(in losses: DeviceTensor) -> DeviceTensor {
@@ -32,14 +33,13 @@ public final class DeviceTrainingStep {
     private var logitGradient: DeviceTensor?
 
     public init(_ step: TrainingStep, on device: any KernelDevice) throws(CUDAError) {
-        precondition(Self.unsupported(step) == nil, Self.unsupported(step) ?? "")
         self.step = step
         self.device = device
         generator = try DeviceGenerator(step.generator, on: device)
         discriminator = try DeviceDiscriminator(step.discriminator, on: device)
         generatorOptimizer = try DeviceAdam(step.generatorOptimizer, arena: generator.arena)
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
-        losses = try DeviceTensor(on: device, shape: [12])
+        losses = try DeviceTensor(on: device, shape: [13])
         try device.fill(losses, 0)
         let state = Self.augmentationState(in: losses)
         try state.upload(step.augmentation?.adaptive?.state ?? [1, 0, 0, 0])
@@ -63,13 +63,34 @@ public final class DeviceTrainingStep {
         } else {
             augmentations = []
         }
+        if let term = step.consistency {
+            // Every image translated, always (the CPU term's policy): a probability of 1.
+            let always = try DeviceTensor(on: device, shape: [1])
+            try always.upload([1])
+            consistency = DeviceConsistency(
+                weight: term.weight,
+                translation: DeviceDiffAugment(policy: term.transform.policy, seed: term.transform.seed, counter: counter,
+                                               probability: always),
+                always: always)
+        } else {
+            consistency = nil
+        }
     }
 
-    /// Why `step` cannot run on a device yet, or nil when it can.
-    public static func unsupported(_ step: TrainingStep) -> String? {
-        if step.consistency != nil { return "consistency regularisation has no device implementation yet" }
-        return nil
+    /// Consistency regularisation's state on the device: its translation (drawn from the
+    /// step counter, like DiffAugment's), the translated batch and D's logits for it.
+    struct DeviceConsistency {
+        let weight: Float
+        let translation: DeviceDiffAugment
+        /// The translation's probability, 1 (kept alive with the translation that reads it).
+        let always: DeviceTensor
+        var kept: DeviceTensor?
     }
+    private var consistency: DeviceConsistency?
+
+    /// The translations consistency regularisation drew in the last step, 8 floats per image
+    /// (the augmentation kernels' layout), or nil without the term (for tests).
+    public func consistencyTranslations() throws(CUDAError) -> [Float]? { try consistency?.translation.drawnParameters?.values() }
 
     /// The step counter (64 bits, advanced at the end of every step) that the augmentations
     /// and a `DeviceBatchSource` draw from.
@@ -108,11 +129,15 @@ public final class DeviceTrainingStep {
         // D step: the two halves' gradients add up, as for the sum of the two losses.
         try discriminator.arena.zeroGradients()
         try discriminator.prepareForward(iterate: true)
-        let realLogits = try discriminator.forward(augmented(real, 0), labels: realLabels)
+        let realInput = try augmented(real, 0)
+        let translated = try translatedLogits(realInput, labels: realLabels)
+        let realLogits = try discriminator.forward(realInput, labels: realLabels)
         try loss(realLogits, .real, gradient: dLogits, slot: 0)
         try observeForAdaptiveAugmentation(realLogits)
+        try addConsistencyRealPart(realLogits, gradient: dLogits)
         try addLeCam(realLogits, gradient: dLogits, half: 0)
         try discriminator.backward(dLogits, inputGradient: false)
+        try backwardTranslated(translated, labels: realLabels, gradient: dLogits)
         let fakeLogits = try discriminator.forward(augmented(fake, 1), labels: fakeLabels)
         try loss(fakeLogits, .generated, gradient: dLogits, slot: 1)
         try addLeCam(fakeLogits, gradient: dLogits, half: 1)
@@ -162,6 +187,37 @@ public final class DeviceTrainingStep {
                            .float(leCam.weight), .float(leCam.decay), .float(half == 0 ? 1 : -1), .int32(half)])
     }
 
+    /// Consistency regularisation, first part (the CPU step's order): D's logits for the
+    /// translated real batch, kept; returns the translated batch (nil without the term).
+    private func translatedLogits(_ realInput: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor? {
+        guard var term = consistency else { return nil }
+        let translated = try term.translation.forward(realInput)
+        let logits = try discriminator.forward(translated, labels: labels)
+        let kept = try DeviceTensor.reuse(term.kept, shape: logits.shape, on: device)
+        term.kept = kept
+        consistency = term
+        try device.launch("consistency_keep", grid: 1, block: LossKernels.block, [logits.argument, kept.argument, .int64(logits.count)])
+        return translated
+    }
+
+    /// With D's real logits: the differences, their part of the real gradient and L_cr.
+    private func addConsistencyRealPart(_ realLogits: DeviceTensor, gradient: DeviceTensor) throws(CUDAError) {
+        guard let term = consistency, let kept = term.kept else { return }
+        let out = DeviceTensor(storage: losses.storage, offset: losses.offset + 12, shape: [1])
+        try device.launch("consistency_real_part", grid: 1, block: LossKernels.block,
+                          [realLogits.argument, kept.argument, gradient.argument, out.argument, .int64(realLogits.count),
+                           .float(term.weight)])
+    }
+
+    /// After the real backward: D again on the translated batch, backward with dL_cr/dD(T(x)).
+    private func backwardTranslated(_ translated: DeviceTensor?, labels: DeviceLabels, gradient: DeviceTensor) throws(CUDAError) {
+        guard let translated, let term = consistency, let kept = term.kept else { return }
+        _ = try discriminator.forward(translated, labels: labels)
+        try device.launch("consistency_translated_gradient", grid: 1, block: LossKernels.block,
+                          [kept.argument, gradient.argument, .int64(gradient.count), .float(term.weight)])
+        try discriminator.backward(gradient, inputGradient: false)
+    }
+
     /// Adaptive augmentation's controller counts D's real logits (the CPU step's order: after
     /// the real batch, so the generated batches of the step see the new p).
     private func observeForAdaptiveAugmentation(_ realLogits: DeviceTensor) throws(CUDAError) {
@@ -174,7 +230,7 @@ public final class DeviceTrainingStep {
     /// The last step's losses and mean logits (and adaptive augmentation's probability).
     public func report() throws(CUDAError) -> StepReport {
         let v = try losses.values()
-        return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3],
+        return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7] + v[12], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3],
                           augmentationProbability: step.augmentation?.adaptive == nil ? nil : v[8])
     }
 
