@@ -78,7 +78,8 @@ public final class DeviceTrainingStep {
     }
 
     /// Consistency regularisation's state on the device: its translation (drawn from the
-    /// step counter, like DiffAugment's), the translated batch and D's logits for it.
+    /// step counter, like DiffAugment's; its output buffer holds the translated batch) and
+    /// `kept`, D's logits for that batch, then their differences from the real logits.
     struct DeviceConsistency {
         let weight: Float
         let translation: DeviceDiffAugment
