@@ -92,11 +92,21 @@ public enum BatchNormKernels {
     // on an H200). Block (channel, slice) of C x slices sums one contiguous slice; one thread
     // per channel adds the slices in order (deterministic) and makes the statistics; then an
     // element-wise pass normalises. partials: 2 floats per block (sum, sum of squares).
+    // The values block (channel, slice) of a split reduction sums: blockIdx.x = channel *
+    // slices + slice; the channel's n * hw values (image-major) cut into `slices` runs.
+    __device__ void channel_slice(int n, int hw, int slices, unsigned& channel, unsigned& begin, unsigned& end) {
+        channel = blockIdx.x / slices;
+        const unsigned slice = blockIdx.x - channel * slices, count = (unsigned)n * hw;
+        const unsigned chunk = (count + slices - 1) / slices;
+        begin = slice * chunk;
+        end = min(count, begin + chunk);
+    }
+
     extern "C" __global__ void batchnorm_partial_stats(const float* x, float* partials, int n, int c, int hw, int slices) {
         __shared__ float shared[BLOCK];
-        const unsigned channel = blockIdx.x / slices, slice = blockIdx.x - channel * slices;
-        const unsigned count = (unsigned)n * hw, area = hw;
-        const unsigned chunk = (count + slices - 1) / slices, begin = slice * chunk, end = min(count, begin + chunk);
+        unsigned channel, begin, end;
+        channel_slice(n, hw, slices, channel, begin, end);
+        const unsigned area = hw;
         float sum = 0.f, sum_sq = 0.f;
         #pragma unroll 4
         for (unsigned k = begin + threadIdx.x; k < end; k += BLOCK) {
@@ -148,9 +158,9 @@ public enum BatchNormKernels {
     extern "C" __global__ void batchnorm_partial_grad(const float* dy, const float* y, const float* xhat, float* partials,
             int n, int c, int hw, int activation, float slope, int slices) {
         __shared__ float shared[BLOCK];
-        const unsigned channel = blockIdx.x / slices, slice = blockIdx.x - channel * slices;
-        const unsigned count = (unsigned)n * hw, area = hw;
-        const unsigned chunk = (count + slices - 1) / slices, begin = slice * chunk, end = min(count, begin + chunk);
+        unsigned channel, begin, end;
+        channel_slice(n, hw, slices, channel, begin, end);
+        const unsigned area = hw;
         float sum_dy = 0.f, sum_dy_xhat = 0.f;
         #pragma unroll 4
         for (unsigned k = begin + threadIdx.x; k < end; k += BLOCK) {
