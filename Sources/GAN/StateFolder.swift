@@ -16,8 +16,16 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     /// Images in the dataset when it was last trained on (more now means: fine-tune).
     public var imagesAtLastRun: Int
     public var options: TrainingOptions
-    /// Names the checkpoint on disk ("step-1200"); generation manifests record it.
+    /// Names the checkpoint on disk ("step-1200").
     public var checkpointID = ""
+    /// With images held out (`TrainingOptions.holdOut`): the checkpoint that scored best on
+    /// them, what generation uses; nil: the last checkpoint is.
+    public var best: BestGenerator?
+
+    /// Names the generator that generation uses ("step-1200"): generated files and the
+    /// daemon's generations are named by it, so a checkpoint that did not beat the best
+    /// changes nothing downstream.
+    public var generatorID: String { best.map { "step-\($0.step)" } ?? checkpointID }
 
     public init(configuration: ModelConfiguration, classes: [String], mode: Image.Mode, imageWidth: Int, imageHeight: Int,
                 steps: Int, imagesAtLastRun: Int, options: TrainingOptions, checkpointID: String = "") {
@@ -72,6 +80,10 @@ public struct StateFolder: Sendable {
     public var classesPath: String { path + "/classes.txt" }
     public var datasetReportPath: String { path + "/dataset.json" }
     public var lockPath: String { path + "/.lock" }
+    /// Held-out scores of the checkpoints (`CheckpointSelection`): step, kernel distance, its
+    /// standard error.
+    public var heldOutScoresPath: String { path + "/heldout.csv" }
+    public func bestGeneratorPath(_ best: BestGenerator) -> String { path + "/" + best.file }
 
     /// Takes the folder's lock for as long as the returned lock lives (see `FileLock`): one
     /// process at a time trains or generates with a model. `purpose` says who holds it
@@ -128,6 +140,30 @@ public struct StateFolder: Sendable {
             text += "\n"
         }
         try writeFileAtomically(path: historyPath, bytes: Array(text.utf8))
+    }
+
+    public func readHeldOutScores() -> [HeldOutScore] {
+        guard let text = try? String(contentsOfFile: heldOutScoresPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").dropFirst().compactMap { line in
+            let fields = line.split(separator: ",")
+            guard fields.count == 3, let step = Int(fields[0]), let distance = Double(fields[1]), let error = Double(fields[2])
+            else { return nil }
+            return HeldOutScore(step: step, HeldOutScore.Measure(distance: distance, standardError: error))
+        }
+    }
+
+    public func writeHeldOutScores(_ scores: [HeldOutScore]) throws {
+        let text = "step,kernel_distance,standard_error\n" + scores.map { "\($0.step),\($0.distance),\($0.standardError)\n" }.joined()
+        try writeFileAtomically(path: heldOutScoresPath, bytes: Array(text.utf8))
+    }
+
+    /// Best-generator files other than `keep` (left by a crash between writing a new best and
+    /// the record naming it, or replaced by a newer best).
+    public func removeBestGenerators(except keep: BestGenerator?) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for name in names where name.hasPrefix("best-step-") && name.hasSuffix(".ckpt") && name != keep?.file {
+            try? FileManager.default.removeItem(atPath: path + "/" + name)
+        }
     }
 
     public func writeDatasetReport(_ report: DatasetReport) throws {

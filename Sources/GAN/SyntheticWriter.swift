@@ -108,8 +108,8 @@ public struct SyntheticWriter {
     /// Generates `counts[k]` images of class k.
     ///
     /// Latent vectors come from the seed, so a run is reproducible; files are named
-    /// `synth-s<seed>-<checkpoint>-<index>.png`, so another seed or a newer model adds files
-    /// next to the old ones. Images are written atomically without an fsync each, flushed to
+    /// `synth-s<seed>-<generator>-<index>.png` (`ModelRecord.generatorID`), so another seed or
+    /// a newer model adds files next to the old ones. Images are written atomically without an fsync each, flushed to
     /// disk chunk by chunk, and only then does the manifest (also atomic) list them. A file
     /// written again (the same seed and model) replaces its manifest line rather than adding one.
     ///
@@ -183,7 +183,7 @@ public struct SyntheticWriter {
                         if verdicts![i] { accepted[k] += 1 }
                     }
                     guard missing[k] > 0, !checked || verdicts![i] else { continue }
-                    let name = "\(record.classes[k])/synth-s\(seed)-\(record.checkpointID)-\(String(format: "%06d", nextIndex[k])).png"
+                    let name = "\(record.classes[k])/synth-s\(seed)-\(record.generatorID)-\(String(format: "%06d", nextIndex[k])).png"
                     kept.append(images[i])
                     if measuresDiversity && seenPerClass[k] < Self.diversitySamples {
                         seen.append(sampler.finishIsSmall ? finish(images[i]) : images[i])
@@ -192,8 +192,8 @@ public struct SyntheticWriter {
                     }
                     paths.append(root + "/" + name)
                     keptLines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
-                                                  temperature: temperature, index: nextIndex[k], checkpoint: record.checkpointID,
-                                                  step: record.steps, checked: checked, realInClass: realCounts?[k]))
+                                                  temperature: temperature, index: nextIndex[k], checkpoint: record.generatorID,
+                                                  step: record.best?.step ?? record.steps, checked: checked, realInClass: realCounts?[k]))
                     nextIndex[k] += 1
                     missing[k] -= 1
                 }

@@ -32,12 +32,16 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Channels of G's and D's widest-resolution layers (`ModelConfiguration.baseChannels`);
     /// new models only. Not stored here: model.json keeps it in the configuration.
     public var baseChannels = ModelConfiguration().baseChannels
+    /// Keeps about one real image in ten out of training and generates from the checkpoint
+    /// that scores best on them (`HeldOutSplit`, `CheckpointSelection`). Models saved before
+    /// it existed: false (they trained on every image, so none is held out from them).
+    public var holdOut = true
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case batchSize, seed, loss, augmentation, adaptiveAugmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
-        case discriminatorNormalization, discriminatorLearningRate, consistencyWeight, leCamWeight
+        case discriminatorNormalization, discriminatorLearningRate, consistencyWeight, leCamWeight, holdOut
     }
 
     /// A key missing from an older model.json keeps its default here (what that model used).
@@ -58,6 +62,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
                                                              forKey: .discriminatorNormalization) ?? .batch
         o.consistencyWeight = try c.decodeIfPresent(Float.self, forKey: .consistencyWeight) ?? 0
         o.leCamWeight = try c.decodeIfPresent(Float.self, forKey: .leCamWeight) ?? 0
+        o.holdOut = try c.decodeIfPresent(Bool.self, forKey: .holdOut) ?? false
         self = o
     }
 }
@@ -117,10 +122,17 @@ public struct TrainingProgress: Sendable {
 /// State folder: `model.json` (what the model is: shapes, classes, image size, options, step),
 /// `checkpoint.ckpt` (weights, optimisers, EMA, random streams, data order), `losses.csv`,
 /// `dataset.json` (images per class, rejected files and why), `judge.ckpt` (see
-/// `refreshJudge`), and the pictures `samples.png` (one row per class, `classes.txt` names the
+/// `refreshJudge`), with images held out `heldout.csv` (each checkpoint's score on them) and
+/// `best-step-N.ckpt` (the best-scoring generator, what generation uses), and the pictures `samples.png` (one row per class, `classes.txt` names the
 /// rows) and `losses.png`. Every file is replaced atomically.
 public final class Trainer {
+    /// The dataset.
     public let set: TrainingSet
+    /// What G and D train on: `set` less the held-out images (all of it without them).
+    public let training: TrainingSet
+    /// The images held out (`TrainingOptions.holdOut`); nil when none are (the option is off,
+    /// or no class has `HeldOutSplit.smallestClass` images).
+    public let split: HeldOutSplit?
     public let state: StateFolder
     public private(set) var record: ModelRecord
     public let step: TrainingStep
@@ -130,6 +142,9 @@ public final class Trainer {
     private let emaGenerator: Generator
     private var order: DataOrder
     private var history: [LossPoint]
+    private var heldOutScores: [HeldOutScore] = []
+    /// Scores checkpoints once the judge is at hand (`prepareSelection`).
+    private var selection: CheckpointSelection?
     private var lastCheckpoint = Date()
     /// Called before anything is written to the state folder; throwing refuses the write. A
     /// cluster node passes its lease check here, so a node that lost a dataset's lease to
@@ -160,6 +175,9 @@ public final class Trainer {
         // is the caller's choice.
         var options = previous?.options ?? requested
         options.checkpointSeconds = requested.checkpointSeconds
+        let split = options.holdOut ? HeldOutSplit(set) : nil
+        self.split = split?.isEmpty == false ? split : nil
+        training = self.split?.training ?? set
         var configuration = previous?.configuration
             ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution,
                                   baseChannels: requested.baseChannels, classConditionalNorm: options.classConditionalNorm,
@@ -182,7 +200,7 @@ public final class Trainer {
         if options.leCamWeight > 0 { step.leCam = LeCamRegularization(weight: options.leCamWeight) }
         ema = ExponentialMovingAverage(generator.parameters, decay: options.emaDecay)
         emaGenerator = Generator(configuration)
-        order = DataOrder(seed: options.seed &+ 4000, count: set.count)
+        order = DataOrder(seed: options.seed &+ 4000, count: training.count)
         history = []
         record = ModelRecord(configuration: configuration, classes: set.classMap.names, mode: set.mode,
                              imageWidth: set.imageWidth, imageHeight: set.imageHeight, steps: 0,
@@ -193,7 +211,7 @@ public final class Trainer {
         }
         // After the resume: the device starts from the checkpoint's weights.
         if let device {
-            engine = try DeviceStepEngine(step, average: ema, set: set, batch: record.options.batchSize, seed: options.seed &+ 6000,
+            engine = try DeviceStepEngine(step, average: ema, set: training, batch: record.options.batchSize, seed: options.seed &+ 6000,
                                           mostDecay: record.options.emaDecay, on: device)
         }
     }
@@ -218,10 +236,18 @@ public final class Trainer {
             order = try DataOrder(decoding: saved, path: path)
         }
         // New images: a new epoch over the new count (the old position means nothing now).
-        if order.count != set.count { order.restart(count: set.count) }
+        if order.count != training.count { order.restart(count: training.count) }
         history = state.readHistory()
         record.imageWidth = previous.imageWidth
         record.imageHeight = previous.imageHeight
+        // The best generator stands while the data does: a fine-tune (images or classes added)
+        // is scored against other held-out images by another judge, and the old best does not
+        // know a new class.
+        let sameData = previous.imagesAtLastRun == set.count && previous.classes == set.classMap.names
+        if let best = previous.best, sameData, let split, best.heldOut == BestGenerator.describe(split.fingerprint) {
+            record.best = best
+            heldOutScores = state.readHeldOutScores()
+        }
     }
 
     /// Trains until the budget is spent or `shouldStop()` says so, then checkpoints.
@@ -236,6 +262,7 @@ public final class Trainer {
         let start = Date()
         lastCheckpoint = start
         var runSteps = 0
+        try prepareSelection(shouldStop: shouldStop)
         while !shouldStop() {
             let elapsed = Date().timeIntervalSince(start)
             if case .steps(let n) = budget, runSteps >= n { break }
@@ -246,7 +273,7 @@ public final class Trainer {
             let t = record.steps + 1
             let report = try engine.step(averageDecay: min(record.options.emaDecay, Float(1 + t) / Float(10 + t))) {
                 for i in 0..<batch { indices[i] = order.next() }
-                set.fill(real, labels: &labels, indices: indices)
+                training.fill(real, labels: &labels, indices: indices)
                 return (real, labels)
             }
             record.steps += 1
@@ -286,9 +313,39 @@ public final class Trainer {
         try state.writeHistory(history)
         try state.writeDatasetReport(DatasetReport(set))
         try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history), classes: record.classes)
-        // The record last: it names the checkpoint that is now on disk.
+        try scoreOnHeldOutImages()
+        // The record last: it names the checkpoint (and the best generator) now on disk.
         try state.writeRecord(record)
+        if split != nil { state.removeBestGenerators(except: record.best) }
         lastCheckpoint = Date()
+    }
+
+    /// With images held out: the judge that scores checkpoints, trained first when the state
+    /// folder's is not this dataset's (the same judge as the class check's, which `refreshJudge`
+    /// then finds current). Without it (stopped first) checkpoints go unscored.
+    private func prepareSelection(shouldStop: () -> Bool) throws {
+        guard let split, selection == nil else { return }
+        guard try refreshJudge(shouldStop: shouldStop) != .stopped, let judge = try Judge.load(from: state) else { return }
+        selection = CheckpointSelection(split: split, judge: judge, seed: record.options.seed &+ 7000)
+    }
+
+    /// Scores the EMA generator on the held-out images (`heldout.csv`) and, when it beats the
+    /// best so far, writes it to a new best file that the record will name.
+    private func scoreOnHeldOutImages() throws {
+        guard let selection, heldOutScores.last?.step != record.steps else { return }
+        let measure = try selection.score(averagedGenerator(), record: record)
+        // The scores of this data's checkpoints only: a fine-tune starts the list again.
+        let lowest = heldOutScores.map(\.distance).min()
+        heldOutScores.append(HeldOutScore(step: record.steps, measure))
+        try state.writeHeldOutScores(heldOutScores)
+        guard CheckpointSelection.isChosen(measure, lowest: lowest) else { return }
+        let best = BestGenerator(step: record.steps, distance: measure.distance, heldOutImages: selection.heldOutCount,
+                                 heldOut: selection.fingerprint)
+        var checkpoint = Checkpoint()
+        checkpoint.add(emaGenerator.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + step.generator.buffers)
+        checkpoint.metadata = ["best.step": String(best.step), "best.kernel_distance": String(measure.distance)]
+        try checkpoint.write(to: state.bestGeneratorPath(best))
+        record.best = best
     }
 
     /// What `refreshJudge` did.
@@ -300,6 +357,7 @@ public final class Trainer {
     /// dataset unless the state folder's judge was trained on the same classes and counts.
     /// Call it when training is done: it depends on the data only, not on the model.
     @discardableResult
+    /// With images held out, `train` calls it first (its judge scores the checkpoints).
     public func refreshJudge(shouldStop: () -> Bool = { false }, progress: (Double) -> Void = { _ in }) throws -> JudgeRefresh {
         if let judge = try? Judge.load(from: state), judge.isCurrent(for: set) { return .upToDate }
         guard let judge = Judge.train(on: set, seed: Judge.seed(for: record.options), shouldStop: shouldStop,

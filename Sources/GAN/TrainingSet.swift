@@ -130,6 +130,17 @@ public final class TrainingSet: @unchecked Sendable {
                            ignored: scan.ignored, emptyClasses: scan.emptyClasses)
     }
 
+    /// The images `indices` (in that order) as a set of their own: same classes, size and
+    /// mode; what loading rejected stays the whole dataset's.
+    func selecting(_ indices: [Int]) -> TrainingSet {
+        var chosen: [UInt8] = []
+        chosen.reserveCapacity(indices.count * imageBytes)
+        for i in indices { chosen += pixels[(i * imageBytes)..<((i + 1) * imageBytes)] }
+        return TrainingSet(root: root, classMap: classMap, resolution: resolution, mode: mode, imageWidth: imageWidth,
+                           imageHeight: imageHeight, pixels: chosen, labels: indices.map { labels[$0] }, rejected: rejected,
+                           ignored: ignored, emptyClasses: emptyClasses)
+    }
+
     /// Copies images `indices` into `batch` (B, C, R, R) scaled to [-1, 1], and their labels.
     public func fill(_ batch: Tensor, labels out: inout [Int32], indices: some Collection<Int>) {
         precondition(batch.shape == [indices.count, channels, resolution, resolution], "batch shape \(batch.shape)")

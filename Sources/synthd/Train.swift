@@ -17,6 +17,12 @@ struct Train: ParsableCommand {
         checkpoints and exits. The state folder gets samples.png (a row per class, named in classes.txt) \
         and losses.png at every checkpoint. A run that finishes its budget also trains the judge of generation's \
         class check on the real images (judge.ckpt), when the data changed since the last one.
+
+        A new model keeps about one real image in ten out of training (classes of \(HeldOutSplit.smallestClass) images \
+        or more), scores every checkpoint's generator on them (heldout.csv: kernel distance in the judge's features, \
+        lower is better; the judge is trained first for that) and generates from the best (best-step-N.ckpt), so that \
+        a late, overfitted checkpoint is not what you get. --no-hold-out trains on every image and generates from \
+        the last checkpoint.
         """)
 
     @Argument(help: "Dataset folder: <dataset>/<class>/<images>.") var dataset: String
@@ -46,6 +52,8 @@ struct Train: ParsableCommand {
     var leCamWeight: Float = TrainingOptions().leCamWeight
     @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
     var baseChannels = TrainingOptions().baseChannels
+    @Flag(help: "Train on every image and generate from the last checkpoint, instead of holding images out and generating from the checkpoint that scores best on them (new models only).")
+    var noHoldOut = false
 
     @OptionGroup var compute: DeviceOption
 
@@ -100,6 +108,7 @@ struct Train: ParsableCommand {
         options.baseChannels = baseChannels
         options.consistencyWeight = consistencyWeight
         options.leCamWeight = leCamWeight
+        options.holdOut = !noHoldOut
         let previous = try folder.readRecord()
         // A GPU failure names the dataset and what is left on disk (the last checkpoint).
         let checkpoint = { DeviceFailure.checkpoint(try? folder.readRecord()?.checkpointID) }
@@ -112,6 +121,16 @@ struct Train: ParsableCommand {
                 + (set.count != previous.imagesAtLastRun ? ", fine-tuning on \(set.count) images (was \(previous.imagesAtLastRun))" : "")
                 + (added > 0 ? ", \(added) new classes" : "") + "\n")
         }
+        if let split = trainer.split {
+            progress.write("holding out \(split.heldOut.count) of \(set.count) images to choose the checkpoint on\n")
+            let judgeStart = Date()
+            // Scoring checkpoints needs the judge: trained now, with progress, rather than silently at the first checkpoint.
+            if try trainer.refreshJudge(shouldStop: { Signals.stopRequested }, progress: { fraction in
+                progress.update(fraction: fraction, remaining: .nan, text: "training the judge (a classifier of the real images) that scores checkpoints")
+            }) == .trained {
+                progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", Date().timeIntervalSince(judgeStart), state))
+            }
+        }
         let budget: TrainingBudget = steps.map { .steps($0) } ?? .seconds(minutes! * 60)
         let taken = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
             try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
@@ -123,6 +142,10 @@ struct Train: ParsableCommand {
         }
         progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "
             + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")
+        if let best = trainer.record.best {
+            progress.write(String(format: "generation uses step %d, chosen on %d held-out images (kernel distance %.4f; heldout.csv has every checkpoint's)\n",
+                                  best.step, best.heldOutImages, best.distance))
+        }
         guard !Signals.stopRequested else { return }
         let judgeStart = Date()
         let judge = try trainer.refreshJudge(shouldStop: { Signals.stopRequested }) { fraction in

@@ -131,6 +131,16 @@ import Glibc
         }
     }
 
+    /// New models hold images out for checkpoint selection unless `[training] hold_out = false`,
+    /// which a dataset's own synthd.toml may also say.
+    @Test func holdingImagesOutIsASetting() throws {
+        #expect(Configuration().holdOut)
+        #expect(try !Configuration.parse("[training]\nhold_out = false", path: "t.toml").holdOut)
+        #expect { try Configuration.parse("[training]\nhold_out = 10", path: "t.toml") } throws: {
+            String(describing: $0).contains("[training] hold_out must be true or false")
+        }
+    }
+
     /// TF32 products on a GPU unless `[service] tf32 = false` (the daemon's `--fp32`).
     @Test func tensorFloat32IsASetting() throws {
         #expect(Configuration().tensorFloat32)

@@ -112,6 +112,33 @@ import Testing
         #expect(later == .later && DiskFull.matches(full))
         #expect(!FileManager.default.fileExists(atPath: scheduler.output.generationsPath("pets")), "nothing written")
     }
+
+    /// With images held out (40 a class), the daemon generates from the checkpoint that scored
+    /// best on them, names the generation and the files after it, and status says which it is.
+    @Test func generationUsesTheBestCheckpointOnHeldOutImages() throws {
+        var configuration = try Self.petsUnder(root, imagesPerClass: 40)
+        configuration.trainingMinutes = 0.05
+        configuration.checkpointSeconds = 0.5
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        let state = try StateFolder(configuration.state + "/datasets/pets")
+        let record = try #require(try state.readRecord())
+        let best = try #require(record.best, "40 images a class: some are held out")
+        #expect(state.readHeldOutScores().count >= 2 && state.readHeldOutScores().contains { $0.step == best.step && $0.distance == best.distance })
+
+        try "[generation]\npolicy = \"per-class\"\nper_class = 5\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true,
+                                                                       encoding: .utf8)
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(generate, shouldStop: { false }) else { Issue.record("generation failed"); return }
+        let manifest = try String(contentsOfFile: configuration.output + "/pets/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(manifest.count == 10 && manifest.allSatisfy { $0.contains("-step-\(best.step)-") && $0.contains("\"step\":\(best.step)") },
+                "\(manifest.first ?? "")")
+        #expect(scheduler.output.current("pets")?.contains("step-\(best.step)") == true)
+        let status = try #require(try DatasetStatus.read(configuration.state).first)
+        #expect(status.summary().contains("generator: step \(best.step), chosen on \(best.heldOutImages) held-out images"),
+                "\(status.summary())")
+    }
 }
 
 extension JobRunnerTests {
@@ -142,14 +169,14 @@ extension JobRunnerTests {
 
 extension JobRunnerTests {
     /// A configuration with spool, output and state under `root`, batches of 4, and a spool
-    /// holding "pets": classes a and b of three small grey images each.
-    static func petsUnder(_ root: String) throws -> Configuration {
+    /// holding "pets": classes a and b of three (or `imagesPerClass`) small grey images each.
+    static func petsUnder(_ root: String, imagesPerClass: Int = 3) throws -> Configuration {
         var configuration = Configuration()
         (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
         configuration.batch = 4
         for (name, shade) in [("a", 60), ("b", 190)] {
             try FileManager.default.createDirectory(atPath: "\(root)/spool/pets/\(name)", withIntermediateDirectories: true)
-            for i in 0..<3 {
+            for i in 0..<imagesPerClass {
                 var image = Image(width: 8, height: 8, mode: .grey)
                 for p in 0..<64 { image.pixels[p] = UInt8((shade + 5 * i + p) % 256) }
                 try PNG.write(image, to: "\(root)/spool/pets/\(name)/\(i).png")

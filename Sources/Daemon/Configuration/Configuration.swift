@@ -36,6 +36,9 @@ public struct Configuration: Equatable, Sendable {
     public var augmentation = AugmentationPolicy.auto
     public var conditioning = GeneratorConditioning.standard
     public var discriminator = DiscriminatorNormalization.standard
+    /// New models hold about one real image in ten out of training and generate from the
+    /// checkpoint that scores best on them (`TrainingOptions.holdOut`).
+    public var holdOut = true
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
@@ -205,6 +208,7 @@ public struct Configuration: Equatable, Sendable {
             var discriminator = c.discriminator.rawValue
             try r.string("discriminator", into: &discriminator, allowed: DiscriminatorNormalization.allCases.map(\.rawValue))
             c.discriminator = DiscriminatorNormalization(rawValue: discriminator)!
+            try r.boolean("hold_out", into: &c.holdOut)
         }
         try reader.table("generation") { (r: inout Reader) throws(Error) in
             var policy = c.policy.rawValue

@@ -138,6 +138,7 @@ public struct JobRunner: Sendable {
         settings.augmentation.configure(&options, forImages: set.count)
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
+        options.holdOut = settings.holdOut
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
         trainer.beforeWrite = fence
 
@@ -153,7 +154,7 @@ public struct JobRunner: Sendable {
         let roundStart = (job.remainingSeconds != nil ? store.get(name).roundStartStep : nil) ?? trainer.record.steps
         let augmented = trainer.record.options.augmentation || trainer.record.options.adaptiveAugmentation
         let capSteps = augmented || settings.maxEpochs <= 0
-            ? nil : Int((settings.maxEpochs * Double(set.count) / Double(trainer.record.options.batchSize)).rounded(.up))
+            ? nil : Int((settings.maxEpochs * Double(trainer.training.count) / Double(trainer.record.options.batchSize)).rounded(.up))
         let stepsLeft = capSteps.map { max(0, roundStart + $0 - trainer.record.steps) }
         log.info("\(detail): \(set.count) images in \(set.classMap.count) classes, \(Int(remaining.rounded())) s of budget left")
         store.update(name) {
@@ -170,6 +171,15 @@ public struct JobRunner: Sendable {
         }
 
         let started = Date()
+        if let split = trainer.split {
+            // The judge scores the checkpoints (`CheckpointSelection`); trained here, where the
+            // status can say so, when the dataset changed since the last one.
+            store.update(name) { $0.detail = "\(detail): training the judge that scores checkpoints on \(split.heldOut.count) held-out images" }
+            if try trainer.refreshJudge(shouldStop: shouldStop) == .trained {
+                log.info("judge trained: it scores checkpoints on \(split.heldOut.count) held-out images, and checks classes in generation")
+            }
+            store.update(name) { $0.detail = detail }
+        }
         var lastReport = Date.distantPast
         let turnOver = { Date().timeIntervalSince(started) >= slice && othersWaiting() }
         let budget: TrainingBudget = stepsLeft.map { .secondsOrSteps(seconds: remaining, steps: $0) } ?? .seconds(remaining)
@@ -190,6 +200,9 @@ public struct JobRunner: Sendable {
             log.info("checkpoint at step \(trainer.record.steps): \(passes) passes over the images (max_epochs), before the minutes ran out")
         } else {
             log.info("checkpoint at step \(trainer.record.steps); \(Int(left.rounded())) s of budget left")
+        }
+        if let best = trainer.record.best {
+            log.info("generation uses step \(best.step), chosen on \(best.heldOutImages) held-out images (kernel distance \(String(format: "%.4f", best.distance)))")
         }
         if shouldStop() && left > 0.5 { return .stopped(remainingSeconds: left, budgetSeconds: total) }
         if left > 0.5 { return .sliceEnded(remainingSeconds: left, budgetSeconds: total) }
@@ -230,19 +243,19 @@ public struct JobRunner: Sendable {
         try DiskSpace.check(configuration.output, neededBytes: DiskSpace.estimate(
             images: total, width: record.imageWidth, height: record.imageHeight, channels: record.mode.channels))
         let log = logger.with(dataset: name)
-        log.info("generating \(total) images with \(record.checkpointID): \(plan.rule)")
+        log.info("generating \(total) images with \(record.generatorID): \(plan.rule)")
         store.update(name) {
             $0.planned = Dictionary(uniqueKeysWithValues: zip(record.classes, counts))
             $0.plannedRule = plan.rule
             $0.phase = .generating
-            $0.detail = "writing \(total) images with \(record.checkpointID)"
+            $0.detail = "writing \(total) images with \(record.generatorID)"
             $0.progress = 0
             $0.eta = nil
             $0.lastError = nil
             $0.retryAt = nil
         }
         let started = Date()
-        let generation = settings.generationID(checkpoint: record.checkpointID)
+        let generation = settings.generationID(checkpoint: record.generatorID)
         var judge: (any SampleJudge)?
         if settings.classCheck, total > 0 {
             judge = try Judge.current(in: state, for: record, loadSet: {
@@ -254,7 +267,7 @@ public struct JobRunner: Sendable {
             if shouldStop() { throw GenerationStopped() }
             (judge as? Judge)?.dropsNearCopies = settings.dropNearCopies
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
-            store.update(name) { $0.detail = "writing \(total) images with \(record.checkpointID)" }
+            store.update(name) { $0.detail = "writing \(total) images with \(record.generatorID)" }
         }
         let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil,
                                                                                            trainingImages: record.imagesAtLastRun)

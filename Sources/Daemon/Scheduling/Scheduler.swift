@@ -207,7 +207,7 @@ public final class Scheduler {
             guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
                   let wanted = wantedGeneration(name), output.current(name) != wanted,
                   store.get(name).trainedFingerprint != nil else { continue }
-            enqueue(.generate, name, detail: "outputs of \(record.checkpointID) not yet published")
+            enqueue(.generate, name, detail: "outputs of \(record.generatorID) not yet published")
         }
     }
 
@@ -348,7 +348,7 @@ public final class Scheduler {
         guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
         do {
             let settings = try Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
-            return settings.generationID(checkpoint: record.checkpointID)
+            return settings.generationID(checkpoint: record.generatorID)
         } catch {
             logger.warning("\(error)", metadata: ["dataset": "\(name)"])
             return nil

@@ -42,6 +42,10 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// Per class, the latest generation's diversity (synthetic spread / real spread in the
     /// judge's features; under `Judge.collapseThreshold` the samples have collapsed).
     public var diversity: [String: Double]? = nil
+    /// With images held out: the checkpoint generation uses (the best on them) and the last
+    /// checkpoint's score, to see whether training is still improving.
+    public var best: BestGenerator? = nil
+    public var lastHeldOutScore: HeldOutScore? = nil
 
     /// Reads every state folder at `path`: the daemon's state folder (one folder per dataset
     /// under `datasets/`), a folder of state folders, or one state folder. Unreadable model
@@ -91,6 +95,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             imagesPerClass: report?.imagesPerClass,
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
         status.diversity = runtime?.diversity
+        status.best = record?.best
+        if record?.best != nil { status.lastHeldOutScore = folder.readHeldOutScores().last }
         return status
     }
 
@@ -111,6 +117,14 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += " \(classes.count) classes, \(imagesAtLastRun) images (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
             if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
             if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
+            if let best {
+                text += String(format: "\n  generator: step %d, chosen on %d held-out images (kernel distance %.4f",
+                               best.step, best.heldOutImages, best.distance)
+                if let last = lastHeldOutScore, last.step != best.step {
+                    text += String(format: "; step %d scored %.4f", last.step, last.distance)
+                }
+                text += ")"
+            }
             text += "\n  pictures: \(samples)"
         } else {
             text += " no checkpoint yet"
