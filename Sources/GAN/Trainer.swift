@@ -33,9 +33,10 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// new models only. Not stored here: model.json keeps it in the configuration.
     public var baseChannels = ModelConfiguration().baseChannels
     /// Keeps about one real image in ten out of training and generates from the checkpoint
-    /// that scores best on them (`HeldOutSplit`, `CheckpointSelection`). Models saved before
-    /// it existed: false (they trained on every image, so none is held out from them).
-    public var holdOut = true
+    /// chosen on them (`HeldOutSplit`, `CheckpointSelection`). Off by default: from 50 images
+    /// per class in 10 CPU-minutes it cost the mixed classifier (docs/quality.md); it is for
+    /// runs long enough to overfit. Models saved before it existed: false.
+    public var holdOut = false
 
     public init() {}
 

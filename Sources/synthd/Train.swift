@@ -18,11 +18,11 @@ struct Train: ParsableCommand {
         and losses.png at every checkpoint. A run that finishes its budget also trains the judge of generation's \
         class check on the real images (judge.ckpt), when the data changed since the last one.
 
-        A new model keeps about one real image in ten out of training (classes of \(HeldOutSplit.smallestClass) images \
-        or more), scores every checkpoint's generator on them (heldout.csv: kernel distance in the judge's features, \
-        lower is better; the judge is trained first for that) and generates from the best (best-step-N.ckpt), so that \
-        a late, overfitted checkpoint is not what you get. --no-hold-out trains on every image and generates from \
-        the last checkpoint.
+        With --hold-out a new model keeps about one real image in ten out of training (classes of \(HeldOutSplit.smallestClass) \
+        images or more), scores every checkpoint's generator on them (heldout.csv: kernel distance in the judge's \
+        features, lower is better; the judge is trained first for that) and generates from the chosen one \
+        (best-step-N.ckpt: the latest within the noise of the lowest score), so that a late, overfitted checkpoint is \
+        not what you get on a long run.
         """)
 
     @Argument(help: "Dataset folder: <dataset>/<class>/<images>.") var dataset: String
@@ -52,8 +52,8 @@ struct Train: ParsableCommand {
     var leCamWeight: Float = TrainingOptions().leCamWeight
     @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
     var baseChannels = TrainingOptions().baseChannels
-    @Flag(help: "Train on every image and generate from the last checkpoint, instead of holding images out and generating from the checkpoint that scores best on them (new models only).")
-    var noHoldOut = false
+    @Flag(help: "Hold about one image in ten out of training and generate from the checkpoint chosen on them, instead of the last (new models only; for long runs that overfit).")
+    var holdOut = false
 
     @OptionGroup var compute: DeviceOption
 
@@ -108,7 +108,7 @@ struct Train: ParsableCommand {
         options.baseChannels = baseChannels
         options.consistencyWeight = consistencyWeight
         options.leCamWeight = leCamWeight
-        options.holdOut = !noHoldOut
+        options.holdOut = holdOut
         let previous = try folder.readRecord()
         // A GPU failure names the dataset and what is left on disk (the last checkpoint).
         let checkpoint = { DeviceFailure.checkpoint(try? folder.readRecord()?.checkpointID) }

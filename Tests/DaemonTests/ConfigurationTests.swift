@@ -131,11 +131,11 @@ import Glibc
         }
     }
 
-    /// New models hold images out for checkpoint selection unless `[training] hold_out = false`,
+    /// New models hold images out for checkpoint selection with `[training] hold_out = true`,
     /// which a dataset's own synthd.toml may also say.
     @Test func holdingImagesOutIsASetting() throws {
-        #expect(Configuration().holdOut)
-        #expect(try !Configuration.parse("[training]\nhold_out = false", path: "t.toml").holdOut)
+        #expect(!Configuration().holdOut)
+        #expect(try Configuration.parse("[training]\nhold_out = true", path: "t.toml").holdOut)
         #expect { try Configuration.parse("[training]\nhold_out = 10", path: "t.toml") } throws: {
             String(describing: $0).contains("[training] hold_out must be true or false")
         }

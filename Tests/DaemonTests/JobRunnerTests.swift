@@ -119,6 +119,7 @@ import Testing
         var configuration = try Self.petsUnder(root, imagesPerClass: 40)
         configuration.trainingMinutes = 0.05
         configuration.checkpointSeconds = 0.5
+        configuration.holdOut = true
         let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         guard case .completed = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }

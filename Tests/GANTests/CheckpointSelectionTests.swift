@@ -199,7 +199,7 @@ import Testing
         let json = try String(contentsOfFile: state.recordPath, encoding: .utf8).replacingOccurrences(of: "\"holdOut\"", with: "\"unknownKey\"")
         let old = try JSONDecoder().decode(ModelRecord.self, from: Data(json.utf8))
         #expect(old.options.holdOut == false)
-        #expect(TrainingOptions().holdOut, "new models hold images out")
+        #expect(!TrainingOptions().holdOut, "off unless asked for (docs/quality.md)")
     }
 
     /// A best file that model.json names but that is gone is an error naming it, not a silent

@@ -36,9 +36,9 @@ public struct Configuration: Equatable, Sendable {
     public var augmentation = AugmentationPolicy.auto
     public var conditioning = GeneratorConditioning.standard
     public var discriminator = DiscriminatorNormalization.standard
-    /// New models hold about one real image in ten out of training and generate from the
-    /// checkpoint that scores best on them (`TrainingOptions.holdOut`).
-    public var holdOut = true
+    /// Whether new models hold about one real image in ten out of training and generate from
+    /// the checkpoint chosen on them (`TrainingOptions.holdOut`; off by default, see there).
+    public var holdOut = false
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
