@@ -12,11 +12,13 @@ import Imaging
 /// scores differ by what the generator learnt, not by what it was asked for.
 ///
 /// Which checkpoint generation uses (`isChosen`): the latest whose score is within two standard
-/// errors of the lowest score so far. Measured on 50 held-out images (data/small, 10 minutes),
-/// the scores of the last third of training wandered by about +-0.03 around 0 from checkpoint
-/// to checkpoint while every other measure kept improving with more steps (docs/quality.md):
-/// the plain minimum would pick an earlier checkpoint by chance. Against the lowest score so far,
-/// not the chosen one's, so that a slow rise (overfitting) cannot creep past the tolerance.
+/// errors of the lowest score so far. Measured on 54 held-out images (data/small, 10 minutes),
+/// the scores of the last third of training wandered by about +-0.03 from checkpoint to
+/// checkpoint while every other measure kept improving with more steps (docs/quality.md): the
+/// plain minimum picks an earlier checkpoint by chance. The score is class-conditional and its
+/// standard error the jackknife's over the held-out images (`ClassKernelDistance`): most of the
+/// wander is which few real images each class is held to, not the samples (blocks of samples
+/// gave standard errors of 0.003-0.005, a tenth of it).
 ///
 /// The judge was trained on all of the dataset's real images, the held-out ones included: its
 /// features only measure, and what matters here is that G and D never trained on them.
@@ -31,13 +33,13 @@ public struct CheckpointSelection {
     /// product would be all that counts).
     private let featureScale: Float
     private let labels: [Int32]
+    private let heldOutLabels: [Int32]
     private let seed: UInt64
-
     /// Samples drawn: about this many, at least one per held-out image.
     public static let samples = 1_000
 
     public init(split: HeldOutSplit, judge: Judge, seed: UInt64) {
-        precondition(!split.isEmpty, "nothing held out to score against")
+        precondition(split.heldOut.count >= Self.smallestHeldOut, "\(split.heldOut.count) held-out images: too few to score against")
         let heldOut = split.heldOut
         heldOutCount = heldOut.count
         fingerprint = split.fingerprint
@@ -48,35 +50,26 @@ public struct CheckpointSelection {
         let scale: Float = meanSquare > 0 ? Float(1 / meanSquare.squareRoot()) : 1
         featureScale = scale
         heldOutFeatures = features.map { $0 * scale }
-        let perImage = max(Self.blocks, Self.samples / heldOut.count)
-        labels = heldOut.labels.flatMap { Array(repeating: $0, count: perImage) }
+        heldOutLabels = heldOut.labels
+        labels = heldOut.labels.flatMap { Array(repeating: $0, count: max(2, Self.samples / heldOut.count)) }
     }
 
     public var sampleCount: Int { labels.count }
 
-    /// Blocks the samples are scored in: the score is their mean, its standard error from
-    /// their spread.
-    public static let blocks = 5
+    /// Fewer held-out images than this score nothing.
+    public static let smallestHeldOut = 4
 
-    /// The kernel distance of `generator`'s samples to the held-out images: the mean over
-    /// `blocks` blocks of the samples, with its standard error.
+    /// The class-conditional kernel distance of `generator`'s samples to the held-out images,
+    /// with its standard error (`ClassKernelDistance`).
     public func score(_ generator: Generator, record: ModelRecord) throws -> HeldOutScore.Measure {
         var sampler = Sampler(generator: generator, record: record)
         sampler.batchSize = 256
         sampler.temperature = 1
         sampler.statistics = try sampler.standingStatistics(seed: seed &+ 1)
         let squares = try sampler.sampleSquares([(labels, seed)], judges: nil).images
-        let d = Classifier.featureSize
-        let features = judge.features(squares).map { $0 * featureScale }
-        // The labels are in held-out order, each repeated: block b takes every `blocks`-th sample,
-        // so each block keeps the class proportions.
-        let distances = (0..<Self.blocks).map { b in
-            let rows = stride(from: b, to: labels.count, by: Self.blocks)
-            return kernelDistance(rows.flatMap { features[($0 * d)..<(($0 + 1) * d)] }, heldOutFeatures, dimension: d)
-        }
-        let mean = distances.reduce(0, +) / Double(distances.count)
-        let variance = distances.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(distances.count - 1)
-        return HeldOutScore.Measure(distance: mean, standardError: (variance / Double(distances.count)).squareRoot())
+        let score = ClassKernelDistance(samples: judge.features(squares).map { $0 * featureScale }, sampleLabels: labels,
+                                        real: heldOutFeatures, realLabels: heldOutLabels, dimension: Classifier.featureSize)
+        return HeldOutScore.Measure(distance: score.distance, standardError: score.standardError)
     }
 
     /// Whether a checkpoint scoring `measure` becomes the one generation uses, after checkpoints

@@ -177,7 +177,7 @@ public final class Trainer {
         var options = previous?.options ?? requested
         options.checkpointSeconds = requested.checkpointSeconds
         let split = options.holdOut ? HeldOutSplit(set) : nil
-        self.split = split?.isEmpty == false ? split : nil
+        self.split = (split?.heldOut.count ?? 0) >= CheckpointSelection.smallestHeldOut ? split : nil
         training = self.split?.training ?? set
         var configuration = previous?.configuration
             ?? ModelConfiguration(imageChannels: set.channels, classes: set.classMap.count, resolution: set.resolution,

@@ -15,6 +15,42 @@ import Testing
         #expect(abs(kernelDistance(a, b, dimension: d) - kernelDistance(b, a, dimension: d)) < 1e-9, "symmetric")
     }
 
+    /// The class-conditional distance and its jackknife standard error, against NumPy (the
+    /// same per-class U-statistic, weighted by the real images' class shares; each real image
+    /// left out in turn).
+    @Test func classConditionalMatchesNumPy() {
+        let d = 4
+        let real = (0..<7).flatMap { i in (0..<d).map { k in Float(sin(0.37 * Double(i) + 1.3 * Double(k))) } }
+        let samples = (0..<9).flatMap { j in (0..<d).map { k in Float(cos(0.11 * Double(j * k) + 0.5) + 0.2) } }
+        let score = ClassKernelDistance(samples: samples, sampleLabels: [0, 0, 0, 0, 1, 1, 1, 1, 1], real: real,
+                                        realLabels: [0, 1, 0, 1, 0, 1, 0], dimension: d)
+        #expect(abs(score.distance - 3.2002687070762046) < 1e-5)
+        #expect(abs(score.standardError - 0.6145464315355788) < 1e-5)
+    }
+
+    /// Unbiased per class where pooling is not: real and generated sets drawn from the same
+    /// class-conditional distributions, five real images a class, score 0 on average.
+    @Test func classConditionalIsUnbiasedWithFewRealImagesAClass() {
+        var rng = RandomGenerator(seed: 9)
+        let centres = (0..<4).map { _ in (0..<8).map { _ in rng.normal() } }
+        func draw(_ labels: [Int32]) -> [Float] { labels.flatMap { k in centres[Int(k)].map { $0 + 0.5 * rng.normal() } } }
+        let realLabels = (0..<4).flatMap { Array(repeating: Int32($0), count: 5) }
+        let sampleLabels = (0..<4).flatMap { Array(repeating: Int32($0), count: 50) }
+        /// Mean and standard error of the mean of 100 draws.
+        func mean(_ draw: () -> Double) -> (mean: Double, error: Double) {
+            let values = (0..<100).map { _ in draw() }
+            let mean = values.reduce(0, +) / 100
+            return (mean, (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 99 / 100).squareRoot())
+        }
+        let conditional = mean {
+            ClassKernelDistance(samples: draw(sampleLabels), sampleLabels: sampleLabels, real: draw(realLabels),
+                                realLabels: realLabels, dimension: 8).distance
+        }
+        let pooled = mean { kernelDistance(draw(sampleLabels), draw(realLabels), dimension: 8) }
+        #expect(abs(conditional.mean) < 3 * conditional.error, "class-conditional: \(conditional)")
+        #expect(pooled.mean + 3 * pooled.error < 0, "pooled, the same sets come out negative: \(pooled)")
+    }
+
     /// Unbiased: two samples of one distribution average to 0 whatever their sizes (the
     /// Frechet distance would not), and a shifted distribution is clearly away from it.
     @Test func isUnbiasedAtSmallSizesAndSeesAShift() {

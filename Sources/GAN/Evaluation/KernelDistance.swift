@@ -44,3 +44,76 @@ public func kernelDistance(_ a: [Float], _ b: [Float], dimension d: Int) -> Doub
     let across = kernelSum(a, m, b, n, within: false) / Double(m * n)
     return withinA + withinB - 2 * across
 }
+
+/// The class-conditional kernel distance of samples to a few real images, with a jackknife
+/// standard error over the real images: per class k, `kernelDistance` of the class's samples
+/// to its real images, weighted by the class's share of the real images (classes with fewer
+/// than two real images or samples left out).
+///
+/// Per class, because pooling a handful of real images per class with many samples per class
+/// is biased: the within-real mean leaves out each image's pair with itself, and with five
+/// images a class those are most of its same-class pairs, while the samples have plenty: pooled
+/// scores of 54 real images came out consistently negative (-0.04 to -0.29 by block size).
+/// The standard error is the jackknife's over the real images (each left out in turn, where its
+/// class keeps three or more), what the score's wander between checkpoints mostly comes from.
+public struct ClassKernelDistance: Sendable, Equatable {
+    public var distance: Double
+    public var standardError: Double
+
+    /// `real` and `samples`: rows of `dimension` with their class in `realLabels`, `sampleLabels`.
+    public init(samples: [Float], sampleLabels: [Int32], real: [Float], realLabels: [Int32], dimension d: Int) {
+        func rows(_ x: [Float], _ labels: [Int32], _ k: Int32) -> [Float] {
+            labels.indices.filter { labels[$0] == k }.flatMap { x[($0 * d)..<(($0 + 1) * d)] }
+        }
+        func kernel(_ x: ArraySlice<Float>, _ y: ArraySlice<Float>) -> Double {
+            var dot: Float = 0
+            for (a, b) in zip(x, y) { dot += a * b }
+            let base = Double(dot / Float(d)) + 1
+            return base * base * base
+        }
+        struct ClassTerms {
+            var n: Int, m: Int
+            var realPairs: [[Double]]     // real x real kernel values
+            var crossRowSums: [Double]    // per real image: sum over samples
+            var sampleTerm: Double        // mean over distinct sample pairs
+        }
+        var terms: [ClassTerms] = []
+        for k in Set(realLabels).sorted() {
+            let r = rows(real, realLabels, k), s = rows(samples, sampleLabels, k)
+            let n = r.count / d, m = s.count / d
+            guard n >= 2, m >= 2 else { continue }
+            let realPairs = (0..<n).map { i in (0..<n).map { j in kernel(r[(i * d)..<((i + 1) * d)], r[(j * d)..<((j + 1) * d)]) } }
+            let crossRowSums = (0..<n).map { i in (0..<m).reduce(0.0) { $0 + kernel(r[(i * d)..<((i + 1) * d)], s[($1 * d)..<(($1 + 1) * d)]) } }
+            var sampleSum = 0.0
+            for i in 0..<m { for j in (i + 1)..<m { sampleSum += kernel(s[(i * d)..<((i + 1) * d)], s[(j * d)..<((j + 1) * d)]) } }
+            terms.append(ClassTerms(n: n, m: m, realPairs: realPairs, crossRowSums: crossRowSums,
+                                    sampleTerm: 2 * sampleSum / Double(m * (m - 1))))
+        }
+        let total = Double(terms.reduce(0) { $0 + $1.n })
+        /// The weighted score with real image `left` of class `leftClass` left out (nil: none).
+        func score(leaving left: (leftClass: Int, image: Int)?) -> Double {
+            terms.enumerated().reduce(0.0) { sum, entry in
+                let (c, t) = entry
+                let kept = (0..<t.n).filter { !(left?.leftClass == c && left?.image == $0) }
+                let n = Double(kept.count)
+                var within = 0.0
+                for i in kept { for j in kept where j != i { within += t.realPairs[i][j] } }
+                let cross = kept.reduce(0.0) { $0 + t.crossRowSums[$1] }
+                let value = within / (n * (n - 1)) + t.sampleTerm - 2 * cross / (n * Double(t.m))
+                return sum + Double(t.n) / total * value
+            }
+        }
+        distance = terms.isEmpty ? 0 : score(leaving: nil)
+        var replicates: [Double] = []
+        for (c, t) in terms.enumerated() where t.n >= 3 {
+            for i in 0..<t.n { replicates.append(score(leaving: (c, i))) }
+        }
+        if replicates.count >= 2 {
+            let mean = replicates.reduce(0, +) / Double(replicates.count)
+            let n = Double(replicates.count)
+            standardError = ((n - 1) / n * replicates.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }).squareRoot()
+        } else {
+            standardError = 0
+        }
+    }
+}
