@@ -35,7 +35,7 @@ struct Evaluate: ParsableCommand {
     var syntheticFirst = false
     @Flag(help: "Train every classifier on images shifted at random by up to 2 pixels each way (the standard augmentation for small images).")
     var augment = false
-    @Option(help: "Classifier seeds of the headline (--seed, --seed + 1, ...).") var seeds = 3
+    @Option(help: "Classifier seeds of the headline (--seed, --seed + 1, ...; 0: no headline, the secondary lines only).") var seeds = 3
     @Option(help: "Amounts of synthetic images for the headline, as multiples of the real images per class (comma-separated).")
     var multiples = "0.5,1,2,5"
 
@@ -46,7 +46,7 @@ struct Evaluate: ParsableCommand {
         if realShare != nil, test == nil { throw ValidationError("--real-share needs --test (it shapes the real + synthetic classifier)") }
         if syntheticFirst, test == nil { throw ValidationError("--synthetic-first needs --test (it shapes the real + synthetic classifier)") }
         if syntheticFirst, realShare != nil { throw ValidationError("give --real-share or --synthetic-first, not both") }
-        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard seeds >= 0 else { throw ValidationError("--seeds must be 0 or more (0: no headline)") }
         guard parsedMultiples != nil else { throw ValidationError("--multiples wants positive numbers separated by commas, e.g. 0.5,1,2,5") }
     }
 
@@ -122,7 +122,7 @@ struct Evaluate: ParsableCommand {
             return (100 * Double(right.reduce(0, +)) / Double(max(1, testSet.count)),
                     zip(right, total).map { 100 * Double($0) / Double(max(1, $1)) })
         }
-        try headline(real: realData, synthetic: synthData, test: testData, classes: classes, progress: progress)
+        if seeds > 0 { try headline(real: realData, synthetic: synthData, test: testData, classes: classes, progress: progress) }
         print("secondary protocols (classifier seed \(seed)):")
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
         let both = train(realData, "real and synthetic images", with: synthData)

@@ -36,6 +36,8 @@ struct Generate: ParsableCommand {
     var noClassCheck = false
     @Flag(help: "Sample with the generator's last-step weights instead of their moving average (for comparison).")
     var rawWeights = false
+    @Flag(help: "Sample from the last checkpoint even where the model chose another on held-out images (synthd train --hold-out), for comparison.")
+    var lastCheckpoint = false
     @Option(help: "How sure the class check must be: the judge's probability of the sample's class at least this, in [0, 1) (default 0: its most likely class is enough).")
     var judgeConfidence: Float = 0
     @Flag(help: "Keep samples the class check finds to be near-copies of real images (dropped by default; see docs/quality.md).")
@@ -57,7 +59,7 @@ struct Generate: ParsableCommand {
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
         defer { lock.release() }
-        let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights)
+        let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights, lastCheckpoint: lastCheckpoint)
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
 

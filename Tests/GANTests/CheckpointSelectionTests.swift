@@ -176,10 +176,14 @@ import Testing
         let judge = try #require(try Judge.load(from: state))
         let rescored = try CheckpointSelection(split: split, judge: judge, seed: record.options.seed &+ 7000).score(generator, record: loaded)
         #expect(abs(rescored.distance - best.distance) < 1e-9 * max(1, abs(best.distance)))
+        // --last-checkpoint: the last checkpoint's moving average, named as the last checkpoint.
+        let last = Generator(record.configuration)
+        try Checkpoint.read(from: state.checkpointPath).restore(
+            last.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + last.buffers, path: state.checkpointPath)
+        let (lastLoaded, lastRecord) = try SavedGenerator.load(state, lastCheckpoint: true)
+        #expect(lastLoaded.parameters.map(\.value.values) == last.parameters.map(\.value.values))
+        #expect(lastRecord.best == nil && lastRecord.generatorID == "step-8")
         if best.step != 8 {
-            let last = Generator(record.configuration)
-            try Checkpoint.read(from: state.checkpointPath).restore(
-                last.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + last.buffers, path: state.checkpointPath)
             #expect(last.parameters.map(\.value.values) != generator.parameters.map(\.value.values))
         }
     }
