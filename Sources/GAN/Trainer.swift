@@ -272,15 +272,16 @@ public final class Trainer {
 
             // EMA warm-up: early on the average would mostly remember the initialisation.
             let t = record.steps + 1
-            let report = try engine.step(averageDecay: min(record.options.emaDecay, Float(1 + t) / Float(10 + t))) {
+            let reports = try engine.step(averageDecay: min(record.options.emaDecay, Float(1 + t) / Float(10 + t))) {
                 for i in 0..<batch { indices[i] = order.next() }
                 training.fill(real, labels: &labels, indices: indices)
                 return (real, labels)
             }
             record.steps += 1
             runSteps += 1
-            history.append(LossPoint(step: record.steps, discriminator: report.discriminatorLoss,
-                                     generator: report.generatorLoss, augmentationProbability: report.augmentationProbability))
+            // A device engine reports every few steps (`StepEngine.step`): progress goes with them.
+            guard let report = reports.last else { continue }
+            appendHistory(reports)
 
             let now = Date().timeIntervalSince(start)
             let rate = Double(runSteps) / max(now, 1e-9)
@@ -302,9 +303,18 @@ public final class Trainer {
         return runSteps
     }
 
+    /// The losses of the steps up to `record.steps`, the last of them `reports.last`.
+    private func appendHistory(_ reports: [StepReport]) {
+        for (i, report) in reports.enumerated() {
+            history.append(LossPoint(step: record.steps - reports.count + 1 + i, discriminator: report.discriminatorLoss,
+                                     generator: report.generatorLoss, augmentationProbability: report.augmentationProbability))
+        }
+    }
+
     /// Writes the checkpoint, the model record, the loss history and the pictures.
     public func saveCheckpoint() throws {
         try beforeWrite()
+        appendHistory(try engine.flushReports())
         try engine.synchronize()
         var metadata: [String: String] = ["data.order": order.encoded]
         if let augmentation = step.augmentation { metadata["augment.rng"] = augmentation.rng.encoded }

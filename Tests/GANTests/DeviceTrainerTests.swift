@@ -68,7 +68,8 @@ final class DeviceTrainerTests {
 
 /// The captured step (one replay per step) does exactly what the eager steps do: new data,
 /// augmentation draws, Adam's bias corrections and the average's warm-up all come from
-/// counters in device memory, not from the host.
+/// counters in device memory, not from the host. Losses read every few steps are each
+/// step's losses.
 struct CapturedStepChecks {
     let device: any KernelDevice
 
@@ -81,10 +82,19 @@ struct CapturedStepChecks {
         for captures in [false, true] {
             let step = DeviceStepComparison.makeStep(loss: .hinge, augmentation: .all, channels: 1, classes: 2)
             let average = ExponentialMovingAverage(step.generator.parameters, decay: 0.999)
+            // Eager: every step read at once; captured: every second step's read brings two.
             let engine = try DeviceStepEngine(step, average: average, set: set, batch: 4, seed: 3, mostDecay: 0.999,
-                                              on: device, captures: captures)
-            var run: [StepReport] = []
-            for _ in 0..<5 { run.append(try engine.step(averageDecay: 0, nextBatch: { preconditionFailure("the device draws its batches") })) }
+                                              on: device, captures: captures, reportInterval: captures ? 2 : 1)
+            var run: [StepReport] = [], perCall: [Int] = []
+            for _ in 0..<5 {
+                let reports = try engine.step(averageDecay: 0, nextBatch: { preconditionFailure("the device draws its batches") })
+                run += reports
+                perCall.append(reports.count)
+            }
+            #expect(perCall == (captures ? [0, 2, 0, 2, 0] : [1, 1, 1, 1, 1]))
+            run += try engine.flushReports()
+            let none = try engine.flushReports()
+            #expect(run.count == 5 && none.isEmpty)
             #expect((engine.captured != nil) == captures)
             if let captured = engine.captured {
                 #expect(captured.operationCount > 50, "a whole step in one capture: \(captured.operationCount) operations")
@@ -98,11 +108,41 @@ struct CapturedStepChecks {
         #expect(states[0] == states[1], "captured and replayed steps differ from eager ones")
         #expect(Set(reports[0].map(\.discriminatorLoss)).count == 5, "new batches and draws every step")
     }
+
+    /// Losses read 16 steps at a time are the ones each step left (read after every step
+    /// here as well), for a run resumed mid-way (the device's step counter does not start at
+    /// 0) and past the ring of `DeviceTrainingStep.reportSlots` steps.
+    func reportsReadInBatchesAreEachStepsLosses() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        try data.addImages("b", count: 4, value: 90)
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        let step = DeviceStepComparison.makeStep(loss: .hinge, augmentation: nil, channels: 1, classes: 2)
+        let average = ExponentialMovingAverage(step.generator.parameters, decay: 0.999)
+        let first = try DeviceStepEngine(step, average: average, set: set, batch: 2, seed: 3, mostDecay: 0.999, on: device)
+        for _ in 0..<5 { _ = try first.step(averageDecay: 0) { preconditionFailure("the device draws its batches") } }
+        try first.synchronize()
+        #expect(step.generatorOptimizer.step == 5)
+
+        let resumed = try DeviceStepEngine(step, average: average, set: set, batch: 2, seed: 3, mostDecay: 0.999, on: device)
+        var batched: [StepReport] = [], eachStep: [StepReport] = []
+        let steps = DeviceTrainingStep.reportSlots + 6
+        for _ in 0..<steps {
+            batched += try resumed.step(averageDecay: 0) { preconditionFailure("the device draws its batches") }
+            eachStep.append(try resumed.trainingStep.report())
+        }
+        batched += try resumed.flushReports()
+        #expect(batched.count == steps && batched == eachStep)
+        #expect(Set(eachStep.map(\.discriminatorLoss)).count > steps / 2, "the steps' losses differ")
+    }
 }
 
 @Suite(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: the device engine is not emulated"))
 struct EmulatedCapturedStepTests {
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: EmulatedDevice()).capturedStepsEqualEagerSteps() }
+    @Test func reportsReadInBatchesAreEachStepsLosses() throws {
+        try CapturedStepChecks(device: EmulatedDevice()).reportsReadInBatchesAreEachStepsLosses()
+    }
 }
 
 extension DeviceTrainerTests {

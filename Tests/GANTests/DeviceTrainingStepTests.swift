@@ -190,6 +190,7 @@ struct GPUTrainingStepTests {
     }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }
+    @Test func reportsReadInBatchesAreEachStepsLosses() throws { try CapturedStepChecks(device: gpu!).reportsReadInBatchesAreEachStepsLosses() }
     @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
         try DeviceSamplingChecks(device: gpu!).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
     }

@@ -104,8 +104,16 @@ public enum LossKernels {
     extern "C" __global__ void consistency_translated_gradient(const float* differences, float* gradient, long n, float weight) {
         for (long i = threadIdx.x; i < n; i += blockDim.x) gradient[i] = 2.f * weight * differences[i] / (float)n;
     }
+
+    // A step's `width` loss values into slot (*step % slots) of a ring of slots x width, so that
+    // the host reads many steps' losses in one copy instead of synchronising after every step.
+    extern "C" __global__ void record_losses(const float* losses, float* ring, const unsigned long long* step, int slots,
+                                             int width) {
+        float* slot = ring + (long)(*step % (unsigned long long)slots) * width;
+        for (int i = threadIdx.x; i < width; i += blockDim.x) slot[i] = losses[i];
+    }
     """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits", "lecam_part", "consistency_keep",
-                      "consistency_real_part", "consistency_translated_gradient"])
+                      "consistency_real_part", "consistency_translated_gradient", "record_losses"])
 
     /// Threads of the one block each loss kernel runs as.
     public static let block = 256

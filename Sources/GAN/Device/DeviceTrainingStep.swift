@@ -24,6 +24,12 @@ public final class DeviceTrainingStep {
     /// .state`: p first; {1, 0, 0, 0} for DiffAugment's fixed p), then consistency
     /// regularisation's loss, so one read brings them all.
     private let losses: DeviceTensor
+    /// The last `reportSlots` steps' `losses`, step t in slot t % reportSlots (t: the step
+    /// counter's value during the step), written by every step so that `reports(last:through:)`
+    /// reads many steps' losses in one copy.
+    private let recentLosses: DeviceTensor
+    /// Steps `recentLosses` remembers: the most steps `reports(last:through:)` may be asked for.
+    public static let reportSlots = 64
     private var augmentationState: DeviceTensor { Self.augmentationState(in: losses) }
     private static func augmentationState(in losses: DeviceTensor) -> DeviceTensor {
         DeviceTensor(storage: losses.storage, offset: losses.offset + 8, shape: [4])
@@ -41,6 +47,7 @@ public final class DeviceTrainingStep {
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
         losses = try DeviceTensor(on: device, shape: [13])
         try device.fill(losses, 0)
+        recentLosses = try DeviceTensor(on: device, shape: [Self.reportSlots, 13])
         let state = Self.augmentationState(in: losses)
         try state.upload(step.augmentation?.adaptive?.state ?? [1, 0, 0, 0])
         if let leCam = step.leCam {
@@ -155,6 +162,8 @@ public final class DeviceTrainingStep {
         if !augmentations.isEmpty { dFake = try augmentations[2].backward(dFake) }
         try generator.backward(dFake)
         try generatorOptimizer.update()
+        try device.launch("record_losses", grid: 1, block: 32,
+                          [losses.argument, recentLosses.argument, .buffer(counter), .int32(Int32(Self.reportSlots)), .int32(13)])
         try device.launch("advance_step", grid: 1, block: 1, [.buffer(counter)])
     }
 
@@ -229,8 +238,21 @@ public final class DeviceTrainingStep {
     }
 
     /// The last step's losses and mean logits (and adaptive augmentation's probability).
-    public func report() throws(CUDAError) -> StepReport {
-        let v = try losses.values()
+    public func report() throws(CUDAError) -> StepReport { report(try losses.values()[...]) }
+
+    /// The reports of the `count` steps (at most `reportSlots`) up to the one that ran with the
+    /// step counter at `newest`, oldest first, in one read (it waits for them).
+    public func reports(last count: Int, through newest: Int) throws(CUDAError) -> [StepReport] {
+        precondition(count <= Self.reportSlots && count <= newest + 1, "\(count) steps' reports asked for, \(Self.reportSlots) kept")
+        let ring = try recentLosses.values()
+        return ((newest - count + 1)...newest).map { t in
+            let slot = t % Self.reportSlots
+            return report(ring[(slot * 13)..<((slot + 1) * 13)])
+        }
+    }
+
+    private func report(_ v: ArraySlice<Float>) -> StepReport {
+        let v = Array(v)
         return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7] + v[12], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3],
                           augmentationProbability: step.augmentation?.adaptive == nil ? nil : v[8])
     }
