@@ -155,7 +155,10 @@ struct Evaluate: ParsableCommand {
         measure.augmentation = augment ? ClassifierAugmentation() : nil
         let realCounts = MixingMeasure.counts(real, classes: classes)
         let daemonDefault = GenerationPlan(settings: Configuration(), real: realCounts).counts
-        let (amounts, missing) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault)
+        var balancing = Configuration()
+        balancing.enlarge = 0
+        let (amounts, missing) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault,
+                                                 balanceOnly: GenerationPlan(settings: balancing, real: realCounts).counts)
         let (realAlone, rows) = measure.run(amounts) { done, total in
             progress.update(fraction: Double(done) / Double(total), remaining: .nan,
                             text: "headline: classifier \(done) of \(total)")
