@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 
 @main
 struct SynthdBench: ParsableCommand {
@@ -6,4 +7,9 @@ struct SynthdBench: ParsableCommand {
         commandName: "synthd-bench",
         abstract: "Benchmarks of the synthd engine. Each prints its figures; the last line is machine-readable.",
         subcommands: [TrainStepBenchmark.self, GEMMBenchmark.self, KernelBenchmark.self, GenerationBenchmark.self])
+
+    static func main() {
+        OpenBLASKernels.selectForThisCPU()   // before any work: it may run the program again
+        main(nil)
+    }
 }

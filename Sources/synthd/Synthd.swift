@@ -10,6 +10,11 @@ struct Synthd: ParsableCommand {
         version: SynthdVersion.string,
         subcommands: [Run.self, Train.self, Generate.self, Evaluate.self, Status.self, Drain.self, ImportIDX.self, Info.self],
         defaultSubcommand: Info.self)
+
+    static func main() {
+        OpenBLASKernels.selectForThisCPU()   // before any work: it may run the program again
+        main(nil)
+    }
 }
 
 enum SynthdVersion {
@@ -22,7 +27,7 @@ struct Info: ParsableCommand {
 
     func run() throws {
         print("synthd \(SynthdVersion.string)")
-        print("blas: \(BLAS.configuration), \(BLAS.threads) threads")
+        print("blas: \(BLAS.configuration), \(BLAS.threads) threads, \(OpenBLASKernels.current) kernels")
         print("cores: \(Parallel.maxThreads)")
         let probe = CUDAProbe()
         for line in probe.report { print(line) }
