@@ -15,13 +15,16 @@ public enum OpenBLASKernels {
     /// back to a generic family although the CPU has AVX-512 (SkylakeX's kernels) or AVX2 with
     /// FMA (Haswell's), and the user has not chosen (`OPENBLAS_CORETYPE` set).
     public static func better(than chosen: String, cpuFlags: Set<String>, environment: [String: String]) -> String? {
-        guard environment["OPENBLAS_CORETYPE"] == nil else { return nil }
-        let generic: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem", "katmai", "coppermine",
-                                    "northwood", "banias", "atom", "unknown"]
-        guard generic.contains(chosen.lowercased()) else { return nil }
+        guard environment["OPENBLAS_CORETYPE"] == nil, isGeneric(chosen) else { return nil }
         if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].allSatisfy(cpuFlags.contains) { return "SkylakeX" }
         if ["avx2", "fma"].allSatisfy(cpuFlags.contains) { return "Haswell" }
         return nil
+    }
+
+    /// Whether `family` is one of the generic kernel families OpenBLAS falls back to.
+    static func isGeneric(_ family: String) -> Bool {
+        ["prescott", "core2", "penryn", "dunnington", "nehalem", "katmai", "coppermine", "northwood", "banias", "atom",
+         "unknown"].contains(family.lowercased())
     }
 
     /// The CPU's feature flags (`/proc/cpuinfo`'s first "flags" line); empty where unreadable.
@@ -36,8 +39,10 @@ public enum OpenBLASKernels {
     /// `OPENBLAS_CORETYPE` set, so that the new image loads OpenBLAS with them. Returns only
     /// when there is nothing to do or the exec failed (then the program goes on as it is).
     public static func selectForThisCPU() {
-        let environment = ProcessInfo.processInfo.environment
-        guard let better = better(than: current, cpuFlags: cpuFlags(), environment: environment) else { return }
+        // /proc/cpuinfo is read only where OpenBLAS fell back (every start-up reads the name).
+        let chosen = current
+        guard isGeneric(chosen),
+              let better = better(than: chosen, cpuFlags: cpuFlags(), environment: ProcessInfo.processInfo.environment) else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)   // the new image sees it and does not exec again
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
