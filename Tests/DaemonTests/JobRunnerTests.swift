@@ -115,10 +115,14 @@ import Testing
 
     /// With images held out (40 a class), the daemon generates from the checkpoint that scored
     /// best on them, names the generation and the files after it, and status says which it is.
+    /// The round ends on steps, not minutes, and checkpoints after every step: a 3-second
+    /// budget on a loaded CI machine once made 2 steps and one scored checkpoint.
     @Test func generationUsesTheBestCheckpointOnHeldOutImages() throws {
         var configuration = try Self.petsUnder(root, imagesPerClass: 40)
-        configuration.trainingMinutes = 0.05
-        configuration.checkpointSeconds = 0.5
+        configuration.trainingMinutes = 10
+        configuration.augmentation = .off
+        configuration.maxEpochs = 0.2 // 4 steps of 4 images: 72 training images
+        configuration.checkpointSeconds = 0
         configuration.holdOut = true
         let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
@@ -126,7 +130,9 @@ import Testing
         let state = try StateFolder(configuration.state + "/datasets/pets")
         let record = try #require(try state.readRecord())
         let best = try #require(record.best, "40 images a class: some are held out")
-        #expect(state.readHeldOutScores().count >= 2 && state.readHeldOutScores().contains { $0.step == best.step && $0.distance == best.distance })
+        let scores = state.readHeldOutScores()
+        #expect(record.steps == 4 && scores.map(\.step) == [1, 2, 3, 4], "\(scores.map(\.step)) of \(record.steps) steps")
+        #expect(scores.contains { $0.step == best.step && $0.distance == best.distance })
 
         try "[generation]\npolicy = \"per-class\"\nper_class = 5\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true,
                                                                        encoding: .utf8)
