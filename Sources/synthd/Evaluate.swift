@@ -155,10 +155,18 @@ struct Evaluate: ParsableCommand {
         measure.augmentation = augment ? ClassifierAugmentation() : nil
         let realCounts = MixingMeasure.counts(real, classes: classes)
         let daemonDefault = GenerationPlan(settings: Configuration(), real: realCounts).counts
-        var balancing = Configuration()
-        balancing.enlarge = 0
-        let (amounts, missing) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault,
-                                                 balanceOnly: GenerationPlan(settings: balancing, real: realCounts).counts)
+        // An imbalanced set's other choices: the top-up without the cap (the default until
+        // 2026-12-01), and the top-up alone (rows only where they differ from the default).
+        var uncapped = Configuration()
+        uncapped.maxSyntheticPerReal = 0
+        var balanceOnly = uncapped
+        balanceOnly.enlarge = 0
+        let alternatives = [
+            MixingMeasure.Amount(label: "balance, no cap (max_synthetic_per_real 0)",
+                                 perClass: GenerationPlan(settings: uncapped, real: realCounts).counts),
+            MixingMeasure.Amount(label: "balance only, no cap, enlarge 0", perClass: GenerationPlan(settings: balanceOnly, real: realCounts).counts),
+        ]
+        let (amounts, missing) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault, alternatives: alternatives)
         let (realAlone, rows) = measure.run(amounts) { done, total in
             progress.update(fraction: Double(done) / Double(total), remaining: .nan,
                             text: "headline: classifier \(done) of \(total)")

@@ -205,18 +205,27 @@ extension JobRunnerTests {
 
 @Suite struct GenerationPlanTests {
     /// The default policy enlarges a balanced dataset (it used to get nothing), and tops an
-    /// unbalanced one up before adding the same share to every class: the result is balanced.
+    /// unbalanced one up before adding the same share to every class, no class past 0.5
+    /// synthetic images per real one; without the cap the result is balanced.
     @Test func balanceThenEnlarge() {
         let defaults = Configuration()
-        #expect(defaults.policy == .balance && defaults.enlarge == 0.5)
+        #expect(defaults.policy == .balance && defaults.enlarge == 0.5 && defaults.maxSyntheticPerReal == 0.5)
         let balanced = GenerationPlan(settings: defaults, real: [100, 100, 100])
         #expect(balanced.counts == [50, 50, 50])
         #expect(balanced.rule == "balance: every class topped up to the largest class (100), then 50 more each (enlarge 0.5 x 100)")
-        let unbalanced = GenerationPlan(settings: defaults, real: [100, 20, 0])
-        #expect(unbalanced.counts == [50, 130, 150])
-        #expect(zip(unbalanced.counts, [100, 20, 0]).allSatisfy { $0 + $1 == 150 })
+        let capped = GenerationPlan(settings: defaults, real: [100, 20, 0, 95, 7])
+        #expect(capped.counts == [50, 10, 0, 48, 4], "0.5 per real image, rounded up")
+        #expect(capped.rule == "balance: every class topped up to the largest class (100), then 50 more each (enlarge 0.5 x 100); "
+            + "4 of 5 classes capped at 0.5 per real image (max_synthetic_per_real)")
 
         var settings = defaults
+        settings.maxSyntheticPerReal = 0
+        let unbalanced = GenerationPlan(settings: settings, real: [100, 20, 0])
+        #expect(unbalanced.counts == [50, 130, 150])
+        #expect(zip(unbalanced.counts, [100, 20, 0]).allSatisfy { $0 + $1 == 150 })
+        settings.maxSyntheticPerReal = 2
+        #expect(GenerationPlan(settings: settings, real: [100, 20, 0]).counts == [50, 40, 0])
+        settings.maxSyntheticPerReal = 0
         settings.enlarge = 0
         #expect(GenerationPlan(settings: settings, real: [100, 100]).counts == [0, 0], "enlarge 0: balance only")
         #expect(GenerationPlan(settings: settings, real: [100, 100]).rule == "balance: every class topped up to the largest class (100)")
@@ -230,10 +239,14 @@ extension JobRunnerTests {
         #expect(GenerationPlan(settings: settings, real: [100, 7]).counts == [9, 9])
     }
 
-    @Test func theEnlargeShareIsASettingAndPartOfTheGeneration() throws {
-        let c = try Configuration.parse("[generation]\nenlarge = 2\n", path: "t.toml")
-        #expect(c.enlarge == 2)
+    @Test func theEnlargeShareAndTheCapAreSettingsAndPartOfTheGeneration() throws {
+        let c = try Configuration.parse("[generation]\nenlarge = 2\nmax_synthetic_per_real = 0\n", path: "t.toml")
+        #expect(c.enlarge == 2 && c.maxSyntheticPerReal == 0)
         #expect(c.generationID(checkpoint: "s") != Configuration().generationID(checkpoint: "s"))
+        var uncapped = Configuration()
+        uncapped.maxSyntheticPerReal = 0
+        #expect(uncapped.generationID(checkpoint: "s") != Configuration().generationID(checkpoint: "s"), "the cap decides counts")
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nenlarge = -1\n", path: "t.toml") }
+        #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nmax_synthetic_per_real = -1\n", path: "t.toml") }
     }
 }

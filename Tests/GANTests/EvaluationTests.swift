@@ -136,11 +136,14 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
         #expect(same.map(\.label) == ["0.5x real, the daemon's default", "1x real"], "one row when the default is a multiple")
         #expect(missing == [10], "20 synthetic images per class cannot make 10x of 4")
         #expect(measure.amounts(multiples: [1], default: [21, 0]).amounts.map(\.label) == ["1x real"], "a default it cannot fill is left out")
-        // An imbalanced set: the top-up alone is a row of its own; on a balanced one it is nothing.
-        let topUp = measure.amounts(multiples: [1], default: [5, 3], balanceOnly: [2, 0]).amounts
-        #expect(topUp.map(\.label) == ["daemon default (1x)", "balance only, enlarge 0 (0.25x)", "1x real"])
-        #expect(topUp[1].perClass == [2, 0])
-        #expect(measure.amounts(multiples: [1], default: [2, 2], balanceOnly: [0, 0]).amounts.count == 2)
+        // An imbalanced set: other policies' amounts are rows of their own where they differ
+        // from the rows before them and are not nothing.
+        let alternatives = [MixingMeasure.Amount(label: "no cap", perClass: [5, 3]), MixingMeasure.Amount(label: "top-up", perClass: [2, 0]),
+                            MixingMeasure.Amount(label: "same again", perClass: [2, 0]), MixingMeasure.Amount(label: "none", perClass: [0, 0])]
+        let topUp = measure.amounts(multiples: [1], default: [1, 3], alternatives: alternatives).amounts
+        #expect(topUp.map(\.label) == ["daemon default (0.5x)", "no cap (1x)", "top-up (0.25x)", "1x real"])
+        #expect(topUp[2].perClass == [2, 0])
+        #expect(measure.amounts(multiples: [1], default: [2, 2], alternatives: [.init(label: "x", perClass: [2, 2])]).amounts.count == 2)
     }
 
     /// Synthetic images that carry the wrong class (here every label swapped) pull a mixed

@@ -47,6 +47,12 @@ public struct Configuration: Equatable, Sendable {
     /// size on top, so that a dataset that is already balanced is enlarged too (see
     /// `GenerationPlan`).
     public var enlarge = 0.5
+    /// With `balance`: no class gets more synthetic images than this many per real image of
+    /// it; 0: no cap. A class of 20 images among classes of 200 is drawn badly, and topped up
+    /// to 300 it teaches a classifier the generator's version of the class: on such a dataset
+    /// the uncapped top-up cost 1.5 points and 0.5 per real image 0.1 (docs/quality.md). A
+    /// balanced dataset's `enlarge` share of 0.5 is within the cap.
+    public var maxSyntheticPerReal = 0.5
     /// Generations kept per dataset: the current one plus earlier ones (see OutputTree).
     public var keepGenerations = 2
     /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.5 with the
@@ -217,6 +223,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
             try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
             try r.number("enlarge", into: &c.enlarge, range: 0...100)
+            try r.number("max_synthetic_per_real", into: &c.maxSyntheticPerReal, range: 0...1000)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
             if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
             try r.boolean("class_check", into: &c.classCheck)

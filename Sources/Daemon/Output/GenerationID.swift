@@ -6,7 +6,10 @@ extension Configuration {
     /// dataset's [generation] settings (policy and counts, seed, temperature, class check) makes a new
     /// generation, while a restart or a touched file finds the current one already published.
     public func generationID(checkpoint: String) -> String {
-        let counts = policy == .balance ? "balance to \(balanceTo)" + (enlarge > 0 ? ", enlarge \(enlarge)" : "") : "per-class \(perClass)"
+        let counts = policy == .balance
+            ? "balance to \(balanceTo)" + (enlarge > 0 ? ", enlarge \(enlarge)" : "")
+                + (maxSyntheticPerReal > 0 ? ", at most \(maxSyntheticPerReal) per real" : "")
+            : "per-class \(perClass)"
         let settings = "\(counts); seed \(seed); temperature \(temperature.map { "\($0)" } ?? "auto"); class check \(classCheck)"
         let crc = Array(settings.utf8).withUnsafeBytes { CRC32.checksum($0) }
         let hex = String(crc, radix: 16)

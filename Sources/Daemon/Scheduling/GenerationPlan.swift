@@ -6,7 +6,10 @@ import GAN
 /// then adds `enlarge` times that balanced size to every class. Without the second part a
 /// dataset that is already balanced, the common case, would get nothing, and synthd exists to
 /// enlarge training sets. The share is of the balanced size, not of each class, so the result
-/// stays balanced. `per-class` writes `per_class` images of each class.
+/// stays balanced, unless a class is so small that its top-up would exceed
+/// `max_synthetic_per_real` times its own images: then it gets that many (a class drawn from few
+/// images is drawn badly, and mostly synthetic it costs accuracy; docs/quality.md).
+/// `per-class` writes `per_class` images of each class (an explicit count: not capped).
 public struct GenerationPlan: Equatable, Sendable {
     /// Images to write per class, in the model's class order.
     public let counts: [Int]
@@ -25,10 +28,14 @@ public struct GenerationPlan: Equatable, Sendable {
             let largest = real.max() ?? 0
             let target = settings.balanceTo > 0 ? settings.balanceTo : largest
             let extra = Int((Double(target) * settings.enlarge).rounded(.up))
-            counts = real.map { max(0, target - $0) + extra }
+            let uncapped = real.map { max(0, target - $0) + extra }
+            let cap = settings.maxSyntheticPerReal
+            counts = cap > 0 ? zip(uncapped, real).map { min($0, Int((Double($1) * cap).rounded(.up))) } : uncapped
             let to = settings.balanceTo > 0 ? "balance_to \(target)" : "the largest class (\(target))"
+            let capped = zip(counts, uncapped).filter { $0 < $1 }.count
             rule = "balance: every class topped up to \(to)"
                 + (extra > 0 ? ", then \(extra) more each (enlarge \(Self.format(settings.enlarge)) x \(target))" : "")
+                + (capped > 0 ? "; \(capped) of \(real.count) classes capped at \(Self.format(cap)) per real image (max_synthetic_per_real)" : "")
         }
     }
 

@@ -55,21 +55,22 @@ public struct MixingMeasure {
     }
 
     /// The amounts to measure: `default` (what the daemon writes by default, if given), then
-    /// `balanceOnly` (the default's top-up of small classes without its enlargement of every
-    /// class, if given, different and not nothing: an imbalanced set's other choice), and each
-    /// multiple of the real count per class, where the synthetic set has enough images (a
+    /// each of `alternatives` (other policies' amounts, such as an imbalanced set's uncapped
+    /// top-up) that differs from the rows before it and is not nothing, then each multiple of
+    /// the real count per class; each only where the synthetic set has enough images (a
     /// multiple it cannot fill for every class is left out and named in `missing`).
     public func amounts(multiples: [Double], default daemonDefault: [Int]?,
-                        balanceOnly: [Int]? = nil) -> (amounts: [Amount], missing: [Double]) {
+                        alternatives: [Amount] = []) -> (amounts: [Amount], missing: [Double]) {
         let realCounts = Self.counts(real, classes: classes), available = Self.counts(synthetic, classes: classes)
         var amounts: [Amount] = []
         let share = { (counts: [Int]) in Self.format(Double(counts.reduce(0, +)) / Double(max(1, realCounts.reduce(0, +)))) }
-        if let daemonDefault, zip(daemonDefault, available).allSatisfy({ $0 <= $1 }) {
+        let fits = { (counts: [Int]) in zip(counts, available).allSatisfy { $0 <= $1 } }
+        if let daemonDefault, fits(daemonDefault) {
             amounts.append(Amount(label: "daemon default (\(share(daemonDefault))x)", perClass: daemonDefault))
         }
-        if let balanceOnly, balanceOnly != daemonDefault, balanceOnly.contains(where: { $0 > 0 }),
-           zip(balanceOnly, available).allSatisfy({ $0 <= $1 }) {
-            amounts.append(Amount(label: "balance only, enlarge 0 (\(share(balanceOnly))x)", perClass: balanceOnly))
+        for other in alternatives where other.perClass.contains(where: { $0 > 0 }) && fits(other.perClass)
+            && !amounts.contains(where: { $0.perClass == other.perClass }) {
+            amounts.append(Amount(label: "\(other.label) (\(share(other.perClass))x)", perClass: other.perClass))
         }
         var missing: [Double] = []
         for multiple in multiples {
