@@ -38,6 +38,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Classifier seeds of the headline (--seed, --seed + 1, ...; 0: no headline, the secondary lines only).") var seeds = 3
     @Option(help: "Amounts of synthetic images for the headline, as multiples of the real images per class (comma-separated).")
     var multiples = "0.5,1,2,5"
+    @Flag(help: "With --test: the headline only, without the secondary protocols (on a large dataset they are several classifiers more).")
+    var headlineOnly = false
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
@@ -47,6 +49,7 @@ struct Evaluate: ParsableCommand {
         if syntheticFirst, test == nil { throw ValidationError("--synthetic-first needs --test (it shapes the real + synthetic classifier)") }
         if syntheticFirst, realShare != nil { throw ValidationError("give --real-share or --synthetic-first, not both") }
         guard seeds >= 0 else { throw ValidationError("--seeds must be 0 or more (0: no headline)") }
+        if headlineOnly, test == nil || seeds == 0 { throw ValidationError("--headline-only needs --test and --seeds 1 or more") }
         guard parsedMultiples != nil else { throw ValidationError("--multiples wants positive numbers separated by commas, e.g. 0.5,1,2,5") }
     }
 
@@ -123,6 +126,7 @@ struct Evaluate: ParsableCommand {
                     zip(right, total).map { 100 * Double($0) / Double(max(1, $1)) })
         }
         if seeds > 0 { try headline(real: realData, synthetic: synthData, test: testData, classes: classes, progress: progress) }
+        if headlineOnly { return }
         print("secondary protocols (classifier seed \(seed)):")
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
         let both = train(realData, "real and synthetic images", with: synthData)

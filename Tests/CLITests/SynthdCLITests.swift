@@ -218,6 +218,12 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
                                                "--seeds", "1", "--multiples", "1"])
         #expect(augmented.status == 0, "\(augmented.output)")
         #expect(augmented.output.contains("test accuracy on 16 real images: real only 100.0%"), "\(augmented.output)")
+        let headline = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--min-steps", "200",
+                                              "--seeds", "1", "--multiples", "1", "--headline-only"])
+        #expect(headline.status == 0 && headline.output.contains("  real alone (16 images): 100.0%"), "\(headline.output)")
+        #expect(!headline.output.contains("secondary protocols") && !headline.output.contains("synthetic only"), "\(headline.output)")
+        let noHeadline = try SynthdProcess.run(["eval", real, synth, "--test", test, "--seeds", "0", "--headline-only"])
+        #expect(noHeadline.status != 0 && noHeadline.output.contains("--headline-only needs --test and --seeds 1 or more"))
         let multiples = try SynthdProcess.run(["eval", real, synth, "--multiples", "1,x"])
         #expect(multiples.status != 0 && multiples.output.contains("--multiples wants positive numbers"))
         let steps = try SynthdProcess.run(["eval", real, synth, "--min-steps=-1"])
