@@ -83,6 +83,7 @@ public struct StateFolder: Sendable {
     /// Held-out scores of the checkpoints (`CheckpointSelection`): step, kernel distance, its
     /// standard error.
     public var heldOutScoresPath: String { path + "/heldout.csv" }
+    public var heldOutCurvePath: String { path + "/heldout.png" }
     public func bestGeneratorPath(_ best: BestGenerator) -> String { path + "/" + best.file }
 
     /// Takes the folder's lock for as long as the returned lock lives (see `FileLock`): one
@@ -152,9 +153,11 @@ public struct StateFolder: Sendable {
         }
     }
 
-    public func writeHeldOutScores(_ scores: [HeldOutScore]) throws {
+    /// heldout.csv, and its picture (`HeldOutCurve`) with `chosenStep` marked.
+    public func writeHeldOutScores(_ scores: [HeldOutScore], chosenStep: Int?) throws {
         let text = "step,kernel_distance,standard_error\n" + scores.map { "\($0.step),\($0.distance),\($0.standardError)\n" }.joined()
         try writeFileAtomically(path: heldOutScoresPath, bytes: Array(text.utf8))
+        try PNG.write(HeldOutCurve.render(scores, chosenStep: chosenStep), to: heldOutCurvePath)
     }
 
     /// Best-generator files other than `keep` (left by a crash between writing a new best and
@@ -184,6 +187,9 @@ public struct StateFolder: Sendable {
             + classes.prefix(16).enumerated().map { "row \($0 + 1): \($1)" }.joined(separator: "\n") + "\n"
             + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers);\n"
             + "  with adaptive augmentation, its probability green\n"
+            + (FileManager.default.fileExists(atPath: heldOutCurvePath)
+                ? "heldout.png: each checkpoint's kernel distance to the held-out images black (lower is better; heldout.csv has the numbers),\n"
+                    + "  two standard errors either side grey, the checkpoint generation uses green\n" : "")
         try writeFileAtomically(path: classesPath, bytes: Array(legend.utf8))
     }
 }

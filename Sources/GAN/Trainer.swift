@@ -323,8 +323,8 @@ public final class Trainer {
         record.checkpointID = "step-\(record.steps)"
         try state.writeHistory(history)
         try state.writeDatasetReport(DatasetReport(set))
-        try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history), classes: record.classes)
         try scoreOnHeldOutImages()
+        try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history), classes: record.classes)
         // The record last: it names the checkpoint (and the best generator) now on disk.
         try state.writeRecord(record)
         if split != nil { state.removeBestGenerators(except: record.best) }
@@ -340,23 +340,24 @@ public final class Trainer {
         selection = CheckpointSelection(split: split, judge: judge, seed: record.options.seed &+ 7000)
     }
 
-    /// Scores the EMA generator on the held-out images (`heldout.csv`) and, when it beats the
-    /// best so far, writes it to a new best file that the record will name.
+    /// Scores the EMA generator on the held-out images (`heldout.csv`, `heldout.png`) and, when
+    /// it beats the best so far, writes it to a new best file that the record will name.
     private func scoreOnHeldOutImages() throws {
         guard let selection, heldOutScores.last?.step != record.steps else { return }
         let measure = try selection.score(averagedGenerator(), record: record)
         // The scores of this data's checkpoints only: a fine-tune starts the list again.
         let lowest = heldOutScores.map(\.distance).min()
         heldOutScores.append(HeldOutScore(step: record.steps, measure))
-        try state.writeHeldOutScores(heldOutScores)
-        guard CheckpointSelection.isChosen(measure, lowest: lowest) else { return }
-        let best = BestGenerator(step: record.steps, distance: measure.distance, heldOutImages: selection.heldOutCount,
-                                 heldOut: selection.fingerprint)
-        var checkpoint = Checkpoint()
-        checkpoint.add(emaGenerator.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + step.generator.buffers)
-        checkpoint.metadata = ["best.step": String(best.step), "best.kernel_distance": String(measure.distance)]
-        try checkpoint.write(to: state.bestGeneratorPath(best))
-        record.best = best
+        if CheckpointSelection.isChosen(measure, lowest: lowest) {
+            let best = BestGenerator(step: record.steps, distance: measure.distance, heldOutImages: selection.heldOutCount,
+                                     heldOut: selection.fingerprint)
+            var checkpoint = Checkpoint()
+            checkpoint.add(emaGenerator.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + step.generator.buffers)
+            checkpoint.metadata = ["best.step": String(best.step), "best.kernel_distance": String(measure.distance)]
+            try checkpoint.write(to: state.bestGeneratorPath(best))
+            record.best = best
+        }
+        try state.writeHeldOutScores(heldOutScores, chosenStep: record.best?.step)
     }
 
     /// What `refreshJudge` did.

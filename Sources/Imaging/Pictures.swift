@@ -28,12 +28,19 @@ public enum LineChart {
         }
     }
 
-    public static func render(_ series: [Series], width: Int = 480, height: Int = 240) -> Image {
+    /// `mark`: a vertical line at that point of the series (all as long as the first), in
+    /// `markColour`, under the series.
+    public static func render(_ series: [Series], width: Int = 480, height: Int = 240, mark: Int? = nil,
+                              markColour: (UInt8, UInt8, UInt8) = (30, 160, 60)) -> Image {
         var canvas = Image(width: width, height: height, mode: .rgb, fill: 255)
         for quarter in 1..<4 {
             let y = height * quarter / 4, x = width * quarter / 4
             for i in 0..<width { set(&canvas, i, y, (225, 225, 225)) }
             for j in 0..<height { set(&canvas, x, j, (225, 225, 225)) }
+        }
+        if let mark, let n = series.first?.values.count, n > 1 {
+            let x = mark * (width - 1) / (n - 1)
+            for j in 0..<height { set(&canvas, x, j, markColour) }
         }
         let all = series.flatMap(\.values).filter(\.isFinite)
         guard let low = all.min(), let high = all.max() else { return canvas }

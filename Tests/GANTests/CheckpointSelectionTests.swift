@@ -169,6 +169,11 @@ import Testing
         #expect(record.best == best && record.generatorID == "step-\(best.step)" && record.checkpointID == "step-8")
         let files = try FileManager.default.contentsOfDirectory(atPath: state.path).filter { $0.hasPrefix("best-") }
         #expect(files == [best.file])
+        // The picture: the chosen checkpoint's column marked green; the legend explains it.
+        let picture = try PNG.read(path: state.heldOutCurvePath)
+        let column = try #require(scores.firstIndex { $0.step == best.step }) * (picture.width - 1) / (scores.count - 1)
+        #expect((0..<picture.height).filter { picture[column, $0, 1] == 160 && picture[column, $0, 0] == 30 }.count > picture.height / 2)
+        #expect(try String(contentsOfFile: state.path + "/classes.txt", encoding: .utf8).contains("heldout.png: each checkpoint's"))
 
         // What generation loads is the best file's generator, scored as it was.
         let (generator, loaded) = try SavedGenerator.load(state)
