@@ -2,6 +2,7 @@
 #include "CLinux.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 int synthd_syncfs(const char *path) {
@@ -14,4 +15,8 @@ int synthd_syncfs(const char *path) {
 
 int synthd_syncfs_fd(int fd) {
     return syncfs(fd);
+}
+
+void synthd_line_buffer_stdout(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }

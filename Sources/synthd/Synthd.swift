@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLinux
 import CUDA
 import Engine
 
@@ -13,6 +14,9 @@ struct Synthd: ParsableCommand {
 
     static func main() {
         OpenBLASKernels.selectForThisCPU()   // before any work: it may run the program again
+        // A line at a time also into a pipe or a file (`synthd eval ... | tee log`): reports of
+        // long commands are read as they come, and a stopped run keeps what it printed.
+        synthd_line_buffer_stdout()
         main(nil)
     }
 }

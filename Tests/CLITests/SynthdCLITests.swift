@@ -179,6 +179,29 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(wrong.status != 0 && wrong.output.contains("--discriminator must be batch or spectral"))
     }
 
+    /// Into a pipe (`| tee`), what a long command prints is readable line by line while it
+    /// runs, not when it ends: killed, it would otherwise lose everything it had printed.
+    @Test func outputIntoAPipeComesLineByLine() throws {
+        let real = try temporaryFolder("real"), test = try temporaryFolder("test")
+        defer { for path in [real, test] { try? FileManager.default.removeItem(atPath: path) } }
+        for folder in [real, test] { try makeDataset(folder, classes: ["cat": 8, "mouse": 8]) }
+        // The headline's classifiers take many seconds after the first lines are printed.
+        let eval = try SynthdProcess(["eval", real, real, "--test", test, "--epochs", "1", "--min-steps", "200",
+                                      "--seeds", "6", "--multiples", "0.5,1"])
+        var text = ""
+        while !text.contains("own-class share: ") {
+            let data = eval.output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        // Block-buffered, the line comes with the flush at exit, and the process is gone soon after.
+        usleep(500_000)
+        let stillRunning = eval.process.isRunning
+        kill(eval.process.processIdentifier, SIGKILL)
+        eval.process.waitUntilExit()
+        #expect(text.contains("own-class share: 100.0% of 16 synthetic images") && stillRunning, "\(text)")
+    }
+
     /// `synthd eval` end to end: synthetic images that look like the real ones are all put in
     /// their own class and every report line is there; the mixing options are checked.
     @Test func evalReportsSharesDistancesAndTestAccuracies() throws {

@@ -13,4 +13,8 @@ int synthd_syncfs(const char *path);
 /// it before the writes whose fate matters.
 int synthd_syncfs_fd(int fd);
 
+/// Makes stdout line-buffered, also into a pipe or a file (where the C library buffers whole
+/// blocks): Swift 6 cannot name C's global `stdout` outside the main actor.
+void synthd_line_buffer_stdout(void);
+
 #endif
