@@ -19,7 +19,7 @@ struct Train: ParsableCommand {
         class check on the real images (judge.ckpt), when the data changed since the last one.
 
         With --hold-out a new model keeps about one real image in ten out of training (classes of \(HeldOutSplit.smallestClass) \
-        images or more), scores every checkpoint's generator on them (heldout.csv: kernel distance in the judge's \
+        images or more), scores every checkpoint's generator on them (heldout.csv and heldout.png: kernel distance in the judge's \
         features, lower is better; the judge is trained first for that) and generates from the chosen one \
         (best-step-N.ckpt: the latest within the noise of the lowest score), so that a late, overfitted checkpoint is \
         not what you get on a long run.
