@@ -39,8 +39,9 @@ public enum LineChart {
             for j in 0..<height { set(&canvas, x, j, (225, 225, 225)) }
         }
         if let mark, let n = series.first?.values.count, n > 1 {
+            // Three pixels wide: at the right edge (the latest checkpoint) one would hardly show.
             let x = mark * (width - 1) / (n - 1)
-            for j in 0..<height { set(&canvas, x, j, markColour) }
+            for j in 0..<height { for dx in -1...1 { set(&canvas, min(width - 1, max(0, x + dx)), j, markColour) } }
         }
         let all = series.flatMap(\.values).filter(\.isFinite)
         guard let low = all.min(), let high = all.max() else { return canvas }
