@@ -100,7 +100,7 @@ let package = Package(
 
         // What synthd and synthd-bench share on the command line (--device).
         .target(name: "CommandLineSupport",
-                dependencies: ["CUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                dependencies: ["CUDA", "Engine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: languageSettings),
 
         .executableTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CUDA
+import Engine
 import Foundation
 
 /// `--device auto|cpu|cuda[:N]`, shared by the commands that train or generate (synthd's and
@@ -12,7 +13,7 @@ public struct DeviceOption: ParsableArguments {
     @Option(help: "A folder to look for CUDA's libraries in first (libnvrtc, libcublas; also SYNTHD_CUDA_LIBRARIES).")
     public var cudaLibraries: String?
 
-    @Flag(help: "On a GPU, plain FP32 matrix products (default: TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; docs/cuda.md says what that changes).")
+    @Flag(help: "Plain FP32 matrix products (default: on a GPU, TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; on a CPU with AMX, bfloat16 tiles, 8-bit mantissas in and FP32 sums; docs/cuda.md and docs/performance.md say what that changes).")
     public var fp32 = false
 
     public init() {}
@@ -28,7 +29,8 @@ public struct DeviceOption: ParsableArguments {
     public func choose(for work: GPUWork = .training) throws -> DeviceChoice {
         do {
             let choice = try DeviceChoice.choose(DeviceRequest(device)!, for: work, probe: CUDAProbe(search: search))
-            FileHandle.standardError.write(Data("device: \(choice.label) (\(choice.reason))\n".utf8))
+            let products = choice.device == .cpu ? ", \(Self.describe(cpuContext()))" : ""
+            FileHandle.standardError.write(Data("device: \(choice.label) (\(choice.reason))\(products)\n".utf8))
             return choice
         } catch {
             FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
@@ -45,6 +47,18 @@ public struct DeviceOption: ParsableArguments {
             FileHandle.standardError.write(Data("synthd: \(choice.label) could not be opened: \(error)\n".utf8))
             throw ExitCode(DeviceChoice.unavailableExitStatus)
         }
+    }
+
+    /// The context the command's CPU work runs in: `threads` (default every core), and bfloat16
+    /// products on AMX tiles (where the CPU has them) unless `--fp32`.
+    public func cpuContext(threads: Int? = nil) -> ComputeContext {
+        ComputeContext(threads: threads ?? ComputeContext.processDefault.threads, products: fp32 ? .float32 : .bfloat16)
+    }
+
+    /// How a context's products are computed, for the device line and logs.
+    public static func describe(_ context: ComputeContext) -> String {
+        if context.usesAMX { return "bfloat16 products on AMX tiles" }
+        return context.products == .bfloat16 ? "FP32 products (this CPU has no AMX)" : "FP32 products"
     }
 
     /// Compiled kernels of the command-line tools: $XDG_CACHE_HOME/synthd/kernels, else ~/.cache/synthd/kernels.

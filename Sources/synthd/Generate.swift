@@ -55,6 +55,10 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        try compute.cpuContext().run { () throws in try generate() }
+    }
+
+    func generate() throws {
         let device = try compute.open(for: .generation)
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")

@@ -80,6 +80,10 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        try compute.cpuContext().run { () throws in try train() }
+    }
+
+    func train() throws {
         Signals.install()
         let device = try compute.open(for: .training)
         let folder = try StateFolder(state)

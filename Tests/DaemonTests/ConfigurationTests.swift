@@ -141,6 +141,15 @@ import Glibc
         }
     }
 
+    /// bfloat16 products on a CPU with AMX unless `[service] bfloat16 = false`.
+    @Test func bfloat16IsASetting() throws {
+        #expect(Configuration().bfloat16)
+        #expect(try !Configuration.parse("[service]\nbfloat16 = false", path: "t.toml").bfloat16)
+        #expect { try Configuration.parse("[service]\nbfloat16 = 0", path: "t.toml") } throws: {
+            String(describing: $0).contains("[service] bfloat16 must be true or false")
+        }
+    }
+
     /// TF32 products on a GPU unless `[service] tf32 = false` (the daemon's `--fp32`).
     @Test func tensorFloat32IsASetting() throws {
         #expect(Configuration().tensorFloat32)

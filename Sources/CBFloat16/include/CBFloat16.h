@@ -34,4 +34,27 @@ size_t synthd_bf16_scratch_count(int m, int k);
 void synthd_bf16_gemm(int m, int n, int k, const float *a, int lda, const uint16_t *packed,
                       float *c, int ldc, uint16_t *scratch);
 
+/// AMX (Sapphire Rapids and later): whether the CPU has bfloat16 tiles and Linux granted this
+/// process their state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once here).
+bool synthd_amx_available(void);
+
+/// c (m x n, row stride ldc) = alpha * op(a) . op(b) + beta * c, as cblas_sgemm (row-major;
+/// op(a) is m x k, stored k x m when transA; op(b) is k x n, stored n x k when transB), with
+/// both operands rounded to bfloat16, exact products and float sums, by AMX tiles. Runs on the
+/// calling thread. Only where `synthd_amx_available()`.
+void synthd_amx_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc);
+
+/// uint16 elements of an m x k left operand packed by `synthd_amx_pack_a`.
+size_t synthd_amx_packed_a_count(int m, int k);
+
+/// op(a) (m x k; a stored k x m when transA) rounded to bfloat16 and laid out in tiles, once
+/// for many `synthd_amx_gemm_packed` (a layer's weights across the chunks of a batch).
+void synthd_amx_pack_a(bool transA, int m, int k, const float *a, int lda, uint16_t *packed);
+
+/// `synthd_amx_gemm` with the left operand packed already.
+void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
+                            const float *b, int ldb, float beta, float *c, int ldc);
+
 #endif

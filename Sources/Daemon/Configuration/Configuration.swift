@@ -77,6 +77,9 @@ public struct Configuration: Equatable, Sendable {
     /// On a GPU, TF32 tensor-core matrix products (false: plain FP32, slower by a third;
     /// docs/cuda.md "TF32" says what TF32 changes). Ignored on the CPU.
     public var tensorFloat32 = true
+    /// On a CPU with AMX (Intel Sapphire Rapids and later), bfloat16 tile products with FP32
+    /// sums (false: OpenBLAS's FP32; docs/performance.md says what each costs). Ignored elsewhere.
+    public var bfloat16 = true
     /// A folder searched first for CUDA's libraries ("" : the usual places).
     public var cudaLibraries = ""
     /// The most images one generation of a dataset may write: a dataset's own synthd.toml
@@ -237,6 +240,7 @@ public struct Configuration: Equatable, Sendable {
             try r.number("stall_minutes", into: &c.stallMinutes, range: 1...10_000)
             try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
             try r.boolean("tf32", into: &c.tensorFloat32)
+            try r.boolean("bfloat16", into: &c.bfloat16)
             try r.string("cuda_libraries", into: &c.cudaLibraries)
             try r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)
             try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)

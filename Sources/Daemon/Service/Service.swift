@@ -61,7 +61,9 @@ public final class Service {
         // Kernels compiled once per GPU architecture and kept with the state.
         let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels",
                                             tensorFloat32: configuration.tensorFloat32)
-        let precision = computeDevice == nil ? "" : configuration.tensorFloat32 ? ", TF32 products" : ", FP32 products ([service] tf32 = false)"
+        let precision = computeDevice == nil
+            ? (!AMXGEMM.isAvailable ? "" : configuration.bfloat16 ? ", bfloat16 products on AMX tiles" : ", FP32 products ([service] bfloat16 = false)")
+            : configuration.tensorFloat32 ? ", TF32 products" : ", FP32 products ([service] tf32 = false)"
         logger.info("device: \(device.label) (\(device.reason)\(precision))")
         var membership: (any ClusterMembership)?
         if configuration.isClustered {
@@ -140,6 +142,7 @@ public final class Service {
                     busy.insert(job.dataset)
                     membership?.started(job)
                     startWorker(job, runner: scheduler.runner, threads: threadsPerJob(scheduler.configuration),
+                                products: scheduler.configuration.bfloat16 ? .bfloat16 : .float32,
                                 cancellations: scheduler.cancellations, membership: membership,
                                 stopping: stopping, othersWaiting: othersWaiting, finished: finished)
                 }
@@ -212,13 +215,13 @@ public final class Service {
         notifier.notify("READY=1")
     }
 
-    /// Runs the job on a thread of its own, in a `ComputeContext` of `threads` that stays as it
-    /// is until the job ends (a reload applies to the next job).
+    /// Runs the job on a thread of its own, in a `ComputeContext` of `threads` and `products`
+    /// that stays as it is until the job ends (a reload applies to the next job).
     /// In a cluster, the worker also stops when `membership` says so (lease lost, job
     /// cancelled elsewhere, database gone), and asks it before every write.
-    func startWorker(_ job: Job, runner: JobRunner, threads: Int, cancellations: Cancellations, membership: (any ClusterMembership)?,
+    func startWorker(_ job: Job, runner: JobRunner, threads: Int, products: ProductPrecision, cancellations: Cancellations, membership: (any ClusterMembership)?,
                      stopping: SharedFlag, othersWaiting: SharedFlag, finished: Mailbox<(Job, JobOutcome)>) {
-        let context = ComputeContext(threads: threads)
+        let context = ComputeContext(threads: threads, products: products)
         let thread = Thread {
             let outcome = context.run {
                 runner.run(job, shouldStop: { stopping.isSet || cancellations.contains(job.dataset) || membership?.stopReason(job) != nil },

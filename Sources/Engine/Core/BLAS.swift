@@ -45,15 +45,27 @@ public enum BLAS {
     }
 
     /// `gemm` on the calling thread only, for use inside work already split over threads.
+    /// In a context that asks for bfloat16 products, on AMX tiles where the CPU has them;
+    /// `packedA`, when given, is op(a) packed for them once for many calls (`PackedLeftOperand`).
     public static func gemmSerial(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
         alpha: Float = 1,
-        a: UnsafePointer<Float>, lda: Int,
+        a: UnsafePointer<Float>, lda: Int, packedA: PackedMatrix? = nil,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        if let packedA, AMXGEMM.suits(m: m, n: n, k: k) {
+            AMXGEMM.multiply(packedA: packedA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                             b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if ComputeContext.current.usesAMX && AMXGEMM.suits(m: m, n: n, k: k) {
+            AMXGEMM.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         _ = singleThreadedOpenBLAS
         cblas_sgemm(CblasRowMajor,
                     transA ? CblasTrans : CblasNoTrans,

@@ -3,7 +3,17 @@ import Synchronization
 import Glibc
 #endif
 
-/// What one job may use and what it has done: its thread budget and its FLOP counter.
+/// How a context's matrix products round their operands.
+public enum ProductPrecision: String, Sendable, CaseIterable {
+    /// Float operands and sums: OpenBLAS's SGEMM.
+    case float32
+    /// bfloat16 operands, Float sums, on AMX tiles where the CPU has them (`AMXGEMM`); the
+    /// same as `float32` elsewhere.
+    case bfloat16
+}
+
+/// What one job may use and what it has done: its thread budget, how its products round, and
+/// its FLOP counter.
 ///
 /// Each job runs inside its own context (`run`), which the numeric code reads through
 /// `ComputeContext.current`: a reload that changes the thread count makes a new context for
@@ -14,11 +24,17 @@ import Glibc
 public final class ComputeContext: Sendable {
     /// Worker threads for the numeric kernels.
     public let threads: Int
+    /// What `BLAS.gemm` may round to (training asks for `bfloat16` unless told FP32).
+    public let products: ProductPrecision
     private let flopCounter = Atomic<Int>(0)
 
-    public init(threads: Int) {
+    public init(threads: Int, products: ProductPrecision = .float32) {
         self.threads = max(1, threads)
+        self.products = products
     }
+
+    /// Whether this context's products go to AMX tiles: asked for and possible here.
+    public var usesAMX: Bool { products == .bfloat16 && AMXGEMM.isAvailable }
 
     /// Floating-point operations issued through `BLAS` in this context (a multiply-add is 2).
     public var flops: Int { flopCounter.load(ordering: .relaxed) }

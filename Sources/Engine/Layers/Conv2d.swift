@@ -15,6 +15,8 @@ public final class Conv2d: Module {
     private var output: Tensor?
     private var inputGrad: Tensor?
     private let scratch = ConvolutionScratch()
+    /// The weights in AMX tiles for a pass's products, when its context asks for bfloat16 (`BLAS`).
+    private let packedWeights = PackedLeftOperand()
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -62,6 +64,8 @@ public final class Conv2d: Module {
                                        sizes: [whole.patchSize * maxColumns, outChannels * maxColumns,
                                                packedFloats, convertedFloats])
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
+        let packedWeights = reduced ? nil : packedWeights.pack(transA: false, m: outChannels, k: whole.patchSize,
+                                                                a: weight.value.data, lda: whole.patchSize)
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], ycm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
@@ -87,7 +91,7 @@ public final class Conv2d: Module {
                         for o in 0..<outChannels { (ycm + o * columns).update(repeating: bias.value[o], count: columns) }
                     }
                     BLAS.gemmSerial(m: outChannels, n: columns, k: g.patchSize,
-                                    a: weight.value.data, lda: g.patchSize, b: cols, ldb: columns,
+                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: cols, ldb: columns,
                                     beta: bias == nil ? 0 : 1, c: ycm, ldc: columns)
                 }
                 swapLeadingAxes(y.data + start * outputImage, ycm, a: outChannels, b: n, inner: gridArea, parallel: false)
@@ -115,6 +119,8 @@ public final class Conv2d: Module {
         let pointers = scratch.prepare(parts: parts, sizes: [whole.patchSize * maxColumns, outChannels * maxColumns,
                                                              weight.value.count, outChannels])
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
+        let packedWeights = inputGradient ? packedWeights.pack(transA: true, m: whole.patchSize, k: outChannels,
+                                                               a: weight.value.data, lda: whole.patchSize) : nil
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], dycm = pointers[part, 1]
             let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
@@ -136,7 +142,7 @@ public final class Conv2d: Module {
                 if let dx {
                     // dcols (Cin*K*K, n*OH*OW) = W^T . dycm, then scattered back to pixels.
                     BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: outChannels,
-                                    a: weight.value.data, lda: g.patchSize, b: dycm, ldb: columns,
+                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dycm, ldb: columns,
                                     c: cols, ldc: columns)
                     col2im(dx.data + start * inputImage, cols, g, parallel: false)
                 }

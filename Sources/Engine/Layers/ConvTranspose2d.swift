@@ -33,6 +33,8 @@ public final class ConvTranspose2d: Module {
     private var output: Tensor?
     private var inputGrad: Tensor?
     let scratch = ConvolutionScratch()
+    /// The weights in AMX tiles for a pass's products, when its context asks for bfloat16 (`BLAS`).
+    private let packedWeights = PackedLeftOperand()
     private var winogradWeights: Tensor?
     /// The weights `winogradWeights` were transformed from: generation calls forward with the
     /// same weights for every batch, and comparing reads them once where transforming writes
@@ -101,6 +103,8 @@ public final class ConvTranspose2d: Module {
         let maxColumns = Swift.min(chunk, batch) * gridArea
         let pointers = scratch.prepare(parts: Parallel.partCount(batch),
                                        sizes: [whole.patchSize * maxColumns, inChannels * maxColumns])
+        let packedWeights = packedWeights.pack(transA: true, m: whole.patchSize, k: inChannels,
+                                               a: weight.value.data, lda: whole.patchSize)
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], xcm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
@@ -111,7 +115,7 @@ public final class ConvTranspose2d: Module {
                                 parallel: false)
                 // cols (Cout*K*K, n*H*W) = W^T . xcm, W stored (Cin, Cout*K*K): transpose A.
                 BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: inChannels,
-                                a: weight.value.data, lda: g.patchSize, b: xcm, ldb: columns,
+                                a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: xcm, ldb: columns,
                                 c: cols, ldc: columns)
                 let yChunk = y.data + start * outChannels * outputArea
                 col2im(yChunk, cols, g, parallel: false)
@@ -271,6 +275,8 @@ public final class ConvTranspose2d: Module {
         let pointers = scratch.prepare(parts: Parallel.partCount(batch),
                                        sizes: [whole.patchSize * maxColumns, inChannels * maxColumns,
                                                weight.value.count, outChannels])
+        let packedWeights = inputGradient ? packedWeights.pack(transA: false, m: inChannels, k: whole.patchSize,
+                                                               a: weight.value.data, lda: whole.patchSize) : nil
         Parallel.forParts(batch) { part, images in
             let dcols = pointers[part, 0], cm = pointers[part, 1]
             let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
@@ -294,7 +300,7 @@ public final class ConvTranspose2d: Module {
                 if let dx {
                     // dxcm (Cin, n*H*W) = W (Cin, Cout*K*K) . dcols, then back to NCHW.
                     BLAS.gemmSerial(m: inChannels, n: columns, k: g.patchSize,
-                                    a: weight.value.data, lda: g.patchSize, b: dcols, ldb: columns,
+                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dcols, ldb: columns,
                                     c: cm, ldc: columns)
                     swapLeadingAxes(dx.data + start * inChannels * gridArea, cm, a: inChannels, b: n, inner: gridArea,
                                     parallel: false)

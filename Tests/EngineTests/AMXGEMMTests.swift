@@ -1,0 +1,119 @@
+@testable import Engine
+import NumericTestSupport
+import Testing
+
+/// The AMX tile GEMM (Sources/CBFloat16/AMXGEMM.c) and `BLAS`'s choice of it.
+///
+/// Its contract is exact, as the AVX512-BF16 kernel's: operands rounded to bfloat16, products
+/// summed in Float. So it is checked against a Double sum of operands rounded here by bit
+/// arithmetic (`BFloat16GEMMTests.bfloat16`), to Float summation's accuracy; a wrong tile,
+/// pair order, transpose or edge is off by whole terms. On a CPU without AMX these tests are
+/// skipped with the reason; nothing takes the kernel there (`BLASTests` covers OpenBLAS).
+@Suite struct AMXGEMMTests {
+    static let reason = "this CPU has no AMX (or Linux did not grant its tiles): the AMX kernel is not used here"
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float
+        var testDescription: String {
+            "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)x\(n)x\(k) alpha \(alpha) beta \(beta)"
+        }
+    }
+
+    /// Every edge: partial row, column and k blocks (16, 16, 32), one tile, 2 x 2 tiles with
+    /// and without remainders; every transpose; beta 0, 1 (c's whole tiles loaded into the
+    /// accumulators) and other scalings (through the edge path).
+    static let cases: [Case] = {
+        let shapes = [(1, 1, 1), (16, 16, 32), (17, 33, 65), (32, 32, 64), (64, 48, 96), (33, 16, 31),
+                      (5, 70, 200), (128, 100, 300)]
+        var cases: [Case] = []
+        for (index, (m, n, k)) in shapes.enumerated() {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let scaling: [(Float, Float)] = [(1, 0), (1, 1), (0.5, -2)]
+                    let (alpha, beta) = scaling[(index + (transA ? 1 : 0) + (transB ? 2 : 0)) % 3]
+                    cases.append(Case(m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta))
+                }
+            }
+        }
+        return cases
+    }()
+
+    /// c as `BLAS.gemm` would leave it with the operands rounded to bfloat16, in Double; and the
+    /// size of its terms (for the tolerance).
+    static func reference(_ s: Case, a: Tensor, lda: Int, b: Tensor, ldb: Int, c: [Float], ldc: Int,
+                          i: Int, j: Int) -> (value: Double, size: Double) {
+        var sum = 0.0, size = 0.0
+        for p in 0..<s.k {
+            let x = BFloat16GEMMTests.bfloat16(s.transA ? a[p * lda + i] : a[i * lda + p])
+            let y = BFloat16GEMMTests.bfloat16(s.transB ? b[j * ldb + p] : b[p * ldb + j])
+            let term = Double(x) * Double(y)
+            sum += term
+            size += abs(term)
+        }
+        let old = Double(c[i * ldc + j])
+        return (Double(s.alpha) * sum + Double(s.beta) * old, abs(Double(s.alpha)) * size + abs(Double(s.beta) * old))
+    }
+
+    @Test(.enabled(if: AMXGEMM.isAvailable, Comment(rawValue: reason)), arguments: cases)
+    func multipliesRoundedOperandsExactly(_ s: Case) {
+        for packedFirst in [false, true] {
+            let lda = (s.transA ? s.m : s.k) + 3, ldb = (s.transB ? s.k : s.n) + 5, ldc = s.n + 7
+            let a = randomTensor([s.transA ? s.k : s.m, lda], seed: 11)
+            let b = randomTensor([s.transB ? s.n : s.k, ldb], seed: 12)
+            let c = randomTensor([s.m, ldc], seed: 13)
+            let before = c.values
+            if packedFirst {
+                guard AMXGEMM.suits(m: s.m, n: 16, k: s.k) else { continue }   // too thin: BLAS reads a itself
+                let packed = PackedLeftOperand()
+                let matrix = ComputeContext(threads: 1, products: .bfloat16).run {
+                    packed.pack(transA: s.transA, m: s.m, k: s.k, a: a.data, lda: lda)
+                }
+                guard let matrix else {
+                    Issue.record("an operand that suits the tiles was not packed")
+                    continue
+                }
+                AMXGEMM.multiply(packedA: matrix, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: s.alpha,
+                                 b: b.data, ldb: ldb, beta: s.beta, c: c.data, ldc: ldc)
+            } else {
+                AMXGEMM.multiply(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: s.alpha,
+                                 a: a.data, lda: lda, b: b.data, ldb: ldb, beta: s.beta, c: c.data, ldc: ldc)
+            }
+            for i in 0..<s.m {
+                for j in 0..<ldc {
+                    guard j < s.n else {
+                        #expect(c[i * ldc + j] == before[i * ldc + j], "(\(i), \(j)) past the last column was written")
+                        continue
+                    }
+                    let (value, size) = Self.reference(s, a: a, lda: lda, b: b, ldb: ldb, c: before, ldc: ldc, i: i, j: j)
+                    #expect(abs(Double(c[i * ldc + j]) - value) <= 1e-6 * size + 1e-30,
+                            "(\(i), \(j)), packed first \(packedFirst): \(c[i * ldc + j]) vs \(value)")
+                }
+            }
+        }
+    }
+
+    /// `BLAS.gemm` takes the tiles only in a context that asks for bfloat16: there its result
+    /// is the rounded product's (and differs from the Float one by bfloat16's ~1e-3), in the
+    /// default context it is OpenBLAS's Float product.
+    @Test(.enabled(if: AMXGEMM.isAvailable, Comment(rawValue: reason)))
+    func blasUsesTheTilesOnlyWhenTheContextAsksForBFloat16() {
+        let (m, n, k) = (64, 96, 256)
+        let a = randomTensor([m, k], seed: 21), b = randomTensor([k, n], seed: 22)
+        let float = Tensor(zeros: [m, n]), reduced = Tensor(zeros: [m, n]), exact = Tensor(zeros: [m, n])
+        BLAS.gemmNaive(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: exact.data, ldc: n)
+        BLAS.gemm(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: float.data, ldc: n)
+        ComputeContext(threads: 2, products: .bfloat16).run {
+            #expect(ComputeContext.current.usesAMX)
+            BLAS.gemm(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: reduced.data, ldc: n)
+        }
+        var floatError: Float = 0, reducedError: Float = 0, scale: Float = 0
+        for i in 0..<exact.count {
+            floatError = max(floatError, abs(float[i] - exact[i]))
+            reducedError = max(reducedError, abs(reduced[i] - exact[i]))
+            scale = max(scale, abs(exact[i]))
+        }
+        #expect(floatError < 1e-5 * scale, "the default context's product is Float's")
+        #expect(reducedError > 1e-4 * scale, "a bfloat16 context's product shows bfloat16's rounding")
+        #expect(reducedError < 2e-2 * scale, "and no more than bfloat16's rounding")
+    }
+}
