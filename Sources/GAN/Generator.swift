@@ -75,7 +75,9 @@ public final class Generator: Module {
     /// running estimates untouched, and the upsamplers by Winograd (`upsampling`; 2.5x fewer
     /// multiplications, see ConvTranspose2d). With `.winograd`, the same images up to float
     /// rounding; with `.winogradBFloat16` (the default: bfloat16 products where the CPU has
-    /// them, docs/engine.md), within a few grey levels, 0.2 on average.
+    /// them, docs/engine.md), within a few grey levels, 0.2 on average. In a context whose
+    /// products go to AMX tiles, the default takes the columns path on the tiles instead
+    /// (`ForwardAlgorithm.resolved`: faster there).
     ///
     /// With Winograd, activations stay channels-last from one upsampler to the next, and each
     /// BatchNorm (statistics, class scale, ReLU) is applied as the next upsampler reads its
@@ -88,6 +90,7 @@ public final class Generator: Module {
     public func sample(_ z: Tensor, labels: [Int32], upsampling: ConvTranspose2d.ForwardAlgorithm = .winogradBFloat16,
                        statistics fixed: [ChannelStatistics]? = nil) -> Tensor {
         precondition(fixed.map { $0.count == norms.count } ?? true, "statistics for \(fixed?.count ?? 0) of \(norms.count) BatchNorms")
+        let upsampling = upsampling.resolved
         let batch = z.shape[0]
         var x = projectForSampling(z, labels: labels).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         func classAffine(_ stage: Int) -> ClassConditionalAffine? { classNorms.isEmpty ? nil : classNorms[stage] }

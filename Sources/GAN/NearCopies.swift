@@ -62,8 +62,13 @@ public struct NearCopies: Sendable {
     /// For each row of `queries`, the squared distance to the nearest row of `rows` (whose
     /// squared norms are `rowNorms`; the same index skipped when `leavingOut`: queries and
     /// rows are then one set): |q|^2 + |r|^2 - 2 q.r, the dot products by BLAS in blocks of 256
-    /// queries (single-threaded: the judge runs on every sampling worker at once).
+    /// queries (single-threaded: the judge runs on every sampling worker at once), in FP32
+    /// whatever the context asks for: the subtraction cancels most of the dot product's digits.
     static func nearest(_ queries: [Float], among rows: [Float], norms rowNorms: [Float], leavingOut: Bool) -> [Float] {
+        ComputeContext.withFloat32Products { nearestInFloat32(queries, among: rows, norms: rowNorms, leavingOut: leavingOut) }
+    }
+
+    private static func nearestInFloat32(_ queries: [Float], among rows: [Float], norms rowNorms: [Float], leavingOut: Bool) -> [Float] {
         let d = dimension, m = queries.count / d, n = rows.count / d
         guard n > 0 else { return [Float](repeating: .infinity, count: m) }
         var result = [Float](repeating: .infinity, count: m)

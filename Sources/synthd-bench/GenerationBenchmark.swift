@@ -27,7 +27,7 @@ struct GenerationBenchmark: ParsableCommand {
 
     func run() throws {
         let device = try compute.open(for: .generation)
-        try ComputeContext(threads: threads ?? ComputeContext.processDefault.threads).run { () throws in try measure(on: device) }
+        try compute.cpuContext(threads: threads).run { () throws in try measure(on: device) }
     }
 
     func measure(on device: (any KernelDevice)?) throws {

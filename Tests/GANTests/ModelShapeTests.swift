@@ -104,6 +104,17 @@ import Testing
         let reduced = zip(generator.sample(z, labels: labels).values, expected).map { abs($0 - $1) }
         let (largest, mean) = (reduced.max()!, reduced.reduce(0, +) / Float(reduced.count))
         #expect(largest > 0 && largest < 0.05 && mean < 0.004, "bfloat16 sampling off by up to \(largest), \(mean) on average")
+        // In a context whose products go to AMX tiles the default takes the columns path on
+        // them (faster there): the same bounds, and exactly the columns path's images.
+        guard AMXGEMM.isAvailable else { return }
+        let (tiles, columns) = ComputeContext(threads: 2, products: .bfloat16).run {
+            (generator.sample(z, labels: labels).values, generator.sample(z, labels: labels, upsampling: .columns).values)
+        }
+        #expect(tiles == columns, "the default is the columns path on AMX tiles")
+        let onTiles = zip(tiles, expected).map { abs($0 - $1) }
+        let (tilesLargest, tilesMean) = (onTiles.max()!, onTiles.reduce(0, +) / Float(onTiles.count))
+        #expect(tilesLargest > 0 && tilesLargest < 0.05 && tilesMean < 0.004,
+                "sampling on AMX tiles off by up to \(tilesLargest), \(tilesMean) on average")
     }
 
     /// A spectrally normalised D: no BatchNorm, every weight wrapped, and the gradients of the

@@ -44,4 +44,24 @@ import Testing
         let samples = near + far + near + Array(third[0..<d])
         #expect(copies.areCopies(samples, labels: [0, 0, 1, 2]) == [true, false, false, false])
     }
+
+    /// The daemon's jobs ask for bfloat16 products, which would cancel a distance's digits
+    /// (|q|^2 + |r|^2 - 2 q.r): thresholds and verdicts are the FP32 ones in such a context.
+    @Test(.enabled(if: AMXGEMM.isAvailable, "this CPU has no AMX: bfloat16 products are not used here"))
+    func bfloat16ContextsMeasureDistancesInFloat32() {
+        let features = rows(60, seed: 4) + rows(40, seed: 5, offset: 2)
+        let labels = [Int32](repeating: 0, count: 60) + [Int32](repeating: 1, count: 40)
+        var samples = rows(30, seed: 6)
+        for i in 0..<(10 * d) { samples[i] = features[i] + 0.02 * samples[i] }   // ten near-copies of class 0
+        for i in (10 * d)..<samples.count { samples[i] *= 2 }                       // twenty wider than any real image
+        let sampleLabels = [Int32](repeating: 0, count: 30)
+        let float32 = NearCopies(features: features, labels: labels, classes: 2)
+        let (reduced, verdicts) = ComputeContext(threads: 2, products: .bfloat16).run {
+            let copies = NearCopies(features: features, labels: labels, classes: 2)
+            return (copies, copies.areCopies(samples, labels: sampleLabels))
+        }
+        #expect(reduced.thresholds == float32.thresholds)
+        #expect(verdicts == float32.areCopies(samples, labels: sampleLabels))
+        #expect(verdicts.prefix(10).allSatisfy { $0 } && !verdicts.suffix(20).contains(true))
+    }
 }

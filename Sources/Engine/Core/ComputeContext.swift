@@ -36,6 +36,15 @@ public final class ComputeContext: Sendable {
     /// Whether this context's products go to AMX tiles: asked for and possible here.
     public var usesAMX: Bool { products == .bfloat16 && AMXGEMM.isAvailable }
 
+    /// Runs `body` in a context like the current one but with FP32 products: for products
+    /// that bfloat16 would spoil (a squared distance as |q|^2 + |r|^2 - 2 q.r cancels to far
+    /// less than the operands' 8 significant bits can carry).
+    public static func withFloat32Products<T>(_ body: () -> T) -> T {
+        let context = current
+        guard context.products != .float32 else { return body() }
+        return ComputeContext(threads: context.threads, products: .float32).run(body)
+    }
+
     /// Floating-point operations issued through `BLAS` in this context (a multiply-add is 2).
     public var flops: Int { flopCounter.load(ordering: .relaxed) }
 

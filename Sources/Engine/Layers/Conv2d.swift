@@ -56,7 +56,8 @@ public final class Conv2d: Module {
         let gridArea = whole.gridHeight * whole.gridWidth
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
         let maxColumns = Swift.min(chunk, batch) * gridArea
-        let reduced = bfloat16 && BFloat16GEMM.isAvailable
+        // In a context whose products go to AMX tiles, the ordinary path below is bfloat16 too, and faster.
+        let reduced = bfloat16 && BFloat16GEMM.isAvailable && !ComputeContext.current.usesAMX
         // With bfloat16, room for the packed columns and the converted weights (UInt16s, in Floats).
         let packedFloats = reduced ? (BFloat16GEMM.packedCount(k: whole.patchSize, n: maxColumns) + 1) / 2 : 0
         let convertedFloats = reduced ? (BFloat16GEMM.scratchCount(m: outChannels, k: whole.patchSize) + 1) / 2 : 0

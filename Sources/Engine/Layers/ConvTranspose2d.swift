@@ -23,6 +23,14 @@ public final class ConvTranspose2d: Module {
         public var isWinograd: Bool { self != .columns }
         /// Whether it multiplies in bfloat16 on this CPU.
         public var usesBFloat16: Bool { self == .winogradBFloat16 && BFloat16GEMM.isAvailable }
+
+        /// What it comes to in the current context: `winogradBFloat16` in a context whose
+        /// products go to AMX tiles is `columns`, whose GEMMs then run on the tiles (in
+        /// bfloat16 too): sampling 1.6-1.8x the Winograd path's AVX512-BF16 products on a
+        /// Sapphire Rapids (docs/training.md). Every other case is itself.
+        public var resolved: ForwardAlgorithm {
+            self == .winogradBFloat16 && ComputeContext.current.usesAMX ? .columns : self
+        }
     }
     public let weight: Parameter
     public let bias: Parameter?
