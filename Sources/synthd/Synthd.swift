@@ -25,7 +25,7 @@ enum SynthdVersion {
     static let string = "0.1.0"
 }
 
-/// Prints what this build runs on: version, BLAS build and threads.
+/// Prints what this build runs on: version, BLAS build and threads, bfloat16 products, GPUs.
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the build and the numeric back end.")
 
@@ -33,6 +33,8 @@ struct Info: ParsableCommand {
         print("synthd \(SynthdVersion.string)")
         print("blas: \(BLAS.configuration), \(BLAS.threads) threads, \(OpenBLASKernels.current) kernels")
         print("cores: \(Parallel.maxThreads)")
+        print("bfloat16 products: " + (AMXGEMM.isAvailable ? "AMX tiles for training and generation (the default; --fp32 for FP32)"
+            : BFloat16GEMM.isAvailable ? "AVX512-BF16 for sampling; training in FP32 (no AMX)" : "none on this CPU; FP32 throughout"))
         let probe = CUDAProbe()
         for line in probe.report { print(line) }
         let auto = try DeviceChoice.choose(.auto, probe: probe)
