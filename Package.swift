@@ -130,7 +130,7 @@ let package = Package(
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
         // Runs the built synthd binary (swift test builds it alongside the tests).
-        .testTarget(name: "CLITests", dependencies: ["Imaging", "CTurboJPEG", "FileTestSupport"],
+        .testTarget(name: "CLITests", dependencies: ["Imaging", "Engine", "CTurboJPEG", "FileTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine", "CUDA", "KernelEmulation",
                                                         .product(name: "Logging", package: "swift-log")],
