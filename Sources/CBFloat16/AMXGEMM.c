@@ -49,11 +49,37 @@ typedef struct {
 enum { TILE = 16, KBLOCK = 32, TILE_ELEMENTS = TILE * KBLOCK };
 
 /// Per-thread buffers for packed operands (b's, and a's when the caller did not pack it),
-/// grown to the largest product the thread has done. Why thread-local: the callers are
-/// `BLAS.gemmSerial`'s, many small products a step on pool threads, and a malloc per product
-/// faulted fresh pages in every time.
+/// grown to the largest product the thread has done, freed when the thread ends. Why per
+/// thread: the callers are `BLAS.gemmSerial`'s, many small products a step on pool threads,
+/// and a malloc per product faulted fresh pages in every time. Why a key with a destructor
+/// rather than _Thread_local: the pool's threads come and go (libdispatch retires idle ones),
+/// and a long-running daemon would leak each one's buffers.
 typedef struct { uint16_t *elements; size_t capacity; } Buffer;
-static _Thread_local Buffer packedRight, packedLeft;
+typedef struct { Buffer left, right; } ThreadBuffers;
+
+static pthread_key_t buffersKey;
+static pthread_once_t buffersKeyOnce = PTHREAD_ONCE_INIT;
+
+static void free_buffers(void *pointer) {
+    ThreadBuffers *buffers = pointer;
+    free(buffers->left.elements);
+    free(buffers->right.elements);
+    free(buffers);
+}
+
+static void make_buffers_key(void) {
+    if (pthread_key_create(&buffersKey, free_buffers) != 0) abort();
+}
+
+static ThreadBuffers *thread_buffers(void) {
+    pthread_once(&buffersKeyOnce, make_buffers_key);
+    ThreadBuffers *buffers = pthread_getspecific(buffersKey);
+    if (!buffers) {
+        buffers = calloc(1, sizeof *buffers);
+        if (!buffers || pthread_setspecific(buffersKey, buffers) != 0) abort();
+    }
+    return buffers;
+}
 
 static uint16_t *room(Buffer *buffer, size_t count) {
     if (count > buffer->capacity) {
@@ -236,7 +262,7 @@ void synthd_amx_pack_a(bool transA, int m, int k, const float *a, int lda, uint1
 AMX_TARGET void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
                                        const float *b, int ldb, float beta, float *c, int ldc) {
     int rowBlocks = (m + TILE - 1) / TILE, columnBlocks = (n + TILE - 1) / TILE, kBlocks = (k + KBLOCK - 1) / KBLOCK;
-    uint16_t *packedB = room(&packedRight, tiles_count(n, k));
+    uint16_t *packedB = room(&thread_buffers()->right, tiles_count(n, k));
     pack_b(transB, k, n, b, ldb, packedB);
 
     TileConfiguration configuration;
@@ -271,7 +297,7 @@ AMX_TARGET void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int
 AMX_TARGET void synthd_amx_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                                 const float *a, int lda, const float *b, int ldb, float beta,
                                 float *c, int ldc) {
-    uint16_t *packedA = room(&packedLeft, tiles_count(m, k));
+    uint16_t *packedA = room(&thread_buffers()->left, tiles_count(m, k));
     pack_a(transA, m, k, a, lda, packedA);
     synthd_amx_gemm_packed(packedA, transB, m, n, k, alpha, b, ldb, beta, c, ldc);
 }

@@ -1,4 +1,5 @@
 @testable import Engine
+import Foundation
 import NumericTestSupport
 import Testing
 
@@ -115,5 +116,33 @@ import Testing
         #expect(floatError < 1e-5 * scale, "the default context's product is Float's")
         #expect(reducedError > 1e-4 * scale, "a bfloat16 context's product shows bfloat16's rounding")
         #expect(reducedError < 2e-2 * scale, "and no more than bfloat16's rounding")
+    }
+
+    /// Each thread keeps its packed operands between products; a thread that ends frees them.
+    /// 48 threads, one after another, each packing 8 MB: kept, they would hold 384 MB.
+    @Test(.enabled(if: AMXGEMM.isAvailable, Comment(rawValue: reason)))
+    func threadsThatEndLeaveNoPackedOperandsBehind() throws {
+        let (m, n, k) = (16, 2048, 2048)
+        let a = randomTensor([m, k], seed: 31), b = randomTensor([k, n], seed: 32), c = Tensor(zeros: [m, n])
+        func residentMegabytes() throws -> Double {
+            let fields = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+            return Double(fields[1])! * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+        }
+        func productOnAThreadOfItsOwn() {
+            let finished = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                AMXGEMM.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k,
+                                 b: b.data, ldb: n, beta: 0, c: c.data, ldc: n)
+                finished.signal()
+            }
+            thread.start()
+            finished.wait()
+            usleep(2_000)   // the thread's own exit (and its destructors) after the signal
+        }
+        productOnAThreadOfItsOwn()
+        let before = try residentMegabytes()
+        for _ in 0..<48 { productOnAThreadOfItsOwn() }
+        let growth = try residentMegabytes() - before
+        #expect(growth < 128, "resident memory grew by \(Int(growth)) MB over 48 threads")
     }
 }
