@@ -86,10 +86,14 @@ struct GenerationBenchmark: ParsableCommand {
         if device != nil {
             print(String(format: "sampling (G forward on the device, to bytes): %.0f images/s", rate(sampling)))
         } else {
-            print(String(format: "sampling (G forward, to bytes): %.0f images/s%@; Winograd in Float: %.0f (%.2fx); "
-                     + "the columns path: %.0f (%.2fx)", rate(sampling),
-                     BFloat16GEMM.isAvailable ? " (bfloat16 products)" : " (no AVX512-BF16: Float)",
-                     rate(inFloat), rate(sampling) / rate(inFloat), rate(byColumns), rate(sampling) / rate(byColumns)))
+            // The default path and the Winograd and columns paths, each with this context's
+            // products (on AMX tiles the columns path is the default, and Winograd's are tiles too).
+            let products = ComputeContext.current.usesAMX ? "bfloat16 on AMX tiles, by columns"
+                : BFloat16GEMM.isAvailable ? "bfloat16 by AVX512-BF16, Winograd" : "no bfloat16 here: Float, Winograd"
+            let others = ComputeContext.current.usesAMX ? "on AMX tiles" : "in Float"
+            print(String(format: "sampling (G forward, to bytes): %.0f images/s (%@); Winograd %@: %.0f (%.2fx); "
+                     + "the columns path %@: %.0f (%.2fx)", rate(sampling), products, others,
+                     rate(inFloat), rate(sampling) / rate(inFloat), others, rate(byColumns), rate(sampling) / rate(byColumns)))
         }
         if samplingOnly { return }
         print(String(format: "PNG encoding:                   %.0f images/s", rate(encoding)))
