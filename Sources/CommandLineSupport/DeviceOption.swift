@@ -29,7 +29,7 @@ public struct DeviceOption: ParsableArguments {
     public func choose(for work: GPUWork = .training) throws -> DeviceChoice {
         do {
             let choice = try DeviceChoice.choose(DeviceRequest(device)!, for: work, probe: CUDAProbe(search: search))
-            let products = choice.device == .cpu ? ", \(Self.describe(cpuContext()))" : ""
+            let products = choice.device == .cpu ? ", \(cpuContext().productsDescription)" : ""
             FileHandle.standardError.write(Data("device: \(choice.label) (\(choice.reason))\(products)\n".utf8))
             return choice
         } catch {
@@ -53,12 +53,6 @@ public struct DeviceOption: ParsableArguments {
     /// products on AMX tiles (where the CPU has them) unless `--fp32`.
     public func cpuContext(threads: Int? = nil) -> ComputeContext {
         ComputeContext(threads: threads ?? ComputeContext.processDefault.threads, products: fp32 ? .float32 : .bfloat16)
-    }
-
-    /// How a context's products are computed, for the device line and logs.
-    public static func describe(_ context: ComputeContext) -> String {
-        if context.usesAMX { return "bfloat16 products on AMX tiles" }
-        return context.products == .bfloat16 ? "FP32 products (this CPU has no AMX)" : "FP32 products"
     }
 
     /// Compiled kernels of the command-line tools: $XDG_CACHE_HOME/synthd/kernels, else ~/.cache/synthd/kernels.

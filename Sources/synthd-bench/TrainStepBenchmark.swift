@@ -50,7 +50,7 @@ struct TrainStepBenchmark: ParsableCommand {
         let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
 
         print("cDCGAN-32 training step: batch \(batch), C=\(channels), K=\(classes), "
-            + (device.map { "on \($0.name)" } ?? "\(Parallel.maxThreads) threads, \(DeviceOption.describe(ComputeContext.current))"))
+            + (device.map { "on \($0.name)" } ?? "\(Parallel.maxThreads) threads, \(ComputeContext.current.productsDescription)"))
         print("G parameters: \(generator.parameterCount), D parameters: \(discriminator.parameterCount)")
         if let device { return try measureDevice(trainingStep, real: real, labels: labels, on: device) }
         for _ in 0..<warmup { trainingStep(real: real, realLabels: labels) }

@@ -62,7 +62,8 @@ public final class Service {
         let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels",
                                             tensorFloat32: configuration.tensorFloat32)
         let precision = computeDevice == nil
-            ? (!AMXGEMM.isAvailable ? "" : configuration.bfloat16 ? ", bfloat16 products on AMX tiles" : ", FP32 products ([service] bfloat16 = false)")
+            ? ", " + ComputeContext(threads: 1, products: configuration.bfloat16 ? .bfloat16 : .float32).productsDescription
+                + (configuration.bfloat16 ? "" : " ([service] bfloat16 = false)")
             : configuration.tensorFloat32 ? ", TF32 products" : ", FP32 products ([service] tf32 = false)"
         logger.info("device: \(device.label) (\(device.reason)\(precision))")
         var membership: (any ClusterMembership)?

@@ -36,6 +36,13 @@ public final class ComputeContext: Sendable {
     /// Whether this context's products go to AMX tiles: asked for and possible here.
     public var usesAMX: Bool { products == .bfloat16 && AMXGEMM.isAvailable }
 
+    /// How this context's products are computed, in the words of the CLI's device line and
+    /// the daemon's log.
+    public var productsDescription: String {
+        if usesAMX { return "bfloat16 products on AMX tiles" }
+        return products == .bfloat16 ? "FP32 products (this CPU has no AMX)" : "FP32 products"
+    }
+
     /// Runs `body` in a context like the current one but with FP32 products: for products
     /// that bfloat16 would spoil (a squared distance as |q|^2 + |r|^2 - 2 q.r cancels to far
     /// less than the operands' 8 significant bits can carry).

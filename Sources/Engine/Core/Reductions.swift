@@ -12,6 +12,8 @@ public func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
         acc1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
         i += 32
     }
+    // One more vector: BatchNorm's 4x4 planes are 16 floats, all tail without it.
+    if i + 16 <= count { acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self); i += 16 }
     var total = (acc0 + acc1).sum()
     while i < count { total += p[i]; i += 1 }
     return total
@@ -29,6 +31,11 @@ public func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: I
         acc1 = acc1.addingProduct(rx.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self),
                                   ry.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self))
         i += 32
+    }
+    if i + 16 <= count {
+        acc0 = acc0.addingProduct(rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self),
+                                  ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self))
+        i += 16
     }
     var total = (acc0 + acc1).sum()
     while i < count { total += x[i] * y[i]; i += 1 }
@@ -48,6 +55,11 @@ public func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ count: Int, cent
         acc0 = acc0.addingProduct(d0, d0)
         acc1 = acc1.addingProduct(d1, d1)
         i += 32
+    }
+    if i + 16 <= count {
+        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
+        acc0 = acc0.addingProduct(d, d)
+        i += 16
     }
     var total = (acc0 + acc1).sum()
     while i < count { let d = x[i] - center; total += d * d; i += 1 }
