@@ -146,7 +146,8 @@ public final class Judge: SampleJudge {
         var verdicts: [Bool] = []
         verdicts.reserveCapacity(images.count)
         forEachBatch(of: images) { start, logits in
-            verdicts += self.verdicts(logits, labels: labels[start..<(start + logits.shape[0])], features: classifier.features!.values)
+            verdicts += self.verdicts(logits, labels: labels[start..<(start + logits.shape[0])],
+                                      nearest: .features(classifier.features!.values))
         }
         return verdicts
     }
@@ -196,20 +197,39 @@ public final class Judge: SampleJudge {
     /// as its real images in the judge's features.
     public static let collapseThreshold = 0.5
 
+    /// What the near-copy rule is given for a batch: its features (rows; the distances are
+    /// found here, on the CPU), or each sample's squared distance to the nearest real image of
+    /// its class, found where the features are (`DeviceJudge.nearestReal`).
+    enum NearestReal {
+        case features([Float])
+        case distances([Float])
+    }
+
     /// The class check's rule on a batch's (B, K) logits: the label's class is the argmax, at
-    /// least `minimumConfidence` likely, and (with `features`, rows of the batch's features,
-    /// and `dropsNearCopies`) not a near-copy of a real image.
-    func verdicts(_ logits: Tensor, labels: ArraySlice<Int32>, features: [Float]?) -> [Bool] {
+    /// least `minimumConfidence` likely, and (given `nearest` and `dropsNearCopies`) not a
+    /// near-copy of a real image.
+    func verdicts(_ logits: Tensor, labels: ArraySlice<Int32>, nearest: NearestReal?) -> [Bool] {
         let predicted = SoftmaxCrossEntropy.predictions(logits)
         var verdicts = zip(predicted, labels).enumerated().map { row, pair in
             let label = Int(pair.1)
             return pair.0 == label && (minimumConfidence <= 0 || Self.probability(logits, row: row, of: label) >= minimumConfidence)
         }
-        if dropsNearCopies, let nearCopies, let features {
-            for (row, copy) in nearCopies.areCopies(features, labels: Array(labels)).enumerated() where copy && verdicts[row] {
-                verdicts[row] = false
-                nearCopiesDropped += 1
-            }
+        guard dropsNearCopies, let nearCopies, let nearest else { return verdicts }
+        // Only the samples still accepted: a rejected one is redrawn whatever its distance (at
+        // temperature 1.5 a quarter of the batch or more).
+        let accepted = verdicts.indices.filter { verdicts[$0] }
+        let acceptedLabels = accepted.map { labels[labels.startIndex + $0] }
+        let copies: [Bool]
+        switch nearest {
+        case .features(let features):
+            let d = NearCopies.dimension
+            copies = nearCopies.areCopies(accepted.flatMap { features[($0 * d)..<(($0 + 1) * d)] }, labels: acceptedLabels)
+        case .distances(let distances):
+            copies = nearCopies.areCopies(nearest: accepted.map { distances[$0] }, labels: acceptedLabels)
+        }
+        for (row, copy) in zip(accepted, copies) where copy {
+            verdicts[row] = false
+            nearCopiesDropped += 1
         }
         return verdicts
     }

@@ -1,4 +1,5 @@
 import Engine
+import Synchronization
 
 /// Memorisation: generated images that are near-copies of training images, found in the
 /// judge's features (`Classifier.features`). A sample is a near-copy when the nearest real
@@ -9,7 +10,7 @@ import Engine
 public struct NearCopies: Sendable {
     /// The share of real images nearer to another real image than the threshold.
     public static let percentile = 0.05
-    static let dimension = Classifier.featureSize
+    public static let dimension = Classifier.featureSize
 
     /// Per class, its real images' features (rows of `dimension`), and their squared norms.
     let real: [[Float]]
@@ -32,7 +33,8 @@ public struct NearCopies: Sendable {
         }
     }
 
-    init(real: [[Float]], thresholds: [Float?]) {
+    /// From saved per-class features (rows) and thresholds (a judge's checkpoint).
+    public init(real: [[Float]], thresholds: [Float?]) {
         self.real = real
         norms = real.map(Self.squaredNorms)
         self.thresholds = thresholds
@@ -44,20 +46,42 @@ public struct NearCopies: Sendable {
     }
 
     /// Whether each sample (rows of `features`, with `labels`) is a near-copy of a real image.
+    ///
+    /// A task per class: on a GPU's sampling thread the host's cores are otherwise idle, and a
+    /// batch's classes in turn on that one thread (each 256 x 6,000 x 128 products and more on
+    /// Fashion-MNIST) cost as long as the GPU took to make the batch; inside a CPU sampling
+    /// worker the tasks run in turn on its thread, as before.
     public func areCopies(_ features: [Float], labels: [Int32]) -> [Bool] {
         let d = Self.dimension
-        var copies = [Bool](repeating: false, count: labels.count)
-        for k in Set(labels) {
-            let k = Int(k)
-            guard k < thresholds.count, let threshold = thresholds[k] else { continue }
-            let rows = labels.indices.filter { labels[$0] == Int32(k) }
+        let groups: [(k: Int, threshold: Float, rows: [Int])] = Set(labels).sorted().compactMap { label in
+            let k = Int(label)
+            guard k < thresholds.count, let threshold = thresholds[k] else { return nil }
+            return (k, threshold, labels.indices.filter { labels[$0] == label })
+        }
+        let copies = Mutex([Bool](repeating: false, count: labels.count))
+        Parallel.forEachTask(groups.count) { _, task in
+            let (k, threshold, rows) = groups[task]
             let samples = rows.flatMap { features[($0 * d)..<(($0 + 1) * d)] }
-            for (row, distance) in zip(rows, Self.nearest(samples, among: real[k], norms: norms[k], leavingOut: false)) {
-                copies[row] = distance < threshold
+            let distances = Self.nearest(samples, among: real[k], norms: norms[k], leavingOut: false)
+            copies.withLock { copies in
+                for (row, distance) in zip(rows, distances) { copies[row] = distance < threshold }
             }
         }
-        return copies
+        return copies.withLock { $0 }
     }
+
+    /// Whether each sample is a near-copy, given its squared distance to the nearest real
+    /// image of its class (`labels`), found elsewhere (a GPU: `DeviceJudge.nearestReal`).
+    public func areCopies(nearest: [Float], labels: [Int32]) -> [Bool] {
+        zip(nearest, labels).map { distance, label in
+            let k = Int(label)
+            guard k < thresholds.count, let threshold = thresholds[k] else { return false }
+            return distance < threshold
+        }
+    }
+
+    /// Real images of each class (the model's class order).
+    public var realCounts: [Int] { real.map { $0.count / Self.dimension } }
 
     /// For each row of `queries`, the squared distance to the nearest row of `rows` (whose
     /// squared norms are `rowNorms`; the same index skipped when `leavingOut`: queries and

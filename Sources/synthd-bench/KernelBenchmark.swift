@@ -1,12 +1,13 @@
 import ArgumentParser
 import Engine
 import Foundation
+import GAN
 
 /// Times the engine's non-GEMM kernels at the shapes of the reference step.
 struct KernelBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels",
-        abstract: "Time im2col, col2im, BatchNorm and activations at reference-step shapes (B = 64).")
+        abstract: "Time im2col, col2im, BatchNorm and activations at reference-step shapes (B = 64), and the class check's near-copy test.")
 
     @Option(help: "Repetitions per kernel (the median is printed).") var repetitions = 21
 
@@ -29,6 +30,19 @@ struct KernelBenchmark: ParsableCommand {
         let act = Activation(.leakyReLU(slope: 0.2))
         time("leaky relu forward 64x64x16x16") { _ = act.forward(image) }
         time("leaky relu backward 64x64x16x16") { _ = act.backward(image) }
+
+        // The class check's near-copy test of one generation batch at Fashion-MNIST's scale:
+        // 256 samples, 10 classes of 6,000 real images, 128 features each. On a GPU's sampling
+        // thread it runs between batches, its classes as parallel tasks.
+        let real = (0..<10).map { _ in (0..<(6000 * NearCopies.dimension)).map { _ in rng.normal() } }
+        let copies = NearCopies(real: real, thresholds: [Float?](repeating: 1, count: 10))
+        let samples = (0..<(256 * NearCopies.dimension)).map { _ in rng.normal() }
+        let labels = (0..<256).map { Int32($0 % 10) }
+        for threads in Set([1, Parallel.maxThreads]).sorted() {
+            time("near-copy test, 256 samples against 10 x 6,000 real images, \(threads) thread\(threads == 1 ? "" : "s")") {
+                ComputeContext(threads: threads).run { _ = copies.areCopies(samples, labels: labels) }
+            }
+        }
     }
 
     func time(_ label: String, _ body: () -> Void) {

@@ -45,6 +45,34 @@ import Testing
         #expect(copies.areCopies(samples, labels: [0, 0, 1, 2]) == [true, false, false, false])
     }
 
+    /// A batch's classes are checked as parallel tasks (on a GPU's sampling thread) or in turn
+    /// (inside a sampling worker, or on one thread): every sample gets its own verdict either
+    /// way, the plain rule's, whatever order its class's rows come in.
+    @Test func classesCheckedInParallelGiveEachSampleItsOwnVerdict() {
+        let classes = 6
+        let real = (0..<classes).map { rows(25, seed: 10 + UInt64($0), offset: Float($0)) }
+        let labels = (0..<classes).flatMap { [Int32](repeating: Int32($0), count: 25) }
+        let copies = NearCopies(features: real.flatMap { $0 }, labels: labels, classes: classes)
+        // 48 samples, classes interleaved; every third one a slightly moved real image.
+        var rng = RandomGenerator(seed: 20)
+        var samples: [Float] = [], sampleLabels: [Int32] = []
+        for i in 0..<48 {
+            let k = (i * 5) % classes
+            let source = real[k][(i % 25 * d)..<(i % 25 * d + d)]
+            samples += source.map { $0 + (i % 3 == 0 ? 0.01 : 1.5) * rng.normal() }
+            sampleLabels.append(Int32(k))
+        }
+        let plain = (0..<48).map { i in
+            let k = Int(sampleLabels[i])
+            return (0..<25).map { distance(samples, i, real[k], $0) }.min()! < Double(copies.thresholds[k]!)
+        }
+        let parallel = ComputeContext(threads: 4).run { copies.areCopies(samples, labels: sampleLabels) }
+        let serial = ComputeContext(threads: 1).run { copies.areCopies(samples, labels: sampleLabels) }
+        #expect(parallel == plain)
+        #expect(serial == plain)
+        #expect(plain.enumerated().allSatisfy { $0.element == ($0.offset % 3 == 0) }, "the moved copies, and only they")
+    }
+
     /// The daemon's jobs ask for bfloat16 products, which would cancel a distance's digits
     /// (|q|^2 + |r|^2 - 2 q.r): thresholds and verdicts are the FP32 ones in such a context.
     @Test(.enabled(if: AMXGEMM.isAvailable, "this CPU has no AMX: bfloat16 products are not used here"))

@@ -68,5 +68,35 @@ public enum ImageKernels {
             to[i] = (float)value * (2.f / 255.f) - 1.f;
         }
     }
-    """#, functions: ["quantize_images", "judge_input"])
+
+    // The class check's near-copy test (`NearCopies`): for each sample (one block of 256
+    // threads each), the squared distance of its features (B, D) to the nearest real image of
+    // its class. real_t (D, N): every class's real features, one column each, classes in turn
+    // (class k's columns offsets[k] ..< offsets[k + 1]), so that a warp's 32 threads read 32
+    // neighbouring floats. The distance summed as (q - r)^2, not |q|^2 + |r|^2 - 2 q.r: no
+    // cancellation, whatever the device's products. nearest (B): FLT_MAX for a class without
+    // real images.
+    extern "C" __global__ void nearest_real(const float* features, const int* labels, const float* real_t,
+                                            const int* offsets, float* nearest, int dimension, int total) {
+        __shared__ float query[128];    // dimension <= 128 (`DeviceJudge`)
+        __shared__ float best[256];     // blockDim.x <= 256
+        const float* q = features + (long)blockIdx.x * dimension;
+        for (int j = threadIdx.x; j < dimension; j += blockDim.x) query[j] = q[j];
+        __syncthreads();
+        int k = labels[blockIdx.x];
+        float mine = 3.402823466e38f;   // FLT_MAX: no real image nearer
+        for (int r = offsets[k] + threadIdx.x; r < offsets[k + 1]; r += blockDim.x) {
+            float sum = 0.f;
+            for (int j = 0; j < dimension; j++) { float d = query[j] - real_t[(long)j * total + r]; sum += d * d; }
+            mine = fminf(mine, sum);
+        }
+        best[threadIdx.x] = mine;
+        __syncthreads();
+        for (int width = blockDim.x / 2; width > 0; width /= 2) {
+            if (threadIdx.x < width) best[threadIdx.x] = fminf(best[threadIdx.x], best[threadIdx.x + width]);
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) nearest[blockIdx.x] = best[0];
+    }
+    """#, functions: ["quantize_images", "judge_input", "nearest_real"])
 }

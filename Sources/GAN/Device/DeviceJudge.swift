@@ -20,6 +20,10 @@ final class DeviceJudge {
     private let hiddenActivation = DeviceActivation(.relu)
     private let output: DeviceLinear
     private var input: DeviceTensor?
+    /// For the near-copy test on the device (nil until the first): the real images' features,
+    /// one column each, classes in turn (`nearest_real`), and where each class's columns start.
+    private var realFeatures: (columns: DeviceBuffer, offsets: DeviceBuffer, total: Int)?
+    private var labels: DeviceBuffer?, nearest: DeviceBuffer?
 
     init(_ judge: Judge, on device: any KernelDevice) throws(CUDAError) {
         self.judge = judge
@@ -60,10 +64,44 @@ final class DeviceJudge {
         return try output.forward(features)
     }
 
-    /// The features (B, 128) of the last `logits`, read back (for `NearCopies`); nil when the
-    /// judge would not use them.
-    func lastFeatures() throws(CUDAError) -> [Float]? {
-        guard judge.dropsNearCopies, judge.nearCopies != nil else { return nil }
-        return try hiddenActivation.lastOutput?.values()
+    /// For each image of the last `logits` (labels: their classes), the squared distance of its
+    /// features to the nearest real image of its class, found on the device (`nearest_real`):
+    /// read back instead of the features, and on the CPU's sampling thread a batch's classes
+    /// against 6,000 real images each took as long as the GPU took to make the batch. nil when
+    /// the judge does not drop near-copies.
+    func nearestReal(labels batchLabels: [Int32]) throws(CUDAError) -> [Float]? {
+        guard judge.dropsNearCopies, let nearCopies = judge.nearCopies, let features = hiddenActivation.lastOutput else { return nil }
+        if self.realFeatures == nil { self.realFeatures = try uploaded(nearCopies) }
+        let realFeatures = self.realFeatures!
+        precondition(features.count == batchLabels.count * NearCopies.dimension && NearCopies.dimension <= 128,
+                     "nearest_real takes up to 128 features an image")
+        let device = arena.device
+        let labels = try Self.buffer(&self.labels, bytes: batchLabels.count * 4, on: device)
+        try device.write(batchLabels, to: labels.address)
+        let nearest = try Self.buffer(&self.nearest, bytes: batchLabels.count * 4, on: device)
+        try device.launch("nearest_real", grid: batchLabels.count, block: 256,
+                          [features.argument, .buffer(labels), .buffer(realFeatures.columns), .buffer(realFeatures.offsets),
+                           .buffer(nearest), .int32(Int32(NearCopies.dimension)), .int32(Int32(realFeatures.total))])
+        return try device.floats(at: nearest.address, count: batchLabels.count)
+    }
+
+    /// The real images' features as `nearest_real` reads them (uploaded at the first test:
+    /// 30 MB for Fashion-MNIST's 60,000).
+    private func uploaded(_ nearCopies: NearCopies) throws(CUDAError) -> (columns: DeviceBuffer, offsets: DeviceBuffer, total: Int) {
+        let d = NearCopies.dimension
+        let rows = nearCopies.real.flatMap { $0 }, total = rows.count / d
+        var columns = [Float](repeating: 0, count: max(1, rows.count))
+        for r in 0..<total { for j in 0..<d { columns[j * total + r] = rows[r * d + j] } }
+        var offsets: [Int32] = [0]
+        for count in nearCopies.realCounts { offsets.append(offsets.last! + Int32(count)) }
+        return (try arena.device.upload(columns), try arena.device.upload(offsets), total)
+    }
+
+    /// `held` when it has room for `bytes`, else a new buffer (kept in `held`).
+    private static func buffer(_ held: inout DeviceBuffer?, bytes: Int, on device: any KernelDevice) throws(CUDAError) -> DeviceBuffer {
+        if let existing = held, existing.bytes >= bytes { return existing }
+        let made = try device.allocate(bytes: bytes)
+        held = made
+        return made
     }
 }

@@ -54,7 +54,8 @@ final class DeviceSampling: @unchecked Sendable {
             if let onDevice {
                 let logits = try onDevice.logits(bytes: bytes.address, count: count, width: judgedSize?.width ?? side,
                                                  height: judgedSize?.height ?? side)
-                accepted = onDevice.judge.verdicts(try logits.tensor(), labels: batchLabels[...], features: try onDevice.lastFeatures())
+                accepted = onDevice.judge.verdicts(try logits.tensor(), labels: batchLabels[...],
+                                                   nearest: try onDevice.nearestReal(labels: batchLabels).map { .distances($0) })
             } else {
                 accepted = judge.accepts(judgedSize == nil ? squares : squares.map(finish), labels: batchLabels)
             }
