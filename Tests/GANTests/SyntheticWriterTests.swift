@@ -318,4 +318,35 @@ extension SyntheticWriterTests {
         #expect(collapsed.collapsed(classes: record.classes).map(\.name) == ["cat", "dog"])
         #expect(SyntheticWriter.Summary.collapseWarning("cat", diversity: 0.01).hasPrefix("class 'cat': the samples have collapsed"))
     }
+
+    /// Manifest lines are written without JSONEncoder: the same bytes as JSONEncoder (snake-case
+    /// keys, sorted, slashes unescaped) for ordinary values, and lines that read back as they
+    /// were for names with quotes, backslashes, control characters and non-ASCII letters.
+    @Test func manifestLinesAreJSONEncodersBytesAndReadBack() throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        typealias Line = SyntheticWriter.ManifestLine
+        let ordinary = [
+            Line(file: "t-shirt/synth-s1-abc-000042.png", class: "t-shirt", classIndex: 0, seed: 1, temperature: 1.5, index: 42,
+                 checkpoint: "abc", step: 8247, checked: true, realInClass: 6000),
+            Line(file: "bag/synth-s18446744073709551615-x-000000.png", class: "bag", classIndex: 9, seed: .max, temperature: 1,
+                 index: 0, checkpoint: "x", step: 0, checked: false, realInClass: nil),
+            Line(file: "café/a.png", class: "café", classIndex: 3, seed: 7, temperature: 0.7, index: 3, checkpoint: "step-2",
+                 step: 2, checked: true, realInClass: 0),
+        ]
+        for line in ordinary {
+            #expect(line.json == String(decoding: try encoder.encode(line), as: UTF8.self))
+            #expect(try decoder.decode(Line.self, from: Data(line.json.utf8)) == line)
+        }
+        let awkward = Line(file: "a\"b\\c/\n\t\r\u{1}\u{1f}\u{8}\u{c}\u{7f}猫.png", class: "a\"b\\c", classIndex: 1, seed: 2,
+                           temperature: 2.25, index: 5, checkpoint: "\u{0}", step: 3, checked: false, realInClass: 12)
+        #expect(try decoder.decode(Line.self, from: Data(awkward.json.utf8)) == awkward)
+        for index in [0, 7, 42, 999_999, 1_000_000, 12_345_678] {
+            #expect(SyntheticWriter.sixDigits(index) == String(format: "%06d", index))
+        }
+        #expect(!awkward.json.contains("\n") && !awkward.json.unicodeScalars.contains { $0.value < 0x20 }, "control characters escaped")
+    }
 }
