@@ -14,6 +14,9 @@ public final class Discriminator: Module {
     public let convolutions: [Conv2d]
     public let norms: [BatchNorm2d]      // one per convolution after the first; none when spectral
     private let activations: [Activation]
+    /// After each convolution but the first, its BatchNorm and LeakyReLU as one layer
+    /// (`BatchNormActivation`: the same parameters); none when spectral.
+    private let normalized: [BatchNormActivation]
     public let head: ProjectionHead
     /// One per convolution, then the linear head and the embedding; none with BatchNorm.
     public let spectralNorms: [SpectralNormalization]
@@ -37,6 +40,7 @@ public final class Discriminator: Module {
         self.convolutions = convolutions
         self.norms = norms
         activations = convolutions.map { _ in Activation(.leakyReLU(slope: 0.2)) }
+        normalized = norms.map { BatchNormActivation($0, activation: .leakyReLU(slope: 0.2)) }
         head = ProjectionHead("D.head", features: input * 16, classes: c.classes)
         if c.discriminatorNormalization == .spectral {
             spectralNorms = convolutions.map { SpectralNormalization($0.weight) }
@@ -82,8 +86,7 @@ public final class Discriminator: Module {
         var x = images
         for index in convolutions.indices {
             x = convolutions[index].forward(x)
-            if index > 0, !norms.isEmpty { x = norms[index - 1].forward(x) }
-            x = activations[index].forward(x)
+            x = index > 0 && !normalized.isEmpty ? normalized[index - 1].forward(x) : activations[index].forward(x)
         }
         return head.forward(x.reshaped([x.shape[0], x.count / x.shape[0]]), labels: labels)
     }
@@ -99,8 +102,8 @@ public final class Discriminator: Module {
             return nil
         }
         for index in convolutions.indices.reversed() {
-            dx = activations[index].backward(dx)
-            if index > 0, !norms.isEmpty { dx = norms[index - 1].backward(dx, parameterGradients: parameterGradients) }
+            dx = index > 0 && !normalized.isEmpty
+                ? normalized[index - 1].backward(dx, parameterGradients: parameterGradients) : activations[index].backward(dx)
             let needInput = index > 0 || inputGradient
             guard let next = convolutions[index].backward(dx, inputGradient: needInput,
                                                           parameterGradients: parameterGradients) else {

@@ -12,7 +12,9 @@ public final class Generator: Module {
     public let norms: [BatchNorm2d]            // stages of them: after the Linear and each hidden ConvTranspose
     public let upsamplers: [ConvTranspose2d]   // stages of them: the last makes the image
     public let classNorms: [ClassConditionalAffine]   // one per BN with classConditionalNorm, else none
-    private let relus: [Activation]
+    /// Each stage's BatchNorm, class scale and shift (with `classConditionalNorm`) and ReLU as
+    /// one layer for training (`BatchNormActivation`: the same parameters).
+    private let stagesNormalized: [BatchNormActivation]
     private let tanh = Activation(.tanh)
     private var projectionGrad: Tensor?
     private var sampledProjection: Tensor?
@@ -39,7 +41,10 @@ public final class Generator: Module {
         classNorms = c.classConditionalNorm
             ? norms.indices.map { ClassConditionalAffine("G.cbn\($0)", classes: c.classes, channels: norms[$0].channels) }
             : []
-        relus = norms.map { _ in Activation(.relu) }
+        let classNorms = self.classNorms
+        stagesNormalized = norms.indices.map { stage in
+            BatchNormActivation(norms[stage], classAffine: classNorms.isEmpty ? nil : classNorms[stage], activation: .relu)
+        }
     }
 
     public var parameters: [Parameter] {
@@ -62,9 +67,7 @@ public final class Generator: Module {
         let h = concat.forward(z, embedding.forward(labels))
         var x = projection.forward(h).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         for stage in 0..<configuration.stages {
-            x = norms[stage].forward(x)
-            if !classNorms.isEmpty { x = classNorms[stage].forward(x, labels: labels) }
-            x = relus[stage].forward(x)
+            x = stagesNormalized[stage].forward(x, labels: labels)
             x = upsamplers[stage].forward(x)
         }
         return tanh.forward(x)
@@ -165,9 +168,7 @@ public final class Generator: Module {
         var dx = tanh.backward(dImages)
         for stage in (0..<configuration.stages).reversed() {
             dx = upsamplers[stage].backward(dx)!
-            dx = relus[stage].backward(dx)
-            if !classNorms.isEmpty { dx = classNorms[stage].backward(dx) }
-            dx = norms[stage].backward(dx)
+            dx = stagesNormalized[stage].backward(dx)
         }
         let batch = dx.shape[0]
         let dh = projection.backward(dx.reshaped([batch, projection.outFeatures]))!

@@ -47,10 +47,10 @@ public struct NearCopies: Sendable {
 
     /// Whether each sample (rows of `features`, with `labels`) is a near-copy of a real image.
     ///
-    /// A task per class: on a GPU's sampling thread the host's cores are otherwise idle, and a
-    /// batch's classes in turn on that one thread (each 256 x 6,000 x 128 products and more on
-    /// Fashion-MNIST) cost as long as the GPU took to make the batch; inside a CPU sampling
-    /// worker the tasks run in turn on its thread, as before.
+    /// A task per class, so that a caller outside the parallel workers (a whole set judged on
+    /// one thread) uses every core: a class of Fashion-MNIST is 6,000 real images, 1.5 MFLOP
+    /// a sample. Inside a CPU sampling worker the tasks run in turn on its thread. (A GPU's
+    /// sampling finds the distances on the device: `areCopies(nearest:labels:)`.)
     public func areCopies(_ features: [Float], labels: [Int32]) -> [Bool] {
         let d = Self.dimension
         let groups: [(k: Int, threshold: Float, rows: [Int])] = Set(labels).sorted().compactMap { label in

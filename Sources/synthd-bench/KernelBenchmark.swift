@@ -30,6 +30,11 @@ struct KernelBenchmark: ParsableCommand {
         let act = Activation(.leakyReLU(slope: 0.2))
         time("leaky relu forward 64x64x16x16") { _ = act.forward(image) }
         time("leaky relu backward 64x64x16x16") { _ = act.backward(image) }
+        // The two above as one layer (what G and D run): against the sum of the four lines above.
+        let fused = BatchNormActivation(bn, activation: .leakyReLU(slope: 0.2))
+        let z = fused.forward(image)
+        time("batchnorm + leaky relu forward, fused, 64x64x16x16") { _ = fused.forward(image) }
+        time("batchnorm + leaky relu backward, fused, 64x64x16x16") { _ = fused.backward(z) }
 
         // The class check's near-copy test of one generation batch at Fashion-MNIST's scale:
         // 256 samples, 10 classes of 6,000 real images, 128 features each. On a GPU's sampling

@@ -29,6 +29,9 @@ struct TrainStepBenchmark: ParsableCommand {
         }
     }
 
+    @Flag(help: "The generator's class as a per-class scale and shift after every BatchNorm too (the daemon's default, `conditioning = norm`); the reference model takes it at G's input only.")
+    var classConditionalNorm = false
+
     @OptionGroup var compute: DeviceOption
 
     func run() throws {
@@ -37,7 +40,7 @@ struct TrainStepBenchmark: ParsableCommand {
     }
 
     func measure(on device: (any KernelDevice)?) throws {
-        let configuration = ModelConfiguration(imageChannels: channels, classes: classes)
+        let configuration = ModelConfiguration(imageChannels: channels, classes: classes, classConditionalNorm: classConditionalNorm)
         let generator = Generator(configuration)
         let discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: seed)
@@ -50,6 +53,7 @@ struct TrainStepBenchmark: ParsableCommand {
         let labels = (0..<batch).map { _ in Int32(rng.int(below: classes)) }
 
         print("cDCGAN-32 training step: batch \(batch), C=\(channels), K=\(classes), "
+            + (classConditionalNorm ? "class-conditional BatchNorm in G, " : "")
             + (device.map { "on \($0.name)" } ?? "\(Parallel.maxThreads) threads, \(ComputeContext.current.productsDescription)"))
         print("G parameters: \(generator.parameterCount), D parameters: \(discriminator.parameterCount)")
         if let device { return try measureDevice(trainingStep, real: real, labels: labels, on: device) }

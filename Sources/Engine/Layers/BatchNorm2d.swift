@@ -50,25 +50,7 @@ public final class BatchNorm2d: Module {
             Parallel.forRanges(channels, minimumPerChunk: Swift.max(1, 32768 / Swift.max(perChannel, 1))) { range in
                 for c in range {
                     let base = c * area
-                    var mean: Float, variance: Float
-                    if isTraining {
-                        // Two passes (mean, then squared deviations): E[x^2] - mean^2 cancels badly.
-                        var total: Float = 0
-                        for b in 0..<batch { total += sum(x.data + b * stride + base, area) }
-                        mean = total / Float(perChannel)
-                        var squares: Float = 0
-                        for b in 0..<batch {
-                            squares += sumOfSquaredDeviations(x.data + b * stride + base, area, center: mean)
-                        }
-                        variance = squares / Float(perChannel)
-                        let unbiased = perChannel > 1 ? squares / Float(perChannel - 1) : variance
-                        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
-                        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
-                    } else {
-                        mean = runningMean[c]
-                        variance = runningVar[c]
-                    }
-                    let inv = 1 / (variance + eps).squareRoot()
+                    let (mean, inv) = statistics(x, channel: c)
                     invStd[c] = inv
                     let scale = gamma.value[c], shift = beta.value[c]
                     for b in 0..<batch {
@@ -85,6 +67,26 @@ public final class BatchNorm2d: Module {
             }
         }
         return y
+    }
+
+    /// Channel c's mean and 1 / sqrt(variance + eps) to normalise x (B, C, H, W) with: this
+    /// batch's in training mode (updating the running estimates), the running ones otherwise.
+    /// Channels are independent: parallel loops over them may call this for their own.
+    func statistics(_ x: Tensor, channel c: Int) -> (mean: Float, invStd: Float) {
+        guard isTraining else { return (runningMean[c], 1 / (runningVar[c] + eps).squareRoot()) }
+        let batch = x.shape[0], area = x.shape[2] * x.shape[3]
+        let stride = channels * area, base = c * area, perChannel = batch * area
+        // Two passes (mean, then squared deviations): E[x^2] - mean^2 cancels badly.
+        var total: Float = 0
+        for b in 0..<batch { total += sum(x.data + b * stride + base, area) }
+        let mean = total / Float(perChannel)
+        var squares: Float = 0
+        for b in 0..<batch { squares += sumOfSquaredDeviations(x.data + b * stride + base, area, center: mean) }
+        let variance = squares / Float(perChannel)
+        let unbiased = perChannel > 1 ? squares / Float(perChannel - 1) : variance
+        runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
+        runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
+        return (mean, 1 / (variance + eps).squareRoot())
     }
 
     /// dy has the input's shape; returns dx.

@@ -56,6 +56,9 @@ public final class Classifier: Module {
     let convolutions: [Conv2d]
     let norms: [BatchNorm2d]
     let activations: [Activation]
+    /// The second and third convolutions' BatchNorm and LeakyReLU as one layer each
+    /// (`BatchNormActivation`: the same parameters).
+    private let normalized: [BatchNormActivation]
     let hidden: Linear
     let hiddenActivation = Activation(.relu)
     let output: Linear
@@ -69,6 +72,7 @@ public final class Classifier: Module {
                         Conv2d("C.conv3", inChannels: 2 * w, outChannels: 4 * w, kernelSize: 4, stride: 2, padding: 1)]
         norms = [BatchNorm2d("C.bn2", channels: 2 * w), BatchNorm2d("C.bn3", channels: 4 * w)]
         activations = (0..<3).map { _ in Activation(.leakyReLU(slope: 0.2)) }
+        normalized = norms.map { BatchNormActivation($0, activation: .leakyReLU(slope: 0.2)) }
         let side = resolution / 8
         hidden = Linear("C.fc1", inFeatures: 4 * w * side * side, outFeatures: Self.featureSize)
         output = Linear("C.fc2", inFeatures: Self.featureSize, outFeatures: classes)
@@ -90,8 +94,7 @@ public final class Classifier: Module {
         var h = x
         for i in 0..<3 {
             h = convolutions[i].forward(h, bfloat16: bfloat16)
-            if i > 0 { h = norms[i - 1].forward(h) }
-            h = activations[i].forward(h)
+            h = i > 0 ? normalized[i - 1].forward(h) : activations[i].forward(h)
         }
         let f = hiddenActivation.forward(hidden.forward(h.reshaped([h.shape[0], h.count / h.shape[0]])))
         features = f
@@ -105,8 +108,7 @@ public final class Classifier: Module {
         let side = Int(Double(d.shape[1] / last.outChannels).squareRoot())
         d = d.reshaped([d.shape[0], last.outChannels, side, side])
         for i in (0..<3).reversed() {
-            d = activations[i].backward(d)
-            if i > 0 { d = norms[i - 1].backward(d) }
+            d = i > 0 ? normalized[i - 1].backward(d) : activations[i].backward(d)
             guard let next = convolutions[i].backward(d, inputGradient: i > 0) else { break }
             d = next
         }
