@@ -236,9 +236,10 @@ import Testing
             // In Float the two agree to rounding. With bfloat16 products (AVX512-BF16 CPUs), a
             // last-bit difference upstream (OpenBLAS may sum a product of 8 rows in another order
             // than one of 1) can move an input across a bfloat16 rounding boundary, a step of
-            // 2^-8 relative, which reaches the pixels as a few 1e-4 (measured: 2.6e-4): still a
-            // tenth of what batch statistics change (over 1e-2, below).
-            let tolerance: Float = upsampling.usesBFloat16 ? 1e-3 : 1e-4
+            // 2^-8 relative, which reaches the pixels as 1e-4 to 2e-3 depending on the trained
+            // weights (measured: 2.6e-4, and 1.7e-3 for the model the fused BatchNorm layer
+            // trains): under half of what batch statistics change (over 1e-2, below).
+            let tolerance: Float = upsampling.usesBFloat16 ? 5e-3 : 1e-4
             #expect(difference < tolerance, "\(upsampling): the image changed with its batch by \(difference)")
 
             let batchOwn = generator.sample(z, labels: labels, upsampling: upsampling).values
