@@ -57,6 +57,15 @@ public struct DeviceTensor: @unchecked Sendable {
 }
 
 extension KernelDevice {
+    /// `held` when it has room for `bytes`, else a new buffer, kept in `held`: inputs and
+    /// outputs reused from one batch to the next (freeing device memory waits for the GPU).
+    public func buffer(_ held: inout DeviceBuffer?, bytes: Int) throws(CUDAError) -> DeviceBuffer {
+        if let existing = held, existing.bytes >= bytes { return existing }
+        let made = try allocate(bytes: bytes)
+        held = made
+        return made
+    }
+
     /// Launches an element-wise (grid-stride) kernel over `count` elements.
     public func launchElementwise(_ kernel: String, count: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
         try launch(kernel, grid: Swift.min(Swift.max(1, (count + 255) / 256), 4096), block: 256, arguments)

@@ -76,9 +76,9 @@ final class DeviceJudge {
         precondition(features.count == batchLabels.count * NearCopies.dimension && NearCopies.dimension <= 128,
                      "nearest_real takes up to 128 features an image")
         let device = arena.device
-        let labels = try Self.buffer(&self.labels, bytes: batchLabels.count * 4, on: device)
+        let labels = try device.buffer(&self.labels, bytes: batchLabels.count * 4)
         try device.write(batchLabels, to: labels.address)
-        let nearest = try Self.buffer(&self.nearest, bytes: batchLabels.count * 4, on: device)
+        let nearest = try device.buffer(&self.nearest, bytes: batchLabels.count * 4)
         try device.launch("nearest_real", grid: batchLabels.count, block: 256,
                           [features.argument, .buffer(labels), .buffer(realFeatures.columns), .buffer(realFeatures.offsets),
                            .buffer(nearest), .int32(Int32(NearCopies.dimension)), .int32(Int32(realFeatures.total))])
@@ -95,13 +95,5 @@ final class DeviceJudge {
         var offsets: [Int32] = [0]
         for count in nearCopies.realCounts { offsets.append(offsets.last! + Int32(count)) }
         return (try arena.device.upload(columns), try arena.device.upload(offsets), total)
-    }
-
-    /// `held` when it has room for `bytes`, else a new buffer (kept in `held`).
-    private static func buffer(_ held: inout DeviceBuffer?, bytes: Int, on device: any KernelDevice) throws(CUDAError) -> DeviceBuffer {
-        if let existing = held, existing.bytes >= bytes { return existing }
-        let made = try device.allocate(bytes: bytes)
-        held = made
-        return made
     }
 }

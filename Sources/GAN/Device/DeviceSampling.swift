@@ -40,7 +40,7 @@ final class DeviceSampling: @unchecked Sendable {
             let batchLabels = batch.slots.map { labels[$0] }
             let count = batchLabels.count
             let made = try gpu.sample(try upload(batch.z), labels: try upload(batchLabels), statistics: given)
-            let bytes = try buffer(&self.bytes, bytes: count * imageBytes)
+            let bytes = try device.buffer(&self.bytes, bytes: count * imageBytes)
             try device.launchElementwise("quantize_images", count: made.count,
                                          [made.argument, .buffer(bytes), .int64(count), .int32(Int32(channels)), .int32(Int32(side * side))])
             let pixels = try device.bytes(at: bytes.address, count: count * imageBytes)
@@ -92,23 +92,15 @@ final class DeviceSampling: @unchecked Sendable {
         return made
     }
 
-    /// `held` when it has room for `bytes`, else a new buffer (kept in `held`).
-    private func buffer(_ held: inout DeviceBuffer?, bytes: Int) throws(CUDAError) -> DeviceBuffer {
-        if let existing = held, existing.bytes >= bytes { return existing }
-        let made = try device.allocate(bytes: bytes)
-        held = made
-        return made
-    }
-
     private func upload(_ z: Tensor) throws(CUDAError) -> DeviceTensor {
-        let storage = try buffer(&latents, bytes: z.count * 4)
+        let storage = try device.buffer(&latents, bytes: z.count * 4)
         let tensor = DeviceTensor(storage: storage, shape: z.shape)
         try tensor.upload(z.values)
         return tensor
     }
 
     private func upload(_ values: [Int32]) throws(CUDAError) -> DeviceLabels {
-        let storage = try buffer(&labels, bytes: values.count * 4)
+        let storage = try device.buffer(&labels, bytes: values.count * 4)
         try device.write(values, to: storage.address)
         return DeviceLabels(storage: storage, count: values.count)
     }
