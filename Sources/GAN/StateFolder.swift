@@ -160,6 +160,12 @@ public struct StateFolder: Sendable {
         try PNG.write(HeldOutCurve.render(scores, chosenStep: chosenStep), to: heldOutCurvePath)
     }
 
+    /// heldout.csv and heldout.png, where a run no longer scores against the images they were
+    /// measured on.
+    public func removeHeldOutScores() {
+        for file in [heldOutScoresPath, heldOutCurvePath] { try? FileManager.default.removeItem(atPath: file) }
+    }
+
     /// Best-generator files other than `keep` (left by a crash between writing a new best and
     /// the record naming it, or replaced by a newer best).
     public func removeBestGenerators(except keep: BestGenerator?) {

@@ -248,6 +248,10 @@ public final class Trainer {
         if let best = previous.best, sameData, let split, best.heldOut == BestGenerator.describe(split.fingerprint) {
             record.best = best
             heldOutScores = state.readHeldOutScores()
+        } else {
+            // The old scores and their picture were measured against images this run does
+            // not hold out: left, classes.txt would go on describing them.
+            state.removeHeldOutScores()
         }
     }
 

@@ -218,12 +218,16 @@ import Testing
         let resumed = try trainer(data, state)
         #expect(resumed.record.best == oldBest)
 
+        #expect(FileManager.default.fileExists(atPath: state.heldOutCurvePath))
         try data.addImages("a", count: 30, value: 60, prefix: "more-")
         let tuned = try trainer(data, state)
         #expect(tuned.record.best == nil)
+        #expect(state.readHeldOutScores().isEmpty && !FileManager.default.fileExists(atPath: state.heldOutCurvePath),
+                "the old images' scores go with the old best")
         try tuned.train(.steps(2))
         let newBest = try #require(tuned.record.best)
         #expect(newBest.step == 6 && newBest.heldOut != oldBest.heldOut)
+        #expect(state.readHeldOutScores().map(\.step) == [6])
         #expect(!FileManager.default.fileExists(atPath: state.bestGeneratorPath(oldBest)))
     }
 
