@@ -4,7 +4,9 @@ set (docs/quality.md, "What a perfect generator would add"):
   new-real  PER_CLASS images per class that are in FULL but not in REAL (hard links): what a
             perfect generator would write;
   shifted   PER_CLASS images per class made from REAL's own images, each moved 1-2 pixels
-            at random with its edges repeated: variation learnt from the real images alone.
+            (up to MAX_SHIFT, the optional last argument) at random with its edges repeated:
+            variation learnt from the real images alone. REAL may be synthd's output tree
+            (files beside the class folders, such as manifest.jsonl, are skipped).
 
     scripts/with-torch python3 scripts/bound_folders.py new-real data/small out/bound/new-real/small 50 data/fashion
     scripts/with-torch python3 scripts/bound_folders.py shifted  data/small out/bound/shifted/small 50
@@ -79,8 +81,9 @@ def main(argv):
     if len(argv) < 5 or argv[1] not in ('new-real', 'shifted') or (argv[1] == 'new-real' and len(argv) < 6):
         sys.exit(__doc__)
     mode, real, out, per_class = argv[1], argv[2], argv[3], int(argv[4])
+    most = int(argv[5]) if mode == 'shifted' and len(argv) > 5 else 2
     rng = random.Random(1)
-    for name in sorted(os.listdir(real)):
+    for name in sorted(n for n in os.listdir(real) if os.path.isdir(os.path.join(real, n))):
         files = sorted(os.listdir(os.path.join(real, name)))
         os.makedirs(os.path.join(out, name), exist_ok=True)
         if mode == 'shifted':
@@ -88,7 +91,7 @@ def main(argv):
             for i in range(per_class):
                 down = right = 0
                 while down == 0 and right == 0:
-                    down, right = rng.randint(-2, 2), rng.randint(-2, 2)
+                    down, right = rng.randint(-most, most), rng.randint(-most, most)
                 write_grey_png(os.path.join(out, name, f'{i:05d}.png'), shifted(images[i % len(images)], down, right))
         else:
             others = sorted(set(os.listdir(os.path.join(argv[5], name))) - set(files))

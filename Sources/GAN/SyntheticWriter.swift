@@ -20,6 +20,13 @@ public struct SyntheticWriter {
     /// synthetic images against the real ones (docs/quality.md: how many synthetic images per
     /// real one is what decides whether they help).
     public var realCounts: [Int]?
+    /// The largest displacement, in pixels of the written image, of each written image: each
+    /// is moved by a random offset of up to this many pixels across and down (never by none),
+    /// its uncovered edge repeated (`Resampling.shifted`), after the class check has judged it
+    /// where it was. 0 writes the generator's images as they are. Mixed into a classifier's
+    /// real images, displaced samples taught it more than the samples as drawn
+    /// (docs/quality.md, "Displaced samples").
+    public var maxShift = 0
 
     /// A class whose samples the judge accepts less often than this (an undertrained or
     /// collapsed model) is written without the check rather than drawn for ever.
@@ -45,6 +52,10 @@ public struct SyntheticWriter {
         public var checked: Bool
         /// Real images of its class that the model learnt from (absent when not known).
         public var realInClass: Int?
+        /// How far the image was moved from where the generator drew it, in pixels (right and
+        /// down; absent when images are not moved: `SyntheticWriter.maxShift`).
+        public var shiftDown: Int? = nil
+        public var shiftRight: Int? = nil
 
         /// The line as JSON, keys in snake case and sorted, as `JSONEncoder` would write it with
         /// `.convertToSnakeCase` and `.sortedKeys`, but written directly: JSONEncoder took about
@@ -61,7 +72,10 @@ public struct SyntheticWriter {
             Self.appendQuoted(file, to: &text)
             text += ",\"index\":\(index)"
             if let realInClass { text += ",\"real_in_class\":\(realInClass)" }
-            text += ",\"seed\":\(seed),\"step\":\(step),\"temperature\":"
+            text += ",\"seed\":\(seed)"
+            if let shiftDown { text += ",\"shift_down\":\(shiftDown)" }
+            if let shiftRight { text += ",\"shift_right\":\(shiftRight)" }
+            text += ",\"step\":\(step),\"temperature\":"
             // Float's description is the shortest text that reads back as the same Float; a
             // whole number without its ".0", as JSONEncoder writes it.
             text += temperature == temperature.rounded() && abs(temperature) < 1e15
@@ -194,6 +208,8 @@ public struct SyntheticWriter {
         sampler.batchSize = 256
         sampler.temperature = temperature
         var rng = RandomGenerator(seed: seed)
+        // Its own stream, so that displacing images leaves the samples drawn as they were.
+        var shifts = RandomGenerator(seed: seed ^ 0x5348_4946_5453)
         sampler.statistics = try sampler.standingStatistics(seed: rng.nextUInt64())
         var missing = counts, nextIndex = [Int](repeating: 0, count: classes)
         var judged = [Int](repeating: 0, count: classes), accepted = judged
@@ -225,6 +241,7 @@ public struct SyntheticWriter {
                 summary.sampled += images.count
                 let partLabels = groups.flatMap(\.labels)
                 var kept: [Image] = [], paths: [String] = [], keptLines: [ManifestLine] = []
+                var offsets: [(right: Int, down: Int)] = []
                 for (i, label) in partLabels.enumerated() {
                     let k = Int(label)
                     let checked = verdicts != nil && !unchecked.contains(k)
@@ -241,15 +258,21 @@ public struct SyntheticWriter {
                         seenPerClass[k] += 1
                     }
                     paths.append(root + "/" + name)
-                    keptLines.append(ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
-                                                  temperature: temperature, index: nextIndex[k], checkpoint: record.generatorID,
-                                                  step: record.best?.step ?? record.steps, checked: checked, realInClass: realCounts?[k]))
+                    var line = ManifestLine(file: name, class: record.classes[k], classIndex: k, seed: seed,
+                                            temperature: temperature, index: nextIndex[k], checkpoint: record.generatorID,
+                                            step: record.best?.step ?? record.steps, checked: checked, realInClass: realCounts?[k])
+                    if maxShift > 0 {
+                        let offset = Self.drawShift(most: maxShift, &shifts)
+                        offsets.append(offset)
+                        (line.shiftRight, line.shiftDown) = (offset.right, offset.down)
+                    }
+                    keptLines.append(line)
                     nextIndex[k] += 1
                     missing[k] -= 1
                 }
                 lines += try background.wait()
                 if summary.written > 0 { progress(summary.written) }
-                background.start(kept, finish: finish, paths: paths, lines: keptLines)
+                background.start(kept, finish: finish, shifts: offsets, paths: paths, lines: keptLines)
                 summary.written += kept.count
             }
             round += 1
@@ -271,6 +294,15 @@ public struct SyntheticWriter {
             summary.diversity = judge.diversity(features: judge.features(seen), labels: seenLabels)
         }
         return summary
+    }
+
+    /// A displacement of up to `most` pixels each way, uniform over the (2 most + 1)^2 - 1
+    /// offsets other than none (the rule of the measured folders, scripts/bound_folders.py).
+    static func drawShift(most: Int, _ rng: inout RandomGenerator) -> (right: Int, down: Int) {
+        let side = UInt64(2 * most + 1)
+        var cell = rng.nextUInt64() % (side * side - 1)
+        if cell >= (side * side) / 2 { cell += 1 }   // skip the centre: no displacement
+        return (Int(cell % side) - most, Int(cell / side) - most)
     }
 
     /// `index` with leading zeros to six digits, as `String(format: "%06d")` (a file name per
@@ -342,15 +374,19 @@ final class ChunkWriter: @unchecked Sendable {
 
     /// Starts writing `images[i]` to `paths[i]`; call `wait` before the next `start`.
     /// `finish` brings each image to its written size just before it is encoded, so only one
-    /// full-size image per thread exists at a time.
-    func start(_ images: [Image], finish: @escaping @Sendable (Image) -> Image, paths: [String], lines: [SyntheticWriter.ManifestLine]) {
+    /// full-size image per thread exists at a time; then it is moved by `shifts[i]` when given.
+    func start(_ images: [Image], finish: @escaping @Sendable (Image) -> Image, shifts: [(right: Int, down: Int)] = [],
+               paths: [String], lines: [SyntheticWriter.ManifestLine]) {
+        precondition(shifts.isEmpty || shifts.count == images.count, "\(shifts.count) shifts for \(images.count) images")
         group.enter()
         let context = ComputeContext.current  // the job's thread budget, on the writing thread too
         DispatchQueue.global().async { [self] in
             context.run { Parallel.forRanges(images.count, minimumPerChunk: 64) { range in
                 for i in range {
                     do {
-                        try PNG.write(finish(images[i]), to: paths[i], durable: false)
+                        let image = finish(images[i])
+                        try PNG.write(shifts.isEmpty ? image : Resampling.shifted(image, right: shifts[i].right, down: shifts[i].down),
+                                      to: paths[i], durable: false)
                     } catch {
                         failures.record(error)
                     }

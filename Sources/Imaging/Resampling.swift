@@ -44,6 +44,27 @@ public enum Resampling {
         return out
     }
 
+    /// `image` moved `right` pixels right and `down` pixels down (negative: left, up), the
+    /// pixels that come in from an edge repeating that edge's row or column, as a translation
+    /// augmentation with edge padding does.
+    public static func shifted(_ image: Image, right: Int, down: Int) -> Image {
+        if right == 0 && down == 0 { return image }
+        let (width, height, channels) = (image.width, image.height, image.mode.channels)
+        var out = image
+        image.pixels.withUnsafeBufferPointer { from in
+            out.pixels.withUnsafeMutableBufferPointer { to in
+                for y in 0..<height {
+                    let source = min(max(y - down, 0), height - 1) * width
+                    for x in 0..<width {
+                        let p = (source + min(max(x - right, 0), width - 1)) * channels, q = (y * width + x) * channels
+                        for c in 0..<channels { to[q + c] = from[p + c] }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     public static func crop(_ image: Image, x: Int, y: Int, width: Int, height: Int) -> Image {
         precondition(x >= 0 && y >= 0 && x + width <= image.width && y + height <= image.height, "crop outside the image")
         let channels = image.mode.channels

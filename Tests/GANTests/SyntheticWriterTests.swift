@@ -82,6 +82,53 @@ import Testing
         #expect(lines.allSatisfy { $0.realInClass == ($0.class == "cat" ? 4 : 9) }, "\(lines.map { ($0.class, $0.realInClass) })")
     }
 
+    /// With `maxShift`, each written image is the image written without it (same seed: the
+    /// same samples) moved by the offset its manifest line names: up to `maxShift` each way,
+    /// never none, reproducible from the seed, and varied (a 5 x 5 square has 24 offsets).
+    @Test func shiftedImagesAreTheSamplesMovedByTheirManifestsOffsets() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        let base = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        func write(_ name: String, maxShift: Int) throws -> String {
+            var writer = SyntheticWriter(generator: generator, record: record, root: base + "/" + name)
+            writer.maxShift = maxShift
+            try writer.write(counts: [20, 20], seed: 5)
+            return base + "/" + name
+        }
+        let plain = try write("plain", maxShift: 0), moved = try write("moved", maxShift: 2), again = try write("again", maxShift: 2)
+        #expect(try manifestLines(plain).allSatisfy { $0.shiftRight == nil && $0.shiftDown == nil })
+        #expect(!(try String(contentsOfFile: plain + "/manifest.jsonl", encoding: .utf8)).contains("shift"))
+        let lines = try manifestLines(moved)
+        #expect(lines.count == 40)
+        var offsets = Set<[Int]>()
+        for line in lines {
+            let right = try #require(line.shiftRight), down = try #require(line.shiftDown)
+            #expect(abs(right) <= 2 && abs(down) <= 2 && (right, down) != (0, 0), "\(line.file): (\(right), \(down))")
+            offsets.insert([right, down])
+            let original = try PNG.read(path: plain + "/" + line.file)
+            #expect(try PNG.read(path: moved + "/" + line.file) == Resampling.shifted(original, right: right, down: down), "\(line.file)")
+            #expect(try PNG.read(path: again + "/" + line.file) == PNG.read(path: moved + "/" + line.file), "\(line.file): not reproducible")
+        }
+        #expect(offsets.count >= 12, "40 draws of 24 offsets gave only \(offsets.count)")
+        #expect(try manifestLines(again) == lines)
+    }
+
+    /// The offsets are uniform over the square but its centre: 24,000 draws of up to 2 pixels
+    /// put 1,000 on each of the 24 offsets, give or take 5 standard deviations (~156).
+    @Test func offsetsAreUniformOverTheSquareButNone() {
+        var rng = RandomGenerator(seed: 11)
+        var counts: [[Int]: Int] = [:]
+        for _ in 0..<24_000 {
+            let offset = SyntheticWriter.drawShift(most: 2, &rng)
+            counts[[offset.right, offset.down], default: 0] += 1
+        }
+        #expect(counts.count == 24 && counts[[0, 0]] == nil)
+        #expect(counts.values.allSatisfy { abs($0 - 1000) < 156 }, "\(counts)")
+        var one = RandomGenerator(seed: 3)
+        #expect(Set((0..<200).map { _ in let o = SyntheticWriter.drawShift(most: 1, &one); return [o.right, o.down] }).count == 8)
+    }
+
     /// A judge by pixel content alone (so a file read back gets the same verdict): it accepts
     /// an image whose pixel sum is not a multiple of three (about two thirds of them), and
     /// nothing of the classes in `rejectsAll`.
@@ -337,6 +384,10 @@ extension SyntheticWriterTests {
                  index: 0, checkpoint: "x", step: 0, checked: false, realInClass: nil),
             Line(file: "café/a.png", class: "café", classIndex: 3, seed: 7, temperature: 0.7, index: 3, checkpoint: "step-2",
                  step: 2, checked: true, realInClass: 0),
+            Line(file: "bag/b.png", class: "bag", classIndex: 2, seed: 3, temperature: 1, index: 1, checkpoint: "step-9",
+                 step: 9, checked: true, realInClass: 50, shiftDown: -2, shiftRight: 1),
+            Line(file: "bag/c.png", class: "bag", classIndex: 2, seed: 3, temperature: 1, index: 2, checkpoint: "step-9",
+                 step: 9, checked: false, realInClass: nil, shiftDown: 0, shiftRight: -1),
         ]
         for line in ordinary {
             #expect(line.json == String(decoding: try encoder.encode(line), as: UTF8.self))

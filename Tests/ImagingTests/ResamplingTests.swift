@@ -12,6 +12,28 @@ import Testing
         #expect(Resampling.unfit(fitted, width: 28, height: 28) == image)
     }
 
+    /// A shift moves every pixel and repeats the edge it uncovers: checked on a 3 x 2 grey
+    /// image by hand, and on colour images against the rule pixel by pixel (the source of
+    /// (x, y) is (x - right, y - down) clamped into the image, as NumPy's `image[clip(rows)][:,
+    /// clip(columns)]` in scripts/bound_folders.py).
+    @Test func shiftingRepeatsTheUncoveredEdge() {
+        let grey = Image(width: 3, height: 2, mode: .grey, pixels: [1, 2, 3,
+                                                                   4, 5, 6])
+        #expect(Resampling.shifted(grey, right: 1, down: 0).pixels == [1, 1, 2, 4, 4, 5])
+        #expect(Resampling.shifted(grey, right: -1, down: 1).pixels == [2, 3, 3, 2, 3, 3])
+        #expect(Resampling.shifted(grey, right: 0, down: 0) == grey)
+        #expect(Resampling.shifted(grey, right: 5, down: -5).pixels == [4, 4, 4, 4, 4, 4], "beyond the size: all one corner")
+
+        var colour = Image(width: 5, height: 4, mode: .rgb)
+        for i in colour.pixels.indices { colour.pixels[i] = UInt8(truncatingIfNeeded: i * 37 + 11) }
+        for (right, down) in [(2, -1), (-2, 2), (0, 1), (1, 1)] {
+            let moved = Resampling.shifted(colour, right: right, down: down)
+            for y in 0..<4 { for x in 0..<5 { for c in 0..<3 {
+                #expect(moved[x, y, c] == colour[min(max(x - right, 0), 4), min(max(y - down, 0), 3), c])
+            } } }
+        }
+    }
+
     @Test func paddingUsesTheMostCommonBorderValue() {
         let image = Image(width: 2, height: 2, mode: .rgb, pixels: [255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0])
         let fitted = Resampling.fit(image, resolution: 4)
