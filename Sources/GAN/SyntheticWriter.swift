@@ -28,6 +28,16 @@ public struct SyntheticWriter {
     /// (docs/quality.md, "Displaced samples").
     public var maxShift = 0
 
+    /// What `synthd generate` and the daemon use unless told otherwise: images moved by up to
+    /// 7% of their side (2 pixels at 28 x 28); docs/quality.md has the measurements.
+    public static let defaultShift = 0.07
+
+    /// `shift` (a share of the side, as configured) in pixels of an image of `width` x
+    /// `height`: rounded, so that 0.07 is 2 pixels at 28 and 32, 4 at 64.
+    public static func pixels(ofShift shift: Double, width: Int, height: Int) -> Int {
+        Int((shift * Double(min(width, height))).rounded())
+    }
+
     /// A class whose samples the judge accepts less often than this (an undertrained or
     /// collapsed model) is written without the check rather than drawn for ever.
     public static let minimumAcceptance = 0.1

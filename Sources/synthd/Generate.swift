@@ -14,7 +14,11 @@ struct Generate: ParsableCommand {
         Samples come from the averaged (EMA) generator and are reproducible from --seed. File names carry the \
         seed and the checkpoint's step, so runs with another seed or a newer model add files instead of \
         replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line \
-        per file (file, class, class index, seed, temperature, index, checkpoint, step, checked).
+        per file (file, class, class index, seed, temperature, index, checkpoint, step, checked, and the shift).
+
+        Each image is written moved by a random offset of up to --shift of its side (2 pixels at 28x28), its \
+        edges repeated: mixed into a classifier's real images, displaced samples raised its accuracy where the \
+        samples as drawn lowered it (docs/quality.md). The class check judges the sample where it was drawn.
 
         The class check (on unless --no-class-check): a classifier trained on the real images, the judge, looks \
         at every sample, and one it puts in another class is drawn again. synthd train makes the judge \
@@ -42,6 +46,8 @@ struct Generate: ParsableCommand {
     var judgeConfidence: Float = 0
     @Flag(help: "Keep samples the class check finds to be near-copies of real images (dropped by default; see docs/quality.md).")
     var keepNearCopies = false
+    @Option(help: "Move each written image at random by up to this share of its side, its edges repeated (default 0.07: 2 pixels at 28x28; 0 writes the images as drawn; see docs/quality.md).")
+    var shift: Double = SyntheticWriter.defaultShift
 
     @OptionGroup var compute: DeviceOption
 
@@ -52,6 +58,7 @@ struct Generate: ParsableCommand {
         if let to, to < 1 { throw ValidationError("--to must be at least 1") }
         if let temperature, !(temperature > 0 && temperature <= 3) { throw ValidationError("--temperature must be in (0, 3]") }
         guard judgeConfidence >= 0 && judgeConfidence < 1 else { throw ValidationError("--judge-confidence must be in [0, 1)") }
+        guard shift >= 0 && shift <= 0.25 else { throw ValidationError("--shift must be in [0, 0.25]") }
     }
 
     func run() throws {
@@ -85,6 +92,7 @@ struct Generate: ParsableCommand {
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
         writer.device = device
         writer.realCounts = report?.counts(for: record.classes)
+        writer.maxShift = SyntheticWriter.pixels(ofShift: shift, width: record.imageWidth, height: record.imageHeight)
         if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)
             var trained = false

@@ -158,7 +158,7 @@ extension JobRunnerTests {
         let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
         let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
-        try "[generation]\npolicy = \"per-class\"\nper_class = 20\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true,
+        try "[generation]\npolicy = \"per-class\"\nper_class = 20\nshift = 0.25\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true,
                                                                         encoding: .utf8)
         let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
         guard case .completed = runner.run(generate, shouldStop: { false }) else { Issue.record("generation failed"); return }
@@ -171,6 +171,15 @@ extension JobRunnerTests {
         // Every manifest line says how many real images its class had, for readers that weigh.
         let manifest = try String(contentsOfFile: configuration.output + "/pets/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(manifest.count == 40 && manifest.allSatisfy { $0.contains("\"real_in_class\":3") }, "\(manifest.first ?? "")")
+        // The dataset's shift (a quarter of 8 pixels: 2) moved every image, and says by how much.
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let offsets = try manifest.map { line in
+            let parsed = try decoder.decode(SyntheticWriter.ManifestLine.self, from: Data(line.utf8))
+            return [try #require(parsed.shiftRight), try #require(parsed.shiftDown)]
+        }
+        #expect(offsets.allSatisfy { $0.allSatisfy { abs($0) <= 2 } && $0 != [0, 0] } && offsets.contains { $0.contains { abs($0) == 2 } },
+                "\(offsets)")
     }
 }
 
@@ -248,5 +257,9 @@ extension JobRunnerTests {
         #expect(uncapped.generationID(checkpoint: "s") != Configuration().generationID(checkpoint: "s"), "the cap decides counts")
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nenlarge = -1\n", path: "t.toml") }
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nmax_synthetic_per_real = -1\n", path: "t.toml") }
+        let unshifted = try Configuration.parse("[generation]\nshift = 0\n", path: "t.toml")
+        #expect(Configuration().shift == 0.07 && unshifted.shift == 0)
+        #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nshift = 0.5\n", path: "t.toml") }
+        #expect(SyntheticWriter.pixels(ofShift: 0.07, width: 28, height: 28) == 2 && SyntheticWriter.pixels(ofShift: 0.07, width: 64, height: 80) == 4)
     }
 }

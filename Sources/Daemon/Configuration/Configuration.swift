@@ -58,6 +58,9 @@ public struct Configuration: Equatable, Sendable {
     /// Standard deviation of the latent vectors (see `Sampler.temperature`); nil: 1.5 with the
     /// class check for a model of 10,000 images or more, else 1 (`Sampler.defaultTemperature`).
     public var temperature: Double?
+    /// How far each written image is moved at random, as a share of its side
+    /// (`SyntheticWriter.maxShift`); 0: written as drawn.
+    public var shift = SyntheticWriter.defaultShift
     /// Whether generation draws again the samples the judge puts in another class (`Judge`).
     public var classCheck = true
     /// Whether the class check also rejects near-copies of real images (`NearCopies`).
@@ -229,6 +232,7 @@ public struct Configuration: Equatable, Sendable {
             try r.number("max_synthetic_per_real", into: &c.maxSyntheticPerReal, range: 0...1000)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
             if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
+            try r.number("shift", into: &c.shift, range: 0...0.25)
             try r.boolean("class_check", into: &c.classCheck)
             try r.boolean("drop_near_copies", into: &c.dropNearCopies)
         }

@@ -277,6 +277,7 @@ public struct JobRunner: Sendable {
             writer.device = gpu
             writer.realCounts = report?.counts(for: record.classes)
             writer.temperature = temperature
+            writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: record.imageWidth, height: record.imageHeight)
             writer.judge = judge
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, Date().timeIntervalSince(started))
