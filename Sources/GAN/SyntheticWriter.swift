@@ -306,6 +306,22 @@ public struct SyntheticWriter {
         return summary
     }
 
+    /// The displacements that `root`'s manifest records, by file path (`root/<class>/<file>`):
+    /// what moves each displaced image back where it was drawn. Empty without a manifest or
+    /// when no line records one; lines that do not parse are skipped.
+    public static func recordedShifts(root: String) -> [String: (right: Int, down: Int)] {
+        guard let text = try? String(contentsOfFile: root + "/manifest.jsonl", encoding: .utf8) else { return [:] }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        var shifts: [String: (right: Int, down: Int)] = [:]
+        for line in text.split(separator: "\n") {
+            guard let parsed = try? decoder.decode(ManifestLine.self, from: Data(line.utf8)),
+                  let right = parsed.shiftRight, let down = parsed.shiftDown else { continue }
+            shifts[root + "/" + parsed.file] = (right, down)
+        }
+        return shifts
+    }
+
     /// A displacement of up to `most` pixels each way, uniform over the (2 most + 1)^2 - 1
     /// offsets other than none (the rule of the measured folders, scripts/bound_folders.py).
     static func drawShift(most: Int, _ rng: inout RandomGenerator) -> (right: Int, down: Int) {

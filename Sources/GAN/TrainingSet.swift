@@ -69,9 +69,12 @@ public final class TrainingSet: @unchecked Sendable {
     ///   - classMap: the classes a model already has; new classes are appended.
     ///   - mode: the model's channel mode; nil decides from the data (any image with colour: RGB).
     ///   - confinement: symbolic links that lead out of this folder are not followed.
+    ///   - adjust: applied to each file's image (given its path) as it is decoded, before it is
+    ///     fitted: `synthd eval` moves synthd's displaced samples back where they were drawn.
     public static func load(_ root: String, classMap existing: ClassMap = ClassMap(), resolution: Int,
                             mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard,
-                            confinedTo confinement: String? = nil) throws(Error) -> TrainingSet {
+                            confinedTo confinement: String? = nil,
+                            adjust: (@Sendable (String, Image) -> Image)? = nil) throws(Error) -> TrainingSet {
         let scan: ImageFolder.Scan
         do { scan = try ImageFolder.scan(root, confinedTo: confinement) } catch { throw .folder(error) }
         var classMap = existing
@@ -95,7 +98,8 @@ public final class TrainingSet: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             context.run { for i in (paths.count * part / parts)..<(paths.count * (part + 1) / parts) {
                 box.value[i] = Result { () throws(ImageError) -> FittedImage in
-                    FittedImage(try ImageFile.read(path: paths[i], limits: limits), resolution: r)
+                    let image = try ImageFile.read(path: paths[i], limits: limits)
+                    return FittedImage(adjust.map { $0(paths[i], image) } ?? image, resolution: r)
                 }
             } }
         }

@@ -112,6 +112,24 @@ import Testing
         }
         #expect(offsets.count >= 12, "40 draws of 24 offsets gave only \(offsets.count)")
         #expect(try manifestLines(again) == lines)
+
+        // Moved back by the manifest's offsets as they are read (what synthd eval measures),
+        // the images are the plain ones but for the edges they were moved off (2 pixels; the
+        // 28 x 28 images sit 2 pixels in from the edges of the fitted 32 x 32).
+        let shifts = SyntheticWriter.recordedShifts(root: moved)
+        #expect(shifts.count == 40 && SyntheticWriter.recordedShifts(root: plain).isEmpty)
+        let asWritten = try TrainingSet.load(plain, resolution: 32)
+        let asDrawn = try TrainingSet.load(moved, resolution: 32, adjust: { path, image in
+            shifts[path].map { Resampling.shifted(image, right: -$0.right, down: -$0.down) } ?? image
+        })
+        #expect(asDrawn.labels == asWritten.labels)
+        var differing = 0
+        for i in 0..<asDrawn.count { for y in 4..<28 { for x in 4..<28 {
+            if asDrawn.pixels[i * 1024 + y * 32 + x] != asWritten.pixels[i * 1024 + y * 32 + x] { differing += 1 }
+        } } }
+        #expect(differing == 0, "\(differing) interior pixels differ")
+        let undone = try TrainingSet.load(moved, resolution: 32)
+        #expect(undone.pixels != asWritten.pixels, "without the adjustment the images are the moved ones")
     }
 
     /// The offsets are uniform over the square but its centre: 24,000 draws of up to 2 pixels
