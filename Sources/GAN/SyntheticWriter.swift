@@ -23,14 +23,18 @@ public struct SyntheticWriter {
     /// The largest displacement, in pixels of the written image, of each written image: each
     /// is moved by a random offset of up to this many pixels across and down (never by none),
     /// its uncovered edge repeated (`Resampling.shifted`), after the class check has judged it
-    /// where it was. 0 writes the generator's images as they are. Mixed into a classifier's
-    /// real images, displaced samples taught it more than the samples as drawn
-    /// (docs/quality.md, "Displaced samples").
+    /// where it was. 0 (the default) writes the generator's images as they are. Mixed into the
+    /// real images of a classifier that does not augment, displaced samples taught it what
+    /// centred ones could not (docs/quality.md, "Displaced samples").
     public var maxShift = 0
 
-    /// What `synthd generate` and the daemon use unless told otherwise: images moved by up to
-    /// 7% of their side (2 pixels at 28 x 28); docs/quality.md has the measurements.
-    public static let defaultShift = 0.07
+    /// What `synthd generate` and the daemon use unless told otherwise: images as drawn. From
+    /// 50 images a class, images moved by up to 7% of their side (2 pixels at 28 x 28) helped a
+    /// classifier that does not augment by a few tenths of a point, within the noise at the
+    /// default amount and clearly at 5x, and cost one that shifts its images itself (up to 4
+    /// pixels in all) 0.7 points at 5x (docs/quality.md, "Displaced samples"): an option for
+    /// the first kind of user, not a default for both.
+    public static let defaultShift = 0.0
 
     /// `shift` (a share of the side, as configured) in pixels of an image of `width` x
     /// `height`: rounded, so that 0.07 is 2 pixels at 28 and 32, 4 at 64.

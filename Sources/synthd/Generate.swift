@@ -16,9 +16,10 @@ struct Generate: ParsableCommand {
         replacing earlier ones. Each file is written atomically; OUT/<dataset>/manifest.jsonl gets one line \
         per file (file, class, class index, seed, temperature, index, checkpoint, step, checked, and the shift).
 
-        Each image is written moved by a random offset of up to --shift of its side (2 pixels at 28x28), its \
-        edges repeated: mixed into a classifier's real images, displaced samples raised its accuracy where the \
-        samples as drawn lowered it (docs/quality.md). The class check judges the sample where it was drawn.
+        --shift 0.07 writes each image moved by a random offset of up to 7% of its side (2 pixels at 28x28), its \
+        edges repeated: for a classifier that does not shift its images itself, which learns from displaced \
+        samples what centred ones cannot teach it (docs/quality.md). The class check judges the sample where it \
+        was drawn.
 
         The class check (on unless --no-class-check): a classifier trained on the real images, the judge, looks \
         at every sample, and one it puts in another class is drawn again. synthd train makes the judge \
@@ -46,7 +47,7 @@ struct Generate: ParsableCommand {
     var judgeConfidence: Float = 0
     @Flag(help: "Keep samples the class check finds to be near-copies of real images (dropped by default; see docs/quality.md).")
     var keepNearCopies = false
-    @Option(help: "Move each written image at random by up to this share of its side, its edges repeated (default 0.07: 2 pixels at 28x28; 0 writes the images as drawn; see docs/quality.md).")
+    @Option(help: "Move each written image at random by up to this share of its side, its edges repeated (0.07: 2 pixels at 28x28; default 0: as drawn). For a classifier that does not shift its images itself; see docs/quality.md.")
     var shift: Double = SyntheticWriter.defaultShift
 
     @OptionGroup var compute: DeviceOption

@@ -237,7 +237,7 @@ import Glibc
         other.policy = .perClass
         #expect(other.generationID(checkpoint: "step-10") != id)
         for change in [{ (c: inout Configuration) in c.temperature = 1.3 }, { $0.seed = 4 }, { $0.balanceTo = 500 },
-                       { $0.classCheck = false }, { $0.shift = 0 }] {
+                       { $0.classCheck = false }, { $0.shift = 0.07 }] {
             var changed = base
             change(&changed)
             #expect(changed.generationID(checkpoint: "step-10") != id)

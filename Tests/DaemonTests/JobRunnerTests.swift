@@ -258,7 +258,9 @@ extension JobRunnerTests {
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nenlarge = -1\n", path: "t.toml") }
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nmax_synthetic_per_real = -1\n", path: "t.toml") }
         let unshifted = try Configuration.parse("[generation]\nshift = 0\n", path: "t.toml")
-        #expect(Configuration().shift == 0.07 && unshifted.shift == 0)
+        #expect(Configuration().shift == 0 && unshifted.shift == 0)
+        let shifted = try Configuration.parse("[generation]\nshift = 0.07\n", path: "t.toml")
+        #expect(shifted.shift == 0.07 && shifted.generationID(checkpoint: "s") != Configuration().generationID(checkpoint: "s"))
         #expect(throws: Configuration.Error.self) { try Configuration.parse("[generation]\nshift = 0.5\n", path: "t.toml") }
         #expect(SyntheticWriter.pixels(ofShift: 0.07, width: 28, height: 28) == 2 && SyntheticWriter.pixels(ofShift: 0.07, width: 64, height: 80) == 4)
     }

@@ -10,7 +10,8 @@ extension Configuration {
             ? "balance to \(balanceTo)" + (enlarge > 0 ? ", enlarge \(enlarge)" : "")
                 + (maxSyntheticPerReal > 0 ? ", at most \(maxSyntheticPerReal) per real" : "")
             : "per-class \(perClass)"
-        let settings = "\(counts); seed \(seed); temperature \(temperature.map { "\($0)" } ?? "auto"); class check \(classCheck); shift \(shift)"
+        let settings = "\(counts); seed \(seed); temperature \(temperature.map { "\($0)" } ?? "auto"); class check \(classCheck)"
+            + (shift > 0 ? "; shift \(shift)" : "")  // added later: generations without it keep their names
         let crc = Array(settings.utf8).withUnsafeBytes { CRC32.checksum($0) }
         let hex = String(crc, radix: 16)
         return checkpoint + "-" + String(repeating: "0", count: 8 - hex.count) + hex
