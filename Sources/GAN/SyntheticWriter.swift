@@ -35,6 +35,8 @@ public struct SyntheticWriter {
     /// pixels in all) 0.7 points at 5x (docs/quality.md, "Displaced samples"): an option for
     /// the first kind of user, not a default for both.
     public static let defaultShift = 0.0
+    /// The shares `[generation] shift` and `--shift` accept: a quarter of the side at most.
+    public static let shiftRange: ClosedRange<Double> = 0...0.25
 
     /// `shift` (a share of the side, as configured) in pixels of an image of `width` x
     /// `height`: rounded, so that 0.07 is 2 pixels at 28 and 32, 4 at 64.
@@ -223,7 +225,7 @@ public struct SyntheticWriter {
         sampler.temperature = temperature
         var rng = RandomGenerator(seed: seed)
         // Its own stream, so that displacing images leaves the samples drawn as they were.
-        var shifts = RandomGenerator(seed: seed ^ 0x5348_4946_5453)
+        var shiftStream = RandomGenerator(seed: seed ^ 0x5348_4946_5453)
         sampler.statistics = try sampler.standingStatistics(seed: rng.nextUInt64())
         var missing = counts, nextIndex = [Int](repeating: 0, count: classes)
         var judged = [Int](repeating: 0, count: classes), accepted = judged
@@ -276,7 +278,7 @@ public struct SyntheticWriter {
                                             temperature: temperature, index: nextIndex[k], checkpoint: record.generatorID,
                                             step: record.best?.step ?? record.steps, checked: checked, realInClass: realCounts?[k])
                     if maxShift > 0 {
-                        let offset = Self.drawShift(most: maxShift, &shifts)
+                        let offset = Self.drawShift(most: maxShift, &shiftStream)
                         offsets.append(offset)
                         (line.shiftRight, line.shiftDown) = (offset.right, offset.down)
                     }
@@ -314,9 +316,8 @@ public struct SyntheticWriter {
     /// what moves each displaced image back where it was drawn. Empty without a manifest or
     /// when no line records one; lines that do not parse are skipped.
     public static func recordedShifts(root: String) -> [String: (right: Int, down: Int)] {
-        guard let text = try? String(contentsOfFile: root + "/manifest.jsonl", encoding: .utf8) else { return [:] }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        guard let text = try? String(contentsOfFile: manifestPath(root), encoding: .utf8) else { return [:] }
+        let decoder = manifestDecoder()
         var shifts: [String: (right: Int, down: Int)] = [:]
         for line in text.split(separator: "\n") {
             guard let parsed = try? decoder.decode(ManifestLine.self, from: Data(line.utf8)),
@@ -368,10 +369,9 @@ public struct SyntheticWriter {
     /// Adds `lines` (one JSON object each) to the manifest, dropping earlier lines for the same
     /// files. Lines that do not parse (written by someone else) are kept as they are.
     func appendManifest(_ lines: [(file: String, json: String)]) throws {
-        let path = root + "/manifest.jsonl"
+        let path = Self.manifestPath(root)
         let rewritten = Set(lines.map(\.file))
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let decoder = Self.manifestDecoder()
         var text = ""
         let old = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         for line in old.split(separator: "\n") {
@@ -380,6 +380,15 @@ public struct SyntheticWriter {
         }
         for line in lines { text += line.json + "\n" }
         try writeFileAtomically(path: path, bytes: Array(text.utf8))
+    }
+
+    static func manifestPath(_ root: String) -> String { root + "/manifest.jsonl" }
+
+    /// Reads manifest lines (snake-case keys, as `ManifestLine.json` writes them).
+    static func manifestDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
     }
 
     /// The one field of a manifest line that says which file it describes.

@@ -59,7 +59,9 @@ struct Generate: ParsableCommand {
         if let to, to < 1 { throw ValidationError("--to must be at least 1") }
         if let temperature, !(temperature > 0 && temperature <= 3) { throw ValidationError("--temperature must be in (0, 3]") }
         guard judgeConfidence >= 0 && judgeConfidence < 1 else { throw ValidationError("--judge-confidence must be in [0, 1)") }
-        guard shift >= 0 && shift <= 0.25 else { throw ValidationError("--shift must be in [0, 0.25]") }
+        guard SyntheticWriter.shiftRange.contains(shift) else {
+            throw ValidationError("--shift must be in [\(SyntheticWriter.shiftRange.lowerBound), \(SyntheticWriter.shiftRange.upperBound)]")
+        }
     }
 
     func run() throws {

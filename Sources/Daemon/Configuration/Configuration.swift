@@ -232,7 +232,7 @@ public struct Configuration: Equatable, Sendable {
             try r.number("max_synthetic_per_real", into: &c.maxSyntheticPerReal, range: 0...1000)
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
             if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
-            try r.number("shift", into: &c.shift, range: 0...0.25)
+            try r.number("shift", into: &c.shift, range: SyntheticWriter.shiftRange)
             try r.boolean("class_check", into: &c.classCheck)
             try r.boolean("drop_near_copies", into: &c.dropNearCopies)
         }
