@@ -48,8 +48,9 @@ final class DeviceJudge {
     }
 
     /// Logits (B, K) of `count` generated squares, bytes (B, R, R, C) at `bytes`, each judged
-    /// as its centre `width` x `height` (the dataset's size) padded back to R x R.
-    func logits(bytes: UInt64, count: Int, width: Int, height: Int) throws(CUDAError) -> DeviceTensor {
+    /// as its centre `width` x `height` (the dataset's size) padded back to R x R; into
+    /// `destination` when one is given (a batch's rows of a chunk's logits).
+    func logits(bytes: UInt64, count: Int, width: Int, height: Int, into destination: DeviceTensor? = nil) throws(CUDAError) -> DeviceTensor {
         let (channels, side) = (judge.channels, judge.resolution)
         let x = try DeviceTensor.reuse(input, shape: [count, channels, side, side], on: arena.device)
         input = x
@@ -61,7 +62,7 @@ final class DeviceJudge {
             h = try norms[index - 1].sample(try convolutions[index].forward(h), given: statistics[index - 1])
         }
         let features = try hiddenActivation.forward(try hidden.forward(h.reshaped([count, h.count / count])))
-        return try output.forward(features)
+        return try output.forward(parts: [features], into: destination)
     }
 
     /// For each image of the last `logits` (labels: their classes), the squared distance of its
@@ -70,19 +71,28 @@ final class DeviceJudge {
     /// against 6,000 real images each took as long as the GPU took to make the batch. nil when
     /// the judge does not drop near-copies.
     func nearestReal(labels batchLabels: [Int32]) throws(CUDAError) -> [Float]? {
-        guard judge.dropsNearCopies, let nearCopies = judge.nearCopies, let features = hiddenActivation.lastOutput else { return nil }
-        if self.realFeatures == nil { self.realFeatures = try uploaded(nearCopies) }
-        let realFeatures = self.realFeatures!
-        precondition(features.count == batchLabels.count * NearCopies.dimension && NearCopies.dimension <= 128,
-                     "nearest_real takes up to 128 features an image")
+        guard judge.dropsNearCopies, judge.nearCopies != nil else { return nil }
         let device = arena.device
         let labels = try device.buffer(&self.labels, bytes: batchLabels.count * 4)
         try device.write(batchLabels, to: labels.address)
         let nearest = try device.buffer(&self.nearest, bytes: batchLabels.count * 4)
-        try device.launch("nearest_real", grid: batchLabels.count, block: 256,
-                          [features.argument, .buffer(labels), .buffer(realFeatures.columns), .buffer(realFeatures.offsets),
-                           .buffer(nearest), .int32(Int32(NearCopies.dimension)), .int32(Int32(realFeatures.total))])
+        guard try findNearestReal(labels: DeviceLabels(storage: labels, count: batchLabels.count), into: nearest.address) else { return nil }
         return try device.floats(at: nearest.address, count: batchLabels.count)
+    }
+
+    /// Issues the search of `nearestReal` for the last `logits`' images, the distances into
+    /// `distances` (one float an image), without waiting for them: generation reads a whole
+    /// chunk's at once. false (and nothing issued) when the judge does not drop near-copies.
+    func findNearestReal(labels: DeviceLabels, into distances: UInt64) throws(CUDAError) -> Bool {
+        guard judge.dropsNearCopies, let nearCopies = judge.nearCopies, let features = hiddenActivation.lastOutput else { return false }
+        if self.realFeatures == nil { self.realFeatures = try uploaded(nearCopies) }
+        let realFeatures = self.realFeatures!
+        precondition(features.count == labels.count * NearCopies.dimension && NearCopies.dimension <= 128,
+                     "nearest_real takes up to 128 features an image")
+        try arena.device.launch("nearest_real", grid: labels.count, block: 256,
+                                [features.argument, labels.argument, .buffer(realFeatures.columns), .buffer(realFeatures.offsets),
+                                 .address(distances), .int32(Int32(NearCopies.dimension)), .int32(Int32(realFeatures.total))])
+        return true
     }
 
     /// The real images' features as `nearest_real` reads them (uploaded at the first test:

@@ -12,7 +12,7 @@ final class DeviceSampling: @unchecked Sendable {
     let device: any KernelDevice
     private var built: (generator: ObjectIdentifier, device: DeviceGenerator)?
     private var judged: (judge: ObjectIdentifier, device: DeviceJudge)?
-    private var latents: DeviceBuffer?, labels: DeviceBuffer?, bytes: DeviceBuffer?
+    private var latents: DeviceBuffer?, labels: DeviceBuffer?, bytes: DeviceBuffer?, logits: DeviceBuffer?, distances: DeviceBuffer?
 
     init(device: any KernelDevice) { self.device = device }
 
@@ -20,6 +20,12 @@ final class DeviceSampling: @unchecked Sendable {
     /// with `judge`'s verdicts when one is given: on the device when it is a `Judge`, else on
     /// the host. `judgedSize`: the dataset's size when the judge sees generation's images
     /// cropped to it (`finish`), nil when it sees the squares.
+    ///
+    /// The batches' latents and labels go up in one copy each, every batch is made and judged
+    /// into its rows of the call's outputs (bytes, logits, near-copy distances), and those come
+    /// back in one copy each at the end: each copy waits for the device to finish what was
+    /// issued before it, so copies per batch (six, once) left the GPU idle while the host
+    /// issued the next batch's launches.
     func squares(_ batches: [(slots: [Int], z: Tensor)], labels: [Int32], generator: Generator,
                  statistics: [ChannelStatistics]?, judge: (any SampleJudge)?, judgedSize: (width: Int, height: Int)?,
                  finish: (Image) -> Image) throws(CUDAError) -> (images: [Image], verdicts: [Bool]?) {
@@ -32,34 +38,64 @@ final class DeviceSampling: @unchecked Sendable {
         }
         let onDevice = try (judge as? Judge).map { judge throws(CUDAError) in try judging(judge) }
         let configuration = generator.configuration
-        let (channels, side) = (configuration.imageChannels, configuration.resolution)
-        let imageBytes = channels * side * side
+        let (channels, side, latentSize) = (configuration.imageChannels, configuration.resolution, configuration.latentSize)
+        let imageBytes = channels * side * side, classes = configuration.classes
+        let total = batches.reduce(0) { $0 + $1.slots.count }
+        guard total > 0 else { return ([], judge == nil ? nil : []) }
+
+        // Row r of every buffer below is the r-th image in batch order.
+        let batchLabels = batches.flatMap { $0.slots.map { labels[$0] } }
+        let z = try device.buffer(&latents, bytes: total * latentSize * 4)
+        try device.write(batches.flatMap(\.z.values), to: z.address)
+        let labelStorage = try device.buffer(&self.labels, bytes: total * 4)
+        try device.write(batchLabels, to: labelStorage.address)
+        let bytes = try device.buffer(&self.bytes, bytes: total * imageBytes)
+        let logits = try onDevice.map { _ throws(CUDAError) in try device.buffer(&self.logits, bytes: total * classes * 4) }
+        let distances = try onDevice.map { _ throws(CUDAError) in try device.buffer(&self.distances, bytes: total * 4) }
+        var searched = false
+        var first = 0
+        for batch in batches {
+            let count = batch.slots.count
+            let rows = DeviceLabels(storage: labelStorage, offset: first, count: count)
+            let made = try gpu.sample(DeviceTensor(storage: z, offset: first * latentSize, shape: [count, latentSize]),
+                                      labels: rows, statistics: given)
+            let batchBytes = bytes.address + UInt64(first * imageBytes)
+            try device.launchElementwise("quantize_images", count: made.count,
+                                         [made.argument, .address(batchBytes), .int64(count), .int32(Int32(channels)), .int32(Int32(side * side))])
+            if let onDevice, let logits, let distances {
+                _ = try onDevice.logits(bytes: batchBytes, count: count, width: judgedSize?.width ?? side, height: judgedSize?.height ?? side,
+                                        into: DeviceTensor(storage: logits, offset: first * classes, shape: [count, classes]))
+                searched = try onDevice.findNearestReal(labels: rows, into: distances.address + UInt64(first * 4))
+            }
+            first += count
+        }
+
+        let pixels = try device.bytes(at: bytes.address, count: total * imageBytes)
+        let allLogits = try logits.map { buffer throws(CUDAError) in try device.floats(at: buffer.address, count: total * classes) }
+        let nearest = searched ? try distances.map { buffer throws(CUDAError) in try device.floats(at: buffer.address, count: total) } : nil
         var images = [Image?](repeating: nil, count: labels.count)
         var verdicts = [Bool](repeating: false, count: judge == nil ? 0 : labels.count)
+        first = 0
         for batch in batches {
-            let batchLabels = batch.slots.map { labels[$0] }
-            let count = batchLabels.count
-            let made = try gpu.sample(try upload(batch.z), labels: try upload(batchLabels), statistics: given)
-            let bytes = try device.buffer(&self.bytes, bytes: count * imageBytes)
-            try device.launchElementwise("quantize_images", count: made.count,
-                                         [made.argument, .buffer(bytes), .int64(count), .int32(Int32(channels)), .int32(Int32(side * side))])
-            let pixels = try device.bytes(at: bytes.address, count: count * imageBytes)
-            let squares = (0..<count).map { row in
+            let count = batch.slots.count
+            let squares = (first..<(first + count)).map { row in
                 Image(width: side, height: side, mode: channels == 3 ? .rgb : .grey,
                       pixels: Array(pixels[(row * imageBytes)..<((row + 1) * imageBytes)]))
             }
             for (row, slot) in batch.slots.enumerated() { images[slot] = squares[row] }
-            guard let judge else { continue }
-            let accepted: [Bool]
-            if let onDevice {
-                let logits = try onDevice.logits(bytes: bytes.address, count: count, width: judgedSize?.width ?? side,
-                                                 height: judgedSize?.height ?? side)
-                accepted = onDevice.judge.verdicts(try logits.tensor(), labels: batchLabels[...],
-                                                   nearest: try onDevice.nearestReal(labels: batchLabels).map { .distances($0) })
-            } else {
-                accepted = judge.accepts(judgedSize == nil ? squares : squares.map(finish), labels: batchLabels)
+            if let judge {
+                let rows = batchLabels[first..<(first + count)]
+                let accepted: [Bool]
+                if let onDevice, let allLogits {
+                    let batchLogits = Tensor(shape: [count, classes], values: Array(allLogits[(first * classes)..<((first + count) * classes)]))
+                    accepted = onDevice.judge.verdicts(batchLogits, labels: rows,
+                                                       nearest: nearest.map { .distances(Array($0[first..<(first + count)])) })
+                } else {
+                    accepted = judge.accepts(judgedSize == nil ? squares : squares.map(finish), labels: Array(rows))
+                }
+                for (row, slot) in batch.slots.enumerated() { verdicts[slot] = accepted[row] }
             }
-            for (row, slot) in batch.slots.enumerated() { verdicts[slot] = accepted[row] }
+            first += count
         }
         return (images.map { $0! }, judge == nil ? nil : verdicts)
     }

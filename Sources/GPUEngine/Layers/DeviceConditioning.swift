@@ -1,23 +1,30 @@
 import CUDA
 import Engine
 
-/// Class labels in device memory (Int32 per image).
+/// Class labels in device memory (Int32 per image), from `offset` on (a batch's part of a
+/// chunk's labels, uploaded at once).
 public struct DeviceLabels: @unchecked Sendable {
     public let storage: DeviceBuffer
+    /// In labels from the allocation's start.
+    public let offset: Int
     public let count: Int
 
     public init(_ labels: [Int32], on device: any KernelDevice) throws(CUDAError) {
         storage = try device.upload(labels)
+        offset = 0
         count = labels.count
     }
 
-    public init(storage: DeviceBuffer, count: Int) {
+    public init(storage: DeviceBuffer, offset: Int = 0, count: Int) {
+        precondition((offset + count) * 4 <= storage.bytes, "\(count) labels from \(offset) past their allocation")
         self.storage = storage
+        self.offset = offset
         self.count = count
     }
 
-    public var argument: KernelArgument { .buffer(storage) }
-    public func values() throws(CUDAError) -> [Int32] { try storage.int32s(count) }
+    public var address: UInt64 { storage.address + UInt64(offset * 4) }
+    public var argument: KernelArgument { .address(address) }
+    public func values() throws(CUDAError) -> [Int32] { try storage.device.int32s(at: address, count: count) }
 }
 
 /// A class embedding on a device (`Engine/Layers/Embedding.swift`): rows of a (classes, dim)

@@ -27,13 +27,18 @@ public final class DeviceLinear {
 
     public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor { try forward(parts: [x]) }
 
-    /// parts (B, in_i) with the in_i summing to `inFeatures` -> y (B, out).
-    public func forward(parts: [DeviceTensor]) throws(CUDAError) -> DeviceTensor {
+    /// parts (B, in_i) with the in_i summing to `inFeatures` -> y (B, out), into `destination`
+    /// when one is given (a batch's rows of a larger output), else into the layer's own.
+    public func forward(parts: [DeviceTensor], into destination: DeviceTensor? = nil) throws(CUDAError) -> DeviceTensor {
         let batch = parts[0].shape[0], (inputs, outputs) = (layer.inFeatures, layer.outFeatures)
         precondition(parts.allSatisfy { $0.shape.count == 2 && $0.shape[0] == batch }
                      && parts.map { $0.shape[1] }.reduce(0, +) == inputs, "Linear expects (B, \(inputs)) in parts")
-        let y = try DeviceTensor.reuse(output, shape: [batch, outputs], on: device)
-        output = y
+        precondition(destination.map { $0.shape == [batch, outputs] } ?? true, "Linear writes (B, \(outputs))")
+        let y: DeviceTensor
+        if let destination { y = destination } else {
+            y = try DeviceTensor.reuse(output, shape: [batch, outputs], on: device)
+            output = y
+        }
         self.inputs = parts
         var column = 0
         for (index, part) in parts.enumerated() {
