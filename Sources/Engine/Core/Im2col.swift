@@ -97,10 +97,21 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
 }
 
 /// col2im over a whole batch: the adjoint of `im2col`. Overwrites image (B, C, H, W) with
-/// the sum of every column entry that reads each pixel, accumulated in a zero-bordered
-/// scratch plane whose interior is then copied out.
+/// the sum of every column entry that reads each pixel: gathered for the DCGAN geometry (4 x 4,
+/// stride 2, padding 1, the image twice the grid: `DoublingColumns`), else scattered.
 public func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Float>,
                    _ g: ConvGeometry, parallel: Bool = true) {
+    if DoublingColumns.applies(to: g) {
+        DoublingColumns.col2im(image, cols, g, parallel: parallel)
+    } else {
+        col2imByScatter(image, cols, g, parallel: parallel)
+    }
+}
+
+/// `col2im` for any geometry: each (c, b) plane accumulated tap by tap in a zero-bordered
+/// scratch plane, whose interior is then copied out.
+func col2imByScatter(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Float>,
+                     _ g: ConvGeometry, parallel: Bool = true) {
     let kernelArea = g.kernelHeight * g.kernelWidth
     let gridArea = g.gridHeight * g.gridWidth
     let imageArea = g.height * g.width
