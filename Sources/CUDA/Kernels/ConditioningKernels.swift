@@ -61,9 +61,11 @@ public enum ConditioningKernels {
     // over (B, C, area).
     extern "C" __global__ void class_affine_forward(const float* x, const float* scale, const float* shift, const int* labels,
                                                     float* y, int batch, int channels, long area) {
-        GRID_STRIDE(i, (long)batch * channels * area) {
-            long plane = i / area;
-            long k = (long)labels[plane / channels] * channels + plane % channels;
+        // 32-bit indices (the host checks the count): 64-bit divisions are software routines.
+        const unsigned n = (unsigned)((long)batch * channels * area), planeArea = (unsigned)area, cs = (unsigned)channels;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            unsigned plane = i / planeArea, b = plane / cs;
+            unsigned k = (unsigned)labels[b] * cs + (plane - b * cs);
             y[i] = x[i] * scale[k] + shift[k];
         }
     }
@@ -73,9 +75,10 @@ public enum ConditioningKernels {
     // (class, channel), its threads over the pixels, a fixed-order tree (256 threads).
     extern "C" __global__ void class_affine_backward_input(const float* dy, const float* scale, const int* labels, float* dx,
                                                            int batch, int channels, long area) {
-        GRID_STRIDE(i, (long)batch * channels * area) {
-            long plane = i / area;
-            dx[i] = dy[i] * scale[(long)labels[plane / channels] * channels + plane % channels];
+        const unsigned n = (unsigned)((long)batch * channels * area), planeArea = (unsigned)area, cs = (unsigned)channels;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            unsigned plane = i / planeArea, b = plane / cs;
+            dx[i] = dy[i] * scale[(unsigned)labels[b] * cs + (plane - b * cs)];
         }
     }
 

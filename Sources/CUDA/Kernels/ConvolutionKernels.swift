@@ -58,9 +58,12 @@ public enum ConvolutionKernels {
     }
 
     // y[b, c, s] += bias[c] over (B, C, S) (S = H*W; 1 for a Linear layer's (B, F) output).
+    // 32-bit indices (the host checks the count).
     extern "C" __global__ void add_channel_bias(float* y, const float* bias, long batch, int channels, long spatial) {
-        const long n = batch * channels * spatial;
-        GRID_STRIDE(i, n) { y[i] += bias[(i / spatial) % channels]; }
+        const unsigned n = (unsigned)(batch * channels * spatial), area = (unsigned)spatial;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            y[i] += bias[(i / area) % (unsigned)channels];
+        }
     }
 
     // db[c] += sum over b and s of dy[b, c, s] (gradients add, as the CPU layers' do). Block
@@ -104,12 +107,14 @@ public enum ConvolutionKernels {
 
     // dst (B, A, S) = src (A, B, S), as `swapLeadingAxes` in Engine/Core/Im2col.swift: NCHW
     // activations to the channel-major (C, N, H*W) matrices whose one GEMM sums a weight's
-    // gradient over the batch, and back. One thread per destination element (coalesced writes).
+    // gradient over the batch, and back. One thread per destination element (coalesced writes);
+    // 32-bit indices (the host checks the count): with 64-bit ones its four divisions per
+    // element were software routines.
     extern "C" __global__ void swap_leading_axes(const float* src, float* dst, long a, long b, long inner) {
-        const long n = a * b * inner;
-        GRID_STRIDE(i, n) {
-            long s = i % inner, rest = i / inner, j = rest % a, k = rest / a;
-            dst[i] = src[(j * b + k) * inner + s];
+        const unsigned n = (unsigned)(a * b * inner), as = (unsigned)a, bs = (unsigned)b, area = (unsigned)inner;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            unsigned rest = i / area, s = i - rest * area, k = rest / as, j = rest - k * as;
+            dst[i] = src[(j * bs + k) * area + s];
         }
     }
 

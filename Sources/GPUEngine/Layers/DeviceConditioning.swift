@@ -125,7 +125,8 @@ public final class DeviceClassAffine {
     }
 
     private func shape(_ x: DeviceTensor) -> [KernelArgument] {
-        [.int32(Int32(x.shape[0])), .int32(Int32(x.shape[1])), .int64(x.count / (x.shape[0] * x.shape[1]))]
+        precondition(x.count < 1 << 31, "class_affine indexes in 32 bits: a smaller batch")
+        return [.int32(Int32(x.shape[0])), .int32(Int32(x.shape[1])), .int64(x.count / (x.shape[0] * x.shape[1]))]
     }
 
     /// x (B, C, H, W) -> x * scale[label, c] + shift[label, c].

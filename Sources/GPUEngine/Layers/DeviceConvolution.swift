@@ -26,6 +26,7 @@ extension KernelDevice {
 
     /// destination (B, A, S) = source (A, B, S).
     func swapLeadingAxes(_ source: DeviceTensor, into destination: DeviceTensor, a: Int, b: Int, inner: Int) throws(CUDAError) {
+        precondition(a * b * inner < 1 << 31, "swap_leading_axes indexes in 32 bits: a smaller batch")
         try launchElementwise("swap_leading_axes", count: a * b * inner, [source.argument, destination.argument, .int64(a), .int64(b), .int64(inner)])
     }
 
@@ -38,6 +39,7 @@ extension KernelDevice {
     }
 
     func addChannelBias(_ y: DeviceTensor, _ bias: DeviceTensor, batch: Int, channels: Int, spatial: Int) throws(CUDAError) {
+        precondition(batch * channels * spatial < 1 << 31, "add_channel_bias indexes in 32 bits: a smaller batch")
         try launchElementwise("add_channel_bias", count: y.count, [y.argument, bias.argument, .int64(batch), .int32(Int32(channels)), .int64(spatial)])
     }
 
