@@ -72,8 +72,8 @@ public enum AugmentKernels {
         for (long i = threadIdx.x; i < size; i += blockDim.x) sum += image[i];
         float mean = block_sum(sum, partial) / size + p[0];
         int sx = (int)p[3], sy = (int)p[4];
-        for (long i = threadIdx.x; i < size; i += blockDim.x) {
-            int c = i / plane, row = (i % plane) / width, column = i % width;
+        for (int i = threadIdx.x; i < (int)size; i += blockDim.x) {
+            int c = i / (int)plane, rest = i - c * (int)plane, row = rest / width, column = rest - row * width;
             int from_row = row - sy, from_column = column - sx;
             float v = 0.f;
             if (!in_cut(p, row, column) && from_row >= 0 && from_row < height && from_column >= 0 && from_column < width)
@@ -96,15 +96,15 @@ public enum AugmentKernels {
         const float* g = dy + blockIdx.x * size;
         const float* p = params + 8 * blockIdx.x;
         float sum = 0.f;
-        for (long i = threadIdx.x; i < size; i += blockDim.x) {
-            int c = i / plane, row = (i % plane) / width, column = i % width;
+        for (int i = threadIdx.x; i < (int)size; i += blockDim.x) {
+            int c = i / (int)plane, rest = i - c * (int)plane, row = rest / width, column = rest - row * width;
             sum += dz(g, p, c, row, column, height, width, plane);
         }
         // Contrast: d = contrast * dz + (1 - contrast) * mean(dz); saturation: each pixel's
         // channels mixed with their mean (self-adjoint); brightness: the identity.
         float mean = block_sum(sum, partial) / size;
-        for (long i = threadIdx.x; i < size; i += blockDim.x) {
-            int c = i / plane, row = (i % plane) / width, column = i % width;
+        for (int i = threadIdx.x; i < (int)size; i += blockDim.x) {
+            int c = i / (int)plane, rest = i - c * (int)plane, row = rest / width, column = rest - row * width;
             float own = p[2] * dz(g, p, c, row, column, height, width, plane) + (1.f - p[2]) * mean;
             if (channels > 1) {
                 float channel_mean = 0.f;

@@ -205,8 +205,10 @@ public enum BatchNormKernels {
     extern "C" __global__ void batchnorm_apply(const float* x, float* y, const float* gamma, const float* beta,
                                                const float* mean, const float* inv_std, long n, int c, long hw,
                                                int activation, float slope) {
-        for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n * c * hw; i += (long)gridDim.x * blockDim.x) {
-            int channel = (i / hw) % c;
+        // 32-bit indices (the host checks the count): generation runs this on every G layer.
+        const unsigned count = (unsigned)(n * c * hw), area = (unsigned)hw, channels = (unsigned)c;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
+            unsigned channel = (i / area) % channels;
             float out = gamma[channel] * (x[i] - mean[channel]) * inv_std[channel] + beta[channel];
             out = activate(out, activation, slope);
             y[i] = out;

@@ -118,6 +118,7 @@ public final class DeviceBatchNorm {
         output = y
         let shape: (n: Int, hw: Int) = (x.shape[0], x.shape[2] * x.shape[3])
         if let given {
+            precondition(x.count < 1 << 31, "batchnorm_apply indexes in 32 bits: a smaller batch")
             try device.launchElementwise("batchnorm_apply", count: x.count,
                                          [x.argument, y.argument, gamma.argument, beta.argument, given.mean.argument, given.invStd.argument,
                                           .int64(shape.n), .int32(Int32(layer.channels)), .int64(shape.hw),
