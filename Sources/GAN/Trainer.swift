@@ -104,6 +104,35 @@ public enum TrainingBudget: Sendable, Equatable {
     case secondsOrSteps(seconds: Double, steps: Int)
 }
 
+extension TrainingBudget {
+    /// The most passes over its images one training round of a model without augmentation
+    /// makes by default, whichever ends first with its minutes (the daemon's `max_epochs`,
+    /// `synthd train --max-epochs`). An unaugmented discriminator that sees the same images
+    /// hundreds of times memorises them and the generator's classes collapse: on an H200 a
+    /// minute on 10,000 images (286 passes) collapsed every class where 128 passes did not, and
+    /// 20 GPU-minutes of the full Fashion-MNIST would be over a thousand. Augmented models
+    /// (DiffAugment, ADA: small datasets) are not capped; many passes are what they are for.
+    public static let defaultMaxEpochs = 100.0
+
+    /// `seconds`, or `passes` over `trainer`'s images, whichever ends first; only the seconds
+    /// where no cap applies (see `Trainer.steps(forPasses:)`). `done`: steps of the round
+    /// already taken (a resumed round goes on counting).
+    public static func minutes(_ seconds: Double, orPasses passes: Double, of trainer: Trainer, done: Int = 0) -> TrainingBudget {
+        guard let cap = trainer.steps(forPasses: passes) else { return .seconds(seconds) }
+        return .secondsOrSteps(seconds: seconds, steps: max(0, cap - done))
+    }
+}
+
+extension Trainer {
+    /// The steps of `passes` passes over the training images at the model's batch size; nil
+    /// where the cap does not apply: a model that trains with augmentation, or `passes` 0.
+    public func steps(forPasses passes: Double) -> Int? {
+        let augmented = record.options.augmentation || record.options.adaptiveAugmentation
+        guard !augmented, passes > 0 else { return nil }
+        return Int((passes * Double(training.count) / Double(record.options.batchSize)).rounded(.up))
+    }
+}
+
 /// A progress report, sent after every step.
 public struct TrainingProgress: Sendable {
     public var step: Int

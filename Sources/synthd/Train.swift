@@ -29,6 +29,8 @@ struct Train: ParsableCommand {
     @Option(help: "State folder for the model, checkpoints and pictures.") var state: String
     @Option(help: "Train for this many minutes.") var minutes: Double?
     @Option(help: "Train for this many steps.") var steps: Int?
+    @Option(help: "With --minutes, a model without augmentation stops after this many passes over the images if the minutes last longer (as the daemon's max_epochs; on a GPU a few minutes are hundreds of passes, and an unaugmented discriminator that sees the same images that often memorises them); 0: no cap.")
+    var maxEpochs = TrainingBudget.defaultMaxEpochs
     @Option(help: "Seed of weights, noise, augmentation and data order (new models only).") var seed: UInt64 = 0
     @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
     @Option(help: "Images per step.") var batch = 64
@@ -61,6 +63,7 @@ struct Train: ParsableCommand {
         guard (minutes == nil) != (steps == nil) else { throw ValidationError("give exactly one of --minutes and --steps") }
         if let minutes, minutes <= 0 { throw ValidationError("--minutes must be positive") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
+        guard maxEpochs >= 0, maxEpochs.isFinite else { throw ValidationError("--max-epochs must be 0 (no cap) or more") }
         guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
@@ -135,7 +138,8 @@ struct Train: ParsableCommand {
                 progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", Date().timeIntervalSince(judgeStart), state))
             }
         }
-        let budget: TrainingBudget = steps.map { .steps($0) } ?? .seconds(minutes! * 60)
+        let budget: TrainingBudget = steps.map { .steps($0) } ?? .minutes(minutes! * 60, orPasses: maxEpochs, of: trainer)
+        let capped: Int? = steps == nil ? trainer.steps(forPasses: maxEpochs) : nil
         let taken = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
             try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
                 progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
@@ -146,6 +150,10 @@ struct Train: ParsableCommand {
         }
         progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "
             + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")
+        if let capped, taken >= capped, !Signals.stopRequested {
+            progress.write(String(format: "stopped after %@ passes over the %d images (--max-epochs) before the minutes ran out\n",
+                                  maxEpochs.rounded() == maxEpochs ? "\(Int(maxEpochs))" : "\(maxEpochs)", trainer.training.count))
+        }
         if let best = trainer.record.best {
             progress.write(String(format: "generation uses step %d, chosen on %d held-out images (kernel distance %.4f; heldout.csv has every checkpoint's)\n",
                                   best.step, best.heldOutImages, best.distance))

@@ -112,6 +112,22 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(seed9.count == 2 && seed9.allSatisfy { $0.contains("\"checked\":false") && $0.contains("\"temperature\":1}") }, "\(seed9)")
     }
 
+    /// `synthd train --minutes` caps an unaugmented model's passes over the images as the
+    /// daemon does (`--max-epochs`, default the daemon's `max_epochs`): 2 passes of 8 images at
+    /// batch 4 end the run at 4 steps, not after its minute, and say why.
+    @Test func minutesStopAtTheCapOnPasses() throws {
+        let data = try temporaryFolder("data"), state = try temporaryFolder("state")
+        defer { for path in [data, state] { try? FileManager.default.removeItem(atPath: path) } }
+        try makeDataset(data, classes: ["cat": 4, "dog": 4])
+        let run = try SynthdProcess.run(["train", data, "--state", state, "--minutes", "1", "--max-epochs", "2", "--batch", "4",
+                                         "--augmentation", "off"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("done: 4 steps this run"), "\(run.output)")
+        #expect(run.output.contains("stopped after 2 passes over the 8 images (--max-epochs) before the minutes ran out"), "\(run.output)")
+        let negative = try SynthdProcess.run(["train", data, "--state", state, "--minutes", "1", "--max-epochs=-1"])
+        #expect(negative.status != 0 && negative.output.contains("--max-epochs must be 0 (no cap) or more"), "\(negative.output)")
+    }
+
     @Test func badInputGetsAClearError() throws {
         let state = try temporaryFolder("state")
         defer { try? FileManager.default.removeItem(atPath: state) }

@@ -27,6 +27,31 @@ import Testing
             + trainer.ema.shadows.map(\.values)
     }
 
+    /// The cap on passes over the data (`max_epochs`, `--max-epochs`): steps of that many
+    /// passes at the batch size, rounded up, for a model without augmentation; none for one with
+    /// DiffAugment or ADA, or for 0 passes. A time budget with the cap ends at whichever comes first.
+    @Test func passesCapOnlyUnaugmentedModels() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 5, value: 40)
+        try data.addImages("b", count: 5, value: 90)
+        func trainer(_ configure: (inout TrainingOptions) -> Void) throws -> Trainer {
+            var options = options()
+            configure(&options)
+            let state = try stateFolder()
+            return try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options)
+        }
+        let plain = try trainer { $0.augmentation = false }
+        #expect(plain.steps(forPasses: 3) == 8, "3 passes of 10 images at batch 4: 7.5 steps, rounded up")
+        #expect(plain.steps(forPasses: 0) == nil)
+        #expect(TrainingBudget.minutes(60, orPasses: 3, of: plain, done: 5) == .secondsOrSteps(seconds: 60, steps: 3))
+        #expect(TrainingBudget.minutes(60, orPasses: 3, of: plain, done: 9) == .secondsOrSteps(seconds: 60, steps: 0))
+        #expect(TrainingBudget.minutes(60, orPasses: 0, of: plain) == .seconds(60))
+        let augmented = try trainer { $0.augmentation = true }
+        #expect(augmented.steps(forPasses: 3) == nil && TrainingBudget.minutes(60, orPasses: 3, of: augmented) == .seconds(60))
+        let adaptive = try trainer { $0.augmentation = false; $0.adaptiveAugmentation = true }
+        #expect(adaptive.steps(forPasses: 3) == nil)
+    }
+
     /// With adaptive augmentation, its controller (p and the counts of the current interval)
     /// is part of what resumes: the run stops halfway through an interval.
     @Test(arguments: [false, true]) func interruptedAndResumedRunEqualsUninterruptedRun(adaptive: Bool) throws {

@@ -23,12 +23,8 @@ public struct Configuration: Equatable, Sendable {
     public var fineTuneMinutes = 5.0
     /// The most passes over the dataset's images one training round makes (a new model's
     /// training, a fine-tuning round), whichever ends first with the minutes, for a model that
-    /// trains without augmentation; 0: no cap. An unaugmented discriminator that sees the same
-    /// images hundreds of times memorises them and the generator's classes collapse: on an H200
-    /// a minute on 10,000 images (286 passes) collapsed every class where 128 passes did not,
-    /// and 20 GPU-minutes of the full Fashion-MNIST would be over a thousand. Augmented models
-    /// (DiffAugment, ADA: small datasets) are not capped; many passes are what they are for.
-    public var maxEpochs = 100.0
+    /// trains without augmentation; 0: no cap (why: `TrainingBudget.defaultMaxEpochs`).
+    public var maxEpochs = TrainingBudget.defaultMaxEpochs
     public var checkpointSeconds = 60.0
     public var resolution = 32
     public var batch = 64

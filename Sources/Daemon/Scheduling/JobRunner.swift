@@ -152,10 +152,7 @@ public struct JobRunner: Sendable {
         // The cap on passes over the data (unaugmented models only; see `maxEpochs`), counted
         // from the round's first step: a resumed round (another slice, a restart) goes on counting.
         let roundStart = (job.remainingSeconds != nil ? store.get(name).roundStartStep : nil) ?? trainer.record.steps
-        let augmented = trainer.record.options.augmentation || trainer.record.options.adaptiveAugmentation
-        let capSteps = augmented || settings.maxEpochs <= 0
-            ? nil : Int((settings.maxEpochs * Double(trainer.training.count) / Double(trainer.record.options.batchSize)).rounded(.up))
-        let stepsLeft = capSteps.map { max(0, roundStart + $0 - trainer.record.steps) }
+        let capSteps = trainer.steps(forPasses: settings.maxEpochs)
         log.info("\(detail): \(set.count) images in \(set.classMap.count) classes, \(Int(remaining.rounded())) s of budget left")
         store.update(name) {
             $0.phase = .training
@@ -182,7 +179,7 @@ public struct JobRunner: Sendable {
         }
         var lastReport = Date.distantPast
         let turnOver = { Date().timeIntervalSince(started) >= slice && othersWaiting() }
-        let budget: TrainingBudget = stepsLeft.map { .secondsOrSteps(seconds: remaining, steps: $0) } ?? .seconds(remaining)
+        let budget = TrainingBudget.minutes(remaining, orPasses: settings.maxEpochs, of: trainer, done: trainer.record.steps - roundStart)
         try trainer.train(budget, shouldStop: { shouldStop() || turnOver() }) { progress in
             guard Date().timeIntervalSince(lastReport) >= 1 else { return }
             lastReport = Date()
