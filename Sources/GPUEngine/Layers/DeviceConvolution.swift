@@ -14,7 +14,8 @@ extension ConvGeometry {
 extension KernelDevice {
     func im2col(_ image: DeviceTensor, into cols: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
         precondition(g.patchSize * g.columnCount < 1 << 31 && g.imageCount < 1 << 31, "im2col indexes in 32 bits: a smaller batch")
-        try launchElementwise("im2col", count: g.patchSize * g.columnCount, [image.argument, cols.argument, g.kernelArgument])
+        // One thread per (channel, grid cell): all of the cell's taps.
+        try launchElementwise("im2col", count: g.channels * g.columnCount, [image.argument, cols.argument, g.kernelArgument])
     }
 
     /// image = the columns gathered back (+ bias per image channel, when given).
