@@ -22,7 +22,9 @@ struct EmulatedKernelTests {
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
     @Test func augmentationProbability() throws { try checks.augmentationProbability() }
-    @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
+    @Test(arguments: [(Int32(0), Float(0)), (2, 0), (2, 300)]) func batchNorm(activation: Int32, offset: Float) throws {
+        try checks.batchNorm(activation: activation, offset: offset)
+    }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
     @Test(arguments: [1, 3]) func imagesForTheJudge(channels: Int) throws { try checks.imagesForTheJudge(channels: channels) }
@@ -56,7 +58,9 @@ struct GPUKernelTests {
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
     @Test func augmentationProbability() throws { try checks.augmentationProbability() }
-    @Test(arguments: [Int32(0), 2]) func batchNorm(activation: Int32) throws { try checks.batchNorm(activation: activation) }
+    @Test(arguments: [(Int32(0), Float(0)), (2, 0), (2, 300)]) func batchNorm(activation: Int32, offset: Float) throws {
+        try checks.batchNorm(activation: activation, offset: offset)
+    }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
     @Test(arguments: [1, 3]) func imagesForTheJudge(channels: Int) throws { try checks.imagesForTheJudge(channels: channels) }

@@ -21,6 +21,10 @@ public enum BatchNormKernels {
         if (activation == 2) return y > 0.f ? d : slope * d;
         return d;
     }
+    // The statistics take one pass, of the values less one of the channel's own (its first):
+    // E[v^2] - E[v]^2 of values far from zero (a mean 500 times their spread) loses most of a
+    // float's digits, and of values shifted near their mean it does not (the shifted-data
+    // algorithm; the CPU engine takes two passes instead).
     // grid: C blocks of BLOCK threads. Writes mean and inverse standard deviation per channel,
     // updates the running statistics, and y = act(gamma * (x - mean) * inv_std + beta).
     // activation: 0 none, 1 ReLU, 2 LeakyReLU(slope). xhat is kept for the backward pass.
@@ -30,15 +34,16 @@ public enum BatchNormKernels {
             int n, int c, int hw, float eps, float momentum, int activation, float slope) {
         __shared__ float shared[BLOCK];
         const unsigned channel = blockIdx.x, count = (unsigned)n * hw, area = hw;
+        const float shift = x[channel * area];
         float sum = 0.f, sum_sq = 0.f;
         #pragma unroll 4
         for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
             unsigned image = k / area, p = k - image * area;
-            float v = x[(image * c + channel) * area + p];
+            float v = x[(image * c + channel) * area + p] - shift;
             sum += v; sum_sq += v * v;
         }
-        float mean = block_sum(sum, shared) / count;
-        float variance = fmaxf(block_sum(sum_sq, shared) / count - mean * mean, 0.f);
+        float shifted_mean = block_sum(sum, shared) / count, mean = shift + shifted_mean;
+        float variance = fmaxf(block_sum(sum_sq, shared) / count - shifted_mean * shifted_mean, 0.f);
         float inv_std = rsqrtf(variance + eps);
         if (threadIdx.x == 0) {
             mean_out[channel] = mean;
@@ -107,11 +112,12 @@ public enum BatchNormKernels {
         unsigned channel, begin, end;
         channel_slice(n, hw, slices, channel, begin, end);
         const unsigned area = hw;
+        const float shift = x[channel * area];  // as batchnorm_forward_training's
         float sum = 0.f, sum_sq = 0.f;
         #pragma unroll 4
         for (unsigned k = begin + threadIdx.x; k < end; k += BLOCK) {
             unsigned image = k / area, p = k - image * area;
-            float v = x[(image * c + channel) * area + p];
+            float v = x[(image * c + channel) * area + p] - shift;
             sum += v; sum_sq += v * v;
         }
         sum = block_sum(sum, shared);
@@ -119,7 +125,7 @@ public enum BatchNormKernels {
         if (threadIdx.x == 0) { partials[2 * blockIdx.x] = sum; partials[2 * blockIdx.x + 1] = sum_sq; }
     }
 
-    extern "C" __global__ void batchnorm_finish_stats(const float* partials, float* mean_out, float* inv_std_out,
+    extern "C" __global__ void batchnorm_finish_stats(const float* x, const float* partials, float* mean_out, float* inv_std_out,
             float* running_mean, float* running_var, int c, int slices, int n, int hw, float eps, float momentum) {
         const unsigned count = (unsigned)n * hw;
         for (int channel = blockIdx.x * blockDim.x + threadIdx.x; channel < c; channel += gridDim.x * blockDim.x) {
@@ -128,8 +134,9 @@ public enum BatchNormKernels {
                 sum += partials[2 * (channel * slices + k)];
                 sum_sq += partials[2 * (channel * slices + k) + 1];
             }
-            float mean = sum / count;
-            float variance = fmaxf(sum_sq / count - mean * mean, 0.f);
+            // The partial sums are of the values less the channel's first (batchnorm_partial_stats).
+            float shifted_mean = sum / count, mean = x[channel * hw] + shifted_mean;
+            float variance = fmaxf(sum_sq / count - shifted_mean * shifted_mean, 0.f);
             mean_out[channel] = mean;
             inv_std_out[channel] = rsqrtf(variance + eps);
             float unbiased = count > 1 ? variance * count / (count - 1) : variance;

@@ -70,7 +70,7 @@ public final class DeviceBatchNorm {
         self.partials = partials
         try device.launch("batchnorm_partial_stats", grid: c * split, block: 256, [x.argument, partials.argument] + shape + [.int32(Int32(split))])
         try device.launch("batchnorm_finish_stats", grid: (c + 255) / 256, block: 256,
-                          [partials.argument, mean.argument, invStd.argument, runningMean.argument, runningVar.argument,
+                          [x.argument, partials.argument, mean.argument, invStd.argument, runningMean.argument, runningVar.argument,
                            .int32(Int32(c)), .int32(Int32(split)), .int32(Int32(n)), .int32(Int32(hw)), .float(layer.eps), .float(momentum)])
         try device.launchElementwise("batchnorm_normalize", count: x.count,
                                      [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument,
