@@ -121,6 +121,11 @@ extension TrainingBudget {
         guard let cap = trainer.steps(forPasses: passes) else { return .seconds(seconds) }
         return .secondsOrSteps(seconds: seconds, steps: max(0, cap - done))
     }
+
+    /// A number of passes as messages write it: "100", or "12.5".
+    public static func describe(passes: Double) -> String {
+        passes.rounded() == passes ? "\(Int(passes))" : "\(passes)"
+    }
 }
 
 extension Trainer {

@@ -139,7 +139,8 @@ struct Train: ParsableCommand {
             }
         }
         let budget: TrainingBudget = steps.map { .steps($0) } ?? .minutes(minutes! * 60, orPasses: maxEpochs, of: trainer)
-        let capped: Int? = steps == nil ? trainer.steps(forPasses: maxEpochs) : nil
+        // The steps that end the run before its minutes, where the cap applies.
+        let capped: Int? = if case .secondsOrSteps(_, let cap) = budget { cap } else { nil }
         let taken = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
             try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
                 progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
@@ -152,7 +153,7 @@ struct Train: ParsableCommand {
             + "\(trainer.record.steps) in all; checkpoint and pictures in \(state)")
         if let capped, taken >= capped, !Signals.stopRequested {
             progress.write(String(format: "stopped after %@ passes over the %d images (--max-epochs) before the minutes ran out\n",
-                                  maxEpochs.rounded() == maxEpochs ? "\(Int(maxEpochs))" : "\(maxEpochs)", trainer.training.count))
+                                  TrainingBudget.describe(passes: maxEpochs), trainer.training.count))
         }
         if let best = trainer.record.best {
             progress.write(String(format: "generation uses step %d, chosen on %d held-out images (kernel distance %.4f; heldout.csv has every checkpoint's)\n",

@@ -193,8 +193,7 @@ public struct JobRunner: Sendable {
         let left = capReached ? 0 : max(0, remaining - Date().timeIntervalSince(started))
         store.update(name) { $0.step = trainer.record.steps }
         if capReached {
-            let passes = settings.maxEpochs.rounded() == settings.maxEpochs ? "\(Int(settings.maxEpochs))" : "\(settings.maxEpochs)"
-            log.info("checkpoint at step \(trainer.record.steps): \(passes) passes over the images (max_epochs), before the minutes ran out")
+            log.info("checkpoint at step \(trainer.record.steps): \(TrainingBudget.describe(passes: settings.maxEpochs)) passes over the images (max_epochs), before the minutes ran out")
         } else {
             log.info("checkpoint at step \(trainer.record.steps); \(Int(left.rounded())) s of budget left")
         }
