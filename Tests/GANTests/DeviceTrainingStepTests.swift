@@ -16,9 +16,9 @@ struct DeviceStepComparison {
     /// A small model of the daemon's kind; the two steps start from the same weights.
     static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, channels: Int = 3, classes: Int = 3,
                          leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false,
-                         consistency: Float? = nil) -> TrainingStep {
-        let configuration = ModelConfiguration(imageChannels: channels, classes: classes, latentSize: 16, embeddingSize: 8,
-                                               baseChannels: 8, classConditionalNorm: true,
+                         consistency: Float? = nil, resolution: Int = 32) -> TrainingStep {
+        let configuration = ModelConfiguration(imageChannels: channels, classes: classes, resolution: resolution, latentSize: 16,
+                                               embeddingSize: 8, baseChannels: 8, classConditionalNorm: true,
                                                discriminatorNormalization: spectral ? .spectral : .batch)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: 5)
@@ -38,14 +38,15 @@ struct DeviceStepComparison {
     }
 
     func compare(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, leCam: Float? = nil,
-                 adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false, consistency: Float? = nil) throws {
+                 adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false, consistency: Float? = nil,
+                 resolution: Int = 32) throws {
         let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral,
-                                consistency: consistency)
+                                consistency: consistency, resolution: resolution)
         let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral,
-                                     consistency: consistency)
+                                     consistency: consistency, resolution: resolution)
         let batch = 6
         var data = RandomGenerator(seed: 11)
-        let real = Tensor(zeros: [batch, 3, 32, 32]), z = Tensor(zeros: [batch, 16])
+        let real = Tensor(zeros: [batch, 3, resolution, resolution]), z = Tensor(zeros: [batch, 16])
         data.fillUniform(real, -1, 1)
         data.fillNormal(z)
         let realLabels: [Int32] = [0, 2, 1, 2, 0, 2], fakeLabels: [Int32] = [1, 1, 0, 2, 0, 1]
@@ -110,12 +111,12 @@ struct DeviceStepComparison {
 
     /// Three steps with every augmentation on: the losses stay finite and differ from step to
     /// step (new draws each step), and the weights move.
-    func augmentedStepsRun() throws {
-        let step = Self.makeStep(loss: .hinge, augmentation: .all)
+    func augmentedStepsRun(resolution: Int = 32) throws {
+        let step = Self.makeStep(loss: .hinge, augmentation: .all, resolution: resolution)
         let before = step.generator.parameters.map { $0.value.values }
         let deviceStep = try DeviceTrainingStep(step, on: device)
         var data = RandomGenerator(seed: 12)
-        let real = Tensor(zeros: [4, 3, 32, 32]), z = Tensor(zeros: [4, 16])
+        let real = Tensor(zeros: [4, 3, resolution, resolution]), z = Tensor(zeros: [4, 16])
         data.fillUniform(real, -1, 1)
         data.fillNormal(z)
         let realBatch = try DeviceTensor(real, on: device), noise = try DeviceTensor(z, on: device)
@@ -165,6 +166,10 @@ struct EmulatedTrainingStepTests {
     }
 
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
+    /// A 64 x 64 colour model (one more stage in each network: other grid sizes for im2col,
+    /// col2im and BatchNorm), the daemon's kind, against the CPU step.
+    @Test func matchesTheCPUStepAt64x64() throws { try comparison.compare(loss: .hinge, augmentation: [], resolution: 64) }
+    @Test func augmentedStepsRunAt64x64() throws { try comparison.augmentedStepsRun(resolution: 64) }
 }
 
 /// The same on a GPU (the device machine); skipped elsewhere, saying so.
@@ -189,10 +194,17 @@ struct GPUTrainingStepTests {
         try comparison.compare(loss: loss, augmentation: nil, consistency: 10)
     }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
+    /// A 64 x 64 colour model (one more stage in each network: other grid sizes for im2col,
+    /// col2im and BatchNorm), the daemon's kind, against the CPU step.
+    @Test func matchesTheCPUStepAt64x64() throws { try comparison.compare(loss: .hinge, augmentation: [], resolution: 64) }
+    @Test func augmentedStepsRunAt64x64() throws { try comparison.augmentedStepsRun(resolution: 64) }
     @Test func capturedStepsEqualEagerSteps() throws { try CapturedStepChecks(device: gpu!).capturedStepsEqualEagerSteps() }
     @Test func reportsReadInBatchesAreEachStepsLosses() throws { try CapturedStepChecks(device: gpu!).reportsReadInBatchesAreEachStepsLosses() }
     @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
         try DeviceSamplingChecks(device: gpu!).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
+    }
+    @Test func samplingMatchesTheCPUAt64x64() throws {
+        try DeviceSamplingChecks(device: gpu!).samplingMatchesTheCPU(classConditionalNorm: true, resolution: 64)
     }
     @Test func samplerMatchesTheCPU() throws { try DeviceSamplingChecks(device: gpu!).samplerMatchesTheCPU() }
     /// The reference step against PyTorch's fixture, on the GPU.
@@ -212,9 +224,9 @@ let gpu: CUDADevice? = (try? CUDADriver()) != nil ? try? CUDADevice() : nil
 struct DeviceSamplingChecks {
     let device: any KernelDevice
 
-    func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
-        let configuration = ModelConfiguration(imageChannels: 1, classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 8,
-                                               classConditionalNorm: classConditionalNorm)
+    func samplingMatchesTheCPU(classConditionalNorm: Bool, resolution: Int = 32) throws {
+        let configuration = ModelConfiguration(imageChannels: 1, classes: 3, resolution: resolution, latentSize: 16, embeddingSize: 8,
+                                               baseChannels: 8, classConditionalNorm: classConditionalNorm)
         let generator = Generator(configuration)
         initializeDCGAN(generator.parameters, seed: 21)
         let gpu = try DeviceGenerator(generator, on: device)
@@ -260,6 +272,9 @@ extension DeviceStepComparison {
 struct EmulatedSamplingTests {
     @Test(arguments: [false, true]) func samplingMatchesTheCPU(classConditionalNorm: Bool) throws {
         try DeviceSamplingChecks(device: EmulatedDevice()).samplingMatchesTheCPU(classConditionalNorm: classConditionalNorm)
+    }
+    @Test func samplingMatchesTheCPUAt64x64() throws {
+        try DeviceSamplingChecks(device: EmulatedDevice()).samplingMatchesTheCPU(classConditionalNorm: true, resolution: 64)
     }
 }
 
