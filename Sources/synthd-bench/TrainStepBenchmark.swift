@@ -32,6 +32,9 @@ struct TrainStepBenchmark: ParsableCommand {
     @Flag(help: "The generator's class as a per-class scale and shift after every BatchNorm too (the daemon's default, `conditioning = norm`); the reference model takes it at G's input only.")
     var classConditionalNorm = false
 
+    @Flag(help: "On a GPU: every BatchNorm channel reduced by one block, never split over several (to measure what the split's two extra kernels each way are worth at this batch).")
+    var oneBlockNorms = false
+
     @OptionGroup var compute: DeviceOption
 
     func run() throws {
@@ -89,6 +92,7 @@ extension TrainStepBenchmark {
     /// around each timed run only (per-step times would each add a synchronisation).
     func measureDevice(_ trainingStep: TrainingStep, real: Tensor, labels: [Int32], on device: any KernelDevice) throws {
         let step = try DeviceTrainingStep(trainingStep, on: device)
+        step.splitsBatchNormChannels = !oneBlockNorms
         let (z, fakeLabels) = trainingStep.drawLatents(batch: batch)
         let realBatch = try DeviceTensor(real, on: device), noise = try DeviceTensor(z, on: device)
         let realLabels = try DeviceLabels(labels, on: device), fake = try DeviceLabels(fakeLabels, on: device)

@@ -29,10 +29,19 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
         case product(MatrixProduct)
     }
 
-    final class Recording: CapturedWork, @unchecked Sendable {
+    public final class Recording: CapturedWork, @unchecked Sendable {
         let operations: [Operation]
         init(_ operations: [Operation]) { self.operations = operations }
-        var operationCount: Int { operations.count }
+        public var operationCount: Int { operations.count }
+        /// What was recorded, in order: each launch's kernel name, "product" for each matrix product.
+        public var operationNames: [String] {
+            operations.map { operation in
+                switch operation {
+                case .launch(let kernel, _, _, _): kernel
+                case .product: "product"
+                }
+            }
+        }
     }
 
     /// Captures under way, by thread (as a CUDA capture records one stream, and each thread

@@ -38,6 +38,13 @@ public final class DeviceTrainingStep {
     private let leCamAnchors: DeviceTensor?
     private var logitGradient: DeviceTensor?
 
+    /// Whether BatchNorm may reduce a large channel over several blocks
+    /// (`DeviceBatchNorm.splitsLargeChannels`; set before the first step).
+    public var splitsBatchNormChannels: Bool {
+        get { (generator.norms + discriminator.norms).allSatisfy(\.splitsLargeChannels) }
+        set { for norm in generator.norms + discriminator.norms { norm.splitsLargeChannels = newValue } }
+    }
+
     public init(_ step: TrainingStep, on device: any KernelDevice) throws(CUDAError) {
         self.step = step
         self.device = device

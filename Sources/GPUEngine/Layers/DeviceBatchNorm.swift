@@ -21,6 +21,10 @@ public final class DeviceBatchNorm {
     private var output: DeviceTensor?, normalized: DeviceTensor?, inputGradient: DeviceTensor?
     /// The split reductions' partial sums and the backward pass's two means per channel.
     private var partials: DeviceTensor?, gradientMeans: DeviceTensor?
+    /// Whether a large channel may be reduced by several blocks (`slices`); false keeps one
+    /// block per channel, only to measure what the split is worth (`synthd-bench train-step
+    /// --one-block-norms`: whether its two extra kernels each way pay at a given batch).
+    public var splitsLargeChannels = true
 
     public init(_ layer: BatchNorm2d, activation: FusedActivation = .none, slope: Float = 0.2, arena: ParameterArena) throws(CUDAError) {
         self.layer = layer
@@ -52,7 +56,9 @@ public final class DeviceBatchNorm {
 
     /// Blocks per channel for `n` images of `hw` values: one unless a channel is large and
     /// the channels few (`ChannelReduction`).
-    public func slices(n: Int, hw: Int) -> Int { ChannelReduction.slices(channels: layer.channels, count: n * hw) }
+    public func slices(n: Int, hw: Int) -> Int {
+        splitsLargeChannels ? ChannelReduction.slices(channels: layer.channels, count: n * hw) : 1
+    }
 
     /// y and xhat from this batch's statistics (running averages moved by `momentum`).
     private func normalize(_ x: DeviceTensor, into y: DeviceTensor, xhat: DeviceTensor, momentum: Float) throws(CUDAError) {

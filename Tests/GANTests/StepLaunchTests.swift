@@ -1,0 +1,50 @@
+import CUDA
+import Engine
+import GAN
+import GPUEngine
+import KernelEmulation
+import Testing
+
+/// What one captured training step asks of the GPU: at batch 64 the step is about 170 short
+/// kernels and products, and a CUDA graph's nodes cost a few microseconds each whatever they
+/// do, so their count is part of the step's time (docs/cuda.md). The reference model's step
+/// (at a small width: the count does not depend on it), captured on the emulation, lists its
+/// launches by kernel; the bound keeps a change that adds launches from passing unnoticed.
+@Suite(.enabled(if: EmulatedDevice.compilerPath != nil, "g++ is not installed: the device step is not emulated"))
+struct StepLaunchTests {
+    @Test func theReferenceStepsLaunches() throws {
+        let graph = try capturedReferenceStep(splittingNorms: true)
+        // 178 on 2026-12-01 (batch 64: five BatchNorms split, three kernels each way).
+        #expect(graph.operationCount <= 178, "the step launches \(graph.operationCount) kernels and products, more than before")
+        // What `synthd-bench train-step --one-block-norms` measures against: one kernel each way per BatchNorm.
+        let oneBlock = try capturedReferenceStep(splittingNorms: false)
+        #expect(!oneBlock.operationNames.contains { $0.hasPrefix("batchnorm_partial") })
+        #expect(oneBlock.operationCount == graph.operationCount - 4 * graph.operationNames.filter { $0 == "batchnorm_partial_stats" }.count)
+    }
+
+    func capturedReferenceStep(splittingNorms: Bool) throws -> EmulatedDevice.Recording {
+        let device = EmulatedDevice()
+        let configuration = ModelConfiguration(imageChannels: 1, classes: 10, baseChannels: 8)
+        let generator = Generator(configuration), discriminator = Discriminator(configuration)
+        initializeDCGAN(generator.parameters, seed: 1)
+        initializeDCGAN(discriminator.parameters, seed: 2)
+        let trainingStep = TrainingStep(generator: generator, discriminator: discriminator, seed: 0)
+        let step = try DeviceTrainingStep(trainingStep, on: device)
+        step.splitsBatchNormChannels = splittingNorms
+        let batch = 64
+        var rng = RandomGenerator(seed: 3)
+        let real = Tensor(zeros: [batch, 1, 32, 32])
+        rng.fillUniform(real, -1, 1)
+        let (z, fakeLabels) = trainingStep.drawLatents(batch: batch)
+        let realBatch = try DeviceTensor(real, on: device), noise = try DeviceTensor(z, on: device)
+        let realLabels = try DeviceLabels((0..<batch).map { Int32($0 % 10) }, on: device), fake = try DeviceLabels(fakeLabels, on: device)
+        let run = { () throws(CUDAError) in try step.run(real: realBatch, realLabels: realLabels, noise: noise, fakeLabels: fake) }
+        try run()
+        let graph = try #require(try device.capture(run) as? EmulatedDevice.Recording)
+        var counts: [String: Int] = [:]
+        for name in graph.operationNames { counts[name, default: 0] += 1 }
+        print("reference step\(splittingNorms ? "" : ", one block per BatchNorm channel"): \(graph.operationCount) operations: "
+            + counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        return graph
+    }
+}
