@@ -3,17 +3,39 @@ import Engine
 
 /// A float tensor in device memory: a shape over floats of an allocation, from `offset` on
 /// (a parameter's view into its `ParameterArena`, or a layer's own output).
+///
+/// A batch of maps, shape (B, C, H, W), is stored image by image (NCHW) or, when
+/// `channelMajor`, channel by channel: (C, B, H, W) in memory, the layout a convolution's one
+/// GEMM over the whole batch reads and writes. Between two convolutions the layers that take
+/// either (BatchNorm, the activations, the class affine) keep the channel-major layout, so
+/// that no pass swaps it back and forth (docs/cuda.md, "What a step launches").
 public struct DeviceTensor: @unchecked Sendable {
     public let storage: DeviceBuffer
     /// In floats from the allocation's start.
     public let offset: Int
     public let shape: [Int]
+    /// (C, B, H, W) in memory for the logical shape (B, C, H, W).
+    public let channelMajor: Bool
 
-    public init(storage: DeviceBuffer, offset: Int = 0, shape: [Int]) {
+    public init(storage: DeviceBuffer, offset: Int = 0, shape: [Int], channelMajor: Bool = false) {
         precondition((offset + shape.reduce(1, *)) * 4 <= storage.bytes, "a view of \(shape) past its allocation")
+        precondition(!channelMajor || shape.count == 4, "channel-major maps are (B, C, H, W), not \(shape)")
         self.storage = storage
         self.offset = offset
         self.shape = shape
+        self.channelMajor = channelMajor
+    }
+
+    /// The same memory, its layout named (`channelMajor`).
+    public func laidOut(channelMajor: Bool) -> DeviceTensor {
+        DeviceTensor(storage: storage, offset: offset, shape: shape, channelMajor: channelMajor)
+    }
+
+    /// Per channel, what the per-channel kernels (BatchNorm) see: `n` runs of `hw` values,
+    /// runs `channels * hw` apart. Channel-major maps are one run of B*H*W values a channel.
+    public var channelRuns: (n: Int, hw: Int) {
+        let area = shape[2] * shape[3]
+        return channelMajor ? (1, shape[0] * area) : (shape[0], area)
     }
 
     /// Fresh device memory (contents undefined until written).
@@ -35,6 +57,7 @@ public struct DeviceTensor: @unchecked Sendable {
 
     public func reshaped(_ newShape: [Int]) -> DeviceTensor {
         precondition(newShape.reduce(1, *) == count, "reshape \(shape) to \(newShape)")
+        precondition(!channelMajor, "a channel-major \(shape) reshaped as if image by image")
         return DeviceTensor(storage: storage, offset: offset, shape: newShape)
     }
 
@@ -46,13 +69,17 @@ public struct DeviceTensor: @unchecked Sendable {
     }
 
     /// As a CPU tensor (tests, checkpoints).
-    public func tensor() throws(CUDAError) -> Tensor { Tensor(shape: shape, values: try values()) }
+    public func tensor() throws(CUDAError) -> Tensor {
+        precondition(!channelMajor, "a channel-major tensor read as NCHW")
+        return Tensor(shape: shape, values: try values())
+    }
 
     /// `existing` when it has `shape` (a layer's output between steps: the same addresses, as
     /// a captured graph needs), else new memory.
-    public static func reuse(_ existing: DeviceTensor?, shape: [Int], on device: any KernelDevice) throws(CUDAError) -> DeviceTensor {
-        if let existing, existing.shape == shape { return existing }
-        return try DeviceTensor(on: device, shape: shape)
+    public static func reuse(_ existing: DeviceTensor?, shape: [Int], on device: any KernelDevice,
+                             channelMajor: Bool = false) throws(CUDAError) -> DeviceTensor {
+        if let existing, existing.shape == shape { return existing.laidOut(channelMajor: channelMajor) }
+        return try DeviceTensor(on: device, shape: shape).laidOut(channelMajor: channelMajor)
     }
 }
 

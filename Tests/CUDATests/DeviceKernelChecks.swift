@@ -139,21 +139,29 @@ struct DeviceKernelChecks {
     /// im2col and col2im against the engine's: im2col only copies, so it matches exactly;
     /// col2im adds in another order than the CPU's, so within float rounding.
     func im2colAndCol2im(_ g: ConvGeometry) throws {
-        let geometry = KernelArgument.int32s(KernelChecks.fields(g))
         let image = values(g.batch * g.channels * g.height * g.width, seed: 7), cols = values(g.patchSize * g.columnCount, seed: 8)
         let cpu = KernelChecks.cpuConvolution(g, image: image, cols: cols)
-        let images = try device.upload(image), columns = try device.allocate(bytes: cols.count * 4)
-        try device.launch("im2col", grid: 3, block: 32, [.buffer(images), .buffer(columns), geometry])
-        #expect(try columns.floats() == cpu.cols)
-        let given = try device.upload(cols), back = try device.allocate(bytes: image.count * 4)
-        try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry, .address(0)])
-        let gathered = try back.floats()
-        #expect(KernelChecks.close(gathered, cpu.image))
-        // With a bias per image channel: each gathered sum plus its channel's bias.
-        let bias = values(g.channels, seed: 11)
-        try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry, .buffer(try device.upload(bias))])
         let plane = g.height * g.width
-        #expect(try back.floats() == gathered.indices.map { gathered[$0] + bias[($0 / plane) % g.channels] })
+        // The image by image and channel-major ((C, B, H, W) in memory): the same columns.
+        for major in [false, true] {
+            let geometry = KernelArgument.int32s(KernelChecks.fields(g, channelMajor: major))
+            let laidOut = major ? KernelChecks.swapLeadingAxes(image, a: g.batch, b: g.channels, inner: plane) : image
+            func imageMajor(_ v: [Float]) -> [Float] {
+                major ? KernelChecks.swapLeadingAxes(v, a: g.channels, b: g.batch, inner: plane) : v
+            }
+            let images = try device.upload(laidOut), columns = try device.allocate(bytes: cols.count * 4)
+            try device.launch("im2col", grid: 3, block: 32, [.buffer(images), .buffer(columns), geometry])
+            #expect(try columns.floats() == cpu.cols, "channel-major: \(major)")
+            let given = try device.upload(cols), back = try device.allocate(bytes: image.count * 4)
+            try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry, .address(0)])
+            let gathered = imageMajor(try back.floats())
+            #expect(KernelChecks.close(gathered, cpu.image), "channel-major: \(major)")
+            // With a bias per image channel: each gathered sum plus its channel's bias.
+            let bias = values(g.channels, seed: 11)
+            try device.launch("col2im", grid: 3, block: 32, [.buffer(given), .buffer(back), geometry, .buffer(try device.upload(bias))])
+            #expect(imageMajor(try back.floats()) == gathered.indices.map { gathered[$0] + bias[($0 / plane) % g.channels] },
+                    "channel-major: \(major)")
+        }
     }
 
     /// from_channel_major: (C, B, S) to (B, C, S), with a bias per channel and without.
@@ -425,18 +433,25 @@ struct DeviceKernelChecks {
         let x = values(batch * channels * area, seed: 26), dz = values(batch * channels * area, seed: 27)
         let cpuZ = affine.forward(Tensor(shape: [batch, channels, 2, 5], values: x), labels: labels)
         let cpuDx = affine.backward(Tensor(shape: [batch, channels, 2, 5], values: dz))
-        let xs = try device.upload(x), scales = try device.upload(scale), shifts = try device.upload(shift)
-        let z = try device.allocate(bytes: x.count * 4), dzs = try device.upload(dz), dx = try device.allocate(bytes: x.count * 4)
-        let dscale = try zeros(scale.count), dshift = try zeros(shift.count)
-        let shape: [KernelArgument] = [.int32(Int32(batch)), .int32(Int32(channels)), .int64(area)]
-        try device.launch("class_affine_forward", grid: 3, block: 16, [.buffer(xs), .buffer(scales), .buffer(shifts), .buffer(labelBuffer), .buffer(z)] + shape)
-        try device.launch("class_affine_backward_input", grid: 3, block: 16, [.buffer(dzs), .buffer(scales), .buffer(labelBuffer), .buffer(dx)] + shape)
-        try device.launch("class_affine_backward_parameters", grid: classes * channels, block: ConditioningKernels.reductionBlock,
-                          [.buffer(dzs), .buffer(xs), .buffer(labelBuffer), .buffer(dscale), .buffer(dshift)] + shape)
-        #expect(KernelChecks.close(try z.floats(), cpuZ.values))
-        #expect(KernelChecks.close(try dx.floats(), cpuDx.values))
-        #expect(KernelChecks.close(try dscale.floats(), affine.scale.grad.values, tolerance: 1e-4))
-        #expect(KernelChecks.close(try dshift.floats(), affine.shift.grad.values, tolerance: 1e-4))
+        let scales = try device.upload(scale), shifts = try device.upload(shift)
+        // Image by image, and channel-major ((C, B, area) in memory): the same values, moved.
+        func channelMajor(_ v: [Float]) -> [Float] { KernelChecks.swapLeadingAxes(v, a: batch, b: channels, inner: area) }
+        func imageMajor(_ v: [Float]) -> [Float] { KernelChecks.swapLeadingAxes(v, a: channels, b: batch, inner: area) }
+        for major in [false, true] {
+            let layout: ([Float]) -> [Float] = major ? channelMajor : { $0 }, back: ([Float]) -> [Float] = major ? imageMajor : { $0 }
+            let xs = try device.upload(layout(x)), dzs = try device.upload(layout(dz))
+            let z = try device.allocate(bytes: x.count * 4), dx = try device.allocate(bytes: x.count * 4)
+            let dscale = try zeros(scale.count), dshift = try zeros(shift.count)
+            let shape: [KernelArgument] = [.int32(Int32(batch)), .int32(Int32(channels)), .int64(area), .int32(major ? 1 : 0)]
+            try device.launch("class_affine_forward", grid: 3, block: 16, [.buffer(xs), .buffer(scales), .buffer(shifts), .buffer(labelBuffer), .buffer(z)] + shape)
+            try device.launch("class_affine_backward_input", grid: 3, block: 16, [.buffer(dzs), .buffer(scales), .buffer(labelBuffer), .buffer(dx)] + shape)
+            try device.launch("class_affine_backward_parameters", grid: classes * channels, block: ConditioningKernels.reductionBlock,
+                              [.buffer(dzs), .buffer(xs), .buffer(labelBuffer), .buffer(dscale), .buffer(dshift)] + shape)
+            #expect(KernelChecks.close(back(try z.floats()), cpuZ.values), "channel-major: \(major)")
+            #expect(KernelChecks.close(back(try dx.floats()), cpuDx.values), "channel-major: \(major)")
+            #expect(KernelChecks.close(try dscale.floats(), affine.scale.grad.values, tolerance: 1e-4), "channel-major: \(major)")
+            #expect(KernelChecks.close(try dshift.floats(), affine.shift.grad.values, tolerance: 1e-4), "channel-major: \(major)")
+        }
     }
 
     /// Batches gathered on the device are dataset images scaled to [-1, 1] with their labels,

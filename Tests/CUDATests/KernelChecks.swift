@@ -21,9 +21,9 @@ enum KernelChecks {
                      gridHeight: 4, gridWidth: 4),
     ]
 
-    static func fields(_ g: ConvGeometry) -> [Int32] {
-        [g.batch, g.channels, g.height, g.width, g.kernelHeight, g.kernelWidth, g.stride, g.padding, g.gridHeight, g.gridWidth]
-            .map { Int32($0) }
+    static func fields(_ g: ConvGeometry, channelMajor: Bool = false) -> [Int32] {
+        [g.batch, g.channels, g.height, g.width, g.kernelHeight, g.kernelWidth, g.stride, g.padding, g.gridHeight, g.gridWidth,
+         channelMajor ? 1 : 0].map { Int32($0) }
     }
 
     /// The engine's im2col and col2im of `image` and `cols`.
@@ -32,6 +32,13 @@ enum KernelChecks {
         image.withUnsafeBufferPointer { i in outCols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, i.baseAddress!, g) } }
         cols.withUnsafeBufferPointer { c in outImage.withUnsafeMutableBufferPointer { col2im($0.baseAddress!, c.baseAddress!, g) } }
         return (outCols, outImage)
+    }
+
+    /// (B, A, S) from (A, B, S): image-by-image maps to channel-major ones and back, plainly.
+    static func swapLeadingAxes(_ v: [Float], a: Int, b: Int, inner: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: v.count)
+        for j in 0..<a { for k in 0..<b { for s in 0..<inner { out[(k * a + j) * inner + s] = v[(j * b + k) * inner + s] } } }
+        return out
     }
 
     static func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5) -> Bool {

@@ -57,15 +57,23 @@ public enum ConditioningKernels {
         }
     }
 
+    // The (image, channel) of map `plane` of (B, C, area) maps, stored image by image or, when
+    // channel_major, channel by channel ((C, B, area) in memory).
+    __device__ void plane_owner(unsigned plane, unsigned batch, unsigned channels, int channel_major, unsigned& b, unsigned& c) {
+        if (channel_major) { c = plane / batch; b = plane - c * batch; }
+        else { b = plane / channels; c = plane - b * channels; }
+    }
+
     // Per-class affine of the generator's normalised maps: y = x * scale[label, c] + shift[label, c]
     // over (B, C, area).
     extern "C" __global__ void class_affine_forward(const float* x, const float* scale, const float* shift, const int* labels,
-                                                    float* y, int batch, int channels, long area) {
+                                                    float* y, int batch, int channels, long area, int channel_major) {
         // 32-bit indices (the host checks the count): 64-bit divisions are software routines.
         const unsigned n = (unsigned)((long)batch * channels * area), planeArea = (unsigned)area, cs = (unsigned)channels;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-            unsigned plane = i / planeArea, b = plane / cs;
-            unsigned k = (unsigned)labels[b] * cs + (plane - b * cs);
+            unsigned b, c;
+            plane_owner(i / planeArea, (unsigned)batch, cs, channel_major, b, c);
+            unsigned k = (unsigned)labels[b] * cs + c;
             y[i] = x[i] * scale[k] + shift[k];
         }
     }
@@ -74,22 +82,24 @@ public enum ConditioningKernels {
     // channel c; dshift[k, c] += sum of dy over them. The parameter gradients: one block per
     // (class, channel), its threads over the pixels, a fixed-order tree (256 threads).
     extern "C" __global__ void class_affine_backward_input(const float* dy, const float* scale, const int* labels, float* dx,
-                                                           int batch, int channels, long area) {
+                                                           int batch, int channels, long area, int channel_major) {
         const unsigned n = (unsigned)((long)batch * channels * area), planeArea = (unsigned)area, cs = (unsigned)channels;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-            unsigned plane = i / planeArea, b = plane / cs;
-            dx[i] = dy[i] * scale[(unsigned)labels[b] * cs + (plane - b * cs)];
+            unsigned b, c;
+            plane_owner(i / planeArea, (unsigned)batch, cs, channel_major, b, c);
+            dx[i] = dy[i] * scale[(unsigned)labels[b] * cs + c];
         }
     }
 
     extern "C" __global__ void class_affine_backward_parameters(const float* dy, const float* x, const int* labels,
-                                                                float* dscale, float* dshift, int batch, int channels, long area) {
+                                                                float* dscale, float* dshift, int batch, int channels, long area,
+                                                                int channel_major) {
         __shared__ float products[256], sums[256];
         const int k = blockIdx.x / channels, c = blockIdx.x % channels;
         float product = 0.f, sum = 0.f;
         for (int b = 0; b < batch; b++) {
             if (labels[b] != k) continue;
-            const long offset = ((long)b * channels + c) * area;
+            const long offset = (channel_major ? (long)c * batch + b : (long)b * channels + c) * area;
             for (long j = threadIdx.x; j < area; j += blockDim.x) { product += dy[offset + j] * x[offset + j]; sum += dy[offset + j]; }
         }
         products[threadIdx.x] = product; sums[threadIdx.x] = sum;

@@ -1,7 +1,8 @@
 /// im2col and col2im for Conv2d and ConvTranspose2d (`Engine/Core/Im2col.swift`): the same
 /// column layout, so that one cuBLAS GEMM per convolution replaces the CPU's OpenBLAS one.
 ///
-/// cols is (C*KH*KW, B*GH*GW): row (c, kh, kw), column (b, gh, gw); the image is (B, C, H, W).
+/// cols is (C*KH*KW, B*GH*GW): row (c, kh, kw), column (b, gh, gw); the image is (B, C, H, W),
+/// stored image by image or, with `channel_major`, channel by channel ((C, B, H, W) in memory).
 /// For Conv2d the image is the input and the grid the output; for ConvTranspose2d the roles
 /// swap (see `ConvGeometry`). col2im gathers (each image pixel sums the column entries that
 /// read it) rather than scattering with atomics: deterministic, so a replayed CUDA graph gives
@@ -11,8 +12,13 @@ public enum ConvolutionKernels {
     #define GRID_STRIDE(i, n) for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
     struct Geometry {
-        int batch, channels, height, width, kh, kw, stride, padding, gh, gw;
+        int batch, channels, height, width, kh, kw, stride, padding, gh, gw, channel_major;
     };
+
+    // Where map (b, c) of the image starts, in maps.
+    __device__ unsigned image_plane(const Geometry& g, unsigned b, unsigned c) {
+        return g.channel_major ? c * g.batch + b : b * g.channels + c;
+    }
 
     // Index arithmetic in 32 bits (the host checks that the counts fit): a 64-bit division is
     // a long software routine on the GPU, and these kernels divide several times per element.
@@ -26,7 +32,7 @@ public enum ConvolutionKernels {
             unsigned c = i / columns, column = i - c * columns;
             unsigned b = column / gridArea, cell = column - b * gridArea, gh = cell / g.gw, gw = cell - gh * g.gw;
             const int top = (int)(gh * g.stride) - g.padding, left = (int)(gw * g.stride) - g.padding;
-            const float* plane = image + (b * g.channels + c) * g.height * g.width;
+            const float* plane = image + image_plane(g, b, c) * g.height * g.width;
             float* out = cols + (unsigned long long)(c * patch) * columns + column;
             for (int kh = 0; kh < g.kh; kh++) {
                 const int h = top + kh;
@@ -50,7 +56,9 @@ public enum ConvolutionKernels {
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
             unsigned rest = i / g.width, w = i - rest * g.width;
             unsigned planes = rest / g.height, h = rest - planes * g.height;
-            unsigned b = planes / g.channels, c = planes - b * g.channels;
+            unsigned b, c;  // i walks the image in its own layout
+            if (g.channel_major) { c = planes / g.batch; b = planes - c * g.batch; }
+            else { b = planes / g.channels; c = planes - b * g.channels; }
             const int y0 = (int)h + g.padding, x0 = (int)w + g.padding;
             // Stride 2 (every DCGAN layer) with shifts and masks: the general residues and
             // quotients are runtime divisions, four more per pixel.

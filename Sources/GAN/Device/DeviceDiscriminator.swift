@@ -36,6 +36,10 @@ public final class DeviceDiscriminator {
             layers = ParameterViews([targets, arena])
         }
         convolutions = model.convolutions.map { DeviceConv2d($0, arena: layers) }
+        // Between two convolutions the maps stay channel-major (BatchNorm and LeakyReLU take
+        // them so): no layout pass each way; the last one's output is flattened image by image
+        // for the projection head.
+        for convolution in convolutions.dropLast() { convolution.outputChannelMajor = true }
         // BatchNorm fuses the activation; the first convolution (and all with spectral
         // normalisation) has its own.
         activations = model.convolutions.indices.map { _ in DeviceActivation(.leakyReLU(slope: 0.2)) }

@@ -30,6 +30,9 @@ public final class DeviceGenerator {
         classNorms = model.classNorms.map { DeviceClassAffine($0, arena: arena) }
         relus = fused ? [] : model.norms.map { _ in DeviceActivation(.relu) }
         upsamplers = model.upsamplers.map { DeviceConvTranspose2d($0, arena: arena) }
+        // Between two upsamplers the maps stay channel-major (BatchNorm, the class affine and
+        // ReLU take them so): no layout pass each way; the last one writes the images.
+        for upsampler in upsamplers.dropLast() { upsampler.outputChannelMajor = true }
     }
 
     public var configuration: ModelConfiguration { model.configuration }

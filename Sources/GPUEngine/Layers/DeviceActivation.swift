@@ -1,7 +1,8 @@
 import CUDA
 import Engine
 
-/// ReLU, LeakyReLU and Tanh on a device, forward and backward (`Engine/Layers/Activations.swift`).
+/// ReLU, LeakyReLU and Tanh on a device, forward and backward (`Engine/Layers/Activations.swift`);
+/// element-wise, so outputs keep their input's layout.
 public final class DeviceActivation {
     public let kind: Activation.Kind
     private var input: DeviceTensor?, output: DeviceTensor?, inputGradient: DeviceTensor?
@@ -16,7 +17,7 @@ public final class DeviceActivation {
 
     public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
         let device = x.device
-        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device, channelMajor: x.channelMajor)
         (input, output) = (x, y)
         let n = KernelArgument.int64(x.count)
         switch kind {
@@ -31,7 +32,8 @@ public final class DeviceActivation {
     public func backward(_ dy: DeviceTensor) throws(CUDAError) -> DeviceTensor {
         guard let x = input, let y = output else { preconditionFailure("Activation.backward before forward") }
         let device = dy.device
-        let dx = try DeviceTensor.reuse(inputGradient, shape: y.shape, on: device)
+        precondition(dy.channelMajor == y.channelMajor, "Activation.backward: dy laid out as its output")
+        let dx = try DeviceTensor.reuse(inputGradient, shape: y.shape, on: device, channelMajor: y.channelMajor)
         inputGradient = dx
         let n = KernelArgument.int64(y.count)
         switch kind {

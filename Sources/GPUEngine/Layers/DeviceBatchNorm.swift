@@ -43,12 +43,13 @@ public final class DeviceBatchNorm {
 
     var device: any KernelDevice { gamma.device }
 
-    /// x (B, C, H, W) -> act(gamma * (x - mean) / std + beta), statistics of this batch.
+    /// x (B, C, H, W) -> act(gamma * (x - mean) / std + beta), statistics of this batch; y in
+    /// x's layout (image by image or channel-major: the kernels see a channel as `channelRuns`).
     public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
         precondition(x.shape.count == 4 && x.shape[1] == layer.channels, "BatchNorm2d expects (B, \(layer.channels), H, W), got \(x.shape)")
         precondition(x.count < 1 << 31, "the BatchNorm kernels index in 32 bits: a smaller batch")
-        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
-        let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device)
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device, channelMajor: x.channelMajor)
+        let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device, channelMajor: x.channelMajor)
         (output, normalized) = (y, xhat)
         try normalize(x, into: y, xhat: xhat, momentum: layer.momentum)
         return y
@@ -62,7 +63,7 @@ public final class DeviceBatchNorm {
 
     /// y and xhat from this batch's statistics (running averages moved by `momentum`).
     private func normalize(_ x: DeviceTensor, into y: DeviceTensor, xhat: DeviceTensor, momentum: Float) throws(CUDAError) {
-        let (n, hw, c) = (x.shape[0], x.shape[2] * x.shape[3], layer.channels)
+        let ((n, hw), c) = (x.channelRuns, layer.channels)
         let shape: [KernelArgument] = [.int32(Int32(n)), .int32(Int32(c)), .int32(Int32(hw))]
         let split = slices(n: n, hw: hw)
         guard split > 1 else {
@@ -87,11 +88,12 @@ public final class DeviceBatchNorm {
     /// `parameterGradients` (the kernel computes them anyway: they are the sums dx needs).
     public func backward(_ dy: DeviceTensor, parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor {
         guard let y = output, let xhat = normalized else { preconditionFailure("BatchNorm2d.backward before forward") }
-        let dx = try DeviceTensor.reuse(inputGradient, shape: y.shape, on: device)
+        precondition(dy.channelMajor == y.channelMajor && dy.shape == y.shape, "BatchNorm2d.backward: dy laid out as its output")
+        let dx = try DeviceTensor.reuse(inputGradient, shape: y.shape, on: device, channelMajor: y.channelMajor)
         inputGradient = dx
         // Without parameter gradients the sums go to the scratch statistics (mean is no longer needed).
         let (dgamma, dbeta) = parameterGradients ? (gammaGradient, betaGradient) : (mean, mean)
-        let (n, hw, c) = (y.shape[0], y.shape[2] * y.shape[3], layer.channels)
+        let ((n, hw), c) = (y.channelRuns, layer.channels)
         let shape: [KernelArgument] = [.int32(Int32(n)), .int32(Int32(c)), .int32(Int32(hw))]
         let split = slices(n: n, hw: hw)
         guard split > 1 else {
@@ -120,9 +122,9 @@ public final class DeviceBatchNorm {
     /// running averages untouched: the training kernel with momentum 0); nothing kept for a
     /// backward pass. `lastStatistics` then reads what was used.
     public func sample(_ x: DeviceTensor, given: DeviceStatistics? = nil) throws(CUDAError) -> DeviceTensor {
-        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device)
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: device, channelMajor: x.channelMajor)
         output = y
-        let shape: (n: Int, hw: Int) = (x.shape[0], x.shape[2] * x.shape[3])
+        let shape = x.channelRuns
         if let given {
             precondition(x.count < 1 << 31, "batchnorm_apply indexes in 32 bits: a smaller batch")
             try device.launchElementwise("batchnorm_apply", count: x.count,
@@ -131,7 +133,7 @@ public final class DeviceBatchNorm {
                                           .int32(activation.rawValue), .float(slope)])
             lastGiven = given
         } else {
-            let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device)
+            let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device, channelMajor: x.channelMajor)
             normalized = xhat
             try normalize(x, into: y, xhat: xhat, momentum: 0)
             lastGiven = nil

@@ -126,12 +126,13 @@ public final class DeviceClassAffine {
 
     private func shape(_ x: DeviceTensor) -> [KernelArgument] {
         precondition(x.count < 1 << 31, "class_affine indexes in 32 bits: a smaller batch")
-        return [.int32(Int32(x.shape[0])), .int32(Int32(x.shape[1])), .int64(x.count / (x.shape[0] * x.shape[1]))]
+        return [.int32(Int32(x.shape[0])), .int32(Int32(x.shape[1])), .int64(x.count / (x.shape[0] * x.shape[1])),
+                .int32(x.channelMajor ? 1 : 0)]
     }
 
-    /// x (B, C, H, W) -> x * scale[label, c] + shift[label, c].
+    /// x (B, C, H, W) -> x * scale[label, c] + shift[label, c], in x's layout.
     public func forward(_ x: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor {
-        let y = try DeviceTensor.reuse(output, shape: x.shape, on: x.device)
+        let y = try DeviceTensor.reuse(output, shape: x.shape, on: x.device, channelMajor: x.channelMajor)
         (input, self.labels, output) = (x, labels, y)
         try x.device.launchElementwise("class_affine_forward", count: x.count,
                                        [x.argument, scale.argument, shift.argument, labels.argument, y.argument] + shape(x))
@@ -142,7 +143,8 @@ public final class DeviceClassAffine {
     public func backward(_ dy: DeviceTensor, parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor {
         guard let x = input, let labels else { preconditionFailure("ClassConditionalAffine.backward before forward") }
         let device = dy.device
-        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
+        precondition(dy.channelMajor == x.channelMajor, "ClassConditionalAffine.backward: dy laid out as its input")
+        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device, channelMajor: x.channelMajor)
         inputGradient = dx
         if parameterGradients {
             try device.launch("class_affine_backward_parameters", grid: layer.classes * layer.channels,

@@ -4,13 +4,15 @@ import Engine
 /// 2-D convolution on a device, as `Engine/Layers/Conv2d.swift` (weight (Cout, Cin, K, K)).
 ///
 /// Forward: im2col of the whole batch into cols (Cin*K*K, B*OH*OW), one GEMM into the
-/// channel-major (Cout, B*OH*OW), then one pass to y (B, Cout, OH, OW) that adds the bias.
+/// channel-major (Cout, B*OH*OW), then one pass to y (B, Cout, OH, OW) that adds the bias; or,
+/// with `outputChannelMajor`, that product is the output (the bias added in place), for layers
+/// that take channel-major maps (`DeviceTensor.channelMajor`). The input may be laid out either way.
 /// (A GEMM per image straight into y, batched, saves that pass but ran a third as fast on an
 /// H200: an image's product is too small to fill the GPU.) The columns are kept for the
 /// backward pass (recomputing them, as the CPU does to stay in cache, would cost a launch and
 /// the same memory traffic). Backward: dy to channel-major
-/// (Cout, B*OH*OW) once, then one GEMM each for dW (summing over the batch) and the columns'
-/// gradient, and col2im.
+/// (Cout, B*OH*OW) once (unless it is already), then one GEMM each for dW (summing over the batch)
+/// and the columns' gradient, and col2im into dx laid out as x.
 public final class DeviceConv2d {
     public let layer: Conv2d
     let parameters: DeviceWeights
@@ -22,6 +24,9 @@ public final class DeviceConv2d {
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
     /// Partial sums of the bias gradient (see `addChannelBiasGradient`).
     private var biasScratch: DeviceTensor?
+
+    /// Whether `forward` returns its maps channel-major (the next layers take them so).
+    public var outputChannelMajor = false
 
     public init(_ layer: Conv2d, arena: some ParameterSource) {
         self.layer = layer
@@ -43,9 +48,17 @@ public final class DeviceConv2d {
         input = x
         let cols = try DeviceTensor.reuse(self.cols, shape: [g.patchSize, g.columnCount], on: device)
         self.cols = cols
-        let y = try DeviceTensor.reuse(output, shape: [g.batch, outputs, g.gridHeight, g.gridWidth], on: device)
+        let y = try DeviceTensor.reuse(output, shape: [g.batch, outputs, g.gridHeight, g.gridWidth], on: device,
+                                       channelMajor: outputChannelMajor)
         output = y
         try device.im2col(x, into: cols, g)
+        if outputChannelMajor {
+            // y (Cout, B*OH*OW in memory) = W . cols, + bias per channel: each channel one row.
+            try device.multiply(MatrixProduct(m: outputs, n: g.columnCount, k: g.patchSize, a: weight.address, lda: g.patchSize,
+                                              b: cols.address, ldb: g.columnCount, c: y.address, ldc: g.columnCount))
+            if let bias { try device.addChannelBias(y, bias, batch: 1, channels: outputs, spatial: g.columnCount) }
+            return y
+        }
         // ycm (Cout, B*OH*OW) = W (Cout, Cin*K*K) . cols; the backward pass reuses its memory.
         let ycm = try DeviceTensor.reuse(channelMajor, shape: [outputs, g.columnCount], on: device)
         channelMajor = ycm
@@ -62,9 +75,14 @@ public final class DeviceConv2d {
                          parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor? {
         guard let x = input, let cols else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(x), outputs = layer.outChannels
-        let dycm = try DeviceTensor.reuse(channelMajor, shape: [outputs, g.columnCount], on: device)
-        channelMajor = dycm
-        try device.swapLeadingAxes(dy, into: dycm, a: g.batch, b: outputs, inner: g.gridArea)
+        let dycm: DeviceTensor
+        if dy.channelMajor {
+            dycm = DeviceTensor(storage: dy.storage, offset: dy.offset, shape: [outputs, g.columnCount])
+        } else {
+            dycm = try DeviceTensor.reuse(channelMajor, shape: [outputs, g.columnCount], on: device)
+            channelMajor = dycm
+            try device.swapLeadingAxes(dy, into: dycm, a: g.batch, b: outputs, inner: g.gridArea)
+        }
         if parameterGradients {
             // dW (Cout, Cin*K*K) += dycm (Cout, B*OH*OW) . cols^T
             try device.multiply(MatrixProduct(transB: true, m: outputs, n: g.patchSize, k: g.columnCount, a: dycm.address,
@@ -81,7 +99,7 @@ public final class DeviceConv2d {
         // dcols (Cin*K*K, B*OH*OW) = W^T . dycm, into the kept columns (the weight gradient has read them).
         try device.multiply(MatrixProduct(transA: true, m: g.patchSize, n: g.columnCount, k: outputs, a: weight.address,
                                           lda: g.patchSize, b: dycm.address, ldb: g.columnCount, c: cols.address, ldc: g.columnCount))
-        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
+        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device, channelMajor: x.channelMajor)
         inputGradient = dx
         try device.col2im(cols, into: dx, g)
         return dx

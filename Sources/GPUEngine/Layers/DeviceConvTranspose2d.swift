@@ -5,10 +5,11 @@ import Engine
 /// (Cin, Cout, K, K)): the adjoint of a convolution whose input is this layer's output, the
 /// same column geometry with the roles swapped (image = output, grid = input).
 ///
-/// Forward: the input to channel-major (Cin, B*H*W), one GEMM W^T . xcm into the columns
-/// (Cout*K*K, B*H*W), then col2im (a gather: deterministic) with the bias. Backward: im2col of
-/// dy; dW from the kept xcm in one GEMM that sums over the batch; dx through one GEMM into
-/// channel-major and one pass to NCHW. (A GEMM per image, batched, ran a third as fast on an
+/// Forward: the input to channel-major (Cin, B*H*W) unless it is already, one GEMM W^T . xcm
+/// into the columns (Cout*K*K, B*H*W), then col2im (a gather: deterministic) with the bias,
+/// into maps channel-major when `outputChannelMajor`. Backward: im2col of dy (either layout);
+/// dW from the kept xcm in one GEMM that sums over the batch; dx through one GEMM into
+/// channel-major, which is dx when x was channel-major, else one pass to NCHW. (A GEMM per image, batched, ran a third as fast on an
 /// H200: an image's product is too small to fill the GPU.)
 public final class DeviceConvTranspose2d {
     public let layer: ConvTranspose2d
@@ -19,9 +20,12 @@ public final class DeviceConvTranspose2d {
     var biasGradient: DeviceTensor? { parameters.biasGradient }
     private var input: DeviceTensor?
     private var output: DeviceTensor?, cols: DeviceTensor?, channelMajor: DeviceTensor?, inputGradient: DeviceTensor?
-    private var gradientChannelMajor: DeviceTensor?
+    private var gradientChannelMajor: DeviceTensor?, ownChannelMajor: DeviceTensor?
     /// Partial sums of the bias gradient (see `addChannelBiasGradient`).
     private var biasScratch: DeviceTensor?
+
+    /// Whether `forward` returns its maps channel-major (the next layers take them so).
+    public var outputChannelMajor = false
 
     public init(_ layer: ConvTranspose2d, arena: ParameterArena) {
         self.layer = layer
@@ -47,12 +51,20 @@ public final class DeviceConvTranspose2d {
         input = x
         let cols = try DeviceTensor.reuse(self.cols, shape: [g.patchSize, g.columnCount], on: device)
         self.cols = cols
-        let y = try DeviceTensor.reuse(output, shape: [g.batch, layer.outChannels, g.height, g.width], on: device)
+        let y = try DeviceTensor.reuse(output, shape: [g.batch, layer.outChannels, g.height, g.width], on: device,
+                                       channelMajor: outputChannelMajor)
         output = y
-        // xcm (Cin, B*H*W), kept for dW; cols (Cout*K*K, B*H*W) = W^T (Cout*K*K, Cin) . xcm
-        let xcm = try DeviceTensor.reuse(channelMajor, shape: [inputs, g.columnCount], on: device)
+        // xcm (Cin, B*H*W), kept for dW (x itself when channel-major: the layer before keeps
+        // its output until the next forward pass); cols (Cout*K*K, B*H*W) = W^T (Cout*K*K, Cin) . xcm
+        let xcm: DeviceTensor
+        if x.channelMajor {
+            xcm = DeviceTensor(storage: x.storage, offset: x.offset, shape: [inputs, g.columnCount])
+        } else {
+            xcm = try DeviceTensor.reuse(ownChannelMajor, shape: [inputs, g.columnCount], on: device)
+            ownChannelMajor = xcm
+            try device.swapLeadingAxes(x, into: xcm, a: g.batch, b: inputs, inner: g.gridArea)
+        }
         channelMajor = xcm
-        try device.swapLeadingAxes(x, into: xcm, a: g.batch, b: inputs, inner: g.gridArea)
         try device.multiply(MatrixProduct(transA: true, m: g.patchSize, n: g.columnCount, k: inputs, a: weight.address,
                                           lda: g.patchSize, b: xcm.address, ldb: g.columnCount, c: cols.address, ldc: g.columnCount))
         try device.col2im(cols, into: y, g, bias: bias)
@@ -73,18 +85,21 @@ public final class DeviceConvTranspose2d {
                                               lda: g.columnCount, b: cols.address, ldb: g.columnCount, beta: 1,
                                               c: weightGradient.address, ldc: g.patchSize))
             if let biasGradient {
-                try device.addChannelBiasGradient(dy, into: biasGradient, batch: g.batch, channels: layer.outChannels,
-                                                  spatial: g.height * g.width, scratch: &biasScratch)
+                let (n, hw) = dy.channelRuns
+                try device.addChannelBiasGradient(dy, into: biasGradient, batch: n, channels: layer.outChannels, spatial: hw,
+                                                  scratch: &biasScratch)
             }
         }
         guard wantInput else { return nil }
-        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
-        inputGradient = dx
-        // dxcm (Cin, B*H*W) = W (Cin, Cout*K*K) . dcols, then to (B, Cin, H, W)
+        // dxcm (Cin, B*H*W) = W (Cin, Cout*K*K) . dcols: dx itself when x was channel-major,
+        // else then to (B, Cin, H, W)
         let dxcm = try DeviceTensor.reuse(gradientChannelMajor, shape: [inputs, g.columnCount], on: device)
         gradientChannelMajor = dxcm
         try device.multiply(MatrixProduct(m: inputs, n: g.columnCount, k: g.patchSize, a: weight.address, lda: g.patchSize,
                                           b: cols.address, ldb: g.columnCount, c: dxcm.address, ldc: g.columnCount))
+        if x.channelMajor { return DeviceTensor(storage: dxcm.storage, offset: dxcm.offset, shape: x.shape, channelMajor: true) }
+        let dx = try DeviceTensor.reuse(inputGradient, shape: x.shape, on: device)
+        inputGradient = dx
         try device.fromChannelMajor(dxcm, into: dx, bias: nil, batch: g.batch, channels: inputs, inner: g.gridArea)
         return dx
     }

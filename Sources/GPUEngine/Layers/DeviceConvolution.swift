@@ -2,9 +2,10 @@ import CUDA
 import Engine
 
 extension ConvGeometry {
-    /// The `Geometry` struct of `convolution.cu`, by value.
-    var kernelArgument: KernelArgument {
-        .int32s([batch, channels, height, width, kernelHeight, kernelWidth, stride, padding, gridHeight, gridWidth].map { Int32($0) })
+    /// The `Geometry` struct of `convolution.cu`, by value, for an image laid out as `image`.
+    func kernelArgument(image: DeviceTensor) -> KernelArgument {
+        .int32s([batch, channels, height, width, kernelHeight, kernelWidth, stride, padding, gridHeight, gridWidth,
+                 image.channelMajor ? 1 : 0].map { Int32($0) })
     }
     var gridArea: Int { gridHeight * gridWidth }
     var imageCount: Int { batch * channels * height * width }
@@ -15,13 +16,14 @@ extension KernelDevice {
     func im2col(_ image: DeviceTensor, into cols: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
         precondition(g.patchSize * g.columnCount < 1 << 31 && g.imageCount < 1 << 31, "im2col indexes in 32 bits: a smaller batch")
         // One thread per (channel, grid cell): all of the cell's taps.
-        try launchElementwise("im2col", count: g.channels * g.columnCount, [image.argument, cols.argument, g.kernelArgument])
+        try launchElementwise("im2col", count: g.channels * g.columnCount, [image.argument, cols.argument, g.kernelArgument(image: image)])
     }
 
-    /// image = the columns gathered back (+ bias per image channel, when given).
+    /// image = the columns gathered back (+ bias per image channel, when given), in the
+    /// image's layout.
     func col2im(_ cols: DeviceTensor, into image: DeviceTensor, _ g: ConvGeometry, bias: DeviceTensor? = nil) throws(CUDAError) {
         precondition(g.patchSize * g.columnCount < 1 << 31 && g.imageCount < 1 << 31, "col2im indexes in 32 bits: a smaller batch")
-        try launchElementwise("col2im", count: g.imageCount, [cols.argument, image.argument, g.kernelArgument,
+        try launchElementwise("col2im", count: g.imageCount, [cols.argument, image.argument, g.kernelArgument(image: image),
                                                                bias.map { $0.argument } ?? .address(0)])
     }
 
