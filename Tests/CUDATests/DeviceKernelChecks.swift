@@ -23,6 +23,16 @@ struct DeviceKernelChecks {
         try device.launch("leaky_relu_backward", grid: 7, block: 128, [.buffer(xs), .buffer(dys), .buffer(dx), .int64(count), .float(0.2)])
         #expect(try y.floats() == x.map { $0 > 0 ? $0 : 0.2 * $0 })
         #expect(try dx.floats() == zip(x, dy).map { $0 > 0 ? $1 : 0.2 * $1 })
+        // With a convolution's bias per channel first (channels of runs of 5 values), and the
+        // backward pass reading the output's sign: the same gradient as from x + bias.
+        let channels = 3, bias = values(channels, seed: 3)
+        let biased = x.indices.map { x[$0] + bias[($0 / 5) % channels] }
+        try device.launch("leaky_relu_bias_forward", grid: 7, block: 128,
+                          [.buffer(xs), .buffer(try device.upload(bias)), .buffer(y), .int32(Int32(channels)), .int32(5),
+                           .int64(count), .float(0.2)])
+        #expect(try y.floats() == biased.map { $0 > 0 ? $0 : 0.2 * $0 })
+        try device.launch("leaky_relu_backward", grid: 7, block: 128, [.buffer(y), .buffer(dys), .buffer(dx), .int64(count), .float(0.2)])
+        #expect(try dx.floats() == zip(biased, dy).map { $0 > 0 ? $1 : 0.2 * $1 })
         try device.launch("tanh_forward", grid: 3, block: 256, [.buffer(xs), .buffer(y), .int64(count)])
         let tanh = try y.floats()
         #expect(zip(tanh, x).allSatisfy { abs($0 - Float(Foundation.tanh(Double($1)))) <= 2e-6 })
@@ -323,10 +333,15 @@ struct DeviceKernelChecks {
     /// gradients of the input, gamma and beta. With `offset` the inputs sit far from zero
     /// (mean 300, spread 0.6), where a variance taken as E[x^2] - mean^2 in Float loses most
     /// of its digits: the engine takes two passes, the kernels shift by one of the channel's
-    /// values first.
-    func batchNorm(activation: Int32, offset: Float = 0) throws {
+    /// values first. With `inputBias` the kernels get x less a bias per channel and the bias
+    /// (`input_bias`: a convolution's bias left to the BatchNorm that cancels it): the same
+    /// outputs, the running mean the model's.
+    func batchNorm(activation: Int32, offset: Float = 0, inputBias: Bool = false) throws {
         let (n, c, h, w) = (3, 4, 5, 7)
         let x = values(n * c * h * w, seed: 14).map { $0 + offset }, dy = values(n * c * h * w, seed: 15)
+        let bias = inputBias ? values(c, seed: 16) : [Float](repeating: 0, count: c)
+        let unbiased = x.indices.map { x[$0] - bias[($0 / (h * w)) % c] }
+        let biasArgument: KernelArgument = inputBias ? .buffer(try device.upload(bias)) : .address(0)
         let norm = BatchNorm2d("bn", channels: c)
         let gammas = (0..<c).map { 0.5 + Float($0) * 0.25 }, betas = (0..<c).map { Float($0) * 0.1 - 0.15 }
         for i in 0..<c { norm.gamma.value[i] = gammas[i]; norm.beta.value[i] = betas[i] }
@@ -336,14 +351,14 @@ struct DeviceKernelChecks {
         let gradient = Tensor(shape: [n, c, h, w], values: dy)
         let dx = norm.backward(activation == 2 ? leaky.backward(gradient) : gradient)
 
-        let xs = try device.upload(x), ys = try device.allocate(bytes: x.count * 4), xhat = try device.allocate(bytes: x.count * 4)
+        let xs = try device.upload(unbiased), ys = try device.allocate(bytes: x.count * 4), xhat = try device.allocate(bytes: x.count * 4)
         let gamma = try device.upload(gammas), beta = try device.upload(betas)
         let mean = try device.allocate(bytes: c * 4), invStd = try device.allocate(bytes: c * 4)
         let runningMean = try device.upload([Float](repeating: 0, count: c)), runningVar = try device.upload([Float](repeating: 1, count: c))
         try device.launch("batchnorm_forward_training", grid: c, block: 256,
                           [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd),
                            .buffer(runningMean), .buffer(runningVar), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)),
-                           .float(norm.eps), .float(norm.momentum), .int32(activation), .float(0.2)])
+                           .float(norm.eps), .float(norm.momentum), .int32(activation), .float(0.2), biasArgument])
         let dys = try device.upload(dy), dxs = try device.allocate(bytes: x.count * 4)
         let dgamma = try zeros(c), dbeta = try zeros(c)
         try device.launch("batchnorm_backward_training", grid: c, block: 256,
@@ -365,7 +380,8 @@ struct DeviceKernelChecks {
         try device.launch("batchnorm_partial_stats", grid: c * slices, block: 256, [.buffer(xs), .buffer(partials)] + shape + [.int32(Int32(slices))])
         try device.launch("batchnorm_finish_stats", grid: 1, block: 32,
                           [.buffer(xs), .buffer(partials), .buffer(mean), .buffer(invStd), .buffer(runningMean), .buffer(runningVar), .int32(Int32(c)),
-                           .int32(Int32(slices)), .int32(Int32(n)), .int32(Int32(h * w)), .float(norm.eps), .float(norm.momentum)])
+                           .int32(Int32(slices)), .int32(Int32(n)), .int32(Int32(h * w)), .float(norm.eps), .float(norm.momentum),
+                           biasArgument])
         try device.launch("batchnorm_normalize", grid: 5, block: 64,
                           [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd)] + shape
                           + [.int32(activation), .float(0.2)])

@@ -22,8 +22,9 @@ struct EmulatedKernelTests {
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
     @Test func augmentationProbability() throws { try checks.augmentationProbability() }
-    @Test(arguments: [(Int32(0), Float(0)), (2, 0), (2, 300)]) func batchNorm(activation: Int32, offset: Float) throws {
-        try checks.batchNorm(activation: activation, offset: offset)
+    @Test(arguments: [(Int32(0), Float(0), false), (2, 0, false), (2, 300, false), (2, 0, true)])
+    func batchNorm(activation: Int32, offset: Float, inputBias: Bool) throws {
+        try checks.batchNorm(activation: activation, offset: offset, inputBias: inputBias)
     }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }
@@ -58,8 +59,9 @@ struct GPUKernelTests {
     @Test(arguments: [1, 64, 1000]) func binaryCrossEntropy(count: Int) throws { try checks.binaryCrossEntropy(count: count) }
     @Test(arguments: [1, 3]) func augmentation(channels: Int) throws { try checks.augmentation(channels: channels) }
     @Test func augmentationProbability() throws { try checks.augmentationProbability() }
-    @Test(arguments: [(Int32(0), Float(0)), (2, 0), (2, 300)]) func batchNorm(activation: Int32, offset: Float) throws {
-        try checks.batchNorm(activation: activation, offset: offset)
+    @Test(arguments: [(Int32(0), Float(0), false), (2, 0, false), (2, 300, false), (2, 0, true)])
+    func batchNorm(activation: Int32, offset: Float, inputBias: Bool) throws {
+        try checks.batchNorm(activation: activation, offset: offset, inputBias: inputBias)
     }
     @Test func classConditioning() throws { try checks.classConditioning() }
     @Test func batchesAndLatents() throws { try checks.batchesAndLatents() }

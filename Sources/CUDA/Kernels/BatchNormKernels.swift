@@ -28,10 +28,13 @@ public enum BatchNormKernels {
     // grid: C blocks of BLOCK threads. Writes mean and inverse standard deviation per channel,
     // updates the running statistics, and y = act(gamma * (x - mean) * inv_std + beta).
     // activation: 0 none, 1 ReLU, 2 LeakyReLU(slope). xhat is kept for the backward pass.
+    // input_bias (may be null): a bias per channel that the layer before did not add to x.
+    // Normalising cancels it, so only the running mean takes it (x + bias is what the model's
+    // BatchNorm sees); the bias's own gradient, the sum of dx, does not depend on it either.
     extern "C" __global__ void batchnorm_forward_training(
             const float* x, float* y, float* xhat, const float* gamma, const float* beta,
             float* mean_out, float* inv_std_out, float* running_mean, float* running_var,
-            int n, int c, int hw, float eps, float momentum, int activation, float slope) {
+            int n, int c, int hw, float eps, float momentum, int activation, float slope, const float* input_bias) {
         __shared__ float shared[BLOCK];
         const unsigned channel = blockIdx.x, count = (unsigned)n * hw, area = hw;
         const float shift = x[channel * area];
@@ -49,7 +52,8 @@ public enum BatchNormKernels {
             mean_out[channel] = mean;
             inv_std_out[channel] = inv_std;
             float unbiased = count > 1 ? variance * count / (count - 1) : variance;
-            running_mean[channel] = (1.f - momentum) * running_mean[channel] + momentum * mean;
+            float model_mean = input_bias ? mean + input_bias[channel] : mean;
+            running_mean[channel] = (1.f - momentum) * running_mean[channel] + momentum * model_mean;
             running_var[channel] = (1.f - momentum) * running_var[channel] + momentum * unbiased;
         }
         float g = gamma[channel], b = beta[channel];
@@ -126,7 +130,8 @@ public enum BatchNormKernels {
     }
 
     extern "C" __global__ void batchnorm_finish_stats(const float* x, const float* partials, float* mean_out, float* inv_std_out,
-            float* running_mean, float* running_var, int c, int slices, int n, int hw, float eps, float momentum) {
+            float* running_mean, float* running_var, int c, int slices, int n, int hw, float eps, float momentum,
+            const float* input_bias) {
         const unsigned count = (unsigned)n * hw;
         for (int channel = blockIdx.x * blockDim.x + threadIdx.x; channel < c; channel += gridDim.x * blockDim.x) {
             float sum = 0.f, sum_sq = 0.f;
@@ -140,7 +145,8 @@ public enum BatchNormKernels {
             mean_out[channel] = mean;
             inv_std_out[channel] = rsqrtf(variance + eps);
             float unbiased = count > 1 ? variance * count / (count - 1) : variance;
-            running_mean[channel] = (1.f - momentum) * running_mean[channel] + momentum * mean;
+            float model_mean = input_bias ? mean + input_bias[channel] : mean;  // as batchnorm_forward_training's
+            running_mean[channel] = (1.f - momentum) * running_mean[channel] + momentum * model_mean;
             running_var[channel] = (1.f - momentum) * running_var[channel] + momentum * unbiased;
         }
     }

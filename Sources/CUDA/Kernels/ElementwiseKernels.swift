@@ -8,6 +8,18 @@ public enum ElementwiseKernels {
         GRID_STRIDE(i, n) { float v = x[i]; y[i] = v > 0.f ? v : slope * v; }
     }
 
+    // y = LeakyReLU(x + bias[channel]): a convolution's bias and the activation after it in one
+    // pass. Each channel is runs of hw values, c channels in turn (hw = H*W image by image,
+    // B*H*W channel-major). y has the sign of x + bias, so the backward pass reads y.
+    extern "C" __global__ void leaky_relu_bias_forward(const float* x, const float* bias, float* y, int c, int hw, long n,
+                                                       float slope) {
+        const unsigned count = (unsigned)n, area = (unsigned)hw, channels = (unsigned)c;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
+            float v = x[i] + bias[(i / area) % channels];
+            y[i] = v > 0.f ? v : slope * v;
+        }
+    }
+
     // dx = dy where the input was positive, slope * dy elsewhere (the CPU layer's rule at 0).
     extern "C" __global__ void leaky_relu_backward(const float* x, const float* dy, float* dx, long n, float slope) {
         GRID_STRIDE(i, n) { dx[i] = x[i] > 0.f ? dy[i] : slope * dy[i]; }
@@ -38,6 +50,6 @@ public enum ElementwiseKernels {
     extern "C" __global__ void axpy(float a, const float* x, float* y, long n) {
         GRID_STRIDE(i, n) { y[i] += a * x[i]; }
     }
-    """#, functions: ["leaky_relu_forward", "leaky_relu_backward", "relu_forward", "relu_backward", "tanh_forward",
+    """#, functions: ["leaky_relu_forward", "leaky_relu_bias_forward", "leaky_relu_backward", "relu_forward", "relu_backward", "tanh_forward",
                       "tanh_backward", "fill", "axpy"])
 }

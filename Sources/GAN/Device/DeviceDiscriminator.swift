@@ -38,8 +38,12 @@ public final class DeviceDiscriminator {
         convolutions = model.convolutions.map { DeviceConv2d($0, arena: layers) }
         // Between two convolutions the maps stay channel-major (BatchNorm and LeakyReLU take
         // them so): no layout pass each way; the last one's output is flattened image by image
-        // for the projection head.
-        for convolution in convolutions.dropLast() { convolution.outputChannelMajor = true }
+        // for the projection head. Their bias goes to the next layer's pass (the BatchNorm that
+        // cancels it, or the LeakyReLU): no pass of its own.
+        for convolution in convolutions.dropLast() {
+            convolution.outputChannelMajor = true
+            convolution.leavesBiasToNextLayer = true
+        }
         // BatchNorm fuses the activation; the first convolution (and all with spectral
         // normalisation) has its own.
         activations = model.convolutions.indices.map { _ in DeviceActivation(.leakyReLU(slope: 0.2)) }
@@ -66,7 +70,9 @@ public final class DeviceDiscriminator {
         var x = images
         for index in convolutions.indices {
             x = try convolutions[index].forward(x)
-            x = index > 0 && !norms.isEmpty ? try norms[index - 1].forward(x) : try activations[index].forward(x)
+            let bias = convolutions[index].deferredBias
+            x = index > 0 && !norms.isEmpty ? try norms[index - 1].forward(x, inputBias: bias)
+                : try activations[index].forward(x, bias: bias)
         }
         return try head.forward(x.reshaped([x.shape[0], x.count / x.shape[0]]), labels: labels)
     }

@@ -15,11 +15,23 @@ public final class DeviceActivation {
     /// The last forward pass's output.
     public var lastOutput: DeviceTensor? { output }
 
-    public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
+    /// y = act(x), or with `bias` (LeakyReLU only) act(x + bias per channel): the bias a
+    /// convolution left out of x (`DeviceConv2d.leavesBiasToNextLayer`), added in the same
+    /// pass. The backward pass then reads the sign of y, which is that of x + bias.
+    public func forward(_ x: DeviceTensor, bias: DeviceTensor? = nil) throws(CUDAError) -> DeviceTensor {
         let device = x.device
         let y = try DeviceTensor.reuse(output, shape: x.shape, on: device, channelMajor: x.channelMajor)
         (input, output) = (x, y)
         let n = KernelArgument.int64(x.count)
+        if let bias {
+            guard case .leakyReLU(let slope) = kind else { preconditionFailure("a bias fused into \(kind): LeakyReLU only") }
+            precondition(x.count < 1 << 31 && x.shape.count == 4, "leaky_relu_bias_forward: maps indexed in 32 bits")
+            try device.launchElementwise("leaky_relu_bias_forward", count: x.count,
+                                         [x.argument, bias.argument, y.argument, .int32(Int32(x.shape[1])),
+                                          .int32(Int32(x.channelRuns.hw)), n, .float(slope)])
+            input = y
+            return y
+        }
         switch kind {
         case .relu: try device.launchElementwise("relu_forward", count: x.count, [x.argument, y.argument, n])
         case .leakyReLU(let slope): try device.launchElementwise("leaky_relu_forward", count: x.count, [x.argument, y.argument, n, .float(slope)])

@@ -45,13 +45,16 @@ public final class DeviceBatchNorm {
 
     /// x (B, C, H, W) -> act(gamma * (x - mean) / std + beta), statistics of this batch; y in
     /// x's layout (image by image or channel-major: the kernels see a channel as `channelRuns`).
-    public func forward(_ x: DeviceTensor) throws(CUDAError) -> DeviceTensor {
+    /// `inputBias`: a bias per channel the convolution before left out of x
+    /// (`DeviceConv2d.leavesBiasToNextLayer`): normalising cancels it, so it only enters the
+    /// running mean, which is the model's statistic of x + bias.
+    public func forward(_ x: DeviceTensor, inputBias: DeviceTensor? = nil) throws(CUDAError) -> DeviceTensor {
         precondition(x.shape.count == 4 && x.shape[1] == layer.channels, "BatchNorm2d expects (B, \(layer.channels), H, W), got \(x.shape)")
         precondition(x.count < 1 << 31, "the BatchNorm kernels index in 32 bits: a smaller batch")
         let y = try DeviceTensor.reuse(output, shape: x.shape, on: device, channelMajor: x.channelMajor)
         let xhat = try DeviceTensor.reuse(normalized, shape: x.shape, on: device, channelMajor: x.channelMajor)
         (output, normalized) = (y, xhat)
-        try normalize(x, into: y, xhat: xhat, momentum: layer.momentum)
+        try normalize(x, into: y, xhat: xhat, momentum: layer.momentum, inputBias: inputBias)
         return y
     }
 
@@ -62,7 +65,9 @@ public final class DeviceBatchNorm {
     }
 
     /// y and xhat from this batch's statistics (running averages moved by `momentum`).
-    private func normalize(_ x: DeviceTensor, into y: DeviceTensor, xhat: DeviceTensor, momentum: Float) throws(CUDAError) {
+    private func normalize(_ x: DeviceTensor, into y: DeviceTensor, xhat: DeviceTensor, momentum: Float,
+                           inputBias: DeviceTensor? = nil) throws(CUDAError) {
+        let bias = inputBias?.argument ?? .address(0)
         let ((n, hw), c) = (x.channelRuns, layer.channels)
         let shape: [KernelArgument] = [.int32(Int32(n)), .int32(Int32(c)), .int32(Int32(hw))]
         let split = slices(n: n, hw: hw)
@@ -70,7 +75,7 @@ public final class DeviceBatchNorm {
             try device.launch("batchnorm_forward_training", grid: c, block: 256,
                               [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument, invStd.argument,
                                runningMean.argument, runningVar.argument] + shape
-                              + [.float(layer.eps), .float(momentum), .int32(activation.rawValue), .float(slope)])
+                              + [.float(layer.eps), .float(momentum), .int32(activation.rawValue), .float(slope), bias])
             return
         }
         let partials = try DeviceTensor.reuse(self.partials, shape: [2 * c * split], on: device)
@@ -78,7 +83,8 @@ public final class DeviceBatchNorm {
         try device.launch("batchnorm_partial_stats", grid: c * split, block: 256, [x.argument, partials.argument] + shape + [.int32(Int32(split))])
         try device.launch("batchnorm_finish_stats", grid: (c + 255) / 256, block: 256,
                           [x.argument, partials.argument, mean.argument, invStd.argument, runningMean.argument, runningVar.argument,
-                           .int32(Int32(c)), .int32(Int32(split)), .int32(Int32(n)), .int32(Int32(hw)), .float(layer.eps), .float(momentum)])
+                           .int32(Int32(c)), .int32(Int32(split)), .int32(Int32(n)), .int32(Int32(hw)), .float(layer.eps), .float(momentum),
+                           bias])
         try device.launchElementwise("batchnorm_normalize", count: x.count,
                                      [x.argument, y.argument, xhat.argument, gamma.argument, beta.argument, mean.argument,
                                       invStd.argument] + shape + [.int32(activation.rawValue), .float(slope)])

@@ -27,6 +27,11 @@ public final class DeviceConv2d {
 
     /// Whether `forward` returns its maps channel-major (the next layers take them so).
     public var outputChannelMajor = false
+    /// With `outputChannelMajor`: whether the output leaves the bias out for the next layer to
+    /// add in its own pass (`deferredBias`: a BatchNorm, which cancels it, or a LeakyReLU).
+    public var leavesBiasToNextLayer = false
+    /// The bias the output left out (`leavesBiasToNextLayer`), or nil.
+    public var deferredBias: DeviceTensor? { outputChannelMajor && leavesBiasToNextLayer ? bias : nil }
 
     public init(_ layer: Conv2d, arena: some ParameterSource) {
         self.layer = layer
@@ -56,7 +61,7 @@ public final class DeviceConv2d {
             // y (Cout, B*OH*OW in memory) = W . cols, + bias per channel: each channel one row.
             try device.multiply(MatrixProduct(m: outputs, n: g.columnCount, k: g.patchSize, a: weight.address, lda: g.patchSize,
                                               b: cols.address, ldb: g.columnCount, c: y.address, ldc: g.columnCount))
-            if let bias { try device.addChannelBias(y, bias, batch: 1, channels: outputs, spatial: g.columnCount) }
+            if let bias, !leavesBiasToNextLayer { try device.addChannelBias(y, bias, batch: 1, channels: outputs, spatial: g.columnCount) }
             return y
         }
         // ycm (Cout, B*OH*OW) = W (Cout, Cin*K*K) . cols; the backward pass reuses its memory.
