@@ -80,14 +80,7 @@ public final class DeviceConv2d {
                          parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor? {
         guard let x = input, let cols else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(x), outputs = layer.outChannels
-        let dycm: DeviceTensor
-        if dy.channelMajor {
-            dycm = DeviceTensor(storage: dy.storage, offset: dy.offset, shape: [outputs, g.columnCount])
-        } else {
-            dycm = try DeviceTensor.reuse(channelMajor, shape: [outputs, g.columnCount], on: device)
-            channelMajor = dycm
-            try device.swapLeadingAxes(dy, into: dycm, a: g.batch, b: outputs, inner: g.gridArea)
-        }
+        let dycm = try dy.channelMajorMatrix(scratch: &channelMajor)
         if parameterGradients {
             // dW (Cout, Cin*K*K) += dycm (Cout, B*OH*OW) . cols^T
             try device.multiply(MatrixProduct(transB: true, m: outputs, n: g.patchSize, k: g.columnCount, a: dycm.address,

@@ -56,14 +56,7 @@ public final class DeviceConvTranspose2d {
         output = y
         // xcm (Cin, B*H*W), kept for dW (x itself when channel-major: the layer before keeps
         // its output until the next forward pass); cols (Cout*K*K, B*H*W) = W^T (Cout*K*K, Cin) . xcm
-        let xcm: DeviceTensor
-        if x.channelMajor {
-            xcm = DeviceTensor(storage: x.storage, offset: x.offset, shape: [inputs, g.columnCount])
-        } else {
-            xcm = try DeviceTensor.reuse(ownChannelMajor, shape: [inputs, g.columnCount], on: device)
-            ownChannelMajor = xcm
-            try device.swapLeadingAxes(x, into: xcm, a: g.batch, b: inputs, inner: g.gridArea)
-        }
+        let xcm = try x.channelMajorMatrix(scratch: &ownChannelMajor)
         channelMajor = xcm
         try device.multiply(MatrixProduct(transA: true, m: g.patchSize, n: g.columnCount, k: inputs, a: weight.address,
                                           lda: g.patchSize, b: xcm.address, ldb: g.columnCount, c: cols.address, ldc: g.columnCount))

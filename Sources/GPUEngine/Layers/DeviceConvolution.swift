@@ -11,6 +11,20 @@ extension ConvGeometry {
     var imageCount: Int { batch * channels * height * width }
 }
 
+extension DeviceTensor {
+    /// Maps (B, C, H, W) as the matrix (C, B*H*W) a convolution's product takes: these very
+    /// maps when channel-major, else a swapped copy in `scratch` (the caller's, kept between
+    /// steps so that a captured step allocates nothing).
+    func channelMajorMatrix(scratch: inout DeviceTensor?) throws(CUDAError) -> DeviceTensor {
+        let (batch, channels, area) = (shape[0], shape[1], shape[2] * shape[3])
+        if channelMajor { return DeviceTensor(storage: storage, offset: offset, shape: [channels, batch * area]) }
+        let matrix = try DeviceTensor.reuse(scratch, shape: [channels, batch * area], on: device)
+        scratch = matrix
+        try device.swapLeadingAxes(self, into: matrix, a: batch, b: channels, inner: area)
+        return matrix
+    }
+}
+
 /// Shared by the two convolutions: column matrices, the layout swap, the bias.
 extension KernelDevice {
     func im2col(_ image: DeviceTensor, into cols: DeviceTensor, _ g: ConvGeometry) throws(CUDAError) {
