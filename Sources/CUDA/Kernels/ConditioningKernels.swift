@@ -10,6 +10,7 @@ public enum ConditioningKernels {
     #define GRID_STRIDE(i, n) for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
     \#(KernelHelpers.blockSum)
+    \#(KernelHelpers.mapLayout)
     // y[b, :] = weight[labels[b], :] (an embedding: weight is (classes, dimension)).
     extern "C" __global__ void embedding_forward(const float* weight, const int* labels, float* y, int batch, int dimension) {
         GRID_STRIDE(i, (long)batch * dimension) { y[i] = weight[(long)labels[i / dimension] * dimension + i % dimension]; }
@@ -57,13 +58,6 @@ public enum ConditioningKernels {
         }
     }
 
-    // The (image, channel) of map `plane` of (B, C, area) maps, stored image by image or, when
-    // channel_major, channel by channel ((C, B, area) in memory).
-    __device__ void plane_owner(unsigned plane, unsigned batch, unsigned channels, int channel_major, unsigned& b, unsigned& c) {
-        if (channel_major) { c = plane / batch; b = plane - c * batch; }
-        else { b = plane / channels; c = plane - b * channels; }
-    }
-
     // Per-class affine of the generator's normalised maps: y = x * scale[label, c] + shift[label, c]
     // over (B, C, area).
     extern "C" __global__ void class_affine_forward(const float* x, const float* scale, const float* shift, const int* labels,
@@ -99,7 +93,7 @@ public enum ConditioningKernels {
         float product = 0.f, sum = 0.f;
         for (int b = 0; b < batch; b++) {
             if (labels[b] != k) continue;
-            const long offset = (channel_major ? (long)c * batch + b : (long)b * channels + c) * area;
+            const long offset = (long)plane_of(b, c, batch, channels, channel_major) * area;
             for (long j = threadIdx.x; j < area; j += blockDim.x) { product += dy[offset + j] * x[offset + j]; sum += dy[offset + j]; }
         }
         products[threadIdx.x] = product; sums[threadIdx.x] = sum;

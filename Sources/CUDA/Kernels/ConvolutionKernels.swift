@@ -11,14 +11,10 @@ public enum ConvolutionKernels {
     public static let source = KernelSource(name: "convolution.cu", code: #"""
     #define GRID_STRIDE(i, n) for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
+    \#(KernelHelpers.mapLayout)
     struct Geometry {
         int batch, channels, height, width, kh, kw, stride, padding, gh, gw, channel_major;
     };
-
-    // Where map (b, c) of the image starts, in maps.
-    __device__ unsigned image_plane(const Geometry& g, unsigned b, unsigned c) {
-        return g.channel_major ? c * g.batch + b : b * g.channels + c;
-    }
 
     // Index arithmetic in 32 bits (the host checks that the counts fit): a 64-bit division is
     // a long software routine on the GPU, and these kernels divide several times per element.
@@ -32,7 +28,7 @@ public enum ConvolutionKernels {
             unsigned c = i / columns, column = i - c * columns;
             unsigned b = column / gridArea, cell = column - b * gridArea, gh = cell / g.gw, gw = cell - gh * g.gw;
             const int top = (int)(gh * g.stride) - g.padding, left = (int)(gw * g.stride) - g.padding;
-            const float* plane = image + image_plane(g, b, c) * g.height * g.width;
+            const float* plane = image + plane_of(b, c, g.batch, g.channels, g.channel_major) * g.height * g.width;
             float* out = cols + (unsigned long long)(c * patch) * columns + column;
             for (int kh = 0; kh < g.kh; kh++) {
                 const int h = top + kh;
@@ -57,8 +53,7 @@ public enum ConvolutionKernels {
             unsigned rest = i / g.width, w = i - rest * g.width;
             unsigned planes = rest / g.height, h = rest - planes * g.height;
             unsigned b, c;  // i walks the image in its own layout
-            if (g.channel_major) { c = planes / g.batch; b = planes - c * g.batch; }
-            else { b = planes / g.channels; c = planes - b * g.channels; }
+            plane_owner(planes, g.batch, g.channels, g.channel_major, b, c);
             const int y0 = (int)h + g.padding, x0 = (int)w + g.padding;
             // Stride 2 (every DCGAN layer) with shifts and masks: the general residues and
             // quotients are runtime divisions, four more per pixel.

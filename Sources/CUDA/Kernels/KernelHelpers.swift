@@ -15,6 +15,21 @@ enum KernelHelpers {
 
     """#
 
+    /// Maps (B, C, area) stored image by image or, when `channel_major`, channel by channel
+    /// ((C, B, area) in memory; `DeviceTensor.channelMajor`): where map (b, c) starts, in maps,
+    /// and the (image, channel) of the map that starts at `plane`.
+    static let mapLayout = #"""
+    __device__ unsigned plane_of(unsigned b, unsigned c, unsigned batch, unsigned channels, int channel_major) {
+        return channel_major ? c * batch + b : b * channels + c;
+    }
+
+    __device__ void plane_owner(unsigned plane, unsigned batch, unsigned channels, int channel_major, unsigned& b, unsigned& c) {
+        if (channel_major) { c = plane / batch; b = plane - c * batch; }
+        else { b = plane / channels; c = plane - b * channels; }
+    }
+
+    """#
+
     /// The sum of every thread's `value` over the block (blockDim.x a power of two, at most the
     /// size of `partial`), returned to every thread; a fixed order, so the same bits each time.
     /// Safe to call again right away (it waits until every thread has read the total).

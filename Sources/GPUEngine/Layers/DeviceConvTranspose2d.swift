@@ -9,8 +9,9 @@ import Engine
 /// into the columns (Cout*K*K, B*H*W), then col2im (a gather: deterministic) with the bias,
 /// into maps channel-major when `outputChannelMajor`. Backward: im2col of dy (either layout);
 /// dW from the kept xcm in one GEMM that sums over the batch; dx through one GEMM into
-/// channel-major, which is dx when x was channel-major, else one pass to NCHW. (A GEMM per image, batched, ran a third as fast on an
-/// H200: an image's product is too small to fill the GPU.)
+/// channel-major, which is dx when x was channel-major, else one pass to NCHW. (A GEMM per
+/// image, batched, ran a third as fast on an H200: an image's product is too small to fill
+/// the GPU.)
 public final class DeviceConvTranspose2d {
     public let layer: ConvTranspose2d
     let parameters: DeviceWeights
