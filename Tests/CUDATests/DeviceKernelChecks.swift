@@ -342,6 +342,9 @@ struct DeviceKernelChecks {
         let bias = inputBias ? values(c, seed: 16) : [Float](repeating: 0, count: c)
         let unbiased = x.indices.map { x[$0] - bias[($0 / (h * w)) % c] }
         let biasArgument: KernelArgument = inputBias ? .buffer(try device.upload(bias)) : .address(0)
+        // No class table (scale, shift, labels: null; the maps' area); the generator's is `DeviceLayerChecks`'.
+        let noClasses: [KernelArgument] = [.address(0), .address(0), .address(0), .int32(Int32(h * w))]
+        let noClassScale: [KernelArgument] = [.address(0), .address(0), .int32(Int32(h * w))]
         let norm = BatchNorm2d("bn", channels: c)
         let gammas = (0..<c).map { 0.5 + Float($0) * 0.25 }, betas = (0..<c).map { Float($0) * 0.1 - 0.15 }
         for i in 0..<c { norm.gamma.value[i] = gammas[i]; norm.beta.value[i] = betas[i] }
@@ -358,12 +361,13 @@ struct DeviceKernelChecks {
         try device.launch("batchnorm_forward_training", grid: c, block: 256,
                           [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd),
                            .buffer(runningMean), .buffer(runningVar), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)),
-                           .float(norm.eps), .float(norm.momentum), .int32(activation), .float(0.2), biasArgument])
+                           .float(norm.eps), .float(norm.momentum), .int32(activation), .float(0.2), biasArgument] + noClasses)
         let dys = try device.upload(dy), dxs = try device.allocate(bytes: x.count * 4)
         let dgamma = try zeros(c), dbeta = try zeros(c)
         try device.launch("batchnorm_backward_training", grid: c, block: 256,
                           [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(invStd), .buffer(dxs), .buffer(dgamma),
-                           .buffer(dbeta), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)), .int32(activation), .float(0.2)])
+                           .buffer(dbeta), .int32(Int32(n)), .int32(Int32(c)), .int32(Int32(h * w)), .int32(activation), .float(0.2)]
+                          + noClassScale)
         #expect(KernelChecks.close(try ys.floats(), y.values, tolerance: 1e-4))
         #expect(KernelChecks.close(try runningMean.floats(), norm.runningMean.values, tolerance: 1e-5))
         #expect(KernelChecks.close(try runningVar.floats(), norm.runningVar.values, tolerance: 1e-5))
@@ -384,16 +388,16 @@ struct DeviceKernelChecks {
                            biasArgument])
         try device.launch("batchnorm_normalize", grid: 5, block: 64,
                           [.buffer(xs), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(beta), .buffer(mean), .buffer(invStd)] + shape
-                          + [.int32(activation), .float(0.2)])
+                          + [.int32(activation), .float(0.2)] + noClasses)
         let splitGamma = try zeros(c), splitBeta = try zeros(c)
         try device.launch("batchnorm_partial_grad", grid: c * slices, block: 256,
-                          [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(partials)] + shape + [.int32(activation), .float(0.2), .int32(Int32(slices))])
+                          [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(partials)] + shape + [.int32(activation), .float(0.2), .int32(Int32(slices))] + noClassScale)
         try device.launch("batchnorm_finish_grad", grid: 1, block: 32,
                           [.buffer(partials), .buffer(gamma), .buffer(splitGamma), .buffer(splitBeta), .buffer(means), .int32(Int32(c)),
                            .int32(Int32(slices)), .int32(Int32(n)), .int32(Int32(h * w))])
         try device.launch("batchnorm_input_grad", grid: 5, block: 64,
                           [.buffer(dys), .buffer(ys), .buffer(xhat), .buffer(gamma), .buffer(invStd), .buffer(means), .buffer(dxs)] + shape
-                          + [.int32(activation), .float(0.2)])
+                          + [.int32(activation), .float(0.2)] + noClassScale)
         #expect(KernelChecks.close(try ys.floats(), y.values, tolerance: 1e-4), "split: y")
         #expect(KernelChecks.close(try runningMean.floats(), norm.runningMean.values, tolerance: 1e-5), "split: running mean")
         #expect(KernelChecks.close(try runningVar.floats(), norm.runningVar.values, tolerance: 1e-5), "split: running variance")
@@ -402,10 +406,11 @@ struct DeviceKernelChecks {
         #expect(KernelChecks.close(try splitBeta.floats(), norm.beta.grad.values, tolerance: 1e-4), "split: dbeta")
     }
 
-    /// Embedding, projection head and class-conditional affine, forward and backward, against
-    /// the engine's layers; labels repeat and one class is absent, as in a real batch.
+    /// Embedding and projection head, forward and backward, against the engine's layers (the
+    /// generator's class scale and shift: `DeviceLayerChecks.classConditionalBatchNorm`);
+    /// labels repeat and one class is absent, as in a real batch.
     func classConditioning() throws {
-        let (batch, classes, features, channels, area) = (6, 4, 5, 3, 10)
+        let (batch, classes, features) = (6, 4, 5)
         let labels: [Int32] = [2, 0, 2, 3, 0, 2]
         let labelBuffer = try device.upload(labels)
 
@@ -441,33 +446,6 @@ struct DeviceKernelChecks {
                                                                     .int32(Int32(batch)), .int32(Int32(classes)), .int32(Int32(features))])
         #expect(try out.floats() == rows.values)
         #expect(KernelChecks.close(try dEmbedding.floats(), embedding.weight.grad.values))
-
-        // Class-conditional affine.
-        let affine = ClassConditionalAffine("affine", classes: classes, channels: channels)
-        let scale = values(classes * channels, seed: 24), shift = values(classes * channels, seed: 25)
-        for i in scale.indices { affine.scale.value[i] = scale[i]; affine.shift.value[i] = shift[i] }
-        let x = values(batch * channels * area, seed: 26), dz = values(batch * channels * area, seed: 27)
-        let cpuZ = affine.forward(Tensor(shape: [batch, channels, 2, 5], values: x), labels: labels)
-        let cpuDx = affine.backward(Tensor(shape: [batch, channels, 2, 5], values: dz))
-        let scales = try device.upload(scale), shifts = try device.upload(shift)
-        // Image by image, and channel-major ((C, B, area) in memory): the same values, moved.
-        func channelMajor(_ v: [Float]) -> [Float] { KernelChecks.swapLeadingAxes(v, a: batch, b: channels, inner: area) }
-        func imageMajor(_ v: [Float]) -> [Float] { KernelChecks.swapLeadingAxes(v, a: channels, b: batch, inner: area) }
-        for major in [false, true] {
-            let layout: ([Float]) -> [Float] = major ? channelMajor : { $0 }, back: ([Float]) -> [Float] = major ? imageMajor : { $0 }
-            let xs = try device.upload(layout(x)), dzs = try device.upload(layout(dz))
-            let z = try device.allocate(bytes: x.count * 4), dx = try device.allocate(bytes: x.count * 4)
-            let dscale = try zeros(scale.count), dshift = try zeros(shift.count)
-            let shape: [KernelArgument] = [.int32(Int32(batch)), .int32(Int32(channels)), .int64(area), .int32(major ? 1 : 0)]
-            try device.launch("class_affine_forward", grid: 3, block: 16, [.buffer(xs), .buffer(scales), .buffer(shifts), .buffer(labelBuffer), .buffer(z)] + shape)
-            try device.launch("class_affine_backward_input", grid: 3, block: 16, [.buffer(dzs), .buffer(scales), .buffer(labelBuffer), .buffer(dx)] + shape)
-            try device.launch("class_affine_backward_parameters", grid: classes * channels, block: ConditioningKernels.reductionBlock,
-                              [.buffer(dzs), .buffer(xs), .buffer(labelBuffer), .buffer(dscale), .buffer(dshift)] + shape)
-            #expect(KernelChecks.close(back(try z.floats()), cpuZ.values), "channel-major: \(major)")
-            #expect(KernelChecks.close(back(try dx.floats()), cpuDx.values), "channel-major: \(major)")
-            #expect(KernelChecks.close(try dscale.floats(), affine.scale.grad.values, tolerance: 1e-4), "channel-major: \(major)")
-            #expect(KernelChecks.close(try dshift.floats(), affine.shift.grad.values, tolerance: 1e-4), "channel-major: \(major)")
-        }
     }
 
     /// Batches gathered on the device are dataset images scaled to [-1, 1] with their labels,

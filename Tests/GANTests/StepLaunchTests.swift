@@ -28,9 +28,22 @@ struct StepLaunchTests {
         #expect(oneBlock.operationCount == graph.operationCount - 4 * graph.operationNames.filter { $0 == "batchnorm_partial_stats" }.count)
     }
 
-    func capturedReferenceStep(splittingNorms: Bool) throws -> EmulatedDevice.Recording {
+    /// The daemon's generator (`conditioning = norm`) takes the class again at each of its three
+    /// BatchNorms. Its per-class scale and shift run inside the BatchNorm's kernels, before
+    /// the ReLU (as the CPU's `BatchNormActivation`): one more kernel a layer, for the class
+    /// table's gradients. As three layers of their own (class affine forward, ReLU each way,
+    /// the affine's two backward kernels) they were 15 launches and six more passes over G's maps.
+    @Test func theClassConditionalGeneratorsNormsAreFused() throws {
+        let reference = try capturedReferenceStep(splittingNorms: true)
+        let daemon = try capturedReferenceStep(splittingNorms: true, classConditionalNorm: true)
+        #expect(!daemon.operationNames.contains { $0.hasPrefix("relu") || $0.hasPrefix("class_affine") })
+        #expect(daemon.operationNames.filter { $0 == "batchnorm_class_grad" }.count == 3)
+        #expect(daemon.operationCount == reference.operationCount + 3)
+    }
+
+    func capturedReferenceStep(splittingNorms: Bool, classConditionalNorm: Bool = false) throws -> EmulatedDevice.Recording {
         let device = EmulatedDevice()
-        let configuration = ModelConfiguration(imageChannels: 1, classes: 10, baseChannels: 8)
+        let configuration = ModelConfiguration(imageChannels: 1, classes: 10, baseChannels: 8, classConditionalNorm: classConditionalNorm)
         let generator = Generator(configuration), discriminator = Discriminator(configuration)
         initializeDCGAN(generator.parameters, seed: 1)
         initializeDCGAN(discriminator.parameters, seed: 2)
@@ -49,7 +62,8 @@ struct StepLaunchTests {
         let graph = try #require(try device.capture(run) as? EmulatedDevice.Recording)
         var counts: [String: Int] = [:]
         for name in graph.operationNames { counts[name, default: 0] += 1 }
-        print("reference step\(splittingNorms ? "" : ", one block per BatchNorm channel"): \(graph.operationCount) operations: "
+        print("reference step\(classConditionalNorm ? " with class-conditional norm" : "")"
+            + "\(splittingNorms ? "" : ", one block per BatchNorm channel"): \(graph.operationCount) operations: "
             + counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         return graph
     }

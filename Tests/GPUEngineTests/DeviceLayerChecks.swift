@@ -136,6 +136,62 @@ struct DeviceLayerChecks {
         #expect(Self.close(norm.runningVar.values, variances, tolerance: 1e-5))
     }
 
+    /// The class-conditional generator's BatchNorm -> class scale and shift -> ReLU in the
+    /// BatchNorm's kernels against the CPU's `BatchNormActivation`: output, input gradient,
+    /// gamma's, beta's and the class table's gradients, running statistics; image by image or
+    /// channel-major, one block a channel or split (`shape`). Then sampling, with the batch's
+    /// statistics and with given ones, against `normalizeScaleRectifyForSampling`. Labels
+    /// repeat, and one class is absent (its table rows get no gradient).
+    func classConditionalBatchNorm(shape: [Int], channelMajor: Bool) throws {
+        let (batch, channels, area) = (shape[0], shape[1], shape[2] * shape[3]), classes = 4
+        let labels = (0..<batch).map { Int32(($0 * 7 + 2) % (classes - 1)) }
+        let norm = BatchNorm2d("bn", channels: channels), affine = ClassConditionalAffine("cbn", classes: classes, channels: channels)
+        Self.randomize(norm.parameters + affine.parameters, seed: 19)
+        for c in 0..<channels { norm.gamma.value[c] += 1 }
+        for i in 0..<affine.scale.value.count { affine.scale.value[i] += 1 }
+        let arena = try ParameterArena(norm.parameters + affine.parameters, on: device)
+        let gpu = try DeviceBatchNorm(norm, classAffine: affine, activation: .relu, arena: arena)
+        let cpu = BatchNormActivation(norm, classAffine: affine, activation: .relu)
+        let deviceLabels = try DeviceLabels(labels, on: device)
+        #expect(gpu.slices(n: batch, hw: area) == (batch * area >= 4096 ? 2 : 1))
+        // Channel-major maps are the same values stored (C, B, area).
+        func stored(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, batch, channels, area) : v }
+        func read(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, channels, batch, area) : v }
+        func upload(_ v: [Float]) throws -> DeviceTensor {
+            try DeviceTensor(Tensor(shape: shape, values: stored(v)), on: device).laidOut(channelMajor: channelMajor)
+        }
+        let x = Self.values(batch * channels * area, seed: 20), dy = Self.values(x.count, seed: 21)
+        let y = cpu.forward(Tensor(shape: shape, values: x), labels: labels)
+        let dx = cpu.backward(Tensor(shape: shape, values: dy))
+        let deviceY = try gpu.forward(try upload(x), labels: deviceLabels)
+        #expect(deviceY.channelMajor == channelMajor)
+        #expect(Self.close(read(try deviceY.values()), y.values, tolerance: 1e-4), "output")
+        #expect(Self.close(read(try gpu.backward(try upload(dy)).values()), dx.values, tolerance: 1e-3), "input gradient")
+        #expect(affine.scale.grad.values.contains { $0 != 0 } && affine.shift.grad.values.contains { $0 != 0 })
+        try expectGradients(arena)
+        let (means, variances) = (norm.runningMean.values, norm.runningVar.values)
+        try gpu.downloadBuffers()
+        #expect(Self.close(norm.runningMean.values, means, tolerance: 1e-5), "running mean")
+        #expect(Self.close(norm.runningVar.values, variances, tolerance: 1e-5), "running variance")
+
+        let standing = ChannelStatistics(mean: (0..<channels).map { 0.1 * Double($0) - 0.05 },
+                                         variance: (0..<channels).map { 0.5 + 0.25 * Double($0) })
+        for given in [nil, standing] {
+            let sampled = Tensor(shape: shape, values: x)
+            norm.normalizeScaleRectifyForSampling(sampled, classAffine: affine, labels: labels, statistics: given)
+            let statistics = try given.map { s throws(CUDAError) in try DeviceStatistics(s, eps: norm.eps, on: device) }
+            let deviceSampled = try gpu.sample(try upload(x), labels: deviceLabels, given: statistics)
+            #expect(Self.close(read(try deviceSampled.values()), sampled.values, tolerance: 1e-4), "sampled, given statistics: \(given != nil)")
+        }
+    }
+
+    /// (a, b, inner) values stored as (b, a, inner).
+    static func swapLeadingAxes(_ v: [Float], _ a: Int, _ b: Int, _ inner: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: v.count)
+        for i in 0..<a { for j in 0..<b { for k in 0..<inner { out[(j * a + i) * inner + k] = v[(i * b + j) * inner + k] } } }
+        return out
+    }
+
     func activation(_ kind: Activation.Kind) throws {
         let cpu = Activation(kind), gpu = DeviceActivation(kind)
         let x = try tensor([2, 3, 17], seed: 13), dy = try tensor([2, 3, 17], seed: 14)

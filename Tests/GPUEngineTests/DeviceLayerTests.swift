@@ -19,6 +19,10 @@ struct EmulatedLayerTests {
     }
     @Test func activations() throws { for kind in [Activation.Kind.relu, .leakyReLU(slope: 0.2), .tanh] { try checks.activation(kind) } }
     @Test func classConditioning() throws { try checks.classConditioning() }
+    @Test(arguments: [false, true]) func classConditionalBatchNorm(channelMajor: Bool) throws {
+        try checks.classConditionalBatchNorm(shape: [5, 3, 2, 3], channelMajor: channelMajor)
+        try checks.classConditionalBatchNorm(shape: [6, 2, 30, 30], channelMajor: channelMajor)
+    }
     @Test(arguments: [false, true]) func spectralNormalization(transposed: Bool) throws {
         try checks.spectralNormalization(transposed: transposed)
     }
@@ -39,6 +43,10 @@ struct GPULayerTests {
     }
     @Test func activations() throws { for kind in [Activation.Kind.relu, .leakyReLU(slope: 0.2), .tanh] { try checks.activation(kind) } }
     @Test func classConditioning() throws { try checks.classConditioning() }
+    @Test(arguments: [false, true]) func classConditionalBatchNorm(channelMajor: Bool) throws {
+        try checks.classConditionalBatchNorm(shape: [5, 3, 2, 3], channelMajor: channelMajor)
+        try checks.classConditionalBatchNorm(shape: [6, 2, 30, 30], channelMajor: channelMajor)
+    }
     @Test(arguments: [false, true]) func spectralNormalization(transposed: Bool) throws {
         try checks.spectralNormalization(transposed: transposed)
     }

@@ -1,5 +1,6 @@
-/// BatchNorm over NCHW in training mode, fused with the activation that follows it (what
-/// PyTorch runs as two or three kernels). One block per channel reduces its N*H*W values.
+/// BatchNorm over NCHW in training mode, fused with the activation that follows it and, in the
+/// class-conditional generator, the per-class scale and shift between the two (what PyTorch
+/// runs as three to five kernels each way). One block per channel reduces its N*H*W values.
 ///
 /// Statistics as in `Engine/Layers/BatchNorm2d.swift`: the biased variance normalises; the
 /// running variance gets the unbiased one.
@@ -8,6 +9,7 @@ public enum BatchNormKernels {
     #define BLOCK 256
 
     \#(KernelHelpers.blockSum)
+    \#(KernelHelpers.mapLayout)
     // activation: 0 none, 1 ReLU, 2 LeakyReLU(slope), applied to a normalised value, and a
     // gradient taken back through it (read from the sign of the activation's output y).
     __device__ float activate(float out, int activation, float slope) {
@@ -20,6 +22,32 @@ public enum BatchNormKernels {
         if (activation == 1) return y > 0.f ? d : 0.f;
         if (activation == 2) return y > 0.f ? d : slope * d;
         return d;
+    }
+
+    // The class-conditional generator's per-class scale and shift between the normalisation
+    // and the activation (`Engine/Layers/BatchNormActivation.swift`): out = act((gamma h + beta)
+    // s + t), s and t its class's row. class_scale null: none. Position k of a channel's values
+    // (image-major in both layouts) belongs to batch entry k / plane, plane = H * W.
+    __device__ unsigned class_row(const int* labels, unsigned k, unsigned plane, unsigned c, unsigned channel) {
+        return (unsigned)labels[k / plane] * c + channel;
+    }
+
+    __device__ float class_affine(float out, const float* class_scale, const float* class_shift, const int* labels,
+                                  unsigned k, unsigned plane, unsigned c, unsigned channel) {
+        if (!class_scale) return out;
+        const unsigned row = class_row(labels, k, plane, c, channel);
+        return out * class_scale[row] + class_shift[row];
+    }
+
+    // A gradient at the activation's input taken back through the class scale.
+    __device__ float through_class_scale(float d, const float* class_scale, const int* labels,
+                                         unsigned k, unsigned plane, unsigned c, unsigned channel) {
+        return class_scale ? d * class_scale[class_row(labels, k, plane, c, channel)] : d;
+    }
+
+    // Position in its channel's image-major run of element i of (n, c, hw).
+    __device__ unsigned channel_position(unsigned i, unsigned c, unsigned hw) {
+        return (i / (hw * c)) * hw + i % hw;
     }
     // The statistics take one pass, of the values less one of the channel's own (its first):
     // E[v^2] - E[v]^2 of values far from zero (a mean 500 times their spread) loses most of a
@@ -34,7 +62,8 @@ public enum BatchNormKernels {
     extern "C" __global__ void batchnorm_forward_training(
             const float* x, float* y, float* xhat, const float* gamma, const float* beta,
             float* mean_out, float* inv_std_out, float* running_mean, float* running_var,
-            int n, int c, int hw, float eps, float momentum, int activation, float slope, const float* input_bias) {
+            int n, int c, int hw, float eps, float momentum, int activation, float slope, const float* input_bias,
+            const float* class_scale, const float* class_shift, const int* labels, int plane) {
         __shared__ float shared[BLOCK];
         const unsigned channel = blockIdx.x, count = (unsigned)n * hw, area = hw;
         const float shift = x[channel * area];
@@ -62,25 +91,27 @@ public enum BatchNormKernels {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
             float h = (x[index] - mean) * inv_std;
             xhat[index] = h;
-            float out = g * h + b;
-            out = activate(out, activation, slope);
-            y[index] = out;
+            float out = class_affine(g * h + b, class_scale, class_shift, labels, k, plane, c, channel);
+            y[index] = activate(out, activation, slope);
         }
     }
 
-    // Backward through the activation and the normalisation together. y is the forward output
-    // (the activation's gradient is read from its sign). Adds to dgamma and dbeta.
+    // Backward through the activation (and the class scale) and the normalisation together. y
+    // is the forward output (the activation's gradient is read from its sign). Adds to dgamma
+    // and dbeta; the class table's gradients are batchnorm_class_grad's.
     //   dxhat = dy' * gamma;  dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
     extern "C" __global__ void batchnorm_backward_training(
             const float* dy, const float* y, const float* xhat, const float* gamma, const float* inv_std,
-            float* dx, float* dgamma, float* dbeta, int n, int c, int hw, int activation, float slope) {
+            float* dx, float* dgamma, float* dbeta, int n, int c, int hw, int activation, float slope,
+            const float* class_scale, const int* labels, int plane) {
         __shared__ float shared[BLOCK];
         const unsigned channel = blockIdx.x, count = (unsigned)n * hw, area = hw;
         float sum_dy = 0.f, sum_dy_xhat = 0.f;
         #pragma unroll 4
         for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
-            float d = through_activation(dy[index], y[index], activation, slope);
+            float d = through_class_scale(through_activation(dy[index], y[index], activation, slope),
+                                          class_scale, labels, k, plane, c, channel);
             sum_dy += d; sum_dy_xhat += d * xhat[index];
         }
         sum_dy = block_sum(sum_dy, shared);
@@ -91,7 +122,8 @@ public enum BatchNormKernels {
         #pragma unroll 4
         for (unsigned k = threadIdx.x; k < count; k += BLOCK) {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
-            float d = through_activation(dy[index], y[index], activation, slope);
+            float d = through_class_scale(through_activation(dy[index], y[index], activation, slope),
+                                          class_scale, labels, k, plane, c, channel);
             dx[index] = s * (g * d - mean_d - xhat[index] * mean_d_xhat);
         }
     }
@@ -153,15 +185,16 @@ public enum BatchNormKernels {
 
     // xhat = (x - mean) * inv_std (kept), y = act(gamma * xhat + beta): element-wise.
     extern "C" __global__ void batchnorm_normalize(const float* x, float* y, float* xhat, const float* gamma, const float* beta,
-            const float* mean, const float* inv_std, int n, int c, int hw, int activation, float slope) {
+            const float* mean, const float* inv_std, int n, int c, int hw, int activation, float slope,
+            const float* class_scale, const float* class_shift, const int* labels, int plane) {
         const unsigned total = (unsigned)n * c * hw;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
             unsigned channel = (i / hw) % c;
             float h = (x[i] - mean[channel]) * inv_std[channel];
             xhat[i] = h;
-            float out = gamma[channel] * h + beta[channel];
-            out = activate(out, activation, slope);
-            y[i] = out;
+            float out = class_affine(gamma[channel] * h + beta[channel], class_scale, class_shift, labels,
+                                     channel_position(i, c, hw), plane, c, channel);
+            y[i] = activate(out, activation, slope);
         }
     }
 
@@ -169,7 +202,7 @@ public enum BatchNormKernels {
     // activation), then per channel dgamma, dbeta and the two means dx needs (means: 2 per
     // channel), then dx element-wise.
     extern "C" __global__ void batchnorm_partial_grad(const float* dy, const float* y, const float* xhat, float* partials,
-            int n, int c, int hw, int activation, float slope, int slices) {
+            int n, int c, int hw, int activation, float slope, int slices, const float* class_scale, const int* labels, int plane) {
         __shared__ float shared[BLOCK];
         unsigned channel, begin, end;
         channel_slice(n, hw, slices, channel, begin, end);
@@ -178,7 +211,8 @@ public enum BatchNormKernels {
         #pragma unroll 4
         for (unsigned k = begin + threadIdx.x; k < end; k += BLOCK) {
             unsigned image = k / area, p = k - image * area, index = (image * c + channel) * area + p;
-            float d = through_activation(dy[index], y[index], activation, slope);
+            float d = through_class_scale(through_activation(dy[index], y[index], activation, slope),
+                                          class_scale, labels, k, plane, c, channel);
             sum_dy += d; sum_dy_xhat += d * xhat[index];
         }
         sum_dy = block_sum(sum_dy, shared);
@@ -203,11 +237,13 @@ public enum BatchNormKernels {
     }
 
     extern "C" __global__ void batchnorm_input_grad(const float* dy, const float* y, const float* xhat, const float* gamma,
-            const float* inv_std, const float* means, float* dx, int n, int c, int hw, int activation, float slope) {
+            const float* inv_std, const float* means, float* dx, int n, int c, int hw, int activation, float slope,
+            const float* class_scale, const int* labels, int plane) {
         const unsigned total = (unsigned)n * c * hw;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
             unsigned channel = (i / hw) % c;
-            float d = through_activation(dy[i], y[i], activation, slope);
+            float d = through_class_scale(through_activation(dy[i], y[i], activation, slope),
+                                          class_scale, labels, channel_position(i, c, hw), plane, c, channel);
             dx[i] = inv_std[channel] * (gamma[channel] * d - means[2 * channel] - xhat[i] * means[2 * channel + 1]);
         }
     }
@@ -217,17 +253,44 @@ public enum BatchNormKernels {
     // training kernel with momentum 0: the running averages stay as they are.)
     extern "C" __global__ void batchnorm_apply(const float* x, float* y, const float* gamma, const float* beta,
                                                const float* mean, const float* inv_std, long n, int c, long hw,
-                                               int activation, float slope) {
+                                               int activation, float slope, const float* class_scale,
+                                               const float* class_shift, const int* labels, int plane) {
         // 32-bit indices (the host checks the count): generation runs this on every G layer.
         const unsigned count = (unsigned)(n * c * hw), area = (unsigned)hw, channels = (unsigned)c;
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
             unsigned channel = (i / area) % channels;
             float out = gamma[channel] * (x[i] - mean[channel]) * inv_std[channel] + beta[channel];
-            out = activate(out, activation, slope);
-            y[i] = out;
+            out = class_affine(out, class_scale, class_shift, labels, channel_position(i, channels, area), plane, channels, channel);
+            y[i] = activate(out, activation, slope);
+        }
+    }
+
+    // The class table's gradients (the class-conditional generator): block (class k, channel)
+    // of classes x C sums, over the maps of the batch entries of class k, du = dy through the
+    // activation and du * xhat. The class affine's input was a = gamma xhat + beta, so dscale
+    // += gamma sum(du xhat) + beta sum(du), dshift += sum(du). A fixed order, no atomics.
+    extern "C" __global__ void batchnorm_class_grad(const float* dy, const float* y, const float* xhat, const float* gamma,
+            const float* beta, const int* labels, float* dscale, float* dshift, int batch, int c, int plane,
+            int channel_major, int activation, float slope) {
+        __shared__ float shared[BLOCK];
+        const unsigned k = blockIdx.x / c, channel = blockIdx.x - k * c, area = plane;
+        float sum = 0.f, sum_xhat = 0.f;
+        for (int b = 0; b < batch; b++) {
+            if (labels[b] != (int)k) continue;
+            const unsigned offset = plane_of(b, channel, batch, c, channel_major) * area;
+            for (unsigned j = threadIdx.x; j < area; j += BLOCK) {
+                float d = through_activation(dy[offset + j], y[offset + j], activation, slope);
+                sum += d; sum_xhat += d * xhat[offset + j];
+            }
+        }
+        sum = block_sum(sum, shared);
+        sum_xhat = block_sum(sum_xhat, shared);
+        if (threadIdx.x == 0) {
+            dscale[blockIdx.x] += gamma[channel] * sum_xhat + beta[channel] * sum;
+            dshift[blockIdx.x] += sum;
         }
     }
     """#, functions: ["batchnorm_forward_training", "batchnorm_backward_training", "batchnorm_apply",
                       "batchnorm_partial_stats", "batchnorm_finish_stats", "batchnorm_normalize",
-                      "batchnorm_partial_grad", "batchnorm_finish_grad", "batchnorm_input_grad"])
+                      "batchnorm_partial_grad", "batchnorm_finish_grad", "batchnorm_input_grad", "batchnorm_class_grad"])
 }

@@ -4,16 +4,14 @@ import GPUEngine
 
 /// `Generator` on a `KernelDevice`: the same layers in the same order, built from the CPU
 /// model (which keeps the names, the shapes and, after `download`, the trained values).
-/// BatchNorm and ReLU run fused; with class-conditional norm the class affine sits between
-/// them, as on the CPU.
+/// BatchNorm and ReLU run fused, with class-conditional norm the class's scale and shift
+/// between them, as the CPU's `BatchNormActivation`.
 public final class DeviceGenerator {
     public let model: Generator
     public let arena: ParameterArena
     let embedding: DeviceEmbedding
     let projection: DeviceLinear
     let norms: [DeviceBatchNorm]
-    let classNorms: [DeviceClassAffine]
-    let relus: [DeviceActivation]   // only with class-conditional norm (else fused into the norms)
     let upsamplers: [DeviceConvTranspose2d]
     let tanh = DeviceActivation(.tanh)
 
@@ -23,12 +21,12 @@ public final class DeviceGenerator {
         self.arena = arena
         embedding = DeviceEmbedding(model.embedding, arena: arena)
         projection = DeviceLinear(model.projection, arena: arena)
-        let fused = model.classNorms.isEmpty
         var norms: [DeviceBatchNorm] = []
-        for norm in model.norms { norms.append(try DeviceBatchNorm(norm, activation: fused ? .relu : .none, arena: arena)) }
+        for (stage, norm) in model.norms.enumerated() {
+            let classAffine = model.classNorms.isEmpty ? nil : model.classNorms[stage]
+            norms.append(try DeviceBatchNorm(norm, classAffine: classAffine, activation: .relu, arena: arena))
+        }
         self.norms = norms
-        classNorms = model.classNorms.map { DeviceClassAffine($0, arena: arena) }
-        relus = fused ? [] : model.norms.map { _ in DeviceActivation(.relu) }
         upsamplers = model.upsamplers.map { DeviceConvTranspose2d($0, arena: arena) }
         // Between two upsamplers the maps stay channel-major (BatchNorm, the class affine and
         // ReLU take them so): no layout pass each way; the last one writes the images.
@@ -37,17 +35,18 @@ public final class DeviceGenerator {
 
     public var configuration: ModelConfiguration { model.configuration }
 
+    /// The labels the BatchNorms take: the batch's with class-conditional norm, else none.
+    private func classLabels(_ labels: DeviceLabels) -> DeviceLabels? {
+        configuration.classConditionalNorm ? labels : nil
+    }
+
     /// z (B, latent), labels (B) -> images (B, C, R, R) in [-1, 1].
     public func forward(_ z: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor {
         let batch = z.shape[0]
         let e = try embedding.forward(labels)
         var x = try projection.forward(parts: [z, e]).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         for stage in 0..<configuration.stages {
-            x = try norms[stage].forward(x)
-            if !classNorms.isEmpty {
-                x = try classNorms[stage].forward(x, labels: labels)
-                x = try relus[stage].forward(x)
-            }
+            x = try norms[stage].forward(x, labels: classLabels(labels))
             x = try upsamplers[stage].forward(x)
         }
         return try tanh.forward(x)
@@ -62,11 +61,7 @@ public final class DeviceGenerator {
         let e = try embedding.forward(labels)
         var x = try projection.forward(parts: [z, e]).reshaped([batch, configuration.channels(atStage: 0), 4, 4])
         for stage in 0..<configuration.stages {
-            x = try norms[stage].sample(x, given: statistics?[stage])
-            if !classNorms.isEmpty {
-                x = try classNorms[stage].forward(x, labels: labels)
-                x = try relus[stage].forward(x)
-            }
+            x = try norms[stage].sample(x, labels: classLabels(labels), given: statistics?[stage])
             x = try upsamplers[stage].forward(x)
         }
         return try tanh.forward(x)
@@ -94,10 +89,6 @@ public final class DeviceGenerator {
         var dx = try tanh.backward(dImages)
         for stage in (0..<configuration.stages).reversed() {
             dx = try upsamplers[stage].backward(dx)!
-            if !classNorms.isEmpty {
-                dx = try relus[stage].backward(dx)
-                dx = try classNorms[stage].backward(dx)
-            }
             dx = try norms[stage].backward(dx)
         }
         let batch = dx.shape[0]
