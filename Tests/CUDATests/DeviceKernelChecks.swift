@@ -414,23 +414,35 @@ struct DeviceKernelChecks {
         let labels: [Int32] = [2, 0, 2, 3, 0, 2]
         let labelBuffer = try device.upload(labels)
 
-        // Projection head: the engine's Linear part is left out on both sides (zero weight, bias).
+        // Projection head, its Linear part and class term together, over flat features (one
+        // map of `features` channels, area 1). Fewer blocks and threads than images and
+        // features: each loops.
         let head = ProjectionHead("head", features: features, classes: classes)
-        let table = values(classes * features, seed: 20)
+        let table = values(classes * features, seed: 20), weights = values(features, seed: 24)
         for i in table.indices { head.embedding.weight.value[i] = table[i] }
+        for i in weights.indices { head.linear.weight.value[i] = weights[i] }
+        head.linear.bias!.value[0] = 0.375
         let phi = values(batch * features, seed: 21), dy = values(batch, seed: 22)
         let cpuY = head.forward(Tensor(shape: [batch, features], values: phi), labels: labels)
         let cpuDphi = try #require(head.backward(Tensor(shape: [batch], values: dy)))
         let phis = try device.upload(phi), tables = try device.upload(table), ys = try zeros(batch)
+        let weight = try device.upload(weights), bias = try device.upload([Float(0.375)])
         let dys = try device.upload(dy), dphi = try zeros(phi.count), dtable = try zeros(table.count)
-        try device.launch("projection_forward", grid: 1, block: 4, [.buffer(phis), .buffer(tables), .buffer(labelBuffer), .buffer(ys),
-                                                                    .int32(Int32(batch)), .int32(Int32(features))])
-        try device.launch("projection_backward", grid: 2, block: 8, [.buffer(phis), .buffer(tables), .buffer(labelBuffer), .buffer(dys),
-                                                                     .buffer(dphi), .buffer(dtable), .int32(Int32(batch)),
-                                                                     .int32(Int32(classes)), .int32(Int32(features))])
+        let dweight = try zeros(features), dbias = try zeros(1)
+        let geometry: [KernelArgument] = [.int32(Int32(features)), .int32(1), .int32(0)]
+        try device.launch("projection_head_forward", grid: 2, block: 4,
+                          [.buffer(phis), .buffer(weight), .buffer(bias), .buffer(tables), .buffer(labelBuffer), .buffer(ys),
+                           .int32(Int32(batch))] + geometry)
+        try device.launch("projection_head_input_grad", grid: 2, block: 8,
+                          [.buffer(dys), .buffer(weight), .buffer(tables), .buffer(labelBuffer), .buffer(dphi), .int32(Int32(batch))] + geometry)
+        try device.launch("projection_head_parameter_grad", grid: 2, block: 8,
+                          [.buffer(phis), .buffer(dys), .buffer(labelBuffer), .buffer(dweight), .buffer(dbias), .buffer(dtable),
+                           .int32(Int32(batch)), .int32(Int32(classes))] + geometry)
         #expect(KernelChecks.close(try ys.floats(), cpuY.values))
         #expect(KernelChecks.close(try dphi.floats(), cpuDphi.values))
         #expect(KernelChecks.close(try dtable.floats(), head.embedding.weight.grad.values))
+        #expect(KernelChecks.close(try dweight.floats(), head.linear.weight.grad.values))
+        #expect(KernelChecks.close(try dbias.floats(), head.linear.bias!.grad.values))
 
         // Embedding alone.
         let embedding = Embedding("embed", count: classes, dimension: features)

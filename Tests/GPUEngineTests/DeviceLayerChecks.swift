@@ -201,22 +201,39 @@ struct DeviceLayerChecks {
     }
 
     /// The projection head (its Linear part included) and the embedding, with repeated labels
-    /// and an absent class.
+    /// and an absent class. The head over flat features (B, F) and over the discriminator's
+    /// maps (B, C, H, W) image by image and channel-major, which the CPU head sees flattened.
     func classConditioning() throws {
         let labels: [Int32] = [2, 0, 2, 3, 0]
-        let head = ProjectionHead("head", features: 6, classes: 4)
-        let embedding = Embedding("embed", count: 4, dimension: 3)
-        Self.randomize(head.parameters + embedding.parameters, seed: 15)
-        let arena = try ParameterArena(head.parameters + embedding.parameters, on: device)
+        let (batch, channels, side) = (5, 3, 2), features = 3 * 2 * 2
         let deviceLabels = try DeviceLabels(labels, on: device)
-        let gpuHead = DeviceProjectionHead(head, arena: arena), gpuEmbedding = DeviceEmbedding(embedding, arena: arena)
-        let phi = try tensor([5, 6], seed: 16), dlogits = try tensor([5], seed: 17), drows = try tensor([5, 3], seed: 18)
-        let logits = head.forward(phi.cpu, labels: labels)
-        let dphi = try #require(head.backward(dlogits.cpu))
+        for layout in ["flat", "maps", "channel-major maps"] {
+            let head = ProjectionHead("head", features: features, classes: 4)
+            Self.randomize(head.parameters, seed: 15)
+            let arena = try ParameterArena(head.parameters, on: device)
+            let gpuHead = DeviceProjectionHead(head, arena: arena)
+            let phi = Self.values(batch * features, seed: 16), dlogits = try tensor([batch], seed: 17)
+            let logits = head.forward(Tensor(shape: [batch, features], values: phi), labels: labels)
+            let dphi = try #require(head.backward(dlogits.cpu))
+            let channelMajor = layout == "channel-major maps"
+            func stored(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, batch, channels, side * side) : v }
+            func read(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, channels, batch, side * side) : v }
+            let shape = layout == "flat" ? [batch, features] : [batch, channels, side, side]
+            let devicePhi = try DeviceTensor(Tensor(shape: shape, values: stored(phi)), on: device).laidOut(channelMajor: channelMajor)
+            #expect(Self.close(try gpuHead.forward(devicePhi, labels: deviceLabels).values(), logits.values, tolerance: 1e-5), "\(layout)")
+            let gradient = try #require(try gpuHead.backward(dlogits.device))
+            #expect(gradient.shape == shape && gradient.channelMajor == channelMajor, "\(layout)")
+            #expect(Self.close(read(try gradient.values()), dphi.values, tolerance: 1e-5), "\(layout)")
+            try expectGradients(arena)
+        }
+
+        let embedding = Embedding("embed", count: 4, dimension: 3)
+        Self.randomize(embedding.parameters, seed: 15)
+        let arena = try ParameterArena(embedding.parameters, on: device)
+        let gpuEmbedding = DeviceEmbedding(embedding, arena: arena)
+        let drows = try tensor([batch, 3], seed: 18)
         let rows = embedding.forward(labels)
         embedding.backward(drows.cpu)
-        #expect(Self.close(try gpuHead.forward(phi.device, labels: deviceLabels).values(), logits.values, tolerance: 1e-5))
-        #expect(Self.close(try #require(try gpuHead.backward(dlogits.device)).values(), dphi.values, tolerance: 1e-5))
         #expect(try gpuEmbedding.forward(deviceLabels).values() == rows.values)
         try gpuEmbedding.backward(drows.device)
         try expectGradients(arena)

@@ -11,6 +11,7 @@ public enum ConditioningKernels {
     #define GRID_STRIDE(i, n) for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < (n); i += (long)gridDim.x * blockDim.x)
 
     \#(KernelHelpers.blockSum)
+    \#(KernelHelpers.mapLayout)
     // y[b, :] = weight[labels[b], :] (an embedding: weight is (classes, dimension)).
     extern "C" __global__ void embedding_forward(const float* weight, const int* labels, float* y, int batch, int dimension) {
         GRID_STRIDE(i, (long)batch * dimension) { y[i] = weight[(long)labels[i / dimension] * dimension + i % dimension]; }
@@ -27,38 +28,66 @@ public enum ConditioningKernels {
         }
     }
 
-    // The projection discriminator's class term: y[b] += <embedding[labels[b]], phi[b]>
-    // (y holds the linear part already). One block per image, its threads over the features
-    // and a fixed-order tree (one thread per image left a batch-64 step 1 ms of latency-bound loads).
-    extern "C" __global__ void projection_forward(const float* phi, const float* embedding, const int* labels, float* y,
-                                                  int batch, int features) {
+    // The projection discriminator's head, its linear part and class term together, over
+    // features phi[b, f] of (batch, channels, area), f = c * area + p, stored image by image or
+    // channel-major (`plane_of`: the discriminator's last maps as its convolution leaves them):
+    //   logits[b] = <weight + embedding[labels[b]], phi[b]> + bias
+    // One block per image, its threads over the features, a fixed-order tree (one thread per
+    // image left a batch-64 step 1 ms of latency-bound loads). bias may be null.
+    extern "C" __global__ void projection_head_forward(const float* phi, const float* weight, const float* bias,
+            const float* embedding, const int* labels, float* logits, int batch, int channels, int area, int channel_major) {
         __shared__ float partial[256];
-        for (int b = blockIdx.x; b < batch; b += gridDim.x) {
-            const float* e = embedding + (long)labels[b] * features;
-            const float* x = phi + (long)b * features;
+        const unsigned features = (unsigned)channels * area, plane = area;
+        for (unsigned b = blockIdx.x; b < (unsigned)batch; b += gridDim.x) {
+            const float* e = embedding + (unsigned)labels[b] * features;
             float dot = 0.f;
-            for (int f = threadIdx.x; f < features; f += blockDim.x) dot += e[f] * x[f];
+            for (unsigned f = threadIdx.x; f < features; f += blockDim.x) {
+                const unsigned c = f / plane, p = f - c * plane;
+                dot += (weight[f] + e[f]) * phi[plane_of(b, c, batch, channels, channel_major) * plane + p];
+            }
             dot = block_sum(dot, partial);
-            if (threadIdx.x == 0) y[b] += dot;
+            if (threadIdx.x == 0) logits[b] = dot + (bias ? bias[0] : 0.f);
         }
     }
 
-    // dphi[b, f] += dy[b] * embedding[labels[b], f]; dembedding[k, f] += sum over b of class k of dy[b] * phi[b, f].
-    extern "C" __global__ void projection_backward(const float* phi, const float* embedding, const int* labels, const float* dy,
-                                                   float* dphi, float* dembedding, int batch, int classes, int features) {
-        GRID_STRIDE(i, (long)batch * features) {
-            int b = i / features, f = i % features;
-            dphi[i] += dy[b] * embedding[(long)labels[b] * features + f];
+    // dphi[b, f] = dy[b] * (weight[f] + embedding[labels[b], f]), in phi's layout (written).
+    extern "C" __global__ void projection_head_input_grad(const float* dy, const float* weight, const float* embedding,
+            const int* labels, float* dphi, int batch, int channels, int area, int channel_major) {
+        const unsigned features = (unsigned)channels * area, plane = area, n = (unsigned)batch * features;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            unsigned b, c;
+            plane_owner(i / plane, batch, channels, channel_major, b, c);
+            const unsigned f = c * plane + i % plane;
+            dphi[i] = dy[b] * (weight[f] + embedding[(unsigned)labels[b] * features + f]);
         }
-        GRID_STRIDE(i, (long)classes * features) {
-            int k = i / features, f = i % features;
+    }
+
+    // The head's parameter gradients, added: thread (row, f) of (classes + 1) x features sums
+    // dy[b] * phi[b, f] over the images of class `row` into dembedding[row, f], or, in the last
+    // row, over every image into dweight[f]; thread 0 also adds the sum of dy to dbias (may be
+    // null). Each loops over the batch in order: no atomics.
+    extern "C" __global__ void projection_head_parameter_grad(const float* phi, const float* dy, const int* labels,
+            float* dweight, float* dbias, float* dembedding, int batch, int classes, int channels, int area, int channel_major) {
+        const unsigned features = (unsigned)channels * area, plane = area, n = (unsigned)(classes + 1) * features;
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+            const unsigned row = i / features, f = i - row * features, c = f / plane, p = f - c * plane;
+            const bool all = row == (unsigned)classes;
             float sum = 0.f;
-            for (int b = 0; b < batch; b++) if (labels[b] == k) sum += dy[b] * phi[(long)b * features + f];
-            dembedding[i] += sum;
+            for (unsigned b = 0; b < (unsigned)batch; b++) {
+                if (!all && labels[b] != (int)row) continue;
+                sum += dy[b] * phi[plane_of(b, c, batch, channels, channel_major) * plane + p];
+            }
+            if (all) dweight[f] += sum; else dembedding[i] += sum;
+            if (i == 0 && dbias) {
+                float total = 0.f;
+                for (unsigned b = 0; b < (unsigned)batch; b++) total += dy[b];
+                dbias[0] += total;
+            }
         }
     }
-    """#, functions: ["embedding_forward", "embedding_backward", "projection_forward", "projection_backward"])
+    """#, functions: ["embedding_forward", "embedding_backward", "projection_head_forward", "projection_head_input_grad",
+                      "projection_head_parameter_grad"])
 
-    /// Threads per block of `projection_forward` (a power of two, at most its 256 partial sums).
+    /// Threads per block of `projection_head_forward` (a power of two, at most its 256 partial sums).
     public static let reductionBlock = 256
 }

@@ -3,7 +3,8 @@ import Engine
 import GPUEngine
 
 /// `Discriminator` on a `KernelDevice`. BatchNorm form: Conv -> LeakyReLU, then
-/// [Conv -> BatchNorm fused with LeakyReLU] x (stages - 1), flatten, projection head. Spectral
+/// [Conv -> BatchNorm fused with LeakyReLU] x (stages - 1), projection head (over the last
+/// maps as they are: the CPU model flattens them, the head's kernels read them so). Spectral
 /// form: every Conv -> LeakyReLU, the layers computing with W / sigma from an arena of their
 /// own, refreshed by `prepareForward` and handed back by `finishBackward`, as the
 /// CPU model does.
@@ -36,11 +37,10 @@ public final class DeviceDiscriminator {
             layers = ParameterViews([targets, arena])
         }
         convolutions = model.convolutions.map { DeviceConv2d($0, arena: layers) }
-        // Between two convolutions the maps stay channel-major (BatchNorm and LeakyReLU take
-        // them so): no layout pass each way; the last one's output is flattened image by image
-        // for the projection head. Their bias goes to the next layer's pass (the BatchNorm that
-        // cancels it, or the LeakyReLU): no pass of its own.
-        for convolution in convolutions.dropLast() {
+        // Every convolution leaves its maps channel-major (BatchNorm, LeakyReLU and the
+        // projection head take them so): no layout pass each way. Its bias goes to the next
+        // layer's pass (the BatchNorm that cancels it, or the LeakyReLU): no pass of its own.
+        for convolution in convolutions {
             convolution.outputChannelMajor = true
             convolution.leavesBiasToNextLayer = true
         }
@@ -74,7 +74,7 @@ public final class DeviceDiscriminator {
             x = index > 0 && !norms.isEmpty ? try norms[index - 1].forward(x, inputBias: bias)
                 : try activations[index].forward(x, bias: bias)
         }
-        return try head.forward(x.reshaped([x.shape[0], x.count / x.shape[0]]), labels: labels)
+        return try head.forward(x, labels: labels)
     }
 
     /// d loss / d logits -> parameter gradients (added, when `parameterGradients`) and
@@ -82,9 +82,7 @@ public final class DeviceDiscriminator {
     @discardableResult
     public func backward(_ dLogits: DeviceTensor, inputGradient: Bool,
                          parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor? {
-        let last = convolutions.count - 1
-        let finalShape = [dLogits.count, model.convolutions[last].outChannels, 4, 4]
-        guard var dx = try head.backward(dLogits, parameterGradients: parameterGradients)?.reshaped(finalShape) else { return nil }
+        guard var dx = try head.backward(dLogits, parameterGradients: parameterGradients) else { return nil }
         for index in convolutions.indices.reversed() {
             dx = index > 0 && !norms.isEmpty
                 ? try norms[index - 1].backward(dx, parameterGradients: parameterGradients) : try activations[index].backward(dx)

@@ -60,49 +60,65 @@ public final class DeviceEmbedding {
 }
 
 /// The projection discriminator's head on a device (`Engine/Layers/ProjectionHead.swift`):
-/// logit = Linear(phi) + <embed(y), phi>.
+/// logit = w . phi + b + <embed(y), phi>, the linear part and the class term in one kernel
+/// forward and at most two backward. phi is (B, F), or the discriminator's last maps (B, C,
+/// H, W) as they are, in either layout (channel-major as its convolutions leave them: no
+/// flatten, no layout pass); the features are read as the CPU's flatten orders them.
 public final class DeviceProjectionHead {
     public let layer: ProjectionHead
-    public let linear: DeviceLinear
+    let linear: DeviceWeights
     let table: DeviceTensor, tableGradient: DeviceTensor
     private var features: DeviceTensor?, labels: DeviceLabels?
-    private var scratch: DeviceTensor?
+    private var output: DeviceTensor?, inputGradient: DeviceTensor?
 
     public init(_ layer: ProjectionHead, arena: some ParameterSource) {
         self.layer = layer
-        linear = DeviceLinear(layer.linear, arena: arena)
+        linear = DeviceWeights(weight: layer.linear.weight, bias: layer.linear.bias, arena: arena)
         table = arena.value(layer.embedding.weight)
         tableGradient = arena.gradient(layer.embedding.weight)
     }
 
-    /// phi (B, F), labels (B) -> logits (B).
-    public func forward(_ phi: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor {
-        let batch = phi.shape[0], width = phi.shape[1]
-        let y = try linear.forward(phi)
-        (features, self.labels) = (phi, labels)
-        try phi.device.launch("projection_forward", grid: Swift.min(batch, 4096), block: ConditioningKernels.reductionBlock,
-                              [phi.argument, table.argument, labels.argument, y.argument, .int32(Int32(batch)), .int32(Int32(width))])
-        return y.reshaped([batch])
+    /// (batch, channels, area, channel_major) of features laid out as `phi`.
+    private func geometry(_ phi: DeviceTensor) -> [KernelArgument] {
+        precondition(phi.count / phi.shape[0] == layer.embedding.dimension,
+                     "ProjectionHead of \(layer.embedding.dimension) features, got \(phi.shape)")
+        precondition(phi.count < 1 << 31 && (layer.embedding.count + 1) * layer.embedding.dimension < 1 << 31,
+                     "the head's kernels index in 32 bits: a smaller batch")
+        let channels = phi.shape.count == 4 ? phi.shape[1] : phi.count / phi.shape[0]
+        return [.int32(Int32(phi.shape[0])), .int32(Int32(channels)), .int32(Int32(phi.count / (phi.shape[0] * channels))),
+                .int32(phi.channelMajor ? 1 : 0)]
     }
 
-    /// dlogits (B) -> dphi (B, F) when `inputGradient`; the parameter gradients added when
-    /// `parameterGradients`.
+    /// phi (B, F) or (B, C, H, W), labels (B) -> logits (B).
+    public func forward(_ phi: DeviceTensor, labels: DeviceLabels) throws(CUDAError) -> DeviceTensor {
+        let batch = phi.shape[0], device = phi.device
+        precondition(labels.count == batch, "ProjectionHead: \(labels.count) labels for batch \(batch)")
+        let y = try DeviceTensor.reuse(output, shape: [batch], on: device)
+        (features, self.labels, output) = (phi, labels, y)
+        try device.launch("projection_head_forward", grid: Swift.min(batch, 4096), block: ConditioningKernels.reductionBlock,
+                          [phi.argument, linear.weight.argument, linear.bias?.argument ?? .address(0), table.argument,
+                           labels.argument, y.argument] + geometry(phi))
+        return y
+    }
+
+    /// dlogits (B) -> dphi, shaped and laid out as phi, when `inputGradient`; the parameter
+    /// gradients added when `parameterGradients`.
     public func backward(_ dy: DeviceTensor, inputGradient: Bool = true, parameterGradients: Bool = true) throws(CUDAError) -> DeviceTensor? {
         guard let phi = features, let labels else { preconditionFailure("ProjectionHead.backward before forward") }
-        guard inputGradient || parameterGradients else { return nil }
-        let batch = phi.shape[0], width = phi.shape[1], classes = layer.embedding.count
-        let dphi = try linear.backward(dy.reshaped([batch, 1]), inputGradient: [inputGradient],
-                                       parameterGradients: parameterGradients)[0]
-        // The kernel adds to both dphi and the table's gradient; the one not wanted goes to scratch.
-        var sink: DeviceTensor?
-        if dphi == nil || !parameterGradients {
-            sink = try DeviceTensor.reuse(scratch, shape: [max(batch, classes) * width], on: phi.device)
-            scratch = sink
+        let device = phi.device
+        if parameterGradients {
+            try device.launchElementwise("projection_head_parameter_grad", count: (layer.embedding.count + 1) * layer.embedding.dimension,
+                                         [phi.argument, dy.argument, labels.argument, linear.weightGradient.argument,
+                                          linear.biasGradient?.argument ?? .address(0), tableGradient.argument,
+                                          .int32(Int32(phi.shape[0])), .int32(Int32(layer.embedding.count))]
+                                         + geometry(phi).dropFirst())
         }
-        try phi.device.launchElementwise("projection_backward", count: max(batch, classes) * width,
-                                         [phi.argument, table.argument, labels.argument, dy.argument, (dphi ?? sink!).argument,
-                                          (parameterGradients ? tableGradient : sink!).argument,
-                                          .int32(Int32(batch)), .int32(Int32(classes)), .int32(Int32(width))])
+        guard inputGradient else { return nil }
+        let dphi = try DeviceTensor.reuse(self.inputGradient, shape: phi.shape, on: device, channelMajor: phi.channelMajor)
+        self.inputGradient = dphi
+        try device.launchElementwise("projection_head_input_grad", count: phi.count,
+                                     [dy.argument, linear.weight.argument, table.argument, labels.argument, dphi.argument]
+                                     + geometry(phi))
         return dphi
     }
 }
