@@ -20,6 +20,11 @@ public struct Sampler {
     public let generator: Generator
     public let record: ModelRecord
     public var batchSize = 128
+    /// Rows of a batch on a device when `statistics` are given (an image then depends on its z
+    /// and label only, and z is drawn in the same order whatever the batches): a batch there
+    /// costs its launches and copies whatever its size, so a group of `SyntheticWriter`'s
+    /// (2,048) is one batch, not eight of 256. With each batch's own statistics, `batchSize`.
+    public var deviceBatchSize = 2048
     /// The standard deviation of z. Above 1 trades some class fidelity for diversity
     /// (the opposite of BigGAN's truncation); docs/training.md has the measurements.
     public var temperature: Float = Sampler.defaultTemperature
@@ -100,14 +105,15 @@ public struct Sampler {
                               judges: [any SampleJudge]?) throws -> (images: [Image], verdicts: [Bool]?) {
         var labels: [Int32] = []
         var batches: [(slots: [Int], z: Tensor)] = []
+        let rows = onDevice != nil && statistics != nil ? max(batchSize, deviceBatchSize) : batchSize
         for group in groups {
             let first = labels.count
             labels += group.labels
             var rng = RandomGenerator(seed: group.seed)
             var order = Array(group.labels.indices)
             rng.shuffle(&order)
-            for start in stride(from: 0, to: order.count, by: batchSize) {
-                let slots = order[start..<min(order.count, start + batchSize)].map { first + $0 }
+            for start in stride(from: 0, to: order.count, by: rows) {
+                let slots = order[start..<min(order.count, start + rows)].map { first + $0 }
                 batches.append((slots, latents(slots.count, &rng)))
             }
         }

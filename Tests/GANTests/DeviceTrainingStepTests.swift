@@ -289,7 +289,9 @@ struct EmulatedSamplingTests {
 
 extension DeviceSamplingChecks {
     /// `Sampler` with the generator on the device makes the CPU's images (Float products on
-    /// both sides) within a grey level, standing statistics included.
+    /// both sides) within a grey level, standing statistics included: the CPU in batches of
+    /// 16, the device with standing statistics in one of 40 (`deviceBatchSize`), and in
+    /// batches of 16 too, the same images.
     func samplerMatchesTheCPU() throws {
         let configuration = ModelConfiguration(imageChannels: 1, classes: 3, latentSize: 16, embeddingSize: 8, baseChannels: 8)
         let generator = Generator(configuration)
@@ -314,6 +316,10 @@ extension DeviceSamplingChecks {
         var worst = 0
         for (a, b) in zip(made, expected) { for (p, q) in zip(a.pixels, b.pixels) { worst = max(worst, abs(Int(p) - Int(q))) } }
         #expect(worst <= 1, "images differ by up to \(worst) grey levels")
+        var small = onDevice
+        small.deviceBatchSize = 16
+        let madeInSixteens = try small.sample(labels: labels, seed: 9)
+        #expect(zip(madeInSixteens, made).allSatisfy { $0.pixels == $1.pixels }, "a device batch's size changed its images")
     }
 }
 
