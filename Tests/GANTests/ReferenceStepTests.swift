@@ -76,11 +76,20 @@ import Testing
 
     /// `toleranceScale`: every tolerance times this (products on TF32 tensor cores: 10).
     func runOnDevice(_ device: any KernelDevice, toleranceScale: Double = 1) throws {
+        let cancelled = (discriminator.parameters + generator.parameters).filter { Self.cancelledByBatchNorm[$0.name] != nil }
+        let before = cancelled.map(\.value.values)
         let deviceStep = try DeviceTrainingStep(step, on: device)
         let report = try deviceStep(real: DeviceTensor(real, on: device), realLabels: DeviceLabels(realLabels, on: device),
                                     noise: DeviceTensor(z, on: device), fakeLabels: DeviceLabels(fakeLabels, on: device))
         try deviceStep.download()
         expectMatchesFixture(report, fake: try #require(try deviceStep.lastImages()), scale: toleranceScale)
+        // The device sums no gradient for them (`DeviceConv2d.BiasUse.cancelledByBatchNorm`,
+        // `DeviceConvTranspose2d.biasCancelledByBatchNorm`): exactly 0, so Adam left them as they were.
+        #expect(cancelled.count == 4)
+        for (parameter, initial) in zip(cancelled, before) {
+            #expect(parameter.grad.values.allSatisfy { $0 == 0 }, "\(parameter.name): no gradient on the device")
+            #expect(parameter.value.values == initial, "\(parameter.name) unchanged by Adam")
+        }
     }
 
     /// With TF32 products (10-bit mantissas in) the step is not the FP32 fixture's within the

@@ -39,10 +39,11 @@ public final class DeviceDiscriminator {
         convolutions = model.convolutions.map { DeviceConv2d($0, arena: layers) }
         // Every convolution leaves its maps channel-major (BatchNorm, LeakyReLU and the
         // projection head take them so): no layout pass each way. Its bias goes to the next
-        // layer's pass (the BatchNorm that cancels it, or the LeakyReLU): no pass of its own.
-        for convolution in convolutions {
+        // layer's pass: the LeakyReLU adds it, a BatchNorm cancels it (its running mean takes
+        // it; no gradient).
+        for (index, convolution) in convolutions.enumerated() {
             convolution.outputChannelMajor = true
-            convolution.leavesBiasToNextLayer = true
+            convolution.biasUse = index > 0 && !model.norms.isEmpty ? .cancelledByBatchNorm : .addedByNextLayer
         }
         // BatchNorm fuses the activation; the first convolution (and all with spectral
         // normalisation) has its own.

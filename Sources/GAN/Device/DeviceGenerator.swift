@@ -29,8 +29,12 @@ public final class DeviceGenerator {
         self.norms = norms
         upsamplers = model.upsamplers.map { DeviceConvTranspose2d($0, arena: arena) }
         // Between two upsamplers the maps stay channel-major (BatchNorm, the class affine and
-        // ReLU take them so): no layout pass each way; the last one writes the images.
-        for upsampler in upsamplers.dropLast() { upsampler.outputChannelMajor = true }
+        // ReLU take them so): no layout pass each way; the last one writes the images. Each but
+        // the last feeds a BatchNorm, which cancels its bias: no gradient to sum.
+        for upsampler in upsamplers.dropLast() {
+            upsampler.outputChannelMajor = true
+            upsampler.biasCancelledByBatchNorm = true
+        }
     }
 
     public var configuration: ModelConfiguration { model.configuration }

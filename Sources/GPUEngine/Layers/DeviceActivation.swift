@@ -16,7 +16,7 @@ public final class DeviceActivation {
     public var lastOutput: DeviceTensor? { output }
 
     /// y = act(x), or with `bias` (LeakyReLU only) act(x + bias per channel): the bias a
-    /// convolution left out of x (`DeviceConv2d.leavesBiasToNextLayer`), added in the same
+    /// convolution left out of x (`DeviceConv2d.biasUse`), added in the same
     /// pass. The backward pass then reads the sign of y, which is that of x + bias.
     public func forward(_ x: DeviceTensor, bias: DeviceTensor? = nil) throws(CUDAError) -> DeviceTensor {
         let device = x.device

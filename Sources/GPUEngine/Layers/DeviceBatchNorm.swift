@@ -61,7 +61,7 @@ public final class DeviceBatchNorm {
     /// class table, act((gamma * xhat + beta) * scale[label] + shift[label])); y in x's layout
     /// (image by image or channel-major: the kernels see a channel as `channelRuns`).
     /// `inputBias`: a bias per channel the convolution before left out of x
-    /// (`DeviceConv2d.leavesBiasToNextLayer`): normalising cancels it, so it only enters the
+    /// (`DeviceConv2d.biasUse`): normalising cancels it, so it only enters the
     /// running mean, which is the model's statistic of x + bias.
     public func forward(_ x: DeviceTensor, labels: DeviceLabels? = nil, inputBias: DeviceTensor? = nil) throws(CUDAError) -> DeviceTensor {
         precondition(x.shape.count == 4 && x.shape[1] == layer.channels, "BatchNorm2d expects (B, \(layer.channels), H, W), got \(x.shape)")

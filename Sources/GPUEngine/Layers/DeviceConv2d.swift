@@ -27,11 +27,24 @@ public final class DeviceConv2d {
 
     /// Whether `forward` returns its maps channel-major (the next layers take them so).
     public var outputChannelMajor = false
-    /// With `outputChannelMajor`: whether the output leaves the bias out for the next layer to
-    /// add in its own pass (`deferredBias`: a BatchNorm, which cancels it, or a LeakyReLU).
-    public var leavesBiasToNextLayer = false
-    /// The bias the output left out (`leavesBiasToNextLayer`), or nil.
-    public var deferredBias: DeviceTensor? { outputChannelMajor && leavesBiasToNextLayer ? bias : nil }
+
+    /// Where the bias goes, with `outputChannelMajor` (an image-by-image output adds it in its
+    /// layout pass).
+    public enum BiasUse: Sendable {
+        /// Added to the output here; its gradient summed.
+        case added
+        /// Left out of the output for the next layer to add in its own pass (a LeakyReLU,
+        /// `deferredBias`); its gradient summed here.
+        case addedByNextLayer
+        /// Left out, the next layer being a BatchNorm, whose normalising cancels it: only the
+        /// running mean takes it (`deferredBias`, the model's statistic of x + bias). Its true
+        /// gradient is 0 (the CPU's is rounding noise), so none is summed and Adam leaves it
+        /// where it is.
+        case cancelledByBatchNorm
+    }
+    public var biasUse = BiasUse.added
+    /// The bias the output left out for the next layer (`biasUse`), or nil.
+    public var deferredBias: DeviceTensor? { outputChannelMajor && biasUse != .added ? bias : nil }
 
     public init(_ layer: Conv2d, arena: some ParameterSource) {
         self.layer = layer
@@ -61,7 +74,7 @@ public final class DeviceConv2d {
             // y (Cout, B*OH*OW in memory) = W . cols, + bias per channel: each channel one row.
             try device.multiply(MatrixProduct(m: outputs, n: g.columnCount, k: g.patchSize, a: weight.address, lda: g.patchSize,
                                               b: cols.address, ldb: g.columnCount, c: y.address, ldc: g.columnCount))
-            if let bias, !leavesBiasToNextLayer { try device.addChannelBias(y, bias, batch: 1, channels: outputs, spatial: g.columnCount) }
+            if let bias, biasUse == .added { try device.addChannelBias(y, bias, batch: 1, channels: outputs, spatial: g.columnCount) }
             return y
         }
         // ycm (Cout, B*OH*OW) = W (Cout, Cin*K*K) . cols; the backward pass reuses its memory.
@@ -86,7 +99,7 @@ public final class DeviceConv2d {
             try device.multiply(MatrixProduct(transB: true, m: outputs, n: g.patchSize, k: g.columnCount, a: dycm.address,
                                               lda: g.columnCount, b: cols.address, ldb: g.columnCount, beta: 1,
                                               c: weightGradient.address, ldc: g.patchSize))
-            if let biasGradient {
+            if let biasGradient, biasUse != .cancelledByBatchNorm {
                 // From the channel-major copy: each channel's values in one contiguous row
                 // (coalesced reads), summed in the same order as over dy.
                 try device.addChannelBiasGradient(dycm, into: biasGradient, batch: 1, channels: outputs, spatial: g.columnCount,

@@ -27,6 +27,11 @@ public final class DeviceConvTranspose2d {
 
     /// Whether `forward` returns its maps channel-major (the next layers take them so).
     public var outputChannelMajor = false
+    /// Whether the next layer is a BatchNorm, whose normalising cancels the bias: its true
+    /// gradient is 0 (the CPU's is rounding noise), so none is summed and Adam leaves it where
+    /// it is. The bias is still added (col2im adds it for free), so that the statistics
+    /// BatchNorm computes, and sampling's standing ones, are the model's.
+    public var biasCancelledByBatchNorm = false
 
     public init(_ layer: ConvTranspose2d, arena: ParameterArena) {
         self.layer = layer
@@ -78,7 +83,7 @@ public final class DeviceConvTranspose2d {
             try device.multiply(MatrixProduct(transB: true, m: inputs, n: g.patchSize, k: g.columnCount, a: xcm.address,
                                               lda: g.columnCount, b: cols.address, ldb: g.columnCount, beta: 1,
                                               c: weightGradient.address, ldc: g.patchSize))
-            if let biasGradient {
+            if let biasGradient, !biasCancelledByBatchNorm {
                 let (n, hw) = dy.channelRuns
                 try device.addChannelBiasGradient(dy, into: biasGradient, batch: n, channels: layer.outChannels, spatial: hw,
                                                   scratch: &biasScratch)
