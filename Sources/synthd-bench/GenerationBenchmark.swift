@@ -42,6 +42,10 @@ struct GenerationBenchmark: ParsableCommand {
         var sampler = Sampler(generator: generator, record: record)
         sampler.device = device
         sampler.batchSize = 256
+        // On a device, sampling as `SyntheticWriter` samples: standing statistics, which let a
+        // device batch be a whole group (`Sampler.deviceBatchSize`). The CPU's line keeps each
+        // batch's own statistics, the figures of docs/performance.md.
+        if device != nil { sampler.statistics = try sampler.standingStatistics(seed: 0) }
         _ = try sampler.sample(labels: Array(labels.prefix(512)), seed: 0)  // warm-up: allocation, BLAS threads
 
         let root = (scratch ?? NSTemporaryDirectory()) + "/synthd-bench-generate-\(getpid())"
