@@ -116,11 +116,29 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
 
     private func run(_ kernel: String, grid: Int, block: Int, _ arguments: [KernelArgument]) throws(CUDAError) {
         precondition(grid > 0 && block > 0 && block <= 1024, "launch \(kernel): grid \(grid), block \(block)")
-        let entry = try EmulationRuntime.shared.entry(kernel)
+        let compiled = try EmulationRuntime.shared.entry(kernel)
+        try Self.check(arguments, against: compiled.parameterSizes, of: kernel)
         try KernelArgument.withParameterArray(arguments) { parameters in
             // The emulation's thread state is the library's globals: one launch at a time.
-            EmulationRuntime.shared.launchLock.withLock { entry(UInt32(grid), UInt32(block), parameters) }
+            EmulationRuntime.shared.launchLock.withLock { compiled.entry(UInt32(grid), UInt32(block), parameters) }
         }
+    }
+
+    /// Fails a launch whose arguments differ from the kernel's parameters in number or in
+    /// size (see `EmulationRuntime`): on a GPU it would run on garbage.
+    static func check(_ arguments: [KernelArgument], against sizes: [Int], of kernel: String) throws(CUDAError) {
+        let given = arguments.map { argument -> Int in
+            switch argument {
+            case .buffer, .address, .int64, .uint64: 8
+            case .float, .int32: 4
+            case .int32s(let fields): 4 * fields.count
+            }
+        }
+        guard given != sizes else { return }
+        let message = given.count != sizes.count
+            ? "\(given.count) arguments for \(sizes.count) parameters"
+            : zip(given, sizes).enumerated().first { $1.0 != $1.1 }.map { "argument \($0) is \($1.0) bytes, its parameter \($1.1)" } ?? ""
+        throw .driver(call: "cuLaunchKernel(\(kernel))", code: 1, message: "as emulated: \(message) (a GPU would read garbage)")
     }
 
     public func multiply(_ p: MatrixProduct) throws(CUDAError) {

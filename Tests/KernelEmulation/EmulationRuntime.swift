@@ -13,8 +13,19 @@ import Glibc
 /// until its next `__syncthreads` or its end, so a barrier holds when every thread has reached
 /// it, as on the GPU, at the cost of a context switch. A kernel whose first block never waits
 /// runs its other blocks' threads as plain calls.
+///
+/// Each kernel also exports its parameters' sizes (`parameters_<name>`), and a launch whose
+/// arguments do not match them in number and size fails: `cuLaunchKernel` copies each
+/// parameter's size from the value it is given, so a 32-bit integer passed for a 64-bit one,
+/// or an argument too few or too many, would read garbage or shift on a GPU without an error.
 final class EmulationRuntime: @unchecked Sendable {
     typealias Entry = @convention(c) (UInt32, UInt32, UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> Void
+    private typealias Parameters = @convention(c) (UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>) -> Void
+    /// A kernel's entry and its parameters' sizes in bytes.
+    struct Kernel {
+        let entry: Entry
+        let parameterSizes: [Int]
+    }
 
     /// Shared libraries loaded into the process are process-wide; so is this.
     static let shared = EmulationRuntime()
@@ -22,7 +33,7 @@ final class EmulationRuntime: @unchecked Sendable {
     let launchLock = NSLock()
     private let lock = NSLock()
     private var libraries: [String: UnsafeMutableRawPointer] = [:]
-    private var entries: [String: Entry] = [:]
+    private var entries: [String: Kernel] = [:]
     private let sourceOf: [String: KernelSource]
 
     private init() {
@@ -31,7 +42,7 @@ final class EmulationRuntime: @unchecked Sendable {
         self.sourceOf = sourceOf
     }
 
-    func entry(_ kernel: String) throws(CUDAError) -> Entry {
+    func entry(_ kernel: String) throws(CUDAError) -> Kernel {
         lock.lock()
         defer { lock.unlock() }
         if let entry = entries[kernel] { return entry }
@@ -45,10 +56,12 @@ final class EmulationRuntime: @unchecked Sendable {
             library = try Self.build(source)
             libraries[source.name] = library
         }
-        guard let symbol = dlsym(library, "emulate_" + kernel) else {
+        guard let symbol = dlsym(library, "emulate_" + kernel), let sizesSymbol = dlsym(library, "parameters_" + kernel) else {
             throw .symbolMissing(library: source.name + " (emulated)", symbol: kernel)
         }
-        let entry = unsafeBitCast(symbol, to: Entry.self)
+        var sizes = [UInt32](repeating: 0, count: 64), count: UInt32 = 0
+        unsafeBitCast(sizesSymbol, to: Parameters.self)(&sizes, &count)
+        let entry = Kernel(entry: unsafeBitCast(symbol, to: Entry.self), parameterSizes: sizes.prefix(Int(count)).map(Int.init))
         entries[kernel] = entry
         return entry
     }
@@ -86,6 +99,7 @@ final class EmulationRuntime: @unchecked Sendable {
     static func program(_ source: KernelSource) -> String {
         header + source.code + "\n" + source.functions.map { name in
             "extern \"C\" void emulate_\(name)(unsigned grid, unsigned block, void** args) { emulate(grid, block, [&] { invoke(\(name), args); }); }\n"
+            + "extern \"C\" void parameters_\(name)(unsigned* sizes, unsigned* count) { parameter_sizes(\(name), sizes, count); }\n"
         }.joined()
     }
 
@@ -239,6 +253,14 @@ final class EmulationRuntime: @unchecked Sendable {
         }
         template <class... A>
         static void invoke(void (*f)(A...), void** args) { invoke(f, args, std::index_sequence_for<A...>{}); }
+
+        // The sizes of a kernel's parameters, as cuLaunchKernel copies them (at most 64).
+        template <class... A>
+        static void parameter_sizes(void (*)(A...), unsigned* sizes, unsigned* count) {
+            const unsigned each[] = {(unsigned)sizeof(A)..., 0u};
+            *count = sizeof...(A);
+            for (unsigned i = 0; i < sizeof...(A) && i < 64; i++) sizes[i] = each[i];
+        }
 
         """#
 }
