@@ -226,6 +226,9 @@ struct DeviceKernelChecks {
         #expect(ChannelReduction.slices(channels: 1, count: 262_144) == 128)
         #expect(ChannelReduction.slices(channels: 64, count: 65_536) == 8)
         #expect(ChannelReduction.slices(channels: 4096, count: 64) == 1)
+        #expect(ChannelReduction.slices(channels: 128, count: 4096) == 2)
+        #expect(ChannelReduction.slices(channels: 128, count: 4096, splitFrom: ChannelReduction.batchNormSplitFrom) == 1)
+        #expect(ChannelReduction.slices(channels: 64, count: 16_384, splitFrom: ChannelReduction.batchNormSplitFrom) == 8)
     }
 
     /// The hinge losses and their gradients equal `HingeLoss`'s, the kink included; the

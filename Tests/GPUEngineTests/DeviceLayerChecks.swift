@@ -103,14 +103,16 @@ struct DeviceLayerChecks {
     }
 
     /// BatchNorm with the activation the generator (ReLU) and discriminator (LeakyReLU) fuse.
-    /// Small channels (one block each) and large ones (4,800 values: two blocks each, the
+    /// Small channels (one block each) and large ones (9,600 values: four blocks each, the
     /// split reduction's three kernels each way).
     func batchNorm(_ activation: DeviceBatchNorm.FusedActivation) throws {
-        try batchNorm(activation, shape: [3, 4, 5, 3])
-        try batchNorm(activation, shape: [4, 2, 40, 30])
+        try batchNorm(activation, shape: [3, 4, 5, 3], slices: 1)
+        try batchNorm(activation, shape: [4, 2, 60, 40], slices: 4)
     }
 
-    func batchNorm(_ activation: DeviceBatchNorm.FusedActivation, shape: [Int]) throws {
+    /// `slices`: the blocks per channel expected (`ChannelReduction`: one below 8,192 values a
+    /// channel, else one per 2,048 values).
+    func batchNorm(_ activation: DeviceBatchNorm.FusedActivation, shape: [Int], slices: Int) throws {
         let channels = shape[1]
         let norm = BatchNorm2d("bn", channels: channels)
         Self.randomize(norm.parameters, seed: 10)
@@ -122,7 +124,7 @@ struct DeviceLayerChecks {
         case .relu: Activation(.relu)
         case .leakyReLU: Activation(.leakyReLU(slope: 0.2))
         }
-        #expect(gpu.slices(n: shape[0], hw: shape[2] * shape[3]) == (shape[0] * shape[2] * shape[3] >= 4096 ? 2 : 1))
+        #expect(gpu.slices(n: shape[0], hw: shape[2] * shape[3]) == slices)
         let x = try tensor(shape, seed: 11), dy = try tensor(shape, seed: 12)
         var y = norm.forward(x.cpu)
         if let after { y = after.forward(y) }
@@ -141,8 +143,8 @@ struct DeviceLayerChecks {
     /// gamma's, beta's and the class table's gradients, running statistics; image by image or
     /// channel-major, one block a channel or split (`shape`). Then sampling, with the batch's
     /// statistics and with given ones, against `normalizeScaleRectifyForSampling`. Labels
-    /// repeat, and one class is absent (its table rows get no gradient).
-    func classConditionalBatchNorm(shape: [Int], channelMajor: Bool) throws {
+    /// repeat, and one class is absent (its table rows get no gradient). `slices` as `batchNorm`'s.
+    func classConditionalBatchNorm(shape: [Int], slices: Int, channelMajor: Bool) throws {
         let (batch, channels, area) = (shape[0], shape[1], shape[2] * shape[3]), classes = 4
         let labels = (0..<batch).map { Int32(($0 * 7 + 2) % (classes - 1)) }
         let norm = BatchNorm2d("bn", channels: channels), affine = ClassConditionalAffine("cbn", classes: classes, channels: channels)
@@ -153,7 +155,7 @@ struct DeviceLayerChecks {
         let gpu = try DeviceBatchNorm(norm, classAffine: affine, activation: .relu, arena: arena)
         let cpu = BatchNormActivation(norm, classAffine: affine, activation: .relu)
         let deviceLabels = try DeviceLabels(labels, on: device)
-        #expect(gpu.slices(n: batch, hw: area) == (batch * area >= 4096 ? 2 : 1))
+        #expect(gpu.slices(n: batch, hw: area) == slices)
         // Channel-major maps are the same values stored (C, B, area).
         func stored(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, batch, channels, area) : v }
         func read(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, channels, batch, area) : v }

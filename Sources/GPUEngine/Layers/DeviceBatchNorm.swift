@@ -77,7 +77,8 @@ public final class DeviceBatchNorm {
     /// Blocks per channel for `n` images of `hw` values: one unless a channel is large and
     /// the channels few (`ChannelReduction`).
     public func slices(n: Int, hw: Int) -> Int {
-        splitsLargeChannels ? ChannelReduction.slices(channels: layer.channels, count: n * hw) : 1
+        splitsLargeChannels ? ChannelReduction.slices(channels: layer.channels, count: n * hw,
+                                                      splitFrom: ChannelReduction.batchNormSplitFrom) : 1
     }
 
     /// Keeps the labels a class table needs (checked against the batch).
