@@ -5,8 +5,9 @@ import Engine
 ///
 /// Forward: im2col of the whole batch into cols (Cin*K*K, B*OH*OW), one GEMM into the
 /// channel-major (Cout, B*OH*OW), then one pass to y (B, Cout, OH, OW) that adds the bias; or,
-/// with `outputChannelMajor`, that product is the output (the bias added in place), for layers
-/// that take channel-major maps (`DeviceTensor.channelMajor`). The input may be laid out either way.
+/// with `outputChannelMajor`, that product is the output (the bias added in place, or left to
+/// the next layer: `biasUse`), for layers that take channel-major maps (`DeviceTensor.channelMajor`).
+/// The input may be laid out either way.
 /// (A GEMM per image straight into y, batched, saves that pass but ran a third as fast on an
 /// H200: an image's product is too small to fill the GPU.) The columns are kept for the
 /// backward pass (recomputing them, as the CPU does to stay in cache, would cost a launch and
