@@ -23,8 +23,10 @@ public struct Sampler {
     /// Rows of a batch on a device when `statistics` are given (an image then depends on its z
     /// and label only, and z is drawn in the same order whatever the batches): a batch there
     /// costs its launches and copies whatever its size, so a group of `SyntheticWriter`'s
-    /// (2,048) is one batch, not eight of 256. With each batch's own statistics, `batchSize`.
-    public var deviceBatchSize = 2048
+    /// (2,048) is one batch at 32 x 32, not eight of 256; a quarter of that at 64 x 64, where
+    /// each image's maps take four times the memory (G's column matrices for 2,048 images of
+    /// 64 x 64 would be about 4 GB). With each batch's own statistics, `batchSize`.
+    public var deviceBatchSize: Int
     /// The standard deviation of z. Above 1 trades some class fidelity for diversity
     /// (the opposite of BigGAN's truncation); docs/training.md has the measurements.
     public var temperature: Float = Sampler.defaultTemperature
@@ -66,6 +68,8 @@ public struct Sampler {
     public init(generator: Generator, record: ModelRecord) {
         self.generator = generator
         self.record = record
+        let side = generator.configuration.resolution
+        deviceBatchSize = 2048 * 32 * 32 / (side * side)
     }
 
     /// Batches are sampled concurrently, one per core, each by its own copy of the generator
