@@ -64,12 +64,19 @@ public enum ConditioningKernels {
 
     // The head's parameter gradients, added: thread (row, f) of (classes + 1) x features sums
     // dy[b] * phi[b, f] over the images of class `row` into dembedding[row, f], or, in the last
-    // row, over every image into dweight[f]; thread 0 also adds the sum of dy to dbias (may be
+    // row, over every image into dweight[f]; one thread more adds the sum of dy to dbias (may be
     // null). Each loops over the batch in order: no atomics.
     extern "C" __global__ void projection_head_parameter_grad(const float* phi, const float* dy, const int* labels,
             float* dweight, float* dbias, float* dembedding, int batch, int classes, int channels, int area, int channel_major) {
         const unsigned features = (unsigned)channels * area, plane = area, n = (unsigned)(classes + 1) * features;
-        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i <= n; i += gridDim.x * blockDim.x) {
+            if (i == n) {
+                if (!dbias) continue;
+                float total = 0.f;
+                for (unsigned b = 0; b < (unsigned)batch; b++) total += dy[b];
+                dbias[0] += total;
+                continue;
+            }
             const unsigned row = i / features, f = i - row * features, c = f / plane, p = f - c * plane;
             const bool all = row == (unsigned)classes;
             float sum = 0.f;
@@ -78,11 +85,6 @@ public enum ConditioningKernels {
                 sum += dy[b] * phi[plane_of(b, c, batch, channels, channel_major) * plane + p];
             }
             if (all) dweight[f] += sum; else dembedding[i] += sum;
-            if (i == 0 && dbias) {
-                float total = 0.f;
-                for (unsigned b = 0; b < (unsigned)batch; b++) total += dy[b];
-                dbias[0] += total;
-            }
         }
     }
     """#, functions: ["embedding_forward", "embedding_backward", "projection_head_forward", "projection_head_input_grad",

@@ -107,7 +107,7 @@ public final class DeviceProjectionHead {
         guard let phi = features, let labels else { preconditionFailure("ProjectionHead.backward before forward") }
         let device = phi.device
         if parameterGradients {
-            try device.launchElementwise("projection_head_parameter_grad", count: (layer.embedding.count + 1) * layer.embedding.dimension,
+            try device.launchElementwise("projection_head_parameter_grad", count: (layer.embedding.count + 1) * layer.embedding.dimension + 1,
                                          [phi.argument, dy.argument, labels.argument, linear.weightGradient.argument,
                                           linear.biasGradient?.argument ?? .address(0), tableGradient.argument,
                                           .int32(Int32(phi.shape[0])), .int32(Int32(layer.embedding.count))]
