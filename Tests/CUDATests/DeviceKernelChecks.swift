@@ -2,6 +2,7 @@ import CUDA
 import Engine
 import Foundation
 import Imaging
+import NumericTestSupport
 import Testing
 
 /// Every kernel against the CPU engine (or a plain transcription of its formula), on odd
@@ -155,9 +156,9 @@ struct DeviceKernelChecks {
         // The image by image and channel-major ((C, B, H, W) in memory): the same columns.
         for major in [false, true] {
             let geometry = KernelArgument.int32s(KernelChecks.fields(g, channelMajor: major))
-            let laidOut = major ? KernelChecks.swapLeadingAxes(image, a: g.batch, b: g.channels, inner: plane) : image
+            let laidOut = major ? swapLeadingAxes(image, a: g.batch, b: g.channels, inner: plane) : image
             func imageMajor(_ v: [Float]) -> [Float] {
-                major ? KernelChecks.swapLeadingAxes(v, a: g.channels, b: g.batch, inner: plane) : v
+                major ? swapLeadingAxes(v, a: g.channels, b: g.batch, inner: plane) : v
             }
             let images = try device.upload(laidOut), columns = try device.allocate(bytes: cols.count * 4)
             try device.launch("im2col", grid: 3, block: 32, [.buffer(images), .buffer(columns), geometry])

@@ -34,13 +34,6 @@ enum KernelChecks {
         return (outCols, outImage)
     }
 
-    /// (B, A, S) from (A, B, S): image-by-image maps to channel-major ones and back, plainly.
-    static func swapLeadingAxes(_ v: [Float], a: Int, b: Int, inner: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: v.count)
-        for j in 0..<a { for k in 0..<b { for s in 0..<inner { out[(k * a + j) * inner + s] = v[(j * b + k) * inner + s] } } }
-        return out
-    }
-
     static func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
     }

@@ -1,6 +1,7 @@
 import CUDA
 import Engine
 import GPUEngine
+import NumericTestSupport
 import Testing
 
 /// Each device layer against its CPU layer (`Engine/Layers`) on odd shapes: the same weights
@@ -157,8 +158,8 @@ struct DeviceLayerChecks {
         let deviceLabels = try DeviceLabels(labels, on: device)
         #expect(gpu.slices(n: batch, hw: area) == slices)
         // Channel-major maps are the same values stored (C, B, area).
-        func stored(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, batch, channels, area) : v }
-        func read(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, channels, batch, area) : v }
+        func stored(_ v: [Float]) -> [Float] { channelMajor ? swapLeadingAxes(v, a: batch, b: channels, inner: area) : v }
+        func read(_ v: [Float]) -> [Float] { channelMajor ? swapLeadingAxes(v, a: channels, b: batch, inner: area) : v }
         func upload(_ v: [Float]) throws -> DeviceTensor {
             try DeviceTensor(Tensor(shape: shape, values: stored(v)), on: device).laidOut(channelMajor: channelMajor)
         }
@@ -187,13 +188,6 @@ struct DeviceLayerChecks {
         }
     }
 
-    /// (a, b, inner) values stored as (b, a, inner).
-    static func swapLeadingAxes(_ v: [Float], _ a: Int, _ b: Int, _ inner: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: v.count)
-        for i in 0..<a { for j in 0..<b { for k in 0..<inner { out[(j * a + i) * inner + k] = v[(i * b + j) * inner + k] } } }
-        return out
-    }
-
     func activation(_ kind: Activation.Kind) throws {
         let cpu = Activation(kind), gpu = DeviceActivation(kind)
         let x = try tensor([2, 3, 17], seed: 13), dy = try tensor([2, 3, 17], seed: 14)
@@ -218,8 +212,8 @@ struct DeviceLayerChecks {
             let logits = head.forward(Tensor(shape: [batch, features], values: phi), labels: labels)
             let dphi = try #require(head.backward(dlogits.cpu))
             let channelMajor = layout == "channel-major maps"
-            func stored(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, batch, channels, side * side) : v }
-            func read(_ v: [Float]) -> [Float] { channelMajor ? Self.swapLeadingAxes(v, channels, batch, side * side) : v }
+            func stored(_ v: [Float]) -> [Float] { channelMajor ? swapLeadingAxes(v, a: batch, b: channels, inner: side * side) : v }
+            func read(_ v: [Float]) -> [Float] { channelMajor ? swapLeadingAxes(v, a: channels, b: batch, inner: side * side) : v }
             let shape = layout == "flat" ? [batch, features] : [batch, channels, side, side]
             let devicePhi = try DeviceTensor(Tensor(shape: shape, values: stored(phi)), on: device).laidOut(channelMajor: channelMajor)
             #expect(Self.close(try gpuHead.forward(devicePhi, labels: deviceLabels).values(), logits.values, tolerance: 1e-5), "\(layout)")

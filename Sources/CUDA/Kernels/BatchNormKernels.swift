@@ -45,7 +45,8 @@ public enum BatchNormKernels {
         return class_scale ? d * class_scale[class_row(labels, k, plane, c, channel)] : d;
     }
 
-    // Position in its channel's image-major run of element i of (n, c, hw).
+    // Position in its channel's image-major run of element i of (n, c, hw); the element-wise
+    // kernels find it only with a class table (two more divisions an element).
     __device__ unsigned channel_position(unsigned i, unsigned c, unsigned hw) {
         return (i / (hw * c)) * hw + i % hw;
     }
@@ -193,7 +194,7 @@ public enum BatchNormKernels {
             float h = (x[i] - mean[channel]) * inv_std[channel];
             xhat[i] = h;
             float out = class_affine(gamma[channel] * h + beta[channel], class_scale, class_shift, labels,
-                                     channel_position(i, c, hw), plane, c, channel);
+                                     class_scale ? channel_position(i, c, hw) : 0, plane, c, channel);
             y[i] = activate(out, activation, slope);
         }
     }
@@ -243,7 +244,7 @@ public enum BatchNormKernels {
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
             unsigned channel = (i / hw) % c;
             float d = through_class_scale(through_activation(dy[i], y[i], activation, slope),
-                                          class_scale, labels, channel_position(i, c, hw), plane, c, channel);
+                                          class_scale, labels, class_scale ? channel_position(i, c, hw) : 0, plane, c, channel);
             dx[i] = inv_std[channel] * (gamma[channel] * d - means[2 * channel] - xhat[i] * means[2 * channel + 1]);
         }
     }
@@ -260,7 +261,8 @@ public enum BatchNormKernels {
         for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) {
             unsigned channel = (i / area) % channels;
             float out = gamma[channel] * (x[i] - mean[channel]) * inv_std[channel] + beta[channel];
-            out = class_affine(out, class_scale, class_shift, labels, channel_position(i, channels, area), plane, channels, channel);
+            out = class_affine(out, class_scale, class_shift, labels, class_scale ? channel_position(i, channels, area) : 0, plane,
+                               channels, channel);
             y[i] = activate(out, activation, slope);
         }
     }
