@@ -45,6 +45,33 @@ struct EmulatedKernelTests {
         }
         #expect(try x.floats() == [2, 2, 2, 2], "nothing ran")
     }
+
+    /// A GPU runs a block's threads in no promised order, so a thread that reads what another
+    /// wrote needs a barrier between them. The emulation shuffles the threads of every phase, so
+    /// a missing barrier shows even where the natural order (thread t - 1 before thread t) would
+    /// hide it: each thread reads its left neighbour's slot.
+    @Test func aMissingBarrierShows() throws {
+        EmulatedDevice.register(KernelSource(name: "barrier-test.cu", code: """
+            extern "C" __global__ void left_neighbour(float* out, int with_barrier) {
+                __shared__ float slots[256];
+                slots[threadIdx.x] = -1.f;
+                __syncthreads();
+                slots[threadIdx.x] = (float)threadIdx.x;
+                if (with_barrier) __syncthreads();
+                out[threadIdx.x] = threadIdx.x == 0 ? 0.f : slots[threadIdx.x - 1];
+            }
+            """, functions: ["left_neighbour"]))
+        let device = EmulatedDevice(), block = 256
+        let expected = (0..<block).map { Float(max(0, $0 - 1)) }
+        let out = try device.allocate(bytes: block * 4)
+        try device.launch("left_neighbour", grid: 1, block: block, [.buffer(out), .int32(1)])
+        #expect(try out.floats() == expected)
+        for _ in 0..<3 {
+            try device.launch("left_neighbour", grid: 1, block: block, [.buffer(out), .int32(0)])
+            let wrong = zip(try out.floats(), expected).filter { $0 != $1 }.count
+            #expect(wrong > block / 4, "without the barrier about half the threads read their neighbour's old value")
+        }
+    }
 }
 
 /// CI must run the emulation (it is where the GPU engine is checked without a GPU), as it must

@@ -23,6 +23,10 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
 
     public init() {}
 
+    /// Makes a test's own kernels launchable on every emulated device (the engine's are known
+    /// from `AllKernels`).
+    public static func register(_ source: KernelSource) { EmulationRuntime.shared.register(source) }
+
     /// What a capture records, in order.
     enum Operation {
         case launch(kernel: String, grid: Int, block: Int, arguments: [KernelArgument])

@@ -12,7 +12,8 @@ import Glibc
 /// CUDA's threads are emulated with fibers: a block's threads run in turn, each
 /// until its next `__syncthreads` or its end, so a barrier holds when every thread has reached
 /// it, as on the GPU, at the cost of a context switch. A kernel whose first block never waits
-/// runs its other blocks' threads as plain calls.
+/// runs its other blocks' threads as plain calls. The blocks, and the threads of each phase
+/// between barriers, run in a shuffled order, so a missing barrier shows whichever thread reads.
 ///
 /// Each kernel also exports its parameters' sizes (`parameters_<name>`), and a launch whose
 /// arguments do not match them in number and size fails: `cuLaunchKernel` copies each
@@ -34,12 +35,23 @@ final class EmulationRuntime: @unchecked Sendable {
     private let lock = NSLock()
     private var libraries: [String: UnsafeMutableRawPointer] = [:]
     private var entries: [String: Kernel] = [:]
-    private let sourceOf: [String: KernelSource]
+    private var sourceOf: [String: KernelSource]
 
     private init() {
         var sourceOf: [String: KernelSource] = [:]
         for source in AllKernels.sources { for function in source.functions { sourceOf[function] = source } }
         self.sourceOf = sourceOf
+    }
+
+    /// Adds a source that is not the engine's (a test's own kernels). Its functions must not
+    /// reuse the engine's names.
+    func register(_ source: KernelSource) {
+        lock.withLock {
+            for function in source.functions {
+                precondition(sourceOf[function] == nil || sourceOf[function] == source, "kernel \(function) is defined already")
+                sourceOf[function] = source
+            }
+        }
     }
 
     func entry(_ kernel: String) throws(CUDAError) -> Kernel {
@@ -224,18 +236,36 @@ final class EmulationRuntime: @unchecked Sendable {
             body = &kernel;
             while (stacks.size() < block) stacks.push_back((char*)aligned_alloc(64, stack_bytes));
             if (finished.size() < block) { finished.resize(block); grow(block); }
+            // Blocks, and a block's threads between two barriers, run in an order shuffled
+            // afresh each time (seeded by a launch counter, so a run repeats): a GPU promises no
+            // order, and a kernel that reads what another thread writes without a barrier between
+            // them then reads the old value in some phase, whichever of the two is the reader.
+            static unsigned long long launches = 0;
+            unsigned long long state = 0x9E3779B97F4A7C15ull * ++launches;
+            auto shuffle = [&state](std::vector<unsigned>& order) {
+                for (size_t i = order.size(); i > 1; i--) {
+                    state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                    std::swap(order[i - 1], order[state % i]);
+                }
+            };
+            std::vector<unsigned> blocks(grid), threads(block);
+            for (unsigned b = 0; b < grid; b++) blocks[b] = b;
+            for (unsigned t = 0; t < block; t++) threads[t] = t;
+            shuffle(blocks);
             bool barriers = true;
-            for (unsigned b = 0; b < grid; b++) {
+            for (unsigned b : blocks) {
                 blockIdx = {b, 0, 0};
+                shuffle(threads);
                 if (!barriers) {
-                    for (unsigned t = 0; t < block; t++) { threadIdx = {t, 0, 0}; kernel(); }
+                    for (unsigned t : threads) { threadIdx = {t, 0, 0}; kernel(); }
                     continue;
                 }
                 for (unsigned t = 0; t < block; t++) { finished[t] = 0; prepare(t); }
                 unsigned alive = block;
                 bool waited = false;
                 while (alive > 0) {
-                    for (unsigned t = 0; t < block; t++) {
+                    shuffle(threads);
+                    for (unsigned t : threads) {
                         if (finished[t]) continue;
                         current = t; threadIdx = {t, 0, 0}; in_fiber = true;
                         enter(t);
