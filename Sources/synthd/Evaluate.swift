@@ -202,6 +202,7 @@ struct Evaluate: ParsableCommand {
         for row in rows {
             print(String(format: "  + %@, %d synthetic: %.1f%%", row.amount.label, row.amount.total, row.meanAccuracy) + spread(row.accuracies)
                 + String(format: ", gain %+.1f", row.meanGain) + spread(row.gains, sign: true)
+                + (row.gainInterval.map { String(format: ", 95%% interval of the mean %+.1f to %+.1f", $0.lowerBound, $0.upperBound) } ?? "")
                 + ", \(row.seedsHigher) of \(row.gains.count) seeds higher")
         }
         for multiple in missing {

@@ -1,5 +1,5 @@
 import Engine
-import GAN
+@testable import GAN
 import Testing
 
 @Suite struct EvaluationTests {
@@ -167,5 +167,20 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
         #expect(bad.gains.allSatisfy { $0 < -40 } && bad.seedsHigher == 0, "\(bad.gains)")
         #expect(good.gains.allSatisfy { abs($0) <= 5 }, "\(good.gains)")
         #expect(abs(bad.meanGain - bad.gains.reduce(0, +) / 2) < 1e-9)
+        #expect(bad.gainInterval == meanInterval95(bad.gains))
+    }
+
+    /// The paired t interval of a mean: checked against values worked by hand from the
+    /// t tables (t(2) = 4.303, t(5) = 2.571) and the large-sample limit.
+    @Test func theMeanGainsInterval() throws {
+        #expect(meanInterval95([0.4]) == nil, "one seed says nothing about the spread")
+        let three = try #require(meanInterval95([1, 2, 3]))  // mean 2, s = 1, se = 1 / sqrt(3)
+        #expect(abs(three.lowerBound - (2 - 4.303 / 3.0.squareRoot())) < 1e-9 && abs(three.upperBound - (2 + 2.484_339)) < 1e-5)
+        let six = try #require(meanInterval95([-0.6, 0.4, 0.1, -0.2, 0.3, 0.0]))  // mean 0, s = sqrt(0.66 / 5)
+        #expect(abs(six.upperBound - 2.571 * (0.132 / 6).squareRoot()) < 1e-9 && abs(six.lowerBound + six.upperBound) < 1e-12)
+        #expect(meanInterval95([5, 5, 5]) == 5...5)
+        #expect(abs(studentT975(degreesOfFreedom: 30) - 2.042) < 1e-12)
+        #expect(abs(studentT975(degreesOfFreedom: 120) - 1.980) < 2e-3, "past the table, within the true quantile's third decimal")
+        #expect(abs(studentT975(degreesOfFreedom: 1_000_000) - 1.96) < 1e-3)
     }
 }

@@ -29,6 +29,9 @@ public struct MixingMeasure {
         public var meanGain: Double { gains.reduce(0, +) / Double(max(1, gains.count)) }
         /// Seeds whose mixed classifier beat its real-alone twin.
         public var seedsHigher: Int { gains.filter { $0 > 0 }.count }
+        /// The 95% interval of the mean gain (paired t; nil for one seed): what the seeds can
+        /// tell apart from nothing.
+        public var gainInterval: ClosedRange<Double>? { meanInterval95(gains) }
     }
 
     public let real: LabeledImages
