@@ -17,6 +17,17 @@ public final class CUBLASLibrary: @unchecked Sendable {
     let sgemmStridedBatched: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafePointer<Float>, UInt64, Int32, Int,
                                              UInt64, Int32, Int, UnsafePointer<Float>, UInt64, Int32, Int, Int32) -> Int32
 
+    /// cublasGemmEx and cublasGemmStridedBatchedEx, for products whose compute type is not the
+    /// handle's math mode (bfloat16 tensor cores on FP32 operands): the same arguments as
+    /// sgemm's with each matrix's data type after it, then the compute type and the algorithm.
+    let gemmEx: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafeRawPointer, UInt64, Int32, Int32,
+                                UInt64, Int32, Int32, UnsafeRawPointer, UInt64, Int32, Int32, Int32, Int32) -> Int32
+    let gemmStridedBatchedEx: @convention(c) (Handle, Int32, Int32, Int32, Int32, Int32, UnsafeRawPointer, UInt64, Int32, Int32, Int,
+                                              UInt64, Int32, Int32, Int, UnsafeRawPointer, UInt64, Int32, Int32, Int, Int32,
+                                              Int32, Int32) -> Int32
+    /// cudaDataType CUDA_R_32F, cublasComputeType_t CUBLAS_COMPUTE_32F_FAST_16BF, cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT.
+    static let float32Data: Int32 = 0, computeFast16BF: Int32 = 75, defaultAlgorithm: Int32 = -1
+
     static let names = ["libcublas.so.13", "libcublas.so.12", "libcublas.so"]
 
     public init(search: CUDALibrarySearch = CUDALibrarySearch()) throws(CUDAError) {
@@ -28,5 +39,7 @@ public final class CUBLASLibrary: @unchecked Sendable {
         setWorkspace = try library.function("cublasSetWorkspace_v2", as: type(of: setWorkspace))
         sgemm = try library.function("cublasSgemm_v2", as: type(of: sgemm))
         sgemmStridedBatched = try library.function("cublasSgemmStridedBatched", as: type(of: sgemmStridedBatched))
+        gemmEx = try library.function("cublasGemmEx", as: type(of: gemmEx))
+        gemmStridedBatchedEx = try library.function("cublasGemmStridedBatchedEx", as: type(of: gemmStridedBatchedEx))
     }
 }

@@ -23,22 +23,21 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
     private let compiler: NVRTC
     private let cache: KernelCache?
     private let cublas: CUBLASLibrary
-    private let tensorFloat32: Bool
+    public let products: GPUProducts
     private let lanes = Mutex<[UInt: Lane]>([:])
     /// Which source defines each kernel, and the sources loaded so far.
     private let sourceOf: [String: KernelSource]
     private let modules = Mutex<[String: KernelModule]>([:])
 
-    /// `tensorFloat32`: products on TF32 tensor cores (10-bit mantissas in, FP32 sums), as
-    /// PyTorch allows with `allow_tf32`; off, they are plain FP32.
+    /// `products`: how the matrix products round their operands (`GPUProducts`).
     public init(ordinal: Int = 0, search: CUDALibrarySearch = CUDALibrarySearch(), cacheFolder: String? = nil,
-                tensorFloat32: Bool = false) throws(CUDAError) {
+                products: GPUProducts = .float32) throws(CUDAError) {
         context = try CUDAContext(driver: CUDADriver(search: search), ordinal: ordinal)
         name = "\(context.info.name) (sm_\(context.info.architecture))"
         compiler = try NVRTC(search: search)
         cache = cacheFolder.map { KernelCache(folder: $0) }
         cublas = try CUBLASLibrary(search: search)
-        self.tensorFloat32 = tensorFloat32
+        self.products = products
         var sourceOf: [String: KernelSource] = [:]
         for source in AllKernels.sources { for function in source.functions { sourceOf[function] = source } }
         self.sourceOf = sourceOf
@@ -77,7 +76,7 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         let workspace = try context.allocateAddress(bytes: Self.workspaceBytes)
         let set = cublas.setWorkspace(handle, workspace, Self.workspaceBytes)
         guard set == 0 else { throw .cublas(call: "cublasSetWorkspace", code: set) }
-        if tensorFloat32 {
+        if products == .tensorFloat32 {
             let mode = cublas.setMathMode(handle, 3)  // CUBLAS_TF32_TENSOR_OP_MATH
             guard mode == 0 else { throw .cublas(call: "cublasSetMathMode", code: mode) }
         }
@@ -126,6 +125,17 @@ public final class CUDADevice: KernelDevice, @unchecked Sendable {
         var alpha = p.alpha, beta = p.beta
         let opB: Int32 = p.transB ? 1 : 0, opA: Int32 = p.transA ? 1 : 0
         let status: Int32
+        if products == .bfloat16 {
+            let data = CUBLASLibrary.float32Data, compute = CUBLASLibrary.computeFast16BF, algorithm = CUBLASLibrary.defaultAlgorithm
+            status = p.count == 1
+                ? cublas.gemmEx(handle, opB, opA, Int32(p.n), Int32(p.m), Int32(p.k), &alpha, p.b, data, Int32(p.ldb),
+                                p.a, data, Int32(p.lda), &beta, p.c, data, Int32(p.ldc), compute, algorithm)
+                : cublas.gemmStridedBatchedEx(handle, opB, opA, Int32(p.n), Int32(p.m), Int32(p.k), &alpha,
+                                              p.b, data, Int32(p.ldb), p.strideB, p.a, data, Int32(p.lda), p.strideA, &beta,
+                                              p.c, data, Int32(p.ldc), p.strideC, Int32(p.count), compute, algorithm)
+            guard status == 0 else { throw .cublas(call: p.count == 1 ? "cublasGemmEx" : "cublasGemmStridedBatchedEx", code: status) }
+            return
+        }
         if p.count == 1 {
             status = cublas.sgemm(handle, opB, opA, Int32(p.n), Int32(p.m), Int32(p.k), &alpha, p.b, Int32(p.ldb),
                                   p.a, Int32(p.lda), &beta, p.c, Int32(p.ldc))

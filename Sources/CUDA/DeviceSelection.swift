@@ -162,11 +162,11 @@ extension DeviceChoice {
     }
 
     /// The GPU as a `KernelDevice` (kernels compiled once into `kernelCache`), or nil for the
-    /// CPU. Products on TF32 tensor cores unless `tensorFloat32` is false: on an H200 they make
-    /// the reference step 1.4x as fast at batch 64 and 1.6x at 256, and 20,000 steps trained
-    /// with them gave the same per-class diversity as FP32 (docs/cuda.md).
-    public func open(search: CUDALibrarySearch, kernelCache: String?, tensorFloat32: Bool = true) throws(CUDAError) -> (any KernelDevice)? {
+    /// CPU. Products on TF32 tensor cores by default: on an H200 they make the reference step
+    /// 1.4x as fast at batch 64 and 1.6x at 256 as FP32, and 20,000 steps trained with them gave
+    /// the same per-class diversity as FP32 (docs/cuda.md).
+    public func open(search: CUDALibrarySearch, kernelCache: String?, products: GPUProducts = .tensorFloat32) throws(CUDAError) -> (any KernelDevice)? {
         guard case .cuda(let info) = device else { return nil }
-        return try CUDADevice(ordinal: info.ordinal, search: search, cacheFolder: kernelCache, tensorFloat32: tensorFloat32)
+        return try CUDADevice(ordinal: info.ordinal, search: search, cacheFolder: kernelCache, products: products)
     }
 }

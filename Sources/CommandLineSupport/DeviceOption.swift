@@ -16,11 +16,18 @@ public struct DeviceOption: ParsableArguments {
     @Flag(help: "Plain FP32 matrix products (default: on a GPU, TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; on a CPU with AMX, bfloat16 tiles, 8-bit mantissas in and FP32 sums; docs/cuda.md and docs/performance.md say what that changes).")
     public var fp32 = false
 
+    @Flag(help: "On a GPU, bfloat16 tensor-core products (7-bit mantissas in, FP32 sums; twice TF32's peak) instead of TF32.")
+    public var bf16 = false
+
     public init() {}
 
     public func validate() throws {
         guard DeviceRequest(device) != nil else { throw ValidationError("--device must be \(DeviceRequest.help), not '\(device)'") }
+        if fp32 && bf16 { throw ValidationError("--fp32 and --bf16 ask for different products: give one") }
     }
+
+    /// The GPU's products as asked: TF32 unless --fp32 or --bf16.
+    public var gpuProducts: GPUProducts { fp32 ? .float32 : bf16 ? .bfloat16 : .tensorFloat32 }
 
     var search: CUDALibrarySearch { CUDALibrarySearch(explicitFolders: cudaLibraries.map { [$0] } ?? []) }
 
@@ -29,7 +36,7 @@ public struct DeviceOption: ParsableArguments {
     public func choose(for work: GPUWork = .training) throws -> DeviceChoice {
         do {
             let choice = try DeviceChoice.choose(DeviceRequest(device)!, for: work, probe: CUDAProbe(search: search))
-            let products = choice.device == .cpu ? ", \(cpuContext().productsDescription)" : ""
+            let products = choice.device == .cpu ? ", \(cpuContext().productsDescription)" : ", \(gpuProducts)"
             FileHandle.standardError.write(Data("device: \(choice.label) (\(choice.reason))\(products)\n".utf8))
             return choice
         } catch {
@@ -42,7 +49,7 @@ public struct DeviceOption: ParsableArguments {
     public func open(for work: GPUWork = .training) throws -> (any KernelDevice)? {
         let choice = try choose(for: work)
         do {
-            return try choice.open(search: search, kernelCache: Self.kernelCacheFolder, tensorFloat32: !fp32)
+            return try choice.open(search: search, kernelCache: Self.kernelCacheFolder, products: gpuProducts)
         } catch {
             FileHandle.standardError.write(Data("synthd: \(choice.label) could not be opened: \(error)\n".utf8))
             throw ExitCode(DeviceChoice.unavailableExitStatus)

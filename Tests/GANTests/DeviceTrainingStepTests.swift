@@ -220,7 +220,11 @@ struct GPUTrainingStepTests {
     @Test func referenceStepMatchesPyTorch() throws { try ReferenceStepTests().runOnDevice(gpu!) }
     /// The same with TF32 products (the GPU's default; `--fp32` turns them off), against the same FP32 fixture: what TF32 keeps.
     @Test func referenceStepWithTF32StaysCloseToPyTorch() throws {
-        try ReferenceStepTests().runOnDeviceWithTF32(try CUDADevice(tensorFloat32: true))
+        try ReferenceStepTests().runOnDevice(try CUDADevice(products: .tensorFloat32), .tensorFloat32)
+    }
+    /// With bfloat16 tensor-core products (`--bf16`): the margins of the CPU's AMX tiles, which round alike.
+    @Test func referenceStepWithBFloat16StaysCloseToPyTorch() throws {
+        try ReferenceStepTests().runOnDevice(try CUDADevice(products: .bfloat16), .bfloat16)
     }
 }
 

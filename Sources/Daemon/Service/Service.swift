@@ -60,7 +60,7 @@ public final class Service {
         let device = try DeviceChoice.choose(request, for: .training, probe: CUDAProbe(search: search))
         // Kernels compiled once per GPU architecture and kept with the state.
         let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels",
-                                            tensorFloat32: configuration.tensorFloat32)
+                                            products: configuration.tensorFloat32 ? .tensorFloat32 : .float32)
         let precision = computeDevice == nil
             ? ", " + ComputeContext(threads: 1, products: configuration.bfloat16 ? .bfloat16 : .float32).productsDescription
                 + (configuration.bfloat16 ? "" : " ([service] bfloat16 = false)")
