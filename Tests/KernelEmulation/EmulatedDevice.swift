@@ -13,7 +13,8 @@ import Glibc
 ///
 /// What it cannot show (the GPU's memory model, launch limits, speed) the GPU tests do on the
 /// device machine. Fresh allocations are filled with NaN bytes, so a kernel that reads memory
-/// nobody wrote shows it.
+/// nobody wrote shows it, and end at an inaccessible page, so one that reads or writes past a
+/// buffer's end stops there.
 public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
     public let name = "CPU emulation (g++)"
 
@@ -89,17 +90,35 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
         }
     }
 
+    /// Each allocation ends where an inaccessible page begins, so a kernel that reads or writes
+    /// past a buffer's end stops the process there (SIGSEGV in the test that launched it) instead
+    /// of reading a neighbour's values, as it may on a GPU without an error. The end is the
+    /// size rounded up to 4 bytes (a float's), so the start stays aligned for every element type.
+    private let mappingsLock = NSLock()
+    private var mappings: [UInt64: (base: UnsafeMutableRawPointer, bytes: Int)] = [:]
+    private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+
     public func allocate(bytes: Int) throws(CUDAError) -> DeviceBuffer {
         try refuseWhileCapturing("cuMemAlloc")
-        var pointer: UnsafeMutableRawPointer?
-        guard posix_memalign(&pointer, 256, max(bytes, 1)) == 0, let pointer else {
+        let used = (max(bytes, 1) + 3) / 4 * 4
+        let dataPages = (used + Self.page - 1) / Self.page, mapped = (dataPages + 1) * Self.page
+        guard let base = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED,
+              mprotect(base + dataPages * Self.page, Self.page, PROT_NONE) == 0 else {
             throw .outOfMemory(requestedBytes: bytes, freeBytes: 0, totalBytes: 0)
         }
-        pointer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: max(bytes, 1))
-        return DeviceBuffer(device: self, address: UInt64(UInt(bitPattern: pointer)), bytes: bytes)
+        let pointer = base + dataPages * Self.page - used
+        pointer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: used)
+        let address = UInt64(UInt(bitPattern: pointer))
+        mappingsLock.withLock { mappings[address] = (base, mapped) }
+        return DeviceBuffer(device: self, address: address, bytes: bytes)
     }
 
-    public func free(_ address: UInt64) { Glibc.free(Self.pointer(address)) }
+    public func free(_ address: UInt64) {
+        guard let mapping = mappingsLock.withLock({ mappings.removeValue(forKey: address) }) else {
+            preconditionFailure("free of \(address), which this device did not allocate")
+        }
+        munmap(mapping.base, mapping.bytes)
+    }
 
     public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {
         try refuseWhileCapturing("cuMemcpyHtoD")
