@@ -94,6 +94,9 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
     /// past a buffer's end stops the process there (SIGSEGV in the test that launched it) instead
     /// of reading a neighbour's values, as it may on a GPU without an error. The end is the
     /// size rounded up to 4 bytes (a float's), so the start stays aligned for every element type.
+    /// The rest of the first page, before the start, is NaN bytes too (a kernel that reads
+    /// before a buffer reads NaN), and is checked when the buffer is freed (one that wrote there
+    /// fails then).
     private let mappingsLock = NSLock()
     private var mappings: [UInt64: (base: UnsafeMutableRawPointer, bytes: Int)] = [:]
     private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -107,7 +110,7 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
             throw .outOfMemory(requestedBytes: bytes, freeBytes: 0, totalBytes: 0)
         }
         let pointer = base + dataPages * Self.page - used
-        pointer.initializeMemory(as: UInt8.self, repeating: 0xFF, count: used)
+        base.initializeMemory(as: UInt8.self, repeating: 0xFF, count: dataPages * Self.page)
         let address = UInt64(UInt(bitPattern: pointer))
         mappingsLock.withLock { mappings[address] = (base, mapped) }
         return DeviceBuffer(device: self, address: address, bytes: bytes)
@@ -115,8 +118,11 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
 
     public func free(_ address: UInt64) {
         guard let mapping = mappingsLock.withLock({ mappings.removeValue(forKey: address) }) else {
-            preconditionFailure("free of \(address), which this device did not allocate")
+            fatalError("free of \(address), which this device did not allocate")
         }
+        let before = UnsafeRawBufferPointer(start: mapping.base, count: Int(address) - Int(UInt(bitPattern: mapping.base)))
+        // fatalError, not precondition: its message stays in a release build (the tests').
+        if !before.allSatisfy({ $0 == 0xFF }) { fatalError("a kernel wrote before the start of the buffer at \(address) (freed now)") }
         munmap(mapping.base, mapping.bytes)
     }
 
