@@ -50,6 +50,25 @@ struct EmulatedKernelTests {
     /// wrote needs a barrier between them. The emulation shuffles the threads of every phase, so
     /// a missing barrier shows even where the natural order (thread t - 1 before thread t) would
     /// hide it: each thread reads its left neighbour's slot.
+    /// A block's shared memory holds garbage until its threads write it: on the emulation, NaN
+    /// bytes before every block, so a block that reads what it did not write (here: only block
+    /// 0 writes) reads NaN, not another block's values or a static's zeros.
+    @Test func sharedMemoryStartsUnwrittenInEveryBlock() throws {
+        EmulatedDevice.register(KernelSource(name: "shared-memory-test.cu", code: """
+            extern "C" __global__ void first_block_writes(float* out) {
+                __shared__ float slots[32];
+                if (blockIdx.x == 0) slots[threadIdx.x] = 1.f;
+                __syncthreads();
+                out[blockIdx.x * blockDim.x + threadIdx.x] = slots[threadIdx.x];
+            }
+            """, functions: ["first_block_writes"]))
+        let device = EmulatedDevice(), out = try device.allocate(bytes: 3 * 32 * 4)
+        try device.launch("first_block_writes", grid: 3, block: 32, [.buffer(out)])
+        let values = try out.floats()
+        #expect(values.prefix(32).allSatisfy { $0 == 1 })
+        #expect(values.dropFirst(32).allSatisfy { $0.isNaN }, "blocks 1 and 2 read slots they never wrote")
+    }
+
     @Test func aMissingBarrierShows() throws {
         EmulatedDevice.register(KernelSource(name: "barrier-test.cu", code: """
             extern "C" __global__ void left_neighbour(float* out, int with_barrier) {

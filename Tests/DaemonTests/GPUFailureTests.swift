@@ -71,7 +71,11 @@ final class GPUFailureTests {
         let job = try trainedOnTheCPU(scheduler)
         let before = try savedModel(scheduler)
         var configuration = scheduler.configuration
-        configuration.trainingMinutes = 1  // ended by the failure
+        // Ended by the failure, however slow the emulation runs on a busy machine: a budget
+        // and a checkpoint interval it cannot reach first (a minute's budget ran out before
+        // the 400th operation under a parallel build).
+        configuration.trainingMinutes = 30
+        configuration.checkpointSeconds = 86_400
         let gpu = FailingDevice(EmulatedDevice(), fault: .lostContext(afterOperations: 400))
         let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"),
                                compute: ComputeDevice(gpu, label: "cuda:0 (test GPU)", request: .cuda(0)))

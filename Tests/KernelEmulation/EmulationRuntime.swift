@@ -13,7 +13,8 @@ import Glibc
 /// until its next `__syncthreads` or its end, so a barrier holds when every thread has reached
 /// it, as on the GPU, at the cost of a context switch. A kernel whose first block never waits
 /// runs its other blocks' threads as plain calls. The blocks, and the threads of each phase
-/// between barriers, run in a shuffled order, so a missing barrier shows whichever thread reads.
+/// between barriers, run in a shuffled order, so a missing barrier shows whichever thread reads;
+/// and each block's shared memory starts as NaN bytes, as a GPU's holds garbage.
 ///
 /// Each kernel also exports its parameters' sizes (`parameters_<name>`), and a launch whose
 /// arguments do not match them in number and size fails: `cuLaunchKernel` copies each
@@ -142,6 +143,7 @@ final class EmulationRuntime: @unchecked Sendable {
         #include <cmath>
         #include <cstdio>
         #include <cstdlib>
+        #include <cstring>
         #include <functional>
         #include <type_traits>
         #include <utility>
@@ -152,7 +154,16 @@ final class EmulationRuntime: @unchecked Sendable {
         static EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
         #define __global__
         #define __device__ static inline
-        #define __shared__ static
+        // Shared memory: statics in a section of their own, filled with NaN bytes before every
+        // block, as a GPU block's shared memory holds garbage until its threads write it (plain
+        // statics would start at 0 and keep the last block's values, hiding a read of a slot
+        // nobody wrote). The linker names the section's bounds; weak: a source without any.
+        #define __shared__ static __attribute__((section("synthd_shared")))
+        extern "C" char __start_synthd_shared[] __attribute__((weak, visibility("hidden")));
+        extern "C" char __stop_synthd_shared[] __attribute__((weak, visibility("hidden")));
+        static inline void poison_shared_memory() {
+            if (__start_synthd_shared != nullptr) memset(__start_synthd_shared, 0xFF, __stop_synthd_shared - __start_synthd_shared);
+        }
         static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 
         // A fiber switch: on x86-64 a few instructions that save the callee-saved registers and
@@ -255,6 +266,7 @@ final class EmulationRuntime: @unchecked Sendable {
             bool barriers = true;
             for (unsigned b : blocks) {
                 blockIdx = {b, 0, 0};
+                poison_shared_memory();
                 shuffle(threads);
                 if (!barriers) {
                     for (unsigned t : threads) { threadIdx = {t, 0, 0}; kernel(); }
