@@ -140,7 +140,7 @@ struct Evaluate: ParsableCommand {
             return (100 * Double(right.reduce(0, +)) / Double(max(1, testSet.count)),
                     zip(right, total).map { 100 * Double($0) / Double(max(1, $1)) })
         }
-        if seeds > 0 { try headline(real: realData, synthetic: synthData, test: testData, classes: classes, progress: progress) }
+        if seeds > 0 { try headline(real: realData, synthetic: synthData, test: testData, classNames: synth.classMap.names, progress: progress) }
         if headlineOnly { return }
         print("secondary protocols (classifier seed \(seed)):")
         let synthOnly = train(synthData.subset(real.count, seed: seed), "synthetic images only")
@@ -165,8 +165,9 @@ struct Evaluate: ParsableCommand {
     }
 
     /// The headline table: real alone against real + synthetic concatenated, per amount.
-    func headline(real: LabeledImages, synthetic: LabeledImages, test: LabeledImages, classes: Int,
+    func headline(real: LabeledImages, synthetic: LabeledImages, test: LabeledImages, classNames: [String],
                   progress: ProgressLine) throws {
+        let classes = classNames.count
         var measure = MixingMeasure(real: real, synthetic: synthetic, test: test, classes: classes)
         measure.seeds = (0..<seeds).map { seed &+ UInt64($0) }
         measure.epochs = epochs
@@ -204,6 +205,8 @@ struct Evaluate: ParsableCommand {
                 + String(format: ", gain %+.1f", row.meanGain) + spread(row.gains, sign: true)
                 + (row.gainInterval.map { String(format: ", 95%% interval of the mean %+.1f to %+.1f", $0.lowerBound, $0.upperBound) } ?? "")
                 + ", \(row.seedsHigher) of \(row.gains.count) seeds higher")
+            print("    per class, mean gain: " + zip(classNames, row.classGains).map { String(format: "%@ %+.1f", $0, $1) }
+                .joined(separator: ", "))
         }
         for multiple in missing {
             print("  \(MixingMeasure.format(multiple))x real: not measured (too few synthetic images in some class)")

@@ -246,7 +246,8 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(run.output.contains("headline: real + synthetic, concatenated and sampled uniformly, against real alone; "
             + "16 real test images, 2 classifier seeds\n  real alone (16 images): 100.0% (100.0 to 100.0)\n"
             + "  + 0.5x real, the daemon's default, 8 synthetic: 100.0% (100.0 to 100.0), gain +0.0 (+0.0 to +0.0), "
-            + "95% interval of the mean +0.0 to +0.0, 0 of 2 seeds higher\n  + 1x real, 16 synthetic: 100.0%"), "\(run.output)")
+            + "95% interval of the mean +0.0 to +0.0, 0 of 2 seeds higher\n    per class, mean gain: cat +0.0, mouse +0.0\n"
+            + "  + 1x real, 16 synthetic: 100.0%"), "\(run.output)")
         #expect(run.output.contains("  + 1x real, 16 synthetic: 100.0%"), "\(run.output)")
         #expect(run.output.contains("  2x real: not measured (too few synthetic images in some class)"), "\(run.output)")
         #expect(run.output.contains("own-class share: 100.0% of 16 synthetic images"), "\(run.output)")

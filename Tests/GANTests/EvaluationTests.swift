@@ -168,6 +168,11 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
         #expect(good.gains.allSatisfy { abs($0) <= 5 }, "\(good.gains)")
         #expect(abs(bad.meanGain - bad.gains.reduce(0, +) / 2) < 1e-9)
         #expect(bad.gainInterval == meanInterval95(bad.gains))
+        // Each class's mean gain: the swapped labels cost both classes; each seed's overall gain
+        // is the mean of its classes' gains here (the test set is balanced).
+        #expect(bad.classGains.count == 2 && bad.classGains.allSatisfy { $0 < -40 }, "\(bad.classGains)")
+        #expect(abs(bad.classGains.reduce(0, +) / 2 - bad.meanGain) < 1e-9, "\(bad.classGains) against \(bad.meanGain)")
+        #expect(good.classGains.allSatisfy { abs($0) <= 5 }, "\(good.classGains)")
     }
 
     /// The paired t interval of a mean: checked against values worked by hand from the

@@ -24,6 +24,9 @@ public struct MixingMeasure {
         public let accuracies: [Double]
         /// Accuracy minus real alone's, seed by seed.
         public let gains: [Double]
+        /// Each class's accuracy minus real alone's, averaged over the seeds (points, in the
+        /// class map's order): where the synthetic images help and where they cost.
+        public var classGains: [Double] = []
 
         public var meanAccuracy: Double { accuracies.reduce(0, +) / Double(max(1, accuracies.count)) }
         public var meanGain: Double { gains.reduce(0, +) / Double(max(1, gains.count)) }
@@ -94,28 +97,39 @@ public struct MixingMeasure {
     public func run(_ amounts: [Amount], progress: (Int, Int) -> Void = { _, _ in }) -> (realAlone: [Double], rows: [Row]) {
         let total = seeds.count * (amounts.count + 1)
         var done = 0
-        func score(_ data: LabeledImages, seed: UInt64) -> Double {
+        func score(_ data: LabeledImages, seed: UInt64) -> (all: Double, perClass: [Double]) {
             let model = Classifier.train(on: data, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
                                          augmentation: augmentation)
             done += 1
             progress(done, total)
-            return accuracy(model)
+            return accuracies(model)
         }
         let realAlone = seeds.map { score(real, seed: $0) }
         let rows = amounts.map { amount in
-            let accuracies = seeds.enumerated().map { index, seed in
-                score(real + Self.select(amount.perClass, from: synthetic, seed: seed &+ 1000), seed: seed)
+            let mixed = seeds.map { seed in score(real + Self.select(amount.perClass, from: synthetic, seed: seed &+ 1000), seed: seed) }
+            let accuracies = mixed.map(\.all)
+            var row = Row(amount: amount, accuracies: accuracies, gains: zip(accuracies, realAlone.map(\.all)).map { $0 - $1 })
+            row.classGains = (0..<classes).map { k in
+                zip(mixed, realAlone).map { $0.perClass[k] - $1.perClass[k] }.reduce(0, +) / Double(max(1, seeds.count))
             }
-            return Row(amount: amount, accuracies: accuracies, gains: zip(accuracies, realAlone).map { $0 - $1 })
+            return row
         }
-        return (realAlone, rows)
+        return (realAlone.map(\.all), rows)
     }
 
     /// Percent of the test images `model` classifies right.
-    public func accuracy(_ model: Classifier) -> Double {
+    public func accuracy(_ model: Classifier) -> Double { accuracies(model).all }
+
+    /// Percent right over all test images, and within each class (0 for a class with none).
+    func accuracies(_ model: Classifier) -> (all: Double, perClass: [Double]) {
         let predicted = model.evaluate(test).predictions
-        let right = zip(predicted, test.labels).filter { $0 == Int($1) }.count
-        return 100 * Double(right) / Double(max(1, test.count))
+        var right = [Int](repeating: 0, count: classes), count = [Int](repeating: 0, count: classes)
+        for (prediction, label) in zip(predicted, test.labels) {
+            count[Int(label)] += 1
+            if prediction == Int(label) { right[Int(label)] += 1 }
+        }
+        let all = 100 * Double(right.reduce(0, +)) / Double(max(1, test.count))
+        return (all, zip(right, count).map { $1 == 0 ? 0 : 100 * Double($0) / Double($1) })
     }
 
     /// `counts[k]` images of each class k of `data`, chosen at random from the seed.
