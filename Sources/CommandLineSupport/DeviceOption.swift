@@ -16,7 +16,7 @@ public struct DeviceOption: ParsableArguments {
     @Flag(help: "Plain FP32 matrix products (default: on a GPU, TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; on a CPU with AMX, bfloat16 tiles, 8-bit mantissas in and FP32 sums; docs/cuda.md and docs/performance.md say what that changes).")
     public var fp32 = false
 
-    @Flag(help: "On a GPU, bfloat16 tensor-core products (7-bit mantissas in, FP32 sums; twice TF32's peak) instead of TF32.")
+    @Flag(help: "On a GPU, bfloat16 tensor-core products (8-bit mantissas in, FP32 sums; twice TF32's peak) instead of TF32.")
     public var bf16 = false
 
     public init() {}

@@ -103,7 +103,7 @@ import Testing
         /// TF32 (10-bit mantissas in). On an H200 every gradient stayed within 1% of the
         /// fixture in norm, the output bias's differed by 34%.
         static let tensorFloat32 = ReducedPrecision(loss: 1e-3, images: 1e-3, gradientNorm: 2e-2, outputBias: nil)
-        /// bfloat16 (7-bit mantissas in; AMX tiles on the CPU, `--bf16` on a GPU). Measured on
+        /// bfloat16 (8-bit mantissas in; AMX tiles on the CPU, `--bf16` on a GPU). Measured on
         /// a Sapphire Rapids: losses within 2e-3 of PyTorch's (relative 1.3e-3), images within
         /// 1.2e-3, every gradient within 1.1% in norm but the output bias (12%); bounded by
         /// about twice those: a product on the wrong operands or a dropped tile is off by far more.
