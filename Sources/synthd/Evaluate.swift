@@ -130,16 +130,7 @@ struct Evaluate: ParsableCommand {
         let testSet = try TrainingSet.load(test, classMap: synth.classMap, resolution: 32, mode: real.mode)
         let testData = LabeledImages(testSet)
         /// Percent of the test images `model` gets right: all of them, and each class's.
-        func accuracy(_ model: Classifier) -> (all: Double, perClass: [Double]) {
-            let predicted = model.evaluate(testData).predictions
-            var right = [Int](repeating: 0, count: classes), total = right
-            for (p, label) in zip(predicted, testSet.labels) {
-                total[Int(label)] += 1
-                if p == Int(label) { right[Int(label)] += 1 }
-            }
-            return (100 * Double(right.reduce(0, +)) / Double(max(1, testSet.count)),
-                    zip(right, total).map { 100 * Double($0) / Double(max(1, $1)) })
-        }
+        func accuracy(_ model: Classifier) -> (all: Double, perClass: [Double]) { model.accuracies(on: testData, classes: classes) }
         if seeds > 0 { try headline(real: realData, synthetic: synthData, test: testData, classNames: synth.classMap.names, progress: progress) }
         if headlineOnly { return }
         print("secondary protocols (classifier seed \(seed)):")

@@ -98,7 +98,7 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
     /// before a buffer reads NaN), and is checked when the buffer is freed (one that wrote there
     /// fails then).
     private let mappingsLock = NSLock()
-    private var mappings: [UInt64: (base: UnsafeMutableRawPointer, bytes: Int)] = [:]
+    private var mappings: [UInt64: (base: UnsafeMutableRawPointer, length: Int)] = [:]
     private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     public func allocate(bytes: Int) throws(CUDAError) -> DeviceBuffer {
@@ -123,7 +123,7 @@ public final class EmulatedDevice: KernelDevice, @unchecked Sendable {
         let before = UnsafeRawBufferPointer(start: mapping.base, count: Int(address) - Int(UInt(bitPattern: mapping.base)))
         // fatalError, not precondition: its message stays in a release build (the tests').
         if !before.allSatisfy({ $0 == 0xFF }) { fatalError("a kernel wrote before the start of the buffer at \(address) (freed now)") }
-        munmap(mapping.base, mapping.bytes)
+        munmap(mapping.base, mapping.length)
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer, to address: UInt64) throws(CUDAError) {

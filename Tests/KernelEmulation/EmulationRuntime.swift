@@ -267,8 +267,8 @@ final class EmulationRuntime: @unchecked Sendable {
             for (unsigned b : blocks) {
                 blockIdx = {b, 0, 0};
                 poison_shared_memory();
-                shuffle(threads);
                 if (!barriers) {
+                    shuffle(threads);
                     for (unsigned t : threads) { threadIdx = {t, 0, 0}; kernel(); }
                     continue;
                 }

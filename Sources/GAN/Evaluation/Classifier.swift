@@ -213,3 +213,18 @@ public final class Classifier: Module {
         return (predictions, features)
     }
 }
+
+extension Classifier {
+    /// Percent of `test` classified right: over all its images, and within each of `classes`
+    /// classes (0 for a class it has none of).
+    public func accuracies(on test: LabeledImages, classes: Int) -> (all: Double, perClass: [Double]) {
+        let predicted = evaluate(test).predictions
+        var right = [Int](repeating: 0, count: classes), count = right
+        for (prediction, label) in zip(predicted, test.labels) {
+            count[Int(label)] += 1
+            if prediction == Int(label) { right[Int(label)] += 1 }
+        }
+        return (100 * Double(right.reduce(0, +)) / Double(max(1, test.count)),
+                zip(right, count).map { 100 * Double($0) / Double(max(1, $1)) })
+    }
+}

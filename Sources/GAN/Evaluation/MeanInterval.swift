@@ -1,5 +1,3 @@
-import Foundation
-
 /// Where the mean of a few noisy measurements could be: the 95% confidence interval of the mean
 /// of `values` (Student's t, two-sided), nil for fewer than two. The mixing measure's gains are
 /// paired differences (each seed's mixed classifier against its own real-alone twin), so this is

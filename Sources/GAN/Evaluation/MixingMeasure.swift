@@ -102,7 +102,7 @@ public struct MixingMeasure {
                                          augmentation: augmentation)
             done += 1
             progress(done, total)
-            return accuracies(model)
+            return model.accuracies(on: test, classes: classes)
         }
         let realAlone = seeds.map { score(real, seed: $0) }
         let rows = amounts.map { amount in
@@ -115,21 +115,6 @@ public struct MixingMeasure {
             return row
         }
         return (realAlone.map(\.all), rows)
-    }
-
-    /// Percent of the test images `model` classifies right.
-    public func accuracy(_ model: Classifier) -> Double { accuracies(model).all }
-
-    /// Percent right over all test images, and within each class (0 for a class with none).
-    func accuracies(_ model: Classifier) -> (all: Double, perClass: [Double]) {
-        let predicted = model.evaluate(test).predictions
-        var right = [Int](repeating: 0, count: classes), count = [Int](repeating: 0, count: classes)
-        for (prediction, label) in zip(predicted, test.labels) {
-            count[Int(label)] += 1
-            if prediction == Int(label) { right[Int(label)] += 1 }
-        }
-        let all = 100 * Double(right.reduce(0, +)) / Double(max(1, test.count))
-        return (all, zip(right, count).map { $1 == 0 ? 0 : 100 * Double($0) / Double($1) })
     }
 
     /// `counts[k]` images of each class k of `data`, chosen at random from the seed.
