@@ -1,6 +1,6 @@
 /// How a GPU's matrix products round their operands; all three sum in FP32.
 public enum GPUProducts: String, Sendable, CaseIterable, CustomStringConvertible {
-    /// Plain FP32 (`--fp32`, `[service] tf32 = false`).
+    /// Plain FP32 (`--fp32`, `[service] gpu_products = "fp32"`).
     case float32 = "fp32"
     /// TF32 tensor cores: 10-bit mantissas in, as PyTorch allows with `allow_tf32` (the default).
     case tensorFloat32 = "tf32"

@@ -1,3 +1,4 @@
+import CUDA
 import Daemon
 import Foundation
 import GAN
@@ -150,12 +151,23 @@ import Glibc
         }
     }
 
-    /// TF32 products on a GPU unless `[service] tf32 = false` (the daemon's `--fp32`).
-    @Test func tensorFloat32IsASetting() throws {
-        #expect(Configuration().tensorFloat32)
-        #expect(try !Configuration.parse("[service]\ntf32 = false", path: "t.toml").tensorFloat32)
+    /// TF32 products on a GPU unless `[service] gpu_products` asks for FP32 (the daemon's
+    /// `--fp32`) or bfloat16 (`--bf16`); `tf32 = false`, the older spelling, still means FP32.
+    @Test func gpuProductsAreASetting() throws {
+        #expect(Configuration().gpuProducts == .tensorFloat32)
+        for products in GPUProducts.allCases {
+            #expect(try Configuration.parse("[service]\ngpu_products = \"\(products.rawValue)\"", path: "t.toml").gpuProducts == products)
+        }
+        #expect { try Configuration.parse("[service]\ngpu_products = \"fp16\"", path: "t.toml") } throws: {
+            String(describing: $0).contains("[service] gpu_products must be one of \"fp32\", \"tf32\", \"bf16\", not \"fp16\"")
+        }
+        #expect(try Configuration.parse("[service]\ntf32 = false", path: "t.toml").gpuProducts == .float32)
+        #expect(try Configuration.parse("[service]\ntf32 = true", path: "t.toml").gpuProducts == .tensorFloat32)
         #expect { try Configuration.parse("[service]\ntf32 = \"fp32\"", path: "t.toml") } throws: {
             String(describing: $0).contains("[service] tf32 must be true or false")
+        }
+        #expect { try Configuration.parse("[service]\ngpu_products = \"bf16\"\ntf32 = true", path: "t.toml") } throws: {
+            String(describing: $0).contains("t.toml:3: [service] tf32 is the older spelling of gpu_products: set only gpu_products")
         }
     }
 

@@ -73,9 +73,11 @@ public struct Configuration: Equatable, Sendable {
     public var stallMinutes = 30.0
     /// Where jobs compute: "auto", "cpu", "cuda" or "cuda:N" (see `DeviceRequest`).
     public var device = "auto"
-    /// On a GPU, TF32 tensor-core matrix products (false: plain FP32, slower by a third;
-    /// docs/cuda.md "TF32" says what TF32 changes). Ignored on the CPU.
-    public var tensorFloat32 = true
+    /// How a GPU's matrix products round their operands: TF32 tensor cores (the default, as
+    /// PyTorch's convolutions), plain FP32 (slower by a third) or bfloat16 tensor cores (twice
+    /// TF32's peak; as `--bf16`); docs/cuda.md says what each changes. Ignored on the CPU.
+    /// `tf32 = false`, the key's older spelling, is `gpu_products = "fp32"`.
+    public var gpuProducts = GPUProducts.tensorFloat32
     /// On a CPU with AMX (Intel Sapphire Rapids and later), bfloat16 tile products with FP32
     /// sums (false: OpenBLAS's FP32; docs/performance.md says what each costs). Ignored elsewhere.
     public var bfloat16 = true
@@ -239,7 +241,16 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("nice", into: &c.nice, range: 0...19)
             try r.number("stall_minutes", into: &c.stallMinutes, range: 1...10_000)
             try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
-            try r.boolean("tf32", into: &c.tensorFloat32)
+            var products = c.gpuProducts.rawValue
+            try r.string("gpu_products", into: &products, allowed: GPUProducts.allCases.map(\.rawValue))
+            c.gpuProducts = GPUProducts(rawValue: products)!
+            if let tf32 = try r.optionalBoolean("tf32") {
+                guard r.entry("gpu_products") == nil else {
+                    throw Error(path: r.path, line: r.entry("tf32")?.line,
+                                reason: "[service] tf32 is the older spelling of gpu_products: set only gpu_products")
+                }
+                c.gpuProducts = tf32 ? .tensorFloat32 : .float32
+            }
             try r.boolean("bfloat16", into: &c.bfloat16)
             try r.string("cuda_libraries", into: &c.cudaLibraries)
             try r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)
@@ -338,9 +349,14 @@ public struct Configuration: Equatable, Sendable {
         }
 
         mutating func boolean(_ key: String, into target: inout Bool) throws(Error) {
-            guard let entry = entry(key) else { return }
+            if let value = try optionalBoolean(key) { target = value }
+        }
+
+        /// The key's value, nil when the key is absent.
+        mutating func optionalBoolean(_ key: String) throws(Error) -> Bool? {
+            guard let entry = entry(key) else { return nil }
             guard case .boolean(let value) = entry.value else { throw wrongType(key, entry, expected: "true or false") }
-            target = value
+            return value
         }
 
         /// Refuses unknown tables and keys.

@@ -60,11 +60,12 @@ public final class Service {
         let device = try DeviceChoice.choose(request, for: .training, probe: CUDAProbe(search: search))
         // Kernels compiled once per GPU architecture and kept with the state.
         let computeDevice = try device.open(search: search, kernelCache: configuration.state + "/kernels",
-                                            products: configuration.tensorFloat32 ? .tensorFloat32 : .float32)
+                                            products: configuration.gpuProducts)
         let precision = computeDevice == nil
             ? ", " + ComputeContext(threads: 1, products: configuration.bfloat16 ? .bfloat16 : .float32).productsDescription
                 + (configuration.bfloat16 ? "" : " ([service] bfloat16 = false)")
-            : configuration.tensorFloat32 ? ", TF32 products" : ", FP32 products ([service] tf32 = false)"
+            : ", \(configuration.gpuProducts)" + (configuration.gpuProducts == Configuration().gpuProducts ? ""
+                : " ([service] gpu_products = \"\(configuration.gpuProducts.rawValue)\")")
         logger.info("device: \(device.label) (\(device.reason)\(precision))")
         var membership: (any ClusterMembership)?
         if configuration.isClustered {
