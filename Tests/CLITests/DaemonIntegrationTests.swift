@@ -22,7 +22,8 @@ import Glibc
         init(arguments: [String], log: String, environment: [String: String] = [:], wrapper: [String] = []) throws {
             logPath = log
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+            // A file that cannot be made fails at FileHandle below, naming it.
+            if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()
             let command = wrapper + [SynthdProcess.binary] + arguments

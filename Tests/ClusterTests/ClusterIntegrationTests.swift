@@ -58,7 +58,8 @@ import Glibc
             process = Process()
             process.executableURL = URL(fileURLWithPath: ClusterIntegrationTests.binary)
             process.arguments = ["run", "--config", config]
-            if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+            // A file that cannot be made fails at FileHandle below, naming it.
+            if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()
             process.standardOutput = handle

@@ -25,7 +25,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
         for path in [spool + "/pets/cat/1.png", outside + "/secret.png", outside + "/secrets/1.png"] {
-            FileManager.default.createFile(atPath: path, contents: Data([1]))
+            #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)")
         }
         // A file link and a class-folder link out of the spool, and a link that stays inside.
         try FileManager.default.createSymbolicLink(atPath: spool + "/pets/cat/2.png", withDestinationPath: outside + "/secret.png")
@@ -58,10 +58,9 @@ import Testing
         for folder in ["cat", "bad\u{1}name", nfc, nfd] {
             try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
         }
-        FileManager.default.createFile(atPath: root + "/cat/1.png", contents: Data([1]))
-        FileManager.default.createFile(atPath: root + "/\(nfc)/1.png", contents: Data([1]))
-        FileManager.default.createFile(atPath: root + "/\(nfd)/1.png", contents: Data([1]))
-        FileManager.default.createFile(atPath: root + "/bad\u{1}name/1.png", contents: Data([1]))
+        for folder in ["cat", nfc, nfd, "bad\u{1}name"] {
+            #expect(FileManager.default.createFile(atPath: root + "/\(folder)/1.png", contents: Data([1])), "could not create \(folder)/1.png")
+        }
         #expect(mkfifo(root + "/cat/fifo.png", 0o644) == 0)
         #expect(mkfifo(root + "/pipe", 0o644) == 0)
         let socketFD = try bindUnixSocket(at: root + "/cat/socket.jpg")
