@@ -7,7 +7,7 @@ struct GEMMBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
         abstract: "Measure OpenBLAS SGEMM throughput on square matrices, or on one thread at a given shape "
-            + "(there beside the bfloat16 kernel that sampling uses).")
+            + "(there beside the bfloat16 kernels of training and sampling).")
 
     @Option(help: "Matrix side.") var size = 2048
     @Option(help: "Timed repetitions.") var repetitions = 5
@@ -61,6 +61,23 @@ struct GEMMBenchmark: ParsableCommand {
         let best = bestTime { BLAS.gemmSerial(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n) }
         let flops = 2 * Double(m) * Double(n) * Double(k)
         print(String(format: "sgemm %dx%dx%d on one thread: %.1f us, %.1f GFLOP/s", m, n, k, best * 1e6, flops / best / 1e9))
+        for kernel in BFloat16Kernel.allCases where kernel.isAvailable {
+            let packing = PackedLeftOperand()
+            let packed = ComputeContext(threads: 1, products: .bfloat16).run { packing.pack(transA: false, m: m, k: k, a: a.data, lda: k) }
+            let both = bestTime {
+                kernel.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k,
+                                b: b.data, ldb: n, beta: 0, c: c.data, ldc: n)
+            }
+            print(String(format: "training kernel, %@, the same shape: %.1f us, %.1f GFLOP/s (%.2fx)", kernel.description,
+                         both * 1e6, flops / both / 1e9, best / both))
+            guard let packed else { continue }
+            let right = bestTime {
+                kernel.multiply(packedA: packed, transB: false, m: m, n: n, k: k, alpha: 1, b: b.data, ldb: n,
+                                beta: 0, c: c.data, ldc: n)
+            }
+            print(String(format: "  with the left operand packed once: %.1f us, %.1f GFLOP/s (%.2fx)",
+                         right * 1e6, flops / right / 1e9, best / right))
+        }
         guard BFloat16GEMM.isAvailable else { return print("bfloat16 kernel: this CPU has no AVX512-BF16") }
         var packed = [UInt16](repeating: 0, count: BFloat16GEMM.packedCount(k: k, n: n))
         var scratch = [UInt16](repeating: 0, count: BFloat16GEMM.scratchCount(m: m, k: k))
@@ -68,7 +85,7 @@ struct GEMMBenchmark: ParsableCommand {
         let bestReduced = bestTime {
             BFloat16GEMM.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: packed, c: c.data, ldc: n, scratch: &scratch)
         }
-        print(String(format: "bfloat16 kernel, the same shape: %.1f us, %.1f GFLOP/s (%.2fx)", bestReduced * 1e6,
+        print(String(format: "sampling's bfloat16 kernel, the same shape: %.1f us, %.1f GFLOP/s (%.2fx)", bestReduced * 1e6,
                      flops / bestReduced / 1e9, best / bestReduced))
     }
 }

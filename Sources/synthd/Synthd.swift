@@ -33,8 +33,8 @@ struct Info: ParsableCommand {
         print("synthd \(SynthdVersion.string)")
         print("blas: \(BLAS.configuration), \(BLAS.threads) threads, \(OpenBLASKernels.current) kernels")
         print("cores: \(Parallel.maxThreads)")
-        print("bfloat16 products: " + (AMXGEMM.isAvailable ? "AMX tiles for training and generation (the default; --fp32 for FP32)"
-            : BFloat16GEMM.isAvailable ? "AVX512-BF16 for sampling; training in FP32 (no AMX)" : "none on this CPU; FP32 throughout"))
+        print("bfloat16 products: " + (BFloat16Kernel.fastest.map { "\($0.description) for training and generation (the default; --fp32 for FP32)" }
+            ?? "none on this CPU; FP32 throughout"))
         let probe = CUDAProbe()
         for line in probe.report { print(line) }
         let auto = try DeviceChoice.choose(.auto, probe: probe)

@@ -162,18 +162,20 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(info.output.contains("device (auto): cpu: no usable GPU"), "\(info.output)")
     }
 
-    /// The device line says how the CPU's products are computed: on AMX tiles in bfloat16 by
-    /// default where the CPU has them, FP32 with `--fp32` (and everywhere else); `info` too.
+    /// The device line says how the CPU's products are computed: in bfloat16 by default where
+    /// the CPU has a kernel for them (AMX tiles, AVX512-BF16), FP32 with `--fp32` (and
+    /// everywhere else); `info` too.
     @Test func theDeviceLineNamesTheProducts() throws {
         let state = try temporaryFolder("state")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let byDefault = try SynthdProcess.run(["train", "/nonexistent", "--state", state + "/a", "--steps", "1", "--device", "cpu"])
         let fp32 = try SynthdProcess.run(["train", "/nonexistent", "--state", state + "/b", "--steps", "1", "--device", "cpu", "--fp32"])
-        #expect(byDefault.output.contains(AMXGEMM.isAvailable ? "bfloat16 products on AMX tiles" : "FP32 products (this CPU has no AMX)"),
+        let kernel = BFloat16Kernel.fastest
+        #expect(byDefault.output.contains(kernel.map { "bfloat16 products by \($0.description)" } ?? "FP32 products (this CPU has no bfloat16 kernel)"),
                 "\(byDefault.output)")
-        #expect(fp32.output.contains("), FP32 products") && !fp32.output.contains("AMX tiles"), "\(fp32.output)")
+        #expect(fp32.output.contains("), FP32 products") && !fp32.output.contains("bfloat16 products"), "\(fp32.output)")
         let info = try SynthdProcess.run(["info"])
-        #expect(info.output.contains("bfloat16 products: " + (AMXGEMM.isAvailable ? "AMX tiles" : "")), "\(info.output)")
+        #expect(info.output.contains("bfloat16 products: " + (kernel?.description ?? "none")), "\(info.output)")
     }
 
     /// A new model keeps the learning rate, moving-average decay, discriminator, width, consistency and LeCam weights it was asked for.

@@ -106,7 +106,7 @@ import Testing
         #expect(largest > 0 && largest < 0.05 && mean < 0.004, "bfloat16 sampling off by up to \(largest), \(mean) on average")
         // In a context whose products go to AMX tiles the default takes the columns path on
         // them (faster there): the same bounds, and exactly the columns path's images.
-        guard AMXGEMM.isAvailable else { return }
+        guard BFloat16Kernel.amxTiles.isAvailable else { return }
         let (tiles, columns) = ComputeContext(threads: 2, products: .bfloat16).run {
             (generator.sample(z, labels: labels).values, generator.sample(z, labels: labels, upsampling: .columns).values)
         }

@@ -75,7 +75,7 @@ import Testing
 
     /// The daemon's jobs ask for bfloat16 products, which would cancel a distance's digits
     /// (|q|^2 + |r|^2 - 2 q.r): thresholds and verdicts are the FP32 ones in such a context.
-    @Test(.enabled(if: AMXGEMM.isAvailable, "this CPU has no AMX: bfloat16 products are not used here"))
+    @Test(.enabled(if: BFloat16Kernel.fastest != nil, "this CPU has no bfloat16 kernel: bfloat16 products are not used here"))
     func bfloat16ContextsMeasureDistancesInFloat32() {
         let features = rows(60, seed: 4) + rows(40, seed: 5, offset: 2)
         let labels = [Int32](repeating: 0, count: 60) + [Int32](repeating: 1, count: 40)

@@ -137,9 +137,9 @@ import Testing
         expectNearFixture(report, fake: try #require(try deviceStep.lastImages()), precision)
     }
 
-    /// The CPU step with bfloat16 products on AMX tiles (a context that asks for them, on a CPU
-    /// that has them) against the FP32 fixture.
-    @Test(.enabled(if: AMXGEMM.isAvailable, "this CPU has no AMX: bfloat16 products are not used here"))
+    /// The CPU step with bfloat16 products (a context that asks for them, on a CPU with a
+    /// kernel for them: AMX tiles or AVX512-BF16 dot products) against the FP32 fixture.
+    @Test(.enabled(if: BFloat16Kernel.fastest != nil, "this CPU has no bfloat16 kernel: bfloat16 products are not used here"))
     func oneTrainingStepWithBFloat16ProductsStaysNearPyTorch() {
         let report = ComputeContext(threads: 2, products: .bfloat16).run {
             step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)

@@ -46,15 +46,28 @@ void synthd_amx_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc);
 
-/// uint16 elements of an m x k left operand packed by `synthd_amx_pack_a`.
-size_t synthd_amx_packed_a_count(int m, int k);
+/// uint16 elements of an m x k left operand packed by `synthd_bf16_tiles_pack_a`.
+size_t synthd_bf16_tiles_packed_a_count(int m, int k);
 
 /// op(a) (m x k; a stored k x m when transA) rounded to bfloat16 and laid out in tiles, once
-/// for many `synthd_amx_gemm_packed` (a layer's weights across the chunks of a batch).
-void synthd_amx_pack_a(bool transA, int m, int k, const float *a, int lda, uint16_t *packed);
+/// for many `synthd_amx_gemm_packed` or `synthd_dot_gemm_packed` (a layer's weights across
+/// the chunks of a batch): both kernels read the same layout.
+void synthd_bf16_tiles_pack_a(bool transA, int m, int k, const float *a, int lda, uint16_t *packed);
 
 /// `synthd_amx_gemm` with the left operand packed already.
 void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
+                            const float *b, int ldb, float beta, float *c, int ldc);
+
+/// `synthd_amx_gemm`'s contract (op(a) . op(b), bfloat16 operands, exact products, float
+/// sums) by AVX512-BF16 dot products on the same packed tiles, for CPUs that have the
+/// instruction but no AMX (AMD Zen 4, Intel Cooper Lake): twice a float FMA's multiply-adds
+/// per cycle. Runs on the calling thread. Only where `synthd_bf16_available()`.
+void synthd_dot_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc);
+
+/// `synthd_dot_gemm` with the left operand packed already (`synthd_bf16_tiles_pack_a`).
+void synthd_dot_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
                             const float *b, int ldb, float beta, float *c, int ldc);
 
 #endif

@@ -45,7 +45,7 @@ public enum BLAS {
     }
 
     /// `gemm` on the calling thread only, for use inside work already split over threads.
-    /// In a context that asks for bfloat16 products, on AMX tiles where the CPU has them;
+    /// In a context that asks for bfloat16 products, by the fastest `BFloat16Kernel` here;
     /// `packedA`, when given, is op(a) packed for them once for many calls (`PackedLeftOperand`).
     public static func gemmSerial(
         transA: Bool = false, transB: Bool = false,
@@ -56,14 +56,14 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if let packedA, AMXGEMM.suits(m: m, n: n, k: k) {
-            AMXGEMM.multiply(packedA: packedA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                             b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-            return
-        }
-        if ComputeContext.current.usesAMX && AMXGEMM.suits(m: m, n: n, k: k) {
-            AMXGEMM.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        if let kernel = ComputeContext.current.bfloat16Kernel, BFloat16Kernel.suits(m: m, n: n, k: k) {
+            if let packedA {
+                kernel.multiply(packedA: packedA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            } else {
+                kernel.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            }
             return
         }
         _ = singleThreadedOpenBLAS

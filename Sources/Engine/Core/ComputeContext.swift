@@ -7,8 +7,8 @@ import Glibc
 public enum ProductPrecision: String, Sendable, CaseIterable {
     /// Float operands and sums: OpenBLAS's SGEMM.
     case float32
-    /// bfloat16 operands, Float sums, on AMX tiles where the CPU has them (`AMXGEMM`); the
-    /// same as `float32` elsewhere.
+    /// bfloat16 operands, Float sums, by the fastest `BFloat16Kernel` the CPU has (AMX tiles,
+    /// else AVX512-BF16 dot products); the same as `float32` on CPUs with neither.
     case bfloat16
 }
 
@@ -33,14 +33,18 @@ public final class ComputeContext: Sendable {
         self.products = products
     }
 
-    /// Whether this context's products go to AMX tiles: asked for and possible here.
-    public var usesAMX: Bool { products == .bfloat16 && AMXGEMM.isAvailable }
+    /// The kernel this context's products go to: asked for and possible here; nil for Float.
+    public var bfloat16Kernel: BFloat16Kernel? { products == .bfloat16 ? BFloat16Kernel.fastest : nil }
+
+    /// Whether this context's products go to AMX tiles (sampling then prefers its columns path
+    /// to Winograd's).
+    public var usesAMX: Bool { bfloat16Kernel == .amxTiles }
 
     /// How this context's products are computed, in the words of the CLI's device line and
     /// the daemon's log.
     public var productsDescription: String {
-        if usesAMX { return "bfloat16 products on AMX tiles" }
-        return products == .bfloat16 ? "FP32 products (this CPU has no AMX)" : "FP32 products"
+        if let bfloat16Kernel { return "bfloat16 products by \(bfloat16Kernel.description)" }
+        return products == .bfloat16 ? "FP32 products (this CPU has no bfloat16 kernel)" : "FP32 products"
     }
 
     /// Runs `body` in a context like the current one but with FP32 products: for products

@@ -3,15 +3,19 @@ import Foundation
 import NumericTestSupport
 import Testing
 
-/// The AMX tile GEMM (Sources/CBFloat16/AMXGEMM.c) and `BLAS`'s choice of it.
+/// The two bfloat16 training kernels (Sources/CBFloat16/AMXGEMM.c, DotProductGEMM.c, on the
+/// packing of BFloat16Tiles.c) and `BLAS`'s choice of them.
 ///
-/// Its contract is exact, as the AVX512-BF16 kernel's: operands rounded to bfloat16, products
-/// summed in Float. So it is checked against a Double sum of operands rounded here by bit
+/// Their contract is exact, as the sampling kernel's: operands rounded to bfloat16, products
+/// summed in Float. So each is checked against a Double sum of operands rounded here by bit
 /// arithmetic (`BFloat16GEMMTests.bfloat16`), to Float summation's accuracy; a wrong tile,
-/// pair order, transpose or edge is off by whole terms. On a CPU without AMX these tests are
-/// skipped with the reason; nothing takes the kernel there (`BLASTests` covers OpenBLAS).
-@Suite struct AMXGEMMTests {
-    static let reason = "this CPU has no AMX (or Linux did not grant its tiles): the AMX kernel is not used here"
+/// pair order, transpose or edge is off by whole terms. On a CPU without a kernel its tests
+/// are skipped with the reason; nothing takes the kernel there (`BLASTests` covers OpenBLAS).
+/// A CPU with AMX has AVX512-BF16 too, so there both kernels are checked.
+@Suite struct BFloat16KernelTests {
+    static let noAMX = "this CPU has no AMX (or Linux did not grant its tiles): the AMX kernel is not used here"
+    static let noDotProducts = "this CPU has no AVX512-BF16: the dot-product kernel is not used here"
+    static let noKernel = "this CPU has no bfloat16 kernel: products stay Float here"
 
     struct Case: Sendable, CustomTestStringConvertible {
         var m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float
@@ -55,8 +59,26 @@ import Testing
         return (Double(s.alpha) * sum + Double(s.beta) * old, abs(Double(s.alpha)) * size + abs(Double(s.beta) * old))
     }
 
-    @Test(.enabled(if: AMXGEMM.isAvailable, Comment(rawValue: reason)), arguments: cases)
-    func multipliesRoundedOperandsExactly(_ s: Case) {
+    @Test(.enabled(if: BFloat16Kernel.amxTiles.isAvailable, Comment(rawValue: noAMX)), arguments: cases)
+    func amxTilesMultiplyRoundedOperandsExactly(_ s: Case) {
+        expectExact(.amxTiles, s)
+    }
+
+    @Test(.enabled(if: BFloat16Kernel.dotProducts.isAvailable, Comment(rawValue: noDotProducts)), arguments: cases + wideCases)
+    func dotProductsMultiplyRoundedOperandsExactly(_ s: Case) {
+        expectExact(.dotProducts, s)
+    }
+
+    /// The dot-product kernel's own edges: micro-tiles of 8 rows (the second half of a row
+    /// block, rows past m in it) by 3 column blocks, with remainders of 1 and 2 blocks.
+    static let wideCases: [Case] = [
+        Case(m: 8, n: 48, k: 64, transA: false, transB: false, alpha: 1, beta: 0),
+        Case(m: 24, n: 80, k: 33, transA: false, transB: true, alpha: 1, beta: 1),
+        Case(m: 41, n: 97, k: 130, transA: true, transB: false, alpha: -0.5, beta: 2),
+        Case(m: 9, n: 113, k: 2, transA: true, transB: true, alpha: 1, beta: 0),
+    ]
+
+    func expectExact(_ kernel: BFloat16Kernel, _ s: Case) {
         for packedFirst in [false, true] {
             let lda = (s.transA ? s.m : s.k) + 3, ldb = (s.transB ? s.k : s.n) + 5, ldc = s.n + 7
             let a = randomTensor([s.transA ? s.k : s.m, lda], seed: 11)
@@ -64,7 +86,7 @@ import Testing
             let c = randomTensor([s.m, ldc], seed: 13)
             let before = c.values
             if packedFirst {
-                guard AMXGEMM.suits(m: s.m, n: 16, k: s.k) else { continue }   // too thin: BLAS reads a itself
+                guard BFloat16Kernel.suits(m: s.m, n: 16, k: s.k) else { continue }   // too thin: BLAS reads a itself
                 let packed = PackedLeftOperand()
                 let matrix = ComputeContext(threads: 1, products: .bfloat16).run {
                     packed.pack(transA: s.transA, m: s.m, k: s.k, a: a.data, lda: lda)
@@ -73,11 +95,11 @@ import Testing
                     Issue.record("an operand that suits the tiles was not packed")
                     continue
                 }
-                AMXGEMM.multiply(packedA: matrix, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: s.alpha,
-                                 b: b.data, ldb: ldb, beta: s.beta, c: c.data, ldc: ldc)
+                kernel.multiply(packedA: matrix, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: s.alpha,
+                                b: b.data, ldb: ldb, beta: s.beta, c: c.data, ldc: ldc)
             } else {
-                AMXGEMM.multiply(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: s.alpha,
-                                 a: a.data, lda: lda, b: b.data, ldb: ldb, beta: s.beta, c: c.data, ldc: ldc)
+                kernel.multiply(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: s.alpha,
+                                a: a.data, lda: lda, b: b.data, ldb: ldb, beta: s.beta, c: c.data, ldc: ldc)
             }
             for i in 0..<s.m {
                 for j in 0..<ldc {
@@ -87,24 +109,24 @@ import Testing
                     }
                     let (value, size) = Self.reference(s, a: a, lda: lda, b: b, ldb: ldb, c: before, ldc: ldc, i: i, j: j)
                     #expect(abs(Double(c[i * ldc + j]) - value) <= 1e-6 * size + 1e-30,
-                            "(\(i), \(j)), packed first \(packedFirst): \(c[i * ldc + j]) vs \(value)")
+                            "\(kernel) (\(i), \(j)), packed first \(packedFirst): \(c[i * ldc + j]) vs \(value)")
                 }
             }
         }
     }
 
-    /// `BLAS.gemm` takes the tiles only in a context that asks for bfloat16: there its result
-    /// is the rounded product's (and differs from the Float one by bfloat16's ~1e-3), in the
-    /// default context it is OpenBLAS's Float product.
-    @Test(.enabled(if: AMXGEMM.isAvailable, Comment(rawValue: reason)))
-    func blasUsesTheTilesOnlyWhenTheContextAsksForBFloat16() {
+    /// `BLAS.gemm` takes the fastest kernel only in a context that asks for bfloat16: there its
+    /// result is the rounded product's (and differs from the Float one by bfloat16's ~1e-3), in
+    /// the default context it is OpenBLAS's Float product.
+    @Test(.enabled(if: BFloat16Kernel.fastest != nil, Comment(rawValue: noKernel)))
+    func blasUsesTheKernelOnlyWhenTheContextAsksForBFloat16() {
         let (m, n, k) = (64, 96, 256)
         let a = randomTensor([m, k], seed: 21), b = randomTensor([k, n], seed: 22)
         let float = Tensor(zeros: [m, n]), reduced = Tensor(zeros: [m, n]), exact = Tensor(zeros: [m, n])
         BLAS.gemmNaive(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: exact.data, ldc: n)
         BLAS.gemm(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: float.data, ldc: n)
         ComputeContext(threads: 2, products: .bfloat16).run {
-            #expect(ComputeContext.current.usesAMX)
+            #expect(ComputeContext.current.bfloat16Kernel == BFloat16Kernel.fastest)
             BLAS.gemm(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: reduced.data, ldc: n)
         }
         var floatError: Float = 0, reducedError: Float = 0, scale: Float = 0
@@ -120,8 +142,9 @@ import Testing
 
     /// Each thread keeps its packed operands between products; a thread that ends frees them.
     /// 48 threads, one after another, each packing 8 MB: kept, they would hold 384 MB.
-    @Test(.enabled(if: AMXGEMM.isAvailable, Comment(rawValue: reason)))
+    @Test(.enabled(if: BFloat16Kernel.fastest != nil, Comment(rawValue: noKernel)))
     func threadsThatEndLeaveNoPackedOperandsBehind() throws {
+        let kernel = try #require(BFloat16Kernel.fastest)
         let (m, n, k) = (16, 2048, 2048)
         let a = randomTensor([m, k], seed: 31), b = randomTensor([k, n], seed: 32), c = Tensor(zeros: [m, n])
         func residentMegabytes() throws -> Double {
@@ -131,8 +154,8 @@ import Testing
         func productOnAThreadOfItsOwn() {
             let finished = DispatchSemaphore(value: 0)
             let thread = Thread {
-                AMXGEMM.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k,
-                                 b: b.data, ldb: n, beta: 0, c: c.data, ldc: n)
+                kernel.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a.data, lda: k,
+                                b: b.data, ldb: n, beta: 0, c: c.data, ldc: n)
                 finished.signal()
             }
             thread.start()

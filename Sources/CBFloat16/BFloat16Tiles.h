@@ -1,0 +1,48 @@
+#ifndef SYNTHD_BFLOAT16_TILES_H
+#define SYNTHD_BFLOAT16_TILES_H
+
+// The packed-operand layout that both bfloat16 training kernels read (AMXGEMM.c's tiles and
+// DotProductGEMM.c's vectors), the packing and the per-thread buffers. Private to CBFloat16.
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TILES_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+// The steps stay separate functions (noinline) so that profiles show what each costs.
+#define TILES_STEP TILES_TARGET __attribute__((noinline))
+
+// Packed operands, in 1 KB tiles that one tile load reads whole (64-byte rows):
+//   a: [row block of 16][k block of 32][16 rows][32 bfloat16]
+//   b: [column block of 16][k block of 32][16 pairs of k][16 columns][2 bfloat16] (VNNI)
+// Padding (rows, columns, k) is zero, so edge tiles need no masks in the products.
+
+enum { TILE = 16, KBLOCK = 32, TILE_ELEMENTS = TILE * KBLOCK };
+
+/// Elements of an operand of `rowsOrColumns` rows (a) or columns (b) and depth k, packed.
+static inline size_t synthd_tiles_count(int rowsOrColumns, int k) {
+    return (size_t)((rowsOrColumns + TILE - 1) / TILE) * ((k + KBLOCK - 1) / KBLOCK) * TILE_ELEMENTS;
+}
+
+static inline __mmask16 mask_of(int count) {
+    return count >= 16 ? 0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
+}
+
+typedef struct { uint16_t *elements; size_t capacity; } Buffer;
+typedef struct { Buffer left, right; } ThreadBuffers;
+
+/// The calling thread's buffers (freed when the thread ends).
+ThreadBuffers *synthd_tiles_thread_buffers(void);
+/// `buffer`, grown to at least `count` elements, 64-byte aligned.
+uint16_t *synthd_tiles_room(Buffer *buffer, size_t count);
+
+/// a (m x k; stored k x m when transposed) into row-block tiles.
+void synthd_tiles_pack_a(bool transposed, int m, int k, const float *a, int lda, uint16_t *out);
+/// b (k x n; stored n x k when transposed) into column-block tiles of k pairs.
+void synthd_tiles_pack_b(bool transposed, int k, int n, const float *b, int ldb, uint16_t *out);
+
+#endif
+#endif
