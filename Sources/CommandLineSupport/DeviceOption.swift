@@ -13,7 +13,7 @@ public struct DeviceOption: ParsableArguments {
     @Option(help: "A folder to look for CUDA's libraries in first (libnvrtc, libcublas; also SYNTHD_CUDA_LIBRARIES).")
     public var cudaLibraries: String?
 
-    @Flag(help: "Plain FP32 matrix products (default: on a GPU, TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; on a CPU with AMX, bfloat16 tiles, 8-bit mantissas in and FP32 sums; docs/cuda.md and docs/performance.md say what that changes).")
+    @Flag(help: "Plain FP32 matrix products (default: on a GPU, TF32 tensor cores, 10-bit mantissas in and FP32 sums, as PyTorch's convolutions; on a CPU with AMX or AVX512-BF16, bfloat16, 8-bit mantissas in and FP32 sums; docs/cuda.md and docs/performance.md say what that changes).")
     public var fp32 = false
 
     @Flag(help: "On a GPU, bfloat16 tensor-core products (8-bit mantissas in, FP32 sums; twice TF32's peak) instead of TF32.")
@@ -57,7 +57,7 @@ public struct DeviceOption: ParsableArguments {
     }
 
     /// The context the command's CPU work runs in: `threads` (default every core), and bfloat16
-    /// products on AMX tiles (where the CPU has them) unless `--fp32`.
+    /// products (where the CPU has a kernel for them: AMX tiles, AVX512-BF16) unless `--fp32`.
     public func cpuContext(threads: Int? = nil) -> ComputeContext {
         ComputeContext(threads: threads ?? ComputeContext.processDefault.threads, products: fp32 ? .float32 : .bfloat16)
     }

@@ -92,9 +92,10 @@ struct GenerationBenchmark: ParsableCommand {
         } else {
             // The default path and the Winograd and columns paths, each with this context's
             // products (on AMX tiles the columns path is the default, and Winograd's are tiles too).
+            let kernel = ComputeContext.current.bfloat16Kernel
             let products = ComputeContext.current.usesAMX ? "bfloat16 on AMX tiles, by columns"
                 : BFloat16GEMM.isAvailable ? "bfloat16 by AVX512-BF16, Winograd" : "no bfloat16 here: Float, Winograd"
-            let others = ComputeContext.current.usesAMX ? "on AMX tiles" : "in Float"
+            let others = kernel.map { "by \($0.description)" } ?? "in Float"
             print(String(format: "sampling (G forward, to bytes): %.0f images/s (%@); Winograd %@: %.0f (%.2fx); "
                      + "the columns path %@: %.0f (%.2fx)", rate(sampling), products, others,
                      rate(inFloat), rate(sampling) / rate(inFloat), others, rate(byColumns), rate(sampling) / rate(byColumns)))

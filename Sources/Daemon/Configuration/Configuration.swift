@@ -78,8 +78,9 @@ public struct Configuration: Equatable, Sendable {
     /// TF32's peak; as `--bf16`); docs/cuda.md says what each changes. Ignored on the CPU.
     /// `tf32 = false`, the key's older spelling, is `gpu_products = "fp32"`.
     public var gpuProducts = GPUProducts.tensorFloat32
-    /// On a CPU with AMX (Intel Sapphire Rapids and later), bfloat16 tile products with FP32
-    /// sums (false: OpenBLAS's FP32; docs/performance.md says what each costs). Ignored elsewhere.
+    /// On a CPU with AMX (Intel Sapphire Rapids and later) or AVX512-BF16 (AMD Zen 4),
+    /// bfloat16 products with FP32 sums (false: OpenBLAS's FP32; docs/performance.md says what
+    /// each costs). Ignored elsewhere.
     public var bfloat16 = true
     /// A folder searched first for CUDA's libraries ("" : the usual places).
     public var cudaLibraries = ""

@@ -15,7 +15,7 @@ public final class Conv2d: Module {
     private var output: Tensor?
     private var inputGrad: Tensor?
     private let scratch = ConvolutionScratch()
-    /// The weights in AMX tiles for a pass's products, when its context asks for bfloat16 (`BLAS`).
+    /// The weights packed for the bfloat16 kernels for a pass's products, when its context asks for bfloat16 (`BLAS`).
     private let packedWeights = PackedLeftOperand()
 
     public init(_ name: String, inChannels: Int, outChannels: Int,

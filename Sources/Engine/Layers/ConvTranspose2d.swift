@@ -41,7 +41,7 @@ public final class ConvTranspose2d: Module {
     private var output: Tensor?
     private var inputGrad: Tensor?
     let scratch = ConvolutionScratch()
-    /// The weights in AMX tiles for a pass's products, when its context asks for bfloat16 (`BLAS`).
+    /// The weights packed for the bfloat16 kernels for a pass's products, when its context asks for bfloat16 (`BLAS`).
     private let packedWeights = PackedLeftOperand()
     private var winogradWeights: Tensor?
     /// The weights `winogradWeights` were transformed from: generation calls forward with the
