@@ -134,7 +134,7 @@ AMX_TARGET void synthd_amx_gemm(bool transA, bool transB, int m, int n, int k, f
                                 const float *a, int lda, const float *b, int ldb, float beta,
                                 float *c, int ldc) {
     uint16_t *packedA = synthd_tiles_room(&synthd_tiles_thread_buffers()->left, synthd_tiles_count(m, k));
-    synthd_tiles_pack_a(transA, m, k, a, lda, packedA);
+    synthd_bf16_tiles_pack_a(transA, m, k, a, lda, packedA);
     synthd_amx_gemm_packed(packedA, transB, m, n, k, alpha, b, ldb, beta, c, ldc);
 }
 

@@ -7,15 +7,6 @@
 
 #if defined(__x86_64__)
 
-
-
-/// Per-thread buffers for packed operands (b's, and a's when the caller did not pack it),
-/// grown to the largest product the thread has done, freed when the thread ends. Why per
-/// thread: the callers are `BLAS.gemmSerial`'s, many small products a step on pool threads,
-/// and a malloc per product faulted fresh pages in every time. Why a key with a destructor
-/// rather than _Thread_local: the pool's threads come and go (libdispatch retires idle ones),
-/// and a long-running daemon would leak each one's buffers.
-
 static pthread_key_t buffersKey;
 static pthread_once_t buffersKeyOnce = PTHREAD_ONCE_INIT;
 
@@ -72,7 +63,7 @@ TILES_TARGET __attribute__((always_inline)) static inline __m512i interleaved(__
 }
 
 /// a (m x k; stored k x m when transposed) into row-block tiles.
-TILES_STEP void synthd_tiles_pack_a(bool transposed, int m, int k, const float *a, int lda, uint16_t *out) {
+TILES_STEP void synthd_bf16_tiles_pack_a(bool transposed, int m, int k, const float *a, int lda, uint16_t *out) {
     int rowBlocks = (m + TILE - 1) / TILE, kBlocks = (k + KBLOCK - 1) / KBLOCK;
     if (!transposed) {
         for (int i = 0; i < m; i++) {
@@ -150,10 +141,6 @@ TILES_STEP void synthd_tiles_pack_b(bool transposed, int k, int n, const float *
 }
 
 size_t synthd_bf16_tiles_packed_a_count(int m, int k) { return synthd_tiles_count(m, k); }
-
-void synthd_bf16_tiles_pack_a(bool transA, int m, int k, const float *a, int lda, uint16_t *packed) {
-    synthd_tiles_pack_a(transA, m, k, a, lda, packed);
-}
 
 #else
 

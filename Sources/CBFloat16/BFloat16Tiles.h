@@ -31,6 +31,12 @@ static inline __mmask16 mask_of(int count) {
     return count >= 16 ? 0xffff : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
 }
 
+/// Per-thread buffers for packed operands (b's, and a's when the caller did not pack it),
+/// grown to the largest product the thread has done, freed when the thread ends. Why per
+/// thread: the callers are `BLAS.gemmSerial`'s, many small products a step on pool threads,
+/// and a malloc per product faulted fresh pages in every time. Why a key with a destructor
+/// rather than _Thread_local: the pool's threads come and go (libdispatch retires idle ones),
+/// and a long-running daemon would leak each one's buffers.
 typedef struct { uint16_t *elements; size_t capacity; } Buffer;
 typedef struct { Buffer left, right; } ThreadBuffers;
 
@@ -39,8 +45,7 @@ ThreadBuffers *synthd_tiles_thread_buffers(void);
 /// `buffer`, grown to at least `count` elements, 64-byte aligned.
 uint16_t *synthd_tiles_room(Buffer *buffer, size_t count);
 
-/// a (m x k; stored k x m when transposed) into row-block tiles.
-void synthd_tiles_pack_a(bool transposed, int m, int k, const float *a, int lda, uint16_t *out);
+// a's packing is public: synthd_bf16_tiles_pack_a (CBFloat16.h), for PackedLeftOperand.
 /// b (k x n; stored n x k when transposed) into column-block tiles of k pairs.
 void synthd_tiles_pack_b(bool transposed, int k, int n, const float *b, int ldb, uint16_t *out);
 

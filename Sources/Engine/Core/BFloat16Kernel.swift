@@ -9,7 +9,7 @@ import CBFloat16
 /// running `ComputeContext` asks for bfloat16 products, and a product's error is then ~2e-3
 /// of its scale instead of ~1e-7. Both read the same packed operands (Sources/CBFloat16/
 /// BFloat16Tiles.c), so a layer's weights are packed once whichever runs.
-public enum BFloat16Kernel: String, Sendable, CaseIterable {
+public enum BFloat16Kernel: Sendable, CaseIterable {
     /// AMX tiles (Intel Sapphire Rapids and later): about 1,000 GFLOP/s on one core, where
     /// OpenBLAS's Float kernel does ~113 (Sources/CBFloat16/AMXGEMM.c).
     case amxTiles
