@@ -95,11 +95,9 @@ AMX_STEP static void block(int rowTiles, int columnTiles, int kBlocks, const uin
     else { PRODUCTS(1, 1) }
 }
 
-AMX_TARGET void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
-                                       const float *b, int ldb, float beta, float *c, int ldc) {
+AMX_TARGET static void products(const uint16_t *packedA, const uint16_t *packedB, int m, int n, int k,
+                                float alpha, float beta, float *c, int ldc) {
     int rowBlocks = (m + TILE - 1) / TILE, columnBlocks = (n + TILE - 1) / TILE, kBlocks = (k + KBLOCK - 1) / KBLOCK;
-    uint16_t *packedB = synthd_tiles_room(&synthd_tiles_thread_buffers()->right, synthd_tiles_count(n, k));
-    synthd_tiles_pack_b(transB, k, n, b, ldb, packedB);
 
     TileConfiguration configuration;
     memset(&configuration, 0, sizeof configuration);
@@ -130,12 +128,26 @@ AMX_TARGET void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int
     _tile_release();
 }
 
+AMX_TARGET void synthd_amx_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
+                                       const float *b, int ldb, float beta, float *c, int ldc) {
+    uint16_t *packedB = synthd_tiles_room(&synthd_tiles_thread_buffers()->right, synthd_tiles_count(n, k));
+    synthd_tiles_pack_b(transB, k, n, b, ldb, packedB);
+    products(packedA, packedB, m, n, k, alpha, beta, c, ldc);
+}
+
 AMX_TARGET void synthd_amx_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                                 const float *a, int lda, const float *b, int ldb, float beta,
                                 float *c, int ldc) {
-    uint16_t *packedA = synthd_tiles_room(&synthd_tiles_thread_buffers()->left, synthd_tiles_count(m, k));
-    synthd_bf16_tiles_pack_a(transA, m, k, a, lda, packedA);
-    synthd_amx_gemm_packed(packedA, transB, m, n, k, alpha, b, ldb, beta, c, ldc);
+    synthd_amx_gemm_packed(synthd_tiles_left(NULL, transA, m, k, a, lda), transB, m, n, k, alpha, b, ldb, beta, c, ldc);
+}
+
+AMX_TARGET void synthd_amx_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
+                                        synthd_columns g, bool transposed, const float *image,
+                                        int m, float alpha, float beta, float *c, int ldc) {
+    int k, n;
+    synthd_tiles_columns_shape(g, transposed, &k, &n);
+    const uint16_t *packedB = synthd_tiles_pack_columns(g, transposed, image);
+    products(synthd_tiles_left(packedA, transA, m, k, a, lda), packedB, m, n, k, alpha, beta, c, ldc);
 }
 
 #else
@@ -151,6 +163,12 @@ void synthd_amx_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc) {
     abort();   // synthd_amx_available() is false here: callers use Float GEMMs
+}
+
+void synthd_amx_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
+                             synthd_columns g, bool transposed, const float *image,
+                             int m, float alpha, float beta, float *c, int ldc) {
+    abort();
 }
 
 #endif

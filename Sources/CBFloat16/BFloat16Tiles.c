@@ -41,17 +41,6 @@ uint16_t *synthd_tiles_room(Buffer *buffer, size_t count) {
     return buffer->elements;
 }
 
-/// 16 vectors of 16 words (`columns[c]`: column c of a tile, word r its row r) stored as
-/// the tile's rows.
-TILES_TARGET __attribute__((always_inline)) static inline void store_transposed(const __m512i columns[TILE], uint32_t *tile) {
-    uint32_t words[TILE][TILE] __attribute__((aligned(64)));
-    for (int c = 0; c < TILE; c++) _mm512_store_si512(words[c], columns[c]);
-    for (int r = 0; r < TILE; r++)
-        _mm512_storeu_si512(tile + r * TILE, _mm512_i32gather_epi32(
-            _mm512_set_epi32(15 * 16, 14 * 16, 13 * 16, 12 * 16, 11 * 16, 10 * 16, 9 * 16, 8 * 16,
-                             7 * 16, 6 * 16, 5 * 16, 4 * 16, 3 * 16, 2 * 16, 16, 0), &words[0][r], 4));
-}
-
 /// Rows x and y as bfloat16 pairs: word r is (x[r], y[r]).
 TILES_TARGET __attribute__((always_inline)) static inline __m512i interleaved(__m512 x, __m512 y) {
     // Interleaves 16 values of x (indices 0-15) with 16 of y (32-47).
@@ -95,7 +84,7 @@ TILES_STEP void synthd_bf16_tiles_pack_a(bool transposed, int m, int k, const fl
                     __m512 y = p + 1 < k ? _mm512_maskz_loadu_ps(mask, first + lda) : _mm512_setzero_ps();
                     columns[pair] = interleaved(x, y);
                 }
-                store_transposed(columns, (uint32_t *)(out + ((size_t)rb * kBlocks + kb) * TILE_ELEMENTS));
+                synthd_tiles_store_transposed(columns, (uint32_t *)(out + ((size_t)rb * kBlocks + kb) * TILE_ELEMENTS));
             }
         }
     }
@@ -134,7 +123,7 @@ TILES_STEP void synthd_tiles_pack_b(bool transposed, int k, int n, const float *
                     columns[c] = (__m512i)_mm512_cvtne2ps_pbh(high, low);
                 }
                 // columns[c] holds pair words 0-15 of column c; the tile wants row `pair`, column c.
-                store_transposed(columns, (uint32_t *)(out + ((size_t)cb * kBlocks + kb) * TILE_ELEMENTS));
+                synthd_tiles_store_transposed(columns, (uint32_t *)(out + ((size_t)cb * kBlocks + kb) * TILE_ELEMENTS));
             }
         }
     }

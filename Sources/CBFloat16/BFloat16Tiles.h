@@ -45,9 +45,45 @@ ThreadBuffers *synthd_tiles_thread_buffers(void);
 /// `buffer`, grown to at least `count` elements, 64-byte aligned.
 uint16_t *synthd_tiles_room(Buffer *buffer, size_t count);
 
+/// 16 vectors of 16 words (`columns[c]`: column c of a tile, word r its row r) stored as
+/// the tile's rows: a 16 x 16 transpose in registers (words, pairs of words, 128-bit lanes,
+/// then 256-bit halves), where 16 gathers from a copy in memory took three times as long.
+TILES_TARGET __attribute__((always_inline)) static inline void synthd_tiles_store_transposed(const __m512i columns[TILE], uint32_t *tile) {
+    __m512i r[TILE], t[TILE];
+    for (int i = 0; i < TILE; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(columns[i], columns[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(columns[i], columns[i + 1]);
+    }
+    for (int i = 0; i < TILE; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < TILE / 2; i++) {
+        _mm512_storeu_si512(tile + i * TILE, _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88));
+        _mm512_storeu_si512(tile + (i + 8) * TILE, _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd));
+    }
+}
+
 // a's packing is public: synthd_bf16_tiles_pack_a (CBFloat16.h), for PackedLeftOperand.
 /// b (k x n; stored n x k when transposed) into column-block tiles of k pairs.
 void synthd_tiles_pack_b(bool transposed, int k, int n, const float *b, int ldb, uint16_t *out);
+
+/// `packedA`, or op(a) packed into the calling thread's buffer when it is NULL.
+const uint16_t *synthd_tiles_left(const uint16_t *packedA, bool transA, int m, int k, const float *a, int lda);
+
+/// The product's depth and columns when b is `g`'s column matrix (or its transpose).
+void synthd_tiles_columns_shape(synthd_columns g, bool transposed, int *k, int *n);
+/// `g`'s column matrix of `image` (or its transpose) packed as b, into the calling thread's
+/// buffer, straight from the image (ColumnTiles.c). Only where `synthd_bf16_columns_fit(g)`.
+const uint16_t *synthd_tiles_pack_columns(synthd_columns g, bool transposed, const float *image);
 
 #endif
 #endif

@@ -82,9 +82,16 @@ void synthd_dot_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, 
 void synthd_dot_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc) {
-    uint16_t *packedA = synthd_tiles_room(&synthd_tiles_thread_buffers()->left, synthd_tiles_count(m, k));
-    synthd_bf16_tiles_pack_a(transA, m, k, a, lda, packedA);
-    synthd_dot_gemm_packed(packedA, transB, m, n, k, alpha, b, ldb, beta, c, ldc);
+    synthd_dot_gemm_packed(synthd_tiles_left(NULL, transA, m, k, a, lda), transB, m, n, k, alpha, b, ldb, beta, c, ldc);
+}
+
+void synthd_dot_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
+                             synthd_columns g, bool transposed, const float *image,
+                             int m, float alpha, float beta, float *c, int ldc) {
+    int k, n;
+    synthd_tiles_columns_shape(g, transposed, &k, &n);
+    const uint16_t *packedB = synthd_tiles_pack_columns(g, transposed, image);
+    products(synthd_tiles_left(packedA, transA, m, k, a, lda), packedB, m, n, k, alpha, beta, c, ldc);
 }
 
 #else
@@ -98,6 +105,12 @@ void synthd_dot_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                      const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc) {
     abort();   // synthd_bf16_available() is false here: callers use float GEMMs
+}
+
+void synthd_dot_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
+                             synthd_columns g, bool transposed, const float *image,
+                             int m, float alpha, float beta, float *c, int ldc) {
+    abort();
 }
 
 #endif

@@ -70,4 +70,28 @@ void synthd_dot_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
 void synthd_dot_gemm_packed(const uint16_t *packedA, bool transB, int m, int n, int k, float alpha,
                             const float *b, int ldb, float beta, float *c, int ldc);
 
+/// A batch of `images` images of `channels` planes, each twice the grid (2 gridHeight x
+/// 2 gridWidth), convolved with 4 x 4 kernels at stride 2, padding 1: the geometry of every
+/// training convolution of the DCGAN models, whose column matrix (im2col: row 16 c + 4 kh + kw,
+/// column (image, gh, gw)) the two kernels below pack into tiles straight from the image.
+typedef struct { int images, channels, gridHeight, gridWidth; } synthd_columns;
+
+/// Whether the column kernels take `g`: grids of a multiple of 16 cells, 4, 8 or a multiple
+/// of 16 wide.
+bool synthd_bf16_columns_fit(synthd_columns g);
+
+/// c (m x n, row stride ldc) = alpha * op(a) . b + beta * c, as `synthd_amx_gemm`, where b is
+/// `g`'s column matrix of `image` (k = 16 channels, n = images x grid) or, with `transposed`,
+/// its transpose (k = images x grid, n = 16 channels); op(a) as given, or packed already
+/// (`packedA`, else NULL). No float column matrix is written. Only where
+/// `synthd_bf16_columns_fit(g)`.
+void synthd_amx_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
+                             synthd_columns g, bool transposed, const float *image,
+                             int m, float alpha, float beta, float *c, int ldc);
+
+/// `synthd_amx_gemm_columns` by AVX512-BF16 dot products.
+void synthd_dot_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
+                             synthd_columns g, bool transposed, const float *image,
+                             int m, float alpha, float beta, float *c, int ldc);
+
 #endif

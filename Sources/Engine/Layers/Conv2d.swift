@@ -4,7 +4,9 @@
 /// of n (see `ConvolutionScratch`): im2col of the chunk into cols (Cin*KH*KW, n*OH*OW), one
 /// GEMM W (Cout, Cin*KH*KW) . cols -> (Cout, n*OH*OW), the bias, and a swap of the two leading
 /// axes into y (n, Cout, OH, OW). The backward recomputes each chunk's cols (cheaper than
-/// keeping the whole batch's, which does not fit in cache).
+/// keeping the whole batch's, which does not fit in cache). With bfloat16 products in the
+/// DCGAN geometry (4 x 4, stride 2, padding 1), the forward's and the weight gradient's
+/// products take the columns packed straight from x instead (`BFloat16Kernel.multiplyColumns`).
 public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
@@ -67,15 +69,18 @@ public final class Conv2d: Module {
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
         let packedWeights = reduced ? nil : packedWeights.pack(transA: false, m: outChannels, k: whole.patchSize,
                                                                 a: weight.value.data, lda: whole.patchSize)
+        // With bfloat16 products in the DCGAN geometry, the columns are packed from x itself (no im2col).
+        let columnKernel = reduced ? nil : BFloat16Kernel.forColumns(of: geometry(x, images: Swift.min(chunk, batch)),
+                                                                    m: outChannels, transposed: false)
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], ycm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let g = geometry(x, images: n)
                 let columns = g.columnCount
-                im2col(cols, x.data + start * inputImage, g, parallel: false)
                 // ycm (Cout, n*OH*OW) = W (Cout, Cin*K*K) . cols (Cin*K*K, n*OH*OW), plus the bias
                 if reduced {
+                    im2col(cols, x.data + start * inputImage, g, parallel: false)
                     let packed = UnsafeMutableRawPointer(pointers[part, 2]).assumingMemoryBound(to: UInt16.self)
                     let converted = UnsafeMutableRawPointer(pointers[part, 3]).assumingMemoryBound(to: UInt16.self)
                     BFloat16GEMM.pack(cols, ldb: columns, k: g.patchSize, n: columns, into: packed)
@@ -91,9 +96,16 @@ public final class Conv2d: Module {
                     if let bias {
                         for o in 0..<outChannels { (ycm + o * columns).update(repeating: bias.value[o], count: columns) }
                     }
-                    BLAS.gemmSerial(m: outChannels, n: columns, k: g.patchSize,
-                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: cols, ldb: columns,
-                                    beta: bias == nil ? 0 : 1, c: ycm, ldc: columns)
+                    if let columnKernel {
+                        columnKernel.multiplyColumns(packedA: packedWeights, a: weight.value.data, lda: g.patchSize,
+                                                     image: x.data + start * inputImage, geometry: g, transposedColumns: false,
+                                                     m: outChannels, beta: bias == nil ? 0 : 1, c: ycm, ldc: columns)
+                    } else {
+                        im2col(cols, x.data + start * inputImage, g, parallel: false)
+                        BLAS.gemmSerial(m: outChannels, n: columns, k: g.patchSize,
+                                        a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: cols, ldb: columns,
+                                        beta: bias == nil ? 0 : 1, c: ycm, ldc: columns)
+                    }
                 }
                 swapLeadingAxes(y.data + start * outputImage, ycm, a: outChannels, b: n, inner: gridArea, parallel: false)
             }
@@ -122,6 +134,9 @@ public final class Conv2d: Module {
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
         let packedWeights = inputGradient ? packedWeights.pack(transA: true, m: whole.patchSize, k: outChannels,
                                                                a: weight.value.data, lda: whole.patchSize) : nil
+        // dW's product takes the columns' transpose packed from x itself where it can (no im2col).
+        let columnKernel = BFloat16Kernel.forColumns(of: geometry(x, images: Swift.min(chunk, batch)),
+                                                     m: outChannels, transposed: true)
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], dycm = pointers[part, 1]
             let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
@@ -131,11 +146,17 @@ public final class Conv2d: Module {
                 let columns = g.columnCount
                 swapLeadingAxes(dycm, dy.data + start * outputImage, a: n, b: outChannels, inner: gridArea, parallel: false)
                 if parameterGradients {
-                    im2col(cols, x.data + start * inputImage, g, parallel: false)
                     // dW (Cout, Cin*K*K) += dycm (Cout, n*OH*OW) . cols^T
-                    BLAS.gemmSerial(transB: true, m: outChannels, n: g.patchSize, k: columns,
-                                    a: dycm, lda: columns, b: cols, ldb: columns,
-                                    beta: 1, c: dW, ldc: g.patchSize)
+                    if let columnKernel {
+                        columnKernel.multiplyColumns(packedA: nil, a: dycm, lda: columns, image: x.data + start * inputImage,
+                                                     geometry: g, transposedColumns: true, m: outChannels,
+                                                     beta: 1, c: dW, ldc: g.patchSize)
+                    } else {
+                        im2col(cols, x.data + start * inputImage, g, parallel: false)
+                        BLAS.gemmSerial(transB: true, m: outChannels, n: g.patchSize, k: columns,
+                                        a: dycm, lda: columns, b: cols, ldb: columns,
+                                        beta: 1, c: dW, ldc: g.patchSize)
+                    }
                     if let db {
                         for o in 0..<outChannels { db[o] += sum(dycm + o * columns, columns) }
                     }

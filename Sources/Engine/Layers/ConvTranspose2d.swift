@@ -7,7 +7,8 @@ import Glibc
 ///
 /// It is the adjoint of a convolution whose input is this layer's output, so it uses the same
 /// im2col geometry with the roles swapped (image = output, grid = input): forward is a GEMM
-/// then col2im, backward is im2col then GEMMs. Like `Conv2d`, it works through the batch in
+/// then col2im, backward is im2col then GEMMs (with bfloat16 products in the 4/2/1 geometry,
+/// GEMMs whose columns are packed straight from dy). Like `Conv2d`, it works through the batch in
 /// cache-sized chunks per thread. For sampling, the 4/2/1 shape of G's upsamplers can take a
 /// Winograd forward instead (`ConvTranspose2d+Winograd.swift`: 39% of the multiplications),
 /// and `sample` runs it channels-last (`ChannelsLast.swift`).
@@ -285,6 +286,11 @@ public final class ConvTranspose2d: Module {
                                                weight.value.count, outChannels])
         let packedWeights = inputGradient ? packedWeights.pack(transA: false, m: inChannels, k: whole.patchSize,
                                                                a: weight.value.data, lda: whole.patchSize) : nil
+        // Where the products can take dy's columns packed from dy itself, no im2col.
+        let chunkGeometry = geometry(x, images: Swift.min(chunk, batch))
+        let weightKernel = BFloat16Kernel.forColumns(of: chunkGeometry, m: inChannels, transposed: true)
+        let inputKernel = BFloat16Kernel.forColumns(of: chunkGeometry, m: inChannels, transposed: false)
+        let needsColumns = (parameterGradients && weightKernel == nil) || (inputGradient && inputKernel == nil)
         Parallel.forParts(batch) { part, images in
             let dcols = pointers[part, 0], cm = pointers[part, 1]
             let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
@@ -293,23 +299,34 @@ public final class ConvTranspose2d: Module {
                 let g = geometry(x, images: n)
                 let columns = g.columnCount
                 let dyChunk = dy.data + start * outChannels * outputArea
-                im2col(dcols, dyChunk, g, parallel: false)  // dcols (Cout*K*K, n*H*W)
+                if needsColumns { im2col(dcols, dyChunk, g, parallel: false) }  // dcols (Cout*K*K, n*H*W)
                 if parameterGradients {
                     swapLeadingAxes(cm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
                                     parallel: false)
                     // dW (Cin, Cout*K*K) += xcm (Cin, n*H*W) . dcols^T
-                    BLAS.gemmSerial(transB: true, m: inChannels, n: g.patchSize, k: columns,
-                                    a: cm, lda: columns, b: dcols, ldb: columns,
-                                    beta: 1, c: dW, ldc: g.patchSize)
+                    if let weightKernel {
+                        weightKernel.multiplyColumns(packedA: nil, a: cm, lda: columns, image: dyChunk, geometry: g,
+                                                     transposedColumns: true, m: inChannels, beta: 1, c: dW, ldc: g.patchSize)
+                    } else {
+                        BLAS.gemmSerial(transB: true, m: inChannels, n: g.patchSize, k: columns,
+                                        a: cm, lda: columns, b: dcols, ldb: columns,
+                                        beta: 1, c: dW, ldc: g.patchSize)
+                    }
                     if let db {
                         for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
                     }
                 }
                 if let dx {
                     // dxcm (Cin, n*H*W) = W (Cin, Cout*K*K) . dcols, then back to NCHW.
-                    BLAS.gemmSerial(m: inChannels, n: columns, k: g.patchSize,
-                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dcols, ldb: columns,
-                                    c: cm, ldc: columns)
+                    if let inputKernel {
+                        inputKernel.multiplyColumns(packedA: packedWeights, a: weight.value.data, lda: g.patchSize,
+                                                    image: dyChunk, geometry: g, transposedColumns: false, m: inChannels,
+                                                    beta: 0, c: cm, ldc: columns)
+                    } else {
+                        BLAS.gemmSerial(m: inChannels, n: columns, k: g.patchSize,
+                                        a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dcols, ldb: columns,
+                                        c: cm, ldc: columns)
+                    }
                     swapLeadingAxes(dx.data + start * inChannels * gridArea, cm, a: inChannels, b: n, inner: gridArea,
                                     parallel: false)
                 }
