@@ -39,7 +39,23 @@ public final class Adam: @unchecked Sendable {
             let p = parameter.value.data, g = parameter.grad.data
             let m = firstMoments[index].data, v = secondMoments[index].data
             Parallel.forRanges(parameter.value.count, minimumPerChunk: 1 << 17) { range in
-                for i in range {
+                // 16 lanes at a time with the scalar loop's very operations (IEEE division and
+                // square root round the same in a vector): the compiler left the loop scalar
+                // (the four buffers might alias), 4% of a bfloat16 training step.
+                var i = range.lowerBound
+                if wd == 0 {
+                    while i + 16 <= range.upperBound {
+                        let grad = SIMD16<Float>(loading: g + i)
+                        let first = b1 * SIMD16(loading: m + i) + (1 - b1) * grad
+                        let second = b2 * SIMD16(loading: v + i) + (1 - b2) * grad * grad
+                        let change = stepSize * first / (second.squareRoot() / rootCorrection2 + eps)
+                        first.store(to: m + i)
+                        second.store(to: v + i)
+                        (SIMD16(loading: p + i) - change).store(to: p + i)
+                        i += 16
+                    }
+                }
+                for i in i..<range.upperBound {
                     var grad = g[i]
                     if wd != 0 {
                         if decoupled { p[i] -= lr * wd * p[i] } else { grad += wd * p[i] }
@@ -61,4 +77,16 @@ public final class Adam: @unchecked Sendable {
     var result: Float = 1
     for _ in 0..<exponent { result *= base }
     return result
+}
+
+extension SIMD16<Float> {
+    /// 16 floats from `pointer` on (any alignment).
+    @inline(__always) init(loading pointer: UnsafePointer<Float>) {
+        self = UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    /// Stores the 16 floats at `pointer` on (any alignment).
+    @inline(__always) func store(to pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: self, as: SIMD16<Float>.self)
+    }
 }
