@@ -129,6 +129,13 @@ TILES_STEP void synthd_tiles_pack_b(bool transposed, int k, int n, const float *
     }
 }
 
+const uint16_t *synthd_tiles_left(const uint16_t *packedA, bool transA, int m, int k, const float *a, int lda) {
+    if (packedA) return packedA;
+    uint16_t *packed = synthd_tiles_room(&synthd_tiles_thread_buffers()->left, synthd_tiles_count(m, k));
+    synthd_bf16_tiles_pack_a(transA, m, k, a, lda, packed);
+    return packed;
+}
+
 size_t synthd_bf16_tiles_packed_a_count(int m, int k) { return synthd_tiles_count(m, k); }
 
 #else

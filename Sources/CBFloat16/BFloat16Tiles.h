@@ -79,11 +79,13 @@ void synthd_tiles_pack_b(bool transposed, int k, int n, const float *b, int ldb,
 /// `packedA`, or op(a) packed into the calling thread's buffer when it is NULL.
 const uint16_t *synthd_tiles_left(const uint16_t *packedA, bool transA, int m, int k, const float *a, int lda);
 
-/// The product's depth and columns when b is `g`'s column matrix (or its transpose).
-void synthd_tiles_columns_shape(synthd_columns g, bool transposed, int *k, int *n);
-/// `g`'s column matrix of `image` (or its transpose) packed as b, into the calling thread's
-/// buffer, straight from the image (ColumnTiles.c). Only where `synthd_bf16_columns_fit(g)`.
-const uint16_t *synthd_tiles_pack_columns(synthd_columns g, bool transposed, const float *image);
+/// Both operands of a product whose b is a column matrix, packed, and its depth and columns.
+typedef struct { const uint16_t *a, *b; int k, n; } ColumnOperands;
+/// op(a) as `synthd_tiles_left` packs it, and `g`'s column matrix of `image` (or its
+/// transpose) packed as b into the calling thread's buffer straight from the image
+/// (ColumnTiles.c), for the kernels' `*_gemm_columns`. Only where `synthd_bf16_columns_fit(g)`.
+ColumnOperands synthd_tiles_column_operands(const uint16_t *packedA, bool transA, const float *a, int lda,
+                                            synthd_columns g, bool transposed, const float *image, int m);
 
 #endif
 #endif

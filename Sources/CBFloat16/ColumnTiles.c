@@ -140,33 +140,23 @@ TILES_STEP static void pack_columns_transposed(synthd_columns g, const float *im
     }
 }
 
-const uint16_t *synthd_tiles_left(const uint16_t *packedA, bool transA, int m, int k, const float *a, int lda) {
-    if (packedA) return packedA;
-    uint16_t *packed = synthd_tiles_room(&synthd_tiles_thread_buffers()->left, synthd_tiles_count(m, k));
-    synthd_bf16_tiles_pack_a(transA, m, k, a, lda, packed);
-    return packed;
-}
-
 bool synthd_bf16_columns_fit(synthd_columns g) {
     int area = g.gridHeight * g.gridWidth;
     return g.images > 0 && g.channels > 0 && g.gridHeight > 0 && area % TILE == 0
         && (g.gridWidth == 4 || g.gridWidth == 8 || g.gridWidth % TILE == 0);
 }
 
-void synthd_tiles_columns_shape(synthd_columns g, bool transposed, int *k, int *n) {
-    int patch = 16 * g.channels, columns = g.images * g.gridHeight * g.gridWidth;
-    *k = transposed ? columns : patch;
-    *n = transposed ? patch : columns;
-}
-
-const uint16_t *synthd_tiles_pack_columns(synthd_columns g, bool transposed, const float *image) {
+ColumnOperands synthd_tiles_column_operands(const uint16_t *packedA, bool transA, const float *a, int lda,
+                                            synthd_columns g, bool transposed, const float *image, int m) {
     if (!synthd_bf16_columns_fit(g)) abort();   // the Swift side checks first (BFloat16Kernel)
-    int k, n;
-    synthd_tiles_columns_shape(g, transposed, &k, &n);
-    uint16_t *packed = synthd_tiles_room(&synthd_tiles_thread_buffers()->right, synthd_tiles_count(n, k));
+    int patch = 16 * g.channels, columns = g.images * g.gridHeight * g.gridWidth;
+    ColumnOperands operands = {NULL, NULL, transposed ? columns : patch, transposed ? patch : columns};
+    uint16_t *packed = synthd_tiles_room(&synthd_tiles_thread_buffers()->right, synthd_tiles_count(operands.n, operands.k));
     if (transposed) pack_columns_transposed(g, image, packed);
     else pack_columns(g, image, packed);
-    return packed;
+    operands.b = packed;
+    operands.a = synthd_tiles_left(packedA, transA, m, operands.k, a, lda);
+    return operands;
 }
 
 #else

@@ -88,10 +88,8 @@ void synthd_dot_gemm(bool transA, bool transB, int m, int n, int k, float alpha,
 void synthd_dot_gemm_columns(const uint16_t *packedA, bool transA, const float *a, int lda,
                              synthd_columns g, bool transposed, const float *image,
                              int m, float alpha, float beta, float *c, int ldc) {
-    int k, n;
-    synthd_tiles_columns_shape(g, transposed, &k, &n);
-    const uint16_t *packedB = synthd_tiles_pack_columns(g, transposed, image);
-    products(synthd_tiles_left(packedA, transA, m, k, a, lda), packedB, m, n, k, alpha, beta, c, ldc);
+    ColumnOperands operands = synthd_tiles_column_operands(packedA, transA, a, lda, g, transposed, image, m);
+    products(operands.a, operands.b, m, operands.n, operands.k, alpha, beta, c, ldc);
 }
 
 #else
