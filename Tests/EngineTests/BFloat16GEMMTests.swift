@@ -165,6 +165,28 @@ import Testing
         #expect(reduced == full)
     }
 
+    /// In a context whose products go to a training kernel (generation's), the judge's
+    /// convolutions take it and their columns packed from x (`BFloat16Kernel.multiplyColumns`):
+    /// exact again where bfloat16 is (a 16 x 16 input: an 8 x 8 grid the packing takes).
+    @Test(.enabled(if: BFloat16Kernel.fastest != nil, "this CPU has no bfloat16 training kernel"))
+    func inABFloat16ContextTheColumnsComePackedFromTheImages() {
+        let conv = Conv2d("c", inChannels: 3, outChannels: 22, kernelSize: 4, stride: 2, padding: 1)
+        var rng = RandomGenerator(seed: 5)
+        let x = Tensor(zeros: [5, 3, 16, 16])
+        for tensor in [conv.weight.value, conv.bias!.value, x] {
+            for i in 0..<tensor.count { tensor.data[i] = Float(rng.int(below: 9) - 4) }
+        }
+        let full = conv.forward(x).values
+        let geometry = ConvGeometry(batch: 5, channels: 3, height: 16, width: 16, kernelHeight: 4, kernelWidth: 4,
+                                    stride: 2, padding: 1, gridHeight: 8, gridWidth: 8)
+        let reduced = ComputeContext(threads: 2, products: .bfloat16).run {
+            #expect(BFloat16Kernel.forColumns(of: geometry, m: 22, transposed: false) != nil)
+            return conv.forward(x, bfloat16: true).values
+        }
+        #expect(full.map(abs).max()! > 20)
+        #expect(reduced == full)
+    }
+
     @Test func roundsWhereBFloat16CannotHoldTheValues() {
         let (conv, x) = layer(seed: 4, integers: false)
         let reduced = conv.forward(x, bfloat16: true).values

@@ -58,8 +58,9 @@ public final class Conv2d: Module {
         let gridArea = whole.gridHeight * whole.gridWidth
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
         let maxColumns = Swift.min(chunk, batch) * gridArea
-        // In a context whose products go to AMX tiles, the ordinary path below is bfloat16 too, and faster.
-        let reduced = bfloat16 && BFloat16GEMM.isAvailable && !ComputeContext.current.usesAMX
+        // In a context whose products go to a bfloat16 kernel (AMX tiles, AVX512-BF16 dot products),
+        // the ordinary path below is bfloat16 too, and faster: its columns come packed from x.
+        let reduced = bfloat16 && BFloat16GEMM.isAvailable && ComputeContext.current.bfloat16Kernel == nil
         // With bfloat16, room for the packed columns and the converted weights (UInt16s, in Floats).
         let packedFloats = reduced ? (BFloat16GEMM.packedCount(k: whole.patchSize, n: maxColumns) + 1) / 2 : 0
         let convertedFloats = reduced ? (BFloat16GEMM.scratchCount(m: outChannels, k: whole.patchSize) + 1) / 2 : 0
