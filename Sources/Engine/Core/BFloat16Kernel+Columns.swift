@@ -19,11 +19,11 @@ extension BFloat16Kernel {
         return suits(m: m, n: n, k: k) ? kernel : nil
     }
 
-    /// Whether the packing takes `g` (4 x 4, stride 2, padding 1, image twice the grid, grids of
-    /// a multiple of 16 cells, 4, 8 or a multiple of 16 wide).
+    /// Whether the packing takes `g`: col2im's gathered geometry (`DoublingColumns`: 4 x 4,
+    /// stride 2, padding 1, image twice the grid) with grids of a multiple of 16 cells, 4, 8 or
+    /// a multiple of 16 wide.
     public static func packsColumns(of g: ConvGeometry) -> Bool {
-        g.kernelHeight == 4 && g.kernelWidth == 4 && g.stride == 2 && g.padding == 1
-            && g.height == 2 * g.gridHeight && g.width == 2 * g.gridWidth && synthd_bf16_columns_fit(g.columns)
+        DoublingColumns.applies(to: g) && synthd_bf16_columns_fit(g.columns)
     }
 
     /// c = alpha * op(a) . cols + beta * c, where cols is the column matrix of `image` in
