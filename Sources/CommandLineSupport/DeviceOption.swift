@@ -19,11 +19,15 @@ public struct DeviceOption: ParsableArguments {
     @Flag(help: "On a GPU, bfloat16 tensor-core products (8-bit mantissas in, FP32 sums; twice TF32's peak) instead of TF32.")
     public var bf16 = false
 
+    @Flag(help: "On a CPU, FP32 products with the 4/2/1 convolutions of training by Winograd F(4x4, 2x2): 39% of their multiplications, ~1e-5 relative rounding (the default where the CPU has no bfloat16 kernel, unless --fp32; elsewhere instead of bfloat16; docs/engine.md).")
+    public var winograd = false
+
     public init() {}
 
     public func validate() throws {
         guard DeviceRequest(device) != nil else { throw ValidationError("--device must be \(DeviceRequest.help), not '\(device)'") }
         if fp32 && bf16 { throw ValidationError("--fp32 and --bf16 ask for different products: give one") }
+        if winograd && bf16 { throw ValidationError("--winograd (FP32 on a CPU) and --bf16 ask for different products: give one") }
     }
 
     /// The GPU's products as asked: TF32 unless --fp32 or --bf16.
@@ -57,9 +61,12 @@ public struct DeviceOption: ParsableArguments {
     }
 
     /// The context the command's CPU work runs in: `threads` (default every core), and bfloat16
-    /// products (where the CPU has a kernel for them: AMX tiles, AVX512-BF16) unless `--fp32`.
+    /// products (where the CPU has a kernel for them: AMX tiles, AVX512-BF16; elsewhere FP32 with
+    /// Winograd convolutions) unless `--fp32` (exact FP32) or `--winograd` (FP32 with Winograd).
     public func cpuContext(threads: Int? = nil) -> ComputeContext {
-        ComputeContext(threads: threads ?? ComputeContext.processDefault.threads, products: fp32 ? .float32 : .bfloat16)
+        let threads = threads ?? ComputeContext.processDefault.threads
+        if winograd { return ComputeContext(threads: threads, products: .float32, winogradConvolutions: true) }
+        return ComputeContext(threads: threads, products: fp32 ? .float32 : .bfloat16)
     }
 
     /// Compiled kernels of the command-line tools: $XDG_CACHE_HOME/synthd/kernels, else ~/.cache/synthd/kernels.

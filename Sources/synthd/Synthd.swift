@@ -34,7 +34,7 @@ struct Info: ParsableCommand {
         print("blas: \(BLAS.configuration), \(BLAS.threads) threads, \(OpenBLASKernels.current) kernels")
         print("cores: \(Parallel.maxThreads)")
         print("bfloat16 products: " + (BFloat16Kernel.fastest.map { "\($0.description) for training and generation (the default; --fp32 for FP32)" }
-            ?? "none on this CPU; FP32 throughout"))
+            ?? "none on this CPU; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)"))
         let probe = CUDAProbe()
         for line in probe.report { print(line) }
         let auto = try DeviceChoice.choose(.auto, probe: probe)

@@ -163,17 +163,22 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
     }
 
     /// The device line says how the CPU's products are computed: in bfloat16 by default where
-    /// the CPU has a kernel for them (AMX tiles, AVX512-BF16), FP32 with `--fp32` (and
-    /// everywhere else); `info` too.
+    /// the CPU has a kernel for them (AMX tiles, AVX512-BF16), else FP32 with Winograd's
+    /// convolutions; plain FP32 with `--fp32`; FP32 with Winograd with `--winograd`; `info` too.
     @Test func theDeviceLineNamesTheProducts() throws {
         let state = try temporaryFolder("state")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let byDefault = try SynthdProcess.run(["train", "/nonexistent", "--state", state + "/a", "--steps", "1", "--device", "cpu"])
         let fp32 = try SynthdProcess.run(["train", "/nonexistent", "--state", state + "/b", "--steps", "1", "--device", "cpu", "--fp32"])
+        let winograd = try SynthdProcess.run(["train", "/nonexistent", "--state", state + "/c", "--steps", "1", "--device", "cpu",
+                                              "--winograd"])
         let kernel = BFloat16Kernel.fastest
-        #expect(byDefault.output.contains(kernel.map { "bfloat16 products by \($0.description)" } ?? "FP32 products (this CPU has no bfloat16 kernel)"),
+        #expect(byDefault.output.contains(kernel.map { "bfloat16 products by \($0.description)" }
+                    ?? "FP32 products, 4/2/1 convolutions by Winograd (this CPU has no bfloat16 kernel)"),
                 "\(byDefault.output)")
-        #expect(fp32.output.contains("), FP32 products") && !fp32.output.contains("bfloat16 products"), "\(fp32.output)")
+        #expect(fp32.output.contains("), FP32 products") && !fp32.output.contains("bfloat16 products")
+                    && !fp32.output.contains("Winograd"), "\(fp32.output)")
+        #expect(winograd.output.contains("), FP32 products, 4/2/1 convolutions by Winograd"), "\(winograd.output)")
         let info = try SynthdProcess.run(["info"])
         #expect(info.output.contains("bfloat16 products: " + (kernel?.description ?? "none")), "\(info.output)")
     }

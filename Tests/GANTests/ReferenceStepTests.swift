@@ -108,6 +108,11 @@ import Testing
         /// 1.2e-3, every gradient within 1.1% in norm but the output bias (12%); bounded by
         /// about twice those: a product on the wrong operands or a dropped tile is off by far more.
         static let bfloat16 = ReducedPrecision(loss: 4e-3, images: 3e-3, gradientNorm: 2.5e-2, outputBias: 0.25)
+        /// FP32 with the 4/2/1 convolutions by Winograd F(4x4, 2x2) (`ComputeContext.winogradConvolutions`).
+        /// Measured on a Zen 4: the images within 4e-7, G's loss 3.8e-4 off (the G step reads D's
+        /// Winograd passes), every gradient within 0.6% in norm (G.bn2.bias; D's within 0.05%),
+        /// the output bias 1.9%; bounded by about 2.5 times those. bfloat16's were 2-20 times larger.
+        static let winograd = ReducedPrecision(loss: 1e-3, images: 1e-5, gradientNorm: 1.5e-2, outputBias: 0.05)
     }
 
     /// The step's losses, mean real logit, images and gradients against the fixture, within `precision`.
@@ -145,6 +150,15 @@ import Testing
             step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
         }
         expectNearFixture(report, fake: generator.forwardOutputForTesting, .bfloat16)
+    }
+
+    /// The CPU step with Winograd convolutions in FP32 (what a context asking for bfloat16 gets
+    /// on a CPU without a bfloat16 kernel) against the FP32 fixture.
+    @Test func oneTrainingStepWithWinogradConvolutionsStaysNearPyTorch() {
+        let report = ComputeContext(threads: 2, products: .float32, winogradConvolutions: true).run {
+            step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
+        }
+        expectNearFixture(report, fake: generator.forwardOutputForTesting, .winograd)
     }
 
     /// The step's report, images, gradients, updated parameters and running statistics (in

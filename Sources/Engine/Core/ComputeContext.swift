@@ -26,11 +26,20 @@ public final class ComputeContext: Sendable {
     public let threads: Int
     /// What `BLAS.gemm` may round to (training asks for `bfloat16` unless told FP32).
     public let products: ProductPrecision
+    /// Whether the 4/2/1 convolutions of training (G's upsamplers forward and their input
+    /// gradient, D's convolutions forward and their input gradient) multiply by Winograd
+    /// F(4x4, 2x2): 39% of the multiplications, Float rounding of ~1e-5 of a layer's scale
+    /// (docs/engine.md "Winograd in training"). By default where bfloat16 was asked for and the
+    /// CPU has no bfloat16 kernel (AVX2): a far smaller error than the bfloat16 the caller
+    /// accepted, for 1.2x the FP32 step. `--fp32` contexts keep the exact columns path.
+    public let winogradConvolutions: Bool
     private let flopCounter = Atomic<Int>(0)
 
-    public init(threads: Int, products: ProductPrecision = .float32) {
+    public init(threads: Int, products: ProductPrecision = .float32, winogradConvolutions: Bool? = nil) {
         self.threads = max(1, threads)
         self.products = products
+        self.winogradConvolutions = winogradConvolutions
+            ?? (products == .bfloat16 && BFloat16Kernel.fastest == nil)
     }
 
     /// The kernel this context's products go to: asked for and possible here; nil for Float.
@@ -44,7 +53,8 @@ public final class ComputeContext: Sendable {
     /// the daemon's log.
     public var productsDescription: String {
         if let bfloat16Kernel { return "bfloat16 products by \(bfloat16Kernel.description)" }
-        return products == .bfloat16 ? "FP32 products (this CPU has no bfloat16 kernel)" : "FP32 products"
+        let winograd = winogradConvolutions ? ", 4/2/1 convolutions by Winograd" : ""
+        return (products == .bfloat16 ? "FP32 products\(winograd) (this CPU has no bfloat16 kernel)" : "FP32 products\(winograd)")
     }
 
     /// Runs `body` in a context like the current one but with FP32 products: for products
@@ -53,7 +63,8 @@ public final class ComputeContext: Sendable {
     public static func withFloat32Products<T>(_ body: () -> T) -> T {
         let context = current
         guard context.products != .float32 else { return body() }
-        return ComputeContext(threads: context.threads, products: .float32).run(body)
+        return ComputeContext(threads: context.threads, products: .float32,
+                              winogradConvolutions: context.winogradConvolutions).run(body)
     }
 
     /// Floating-point operations issued through `BLAS` in this context (a multiply-add is 2).

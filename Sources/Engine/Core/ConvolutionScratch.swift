@@ -9,6 +9,8 @@ final class ConvolutionScratch {
     static let targetColumnFloats = 1 << 18
 
     private var tensors: [[Tensor]] = []
+    /// Buffers that every thread of a pass shares (each writing its own rows).
+    private var sharedTensors: [Tensor] = []
 
     /// Returns `pointers[part][slot]`, each at least `sizes[slot]` floats, allocating on the
     /// calling thread so that the parallel region that uses them only reads.
@@ -21,6 +23,15 @@ final class ConvolutionScratch {
             }
         }
         return ScratchPointers(pointers: (0..<parts).map { part in sizes.indices.map { tensors[part][$0].data } })
+    }
+
+    /// Returns `pointers[slot]`, each at least `sizes[slot]` floats, one set for all threads.
+    func prepareShared(sizes: [Int]) -> UncheckedSendable<[UnsafeMutablePointer<Float>]> {
+        for (slot, size) in sizes.enumerated() {
+            if sharedTensors.count <= slot { sharedTensors.append(Tensor(zeros: [size])) }
+            if sharedTensors[slot].count < size { sharedTensors[slot] = Tensor(zeros: [size]) }
+        }
+        return UncheckedSendable(sizes.indices.map { sharedTensors[$0].data })
     }
 
     /// Images per chunk for a column matrix of `columnFloatsPerImage` floats per image.

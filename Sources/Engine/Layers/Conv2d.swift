@@ -7,6 +7,9 @@
 /// keeping the whole batch's, which does not fit in cache). With bfloat16 products in the
 /// DCGAN geometry (4 x 4, stride 2, padding 1), the forward's and the weight gradient's
 /// products take the columns packed straight from x instead (`BFloat16Kernel.multiplyColumns`).
+/// In contexts that ask for Winograd (`ComputeContext.winogradConvolutions`), the forward and
+/// the input gradient of that geometry multiply by F(4x4, 2x2) instead (`Conv2d+Winograd.swift`;
+/// the input gradient is a transposed convolution of dy, `ConvTranspose2d+Winograd.swift`).
 public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
@@ -19,6 +22,8 @@ public final class Conv2d: Module {
     private let scratch = ConvolutionScratch()
     /// The weights packed for the bfloat16 kernels for a pass's products, when its context asks for bfloat16 (`BLAS`).
     private let packedWeights = PackedLeftOperand()
+    /// The weights transformed for the Winograd forward, and for the Winograd input gradient.
+    private let winogradWeights = TransformedWeights(), winogradGradientWeights = TransformedWeights()
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -53,6 +58,13 @@ public final class Conv2d: Module {
         precondition(whole.gridHeight > 0 && whole.gridWidth > 0, "Conv2d: input \(x.shape) is smaller than the kernel")
         input = x
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.gridHeight, whole.gridWidth]); output = y
+        if !bfloat16 && ComputeContext.current.winogradConvolutions
+            && WinogradStridedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
+                                                  inChannels: inChannels, outChannels: outChannels,
+                                                  height: x.shape[2], width: x.shape[3]) {
+            winogradForward(x, into: y)
+            return y
+        }
         BLAS.recordFLOPs(m: outChannels, n: whole.columnCount, k: whole.patchSize)
 
         let gridArea = whole.gridHeight * whole.gridWidth
@@ -114,6 +126,37 @@ public final class Conv2d: Module {
         return y
     }
 
+    /// y = the convolution of x plus the bias, by Winograd (the shape checked by the caller).
+    private func winogradForward(_ x: Tensor, into y: Tensor) {
+        let u = winogradWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
+            inChannels: inChannels, outChannels: outChannels)) { w, u in
+            WinogradStridedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels, into: u)
+        }.weights
+        WinogradStridedConvolution.run(x.data, batch: x.shape[0], inChannels: inChannels, outChannels: outChannels,
+                                       height: x.shape[2], width: x.shape[3], u: u.data, bias: bias?.value.data,
+                                       into: y.data, scratch: scratch)
+    }
+
+    /// Whether the input gradient for an output grid of `gridHeight` x `gridWidth` is computed by
+    /// Winograd in this context: dx is the transposed convolution of dy with these weights (read
+    /// as a transposed convolution's (Cout inputs, Cin outputs): the same memory).
+    private func takesWinogradInputGradient(gridHeight: Int, gridWidth: Int) -> Bool {
+        ComputeContext.current.winogradConvolutions && inChannels % 16 == 0
+            && WinogradTransposedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
+                                                     outChannels: inChannels, height: gridHeight, width: gridWidth)
+    }
+
+    /// dx (B, Cin, H, W) = the transposed convolution of dy (B, Cout, H/2, W/2), by Winograd.
+    private func winogradInputGradient(_ dy: Tensor, into dx: Tensor) {
+        let u = winogradGradientWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
+            inChannels: outChannels, outChannels: inChannels)) { w, u in
+            WinogradTransposedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels, into: u)
+        }.weights
+        WinogradTransposedConvolution.runWholeBatch(dy.data, batch: dy.shape[0], inChannels: outChannels,
+                                                    outChannels: inChannels, height: dy.shape[2], width: dy.shape[3],
+                                                    u: u.data, bias: nil, into: dx.data, scratch: scratch)
+    }
+
     /// dy is (B, Cout, OH, OW). Returns dx (B, Cin, H, W) when `inputGradient`, else nil.
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
@@ -122,10 +165,16 @@ public final class Conv2d: Module {
         let batch = x.shape[0]
         let whole = geometry(x, images: batch)
         let gridArea = whole.gridHeight * whole.gridWidth
-        if parameterGradients { BLAS.recordFLOPs(m: outChannels, n: whole.patchSize, k: whole.columnCount) }
-        if inputGradient { BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: outChannels) }
         let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
         if let dx { inputGrad = dx }
+        // dx by Winograd where the context asks for it; the loop below then makes dW only.
+        let winogradInput = inputGradient && takesWinogradInputGradient(gridHeight: whole.gridHeight,
+                                                                        gridWidth: whole.gridWidth)
+        if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
+        let inputGradient = inputGradient && !winogradInput
+        guard inputGradient || parameterGradients else { return dx }
+        if parameterGradients { BLAS.recordFLOPs(m: outChannels, n: whole.patchSize, k: whole.columnCount) }
+        if inputGradient { BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: outChannels) }
 
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
         let maxColumns = Swift.min(chunk, batch) * gridArea
@@ -162,7 +211,7 @@ public final class Conv2d: Module {
                         for o in 0..<outChannels { db[o] += sum(dycm + o * columns, columns) }
                     }
                 }
-                if let dx {
+                if let dx, inputGradient {
                     // dcols (Cin*K*K, n*OH*OW) = W^T . dycm, then scattered back to pixels.
                     BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: outChannels,
                                     a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dycm, ldb: columns,

@@ -65,10 +65,57 @@ enum WinogradTransposedConvolution {
         (g0 / 2, (g0 + g1) / 2, (g0 - g1) / 6, (g0 + 2 * g1) / 6, g1)
     }
 
+    /// The same for 16 filters at once (SIMD lanes).
+    @inline(__always)
+    static func filterTransform(_ g0: SIMD16<Float>, _ g1: SIMD16<Float>)
+        -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        (g0 / 2, (g0 + g1) / 2, (g0 - g1) / 6, (g0 + 2 * g1) / 6, g1)
+    }
+
+    /// G g G^T of 16 filters' 2x2 taps (g_ab: tap a down, b across) into the 25 products'
+    /// rows, `productStride` floats apart (product 5a + b: a down, b across, as `transformInput`).
+    @inline(__always)
+    static func transformFilter(g00: SIMD16<Float>, g01: SIMD16<Float>, g10: SIMD16<Float>, g11: SIMD16<Float>,
+                                into row: UnsafeMutablePointer<Float>, productStride s: Int) {
+        let left = filterTransform(g00, g10), right = filterTransform(g01, g11)
+        func put(_ a: Int, _ g0: SIMD16<Float>, _ g1: SIMD16<Float>) {
+            let r = filterTransform(g0, g1), p = row + 5 * a * s
+            r.0.store(to: p); r.1.store(to: p + s); r.2.store(to: p + 2 * s); r.3.store(to: p + 3 * s); r.4.store(to: p + 4 * s)
+        }
+        put(0, left.0, right.0); put(1, left.1, right.1); put(2, left.2, right.2); put(3, left.3, right.3)
+        put(4, left.4, right.4)
+    }
+
     /// u[phase][xi] (Cin x Cout) = G g G^T, g the phase's 2x2 taps of w (Cin, Cout, 4, 4).
+    /// 16 output channels at a time as vectors where Cout is a multiple of 16 (every layer
+    /// that training sends here; the weights change every step), else one by one.
     static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int,
                                  into u: UnsafeMutablePointer<Float>) {
         let matrix = outChannels * inChannels
+        guard outChannels % 16 != 0 else {
+            Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
+                    let taps = block.baseAddress!
+                    for ci in channels {
+                        for co in Swift.stride(from: 0, to: outChannels, by: 16) {
+                            // taps[t * 16 + lane]: tap t of output channel co + lane.
+                            transpose(w + (ci * outChannels + co) * 16, rows: 16, columns: 16, rowStride: 16) { taps + $0 * 16 }
+                            func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
+                            for py in 0..<2 {
+                                for px in 0..<2 {
+                                    let r0 = kernelIndex(phase: py, tap: 0), r1 = kernelIndex(phase: py, tap: 1)
+                                    let c0 = kernelIndex(phase: px, tap: 0), c1 = kernelIndex(phase: px, tap: 1)
+                                    transformFilter(g00: tap(r0, c0), g01: tap(r0, c1), g10: tap(r1, c0), g11: tap(r1, c1),
+                                                    into: u + (py * 2 + px) * products * matrix + ci * outChannels + co,
+                                                    productStride: matrix)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return
+        }
         Parallel.forRanges(inChannels, minimumPerChunk: 16) { channels in
             for ci in channels {
                 for co in 0..<outChannels {
@@ -118,6 +165,31 @@ enum WinogradTransposedConvolution {
         return Swift.min(byWidth, byCache)
     }
 
+    /// Sampling's forward of `batch` images in chunks per thread (`scratch`'s buffers):
+    /// `ends(start)` says where the chunk starting at image `start` is read from and written to.
+    /// `bias`: ChannelsLast.padded(Cout) floats; `statistics` and `packed` as `forward`'s (per
+    /// thread: `statistics` holds 2 x ChannelsLast.padded(Cout) doubles for each part).
+    /// Training's Float passes take `runWholeBatch`.
+    static func run(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
+                    u: UnsafePointer<Float>, bias: UnsafePointer<Float>, scratch: ConvolutionScratch,
+                    statistics: UnsafeMutablePointer<Double>? = nil, packed: UnsafePointer<UInt16>? = nil,
+                    ends: (Int) -> (Source, Destination)) {
+        BLAS.recordFLOPs(m: outChannels * products, n: batch * 4 * (height / tile) * (width / tile), k: inChannels)
+        let chunk = imagesPerChunk(inChannels: inChannels, height: height, width: width)
+        let sizes = scratchSizes(images: Swift.min(chunk, batch), inChannels: inChannels, outChannels: outChannels,
+                                 height: height, width: width)
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: sizes)
+        Parallel.forParts(batch) { part, images in
+            for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+                let n = Swift.min(chunk, images.upperBound - start)
+                let (source, destination) = ends(start)
+                forward(source, images: n, inChannels: inChannels, outChannels: outChannels, height: height, width: width,
+                        u: u, bias: bias, destination, scratch: (0..<5).map { pointers[part, $0] },
+                        statistics: statistics.map { $0 + part * 2 * ChannelsLast.padded(outChannels) }, packed: packed)
+            }
+        }
+    }
+
     /// Where a chunk's input is read from.
     enum Source {
         /// (n, Cin, H, W), used as it is.
@@ -160,28 +232,9 @@ enum WinogradTransposedConvolution {
         let matrix = outChannels * inChannels
         let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)  // channels-last strides
 
-        // In: (Cin, H, W) or (H, W, Cin) -> (H + 2, W + 2, Cin) per image, zero on the border.
         for image in 0..<n {
-            let target = bordered + image * borderedPlane * cin
-            target.update(repeating: 0, count: borderedWidth * cin)                                         // top row
-            (target + (height + 1) * borderedWidth * cin).update(repeating: 0, count: borderedWidth * cin)  // bottom row
-            for row in 1...height {
-                let rowStart = target + row * borderedWidth * cin
-                rowStart.update(repeating: 0, count: cin)                                 // left pixel
-                (rowStart + (width + 1) * cin).update(repeating: 0, count: cin)           // right pixel
-            }
-            switch source {
-            case .planes(let x):
-                transpose(x + image * inChannels * height * width, rows: inChannels, columns: height * width,
-                          rowStride: height * width) { pixel in
-                    target + ((pixel / width + 1) * borderedWidth + pixel % width + 1) * cin
-                }
-            case .channelsLast(let x, let scale, let shift, let rows):
-                let row = Int(rows[image]) * cin
-                rectifiedAffine(x + image * height * width * cin, rows: height, rowLength: width * cin,
-                                rowStride: width * cin, scale: scale + row, shift: shift + row, channels: cin,
-                                into: target + (borderedWidth + 1) * cin, targetRowStride: borderedWidth * cin)
-            }
+            border(source, image: image, inChannels: inChannels, height: height, width: width,
+                   into: bordered + image * borderedPlane * cin)
         }
 
         for py in 0..<2 {
@@ -246,6 +299,98 @@ enum WinogradTransposedConvolution {
                 let target = y + image * outChannels * outPlane
                 transpose(channelsLast + image * outPlane * cout, rows: outPlane, columns: outChannels,
                           rowStride: cout) { channel in target + channel * outPlane }
+            }
+        }
+    }
+
+    /// In: image `image` of `source`, (Cin, H, W) or (H, W, Cin), to `target`'s (H + 2, W + 2,
+    /// ChannelsLast.padded(Cin)), zero on the border.
+    static func border(_ source: Source, image: Int, inChannels: Int, height: Int, width: Int,
+                       into target: UnsafeMutablePointer<Float>) {
+        let cin = ChannelsLast.padded(inChannels), borderedWidth = width + 2
+        target.update(repeating: 0, count: borderedWidth * cin)                                         // top row
+        (target + (height + 1) * borderedWidth * cin).update(repeating: 0, count: borderedWidth * cin)  // bottom row
+        for row in 1...height {
+            let rowStart = target + row * borderedWidth * cin
+            rowStart.update(repeating: 0, count: cin)                                 // left pixel
+            (rowStart + (width + 1) * cin).update(repeating: 0, count: cin)           // right pixel
+        }
+        switch source {
+        case .planes(let x):
+            transpose(x + image * inChannels * height * width, rows: inChannels, columns: height * width,
+                      rowStride: height * width) { pixel in
+                target + ((pixel / width + 1) * borderedWidth + pixel % width + 1) * cin
+            }
+        case .channelsLast(let x, let scale, let shift, let rows):
+            let row = Int(rows[image]) * cin
+            rectifiedAffine(x + image * height * width * cin, rows: height, rowLength: width * cin,
+                            rowStride: width * cin, scale: scale + row, shift: shift + row, channels: cin,
+                            into: target + (borderedWidth + 1) * cin, targetRowStride: borderedWidth * cin)
+        }
+    }
+
+    /// Training's forward, y (B, Cout, 2H, 2W) = the transposed convolution of x (B, Cin, H, W)
+    /// plus `bias` (ChannelsLast.padded(Cout) floats; nil for none), Float products, in three
+    /// passes over the whole batch: every image's transformed inputs (threads split the images),
+    /// the 100 GEMMs (threads split the products: each GEMM has the batch's tiles, and OpenBLAS
+    /// packs each weight matrix once, where threads splitting the images would each pack all
+    /// 100: 8% of a two-thread step), then every image's outputs.
+    static func runWholeBatch(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
+                              height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
+        BLAS.recordFLOPs(m: outChannels * products, n: batch * 4 * (height / tile) * (width / tile), k: inChannels)
+        let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)
+        let tileRows = height / tile, tileColumns = width / tile, tilesPerImage = tileRows * tileColumns
+        let tiles = batch * tilesPerImage
+        let borderedWidth = width + 2, borderedPlane = (height + 2) * borderedWidth
+        let outWidth = 2 * width, outPlane = 4 * height * width
+        let matrix = outChannels * inChannels
+        let phaseInputs = products * tiles * cin, phaseProducts = products * tiles * cout
+        let shared = scratch.prepareShared(sizes: [4 * phaseInputs, 4 * phaseProducts, cout])
+        let (v, m, zero) = (shared.value[0], shared.value[1], shared.value[2])
+        zero.update(repeating: 0, count: cout)
+        let bias = bias ?? UnsafePointer(zero)
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: [borderedPlane * cin, outPlane * cout])
+
+        Parallel.forParts(batch) { part, images in
+            let bordered = pointers[part, 0]
+            for image in images {
+                border(.planes(x), image: image, inChannels: inChannels, height: height, width: width, into: bordered)
+                for phase in 0..<4 {
+                    let (py, px) = (phase / 2, phase % 2)
+                    for ty in 0..<tileRows {
+                        for tx in 0..<tileColumns {
+                            let corner = bordered + ((tile * ty + py) * borderedWidth + tile * tx + px) * cin
+                            transformInput(corner, rowStride: borderedWidth * cin, pixelStride: cin,
+                                           into: v + phase * phaseInputs + (image * tilesPerImage + ty * tileColumns + tx) * cin,
+                                           productStride: tiles * cin, count: cin)
+                        }
+                    }
+                }
+            }
+        }
+        Parallel.forRanges(4 * products, minimumPerChunk: 1) { range in
+            for j in range {   // phase j / 25, product j % 25: the same offsets in v, u and m
+                BLAS.gemmSerial(m: tiles, n: outChannels, k: inChannels, a: v + j * tiles * cin, lda: cin,
+                                b: u + j * matrix, ldb: outChannels, c: m + j * tiles * cout, ldc: cout)
+            }
+        }
+        Parallel.forParts(batch) { part, images in
+            let channelsLast = pointers[part, 1]
+            for image in images {
+                for phase in 0..<4 {
+                    let (py, px) = (phase / 2, phase % 2)
+                    for ty in 0..<tileRows {
+                        for tx in 0..<tileColumns {
+                            let topLeft = channelsLast + ((2 * tile * ty + py) * outWidth + 2 * tile * tx + px) * cout
+                            transformOutput(m + phase * phaseProducts + (image * tilesPerImage + ty * tileColumns + tx) * cout,
+                                            productStride: tiles * cout, bias: bias, into: topLeft,
+                                            rowStride: 2 * outWidth * cout, pixelStride: 2 * cout, count: cout)
+                        }
+                    }
+                }
+                let target = y + image * outChannels * outPlane
+                transpose(channelsLast, rows: outPlane, columns: outChannels, rowStride: cout) { target + $0 * outPlane }
             }
         }
     }

@@ -44,11 +44,10 @@ public final class ConvTranspose2d: Module {
     let scratch = ConvolutionScratch()
     /// The weights packed for the bfloat16 kernels for a pass's products, when its context asks for bfloat16 (`BLAS`).
     private let packedWeights = PackedLeftOperand()
-    private var winogradWeights: Tensor?
-    /// The weights `winogradWeights` were transformed from: generation calls forward with the
-    /// same weights for every batch, and comparing reads them once where transforming writes
-    /// 25/4 times as much in a scattered order.
-    private var winogradSource: Tensor?
+    /// The weights transformed for the Winograd forward.
+    private let winogradWeights = TransformedWeights()
+    /// The weights transformed for the input gradient by Winograd (a 4/2/1 convolution of dy).
+    private let winogradGradientWeights = TransformedWeights()
     /// `winogradWeights` packed for `BFloat16GEMM`, when a bfloat16 forward asked for them;
     /// emptied whenever the weights are transformed again.
     private var packedWinogradWeights: [UInt16] = []
@@ -81,11 +80,13 @@ public final class ConvTranspose2d: Module {
                      gridHeight: x.shape[2], gridWidth: x.shape[3])
     }
 
-    /// `algorithm: .winograd` takes the Winograd path where the shape allows it, else columns.
-    /// Training keeps `.columns`: Winograd's rounding (~1e-5 of the output scale) is nothing
-    /// in an image, but carried through D and back it moved G's gradients off the PyTorch
-    /// reference step by up to 5e-3 of their scale (ReferenceStepTests allows 2e-3).
-    public func forward(_ x: Tensor, algorithm: ForwardAlgorithm = .columns) -> Tensor {
+    /// `algorithm: .winograd` takes the Winograd path where the shape allows it, else columns;
+    /// nil, the context's choice (`ComputeContext.winogradConvolutions`: Float Winograd, else
+    /// columns). FP32 training keeps columns: Winograd's rounding (~1e-5 of the output scale)
+    /// is nothing in an image, but carried through D and back it moved G's gradients off the
+    /// PyTorch reference step by up to 5e-3 of their scale (ReferenceStepTests allows 2e-3).
+    public func forward(_ x: Tensor, algorithm: ForwardAlgorithm? = nil) -> Tensor {
+        let algorithm = algorithm ?? (ComputeContext.current.winogradConvolutions ? .winograd : .columns)
         precondition(x.rank == 4 && x.shape[1] == inChannels,
                      "ConvTranspose2d expects (B, \(inChannels), H, W), got \(x.shape)")
         let batch = x.shape[0]
@@ -141,6 +142,12 @@ public final class ConvTranspose2d: Module {
     private func winogradForward(_ x: Tensor, into y: Tensor, bfloat16: Bool) {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         let plane = height * width, outPlane = y.shape[2] * y.shape[3]
+        guard bfloat16 else {   // training's: Float products over the whole batch at once
+            WinogradTransposedConvolution.runWholeBatch(
+                x.data, batch: batch, inChannels: inChannels, outChannels: outChannels, height: height, width: width,
+                u: preparedWinogradWeights().data, bias: paddedBias().data, into: y.data, scratch: scratch)
+            return
+        }
         winograd(batch: batch, height: height, width: width, bfloat16: bfloat16) { start in
             (.planes(x.data + start * inChannels * plane), .planes(y.data + start * outChannels * outPlane))
         }
@@ -223,47 +230,52 @@ public final class ConvTranspose2d: Module {
                 count = buffer.count
             }
         }
-        let cout = ChannelsLast.padded(outChannels)
-        let paddedBias = Tensor.reuse(winogradBias, shape: [cout]); winogradBias = paddedBias
-        paddedBias.zero()
-        if let bias { paddedBias.data.update(from: bias.value.data, count: outChannels) }
-        let tile = WinogradTransposedConvolution.tile
-        BLAS.recordFLOPs(m: outChannels * WinogradTransposedConvolution.products,
-                         n: batch * 4 * (height / tile) * (width / tile), k: inChannels)  // 4 phases of tiles
-        let chunk = WinogradTransposedConvolution.imagesPerChunk(inChannels: inChannels, height: height, width: width)
-        let sizes = WinogradTransposedConvolution.scratchSizes(images: Swift.min(chunk, batch), inChannels: inChannels,
-                                                               outChannels: outChannels, height: height, width: width)
-        let pointers = scratch.prepare(parts: Parallel.partCount(batch), sizes: sizes)
+        let paddedBias = paddedBias()
         packedWinogradWeights.withUnsafeBufferPointer { packed in
-            Parallel.forParts(batch) { part, images in
-                for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
-                    let n = Swift.min(chunk, images.upperBound - start)
-                    let (source, destination) = ends(start)
-                    WinogradTransposedConvolution.forward(
-                        source, images: n, inChannels: inChannels, outChannels: outChannels,
-                        height: height, width: width, u: u.data, bias: paddedBias.data,
-                        destination, scratch: (0..<5).map { pointers[part, $0] },
-                        statistics: statistics.map { $0 + part * 2 * ChannelsLast.padded(outChannels) },
-                        packed: bfloat16 ? packed.baseAddress : nil)
-                }
-            }
+            WinogradTransposedConvolution.run(batch: batch, inChannels: inChannels, outChannels: outChannels,
+                                              height: height, width: width, u: u.data, bias: paddedBias.data,
+                                              scratch: scratch, statistics: statistics,
+                                              packed: bfloat16 ? packed.baseAddress : nil, ends: ends)
         }
+    }
+
+    /// The bias padded to whole vectors (zero past Cout; all zero without a bias).
+    private func paddedBias() -> Tensor {
+        let padded = Tensor.reuse(winogradBias, shape: [ChannelsLast.padded(outChannels)]); winogradBias = padded
+        padded.zero()
+        if let bias { padded.data.update(from: bias.value.data, count: outChannels) }
+        return padded
     }
 
     /// The transformed weights, transformed again only when the weights changed.
     private func preparedWinogradWeights() -> Tensor {
-        let u = Tensor.reuse(winogradWeights, shape: [WinogradTransposedConvolution.transformedWeightCount(
-            inChannels: inChannels, outChannels: outChannels)])
-        let source = Tensor.reuse(winogradSource, shape: weight.shape)
-        if u !== winogradWeights || source !== winogradSource
-            || memcmp(source.data, weight.value.data, weight.value.count * MemoryLayout<Float>.size) != 0 {
-            WinogradTransposedConvolution.transformWeights(weight.value.data, inChannels: inChannels,
-                                                           outChannels: outChannels, into: u.data)
-            source.copy(from: weight.value)
-            packedWinogradWeights = []
+        let (u, changed) = winogradWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
+            inChannels: inChannels, outChannels: outChannels)) { w, u in
+            WinogradTransposedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels, into: u)
         }
-        (winogradWeights, winogradSource) = (u, source)
+        if changed { packedWinogradWeights = [] }
         return u
+    }
+
+    /// Whether the input gradient of an input of `height` x `width` is computed by Winograd in
+    /// this context: dx is the 4/2/1 convolution of dy with these weights (Cin outputs).
+    private func takesWinogradInputGradient(height: Int, width: Int) -> Bool {
+        ComputeContext.current.winogradConvolutions
+            && WinogradStridedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
+                                                  inChannels: outChannels, outChannels: inChannels,
+                                                  height: outputSize(height), width: outputSize(width))
+    }
+
+    /// dx (B, Cin, H, W) = the 4/2/1 convolution of dy (B, Cout, 2H, 2W) with the weights read as
+    /// a convolution's (Cin outputs, Cout inputs: the same memory), by Winograd.
+    private func winogradInputGradient(_ dy: Tensor, into dx: Tensor) {
+        let u = winogradGradientWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
+            inChannels: outChannels, outChannels: inChannels)) { w, u in
+            WinogradStridedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels, into: u)
+        }.weights
+        WinogradStridedConvolution.run(dy.data, batch: dy.shape[0], inChannels: outChannels, outChannels: inChannels,
+                                       height: dy.shape[2], width: dy.shape[3], u: u.data, bias: nil,
+                                       into: dx.data, scratch: scratch)
     }
 
     /// dy is (B, Cout, OH, OW). Returns dx (B, Cin, H, W) when `inputGradient`, else nil.
@@ -273,10 +285,15 @@ public final class ConvTranspose2d: Module {
         guard inputGradient || parameterGradients else { return nil }
         let batch = x.shape[0]
         let whole = geometry(x, images: batch)
-        if parameterGradients { BLAS.recordFLOPs(m: inChannels, n: whole.patchSize, k: whole.columnCount) }
-        if inputGradient { BLAS.recordFLOPs(m: inChannels, n: whole.columnCount, k: whole.patchSize) }
         let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
         if let dx { inputGrad = dx }
+        // dx by Winograd where the context asks for it; the loop below then makes dW only.
+        let winogradInput = inputGradient && takesWinogradInputGradient(height: x.shape[2], width: x.shape[3])
+        if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
+        let inputGradient = inputGradient && !winogradInput
+        guard inputGradient || parameterGradients else { return dx }
+        if parameterGradients { BLAS.recordFLOPs(m: inChannels, n: whole.patchSize, k: whole.columnCount) }
+        if inputGradient { BLAS.recordFLOPs(m: inChannels, n: whole.columnCount, k: whole.patchSize) }
 
         let gridArea = whole.gridHeight * whole.gridWidth, outputArea = whole.height * whole.width
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
@@ -316,7 +333,7 @@ public final class ConvTranspose2d: Module {
                         for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
                     }
                 }
-                if let dx {
+                if let dx, inputGradient {
                     // dxcm (Cin, n*H*W) = W (Cin, Cout*K*K) . dcols, then back to NCHW.
                     if let inputKernel {
                         inputKernel.multiplyColumns(packedA: packedWeights, a: weight.value.data, lda: g.patchSize,

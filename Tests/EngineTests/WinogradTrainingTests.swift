@@ -1,0 +1,240 @@
+@testable import Engine
+import NumericTestSupport
+import Testing
+
+/// Training's Winograd paths (`ComputeContext.winogradConvolutions`): the 4/2/1 convolution's
+/// forward by F(4x4, 2x2) on its space-to-depth phases (`Conv2d+Winograd.swift`) and its input
+/// gradient as a Winograd transposed convolution of dy; the transposed convolution's forward
+/// and its input gradient the other way round. Each checked against the direct sums in Double
+/// (ConvolutionTests' references), the columns path, and finite differences; the weight
+/// transforms against G g G^T in Double.
+///
+/// Tolerance as WinogradTransposedConvolutionTests': F(4, 2)'s constants (up to 8 and 1/6) round
+/// to ~1e-6 of the outputs' largest magnitude; a wrong tap or phase is off by ~1e-1 of it.
+@Suite struct WinogradTrainingTests {
+    let winograd = ComputeContext(threads: 2, products: .float32, winogradConvolutions: true)
+    let columns = ComputeContext(threads: 2, products: .float32, winogradConvolutions: false)
+
+    func expectNear(_ actual: [Float], _ expected: [Float], _ label: String,
+                    sourceLocation: SourceLocation = #_sourceLocation) {
+        let scale = expected.map(abs).max() ?? 1
+        expectClose(actual, expected, atol: 1e-5 * scale, rtol: 1e-4, label, sourceLocation: sourceLocation)
+    }
+
+    struct Shape: Sendable, CustomTestStringConvertible {
+        var batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int
+        var testDescription: String { "\(batch)x\(inChannels)->\(outChannels) \(height)x\(width)" }
+    }
+
+    /// Input sizes of the convolution (its output is half as tall and wide).
+    static let shapes = [
+        Shape(batch: 3, inChannels: 16, outChannels: 32, height: 8, width: 8),    // one tile an image
+        Shape(batch: 5, inChannels: 32, outChannels: 16, height: 16, width: 8),   // oblong, fewer outputs than inputs
+        Shape(batch: 2, inChannels: 16, outChannels: 48, height: 16, width: 16),  // four tiles an image, odd vector count
+    ]
+
+    func convolution(_ s: Shape, seed: UInt64, bias: Bool = true) -> Conv2d {
+        let conv = Conv2d("conv", inChannels: s.inChannels, outChannels: s.outChannels, kernelSize: 4, stride: 2,
+                          padding: 1, bias: bias)
+        conv.weight.value.copy(from: randomTensor(conv.weight.shape, seed: seed))
+        conv.bias?.value.copy(from: randomTensor(conv.bias!.shape, seed: seed + 1))
+        return conv
+    }
+
+    /// The transposed convolution whose input is `s`'s output: (Cout, H/2, W/2) -> (Cin, H, W).
+    func upsampler(_ s: Shape, seed: UInt64) -> ConvTranspose2d {
+        let up = ConvTranspose2d("up", inChannels: s.outChannels, outChannels: s.inChannels, kernelSize: 4, stride: 2,
+                                 padding: 1)
+        up.weight.value.copy(from: randomTensor(up.weight.shape, seed: seed))
+        up.bias!.value.copy(from: randomTensor(up.bias!.shape, seed: seed + 1))
+        return up
+    }
+
+    @Test(arguments: shapes)
+    func convolutionForwardMatchesTheDirectSum(_ s: Shape) {
+        #expect(WinogradStridedConvolution.applies(kernelSize: 4, stride: 2, padding: 1, inChannels: s.inChannels,
+                                                   outChannels: s.outChannels, height: s.height, width: s.width))
+        for bias in [true, false] {
+            let conv = convolution(s, seed: 11, bias: bias)
+            let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 13)
+            let y = winograd.run { conv.forward(x) }
+            #expect(y.shape == [s.batch, s.outChannels, s.height / 2, s.width / 2])
+            let expected = directConvolution(x, weight: conv.weight.value, bias: conv.bias?.value, stride: 2, padding: 1)
+            expectNear(y.values, expected, "Winograd convolution \(s.testDescription), bias \(bias)")
+        }
+    }
+
+    @Test(arguments: shapes)
+    func transposedForwardMatchesTheDirectSum(_ s: Shape) {
+        let up = upsampler(s, seed: 21)
+        let x = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 23)
+        let y = winograd.run { up.forward(x) }   // the context's choice: Winograd
+        let expected = directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1)
+        expectNear(y.values, expected, "Winograd transposed convolution \(s.testDescription)")
+    }
+
+    /// Backward in a Winograd context: the input gradient by Winograd (near the columns path's),
+    /// the parameter gradients by columns as before (equal to the bit).
+    @Test(arguments: shapes)
+    func convolutionGradientsAgreeWithColumns(_ s: Shape) {
+        let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 33)
+        let dy = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 35)
+        func gradients(_ context: ComputeContext) -> (dx: [Float], dW: [Float], db: [Float]) {
+            let conv = convolution(s, seed: 31)
+            return context.run {
+                _ = conv.forward(x)
+                conv.zeroGradients()
+                let dx = conv.backward(dy)!
+                return (dx.values, conv.weight.grad.values, conv.bias!.grad.values)
+            }
+        }
+        let (fast, exact) = (gradients(winograd), gradients(columns))
+        expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
+        #expect(fast.dW == exact.dW && fast.db == exact.db, "parameter gradients as the columns path's")
+    }
+
+    @Test(arguments: shapes)
+    func transposedGradientsAgreeWithColumns(_ s: Shape) {
+        let x = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 43)
+        let dy = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 45)
+        func gradients(_ context: ComputeContext) -> (dx: [Float], dW: [Float], db: [Float]) {
+            let up = upsampler(s, seed: 41)
+            return context.run {
+                _ = up.forward(x)
+                up.zeroGradients()
+                let dx = up.backward(dy)!
+                return (dx.values, up.weight.grad.values, up.bias!.grad.values)
+            }
+        }
+        let (fast, exact) = (gradients(winograd), gradients(columns))
+        expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
+        #expect(fast.dW == exact.dW && fast.db == exact.db, "parameter gradients as the columns path's")
+        // Only the input gradient asked for (G's first upsampler in the G step asks for both;
+        // a frozen layer would ask for this alone).
+        let up = upsampler(s, seed: 41)
+        let alone = winograd.run { () -> [Float] in
+            _ = up.forward(x)
+            return up.backward(dy, parameterGradients: false)!.values
+        }
+        #expect(alone == fast.dx)
+    }
+
+    @Test func inputGradientsMatchFiniteDifferences() {
+        let s = Self.shapes[0]
+        let conv = convolution(s, seed: 51)
+        let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 53)
+        winograd.run {
+            let w = projectionWeights(like: conv.forward(x), seed: 55)
+            conv.zeroGradients()
+            let dx = conv.backward(w, parameterGradients: false)!
+            checkGradient("conv dx", of: x, analytic: dx, maxElements: 40) { weightedSum(conv.forward(x), w) }
+
+            let up = upsampler(s, seed: 57)
+            let small = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 59)
+            let v = projectionWeights(like: up.forward(small), seed: 61)
+            let dsmall = up.backward(v, parameterGradients: false)!
+            checkGradient("transposed dx", of: small, analytic: dsmall, maxElements: 40) { weightedSum(up.forward(small), v) }
+        }
+    }
+
+    /// Many images of many channels (each thread's share of the batch, the GEMMs' rows shared).
+    @Test func manyImagesAgreeWithColumns() {
+        let s = Shape(batch: 101, inChannels: 64, outChannels: 16, height: 16, width: 16)
+        let conv = convolution(s, seed: 71)
+        let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 73)
+        let fast = winograd.run { conv.forward(x).values }
+        expectNear(fast, columns.run { conv.forward(x).values }, "400 images")
+    }
+
+    /// A weight changed in place (Adam's step) is seen by the next pass, both transforms.
+    @Test func seesWeightsChangedInPlace() {
+        let s = Self.shapes[0]
+        let conv = convolution(s, seed: 81)
+        let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 83)
+        let dy = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 85)
+        winograd.run {
+            _ = conv.forward(x)
+            _ = conv.backward(dy)
+            conv.weight.value.data[5] += 0.5
+            let y = conv.forward(x)
+            expectNear(y.values, directConvolution(x, weight: conv.weight.value, bias: conv.bias!.value, stride: 2, padding: 1),
+                       "forward after a weight changed")
+            let dx = conv.backward(dy)!.values
+            expectNear(dx, directTransposedConvolution(dy, weight: conv.weight.value, bias: nil, stride: 2, padding: 1),
+                       "dx after a weight changed")
+        }
+    }
+
+    /// Layers that read or make an image (1 or 3 channels), and other geometries, keep columns:
+    /// the same values to the bit as a context without Winograd.
+    @Test func otherLayersKeepColumns() {
+        let image = Conv2d("first", inChannels: 1, outChannels: 16, kernelSize: 4, stride: 2, padding: 1)
+        image.weight.value.copy(from: randomTensor(image.weight.shape, seed: 91))
+        let x = randomTensor([2, 1, 8, 8], seed: 93)
+        #expect(winograd.run { image.forward(x).values } == columns.run { image.forward(x).values })
+        let dy = randomTensor([2, 16, 4, 4], seed: 95)
+        #expect(winograd.run { image.backward(dy)!.values } == columns.run { image.backward(dy)!.values })
+        #expect(!WinogradStridedConvolution.applies(kernelSize: 4, stride: 2, padding: 1, inChannels: 16, outChannels: 16,
+                                                    height: 12, width: 8))
+        #expect(!WinogradStridedConvolution.applies(kernelSize: 3, stride: 2, padding: 1, inChannels: 16, outChannels: 16,
+                                                    height: 8, width: 8))
+        #expect(!WinogradStridedConvolution.applies(kernelSize: 4, stride: 2, padding: 1, inChannels: 20, outChannels: 16,
+                                                    height: 8, width: 8))
+    }
+
+    /// G, the filter transform for the points 0, 1, -1, 2 and infinity, scaled as
+    /// `WinogradTransposedConvolution.filterTransform` documents.
+    static let g: [[Double]] = [[0.5, 0], [0.5, 0.5], [1.0 / 6, -1.0 / 6], [1.0 / 6, 1.0 / 3], [0, 1]]
+
+    /// (G g G^T)[a][b] in Double for a 2x2 filter g[p][q].
+    static func transformed(_ taps: [[Double]]) -> [Double] {
+        (0..<25).map { xi in
+            let (a, b) = (xi / 5, xi % 5)
+            var total = 0.0
+            for p in 0..<2 { for q in 0..<2 { total += g[a][p] * taps[p][q] * g[b][q] } }
+            return total
+        }
+    }
+
+    @Test func convolutionWeightTransformIsGgGt() {
+        let (cin, cout) = (16, 32)
+        let w = randomTensor([cout, cin, 4, 4], seed: 101)
+        let u = Tensor(zeros: [WinogradStridedConvolution.transformedWeightCount(inChannels: cin, outChannels: cout)])
+        WinogradStridedConvolution.transformWeights(w.data, inChannels: cin, outChannels: cout, into: u.data)
+        var worst = 0.0
+        for o in [0, 17, 31] { for c in [0, 9, 15] { for r in 0..<2 { for s in 0..<2 {
+            let taps = (0..<2).map { p in (0..<2).map { q in Double(w[((o * cin + c) * 4 + 2 * p + r) * 4 + 2 * q + s]) } }
+            let expected = Self.transformed(taps)
+            for xi in 0..<25 {
+                let actual = Double(u[(xi * 4 * cin + (2 * r + s) * cin + c) * cout + o])
+                worst = max(worst, abs(actual - expected[xi]))
+            }
+        } } } }
+        #expect(worst < 1e-6, "largest difference \(worst)")
+    }
+
+    /// The vectorised transform (output channels in whole vectors) and the one-by-one transform
+    /// (the rest) against G g G^T of each phase's taps.
+    @Test(arguments: [16, 17])
+    func transposedWeightTransformIsGgGt(outChannels cout: Int) {
+        let cin = 8
+        let w = randomTensor([cin, cout, 4, 4], seed: 111)
+        let matrix = cin * cout
+        let u = Tensor(zeros: [WinogradTransposedConvolution.transformedWeightCount(inChannels: cin, outChannels: cout)])
+        WinogradTransposedConvolution.transformWeights(w.data, inChannels: cin, outChannels: cout, into: u.data)
+        var worst = 0.0
+        for c in [0, 5, 7] { for o in [0, 3, cout - 1] { for py in 0..<2 { for px in 0..<2 {
+            let taps = (0..<2).map { a in (0..<2).map { b in
+                let kh = WinogradTransposedConvolution.kernelIndex(phase: py, tap: a)
+                let kw = WinogradTransposedConvolution.kernelIndex(phase: px, tap: b)
+                return Double(w[((c * cout + o) * 4 + kh) * 4 + kw])
+            } }
+            let expected = Self.transformed(taps)
+            for xi in 0..<25 {
+                let actual = Double(u[((py * 2 + px) * 25 + xi) * matrix + c * cout + o])
+                worst = max(worst, abs(actual - expected[xi]))
+            }
+        } } } }
+        #expect(worst < 1e-6, "largest difference \(worst)")
+    }
+}
