@@ -2,6 +2,13 @@
 import NumericTestSupport
 import Testing
 
+/// Within Winograd's rounding: 1e-5 of the expected values' largest magnitude (see below).
+func expectWinogradNear(_ actual: [Float], _ expected: [Float], _ label: String,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+    let scale = expected.map(abs).max() ?? 1
+    expectClose(actual, expected, atol: 1e-5 * scale, rtol: 1e-4, label, sourceLocation: sourceLocation)
+}
+
 /// The Winograd forward of 4/2/1 transposed convolutions (ConvTranspose2d+Winograd.swift),
 /// checked against the direct scatter-sum and against the layer's own columns path.
 ///
@@ -11,8 +18,7 @@ import Testing
 @Suite struct WinogradTransposedConvolutionTests {
     func expectNear(_ actual: [Float], _ expected: [Float], _ label: String,
                     sourceLocation: SourceLocation = #_sourceLocation) {
-        let scale = expected.map(abs).max() ?? 1
-        expectClose(actual, expected, atol: 1e-5 * scale, rtol: 1e-4, label, sourceLocation: sourceLocation)
+        expectWinogradNear(actual, expected, label, sourceLocation: sourceLocation)
     }
 
     struct Shape: Sendable, CustomTestStringConvertible {

@@ -17,14 +17,10 @@ import Testing
 
     func expectNear(_ actual: [Float], _ expected: [Float], _ label: String,
                     sourceLocation: SourceLocation = #_sourceLocation) {
-        let scale = expected.map(abs).max() ?? 1
-        expectClose(actual, expected, atol: 1e-5 * scale, rtol: 1e-4, label, sourceLocation: sourceLocation)
+        expectWinogradNear(actual, expected, label, sourceLocation: sourceLocation)
     }
 
-    struct Shape: Sendable, CustomTestStringConvertible {
-        var batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int
-        var testDescription: String { "\(batch)x\(inChannels)->\(outChannels) \(height)x\(width)" }
-    }
+    typealias Shape = WinogradTransposedConvolutionTests.Shape
 
     /// Input sizes of the convolution (its output is half as tall and wide).
     static let shapes = [

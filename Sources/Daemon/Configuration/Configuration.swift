@@ -79,8 +79,9 @@ public struct Configuration: Equatable, Sendable {
     /// `tf32 = false`, the key's older spelling, is `gpu_products = "fp32"`.
     public var gpuProducts = GPUProducts.tensorFloat32
     /// On a CPU with AMX (Intel Sapphire Rapids and later) or AVX512-BF16 (AMD Zen 4),
-    /// bfloat16 products with FP32 sums (false: OpenBLAS's FP32; docs/performance.md says what
-    /// each costs). Ignored elsewhere.
+    /// bfloat16 products with FP32 sums; elsewhere FP32 with training's 4/2/1 convolutions by
+    /// Winograd (`ComputeContext.winogradConvolutions`). false: plain FP32 (docs/performance.md
+    /// says what each costs). Ignored on a GPU.
     public var bfloat16 = true
     /// A folder searched first for CUDA's libraries ("" : the usual places).
     public var cudaLibraries = ""
