@@ -69,8 +69,8 @@ import Testing
         expectNear(y.values, expected, "Winograd transposed convolution \(s.testDescription)")
     }
 
-    /// Backward in a Winograd context: the input gradient by Winograd (near the columns path's),
-    /// the parameter gradients by columns as before (equal to the bit).
+    /// Backward in a Winograd context: the input and weight gradients by Winograd, the bias's a
+    /// plain sum; each near the columns path's.
     @Test(arguments: shapes)
     func convolutionGradientsAgreeWithColumns(_ s: Shape) {
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 33)
@@ -86,7 +86,8 @@ import Testing
         }
         let (fast, exact) = (gradients(winograd), gradients(columns))
         expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
-        #expect(fast.dW == exact.dW && fast.db == exact.db, "parameter gradients as the columns path's")
+        expectNear(fast.dW, exact.dW, "dW \(s.testDescription)")
+        expectNear(fast.db, exact.db, "db \(s.testDescription)")
     }
 
     @Test(arguments: shapes)
@@ -104,7 +105,8 @@ import Testing
         }
         let (fast, exact) = (gradients(winograd), gradients(columns))
         expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
-        #expect(fast.dW == exact.dW && fast.db == exact.db, "parameter gradients as the columns path's")
+        expectNear(fast.dW, exact.dW, "dW \(s.testDescription)")
+        expectNear(fast.db, exact.db, "db \(s.testDescription)")
         // Only the input gradient asked for (G's first upsampler in the G step asks for both;
         // a frozen layer would ask for this alone).
         let up = upsampler(s, seed: 41)
@@ -115,31 +117,52 @@ import Testing
         #expect(alone == fast.dx)
     }
 
-    @Test func inputGradientsMatchFiniteDifferences() {
+    @Test func gradientsMatchFiniteDifferences() {
         let s = Self.shapes[0]
         let conv = convolution(s, seed: 51)
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 53)
         winograd.run {
             let w = projectionWeights(like: conv.forward(x), seed: 55)
             conv.zeroGradients()
-            let dx = conv.backward(w, parameterGradients: false)!
-            checkGradient("conv dx", of: x, analytic: dx, maxElements: 40) { weightedSum(conv.forward(x), w) }
+            let dx = conv.backward(w)!
+            let loss = { weightedSum(conv.forward(x), w) }
+            checkGradient("conv dx", of: x, analytic: dx, maxElements: 40, loss: loss)
+            checkGradient("conv dW", of: conv.weight.value, analytic: conv.weight.grad, maxElements: 40, loss: loss)
+            checkGradient("conv db", of: conv.bias!.value, analytic: conv.bias!.grad, maxElements: 40, loss: loss)
 
             let up = upsampler(s, seed: 57)
             let small = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 59)
             let v = projectionWeights(like: up.forward(small), seed: 61)
-            let dsmall = up.backward(v, parameterGradients: false)!
-            checkGradient("transposed dx", of: small, analytic: dsmall, maxElements: 40) { weightedSum(up.forward(small), v) }
+            up.zeroGradients()
+            let dsmall = up.backward(v)!
+            let upLoss = { weightedSum(up.forward(small), v) }
+            checkGradient("transposed dx", of: small, analytic: dsmall, maxElements: 40, loss: upLoss)
+            checkGradient("transposed dW", of: up.weight.value, analytic: up.weight.grad, maxElements: 40, loss: upLoss)
+            checkGradient("transposed db", of: up.bias!.value, analytic: up.bias!.grad, maxElements: 40, loss: upLoss)
         }
     }
 
-    /// Many images of many channels (each thread's share of the batch, the GEMMs' rows shared).
+    /// Many images of many channels: 600 tiles, so two slices of the batch (at most 512 tiles
+    /// each), each split over the threads.
     @Test func manyImagesAgreeWithColumns() {
-        let s = Shape(batch: 101, inChannels: 64, outChannels: 16, height: 16, width: 16)
+        let s = Shape(batch: 150, inChannels: 64, outChannels: 16, height: 16, width: 16)
+        #expect(s.batch * 4 > WinogradTransposedConvolution.wholeBatchTiles)
         let conv = convolution(s, seed: 71)
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 73)
-        let fast = winograd.run { conv.forward(x).values }
-        expectNear(fast, columns.run { conv.forward(x).values }, "400 images")
+        let dy = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 79)
+        func weightGradient(_ context: ComputeContext) -> [Float] {
+            context.run {
+                _ = conv.forward(x)
+                conv.zeroGradients()
+                conv.backward(dy, inputGradient: false)
+                return conv.weight.grad.values
+            }
+        }
+        expectNear(winograd.run { conv.forward(x).values }, columns.run { conv.forward(x).values }, "convolution")
+        expectNear(weightGradient(winograd), weightGradient(columns), "weight gradient over two slices")
+        let up = upsampler(s, seed: 75)
+        let small = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 77)
+        expectNear(winograd.run { up.forward(small).values }, columns.run { up.forward(small).values }, "transposed")
     }
 
     /// A weight changed in place (Adam's step) is seen by the next pass, both transforms.

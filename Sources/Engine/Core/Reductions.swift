@@ -71,3 +71,11 @@ public func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ count: Int, cent
 public func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ count: Int) {
     for i in 0..<count { y[i] += alpha * x[i] }
 }
+
+/// grad[c] += the sum of channel c's maps over the batch of x (B, C, H, W): a bias's gradient.
+func addChannelSums(of x: Tensor, into grad: Tensor) {
+    let (batch, channels, area) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
+    for image in 0..<batch {
+        for c in 0..<channels { grad.data[c] += sum(x.data + (image * channels + c) * area, area) }
+    }
+}

@@ -65,17 +65,196 @@ enum WinogradStridedConvolution {
     /// y (B, Cout, H/2, W/2) = the convolution of x (B, Cin, H, W) plus `bias` (Cout floats, nil
     /// for none), in three passes over the whole batch (as `WinogradTransposedConvolution.
     /// runWholeBatch`, which says why): every image's transformed inputs, the 25 GEMMs (threads
-    /// split the products), every image's outputs.
+    /// split the products), every image's outputs; in slices of at most
+    /// `WinogradTransposedConvolution.wholeBatchTiles` tiles.
     static func run(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
                     u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
                     scratch: ConvolutionScratch) {
+        BLAS.recordFLOPs(m: outChannels * products, n: batch * (height / (2 * tile)) * (width / (2 * tile)),
+                         k: 4 * inChannels)
+        let tilesPerImage = Swift.max(1, (height / (2 * tile)) * (width / (2 * tile)))
+        let slice = Swift.max(1, WinogradTransposedConvolution.wholeBatchTiles / tilesPerImage)
+        let (inputImage, outputImage) = (inChannels * height * width, outChannels * height * width / 4)
+        for start in Swift.stride(from: 0, to: batch, by: slice) {
+            runSlice(x + start * inputImage, batch: Swift.min(slice, batch - start), inChannels: inChannels,
+                     outChannels: outChannels, height: height, width: width, u: u, bias: bias,
+                     into: y + start * outputImage, scratch: scratch)
+        }
+    }
+
+    /// One image's transformed inputs: x (Cin, H, W) to (H, W, Cin) in `image`, gathered into
+    /// the phases (H/2 + 1, W/2 + 1, 4 Cin) in `phases` (pixel (m, n) of phase rs is input pixel
+    /// (2m + r - 1, 2n + s - 1), zero outside the image), and B^T d B of each tile into `v`
+    /// (tile t's 4 Cin values at v + t * 4 Cin, the 25 products `productStride` apart).
+    static func transformImage(_ x: UnsafePointer<Float>, inChannels: Int, height: Int, width: Int,
+                               image: UnsafeMutablePointer<Float>, phases: UnsafeMutablePointer<Float>,
+                               into v: UnsafeMutablePointer<Float>, productStride: Int) {
+        let (outHeight, outWidth) = (height / 2, width / 2), depth = 4 * inChannels, plane = height * width
+        let phaseWidth = outWidth + 1, tileColumns = outWidth / tile
+        transpose(x, rows: inChannels, columns: plane, rowStride: plane) { image + $0 * inChannels }
+        for row in 0...outHeight {
+            for column in 0...outWidth {
+                let pixel = phases + (row * phaseWidth + column) * depth
+                for r in 0..<2 {
+                    for s in 0..<2 {
+                        let (sourceRow, sourceColumn) = (2 * row + r - 1, 2 * column + s - 1)
+                        let slot = pixel + (2 * r + s) * inChannels
+                        if sourceRow >= 0 && sourceRow < height && sourceColumn >= 0 && sourceColumn < width {
+                            slot.update(from: image + (sourceRow * width + sourceColumn) * inChannels, count: inChannels)
+                        } else {
+                            slot.update(repeating: 0, count: inChannels)
+                        }
+                    }
+                }
+            }
+        }
+        // Tile (ty, tx) reads the 5x5 phase pixels from (4ty, 4tx).
+        for ty in 0..<(outHeight / tile) {
+            for tx in 0..<tileColumns {
+                WinogradTransposedConvolution.transformInput(
+                    phases + (tile * ty * phaseWidth + tile * tx) * depth, rowStride: phaseWidth * depth,
+                    pixelStride: depth, into: v + (ty * tileColumns + tx) * depth, productStride: productStride, count: depth)
+            }
+        }
+    }
+
+    /// dW (Cout, Cin, 4, 4) += the weight gradient of the convolution of x (B, Cin, H, W) given
+    /// dy (B, Cout, H/2, W/2), by the same F(4x4, 2x2) read backwards. With y = A^T [(G g) *
+    /// (B^T d)] (per axis), the gradient of <z, y> for the filter g is
+    ///
+    ///     dg = G^T [(A z) * (B^T d)]
+    ///
+    /// so each 4x4 tile of dy (z, transformed by A: 5 x 4) and the tile's 5x5 phase patch of x
+    /// (d, by B^T, as the forward) give 25 products whose sums over tiles and images are 25 GEMMs
+    /// (Cout x tiles) . (tiles x 4 Cin); G^T (2 x 5) of their 5x5 results is the 2x2 taps of each
+    /// phase. Exact in exact arithmetic, as the forward; the transposed convolution's weight
+    /// gradient is this one with x and dy exchanged (it is the adjoint). In slices of at most
+    /// `WinogradTransposedConvolution.wholeBatchTiles` tiles, the GEMMs summing over slices.
+    static func weightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, batch: Int, inChannels: Int,
+                               outChannels: Int, height: Int, width: Int, into dW: UnsafeMutablePointer<Float>,
+                               scratch: ConvolutionScratch) {
+        let (outHeight, outWidth) = (height / 2, width / 2), depth = 4 * inChannels
+        let tilesPerImage = (outHeight / tile) * (outWidth / tile)
+        BLAS.recordFLOPs(m: outChannels * products, n: depth, k: batch * tilesPerImage)
+        let slice = Swift.max(1, WinogradTransposedConvolution.wholeBatchTiles / Swift.max(1, tilesPerImage))
+        let sliceTiles = Swift.min(slice, batch) * tilesPerImage
+        let shared = scratch.prepareShared(sizes: [products * sliceTiles * depth, products * sliceTiles * outChannels,
+                                                   products * outChannels * depth])
+        let (v, z, m) = (shared.value[0], shared.value[1], shared.value[2])
+        let pointers = scratch.prepare(parts: Parallel.partCount(Swift.min(slice, batch)),
+                                       sizes: [height * width * inChannels, (outHeight + 1) * (outWidth + 1) * depth,
+                                               outHeight * outWidth * outChannels])
+        let (inputImage, outputImage) = (inChannels * height * width, outChannels * outHeight * outWidth)
+        for start in Swift.stride(from: 0, to: batch, by: slice) {
+            let n = Swift.min(slice, batch - start), tiles = n * tilesPerImage
+            Parallel.forParts(n) { part, images in
+                for i in images {
+                    transformImage(x + (start + i) * inputImage, inChannels: inChannels, height: height, width: width,
+                                   image: pointers[part, 0], phases: pointers[part, 1],
+                                   into: v + i * tilesPerImage * depth, productStride: tiles * depth)
+                    transformGradientImage(dy + (start + i) * outputImage, outChannels: outChannels,
+                                           height: outHeight, width: outWidth, channelsLast: pointers[part, 2],
+                                           into: z + i * tilesPerImage * outChannels, productStride: tiles * outChannels)
+                }
+            }
+            // m[xi] (Cout x 4 Cin) (+)= z[xi]^T (Cout x tiles) . v[xi] (tiles x 4 Cin)
+            Parallel.forRanges(products, minimumPerChunk: 1) { range in
+                for xi in range {
+                    BLAS.gemmSerial(transA: true, m: outChannels, n: depth, k: tiles,
+                                    a: z + xi * tiles * outChannels, lda: outChannels,
+                                    b: v + xi * tiles * depth, ldb: depth, beta: start == 0 ? 0 : 1,
+                                    c: m + xi * outChannels * depth, ldc: depth)
+                }
+            }
+        }
+        // G^T M G of each (o, phase, c): the phase's 2x2 taps, added into dW, 16 input channels at a time.
+        let matrix = outChannels * depth
+        Parallel.forRanges(outChannels, minimumPerChunk: 4) { channels in
+            for o in channels {
+                for r in 0..<2 {
+                    for s in 0..<2 {
+                        for c in Swift.stride(from: 0, to: inChannels, by: 16) {
+                            let row = m + o * depth + (2 * r + s) * inChannels + c
+                            func product(_ xi: Int) -> SIMD16<Float> { SIMD16(loading: row + xi * matrix) }
+                            func across(_ a: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+                                filterGradient(product(5 * a), product(5 * a + 1), product(5 * a + 2),
+                                               product(5 * a + 3), product(5 * a + 4))
+                            }
+                            let (r0, r1, r2, r3, r4) = (across(0), across(1), across(2), across(3), across(4))
+                            let top = filterGradient(r0.0, r1.0, r2.0, r3.0, r4.0)       // q = 0: p = 0, 1
+                            let bottom = filterGradient(r0.1, r1.1, r2.1, r3.1, r4.1)    // q = 1
+                            for lane in 0..<16 {
+                                let taps = dW + (o * inChannels + c + lane) * 16
+                                taps[r * 4 + s] += top.0[lane]                 // (2p + r, 2q + s) = (r, s)
+                                taps[r * 4 + 2 + s] += bottom.0[lane]          // (r, 2 + s)
+                                taps[(2 + r) * 4 + s] += top.1[lane]           // (2 + r, s)
+                                taps[(2 + r) * 4 + 2 + s] += bottom.1[lane]    // (2 + r, 2 + s)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// G^T m for five products: G^T = [1/2 1/2 1/6 1/6 0; 0 1/2 -1/6 1/3 1] (the filter
+    /// transform's transpose, `WinogradTransposedConvolution.filterTransform`).
+    @inline(__always)
+    static func filterGradient(_ m0: SIMD16<Float>, _ m1: SIMD16<Float>, _ m2: SIMD16<Float>, _ m3: SIMD16<Float>,
+                               _ m4: SIMD16<Float>) -> (SIMD16<Float>, SIMD16<Float>) {
+        ((m0 + m1) / 2 + (m2 + m3) / 6, m1 / 2 + (m3 + m3 - m2) / 6 + m4)
+    }
+
+    /// A z for four values of dy, A = (A^T)^T: [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 0 0 0 1].
+    @inline(__always)
+    static func gradientTransform(_ z0: SIMD16<Float>, _ z1: SIMD16<Float>, _ z2: SIMD16<Float>, _ z3: SIMD16<Float>)
+        -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        let even = z0 + z2, odd = z1 + z3
+        return (z0, even + odd, even - odd, z0 + 2 * z1 + 4 * z2 + 8 * z3, z3)
+    }
+
+    /// One image's dy (Cout, H', W') to channels-last in `channelsLast`, then A Z A^T of each 4x4
+    /// tile into `z` (tile t's Cout values at z + t * Cout, the 25 products `productStride` apart;
+    /// product 5a + b: a down, b across, as the inputs').
+    static func transformGradientImage(_ dy: UnsafePointer<Float>, outChannels: Int, height: Int, width: Int,
+                                       channelsLast: UnsafeMutablePointer<Float>,
+                                       into z: UnsafeMutablePointer<Float>, productStride s: Int) {
+        let plane = height * width, tileColumns = width / tile
+        transpose(dy, rows: outChannels, columns: plane, rowStride: plane) { channelsLast + $0 * outChannels }
+        for ty in 0..<(height / tile) {
+            for tx in 0..<tileColumns {
+                let corner = channelsLast + (tile * ty * width + tile * tx) * outChannels
+                let out = z + (ty * tileColumns + tx) * outChannels
+                for o in Swift.stride(from: 0, to: outChannels, by: 16) {
+                    func row(_ a: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+                        let p = corner + a * width * outChannels + o
+                        return gradientTransform(SIMD16(loading: p), SIMD16(loading: p + outChannels),
+                                                 SIMD16(loading: p + 2 * outChannels), SIMD16(loading: p + 3 * outChannels))
+                    }
+                    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3))
+                    func put(_ b: Int, _ c: (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>)) {
+                        let p = out + o + b * s
+                        c.0.store(to: p); c.1.store(to: p + 5 * s); c.2.store(to: p + 10 * s); c.3.store(to: p + 15 * s)
+                        c.4.store(to: p + 20 * s)
+                    }
+                    put(0, gradientTransform(r0.0, r1.0, r2.0, r3.0)); put(1, gradientTransform(r0.1, r1.1, r2.1, r3.1))
+                    put(2, gradientTransform(r0.2, r1.2, r2.2, r3.2)); put(3, gradientTransform(r0.3, r1.3, r2.3, r3.3))
+                    put(4, gradientTransform(r0.4, r1.4, r2.4, r3.4))
+                }
+            }
+        }
+    }
+
+    /// `run` of one slice of the batch.
+    private static func runSlice(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
+                                 height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
         let (outHeight, outWidth) = (height / 2, width / 2)
         let depth = 4 * inChannels                                  // the phases' channels
         let phaseWidth = outWidth + 1, phasePlane = (outHeight + 1) * phaseWidth
         let tileRows = outHeight / tile, tileColumns = outWidth / tile, tilesPerImage = tileRows * tileColumns
         let tiles = batch * tilesPerImage
         let plane = height * width, outPlane = outHeight * outWidth
-        BLAS.recordFLOPs(m: outChannels * products, n: tiles, k: depth)
         let shared = scratch.prepareShared(sizes: [products * tiles * depth, products * tiles * outChannels, outChannels])
         let (v, m, zero) = (shared.value[0], shared.value[1], shared.value[2])
         zero.update(repeating: 0, count: outChannels)
@@ -86,34 +265,8 @@ enum WinogradStridedConvolution {
         Parallel.forParts(batch) { part, images in
             let (image, phases) = (pointers[part, 0], pointers[part, 1])
             for i in images {
-                // (Cin, H, W) -> (H, W, Cin) -> phases (H/2 + 1, W/2 + 1, 4 Cin): pixel (m, n) of phase
-                // rs is input pixel (2m + r - 1, 2n + s - 1), zero outside the image.
-                transpose(x + i * inChannels * plane, rows: inChannels, columns: plane, rowStride: plane) { image + $0 * inChannels }
-                for row in 0...outHeight {
-                    for column in 0...outWidth {
-                        let pixel = phases + (row * phaseWidth + column) * depth
-                        for r in 0..<2 {
-                            for s in 0..<2 {
-                                let (sourceRow, sourceColumn) = (2 * row + r - 1, 2 * column + s - 1)
-                                let slot = pixel + (2 * r + s) * inChannels
-                                if sourceRow >= 0 && sourceRow < height && sourceColumn >= 0 && sourceColumn < width {
-                                    slot.update(from: image + (sourceRow * width + sourceColumn) * inChannels, count: inChannels)
-                                } else {
-                                    slot.update(repeating: 0, count: inChannels)
-                                }
-                            }
-                        }
-                    }
-                }
-                // B^T d B for each tile; tile (ty, tx) reads the 5x5 phase pixels from (4ty, 4tx).
-                for ty in 0..<tileRows {
-                    for tx in 0..<tileColumns {
-                        WinogradTransposedConvolution.transformInput(
-                            phases + (tile * ty * phaseWidth + tile * tx) * depth, rowStride: phaseWidth * depth,
-                            pixelStride: depth, into: v + (i * tilesPerImage + ty * tileColumns + tx) * depth,
-                            productStride: tiles * depth, count: depth)
-                    }
-                }
+                transformImage(x + i * inChannels * plane, inChannels: inChannels, height: height, width: width,
+                               image: image, phases: phases, into: v + i * tilesPerImage * depth, productStride: tiles * depth)
             }
         }
         // The 25 products, each summed over the phases' channels by one GEMM.

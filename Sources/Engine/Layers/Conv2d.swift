@@ -58,10 +58,7 @@ public final class Conv2d: Module {
         precondition(whole.gridHeight > 0 && whole.gridWidth > 0, "Conv2d: input \(x.shape) is smaller than the kernel")
         input = x
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.gridHeight, whole.gridWidth]); output = y
-        if !bfloat16 && ComputeContext.current.winogradConvolutions
-            && WinogradStridedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
-                                                  inChannels: inChannels, outChannels: outChannels,
-                                                  height: x.shape[2], width: x.shape[3]) {
+        if !bfloat16 && takesWinogradForward(x) {
             winogradForward(x, into: y)
             return y
         }
@@ -126,6 +123,22 @@ public final class Conv2d: Module {
         return y
     }
 
+    /// Whether x's convolution (and its weight gradient) is computed by Winograd in this context.
+    private func takesWinogradForward(_ x: Tensor) -> Bool {
+        ComputeContext.current.winogradConvolutions
+            && WinogradStridedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
+                                                  inChannels: inChannels, outChannels: outChannels,
+                                                  height: x.shape[2], width: x.shape[3])
+    }
+
+    /// dW += the weight gradient by Winograd; db += dy summed over each channel's maps.
+    private func winogradParameterGradients(_ x: Tensor, _ dy: Tensor) {
+        WinogradStridedConvolution.weightGradient(x.data, dy.data, batch: x.shape[0], inChannels: inChannels,
+                                                  outChannels: outChannels, height: x.shape[2], width: x.shape[3],
+                                                  into: weight.grad.data, scratch: scratch)
+        if let bias { addChannelSums(of: dy, into: bias.grad) }
+    }
+
     /// y = the convolution of x plus the bias, by Winograd (the shape checked by the caller).
     private func winogradForward(_ x: Tensor, into y: Tensor) {
         let u = winogradWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
@@ -172,6 +185,10 @@ public final class Conv2d: Module {
                                                                         gridWidth: whole.gridWidth)
         if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
         let inputGradient = inputGradient && !winogradInput
+        // dW and db likewise (the forward's shapes).
+        let winogradParameters = parameterGradients && takesWinogradForward(x)
+        if winogradParameters { winogradParameterGradients(x, dy) }
+        let parameterGradients = parameterGradients && !winogradParameters
         guard inputGradient || parameterGradients else { return dx }
         if parameterGradients { BLAS.recordFLOPs(m: outChannels, n: whole.patchSize, k: whole.columnCount) }
         if inputGradient { BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: outChannels) }

@@ -334,11 +334,29 @@ enum WinogradTransposedConvolution {
     /// passes over the whole batch: every image's transformed inputs (threads split the images),
     /// the 100 GEMMs (threads split the products: each GEMM has the batch's tiles, and OpenBLAS
     /// packs each weight matrix once, where threads splitting the images would each pack all
-    /// 100: 8% of a two-thread step), then every image's outputs.
+    /// 100: 8% of a two-thread step), then every image's outputs. Batches of more than
+    /// `wholeBatchTiles` tiles go in slices of that many (memory stays bounded; a GEMM of 512
+    /// rows pays for its packing).
     static func runWholeBatch(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
                               height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
         BLAS.recordFLOPs(m: outChannels * products, n: batch * 4 * (height / tile) * (width / tile), k: inChannels)
+        let slice = Swift.max(1, wholeBatchTiles / Swift.max(1, (height / tile) * (width / tile)))
+        let (inputImage, outputImage) = (inChannels * height * width, outChannels * 4 * height * width)
+        for start in Swift.stride(from: 0, to: batch, by: slice) {
+            runSlice(x + start * inputImage, batch: Swift.min(slice, batch - start), inChannels: inChannels,
+                     outChannels: outChannels, height: height, width: width, u: u, bias: bias,
+                     into: y + start * outputImage, scratch: scratch)
+        }
+    }
+
+    /// Tiles a phase's GEMMs take at most in training's passes (`runWholeBatch`).
+    static let wholeBatchTiles = 512
+
+    /// `runWholeBatch` of one slice of the batch.
+    private static func runSlice(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
+                                 height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
         let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)
         let tileRows = height / tile, tileColumns = width / tile, tilesPerImage = tileRows * tileColumns
         let tiles = batch * tilesPerImage

@@ -258,7 +258,8 @@ public final class ConvTranspose2d: Module {
     }
 
     /// Whether the input gradient of an input of `height` x `width` is computed by Winograd in
-    /// this context: dx is the 4/2/1 convolution of dy with these weights (Cin outputs).
+    /// this context: dx is the 4/2/1 convolution of dy with these weights (Cin outputs); and
+    /// the weight gradient (that convolution's, dy its input).
     private func takesWinogradInputGradient(height: Int, width: Int) -> Bool {
         ComputeContext.current.winogradConvolutions
             && WinogradStridedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
@@ -291,6 +292,15 @@ public final class ConvTranspose2d: Module {
         let winogradInput = inputGradient && takesWinogradInputGradient(height: x.shape[2], width: x.shape[3])
         if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
         let inputGradient = inputGradient && !winogradInput
+        // dW and db likewise: dW is the convolution's weight gradient with x and dy exchanged.
+        let winogradParameters = parameterGradients && takesWinogradInputGradient(height: x.shape[2], width: x.shape[3])
+        if winogradParameters {
+            WinogradStridedConvolution.weightGradient(dy.data, x.data, batch: batch, inChannels: outChannels,
+                                                      outChannels: inChannels, height: dy.shape[2], width: dy.shape[3],
+                                                      into: weight.grad.data, scratch: scratch)
+            if let bias { addChannelSums(of: dy, into: bias.grad) }
+        }
+        let parameterGradients = parameterGradients && !winogradParameters
         guard inputGradient || parameterGradients else { return dx }
         if parameterGradients { BLAS.recordFLOPs(m: inChannels, n: whole.patchSize, k: whole.columnCount) }
         if inputGradient { BLAS.recordFLOPs(m: inChannels, n: whole.columnCount, k: whole.patchSize) }
