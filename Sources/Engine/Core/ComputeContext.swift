@@ -26,12 +26,12 @@ public final class ComputeContext: Sendable {
     public let threads: Int
     /// What `BLAS.gemm` may round to (training asks for `bfloat16` unless told FP32).
     public let products: ProductPrecision
-    /// Whether the 4/2/1 convolutions of training (G's upsamplers forward and their input
-    /// gradient, D's convolutions forward and their input gradient) multiply by Winograd
-    /// F(4x4, 2x2): 39% of the multiplications, Float rounding of ~1e-5 of a layer's scale
-    /// (docs/engine.md "Winograd in training"). By default where bfloat16 was asked for and the
-    /// CPU has no bfloat16 kernel (AVX2): a far smaller error than the bfloat16 the caller
-    /// accepted, for 1.2x the FP32 step. `--fp32` contexts keep the exact columns path.
+    /// Whether the 4/2/1 convolutions of training (G's upsamplers and D's convolutions: forward,
+    /// input and weight gradients) multiply by Winograd F(4x4, 2x2): 39% of the multiplications,
+    /// Float rounding of ~1e-6 of a layer's scale (docs/engine.md "Winograd in training"). By
+    /// default where bfloat16 was asked for and the CPU has no bfloat16 kernel (AVX2): a far
+    /// smaller error than the bfloat16 the caller accepted, for 1.2-1.35x the FP32 step
+    /// (docs/performance.md). `--fp32` contexts keep the exact columns path.
     public let winogradConvolutions: Bool
     private let flopCounter = Atomic<Int>(0)
 

@@ -7,9 +7,10 @@
 /// keeping the whole batch's, which does not fit in cache). With bfloat16 products in the
 /// DCGAN geometry (4 x 4, stride 2, padding 1), the forward's and the weight gradient's
 /// products take the columns packed straight from x instead (`BFloat16Kernel.multiplyColumns`).
-/// In contexts that ask for Winograd (`ComputeContext.winogradConvolutions`), the forward and
-/// the input gradient of that geometry multiply by F(4x4, 2x2) instead (`Conv2d+Winograd.swift`;
-/// the input gradient is a transposed convolution of dy, `ConvTranspose2d+Winograd.swift`).
+/// In contexts that ask for Winograd (`ComputeContext.winogradConvolutions`), the forward, the
+/// weight gradient and the input gradient of that geometry multiply by F(4x4, 2x2) instead
+/// (`Conv2d+Winograd.swift`; the input gradient is a transposed convolution of dy,
+/// `ConvTranspose2d+Winograd.swift`).
 public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?

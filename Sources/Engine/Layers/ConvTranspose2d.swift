@@ -11,7 +11,9 @@ import Glibc
 /// GEMMs whose columns are packed straight from dy). Like `Conv2d`, it works through the batch in
 /// cache-sized chunks per thread. For sampling, the 4/2/1 shape of G's upsamplers can take a
 /// Winograd forward instead (`ConvTranspose2d+Winograd.swift`: 39% of the multiplications),
-/// and `sample` runs it channels-last (`ChannelsLast.swift`).
+/// and `sample` runs it channels-last (`ChannelsLast.swift`). In contexts that ask for Winograd
+/// (`ComputeContext.winogradConvolutions`) training's passes take it too: the forward, and the
+/// gradients as those of the adjoint convolution (`Conv2d+Winograd.swift`).
 public final class ConvTranspose2d: Module {
     /// How `forward` computes: by columns (GEMM then col2im; any shape; training's) or by
     /// Winograd F(4x4, 2x2) on the four stride-2 phases (kernel 4, stride 2, padding 1, sizes
@@ -260,7 +262,7 @@ public final class ConvTranspose2d: Module {
     /// Whether the input gradient of an input of `height` x `width` is computed by Winograd in
     /// this context: dx is the 4/2/1 convolution of dy with these weights (Cin outputs); and
     /// the weight gradient (that convolution's, dy its input).
-    private func takesWinogradInputGradient(height: Int, width: Int) -> Bool {
+    private func takesWinogradGradients(height: Int, width: Int) -> Bool {
         ComputeContext.current.winogradConvolutions
             && WinogradStridedConvolution.applies(kernelSize: kernelSize, stride: stride, padding: padding,
                                                   inChannels: outChannels, outChannels: inChannels,
@@ -289,11 +291,11 @@ public final class ConvTranspose2d: Module {
         let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
         if let dx { inputGrad = dx }
         // dx by Winograd where the context asks for it; the loop below then makes dW only.
-        let winogradInput = inputGradient && takesWinogradInputGradient(height: x.shape[2], width: x.shape[3])
+        let winogradInput = inputGradient && takesWinogradGradients(height: x.shape[2], width: x.shape[3])
         if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
         let inputGradient = inputGradient && !winogradInput
         // dW and db likewise: dW is the convolution's weight gradient with x and dy exchanged.
-        let winogradParameters = parameterGradients && takesWinogradInputGradient(height: x.shape[2], width: x.shape[3])
+        let winogradParameters = parameterGradients && takesWinogradGradients(height: x.shape[2], width: x.shape[3])
         if winogradParameters {
             WinogradStridedConvolution.weightGradient(dy.data, x.data, batch: batch, inChannels: outChannels,
                                                       outChannels: inChannels, height: dy.shape[2], width: dy.shape[3],
