@@ -69,44 +69,48 @@ import Testing
         expectNear(y.values, expected, "Winograd transposed convolution \(s.testDescription)")
     }
 
-    /// Backward in a Winograd context: the input and weight gradients by Winograd, the bias's a
-    /// plain sum; each near the columns path's.
+    /// dx, then the parameters' gradients (dW, db) of a fresh layer from `make` after `pass`
+    /// (its forward, then its backward, returning dx) in `context`.
+    func gradients<Layer: Module>(_ context: ComputeContext, _ make: () -> Layer,
+                                  pass: (Layer) -> Tensor) -> (dx: [Float], parameters: [[Float]]) {
+        let layer = make()
+        return context.run {
+            layer.zeroGradients()
+            let dx = pass(layer)
+            return (dx.values, layer.parameters.map(\.grad.values))
+        }
+    }
+
+    /// Backward in a Winograd context (the input and weight gradients by Winograd, the bias's a
+    /// plain sum) against the columns context's: each near.
+    func expectGradientsAgree<Layer: Module>(_ s: Shape, _ make: () -> Layer,
+                                             pass: (Layer) -> Tensor) -> [Float] {
+        let (fast, exact) = (gradients(winograd, make, pass: pass), gradients(columns, make, pass: pass))
+        expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
+        for (name, (a, b)) in zip(["dW", "db"], zip(fast.parameters, exact.parameters)) {
+            expectNear(a, b, "\(name) \(s.testDescription)")
+        }
+        return fast.dx
+    }
+
     @Test(arguments: shapes)
     func convolutionGradientsAgreeWithColumns(_ s: Shape) {
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 33)
         let dy = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 35)
-        func gradients(_ context: ComputeContext) -> (dx: [Float], dW: [Float], db: [Float]) {
-            let conv = convolution(s, seed: 31)
-            return context.run {
-                _ = conv.forward(x)
-                conv.zeroGradients()
-                let dx = conv.backward(dy)!
-                return (dx.values, conv.weight.grad.values, conv.bias!.grad.values)
-            }
+        _ = expectGradientsAgree(s, { convolution(s, seed: 31) }) { conv in
+            _ = conv.forward(x)
+            return conv.backward(dy)!
         }
-        let (fast, exact) = (gradients(winograd), gradients(columns))
-        expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
-        expectNear(fast.dW, exact.dW, "dW \(s.testDescription)")
-        expectNear(fast.db, exact.db, "db \(s.testDescription)")
     }
 
     @Test(arguments: shapes)
     func transposedGradientsAgreeWithColumns(_ s: Shape) {
         let x = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 43)
         let dy = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 45)
-        func gradients(_ context: ComputeContext) -> (dx: [Float], dW: [Float], db: [Float]) {
-            let up = upsampler(s, seed: 41)
-            return context.run {
-                _ = up.forward(x)
-                up.zeroGradients()
-                let dx = up.backward(dy)!
-                return (dx.values, up.weight.grad.values, up.bias!.grad.values)
-            }
+        let dx = expectGradientsAgree(s, { upsampler(s, seed: 41) }) { up in
+            _ = up.forward(x)
+            return up.backward(dy)!
         }
-        let (fast, exact) = (gradients(winograd), gradients(columns))
-        expectNear(fast.dx, exact.dx, "dx \(s.testDescription)")
-        expectNear(fast.dW, exact.dW, "dW \(s.testDescription)")
-        expectNear(fast.db, exact.db, "db \(s.testDescription)")
         // Only the input gradient asked for (G's first upsampler in the G step asks for both;
         // a frozen layer would ask for this alone).
         let up = upsampler(s, seed: 41)
@@ -114,7 +118,7 @@ import Testing
             _ = up.forward(x)
             return up.backward(dy, parameterGradients: false)!.values
         }
-        #expect(alone == fast.dx)
+        #expect(alone == dx)
     }
 
     @Test func gradientsMatchFiniteDifferences() {

@@ -11,12 +11,12 @@
 /// (the transforms are `WinogradTransposedConvolution`'s). Summed over the 4 Cin channels, the
 /// 25 products are 25 GEMMs (tiles x 4Cin) . (4Cin x Cout).
 ///
-/// It runs channels-last: a chunk of images is transposed to (H, W, Cin), gathered into the
-/// phases with a zero border, and the output transposed back to NCHW. Training takes this path
-/// in contexts that ask for it (`ComputeContext.winogradConvolutions`): the transforms' constants
-/// round to ~1e-5 of a layer's scale, where the columns path rounds like a direct sum.
+/// It runs channels-last: each image is transposed to (H, W, Cin), gathered into the phases
+/// with a zero border, and its outputs transposed back to NCHW. Training takes this path in
+/// contexts that ask for it (`ComputeContext.winogradConvolutions`): the transforms' constants
+/// round to ~1e-6 of a layer's largest output, where the columns path rounds like a direct sum.
 enum WinogradStridedConvolution {
-    static let tile = WinogradTransposedConvolution.tile, patch = WinogradTransposedConvolution.patch
+    static let tile = WinogradTransposedConvolution.tile
     static let products = WinogradTransposedConvolution.products
 
     /// Whether a convolution of an input of `height` x `width` can take this path and gains by

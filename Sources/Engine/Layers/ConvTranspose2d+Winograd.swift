@@ -92,7 +92,7 @@ enum WinogradTransposedConvolution {
     static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int,
                                  into u: UnsafeMutablePointer<Float>) {
         let matrix = outChannels * inChannels
-        guard outChannels % 16 != 0 else {
+        if outChannels % 16 == 0 {
             Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
                     let taps = block.baseAddress!
