@@ -64,6 +64,9 @@ let package = Package(
         // The one matrix kernel not from OpenBLAS: bfloat16 products for sampling (AVX512-BF16),
         // which Debian's OpenBLAS is built without (see Sources/Engine/Core/BFloat16GEMM.swift).
         .target(name: "CBFloat16"),
+        // Float products with a right operand packed once (Winograd's transformed weights in
+        // training), which OpenBLAS packs again on every call (Sources/Engine/Core/PanelGEMM.swift).
+        .target(name: "CFloatGEMM"),
 
         // Linux calls glibc hides behind _GNU_SOURCE (syncfs).
         .target(name: "CLinux"),
@@ -71,7 +74,7 @@ let package = Package(
         .target(name: "CPNGEncoder", dependencies: ["CPNG"]),
 
         // Tensors, layers, optimisers and checkpoints. No file I/O beyond checkpoints, no daemon code.
-        .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16", "CLinux"],
+        .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16", "CFloatGEMM", "CLinux"],
                 swiftSettings: languageSettings + numericSettings),
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CZlib"],

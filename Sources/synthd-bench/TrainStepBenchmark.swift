@@ -23,10 +23,25 @@ struct TrainStepBenchmark: ParsableCommand {
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Option(help: "Seed of weights and data.") var seed: UInt64 = 1
 
+    @Option(help: "On a CPU, the kernel of the Winograd passes' products: openblas, avx2 or avx512 (default: the widest this CPU runs; to compare).")
+    var winogradProducts: String?
+
     func validate() throws {
         guard batch > 0, steps > 0, warmup >= 0 else {
             throw ValidationError("--batch and --steps must be positive, --warmup not negative")
         }
+        _ = try panelKernel()
+    }
+
+    /// `--winograd-products` as the context's `panelKernel`.
+    func panelKernel() throws -> PanelKernel? {
+        guard let winogradProducts else { return PanelKernel.fastest }
+        let kernels: [String: PanelKernel?] = ["openblas": nil, "avx2": .avx2, "avx512": .avx512]
+        guard let kernel = kernels[winogradProducts] else {
+            throw ValidationError("--winograd-products must be openblas, avx2 or avx512, not '\(winogradProducts)'")
+        }
+        if let kernel, !kernel.isAvailable { throw ValidationError("this CPU cannot run the \(kernel) kernel") }
+        return kernel
     }
 
     @Flag(help: "The generator's class as a per-class scale and shift after every BatchNorm too (the daemon's default, `conditioning = norm`); the reference model takes it at G's input only.")
@@ -39,7 +54,7 @@ struct TrainStepBenchmark: ParsableCommand {
 
     func run() throws {
         let device = try compute.open(for: .training)
-        try compute.cpuContext(threads: threads).run { () throws in try measure(on: device) }
+        try compute.cpuContext(threads: threads).with(panelKernel: try panelKernel()).run { () throws in try measure(on: device) }
     }
 
     func measure(on device: (any KernelDevice)?) throws {

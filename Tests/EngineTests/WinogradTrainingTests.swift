@@ -121,6 +121,57 @@ import Testing
         #expect(alone == dx)
     }
 
+    /// The products of the Winograd passes by OpenBLAS and by each `PanelKernel` this CPU runs
+    /// (the transformed weights then written as its packed panels): forward, input and weight
+    /// gradients of both layers as the columns path's, on the shape with an odd number of
+    /// vectors (48 channels: three panels) and four tiles an image.
+    @Test func everyKernelOfTheProductsAgreesWithColumns() {
+        let s = Self.shapes[2]
+        let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 63)
+        let dy = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 65)
+        let exact = gradients(columns, { convolution(s, seed: 61) }) { conv in _ = conv.forward(x); return conv.backward(dy)! }
+        let exactUp = gradients(columns, { upsampler(s, seed: 67) }) { up in _ = up.forward(dy); return up.backward(x)! }
+        let kernels: [PanelKernel?] = [nil] + PanelKernel.allCases.filter(\.isAvailable)
+        for kernel in kernels {
+            let context = ComputeContext(threads: 2, products: .float32, winogradConvolutions: true, panelKernel: kernel)
+            let name = kernel.map { "\($0)" } ?? "OpenBLAS"
+            let conv = gradients(context, { convolution(s, seed: 61) }) { conv in _ = conv.forward(x); return conv.backward(dy)! }
+            let up = gradients(context, { upsampler(s, seed: 67) }) { up in _ = up.forward(dy); return up.backward(x)! }
+            for (label, fast, slow) in [("convolution", conv, exact), ("transposed", up, exactUp)] {
+                expectNear(fast.dx, slow.dx, "\(name): \(label) dx")
+                expectNear(fast.parameters[0], slow.parameters[0], "\(name): \(label) dW")
+            }
+        }
+        let forward = columns.run { convolution(s, seed: 61).forward(x) }.values
+        for kernel in kernels {
+            let context = ComputeContext(threads: 2, products: .float32, winogradConvolutions: true, panelKernel: kernel)
+            expectNear(context.run { convolution(s, seed: 61).forward(x) }.values, forward, "\(kernel.map { "\($0)" } ?? "OpenBLAS") forward")
+        }
+    }
+
+    /// A transposed convolution's transformed weights serve sampling (row-major products) and
+    /// training (packed panels where the CPU has a `PanelKernel`): switching between the two
+    /// transforms them again, in either order, and each pass reads its own layout.
+    @Test func samplingAndTrainingLayoutsAlternate() {
+        let up = ConvTranspose2d("up", inChannels: 16, outChannels: 32, kernelSize: 4, stride: 2, padding: 1)
+        up.weight.value.copy(from: randomTensor(up.weight.shape, seed: 71))
+        up.bias!.value.copy(from: randomTensor(up.bias!.shape, seed: 72))
+        let x = randomTensor([3, 16, 4, 8], seed: 73)
+        let expected = directTransposedConvolution(x, weight: up.weight.value, bias: up.bias!.value, stride: 2, padding: 1)
+        let planes = { (sampled: ChannelsLast) -> [Float] in   // (B, H, W, padded C) back to (B, C, H, W)
+            let (b, h, w, c) = (3, 8, 16, 32), stride = sampled.values.shape[3]
+            return (0..<(b * c * h * w)).map { i in
+                let (image, channel, pixel) = (i / (c * h * w), i / (h * w) % c, i % (h * w))
+                return sampled.values.values[((image * h * w) + pixel) * stride + channel]
+            }
+        }
+        for _ in 0..<2 {
+            let sampled = winograd.run { up.sample(.planes(x)).activations }
+            expectNear(planes(sampled), expected, "sampling's layout")
+            expectNear(winograd.run { up.forward(x) }.values, expected, "training's layout")
+        }
+    }
+
     @Test func gradientsMatchFiniteDifferences() {
         let s = Self.shapes[0]
         let conv = convolution(s, seed: 51)
@@ -216,6 +267,30 @@ import Testing
             var total = 0.0
             for p in 0..<2 { for q in 0..<2 { total += g[a][p] * taps[p][q] * g[b][q] } }
             return total
+        }
+    }
+
+    /// Both weight transforms write `PanelKernel`'s packed panels themselves (training's layout
+    /// where the CPU has a panel kernel): the same values as packing their row-major matrices.
+    @Test func weightTransformsWriteThePackedPanels() {
+        let (cin, cout) = (16, 48)
+        let w = randomTensor([cout, cin, 4, 4], seed: 121)
+        for strided in [true, false] {
+            let count = strided ? WinogradStridedConvolution.transformedWeightCount(inChannels: cin, outChannels: cout)
+                : WinogradTransposedConvolution.transformedWeightCount(inChannels: cin, outChannels: cout)
+            let (rows, packed) = (Tensor(zeros: [count]), Tensor(zeros: [count]))
+            let (matrices, k) = strided ? (25, 4 * cin) : (100, cin)
+            for (u, isPacked) in [(rows, false), (packed, true)] {
+                if strided {
+                    WinogradStridedConvolution.transformWeights(w.data, inChannels: cin, outChannels: cout, packed: isPacked, into: u.data)
+                } else {
+                    WinogradTransposedConvolution.transformWeights(w.data, inChannels: cin, outChannels: cout, packed: isPacked, into: u.data)
+                }
+            }
+            let repacked = Tensor(zeros: [count])
+            PanelKernel.pack(rows.data, matrices: matrices, k: k, n: cout, into: repacked.data)
+            #expect(packed.values == repacked.values, "\(strided ? "convolution" : "transposed") transform's panels")
+            #expect(packed.values != rows.values)
         }
     }
 

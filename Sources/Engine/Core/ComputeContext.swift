@@ -33,13 +33,19 @@ public final class ComputeContext: Sendable {
     /// smaller error than the bfloat16 the caller accepted, for 1.2-1.35x the FP32 step
     /// (docs/performance.md). `--fp32` contexts keep the exact columns path.
     public let winogradConvolutions: Bool
+    /// The kernel of those Winograd passes' Float products, their weights packed once
+    /// (`PanelKernel`); nil: OpenBLAS, which packs them on every call. The fastest this CPU
+    /// has unless told otherwise (`synthd-bench --winograd-products openblas` compares).
+    public let panelKernel: PanelKernel?
     private let flopCounter = Atomic<Int>(0)
 
-    public init(threads: Int, products: ProductPrecision = .float32, winogradConvolutions: Bool? = nil) {
+    public init(threads: Int, products: ProductPrecision = .float32, winogradConvolutions: Bool? = nil,
+                panelKernel: PanelKernel? = PanelKernel.fastest) {
         self.threads = max(1, threads)
         self.products = products
         self.winogradConvolutions = winogradConvolutions
             ?? (products == .bfloat16 && BFloat16Kernel.fastest == nil)
+        self.panelKernel = panelKernel
     }
 
     /// The kernel this context's products go to: asked for and possible here; nil for Float.
@@ -57,6 +63,11 @@ public final class ComputeContext: Sendable {
         return (products == .bfloat16 ? "FP32 products\(winograd) (this CPU has no bfloat16 kernel)" : "FP32 products\(winograd)")
     }
 
+    /// A context like this one (its own FLOP count) whose Winograd products go to `panelKernel`.
+    public func with(panelKernel: PanelKernel?) -> ComputeContext {
+        ComputeContext(threads: threads, products: products, winogradConvolutions: winogradConvolutions, panelKernel: panelKernel)
+    }
+
     /// Runs `body` in a context like the current one but with FP32 products: for products
     /// that bfloat16 would spoil (a squared distance as |q|^2 + |r|^2 - 2 q.r cancels to far
     /// less than the operands' 8 significant bits can carry).
@@ -64,7 +75,8 @@ public final class ComputeContext: Sendable {
         let context = current
         guard context.products != .float32 else { return body() }
         return ComputeContext(threads: context.threads, products: .float32,
-                              winogradConvolutions: context.winogradConvolutions).run(body)
+                              winogradConvolutions: context.winogradConvolutions,
+                              panelKernel: context.panelKernel).run(body)
     }
 
     /// Floating-point operations issued through `BLAS` in this context (a multiply-add is 2).

@@ -34,10 +34,11 @@ enum WinogradStridedConvolution {
     }
 
     /// u[xi] (4 Cin x Cout; row (2r + s) Cin + c) = G g G^T, g the 2x2 taps w[o, c, 2p + r, 2q + s]
-    /// of phase rs. `w` is (Cout, Cin, 4, 4); 16 output channels at a time, as vectors.
-    static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int,
+    /// of phase rs. `w` is (Cout, Cin, 4, 4); 16 output channels at a time, as vectors. Each
+    /// matrix row-major, or in `PanelKernel`'s panels when `packed`.
+    static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int, packed: Bool = false,
                                  into u: UnsafeMutablePointer<Float>) {
-        let matrix = 4 * inChannels * outChannels
+        let depth = 4 * inChannels, matrix = depth * outChannels
         Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
                 let taps = block.baseAddress!
@@ -50,7 +51,8 @@ enum WinogradStridedConvolution {
                         func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
                         for r in 0..<2 {
                             for s in 0..<2 {
-                                let row = u + ((2 * r + s) * inChannels + c) * outChannels + o
+                                let row = u + PanelKernel.offset(row: (2 * r + s) * inChannels + c, column: o, k: depth,
+                                                                 n: outChannels, packed: packed)
                                 WinogradTransposedConvolution.transformFilter(
                                     g00: tap(r, s), g01: tap(r, 2 + s), g10: tap(2 + r, s), g11: tap(2 + r, 2 + s),
                                     into: row, productStride: matrix)
@@ -68,7 +70,7 @@ enum WinogradStridedConvolution {
     /// split the products), every image's outputs; in slices of at most
     /// `WinogradTransposedConvolution.wholeBatchTiles` tiles.
     static func run(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
-                    u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
+                    weights: WinogradProducts, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
                     scratch: ConvolutionScratch) {
         BLAS.recordFLOPs(m: outChannels * products, n: batch * (height / (2 * tile)) * (width / (2 * tile)),
                          k: 4 * inChannels)
@@ -77,7 +79,7 @@ enum WinogradStridedConvolution {
         let (inputImage, outputImage) = (inChannels * height * width, outChannels * height * width / 4)
         for start in Swift.stride(from: 0, to: batch, by: slice) {
             runSlice(x + start * inputImage, batch: Swift.min(slice, batch - start), inChannels: inChannels,
-                     outChannels: outChannels, height: height, width: width, u: u, bias: bias,
+                     outChannels: outChannels, height: height, width: width, weights: weights, bias: bias,
                      into: y + start * outputImage, scratch: scratch)
         }
     }
@@ -247,7 +249,7 @@ enum WinogradStridedConvolution {
 
     /// `run` of one slice of the batch.
     private static func runSlice(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
-                                 height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 height: Int, width: Int, weights: WinogradProducts, bias: UnsafePointer<Float>?,
                                  into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
         let (outHeight, outWidth) = (height / 2, width / 2)
         let depth = 4 * inChannels                                  // the phases' channels
@@ -272,9 +274,8 @@ enum WinogradStridedConvolution {
         // The 25 products, each summed over the phases' channels by one GEMM.
         Parallel.forRanges(products, minimumPerChunk: 1) { range in
             for xi in range {
-                BLAS.gemmSerial(m: tiles, n: outChannels, k: depth, a: v + xi * tiles * depth, lda: depth,
-                                b: u + xi * depth * outChannels, ldb: outChannels,
-                                c: m + xi * tiles * outChannels, ldc: outChannels)
+                weights.multiply(xi, m: tiles, a: v + xi * tiles * depth, lda: depth, c: m + xi * tiles * outChannels,
+                                 ldc: outChannels)
             }
         }
         // A^T M A + bias into each image's output, channels-last, then to (Cout, H/2, W/2).

@@ -88,10 +88,12 @@ enum WinogradTransposedConvolution {
 
     /// u[phase][xi] (Cin x Cout) = G g G^T, g the phase's 2x2 taps of w (Cin, Cout, 4, 4).
     /// 16 output channels at a time as vectors where Cout is a multiple of 16 (every layer
-    /// that training sends here; the weights change every step), else one by one.
-    static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int,
+    /// that training sends here; the weights change every step), else one by one. Each matrix
+    /// row-major, or in `PanelKernel`'s panels when `packed` (Cout a multiple of 16).
+    static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int, packed: Bool = false,
                                  into u: UnsafeMutablePointer<Float>) {
         let matrix = outChannels * inChannels
+        precondition(!packed || outChannels % 16 == 0, "packed panels need whole vectors of output channels")
         if outChannels % 16 == 0 {
             Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
@@ -106,7 +108,8 @@ enum WinogradTransposedConvolution {
                                     let r0 = kernelIndex(phase: py, tap: 0), r1 = kernelIndex(phase: py, tap: 1)
                                     let c0 = kernelIndex(phase: px, tap: 0), c1 = kernelIndex(phase: px, tap: 1)
                                     transformFilter(g00: tap(r0, c0), g01: tap(r0, c1), g10: tap(r1, c0), g11: tap(r1, c1),
-                                                    into: u + (py * 2 + px) * products * matrix + ci * outChannels + co,
+                                                    into: u + (py * 2 + px) * products * matrix + PanelKernel.offset(
+                                                        row: ci, column: co, k: inChannels, n: outChannels, packed: packed),
                                                     productStride: matrix)
                                 }
                             }
@@ -338,14 +341,14 @@ enum WinogradTransposedConvolution {
     /// `wholeBatchTiles` tiles go in slices of that many (memory stays bounded; a GEMM of 512
     /// rows pays for its packing).
     static func runWholeBatch(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
-                              height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              height: Int, width: Int, weights: WinogradProducts, bias: UnsafePointer<Float>?,
                               into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
         BLAS.recordFLOPs(m: outChannels * products, n: batch * 4 * (height / tile) * (width / tile), k: inChannels)
         let slice = Swift.max(1, wholeBatchTiles / Swift.max(1, (height / tile) * (width / tile)))
         let (inputImage, outputImage) = (inChannels * height * width, outChannels * 4 * height * width)
         for start in Swift.stride(from: 0, to: batch, by: slice) {
             runSlice(x + start * inputImage, batch: Swift.min(slice, batch - start), inChannels: inChannels,
-                     outChannels: outChannels, height: height, width: width, u: u, bias: bias,
+                     outChannels: outChannels, height: height, width: width, weights: weights, bias: bias,
                      into: y + start * outputImage, scratch: scratch)
         }
     }
@@ -355,14 +358,13 @@ enum WinogradTransposedConvolution {
 
     /// `runWholeBatch` of one slice of the batch.
     private static func runSlice(_ x: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int,
-                                 height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                 height: Int, width: Int, weights: WinogradProducts, bias: UnsafePointer<Float>?,
                                  into y: UnsafeMutablePointer<Float>, scratch: ConvolutionScratch) {
         let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)
         let tileRows = height / tile, tileColumns = width / tile, tilesPerImage = tileRows * tileColumns
         let tiles = batch * tilesPerImage
         let borderedWidth = width + 2, borderedPlane = (height + 2) * borderedWidth
         let outWidth = 2 * width, outPlane = 4 * height * width
-        let matrix = outChannels * inChannels
         let phaseInputs = products * tiles * cin, phaseProducts = products * tiles * cout
         let shared = scratch.prepareShared(sizes: [4 * phaseInputs, 4 * phaseProducts, cout])
         let (v, m, zero) = (shared.value[0], shared.value[1], shared.value[2])
@@ -389,8 +391,7 @@ enum WinogradTransposedConvolution {
         }
         Parallel.forRanges(4 * products, minimumPerChunk: 1) { range in
             for j in range {   // phase j / 25, product j % 25: the same offsets in v, u and m
-                BLAS.gemmSerial(m: tiles, n: outChannels, k: inChannels, a: v + j * tiles * cin, lda: cin,
-                                b: u + j * matrix, ldb: outChannels, c: m + j * tiles * cout, ldc: cout)
+                weights.multiply(j, m: tiles, a: v + j * tiles * cin, lda: cin, c: m + j * tiles * cout, ldc: cout)
             }
         }
         Parallel.forParts(batch) { part, images in

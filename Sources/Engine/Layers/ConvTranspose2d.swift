@@ -145,9 +145,12 @@ public final class ConvTranspose2d: Module {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         let plane = height * width, outPlane = y.shape[2] * y.shape[3]
         guard bfloat16 else {   // training's: Float products over the whole batch at once
+            let layout = WinogradProducts.layout(n: outChannels)
+            let weights = WinogradProducts(weights: preparedWinogradWeights(layout: layout).data, k: inChannels,
+                                           n: outChannels, layout: layout)
             WinogradTransposedConvolution.runWholeBatch(
                 x.data, batch: batch, inChannels: inChannels, outChannels: outChannels, height: height, width: width,
-                u: preparedWinogradWeights().data, bias: paddedBias().data, into: y.data, scratch: scratch)
+                weights: weights, bias: paddedBias().data, into: y.data, scratch: scratch)
             return
         }
         winograd(batch: batch, height: height, width: width, bfloat16: bfloat16) { start in
@@ -249,11 +252,13 @@ public final class ConvTranspose2d: Module {
         return padded
     }
 
-    /// The transformed weights, transformed again only when the weights changed.
-    private func preparedWinogradWeights() -> Tensor {
+    /// The transformed weights in `layout` (sampling's: row-major), transformed again only when
+    /// the weights or the layout changed.
+    private func preparedWinogradWeights(layout: WinogradProducts.Layout = .rows) -> Tensor {
         let (u, changed) = winogradWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
-            inChannels: inChannels, outChannels: outChannels)) { w, u in
-            WinogradTransposedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels, into: u)
+            inChannels: inChannels, outChannels: outChannels), layout: layout) { w, u in
+            WinogradTransposedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels,
+                                                           packed: layout != .rows, into: u)
         }
         if changed { packedWinogradWeights = [] }
         return u
@@ -272,12 +277,15 @@ public final class ConvTranspose2d: Module {
     /// dx (B, Cin, H, W) = the 4/2/1 convolution of dy (B, Cout, 2H, 2W) with the weights read as
     /// a convolution's (Cin outputs, Cout inputs: the same memory), by Winograd.
     private func winogradInputGradient(_ dy: Tensor, into dx: Tensor) {
+        let layout = WinogradProducts.layout(n: inChannels)
         let u = winogradGradientWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
-            inChannels: outChannels, outChannels: inChannels)) { w, u in
-            WinogradStridedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels, into: u)
+            inChannels: outChannels, outChannels: inChannels), layout: layout) { w, u in
+            WinogradStridedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels,
+                                                        packed: layout != .rows, into: u)
         }.weights
+        let weights = WinogradProducts(weights: u.data, k: 4 * outChannels, n: inChannels, layout: layout)
         WinogradStridedConvolution.run(dy.data, batch: dy.shape[0], inChannels: outChannels, outChannels: inChannels,
-                                       height: dy.shape[2], width: dy.shape[3], u: u.data, bias: nil,
+                                       height: dy.shape[2], width: dy.shape[3], weights: weights, bias: nil,
                                        into: dx.data, scratch: scratch)
     }
 

@@ -1,0 +1,74 @@
+import CFloatGEMM
+
+/// Float matrix products whose right operand is packed once, for the products of training's
+/// Winograd passes (`WinogradProducts`): c = a . b with a read where it lies and b packed into
+/// panels of 16 columns when the weights change (Sources/CFloatGEMM/PanelGEMM.c).
+///
+/// Why: OpenBLAS packs both operands on every call. A Winograd pass is 25 (or 100) products of
+/// a few hundred tiles by one transformed weight matrix each, and packing was 12% of a
+/// two-thread AVX2 step (docs/performance.md). Here the weights are packed once a step and the
+/// tiles are read in place by micro-tiles of 6 rows x 16 columns (AVX2) or 12 x 32 (AVX-512),
+/// each sum accumulated over k in order by one FMA after another: the result is a naive
+/// loop's `fma` chain to the bit, whatever the blocking.
+public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
+    case avx512
+    case avx2
+
+    /// Whether this CPU runs the kernel.
+    public var isAvailable: Bool {
+        switch self {
+        case .avx512: Self.avx512Available
+        case .avx2: Self.avx2Available
+        }
+    }
+
+    private static let avx512Available = synthd_panel_available(SYNTHD_PANEL_AVX512)
+    private static let avx2Available = synthd_panel_available(SYNTHD_PANEL_AVX2)
+
+    /// The widest kernel this CPU runs; nil where it has neither (products stay with OpenBLAS).
+    public static let fastest: PanelKernel? = allCases.first { $0.isAvailable }
+
+    public var description: String {
+        switch self {
+        case .avx512: "AVX-512"
+        case .avx2: "AVX2"
+        }
+    }
+
+    /// Whether a product with `n` columns takes the kernel: whole panels only, which every
+    /// layer of training that takes Winograd has but G's last (one or three output channels,
+    /// which stays with OpenBLAS); then a packed matrix is as long as the plain one, and the
+    /// weight transforms write the panels themselves (`offset`).
+    public static func suits(n: Int) -> Bool { n > 0 && n % 16 == 0 }
+
+    /// Where the 16 values of row `row`, columns `column..<column + 16` (`column` a multiple of
+    /// 16) of a k x n matrix lie: packed into panels (`pack`'s layout, n a multiple of 16) or
+    /// row-major.
+    @inline(__always)
+    public static func offset(row: Int, column: Int, k: Int, n: Int, packed: Bool) -> Int {
+        packed ? column * k + row * 16 : row * n + column
+    }
+
+    /// Floats `pack` writes for a k x n right operand.
+    public static func packedCount(k: Int, n: Int) -> Int { synthd_panel_packed_count(Int32(k), Int32(n)) }
+
+    /// Packs `matrices` consecutive k x n row-major matrices from `b`, each into `packedCount`
+    /// floats; threads split the matrices.
+    public static func pack(_ b: UnsafePointer<Float>, matrices: Int, k: Int, n: Int, into packed: UnsafeMutablePointer<Float>) {
+        let size = packedCount(k: k, n: n)
+        Parallel.forRanges(matrices, minimumPerChunk: 1) { range in
+            for matrix in range {
+                synthd_panel_pack(b + matrix * k * n, Int32(n), Int32(k), Int32(n), packed + matrix * size)
+            }
+        }
+    }
+
+    /// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by `pack`, on
+    /// the calling thread. Only where `isAvailable`.
+    public func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+                         c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard isAvailable else { fatalError("PanelKernel.\(self) on a CPU without it") }
+        synthd_panel_gemm(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2,
+                          Int32(m), Int32(n), Int32(k), a, Int32(lda), packed, c, Int32(ldc))
+    }
+}
