@@ -8,7 +8,8 @@
 /// training (Sources/Engine/Core/PanelGEMM.swift says where and why): OpenBLAS packs both
 /// operands on every call, and with a few hundred rows a call that packing was 12% of a
 /// two-thread step. Here the right operand (the transformed weights, the same for a whole
-/// step) is packed when the weights change, and the left one is read where it lies.
+/// step) is packed when the weights change (by the transforms themselves, in this layout), and
+/// the left one is read where it lies.
 
 /// The kernels: AVX2 with FMA (8 floats a register, micro-tiles of 6 rows x 16 columns) and
 /// AVX-512 (16 floats, 12 rows x 32 columns).

@@ -6,10 +6,11 @@ import CFloatGEMM
 ///
 /// Why: OpenBLAS packs both operands on every call. A Winograd pass is 25 (or 100) products of
 /// a few hundred tiles by one transformed weight matrix each, and packing was 12% of a
-/// two-thread AVX2 step (docs/performance.md). Here the weights are packed once a step and the
-/// tiles are read in place by micro-tiles of 6 rows x 16 columns (AVX2) or 12 x 32 (AVX-512),
-/// each sum accumulated over k in order by one FMA after another: the result is a naive
-/// loop's `fma` chain to the bit, whatever the blocking.
+/// two-thread AVX2 step. Here the weight transforms write the packed panels (`offset`) and the
+/// tiles are read in place by micro-tiles of 6 rows x 16 columns (AVX2) or 12 x 32 (AVX-512):
+/// a step a few percent faster, not 12% (docs/performance.md says why). Each sum is
+/// accumulated over k in order by one FMA after another: the result is a naive loop's `fma`
+/// chain to the bit, whatever the blocking.
 public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     case avx512
     case avx2
