@@ -146,7 +146,7 @@ public final class Conv2d: Module {
         let u = winogradWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
             inChannels: inChannels, outChannels: outChannels), layout: layout) { w, u in
             WinogradStridedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels,
-                                                        packed: layout != .rows, into: u)
+                                                        packed: layout.isPacked, into: u)
         }.weights
         let weights = WinogradProducts(weights: u.data, k: 4 * inChannels, n: outChannels, layout: layout)
         WinogradStridedConvolution.run(x.data, batch: x.shape[0], inChannels: inChannels, outChannels: outChannels,
@@ -169,7 +169,7 @@ public final class Conv2d: Module {
         let u = winogradGradientWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
             inChannels: outChannels, outChannels: inChannels), layout: layout) { w, u in
             WinogradTransposedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels,
-                                                           packed: layout != .rows, into: u)
+                                                           packed: layout.isPacked, into: u)
         }.weights
         let weights = WinogradProducts(weights: u.data, k: outChannels, n: inChannels, layout: layout)
         WinogradTransposedConvolution.runWholeBatch(dy.data, batch: dy.shape[0], inChannels: outChannels,

@@ -258,7 +258,7 @@ public final class ConvTranspose2d: Module {
         let (u, changed) = winogradWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
             inChannels: inChannels, outChannels: outChannels), layout: layout) { w, u in
             WinogradTransposedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels,
-                                                           packed: layout != .rows, into: u)
+                                                           packed: layout.isPacked, into: u)
         }
         if changed { packedWinogradWeights = [] }
         return u
@@ -281,7 +281,7 @@ public final class ConvTranspose2d: Module {
         let u = winogradGradientWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
             inChannels: outChannels, outChannels: inChannels), layout: layout) { w, u in
             WinogradStridedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels,
-                                                        packed: layout != .rows, into: u)
+                                                        packed: layout.isPacked, into: u)
         }.weights
         let weights = WinogradProducts(weights: u.data, k: 4 * outChannels, n: inChannels, layout: layout)
         WinogradStridedConvolution.run(dy.data, batch: dy.shape[0], inChannels: outChannels, outChannels: inChannels,

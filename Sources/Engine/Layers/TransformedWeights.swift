@@ -36,6 +36,9 @@ struct WinogradProducts: @unchecked Sendable {
     enum Layout: Equatable {
         case rows
         case panels(PanelKernel)
+
+        /// Whether the weight transforms write packed panels (`PanelKernel.offset`).
+        var isPacked: Bool { self != .rows }
     }
 
     /// The layout a pass with `n` output columns takes in the running context.
@@ -47,9 +50,6 @@ struct WinogradProducts: @unchecked Sendable {
     let weights: UnsafePointer<Float>
     let k: Int, n: Int
     let layout: Layout
-
-    /// Whether the transforms write packed panels (`PanelKernel.offset`).
-    var packed: Bool { layout != .rows }
 
     /// c (m x n, row stride ldc) = a (m x k, row stride lda) . matrix `index`, on the calling thread.
     func multiply(_ index: Int, m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
