@@ -77,8 +77,31 @@ def shifted(image, down, right):
     return image[rows][:, columns]
 
 
+def deformed(image, rng, degrees, scale, most):
+    """IMAGE turned by up to DEGREES, scaled by up to SCALE either way and moved by up to MOST
+    pixels about its centre (bilinear, edges repeated): a small random affine map."""
+    height, width = image.shape
+    angle = np.radians(rng.uniform(-degrees, degrees))
+    factor = 1 + rng.uniform(-scale, scale)
+    down, right = rng.uniform(-most, most), rng.uniform(-most, most)
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    y, x = y - cy - down, x - cx - right          # each output pixel, back to where it came from
+    cos, sin = np.cos(angle) / factor, np.sin(angle) / factor
+    sy, sx = cos * y - sin * x + cy, sin * y + cos * x + cx
+    y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
+    fy, fx = sy - y0, sx - x0
+    pixels = image.astype(np.float64)
+
+    def at(r, c):
+        return pixels[np.clip(r, 0, height - 1), np.clip(c, 0, width - 1)]
+    value = (at(y0, x0) * (1 - fy) * (1 - fx) + at(y0, x0 + 1) * (1 - fy) * fx
+             + at(y0 + 1, x0) * fy * (1 - fx) + at(y0 + 1, x0 + 1) * fy * fx)
+    return np.clip(np.rint(value), 0, 255).astype(np.uint8)
+
+
 def main(argv):
-    if len(argv) < 5 or argv[1] not in ('new-real', 'shifted') or (argv[1] == 'new-real' and len(argv) < 6):
+    if len(argv) < 5 or argv[1] not in ('new-real', 'shifted', 'deformed') or (argv[1] == 'new-real' and len(argv) < 6):
         sys.exit(__doc__)
     mode, real, out, per_class = argv[1], argv[2], argv[3], int(argv[4])
     most = int(argv[5]) if mode == 'shifted' and len(argv) > 5 else 2
@@ -86,7 +109,13 @@ def main(argv):
     for name in sorted(n for n in os.listdir(real) if os.path.isdir(os.path.join(real, n))):
         files = sorted(os.listdir(os.path.join(real, name)))
         os.makedirs(os.path.join(out, name), exist_ok=True)
-        if mode == 'shifted':
+        if mode == 'deformed':
+            images = [read_grey_png(os.path.join(real, name, f)) for f in files if f.endswith('.png')]
+            degrees = float(argv[5]) if len(argv) > 5 else 10
+            for i in range(per_class):
+                write_grey_png(os.path.join(out, name, f'{i:05d}.png'),
+                               deformed(images[i % len(images)], rng, degrees, 0.1, 2))
+        elif mode == 'shifted':
             images = [read_grey_png(os.path.join(real, name, f)) for f in files]
             for i in range(per_class):
                 down = right = 0
