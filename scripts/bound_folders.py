@@ -7,9 +7,12 @@ set (docs/quality.md, "What a perfect generator would add"):
             (up to MAX_SHIFT, the optional last argument) at random with its edges repeated:
             variation learnt from the real images alone. REAL may be synthd's output tree
             (files beside the class folders, such as manifest.jsonl, are skipped).
+  deformed  as shifted, but each copy turned by up to DEGREES (the optional last argument,
+            default 10), scaled by up to 10% either way and moved by up to 2 pixels.
 
     scripts/with-torch python3 scripts/bound_folders.py new-real data/small out/bound/new-real/small 50 data/fashion
     scripts/with-torch python3 scripts/bound_folders.py shifted  data/small out/bound/shifted/small 50
+    scripts/with-torch python3 scripts/bound_folders.py deformed data/small out/bound/deformed/small 250 10
     .build/release/synthd eval data/small out/bound/new-real/small --test data/fashion-test --seeds 3 --multiples 0.5,1
 
 Reads and writes 8-bit greyscale PNG (what `synthd import-idx` writes) with the standard
