@@ -142,13 +142,8 @@ public final class Conv2d: Module {
 
     /// y = the convolution of x plus the bias, by Winograd (the shape checked by the caller).
     private func winogradForward(_ x: Tensor, into y: Tensor) {
-        let layout = WinogradProducts.layout(n: outChannels)
-        let u = winogradWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
-            inChannels: inChannels, outChannels: outChannels), layout: layout) { w, u in
-            WinogradStridedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels,
-                                                        packed: layout.isPacked, into: u)
-        }.weights
-        let weights = WinogradProducts(weights: u.data, k: 4 * inChannels, n: outChannels, layout: layout)
+        let weights = winogradWeights.products(WinogradStridedConvolution.self, of: weight.value,
+                                               inChannels: inChannels, outChannels: outChannels).products
         WinogradStridedConvolution.run(x.data, batch: x.shape[0], inChannels: inChannels, outChannels: outChannels,
                                        height: x.shape[2], width: x.shape[3], weights: weights, bias: bias?.value.data,
                                        into: y.data, scratch: scratch)
@@ -165,13 +160,8 @@ public final class Conv2d: Module {
 
     /// dx (B, Cin, H, W) = the transposed convolution of dy (B, Cout, H/2, W/2), by Winograd.
     private func winogradInputGradient(_ dy: Tensor, into dx: Tensor) {
-        let layout = WinogradProducts.layout(n: inChannels)
-        let u = winogradGradientWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
-            inChannels: outChannels, outChannels: inChannels), layout: layout) { w, u in
-            WinogradTransposedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels,
-                                                           packed: layout.isPacked, into: u)
-        }.weights
-        let weights = WinogradProducts(weights: u.data, k: outChannels, n: inChannels, layout: layout)
+        let weights = winogradGradientWeights.products(WinogradTransposedConvolution.self, of: weight.value,
+                                                       inChannels: outChannels, outChannels: inChannels).products
         WinogradTransposedConvolution.runWholeBatch(dy.data, batch: dy.shape[0], inChannels: outChannels,
                                                     outChannels: inChannels, height: dy.shape[2], width: dy.shape[3],
                                                     weights: weights, bias: nil, into: dx.data, scratch: scratch)

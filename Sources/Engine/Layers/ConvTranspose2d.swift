@@ -145,12 +145,9 @@ public final class ConvTranspose2d: Module {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         let plane = height * width, outPlane = y.shape[2] * y.shape[3]
         guard bfloat16 else {   // training's: Float products over the whole batch at once
-            let layout = WinogradProducts.layout(n: outChannels)
-            let weights = WinogradProducts(weights: preparedWinogradWeights(layout: layout).data, k: inChannels,
-                                           n: outChannels, layout: layout)
             WinogradTransposedConvolution.runWholeBatch(
                 x.data, batch: batch, inChannels: inChannels, outChannels: outChannels, height: height, width: width,
-                weights: weights, bias: paddedBias().data, into: y.data, scratch: scratch)
+                weights: winogradProducts(), bias: paddedBias().data, into: y.data, scratch: scratch)
             return
         }
         winograd(batch: batch, height: height, width: width, bfloat16: bfloat16) { start in
@@ -225,12 +222,12 @@ public final class ConvTranspose2d: Module {
     private func winograd(batch: Int, height: Int, width: Int, statistics: UnsafeMutablePointer<Double>? = nil,
                           bfloat16: Bool,
                           ends: (Int) -> (WinogradTransposedConvolution.Source, WinogradTransposedConvolution.Destination)) {
-        let u = preparedWinogradWeights()
+        let u = winogradProducts(layout: .rows).weights
         let bfloat16 = bfloat16 && BFloat16GEMM.isAvailable
         if bfloat16 && packedWinogradWeights.isEmpty {
             packedWinogradWeights = [UInt16](unsafeUninitializedCapacity: WinogradTransposedConvolution.packedWeightCount(
                 inChannels: inChannels, outChannels: outChannels)) { buffer, count in
-                WinogradTransposedConvolution.packWeights(u.data, inChannels: inChannels, outChannels: outChannels,
+                WinogradTransposedConvolution.packWeights(u, inChannels: inChannels, outChannels: outChannels,
                                                           into: buffer.baseAddress!)
                 count = buffer.count
             }
@@ -238,7 +235,7 @@ public final class ConvTranspose2d: Module {
         let paddedBias = paddedBias()
         packedWinogradWeights.withUnsafeBufferPointer { packed in
             WinogradTransposedConvolution.run(batch: batch, inChannels: inChannels, outChannels: outChannels,
-                                              height: height, width: width, u: u.data, bias: paddedBias.data,
+                                              height: height, width: width, u: u, bias: paddedBias.data,
                                               scratch: scratch, statistics: statistics,
                                               packed: bfloat16 ? packed.baseAddress : nil, ends: ends)
         }
@@ -252,16 +249,14 @@ public final class ConvTranspose2d: Module {
         return padded
     }
 
-    /// The transformed weights in `layout` (sampling's: row-major), transformed again only when
-    /// the weights or the layout changed.
-    private func preparedWinogradWeights(layout: WinogradProducts.Layout = .rows) -> Tensor {
-        let (u, changed) = winogradWeights.prepare(weight.value, count: WinogradTransposedConvolution.transformedWeightCount(
-            inChannels: inChannels, outChannels: outChannels), layout: layout) { w, u in
-            WinogradTransposedConvolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels,
-                                                           packed: layout.isPacked, into: u)
-        }
+    /// The forward's Winograd products in `layout` (by default training's, as the context's
+    /// kernel takes them; sampling's: `.rows`), transformed again only when the weights or the
+    /// layout changed, and then the bfloat16 pack of them is stale too.
+    private func winogradProducts(layout: WinogradProducts.Layout? = nil) -> WinogradProducts {
+        let (products, changed) = winogradWeights.products(WinogradTransposedConvolution.self, of: weight.value,
+                                                           inChannels: inChannels, outChannels: outChannels, layout: layout)
         if changed { packedWinogradWeights = [] }
-        return u
+        return products
     }
 
     /// Whether the input gradient of an input of `height` x `width` is computed by Winograd in
@@ -277,13 +272,8 @@ public final class ConvTranspose2d: Module {
     /// dx (B, Cin, H, W) = the 4/2/1 convolution of dy (B, Cout, 2H, 2W) with the weights read as
     /// a convolution's (Cin outputs, Cout inputs: the same memory), by Winograd.
     private func winogradInputGradient(_ dy: Tensor, into dx: Tensor) {
-        let layout = WinogradProducts.layout(n: inChannels)
-        let u = winogradGradientWeights.prepare(weight.value, count: WinogradStridedConvolution.transformedWeightCount(
-            inChannels: outChannels, outChannels: inChannels), layout: layout) { w, u in
-            WinogradStridedConvolution.transformWeights(w, inChannels: outChannels, outChannels: inChannels,
-                                                        packed: layout.isPacked, into: u)
-        }.weights
-        let weights = WinogradProducts(weights: u.data, k: 4 * outChannels, n: inChannels, layout: layout)
+        let weights = winogradGradientWeights.products(WinogradStridedConvolution.self, of: weight.value,
+                                                       inChannels: outChannels, outChannels: inChannels).products
         WinogradStridedConvolution.run(dy.data, batch: dy.shape[0], inChannels: outChannels, outChannels: inChannels,
                                        height: dy.shape[2], width: dy.shape[3], weights: weights, bias: nil,
                                        into: dx.data, scratch: scratch)

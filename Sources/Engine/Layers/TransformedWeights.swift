@@ -10,10 +10,28 @@ final class TransformedWeights {
     private var source: Tensor?
     private var layout = WinogradProducts.Layout.rows
 
+    /// The products of a pass of `Convolution` by `weight` (`inChannels` in, `outChannels` out)
+    /// in `layout`, by default the one the running context's kernel takes for that many output
+    /// columns; `changed` when the weights were transformed now (whatever was derived from the
+    /// last ones is stale). The products read this object's memory: keep it while they run.
+    func products<Convolution: WinogradWeightTransform>(
+        _ convolution: Convolution.Type, of weight: Tensor, inChannels: Int, outChannels: Int,
+        layout: WinogradProducts.Layout? = nil
+    ) -> (products: WinogradProducts, changed: Bool) {
+        let layout = layout ?? WinogradProducts.layout(n: outChannels)
+        let count = Convolution.transformedWeightCount(inChannels: inChannels, outChannels: outChannels)
+        let (u, changed) = prepare(weight, count: count, layout: layout) { w, u in
+            Convolution.transformWeights(w, inChannels: inChannels, outChannels: outChannels, packed: layout.isPacked, into: u)
+        }
+        let products = WinogradProducts(weights: u.data, k: Convolution.productDepth(inChannels: inChannels),
+                                        n: outChannels, layout: layout)
+        return (products, changed)
+    }
+
     /// `count` floats of `weight` transformed by `transform(weight, into)` in `layout`;
-    /// `changed` when they were transformed now (whatever was derived from the last ones is stale).
-    func prepare(_ weight: Tensor, count: Int, layout: WinogradProducts.Layout = .rows,
-                 transform: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> (weights: Tensor, changed: Bool) {
+    /// `changed` when they were transformed now.
+    private func prepare(_ weight: Tensor, count: Int, layout: WinogradProducts.Layout,
+                         transform: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> (weights: Tensor, changed: Bool) {
         let u = Tensor.reuse(transformed, shape: [count])
         let copy = Tensor.reuse(source, shape: weight.shape)
         let changed = u !== transformed || copy !== source || layout != self.layout
@@ -25,6 +43,25 @@ final class TransformedWeights {
         (transformed, source, self.layout) = (u, copy, layout)
         return (u, changed)
     }
+}
+
+/// What `TransformedWeights` needs of a Winograd convolution: the size of its transformed
+/// weights, the depth of each of its products, and the transform.
+protocol WinogradWeightTransform {
+    static func transformedWeightCount(inChannels: Int, outChannels: Int) -> Int
+    /// k of each product: the rows of one transformed weight matrix.
+    static func productDepth(inChannels: Int) -> Int
+    static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int, packed: Bool,
+                                 into u: UnsafeMutablePointer<Float>)
+}
+
+extension WinogradStridedConvolution: WinogradWeightTransform {
+    /// The four parity phases' channels side by side (a space-to-depth of the input).
+    static func productDepth(inChannels: Int) -> Int { 4 * inChannels }
+}
+
+extension WinogradTransposedConvolution: WinogradWeightTransform {
+    static func productDepth(inChannels: Int) -> Int { inChannels }
 }
 
 /// A Winograd pass's transformed weights, k x n matrices one after another, and how its GEMMs
