@@ -5,6 +5,7 @@ import Imaging
 /// A file left out of training, and why.
 public struct RejectedFile: Sendable, Equatable, Codable {
     public let path: String
+    /// The line a user reads: the path, then why (`ds/cat/x.png: not a PNG or JPEG file`).
     public let reason: String
 }
 
@@ -104,7 +105,7 @@ public final class TrainingSet: @unchecked Sendable {
             } }
         }
 
-        var rejected = scan.skipped.map { RejectedFile(path: $0.path, reason: $0.reason) }
+        var rejected = scan.skipped.map { RejectedFile(path: $0.path, reason: "\($0.path): \($0.reason)") }
         var images: [(FittedImage, Int32)] = []
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {

@@ -98,7 +98,8 @@ struct Train: ParsableCommand {
         progress.write(String(format: "loaded %d images in %d classes (%@, %dx%d) in %.1f s\n", set.count, set.classMap.count,
                               set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
                               Date().timeIntervalSince(loadStart)))
-        for file in set.rejected { progress.write("rejected \(file.reason)\n") }
+        // A file name may hold a line break: one line per file, escaped as the daemon's log does.
+        for file in set.rejected { progress.write("rejected \(LineLogHandler.oneLine(file.reason))\n") }
         for name in set.emptyClasses { progress.write("warning: class folder '\(name)' has no images; skipped\n") }
 
         var options = TrainingOptions()

@@ -93,7 +93,12 @@ import Glibc
         #expect(rejected["socket.png"]?.contains("socket") == true, "\(rejected)")
         #expect(rejected["corrupt.png"] != nil && rejected["bomb.jpg"]?.contains("scans") == true, "\(rejected)")
         #expect(rejected.keys.contains { $0.hasPrefix("bad") }, "\(rejected)")
+        // Each reason is the line a user reads, so it names its file, whoever rejected it.
+        for (name, reason) in rejected { #expect(reason.contains(name), "\(reason)") }
         #expect(!daemon.log.contains("\u{1B}"), "no escape sequence reaches the log")
+        let text = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(text.output.contains("rejected: \(layout.spool)/mixed/circle/pipe.png: a FIFO"), "\(text.output)")
+        #expect(!text.output.contains("\u{1B}"), "no escape sequence reaches the status either")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 10)?.status == 0)
     }

@@ -43,7 +43,7 @@ public struct LineLogHandler: LogHandler {
 
     /// Text that cannot start another line or forge a priority prefix: a line break reads
     /// ` | `, every other control character (a carriage return, an escape sequence) `\u{..}`.
-    static func oneLine(_ text: String) -> String {
+    public static func oneLine(_ text: String) -> String {
         var result = ""
         for scalar in text.unicodeScalars {
             switch scalar {

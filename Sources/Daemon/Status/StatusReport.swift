@@ -155,7 +155,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
-        for file in rejected ?? [] { text += "\n  rejected: \(file.reason)" }
+        for file in rejected ?? [] { text += "\n  rejected: \(LineLogHandler.oneLine(file.reason))" }
         return text
     }
 
