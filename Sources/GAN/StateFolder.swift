@@ -69,7 +69,7 @@ public struct StateFolder: Sendable {
 
     public init(_ path: String) throws {
         self.path = path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try createFolders(path)
     }
 
     public var recordPath: String { path + "/model.json" }

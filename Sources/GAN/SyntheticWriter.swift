@@ -210,7 +210,7 @@ public struct SyntheticWriter {
         precondition(counts.count == record.classes.count, "\(counts.count) counts for \(record.classes.count) classes")
         precondition(judge.map { $0.classes.count == counts.count } ?? true, "the judge knows other classes")
         precondition(realCounts.map { $0.count == counts.count } ?? true, "real counts for other classes")
-        for name in record.classes { try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true) }
+        for name in record.classes { try createFolders(root + "/" + name) }
         let classes = counts.count
         var summary = Summary()
         guard counts.contains(where: { $0 > 0 }) else { return summary }

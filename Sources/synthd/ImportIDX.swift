@@ -59,7 +59,7 @@ struct ImportIDX: ParsableCommand {
         }
         var taken = [Int](repeating: 0, count: names.count)
         var written = 0
-        for name in names { try FileManager.default.createDirectory(atPath: out + "/" + name, withIntermediateDirectories: true) }
+        for name in names { try createFolders(out + "/" + name) }
         for index in order {
             let label = Int(labelArray.bytes[index])
             if let perClass, taken[label] >= perClass { continue }

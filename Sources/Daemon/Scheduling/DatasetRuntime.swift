@@ -144,7 +144,7 @@ public final class RuntimeStore: @unchecked Sendable {
         runtime.updatedAt = Date()
         cache[dataset] = runtime
         do {
-            try FileManager.default.createDirectory(atPath: folder(dataset), withIntermediateDirectories: true)
+            try createFolders(folder(dataset))
             try writeFileAtomically(path: path(dataset), bytes: Self.encode(runtime), durable: false)
             return nil
         } catch {

@@ -52,8 +52,8 @@ public final class Scheduler {
         self.logger = logger
         self.compute = compute
         scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
-        try FileManager.default.createDirectory(atPath: configuration.state + "/datasets", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
+        try createFolders(configuration.state + "/datasets")
+        try createFolders(configuration.output)
         queue = try jobs ?? JobQueue(path: configuration.state + "/queue.json")
         store = RuntimeStore(root: configuration.state + "/datasets", shared: shared)
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)

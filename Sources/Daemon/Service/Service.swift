@@ -51,7 +51,7 @@ public final class Service {
         // queue and train the same models. Taken before anything in the folder is touched.
         // Nodes of a cluster share the state folder: the database's leases keep each
         // dataset's folder to one writer instead.
-        try FileManager.default.createDirectory(atPath: configuration.state, withIntermediateDirectories: true)
+        try createFolders(configuration.state)
         let ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
         defer { ownership?.release() }
         lowerPriority(to: configuration.nice)
@@ -89,7 +89,7 @@ public final class Service {
 
         let events = Mailbox<SpoolEvent>()
         let watcher = SpoolWatcher(spool: configuration.spool)
-        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
+        try createFolders(configuration.spool)
         try watcher.start { events.post($0) }
         defer { watcher.stop() }
         scheduler.reconcile()
