@@ -28,7 +28,9 @@ import Glibc
 
     @Test func terminalLinesStartWithTimeAndLevel() {
         let line = LineLogHandler(journal: false).format(level: .info, message: "hello", metadata: [:])
-        #expect(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ info    hello$"#, options: .regularExpression) != nil, "\(line)")
+        #expect(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ info     hello$"#, options: .regularExpression) != nil, "\(line)")
+        let critical = LineLogHandler(journal: false).format(level: .critical, message: "bad.toml:2: unknown key", metadata: [:])
+        #expect(critical.hasSuffix("Z critical bad.toml:2: unknown key"), "\(critical)")
     }
 
     @Test func theJournalIsRecognisedByDeviceAndInode() {

@@ -38,7 +38,8 @@ public struct LineLogHandler: LogHandler {
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { text += " \(Self.oneLine(key))=\(Self.value(value.description))" }
         if journal { return "<\(Self.priority(level))>\(text)" }
         let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withInternetDateTime])
-        return "\(stamp) \(level.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))\(text)"
+        // The longest level, "critical", still gets its space before the message.
+        return "\(stamp) \(level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))\(text)"
     }
 
     /// Text that cannot start another line or forge a priority prefix: a line break reads
