@@ -82,14 +82,7 @@ let convCases = [
     func gradientsMatchFiniteDifferences(_ c: ConvCase) {
         let layer = makeLayer(c)
         let x = randomTensor([2, c.inChannels, c.height, c.width], seed: 14)
-        let w = projectionWeights(like: layer.forward(x), seed: 15)
-        layer.zeroGradients()
-        _ = layer.forward(x)
-        let dx = layer.backward(w)!
-        let loss = { weightedSum(layer.forward(x), w) }
-        checkGradient("dx", of: x, analytic: dx, loss: loss)
-        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, loss: loss)
-        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 15) { layer.forward(x) } backward: { layer.backward($0) }
     }
 }
 
@@ -117,14 +110,7 @@ let convCases = [
     func gradientsMatchFiniteDifferences(_ c: ConvCase) {
         let layer = makeLayer(c)
         let x = randomTensor([2, c.inChannels, c.height, c.width], seed: 24)
-        let w = projectionWeights(like: layer.forward(x), seed: 25)
-        layer.zeroGradients()
-        _ = layer.forward(x)
-        let dx = layer.backward(w)!
-        let loss = { weightedSum(layer.forward(x), w) }
-        checkGradient("dx", of: x, analytic: dx, loss: loss)
-        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, loss: loss)
-        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 25) { layer.forward(x) } backward: { layer.backward($0) }
     }
 
     @Test func skippingGradientsLeavesThemUntouched() {
@@ -153,12 +139,7 @@ let convCases = [
         let y = layer.forward(x)
         expectClose(y.values, directConvolution(x, weight: layer.weight.value, bias: layer.bias!.value,
                                                 stride: c.stride, padding: c.padding), "chunked Conv2d")
-        let w = projectionWeights(like: y, seed: 84)
-        let dx = layer.backward(w)!
-        let loss = { weightedSum(layer.forward(x), w) }
-        checkGradient("dx", of: x, analytic: dx, maxElements: 40, loss: loss)
-        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, maxElements: 40, loss: loss)
-        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 84, maxElements: 40) { layer.forward(x) } backward: { layer.backward($0) }
     }
 
     @Test func convTranspose2dOverManyChunks() {
@@ -172,11 +153,6 @@ let convCases = [
         let y = layer.forward(x)
         expectClose(y.values, directTransposedConvolution(x, weight: layer.weight.value, bias: layer.bias!.value,
                                                           stride: c.stride, padding: c.padding), "chunked ConvTranspose2d")
-        let w = projectionWeights(like: y, seed: 88)
-        let dx = layer.backward(w)!
-        let loss = { weightedSum(layer.forward(x), w) }
-        checkGradient("dx", of: x, analytic: dx, maxElements: 40, loss: loss)
-        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, maxElements: 40, loss: loss)
-        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 88, maxElements: 40) { layer.forward(x) } backward: { layer.backward($0) }
     }
 }

@@ -18,12 +18,7 @@ import Testing
         layer.weight.value.copy(from: randomTensor([4, 5], seed: 1))
         layer.bias!.value.copy(from: randomTensor([4], seed: 2))
         let x = randomTensor([3, 5], seed: 3)
-        let w = projectionWeights(like: layer.forward(x), seed: 4)
-        let dx = layer.backward(w)!
-        let loss = { weightedSum(layer.forward(x), w) }
-        checkGradient("dx", of: x, analytic: dx, loss: loss)
-        checkGradient("dW", of: layer.weight.value, analytic: layer.weight.grad, loss: loss)
-        checkGradient("db", of: layer.bias!.value, analytic: layer.bias!.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 4) { layer.forward(x) } backward: { layer.backward($0) }
     }
 
     @Test func backwardAccumulatesParameterGradients() {
@@ -85,13 +80,8 @@ import Testing
             layer.runningVar.copy(from: randomTensor([3], seed: 36, range: 0.5...2))
         }
         let x = randomTensor([3, 3, 2, 3], seed: 37, range: -2...2)
-        let w = projectionWeights(like: layer.forward(x), seed: 38)
-        let dx = layer.backward(w)
         // Running statistics change on every training forward but do not affect its output.
-        let loss = { weightedSum(layer.forward(x), w) }
-        checkGradient("dx", of: x, analytic: dx, eps: 1e-2, loss: loss)
-        checkGradient("dgamma", of: layer.gamma.value, analytic: layer.gamma.grad, loss: loss)
-        checkGradient("dbeta", of: layer.beta.value, analytic: layer.beta.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 38) { layer.forward(x) } backward: { layer.backward($0) }
     }
 
     @Test func inferenceUsesRunningStatistics() {
@@ -206,13 +196,8 @@ import Testing
             }
             #expect(abs(Double(y[b]) - expected) < 1e-5)
         }
-        let w = projectionWeights(like: y, seed: 64)
-        let dphi = head.backward(w)!
-        let loss = { weightedSum(head.forward(phi, labels: labels), w) }
-        checkGradient("dphi", of: phi, analytic: dphi, loss: loss)
-        checkGradient("dW", of: head.linear.weight.value, analytic: head.linear.weight.grad, loss: loss)
-        checkGradient("db", of: head.linear.bias!.value, analytic: head.linear.bias!.grad, loss: loss)
-        checkGradient("dE", of: head.embedding.weight.value, analytic: head.embedding.weight.grad, loss: loss)
+        #expect(head.parameters.count == 3, "the linear part's weight and bias and the class embedding")
+        checkLayerGradients(head, input: phi, seed: 64) { head.forward(phi, labels: labels) } backward: { head.backward($0) }
     }
 }
 
@@ -234,12 +219,7 @@ import Testing
                 }
             }
         }
-        let w = projectionWeights(like: y, seed: 74)
-        let dx = layer.backward(w)
-        let loss = { weightedSum(layer.forward(x, labels: labels), w) }
-        checkGradient("dx", of: x, analytic: dx, loss: loss)
-        checkGradient("dscale", of: layer.scale.value, analytic: layer.scale.grad, loss: loss)
-        checkGradient("dshift", of: layer.shift.value, analytic: layer.shift.grad, loss: loss)
+        checkLayerGradients(layer, input: x, seed: 74) { layer.forward(x, labels: labels) } backward: { layer.backward($0) }
         #expect(layer.scale.grad[2] == 0 && layer.shift.grad[3] == 0, "an unused class got a gradient")
     }
 }

@@ -60,12 +60,9 @@ func expectWinogradNear(_ actual: [Float], _ expected: [Float], _ label: String,
         let winograd = up.forward(x, algorithm: .winograd).values
         expectNear(up.forward(x, algorithm: .columns).values, winograd, "columns vs Winograd")
         // The backward pass reads what forward saved: it must not care which path ran.
-        let w = projectionWeights(like: up.forward(x, algorithm: .winograd), seed: 45)
-        up.zeroGradients()
-        let dx = up.backward(w)!
-        let loss = { weightedSum(up.forward(x, algorithm: .winograd), w) }
-        checkGradient("dx", of: x, analytic: dx, maxElements: 30, loss: loss)
-        checkGradient("dW", of: up.weight.value, analytic: up.weight.grad, maxElements: 30, loss: loss)
+        checkLayerGradients(up, input: x, parameters: [up.weight], seed: 45, maxElements: 30) {
+            up.forward(x, algorithm: .winograd)
+        } backward: { up.backward($0) }
     }
 
     /// The transformed weights are kept between calls: a weight changed in place (as an

@@ -174,23 +174,11 @@ import Testing
         let conv = convolution(s, seed: 51)
         let x = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 53)
         winograd.run {
-            let w = projectionWeights(like: conv.forward(x), seed: 55)
-            conv.zeroGradients()
-            let dx = conv.backward(w)!
-            let loss = { weightedSum(conv.forward(x), w) }
-            checkGradient("conv dx", of: x, analytic: dx, maxElements: 40, loss: loss)
-            checkGradient("conv dW", of: conv.weight.value, analytic: conv.weight.grad, maxElements: 40, loss: loss)
-            checkGradient("conv db", of: conv.bias!.value, analytic: conv.bias!.grad, maxElements: 40, loss: loss)
+            checkLayerGradients(conv, input: x, seed: 55, maxElements: 40) { conv.forward(x) } backward: { conv.backward($0) }
 
             let up = upsampler(s, seed: 57)
             let small = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 59)
-            let v = projectionWeights(like: up.forward(small), seed: 61)
-            up.zeroGradients()
-            let dsmall = up.backward(v)!
-            let upLoss = { weightedSum(up.forward(small), v) }
-            checkGradient("transposed dx", of: small, analytic: dsmall, maxElements: 40, loss: upLoss)
-            checkGradient("transposed dW", of: up.weight.value, analytic: up.weight.grad, maxElements: 40, loss: upLoss)
-            checkGradient("transposed db", of: up.bias!.value, analytic: up.bias!.grad, maxElements: 40, loss: upLoss)
+            checkLayerGradients(up, input: small, seed: 61, maxElements: 40) { up.forward(small) } backward: { up.backward($0) }
         }
     }
 

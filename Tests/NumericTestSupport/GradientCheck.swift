@@ -60,6 +60,32 @@ public func checkGradient(
             sourceLocation: sourceLocation)
 }
 
+/// Checks a layer's backward pass against central differences of L = sum(w * forward()), w fixed
+/// random weights (`projectionWeights`, from `seed`): with the layer's gradients zeroed and
+/// `forward` run once more, `backward(w)` must return dL/dx for the input `x` and add dL/dp
+/// into the `grad` of each of `parameters` (by default all of the layer's). `forward` calls the
+/// layer as the test means it (with labels, on one path); each check is labelled by the
+/// parameter's name.
+public func checkLayerGradients(
+    _ layer: some Module, input x: Tensor, parameters: [Parameter]? = nil, seed: UInt64,
+    eps: Float = 1e-2, maxElements: Int = 200, sourceLocation: SourceLocation = #_sourceLocation,
+    forward: () -> Tensor, backward: (Tensor) -> Tensor?
+) {
+    let w = projectionWeights(like: forward(), seed: seed)
+    layer.zeroGradients()
+    _ = forward()
+    guard let dx = backward(w) else {
+        Issue.record("backward returned no input gradient", sourceLocation: sourceLocation)
+        return
+    }
+    let loss = { weightedSum(forward(), w) }
+    checkGradient("input", of: x, analytic: dx, eps: eps, maxElements: maxElements, sourceLocation: sourceLocation, loss: loss)
+    for parameter in parameters ?? layer.parameters {
+        checkGradient(parameter.name, of: parameter.value, analytic: parameter.grad, eps: eps, maxElements: maxElements,
+                      sourceLocation: sourceLocation, loss: loss)
+    }
+}
+
 /// Asserts two float sequences agree within atol + rtol * |expected|, reporting the worst.
 public func expectClose(_ actual: [Float], _ expected: [Float], atol: Float = 1e-5, rtol: Float = 1e-4,
                  _ label: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
