@@ -6,11 +6,14 @@ public enum IDX {
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case unreadable(path: String, reason: String)
         case malformed(path: String, reason: String)
+        /// A well-formed IDX file that is not what was asked for (labels where images belong).
+        case unexpected(path: String, reason: String)
 
         public var description: String {
             switch self {
             case .unreadable(let path, let reason): return "\(path): cannot read: \(reason)"
             case .malformed(let path, let reason): return "\(path): not an IDX file of unsigned bytes: \(reason)"
+            case .unexpected(let path, let reason): return "\(path): \(reason)"
             }
         }
     }

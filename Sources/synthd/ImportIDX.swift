@@ -31,12 +31,13 @@ struct ImportIDX: ParsableCommand {
     func run() throws {
         let imageArray = try IDX.read(path: images)
         let labelArray = try IDX.read(path: labels)
+        // What the files hold is a data error, not a usage one (no usage text after it).
         guard imageArray.dimensions.count == 3 else {
-            throw ValidationError("\(images): expected dimensions (count, rows, columns), found \(imageArray.dimensions)")
+            throw IDX.Error.unexpected(path: images, reason: "expected image dimensions (count, rows, columns), found \(imageArray.dimensions)")
         }
         let (count, rows, columns) = (imageArray.dimensions[0], imageArray.dimensions[1], imageArray.dimensions[2])
         guard labelArray.dimensions == [count] else {
-            throw ValidationError("\(labels): \(labelArray.dimensions) labels for \(count) images in \(images)")
+            throw IDX.Error.unexpected(path: labels, reason: "labels of dimensions \(labelArray.dimensions) for \(count) images in \(images)")
         }
         let maxLabel = Int(labelArray.bytes.max() ?? 0)
         let names: [String]

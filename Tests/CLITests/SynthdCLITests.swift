@@ -142,6 +142,17 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
         let device = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--device", "gpu"])
         #expect(device.status != 0 && device.output.contains("--device must be auto, cpu, cuda or cuda:N, not 'gpu'"))
+        // A folder that cannot be made is named with the reason (not Foundation's error domain).
+        try Data([1]).write(to: URL(fileURLWithPath: state + "/file"))
+        let folder = try SynthdProcess.run(["train", "/x", "--state", state + "/file/model", "--steps", "1"])
+        #expect(folder.status != 0 && folder.output.contains("\(state)/file: failed to create the folder: Not a directory"),
+                "\(folder.output)")
+        // Files of the wrong kind are a data error: named, and no usage text after it.
+        let labels = state + "/labels.idx"   // magic 0 0 8 1, one dimension (3), three labels
+        try Data([0, 0, 8, 1, 0, 0, 0, 3, 0, 1, 2]).write(to: URL(fileURLWithPath: labels))
+        let swapped = try SynthdProcess.run(["import-idx", "--images", labels, "--labels", labels, "--out", state + "/idx"])
+        #expect(swapped.status == 1 && swapped.output.contains("\(labels): expected image dimensions"), "\(swapped.output)")
+        #expect(!swapped.output.contains("Usage:"), "\(swapped.output)")
     }
 
     /// `--device cuda` where there is no usable GPU exits 69 (EX_UNAVAILABLE) naming what is
