@@ -1,6 +1,7 @@
 import ArgumentParser
 import CUDA
 import CommandLineSupport
+import Daemon
 import Engine
 import Foundation
 import GAN
@@ -92,6 +93,13 @@ struct Generate: ParsableCommand {
             let target = to ?? real.max() ?? 0
             counts = real.map { max(0, target - $0) }
         }
+        // Refused at once with the figures when the files cannot fit (as the daemon does),
+        // rather than filling the disk and failing on the last files.
+        let total = counts.reduce(0) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
+        try createFolders(out)
+        try DiskSpace.check(out, neededBytes: DiskSpace.estimate(images: total, width: record.imageWidth,
+                                                                 height: record.imageHeight, channels: record.mode.channels),
+                            remedy: balance ? "a smaller --to" : "a smaller --per-class")
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
         writer.device = device
         writer.realCounts = report?.counts(for: record.classes)

@@ -110,6 +110,17 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let lines = try String(contentsOfFile: "\(out)/\(name)/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         let seed9 = lines.filter { $0.contains("synth-s9-") }
         #expect(seed9.count == 2 && seed9.allSatisfy { $0.contains("\"checked\":false") && $0.contains("\"temperature\":1}") }, "\(seed9)")
+
+        // More than the disk holds: refused before a file is written, with the figures.
+        let huge = try SynthdProcess.run(["generate", data, "--state", state, "--out", out, "--per-class", "\(Int.max)",
+                                          "--seed", "10", "--no-class-check"])
+        #expect(huge.status != 0 && huge.output.contains("No space left on device: writing these images needs up to"), "\(huge.output)")
+        #expect(huge.output.contains("or a smaller --per-class"), "\(huge.output)")
+        let after = try String(contentsOfFile: "\(out)/\(name)/manifest.jsonl", encoding: .utf8)
+        #expect(!after.contains("synth-s10-"), "nothing of the refused run")
+        for cls in ["cat", "dog"] {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(out)/\(name)/\(cls)").allSatisfy { !$0.contains("synth-s10-") })
+        }
     }
 
     /// `synthd train --minutes` caps an unaugmented model's passes over the images as the

@@ -18,7 +18,8 @@ public enum DiskSpace {
     /// which only shrinks them), rounded up to whole 4 KiB blocks, plus its manifest line.
     public static func estimate(images: Int, width: Int, height: Int, channels: Int) -> Int {
         let file = (width * height * channels + 1024 + 4095) / 4096 * 4096
-        return images * (file + 256)
+        let (bytes, overflow) = images.multipliedReportingOverflow(by: file + 256)
+        return overflow ? .max : bytes
     }
 
     /// Why a generation was not started.
@@ -26,20 +27,25 @@ public enum DiskSpace {
         public let path: String
         public let neededBytes: Int
         public let freeBytes: Int
+        /// What the writer can change to ask for less.
+        public var remedy = "lower the counts in the dataset's synthd.toml"
 
         /// Carries the system's own words for ENOSPC, so that the scheduler treats it as a
         /// full disk (retried later, then held until space is freed).
         public var description: String {
             "\(path): \(String(cString: strerror(ENOSPC))): writing these images needs up to \(megabytes(neededBytes)), "
-                + "\(megabytes(freeBytes)) free; free some space (or lower the counts in the dataset's synthd.toml)"
+                + "\(megabytes(freeBytes)) free; free some space (or \(remedy))"
         }
     }
 
     /// Throws `Shortage` when `neededBytes` (plus 1% and 1 MiB of headroom) is more than is free.
-    public static func check(_ path: String, neededBytes: Int) throws(Shortage) {
+    public static func check(_ path: String, neededBytes: Int, remedy: String? = nil) throws(Shortage) {
         guard let free = freeBytes(at: path) else { return }  // unknown: the writes will tell
-        let wanted = neededBytes + neededBytes / 100 + (1 << 20)
-        if wanted > free { throw Shortage(path: path, neededBytes: wanted, freeBytes: free) }
+        let (wanted, overflow) = neededBytes.addingReportingOverflow(neededBytes / 100 + (1 << 20))
+        guard overflow || wanted > free else { return }
+        var shortage = Shortage(path: path, neededBytes: overflow ? .max : wanted, freeBytes: free)
+        if let remedy { shortage.remedy = remedy }
+        throw shortage
     }
 
     static func megabytes(_ bytes: Int) -> String {
