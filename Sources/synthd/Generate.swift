@@ -96,7 +96,6 @@ struct Generate: ParsableCommand {
         // Refused at once with the figures when the files cannot fit (as the daemon does),
         // rather than filling the disk and failing on the last files.
         let total = counts.reduce(0) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
-        try createFolders(out)
         try DiskSpace.check(out, neededBytes: DiskSpace.estimate(images: total, width: record.imageWidth,
                                                                  height: record.imageHeight, channels: record.mode.channels),
                             remedy: balance ? "a smaller --to" : "a smaller --per-class")

@@ -209,6 +209,14 @@ extension JobRunnerTests {
         let free = try #require(DiskSpace.freeBytes(at: NSTemporaryDirectory()))
         try DiskSpace.check(NSTemporaryDirectory(), neededBytes: 4096)
         #expect(throws: DiskSpace.Shortage.self) { try DiskSpace.check(NSTemporaryDirectory(), neededBytes: free) }
+        // A folder not made yet is measured where it would be (so nothing is made to measure it).
+        let unmade = NSTemporaryDirectory() + "synthd-\(UUID().uuidString)/out"
+        let there = try #require(DiskSpace.freeBytes(at: unmade))
+        #expect(abs(there - free) < 1 << 30 && !FileManager.default.fileExists(atPath: unmade))
+        #expect(throws: DiskSpace.Shortage.self) { try DiskSpace.check(unmade, neededBytes: free) }
+        // Counts past what an Int holds saturate rather than trap.
+        #expect(DiskSpace.estimate(images: .max, width: 28, height: 28, channels: 1) == .max)
+        #expect(throws: DiskSpace.Shortage.self) { try DiskSpace.check(unmade, neededBytes: .max) }
     }
 }
 

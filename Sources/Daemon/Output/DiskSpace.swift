@@ -6,10 +6,14 @@ import Glibc
 /// before writing, so that a generation that cannot fit fails at once with the figures
 /// instead of filling the disk and failing on the last files.
 public enum DiskSpace {
-    /// Bytes an unprivileged writer may still use on the file system holding `path`.
+    /// Bytes an unprivileged writer may still use on the file system that holds `path`, or
+    /// would hold it: a folder not made yet is measured at its nearest existing parent.
     public static func freeBytes(at path: String) -> Int? {
-        var info = statvfs()
-        guard statvfs(path, &info) == 0 else { return nil }
+        var info = statvfs(), folder = path
+        while statvfs(folder, &info) != 0 {
+            guard errno == ENOENT, let slash = folder.lastIndex(of: "/") else { return errno == ENOENT ? freeBytes(at: ".") : nil }
+            folder = slash == folder.startIndex ? "/" : String(folder[..<slash])
+        }
         return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
