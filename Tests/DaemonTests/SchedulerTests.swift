@@ -190,6 +190,28 @@ import Testing
         #expect(restarted.store.get("gone").phase == .removed)
     }
 
+    /// A record that cannot be read (by hand, a damaged disk) is named in the log at start-up,
+    /// and its dataset is taken afresh rather than skipped or failing the daemon.
+    @Test func anUnreadableRecordIsNamedAndItsDatasetTakenAfresh() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        scheduler.store.update("pets") { $0.phase = .done }
+        let record = scheduler.store.folder("pets") + "/daemon.json"
+        try Data("{\"garbage".utf8).write(to: URL(fileURLWithPath: record))
+        for job in try scheduler.queue.snapshot() { try scheduler.queue.markDone(job) }
+
+        let lines = CapturedLines()
+        let restarted = try Scheduler(configuration: scheduler.configuration,
+                                      logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        #expect(lines.all.contains { $0.hasPrefix("warning \(record): unreadable record (") && $0.contains("starts afresh") },
+                "\(lines.all)")
+        restarted.reconcile()
+        restarted.takeSettled()
+        #expect(queued(restarted) == ["train pets"])
+        #expect(RuntimeStore.read(record) != nil, "rewritten")
+    }
+
     @Test func atStartUpAQuietDatasetIsTakenAtOnceAndOneBeingCopiedIsWaitedFor() throws {
         let root = NSTemporaryDirectory() + "synthd-scheduler-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -159,6 +159,18 @@ public final class RuntimeStore: @unchecked Sendable {
         return Array(try encoder.encode(runtime))
     }
 
+    /// The local records that exist but cannot be read (written by hand, or a damaged disk:
+    /// synthd replaces them atomically), with why: their datasets start afresh, and the
+    /// daemon says so at start-up rather than silently retraining them.
+    public func unreadableRecords() -> [(path: String, reason: String)] {
+        guard shared == nil else { return [] }
+        return datasets.compactMap { dataset in
+            let path = path(dataset)
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
+            do { _ = try Self.decode(data); return nil } catch { return (path, "\(error)") }
+        }
+    }
+
     public static func read(_ path: String) -> DatasetRuntime? {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
         return try? decode(data)

@@ -56,6 +56,9 @@ public final class Scheduler {
         try createFolders(configuration.output)
         queue = try jobs ?? JobQueue(path: configuration.state + "/queue.json")
         store = RuntimeStore(root: configuration.state + "/datasets", shared: shared)
+        for (path, reason) in store.unreadableRecords() {
+            logger.warning("\(path): unreadable record (\(reason)); its dataset starts afresh: the model is kept, fine-tuned and generated again, and the record rewritten")
+        }
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
         takeInterrupted()
