@@ -21,7 +21,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(path): checkpoint is truncated: \(actual) bytes, expected \(expected) "
                 + "(an interrupted copy?); the previous checkpoint, if any, is intact"
         case .checksumMismatch(let path, let stored, let computed):
-            return "\(path): checkpoint is corrupt: checksum \(hex(computed)) does not match the stored \(hex(stored))"
+            // synthd replaces a checkpoint whole (temporary file, fsync, rename): a bad checksum
+            // is damage after the write, which only a copy or a new training undoes.
+            return "\(path): checkpoint is corrupt: checksum \(hex(computed)) does not match the stored \(hex(stored)) "
+                + "(damaged after it was written: the disk, or a copy); restore it from a backup, or delete its state folder to train afresh"
         case .malformed(let path, let reason):
             return "\(path): checkpoint is corrupt: \(reason)"
         case .io(let path, let operation, let errno):
