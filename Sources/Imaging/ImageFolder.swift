@@ -39,7 +39,9 @@ public enum ImageFolder {
             switch self {
             case .notAFolder(let path): return "\(path): not a folder (a dataset is a folder of class folders of images)"
             case .unreadable(let path, let reason): return "\(path): cannot list: \(reason)"
-            case .outside(let path, let boundary): return "\(path): a symbolic link that leads out of \(boundary); not followed"
+            case .outside(let path, let boundary):
+                return "\(path): a symbolic link that leads out of \(boundary); not followed (copy or move the dataset in: "
+                    + "the daemon reads only what is inside the spool)"
             }
         }
     }

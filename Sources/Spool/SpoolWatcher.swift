@@ -134,7 +134,11 @@ public final class SpoolWatcher: @unchecked Sendable {
                 }
             }
             let topLevel = folder == spool + "/"
-            if topLevel && !isFolder { continue }  // files directly in the spool are not datasets
+            // Files directly in the spool are not datasets. A symbolic link made there (`ln -s
+            // ~/photos/shoes spool/`) is not a folder to inotify, but the daemon looks at it, if
+            // only to say that it does not follow links out of the spool.
+            let linkArrived = topLevel && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 && Self.isLinkToFolder(path)
+            if topLevel && !isFolder && !linkArrived { continue }
             guard let dataset = datasetName(of: topLevel ? path : folder, spool: spool) else { continue }
             if topLevel && mask & Int32(IN_DELETE | IN_MOVED_FROM) != 0 {
                 handler(.removed(dataset: dataset))
@@ -144,6 +148,12 @@ public final class SpoolWatcher: @unchecked Sendable {
                 handler(.changed(dataset: dataset))
             }
         }
+    }
+
+    private static func isLinkToFolder(_ path: String) -> Bool {
+        var link = stat(), target = stat()
+        return lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK && stat(path, &target) == 0
+            && target.st_mode & S_IFMT == S_IFDIR
     }
 
     /// inotify_event.name is a flexible array member, which Swift does not import.

@@ -73,6 +73,13 @@ final class EventLog: @unchecked Sendable {
         try FileManager.default.removeItem(atPath: spool + "/shoes")
         #expect(log.wait { $0 == .removed(dataset: "shoes") })
         #expect(!log.all.contains { if case .changed(let name) = $0 { return name == "README.txt" } else { return false } })
+
+        // A dataset linked in (not a folder to inotify) is reported, so that the daemon can
+        // say why it does not follow it; a link to a file is not a dataset.
+        try FileManager.default.createSymbolicLink(atPath: spool + "/file-link", withDestinationPath: spool + "/README.txt")
+        try FileManager.default.createSymbolicLink(atPath: spool + "/linked", withDestinationPath: NSTemporaryDirectory())
+        #expect(log.wait { $0 == .changed(dataset: "linked") })
+        #expect(!log.all.contains { if case .changed(let name) = $0 { return name == "file-link" } else { return false } })
     }
 
     /// A dataset renamed inside the spool: its folders keep their watches, and their events
