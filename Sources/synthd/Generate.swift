@@ -91,7 +91,13 @@ struct Generate: ParsableCommand {
                 real = record.classes.map { scan.files[$0]?.count ?? 0 }
             }
             let target = to ?? real.max() ?? 0
-            counts = real.map { max(0, target - $0) }
+            // A class of the model with no real images now (its folder removed or emptied since)
+            // is not part of the dataset to balance: topping it up would write nothing but the
+            // model's memory of it, which the judge, trained on today's images, cannot check.
+            counts = real.map { $0 == 0 ? 0 : max(0, target - $0) }
+            for (name, count) in zip(record.classes, real) where count == 0 {
+                print("note: class '\(name)' has no real images now (removed since the model learnt it?); not generated")
+            }
         }
         // Refused at once with the figures when the files cannot fit (as the daemon does),
         // rather than filling the disk and failing on the last files.

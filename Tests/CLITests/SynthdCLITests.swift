@@ -111,6 +111,17 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let seed9 = lines.filter { $0.contains("synth-s9-") }
         #expect(seed9.count == 2 && seed9.allSatisfy { $0.contains("\"checked\":false") && $0.contains("\"temperature\":1}") }, "\(seed9)")
 
+        // A class removed since the model learnt it is not topped up by --balance.
+        try FileManager.default.moveItem(atPath: data + "/dog", toPath: data + "-dog")
+        defer { try? FileManager.default.removeItem(atPath: data + "-dog") }
+        #expect(try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4"]).status == 0)
+        let withoutDog = try SynthdProcess.run(["generate", data, "--state", state, "--out", out, "--balance", "--to", "6",
+                                                "--seed", "11"])
+        #expect(withoutDog.status == 0 && withoutDog.output.contains("note: class 'dog' has no real images now"), "\(withoutDog.output)")
+        let seed11 = try String(contentsOfFile: "\(out)/\(name)/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("synth-s11-") }
+        #expect(seed11.count == 2 && seed11.allSatisfy { $0.contains("\"class\":\"cat\"") }, "\(seed11)")
+
         // More than the disk holds: refused before a file is written, with the figures.
         let huge = try SynthdProcess.run(["generate", data, "--state", state, "--out", out, "--per-class", "\(Int.max)",
                                           "--seed", "10", "--no-class-check"])
