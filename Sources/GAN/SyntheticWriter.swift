@@ -202,7 +202,9 @@ public struct SyntheticWriter {
     /// judge has accepted so far (plus 10%).
     ///
     /// `shouldStop` is asked between chunks of 8,192 images (about two seconds); when it says
-    /// stop, `GenerationStopped` is thrown and the manifest does not list the files written.
+    /// stop, the files written so far are flushed and listed in the manifest (every one is
+    /// whole), then `GenerationStopped` is thrown with their count. (The daemon writes into a
+    /// generation it publishes only when complete, and discards a stopped one.)
     /// `progress` gets the images written so far.
     @discardableResult
     public func write(counts: [Int], seed: UInt64, shouldStop: () -> Bool = { false },
@@ -249,8 +251,10 @@ public struct SyntheticWriter {
                 })
             for chunk in Self.chunks(of: labels.count) {
                 if shouldStop() {
-                    _ = try? background.wait()
-                    throw GenerationStopped()
+                    lines += try background.wait()
+                    try flush.flush()
+                    try appendManifest(lines)
+                    throw GenerationStopped(written: summary.written)
                 }
                 let groups = chunk.map { range in (labels: Array(labels[range]), seed: rng.nextUInt64()) }
                 let (images, verdicts) = try sampler.sampleSquares(groups, judges: judges)
@@ -397,7 +401,10 @@ public struct SyntheticWriter {
 
 /// Generation was asked to stop before it finished.
 public struct GenerationStopped: Error, CustomStringConvertible {
-    public init() {}
+    /// Files written (and listed in the manifest) before it stopped; nil where nothing was
+    /// being written yet.
+    public var written: Int?
+    public init(written: Int? = nil) { self.written = written }
     public var description: String { "generation stopped before it finished" }
 }
 

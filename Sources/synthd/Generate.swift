@@ -128,9 +128,19 @@ struct Generate: ParsableCommand {
         writer.temperature = temperature ?? Sampler.defaultTemperature(classCheck: writer.judge != nil,
                                                                         trainingImages: record.imagesAtLastRun)
         let start = Date()
-        let summary = try DeviceFailure.naming(dataset: dataset, work: .generation, on: device, 
-                                                 intact: { "the images written before it are whole files; the manifest lists none of this run's" }) {
-            try writer.write(counts: counts, seed: seed)
+        // Ctrl-C, SIGTERM or a closed terminal stop between chunks: what was written stays,
+        // listed in the manifest, instead of files that no manifest line describes.
+        Signals.install()
+        let summary: SyntheticWriter.Summary
+        do {
+            summary = try DeviceFailure.naming(dataset: dataset, work: .generation, on: device,
+                                               intact: { "the images written before it are whole files; the manifest lists none of this run's" }) {
+                try writer.write(counts: counts, seed: seed, shouldStop: { Signals.stopRequested })
+            }
+        } catch let stopped as GenerationStopped {
+            print("stopped: \(stopped.written ?? 0) of \(total) images written to \(root), each whole and listed in its manifest; "
+                  + "run again with another --seed to add more")
+            return
         }
         let seconds = Date().timeIntervalSince(start)
         print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", summary.written, root, seconds,

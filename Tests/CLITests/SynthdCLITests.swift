@@ -122,6 +122,29 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             .filter { $0.contains("synth-s11-") }
         #expect(seed11.count == 2 && seed11.allSatisfy { $0.contains("\"class\":\"cat\"") }, "\(seed11)")
 
+        // Interrupted (Ctrl-C) between chunks: whatever was written is whole and listed.
+        let long = try SynthdProcess(["generate", data, "--state", state, "--out", out, "--per-class", "200000",
+                                      "--seed", "12", "--no-class-check"])
+        let catFolder = "\(out)/\(name)/cat"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline,
+              (try? FileManager.default.contentsOfDirectory(atPath: catFolder))?.contains(where: { $0.contains("synth-s12-") }) != true {
+            usleep(50_000)
+        }
+        kill(long.process.processIdentifier, SIGINT)
+        let interrupted = long.finish(timeout: 60)
+        #expect(interrupted.status == 0 && interrupted.output.contains("stopped: "), "\(interrupted.output)")
+        let written = try ["cat", "dog"].flatMap { cls in
+            try FileManager.default.contentsOfDirectory(atPath: "\(out)/\(name)/\(cls)").filter { $0.contains("synth-s12-") }
+                .map { "\(out)/\(name)/\(cls)/\($0)" }
+        }
+        let listed = try String(contentsOfFile: "\(out)/\(name)/manifest.jsonl", encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("synth-s12-") }
+        #expect(!written.isEmpty && written.count < 400_000 && listed.count == written.count,
+                "\(written.count) files, \(listed.count) manifest lines")
+        #expect(interrupted.output.contains("stopped: \(written.count) of 400000 images"), "\(interrupted.output)")
+        for file in written { try FileManager.default.removeItem(atPath: file) }
+
         // More than the disk holds: refused before a file is written, with the figures.
         let huge = try SynthdProcess.run(["generate", data, "--state", state, "--out", out, "--per-class", "\(Int.max)",
                                           "--seed", "10", "--no-class-check"])
