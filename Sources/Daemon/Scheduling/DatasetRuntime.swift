@@ -165,15 +165,17 @@ public final class RuntimeStore: @unchecked Sendable {
     public func unreadableRecords() -> [(path: String, reason: String)] {
         guard shared == nil else { return [] }
         return datasets.compactMap { dataset in
-            let path = path(dataset)
-            guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
-            do { _ = try Self.decode(data); return nil } catch { return (path, "\(error)") }
+            guard case .failure(let error) = Self.load(path(dataset)) else { return nil }
+            return (path(dataset), "\(error)")
         }
     }
 
-    public static func read(_ path: String) -> DatasetRuntime? {
+    public static func read(_ path: String) -> DatasetRuntime? { try? load(path)?.get() }
+
+    /// The record at `path` decoded, or why not; nil when there is no file to read.
+    static func load(_ path: String) -> Result<DatasetRuntime, any Error>? {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
-        return try? decode(data)
+        return Result { try decode(data) }
     }
 
     public static func decode(_ data: Data) throws -> DatasetRuntime {
