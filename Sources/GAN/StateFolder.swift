@@ -109,7 +109,7 @@ public struct StateFolder: Sendable {
         } catch let error as Error {
             throw error
         } catch {
-            throw Error(path: recordPath, reason: "unreadable model record (\(error)); delete the state folder to retrain")
+            throw Error(path: recordPath, reason: "unreadable model record (\(describeDecodingFailure(error))); delete the state folder to retrain")
         }
     }
 

@@ -212,6 +212,30 @@ import Testing
         #expect(RuntimeStore.read(record) != nil, "rewritten")
     }
 
+    /// A damaged queue.json does not keep the daemon down: it is moved aside, said in the
+    /// log, and the queue is rebuilt from the spool and the records (the dataset whose
+    /// training was running is queued again).
+    @Test func aDamagedQueueIsMovedAsideAndRebuilt() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler) == ["train pets"])
+        let queueFile = scheduler.configuration.state + "/queue.json"
+        try Data("[{\"id\": 1, \"dataset\": \"pets\", \"kind\": \"tra".utf8).write(to: URL(fileURLWithPath: queueFile))
+
+        let lines = CapturedLines()
+        let restarted = try Scheduler(configuration: scheduler.configuration,
+                                      logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        #expect(lines.all.contains {
+            $0.hasPrefix("error \(queueFile): unreadable job queue (not valid JSON") && $0.contains("moved aside to \(queueFile).unreadable-")
+        }, "\(lines.all)")
+        restarted.reconcile()
+        restarted.takeSettled()
+        #expect(queued(restarted) == ["train pets"])
+        let kept = try FileManager.default.contentsOfDirectory(atPath: scheduler.configuration.state).filter { $0.hasPrefix("queue.json.unreadable-") }
+        #expect(kept.count == 1)
+    }
+
     @Test func atStartUpAQuietDatasetIsTakenAtOnceAndOneBeingCopiedIsWaitedFor() throws {
         let root = NSTemporaryDirectory() + "synthd-scheduler-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -166,7 +166,7 @@ public final class RuntimeStore: @unchecked Sendable {
         guard shared == nil else { return [] }
         return datasets.compactMap { dataset in
             guard case .failure(let error) = Self.load(path(dataset)) else { return nil }
-            return (path(dataset), "\(error)")
+            return (path(dataset), describeDecodingFailure(error))
         }
     }
 

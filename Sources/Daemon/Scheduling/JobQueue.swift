@@ -1,5 +1,8 @@
 import Engine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One unit of background work on a dataset.
 public struct Job: Codable, Equatable, Sendable {
@@ -67,15 +70,40 @@ public final class JobQueue: JobStore {
     public private(set) var interrupted: [Job] = []
     private var nextID = 1
 
-    public init(path: String) throws {
+    /// A queue file that could not be decoded, moved aside by this load (kept for a person to
+    /// look at), and why: the daemon starts with an empty queue and says so.
+    public private(set) var setAside: (path: String, reason: String)?
+
+    /// Loads the queue at `path`. A file that cannot be read (permissions, I/O) is an error;
+    /// one that reads but does not decode (edited by hand, a damaged disk: synthd replaces it
+    /// atomically) is renamed `queue.json.unreadable-<UTC time>` and the queue starts empty.
+    /// Nothing is lost with it that the daemon cannot rebuild: start-up reconciliation
+    /// queues training for every dataset whose files differ from what its model saw and
+    /// generation for every model not yet published, from the datasets' records and the
+    /// spool; quarantines live in the records. What goes is the finished jobs' history and
+    /// the deaths counted toward a crash loop. Refusing to start instead (exit 78, as before)
+    /// left every dataset unserved until a person came.
+    public init(path: String, now: Date = Date()) throws {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { return }
+        let bytes: Data
+        do { bytes = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw Configuration.Error(path: path, line: nil, reason: "cannot read the job queue: \(describeDecodingFailure(error))")
+        }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {
-            jobs = try decoder.decode([Job].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            jobs = try decoder.decode([Job].self, from: bytes)
         } catch {
-            throw Configuration.Error(path: path, line: nil, reason: "unreadable job queue (\(error)); move it aside to start afresh")
+            let reason = describeDecodingFailure(error)
+            let aside = path + ".unreadable-" + Self.stamp(now)
+            guard rename(path, aside) == 0 else {
+                let cause = String(cString: strerror(errno))
+                throw Configuration.Error(path: path, line: nil,
+                                          reason: "unreadable job queue (\(reason)), and it cannot be moved aside (\(cause)); move it aside to start afresh")
+            }
+            setAside = (aside, reason)
+            return
         }
         nextID = (jobs.map(\.id).max() ?? 0) + 1
         // Running when the daemon died: back to the queue, for the scheduler to judge.
@@ -184,6 +212,15 @@ public final class JobQueue: JobStore {
         guard let index = jobs.firstIndex(where: { $0.id == id }) else { return }
         change(&jobs[index])
         try save()
+    }
+
+    /// `20261203T011500Z`: a file name's time, sortable.
+    static func stamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter.string(from: date)
     }
 
     private func save() throws {

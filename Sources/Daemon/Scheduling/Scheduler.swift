@@ -54,7 +54,15 @@ public final class Scheduler {
         scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
         try createFolders(configuration.state + "/datasets")
         try createFolders(configuration.output)
-        queue = try jobs ?? JobQueue(path: configuration.state + "/queue.json")
+        if let jobs {
+            queue = jobs
+        } else {
+            let local = try JobQueue(path: configuration.state + "/queue.json")
+            if let (path, reason) = local.setAside {
+                logger.error("\(configuration.state)/queue.json: unreadable job queue (\(reason)); moved aside to \(path) and started afresh: every dataset is looked at again, and trained or generated where its model or outputs are behind its files")
+            }
+            queue = local
+        }
         store = RuntimeStore(root: configuration.state + "/datasets", shared: shared)
         for (path, reason) in store.unreadableRecords() {
             logger.warning("\(path): unreadable record (\(reason)); its dataset starts afresh: the model is kept, fine-tuned and generated again, and the record rewritten")
