@@ -212,7 +212,11 @@ public struct SyntheticWriter {
         precondition(counts.count == record.classes.count, "\(counts.count) counts for \(record.classes.count) classes")
         precondition(judge.map { $0.classes.count == counts.count } ?? true, "the judge knows other classes")
         precondition(realCounts.map { $0.count == counts.count } ?? true, "real counts for other classes")
-        for name in record.classes { try createFolders(root + "/" + name) }
+        // Every class of the real dataset gets its folder, images or not, so that the two trees
+        // index their classes alike; a class the model knows but the dataset lost gets none.
+        for (k, name) in record.classes.enumerated() where counts[k] > 0 || (realCounts?[k] ?? 1) > 0 {
+            try createFolders(root + "/" + name)
+        }
         let classes = counts.count
         var summary = Summary()
         guard counts.contains(where: { $0 > 0 }) else { return summary }

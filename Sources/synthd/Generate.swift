@@ -78,26 +78,28 @@ struct Generate: ParsableCommand {
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
 
-        var counts = [Int](repeating: perClass ?? 0, count: record.classes.count)
         let report = folder.readDatasetReport()
-        if balance {
-            // Readable images per class: from the last training run's report when there is
-            // one (a corrupt file is not an image), else by file name.
-            let real: [Int]
-            if let report {
-                real = report.counts(for: record.classes)
-            } else {
-                let scan = try ImageFolder.scan(dataset)
-                real = record.classes.map { scan.files[$0]?.count ?? 0 }
-            }
+        // Readable images per class: from the last training run's report when there is one
+        // (a corrupt file is not an image), else, for --balance, which needs them, by file name.
+        var real = report?.counts(for: record.classes)
+        if balance && real == nil {
+            let scan = try ImageFolder.scan(dataset)
+            real = record.classes.map { scan.files[$0]?.count ?? 0 }
+        }
+        var counts: [Int]
+        if balance, let real {
             let target = to ?? real.max() ?? 0
-            // A class of the model with no real images now (its folder removed or emptied since)
-            // is not part of the dataset to balance: topping it up would write nothing but the
-            // model's memory of it, which the judge, trained on today's images, cannot check.
-            counts = real.map { $0 == 0 ? 0 : max(0, target - $0) }
-            for (name, count) in zip(record.classes, real) where count == 0 {
-                print("note: class '\(name)' has no real images now (removed since the model learnt it?); not generated")
-            }
+            counts = real.map { max(0, target - $0) }
+        } else {
+            counts = [Int](repeating: perClass ?? 0, count: record.classes.count)
+        }
+        // A class of the model with no real images now (its folder removed or emptied since:
+        // the class map only grows) is not part of the dataset: its images would be the model's
+        // memory of it, which the judge, trained on today's images, cannot check, in a folder
+        // the real tree lacks, shifting the class indices of whoever reads both trees.
+        for (k, name) in record.classes.enumerated() where real?[k] == 0 {
+            counts[k] = 0
+            print("note: class '\(name)' has no real images now (removed since the model learnt it?); not generated")
         }
         // Refused at once with the figures when the files cannot fit (as the daemon does),
         // rather than filling the disk and failing on the last files.

@@ -233,13 +233,15 @@ extension JobRunnerTests {
         let capped = GenerationPlan(settings: defaults, real: [100, 20, 0, 95, 7])
         #expect(capped.counts == [50, 10, 0, 48, 4], "0.5 per real image, rounded up")
         #expect(capped.rule == "balance: every class topped up to the largest class (100), then 50 more each (enlarge 0.5 x 100); "
-            + "4 of 5 classes capped at 0.5 per real image (max_synthetic_per_real)")
+            + "3 of 5 classes capped at 0.5 per real image (max_synthetic_per_real); 1 of 5 classes left out: no real images now")
 
         var settings = defaults
         settings.maxSyntheticPerReal = 0
-        let unbalanced = GenerationPlan(settings: settings, real: [100, 20, 0])
-        #expect(unbalanced.counts == [50, 130, 150])
-        #expect(zip(unbalanced.counts, [100, 20, 0]).allSatisfy { $0 + $1 == 150 })
+        let unbalanced = GenerationPlan(settings: settings, real: [100, 20, 40])
+        #expect(unbalanced.counts == [50, 130, 110])
+        #expect(zip(unbalanced.counts, [100, 20, 40]).allSatisfy { $0 + $1 == 150 })
+        // A class the dataset lost (the class map only grows) is not written, whatever the policy.
+        #expect(GenerationPlan(settings: settings, real: [100, 20, 0]).counts == [50, 130, 0])
         settings.maxSyntheticPerReal = 2
         #expect(GenerationPlan(settings: settings, real: [100, 20, 0]).counts == [50, 40, 0])
         settings.maxSyntheticPerReal = 0
@@ -254,6 +256,21 @@ extension JobRunnerTests {
         settings.policy = .perClass
         settings.perClass = 9
         #expect(GenerationPlan(settings: settings, real: [100, 7]).counts == [9, 9])
+        let lost = GenerationPlan(settings: settings, real: [100, 0, 7])
+        #expect(lost.counts == [9, 0, 9])
+        #expect(lost.rule == "per-class: 9 images of every class; 1 of 3 classes left out: no real images now")
+    }
+
+    /// A model with no image counts from its last training (synthd kept none before the
+    /// report): `per_class` writes every class, balance has nothing to go by.
+    @Test func withoutTheLastTrainingsCountsOnlyPerClassWrites() {
+        let record = ModelRecord(configuration: ModelConfiguration(), classes: ["cat", "dog"], mode: .grey, imageWidth: 28,
+                                 imageHeight: 28, steps: 10, imagesAtLastRun: 8, options: TrainingOptions())
+        var settings = Configuration()
+        #expect(GenerationPlan(settings: settings, record: record, report: nil).counts == [0, 0])
+        settings.policy = .perClass
+        settings.perClass = 3
+        #expect(GenerationPlan(settings: settings, record: record, report: nil).counts == [3, 3])
     }
 
     @Test func theEnlargeShareAndTheCapAreSettingsAndPartOfTheGeneration() throws {

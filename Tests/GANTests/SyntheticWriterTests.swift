@@ -82,6 +82,24 @@ import Testing
         #expect(lines.allSatisfy { $0.realInClass == ($0.class == "cat" ? 4 : 9) }, "\(lines.map { ($0.class, $0.realInClass) })")
     }
 
+    /// The output tree has the real dataset's class folders: a class with real images gets its
+    /// folder even with nothing to write (both trees index their classes alike), a class the
+    /// dataset lost gets none.
+    @Test func classFoldersFollowTheRealClasses() throws {
+        let (state, _) = try trainedState()
+        let (generator, record) = try SavedGenerator.load(state)
+        let base = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        var writer = SyntheticWriter(generator: generator, record: record, root: base + "/lost")
+        writer.realCounts = [4, 0]
+        try writer.write(counts: [2, 0], seed: 7)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/lost").sorted() == ["cat", "manifest.jsonl"])
+        writer = SyntheticWriter(generator: generator, record: record, root: base + "/full")
+        writer.realCounts = [4, 9]
+        try writer.write(counts: [0, 0], seed: 7)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/full").sorted() == ["cat", "dog"])
+    }
+
     /// With `maxShift`, each written image is the image written without it (same seed: the
     /// same samples) moved by the offset its manifest line names: up to `maxShift` each way,
     /// never none, reproducible from the seed, and varied (a 5 x 5 square has 24 offsets).

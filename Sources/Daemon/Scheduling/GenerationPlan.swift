@@ -10,6 +10,11 @@ import GAN
 /// `max_synthetic_per_real` times its own images: then it gets that many (a class drawn from few
 /// images is drawn badly, and mostly synthetic it costs accuracy; docs/quality.md).
 /// `per-class` writes `per_class` images of each class (an explicit count: not capped).
+///
+/// Under either policy a class the model knows but the dataset no longer has (its folder
+/// removed or emptied since: the class map only grows) gets nothing: the output tree is to be
+/// read beside the real one, and a class folder only one of the two trees has shifts the
+/// class indices of the other (two ImageFolders index their sorted folder names).
 public struct GenerationPlan: Equatable, Sendable {
     /// Images to write per class, in the model's class order.
     public let counts: [Int]
@@ -20,28 +25,47 @@ public struct GenerationPlan: Equatable, Sendable {
 
     /// `real`: readable images per class at the last training (the model's class order).
     public init(settings: Configuration, real: [Int]) {
+        let absent = real.filter { $0 == 0 }.count
+        let leftOut = absent == 0 ? "" : "; \(absent) of \(real.count) classes left out: no real images now"
         switch settings.policy {
         case .perClass:
-            counts = Array(repeating: settings.perClass, count: real.count)
-            rule = "per-class: \(settings.perClass) images of every class"
+            counts = real.map { $0 == 0 ? 0 : settings.perClass }
+            rule = "per-class: \(settings.perClass) images of every class" + leftOut
         case .balance:
             let largest = real.max() ?? 0
             let target = settings.balanceTo > 0 ? settings.balanceTo : largest
             let extra = Int((Double(target) * settings.enlarge).rounded(.up))
             let uncapped = real.map { max(0, target - $0) + extra }
             let cap = settings.maxSyntheticPerReal
-            counts = cap > 0 ? zip(uncapped, real).map { min($0, Int((Double($1) * cap).rounded(.up))) } : uncapped
+            counts = zip(uncapped, real).map { count, real in
+                real == 0 ? 0 : cap > 0 ? min(count, Int((Double(real) * cap).rounded(.up))) : count
+            }
             let to = settings.balanceTo > 0 ? "balance_to \(target)" : "the largest class (\(target))"
-            let capped = zip(counts, uncapped).filter { $0 < $1 }.count
+            let capped = zip(zip(counts, uncapped), real).filter { $0.0 < $0.1 && $1 > 0 }.count
             rule = "balance: every class topped up to \(to)"
                 + (extra > 0 ? ", then \(extra) more each (enlarge \(Self.format(settings.enlarge)) x \(target))" : "")
                 + (capped > 0 ? "; \(capped) of \(real.count) classes capped at \(Self.format(cap)) per real image (max_synthetic_per_real)" : "")
+                + leftOut
         }
     }
 
-    /// The plan for a trained model, by the image counts its last training found.
+    /// The plan for a trained model, by the image counts its last training found. Without
+    /// them (a model from before synthd kept them) every class counts as present: balance has
+    /// nothing to go by, and `per_class` writes every class.
     public init(settings: Configuration, record: ModelRecord, report: DatasetReport?) {
-        self.init(settings: settings, real: report?.counts(for: record.classes) ?? Array(repeating: 0, count: record.classes.count))
+        if let report {
+            self.init(settings: settings, real: report.counts(for: record.classes))
+        } else if settings.policy == .perClass {
+            self.init(settings: settings, real: Array(repeating: 1, count: record.classes.count))  // present, count unknown
+        } else {
+            self.init(counts: Array(repeating: 0, count: record.classes.count),
+                      rule: "balance: no image counts from the last training; nothing to top up")
+        }
+    }
+
+    init(counts: [Int], rule: String) {
+        self.counts = counts
+        self.rule = rule
     }
 
     static func format(_ value: Double) -> String {
