@@ -9,10 +9,14 @@ set (docs/quality.md, "What a perfect generator would add"):
             (files beside the class folders, such as manifest.jsonl, are skipped).
   deformed  as shifted, but each copy turned by up to DEGREES (the optional last argument,
             default 10), scaled by up to 10% either way and moved by up to 2 pixels.
+  flipped   REAL's images mirrored left to right: the first copy of each image as it is
+            mirrored, further copies (PER_CLASS above the class's count) mirrored and moved
+            1-2 pixels as `shifted` moves them.
 
     scripts/with-torch python3 scripts/bound_folders.py new-real data/small out/bound/new-real/small 50 data/fashion
     scripts/with-torch python3 scripts/bound_folders.py shifted  data/small out/bound/shifted/small 50
     scripts/with-torch python3 scripts/bound_folders.py deformed data/small out/bound/deformed/small 250 10
+    scripts/with-torch python3 scripts/bound_folders.py flipped  data/small out/bound/flipped/small 50
     .build/release/synthd eval data/small out/bound/new-real/small --test data/fashion-test --seeds 3 --multiples 0.5,1
 
 Reads and writes 8-bit greyscale PNG (what `synthd import-idx` writes) with the standard
@@ -104,7 +108,7 @@ def deformed(image, rng, degrees, scale, most):
 
 
 def main(argv):
-    if len(argv) < 5 or argv[1] not in ('new-real', 'shifted', 'deformed') or (argv[1] == 'new-real' and len(argv) < 6):
+    if len(argv) < 5 or argv[1] not in ('new-real', 'shifted', 'deformed', 'flipped') or (argv[1] == 'new-real' and len(argv) < 6):
         sys.exit(__doc__)
     mode, real, out, per_class = argv[1], argv[2], argv[3], int(argv[4])
     most = int(argv[5]) if mode == 'shifted' and len(argv) > 5 else 2
@@ -118,6 +122,16 @@ def main(argv):
             for i in range(per_class):
                 write_grey_png(os.path.join(out, name, f'{i:05d}.png'),
                                deformed(images[i % len(images)], rng, degrees, 0.1, 2))
+        elif mode == 'flipped':
+            images = [read_grey_png(os.path.join(real, name, f))[:, ::-1] for f in files if f.endswith('.png')]
+            for i in range(per_class):
+                image = images[i % len(images)]
+                if i >= len(images):
+                    down = right = 0
+                    while down == 0 and right == 0:
+                        down, right = rng.randint(-2, 2), rng.randint(-2, 2)
+                    image = shifted(image, down, right)
+                write_grey_png(os.path.join(out, name, f'{i:05d}.png'), image)
         elif mode == 'shifted':
             images = [read_grey_png(os.path.join(real, name, f)) for f in files]
             for i in range(per_class):
