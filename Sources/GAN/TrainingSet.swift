@@ -40,12 +40,20 @@ public final class TrainingSet: @unchecked Sendable {
     public enum Error: Swift.Error, CustomStringConvertible {
         case folder(ImageFolder.Error)
         case noImages(path: String, rejected: Int)
+        /// More images than fit in memory at the model's resolution: `bytes` is the least
+        /// loading them would take.
+        case tooManyImages(path: String, images: Int, resolution: Int, bytes: Int, limit: MemoryLimit)
 
         public var description: String {
             switch self {
             case .folder(let error): return error.description
             case .noImages(let path, let rejected):
                 return "\(path): no readable images in any class folder (\(rejected) files rejected)"
+            case .tooManyImages(let path, let images, let resolution, let bytes, let limit):
+                return "\(path): \(images) images need at least \(MemoryLimit.gibibytes(bytes)) of memory at \(resolution)x\(resolution), "
+                    + "more than the \(limit) synthd may use; not loaded. Split the dataset into smaller ones"
+                    + (resolution > 32 ? ", train it at 32x32 ([training] resolution = 32)" : "")
+                    + ", or give synthd more memory (the unit's MemoryMax=; the daemon tries again when the dataset or its synthd.toml changes)"
             }
         }
     }
@@ -72,9 +80,11 @@ public final class TrainingSet: @unchecked Sendable {
     ///   - confinement: symbolic links that lead out of this folder are not followed.
     ///   - adjust: applied to each file's image (given its path) as it is decoded, before it is
     ///     fitted: `synthd eval` moves synthd's displaced samples back where they were drawn.
+    ///   - memory: what this process may use; a dataset that cannot fit in it is refused before
+    ///     a file is read (`Error.tooManyImages`). nil: not checked.
     public static func load(_ root: String, classMap existing: ClassMap = ClassMap(), resolution: Int,
                             mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard,
-                            confinedTo confinement: String? = nil,
+                            confinedTo confinement: String? = nil, memory: MemoryLimit? = .current(),
                             adjust: (@Sendable (String, Image) -> Image)? = nil) throws(Error) -> TrainingSet {
         let scan: ImageFolder.Scan
         do { scan = try ImageFolder.scan(root, confinedTo: confinement) } catch { throw .folder(error) }
@@ -83,6 +93,10 @@ public final class TrainingSet: @unchecked Sendable {
         for name in scan.classNames {
             let label = Int32(classMap.insert(name))
             entries += scan.files[name]!.map { ($0, label) }
+        }
+        let needed = leastMemory(images: entries.count, resolution: resolution, channels: requestedMode?.channels ?? 1)
+        if let memory, needed > memory.bytes {
+            throw .tooManyImages(path: root, images: entries.count, resolution: resolution, bytes: needed, limit: memory)
         }
 
         // Decode and fit in parallel, keeping only the fitted R x R image (a few KB) of each
@@ -133,6 +147,17 @@ public final class TrainingSet: @unchecked Sendable {
                            imageWidth: commonSize >> 32, imageHeight: commonSize & 0xFFFF_FFFF,
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
                            ignored: scan.ignored, emptyClasses: scan.emptyClasses)
+    }
+
+    /// The least memory loading `images` files takes: while the last is fitted, every fitted
+    /// image (R x R at the images' own channels, at least `channels`) and the packed set they are
+    /// copied into are both held, with a slot per file; and the rest of the process (the
+    /// models, Adam's moments, buffers: a few hundred MiB). An under-estimate on purpose: what
+    /// it refuses cannot load.
+    public static func leastMemory(images: Int, resolution: Int, channels: Int) -> Int {
+        let perImage = 2 * resolution * resolution * channels + 128, rest = 256 << 20
+        let (total, overflow) = images.multipliedReportingOverflow(by: perImage)
+        return overflow || total > .max - rest ? .max : total + rest
     }
 
     /// The images `indices` (in that order) as a set of their own: same classes, size and

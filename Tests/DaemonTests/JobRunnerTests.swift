@@ -1,4 +1,5 @@
-import Daemon
+@testable import Daemon
+import Engine
 import Foundation
 import GAN
 import Imaging
@@ -218,6 +219,16 @@ extension JobRunnerTests {
         #expect(DiskSpace.estimate(images: .max, width: 28, height: 28, channels: 1) == .max)
         #expect(throws: DiskSpace.Shortage.self) { try DiskSpace.check(unmade, neededBytes: .max) }
     }
+}
+
+/// What the daemon does after a failure: a dataset too large for memory is the dataset's
+/// fault (held until it or its synthd.toml changes: the OOM killer would otherwise take the
+/// daemon down three times before the crash-loop rule gave up on it); a full disk is retried.
+@Test func aDatasetTooLargeForMemoryWaitsForAChange() {
+    let tooLarge = TrainingSet.Error.tooManyImages(path: "spool/huge", images: 9_000_000, resolution: 64, bytes: 200 << 30,
+                                                   limit: MemoryLimit(bytes: 12 << 30, source: "cgroup memory.max of /system.slice/synthd.service"))
+    #expect(JobRunner.retry(for: tooLarge) == .whenChanged)
+    #expect(JobRunner.retry(for: FileError.io(path: "out/x.png", operation: "write", errno: ENOSPC)) == .later)
 }
 
 @Suite struct GenerationPlanTests {

@@ -90,4 +90,29 @@ final class DatasetFolder {
         try folder.write("a/x.png", [0])
         #expect(throws: TrainingSet.Error.self) { try TrainingSet.load(folder.root, resolution: 32) }
     }
+
+    /// A dataset whose images cannot fit in the memory synthd may use is refused before a file
+    /// is read, with the figures and what to do; one that fits loads.
+    @Test func aDatasetTooLargeForMemoryIsRefusedBeforeLoading() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("a", count: 3, value: 10)
+        try folder.write("a/broken.png", [0])  // never read: no rejection is reported
+        let needed = 4 * (2 * 64 * 64 * 3 + 128) + (256 << 20)
+        let small = MemoryLimit(bytes: 200 << 20, source: "cgroup memory.max of /test")
+        #expect {
+            _ = try TrainingSet.load(folder.root, resolution: 64, mode: .rgb, memory: small)
+        } throws: { error in
+            guard case .tooManyImages(let path, let images, _, let bytes, let limit)? = error as? TrainingSet.Error else { return false }
+            let text = "\(error)"
+            return path == folder.root && images == 4 && bytes == needed && limit == small
+                && text.hasPrefix("\(folder.root): 4 images need at least 256 MiB of memory at 64x64, more than the 200 MiB (cgroup memory.max of /test)")
+                && text.contains("[training] resolution = 32") && text.contains("MemoryMax=")
+        }
+        #expect(throws: TrainingSet.Error.self) {
+            try TrainingSet.load(folder.root, resolution: 64, mode: .rgb, memory: MemoryLimit(bytes: needed - 1, source: "t"))
+        }
+        let loaded = try TrainingSet.load(folder.root, resolution: 64, mode: .rgb, memory: MemoryLimit(bytes: needed, source: "t"))
+        #expect(loaded.count == 3 && loaded.rejected.count == 1)
+        #expect(TrainingSet.leastMemory(images: .max / 2, resolution: 64, channels: 3) == .max, "saturates")
+    }
 }
