@@ -69,6 +69,6 @@ public struct ClusterStatus: Codable, Sendable {
         }
         text += queue.isEmpty ? "queue: empty\n" : "queue (\(queue.count) waiting): " + queue.prefix(20).joined(separator: ", ")
             + (queue.count > 20 ? ", ..." : "") + "\n"
-        return text + datasets.map { $0.summary() }.joined(separator: "\n")
+        return text + (DatasetStatus.overview(datasets).map { $0 + "\n\n" } ?? "") + datasets.map { $0.summary() }.joined(separator: "\n")
     }
 }

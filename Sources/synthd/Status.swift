@@ -15,6 +15,7 @@ struct Status: ParsableCommand {
         cluster: its nodes, who runs what under which lease, the queue, and every dataset.
         """)
 
+    @Argument(help: "Datasets to show (default: every one, after a line that counts them by state).") var datasets: [String] = []
     @Option(help: "A state folder: the daemon's, a folder of state folders, or one dataset's.") var state: String?
     @Option(help: "Configuration file naming the state folder.") var config: String?
     @Flag(help: "Print JSON instead of text.") var json = false
@@ -28,7 +29,7 @@ struct Status: ParsableCommand {
             if configuration.isClustered { return try showCluster(configuration) }
             folder = configuration.state
         }
-        let statuses = try DatasetStatus.read(folder)
+        let statuses = try chosen(DatasetStatus.read(folder), in: folder)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -36,13 +37,27 @@ struct Status: ParsableCommand {
         } else if statuses.isEmpty {
             print("no datasets under \(folder)")
         } else {
+            if let overview = DatasetStatus.overview(statuses) { print(overview + "\n") }
             statuses.forEach { print($0.summary()) }
         }
     }
 
+    /// The datasets asked for on the command line (all without), or an error naming one that
+    /// is not there.
+    func chosen(_ statuses: [DatasetStatus], in folder: String) throws -> [DatasetStatus] {
+        guard !datasets.isEmpty else { return statuses }
+        let known = Set(statuses.map(\.dataset))
+        if let unknown = datasets.first(where: { !known.contains($0) }) {
+            let some = known.sorted().prefix(10).joined(separator: ", ") + (known.count > 10 ? ", ..." : "")
+            throw ValidationError("no dataset '\(unknown)' under \(folder)" + (known.isEmpty ? "" : " (there are: \(some))"))
+        }
+        return statuses.filter { datasets.contains($0.dataset) }
+    }
+
     func showCluster(_ configuration: Configuration) throws {
         let database = try ClusterConnection.open(configuration)
-        let status = try ClusterStatus.read(database, state: configuration.state)
+        var status = try ClusterStatus.read(database, state: configuration.state)
+        status.datasets = try chosen(status.datasets, in: configuration.state)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

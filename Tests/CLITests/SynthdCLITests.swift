@@ -90,6 +90,11 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             let rejected = mine?["rejected"] as? [[String: Any]]
             #expect(rejected?.first?["path"] as? String == data + "/cat/broken.png", "status lists the rejected file")
         }
+        // Named datasets only; a name that is not there is an error that says what is.
+        let named = try SynthdProcess.run(["status", "--state", stateRoot, "pets"])
+        #expect(named.status == 0 && named.output.hasPrefix("pets: ") && named.output.contains("step \(steps + 2)"), "\(named.output)")
+        let unknown = try SynthdProcess.run(["status", "--state", stateRoot, "cats"])
+        #expect(unknown.status != 0 && unknown.output.contains("no dataset 'cats' under \(stateRoot) (there are: pets)"), "\(unknown.output)")
 
         let out = try temporaryFolder("out")
         defer { try? FileManager.default.removeItem(atPath: out) }

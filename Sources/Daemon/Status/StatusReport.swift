@@ -155,7 +155,44 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
-        for file in rejected ?? [] { text += "\n  rejected: \(LineLogHandler.oneLine(file.reason))" }
+        // A folder of 50,000 broken files is one problem, not 50,000 lines.
+        let files = rejected ?? []
+        for file in files.prefix(Self.rejectedShown) { text += "\n  rejected: \(LineLogHandler.oneLine(file.reason))" }
+        if files.count > Self.rejectedShown {
+            text += "\n  ... and \(files.count - Self.rejectedShown) more rejected files (synthd status --json lists them all)"
+        }
+        return text
+    }
+
+    /// Rejected files listed per dataset in the text; `--json` has them all.
+    static let rejectedShown = 20
+
+    /// One line over several datasets, for the top of `synthd status`: how many are in each
+    /// state, and which are being worked on or have failed, so that a spool of hundreds of
+    /// datasets is read from its first lines. nil for fewer than two datasets.
+    public static func overview(_ statuses: [DatasetStatus], now: Date = Date()) -> String? {
+        guard statuses.count > 1 else { return nil }
+        let order = ["training", "generating", "queued", "waiting", "failed", "done", "removed"]
+        var counts: [String: Int] = [:]
+        for status in statuses { counts[status.state ?? "trained by hand", default: 0] += 1 }
+        let states = order.filter { counts[$0] != nil } + counts.keys.filter { !order.contains($0) }.sorted()
+        var text = "\(statuses.count) datasets: " + states.map { "\(counts[$0]!) \($0)" }.joined(separator: ", ")
+        let busy = statuses.filter { ["training", "generating"].contains($0.state ?? "") }
+        if !busy.isEmpty {
+            text += "\n  now: " + busy.map { status in
+                var part = "\(status.dataset) \(status.state!)"
+                if let progress = status.progress { part += String(format: " %.0f%%", progress * 100) }
+                if let eta = status.eta, let date = ISO8601DateFormatter().date(from: eta) {
+                    part += ", ETA \(duration(max(0, date.timeIntervalSince(now))))"
+                }
+                return part
+            }.joined(separator: "; ")
+        }
+        let failed = statuses.filter { $0.state == "failed" }.map(\.dataset)
+        if !failed.isEmpty {
+            let named = failed.prefix(10).joined(separator: ", ") + (failed.count > 10 ? " and \(failed.count - 10) more" : "")
+            text += "\n  failed: \(named) (synthd status NAME shows why)"
+        }
         return text
     }
 
