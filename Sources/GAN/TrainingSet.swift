@@ -7,6 +7,16 @@ public struct RejectedFile: Sendable, Equatable, Codable {
     public let path: String
     /// The line a user reads: the path, then why (`ds/cat/x.png: not a PNG or JPEG file`).
     public let reason: String
+
+    /// Rejected files named one per line, up to this many, in logs and text; the rest are
+    /// counted (a folder of 50,000 broken files is one problem, not 50,000 lines), and
+    /// `dataset.json` and `synthd status --json` list them all.
+    public static let listedInText = 20
+
+    /// The reasons of the first `listedInText` files, and how many are left unnamed.
+    public static func listed(_ files: [RejectedFile]) -> (reasons: [String], unnamed: Int) {
+        (files.prefix(listedInText).map(\.reason), max(0, files.count - listedInText))
+    }
 }
 
 /// A dataset in memory, ready for training: every readable image fitted to R x R (see

@@ -99,7 +99,9 @@ struct Train: ParsableCommand {
                               set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
                               Date().timeIntervalSince(loadStart)))
         // A file name may hold a line break: one line per file, escaped as the daemon's log does.
-        for file in set.rejected { progress.write("rejected \(LineLogHandler.oneLine(file.reason))\n") }
+        let rejected = RejectedFile.listed(set.rejected)
+        for reason in rejected.reasons { progress.write("rejected \(LineLogHandler.oneLine(reason))\n") }
+        if rejected.unnamed > 0 { progress.write("rejected \(rejected.unnamed) more files (synthd status --json lists every one)\n") }
         for name in set.emptyClasses { progress.write("warning: class folder '\(name)' has no images; skipped\n") }
 
         var options = TrainingOptions()

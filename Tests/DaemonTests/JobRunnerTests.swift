@@ -36,6 +36,22 @@ import Testing
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
     }
 
+    /// A dataset with many broken files logs the first 20 by name and counts the rest, each
+    /// training round (the record lists every one).
+    @Test func manyRejectedFilesAreCountedNotAllLogged() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        for i in 0..<25 { try Data([0x89, 0x50, 0x4E, 0x47, 1]).write(to: URL(fileURLWithPath: "\(root)/spool/pets/a/broken-\(i).png")) }
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(job, shouldStop: { false }) else { Issue.record("training failed"); return }
+        let rejected = lines.all.filter { $0.hasPrefix("warning rejected ") }
+        #expect(rejected.count == 21, "\(rejected)")
+        #expect(rejected.last == "warning rejected 5 more files (\(scheduler.store.folder("pets"))/dataset.json lists every one)")
+        #expect(try StateFolder(scheduler.store.folder("pets")).readDatasetReport()?.rejected.count == 25)
+    }
+
     /// Without augmentation a round ends after `max_epochs` passes over the images, long before
     /// its minutes (2 here): counted from the round's first step across its time slices.
     @Test func anUnaugmentedRoundEndsAfterItsPassesOverTheData() throws {

@@ -127,7 +127,9 @@ public struct JobRunner: Sendable {
         let set = try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
                                           confinedTo: configuration.spool)
         let log = logger.with(dataset: name)
-        for file in set.rejected { log.warning("rejected \(file.reason)") }
+        let rejected = RejectedFile.listed(set.rejected)
+        for reason in rejected.reasons { log.warning("rejected \(reason)") }
+        if rejected.unnamed > 0 { log.warning("rejected \(rejected.unnamed) more files (\(state.path)/dataset.json lists every one)") }
         for empty in set.emptyClasses { log.warning("class '\(empty)' has no images; skipped") }
 
         let previous = try state.readRecord()

@@ -155,17 +155,11 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
-        // A folder of 50,000 broken files is one problem, not 50,000 lines.
-        let files = rejected ?? []
-        for file in files.prefix(Self.rejectedShown) { text += "\n  rejected: \(LineLogHandler.oneLine(file.reason))" }
-        if files.count > Self.rejectedShown {
-            text += "\n  ... and \(files.count - Self.rejectedShown) more rejected files (synthd status --json lists them all)"
-        }
+        let listed = RejectedFile.listed(rejected ?? [])
+        for reason in listed.reasons { text += "\n  rejected: \(LineLogHandler.oneLine(reason))" }
+        if listed.unnamed > 0 { text += "\n  ... and \(listed.unnamed) more rejected files (synthd status --json lists them all)" }
         return text
     }
-
-    /// Rejected files listed per dataset in the text; `--json` has them all.
-    static let rejectedShown = 20
 
     /// One line over several datasets, for the top of `synthd status`: how many are in each
     /// state, and which are being worked on or have failed, so that a spool of hundreds of
