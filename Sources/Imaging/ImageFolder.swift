@@ -9,7 +9,8 @@ public enum ImageFolder {
     /// What a scan found.
     public struct Scan: Sendable, Equatable {
         public let root: String
-        /// Class folder name -> image file paths, sorted by name.
+        /// Class folder name -> image file paths: the class folder's entries sorted by name,
+        /// each folder below it read where its name sorts (`cat/2019/a.png` before `cat/b.png`).
         public let files: [String: [String]]
         /// Entries passed over quietly: hidden, temporary, or not an image by name.
         public let ignored: [String]
@@ -102,22 +103,56 @@ public enum ImageFolder {
             }
             canonicalNames[name.precomposedStringWithCanonicalMapping] = name
             var images: [String] = []
-            for file in try list(path) {
-                let filePath = path + "/" + file
-                guard isImageName(file) else { ignored.append(filePath); continue }
-                if let boundary, !isInside(resolvedPath(filePath), boundary) {
-                    skipped.append(Skipped(path: filePath, reason: outside))
-                    continue
+            var visited: Set<FolderIdentity> = []
+            func collect(_ folder: String, depth: Int, entries: [String]) {
+                guard let identity = FolderIdentity(folder), visited.insert(identity).inserted else {
+                    if depth > 0 { skipped.append(Skipped(path: folder, reason: "a folder already read by another path (a symbolic link loop); not read again")) }
+                    return
                 }
-                switch fileKind(filePath) {
-                case S_IFREG: images.append(filePath)
-                case nil: skipped.append(Skipped(path: filePath, reason: "a dangling symbolic link, or gone while listed; not read"))
-                case let kind?: skipped.append(Skipped(path: filePath, reason: "a \(nonRegularKind(mode: kind) ?? "file"), not a regular file; not read"))
+                for entry in entries {
+                    let entryPath = folder + "/" + entry
+                    guard isVisible(entry) else { ignored.append(entryPath); continue }
+                    let kind = fileKind(entryPath)
+                    // Images in folders below a class folder belong to the class, as PyTorch's
+                    // ImageFolder and Keras's image_dataset_from_directory read them.
+                    guard isImageName(entry) || kind == S_IFDIR else { ignored.append(entryPath); continue }
+                    if let boundary, !isInside(resolvedPath(entryPath), boundary) {
+                        skipped.append(Skipped(path: entryPath, reason: outside))
+                        continue
+                    }
+                    switch kind {
+                    case S_IFDIR:
+                        guard depth < maxDepth else {
+                            skipped.append(Skipped(path: entryPath, reason: "a folder more than \(maxDepth) levels below its class folder; not read"))
+                            continue
+                        }
+                        do { collect(entryPath, depth: depth + 1, entries: try list(entryPath)) } catch {
+                            guard case .unreadable(_, let reason) = error else { continue }
+                            skipped.append(Skipped(path: entryPath, reason: "a folder that cannot be listed (\(reason)); not read"))
+                        }
+                    case S_IFREG: images.append(entryPath)
+                    case nil: skipped.append(Skipped(path: entryPath, reason: "a dangling symbolic link, or gone while listed; not read"))
+                    case let kind?: skipped.append(Skipped(path: entryPath, reason: "a \(nonRegularKind(mode: kind) ?? "file"), not a regular file; not read"))
+                    }
                 }
             }
+            collect(path, depth: 0, entries: try list(path))
             files[name] = images
         }
         return Scan(root: root, files: files, ignored: ignored.sorted(), skipped: skipped.sorted { $0.path < $1.path })
+    }
+
+    /// How deep image folders below a class folder are read.
+    public static let maxDepth = 16
+
+    /// A folder's device and inode: the same folder reached twice (through a link) is read once.
+    struct FolderIdentity: Hashable {
+        let device: UInt64, inode: UInt64
+        init?(_ path: String) {
+            var status = stat()
+            guard stat(path, &status) == 0 else { return nil }
+            (device, inode) = (UInt64(status.st_dev), UInt64(status.st_ino))
+        }
     }
 
     /// The file type bits (`S_IFREG`, `S_IFDIR`, ...) of what `path` leads to, links followed;

@@ -72,6 +72,21 @@ import Testing
         #expect(queued(scheduler) == ["train pets"])
     }
 
+    /// Images in folders below a class folder are the class's: one added there, or a file of
+    /// the same name in another such folder, is a change.
+    @Test func imagesBelowAClassFolderAreInTheFingerprint() throws {
+        let root = NSTemporaryDirectory() + "synthd-fingerprint-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/2019/1.png")
+        let first = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        #expect(first.images == 1 && first.classes == 1)
+        try addImage(root, "pets/cat/2020/1.png")
+        let second = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        #expect(second.images == 2 && second.value != first.value)
+        try FileManager.default.moveItem(atPath: root + "/spool/pets/cat/2020", toPath: root + "/spool/pets/cat/2021")
+        #expect(try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil).value != second.value, "a renamed folder is a change")
+    }
+
     /// A synthd.toml that asks for other outputs (here another temperature) regenerates with
     /// the trained model; a touch, or settings that make the published generation, do not.
     @Test func changedGenerationSettingsRegenerateWithoutTraining() throws {

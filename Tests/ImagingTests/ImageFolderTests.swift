@@ -82,4 +82,35 @@ import Testing
         #expect(reasons[root + "/" + clashing]?.contains("only in Unicode normalisation") == true)
         #expect(scan.skipped.count == 6)
     }
+
+    /// Images in folders below a class folder belong to the class (as PyTorch's ImageFolder and
+    /// Keras read them); hidden folders are passed over, a link loop is read once, a folder
+    /// that cannot be listed is reported, and links out of the spool are not followed there
+    /// either.
+    @Test func foldersBelowAClassFolderAreReadAsTheClass() throws {
+        let root = NSTemporaryDirectory() + "synthd-nested-\(UUID().uuidString)"
+        let spool = root + "/spool", pets = spool + "/pets"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for folder in [pets + "/cat/2019/summer", pets + "/cat/.thumbnails", pets + "/cat/locked", pets + "/dog/all", root + "/outside"] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        for path in [pets + "/cat/a.png", pets + "/cat/2019/b.png", pets + "/cat/2019/summer/c.jpg", pets + "/cat/.thumbnails/t.png",
+                     pets + "/cat/locked/x.png", pets + "/dog/all/d.png", pets + "/cat/2019/notes.txt", root + "/outside/o.png"] {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)")
+        }
+        try FileManager.default.createSymbolicLink(atPath: pets + "/cat/2019/loop", withDestinationPath: "..")
+        try FileManager.default.createSymbolicLink(atPath: pets + "/dog/away", withDestinationPath: root + "/outside")
+        let locked = geteuid() != 0 && chmod(pets + "/cat/locked", 0) == 0  // root reads any folder
+        defer { chmod(pets + "/cat/locked", 0o755) }
+
+        let scan = try ImageFolder.scan(pets, confinedTo: spool)
+        #expect(scan.files["cat"] == [pets + "/cat/2019/b.png", pets + "/cat/2019/summer/c.jpg", pets + "/cat/a.png"]
+            + (locked ? [] : [pets + "/cat/locked/x.png"]))
+        #expect(scan.files["dog"] == [pets + "/dog/all/d.png"])
+        let reasons = Dictionary(uniqueKeysWithValues: scan.skipped.map { ($0.path, $0.reason) })
+        #expect(reasons[pets + "/cat/2019/loop"]?.contains("a symbolic link loop") == true, "\(reasons)")
+        #expect(reasons[pets + "/dog/away"]?.contains("symbolic link that leads out of \(spool)") == true, "\(reasons)")
+        if locked { #expect(reasons[pets + "/cat/locked"]?.hasPrefix("a folder that cannot be listed (") == true, "\(reasons)") }
+        #expect(scan.ignored.contains(pets + "/cat/.thumbnails") && scan.ignored.contains(pets + "/cat/2019/notes.txt"))
+    }
 }

@@ -33,11 +33,15 @@ public struct DatasetFingerprint: Equatable, Sendable {
         for name in scan.classNames {
             mix("class \(name)\n")
             if stat(folder + "/" + name, &folderStatus) == 0 { newest = max(newest, modified(folderStatus)) }
+            let classFolder = folder + "/" + name + "/"
             for path in scan.files[name]! {
                 var status = stat()
                 guard stat(path, &status) == 0 else { continue }  // vanished meanwhile: a new event follows
                 newest = max(newest, modified(status))
-                mix("\((path as NSString).lastPathComponent) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
+                // The path below the class folder (`2019/a.png`): a file's name alone, as before
+                // folders below classes were read, for the files directly in it.
+                let relative = path.hasPrefix(classFolder) ? String(path.dropFirst(classFolder.count)) : (path as NSString).lastPathComponent
+                mix("\(relative) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
             }
         }
         return DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
