@@ -6,11 +6,12 @@ and each target's verdict, so that a device session ends with the figures in one
     python3 Benchmarks/device_speed_table.py FILES_AT/report.txt [QUALITY_FILES_AT/report.txt]
     scripts/score-device-run speed FILES_AT [QUALITY_FILES_AT]          (the same)
 
-Generation's target (50,000 images/s into PNG files *with the class check*) is judged on the
-`quality` part's `synthd generate` (30,000 images from a model of all 60,000 images, every
-sample judged and its nearest real image found among 6,000 a class), from that run's report
-when it is given; `synthd-bench generate` in the speed part has no judge (a fresh generator
-has nothing for one to check), so its figure is the write path without the class check.
+Generation's target (50,000 images/s into PNG files *with the class check*) is judged on a
+`synthd generate` of 10,000 images or more: the `quality` part's (30,000 images from a model of
+all 60,000 images, every sample judged and its nearest real image found among 6,000 a class)
+from that run's report when it is given, else the `train` part's in the first report.
+`synthd-bench generate` in the speed part has no judge (a fresh generator has nothing for one
+to check), so its figure is the write path without the class check.
 
 Only the standard library. A figure the report lacks (a part cut short by its time limit, a
 failed run) prints as "-" and its verdict as "not measured".
@@ -23,8 +24,8 @@ PYTORCH = re.compile(r'pytorch_cuda_(eager|graph)_b(\d+)_images_per_second=([\d.
 GENERATE = re.compile(r'generate sampling=([\d.]+) encoding=([\d.]+) whole=([\d.]+)')
 WHOLE = re.compile(r'whole write \(sample, encode, files, manifest\): ([\d.]+) images/s')
 BATCH = re.compile(r'### batch (\d+)')
-# synthd generate's last line, in the quality part: its output tree is q-synthd.
-CHECKED = re.compile(r'wrote (\d+) images to \S*q-synthd\S* in ([\d.]+) s \(([\d.]+) images/s\)')
+# synthd generate's last line (the class check is on in every part that generates that many).
+CHECKED = re.compile(r'wrote (\d+) images to \S+ in ([\d.]+) s \(([\d.]+) images/s\)')
 
 # The A/B sections of device-check's speed part, in the order of their batches there.
 SECTIONS = [
@@ -101,7 +102,7 @@ def table(synthd, pytorch, generation):
     whole, checked = generation.get('generation'), generation.get('checked')
     out += ['', f'generation without the class check (synthd-bench generate: sample, encode, files, manifest): '
             f'{figure(whole)} images/s (bfloat16: {figure(generation.get("generation bf16"))})',
-            f'generation with the class check (the quality part\'s synthd generate, '
+            f'generation with the class check (synthd generate, '
             f'{figure(generation.get("checked images"))} images): {figure(checked)} images/s']
     verdicts.append('generation with the class check: ' + (
         f'not measured (give the quality run\'s report; without the check: {figure(whole)} images/s)' if checked is None
@@ -113,11 +114,11 @@ def table(synthd, pytorch, generation):
 
 
 def checked_generation(lines):
-    """The quality part's synthd generate: {'checked': images/s, 'checked images': count}."""
+    """The last synthd generate of 10,000 images or more: {'checked': images/s, 'checked images': count}."""
     found = {}
     for line in lines:
         match = CHECKED.search(line)
-        if match:
+        if match and int(match.group(1)) >= 10000:
             found = {'checked': float(match.group(3)), 'checked images': float(match.group(1))}
     return found
 
@@ -126,7 +127,9 @@ def main(argv):
     if len(argv) not in (2, 3):
         sys.exit(__doc__)
     with open(argv[1], encoding='utf-8', errors='replace') as report:
-        synthd, pytorch, generation = parse(report.read().splitlines())
+        lines = report.read().splitlines()
+    synthd, pytorch, generation = parse(lines)
+    generation.update(checked_generation(lines))
     if len(argv) == 3:
         with open(argv[2], encoding='utf-8', errors='replace') as report:
             generation.update(checked_generation(report.read().splitlines()))
