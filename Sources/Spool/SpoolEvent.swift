@@ -12,6 +12,9 @@ public enum SpoolEvent: Equatable, Sendable {
     /// Some folders could not be watched (the kernel's limit on inotify watches): rescan now,
     /// and keep scanning periodically, since changes there send no events.
     case watchLimit(reason: String)
+    /// The spool folder itself was removed or moved away: nothing is watched until a folder is
+    /// there again, which then comes as a `rescan`. The reason says so.
+    case spoolMissing(reason: String)
 }
 
 /// Maps a path under the spool to the dataset it belongs to: its first component.

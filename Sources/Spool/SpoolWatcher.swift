@@ -120,6 +120,13 @@ public final class SpoolWatcher: @unchecked Sendable {
             let folder = String(cString: folderName)  // ends with "/"
             let name = Self.name(of: event)
             let path = folder + name
+            if folder == spool + "/" && name.isEmpty && mask & Int32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
+                handler(.spoolMissing(reason: "\(spool): the spool folder was removed or moved away; nothing arrives until a "
+                    + "folder is there again (looked for every second), then everything in it is looked at"))
+                awaitSpool(handler)
+                movedFrom = nil
+                continue
+            }
             let isFolder = mask & Int32(IN_ISDIR) != 0
             if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { movedFrom = (event.pointee.cookie, path) }
             if isFolder && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
@@ -148,6 +155,32 @@ public final class SpoolWatcher: @unchecked Sendable {
                 handler(.changed(dataset: dataset))
             }
         }
+    }
+
+    /// After the spool folder went: drops every watch (a folder moved away keeps its watches
+    /// and would go on reporting under the spool's names), waits for a folder at the spool's
+    /// path, watches it afresh and asks for a rescan. Until stop 40 the watcher went deaf: a
+    /// spool removed and made again (`rm -rf spool; mkdir spool`) was never watched again.
+    private func awaitSpool(_ handler: (SpoolEvent) -> Void) {
+        inotifytools_cleanup()
+        while !isStopped {
+            var status = stat()
+            if stat(spool, &status) == 0, status.st_mode & S_IFMT == S_IFDIR { break }
+            sleep(1)
+        }
+        guard !isStopped else { return }
+        guard inotifytools_initialize() != 0 else {
+            // The descriptor is gone and cannot be had again: periodic scans keep the daemon
+            // going without events.
+            handler(.watchLimit(reason: "failed to restart inotify: \(String(cString: strerror(inotifytools_error()))); "
+                + "the spool is scanned periodically instead"))
+            while !isStopped { sleep(1) }
+            return
+        }
+        if let error = watch(spool) {
+            handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
+        }
+        handler(.rescan(reason: "\(spool): the spool folder is there again; looking at everything in it"))
     }
 
     private static func isLinkToFolder(_ path: String) -> Bool {

@@ -304,6 +304,26 @@ import Testing
         #expect(restarted.store.get("pets").quarantinedFor == nil)
     }
 
+    /// A rescan lets go of datasets no longer in the spool (moved away with the spool itself:
+    /// no event named them), but not while the spool cannot be listed (gone, unmounted): that
+    /// says nothing about its datasets.
+    @Test func aRescanForgetsVanishedDatasetsOnlyWhenTheSpoolCanBeListed() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        try drop("bags/tote/1.png", into: scheduler, root: root)
+        let spool = scheduler.configuration.spool
+        try FileManager.default.moveItem(atPath: spool, toPath: root + "/elsewhere")
+        scheduler.handle(.spoolMissing(reason: "gone"))
+        scheduler.handle(.rescan(reason: "test"))
+        #expect(scheduler.store.get("pets").phase == .queued && queued(scheduler) == ["train pets", "train bags"], "nothing forgotten")
+
+        try FileManager.default.createDirectory(atPath: spool + "/bags", withIntermediateDirectories: true)
+        scheduler.handle(.rescan(reason: "the spool folder is there again"))
+        #expect(scheduler.store.get("pets").phase == .removed)
+        #expect(queued(scheduler) == ["train bags"])
+    }
+
     /// The three-deaths rule: the queue fails the job at load, and the scheduler quarantines
     /// the dataset instead of training it again at start-up.
     @Test func aDatasetThatKilledTheDaemonIsNotQueuedAtStartUp() throws {

@@ -103,6 +103,48 @@ final class EventLog: @unchecked Sendable {
         #expect(!log.all.dropFirst(before).contains(.changed(dataset: "old")), "\(log.all.dropFirst(before))")
     }
 
+    /// The spool folder removed and made again (`rm -rf spool; mkdir spool`), or moved away
+    /// and replaced: the watcher says so, watches the new folder when it is there, asks for a
+    /// rescan, and hears nothing more from the folder moved away. It used to go deaf.
+    @Test func aSpoolRemovedOrMovedAwayIsWatchedAgainWhenItIsBack() throws {
+        let base = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        let spool = base + "/spool"
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        func missing(_ event: SpoolEvent) -> Bool { if case .spoolMissing(let reason) = event { reason.hasPrefix(spool + ": ") } else { false } }
+        func back(_ event: SpoolEvent) -> Bool { if case .rescan(let reason) = event { reason.contains("there again") } else { false } }
+
+        try FileManager.default.removeItem(atPath: spool)
+        #expect(log.wait(for: missing))
+        #expect(log.all.contains(.removed(dataset: "shoes")))
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: false)
+        #expect(log.wait(for: back))
+        try FileManager.default.createDirectory(atPath: spool + "/bags/tote", withIntermediateDirectories: true)
+        #expect(log.wait { $0 == .changed(dataset: "bags") })
+        usleep(300_000)
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/bags/tote/1.png"))
+        #expect(log.wait { _ in log.all.filter { $0 == .changed(dataset: "bags") }.count >= 2 })
+
+        // Moved away: the moved folder's watches are dropped, the new spool is watched.
+        #expect(rename(spool, base + "/moved") == 0)
+        #expect(log.wait { _ in log.all.filter(missing).count == 2 })
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: false)
+        #expect(log.wait { _ in log.all.filter(back).count == 2 })
+        let before = log.all.count
+        try Data([2]).write(to: URL(fileURLWithPath: base + "/moved/bags/tote/2.png"))
+        try FileManager.default.createDirectory(atPath: spool + "/hats", withIntermediateDirectories: false)
+        #expect(log.wait { $0 == .changed(dataset: "hats") })
+        #expect(!log.all.dropFirst(before).contains(.changed(dataset: "bags")), "\(log.all.dropFirst(before))")
+
+        // Removed again and not back: stopping does not wait for it.
+        try FileManager.default.removeItem(atPath: spool)
+        #expect(log.wait { _ in log.all.filter(missing).count == 3 })
+    }
+
     @Test func missingSpoolIsAClearError() {
         let watcher = SpoolWatcher(spool: "/nonexistent/spool")
         do {

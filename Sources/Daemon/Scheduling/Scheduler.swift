@@ -209,17 +209,23 @@ public final class Scheduler {
     /// that vanished are cancelled; a trained model whose outputs were never published gets a
     /// generation job.
     public func reconcile(now: Date = Date()) {
-        let present = Set(spoolDatasets())
-        noteAll(present.sorted(), now: now)
-        for name in store.datasets where !present.contains(name) {
-            if store.get(name).phase != .removed { removed(name) }
-        }
-        for name in present.sorted() where store.get(name).quarantinedFor == nil && pending(name).isEmpty {
+        let present = spoolDatasets()
+        noteAll(present, now: now)
+        forgetVanished()
+        for name in present where store.get(name).quarantinedFor == nil && pending(name).isEmpty {
             guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
                   let wanted = wantedGeneration(name), output.current(name) != wanted,
                   store.get(name).trainedFingerprint != nil else { continue }
             enqueue(.generate, name, detail: "outputs of \(record.generatorID) not yet published")
         }
+    }
+
+    /// Datasets the daemon knows that are not in the spool now (gone while it was down, or
+    /// while events were lost): each is removed as if its folder had left. Nothing, when the
+    /// spool cannot be listed.
+    func forgetVanished() {
+        guard let present = listedSpool().map(Set.init) else { return }
+        for name in store.datasets where !present.contains(name) && store.get(name).phase != .removed { removed(name) }
     }
 
     public func handle(_ event: SpoolEvent, now: Date = Date()) {
@@ -233,7 +239,12 @@ public final class Scheduler {
             noteAll(spoolDatasets(), now: now)
         case .rescan(let reason):
             logger.warning("rescanning the spool: \(reason)")
+            forgetVanished()
             noteAll(spoolDatasets(), now: now)
+        case .spoolMissing(let reason):
+            // Its datasets stay as they are until the folder is back (a rescan then lets go of
+            // those not in it): an unmounted spool is not a spool emptied on purpose.
+            logger.warning("\(reason)")
         case .changed(let name), .ready(let name):
             settle.note(event, at: now)
             if store.get(name).phase == .removed || store.get(name).phase == .done {
@@ -476,8 +487,12 @@ public final class Scheduler {
     // MARK: Spool
 
     /// Folders directly under the spool (datasets), hidden ones left out.
-    func spoolDatasets() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: configuration.spool)) ?? []
+    func spoolDatasets() -> [String] { listedSpool() ?? [] }
+
+    /// The spool's dataset folders; nil when the spool cannot be listed (gone, unmounted, not
+    /// readable), which says nothing about whether its datasets are still there.
+    func listedSpool() -> [String]? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: configuration.spool) else { return nil }
         return names.filter { !$0.hasPrefix(".") && directoryExists(configuration.spool + "/" + $0) }.sorted()
     }
 
