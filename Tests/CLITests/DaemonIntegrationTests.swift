@@ -314,6 +314,32 @@ import Glibc
         #expect(running.waitForExit(timeout: 10)?.status == 0)
     }
 
+    /// The state folder's lock file removed under a running daemon (with the folder, say) is
+    /// taken again within seconds, so that a second daemon is still refused; replaced by a
+    /// lock another process holds, it is left to that one and this daemon stops (status 75).
+    @Test func aRemovedLockFileIsTakenAgainOrLeftToWhoeverHoldsItNow() throws {
+        let layout = Layout(root: try temporaryFolder("relock"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("[watch]\nsettle_seconds = 0.2\n")
+        let first = try Daemon(config: layout.config, log: layout.log)
+        try Self.waitFor("start", timeout: 20, daemon: first) { first.log.contains("synthd running") }
+        let lock = layout.state + "/synthd.lock"
+        try FileManager.default.removeItem(atPath: lock)
+        try Self.waitFor("the lock taken again", timeout: 15, daemon: first) { first.log.contains("\(lock) was removed while synthd ran") }
+        let refused = try SynthdProcess.run(["run", "--config", layout.config])
+        #expect(refused.status == 75, "\(refused.output)")
+
+        // Another process's lock in its place: that process owns the folder now.
+        try FileManager.default.removeItem(atPath: lock)
+        let fd = open(lock, O_RDWR | O_CREAT, 0o644)
+        defer { close(fd) }
+        #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        _ = write(fd, "pid 1: another synthd run\n", 26)
+        let exit = first.waitForExit(timeout: 15)
+        #expect(exit?.status == 75, "\(first.log)")
+        #expect(first.log.contains("\(lock) is locked by pid 1: another synthd run since \(lock) was removed under this daemon"), "\(first.log)")
+    }
+
     /// One owner per state folder: a second daemon exits at once (status 75, saying why), and
     /// `synthd train` / `generate` on the model the daemon is training are refused the same way;
     /// the first daemon's work goes on undisturbed.

@@ -52,8 +52,9 @@ public final class Service {
         // Nodes of a cluster share the state folder: the database's leases keep each
         // dataset's folder to one writer instead.
         try createFolders(configuration.state)
-        let ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
+        var ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
         defer { ownership?.release() }
+        var lostOwnership: FileLock.Error?, reportedLockTrouble = false
         lowerPriority(to: configuration.nice)
         let search = CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])
         let request = DeviceRequest(configuration.device)!
@@ -116,7 +117,7 @@ public final class Service {
             }
         }
 
-        while !Signals.stopRequested {
+        while !Signals.stopRequested && lostOwnership == nil {
             if Signals.takeReload() { reload(scheduler) }
             if Signals.takeDrain() {
                 if let membership { membership.drain() } else { logger.warning("SIGUSR1 (drain) ignored: this synthd is not in a cluster") }
@@ -171,6 +172,13 @@ public final class Service {
             if now.timeIntervalSince(lastPriority) >= 5 {
                 lowerPriority(to: scheduler.configuration.nice)
                 lastPriority = now
+                if let held = ownership, !held.isAtItsPath {
+                    switch retake(held, reported: &reportedLockTrouble) {
+                    case .success(let again): ownership = again
+                    case .failure(let error): lostOwnership = error
+                    case nil: break
+                    }
+                }
             }
             if let interval = notifier.watchdogInterval, now.timeIntervalSince(lastWatchdog) >= interval {
                 let watch = StallWatch(limit: scheduler.configuration.stallMinutes * 60)
@@ -202,6 +210,33 @@ public final class Service {
             logger.warning("\(running.count) jobs did not stop within 9 s; exiting anyway (they resume from their last checkpoint)")
         }
         logger.info("stopped")
+        if let lostOwnership { throw lostOwnership }
+    }
+
+    /// The state folder's lock file was removed (or replaced) while this daemon ran, so a
+    /// second daemon could take the folder. Takes the lock again at its path; when another
+    /// process holds it already, that one owns the folder now and this daemon must stop
+    /// (returned as the failure). nil: not possible now (the folder cannot be made, say),
+    /// tried again later, said once.
+    func retake(_ held: FileLock, reported: inout Bool) -> Result<FileLock, FileLock.Error>? {
+        do {
+            try createFolders((held.path as NSString).deletingLastPathComponent)
+            let again = try FileLock(held.path, holder: "synthd run")
+            held.release()
+            logger.warning("\(held.path) was removed while synthd ran (with the state folder?); taken again, so that no second daemon takes this state folder")
+            reported = false
+            return .success(again)
+        } catch let error as FileLock.Error {
+            if case .held = error {
+                logger.critical("\(error) since \(held.path) was removed under this daemon: two daemons must not share a state folder; this one stops")
+                return .failure(error)
+            }
+            if !reported { logger.error("\(held.path) was removed while synthd ran and cannot be taken again: \(error); trying every 5 s") }
+        } catch {
+            if !reported { logger.error("\(held.path) was removed while synthd ran and cannot be taken again: \(error); trying every 5 s") }
+        }
+        reported = true
+        return nil
     }
 
     func reload(_ scheduler: Scheduler) {

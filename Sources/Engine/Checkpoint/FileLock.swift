@@ -54,6 +54,16 @@ public final class FileLock: @unchecked Sendable {
 
     deinit { release() }
 
+    /// Whether the file at `path` is still the one this lock holds: false once it was removed
+    /// or replaced (with its folder, say), when another process could take a lock of the same
+    /// name while this one holds a file nobody can see.
+    public var isAtItsPath: Bool {
+        guard fd >= 0 else { return false }
+        var held = stat(), named = stat()
+        guard fstat(fd, &held) == 0, lstat(path, &named) == 0 else { return false }
+        return held.st_dev == named.st_dev && held.st_ino == named.st_ino
+    }
+
     /// Lets the lock go (the file stays: removing it would race with the next holder).
     public func release() {
         guard fd >= 0 else { return }
