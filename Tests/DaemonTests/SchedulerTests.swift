@@ -304,6 +304,38 @@ import Testing
         #expect(restarted.store.get("pets").quarantinedFor == nil)
     }
 
+    /// Published outputs removed while the daemon runs (the output folder cleaned by hand) are
+    /// generated again, as a restart would; outputs that are there, or a dataset that is not
+    /// done, are left alone.
+    @Test func removedOutputsAreGeneratedAgain() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        scheduler.republishRemovedOutputs()
+        #expect(queued(scheduler) == ["train pets"], "not done yet: nothing more")
+        let train = try #require(scheduler.startNext())
+        scheduler.finish(train, .completed(fingerprint: try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil).value), stopping: false)
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        let generation = "step-10-abc"
+        scheduler.store.update("pets") { $0.generation = generation }
+        let folder = scheduler.output.generationPath("pets", generation)
+        try FileManager.default.createDirectory(atPath: folder + "/cat", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: scheduler.output.linkPath("pets"),
+                                                   withDestinationPath: OutputTree.generationsFolder + "/pets/" + generation)
+        #expect(scheduler.store.get("pets").phase == .done && scheduler.output.isPublished("pets"))
+        scheduler.republishRemovedOutputs()
+        #expect(queued(scheduler).isEmpty, "published: nothing to do")
+
+        try FileManager.default.removeItem(atPath: scheduler.configuration.output + "/" + OutputTree.generationsFolder)
+        #expect(!scheduler.output.isPublished("pets"), "a link to nothing is not published outputs")
+        scheduler.republishRemovedOutputs()
+        #expect(queued(scheduler) == ["generate pets"])
+        #expect(scheduler.store.get("pets").detail?.hasPrefix("outputs removed from ") == true)
+        scheduler.republishRemovedOutputs()
+        #expect(queued(scheduler) == ["generate pets"], "queued once")
+    }
+
     /// A rescan lets go of datasets no longer in the spool (moved away with the spool itself:
     /// no event named them), but not while the spool cannot be listed (gone, unmounted): that
     /// says nothing about its datasets.

@@ -38,6 +38,14 @@ public struct OutputTree: Sendable {
         return target.hasPrefix(prefix) ? String(target.dropFirst(prefix.count)) : nil
     }
 
+    /// Whether the dataset's published outputs are there: its link, and the generation folder
+    /// the link leads to.
+    public func isPublished(_ dataset: String) -> Bool {
+        guard let generation = current(dataset) else { return false }
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: generationPath(dataset, generation), isDirectory: &isFolder) && isFolder.boolValue
+    }
+
     /// Makes `generation` the dataset's published outputs, calling `write(folder)` to fill it
     /// unless it is already complete. Returns false when it was already published.
     /// When `write` throws (disk full, stopped), the partial folder is removed and nothing

@@ -220,6 +220,19 @@ public final class Scheduler {
         }
     }
 
+    /// Datasets whose published outputs were removed while the daemon ran (the output folder
+    /// cleaned by hand): generated again, as a restart would (see `reconcile`), instead of
+    /// staying without outputs while `synthd status` still lists them. Called every half
+    /// minute.
+    public func republishRemovedOutputs() {
+        for name in spoolDatasets() {
+            let runtime = store.get(name)
+            guard runtime.phase == .done, runtime.generation != nil, runtime.quarantinedFor == nil,
+                  !output.isPublished(name), pending(name).isEmpty else { continue }
+            enqueue(.generate, name, detail: "outputs removed from \(output.linkPath(name)); generating them again")
+        }
+    }
+
     /// Datasets the daemon knows that are not in the spool now (gone while it was down, or
     /// while events were lost): each is removed as if its folder had left. Nothing, when the
     /// spool cannot be listed.

@@ -167,6 +167,7 @@ public final class Service {
             }
             if now.timeIntervalSince(lastSpaceCheck) >= 30 {
                 scheduler.retryWhereSpaceWasFreed()
+                scheduler.republishRemovedOutputs()
                 lastSpaceCheck = now
             }
             if now.timeIntervalSince(lastPriority) >= 5 {
