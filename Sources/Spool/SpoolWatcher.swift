@@ -15,8 +15,10 @@ public final class SpoolWatcher: @unchecked Sendable {
     public let spool: String
     /// What the watcher reacts to. IN_CLOSE_WRITE and IN_MOVED_TO count as arrivals; a file
     /// still being written (IN_CREATE, IN_MODIFY) does not, beyond resetting the settle clock.
+    /// IN_ATTRIB (chmod, chown, touch) too: a dataset that could not be read is taken again
+    /// once its permissions are fixed, where before that fix went unheard until a restart.
     static let events = Int32(IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE
-                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY)
+                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY | IN_ATTRIB)
 
     private let stopFlag = NSLock()
     private var stopped = false

@@ -70,6 +70,11 @@ final class EventLog: @unchecked Sendable {
         try Data().write(to: URL(fileURLWithPath: spool + "/shoes/.ready"))
         #expect(log.wait { $0 == .ready(dataset: "shoes") })
 
+        // Permissions changed (a dataset that could not be read, fixed): a change to look at.
+        let beforeChmod = log.all.count
+        #expect(chmod(spool + "/shoes/boot", 0o750) == 0)
+        #expect(log.wait { _ in log.all.dropFirst(beforeChmod).contains(.changed(dataset: "shoes")) })
+
         try FileManager.default.removeItem(atPath: spool + "/shoes")
         #expect(log.wait { $0 == .removed(dataset: "shoes") })
         #expect(!log.all.contains { if case .changed(let name) = $0 { return name == "README.txt" } else { return false } })
