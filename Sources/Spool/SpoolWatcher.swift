@@ -142,6 +142,11 @@ public final class SpoolWatcher: @unchecked Sendable {
                     handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
                 }
             }
+            if isFolder && mask & Int32(IN_ATTRIB) != 0, let error = watch(path), error.isWatchLimit {
+                // A folder that could not be watched while it was unreadable is watched once
+                // its permissions allow (those already watched keep their watches).
+                handler(.watchLimit(reason: error.description))
+            }
             let topLevel = folder == spool + "/"
             // Files directly in the spool are not datasets. A symbolic link made there (`ln -s
             // ~/photos/shoes spool/`) is not a folder to inotify, but the daemon looks at it, if
