@@ -141,9 +141,7 @@ public final class TrainingSet: @unchecked Sendable {
         guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected.count) }
 
         let mode = requestedMode ?? (images.contains { $0.0.hasColour } ? .rgb : .grey)
-        var sizes: [Int: Int] = [:]
-        for (image, _) in images { sizes[image.width << 32 | image.height, default: 0] += 1 }
-        let commonSize = sizes.max { $0.value < $1.value }!.key
+        let (width, height) = outputSize(images.map { ($0.0.width, $0.0.height) })
 
         let plane = r * r
         var pixels = [UInt8](repeating: 0, count: images.count * mode.channels * plane)
@@ -154,9 +152,26 @@ public final class TrainingSet: @unchecked Sendable {
             for p in 0..<plane { for c in 0..<mode.channels { pixels[base + c * plane + p] = fitted.pixels[p * mode.channels + c] } }
         }
         return TrainingSet(root: root, classMap: classMap, resolution: r, mode: mode,
-                           imageWidth: commonSize >> 32, imageHeight: commonSize & 0xFFFF_FFFF,
+                           imageWidth: width, imageHeight: height,
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
                            ignored: scan.ignored, emptyClasses: scan.emptyClasses)
+    }
+
+    /// The size synthetic images of a dataset are written at: the most common size of its
+    /// images when at least half of them have it (ties: the larger, then the wider), else the
+    /// median width by the median height (the upper median of an even count). A dataset of
+    /// photos of many sizes got whichever size a hash table met first among those seen most
+    /// (a 1 x 1 image's, say), not even the same from one run to the next.
+    public static func outputSize(_ sizes: [(width: Int, height: Int)]) -> (width: Int, height: Int) {
+        precondition(!sizes.isEmpty, "no images")
+        var counts: [Int: Int] = [:]
+        for size in sizes { counts[size.width << 32 | size.height, default: 0] += 1 }
+        let (key, count) = counts.max { a, b in
+            (a.value, (a.key >> 32) * (a.key & 0xFFFF_FFFF), a.key) < (b.value, (b.key >> 32) * (b.key & 0xFFFF_FFFF), b.key)
+        }!
+        if 2 * count >= sizes.count { return (key >> 32, key & 0xFFFF_FFFF) }
+        let widths = sizes.map(\.width).sorted(), heights = sizes.map(\.height).sorted()
+        return (widths[widths.count / 2], heights[heights.count / 2])
     }
 
     /// The least memory loading `images` files takes: while the last is fitted, every fitted

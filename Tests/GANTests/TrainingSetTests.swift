@@ -91,6 +91,16 @@ final class DatasetFolder {
         #expect(throws: TrainingSet.Error.self) { try TrainingSet.load(folder.root, resolution: 32) }
     }
 
+    /// The size synthetic images are written at: the common size where most images share one,
+    /// else the median width by the median height; the same every time.
+    @Test func outputSizeIsTheCommonSizeOrTheMedian() {
+        #expect(TrainingSet.outputSize([(28, 28), (28, 28), (30, 20)]) == (28, 28))
+        #expect(TrainingSet.outputSize([(28, 28), (40, 30)]) == (40, 30), "a tie: the larger")
+        #expect(TrainingSet.outputSize([(30, 40), (40, 30)]) == (40, 30), "a tie of areas: the wider")
+        #expect(TrainingSet.outputSize([(10000, 1), (1, 1), (1, 5000), (3, 3)]) == (3, 3), "widths 1,1,3,10000; heights 1,1,3,5000: the upper medians")
+        #expect(TrainingSet.outputSize([(640, 480), (800, 600), (1024, 768), (4000, 3000), (500, 375)]) == (800, 600))
+    }
+
     /// A dataset whose images cannot fit in the memory synthd may use is refused before a file
     /// is read, with the figures and what to do; one that fits loads.
     @Test func aDatasetTooLargeForMemoryIsRefusedBeforeLoading() throws {
