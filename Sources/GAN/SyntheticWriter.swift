@@ -390,7 +390,7 @@ public struct SyntheticWriter {
         try writeFileAtomically(path: path, bytes: Array(text.utf8))
     }
 
-    static func manifestPath(_ root: String) -> String { root + "/manifest.jsonl" }
+    static func manifestPath(_ root: String) -> String { root + "/" + ImageFolder.manifestName }
 
     /// Reads manifest lines (snake-case keys, as `ManifestLine.json` writes them).
     static func manifestDecoder() -> JSONDecoder {

@@ -49,6 +49,10 @@ public enum ImageFolder {
 
     public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
 
+    /// The file beside the class folders of synthd's output trees that lists every written
+    /// image; no class may take its name there.
+    public static let manifestName = "manifest.jsonl"
+
     /// Whether a directory entry is worth looking at: not hidden, not a partial copy.
     public static func isVisible(_ name: String) -> Bool {
         !(name.hasPrefix(".") || name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasSuffix("~"))
@@ -94,6 +98,11 @@ public enum ImageFolder {
             }
             if let problem = SafeName.problem(with: name) {
                 skipped.append(Skipped(path: path, reason: "class folder name not usable: \(problem)"))
+                continue
+            }
+            if name == manifestName {
+                skipped.append(Skipped(path: path, reason: "class folder name not usable: synthd's output trees keep their "
+                    + "manifest under that name beside the class folders; rename the class"))
                 continue
             }
             if let other = canonicalNames[name.precomposedStringWithCanonicalMapping] {

@@ -55,10 +55,10 @@ import Testing
         let root = NSTemporaryDirectory() + "synthd-special-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
-        for folder in ["cat", "bad\u{1}name", nfc, nfd] {
+        for folder in ["cat", "bad\u{1}name", nfc, nfd, "manifest.jsonl"] {
             try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
         }
-        for folder in ["cat", nfc, nfd, "bad\u{1}name"] {
+        for folder in ["cat", nfc, nfd, "bad\u{1}name", "manifest.jsonl"] {
             #expect(FileManager.default.createFile(atPath: root + "/\(folder)/1.png", contents: Data([1])), "could not create \(folder)/1.png")
         }
         #expect(mkfifo(root + "/cat/fifo.png", 0o644) == 0)
@@ -75,12 +75,13 @@ import Testing
         #expect(reasons[root + "/cat/null.png"] == "a character device, not a regular file; not read")
         #expect(reasons[root + "/pipe"] == "a FIFO (named pipe) where a class folder was expected; not read")
         #expect(reasons[root + "/bad\u{1}name"] == "class folder name not usable: name contains control characters")
+        #expect(reasons[root + "/manifest.jsonl"]?.hasPrefix("class folder name not usable: synthd's output trees keep their manifest") == true)
         // Names that differ only in normalisation: the first in sorted order is the class,
         // the other is reported, not merged into it nor trained as a look-alike class.
         let (kept, clashing) = nfd < nfc ? (nfd, nfc) : (nfc, nfd)
         #expect(scan.classNames.filter { $0.precomposedStringWithCanonicalMapping == nfc } == [kept])
         #expect(reasons[root + "/" + clashing]?.contains("only in Unicode normalisation") == true)
-        #expect(scan.skipped.count == 6)
+        #expect(scan.skipped.count == 7)
     }
 
     /// Images in folders below a class folder belong to the class (as PyTorch's ImageFolder and

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Imaging
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -111,7 +112,7 @@ public struct OutputTree: Sendable {
 
     /// Files listed by the current generation's manifest.
     public func imagesPublished(_ dataset: String) -> Int {
-        guard let text = try? String(contentsOfFile: linkPath(dataset) + "/manifest.jsonl", encoding: .utf8) else { return 0 }
+        guard let text = try? String(contentsOfFile: linkPath(dataset) + "/" + ImageFolder.manifestName, encoding: .utf8) else { return 0 }
         return text.split(separator: "\n").count
     }
 
