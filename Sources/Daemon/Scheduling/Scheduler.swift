@@ -225,10 +225,12 @@ public final class Scheduler {
     /// staying without outputs while `synthd status` still lists them. Called every half
     /// minute.
     public func republishRemovedOutputs() {
-        for name in spoolDatasets() {
+        // The output tree first: it costs a readlink and a stat, where a cluster's record is a
+        // query, and nearly every dataset has its outputs.
+        for name in spoolDatasets() where !output.isPublished(name) {
             let runtime = store.get(name)
             guard runtime.phase == .done, runtime.generation != nil, runtime.quarantinedFor == nil,
-                  !output.isPublished(name), pending(name).isEmpty else { continue }
+                  pending(name).isEmpty else { continue }
             enqueue(.generate, name, detail: "outputs removed from \(output.linkPath(name)); generating them again")
         }
     }
