@@ -173,6 +173,31 @@ import Testing
         #expect(scheduler.startNext(now: now.addingTimeInterval(7200)) == nil)
     }
 
+    /// A failure that is not the dataset's (an output that cannot be written, say) is retried
+    /// for as long as it lasts, 30 s doubling up to every 15 minutes: an outage heals by itself
+    /// instead of holding the dataset until its files change.
+    @Test func aFailureNotTheDatasetsIsRetriedForAsLongAsItLasts() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        var now = Date()
+        var delays: [Int] = []
+        for _ in 1...8 {
+            let job = try #require(scheduler.startNext(now: now), "retried after \(delays)")
+            scheduler.finish(job, .failed(message: "out/pets: failed to create the folder: Read-only file system", retry: .later),
+                             stopping: false, now: now)
+            #expect(scheduler.store.get("pets").phase == .failed && scheduler.store.get("pets").quarantinedFor == nil)
+            let retryAt = try #require(scheduler.store.get("pets").retryAt)
+            delays.append(Int(retryAt.timeIntervalSince(now).rounded()))
+            #expect(scheduler.startNext(now: now) == nil, "not before the retry time")
+            now = retryAt.addingTimeInterval(1)
+        }
+        #expect(delays == [30, 60, 120, 240, 480, 900, 900, 900])
+        let healed = try #require(scheduler.startNext(now: now))
+        scheduler.finish(healed, .completed(fingerprint: "f"), stopping: false, now: now)
+        #expect(queued(scheduler) == ["generate pets"])
+    }
+
     @Test func unsafeNamesAndEmptyDatasetsAreNotQueued() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -27,10 +27,15 @@ public final class Scheduler {
     public let cancellations = Cancellations()
     /// A dataset name that is not a safe path component is reported once.
     private var reportedUnsafe: Set<String> = []
-    static let maxAttempts = 3
     /// Full-disk failures in a row before the job waits for space instead of retrying on a
-    /// timer (30 s doubling: about 15 minutes of tries).
+    /// timer (30 s doubling: about 15 minutes of tries). Other failures that are not the
+    /// dataset's (`Retry.later`: an output that cannot be written, a model another process
+    /// holds, a GPU error) are retried for as long as they last, 30 s doubling up to every
+    /// `maxRetryDelay`: after three tries they used to hold the dataset until its files
+    /// changed, so an output share away for five minutes left every dataset that tried to
+    /// publish failed for good, and nothing said what would bring it back.
     static let maxDiskFullAttempts = 6
+    static let maxRetryDelay: TimeInterval = 900
 
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
     public let compute: ComputeDevice
@@ -472,9 +477,9 @@ public final class Scheduler {
                 }
             case .failed(let message, let retry, let key):
                 let diskFull = DiskFull.matches(message)
-                let again = retry == .later && job.attempts < (diskFull ? Self.maxDiskFullAttempts : Self.maxAttempts) && !stopping
+                let again = retry == .later && (!diskFull || job.attempts < Self.maxDiskFullAttempts) && !stopping
                 if again {
-                    let delay = min(900, 30 * pow(2, Double(max(0, job.attempts - 1))))
+                    let delay = min(Self.maxRetryDelay, 30 * pow(2, Double(min(20, max(0, job.attempts - 1)))))
                     try queue.requeue(job, remainingSeconds: nil, budgetSeconds: nil, notBefore: now.addingTimeInterval(delay), error: message)
                     log.error("\(job.kind.rawValue) failed, retrying in \(Int(delay)) s: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = now.addingTimeInterval(delay) }
