@@ -306,7 +306,8 @@ import Testing
         scheduler.finish(job, .failed(message: "pets: no readable images", retry: .whenChanged), stopping: false)
         let failed = scheduler.store.get("pets")
         #expect(failed.phase == .failed && failed.quarantinedFor != nil)
-        #expect(failed.detail == "failed; tried again when its images, classes or synthd.toml change")
+        #expect(failed.detail == "failed; tried again when its images, classes or synthd.toml change "
+            + "(to try again as it is: touch \(root)/spool/pets/synthd.toml)")
 
         // A restart (reconcile), a .ready file, a touch of the folder, a rescan: nothing queued.
         let restarted = try restarted(scheduler)
@@ -321,8 +322,8 @@ import Testing
         #expect(queued(restarted).isEmpty)
         #expect(restarted.store.get("pets").phase == .failed)
 
-        // A synthd.toml written (settings fixed): tried again.
-        try "[training]\nbatch = 8\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        // An empty synthd.toml made (the `touch` that status suggests): tried again as it is.
+        #expect(FileManager.default.createFile(atPath: root + "/spool/pets/synthd.toml", contents: Data()))
         restarted.handle(.changed(dataset: "pets"))
         restarted.takeSettled()
         #expect(queued(restarted) == ["train pets"])

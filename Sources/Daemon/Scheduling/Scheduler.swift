@@ -143,7 +143,12 @@ public final class Scheduler {
         return fingerprint.changeKey(folder: folder)
     }
 
-    static let quarantineDetail = "failed; tried again when its images, classes or synthd.toml change"
+    /// What `synthd status` says of a held dataset, with the way to try it again as it is (an
+    /// empty synthd.toml is valid and changes nothing else; touching one changes its time).
+    func quarantineDetail(_ name: String) -> String {
+        "failed; tried again when its images, classes or synthd.toml change "
+            + "(to try again as it is: touch \(configuration.spool)/\(name)/synthd.toml)"
+    }
 
     /// Marks the dataset failed until its files or settings change (see `changeKey`), or
     /// with `waitingForSpace`, also until the output's file system has space again.
@@ -155,7 +160,7 @@ public final class Scheduler {
         store.update(name) {
             $0.phase = .failed
             $0.lastError = message
-            $0.detail = job == nil ? Self.quarantineDetail : Self.spaceDetail
+            $0.detail = job == nil ? quarantineDetail(name) : Self.spaceDetail
             $0.quarantinedFor = key ?? "unscannable"
             $0.freeBytesAtFailure = free
             $0.failedJob = job
