@@ -27,7 +27,7 @@ public struct SettleTracker: Sendable {
         case .removed(let dataset):
             lastChange[dataset] = nil
             markedReady.remove(dataset)
-        case .rescan, .watchLimit, .spoolMissing: break
+        case .rescan, .watchLimit, .spoolMissing, .strayFile: break
         }
     }
 

@@ -15,6 +15,9 @@ public enum SpoolEvent: Equatable, Sendable {
     /// The spool folder itself was removed or moved away: nothing is watched until a folder is
     /// there again, which then comes as a `rescan`. The reason says so.
     case spoolMissing(reason: String)
+    /// A file arrived directly in the spool (`shoes.zip`): not a dataset, but what a user who
+    /// dropped it expects to hear about.
+    case strayFile(name: String)
 }
 
 /// Maps a path under the spool to the dataset it belongs to: its first component.

@@ -152,7 +152,10 @@ public final class SpoolWatcher: @unchecked Sendable {
             // ~/photos/shoes spool/`) is not a folder to inotify, but the daemon looks at it, if
             // only to say that it does not follow links out of the spool.
             let linkArrived = topLevel && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 && Self.isLinkToFolder(path)
-            if topLevel && !isFolder && !linkArrived { continue }
+            if topLevel && !isFolder && !linkArrived {
+                if mask & Int32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0 { handler(.strayFile(name: name)) }
+                continue
+            }
             guard let dataset = datasetName(of: topLevel ? path : folder, spool: spool) else { continue }
             if topLevel && mask & Int32(IN_DELETE | IN_MOVED_FROM) != 0 {
                 handler(.removed(dataset: dataset))

@@ -362,6 +362,32 @@ import Testing
         #expect(queued(scheduler) == ["generate pets"], "queued once")
     }
 
+    /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,
+    /// with what to do, whether it arrives while the daemon runs or was there at start-up.
+    @Test func aFileDirectlyInTheSpoolIsSaidOnce() throws {
+        let root = NSTemporaryDirectory() + "synthd-stray-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: configuration.spool + "/old.tar.gz", contents: Data([1])))
+        #expect(FileManager.default.createFile(atPath: configuration.spool + "/.hidden", contents: Data([1])))
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        scheduler.reconcile()
+        scheduler.handle(.strayFile(name: "shoes.zip"))
+        scheduler.handle(.strayFile(name: "shoes.zip"))
+        scheduler.handle(.strayFile(name: "notes.txt"))
+        scheduler.handle(.strayFile(name: "copying.part"))
+        let stray = lines.all.filter { $0.contains("a file directly in the spool is not a dataset") }
+        #expect(stray == [
+            "warning \(configuration.spool)/old.tar.gz: a file directly in the spool is not a dataset; unpack the archive into the spool as a folder, <dataset>/<class>/<images>",
+            "warning \(configuration.spool)/shoes.zip: a file directly in the spool is not a dataset; unpack the archive into the spool as a folder, <dataset>/<class>/<images>",
+            "warning \(configuration.spool)/notes.txt: a file directly in the spool is not a dataset; a dataset is a folder of class folders of images, <dataset>/<class>/<images>",
+        ], "\(lines.all)")
+        #expect(queued(scheduler).isEmpty)
+    }
+
     /// A rescan lets go of datasets no longer in the spool (moved away with the spool itself:
     /// no event named them), but not while the spool cannot be listed (gone, unmounted): that
     /// says nothing about its datasets.

@@ -57,8 +57,9 @@ final class EventLog: @unchecked Sendable {
         try watcher.start { log.append($0) }
         defer { watcher.stop() }
 
-        // A file directly in the spool is not a dataset.
+        // A file directly in the spool is not a dataset, only reported as a stray file.
         try Data("x".utf8).write(to: URL(fileURLWithPath: spool + "/README.txt"))
+        #expect(log.wait { $0 == .strayFile(name: "README.txt") })
         // A new dataset with a new class folder: the class folder is watched as it appears,
         // so a file written into it afterwards is seen.
         try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)

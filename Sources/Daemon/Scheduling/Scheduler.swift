@@ -27,6 +27,8 @@ public final class Scheduler {
     public let cancellations = Cancellations()
     /// A dataset name that is not a safe path component is reported once.
     private var reportedUnsafe: Set<String> = []
+    /// Files directly in the spool already reported (once each per run of the daemon).
+    private var reportedStray: Set<String> = []
     /// Full-disk failures in a row before the job waits for space instead of retrying on a
     /// timer (30 s doubling: about 15 minutes of tries). Other failures that are not the
     /// dataset's (`Retry.later`: an output that cannot be written, a model another process
@@ -222,12 +224,27 @@ public final class Scheduler {
         let present = spoolDatasets()
         noteAll(present, now: now)
         forgetVanished()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: configuration.spool)) ?? []
+        where !present.contains(name) && isRegularFile(configuration.spool + "/" + name) {
+            reportStray(name)
+        }
         for name in present where store.get(name).quarantinedFor == nil && pending(name).isEmpty {
             guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
                   let wanted = wantedGeneration(name), output.current(name) != wanted,
                   store.get(name).trainedFingerprint != nil else { continue }
             enqueue(.generate, name, detail: "outputs of \(record.generatorID) not yet published")
         }
+    }
+
+    /// Says once that a file directly in the spool is not a dataset, with what to do (an archive:
+    /// unpack it there). Hidden and partial names (a copy in progress) are passed over.
+    func reportStray(_ name: String) {
+        guard ImageFolder.isVisible(name), reportedStray.insert(name).inserted else { return }
+        let lower = name.lowercased()
+        let archive = [".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".7z", ".rar"].contains { lower.hasSuffix($0) }
+        let what = archive ? "unpack the archive into the spool as a folder, <dataset>/<class>/<images>"
+            : "a dataset is a folder of class folders of images, <dataset>/<class>/<images>"
+        logger.warning("\(configuration.spool)/\(LineLogHandler.oneLine(name)): a file directly in the spool is not a dataset; \(what)")
     }
 
     /// Datasets whose published outputs were removed while the daemon ran (the output folder
@@ -266,6 +283,8 @@ public final class Scheduler {
             logger.warning("rescanning the spool: \(reason)")
             forgetVanished()
             noteAll(spoolDatasets(), now: now)
+        case .strayFile(let name):
+            reportStray(name)
         case .spoolMissing(let reason):
             // Its datasets stay as they are until the folder is back (a rescan then lets go of
             // those not in it): an unmounted spool is not a spool emptied on purpose.
@@ -519,6 +538,11 @@ public final class Scheduler {
     func listedSpool() -> [String]? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: configuration.spool) else { return nil }
         return names.filter { !$0.hasPrefix(".") && directoryExists(configuration.spool + "/" + $0) }.sorted()
+    }
+
+    func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
     }
 
     func directoryExists(_ path: String) -> Bool {
