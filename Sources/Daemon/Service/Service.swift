@@ -227,17 +227,15 @@ public final class Service {
             logger.warning("\(held.path) was removed while synthd ran (with the state folder?); taken again, so that no second daemon takes this state folder")
             reported = false
             return .success(again)
-        } catch let error as FileLock.Error {
-            if case .held = error {
-                logger.critical("\(error) since \(held.path) was removed under this daemon: two daemons must not share a state folder; this one stops")
-                return .failure(error)
+        } catch {
+            if let taken = error as? FileLock.Error, case .held = taken {
+                logger.critical("\(taken) since \(held.path) was removed under this daemon: two daemons must not share a state folder; this one stops")
+                return .failure(taken)
             }
             if !reported { logger.error("\(held.path) was removed while synthd ran and cannot be taken again: \(error); trying every 5 s") }
-        } catch {
-            if !reported { logger.error("\(held.path) was removed while synthd ran and cannot be taken again: \(error); trying every 5 s") }
+            reported = true
+            return nil
         }
-        reported = true
-        return nil
     }
 
     func reload(_ scheduler: Scheduler) {
