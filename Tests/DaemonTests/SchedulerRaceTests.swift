@@ -45,6 +45,40 @@ import Testing
     }
 }
 
+extension SchedulerRaceTests {
+    /// A node's spool check sees the dataset's training queued, and another node claims it
+    /// just after: the check must not queue a second training (seen in CI, 2026-12-03: a
+    /// needless fine-tuning round of five minutes that outlasted the cluster test).
+    @Test func aTrainingClaimedDuringAnotherNodesCheckIsNotQueuedTwice() throws {
+        let root = NSTemporaryDirectory() + "synthd-race-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let jobs = InterleavedJobStore(try JobQueue(path: root + "/queue.json"))
+        let records = InMemoryRecords()
+        func node(_ name: String) throws -> Scheduler {
+            var configuration = Configuration()
+            configuration.spool = root + "/spool"
+            configuration.output = root + "/out"
+            configuration.state = root + "/state-" + name
+            configuration.settleSeconds = 0
+            return try Scheduler(configuration: configuration, logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() },
+                                 jobs: jobs, shared: records)
+        }
+        try FileManager.default.createDirectory(atPath: root + "/spool/pets/cat", withIntermediateDirectories: true)
+        try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: root + "/spool/pets/cat/1.png"))
+        let a = try node("a"), b = try node("b")
+        a.handle(.changed(dataset: "pets"))
+        a.takeSettled()
+        #expect(try jobs.snapshot().map(\.state) == [.queued])
+
+        // b's periodic check reads the jobs (the training queued); a claims it right after.
+        jobs.beforeNextPending = { jobs.beforeNextPending = { _ = a.startNext() } }
+        b.handle(.changed(dataset: "pets"))
+        b.takeSettled()
+        let trainings = try jobs.snapshot().filter { $0.kind == .train }
+        #expect(trainings.count == 1, "\(trainings)")
+    }
+}
+
 /// A `JobQueue` that runs a given step of another node just before the next read of a
 /// dataset's pending jobs.
 final class InterleavedJobStore: JobStore {

@@ -398,6 +398,13 @@ public final class Scheduler {
         if jobs.contains(where: { $0.kind == .train }) && fingerprint.value == runtime.trainingFingerprint {
             return  // the pending training job already covers these files (a restart, say)
         }
+        if jobs.contains(where: { $0.kind == .train && $0.state == .queued }) {
+            // A queued training reads the files as they are when it starts: it covers these.
+            // (Asking `enqueue` instead raced in a cluster: when another node claimed that job
+            // between this read and the enqueue's own, the enqueue saw no queued training and
+            // queued a second one, a needless fine-tuning round of `finetune_minutes`.)
+            return
+        }
         if jobs.contains(where: { $0.kind == .train && $0.state == .running }) && runtime.trainingFingerprint == nil {
             // Its worker is taking the fingerprint of the files it will train on: whether
             // these are newer is known once it has; look again after the settle time.
