@@ -166,9 +166,9 @@ public final class TrainingSet: @unchecked Sendable {
         precondition(!sizes.isEmpty, "no images")
         var counts: [Int: Int] = [:]
         for size in sizes { counts[size.width << 32 | size.height, default: 0] += 1 }
-        let (key, count) = counts.max { a, b in
-            (a.value, (a.key >> 32) * (a.key & 0xFFFF_FFFF), a.key) < (b.value, (b.key >> 32) * (b.key & 0xFFFF_FFFF), b.key)
-        }!
+        // Most images first, then the larger area, then the wider (the key starts with the width).
+        func rank(_ entry: (key: Int, value: Int)) -> (Int, Int, Int) { (entry.value, (entry.key >> 32) * (entry.key & 0xFFFF_FFFF), entry.key) }
+        let (key, count) = counts.max { rank($0) < rank($1) }!
         if 2 * count >= sizes.count { return (key >> 32, key & 0xFFFF_FFFF) }
         let widths = sizes.map(\.width).sorted(), heights = sizes.map(\.height).sorted()
         return (widths[widths.count / 2], heights[heights.count / 2])

@@ -142,7 +142,9 @@ public final class SpoolWatcher: @unchecked Sendable {
                     handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
                 }
             }
-            if isFolder && mask & Int32(IN_ATTRIB) != 0, let error = watch(path), error.isWatchLimit {
+            // The parent's report only (a watched folder also reports its own change, with no
+            // name: a second walk of the same tree, of the whole spool for the spool's own).
+            if isFolder && !name.isEmpty && mask & Int32(IN_ATTRIB) != 0, let error = watch(path), error.isWatchLimit {
                 // A folder that could not be watched while it was unreadable is watched once
                 // its permissions allow (those already watched keep their watches).
                 handler(.watchLimit(reason: error.description))

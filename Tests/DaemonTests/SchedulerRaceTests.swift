@@ -8,11 +8,10 @@ import Testing
 /// another node's step placed between two reads of one node's decision: the interleavings a
 /// real cluster meets only now and then, made to happen every time.
 @Suite struct SchedulerRaceTests {
-    /// A node's spool check decides "new dataset" while the node that trained it finishes:
-    /// whatever falls between the check's reads, the dataset is not trained a second time.
-    @Test func aTrainingThatFinishesDuringAnotherNodesCheckIsNotQueuedAgain() throws {
+    /// Two nodes, `a` and `b`, sharing one queue (whose reads can be interleaved) and one set of
+    /// records, over a spool holding the dataset `pets`; `root` holds it all.
+    func twoNodes() throws -> (root: String, jobs: InterleavedJobStore, a: Scheduler, b: Scheduler) {
         let root = NSTemporaryDirectory() + "synthd-race-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
         let jobs = InterleavedJobStore(try JobQueue(path: root + "/queue.json"))
         let records = InMemoryRecords()
         func node(_ name: String) throws -> Scheduler {
@@ -24,10 +23,16 @@ import Testing
             let logger = Logger(label: name) { _ in SwiftLogNoOpLogHandler() }
             return try Scheduler(configuration: configuration, logger: logger, jobs: jobs, shared: records)
         }
-        let image = root + "/spool/pets/cat/1.png"
         try FileManager.default.createDirectory(atPath: root + "/spool/pets/cat", withIntermediateDirectories: true)
-        try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: image))
-        let a = try node("a"), b = try node("b")
+        try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: root + "/spool/pets/cat/1.png"))
+        return (root, jobs, try node("a"), try node("b"))
+    }
+
+    /// A node's spool check decides "new dataset" while the node that trained it finishes:
+    /// whatever falls between the check's reads, the dataset is not trained a second time.
+    @Test func aTrainingThatFinishesDuringAnotherNodesCheckIsNotQueuedAgain() throws {
+        let (root, jobs, a, b) = try twoNodes()
+        defer { try? FileManager.default.removeItem(atPath: root) }
 
         a.handle(.changed(dataset: "pets"))
         a.takeSettled()
@@ -50,22 +55,8 @@ extension SchedulerRaceTests {
     /// just after: the check must not queue a second training (seen in CI, 2026-12-03: a
     /// needless fine-tuning round of five minutes that outlasted the cluster test).
     @Test func aTrainingClaimedDuringAnotherNodesCheckIsNotQueuedTwice() throws {
-        let root = NSTemporaryDirectory() + "synthd-race-\(UUID().uuidString)"
+        let (root, jobs, a, b) = try twoNodes()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let jobs = InterleavedJobStore(try JobQueue(path: root + "/queue.json"))
-        let records = InMemoryRecords()
-        func node(_ name: String) throws -> Scheduler {
-            var configuration = Configuration()
-            configuration.spool = root + "/spool"
-            configuration.output = root + "/out"
-            configuration.state = root + "/state-" + name
-            configuration.settleSeconds = 0
-            return try Scheduler(configuration: configuration, logger: Logger(label: name) { _ in SwiftLogNoOpLogHandler() },
-                                 jobs: jobs, shared: records)
-        }
-        try FileManager.default.createDirectory(atPath: root + "/spool/pets/cat", withIntermediateDirectories: true)
-        try Data("not decoded by the scheduler".utf8).write(to: URL(fileURLWithPath: root + "/spool/pets/cat/1.png"))
-        let a = try node("a"), b = try node("b")
         a.handle(.changed(dataset: "pets"))
         a.takeSettled()
         #expect(try jobs.snapshot().map(\.state) == [.queued])

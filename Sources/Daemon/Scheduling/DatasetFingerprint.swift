@@ -38,10 +38,10 @@ public struct DatasetFingerprint: Equatable, Sendable {
                 var status = stat()
                 guard stat(path, &status) == 0 else { continue }  // vanished meanwhile: a new event follows
                 newest = max(newest, modified(status))
-                // The path below the class folder (`2019/a.png`): a file's name alone, as before
-                // folders below classes were read, for the files directly in it.
-                let relative = path.hasPrefix(classFolder) ? String(path.dropFirst(classFolder.count)) : (path as NSString).lastPathComponent
-                mix("\(relative) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
+                // The path below the class folder (`2019/a.png`; the scan's paths all start with
+                // it): a file's name alone, as before folders below classes were read, for the
+                // files directly in it.
+                mix("\(path.dropFirst(classFolder.count)) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
             }
         }
         return DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,

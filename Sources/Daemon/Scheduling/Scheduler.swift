@@ -221,9 +221,9 @@ public final class Scheduler {
     /// that vanished are cancelled; a trained model whose outputs were never published gets a
     /// generation job.
     public func reconcile(now: Date = Date()) {
-        let present = spoolDatasets()
+        let listed = listedSpool(), present = listed ?? []
         noteAll(present, now: now)
-        forgetVanished()
+        forgetVanished(listed)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: configuration.spool)) ?? []
         where !present.contains(name) && isRegularFile(configuration.spool + "/" + name) {
             reportStray(name)
@@ -265,8 +265,8 @@ public final class Scheduler {
     /// Datasets the daemon knows that are not in the spool now (gone while it was down, or
     /// while events were lost): each is removed as if its folder had left. Nothing, when the
     /// spool cannot be listed.
-    func forgetVanished() {
-        guard let present = listedSpool().map(Set.init) else { return }
+    func forgetVanished(_ listed: [String]?) {
+        guard let present = listed.map(Set.init) else { return }
         for name in store.datasets where !present.contains(name) && store.get(name).phase != .removed { removed(name) }
     }
 
@@ -281,8 +281,9 @@ public final class Scheduler {
             noteAll(spoolDatasets(), now: now)
         case .rescan(let reason):
             logger.warning("rescanning the spool: \(reason)")
-            forgetVanished()
-            noteAll(spoolDatasets(), now: now)
+            let listed = listedSpool()
+            forgetVanished(listed)
+            noteAll(listed ?? [], now: now)
         case .strayFile(let name):
             reportStray(name)
         case .spoolMissing(let reason):
