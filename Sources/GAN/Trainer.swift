@@ -180,7 +180,7 @@ public final class Trainer {
     private var heldOutScores: [HeldOutScore] = []
     /// Scores checkpoints once the judge is at hand (`prepareSelection`).
     private var selection: CheckpointSelection?
-    private var lastCheckpoint = Date()
+    private var lastCheckpoint = Moment.now
     /// Called before anything is written to the state folder; throwing refuses the write. A
     /// cluster node passes its lease check here, so a node that lost a dataset's lease to
     /// another node never overwrites what the new owner writes.
@@ -298,12 +298,12 @@ public final class Trainer {
         let real = Tensor(zeros: [batch, set.channels, set.resolution, set.resolution])
         var labels: [Int32] = []
         var indices = [Int](repeating: 0, count: batch)
-        let start = Date()
+        let start = Moment.now  // budgets on the monotonic clock: see `Moment`
         lastCheckpoint = start
         var runSteps = 0
         try prepareSelection(shouldStop: shouldStop)
         while !shouldStop() {
-            let elapsed = Date().timeIntervalSince(start)
+            let elapsed = start.secondsAgo
             if case .steps(let n) = budget, runSteps >= n { break }
             if case .seconds(let s) = budget, elapsed >= s { break }
             if case .secondsOrSteps(let s, let n) = budget, elapsed >= s || runSteps >= n { break }
@@ -321,7 +321,7 @@ public final class Trainer {
             guard let report = reports.last else { continue }
             appendHistory(reports)
 
-            let now = Date().timeIntervalSince(start)
+            let now = start.secondsAgo
             let rate = Double(runSteps) / max(now, 1e-9)
             let fraction: Double, remaining: Double
             switch budget {
@@ -333,7 +333,7 @@ public final class Trainer {
             }
             progress(TrainingProgress(step: record.steps, runSteps: runSteps, elapsed: now, fraction: fraction,
                                       remaining: remaining, imagesPerSecond: rate * Double(batch), report: report))
-            if Date().timeIntervalSince(lastCheckpoint) >= record.options.checkpointSeconds {
+            if lastCheckpoint.secondsAgo >= record.options.checkpointSeconds {
                 try saveCheckpoint()
             }
         }
@@ -366,7 +366,7 @@ public final class Trainer {
         // The record last: it names the checkpoint (and the best generator) now on disk.
         try state.writeRecord(record)
         if split != nil { state.removeBestGenerators(except: record.best) }
-        lastCheckpoint = Date()
+        lastCheckpoint = .now
     }
 
     /// With images held out: the judge that scores checkpoints, trained first when the state

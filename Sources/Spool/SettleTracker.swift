@@ -1,10 +1,12 @@
 import Foundation
 
 /// Decides when a dataset has settled: no change for `settle` seconds, or a `.ready` file.
-/// A dataset being copied keeps changing, so it is never picked up half-written.
+/// A dataset being copied keeps changing, so it is never picked up half-written. Times are
+/// on the monotonic clock: a wall clock set back would hold every change for as long.
 public struct SettleTracker: Sendable {
+    public typealias Moment = ContinuousClock.Instant
     public private(set) var settle: TimeInterval
-    private var lastChange: [String: Date] = [:]
+    private var lastChange: [String: Moment] = [:]
     private var markedReady: Set<String> = []
 
     public init(settle: TimeInterval) { self.settle = settle }
@@ -18,7 +20,7 @@ public struct SettleTracker: Sendable {
     /// Datasets with a change not yet reported ready.
     public var pending: [String] { lastChange.keys.sorted() }
 
-    public mutating func note(_ event: SpoolEvent, at time: Date = Date()) {
+    public mutating func note(_ event: SpoolEvent, at time: Moment = .now) {
         switch event {
         case .changed(let dataset): lastChange[dataset] = time
         case .ready(let dataset):
@@ -32,8 +34,8 @@ public struct SettleTracker: Sendable {
     }
 
     /// The datasets that are ready now, each reported once per burst of changes.
-    public mutating func takeReady(at now: Date = Date()) -> [String] {
-        let ready = lastChange.filter { markedReady.contains($0.key) || now.timeIntervalSince($0.value) >= settle }.keys.sorted()
+    public mutating func takeReady(at now: Moment = .now) -> [String] {
+        let ready = lastChange.filter { markedReady.contains($0.key) || $0.value.duration(to: now) >= .seconds(settle) }.keys.sorted()
         for dataset in ready {
             lastChange[dataset] = nil
             markedReady.remove(dataset)

@@ -129,7 +129,7 @@ struct Generate: ParsableCommand {
         }
         writer.temperature = temperature ?? Sampler.defaultTemperature(classCheck: writer.judge != nil,
                                                                         trainingImages: record.imagesAtLastRun)
-        let start = Date()
+        let start = Moment.now
         // Ctrl-C, SIGTERM or a closed terminal stop between chunks: what was written stays,
         // listed in the manifest, instead of files that no manifest line describes.
         Signals.install()
@@ -144,7 +144,7 @@ struct Generate: ParsableCommand {
                   + "run again with another --seed to add more")
             return
         }
-        let seconds = Date().timeIntervalSince(start)
+        let seconds = start.secondsAgo
         print(String(format: "wrote %d images to %@ in %.2f s (%.0f images/s)", summary.written, root, seconds,
                      Double(summary.written) / max(seconds, 1e-9)))
         if writer.judge != nil {

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -8,22 +9,22 @@ import Glibc
 final class ProgressLine {
     let isTerminal = isatty(STDERR_FILENO) != 0
     let logInterval: Double
-    private var lastDraw = Date.distantPast
-    private var startedAt: Date?
+    private var lastDraw: Moment?
+    private var startedAt: Moment?
     private var startFraction = 0.0
 
     init(logInterval: Double = 30) { self.logInterval = logInterval }
 
     /// `remaining` nan: estimated from the rate since the first update.
     func update(fraction: Double, remaining: Double, text: String, force: Bool = false) {
-        let now = Date()
+        let now = Moment.now
         if startedAt == nil || fraction < startFraction { startedAt = now; startFraction = fraction }
         var remaining = remaining
         if remaining.isNaN, let startedAt, fraction > startFraction {
-            remaining = now.timeIntervalSince(startedAt) / (fraction - startFraction) * (1 - fraction)
+            remaining = startedAt.seconds(to: now) / (fraction - startFraction) * (1 - fraction)
         }
         let interval = isTerminal ? 0.2 : logInterval
-        guard force || now.timeIntervalSince(lastDraw) >= interval else { return }
+        guard force || lastDraw.map({ $0.seconds(to: now) >= interval }) ?? true else { return }
         lastDraw = now
         let percent = Int((fraction * 100).rounded(.down))
         if isTerminal {

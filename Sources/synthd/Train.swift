@@ -92,12 +92,12 @@ struct Train: ParsableCommand {
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")
         defer { lock.release() }
-        let loadStart = Date()
+        let loadStart = Moment.now
         let set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution)
         let progress = ProgressLine()
         progress.write(String(format: "loaded %d images in %d classes (%@, %dx%d) in %.1f s\n", set.count, set.classMap.count,
                               set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
-                              Date().timeIntervalSince(loadStart)))
+                              loadStart.secondsAgo))
         // A file name may hold a line break: one line per file, escaped as the daemon's log does.
         let rejected = RejectedFile.listed(set.rejected)
         for reason in rejected.reasons { progress.write("rejected \(LineLogHandler.oneLine(reason))\n") }
@@ -133,12 +133,12 @@ struct Train: ParsableCommand {
         }
         if let split = trainer.split {
             progress.write("holding out \(split.heldOut.count) of \(set.count) images to choose the checkpoint on\n")
-            let judgeStart = Date()
+            let judgeStart = Moment.now
             // Scoring checkpoints needs the judge: trained now, with progress, rather than silently at the first checkpoint.
             if try trainer.refreshJudge(shouldStop: { Signals.stopRequested }, progress: { fraction in
                 progress.update(fraction: fraction, remaining: .nan, text: "training the judge (a classifier of the real images) that scores checkpoints")
             }) == .trained {
-                progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", Date().timeIntervalSince(judgeStart), state))
+                progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", judgeStart.secondsAgo, state))
             }
         }
         let budget: TrainingBudget = steps.map { .steps($0) } ?? .minutes(minutes! * 60, orPasses: maxEpochs, of: trainer)
@@ -163,13 +163,13 @@ struct Train: ParsableCommand {
                                   best.step, best.heldOutImages, best.distance))
         }
         guard !Signals.stopRequested else { return }
-        let judgeStart = Date()
+        let judgeStart = Moment.now
         let judge = try trainer.refreshJudge(shouldStop: { Signals.stopRequested }) { fraction in
             progress.update(fraction: fraction, remaining: .nan,
                             text: "training the judge (a classifier of the real images) for generation's class check")
         }
         switch judge {
-        case .trained: progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", Date().timeIntervalSince(judgeStart), state))
+        case .trained: progress.finish(String(format: "judge trained in %.0f s: %@/judge.ckpt", judgeStart.secondsAgo, state))
         case .upToDate: break
         case .stopped: progress.finish("stopped before the judge was trained; generation runs without the class check until it is")
         }

@@ -109,6 +109,82 @@ import Glibc
         return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasSuffix(".partial") }
     }
 
+    /// libfaketime, which moves a process's wall clock by an offset read from a file at every
+    /// call and leaves its monotonic clock alone (scripts/setup installs the faketime package).
+    static let fakeWallClockLibrary = ["x86_64", "aarch64"].map { "/usr/lib/\($0)-linux-gnu/faketime/libfaketimeMT.so.1" }
+        .first { FileManager.default.fileExists(atPath: $0) }
+
+    /// The wall clock stepped while the daemon works, as an NTP step at boot, `date -s` or a
+    /// resumed VM step it: two hours back while a dataset settles, then three forward while it
+    /// trains. Every interval the daemon times is on the monotonic clock, so the dataset still
+    /// settles in its 2 s (it waited two hours), the watchdog is still fed (it went unfed for
+    /// the two hours, and systemd killed synthd), the training spends its whole budget (it
+    /// ended at the forward step) and no job is called stalled.
+    @Test(.enabled(if: fakeWallClockLibrary != nil, "libfaketime is not installed (the faketime package, which scripts/setup installs)"))
+    func theWallClockSteppingBackOrForwardMovesNoTimer() throws {
+        let layout = Layout(root: try temporaryFolder("clock"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        let budget = 12.0
+        try layout.writeConfig("""
+        [watch]
+        settle_seconds = 2
+        [training]
+        minutes = \(budget / 60)
+        checkpoint_seconds = 1
+        batch = 8
+        [generation]
+        policy = "per-class"
+        per_class = 50
+        [service]
+        threads = 2
+        stall_minutes = 1
+        """)
+        let offset = layout.root + "/wall-clock-offset"
+        func setWallClock(_ change: String) throws { try (change + "\n").write(toFile: offset, atomically: true, encoding: .utf8) }
+        try setWallClock("+0")
+        let systemd = try DaemonIntegrationTests.NotifySocket()
+        DaemonIntegrationTests.activeNotifySocket = systemd
+        defer { DaemonIntegrationTests.activeNotifySocket = nil }
+        let daemon = try Daemon(config: layout.config, log: layout.log, environment: [
+            "NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "1000000",
+            "LD_PRELOAD": try #require(Self.fakeWallClockLibrary), "FAKETIME_TIMESTAMP_FILE": offset,
+            "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "NO_FAKE_STAT": "1",
+        ])
+        try DaemonIntegrationTests.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
+        func watchdogPings(inSeconds seconds: Double) -> Int {
+            let before = systemd.received().filter { $0 == "WATCHDOG=1" }.count
+            usleep(UInt32(seconds * 1_000_000))
+            return systemd.received().filter { $0 == "WATCHDOG=1" }.count - before
+        }
+
+        let staging = layout.root + "/staging/shapes"
+        try DaemonIntegrationTests.addImages(staging + "/circle", count: 10, shade: 60)
+        try DaemonIntegrationTests.addImages(staging + "/square", count: 10, shade: 190)
+        rename(staging, layout.spool + "/shapes")
+        try setWallClock("-2h")
+        let backPings = watchdogPings(inSeconds: 3)
+        #expect(backPings >= 3, "\(backPings) watchdog pings in the 3 s after the clock went back (one due every 0.5 s)")
+        try DaemonIntegrationTests.waitFor("training after the clock went back", timeout: 30, daemon: daemon) {
+            layout.phase("shapes") == "training"
+        }
+        let trainingSeen = Date()  // the test's own clock is not stepped
+        usleep(2_000_000)
+        try setWallClock("+1h")
+        let forwardPings = watchdogPings(inSeconds: 3)
+        #expect(forwardPings >= 3, "\(forwardPings) watchdog pings in the 3 s after the clock went forward")
+        try DaemonIntegrationTests.waitFor("the training's end", timeout: 60, daemon: daemon) { layout.phase("shapes") != "training" }
+        let trained = Date().timeIntervalSince(trainingSeen)
+        let checkpoints = daemon.log.components(separatedBy: "\n").filter { $0.contains("checkpoint at step") }
+        #expect(trained >= budget - 1, "trained \(trained) s: the \(budget) s budget was cut short; \(checkpoints)")
+        try DaemonIntegrationTests.waitFor("outputs", timeout: 120, daemon: daemon) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 100
+        }
+        #expect(!daemon.log.contains("no progress for"), "a clock set forward is not a stalled job")
+        try Self.checkInvariants(layout, "shapes", classes: ["circle", "square"])
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0, "\(daemon.log)")
+    }
+
     /// kill -9 in each phase of a dataset's life (training after a checkpoint, training
     /// again, generating twice), each at a random moment in it, then a clean run to the end:
     /// every restart resumes (training with the budget it had left), nothing half-written is

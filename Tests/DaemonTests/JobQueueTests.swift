@@ -27,6 +27,28 @@ import Testing
         #expect(fresh.id == 4, "ids keep counting after a restart")
     }
 
+    /// A retry waits until its time on the wall clock; but when that clock is set back since
+    /// the wait began (by more than a minute), the wait is over: it would otherwise last as
+    /// long again as the step. The wait survives a restart.
+    @Test func aRetryWaitsForItsTimeUnlessTheClockWasSetBack() throws {
+        let file = path()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let queue = try JobQueue(path: file)
+        let job = try queue.enqueue(.generate, dataset: "pets")
+        try queue.markRunning(job.id)
+        let now = Date()
+        try queue.requeue(job.id, notBefore: now.addingTimeInterval(900), error: "disk full")
+        #expect(queue.next(now: now) == nil, "waiting for its retry time")
+        #expect(queue.next(now: now.addingTimeInterval(-30)) == nil, "a clock that moved back half a minute: still waiting")
+        #expect(queue.next(now: now.addingTimeInterval(901))?.id == job.id)
+        let reloaded = try JobQueue(path: file)
+        #expect(reloaded.next(now: now) == nil)
+        #expect(reloaded.next(now: now.addingTimeInterval(-7200))?.id == job.id, "the clock set back two hours: due now")
+        try reloaded.markRunning(job.id)
+        try reloaded.requeue(job.id, remainingSeconds: 60)
+        #expect(reloaded.next(now: now.addingTimeInterval(-7200))?.id == job.id, "a time slice's requeue has no wait")
+    }
+
     /// A queue that does not decode is kept beside, under a name that says so, and the
     /// queue starts empty (the scheduler rebuilds it); one that cannot be read at all is an
     /// error naming the file.

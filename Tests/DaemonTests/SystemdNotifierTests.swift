@@ -40,10 +40,32 @@ import Glibc
 
 @Suite struct StallWatchTests {
     @Test func aJobWithoutProgressPastTheLimitIsStalled() {
-        let now = Date()
-        let watch = StallWatch(limit: 1800)
-        #expect(watch.stalled(lastProgress: [:], now: now).isEmpty, "no job: the loop alone decides")
-        #expect(watch.stalled(lastProgress: ["a": now.addingTimeInterval(-1799), "b": now.addingTimeInterval(-5)], now: now).isEmpty)
-        #expect(watch.stalled(lastProgress: ["a": now.addingTimeInterval(-1801), "b": now], now: now) == ["a"])
+        let t0 = ContinuousClock.now, stamp = Date()
+        var watch = StallWatch(limit: 1800)
+        #expect(watch.stalled(progress: [:], now: t0).isEmpty, "no job: the loop alone decides")
+        #expect(watch.stalled(progress: ["a": stamp, "b": stamp], now: t0).isEmpty)
+        #expect(watch.stalled(progress: ["a": stamp, "b": stamp.addingTimeInterval(1)], now: t0.advanced(by: .seconds(1799))).isEmpty)
+        #expect(watch.stalled(progress: ["a": stamp, "b": stamp.addingTimeInterval(2)], now: t0.advanced(by: .seconds(1801))) == ["a"],
+                "a's record stood still for 1,801 s; b's moved")
+        #expect(watch.stalled(progress: ["b": stamp.addingTimeInterval(2)], now: t0.advanced(by: .seconds(3602))) == ["b"])
+        #expect(watch.stalled(progress: ["a": stamp], now: t0.advanced(by: .seconds(3603))).isEmpty,
+                "a job that ended and a new one of the same dataset: its time starts again")
+    }
+
+    /// The records' stamps are on the wall clock, which can be set by hours: only whether a
+    /// stamp changed counts, timed on the monotonic clock.
+    @Test func aWallClockSetBackOrForwardIsNeitherProgressNorAStall() {
+        let t0 = ContinuousClock.now, stamp = Date()
+        var watch = StallWatch(limit: 60)
+        #expect(watch.stalled(progress: ["a": stamp], now: t0).isEmpty)
+        // The clock set forward three hours: the next stamps are hours later, a second apart.
+        #expect(watch.stalled(progress: ["a": stamp.addingTimeInterval(10_800)], now: t0.advanced(by: .seconds(1))).isEmpty)
+        // Set back two hours: stamps earlier than the last are progress too.
+        #expect(watch.stalled(progress: ["a": stamp.addingTimeInterval(-7_200)], now: t0.advanced(by: .seconds(2))).isEmpty)
+        #expect(watch.stalled(progress: ["a": stamp.addingTimeInterval(-7_200)], now: t0.advanced(by: .seconds(61))).isEmpty)
+        #expect(watch.stalled(progress: ["a": stamp.addingTimeInterval(-7_200)], now: t0.advanced(by: .seconds(63))) == ["a"])
+        watch.setLimit(120)
+        #expect(watch.stalled(progress: ["a": stamp.addingTimeInterval(-7_200)], now: t0.advanced(by: .seconds(63))).isEmpty,
+                "a reloaded limit keeps what was seen")
     }
 }

@@ -5,19 +5,19 @@ import Testing
 @Suite struct SettleTrackerTests {
     @Test func datasetIsReadyAfterQuietTimeOrReadyFile() {
         var tracker = SettleTracker(settle: 10)
-        let t0 = Date(timeIntervalSince1970: 1000)
+        let t0 = ContinuousClock.now
         tracker.note(.changed(dataset: "shoes"), at: t0)
-        tracker.note(.changed(dataset: "shoes"), at: t0.addingTimeInterval(5))  // still copying
-        #expect(tracker.takeReady(at: t0.addingTimeInterval(14)).isEmpty)
-        #expect(tracker.takeReady(at: t0.addingTimeInterval(15)) == ["shoes"])
-        #expect(tracker.takeReady(at: t0.addingTimeInterval(30)).isEmpty, "reported once per burst")
+        tracker.note(.changed(dataset: "shoes"), at: t0.advanced(by: .seconds(5)))  // still copying
+        #expect(tracker.takeReady(at: t0.advanced(by: .seconds(14))).isEmpty)
+        #expect(tracker.takeReady(at: t0.advanced(by: .seconds(15))) == ["shoes"])
+        #expect(tracker.takeReady(at: t0.advanced(by: .seconds(30))).isEmpty, "reported once per burst")
 
         tracker.note(.ready(dataset: "bags"), at: t0)
         #expect(tracker.takeReady(at: t0) == ["bags"], ".ready needs no wait")
 
         tracker.note(.changed(dataset: "gone"), at: t0)
         tracker.note(.removed(dataset: "gone"), at: t0)
-        #expect(tracker.takeReady(at: t0.addingTimeInterval(100)).isEmpty)
+        #expect(tracker.takeReady(at: t0.advanced(by: .seconds(100))).isEmpty)
     }
 
     @Test func datasetNames() {

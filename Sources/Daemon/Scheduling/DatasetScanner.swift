@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Scans of dataset folders (fingerprints: a `stat` of every image) off the daemon's main
@@ -9,12 +10,14 @@ public final class DatasetScanner: @unchecked Sendable {
         /// The dataset settled: is it new, changed, or as its model saw it?
         case fingerprint(dataset: String)
         /// When did these datasets last change (start-up, rescan)?
-        case lastModified(datasets: [String], asOf: Date)
+        /// `asOf`: when it was asked, on the wall clock (the files' times are on it) and on the
+        /// monotonic one (the settle tracker's).
+        case lastModified(datasets: [String], asOf: Date, at: Moment)
     }
 
     public enum Result: @unchecked Sendable {
         case fingerprint(dataset: String, Swift.Result<DatasetFingerprint, any Error>)
-        case lastModified([(dataset: String, modified: Date?)], asOf: Date)
+        case lastModified([(dataset: String, modified: Date?)], asOf: Date, at: Moment)
     }
 
     let spool: String
@@ -93,10 +96,10 @@ public final class DatasetScanner: @unchecked Sendable {
         switch request {
         case .fingerprint(let name):
             return .fingerprint(dataset: name, Swift.Result { try DatasetFingerprint.of(spool + "/" + name, confinedTo: spool) })
-        case .lastModified(let names, let now):
+        case .lastModified(let names, let wall, let moment):
             return .lastModified(names.map { name in
                 (name, (try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool))?.lastModified)
-            }, asOf: now)
+            }, asOf: wall, at: moment)
         }
     }
 }

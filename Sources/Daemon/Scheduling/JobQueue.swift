@@ -31,6 +31,9 @@ public struct Job: Codable, Equatable, Sendable {
     public var budgetSeconds: Double?
     /// Not before this time (a retry after a failure such as a full disk).
     public var notBefore: Date?
+    /// When that wait began: a wall clock set back since (by more than a minute) ends the
+    /// wait, which would otherwise last as long again as the step (hours).
+    public var waitingSince: Date?
     /// The model's training step when this run of the job started: a job that dies after
     /// moving it on has made progress, and is not a crash loop.
     public var stepAtStart: Int?
@@ -136,8 +139,15 @@ public final class JobQueue: JobStore {
     /// `busy`: datasets that have a worker for other reasons (a cancelled job still winding down).
     public func next(now: Date = Date(), busy alsoBusy: Set<String> = []) -> Job? {
         let busy = Set(jobs.filter { $0.state == .running }.map(\.dataset)).union(alsoBusy)
-        let ready = jobs.filter { $0.state == .queued && !busy.contains($0.dataset) && ($0.notBefore ?? now) <= now }
+        let ready = jobs.filter { $0.state == .queued && !busy.contains($0.dataset) && Self.isDue($0, now: now) }
         return ready.first { $0.kind == .generate } ?? ready.first
+    }
+
+    /// Whether a queued job's retry time has come (see `Job.waitingSince`).
+    static func isDue(_ job: Job, now: Date) -> Bool {
+        guard let notBefore = job.notBefore else { return true }
+        if let since = job.waitingSince, now < since.addingTimeInterval(-60) { return true }
+        return notBefore <= now
     }
 
     /// The dataset's jobs that are queued or running.
@@ -181,6 +191,7 @@ public final class JobQueue: JobStore {
         if let remainingSeconds { job.remainingSeconds = remainingSeconds }
         if let budgetSeconds { job.budgetSeconds = budgetSeconds }
         job.notBefore = notBefore
+        job.waitingSince = notBefore == nil ? nil : Date()
         job.lastError = error
         if error == nil { job.attempts = 0 }  // a time slice is not a failed attempt
         jobs.append(job)

@@ -169,7 +169,7 @@ public struct JobRunner: Sendable {
             $0.retryAt = nil
         }
 
-        let started = Date()
+        let started = Moment.now  // slices and budgets on the monotonic clock: see `Moment`
         if let split = trainer.split {
             // The judge scores the checkpoints (`CheckpointSelection`); trained here, where the
             // status can say so, when the dataset changed since the last one.
@@ -179,12 +179,12 @@ public struct JobRunner: Sendable {
             }
             store.update(name) { $0.detail = detail }
         }
-        var lastReport = Date.distantPast
-        let turnOver = { Date().timeIntervalSince(started) >= slice && othersWaiting() }
+        var lastReport = started.adding(seconds: -1e9)
+        let turnOver = { started.secondsAgo >= slice && othersWaiting() }
         let budget = TrainingBudget.minutes(remaining, orPasses: settings.maxEpochs, of: trainer, done: trainer.record.steps - roundStart)
         try trainer.train(budget, shouldStop: { shouldStop() || turnOver() }) { progress in
-            guard Date().timeIntervalSince(lastReport) >= 1 else { return }
-            lastReport = Date()
+            guard lastReport.secondsAgo >= 1 else { return }
+            lastReport = .now
             store.update(name) {
                 $0.progress = min(1, (total - remaining + progress.elapsed) / total)
                 $0.eta = Date().addingTimeInterval(max(0, remaining - progress.elapsed))
@@ -192,7 +192,7 @@ public struct JobRunner: Sendable {
             }
         }
         let capReached = capSteps.map { trainer.record.steps >= roundStart + $0 } ?? false
-        let left = capReached ? 0 : max(0, remaining - Date().timeIntervalSince(started))
+        let left = capReached ? 0 : max(0, remaining - started.secondsAgo)
         store.update(name) { $0.step = trainer.record.steps }
         if capReached {
             log.info("checkpoint at step \(trainer.record.steps): \(TrainingBudget.describe(passes: settings.maxEpochs)) passes over the images (max_epochs), before the minutes ran out")
@@ -252,7 +252,7 @@ public struct JobRunner: Sendable {
             $0.lastError = nil
             $0.retryAt = nil
         }
-        let started = Date()
+        let started = Moment.now
         let generation = settings.generationID(checkpoint: record.generatorID)
         var judge: (any SampleJudge)?
         if settings.classCheck, total > 0 {
@@ -278,7 +278,7 @@ public struct JobRunner: Sendable {
             writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: record.imageWidth, height: record.imageHeight)
             writer.judge = judge
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
-                let rate = Double(written) / max(1e-3, Date().timeIntervalSince(started))
+                let rate = Double(written) / max(1e-3, started.secondsAgo)
                 store.update(name) {
                     $0.progress = Double(written) / Double(max(1, total))
                     $0.eta = Date().addingTimeInterval(Double(total - written) / max(rate, 1e-3))

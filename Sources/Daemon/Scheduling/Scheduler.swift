@@ -220,9 +220,9 @@ public final class Scheduler {
     /// what its model saw) at once, and one being copied right now is waited for. Datasets
     /// that vanished are cancelled; a trained model whose outputs were never published gets a
     /// generation job.
-    public func reconcile(now: Date = Date()) {
+    public func reconcile() {
         let listed = listedSpool(), present = listed ?? []
-        noteAll(present, now: now)
+        noteAll(present)
         forgetVanished(listed)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: configuration.spool)) ?? []
         where !present.contains(name) && isRegularFile(configuration.spool + "/" + name) {
@@ -270,7 +270,7 @@ public final class Scheduler {
         for name in store.datasets where !present.contains(name) && store.get(name).phase != .removed { removed(name) }
     }
 
-    public func handle(_ event: SpoolEvent, now: Date = Date()) {
+    public func handle(_ event: SpoolEvent, now: Moment = .now) {
         switch event {
         case .removed(let name):
             settle.note(event, at: now)
@@ -278,12 +278,12 @@ public final class Scheduler {
         case .watchLimit(let reason):
             if !needsPolling { logger.warning("\(reason)") }
             needsPolling = true
-            noteAll(spoolDatasets(), now: now)
+            noteAll(spoolDatasets())
         case .rescan(let reason):
             logger.warning("rescanning the spool: \(reason)")
             let listed = listedSpool()
             forgetVanished(listed)
-            noteAll(listed ?? [], now: now)
+            noteAll(listed ?? [])
         case .strayFile(let name):
             reportStray(name)
         case .spoolMissing(let reason):
@@ -306,19 +306,19 @@ public final class Scheduler {
     /// A periodic look at every dataset (for folders inotify does not watch): each is noted
     /// as changed when its files last changed, so one that changed is taken once settled and
     /// the others come out as they were (their fingerprints match).
-    public func poll(now: Date = Date()) {
-        noteAll(spoolDatasets(), now: now)
+    public func poll() {
+        noteAll(spoolDatasets())
     }
 
     /// Notes datasets as changed when their files last changed (found by the scanner).
-    func noteAll(_ names: [String], now: Date) {
-        scanner.request(.lastModified(datasets: names, asOf: now))
+    func noteAll(_ names: [String]) {
+        scanner.request(.lastModified(datasets: names, asOf: Date(), at: .now))
         applyScans()
     }
 
     /// Acts on the datasets that have settled, and on the scans that have come back. Call it
     /// regularly.
-    public func takeSettled(now: Date = Date()) {
+    public func takeSettled(now: Moment = .now) {
         applyScans()
         for name in settle.takeReady(at: now) { settled(name) }
         applyScans()
@@ -335,8 +335,13 @@ public final class Scheduler {
                 }
                 scanning.remove(name)
                 decide(name, fingerprint: fingerprint)
-            case .lastModified(let times, let now):
-                for (name, modified) in times { settle.note(.changed(dataset: name), at: min(now, modified ?? now)) }
+            case .lastModified(let times, let wall, let moment):
+                // Files' times are on the wall clock: their age when asked, on the monotonic
+                // clock (a time ahead of the wall clock counts as a change then).
+                for (name, modified) in times {
+                    let age = max(0, wall.timeIntervalSince(modified ?? wall))
+                    settle.note(.changed(dataset: name), at: moment.adding(seconds: -age))
+                }
             }
         }
     }
@@ -409,7 +414,7 @@ public final class Scheduler {
         if jobs.contains(where: { $0.kind == .train && $0.state == .running }) && runtime.trainingFingerprint == nil {
             // Its worker is taking the fingerprint of the files it will train on: whether
             // these are newer is known once it has; look again after the settle time.
-            settle.note(.changed(dataset: name), at: Date())
+            settle.note(.changed(dataset: name), at: .now)
             return
         }
         let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"

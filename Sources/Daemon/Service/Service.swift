@@ -101,11 +101,15 @@ public final class Service {
         var running: [Int: Job] = [:]
         let stopping = SharedFlag(), othersWaiting = SharedFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
-        var lastStatus = "", lastStatusTime = Date.distantPast, lastWatchdog = Date.distantPast
-        var lastPriority = Date(), lastSpaceCheck = Date(), lastPoll = Date(), reportedStall = false
+        // Every timer of the loop is on the monotonic clock (`Moment`): on the wall clock, a
+        // step back by two hours stopped the watchdog's pings and every job for two hours.
+        let started = Moment.now, longAgo = started.adding(seconds: -1e9)
+        var lastStatus = "", lastStatusTime = longAgo, lastWatchdog = longAgo
+        var lastPriority = started, lastSpaceCheck = started, lastPoll = started, reportedStall = false
+        var stallWatch = StallWatch(limit: scheduler.configuration.stallMinutes * 60)
         // A cluster's queue is a database: ask it about once a second, not every turn.
         let queueInterval: TimeInterval = membership == nil ? 0 : 1
-        var lastQueueLook = Date.distantPast, lastLeaseLook = Date.distantPast, wasDraining = false
+        var lastQueueLook = longAgo, lastLeaseLook = longAgo, wasDraining = false
 
         func collect() {
             for (job, outcome) in finished.take() {
@@ -113,7 +117,7 @@ public final class Service {
                 if membership?.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
                 scheduler.finish(job, outcome, stopping: stopping.isSet)
                 membership?.ended(job)
-                lastQueueLook = .distantPast  // a worker is free: look for the next job now
+                lastQueueLook = longAgo  // a worker is free: look for the next job now
             }
         }
 
@@ -129,16 +133,16 @@ public final class Service {
             for event in events.take() { scheduler.handle(event) }
             scheduler.takeSettled()
             collect()
-            if let membership, Date().timeIntervalSince(lastLeaseLook) >= max(1, scheduler.configuration.leaseSeconds / 3) {
+            if let membership, lastLeaseLook.secondsAgo >= max(1, scheduler.configuration.leaseSeconds / 3) {
                 // Jobs of nodes whose leases expired (while the database is away, the keeper
                 // retries it and says so once; asking here too would only repeat that).
                 if membership.databaseAnswers { scheduler.takeInterrupted() }
-                lastLeaseLook = Date()
+                lastLeaseLook = .now
                 for job in running.values where membership.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
             }
             var busy = Set(running.values.map(\.dataset))
-            if Date().timeIntervalSince(lastQueueLook) >= queueInterval {
-                lastQueueLook = Date()
+            if lastQueueLook.secondsAgo >= queueInterval {
+                lastQueueLook = .now
                 while running.count < scheduler.configuration.concurrency, membership?.takesJobs ?? true,
                       let job = scheduler.startNext(busy: busy) {
                     running[job.id] = job
@@ -151,8 +155,8 @@ public final class Service {
                 }
                 othersWaiting.set(membership?.isDraining == true || ((try? scheduler.queue.hasWaiting(now: Date(), busy: busy)) ?? false))
             }
-            let now = Date()
-            if now.timeIntervalSince(lastStatusTime) >= 2 {
+            let now = Moment.now
+            if lastStatusTime.seconds(to: now) >= 2 {
                 let status = scheduler.summary(running: Array(running.values))
                 if status != lastStatus {
                     notifier.notify("STATUS=\(status)")
@@ -161,16 +165,16 @@ public final class Service {
                 lastStatusTime = now
             }
             let pollSeconds = scheduler.configuration.effectivePollSeconds ?? (scheduler.needsPolling ? 60 : nil)
-            if let pollSeconds, now.timeIntervalSince(lastPoll) >= pollSeconds {
-                scheduler.poll(now: now)
+            if let pollSeconds, lastPoll.seconds(to: now) >= pollSeconds {
+                scheduler.poll()
                 lastPoll = now
             }
-            if now.timeIntervalSince(lastSpaceCheck) >= 30 {
+            if lastSpaceCheck.seconds(to: now) >= 30 {
                 scheduler.retryWhereSpaceWasFreed()
                 scheduler.republishRemovedOutputs()
                 lastSpaceCheck = now
             }
-            if now.timeIntervalSince(lastPriority) >= 5 {
+            if lastPriority.seconds(to: now) >= 5 {
                 lowerPriority(to: scheduler.configuration.nice)
                 lastPriority = now
                 if let held = ownership, !held.isAtItsPath {
@@ -181,16 +185,16 @@ public final class Service {
                     }
                 }
             }
-            if let interval = notifier.watchdogInterval, now.timeIntervalSince(lastWatchdog) >= interval {
-                let watch = StallWatch(limit: scheduler.configuration.stallMinutes * 60)
+            if let interval = notifier.watchdogInterval, lastWatchdog.seconds(to: now) >= interval {
+                stallWatch.setLimit(scheduler.configuration.stallMinutes * 60)
                 let progress = Dictionary(running.values.map { ($0.dataset, scheduler.store.get($0.dataset).updatedAt) }) { a, _ in a }
-                let stalled = watch.stalled(lastProgress: progress, now: now)
+                let stalled = stallWatch.stalled(progress: progress, now: now)
                 if stalled.isEmpty {
                     notifier.notify("WATCHDOG=1")
                     reportedStall = false
                 } else if !reportedStall {
                     reportedStall = true
-                    let names = stalled.joined(separator: ", "), minutes = Int(watch.limit / 60)
+                    let names = stalled.joined(separator: ", "), minutes = Int(stallWatch.limit / 60)
                     logger.error("no progress for \(minutes) minutes from the job of \(names); the watchdog is no longer fed, so systemd restarts synthd")
                 }
                 lastWatchdog = now
@@ -201,8 +205,8 @@ public final class Service {
         logger.info("stopping: \(running.isEmpty ? "no job running" : "checkpointing \(running.count) running jobs")")
         notifier.notify("STOPPING=1\nSTATUS=stopping")
         stopping.set()
-        let deadline = Date().addingTimeInterval(9)
-        while !running.isEmpty && Date() < deadline {
+        let deadline = Moment.now.adding(seconds: 9)
+        while !running.isEmpty && Moment.now < deadline {
             usleep(50_000)
             collect()
         }
