@@ -185,6 +185,35 @@ import Glibc
         #expect(daemon.waitForExit(timeout: 15)?.status == 0, "\(daemon.log)")
     }
 
+    /// `rm -rf state` under a running daemon, whose dataset is done: the daemon takes its
+    /// lock again, writes its queue again from memory, and trains the dataset afresh (its
+    /// model went with the folder), publishing it again. Before, it knew nothing of the loss:
+    /// the dataset stayed "done" in memory with no model, until a restart.
+    @Test func theStateFolderRemovedUnderTheDaemonIsBuiltAgain() throws {
+        let layout = Layout(root: try temporaryFolder("nostate"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try Self.configure(layout, minutes: 0.03)
+        let staging = layout.root + "/staging/shapes"
+        try DaemonIntegrationTests.addImages(staging + "/circle", count: 6, shade: 60)
+        try DaemonIntegrationTests.addImages(staging + "/square", count: 6, shade: 190)
+        rename(staging, layout.spool + "/shapes")
+        let daemon = try Daemon(config: layout.config, log: layout.log)
+        try DaemonIntegrationTests.waitFor("outputs", timeout: 120, daemon: daemon) {
+            layout.phase("shapes") == "done" && layout.manifest("shapes").count == 6000
+        }
+        try FileManager.default.removeItem(atPath: layout.state)
+        try DaemonIntegrationTests.waitFor("the dataset trained afresh", timeout: 120, daemon: daemon) {
+            daemon.log.contains("its state was removed") && layout.phase("shapes") == "done"
+                && FileManager.default.fileExists(atPath: layout.state + "/datasets/shapes/model.json")
+        }
+        #expect(daemon.log.components(separatedBy: "training a new model").count == 3, "trained twice, each a new model: \(daemon.log)")
+        let queue = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout.state + "/queue.json"))) as? [[String: Any]]
+        #expect((queue ?? []).contains { $0["kind"] as? String == "train" && $0["state"] as? String == "done" }, "the queue written again")
+        try Self.checkInvariants(layout, "shapes", classes: ["circle", "square"])
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0, "\(daemon.log)")
+    }
+
     /// kill -9 in each phase of a dataset's life (training after a checkpoint, training
     /// again, generating twice), each at a random moment in it, then a clean run to the end:
     /// every restart resumes (training with the budget it had left), nothing half-written is

@@ -49,6 +49,26 @@ import Testing
         #expect(reloaded.next(now: now.addingTimeInterval(-7200))?.id == job.id, "a time slice's requeue has no wait")
     }
 
+    /// A queue whose file cannot be written (a full disk; here a file where its folder
+    /// should be) goes on in memory: the change is made, the failure is kept, and the next
+    /// try writes it all. A folder removed with the file is made again.
+    @Test func aQueueThatCannotBeWrittenGoesOnInMemory() throws {
+        let folder = NSTemporaryDirectory() + "synthd-queue-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let queue = try JobQueue(path: folder + "/state/queue.json")
+        try queue.enqueue(.train, dataset: "pets")
+        #expect(queue.saveFailure == nil && FileManager.default.fileExists(atPath: folder + "/state/queue.json"))
+        try FileManager.default.removeItem(atPath: folder + "/state")
+        try Data().write(to: URL(fileURLWithPath: folder + "/state"))
+        let cars = try queue.enqueue(.train, dataset: "cars")
+        #expect(queue.saveFailure != nil)
+        #expect(queue.jobs.map(\.dataset) == ["pets", "cars"], "the change is made in memory")
+        #expect(queue.saveIfBehind() != nil, "still a file in the way")
+        try FileManager.default.removeItem(atPath: folder + "/state")
+        #expect(queue.saveIfBehind() == nil)
+        #expect(try JobQueue(path: folder + "/state/queue.json").jobs.map(\.id) == [1, cars.id], "written again, folder and all")
+    }
+
     /// A queue that does not decode is kept beside, under a name that says so, and the
     /// queue starts empty (the scheduler rebuilds it); one that cannot be read at all is an
     /// error naming the file.

@@ -368,6 +368,42 @@ import Testing
         #expect(queued(scheduler) == ["generate pets"], "queued once")
     }
 
+    /// A dataset's state removed by hand (to train it afresh), or the whole state folder with
+    /// the queue: the dataset is trained again as a new one, its stale waiting jobs go, and the
+    /// queue's file is written again from memory. A running job's dataset is left to its job;
+    /// a record never written (a full disk) is not a removed one.
+    @Test func aDatasetsRemovedStateIsTrainedAfresh() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let state = scheduler.configuration.state
+        for name in ["pets", "cars"] {
+            try drop("\(name)/cat/1.png", into: scheduler, root: root)
+            let train = try #require(scheduler.startNext())
+            scheduler.finish(train, .completed(fingerprint: try DatasetFingerprint.of(root + "/spool/" + name, confinedTo: nil).value),
+                             stopping: false)
+            let generate = try #require(scheduler.startNext())
+            if name == "pets" { scheduler.finish(generate, .completed(fingerprint: nil), stopping: false) }
+        }
+        #expect(scheduler.store.get("pets").phase == .done && queued(scheduler).isEmpty, "pets done, cars generating")
+        scheduler.forgetRemovedState(busy: ["cars"])
+        #expect(scheduler.store.get("pets").trainedFingerprint != nil, "nothing removed: nothing changes")
+
+        try FileManager.default.removeItem(atPath: state)
+        scheduler.forgetRemovedState(busy: ["cars"])
+        #expect(scheduler.store.get("pets").trainedFingerprint == nil)
+        #expect(scheduler.store.get("cars").trainedFingerprint != nil, "cars's running job keeps its record")
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"], "trained afresh, as a new dataset")
+        #expect(scheduler.store.get("pets").detail?.hasPrefix("new dataset") == true, "\(scheduler.store.get("pets"))")
+        scheduler.saveQueueIfBehind()
+        let saved = try JobQueue(path: state + "/queue.json").jobs.filter { [.queued, .running].contains($0.state) }
+        #expect(saved.map { "\($0.kind.rawValue) \($0.dataset)" } == ["generate cars", "train pets"], "the queue's file is back, as in memory")
+        scheduler.store.update("cars") { $0.progress = 0.5 }  // its job's progress writes its record again
+        scheduler.forgetRemovedState(busy: [])
+        #expect(queued(scheduler) == ["train pets"])
+        #expect(scheduler.store.get("cars").trainedFingerprint != nil, "records written again are not removed ones")
+    }
+
     /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,
     /// with what to do, whether it arrives while the daemon runs or was there at start-up.
     @Test func aFileDirectlyInTheSpoolIsSaidOnce() throws {

@@ -89,6 +89,9 @@ public final class RuntimeStore: @unchecked Sendable {
     public let shared: (any SharedRuntime)?
     private let lock = NSLock()
     private var cache: [String: DatasetRuntime] = [:]
+    /// Local records read or written at least once: one of these whose file is gone was
+    /// removed by hand (see `removedRecords`), not never written (a full disk).
+    private var onDisk: Set<String> = []
 
     public init(root: String, shared: (any SharedRuntime)? = nil) {
         self.root = root
@@ -114,8 +117,12 @@ public final class RuntimeStore: @unchecked Sendable {
             return cache[dataset] ?? DatasetRuntime()
         }
         if let cached = cache[dataset] { return cached }
-        let runtime = Self.read(path(dataset)) ?? DatasetRuntime()
+        guard let runtime = Self.read(path(dataset)) else {
+            cache[dataset] = DatasetRuntime()
+            return DatasetRuntime()
+        }
         cache[dataset] = runtime
+        onDisk.insert(dataset)
         return runtime
     }
 
@@ -146,10 +153,28 @@ public final class RuntimeStore: @unchecked Sendable {
         do {
             try createFolders(folder(dataset))
             try writeFileAtomically(path: path(dataset), bytes: Self.encode(runtime), durable: false)
+            onDisk.insert(dataset)
             return nil
         } catch {
             return error
         }
+    }
+
+    /// Local datasets whose record this process read or wrote and whose file is gone now
+    /// (their state folder removed by hand, or the whole state folder). Never in a cluster.
+    public func removedRecords() -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard shared == nil else { return [] }
+        return onDisk.filter { !FileManager.default.fileExists(atPath: path($0)) }.sorted()
+    }
+
+    /// Forgets what this process knew of the dataset's record: the next read is the file's.
+    public func forget(_ dataset: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        cache[dataset] = nil
+        onDisk.remove(dataset)
     }
 
     public static func encode(_ runtime: DatasetRuntime) throws -> [UInt8] {

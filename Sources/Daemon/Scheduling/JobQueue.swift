@@ -125,7 +125,7 @@ public final class JobQueue: JobStore {
         let job = Job(id: nextID, dataset: dataset, kind: kind, state: .queued, enqueuedAt: now)
         nextID += 1
         jobs.append(job)
-        try save()
+        save()
         return job
     }
 
@@ -195,7 +195,7 @@ public final class JobQueue: JobStore {
         job.lastError = error
         if error == nil { job.attempts = 0 }  // a time slice is not a failed attempt
         jobs.append(job)
-        try save()
+        save()
     }
 
     /// Cancels the dataset's waiting and running jobs (its outputs stay). Returns the ids.
@@ -206,7 +206,7 @@ public final class JobQueue: JobStore {
             jobs[index].state = .cancelled
             cancelled.append(jobs[index].id)
         }
-        if !cancelled.isEmpty { try save() }
+        if !cancelled.isEmpty { save() }
         return cancelled
     }
 
@@ -216,13 +216,13 @@ public final class JobQueue: JobStore {
         guard finished.count > keep else { return }
         let drop = Set(finished.prefix(finished.count - keep).map(\.id))
         jobs.removeAll { drop.contains($0.id) }
-        try save()
+        save()
     }
 
     private func update(_ id: Int, _ change: (inout Job) -> Void) throws {
         guard let index = jobs.firstIndex(where: { $0.id == id }) else { return }
         change(&jobs[index])
-        try save()
+        save()
     }
 
     /// `20261203T011500Z`: a file name's time, sortable.
@@ -234,11 +234,32 @@ public final class JobQueue: JobStore {
         return formatter.string(from: date)
     }
 
-    private func save() throws {
+    /// Why the file last failed to be written (a full disk, the state folder removed), while
+    /// it lags behind the queue in memory; nil when it is up to date. The queue in memory
+    /// stays right and the daemon goes on with it: a change whose save failed is still made
+    /// (a training done still queues its generation), and `saveIfBehind` tries again. A kill
+    /// meanwhile loses only what start-up reconciliation rebuilds from the spool and records.
+    public private(set) var saveFailure: (any Error)?
+
+    /// Writes the file again if the last write failed; returns why it still cannot be.
+    @discardableResult
+    public func saveIfBehind() -> (any Error)? {
+        if saveFailure != nil { save() }
+        return saveFailure
+    }
+
+    private func save() {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try writeFileAtomically(path: path, bytes: Array(try encoder.encode(jobs)))
+        do {
+            // The folder too: one removed by hand (`rm -rf state`) is made again.
+            try createFolders((path as NSString).deletingLastPathComponent)
+            try writeFileAtomically(path: path, bytes: Array(try encoder.encode(jobs)))
+            saveFailure = nil
+        } catch {
+            saveFailure = error
+        }
     }
 }
 

@@ -38,4 +38,12 @@ public protocol JobStore: AnyObject {
     /// Jobs whose runner died while running them (a kill -9, a lost node), put back in the
     /// queue: the scheduler judges each (resume, or a crash loop). Each is returned once.
     func takeInterrupted() throws -> [Job]
+    /// A store that keeps changes in memory when its file cannot be written (`JobQueue`):
+    /// writes it again if the last write failed, and returns why it still cannot be.
+    func saveIfBehind() -> (any Error)?
+}
+
+extension JobStore {
+    /// A store whose every change is written or refused (a database): never behind.
+    public func saveIfBehind() -> (any Error)? { nil }
 }

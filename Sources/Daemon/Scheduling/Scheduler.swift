@@ -262,6 +262,39 @@ public final class Scheduler {
         }
     }
 
+    /// Datasets whose state was removed while the daemon ran (`rm -rf <state>/datasets/<name>`
+    /// to train one afresh, or the whole state folder): their records in memory still said
+    /// trained, so nothing happened until a restart, and a generation found no model. Each
+    /// is forgotten, its waiting jobs cancelled, and looked at afresh once settled, as a new
+    /// dataset. `busy`: datasets with a running job, left to it (its progress writes its
+    /// record again, and its checkpoints the model). Called every half minute, and when the
+    /// state folder's lock had to be taken again.
+    public func forgetRemovedState(busy: Set<String>) {
+        for name in store.removedRecords() where !busy.contains(name) {
+            let phase = store.get(name).phase
+            _ = try? queue.cancel(dataset: name)
+            store.forget(name)
+            guard phase != .removed, directoryExists(configuration.spool + "/" + name) else { continue }
+            logger.warning("its state was removed (\(store.folder(name))): its model is gone; trained afresh once its folder settles",
+                           metadata: ["dataset": "\(name)"])
+            settle.note(.changed(dataset: name), at: .now)
+        }
+    }
+
+    /// Writes the queue's file again when it fell behind the queue in memory (a full disk,
+    /// the state folder removed: `JobQueue.saveFailure`), saying once why it cannot be, and
+    /// when it is written again. Called after every finished job and every half minute.
+    public func saveQueueIfBehind() {
+        let problem = queue.saveIfBehind().map { "\($0)" }
+        if let problem, problem != queueSaveProblem {
+            logger.error("cannot write the job queue: \(problem); synthd goes on with the queue in memory and tries again every 30 s")
+        } else if problem == nil, queueSaveProblem != nil {
+            logger.notice("the job queue is written again")
+        }
+        queueSaveProblem = problem
+    }
+    private var queueSaveProblem: String?
+
     /// Datasets the daemon knows that are not in the spool now (gone while it was down, or
     /// while events were lost): each is removed as if its folder had left. Nothing, when the
     /// spool cannot be listed.
@@ -539,6 +572,7 @@ public final class Scheduler {
         } catch {
             logger.error("cannot save the job queue: \(error)")
         }
+        saveQueueIfBehind()
     }
 
     // MARK: Spool

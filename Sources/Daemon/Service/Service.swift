@@ -170,6 +170,8 @@ public final class Service {
                 lastPoll = now
             }
             if lastSpaceCheck.seconds(to: now) >= 30 {
+                scheduler.saveQueueIfBehind()
+                scheduler.forgetRemovedState(busy: Set(running.values.map(\.dataset)))
                 scheduler.retryWhereSpaceWasFreed()
                 scheduler.republishRemovedOutputs()
                 lastSpaceCheck = now
@@ -179,7 +181,12 @@ public final class Service {
                 lastPriority = now
                 if let held = ownership, !held.isAtItsPath {
                     switch retake(held, reported: &reportedLockTrouble) {
-                    case .success(let again): ownership = again
+                    case .success(let again):
+                        ownership = again
+                        // Removed with the state folder, perhaps: write the queue and look
+                        // at every dataset whose state went with it now, not in 30 s.
+                        scheduler.saveQueueIfBehind()
+                        scheduler.forgetRemovedState(busy: Set(running.values.map(\.dataset)))
                     case .failure(let error): lostOwnership = error
                     case nil: break
                     }
