@@ -404,6 +404,74 @@ import Testing
         #expect(scheduler.store.get("cars").trainedFingerprint != nil, "records written again are not removed ones")
     }
 
+    /// A dataset folder renamed (`mv spool/pets spool/animals`): the new name takes over the
+    /// old one's state folder, so its model carries on: trained, it is only published again;
+    /// renamed while training (its job stopping: waited for), its training goes on from the
+    /// model. A copy whose original is still in the spool, or other images, train anew.
+    @Test func aRenamedDatasetTakesItsModelAlong() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = scheduler.configuration.spool
+        func train(_ name: String) throws {
+            try drop("\(name)/cat/1.png", into: scheduler, root: root)
+            let job = try #require(scheduler.startNext())
+            scheduler.finish(job, .completed(fingerprint: try DatasetFingerprint.of(spool + "/" + name, confinedTo: nil).value), stopping: false)
+            let generate = try #require(scheduler.startNext())
+            scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        }
+        func settle(_ name: String) {
+            scheduler.handle(.changed(dataset: name))
+            scheduler.takeSettled()
+        }
+        try train("pets")
+        try "model".write(toFile: scheduler.store.folder("pets") + "/model.json", atomically: true, encoding: .utf8)
+
+        // A copy while the original is there: a dataset of its own.
+        try FileManager.default.copyItem(atPath: spool + "/pets", toPath: spool + "/copy")
+        settle("copy")
+        #expect(queued(scheduler) == ["train copy"])
+        #expect(FileManager.default.fileExists(atPath: scheduler.store.folder("pets") + "/model.json"))
+        _ = try scheduler.queue.cancel(dataset: "copy")
+
+        try FileManager.default.moveItem(atPath: spool + "/pets", toPath: spool + "/animals")
+        scheduler.handle(.removed(dataset: "pets"))
+        settle("animals")
+        #expect(queued(scheduler) == ["generate animals"], "trained: published under the new name")
+        #expect(try String(contentsOfFile: scheduler.store.folder("animals") + "/model.json", encoding: .utf8) == "model")
+        #expect(!FileManager.default.fileExists(atPath: scheduler.store.folder("pets")))
+        #expect(scheduler.store.get("animals").detail?.hasPrefix("renamed from pets") == true)
+        #expect(scheduler.store.get("animals").trainedFingerprint != nil)
+
+        // Renamed while training: its stopping job is waited for, then its model goes on.
+        _ = try scheduler.queue.cancel(dataset: "animals")
+        try addImage(root, "animals/dog/1.png")
+        settle("animals")
+        let training = try #require(scheduler.startNext())
+        #expect(training.kind == .train && training.dataset == "animals")
+        scheduler.store.update("animals") { $0.trainingFingerprint = try? DatasetFingerprint.of(spool + "/animals", confinedTo: nil).value }
+        try FileManager.default.moveItem(atPath: spool + "/animals", toPath: spool + "/beasts")
+        scheduler.handle(.removed(dataset: "animals"))
+        scheduler.isRunning = { $0 == "animals" }
+        settle("beasts")
+        #expect(queued(scheduler).isEmpty && !FileManager.default.fileExists(atPath: scheduler.store.folder("beasts")),
+                "the old name's job is still stopping")
+        scheduler.finish(training, .stopped(remainingSeconds: 10, budgetSeconds: 20), stopping: false)
+        scheduler.isRunning = { _ in false }
+        scheduler.takeSettled(now: .now.advanced(by: .seconds(1)))
+        #expect(queued(scheduler) == ["train beasts"])
+        #expect(scheduler.store.get("beasts").detail?.hasPrefix("renamed from animals before its training ended") == true)
+        #expect(FileManager.default.fileExists(atPath: scheduler.store.folder("beasts") + "/model.json"))
+
+        // Other images under a new name: a new model.
+        try FileManager.default.moveItem(atPath: spool + "/beasts", toPath: spool + "/other")
+        scheduler.handle(.removed(dataset: "beasts"))
+        try addImage(root, "other/dog/2.png")
+        _ = try scheduler.queue.cancel(dataset: "beasts")
+        settle("other")
+        #expect(queued(scheduler).contains("train other"))
+        #expect(scheduler.store.get("other").detail?.hasPrefix("new dataset") == true)
+    }
+
     /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,
     /// with what to do, whether it arrives while the daemon runs or was there at start-up.
     @Test func aFileDirectlyInTheSpoolIsSaidOnce() throws {

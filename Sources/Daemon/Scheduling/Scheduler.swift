@@ -262,6 +262,45 @@ public final class Scheduler {
         }
     }
 
+    public enum TakeOver: Equatable { case none, waitForItsJob, takenOver(from: String, trained: Bool) }
+
+    /// A dataset new to the daemon with the very images of one that left the spool (a renamed
+    /// folder, `mv spool/shoes spool/footwear`, also while synthd was down): its state folder
+    /// (model, checkpoints, judge, record) is moved to the new name, so the model carries on
+    /// instead of a new one trained from nothing, and a trained one only publishes its images
+    /// under the new name. The old name's published outputs stay where they are, as any removed
+    /// dataset's do. A job of the old name still stopping is waited for. Same images: the same
+    /// files (names below the dataset, sizes, times) as the model trained or was training on.
+    /// Not in a cluster (records in the database), nor for a folder of the same images that is
+    /// still in the spool (a copy: trained on its own).
+    func takeOverRenamed(_ name: String, fingerprint: DatasetFingerprint) -> TakeOver {
+        let target = store.folder(name)
+        guard store.shared == nil, !FileManager.default.fileExists(atPath: target) else { return .none }
+        let origin = store.datasets.first { other in
+            guard other != name, !directoryExists(configuration.spool + "/" + other) else { return false }
+            let runtime = store.get(other)
+            return runtime.phase == .removed && runtime.quarantinedFor == nil
+                && [runtime.trainedFingerprint, runtime.trainingFingerprint].contains(fingerprint.value)
+        }
+        guard let origin else { return .none }
+        if isRunning(origin) || !pending(origin).isEmpty { return .waitForItsJob }
+        guard rename(store.folder(origin), target) == 0 else {
+            logger.error("cannot move the model of \(origin), renamed \(name), to \(target): \(String(cString: strerror(errno))); training a new one",
+                         metadata: ["dataset": "\(name)"])
+            return .none
+        }
+        store.forget(origin)
+        store.forget(name)
+        let trained = store.get(name).trainedFingerprint == fingerprint.value
+        store.update(name) { $0.phase = .waiting; $0.detail = "renamed from \(origin): its model came with it" }
+        logger.notice("the images of \(origin), which left the spool: renamed, so its model carries on here (\(store.folder(origin)) moved to \(target))",
+                      metadata: ["dataset": "\(name)"])
+        return .takenOver(from: origin, trained: trained)
+    }
+
+    /// Whether a dataset has a worker now (set by the daemon's loop, which runs them).
+    public var isRunning: (String) -> Bool = { _ in false }
+
     /// Datasets whose state was removed while the daemon ran (`rm -rf <state>/datasets/<name>`
     /// to train one afresh, or the whole state folder): their records in memory still said
     /// trained, so nothing happened until a restart, and a generation found no model. Each
@@ -405,6 +444,20 @@ public final class Scheduler {
         do { fingerprint = try result.get() } catch {
             logger.warning("\(error)")
             store.update(name) { $0.phase = .failed; $0.lastError = "\(error)" }
+            return
+        }
+        switch takeOverRenamed(name, fingerprint: fingerprint) {
+        case .none: break
+        case .waitForItsJob:
+            settle.note(.changed(dataset: name), at: .now)  // the old name's job is stopping
+            return
+        case .takenOver(let origin, let trained):
+            if trained {
+                enqueue(.generate, name, detail: "renamed from \(origin): its model's images published under the new name")
+            } else {
+                enqueue(.train, name, detail: "renamed from \(origin) before its training ended: "
+                                              + "\(fingerprint.images) images in \(fingerprint.classes) classes")
+            }
             return
         }
         if let quarantined = store.get(name).quarantinedFor {

@@ -99,6 +99,7 @@ public final class Service {
 
         let finished = Mailbox<(Job, JobOutcome)>()
         var running: [Int: Job] = [:]
+        scheduler.isRunning = { dataset in running.values.contains { $0.dataset == dataset } }
         let stopping = SharedFlag(), othersWaiting = SharedFlag()
         notifier.notify("READY=1\nSTATUS=\(scheduler.summary(running: []))")
         // Every timer of the loop is on the monotonic clock (`Moment`): on the wall clock, a
