@@ -135,7 +135,7 @@ let package = Package(
         // Runs the built synthd binary (swift test builds it alongside the tests).
         .testTarget(name: "CLITests", dependencies: ["Imaging", "Engine", "CTurboJPEG", "FileTestSupport"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine", "CUDA", "KernelEmulation",
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Spool", "GAN", "Imaging", "Engine", "CUDA", "KernelEmulation", "FileTestSupport",
                                                         .product(name: "Logging", package: "swift-log")],
                     swiftSettings: languageSettings),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Daemon", "Imaging", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
@@ -144,7 +144,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "GPUEngineTests", dependencies: ["GPUEngine", "CUDA", "Engine", "KernelEmulation", "NumericTestSupport"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "SpoolTests", dependencies: ["Spool"],
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "FileTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging", "NumericTestSupport", "GPUEngine", "CUDA", "KernelEmulation"],
                     resources: [.copy("Fixtures")],

@@ -49,7 +49,7 @@ public final class TrainingSet: @unchecked Sendable {
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case folder(ImageFolder.Error)
-        case noImages(path: String, rejected: Int)
+        case noImages(path: String, rejected: [RejectedFile])
         /// More images than fit in memory at the model's resolution: `bytes` is the least
         /// loading them would take.
         case tooManyImages(path: String, images: Int, resolution: Int, bytes: Int, limit: MemoryLimit)
@@ -58,7 +58,12 @@ public final class TrainingSet: @unchecked Sendable {
             switch self {
             case .folder(let error): return error.description
             case .noImages(let path, let rejected):
-                return "\(path): no readable images in any class folder (\(rejected) files rejected)"
+                // The first reasons in the message itself: it is all a user of `synthd train`
+                // or of the daemon's status sees of a dataset that failed so.
+                let first = rejected.prefix(3).map(\.reason).joined(separator: "; ")
+                let more = rejected.count > 3 ? "; and \(rejected.count - 3) more" : ""
+                return "\(path): no readable images in any class folder"
+                    + (rejected.isEmpty ? "" : " (\(rejected.count) files rejected: \(first)\(more))")
             case .tooManyImages(let path, let images, let resolution, let bytes, let limit):
                 return "\(path): \(images) images need at least \(MemoryLimit.gibibytes(bytes)) of memory at \(resolution)x\(resolution), "
                     + "more than the \(limit) synthd may use; not loaded. Split the dataset into smaller ones"
@@ -138,7 +143,7 @@ public final class TrainingSet: @unchecked Sendable {
             }
         }
         rejected.sort { $0.path < $1.path }
-        guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected.count) }
+        guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected) }
 
         let mode = requestedMode ?? (images.contains { $0.0.hasColour } ? .rgb : .grey)
         let (width, height) = outputSize(images.map { ($0.0.width, $0.0.height) })

@@ -83,7 +83,12 @@ public enum ImageFolder {
         /// Unicode normalisation look the same to a person and are one class to most tools.
         var canonicalNames: [String: String] = [:]
         let outside = "a symbolic link that leads out of \(confinement ?? "the spool"); not followed"
-        for name in try list(root) {
+        let listing = try list(root)
+        for entry in listing.undecodable where entry.kind == S_IFDIR {
+            skipped.append(Skipped(path: root + "/" + entry.escaped,
+                                   reason: "a class folder whose name is not valid UTF-8; not read. \(FolderListing.renameAdvice)"))
+        }
+        for name in listing.names {
             let path = root + "/" + name
             guard isVisible(name) else { ignored.append(path); continue }
             guard let kind = fileKind(path) else { ignored.append(path); continue }  // vanished, or a dangling link
@@ -113,12 +118,22 @@ public enum ImageFolder {
             canonicalNames[name.precomposedStringWithCanonicalMapping] = name
             var images: [String] = []
             var visited: Set<FolderIdentity> = []
-            func collect(_ folder: String, depth: Int, entries: [String]) {
+            func collect(_ folder: String, depth: Int, entries listing: FolderListing) {
                 guard let identity = FolderIdentity(folder), visited.insert(identity).inserted else {
                     if depth > 0 { skipped.append(Skipped(path: folder, reason: "a folder already read by another path (a symbolic link loop); not read again")) }
                     return
                 }
-                for entry in entries {
+                for entry in listing.undecodable {
+                    let entryPath = folder + "/" + entry.escaped
+                    if entry.kind == S_IFDIR {
+                        skipped.append(Skipped(path: entryPath, reason: "a folder whose name is not valid UTF-8; not read. \(FolderListing.renameAdvice)"))
+                    } else if isImageName(entry.lossy) {
+                        skipped.append(Skipped(path: entryPath, reason: "an image whose name is not valid UTF-8; not read. \(FolderListing.renameAdvice)"))
+                    } else {
+                        ignored.append(entryPath)
+                    }
+                }
+                for entry in listing.names {
                     let entryPath = folder + "/" + entry
                     guard isVisible(entry) else { ignored.append(entryPath); continue }
                     let kind = fileKind(entryPath)
@@ -184,11 +199,11 @@ public enum ImageFolder {
         path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/")
     }
 
-    static func list(_ path: String) throws(Error) -> [String] {
+    static func list(_ path: String) throws(Error) -> FolderListing {
         do {
-            return try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+            return try FolderListing.of(path)
         } catch {
-            throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
+            throw .unreadable(path: path, reason: error.reason)
         }
     }
 }

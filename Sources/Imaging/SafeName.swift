@@ -12,7 +12,7 @@ public enum SafeName {
         if name.utf8.count > 255 { return "name longer than 255 bytes" }
         if name.contains("/") { return "name contains '/'" }
         if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "name contains control characters" }
-        if name.unicodeScalars.contains("\u{FFFD}") { return "name is not valid UTF-8" }
+        if name.unicodeScalars.contains("\u{FFFD}") { return "name is not valid UTF-8 (or holds U+FFFD); \(FolderListing.renameAdvice)" }
         return nil
     }
 

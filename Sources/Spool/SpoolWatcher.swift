@@ -120,7 +120,7 @@ public final class SpoolWatcher: @unchecked Sendable {
                 continue
             }
             let folder = String(cString: folderName)  // ends with "/"
-            let name = Self.name(of: event)
+            let (name, nameIsUTF8) = Self.name(of: event)
             let path = folder + name
             if folder == spool + "/" && name.isEmpty && mask & Int32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
                 handler(.spoolMissing(reason: "\(spool): the spool folder was removed or moved away; nothing arrives until a "
@@ -131,7 +131,10 @@ public final class SpoolWatcher: @unchecked Sendable {
             }
             let isFolder = mask & Int32(IN_ISDIR) != 0
             if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { movedFrom = (event.pointee.cookie, path) }
-            if isFolder && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
+            // A name that is not UTF-8 reads as another name (U+FFFD for its bytes), which
+            // cannot be watched: the daemon reports the folder by its dataset's scan, or by
+            // the name alone at the top (see `SafeName`).
+            if isFolder && nameIsUTF8 && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
                 if mask & Int32(IN_MOVED_TO) != 0, let from = movedFrom, from.cookie == event.pointee.cookie {
                     // Renamed inside the spool: its watches (and its subfolders') are kept by
                     // the kernel, but libinotifytools still names them by the old path; tell it
@@ -144,7 +147,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             }
             // The parent's report only (a watched folder also reports its own change, with no
             // name: a second walk of the same tree, of the whole spool for the spool's own).
-            if isFolder && !name.isEmpty && mask & Int32(IN_ATTRIB) != 0, let error = watch(path), error.isWatchLimit {
+            if isFolder && nameIsUTF8 && !name.isEmpty && mask & Int32(IN_ATTRIB) != 0, let error = watch(path), error.isWatchLimit {
                 // A folder that could not be watched while it was unreadable is watched once
                 // its permissions allow (those already watched keep their watches).
                 handler(.watchLimit(reason: error.description))
@@ -201,11 +204,14 @@ public final class SpoolWatcher: @unchecked Sendable {
             && target.st_mode & S_IFMT == S_IFDIR
     }
 
-    /// inotify_event.name is a flexible array member, which Swift does not import.
-    private static func name(of event: UnsafeMutablePointer<inotify_event>) -> String {
-        guard event.pointee.len > 0 else { return "" }
+    /// inotify_event.name is a flexible array member, which Swift does not import. The name,
+    /// with U+FFFD for bytes that are not UTF-8, and whether it was UTF-8.
+    private static func name(of event: UnsafeMutablePointer<inotify_event>) -> (String, isUTF8: Bool) {
+        guard event.pointee.len > 0 else { return ("", true) }
         let raw = UnsafeRawPointer(event) + MemoryLayout<inotify_event>.size
-        return String(cString: raw.assumingMemoryBound(to: CChar.self))
+        let bytes = UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: Int(event.pointee.len))
+        let name = bytes.prefix { $0 != 0 }
+        return (String(decoding: name, as: UTF8.self), String(validating: name, as: UTF8.self) != nil)
     }
 }
 

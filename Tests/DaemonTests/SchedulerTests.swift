@@ -1,4 +1,5 @@
 import Daemon
+import FileTestSupport
 import Foundation
 import GAN
 import Imaging
@@ -470,6 +471,31 @@ import Testing
         settle("other")
         #expect(queued(scheduler).contains("train other"))
         #expect(scheduler.store.get("other").detail?.hasPrefix("new dataset") == true)
+    }
+
+    /// A spool folder whose name is not UTF-8 (`caf\xE9`, from a Latin-1 archive) is said once,
+    /// by its bytes and with what to do, however it is seen (the listing at start-up, an event
+    /// with the name as U+FFFD, its removal), and is never a dataset nor one that left.
+    @Test func aSpoolFolderWhoseNameIsNotUTF8IsReportedOnce() throws {
+        let (plain, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        #expect(makeEntry(in: scheduler.configuration.spool, rawName: Array("caf".utf8) + [0xE9], folder: true))
+        try addImage(root, "tea/cup/1.png")
+        scheduler.reconcile()
+        scheduler.takeSettled()
+        let lossy = "caf\u{FFFD}"
+        scheduler.handle(.changed(dataset: lossy))
+        scheduler.takeSettled()
+        scheduler.handle(.removed(dataset: lossy))
+        scheduler.poll()
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train tea"])
+        let reports = lines.all.filter { $0.contains("ignored") }
+        #expect(reports == ["warning spool entry 'caf\\xE9' ignored: name is not valid UTF-8; " + FolderListing.renameAdvice], "\(lines.all)")
+        #expect(!lines.all.contains { $0.contains("left the spool") }, "\(lines.all)")
+        #expect(!scheduler.store.datasets.contains(lossy))
     }
 
     /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,

@@ -19,3 +19,19 @@ public func bindUnixSocket(at path: String) throws -> Int32 {
     guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
     return fd
 }
+
+/// Makes a folder (`folder: true`) or an empty file at `parent` + "/" + `name`, where `name` is
+/// raw bytes, UTF-8 or not (a Latin-1 `caf\xE9` cannot be a Swift string). Returns whether it did.
+@discardableResult
+public func makeEntry(in parent: String, rawName name: [UInt8], folder: Bool, contents: Data = Data()) -> Bool {
+    let path = Array(parent.utf8) + [0x2F] + name + [0]
+    return path.withUnsafeBufferPointer { raw in
+        raw.withMemoryRebound(to: CChar.self) { path in
+            if folder { return mkdir(path.baseAddress!, 0o755) == 0 }
+            let fd = open(path.baseAddress!, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            return contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == contents.count
+        }
+    }
+}

@@ -17,6 +17,31 @@ import Testing
         #expect(SafeName.problem(with: name) == problem)
     }
 
+    /// Names that are not UTF-8 (Latin-1 `café` from an old archive): Foundation's listing
+    /// turns them into names that open nothing, so a class folder of them vanished in silence
+    /// and its images were "gone while listed". They are reported, by their bytes, with what to
+    /// do; the rest of the dataset is read as before.
+    @Test func namesThatAreNotUTF8AreReportedWithTheirBytes() throws {
+        let root = NSTemporaryDirectory() + "synthd-latin1-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/tea", withIntermediateDirectories: true)
+        #expect(makeEntry(in: root, rawName: Array("caf".utf8) + [0xE9], folder: true))
+        #expect(makeEntry(in: root + "/tea", rawName: Array("n".utf8) + [0xFF] + Array(".png".utf8), folder: false))
+        #expect(makeEntry(in: root + "/tea", rawName: Array("notes".utf8) + [0xFF] + Array(".txt".utf8), folder: false))
+        #expect(makeEntry(in: root + "/tea", rawName: Array("2019-".utf8) + [0xE9], folder: true))
+        #expect(makeEntry(in: root + "/tea", rawName: Array("ok.png".utf8), folder: false))
+        #expect(makeEntry(in: root + "/tea", rawName: Array("Sch\u{00F6}n.png".utf8), folder: false), "UTF-8 names are names")
+        let scan = try ImageFolder.scan(root)
+        #expect(scan.classNames == ["tea"])
+        #expect(scan.files["tea"] == [root + "/tea/Sch\u{00F6}n.png", root + "/tea/ok.png"])
+        let reasons = Dictionary(uniqueKeysWithValues: scan.skipped.map { ($0.path, $0.reason) })
+        #expect(reasons.keys.sorted() == [root + "/caf\\xE9", root + "/tea/2019-\\xE9", root + "/tea/n\\xFF.png"], "\(reasons)")
+        #expect(reasons[root + "/caf\\xE9"]?.hasPrefix("a class folder whose name is not valid UTF-8; not read. synthd reads names in UTF-8: rename it (`convmv") == true)
+        #expect(reasons[root + "/tea/n\\xFF.png"]?.hasPrefix("an image whose name is not valid UTF-8") == true)
+        #expect(reasons[root + "/tea/2019-\\xE9"]?.hasPrefix("a folder whose name is not valid UTF-8") == true)
+        #expect(scan.ignored.contains(root + "/tea/notes\\xFF.txt"), "not an image by name: passed over, as any other")
+    }
+
     @Test func linksLeadingOutOfTheSpoolAreNotFollowed() throws {
         let root = NSTemporaryDirectory() + "synthd-links-\(UUID().uuidString)"
         let spool = root + "/spool", outside = root + "/outside"

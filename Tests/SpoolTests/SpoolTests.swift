@@ -1,3 +1,4 @@
+import FileTestSupport
 import Foundation
 import Spool
 import Testing
@@ -107,6 +108,28 @@ final class EventLog: @unchecked Sendable {
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: spool + "/new/cat/1.png"))
         #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "new")) })
         #expect(!log.all.dropFirst(before).contains(.changed(dataset: "old")), "\(log.all.dropFirst(before))")
+    }
+
+    /// Folders whose names are not UTF-8 (a Latin-1 `caf\xE9` inside a class, or as a dataset):
+    /// their names read as others (U+FFFD for the bytes), which cannot be watched; that failure
+    /// asked for a rescan of the whole spool at every such folder. Now nothing is asked: the
+    /// dataset's change is passed on (its scan reports the folder), and the top-level name goes
+    /// to the daemon as it reads, to be reported there.
+    @Test func foldersWhoseNamesAreNotUTF8AskForNoRescan() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/tea/cup", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+
+        #expect(makeEntry(in: spool + "/tea/cup", rawName: Array("2019-".utf8) + [0xE9], folder: true))
+        #expect(log.wait { $0 == .changed(dataset: "tea") })
+        #expect(makeEntry(in: spool, rawName: Array("caf".utf8) + [0xE9], folder: true))
+        #expect(log.wait { $0 == .changed(dataset: "caf\u{FFFD}") })
+        usleep(300_000)
+        #expect(!log.all.contains { if case .rescan = $0 { return true } else { return false } }, "\(log.all)")
     }
 
     /// The spool folder removed and made again (`rm -rf spool; mkdir spool`), or moved away

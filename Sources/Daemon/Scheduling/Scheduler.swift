@@ -346,7 +346,8 @@ public final class Scheduler {
         switch event {
         case .removed(let name):
             settle.note(event, at: now)
-            if !directoryExists(configuration.spool + "/" + name) { removed(name) }
+            // An unusable name (see `settled`) was never a dataset.
+            if SafeName.isSafe(name) && !directoryExists(configuration.spool + "/" + name) { removed(name) }
         case .watchLimit(let reason):
             if !needsPolling { logger.warning("\(reason)") }
             needsPolling = true
@@ -424,11 +425,13 @@ public final class Scheduler {
 
     func settled(_ name: String) {
         let folder = configuration.spool + "/" + name
-        guard directoryExists(folder) else { return removed(name) }
+        // Before the folder's existence: a name that is not UTF-8 reads as one that does not
+        // exist, and is not a dataset that left.
         if let problem = SafeName.problem(with: name) {
-            if reportedUnsafe.insert(name).inserted { logger.warning("spool entry '\(name.debugDescription)' ignored: \(problem)") }
+            reportUnusable(name, shown: name.debugDescription, problem: problem)
             return
         }
+        guard directoryExists(folder) else { return removed(name) }
         // Settled again while its scan runs: the files may have changed behind the scan, so
         // scan once more when it is back (its result is then stale, not acted on).
         if scanning.contains(name) { scanAgain.insert(name); return }
@@ -636,8 +639,16 @@ public final class Scheduler {
     /// The spool's dataset folders; nil when the spool cannot be listed (gone, unmounted, not
     /// readable), which says nothing about whether its datasets are still there.
     func listedSpool() -> [String]? {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: configuration.spool) else { return nil }
-        return names.filter { !$0.hasPrefix(".") && directoryExists(configuration.spool + "/" + $0) }.sorted()
+        guard let listing = try? FolderListing.of(configuration.spool) else { return nil }
+        for entry in listing.undecodable where entry.kind == S_IFDIR {
+            reportUnusable(entry.lossy, shown: entry.escaped, problem: "name is not valid UTF-8; \(FolderListing.renameAdvice)")
+        }
+        return listing.names.filter { !$0.hasPrefix(".") && directoryExists(configuration.spool + "/" + $0) }
+    }
+
+    /// Says once that a spool entry is not taken as a dataset, and why.
+    func reportUnusable(_ name: String, shown: String, problem: String) {
+        if reportedUnsafe.insert(name).inserted { logger.warning("spool entry '\(shown)' ignored: \(problem)") }
     }
 
     func isRegularFile(_ path: String) -> Bool {
