@@ -188,14 +188,16 @@ public final class Trainer {
 
     /// Loads the dataset as the state folder's model expects (its classes first, its channel
     /// mode and resolution), so that classes keep their indices.
+    /// `memory`: what loading may take (see `TrainingSet.load`).
     public static func loadDataset(_ root: String, state: StateFolder, resolution: Int,
-                                   limits: ImageLimits = .standard, confinedTo confinement: String? = nil) throws -> TrainingSet {
+                                   limits: ImageLimits = .standard, confinedTo confinement: String? = nil,
+                                   memory: MemoryLimit? = .current()) throws -> TrainingSet {
         if let record = try state.readRecord() {
             return try TrainingSet.load(root, classMap: ClassMap(names: record.classes),
                                         resolution: record.configuration.resolution, mode: record.mode, limits: limits,
-                                        confinedTo: confinement)
+                                        confinedTo: confinement, memory: memory)
         }
-        return try TrainingSet.load(root, resolution: resolution, limits: limits, confinedTo: confinement)
+        return try TrainingSet.load(root, resolution: resolution, limits: limits, confinedTo: confinement, memory: memory)
     }
 
     /// A trainer for `set`: a fresh model, or the state folder's, grown by any new classes.

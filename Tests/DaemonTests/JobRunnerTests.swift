@@ -36,6 +36,40 @@ import Testing
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
     }
 
+    /// Two datasets that each fit the memory synthd may use but not together: the second job
+    /// waits (retried later, not held: it is not the dataset's fault) while the first job's
+    /// claim stands, and runs once it is released; its own claim ends with its job. One that
+    /// cannot fit even alone is still the dataset's fault.
+    @Test func aDatasetThatFitsOnlyAloneWaitsForTheOtherJobs() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let needed = TrainingSet.leastMemory(images: 6, resolution: configuration.resolution, channels: 1)
+        let ledger = MemoryLedger(limit: MemoryLimit(bytes: needed + (64 << 20), source: "cgroup memory.max of /synthd.service"))
+        let runner = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output,
+                               logger: Logger(label: "t"), memory: ledger)
+        ledger.claim(128 << 20, by: "cars")
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .failed(let message, let retry, _) = runner.run(job, shouldStop: { false }) else {
+            Issue.record("loaded beside the other job's claim"); return
+        }
+        #expect(retry == .later)
+        #expect(message.contains("6 images need at least ") && message.contains("held by the jobs of cars"), "\(message)")
+        #expect(ledger.held == ["cars": 128 << 20], "the failed job claims nothing")
+        ledger.release("cars")
+        var claimedWhileRunning = 0
+        guard case .completed = runner.run(job, shouldStop: { claimedWhileRunning = ledger.held["pets"] ?? 0; return false }) else {
+            Issue.record("training failed with the memory free"); return
+        }
+        #expect(claimedWhileRunning == needed, "its claim while it runs")
+        #expect(ledger.held.isEmpty, "released when the job ends")
+
+        let tiny = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"),
+                             memory: MemoryLedger(limit: MemoryLimit(bytes: 64 << 20, source: "cgroup memory.max of /synthd.service")))
+        guard case .failed(_, let held, _) = tiny.run(job, shouldStop: { false }) else { Issue.record("fitted in 64 MiB"); return }
+        #expect(held == .whenChanged, "too large even alone: the dataset's fault")
+    }
+
     /// A dataset with many broken files logs the first 20 by name and counts the rest, each
     /// training round (the record lists every one).
     @Test func manyRejectedFilesAreCountedNotAllLogged() throws {

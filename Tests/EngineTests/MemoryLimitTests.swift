@@ -51,6 +51,25 @@ import Testing
         #expect(limit() == nil)
     }
 
+    /// Running jobs share the limit: each is offered it less the others' claims, said in the
+    /// limit's source; a holder's own claim is not counted against it.
+    @Test func aLedgerOffersTheLimitLessTheOtherJobsClaims() {
+        let ledger = MemoryLedger(limit: MemoryLimit(bytes: 4 << 30, source: "physical memory"))
+        #expect(ledger.available(to: "pets") == ledger.limit)
+        ledger.claim(1 << 30, by: "pets")
+        #expect(ledger.available(to: "pets") == ledger.limit, "its own claim")
+        ledger.claim(512 << 20, by: "cars")
+        ledger.claim(2 << 30, by: "pets")
+        #expect(ledger.available(to: "shoes") == MemoryLimit(bytes: (4 << 30) - (2 << 30) - (512 << 20),
+                                                            source: "4.0 GiB (physical memory) less 2.5 GiB held by the jobs of cars, pets"))
+        #expect(ledger.available(to: "cars")?.bytes == 2 << 30)
+        ledger.claim(8 << 30, by: "huge")
+        #expect(ledger.available(to: "shoes")?.bytes == 0, "never below nothing")
+        for holder in ["pets", "cars", "huge"] { ledger.release(holder) }
+        #expect(ledger.held.isEmpty && ledger.available(to: "shoes") == ledger.limit)
+        #expect(MemoryLedger(limit: nil).available(to: "pets") == nil, "nothing known: nothing checked")
+    }
+
     /// This machine's: some limit, at most its physical memory.
     @Test func thisMachinesLimitIsPositive() throws {
         let here = try #require(MemoryLimit.current())

@@ -34,14 +34,17 @@ public struct JobRunner: Sendable {
     public let logger: Logger
     /// Where jobs compute (recorded for `synthd status`), and what a GPU failure changes.
     public let compute: ComputeDevice
+    /// The memory the daemon's jobs share (one ledger for all of them: the scheduler's).
+    public let memory: MemoryLedger
 
     public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger,
-                compute: ComputeDevice = .cpu()) {
+                compute: ComputeDevice = .cpu(), memory: MemoryLedger = MemoryLedger()) {
         self.configuration = configuration
         self.store = store
         self.output = output
         self.logger = logger
         self.compute = compute
+        self.memory = memory
     }
 
     var limits: ImageLimits {
@@ -62,6 +65,7 @@ public struct JobRunner: Sendable {
         let folder = datasetFolder(job.dataset)
         let scan = { Result { try DatasetFingerprint.of(folder, confinedTo: self.configuration.spool) } }
         let scanned = job.kind == .train ? scan() : nil
+        defer { memory.release(job.dataset) }
         if case .success(let fingerprint) = scanned {
             // At once, not after loading: the scheduler waits for it to tell whether a
             // change it sees is newer than what this job trains on.
@@ -124,8 +128,10 @@ public struct JobRunner: Sendable {
         let state = try StateFolder(store.folder(name))
         // The fingerprint was taken first: files that change while loading make a newer one,
         // and another round.
-        let set = try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
-                                          confinedTo: configuration.spool)
+        let set = try loadClaimingMemory(name) {
+            try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
+                                    confinedTo: configuration.spool, memory: $0)
+        }
         let log = logger.with(dataset: name)
         let rejected = RejectedFile.listed(set.rejected)
         for reason in rejected.reasons { log.warning("rejected \(reason)") }
@@ -259,8 +265,10 @@ public struct JobRunner: Sendable {
             judge = try Judge.current(in: state, for: record, loadSet: {
                 log.info("no current judge for this model (none yet, or one saved by an older synthd): training one")
                 store.update(name) { $0.detail = "training the judge for the class check" }
-                return try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
-                                               limits: limits, confinedTo: configuration.spool)
+                return try loadClaimingMemory(name) {
+                    try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
+                                            limits: limits, confinedTo: configuration.spool, memory: $0)
+                }
             }, shouldStop: shouldStop, beforeSave: fence)
             if shouldStop() { throw GenerationStopped() }
             (judge as? Judge)?.dropsNearCopies = settings.dropNearCopies
@@ -305,6 +313,22 @@ public struct JobRunner: Sendable {
         return .completed(fingerprint: nil)
     }
 
+    /// Loads a dataset within what the other running jobs leave of the memory synthd may use
+    /// (`load` is given that), and claims its share until the job ends (`run` releases it).
+    /// A dataset that would fit alone waits for the others (`MemoryHeldByOthers`, retried
+    /// later); one that cannot fit at all is the dataset's fault (`TrainingSet.Error`).
+    func loadClaimingMemory(_ name: String, _ load: (MemoryLimit?) throws -> TrainingSet) throws -> TrainingSet {
+        let available = memory.available(to: name)
+        do {
+            let set = try load(available)
+            memory.claim(TrainingSet.leastMemory(images: set.count, resolution: set.resolution, channels: set.channels), by: name)
+            return set
+        } catch TrainingSet.Error.tooManyImages(let path, let images, _, let bytes, _)
+                    where memory.limit.map({ bytes <= $0.bytes }) == true && available != memory.limit {
+            throw MemoryHeldByOthers(path: path, images: images, bytes: bytes, available: available!, limit: memory.limit!)
+        }
+    }
+
     // MARK: Failures
 
     static func retry(for error: any Error) -> JobOutcome.Retry {
@@ -339,5 +363,21 @@ extension Logger {
         var copy = self
         copy[metadataKey: "dataset"] = "\(dataset)"
         return copy
+    }
+}
+
+/// A dataset that fits in the memory synthd may use, but not beside what the other running
+/// jobs claim (`MemoryLedger`): not the dataset's fault, so retried later (`Retry.later`).
+public struct MemoryHeldByOthers: Error, CustomStringConvertible {
+    public let path: String
+    public let images: Int
+    public let bytes: Int
+    public let available: MemoryLimit
+    public let limit: MemoryLimit
+
+    public var description: String {
+        "\(path): \(images) images need at least \(MemoryLimit.gibibytes(bytes)) of memory; synthd may use \(limit), "
+            + "and \(MemoryLimit.gibibytes(available.bytes)) of it is not claimed by the jobs running now (\(available.source)); "
+            + "tried again later, when they may be done (a lower [service] concurrency runs fewer jobs at once)"
     }
 }

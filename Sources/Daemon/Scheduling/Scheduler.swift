@@ -204,8 +204,10 @@ public final class Scheduler {
     }
 
     public var runner: JobRunner {
-        JobRunner(configuration: configuration, store: store, output: output, logger: logger, compute: compute)
+        JobRunner(configuration: configuration, store: store, output: output, logger: logger, compute: compute, memory: memory)
     }
+    /// The memory this node's running jobs share.
+    public let memory = MemoryLedger()
 
     /// Whether workers on `dataset` should stop (it left the spool).
     public func isCancelled(_ dataset: String) -> Bool { cancellations.contains(dataset) }
