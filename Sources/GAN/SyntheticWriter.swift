@@ -161,11 +161,19 @@ public struct SyntheticWriter {
             return measured.isEmpty ? nil : "diversity (feature spread, synthetic / real): " + measured.joined(separator: ", ")
         }
 
-        /// What to tell the user about a collapsed class.
-        public static func collapseWarning(_ name: String, diversity: Double) -> String {
-            String(format: "class '%@': the samples have collapsed: they vary %.2f as much as the real images in the judge's "
-                   + "features (under %.1f); more images of the class, or more training, usually help", name, diversity,
-                   Judge.collapseThreshold)
+        /// What to tell the user about the collapsed classes: one line for all of them (a model
+        /// of 100 classes trained briefly logged 100 lines); nil when there are none.
+        public static func collapseWarning(_ collapsed: [(name: String, diversity: Double)]) -> String? {
+            guard let first = collapsed.first else { return nil }
+            if collapsed.count == 1 {
+                return String(format: "class '%@': the samples have collapsed: they vary %.2f as much as the real images in the judge's "
+                              + "features (under %.1f); more images of the class, or more training, usually help", first.name,
+                              first.diversity, Judge.collapseThreshold)
+            }
+            let listed = collapsed.map { String(format: "%@ %.2f", $0.name, $0.diversity) }.joined(separator: ", ")
+            return String(format: "the samples of %d classes have collapsed (%@: they vary under %.1f as much as the real images "
+                          + "in the judge's features); more images of these classes, or more training, usually help",
+                          collapsed.count, listed, Judge.collapseThreshold)
         }
 
         /// "drew 82530 samples for 60000 images; accepted: bag 97%, shirt 40%, ..." (the
@@ -178,10 +186,17 @@ public struct SyntheticWriter {
                 + (nearCopies > 0 ? "; \(nearCopies) near-copies of real images dropped" : "")
         }
 
-        /// What to tell the user about a class written unchecked.
-        public static func uncheckedWarning(_ name: String) -> String {
-            "class '\(name)': the judge accepted under \(Int(100 * SyntheticWriter.minimumAcceptance))% of its samples, so "
-                + "its images were written without the class check; the model may need more training"
+        /// What to tell the user about the classes written unchecked: one line for all of them;
+        /// nil when there are none.
+        public static func uncheckedWarning(_ names: [String]) -> String? {
+            guard let first = names.first else { return nil }
+            let share = "\(Int(100 * SyntheticWriter.minimumAcceptance))%"
+            if names.count == 1 {
+                return "class '\(first)': the judge accepted under \(share) of its samples, so its images were written without the "
+                    + "class check; the model may need more training"
+            }
+            return "the judge accepted under \(share) of the samples of \(names.count) classes (\(names.joined(separator: ", "))), so "
+                + "their images were written without the class check; the model may need more training"
         }
     }
 

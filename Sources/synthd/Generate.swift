@@ -149,11 +149,11 @@ struct Generate: ParsableCommand {
                      Double(summary.written) / max(seconds, 1e-9)))
         if writer.judge != nil {
             print("class check: " + summary.classCheckLine(classes: record.classes))
-            for name in summary.unchecked { print("warning: " + SyntheticWriter.Summary.uncheckedWarning(name)) }
+            if let warning = SyntheticWriter.Summary.uncheckedWarning(summary.unchecked) { print("warning: " + warning) }
         }
         if let line = summary.diversityLine(classes: record.classes) { print(line) }
-        for (name, value) in summary.collapsed(classes: record.classes) {
-            print("warning: " + SyntheticWriter.Summary.collapseWarning(name, diversity: value))
+        if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes)) {
+            print("warning: " + warning)
         }
     }
 }

@@ -232,7 +232,10 @@ import Testing
         writer.judge = PixelSumJudge(classes: record.classes, rejectsAll: [1])
         let summary = try writer.write(counts: [30, 30], seed: 5)
         #expect(summary.written == 60 && summary.unchecked == ["dog"] && summary.acceptance[1] == 0)
-        #expect(SyntheticWriter.Summary.uncheckedWarning("dog").hasPrefix("class 'dog': the judge accepted under 10%"))
+        #expect(SyntheticWriter.Summary.uncheckedWarning(["dog"])?.hasPrefix("class 'dog': the judge accepted under 10%") == true)
+        #expect(SyntheticWriter.Summary.uncheckedWarning(["cat", "dog"])?.hasPrefix(
+            "the judge accepted under 10% of the samples of 2 classes (cat, dog), so their images") == true, "one line for all")
+        #expect(SyntheticWriter.Summary.uncheckedWarning([]) == nil)
         let lines = try manifestLines(root)
         #expect(lines.filter { $0.class == "dog" }.count == 30 && lines.filter { $0.class == "dog" }.allSatisfy { !$0.checked })
         #expect(lines.filter { $0.class == "cat" }.count == 30 && lines.filter { $0.class == "cat" }.allSatisfy(\.checked))
@@ -400,7 +403,10 @@ extension SyntheticWriterTests {
         let collapsed = try summary(generator, "collapsed")
         #expect(collapsed.diversity.allSatisfy { $0.map { $0 < 1e-3 } == true }, "\(collapsed.diversity)")
         #expect(collapsed.collapsed(classes: record.classes).map(\.name) == ["cat", "dog"])
-        #expect(SyntheticWriter.Summary.collapseWarning("cat", diversity: 0.01).hasPrefix("class 'cat': the samples have collapsed"))
+        #expect(SyntheticWriter.Summary.collapseWarning([("cat", 0.01)])?.hasPrefix("class 'cat': the samples have collapsed") == true)
+        #expect(SyntheticWriter.Summary.collapseWarning(collapsed.collapsed(classes: record.classes))?.hasPrefix(
+            "the samples of 2 classes have collapsed (cat 0.00, dog 0.00: they vary under 0.5") == true, "one line for all")
+        #expect(SyntheticWriter.Summary.collapseWarning([]) == nil)
     }
 
     /// Manifest lines are written without JSONEncoder: the same bytes as JSONEncoder (snake-case

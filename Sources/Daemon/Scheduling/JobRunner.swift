@@ -294,11 +294,11 @@ public struct JobRunner: Sendable {
             }
             if judge != nil {
                 log.info("class check: \(summary.classCheckLine(classes: record.classes))")
-                for name in summary.unchecked { log.warning("\(SyntheticWriter.Summary.uncheckedWarning(name))") }
+                if let warning = SyntheticWriter.Summary.uncheckedWarning(summary.unchecked) { log.warning("\(warning)") }
             }
             if let line = summary.diversityLine(classes: record.classes) { log.info("\(line)") }
-            for (name, value) in summary.collapsed(classes: record.classes) {
-                log.warning("\(SyntheticWriter.Summary.collapseWarning(name, diversity: value))")
+            if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes)) {
+                log.warning("\(warning)")
             }
             diversity = Dictionary(uniqueKeysWithValues: zip(record.classes, summary.diversity).compactMap { name, value in value.map { (name, $0) } })
             try fence()  // the generation is renamed into place right after this
