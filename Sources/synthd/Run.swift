@@ -63,6 +63,9 @@ struct Run: ParsableCommand {
         } catch let error as DeviceSelectionError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(DeviceChoice.unavailableExitStatus)
+        } catch let error as OutputFolderInUse {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(FileLock.busyExitStatus)
         } catch let error as FileLock.Error {
             logger.critical("cannot start: \(error): another synthd runs on this state folder; stop it first, or give this one another [paths] state")
             throw ExitCode(FileLock.busyExitStatus)

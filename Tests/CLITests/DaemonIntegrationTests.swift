@@ -340,6 +340,30 @@ import Glibc
         #expect(first.log.contains("\(lock) is locked by pid 1: another synthd run since \(lock) was removed under this daemon"), "\(first.log)")
     }
 
+    /// One daemon per output folder too: a second one with its own spool and state folder but
+    /// the first one's output exits at once (status 75), naming the first; the first goes on.
+    @Test func aSecondDaemonOnTheSameOutputFolderIsRefused() throws {
+        let layout = Layout(root: try temporaryFolder("sameout"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("[watch]\nsettle_seconds = 0.2\n")
+        let first = try Daemon(config: layout.config, log: layout.log)
+        try Self.waitFor("start", timeout: 20, daemon: first) { first.log.contains("synthd running") }
+        try FileManager.default.createDirectory(atPath: layout.root + "/spool2", withIntermediateDirectories: true)
+        let second = try SynthdProcess.run(["run", "--config", layout.config, "--spool", layout.root + "/spool2",
+                                            "--state", layout.root + "/state2"])
+        #expect(second.status == 75, "\(second.output)")
+        #expect(second.output.contains("\(layout.out) is the output folder of another synthd (pid \(first.process.processIdentifier): "
+            + "synthd run with the state folder \(layout.state))"), "\(second.output)")
+        #expect(first.process.isRunning)
+        first.signal(SIGTERM)
+        #expect(first.waitForExit(timeout: 15)?.status == 0)
+        let third = try Daemon(arguments: ["run", "--config", layout.config, "--spool", layout.root + "/spool2",
+                                           "--state", layout.root + "/state2"], log: layout.root + "/third.log")
+        try Self.waitFor("the output free once the first stopped", timeout: 20, daemon: third) { third.log.contains("synthd running") }
+        third.signal(SIGTERM)
+        #expect(third.waitForExit(timeout: 15)?.status == 0)
+    }
+
     /// One owner per state folder: a second daemon exits at once (status 75, saying why), and
     /// `synthd train` / `generate` on the model the daemon is training are refused the same way;
     /// the first daemon's work goes on undisturbed.

@@ -184,6 +184,30 @@ import Glibc
         }
         (c.output, c.state) = ("/srv/out", "/srv")
         #expect(throws: Configuration.Error.self) { try c.checkFolders(source: "t.toml") }
+        (c.output, c.state) = ("/srv/out", "/srv/out/state")
+        #expect(throws: Configuration.Error.self, "state inside the output tree") { try c.checkFolders(source: "t.toml") }
+    }
+
+    /// Links are resolved: an output folder that is a link into the spool, or a spool reached
+    /// through a link to the output's parent, is refused like the plain path.
+    @Test func foldersThatContainOneAnotherThroughLinksAreRefused() throws {
+        let root = NSTemporaryDirectory() + "synthd-paths-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/spool/results", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/out", withDestinationPath: root + "/spool/results")
+        var c = Configuration()
+        (c.spool, c.output, c.state) = (root + "/spool", root + "/out", root + "/state")
+        do {
+            try c.checkFolders(source: "t.toml")
+            Issue.record("an output folder linked into the spool was accepted")
+        } catch {
+            #expect(error.description.contains("[paths] output (\(root)/out, that is \(Configuration.resolved(root + "/spool/results")))"),
+                    "\(error)")
+        }
+        c.output = root + "/out/not-yet-made/images"
+        #expect(throws: Configuration.Error.self, "below a link, not made yet") { try c.checkFolders(source: "t.toml") }
+        c.output = root + "/elsewhere"
+        try c.checkFolders(source: "t.toml")
     }
 
     @Test func serviceKeysAreRead() throws {

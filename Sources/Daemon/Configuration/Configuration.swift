@@ -156,17 +156,42 @@ public struct Configuration: Equatable, Sendable {
     /// Absolute, with `.` and `..` resolved.
     static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
+    /// The absolute path with every symbolic link in its existing part resolved (the part
+    /// not made yet appended as it is).
+    public static func resolved(_ path: String) -> String {
+        var head = absolute(path), tail: [String] = []
+        while head != "/" {
+            if let real = realpath(head, nil) {
+                defer { free(real) }
+                return ([String(cString: real)] + tail.reversed()).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
+            }
+            tail.append((head as NSString).lastPathComponent)
+            head = (head as NSString).deletingLastPathComponent
+        }
+        return "/" + tail.reversed().joined(separator: "/")
+    }
+
     /// Refuses folder layouts that would feed synthd its own files: an output or state folder
     /// inside the spool would be watched and trained on as a dataset, and a spool inside them
-    /// would be written over. `source` names where the paths came from.
+    /// would be written over; a state folder inside the output tree would be read as a class
+    /// by every classifier pointed at it. Paths are compared with their symbolic links
+    /// resolved (`output = /data/out` with `/data/out` a link into the spool passed the
+    /// textual check). `source` names where the paths came from.
     public func checkFolders(source: String) throws(Error) {
         func inside(_ a: String, _ b: String) -> Bool { a == b || a.hasPrefix(b.hasSuffix("/") ? b : b + "/") }
-        let spool = Self.absolute(self.spool)
-        for (name, path) in [("output", Self.absolute(output)), ("state", Self.absolute(state))] {
-            if inside(path, spool) || inside(spool, path) {
-                throw Error(path: source, line: nil, reason: "[paths] \(name) (\(path)) and spool (\(spool)) must not contain one another: "
-                    + "synthd would train on its own files")
+        let spool = Self.absolute(self.spool), output = Self.absolute(self.output), state = Self.absolute(self.state)
+        let real = (spool: Self.resolved(spool), output: Self.resolved(output), state: Self.resolved(state))
+        func shown(_ path: String, _ resolved: String) -> String { path == resolved ? path : "\(path), that is \(resolved)" }
+        for (name, path, resolved) in [("output", output, real.output), ("state", state, real.state)] {
+            if inside(resolved, real.spool) || inside(real.spool, resolved) {
+                throw Error(path: source, line: nil, reason: "[paths] \(name) (\(shown(path, resolved))) and spool "
+                    + "(\(shown(spool, real.spool))) must not contain one another: synthd would train on its own files")
             }
+        }
+        if inside(real.state, real.output) || inside(real.output, real.state) {
+            throw Error(path: source, line: nil, reason: "[paths] state (\(shown(state, real.state))) and output "
+                + "(\(shown(output, real.output))) must not contain one another: the output tree is read as classes by "
+                + "whoever trains on it, and must hold only synthd's images")
         }
     }
 

@@ -55,6 +55,12 @@ public final class Service {
         var ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
         defer { ownership?.release() }
         var lostOwnership: FileLock.Error?, reportedLockTrouble = false
+        // One daemon per output tree too (two with their own state folders and one output
+        // folder): another's start-up sweep removes this one's generations in progress as an
+        // interrupted run's leftovers, and both swap the same links. Not in a cluster, whose
+        // nodes share the tree and never sweep it.
+        let outputOwnership = configuration.isClustered ? nil : try Self.lockOutput(configuration)
+        defer { outputOwnership?.release() }
         lowerPriority(to: configuration.nice)
         let search = CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])
         let request = DeviceRequest(configuration.device)!
@@ -231,6 +237,16 @@ public final class Service {
     /// process holds it already, that one owns the folder now and this daemon must stop
     /// (returned as the failure). nil: not possible now (the folder cannot be made, say),
     /// tried again later, said once.
+    static func lockOutput(_ configuration: Configuration) throws -> FileLock {
+        try createFolders(configuration.output)
+        let path = configuration.output + "/" + OutputFolderInUse.lockName
+        do {
+            return try FileLock(path, holder: "synthd run with the state folder \(configuration.state)")
+        } catch .held(_, let holder) {
+            throw OutputFolderInUse(output: configuration.output, holder: holder)
+        }
+    }
+
     func retake(_ held: FileLock, reported: inout Bool) -> Result<FileLock, FileLock.Error>? {
         do {
             try createFolders((held.path as NSString).deletingLastPathComponent)
