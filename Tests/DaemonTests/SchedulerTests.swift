@@ -622,6 +622,26 @@ import Testing
         scheduler.retryWhereSpaceWasFreed()
         #expect(queued(scheduler) == ["generate pets"], "a gigabyte more free than at the failure")
         #expect(scheduler.store.get("pets").freeBytesAtFailure == nil)
+
+        // A full state folder (a checkpoint that could not be written): its file system is the
+        // one watched, and said.
+        _ = try scheduler.queue.cancel(dataset: "pets")
+        let checkpoint = "\(scheduler.configuration.state)/datasets/pets/checkpoint.ckpt: failed to write: No space left on device"
+        _ = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        for attempt in 1...6 {
+            let job = try #require(scheduler.startNext(now: now), "attempt \(attempt)")
+            scheduler.finish(job, .failed(message: checkpoint, retry: .later), stopping: false, now: now)
+            now = now.addingTimeInterval(3600)
+        }
+        let held = scheduler.store.get("pets")
+        #expect(held.fullFolder == scheduler.configuration.state && held.failedJob == .train)
+        #expect(held.detail?.contains("tried again when space is freed on the state folder's file system") == true, "\(held.detail ?? "")")
+        scheduler.store.update("pets") { $0.fullFolder = "/proc/self"; $0.freeBytesAtFailure = 0 }
+        scheduler.retryWhereSpaceWasFreed()
+        #expect(queued(scheduler).isEmpty, "the recorded folder's file system is the one asked (here /proc's: never any free)")
+        scheduler.store.update("pets") { $0.fullFolder = scheduler.configuration.state }
+        scheduler.retryWhereSpaceWasFreed()
+        #expect(queued(scheduler) == ["train pets"])
     }
 
     /// A training job killed after it moved its model on is not a crash loop: its deaths

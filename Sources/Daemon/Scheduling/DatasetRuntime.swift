@@ -54,9 +54,11 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// (`Scheduler.changeKey`). Until they change, nothing (a restart, a `.ready` file, a
     /// touch, a rescan) queues the dataset again.
     public var quarantinedFor: String?
-    /// Set when the disk stayed full through every retry: the free bytes then, and the job
-    /// that failed, which is queued again when space is freed.
+    /// Set when the disk stayed full through every retry: the free bytes then, the folder
+    /// whose file system was full (the output's, or the state folder's: checkpoints), and the
+    /// job that failed, which is queued again when space is freed there.
     public var freeBytesAtFailure: Int?
+    public var fullFolder: String?
     public var failedJob: Job.Kind?
     public var updatedAt = Date()
 
@@ -66,6 +68,7 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     mutating func liftQuarantine() {
         quarantinedFor = nil
         freeBytesAtFailure = nil
+        fullFolder = nil
         failedJob = nil
     }
 }

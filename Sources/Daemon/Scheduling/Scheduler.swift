@@ -158,31 +158,42 @@ public final class Scheduler {
     /// main loop does not scan); nil: taken here.
     func quarantine(_ name: String, message: String, key known: String? = nil, waitingForSpace job: Job.Kind? = nil) {
         let key = known ?? changeKey(name)
-        let free = job == nil ? nil : DiskSpace.freeBytes(at: configuration.output)
+        let full = job == nil ? nil : fullFolder(of: message)
+        let free = full.flatMap { DiskSpace.freeBytes(at: $0.folder) }
         store.update(name) {
             $0.phase = .failed
             $0.lastError = message
-            $0.detail = job == nil ? quarantineDetail(name) : Self.spaceDetail
+            $0.detail = full.map { "the disk stayed full; tried again when space is freed on \($0.what)'s file system, or the dataset changes" }
+                ?? quarantineDetail(name)
             $0.quarantinedFor = key ?? "unscannable"
             $0.freeBytesAtFailure = free
+            $0.fullFolder = full?.folder
             $0.failedJob = job
             $0.retryAt = nil
             $0.eta = nil
         }
     }
 
-    static let spaceDetail = "the disk stayed full; tried again when space is freed on the output's file system, or the dataset changes"
+    /// The folder whose file system a disk-full failure's message names: the state folder (a
+    /// checkpoint that could not be written) or, else, the output. Watching only the output's
+    /// left a job that failed on a full state file system waiting for space that came there.
+    func fullFolder(of message: String) -> (folder: String, what: String) {
+        let state = configuration.state.hasSuffix("/") ? configuration.state : configuration.state + "/"
+        return message.hasPrefix(state) ? (configuration.state, "the state folder") : (configuration.output, "the output")
+    }
 
     /// Queues again the jobs that failed on a full disk, once its free space has grown by
     /// 64 MiB since. Call it now and then (the daemon: every 30 s). A retry that still does not
     /// fit fails at once on the free-space check, so a small gain costs little.
     public func retryWhereSpaceWasFreed() {
-        guard let free = DiskSpace.freeBytes(at: configuration.output) else { return }
+        var freeAt: [String: Int?] = [:]
         for name in store.datasets {
             let runtime = store.get(name)
-            guard let before = runtime.freeBytesAtFailure, let kind = runtime.failedJob,
-                  free >= before + (64 << 20) else { continue }
-            logger.info("space freed on the output's file system (\(free >> 20) MiB free); trying again", metadata: ["dataset": "\(name)"])
+            guard let before = runtime.freeBytesAtFailure, let kind = runtime.failedJob else { continue }
+            let folder = runtime.fullFolder ?? configuration.output
+            if freeAt[folder] == nil { freeAt[folder] = DiskSpace.freeBytes(at: folder) }
+            guard let free = freeAt[folder] ?? nil, free >= before + (64 << 20) else { continue }
+            logger.info("space freed on the file system of \(folder) (\(free >> 20) MiB free); trying again", metadata: ["dataset": "\(name)"])
             store.update(name) { $0.liftQuarantine() }
             enqueue(kind, name, detail: "space freed")
         }
