@@ -283,8 +283,12 @@ public final class ClusterQueue: JobStore {
             return
         }
         let position: PostgresQuery = toEnd ? "position = nextval('synthd_queue_positions'), " : ""
+        // The wait on the database's clock, as leases are: a node whose clock is hours off
+        // would otherwise retry at once, or hours late. (NULL stays NULL.)
+        let wait = notBefore.map { max(0, $0.timeIntervalSinceNow) }
         var assignments: PostgresQuery = """
-            state = 'queued', node = NULL, lease_token = NULL, lease_expires_at = NULL, not_before = \(notBefore),
+            state = 'queued', node = NULL, lease_token = NULL, lease_expires_at = NULL,
+            not_before = now() + make_interval(secs => \(wait)),
             last_error = \(error), remaining_seconds = coalesce(\(remainingSeconds), remaining_seconds),
             budget_seconds = coalesce(\(budgetSeconds), budget_seconds)
             """

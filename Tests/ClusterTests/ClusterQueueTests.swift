@@ -32,6 +32,23 @@ import Testing
         #expect(try history(server.connect(), job: pets.id) == ["queued", "claimed"])
     }
 
+    /// A retry's wait is kept on the database's clock (as leases are), not the node's: it is
+    /// the wait the node asked for, from the database's now.
+    @Test func aRetryWaitsOnTheDatabasesClock() throws {
+        let server = try PrivatePostgres.migrated()
+        let database = try server.connect()
+        let queue = ClusterQueue(database: database, node: "a")
+        let job = try queue.enqueue(.generate, dataset: "pets")
+        let running = try #require(try queue.claim(stepAtStart: { _ in 0 }))
+        try queue.requeue(running, remainingSeconds: nil, budgetSeconds: nil, notBefore: Date().addingTimeInterval(30), error: "disk full")
+        let wait = try #require(try database.query("SELECT extract(epoch FROM not_before - now())::float8 FROM synthd_jobs WHERE id = \(job.id)")
+            .rows.first?.decode(Double.self))
+        #expect(wait > 28 && wait <= 30, "\(wait) s")
+        #expect(try queue.claim(stepAtStart: { _ in 0 }) == nil, "waiting")
+        try database.query("UPDATE synthd_jobs SET not_before = now() - interval '1 second' WHERE id = \(job.id)")
+        #expect(try queue.claim(stepAtStart: { _ in 0 })?.id == job.id, "its time came")
+    }
+
     @Test func aGPUNodeTakesTrainingFirst() throws {
         let server = try PrivatePostgres.migrated()
         let cpu = ClusterQueue(database: server.connect(), node: "cpu")
