@@ -30,6 +30,15 @@ import Glibc
         """)
     }
 
+    /// Drops the dataset `shapes` (classes circle and square) into the spool the way a careful
+    /// copy lands: staged beside it, then renamed in.
+    static func dropShapes(_ layout: Layout, imagesPerClass count: Int) throws {
+        let staging = layout.root + "/staging/shapes"
+        try DaemonIntegrationTests.addImages(staging + "/circle", count: count, shade: 60)
+        try DaemonIntegrationTests.addImages(staging + "/square", count: count, shade: 190)
+        rename(staging, layout.spool + "/shapes")
+    }
+
     /// The steps of the model's last checkpoint (its model.json).
     static func checkpointedSteps(_ layout: Layout) -> Int {
         guard let data = FileManager.default.contents(atPath: layout.state + "/datasets/shapes/model.json"),
@@ -157,10 +166,7 @@ import Glibc
             return systemd.received().filter { $0 == "WATCHDOG=1" }.count - before
         }
 
-        let staging = layout.root + "/staging/shapes"
-        try DaemonIntegrationTests.addImages(staging + "/circle", count: 10, shade: 60)
-        try DaemonIntegrationTests.addImages(staging + "/square", count: 10, shade: 190)
-        rename(staging, layout.spool + "/shapes")
+        try Self.dropShapes(layout, imagesPerClass: 10)
         try setWallClock("-2h")
         let backPings = watchdogPings(inSeconds: 3)
         #expect(backPings >= 3, "\(backPings) watchdog pings in the 3 s after the clock went back (one due every 0.5 s)")
@@ -193,10 +199,7 @@ import Glibc
         let layout = Layout(root: try temporaryFolder("nostate"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
         try Self.configure(layout, minutes: 0.03)
-        let staging = layout.root + "/staging/shapes"
-        try DaemonIntegrationTests.addImages(staging + "/circle", count: 6, shade: 60)
-        try DaemonIntegrationTests.addImages(staging + "/square", count: 6, shade: 190)
-        rename(staging, layout.spool + "/shapes")
+        try Self.dropShapes(layout, imagesPerClass: 6)
         let daemon = try Daemon(config: layout.config, log: layout.log)
         try DaemonIntegrationTests.waitFor("outputs", timeout: 120, daemon: daemon) {
             layout.phase("shapes") == "done" && layout.manifest("shapes").count == 6000
@@ -222,10 +225,7 @@ import Glibc
         let layout = Layout(root: try temporaryFolder("kill9"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
         try Self.configure(layout, minutes: 0.1)
-        let staging = layout.root + "/staging/shapes"
-        try DaemonIntegrationTests.addImages(staging + "/circle", count: 10, shade: 60)
-        try DaemonIntegrationTests.addImages(staging + "/square", count: 10, shade: 190)
-        rename(staging, layout.spool + "/shapes")
+        try Self.dropShapes(layout, imagesPerClass: 10)
         var rng = SystemRandomNumberGenerator()
         var killed: [String] = []
         for (round, phase) in ["training", "training", "generating", "generating"].enumerated() {
