@@ -29,6 +29,47 @@ import Glibc
         return shell("umount \(folder)") == 0
     }()
 
+    /// A state folder on a full file system: the training is refused before it starts, with
+    /// what its checkpoints need (it used to train until its first checkpoint, then fail, each
+    /// retry losing that training), retried later, and the hold watches the state folder's
+    /// file system; with room, it trains.
+    @Test(.enabled(if: canMount, "cannot mount a tmpfs here (not root?): the full-disk test needs a tiny file system"))
+    func aFullStateFolderRefusesTrainingBeforeItStarts() throws {
+        let root = NSTemporaryDirectory() + "synthd-fullstate-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
+        configuration.trainingMinutes = 0.01
+        configuration.batch = 4
+        try FileManager.default.createDirectory(atPath: configuration.state, withIntermediateDirectories: true)
+        #expect(Self.shell("mount -t tmpfs -o size=2m synthd-test \(configuration.state)") == 0)
+        defer { _ = Self.shell("umount \(configuration.state)") }
+        for (name, shade) in [("a", 50), ("b", 200)] {
+            try FileManager.default.createDirectory(atPath: "\(configuration.spool)/pets/\(name)", withIntermediateDirectories: true)
+            for i in 0..<4 {
+                var image = Image(width: 16, height: 16, mode: .grey)
+                for p in 0..<image.pixels.count { image.pixels[p] = UInt8((shade + 13 * i + 7 * p) % 256) }
+                try PNG.write(image, to: "\(configuration.spool)/pets/\(name)/\(i).png")
+            }
+        }
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        let started = Date()
+        guard case .failed(let message, let retry, _) = scheduler.runner.run(train, shouldStop: { false }) else {
+            Issue.record("a model's checkpoints fitted into 2 MB"); return
+        }
+        #expect(message.hasPrefix("\(scheduler.store.folder("pets")): No space left on device: writing its checkpoints needs up to "),
+                "\(message)")
+        #expect(retry == .later && DiskFull.matches(message))
+        #expect(scheduler.store.get("pets").step == nil, "refused before a step")
+        #expect(Date().timeIntervalSince(started) < 30)
+        #expect(scheduler.fullFolder(of: message).folder == configuration.state, "the hold would watch the state folder's file system")
+
+        #expect(Self.shell("mount -o remount,size=256m \(configuration.state)") == 0)
+        guard case .completed = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("no training with room"); return }
+        #expect(FileManager.default.fileExists(atPath: scheduler.store.folder("pets") + "/checkpoint.ckpt"))
+    }
+
     @Test(.enabled(if: canMount, "cannot mount a tmpfs here (not root?): the full-disk test needs a tiny file system"))
     func aFullDiskFailsCleanlyAndARetrySucceeds() throws {
         let root = NSTemporaryDirectory() + "synthd-full-\(UUID().uuidString)"

@@ -33,22 +33,25 @@ public enum DiskSpace {
         public let freeBytes: Int
         /// What the writer can change to ask for less.
         public var remedy = "lower the counts in the dataset's synthd.toml"
+        /// What needs the space.
+        public var what = "writing these images"
 
         /// Carries the system's own words for ENOSPC, so that the scheduler treats it as a
         /// full disk (retried later, then held until space is freed).
         public var description: String {
-            "\(path): \(String(cString: strerror(ENOSPC))): writing these images needs up to \(megabytes(neededBytes)), "
+            "\(path): \(String(cString: strerror(ENOSPC))): \(what) needs up to \(megabytes(neededBytes)), "
                 + "\(megabytes(freeBytes)) free; free some space (or \(remedy))"
         }
     }
 
     /// Throws `Shortage` when `neededBytes` (plus 1% and 1 MiB of headroom) is more than is free.
-    public static func check(_ path: String, neededBytes: Int, remedy: String? = nil) throws(Shortage) {
+    public static func check(_ path: String, neededBytes: Int, remedy: String? = nil, what: String? = nil) throws(Shortage) {
         guard let free = freeBytes(at: path) else { return }  // unknown: the writes will tell
         let (wanted, overflow) = neededBytes.addingReportingOverflow(neededBytes / 100 + (1 << 20))
         guard overflow || wanted > free else { return }
         var shortage = Shortage(path: path, neededBytes: overflow ? .max : wanted, freeBytes: free)
         if let remedy { shortage.remedy = remedy }
+        if let what { shortage.what = what }
         throw shortage
     }
 

@@ -149,6 +149,10 @@ public struct JobRunner: Sendable {
         options.holdOut = settings.holdOut
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
         trainer.beforeWrite = fence
+        // Room for its checkpoints before the training, not after its first minute: a full
+        // state file system failed each retry at its first checkpoint, its training lost.
+        try DiskSpace.check(state.path, neededBytes: trainer.checkpointBytes,
+                            remedy: "move [paths] state to a larger file system", what: "writing its checkpoints")
 
         // A model that never finished a training gets the whole budget, also when it has a
         // checkpoint (a job whose budget was lost with its node resumes from it).

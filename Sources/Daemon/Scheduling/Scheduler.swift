@@ -177,7 +177,7 @@ public final class Scheduler {
     /// The folder whose file system a disk-full failure's message names: the state folder (a
     /// checkpoint that could not be written) or, else, the output. Watching only the output's
     /// left a job that failed on a full state file system waiting for space that came there.
-    func fullFolder(of message: String) -> (folder: String, what: String) {
+    public func fullFolder(of message: String) -> (folder: String, what: String) {
         let state = configuration.state.hasSuffix("/") ? configuration.state : configuration.state + "/"
         return message.hasPrefix(state) ? (configuration.state, "the state folder") : (configuration.output, "the output")
     }

@@ -36,6 +36,13 @@ public struct Checkpoint: Sendable {
 
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
+    /// At least what `write(to:)` writes: the values, and an over-estimate of every name,
+    /// shape and the metadata (for a free-space check before the work that ends in a write).
+    public var bytesAtMost: Int {
+        entries.reduce(Self.headerSize + 4096) { $0 + 4 * $1.values.count + $1.name.utf8.count + 8 * $1.shape.count + 64 }
+            + metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 16 }
+    }
+
     /// Adds a copy of `tensor`'s current values. Names must be unique.
     public mutating func add(_ name: String, _ tensor: Tensor) {
         precondition(entry(named: name) == nil, "checkpoint already holds a tensor named \(name)")
