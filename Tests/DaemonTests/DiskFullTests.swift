@@ -61,6 +61,7 @@ import Glibc
         #expect(message.hasPrefix("\(scheduler.store.folder("pets")): No space left on device: writing its checkpoints needs up to "),
                 "\(message)")
         #expect(retry == .later && DiskFull.matches(message))
+        print("a full state folder: \(message)")
         #expect(scheduler.store.get("pets").step == nil, "refused before a step")
         #expect(Date().timeIntervalSince(started) < 30)
         #expect(scheduler.fullFolder(of: message).folder == configuration.state, "the hold would watch the state folder's file system")
