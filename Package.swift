@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
-        .target(name: "Spool", dependencies: ["CInotifyTools"],
+        .target(name: "Spool", dependencies: ["CInotifyTools", "CLinux"],
                 swiftSettings: languageSettings),
         // The daemon: configuration, job queue and scheduling, output tree, the service loop.
         .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine", "CUDA",

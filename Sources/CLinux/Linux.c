@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int synthd_syncfs(const char *path) {
@@ -19,4 +20,10 @@ int synthd_syncfs_fd(int fd) {
 
 void synthd_line_buffer_stdout(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+long long synthd_filesystem_type(const char *path) {
+    struct statfs info;
+    if (statfs(path, &info) != 0) return -1;
+    return (long long)(unsigned int)info.f_type;
 }

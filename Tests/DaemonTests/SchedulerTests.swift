@@ -498,6 +498,24 @@ import Testing
         #expect(!scheduler.store.datasets.contains(lossy))
     }
 
+    /// A spool on a network file system is scanned every 10 s (inotify hears only this
+    /// machine's writes there) unless `poll_seconds` says otherwise; a local one is not scanned.
+    @Test func aSpoolOnANetworkFileSystemIsScannedPeriodically() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        scheduler.reconcile()
+        #expect(scheduler.spoolFileSystem == nil && scheduler.pollSeconds == nil, "a temporary folder is local")
+        scheduler.spoolFileSystem = "NFS"
+        #expect(scheduler.pollSeconds == 10)
+        var configuration = scheduler.configuration
+        configuration.pollSeconds = 300
+        scheduler.reload(configuration)
+        #expect(scheduler.pollSeconds == 300, "as configured")
+        #expect(RemoteFileSystem.name(forType: 0x6969) == "NFS" && RemoteFileSystem.name(forType: 0xFF53_4D42) == "CIFS")
+        #expect(RemoteFileSystem.name(forType: 0xEF53) == nil, "ext4 is local")
+        #expect(RemoteFileSystem.name(at: "/proc") == nil)
+    }
+
     /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,
     /// with what to do, whether it arrives while the daemon runs or was there at start-up.
     @Test func aFileDirectlyInTheSpoolIsSaidOnce() throws {

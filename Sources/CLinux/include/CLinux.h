@@ -17,4 +17,8 @@ int synthd_syncfs_fd(int fd);
 /// blocks): Swift 6 cannot name C's global `stdout` outside the main actor.
 void synthd_line_buffer_stdout(void);
 
+/// statfs(2)'s `f_type` of the file system holding `path` (NFS_SUPER_MAGIC and the like, in
+/// linux/magic.h), or -1 with errno: Swift's import of the C library leaves out sys/vfs.h.
+long long synthd_filesystem_type(const char *path);
+
 #endif

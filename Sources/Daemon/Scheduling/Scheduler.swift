@@ -234,6 +234,10 @@ public final class Scheduler {
     /// that vanished are cancelled; a trained model whose outputs were never published gets a
     /// generation job.
     public func reconcile() {
+        spoolFileSystem = RemoteFileSystem.name(at: configuration.spool)
+        if let remote = spoolFileSystem, configuration.effectivePollSeconds == nil {
+            logger.notice("the spool is on \(remote), where inotify hears only what this machine writes: it is also scanned every 10 s for what other machines copy there ([watch] poll_seconds sets another interval)")
+        }
         let listed = listedSpool(), present = listed ?? []
         noteAll(present)
         forgetVanished(listed)
@@ -388,6 +392,18 @@ public final class Scheduler {
     /// Whether some folders of the spool are not watched (the watch limit): the daemon then
     /// scans the spool periodically (`[watch] poll_seconds`, at least every minute).
     public private(set) var needsPolling = false
+
+    /// The network file system the spool is on (`RemoteFileSystem`: NFS, SMB, FUSE, ...),
+    /// looked at by `reconcile`; nil on a local one. inotify hears only this machine's writes
+    /// there, so the spool is then scanned every 10 s unless `poll_seconds` says otherwise.
+    public var spoolFileSystem: String?
+
+    /// Seconds between scans of the whole spool: `[watch] poll_seconds` (a cluster's 10 s when
+    /// unset); else every 10 s on a network file system, every 60 s once some folders could
+    /// not be watched; nil: none.
+    public var pollSeconds: Double? {
+        configuration.effectivePollSeconds ?? (spoolFileSystem != nil ? 10 : nil) ?? (needsPolling ? 60 : nil)
+    }
 
     /// A periodic look at every dataset (for folders inotify does not watch): each is noted
     /// as changed when its files last changed, so one that changed is taken once settled and

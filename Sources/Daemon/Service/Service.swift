@@ -171,7 +171,7 @@ public final class Service {
                 }
                 lastStatusTime = now
             }
-            let pollSeconds = scheduler.configuration.effectivePollSeconds ?? (scheduler.needsPolling ? 60 : nil)
+            let pollSeconds = scheduler.pollSeconds
             if let pollSeconds, lastPoll.seconds(to: now) >= pollSeconds {
                 scheduler.poll()
                 lastPoll = now
