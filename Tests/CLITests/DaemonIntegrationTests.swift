@@ -341,7 +341,8 @@ import Glibc
     }
 
     /// One daemon per output folder too: a second one with its own spool and state folder but
-    /// the first one's output exits at once (status 75), naming the first; the first goes on.
+    /// the first one's output exits at once (status 75), naming the first; the first goes on,
+    /// and takes its lock again when the output folder is removed under it.
     @Test func aSecondDaemonOnTheSameOutputFolderIsRefused() throws {
         let layout = Layout(root: try temporaryFolder("sameout"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
@@ -355,6 +356,16 @@ import Glibc
         #expect(second.output.contains("\(layout.out) is the output folder of another synthd (pid \(first.process.processIdentifier): "
             + "synthd run with the state folder \(layout.state))"), "\(second.output)")
         #expect(first.process.isRunning)
+        // The output folder removed (`rm -rf out`): its lock is taken again, and a second
+        // daemon still refused.
+        try FileManager.default.removeItem(atPath: layout.out)
+        let lock = layout.out + "/.synthd.lock"
+        try Self.waitFor("the output's lock taken again", timeout: 15, daemon: first) {
+            first.log.contains("\(lock) was removed while synthd ran (with the output folder?); taken again")
+        }
+        let again = try SynthdProcess.run(["run", "--config", layout.config, "--spool", layout.root + "/spool2",
+                                           "--state", layout.root + "/state2"])
+        #expect(again.status == 75 && again.output.contains("is the output folder of another synthd"), "\(again.output)")
         first.signal(SIGTERM)
         #expect(first.waitForExit(timeout: 15)?.status == 0)
         let third = try Daemon(arguments: ["run", "--config", layout.config, "--spool", layout.root + "/spool2",

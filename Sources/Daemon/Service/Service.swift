@@ -54,13 +54,14 @@ public final class Service {
         try createFolders(configuration.state)
         var ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
         defer { ownership?.release() }
-        var lostOwnership: FileLock.Error?, reportedLockTrouble = false
+        var lostOwnership: (any Error)?, reportedLockTrouble = false
         // One daemon per output tree too (two with their own state folders and one output
         // folder): another's start-up sweep removes this one's generations in progress as an
         // interrupted run's leftovers, and both swap the same links. Not in a cluster, whose
         // nodes share the tree and never sweep it.
-        let outputOwnership = configuration.isClustered ? nil : try Self.lockOutput(configuration)
+        var outputOwnership = configuration.isClustered ? nil : try Self.lockOutput(configuration)
         defer { outputOwnership?.release() }
+        var reportedOutputLockTrouble = false
         lowerPriority(to: configuration.nice)
         let search = CUDALibrarySearch(explicitFolders: [configuration.cudaLibraries])
         let request = DeviceRequest(configuration.device)!
@@ -198,6 +199,16 @@ public final class Service {
                     case nil: break
                     }
                 }
+                // The output's lock likewise (`rm -rf out`: its outputs are published again).
+                if let held = outputOwnership, !held.isAtItsPath {
+                    switch retake(held, folder: "output folder", holder: Self.outputHolder(scheduler.configuration),
+                                  reported: &reportedOutputLockTrouble) {
+                    case .success(let again): outputOwnership = again
+                    case .failure(.held(_, let holder)): lostOwnership = OutputFolderInUse(output: scheduler.configuration.output, holder: holder)
+                    case .failure(let error): lostOwnership = error
+                    case nil: break
+                    }
+                }
             }
             if let interval = notifier.watchdogInterval, lastWatchdog.seconds(to: now) >= interval {
                 stallWatch.setLimit(scheduler.configuration.stallMinutes * 60)
@@ -232,32 +243,37 @@ public final class Service {
         if let lostOwnership { throw lostOwnership }
     }
 
-    /// The state folder's lock file was removed (or replaced) while this daemon ran, so a
-    /// second daemon could take the folder. Takes the lock again at its path; when another
-    /// process holds it already, that one owns the folder now and this daemon must stop
-    /// (returned as the failure). nil: not possible now (the folder cannot be made, say),
-    /// tried again later, said once.
+    static func outputHolder(_ configuration: Configuration) -> String { "synthd run with the state folder \(configuration.state)" }
+
     static func lockOutput(_ configuration: Configuration) throws -> FileLock {
         try createFolders(configuration.output)
         let path = configuration.output + "/" + OutputFolderInUse.lockName
         do {
-            return try FileLock(path, holder: "synthd run with the state folder \(configuration.state)")
+            return try FileLock(path, holder: outputHolder(configuration))
         } catch .held(_, let holder) {
             throw OutputFolderInUse(output: configuration.output, holder: holder)
         }
     }
 
-    func retake(_ held: FileLock, reported: inout Bool) -> Result<FileLock, FileLock.Error>? {
+    /// A lock file of this daemon's (its state folder's, its output folder's) was removed or
+    /// replaced while it ran, so a second daemon could take the folder. Takes the lock again at its path; when another
+    /// process holds it already, that one owns the folder now and this daemon must stop
+    /// (returned as the failure). nil: not possible now (the folder cannot be made, say),
+    /// tried again later, said once.
+    /// `folder`: what the lock keeps to one daemon ("state folder", "output folder"); `holder`:
+    /// the line written in it.
+    func retake(_ held: FileLock, folder: String = "state folder", holder: String = "synthd run",
+                reported: inout Bool) -> Result<FileLock, FileLock.Error>? {
         do {
             try createFolders((held.path as NSString).deletingLastPathComponent)
-            let again = try FileLock(held.path, holder: "synthd run")
+            let again = try FileLock(held.path, holder: holder)
             held.release()
-            logger.warning("\(held.path) was removed while synthd ran (with the state folder?); taken again, so that no second daemon takes this state folder")
+            logger.warning("\(held.path) was removed while synthd ran (with the \(folder)?); taken again, so that no second daemon takes this \(folder)")
             reported = false
             return .success(again)
         } catch {
             if let taken = error as? FileLock.Error, case .held = taken {
-                logger.critical("\(taken) since \(held.path) was removed under this daemon: two daemons must not share a state folder; this one stops")
+                logger.critical("\(taken) since \(held.path) was removed under this daemon: two daemons must not share a \(folder); this one stops")
                 return .failure(taken)
             }
             if !reported { logger.error("\(held.path) was removed while synthd ran and cannot be taken again: \(error); trying every 5 s") }
