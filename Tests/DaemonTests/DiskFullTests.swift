@@ -29,21 +29,17 @@ import Glibc
         return shell("umount \(folder)") == 0
     }()
 
-    /// A state folder on a full file system: the training is refused before it starts, with
-    /// what its checkpoints need (it used to train until its first checkpoint, then fail, each
-    /// retry losing that training), retried later, and the hold watches the state folder's
-    /// file system; with room, it trains.
-    @Test(.enabled(if: canMount, "cannot mount a tmpfs here (not root?): the full-disk test needs a tiny file system"))
-    func aFullStateFolderRefusesTrainingBeforeItStarts() throws {
-        let root = NSTemporaryDirectory() + "synthd-fullstate-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: root) }
+    /// Spool, output and state folders under `root`, and a training of a fraction of a second.
+    static func petsUnder(_ root: String) -> Configuration {
         var configuration = Configuration()
         (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
         configuration.trainingMinutes = 0.01
         configuration.batch = 4
-        try FileManager.default.createDirectory(atPath: configuration.state, withIntermediateDirectories: true)
-        #expect(Self.shell("mount -t tmpfs -o size=2m synthd-test \(configuration.state)") == 0)
-        defer { _ = Self.shell("umount \(configuration.state)") }
+        return configuration
+    }
+
+    /// The dataset `pets`: classes a and b, four 16 x 16 grey images each.
+    static func addPets(_ configuration: Configuration) throws {
         for (name, shade) in [("a", 50), ("b", 200)] {
             try FileManager.default.createDirectory(atPath: "\(configuration.spool)/pets/\(name)", withIntermediateDirectories: true)
             for i in 0..<4 {
@@ -52,6 +48,21 @@ import Glibc
                 try PNG.write(image, to: "\(configuration.spool)/pets/\(name)/\(i).png")
             }
         }
+    }
+
+    /// A state folder on a full file system: the training is refused before it starts, with
+    /// what its checkpoints need (it used to train until its first checkpoint, then fail, each
+    /// retry losing that training), retried later, and the hold watches the state folder's
+    /// file system; with room, it trains.
+    @Test(.enabled(if: canMount, "cannot mount a tmpfs here (not root?): the full-disk test needs a tiny file system"))
+    func aFullStateFolderRefusesTrainingBeforeItStarts() throws {
+        let root = NSTemporaryDirectory() + "synthd-fullstate-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let configuration = Self.petsUnder(root)
+        try FileManager.default.createDirectory(atPath: configuration.state, withIntermediateDirectories: true)
+        #expect(Self.shell("mount -t tmpfs -o size=2m synthd-test \(configuration.state)") == 0)
+        defer { _ = Self.shell("umount \(configuration.state)") }
+        try Self.addPets(configuration)
         let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         let started = Date()
@@ -75,23 +86,13 @@ import Glibc
     func aFullDiskFailsCleanlyAndARetrySucceeds() throws {
         let root = NSTemporaryDirectory() + "synthd-full-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        var configuration = Configuration()
-        (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
-        configuration.trainingMinutes = 0.01
-        configuration.batch = 4
+        var configuration = Self.petsUnder(root)
         configuration.policy = .perClass
         configuration.perClass = 300
         try FileManager.default.createDirectory(atPath: configuration.output, withIntermediateDirectories: true)
         #expect(Self.shell("mount -t tmpfs -o size=64k synthd-test \(configuration.output)") == 0)
         defer { _ = Self.shell("umount \(configuration.output)") }
-        for (name, shade) in [("a", 50), ("b", 200)] {
-            try FileManager.default.createDirectory(atPath: "\(configuration.spool)/pets/\(name)", withIntermediateDirectories: true)
-            for i in 0..<4 {
-                var image = Image(width: 16, height: 16, mode: .grey)
-                for p in 0..<image.pixels.count { image.pixels[p] = UInt8((shade + 13 * i + 7 * p) % 256) }
-                try PNG.write(image, to: "\(configuration.spool)/pets/\(name)/\(i).png")
-            }
-        }
+        try Self.addPets(configuration)
         let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
         let runner = scheduler.runner
         let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())

@@ -386,11 +386,12 @@ import Testing
             if name == "pets" { scheduler.finish(generate, .completed(fingerprint: nil), stopping: false) }
         }
         #expect(scheduler.store.get("pets").phase == .done && queued(scheduler).isEmpty, "pets done, cars generating")
-        scheduler.forgetRemovedState(busy: ["cars"])
+        scheduler.isRunning = { $0 == "cars" }
+        scheduler.forgetRemovedState()
         #expect(scheduler.store.get("pets").trainedFingerprint != nil, "nothing removed: nothing changes")
 
         try FileManager.default.removeItem(atPath: state)
-        scheduler.forgetRemovedState(busy: ["cars"])
+        scheduler.forgetRemovedState()
         #expect(scheduler.store.get("pets").trainedFingerprint == nil)
         #expect(scheduler.store.get("cars").trainedFingerprint != nil, "cars's running job keeps its record")
         scheduler.takeSettled()
@@ -400,7 +401,8 @@ import Testing
         let saved = try JobQueue(path: state + "/queue.json").jobs.filter { [.queued, .running].contains($0.state) }
         #expect(saved.map { "\($0.kind.rawValue) \($0.dataset)" } == ["generate cars", "train pets"], "the queue's file is back, as in memory")
         scheduler.store.update("cars") { $0.progress = 0.5 }  // its job's progress writes its record again
-        scheduler.forgetRemovedState(busy: [])
+        scheduler.isRunning = { _ in false }
+        scheduler.forgetRemovedState()
         #expect(queued(scheduler) == ["train pets"])
         #expect(scheduler.store.get("cars").trainedFingerprint != nil, "records written again are not removed ones")
     }

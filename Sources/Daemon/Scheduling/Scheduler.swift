@@ -322,11 +322,11 @@ public final class Scheduler {
     /// to train one afresh, or the whole state folder): their records in memory still said
     /// trained, so nothing happened until a restart, and a generation found no model. Each
     /// is forgotten, its waiting jobs cancelled, and looked at afresh once settled, as a new
-    /// dataset. `busy`: datasets with a running job, left to it (its progress writes its
-    /// record again, and its checkpoints the model). Called every half minute, and when the
+    /// dataset. A dataset with a running job (`isRunning`) is left to it (its progress writes
+    /// its record again, and its checkpoints the model). Called every half minute, and when the
     /// state folder's lock had to be taken again.
-    public func forgetRemovedState(busy: Set<String>) {
-        for name in store.removedRecords() where !busy.contains(name) {
+    public func forgetRemovedState() {
+        for name in store.removedRecords() where !isRunning(name) {
             let phase = store.get(name).phase
             _ = try? queue.cancel(dataset: name)
             store.forget(name)

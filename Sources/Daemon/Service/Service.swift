@@ -179,7 +179,7 @@ public final class Service {
             }
             if lastSpaceCheck.seconds(to: now) >= 30 {
                 scheduler.saveQueueIfBehind()
-                scheduler.forgetRemovedState(busy: Set(running.values.map(\.dataset)))
+                scheduler.forgetRemovedState()
                 scheduler.retryWhereSpaceWasFreed()
                 scheduler.republishRemovedOutputs()
                 lastSpaceCheck = now
@@ -194,7 +194,7 @@ public final class Service {
                         // Removed with the state folder, perhaps: write the queue and look
                         // at every dataset whose state went with it now, not in 30 s.
                         scheduler.saveQueueIfBehind()
-                        scheduler.forgetRemovedState(busy: Set(running.values.map(\.dataset)))
+                        scheduler.forgetRemovedState()
                     case .failure(let error): lostOwnership = error
                     case nil: break
                     }
@@ -256,10 +256,10 @@ public final class Service {
     }
 
     /// A lock file of this daemon's (its state folder's, its output folder's) was removed or
-    /// replaced while it ran, so a second daemon could take the folder. Takes the lock again at its path; when another
-    /// process holds it already, that one owns the folder now and this daemon must stop
-    /// (returned as the failure). nil: not possible now (the folder cannot be made, say),
-    /// tried again later, said once.
+    /// replaced while it ran, so a second daemon could take the folder. Takes the lock again
+    /// at its path; when another process holds it already, that one owns the folder now and
+    /// this daemon must stop (returned as the failure). nil: not possible now (the folder
+    /// cannot be made, say), tried again later, said once.
     /// `folder`: what the lock keeps to one daemon ("state folder", "output folder"); `holder`:
     /// the line written in it.
     func retake(_ held: FileLock, folder: String = "state folder", holder: String = "synthd run",
