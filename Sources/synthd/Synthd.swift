@@ -17,7 +17,7 @@ struct Synthd: ParsableCommand {
         // A line at a time also into a pipe or a file (`synthd eval ... | tee log`): reports of
         // long commands are read as they come, and a stopped run keeps what it printed.
         synthd_line_buffer_stdout()
-        main(KernelArguments.whereTheRuntimeHasNone())
+        main(ProcessArguments.whereTheRuntimeHasNone())
     }
 }
 

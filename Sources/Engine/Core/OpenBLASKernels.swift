@@ -44,6 +44,12 @@ public enum OpenBLASKernels {
         guard isGeneric(chosen),
               let better = better(than: chosen, cpuFlags: cpuFlags(), environment: ProcessInfo.processInfo.environment) else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)   // the new image sees it and does not exec again
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // The kernel's copy of the arguments where the runtime has none (under a preload),
+        // so that the new image runs the same command, not the program without arguments.
+        let arguments = ProcessArguments.all
+        guard !arguments.isEmpty else { return }
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", &argv)
+        for pointer in argv { free(pointer) }   // only reached when the exec failed
     }
 }
