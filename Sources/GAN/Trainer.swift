@@ -351,14 +351,15 @@ public final class Trainer {
         }
     }
 
-    /// Writes the checkpoint, the model record, the loss history and the pictures.
     /// What writing a checkpoint takes on disk (next to the previous one, which an atomic
     /// write keeps until the new one is whole), with room for the pictures and records.
     public var checkpointBytes: Int {
-        (try? step.checkpoint(steps: record.steps, extra: emaTensors, metadata: ["data.order": order.encoded]).bytesAtMost)
-            .map { $0 + (8 << 20) } ?? 0
+        step.checkpointBytesAtMost(steps: record.steps, extra: emaTensors,
+                                   metadata: ["data.order": order.encoded, "augment.rng": step.augmentation?.rng.encoded ?? ""])
+            + (8 << 20)
     }
 
+    /// Writes the checkpoint, the model record, the loss history and the pictures.
     public func saveCheckpoint() throws {
         try beforeWrite()
         appendHistory(try engine.flushReports())

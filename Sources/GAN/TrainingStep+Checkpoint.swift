@@ -32,21 +32,34 @@ extension TrainingStep {
     /// Everything needed to resume, as a checkpoint (write it with `Checkpoint.write(to:)`).
     public func checkpoint(steps: Int, extra: [NamedTensor] = [], metadata: [String: String] = [:]) -> Checkpoint {
         var checkpoint = Checkpoint()
-        checkpoint.add(generator.stateTensors)
-        checkpoint.add(discriminator.stateTensors)
-        checkpoint.add(optimizerTensors)
-        checkpoint.add(extra)
-        checkpoint.metadata = metadata
-        checkpoint.metadata[Key.steps] = String(steps)
-        checkpoint.metadata[Key.rng] = rng.encoded
-        checkpoint.metadata[Key.generatorAdamStep] = String(generatorOptimizer.step)
-        checkpoint.metadata[Key.discriminatorAdamStep] = String(discriminatorOptimizer.step)
-        checkpoint.metadata[Key.loss] = loss.rawValue
-        checkpoint.metadata[Key.model] = modelDescription
-        if let consistency { checkpoint.metadata[Key.consistencyRNG] = consistency.transform.rng.encoded }
-        if let leCam { checkpoint.metadata[Key.leCamAnchors] = leCam.encodedAnchors }
-        if let adaptive = augmentation?.adaptive { checkpoint.metadata[Key.adaptiveAugmentation] = adaptive.encoded }
+        checkpoint.add(checkpointTensors(extra: extra))
+        checkpoint.metadata = checkpointMetadata(steps: steps, metadata)
         return checkpoint
+    }
+
+    /// At least the bytes `checkpoint(steps:extra:metadata:)` would write, without copying a
+    /// tensor (a checkpoint of the reference model is ~36 MB: a free-space check before a job
+    /// should not build one).
+    public func checkpointBytesAtMost(steps: Int, extra: [NamedTensor] = [], metadata: [String: String] = [:]) -> Int {
+        Checkpoint.bytesAtMost(checkpointTensors(extra: extra), metadata: checkpointMetadata(steps: steps, metadata))
+    }
+
+    private func checkpointTensors(extra: [NamedTensor]) -> [NamedTensor] {
+        generator.stateTensors + discriminator.stateTensors + optimizerTensors + extra
+    }
+
+    private func checkpointMetadata(steps: Int, _ given: [String: String]) -> [String: String] {
+        var metadata = given
+        metadata[Key.steps] = String(steps)
+        metadata[Key.rng] = rng.encoded
+        metadata[Key.generatorAdamStep] = String(generatorOptimizer.step)
+        metadata[Key.discriminatorAdamStep] = String(discriminatorOptimizer.step)
+        metadata[Key.loss] = loss.rawValue
+        metadata[Key.model] = modelDescription
+        if let consistency { metadata[Key.consistencyRNG] = consistency.transform.rng.encoded }
+        if let leCam { metadata[Key.leCamAnchors] = leCam.encodedAnchors }
+        if let adaptive = augmentation?.adaptive { metadata[Key.adaptiveAugmentation] = adaptive.encoded }
+        return metadata
     }
 
     /// Restores the state saved by `checkpoint(steps:)` and returns the step count. `path`

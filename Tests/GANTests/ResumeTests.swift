@@ -95,4 +95,22 @@ import Testing
         }
         #expect(fresh.generator.parameters[0].value.values == before && fresh.leCam?.realAnchor == 0)
     }
+
+    /// The free-space check before a training sizes its checkpoint without building one; the
+    /// bound must hold the file written (a smaller one let a training start that could not save).
+    @Test(arguments: [false, true])
+    func theCheckpointsSizeBoundHoldsTheFileWritten(leCam: Bool) throws {
+        let step = makeStep(seed: 3, consistency: leCam, leCam: leCam)
+        let (x, y) = batch(0)
+        step(real: x, realLabels: y)
+        let path = NSTemporaryDirectory() + "synthd-size-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let metadata = ["data.order": String(repeating: "7", count: 300)]
+        let checkpoint = step.checkpoint(steps: 1, metadata: metadata)
+        try checkpoint.write(to: path)
+        let written = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let bound = step.checkpointBytesAtMost(steps: 1, metadata: metadata)
+        #expect(bound == checkpoint.bytesAtMost, "the same bound with or without the copy")
+        #expect(bound >= written && bound <= written + written / 50 + 64 << 10, "bound \(bound) for a file of \(written) bytes")
+    }
 }

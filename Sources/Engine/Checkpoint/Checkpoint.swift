@@ -39,7 +39,16 @@ public struct Checkpoint: Sendable {
     /// At least what `write(to:)` writes: the values, and an over-estimate of every name,
     /// shape and the metadata (for a free-space check before the work that ends in a write).
     public var bytesAtMost: Int {
-        entries.reduce(Self.headerSize + 4096) { $0 + 4 * $1.values.count + $1.name.utf8.count + 8 * $1.shape.count + 64 }
+        Self.bytesAtMost(entries.map { ($0.name, $0.shape) }, metadata: metadata)
+    }
+
+    /// The same bound for a checkpoint of `tensors` and `metadata`, without copying their values.
+    public static func bytesAtMost(_ tensors: [NamedTensor], metadata: [String: String]) -> Int {
+        bytesAtMost(tensors.map { ($0.name, $0.tensor.shape) }, metadata: metadata)
+    }
+
+    private static func bytesAtMost(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> Int {
+        tensors.reduce(headerSize + 4096) { $0 + 4 * $1.shape.reduce(1, *) + $1.name.utf8.count + 8 * $1.shape.count + 64 }
             + metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 16 }
     }
 
