@@ -8,9 +8,10 @@ public enum HeldOutCurve {
     public static func render(_ scores: [HeldOutScore], chosenStep: Int?) -> Image {
         let band: (UInt8, UInt8, UInt8) = (170, 170, 170)
         return LineChart.render([
-            .init(values: scores.map { Float($0.distance + 2 * $0.standardError) }, colour: band),
+            .init(values: scores.map { Float($0.distance + 2 * $0.standardError) }, colour: band, name: "2 standard errors"),
             .init(values: scores.map { Float($0.distance - 2 * $0.standardError) }, colour: band),
-            .init(values: scores.map { Float($0.distance) }, colour: (0, 0, 0)),
-        ], mark: chosenStep.flatMap { step in scores.firstIndex { $0.step == step } })
+            .init(values: scores.map { Float($0.distance) }, colour: (0, 0, 0), name: "distance to held-out images"),
+        ], x: scores.map(\.step), mark: chosenStep.flatMap { step in scores.firstIndex { $0.step == step } },
+           markName: "generated from")
     }
 }

@@ -6,21 +6,24 @@ import Imaging
 public enum LossCurve {
     public static func render(_ history: [LossPoint]) -> Image {
         let window = max(1, history.count / 200)
+        let starts = Array(stride(from: 0, to: history.count, by: window))
         func smoothed(_ values: [Float]) -> [Float] {
             guard window > 1 else { return values }
-            return stride(from: 0, to: values.count, by: window).map { start in
+            return starts.map { start in
                 let slice = values[start..<min(values.count, start + window)]
                 return slice.reduce(0, +) / Float(slice.count)
             }
         }
+        // Each smoothed point at its window's last step, so the chart ends at the last step.
+        let steps = starts.map { history[min(history.count, $0 + window) - 1].step }
         var series: [LineChart.Series] = [
-            .init(values: smoothed(history.map(\.discriminator)), colour: (220, 40, 40)),
-            .init(values: smoothed(history.map(\.generator)), colour: (40, 80, 220)),
+            .init(values: smoothed(history.map(\.discriminator)), colour: (220, 40, 40), name: "D loss"),
+            .init(values: smoothed(history.map(\.generator)), colour: (40, 80, 220), name: "G loss"),
         ]
         let probabilities = history.compactMap(\.augmentationProbability)
         if probabilities.count == history.count && !history.isEmpty {
-            series.append(.init(values: smoothed(probabilities), colour: (30, 160, 60)))
+            series.append(.init(values: smoothed(probabilities), colour: (30, 160, 60), name: "augmentation p"))
         }
-        return LineChart.render(series)
+        return LineChart.render(series, x: steps)
     }
 }

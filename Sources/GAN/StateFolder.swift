@@ -189,7 +189,7 @@ public struct StateFolder: Sendable {
     public func writePictures(samples: Image, losses: Image, classes: [String]) throws {
         try PNG.write(samples, to: samplesPath)
         try PNG.write(losses, to: lossCurvePath)
-        let legend = "samples.png: one row per class, top to bottom (at most 16 rows)\n"
+        let legend = "samples.png: one row per class, top to bottom, named on the left (at most 16 rows)\n"
             + classes.prefix(16).enumerated().map { "row \($0 + 1): \($1)" }.joined(separator: "\n") + "\n"
             + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers);\n"
             + "  with adaptive augmentation, its probability green\n"

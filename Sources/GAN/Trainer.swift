@@ -443,7 +443,8 @@ public final class Trainer {
         // Tiles at the dataset's size up to 128 pixels a side, else at the model's resolution:
         // 128 tiles of 12-megapixel photos would take 4.6 GB for a preview.
         let small = record.imageWidth <= 128 && record.imageHeight <= 128
-        return ImageGrid.compose(small ? squares.map(sampler.finish) : squares, columns: columns)
+        return ImageGrid.compose(small ? squares.map(sampler.finish) : squares, columns: columns,
+                                 rowLabels: Array(record.classes.prefix(classes)))
     }
 }
 

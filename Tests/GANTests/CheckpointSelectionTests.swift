@@ -171,7 +171,9 @@ import Testing
         #expect(files == [best.file])
         // The picture: the chosen checkpoint's column marked green; the legend explains it.
         let picture = try PNG.read(path: state.heldOutCurvePath)
-        let column = try #require(scores.firstIndex { $0.step == best.step }) * (picture.width - 1) / (scores.count - 1)
+        // Points lie by step across the plot, which starts LineChart.left pixels in.
+        let plotWidth = picture.width - LineChart.left - LineChart.right
+        let column = LineChart.left + (best.step - scores[0].step) * (plotWidth - 1) / (scores.last!.step - scores[0].step)
         #expect((0..<picture.height).filter { picture[column, $0, 1] == 160 && picture[column, $0, 0] == 30 }.count > picture.height / 2)
         #expect(try String(contentsOfFile: state.path + "/classes.txt", encoding: .utf8).contains("heldout.png: each checkpoint's"))
 
