@@ -1,36 +1,5 @@
 import Foundation
 
-/// A grid of equally sized images with 2-pixel mid-grey gaps, row by row; with `rowLabels`, a
-/// white margin on the left names each row (a class's samples are a row of `samples.png`).
-public enum ImageGrid {
-    /// Labels longer than this are cut (with ".."): a 16-character margin is 95 pixels.
-    public static let labelCharacters = 16
-
-    public static func compose(_ images: [Image], columns: Int, gap: Int = 2, rowLabels: [String] = []) -> Image {
-        precondition(!images.isEmpty, "no images for a grid")
-        let w = images[0].width, h = images[0].height, mode = images[0].mode, c = mode.channels
-        let rows = (images.count + columns - 1) / columns
-        let labels = rowLabels.prefix(rows).map { BitmapFont.fitted($0, characters: labelCharacters) }
-        let margin = labels.isEmpty ? 0 : (labels.map(BitmapFont.width(of:)).max() ?? 0) + 8
-        let width = margin + columns * w + (columns + 1) * gap, height = rows * h + (rows + 1) * gap
-        var grid = Image(width: width, height: height, mode: mode, fill: 128)
-        for (index, image) in images.enumerated() {
-            let x0 = margin + gap + (index % columns) * (w + gap), y0 = gap + (index / columns) * (h + gap)
-            for y in 0..<h {
-                let from = y * w * c, to = ((y0 + y) * width + x0) * c
-                grid.pixels.replaceSubrange(to..<(to + w * c), with: image.pixels[from..<(from + w * c)])
-            }
-        }
-        guard margin > 0 else { return grid }
-        for y in 0..<height { for x in 0..<margin { for k in 0..<c { grid.pixels[(y * width + x) * c + k] = 255 } } }
-        for (row, label) in labels.enumerated() {
-            let centre = gap + row * (h + gap) + h / 2
-            BitmapFont.draw(label, into: &grid, x: 4, y: centre - BitmapFont.glyphHeight / 2, colour: (0, 0, 0))
-        }
-        return grid
-    }
-}
-
 /// A line chart of one or more series on a white canvas: light grid lines at round values
 /// (labelled on the left) and at round steps (or whatever `x` counts, labelled below), and a
 /// legend of the named series above.
