@@ -354,9 +354,15 @@ public final class Trainer {
     /// What writing a checkpoint takes on disk (next to the previous one, which an atomic
     /// write keeps until the new one is whole), with room for the pictures and records.
     public var checkpointBytes: Int {
-        step.checkpointBytesAtMost(steps: record.steps, extra: emaTensors,
-                                   metadata: ["data.order": order.encoded, "augment.rng": step.augmentation?.rng.encoded ?? ""])
-            + (8 << 20)
+        step.checkpointBytesAtMost(steps: record.steps, extra: emaTensors, metadata: checkpointMetadata) + (8 << 20)
+    }
+
+    /// What the trainer keeps in a checkpoint beside the step's own state: the data order and
+    /// the augmentation's random stream.
+    private var checkpointMetadata: [String: String] {
+        var metadata: [String: String] = ["data.order": order.encoded]
+        if let augmentation = step.augmentation { metadata["augment.rng"] = augmentation.rng.encoded }
+        return metadata
     }
 
     /// Writes the checkpoint, the model record, the loss history and the pictures.
@@ -364,9 +370,7 @@ public final class Trainer {
         try beforeWrite()
         appendHistory(try engine.flushReports())
         try engine.synchronize()
-        var metadata: [String: String] = ["data.order": order.encoded]
-        if let augmentation = step.augmentation { metadata["augment.rng"] = augmentation.rng.encoded }
-        try step.checkpoint(steps: record.steps, extra: emaTensors, metadata: metadata).write(to: state.checkpointPath)
+        try step.checkpoint(steps: record.steps, extra: emaTensors, metadata: checkpointMetadata).write(to: state.checkpointPath)
         record.imagesAtLastRun = set.count
         record.checkpointID = "step-\(record.steps)"
         try state.writeHistory(history)

@@ -22,8 +22,7 @@ public enum BitmapFont {
     /// first component); pixels outside the image are skipped.
     public static func draw(_ text: String, into image: inout Image, x: Int, y: Int, colour: (UInt8, UInt8, UInt8)) {
         let channels = image.mode.channels
-        // Grey (and grey with alpha) take the first component; any alpha is made opaque.
-        let components: [UInt8] = channels >= 3 ? [colour.0, colour.1, colour.2, 255] : [colour.0, 255]
+        let components: [UInt8] = channels == 3 ? [colour.0, colour.1, colour.2] : [colour.0]
         for (index, character) in text.unicodeScalars.enumerated() {
             let left = x + index * advance
             for row in 0..<glyphHeight where y + row >= 0 && y + row < image.height {

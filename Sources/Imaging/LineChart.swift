@@ -55,27 +55,28 @@ public enum LineChart {
                                 y: top + plotHeight + 4, colour: labelGrey)
             }
         }
+        // The vertical range widened to round values, which are the grid lines (none without a
+        // finite value).
+        let all = series.flatMap(\.values).filter(\.isFinite)
+        let ticks = all.min().map { Ticks(low: Double($0), high: Double(all.max()!)) }
+        let low = ticks?.values.first ?? 0, high = ticks?.values.last ?? 1
+        func row(_ value: Double) -> Int { top + (plotHeight - 1) - Int(((value - low) / (high - low) * Double(plotHeight - 1)).rounded()) }
+        for value in ticks?.values ?? [] {
+            let y = row(value)
+            if y > top && y < top + plotHeight - 1 { for i in 1..<(plotWidth - 1) { set(&canvas, left + i, y, grid) } }
+            let text = valueLabel(value, step: ticks!.step)
+            BitmapFont.draw(text, into: &canvas, x: left - 4 - BitmapFont.width(of: text), y: y - BitmapFont.glyphHeight / 2,
+                            colour: labelGrey)
+        }
         if let mark, columns.indices.contains(mark) {
-            // Three pixels wide: at the right edge (the latest checkpoint) one would hardly show.
+            // Over the grid, under the series. Three pixels wide: at the right edge (the latest
+            // checkpoint) one would hardly show.
             for j in 0..<plotHeight {
                 for dx in -1...1 { set(&canvas, min(left + plotWidth - 1, max(left, columns[mark] + dx)), top + j, markColour) }
             }
         }
         let named = series.compactMap { s in s.name.map { ($0, s.colour) } }
         drawLegend(named + (mark == nil ? [] : markName.map { [($0, markColour)] } ?? []), into: &canvas)
-        let all = series.flatMap(\.values).filter(\.isFinite)
-        guard let lowest = all.min(), let highest = all.max() else { return canvas }
-        // The vertical range widened to round values, which are the grid lines.
-        let ticks = Ticks(low: Double(lowest), high: Double(highest))
-        let low = ticks.values.first!, high = ticks.values.last!
-        func row(_ value: Double) -> Int { top + (plotHeight - 1) - Int(((value - low) / (high - low) * Double(plotHeight - 1)).rounded()) }
-        for value in ticks.values {
-            let y = row(value)
-            if y > top && y < top + plotHeight - 1 { for i in 1..<(plotWidth - 1) { set(&canvas, left + i, y, grid) } }
-            let text = valueLabel(value, step: ticks.step)
-            BitmapFont.draw(text, into: &canvas, x: left - 4 - BitmapFont.width(of: text), y: y - BitmapFont.glyphHeight / 2,
-                            colour: labelGrey)
-        }
         for s in series where s.values.count == n && n > 1 {
             var previous: (Int, Int)?
             for (i, v) in s.values.enumerated() where v.isFinite {
