@@ -5,17 +5,12 @@ import Imaging
 /// run's trend shows through the step-to-step noise.
 public enum LossCurve {
     public static func render(_ history: [LossPoint]) -> Image {
-        let window = max(1, history.count / 200)
-        let starts = Array(stride(from: 0, to: history.count, by: window))
+        let windows = smoothingWindows(count: history.count)
         func smoothed(_ values: [Float]) -> [Float] {
-            guard window > 1 else { return values }
-            return starts.map { start in
-                let slice = values[start..<min(values.count, start + window)]
-                return slice.reduce(0, +) / Float(slice.count)
-            }
+            windows.map { values[$0].reduce(0, +) / Float($0.count) }
         }
         // Each smoothed point at its window's last step, so the chart ends at the last step.
-        let steps = starts.map { history[min(history.count, $0 + window) - 1].step }
+        let steps = windows.map { history[$0.upperBound - 1].step }
         var series: [LineChart.Series] = [
             .init(values: smoothed(history.map(\.discriminator)), colour: (220, 40, 40), name: "D loss"),
             .init(values: smoothed(history.map(\.generator)), colour: (40, 80, 220), name: "G loss"),
@@ -25,5 +20,18 @@ public enum LossCurve {
             series.append(.init(values: smoothed(probabilities), colour: (30, 160, 60), name: "augmentation p"))
         }
         return LineChart.render(series, x: steps)
+    }
+
+    /// About 200 windows of equal length over `count` points. A remainder shorter than a
+    /// window joins the last one: alone, a few steps' average (a run resumed for a few steps
+    /// after a long one) drew a spike at the chart's right edge, where the eye looks first.
+    static func smoothingWindows(count: Int) -> [Range<Int>] {
+        let window = max(1, count / 200)
+        var windows = stride(from: 0, to: count, by: window).map { $0..<min(count, $0 + window) }
+        if windows.count > 1, let last = windows.last, last.count < window {
+            windows.removeLast()
+            windows[windows.count - 1] = windows[windows.count - 1].lowerBound..<count
+        }
+        return windows
     }
 }
