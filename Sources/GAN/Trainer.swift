@@ -353,8 +353,21 @@ public final class Trainer {
 
     /// What writing a checkpoint takes on disk (next to the previous one, which an atomic
     /// write keeps until the new one is whole), with room for the pictures and records.
+    /// With images held out, a new best generator too (written before the old one is removed).
     public var checkpointBytes: Int {
-        step.checkpointBytesAtMost(steps: record.steps, extra: emaTensors, metadata: checkpointMetadata) + (8 << 20)
+        let checkpoint = step.checkpointBytesAtMost(steps: record.steps, extra: emaTensors, metadata: checkpointMetadata)
+        let best = split == nil ? 0
+            : Checkpoint.bytesAtMost(bestGeneratorTensors, metadata: bestGeneratorMetadata(step: .max, distance: -.greatestFiniteMagnitude))
+        return checkpoint + best + (8 << 20)
+    }
+
+    /// What a best generator's file holds: the averaged generator (`SavedGenerator` reads it).
+    private var bestGeneratorTensors: [NamedTensor] {
+        emaGenerator.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + step.generator.buffers
+    }
+
+    private func bestGeneratorMetadata(step: Int, distance: Double) -> [String: String] {
+        ["best.step": String(step), "best.kernel_distance": String(distance)]
     }
 
     /// What the trainer keeps in a checkpoint beside the step's own state: the data order and
@@ -404,8 +417,8 @@ public final class Trainer {
             let best = BestGenerator(step: record.steps, distance: measure.distance, heldOutImages: selection.heldOutCount,
                                      heldOut: selection.fingerprint)
             var checkpoint = Checkpoint()
-            checkpoint.add(emaGenerator.parameters.map { NamedTensor("ema.\($0.name)", $0.value) } + step.generator.buffers)
-            checkpoint.metadata = ["best.step": String(best.step), "best.kernel_distance": String(measure.distance)]
+            checkpoint.add(bestGeneratorTensors)
+            checkpoint.metadata = bestGeneratorMetadata(step: best.step, distance: measure.distance)
             try checkpoint.write(to: state.bestGeneratorPath(best))
             record.best = best
         }

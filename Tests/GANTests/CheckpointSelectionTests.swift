@@ -195,6 +195,22 @@ import Testing
         }
     }
 
+    /// The free-space check before a job counts the best generator's file beside the
+    /// checkpoint (both are written at each checkpoint): the bound holds the two files.
+    @Test func theFreeSpaceBoundHoldsTheBestGeneratorToo() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 40, value: 20)
+        try data.addImages("b", count: 40, value: 140)
+        let state = try stateFolder()
+        let trainer = try trainer(data, state)
+        try trainer.train(.steps(2))
+        let best = try #require(trainer.record.best)
+        func size(_ path: String) throws -> Int { try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) }
+        let written = try size(state.checkpointPath) + size(state.bestGeneratorPath(best))
+        let bound = trainer.checkpointBytes - (8 << 20)  // less the pictures' and records' room
+        #expect(bound >= written && bound <= written + written / 50 + 128 << 10, "bound \(bound) for \(written) bytes written")
+    }
+
     /// The rule: the first checkpoint is chosen; a later one when it is within two standard
     /// errors of the lowest score so far (noise), not when it is clearly worse (overfitting).
     @Test func aLaterCheckpointIsChosenUnlessClearlyWorse() {
