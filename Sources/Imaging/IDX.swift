@@ -36,7 +36,15 @@ public enum IDX {
             let o = 4 + 4 * d
             dimensions.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
         }
-        let count = dimensions.reduce(1, *)
+        // Multiplied with a check: a damaged header's dimensions (2^32 - 1 each) overflow.
+        var count = 1
+        for dimension in dimensions {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= data.count else {
+                throw .malformed(path: path, reason: "dimensions \(dimensions) announce more bytes than the file's \(data.count)")
+            }
+            count = product
+        }
         let start = 4 + 4 * rank
         guard data.count == start + count else {
             throw .malformed(path: path, reason: "\(data.count - start) data bytes for dimensions \(dimensions)")

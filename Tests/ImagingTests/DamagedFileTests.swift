@@ -1,0 +1,133 @@
+import CPNG
+import CZlib
+import Engine
+import FileTestSupport
+import Foundation
+import Imaging
+import Testing
+
+/// Thousands of damaged copies of valid files through every reader of a user's bytes: each
+/// gives a well-formed result or its typed error naming the file, never a crash (a trap
+/// would take the daemon down at every retry) and never an image that disagrees with its
+/// own size. Deterministic (`Mutations` by seed), a few seconds in all.
+@Suite struct DamagedFileTests {
+    static let limits = ImageLimits(maxFileBytes: 1 << 20, maxPixels: 1 << 16)
+
+    /// A decoded image is whole and within the limits, or the error names the file.
+    @discardableResult
+    func expectWellFormed(_ read: () throws(ImageError) -> Image, path: String, mutant: Int) -> Bool {
+        do {
+            let image = try read()
+            #expect(image.width > 0 && image.height > 0 && image.width * image.height <= Self.limits.maxPixels, "mutant \(mutant)")
+            #expect(image.pixels.count == image.width * image.height * image.mode.channels, "mutant \(mutant)")
+            return true
+        } catch {
+            #expect(error.description.hasPrefix(path + ": "), "mutant \(mutant): \(error)")
+            return false
+        }
+    }
+
+    func picture(_ width: Int, _ height: Int, _ mode: Image.Mode) -> Image {
+        var image = Image(width: width, height: height, mode: mode)
+        for y in 0..<height { for x in 0..<width { for c in 0..<mode.channels { image[x, y, c] = UInt8((x * 37 + y * 11 + c * 80) & 0xFF) } } }
+        return image
+    }
+
+    /// PNGs of several kinds (grey, RGB, deflated and stored, RGBA and 16-bit from libpng's
+    /// writer), damaged as they come and with every chunk's CRC made right again, so that the
+    /// damage reaches the parts past libpng's checksums.
+    @Test(arguments: [false, true])
+    func damagedPNGs(crcsRepaired: Bool) throws {
+        var seeds = [try PNG.encode(picture(28, 28, .grey)), try PNG.encode(picture(90, 70, .rgb))]
+        let rgba = (0..<(12 * 9 * 4)).map { UInt8($0 * 7 & 0xFF) }
+        seeds.append(rgba.withUnsafeBytes { encodePNG(width: 12, height: 9, format: formatRGBA, samples: $0) })
+        let wide = (0..<(10 * 6)).map { UInt16($0 * 1009 & 0xFFFF) }
+        seeds.append(wide.withUnsafeBytes { encodePNG(width: 10, height: 6, format: formatLinearGrey, samples: $0) })
+        var decoded = 0, refused = 0
+        for (s, seed) in seeds.enumerated() {
+            for (i, var bytes) in Mutations(of: seed, count: 600, seed: UInt64(s * 2 + (crcsRepaired ? 1 : 0))).enumerated() {
+                if crcsRepaired { repairChunkCRCs(&bytes) }
+                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.png", limits: Self.limits) },
+                                            path: "spool/x.png", mutant: i)
+                if read { decoded += 1 } else { refused += 1 }
+            }
+        }
+        // Both outcomes, many times: the damage reaches past the first check it meets.
+        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
+    }
+
+    /// Baseline and progressive JPEGs, grey and colour, damaged.
+    @Test func damagedJPEGs() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let seeds = [encodeJPEG(picture(28, 28, .grey)), encodeJPEG(picture(40, 24, .rgb)),
+                     try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "progressive-16x16.jpg")))]
+        var decoded = 0, refused = 0
+        for (s, seed) in seeds.enumerated() {
+            for (i, bytes) in Mutations(of: seed, count: 800, seed: UInt64(100 + s)).enumerated() {
+                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.jpg", limits: Self.limits) },
+                                            path: "spool/x.jpg", mutant: i)
+                if read { decoded += 1 } else { refused += 1 }
+            }
+        }
+        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
+    }
+
+    /// IDX files (what `synthd import-idx` reads), plain and gzip: an array whose size is its
+    /// dimensions' product, or the error naming the file. Header fields set to 2^32 - 1 made
+    /// the product of the dimensions overflow (a trap) before 2026-12-03.
+    @Test func damagedIDXFiles() throws {
+        let folder = NSTemporaryDirectory() + "synthd-idx-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 3] + (0..<18).map { UInt8($0) }
+        let labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5]
+        let path = folder + "/x-idx3-ubyte"
+        for (s, seed) in [images, labels].enumerated() {
+            for (i, bytes) in Mutations(of: seed, count: 400, seed: UInt64(200 + s)).enumerated() {
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                do {
+                    let array = try IDX.read(path: path)
+                    #expect(array.bytes.count == array.dimensions.reduce(1, *), "mutant \(i)")
+                } catch {
+                    #expect(error.description.hasPrefix(path + ": "), "mutant \(i): \(error)")
+                }
+            }
+        }
+        // The boundary header on its own, and gzip's own damage (gzread's errors).
+        try Data([0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2]).write(to: URL(fileURLWithPath: path))
+        #expect(throws: IDX.Error.self) { try IDX.read(path: path) }
+        let gzip = try gzipped(images)
+        for (i, bytes) in Mutations(of: gzip, count: 300, seed: 300).enumerated() {
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            do {
+                let array = try IDX.read(path: path)
+                #expect(array.bytes.count == array.dimensions.reduce(1, *), "gzip mutant \(i)")
+            } catch {
+                #expect(error.description.hasPrefix(path + ": "), "gzip mutant \(i): \(error)")
+            }
+        }
+    }
+
+    /// The bytes gzip-compressed (zlib's gz writer, as Debian's IDX files are).
+    func gzipped(_ bytes: [UInt8]) throws -> [UInt8] {
+        let path = NSTemporaryDirectory() + "synthd-gz-\(UUID().uuidString).gz"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try #require(gzopen(path, "wb"))
+        _ = bytes.withUnsafeBytes { gzwrite(file, $0.baseAddress, UInt32($0.count)) }
+        gzclose(file)
+        return try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// Walks the chunks as their lengths say and writes each one's CRC as it should be; stops
+    /// where a length runs past the end.
+    func repairChunkCRCs(_ bytes: inout [UInt8]) {
+        var at = 8
+        while at + 12 <= bytes.count {
+            let length = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+            guard length <= bytes.count - at - 12 else { return }
+            let crc = bytes[(at + 4)..<(at + 8 + length)].withUnsafeBytes { CRC32.checksum($0) }
+            for i in 0..<4 { bytes[at + 8 + length + i] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * UInt32(i))) }
+            at += 12 + length
+        }
+    }
+}
