@@ -127,7 +127,7 @@ let package = Package(
                 swiftSettings: languageSettings),
         // Special files (sockets) for the tests of hostile input.
         .target(name: "FileTestSupport", path: "Tests/FileTestSupport", swiftSettings: languageSettings),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "NumericTestSupport"],
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "NumericTestSupport", "FileTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Engine", "CPNG", "CTurboJPEG", "CZlib", "FileTestSupport"],
                     resources: [.copy("Fixtures")],

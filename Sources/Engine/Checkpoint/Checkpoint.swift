@@ -130,7 +130,9 @@ public struct Checkpoint: Sendable {
         guard version == formatVersion else {
             throw .unsupportedVersion(path: path, found: version, supported: formatVersion)
         }
-        let expected = headerSize + Int(clamping: length) + 4
+        // Saturating: a damaged length field can say 2^64 - 1.
+        let (sum, overflow) = Int(clamping: length).addingReportingOverflow(headerSize + 4)
+        let expected = overflow ? Int.max : sum
         guard bytes.count >= expected else {
             throw .truncated(path: path, expectedBytes: expected, actualBytes: bytes.count)
         }
@@ -163,7 +165,13 @@ public struct Checkpoint: Sendable {
                 guard let dim = reader.read(UInt64.self), dim < 1 << 32 else { throw malformed("bad dimension in \(name)") }
                 shape.append(Int(dim))
             }
-            let count = shape.reduce(1, *)
+            // Multiplied with a check: eight dimensions under 2^32 can overflow an Int.
+            var count = 1
+            for dim in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+                guard !overflow else { throw malformed("tensor \(name)'s shape \(shape) is too large") }
+                count = product
+            }
             guard let values = reader.readFloats(count) else { throw malformed("tensor \(name) runs past the payload") }
             checkpoint.entries.append(Entry(name: name, shape: shape, values: values))
         }
@@ -228,7 +236,7 @@ struct ByteReader {
     }
 
     mutating func readFloats(_ count: Int) -> [Float]? {
-        guard count >= 0, offset + count * 4 <= bytes.count else { return nil }
+        guard count >= 0, count <= (bytes.count - offset) / 4 else { return nil }
         let start = offset
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
             bytes.withUnsafeBytes { raw in
