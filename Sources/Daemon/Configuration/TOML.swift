@@ -126,13 +126,20 @@ public enum TOML {
             return parts.joined(separator: ".")
         }
 
-        mutating func value() throws(ParseError) -> Value {
+        /// Arrays in arrays at most this deep: each level is a frame of this recursion, and a
+        /// line of a million '[' (a dataset's synthd.toml is anyone's to write) overflowed the
+        /// daemon's stack.
+        static let maxNesting = 8
+
+        mutating func value(depth: Int = 0) throws(ParseError) -> Value {
             skipSpace()
             guard let c = peek else { throw error("expected a value after '='") }
             switch c {
             case UInt8(ascii: "\""): return .string(try basicString())
             case UInt8(ascii: "'"): return .string(try literalString())
-            case UInt8(ascii: "["): return try array()
+            case UInt8(ascii: "["):
+                guard depth < Self.maxNesting else { throw error("arrays nested more than \(Self.maxNesting) deep") }
+                return try array(depth: depth + 1)
             default: return try scalar()
             }
         }
@@ -168,13 +175,13 @@ public enum TOML {
             return String(decoding: bytes[start..<position], as: UTF8.self)
         }
 
-        mutating func array() throws(ParseError) -> Value {
+        mutating func array(depth: Int) throws(ParseError) -> Value {
             advance()
             var items: [Value] = []
             skipSpace()
             if peek == UInt8(ascii: "]") { advance(); return .array(items) }
             while true {
-                items.append(try value())
+                items.append(try value(depth: depth))
                 skipSpace()
                 if peek == UInt8(ascii: ",") { advance(); skipSpace(); if peek == UInt8(ascii: "]") { advance(); return .array(items) }; continue }
                 if peek == UInt8(ascii: "]") { advance(); return .array(items) }
