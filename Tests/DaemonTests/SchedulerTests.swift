@@ -519,7 +519,8 @@ import Testing
     }
 
     /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,
-    /// with what to do, whether it arrives while the daemon runs or was there at start-up.
+    /// with what to do, whether it arrives while the daemon runs or was there at start-up; a
+    /// README there is documentation, not a mistake.
     @Test func aFileDirectlyInTheSpoolIsSaidOnce() throws {
         let root = NSTemporaryDirectory() + "synthd-stray-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -528,6 +529,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: configuration.spool + "/old.tar.gz", contents: Data([1])))
         #expect(FileManager.default.createFile(atPath: configuration.spool + "/.hidden", contents: Data([1])))
+        #expect(FileManager.default.createFile(atPath: configuration.spool + "/README.md", contents: Data([1])))
         let lines = CapturedLines()
         let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
         scheduler.reconcile()

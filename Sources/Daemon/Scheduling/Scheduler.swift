@@ -254,9 +254,10 @@ public final class Scheduler {
     }
 
     /// Says once that a file directly in the spool is not a dataset, with what to do (an archive:
-    /// unpack it there). Hidden and partial names (a copy in progress) are passed over.
+    /// unpack it there). Hidden and partial names (a copy in progress) are passed over, and so
+    /// is a README (the repository's own spool/README.md said this at every start).
     func reportStray(_ name: String) {
-        guard ImageFolder.isVisible(name), reportedStray.insert(name).inserted else { return }
+        guard ImageFolder.isVisible(name), !name.lowercased().hasPrefix("readme"), reportedStray.insert(name).inserted else { return }
         let lower = name.lowercased()
         let archive = [".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".7z", ".rar"].contains { lower.hasSuffix($0) }
         let what = archive ? "unpack the archive into the spool as a folder, <dataset>/<class>/<images>"
