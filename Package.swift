@@ -146,7 +146,7 @@ let package = Package(
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "FileTestSupport"],
                     swiftSettings: languageSettings),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging", "NumericTestSupport", "GPUEngine", "CUDA", "KernelEmulation"],
+        .testTarget(name: "GANTests", dependencies: ["GAN", "Engine", "Imaging", "NumericTestSupport", "FileTestSupport", "GPUEngine", "CUDA", "KernelEmulation"],
                     resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
     ],

@@ -35,8 +35,11 @@ public enum LineChart {
             return (first, last)
         }
         // Horizontal pixel of point i, and of a step.
+        // In Doubles, clamped to the canvas's neighbourhood: steps read back from a damaged
+        // losses.csv can be anything (their difference overflowed an Int).
         func column(ofStep step: Double, _ range: (first: Int, last: Int)) -> Int {
-            left + Int(((step - Double(range.first)) / Double(range.last - range.first) * Double(plotWidth - 1)).rounded())
+            let fraction = (step - Double(range.first)) / (Double(range.last) - Double(range.first))
+            return left + Int((min(2, max(-1, fraction)) * Double(plotWidth - 1)).rounded())
         }
         let columns: [Int] = (0..<n).map { i in
             if let steps, let x { return column(ofStep: Double(x[i]), steps) }
@@ -50,7 +53,7 @@ public enum LineChart {
             for step in ticks.values where step >= Double(steps.first) && step <= Double(steps.last) {
                 let px = column(ofStep: step, steps)
                 if px > left && px < left + plotWidth - 1 { for j in 1..<(plotHeight - 1) { set(&canvas, px, top + j, grid) } }
-                let text = stepLabel(Int(step.rounded())), textWidth = BitmapFont.width(of: text)
+                let text = stepLabel(Int(exactly: step.rounded()) ?? Int.max), textWidth = BitmapFont.width(of: text)
                 BitmapFont.draw(text, into: &canvas, x: min(width - 1 - textWidth, max(0, px - textWidth / 2)),
                                 y: top + plotHeight + 4, colour: labelGrey)
             }
@@ -60,7 +63,9 @@ public enum LineChart {
         let all = series.flatMap(\.values).filter(\.isFinite)
         let ticks = all.min().map { Ticks(low: Double($0), high: Double(all.max()!)) }
         let low = ticks?.values.first ?? 0, high = ticks?.values.last ?? 1
-        func row(_ value: Double) -> Int { top + (plotHeight - 1) - Int(((value - low) / (high - low) * Double(plotHeight - 1)).rounded()) }
+        func row(_ value: Double) -> Int {
+            top + (plotHeight - 1) - Int((min(2, max(-1, (value - low) / (high - low))) * Double(plotHeight - 1)).rounded())
+        }
         for value in ticks?.values ?? [] {
             let y = row(value)
             if y > top && y < top + plotHeight - 1 { for i in 1..<(plotWidth - 1) { set(&canvas, left + i, y, grid) } }
@@ -109,6 +114,9 @@ public enum LineChart {
     /// A value at a grid line, with the decimals its step has ("0.25" at steps of 0.05, "300"
     /// at steps of 100).
     public static func valueLabel(_ value: Double, step: Double) -> String {
+        // A diverged training's losses, or steps finer than a billionth: past what the digits
+        // below can hold in an Int.
+        guard abs(value) < 1e12, step >= 1e-9 else { return "\(Float(value))" }
         let decimals = max(0, Int((-log10(step) + 0.999).rounded(.down)))
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
@@ -122,7 +130,7 @@ public enum LineChart {
 
     /// A step count below the chart: whole below 10,000, then in thousands ("12.5k", "50k").
     public static func stepLabel(_ step: Int) -> String {
-        guard abs(step) >= 10_000 else { return String(step) }
+        guard step.magnitude >= 10_000 else { return String(step) }
         let tenths = (Double(step) / 100).rounded()
         return tenths.truncatingRemainder(dividingBy: 10) == 0 ? "\(Int(tenths / 10))k" : "\(Int(tenths) / 10).\(abs(Int(tenths)) % 10)k"
     }

@@ -1,4 +1,7 @@
+import FileTestSupport
+import Foundation
 @testable import GAN
+import Imaging
 import Testing
 
 /// The loss curve's smoothing windows: every step in exactly one window, in order, none
@@ -22,5 +25,32 @@ import Testing
         // 1,000 steps at loss 1, then 3 at loss 10: the last window is 8 steps, not 3.
         let windows = LossCurve.smoothingWindows(count: 1_003)
         #expect(windows.last == 995..<1_003)
+    }
+}
+
+/// Damaged losses.csv and heldout.csv files (read back at every resumed run, and drawn):
+/// each is read and drawn, never a crash.
+@Suite struct DamagedHistoryTests {
+    @Test func damagedHistoriesAreReadAndDrawn() throws {
+        let folder = NSTemporaryDirectory() + "synthd-history-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let state = try StateFolder(folder)
+        try state.writeHistory((1...300).map { LossPoint(step: $0, discriminator: 1 + Float($0 % 7) / 10, generator: 0.5,
+                                                            augmentationProbability: Float($0) / 300) })
+        try state.writeHeldOutScores((1...12).map { HeldOutScore(step: $0 * 250, .init(distance: 2 - Double($0) / 10, standardError: 0.05)) },
+                                     chosenStep: 2_500)
+        let history = try Array(Data(contentsOf: URL(fileURLWithPath: state.historyPath)))
+        let scores = try Array(Data(contentsOf: URL(fileURLWithPath: state.heldOutScoresPath)))
+        var points = 0
+        for (i, (losses, heldOut)) in zip(Mutations(of: history, count: 300, seed: 500), Mutations(of: scores, count: 300, seed: 501)).enumerated() {
+            try Data(losses).write(to: URL(fileURLWithPath: state.historyPath))
+            try Data(heldOut).write(to: URL(fileURLWithPath: state.heldOutScoresPath))
+            let read = state.readHistory()
+            points += read.count
+            let picture = LossCurve.render(read)
+            let curve = HeldOutCurve.render(state.readHeldOutScores(), chosenStep: 2_500)
+            #expect(picture.width > 0 && curve.width > 0, "mutant \(i)")
+        }
+        #expect(points > 300 * 100, "rows survive a damage elsewhere in the file (truncations aside; \(points) read)")
     }
 }

@@ -113,4 +113,20 @@ struct PicturesTests {
         #expect(inked(unlabelled, x: 0, y: 0, width: unlabelled.width, height: LineChart.top - 4).isEmpty,
                 "no legend without names (the top value's label starts 3 rows above the plot)")
     }
+
+    /// Steps and values from a damaged losses.csv or a diverged training (steps at Int's ends
+    /// and out of order, losses of 3e38, infinities, NaN): a picture all the same, where the
+    /// steps' difference and the labels' digits overflowed an Int (traps) before 2026-12-03.
+    @Test(arguments: [[Int.min, 0, Int.max, 5], [9, 3, Int.max - 1, Int.max], [0, 1, 2, 1 << 62]])
+    func aChartOfAnyNumbersIsDrawn(steps: [Int]) {
+        let values: [[Float]] = [[0, 1, 2, 3], [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .nan, .infinity],
+                                 [1e-30, 2e-30, 1e-30, 0], [1e20, 1e20, 1e20, 1e20]]
+        for series in values {
+            let chart = LineChart.render([.init(values: series, colour: (220, 40, 40), name: "D loss")], x: steps,
+                                         plotWidth: 200, plotHeight: 100, mark: 3)
+            #expect(chart.width == LineChart.left + 200 + LineChart.right && chart.height == LineChart.top + 100 + LineChart.bottom)
+        }
+        #expect(LineChart.valueLabel(3e38, step: 1e38) == "3e+38")
+        #expect(LineChart.stepLabel(.min).hasSuffix("k"))
+    }
 }
