@@ -43,9 +43,18 @@ public struct ModelConfiguration: Sendable, Equatable, Codable {
     /// neither: the reference model's choices.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        // Checked here, not by the initialiser's preconditions: a damaged model.json is an
+        // error naming the file (`ModelRecord.problem` checks the rest), not a trap.
+        let resolution = try c.decode(Int.self, forKey: .resolution)
+        guard [32, 64].contains(resolution) else {
+            throw DecodingError.dataCorruptedError(forKey: .resolution, in: c, debugDescription: "resolution \(resolution), expected 32 or 64")
+        }
+        for key in [CodingKeys.classes, .imageChannels] where try c.decode(Int.self, forKey: key) < 1 {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.stringValue) must be at least 1")
+        }
         self.init(imageChannels: try c.decode(Int.self, forKey: .imageChannels),
                   classes: try c.decode(Int.self, forKey: .classes),
-                  resolution: try c.decode(Int.self, forKey: .resolution),
+                  resolution: resolution,
                   latentSize: try c.decode(Int.self, forKey: .latentSize),
                   embeddingSize: try c.decode(Int.self, forKey: .embeddingSize),
                   baseChannels: try c.decode(Int.self, forKey: .baseChannels),

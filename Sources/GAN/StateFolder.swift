@@ -41,6 +41,41 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     }
 }
 
+extension ModelRecord {
+    /// What in a record is out of what synthd writes, or nil. A record is read before any of
+    /// it sizes a network, an allocation or a loop: a digit changed by hand or by the disk
+    /// (a latent size of 0, a resolution of 33, a batch of 2^63 - 1) trapped in the layers'
+    /// preconditions, taking the daemon down at each retry.
+    public var problem: String? {
+        let c = configuration
+        func outside<T: Comparable>(_ name: String, _ value: T, _ range: ClosedRange<T>) -> String? {
+            range.contains(value) ? nil : "\(name) \(value), outside \(range.lowerBound)...\(range.upperBound)"
+        }
+        func rate(_ name: String, _ value: Float?) -> String? {
+            guard let value else { return nil }
+            return value.isFinite && value > 0 && value < 1 ? nil : "\(name) \(value), outside (0, 1)"
+        }
+        let checks: [String?] = [
+            [32, 64].contains(c.resolution) ? nil : "resolution \(c.resolution), expected 32 or 64",
+            [1, 3].contains(c.imageChannels) ? nil : "image channels \(c.imageChannels), expected 1 or 3",
+            outside("classes", c.classes, 1...65_536), outside("latent size", c.latentSize, 1...4_096),
+            outside("embedding size", c.embeddingSize, 1...4_096), outside("base channels", c.baseChannels, 1...1_024),
+            classes.count == c.classes ? nil : "\(classes.count) class names for \(c.classes) classes",
+            mode.channels == c.imageChannels ? nil : "mode \(mode) with \(c.imageChannels) channels",
+            outside("image width", imageWidth, 1...65_536), outside("image height", imageHeight, 1...65_536),
+            outside("steps", steps, 0...Int.max), outside("images at the last run", imagesAtLastRun, 0...Int.max),
+            outside("batch size", options.batchSize, 1...65_536), outside("base channels", options.baseChannels, 1...1_024),
+            outside("EMA decay", options.emaDecay, 0...1), rate("learning rate", options.learningRate),
+            rate("D's learning rate", options.discriminatorLearningRate),
+            options.checkpointSeconds.isFinite && options.checkpointSeconds > 0 ? nil : "checkpoint seconds \(options.checkpointSeconds)",
+            outside("consistency weight", options.consistencyWeight, 0...1_000), outside("LeCam weight", options.leCamWeight, 0...1_000),
+            best.flatMap { outside("best step", $0.step, 0...Int.max) ?? outside("held-out images", $0.heldOutImages, 0...Int.max) },
+            best.flatMap { $0.file.contains("/") || !$0.file.hasSuffix(".ckpt") ? "best generator file '\($0.file)'" : nil },
+        ]
+        return checks.lazy.compactMap { $0 }.first
+    }
+}
+
 /// What the last load of the dataset found: images per class, and what was left out and why.
 public struct DatasetReport: Sendable, Codable, Equatable {
     public var root: String
@@ -105,6 +140,9 @@ public struct StateFolder: Sendable {
         do {
             let record = try JSONDecoder().decode(ModelRecord.self, from: Data(contentsOf: URL(fileURLWithPath: recordPath)))
             guard record.format == 1 else { throw Error(path: recordPath, reason: "model format \(record.format), this synthd reads 1") }
+            if let problem = record.problem {
+                throw Error(path: recordPath, reason: "damaged model record: \(problem); delete the state folder to retrain")
+            }
             return record
         } catch let error as Error {
             throw error
