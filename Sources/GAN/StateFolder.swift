@@ -67,8 +67,9 @@ extension ModelRecord {
             outside("batch size", options.batchSize, 1...65_536), outside("base channels", options.baseChannels, 1...1_024),
             outside("EMA decay", options.emaDecay, 0...1), rate("learning rate", options.learningRate),
             rate("D's learning rate", options.discriminatorLearningRate),
-            options.checkpointSeconds.isFinite && options.checkpointSeconds > 0 ? nil : "checkpoint seconds \(options.checkpointSeconds)",
-            outside("consistency weight", options.consistencyWeight, 0...1_000), outside("LeCam weight", options.leCamWeight, 0...1_000),
+            options.checkpointSeconds.isFinite && options.checkpointSeconds >= 0 ? nil : "checkpoint seconds \(options.checkpointSeconds)",
+            outside("consistency weight", options.consistencyWeight, 0...Float.greatestFiniteMagnitude),
+            outside("LeCam weight", options.leCamWeight, 0...Float.greatestFiniteMagnitude),
             best.flatMap { outside("best step", $0.step, 0...Int.max) ?? outside("held-out images", $0.heldOutImages, 0...Int.max) },
             best.flatMap { $0.file.contains("/") || !$0.file.hasSuffix(".ckpt") ? "best generator file '\($0.file)'" : nil },
         ]
