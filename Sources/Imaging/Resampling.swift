@@ -50,6 +50,9 @@ public enum Resampling {
     public static func shifted(_ image: Image, right: Int, down: Int) -> Image {
         if right == 0 && down == 0 { return image }
         let (width, height, channels) = (image.width, image.height, image.mode.channels)
+        // A move past the edge repeats the edge everywhere, as a move by the side does; clamped
+        // so that offsets read from a damaged manifest (Int.min) cannot overflow below.
+        let right = min(max(right, -width), width), down = min(max(down, -height), height)
         var out = image
         image.pixels.withUnsafeBufferPointer { from in
             out.pixels.withUnsafeMutableBufferPointer { to in

@@ -16,6 +16,16 @@ import Testing
     /// image by hand, and on colour images against the rule pixel by pixel (the source of
     /// (x, y) is (x - right, y - down) clamped into the image, as NumPy's `image[clip(rows)][:,
     /// clip(columns)]` in scripts/bound_folders.py).
+    /// Moves past the edge (offsets from a damaged manifest, up to Int's ends) are moves by
+    /// the whole side: every pixel repeats the edge, no overflow.
+    @Test func shiftsPastTheEdgeRepeatTheEdge() {
+        var image = Image(width: 3, height: 2, mode: .grey)
+        for p in 0..<6 { image.pixels[p] = UInt8(10 * (p + 1)) }
+        #expect(Resampling.shifted(image, right: .max, down: 0).pixels == [10, 10, 10, 40, 40, 40])
+        #expect(Resampling.shifted(image, right: .min, down: .min).pixels == [60, 60, 60, 60, 60, 60])
+        #expect(Resampling.shifted(image, right: 3, down: 0) == Resampling.shifted(image, right: 1_000, down: 0))
+    }
+
     @Test func shiftingRepeatsTheUncoveredEdge() {
         let grey = Image(width: 3, height: 2, mode: .grey, pixels: [1, 2, 3,
                                                                    4, 5, 6])
