@@ -1,4 +1,5 @@
 import Daemon
+import FileTestSupport
 import Foundation
 import Testing
 
@@ -69,9 +70,16 @@ import Testing
         #expect(try JobQueue(path: folder + "/state/queue.json").jobs.map(\.id) == [1, cars.id], "written again, folder and all")
     }
 
-    /// A queue that does not decode is kept beside, under a name that says so, and the
-    /// queue starts empty (the scheduler rebuilds it); one that cannot be read at all is an
-    /// error naming the file.
+    /// A queue file of one job, with the fields given as they would be written.
+    func job(id: String = "1", dataset: String = "pets", attempts: String = "0") -> String {
+        "[{\"id\": \(id), \"dataset\": \"\(dataset)\", \"kind\": \"train\", \"state\": \"queued\", "
+            + "\"enqueuedAt\": \"2025-12-03T01:00:00Z\", \"attempts\": \(attempts)}]"
+    }
+
+    /// A queue that does not decode, or decodes to what synthd never writes (an id whose
+    /// successor overflows, a dataset name that leaves the state tree), is kept beside, under
+    /// a name that says so, and the queue starts empty (the scheduler rebuilds it); one that
+    /// cannot be read at all is an error naming the file.
     @Test func anUndecodableQueueIsMovedAsideAndAnUnreadableOneRefused() throws {
         let folder = NSTemporaryDirectory() + "synthd-queue-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -79,7 +87,10 @@ import Testing
         let file = folder + "/queue.json"
         for (damage, reason) in [("[{\"id\": 1, \"data", "not valid JSON"),
                                  ("[{\"id\": 1}]", "missing \"dataset\" at [0]"),
-                                 ("[{\"id\": \"one\"}]", "expected Int at [0].id")] {
+                                 ("[{\"id\": \"one\"}]", "expected Int at [0].id"),
+                                 (job(id: "9223372036854775807"), "job id 9223372036854775807"),
+                                 (job(dataset: "../../etc"), "job 1: dataset name '../../etc' is not a folder name"),
+                                 (job(attempts: "-1"), "job 1: -1 attempts")] {
             try Data(damage.utf8).write(to: URL(fileURLWithPath: file))
             let now = Date(timeIntervalSince1970: 1_764_724_500)  // 2025-12-03 01:15:00 UTC
             let queue = try JobQueue(path: file, now: now)
@@ -103,6 +114,47 @@ import Testing
             "\(error)".hasPrefix(file + ": cannot read the job queue")
         }
         #expect(FileManager.default.fileExists(atPath: file))
+    }
+
+    /// Byte damage to a queue of several jobs: each load gives a queue that works (or starts
+    /// empty with the file set aside), never a crash.
+    @Test func aDamagedQueueLoadsOrIsSetAside() throws {
+        let folder = NSTemporaryDirectory() + "synthd-queue-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let file = folder + "/queue.json"
+        let queue = try JobQueue(path: file)
+        for name in ["pets", "cars", "birds"] { try queue.enqueue(.train, dataset: name) }
+        let running = try #require(queue.next())
+        try queue.markRunning(running.id)
+        try queue.enqueue(.generate, dataset: "pets")
+        let original = try Array(Data(contentsOf: URL(fileURLWithPath: file)))
+        var loaded = 0
+        for (i, bytes) in Mutations(of: original, count: 400, seed: 700).enumerated() {
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let damaged = try JobQueue(path: file, now: Date(timeIntervalSince1970: Double(i)))
+            if damaged.setAside == nil { loaded += 1 } else { #expect(damaged.jobs.isEmpty, "mutant \(i)") }
+            _ = damaged.next()
+            try damaged.enqueue(.train, dataset: "new")
+            if let aside = damaged.setAside { try FileManager.default.removeItem(atPath: aside.path) }
+        }
+        #expect(loaded > 0, "\(loaded) of 400 damaged queues still decoded")
+
+        // Every number in the file at Int's ends and beyond: JSON that decodes, with values
+        // synthd never writes.
+        let text = String(decoding: original, as: UTF8.self)
+        let numbers = try NSRegularExpression(pattern: "(?<=: )[0-9]+(\\.[0-9]+)?").matches(in: text, range: NSRange(text.startIndex..., in: text))
+        #expect(numbers.count >= 8)
+        for match in numbers {
+            for value in ["0", "-1", "9223372036854775807", "-9223372036854775808", "1e308", "99999999999999999999"] {
+                let damaged = (text as NSString).replacingCharacters(in: match.range, with: value)
+                try Data(damaged.utf8).write(to: URL(fileURLWithPath: file))
+                let queue = try JobQueue(path: file)
+                _ = queue.next()
+                try queue.enqueue(.train, dataset: "new")
+                if let aside = queue.setAside { try FileManager.default.removeItem(atPath: aside.path) }
+            }
+        }
     }
 
     @Test func timeSlicesFailuresAndCancellation() throws {

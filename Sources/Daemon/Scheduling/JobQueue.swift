@@ -62,6 +62,26 @@ public struct Job: Codable, Equatable, Sendable {
     }
 }
 
+extension Job {
+    struct Damaged: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
+    }
+
+    /// What in a job is out of what synthd writes, or nil.
+    var problem: String? {
+        let seconds = [remainingSeconds, budgetSeconds].compactMap { $0 }
+        if !(1...(1 << 53)).contains(id) { return "job id \(id)" }
+        if !(0...(1 << 20)).contains(attempts) { return "job \(id): \(attempts) attempts" }
+        if dataset.isEmpty || dataset == "." || dataset == ".." || dataset.contains("/") || dataset.contains("\0") {
+            return "job \(id): dataset name '\(dataset)' is not a folder name"
+        }
+        if seconds.contains(where: { !$0.isFinite || $0 < 0 }) { return "job \(id): budget \(seconds)" }
+        if let step = stepAtStart, step < 0 { return "job \(id): step \(step)" }
+        return nil
+    }
+}
+
 /// The single machine's persistent job queue: `queue.json` in the state folder, replaced atomically on
 /// every change, so a kill -9 at any moment leaves the last consistent queue. Jobs that were
 /// running when the daemon died go back to the queue when it is loaded.
@@ -97,7 +117,12 @@ public final class JobQueue: JobStore {
         decoder.dateDecodingStrategy = .iso8601
         do {
             jobs = try decoder.decode([Job].self, from: bytes)
+            // JSON that decodes but holds what synthd never writes (an id of 2^63 - 1 overflowed
+            // the next id, a trap at every start; a dataset named "../x" would lead its state
+            // folder out of the state tree) is as unreadable as JSON that does not.
+            if let problem = jobs.lazy.compactMap(\.problem).first { throw Job.Damaged(reason: problem) }
         } catch {
+            jobs = []
             let reason = describeDecodingFailure(error)
             let aside = path + ".unreadable-" + Self.stamp(now)
             guard rename(path, aside) == 0 else {
