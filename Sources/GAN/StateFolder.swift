@@ -60,7 +60,8 @@ extension ModelRecord {
             [1, 3].contains(c.imageChannels) ? nil : "image channels \(c.imageChannels), expected 1 or 3",
             outside("classes", c.classes, 1...65_536), outside("latent size", c.latentSize, 1...4_096),
             outside("embedding size", c.embeddingSize, 1...4_096), outside("base channels", c.baseChannels, 1...1_024),
-            classes.count == c.classes ? nil : "\(classes.count) class names for \(c.classes) classes",
+            // Names index the class tables: one past their rows would read outside them.
+            classes.count >= 1 && classes.count <= c.classes ? nil : "\(classes.count) class names for \(c.classes) classes",
             mode.channels == c.imageChannels ? nil : "mode \(mode) with \(c.imageChannels) channels",
             outside("image width", imageWidth, 1...65_536), outside("image height", imageHeight, 1...65_536),
             outside("steps", steps, 0...Int.max), outside("images at the last run", imagesAtLastRun, 0...Int.max),

@@ -209,6 +209,24 @@ public final class RuntimeStore: @unchecked Sendable {
     public static func decode(_ data: Data) throws -> DatasetRuntime {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(DatasetRuntime.self, from: data)
+        return try decoder.decode(DatasetRuntime.self, from: data).withinBounds
+    }
+}
+
+extension DatasetRuntime {
+    /// The record with each number out of what synthd writes dropped (or, where a field must
+    /// stay, clamped), rather than the record refused: it carries a quarantine and the wait for
+    /// disk space, which matter more than a damaged progress figure. Unchecked, a free-space
+    /// figure of 2^63 - 1 overflowed the retry check every 30 s (a restart loop), and a step
+    /// of -2^63 the cap on passes.
+    var withinBounds: DatasetRuntime {
+        var r = self
+        if let p = r.progress, !(0...1).contains(p) { r.progress = nil }
+        if let s = r.step, s < 0 { r.step = nil }
+        if let b = r.budgetSeconds, !(b.isFinite && b >= 0) { r.budgetSeconds = nil }
+        if let s = r.roundStartStep, s < 0 { r.roundStartStep = nil }
+        r.outputsWritten = max(0, r.outputsWritten)
+        r.freeBytesAtFailure = r.freeBytesAtFailure.map { min(max($0, 0), 1 << 62) }
+        return r
     }
 }

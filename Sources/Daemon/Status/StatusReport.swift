@@ -191,7 +191,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     }
 
     static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
+        let s = Int(min(max(seconds, 0), 1e12).rounded())  // a damaged record's ETA cannot trap
         return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
     }
 }
