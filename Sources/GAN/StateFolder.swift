@@ -98,6 +98,20 @@ public struct DatasetReport: Sendable, Codable, Equatable {
 
     /// Images of each of `classes` (a model's class order; 0 for a class the report lacks).
     public func counts(for classes: [String]) -> [Int] { classes.map { imagesPerClass[$0] ?? 0 } }
+
+    /// The most images a class of a report may count: far beyond any dataset synthd can load,
+    /// small enough that a generation plan's sums of them cannot overflow.
+    public static let maxImagesPerClass = 1 << 32
+
+    /// What in a report is out of what synthd writes, or nil. Its counts size a generation
+    /// (`balance` tops every class up to the largest): a count of -1 or 2^63 - 1 overflowed
+    /// the plan's arithmetic, a crash at every retry of the job.
+    public var problem: String? {
+        if let (name, count) = imagesPerClass.sorted(by: { $0.key < $1.key }).first(where: { !(0...Self.maxImagesPerClass).contains($0.value) }) {
+            return "\(count) images in class '\(name)', outside 0...\(Self.maxImagesPerClass)"
+        }
+        return ignoredFiles >= 0 ? nil : "\(ignoredFiles) ignored files"
+    }
 }
 
 /// The folder where one dataset's model lives.
@@ -221,9 +235,39 @@ public struct StateFolder: Sendable {
         try writeFileAtomically(path: datasetReportPath, bytes: Array(encoder.encode(report)))
     }
 
-    public func readDatasetReport() -> DatasetReport? {
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: datasetReportPath)) else { return nil }
-        return try? JSONDecoder().decode(DatasetReport.self, from: data)
+    /// What the last training found in the dataset, or nil when no training has written it
+    /// (a model from before synthd kept it). A file that does not decode or holds what synthd
+    /// never writes is refused by name; the next training writes it anew.
+    public func readDatasetReport() throws -> DatasetReport? {
+        guard FileManager.default.fileExists(atPath: datasetReportPath) else { return nil }
+        let remedy = "the next training writes it anew"
+        let report: DatasetReport
+        do {
+            report = try JSONDecoder().decode(DatasetReport.self, from: Data(contentsOf: URL(fileURLWithPath: datasetReportPath)))
+        } catch {
+            throw Error(path: datasetReportPath, reason: "unreadable dataset report (\(describeDecodingFailure(error))); \(remedy)")
+        }
+        if let problem = report.problem { throw Error(path: datasetReportPath, reason: "damaged dataset report: \(problem); \(remedy)") }
+        return report
+    }
+
+    /// Readable images of each of `classes` at the last training (dataset.json), what a
+    /// generation's plan and manifest go by. Where that report is missing or damaged, the
+    /// image files now in `dataset`'s class folders, counted by name (a corrupt file counts),
+    /// with a note that says so; nil counts only when the dataset cannot be listed either.
+    public func realImageCounts(for classes: [String], dataset: String, confinedTo spool: String? = nil)
+        -> (counts: [Int]?, note: String?) {
+        let why: String
+        do {
+            if let report = try readDatasetReport() { return (report.counts(for: classes), nil) }
+            why = "no \(datasetReportPath)"
+        } catch {
+            why = "\(error)"
+        }
+        guard let scan = try? ImageFolder.scan(dataset, confinedTo: spool) else {
+            return (nil, why + "; the dataset's folder cannot be listed either: no image counts")
+        }
+        return (classes.map { scan.files[$0]?.count ?? 0 }, why + "; images counted by file name instead")
     }
 
     public func writePictures(samples: Image, losses: Image, classes: [String]) throws {

@@ -78,14 +78,12 @@ struct Generate: ParsableCommand {
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
 
-        let report = folder.readDatasetReport()
         // Readable images per class: from the last training run's report when there is one
-        // (a corrupt file is not an image), else, for --balance, which needs them, by file name.
-        var real = report?.counts(for: record.classes)
-        if balance && real == nil {
-            let scan = try ImageFolder.scan(dataset)
-            real = record.classes.map { scan.files[$0]?.count ?? 0 }
-        }
+        // (a corrupt file is not an image), else by file name.
+        let counted = folder.realImageCounts(for: record.classes, dataset: dataset)
+        if let note = counted.note { print("note: \(note)") }
+        let real = counted.counts
+        if balance && real == nil { throw ValidationError("--balance needs the images per class, and \(dataset) cannot be listed") }
         var counts: [Int]
         if balance, let real {
             let target = to ?? real.max() ?? 0
@@ -109,7 +107,7 @@ struct Generate: ParsableCommand {
                             remedy: balance ? "a smaller --to" : "a smaller --per-class")
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
         writer.device = device
-        writer.realCounts = report?.counts(for: record.classes)
+        writer.realCounts = real
         writer.maxShift = SyntheticWriter.pixels(ofShift: shift, width: record.imageWidth, height: record.imageHeight)
         if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)

@@ -155,6 +155,7 @@ final class CapturedLines: @unchecked Sendable {
     private var lines: [String] = []
     func append(_ line: String) { lock.withLock { lines.append(line) } }
     var all: [String] { lock.withLock { lines } }
+    func removeAll() { lock.withLock { lines.removeAll() } }
 }
 
 struct CapturingHandler: LogHandler {

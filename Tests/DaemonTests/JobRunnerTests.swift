@@ -322,16 +322,16 @@ extension JobRunnerTests {
         #expect(lost.rule == "per-class: 9 images of every class; 1 of 3 classes left out: no real images now")
     }
 
-    /// A model with no image counts from its last training (synthd kept none before the
-    /// report): `per_class` writes every class, balance has nothing to go by.
+    /// A model with no image counts (neither its last training's nor the dataset's files):
+    /// `per_class` writes every class, balance has nothing to go by.
     @Test func withoutTheLastTrainingsCountsOnlyPerClassWrites() {
         let record = ModelRecord(configuration: ModelConfiguration(), classes: ["cat", "dog"], mode: .grey, imageWidth: 28,
                                  imageHeight: 28, steps: 10, imagesAtLastRun: 8, options: TrainingOptions())
         var settings = Configuration()
-        #expect(GenerationPlan(settings: settings, record: record, report: nil).counts == [0, 0])
+        #expect(GenerationPlan(settings: settings, record: record, real: nil).counts == [0, 0])
         settings.policy = .perClass
         settings.perClass = 3
-        #expect(GenerationPlan(settings: settings, record: record, report: nil).counts == [3, 3])
+        #expect(GenerationPlan(settings: settings, record: record, real: nil).counts == [3, 3])
     }
 
     @Test func theEnlargeShareAndTheCapAreSettingsAndPartOfTheGeneration() throws {

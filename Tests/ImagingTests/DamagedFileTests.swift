@@ -82,28 +82,19 @@ import Testing
         let images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 3] + (0..<18).map { UInt8($0) }
         let labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 5, 1, 2, 3, 4, 5]
         let path = folder + "/x-idx3-ubyte"
-        for (s, seed) in [images, labels].enumerated() {
-            for (i, bytes) in Mutations(of: seed, count: 400, seed: UInt64(200 + s)).enumerated() {
-                try Data(bytes).write(to: URL(fileURLWithPath: path))
-                do {
-                    let array = try IDX.read(path: path)
-                    #expect(array.bytes.count == array.dimensions.reduce(1, *), "mutant \(i)")
-                } catch {
-                    #expect(error.description.hasPrefix(path + ": "), "mutant \(i): \(error)")
-                }
-            }
-        }
         // The boundary header on its own, and gzip's own damage (gzread's errors).
         try Data([0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2]).write(to: URL(fileURLWithPath: path))
         #expect(throws: IDX.Error.self) { try IDX.read(path: path) }
-        let gzip = try gzipped(images)
-        for (i, bytes) in Mutations(of: gzip, count: 300, seed: 300).enumerated() {
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-            do {
-                let array = try IDX.read(path: path)
-                #expect(array.bytes.count == array.dimensions.reduce(1, *), "gzip mutant \(i)")
-            } catch {
-                #expect(error.description.hasPrefix(path + ": "), "gzip mutant \(i): \(error)")
+        let seeds = [("images", images, 400, UInt64(200)), ("labels", labels, 400, 201), ("gzip", try gzipped(images), 300, 300)]
+        for (what, seed, count, mutationSeed) in seeds {
+            for (i, bytes) in Mutations(of: seed, count: count, seed: mutationSeed).enumerated() {
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                do {
+                    let array = try IDX.read(path: path)
+                    #expect(array.bytes.count == array.dimensions.reduce(1, *), "\(what) mutant \(i)")
+                } catch {
+                    #expect(error.description.hasPrefix(path + ": "), "\(what) mutant \(i): \(error)")
+                }
             }
         }
     }

@@ -49,12 +49,12 @@ public struct GenerationPlan: Equatable, Sendable {
         }
     }
 
-    /// The plan for a trained model, by the image counts its last training found. Without
-    /// them (a model from before synthd kept them) every class counts as present: balance has
-    /// nothing to go by, and `per_class` writes every class.
-    public init(settings: Configuration, record: ModelRecord, report: DatasetReport?) {
-        if let report {
-            self.init(settings: settings, real: report.counts(for: record.classes))
+    /// The plan for a trained model by its classes' real image counts
+    /// (`StateFolder.realImageCounts`). Without them (a dataset that cannot be listed) every
+    /// class counts as present: balance has nothing to go by, and `per_class` writes every class.
+    public init(settings: Configuration, record: ModelRecord, real: [Int]?) {
+        if let real {
+            self.init(settings: settings, real: real)
         } else if settings.policy == .perClass {
             self.init(settings: settings, real: Array(repeating: 1, count: record.classes.count))  // present, count unknown
         } else {

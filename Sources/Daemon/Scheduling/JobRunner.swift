@@ -240,8 +240,10 @@ public struct JobRunner: Sendable {
         let settings = try Configuration.forDataset(at: datasetFolder(name), base: configuration)
         let state = try StateFolder(store.folder(name))
         let (generator, record) = try SavedGenerator.load(state)
-        let report = state.readDatasetReport()
-        let plan = GenerationPlan(settings: settings, record: record, report: report)
+        let log = logger.with(dataset: name)
+        let real = state.realImageCounts(for: record.classes, dataset: datasetFolder(name), confinedTo: configuration.spool)
+        if let note = real.note { log.warning("\(note)") }
+        let plan = GenerationPlan(settings: settings, record: record, real: real.counts)
         let counts = plan.counts, total = plan.total
         guard total <= configuration.maxImagesPerDataset else {
             throw Configuration.Error(path: datasetFolder(name) + "/synthd.toml", line: nil, reason:
@@ -250,7 +252,6 @@ public struct JobRunner: Sendable {
         }
         try DiskSpace.check(configuration.output, neededBytes: DiskSpace.estimate(
             images: total, width: record.imageWidth, height: record.imageHeight, channels: record.mode.channels))
-        let log = logger.with(dataset: name)
         log.info("generating \(total) images with \(record.generatorID): \(plan.rule)")
         store.update(name) {
             $0.planned = Dictionary(uniqueKeysWithValues: zip(record.classes, counts))
@@ -285,7 +286,7 @@ public struct JobRunner: Sendable {
         let published = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.device = gpu
-            writer.realCounts = report?.counts(for: record.classes)
+            writer.realCounts = real.counts
             writer.temperature = temperature
             writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: record.imageWidth, height: record.imageHeight)
             writer.judge = judge

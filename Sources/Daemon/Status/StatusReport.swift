@@ -77,7 +77,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         guard record != nil || runtime != nil else { return nil }
         let modified = (try? FileManager.default.attributesOfItem(atPath: folder.checkpointPath))?[.modificationDate] as? Date
         let last = folder.readHistory().last
-        let report = folder.readDatasetReport()
+        // A damaged report shows no counts here; the generation job's log says what it is.
+        let report = (try? folder.readDatasetReport()) ?? nil
         let iso = ISO8601DateFormatter()
         var status = DatasetStatus(
             dataset: URL(fileURLWithPath: folder.path).lastPathComponent, stateFolder: folder.path,
