@@ -176,7 +176,9 @@ public final class Judge: SampleJudge {
                     for c in 0..<channels { base[c * plane + p] = scaledPixel(fitted.pixels[p * channels + c]) }
                 }
             }
-            body(start, classifier.forward(x, bfloat16: true))
+            // bfloat16 where it is faster: by the context's kernel, else by AVX512-BF16 where that beats Float.
+            let bfloat16 = ComputeContext.current.bfloat16Kernel != nil || BFloat16Payoff.dotProductsPayOff
+            body(start, classifier.forward(x, bfloat16: bfloat16))
         }
     }
 

@@ -94,7 +94,8 @@ struct GenerationBenchmark: ParsableCommand {
             // products (on AMX tiles the columns path is the default, and Winograd's are tiles too).
             let kernel = ComputeContext.current.bfloat16Kernel
             let products = ComputeContext.current.usesAMX ? "bfloat16 on AMX tiles, by columns"
-                : BFloat16GEMM.isAvailable ? "bfloat16 by AVX512-BF16, Winograd" : "no bfloat16 here: Float, Winograd"
+                : BFloat16Payoff.dotProductsPayOff ? "bfloat16 by AVX512-BF16, Winograd"
+                : BFloat16GEMM.isAvailable ? "Float, Winograd: AVX512-BF16 does not beat Float here" : "no bfloat16 here: Float, Winograd"
             let others = kernel.map { "by \($0.description)" } ?? "in Float"
             print(String(format: "sampling (G forward, to bytes): %.0f images/s (%@); Winograd %@: %.0f (%.2fx); "
                      + "the columns path %@: %.0f (%.2fx)", rate(sampling), products, others,

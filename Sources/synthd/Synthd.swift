@@ -34,7 +34,12 @@ struct Info: ParsableCommand {
         print("blas: \(BLAS.configuration), \(BLAS.threads) threads, \(OpenBLASKernels.current) kernels")
         print("cores: \(Parallel.maxThreads)")
         print("bfloat16 products: " + (BFloat16Kernel.fastest.map { "\($0.description) for training and generation (the default; --fp32 for FP32)" }
-            ?? "none on this CPU; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)"))
+            ?? ((BFloat16GEMM.isAvailable ? "none faster than FP32 on this CPU" : "none on this CPU")
+                + "; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)")))
+        if let speedup = BFloat16Payoff.speedup {
+            let rounded = { (x: Double) in (x * 100).rounded() / 100 }
+            print("AVX512-BF16 dot products: \(rounded(speedup))x OpenBLAS's FP32 products here (one thread; used from \(BFloat16Payoff.threshold)x)")
+        }
         let probe = CUDAProbe()
         for line in probe.report { print(line) }
         let auto = try DeviceChoice.choose(.auto, probe: probe)

@@ -13,8 +13,8 @@ public enum BFloat16Kernel: Sendable, CaseIterable {
     /// AMX tiles (Intel Sapphire Rapids and later): about 1,000 GFLOP/s on one core, where
     /// OpenBLAS's Float kernel does ~113 (Sources/CBFloat16/AMXGEMM.c).
     case amxTiles
-    /// AVX512-BF16's dot-product instruction (AMD Zen 4, Intel Cooper Lake): twice the
-    /// multiply-adds of a Float FMA per cycle (Sources/CBFloat16/DotProductGEMM.c).
+    /// AVX512-BF16's dot-product instruction (AMD Zen 4, Intel Cooper Lake and later): twice
+    /// the multiply-adds of one Float FMA per cycle (Sources/CBFloat16/DotProductGEMM.c).
     case dotProducts
 
     /// Whether this CPU runs the kernel (AMX: and Linux granted the process its tile state).
@@ -27,8 +27,19 @@ public enum BFloat16Kernel: Sendable, CaseIterable {
 
     private static let amxAvailable: Bool = synthd_amx_available()
 
-    /// The fastest kernel this CPU has; nil where it has neither (products stay Float).
-    public static let fastest: BFloat16Kernel? = allCases.first { $0.isAvailable }
+    /// Whether it beats OpenBLAS's Float products here: AMX always (~9x); the dot products
+    /// only where measured so (`BFloat16Payoff`: 2x on a Zen 4, 0.7x on an Intel core with two
+    /// Float FMAs a cycle).
+    public var paysOff: Bool {
+        switch self {
+        case .amxTiles: true
+        case .dotProducts: BFloat16Payoff.dotProductsPayOff
+        }
+    }
+
+    /// The kernel bfloat16 products go to here: the fastest this CPU has, where it beats
+    /// Float; nil otherwise (products stay Float).
+    public static let fastest: BFloat16Kernel? = allCases.first { $0.isAvailable && $0.paysOff }
 
     /// How the CLI's device line and the daemon's log name it.
     public var description: String {

@@ -60,7 +60,7 @@ public final class ComputeContext: Sendable {
     public var productsDescription: String {
         if let bfloat16Kernel { return "bfloat16 products by \(bfloat16Kernel.description)" }
         let winograd = winogradConvolutions ? ", 4/2/1 convolutions by Winograd" : ""
-        return (products == .bfloat16 ? "FP32 products\(winograd) (this CPU has no bfloat16 kernel)" : "FP32 products\(winograd)")
+        return (products == .bfloat16 ? "FP32 products\(winograd) (this CPU has no bfloat16 kernel faster than FP32)" : "FP32 products\(winograd)")
     }
 
     /// A context like this one (its own FLOP count) whose Winograd products go to `panelKernel`.

@@ -30,9 +30,12 @@ public final class ConvTranspose2d: Module {
         /// What it comes to in the current context: `winogradBFloat16` in a context whose
         /// products go to AMX tiles is `columns`, whose GEMMs then run on the tiles (in
         /// bfloat16 too): sampling 1.6-1.8x the Winograd path's AVX512-BF16 products on a
-        /// Sapphire Rapids (docs/training.md). Every other case is itself.
+        /// Sapphire Rapids (docs/training.md); on a CPU whose AVX512-BF16 products do not beat
+        /// Float (`BFloat16Payoff`) it is `winograd`. Every other case is itself.
         public var resolved: ForwardAlgorithm {
-            self == .winogradBFloat16 && ComputeContext.current.usesAMX ? .columns : self
+            guard self == .winogradBFloat16 else { return self }
+            if ComputeContext.current.usesAMX { return .columns }
+            return BFloat16Payoff.dotProductsPayOff ? self : .winograd
         }
     }
     public let weight: Parameter
