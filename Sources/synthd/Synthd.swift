@@ -35,7 +35,8 @@ struct Info: ParsableCommand {
         print("cores: \(Parallel.maxThreads)")
         print("bfloat16 products: " + (BFloat16Kernel.fastest.map { "\($0.description) for training and generation (the default; --fp32 for FP32)" }
             ?? ((BFloat16GEMM.isAvailable ? "none faster than FP32 on this CPU" : "none on this CPU")
-                + "; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)")))
+                + (ComputeContext.winogradPaysOff ? "; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)"
+                    : "; FP32 (AVX-512's products: training's convolutions by columns, --winograd to compare)"))))
         if let speedup = BFloat16Payoff.speedup {
             let rounded = { (x: Double) in (x * 100).rounded() / 100 }
             print("AVX512-BF16 dot products: \(rounded(speedup))x OpenBLAS's FP32 products here (one thread; used from \(BFloat16Payoff.threshold)x)")
