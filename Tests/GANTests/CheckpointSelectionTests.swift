@@ -140,6 +140,14 @@ import Testing
         return options
     }
 
+    /// Classes a and b of 40 images each: enough that some are held out.
+    func twoClasses() throws -> DatasetFolder {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 40, value: 20)
+        try data.addImages("b", count: 40, value: 140)
+        return data
+    }
+
     func trainer(_ data: DatasetFolder, _ state: StateFolder, holdOut: Bool = true) throws -> Trainer {
         try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options(holdOut: holdOut))
     }
@@ -147,9 +155,7 @@ import Testing
     /// Each checkpoint is scored, the best one's EMA generator is what generation loads (not the
     /// last checkpoint's), its file is the only best file, and G and D never see a held-out image.
     @Test func generationUsesTheBestScoredCheckpoint() throws {
-        let data = try DatasetFolder()
-        try data.addImages("a", count: 40, value: 20)
-        try data.addImages("b", count: 40, value: 140)
+        let data = try twoClasses()
         let state = try stateFolder()
         let trainer = try trainer(data, state)
         let split = try #require(trainer.split)
@@ -198,9 +204,7 @@ import Testing
     /// The free-space check before a job counts the best generator's file beside the
     /// checkpoint (both are written at each checkpoint): the bound holds the two files.
     @Test func theFreeSpaceBoundHoldsTheBestGeneratorToo() throws {
-        let data = try DatasetFolder()
-        try data.addImages("a", count: 40, value: 20)
-        try data.addImages("b", count: 40, value: 140)
+        let data = try twoClasses()
         let state = try stateFolder()
         let trainer = try trainer(data, state)
         try trainer.train(.steps(2))
@@ -223,9 +227,7 @@ import Testing
 
     /// A fine-tune (images added) starts a new best: the old one was scored on other images.
     @Test func aFineTuneStartsANewBest() throws {
-        let data = try DatasetFolder()
-        try data.addImages("a", count: 40, value: 20)
-        try data.addImages("b", count: 40, value: 140)
+        let data = try twoClasses()
         let state = try stateFolder()
         let first = try trainer(data, state)
         try first.train(.steps(2))
