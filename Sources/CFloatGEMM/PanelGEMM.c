@@ -4,22 +4,29 @@
 #include <string.h>
 
 enum { PANEL = 16 };   // columns of a packed panel: two AVX2 registers, one AVX-512 register
+enum { A_TILE = 12 };  // rows of a packed left-operand tile: one AVX-512 micro-tile, two AVX2 ones
 
 size_t synthd_panel_packed_count(int k, int n) {
     return (size_t)((n + PANEL - 1) / PANEL) * PANEL * (size_t)k;
 }
 
 void synthd_panel_pack(const float *b, int ldb, int k, int n, float *packed) {
+    synthd_panel_pack_images(b, ldb, k, n, n, 0, packed);
+}
+
+void synthd_panel_pack_images(const float *b, int ldb, int k, int n, int columns_per_image,
+                              ptrdiff_t image_stride, float *packed) {
     for (int p = 0; p * PANEL < n; p++) {
-        int columns = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
+        int first = p * PANEL, columns = n - first < PANEL ? n - first : PANEL;
+        const float *from = b + (ptrdiff_t)(first / columns_per_image) * image_stride + first % columns_per_image;
         float *panel = packed + (size_t)p * PANEL * k;
         if (columns == PANEL) {   // a constant size: inlined as vector moves, not a call per row
             for (int row = 0; row < k; row++)
-                memcpy(panel + (size_t)row * PANEL, b + (size_t)row * ldb + p * PANEL, PANEL * sizeof(float));
+                memcpy(panel + (size_t)row * PANEL, from + (size_t)row * ldb, PANEL * sizeof(float));
             continue;
         }
         for (int row = 0; row < k; row++) {
-            memcpy(panel + (size_t)row * PANEL, b + (size_t)row * ldb + p * PANEL, (size_t)columns * sizeof(float));
+            memcpy(panel + (size_t)row * PANEL, from + (size_t)row * ldb, (size_t)columns * sizeof(float));
             memset(panel + (size_t)row * PANEL + columns, 0, (size_t)(PANEL - columns) * sizeof(float));
         }
     }
@@ -42,6 +49,13 @@ static void copy_out(const float *spill, int rows, int columns, float *c, int ld
     for (int r = 0; r < rows; r++) memcpy(c + (size_t)r * ldc, spill + r * PANEL, (size_t)columns * sizeof(float));
 }
 
+/// Where column `column` of c starts: images of `per_image` columns, `image_stride` apart.
+typedef struct { float *c; int per_image; ptrdiff_t image_stride; } output_columns;
+
+static inline float *column_start(output_columns out, int column) {
+    return out.c + (ptrdiff_t)(column / out.per_image) * out.image_stride + column % out.per_image;
+}
+
 bool synthd_panel_available(synthd_panel_kernel kernel) {
     __builtin_cpu_init();
     switch (kernel) {
@@ -56,15 +70,22 @@ bool synthd_panel_available(synthd_panel_kernel kernel) {
 enum { ROWS2 = 6 };
 
 __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
-    int rows, int k, const float *a, int lda, const float *panel, float *c, int ldc, int columns) {
+    int rows, int k, const float *a, int rs, int ds, const float *panel, float *c, int ldc, int columns, const float *bias) {
     __m256 sums[ROWS2][2];
     for (int r = 0; r < ROWS2; r++) sums[r][0] = sums[r][1] = _mm256_setzero_ps();
     for (int i = 0; i < k; i++) {
         __m256 low = _mm256_loadu_ps(panel + i * PANEL), high = _mm256_loadu_ps(panel + i * PANEL + 8);
         for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(a + (size_t)r * lda + i);
+            __m256 x = _mm256_broadcast_ss(a + (size_t)r * rs + (size_t)i * ds);
             sums[r][0] = _mm256_fmadd_ps(x, low, sums[r][0]);
             sums[r][1] = _mm256_fmadd_ps(x, high, sums[r][1]);
+        }
+    }
+    if (bias) {   // after the sums, as c = a . b + bias in that order
+        for (int r = 0; r < rows; r++) {
+            __m256 value = _mm256_set1_ps(bias[r]);
+            sums[r][0] = _mm256_add_ps(sums[r][0], value);
+            sums[r][1] = _mm256_add_ps(sums[r][1], value);
         }
     }
     if (columns == PANEL) {
@@ -82,8 +103,9 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
     }
 }
 
-__attribute__((target("avx2,fma"))) static void gemm_avx2(int m, int n, int k, const float *a, int lda,
-                                                         const float *packed, float *c, int ldc) {
+__attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2(int m, int n, int k, const float *a, int rs, int ds, int ts,
+                                                         const float *packed, output_columns out, int ldc,
+                                                         const float *bias) {
     int block = block_rows(k);
     for (int start = 0; start < m; start += block) {
         int end = start + block < m ? start + block : m;
@@ -91,15 +113,16 @@ __attribute__((target("avx2,fma"))) static void gemm_avx2(int m, int n, int k, c
             const float *panel = packed + (size_t)p * PANEL * k;
             int columns = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
             for (int i = start; i < end; i += ROWS2) {
-                const float *rows = a + (size_t)i * lda;
-                float *corner = c + (size_t)i * ldc + p * PANEL;
+                const float *rows = ts ? a + (size_t)(i / A_TILE) * A_TILE * ts + (size_t)(i % A_TILE) * rs : a + (size_t)i * rs;
+                float *corner = column_start(out, p * PANEL) + (size_t)i * ldc;
+                const float *rowBias = bias ? bias + i : NULL;
                 switch (end - i < ROWS2 ? end - i : ROWS2) {   // constant row counts: sums stay in registers
-                case 6: tile_avx2(6, k, rows, lda, panel, corner, ldc, columns); break;
-                case 5: tile_avx2(5, k, rows, lda, panel, corner, ldc, columns); break;
-                case 4: tile_avx2(4, k, rows, lda, panel, corner, ldc, columns); break;
-                case 3: tile_avx2(3, k, rows, lda, panel, corner, ldc, columns); break;
-                case 2: tile_avx2(2, k, rows, lda, panel, corner, ldc, columns); break;
-                default: tile_avx2(1, k, rows, lda, panel, corner, ldc, columns); break;
+                case 6: tile_avx2(6, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
+                case 5: tile_avx2(5, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
+                case 4: tile_avx2(4, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
+                case 3: tile_avx2(3, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
+                case 2: tile_avx2(2, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
+                default: tile_avx2(1, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
                 }
             }
         }
@@ -111,17 +134,24 @@ __attribute__((target("avx2,fma"))) static void gemm_avx2(int m, int n, int k, c
 enum { ROWS5 = 12 };
 
 __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512(
-    int rows, int panels, int k, const float *a, int lda, const float *first, const float *second,
-    float *c, int ldc, int columns) {
+    int rows, int panels, int k, const float *a, int rs, int ds, const float *first, const float *second,
+    float *c, float *cSecond, int ldc, int columns, const float *bias) {
     __m512 sums[ROWS5][2];
     for (int r = 0; r < ROWS5; r++) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
     for (int i = 0; i < k; i++) {
         __m512 left = _mm512_loadu_ps(first + i * PANEL);
         __m512 right = panels == 2 ? _mm512_loadu_ps(second + i * PANEL) : left;
         for (int r = 0; r < rows; r++) {
-            __m512 x = _mm512_set1_ps(a[(size_t)r * lda + i]);
+            __m512 x = _mm512_set1_ps(a[(size_t)r * rs + (size_t)i * ds]);
             sums[r][0] = _mm512_fmadd_ps(x, left, sums[r][0]);
             if (panels == 2) sums[r][1] = _mm512_fmadd_ps(x, right, sums[r][1]);
+        }
+    }
+    if (bias) {   // after the sums, as c = a . b + bias in that order
+        for (int r = 0; r < rows; r++) {
+            __m512 value = _mm512_set1_ps(bias[r]);
+            sums[r][0] = _mm512_add_ps(sums[r][0], value);
+            if (panels == 2) sums[r][1] = _mm512_add_ps(sums[r][1], value);
         }
     }
     // columns: of the last panel stored (16 for whole panels).
@@ -130,14 +160,15 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
         float *row = c + (size_t)r * ldc;
         if (panels == 2) {
             _mm512_storeu_ps(row, sums[r][0]);
-            _mm512_mask_storeu_ps(row + PANEL, last, sums[r][1]);
+            _mm512_mask_storeu_ps(cSecond + (size_t)r * ldc, last, sums[r][1]);
         } else {
             _mm512_mask_storeu_ps(row, last, sums[r][0]);
         }
     }
 }
 
-#define TILE512(ROWS, PANELS) tile_avx512(ROWS, PANELS, k, rows, lda, first, second, corner, ldc, columns)
+#define TILE512(ROWS, PANELS) tile_avx512(ROWS, PANELS, k, rows, rs, ds, first, second, corner, cornerSecond, ldc, \
+                                              columns, rowBias)
 // Constant row and panel counts, so that the sums stay in registers.
 #define ROWS_SWITCH(COUNT, PANELS) switch (COUNT) { \
     case 12: TILE512(12, PANELS); break; case 11: TILE512(11, PANELS); break; \
@@ -147,8 +178,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
     case 4: TILE512(4, PANELS); break; case 3: TILE512(3, PANELS); break; \
     case 2: TILE512(2, PANELS); break; default: TILE512(1, PANELS); break; }
 
-__attribute__((target("avx512f"))) static void gemm_avx512(int m, int n, int k, const float *a, int lda,
-                                                          const float *packed, float *c, int ldc) {
+__attribute__((target("avx512f"), always_inline)) static inline void gemm_avx512(int m, int n, int k, const float *a, int rs, int ds, int ts,
+                                                          const float *packed, output_columns out, int ldc,
+                                                          const float *bias) {
     int block = block_rows(k);
     for (int start = 0; start < m; start += block) {
         int end = start + block < m ? start + block : m;
@@ -157,8 +189,10 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int m, int n, int k, 
             int panels = (p + 1) * PANEL < n ? 2 : 1;
             int columns = n - (p + panels - 1) * PANEL < PANEL ? n - (p + panels - 1) * PANEL : PANEL;
             for (int i = start; i < end; i += ROWS5) {
-                const float *rows = a + (size_t)i * lda;
-                float *corner = c + (size_t)i * ldc + p * PANEL;
+                const float *rows = ts ? a + (size_t)(i / A_TILE) * A_TILE * ts + (size_t)(i % A_TILE) * rs : a + (size_t)i * rs;
+                float *corner = column_start(out, p * PANEL) + (size_t)i * ldc;
+                float *cornerSecond = panels == 2 ? column_start(out, (p + 1) * PANEL) + (size_t)i * ldc : NULL;
+                const float *rowBias = bias ? bias + i : NULL;
                 int count = end - i < ROWS5 ? end - i : ROWS5;
                 if (panels == 2) { ROWS_SWITCH(count, 2) } else { ROWS_SWITCH(count, 1) }
             }
@@ -166,24 +200,100 @@ __attribute__((target("avx512f"))) static void gemm_avx512(int m, int n, int k, 
     }
 }
 
+// One copy of each kernel per layout of a, so that a's strides are constants where they can be.
+__attribute__((target("avx512f"))) static void gemm_avx512_rows(int m, int n, int k, const float *a, int lda,
+                                                               const float *packed, output_columns out, int ldc,
+                                                               const float *bias) {
+    gemm_avx512(m, n, k, a, lda, 1, 0, packed, out, ldc, bias);
+}
+
+__attribute__((target("avx512f"))) static void gemm_avx512_tiles(int m, int n, int k, const float *a,
+                                                                const float *packed, output_columns out, int ldc,
+                                                                const float *bias) {
+    gemm_avx512(m, n, k, a, 1, A_TILE, k, packed, out, ldc, bias);
+}
+
+__attribute__((target("avx2,fma"))) static void gemm_avx2_rows(int m, int n, int k, const float *a, int lda,
+                                                              const float *packed, output_columns out, int ldc,
+                                                              const float *bias) {
+    gemm_avx2(m, n, k, a, lda, 1, 0, packed, out, ldc, bias);
+}
+
+__attribute__((target("avx2,fma"))) static void gemm_avx2_tiles(int m, int n, int k, const float *a,
+                                                               const float *packed, output_columns out, int ldc,
+                                                               const float *bias) {
+    gemm_avx2(m, n, k, a, 1, A_TILE, k, packed, out, ldc, bias);
+}
+
+size_t synthd_panel_packed_a_count(int m, int k) { return (size_t)((m + A_TILE - 1) / A_TILE) * A_TILE * (size_t)k; }
+
+void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, int first_tile, int end_tile,
+                         float *packed) {
+    for (int tile = first_tile; tile < end_tile; tile++) {
+        float *to = packed + (size_t)tile * A_TILE * k;
+        int first = tile * A_TILE, rows = m - first < A_TILE ? m - first : A_TILE;
+        if (trans_a) {   // a stored k x m: a tile's 12 rows at one depth are consecutive floats
+            for (int i = 0; i < k; i++) {
+                memcpy(to + (size_t)i * A_TILE, a + (size_t)i * lda + first, (size_t)rows * sizeof(float));
+                memset(to + (size_t)i * A_TILE + rows, 0, (size_t)(A_TILE - rows) * sizeof(float));
+            }
+        } else {
+            for (int r = 0; r < A_TILE; r++) {
+                const float *row = a + (size_t)(first + r) * lda;
+                for (int i = 0; i < k; i++) to[(size_t)i * A_TILE + r] = r < rows ? row[i] : 0;
+            }
+        }
+    }
+}
+
 void synthd_panel_gemm(synthd_panel_kernel kernel, int m, int n, int k, const float *a, int lda,
                        const float *packed, float *c, int ldc) {
+    synthd_panel_gemm_images(kernel, false, m, n, k, a, lda, packed, c, ldc, n, 0, NULL);
+}
+
+void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, int n, int k, const float *a, int lda,
+                              const float *packed, float *c, int ldc, int columns_per_image,
+                              ptrdiff_t image_stride, const float *bias) {
     if (m <= 0 || n <= 0) return;
+    output_columns out = { c, columns_per_image, image_stride };
     if (k <= 0) {
-        for (int r = 0; r < m; r++) memset(c + (size_t)r * ldc, 0, (size_t)n * sizeof(float));
+        for (int p = 0; p * PANEL < n; p++) {
+            int columns = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
+            float *corner = column_start(out, p * PANEL);
+            for (int r = 0; r < m; r++)
+                for (int j = 0; j < columns; j++) corner[(size_t)r * ldc + j] = bias ? bias[r] : 0;
+        }
         return;
     }
-    if (kernel == SYNTHD_PANEL_AVX512) gemm_avx512(m, n, k, a, lda, packed, c, ldc);
-    else gemm_avx2(m, n, k, a, lda, packed, c, ldc);
+    if (kernel == SYNTHD_PANEL_AVX512) {
+        if (a_packed) gemm_avx512_tiles(m, n, k, a, packed, out, ldc, bias);
+        else gemm_avx512_rows(m, n, k, a, lda, packed, out, ldc, bias);
+    } else {
+        if (a_packed) gemm_avx2_tiles(m, n, k, a, packed, out, ldc, bias);
+        else gemm_avx2_rows(m, n, k, a, lda, packed, out, ldc, bias);
+    }
 }
 
 #else
 
 bool synthd_panel_available(synthd_panel_kernel kernel) { return false; }
 
+size_t synthd_panel_packed_a_count(int m, int k) { return 0; }
+
+void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, int first_tile, int end_tile,
+                         float *packed) {
+    abort();
+}
+
 void synthd_panel_gemm(synthd_panel_kernel kernel, int m, int n, int k, const float *a, int lda,
                        const float *packed, float *c, int ldc) {
     abort();   // synthd_panel_available() is false here: callers use OpenBLAS
+}
+
+void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, int n, int k, const float *a, int lda,
+                              const float *packed, float *c, int ldc, int columns_per_image,
+                              ptrdiff_t image_stride, const float *bias) {
+    abort();
 }
 
 #endif

@@ -78,6 +78,19 @@ struct GEMMBenchmark: ParsableCommand {
             print(String(format: "  with the left operand packed once: %.1f us, %.1f GFLOP/s (%.2fx)",
                          right * 1e6, flops / right / 1e9, best / right))
         }
+        for kernel in PanelKernel.allCases where kernel.isAvailable {
+            let panels = Tensor(zeros: [PanelKernel.packedCount(k: k, n: n)])
+            let packedOnce = bestTime {
+                kernel.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: panels.data, c: c.data, ldc: n)
+            }
+            let packedEach = bestTime {
+                PanelKernel.pack(b.data, matrices: 1, k: k, n: n, into: panels.data)
+                kernel.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: panels.data, c: c.data, ldc: n)
+            }
+            print(String(format: "Float panel kernel, %@, right operand packed once: %.1f us, %.1f GFLOP/s (%.2fx); "
+                         + "packed at each call: %.1f GFLOP/s (%.2fx)", kernel.description, packedOnce * 1e6,
+                         flops / packedOnce / 1e9, best / packedOnce, flops / packedEach / 1e9, best / packedEach))
+        }
         guard BFloat16GEMM.isAvailable else { return print("bfloat16 kernel: this CPU has no AVX512-BF16") }
         var packed = [UInt16](repeating: 0, count: BFloat16GEMM.packedCount(k: k, n: n))
         var scratch = [UInt16](repeating: 0, count: BFloat16GEMM.scratchCount(m: m, k: k))

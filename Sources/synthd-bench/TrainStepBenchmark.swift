@@ -23,22 +23,27 @@ struct TrainStepBenchmark: ParsableCommand {
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Option(help: "Seed of weights and data.") var seed: UInt64 = 1
 
-    @Option(help: "On a CPU, the kernel of the Winograd passes' products: openblas, avx2 or avx512 (default: the widest this CPU runs; to compare).")
-    var winogradProducts: String?
+    @Option(name: [.customLong("float-products"), .customLong("winograd-products")],
+            help: "On a CPU, the kernel of the Float products the engine packs itself (the columns path's and the Winograd passes'): openblas, avx2 or avx512 (default: the widest this CPU runs; to compare).")
+    var floatProducts: String?
+
+    @Option(help: "Also time each step with these Float products (openblas, avx2 or avx512), alternating step by step so that a VM's drift falls on both alike; prints both medians and the median of the paired ratios.")
+    var alternateWith: String?
 
     func validate() throws {
         guard batch > 0, steps > 0, warmup >= 0 else {
             throw ValidationError("--batch and --steps must be positive, --warmup not negative")
         }
-        _ = try panelKernel()
+        _ = try Self.panelKernel(floatProducts, option: "--float-products")
+        _ = try Self.panelKernel(alternateWith, option: "--alternate-with")
     }
 
-    /// `--winograd-products` as the context's `panelKernel`.
-    func panelKernel() throws -> PanelKernel? {
-        guard let winogradProducts else { return PanelKernel.fastest }
+    /// An option's kernel name as a context's `panelKernel` (nil: OpenBLAS); no name, the fastest.
+    static func panelKernel(_ name: String?, option: String) throws -> PanelKernel? {
+        guard let name else { return PanelKernel.fastest }
         let kernels: [String: PanelKernel?] = ["openblas": nil, "avx2": .avx2, "avx512": .avx512]
-        guard let kernel = kernels[winogradProducts] else {
-            throw ValidationError("--winograd-products must be openblas, avx2 or avx512, not '\(winogradProducts)'")
+        guard let kernel = kernels[name] else {
+            throw ValidationError("\(option) must be openblas, avx2 or avx512, not '\(name)'")
         }
         if let kernel, !kernel.isAvailable { throw ValidationError("this CPU cannot run the \(kernel) kernel") }
         return kernel
@@ -54,10 +59,16 @@ struct TrainStepBenchmark: ParsableCommand {
 
     func run() throws {
         let device = try compute.open(for: .training)
-        try compute.cpuContext(threads: threads).with(panelKernel: try panelKernel()).run { () throws in try measure(on: device) }
+        let context = compute.cpuContext(threads: threads)
+        let primary = context.with(panelKernel: try Self.panelKernel(floatProducts, option: "--float-products"))
+        let alternate = try alternateWith.map { context.with(panelKernel: try Self.panelKernel($0, option: "--alternate-with")) }
+        try primary.run { () throws in try measure(on: device, alternate: alternate) }
     }
 
-    func measure(on device: (any KernelDevice)?) throws {
+    /// The products' kernel as a figure's label.
+    static func label(_ context: ComputeContext) -> String { context.panelKernel.map { "\($0) panels" } ?? "OpenBLAS" }
+
+    func measure(on device: (any KernelDevice)?, alternate: ComputeContext?) throws {
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes, classConditionalNorm: classConditionalNorm)
         let generator = Generator(configuration)
         let discriminator = Discriminator(configuration)
@@ -77,13 +88,27 @@ struct TrainStepBenchmark: ParsableCommand {
         if let device { return try measureDevice(trainingStep, real: real, labels: labels, on: device) }
         for _ in 0..<warmup { trainingStep(real: real, realLabels: labels) }
 
+        if let alternate { alternate.run { _ = trainingStep(real: real, realLabels: labels) } }
+
         let flopsBefore = BLAS.flopCount
-        var times: [Double] = []
+        var times: [Double] = [], alternateTimes: [Double] = []
         var report = StepReport()
         for _ in 0..<steps {
             let start = monotonicSeconds()
             report = trainingStep(real: real, realLabels: labels)
             times.append(monotonicSeconds() - start)
+            guard let alternate else { continue }
+            let alternateStart = monotonicSeconds()
+            alternate.run { _ = trainingStep(real: real, realLabels: labels) }
+            alternateTimes.append(monotonicSeconds() - alternateStart)
+        }
+        if let alternate {
+            let primary = ComputeContext.current
+            let ratios = zip(alternateTimes, times).map { $0 / $1 }.sorted()
+            print(String(format: "alternated: %@ median %.2f ms, %@ median %.2f ms; paired steps, %@ / %@ speed: median %.3fx (middle half %.3f-%.3f)",
+                         Self.label(primary), times.sorted()[steps / 2] * 1e3, Self.label(alternate),
+                         alternateTimes.sorted()[steps / 2] * 1e3, Self.label(primary), Self.label(alternate),
+                         ratios[steps / 2], ratios[steps / 4], ratios[(3 * steps) / 4]))
         }
         let flopsPerStep = Double(BLAS.flopCount - flopsBefore) / Double(steps)
         let sorted = times.sorted()

@@ -119,3 +119,85 @@ import Testing
         #expect(!PanelKernel.suits(n: 1) && !PanelKernel.suits(n: 24) && !PanelKernel.suits(n: 0))
     }
 }
+
+/// The columns path's use of the kernels: a left operand packed into tiles (`LeftOperandTiles`),
+/// right operands packed from a batch of NCHW maps, products written into NCHW maps with a bias.
+/// The sums keep the FMA chain's order, so each result is the chain's to the bit, plus the bias.
+@Suite struct PanelGEMMImagesTests {
+    let chain = PanelGEMMTests()
+
+    /// A batch of `images` NCHW maps of `k` channels and `cells` cells as the k x (images * cells)
+    /// matrix the products take.
+    func matrix(of maps: [Float], images: Int, k: Int, cells: Int) -> [Float] {
+        (0..<k).flatMap { row in (0..<(images * cells)).map { maps[($0 / cells * k + row) * cells + $0 % cells] } }
+    }
+
+    func checkImagesBiasAndTiles(_ kernel: PanelKernel) {
+        // Rows around the tiles of 12 (and AVX2's micro-tiles of 6), images of 16 and 48 cells.
+        for (index, (m, k, cells, images)) in [(20, 7, 16, 3), (12, 33, 48, 2), (5, 64, 16, 5), (25, 1, 32, 1)].enumerated() {
+            let n = images * cells
+            for transA in [false, true] {
+                let stored = randomTensor([m * k], seed: UInt64(200 + index)).values   // m x k, or k x m when transA
+                let a = transA ? (0..<(m * k)).map { stored[($0 % k) * m + $0 / k] } : stored
+                let maps = randomTensor([images * k * cells], seed: UInt64(300 + index)).values
+                let bias = randomTensor([m], seed: UInt64(400 + index)).values
+                var packed = [Float](repeating: .nan, count: PanelKernel.packedCount(k: k, n: n))
+                packed.withUnsafeMutableBufferPointer {
+                    PanelKernel.pack(images: maps, ldb: cells, k: k, n: n, columnsPerImage: cells, imageStride: k * cells,
+                                     into: $0.baseAddress!)
+                }
+                let tiles = LeftOperandTiles()
+                let aTiles = tiles.pack(transA: transA, stored, lda: transA ? m : k, m: m, k: k)
+                var c = [Float](repeating: -7, count: images * m * cells + 3)
+                c.withUnsafeMutableBufferPointer {
+                    kernel.multiply(aTiles: true, m: m, n: n, k: k, a: aTiles, lda: 0, packed: packed, c: $0.baseAddress!,
+                                    ldc: cells, columnsPerImage: cells, imageStride: m * cells, bias: bias)
+                }
+                let b = matrix(of: maps, images: images, k: k, cells: cells)
+                let sums = chain.fmaChain(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n)
+                // Column q = (image, cell) of row r lands in map r of that image.
+                let expected = (0..<(images * m * cells)).map { at -> Float in
+                    let (image, r, cell) = (at / (m * cells), at / cells % m, at % cells)
+                    return sums[r * n + image * cells + cell] + bias[r]
+                }
+                let wrong = zip(c, expected).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+                #expect(wrong == 0, "\(kernel) \(m) x \(k), \(images) images of \(cells), transA \(transA): \(wrong) wrong")
+                #expect(c.suffix(3).allSatisfy { $0 == -7 }, "\(kernel) wrote past the last image")
+            }
+        }
+    }
+
+    @Test(.enabled(if: PanelKernel.avx2.isAvailable, "this CPU has no AVX2 with FMA"))
+    func avx2Kernel() { checkImagesBiasAndTiles(.avx2) }
+
+    @Test(.enabled(if: PanelKernel.avx512.isAvailable, "this CPU has no AVX-512"))
+    func avx512Kernel() { checkImagesBiasAndTiles(.avx512) }
+
+    /// Packing from maps is packing the gathered matrix.
+    @Test func packingFromMapsIsPackingTheirMatrix() {
+        let (images, k, cells) = (3, 5, 32)
+        let maps = (0..<(images * k * cells)).map(Float.init)
+        let n = images * cells
+        var fromMaps = [Float](repeating: .nan, count: PanelKernel.packedCount(k: k, n: n)), plain = fromMaps
+        fromMaps.withUnsafeMutableBufferPointer {
+            PanelKernel.pack(images: maps, ldb: cells, k: k, n: n, columnsPerImage: cells, imageStride: k * cells,
+                             into: $0.baseAddress!)
+        }
+        plain.withUnsafeMutableBufferPointer {
+            PanelKernel.pack(matrix(of: maps, images: images, k: k, cells: cells), matrices: 1, k: k, n: n, into: $0.baseAddress!)
+        }
+        #expect(fromMaps == plain)
+    }
+
+    /// Which grids take the panels: Float contexts with a panel kernel, grids of whole panels.
+    @Test func columnPanelsNeedFloatProductsAndWholePanels() {
+        guard let kernel = PanelKernel.fastest else { return }
+        let float = ComputeContext(threads: 1, products: .float32, panelKernel: kernel)
+        #expect(float.columnPanels(gridCells: 16) == kernel && float.columnPanels(gridCells: 256) == kernel)
+        #expect(float.columnPanels(gridCells: 4) == nil && float.columnPanels(gridCells: 24) == nil)
+        #expect(ComputeContext(threads: 1, products: .float32, panelKernel: nil).columnPanels(gridCells: 64) == nil)
+        if BFloat16Kernel.fastest != nil {
+            #expect(ComputeContext(threads: 1, products: .bfloat16, panelKernel: kernel).columnPanels(gridCells: 64) == nil)
+        }
+    }
+}

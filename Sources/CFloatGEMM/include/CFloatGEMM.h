@@ -25,10 +25,38 @@ size_t synthd_panel_packed_count(int k, int n);
 /// Packs b (k x n, row stride ldb) into panels of 16 columns, the columns past n zero.
 void synthd_panel_pack(const float *b, int ldb, int k, int n, float *packed);
 
+/// As `synthd_panel_pack`, with b's columns in images of `columns_per_image` (a multiple of 16,
+/// or n), `image_stride` floats apart: column j at b + (j / columns_per_image) * image_stride +
+/// j % columns_per_image. A batch of NCHW maps (ldb = H*W = columns_per_image, image_stride =
+/// C*H*W) is then the C x (images * H*W) matrix the columns path multiplies, packed with no
+/// transposition first.
+void synthd_panel_pack_images(const float *b, int ldb, int k, int n, int columns_per_image,
+                              ptrdiff_t image_stride, float *packed);
+
 /// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by
 /// `synthd_panel_pack`; only on a CPU where `synthd_panel_available(kernel)`. Sums run over k
 /// in order, one FMA at a time, as a naive loop's would in float.
 void synthd_panel_gemm(synthd_panel_kernel kernel, int m, int n, int k, const float *a, int lda,
                        const float *packed, float *c, int ldc);
+
+/// As `synthd_panel_gemm`, with c's columns in images as `synthd_panel_pack_images` reads b's
+/// (columns_per_image a multiple of 16, or n), plus bias[row] after each sum when bias is not
+/// NULL: a convolution over a batch writes its NCHW output (ldc = H*W, image_stride = C*H*W)
+/// with its bias, where a product into a C x (images * H*W) matrix had to be transposed after.
+/// With `a_packed`, a was packed by `synthd_panel_pack_a` (lda unused).
+void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, int n, int k, const float *a, int lda,
+                              const float *packed, float *c, int ldc, int columns_per_image,
+                              ptrdiff_t image_stride, const float *bias);
+
+/// Floats `synthd_panel_pack_a` writes for an m x k left operand: tiles of 12 rows (m rounded
+/// up), each k x 12 floats.
+size_t synthd_panel_packed_a_count(int m, int k);
+
+/// Packs tiles first_tile..<end_tile of op(a) (m x k; a stored k x m, row stride lda, when
+/// trans_a) into tiles of 12 rows, each depth's 12 floats consecutive (rows past m zero): the
+/// micro-tiles then read one stream where they read 12 rows, which for a matrix wider than
+/// 1 KiB fell into one L1 set (and down a column of a, each depth in another).
+void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, int first_tile, int end_tile,
+                         float *packed);
 
 #endif

@@ -41,6 +41,17 @@ extension ConvGeometry {
     var paddedArea: Int { paddedHeight * paddedWidth }
 }
 
+/// How `im2col` lays out the column matrix.
+public enum ColumnLayout: Sendable {
+    /// Row-major, as BLAS reads it.
+    case rows
+    /// In `PanelKernel`'s panels of 16 columns (each patch x 16 floats), so that its products
+    /// read the columns with no packing pass: the grid rows im2col writes (4, 8 or a multiple
+    /// of 8 columns, starting at a multiple of their width) never straddle two panels where
+    /// the grid's cells are a multiple of 16 (`PanelKernel.suitsColumns`).
+    case panels
+}
+
 /// im2col over a whole batch.
 ///
 /// image is (B, C, H, W); cols is (C*KH*KW, B*GH*GW): row (c, kh, kw), column (b, gh, gw).
@@ -48,11 +59,20 @@ extension ConvGeometry {
 /// thin ones (at 4x4 grids a per-image GEMM has N = 16). Each (c, b) plane is first copied
 /// into a zero-bordered scratch plane, which then serves all KH*KW kernel offsets from L1.
 public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>,
-                   _ g: ConvGeometry, parallel: Bool = true) {
+                   _ g: ConvGeometry, parallel: Bool = true, layout: ColumnLayout = .rows) {
     let kernelArea = g.kernelHeight * g.kernelWidth
     let gridArea = g.gridHeight * g.gridWidth
     let imageArea = g.height * g.width
     let rowLength = g.columnCount
+    let panels = layout == .panels, panelStride = 16 * g.patchSize
+    /// Where column q of row `row` goes.
+    @inline(__always) func destination(_ row: Int, _ q: Int) -> UnsafeMutablePointer<Float> {
+        if panels {
+            let panel: Int = (q &>> 4) &* panelStride
+            return cols + (panel &+ row &* 16 &+ (q & 15))
+        }
+        return cols + (row &* rowLength &+ q)
+    }
     let (stride, gridWidth, paddedWidth) = (g.stride, g.gridWidth, g.paddedWidth)
     let planes = g.channels * g.batch
     let minimumPlanes = parallel ? Swift.max(1, 32768 / Swift.max(kernelArea * gridArea, 1)) : planes
@@ -74,21 +94,21 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
             for k in 0..<kernelArea {
                 let kh = k / g.kernelWidth, kw = k % g.kernelWidth
                 let source = padded + kh * paddedWidth + kw
-                let out = cols + (c * kernelArea + k) * rowLength + b * gridArea
+                let row = c * kernelArea + k
                 for gh in 0..<g.gridHeight {
                     let inRow = source + gh * stride * paddedWidth
-                    let outRow = out + gh * gridWidth
+                    let first = b * gridArea + gh * gridWidth
                     if strideTwoVectors {
                         // Every other float of 16 consecutive ones: one load and a shuffle.
                         for j in Swift.stride(from: 0, to: gridWidth, by: 8) {
                             let pair = UnsafeRawPointer(inRow + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
-                            UnsafeMutableRawPointer(outRow + j).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(destination(row, first + j)).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
                         }
                     } else if strideTwoHalfVectors {
                         let pair = UnsafeRawPointer(inRow).loadUnaligned(as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(outRow).storeBytes(of: pair.evenHalf, as: SIMD4<Float>.self)
+                        UnsafeMutableRawPointer(destination(row, first)).storeBytes(of: pair.evenHalf, as: SIMD4<Float>.self)
                     } else {
-                        for gw in 0..<gridWidth { outRow[gw] = inRow[gw &* stride] }
+                        for gw in 0..<gridWidth { destination(row, first + gw).pointee = inRow[gw &* stride] }
                     }
                 }
             }

@@ -64,6 +64,30 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// Packs the k x n matrix whose column j lies at `b + (j / columnsPerImage) * imageStride +
+    /// j % columnsPerImage` (rows `ldb` apart), on the calling thread: a batch of NCHW maps as
+    /// the channels x (images * H*W) matrix of the columns path (ldb = columnsPerImage = H*W,
+    /// imageStride = C*H*W), packed without a transposition first. `columnsPerImage` a multiple
+    /// of 16, or n.
+    public static func pack(images b: UnsafePointer<Float>, ldb: Int, k: Int, n: Int, columnsPerImage: Int,
+                            imageStride: Int, into packed: UnsafeMutablePointer<Float>) {
+        precondition(columnsPerImage % 16 == 0 || columnsPerImage == n, "PanelKernel: \(columnsPerImage) columns an image")
+        synthd_panel_pack_images(b, Int32(ldb), Int32(k), Int32(n), Int32(columnsPerImage), imageStride, packed)
+    }
+
+    /// c = a . b + bias (one per row, when given), as `multiply`, with c's columns in images as
+    /// `pack(images:)` reads b's: a convolution writes its NCHW output (ldc = columnsPerImage
+    /// = H*W, imageStride = C*H*W) and its bias at once. On the calling thread.
+    /// With `aTiles`, a was packed by `LeftOperandTiles` (lda unused).
+    public func multiply(aTiles: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                         packed: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                         columnsPerImage: Int, imageStride: Int, bias: UnsafePointer<Float>?) {
+        guard isAvailable else { fatalError("PanelKernel.\(self) on a CPU without it") }
+        precondition(columnsPerImage % 16 == 0 || columnsPerImage == n, "PanelKernel: \(columnsPerImage) columns an image")
+        synthd_panel_gemm_images(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2, aTiles, Int32(m), Int32(n), Int32(k),
+                                 a, Int32(lda), packed, c, Int32(ldc), Int32(columnsPerImage), imageStride, bias)
+    }
+
     /// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by `pack`, on
     /// the calling thread. Only where `isAvailable`.
     public func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,

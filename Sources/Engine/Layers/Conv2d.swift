@@ -25,6 +25,8 @@ public final class Conv2d: Module {
     private let packedWeights = PackedLeftOperand()
     /// The weights transformed for the Winograd forward, and for the Winograd input gradient.
     private let winogradWeights = TransformedWeights(), winogradGradientWeights = TransformedWeights()
+    /// W, or W^T for the input gradient, packed for the panel kernel's products.
+    private let weightTiles = LeftOperandTiles()
 
     public init(_ name: String, inChannels: Int, outChannels: Int,
                 kernelSize: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -83,12 +85,23 @@ public final class Conv2d: Module {
         // With bfloat16 products in the DCGAN geometry, the columns are packed from x itself (no im2col).
         let columnKernel = reduced ? nil : BFloat16Kernel.forColumns(of: geometry(x, images: Swift.min(chunk, batch)),
                                                                     m: outChannels, transposed: false)
+        // Float products: im2col writes the kernel's panels, the product y and its bias.
+        let panels = bfloat16 ? nil : ComputeContext.current.columnPanels(gridCells: gridArea)
+        let weightTiles = panels == nil ? nil : self.weightTiles.pack(transA: false, weight.value.data, lda: whole.patchSize,
+                                                                       m: outChannels, k: whole.patchSize)
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], ycm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let g = geometry(x, images: n)
                 let columns = g.columnCount
+                if let panels, let weightTiles {
+                    im2col(cols, x.data + start * inputImage, g, parallel: false, layout: .panels)
+                    panels.multiply(aTiles: true, m: outChannels, n: columns, k: g.patchSize, a: weightTiles, lda: 0,
+                                    packed: cols, c: y.data + start * outputImage, ldc: gridArea,
+                                    columnsPerImage: gridArea, imageStride: outputImage, bias: bias?.value.data)
+                    continue
+                }
                 // ycm (Cout, n*OH*OW) = W (Cout, Cin*K*K) . cols (Cin*K*K, n*OH*OW), plus the bias
                 if reduced {
                     im2col(cols, x.data + start * inputImage, g, parallel: false)
@@ -193,11 +206,16 @@ public final class Conv2d: Module {
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
         let maxColumns = Swift.min(chunk, batch) * gridArea
         let parts = Parallel.partCount(batch)
+        // dx's products by the panel kernel: W^T (packed once a pass), dy packed from its NCHW maps.
+        let panels = inputGradient ? ComputeContext.current.columnPanels(gridCells: gridArea) : nil
         let pointers = scratch.prepare(parts: parts, sizes: [whole.patchSize * maxColumns, outChannels * maxColumns,
-                                                             weight.value.count, outChannels])
+                                                             weight.value.count, outChannels,
+                                                             panels == nil ? 0 : outChannels * maxColumns])
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
         let packedWeights = inputGradient ? packedWeights.pack(transA: true, m: whole.patchSize, k: outChannels,
                                                                a: weight.value.data, lda: whole.patchSize) : nil
+        let transposedWeights = panels == nil ? nil : weightTiles.pack(transA: true, weight.value.data, lda: whole.patchSize,
+                                                                        m: whole.patchSize, k: outChannels)
         // dW's product takes the columns' transpose packed from x itself where it can (no im2col).
         let columnKernel = BFloat16Kernel.forColumns(of: geometry(x, images: Swift.min(chunk, batch)),
                                                      m: outChannels, transposed: true)
@@ -208,7 +226,9 @@ public final class Conv2d: Module {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let g = geometry(x, images: n)
                 let columns = g.columnCount
-                swapLeadingAxes(dycm, dy.data + start * outputImage, a: n, b: outChannels, inner: gridArea, parallel: false)
+                if parameterGradients || panels == nil {
+                    swapLeadingAxes(dycm, dy.data + start * outputImage, a: n, b: outChannels, inner: gridArea, parallel: false)
+                }
                 if parameterGradients {
                     // dW (Cout, Cin*K*K) += dycm (Cout, n*OH*OW) . cols^T
                     if let columnKernel {
@@ -227,9 +247,18 @@ public final class Conv2d: Module {
                 }
                 if let dx, inputGradient {
                     // dcols (Cin*K*K, n*OH*OW) = W^T . dycm, then scattered back to pixels.
-                    BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: outChannels,
-                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dycm, ldb: columns,
-                                    c: cols, ldc: columns)
+                    if let panels, let transposedWeights {
+                        let dyPanels = pointers[part, 4]
+                        PanelKernel.pack(images: dy.data + start * outputImage, ldb: gridArea, k: outChannels, n: columns,
+                                         columnsPerImage: gridArea, imageStride: outputImage, into: dyPanels)
+                        panels.multiply(aTiles: true, m: g.patchSize, n: columns, k: outChannels, a: transposedWeights,
+                                        lda: 0, packed: dyPanels, c: cols, ldc: columns, columnsPerImage: columns,
+                                        imageStride: 0, bias: nil)
+                    } else {
+                        BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: outChannels,
+                                        a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: dycm, ldb: columns,
+                                        c: cols, ldc: columns)
+                    }
                     col2im(dx.data + start * inputImage, cols, g, parallel: false)
                 }
             }

@@ -49,6 +49,8 @@ public final class ConvTranspose2d: Module {
     let scratch = ConvolutionScratch()
     /// The weights packed for the bfloat16 kernels for a pass's products, when its context asks for bfloat16 (`BLAS`).
     private let packedWeights = PackedLeftOperand()
+    /// W^T (Cout*K*K x Cin) packed for the columns forward's products by the panel kernel.
+    private let weightTiles = LeftOperandTiles()
     /// The weights transformed for the Winograd forward.
     private let winogradWeights = TransformedWeights()
     /// The weights transformed for the input gradient by Winograd (a 4/2/1 convolution of dy).
@@ -120,18 +122,30 @@ public final class ConvTranspose2d: Module {
                                        sizes: [whole.patchSize * maxColumns, inChannels * maxColumns])
         let packedWeights = packedWeights.pack(transA: true, m: whole.patchSize, k: inChannels,
                                                a: weight.value.data, lda: whole.patchSize)
+        // Float products by the panel kernel: W^T (packed once a pass), x packed from its NCHW maps.
+        let panels = ComputeContext.current.columnPanels(gridCells: gridArea)
+        let transposedWeights = panels == nil ? nil : weightTiles.pack(transA: true, weight.value.data, lda: whole.patchSize,
+                                                                        m: whole.patchSize, k: inChannels)
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], xcm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let g = geometry(x, images: n)
                 let columns = g.columnCount
-                swapLeadingAxes(xcm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
-                                parallel: false)
                 // cols (Cout*K*K, n*H*W) = W^T . xcm, W stored (Cin, Cout*K*K): transpose A.
-                BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: inChannels,
-                                a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: xcm, ldb: columns,
-                                c: cols, ldc: columns)
+                if let panels, let transposedWeights {
+                    PanelKernel.pack(images: x.data + start * inChannels * gridArea, ldb: gridArea, k: inChannels,
+                                     n: columns, columnsPerImage: gridArea, imageStride: inChannels * gridArea, into: xcm)
+                    panels.multiply(aTiles: true, m: g.patchSize, n: columns, k: inChannels, a: transposedWeights,
+                                    lda: 0, packed: xcm, c: cols, ldc: columns, columnsPerImage: columns,
+                                    imageStride: 0, bias: nil)
+                } else {
+                    swapLeadingAxes(xcm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
+                                    parallel: false)
+                    BLAS.gemmSerial(transA: true, m: g.patchSize, n: columns, k: inChannels,
+                                    a: weight.value.data, lda: g.patchSize, packedA: packedWeights, b: xcm, ldb: columns,
+                                    c: cols, ldc: columns)
+                }
                 let yChunk = y.data + start * outChannels * outputArea
                 col2im(yChunk, cols, g, parallel: false)
                 if let bias {

@@ -1,0 +1,41 @@
+import CFloatGEMM
+
+/// The columns path's Float products by `PanelKernel`, where its layout suits the grid.
+///
+/// Why: OpenBLAS packs both operands of every call, and the columns path calls it per chunk of
+/// a few images: on an Intel Emerald Rapids its packing was 10% of a one-thread FP32 step, the
+/// swaps between NCHW and the channel-major matrices another 4% (docs/performance.md). Here
+/// the left operand (the weights, or their transpose) is packed once a pass, the right one is
+/// written in panels by the pass that makes it anyway (im2col, or a pack straight from the NCHW
+/// maps instead of the swap), and products over a batch's pixels write their NCHW output and
+/// bias directly. The weight gradients' products stay with OpenBLAS.
+extension ComputeContext {
+    /// The kernel of the columns path's Float products for a grid of `gridCells` cells: the
+    /// context's `panelKernel`, where its products are Float and the grid's cells are a
+    /// multiple of 16 (no panel straddles two images); nil: OpenBLAS.
+    func columnPanels(gridCells: Int) -> PanelKernel? {
+        guard bfloat16Kernel == nil, gridCells > 0, gridCells % 16 == 0 else { return nil }
+        return panelKernel
+    }
+}
+
+/// A left operand packed once a pass into the panel kernel's tiles of 12 rows (each depth's 12
+/// floats consecutive): the weights, or their transpose, that every chunk's product of the pass
+/// reads. Read in place, a micro-tile's 12 rows 4-8 KiB apart fell into one L1 set, and W^T
+/// read down W's columns put each depth in another: the products ran 15-20% slower than
+/// OpenBLAS's in the step, though faster alone (docs/performance.md).
+final class LeftOperandTiles {
+    private var storage: Tensor?
+
+    /// op(a) (m x k; a stored k x m, row stride lda, when `transA`) packed; valid until the next call.
+    func pack(transA: Bool, _ a: UnsafePointer<Float>, lda: Int, m: Int, k: Int) -> UnsafePointer<Float> {
+        let count = synthd_panel_packed_a_count(Int32(m), Int32(k))
+        let t = Tensor.reuse(storage, shape: [count]); storage = t
+        let out = t.data
+        let tiles = (m + 11) / 12
+        Parallel.forRanges(tiles, minimumPerChunk: Swift.max(1, 65536 / Swift.max(12 * k, 1))) { range in
+            synthd_panel_pack_a(transA, a, Int32(lda), Int32(m), Int32(k), Int32(range.lowerBound), Int32(range.upperBound), out)
+        }
+        return UnsafePointer(out)
+    }
+}
