@@ -4,7 +4,8 @@
 #include <string.h>
 
 enum { PANEL = 16 };   // columns of a packed panel: two AVX2 registers, one AVX-512 register
-enum { A_TILE = 12 };  // rows of a packed left-operand tile: one AVX-512 micro-tile, two AVX2 ones
+enum { A_TILE = 12 };
+enum { DEPTH_BLOCK = 256 };  // depths the AVX-512 kernel sums at a time (see gemm_avx512)  // rows of a packed left-operand tile: one AVX-512 micro-tile, two AVX2 ones
 
 size_t synthd_panel_packed_count(int k, int n) {
     return (size_t)((n + PANEL - 1) / PANEL) * PANEL * (size_t)k;
@@ -135,9 +136,21 @@ enum { ROWS5 = 12 };
 
 __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512(
     int rows, int panels, int k, const float *a, int rs, int ds, const float *first, const float *second,
-    float *c, float *cSecond, int ldc, int columns, const float *bias) {
+    float *c, float *cSecond, int ldc, int columns, const float *bias, bool accumulate) {
+    // columns: of the last panel stored (16 for whole panels).
+    __mmask16 last = columns >= PANEL ? 0xFFFF : (__mmask16)((1u << columns) - 1);
     __m512 sums[ROWS5][2];
     for (int r = 0; r < ROWS5; r++) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
+    if (accumulate) {   // the sums of the depths before, stored by the last block: the chain goes on
+        for (int r = 0; r < rows; r++) {
+            if (panels == 2) {
+                sums[r][0] = _mm512_loadu_ps(c + (size_t)r * ldc);
+                sums[r][1] = _mm512_maskz_loadu_ps(last, cSecond + (size_t)r * ldc);
+            } else {
+                sums[r][0] = _mm512_maskz_loadu_ps(last, c + (size_t)r * ldc);
+            }
+        }
+    }
     for (int i = 0; i < k; i++) {
         __m512 left = _mm512_loadu_ps(first + i * PANEL);
         __m512 right = panels == 2 ? _mm512_loadu_ps(second + i * PANEL) : left;
@@ -154,8 +167,6 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
             if (panels == 2) sums[r][1] = _mm512_add_ps(sums[r][1], value);
         }
     }
-    // columns: of the last panel stored (16 for whole panels).
-    __mmask16 last = columns >= PANEL ? 0xFFFF : (__mmask16)((1u << columns) - 1);
     for (int r = 0; r < rows; r++) {
         float *row = c + (size_t)r * ldc;
         if (panels == 2) {
@@ -167,8 +178,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
     }
 }
 
-#define TILE512(ROWS, PANELS) tile_avx512(ROWS, PANELS, k, rows, rs, ds, first, second, corner, cornerSecond, ldc, \
-                                              columns, rowBias)
+#define TILE512(ROWS, PANELS) tile_avx512(ROWS, PANELS, depth, rows, rs, ds, first, second, corner, cornerSecond, \
+                                              ldc, columns, rowBias, accumulate)
 // Constant row and panel counts, so that the sums stay in registers.
 #define ROWS_SWITCH(COUNT, PANELS) switch (COUNT) { \
     case 12: TILE512(12, PANELS); break; case 11: TILE512(11, PANELS); break; \
@@ -181,20 +192,27 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
 __attribute__((target("avx512f"), always_inline)) static inline void gemm_avx512(int m, int n, int k, const float *a, int rs, int ds, int ts,
                                                           const float *packed, output_columns out, int ldc,
                                                           const float *bias) {
-    int block = block_rows(k);
-    for (int start = 0; start < m; start += block) {
-        int end = start + block < m ? start + block : m;
-        for (int p = 0; p * PANEL < n; p += 2) {
-            const float *first = packed + (size_t)p * PANEL * k, *second = first + (size_t)PANEL * k;
-            int panels = (p + 1) * PANEL < n ? 2 : 1;
-            int columns = n - (p + panels - 1) * PANEL < PANEL ? n - (p + panels - 1) * PANEL : PANEL;
-            for (int i = start; i < end; i += ROWS5) {
-                const float *rows = ts ? a + (size_t)(i / A_TILE) * A_TILE * ts + (size_t)(i % A_TILE) * rs : a + (size_t)i * rs;
-                float *corner = column_start(out, p * PANEL) + (size_t)i * ldc;
-                float *cornerSecond = panels == 2 ? column_start(out, (p + 1) * PANEL) + (size_t)i * ldc : NULL;
-                const float *rowBias = bias ? bias + i : NULL;
-                int count = end - i < ROWS5 ? end - i : ROWS5;
-                if (panels == 2) { ROWS_SWITCH(count, 2) } else { ROWS_SWITCH(count, 1) }
+    // Depth blocks: a panel pair's block (DEPTH_BLOCK x 128 bytes) stays in L1 while the row
+    // block's micro-tiles read it, where a whole depth of 1024-2048 came from L2 for each.
+    for (int k0 = 0; k0 < k; k0 += DEPTH_BLOCK) {
+        int depth = k - k0 < DEPTH_BLOCK ? k - k0 : DEPTH_BLOCK;
+        bool accumulate = k0 > 0, lastBlock = k0 + depth == k;
+        int block = block_rows(depth);
+        for (int start = 0; start < m; start += block) {
+            int end = start + block < m ? start + block : m;
+            for (int p = 0; p * PANEL < n; p += 2) {
+                const float *first = packed + (size_t)p * PANEL * k + (size_t)k0 * PANEL, *second = first + (size_t)PANEL * k;
+                int panels = (p + 1) * PANEL < n ? 2 : 1;
+                int columns = n - (p + panels - 1) * PANEL < PANEL ? n - (p + panels - 1) * PANEL : PANEL;
+                for (int i = start; i < end; i += ROWS5) {
+                    const float *rows = (ts ? a + (size_t)(i / A_TILE) * A_TILE * ts + (size_t)(i % A_TILE) * rs
+                                            : a + (size_t)i * rs) + (size_t)k0 * ds;
+                    float *corner = column_start(out, p * PANEL) + (size_t)i * ldc;
+                    float *cornerSecond = panels == 2 ? column_start(out, (p + 1) * PANEL) + (size_t)i * ldc : NULL;
+                    const float *rowBias = bias && lastBlock ? bias + i : NULL;
+                    int count = end - i < ROWS5 ? end - i : ROWS5;
+                    if (panels == 2) { ROWS_SWITCH(count, 2) } else { ROWS_SWITCH(count, 1) }
+                }
             }
         }
     }

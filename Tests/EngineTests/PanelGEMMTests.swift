@@ -133,8 +133,10 @@ import Testing
     }
 
     func checkImagesBiasAndTiles(_ kernel: PanelKernel) {
-        // Rows around the tiles of 12 (and AVX2's micro-tiles of 6), images of 16 and 48 cells.
-        for (index, (m, k, cells, images)) in [(20, 7, 16, 3), (12, 33, 48, 2), (5, 64, 16, 5), (25, 1, 32, 1)].enumerated() {
+        // Rows around the tiles of 12 (and AVX2's micro-tiles of 6), images of 16 and 48 cells,
+        // depths across the AVX-512 kernel's blocks of 256 (the bias only after the last).
+        for (index, (m, k, cells, images)) in [(20, 7, 16, 3), (12, 33, 48, 2), (5, 64, 16, 5), (25, 1, 32, 1),
+                                               (13, 600, 16, 2)].enumerated() {
             let n = images * cells
             for transA in [false, true] {
                 let stored = randomTensor([m * k], seed: UInt64(200 + index)).values   // m x k, or k x m when transA
