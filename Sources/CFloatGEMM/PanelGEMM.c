@@ -71,9 +71,18 @@ bool synthd_panel_available(synthd_panel_kernel kernel) {
 enum { ROWS2 = 6 };
 
 __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
-    int rows, int k, const float *a, int rs, int ds, const float *panel, float *c, int ldc, int columns, const float *bias) {
+    int rows, int k, const float *a, int rs, int ds, const float *panel, float *c, int ldc, int columns, const float *bias,
+    bool accumulate) {
     __m256 sums[ROWS2][2];
     for (int r = 0; r < ROWS2; r++) sums[r][0] = sums[r][1] = _mm256_setzero_ps();
+    if (accumulate) {   // c's sums so far: the chain goes on from them
+        for (int r = 0; r < rows; r++) {
+            float held[PANEL] = {0};
+            memcpy(held, c + (size_t)r * ldc, (size_t)(columns < PANEL ? columns : PANEL) * sizeof(float));
+            sums[r][0] = _mm256_loadu_ps(held);
+            sums[r][1] = _mm256_loadu_ps(held + 8);
+        }
+    }
     for (int i = 0; i < k; i++) {
         __m256 low = _mm256_loadu_ps(panel + i * PANEL), high = _mm256_loadu_ps(panel + i * PANEL + 8);
         for (int r = 0; r < rows; r++) {
@@ -106,7 +115,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
 
 __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2(int m, int n, int k, const float *a, int rs, int ds, int ts,
                                                          const float *packed, output_columns out, int ldc,
-                                                         const float *bias) {
+                                                         const float *bias, bool accumulate) {
     int block = block_rows(k);
     for (int start = 0; start < m; start += block) {
         int end = start + block < m ? start + block : m;
@@ -118,12 +127,12 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2(
                 float *corner = column_start(out, p * PANEL) + (size_t)i * ldc;
                 const float *rowBias = bias ? bias + i : NULL;
                 switch (end - i < ROWS2 ? end - i : ROWS2) {   // constant row counts: sums stay in registers
-                case 6: tile_avx2(6, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
-                case 5: tile_avx2(5, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
-                case 4: tile_avx2(4, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
-                case 3: tile_avx2(3, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
-                case 2: tile_avx2(2, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
-                default: tile_avx2(1, k, rows, rs, ds, panel, corner, ldc, columns, rowBias); break;
+                case 6: tile_avx2(6, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
+                case 5: tile_avx2(5, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
+                case 4: tile_avx2(4, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
+                case 3: tile_avx2(3, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
+                case 2: tile_avx2(2, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
+                default: tile_avx2(1, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
                 }
             }
         }
@@ -191,12 +200,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
 
 __attribute__((target("avx512f"), always_inline)) static inline void gemm_avx512(int m, int n, int k, const float *a, int rs, int ds, int ts,
                                                           const float *packed, output_columns out, int ldc,
-                                                          const float *bias) {
+                                                          const float *bias, bool accumulateC) {
     // Depth blocks: a panel pair's block (DEPTH_BLOCK x 128 bytes) stays in L1 while the row
     // block's micro-tiles read it, where a whole depth of 1024-2048 came from L2 for each.
     for (int k0 = 0; k0 < k; k0 += DEPTH_BLOCK) {
         int depth = k - k0 < DEPTH_BLOCK ? k - k0 : DEPTH_BLOCK;
-        bool accumulate = k0 > 0, lastBlock = k0 + depth == k;
+        bool accumulate = k0 > 0 || accumulateC, lastBlock = k0 + depth == k;
         int block = block_rows(depth);
         for (int start = 0; start < m; start += block) {
             int end = start + block < m ? start + block : m;
@@ -221,26 +230,46 @@ __attribute__((target("avx512f"), always_inline)) static inline void gemm_avx512
 // One copy of each kernel per layout of a, so that a's strides are constants where they can be.
 __attribute__((target("avx512f"))) static void gemm_avx512_rows(int m, int n, int k, const float *a, int lda,
                                                                const float *packed, output_columns out, int ldc,
-                                                               const float *bias) {
-    gemm_avx512(m, n, k, a, lda, 1, 0, packed, out, ldc, bias);
+                                                               const float *bias, bool accumulate) {
+    gemm_avx512(m, n, k, a, lda, 1, 0, packed, out, ldc, bias, accumulate);
 }
 
 __attribute__((target("avx512f"))) static void gemm_avx512_tiles(int m, int n, int k, const float *a,
                                                                 const float *packed, output_columns out, int ldc,
-                                                                const float *bias) {
-    gemm_avx512(m, n, k, a, 1, A_TILE, k, packed, out, ldc, bias);
+                                                                const float *bias, bool accumulate) {
+    gemm_avx512(m, n, k, a, 1, A_TILE, k, packed, out, ldc, bias, accumulate);
 }
 
 __attribute__((target("avx2,fma"))) static void gemm_avx2_rows(int m, int n, int k, const float *a, int lda,
                                                               const float *packed, output_columns out, int ldc,
-                                                              const float *bias) {
-    gemm_avx2(m, n, k, a, lda, 1, 0, packed, out, ldc, bias);
+                                                              const float *bias, bool accumulate) {
+    gemm_avx2(m, n, k, a, lda, 1, 0, packed, out, ldc, bias, accumulate);
 }
 
 __attribute__((target("avx2,fma"))) static void gemm_avx2_tiles(int m, int n, int k, const float *a,
                                                                const float *packed, output_columns out, int ldc,
-                                                               const float *bias) {
-    gemm_avx2(m, n, k, a, 1, A_TILE, k, packed, out, ldc, bias);
+                                                               const float *bias, bool accumulate) {
+    gemm_avx2(m, n, k, a, 1, A_TILE, k, packed, out, ldc, bias, accumulate);
+}
+
+void synthd_panel_pack_a_maps(const float *maps, int channels, int cells, int images, int first_tile, int end_tile,
+                              float *packed) {
+    size_t k = (size_t)cells * images;
+    for (int tile = first_tile; tile < end_tile; tile++) {
+        float *to = packed + (size_t)tile * A_TILE * k;
+        for (int r = 0; r < A_TILE; r++) {
+            int channel = tile * A_TILE + r;
+            for (int image = 0; image < images; image++) {
+                float *column = to + (size_t)image * cells * A_TILE + r;
+                if (channel >= channels) {
+                    for (int s = 0; s < cells; s++) column[(size_t)s * A_TILE] = 0;
+                    continue;
+                }
+                const float *plane = maps + ((size_t)image * channels + channel) * cells;
+                for (int s = 0; s < cells; s++) column[(size_t)s * A_TILE] = plane[s];
+            }
+        }
+    }
 }
 
 size_t synthd_panel_packed_a_count(int m, int k) { return (size_t)((m + A_TILE - 1) / A_TILE) * A_TILE * (size_t)k; }
@@ -266,14 +295,18 @@ void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, in
 
 void synthd_panel_gemm(synthd_panel_kernel kernel, int m, int n, int k, const float *a, int lda,
                        const float *packed, float *c, int ldc) {
-    synthd_panel_gemm_images(kernel, false, m, n, k, a, lda, packed, c, ldc, n, 0, NULL);
+    synthd_panel_gemm_images(kernel, false, m, n, k, a, lda, packed, c, ldc, n, 0, NULL, false);
 }
 
 void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, int n, int k, const float *a, int lda,
                               const float *packed, float *c, int ldc, int columns_per_image,
-                              ptrdiff_t image_stride, const float *bias) {
+                              ptrdiff_t image_stride, const float *bias, bool accumulate) {
     if (m <= 0 || n <= 0) return;
     output_columns out = { c, columns_per_image, image_stride };
+    if (k <= 0 && accumulate) {
+        if (bias) abort();   // no caller adds a bias to sums it goes on with
+        return;
+    }
     if (k <= 0) {
         for (int p = 0; p * PANEL < n; p++) {
             int columns = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
@@ -284,11 +317,11 @@ void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, 
         return;
     }
     if (kernel == SYNTHD_PANEL_AVX512) {
-        if (a_packed) gemm_avx512_tiles(m, n, k, a, packed, out, ldc, bias);
-        else gemm_avx512_rows(m, n, k, a, lda, packed, out, ldc, bias);
+        if (a_packed) gemm_avx512_tiles(m, n, k, a, packed, out, ldc, bias, accumulate);
+        else gemm_avx512_rows(m, n, k, a, lda, packed, out, ldc, bias, accumulate);
     } else {
-        if (a_packed) gemm_avx2_tiles(m, n, k, a, packed, out, ldc, bias);
-        else gemm_avx2_rows(m, n, k, a, lda, packed, out, ldc, bias);
+        if (a_packed) gemm_avx2_tiles(m, n, k, a, packed, out, ldc, bias, accumulate);
+        else gemm_avx2_rows(m, n, k, a, lda, packed, out, ldc, bias, accumulate);
     }
 }
 
@@ -297,6 +330,11 @@ void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, 
 bool synthd_panel_available(synthd_panel_kernel kernel) { return false; }
 
 size_t synthd_panel_packed_a_count(int m, int k) { return 0; }
+
+void synthd_panel_pack_a_maps(const float *maps, int channels, int cells, int images, int first_tile, int end_tile,
+                              float *packed) {
+    abort();
+}
 
 void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, int first_tile, int end_tile,
                          float *packed) {
@@ -310,7 +348,7 @@ void synthd_panel_gemm(synthd_panel_kernel kernel, int m, int n, int k, const fl
 
 void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, int n, int k, const float *a, int lda,
                               const float *packed, float *c, int ldc, int columns_per_image,
-                              ptrdiff_t image_stride, const float *bias) {
+                              ptrdiff_t image_stride, const float *bias, bool accumulate) {
     abort();
 }
 

@@ -11,7 +11,13 @@ struct KernelBenchmark: ParsableCommand {
 
     @Option(help: "Repetitions per kernel (the median is printed).") var repetitions = 21
 
+    @Flag(help: "Only the reference model's convolution passes, by the panel kernel and by OpenBLAS alternately.")
+    var convolutions = false
+
+    @Option(help: "Threads of the convolution passes.") var threads = 1
+
     func run() throws {
+        if convolutions { return timeConvolutions() }
         // D conv2: 64 channels 16x16 -> 8x8; G up2 (as col2im): 64 channels 16x16 from 8x8 grid.
         let g = ConvGeometry(batch: 64, channels: 64, height: 16, width: 16, kernelHeight: 4, kernelWidth: 4,
                              stride: 2, padding: 1, gridHeight: 8, gridWidth: 8)
@@ -47,6 +53,49 @@ struct KernelBenchmark: ParsableCommand {
             time("near-copy test, 256 samples against 10 x 6,000 real images, \(threads) thread\(threads == 1 ? "" : "s")") {
                 ComputeContext(threads: threads).run { _ = copies.areCopies(samples, labels: labels) }
             }
+        }
+    }
+
+    /// Each convolution pass of the reference step (B = 64, `threads` threads), in a Float context with
+    /// the fastest panel kernel and in one with OpenBLAS, the two alternated pass by pass.
+    func timeConvolutions() {
+        guard let kernel = PanelKernel.fastest else { return print("this CPU has no panel kernel") }
+        let panels = ComputeContext(threads: threads, products: .float32, winogradConvolutions: false, panelKernel: kernel)
+        let openBLAS = ComputeContext(threads: threads, products: .float32, winogradConvolutions: false, panelKernel: nil)
+        var rng = RandomGenerator(seed: 3)
+        func random(_ shape: [Int]) -> Tensor {
+            let t = Tensor(zeros: shape)
+            rng.fillUniform(t, -1, 1)
+            return t
+        }
+        func compare(_ label: String, _ body: () -> Void) {
+            var times: [[Double]] = [[], []]
+            for _ in 0...repetitions {
+                for (index, context) in [panels, openBLAS].enumerated() {
+                    let start = monotonicSeconds()
+                    context.run(body)
+                    times[index].append(monotonicSeconds() - start)
+                }
+            }
+            let medians = times.map { $0.sorted()[$0.count / 2] }
+            print(String(format: "%@: %@ panels %.3f ms, OpenBLAS %.3f ms (%.2fx)", label, kernel.description,
+                         medians[0] * 1e3, medians[1] * 1e3, medians[1] / medians[0]))
+        }
+        for (cin, cout, size) in [(1, 64, 32), (64, 128, 16), (128, 256, 8)] {
+            let conv = Conv2d("d", inChannels: cin, outChannels: cout, kernelSize: 4, stride: 2, padding: 1)
+            conv.weight.value.copy(from: random(conv.weight.shape))
+            let x = random([64, cin, size, size]), dy = random([64, cout, size / 2, size / 2])
+            compare("D conv \(cin)->\(cout) \(size)x\(size) forward") { _ = conv.forward(x) }
+            compare("D conv \(cin)->\(cout) backward, dx only") { _ = conv.backward(dy, parameterGradients: false) }
+            compare("D conv \(cin)->\(cout) backward, dW only") { _ = conv.backward(dy, inputGradient: false) }
+        }
+        for (cin, cout, size) in [(256, 128, 4), (128, 64, 8), (64, 1, 16)] {
+            let up = ConvTranspose2d("g", inChannels: cin, outChannels: cout, kernelSize: 4, stride: 2, padding: 1)
+            up.weight.value.copy(from: random(up.weight.shape))
+            let x = random([64, cin, size, size]), dy = random([64, cout, 2 * size, 2 * size])
+            compare("G up \(cin)->\(cout) \(size)x\(size) forward") { _ = up.forward(x, algorithm: .columns) }
+            compare("G up \(cin)->\(cout) backward, dx only") { _ = up.backward(dy, parameterGradients: false) }
+            compare("G up \(cin)->\(cout) backward, dW only") { _ = up.backward(dy, inputGradient: false) }
         }
     }
 

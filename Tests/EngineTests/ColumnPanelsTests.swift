@@ -34,6 +34,33 @@ import Testing
         #expect(wrong == 0, "\(c.testDescription): \(wrong) of \(k * n) values misplaced")
     }
 
+    /// `patchPanels` holds im2col's matrix transposed: row q (a grid cell), column p (channel c,
+    /// tap kh * 4 + kw) at panel c, lane p % 16.
+    @Test(arguments: [
+        ConvCase(inChannels: 3, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 8, width: 8),
+        ConvCase(inChannels: 2, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 32, width: 16),
+        ConvCase(inChannels: 2, outChannels: 1, kernel: 4, stride: 1, padding: 2, height: 5, width: 3),   // any stride
+    ])
+    func patchPanelsHoldTheTransposedColumns(_ c: ConvCase) {
+        let images = 2
+        let gridHeight = (c.height + 2 * c.padding - c.kernel) / c.stride + 1
+        let gridWidth = (c.width + 2 * c.padding - c.kernel) / c.stride + 1
+        let g = ConvGeometry(batch: images, channels: c.inChannels, height: c.height, width: c.width,
+                             kernelHeight: 4, kernelWidth: 4, stride: c.stride, padding: c.padding,
+                             gridHeight: gridHeight, gridWidth: gridWidth)
+        let x = randomTensor([images, c.inChannels, c.height, c.width], seed: 6)
+        let (k, n) = (g.patchSize, g.columnCount)
+        let rows = Tensor(zeros: [k * n]), panels = Tensor(zeros: [n * k])
+        im2col(rows.data, x.data, g, parallel: false)
+        patchPanels(panels.data, x.data, g)
+        var wrong = 0
+        for p in 0..<k {
+            for q in 0..<n where panels[(p / 16) * 16 * n + q * 16 + p % 16] != rows[p * n + q] { wrong += 1 }
+        }
+        #expect(wrong == 0, "\(c.testDescription): \(wrong) of \(k * n) values misplaced")
+        #expect(suitsPatchPanels(g) == (c.inChannels >= 2))
+    }
+
     static let kernels = PanelKernel.allCases.filter(\.isAvailable)
 
     /// A shape's layer in a context with `kernel` (or OpenBLAS): the output, then dx, dW, db.

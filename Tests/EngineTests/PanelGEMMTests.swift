@@ -169,11 +169,55 @@ import Testing
         }
     }
 
+    /// A weight gradient's product: a from maps in tiles, c += a . b over two chunks, each chain
+    /// going on from the sums before (so the result is the chain over both chunks' depths).
+    func checkAccumulatedMapTiles(_ kernel: PanelKernel) {
+        for (index, (m, cells, images, n)) in [(13, 16, 3, 32), (24, 64, 2, 48), (5, 16, 20, 16)].enumerated() {
+            let k = cells * images
+            let maps = (0..<2).map { randomTensor([images * m * cells], seed: UInt64(500 + 10 * index + $0)).values }
+            let bs = (0..<2).map { randomTensor([k * n], seed: UInt64(600 + 10 * index + $0)).values }
+            let start = randomTensor([m * n], seed: UInt64(700 + index)).values
+            var c = start
+            for chunk in 0..<2 {
+                var tiles = [Float](repeating: .nan, count: PanelKernel.tilesCount(m: m, k: k))
+                tiles.withUnsafeMutableBufferPointer {
+                    PanelKernel.packTiles(maps: maps[chunk], channels: m, cells: cells, images: images, into: $0.baseAddress!)
+                }
+                var packed = [Float](repeating: .nan, count: PanelKernel.packedCount(k: k, n: n))
+                packed.withUnsafeMutableBufferPointer { PanelKernel.pack(bs[chunk], matrices: 1, k: k, n: n, into: $0.baseAddress!) }
+                c.withUnsafeMutableBufferPointer {
+                    kernel.multiply(aTiles: true, m: m, n: n, k: k, a: tiles, lda: 0, packed: packed, c: $0.baseAddress!,
+                                    ldc: n, columnsPerImage: n, imageStride: 0, bias: nil, accumulate: true)
+                }
+            }
+            // The chain from c's start over the first chunk's depths, then the second's.
+            let a = maps.map { matrix(of: $0, images: images, k: m, cells: cells) }   // m x k each
+            var expected = start
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = start[i * n + j]
+                    for chunk in 0..<2 {
+                        for q in 0..<k { sum = sum.addingProduct(a[chunk][i * k + q], bs[chunk][q * n + j]) }
+                    }
+                    expected[i * n + j] = sum
+                }
+            }
+            let wrong = zip(c, expected).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+            #expect(wrong == 0, "\(kernel) \(m) channels, \(images) images of \(cells), n \(n): \(wrong) of \(c.count) wrong")
+        }
+    }
+
     @Test(.enabled(if: PanelKernel.avx2.isAvailable, "this CPU has no AVX2 with FMA"))
-    func avx2Kernel() { checkImagesBiasAndTiles(.avx2) }
+    func avx2Kernel() {
+        checkImagesBiasAndTiles(.avx2)
+        checkAccumulatedMapTiles(.avx2)
+    }
 
     @Test(.enabled(if: PanelKernel.avx512.isAvailable, "this CPU has no AVX-512"))
-    func avx512Kernel() { checkImagesBiasAndTiles(.avx512) }
+    func avx512Kernel() {
+        checkImagesBiasAndTiles(.avx512)
+        checkAccumulatedMapTiles(.avx512)
+    }
 
     /// Packing from maps is packing the gathered matrix.
     @Test func packingFromMapsIsPackingTheirMatrix() {

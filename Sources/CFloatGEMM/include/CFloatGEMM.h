@@ -43,10 +43,18 @@ void synthd_panel_gemm(synthd_panel_kernel kernel, int m, int n, int k, const fl
 /// (columns_per_image a multiple of 16, or n), plus bias[row] after each sum when bias is not
 /// NULL: a convolution over a batch writes its NCHW output (ldc = H*W, image_stride = C*H*W)
 /// with its bias, where a product into a C x (images * H*W) matrix had to be transposed after.
-/// With `a_packed`, a was packed by `synthd_panel_pack_a` (lda unused).
+/// With `a_packed`, a was packed by `synthd_panel_pack_a` (lda unused). With `accumulate`, the
+/// sums go on from c's values (c += a . b, each chain continued: a weight gradient summed over
+/// chunks is the one chain over all of them).
 void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, int n, int k, const float *a, int lda,
                               const float *packed, float *c, int ldc, int columns_per_image,
-                              ptrdiff_t image_stride, const float *bias);
+                              ptrdiff_t image_stride, const float *bias, bool accumulate);
+
+/// Tiles first_tile..<end_tile of the channels x (images * cells) matrix of a batch of NCHW
+/// maps (maps (images, channels, cells)), packed as `synthd_panel_pack_a` packs: a weight
+/// gradient's left operand (dy, or a transposed convolution's x) without a transposition first.
+void synthd_panel_pack_a_maps(const float *maps, int channels, int cells, int images, int first_tile, int end_tile,
+                              float *packed);
 
 /// Floats `synthd_panel_pack_a` writes for an m x k left operand: tiles of 12 rows (m rounded
 /// up), each k x 12 floats.

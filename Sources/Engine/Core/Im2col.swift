@@ -116,6 +116,51 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
     }
 }
 
+/// The transpose of `im2col`'s matrix, (B*GH*GW) x (C*4*4), in `PanelKernel`'s panels: one
+/// panel a channel, each row a grid cell's 16 taps (4 rows of 4 consecutive floats of the
+/// zero-bordered plane). The right operand of a weight gradient's product by the panel kernel,
+/// dW (Cout x C*16) += dy-matrix . cols^T, written where OpenBLAS packed it on every call. Only
+/// for 4 x 4 kernels.
+public func patchPanels(_ panels: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, _ g: ConvGeometry) {
+    precondition(g.kernelHeight == 4 && g.kernelWidth == 4, "patchPanels: a \(g.kernelHeight) x \(g.kernelWidth) kernel")
+    let gridArea = g.gridHeight * g.gridWidth, imageArea = g.height * g.width
+    let rows = g.columnCount, (stride, paddedWidth) = (g.stride, g.paddedWidth)
+    let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedArea + 16)
+    defer { padded.deallocate() }
+    padded.initialize(repeating: 0, count: g.paddedArea + 16)
+    for c in 0..<g.channels {
+        let panel = panels + c * 16 * rows
+        for b in 0..<g.batch {
+            let plane = image + (b * g.channels + c) * imageArea
+            for h in 0..<g.height {
+                let from = plane + h * g.width, to = padded + (h + g.padding) * paddedWidth + g.padding
+                for w in 0..<g.width { to[w] = from[w] }
+            }
+            for gh in 0..<g.gridHeight {
+                let top = padded + gh * stride * paddedWidth
+                var out = panel + (b * gridArea + gh * g.gridWidth) * 16
+                for gw in 0..<g.gridWidth {
+                    let corner = UnsafeRawPointer(top + gw * stride)
+                    let taps = SIMD16<Float>(
+                        lowHalf: SIMD8(lowHalf: corner.loadUnaligned(as: SIMD4<Float>.self),
+                                       highHalf: corner.loadUnaligned(fromByteOffset: paddedWidth * 4, as: SIMD4<Float>.self)),
+                        highHalf: SIMD8(lowHalf: corner.loadUnaligned(fromByteOffset: paddedWidth * 8, as: SIMD4<Float>.self),
+                                        highHalf: corner.loadUnaligned(fromByteOffset: paddedWidth * 12, as: SIMD4<Float>.self)))
+                    UnsafeMutableRawPointer(out).storeBytes(of: taps, as: SIMD16<Float>.self)
+                    out += 16
+                }
+            }
+        }
+    }
+}
+
+/// Whether a weight gradient's product takes `patchPanels` of `g`: 4 x 4 kernels, whose 16 taps
+/// a channel fill one panel, and at least two channels. With one (D's first convolution, G's
+/// last), the product is a single panel wide and as deep as the batch's pixels, and packing
+/// its left operand (64 channels by every pixel) costs more than OpenBLAS's whole product:
+/// 0.65-0.74x (docs/performance.md).
+public func suitsPatchPanels(_ g: ConvGeometry) -> Bool { g.kernelHeight == 4 && g.kernelWidth == 4 && g.channels >= 2 }
+
 /// col2im over a whole batch: the adjoint of `im2col`. Overwrites image (B, C, H, W) with
 /// the sum of every column entry that reads each pixel: gathered for the DCGAN geometry (4 x 4,
 /// stride 2, padding 1, the image twice the grid: `DoublingColumns`), else scattered.

@@ -78,14 +78,26 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     /// c = a . b + bias (one per row, when given), as `multiply`, with c's columns in images as
     /// `pack(images:)` reads b's: a convolution writes its NCHW output (ldc = columnsPerImage
     /// = H*W, imageStride = C*H*W) and its bias at once. On the calling thread.
-    /// With `aTiles`, a was packed by `LeftOperandTiles` (lda unused).
+    /// With `aTiles`, a was packed into tiles (`LeftOperandTiles`, `packTiles`; lda unused).
+    /// With `accumulate`, c += a . b, each sum's FMA chain continued from c's value (a weight
+    /// gradient summed over chunks is then the one chain over all of them).
     public func multiply(aTiles: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                          packed: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-                         columnsPerImage: Int, imageStride: Int, bias: UnsafePointer<Float>?) {
+                         columnsPerImage: Int, imageStride: Int, bias: UnsafePointer<Float>?, accumulate: Bool = false) {
         guard isAvailable else { fatalError("PanelKernel.\(self) on a CPU without it") }
         precondition(columnsPerImage % 16 == 0 || columnsPerImage == n, "PanelKernel: \(columnsPerImage) columns an image")
         synthd_panel_gemm_images(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2, aTiles, Int32(m), Int32(n), Int32(k),
-                                 a, Int32(lda), packed, c, Int32(ldc), Int32(columnsPerImage), imageStride, bias)
+                                 a, Int32(lda), packed, c, Int32(ldc), Int32(columnsPerImage), imageStride, bias, accumulate)
+    }
+
+    /// Floats a left operand of m rows and depth k takes in tiles of 12 rows (m rounded up).
+    public static func tilesCount(m: Int, k: Int) -> Int { synthd_panel_packed_a_count(Int32(m), Int32(k)) }
+
+    /// The channels x (images * cells) matrix of a batch of NCHW maps packed into tiles of 12
+    /// rows, on the calling thread: a weight gradient's left operand, no transposition first.
+    public static func packTiles(maps: UnsafePointer<Float>, channels: Int, cells: Int, images: Int,
+                                 into tiles: UnsafeMutablePointer<Float>) {
+        synthd_panel_pack_a_maps(maps, Int32(channels), Int32(cells), Int32(images), 0, Int32((channels + 11) / 12), tiles)
     }
 
     /// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by `pack`, on

@@ -206,11 +206,17 @@ public final class Conv2d: Module {
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
         let maxColumns = Swift.min(chunk, batch) * gridArea
         let parts = Parallel.partCount(batch)
-        // dx's products by the panel kernel: W^T (packed once a pass), dy packed from its NCHW maps.
+        // Products by the panel kernel: dx's with W^T packed once a pass and dy packed from its
+        // NCHW maps; dW's (4 x 4 kernels) with dy in tiles and x's patches in panels. Neither
+        // needs dy's channel-major copy.
         let panels = inputGradient ? ComputeContext.current.columnPanels(gridCells: gridArea) : nil
+        let weightPanels = parameterGradients && suitsPatchPanels(whole)
+            ? ComputeContext.current.columnPanels(gridCells: gridArea) : nil
         let pointers = scratch.prepare(parts: parts, sizes: [whole.patchSize * maxColumns, outChannels * maxColumns,
                                                              weight.value.count, outChannels,
-                                                             panels == nil ? 0 : outChannels * maxColumns])
+                                                             panels == nil ? 0 : outChannels * maxColumns,
+                                                             weightPanels == nil ? 0 : PanelKernel.tilesCount(m: outChannels,
+                                                                                                             k: maxColumns)])
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
         let packedWeights = inputGradient ? packedWeights.pack(transA: true, m: whole.patchSize, k: outChannels,
                                                                a: weight.value.data, lda: whole.patchSize) : nil
@@ -226,10 +232,22 @@ public final class Conv2d: Module {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let g = geometry(x, images: n)
                 let columns = g.columnCount
-                if parameterGradients || panels == nil {
-                    swapLeadingAxes(dycm, dy.data + start * outputImage, a: n, b: outChannels, inner: gridArea, parallel: false)
+                let dyChunk = dy.data + start * outputImage
+                if (parameterGradients && weightPanels == nil) || (inputGradient && panels == nil) {
+                    swapLeadingAxes(dycm, dyChunk, a: n, b: outChannels, inner: gridArea, parallel: false)
                 }
-                if parameterGradients {
+                if parameterGradients, let weightPanels {
+                    // dW (Cout, Cin*16) += dy (Cout, n*OH*OW) . cols^T, the chain going on from dW.
+                    let dyTiles = pointers[part, 5]
+                    PanelKernel.packTiles(maps: dyChunk, channels: outChannels, cells: gridArea, images: n, into: dyTiles)
+                    patchPanels(cols, x.data + start * inputImage, g)
+                    weightPanels.multiply(aTiles: true, m: outChannels, n: g.patchSize, k: columns, a: dyTiles, lda: 0,
+                                          packed: cols, c: dW, ldc: g.patchSize, columnsPerImage: g.patchSize,
+                                          imageStride: 0, bias: nil, accumulate: true)
+                    if let db {
+                        for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * gridArea, gridArea) }
+                    }
+                } else if parameterGradients {
                     // dW (Cout, Cin*K*K) += dycm (Cout, n*OH*OW) . cols^T
                     if let columnKernel {
                         columnKernel.multiplyColumns(packedA: nil, a: dycm, lda: columns, image: x.data + start * inputImage,

@@ -49,7 +49,8 @@ public final class ConvTranspose2d: Module {
     let scratch = ConvolutionScratch()
     /// The weights packed for the bfloat16 kernels for a pass's products, when its context asks for bfloat16 (`BLAS`).
     private let packedWeights = PackedLeftOperand()
-    /// W^T (Cout*K*K x Cin) packed for the columns forward's products by the panel kernel.
+    /// W^T (Cout*K*K x Cin) packed for the columns forward's products by the panel kernel, or W
+    /// for the input gradient's.
     private let weightTiles = LeftOperandTiles()
     /// The weights transformed for the Winograd forward.
     private let winogradWeights = TransformedWeights()
@@ -325,16 +326,27 @@ public final class ConvTranspose2d: Module {
         let gridArea = whole.gridHeight * whole.gridWidth, outputArea = whole.height * whole.width
         let chunk = ConvolutionScratch.imagesPerChunk(columnFloatsPerImage: whole.patchSize * gridArea)
         let maxColumns = Swift.min(chunk, batch) * gridArea
-        let pointers = scratch.prepare(parts: Parallel.partCount(batch),
-                                       sizes: [whole.patchSize * maxColumns, inChannels * maxColumns,
-                                               weight.value.count, outChannels])
-        let packedWeights = inputGradient ? packedWeights.pack(transA: false, m: inChannels, k: whole.patchSize,
-                                                               a: weight.value.data, lda: whole.patchSize) : nil
         // Where the products can take dy's columns packed from dy itself, no im2col.
         let chunkGeometry = geometry(x, images: Swift.min(chunk, batch))
         let weightKernel = BFloat16Kernel.forColumns(of: chunkGeometry, m: inChannels, transposed: true)
         let inputKernel = BFloat16Kernel.forColumns(of: chunkGeometry, m: inChannels, transposed: false)
-        let needsColumns = (parameterGradients && weightKernel == nil) || (inputGradient && inputKernel == nil)
+        // Float products by the panel kernel: dW's (4 x 4 kernels) with x in tiles and dy's
+        // patches in panels, dx's with W packed once a pass and dy's columns in panels, written
+        // into dx's NCHW maps. Neither needs x's channel-major copy or dx's.
+        let panels = ComputeContext.current.columnPanels(gridCells: gridArea)
+        let weightPanels = parameterGradients && weightKernel == nil && suitsPatchPanels(whole) ? panels : nil
+        let inputPanels = inputGradient && inputKernel == nil ? panels : nil
+        let needsColumns = (parameterGradients && weightKernel == nil && weightPanels == nil)
+            || (inputGradient && inputKernel == nil && inputPanels == nil)
+        let pointers = scratch.prepare(parts: Parallel.partCount(batch),
+                                       sizes: [whole.patchSize * maxColumns, inChannels * maxColumns,
+                                               weight.value.count, outChannels,
+                                               weightPanels == nil ? 0 : PanelKernel.tilesCount(m: inChannels, k: maxColumns)])
+        let packedWeights = inputGradient ? packedWeights.pack(transA: false, m: inChannels, k: whole.patchSize,
+                                                               a: weight.value.data, lda: whole.patchSize) : nil
+        let weightTiles = inputPanels == nil ? nil : self.weightTiles.pack(transA: false, weight.value.data,
+                                                                            lda: whole.patchSize, m: inChannels,
+                                                                            k: whole.patchSize)
         Parallel.forParts(batch) { part, images in
             let dcols = pointers[part, 0], cm = pointers[part, 1]
             let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
@@ -344,7 +356,19 @@ public final class ConvTranspose2d: Module {
                 let columns = g.columnCount
                 let dyChunk = dy.data + start * outChannels * outputArea
                 if needsColumns { im2col(dcols, dyChunk, g, parallel: false) }  // dcols (Cout*K*K, n*H*W)
-                if parameterGradients {
+                if parameterGradients, let weightPanels {
+                    // dW (Cin, Cout*16) += x (Cin, n*H*W) . dcols^T, the chain going on from dW.
+                    let xTiles = pointers[part, 4]
+                    PanelKernel.packTiles(maps: x.data + start * inChannels * gridArea, channels: inChannels, cells: gridArea,
+                                          images: n, into: xTiles)
+                    patchPanels(dcols, dyChunk, g)
+                    weightPanels.multiply(aTiles: true, m: inChannels, n: g.patchSize, k: columns, a: xTiles, lda: 0,
+                                          packed: dcols, c: dW, ldc: g.patchSize, columnsPerImage: g.patchSize,
+                                          imageStride: 0, bias: nil, accumulate: true)
+                    if let db {
+                        for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
+                    }
+                } else if parameterGradients {
                     swapLeadingAxes(cm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
                                     parallel: false)
                     // dW (Cin, Cout*K*K) += xcm (Cin, n*H*W) . dcols^T
@@ -360,7 +384,13 @@ public final class ConvTranspose2d: Module {
                         for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
                     }
                 }
-                if let dx, inputGradient {
+                if let dx, inputGradient, let inputPanels, let weightTiles {
+                    // dx (n, Cin, H*W) = W (Cin, Cout*K*K) . dcols, dcols written in panels.
+                    im2col(dcols, dyChunk, g, parallel: false, layout: .panels)
+                    inputPanels.multiply(aTiles: true, m: inChannels, n: columns, k: g.patchSize, a: weightTiles, lda: 0,
+                                         packed: dcols, c: dx.data + start * inChannels * gridArea, ldc: gridArea,
+                                         columnsPerImage: gridArea, imageStride: inChannels * gridArea, bias: nil)
+                } else if let dx, inputGradient {
                     // dxcm (Cin, n*H*W) = W (Cin, Cout*K*K) . dcols, then back to NCHW.
                     if let inputKernel {
                         inputKernel.multiplyColumns(packedA: packedWeights, a: weight.value.data, lda: g.patchSize,
