@@ -59,7 +59,8 @@ struct KernelBenchmark: ParsableCommand {
     /// Each convolution pass of the reference step (B = 64, `threads` threads), in a Float context with
     /// the fastest panel kernel and in one with OpenBLAS, the two alternated pass by pass.
     func timeConvolutions() {
-        guard let kernel = PanelKernel.fastest else { return print("this CPU has no panel kernel") }
+        guard PanelKernel.avx512.isAvailable else { return print("the columns path takes its panel kernel only with AVX-512") }
+        let kernel = PanelKernel.avx512
         let panels = ComputeContext(threads: threads, products: .float32, winogradConvolutions: false, panelKernel: kernel)
         let openBLAS = ComputeContext(threads: threads, products: .float32, winogradConvolutions: false, panelKernel: nil)
         var rng = RandomGenerator(seed: 3)

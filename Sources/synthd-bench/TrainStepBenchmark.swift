@@ -24,7 +24,7 @@ struct TrainStepBenchmark: ParsableCommand {
     @Option(help: "Seed of weights and data.") var seed: UInt64 = 1
 
     @Option(name: [.customLong("float-products"), .customLong("winograd-products")],
-            help: "On a CPU, the kernel of the Float products the engine packs itself (the columns path's and the Winograd passes'): openblas, avx2 or avx512 (default: the widest this CPU runs; to compare).")
+            help: "On a CPU, the kernel of the Float products the engine packs itself (the Winograd passes'; the columns path's, which take only avx512): openblas, avx2 or avx512 (default: the widest this CPU runs; to compare).")
     var floatProducts: String?
 
     @Option(help: "Also time each step with these Float products (openblas, avx2 or avx512), alternating step by step so that a VM's drift falls on both alike; prints both medians and the median of the paired ratios.")

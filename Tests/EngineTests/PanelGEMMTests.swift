@@ -235,9 +235,11 @@ import Testing
         #expect(fromMaps == plain)
     }
 
-    /// Which grids take the panels: Float contexts with a panel kernel, grids of whole panels.
+    /// Which grids take the panels: Float contexts with the AVX-512 kernel, grids of whole panels.
     @Test func columnPanelsNeedFloatProductsAndWholePanels() {
-        guard let kernel = PanelKernel.fastest else { return }
+        #expect(ComputeContext(threads: 1, products: .float32, panelKernel: .avx2).columnPanels(gridCells: 64) == nil)
+        guard PanelKernel.avx512.isAvailable else { return }
+        let kernel = PanelKernel.avx512
         let float = ComputeContext(threads: 1, products: .float32, panelKernel: kernel)
         #expect(float.columnPanels(gridCells: 16) == kernel && float.columnPanels(gridCells: 256) == kernel)
         #expect(float.columnPanels(gridCells: 4) == nil && float.columnPanels(gridCells: 24) == nil)

@@ -11,10 +11,12 @@ import CFloatGEMM
 /// bias directly. The weight gradients' products stay with OpenBLAS.
 extension ComputeContext {
     /// The kernel of the columns path's Float products for a grid of `gridCells` cells: the
-    /// context's `panelKernel`, where its products are Float and the grid's cells are a
-    /// multiple of 16 (no panel straddles two images); nil: OpenBLAS.
+    /// context's `panelKernel` where it is the AVX-512 one, its products are Float and the
+    /// grid's cells are a multiple of 16 (no panel straddles two images); nil: OpenBLAS. AVX2's
+    /// kernel stays with Winograd's products: in the columns path it ran 0.98-0.99x OpenBLAS's
+    /// Haswell kernels (alternated steps, 2026-12-03), and AVX2 CPUs train by Winograd anyway.
     func columnPanels(gridCells: Int) -> PanelKernel? {
-        guard bfloat16Kernel == nil, gridCells > 0, gridCells % 16 == 0 else { return nil }
+        guard bfloat16Kernel == nil, panelKernel == .avx512, gridCells > 0, gridCells % 16 == 0 else { return nil }
         return panelKernel
     }
 }
