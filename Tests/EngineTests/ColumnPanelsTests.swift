@@ -7,6 +7,14 @@ import Testing
 /// without a panel kernel), each kernel this CPU runs. The direct sums and finite differences
 /// of ConvolutionTests check the default context, which takes the panels where grids suit.
 @Suite struct ColumnPanelsTests {
+    /// The im2col geometry of `images` images of a case's input.
+    func geometry(_ c: ConvCase, images: Int) -> ConvGeometry {
+        ConvGeometry(batch: images, channels: c.inChannels, height: c.height, width: c.width,
+                     kernelHeight: c.kernel, kernelWidth: c.kernel, stride: c.stride, padding: c.padding,
+                     gridHeight: (c.height + 2 * c.padding - c.kernel) / c.stride + 1,
+                     gridWidth: (c.width + 2 * c.padding - c.kernel) / c.stride + 1)
+    }
+
     /// The panel layout holds the row-major matrix's values: column q of row r at panel q / 16.
     @Test(arguments: [
         ConvCase(inChannels: 3, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 32, width: 32),  // 16 wide
@@ -16,11 +24,7 @@ import Testing
     ])
     func im2colPanelsHoldTheRows(_ c: ConvCase) {
         let images = 3
-        let gridHeight = (c.height + 2 * c.padding - c.kernel) / c.stride + 1
-        let gridWidth = (c.width + 2 * c.padding - c.kernel) / c.stride + 1
-        let g = ConvGeometry(batch: images, channels: c.inChannels, height: c.height, width: c.width,
-                             kernelHeight: c.kernel, kernelWidth: c.kernel, stride: c.stride, padding: c.padding,
-                             gridHeight: gridHeight, gridWidth: gridWidth)
+        let g = geometry(c, images: images)
         let x = randomTensor([images, c.inChannels, c.height, c.width], seed: 5)
         let (k, n) = (g.patchSize, g.columnCount)
         #expect(n % 16 == 0)
@@ -43,11 +47,7 @@ import Testing
     ])
     func patchPanelsHoldTheTransposedColumns(_ c: ConvCase) {
         let images = 2
-        let gridHeight = (c.height + 2 * c.padding - c.kernel) / c.stride + 1
-        let gridWidth = (c.width + 2 * c.padding - c.kernel) / c.stride + 1
-        let g = ConvGeometry(batch: images, channels: c.inChannels, height: c.height, width: c.width,
-                             kernelHeight: 4, kernelWidth: 4, stride: c.stride, padding: c.padding,
-                             gridHeight: gridHeight, gridWidth: gridWidth)
+        let g = geometry(c, images: images)
         let x = randomTensor([images, c.inChannels, c.height, c.width], seed: 6)
         let (k, n) = (g.patchSize, g.columnCount)
         let rows = Tensor(zeros: [k * n]), panels = Tensor(zeros: [n * k])
@@ -114,9 +114,8 @@ import Testing
     @Test(.enabled(if: !kernels.isEmpty, "the columns path takes the panel kernel only with AVX-512"), arguments: cases)
     func transposedConvolutionAgreesWithOpenBLAS(_ c: ConvCase) {
         // The adjoint: input with the convolution's output channels and grid.
-        let gridHeight = (c.height + 2 * c.padding - c.kernel) / c.stride + 1
-        let gridWidth = (c.width + 2 * c.padding - c.kernel) / c.stride + 1
-        let x = randomTensor([9, c.outChannels, gridHeight, gridWidth], seed: 4)
+        let grid = geometry(c, images: 9)
+        let x = randomTensor([9, c.outChannels, grid.gridHeight, grid.gridWidth], seed: 4)
         let make = {
             let layer = ConvTranspose2d("up", inChannels: c.outChannels, outChannels: c.inChannels, kernelSize: c.kernel,
                                         stride: c.stride, padding: c.padding)

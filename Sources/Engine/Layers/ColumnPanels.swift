@@ -21,6 +21,23 @@ extension ComputeContext {
     }
 }
 
+extension PanelKernel {
+    /// dW (rows x C*16) += maps (rows, as a rows x (images * cells) matrix) . cols(image)^T,
+    /// where cols is im2col's matrix of `image` in geometry `g` (4 x 4 kernels): the weight
+    /// gradient of a chunk, its FMA chains going on from dW's values. `tiles` and `panels` are
+    /// the chunk's scratch (`tilesCount(m: rows, k: g.columnCount)` and `g.patchSize *
+    /// g.columnCount` floats). A convolution passes dy and x; a transposed one x and dy.
+    func addWeightGradient(maps: UnsafePointer<Float>, rows: Int, image: UnsafePointer<Float>, geometry g: ConvGeometry,
+                           tiles: UnsafeMutablePointer<Float>, panels: UnsafeMutablePointer<Float>,
+                           into dW: UnsafeMutablePointer<Float>) {
+        let cells = g.gridHeight * g.gridWidth
+        Self.packTiles(maps: maps, channels: rows, cells: cells, images: g.batch, into: tiles)
+        patchPanels(panels, image, g)
+        multiply(aTiles: true, m: rows, n: g.patchSize, k: g.columnCount, a: tiles, lda: 0, packed: panels, c: dW,
+                 ldc: g.patchSize, columnsPerImage: g.patchSize, imageStride: 0, bias: nil, accumulate: true)
+    }
+}
+
 /// A left operand packed once a pass into the panel kernel's tiles of 12 rows (each depth's 12
 /// floats consecutive): the weights, or their transpose, that every chunk's product of the pass
 /// reads. Read in place, a micro-tile's 12 rows 4-8 KiB apart fell into one L1 set, and W^T

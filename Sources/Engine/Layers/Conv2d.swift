@@ -238,12 +238,8 @@ public final class Conv2d: Module {
                 }
                 if parameterGradients, let weightPanels {
                     // dW (Cout, Cin*16) += dy (Cout, n*OH*OW) . cols^T, the chain going on from dW.
-                    let dyTiles = pointers[part, 5]
-                    PanelKernel.packTiles(maps: dyChunk, channels: outChannels, cells: gridArea, images: n, into: dyTiles)
-                    patchPanels(cols, x.data + start * inputImage, g)
-                    weightPanels.multiply(aTiles: true, m: outChannels, n: g.patchSize, k: columns, a: dyTiles, lda: 0,
-                                          packed: cols, c: dW, ldc: g.patchSize, columnsPerImage: g.patchSize,
-                                          imageStride: 0, bias: nil, accumulate: true)
+                    weightPanels.addWeightGradient(maps: dyChunk, rows: outChannels, image: x.data + start * inputImage,
+                                                   geometry: g, tiles: pointers[part, 5], panels: cols, into: dW)
                     if let db {
                         for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * gridArea, gridArea) }
                     }

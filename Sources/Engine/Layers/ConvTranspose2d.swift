@@ -358,13 +358,9 @@ public final class ConvTranspose2d: Module {
                 if needsColumns { im2col(dcols, dyChunk, g, parallel: false) }  // dcols (Cout*K*K, n*H*W)
                 if parameterGradients, let weightPanels {
                     // dW (Cin, Cout*16) += x (Cin, n*H*W) . dcols^T, the chain going on from dW.
-                    let xTiles = pointers[part, 4]
-                    PanelKernel.packTiles(maps: x.data + start * inChannels * gridArea, channels: inChannels, cells: gridArea,
-                                          images: n, into: xTiles)
-                    patchPanels(dcols, dyChunk, g)
-                    weightPanels.multiply(aTiles: true, m: inChannels, n: g.patchSize, k: columns, a: xTiles, lda: 0,
-                                          packed: dcols, c: dW, ldc: g.patchSize, columnsPerImage: g.patchSize,
-                                          imageStride: 0, bias: nil, accumulate: true)
+                    weightPanels.addWeightGradient(maps: x.data + start * inChannels * gridArea, rows: inChannels,
+                                                   image: dyChunk, geometry: g, tiles: pointers[part, 4], panels: dcols,
+                                                   into: dW)
                     if let db {
                         for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
                     }
