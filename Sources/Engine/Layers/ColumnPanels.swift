@@ -49,8 +49,10 @@ final class LeftOperandTiles {
     /// op(a) (m x k; a stored k x m, row stride lda, when `transA`) packed; valid until the next call.
     func pack(transA: Bool, _ a: UnsafePointer<Float>, lda: Int, m: Int, k: Int) -> UnsafePointer<Float> {
         let count = synthd_panel_packed_a_count(Int32(m), Int32(k))
-        let t = Tensor.reuse(storage, shape: [count]); storage = t
-        let out = t.data
+        // Grown, never shrunk: a layer packs W for its forward and W^T for its backward (tile
+        // counts that differ by a few percent), and a fresh 2 MiB of zeros each pass showed.
+        if (storage?.count ?? 0) < count { storage = Tensor(zeros: [count]) }
+        let out = storage!.data
         let tiles = (m + 11) / 12
         Parallel.forRanges(tiles, minimumPerChunk: Swift.max(1, 65536 / Swift.max(12 * k, 1))) { range in
             synthd_panel_pack_a(transA, a, Int32(lda), Int32(m), Int32(k), Int32(range.lowerBound), Int32(range.upperBound), out)
