@@ -4,8 +4,8 @@
 #include <string.h>
 
 enum { PANEL = 16 };   // columns of a packed panel: two AVX2 registers, one AVX-512 register
-enum { A_TILE = 12 };
-enum { DEPTH_BLOCK = 256 };  // depths the AVX-512 kernel sums at a time (see gemm_avx512)  // rows of a packed left-operand tile: one AVX-512 micro-tile, two AVX2 ones
+enum { A_TILE = SYNTHD_PANEL_TILE_ROWS };
+enum { DEPTH_BLOCK = 256 };  // depths the AVX-512 kernel sums at a time (see gemm_avx512)
 
 size_t synthd_panel_packed_count(int k, int n) {
     return (size_t)((n + PANEL - 1) / PANEL) * PANEL * (size_t)k;
@@ -286,8 +286,12 @@ void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, in
             }
         } else {
             for (int r = 0; r < A_TILE; r++) {
+                if (r >= rows) {
+                    for (int i = 0; i < k; i++) to[(size_t)i * A_TILE + r] = 0;
+                    continue;
+                }
                 const float *row = a + (size_t)(first + r) * lda;
-                for (int i = 0; i < k; i++) to[(size_t)i * A_TILE + r] = r < rows ? row[i] : 0;
+                for (int i = 0; i < k; i++) to[(size_t)i * A_TILE + r] = row[i];
             }
         }
     }

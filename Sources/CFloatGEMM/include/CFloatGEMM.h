@@ -56,6 +56,9 @@ void synthd_panel_gemm_images(synthd_panel_kernel kernel, bool a_packed, int m, 
 void synthd_panel_pack_a_maps(const float *maps, int channels, int cells, int images, int first_tile, int end_tile,
                               float *packed);
 
+/// Rows of a packed left-operand tile: one AVX-512 micro-tile, two AVX2 ones.
+enum { SYNTHD_PANEL_TILE_ROWS = 12 };
+
 /// Floats `synthd_panel_pack_a` writes for an m x k left operand: tiles of 12 rows (m rounded
 /// up), each k x 12 floats.
 size_t synthd_panel_packed_a_count(int m, int k);

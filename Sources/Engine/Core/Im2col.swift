@@ -48,7 +48,7 @@ public enum ColumnLayout: Sendable {
     /// In `PanelKernel`'s panels of 16 columns (each patch x 16 floats), so that its products
     /// read the columns with no packing pass: the grid rows im2col writes (4, 8 or a multiple
     /// of 8 columns, starting at a multiple of their width) never straddle two panels where
-    /// the grid's cells are a multiple of 16 (`PanelKernel.suitsColumns`).
+    /// the grid's cells are a multiple of 16 (`ComputeContext.columnPanels`).
     case panels
 }
 

@@ -90,6 +90,9 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
                                  a, Int32(lda), packed, c, Int32(ldc), Int32(columnsPerImage), imageStride, bias, accumulate)
     }
 
+    /// Rows of a packed left-operand tile (`LeftOperandTiles`, `packTiles`).
+    public static let tileRows = Int(SYNTHD_PANEL_TILE_ROWS)
+
     /// Floats a left operand of m rows and depth k takes in tiles of 12 rows (m rounded up).
     public static func tilesCount(m: Int, k: Int) -> Int { synthd_panel_packed_a_count(Int32(m), Int32(k)) }
 
@@ -97,7 +100,7 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     /// rows, on the calling thread: a weight gradient's left operand, no transposition first.
     public static func packTiles(maps: UnsafePointer<Float>, channels: Int, cells: Int, images: Int,
                                  into tiles: UnsafeMutablePointer<Float>) {
-        synthd_panel_pack_a_maps(maps, Int32(channels), Int32(cells), Int32(images), 0, Int32((channels + 11) / 12), tiles)
+        synthd_panel_pack_a_maps(maps, Int32(channels), Int32(cells), Int32(images), 0, Int32((channels + tileRows - 1) / tileRows), tiles)
     }
 
     /// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by `pack`, on

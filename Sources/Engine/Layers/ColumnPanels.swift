@@ -8,7 +8,8 @@ import CFloatGEMM
 /// the left operand (the weights, or their transpose) is packed once a pass, the right one is
 /// written in panels by the pass that makes it anyway (im2col, or a pack straight from the NCHW
 /// maps instead of the swap), and products over a batch's pixels write their NCHW output and
-/// bias directly. The weight gradients' products stay with OpenBLAS.
+/// bias directly. The weight gradients take dy (or x) in tiles and the patches' transpose in
+/// panels (`addWeightGradient`).
 extension ComputeContext {
     /// The kernel of the columns path's Float products for a grid of `gridCells` cells: the
     /// context's `panelKernel` where it is the AVX-512 one, its products are Float and the
@@ -41,7 +42,7 @@ extension PanelKernel {
 /// A left operand packed once a pass into the panel kernel's tiles of 12 rows (each depth's 12
 /// floats consecutive): the weights, or their transpose, that every chunk's product of the pass
 /// reads. Read in place, a micro-tile's 12 rows 4-8 KiB apart fell into one L1 set, and W^T
-/// read down W's columns put each depth in another: the products ran 15-20% slower than
+/// read down W's columns put each depth in another: those products ran up to 1.4x slower than
 /// OpenBLAS's in the step, though faster alone (docs/performance.md).
 final class LeftOperandTiles {
     private var storage: Tensor?
@@ -53,8 +54,8 @@ final class LeftOperandTiles {
         // counts that differ by a few percent), and a fresh 2 MiB of zeros each pass showed.
         if (storage?.count ?? 0) < count { storage = Tensor(zeros: [count]) }
         let out = storage!.data
-        let tiles = (m + 11) / 12
-        Parallel.forRanges(tiles, minimumPerChunk: Swift.max(1, 65536 / Swift.max(12 * k, 1))) { range in
+        let rows = PanelKernel.tileRows, tiles = (m + rows - 1) / rows
+        Parallel.forRanges(tiles, minimumPerChunk: Swift.max(1, 65536 / Swift.max(rows * k, 1))) { range in
             synthd_panel_pack_a(transA, a, Int32(lda), Int32(m), Int32(k), Int32(range.lowerBound), Int32(range.upperBound), out)
         }
         return UnsafePointer(out)

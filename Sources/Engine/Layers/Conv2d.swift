@@ -209,9 +209,9 @@ public final class Conv2d: Module {
         // Products by the panel kernel: dx's with W^T packed once a pass and dy packed from its
         // NCHW maps; dW's (4 x 4 kernels) with dy in tiles and x's patches in panels. Neither
         // needs dy's channel-major copy.
-        let panels = inputGradient ? ComputeContext.current.columnPanels(gridCells: gridArea) : nil
-        let weightPanels = parameterGradients && suitsPatchPanels(whole)
-            ? ComputeContext.current.columnPanels(gridCells: gridArea) : nil
+        let panelKernel = ComputeContext.current.columnPanels(gridCells: gridArea)
+        let panels = inputGradient ? panelKernel : nil
+        let weightPanels = parameterGradients && suitsPatchPanels(whole) ? panelKernel : nil
         let pointers = scratch.prepare(parts: parts, sizes: [whole.patchSize * maxColumns, outChannels * maxColumns,
                                                              weight.value.count, outChannels,
                                                              panels == nil ? 0 : outChannels * maxColumns,

@@ -356,14 +356,14 @@ public final class ConvTranspose2d: Module {
                 let columns = g.columnCount
                 let dyChunk = dy.data + start * outChannels * outputArea
                 if needsColumns { im2col(dcols, dyChunk, g, parallel: false) }  // dcols (Cout*K*K, n*H*W)
+                if parameterGradients, let db {
+                    for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
+                }
                 if parameterGradients, let weightPanels {
                     // dW (Cin, Cout*16) += x (Cin, n*H*W) . dcols^T, the chain going on from dW.
                     weightPanels.addWeightGradient(maps: x.data + start * inChannels * gridArea, rows: inChannels,
                                                    image: dyChunk, geometry: g, tiles: pointers[part, 4], panels: dcols,
                                                    into: dW)
-                    if let db {
-                        for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
-                    }
                 } else if parameterGradients {
                     swapLeadingAxes(cm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
                                     parallel: false)
@@ -375,9 +375,6 @@ public final class ConvTranspose2d: Module {
                         BLAS.gemmSerial(transB: true, m: inChannels, n: g.patchSize, k: columns,
                                         a: cm, lda: columns, b: dcols, ldb: columns,
                                         beta: 1, c: dW, ldc: g.patchSize)
-                    }
-                    if let db {
-                        for plane in 0..<(n * outChannels) { db[plane % outChannels] += sum(dyChunk + plane * outputArea, outputArea) }
                     }
                 }
                 if let dx, inputGradient, let inputPanels, let weightTiles {
