@@ -279,7 +279,9 @@ void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, in
     for (int tile = first_tile; tile < end_tile; tile++) {
         float *to = packed + (size_t)tile * A_TILE * k;
         int first = tile * A_TILE, rows = m - first < A_TILE ? m - first : A_TILE;
-        if (trans_a) {   // a stored k x m: a tile's 12 rows at one depth are consecutive floats
+        if (trans_a && rows == A_TILE) {   // a constant size: a few vector moves, not a call per depth
+            for (int i = 0; i < k; i++) memcpy(to + (size_t)i * A_TILE, a + (size_t)i * lda + first, A_TILE * sizeof(float));
+        } else if (trans_a) {   // a stored k x m: a tile's 12 rows at one depth are consecutive floats
             for (int i = 0; i < k; i++) {
                 memcpy(to + (size_t)i * A_TILE, a + (size_t)i * lda + first, (size_t)rows * sizeof(float));
                 memset(to + (size_t)i * A_TILE + rows, 0, (size_t)(A_TILE - rows) * sizeof(float));

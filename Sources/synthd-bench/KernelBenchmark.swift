@@ -26,6 +26,13 @@ struct KernelBenchmark: ParsableCommand {
         rng.fillUniform(image, -1, 1)
         rng.fillUniform(cols, -1, 1)
         time("im2col 64x64x16x16 -> 1024x4096") { im2col(cols.data, image.data, g) }
+        time("im2col 64x64x16x16 -> 1024x4096 in panels") { im2col(cols.data, image.data, g, layout: .panels) }
+        // As the columns path runs it: a chunk of 4 images (1 MiB of columns) on one thread.
+        let chunk = ConvGeometry(batch: 4, channels: 64, height: 16, width: 16, kernelHeight: 4, kernelWidth: 4,
+                                 stride: 2, padding: 1, gridHeight: 8, gridWidth: 8)
+        time("im2col 4x64x16x16 -> 1024x256 in panels, one thread") {
+            im2col(cols.data, image.data, chunk, parallel: false, layout: .panels)
+        }
         time("col2im 1024x4096 -> 64x64x16x16") { col2im(image.data, cols.data, g) }
         let swapped = Tensor(zeros: image.shape)
         time("swap axes 64x64x256") { swapLeadingAxes(swapped.data, image.data, a: 64, b: 64, inner: 256) }

@@ -20,6 +20,11 @@ import Testing
         ConvCase(inChannels: 3, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 32, width: 32),  // 16 wide
         ConvCase(inChannels: 2, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 16, width: 16),  // 8 wide
         ConvCase(inChannels: 5, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 8, width: 8),    // 4 wide
+        ConvCase(inChannels: 3, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 64, width: 64),  // 32 wide
+        ConvCase(inChannels: 1, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 8, width: 32),   // 4 x 16
+        ConvCase(inChannels: 7, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 32, width: 16),  // 16 x 8
+        ConvCase(inChannels: 3, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 16, width: 8),   // 8 x 4
+        ConvCase(inChannels: 2, outChannels: 1, kernel: 4, stride: 2, padding: 1, height: 8, width: 48),   // 24 wide
         ConvCase(inChannels: 2, outChannels: 1, kernel: 3, stride: 1, padding: 1, height: 4, width: 8),    // any other
     ])
     func im2colPanelsHoldTheRows(_ c: ConvCase) {
@@ -31,6 +36,9 @@ import Testing
         let rows = Tensor(zeros: [k * n]), panels = Tensor(zeros: [PanelKernel.packedCount(k: k, n: n)])
         im2col(rows.data, x.data, g, parallel: false)
         im2col(panels.data, x.data, g, parallel: true, layout: .panels)
+        // The DCGAN geometry's own kernel (PanelIm2col.c) where it applies: here for all but the
+        // 24-wide grid (its panels straddle grid rows) and the 3 x 3 kernel.
+        #expect(g.hasPanelIm2colKernel == (c.kernel == 4 && c.width != 48))
         var wrong = 0
         for r in 0..<k {
             for q in 0..<n where panels[(q / 16) * 16 * k + r * 16 + q % 16] != rows[r * n + q] { wrong += 1 }

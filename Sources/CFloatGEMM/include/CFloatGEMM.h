@@ -70,4 +70,16 @@ size_t synthd_panel_packed_a_count(int m, int k);
 void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, int first_tile, int end_tile,
                          float *packed);
 
+/// Whether `synthd_panel_im2col_k4s2` takes images of height x width: both even, a grid of a
+/// multiple of 16 cells, 4, 8 or a multiple of 16 cells wide.
+bool synthd_panel_im2col_k4s2_applies(int height, int width);
+
+/// im2col of planes first_plane..<end_plane (plane c * images + b) of a batch of NCHW images
+/// (images, channels, height, width) for a 4 x 4 kernel at stride 2 with padding 1 (a grid of
+/// height/2 x width/2 cells), written in the panel kernel's panels of 16 columns: column
+/// b * cells + cell, row c * 16 + kh * 4 + kw, at panels + (column / 16) * 16 * channels * 16 +
+/// row * 16 + column % 16. Only where `synthd_panel_im2col_k4s2_applies(height, width)`.
+void synthd_panel_im2col_k4s2(const float *image, int channels, int height, int width, int images,
+                              int first_plane, int end_plane, float *panels);
+
 #endif

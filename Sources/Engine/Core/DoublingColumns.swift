@@ -11,8 +11,7 @@
 /// kw = 2 at gx = j and kw = 0 at gx = j + 1 (rows alike), terms past the grid's edges absent.
 enum DoublingColumns {
     static func applies(to g: ConvGeometry) -> Bool {
-        g.kernelHeight == 4 && g.kernelWidth == 4 && g.stride == 2 && g.padding == 1
-            && g.height == 2 * g.gridHeight && g.width == 2 * g.gridWidth && (g.gridWidth == 4 || g.gridWidth % 8 == 0)
+        g.doublesTheGrid && (g.gridWidth == 4 || g.gridWidth % 8 == 0)
     }
 
     static func col2im(_ image: UnsafeMutablePointer<Float>, _ cols: UnsafePointer<Float>,

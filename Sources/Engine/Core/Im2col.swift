@@ -1,3 +1,5 @@
+import CFloatGEMM
+
 /// The geometry of a 2-D convolution over a batch: which image pixels each output position reads.
 ///
 /// For `Conv2d` the image is the input and the grid is the output. For `ConvTranspose2d` the
@@ -39,6 +41,15 @@ extension ConvGeometry {
     var paddedHeight: Int { Swift.max(height + 2 * padding, (gridHeight - 1) * stride + kernelHeight) }
     var paddedWidth: Int { Swift.max(width + 2 * padding, (gridWidth - 1) * stride + kernelWidth) }
     var paddedArea: Int { paddedHeight * paddedWidth }
+
+    /// The DCGAN geometry: a 4 x 4 kernel at stride 2 with padding 1, the grid half the image.
+    var doublesTheGrid: Bool {
+        kernelHeight == 4 && kernelWidth == 4 && stride == 2 && padding == 1
+            && height == 2 * gridHeight && width == 2 * gridWidth
+    }
+
+    /// Whether im2col into panels takes the DCGAN geometry's own kernel (`PanelIm2col.c`).
+    var hasPanelIm2colKernel: Bool { doublesTheGrid && synthd_panel_im2col_k4s2_applies(Int32(height), Int32(width)) }
 }
 
 /// How `im2col` lays out the column matrix.
@@ -62,6 +73,16 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
                    _ g: ConvGeometry, parallel: Bool = true, layout: ColumnLayout = .rows) {
     let kernelArea = g.kernelHeight * g.kernelWidth
     let gridArea = g.gridHeight * g.gridWidth
+    let planes = g.channels * g.batch
+    let minimumPlanes = parallel ? Swift.max(1, 32768 / Swift.max(kernelArea * gridArea, 1)) : planes
+    if layout == .panels && g.hasPanelIm2colKernel {
+        // The DCGAN geometry by its own kernel: each tap's grid row one contiguous run (PanelIm2col.c).
+        Parallel.forRanges(planes, minimumPerChunk: minimumPlanes) { range in
+            synthd_panel_im2col_k4s2(image, Int32(g.channels), Int32(g.height), Int32(g.width), Int32(g.batch),
+                                     Int32(range.lowerBound), Int32(range.upperBound), cols)
+        }
+        return
+    }
     let imageArea = g.height * g.width
     let rowLength = g.columnCount
     let panels = layout == .panels, panelStride = 16 * g.patchSize
@@ -74,8 +95,6 @@ public func im2col(_ cols: UnsafeMutablePointer<Float>, _ image: UnsafePointer<F
         return cols + (row &* rowLength &+ q)
     }
     let (stride, gridWidth, paddedWidth) = (g.stride, g.gridWidth, g.paddedWidth)
-    let planes = g.channels * g.batch
-    let minimumPlanes = parallel ? Swift.max(1, 32768 / Swift.max(kernelArea * gridArea, 1)) : planes
     Parallel.forRanges(planes, minimumPerChunk: minimumPlanes) { range in
         // 16 spare floats: the SIMD path below loads whole vectors past a row's last read.
         let padded = UnsafeMutablePointer<Float>.allocate(capacity: g.paddedArea + 16)
