@@ -174,7 +174,7 @@ enum WinogradTransposedConvolution {
     /// thread: `statistics` holds 2 x ChannelsLast.padded(Cout) doubles for each part).
     /// Training's Float passes take `runWholeBatch`.
     static func run(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
-                    u: UnsafePointer<Float>, bias: UnsafePointer<Float>, scratch: ConvolutionScratch,
+                    weights: WinogradProducts, bias: UnsafePointer<Float>, scratch: ConvolutionScratch,
                     statistics: UnsafeMutablePointer<Double>? = nil, packed: UnsafePointer<UInt16>? = nil,
                     ends: (Int) -> (Source, Destination)) {
         BLAS.recordFLOPs(m: outChannels * products, n: batch * 4 * (height / tile) * (width / tile), k: inChannels)
@@ -187,7 +187,7 @@ enum WinogradTransposedConvolution {
                 let n = Swift.min(chunk, images.upperBound - start)
                 let (source, destination) = ends(start)
                 forward(source, images: n, inChannels: inChannels, outChannels: outChannels, height: height, width: width,
-                        u: u, bias: bias, destination, scratch: (0..<5).map { pointers[part, $0] },
+                        weights: weights, bias: bias, destination, scratch: (0..<5).map { pointers[part, $0] },
                         statistics: statistics.map { $0 + part * 2 * ChannelsLast.padded(outChannels) }, packed: packed)
             }
         }
@@ -212,14 +212,17 @@ enum WinogradTransposedConvolution {
     }
 
     /// y = the transposed convolution of x (n images of Cin x H x W), plus `bias`
-    /// (ChannelsLast.padded(Cout) floats, zero past Cout). `u` from `transformWeights`; `scratch`
-    /// holds the four buffers of `scratchSizes` for n images. With `statistics` (2 x
-    /// ChannelsLast.padded(Cout) doubles), adds each channel's sum of y - bias, then its sum of
-    /// squares, taken as the output transform makes the values: a following BatchNorm's
-    /// statistics without another pass over the output. With `packed` (`packWeights` of `u`),
-    /// the products are bfloat16 GEMMs (`BFloat16GEMM`), else OpenBLAS's Float GEMMs.
+    /// (ChannelsLast.padded(Cout) floats, zero past Cout). `weights`: the transformed weights
+    /// (`TransformedWeights`); `scratch` holds the four buffers of `scratchSizes` for n images.
+    /// With `statistics` (2 x ChannelsLast.padded(Cout) doubles), adds each channel's sum of
+    /// y - bias, then its sum of squares, taken as the output transform makes the values: a
+    /// following BatchNorm's statistics without another pass over the output. With `packed`
+    /// (`packWeights` of the weights in rows), the products are bfloat16 GEMMs (`BFloat16GEMM`),
+    /// else Float products as `weights` takes them: the panel kernel on weights transformed into
+    /// its panels where the context has one (OpenBLAS's small-matrix kernels on these chunks'
+    /// 20-40 tiles were 30% of generation on an Emerald Rapids), else OpenBLAS.
     static func forward(_ source: Source, images n: Int, inChannels: Int, outChannels: Int,
-                        height: Int, width: Int, u: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                        height: Int, width: Int, weights: WinogradProducts, bias: UnsafePointer<Float>,
                         _ destination: Destination, scratch: [UnsafeMutablePointer<Float>],
                         statistics: UnsafeMutablePointer<Double>? = nil, packed: UnsafePointer<UInt16>? = nil) {
         let (bordered, v, m) = (scratch[0], scratch[1], scratch[2])
@@ -232,7 +235,6 @@ enum WinogradTransposedConvolution {
         let tiles = n * tilesPerImage
         let borderedWidth = width + 2, borderedPlane = (height + 2) * borderedWidth
         let outWidth = 2 * width, outPlane = 4 * height * width
-        let matrix = outChannels * inChannels
         let cin = ChannelsLast.padded(inChannels), cout = ChannelsLast.padded(outChannels)  // channels-last strides
 
         for image in 0..<n {
@@ -266,10 +268,8 @@ enum WinogradTransposedConvolution {
                     }
                 } else {
                     for xi in 0..<products {
-                        BLAS.gemmSerial(m: tiles, n: outChannels, k: inChannels,
-                                        a: v + xi * tiles * cin, lda: cin,
-                                        b: u + (phase + xi) * matrix, ldb: outChannels,
-                                        c: m + xi * tiles * cout, ldc: cout)
+                        weights.multiply(phase + xi, m: tiles, a: v + xi * tiles * cin, lda: cin,
+                                         c: m + xi * tiles * cout, ldc: cout)
                     }
                 }
                 // A^T M A into the phase's pixels: output row 2 (4ty + r) + py, column 2 (4tx + c) + px.

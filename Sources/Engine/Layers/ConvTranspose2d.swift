@@ -240,8 +240,11 @@ public final class ConvTranspose2d: Module {
     private func winograd(batch: Int, height: Int, width: Int, statistics: UnsafeMutablePointer<Double>? = nil,
                           bfloat16: Bool,
                           ends: (Int) -> (WinogradTransposedConvolution.Source, WinogradTransposedConvolution.Destination)) {
-        let u = winogradProducts(layout: .rows).weights
         let bfloat16 = bfloat16 && BFloat16GEMM.isAvailable
+        // bfloat16 packs its own copy of the transformed weights from rows; Float takes them as
+        // training does (the context's panel kernel's panels where it has one).
+        let weights = winogradProducts(layout: bfloat16 ? .rows : nil)
+        let u = weights.weights
         if bfloat16 && packedWinogradWeights.isEmpty {
             packedWinogradWeights = [UInt16](unsafeUninitializedCapacity: WinogradTransposedConvolution.packedWeightCount(
                 inChannels: inChannels, outChannels: outChannels)) { buffer, count in
@@ -253,7 +256,7 @@ public final class ConvTranspose2d: Module {
         let paddedBias = paddedBias()
         packedWinogradWeights.withUnsafeBufferPointer { packed in
             WinogradTransposedConvolution.run(batch: batch, inChannels: inChannels, outChannels: outChannels,
-                                              height: height, width: width, u: u, bias: paddedBias.data,
+                                              height: height, width: width, weights: weights, bias: paddedBias.data,
                                               scratch: scratch, statistics: statistics,
                                               packed: bfloat16 ? packed.baseAddress : nil, ends: ends)
         }
@@ -267,9 +270,9 @@ public final class ConvTranspose2d: Module {
         return padded
     }
 
-    /// The forward's Winograd products in `layout` (by default training's, as the context's
-    /// kernel takes them; sampling's: `.rows`), transformed again only when the weights or the
-    /// layout changed, and then the bfloat16 pack of them is stale too.
+    /// The forward's Winograd products in `layout` (by default as the context's kernel takes
+    /// them; `.rows` for sampling's bfloat16 pack), transformed again only when the weights or
+    /// the layout changed, and then the bfloat16 pack of them is stale too.
     private func winogradProducts(layout: WinogradProducts.Layout? = nil) -> WinogradProducts {
         let (products, changed) = winogradWeights.products(WinogradTransposedConvolution.self, of: weight.value,
                                                            inChannels: inChannels, outChannels: outChannels, layout: layout)
