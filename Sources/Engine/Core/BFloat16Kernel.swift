@@ -112,11 +112,13 @@ public final class PackedLeftOperand {
 
     deinit { elements?.deallocate() }
 
-    /// op(a) (m x k; a stored k x m when `transA`) packed, when the current context's products
-    /// go to a bfloat16 kernel and the shape suits it; nil otherwise (products then read `a`
-    /// itself). Valid until the next `pack`.
-    public func pack(transA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int) -> PackedMatrix? {
-        guard ComputeContext.current.bfloat16Kernel != nil, BFloat16Kernel.suits(m: m, n: 16, k: k) else { return nil }
+    /// op(a) (m x k; a stored k x m when `transA`) packed for `kernel` (by default the current
+    /// context's, whose products go to it; both kernels read one layout), when there is one
+    /// and the shape suits it; nil otherwise (products then read `a` itself). Valid until the
+    /// next `pack`.
+    public func pack(transA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                     for kernel: BFloat16Kernel? = ComputeContext.current.bfloat16Kernel) -> PackedMatrix? {
+        guard kernel != nil, BFloat16Kernel.suits(m: m, n: 16, k: k) else { return nil }
         let count = synthd_bf16_tiles_packed_a_count(Int32(m), Int32(k))
         if count > capacity {
             elements?.deallocate()
