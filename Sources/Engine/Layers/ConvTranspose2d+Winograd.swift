@@ -161,6 +161,9 @@ enum WinogradTransposedConvolution {
     /// (G's layers at the reference sizes: 20 and 40 tiles), and OpenBLAS computes them with
     /// its small-matrix kernels, which skip packing the operands. Sampling measured 5,600-6,000
     /// images/s with a 4 MiB limit, 6,400 with 1 MiB, 7,080 with 512 KiB and 6,800 with 256 KiB.
+    /// With the panel kernel's products (an Emerald Rapids, 2026-12-03) larger chunks did not
+    /// pay either: 5,635 and 5,849 images/s at 512 KiB, 5,347 and 5,801 at 2 MiB, 5,246 and
+    /// 4,983 at 8 MiB.
     static func imagesPerChunk(inChannels: Int, height: Int, width: Int) -> Int {
         let tilesPerImage = Swift.max(1, (height / tile) * (width / tile))
         let byWidth = Swift.max(1, 512 / tilesPerImage)
