@@ -7,9 +7,10 @@ and each target's verdict, so that a device session ends with the figures in one
     scripts/score-device-run speed FILES_AT [QUALITY_FILES_AT]          (the same)
 
 Generation's target (50,000 images/s into PNG files *with the class check*) is judged on a
-`synthd generate` of 10,000 images or more: the `quality` part's (30,000 images from a model of
-all 60,000 images, every sample judged and its nearest real image found among 6,000 a class)
-from that run's report when it is given, else the `train` part's in the first report.
+`synthd generate` of 10,000 images or more, the last in the reports: the `quality` part's (30,000
+images from a model of all 60,000 images, every sample judged and its nearest real image found
+among 6,000 a class), in the same report when one call ran `speed tests quality`, or from a
+separate quality run's report given second; else the `train` part's.
 `synthd-bench generate` in the speed part has no judge (a fresh generator has nothing for one
 to check), so its figure is the write path without the class check.
 
