@@ -57,6 +57,8 @@ def main():
     parser.add_argument("--out", required=True, help="output ImageFolder root")
     parser.add_argument("--minutes", type=float, default=4)
     parser.add_argument("--steps", type=int, default=0, help="stop after this many steps instead (0: by --minutes)")
+    parser.add_argument("--deadline-seconds", type=float, default=0,
+                        help="with --steps: stop there at the latest, fewer steps said so (0: none)")
     parser.add_argument("--per-class", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--class-names", default="", help="comma-separated, in label order")
@@ -90,7 +92,13 @@ def main():
 
     start = time.perf_counter()
     steps = 0
-    while (steps < args.steps) if args.steps else (time.perf_counter() - start < args.minutes * 60):
+    def training():
+        elapsed = time.perf_counter() - start
+        if not args.steps:
+            return elapsed < args.minutes * 60
+        return steps < args.steps and not (args.deadline_seconds and elapsed >= args.deadline_seconds)
+
+    while training():
         index = torch.randint(0, count, (args.batch,), device=device)
         x, y = real[index], real_labels[index]
         z = torch.randn(args.batch, 128, device=device)
@@ -102,6 +110,8 @@ def main():
                   f"{steps * args.batch / (time.perf_counter() - start):.0f} images/s", flush=True)
     seconds = time.perf_counter() - start
     print(f"trained {steps} steps ({steps * args.batch} images seen) in {seconds:.0f} s on {device}", flush=True)
+    if args.steps and steps < args.steps:
+        print(f"stopped at the deadline, {args.steps - steps} steps short of {args.steps}", flush=True)
 
     # Samples with the running BatchNorm statistics (eval mode), the 28x28 centre, as bytes.
     G.eval()
