@@ -71,11 +71,11 @@ import Glibc
         }
         #expect(message.hasPrefix("\(scheduler.store.folder("pets")): No space left on device: writing its checkpoints needs up to "),
                 "\(message)")
-        #expect(retry == .later && DiskFull.matches(message))
+        #expect(retry == .afterSpaceFreed(folder: configuration.state), "the hold would watch the state folder's file system")
+        #expect(DiskFull.matches(message))
         print("a full state folder: \(message)")
         #expect(scheduler.store.get("pets").step == nil, "refused before a step")
         #expect(Date().timeIntervalSince(started) < 30)
-        #expect(scheduler.fullFolder(of: message).folder == configuration.state, "the hold would watch the state folder's file system")
 
         #expect(Self.shell("mount -o remount,size=256m \(configuration.state)") == 0)
         guard case .completed = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("no training with room"); return }
@@ -108,7 +108,7 @@ import Glibc
             return
         }
         #expect(message.contains("No space left on device"), "\(message)")
-        #expect(retry == .later)
+        #expect(retry == .afterSpaceFreed(folder: configuration.output))
         #expect(scheduler.output.current("pets") == nil, "nothing published")
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: scheduler.output.generationsPath("pets"))) ?? []
         #expect(leftovers.isEmpty, "the partial generation is removed: \(leftovers)")

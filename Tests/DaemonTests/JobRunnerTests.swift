@@ -160,7 +160,7 @@ import Testing
         let roomy = JobRunner(configuration: configuration, store: scheduler.store, output: scheduler.output, logger: Logger(label: "t"))
         guard case .failed(let full, let later, _) = roomy.run(generate, shouldStop: { false }) else { Issue.record("87 TB fitted"); return }
         #expect(full.hasPrefix("\(configuration.output): No space left on device: writing these images needs up to "), "\(full)")
-        #expect(later == .later && DiskFull.matches(full))
+        #expect(later == .afterSpaceFreed(folder: configuration.output) && DiskFull.matches(full))
         #expect(!FileManager.default.fileExists(atPath: scheduler.output.generationsPath("pets")), "nothing written")
     }
 
@@ -277,8 +277,24 @@ extension JobRunnerTests {
 @Test func aDatasetTooLargeForMemoryWaitsForAChange() {
     let tooLarge = TrainingSet.Error.tooManyImages(path: "spool/huge", images: 9_000_000, resolution: 64, bytes: 200 << 30,
                                                    limit: MemoryLimit(bytes: 12 << 30, source: "cgroup memory.max of /system.slice/synthd.service"))
-    #expect(JobRunner.retry(for: tooLarge) == .whenChanged)
-    #expect(JobRunner.retry(for: FileError.io(path: "out/x.png", operation: "write", errno: ENOSPC)) == .later)
+    var configuration = Configuration()
+    (configuration.state, configuration.output) = ("/var/lib/synthd", "/srv/out")
+    #expect(JobRunner.retry(for: tooLarge, configuration: configuration) == .whenChanged)
+    // A full disk: held until space is freed on the file system of the folder the error names.
+    let full = FileError.io(path: "/srv/out/pets/x.png", operation: "write", errno: ENOSPC)
+    #expect(JobRunner.retry(for: full, configuration: configuration) == .afterSpaceFreed(folder: "/srv/out"))
+    let checkpoint = FileError.io(path: "/var/lib/synthd/datasets/pets/checkpoint.ckpt", operation: "write", errno: EDQUOT)
+    #expect(JobRunner.retry(for: checkpoint, configuration: configuration) == .afterSpaceFreed(folder: "/var/lib/synthd"))
+    let shortage = DiskSpace.Shortage(path: "/var/lib/synthd/datasets/pets", neededBytes: 1 << 30, freeBytes: 1 << 20)
+    #expect(JobRunner.retry(for: shortage, configuration: configuration) == .afterSpaceFreed(folder: "/var/lib/synthd"))
+    // Known only by its text (wrapped by another layer): the path its message begins with.
+    struct Wrapped: Error, CustomStringConvertible { let description: String }
+    let wrapped = Wrapped(description: "/var/lib/synthd/datasets/pets/samples.png: \(String(cString: strerror(ENOSPC)))")
+    #expect(JobRunner.retry(for: wrapped, configuration: configuration) == .afterSpaceFreed(folder: "/var/lib/synthd"))
+    // A neighbour whose name merely starts like the state folder's is not in it.
+    let neighbour = FileError.io(path: "/var/lib/synthd-old/x", operation: "write", errno: ENOSPC)
+    #expect(JobRunner.retry(for: neighbour, configuration: configuration) == .afterSpaceFreed(folder: "/srv/out"))
+    #expect(JobRunner.retry(for: FileError.io(path: "/srv/out/x.png", operation: "write", errno: EIO), configuration: configuration) == .later)
 }
 
 @Suite struct GenerationPlanTests {

@@ -160,7 +160,8 @@ import Testing
         try drop("pets/cat/1.png", into: scheduler, root: root)
         let now = Date()
         var job = try #require(scheduler.startNext(now: now))
-        scheduler.finish(job, .failed(message: "out/pets/cat/1.png: failed to write: No space left on device", retry: .later),
+        scheduler.finish(job, .failed(message: "out/pets/cat/1.png: failed to write: No space left on device",
+                                      retry: .afterSpaceFreed(folder: scheduler.configuration.output)),
                          stopping: false, now: now)
         #expect(scheduler.store.get("pets").phase == .failed)
         #expect(scheduler.store.get("pets").retryAt != nil)
@@ -630,7 +631,8 @@ import Testing
         var now = Date()
         for attempt in 1...6 {
             let job = try #require(scheduler.startNext(now: now), "attempt \(attempt)")
-            scheduler.finish(job, .failed(message: full, retry: .later), stopping: false, now: now)
+            scheduler.finish(job, .failed(message: full, retry: .afterSpaceFreed(folder: scheduler.configuration.output)),
+                             stopping: false, now: now)
             now = now.addingTimeInterval(3600)
         }
         #expect(scheduler.startNext(now: now) == nil, "no timer retries after six")
@@ -652,7 +654,8 @@ import Testing
         _ = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         for attempt in 1...6 {
             let job = try #require(scheduler.startNext(now: now), "attempt \(attempt)")
-            scheduler.finish(job, .failed(message: checkpoint, retry: .later), stopping: false, now: now)
+            scheduler.finish(job, .failed(message: checkpoint, retry: .afterSpaceFreed(folder: scheduler.configuration.state)),
+                             stopping: false, now: now)
             now = now.addingTimeInterval(3600)
         }
         let held = scheduler.store.get("pets")

@@ -36,8 +36,9 @@ public enum DiskSpace {
         /// What needs the space.
         public var what = "writing these images"
 
-        /// Carries the system's own words for ENOSPC, so that the scheduler treats it as a
-        /// full disk (retried later, then held until space is freed).
+        /// Says what the system says of ENOSPC, as a failed write would: the job runner holds
+        /// it as a full disk of `path`'s file system (`DiskFull`: retried later, then held
+        /// until space is freed), and a user reads the same words either way.
         public var description: String {
             "\(path): \(String(cString: strerror(ENOSPC))): \(what) needs up to \(megabytes(neededBytes)), "
                 + "\(megabytes(freeBytes)) free; free some space (or \(remedy))"

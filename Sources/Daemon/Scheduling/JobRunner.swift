@@ -18,8 +18,12 @@ public enum JobOutcome: Sendable, Equatable {
     case failed(message: String, retry: Retry, changeKey: String? = nil)
 
     public enum Retry: Sendable, Equatable {
-        /// Something outside the dataset (a full disk): try again later.
+        /// Something outside the dataset (an output away, a model another process holds, a
+        /// GPU error): try again later.
         case later
+        /// A full disk (or quota) on the file system that holds `folder`, the state folder or
+        /// the output: tried again on a timer a few times, then held until space is freed there.
+        case afterSpaceFreed(folder: String)
         /// The dataset or its configuration is at fault: wait until it changes.
         case whenChanged
     }
@@ -98,7 +102,8 @@ public struct JobRunner: Sendable {
             return .stopped(remainingSeconds: nil, budgetSeconds: nil)
         } catch {
             let changeKey = (try? (scanned ?? scan()).get())?.changeKey(folder: folder)
-            return .failed(message: String(describing: error), retry: Self.retry(for: error), changeKey: changeKey)
+            return .failed(message: String(describing: error), retry: Self.retry(for: error, configuration: configuration),
+                           changeKey: changeKey)
         }
     }
 
@@ -336,8 +341,9 @@ public struct JobRunner: Sendable {
 
     // MARK: Failures
 
-    static func retry(for error: any Error) -> JobOutcome.Retry {
-        if DiskFull.matches(error) { return .later }
+    /// What follows a job's failure with `error`, the daemon's folders as `configuration` has them.
+    static func retry(for error: any Error, configuration: Configuration) -> JobOutcome.Retry {
+        if DiskFull.matches(error) { return .afterSpaceFreed(folder: fullFolder(of: error, configuration: configuration)) }
         switch error {
         case is FileLock.Error: return .later  // another process has the state folder
         case is Configuration.Error, is TrainingSet.Error, is ImageFolder.Error, is CheckpointError, is StateFolder.Error:
@@ -346,13 +352,35 @@ public struct JobRunner: Sendable {
             return .later
         }
     }
+
+    /// The folder whose file system a disk-full error is about: the state folder when the
+    /// path it names lies in it (a checkpoint that could not be written), else the output.
+    /// Watching only the output's left a job that failed on a full state file system waiting
+    /// for space that came there.
+    static func fullFolder(of error: any Error, configuration: Configuration) -> String {
+        let path = DiskFull.path(of: error) ?? String(describing: error)
+        let state = configuration.state.hasSuffix("/") ? configuration.state : configuration.state + "/"
+        return path.hasPrefix(state) || path == configuration.state ? configuration.state : configuration.output
+    }
 }
 
 /// Recognises a full disk (or quota) in the errors that file writes throw.
 public enum DiskFull {
     public static func matches(_ error: any Error) -> Bool {
         if let error = error as? FileError, let code = error.errno { return code == ENOSPC || code == EDQUOT }
+        if error is DiskSpace.Shortage { return true }
         return matches(String(describing: error))
+    }
+
+    /// The file or folder that a disk-full error names, where its type says (a write's
+    /// `FileError`, a generation's or checkpoint's `DiskSpace.Shortage`); nil for errors known
+    /// only by their text, whose messages begin with the path all the same.
+    public static func path(of error: any Error) -> String? {
+        switch error {
+        case FileError.io(let path, _, _): return path
+        case let shortage as DiskSpace.Shortage: return shortage.path
+        default: return nil
+        }
     }
 
     /// By the system's own words for ENOSPC and EDQUOT in a message (errors wrapped by other

@@ -55,22 +55,24 @@ extension Scheduler {
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
                 }
             case .failed(let message, let retry, let key):
-                let diskFull = DiskFull.matches(message)
-                let again = retry == .later && (!diskFull || job.attempts < Self.maxDiskFullAttempts) && !stopping
+                var fullFolder: String? = nil
+                if case .afterSpaceFreed(let folder) = retry { fullFolder = folder }
+                let later = retry != .whenChanged
+                let again = later && (fullFolder == nil || job.attempts < Self.maxDiskFullAttempts) && !stopping
                 if again {
                     let delay = min(Self.maxRetryDelay, 30 * pow(2, Double(min(20, max(0, job.attempts - 1)))))
                     try queue.requeue(job, remainingSeconds: nil, budgetSeconds: nil, notBefore: now.addingTimeInterval(delay), error: message)
                     log.error("\(job.kind.rawValue) failed, retrying in \(Int(delay)) s: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = now.addingTimeInterval(delay) }
-                } else if stopping && retry == .later {
+                } else if stopping && later {
                     // Failed while the daemon stops: tried again at the next start.
                     try queue.pause(job, remainingSeconds: nil, budgetSeconds: nil)
                     log.error("\(job.kind.rawValue) failed while stopping, tried again at the next start: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = nil; $0.eta = nil }
-                } else if diskFull && retry == .later {
+                } else if let fullFolder {
                     try queue.markFailed(job, error: message)
                     log.error("\(job.kind.rawValue) failed \(job.attempts) times on a full disk: \(message); tried again when space is freed")
-                    quarantine(name, message: message, key: key, waitingForSpace: job.kind)
+                    quarantine(name, message: message, key: key, waitingForSpace: (job.kind, fullFolder))
                 } else {
                     try queue.markFailed(job, error: message)
                     log.error("\(job.kind.rawValue) failed: \(message); not tried again until the dataset's files or synthd.toml change")
@@ -128,12 +130,14 @@ extension Scheduler {
     }
 
     /// Marks the dataset failed until its files or settings change (see `changeKey`), or
-    /// with `waitingForSpace`, also until the output's file system has space again.
+    /// with `waitingForSpace` (the job, and the state folder or the output), also until that
+    /// folder's file system has space again.
     /// `key`: the dataset's change key when the job started (its worker takes it, so that the
     /// main loop does not scan); nil: taken here.
-    func quarantine(_ name: String, message: String, key known: String? = nil, waitingForSpace job: Job.Kind? = nil) {
+    func quarantine(_ name: String, message: String, key known: String? = nil,
+                    waitingForSpace waiting: (job: Job.Kind, folder: String)? = nil) {
         let key = known ?? changeKey(name)
-        let full = job == nil ? nil : fullFolder(of: message)
+        let full = waiting.map { (folder: $0.folder, what: $0.folder == configuration.state ? "the state folder" : "the output") }
         let free = full.flatMap { DiskSpace.freeBytes(at: $0.folder) }
         store.update(name) {
             $0.phase = .failed
@@ -143,18 +147,10 @@ extension Scheduler {
             $0.quarantinedFor = key ?? "unscannable"
             $0.freeBytesAtFailure = free
             $0.fullFolder = full?.folder
-            $0.failedJob = job
+            $0.failedJob = waiting?.job
             $0.retryAt = nil
             $0.eta = nil
         }
-    }
-
-    /// The folder whose file system a disk-full failure's message names: the state folder (a
-    /// checkpoint that could not be written) or, else, the output. Watching only the output's
-    /// left a job that failed on a full state file system waiting for space that came there.
-    public func fullFolder(of message: String) -> (folder: String, what: String) {
-        let state = configuration.state.hasSuffix("/") ? configuration.state : configuration.state + "/"
-        return message.hasPrefix(state) ? (configuration.state, "the state folder") : (configuration.output, "the output")
     }
 
     /// Queues again the jobs that failed on a full disk, once its free space has grown by
