@@ -30,16 +30,14 @@ import Testing
         Case(images: 1, channels: 2, gridHeight: 3, gridWidth: 32),    // two column blocks a grid row
     ]
 
-    static var kernels: [BFloat16Kernel] { BFloat16KernelTests.available }
-
-    @Test(.enabled(if: !kernels.isEmpty, Comment(rawValue: BFloat16KernelTests.noKernelToTest)), arguments: cases)
+    @Test(.enabled(if: !BFloat16KernelTests.available.isEmpty, Comment(rawValue: BFloat16KernelTests.noKernelToTest)), arguments: cases)
     func columnsPackedFromTheImagesGiveIm2colsProduct(_ s: Case) throws {
         let g = s.geometry
         #expect(BFloat16Kernel.packsColumns(of: g))
         let image = randomTensor([s.images, s.channels, g.height, g.width], seed: 41)
         let cols = Tensor(zeros: [g.patchSize, g.columnCount])
         im2col(cols.data, image.data, g, parallel: false)
-        for kernel in Self.kernels {
+        for kernel in BFloat16KernelTests.available {
             for transposed in [false, true] {
                 let (k, n) = transposed ? (g.columnCount, g.patchSize) : (g.patchSize, g.columnCount)
                 let m = 19, lda = k + 3, ldc = n + 2
@@ -61,14 +59,14 @@ import Testing
 
     /// The layers' way: the weights packed once (`PackedLeftOperand`, here transposed as
     /// `Conv2d.backward`'s and `ConvTranspose2d`'s are not: any op(a) goes).
-    @Test(.enabled(if: !kernels.isEmpty, Comment(rawValue: BFloat16KernelTests.noKernelToTest)))
+    @Test(.enabled(if: !BFloat16KernelTests.available.isEmpty, Comment(rawValue: BFloat16KernelTests.noKernelToTest)))
     func packedWeightsGiveTheSameProduct() throws {
         let g = Case(images: 2, channels: 4, gridHeight: 8, gridWidth: 8).geometry
         let image = randomTensor([2, 4, g.height, g.width], seed: 51)
         let m = 32, k = g.patchSize, n = g.columnCount
         let weights = randomTensor([k, m], seed: 52)   // stored k x m: op(a) is its transpose
         let packed = PackedLeftOperand()
-        for kernel in Self.kernels {
+        for kernel in BFloat16KernelTests.available {
             let matrix = try #require(packed.pack(transA: true, m: m, k: k, a: weights.data, lda: m, for: kernel))
             let fromA = Tensor(zeros: [m, n]), fromPacked = Tensor(zeros: [m, n])
             kernel.multiplyColumns(packedA: nil, transA: true, a: weights.data, lda: m, image: image.data, geometry: g,

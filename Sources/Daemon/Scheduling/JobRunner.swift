@@ -26,6 +26,12 @@ public enum JobOutcome: Sendable, Equatable {
         case afterSpaceFreed(folder: String)
         /// The dataset or its configuration is at fault: wait until it changes.
         case whenChanged
+
+        /// The folder whose file system was full, for `afterSpaceFreed`; nil otherwise.
+        public var fullFolder: String? {
+            if case .afterSpaceFreed(let folder) = self { return folder }
+            return nil
+        }
     }
 }
 

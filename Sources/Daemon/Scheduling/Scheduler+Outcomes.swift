@@ -55,9 +55,7 @@ extension Scheduler {
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
                 }
             case .failed(let message, let retry, let key):
-                var fullFolder: String? = nil
-                if case .afterSpaceFreed(let folder) = retry { fullFolder = folder }
-                let later = retry != .whenChanged
+                let fullFolder = retry.fullFolder, later = retry != .whenChanged
                 let again = later && (fullFolder == nil || job.attempts < Self.maxDiskFullAttempts) && !stopping
                 if again {
                     let delay = min(Self.maxRetryDelay, 30 * pow(2, Double(min(20, max(0, job.attempts - 1)))))
