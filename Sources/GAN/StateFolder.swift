@@ -76,6 +76,15 @@ extension ModelRecord {
         ]
         return checks.lazy.compactMap { $0 }.first
     }
+
+    /// About how many times the generator that generation uses (`best`'s step, else the last)
+    /// has had each of its dataset's images shown to a discriminator without augmentation:
+    /// its steps' images over the dataset's; nil for a model trained with augmentation
+    /// (DiffAugment, ADA: many passes are what it is for) or of no images.
+    public var unaugmentedPasses: Double? {
+        guard !options.augmentation, imagesAtLastRun > 0 else { return nil }
+        return Double(best?.step ?? steps) * Double(options.batchSize) / Double(imagesAtLastRun)
+    }
 }
 
 /// What the last load of the dataset found: images per class, and what was left out and why.

@@ -162,18 +162,37 @@ public struct SyntheticWriter {
         }
 
         /// What to tell the user about the collapsed classes: one line for all of them (a model
-        /// of 100 classes trained briefly logged 100 lines); nil when there are none.
-        public static func collapseWarning(_ collapsed: [(name: String, diversity: Double)]) -> String? {
+        /// of 100 classes trained briefly logged 100 lines), with what usually helps
+        /// (`collapseAdvice`); nil when there are none.
+        public static func collapseWarning(_ collapsed: [(name: String, diversity: Double)],
+                                           unaugmentedPasses: Double? = nil) -> String? {
             guard let first = collapsed.first else { return nil }
+            let advice = collapseAdvice(classes: collapsed.count, unaugmentedPasses: unaugmentedPasses)
             if collapsed.count == 1 {
                 return String(format: "class '%@': the samples have collapsed: they vary %.2f as much as the real images in the judge's "
-                              + "features (under %.1f); more images of the class, or more training, usually help", first.name,
-                              first.diversity, Judge.collapseThreshold)
+                              + "features (under %.1f); %@", first.name, first.diversity, Judge.collapseThreshold, advice)
             }
             let listed = collapsed.map { String(format: "%@ %.2f", $0.name, $0.diversity) }.joined(separator: ", ")
             return String(format: "the samples of %d classes have collapsed (%@: they vary under %.1f as much as the real images "
-                          + "in the judge's features); more images of these classes, or more training, usually help",
-                          collapsed.count, listed, Judge.collapseThreshold)
+                          + "in the judge's features); %@", collapsed.count, listed, Judge.collapseThreshold, advice)
+        }
+
+        /// What usually helps `classes` collapsed classes of a model that has made
+        /// `unaugmentedPasses` passes over its images without augmentation
+        /// (`ModelRecord.unaugmentedPasses`). Past `TrainingBudget.defaultMaxEpochs` such a
+        /// discriminator has memorised the images and more training makes it worse: on 1,000
+        /// Fashion-MNIST images the classes' diversity was 0.80-1.06 after 100 passes, 0.61-1.08
+        /// after 200, and three classes had collapsed after 286 (docs/training.md), the pass
+        /// count at which 10,000 images collapsed on a GPU in ten times the steps.
+        public static func collapseAdvice(classes: Int, unaugmentedPasses: Double?) -> String {
+            let these = classes == 1 ? "the class" : "these classes"
+            if let passes = unaugmentedPasses, passes > TrainingBudget.defaultMaxEpochs {
+                return String(format: "the discriminator has seen each real image about %.0f times without augmentation and "
+                              + "memorised them: more images of %@, or a new model with augmentation (synthd train "
+                              + "--augmentation on; the daemon's [training] augmentation, for a model trained afresh) help, "
+                              + "more training does not", passes, these)
+            }
+            return "more images of \(these), or more training, usually help"
         }
 
         /// "drew 82530 samples for 60000 images; accepted: bag 97%, shirt 40%, ..." (the

@@ -150,7 +150,8 @@ struct Generate: ParsableCommand {
             if let warning = SyntheticWriter.Summary.uncheckedWarning(summary.unchecked) { print("warning: " + warning) }
         }
         if let line = summary.diversityLine(classes: record.classes) { print(line) }
-        if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes)) {
+        if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes),
+                                                                          unaugmentedPasses: record.unaugmentedPasses) {
             print("warning: " + warning)
         }
     }

@@ -7,13 +7,15 @@ import Testing
 /// what runs and what failed; a dataset's rejected files listed up to a limit.
 @Suite struct StatusReportTests {
     func status(_ name: String, state: String?, progress: Double? = nil, eta: String? = nil,
-                rejected: Int = 0) throws -> DatasetStatus {
+                rejected: Int = 0, diversity: [String: Double]? = nil, unaugmentedPasses: Double? = nil) throws -> DatasetStatus {
         var fields: [String: Any] = ["dataset": name, "stateFolder": "/s/" + name, "classes": ["a"], "mode": "grey",
                                      "imageWidth": 28, "imageHeight": 28, "steps": 10, "checkpoint": "step-10",
                                      "imagesAtLastRun": 5, "samples": "/s/\(name)/samples.png"]
         if let state { fields["state"] = state }
         if let progress { fields["progress"] = progress }
         if let eta { fields["eta"] = eta }
+        if let diversity { fields["diversity"] = diversity }
+        if let unaugmentedPasses { fields["unaugmentedPasses"] = unaugmentedPasses }
         if rejected > 0 {
             fields["rejected"] = (0..<rejected).map { ["path": "/sp/\(name)/a/\($0).png", "reason": "/sp/\(name)/a/\($0).png: not a PNG or JPEG file"] }
         }
@@ -42,5 +44,23 @@ import Testing
         let many = try status("a", state: "done", rejected: 50_000).summary()
         #expect(many.components(separatedBy: "\n  rejected: ").count == 21)
         #expect(many.hasSuffix("\n  ... and 49980 more rejected files (synthd status --json lists them all)"), "\(many.suffix(200))")
+    }
+
+    /// A collapsed class's advice follows the model's passes over its images without
+    /// augmentation: past 100 the discriminator has memorised them, and more training, the
+    /// advice for a model trained briefly, would make it worse.
+    @Test func theCollapseAdviceFollowsThePassesWithoutAugmentation() throws {
+        let brief = try status("a", state: "done", diversity: ["a": 0.3]).summary()
+        #expect(brief.contains("\n  warning: the samples of a have collapsed (they vary less than half as much as the real images); "
+                               + "more images of the class, or more training, usually help"), "\(brief)")
+        let capped = try status("a", state: "done", diversity: ["a": 0.3], unaugmentedPasses: 100).summary()
+        #expect(capped.contains("more training, usually help"), "at the daemon's cap of 100 passes: \(capped)")
+        let memorised = try status("a", state: "done", diversity: ["a": 0.3, "b": 0.9], unaugmentedPasses: 286.4).summary()
+        #expect(memorised.contains("have collapsed (they vary less than half as much as the real images); the discriminator has "
+                                   + "seen each real image about 286 times without augmentation and memorised them: more "
+                                   + "images of the class, or a new model with augmentation"), "\(memorised)")
+        #expect(memorised.contains("more training does not") && !memorised.contains("usually help"))
+        let varied = try status("a", state: "done", diversity: ["a": 0.9], unaugmentedPasses: 286.4).summary()
+        #expect(!varied.contains("warning"), "no collapse, no warning: \(varied)")
     }
 }

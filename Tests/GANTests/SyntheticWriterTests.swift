@@ -407,6 +407,33 @@ extension SyntheticWriterTests {
         #expect(SyntheticWriter.Summary.collapseWarning(collapsed.collapsed(classes: record.classes))?.hasPrefix(
             "the samples of 2 classes have collapsed (cat 0.00, dog 0.00: they vary under 0.5") == true, "one line for all")
         #expect(SyntheticWriter.Summary.collapseWarning([]) == nil)
+        #expect(SyntheticWriter.Summary.collapseWarning([("cat", 0.01)])?.hasSuffix(
+            "; more images of the class, or more training, usually help") == true)
+        // Past 100 passes without augmentation the advice names memorisation, not training.
+        let memorised = SyntheticWriter.Summary.collapseWarning(collapsed.collapsed(classes: record.classes), unaugmentedPasses: 250)
+        #expect(memorised?.hasSuffix("in the judge's features); the discriminator has seen each real image about 250 times without "
+                                     + "augmentation and memorised them: more images of these classes, or a new model with "
+                                     + "augmentation (synthd train --augmentation on; the daemon's [training] augmentation, for "
+                                     + "a model trained afresh) help, more training does not") == true, "\(memorised ?? "")")
+        #expect(SyntheticWriter.Summary.collapseWarning([("cat", 0.01)], unaugmentedPasses: 99)?.hasSuffix("usually help") == true)
+    }
+
+    /// The passes a collapse warning weighs: the generator's steps' images over the dataset's,
+    /// counted from the step generation samples (the held-out best where there is one); none
+    /// for a model trained with augmentation.
+    @Test func unaugmentedPassesCountTheGeneratorsImages() {
+        var options = TrainingOptions()
+        options.augmentation = false
+        var record = ModelRecord(configuration: ModelConfiguration(), classes: ["cat", "dog"], mode: .grey, imageWidth: 28,
+                                 imageHeight: 28, steps: 4470, imagesAtLastRun: 1000, options: options)
+        #expect(record.unaugmentedPasses.map { abs($0 - 286.08) < 1e-9 } == true, "\(record.unaugmentedPasses ?? -1)")
+        record.best = BestGenerator(step: 1563, distance: 0.1, heldOutImages: 100, heldOut: 7)
+        #expect(record.unaugmentedPasses.map { abs($0 - 100.032) < 1e-9 } == true, "the best step's, not the last's")
+        record.options.augmentation = true
+        #expect(record.unaugmentedPasses == nil)
+        record.options.augmentation = false
+        record.imagesAtLastRun = 0
+        #expect(record.unaugmentedPasses == nil, "no images: no passes")
     }
 
     /// Manifest lines are written without JSONEncoder: the same bytes as JSONEncoder (snake-case

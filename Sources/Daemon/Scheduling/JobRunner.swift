@@ -313,7 +313,8 @@ public struct JobRunner: Sendable {
                 if let warning = SyntheticWriter.Summary.uncheckedWarning(summary.unchecked) { log.warning("\(warning)") }
             }
             if let line = summary.diversityLine(classes: record.classes) { log.info("\(line)") }
-            if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes)) {
+            if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes),
+                                                                          unaugmentedPasses: record.unaugmentedPasses) {
                 log.warning("\(warning)")
             }
             diversity = Dictionary(uniqueKeysWithValues: zip(record.classes, summary.diversity).compactMap { name, value in value.map { (name, $0) } })

@@ -46,6 +46,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// checkpoint's score, to see whether training is still improving.
     public var best: BestGenerator? = nil
     public var lastHeldOutScore: HeldOutScore? = nil
+    /// `ModelRecord.unaugmentedPasses` of the model: what the collapse warning's advice
+    /// depends on.
+    public var unaugmentedPasses: Double? = nil
 
     /// Reads every state folder at `path`: the daemon's state folder (one folder per dataset
     /// under `datasets/`), a folder of state folders, or one state folder. Unreadable model
@@ -97,6 +100,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
         status.diversity = runtime?.diversity
         status.best = record?.best
+        status.unaugmentedPasses = record?.unaugmentedPasses
         if record?.best != nil { status.lastHeldOutScore = folder.readHeldOutScores().last }
         return status
     }
@@ -152,7 +156,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         let collapsed = (diversity ?? [:]).filter { $0.value < Judge.collapseThreshold }.keys.sorted()
         if !collapsed.isEmpty {
             text += "\n  warning: the samples of \(collapsed.joined(separator: ", ")) have collapsed (they vary less than half as much "
-                + "as the real images); more images of the class, or more training, usually help"
+                + "as the real images); " + SyntheticWriter.Summary.collapseAdvice(classes: collapsed.count, unaugmentedPasses: unaugmentedPasses)
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
