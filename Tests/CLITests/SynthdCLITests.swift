@@ -175,6 +175,12 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("done: 4 steps this run"), "\(run.output)")
         #expect(run.output.contains("stopped after 2 passes over the 8 images (--max-epochs) before the minutes ran out"), "\(run.output)")
+        #expect(!run.output.contains("memorises"), "2 passes: no warning")
+        // --steps is never capped: past 100 passes without augmentation the run says what they mean.
+        let long = try SynthdProcess.run(["train", data, "--state", state, "--steps", "206", "--batch", "4"])
+        #expect(long.status == 0, "\(long.output)")
+        #expect(long.output.contains("warning: the model has now made about 105 passes over its 8 images without augmentation; "
+                                     + "past 100 a discriminator memorises the images"), "\(long.output)")
         let negative = try SynthdProcess.run(["train", data, "--state", state, "--minutes", "1", "--max-epochs=-1"])
         #expect(negative.status != 0 && negative.output.contains("--max-epochs must be 0 (no cap) or more"), "\(negative.output)")
     }
