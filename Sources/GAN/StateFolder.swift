@@ -82,7 +82,7 @@ extension ModelRecord {
     /// its steps' images over the dataset's; nil for a model trained with augmentation
     /// (DiffAugment, ADA: many passes are what it is for) or of no images.
     public var unaugmentedPasses: Double? {
-        guard !(options.augmentation || options.adaptiveAugmentation), imagesAtLastRun > 0 else { return nil }
+        guard !options.augmentsImages, imagesAtLastRun > 0 else { return nil }
         return Double(best?.step ?? steps) * Double(options.batchSize) / Double(imagesAtLastRun)
     }
 }

@@ -15,6 +15,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// With `augmentation`: each transform applied with an adaptive probability (ADA,
     /// `AdaptiveAugmentation`) instead of always. Models saved before it existed: false.
     public var adaptiveAugmentation = false
+    /// Whether D sees its images augmented (DiffAugment, always or adaptively): such a model
+    /// is not capped by passes, and many passes are not a memorisation warning.
+    public var augmentsImages: Bool { augmentation || adaptiveAugmentation }
     public var emaDecay: Float = 0.999
     public var learningRate: Float = 2e-4
     /// D's own learning rate (two time-scale updates, Heusel et al. 2017); nil: `learningRate`.
@@ -132,8 +135,7 @@ extension Trainer {
     /// The steps of `passes` passes over the training images at the model's batch size; nil
     /// where the cap does not apply: a model that trains with augmentation, or `passes` 0.
     public func steps(forPasses passes: Double) -> Int? {
-        let augmented = record.options.augmentation || record.options.adaptiveAugmentation
-        guard !augmented, passes > 0 else { return nil }
+        guard !record.options.augmentsImages, passes > 0 else { return nil }
         return Int((passes * Double(training.count) / Double(record.options.batchSize)).rounded(.up))
     }
 }
