@@ -87,7 +87,7 @@ struct GEMMBenchmark: ParsableCommand {
                 PanelKernel.pack(b.data, matrices: 1, k: k, n: n, into: panels.data)
                 kernel.multiply(m: m, n: n, k: k, a: a.data, lda: k, packed: panels.data, c: c.data, ldc: n)
             }
-            print(String(format: "Float panel kernel, %@, right operand packed once: %.1f us, %.1f GFLOP/s (%.2fx); "
+            print(String(format: "panel kernel, %@, right operand packed once: %.1f us, %.1f GFLOP/s (%.2fx); "
                          + "packed at each call: %.1f GFLOP/s (%.2fx)", kernel.description, packedOnce * 1e6,
                          flops / packedOnce / 1e9, best / packedOnce, flops / packedEach / 1e9, best / packedEach))
         }

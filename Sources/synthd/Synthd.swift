@@ -35,7 +35,9 @@ struct Info: ParsableCommand {
         print("cores: \(Parallel.maxThreads)")
         print("bfloat16 products: " + (BFloat16Kernel.fastest.map { "\($0.description) for training and generation (the default; --fp32 for FP32)" }
             ?? ((BFloat16GEMM.isAvailable ? "none faster than FP32 on this CPU" : "none on this CPU")
-                + (ComputeContext.winogradPaysOff ? "; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)"
+                + (ComputeContext(threads: 1, products: .bfloat16).halfColumns
+                    ? "; half precision by AVX512-FP16, Float sums, for the convolutions' products (the default; --fp32 for FP32)"
+                    : ComputeContext.winogradPaysOff ? "; FP32, training's 4/2/1 convolutions by Winograd (the default; --fp32 for plain FP32)"
                     : "; FP32 (AVX-512's products: training's convolutions by columns, --winograd to compare)"))))
         if let speedup = BFloat16Payoff.speedup {
             let rounded = { (x: Double) in (x * 100).rounded() / 100 }

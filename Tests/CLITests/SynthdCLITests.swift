@@ -245,13 +245,18 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let info = try SynthdProcess.run(["info"])
         let kernel = BFloat16Kernel.allCases.first { info.output.contains("bfloat16 products: \($0.description) for training") }
         #expect(kernel == nil || kernel!.isAvailable)
-        let withoutKernel = ComputeContext.winogradPaysOff ? "FP32 products, 4/2/1 convolutions by Winograd (this CPU has no bfloat16 kernel faster than FP32)"
+        // Without one: half precision where the CPU has AVX512-FP16 (`ComputeContext.halfColumns`), else FP32.
+        let withoutKernel = PanelKernel.avx512Half.isAvailable
+            ? "half-precision products by AVX512-FP16, Float sums (this CPU has no bfloat16 kernel faster than FP32)"
+            : ComputeContext.winogradPaysOff ? "FP32 products, 4/2/1 convolutions by Winograd (this CPU has no bfloat16 kernel faster than FP32)"
             : "FP32 products (this CPU has no bfloat16 kernel faster than FP32)"
         #expect(byDefault.output.contains(kernel.map { "bfloat16 products by \($0.description)" } ?? withoutKernel), "\(byDefault.output)")
         #expect(fp32.output.contains("), FP32 products") && !fp32.output.contains("bfloat16 products")
                     && !fp32.output.contains("Winograd"), "\(fp32.output)")
         #expect(winograd.output.contains("), FP32 products, 4/2/1 convolutions by Winograd"), "\(winograd.output)")
         #expect(kernel != nil || info.output.contains("bfloat16 products: none"), "\(info.output)")
+        #expect(kernel != nil || info.output.contains("half precision by AVX512-FP16") == PanelKernel.avx512Half.isAvailable,
+                "\(info.output)")
         // Where the CPU has AVX512-BF16, info says what it measured and the line it is held to.
         #expect(info.output.contains("AVX512-BF16 dot products: ") == BFloat16GEMM.isAvailable, "\(info.output)")
     }

@@ -108,6 +108,13 @@ import Testing
         /// 1.2e-3, every gradient within 1.1% in norm but the output bias (12%); bounded by
         /// about twice those: a product on the wrong operands or a dropped tile is off by far more.
         static let bfloat16 = ReducedPrecision(loss: 4e-3, images: 3e-3, gradientNorm: 2.5e-2, outputBias: 0.25)
+        /// Half-precision products with Float sums (`PanelKernel.avx512Half`: 11-bit mantissas in,
+        /// sums of 64 products in half). Measured on an Emerald Rapids: losses within 1.5e-4,
+        /// images within 4e-4, D's gradients within 0.35% in norm, G's within 1.9% (G.bn2.weight),
+        /// bounded by about twice those. The output bias differed by 48% and is not compared:
+        /// half sums add their rounding to each of its 65,536 nearly cancelling terms, where
+        /// bfloat16's rounded weights perturb them alike (12%).
+        static let half = ReducedPrecision(loss: 5e-4, images: 1e-3, gradientNorm: 4e-2, outputBias: nil)
         /// FP32 with the 4/2/1 convolutions by Winograd F(4x4, 2x2) (`ComputeContext.winogradConvolutions`).
         /// Measured on a Zen 4: the images within 4e-7, G's loss 3.8e-4 off (the G step reads D's
         /// Winograd passes), every gradient within 0.6% in norm (G.bn2.bias; D's within 0.05%),
@@ -150,6 +157,17 @@ import Testing
             step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
         }
         expectNearFixture(report, fake: generator.forwardOutputForTesting, .bfloat16)
+    }
+
+    /// The CPU step with half-precision products (what a context asking for bfloat16 gets on a
+    /// CPU with AVX512-FP16 but no bfloat16 kernel faster than Float) against the FP32 fixture.
+    @Test(.enabled(if: ComputeContext(threads: 2, products: .bfloat16).halfColumns,
+                   "reduced products here are not half precision (a bfloat16 kernel, or no AVX512-FP16)"))
+    func oneTrainingStepWithHalfProductsStaysNearPyTorch() {
+        let report = ComputeContext(threads: 2, products: .bfloat16).run {
+            step.step(real: real, realLabels: realLabels, noise: z, fakeLabels: fakeLabels)
+        }
+        expectNearFixture(report, fake: generator.forwardOutputForTesting, .half)
     }
 
     /// The CPU step with Winograd convolutions in FP32 (what a context asking for bfloat16 gets

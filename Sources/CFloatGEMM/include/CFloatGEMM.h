@@ -82,4 +82,15 @@ bool synthd_panel_im2col_k4s2_applies(int height, int width);
 void synthd_panel_im2col_k4s2(const float *image, int channels, int height, int width, int images,
                               int first_plane, int end_plane, float *panels);
 
+/// Whether this CPU runs `synthd_half_panel_gemm` (AVX512-FP16, with AVX-512's BW, VL and DQ).
+bool synthd_half_panel_available(void);
+
+/// As `synthd_panel_gemm_images`, but the products in half precision (HalfPanelGEMM.c says
+/// how it scales and rounds): a in tiles (`a_tiles`) or rows (row stride lda), b packed by
+/// `synthd_panel_pack` or `synthd_panel_im2col_k4s2`, on the calling thread. Only where
+/// `synthd_half_panel_available()`; k > 0.
+void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda, const float *packed,
+                            float *c, int ldc, int columns_per_image, ptrdiff_t image_stride, const float *bias,
+                            bool accumulate_c);
+
 #endif

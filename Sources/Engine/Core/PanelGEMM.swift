@@ -14,27 +14,48 @@ import CFloatGEMM
 public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     case avx512
     case avx2
+    /// The AVX-512 kernel's operands, multiplied in half precision (AVX512-FP16) with Float sums
+    /// (Sources/CFloatGEMM/HalfPanelGEMM.c): twice the multiply-adds of a Float FMA on Intel's
+    /// server cores, the rounding of 11-bit operands (bfloat16 has 8). Only for contexts that
+    /// accept reduced products (`ComputeContext.columnPanels`), never Winograd's.
+    case avx512Half
 
     /// Whether this CPU runs the kernel.
     public var isAvailable: Bool {
         switch self {
         case .avx512: Self.avx512Available
         case .avx2: Self.avx2Available
+        case .avx512Half: Self.avx512HalfAvailable
         }
     }
 
+    /// Whether the kernel's products are Float, each sum one FMA chain (all but `avx512Half`).
+    public var isFloat: Bool { self != .avx512Half }
+
     private static let avx512Available = synthd_panel_available(SYNTHD_PANEL_AVX512)
     private static let avx2Available = synthd_panel_available(SYNTHD_PANEL_AVX2)
+    private static let avx512HalfAvailable = synthd_half_panel_available()
 
-    /// The widest kernel this CPU runs; nil where it has neither (products stay with OpenBLAS).
-    public static let fastest: PanelKernel? = allCases.first { $0.isAvailable }
+    /// The Float kernels, widest first.
+    public static let floatKernels = allCases.filter(\.isFloat)
+
+    /// The widest Float kernel this CPU runs; nil where it has neither (products stay with OpenBLAS).
+    public static let fastest: PanelKernel? = floatKernels.first { $0.isAvailable }
 
     public var description: String {
         switch self {
         case .avx512: "AVX-512"
         case .avx2: "AVX2"
+        case .avx512Half: "AVX512-FP16"
         }
     }
+
+    /// Whether `avx512Half` beats the Float AVX-512 kernel on an m x n x k product: it converts
+    /// both operands to halves a block at a time and sums 64 columns a micro-tile, so products
+    /// of little depth or few columns pay more for the conversion than they save (on an Emerald
+    /// Rapids, one thread: 0.35-0.8x below these bounds, 1.2-1.5x on the reference step's
+    /// shapes above them; `synthd-bench gemm`).
+    public static func halfPaysOff(m: Int, n: Int, k: Int) -> Bool { m >= 24 && n >= 64 && k >= 64 }
 
     /// Whether a product with `n` columns takes the kernel: whole panels only, which every
     /// layer of training that takes Winograd has but G's last (one or three output channels,
@@ -86,6 +107,15 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
                          columnsPerImage: Int, imageStride: Int, bias: UnsafePointer<Float>?, accumulate: Bool = false) {
         guard isAvailable else { fatalError("PanelKernel.\(self) on a CPU without it") }
         precondition(columnsPerImage % 16 == 0 || columnsPerImage == n, "PanelKernel: \(columnsPerImage) columns an image")
+        if self == .avx512Half {
+            guard Self.halfPaysOff(m: m, n: n, k: k) else {
+                return Self.avx512.multiply(aTiles: aTiles, m: m, n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc,
+                                            columnsPerImage: columnsPerImage, imageStride: imageStride, bias: bias,
+                                            accumulate: accumulate)
+            }
+            return synthd_half_panel_gemm(Int32(m), Int32(n), Int32(k), a, aTiles, Int32(lda), packed, c, Int32(ldc),
+                                          Int32(columnsPerImage), imageStride, bias, accumulate)
+        }
         synthd_panel_gemm_images(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2, aTiles, Int32(m), Int32(n), Int32(k),
                                  a, Int32(lda), packed, c, Int32(ldc), Int32(columnsPerImage), imageStride, bias, accumulate)
     }
@@ -108,6 +138,10 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     public func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
                          c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard isAvailable else { fatalError("PanelKernel.\(self) on a CPU without it") }
+        if self == .avx512Half {
+            return multiply(m: m, n: n, k: k, a: a, lda: lda, packed: packed, c: c, ldc: ldc, columnsPerImage: n,
+                            imageStride: 0, bias: nil)
+        }
         synthd_panel_gemm(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2,
                           Int32(m), Int32(n), Int32(k), a, Int32(lda), packed, c, Int32(ldc))
     }

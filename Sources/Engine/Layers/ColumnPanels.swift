@@ -11,14 +11,16 @@ import CFloatGEMM
 /// bias directly. The weight gradients take dy (or x) in tiles and the patches' transpose in
 /// panels (`addWeightGradient`).
 extension ComputeContext {
-    /// The kernel of the columns path's Float products for a grid of `gridCells` cells: the
-    /// context's `panelKernel` where it is the AVX-512 one, its products are Float and the
-    /// grid's cells are a multiple of 16 (no panel straddles two images); nil: OpenBLAS. AVX2's
-    /// kernel stays with Winograd's products: in the columns path it ran 0.98-0.99x OpenBLAS's
-    /// Haswell kernels (alternated steps, 2026-12-03), and AVX2 CPUs train by Winograd anyway.
+    /// The kernel of the columns path's products for a grid of `gridCells` cells where no
+    /// bfloat16 kernel takes them: the context's `panelKernel` where it is the AVX-512 one and
+    /// the grid's cells are a multiple of 16 (no panel straddles two images), in half precision
+    /// where the context accepts reduced products and the CPU has AVX512-FP16 (`halfColumns`);
+    /// nil: OpenBLAS. AVX2's kernel stays with Winograd's products: in the columns path it ran
+    /// 0.98-0.99x OpenBLAS's Haswell kernels (alternated steps, 2026-12-03), and AVX2 CPUs
+    /// train by Winograd anyway.
     func columnPanels(gridCells: Int) -> PanelKernel? {
         guard bfloat16Kernel == nil, panelKernel == .avx512, gridCells > 0, gridCells % 16 == 0 else { return nil }
-        return panelKernel
+        return halfColumns ? .avx512Half : .avx512
     }
 }
 
