@@ -57,6 +57,15 @@ static float scale_for(float largest) {
     return ldexpf(1, shift);
 }
 
+/// Whether `scale` serves a block whose largest magnitude is `largest`: it brings it into
+/// [4, 16), at most two binades short of `scale_for`'s [8, 16) (values down to 1.5e-5 of the
+/// largest stay normal halves, 3.8e-6 at best); a block of zeros takes any. A block's scale is
+/// then usually its neighbour's, found in the pass that converts it, not in a pass before.
+static bool scale_serves(float scale, float largest) {
+    float scaled = largest * scale;
+    return largest == 0 || (scaled >= 4 && scaled < 16);
+}
+
 HALF_TARGET static inline float largest_magnitude(const float *values, size_t count) {
     __m512 largest = _mm512_setzero_ps();
     size_t i = 0;
@@ -82,17 +91,30 @@ HALF_TARGET static inline __m512i doubled_halves(__m512 values, __m512 scale) {
 /// one scale per tile. a in tiles (`synthd_panel_pack_a`, row stride 1, depth stride 12, tile
 /// stride 12 k) or rows (row stride lda, depth stride 1).
 HALF_TARGET static void convert_tiles(const float *a, bool tiles, int lda, int m, int k, int k0, int depth, int first,
-                                      int count, uint32_t *to, float *scales) {
+                                      int count, uint32_t *to, float *scales, float *guess) {
     for (int t = 0; t < count; t++) {
         int tile = first + t, rows = m - tile * TILE < TILE ? m - tile * TILE : TILE;
         uint32_t *out = to + (size_t)t * depth * TILE;
         if (tiles) {
             const float *from = a + (size_t)tile * TILE * k + (size_t)k0 * TILE;   // depth x 12, contiguous
-            __m512 scale = _mm512_set1_ps(scales[t] = scale_for(largest_magnitude(from, (size_t)depth * TILE)));
+            // One pass with the last tile's scale, finding this one's largest value on the way;
+            // a second only where that scale does not serve.
+            __m512 scale = _mm512_set1_ps(*guess), largest = _mm512_setzero_ps();
             for (int i = 0; i < depth; i++) {
-                __m512i pairs = doubled_halves(_mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE), scale);
-                _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, pairs);
+                __m512 values = _mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE);
+                largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
+                _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, doubled_halves(values, scale));
             }
+            float biggest = _mm512_reduce_max_ps(largest);
+            if (!scale_serves(*guess, biggest)) {
+                *guess = scale_for(biggest);
+                scale = _mm512_set1_ps(*guess);
+                for (int i = 0; i < depth; i++) {
+                    __m512i pairs = doubled_halves(_mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE), scale);
+                    _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, pairs);
+                }
+            }
+            scales[t] = *guess;
             continue;
         }
         float largest = 0;
@@ -112,26 +134,32 @@ HALF_TARGET static void convert_tiles(const float *a, bool tiles, int lda, int m
 }
 
 /// Columns group*64..<group*64+64 of b (panels of 16 from `synthd_panel_pack`) at depths
-/// k0..<k0+depth as halves, [depth][64] (columns past n zero); returns the group's scale.
-HALF_TARGET static float convert_group(const float *packed, int n, int k, int k0, int depth, int group, _Float16 *to) {
+/// k0..<k0+depth as halves, [depth][64] (columns past n zero); returns the group's scale:
+/// `guess` (the last group's) where it serves, found in the same pass, else its own in a second.
+HALF_TARGET static float convert_group(const float *packed, int n, int k, int k0, int depth, int group, _Float16 *to,
+                                       float guess) {
     const float *panels[4];
-    float largest = 0;
     for (int q = 0; q < 4; q++) {
         int panel = group * 4 + q;
         panels[q] = panel * PANEL < n ? packed + (size_t)panel * PANEL * k + (size_t)k0 * PANEL : NULL;
-        if (!panels[q]) continue;
-        float block = largest_magnitude(panels[q], (size_t)depth * PANEL);
-        largest = block > largest || block != block ? block : largest;
     }
-    float scale = scale_for(largest);
-    __m512 factor = _mm512_set1_ps(scale);
-    for (int i = 0; i < depth; i++)
-        for (int q = 0; q < 4; q++) {
-            __m256i halves = panels[q] ? _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(
-                                             _mm512_loadu_ps(panels[q] + (size_t)i * PANEL), factor)))
-                                       : _mm256_setzero_si256();
-            _mm256_store_si256((__m256i *)(to + (size_t)i * GROUP + q * PANEL), halves);
-        }
+    float scale = guess;
+    for (int pass = 0; pass < 2; pass++) {
+        __m512 factor = _mm512_set1_ps(scale), largest = _mm512_setzero_ps();
+        for (int i = 0; i < depth; i++)
+            for (int q = 0; q < 4; q++) {
+                __m256i halves = _mm256_setzero_si256();
+                if (panels[q]) {
+                    __m512 values = _mm512_loadu_ps(panels[q] + (size_t)i * PANEL);
+                    largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
+                    halves = _mm256_castph_si256(_mm512_cvtxps_ph(_mm512_mul_ps(values, factor)));
+                }
+                _mm256_store_si256((__m256i *)(to + (size_t)i * GROUP + q * PANEL), halves);
+            }
+        float biggest = _mm512_reduce_max_ps(largest);
+        if (pass == 1 || scale_serves(scale, biggest)) break;
+        scale = scale_for(biggest);
+    }
     return scale;
 }
 
@@ -188,13 +216,14 @@ HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, boo
     float *groupSums = aligned_alloc(64, (size_t)blockTiles * TILE * GROUP * sizeof(float));
     float *scales = malloc((size_t)blockTiles * sizeof(float));
     if (!tileHalves || !groupHalves || !groupSums || !scales) abort();
+    float tileGuess = 1, groupGuess = 1;   // the last block's scales, which usually serve the next
     for (int k0 = 0; k0 < k; k0 += A_DEPTH) {
         int depth = k - k0 < A_DEPTH ? k - k0 : A_DEPTH;
         bool continues = k0 > 0 || accumulate_c, lastBlock = k0 + depth == k;
         for (int firstTile = 0; firstTile < tileCount; firstTile += blockTiles) {
             int count = tileCount - firstTile < blockTiles ? tileCount - firstTile : blockTiles;
             int rows = m - firstTile * TILE < count * TILE ? m - firstTile * TILE : count * TILE;
-            convert_tiles(a, a_tiles, lda, m, k, k0, depth, firstTile, count, tileHalves, scales);
+            convert_tiles(a, a_tiles, lda, m, k, k0, depth, firstTile, count, tileHalves, scales, &tileGuess);
             for (int group = 0; group < groups; group++) {
                 // Where each of the group's four 16-column panels lies in c, and how many of its columns exist.
                 float *corners[4];
@@ -214,7 +243,7 @@ HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, boo
                 for (int d0 = 0; d0 < depth; d0 += B_DEPTH) {
                     int runDepth = depth - d0 < B_DEPTH ? depth - d0 : B_DEPTH;
                     bool fresh = !continues && d0 == 0;
-                    float groupScale = convert_group(packed, n, k, k0 + d0, runDepth, group, groupHalves);
+                    float groupScale = groupGuess = convert_group(packed, n, k, k0 + d0, runDepth, group, groupHalves, groupGuess);
                     for (int t = 0; t < count; t++) {
                         int tileRows = rows - t * TILE < TILE ? rows - t * TILE : TILE;
                         const uint32_t *tileAt = tileHalves + (size_t)t * depth * TILE + (size_t)d0 * TILE;
