@@ -95,7 +95,9 @@ struct HalfPanelGEMMTests {
         let magnitudes: [Float] = [1e-15, 1e-6, 1, 3e4, 1e9, 1e15]
         let raw = randomTensor([m * k], seed: 31).values
         let a = raw.indices.map { raw[$0] * magnitudes[$0 / k / 12] }
-        let b = randomTensor([k * n], seed: 32).values
+        // And b's two groups of columns (64, then 32) at 1e-8 and 1e8: each block's scale is its own,
+        // whether its neighbour's served (converted in one pass) or not (a second).
+        let b = randomTensor([k * n], seed: 32).values.enumerated().map { $1 * ($0 % n < 64 ? 1e-8 : 1e8) }
         let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, tiles: true, bias: nil, start: nil)
         var worst = 0.0
         for i in 0..<m {
