@@ -61,8 +61,9 @@ public final class ComputeContext: Sendable {
 
     /// Whether the columns path's products are in half precision (`PanelKernel.avx512Half`):
     /// reduced products asked for, no bfloat16 kernel worth taking, and a CPU with AVX512-FP16
-    /// and the AVX-512 panel kernel (an Intel core whose VM hides AMX: 1.2-1.5x the Float
-    /// kernel's products, finer rounding than bfloat16's).
+    /// and the AVX-512 panel kernel (an Intel core whose VM hides AMX: 1.3-1.8x the Float
+    /// kernel's products, 1.28x the reference step; over a step, rounding of about bfloat16's
+    /// size: docs/engine.md "In half precision").
     public var halfColumns: Bool {
         products == .bfloat16 && bfloat16Kernel == nil && panelKernel == .avx512 && PanelKernel.avx512Half.isAvailable
     }

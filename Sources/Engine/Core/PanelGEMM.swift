@@ -16,8 +16,9 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     case avx2
     /// The AVX-512 kernel's operands, multiplied in half precision (AVX512-FP16) with Float sums
     /// (Sources/CFloatGEMM/HalfPanelGEMM.c): twice the multiply-adds of a Float FMA on Intel's
-    /// server cores, the rounding of 11-bit operands (bfloat16 has 8). Only for contexts that
-    /// accept reduced products (`ComputeContext.columnPanels`), never Winograd's.
+    /// server cores, the rounding of 11-bit operands (bfloat16 has 8) and of half sums of 64
+    /// products. Only for contexts that accept reduced products (`ComputeContext.columnPanels`),
+    /// never Winograd's.
     case avx512Half
 
     /// Whether this CPU runs the kernel.
@@ -53,7 +54,7 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     /// Whether `avx512Half` beats the Float AVX-512 kernel on an m x n x k product: it converts
     /// both operands to halves a block at a time and sums 64 columns a micro-tile, so products
     /// of little depth or few columns pay more for the conversion than they save (on an Emerald
-    /// Rapids, one thread: 0.35-0.8x below these bounds, 1.2-1.5x on the reference step's
+    /// Rapids, one thread: 0.35-0.8x below these bounds, 1.3-1.8x on the reference step's
     /// shapes above them; `synthd-bench gemm`).
     public static func halfPaysOff(m: Int, n: Int, k: Int) -> Bool { m >= 24 && n >= 64 && k >= 64 }
 
