@@ -125,6 +125,20 @@ extension TrainingBudget {
         return .secondsOrSteps(seconds: seconds, steps: max(0, cap - done))
     }
 
+    /// What a model that has made `unaugmentedPasses` passes over its `images` images without
+    /// augmentation (`ModelRecord.unaugmentedPasses`) should be told, past `defaultMaxEpochs`;
+    /// nil below it or with augmentation. Said at the end of the training that crosses the line
+    /// (`synthd train`, the daemon's log), before the samples show it: `--steps` is never capped,
+    /// and each round's cap does not stop rounds from adding up.
+    public static func memorisationWarning(unaugmentedPasses: Double?, images: Int) -> String? {
+        guard let passes = unaugmentedPasses, passes > defaultMaxEpochs else { return nil }
+        return String(format: "the model has now made about %.0f passes over its %d images without augmentation; "
+                      + "past %@ a discriminator memorises the images and classes collapse (docs/training.md): "
+                      + "more images, or a new model with augmentation (synthd train --augmentation on; the daemon's "
+                      + "[training] augmentation, for a model trained afresh), help more than more training",
+                      passes, images, describe(passes: defaultMaxEpochs))
+    }
+
     /// A number of passes as messages write it: "100", or "12.5".
     public static func describe(passes: Double) -> String {
         passes.rounded() == passes ? "\(Int(passes))" : "\(passes)"

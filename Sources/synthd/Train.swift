@@ -158,12 +158,9 @@ struct Train: ParsableCommand {
             progress.write(String(format: "stopped after %@ passes over the %d images (--max-epochs) before the minutes ran out\n",
                                   TrainingBudget.describe(passes: maxEpochs), trainer.training.count))
         }
-        if let passes = trainer.record.unaugmentedPasses, passes > TrainingBudget.defaultMaxEpochs {
-            // Said before the samples show it: --steps is never capped, and capped runs add up.
-            progress.write(String(format: "warning: the model has now made about %.0f passes over its %d images without augmentation; "
-                                  + "past %@ a discriminator memorises the images and classes collapse (docs/training.md): "
-                                  + "more images, or a new model with --augmentation on, help more than more training\n",
-                                  passes, trainer.record.imagesAtLastRun, TrainingBudget.describe(passes: TrainingBudget.defaultMaxEpochs)))
+        if let warning = TrainingBudget.memorisationWarning(unaugmentedPasses: trainer.record.unaugmentedPasses,
+                                                             images: trainer.record.imagesAtLastRun) {
+            progress.write("warning: \(warning)\n")
         }
         if let best = trainer.record.best {
             progress.write(String(format: "generation uses step %d, chosen on %d held-out images (kernel distance %.4f; heldout.csv has every checkpoint's)\n",

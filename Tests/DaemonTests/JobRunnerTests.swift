@@ -110,6 +110,33 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 100, "ended by its passes, not by its 120 s")
     }
 
+    /// Each unaugmented round is capped at `max_epochs` passes, but rounds add up: the round that
+    /// takes the model past 100 says in the log what that means; the one before says nothing.
+    @Test func roundsThatAddUpPastAHundredPassesWarn() throws {
+        var configuration = try Self.petsUnder(root)  // 6 images, batch 4
+        configuration.augmentation = .off
+        configuration.trainingMinutes = 2
+        configuration.fineTuneMinutes = 2
+        configuration.maxEpochs = 60  // 90 steps a round
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        for (round, expectedSteps) in [(1, 90), (2, 180)] {
+            let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+            guard case .completed = scheduler.runner.run(job, shouldStop: { false }) else { Issue.record("round \(round) failed"); return }
+            #expect(scheduler.store.get("pets").step == expectedSteps, "round \(round)")
+            let warnings = lines.all.filter { $0.contains("passes over its 6 images without augmentation") }
+            if round == 1 {
+                #expect(warnings.isEmpty, "60 passes: \(warnings)")
+            } else {
+                #expect(warnings == ["warning the model has now made about 120 passes over its 6 images without augmentation; "
+                                     + "past 100 a discriminator memorises the images and classes collapse (docs/training.md): "
+                                     + "more images, or a new model with augmentation (synthd train --augmentation on; the "
+                                     + "daemon's [training] augmentation, for a model trained afresh), help more than more training"],
+                        "\(lines.all)")
+            }
+        }
+    }
+
     /// A fence that refuses (a cluster node that lost the dataset's lease) stops the job before
     /// it writes: no checkpoint, no model record, no published images.
     @Test func aRefusingFenceKeepsTheJobFromWriting() throws {

@@ -223,6 +223,11 @@ public struct JobRunner: Sendable {
         if let best = trainer.record.best {
             log.info("generation uses step \(best.step), chosen on \(best.heldOutImages) held-out images (kernel distance \(String(format: "%.4f", best.distance)))")
         }
+        // Each round is capped at max_epochs passes, but fine-tuning rounds add up.
+        if left <= 0.5, let warning = TrainingBudget.memorisationWarning(unaugmentedPasses: trainer.record.unaugmentedPasses,
+                                                                           images: trainer.record.imagesAtLastRun) {
+            log.warning("\(warning)")
+        }
         if shouldStop() && left > 0.5 { return .stopped(remainingSeconds: left, budgetSeconds: total) }
         if left > 0.5 { return .sliceEnded(remainingSeconds: left, budgetSeconds: total) }
         if settings.classCheck {
