@@ -97,9 +97,12 @@ struct GenerationBenchmark: ParsableCommand {
                 : BFloat16Payoff.dotProductsPayOff ? "bfloat16 by AVX512-BF16, Winograd"
                 : BFloat16GEMM.isAvailable ? "Float, Winograd: AVX512-BF16 does not beat Float here" : "no bfloat16 here: Float, Winograd"
             let others = kernel.map { "by \($0.description)" } ?? "in Float"
+            // Winograd's products are Float where no bfloat16 kernel takes them; the columns
+            // path's are half precision where the context takes AVX512-FP16 (`halfColumns`).
+            let columns = kernel == nil && ComputeContext.current.halfColumns ? "in half precision (AVX512-FP16)" : others
             print(String(format: "sampling (G forward, to bytes): %.0f images/s (%@); Winograd %@: %.0f (%.2fx); "
                      + "the columns path %@: %.0f (%.2fx)", rate(sampling), products, others,
-                     rate(inFloat), rate(sampling) / rate(inFloat), others, rate(byColumns), rate(sampling) / rate(byColumns)))
+                     rate(inFloat), rate(sampling) / rate(inFloat), columns, rate(byColumns), rate(sampling) / rate(byColumns)))
         }
         if samplingOnly { return }
         print(String(format: "PNG encoding:                   %.0f images/s", rate(encoding)))
