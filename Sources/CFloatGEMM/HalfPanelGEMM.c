@@ -98,21 +98,17 @@ HALF_TARGET static void convert_tiles(const float *a, bool tiles, int lda, int m
         if (tiles) {
             const float *from = a + (size_t)tile * TILE * k + (size_t)k0 * TILE;   // depth x 12, contiguous
             // One pass with the last tile's scale, finding this one's largest value on the way;
-            // a second only where that scale does not serve.
-            __m512 scale = _mm512_set1_ps(*guess), largest = _mm512_setzero_ps();
-            for (int i = 0; i < depth; i++) {
-                __m512 values = _mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE);
-                largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
-                _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, doubled_halves(values, scale));
-            }
-            float biggest = _mm512_reduce_max_ps(largest);
-            if (!scale_serves(*guess, biggest)) {
-                *guess = scale_for(biggest);
-                scale = _mm512_set1_ps(*guess);
+            // a second only where that scale does not serve (as `convert_group`).
+            for (int pass = 0; pass < 2; pass++) {
+                __m512 scale = _mm512_set1_ps(*guess), largest = _mm512_setzero_ps();
                 for (int i = 0; i < depth; i++) {
-                    __m512i pairs = doubled_halves(_mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE), scale);
-                    _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, pairs);
+                    __m512 values = _mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE);
+                    largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
+                    _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, doubled_halves(values, scale));
                 }
+                float biggest = _mm512_reduce_max_ps(largest);
+                if (pass == 1 || scale_serves(*guess, biggest)) break;
+                *guess = scale_for(biggest);
             }
             scales[t] = *guess;
             continue;
