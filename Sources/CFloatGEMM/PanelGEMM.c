@@ -286,6 +286,12 @@ void synthd_panel_pack_a(bool trans_a, const float *a, int lda, int m, int k, in
                 memcpy(to + (size_t)i * A_TILE, a + (size_t)i * lda + first, (size_t)rows * sizeof(float));
                 memset(to + (size_t)i * A_TILE + rows, 0, (size_t)(A_TILE - rows) * sizeof(float));
             }
+        } else if (rows == A_TILE) {
+            // Depth by depth, the 12 rows read as 12 streams and the tile written as one: row by
+            // row, each of 12 passes wrote a float in every 48 bytes of a tile larger than L1.
+            const float *from = a + (size_t)first * lda;
+            for (int i = 0; i < k; i++)
+                for (int r = 0; r < A_TILE; r++) to[(size_t)i * A_TILE + r] = from[(size_t)r * lda + i];
         } else {
             for (int r = 0; r < A_TILE; r++) {
                 if (r >= rows) {
