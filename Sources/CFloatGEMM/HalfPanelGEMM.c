@@ -87,6 +87,18 @@ HALF_TARGET static inline __m512i doubled_halves(__m512 values, __m512 scale) {
     return _mm512_or_si512(lanes, _mm512_slli_epi32(lanes, 16));
 }
 
+/// One tile's depths (depth x 12 floats, contiguous) as doubled halves times `scale`;
+/// returns the largest magnitude met.
+HALF_TARGET static float convert_tile_run(const float *from, int depth, uint32_t *out, float scale) {
+    __m512 factor = _mm512_set1_ps(scale), largest = _mm512_setzero_ps();
+    for (int i = 0; i < depth; i++) {
+        __m512 values = _mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE);
+        largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
+        _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, doubled_halves(values, factor));
+    }
+    return _mm512_reduce_max_ps(largest);
+}
+
 /// Tiles first..<first+count of a's depths k0..<k0+depth as doubled halves, [tile][depth][row],
 /// one scale per tile. a in tiles (`synthd_panel_pack_a`, row stride 1, depth stride 12, tile
 /// stride 12 k) or rows (row stride lda, depth stride 1).
@@ -99,16 +111,10 @@ HALF_TARGET static void convert_tiles(const float *a, bool tiles, int lda, int m
             const float *from = a + (size_t)tile * TILE * k + (size_t)k0 * TILE;   // depth x 12, contiguous
             // One pass with the last tile's scale, finding this one's largest value on the way;
             // a second only where that scale does not serve (as `convert_group`).
-            for (int pass = 0; pass < 2; pass++) {
-                __m512 scale = _mm512_set1_ps(*guess), largest = _mm512_setzero_ps();
-                for (int i = 0; i < depth; i++) {
-                    __m512 values = _mm512_maskz_loadu_ps(0x0FFF, from + (size_t)i * TILE);
-                    largest = _mm512_max_ps(largest, _mm512_abs_ps(values));
-                    _mm512_mask_storeu_epi32(out + (size_t)i * TILE, 0x0FFF, doubled_halves(values, scale));
-                }
-                float biggest = _mm512_reduce_max_ps(largest);
-                if (pass == 1 || scale_serves(*guess, biggest)) break;
+            float biggest = convert_tile_run(from, depth, out, *guess);
+            if (!scale_serves(*guess, biggest)) {
                 *guess = scale_for(biggest);
+                convert_tile_run(from, depth, out, *guess);
             }
             scales[t] = *guess;
             continue;
@@ -126,6 +132,33 @@ HALF_TARGET static void convert_tiles(const float *a, bool tiles, int lda, int m
                 memcpy(&bits, &half, sizeof bits);
                 out[(size_t)i * TILE + r] = (uint32_t)bits | (uint32_t)bits << 16;
             }
+    }
+}
+
+size_t synthd_half_panel_halves_count(int m, int k) {
+    return (size_t)((m + TILE - 1) / TILE) * TILE * (size_t)k;
+}
+
+size_t synthd_half_panel_scales_count(int m, int k) {
+    return (size_t)((m + TILE - 1) / TILE) * (size_t)((k + A_DEPTH - 1) / A_DEPTH);
+}
+
+/// Where block `k0`'s converted tiles start: every block before it is A_DEPTH deep.
+static size_t halves_block_offset(int tileCount, int k0) { return (size_t)tileCount * TILE * (size_t)k0; }
+
+HALF_TARGET void synthd_half_panel_convert_a(const float *tiles, int m, int k, int first_tile, int end_tile,
+                                             uint32_t *halves, float *scales) {
+    int tileCount = (m + TILE - 1) / TILE;
+    for (int k0 = 0, block = 0; k0 < k; k0 += A_DEPTH, block++) {
+        int depth = k - k0 < A_DEPTH ? k - k0 : A_DEPTH;
+        for (int tile = first_tile; tile < end_tile; tile++) {
+            const float *from = tiles + (size_t)tile * TILE * k + (size_t)k0 * TILE;
+            // Each tile's own scale (a pass to find it first): the result then does not depend
+            // on how threads split the tiles, and this runs once a pass, not once a product.
+            float scale = scale_for(largest_magnitude(from, (size_t)depth * TILE));
+            convert_tile_run(from, depth, halves + halves_block_offset(tileCount, k0) + (size_t)tile * depth * TILE, scale);
+            scales[(size_t)block * tileCount + tile] = scale;
+        }
     }
 }
 
@@ -196,9 +229,23 @@ HALF_TARGET __attribute__((always_inline)) static inline void tile_half(int rows
     }
 }
 
-#define TILE_HALF(ROWS) tile_half(ROWS, runDepth, tileAt, groupHalves, tileSums, unscale, fresh)
+// One function per row count, each small: inlined into the whole product, the micro-tile's
+// 24 half sums were once kept in registers and, after an unrelated change to the caller, stored
+// to the stack after every FMA instead (0.7x the step). A function of its own keeps them in
+// registers whatever the caller becomes.
+#define DEFINE_TILE_HALF(ROWS)                                                                              \
+    HALF_TARGET __attribute__((noinline)) static void tile_half_##ROWS(int depth, const uint32_t *a,          \
+                                                                     const _Float16 *b, float *sums,         \
+                                                                     __m512 unscale, bool fresh) {           \
+        tile_half(ROWS, depth, a, b, sums, unscale, fresh);                                                  \
+    }
+DEFINE_TILE_HALF(1) DEFINE_TILE_HALF(2) DEFINE_TILE_HALF(3) DEFINE_TILE_HALF(4) DEFINE_TILE_HALF(5) DEFINE_TILE_HALF(6)
+DEFINE_TILE_HALF(7) DEFINE_TILE_HALF(8) DEFINE_TILE_HALF(9) DEFINE_TILE_HALF(10) DEFINE_TILE_HALF(11) DEFINE_TILE_HALF(12)
 
-HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda, const float *packed,
+#define TILE_HALF(ROWS) tile_half_##ROWS(runDepth, tileAt, groupHalves, tileSums, unscale, fresh)
+
+HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda,
+                                        const uint32_t *a_halves, const float *a_scales, const float *packed,
                                         float *c, int ldc, int columns_per_image, ptrdiff_t image_stride,
                                         const float *bias, bool accumulate_c) {
     int tileCount = (m + TILE - 1) / TILE, groups = (n + GROUP - 1) / GROUP;
@@ -207,19 +254,27 @@ HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, boo
     int most = (int)(A_BLOCK_BYTES / ((size_t)firstDepth * TILE * sizeof(uint32_t)));
     most = most < 1 ? 1 : most;
     int blocks = (tileCount + most - 1) / most, blockTiles = (tileCount + blocks - 1) / blocks;
-    uint32_t *tileHalves = aligned_alloc(64, (size_t)blockTiles * firstDepth * TILE * sizeof(uint32_t) + 64);
+    bool converted = a_halves != NULL;   // a's halves and scales given (`synthd_half_panel_convert_a`)
+    uint32_t *tileBuffer = converted ? NULL : aligned_alloc(64, (size_t)blockTiles * firstDepth * TILE * sizeof(uint32_t) + 64);
     _Float16 *groupHalves = aligned_alloc(64, (size_t)B_DEPTH * GROUP * sizeof(_Float16));
     float *groupSums = aligned_alloc(64, (size_t)blockTiles * TILE * GROUP * sizeof(float));
-    float *scales = malloc((size_t)blockTiles * sizeof(float));
-    if (!tileHalves || !groupHalves || !groupSums || !scales) abort();
+    float *scaleBuffer = converted ? NULL : malloc((size_t)blockTiles * sizeof(float));
+    if ((!converted && (!tileBuffer || !scaleBuffer)) || !groupHalves || !groupSums) abort();
     float tileGuess = 1, groupGuess = 1;   // the last block's scales, which usually serve the next
-    for (int k0 = 0; k0 < k; k0 += A_DEPTH) {
+    for (int k0 = 0, block = 0; k0 < k; k0 += A_DEPTH, block++) {
         int depth = k - k0 < A_DEPTH ? k - k0 : A_DEPTH;
         bool continues = k0 > 0 || accumulate_c, lastBlock = k0 + depth == k;
         for (int firstTile = 0; firstTile < tileCount; firstTile += blockTiles) {
             int count = tileCount - firstTile < blockTiles ? tileCount - firstTile : blockTiles;
             int rows = m - firstTile * TILE < count * TILE ? m - firstTile * TILE : count * TILE;
-            convert_tiles(a, a_tiles, lda, m, k, k0, depth, firstTile, count, tileHalves, scales, &tileGuess);
+            const uint32_t *tileHalves = tileBuffer;
+            const float *scales = scaleBuffer;
+            if (converted) {
+                tileHalves = a_halves + halves_block_offset(tileCount, k0) + (size_t)firstTile * depth * TILE;
+                scales = a_scales + (size_t)block * tileCount + firstTile;
+            } else {
+                convert_tiles(a, a_tiles, lda, m, k, k0, depth, firstTile, count, tileBuffer, scaleBuffer, &tileGuess);
+            }
             for (int group = 0; group < groups; group++) {
                 // Where each of the group's four 16-column panels lies in c, and how many of its columns exist.
                 float *corners[4];
@@ -267,19 +322,28 @@ HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, boo
             }
         }
     }
-    free(tileHalves);
+    free(tileBuffer);
     free(groupHalves);
     free(groupSums);
-    free(scales);
+    free(scaleBuffer);
 }
 
 #else
 
 bool synthd_half_panel_available(void) { return false; }
 
-HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda, const float *packed,
-                            float *c, int ldc, int columns_per_image, ptrdiff_t image_stride, const float *bias,
-                            bool accumulate_c) {
+size_t synthd_half_panel_halves_count(int m, int k) { return (size_t)((m + 11) / 12) * 12 * (size_t)k; }
+
+size_t synthd_half_panel_scales_count(int m, int k) { return (size_t)((m + 11) / 12) * (size_t)((k + 511) / 512); }
+
+void synthd_half_panel_convert_a(const float *tiles, int m, int k, int first_tile, int end_tile, uint32_t *halves,
+                                 float *scales) {
+    abort();
+}
+
+void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda, const uint32_t *a_halves,
+                            const float *a_scales, const float *packed, float *c, int ldc, int columns_per_image,
+                            ptrdiff_t image_stride, const float *bias, bool accumulate_c) {
     abort();
 }
 

@@ -1,3 +1,4 @@
+import CFloatGEMM
 @testable import Engine
 import NumericTestSupport
 import Testing
@@ -18,10 +19,14 @@ struct HalfPanelGEMMTests {
         (24, 64, 64), (25, 65, 65), (37, 100, 129), (131, 80, 700), (48, 130, 513), (30, 192, 1030),
     ]
 
-    /// c = a . b (+ bias, or c += when `start` is given) by the half kernel, a in tiles
-    /// (`LeftOperandTiles`) or rows, b packed from `images` NCHW maps of n / images cells, c
-    /// written into NCHW maps as the columns path does.
-    func multiply(m: Int, n: Int, k: Int, a: [Float], b: [Float], images: Int, tiles: Bool, bias: [Float]?,
+    /// How the left operand reaches the kernel: rows as they lie, Float tiles (converted by
+    /// each product), or tiles converted to halves once (`LeftOperandTiles` for the half kernel).
+    enum Left: CaseIterable { case rows, tiles, halves }
+
+    /// c = a . b (+ bias, or c += when `start` is given) by the half kernel, a as `left` says,
+    /// b packed from `images` NCHW maps of n / images cells, c written into NCHW maps as the
+    /// columns path does.
+    func multiply(m: Int, n: Int, k: Int, a: [Float], b: [Float], images: Int, left: Left, bias: [Float]?,
                   start: [Float]?) -> [Float] {
         let cells = n / images
         // b (k x n) as `images` maps of k channels, then packed back from them.
@@ -44,10 +49,13 @@ struct HalfPanelGEMMTests {
         }
         let leftTiles = LeftOperandTiles()
         withExtendedLifetime(leftTiles) {
-            let packedA = tiles ? leftTiles.pack(transA: false, a, lda: k, m: m, k: k) : nil
+            let packedA = left == .rows ? nil
+                : leftTiles.pack(transA: false, a, lda: k, m: m, k: k, for: left == .halves ? .avx512Half : .avx512)
+            #expect((packedA?.halves != nil) == (left == .halves))
             a.withUnsafeBufferPointer { rows in
                 c.withUnsafeMutableBufferPointer { out in
-                    PanelKernel.avx512Half.multiply(aTiles: tiles, m: m, n: n, k: k, a: packedA ?? rows.baseAddress!, lda: k,
+                    PanelKernel.avx512Half.multiply(aTiles: left != .rows, halves: packedA?.halves, m: m, n: n, k: k,
+                                                    a: packedA?.floats ?? rows.baseAddress!, lda: k,
                                                     packed: packed, c: out.baseAddress!, ldc: cells, columnsPerImage: cells,
                                                     imageStride: m * cells, bias: bias, accumulate: start != nil)
                 }
@@ -75,14 +83,14 @@ struct HalfPanelGEMMTests {
                 for j in 0..<n { exact[i * n + j] = (0..<k).reduce(0) { $0 + a[i * k + $1] * b[$1 * n + j] } }
             }
             let images = n % 32 == 0 ? 2 : 1   // images of 16, 32 or 48 cells where n allows, else one
-            for tiles in [true, false] {
-                let plain = multiply(m: m, n: n, k: k, a: a, b: b, images: images, tiles: tiles, bias: nil, start: nil)
-                #expect(plain == exact, "\(m) x \(n) x \(k), tiles \(tiles): \(zip(plain, exact).filter { $0 != $1 }.count) wrong")
-                let withBias = multiply(m: m, n: n, k: k, a: a, b: b, images: images, tiles: tiles, bias: bias, start: nil)
+            for left in Left.allCases {
+                let plain = multiply(m: m, n: n, k: k, a: a, b: b, images: images, left: left, bias: nil, start: nil)
+                #expect(plain == exact, "\(m) x \(n) x \(k), a as \(left): \(zip(plain, exact).filter { $0 != $1 }.count) wrong")
+                let withBias = multiply(m: m, n: n, k: k, a: a, b: b, images: images, left: left, bias: bias, start: nil)
                 let biased = exact.indices.map { exact[$0] + bias[$0 / n] }
-                #expect(withBias == biased, "\(m) x \(n) x \(k), tiles \(tiles), with a bias")
-                let continued = multiply(m: m, n: n, k: k, a: a, b: b, images: images, tiles: tiles, bias: nil, start: start)
-                #expect(continued == exact.indices.map { exact[$0] + start[$0] }, "\(m) x \(n) x \(k), tiles \(tiles), c +=")
+                #expect(withBias == biased, "\(m) x \(n) x \(k), a as \(left), with a bias")
+                let continued = multiply(m: m, n: n, k: k, a: a, b: b, images: images, left: left, bias: nil, start: start)
+                #expect(continued == exact.indices.map { exact[$0] + start[$0] }, "\(m) x \(n) x \(k), a as \(left), c +=")
             }
         }
     }
@@ -98,20 +106,22 @@ struct HalfPanelGEMMTests {
         // And b's two groups of columns (64, then 32) at 1e-8 and 1e8: each block's scale is its own,
         // whether its neighbour's served (converted in one pass) or not (a second).
         let b = randomTensor([k * n], seed: 32).values.enumerated().map { $1 * ($0 % n < 64 ? 1e-8 : 1e8) }
-        let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, tiles: true, bias: nil, start: nil)
-        var worst = 0.0
-        for i in 0..<m {
-            for j in 0..<n {
-                var sum = 0.0, size = 0.0
-                for q in 0..<k {
-                    let term = Double(a[i * k + q]) * Double(b[q * n + j])
-                    sum += term
-                    size += abs(term)
+        for left in [Left.tiles, .halves] {
+            let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, left: left, bias: nil, start: nil)
+            var worst = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0, size = 0.0
+                    for q in 0..<k {
+                        let term = Double(a[i * k + q]) * Double(b[q * n + j])
+                        sum += term
+                        size += abs(term)
+                    }
+                    worst = max(worst, abs(Double(c[i * n + j]) - sum) / size)
                 }
-                worst = max(worst, abs(Double(c[i * n + j]) - sum) / size)
             }
+            #expect(worst < 2e-3, "a as \(left): largest error \(worst) of the terms' magnitudes")
         }
-        #expect(worst < 2e-3, "largest error \(worst) of the terms' magnitudes")
     }
 
     /// A NaN or an infinity in an operand reaches its sums, as in Float (no scale hides it).
@@ -121,10 +131,12 @@ struct HalfPanelGEMMTests {
         a[3 * k + 10] = .nan
         a[15 * k + 20] = .infinity
         let b = randomTensor([k * n], seed: 42).values.map { $0 == 0 ? 0.5 : $0 }
-        let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, tiles: true, bias: nil, start: nil)
-        #expect((0..<n).allSatisfy { c[3 * n + $0].isNaN }, "a NaN in row 3 reaches each of its sums")
-        #expect((0..<n).allSatisfy { !c[15 * n + $0].isFinite }, "an infinity in row 15 reaches each of its sums")
-        #expect((0..<n).allSatisfy { c[4 * n + $0].isFinite && c[16 * n + $0].isFinite }, "other rows keep finite sums")
+        for left in [Left.tiles, .halves] {
+            let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, left: left, bias: nil, start: nil)
+            #expect((0..<n).allSatisfy { c[3 * n + $0].isNaN }, "a as \(left): a NaN in row 3 reaches each of its sums")
+            #expect((0..<n).allSatisfy { !c[15 * n + $0].isFinite }, "a as \(left): an infinity in row 15 reaches each of its sums")
+            #expect((0..<n).allSatisfy { c[4 * n + $0].isFinite && c[16 * n + $0].isFinite }, "a as \(left): other rows keep finite sums")
+        }
     }
 
     /// Below the shapes where it pays, the half kernel hands the product to the Float one:
@@ -134,10 +146,38 @@ struct HalfPanelGEMMTests {
         for (m, n, k) in [(23, 64, 64), (24, 48, 64), (24, 64, 16)] {
             #expect(!PanelKernel.halfPaysOff(m: m, n: n, k: k))
             let a = randomTensor([m * k], seed: 51).values, b = randomTensor([k * n], seed: 52).values
-            let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, tiles: false, bias: nil, start: nil)
+            let c = multiply(m: m, n: n, k: k, a: a, b: b, images: 1, left: .rows, bias: nil, start: nil)
             let expected = chain.fmaChain(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n)
             #expect(zip(c, expected).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(m) x \(n) x \(k) not Float's chain")
         }
+    }
+
+    /// Weights converted once a pass are converted by threads that split the tiles: each tile
+    /// takes its own scale, so the halves and scales do not depend on the split (where a product's
+    /// own conversion starts from its last tile's scale).
+    @Test func convertedTilesDoNotDependOnHowThreadsSplitThem() {
+        let (m, k) = (61, 1100)   // six tiles, the last of one row; three depth blocks, the last short
+        let raw = randomTensor([m * k], seed: 61).values
+        let a = raw.indices.map { raw[$0] * ($0 / k % 3 == 0 ? 1e-4 : 50) }   // neighbouring rows far apart in size
+        var tiles = [Float](repeating: .nan, count: PanelKernel.tilesCount(m: m, k: k))
+        let tileCount = (m + PanelKernel.tileRows - 1) / PanelKernel.tileRows
+        a.withUnsafeBufferPointer { a in
+            tiles.withUnsafeMutableBufferPointer {
+                synthd_panel_pack_a(false, a.baseAddress!, Int32(k), Int32(m), Int32(k), 0, Int32(tileCount), $0.baseAddress!)
+            }
+        }
+        let (wordCount, scaleCount) = HalfTiles.counts(m: m, k: k)
+        func converted(splits: [Int]) -> ([UInt32], [Float]) {
+            var words = [UInt32](repeating: 0xDEAD_BEEF, count: wordCount), scales = [Float](repeating: .nan, count: scaleCount)
+            let bounds = [0] + splits + [tileCount]
+            for (first, end) in zip(bounds, bounds.dropFirst()) {
+                PanelKernel.convertToHalves(tiles: first..<end, of: tiles, m: m, k: k, into: &words, scales: &scales)
+            }
+            return (words, scales)
+        }
+        let whole = converted(splits: []), split = converted(splits: [1, 4])
+        #expect(!whole.0.contains(0xDEAD_BEEF) && !whole.1.contains { $0.isNaN }, "every word and scale written")
+        #expect(whole.0 == split.0 && whole.1 == split.1)
     }
 
     /// Which contexts take it: reduced products asked for, no bfloat16 kernel, Winograd never.

@@ -149,10 +149,11 @@ import Testing
                                      into: $0.baseAddress!)
                 }
                 let tiles = LeftOperandTiles()
-                let aTiles = tiles.pack(transA: transA, stored, lda: transA ? m : k, m: m, k: k)
+                let aTiles = tiles.pack(transA: transA, stored, lda: transA ? m : k, m: m, k: k, for: kernel)
+                #expect(aTiles.halves == nil, "Float kernels take no halves")
                 var c = [Float](repeating: -7, count: images * m * cells + 3)
                 c.withUnsafeMutableBufferPointer {
-                    kernel.multiply(aTiles: true, m: m, n: n, k: k, a: aTiles, lda: 0, packed: packed, c: $0.baseAddress!,
+                    kernel.multiply(aTiles: true, m: m, n: n, k: k, a: aTiles.floats, lda: 0, packed: packed, c: $0.baseAddress!,
                                     ldc: cells, columnsPerImage: cells, imageStride: m * cells, bias: bias)
                 }
                 let b = matrix(of: maps, images: images, k: k, cells: cells)

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /// Float matrix products whose right operand was packed once, for Winograd's products in
 /// training (Sources/Engine/Core/PanelGEMM.swift says where and why): OpenBLAS packs both
@@ -85,12 +86,24 @@ void synthd_panel_im2col_k4s2(const float *image, int channels, int height, int 
 /// Whether this CPU runs `synthd_half_panel_gemm` (AVX512-FP16, with AVX-512's BW, VL and DQ).
 bool synthd_half_panel_available(void);
 
+/// 32-bit words and scales that `synthd_half_panel_convert_a` writes for an m x k left operand.
+size_t synthd_half_panel_halves_count(int m, int k);
+size_t synthd_half_panel_scales_count(int m, int k);
+
+/// Tiles first_tile..<end_tile of a left operand packed by `synthd_panel_pack_a` (m x k)
+/// converted to the halves `synthd_half_panel_gemm` multiplies, each tile's blocks of depths
+/// with their own scale: for a left operand that several products read (a layer's weights,
+/// read by every chunk of a pass), converted once instead of by each product.
+void synthd_half_panel_convert_a(const float *tiles, int m, int k, int first_tile, int end_tile, uint32_t *halves,
+                                 float *scales);
+
 /// As `synthd_panel_gemm_images`, but the products in half precision (HalfPanelGEMM.c says
 /// how it scales and rounds): a in tiles (`a_tiles`) or rows (row stride lda), b packed by
-/// `synthd_panel_pack` or `synthd_panel_im2col_k4s2`, on the calling thread. Only where
-/// `synthd_half_panel_available()`; k > 0.
-void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda, const float *packed,
-                            float *c, int ldc, int columns_per_image, ptrdiff_t image_stride, const float *bias,
-                            bool accumulate_c);
+/// `synthd_panel_pack` or `synthd_panel_im2col_k4s2`, on the calling thread. With `a_halves`
+/// (and `a_scales`), a's tiles as `synthd_half_panel_convert_a` converted them (a is then
+/// not read). Only where `synthd_half_panel_available()`; k > 0.
+void synthd_half_panel_gemm(int m, int n, int k, const float *a, bool a_tiles, int lda, const uint32_t *a_halves,
+                            const float *a_scales, const float *packed, float *c, int ldc, int columns_per_image,
+                            ptrdiff_t image_stride, const float *bias, bool accumulate_c);
 
 #endif

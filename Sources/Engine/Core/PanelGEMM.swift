@@ -103,7 +103,8 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
     /// With `aTiles`, a was packed into tiles (`LeftOperandTiles`, `packTiles`; lda unused).
     /// With `accumulate`, c += a . b, each sum's FMA chain continued from c's value (a weight
     /// gradient summed over chunks is then the one chain over all of them).
-    public func multiply(aTiles: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+    /// With `halves` (a's tiles converted for the half kernel), `avx512Half` reads those instead.
+    public func multiply(aTiles: Bool = false, halves: HalfTiles? = nil, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                          packed: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
                          columnsPerImage: Int, imageStride: Int, bias: UnsafePointer<Float>?, accumulate: Bool = false) {
         guard isAvailable else { fatalError("PanelKernel.\(self) on a CPU without it") }
@@ -114,11 +115,20 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
                                             columnsPerImage: columnsPerImage, imageStride: imageStride, bias: bias,
                                             accumulate: accumulate)
             }
-            return synthd_half_panel_gemm(Int32(m), Int32(n), Int32(k), a, aTiles, Int32(lda), packed, c, Int32(ldc),
+            precondition(halves == nil || aTiles, "PanelKernel: halves of a left operand not in tiles")
+            return synthd_half_panel_gemm(Int32(m), Int32(n), Int32(k), a, aTiles, Int32(lda), halves?.words, halves?.scales,
+                                          packed, c, Int32(ldc),
                                           Int32(columnsPerImage), imageStride, bias, accumulate)
         }
         synthd_panel_gemm_images(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2, aTiles, Int32(m), Int32(n), Int32(k),
                                  a, Int32(lda), packed, c, Int32(ldc), Int32(columnsPerImage), imageStride, bias, accumulate)
+    }
+
+    /// Converts tiles `tiles` of a left operand packed into tiles (m x k) to the halves that
+    /// `avx512Half` multiplies, into `halves` (`HalfTiles.counts(m:k:)`), on the calling thread.
+    public static func convertToHalves(tiles: Range<Int>, of a: UnsafePointer<Float>, m: Int, k: Int,
+                                       into words: UnsafeMutablePointer<UInt32>, scales: UnsafeMutablePointer<Float>) {
+        synthd_half_panel_convert_a(a, Int32(m), Int32(k), Int32(tiles.lowerBound), Int32(tiles.upperBound), words, scales)
     }
 
     /// Rows of a packed left-operand tile (`LeftOperandTiles`, `packTiles`).
@@ -145,5 +155,23 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
         }
         synthd_panel_gemm(self == .avx512 ? SYNTHD_PANEL_AVX512 : SYNTHD_PANEL_AVX2,
                           Int32(m), Int32(n), Int32(k), a, Int32(lda), packed, c, Int32(ldc))
+    }
+}
+
+/// A left operand's tiles as `PanelKernel.avx512Half` multiplies them: halves (two to a 32-bit
+/// word) with a power-of-two scale per tile and block of depths, converted once where several
+/// products read the same operand (`PanelKernel.convertToHalves`).
+public struct HalfTiles: @unchecked Sendable {
+    public let words: UnsafePointer<UInt32>
+    public let scales: UnsafePointer<Float>
+
+    public init(words: UnsafePointer<UInt32>, scales: UnsafePointer<Float>) {
+        self.words = words
+        self.scales = scales
+    }
+
+    /// The 32-bit words and the scales an m x k operand takes.
+    public static func counts(m: Int, k: Int) -> (words: Int, scales: Int) {
+        (synthd_half_panel_halves_count(Int32(m), Int32(k)), synthd_half_panel_scales_count(Int32(m), Int32(k)))
     }
 }

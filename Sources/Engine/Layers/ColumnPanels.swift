@@ -48,18 +48,41 @@ extension PanelKernel {
 /// OpenBLAS's in the step, though faster alone (docs/performance.md).
 final class LeftOperandTiles {
     private var storage: Tensor?
+    /// The tiles as the half kernel's halves and scales (UInt32 words in Floats' room).
+    private var halfStorage: Tensor?, scaleStorage: Tensor?
 
-    /// op(a) (m x k; a stored k x m, row stride lda, when `transA`) packed; valid until the next call.
-    func pack(transA: Bool, _ a: UnsafePointer<Float>, lda: Int, m: Int, k: Int) -> UnsafePointer<Float> {
+    /// op(a) (m x k; a stored k x m, row stride lda, when `transA`) packed, and converted to
+    /// halves as well when `kernel` is the half one (each chunk's product converted all of W
+    /// again: ~4% of an Emerald Rapids step); valid until the next call.
+    func pack(transA: Bool, _ a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, for kernel: PanelKernel) -> PackedTiles {
         let count = synthd_panel_packed_a_count(Int32(m), Int32(k))
         // Grown, never shrunk: a layer packs W for its forward and W^T for its backward (tile
         // counts that differ by a few percent), and a fresh 2 MiB of zeros each pass showed.
         if (storage?.count ?? 0) < count { storage = Tensor(zeros: [count]) }
         let out = storage!.data
+        var halves: HalfTiles?
+        if kernel == .avx512Half {
+            let (words, scales) = HalfTiles.counts(m: m, k: k)
+            if (halfStorage?.count ?? 0) < words { halfStorage = Tensor(zeros: [words]) }
+            if (scaleStorage?.count ?? 0) < scales { scaleStorage = Tensor(zeros: [scales]) }
+            halves = HalfTiles(words: UnsafeMutableRawPointer(halfStorage!.data).assumingMemoryBound(to: UInt32.self),
+                               scales: scaleStorage!.data)
+        }
         let rows = PanelKernel.tileRows, tiles = (m + rows - 1) / rows
         Parallel.forRanges(tiles, minimumPerChunk: Swift.max(1, 65536 / Swift.max(rows * k, 1))) { range in
             synthd_panel_pack_a(transA, a, Int32(lda), Int32(m), Int32(k), Int32(range.lowerBound), Int32(range.upperBound), out)
+            if let halves {
+                PanelKernel.convertToHalves(tiles: range, of: out, m: m, k: k, into: UnsafeMutablePointer(mutating: halves.words),
+                                            scales: UnsafeMutablePointer(mutating: halves.scales))
+            }
         }
-        return UnsafePointer(out)
+        return PackedTiles(floats: UnsafePointer(out), halves: halves)
     }
+}
+
+/// A left operand in the panel kernel's tiles (`LeftOperandTiles`), and in the half kernel's
+/// halves where it was packed for that kernel.
+struct PackedTiles: @unchecked Sendable {
+    let floats: UnsafePointer<Float>
+    let halves: HalfTiles?
 }

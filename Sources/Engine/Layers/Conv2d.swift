@@ -87,8 +87,9 @@ public final class Conv2d: Module {
                                                                     m: outChannels, transposed: false)
         // Float products: im2col writes the kernel's panels, the product y and its bias.
         let panels = bfloat16 ? nil : ComputeContext.current.columnPanels(gridCells: gridArea)
-        let weightTiles = panels == nil ? nil : self.weightTiles.pack(transA: false, weight.value.data, lda: whole.patchSize,
-                                                                       m: outChannels, k: whole.patchSize)
+        let weightTiles = panels.map {
+            self.weightTiles.pack(transA: false, weight.value.data, lda: whole.patchSize, m: outChannels, k: whole.patchSize, for: $0)
+        }
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], ycm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
@@ -97,7 +98,8 @@ public final class Conv2d: Module {
                 let columns = g.columnCount
                 if let panels, let weightTiles {
                     im2col(cols, x.data + start * inputImage, g, parallel: false, layout: .panels)
-                    panels.multiply(aTiles: true, m: outChannels, n: columns, k: g.patchSize, a: weightTiles, lda: 0,
+                    panels.multiply(aTiles: true, halves: weightTiles.halves, m: outChannels, n: columns, k: g.patchSize,
+                                    a: weightTiles.floats, lda: 0,
                                     packed: cols, c: y.data + start * outputImage, ldc: gridArea,
                                     columnsPerImage: gridArea, imageStride: outputImage, bias: bias?.value.data)
                     continue
@@ -220,8 +222,9 @@ public final class Conv2d: Module {
         let inputImage = inChannels * x.shape[2] * x.shape[3], outputImage = outChannels * gridArea
         let packedWeights = inputGradient ? packedWeights.pack(transA: true, m: whole.patchSize, k: outChannels,
                                                                a: weight.value.data, lda: whole.patchSize) : nil
-        let transposedWeights = panels == nil ? nil : weightTiles.pack(transA: true, weight.value.data, lda: whole.patchSize,
-                                                                        m: whole.patchSize, k: outChannels)
+        let transposedWeights = panels.map {
+            weightTiles.pack(transA: true, weight.value.data, lda: whole.patchSize, m: whole.patchSize, k: outChannels, for: $0)
+        }
         // dW's product takes the columns' transpose packed from x itself where it can (no im2col).
         let columnKernel = BFloat16Kernel.forColumns(of: geometry(x, images: Swift.min(chunk, batch)),
                                                      m: outChannels, transposed: true)
@@ -265,7 +268,8 @@ public final class Conv2d: Module {
                         let dyPanels = pointers[part, 4]
                         PanelKernel.pack(images: dy.data + start * outputImage, ldb: gridArea, k: outChannels, n: columns,
                                          columnsPerImage: gridArea, imageStride: outputImage, into: dyPanels)
-                        panels.multiply(aTiles: true, m: g.patchSize, n: columns, k: outChannels, a: transposedWeights,
+                        panels.multiply(aTiles: true, halves: transposedWeights.halves, m: g.patchSize, n: columns, k: outChannels,
+                                        a: transposedWeights.floats,
                                         lda: 0, packed: dyPanels, c: cols, ldc: columns, columnsPerImage: columns,
                                         imageStride: 0, bias: nil)
                     } else {

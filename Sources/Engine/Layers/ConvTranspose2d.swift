@@ -125,8 +125,9 @@ public final class ConvTranspose2d: Module {
                                                a: weight.value.data, lda: whole.patchSize)
         // Float products by the panel kernel: W^T (packed once a pass), x packed from its NCHW maps.
         let panels = ComputeContext.current.columnPanels(gridCells: gridArea)
-        let transposedWeights = panels == nil ? nil : weightTiles.pack(transA: true, weight.value.data, lda: whole.patchSize,
-                                                                        m: whole.patchSize, k: inChannels)
+        let transposedWeights = panels.map {
+            weightTiles.pack(transA: true, weight.value.data, lda: whole.patchSize, m: whole.patchSize, k: inChannels, for: $0)
+        }
         Parallel.forParts(batch) { part, images in
             let cols = pointers[part, 0], xcm = pointers[part, 1]
             for start in Swift.stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
@@ -137,8 +138,8 @@ public final class ConvTranspose2d: Module {
                 if let panels, let transposedWeights {
                     PanelKernel.pack(images: x.data + start * inChannels * gridArea, ldb: gridArea, k: inChannels,
                                      n: columns, columnsPerImage: gridArea, imageStride: inChannels * gridArea, into: xcm)
-                    panels.multiply(aTiles: true, m: g.patchSize, n: columns, k: inChannels, a: transposedWeights,
-                                    lda: 0, packed: xcm, c: cols, ldc: columns, columnsPerImage: columns,
+                    panels.multiply(aTiles: true, halves: transposedWeights.halves, m: g.patchSize, n: columns, k: inChannels,
+                                    a: transposedWeights.floats, lda: 0, packed: xcm, c: cols, ldc: columns, columnsPerImage: columns,
                                     imageStride: 0, bias: nil)
                 } else {
                     swapLeadingAxes(xcm, x.data + start * inChannels * gridArea, a: n, b: inChannels, inner: gridArea,
@@ -347,9 +348,9 @@ public final class ConvTranspose2d: Module {
                                                weightPanels == nil ? 0 : PanelKernel.tilesCount(m: inChannels, k: maxColumns)])
         let packedWeights = inputGradient ? packedWeights.pack(transA: false, m: inChannels, k: whole.patchSize,
                                                                a: weight.value.data, lda: whole.patchSize) : nil
-        let weightTiles = inputPanels == nil ? nil : self.weightTiles.pack(transA: false, weight.value.data,
-                                                                            lda: whole.patchSize, m: inChannels,
-                                                                            k: whole.patchSize)
+        let weightTiles = inputPanels.map {
+            self.weightTiles.pack(transA: false, weight.value.data, lda: whole.patchSize, m: inChannels, k: whole.patchSize, for: $0)
+        }
         Parallel.forParts(batch) { part, images in
             let dcols = pointers[part, 0], cm = pointers[part, 1]
             let (dW, db) = pointers.gradientTargets(part: part, weight: weight, bias: bias, zeroPartials: parameterGradients)
@@ -383,7 +384,8 @@ public final class ConvTranspose2d: Module {
                 if let dx, inputGradient, let inputPanels, let weightTiles {
                     // dx (n, Cin, H*W) = W (Cin, Cout*K*K) . dcols, dcols written in panels.
                     im2col(dcols, dyChunk, g, parallel: false, layout: .panels)
-                    inputPanels.multiply(aTiles: true, m: inChannels, n: columns, k: g.patchSize, a: weightTiles, lda: 0,
+                    inputPanels.multiply(aTiles: true, halves: weightTiles.halves, m: inChannels, n: columns, k: g.patchSize,
+                                         a: weightTiles.floats, lda: 0,
                                          packed: dcols, c: dx.data + start * inChannels * gridArea, ldc: gridArea,
                                          columnsPerImage: gridArea, imageStride: inChannels * gridArea, bias: nil)
                 } else if let dx, inputGradient {
