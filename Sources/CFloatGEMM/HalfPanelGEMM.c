@@ -22,9 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-
 enum {
     PANEL = 16,                     // columns of the Float kernel's packed panel
     TILE = SYNTHD_PANEL_TILE_ROWS,  // rows of its packed tile, and of a micro-tile here
@@ -34,6 +31,17 @@ enum {
     A_BLOCK_BYTES = 512 * 1024,     // at most this much of them (L2), so that b's groups are converted once a block
     B_DEPTH = 128,                  // depths of a group converted at a time (16 KiB: L1)
 };
+
+size_t synthd_half_panel_halves_count(int m, int k) {
+    return (size_t)((m + TILE - 1) / TILE) * TILE * (size_t)k;
+}
+
+size_t synthd_half_panel_scales_count(int m, int k) {
+    return (size_t)((m + TILE - 1) / TILE) * (size_t)((k + A_DEPTH - 1) / A_DEPTH);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
 
 #define HALF_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512fp16")))
 
@@ -133,14 +141,6 @@ HALF_TARGET static void convert_tiles(const float *a, bool tiles, int lda, int m
                 out[(size_t)i * TILE + r] = (uint32_t)bits | (uint32_t)bits << 16;
             }
     }
-}
-
-size_t synthd_half_panel_halves_count(int m, int k) {
-    return (size_t)((m + TILE - 1) / TILE) * TILE * (size_t)k;
-}
-
-size_t synthd_half_panel_scales_count(int m, int k) {
-    return (size_t)((m + TILE - 1) / TILE) * (size_t)((k + A_DEPTH - 1) / A_DEPTH);
 }
 
 /// Where block `k0`'s converted tiles start: every block before it is A_DEPTH deep.
@@ -331,10 +331,6 @@ HALF_TARGET void synthd_half_panel_gemm(int m, int n, int k, const float *a, boo
 #else
 
 bool synthd_half_panel_available(void) { return false; }
-
-size_t synthd_half_panel_halves_count(int m, int k) { return (size_t)((m + 11) / 12) * 12 * (size_t)k; }
-
-size_t synthd_half_panel_scales_count(int m, int k) { return (size_t)((m + 11) / 12) * (size_t)((k + 511) / 512); }
 
 void synthd_half_panel_convert_a(const float *tiles, int m, int k, int first_tile, int end_tile, uint32_t *halves,
                                  float *scales) {

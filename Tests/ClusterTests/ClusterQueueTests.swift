@@ -36,7 +36,7 @@ import Testing
     /// the wait the node asked for, from the database's now.
     @Test func aRetryWaitsOnTheDatabasesClock() throws {
         let server = try PrivatePostgres.migrated()
-        let database = try server.connect()
+        let database = server.connect()
         let queue = ClusterQueue(database: database, node: "a")
         let job = try queue.enqueue(.generate, dataset: "pets")
         let running = try #require(try queue.claim(stepAtStart: { _ in 0 }))
