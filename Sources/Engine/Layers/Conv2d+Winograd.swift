@@ -42,8 +42,8 @@ enum WinogradStridedConvolution {
         Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
                 let taps = block.baseAddress!
-                for c in channels {
-                    for o in Swift.stride(from: 0, to: outChannels, by: 16) {
+                for o in Swift.stride(from: 0, to: outChannels, by: 16) {
+                    for c in channels {
                         // taps[t * 16 + lane]: tap t of output channel o + lane.
                         transpose(w + (o * inChannels + c) * 16, rows: 16, columns: 16, rowStride: inChannels * 16) {
                             taps + $0 * 16

@@ -98,8 +98,8 @@ enum WinogradTransposedConvolution {
             Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
                     let taps = block.baseAddress!
-                    for ci in channels {
-                        for co in Swift.stride(from: 0, to: outChannels, by: 16) {
+                    for co in Swift.stride(from: 0, to: outChannels, by: 16) {
+                        for ci in channels {
                             // taps[t * 16 + lane]: tap t of output channel co + lane.
                             transpose(w + (ci * outChannels + co) * 16, rows: 16, columns: 16, rowStride: 16) { taps + $0 * 16 }
                             func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
