@@ -178,6 +178,17 @@ import Testing
         view[5] = 60
         #expect(t[5] == 60 && view.shape == [3, 2])
     }
+
+    /// Small blocks, ones past malloc's mmap threshold (which sat 16 bytes past a page), and
+    /// the sizes in between: every tensor's first element starts a cache line, and is zero.
+    @Test func storageStartsACacheLine() {
+        let tensors = [1, 3, 17, 1_000, 40_000, (1 << 18) + 3, 3 << 20].map { Tensor(zeros: [$0]) }
+        for t in tensors {
+            #expect(Int(bitPattern: t.data) % Tensor.alignment == 0, "\(t.count) floats at \(t.data)")
+            #expect(t[0] == 0 && t[t.count - 1] == 0)
+        }
+        #expect(Tensor.alignment == 64)
+    }
 }
 
 @Suite struct ProjectionHeadTests {
