@@ -26,4 +26,35 @@ import Testing
             }
         }
     }
+
+    /// Runs spaced through a larger buffer (a channel's planes over a batch): whole vectors
+    /// (16, 32, 48, 64: one set of accumulators over every run, odd and even run counts) and
+    /// lengths that are not (each run summed alone), against Double sums of exactly those
+    /// elements; the gaps hold values that would show if read.
+    @Test func sumsOverStridedRunsMatchDoubleSums() {
+        var rng = RandomGenerator(seed: 12)
+        for count in [1, 7, 16, 20, 32, 48, 64, 80] {
+            for runs in [1, 2, 3, 8, 17] {
+                let stride = count * 3 + 5
+                var x = [Float](repeating: 1e6, count: runs * stride)
+                var expectedSum = 0.0, values: [Float] = []
+                for run in 0..<runs {
+                    for i in 0..<count {
+                        let v = rng.uniform(-1, 1)
+                        x[run * stride + i] = v
+                        values.append(v)
+                        expectedSum += Double(v)
+                    }
+                }
+                let center = Float(expectedSum / Double(values.count))
+                let expectedSquares = values.reduce(0.0) { $0 + (Double($1) - Double(center)) * (Double($1) - Double(center)) }
+                x.withUnsafeBufferPointer { xp in
+                    let got = sum(runs: runs, of: count, stride: stride, from: xp.baseAddress!)
+                    #expect(abs(Double(got) - expectedSum) < 1e-4, "\(runs) runs of \(count)")
+                    let squares = sumOfSquaredDeviations(runs: runs, of: count, stride: stride, from: xp.baseAddress!, center: center)
+                    #expect(abs(Double(squares) - expectedSquares) < 1e-4 * max(1, expectedSquares), "\(runs) runs of \(count)")
+                }
+            }
+        }
+    }
 }

@@ -66,6 +66,63 @@ public func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ count: Int, cent
     return total
 }
 
+/// Sum of `runs` runs of `count` floats each, `stride` floats apart (a channel's planes over
+/// the batch). Where runs are whole vectors, one set of accumulators serves every run: summing
+/// each run on its own ended every 16 or 64 floats (BatchNorm's 4x4 and 8x8 planes) in a
+/// horizontal sum that cost as much as the run.
+@inlinable
+public func sum(runs: Int, of count: Int, stride: Int, from p: UnsafePointer<Float>) -> Float {
+    guard count % 16 == 0 else {
+        var total: Float = 0
+        for run in 0..<runs { total += sum(p + run * stride, count) }
+        return total
+    }
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    for run in 0..<runs {
+        let raw = UnsafeRawPointer(p + run * stride)
+        var i = 0
+        while i + 32 <= count {
+            acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+            i += 32
+        }
+        if i < count {   // one vector left: alternate accumulators so that runs of 16 overlap
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            if run & 1 == 0 { acc0 += v } else { acc1 += v }
+        }
+    }
+    return (acc0 + acc1).sum()
+}
+
+/// Sum of (x[i] - center)^2 over `runs` runs of `count` floats, `stride` apart (as `sum(runs:...)`).
+@inlinable
+public func sumOfSquaredDeviations(runs: Int, of count: Int, stride: Int, from x: UnsafePointer<Float>,
+                                   center: Float) -> Float {
+    guard count % 16 == 0 else {
+        var total: Float = 0
+        for run in 0..<runs { total += sumOfSquaredDeviations(x + run * stride, count, center: center) }
+        return total
+    }
+    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    let c = SIMD16<Float>(repeating: center)
+    for run in 0..<runs {
+        let raw = UnsafeRawPointer(x + run * stride)
+        var i = 0
+        while i + 32 <= count {
+            let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
+            let d1 = raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self) - c
+            acc0 = acc0.addingProduct(d0, d0)
+            acc1 = acc1.addingProduct(d1, d1)
+            i += 32
+        }
+        if i < count {
+            let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
+            if run & 1 == 0 { acc0 = acc0.addingProduct(d, d) } else { acc1 = acc1.addingProduct(d, d) }
+        }
+    }
+    return (acc0 + acc1).sum()
+}
+
 /// y[i] += alpha * x[i].
 @inlinable
 public func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<Float>, _ count: Int) {

@@ -35,11 +35,8 @@ extension BatchNorm2d {
                     if let given {
                         (mean, variance) = (Float(given.mean[c]), Float(given.variance[c]))
                     } else {
-                        var total: Float = 0
-                        for b in 0..<batch { total += sum(base + b * stride, area) }
-                        mean = total / Float(perChannel)
-                        var squares: Float = 0
-                        for b in 0..<batch { squares += sumOfSquaredDeviations(base + b * stride, area, center: mean) }
+                        mean = sum(runs: batch, of: area, stride: stride, from: base) / Float(perChannel)
+                        let squares = sumOfSquaredDeviations(runs: batch, of: area, stride: stride, from: base, center: mean)
                         variance = squares / Float(perChannel)
                     }
                     (used.value[2 * c], used.value[2 * c + 1]) = (Double(mean), Double(variance))

@@ -77,11 +77,8 @@ public final class BatchNorm2d: Module {
         let batch = x.shape[0], area = x.shape[2] * x.shape[3]
         let stride = channels * area, base = c * area, perChannel = batch * area
         // Two passes (mean, then squared deviations): E[x^2] - mean^2 cancels badly.
-        var total: Float = 0
-        for b in 0..<batch { total += sum(x.data + b * stride + base, area) }
-        let mean = total / Float(perChannel)
-        var squares: Float = 0
-        for b in 0..<batch { squares += sumOfSquaredDeviations(x.data + b * stride + base, area, center: mean) }
+        let mean = sum(runs: batch, of: area, stride: stride, from: x.data + base) / Float(perChannel)
+        let squares = sumOfSquaredDeviations(runs: batch, of: area, stride: stride, from: x.data + base, center: mean)
         let variance = squares / Float(perChannel)
         let unbiased = perChannel > 1 ? squares / Float(perChannel - 1) : variance
         runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean
