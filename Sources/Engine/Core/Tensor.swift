@@ -22,9 +22,10 @@ public final class Tensor: @unchecked Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        self.data = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride,
-                                                     alignment: Tensor.alignment).bindMemory(to: Float.self, capacity: Swift.max(count, 1))
-        self.data.initialize(repeating: 0, count: Swift.max(count, 1))
+        let capacity = Swift.max(count, 1)
+        self.data = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: Tensor.alignment)
+            .bindMemory(to: Float.self, capacity: capacity)
+        self.data.initialize(repeating: 0, count: capacity)
         self.owner = nil
     }
 
@@ -44,7 +45,7 @@ public final class Tensor: @unchecked Sendable {
     }
 
     deinit {
-        if owner == nil { data.deallocate() }
+        if owner == nil { UnsafeMutableRawPointer(data).deallocate() }   // as allocated: raw, aligned
     }
 
     /// A view of the same elements with another shape of the same element count.
