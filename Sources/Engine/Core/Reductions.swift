@@ -4,17 +4,9 @@
 /// additions); 2 x SIMD16 accumulators run ~4x faster than a scalar loop and are more accurate.
 @inlinable
 public func sum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-    var i = 0
-    let raw = UnsafeRawPointer(p)
-    while i + 32 <= count {
-        acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        acc1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
-        i += 32
-    }
-    // One more vector: BatchNorm's 4x4 planes are 16 floats, all tail without it.
-    if i + 16 <= count { acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self); i += 16 }
-    var total = (acc0 + acc1).sum()
+    var sums = VectorSums()
+    var i = sums.add(UnsafeRawPointer(p), count)
+    var total = sums.total
     while i < count { total += p[i]; i += 1 }
     return total
 }
@@ -45,23 +37,9 @@ public func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: I
 /// Sum of (x[i] - center)^2.
 @inlinable
 public func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, _ count: Int, center: Float) -> Float {
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-    let c = SIMD16<Float>(repeating: center)
-    var i = 0
-    let raw = UnsafeRawPointer(x)
-    while i + 32 <= count {
-        let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
-        let d1 = raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self) - c
-        acc0 = acc0.addingProduct(d0, d0)
-        acc1 = acc1.addingProduct(d1, d1)
-        i += 32
-    }
-    if i + 16 <= count {
-        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
-        acc0 = acc0.addingProduct(d, d)
-        i += 16
-    }
-    var total = (acc0 + acc1).sum()
+    var sums = VectorSums()
+    var i = sums.addSquaredDeviations(UnsafeRawPointer(x), count, from: SIMD16(repeating: center))
+    var total = sums.total
     while i < count { let d = x[i] - center; total += d * d; i += 1 }
     return total
 }
@@ -77,21 +55,9 @@ public func sum(runs: Int, of count: Int, stride: Int, from p: UnsafePointer<Flo
         for run in 0..<runs { total += sum(p + run * stride, count) }
         return total
     }
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
-    for run in 0..<runs {
-        let raw = UnsafeRawPointer(p + run * stride)
-        var i = 0
-        while i + 32 <= count {
-            acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            acc1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
-            i += 32
-        }
-        if i < count {   // one vector left: alternate accumulators so that runs of 16 overlap
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            if run & 1 == 0 { acc0 += v } else { acc1 += v }
-        }
-    }
-    return (acc0 + acc1).sum()
+    var sums = VectorSums()
+    for run in 0..<runs { _ = sums.add(UnsafeRawPointer(p + run * stride), count, lastIntoSecond: run & 1 == 1) }
+    return sums.total
 }
 
 /// Sum of (x[i] - center)^2 over `runs` runs of `count` floats, `stride` apart (as `sum(runs:...)`).
@@ -103,10 +69,47 @@ public func sumOfSquaredDeviations(runs: Int, of count: Int, stride: Int, from x
         for run in 0..<runs { total += sumOfSquaredDeviations(x + run * stride, count, center: center) }
         return total
     }
-    var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+    var sums = VectorSums()
     let c = SIMD16<Float>(repeating: center)
     for run in 0..<runs {
-        let raw = UnsafeRawPointer(x + run * stride)
+        _ = sums.addSquaredDeviations(UnsafeRawPointer(x + run * stride), count, from: c, lastIntoSecond: run & 1 == 1)
+    }
+    return sums.total
+}
+
+/// Two vector accumulators and the loops that add a run's whole vectors to them, shared by the
+/// reductions over one run and over strided runs: two vectors a step, then one more (BatchNorm's
+/// 4x4 planes are 16 floats, all tail without it) into the second accumulator where
+/// `lastIntoSecond` (so that runs of 16 alternate and their additions overlap).
+@usableFromInline
+struct VectorSums {
+    @usableFromInline var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+
+    @inlinable init() {}
+
+    @inlinable var total: Float { (acc0 + acc1).sum() }
+
+    /// Adds the whole vectors of `count` floats at `raw`; returns how many floats that took.
+    @inlinable @inline(__always)
+    mutating func add(_ raw: UnsafeRawPointer, _ count: Int, lastIntoSecond: Bool = false) -> Int {
+        var i = 0
+        while i + 32 <= count {
+            acc0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
+            i += 32
+        }
+        if i + 16 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            if lastIntoSecond { acc1 += v } else { acc0 += v }
+            i += 16
+        }
+        return i
+    }
+
+    /// Adds (x - c)^2 over the whole vectors of `count` floats at `raw`; returns how many floats that took.
+    @inlinable @inline(__always)
+    mutating func addSquaredDeviations(_ raw: UnsafeRawPointer, _ count: Int, from c: SIMD16<Float>,
+                                       lastIntoSecond: Bool = false) -> Int {
         var i = 0
         while i + 32 <= count {
             let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
@@ -115,12 +118,13 @@ public func sumOfSquaredDeviations(runs: Int, of count: Int, stride: Int, from x
             acc1 = acc1.addingProduct(d1, d1)
             i += 32
         }
-        if i < count {
+        if i + 16 <= count {
             let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - c
-            if run & 1 == 0 { acc0 = acc0.addingProduct(d, d) } else { acc1 = acc1.addingProduct(d, d) }
+            if lastIntoSecond { acc1 = acc1.addingProduct(d, d) } else { acc0 = acc0.addingProduct(d, d) }
+            i += 16
         }
+        return i
     }
-    return (acc0 + acc1).sum()
 }
 
 /// y[i] += alpha * x[i].
