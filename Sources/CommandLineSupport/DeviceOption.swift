@@ -19,7 +19,7 @@ public struct DeviceOption: ParsableArguments {
     @Flag(help: "On a GPU, bfloat16 tensor-core products (8-bit mantissas in, FP32 sums; twice TF32's peak) instead of TF32.")
     public var bf16 = false
 
-    @Flag(help: "On a CPU, FP32 products with the 4/2/1 convolutions of training by Winograd F(4x4, 2x2): 39% of their multiplications, ~1e-5 relative rounding (the default where the CPU has neither a bfloat16 kernel faster than FP32 nor AVX-512, unless --fp32; elsewhere instead of bfloat16 or the FP32 columns path; docs/engine.md).")
+    @Flag(help: "On a CPU, FP32 products with the 4/2/1 convolutions of training by Winograd F(4x4, 2x2): 39% of their multiplications, ~1e-5 relative rounding (the default where the CPU has neither a bfloat16 kernel faster than FP32 nor an AVX-512 faster than its AVX2, unless --fp32; elsewhere instead of bfloat16 or the FP32 columns path; docs/engine.md).")
     public var winograd = false
 
     public init() {}

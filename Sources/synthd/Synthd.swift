@@ -43,6 +43,10 @@ struct Info: ParsableCommand {
             let rounded = { (x: Double) in (x * 100).rounded() / 100 }
             print("AVX512-BF16 dot products: \(rounded(speedup))x OpenBLAS's FP32 products here (one thread; used from \(BFloat16Payoff.threshold)x)")
         }
+        if let gain = WinogradPayoff.widthGain {
+            let rounded = (gain * 100).rounded() / 100
+            print("AVX-512 panel products: \(rounded)x AVX2's here (one thread; training's 4/2/1 convolutions by Winograd below \(WinogradPayoff.threshold)x, where no bfloat16 or half kernel takes them)")
+        }
         let probe = CUDAProbe()
         for line in probe.report { print(line) }
         let auto = try DeviceChoice.choose(.auto, probe: probe)

@@ -29,8 +29,8 @@ public final class ComputeContext: Sendable {
     /// Whether the 4/2/1 convolutions of training (G's upsamplers and D's convolutions: forward,
     /// input and weight gradients) multiply by Winograd F(4x4, 2x2): 39% of the multiplications,
     /// Float rounding of ~1e-6 of a layer's scale (docs/engine.md "Winograd in training"). By
-    /// default where bfloat16 was asked for and the CPU has neither a bfloat16 kernel nor
-    /// AVX-512 (`winogradPaysOff`). `--fp32` contexts keep the exact columns path.
+    /// default where bfloat16 was asked for and the CPU has neither a bfloat16 kernel nor an
+    /// AVX-512 faster than its AVX2 (`winogradPaysOff`). `--fp32` contexts keep the exact columns path.
     public let winogradConvolutions: Bool
     /// The kernel of those Winograd passes' Float products, their weights packed once
     /// (`PanelKernel`); nil: OpenBLAS, which packs them on every call. The fastest this CPU
@@ -50,11 +50,17 @@ public final class ComputeContext: Sendable {
 
     /// Whether training's Winograd convolutions beat the FP32 columns path on this CPU: with
     /// AVX2's Float products (OpenBLAS's Haswell kernels) they made the step 1.2-1.35x, a far
-    /// smaller error than the bfloat16 the caller accepted; where OpenBLAS multiplies with
-    /// AVX-512 (an Intel Emerald Rapids, 2026-12-03: alternated medians 310 against 366
-    /// images/s) the columns path's products are fast enough that the transforms cost more
-    /// than the multiplications they save (docs/performance.md).
-    public static let winogradPaysOff = !(PanelKernel.avx512.isAvailable)
+    /// smaller error than the bfloat16 the caller accepted; where a core multiplies twice as
+    /// fast with AVX-512 (an Intel Emerald Rapids, 2026-12-03: alternated medians 310 against
+    /// 366 images/s) the columns path's products are fast enough that the transforms cost more
+    /// than the multiplications they save, and where it has half-precision products those
+    /// take the convolutions; a core whose AVX-512 runs at its AVX2 rate is an AVX2 core here
+    /// (`WinogradPayoff`, measured at the first use; docs/performance.md).
+    public static let winogradPaysOff: Bool = {
+        guard PanelKernel.avx512.isAvailable else { return true }
+        guard !PanelKernel.avx512Half.isAvailable else { return false }
+        return WinogradPayoff.widthGain.map { WinogradPayoff.paysOff(widthGain: $0) } ?? false
+    }()
 
     /// The kernel this context's products go to: asked for and possible here; nil for Float.
     public var bfloat16Kernel: BFloat16Kernel? { products == .bfloat16 ? BFloat16Kernel.fastest : nil }
