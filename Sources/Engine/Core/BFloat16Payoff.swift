@@ -36,14 +36,10 @@ public enum BFloat16Payoff {
         for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.25 - 0.75 }
         for i in 0..<(k * n) { b[i] = Float(i % 5) * 0.5 - 1 }
         let float = ComputeContext(threads: 1, products: .float32)
-        func seconds(_ body: () -> Void) -> Double {
-            let elapsed = ContinuousClock().measure(body)
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        }
         var best = (float: Double.infinity, dots: Double.infinity)
         for _ in 0..<6 {  // the first of each warms caches and OpenBLAS's buffers
-            let f = seconds { float.run { BLAS.gemmSerial(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n) } }
-            let d = seconds {
+            let f = secondsTaken { float.run { BLAS.gemmSerial(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n) } }
+            let d = secondsTaken {
                 BFloat16Kernel.dotProducts.multiply(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k,
                                                     b: b, ldb: n, beta: 0, c: c, ldc: n)
             }

@@ -11,9 +11,11 @@
 /// columns path). CPUID says neither, so the first use times the AVX-512 and the AVX2 panel
 /// kernels on one Winograd product of the reference step on the calling thread (a few ms).
 public enum WinogradPayoff {
-    /// AVX-512's speed over AVX2's from which the columns path is kept. A Zen 4 measures
-    /// 1.0-1.3: its AVX2 kernel runs at 85 or 112 GFLOP/s from one process to the next (the same
-    /// code and shape; the AVX-512 one at 111-115), which reads as a gain that is not there. An
+    /// AVX-512's speed over AVX2's from which the columns path is kept. A Zen 4 reads 1.0-1.42:
+    /// in some processes its AVX2 kernel runs at 75-94 GFLOP/s against 117 in others, while the
+    /// AVX-512 one holds 111-117 in the same process (not understood yet; not the inner loop,
+    /// which keeps its sums in registers). A reading pushed over the line keeps the columns
+    /// path, what such a CPU did before. An
     /// Intel server core should measure 1.5 or more (its AVX-512 panel kernel makes 150-165
     /// GFLOP/s on an Emerald Rapids, where AVX2's peak at its clock is about 100: estimated, not
     /// measured), and Winograd's lead fell from 1.2x to 0.94x between the two. A wrong reading
@@ -39,10 +41,7 @@ public enum WinogradPayoff {
         for i in 0..<(m * k) { a[i] = Float(i % 7) * 0.25 - 0.75 }
         for i in 0..<PanelKernel.packedCount(k: k, n: n) { packed[i] = Float(i % 5) * 0.5 - 1 }
         func seconds(_ kernel: PanelKernel) -> Double {
-            let elapsed = ContinuousClock().measure {
-                for _ in 0..<4 { kernel.multiply(m: m, n: n, k: k, a: a, lda: k, packed: packed, c: c, ldc: n) }
-            }
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            secondsTaken { for _ in 0..<4 { kernel.multiply(m: m, n: n, k: k, a: a, lda: k, packed: packed, c: c, ldc: n) } }
         }
         var best = (wide: Double.infinity, narrow: Double.infinity)
         for _ in 0..<8 {  // the first of each warms the caches
