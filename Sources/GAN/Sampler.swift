@@ -192,8 +192,8 @@ public struct Sampler {
     /// `finish` for `record`'s images, as a function other threads may call (writers encode
     /// on threads of their own).
     public static func finishing(_ record: ModelRecord) -> @Sendable (Image) -> Image {
-        let (width, height) = (record.imageWidth, record.imageHeight)
-        return { Resampling.unfit($0, width: width, height: height) }
+        let (width, height, fitting) = (record.imageWidth, record.imageHeight, record.imageFitting)
+        return { Resampling.unfit($0, width: width, height: height, fitting: fitting) }
     }
 
     /// Whether `finish` makes an image no larger than the generator's (a crop): then the

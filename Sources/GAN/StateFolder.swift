@@ -12,6 +12,10 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     /// The dataset's own image size, which generated images are written at.
     public var imageWidth: Int
     public var imageHeight: Int
+    /// How the model's training images larger than its resolution were made square, which
+    /// generation undoes; absent (nil) in records of models made before 2026-12-04, which
+    /// were trained on the centre square (`imageFitting`).
+    public var fitting: Resampling.Fitting?
     public var steps: Int
     /// Images in the dataset when it was last trained on (more now means: fine-tune).
     public var imagesAtLastRun: Int
@@ -27,13 +31,19 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     /// changes nothing downstream.
     public var generatorID: String { best.map { "step-\($0.step)" } ?? checkpointID }
 
+    /// How this model's images larger than its resolution were fitted: the record's rule, or
+    /// the centre square of the models made before the rule was recorded.
+    public var imageFitting: Resampling.Fitting { fitting ?? .centreSquare }
+
     public init(configuration: ModelConfiguration, classes: [String], mode: Image.Mode, imageWidth: Int, imageHeight: Int,
-                steps: Int, imagesAtLastRun: Int, options: TrainingOptions, checkpointID: String = "") {
+                fitting: Resampling.Fitting = .wholeImage, steps: Int, imagesAtLastRun: Int, options: TrainingOptions,
+                checkpointID: String = "") {
         self.configuration = configuration
         self.classes = classes
         self.mode = mode
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
+        self.fitting = fitting
         self.steps = steps
         self.imagesAtLastRun = imagesAtLastRun
         self.options = options

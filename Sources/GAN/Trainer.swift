@@ -210,7 +210,8 @@ public final class Trainer {
                                    memory: MemoryLimit? = .current()) throws -> TrainingSet {
         if let record = try state.readRecord() {
             return try TrainingSet.load(root, classMap: ClassMap(names: record.classes),
-                                        resolution: record.configuration.resolution, mode: record.mode, limits: limits,
+                                        resolution: record.configuration.resolution, fitting: record.imageFitting,
+                                        mode: record.mode, limits: limits,
                                         confinedTo: confinement, memory: memory)
         }
         return try TrainingSet.load(root, resolution: resolution, limits: limits, confinedTo: confinement, memory: memory)
@@ -256,7 +257,7 @@ public final class Trainer {
         order = DataOrder(seed: options.seed &+ 4000, count: training.count)
         history = []
         record = ModelRecord(configuration: configuration, classes: set.classMap.names, mode: set.mode,
-                             imageWidth: set.imageWidth, imageHeight: set.imageHeight, steps: 0,
+                             imageWidth: set.imageWidth, imageHeight: set.imageHeight, fitting: set.fitting, steps: 0,
                              imagesAtLastRun: set.count, options: options)
         engine = CPUStepEngine(step, average: ema)
         if let previous {
@@ -293,6 +294,7 @@ public final class Trainer {
         history = state.readHistory()
         record.imageWidth = previous.imageWidth
         record.imageHeight = previous.imageHeight
+        record.fitting = previous.fitting
         // The best generator stands while the data does: a fine-tune (images or classes added)
         // is scored against other held-out images by another judge, and the old best does not
         // know a new class.

@@ -26,6 +26,8 @@ public final class TrainingSet: @unchecked Sendable {
     /// The dataset's classes, after any classes of an existing model (the map only grows).
     public let classMap: ClassMap
     public let resolution: Int
+    /// How images larger than R were made R x R, which generation undoes.
+    public let fitting: Resampling.Fitting
     public let mode: Image.Mode
     /// The most common original size: what generated images are written at.
     public let imageWidth: Int, imageHeight: Int
@@ -73,11 +75,13 @@ public final class TrainingSet: @unchecked Sendable {
         }
     }
 
-    init(root: String, classMap: ClassMap, resolution: Int, mode: Image.Mode, imageWidth: Int, imageHeight: Int,
-         pixels: [UInt8], labels: [Int32], rejected: [RejectedFile], ignored: [String], emptyClasses: [String]) {
+    init(root: String, classMap: ClassMap, resolution: Int, fitting: Resampling.Fitting, mode: Image.Mode,
+         imageWidth: Int, imageHeight: Int, pixels: [UInt8], labels: [Int32], rejected: [RejectedFile], ignored: [String],
+         emptyClasses: [String]) {
         self.root = root
         self.classMap = classMap
         self.resolution = resolution
+        self.fitting = fitting
         self.mode = mode
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
@@ -91,6 +95,7 @@ public final class TrainingSet: @unchecked Sendable {
     /// Reads every image under `root`. Unreadable files are listed in `rejected`, never fatal.
     /// - Parameters:
     ///   - classMap: the classes a model already has; new classes are appended.
+    ///   - fitting: how images larger than R become R x R (an existing model's, else the current rule).
     ///   - mode: the model's channel mode; nil decides from the data (any image with colour: RGB).
     ///   - confinement: symbolic links that lead out of this folder are not followed.
     ///   - adjust: applied to each file's image (given its path) as it is decoded, before it is
@@ -98,7 +103,7 @@ public final class TrainingSet: @unchecked Sendable {
     ///   - memory: what this process may use; a dataset that cannot fit in it is refused before
     ///     a file is read (`Error.tooManyImages`). nil: not checked.
     public static func load(_ root: String, classMap existing: ClassMap = ClassMap(), resolution: Int,
-                            mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard,
+                            fitting: Resampling.Fitting = .wholeImage, mode requestedMode: Image.Mode? = nil, limits: ImageLimits = .standard,
                             confinedTo confinement: String? = nil, memory: MemoryLimit? = .current(),
                             adjust: (@Sendable (String, Image) -> Image)? = nil) throws(Error) -> TrainingSet {
         let scan: ImageFolder.Scan
@@ -129,7 +134,7 @@ public final class TrainingSet: @unchecked Sendable {
             context.run { for i in (paths.count * part / parts)..<(paths.count * (part + 1) / parts) {
                 box.value[i] = Result { () throws(ImageError) -> FittedImage in
                     let image = try ImageFile.read(path: paths[i], limits: limits)
-                    return FittedImage(adjust.map { $0(paths[i], image) } ?? image, resolution: r)
+                    return FittedImage(adjust.map { $0(paths[i], image) } ?? image, resolution: r, fitting: fitting)
                 }
             } }
         }
@@ -156,7 +161,7 @@ public final class TrainingSet: @unchecked Sendable {
             let base = index * mode.channels * plane
             for p in 0..<plane { for c in 0..<mode.channels { pixels[base + c * plane + p] = fitted.pixels[p * mode.channels + c] } }
         }
-        return TrainingSet(root: root, classMap: classMap, resolution: r, mode: mode,
+        return TrainingSet(root: root, classMap: classMap, resolution: r, fitting: fitting, mode: mode,
                            imageWidth: width, imageHeight: height,
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
                            ignored: scan.ignored, emptyClasses: scan.emptyClasses)
@@ -196,7 +201,7 @@ public final class TrainingSet: @unchecked Sendable {
         var chosen: [UInt8] = []
         chosen.reserveCapacity(indices.count * imageBytes)
         for i in indices { chosen += pixels[(i * imageBytes)..<((i + 1) * imageBytes)] }
-        return TrainingSet(root: root, classMap: classMap, resolution: resolution, mode: mode, imageWidth: imageWidth,
+        return TrainingSet(root: root, classMap: classMap, resolution: resolution, fitting: fitting, mode: mode, imageWidth: imageWidth,
                            imageHeight: imageHeight, pixels: chosen, labels: indices.map { labels[$0] }, rejected: rejected,
                            ignored: ignored, emptyClasses: emptyClasses)
     }
@@ -233,10 +238,11 @@ struct FittedImage: Sendable {
     let width: Int
     let height: Int
 
-    init(_ image: Image, resolution: Int) {
+    init(_ image: Image, resolution: Int, fitting: Resampling.Fitting) {
         hasColour = Resampling.hasColour(image)
         width = image.width
         height = image.height
-        fitted = Resampling.fit(hasColour ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution)
+        fitted = Resampling.fit(hasColour ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution,
+                                fitting: fitting)
     }
 }

@@ -4,29 +4,53 @@
 /// - an image no larger than R on both sides is centred on an R x R canvas filled with its
 ///   background: the most common value among its border pixels (0 for MNIST-like data);
 ///   generation crops the same centre back out, so a 28 x 28 dataset gets 28 x 28 images;
-/// - a larger image is centre-cropped to a square (the shorter side) and reduced with an area
-///   filter (each output pixel averages the input area it covers, an antialiased downscale);
-///   generation scales R x R up bilinearly to the dataset's size;
+/// - a larger image is scaled to R x R whole, each side by its own factor, with an area filter
+///   (each output pixel averages the input area it covers, an antialiased downscale);
+///   generation scales R x R bilinearly back to the dataset's width and height, so a dataset
+///   of 64 x 48 photos gets 64 x 48 images showing whole scenes (`Fitting.wholeImage`). Models
+///   made before 2026-12-04 were trained on the centre square instead and keep it
+///   (`Fitting.centreSquare`);
 /// - grey and colour: a grey dataset's colour images become grey by ITU-R 601 weights
 ///   (L = (299 R + 587 G + 114 B) / 1000, as PIL); a colour dataset's grey images are repeated
 ///   into R, G and B.
 public enum Resampling {
+    /// How an image larger than R on a side becomes R x R (smaller ones are always padded).
+    public enum Fitting: String, Sendable, Codable {
+        /// The whole image, each side scaled on its own: generated images come back at the
+        /// dataset's width and height, and nothing at the sides is lost to training.
+        case wholeImage = "whole-image"
+        /// The centre square (the shorter side), the rest cut: generated images came back
+        /// square (the shorter side's size), so a dataset of 64 x 48 photos got 48 x 48 images
+        /// that a classifier batching both folders could not stack with its real ones.
+        case centreSquare = "centre-square"
+    }
+
     /// `image` fitted to R x R as the rules above say.
-    public static func fit(_ image: Image, resolution r: Int) -> Image {
+    public static func fit(_ image: Image, resolution r: Int, fitting: Fitting = .wholeImage) -> Image {
         if image.width <= r && image.height <= r { return pad(image, to: r) }
-        let side = min(image.width, image.height)
-        let cropped = crop(image, x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
-        return areaResize(cropped, width: r, height: r)
+        switch fitting {
+        case .wholeImage:
+            return areaResize(image, width: r, height: r)
+        case .centreSquare:
+            let side = min(image.width, image.height)
+            let cropped = crop(image, x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
+            return areaResize(cropped, width: r, height: r)
+        }
     }
 
     /// The inverse of `fit` for an image of `width` x `height`.
-    public static func unfit(_ image: Image, width: Int, height: Int) -> Image {
+    public static func unfit(_ image: Image, width: Int, height: Int, fitting: Fitting = .wholeImage) -> Image {
         let r = image.width
         if width <= r && height <= r {
             return crop(image, x: (r - width) / 2, y: (r - height) / 2, width: width, height: height)
         }
-        let side = min(width, height)
-        return bilinearResize(image, width: side, height: side)
+        switch fitting {
+        case .wholeImage:
+            return bilinearResize(image, width: width, height: height)
+        case .centreSquare:
+            let side = min(width, height)
+            return bilinearResize(image, width: side, height: side)
+        }
     }
 
     /// Centred on an r x r canvas of the border's most common colour.

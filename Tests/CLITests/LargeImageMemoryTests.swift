@@ -84,7 +84,7 @@ import Glibc
         #expect(peak < 1 << 30, "peak resident \(peak >> 20) MiB")
         let first = try #require(layout.manifest("photos").first?["file"] as? String)
         let written = try PNG.read(path: layout.out + "/photos/" + first, limits: ImageLimits(maxFileBytes: 1 << 30, maxPixels: 1 << 26))
-        #expect(written.width == 3000 && written.height == 3000 && written.mode == .rgb)
+        #expect(written.width == 4000 && written.height == 3000 && written.mode == .rgb, "the photos' own size")
         let preview = try PNG.read(path: layout.state + "/datasets/photos/samples.png")
         #expect(preview.width <= 8 * 64 + 64 && preview.height <= 2 * 64 + 64, "samples.png at the model's resolution")
         daemon.signal(SIGTERM)

@@ -52,7 +52,7 @@ import Testing
         do {
             let (generator, record) = try SavedGenerator.load(state)
             let images = try Sampler(generator: generator, record: record).sample(labels: [0, 1], seed: 1)
-            // At the dataset's size (square, the shorter side, where it is larger than the model's).
+            // At the dataset's size (an older model's: square, the shorter side, where it is larger than the model's).
             #expect(images.allSatisfy { (1...record.imageWidth).contains($0.width) && (1...record.imageHeight).contains($0.height) }, "\(what)")
             let set = try Trainer.loadDataset(data.root, state: state, resolution: 32, memory: nil)
             _ = try Trainer(set: set, state: state, options: options())

@@ -68,6 +68,46 @@ import Testing
         #expect(try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n").count == 7)
     }
 
+    /// A dataset of 40 x 30 images (wider than the model's 32) gets 40 x 30 images: the
+    /// record says the model was trained on whole images. A model made before the rule was
+    /// recorded (no `fitting` in model.json) was trained on the centre square: it still writes
+    /// 30 x 30 images, and a resumed training keeps loading its images that way.
+    @Test func imagesComeBackAtTheDatasetsWidthAndHeight() throws {
+        let data = try DatasetFolder()
+        try data.addWideImages("cat", count: 3, value: 40, width: 40, height: 30, mode: .rgb)
+        try data.addWideImages("dog", count: 3, value: 160, width: 40, height: 30, mode: .rgb)
+        let path = NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)"
+        folders.append(path)
+        let state = try StateFolder(path)
+        var options = TrainingOptions()
+        options.batchSize = 4
+        options.baseChannels = 8
+        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options).train(.steps(2))
+        func writtenSizes() throws -> Set<String> {
+            let (generator, record) = try SavedGenerator.load(state)
+            let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
+            defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+            try SyntheticWriter(generator: generator, record: record, root: out).write(counts: [2, 2], seed: 3)
+            return Set(try files(out).map { file in
+                let image = try PNG.read(path: out + "/" + file)
+                return "\(image.width)x\(image.height) \(image.mode)"
+            })
+        }
+        #expect(try state.readRecord()?.fitting == .wholeImage)
+        #expect(try writtenSizes() == ["40x30 rgb"])
+
+        // The record as a build before 2026-12-04 wrote it.
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state.recordPath))) as! [String: Any]
+        #expect(json.removeValue(forKey: "fitting") as? String == "whole-image")
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: state.recordPath))
+        #expect(try writtenSizes() == ["30x30 rgb"])
+        let set = try Trainer.loadDataset(data.root, state: state, resolution: 32)
+        #expect(set.fitting == .centreSquare)
+        try Trainer(set: set, state: state, options: options).train(.steps(1))
+        let resumed = try state.readRecord()
+        #expect(resumed?.fitting == nil && resumed?.steps == 3, "a resumed older model stays one")
+    }
+
     /// With the real counts known, each line carries its own class's count.
     @Test func manifestLinesCarryTheirClassesRealCount() throws {
         let (state, _) = try trainedState()

@@ -25,6 +25,19 @@ final class DatasetFolder {
         }
     }
 
+    /// `count` images of `width` x `height` whose left quarter is `value` (colour: plus 40 a
+    /// channel) and the rest 0: a
+    /// rule that keeps only the centre square of a wide image loses the bright quarter.
+    func addWideImages(_ className: String, count: Int, value: UInt8, width: Int, height: Int,
+                       mode: Image.Mode = .grey) throws {
+        try FileManager.default.createDirectory(atPath: root + "/" + className, withIntermediateDirectories: true)
+        for i in 0..<count {
+            var image = Image(width: width, height: height, mode: mode, fill: 0)
+            for y in 0..<height { for x in 0..<(width / 4) { for c in 0..<mode.channels { image[x, y, c] = value &+ UInt8(i) &+ UInt8(c * 40) } } }
+            try PNG.write(image, to: "\(root)/\(className)/\(i).png")
+        }
+    }
+
     func write(_ relativePath: String, _ bytes: [UInt8]) throws {
         try Data(bytes).write(to: URL(fileURLWithPath: root + "/" + relativePath))
     }
@@ -99,6 +112,22 @@ final class DatasetFolder {
         #expect(TrainingSet.outputSize([(30, 40), (40, 30)]) == (40, 30), "a tie of areas: the wider")
         #expect(TrainingSet.outputSize([(10000, 1), (1, 1), (1, 5000), (3, 3)]) == (3, 3), "widths 1,1,3,10000; heights 1,1,3,5000: the upper medians")
         #expect(TrainingSet.outputSize([(640, 480), (800, 600), (1024, 768), (4000, 3000), (500, 375)]) == (800, 600))
+    }
+
+    /// Images wider than the model are trained on whole (each side scaled on its own), so the
+    /// bright left quarter of 64 x 32 images is the left quarter of the 32 x 32 training
+    /// images; the centre-square rule of older models, asked for, still cuts it off.
+    @Test func wideImagesAreTrainedWhole() throws {
+        let data = try DatasetFolder()
+        try data.addWideImages("a", count: 2, value: 200, width: 64, height: 32)
+        let whole = try TrainingSet.load(data.root, resolution: 32, memory: nil)
+        #expect(whole.fitting == .wholeImage && whole.imageWidth == 64 && whole.imageHeight == 32)
+        for y in [0, 15, 31] {
+            let row = Array(whole.pixels[(y * 32)..<(y * 32 + 32)])
+            #expect(row[0..<8].allSatisfy { $0 == 200 } && row[8...].allSatisfy { $0 == 0 }, "row \(y): \(row)")
+        }
+        let square = try TrainingSet.load(data.root, resolution: 32, fitting: .centreSquare, memory: nil)
+        #expect(square.pixels[0..<(32 * 32)].allSatisfy { $0 == 0 }, "the centre square of the first image has no bright pixel")
     }
 
     /// A dataset whose images cannot fit in the memory synthd may use is refused before a file

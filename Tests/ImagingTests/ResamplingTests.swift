@@ -68,11 +68,41 @@ import Testing
         #expect((0..<3).map { fitted[0, 0, $0] } == [0, 10, 5])
     }
 
-    @Test func largeImagesAreCentreCroppedAndAreaAveraged() {
+    @Test func largeImagesAreScaledWholeEachSideOnItsOwn() {
+        // 8 x 4 to 2 x 2: each pixel averages a 4 x 2 block.
+        var image = Image(width: 8, height: 4, mode: .grey)
+        for y in 0..<4 { for x in 0..<8 { image[x, y, 0] = UInt8(x / 4 * 100 + y / 2 * 10 + (x + y) % 2 * 4) } }
+        #expect(Resampling.fit(image, resolution: 2).pixels == [2, 102, 12, 112])
+        // 3 x 6 (narrower than R = 4, taller): the width is stretched, the height reduced.
+        var tall = Image(width: 3, height: 6, mode: .grey)
+        for y in 0..<6 { for x in 0..<3 { tall[x, y, 0] = UInt8(60 * x + y) } }
+        let fitted = Resampling.fit(tall, resolution: 4)
+        #expect(fitted.width == 4 && fitted.height == 4)
+        // (0, 0) covers row 0 whole and half of row 1 in column 0: (0 + 0.5 x 1) / 1.5 -> 0; (3, 0) the same in column 2.
+        #expect(fitted[0, 0, 0] == 0 && fitted[3, 0, 0] == 120, "the first and last columns are the image's")
+    }
+
+    /// Generation's way back gives the dataset's own width and height, and a smooth image
+    /// survives the round trip within a few levels (a photo of 64 x 48 comes back 64 x 48,
+    /// where the centre-square rule made it 48 x 48).
+    @Test func wholeImagesComeBackAtTheirWidthAndHeight() {
+        var image = Image(width: 64, height: 48, mode: .rgb)
+        for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { image[x, y, c] = UInt8(2 * x + y + 20 * c) } } }
+        let back = Resampling.unfit(Resampling.fit(image, resolution: 32), width: 64, height: 48)
+        #expect(back.width == 64 && back.height == 48)
+        var worst = 0
+        for y in 2..<46 { for x in 2..<62 { for c in 0..<3 { worst = max(worst, abs(Int(back[x, y, c]) - Int(image[x, y, c]))) } } }
+        #expect(worst <= 3, "a smooth ramp changed by \(worst) levels away from the border")
+        let square = Resampling.unfit(Resampling.fit(image, resolution: 32, fitting: .centreSquare), width: 64, height: 48,
+                                      fitting: .centreSquare)
+        #expect(square.width == 48 && square.height == 48, "older models' rule: the centre square")
+    }
+
+    @Test func theCentreSquareRuleCropsAndAreaAverages() {
         // 8 x 4: the centre 4 x 4 is kept; reduced to 2 x 2, each pixel averages a 2 x 2 block.
         var image = Image(width: 8, height: 4, mode: .grey, fill: 9)
         for y in 0..<4 { for x in 2..<6 { image[x, y, 0] = UInt8((x - 2) / 2 * 100 + y / 2 * 10) } }
-        let fitted = Resampling.fit(image, resolution: 2)
+        let fitted = Resampling.fit(image, resolution: 2, fitting: .centreSquare)
         #expect(fitted.pixels == [0, 100, 10, 110])
     }
 
