@@ -158,7 +158,7 @@ public struct SyntheticWriter {
         /// no class was measured.
         public func diversityLine(classes: [String]) -> String? {
             let measured = zip(classes, diversity).compactMap { name, value in value.map { String(format: "%@ %.2f", name, $0) } }
-            return measured.isEmpty ? nil : "diversity (feature spread, synthetic / real): " + measured.joined(separator: ", ")
+            return measured.isEmpty ? nil : "diversity (feature spread, synthetic / real): " + listedNames(measured)
         }
 
         /// What to tell the user about the collapsed classes: one line for all of them (a model
@@ -172,7 +172,7 @@ public struct SyntheticWriter {
                 return String(format: "class '%@': the samples have collapsed: they vary %.2f as much as the real images in the judge's "
                               + "features (under %.1f); %@", first.name, first.diversity, Judge.collapseThreshold, advice)
             }
-            let listed = collapsed.map { String(format: "%@ %.2f", $0.name, $0.diversity) }.joined(separator: ", ")
+            let listed = listedNames(collapsed.map { String(format: "%@ %.2f", $0.name, $0.diversity) })
             return String(format: "the samples of %d classes have collapsed (%@: they vary under %.1f as much as the real images "
                           + "in the judge's features); %@", collapsed.count, listed, Judge.collapseThreshold, advice)
         }
@@ -201,7 +201,7 @@ public struct SyntheticWriter {
             let shares = zip(classes, acceptance).compactMap { name, share in
                 share.map { "\(name) \(Int((100 * $0).rounded()))%" }
             }
-            return "drew \(sampled) samples for \(written) images; accepted: " + shares.joined(separator: ", ")
+            return "drew \(sampled) samples for \(written) images; accepted: " + listedNames(shares)
                 + (nearCopies > 0 ? "; \(nearCopies) near-copies of real images dropped" : "")
         }
 
@@ -214,7 +214,7 @@ public struct SyntheticWriter {
                 return "class '\(first)': the judge accepted under \(share) of its samples, so its images were written without the "
                     + "class check; the model may need more training"
             }
-            return "the judge accepted under \(share) of the samples of \(names.count) classes (\(names.joined(separator: ", "))), so "
+            return "the judge accepted under \(share) of the samples of \(names.count) classes (\(listedNames(names))), so "
                 + "their images were written without the class check; the model may need more training"
         }
     }

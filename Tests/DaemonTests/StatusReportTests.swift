@@ -46,6 +46,33 @@ import Testing
         #expect(many.hasSuffix("\n  ... and 49980 more rejected files (synthd status --json lists them all)"), "\(many.suffix(200))")
     }
 
+    /// A dataset of 150 classes lists its first 20 and counts the rest (with their images);
+    /// the collapsed ones are named up to 20 too. `--json` keeps every class.
+    @Test func classesAreListedUpToALimit() throws {
+        #expect(try !classes(20).contains("more classes") && classes(20).split(separator: "\n").filter { $0.hasPrefix("    c") }.count == 20)
+        let text = try classes(150)
+        let classLines = text.split(separator: "\n").filter { $0.hasPrefix("    c") }
+        #expect(classLines.count == 20 && classLines.first == "    c000: 2 (real: 3), diversity 0.30 (collapsed)", "\(text)")
+        #expect(text.contains("\n    ... and 130 more classes: 260 synthetic images for 390 real (synthd status --json lists each)"))
+        #expect(text.contains("the samples of c000, c001, c002, c003, c004, c005, c006, c007, c008, c009, c010, c011, c012, c013, "
+                              + "c014, c015, c016, c017, c018, c019 and 130 more classes have collapsed"), "\(text)")
+        #expect(text.split(separator: "\n").count < 30, "\(text.split(separator: "\n").count) lines")
+    }
+
+    /// The summary of a done dataset of `count` classes, each with 3 real and 2 synthetic
+    /// images, all collapsed.
+    func classes(_ count: Int) throws -> String {
+        let names = (0..<count).map { String(format: "c%03d", $0) }
+        var fields: [String: Any] = ["dataset": "many", "stateFolder": "/s/many", "classes": names, "mode": "grey",
+                                     "imageWidth": 28, "imageHeight": 28, "steps": 10, "checkpoint": "step-10",
+                                     "imagesAtLastRun": 3 * count, "samples": "/s/many/samples.png", "state": "done",
+                                     "syntheticRule": "balance"]
+        fields["synthetic"] = Dictionary(uniqueKeysWithValues: names.map { ($0, 2) })
+        fields["imagesPerClass"] = Dictionary(uniqueKeysWithValues: names.map { ($0, 3) })
+        fields["diversity"] = Dictionary(uniqueKeysWithValues: names.map { ($0, 0.3) })
+        return try JSONDecoder().decode(DatasetStatus.self, from: JSONSerialization.data(withJSONObject: fields)).summary()
+    }
+
     /// A collapsed class's advice follows the model's passes over its images without
     /// augmentation: past 100 the discriminator has memorised them, and more training, the
     /// advice for a model trained briefly, would make it worse.

@@ -276,6 +276,19 @@ import Testing
         #expect(SyntheticWriter.Summary.uncheckedWarning(["cat", "dog"])?.hasPrefix(
             "the judge accepted under 10% of the samples of 2 classes (cat, dog), so their images") == true, "one line for all")
         #expect(SyntheticWriter.Summary.uncheckedWarning([]) == nil)
+        // A model of 150 classes: each line names 20 and counts the rest.
+        let names = (0..<150).map { "c\($0)" }
+        var many = SyntheticWriter.Summary()
+        many.sampled = 1_050
+        many.written = 300
+        many.acceptance = Array(repeating: 0, count: 150)
+        many.diversity = Array(repeating: 0.3, count: 150)
+        #expect(many.classCheckLine(classes: names) == "drew 1050 samples for 300 images; accepted: "
+                + (0..<20).map { "c\($0) 0%" }.joined(separator: ", ") + " and 130 more classes")
+        #expect(many.diversityLine(classes: names)?.hasSuffix("c19 0.30 and 130 more classes") == true)
+        #expect(SyntheticWriter.Summary.uncheckedWarning(names)?.contains("of 150 classes (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, "
+                + "c10, c11, c12, c13, c14, c15, c16, c17, c18, c19 and 130 more classes), so") == true)
+        #expect(SyntheticWriter.Summary.collapseWarning(many.collapsed(classes: names))?.contains("c19 0.30 and 130 more classes:") == true)
         let lines = try manifestLines(root)
         #expect(lines.filter { $0.class == "dog" }.count == 30 && lines.filter { $0.class == "dog" }.allSatisfy { !$0.checked })
         #expect(lines.filter { $0.class == "cat" }.count == 30 && lines.filter { $0.class == "cat" }.allSatisfy(\.checked))

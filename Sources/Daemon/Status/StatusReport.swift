@@ -105,6 +105,10 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         return status
     }
 
+    /// Classes named one per line in `summary` (and among collapsed ones), as rejected files
+    /// are (`RejectedFile.listedInText`); the rest are counted.
+    static let classesListed = 20
+
     /// A few readable lines.
     public func summary(now: Date = Date()) -> String {
         var text = "\(dataset):"
@@ -138,11 +142,21 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         if let synthetic, let syntheticRule {
             let real = imagesPerClass ?? [:]
             text += "\n  synthetic per class (\(syntheticRule)):"
-            for name in (classes.isEmpty ? synthetic.keys.sorted() : classes) {
+            // A dataset of hundreds of classes is read from its first lines; the collapsed
+            // classes are named below whatever their place, and --json lists every class.
+            let names = classes.isEmpty ? synthetic.keys.sorted() : classes
+            for name in names.prefix(Self.classesListed) {
                 text += "\n    \(name): \(synthetic[name] ?? 0)" + (real[name].map { " (real: \($0))" } ?? "")
                 if let value = diversity?[name] {
                     text += String(format: ", diversity %.2f", value) + (value < Judge.collapseThreshold ? " (collapsed)" : "")
                 }
+            }
+            if names.count > Self.classesListed {
+                let rest = names.dropFirst(Self.classesListed)
+                let restReal = rest.compactMap { real[$0] }
+                text += "\n    ... and \(rest.count) more classes: \(rest.reduce(0) { $0 + (synthetic[$1] ?? 0) }) synthetic images"
+                    + (restReal.isEmpty ? "" : " for \(restReal.reduce(0, +)) real")
+                    + " (synthd status --json lists each)"
             }
             // The ratio decides whether mixing helps (docs/quality.md): say it where users look.
             let realTotal = synthetic.keys.reduce(0) { $0 + (real[$1] ?? 0) }
@@ -155,7 +169,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         let collapsed = (diversity ?? [:]).filter { $0.value < Judge.collapseThreshold }.keys.sorted()
         if !collapsed.isEmpty {
-            text += "\n  warning: the samples of \(collapsed.joined(separator: ", ")) have collapsed (they vary less than half as much "
+            let named = listedNames(collapsed, limit: Self.classesListed)
+            text += "\n  warning: the samples of \(named) have collapsed (they vary less than half as much "
                 + "as the real images); " + SyntheticWriter.Summary.collapseAdvice(classes: collapsed.count, unaugmentedPasses: unaugmentedPasses)
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
