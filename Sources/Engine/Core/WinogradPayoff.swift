@@ -13,8 +13,9 @@
 public enum WinogradPayoff {
     /// AVX-512's speed over AVX2's from which the columns path is kept. A Zen 4 reads 1.0-1.42:
     /// in some processes its AVX2 kernel runs at 75-94 GFLOP/s against 117 in others, while the
-    /// AVX-512 one holds 111-117 in the same process (not understood yet; not the inner loop,
-    /// which keeps its sums in registers). A reading pushed over the line keeps the columns
+    /// AVX-512 one holds 111-117 in the same process (partly the other core's work: an AVX-512
+    /// GEMM beside it slows the AVX2 kernel to 100-112, docs/performance.md "AVX2's panel kernel
+    /// inside the step"; not the inner loop, which keeps its sums in registers). A reading pushed over the line keeps the columns
     /// path, what such a CPU did before. An
     /// Intel server core should measure 1.5 or more (its AVX-512 panel kernel makes 150-165
     /// GFLOP/s on an Emerald Rapids, where AVX2's peak at its clock is about 100: estimated, not
