@@ -105,9 +105,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         return status
     }
 
-    /// Classes named one per line in `summary` (and among collapsed ones), as rejected files
-    /// are (`RejectedFile.listedInText`); the rest are counted.
-    static let classesListed = 20
+    /// Classes named one per line in `summary` (and among collapsed ones), as many as rejected
+    /// files are; the rest are counted.
+    static let classesListed = RejectedFile.listedInText
 
     /// A few readable lines.
     public func summary(now: Date = Date()) -> String {

@@ -15,9 +15,9 @@ public enum WinogradPayoff {
     /// in some processes its AVX2 kernel runs at 75-94 GFLOP/s against 117 in others, while the
     /// AVX-512 one holds 111-117 in the same process (partly the other core's work: an AVX-512
     /// GEMM beside it slows the AVX2 kernel to 100-112, docs/performance.md "AVX2's panel kernel
-    /// inside the step"; not the inner loop, which keeps its sums in registers). A reading pushed over the line keeps the columns
-    /// path, what such a CPU did before. An
-    /// Intel server core should measure 1.5 or more (its AVX-512 panel kernel makes 150-165
+    /// inside the step"; not the inner loop, which keeps its sums in registers). A reading
+    /// pushed over the line keeps the columns path, what such a CPU did before. An Intel
+    /// server core should measure 1.5 or more (its AVX-512 panel kernel makes 150-165
     /// GFLOP/s on an Emerald Rapids, where AVX2's peak at its clock is about 100: estimated, not
     /// measured), and Winograd's lead fell from 1.2x to 0.94x between the two. A wrong reading
     /// near the line costs little either way.
