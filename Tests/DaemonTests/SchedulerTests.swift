@@ -73,6 +73,25 @@ import Testing
         #expect(queued(scheduler) == ["train pets"])
     }
 
+    /// A change made while the first training runs is queued as a change, not as a new dataset.
+    @Test func aChangeDuringTheFirstTrainingIsSaidToBeOne() throws {
+        let (plain, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        #expect(scheduler.store.get("pets").detail?.hasPrefix("new dataset") == true)
+        let job = try #require(scheduler.startNext())
+        #expect(job.kind == .train)
+        // The worker has read the files it trains on (JobRunner sets this as it starts).
+        scheduler.store.update("pets") { $0.trainingFingerprint = try? DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil).value }
+        lines.removeAll()
+        try drop("pets/dog/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler) == ["train pets"])
+        #expect(lines.all.contains { $0.hasPrefix("info dataset changed during its first training: 2 images in 2 classes") }, "\(lines.all)")
+        #expect(!lines.all.contains { $0.contains("new dataset") }, "\(lines.all)")
+    }
+
     /// Images in folders below a class folder are the class's: one added there, or a file of
     /// the same name in another such folder, is a change.
     @Test func imagesBelowAClassFolderAreInTheFingerprint() throws {

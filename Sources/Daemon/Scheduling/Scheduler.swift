@@ -446,7 +446,10 @@ public final class Scheduler {
             settle.note(.changed(dataset: name), at: .now)
             return
         }
-        let what = runtime.trainedFingerprint == nil ? "new dataset" : "dataset changed"
+        // A dataset whose first training has taken its files' fingerprint is not new any more:
+        // the change is trained in a round after that one.
+        let what = runtime.trainedFingerprint != nil ? "dataset changed"
+            : runtime.trainingFingerprint != nil ? "dataset changed during its first training" : "new dataset"
         enqueue(.train, name, detail: "\(what): \(fingerprint.images) images in \(fingerprint.classes) classes")
     }
 
