@@ -104,6 +104,8 @@ public struct DatasetReport: Sendable, Codable, Equatable {
     public var rejected: [RejectedFile]
     public var emptyClasses: [String]
     public var ignoredFiles: Int
+    /// `TrainingSet.layoutAdvice`; nil in reports written before it.
+    public var layoutAdvice: [String]?
 
     public init(_ set: TrainingSet) {
         root = set.root
@@ -113,6 +115,7 @@ public struct DatasetReport: Sendable, Codable, Equatable {
         rejected = set.rejected
         emptyClasses = set.emptyClasses
         ignoredFiles = set.ignored.count
+        layoutAdvice = set.layoutAdvice.isEmpty ? nil : set.layoutAdvice
     }
 
     /// Images of each of `classes` (a model's class order; 0 for a class the report lacks).

@@ -37,6 +37,9 @@ public final class TrainingSet: @unchecked Sendable {
     public let rejected: [RejectedFile]
     public let ignored: [String]
     public let emptyClasses: [String]
+    /// What about the folder's layout a user should hear: images outside any class folder,
+    /// split folders read as classes (`LayoutAdvice`).
+    public let layoutAdvice: [String]
 
     public var count: Int { labels.count }
     public var channels: Int { mode.channels }
@@ -51,7 +54,8 @@ public final class TrainingSet: @unchecked Sendable {
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case folder(ImageFolder.Error)
-        case noImages(path: String, rejected: [RejectedFile])
+        /// `advice`: what about the layout explains it (images outside any class folder).
+        case noImages(path: String, rejected: [RejectedFile], advice: [String])
         /// More images than fit in memory at the model's resolution: `bytes` is the least
         /// loading them would take.
         case tooManyImages(path: String, images: Int, resolution: Int, bytes: Int, limit: MemoryLimit)
@@ -59,13 +63,14 @@ public final class TrainingSet: @unchecked Sendable {
         public var description: String {
             switch self {
             case .folder(let error): return error.description
-            case .noImages(let path, let rejected):
+            case .noImages(let path, let rejected, let advice):
                 // The first reasons in the message itself: it is all a user of `synthd train`
                 // or of the daemon's status sees of a dataset that failed so.
                 let first = rejected.prefix(3).map(\.reason).joined(separator: "; ")
                 let more = rejected.count > 3 ? "; and \(rejected.count - 3) more" : ""
                 return "\(path): no readable images in any class folder"
                     + (rejected.isEmpty ? "" : " (\(rejected.count) files rejected: \(first)\(more))")
+                    + advice.map { "; " + $0 }.joined()
             case .tooManyImages(let path, let images, let resolution, let bytes, let limit):
                 return "\(path): \(images) images need at least \(MemoryLimit.gibibytes(bytes)) of memory at \(resolution)x\(resolution), "
                     + "more than the \(limit) synthd may use; not loaded. Split the dataset into smaller ones"
@@ -77,7 +82,7 @@ public final class TrainingSet: @unchecked Sendable {
 
     init(root: String, classMap: ClassMap, resolution: Int, fitting: Resampling.Fitting, mode: Image.Mode,
          imageWidth: Int, imageHeight: Int, pixels: [UInt8], labels: [Int32], rejected: [RejectedFile], ignored: [String],
-         emptyClasses: [String]) {
+         emptyClasses: [String], layoutAdvice: [String]) {
         self.root = root
         self.classMap = classMap
         self.resolution = resolution
@@ -90,6 +95,7 @@ public final class TrainingSet: @unchecked Sendable {
         self.rejected = rejected
         self.ignored = ignored
         self.emptyClasses = emptyClasses
+        self.layoutAdvice = layoutAdvice
     }
 
     /// Reads every image under `root`. Unreadable files are listed in `rejected`, never fatal.
@@ -148,7 +154,7 @@ public final class TrainingSet: @unchecked Sendable {
             }
         }
         rejected.sort { $0.path < $1.path }
-        guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected) }
+        guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected, advice: LayoutAdvice.of(scan)) }
 
         let mode = requestedMode ?? (images.contains { $0.0.hasColour } ? .rgb : .grey)
         let (width, height) = outputSize(images.map { ($0.0.width, $0.0.height) })
@@ -164,7 +170,7 @@ public final class TrainingSet: @unchecked Sendable {
         return TrainingSet(root: root, classMap: classMap, resolution: r, fitting: fitting, mode: mode,
                            imageWidth: width, imageHeight: height,
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
-                           ignored: scan.ignored, emptyClasses: scan.emptyClasses)
+                           ignored: scan.ignored, emptyClasses: scan.emptyClasses, layoutAdvice: LayoutAdvice.of(scan))
     }
 
     /// The size synthetic images of a dataset are written at: the most common size of its
@@ -203,7 +209,7 @@ public final class TrainingSet: @unchecked Sendable {
         for i in indices { chosen += pixels[(i * imageBytes)..<((i + 1) * imageBytes)] }
         return TrainingSet(root: root, classMap: classMap, resolution: resolution, fitting: fitting, mode: mode, imageWidth: imageWidth,
                            imageHeight: imageHeight, pixels: chosen, labels: indices.map { labels[$0] }, rejected: rejected,
-                           ignored: ignored, emptyClasses: emptyClasses)
+                           ignored: ignored, emptyClasses: emptyClasses, layoutAdvice: layoutAdvice)
     }
 
     /// Copies images `indices` into `batch` (B, C, R, R) scaled to [-1, 1], and their labels.

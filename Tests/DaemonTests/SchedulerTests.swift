@@ -1,4 +1,5 @@
 import Daemon
+import Engine
 import FileTestSupport
 import Foundation
 import GAN
@@ -90,6 +91,24 @@ import Testing
         #expect(queued(scheduler) == ["train pets"])
         #expect(lines.all.contains { $0.hasPrefix("info dataset changed during its first training: 2 images in 2 classes") }, "\(lines.all)")
         #expect(!lines.all.contains { $0.contains("new dataset") }, "\(lines.all)")
+    }
+
+    /// Images dropped straight into a dataset folder, with no class folders (the commonest
+    /// first mistake), are not "no images yet": status says where they are and what to do.
+    @Test func imagesOutsideClassFoldersAreSaid() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("flat/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty)
+        let detail = scheduler.store.get("flat").detail ?? ""
+        #expect(detail.hasPrefix("no images in class folders: 1 image lies directly in \(root)/spool/flat, outside any class folder"), "\(detail)")
+        try drop("empty/cat/notes.txt", into: scheduler, root: root)
+        #expect(scheduler.store.get("empty").detail == "no images yet (expected <dataset>/<class>/<image>)")
+        try FileManager.default.createDirectory(atPath: root + "/spool/flat/cat", withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: root + "/spool/flat/1.png", toPath: root + "/spool/flat/cat/1.png")
+        scheduler.handle(.changed(dataset: "flat"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train flat"])
     }
 
     /// Images in folders below a class folder are the class's: one added there, or a file of
@@ -321,6 +340,23 @@ import Testing
         #expect(queued(scheduler) == ["train quiet"])
         scheduler.takeSettled(now: .now.advanced(by: .seconds(61)))
         #expect(Set(queued(scheduler)) == ["train quiet", "train copying", "train ahead"])
+    }
+
+    /// The age of a dataset's last change, from a scan that answers a question asked earlier:
+    /// a change before the question dates back from it; one after it (a copy that went on while
+    /// the scan ran) is dated when it happened, not at the question; a time ahead of the
+    /// answer (a clock set back) counts as a change at the answer.
+    @Test func aChangeSeenByALateScanIsDatedWhenItHappened() {
+        let asked = Date(timeIntervalSince1970: 1_800_000_000), moment = Moment.now
+        let answered = moment.adding(seconds: 5)
+        func seconds(_ modified: Date?) -> Double {
+            let at = Scheduler.changeMoment(modified: modified, askedAt: asked, moment, now: answered)
+            return Double((at - moment).components.seconds) + Double((at - moment).components.attoseconds) * 1e-18
+        }
+        #expect(abs(seconds(asked.addingTimeInterval(-100)) - -100) < 1e-6)
+        #expect(abs(seconds(asked.addingTimeInterval(3)) - 3) < 1e-6, "written while the scan ran")
+        #expect(abs(seconds(asked.addingTimeInterval(3600)) - 5) < 1e-6, "dated ahead: changed as the answer came")
+        #expect(abs(seconds(nil)) < 1e-6)
     }
 
     /// A dataset whose job failed for good stays failed across restarts, `.ready` files,

@@ -38,6 +38,13 @@ import Testing
         #expect(DatasetStatus.overview(many)!.hasSuffix("failed: x0, x1, x2, x3, x4, x5, x6, x7, x8, x9 and 2 more (synthd status NAME shows why)"))
     }
 
+    @Test func layoutAdviceIsAWarningLine() throws {
+        var dataset = try status("a", state: "done")
+        dataset.layoutAdvice = ["class folders test and train each hold folders of the same names (cat and dog): ..."]
+        #expect(dataset.summary().contains("\n  warning: class folders test and train each hold folders of the same names (cat and dog): ..."))
+        #expect(try !status("a", state: "done").summary().contains("warning"))
+    }
+
     @Test func rejectedFilesAreListedUpToALimit() throws {
         let few = try status("a", state: "done", rejected: 20).summary()
         #expect(few.components(separatedBy: "\n  rejected: ").count == 21 && !few.contains("more rejected"))

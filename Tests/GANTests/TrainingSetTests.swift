@@ -104,6 +104,36 @@ final class DatasetFolder {
         #expect(throws: TrainingSet.Error.self) { try TrainingSet.load(folder.root, resolution: 32) }
     }
 
+    /// Images put directly in the dataset folder (no class folders: the commonest first
+    /// mistake): the error says where they lie and what a dataset looks like.
+    @Test func looseImagesAreNamedInTheError() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("boot", count: 2, value: 100)
+        for i in 0..<2 { try FileManager.default.moveItem(atPath: "\(folder.root)/boot/\(i).png", toPath: "\(folder.root)/\(i).png") }
+        let error = #expect(throws: TrainingSet.Error.self) { try TrainingSet.load(folder.root, resolution: 32) }
+        #expect(error?.description == "\(folder.root): no readable images in any class folder; 2 images lie directly in \(folder.root), "
+            + "outside any class folder, and are not read (0.png, ...): a dataset is \(folder.root)/<class>/<images>; "
+            + "move each image into a folder named for its class")
+    }
+
+    /// A download's split folders are read as the classes (as PyTorch reads them), and the set
+    /// and the report that status reads say so; a report written before the advice still reads.
+    @Test func splitFoldersAreReadAsClassesAndSaid() throws {
+        let folder = try DatasetFolder()
+        for split in ["train", "val"] { for name in ["boot", "bag"] { try folder.addImages("\(split)/\(name)", count: 1, value: 80) } }
+        let set = try TrainingSet.load(folder.root, resolution: 32)
+        #expect(set.classMap.names == ["train", "val"] && set.count == 4)
+        #expect(set.layoutAdvice.count == 1 && set.layoutAdvice[0].hasPrefix("class folders train and val each hold folders of the same names (bag and boot)"))
+        let report = DatasetReport(set)
+        #expect(report.layoutAdvice == set.layoutAdvice)
+        let old = try JSONSerialization.data(withJSONObject: ["root": "/r", "imagesPerClass": ["a": 1], "rejected": [],
+                                                              "emptyClasses": [], "ignoredFiles": 0])
+        #expect(try JSONDecoder().decode(DatasetReport.self, from: old).layoutAdvice == nil)
+        let plain = try DatasetFolder()
+        try plain.addImages("boot", count: 1, value: 80)
+        #expect(DatasetReport(try TrainingSet.load(plain.root, resolution: 32)).layoutAdvice == nil)
+    }
+
     /// The size synthetic images are written at: the common size where most images share one,
     /// else the median width by the median height; the same every time.
     @Test func outputSizeIsTheCommonSizeOrTheMedian() {

@@ -15,6 +15,9 @@ public struct DatasetFingerprint: Equatable, Sendable {
     public let classes: Int
     /// The newest modification time among the dataset's folders and images.
     public let lastModified: Date
+    /// For a dataset without images: what is wrong with it when it is not merely empty (images
+    /// directly in the dataset folder, outside any class folder: `LayoutAdvice`).
+    public var whyNoImages: String? = nil
 
     /// Scans `folder` (links leading out of `confinement` are not followed).
     public static func of(_ folder: String, confinedTo confinement: String?) throws -> DatasetFingerprint {
@@ -44,8 +47,10 @@ public struct DatasetFingerprint: Equatable, Sendable {
                 mix("\(path.dropFirst(classFolder.count)) \(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)\n")
             }
         }
-        return DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
-                                  classes: scan.classNames.count, lastModified: Date(timeIntervalSince1970: newest))
+        var fingerprint = DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
+                                             classes: scan.classNames.count, lastModified: Date(timeIntervalSince1970: newest))
+        if scan.imageCount == 0 { fingerprint.whyNoImages = LayoutAdvice.looseImages(scan) }
+        return fingerprint
     }
 }
 

@@ -349,14 +349,22 @@ public final class Scheduler {
                 scanning.remove(name)
                 decide(name, fingerprint: fingerprint)
             case .lastModified(let times, let wall, let moment):
-                // Files' times are on the wall clock: their age when asked, on the monotonic
-                // clock (a time ahead of the wall clock counts as a change then).
+                let now = Moment.now
                 for (name, modified) in times {
-                    let age = max(0, wall.timeIntervalSince(modified ?? wall))
-                    settle.note(.changed(dataset: name), at: moment.adding(seconds: -age))
+                    settle.note(.changed(dataset: name), at: Self.changeMoment(modified: modified, askedAt: wall, moment, now: now))
                 }
             }
         }
+    }
+
+    /// When, on the monotonic clock, a dataset whose files last changed at `modified` (wall
+    /// clock; nil: unknown, taken as when asked) changed, asked at wall time `wall` = `moment`
+    /// and answered by `now`. The scan runs after the question, so a file written meanwhile
+    /// (a copy under way while the daemon starts) is dated after it: that change is noted when
+    /// it happened, not when the question was asked, which took a dataset still being copied
+    /// as settled. A time ahead of `now` (a clock set back) counts as a change now.
+    public static func changeMoment(modified: Date?, askedAt wall: Date, _ moment: Moment, now: Moment) -> Moment {
+        min(moment.adding(seconds: (modified ?? wall).timeIntervalSince(wall)), now)
     }
 
     /// Datasets whose fingerprint is being taken (not asked for twice at once), and those
@@ -414,8 +422,13 @@ public final class Scheduler {
         let jobs = pending(name)
         let runtime = store.get(name)
         if fingerprint.images == 0 {
-            logger.info("dataset has no images yet", metadata: ["dataset": "\(name)"])
-            store.update(name) { $0.phase = .waiting; $0.detail = "no images yet (expected <dataset>/<class>/<image>)" }
+            if let why = fingerprint.whyNoImages {
+                logger.warning("no images in class folders: \(why)", metadata: ["dataset": "\(name)"])
+                store.update(name) { $0.phase = .waiting; $0.detail = "no images in class folders: \(why)" }
+            } else {
+                logger.info("dataset has no images yet", metadata: ["dataset": "\(name)"])
+                store.update(name) { $0.phase = .waiting; $0.detail = "no images yet (expected <dataset>/<class>/<image>)" }
+            }
             return
         }
         if fingerprint.value == runtime.trainedFingerprint {

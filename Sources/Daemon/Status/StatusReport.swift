@@ -39,6 +39,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var imagesPerClass: [String: Int]?
     public var rejected: [RejectedFile]?
     public var emptyClasses: [String]?
+    /// What about the dataset folder's layout the user should hear (`LayoutAdvice`).
+    public var layoutAdvice: [String]? = nil
     /// Per class, the latest generation's diversity (synthetic spread / real spread in the
     /// judge's features; under `Judge.collapseThreshold` the samples have collapsed).
     public var diversity: [String: Double]? = nil
@@ -99,6 +101,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             imagesPerClass: report?.imagesPerClass,
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
         status.diversity = runtime?.diversity
+        status.layoutAdvice = report?.layoutAdvice
         status.best = record?.best
         status.unaugmentedPasses = record?.unaugmentedPasses
         if record?.best != nil { status.lastHeldOutScore = folder.readHeldOutScores().last }
@@ -175,6 +178,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
+        for advice in layoutAdvice ?? [] { text += "\n  warning: \(LineLogHandler.oneLine(advice))" }
         let listed = RejectedFile.listed(rejected ?? [])
         for reason in listed.reasons { text += "\n  rejected: \(LineLogHandler.oneLine(reason))" }
         if listed.unnamed > 0 { text += "\n  ... and \(listed.unnamed) more rejected files (synthd status --json lists them all)" }

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Layouts that read as an ImageFolder but are most likely not what their user meant, found
+/// from a scan alone. synthd reads them as PyTorch's ImageFolder would (so the same folder
+/// means the same thing in both), and says what it read and what to do instead, in the CLI's
+/// output, the daemon's log and `synthd status`:
+/// - images directly in the dataset folder, beside or instead of class folders: not read;
+/// - class folders that each hold folders of the same names (`train/cat`, `test/cat`): a
+///   download's split folders read as the classes, the real classes one level down;
+/// - one class folder whose images all lie in folders below it: the dataset is one level down.
+public enum LayoutAdvice {
+    /// How many names a message gives before counting the rest.
+    static let namesListed = 5
+
+    /// The advice on a scan, one message a finding; empty when the layout looks intended.
+    public static func of(_ scan: ImageFolder.Scan) -> [String] {
+        [looseImages(scan), nestedClasses(scan)].compactMap { $0 }
+    }
+
+    /// Images directly in the dataset folder: no class, so not read.
+    public static func looseImages(_ scan: ImageFolder.Scan) -> String? {
+        let loose = scan.ignored.filter { path in
+            let (folder, name) = split(path)
+            return folder == scan.root && ImageFolder.isVisible(name) && ImageFolder.isImageName(name)
+                && ImageFolder.fileKind(path) == S_IFREG
+        }
+        guard let first = loose.first else { return nil }
+        let count = loose.count == 1 ? "1 image lies" : "\(loose.count) images lie"
+        return "\(count) directly in \(scan.root), outside any class folder, and "
+            + (loose.count == 1 ? "is" : "are") + " not read (\(split(first).name)"
+            + (loose.count > 1 ? ", ..." : "") + "): a dataset is \(scan.root)/<class>/<images>; "
+            + "move each image into a folder named for its class"
+    }
+
+    /// Class folders whose images all lie in folders below them, named alike across classes
+    /// (split folders), or a single such class (the dataset one level down).
+    static func nestedClasses(_ scan: ImageFolder.Scan) -> String? {
+        var subfolders: [String: Set<String>] = [:]  // class -> first-level folders, for classes with no image of their own
+        for name in scan.classNames {
+            let prefix = scan.root + "/" + name + "/"
+            var folders: Set<String> = []
+            var ownImage = false
+            for path in scan.files[name]! {
+                let below = path.dropFirst(prefix.count)
+                guard let slash = below.firstIndex(of: "/") else { ownImage = true; break }
+                folders.insert(String(below[..<slash]))
+            }
+            if !ownImage { subfolders[name] = folders }
+        }
+        let classes = scan.classNames
+        if classes.count == 1, let folders = subfolders[classes[0]], folders.count >= 2 {
+            let inner = scan.root + "/" + classes[0]
+            return "one class, '\(classes[0])', whose images all lie in folders below it (\(listed(folders.sorted()))): "
+                + "read as one class, as PyTorch's ImageFolder would; if those folders are the classes, "
+                + "the dataset is \(inner) (`synthd train \(inner)`, or move it into the spool as a dataset of its own)"
+        }
+        // Names that two or more nested classes share: a split layout's class folders.
+        var seen: [String: Int] = [:]
+        for folders in subfolders.values { for folder in folders { seen[folder, default: 0] += 1 } }
+        let shared = seen.filter { $0.value >= 2 }.keys.sorted()
+        let splits = subfolders.filter { !$0.value.isDisjoint(with: shared) }.keys.sorted()
+        guard shared.count >= 2, splits.count >= 2 else { return nil }
+        return "class folders \(listed(splits)) each hold folders of the same names (\(listed(shared))): "
+            + "they look like a download's splits, with the classes one level down; synthd reads \(listed(splits)) "
+            + "as the classes, as PyTorch's ImageFolder would. To train the classes inside, make each split a "
+            + "dataset of its own (\(scan.root)/\(splits[0]) as a dataset folder)"
+    }
+
+    /// "a", "a and b", "a, b and c", up to `namesListed` names, then "a, b, c, d, e and 3 more".
+    static func listed(_ names: [String]) -> String {
+        if names.count > namesListed { return names.prefix(namesListed).joined(separator: ", ") + " and \(names.count - namesListed) more" }
+        guard let last = names.last, names.count > 1 else { return names.first ?? "" }
+        return names.dropLast().joined(separator: ", ") + " and " + last
+    }
+
+    static func split(_ path: String) -> (folder: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return ("", path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Imaging
+import Testing
+
+/// Folders that read as an ImageFolder but not as their user meant are read as PyTorch would
+/// read them, and said: images outside any class folder, a download's split folders, a
+/// dataset one level too high.
+@Suite struct LayoutAdviceTests {
+    /// A folder with empty files at `relatives` (the scan decides by name, not by content).
+    func folder(_ relatives: [String]) throws -> String {
+        let root = NSTemporaryDirectory() + "synthd-layout-\(UUID().uuidString)"
+        for relative in relatives {
+            let path = root + "/" + relative
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: path, contents: Data([1])))
+        }
+        return root
+    }
+
+    @Test func anIntendedLayoutGetsNoAdvice() throws {
+        // Classes with their own images and folders of dates below them; a README beside them.
+        let root = try folder(["cat/1.png", "cat/2019/2.png", "dog/2019/3.jpg", "dog/4.png", "README.md", ".DS_Store"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(root)) == [])
+        // Two classes whose images all lie in folders of their own, different names: no split.
+        let sorted = try folder(["cat/a/1.png", "dog/b/2.png"])
+        defer { try? FileManager.default.removeItem(atPath: sorted) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(sorted)) == [])
+        // One class, its images in one folder below it: nothing to tell apart.
+        let single = try folder(["cat/2019/1.png"])
+        defer { try? FileManager.default.removeItem(atPath: single) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(single)) == [])
+    }
+
+    @Test func imagesOutsideAnyClassFolderAreNamed() throws {
+        let root = try folder(["b.png", "a.jpg", "notes.txt", ".hidden.png", "cat/1.png"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let advice = LayoutAdvice.of(try ImageFolder.scan(root))
+        #expect(advice == ["2 images lie directly in \(root), outside any class folder, and are not read (a.jpg, ...): "
+            + "a dataset is \(root)/<class>/<images>; move each image into a folder named for its class"])
+        let one = try folder(["x.png"])
+        defer { try? FileManager.default.removeItem(atPath: one) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.hasPrefix("1 image lies directly in \(one), outside any class folder, and is not read (x.png):") == true)
+    }
+
+    @Test func splitFoldersReadAsClassesAreSaid() throws {
+        let root = try folder(["train/cat/1.png", "train/dog/2.png", "test/cat/3.png", "test/dog/4.png", "val/cat/5.png", "val/dog/6.png"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let scan = try ImageFolder.scan(root)
+        #expect(scan.classNames == ["test", "train", "val"], "read as PyTorch's ImageFolder reads it")
+        #expect(LayoutAdvice.of(scan) == ["class folders test, train and val each hold folders of the same names (cat and dog): "
+            + "they look like a download's splits, with the classes one level down; synthd reads test, train and val as the "
+            + "classes, as PyTorch's ImageFolder would. To train the classes inside, make each split a dataset of its own "
+            + "(\(root)/test as a dataset folder)"])
+        // A class with an image of its own is a class, whatever lies below it.
+        #expect(FileManager.default.createFile(atPath: root + "/val/7.png", contents: Data([1])))
+        #expect(LayoutAdvice.of(try ImageFolder.scan(root)).first?.hasPrefix("class folders test and train each hold") == true)
+    }
+
+    @Test func aDatasetOneLevelTooHighIsSaid() throws {
+        let root = try folder(["shoes/boot/1.png", "shoes/sandal/2.png", "shoes/sneaker/3.png"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(root)) == ["one class, 'shoes', whose images all lie in folders below it "
+            + "(boot, sandal and sneaker): read as one class, as PyTorch's ImageFolder would; if those folders are the classes, "
+            + "the dataset is \(root)/shoes (`synthd train \(root)/shoes`, or move it into the spool as a dataset of its own)"])
+    }
+
+    @Test func longListsAreCounted() throws {
+        let classes = (0..<8).map { "c\($0)" }
+        let root = try folder(classes.flatMap { ["train/\($0)/1.png", "test/\($0)/1.png"] })
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(root)).first?.contains("(c0, c1, c2, c3, c4 and 3 more)") == true)
+    }
+}
