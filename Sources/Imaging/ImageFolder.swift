@@ -63,6 +63,23 @@ public enum ImageFolder {
         return imageExtensions.contains(name[name.index(after: dot)...].lowercased())
     }
 
+    /// Image formats synthd does not decode, by extension, with their names: PyTorch's
+    /// ImageFolder reads BMP, TIFF, WebP and PPM/PGM, so a folder of them trains there, and
+    /// here they were passed over like a README (a dataset of WebP files had "no images yet").
+    static let unreadImageFormats: [String: String] = [
+        "bmp": "BMP", "gif": "GIF", "webp": "WebP", "tif": "TIFF", "tiff": "TIFF", "ppm": "PPM", "pgm": "PGM",
+        "pbm": "PBM", "pnm": "PNM", "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "jxl": "JPEG XL", "jp2": "JPEG 2000",
+    ]
+
+    /// Why a file of this name is not read, when its name says it is an image of a format
+    /// synthd does not decode; nil otherwise.
+    public static func unreadFormat(_ name: String) -> String? {
+        guard isVisible(name), let dot = name.lastIndex(of: "."),
+              let format = unreadImageFormats[name[name.index(after: dot)...].lowercased()] else { return nil }
+        return "a \(format) image, not read: synthd reads PNG and JPEG (convert it, e.g. with ImageMagick's "
+            + "`mogrify -format png *.\(name[name.index(after: dot)...])`, and remove the original)"
+    }
+
     /// Lists the dataset at `root`. With `confinedTo`, symbolic links (of class folders or
     /// images) that lead outside that folder are not followed but skipped: a dataset dropped
     /// into the spool cannot make synthd read `/etc` (the daemon passes the spool).
@@ -139,7 +156,11 @@ public enum ImageFolder {
                     let kind = fileKind(entryPath)
                     // Images in folders below a class folder belong to the class, as PyTorch's
                     // ImageFolder and Keras's image_dataset_from_directory read them.
-                    guard isImageName(entry) || kind == S_IFDIR else { ignored.append(entryPath); continue }
+                    guard isImageName(entry) || kind == S_IFDIR else {
+                        if kind == S_IFREG, let reason = unreadFormat(entry) { skipped.append(Skipped(path: entryPath, reason: reason)) }
+                        else { ignored.append(entryPath) }
+                        continue
+                    }
                     if let boundary, !isInside(resolvedPath(entryPath), boundary) {
                         skipped.append(Skipped(path: entryPath, reason: outside))
                         continue

@@ -43,6 +43,19 @@ import Testing
         #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.hasPrefix("1 image lies directly in \(one), outside any class folder, and is not read (x.png):") == true)
     }
 
+    /// Images of formats PyTorch reads and synthd does not (BMP, TIFF, WebP, ...) are skipped
+    /// with their reason, as a corrupt image is, not passed over like a README.
+    @Test func imagesOfFormatsNotReadAreSkippedWithTheirReason() throws {
+        let root = try folder(["cat/1.png", "cat/2.WEBP", "cat/3.bmp", "cat/notes.txt", "cat/.4.tiff"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let scan = try ImageFolder.scan(root)
+        #expect(scan.files["cat"] == [root + "/cat/1.png"])
+        #expect(scan.skipped.map(\.path) == [root + "/cat/2.WEBP", root + "/cat/3.bmp"])
+        #expect(scan.skipped.first?.reason == "a WebP image, not read: synthd reads PNG and JPEG (convert it, e.g. with "
+            + "ImageMagick's `mogrify -format png *.WEBP`, and remove the original)")
+        #expect(scan.ignored.contains(root + "/cat/notes.txt") && scan.ignored.contains(root + "/cat/.4.tiff"))
+    }
+
     @Test func splitFoldersReadAsClassesAreSaid() throws {
         let root = try folder(["train/cat/1.png", "train/dog/2.png", "test/cat/3.png", "test/dog/4.png", "val/cat/5.png", "val/dog/6.png"])
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -15,8 +15,9 @@ public struct DatasetFingerprint: Equatable, Sendable {
     public let classes: Int
     /// The newest modification time among the dataset's folders and images.
     public let lastModified: Date
-    /// For a dataset without images: what is wrong with it when it is not merely empty (images
-    /// directly in the dataset folder, outside any class folder: `LayoutAdvice`).
+    /// For a dataset without images, when it is not merely empty: what is wrong (images
+    /// directly in the dataset folder, outside any class folder: `LayoutAdvice`; files it
+    /// holds that are not read, a WebP image say), in a sentence for the status.
     public var whyNoImages: String? = nil
 
     /// Scans `folder` (links leading out of `confinement` are not followed).
@@ -49,7 +50,13 @@ public struct DatasetFingerprint: Equatable, Sendable {
         }
         var fingerprint = DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
                                              classes: scan.classNames.count, lastModified: Date(timeIntervalSince1970: newest))
-        if scan.imageCount == 0 { fingerprint.whyNoImages = LayoutAdvice.looseImages(scan) }
+        if scan.imageCount == 0 {
+            if let loose = LayoutAdvice.looseImages(scan) { fingerprint.whyNoImages = "no images in class folders: " + loose }
+            else if let first = scan.skipped.first {
+                fingerprint.whyNoImages = "no images synthd can read: \(scan.skipped.count == 1 ? "1 file" : "\(scan.skipped.count) files") "
+                    + "not read (\(first.path): \(first.reason)" + (scan.skipped.count > 1 ? "; ...)" : ")")
+            }
+        }
         return fingerprint
     }
 }

@@ -423,8 +423,8 @@ public final class Scheduler {
         let runtime = store.get(name)
         if fingerprint.images == 0 {
             if let why = fingerprint.whyNoImages {
-                logger.warning("no images in class folders: \(why)", metadata: ["dataset": "\(name)"])
-                store.update(name) { $0.phase = .waiting; $0.detail = "no images in class folders: \(why)" }
+                logger.warning("\(why)", metadata: ["dataset": "\(name)"])
+                store.update(name) { $0.phase = .waiting; $0.detail = why }
             } else {
                 logger.info("dataset has no images yet", metadata: ["dataset": "\(name)"])
                 store.update(name) { $0.phase = .waiting; $0.detail = "no images yet (expected <dataset>/<class>/<image>)" }
