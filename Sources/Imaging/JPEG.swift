@@ -1,7 +1,8 @@
 import CTurboJPEG
 
 /// JPEG decoding through libjpeg-turbo's TurboJPEG API (errors as return codes).
-/// Greyscale JPEGs decode to `.grey`, all others to `.rgb`; CMYK is refused.
+/// Greyscale JPEGs decode to `.grey`, all others to `.rgb` (CMYK ones by the naive formula
+/// Pillow uses, so that a folder of them trains as it reads in PyTorch).
 public enum JPEG {
     public static func hasSignature(_ bytes: [UInt8]) -> Bool {
         bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF
@@ -26,12 +27,10 @@ public enum JPEG {
         guard width > 0, height > 0, Int(width) * Int(height) <= limits.maxPixels else {
             throw .tooManyPixels(path: path, width: Int(width), height: Int(height), limit: limits.maxPixels)
         }
-        guard colorspace != TJCS_CMYK.rawValue && colorspace != TJCS_YCCK.rawValue else {
-            throw .unreadable(path: path, reason: "CMYK JPEGs are not supported; convert to RGB")
-        }
+        let cmyk = colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue
         let mode: Image.Mode = colorspace == TJCS_GRAY.rawValue ? .grey : .rgb
-        let format = mode == .grey ? TJPF_GRAY : TJPF_RGB
-        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * mode.channels)
+        let format = cmyk ? TJPF_CMYK : mode == .grey ? TJPF_GRAY : TJPF_RGB
+        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * (cmyk ? 4 : mode.channels))
         // Accurate DCT, and a truncated or damaged file is an error rather than grey rows.
         // LIMITSCANS refuses a progressive JPEG of more than 500 scans: a small file of
         // thousands of scans otherwise costs minutes of CPU (a decompression bomb).
@@ -43,7 +42,35 @@ public enum JPEG {
             }
         }
         guard status == 0 else { throw .unreadable(path: path, reason: errorMessage(handle)) }
+        if cmyk { pixels = rgb(fromCMYK: pixels, inverted: hasAdobeMarker(bytes)) }
         return Image(width: Int(width), height: Int(height), mode: mode, pixels: pixels)
+    }
+
+    /// RGB from CMYK as Pillow converts it (no colour management: R = (255 - C)(255 - K) / 255),
+    /// the values read as stored, or as Photoshop and libjpeg write them with an Adobe marker:
+    /// inverted (255 = no ink), as Pillow reads them.
+    static func rgb(fromCMYK cmyk: [UInt8], inverted: Bool) -> [UInt8] {
+        var rgb = [UInt8](repeating: 0, count: cmyk.count / 4 * 3)
+        for p in 0..<(cmyk.count / 4) {
+            // Each as the light it leaves: 255 - ink.
+            let left = (0..<4).map { inverted ? Int(cmyk[4 * p + $0]) : 255 - Int(cmyk[4 * p + $0]) }
+            for c in 0..<3 { rgb[3 * p + c] = UInt8((left[c] * left[3] + 127) / 255) }
+        }
+        return rgb
+    }
+
+    /// Whether the file has an Adobe APP14 segment before its first scan: CMYK values are then
+    /// stored inverted.
+    static func hasAdobeMarker(_ bytes: [UInt8]) -> Bool {
+        var i = 2
+        while i + 4 <= bytes.count, bytes[i] == 0xFF {
+            let marker = bytes[i + 1]
+            if marker == 0xDA || marker == 0xD9 { return false }  // the first scan, or the end
+            let length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            if marker == 0xEE, length >= 7, i + 9 <= bytes.count, Array(bytes[(i + 4)..<(i + 9)]) == Array("Adobe".utf8) { return true }
+            i += 2 + length
+        }
+        return false
     }
 
     static func errorMessage(_ handle: tjhandle) -> String {

@@ -1,6 +1,6 @@
 import Foundation
 import CTurboJPEG
-import Imaging
+@testable import Imaging
 import Testing
 
 /// A JPEG made by libjpeg-turbo's compressor at quality 95.
@@ -34,6 +34,30 @@ func encodeJPEG(_ image: Image) -> [UInt8] {
         #expect(decoded.mode == mode && decoded.width == 16 && decoded.height == 8)
         let worst = zip(decoded.pixels, source.pixels).map { abs(Int($0) - Int($1)) }.max()!
         #expect(worst <= 8, "lossy, but a smooth gradient at quality 95 stays within 8 levels (got \(worst))")
+    }
+
+    /// CMYK JPEGs (scanned and print photos; ImageNet has a few) read as Pillow, and so
+    /// PyTorch's ImageFolder, reads them: Pillow's own reading of the fixture is the reference.
+    @Test func cmykJPEGsReadAsPillowReadsThem() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let decoded = try ImageFile.read(path: fixtures + "cmyk-16x12.jpg")
+        let pillow = try ImageFile.read(path: fixtures + "cmyk-16x12-pillow.png")
+        #expect(decoded.mode == .rgb && decoded.width == 16 && decoded.height == 12)
+        #expect(pillow.mode == .rgb && pillow.pixels.count == decoded.pixels.count)
+        let worst = zip(decoded.pixels, pillow.pixels).map { abs(Int($0) - Int($1)) }.max()!
+        #expect(worst <= 2, "Pillow's rounding differs by at most one level, the DCT by one (got \(worst))")
+        let spread = Set(decoded.pixels).count
+        #expect(spread > 100, "a fixture of every ink varying gives many levels (got \(spread))")
+    }
+
+    /// The conversion by hand: no ink is white, full cyan is (0, 255, 255), black ink halves
+    /// what is left; an Adobe file stores each value inverted.
+    @Test func cmykByHand() {
+        #expect(JPEG.rgb(fromCMYK: [0, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 128], inverted: false) == [255, 255, 255, 0, 255, 255, 127, 127, 127])
+        #expect(JPEG.rgb(fromCMYK: [255, 255, 255, 255, 0, 255, 255, 255], inverted: true) == [255, 255, 255, 0, 255, 255])
+        let fixture = try? [UInt8](Data(contentsOf: URL(fileURLWithPath: Bundle.module.resourcePath! + "/Fixtures/cmyk-16x12.jpg")))
+        #expect(fixture.map(JPEG.hasAdobeMarker) == true)
+        #expect(!JPEG.hasAdobeMarker(encodeJPEG(gradient(.rgb))))
     }
 
     @Test func truncatedJPEGIsAnError() {
