@@ -38,6 +38,26 @@ import Testing
         #expect(DatasetStatus.overview(many)!.hasSuffix("failed: x0, x1, x2, x3, x4, x5, x6, x7, x8, x9 and 2 more (synthd status NAME shows why)"))
     }
 
+    /// A state folder this user may not list is an error that says so, not "no datasets".
+    @Test(.enabled(if: geteuid() != 0, "root may list any folder")) func anUnlistableStateFolderIsAnError() throws {
+        let root = NSTemporaryDirectory() + "synthd-status-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/datasets/a", withIntermediateDirectories: true)
+        defer { chmod(root, 0o755); try? FileManager.default.removeItem(atPath: root) }
+        #expect(chmod(root, 0) == 0)
+        let error = #expect(throws: UnreadableStateFolder.self) { try DatasetStatus.read(root) }
+        #expect(error?.description.hasPrefix("\(root): cannot read the state folder (Permission denied); run synthd status as a user") == true)
+    }
+
+    /// A file where the state folder should be, and a state folder not made yet.
+    @Test func aStateFolderThatIsAFileIsAnErrorAndOneNotMadeYetIsEmpty() throws {
+        let root = NSTemporaryDirectory() + "synthd-status-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try DatasetStatus.read(root).isEmpty)
+        #expect(FileManager.default.createFile(atPath: root, contents: Data("x".utf8)))
+        let error = #expect(throws: UnreadableStateFolder.self) { try DatasetStatus.read(root) }
+        #expect(error?.description.hasPrefix("\(root): cannot read the state folder (Not a directory)") == true)
+    }
+
     @Test func layoutAdviceIsAWarningLine() throws {
         var dataset = try status("a", state: "done")
         dataset.layoutAdvice = ["class folders test and train each hold folders of the same names (cat and dog): ..."]

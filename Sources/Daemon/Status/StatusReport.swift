@@ -62,6 +62,11 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     }
 
     public static func read(_ path: String) throws -> [DatasetStatus] {
+        // A folder this user may not list read as one without datasets ("no datasets under
+        // /var/lib/synthd" while the daemon trained ten): say so instead.
+        if let dir = opendir(path) { closedir(dir) } else if errno != ENOENT {
+            throw UnreadableStateFolder(path: path, reason: String(cString: strerror(errno)))
+        }
         if FileManager.default.fileExists(atPath: path + "/datasets") { return try read(path + "/datasets") }
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         if let status = try read(StateFolder(path)) { return [status] }
@@ -217,5 +222,14 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     static func duration(_ seconds: Double) -> String {
         let s = Int(min(max(seconds, 0), 1e12).rounded())  // a damaged record's ETA cannot trap
         return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+}
+
+/// A state folder `synthd status` may not read.
+public struct UnreadableStateFolder: Error, CustomStringConvertible {
+    public let path: String, reason: String
+    public var description: String {
+        "\(path): cannot read the state folder (\(reason)); run synthd status as a user who may read it "
+            + "(the daemon's user, or with sudo)"
     }
 }
