@@ -53,6 +53,19 @@ struct Evaluate: ParsableCommand {
         guard parsedMultiples != nil else { throw ValidationError("--multiples wants positive numbers separated by commas, e.g. 0.5,1,2,5") }
     }
 
+    /// The test images, in the classes of the real and synthetic ones; a class they lack is
+    /// an error (no classifier here can predict it: it crashed the accuracy's count).
+    static func loadTest(_ path: String, classMap: ClassMap, mode: Image.Mode) throws -> TrainingSet {
+        let set = try TrainingSet.load(path, classMap: classMap, resolution: 32, mode: mode)
+        let extra = set.classMap.names.dropFirst(classMap.count)
+        guard extra.isEmpty else {
+            throw ValidationError("\(path): test classes with no real or synthetic images: \(extra.joined(separator: ", ")) "
+                + "(the classes are \(classMap.names.joined(separator: ", "))); no classifier here can predict them: "
+                + "give --test a folder of the same classes")
+        }
+        return set
+    }
+
     var parsedMultiples: [Double]? {
         let values = multiples.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
@@ -66,6 +79,9 @@ struct Evaluate: ParsableCommand {
         let classes = synth.classMap.count
         let unknown = synth.classMap.names.dropFirst(real.classMap.count)
         if !unknown.isEmpty { progress.write("warning: synthetic classes with no real images: \(unknown.joined(separator: ", "))\n") }
+        // The test folder before any classifier trains: a mistake in it is said at once, not
+        // after minutes of training.
+        let testSet = try test.map { try Self.loadTest($0, classMap: synth.classMap, mode: real.mode) }
         progress.write("real: \(real.count) images, synthetic: \(synth.count) images, \(classes) classes\n")
 
         func train(_ data: LabeledImages, _ label: String, with synthetic: LabeledImages? = nil) -> Classifier {
@@ -126,8 +142,7 @@ struct Evaluate: ParsableCommand {
                          spread < 0.5 ? "  WARNING: samples have collapsed (low diversity)" : ""))
         }
 
-        guard let test else { return }
-        let testSet = try TrainingSet.load(test, classMap: synth.classMap, resolution: 32, mode: real.mode)
+        guard let testSet else { return }
         let testData = LabeledImages(testSet)
         /// Percent of the test images `model` gets right: all of them, and each class's.
         func accuracy(_ model: Classifier) -> (all: Double, perClass: [Double]) { model.accuracies(on: testData, classes: classes) }

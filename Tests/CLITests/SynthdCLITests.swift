@@ -318,6 +318,19 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(text.contains("own-class share: 100.0% of 16 synthetic images") && stillRunning, "\(text)")
     }
 
+    /// A test folder with a class the real and synthetic folders lack is refused before any
+    /// classifier trains (it crashed the accuracy's count after the training).
+    @Test func evalRefusesATestClassWithoutRealImagesAtOnce() throws {
+        let real = try temporaryFolder("real"), test = try temporaryFolder("test")
+        defer { for path in [real, test] { try? FileManager.default.removeItem(atPath: path) } }
+        try makeDataset(real, classes: ["cat": 4, "mouse": 4])
+        try makeDataset(test, classes: ["cat": 2, "dog": 2])
+        let run = try SynthdProcess.run(["eval", real, real, "--test", test, "--epochs", "1", "--seeds", "1"])
+        #expect(run.status != 0)
+        #expect(run.output.contains("\(test): test classes with no real or synthetic images: dog (the classes are cat, mouse)"), "\(run.output)")
+        #expect(!run.output.contains("trained classifier"), "refused before training: \(run.output)")
+    }
+
     /// `synthd eval` end to end: synthetic images that look like the real ones are all put in
     /// their own class and every report line is there; the mixing options are checked.
     @Test func evalReportsSharesDistancesAndTestAccuracies() throws {
