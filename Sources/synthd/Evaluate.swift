@@ -155,7 +155,9 @@ struct Evaluate: ParsableCommand {
         let mix = realShare.map { String(format: " (%.0f%% of each batch real)", 100 * $0) }
             ?? (syntheticFirst ? " (synthetic first, then real)" : "")
         print("test accuracy per class: real only, synthetic only, real + synthetic")
+        let testCounts = testSet.classCounts
         for k in 0..<classes {
+            guard testCounts[k] > 0 else { print("  \(synth.classMap.names[k]): no test images"); continue }
             print(String(format: "  %@: %.1f%%, %.1f%%, %.1f%%", synth.classMap.names[k], realOnly.perClass[k],
                          syntheticOnly.perClass[k], mixed.perClass[k]))
         }
@@ -180,6 +182,7 @@ struct Evaluate: ParsableCommand {
         measure.minimumSteps = minimumSteps
         measure.augmentation = augment ? ClassifierAugmentation() : nil
         let realCounts = MixingMeasure.counts(real, classes: classes)
+        let testCounts = MixingMeasure.counts(test, classes: classes)
         let daemonDefault = GenerationPlan(settings: Configuration(), real: realCounts).counts
         // An imbalanced set's other choices: the top-up without the cap (the default until
         // 2026-12-01), and the top-up alone (rows only where they differ from the default).
@@ -211,8 +214,9 @@ struct Evaluate: ParsableCommand {
                 + String(format: ", gain %+.1f", row.meanGain) + spread(row.gains, sign: true)
                 + (row.gainInterval.map { String(format: ", 95%% interval of the mean %+.1f to %+.1f", $0.lowerBound, $0.upperBound) } ?? "")
                 + ", \(row.seedsHigher) of \(row.gains.count) seeds higher")
-            print("    per class, mean gain: " + zip(classNames, row.classGains).map { String(format: "%@ %+.1f", $0, $1) }
-                .joined(separator: ", "))
+            // A class with no test images has no gain to show (its 0 read as "no change").
+            print("    per class, mean gain: " + zip(classNames, row.classGains).enumerated().filter { testCounts[$0.offset] > 0 }
+                .map { String(format: "%@ %+.1f", $0.element.0, $0.element.1) }.joined(separator: ", "))
         }
         for multiple in missing {
             print("  \(MixingMeasure.format(multiple))x real: not measured (too few synthetic images in some class)")

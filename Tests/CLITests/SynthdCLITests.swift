@@ -329,6 +329,15 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(run.status != 0)
         #expect(run.output.contains("\(test): test classes with no real or synthetic images: dog (the classes are cat, mouse)"), "\(run.output)")
         #expect(!run.output.contains("trained classifier"), "refused before training: \(run.output)")
+
+        // A test folder without some class: that class has no accuracy or gain to show (it
+        // printed 0.0% and +0.0).
+        try FileManager.default.removeItem(atPath: test + "/dog")
+        let fewer = try SynthdProcess.run(["eval", real, real, "--test", test, "--epochs", "1", "--min-steps", "20", "--seeds", "1",
+                                           "--multiples", "1"])
+        #expect(fewer.status == 0, "\(fewer.output)")
+        #expect(fewer.output.contains("\n  mouse: no test images\n"), "\(fewer.output)")
+        #expect(fewer.output.contains("    per class, mean gain: cat +") && !fewer.output.contains("mouse +"), "\(fewer.output)")
     }
 
     /// `synthd eval` end to end: synthetic images that look like the real ones are all put in
