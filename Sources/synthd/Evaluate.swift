@@ -59,7 +59,7 @@ struct Evaluate: ParsableCommand {
         let set = try TrainingSet.load(path, classMap: classMap, resolution: 32, mode: mode)
         let extra = set.classMap.names.dropFirst(classMap.count)
         guard extra.isEmpty else {
-            throw ValidationError("\(path): test classes with no real or synthetic images: \(extra.joined(separator: ", ")) "
+            throw CommandFailure("\(path): test classes with no real or synthetic images: \(extra.joined(separator: ", ")) "
                 + "(the classes are \(classMap.names.joined(separator: ", "))); no classifier here can predict them: "
                 + "give --test a folder of the same classes")
         }

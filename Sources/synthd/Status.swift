@@ -49,7 +49,7 @@ struct Status: ParsableCommand {
         let known = Set(statuses.map(\.dataset))
         if let unknown = datasets.first(where: { !known.contains($0) }) {
             let some = known.sorted().prefix(10).joined(separator: ", ") + (known.count > 10 ? ", ..." : "")
-            throw ValidationError("no dataset '\(unknown)' under \(folder)" + (known.isEmpty ? "" : " (there are: \(some))"))
+            throw CommandFailure("no dataset '\(unknown)' under \(folder)" + (known.isEmpty ? "" : " (there are: \(some))"))
         }
         return statuses.filter { datasets.contains($0.dataset) }
     }
