@@ -47,6 +47,8 @@ import Glibc
         ("[generation]\npolicy = \"most\"", "t.toml:2: [generation] policy must be one of \"balance\", \"per-class\", not \"most\""),
         ("[service]\nnice = -5", "t.toml:2: [service] nice must be in 0...19, not -5"),
         ("[watch]\nsettle_seconds = ten", "t.toml:2: 'ten' is not a value (strings need quotes)"),
+        ("[training]\nminutes = inf", "t.toml:2: 'inf' is not allowed here: give a finite number"),
+        ("[training]\nminutes = -nan", "t.toml:2: '-nan' is not allowed here: give a finite number"),
         ("[paths]\nspool = \"open", "t.toml:2: unterminated string"),
         ("[paths]\nspool.x = 1", "t.toml:2: dotted keys are not supported"),
         ("stray = 1", "t.toml:1: unknown key 'stray' outside any table"),

@@ -201,6 +201,9 @@ public enum TOML {
             if digits.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }), let number = Double(digits), number.isFinite {
                 return .float(number)
             }
+            // TOML's inf and nan are floats, but no setting takes one: said as such, not as a
+            // string without quotes.
+            if ["inf", "+inf", "-inf", "nan", "+nan", "-nan"].contains(text) { throw error("'\(text)' is not allowed here: give a finite number") }
             throw error(text.isEmpty ? "expected a value" : "'\(text)' is not a value (strings need quotes)")
         }
     }
