@@ -7,8 +7,10 @@ import Glibc
 /// means the same thing in both), and says what it read and what to do instead, in the CLI's
 /// output, the daemon's log and `synthd status`:
 /// - images directly in the dataset folder, beside or instead of class folders: not read;
-/// - class folders that each hold folders of the same names (`train/cat`, `test/cat`): a
-///   download's split folders read as the classes, the real classes one level down;
+/// - split folders read as classes: class folders named as a download's splits (`train`,
+///   `test`, `val`, ...) that hold folders of the same names (`train/cat`, `test/cat`), the
+///   real classes one level down (folders of the same names under real classes, `boot/2019`
+///   and `sandal/2019`, are a layout synthd reads as meant and get no advice);
 /// - one class folder whose images all lie in folders below it: the dataset is one level down.
 public enum LayoutAdvice {
     /// How many names a message gives before counting the rest.
@@ -34,8 +36,8 @@ public enum LayoutAdvice {
             + "move each image into a folder named for its class"
     }
 
-    /// Class folders whose images all lie in folders below them, named alike across classes
-    /// (split folders), or a single such class (the dataset one level down).
+    /// Split folders read as classes, or a single class whose images all lie in folders below
+    /// it (the dataset one level down).
     static func nestedClasses(_ scan: ImageFolder.Scan) -> String? {
         var subfolders: [String: Set<String>] = [:]  // class -> first-level folders, for classes with no image of their own
         for name in scan.classNames {
@@ -56,17 +58,21 @@ public enum LayoutAdvice {
                 + "read as one class, as PyTorch's ImageFolder would; if those folders are the classes, "
                 + "the dataset is \(inner) (`synthd train \(inner)`, or move it into the spool as a dataset of its own)"
         }
-        // Names that two or more nested classes share: a split layout's class folders.
+        // Names that two or more nested classes share, with a class named as a split among
+        // them: a split layout's class folders.
         var seen: [String: Int] = [:]
         for folders in subfolders.values { for folder in folders { seen[folder, default: 0] += 1 } }
         let shared = seen.filter { $0.value >= 2 }.keys.sorted()
         let splits = subfolders.filter { !$0.value.isDisjoint(with: shared) }.keys.sorted()
-        guard shared.count >= 2, splits.count >= 2 else { return nil }
+        guard shared.count >= 2, splits.count >= 2, splits.contains(where: { splitNames.contains($0.lowercased()) }) else { return nil }
         return "class folders \(listed(splits)) each hold folders of the same names (\(listed(shared))): "
             + "they look like a download's splits, with the classes one level down; synthd reads \(listed(splits)) "
             + "as the classes, as PyTorch's ImageFolder would. To train the classes inside, make each split a "
             + "dataset of its own (\(scan.root)/\(splits[0]) as a dataset folder)"
     }
+
+    /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).
+    static let splitNames: Set<String> = ["train", "training", "test", "testing", "val", "valid", "validation", "dev", "holdout", "eval"]
 
     /// "a", "a and b", "a, b and c", up to `namesListed` names, then "a, b, c, d, e and 3 more".
     static func listed(_ names: [String]) -> String {

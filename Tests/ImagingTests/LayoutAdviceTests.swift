@@ -26,6 +26,10 @@ import Testing
         let sorted = try folder(["cat/a/1.png", "dog/b/2.png"])
         defer { try? FileManager.default.removeItem(atPath: sorted) }
         #expect(LayoutAdvice.of(try ImageFolder.scan(sorted)) == [])
+        // Classes kept in yearly folders of the same names: read as meant, no advice.
+        let yearly = try folder(["boot/2019/1.png", "boot/2020/2.png", "sandal/2019/3.png", "sandal/2020/4.png"])
+        defer { try? FileManager.default.removeItem(atPath: yearly) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(yearly)) == [])
         // One class, its images in one folder below it: nothing to tell apart.
         let single = try folder(["cat/2019/1.png"])
         defer { try? FileManager.default.removeItem(atPath: single) }
