@@ -51,10 +51,14 @@ public enum JPEG {
     /// inverted (255 = no ink), as Pillow reads them.
     static func rgb(fromCMYK cmyk: [UInt8], inverted: Bool) -> [UInt8] {
         var rgb = [UInt8](repeating: 0, count: cmyk.count / 4 * 3)
-        for p in 0..<(cmyk.count / 4) {
-            // Each as the light it leaves: 255 - ink.
-            let left = (0..<4).map { inverted ? Int(cmyk[4 * p + $0]) : 255 - Int(cmyk[4 * p + $0]) }
-            for c in 0..<3 { rgb[3 * p + c] = UInt8((left[c] * left[3] + 127) / 255) }
+        let flip = inverted ? 0 : 255  // each value as the light it leaves: 255 - ink
+        rgb.withUnsafeMutableBufferPointer { out in
+            cmyk.withUnsafeBufferPointer { source in
+                for p in 0..<(source.count / 4) {
+                    let black = abs(flip - Int(source[4 * p + 3]))
+                    for c in 0..<3 { out[3 * p + c] = UInt8((abs(flip - Int(source[4 * p + c])) * black + 127) / 255) }
+                }
+            }
         }
         return rgb
     }

@@ -25,8 +25,8 @@ public enum LayoutAdvice {
     public static func looseImages(_ scan: ImageFolder.Scan) -> String? {
         let loose = scan.ignored.filter { path in
             let (folder, name) = split(path)
-            return folder == scan.root && ImageFolder.isVisible(name) && ImageFolder.isImageName(name)
-                && ImageFolder.fileKind(path) == S_IFREG
+            return folder == scan.root && ImageFolder.isVisible(name)
+                && (ImageFolder.isImageName(name) || ImageFolder.unreadFormat(name) != nil) && ImageFolder.fileKind(path) == S_IFREG
         }
         guard let first = loose.first else { return nil }
         let count = loose.count == 1 ? "1 image lies" : "\(loose.count) images lie"

@@ -42,6 +42,10 @@ import Testing
         let advice = LayoutAdvice.of(try ImageFolder.scan(root))
         #expect(advice == ["2 images lie directly in \(root), outside any class folder, and are not read (a.jpg, ...): "
             + "a dataset is \(root)/<class>/<images>; move each image into a folder named for its class"])
+        let webp = try folder(["x.webp", "y.webp"])
+        defer { try? FileManager.default.removeItem(atPath: webp) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(webp)).first?.hasPrefix("2 images lie directly in \(webp), outside any class folder") == true,
+                "images of formats not read count too: a flat folder of them is not 'no images yet'")
         let one = try folder(["x.png"])
         defer { try? FileManager.default.removeItem(atPath: one) }
         #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.hasPrefix("1 image lies directly in \(one), outside any class folder, and is not read (x.png):") == true)
