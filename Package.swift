@@ -57,6 +57,7 @@ let package = Package(
         // libjpeg-turbo through its TurboJPEG API, which returns error codes: libjpeg's own
         // API reports errors by longjmp, which Swift cannot survive.
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CWebP", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CInotifyTools",
                        providers: [.apt(["libinotifytools0-dev"])]),
@@ -77,7 +78,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CBLAS", "CBFloat16", "CFloatGEMM", "CLinux"],
                 swiftSettings: languageSettings + numericSettings),
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
-        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CZlib"],
+        .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CWebP", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
         .target(name: "Spool", dependencies: ["CInotifyTools", "CLinux"],

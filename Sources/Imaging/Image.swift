@@ -33,6 +33,20 @@ public struct Image: Sendable, Equatable {
         get { pixels[(y * width + x) * mode.channels + channel] }
         set { pixels[(y * width + x) * mode.channels + channel] = newValue }
     }
+
+    /// An image from samples of `mode`'s channels followed by alpha, composited over black
+    /// (the background value of the usual datasets), as every decoder here does.
+    static func overBlack(width: Int, height: Int, mode: Mode, samplesWithAlpha samples: [UInt8]) -> Image {
+        let stored = mode.channels + 1
+        var pixels = [UInt8](repeating: 0, count: width * height * mode.channels)
+        for p in 0..<(width * height) {
+            let a = UInt32(samples[p * stored + mode.channels])
+            for c in 0..<mode.channels {
+                pixels[p * mode.channels + c] = UInt8((UInt32(samples[p * stored + c]) * a + 127) / 255)
+            }
+        }
+        return Image(width: width, height: height, mode: mode, pixels: pixels)
+    }
 }
 
 /// Sizes that are refused before any pixel is decoded, so that a hostile or broken header
@@ -70,7 +84,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .tooManyPixels(let path, let width, let height, let limit):
             return "\(path): image is \(width)x\(height) pixels, over the limit of \(limit) pixels; skipped"
         case .notAnImage(let path):
-            return "\(path): not a PNG or JPEG file"
+            return "\(path): not a PNG, JPEG or WebP file"
         case .notRegularFile(let path, let kind):
             return "\(path): a \(kind), not a regular file; skipped"
         case .unwritable(let path, let reason):

@@ -83,7 +83,7 @@ public enum JPEG {
     }
 }
 
-/// Reads a PNG or a JPEG, whichever the file's first bytes say it is.
+/// Reads a PNG, a JPEG or a WebP, whichever the file's first bytes say it is.
 public enum ImageFile {
     public static func read(path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
         try read(bytes: readImageFile(path: path, limits: limits), path: path, limits: limits)
@@ -93,6 +93,7 @@ public enum ImageFile {
     public static func read(bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
         if PNG.hasSignature(bytes) { return try PNG.decode(bytes, path: path, limits: limits) }
         if JPEG.hasSignature(bytes) { return try JPEG.decode(bytes, path: path, limits: limits) }
+        if WebP.hasSignature(bytes) { return try WebP.decode(bytes, path: path, limits: limits) }
         throw bytes.isEmpty ? .unreadable(path: path, reason: "empty file") : .notAnImage(path: path)
     }
 }

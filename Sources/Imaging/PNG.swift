@@ -65,14 +65,7 @@ public enum PNG {
         let finished = samples.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
         guard alpha else { return Image(width: width, height: height, mode: mode, pixels: samples) }
-        var pixels = [UInt8](repeating: 0, count: width * height * mode.channels)
-        for p in 0..<(width * height) {
-            let a = UInt32(samples[p * stored + mode.channels])
-            for c in 0..<mode.channels {
-                pixels[p * mode.channels + c] = UInt8((UInt32(samples[p * stored + c]) * a + 127) / 255)
-            }
-        }
-        return Image(width: width, height: height, mode: mode, pixels: pixels)
+        return Image.overBlack(width: width, height: height, mode: mode, samplesWithAlpha: samples)
     }
 
     /// The PNG file for `image` (8-bit grey or RGB), without row filters.

@@ -105,9 +105,9 @@ import Testing
         try drop("empty/cat/notes.txt", into: scheduler, root: root)
         #expect(scheduler.store.get("empty").detail == "no images yet (expected <dataset>/<class>/<image>)")
         // Images of a format synthd does not read: named, not "no images yet".
-        try drop("webp/cat/1.webp", into: scheduler, root: root)
-        #expect(scheduler.store.get("webp").detail == "no images synthd can read: 1 file not read (\(root)/spool/webp/cat/1.webp: "
-            + "a WebP image, not read: synthd reads PNG and JPEG (convert it, e.g. with ImageMagick's `mogrify -format png *.webp`, "
+        try drop("tiff/cat/1.tif", into: scheduler, root: root)
+        #expect(scheduler.store.get("tiff").detail == "no images synthd can read: 1 file not read (\(root)/spool/tiff/cat/1.tif: "
+            + "a TIFF image, not read: synthd reads PNG, JPEG and WebP (convert it, e.g. with ImageMagick's `mogrify -format png *.tif`, "
             + "and remove the original))")
         try FileManager.default.createDirectory(atPath: root + "/spool/flat/cat", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: root + "/spool/flat/1.png", toPath: root + "/spool/flat/cat/1.png")

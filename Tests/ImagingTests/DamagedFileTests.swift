@@ -60,12 +60,35 @@ import Testing
     @Test func damagedJPEGs() throws {
         let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
         let seeds = [encodeJPEG(picture(28, 28, .grey)), encodeJPEG(picture(40, 24, .rgb)),
-                     try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "progressive-16x16.jpg")))]
+                     try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "progressive-16x16.jpg"))),
+                     try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "cmyk-16x12.jpg")))]
         var decoded = 0, refused = 0
         for (s, seed) in seeds.enumerated() {
             for (i, bytes) in Mutations(of: seed, count: 800, seed: UInt64(100 + s)).enumerated() {
                 let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.jpg", limits: Self.limits) },
                                             path: "spool/x.jpg", mutant: i)
+                if read { decoded += 1 } else { refused += 1 }
+            }
+        }
+        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
+    }
+
+    /// WebP, lossy and lossless with alpha, damaged. The RIFF size field is set right again in
+    /// half the mutants, so that the damage reaches libwebp's bitstream readers.
+    @Test func damagedWebPs() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let seeds = try ["webp-lossy-16x12.webp", "webp-lossless-rgba-16x12.webp"].map {
+            try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0)))
+        }
+        var decoded = 0, refused = 0
+        for (s, seed) in seeds.enumerated() {
+            for (i, var bytes) in Mutations(of: seed, count: 1000, seed: UInt64(200 + s)).enumerated() {
+                if i % 2 == 1, bytes.count >= 12 {
+                    let size = UInt32(bytes.count - 8)
+                    for k in 0..<4 { bytes[4 + k] = UInt8(truncatingIfNeeded: size >> (8 * k)) }
+                }
+                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.webp", limits: Self.limits) },
+                                            path: "spool/x.webp", mutant: i)
                 if read { decoded += 1 } else { refused += 1 }
             }
         }

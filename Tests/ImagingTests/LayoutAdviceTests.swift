@@ -42,26 +42,26 @@ import Testing
         let advice = LayoutAdvice.of(try ImageFolder.scan(root))
         #expect(advice == ["2 images lie directly in \(root), outside any class folder, and are not read (a.jpg, ...): "
             + "a dataset is \(root)/<class>/<images>; move each image into a folder named for its class"])
-        let webp = try folder(["x.webp", "y.webp"])
-        defer { try? FileManager.default.removeItem(atPath: webp) }
-        #expect(LayoutAdvice.of(try ImageFolder.scan(webp)).first?.hasPrefix("2 images lie directly in \(webp), outside any class folder") == true,
+        let tiff = try folder(["x.tiff", "y.bmp"])
+        defer { try? FileManager.default.removeItem(atPath: tiff) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(tiff)).first?.hasPrefix("2 images lie directly in \(tiff), outside any class folder") == true,
                 "images of formats not read count too: a flat folder of them is not 'no images yet'")
         let one = try folder(["x.png"])
         defer { try? FileManager.default.removeItem(atPath: one) }
         #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.hasPrefix("1 image lies directly in \(one), outside any class folder, and is not read (x.png):") == true)
     }
 
-    /// Images of formats PyTorch reads and synthd does not (BMP, TIFF, WebP, ...) are skipped
+    /// Images of formats PyTorch reads and synthd does not (BMP, TIFF, ...) are skipped
     /// with their reason, as a corrupt image is, not passed over like a README.
     @Test func imagesOfFormatsNotReadAreSkippedWithTheirReason() throws {
-        let root = try folder(["cat/1.png", "cat/2.WEBP", "cat/3.bmp", "cat/notes.txt", "cat/.4.tiff"])
+        let root = try folder(["cat/1.png", "cat/2.TIFF", "cat/3.bmp", "cat/4.webp", "cat/notes.txt", "cat/.5.tiff"])
         defer { try? FileManager.default.removeItem(atPath: root) }
         let scan = try ImageFolder.scan(root)
-        #expect(scan.files["cat"] == [root + "/cat/1.png"])
-        #expect(scan.skipped.map(\.path) == [root + "/cat/2.WEBP", root + "/cat/3.bmp"])
-        #expect(scan.skipped.first?.reason == "a WebP image, not read: synthd reads PNG and JPEG (convert it, e.g. with "
-            + "ImageMagick's `mogrify -format png *.WEBP`, and remove the original)")
-        #expect(scan.ignored.contains(root + "/cat/notes.txt") && scan.ignored.contains(root + "/cat/.4.tiff"))
+        #expect(scan.files["cat"] == [root + "/cat/1.png", root + "/cat/4.webp"])
+        #expect(scan.skipped.map(\.path) == [root + "/cat/2.TIFF", root + "/cat/3.bmp"])
+        #expect(scan.skipped.first?.reason == "a TIFF image, not read: synthd reads PNG, JPEG and WebP (convert it, e.g. with "
+            + "ImageMagick's `mogrify -format png *.TIFF`, and remove the original)")
+        #expect(scan.ignored.contains(root + "/cat/notes.txt") && scan.ignored.contains(root + "/cat/.5.tiff"))
     }
 
     @Test func splitFoldersReadAsClassesAreSaid() throws {
