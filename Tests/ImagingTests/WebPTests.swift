@@ -1,0 +1,40 @@
+import Foundation
+import Imaging
+import Testing
+
+@Suite struct WebPTests {
+    /// Lossy WebP reads as Pillow (libwebp through PyTorch's loader) reads it; lossless WebP
+    /// with alpha reads exactly as a PNG of the same pixels (both composited over black).
+    @Test func webpReadsAsPillowAndAsThePNGOfTheSamePixels() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let lossy = try ImageFile.read(path: fixtures + "webp-lossy-16x12.webp")
+        let pillow = try ImageFile.read(path: fixtures + "webp-lossy-16x12-pillow.png")
+        #expect(lossy.mode == .rgb && lossy.width == 16 && lossy.height == 12)
+        let worst = zip(lossy.pixels, pillow.pixels).map { abs(Int($0) - Int($1)) }.max()!
+        #expect(worst <= 2, "the same decoder in another version (got \(worst))")
+        let lossless = try ImageFile.read(path: fixtures + "webp-lossless-rgba-16x12.webp")
+        let png = try ImageFile.read(path: fixtures + "webp-lossless-rgba-16x12.png")
+        #expect(lossless == png)
+        #expect(Set(png.pixels).count > 50, "a fixture of many levels")
+        // Alpha composited: the pixel (3, 5) is (45, 100, 66) at alpha 73.
+        #expect(lossless[3, 5, 0] == UInt8((45 * 73 + 127) / 255) && lossless[3, 5, 1] == UInt8((100 * 73 + 127) / 255))
+    }
+
+    /// A WebP cut short or damaged after its header is an error naming the file, never a crash
+    /// or an image of garbage.
+    @Test func damagedWebPIsAnError() throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Bundle.module.resourcePath! + "/Fixtures/webp-lossy-16x12.webp")))
+        for cut in [12, 20, 30, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: ImageError.self, "cut at \(cut)") { try ImageFile.read(bytes: Array(bytes.prefix(cut)), path: "cut.webp") }
+        }
+        var header = bytes
+        for i in 12..<min(40, header.count) { header[i] ^= 0x5A }
+        let error = #expect(throws: ImageError.self) { try ImageFile.read(bytes: header, path: "bad.webp") }
+        #expect(error?.description.hasPrefix("bad.webp: cannot decode image: WebP: ") == true, "\(String(describing: error))")
+        // A header that claims more pixels than the limit is refused before decoding.
+        var limits = ImageLimits.standard
+        limits.maxPixels = 100
+        let large = #expect(throws: ImageError.self) { try ImageFile.read(bytes: bytes, path: "big.webp", limits: limits) }
+        #expect(large?.description == "big.webp: image is 16x12 pixels, over the limit of 100 pixels; skipped")
+    }
+}
