@@ -95,6 +95,24 @@ import Testing
         #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
     }
 
+    /// BMPs of every kind Pillow writes, damaged: headers are user data, each field checked
+    /// against the file before it is used.
+    @Test func damagedBMPs() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let seeds = try ["bmp-24", "bmp-8-palette", "bmp-1", "bmp-32-rgba"].map {
+            try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0 + ".bmp")))
+        }
+        var decoded = 0, refused = 0
+        for (s, seed) in seeds.enumerated() {
+            for (i, bytes) in Mutations(of: seed, count: 600, seed: UInt64(300 + s)).enumerated() {
+                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.bmp", limits: Self.limits) },
+                                            path: "spool/x.bmp", mutant: i)
+                if read { decoded += 1 } else { refused += 1 }
+            }
+        }
+        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
+    }
+
     /// IDX files (what `synthd import-idx` reads), plain and gzip: an array whose size is its
     /// dimensions' product, or the error naming the file. Header fields set to 2^32 - 1 made
     /// the product of the dimensions overflow (a trap) before 2026-12-03.
