@@ -27,6 +27,23 @@ import Testing
         }
     }
 
+    /// `count` damaged copies of each seed (`seed(i)` seeds the i-th's mutations), each
+    /// adjusted by `adjust` (given the mutant's number), read as a file at `path`: every one
+    /// well formed, and both outcomes many times (the damage reaches past the first check).
+    func readsMutants(of seeds: [[UInt8]], count: Int, seed: (Int) -> UInt64, path: String,
+                      adjust: (inout [UInt8], Int) -> Void = { _, _ in }) {
+        var decoded = 0, refused = 0
+        for (s, original) in seeds.enumerated() {
+            for (i, var bytes) in Mutations(of: original, count: count, seed: seed(s)).enumerated() {
+                adjust(&bytes, i)
+                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: path, limits: Self.limits) },
+                                            path: path, mutant: i)
+                if read { decoded += 1 } else { refused += 1 }
+            }
+        }
+        #expect(decoded >= 100 && refused >= 100, "\(path): \(decoded) decoded, \(refused) refused")
+    }
+
     func picture(_ width: Int, _ height: Int, _ mode: Image.Mode) -> Image {
         var image = Image(width: width, height: height, mode: mode)
         for y in 0..<height { for x in 0..<width { for c in 0..<mode.channels { image[x, y, c] = UInt8((x * 37 + y * 11 + c * 80) & 0xFF) } } }
@@ -43,17 +60,9 @@ import Testing
         seeds.append(rgba.withUnsafeBytes { encodePNG(width: 12, height: 9, format: formatRGBA, samples: $0) })
         let wide = (0..<(10 * 6)).map { UInt16($0 * 1009 & 0xFFFF) }
         seeds.append(wide.withUnsafeBytes { encodePNG(width: 10, height: 6, format: formatLinearGrey, samples: $0) })
-        var decoded = 0, refused = 0
-        for (s, seed) in seeds.enumerated() {
-            for (i, var bytes) in Mutations(of: seed, count: 600, seed: UInt64(s * 2 + (crcsRepaired ? 1 : 0))).enumerated() {
-                if crcsRepaired { repairChunkCRCs(&bytes) }
-                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.png", limits: Self.limits) },
-                                            path: "spool/x.png", mutant: i)
-                if read { decoded += 1 } else { refused += 1 }
-            }
+        readsMutants(of: seeds, count: 600, seed: { UInt64($0 * 2 + (crcsRepaired ? 1 : 0)) }, path: "spool/x.png") { bytes, _ in
+            if crcsRepaired { repairChunkCRCs(&bytes) }
         }
-        // Both outcomes, many times: the damage reaches past the first check it meets.
-        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
     }
 
     /// Baseline and progressive JPEGs, grey and colour, damaged.
@@ -62,15 +71,7 @@ import Testing
         let seeds = [encodeJPEG(picture(28, 28, .grey)), encodeJPEG(picture(40, 24, .rgb)),
                      try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "progressive-16x16.jpg"))),
                      try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "cmyk-16x12.jpg")))]
-        var decoded = 0, refused = 0
-        for (s, seed) in seeds.enumerated() {
-            for (i, bytes) in Mutations(of: seed, count: 800, seed: UInt64(100 + s)).enumerated() {
-                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.jpg", limits: Self.limits) },
-                                            path: "spool/x.jpg", mutant: i)
-                if read { decoded += 1 } else { refused += 1 }
-            }
-        }
-        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
+        readsMutants(of: seeds, count: 800, seed: { UInt64(100 + $0) }, path: "spool/x.jpg")
     }
 
     /// WebP, lossy and lossless with alpha, damaged. The RIFF size field is set right again in
@@ -80,19 +81,11 @@ import Testing
         let seeds = try ["webp-lossy-16x12.webp", "webp-lossless-rgba-16x12.webp"].map {
             try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0)))
         }
-        var decoded = 0, refused = 0
-        for (s, seed) in seeds.enumerated() {
-            for (i, var bytes) in Mutations(of: seed, count: 1000, seed: UInt64(200 + s)).enumerated() {
-                if i % 2 == 1, bytes.count >= 12 {
-                    let size = UInt32(bytes.count - 8)
-                    for k in 0..<4 { bytes[4 + k] = UInt8(truncatingIfNeeded: size >> (8 * k)) }
-                }
-                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.webp", limits: Self.limits) },
-                                            path: "spool/x.webp", mutant: i)
-                if read { decoded += 1 } else { refused += 1 }
-            }
+        readsMutants(of: seeds, count: 1000, seed: { UInt64(200 + $0) }, path: "spool/x.webp") { bytes, mutant in
+            guard mutant % 2 == 1, bytes.count >= 12 else { return }
+            let size = UInt32(bytes.count - 8)
+            for k in 0..<4 { bytes[4 + k] = UInt8(truncatingIfNeeded: size >> (8 * k)) }
         }
-        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
     }
 
     /// BMPs of every kind Pillow writes, damaged: headers are user data, each field checked
@@ -102,15 +95,7 @@ import Testing
         let seeds = try ["bmp-24", "bmp-8-palette", "bmp-1", "bmp-32-rgba"].map {
             try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0 + ".bmp")))
         }
-        var decoded = 0, refused = 0
-        for (s, seed) in seeds.enumerated() {
-            for (i, bytes) in Mutations(of: seed, count: 600, seed: UInt64(300 + s)).enumerated() {
-                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: "spool/x.bmp", limits: Self.limits) },
-                                            path: "spool/x.bmp", mutant: i)
-                if read { decoded += 1 } else { refused += 1 }
-            }
-        }
-        #expect(decoded >= 100 && refused >= 100, "\(decoded) decoded, \(refused) refused")
+        readsMutants(of: seeds, count: 600, seed: { UInt64(300 + $0) }, path: "spool/x.bmp")
     }
 
     /// IDX files (what `synthd import-idx` reads), plain and gzip: an array whose size is its
