@@ -26,7 +26,8 @@ public enum BMP {
         let bits = core ? u16(24) : u16(28)
         let compression = core ? 0 : u32(30)
         let height = abs(rawHeight), topDown = rawHeight < 0
-        guard width > 0, height > 0, width <= 1 << 20, height <= 1 << 20, width * height <= limits.maxPixels else {
+        guard width > 0, height > 0 else { throw bad("an image of \(width)x\(height) pixels") }
+        guard width <= 1 << 20, height <= 1 << 20, width * height <= limits.maxPixels else {
             throw .tooManyPixels(path: path, width: width, height: height, limit: limits.maxPixels)
         }
         guard [0, 3, 6].contains(compression) else {

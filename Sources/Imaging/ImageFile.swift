@@ -1,4 +1,4 @@
-/// Reads a PNG, a JPEG, a WebP or a BMP, whichever the file's first bytes say it is.
+/// Reads a PNG, a JPEG, a WebP, a BMP or a PGM/PPM, whichever the file's first bytes say it is.
 public enum ImageFile {
     public static func read(path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
         try read(bytes: readImageFile(path: path, limits: limits), path: path, limits: limits)
@@ -10,6 +10,7 @@ public enum ImageFile {
         if JPEG.hasSignature(bytes) { return try JPEG.decode(bytes, path: path, limits: limits) }
         if WebP.hasSignature(bytes) { return try WebP.decode(bytes, path: path, limits: limits) }
         if BMP.hasSignature(bytes) { return try BMP.decode(bytes, path: path, limits: limits) }
+        if PNM.hasSignature(bytes) { return try PNM.decode(bytes, path: path, limits: limits) }
         throw bytes.isEmpty ? .unreadable(path: path, reason: "empty file") : .notAnImage(path: path)
     }
 }

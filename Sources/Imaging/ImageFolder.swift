@@ -47,7 +47,7 @@ public enum ImageFolder {
         }
     }
 
-    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "bmp"]
+    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "bmp", "ppm", "pgm", "pnm"]
 
     /// The file beside the class folders of synthd's output trees that lists every written
     /// image; no class may take its name there.
@@ -64,11 +64,11 @@ public enum ImageFolder {
     }
 
     /// Image formats synthd does not decode, by extension, with their names: PyTorch's
-    /// ImageFolder reads TIFF and PPM/PGM, so a folder of them trains there, and
+    /// ImageFolder reads TIFF, so a folder of them trains there, and
     /// here they were passed over like a README (a dataset of WebP files, read since, had "no images yet").
     static let unreadImageFormats: [String: String] = [
-        "gif": "GIF", "tif": "TIFF", "tiff": "TIFF", "ppm": "PPM", "pgm": "PGM",
-        "pbm": "PBM", "pnm": "PNM", "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "jxl": "JPEG XL", "jp2": "JPEG 2000",
+        "gif": "GIF", "tif": "TIFF", "tiff": "TIFF",
+        "pbm": "PBM", "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "jxl": "JPEG XL", "jp2": "JPEG 2000",
     ]
 
     /// Why a file of this name is not read, when its name says it is an image of a format
@@ -76,7 +76,7 @@ public enum ImageFolder {
     public static func unreadFormat(_ name: String) -> String? {
         guard isVisible(name), let dot = name.lastIndex(of: "."),
               let format = unreadImageFormats[name[name.index(after: dot)...].lowercased()] else { return nil }
-        return "a \(format) image, not read: synthd reads PNG, JPEG, WebP and BMP (convert it, e.g. with ImageMagick's "
+        return "a \(format) image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with ImageMagick's "
             + "`mogrify -format png *.\(name[name.index(after: dot)...])`, and remove the original)"
     }
 

@@ -107,7 +107,7 @@ import Testing
         // Images of a format synthd does not read: named, not "no images yet".
         try drop("tiff/cat/1.tif", into: scheduler, root: root)
         #expect(scheduler.store.get("tiff").detail == "no images synthd can read: 1 file not read (\(root)/spool/tiff/cat/1.tif: "
-            + "a TIFF image, not read: synthd reads PNG, JPEG, WebP and BMP (convert it, e.g. with ImageMagick's `mogrify -format png *.tif`, "
+            + "a TIFF image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with ImageMagick's `mogrify -format png *.tif`, "
             + "and remove the original))")
         try FileManager.default.createDirectory(atPath: root + "/spool/flat/cat", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: root + "/spool/flat/1.png", toPath: root + "/spool/flat/cat/1.png")

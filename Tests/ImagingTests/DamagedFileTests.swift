@@ -98,6 +98,14 @@ import Testing
         readsMutants(of: seeds, count: 600, seed: { UInt64(300 + $0) }, path: "spool/x.bmp")
     }
 
+    /// PGM and PPM, binary and plain text, damaged.
+    @Test func damagedNetpbmMaps() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        var seeds = try ["pnm-13x9.ppm", "pnm-13x9.pgm"].map { try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0))) }
+        seeds.append(Array("P3\n# by hand\n3 2\n15\n15 0 0 0 7 15 1 2 3\n4 5 6 7 8 9 10 11 12\n".utf8))
+        readsMutants(of: seeds, count: 600, seed: { UInt64(400 + $0) }, path: "spool/x.ppm")
+    }
+
     /// IDX files (what `synthd import-idx` reads), plain and gzip: an array whose size is its
     /// dimensions' product, or the error naming the file. Header fields set to 2^32 - 1 made
     /// the product of the dimensions overflow (a trap) before 2026-12-03.

@@ -51,7 +51,7 @@ import Testing
         #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.hasPrefix("1 image lies directly in \(one), outside any class folder, and is not read (x.png):") == true)
     }
 
-    /// Images of formats PyTorch reads and synthd does not (TIFF, PPM, ...) are skipped
+    /// Images of formats PyTorch reads and synthd does not (TIFF, ...) are skipped
     /// with their reason, as a corrupt image is, not passed over like a README.
     @Test func imagesOfFormatsNotReadAreSkippedWithTheirReason() throws {
         let root = try folder(["cat/1.png", "cat/2.TIFF", "cat/3.gif", "cat/4.webp", "cat/6.bmp", "cat/notes.txt", "cat/.5.tiff"])
@@ -59,7 +59,7 @@ import Testing
         let scan = try ImageFolder.scan(root)
         #expect(scan.files["cat"] == [root + "/cat/1.png", root + "/cat/4.webp", root + "/cat/6.bmp"])
         #expect(scan.skipped.map(\.path) == [root + "/cat/2.TIFF", root + "/cat/3.gif"])
-        #expect(scan.skipped.first?.reason == "a TIFF image, not read: synthd reads PNG, JPEG, WebP and BMP (convert it, e.g. with "
+        #expect(scan.skipped.first?.reason == "a TIFF image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with "
             + "ImageMagick's `mogrify -format png *.TIFF`, and remove the original)")
         #expect(scan.ignored.contains(root + "/cat/notes.txt") && scan.ignored.contains(root + "/cat/.5.tiff"))
     }
