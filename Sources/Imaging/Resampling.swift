@@ -202,12 +202,21 @@ public enum Resampling {
         return Image(width: image.width, height: image.height, mode: .rgb, pixels: image.pixels.flatMap { [$0, $0, $0] })
     }
 
-    /// Whether a colour image holds any pixel whose channels differ.
+    /// Whether a colour image holds any pixel whose channels differ by more than
+    /// `greyTolerance` levels. Lossy compression leaves grey images a level or two off grey
+    /// in a few pixels (a WebP of a Fashion-MNIST image: 2 pixels of 784, by 1 level), and one
+    /// such file made a whole grey dataset train, and be written, in colour.
     public static func hasColour(_ image: Image) -> Bool {
         guard image.mode == .rgb else { return false }
-        for p in 0..<(image.width * image.height) where image.pixels[3 * p] != image.pixels[3 * p + 1] || image.pixels[3 * p + 1] != image.pixels[3 * p + 2] {
-            return true
+        return image.pixels.withUnsafeBufferPointer { pixels in
+            for p in 0..<(image.width * image.height) {
+                let (r, g, b) = (Int(pixels[3 * p]), Int(pixels[3 * p + 1]), Int(pixels[3 * p + 2]))
+                if max(r, g, b) - min(r, g, b) > greyTolerance { return true }
+            }
+            return false
         }
-        return false
     }
+
+    /// How far apart a pixel's channels may be and the pixel still grey.
+    public static let greyTolerance = 4
 }
