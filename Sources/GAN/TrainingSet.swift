@@ -5,7 +5,7 @@ import Imaging
 /// A file left out of training, and why.
 public struct RejectedFile: Sendable, Equatable, Codable {
     public let path: String
-    /// The line a user reads: the path, then why (`ds/cat/x.png: not a PNG or JPEG file`).
+    /// The line a user reads: the path, then why (`ds/cat/x.png: not a PNG, JPEG, WebP, BMP or PGM/PPM file`).
     public let reason: String
 
     /// Rejected files named one per line, up to this many, in logs and text; the rest are
