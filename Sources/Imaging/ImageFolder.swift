@@ -74,10 +74,11 @@ public enum ImageFolder {
     /// Why a file of this name is not read, when its name says it is an image of a format
     /// synthd does not decode; nil otherwise.
     public static func unreadFormat(_ name: String) -> String? {
-        guard isVisible(name), let dot = name.lastIndex(of: "."),
-              let format = unreadImageFormats[name[name.index(after: dot)...].lowercased()] else { return nil }
+        guard isVisible(name), let dot = name.lastIndex(of: ".") else { return nil }
+        let suffix = name[name.index(after: dot)...]
+        guard let format = unreadImageFormats[suffix.lowercased()] else { return nil }
         return "a \(format) image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with ImageMagick's "
-            + "`mogrify -format png *.\(name[name.index(after: dot)...])`, and remove the original)"
+            + "`mogrify -format png *.\(suffix)`, and remove the original)"
     }
 
     /// Lists the dataset at `root`. With `confinedTo`, symbolic links (of class folders or

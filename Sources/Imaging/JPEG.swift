@@ -71,7 +71,7 @@ public enum JPEG {
             let marker = bytes[i + 1]
             if marker == 0xDA || marker == 0xD9 { return false }  // the first scan, or the end
             let length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-            if marker == 0xEE, length >= 7, i + 9 <= bytes.count, Array(bytes[(i + 4)..<(i + 9)]) == Array("Adobe".utf8) { return true }
+            if marker == 0xEE, length >= 7, i + 9 <= bytes.count, bytes[(i + 4)..<(i + 9)].elementsEqual("Adobe".utf8) { return true }
             i += 2 + length
         }
         return false

@@ -25,8 +25,9 @@ public enum LayoutAdvice {
     public static func looseImages(_ scan: ImageFolder.Scan) -> String? {
         let loose = scan.ignored.filter { path in
             let (folder, name) = split(path)
-            return folder == scan.root && ImageFolder.isVisible(name)
-                && (ImageFolder.isImageName(name) || ImageFolder.unreadFormat(name) != nil) && ImageFolder.fileKind(path) == S_IFREG
+            // Both name tests pass over hidden and partial names.
+            return folder == scan.root && (ImageFolder.isImageName(name) || ImageFolder.unreadFormat(name) != nil)
+                && ImageFolder.fileKind(path) == S_IFREG
         }
         guard let first = loose.first else { return nil }
         let count = loose.count == 1 ? "1 image lies" : "\(loose.count) images lie"
@@ -39,8 +40,9 @@ public enum LayoutAdvice {
     /// Split folders read as classes, or a single class whose images all lie in folders below
     /// it (the dataset one level down).
     static func nestedClasses(_ scan: ImageFolder.Scan) -> String? {
+        let classes = scan.classNames  // a sort of the scan's keys: taken once
         var subfolders: [String: Set<String>] = [:]  // class -> first-level folders, for classes with no image of their own
-        for name in scan.classNames {
+        for name in classes {
             let prefix = scan.root + "/" + name + "/"
             var folders: Set<String> = []
             var ownImage = false
@@ -51,7 +53,6 @@ public enum LayoutAdvice {
             }
             if !ownImage { subfolders[name] = folders }
         }
-        let classes = scan.classNames
         if classes.count == 1, let folders = subfolders[classes[0]], folders.count >= 2 {
             let inner = scan.root + "/" + classes[0]
             return "one class, '\(classes[0])', whose images all lie in folders below it (\(listed(folders.sorted()))): "

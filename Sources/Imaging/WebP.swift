@@ -6,7 +6,7 @@ import CWebP
 public enum WebP {
     /// "RIFF", a size, "WEBP".
     public static func hasSignature(_ bytes: [UInt8]) -> Bool {
-        bytes.count >= 12 && Array(bytes[0..<4]) == Array("RIFF".utf8) && Array(bytes[8..<12]) == Array("WEBP".utf8)
+        bytes.count >= 12 && bytes[0..<4].elementsEqual("RIFF".utf8) && bytes[8..<12].elementsEqual("WEBP".utf8)
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
