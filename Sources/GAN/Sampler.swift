@@ -31,6 +31,10 @@ public struct Sampler {
     /// (the opposite of BigGAN's truncation); docs/training.md has the measurements.
     public var temperature: Float = Sampler.defaultTemperature
 
+    /// The size `finish` brings images to: the dataset's unless set (`SyntheticWriter`
+    /// writes large datasets' images smaller: `ModelRecord.writtenSize`).
+    public var writtenSize: (width: Int, height: Int)
+
     /// BatchNorm statistics for every batch instead of each batch's own, one per BatchNorm.
     public var statistics: [ChannelStatistics]?
 
@@ -68,6 +72,7 @@ public struct Sampler {
     public init(generator: Generator, record: ModelRecord) {
         self.generator = generator
         self.record = record
+        writtenSize = (record.imageWidth, record.imageHeight)
         let side = generator.configuration.resolution
         deviceBatchSize = 2048 * 32 * 32 / (side * side)
     }
@@ -123,7 +128,7 @@ public struct Sampler {
         }
         if let onDevice {  // one judge: the batches are made (and judged) one after another
             return try onDevice.squares(batches, labels: labels, generator: generator, statistics: statistics,
-                                        judge: judges?.first, judgedSize: finishIsSmall ? (record.imageWidth, record.imageHeight) : nil,
+                                        judge: judges?.first, judgedSize: finishIsSmall ? writtenSize : nil,
                                         finish: finish)
         }
         let workerCount = min(Parallel.maxThreads, batches.count)
@@ -186,19 +191,20 @@ public struct Sampler {
         return z
     }
 
-    /// A generated R x R image brought to the dataset's size (see `Resampling.unfit`).
-    public func finish(_ square: Image) -> Image { Self.finishing(record)(square) }
+    /// A generated R x R image brought to `writtenSize` (see `Resampling.unfit`).
+    public func finish(_ square: Image) -> Image { finisher(square) }
 
-    /// `finish` for `record`'s images, as a function other threads may call (writers encode
-    /// on threads of their own).
-    public static func finishing(_ record: ModelRecord) -> @Sendable (Image) -> Image {
-        let (width, height, fitting) = (record.imageWidth, record.imageHeight, record.imageFitting)
+    /// `finish` as a function other threads may call (writers encode on threads of their own).
+    public var finisher: @Sendable (Image) -> Image {
+        let (width, height, fitting) = (writtenSize.width, writtenSize.height, record.imageFitting)
         return { Resampling.unfit($0, width: width, height: height, fitting: fitting) }
     }
 
     /// Whether `finish` makes an image no larger than the generator's (a crop): then the
     /// judge sees exactly what is written.
-    var finishIsSmall: Bool { record.imageWidth <= record.configuration.resolution && record.imageHeight <= record.configuration.resolution }
+    var finishIsSmall: Bool {
+        writtenSize.width <= record.configuration.resolution && writtenSize.height <= record.configuration.resolution
+    }
 
     /// Image `index` of a (B, C, R, R) tensor in [-1, 1], as bytes, R x R.
     func square(_ batch: Tensor, index: Int) -> Image {

@@ -28,6 +28,26 @@ public struct SyntheticWriter {
     /// centred ones could not (docs/quality.md, "Displaced samples").
     public var maxShift = 0
 
+    /// The longest the shorter side of a written image may be (`ModelRecord.writtenSize`); 0:
+    /// the dataset's size whatever it is.
+    public var maxShortSide = SyntheticWriter.defaultMaxShortSide
+    /// The size images are written at.
+    public var writtenSize: (width: Int, height: Int) { record.writtenSize(maxShortSide: maxShortSide) }
+
+    /// 256: what classifiers of photos are fed (torchvision's ImageNet recipe resizes the
+    /// shorter side to 256, then crops 224), so a pipeline made for the real images takes the
+    /// synthetic ones unchanged, and 4 to 8 times the generator's own pixels.
+    public static let defaultMaxShortSide = 256
+
+    /// Says so where images are written smaller than the dataset's (nil where they are not);
+    /// `setting` names where the cap is set.
+    public static func sizeNote(_ record: ModelRecord, maxShortSide: Int, setting: String) -> String? {
+        let size = record.writtenSize(maxShortSide: maxShortSide), r = record.configuration.resolution
+        guard size != (record.imageWidth, record.imageHeight) else { return nil }
+        return "images written at \(size.width)x\(size.height), the dataset's \(record.imageWidth)x\(record.imageHeight) scaled down: "
+            + "the model draws \(r)x\(r) pixels, and a larger image only enlarges them (\(setting) \(maxShortSide); 0 keeps the dataset's size)"
+    }
+
     /// What `synthd generate` and the daemon use unless told otherwise: images as drawn. From
     /// 50 images a class, images moved by up to 7% of their side (2 pixels at 28 x 28) helped a
     /// classifier that does not augment by a few tenths of a point, within the noise at the
@@ -261,6 +281,7 @@ public struct SyntheticWriter {
         let copiesBefore = copiesDropped()
         var sampler = Sampler(generator: generator, record: record)
         sampler.device = device
+        sampler.writtenSize = writtenSize
         sampler.batchSize = 256
         sampler.temperature = temperature
         var rng = RandomGenerator(seed: seed)
@@ -275,7 +296,7 @@ public struct SyntheticWriter {
         // on a slow disk) is not lost to the sampler, and the flush before the manifest has
         // only the last chunk left to write.
         let background = ChunkWriter(flush: flush)
-        let finish = Sampler.finishing(record)
+        let finish = sampler.finisher
         var lines: [(file: String, json: String)] = []
         var round = 0
         // Up to `diversitySamples` written images per class, as the judge sees them, for the

@@ -53,6 +53,16 @@ public enum Resampling {
         }
     }
 
+    /// `width` x `height` scaled down, its aspect kept, so that its shorter side is
+    /// `maxShortSide` (each side rounded, at least 1); as it is when that side is no longer.
+    public static func cappedSize(width: Int, height: Int, maxShortSide: Int) -> (width: Int, height: Int) {
+        precondition(maxShortSide > 0, "a side of \(maxShortSide)")
+        let short = min(width, height)
+        guard short > maxShortSide else { return (width, height) }
+        let scale = Double(maxShortSide) / Double(short)
+        return (max(1, Int((Double(width) * scale).rounded())), max(1, Int((Double(height) * scale).rounded())))
+    }
+
     /// Centred on an r x r canvas of the border's most common colour.
     public static func pad(_ image: Image, to r: Int) -> Image {
         if image.width == r && image.height == r { return image }

@@ -51,6 +51,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Move each written image at random by up to this share of its side, its edges repeated (0.07: 2 pixels at 28x28; default 0: as drawn). For a classifier that does not shift its images itself; see docs/quality.md.")
     var shift: Double = SyntheticWriter.defaultShift
 
+    @Option(help: "Write images of a dataset whose shorter side is longer than this scaled down to it, aspect kept (0: at the dataset's size). The model draws 32 or 64 pixels a side; more only enlarges them.")
+    var maxShortSide: Int = SyntheticWriter.defaultMaxShortSide
+
     @OptionGroup var compute: DeviceOption
 
     func validate() throws {
@@ -60,6 +63,7 @@ struct Generate: ParsableCommand {
         if let to, to < 1 { throw ValidationError("--to must be at least 1") }
         if let temperature, !(temperature > 0 && temperature <= 3) { throw ValidationError("--temperature must be in (0, 3]") }
         guard judgeConfidence >= 0 && judgeConfidence < 1 else { throw ValidationError("--judge-confidence must be in [0, 1)") }
+        guard maxShortSide >= 0 else { throw ValidationError("--max-short-side must be 0 (the dataset's size) or a number of pixels") }
         guard SyntheticWriter.shiftRange.contains(shift) else {
             throw ValidationError("--shift must be in [\(SyntheticWriter.shiftRange.lowerBound), \(SyntheticWriter.shiftRange.upperBound)]")
         }
@@ -102,13 +106,16 @@ struct Generate: ParsableCommand {
         // Refused at once with the figures when the files cannot fit (as the daemon does),
         // rather than filling the disk and failing on the last files.
         let total = counts.reduce(0) { $0.addingReportingOverflow($1).overflow ? .max : $0 + $1 }
-        try DiskSpace.check(out, neededBytes: DiskSpace.estimate(images: total, width: record.imageWidth,
-                                                                 height: record.imageHeight, channels: record.mode.channels),
-                            remedy: balance ? "a smaller --to" : "a smaller --per-class")
         var writer = SyntheticWriter(generator: generator, record: record, root: root)
+        writer.maxShortSide = maxShortSide
+        let size = writer.writtenSize
+        try DiskSpace.check(out, neededBytes: DiskSpace.estimate(images: total, width: size.width,
+                                                                 height: size.height, channels: record.mode.channels),
+                            remedy: balance ? "a smaller --to" : "a smaller --per-class")
+        if let note = SyntheticWriter.sizeNote(record, maxShortSide: maxShortSide, setting: "--max-short-side") { print("note: \(note)") }
         writer.device = device
         writer.realCounts = real
-        writer.maxShift = SyntheticWriter.pixels(ofShift: shift, width: record.imageWidth, height: record.imageHeight)
+        writer.maxShift = SyntheticWriter.pixels(ofShift: shift, width: size.width, height: size.height)
         if !noClassCheck, counts.contains(where: { $0 > 0 }) {
             let progress = ProgressLine(logInterval: 30)
             var trained = false

@@ -238,6 +238,15 @@ import Glibc
         #expect(c.sliceMinutes == 4 && c.threads == 1)
     }
 
+    @Test func theWrittenSizesCapIsRead() throws {
+        #expect(Configuration().maxShortSide == 256)
+        #expect(try Configuration.parse("[generation]\nmax_short_side = 0", path: "t.toml").maxShortSide == 0)
+        #expect(try Configuration.parse("[generation]\nmax_short_side = 512", path: "t.toml").maxShortSide == 512)
+        #expect { try Configuration.parse("[generation]\nmax_short_side = -1", path: "t.toml") } throws: {
+            String(describing: $0).contains("max_short_side")
+        }
+    }
+
     /// The class check is on by default with the temperature left to it (see
     /// `Sampler.defaultTemperature`); `class_check` is a boolean and says so when it is not.
     @Test func classCheckKey() throws {

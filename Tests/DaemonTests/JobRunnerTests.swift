@@ -262,6 +262,45 @@ extension JobRunnerTests {
 }
 
 extension JobRunnerTests {
+    /// Photos larger than the cap come back scaled down to a shorter side of the dataset's
+    /// `max_short_side`, the log says so, and the dataset's shift is a share of the written side.
+    @Test func largeImagesAreWrittenAtTheCappedSize() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        for name in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/spool/photos/\(name)", withIntermediateDirectories: true)
+            for i in 0..<3 {
+                try PNG.write(Image(width: 300, height: 200, mode: .grey, fill: UInt8(name == "a" ? 40 + i : 200 - i)),
+                              to: "\(root)/spool/photos/\(name)/\(i).png")
+            }
+        }
+        try "[generation]\npolicy = \"per-class\"\nper_class = 6\nmax_short_side = 64\nshift = 0.25\n"
+            .write(toFile: root + "/spool/photos/synthd.toml", atomically: true, encoding: .utf8)
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let train = try scheduler.queue.enqueue(.train, dataset: "photos", now: Date())
+        guard case .completed = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "photos", now: Date())
+        guard case .completed = scheduler.runner.run(generate, shouldStop: { false }) else { Issue.record("generation failed"); return }
+        let out = configuration.output + "/photos"
+        // The dataset's output folder is a link to its current generation.
+        let files = try ["a", "b"].flatMap { name in
+            try FileManager.default.contentsOfDirectory(atPath: out + "/" + name).map { name + "/" + $0 }
+        }
+        #expect(files.count == 12)
+        let sizes = Set(try files.map { file in try PNG.read(path: out + "/" + file) }.map { "\($0.width)x\($0.height)" })
+        #expect(sizes == ["96x64"])
+        #expect(lines.all.contains { $0.hasPrefix("info images written at 96x64, the dataset's 300x200 scaled down") }, "\(lines.all)")
+        // A quarter of the written 64 pixels (16), not of the dataset's 200 (50).
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let offsets = try String(contentsOfFile: out + "/manifest.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+            let parsed = try decoder.decode(SyntheticWriter.ManifestLine.self, from: Data(line.utf8))
+            return max(abs(try #require(parsed.shiftRight)), abs(try #require(parsed.shiftDown)))
+        }
+        #expect(offsets.count == 12 && offsets.allSatisfy { $0 <= 16 }, "\(offsets)")
+    }
+
     /// A configuration with spool, output and state under `root`, batches of 4, and a spool
     /// holding "pets": classes a and b of three (or `imagesPerClass`) small grey images each.
     static func petsUnder(_ root: String, imagesPerClass: Int = 3) throws -> Configuration {

@@ -108,6 +108,51 @@ import Testing
         #expect(resumed?.fitting == nil && resumed?.steps == 3, "a resumed older model stays one")
     }
 
+    /// A dataset of large images gets its synthetic images scaled down to a shorter side of
+    /// `maxShortSide` (never below the model's resolution), aspect kept; 0 writes the
+    /// dataset's size, and an older model's centre square is capped alike.
+    @Test func largeImagesAreWrittenScaledDown() throws {
+        let data = try DatasetFolder()
+        try data.addWideImages("cat", count: 3, value: 40, width: 400, height: 300)
+        try data.addWideImages("dog", count: 3, value: 160, width: 400, height: 300)
+        let path = NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)"
+        folders.append(path)
+        let state = try StateFolder(path)
+        var options = TrainingOptions()
+        options.batchSize = 4
+        options.baseChannels = 8
+        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options).train(.steps(1))
+        func writtenSizes(_ maxShortSide: Int?) throws -> Set<String> {
+            let (generator, record) = try SavedGenerator.load(state)
+            let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
+            defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+            var writer = SyntheticWriter(generator: generator, record: record, root: out)
+            if let maxShortSide { writer.maxShortSide = maxShortSide }
+            try writer.write(counts: [1, 2], seed: 3)
+            return Set(try files(out).map { file in
+                let image = try PNG.read(path: out + "/" + file)
+                return "\(image.width)x\(image.height)"
+            })
+        }
+        #expect(try writtenSizes(nil) == ["341x256"], "the default cap, 256")
+        #expect(try writtenSizes(150) == ["200x150"])
+        #expect(try writtenSizes(10) == ["43x32"], "not below the model's 32 pixels")
+        #expect(try writtenSizes(0) == ["400x300"], "0: the dataset's size")
+        #expect(try writtenSizes(300) == ["400x300"])
+        let record = try #require(try state.readRecord())
+        #expect(SyntheticWriter.sizeNote(record, maxShortSide: 300, setting: "--max-short-side") == nil)
+        let note = SyntheticWriter.sizeNote(record, maxShortSide: 150, setting: "--max-short-side")
+        #expect(note?.contains("200x150, the dataset's 400x300 scaled down") == true, "\(note ?? "nil")")
+        #expect(note?.contains("--max-short-side 150; 0 keeps") == true, "\(note ?? "nil")")
+
+        // A model from before whole images were fitted writes the centre square, capped.
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state.recordPath))) as! [String: Any]
+        json.removeValue(forKey: "fitting")
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: state.recordPath))
+        #expect(try writtenSizes(nil) == ["256x256"])
+        #expect(try writtenSizes(0) == ["300x300"])
+    }
+
     /// With the real counts known, each line carries its own class's count.
     @Test func manifestLinesCarryTheirClassesRealCount() throws {
         let (state, _) = try trainedState()

@@ -98,6 +98,22 @@ import Testing
         #expect(square.width == 48 && square.height == 48, "older models' rule: the centre square")
     }
 
+    /// A size over the cap keeps its aspect, its shorter side becoming the cap; one within it
+    /// stays as it is.
+    @Test func aCappedSizeKeepsItsAspect() {
+        func capped(_ width: Int, _ height: Int) -> [Int] {
+            let size = Resampling.cappedSize(width: width, height: height, maxShortSide: 256)
+            return [size.width, size.height]
+        }
+        #expect(capped(4032, 3024) == [341, 256])
+        #expect(capped(3024, 4032) == [256, 341])
+        #expect(capped(8000, 1000) == [2048, 256])
+        #expect(capped(300, 300) == [256, 256])
+        #expect(capped(5000, 257) == [4981, 256])
+        #expect(capped(256, 4000) == [256, 4000], "within the cap")
+        #expect(capped(28, 28) == [28, 28])
+    }
+
     @Test func theCentreSquareRuleCropsAndAreaAverages() {
         // 8 x 4: the centre 4 x 4 is kept; reduced to 2 x 2, each pixel averages a 2 x 2 block.
         var image = Image(width: 8, height: 4, mode: .grey, fill: 9)

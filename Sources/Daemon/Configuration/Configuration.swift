@@ -57,6 +57,9 @@ public struct Configuration: Equatable, Sendable {
     /// How far each written image is moved at random, as a share of its side
     /// (`SyntheticWriter.maxShift`); 0: written as drawn.
     public var shift = SyntheticWriter.defaultShift
+    /// The longest a written image's shorter side may be (`SyntheticWriter.maxShortSide`); 0:
+    /// the dataset's size.
+    public var maxShortSide = SyntheticWriter.defaultMaxShortSide
     /// Whether generation draws again the samples the judge puts in another class (`Judge`).
     public var classCheck = true
     /// Whether the class check also rejects near-copies of real images (`NearCopies`).
@@ -258,6 +261,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
             if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
             try r.number("shift", into: &c.shift, range: SyntheticWriter.shiftRange)
+            try r.integer("max_short_side", into: &c.maxShortSide, range: 0...65_536)
             try r.boolean("class_check", into: &c.classCheck)
             try r.boolean("drop_near_copies", into: &c.dropNearCopies)
         }

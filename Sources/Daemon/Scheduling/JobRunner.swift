@@ -267,9 +267,13 @@ public struct JobRunner: Sendable {
                 "asks for \(total) images (\(plan.rule)), over the daemon's cap of \(configuration.maxImagesPerDataset) "
                 + "per generation ([service] max_images_per_dataset)")
         }
+        let size = record.writtenSize(maxShortSide: settings.maxShortSide)
         try DiskSpace.check(configuration.output, neededBytes: DiskSpace.estimate(
-            images: total, width: record.imageWidth, height: record.imageHeight, channels: record.mode.channels))
+            images: total, width: size.width, height: size.height, channels: record.mode.channels))
         log.info("generating \(total) images with \(record.generatorID): \(plan.rule)")
+        if let note = SyntheticWriter.sizeNote(record, maxShortSide: settings.maxShortSide, setting: "[generation] max_short_side") {
+            log.info("\(note)")
+        }
         store.update(name) {
             $0.planned = Dictionary(uniqueKeysWithValues: zip(record.classes, counts))
             $0.plannedRule = plan.rule
@@ -305,7 +309,8 @@ public struct JobRunner: Sendable {
             writer.device = gpu
             writer.realCounts = real.counts
             writer.temperature = temperature
-            writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: record.imageWidth, height: record.imageHeight)
+            writer.maxShortSide = settings.maxShortSide
+            writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: size.width, height: size.height)
             writer.judge = judge
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, started.secondsAgo)
