@@ -53,9 +53,12 @@ public enum ImageFolder {
     /// image; no class may take its name there.
     public static let manifestName = "manifest.jsonl"
 
-    /// Whether a directory entry is worth looking at: not hidden, not a partial copy.
+    /// Whether a directory entry is worth looking at: not hidden, not a partial copy, not
+    /// macOS's `__MACOSX` (a zip made on a Mac unpacks its resource forks, `._<name>` files,
+    /// into that folder beside the content: a dataset or class of no images; PyTorch's
+    /// ImageFolder takes it as a class and fails on its files).
     public static func isVisible(_ name: String) -> Bool {
-        !(name.hasPrefix(".") || name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasSuffix("~"))
+        !(name.hasPrefix(".") || name.hasSuffix(".tmp") || name.hasSuffix(".part") || name.hasSuffix("~") || name == "__MACOSX")
     }
 
     public static func isImageName(_ name: String) -> Bool {

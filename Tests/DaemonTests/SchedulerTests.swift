@@ -561,6 +561,31 @@ import Testing
         #expect(!scheduler.store.datasets.contains(lossy))
     }
 
+    /// A zip made on a Mac, unpacked into the spool, leaves `__MACOSX` (resource forks, `._`
+    /// files) beside the dataset, and may leave one in it: neither is a dataset or a class;
+    /// the spool's is said once, the dataset trains on its real classes.
+    @Test func macOSArchiveFoldersAreNeitherDatasetsNorClasses() throws {
+        let (plain, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        try addImage(root, "__MACOSX/pets/cat/._1.png")
+        try addImage(root, "pets/__MACOSX/cat/._1.png")
+        try addImage(root, "copying.part/cat/1.png")
+        try addImage(root, "pets/cat/1.png")
+        scheduler.reconcile()
+        scheduler.takeSettled()
+        for name in ["__MACOSX", "pets", "__MACOSX", "copying.part"] { scheduler.handle(.changed(dataset: name)) }
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        #expect(!scheduler.store.datasets.contains("__MACOSX") && !scheduler.store.datasets.contains("copying.part"))
+        let reports = lines.all.filter { $0.contains("ignored") }
+        #expect(reports == ["warning spool entry '__MACOSX' ignored: macOS's resource forks from an unpacked zip, not a dataset (it may be deleted)"],
+                "\(lines.all)")
+        let scan = try ImageFolder.scan(root + "/spool/pets")
+        #expect(scan.classNames == ["cat"] && scan.emptyClasses.isEmpty, "an empty class is warned about")
+    }
+
     /// A spool on a network file system is scanned every 10 s (inotify hears only this
     /// machine's writes there) unless `poll_seconds` says otherwise; a local one is not scanned.
     @Test func aSpoolOnANetworkFileSystemIsScannedPeriodically() throws {

@@ -379,6 +379,12 @@ public final class Scheduler {
             reportUnusable(name, shown: name.debugDescription, problem: problem)
             return
         }
+        guard ImageFolder.isVisible(name) else {
+            if name == "__MACOSX" {
+                reportUnusable(name, shown: name, problem: "macOS's resource forks from an unpacked zip, not a dataset (it may be deleted)")
+            }
+            return  // a partial copy (".part", ".tmp"): taken under its final name
+        }
         guard directoryExists(folder) else { return removed(name) }
         // Settled again while its scan runs: the files may have changed behind the scan, so
         // scan once more when it is back (its result is then stale, not acted on).
@@ -509,7 +515,8 @@ public final class Scheduler {
 
     // MARK: Spool
 
-    /// Folders directly under the spool (datasets), hidden ones left out.
+    /// Folders directly under the spool (datasets), those `ImageFolder.isVisible` passes over
+    /// (hidden, partial copies, `__MACOSX`) left out.
     func spoolDatasets() -> [String] { listedSpool() ?? [] }
 
     /// The spool's dataset folders; nil when the spool cannot be listed (gone, unmounted, not
@@ -519,7 +526,7 @@ public final class Scheduler {
         for entry in listing.undecodable where entry.kind == S_IFDIR {
             reportUnusable(entry.lossy, shown: entry.escaped, problem: "name is not valid UTF-8; \(FolderListing.renameAdvice)")
         }
-        return listing.names.filter { !$0.hasPrefix(".") && directoryExists(configuration.spool + "/" + $0) }
+        return listing.names.filter { ImageFolder.isVisible($0) && directoryExists(configuration.spool + "/" + $0) }
     }
 
     /// Says once that a spool entry is not taken as a dataset, and why.
