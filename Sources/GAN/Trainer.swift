@@ -207,14 +207,16 @@ public final class Trainer {
     /// `memory`: what loading may take (see `TrainingSet.load`).
     public static func loadDataset(_ root: String, state: StateFolder, resolution: Int,
                                    limits: ImageLimits = .standard, confinedTo confinement: String? = nil,
-                                   memory: MemoryLimit? = .current()) throws -> TrainingSet {
+                                   memory: MemoryLimit? = .current(),
+                                   control: TrainingSet.LoadControl = TrainingSet.LoadControl()) throws -> TrainingSet {
         if let record = try state.readRecord() {
             return try TrainingSet.load(root, classMap: ClassMap(names: record.classes),
                                         resolution: record.configuration.resolution, fitting: record.imageFitting,
                                         mode: record.mode, limits: limits,
-                                        confinedTo: confinement, memory: memory)
+                                        confinedTo: confinement, memory: memory, control: control)
         }
-        return try TrainingSet.load(root, resolution: resolution, limits: limits, confinedTo: confinement, memory: memory)
+        return try TrainingSet.load(root, resolution: resolution, limits: limits, confinedTo: confinement, memory: memory,
+                                    control: control)
     }
 
     /// A trainer for `set`: a fresh model, or the state folder's, grown by any new classes.

@@ -93,9 +93,20 @@ struct Train: ParsableCommand {
         let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")
         defer { lock.release() }
         let loadStart = Moment.now
-        let set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution)
         let progress = ProgressLine()
-        progress.write(String(format: "loaded %d images in %d classes (%@, %dx%d) in %.1f s\n", set.count, set.classMap.count,
+        let set: TrainingSet
+        do {
+            set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution, control: TrainingSet.LoadControl(
+                progress: { read, total in
+                    guard read < total else { return }
+                    progress.update(fraction: Double(read) / Double(total), remaining: loadStart.secondsAgo * Double(total - read) / Double(read),
+                                    text: "reading images: \(read) of \(total)")
+                }, shouldStop: { Signals.stopRequested }))
+        } catch TrainingSet.Error.stopped(path: _) {
+            progress.finish("stopped while reading the images; nothing was written")
+            return
+        }
+        progress.finish(String(format: "loaded %d images in %d classes (%@, %dx%d) in %.1f s", set.count, set.classMap.count,
                               set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
                               loadStart.secondsAgo))
         // A file name may hold a line break: one line per file, escaped as the daemon's log does.

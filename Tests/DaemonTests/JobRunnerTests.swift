@@ -161,6 +161,31 @@ import Testing
         #expect(scheduler.output.current("pets") == nil, "nothing published")
     }
 
+    /// A stop asked while a training job reads its images ends the job there (the daemon
+    /// stops within a chunk of files, not after the whole dataset), writing nothing, its budget
+    /// kept; while it reads, the status says how far it is and how long is left.
+    @Test func aJobReadingItsImagesStopsAndSaysHowFarItIs() throws {
+        let scheduler = try scheduler(sliceMinutes: 10)
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .stopped(nil, nil) = scheduler.runner.run(train, shouldStop: { true }) else {
+            Issue.record("not stopped while reading"); return
+        }
+        #expect(!FileManager.default.fileExists(atPath: scheduler.store.folder("pets") + "/model.json"), "no step-0 checkpoint")
+
+        scheduler.store.update("pets") { $0.phase = .failed; $0.lastError = "an earlier attempt's" }
+        let control = scheduler.runner.readingControl("pets", phase: .training, shouldStop: { false })
+        control.progress(10, 100)
+        #expect(scheduler.store.get("pets").phase == .failed, "not said in the first second")
+        Thread.sleep(forTimeInterval: 1.05)
+        control.progress(25, 100)
+        let runtime = scheduler.store.get("pets")
+        #expect(runtime.phase == .training && runtime.lastError == nil && runtime.progress == nil)
+        #expect(runtime.detail?.hasPrefix("reading its images: 25 of 100, ") == true && runtime.detail?.hasSuffix("s left") == true,
+                "\(runtime.detail ?? "nil")")
+        control.progress(100, 100)
+        #expect(scheduler.store.get("pets").detail?.hasPrefix("reading its images: 25 of 100") == true, "the end is the job's to say")
+    }
+
     /// Generation is refused before anything is written when the dataset's synthd.toml asks for
     /// more images than the daemon's cap (its fault: held until it changes), or for more bytes
     /// than the output's file system has free (a full disk: retried later, then held).

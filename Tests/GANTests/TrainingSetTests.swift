@@ -77,6 +77,36 @@ final class DatasetFolder {
         #expect(abs(batch[(8 + 2) * 32 + 8 + 2] - (Float(50) * 2 / 255 - 1)) < 1e-6)
     }
 
+    /// The caller hears the files read after each chunk, up to all of them, and a stop asked
+    /// between chunks ends the load with `stopped`; the same files load alike either way.
+    @Test func aLoadReportsItsProgressAndStopsWhenAsked() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 100, value: 40)
+        try data.addImages("b", count: 100, value: 160)
+        var reported: [Int] = []
+        let set = try TrainingSet.load(data.root, resolution: 32, control: TrainingSet.LoadControl(progress: { read, total in
+            #expect(total == 200)
+            reported.append(read)
+        }))
+        #expect(reported.count >= 2 && reported.last == 200, "\(reported)")
+        #expect(zip(reported, reported.dropFirst()).allSatisfy { $0 < $1 }, "\(reported)")
+        #expect(try TrainingSet.load(data.root, resolution: 32).pixels == set.pixels)
+
+        var asked = 0
+        reported = []
+        #expect(throws: TrainingSet.Error.self) {
+            try TrainingSet.load(data.root, resolution: 32, control: TrainingSet.LoadControl(progress: { read, _ in reported.append(read) },
+                                                                                             shouldStop: { asked += 1; return asked > 1 }))
+        }
+        #expect(reported.count == 1 && reported[0] < 200, "stopped after the first chunk: \(reported)")
+        do {
+            _ = try TrainingSet.load(data.root, resolution: 32, control: TrainingSet.LoadControl(shouldStop: { true }))
+            Issue.record("not stopped")
+        } catch {
+            #expect(error.description == "\(data.root): reading the images stopped before it finished")
+        }
+    }
+
     @Test func classMapOnlyGrows() throws {
         let folder = try DatasetFolder()
         try folder.addImages("cat", count: 1, value: 10)

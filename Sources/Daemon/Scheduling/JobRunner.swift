@@ -106,6 +106,8 @@ public struct JobRunner: Sendable {
             }
         } catch is GenerationStopped {
             return .stopped(remainingSeconds: nil, budgetSeconds: nil)
+        } catch TrainingSet.Error.stopped(path: _) {
+            return .stopped(remainingSeconds: nil, budgetSeconds: nil)  // the job keeps its budget
         } catch {
             let changeKey = (try? (scanned ?? scan()).get())?.changeKey(folder: folder)
             return .failed(message: String(describing: error), retry: Self.retry(for: error, configuration: configuration),
@@ -141,7 +143,8 @@ public struct JobRunner: Sendable {
         // and another round.
         let set = try loadClaimingMemory(name) {
             try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
-                                    confinedTo: configuration.spool, memory: $0)
+                                    confinedTo: configuration.spool, memory: $0,
+                                    control: readingControl(name, phase: .training, shouldStop: shouldStop))
         }
         let log = logger.with(dataset: name)
         let rejected = RejectedFile.listed(set.rejected)
@@ -291,10 +294,13 @@ public struct JobRunner: Sendable {
             judge = try Judge.current(in: state, for: record, loadSet: {
                 log.info("no current judge for this model (none yet, or one saved by an older synthd): training one")
                 store.update(name) { $0.detail = "training the judge for the class check" }
-                return try loadClaimingMemory(name) {
+                let set = try loadClaimingMemory(name) {
                     try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
-                                            limits: limits, confinedTo: configuration.spool, memory: $0)
+                                            limits: limits, confinedTo: configuration.spool, memory: $0,
+                                            control: readingControl(name, phase: .generating, shouldStop: shouldStop))
                 }
+                store.update(name) { $0.detail = "training the judge for the class check" }
+                return set
             }, shouldStop: shouldStop, beforeSave: fence)
             if shouldStop() { throw GenerationStopped() }
             (judge as? Judge)?.dropsNearCopies = settings.dropNearCopies
@@ -345,6 +351,27 @@ public struct JobRunner: Sendable {
     /// (`load` is given that), and claims its share until the job ends (`run` releases it).
     /// A dataset that would fit alone waits for the others (`MemoryHeldByOthers`, retried
     /// later); one that cannot fit at all is the dataset's fault (`TrainingSet.Error`).
+    /// Reading a dataset's images as `synthd status` shows it ("reading its images: 3,200 of
+    /// 50,000, 40 s left"; at most once a second), stopped by `shouldStop`. Without it a
+    /// dataset of many photos read for minutes under "queued", and a stop waited it out.
+    func readingControl(_ name: String, phase: DatasetRuntime.Phase, shouldStop: @escaping () -> Bool) -> TrainingSet.LoadControl {
+        let started = Moment.now
+        var shown: Moment?
+        return TrainingSet.LoadControl(progress: { [store] read, total in
+            guard read < total, shown.map({ $0.secondsAgo >= 1 }) ?? (started.secondsAgo >= 1) else { return }
+            shown = .now
+            let left = started.secondsAgo * Double(total - read) / Double(read)
+            store.update(name) {
+                $0.phase = phase
+                $0.detail = "reading its images: \(read) of \(total), \(DatasetStatus.duration(left)) left"
+                $0.progress = nil
+                $0.eta = nil
+                $0.lastError = nil  // this attempt's, if any, comes when it ends
+                $0.retryAt = nil
+            }
+        }, shouldStop: shouldStop)
+    }
+
     func loadClaimingMemory(_ name: String, _ load: (MemoryLimit?) throws -> TrainingSet) throws -> TrainingSet {
         let available = memory.available(to: name)
         do {
