@@ -4,6 +4,17 @@ public enum ImageFile {
         try read(bytes: readImageFile(path: path, limits: limits), path: path, limits: limits)
     }
 
+    /// `read` for an image about to be reduced to `minimumSide` or less a side: a large JPEG is
+    /// decoded reduced (`JPEG.decode(_:path:limits:reducedTo:)`), other formats whole; with
+    /// the size of the file's image.
+    public static func read(path: String, limits: ImageLimits = .standard,
+                            reducedTo minimumSide: Int) throws(ImageError) -> (image: Image, width: Int, height: Int) {
+        let bytes = try readImageFile(path: path, limits: limits)
+        if JPEG.hasSignature(bytes) { return try JPEG.decode(bytes, path: path, limits: limits, reducedTo: minimumSide) }
+        let image = try read(bytes: bytes, path: path, limits: limits)
+        return (image, image.width, image.height)
+    }
+
     /// Decodes bytes already in memory; `path` names them in errors.
     public static func read(bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
         if PNG.hasSignature(bytes) { return try PNG.decode(bytes, path: path, limits: limits) }

@@ -50,6 +50,55 @@ func encodeJPEG(_ image: Image) -> [UInt8] {
         #expect(spread > 100, "a fixture of every ink varying gives many levels (got \(spread))")
     }
 
+    /// A large JPEG about to be fitted to R x R decodes reduced by libjpeg's DCT scaling, as
+    /// Pillow's `draft` decodes it (the fixture: Pillow's 1/8 of a 600 x 400 photo-like
+    /// image), with the file's own size. Fitted to 32 x 32, what loading decodes (at least
+    /// 4 x 32 a side: 300 x 200 here) is the whole image's fit within a few levels; reduced
+    /// to 32 itself, an output pixel would weigh 8 x 8 blocks cut by its edges as uniform,
+    /// 30 levels off at one sharp edge of this image (mean 1.1); to 64 (1/4), 7 (mean 0.27).
+    @Test func largeJPEGsDecodeReducedAsPillowsDraft() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let reduced = try ImageFile.read(path: fixtures + "photo-600x400.jpg", reducedTo: 32)
+        #expect(reduced.width == 600 && reduced.height == 400)
+        #expect(reduced.image.width == 75 && reduced.image.height == 50 && reduced.image.mode == .rgb)
+        let pillow = try ImageFile.read(path: fixtures + "photo-600x400-draft-75x50-pillow.png")
+        let worst = zip(reduced.image.pixels, pillow.pixels).map { abs(Int($0) - Int($1)) }.max()!
+        #expect(worst <= 1, "libjpeg's scaled IDCT in both (got \(worst) levels)")
+
+        let whole = try ImageFile.read(path: fixtures + "photo-600x400.jpg")
+        #expect(whole.width == 600 && whole.height == 400)
+        let loaded = try ImageFile.read(path: fixtures + "photo-600x400.jpg", reducedTo: 4 * 32)
+        #expect(loaded.image.width == 300 && loaded.image.height == 200)
+        let fittedWhole = Resampling.fit(whole, resolution: 32), fittedReduced = Resampling.fit(loaded.image, resolution: 32)
+        let differences = zip(fittedWhole.pixels, fittedReduced.pixels).map { abs(Int($0) - Int($1)) }
+        let mean = Double(differences.reduce(0, +)) / Double(differences.count)
+        #expect(differences.max()! <= 3 && mean < 0.2, "worst \(differences.max()!), mean \(mean)")
+
+        // At 64 x 64 the reduction stops at 1/4 (100 rows; 1/8 would leave 50).
+        let forLarger = try ImageFile.read(path: fixtures + "photo-600x400.jpg", reducedTo: 64)
+        #expect(forLarger.image.width == 150 && forLarger.image.height == 100)
+    }
+
+    /// The reduction keeps both sides at least the side asked for, in halvings down to 1/8.
+    @Test func theReductionKeepsBothSidesAtLeastTheSideAsked() throws {
+        #expect(JPEG.reduction(width: 4032, height: 3024, minimumSide: 32) == 8)
+        #expect(JPEG.reduction(width: 600, height: 400, minimumSide: 64) == 4)
+        #expect(JPEG.reduction(width: 100, height: 100, minimumSide: 32) == 2)
+        #expect(JPEG.reduction(width: 63, height: 4000, minimumSide: 32) == 2, "ceil(63 / 2) = 32")
+        #expect(JPEG.reduction(width: 62, height: 4000, minimumSide: 32) == 1)
+        #expect(JPEG.reduction(width: 28, height: 28, minimumSide: 32) == 1)
+        // A grey JPEG reduces too, and a small one decodes whole.
+        var large = Image(width: 256, height: 128, mode: .grey)
+        for y in 0..<128 { for x in 0..<256 { large[x, y, 0] = UInt8((x + y) / 2) } }
+        let grey = try JPEG.decode(encodeJPEG(large), path: "g.jpg", reducedTo: 32)
+        #expect(grey.image.mode == .grey && grey.image.width == 64 && grey.image.height == 32 && grey.width == 256)
+        // Pixel (10, 10) is the block x, y in 40...43, where (x + y) / 2 averages 41.5.
+        let blockMean = Int(grey.image[10, 10, 0])
+        #expect((39...44).contains(blockMean), "a 4 x 4 block's mean: \(blockMean)")
+        let small = try JPEG.decode(encodeJPEG(gradient(.rgb)), path: "s.jpg", reducedTo: 32)
+        #expect(small.image.width == 16 && small.width == 16)
+    }
+
     /// The conversion by hand: no ink is white, full cyan is (0, 255, 255), black ink halves
     /// what is left; an Adobe file stores each value inverted.
     @Test func cmykByHand() {
