@@ -84,7 +84,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .tooManyPixels(let path, let width, let height, let limit):
             return "\(path): image is \(width)x\(height) pixels, over the limit of \(limit) pixels; skipped"
         case .notAnImage(let path):
-            return "\(path): not a PNG, JPEG, WebP, BMP or PGM/PPM file"
+            return "\(path): not a PNG, JPEG, WebP, BMP, PGM/PPM or TIFF file"
         case .notRegularFile(let path, let kind):
             return "\(path): a \(kind), not a regular file; skipped"
         case .unwritable(let path, let reason):

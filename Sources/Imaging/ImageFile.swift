@@ -1,4 +1,4 @@
-/// Reads a PNG, a JPEG, a WebP, a BMP or a PGM/PPM, whichever the file's first bytes say it is.
+/// Reads a PNG, a JPEG, a WebP, a BMP, a PGM/PPM or a TIFF, whichever the file's first bytes say it is.
 public enum ImageFile {
     public static func read(path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
         try read(bytes: readImageFile(path: path, limits: limits), path: path, limits: limits)
@@ -22,6 +22,7 @@ public enum ImageFile {
         if WebP.hasSignature(bytes) { return try WebP.decode(bytes, path: path, limits: limits) }
         if BMP.hasSignature(bytes) { return try BMP.decode(bytes, path: path, limits: limits) }
         if PNM.hasSignature(bytes) { return try PNM.decode(bytes, path: path, limits: limits) }
+        if TIFF.hasSignature(bytes) { return try TIFF.decode(bytes, path: path, limits: limits) }
         throw bytes.isEmpty ? .unreadable(path: path, reason: "empty file") : .notAnImage(path: path)
     }
 }

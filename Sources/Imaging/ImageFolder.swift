@@ -47,7 +47,7 @@ public enum ImageFolder {
         }
     }
 
-    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "bmp", "ppm", "pgm", "pnm"]
+    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "bmp", "ppm", "pgm", "pnm", "tif", "tiff"]
 
     /// The file beside the class folders of synthd's output trees that lists every written
     /// image; no class may take its name there.
@@ -66,11 +66,11 @@ public enum ImageFolder {
         return imageExtensions.contains(name[name.index(after: dot)...].lowercased())
     }
 
-    /// Image formats synthd does not decode, by extension, with their names: PyTorch's
-    /// ImageFolder reads TIFF, so a folder of them trains there, and
-    /// here they were passed over like a README (a dataset of WebP files, read since, had "no images yet").
+    /// Image formats synthd does not decode, by extension, with their names: passed over like
+    /// a README, a folder of them had "no images yet" (a dataset of WebP or TIFF files did,
+    /// before they were read).
     static let unreadImageFormats: [String: String] = [
-        "gif": "GIF", "tif": "TIFF", "tiff": "TIFF",
+        "gif": "GIF",
         "pbm": "PBM", "heic": "HEIC", "heif": "HEIF", "avif": "AVIF", "jxl": "JPEG XL", "jp2": "JPEG 2000",
     ]
 
@@ -80,7 +80,7 @@ public enum ImageFolder {
         guard isVisible(name), let dot = name.lastIndex(of: ".") else { return nil }
         let suffix = name[name.index(after: dot)...]
         guard let format = unreadImageFormats[suffix.lowercased()] else { return nil }
-        return "a \(format) image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with ImageMagick's "
+        return "a \(format) image, not read: synthd reads PNG, JPEG, WebP, BMP, PGM/PPM and TIFF (convert it, e.g. with ImageMagick's "
             + "`mogrify -format png *.\(suffix)`, and remove the original)"
     }
 

@@ -105,9 +105,9 @@ import Testing
         try drop("empty/cat/notes.txt", into: scheduler, root: root)
         #expect(scheduler.store.get("empty").detail == "no images yet (expected <dataset>/<class>/<image>)")
         // Images of a format synthd does not read: named, not "no images yet".
-        try drop("tiff/cat/1.tif", into: scheduler, root: root)
-        #expect(scheduler.store.get("tiff").detail == "no images synthd can read: 1 file not read (\(root)/spool/tiff/cat/1.tif: "
-            + "a TIFF image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with ImageMagick's `mogrify -format png *.tif`, "
+        try drop("gif/cat/1.gif", into: scheduler, root: root)
+        #expect(scheduler.store.get("gif").detail == "no images synthd can read: 1 file not read (\(root)/spool/gif/cat/1.gif: "
+            + "a GIF image, not read: synthd reads PNG, JPEG, WebP, BMP, PGM/PPM and TIFF (convert it, e.g. with ImageMagick's `mogrify -format png *.gif`, "
             + "and remove the original))")
         try FileManager.default.createDirectory(atPath: root + "/spool/flat/cat", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: root + "/spool/flat/1.png", toPath: root + "/spool/flat/cat/1.png")

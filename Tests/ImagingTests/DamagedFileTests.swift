@@ -106,6 +106,18 @@ import Testing
         readsMutants(of: seeds, count: 600, seed: { UInt64(400 + $0) }, path: "spool/x.ppm")
     }
 
+    /// TIFFs of the kinds Pillow writes (LZW, Deflate, PackBits, group 4, JPEG, 16-bit, alpha,
+    /// two pages), damaged: libtiff's reading of a directory, a strip and its decompression,
+    /// through synthd's memory callbacks.
+    @Test func damagedTIFFs() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let seeds = try ["tiff-rgb-lzw-16x12", "tiff-grey-deflate-16x12", "tiff-palette-packbits-16x12", "tiff-bilevel-g4-16x12",
+                         "tiff-jpeg-64x48", "tiff-grey16-16x12", "tiff-rgba-16x12", "tiff-two-pages-16x12"].map {
+            try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0 + ".tif")))
+        }
+        readsMutants(of: seeds, count: 500, seed: { UInt64(500 + $0) }, path: "spool/x.tif")
+    }
+
     /// IDX files (what `synthd import-idx` reads), plain and gzip: an array whose size is its
     /// dimensions' product, or the error naming the file. Header fields set to 2^32 - 1 made
     /// the product of the dimensions overflow (a trap) before 2026-12-03.

@@ -51,16 +51,16 @@ import Testing
         #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.hasPrefix("1 image lies directly in \(one), outside any class folder, and is not read (x.png):") == true)
     }
 
-    /// Images of formats PyTorch reads and synthd does not (TIFF, ...) are skipped
-    /// with their reason, as a corrupt image is, not passed over like a README.
+    /// Images of formats synthd does not read (GIF, HEIC, ...) are skipped with their reason,
+    /// as a corrupt image is, not passed over like a README; TIFF is read.
     @Test func imagesOfFormatsNotReadAreSkippedWithTheirReason() throws {
-        let root = try folder(["cat/1.png", "cat/2.TIFF", "cat/3.gif", "cat/4.webp", "cat/6.bmp", "cat/notes.txt", "cat/.5.tiff"])
+        let root = try folder(["cat/1.png", "cat/2.HEIC", "cat/3.gif", "cat/4.webp", "cat/6.bmp", "cat/7.TIFF", "cat/notes.txt", "cat/.5.tiff"])
         defer { try? FileManager.default.removeItem(atPath: root) }
         let scan = try ImageFolder.scan(root)
-        #expect(scan.files["cat"] == [root + "/cat/1.png", root + "/cat/4.webp", root + "/cat/6.bmp"])
-        #expect(scan.skipped.map(\.path) == [root + "/cat/2.TIFF", root + "/cat/3.gif"])
-        #expect(scan.skipped.first?.reason == "a TIFF image, not read: synthd reads PNG, JPEG, WebP, BMP and PGM/PPM (convert it, e.g. with "
-            + "ImageMagick's `mogrify -format png *.TIFF`, and remove the original)")
+        #expect(scan.files["cat"] == [root + "/cat/1.png", root + "/cat/4.webp", root + "/cat/6.bmp", root + "/cat/7.TIFF"])
+        #expect(scan.skipped.map(\.path) == [root + "/cat/2.HEIC", root + "/cat/3.gif"])
+        #expect(scan.skipped.first?.reason == "a HEIC image, not read: synthd reads PNG, JPEG, WebP, BMP, PGM/PPM and TIFF (convert it, e.g. with "
+            + "ImageMagick's `mogrify -format png *.HEIC`, and remove the original)")
         #expect(scan.ignored.contains(root + "/cat/notes.txt") && scan.ignored.contains(root + "/cat/.5.tiff"))
     }
 
