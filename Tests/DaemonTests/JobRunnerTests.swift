@@ -271,6 +271,7 @@ extension JobRunnerTests {
         #expect(status.diversity == diversity)
         #expect(status.summary().contains(String(format: "a: 20 (real: 3), diversity %.2f", diversity["a"]!)), "\(status.summary())")
         #expect(status.summary().contains("\n  synthetic per real image: 6.67 (measured: beyond 0.5"), "\(status.summary())")
+        #expect(status.summary().contains("\n  outputs: 40 images from step-"), "written at the dataset's size: \(status.summary())")
         // Every manifest line says how many real images its class had, for readers that weigh.
         let manifest = try String(contentsOfFile: configuration.output + "/pets/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(manifest.count == 40 && manifest.allSatisfy { $0.contains("\"real_in_class\":3") }, "\(manifest.first ?? "")")
@@ -316,6 +317,9 @@ extension JobRunnerTests {
         let sizes = Set(try files.map { file in try PNG.read(path: out + "/" + file) }.map { "\($0.width)x\($0.height)" })
         #expect(sizes == ["96x64"])
         #expect(lines.all.contains { $0.hasPrefix("info images written at 96x64, the dataset's 300x200 scaled down") }, "\(lines.all)")
+        let status = try #require(try DatasetStatus.read(configuration.state).first { $0.dataset == "photos" })
+        #expect(status.summary().contains("(grey, 300x200)"), "\(status.summary())")
+        #expect(status.summary().contains("\n  outputs: 12 images at 96x64 from step-"), "\(status.summary())")
         // A quarter of the written 64 pixels (16), not of the dataset's 200 (50).
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase

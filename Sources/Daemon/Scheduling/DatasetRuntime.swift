@@ -36,6 +36,9 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// Images in the published generation, and which checkpoint made them.
     public var outputsWritten: Int = 0
     public var generation: String?
+    /// The size its images were written at ("341x256"), where that is not the dataset's
+    /// (`[generation] max_short_side`).
+    public var outputSize: String?
     /// Synthetic images per class of the latest generation job, and the rule that chose them.
     public var planned: [String: Int]?
     public var plannedRule: String?

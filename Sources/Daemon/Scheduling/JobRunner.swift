@@ -341,6 +341,7 @@ public struct JobRunner: Sendable {
         store.update(name) {
             $0.outputsWritten = written
             $0.generation = generation
+            $0.outputSize = size == (record.imageWidth, record.imageHeight) ? nil : "\(size.width)x\(size.height)"
             if published { $0.diversity = diversity?.isEmpty == false ? diversity : nil }
         }
         log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")

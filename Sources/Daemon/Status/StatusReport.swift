@@ -16,6 +16,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var device: String?
     public var outputsWritten: Int?
     public var generation: String?
+    /// The size the outputs were written at, where that is not the dataset's.
+    public var outputSize: String?
     /// Synthetic images per class of the latest generation, and the rule that chose them.
     public var synthetic: [String: Int]?
     public var syntheticRule: String?
@@ -106,6 +108,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             imagesPerClass: report?.imagesPerClass,
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
         status.diversity = runtime?.diversity
+        status.outputSize = runtime?.outputSize
         status.layoutAdvice = report?.layoutAdvice
         status.best = record?.best
         status.unaugmentedPasses = record?.unaugmentedPasses
@@ -146,7 +149,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         } else {
             text += " no checkpoint yet"
         }
-        if let outputsWritten, let generation { text += "\n  outputs: \(outputsWritten) images from \(generation)" }
+        if let outputsWritten, let generation {
+            text += "\n  outputs: \(outputsWritten) images" + (outputSize.map { " at \($0)" } ?? "") + " from \(generation)"
+        }
         if let synthetic, let syntheticRule {
             let real = imagesPerClass ?? [:]
             text += "\n  synthetic per class (\(syntheticRule)):"
