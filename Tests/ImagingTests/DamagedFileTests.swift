@@ -28,16 +28,20 @@ import Testing
     }
 
     /// `count` damaged copies of each seed (`seed(i)` seeds the i-th's mutations), each
-    /// adjusted by `adjust` (given the mutant's number), read as a file at `path`: every one
-    /// well formed, and both outcomes many times (the damage reaches past the first check).
+    /// adjusted by `adjust` (given the mutant's number), read as a file at `path` by `decode`
+    /// (`ImageFile.read`'s dispatch unless given): every one well formed, and both outcomes
+    /// many times (the damage reaches past the first check).
     func readsMutants(of seeds: [[UInt8]], count: Int, seed: (Int) -> UInt64, path: String,
-                      adjust: (inout [UInt8], Int) -> Void = { _, _ in }) {
+                      adjust: (inout [UInt8], Int) -> Void = { _, _ in },
+                      decode: ((_ bytes: [UInt8], _ path: String) throws(ImageError) -> Image)? = nil) {
         var decoded = 0, refused = 0
         for (s, original) in seeds.enumerated() {
             for (i, var bytes) in Mutations(of: original, count: count, seed: seed(s)).enumerated() {
                 adjust(&bytes, i)
-                let read = expectWellFormed({ () throws(ImageError) in try ImageFile.read(bytes: bytes, path: path, limits: Self.limits) },
-                                            path: path, mutant: i)
+                let read = expectWellFormed({ () throws(ImageError) in
+                    if let decode { return try decode(bytes, path) }
+                    return try ImageFile.read(bytes: bytes, path: path, limits: Self.limits)
+                }, path: path, mutant: i)
                 if read { decoded += 1 } else { refused += 1 }
             }
         }
@@ -72,6 +76,10 @@ import Testing
                      try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "progressive-16x16.jpg"))),
                      try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + "cmyk-16x12.jpg")))]
         readsMutants(of: seeds, count: 800, seed: { UInt64(100 + $0) }, path: "spool/x.jpg")
+        // Decoded reduced by DCT scaling, as a dataset's large JPEGs are (1/2 of these).
+        readsMutants(of: seeds, count: 400, seed: { UInt64(150 + $0) }, path: "spool/y.jpg", decode: { bytes, path throws(ImageError) in
+            try JPEG.decode(bytes, path: path, limits: Self.limits, reducedTo: 8).image
+        })
     }
 
     /// WebP, lossy and lossless with alpha, damaged. The RIFF size field is set right again in
