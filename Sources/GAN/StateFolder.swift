@@ -262,6 +262,38 @@ public struct StateFolder: Sendable {
         }
     }
 
+    /// Where `setModelAside` keeps the model it replaced.
+    public var previousModelPath: String { path + "/previous-model" }
+    /// Files that are the folder's, not its model's: they stay when the model is set aside.
+    static let notTheModels: Set<String> = ["daemon.json", "dataset.json", ".lock", "previous-model", ".previous-model.tmp"]
+
+    /// Moves the model (record, checkpoints, judge, pictures, scores) into `previous-model/`,
+    /// replacing what an earlier replacement left there, so that the next training makes a
+    /// new one. The files go to a staging folder, the record last: until it has moved, the
+    /// model is here (a replacement cut short is continued by the next call); after it, the
+    /// folder holds none, and the staging folder, whole, becomes `previous-model/`.
+    public func setModelAside() throws {
+        let staging = path + "/.previous-model.tmp", manager = FileManager.default
+        func move(_ from: String, _ to: String) throws {
+            guard rename(from, to) == 0 else {
+                throw Error(path: from, reason: "cannot move it to \(to): \(String(cString: strerror(errno)))")
+            }
+        }
+        if manager.fileExists(atPath: staging + "/model.json") {
+            // Cut short after the record moved: that model is whole in the staging folder.
+            try? manager.removeItem(atPath: previousModelPath)
+            try move(staging, previousModelPath)
+        }
+        guard manager.fileExists(atPath: recordPath) else { return }
+        try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: path) where !Self.notTheModels.contains(name) && name != "model.json" {
+            try move(path + "/" + name, staging + "/" + name)
+        }
+        try move(recordPath, staging + "/model.json")
+        try? manager.removeItem(atPath: previousModelPath)
+        try move(staging, previousModelPath)
+    }
+
     public func writeDatasetReport(_ report: DatasetReport) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -4,6 +4,7 @@ import Foundation
 import GAN
 import Imaging
 import Logging
+import Spool
 import Testing
 
 @Suite final class JobRunnerTests {
@@ -328,6 +329,40 @@ extension JobRunnerTests {
             return max(abs(try #require(parsed.shiftRight)), abs(try #require(parsed.shiftDown)))
         }
         #expect(offsets.count == 12 && offsets.allSatisfy { $0 <= 16 }, "\(offsets)")
+    }
+
+    /// `resolution = 64` written into a trained dataset's synthd.toml makes a new 64 x 64
+    /// model (it used to do nothing): the settled dataset gets a training job, which sets the
+    /// 32 x 32 model aside in previous-model/ and trains a new one with the first training's
+    /// budget; the daemon-wide default stays the 32 of new datasets.
+    @Test func aSynthdTomlAskingForAnotherModelTrainsANewOne() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        configuration.settleSeconds = 0
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed(let fingerprint) = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        scheduler.finish(train, .completed(fingerprint: fingerprint), stopping: false)
+        let state = try StateFolder(scheduler.store.folder("pets"))
+        let first = try #require(try state.readRecord())
+        #expect(first.configuration.resolution == 32)
+
+        try "[training]\nresolution = 64\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let jobs = try scheduler.queue.snapshot().filter { $0.dataset == "pets" && $0.state == .queued }
+        #expect(jobs.map(\.kind) == [.generate, .train], "the first model's outputs, then the new model: \(jobs)")
+        #expect(scheduler.store.get("pets").detail == "synthd.toml asks for a new model: resolution 64 (the model's: 32)")
+
+        guard let job = jobs.last, case .completed = scheduler.runner.run(job, shouldStop: { false }) else {
+            Issue.record("the new model's training failed"); return
+        }
+        let made = try #require(try state.readRecord())
+        #expect(made.configuration.resolution == 64 && made.steps > 0)
+        #expect(try StateFolder(state.previousModelPath).readRecord() == first)
+        #expect(lines.all.contains { $0.contains("synthd.toml asks for a new model (resolution 64 (the model's: 32)): the model of \(first.steps) steps is kept in") },
+                "\(lines.all)")
     }
 
     /// A configuration with spool, output and state under `root`, batches of 4, and a spool

@@ -139,6 +139,16 @@ public struct JobRunner: Sendable {
         let name = job.dataset, folderPath = datasetFolder(name)
         let settings = try Configuration.forDataset(at: folderPath, base: configuration)
         let state = try StateFolder(store.folder(name))
+        if let made = try state.readRecord() {
+            let changes = ModelChange.asked(by: settings, over: configuration, of: made)
+            if !changes.isEmpty {
+                try fence()  // in a cluster: only while this node still holds the job
+                try state.setModelAside()
+                let said = "synthd.toml asks for a new model (\(changes.joined(separator: ", "))): the model of \(made.steps) steps "
+                    + "is kept in \(state.previousModelPath), and a new one is trained"
+                logger.with(dataset: name).info("\(said)")
+            }
+        }
         // The fingerprint was taken first: files that change while loading make a newer one,
         // and another round.
         let set = try loadClaimingMemory(name) {

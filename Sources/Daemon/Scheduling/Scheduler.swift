@@ -439,7 +439,13 @@ public final class Scheduler {
         }
         if fingerprint.value == runtime.trainedFingerprint {
             // Nothing new to learn (a touch, a .ready file, a synthd.toml); but a synthd.toml
-            // that asks for other outputs than the published ones is a generation job.
+            // that asks for another model is a training job (`ModelChange`: the job makes the
+            // new model), and one that asks for other outputs than the published ones a
+            // generation job.
+            if !jobs.contains(where: { $0.kind == .train }), let changes = modelChanges(name), !changes.isEmpty {
+                enqueue(.train, name, detail: "synthd.toml asks for a new model: \(changes.joined(separator: ", "))")
+                return
+            }
             if jobs.isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
                 enqueue(.generate, name, detail: "generation settings changed")
                 return
@@ -483,6 +489,15 @@ public final class Scheduler {
             logger.warning("\(error)", metadata: ["dataset": "\(name)"])
             return nil
         }
+    }
+
+    /// What the dataset's synthd.toml asks of its model that the model was not made with
+    /// (`ModelChange`); nil without a model or with settings that do not read (the generation
+    /// check logs those).
+    func modelChanges(_ name: String) -> [String]? {
+        guard let record = try? StateFolder(store.folder(name)).readRecord(),
+              let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration) else { return nil }
+        return ModelChange.asked(by: settings, over: configuration, of: record)
     }
 
     func removed(_ name: String) {

@@ -1,0 +1,63 @@
+import Foundation
+import GAN
+import Testing
+
+/// Setting a model aside (a dataset's synthd.toml asked for another model): every file of the
+/// model moves to `previous-model/`, the folder's own files stay, and a replacement cut short
+/// at any point is finished by the next, losing neither model.
+@Suite final class StateFolderTests {
+    let root = NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)"
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    func write(_ files: [String: String], in folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(toFile: folder + "/" + name, atomically: true, encoding: .utf8) }
+    }
+
+    func contents(_ folder: String) throws -> [String: String] {
+        var found: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            var isFolder: ObjCBool = false
+            FileManager.default.fileExists(atPath: folder + "/" + name, isDirectory: &isFolder)
+            found[name] = isFolder.boolValue ? "(folder)" : try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
+        }
+        return found
+    }
+
+    @Test func theModelMovesAsideAndTheFoldersOwnFilesStay() throws {
+        let state = try StateFolder(root)
+        let model = ["model.json": "m1", "checkpoint.ckpt": "c1", "judge.ckpt": "j1", "samples.png": "s1", "best-step-5.ckpt": "b1"]
+        try write(model.merging(["daemon.json": "d", "dataset.json": "r", ".lock": ""]) { $1 }, in: root)
+        try state.setModelAside()
+        #expect(try contents(root) == ["daemon.json": "d", "dataset.json": "r", ".lock": "", "previous-model": "(folder)"])
+        #expect(try contents(state.previousModelPath) == model)
+        #expect(try state.readRecord() == nil, "no model here: the next training makes one")
+
+        // The next replacement replaces the one before.
+        try write(["model.json": "m2", "checkpoint.ckpt": "c2"], in: root)
+        try state.setModelAside()
+        #expect(try contents(state.previousModelPath) == ["model.json": "m2", "checkpoint.ckpt": "c2"])
+        // Without a model, nothing to do.
+        try state.setModelAside()
+        #expect(try contents(state.previousModelPath) == ["model.json": "m2", "checkpoint.ckpt": "c2"])
+    }
+
+    /// Cut short before the record moved: the model is still here (its record), partly
+    /// staged; the next call moves the rest. Cut short after: the staged model is whole, and
+    /// becomes `previous-model/` even though a new model has been made here since.
+    @Test func aReplacementCutShortIsFinished() throws {
+        let state = try StateFolder(root)
+        let staging = root + "/.previous-model.tmp"
+        try write(["checkpoint.ckpt": "c1"], in: staging)
+        try write(["model.json": "m1", "judge.ckpt": "j1", "daemon.json": "d"], in: root)
+        try state.setModelAside()
+        #expect(try contents(state.previousModelPath) == ["model.json": "m1", "checkpoint.ckpt": "c1", "judge.ckpt": "j1"])
+        #expect(try contents(root) == ["daemon.json": "d", "previous-model": "(folder)"])
+
+        try write(["model.json": "m2", "checkpoint.ckpt": "c2"], in: staging)
+        try write(["model.json": "m3", "checkpoint.ckpt": "c3"], in: root)
+        try state.setModelAside()
+        #expect(try contents(state.previousModelPath) == ["model.json": "m3", "checkpoint.ckpt": "c3"], "the latest replaced model")
+        #expect(!FileManager.default.fileExists(atPath: staging))
+    }
+}
