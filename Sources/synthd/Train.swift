@@ -32,7 +32,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --minutes, a model without augmentation stops after this many passes over the images if the minutes last longer (as the daemon's max_epochs; on a GPU a few minutes are hundreds of passes, and an unaugmented discriminator that sees the same images that often memorises them); 0: no cap.")
     var maxEpochs = TrainingBudget.defaultMaxEpochs
     @Option(help: "Seed of weights, noise, augmentation and data order (new models only).") var seed: UInt64 = 0
-    @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
+    @Option(help: "Model resolution, 32 or 64 (new models only; default 32).") var resolution: Int?
     @Option(help: "Images per step.") var batch = 64
     @Option(help: "Adversarial loss: hinge or non-saturating (new models only).") var loss = "hinge"
     @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on, off, or adaptive (ADA: each transform as often as D's overfitting calls for) (new models only).")
@@ -64,7 +64,7 @@ struct Train: ParsableCommand {
         if let minutes, minutes <= 0 { throw ValidationError("--minutes must be positive") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         guard maxEpochs >= 0, maxEpochs.isFinite else { throw ValidationError("--max-epochs must be 0 (no cap) or more") }
-        guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
+        guard [32, 64].contains(resolution ?? 32) else { throw ValidationError("--resolution must be 32 or 64") }
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
         guard GeneratorConditioning(rawValue: conditioning) != nil else { throw ValidationError("--conditioning must be input or norm") }
@@ -96,7 +96,7 @@ struct Train: ParsableCommand {
         let progress = ProgressLine()
         let set: TrainingSet
         do {
-            set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution, control: TrainingSet.LoadControl(
+            set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution ?? 32, control: TrainingSet.LoadControl(
                 progress: { read, total in
                     guard read < total else { return }
                     progress.update(fraction: Double(read) / Double(total), remaining: loadStart.secondsAgo * Double(total - read) / Double(read),
@@ -139,9 +139,15 @@ struct Train: ParsableCommand {
         }
         if let previous {
             let added = set.classMap.count - previous.classes.count
-            progress.write("resuming at step \(previous.steps)"
+            let side = previous.configuration.resolution
+            progress.write("resuming at step \(previous.steps) of a \(side)x\(side) model"
                 + (set.count != previous.imagesAtLastRun ? ", fine-tuning on \(set.count) images (was \(previous.imagesAtLastRun))" : "")
                 + (added > 0 ? ", \(added) new classes" : "") + "\n")
+            // A resumed model trains as it was made: say so where that is not what was asked.
+            if let resolution, resolution != side {
+                progress.write("note: --resolution \(resolution) is for new models; \(state) holds a \(side)x\(side) one "
+                               + "(another --state trains a new model)\n")
+            }
         }
         if let split = trainer.split {
             progress.write("holding out \(split.heldOut.count) of \(set.count) images to choose the checkpoint on\n")

@@ -62,6 +62,8 @@ import Glibc
         minutes = 0.05
         checkpoint_seconds = 1
         batch = 8
+        [generation]
+        max_short_side = 0          # written at the photos' own size: the memory bounded here
         [service]
         threads = 2
         """)
