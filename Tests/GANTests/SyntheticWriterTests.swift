@@ -23,6 +23,36 @@ import Testing
         return (state, data)
     }
 
+    /// A model of few steps trained on `width` x `height` images (two classes of three).
+    func trainedOnImages(width: Int, height: Int, mode: Image.Mode, steps: Int) throws -> (StateFolder, DatasetFolder, TrainingOptions) {
+        let data = try DatasetFolder()
+        try data.addWideImages("cat", count: 3, value: 40, width: width, height: height, mode: mode)
+        try data.addWideImages("dog", count: 3, value: 160, width: width, height: height, mode: mode)
+        let path = NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)"
+        folders.append(path)
+        let state = try StateFolder(path)
+        var options = TrainingOptions()
+        options.batchSize = 4
+        options.baseChannels = 8
+        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options).train(.steps(steps))
+        return (state, data, options)
+    }
+
+    /// The sizes (and modes) of the images a writer of `state`'s model writes, `maxShortSide`
+    /// its cap where given.
+    func writtenSizes(_ state: StateFolder, maxShortSide: Int? = nil, counts: [Int] = [2, 2]) throws -> Set<String> {
+        let (generator, record) = try SavedGenerator.load(state)
+        let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
+        defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
+        var writer = SyntheticWriter(generator: generator, record: record, root: out)
+        if let maxShortSide { writer.maxShortSide = maxShortSide }
+        try writer.write(counts: counts, seed: 3)
+        return Set(try files(out).map { file in
+            let image = try PNG.read(path: out + "/" + file)
+            return "\(image.width)x\(image.height) \(image.mode)"
+        })
+    }
+
     func files(_ folder: String) throws -> [String] {
         try FileManager.default.subpathsOfDirectory(atPath: folder).filter { $0.hasSuffix(".png") }.sorted()
     }
@@ -73,26 +103,8 @@ import Testing
     /// recorded (no `fitting` in model.json) was trained on the centre square: it still writes
     /// 30 x 30 images, and a resumed training keeps loading its images that way.
     @Test func imagesComeBackAtTheDatasetsWidthAndHeight() throws {
-        let data = try DatasetFolder()
-        try data.addWideImages("cat", count: 3, value: 40, width: 40, height: 30, mode: .rgb)
-        try data.addWideImages("dog", count: 3, value: 160, width: 40, height: 30, mode: .rgb)
-        let path = NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)"
-        folders.append(path)
-        let state = try StateFolder(path)
-        var options = TrainingOptions()
-        options.batchSize = 4
-        options.baseChannels = 8
-        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options).train(.steps(2))
-        func writtenSizes() throws -> Set<String> {
-            let (generator, record) = try SavedGenerator.load(state)
-            let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
-            defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
-            try SyntheticWriter(generator: generator, record: record, root: out).write(counts: [2, 2], seed: 3)
-            return Set(try files(out).map { file in
-                let image = try PNG.read(path: out + "/" + file)
-                return "\(image.width)x\(image.height) \(image.mode)"
-            })
-        }
+        let (state, data, options) = try trainedOnImages(width: 40, height: 30, mode: .rgb, steps: 2)
+        func writtenSizes() throws -> Set<String> { try self.writtenSizes(state) }
         #expect(try state.readRecord()?.fitting == .wholeImage)
         #expect(try writtenSizes() == ["40x30 rgb"])
 
@@ -112,27 +124,9 @@ import Testing
     /// `maxShortSide` (never below the model's resolution), aspect kept; 0 writes the
     /// dataset's size, and an older model's centre square is capped alike.
     @Test func largeImagesAreWrittenScaledDown() throws {
-        let data = try DatasetFolder()
-        try data.addWideImages("cat", count: 3, value: 40, width: 400, height: 300)
-        try data.addWideImages("dog", count: 3, value: 160, width: 400, height: 300)
-        let path = NSTemporaryDirectory() + "synthd-gen-\(UUID().uuidString)"
-        folders.append(path)
-        let state = try StateFolder(path)
-        var options = TrainingOptions()
-        options.batchSize = 4
-        options.baseChannels = 8
-        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options).train(.steps(1))
+        let (state, _, _) = try trainedOnImages(width: 400, height: 300, mode: .grey, steps: 1)
         func writtenSizes(_ maxShortSide: Int?) throws -> Set<String> {
-            let (generator, record) = try SavedGenerator.load(state)
-            let out = NSTemporaryDirectory() + "synthd-out-\(UUID().uuidString)/pets"
-            defer { try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent) }
-            var writer = SyntheticWriter(generator: generator, record: record, root: out)
-            if let maxShortSide { writer.maxShortSide = maxShortSide }
-            try writer.write(counts: [1, 2], seed: 3)
-            return Set(try files(out).map { file in
-                let image = try PNG.read(path: out + "/" + file)
-                return "\(image.width)x\(image.height)"
-            })
+            Set(try self.writtenSizes(state, maxShortSide: maxShortSide, counts: [1, 2]).map { String($0.split(separator: " ")[0]) })
         }
         #expect(try writtenSizes(nil) == ["341x256"], "the default cap, 256")
         #expect(try writtenSizes(150) == ["200x150"])
