@@ -118,6 +118,17 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let seed9 = lines.filter { $0.contains("synth-s9-") }
         #expect(seed9.count == 2 && seed9.allSatisfy { $0.contains("\"checked\":false") && $0.contains("\"temperature\":1}") }, "\(seed9)")
 
+        // The model of another dataset (a --state mixed up) is refused, with both sets of classes.
+        let other = try temporaryFolder("other")
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try makeDataset(other, classes: ["boot": 1, "sandal": 1])
+        let mixedUp = try SynthdProcess.run(["generate", other, "--state", state, "--out", out, "--per-class", "1"])
+        #expect(mixedUp.status == 1, "\(mixedUp.output)")
+        #expect(mixedUp.output.contains("\(other) has none of the classes of the model in \(state) (cat, dog); its own are boot, sandal: "
+                                        + "is --state the model of another dataset?"), "\(mixedUp.output)")
+        let otherName = URL(fileURLWithPath: other).lastPathComponent
+        #expect(!FileManager.default.fileExists(atPath: "\(out)/\(otherName)"), "nothing written")
+
         // A class removed since the model learnt it is not topped up by --balance.
         try FileManager.default.moveItem(atPath: data + "/dog", toPath: data + "-dog")
         defer { try? FileManager.default.removeItem(atPath: data + "-dog") }
