@@ -12,7 +12,9 @@ struct Status: ParsableCommand {
         It only reads the state folder, so it works while the daemon or a training runs. Without --state it \
         reads the state folder named by the configuration (--config, /etc/synthd/synthd.toml, or \
         config/synthd.toml). When the configuration names a cluster ([cluster] database), it shows the \
-        cluster: its nodes, who runs what under which lease, the queue, and every dataset.
+        cluster: its nodes, who runs what under which lease, the queue, and every dataset. Where no synthd \
+        run holds the daemon's state folder (stopped, or killed), it says so first, and a job that was \
+        training or generating shows as interrupted.
         """)
 
     @Argument(help: "Datasets to show (default: every one, after a line that counts them by state).") var datasets: [String] = []
@@ -29,7 +31,10 @@ struct Status: ParsableCommand {
             if configuration.isClustered { return try showCluster(configuration) }
             folder = configuration.state
         }
-        let statuses = try chosen(DatasetStatus.read(folder), in: folder)
+        var statuses = try chosen(DatasetStatus.read(folder), in: folder)
+        // A daemon's state folder that no daemon holds: what it was doing is not under way.
+        let presence = DaemonPresence.of(stateFolder: folder)
+        if case .notRunning = presence { statuses = statuses.map { $0.withoutItsDaemon() } }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -37,6 +42,7 @@ struct Status: ParsableCommand {
         } else if statuses.isEmpty {
             print("no datasets under \(folder)")
         } else {
+            if let line = presence.line(stateFolder: folder) { print(line + "\n") }
             if let overview = DatasetStatus.overview(statuses) { print(overview + "\n") }
             statuses.forEach { print($0.summary()) }
         }

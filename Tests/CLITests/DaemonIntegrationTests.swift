@@ -265,9 +265,14 @@ import Glibc
         try Self.addImages(layout.spool + "/shapes/triangle", count: 8, shade: 120)
         try Self.waitFor("fine-tuning with a new class", timeout: 60, daemon: daemon) { layout.phase("shapes") == "training" }
         usleep(1_500_000)
+        let killed = daemon.process.processIdentifier
         daemon.signal(SIGKILL)
         _ = daemon.waitForExit(timeout: 10)
         #expect(layout.generation("shapes") == second)
+        // Meanwhile `synthd status` says that no daemon runs, and that the training was cut short.
+        let down = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(down.output.hasPrefix("synthd run (pid \(killed)) is not running: it ended without stopping its jobs"), "\(down.output)")
+        #expect(down.output.contains("shapes: interrupted (was training"), "\(down.output)")
         try Self.checkPublished(layout, "shapes", classes: ["circle", "square"])
         daemon = try Daemon(config: layout.config, log: layout.log)
         try Self.waitFor("outputs with the new class", timeout: 120, daemon: daemon) {
@@ -286,7 +291,7 @@ import Glibc
         // `synthd status` reads it all from the state folder.
         let status = try SynthdProcess.run(["status", "--config", layout.config])
         #expect(status.status == 0)
-        #expect(status.output.contains("shapes: removed"))
+        #expect(status.output.contains("shapes: removed") && !status.output.contains("not running"), "\(status.output)")
         #expect(status.output.contains("3 classes"))
         #expect(status.output.contains("rejected: \(layout.spool)/shapes/square/broken.png"), "\(status.output)")
         let json = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
@@ -296,6 +301,8 @@ import Glibc
 
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 15)?.status == 0)
+        let afterStop = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(afterStop.output.hasPrefix("synthd run is not running on \(layout.state): queued jobs start when it does"), "\(afterStop.output)")
         #expect(daemon.log.contains("training a new model"))
         #expect(daemon.log.contains("fine-tuning"))
     }

@@ -200,7 +200,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// datasets is read from its first lines. nil for fewer than two datasets.
     public static func overview(_ statuses: [DatasetStatus], now: Date = Date()) -> String? {
         guard statuses.count > 1 else { return nil }
-        let order = ["training", "generating", "queued", "waiting", "failed", "done", "removed"]
+        let order = ["training", "generating", "interrupted", "queued", "waiting", "failed", "done", "removed"]
         var counts: [String: Int] = [:]
         for status in statuses { counts[status.state ?? "trained by hand", default: 0] += 1 }
         let states = order.filter { counts[$0] != nil } + counts.keys.filter { !order.contains($0) }.sorted()
