@@ -86,6 +86,40 @@ struct Train: ParsableCommand {
         try compute.cpuContext().run { () throws in try train() }
     }
 
+    /// The long options on a command line ("--seed 3" and "--seed=3" give "seed").
+    static func givenOptions(_ arguments: [String]) -> Set<String> {
+        Set(arguments.dropFirst().prefix { $0 != "--" }.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2).prefix { $0 != "=" }) })
+    }
+
+    /// The options `given` that only a new model takes, where `asked` differs from how `model`
+    /// was made: each as asked ("--seed 3") and as made ("seed 0").
+    static func newModelOptions(given: Set<String>, asked: TrainingOptions, resolution: Int,
+                                model: ModelRecord) -> [(asked: String, made: String)] {
+        let made = model.options, shape = model.configuration
+        func conditioning(_ norm: Bool) -> String { norm ? "norm" : "input" }
+        func augmentation(_ o: TrainingOptions) -> String { !o.augmentation ? "off" : o.adaptiveAugmentation ? "adaptive" : "on" }
+        let compared: [(flag: String, asked: String, made: String)] = [
+            ("resolution", "\(resolution)", "\(shape.resolution)"),
+            ("seed", "\(asked.seed)", "\(made.seed)"),
+            ("batch", "\(asked.batchSize)", "\(made.batchSize)"),
+            ("loss", asked.loss.rawValue, made.loss.rawValue),
+            ("augmentation", augmentation(asked), augmentation(made)),
+            ("conditioning", conditioning(asked.classConditionalNorm), conditioning(shape.classConditionalNorm)),
+            ("discriminator", asked.discriminatorNormalization.rawValue, shape.discriminatorNormalization.rawValue),
+            ("learning-rate", "\(asked.learningRate)", "\(made.learningRate)"),
+            ("discriminator-learning-rate", "\(asked.discriminatorLearningRate ?? asked.learningRate)",
+             "\(made.discriminatorLearningRate ?? made.learningRate)"),
+            ("ema-decay", "\(asked.emaDecay)", "\(made.emaDecay)"),
+            ("consistency-weight", "\(asked.consistencyWeight)", "\(made.consistencyWeight)"),
+            ("lecam-weight", "\(asked.leCamWeight)", "\(made.leCamWeight)"),
+            ("base-channels", "\(asked.baseChannels)", "\(shape.baseChannels)"),
+            ("hold-out", "\(asked.holdOut)", "\(made.holdOut)"),
+        ]
+        return compared.filter { given.contains($0.flag) && $0.asked != $0.made }.map { item in
+            (item.flag == "hold-out" ? "--hold-out" : "--\(item.flag) \(item.asked)", "\(item.flag) \(item.made)")
+        }
+    }
+
     func train() throws {
         Signals.install()
         let device = try compute.open(for: .training)
@@ -144,8 +178,11 @@ struct Train: ParsableCommand {
                 + (set.count != previous.imagesAtLastRun ? ", fine-tuning on \(set.count) images (was \(previous.imagesAtLastRun))" : "")
                 + (added > 0 ? ", \(added) new classes" : "") + "\n")
             // A resumed model trains as it was made: say so where that is not what was asked.
-            if let resolution, resolution != side {
-                progress.write("note: --resolution \(resolution) is for new models; \(state) holds a \(side)x\(side) one "
+            let ignored = Self.newModelOptions(given: Self.givenOptions(CommandLine.arguments), asked: options,
+                                               resolution: resolution ?? side, model: previous)
+            if !ignored.isEmpty {
+                progress.write("note: \(ignored.map(\.asked).joined(separator: ", ")) \(ignored.count == 1 ? "is" : "are") for new models; "
+                               + "\(state)'s model was made with \(ignored.map(\.made).joined(separator: ", ")) "
                                + "(another --state trains a new model)\n")
             }
         }

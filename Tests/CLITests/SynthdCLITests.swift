@@ -71,10 +71,12 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let steps = record["steps"] as! Int
         #expect(steps > 0)
 
-        let again = try SynthdProcess.run(["train", data, "--state", state, "--steps", "2", "--batch", "4", "--resolution", "64"])
+        let again = try SynthdProcess.run(["train", data, "--state", state, "--steps", "2", "--batch", "4", "--resolution", "64",
+                                           "--seed=3"])
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.contains("resuming at step \(steps) of a 32x32 model"))
-        #expect(again.output.contains("note: --resolution 64 is for new models; \(state) holds a 32x32 one (another --state trains a new model)"))
+        #expect(again.output.contains("note: --resolution 64, --seed 3 are for new models; \(state)'s model was made with resolution 32, "
+                                      + "seed 0 (another --state trains a new model)"), "\(again.output)")
         #expect(again.output.contains("\(steps + 2) in all"))
         // A run that was stopped makes no judge; one that finished does.
         #expect(again.output.contains("judge trained"), "\(again.output)")

@@ -536,6 +536,20 @@ import Testing
         #expect(scheduler.store.get("other").detail?.hasPrefix("new dataset") == true)
     }
 
+    /// A queued job whose dataset left the spool while synthd was down, its state folder
+    /// removed by hand as well, is cancelled at start-up, not run into "not a folder".
+    @Test func aQueuedJobOfADatasetGoneWithItsStateIsCancelledAtStartUp() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "kept/cat/1.png")
+        _ = try scheduler.queue.enqueue(.train, dataset: "ghost", now: Date())
+        #expect(!FileManager.default.fileExists(atPath: scheduler.store.folder("ghost")))
+        scheduler.reconcile()
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train kept"])
+        #expect(!FileManager.default.fileExists(atPath: scheduler.store.folder("ghost")), "no state made for it")
+    }
+
     /// A spool folder whose name is not UTF-8 (`caf\xE9`, from a Latin-1 archive) is said once,
     /// by its bytes and with what to do, however it is seen (the listing at start-up, an event
     /// with the name as U+FFFD, its removal), and is never a dataset nor one that left.

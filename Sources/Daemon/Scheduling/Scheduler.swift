@@ -267,7 +267,12 @@ public final class Scheduler {
     /// spool cannot be listed.
     func forgetVanished(_ listed: [String]?) {
         guard let present = listed.map(Set.init) else { return }
-        for name in store.datasets where !present.contains(name) && store.get(name).phase != .removed { removed(name) }
+        // The queue's datasets too: a job whose dataset left while synthd was down, its state
+        // folder removed by hand, ran and failed with "not a folder".
+        let queued = ((try? queue.snapshot()) ?? []).filter { $0.state == .queued }.map(\.dataset)
+        for name in Set(store.datasets).union(queued).sorted() where !present.contains(name) && store.get(name).phase != .removed {
+            removed(name)
+        }
     }
 
     public func handle(_ event: SpoolEvent, now: Moment = .now) {
