@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
     var maxEpochs = TrainingBudget.defaultMaxEpochs
     @Option(help: "Seed of weights, noise, augmentation and data order (new models only).") var seed: UInt64 = 0
     @Option(help: "Model resolution, 32 or 64 (new models only; default 32).") var resolution: Int?
-    @Option(help: "Images per step.") var batch = 64
+    @Option(help: "Images per step (new models only: a resumed model keeps its batch).") var batch = 64
     @Option(help: "Adversarial loss: hinge or non-saturating (new models only).") var loss = "hinge"
     @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on, off, or adaptive (ADA: each transform as often as D's overfitting calls for) (new models only).")
     var augmentation = "auto"
