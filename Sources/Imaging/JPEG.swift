@@ -43,8 +43,14 @@ public enum JPEG {
             tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace)
         }
         guard header == 0 else { throw .unreadable(path: path, reason: errorMessage(handle)) }
-        guard width > 0, height > 0, Int(width) * Int(height) <= limits.maxPixels else {
-            throw .tooManyPixels(path: path, width: Int(width), height: Int(height), limit: limits.maxPixels)
+        // A baseline JPEG decoded reduced holds a few rows at a time, and the reduced image:
+        // the limit is on that image, the file's own size up to `reducedPixelFactor` times it
+        // (a 24- or 50-megapixel phone photo trains; the cap bounds the decoding time). A
+        // progressive one holds every coefficient of the whole image: its own size counts.
+        let reduces = minimumSide != nil && !isProgressive(bytes)
+        let fullLimit = reduces ? limits.maxPixels.multipliedReportingOverflow(by: reducedPixelFactor).partialValue : limits.maxPixels
+        guard width > 0, height > 0, Int(width) * Int(height) <= fullLimit else {
+            throw .tooManyPixels(path: path, width: Int(width), height: Int(height), limit: fullLimit)
         }
         let cmyk = colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue
         let mode: Image.Mode = colorspace == TJCS_GRAY.rawValue ? .grey : .rgb
@@ -52,6 +58,9 @@ public enum JPEG {
         let denominator = minimumSide.map { reduction(width: Int(width), height: Int(height), minimumSide: $0) } ?? 1
         // TJSCALED: the ceiling of the side over the denominator.
         let scaledWidth = (Int(width) + denominator - 1) / denominator, scaledHeight = (Int(height) + denominator - 1) / denominator
+        guard scaledWidth * scaledHeight <= limits.maxPixels else {
+            throw .tooManyPixels(path: path, width: Int(width), height: Int(height), limit: limits.maxPixels)
+        }
         var pixels = [UInt8](repeating: 0, count: scaledWidth * scaledHeight * (cmyk ? 4 : mode.channels))
         // Accurate DCT, and a truncated or damaged file is an error rather than grey rows.
         // LIMITSCANS refuses a progressive JPEG of more than 500 scans: a small file of
@@ -85,15 +94,39 @@ public enum JPEG {
         return rgb
     }
 
+    /// How many times `ImageLimits.maxPixels` a baseline JPEG decoded reduced may have (16: a
+    /// limit of 16 megapixels takes photos up to 256).
+    public static let reducedPixelFactor = 16
+
     /// Whether the file has an Adobe APP14 segment before its first scan: CMYK values are then
     /// stored inverted.
     static func hasAdobeMarker(_ bytes: [UInt8]) -> Bool {
+        segmentBeforeTheFirstScan(in: bytes) { marker, start, length in
+            marker == 0xEE && length >= 7 && start + 9 <= bytes.count && bytes[(start + 4)..<(start + 9)].elementsEqual("Adobe".utf8)
+        }
+    }
+
+    /// Whether the frame is progressive (SOF2, or SOF6, SOF10, SOF14): libjpeg then keeps every
+    /// coefficient of the image in memory, whatever size it decodes to. A file whose frame
+    /// header is not found before the first scan counts as progressive.
+    static func isProgressive(_ bytes: [UInt8]) -> Bool {
+        var baseline = false
+        let progressive = segmentBeforeTheFirstScan(in: bytes) { marker, _, _ in
+            if [0xC0, 0xC1, 0xC3, 0xC5, 0xC7, 0xC9, 0xCB, 0xCD, 0xCF].contains(marker) { baseline = true }
+            return [0xC2, 0xC6, 0xCA, 0xCE].contains(marker)
+        }
+        return progressive || !baseline
+    }
+
+    /// Whether `matches` holds for a segment (its marker, where it starts, its length) among
+    /// those before the first scan.
+    static func segmentBeforeTheFirstScan(in bytes: [UInt8], _ matches: (_ marker: UInt8, _ start: Int, _ length: Int) -> Bool) -> Bool {
         var i = 2
         while i + 4 <= bytes.count, bytes[i] == 0xFF {
             let marker = bytes[i + 1]
             if marker == 0xDA || marker == 0xD9 { return false }  // the first scan, or the end
             let length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-            if marker == 0xEE, length >= 7, i + 9 <= bytes.count, bytes[(i + 4)..<(i + 9)].elementsEqual("Adobe".utf8) { return true }
+            if matches(marker, i, length) { return true }
             i += 2 + length
         }
         return false

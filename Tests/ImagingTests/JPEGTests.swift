@@ -79,6 +79,31 @@ func encodeJPEG(_ image: Image) -> [UInt8] {
         #expect(forLarger.image.width == 150 && forLarger.image.height == 100)
     }
 
+    /// A baseline JPEG decoded reduced counts at its reduced size against the pixel limit, its
+    /// own size up to 16 times the limit (a 24- or 50-megapixel phone photo trains under the
+    /// default 16); decoded whole, or progressive (libjpeg then holds every coefficient), at
+    /// its own size.
+    @Test func thePixelLimitCountsWhatIsDecoded() throws {
+        var image = Image(width: 64, height: 48, mode: .rgb)
+        for y in 0..<48 { for x in 0..<64 { for c in 0..<3 { image[x, y, c] = UInt8((x * 3 + y * 2 + c * 30) % 256) } } }
+        let baseline = encodeJPEG(image)
+        #expect(!JPEG.isProgressive(baseline))
+        let limits = ImageLimits(maxFileBytes: 1 << 20, maxPixels: 1000)
+        let whole = #expect(throws: ImageError.self) { try ImageFile.read(bytes: baseline, path: "p.jpg", limits: limits) }
+        #expect(whole?.description == "p.jpg: image is 64x48 pixels, over the limit of 1000 pixels; skipped")
+        let reduced = try JPEG.decode(baseline, path: "p.jpg", limits: limits, reducedTo: 8)
+        #expect(reduced.image.width == 16 && reduced.image.height == 12 && reduced.width == 64)
+        let tooLarge = ImageLimits(maxFileBytes: 1 << 20, maxPixels: 150)
+        #expect(throws: ImageError.self, "64x48 is over 16 x 150") { try JPEG.decode(baseline, path: "p.jpg", limits: tooLarge, reducedTo: 8) }
+
+        let progressive = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Bundle.module.resourcePath! + "/Fixtures/progressive-16x16.jpg")))
+        #expect(JPEG.isProgressive(progressive))
+        let small = ImageLimits(maxFileBytes: 1 << 20, maxPixels: 100)
+        let refused = #expect(throws: ImageError.self) { try JPEG.decode(progressive, path: "q.jpg", limits: small, reducedTo: 4) }
+        #expect(refused?.description == "q.jpg: image is 16x16 pixels, over the limit of 100 pixels; skipped")
+        #expect(JPEG.isProgressive([0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), "no frame header before the scan: counted as progressive")
+    }
+
     /// The reduction keeps both sides at least the side asked for, in halvings down to 1/8.
     @Test func theReductionKeepsBothSidesAtLeastTheSideAsked() throws {
         #expect(JPEG.reduction(width: 4032, height: 3024, minimumSide: 32) == 8)
