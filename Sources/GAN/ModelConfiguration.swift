@@ -84,6 +84,9 @@ public enum GeneratorConditioning: String, Sendable, CaseIterable {
     public static let standard = GeneratorConditioning.norm
 
     public var classConditionalNorm: Bool { self == .norm }
+
+    /// The conditioning of a model with or without per-class BatchNorm.
+    public init(classConditionalNorm: Bool) { self = classConditionalNorm ? .norm : .input }
 }
 
 /// How the discriminator is normalised, by the names `synthd train --discriminator` and

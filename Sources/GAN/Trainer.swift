@@ -91,6 +91,11 @@ public enum AugmentationPolicy: String, Sendable, CaseIterable {
         }
     }
 
+    /// What a model's options were made with ("auto" resolved): off, on (DiffAugment), or adaptive.
+    public init(madeWith options: TrainingOptions) {
+        self = !options.augmentation ? .off : options.adaptiveAugmentation ? .adaptive : .on
+    }
+
     /// Sets `options.augmentation` and `options.adaptiveAugmentation` for a new model of
     /// `count` images.
     public func configure(_ options: inout TrainingOptions, forImages count: Int) {

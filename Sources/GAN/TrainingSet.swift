@@ -5,7 +5,7 @@ import Imaging
 /// A file left out of training, and why.
 public struct RejectedFile: Sendable, Equatable, Codable {
     public let path: String
-    /// The line a user reads: the path, then why (`ds/cat/x.png: not a PNG, JPEG, WebP, BMP or PGM/PPM file`).
+    /// The line a user reads: the path, then why (`ds/cat/x.png: not a PNG, JPEG, WebP, BMP, PGM/PPM or TIFF file`).
     public let reason: String
 
     /// Rejected files named one per line, up to this many, in logs and text; the rest are
@@ -156,7 +156,7 @@ public final class TrainingSet: @unchecked Sendable {
                                                resolution: r, fitting: fitting)
                         }
                         // A large JPEG decodes reduced (a 12-megapixel photo's 1/8 in a
-                        // fraction of the time: 1,200 photos read in 3.8 s, not 50), to at least
+                        // fraction of the time: 1,200 photos read in 3.5 s, not 50), to at least
                         // 4R a side, so that the area resize's output pixels span enough
                         // reduced ones to weigh the blocks their edges cut (JPEGTests).
                         let decoded = try ImageFile.read(path: paths[i], limits: limits, reducedTo: 4 * r)

@@ -32,7 +32,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --minutes, a model without augmentation stops after this many passes over the images if the minutes last longer (as the daemon's max_epochs; on a GPU a few minutes are hundreds of passes, and an unaugmented discriminator that sees the same images that often memorises them); 0: no cap.")
     var maxEpochs = TrainingBudget.defaultMaxEpochs
     @Option(help: "Seed of weights, noise, augmentation and data order (new models only).") var seed: UInt64 = 0
-    @Option(help: "Model resolution, 32 or 64 (new models only; default 32).") var resolution: Int?
+    @Option(help: "Model resolution, 32 or 64 (new models only).") var resolution = 32
     @Option(help: "Images per step (new models only: a resumed model keeps its batch).") var batch = 64
     @Option(help: "Adversarial loss: hinge or non-saturating (new models only).") var loss = "hinge"
     @Option(help: "DiffAugment: auto (on below \(AugmentationPolicy.autoThreshold) images), on, off, or adaptive (ADA: each transform as often as D's overfitting calls for) (new models only).")
@@ -64,7 +64,7 @@ struct Train: ParsableCommand {
         if let minutes, minutes <= 0 { throw ValidationError("--minutes must be positive") }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive") }
         guard maxEpochs >= 0, maxEpochs.isFinite else { throw ValidationError("--max-epochs must be 0 (no cap) or more") }
-        guard [32, 64].contains(resolution ?? 32) else { throw ValidationError("--resolution must be 32 or 64") }
+        guard [32, 64].contains(resolution) else { throw ValidationError("--resolution must be 32 or 64") }
         guard batch >= 2 else { throw ValidationError("--batch must be at least 2 (BatchNorm needs a batch)") }
         guard AdversarialLoss(rawValue: loss) != nil else { throw ValidationError("--loss must be non-saturating or hinge") }
         guard GeneratorConditioning(rawValue: conditioning) != nil else { throw ValidationError("--conditioning must be input or norm") }
@@ -96,15 +96,14 @@ struct Train: ParsableCommand {
     static func newModelOptions(given: Set<String>, asked: TrainingOptions, resolution: Int,
                                 model: ModelRecord) -> [(asked: String, made: String)] {
         let made = model.options, shape = model.configuration
-        func conditioning(_ norm: Bool) -> String { norm ? "norm" : "input" }
-        func augmentation(_ o: TrainingOptions) -> String { !o.augmentation ? "off" : o.adaptiveAugmentation ? "adaptive" : "on" }
         let compared: [(flag: String, asked: String, made: String)] = [
             ("resolution", "\(resolution)", "\(shape.resolution)"),
             ("seed", "\(asked.seed)", "\(made.seed)"),
             ("batch", "\(asked.batchSize)", "\(made.batchSize)"),
             ("loss", asked.loss.rawValue, made.loss.rawValue),
-            ("augmentation", augmentation(asked), augmentation(made)),
-            ("conditioning", conditioning(asked.classConditionalNorm), conditioning(shape.classConditionalNorm)),
+            ("augmentation", AugmentationPolicy(madeWith: asked).rawValue, AugmentationPolicy(madeWith: made).rawValue),
+            ("conditioning", GeneratorConditioning(classConditionalNorm: asked.classConditionalNorm).rawValue,
+             GeneratorConditioning(classConditionalNorm: shape.classConditionalNorm).rawValue),
             ("discriminator", asked.discriminatorNormalization.rawValue, shape.discriminatorNormalization.rawValue),
             ("learning-rate", "\(asked.learningRate)", "\(made.learningRate)"),
             ("discriminator-learning-rate", "\(asked.discriminatorLearningRate ?? asked.learningRate)",
@@ -130,7 +129,7 @@ struct Train: ParsableCommand {
         let progress = ProgressLine()
         let set: TrainingSet
         do {
-            set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution ?? 32, control: TrainingSet.LoadControl(
+            set = try Trainer.loadDataset(dataset, state: folder, resolution: resolution, control: TrainingSet.LoadControl(
                 progress: { read, total in
                     guard read < total else { return }
                     progress.update(fraction: Double(read) / Double(total), remaining: loadStart.secondsAgo * Double(total - read) / Double(read),
@@ -179,7 +178,7 @@ struct Train: ParsableCommand {
                 + (added > 0 ? ", \(added) new classes" : "") + "\n")
             // A resumed model trains as it was made: say so where that is not what was asked.
             let ignored = Self.newModelOptions(given: Self.givenOptions(CommandLine.arguments), asked: options,
-                                               resolution: resolution ?? side, model: previous)
+                                               resolution: resolution, model: previous)
             if !ignored.isEmpty {
                 progress.write("note: \(ignored.map(\.asked).joined(separator: ", ")) \(ignored.count == 1 ? "is" : "are") for new models; "
                                + "\(state)'s model was made with \(ignored.map(\.made).joined(separator: ", ")) "

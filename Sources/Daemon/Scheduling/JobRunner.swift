@@ -358,10 +358,6 @@ public struct JobRunner: Sendable {
         return .completed(fingerprint: nil)
     }
 
-    /// Loads a dataset within what the other running jobs leave of the memory synthd may use
-    /// (`load` is given that), and claims its share until the job ends (`run` releases it).
-    /// A dataset that would fit alone waits for the others (`MemoryHeldByOthers`, retried
-    /// later); one that cannot fit at all is the dataset's fault (`TrainingSet.Error`).
     /// Reading a dataset's images as `synthd status` shows it ("reading its images: 3,200 of
     /// 50,000, 40 s left"; at most once a second), stopped by `shouldStop`. Without it a
     /// dataset of many photos read for minutes under "queued", and a stop waited it out.
@@ -383,6 +379,10 @@ public struct JobRunner: Sendable {
         }, shouldStop: shouldStop)
     }
 
+    /// Loads a dataset within what the other running jobs leave of the memory synthd may use
+    /// (`load` is given that), and claims its share until the job ends (`run` releases it).
+    /// A dataset that would fit alone waits for the others (`MemoryHeldByOthers`, retried
+    /// later); one that cannot fit at all is the dataset's fault (`TrainingSet.Error`).
     func loadClaimingMemory(_ name: String, _ load: (MemoryLimit?) throws -> TrainingSet) throws -> TrainingSet {
         let available = memory.available(to: name)
         do {

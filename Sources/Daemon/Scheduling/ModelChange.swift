@@ -18,28 +18,16 @@ public enum ModelChange {
         }
         let made = record.configuration, options = record.options
         compare("resolution", settings.resolution, base.resolution, made.resolution) { "\($0)" }
-        compare("conditioning", settings.conditioning.classConditionalNorm, base.conditioning.classConditionalNorm,
-                made.classConditionalNorm) { $0 ? "\"norm\"" : "\"input\"" }
+        compare("conditioning", settings.conditioning, base.conditioning,
+                GeneratorConditioning(classConditionalNorm: made.classConditionalNorm)) { "\"\($0.rawValue)\"" }
         compare("discriminator", settings.discriminator, base.discriminator, made.discriminatorNormalization) { "\"\($0.rawValue)\"" }
         compare("hold_out", settings.holdOut, base.holdOut, options.holdOut) { "\($0)" }
         compare("batch", settings.batch, base.batch, options.batchSize) { "\($0)" }
         compare("seed", UInt64(truncatingIfNeeded: settings.seed), UInt64(truncatingIfNeeded: base.seed), options.seed) { "\($0)" }
         // "auto" decides by the dataset's size, which may cross its line: only an explicit choice.
         if settings.augmentation != .auto {
-            let asked = AugmentationChoice(settings.augmentation), model = AugmentationChoice(options)
-            compare("augmentation", asked, AugmentationChoice(base.augmentation), model) { $0.name }
+            compare("augmentation", settings.augmentation, base.augmentation, AugmentationPolicy(madeWith: options)) { "\"\($0.rawValue)\"" }
         }
         return changes
-    }
-
-    /// Augmentation as a model has it: off, DiffAugment, or adaptive.
-    struct AugmentationChoice: Equatable {
-        let name: String
-        init(_ policy: AugmentationPolicy) {
-            name = policy == .auto ? "\"auto\"" : "\"\(policy.rawValue)\""
-        }
-        init(_ options: TrainingOptions) {
-            name = !options.augmentation ? "\"off\"" : options.adaptiveAugmentation ? "\"adaptive\"" : "\"on\""
-        }
     }
 }

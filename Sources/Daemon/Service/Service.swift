@@ -52,7 +52,7 @@ public final class Service {
         // Nodes of a cluster share the state folder: the database's leases keep each
         // dataset's folder to one writer instead.
         try createFolders(configuration.state)
-        var ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/synthd.lock", holder: "synthd run")
+        var ownership = configuration.isClustered ? nil : try FileLock(configuration.state + "/" + DaemonPresence.lockName, holder: "synthd run")
         defer { ownership?.release() }
         var lostOwnership: (any Error)?, reportedLockTrouble = false
         // One daemon per output tree too (two with their own state folders and one output

@@ -17,6 +17,7 @@ public enum DaemonPresence: Equatable, Sendable {
     /// of locks cannot be read: nothing said.
     case unknown
 
+    /// The state folder's lock that `synthd run` holds (`Service`).
     public static let lockName = "synthd.lock"
 
     /// `locks`: the text of /proc/locks (read when not given).
