@@ -81,11 +81,14 @@ let package = Package(
         // PNG (and later JPEG) decoding and encoding, image limits and typed errors.
         .target(name: "Imaging", dependencies: ["Engine", "CPNG", "CPNGEncoder", "CTurboJPEG", "CWebP", "CTIFF", "CZlib"],
                 swiftSettings: languageSettings + numericSettings),
+        // Archives dropped into the spool (zip, tar, tar.gz) unpacked safely: their images only,
+        // within limits, never outside their folder.
+        .target(name: "Archives", dependencies: ["Imaging", "Engine", "CZlib"], swiftSettings: languageSettings),
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
         .target(name: "Spool", dependencies: ["CInotifyTools", "CLinux"],
                 swiftSettings: languageSettings),
         // The daemon: configuration, job queue and scheduling, output tree, the service loop.
-        .target(name: "Daemon", dependencies: ["Spool", "GAN", "Imaging", "Engine", "CUDA",
+        .target(name: "Daemon", dependencies: ["Spool", "Archives", "GAN", "Imaging", "Engine", "CUDA",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: languageSettings),
         // CUDA loaded at run time (dlopen of the driver, NVRTC and cuBLAS; nothing linked, no
@@ -145,6 +148,9 @@ let package = Package(
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "Imaging", "KernelEmulation", "NumericTestSupport"],
                     swiftSettings: languageSettings),
         .testTarget(name: "GPUEngineTests", dependencies: ["GPUEngine", "CUDA", "Engine", "KernelEmulation", "NumericTestSupport"],
+                    swiftSettings: languageSettings),
+        .testTarget(name: "ArchivesTests", dependencies: ["Archives", "Imaging", "FileTestSupport"],
+                    resources: [.copy("Fixtures")],
                     swiftSettings: languageSettings),
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "FileTestSupport"],
                     swiftSettings: languageSettings),

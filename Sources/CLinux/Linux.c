@@ -27,3 +27,7 @@ long long synthd_filesystem_type(const char *path) {
     if (statfs(path, &info) != 0) return -1;
     return (long long)(unsigned int)info.f_type;
 }
+
+int synthd_rename_noreplace(const char *from, const char *to) {
+    return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}

@@ -29,6 +29,11 @@ public enum ImageFolder {
     public struct Skipped: Sendable, Equatable {
         public let path: String
         public let reason: String
+
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
     }
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {

@@ -21,4 +21,9 @@ void synthd_line_buffer_stdout(void);
 /// linux/magic.h), or -1 with errno: Swift's import of the C library leaves out sys/vfs.h.
 long long synthd_filesystem_type(const char *path);
 
+/// renameat2(2) with RENAME_NOREPLACE: moves `from` to `to` unless something is at `to`
+/// (then -1 with EEXIST), in one step (a check and a rename would race another process).
+/// -1 with EINVAL where the file system does not support it.
+int synthd_rename_noreplace(const char *from, const char *to);
+
 #endif

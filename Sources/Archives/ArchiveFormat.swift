@@ -1,0 +1,52 @@
+/// The archive formats synthd unpacks, told by their names (what a user dropped) and checked
+/// by their first bytes when opened.
+public enum ArchiveFormat: String, Sendable, CaseIterable {
+    case zip, tar, tarGzip = "tar.gz"
+
+    /// The suffixes of each format, longest first where one ends another.
+    static let suffixes: [(String, ArchiveFormat)] = [(".tar.gz", .tarGzip), (".tgz", .tarGzip), (".tar", .tar), (".zip", .zip)]
+
+    /// Archive suffixes synthd recognises but does not unpack, with the format's name.
+    static let unreadSuffixes: [(String, String)] = [
+        (".tar.xz", "xz"), (".txz", "xz"), (".tar.bz2", "bzip2"), (".tbz2", "bzip2"), (".tar.zst", "Zstandard"),
+        (".7z", "7-Zip"), (".rar", "RAR"), (".gz", "gzip"), (".xz", "xz"), (".bz2", "bzip2"),
+    ]
+
+    /// The format a file name says, and the name without its suffix (the dataset's name):
+    /// `flowers.tar.gz` -> (.tarGzip, "flowers"). nil for other names.
+    public static func of(name: String) -> (format: ArchiveFormat, stem: String)? {
+        let lower = name.lowercased()
+        for (suffix, format) in suffixes where lower.hasSuffix(suffix) && lower.count > suffix.count {
+            return (format, String(name.dropLast(suffix.count)))
+        }
+        return nil
+    }
+
+    /// Why a file of this name, an archive by its suffix, is not unpacked; nil for other names.
+    public static func unreadReason(name: String) -> String? {
+        let lower = name.lowercased()
+        guard of(name: name) == nil, let (_, format) = unreadSuffixes.first(where: { lower.hasSuffix($0.0) }) else { return nil }
+        return "a \(format) archive, which synthd does not unpack (it unpacks .zip, .tar, .tar.gz and .tgz): unpack it into the spool as a folder"
+    }
+
+    /// A reader of the archive at `path`, its format checked by its first bytes (a `.zip`
+    /// that is really a tar is read as what it is).
+    public static func open(path: String, named format: ArchiveFormat) throws(ArchiveError) -> any ArchiveReader {
+        let file = try ArchiveFile(path: path)
+        let head = try file.bytes(at: 0, count: Int(min(file.size, 512)), what: "the start")
+        if head.count >= 2, head[0] == 0x1F, head[1] == 0x8B {
+            return TarReader(stream: try InflatingStream(FileRange(file), wrapper: .gzip, archive: path, entry: nil), path: path)
+        }
+        if head.count >= 4, head.uint32(at: 0) == 0x0403_4B50 || head.uint32(at: 0) == 0x0605_4B50 {
+            return try ZipReader(file: file)
+        }
+        if head.count >= 262, head[257..<262].elementsEqual("ustar".utf8) {
+            return TarReader(stream: FileRange(file), path: path)
+        }
+        switch format {
+        case .zip: return try ZipReader(file: file)  // self-extracting zips start with a program
+        case .tar: return TarReader(stream: FileRange(file), path: path)
+        case .tarGzip: throw .malformed(archive: path, reason: "not gzip data (it does not start as a .tar.gz does)")
+        }
+    }
+}

@@ -1,0 +1,218 @@
+@testable import Archives
+import CZlib
+import FileTestSupport
+import Foundation
+import Imaging
+import Testing
+
+/// The archives of `scripts/make_archive_fixtures.py` (written by Python's zipfile and
+/// tarfile) unpacked, and compared file by file with what the script put in them.
+@Suite struct UnpackerTests {
+    static let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+    static let unlimited = Unpacker.Limits(maxBytes: 1 << 30, reserveBytes: 0)
+
+    struct Expected: Decodable {
+        let root: String
+        let files: [String: UInt32]
+        let skipped: [String]
+    }
+
+    static let expected: [String: Expected] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: fixtures + "expected.json"))
+        return try! JSONDecoder().decode([String: Expected].self, from: data)
+    }()
+
+    func scratch() throws -> String {
+        let path = NSTemporaryDirectory() + "synthd-unpack-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func unpack(_ name: String, limits: Unpacker.Limits = unlimited, into folder: String? = nil) throws -> (Unpacker.Result, String) {
+        let destination = (try folder ?? scratch()) + "/out"
+        let (format, _) = try #require(ArchiveFormat.of(name: name))
+        let reader = try ArchiveFormat.open(path: Self.fixtures + name, named: format)
+        return (try Unpacker(limits: limits).unpack(reader, into: destination), destination)
+    }
+
+    /// Every file below `root`, relative, with its CRC-32.
+    func listing(_ root: String) throws -> [String: UInt32] {
+        var result: [String: UInt32] = [:]
+        let enumerator = try #require(FileManager.default.enumerator(atPath: root))
+        for case let relative as String in enumerator {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isFolder), !isFolder.boolValue else { continue }
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: root + "/" + relative)))
+            result[relative] = bytes.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), UInt32($0.count))) }
+        }
+        return result
+    }
+
+    @Test(arguments: ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip"])
+    func unpacksWhatPythonPacked(name: String) throws {
+        let expected = try #require(Self.expected[name])
+        let (result, destination) = try unpack(name)
+        let root = expected.root.isEmpty ? destination : destination + "/" + expected.root
+        #expect(result.root == root)
+        #expect(try listing(destination).mapKeys { expected.root.isEmpty ? $0 : String($0.dropFirst(expected.root.count + 1)) } == expected.files)
+        #expect(result.files == expected.files.count)
+        #expect(result.skipped.map(\.path).sorted() == expected.skipped)
+    }
+
+    @Test func hostileMembersAreSkippedWithTheirReasons() throws {
+        let (result, destination) = try unpack("hostile.tar")
+        let reasons = Dictionary(uniqueKeysWithValues: result.skipped.map { ($0.path, $0.reason) })
+        #expect(reasons["../escape.png"]?.contains("leads out of the archive's folder") == true)
+        #expect(reasons["ok/link.png"]?.contains("a link") == true)
+        #expect(reasons["ok/hard.png"]?.contains("a link") == true)
+        #expect(reasons["ok/fifo.png"]?.contains("FIFO") == true)
+        #expect(reasons["ok/anim.gif"]?.contains("GIF") == true)
+        #expect(reasons["ok/bad\u{1}name.png"]?.contains("control characters") == true)
+        // Nothing was written beside the destination.
+        let parent = (destination as NSString).deletingLastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent) == ["out"])
+        #expect(!FileManager.default.fileExists(atPath: destination + "/ok/link.png"))
+    }
+
+    @Test func macOSResourceForksAndOtherFilesAreNotWritten() throws {
+        let (result, destination) = try unpack("flowers.zip")
+        #expect(!FileManager.default.fileExists(atPath: destination + "/__MACOSX"))
+        #expect(!FileManager.default.fileExists(atPath: destination + "/flowers/.DS_Store"))
+        #expect(!FileManager.default.fileExists(atPath: destination + "/flowers/README.txt"))
+        #expect(result.ignored >= 3)
+    }
+
+    @Test func refusalsNameTheMemberAndTheReason() throws {
+        #expect {
+            try unpack("bzip2.zip")
+        } throws: { error in
+            guard case ArchiveError.unsupported(_, let entry, let reason) = error else { return false }
+            return entry == "cat/1.png" && reason.contains("bzip2")
+        }
+        #expect {
+            try unpack("encrypted.zip")
+        } throws: { error in
+            guard case ArchiveError.unsupported(_, "cat/1.png", let reason) = error else { return false }
+            return reason.contains("encrypted")
+        }
+        #expect {
+            try unpack("understated.zip")
+        } throws: { error in
+            guard case ArchiveError.damagedEntry(_, "cat/1.png", let reason) = error else { return false }
+            return reason.contains("more than its declared 100 bytes")
+        }
+        #expect(throws: ArchiveError.noImages(archive: Self.fixtures + "no-images.zip")) { try unpack("no-images.zip") }
+    }
+
+    @Test func limitsStopABombBeforeItFillsTheDisk() throws {
+        #expect {
+            try unpack("flowers.zip", limits: .init(maxBytes: 200, reserveBytes: 0))
+        } throws: { error in
+            guard case ArchiveError.overLimit(_, let reason) = error else { return false }
+            return reason.contains("max_unpacked_gigabytes")
+        }
+        #expect {
+            try unpack("flowers.zip", limits: .init(maxBytes: 1 << 30, maxFiles: 2, reserveBytes: 0))
+        } throws: { error in
+            guard case ArchiveError.overLimit(_, let reason) = error else { return false }
+            return reason.contains("more than 2 images")
+        }
+        #expect {
+            try unpack("flowers.zip", limits: .init(maxBytes: 1 << 30, reserveBytes: .max / 2))
+        } throws: { error in
+            guard case ArchiveError.overLimit(_, let reason) = error else { return false }
+            return reason.contains("free")
+        }
+    }
+
+    @Test func aStopEndsTheUnpacking() throws {
+        let reader = try ArchiveFormat.open(path: Self.fixtures + "flowers.zip", named: .zip)
+        #expect(throws: ArchiveError.stopped(archive: Self.fixtures + "flowers.zip")) {
+            try Unpacker(limits: Self.unlimited).unpack(reader, into: try scratch() + "/out", shouldStop: { true })
+        }
+    }
+
+    @Test func namesSayTheFormatAndTheDatasetName() {
+        #expect(ArchiveFormat.of(name: "flowers.tar.gz")! == (.tarGzip, "flowers"))
+        #expect(ArchiveFormat.of(name: "Pets.TGZ")! == (.tarGzip, "Pets"))
+        #expect(ArchiveFormat.of(name: "a.b.zip")! == (.zip, "a.b"))
+        #expect(ArchiveFormat.of(name: ".zip") == nil)
+        #expect(ArchiveFormat.of(name: "flowers.tar.xz") == nil)
+        #expect(ArchiveFormat.unreadReason(name: "flowers.tar.xz")?.contains("xz archive") == true)
+        #expect(ArchiveFormat.unreadReason(name: "flowers.zip") == nil)
+    }
+
+    @Test func aFileNamedLikeAnArchiveThatIsNotOneIsRefused() throws {
+        let folder = try scratch()
+        try Data("just text".utf8).write(to: URL(fileURLWithPath: folder + "/x.tar.gz"))
+        try Data("just text".utf8).write(to: URL(fileURLWithPath: folder + "/x.zip"))
+        #expect(throws: ArchiveError.self) { try ArchiveFormat.open(path: folder + "/x.tar.gz", named: .tarGzip) }
+        #expect(throws: ArchiveError.self) { try ArchiveFormat.open(path: folder + "/x.zip", named: .zip) }
+    }
+
+    /// Damaged copies of every fixture: each unpacks or throws its typed error, never traps,
+    /// and never writes outside its destination.
+    @Test func damagedArchives() throws {
+        let names = ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip"]
+        let folder = try scratch()
+        var outcomes = [0, 0]
+        for (index, name) in names.enumerated() {
+            let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + name)))
+            for (mutant, bytes) in Mutations(of: original, count: 300, seed: UInt64(index + 1)).enumerated() {
+                let path = folder + "/m\(mutant)-" + name
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                let destination = folder + "/out-\(index)-\(mutant)"
+                do {
+                    let reader = try ArchiveFormat.open(path: path, named: ArchiveFormat.of(name: name)!.format)
+                    _ = try Unpacker(limits: .init(maxBytes: 1 << 24, reserveBytes: 0)).unpack(reader, into: destination)
+                    outcomes[0] += 1
+                } catch {
+                    outcomes[1] += 1
+                }
+                try? FileManager.default.removeItem(atPath: destination)
+                try FileManager.default.removeItem(atPath: path)
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+        // Both outcomes happen: the damage reaches the checks, and some survives them
+        // (a flipped bit in a name or a comment).
+        #expect(outcomes[0] > 0 && outcomes[1] > 0, "\(outcomes)")
+    }
+}
+
+extension Dictionary {
+    func mapKeys<T: Hashable>(_ transform: (Key) -> T) -> [T: Value] {
+        Dictionary<T, Value>(uniqueKeysWithValues: map { (transform($0.key), $0.value) })
+    }
+}
+
+/// Where the class folders are after unpacking: folders that wrap them are stepped into, a
+/// class is not.
+@Suite struct DatasetRootTests {
+    func tree(_ files: [String]) throws -> String {
+        let root = NSTemporaryDirectory() + "synthd-root-\(UUID().uuidString)"
+        for file in files {
+            let path = root + "/" + file
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data([1]).write(to: URL(fileURLWithPath: path))
+        }
+        return root
+    }
+
+    @Test func wrappingFoldersAreSteppedInto() throws {
+        let root = try tree(["flowers/flowers/daisy/1.png", "flowers/flowers/rose/2.png", "flowers/flowers/notes.txt"])
+        #expect(Unpacker.datasetRoot(in: root) == root + "/flowers/flowers")
+    }
+
+    @Test func aSingleClassStaysAClass() throws {
+        let root = try tree(["cats/1.png", "cats/2.png"])
+        #expect(Unpacker.datasetRoot(in: root) == root)
+        let nested = try tree(["cats/2019/1.png"])
+        #expect(Unpacker.datasetRoot(in: nested) == nested + "/cats")  // its folder 2019 is then the one class
+    }
+
+    @Test func splitsAreLeftForTheLayoutAdvice() throws {
+        let root = try tree(["data/train/cat/1.png", "data/test/cat/2.png"])
+        #expect(Unpacker.datasetRoot(in: root) == root + "/data")
+    }
+}
