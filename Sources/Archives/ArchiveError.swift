@@ -35,6 +35,18 @@ public enum ArchiveError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The archive's path, which the description begins with.
+    public var archive: String {
+        switch self {
+        case .unreadable(let archive, _), .malformed(let archive, _), .unsupported(let archive, _, _), .damagedEntry(let archive, _, _),
+             .overLimit(let archive, _), .write(let archive, _, _, _), .noImages(let archive), .stopped(let archive):
+            return archive
+        }
+    }
+
+    /// The description without the archive's path in front (for lines that name it already).
+    public var reason: String { String(description.dropFirst(archive.count + 2)) }
+
     /// A failure that is the machine's, not the archive's: worth trying again as it is.
     public var isTransient: Bool {
         switch self {

@@ -29,6 +29,8 @@ public struct Unpacker {
         public var bytes: UInt64 = 0
         /// The files it will write in all, where the archive says so up front (a zip's directory).
         public var expectedFiles: Int?
+
+        public init() {}
     }
 
     /// What was unpacked.

@@ -24,13 +24,16 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let folder: String
+        var spool = "the spool"
         if let state {
             folder = state
         } else {
             let configuration = try ConfigurationLocation.load(config)
             if configuration.isClustered { return try showCluster(configuration) }
             folder = configuration.state
+            spool = configuration.spool
         }
+        let archives = datasets.isEmpty ? ArchiveRecords.read(stateFolder: folder) : [:]
         var statuses = try chosen(DatasetStatus.read(folder), in: folder)
         // A daemon's state folder that no daemon holds: what it was doing is not under way.
         let presence = DaemonPresence.of(stateFolder: folder)
@@ -39,10 +42,14 @@ struct Status: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(statuses), as: UTF8.self))
-        } else if statuses.isEmpty {
+        } else if statuses.isEmpty && archives.isEmpty {
             print("no datasets under \(folder)")
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
+            if !archives.isEmpty {
+                print("archives dropped into the spool:\n" + archives.keys.sorted().map { "  " + archives[$0]!.line(name: $0, spool: spool, daemonRuns: !presence.isNotRunning) }
+                    .joined(separator: "\n") + "\n")
+            }
             if let overview = DatasetStatus.overview(statuses) { print(overview + "\n") }
             statuses.forEach { print($0.summary()) }
         }

@@ -618,13 +618,15 @@ import Testing
         #expect(RemoteFileSystem.name(at: "/proc") == nil)
     }
 
-    /// A file dropped directly into the spool (an archive, say) is not a dataset: said once,
-    /// with what to do, whether it arrives while the daemon runs or was there at start-up; a
-    /// README there is documentation, not a mistake.
+    /// A file dropped directly into the spool (an archive, with unpacking off) is not a
+    /// dataset: said once, with what to do, whether it arrives while the daemon runs or was
+    /// there at start-up; a README there is documentation, not a mistake. An archive of a
+    /// format synthd does not unpack is named as such.
     @Test func aFileDirectlyInTheSpoolIsSaidOnce() throws {
         let root = NSTemporaryDirectory() + "synthd-stray-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         var configuration = Configuration()
+        configuration.unpackArchives = false
         (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
         try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: configuration.spool + "/old.tar.gz", contents: Data([1])))
@@ -637,11 +639,14 @@ import Testing
         scheduler.handle(.strayFile(name: "shoes.zip"))
         scheduler.handle(.strayFile(name: "notes.txt"))
         scheduler.handle(.strayFile(name: "copying.part"))
+        scheduler.handle(.strayFile(name: "photos.7z"))
         let stray = lines.all.filter { $0.contains("a file directly in the spool is not a dataset") }
+        let unpackByHand = "unpack the archive into the spool as a folder, <dataset>/<class>/<images> (or set [watch] unpack_archives = true)"
         #expect(stray == [
-            "warning \(configuration.spool)/old.tar.gz: a file directly in the spool is not a dataset; unpack the archive into the spool as a folder, <dataset>/<class>/<images>",
-            "warning \(configuration.spool)/shoes.zip: a file directly in the spool is not a dataset; unpack the archive into the spool as a folder, <dataset>/<class>/<images>",
+            "warning \(configuration.spool)/old.tar.gz: a file directly in the spool is not a dataset; \(unpackByHand)",
+            "warning \(configuration.spool)/shoes.zip: a file directly in the spool is not a dataset; \(unpackByHand)",
             "warning \(configuration.spool)/notes.txt: a file directly in the spool is not a dataset; a dataset is a folder of class folders of images, <dataset>/<class>/<images>",
+            "warning \(configuration.spool)/photos.7z: a file directly in the spool is not a dataset; a 7-Zip archive, which synthd does not unpack (it unpacks .zip, .tar, .tar.gz and .tgz): unpack it into the spool as a folder",
         ], "\(lines.all)")
         #expect(queued(scheduler).isEmpty)
     }

@@ -17,6 +17,11 @@ public struct Configuration: Equatable, Sendable {
     /// Seconds between periodic scans of the whole spool; 0: only when inotify cannot watch
     /// every folder (then every 60 s).
     public var pollSeconds = 0.0
+    /// Whether a `.zip`, `.tar`, `.tar.gz` or `.tgz` dropped into the spool is unpacked
+    /// beside it as the dataset named after it (`ArchiveIntake`).
+    public var unpackArchives = true
+    /// The most one archive's images may take once unpacked (a zip bomb stops there).
+    public var maxUnpackedGigabytes = 50.0
     // [training]
     public var trainingMinutes = 20.0
     /// Budget of a fine-tuning round (images or classes added to a trained dataset).
@@ -230,6 +235,8 @@ public struct Configuration: Equatable, Sendable {
         try reader.table("watch") { (r: inout Reader) throws(Error) in
             try r.number("settle_seconds", into: &c.settleSeconds, range: 0...86400)
             try r.number("poll_seconds", into: &c.pollSeconds, range: 0...86400)
+            try r.boolean("unpack_archives", into: &c.unpackArchives)
+            try r.number("max_unpacked_gigabytes", into: &c.maxUnpackedGigabytes, range: 0.001...1_000_000)
         }
         try reader.table("training") { (r: inout Reader) throws(Error) in
             try r.number("minutes", into: &c.trainingMinutes, range: 0.001...100_000)

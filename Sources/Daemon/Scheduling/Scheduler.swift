@@ -2,6 +2,7 @@ import Engine
 import CUDA
 import Foundation
 import GAN
+import Archives
 import Imaging
 import Logging
 import Spool
@@ -45,6 +46,9 @@ public final class Scheduler {
     /// Fingerprints datasets: on a thread of its own in the daemon, inline in tests.
     public let scanner: DatasetScanner
 
+    /// Archives dropped into the spool, unpacked into datasets (`[watch] unpack_archives`).
+    public let archives: ArchiveIntake
+
     /// Whether this daemon should fingerprint a settled dataset now. In a cluster one node
     /// looks at each change (the others see it settle too, from their periodic scans).
     public var mayScan: (String) -> Bool = { _ in true }
@@ -59,6 +63,7 @@ public final class Scheduler {
         self.logger = logger
         self.compute = compute
         scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
+        archives = ArchiveIntake(configuration: configuration, logger: logger, sweep: shared == nil)
         try createFolders(configuration.state + "/datasets")
         try createFolders(configuration.output)
         if let jobs {
@@ -120,6 +125,7 @@ public final class Scheduler {
             applied.state = configuration.state
         }
         configuration = applied
+        archives.reload(applied)
         output = OutputTree(root: applied.output, keep: applied.keepGenerations)
         settle = SettleTracker(settle: applied.settleSeconds, carrying: settle)
     }
@@ -167,12 +173,33 @@ public final class Scheduler {
     /// unpack it there). Hidden and partial names (a copy in progress) are passed over, and so
     /// is a README (the repository's own spool/README.md said this at every start).
     func reportStray(_ name: String) {
-        guard ImageFolder.isVisible(name), !name.lowercased().hasPrefix("readme"), reportedStray.insert(name).inserted else { return }
-        let lower = name.lowercased()
-        let archive = [".zip", ".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".7z", ".rar"].contains { lower.hasSuffix($0) }
-        let what = archive ? "unpack the archive into the spool as a folder, <dataset>/<class>/<images>"
-            : "a dataset is a folder of class folders of images, <dataset>/<class>/<images>"
+        guard ImageFolder.isVisible(name), !name.lowercased().hasPrefix("readme") else { return }
+        if configuration.unpackArchives, ArchiveFormat.of(name: name) != nil {
+            archives.note(name)
+            return
+        }
+        guard reportedStray.insert(name).inserted else { return }
+        let what = ArchiveFormat.unreadReason(name: name)
+            ?? (ArchiveFormat.of(name: name) != nil ? "unpack the archive into the spool as a folder, <dataset>/<class>/<images> "
+                + "(or set [watch] unpack_archives = true)"
+                : "a dataset is a folder of class folders of images, <dataset>/<class>/<images>")
         logger.warning("\(configuration.spool)/\(LineLogHandler.oneLine(name)): a file directly in the spool is not a dataset; \(what)")
+    }
+
+    /// Unpacks archives that settled, one at a time; a dataset whose folder an archive just
+    /// made is taken at once (it appeared complete, by one rename). Called every turn of the
+    /// loop.
+    public func takeArchives() {
+        for dataset in archives.tick() { settle.note(.ready(dataset: dataset)) }
+    }
+
+    /// The spool's files looked at again (a periodic scan: archives copied from other
+    /// machines onto a network spool send no event here).
+    func noteStrayFiles() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: configuration.spool)) ?? []
+        where isRegularFile(configuration.spool + "/" + name) {
+            reportStray(name)
+        }
     }
 
     /// Datasets whose published outputs were removed while the daemon ran (the output folder
@@ -326,6 +353,7 @@ public final class Scheduler {
     /// the others come out as they were (their fingerprints match).
     public func poll() {
         noteAll(spoolDatasets())
+        noteStrayFiles()
     }
 
     /// Notes datasets as changed when their files last changed (found by the scanner).
@@ -378,6 +406,8 @@ public final class Scheduler {
 
     func settled(_ name: String) {
         let folder = configuration.spool + "/" + name
+        // An archive being unpacked (`ArchiveIntake`): its folder appears under its own name.
+        if name.hasPrefix(ArchiveIntake.stagingPrefix) { return }
         // Before the folder's existence: a name that is not UTF-8 reads as one that does not
         // exist, and is not a dataset that left.
         if let problem = SafeName.problem(with: name) {

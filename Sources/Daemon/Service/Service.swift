@@ -93,7 +93,11 @@ public final class Service {
                                       compute: ComputeDevice(computeDevice, label: device.label, request: request), scanInBackground: true,
                                       jobs: membership?.jobs, shared: membership?.runtime)
         defer { scheduler.scanner.stop() }
-        if let membership { scheduler.mayScan = { membership.mayScan($0) } }
+        if let membership {
+            scheduler.mayScan = { membership.mayScan($0) }
+            scheduler.archives.mayUnpack = { membership.mayScan($0) }
+        }
+        defer { scheduler.archives.stop() }
 
         let events = Mailbox<SpoolEvent>()
         let watcher = SpoolWatcher(spool: configuration.spool)
@@ -140,6 +144,7 @@ public final class Service {
             }
             for event in events.take() { scheduler.handle(event) }
             scheduler.takeSettled()
+            scheduler.takeArchives()
             collect()
             if let membership, lastLeaseLook.secondsAgo >= max(1, scheduler.configuration.leaseSeconds / 3) {
                 // Jobs of nodes whose leases expired (while the database is away, the keeper

@@ -17,6 +17,12 @@ public enum DaemonPresence: Equatable, Sendable {
     /// of locks cannot be read: nothing said.
     case unknown
 
+    /// Known not to run (stopped, or killed).
+    public var isNotRunning: Bool {
+        if case .notRunning = self { return true }
+        return false
+    }
+
     /// The state folder's lock that `synthd run` holds (`Service`).
     public static let lockName = "synthd.lock"
 

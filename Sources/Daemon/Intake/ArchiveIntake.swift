@@ -1,0 +1,294 @@
+import Archives
+import CLinux
+import Engine
+import Foundation
+import Imaging
+import Logging
+import Synchronization
+
+/// Archives dropped into the spool (`flowers.zip`, `pets.tar.gz`): each is unpacked, once it
+/// has stopped changing, into a folder beside it named after it (`spool/flowers`), which the
+/// daemon then takes as any dataset dropped there. The archive itself is left as it is.
+///
+/// Unpacking runs on a thread of its own, one archive at a time, into a hidden folder of the
+/// spool (`.synthd-unpacking.<pid>.<name>`, which nothing reads), and the dataset's folder
+/// appears by one rename when every image is in: the daemon never sees half an archive, and
+/// a kill leaves only the hidden folder, removed at the next start, which unpacks it again.
+/// What became of each archive is kept in the state folder's `archives.json` (`synthd status`
+/// shows it): an archive is unpacked once; copied again (a new size or time), it is looked
+/// at again. A folder of its name already there is never written into or replaced.
+///
+/// Not thread-safe: the service's main loop owns it (through the scheduler).
+public final class ArchiveIntake {
+    let spool: String
+    let stateFolder: String
+    let logger: Logger
+    private(set) var settleSeconds: Double
+    private(set) var limits: Unpacker.Limits
+    public private(set) var records: [String: ArchiveRecord]
+    /// Archives seen and not yet unpacked: their size and time when last looked at, and since
+    /// when those have not changed.
+    private var candidates: [String: Candidate] = [:]
+    private var worker: Worker?
+    /// In a cluster, whether this node unpacks the archive of this dataset name (one node does).
+    public var mayUnpack: (String) -> Bool = { _ in true }
+
+    /// The prefix of unpacking folders in the spool.
+    public static let stagingPrefix = ".synthd-unpacking."
+
+    struct Candidate {
+        var size: UInt64
+        var modified: Double
+        var stableSince: Moment
+    }
+
+    /// `sweep`: remove unpacking folders an interrupted run left in the spool (not in a
+    /// cluster, where they may be another node's in progress).
+    public init(configuration: Configuration, logger: Logger, sweep: Bool = true) {
+        spool = configuration.spool
+        stateFolder = configuration.state
+        self.logger = logger
+        settleSeconds = configuration.settleSeconds
+        limits = Self.limits(configuration)
+        records = ArchiveRecords.read(stateFolder: configuration.state)
+        if sweep { sweepLeftovers() }
+    }
+
+    static func limits(_ configuration: Configuration) -> Unpacker.Limits {
+        Unpacker.Limits(maxBytes: UInt64(configuration.maxUnpackedGigabytes * Double(1 << 30)), reserveBytes: 512 << 20)
+    }
+
+    public func reload(_ configuration: Configuration) {
+        settleSeconds = configuration.settleSeconds
+        limits = Self.limits(configuration)
+    }
+
+    /// Whether an unpacking is under way.
+    public var isUnpacking: Bool { worker != nil }
+
+    /// An archive arrived in the spool, or was seen there (at start, by a scan): it is
+    /// unpacked once it has not changed for the settle time, unless its record says it was
+    /// already, or failed in a way only a new copy mends.
+    public func note(_ name: String, now: Moment = .now) {
+        guard let (size, modified) = Self.fileSize(spool + "/" + name) else {
+            candidates[name] = nil
+            return
+        }
+        // Done with, or failed in a way only a new copy mends (a failure worth another try
+        // comes back through `retryDue`).
+        if let record = records[name], record.size == size, record.modified == modified, record.state != .unpacking { return }
+        if let known = candidates[name], known.size == size, known.modified == modified { return }
+        // A file untouched for the settle time already (there before the daemon started) goes at once.
+        let age = Date().timeIntervalSince1970 - modified
+        candidates[name] = Candidate(size: size, modified: modified,
+                                     stableSince: age >= settleSeconds ? now.adding(seconds: -settleSeconds) : now)
+    }
+
+    /// Called every turn of the daemon's loop: takes a finished unpacking's outcome, starts
+    /// the next settled archive's. Returns the datasets whose folders just appeared.
+    public func tick(now: Moment = .now) -> [String] {
+        var published: [String] = []
+        if let worker {
+            if let outcome = worker.outcome.withLock({ $0 }) {
+                self.worker = nil
+                if let dataset = finish(worker.name, worker.record, outcome) { published.append(dataset) }
+            } else if worker.lastSaved.secondsAgo >= 2 {
+                let progress = worker.progress.withLock { $0 }
+                update(worker.name) { $0.files = progress.files; $0.bytes = progress.bytes; $0.expectedFiles = progress.expectedFiles }
+                worker.lastSaved = now
+            }
+        }
+        retryDue(now: now)
+        guard worker == nil else { return published }
+        for name in candidates.keys.sorted() {
+            guard var candidate = candidates[name] else { continue }
+            guard let (size, modified) = Self.fileSize(spool + "/" + name) else {
+                candidates[name] = nil  // removed before it was unpacked
+                continue
+            }
+            if size != candidate.size || modified != candidate.modified {
+                candidate = Candidate(size: size, modified: modified, stableSince: now)
+                candidates[name] = candidate
+                continue
+            }
+            guard candidate.stableSince.seconds(to: now) >= settleSeconds, let stem = ArchiveFormat.of(name: name)?.stem,
+                  mayUnpack(stem) else { continue }
+            candidates[name] = nil
+            start(name, stem: stem, size: size, modified: modified)
+            break
+        }
+        return published
+    }
+
+    /// Archives whose failure is worth trying again now: a later time reached (a full disk),
+    /// or the folder that was in the way gone.
+    private func retryDue(now: Moment) {
+        let date = Date()
+        for (name, record) in records where record.state == .failed && candidates[name] == nil && worker?.name != name {
+            let due = record.retryAt.map { $0 <= date } ?? false
+            let cleared = record.waitsForFolder && !FileManager.default.fileExists(atPath: spool + "/" + record.dataset)
+            guard due || cleared else { continue }
+            update(name) { $0.retryAt = nil; $0.waitsForFolder = false; $0.modified = -1 }  // no longer "the same file, done"
+            note(name, now: now.adding(seconds: -settleSeconds))
+        }
+    }
+
+    private func start(_ name: String, stem: String, size: UInt64, modified: Double) {
+        var record = ArchiveRecord(size: size, modified: modified, state: .unpacking, dataset: stem, updatedAt: Date())
+        let destination = spool + "/" + stem
+        if let problem = SafeName.problem(with: stem) {
+            record.state = .failed
+            record.error = "not unpacked: '\(stem)' cannot name a dataset (\(problem)); rename the archive"
+            fail(name, record)
+            return
+        }
+        if FileManager.default.fileExists(atPath: destination) {
+            record.state = .failed
+            let earlier = records[name]?.state == .unpacked ? ", unpacked from an earlier copy of it," : ""
+            record.error = "not unpacked: \(destination)\(earlier) is there already, and synthd does not write into it; "
+                + "remove or rename that folder (the archive is then unpacked), or rename the archive"
+            record.waitsForFolder = true
+            fail(name, record)
+            return
+        }
+        save(name, record)
+        logger.info("\(spool)/\(name): unpacking into \(destination)")
+        let worker = Worker(name: name, record: record)
+        self.worker = worker
+        let (path, staging, limits) = (spool + "/" + name, spool + "/" + Self.stagingPrefix + "\(getpid()).\(stem)", limits)
+        let thread = Thread {
+            let outcome = Self.unpack(path, staging: staging, destination: destination, limits: limits, worker: worker)
+            worker.outcome.withLock { $0 = outcome }
+        }
+        thread.name = "synthd unpack \(name)"
+        thread.start()
+    }
+
+    /// Unpacks, then moves the dataset's folder into place; the staging folder is removed
+    /// either way.
+    static func unpack(_ path: String, staging: String, destination: String, limits: Unpacker.Limits, worker: Worker) -> Outcome {
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let started = Moment.now
+        do {
+            guard let (format, _) = ArchiveFormat.of(name: (path as NSString).lastPathComponent) else {
+                return .failure(.unreadable(archive: path, reason: "not an archive by its name"))
+            }
+            let reader = try ArchiveFormat.open(path: path, named: format)
+            let result = try Unpacker(limits: limits).unpack(reader, into: staging, progress: { progress in
+                worker.progress.withLock { $0 = progress }
+            }, shouldStop: { worker.stop.load(ordering: .relaxed) })
+            // Durable before it is visible: a power cut after the rename must not leave a
+            // dataset of empty files.
+            syncFileSystem(containing: staging)
+            guard synthd_rename_noreplace(result.root, destination) == 0 else {
+                let code = errno
+                if code == EEXIST || code == ENOTEMPTY {
+                    return .failure(.write(archive: path, path: destination, reason: "appeared while the archive was unpacked; left as it is", errno: code))
+                }
+                return .failure(.write(archive: path, path: destination, reason: String(cString: strerror(code)), errno: code))
+            }
+            return .success(result, seconds: started.secondsAgo)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Records the outcome; returns the dataset when its folder appeared.
+    private func finish(_ name: String, _ started: ArchiveRecord, _ outcome: Outcome) -> String? {
+        var record = started
+        record.updatedAt = Date()
+        switch outcome {
+        case .success(let result, let seconds):
+            record.state = .unpacked
+            record.files = result.files
+            record.bytes = result.bytes
+            record.skipped = result.skipped.count
+            save(name, record)
+            logger.notice("\(spool)/\(name): unpacked \(result.files) images (\(ArchiveRecord.megabytes(result.bytes))) into \(spool)/\(record.dataset) in \(String(format: "%.1f", seconds)) s")
+            for skipped in result.skipped.prefix(10) { logger.warning("\(spool)/\(name): \(skipped.path): \(skipped.reason)") }
+            if result.skipped.count > 10 { logger.warning("\(spool)/\(name): \(result.skipped.count - 10) more members not unpacked") }
+            return record.dataset
+        case .failure(.stopped):
+            // Unpacked again at the next start: no record of this try.
+            records[name] = nil
+            try? ArchiveRecords.write(records, stateFolder: stateFolder)
+            return nil
+        case .failure(let error):
+            record.state = .failed
+            record.error = error.reason
+            if error.isTransient { record.retryAt = Date().addingTimeInterval(Self.retrySeconds) }
+            if case .write(_, _, _, let code) = error, code == EEXIST || code == ENOTEMPTY { record.waitsForFolder = true; record.retryAt = nil }
+            fail(name, record)
+            return nil
+        }
+    }
+
+    /// After a failure that is not the archive's (a full disk), seconds before the next try.
+    static let retrySeconds: TimeInterval = 300
+
+    private func fail(_ name: String, _ record: ArchiveRecord) {
+        save(name, record)
+        logger.error("\(spool)/\(name): \(record.error ?? "not unpacked")")
+    }
+
+    private func update(_ name: String, _ change: (inout ArchiveRecord) -> Void) {
+        guard var record = records[name] else { return }
+        change(&record)
+        record.updatedAt = Date()
+        save(name, record)
+    }
+
+    private func save(_ name: String, _ record: ArchiveRecord) {
+        records[name] = record
+        // Records of archives no longer in the spool go with the next write.
+        records = records.filter { $0.key == name || FileManager.default.fileExists(atPath: spool + "/" + $0.key) }
+        do { try ArchiveRecords.write(records, stateFolder: stateFolder) } catch {
+            logger.error("\(stateFolder)/\(ArchiveRecords.fileName): cannot write: \(error)")
+        }
+    }
+
+    /// Asks a running unpacking to stop and waits for it (a few seconds at most: it stops
+    /// between chunks of a megabyte).
+    public func stop() {
+        guard let worker else { return }
+        worker.stop.store(true, ordering: .relaxed)
+        let deadline = Moment.now.adding(seconds: 5)
+        while worker.outcome.withLock({ $0 }) == nil && Moment.now < deadline { usleep(20_000) }
+        if let outcome = worker.outcome.withLock({ $0 }) { _ = finish(worker.name, worker.record, outcome) }
+        self.worker = nil
+    }
+
+    private func sweepLeftovers() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [] where name.hasPrefix(Self.stagingPrefix) {
+            try? FileManager.default.removeItem(atPath: spool + "/" + name)
+        }
+        // A record left "unpacking" by a killed daemon: that try is void.
+        for (name, record) in records where record.state == .unpacking { records[name] = nil }
+    }
+
+    static func fileSize(_ path: String) -> (UInt64, Double)? {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        return (UInt64(status.st_size), Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
+    }
+
+    enum Outcome: Sendable, Equatable {
+        case success(Unpacker.Result, seconds: Double)
+        case failure(ArchiveError)
+    }
+
+    /// The unpacking thread's side: progress and outcome, read by the loop.
+    final class Worker: Sendable {
+        let name: String
+        let record: ArchiveRecord
+        let progress = Mutex(Unpacker.Progress())
+        let outcome = Mutex<Outcome?>(nil)
+        let stop = Atomic<Bool>(false)
+        nonisolated(unsafe) var lastSaved = Moment.now
+
+        init(name: String, record: ArchiveRecord) {
+            self.name = name
+            self.record = record
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Engine
+import Foundation
+
+/// What became of each archive dropped into the spool: `archives.json` in the state folder,
+/// replaced atomically, read by `synthd status`. An archive is known by its name, size and
+/// modification time, so the same file is unpacked once, and one copied again is looked at anew.
+public struct ArchiveRecord: Codable, Equatable, Sendable {
+    public enum State: String, Codable, Sendable { case unpacking, unpacked, failed }
+
+    public var size: UInt64
+    /// The file's modification time, seconds since 1970 with nanoseconds.
+    public var modified: Double
+    public var state: State
+    /// The dataset folder it was (or is being) unpacked into, by name under the spool.
+    public var dataset: String
+    public var files: Int = 0
+    public var bytes: UInt64 = 0
+    /// The files it will write in all, where the archive says so up front (a zip).
+    public var expectedFiles: Int?
+    /// Members not unpacked that the log lists (links, unsafe names, other formats).
+    public var skipped: Int = 0
+    public var error: String?
+    /// A failure that is not the archive's (a full disk) is tried again at this time.
+    public var retryAt: Date?
+    /// The dataset's folder was in the way: tried again once it is gone.
+    public var waitsForFolder: Bool = false
+    public var updatedAt: Date
+
+    public init(size: UInt64, modified: Double, state: State, dataset: String, updatedAt: Date) {
+        (self.size, self.modified, self.state, self.dataset, self.updatedAt) = (size, modified, state, dataset, updatedAt)
+    }
+
+    /// One line for `synthd status`. `daemonRuns` false: an unpacking under way was cut short.
+    public func line(name: String, spool: String, daemonRuns: Bool = true) -> String {
+        let folder = spool + "/" + dataset
+        switch state {
+        case .unpacking where !daemonRuns:
+            return "\(name): interrupted while unpacking into \(folder); unpacked again when synthd run starts"
+        case .unpacking:
+            let of = expectedFiles.map { " of up to \($0)" } ?? ""
+            return "\(name): unpacking into \(folder) (\(files) images\(of) so far, \(Self.megabytes(bytes)))"
+        case .unpacked:
+            let skippedNote = skipped > 0 ? "; \(skipped) members not unpacked (the log lists them)" : ""
+            return "\(name): unpacked into \(folder) (\(files) images, \(Self.megabytes(bytes))) at \(Self.time(updatedAt))\(skippedNote)"
+        case .failed:
+            let retry = retryAt.map { ", tried again at \(Self.time($0))" } ?? (waitsForFolder ? "" : ", tried again when the archive changes")
+            return "\(name): \(error ?? "not unpacked")\(retry)"
+        }
+    }
+
+    static func megabytes(_ bytes: UInt64) -> String {
+        let value = Double(bytes) / 1e6
+        return value >= 100 ? "\(Int(value.rounded())) MB" : "\((value * 10).rounded() / 10) MB"
+    }
+
+    static func time(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}
+
+/// `archives.json`: archive name -> record.
+public enum ArchiveRecords {
+    public static let fileName = "archives.json"
+
+    /// The records under a state folder; empty when there are none or they cannot be read (an
+    /// archive with no record is looked at again: at worst it is unpacked once more, where
+    /// its folder is not already there).
+    public static func read(stateFolder: String) -> [String: ArchiveRecord] {
+        guard let bytes = try? readFile(path: stateFolder + "/" + fileName, maxBytes: 64 << 20) else { return [:] }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? decoder.decode([String: ArchiveRecord].self, from: Data(bytes))) ?? [:]
+    }
+
+    public static func write(_ records: [String: ArchiveRecord], stateFolder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        try writeFileAtomically(path: stateFolder + "/" + fileName, bytes: Array(try encoder.encode(records)))
+    }
+}

@@ -1,0 +1,165 @@
+import Daemon
+import Foundation
+import Logging
+import Spool
+import Testing
+
+/// Archives dropped into the spool, through the scheduler as the daemon's loop drives it.
+@Suite struct ArchiveIntakeTests {
+    func makeScheduler(unpack: Bool = true) throws -> (Scheduler, root: String) {
+        let root = NSTemporaryDirectory() + "synthd-intake-\(UUID().uuidString)"
+        var configuration = Configuration()
+        configuration.spool = root + "/spool"
+        configuration.output = root + "/out"
+        configuration.state = root + "/state"
+        configuration.settleSeconds = 0
+        configuration.unpackArchives = unpack
+        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
+        return (try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }), root)
+    }
+
+    /// A ustar archive of `files` (name -> bytes): the format is simple enough to write here,
+    /// and its reader is checked against Python's tarfile in ArchivesTests.
+    func tar(_ files: [(String, String)]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, text) in files {
+            let data = Array(text.utf8)
+            var header = [UInt8](repeating: 0, count: 512)
+            func put(_ string: String, at offset: Int) { for (i, byte) in string.utf8.enumerated() { header[offset + i] = byte } }
+            put(name, at: 0)
+            put("0000644", at: 100)
+            put(String(data.count, radix: 8).leftPadded(to: 11), at: 124)
+            put("00000000000", at: 136)
+            header[156] = UInt8(ascii: "0")
+            put("ustar", at: 257)
+            put("00", at: 263)
+            put("        ", at: 148)
+            let sum = header.reduce(0) { $0 + Int($1) }
+            put(String(sum, radix: 8).leftPadded(to: 6), at: 148)
+            header[154] = 0
+            out += header + data + [UInt8](repeating: 0, count: (512 - data.count % 512) % 512)
+        }
+        return out + [UInt8](repeating: 0, count: 1024)
+    }
+
+    let pets = [("pets/cat/1.png", "one"), ("pets/dog/2.png", "two"), ("pets/notes.txt", "not an image")]
+
+    /// Turns the loop until `done` or `seconds`.
+    func turn(_ scheduler: Scheduler, seconds: Double = 10, until done: () -> Bool) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !done() && Date() < deadline {
+            scheduler.takeArchives()
+            usleep(10_000)
+        }
+    }
+
+    func write(_ bytes: [UInt8], to path: String) throws { try Data(bytes).write(to: URL(fileURLWithPath: path)) }
+
+    func queued(_ scheduler: Scheduler) -> [String] {
+        (try! scheduler.queue.snapshot()).filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
+    }
+
+    @Test func anArchiveDroppedIntoTheSpoolBecomesADatasetAtOnce() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try write(tar(pets), to: root + "/spool/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { !scheduler.archives.isUnpacking && scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        let spool = root + "/spool"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).sorted() == ["pets", "pets.tar"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool + "/pets").sorted() == ["cat", "dog"])
+        #expect(try String(contentsOfFile: spool + "/pets/cat/1.png", encoding: .utf8) == "one")
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        let record = try #require(ArchiveRecords.read(stateFolder: root + "/state")["pets.tar"])
+        #expect(record.state == .unpacked && record.files == 2 && record.dataset == "pets")
+        #expect(record.line(name: "pets.tar", spool: spool).hasPrefix("pets.tar: unpacked into \(spool)/pets (2 images"))
+    }
+
+    @Test func anArchiveIsUnpackedOnceAndACopyNeverOverwritesItsFolder() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        try write(tar(pets), to: spool + "/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        // A user's change to the unpacked folder, then a restart: not unpacked again.
+        try FileManager.default.removeItem(atPath: spool + "/pets/dog")
+        let again = try Scheduler(configuration: scheduler.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        again.reconcile()
+        turn(again, seconds: 1) { false }
+        #expect(again.archives.records["pets.tar"]?.state == .unpacked, "the same file is not looked at again")
+        #expect(!FileManager.default.fileExists(atPath: spool + "/pets/dog"))
+        // A new copy of the archive (another size): the folder is there, so it waits, and says so.
+        try write(tar(pets + [("pets/dog/3.png", "three")]), to: spool + "/pets.tar")
+        again.handle(.strayFile(name: "pets.tar"))
+        turn(again) { again.archives.records["pets.tar"]?.state == .failed }
+        let failed = try #require(again.archives.records["pets.tar"])
+        #expect(failed.waitsForFolder)
+        #expect(failed.error?.contains("unpacked from an earlier copy of it, is there already") == true)
+        #expect(!FileManager.default.fileExists(atPath: spool + "/pets/dog"))
+        // The folder moved away: the new copy is unpacked.
+        try FileManager.default.moveItem(atPath: spool + "/pets", toPath: spool + "/old-pets")
+        turn(again) { again.archives.records["pets.tar"]?.state == .unpacked }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool + "/pets/dog").sorted() == ["2.png", "3.png"])
+    }
+
+    @Test func aDamagedArchiveSaysWhyAndLeavesNothingInTheSpool() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        let whole = tar(pets)
+        try write(Array(whole[0..<700]), to: spool + "/pets.tar")  // a copy cut short in the first member's data
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .failed }
+        let record = try #require(scheduler.archives.records["pets.tar"])
+        #expect(record.error?.contains("ends in the middle of a member") == true, "\(record.error ?? "")")
+        #expect(record.retryAt == nil && !record.waitsForFolder)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool) == ["pets.tar"])
+        // Copied again, whole: unpacked.
+        try write(whole, to: spool + "/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        #expect(FileManager.default.fileExists(atPath: spool + "/pets/cat/1.png"))
+    }
+
+    @Test func aKilledUnpackingIsSweptAndDoneAgainAtTheNextStart() throws {
+        let (first, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        try write(tar(pets), to: spool + "/pets.tar")
+        // What a kill -9 midway leaves: a hidden half folder and a record "unpacking".
+        try FileManager.default.createDirectory(atPath: spool + "/.synthd-unpacking.99999.pets/pets/cat", withIntermediateDirectories: true)
+        try write(Array("half".utf8), to: spool + "/.synthd-unpacking.99999.pets/pets/cat/1.png")
+        var records = ArchiveRecords.read(stateFolder: root + "/state")
+        records["pets.tar"] = ArchiveRecord(size: 10, modified: 1, state: .unpacking, dataset: "pets", updatedAt: Date())
+        try ArchiveRecords.write(records, stateFolder: root + "/state")
+        let scheduler = try Scheduler(configuration: first.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        #expect(!FileManager.default.fileExists(atPath: spool + "/.synthd-unpacking.99999.pets"))
+        scheduler.reconcile()
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        #expect(try String(contentsOfFile: spool + "/pets/cat/1.png", encoding: .utf8) == "one")
+        #expect(ArchiveRecord(size: 1, modified: 1, state: .unpacking, dataset: "pets", updatedAt: Date())
+            .line(name: "pets.tar", spool: spool, daemonRuns: false).contains("interrupted while unpacking"))
+    }
+
+    @Test func withUnpackingOffAnArchiveIsLeftAlone() throws {
+        let (scheduler, root) = try makeScheduler(unpack: false)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try write(tar(pets), to: root + "/spool/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler, seconds: 1) { false }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/spool") == ["pets.tar"])
+        #expect(scheduler.archives.records.isEmpty)
+    }
+
+    @Test func theKeysParse() throws {
+        let configuration = try Configuration.parse("[watch]\nunpack_archives = false\nmax_unpacked_gigabytes = 2.5\n", path: "t.toml")
+        #expect(!configuration.unpackArchives && configuration.maxUnpackedGigabytes == 2.5)
+        #expect(throws: Configuration.Error.self) { try Configuration.parse("[watch]\nmax_unpacked_gigabytes = 0\n", path: "t.toml") }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
