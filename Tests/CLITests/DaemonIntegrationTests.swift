@@ -488,6 +488,46 @@ import Glibc
 
     /// A dataset of 200,000 files: its scan runs off the main loop, so the watchdog keeps
     /// being fed while it runs and SIGTERM still ends the daemon with status 0 within 10 s.
+    /// A gzip'd tar of a folder of classes, made by tar(1) and copied into the spool of a
+    /// running daemon, comes out as the dataset of its name: unpacked, trained, published, and
+    /// shown by `synthd status`; the archive is left where it was.
+    @Test func anArchiveDroppedIntoTheSpoolIsUnpackedAndTrained() throws {
+        let layout = Layout(root: try temporaryFolder("archive"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("""
+        [watch]
+        settle_seconds = 0.5
+        [training]
+        minutes = 0.05
+        checkpoint_seconds = 1
+        [generation]
+        policy = "per-class"
+        per_class = 3
+        """)
+        let packing = layout.root + "/packing/shoes"
+        try Self.addImages(packing + "/boot", count: 6, shade: 40)
+        try Self.addImages(packing + "/sandal", count: 6, shade: 200)
+        let tar = try ServiceInstallTests.shell("cd \(layout.root)/packing && tar czf ../shoes.tar.gz shoes")
+        #expect(tar.status == 0, "\(tar.output)")
+        let daemon = try Daemon(config: layout.config, log: layout.log)
+        try Self.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
+        #expect(copyfile(layout.root + "/shoes.tar.gz", layout.spool + "/shoes.tar.gz"))
+        try Self.waitFor("the outputs", timeout: 120, daemon: daemon) { layout.generation("shoes") != nil }
+        #expect(daemon.log.contains("shoes.tar.gz: unpacked 12 images"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: layout.spool).sorted() == ["shoes", "shoes.tar.gz"])
+        try Self.checkPublished(layout, "shoes", classes: ["boot", "sandal"])
+        let status = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(status.output.contains("archives dropped into the spool:\n  shoes.tar.gz: unpacked into \(layout.spool)/shoes (12 images"), "\(status.output)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0)
+    }
+
+    /// Copies a file as cp(1) does: the whole file written under its name, then closed.
+    func copyfile(_ from: String, _ to: String) -> Bool {
+        guard let data = FileManager.default.contents(atPath: from) else { return false }
+        return FileManager.default.createFile(atPath: to, contents: data)
+    }
+
     @Test func aHugeDatasetDoesNotStallTheMainLoop() throws {
         let layout = Layout(root: try temporaryFolder("huge"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
