@@ -47,8 +47,16 @@ public struct Unpacker {
     }
 
     public let limits: Limits
+    /// Folders and files writable by their group too, whatever the process's umask: in a
+    /// spool that a group shares (the service's is setgid `synthd`, mode 2775, and synthd runs
+    /// with umask 022), the user who dropped the archive can then remove or rename what was
+    /// unpacked from it, as the advice on a folder in the way tells them to.
+    public let groupWritable: Bool
 
-    public init(limits: Limits) { self.limits = limits }
+    public init(limits: Limits, groupWritable: Bool = false) {
+        self.limits = limits
+        self.groupWritable = groupWritable
+    }
 
     /// Unpacks into `destination`, which must not exist yet (it is made here). `progress` is
     /// called now and then; `shouldStop` is asked between chunks.
@@ -117,6 +125,7 @@ public struct Unpacker {
                 }
                 throw .write(archive: archive, path: path, reason: String(cString: strerror(errno)), errno: errno)
             }
+            if groupWritable { fchmod(fd, 0o664) }
             var written: UInt64 = 0
             do throws(ArchiveError) {
                 let data = try reader.contents()
@@ -170,7 +179,12 @@ public struct Unpacker {
     }
 
     private func makeFolder(_ path: String, archive: String, existingIsFine: Bool = false) throws(ArchiveError) {
-        guard mkdir(path, 0o755) == 0 || (existingIsFine && errno == EEXIST && Self.fileKind(path) == S_IFDIR) else {
+        if mkdir(path, 0o755) == 0 {
+            // chmod, unlike mkdir, is not cut by the umask. The setgid bit keeps the spool's group.
+            if groupWritable { chmod(path, 0o2775) }
+            return
+        }
+        guard existingIsFine && errno == EEXIST && Self.fileKind(path) == S_IFDIR else {
             throw .write(archive: archive, path: path, reason: String(cString: strerror(errno)), errno: errno)
         }
     }

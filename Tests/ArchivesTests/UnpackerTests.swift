@@ -125,6 +125,21 @@ import Testing
         }
     }
 
+    /// In a spool a group shares, what was unpacked is the group's to remove, whatever the umask.
+    @Test func groupWritableFoldersAndFilesInASharedSpool() throws {
+        let destination = try scratch() + "/out"
+        let reader = try ArchiveFormat.open(path: Self.fixtures + "flowers.zip", named: .zip)
+        let old = umask(0o022)
+        defer { umask(old) }
+        _ = try Unpacker(limits: Self.unlimited, groupWritable: true).unpack(reader, into: destination)
+        func mode(_ path: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue }
+        #expect(try mode(destination + "/flowers/daisy") & 0o7777 == 0o2775)
+        #expect(try mode(destination + "/flowers/daisy/a.png") & 0o777 == 0o664)
+        let plain = try scratch() + "/out"
+        _ = try Unpacker(limits: Self.unlimited).unpack(try ArchiveFormat.open(path: Self.fixtures + "flowers.zip", named: .zip), into: plain)
+        #expect(try mode(plain + "/flowers/daisy") & 0o777 == 0o755)
+    }
+
     @Test func aStopEndsTheUnpacking() throws {
         let reader = try ArchiveFormat.open(path: Self.fixtures + "flowers.zip", named: .zip)
         #expect(throws: ArchiveError.stopped(archive: Self.fixtures + "flowers.zip")) {

@@ -92,7 +92,7 @@ public final class ArchiveIntake {
             if let outcome = worker.outcome.withLock({ $0 }) {
                 self.worker = nil
                 if let dataset = finish(worker.name, worker.record, outcome) { published.append(dataset) }
-            } else if worker.lastSaved.secondsAgo >= 2 {
+            } else if worker.lastSaved.secondsAgo >= 1 {
                 let progress = worker.progress.withLock { $0 }
                 update(worker.name) { $0.files = progress.files; $0.bytes = progress.bytes; $0.expectedFiles = progress.expectedFiles }
                 worker.lastSaved = now
@@ -174,7 +174,9 @@ public final class ArchiveIntake {
                 return .failure(.unreadable(archive: path, reason: "not an archive by its name"))
             }
             let reader = try ArchiveFormat.open(path: path, named: format)
-            let result = try Unpacker(limits: limits).unpack(reader, into: staging, progress: { progress in
+            var spool = stat()
+            let shared = stat((destination as NSString).deletingLastPathComponent, &spool) == 0 && spool.st_mode & S_IWGRP != 0
+            let result = try Unpacker(limits: limits, groupWritable: shared).unpack(reader, into: staging, progress: { progress in
                 worker.progress.withLock { $0 = progress }
             }, shouldStop: { worker.stop.load(ordering: .relaxed) })
             // Durable before it is visible: a power cut after the rename must not leave a
