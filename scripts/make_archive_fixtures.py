@@ -4,9 +4,13 @@ implementation independent of synthd's readers), and expected.json: for each arc
 files synthd should unpack (path below the dataset root -> zlib CRC-32 of the bytes), the
 dataset root's name relative to the destination, and the members it should report skipped.
 
-    python3 scripts/make_archive_fixtures.py Tests/ArchivesTests/Fixtures
+    TZ=UTC python3 scripts/make_archive_fixtures.py Tests/ArchivesTests/Fixtures
 """
-import io, json, os, struct, sys, tarfile, zipfile, zlib
+import io, json, os, struct, sys, tarfile, time, zipfile, zlib
+
+# zipfile stamps members with the time of writing: a fixed time keeps the fixtures' bytes the
+# same from one run of this script to the next.
+time.time = lambda: 1796342400.0
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
@@ -132,6 +136,12 @@ patch_zip(f"{out}/understated.zip", understate)
 # Nothing but a text file.
 with zipfile.ZipFile(f"{out}/no-images.zip", "w") as z:
     z.writestr("notes/readme.txt", b"no images here")
+
+# A Kaggle competition's download: archives inside, no images.
+with zipfile.ZipFile(f"{out}/competition.zip", "w") as z:
+    z.writestr("train.zip", open(f"{out}/flowers.zip", "rb").read())
+    z.writestr("test.tar.xz", b"not really")
+    z.writestr("sample_submission.csv", b"id,label\n")
 
 with open(f"{out}/expected.json", "w") as f:
     json.dump(expected, f, indent=1, sort_keys=True)

@@ -13,8 +13,9 @@ public enum ArchiveError: Error, Equatable, CustomStringConvertible {
     case overLimit(archive: String, reason: String)
     /// Writing what was unpacked failed (a full disk: ENOSPC).
     case write(archive: String, path: String, reason: String, errno: Int32)
-    /// Nothing in it is an image.
-    case noImages(archive: String)
+    /// Nothing in it is an image; `archives`: the archives it holds instead (a Kaggle
+    /// competition's download holds `train.zip` and `test.zip`).
+    case noImages(archive: String, archives: [String] = [])
     /// Asked to stop (the daemon is stopping).
     case stopped(archive: String)
 
@@ -29,7 +30,11 @@ public enum ArchiveError: Error, Equatable, CustomStringConvertible {
             return "\(archive): not unpacked: \(entry) is damaged (\(reason)); copy the archive again"
         case .overLimit(let archive, let reason): return "\(archive): not unpacked: \(reason)"
         case .write(let archive, let path, let reason, _): return "\(archive): not unpacked: \(path): \(reason)"
-        case .noImages(let archive):
+        case .noImages(let archive, let inner) where !inner.isEmpty:
+            let listed = inner.prefix(5).joined(separator: ", ") + (inner.count > 5 ? ", ..." : "")
+            return "\(archive): not unpacked: it holds no images but archives (\(listed)); unpack it by hand and drop "
+                + "the archive of the images into the spool"
+        case .noImages(let archive, _):
             return "\(archive): not unpacked: it holds no images synthd reads (PNG, JPEG, WebP, BMP, PGM/PPM, TIFF)"
         case .stopped(let archive): return "\(archive): unpacking stopped; it starts again with the daemon"
         }
@@ -39,7 +44,7 @@ public enum ArchiveError: Error, Equatable, CustomStringConvertible {
     public var archive: String {
         switch self {
         case .unreadable(let archive, _), .malformed(let archive, _), .unsupported(let archive, _, _), .damagedEntry(let archive, _, _),
-             .overLimit(let archive, _), .write(let archive, _, _, _), .noImages(let archive), .stopped(let archive):
+             .overLimit(let archive, _), .write(let archive, _, _, _), .noImages(let archive, _), .stopped(let archive):
             return archive
         }
     }

@@ -18,7 +18,7 @@ public struct Unpacker {
         /// Free space to leave on the file system (the outputs and checkpoints need some).
         public var reserveBytes: UInt64
 
-        public init(maxBytes: UInt64, maxFiles: Int = 10_000_000, reserveBytes: UInt64 = 256 << 20) {
+        public init(maxBytes: UInt64, maxFiles: Int = 2_000_000, reserveBytes: UInt64 = 256 << 20) {
             (self.maxBytes, self.maxFiles, self.reserveBytes) = (maxBytes, maxFiles, reserveBytes)
         }
     }
@@ -68,6 +68,7 @@ public struct Unpacker {
         if let zip = reader as? ZipReader { state.expectedFiles = zip.memberCount }
         var skipped: [ImageFolder.Skipped] = []
         var ignored = 0
+        var innerArchives: [String] = []
         var made: Set<String> = [destination]
         var lastReport = ContinuousClock.now
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -93,6 +94,7 @@ public struct Unpacker {
             }
             guard ImageFolder.isImageName(last) || last == "synthd.toml" else {
                 if let reason = ImageFolder.unreadFormat(last) { skipped.append(.init(path: entry.name, reason: reason)) } else { ignored += 1 }
+                if ArchiveFormat.of(name: last) != nil || ArchiveFormat.unreadReason(name: last) != nil { innerArchives.append(entry.name) }
                 continue
             }
             if let problem = components.lazy.compactMap(SafeName.problem).first {
@@ -152,7 +154,7 @@ public struct Unpacker {
             }
         }
         progress(state)
-        guard state.files > 0 else { throw .noImages(archive: archive) }
+        guard state.files > 0 else { throw .noImages(archive: archive, archives: innerArchives) }
         return Result(root: Self.datasetRoot(in: destination), files: state.files, bytes: state.bytes, skipped: skipped, ignored: ignored)
     }
 

@@ -19,8 +19,11 @@ public final class ZipReader: ArchiveReader {
         let localHeaderOffset: UInt64
     }
 
-    /// The most members a zip may list (a directory that claims more is refused before it is read).
-    public static let maxMembers = 10_000_000
+    /// The most members a zip may list, and the most bytes its directory may take: both are
+    /// held in memory (about 100 bytes a member), so a directory that claims more is refused
+    /// before it is read.
+    public static let maxMembers = 2_000_000
+    public static let maxDirectoryBytes: UInt64 = 256 << 20
 
     public convenience init(path: String) throws(ArchiveError) {
         try self.init(file: ArchiveFile(path: path))
@@ -115,6 +118,9 @@ public final class ZipReader: ArchiveReader {
         }
         guard directoryOffset <= file.size, directorySize <= file.size - directoryOffset else {
             throw .malformed(archive: path, reason: "its directory lies past the end of the file")
+        }
+        guard directorySize <= maxDirectoryBytes else {
+            throw .overLimit(archive: path, reason: "its directory takes \(directorySize >> 20) MiB, over the \(maxDirectoryBytes >> 20) MiB synthd reads")
         }
         let directory = try file.bytes(at: directoryOffset, count: Int(directorySize), what: "the directory")
         var members: [Member] = []

@@ -102,6 +102,9 @@ import Testing
             return reason.contains("more than its declared 100 bytes")
         }
         #expect(throws: ArchiveError.noImages(archive: Self.fixtures + "no-images.zip")) { try unpack("no-images.zip") }
+        #expect(throws: ArchiveError.noImages(archive: Self.fixtures + "competition.zip", archives: ["train.zip", "test.tar.xz"])) {
+            try unpack("competition.zip")
+        }
     }
 
     @Test func limitsStopABombBeforeItFillsTheDisk() throws {
