@@ -338,8 +338,13 @@ public struct StateFolder: Sendable {
     public func writePictures(samples: Image, losses: Image, classes: [String]) throws {
         try PNG.write(samples, to: samplesPath)
         try PNG.write(losses, to: lossCurvePath)
-        let legend = "samples.png: one row per class, top to bottom, named on the left (at most 16 rows)\n"
-            + classes.prefix(16).enumerated().map { "row \($0 + 1): \($1)" }.joined(separator: "\n") + "\n"
+        let layout = SampleLayout(classes: classes.count)
+        let arrangement = layout.blocks == 1 ? "one row per class, top to bottom, named on the left"
+            : "blocks of \(SampleLayout.classesPerBlock) classes, one row per class named on its left, "
+                + "\(SampleLayout.blocksPerBand) blocks to a band, bands top to bottom"
+        let unshown = classes.count > layout.shown ? "; the first \(layout.shown) of \(classes.count) classes" : ""
+        let legend = "samples.png: \(arrangement)\(unshown)\n"
+            + classes.prefix(layout.shown).enumerated().map { "\(layout.place(ofClass: $0)!): \($1)" }.joined(separator: "\n") + "\n"
             + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers);\n"
             + "  with adaptive augmentation, its probability green\n"
             + (FileManager.default.fileExists(atPath: heldOutCurvePath)

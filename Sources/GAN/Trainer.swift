@@ -476,17 +476,53 @@ public final class Trainer {
         return emaGenerator
     }
 
-    /// Eight samples per class (at most 16 classes), from fixed noise, at the dataset's size.
+    /// Samples of every class (up to `SampleLayout.maxClasses`), from fixed noise: a block of
+    /// up to 16 classes, one row each, named on the left; more blocks side by side, four to a
+    /// band. Tiles at the dataset's size up to 128 pixels a side (64 beyond one block), else
+    /// at the model's resolution: 128 tiles of 12-megapixel photos would take 4.6 GB for a
+    /// preview.
     func sampleGrid() throws -> Image {
-        let classes = min(record.classes.count, 16), columns = 8
+        let layout = SampleLayout(classes: record.classes.count)
         let sampler = Sampler(generator: averagedGenerator(), record: record)
-        let labels = (0..<classes).flatMap { Array(repeating: Int32($0), count: columns) }
+        let labels = (0..<layout.shown).flatMap { Array(repeating: Int32($0), count: layout.columns) }
         let squares = try sampler.sampleSquares([(labels, record.options.seed &+ 5000)], judges: nil).images
-        // Tiles at the dataset's size up to 128 pixels a side, else at the model's resolution:
-        // 128 tiles of 12-megapixel photos would take 4.6 GB for a preview.
-        let small = record.imageWidth <= 128 && record.imageHeight <= 128
-        return ImageGrid.compose(small ? squares.map(sampler.finish) : squares, columns: columns,
-                                 rowLabels: Array(record.classes.prefix(classes)))
+        let largest = layout.blocks > 1 ? 64 : 128
+        let small = record.imageWidth <= largest && record.imageHeight <= largest
+        let tiles = small ? squares.map(sampler.finish) : squares
+        let perBlock = SampleLayout.classesPerBlock * layout.columns
+        let blocks = stride(from: 0, to: tiles.count, by: perBlock).map { start in
+            let first = start / layout.columns
+            return ImageGrid.compose(Array(tiles[start..<min(start + perBlock, tiles.count)]), columns: layout.columns,
+                                     rowLabels: Array(record.classes[first..<min(first + SampleLayout.classesPerBlock, layout.shown)]))
+        }
+        return blocks.count == 1 ? blocks[0] : ImageGrid.tile(blocks, columns: SampleLayout.blocksPerBand)
+    }
+}
+
+/// How `samples.png` shows a model's classes. Up to 16 classes: one block of eight samples a
+/// class. Beyond (Caltech-101, CIFAR-100, 120 dog breeds), where the picture used to show the
+/// first 16 classes only: blocks of 16 classes, four to a band, fewer samples a class as the
+/// classes grow (about 1,024 samples in all), up to 256 classes.
+public struct SampleLayout: Sendable, Equatable {
+    public static let classesPerBlock = 16, blocksPerBand = 4, maxClasses = 256
+
+    /// Classes shown, samples a class, blocks.
+    public let shown: Int, columns: Int, blocks: Int
+
+    public init(classes: Int) {
+        shown = min(classes, Self.maxClasses)
+        columns = shown <= Self.classesPerBlock ? 8 : max(4, min(8, 1024 / max(shown, 1)))
+        blocks = (shown + Self.classesPerBlock - 1) / Self.classesPerBlock
+    }
+
+    /// Where class `index` is in the picture, in words ("block 2, row 3"; "row 3" with one
+    /// block); nil when it is not shown.
+    public func place(ofClass index: Int) -> String? {
+        guard index < shown else { return nil }
+        let row = index % Self.classesPerBlock + 1
+        guard blocks > 1 else { return "row \(row)" }
+        let block = index / Self.classesPerBlock
+        return "band \(block / Self.blocksPerBand + 1), block \(block % Self.blocksPerBand + 1), row \(row)"
     }
 }
 

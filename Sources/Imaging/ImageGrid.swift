@@ -27,4 +27,24 @@ public enum ImageGrid {
         }
         return grid
     }
+
+    /// Pictures side by side, `columns` to a band and bands one below the other, each in a
+    /// cell the size of the largest, on white: blocks of a samples grid (the last block of
+    /// classes has fewer rows). All of one mode.
+    public static func tile(_ pictures: [Image], columns: Int, gap: Int = 12) -> Image {
+        precondition(!pictures.isEmpty, "no pictures to tile")
+        let mode = pictures[0].mode, c = mode.channels
+        let cellWidth = pictures.map(\.width).max()!, cellHeight = pictures.map(\.height).max()!
+        let across = min(columns, pictures.count), bands = (pictures.count + columns - 1) / columns
+        let width = across * cellWidth + (across - 1) * gap, height = bands * cellHeight + (bands - 1) * gap
+        var sheet = Image(width: width, height: height, mode: mode, fill: 255)
+        for (index, picture) in pictures.enumerated() {
+            let x0 = (index % columns) * (cellWidth + gap), y0 = (index / columns) * (cellHeight + gap)
+            for y in 0..<picture.height {
+                let from = y * picture.width * c, to = ((y0 + y) * width + x0) * c
+                sheet.pixels.replaceSubrange(to..<(to + picture.width * c), with: picture.pixels[from..<(from + picture.width * c)])
+            }
+        }
+        return sheet
+    }
 }

@@ -99,6 +99,27 @@ import Testing
         #expect(grid.height == 2 * 28 + 3 * 2, "one 28-pixel row per class with 2-pixel gaps")
     }
 
+    /// More than 16 classes: every class in the samples picture, in blocks of 16 side by side,
+    /// and classes.txt says where each one is (the picture showed the first 16 only).
+    @Test func aModelOfManyClassesShowsThemAllInBlocks() throws {
+        let data = try DatasetFolder()
+        for k in 0..<20 { try data.addImages(String(format: "c%02d", k), count: 1, value: UInt8(10 * k)) }
+        let state = try stateFolder()
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        try trainer.train(.steps(1))
+        let layout = SampleLayout(classes: 20)
+        #expect(layout == SampleLayout(classes: 20) && layout.columns == 8 && layout.blocks == 2)
+        let grid = try PNG.read(path: state.samplesPath)
+        let block = ImageGrid.compose(Array(repeating: Image(width: 28, height: 28, mode: .grey), count: 16 * 8), columns: 8,
+                                      rowLabels: (0..<16).map { String(format: "c%02d", $0) })
+        #expect(grid.height == block.height && grid.width == 2 * block.width + 12, "two blocks side by side")
+        let legend = try String(contentsOfFile: state.classesPath, encoding: .utf8)
+        #expect(legend.contains("band 1, block 2, row 4: c19") && legend.contains("band 1, block 1, row 1: c00"), "\(legend)")
+        #expect(SampleLayout(classes: 200).columns == 5 && SampleLayout(classes: 1000).shown == 256)
+        #expect(SampleLayout(classes: 1000).columns == 4 && SampleLayout(classes: 1000).place(ofClass: 255) == "band 4, block 4, row 16")
+        #expect(SampleLayout(classes: 8).place(ofClass: 2) == "row 3" && SampleLayout(classes: 300).place(ofClass: 256) == nil)
+    }
+
     /// A resumed model keeps its own settings: D's learning rate, spectral normalisation and
     /// width come back from model.json whatever the second run asks for.
     @Test func discriminatorSettingsAreUsedAndKeptOnResume() throws {

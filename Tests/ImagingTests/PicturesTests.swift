@@ -62,6 +62,18 @@ struct PicturesTests {
                 "a long name is cut, not the grid widened for it")
     }
 
+    /// Blocks of a samples grid, four to a band, each in a cell the size of the largest, on white.
+    @Test func blocksAreTiledFourToABand() {
+        let blocks = (0..<5).map { Image(width: 10 + $0, height: $0 == 4 ? 6 : 8, mode: .grey, fill: UInt8(10 * ($0 + 1))) }
+        let sheet = ImageGrid.tile(blocks, columns: 4, gap: 3)
+        #expect(sheet.width == 4 * 14 + 3 * 3 && sheet.height == 2 * 8 + 3)
+        #expect(sheet[0, 0, 0] == 10 && sheet[3 * 17, 0, 0] == 40 && sheet[0, 11, 0] == 50)
+        #expect(sheet[10, 0, 0] == 255, "the first block is narrower than its cell: white beside it")
+        #expect(sheet[0, 11 + 6, 0] == 255, "the last block is shorter: white below it")
+        #expect(ImageGrid.tile(Array(blocks.prefix(2)), columns: 4, gap: 3).width == 2 * 11 + 3,
+                "two blocks take two cells, not four")
+    }
+
     @Test func gridLinesAreAtRoundValuesLabelledWithTheDigitsTheirStepNeeds() {
         #expect(LineChart.Ticks(low: 0.26, high: 1.78) == LineChart.Ticks(low: 0.26, high: 1.78, about: 5))
         let losses = LineChart.Ticks(low: 0.26, high: 1.78)
