@@ -143,6 +143,25 @@ import Testing
             .line(name: "pets.tar", spool: spool, daemonRuns: false).contains("interrupted while unpacking"))
     }
 
+    /// Nodes of a cluster share the spool and the state folder: the node that may look at a
+    /// dataset unpacks its archive, the other lets it be, and neither loses the other's record.
+    @Test func clusterNodesUnpackEachArchiveOnceAndKeepEachOthersRecords() throws {
+        let (a, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let b = try Scheduler(configuration: a.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        a.archives.mayUnpack = { $0 == "pets" }
+        b.archives.mayUnpack = { $0 == "toys" }
+        let spool = root + "/spool"
+        try write(tar(pets), to: spool + "/pets.tar")
+        try write(tar([("toys/ball/1.png", "ball"), ("toys/kite/2.png", "kite")]), to: spool + "/toys.tar")
+        for node in [a, b] { for name in ["pets.tar", "toys.tar"] { node.handle(.strayFile(name: name)) } }
+        turn(a) { a.archives.records["pets.tar"]?.state == .unpacked }
+        turn(b) { b.archives.records["toys.tar"]?.state == .unpacked }
+        let shared = ArchiveRecords.read(stateFolder: root + "/state")
+        #expect(shared["pets.tar"]?.state == .unpacked && shared["toys.tar"]?.state == .unpacked, "\(shared)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).sorted() == ["pets", "pets.tar", "toys", "toys.tar"])
+    }
+
     @Test func withUnpackingOffAnArchiveIsLeftAlone() throws {
         let (scheduler, root) = try makeScheduler(unpack: false)
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -111,9 +111,10 @@ public final class ArchiveIntake {
                 candidates[name] = candidate
                 continue
             }
-            guard candidate.stableSince.seconds(to: now) >= settleSeconds, let stem = ArchiveFormat.of(name: name)?.stem,
-                  mayUnpack(stem) else { continue }
+            guard candidate.stableSince.seconds(to: now) >= settleSeconds, let stem = ArchiveFormat.of(name: name)?.stem else { continue }
             candidates[name] = nil
+            // In a cluster another node took it (its record comes through the shared file).
+            guard mayUnpack(stem) else { continue }
             start(name, stem: stem, size: size, modified: modified)
             break
         }
@@ -212,8 +213,7 @@ public final class ArchiveIntake {
             return record.dataset
         case .failure(.stopped):
             // Unpacked again at the next start: no record of this try.
-            records[name] = nil
-            try? ArchiveRecords.write(records, stateFolder: stateFolder)
+            forget(name)
             return nil
         case .failure(let error):
             record.state = .failed
@@ -241,12 +241,19 @@ public final class ArchiveIntake {
     }
 
     private func save(_ name: String, _ record: ArchiveRecord) {
-        records[name] = record
+        // The file as it is now, for the other names: in a cluster the nodes share it.
+        records = ArchiveRecords.read(stateFolder: stateFolder).merging([name: record]) { _, mine in mine }
         // Records of archives no longer in the spool go with the next write.
         records = records.filter { $0.key == name || FileManager.default.fileExists(atPath: spool + "/" + $0.key) }
         do { try ArchiveRecords.write(records, stateFolder: stateFolder) } catch {
             logger.error("\(stateFolder)/\(ArchiveRecords.fileName): cannot write: \(error)")
         }
+    }
+
+    private func forget(_ name: String) {
+        records = ArchiveRecords.read(stateFolder: stateFolder)
+        guard records.removeValue(forKey: name) != nil else { return }
+        try? ArchiveRecords.write(records, stateFolder: stateFolder)
     }
 
     /// Asks a running unpacking to stop and waits for it (a few seconds at most: it stops
@@ -265,7 +272,7 @@ public final class ArchiveIntake {
             try? FileManager.default.removeItem(atPath: spool + "/" + name)
         }
         // A record left "unpacking" by a killed daemon: that try is void.
-        for (name, record) in records where record.state == .unpacking { records[name] = nil }
+        for (name, record) in records where record.state == .unpacking { forget(name) }
     }
 
     static func fileSize(_ path: String) -> (UInt64, Double)? {
