@@ -113,7 +113,7 @@ let package = Package(
 
         .executableTarget(
             name: "synthd",
-            dependencies: ["Engine", "GAN", "Imaging", "Daemon", "Cluster", "CUDA", "CommandLineSupport", "CLinux",
+            dependencies: ["Engine", "GAN", "Imaging", "Archives", "Daemon", "Cluster", "CUDA", "CommandLineSupport", "CLinux",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: languageSettings),

@@ -73,6 +73,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        for folder in [realDir, synthDir] { try DatasetPath.refuseArchive(folder) }
         let progress = ProgressLine(logInterval: 30)
         let real = try TrainingSet.load(realDir, resolution: 32)
         let synth = try TrainingSet.load(synthDir, classMap: real.classMap, resolution: 32, mode: real.mode)

@@ -70,6 +70,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
+        try DatasetPath.refuseArchive(dataset)
         try compute.cpuContext().run { () throws in try generate() }
     }
 

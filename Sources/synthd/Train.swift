@@ -83,6 +83,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        try DatasetPath.refuseArchive(dataset)
         try compute.cpuContext().run { () throws in try train() }
     }
 

@@ -225,6 +225,13 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let swapped = try SynthdProcess.run(["import-idx", "--images", labels, "--labels", labels, "--out", state + "/idx"])
         #expect(swapped.status == 1 && swapped.output.contains("\(labels): expected image dimensions"), "\(swapped.output)")
         #expect(!swapped.output.contains("Usage:"), "\(swapped.output)")
+        // The download itself given as the dataset: what to do, not "not a folder".
+        try Data([0x50, 0x4B, 5, 6] + [UInt8](repeating: 0, count: 18)).write(to: URL(fileURLWithPath: state + "/flowers.zip"))
+        let archive = try SynthdProcess.run(["train", state + "/flowers.zip", "--state", state + "/model", "--steps", "1"])
+        #expect(archive.status == 1 && archive.output.contains("\(state)/flowers.zip: an archive, not a dataset folder: unpack it first "
+            + "(`unzip flowers.zip -d flowers`), or drop it into the spool of `synthd run`"), "\(archive.output)")
+        let evaluated = try SynthdProcess.run(["eval", state + "/flowers.zip", state])
+        #expect(evaluated.status == 1 && evaluated.output.contains("an archive, not a dataset folder"), "\(evaluated.output)")
     }
 
     /// `--device cuda` where there is no usable GPU exits 69 (EX_UNAVAILABLE) naming what is
