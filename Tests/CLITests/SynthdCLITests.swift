@@ -234,6 +234,26 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(evaluated.status == 1 && evaluated.output.contains("an archive, not a dataset folder"), "\(evaluated.output)")
     }
 
+    /// `synthd forget` deletes a removed dataset's state and outputs, refuses one still in the
+    /// spool, and says when there is no such dataset; every refusal exits 1.
+    @Test func forgetDeletesARemovedDatasetAndRefusesTheRest() throws {
+        let root = try temporaryFolder("forget")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "[paths]\nspool = \"spool\"\noutput = \"out\"\nstate = \"state\"\n".write(toFile: root + "/synthd.toml", atomically: true, encoding: .utf8)
+        for folder in ["spool/live", "state/datasets/gone", "state/datasets/live"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        }
+        try Data(count: 10_000).write(to: URL(fileURLWithPath: root + "/state/datasets/gone/checkpoint.ckpt"))
+        let gone = try SynthdProcess.run(["forget", "gone", "--config", root + "/synthd.toml"])
+        #expect(gone.status == 0 && gone.output.contains("gone: its model and state deleted"), "\(gone.output)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/state/datasets/gone"))
+        let refused = try SynthdProcess.run(["forget", "live", "nothing", "--config", root + "/synthd.toml"])
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("\(root)/spool/live is still in the spool"), "\(refused.output)")
+        #expect(refused.output.contains("no dataset 'nothing' in \(root)/state/datasets or \(root)/out: nothing deleted"), "\(refused.output)")
+        #expect(FileManager.default.fileExists(atPath: root + "/state/datasets/live"))
+    }
+
     /// `--device cuda` where there is no usable GPU exits 69 (EX_UNAVAILABLE) naming what is
     /// missing, before anything is read or written; the daemon does the same at start.
     @Test(.enabled(if: !FileManager.default.fileExists(atPath: "/dev/nvidiactl"), "this machine has an NVIDIA GPU"))

@@ -76,6 +76,9 @@ public struct Configuration: Equatable, Sendable {
     /// Threads for the numeric kernels of one job; 0: the cores divided by `concurrency`.
     public var threads = 0
     public var nice = 10
+    /// Days after which a dataset that left the spool is forgotten: its model, state and
+    /// outputs deleted (`Forgetting`); 0: kept for ever.
+    public var forgetRemovedAfterDays = 0.0
     /// A running job that shows no progress for this long stops the watchdog pings (systemd
     /// then restarts synthd).
     public var stallMinutes = 30.0
@@ -278,6 +281,7 @@ public struct Configuration: Equatable, Sendable {
             try r.integer("threads", into: &c.threads, range: 0...1024)
             try r.integer("nice", into: &c.nice, range: 0...19)
             try r.number("stall_minutes", into: &c.stallMinutes, range: 1...10_000)
+            try r.number("forget_removed_after_days", into: &c.forgetRemovedAfterDays, range: 0...100_000)
             try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
             var products = c.gpuProducts.rawValue
             try r.string("gpu_products", into: &products, allowed: GPUProducts.allCases.map(\.rawValue))

@@ -275,6 +275,35 @@ public final class Scheduler {
         }
     }
 
+    /// Datasets that left the spool `[service] forget_removed_after_days` ago or more: their
+    /// model, state and outputs deleted (`Forgetting`), so that a daemon whose datasets come
+    /// and go does not fill its disk. Not in a cluster (its records are in the database).
+    /// Called every half minute.
+    public func forgetLongRemoved(now: Date = Date()) {
+        let days = configuration.forgetRemovedAfterDays
+        guard days > 0, !configuration.isClustered else { return }
+        for name in store.datasets where !isRunning(name) && pending(name).isEmpty {
+            let runtime = store.get(name)
+            guard runtime.phase == .removed, now.timeIntervalSince(runtime.updatedAt) >= days * 86_400,
+                  !directoryExists(configuration.spool + "/" + name) else { continue }
+            do {
+                let freed = try Forgetting.forget(name, spool: configuration.spool, state: configuration.state, output: output)
+                store.forget(name)
+                let ago = Self.days(now.timeIntervalSince(runtime.updatedAt)), limit = Self.days(days * 86_400)
+                logger.notice("left the spool \(ago) ago: \(freed.summary) ([service] forget_removed_after_days = \(limit))",
+                              metadata: ["dataset": "\(name)"])
+            } catch {
+                if reportedForgetFailure.insert(name).inserted { logger.warning("not forgotten: \(error)", metadata: ["dataset": "\(name)"]) }
+            }
+        }
+    }
+    private var reportedForgetFailure: Set<String> = []
+
+    static func days(_ seconds: TimeInterval) -> String {
+        let days = seconds / 86_400
+        return days == days.rounded() ? "\(Int(days)) days" : String(format: "%.1f days", days)
+    }
+
     /// Writes the queue's file again when it fell behind the queue in memory (a full disk,
     /// the state folder removed: `JobQueue.saveFailure`), saying once why it cannot be, and
     /// when it is written again. Called after every finished job and every half minute.

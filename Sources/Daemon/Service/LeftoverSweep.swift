@@ -26,7 +26,8 @@ public enum LeftoverSweep {
                 remove(generations + "/" + dataset + "/" + name)
             }
         }
-        for path in files(under: output, depth: 1) where isOrphanedTemporary(path) { remove(path) }
+        // Depth 2: a forgotten dataset's generations renamed aside (`Forgetting`).
+        for path in files(under: output, depth: 2) where isOrphanedTemporary(path) { remove(path) }
         return removed.sorted()
     }
 

@@ -185,6 +185,7 @@ public final class Service {
             if lastSpaceCheck.seconds(to: now) >= 30 {
                 scheduler.saveQueueIfBehind()
                 scheduler.forgetRemovedState()
+                scheduler.forgetLongRemoved()
                 scheduler.retryWhereSpaceWasFreed()
                 scheduler.republishRemovedOutputs()
                 lastSpaceCheck = now

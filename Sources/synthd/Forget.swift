@@ -1,0 +1,45 @@
+import ArgumentParser
+import Daemon
+import Foundation
+
+/// `synthd forget`: deletes what synthd keeps of datasets that left the spool.
+struct Forget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete the model, state and outputs synthd keeps of datasets that left the spool.",
+        discussion: """
+        A dataset whose folder left the spool keeps its model (a rename, or the folder back, carries on \
+        from it) and its published outputs. This deletes them: the dataset's state folder and, unless \
+        --keep-outputs, its output link and generations. A dataset still in the spool is refused (the \
+        daemon would train it again), and so is one whose model another synthd is writing. It works while \
+        synthd run runs. The daemon does the same by itself with [service] forget_removed_after_days.
+        """)
+
+    @Argument(help: "Datasets to forget, by name.") var datasets: [String]
+    @Option(help: "Configuration file naming the spool, output and state folders.") var config: String?
+    @Flag(help: "Keep the dataset's outputs; delete its model and state only.") var keepOutputs = false
+
+    func run() throws {
+        let configuration = try ConfigurationLocation.load(config)
+        if configuration.isClustered {
+            throw CommandFailure("forgetting a dataset of a cluster is not supported yet: its records are in the database")
+        }
+        let output = keepOutputs ? nil : OutputTree(root: configuration.output, keep: configuration.keepGenerations)
+        var failed = false
+        for dataset in datasets {
+            do {
+                let freed = try Forgetting.forget(dataset, spool: configuration.spool, state: configuration.state, output: output)
+                if freed.isEmpty {
+                    let places = configuration.state + "/datasets" + (keepOutputs ? "" : " or " + configuration.output)
+                    FileHandle.standardError.write(Data("synthd: no dataset '\(dataset)' in \(places): nothing deleted\n".utf8))
+                    failed = true
+                } else {
+                    print("\(dataset): \(freed.summary)")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
