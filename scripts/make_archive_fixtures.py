@@ -94,6 +94,20 @@ expect("hostile.tar", "", files, ["../escape.png", "ok/../../escape2.png", "ok/l
                                   "ok/anim.gif", "ok/bad\x01name.png"])
 
 
+# A path longer than Linux's 4,096 bytes (17 folders of 250 bytes): skipped, the rest unpacked.
+deep = "/".join(["d" * 250] * 17) + "/x.png"
+files = {"ok/1.png": png(21)}
+buffer = io.BytesIO()
+with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as t:
+    for name, data in (("ok/1.png", files["ok/1.png"]), (deep, png(22))):
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+with open(f"{out}/long-path.tar", "wb") as f:
+    f.write(buffer.getvalue())
+expect("long-path.tar", "", files, [deep])
+
+
 def patch_zip(path, edit):
     """Rewrites a zip's bytes through edit(bytes) -> bytes."""
     with open(path, "rb") as f:

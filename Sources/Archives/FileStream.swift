@@ -12,7 +12,8 @@ final class ArchiveFile {
     init(path: String) throws(ArchiveError) {
         self.path = path
         // O_NONBLOCK: a FIFO named `x.zip` is refused below instead of blocking the open.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        // O_NOFOLLOW: a link swapped in after the daemon looked is not followed either.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW)
         guard fd >= 0 else { throw .unreadable(archive: path, reason: String(cString: strerror(errno))) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {

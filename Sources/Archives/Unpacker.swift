@@ -105,6 +105,10 @@ public struct Unpacker {
                 skipped.append(.init(path: entry.name, reason: "more than \(ImageFolder.maxDepth + 3) folders deep; not unpacked"))
                 continue
             }
+            guard destination.utf8.count + components.reduce(0, { $0 + 1 + $1.utf8.count }) < Int(PATH_MAX) else {
+                skipped.append(.init(path: entry.name, reason: "a path too long for the file system (\(PATH_MAX) bytes); not unpacked"))
+                continue
+            }
             guard state.files < limits.maxFiles else {
                 throw .overLimit(archive: archive, reason: "it holds more than \(limits.maxFiles) images")
             }
@@ -123,6 +127,10 @@ public struct Unpacker {
             guard fd >= 0 else {
                 if errno == EEXIST {
                     skipped.append(.init(path: entry.name, reason: "a second member of this name; the first one kept"))
+                    continue
+                }
+                if errno == ENAMETOOLONG {
+                    skipped.append(.init(path: entry.name, reason: "a path too long for the file system (\(PATH_MAX) bytes); not unpacked"))
                     continue
                 }
                 throw .write(archive: archive, path: path, reason: String(cString: strerror(errno)), errno: errno)

@@ -48,7 +48,7 @@ import Testing
         return result
     }
 
-    @Test(arguments: ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip"])
+    @Test(arguments: ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip", "long-path.tar"])
     func unpacksWhatPythonPacked(name: String) throws {
         let expected = try #require(Self.expected[name])
         let (result, destination) = try unpack(name)

@@ -162,6 +162,19 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).sorted() == ["pets", "pets.tar", "toys", "toys.tar"])
     }
 
+    /// A link named like an archive is not followed, as a dataset's links out of the spool are
+    /// not: the daemon may read what the user who made the link may not.
+    @Test func aLinkToAnArchiveIsNotFollowed() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try write(tar(pets), to: root + "/elsewhere.tar")
+        try FileManager.default.createSymbolicLink(atPath: root + "/spool/pets.tar", withDestinationPath: root + "/elsewhere.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler, seconds: 0.5) { false }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/spool") == ["pets.tar"])
+        #expect(scheduler.archives.records.isEmpty)
+    }
+
     @Test func withUnpackingOffAnArchiveIsLeftAlone() throws {
         let (scheduler, root) = try makeScheduler(unpack: false)
         defer { try? FileManager.default.removeItem(atPath: root) }

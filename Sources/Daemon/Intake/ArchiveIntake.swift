@@ -30,6 +30,8 @@ public final class ArchiveIntake {
     /// when those have not changed.
     private var candidates: [String: Candidate] = [:]
     private var worker: Worker?
+    /// Links in the spool named like archives, said once each.
+    private var reportedLinks: Set<String> = []
     /// In a cluster, whether this node unpacks the archive of this dataset name (one node does).
     public var mayUnpack: (String) -> Bool = { _ in true }
 
@@ -70,6 +72,15 @@ public final class ArchiveIntake {
     /// unpacked once it has not changed for the settle time, unless its record says it was
     /// already, or failed in a way only a new copy mends.
     public func note(_ name: String, now: Moment = .now) {
+        // A link is not followed, as a dataset's links out of the spool are not: the daemon
+        // may read what the user who made it may not.
+        var status = stat()
+        if lstat(spool + "/" + name, &status) == 0, status.st_mode & S_IFMT == S_IFLNK {
+            if reportedLinks.insert(name).inserted {
+                logger.warning("\(spool)/\(name): a symbolic link; not followed (copy or move the archive into the spool)")
+            }
+            return
+        }
         guard let (size, modified) = Self.fileSize(spool + "/" + name) else {
             candidates[name] = nil
             return
@@ -275,9 +286,10 @@ public final class ArchiveIntake {
         for (name, record) in records where record.state == .unpacking { forget(name) }
     }
 
+    /// A regular file's size and time; nil for anything else (links not followed).
     static func fileSize(_ path: String) -> (UInt64, Double)? {
         var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
         return (UInt64(status.st_size), Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
     }
 
