@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
-            dependencies: ["Engine", "GAN", "Imaging", "CUDA", "GPUEngine", "CommandLineSupport",
+            dependencies: ["Engine", "GAN", "Imaging", "Archives", "CUDA", "GPUEngine", "CommandLineSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 

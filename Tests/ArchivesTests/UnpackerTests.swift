@@ -7,7 +7,11 @@ import Testing
 
 /// The archives of `scripts/make_archive_fixtures.py` (written by Python's zipfile and
 /// tarfile) unpacked, and compared file by file with what the script put in them.
-@Suite struct UnpackerTests {
+@Suite final class UnpackerTests {
+    /// Every folder a test unpacks into lies under this one, removed when the test ends.
+    let base = NSTemporaryDirectory() + "synthd-unpack-\(UUID().uuidString)"
+    deinit { try? FileManager.default.removeItem(atPath: base) }
+
     static let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
     static let unlimited = Unpacker.Limits(maxBytes: 1 << 30, reserveBytes: 0)
 
@@ -23,7 +27,7 @@ import Testing
     }()
 
     func scratch() throws -> String {
-        let path = NSTemporaryDirectory() + "synthd-unpack-\(UUID().uuidString)"
+        let path = base + "/" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -211,9 +215,12 @@ extension Dictionary {
 
 /// Where the class folders are after unpacking: folders that wrap them are stepped into, a
 /// class is not.
-@Suite struct DatasetRootTests {
+@Suite final class DatasetRootTests {
+    let base = NSTemporaryDirectory() + "synthd-root-\(UUID().uuidString)"
+    deinit { try? FileManager.default.removeItem(atPath: base) }
+
     func tree(_ files: [String]) throws -> String {
-        let root = NSTemporaryDirectory() + "synthd-root-\(UUID().uuidString)"
+        let root = base + "/" + UUID().uuidString
         for file in files {
             let path = root + "/" + file
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

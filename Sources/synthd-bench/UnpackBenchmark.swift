@@ -1,0 +1,59 @@
+import Archives
+import ArgumentParser
+import Foundation
+
+/// Times unpacking an archive as the daemon does it (`Unpacker`: images only, each member
+/// checked) against the system's own tool on the same file (`unzip` for a zip, `tar` for the
+/// rest), each into a fresh folder beside the archive (the same file system, as the spool).
+struct UnpackBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unpack",
+        abstract: "Time unpacking an archive as the daemon does, against unzip or tar on the same file.")
+
+    @Argument(help: "A .zip, .tar, .tar.gz or .tgz archive.") var archive: String
+    @Option(help: "Timed rounds (the median is printed).") var rounds = 3
+
+    func run() throws {
+        guard let (format, _) = ArchiveFormat.of(name: (archive as NSString).lastPathComponent) else {
+            throw ValidationError("\(archive): not a .zip, .tar, .tar.gz or .tgz by its name")
+        }
+        let parent = (archive as NSString).deletingLastPathComponent
+        let scratch = (parent.isEmpty ? "." : parent) + "/.synthd-bench-unpack.\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let tool = format == .zip ? ["/usr/bin/unzip", "-q", "-o", archive, "-d"] : ["/usr/bin/tar", "-xf", archive, "-C"]
+        let hasTool = FileManager.default.isExecutableFile(atPath: tool[0])
+        var ours: [Double] = [], theirs: [Double] = []
+        var last: Unpacker.Result?
+        for _ in 0..<rounds {
+            try? FileManager.default.removeItem(atPath: scratch)
+            var start = monotonicSeconds()
+            let reader = try ArchiveFormat.open(path: archive, named: format)
+            last = try Unpacker(limits: .init(maxBytes: .max / 2, reserveBytes: 0)).unpack(reader, into: scratch)
+            ours.append(monotonicSeconds() - start)
+            try FileManager.default.removeItem(atPath: scratch)
+            guard hasTool else { continue }
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            start = monotonicSeconds()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tool[0])
+            process.arguments = Array(tool.dropFirst()) + [scratch]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw ValidationError("\(tool[0]) exited \(process.terminationStatus)") }
+            theirs.append(monotonicSeconds() - start)
+        }
+        let median = { (times: [Double]) in times.sorted()[times.count / 2] }
+        let result = last!
+        let megabytes = Double(result.bytes) / 1e6
+        print("\(archive): \(result.files) images, \(String(format: "%.1f", megabytes)) MB unpacked, median of \(rounds) rounds")
+        print(String(format: "synthd (images only, checked): %.2f s, %.0f files/s, %.0f MB/s", median(ours),
+                     Double(result.files) / median(ours), megabytes / median(ours)))
+        if hasTool {
+            let name = (tool[0] as NSString).lastPathComponent
+            print(String(format: "%@ (everything):%@ %.2f s (synthd %.2fx its speed)", name, String(repeating: " ", count: max(0, 18 - name.count)),
+                         median(theirs), median(theirs) / median(ours)))
+        } else {
+            print("\(tool[0]) not found: no reference")
+        }
+    }
+}
