@@ -47,8 +47,8 @@ struct Status: ParsableCommand {
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
             if !archives.isEmpty {
-                print("archives dropped into the spool:\n" + archives.keys.sorted().map { "  " + archives[$0]!.line(name: $0, spool: spool, daemonRuns: !presence.isNotRunning) }
-                    .joined(separator: "\n") + "\n")
+                let lines = ArchiveRecords.summary(archives, spool: spool, daemonRuns: !presence.isNotRunning)
+                print("archives dropped into the spool:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")
             }
             if let overview = DatasetStatus.overview(statuses) { print(overview + "\n") }
             statuses.forEach { print($0.summary()) }

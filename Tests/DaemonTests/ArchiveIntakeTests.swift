@@ -175,6 +175,20 @@ import Testing
         #expect(scheduler.archives.records.isEmpty)
     }
 
+    /// Status lists what is under way or failed, then the five latest unpacked, then a count.
+    @Test func statusListsTheOpenArchivesAndTheLatestUnpacked() {
+        var records: [String: ArchiveRecord] = [:]
+        for k in 0..<8 {
+            records["a\(k).zip"] = ArchiveRecord(size: 1, modified: 1, state: .unpacked, dataset: "a\(k)", updatedAt: Date(timeIntervalSince1970: Double(k)))
+        }
+        var failed = ArchiveRecord(size: 1, modified: 1, state: .failed, dataset: "z", updatedAt: Date(timeIntervalSince1970: 0))
+        failed.error = "not unpacked: damaged"
+        records["z.zip"] = failed
+        let lines = ArchiveRecords.summary(records, spool: "/s", daemonRuns: true)
+        #expect(lines.map { String($0.prefix { $0 != ":" }) } == ["z.zip", "a7.zip", "a6.zip", "a5.zip", "a4.zip", "a3.zip", "... and 3 more unpacked earlier (archives.json lists them)"])
+        #expect(lines[0] == "z.zip: not unpacked: damaged, tried again when the archive changes")
+    }
+
     @Test func withUnpackingOffAnArchiveIsLeftAlone() throws {
         let (scheduler, root) = try makeScheduler(unpack: false)
         defer { try? FileManager.default.removeItem(atPath: root) }

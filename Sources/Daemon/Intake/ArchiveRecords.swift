@@ -64,6 +64,19 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
 public enum ArchiveRecords {
     public static let fileName = "archives.json"
 
+    /// Unpacked archives `synthd status` lists, the latest first; the rest are counted.
+    public static let unpackedListed = 5
+
+    /// The lines of `synthd status`: every archive under way or failed, by name, then the
+    /// latest unpacked ones (a spool where hundreds were dropped would bury the datasets).
+    public static func summary(_ records: [String: ArchiveRecord], spool: String, daemonRuns: Bool) -> [String] {
+        let open = records.filter { $0.value.state != .unpacked }.keys.sorted()
+        let unpacked = records.filter { $0.value.state == .unpacked }.sorted { $0.value.updatedAt > $1.value.updatedAt }.map(\.key)
+        var lines = (open + unpacked.prefix(unpackedListed)).map { records[$0]!.line(name: $0, spool: spool, daemonRuns: daemonRuns) }
+        if unpacked.count > unpackedListed { lines.append("... and \(unpacked.count - unpackedListed) more unpacked earlier (\(fileName) lists them)") }
+        return lines
+    }
+
     /// The records under a state folder; empty when there are none or they cannot be read (an
     /// archive with no record is looked at again: at worst it is unpacked once more, where
     /// its folder is not already there).
