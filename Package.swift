@@ -60,6 +60,11 @@ let package = Package(
         .systemLibrary(name: "CWebP", providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "CTIFF", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // The other compressions of tar archives dropped into the spool (.tar.xz, .tar.zst,
+        // .tar.bz2); liblzma and libzstd are loaded by libtiff already.
+        .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CBZip2", providers: [.apt(["libbz2-dev"])]),
         .systemLibrary(name: "CInotifyTools",
                        providers: [.apt(["libinotifytools0-dev"])]),
 
@@ -83,7 +88,7 @@ let package = Package(
                 swiftSettings: languageSettings + numericSettings),
         // Archives dropped into the spool (zip, tar, tar.gz) unpacked safely: their images only,
         // within limits, never outside their folder.
-        .target(name: "Archives", dependencies: ["Imaging", "Engine", "CZlib"], swiftSettings: languageSettings),
+        .target(name: "Archives", dependencies: ["Imaging", "Engine", "CZlib", "CLZMA", "CZstd", "CBZip2"], swiftSettings: languageSettings),
         // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
         .target(name: "Spool", dependencies: ["CInotifyTools", "CLinux"],
                 swiftSettings: languageSettings),

@@ -5,6 +5,8 @@ files synthd should unpack (path below the dataset root -> zlib CRC-32 of the by
 dataset root's name relative to the destination, and the members it should report skipped.
 
     TZ=UTC python3 scripts/make_archive_fixtures.py Tests/ArchivesTests/Fixtures
+
+(the .tar.zst fixture needs zstd(1): apt-get install zstd)
 """
 import io, json, os, struct, sys, tarfile, time, zipfile, zlib
 
@@ -106,6 +108,29 @@ with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as t:
 with open(f"{out}/long-path.tar", "wb") as f:
     f.write(buffer.getvalue())
 expect("long-path.tar", "", files, [deep])
+
+
+# The other compressions of a tar, each as its own tool writes it (two xz streams and two
+# bzip2 streams concatenated, as pixz and pbzip2 write them; zstd(1) for Zstandard, which
+# Python's standard library has only from 3.14).
+import bz2, lzma, subprocess
+files = {"boot/1.png": png(23), "sandal/2.png": png(24), "sandal/3.png": png(25)}
+buffer = io.BytesIO()
+with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as t:
+    for name, data in files.items():
+        info = tarfile.TarInfo("shoes/" + name)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+data = buffer.getvalue()
+half = len(data) // 2
+with open(f"{out}/shoes.tar.xz", "wb") as f:
+    f.write(lzma.compress(data[:half]) + lzma.compress(data[half:]))
+with open(f"{out}/shoes.tar.bz2", "wb") as f:
+    f.write(bz2.compress(data[:half]) + bz2.compress(data[half:]))
+with open(f"{out}/shoes.tar.zst", "wb") as f:
+    f.write(subprocess.run(["zstd", "-q", "-c", "-19"], input=data, capture_output=True, check=True).stdout)
+for suffix in ("xz", "bz2", "zst"):
+    expect(f"shoes.tar.{suffix}", "shoes", files)
 
 
 def patch_zip(path, edit):

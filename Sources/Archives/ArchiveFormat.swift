@@ -1,15 +1,20 @@
 /// The archive formats synthd unpacks, told by their names (what a user dropped) and checked
 /// by their first bytes when opened.
 public enum ArchiveFormat: String, Sendable, CaseIterable {
-    case zip, tar, tarGzip = "tar.gz"
+    case zip, tar, tarGzip = "tar.gz", tarXZ = "tar.xz", tarZstd = "tar.zst", tarBZip2 = "tar.bz2"
 
     /// The suffixes of each format, longest first where one ends another.
-    static let suffixes: [(String, ArchiveFormat)] = [(".tar.gz", .tarGzip), (".tgz", .tarGzip), (".tar", .tar), (".zip", .zip)]
+    static let suffixes: [(String, ArchiveFormat)] = [
+        (".tar.gz", .tarGzip), (".tgz", .tarGzip), (".tar.xz", .tarXZ), (".txz", .tarXZ), (".tar.zst", .tarZstd), (".tzst", .tarZstd),
+        (".tar.bz2", .tarBZip2), (".tbz2", .tarBZip2), (".tbz", .tarBZip2), (".tar", .tar), (".zip", .zip),
+    ]
+
+    /// What `unreadReason` and the log call the formats synthd unpacks.
+    public static let unpackedList = ".zip, .tar, .tar.gz, .tar.xz, .tar.zst and .tar.bz2"
 
     /// Archive suffixes synthd recognises but does not unpack, with the format's name.
     static let unreadSuffixes: [(String, String)] = [
-        (".tar.xz", "xz"), (".txz", "xz"), (".tar.bz2", "bzip2"), (".tbz2", "bzip2"), (".tar.zst", "Zstandard"),
-        (".7z", "7-Zip"), (".rar", "RAR"), (".gz", "gzip"), (".xz", "xz"), (".bz2", "bzip2"),
+        (".7z", "7-Zip"), (".rar", "RAR"), (".gz", "gzip"), (".xz", "xz"), (".bz2", "bzip2"), (".zst", "Zstandard"),
     ]
 
     /// The format a file name says, and the name without its suffix (the dataset's name):
@@ -26,7 +31,7 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
     public static func unreadReason(name: String) -> String? {
         let lower = name.lowercased()
         guard of(name: name) == nil, let (_, format) = unreadSuffixes.first(where: { lower.hasSuffix($0.0) }) else { return nil }
-        return "a \(format) archive, which synthd does not unpack (it unpacks .zip, .tar, .tar.gz and .tgz): unpack it into the spool as a folder"
+        return "a \(format) file, which synthd does not unpack (it unpacks \(unpackedList)): unpack it into the spool as a folder"
     }
 
     /// A reader of the archive at `path`, its format checked by its first bytes (a `.zip`
@@ -37,6 +42,17 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         if head.count >= 2, head[0] == 0x1F, head[1] == 0x8B {
             return TarReader(stream: try InflatingStream(FileRange(file), wrapper: .gzip, archive: path, entry: nil), path: path)
         }
+        let codec: (any StreamCodec)?
+        if head.starts(with: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) {
+            codec = try XZCodec()
+        } else if head.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) {
+            codec = try ZstdCodec()
+        } else if head.starts(with: Array("BZh".utf8)) {
+            codec = try BZip2Codec()
+        } else {
+            codec = nil
+        }
+        if let codec { return TarReader(stream: DecodingStream(FileRange(file), codec: codec, archive: path), path: path) }
         if head.count >= 4, head.uint32(at: 0) == 0x0403_4B50 || head.uint32(at: 0) == 0x0605_4B50 {
             return try ZipReader(file: file)
         }
@@ -46,7 +62,8 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         switch format {
         case .zip: return try ZipReader(file: file)  // self-extracting zips start with a program
         case .tar: return TarReader(stream: FileRange(file), path: path)
-        case .tarGzip: throw .malformed(archive: path, reason: "not gzip data (it does not start as a .tar.gz does)")
+        case .tarGzip, .tarXZ, .tarZstd, .tarBZip2:
+            throw .malformed(archive: path, reason: "not \(format.rawValue) data (it does not start as one does)")
         }
     }
 }

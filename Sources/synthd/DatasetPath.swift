@@ -11,6 +11,6 @@ enum DatasetPath {
         guard let stem = ArchiveFormat.of(name: name)?.stem ?? ArchiveFormat.unreadReason(name: name).map({ _ in "dataset" }) else { return }
         let unpack = name.lowercased().hasSuffix(".zip") ? "unzip \(name) -d \(stem)" : "mkdir \(stem) && tar xf \(name) -C \(stem)"
         throw CommandFailure("\(path): an archive, not a dataset folder: unpack it first (`\(unpack)`), "
-            + "or drop it into the spool of `synthd run`, which unpacks .zip, .tar and .tar.gz archives itself")
+            + "or drop it into the spool of `synthd run`, which unpacks \(ArchiveFormat.unpackedList) archives itself")
     }
 }

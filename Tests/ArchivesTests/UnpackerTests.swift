@@ -52,7 +52,8 @@ import Testing
         return result
     }
 
-    @Test(arguments: ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip", "long-path.tar"])
+    @Test(arguments: ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip", "long-path.tar",
+                      "shoes.tar.xz", "shoes.tar.bz2", "shoes.tar.zst"])
     func unpacksWhatPythonPacked(name: String) throws {
         let expected = try #require(Self.expected[name])
         let (result, destination) = try unpack(name)
@@ -159,8 +160,11 @@ import Testing
         #expect(ArchiveFormat.of(name: "Pets.TGZ")! == (.tarGzip, "Pets"))
         #expect(ArchiveFormat.of(name: "a.b.zip")! == (.zip, "a.b"))
         #expect(ArchiveFormat.of(name: ".zip") == nil)
-        #expect(ArchiveFormat.of(name: "flowers.tar.xz") == nil)
-        #expect(ArchiveFormat.unreadReason(name: "flowers.tar.xz")?.contains("xz archive") == true)
+        #expect(ArchiveFormat.of(name: "flowers.tar.xz")! == (.tarXZ, "flowers"))
+        #expect(ArchiveFormat.of(name: "flowers.tbz2")! == (.tarBZip2, "flowers"))
+        #expect(ArchiveFormat.of(name: "flowers.7z") == nil)
+        #expect(ArchiveFormat.unreadReason(name: "flowers.7z")?.contains("7-Zip file") == true)
+        #expect(ArchiveFormat.unreadReason(name: "photo.xz")?.contains("xz file") == true)
         #expect(ArchiveFormat.unreadReason(name: "flowers.zip") == nil)
     }
 
@@ -180,7 +184,7 @@ import Testing
     /// Damaged copies of every fixture: each unpacks or throws its typed error, never traps,
     /// and never writes outside its destination.
     @Test func damagedArchives() throws {
-        let names = ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip"]
+        let names = ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip", "shoes.tar.xz", "shoes.tar.bz2", "shoes.tar.zst"]
         let folder = try scratch()
         var outcomes = [0, 0]
         for (index, name) in names.enumerated() {

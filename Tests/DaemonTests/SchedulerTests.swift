@@ -646,7 +646,7 @@ import Testing
             "warning \(configuration.spool)/old.tar.gz: a file directly in the spool is not a dataset; \(unpackByHand)",
             "warning \(configuration.spool)/shoes.zip: a file directly in the spool is not a dataset; \(unpackByHand)",
             "warning \(configuration.spool)/notes.txt: a file directly in the spool is not a dataset; a dataset is a folder of class folders of images, <dataset>/<class>/<images>",
-            "warning \(configuration.spool)/photos.7z: a file directly in the spool is not a dataset; a 7-Zip archive, which synthd does not unpack (it unpacks .zip, .tar, .tar.gz and .tgz): unpack it into the spool as a folder",
+            "warning \(configuration.spool)/photos.7z: a file directly in the spool is not a dataset; a 7-Zip file, which synthd does not unpack (it unpacks .zip, .tar, .tar.gz, .tar.xz, .tar.zst and .tar.bz2): unpack it into the spool as a folder",
         ], "\(lines.all)")
         #expect(queued(scheduler).isEmpty)
     }
