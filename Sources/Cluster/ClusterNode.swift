@@ -49,7 +49,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     /// announces the node, and starts renewing.
     public static func join(_ configuration: Configuration, device: String, threads: Int, logger: Logger) throws -> ClusterNode {
         let address = try DatabaseAddress.parse(configuration.database, passwordFile: DatabaseAddress.passwordFile(configuration.passwordFile))
-        let name = configuration.node.isEmpty ? ProcessInfo.processInfo.hostName : configuration.node
+        let name = configuration.nodeName
         let node = ClusterNode(address: address, node: name, leaseSeconds: configuration.leaseSeconds, device: device,
                                threads: threads, logger: logger)
         // A database that does not answer yet (starting, restarting, the network) is waited

@@ -143,6 +143,28 @@ import Testing
             .line(name: "pets.tar", spool: spool, daemonRuns: false).contains("interrupted while unpacking"))
     }
 
+
+    /// In a cluster the spool is shared: a node's start removes the unpacking folders its own
+    /// killed run left (named after the node) and no other node's, which may be in progress,
+    /// even one whose name starts with this node's.
+    @Test func aClusterNodeSweepsOnlyItsOwnUnpackingFolders() throws {
+        let (first, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        let folders = [".synthd-unpacking.n1@99.pets", ".synthd-unpacking.n1.b@98.toys", ".synthd-unpacking.n2@97.cars",
+                       ".synthd-unpacking.96.boats"]
+        for folder in folders { try FileManager.default.createDirectory(atPath: spool + "/" + folder + "/x", withIntermediateDirectories: true) }
+        var records = ArchiveRecords.read(stateFolder: root + "/state")
+        records["toys.tar"] = ArchiveRecord(size: 10, modified: 1, state: .unpacking, dataset: "toys", updatedAt: Date())
+        try ArchiveRecords.write(records, stateFolder: root + "/state")
+        let node = ArchiveIntake(configuration: first.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }, node: "n1")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).sorted() == Array(folders.dropFirst()).sorted())
+        #expect(node.records["toys.tar"]?.state == .unpacking, "another node's unpacking is not voided")
+        // On one machine every unpacking folder is this daemon's.
+        let alone = ArchiveIntake(configuration: first.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+        #expect(alone.records["toys.tar"] == nil)
+    }
     /// Nodes of a cluster share the spool and the state folder: the node that may look at a
     /// dataset unpacks its archive, the other lets it be, and neither loses the other's record.
     @Test func clusterNodesUnpackEachArchiveOnceAndKeepEachOthersRecords() throws {

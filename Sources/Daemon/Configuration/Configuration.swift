@@ -122,6 +122,9 @@ public struct Configuration: Equatable, Sendable {
     /// Whether this daemon is one node of a cluster.
     public var isClustered: Bool { !database.isEmpty }
 
+    /// The name this daemon has in a cluster: `[cluster] node`, else the host name.
+    public var nodeName: String { node.isEmpty ? ProcessInfo.processInfo.hostName : node }
+
     /// Seconds between scans of the whole spool: as configured; in a cluster at least every
     /// 10 s (inotify does not see what other machines write on shared storage); nil: none.
     public var effectivePollSeconds: Double? {

@@ -11,9 +11,10 @@ import Synchronization
 /// daemon then takes as any dataset dropped there. The archive itself is left as it is.
 ///
 /// Unpacking runs on a thread of its own, one archive at a time, into a hidden folder of the
-/// spool (`.synthd-unpacking.<pid>.<name>`, which nothing reads), and the dataset's folder
-/// appears by one rename when every image is in: the daemon never sees half an archive, and
-/// a kill leaves only the hidden folder, removed at the next start, which unpacks it again.
+/// spool (`.synthd-unpacking.<pid>.<name>`, which nothing reads; in a cluster
+/// `.synthd-unpacking.<node>@<pid>.<name>`), and the dataset's folder appears by one rename
+/// when every image is in: the daemon never sees half an archive, and a kill leaves only the
+/// hidden folder, removed at the next start (in a cluster, the same node's), which unpacks it again.
 /// What became of each archive is kept in the state folder's `archives.json` (`synthd status`
 /// shows it): an archive is unpacked once; copied again (a new size or time), it is looked
 /// at again. A folder of its name already there is never written into or replaced.
@@ -37,6 +38,9 @@ public final class ArchiveIntake {
 
     /// The prefix of unpacking folders in the spool.
     public static let stagingPrefix = ".synthd-unpacking."
+    /// The prefix of this daemon's own unpacking folders: in a cluster the node's name and an
+    /// `@` (which a node's name cannot hold, so no node's prefix starts another's).
+    let ownStagingPrefix: String
 
     struct Candidate {
         var size: UInt64
@@ -44,16 +48,18 @@ public final class ArchiveIntake {
         var stableSince: Moment
     }
 
-    /// `sweep`: remove unpacking folders an interrupted run left in the spool (not in a
-    /// cluster, where they may be another node's in progress).
-    public init(configuration: Configuration, logger: Logger, sweep: Bool = true) {
+    /// Removes the unpacking folders an interrupted run left in the spool: on one machine
+    /// every one; in a cluster (`node`: this node's name) only this node's, since another
+    /// node's may be in progress. A node is one process, so its earlier folders are a kill's.
+    public init(configuration: Configuration, logger: Logger, node: String? = nil) {
         spool = configuration.spool
         stateFolder = configuration.state
         self.logger = logger
         settleSeconds = configuration.settleSeconds
         limits = Self.limits(configuration)
         records = ArchiveRecords.read(stateFolder: configuration.state)
-        if sweep { sweepLeftovers() }
+        ownStagingPrefix = Self.stagingPrefix + (node.map { $0 + "@" } ?? "")
+        sweepLeftovers(clustered: node != nil)
     }
 
     static func limits(_ configuration: Configuration) -> Unpacker.Limits {
@@ -167,7 +173,7 @@ public final class ArchiveIntake {
         logger.info("\(spool)/\(name): unpacking into \(destination)")
         let worker = Worker(name: name, record: record)
         self.worker = worker
-        let (path, staging, limits) = (spool + "/" + name, spool + "/" + Self.stagingPrefix + "\(getpid()).\(stem)", limits)
+        let (path, staging, limits) = (spool + "/" + name, spool + "/" + ownStagingPrefix + "\(getpid()).\(stem)", limits)
         let thread = Thread {
             let outcome = Self.unpack(path, staging: staging, destination: destination, limits: limits, worker: worker)
             worker.outcome.withLock { $0 = outcome }
@@ -278,11 +284,14 @@ public final class ArchiveIntake {
         self.worker = nil
     }
 
-    private func sweepLeftovers() {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [] where name.hasPrefix(Self.stagingPrefix) {
+    private func sweepLeftovers(clustered: Bool) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [] where name.hasPrefix(ownStagingPrefix) {
+            logger.info("\(spool)/\(name): removing what an interrupted unpacking left")
             try? FileManager.default.removeItem(atPath: spool + "/" + name)
         }
-        // A record left "unpacking" by a killed daemon: that try is void.
+        // A record left "unpacking" by a killed daemon: that try is void. (In a cluster the
+        // record may be another node's unpacking; a node takes one over when it unpacks.)
+        guard !clustered else { return }
         for (name, record) in records where record.state == .unpacking { forget(name) }
     }
 

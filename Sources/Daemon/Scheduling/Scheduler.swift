@@ -63,7 +63,7 @@ public final class Scheduler {
         self.logger = logger
         self.compute = compute
         scanner = DatasetScanner(spool: configuration.spool, inline: !scanInBackground)
-        archives = ArchiveIntake(configuration: configuration, logger: logger, sweep: shared == nil)
+        archives = ArchiveIntake(configuration: configuration, logger: logger, node: shared == nil ? nil : configuration.nodeName)
         try createFolders(configuration.state + "/datasets")
         try createFolders(configuration.output)
         if let jobs {
