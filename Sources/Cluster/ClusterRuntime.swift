@@ -37,6 +37,31 @@ public final class ClusterRuntime: SharedRuntime, @unchecked Sendable {
         try database.query("SELECT name FROM synthd_datasets ORDER BY name", "listing datasets").rows.map { try $0.decode(String.self) }
     }
 
+    @discardableResult
+    public func forget(_ dataset: String, deletingFiles: () throws -> Void) throws -> Bool {
+        try database.transaction { t in
+            // The record's row lock keeps every node's update of it (a scan, a job's
+            // bookkeeping) waiting until the files are gone, and the row with them.
+            _ = try t.query("SELECT name FROM synthd_datasets WHERE name = \(dataset) FOR UPDATE", "locking the state of \(dataset)")
+            // A job still stopping after a cancel holds its lease until it lapses.
+            let active = try t.query("""
+                SELECT id, kind, state, node FROM synthd_jobs
+                WHERE dataset = \(dataset) AND (state IN ('queued', 'running') OR (state = 'cancelled' AND lease_expires_at > now()))
+                ORDER BY id LIMIT 1 FOR UPDATE
+                """, "looking for jobs of \(dataset)").rows.first
+            if let active {
+                let (id, kind, state, node) = try active.decode((Int, String, String, String?).self)
+                let on = node.map { " on node \($0)" } ?? ""
+                let what = state == "queued" ? "is queued" : state == "running" ? "is running\(on)" : "is stopping\(on)"
+                throw Forgetting.Error(description: "\(dataset): its \(kind) job \(id) \(what); try again once it has stopped (the jobs of a dataset that left the spool are cancelled within seconds)")
+            }
+            try deletingFiles()
+            // The job history stays (pruned after 30 days with everyone else's).
+            try t.query("DELETE FROM synthd_jobs WHERE dataset = \(dataset)", "deleting the finished jobs of \(dataset)")
+            return try !t.query("DELETE FROM synthd_datasets WHERE name = \(dataset) RETURNING name", "deleting the state of \(dataset)").rows.isEmpty
+        }
+    }
+
     /// Every record (for `synthd status`).
     public func all() throws -> [String: DatasetRuntime] {
         var records: [String: DatasetRuntime] = [:]

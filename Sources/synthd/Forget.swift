@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Daemon
 import Foundation
 
@@ -10,8 +11,10 @@ struct Forget: ParsableCommand {
         A dataset whose folder left the spool keeps its model (a rename, or the folder back, carries on \
         from it) and its published outputs. This deletes them: the dataset's state folder and, unless \
         --keep-outputs, its output link and generations. A dataset still in the spool is refused (the \
-        daemon would train it again), and so is one whose model another synthd is writing. It works while \
-        synthd run runs. The daemon does the same by itself with [service] forget_removed_after_days.
+        daemon would train it again), and so is one whose model another synthd is writing (in a cluster: one \
+        with a job queued or running). It works while synthd run runs; in a cluster it also deletes the \
+        dataset's record in the database. The daemon does the same by itself with [service] \
+        forget_removed_after_days.
         """)
 
     @Argument(help: "Datasets to forget, by name.") var datasets: [String]
@@ -20,14 +23,26 @@ struct Forget: ParsableCommand {
 
     func run() throws {
         let configuration = try ConfigurationLocation.load(config)
-        if configuration.isClustered {
-            throw CommandFailure("forgetting a dataset of a cluster is not supported yet: its records are in the database")
-        }
+        // In a cluster the record in the database goes with the files, refused while a job of
+        // the dataset is queued or running on any node.
+        let records = configuration.isClustered ? ClusterRuntime(database: try ClusterConnection.open(configuration)) : nil
         let output = keepOutputs ? nil : OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         var failed = false
         for dataset in datasets {
             do {
-                let freed = try Forgetting.forget(dataset, spool: configuration.spool, state: configuration.state, output: output)
+                var freed = Forgetting.Freed()
+                if let records {
+                    try Forgetting.mayForget(dataset, spool: configuration.spool)
+                    let hadRecord = try records.forget(dataset) {
+                        freed = try Forgetting.forget(dataset, spool: configuration.spool, state: configuration.state, output: output)
+                    }
+                    if hadRecord, freed.isEmpty {
+                        print("\(dataset): its record in the cluster's database deleted (it had no model or outputs)")
+                        continue
+                    }
+                } else {
+                    freed = try Forgetting.forget(dataset, spool: configuration.spool, state: configuration.state, output: output)
+                }
                 if freed.isEmpty {
                     let places = configuration.state + "/datasets" + (keepOutputs ? "" : " or " + configuration.output)
                     FileHandle.standardError.write(Data("synthd: no dataset '\(dataset)' in \(places): nothing deleted\n".utf8))

@@ -259,4 +259,50 @@ import Glibc
             .first?.decode(String?.self) ?? ""
         #expect(!resumed.hasSuffix("checkpointed step 0"), "from the checkpoint node a left: \(resumed)")
     }
+
+    /// `synthd forget` in a cluster: refused while the dataset is in the spool; once it has
+    /// left, its state folder, outputs and record in the database are deleted, and the
+    /// nodes go on without it.
+    @Test func aDatasetThatLeftIsForgottenWithItsRecord() throws {
+        let server = try PrivatePostgres()
+        let root = NSTemporaryDirectory() + "synthd-forget-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: root + "/spool", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let url = "\(server.address)".replacingOccurrences(of: "&port=5432", with: "")
+        let a = try Node(name: "a", root: root, database: url)
+        try a.start()
+        defer { a.stop() }
+        let database = server.connect(timeout: 5)
+        try waitFor("node a to join", timeout: 60, nodes: [a], jobsDatabase: database) {
+            (try? NodeRegistry(database: database).nodes().count) == 1
+        }
+        try Self.addDataset(root + "/staging/pets", seed: 1)
+        try FileManager.default.moveItem(atPath: root + "/staging/pets", toPath: root + "/spool/pets")
+        try waitFor("pets published", timeout: 120, nodes: [a], jobsDatabase: database) {
+            let live = try rows(database, "SELECT 1 FROM synthd_jobs WHERE state IN ('queued', 'running')")
+            return FileManager.default.fileExists(atPath: root + "/out/pets/manifest.jsonl") && live.isEmpty
+        }
+        let refused = try Self.synthd(["forget", "pets", "--config", a.config])
+        #expect(refused.contains("still in the spool"), "\(refused)")
+        #expect(FileManager.default.fileExists(atPath: root + "/state/datasets/pets/model.json"))
+
+        try FileManager.default.moveItem(atPath: root + "/spool/pets", toPath: root + "/staging/pets")
+        try waitFor("pets recorded as removed", timeout: 60, nodes: [a], jobsDatabase: database) {
+            let runtime = try rows(database, "SELECT runtime->>'phase' FROM synthd_datasets WHERE name = 'pets'")
+            return try runtime.first?.decode(String?.self) == "removed"
+        }
+        let forgotten = try Self.synthd(["forget", "pets", "--config", a.config])
+        #expect(forgotten.contains("pets: its model and state and 1 output generation deleted"), "\(forgotten)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/state/datasets/pets"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/out/pets"))
+        #expect(try rows(database, "SELECT 1 FROM synthd_datasets WHERE name = 'pets'").isEmpty)
+        #expect(try rows(database, "SELECT 1 FROM synthd_jobs WHERE dataset = 'pets'").isEmpty)
+        let again = try Self.synthd(["forget", "pets", "--config", a.config])
+        #expect(again.contains("no dataset 'pets'"), "\(again)")
+        sleep(3)
+        #expect(try rows(database, "SELECT 1 FROM synthd_datasets WHERE name = 'pets'").isEmpty, "no node wrote the record back")
+        #expect(a.process.isRunning, "node a exited: \(a.text)")
+        let status = try Self.synthd(["status", "--config", a.config])
+        #expect(!status.contains("pets"), "\(status)")
+    }
 }

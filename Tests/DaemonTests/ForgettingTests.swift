@@ -112,4 +112,29 @@ import Testing
         #expect(f.exists(f.state + "/datasets/recent") && f.exists(f.out + "/recent"))
         #expect(f.exists(f.state + "/datasets/present") && f.exists(f.out + "/present"))
     }
+
+    /// In a cluster the nodes share the records: the node that may look at a dataset forgets
+    /// it, and its record goes with its files.
+    @Test func inAClusterOneNodeForgetsAndTheRecordGoesWithTheFiles() throws {
+        let f = Folders()
+        defer { try? FileManager.default.removeItem(atPath: f.root) }
+        let removedAt = Date().addingTimeInterval(-8 * 86_400)
+        try f.makeDataset("old", removedAt: removedAt)
+        let records = InMemoryRecords()
+        _ = try records.update("old") { $0.phase = .removed; $0.updatedAt = removedAt }
+        var configuration = Configuration()
+        (configuration.spool, configuration.output, configuration.state) = (f.spool, f.out, f.state)
+        configuration.forgetRemovedAfterDays = 7
+        let quiet = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+        let a = try Scheduler(configuration: configuration, logger: quiet, shared: records)
+        let b = try Scheduler(configuration: configuration, logger: quiet, shared: records)
+        a.mayScan = { _ in false }
+        b.mayScan = { _ in true }
+        a.forgetLongRemoved()
+        let kept = try records.datasets()
+        #expect(f.exists(f.state + "/datasets/old") && kept == ["old"], "left to the node that may look at it")
+        b.forgetLongRemoved()
+        #expect(!f.exists(f.state + "/datasets/old") && !f.exists(f.out + "/old"))
+        #expect(try records.datasets().isEmpty)
+    }
 }

@@ -122,4 +122,10 @@ final class InMemoryRecords: SharedRuntime, @unchecked Sendable {
         }
     }
     func datasets() throws -> [String] { lock.withLock { records.keys.sorted() } }
+    func forget(_ dataset: String, deletingFiles: () throws -> Void) throws -> Bool {
+        try lock.withLock {
+            try deletingFiles()
+            return records.removeValue(forKey: dataset) != nil
+        }
+    }
 }

@@ -16,6 +16,7 @@ import Imaging
 public enum Forgetting {
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// What was deleted.
@@ -26,6 +27,8 @@ public enum Forgetting {
         /// A real folder at `out/<dataset>` (written by `synthd generate`, not a link of the
         /// daemon's): never deleted here.
         public var keptFolder: String?
+
+        public init() {}
 
         /// Nothing was there to delete (no such dataset).
         public var isEmpty: Bool { !state && generations == 0 && keptFolder == nil }
@@ -41,10 +44,7 @@ public enum Forgetting {
 
     /// `outputs`: also the outputs (nil: none to look at, the output folder unknown).
     public static func forget(_ dataset: String, spool: String?, state: String, output: OutputTree?) throws(Error) -> Freed {
-        if let problem = SafeName.problem(with: dataset) { throw Error(description: "'\(dataset)': not a dataset name (\(problem))") }
-        if let spool, FileManager.default.fileExists(atPath: spool + "/" + dataset) {
-            throw Error(description: "\(spool)/\(dataset) is still in the spool: remove it from the spool first (the daemon would train it again)")
-        }
+        try mayForget(dataset, spool: spool)
         var freed = Freed()
         let folder = state + "/datasets/" + dataset
         if FileManager.default.fileExists(atPath: folder) {
@@ -73,6 +73,14 @@ public enum Forgetting {
             }
         }
         return freed
+    }
+
+    /// Refuses a name that is not a dataset's, and a dataset still in the spool.
+    public static func mayForget(_ dataset: String, spool: String?) throws(Error) {
+        if let problem = SafeName.problem(with: dataset) { throw Error(description: "'\(dataset)': not a dataset name (\(problem))") }
+        if let spool, FileManager.default.fileExists(atPath: spool + "/" + dataset) {
+            throw Error(description: "\(spool)/\(dataset) is still in the spool: remove it from the spool first (the daemon would train it again)")
+        }
     }
 
     private static func moveAside(_ path: String) throws(Error) -> String {

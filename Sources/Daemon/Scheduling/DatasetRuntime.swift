@@ -83,6 +83,12 @@ public protocol SharedRuntime: Sendable {
     /// Reads, changes and writes the dataset's record as one step; returns the new record.
     func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) throws -> DatasetRuntime
     func datasets() throws -> [String]
+    /// Deletes the dataset's record unless a job of it is queued or running (then throws a
+    /// `Forgetting.Error` naming the job). `deletingFiles` runs while the record is held, so
+    /// no node starts a job of the dataset meanwhile, and a failure there keeps the record.
+    /// Returns whether there was a record.
+    @discardableResult
+    func forget(_ dataset: String, deletingFiles: () throws -> Void) throws -> Bool
 }
 
 /// Reads and writes every dataset's record: `daemon.json` in its state folder on one machine,
@@ -181,6 +187,20 @@ public final class RuntimeStore: @unchecked Sendable {
         defer { lock.unlock() }
         cache[dataset] = nil
         onDisk.remove(dataset)
+    }
+
+    /// Deletes the dataset's files (`deletingFiles`: its state folder, where the record is on
+    /// one machine) and, in a cluster, its record in the database, refused there while a job
+    /// of it is queued or running (`SharedRuntime.forget`).
+    public func forget<T>(_ dataset: String, deletingFiles: () throws -> T) throws -> T {
+        var result: T?
+        if let shared {
+            try shared.forget(dataset) { result = try deletingFiles() }
+        } else {
+            result = try deletingFiles()
+        }
+        forget(dataset)
+        return result!
     }
 
     public static func encode(_ runtime: DatasetRuntime) throws -> [UInt8] {

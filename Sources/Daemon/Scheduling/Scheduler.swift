@@ -277,18 +277,20 @@ public final class Scheduler {
 
     /// Datasets that left the spool `[service] forget_removed_after_days` ago or more: their
     /// model, state and outputs deleted (`Forgetting`), so that a daemon whose datasets come
-    /// and go does not fill its disk. Not in a cluster (its records are in the database).
-    /// Called every half minute.
+    /// and go does not fill its disk; in a cluster their records in the database too. Called
+    /// every half minute.
     public func forgetLongRemoved(now: Date = Date()) {
         let days = configuration.forgetRemovedAfterDays
-        guard days > 0, !configuration.isClustered else { return }
+        guard days > 0 else { return }
         for name in store.datasets where !isRunning(name) && pending(name).isEmpty {
             let runtime = store.get(name)
+            // In a cluster one node forgets a dataset: the one that may look at it now.
             guard runtime.phase == .removed, now.timeIntervalSince(runtime.updatedAt) >= days * 86_400,
-                  !directoryExists(configuration.spool + "/" + name) else { continue }
+                  !directoryExists(configuration.spool + "/" + name), mayScan(name) else { continue }
             do {
-                let freed = try Forgetting.forget(name, spool: configuration.spool, state: configuration.state, output: output)
-                store.forget(name)
+                let freed = try store.forget(name) {
+                    try Forgetting.forget(name, spool: configuration.spool, state: configuration.state, output: output)
+                }
                 let ago = Self.days(now.timeIntervalSince(runtime.updatedAt)), limit = Self.days(days * 86_400)
                 logger.notice("left the spool \(ago) ago: \(freed.summary) ([service] forget_removed_after_days = \(limit))",
                               metadata: ["dataset": "\(name)"])

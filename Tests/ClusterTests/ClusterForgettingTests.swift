@@ -1,0 +1,42 @@
+import Cluster
+import Daemon
+import Foundation
+import Testing
+
+/// `synthd forget` and `[service] forget_removed_after_days` in a cluster: a dataset's record
+/// in the database goes with its files, and never while a job of it is live on any node.
+@Suite struct ClusterForgettingTests {
+    @Test func aRecordIsForgottenWithItsFilesOnlyWhenNoJobOfItIsLive() throws {
+        let server = try PrivatePostgres.migrated()
+        let records = ClusterRuntime(database: server.connect())
+        let queue = ClusterQueue(database: server.connect(), node: "a")
+        _ = try records.update("shoes") { $0.phase = .removed }
+        let job = try queue.enqueue(.train, dataset: "shoes")
+        var deletions = 0
+        func forget() throws -> Bool { try records.forget("shoes") { deletions += 1 } }
+        func refusal() -> String {
+            do { _ = try forget(); return "not refused" } catch { return "\(error)" }
+        }
+
+        #expect(refusal().contains("its train job \(job.id) is queued"), "\(refusal())")
+        let running = try #require(try queue.claim(stepAtStart: { _ in 0 }))
+        #expect(refusal().contains("is running on node a"), "\(refusal())")
+        try queue.cancel(dataset: "shoes")
+        #expect(refusal().contains("is stopping on node a"), "a cancelled job holds its lease until its node stops it")
+        #expect(deletions == 0, "no file is deleted while a job is live")
+        #expect(try records.load("shoes")?.phase == .removed)
+
+        try queue.release(running)
+        #expect(try forget())
+        #expect(deletions == 1)
+        #expect(try records.datasets().isEmpty && queue.snapshot().isEmpty)
+        #expect(try !forget(), "no record left")
+
+        // A failure deleting the files keeps the record (the transaction is rolled back).
+        _ = try records.update("bags") { $0.phase = .removed }
+        #expect(throws: Forgetting.Error.self) {
+            try records.forget("bags") { throw Forgetting.Error(description: "out/bags: cannot delete") }
+        }
+        #expect(try records.datasets() == ["bags"])
+    }
+}
