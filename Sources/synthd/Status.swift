@@ -21,6 +21,8 @@ struct Status: ParsableCommand {
     @Option(help: "A state folder: the daemon's, a folder of state folders, or one dataset's.") var state: String?
     @Option(help: "Configuration file naming the state folder.") var config: String?
     @Flag(help: "Print JSON instead of text.") var json = false
+    @Flag(help: "List every archive dropped into the spool and what became of it (the status lists the latest five unpacked).")
+    var archives = false
 
     func run() throws {
         let folder: String
@@ -33,7 +35,8 @@ struct Status: ParsableCommand {
             folder = configuration.state
             spool = configuration.spool
         }
-        let archives = datasets.isEmpty ? ArchiveRecords.read(stateFolder: folder) : [:]
+        if archives { return try showArchives(stateFolder: folder, spool: spool) }
+        let archiveRecords = datasets.isEmpty ? ArchiveRecords.read(stateFolder: folder) : [:]
         var statuses = try chosen(DatasetStatus.read(folder), in: folder)
         // A daemon's state folder that no daemon holds: what it was doing is not under way.
         let presence = DaemonPresence.of(stateFolder: folder)
@@ -42,16 +45,30 @@ struct Status: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(statuses), as: UTF8.self))
-        } else if statuses.isEmpty && archives.isEmpty {
+        } else if statuses.isEmpty && archiveRecords.isEmpty {
             print("no datasets under \(folder)")
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
-            if !archives.isEmpty {
-                let lines = ArchiveRecords.summary(archives, spool: spool, daemonRuns: !presence.isNotRunning)
+            if !archiveRecords.isEmpty {
+                let lines = ArchiveRecords.summary(archiveRecords, spool: spool, daemonRuns: !presence.isNotRunning)
                 print("archives dropped into the spool:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")
             }
             if let overview = DatasetStatus.overview(statuses) { print(overview + "\n") }
             statuses.forEach { print($0.summary()) }
+        }
+    }
+
+    /// `--archives`: every archive's record, as text or as `archives.json` holds it.
+    func showArchives(stateFolder: String, spool: String) throws {
+        guard datasets.isEmpty else { throw CommandFailure("--archives lists every archive: name no datasets with it") }
+        let records = ArchiveRecords.read(stateFolder: stateFolder)
+        if json {
+            print(String(decoding: try ArchiveRecords.encode(records), as: UTF8.self))
+        } else if records.isEmpty {
+            print("no archives dropped into \(spool) (none recorded under \(stateFolder))")
+        } else {
+            let daemonRuns = !DaemonPresence.of(stateFolder: stateFolder).isNotRunning
+            print(ArchiveRecords.summary(records, spool: spool, daemonRuns: daemonRuns, all: true).joined(separator: "\n"))
         }
     }
 

@@ -518,6 +518,11 @@ import Glibc
         try Self.checkPublished(layout, "shoes", classes: ["boot", "sandal"])
         let status = try SynthdProcess.run(["status", "--config", layout.config])
         #expect(status.output.contains("archives dropped into the spool:\n  shoes.tar.gz: unpacked into \(layout.spool)/shoes (12 images"), "\(status.output)")
+        let listed = try SynthdProcess.run(["status", "--archives", "--config", layout.config])
+        #expect(listed.output.hasPrefix("shoes.tar.gz: unpacked into \(layout.spool)/shoes (12 images"), "\(listed.output)")
+        let json = try SynthdProcess.run(["status", "--archives", "--json", "--config", layout.config])
+        let records = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: [String: Any]]
+        #expect(records?["shoes.tar.gz"]?["state"] as? String == "unpacked" && records?["shoes.tar.gz"]?["files"] as? Int == 12, "\(json.output)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 15)?.status == 0)
     }

@@ -207,8 +207,10 @@ import Testing
         failed.error = "not unpacked: damaged"
         records["z.zip"] = failed
         let lines = ArchiveRecords.summary(records, spool: "/s", daemonRuns: true)
-        #expect(lines.map { String($0.prefix { $0 != ":" }) } == ["z.zip", "a7.zip", "a6.zip", "a5.zip", "a4.zip", "a3.zip", "... and 3 more unpacked earlier (archives.json lists them)"])
+        #expect(lines.map { String($0.prefix { $0 != ":" }) } == ["z.zip", "a7.zip", "a6.zip", "a5.zip", "a4.zip", "a3.zip", "... and 3 more unpacked earlier (synthd status --archives lists them)"])
         #expect(lines[0] == "z.zip: not unpacked: damaged, tried again when the archive changes")
+        let every = ArchiveRecords.summary(records, spool: "/s", daemonRuns: true, all: true)
+        #expect(every.map { String($0.prefix { $0 != ":" }) } == ["z.zip"] + (0..<8).reversed().map { "a\($0).zip" })
     }
 
     @Test func withUnpackingOffAnArchiveIsLeftAlone() throws {

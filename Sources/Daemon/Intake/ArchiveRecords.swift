@@ -68,12 +68,14 @@ public enum ArchiveRecords {
     public static let unpackedListed = 5
 
     /// The lines of `synthd status`: every archive under way or failed, by name, then the
-    /// latest unpacked ones (a spool where hundreds were dropped would bury the datasets).
-    public static func summary(_ records: [String: ArchiveRecord], spool: String, daemonRuns: Bool) -> [String] {
+    /// latest unpacked ones (a spool where hundreds were dropped would bury the datasets), or
+    /// every one (`all`: `synthd status --archives`).
+    public static func summary(_ records: [String: ArchiveRecord], spool: String, daemonRuns: Bool, all: Bool = false) -> [String] {
         let open = records.filter { $0.value.state != .unpacked }.keys.sorted()
         let unpacked = records.filter { $0.value.state == .unpacked }.sorted { $0.value.updatedAt > $1.value.updatedAt }.map(\.key)
-        var lines = (open + unpacked.prefix(unpackedListed)).map { records[$0]!.line(name: $0, spool: spool, daemonRuns: daemonRuns) }
-        if unpacked.count > unpackedListed { lines.append("... and \(unpacked.count - unpackedListed) more unpacked earlier (\(fileName) lists them)") }
+        let listed = all ? unpacked.count : unpackedListed
+        var lines = (open + unpacked.prefix(listed)).map { records[$0]!.line(name: $0, spool: spool, daemonRuns: daemonRuns) }
+        if unpacked.count > listed { lines.append("... and \(unpacked.count - listed) more unpacked earlier (synthd status --archives lists them)") }
         return lines
     }
 
@@ -88,9 +90,14 @@ public enum ArchiveRecords {
     }
 
     public static func write(_ records: [String: ArchiveRecord], stateFolder: String) throws {
+        try writeFileAtomically(path: stateFolder + "/" + fileName, bytes: encode(records))
+    }
+
+    /// The records as `archives.json` holds them (and `synthd status --archives --json` prints).
+    public static func encode(_ records: [String: ArchiveRecord]) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        try writeFileAtomically(path: stateFolder + "/" + fileName, bytes: Array(try encoder.encode(records)))
+        return Array(try encoder.encode(records))
     }
 }
