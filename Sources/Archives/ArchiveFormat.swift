@@ -40,7 +40,8 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         let file = try ArchiveFile(path: path)
         let head = try file.bytes(at: 0, count: Int(min(file.size, 512)), what: "the start")
         if head.count >= 2, head[0] == 0x1F, head[1] == 0x8B {
-            return TarReader(stream: try InflatingStream(FileRange(file), wrapper: .gzip, archive: path, entry: nil), path: path)
+            // Decompressed on a thread of its own while the caller writes the files.
+            return TarReader(stream: ReadAheadStream(try InflatingStream(FileRange(file), wrapper: .gzip, archive: path, entry: nil)), path: path)
         }
         let codec: (any StreamCodec)?
         if head.starts(with: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) {
@@ -52,7 +53,7 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         } else {
             codec = nil
         }
-        if let codec { return TarReader(stream: DecodingStream(FileRange(file), codec: codec, archive: path), path: path) }
+        if let codec { return TarReader(stream: ReadAheadStream(DecodingStream(FileRange(file), codec: codec, archive: path)), path: path) }
         if head.count >= 4, head.uint32(at: 0) == 0x0403_4B50 || head.uint32(at: 0) == 0x0605_4B50 {
             return try ZipReader(file: file)
         }

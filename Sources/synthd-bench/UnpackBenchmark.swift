@@ -10,12 +10,12 @@ struct UnpackBenchmark: ParsableCommand {
         commandName: "unpack",
         abstract: "Time unpacking an archive as the daemon does, against unzip or tar on the same file.")
 
-    @Argument(help: "A .zip, .tar, .tar.gz or .tgz archive.") var archive: String
+    @Argument(help: "An archive the daemon unpacks: .zip, .tar, .tar.gz (.tgz), .tar.xz, .tar.zst or .tar.bz2.") var archive: String
     @Option(help: "Timed rounds (the median is printed).") var rounds = 3
 
     func run() throws {
         guard let (format, _) = ArchiveFormat.of(name: (archive as NSString).lastPathComponent) else {
-            throw ValidationError("\(archive): not a .zip, .tar, .tar.gz or .tgz by its name")
+            throw ValidationError("\(archive): not an archive the daemon unpacks by its name (\(ArchiveFormat.unpackedList))")
         }
         let parent = (archive as NSString).deletingLastPathComponent
         let scratch = (parent.isEmpty ? "." : parent) + "/.synthd-bench-unpack.\(getpid())"
