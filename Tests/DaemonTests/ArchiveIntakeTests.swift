@@ -213,6 +213,19 @@ import Testing
         #expect(every.map { String($0.prefix { $0 != ":" }) } == ["z.zip"] + (0..<8).reversed().map { "a\($0).zip" })
     }
 
+    /// An archive whose folder was removed is not unpacked again by itself; status says so
+    /// and how to have it unpacked anew.
+    @Test func statusSaysWhenAnUnpackedFolderHasLeft() throws {
+        let spool = NSTemporaryDirectory() + "synthd-gone-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/kept", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let records = ["kept.zip": ArchiveRecord(size: 1, modified: 1, state: .unpacked, dataset: "kept", updatedAt: Date(timeIntervalSince1970: 2)),
+                       "gone.zip": ArchiveRecord(size: 1, modified: 1, state: .unpacked, dataset: "gone", updatedAt: Date(timeIntervalSince1970: 1))]
+        let lines = ArchiveRecords.summary(records, spool: spool, daemonRuns: true)
+        #expect(lines.count == 2 && !lines[0].contains("left the spool"), "\(lines)")
+        #expect(lines[1].hasSuffix("; that folder has left the spool since (copy the archive in again to unpack it anew)"), "\(lines)")
+    }
+
     @Test func withUnpackingOffAnArchiveIsLeftAlone() throws {
         let (scheduler, root) = try makeScheduler(unpack: false)
         defer { try? FileManager.default.removeItem(atPath: root) }

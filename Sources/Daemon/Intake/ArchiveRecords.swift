@@ -31,7 +31,8 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
     }
 
     /// One line for `synthd status`. `daemonRuns` false: an unpacking under way was cut short.
-    public func line(name: String, spool: String, daemonRuns: Bool = true) -> String {
+    /// `folderGone`: the folder it was unpacked into has left the spool since.
+    public func line(name: String, spool: String, daemonRuns: Bool = true, folderGone: Bool = false) -> String {
         let folder = spool + "/" + dataset
         switch state {
         case .unpacking where !daemonRuns:
@@ -41,7 +42,9 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
             return "\(name): unpacking into \(folder) (\(files) images\(of) so far, \(Self.megabytes(bytes)))"
         case .unpacked:
             let skippedNote = skipped > 0 ? "; \(skipped) members not unpacked (the log lists them)" : ""
-            return "\(name): unpacked into \(folder) (\(files) images, \(Self.megabytes(bytes))) at \(Self.time(updatedAt))\(skippedNote)"
+            // Not unpacked again by itself: a folder removed on purpose stays removed.
+            let goneNote = folderGone ? "; that folder has left the spool since (copy the archive in again to unpack it anew)" : ""
+            return "\(name): unpacked into \(folder) (\(files) images, \(Self.megabytes(bytes))) at \(Self.time(updatedAt))\(skippedNote)\(goneNote)"
         case .failed:
             let retry = retryAt.map { ", tried again at \(Self.time($0))" } ?? (waitsForFolder ? "" : ", tried again when the archive changes")
             return "\(name): \(error ?? "not unpacked")\(retry)"
@@ -74,7 +77,11 @@ public enum ArchiveRecords {
         let open = records.filter { $0.value.state != .unpacked }.keys.sorted()
         let unpacked = records.filter { $0.value.state == .unpacked }.sorted { $0.value.updatedAt > $1.value.updatedAt }.map(\.key)
         let listed = all ? unpacked.count : unpackedListed
-        var lines = (open + unpacked.prefix(listed)).map { records[$0]!.line(name: $0, spool: spool, daemonRuns: daemonRuns) }
+        var lines = (open + unpacked.prefix(listed)).map { name in
+            let record = records[name]!
+            let gone = record.state == .unpacked && !FileManager.default.fileExists(atPath: spool + "/" + record.dataset)
+            return record.line(name: name, spool: spool, daemonRuns: daemonRuns, folderGone: gone)
+        }
         if unpacked.count > listed { lines.append("... and \(unpacked.count - listed) more unpacked earlier (synthd status --archives lists them)") }
         return lines
     }
