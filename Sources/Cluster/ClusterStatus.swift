@@ -57,7 +57,8 @@ public struct ClusterStatus: Codable, Sendable {
     }
 
     /// The readable form.
-    public func summary(leaseSeconds: Double) -> String {
+    /// `archives`: the lines of the archives dropped into the spool (`ArchiveRecords.summary`).
+    public func summary(leaseSeconds: Double, archives: [String] = []) -> String {
         var text = "cluster: \(database) (schema \(schema)), \(nodes.count) nodes\n"
         for node in nodes {
             let heard = node.stopped ? "stopped" : node.silentSeconds > leaseSeconds ? "silent for \(Int(node.silentSeconds)) s (down?)"
@@ -69,6 +70,7 @@ public struct ClusterStatus: Codable, Sendable {
         }
         text += queue.isEmpty ? "queue: empty\n" : "queue (\(queue.count) waiting): " + queue.prefix(20).joined(separator: ", ")
             + (queue.count > 20 ? ", ..." : "") + "\n"
+        if !archives.isEmpty { text += "archives dropped into the spool:\n" + archives.map { "  " + $0 + "\n" }.joined() }
         return text + (DatasetStatus.overview(datasets).map { $0 + "\n\n" } ?? "") + datasets.map { $0.summary() }.joined(separator: "\n")
     }
 }

@@ -31,10 +31,11 @@ struct Status: ParsableCommand {
             folder = state
         } else {
             let configuration = try ConfigurationLocation.load(config)
-            if configuration.isClustered { return try showCluster(configuration) }
+            if configuration.isClustered && !archives { return try showCluster(configuration) }
             folder = configuration.state
             spool = configuration.spool
         }
+        // In a cluster too: the nodes share the state folder and its archives.json.
         if archives { return try showArchives(stateFolder: folder, spool: spool) }
         let archiveRecords = datasets.isEmpty ? ArchiveRecords.read(stateFolder: folder) : [:]
         var statuses = try chosen(DatasetStatus.read(folder), in: folder)
@@ -93,7 +94,10 @@ struct Status: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(status), as: UTF8.self))
         } else {
-            print(status.summary(leaseSeconds: configuration.leaseSeconds))
+            // The archives block as on one machine, between the cluster's nodes and its datasets.
+            let records = datasets.isEmpty ? ArchiveRecords.read(stateFolder: configuration.state) : [:]
+            let lines = ArchiveRecords.summary(records, spool: configuration.spool, daemonRuns: !status.nodes.allSatisfy(\.stopped))
+            print(status.summary(leaseSeconds: configuration.leaseSeconds, archives: lines))
         }
     }
 }

@@ -276,8 +276,14 @@ import Glibc
         try waitFor("node a to join", timeout: 60, nodes: [a], jobsDatabase: database) {
             (try? NodeRegistry(database: database).nodes().count) == 1
         }
+        // Dropped as an archive: a node unpacks it into the shared spool.
         try Self.addDataset(root + "/staging/pets", seed: 1)
-        try FileManager.default.moveItem(atPath: root + "/staging/pets", toPath: root + "/spool/pets")
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+        tar.arguments = ["-cf", root + "/pets.tar", "-C", root + "/staging", "pets"]
+        try tar.run()
+        tar.waitUntilExit()
+        try FileManager.default.moveItem(atPath: root + "/pets.tar", toPath: root + "/spool/pets.tar")
         try waitFor("pets published", timeout: 120, nodes: [a], jobsDatabase: database) {
             let live = try rows(database, "SELECT 1 FROM synthd_jobs WHERE state IN ('queued', 'running')")
             return FileManager.default.fileExists(atPath: root + "/out/pets/manifest.jsonl") && live.isEmpty
@@ -286,7 +292,9 @@ import Glibc
         #expect(refused.contains("still in the spool"), "\(refused)")
         #expect(FileManager.default.fileExists(atPath: root + "/state/datasets/pets/model.json"))
 
-        try FileManager.default.moveItem(atPath: root + "/spool/pets", toPath: root + "/staging/pets")
+        let unpacked = try Self.synthd(["status", "--config", a.config])
+        #expect(unpacked.contains("archives dropped into the spool:\n  pets.tar: unpacked into \(root)/spool/pets (16 images"), "\(unpacked)")
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
         try waitFor("pets recorded as removed", timeout: 60, nodes: [a], jobsDatabase: database) {
             let runtime = try rows(database, "SELECT runtime->>'phase' FROM synthd_datasets WHERE name = 'pets'")
             return try runtime.first?.decode(String?.self) == "removed"
@@ -303,6 +311,8 @@ import Glibc
         #expect(try rows(database, "SELECT 1 FROM synthd_datasets WHERE name = 'pets'").isEmpty, "no node wrote the record back")
         #expect(a.process.isRunning, "node a exited: \(a.text)")
         let status = try Self.synthd(["status", "--config", a.config])
-        #expect(!status.contains("pets"), "\(status)")
+        #expect(!status.contains("pets:"), "\(status)")
+        let archives = try Self.synthd(["status", "--archives", "--config", a.config])
+        #expect(archives.hasPrefix("pets.tar: unpacked into \(root)/spool/pets") && archives.contains("has left the spool since"), "\(archives)")
     }
 }
