@@ -31,6 +31,13 @@ public protocol ArchiveReader: AnyObject {
     func nextEntry() throws(ArchiveError) -> ArchiveEntry?
     /// The current member's data: at most its declared size, checked at its end (a zip's CRC).
     func contents() throws(ArchiveError) -> any ByteStream
+    /// How much of the archive file has been read, 0-1, where that tells how far the
+    /// unpacking has come (a tar's members come in file order); nil where it does not.
+    var fractionRead: Double? { get }
+}
+
+extension ArchiveReader {
+    public var fractionRead: Double? { nil }
 }
 
 /// Bytes read in order. `read` returns 0 at the end only.

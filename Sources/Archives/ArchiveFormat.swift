@@ -41,7 +41,8 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         let head = try file.bytes(at: 0, count: Int(min(file.size, 512)), what: "the start")
         if head.count >= 2, head[0] == 0x1F, head[1] == 0x8B {
             // Decompressed on a thread of its own while the caller writes the files.
-            return TarReader(stream: ReadAheadStream(try InflatingStream(FileRange(file), wrapper: .gzip, archive: path, entry: nil)), path: path)
+            let counter = CountingStream(FileRange(file), total: file.size)
+            return TarReader(stream: ReadAheadStream(try InflatingStream(counter, wrapper: .gzip, archive: path, entry: nil)), path: path, counter: counter)
         }
         let codec: (any StreamCodec)?
         if head.starts(with: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) {
@@ -53,18 +54,26 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         } else {
             codec = nil
         }
-        if let codec { return TarReader(stream: ReadAheadStream(DecodingStream(FileRange(file), codec: codec, archive: path)), path: path) }
+        if let codec {
+            let counter = CountingStream(FileRange(file), total: file.size)
+            return TarReader(stream: ReadAheadStream(DecodingStream(counter, codec: codec, archive: path)), path: path, counter: counter)
+        }
         if head.count >= 4, head.uint32(at: 0) == 0x0403_4B50 || head.uint32(at: 0) == 0x0605_4B50 {
             return try ZipReader(file: file)
         }
         if head.count >= 262, head[257..<262].elementsEqual("ustar".utf8) {
-            return TarReader(stream: FileRange(file), path: path)
+            return plainTar(file, path: path)
         }
         switch format {
         case .zip: return try ZipReader(file: file)  // self-extracting zips start with a program
-        case .tar: return TarReader(stream: FileRange(file), path: path)
+        case .tar: return plainTar(file, path: path)
         case .tarGzip, .tarXZ, .tarZstd, .tarBZip2:
             throw .malformed(archive: path, reason: "not \(format.rawValue) data (it does not start as one does)")
         }
+    }
+
+    private static func plainTar(_ file: ArchiveFile, path: String) -> TarReader {
+        let counter = CountingStream(FileRange(file), total: file.size)
+        return TarReader(stream: counter, path: path, counter: counter)
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,6 +79,27 @@ final class FileRange: ByteStream {
         let want = Int(min(UInt64(buffer.count), end - offset))
         let n = try file.read(at: offset, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
         offset += UInt64(n)
+        return n
+    }
+}
+
+/// Counts the bytes read through it, readable from another thread: how far into a compressed
+/// tar its decoder has come (the fraction `synthd status` shows), while a read-ahead thread
+/// does the reading.
+final class CountingStream: ByteStream {
+    private let source: any ByteStream
+    let total: UInt64
+    private let counted = Atomic<UInt64>(0)
+
+    init(_ source: any ByteStream, total: UInt64) {
+        (self.source, self.total) = (source, total)
+    }
+
+    var count: UInt64 { counted.load(ordering: .relaxed) }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+        let n = try source.read(into: buffer)
+        counted.add(UInt64(n), ordering: .relaxed)
         return n
     }
 }

@@ -9,10 +9,19 @@ public final class TarReader: ArchiveReader {
     private var remaining: UInt64 = 0
     private var padding: UInt64 = 0
     private var current: BoundedStream?
+    /// The archive's bytes read so far, where they are counted.
+    private let counter: CountingStream?
 
-    init(stream: any ByteStream, path: String) {
+    /// `counter`: counts the archive file's bytes as the stream reads them (for `fractionRead`).
+    init(stream: any ByteStream, path: String, counter: CountingStream? = nil) {
         self.stream = stream
         self.path = path
+        self.counter = counter
+    }
+
+    public var fractionRead: Double? {
+        guard let counter, counter.total > 0 else { return nil }
+        return min(1, Double(counter.count) / Double(counter.total))
     }
 
     /// The most bytes a pax or GNU long-name record may take.

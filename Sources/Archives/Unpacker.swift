@@ -29,6 +29,8 @@ public struct Unpacker {
         public var bytes: UInt64 = 0
         /// The files it will write in all, where the archive says so up front (a zip's directory).
         public var expectedFiles: Int?
+        /// How far into the archive file, 0-1 (`ArchiveReader.fractionRead`).
+        public var fraction: Double?
 
         public init() {}
     }
@@ -157,10 +159,12 @@ public struct Unpacker {
             state.files += 1
             state.bytes += written
             if lastReport.duration(to: .now) > .milliseconds(250) {
+                state.fraction = reader.fractionRead
                 progress(state)
                 lastReport = .now
             }
         }
+        state.fraction = 1
         progress(state)
         guard state.files > 0 else { throw .noImages(archive: archive, archives: innerArchives) }
         return Result(root: Self.datasetRoot(in: destination), files: state.files, bytes: state.bytes, skipped: skipped, ignored: ignored)

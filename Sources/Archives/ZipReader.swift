@@ -37,6 +37,13 @@ public final class ZipReader: ArchiveReader {
     /// How many members the directory lists (folders included).
     public var memberCount: Int { members.count }
 
+    /// Members are read in the directory's order, which is (nearly always) the file's: the
+    /// share of the file before the current member.
+    public var fractionRead: Double? {
+        guard index >= 0, index < members.count, file.size > 0 else { return nil }
+        return min(1, Double(members[index].localHeaderOffset) / Double(file.size))
+    }
+
     public func nextEntry() throws(ArchiveError) -> ArchiveEntry? {
         index += 1
         return index < members.count ? members[index].entry : nil

@@ -64,6 +64,22 @@ import Testing
         #expect(result.skipped.map(\.path).sorted() == expected.skipped)
     }
 
+    /// How far into the archive file a reader is: rising member by member (a compressed
+    /// tar's is its decoder's, which reads ahead), and the whole file once unpacked.
+    @Test(arguments: ["two-members.tar.gz", "hostile.tar", "long-path.tar", "shoes.tar.bz2", "shoes.tar.xz", "flowers.zip", "zip64.zip"])
+    func progressSaysHowFarIntoTheFile(name: String) throws {
+        let (format, _) = try #require(ArchiveFormat.of(name: name))
+        let reader = try ArchiveFormat.open(path: Self.fixtures + name, named: format)
+        var fractions: [Double] = []
+        while try reader.nextEntry() != nil { fractions.append(reader.fractionRead ?? -1) }
+        #expect(fractions.count >= 2 && fractions == fractions.sorted() && fractions.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(fractions)")
+        if name.hasSuffix(".zip") || name.hasSuffix(".tar") { #expect(fractions.first! < fractions.last!, "\(fractions)") }
+        var reported: [Double?] = []
+        let again = try ArchiveFormat.open(path: Self.fixtures + name, named: format)
+        _ = try? Unpacker(limits: Self.unlimited).unpack(again, into: try scratch() + "/out", progress: { reported.append($0.fraction) })
+        #expect(reported.last == 1, "\(reported)")
+    }
+
     @Test func hostileMembersAreSkippedWithTheirReasons() throws {
         let (result, destination) = try unpack("hostile.tar")
         let reasons = Dictionary(uniqueKeysWithValues: result.skipped.map { ($0.path, $0.reason) })

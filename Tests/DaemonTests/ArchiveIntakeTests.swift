@@ -213,6 +213,22 @@ import Testing
         #expect(every.map { String($0.prefix { $0 != ":" }) } == ["z.zip"] + (0..<8).reversed().map { "a\($0).zip" })
     }
 
+    /// An unpacking under way shows how far into the file it is and, once that says enough,
+    /// when it should be done.
+    @Test func anUnpackingShowsItsShareAndETA() {
+        let now = Date()
+        var record = ArchiveRecord(size: 1, modified: 1, state: .unpacking, dataset: "pets", updatedAt: now)
+        record.files = 120
+        record.bytes = 2_000_000
+        #expect(record.line(name: "pets.tar.gz", spool: "/s", now: now) == "pets.tar.gz: unpacking into /s/pets (120 images so far, 2.0 MB)")
+        record.fraction = 0.25
+        #expect(record.line(name: "pets.tar.gz", spool: "/s", now: now).hasSuffix("(120 images so far, 2.0 MB, 25%)"), "no ETA without a start")
+        record.startedAt = now.addingTimeInterval(-30)
+        #expect(record.line(name: "pets.tar.gz", spool: "/s", now: now).hasSuffix("(120 images so far, 2.0 MB, 25%, ETA 1m30s)"))
+        record.fraction = 0.004
+        #expect(record.line(name: "pets.tar.gz", spool: "/s", now: now).hasSuffix("2.0 MB)"), "under a percent says nothing yet")
+    }
+
     /// An archive whose folder was removed is not unpacked again by itself; status says so
     /// and how to have it unpacked anew.
     @Test func statusSaysWhenAnUnpackedFolderHasLeft() throws {

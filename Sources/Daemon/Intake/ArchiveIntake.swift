@@ -111,7 +111,9 @@ public final class ArchiveIntake {
                 if let dataset = finish(worker.name, worker.record, outcome) { published.append(dataset) }
             } else if worker.lastSaved.secondsAgo >= 1 {
                 let progress = worker.progress.withLock { $0 }
-                update(worker.name) { $0.files = progress.files; $0.bytes = progress.bytes; $0.expectedFiles = progress.expectedFiles }
+                update(worker.name) {
+                    ($0.files, $0.bytes, $0.expectedFiles, $0.fraction) = (progress.files, progress.bytes, progress.expectedFiles, progress.fraction)
+                }
                 worker.lastSaved = now
             }
         }
@@ -153,6 +155,7 @@ public final class ArchiveIntake {
 
     private func start(_ name: String, stem: String, size: UInt64, modified: Double) {
         var record = ArchiveRecord(size: size, modified: modified, state: .unpacking, dataset: stem, updatedAt: Date())
+        record.startedAt = record.updatedAt
         let destination = spool + "/" + stem
         if let problem = SafeName.problem(with: stem) {
             record.state = .failed
@@ -217,6 +220,7 @@ public final class ArchiveIntake {
     private func finish(_ name: String, _ started: ArchiveRecord, _ outcome: Outcome) -> String? {
         var record = started
         record.updatedAt = Date()
+        record.fraction = nil
         switch outcome {
         case .success(let result, let seconds):
             record.state = .unpacked

@@ -17,6 +17,9 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
     public var bytes: UInt64 = 0
     /// The files it will write in all, where the archive says so up front (a zip).
     public var expectedFiles: Int?
+    /// While unpacking: how far into the archive file, 0-1, and since when (for the ETA).
+    public var fraction: Double?
+    public var startedAt: Date?
     /// Members not unpacked that the log lists (links, unsafe names, other formats).
     public var skipped: Int = 0
     public var error: String?
@@ -32,14 +35,14 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
 
     /// One line for `synthd status`. `daemonRuns` false: an unpacking under way was cut short.
     /// `folderGone`: the folder it was unpacked into has left the spool since.
-    public func line(name: String, spool: String, daemonRuns: Bool = true, folderGone: Bool = false) -> String {
+    public func line(name: String, spool: String, daemonRuns: Bool = true, folderGone: Bool = false, now: Date = Date()) -> String {
         let folder = spool + "/" + dataset
         switch state {
         case .unpacking where !daemonRuns:
             return "\(name): interrupted while unpacking into \(folder); unpacked again when synthd run starts"
         case .unpacking:
             let of = expectedFiles.map { " of up to \($0)" } ?? ""
-            return "\(name): unpacking into \(folder) (\(files) images\(of) so far, \(Self.megabytes(bytes)))"
+            return "\(name): unpacking into \(folder) (\(files) images\(of) so far, \(Self.megabytes(bytes))\(progress(now: now)))"
         case .unpacked:
             let skippedNote = skipped > 0 ? "; \(skipped) members not unpacked (the log lists them)" : ""
             // Not unpacked again by itself: a folder removed on purpose stays removed.
@@ -49,6 +52,16 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
             let retry = retryAt.map { ", tried again at \(Self.time($0))" } ?? (waitsForFolder ? "" : ", tried again when the archive changes")
             return "\(name): \(error ?? "not unpacked")\(retry)"
         }
+    }
+
+    /// ", 45%, ETA 1m20s" from how far into the file it is and for how long; nothing until
+    /// both say enough (a second in, a percent done).
+    func progress(now: Date) -> String {
+        guard let fraction, fraction.isFinite, fraction >= 0.01 else { return "" }
+        let percent = ", \(Int((min(fraction, 1) * 100).rounded(.down)))%"
+        guard let startedAt, now.timeIntervalSince(startedAt) >= 1 else { return percent }
+        let elapsed = now.timeIntervalSince(startedAt)
+        return percent + ", ETA " + DatasetStatus.duration(elapsed * (1 - min(fraction, 1)) / fraction)
     }
 
     static func megabytes(_ bytes: UInt64) -> String {
