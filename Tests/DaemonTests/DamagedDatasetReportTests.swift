@@ -25,8 +25,8 @@ import Testing
         let sound = try Data(contentsOf: URL(fileURLWithPath: state.datasetReportPath))
         #expect(try state.readDatasetReport()?.imagesPerClass == ["a": 3, "b": 3])
 
-        // Balance of 3 and 3, then enlarge 0.5 of 3, capped at 0.5 per real image: 2 each.
-        let expected = ["a": 2, "b": 2]
+        // Balance of 3 and 3, then enlarge 0.5 of 3 (2), capped at 0.5 per real image: 1 each.
+        let expected = ["a": 1, "b": 1]
         var damaged: [(what: String, bytes: Data)] = [("unreadable", Data("{\"imagesPerClass\": {\"a\": ".utf8))]
         let json = try JSONSerialization.jsonObject(with: sound) as! [String: Any]
         for value in [-1, Int.max, Int.min, (1 << 32) + 1] {

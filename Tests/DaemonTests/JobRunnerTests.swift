@@ -438,7 +438,7 @@ extension JobRunnerTests {
         #expect(balanced.counts == [50, 50, 50])
         #expect(balanced.rule == "balance: every class topped up to the largest class (100), then 50 more each (enlarge 0.5 x 100)")
         let capped = GenerationPlan(settings: defaults, real: [100, 20, 0, 95, 7])
-        #expect(capped.counts == [50, 10, 0, 48, 4], "0.5 per real image, rounded up")
+        #expect(capped.counts == [50, 10, 0, 47, 3], "0.5 per real image, rounded down: never beyond the cap")
         #expect(capped.rule == "balance: every class topped up to the largest class (100), then 50 more each (enlarge 0.5 x 100); "
             + "3 of 5 classes capped at 0.5 per real image (max_synthetic_per_real); 1 of 5 classes left out: no real images now")
 

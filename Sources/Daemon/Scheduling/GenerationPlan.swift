@@ -36,9 +36,11 @@ public struct GenerationPlan: Equatable, Sendable {
             let target = settings.balanceTo > 0 ? settings.balanceTo : largest
             let extra = Int((Double(target) * settings.enlarge).rounded(.up))
             let uncapped = real.map { max(0, target - $0) + extra }
+            // Rounded down, so that no class goes beyond the cap (rounded up, a class of 5 real
+            // images got 3 at 0.5, and status then showed 0.60 synthetic per real image).
             let cap = settings.maxSyntheticPerReal
             counts = zip(uncapped, real).map { count, real in
-                real == 0 ? 0 : cap > 0 ? min(count, Int((Double(real) * cap).rounded(.up))) : count
+                real == 0 ? 0 : cap > 0 ? min(count, Int((Double(real) * cap + 1e-9).rounded(.down))) : count
             }
             let to = settings.balanceTo > 0 ? "balance_to \(target)" : "the largest class (\(target))"
             let capped = zip(zip(counts, uncapped), real).filter { $0.0 < $0.1 && $1 > 0 }.count
