@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 import Imaging
 #if canImport(Glibc)
 import Glibc
@@ -46,6 +47,14 @@ public struct Unpacker {
         public let skipped: [ImageFolder.Skipped]
         /// Members passed over quietly: not images, hidden, `__MACOSX`.
         public let ignored: Int
+        /// Splits of a download left out (`val`, `test`: `Unpacker.chooseTrainingSplit`), each
+        /// with the images it held; empty when the archive is not split.
+        public var leftOutSplits: [(name: String, files: Int)] = []
+
+        public static func == (a: Result, b: Result) -> Bool {
+            (a.root, a.files, a.bytes, a.skipped, a.ignored) == (b.root, b.files, b.bytes, b.skipped, b.ignored)
+                && a.leftOutSplits.map(\.name) == b.leftOutSplits.map(\.name) && a.leftOutSplits.map(\.files) == b.leftOutSplits.map(\.files)
+        }
     }
 
     public let limits: Limits
@@ -167,7 +176,47 @@ public struct Unpacker {
         state.fraction = 1
         progress(state)
         guard state.files > 0 else { throw .noImages(archive: archive, archives: innerArchives) }
-        return Result(root: Self.datasetRoot(in: destination), files: state.files, bytes: state.bytes, skipped: skipped, ignored: ignored)
+        let root = Self.datasetRoot(in: destination)
+        guard let splits = Self.chooseTrainingSplit(in: root) else {
+            return Result(root: root, files: state.files, bytes: state.bytes, skipped: skipped, ignored: ignored)
+        }
+        let kept = Self.count(under: splits.training)
+        var result = Result(root: Self.datasetRoot(in: splits.training), files: kept.files, bytes: kept.bytes, skipped: skipped, ignored: ignored)
+        result.leftOutSplits = splits.others.map { ($0, Self.count(under: root + "/" + $0).files) }
+        return result
+    }
+
+    /// A download split into a training set and others (`train/cat`, `val/cat`, `test/...`):
+    /// the training split is the dataset. A model that saw the validation or test images
+    /// would leak them into the synthetic images, and so into the evaluation of a classifier
+    /// trained on those. Read as an ImageFolder, the splits would be the classes (`train`
+    /// against `val`). Only when every folder at the root is named as a split, one of them
+    /// `train` or `training`, and that one holds class folders and no image of its own; the
+    /// others may hold anything (an unlabelled `test` of loose images).
+    static func chooseTrainingSplit(in root: String) -> (training: String, others: [String])? {
+        guard let listing = try? FolderListing.of(root), listing.names.count >= 2,
+              listing.names.allSatisfy({ splitNames.contains($0.lowercased()) && fileKind(root + "/" + $0) == S_IFDIR }),
+              let training = listing.names.first(where: { ["train", "training"].contains($0.lowercased()) }),
+              let inside = try? FolderListing.of(root + "/" + training),
+              inside.names.contains(where: { fileKind(root + "/" + training + "/" + $0) == S_IFDIR }),
+              !inside.names.contains(where: { ImageFolder.isImageName($0) }) else { return nil }
+        return (root + "/" + training, listing.names.filter { $0 != training }.sorted())
+    }
+
+    /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).
+    static let splitNames: Set<String> = ["train", "training", "test", "testing", "val", "valid", "validation", "dev", "holdout", "eval"]
+
+    /// The regular files under `folder` and their bytes (links not followed).
+    static func count(under folder: String) -> (files: Int, bytes: UInt64) {
+        var total = (files: 0, bytes: UInt64(0))
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return total }
+        for case let relative as String in walker {
+            var status = stat()
+            guard lstat(folder + "/" + relative, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
+            total.files += 1
+            total.bytes += UInt64(status.st_size)
+        }
+        return total
     }
 
     /// The folder of class folders: from `folder` down through folders that hold one folder

@@ -265,4 +265,32 @@ extension Dictionary {
         let root = try tree(["data/train/cat/1.png", "data/test/cat/2.png"])
         #expect(Unpacker.datasetRoot(in: root) == root + "/data")
     }
+
+    /// A download's splits: the training split is the dataset, the others are named to be
+    /// left out; anything else at the root, or a training split of loose images, is not a split.
+    @Test func theTrainingSplitOfADownloadIsChosen() throws {
+        let split = try tree(["Train/cat/1.png", "Train/dog/2.png", "val/cat/3.png", "val/dog/4.png", "test/5.png"])
+        let chosen = try #require(Unpacker.chooseTrainingSplit(in: split))
+        #expect(chosen.training == split + "/Train" && chosen.others == ["test", "val"])
+        #expect(Unpacker.chooseTrainingSplit(in: try tree(["train/cat/1.png", "cats/2.png"])) == nil, "a class among the splits")
+        #expect(Unpacker.chooseTrainingSplit(in: try tree(["train/1.png", "test/2.png"])) == nil, "a training split without classes")
+        #expect(Unpacker.chooseTrainingSplit(in: try tree(["val/cat/1.png", "test/cat/2.png"])) == nil, "no training split")
+        #expect(Unpacker.chooseTrainingSplit(in: try tree(["train/cat/1.png"])) == nil, "one folder is a class, or a wrapper")
+    }
+
+    /// Unpacked from a tar as GNU tar writes it: only the training split lands, counted alone.
+    @Test func anArchiveOfSplitsUnpacksItsTrainingSplit() throws {
+        let source = try tree(["flowers/train/daisy/1.png", "flowers/train/daisy/2.png", "flowers/train/rose/3.png",
+                               "flowers/valid/daisy/4.png", "flowers/test/5.png", "flowers/test/6.png"])
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+        tar.arguments = ["-cf", source + "/flowers.tar", "-C", source, "flowers"]
+        try tar.run()
+        tar.waitUntilExit()
+        let reader = try ArchiveFormat.open(path: source + "/flowers.tar", named: .tar)
+        let result = try Unpacker(limits: UnpackerTests.unlimited).unpack(reader, into: source + "/out")
+        #expect(result.root == source + "/out/flowers/train")
+        #expect(result.files == 3 && result.bytes == 3)
+        #expect(result.leftOutSplits.map(\.name) == ["test", "valid"] && result.leftOutSplits.map(\.files) == [2, 1])
+    }
 }

@@ -213,6 +213,23 @@ import Testing
         #expect(every.map { String($0.prefix { $0 != ":" }) } == ["z.zip"] + (0..<8).reversed().map { "a\($0).zip" })
     }
 
+    /// A download's splits: only the training split became the dataset, and status says so.
+    @Test func anArchiveOfSplitsBecomesItsTrainingSplit() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        try write(tar([("pets/train/cat/1.png", "one"), ("pets/train/dog/2.png", "two"), ("pets/test/cat/3.png", "three")]),
+                  to: spool + "/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool + "/pets").sorted() == ["cat", "dog"])
+        let record = try #require(scheduler.archives.records["pets.tar"])
+        #expect(record.files == 2 && record.leftOutSplits == ["test"])
+        #expect(record.line(name: "pets.tar", spool: spool).contains("(2 images, 0.0 MB)"))
+        #expect(record.line(name: "pets.tar", spool: spool).hasSuffix("; its training split only (test left out)"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).sorted() == ["pets", "pets.tar"], "nothing else left in the spool")
+    }
+
     /// An unpacking under way shows how far into the file it is and, once that says enough,
     /// when it should be done.
     @Test func anUnpackingShowsItsShareAndETA() {

@@ -227,8 +227,13 @@ public final class ArchiveIntake {
             record.files = result.files
             record.bytes = result.bytes
             record.skipped = result.skipped.count
+            record.leftOutSplits = result.leftOutSplits.isEmpty ? nil : result.leftOutSplits.map(\.name)
             save(name, record)
             logger.notice("\(spool)/\(name): unpacked \(result.files) images (\(ArchiveRecord.megabytes(result.bytes))) into \(spool)/\(record.dataset) in \(String(format: "%.1f", seconds)) s")
+            if !result.leftOutSplits.isEmpty {
+                let splits = result.leftOutSplits.map { "\($0.name) (\($0.files) images)" }.joined(separator: ", ")
+                logger.notice("\(spool)/\(name): a download's splits: its training split is the dataset, and \(splits) left out, since a model trained on them would leak them into the synthetic images and so into a classifier's evaluation")
+            }
             for skipped in result.skipped.prefix(10) { logger.warning("\(spool)/\(name): \(skipped.path): \(skipped.reason)") }
             if result.skipped.count > 10 { logger.warning("\(spool)/\(name): \(result.skipped.count - 10) more members not unpacked") }
             return record.dataset

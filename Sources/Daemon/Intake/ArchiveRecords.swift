@@ -22,6 +22,8 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
     public var startedAt: Date?
     /// Members not unpacked that the log lists (links, unsafe names, other formats).
     public var skipped: Int = 0
+    /// A download's splits left out, the training split being the dataset (`val`, `test`).
+    public var leftOutSplits: [String]?
     public var error: String?
     /// A failure that is not the archive's (a full disk) is tried again at this time.
     public var retryAt: Date?
@@ -44,7 +46,8 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
             let of = expectedFiles.map { " of up to \($0)" } ?? ""
             return "\(name): unpacking into \(folder) (\(files) images\(of) so far, \(Self.megabytes(bytes))\(progress(now: now)))"
         case .unpacked:
-            let skippedNote = skipped > 0 ? "; \(skipped) members not unpacked (the log lists them)" : ""
+            let skippedNote = (leftOutSplits.map { "; its training split only (\($0.joined(separator: ", ")) left out)" } ?? "")
+                + (skipped > 0 ? "; \(skipped) members not unpacked (the log lists them)" : "")
             // Not unpacked again by itself: a folder removed on purpose stays removed.
             let goneNote = folderGone ? "; that folder has left the spool since (copy the archive in again to unpack it anew)" : ""
             return "\(name): unpacked into \(folder) (\(files) images, \(Self.megabytes(bytes))) at \(Self.time(updatedAt))\(skippedNote)\(goneNote)"
