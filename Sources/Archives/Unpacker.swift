@@ -195,16 +195,13 @@ public struct Unpacker {
     /// others may hold anything (an unlabelled `test` of loose images).
     static func chooseTrainingSplit(in root: String) -> (training: String, others: [String])? {
         guard let listing = try? FolderListing.of(root), listing.names.count >= 2,
-              listing.names.allSatisfy({ splitNames.contains($0.lowercased()) && fileKind(root + "/" + $0) == S_IFDIR }),
+              listing.names.allSatisfy({ LayoutAdvice.splitNames.contains($0.lowercased()) && fileKind(root + "/" + $0) == S_IFDIR }),
               let training = listing.names.first(where: { ["train", "training"].contains($0.lowercased()) }),
               let inside = try? FolderListing.of(root + "/" + training),
               inside.names.contains(where: { fileKind(root + "/" + training + "/" + $0) == S_IFDIR }),
               !inside.names.contains(where: { ImageFolder.isImageName($0) }) else { return nil }
         return (root + "/" + training, listing.names.filter { $0 != training }.sorted())
     }
-
-    /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).
-    static let splitNames: Set<String> = ["train", "training", "test", "testing", "val", "valid", "validation", "dev", "holdout", "eval"]
 
     /// The regular files under `folder` and their bytes (links not followed).
     static func count(under folder: String) -> (files: Int, bytes: UInt64) {

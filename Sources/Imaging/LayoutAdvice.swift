@@ -73,7 +73,7 @@ public enum LayoutAdvice {
     }
 
     /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).
-    static let splitNames: Set<String> = ["train", "training", "test", "testing", "val", "valid", "validation", "dev", "holdout", "eval"]
+    public static let splitNames: Set<String> = ["train", "training", "test", "testing", "val", "valid", "validation", "dev", "holdout", "eval"]
 
     /// "a", "a and b", "a, b and c", up to `namesListed` names, then "a, b, c, d, e and 3 more".
     static func listed(_ names: [String]) -> String {
