@@ -305,7 +305,7 @@ public final class ArchiveIntake {
     }
 
     /// A regular file's size and time; nil for anything else (links not followed).
-    static func fileSize(_ path: String) -> (UInt64, Double)? {
+    public static func fileSize(_ path: String) -> (UInt64, Double)? {
         var status = stat()
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
         return (UInt64(status.st_size), Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `synthd wait` against a real daemon, as a script uses it: drop an archive, wait, read the
+/// outputs; change the dataset, wait again; and the exits that tell a script what went wrong.
+@Suite(.serialized) struct WaitCommandTests {
+    typealias Layout = DaemonIntegrationTests.Layout
+
+    /// Runs synthd with standard output and error apart (a script reads the path from the first).
+    static func wait(_ arguments: [String], timeout: Double = 120) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: SynthdProcess.binary)
+        process.arguments = ["wait"] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let start = Date()
+        try process.run()
+        while process.isRunning && Date().timeIntervalSince(start) < timeout { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return (process.terminationStatus,
+                String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    @Test func aScriptWaitsForTheOutputsOfTheFilesAsTheyAreNow() throws {
+        let layout = Layout(root: try temporaryFolder("wait"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("""
+        [watch]
+        settle_seconds = 0.5
+        [training]
+        minutes = 0.05
+        finetune_minutes = 0.05
+        checkpoint_seconds = 1
+        [generation]
+        policy = "per-class"
+        per_class = 3
+        """)
+        let packing = layout.root + "/packing/shoes"
+        try DaemonIntegrationTests.addImages(packing + "/boot", count: 6, shade: 40)
+        try DaemonIntegrationTests.addImages(packing + "/sandal", count: 6, shade: 200)
+        let tar = try ServiceInstallTests.shell("cd \(layout.root)/packing && tar czf \(layout.spool)/shoes.tar.gz shoes")
+        #expect(tar.status == 0, "\(tar.output)")
+        let config = ["--config", layout.config]
+
+        // Nothing would ever change: no daemon has run on this state folder.
+        let never = try Self.wait(["shoes"] + config)
+        #expect(never.status == 69 && never.out.isEmpty, "\(never)")
+        #expect(never.err.contains("synthd run has never run on \(layout.state)"), "\(never.err)")
+        let unknown = try Self.wait(["boots"] + config)
+        #expect(unknown.status == 66 && unknown.err.contains("no dataset boots in \(layout.spool)"), "\(unknown)")
+        #expect(try Self.wait(["shoes", "--timeout", "soon"] + config).status == 64, "a timeout it cannot read is a usage error")
+
+        let daemon = try DaemonIntegrationTests.Daemon(config: layout.config, log: layout.log)
+        try DaemonIntegrationTests.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
+        // The archive is unpacked, trained and generated while the command waits.
+        let first = try Self.wait(["shoes", "--timeout", "2m"] + config)
+        #expect(first.status == 0, "\(first)\n\(daemon.log)")
+        #expect(first.out == layout.out + "/shoes\n", "\(first.out)")
+        #expect(first.err.contains("shoes: "), "what it waits for is said on standard error: \(first.err)")
+        let generation = try #require(layout.generation("shoes"))
+        let trained = try #require(layout.runtime("shoes")["trainedFingerprint"] as? String)
+        try DaemonIntegrationTests.checkPublished(layout, "shoes", classes: ["boot", "sandal"])
+        #expect(layout.manifest("shoes").count == 6)
+        let again = try Self.wait(["shoes", "--quiet"] + config, timeout: 10)
+        #expect(again.status == 0 && again.out == first.out && again.err.isEmpty, "ready at once: \(again)")
+
+        // Images added: the published outputs are of the files before, and are waited past.
+        try DaemonIntegrationTests.addImages(layout.spool + "/shoes/boot", count: 4, shade: 90, from: 6)
+        let impatient = try Self.wait(["shoes", "--timeout", "0.2"] + config, timeout: 20)
+        #expect(impatient.status == 75 && impatient.out.isEmpty, "\(impatient)")
+        #expect(impatient.err.contains("--timeout 0.2 passed; still waiting for: shoes"), "\(impatient.err)")
+        let second = try Self.wait([] + config)  // every dataset in the spool
+        #expect(second.status == 0 && second.out == first.out, "\(second)\n\(daemon.log)")
+        #expect(layout.generation("shoes") != generation, "a fine-tuned model's generation is published")
+        #expect(layout.runtime("shoes")["trainedFingerprint"] as? String != trained, "trained on the new files")
+
+        // The daemon stopped, then the dataset changed: waiting could never end.
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit(timeout: 15)?.status == 0)
+        #expect(try Self.wait(["shoes"] + config, timeout: 10).status == 0, "still ready: no daemon needed")
+        try DaemonIntegrationTests.addImages(layout.spool + "/shoes/sandal", count: 2, shade: 10, from: 6)
+        let stopped = try Self.wait(["shoes"] + config, timeout: 20)
+        #expect(stopped.status == 69 && stopped.err.contains("synthd run is not running on \(layout.state)"), "\(stopped)")
+    }
+}
