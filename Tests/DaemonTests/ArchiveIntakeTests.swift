@@ -104,6 +104,50 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool + "/pets/dog").sorted() == ["2.png", "3.png"])
     }
 
+    /// A periodic scan (`poll_seconds`, a network spool) that looks at the spool while the
+    /// archive is being unpacked: before the fix it noted the archive again, tried it once the
+    /// unpacking ended, found its own folder there and recorded the archive as failed ("is
+    /// there already"); and when the user later removed the dataset's folder, that failure's
+    /// retry unpacked the archive again, bringing back a dataset the user had deleted. Found by
+    /// a cluster test (poll_seconds = 1) under load.
+    @Test func aScanDuringTheUnpackingDoesNotTryTheArchiveAgain() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        try write(tar(pets), to: spool + "/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        scheduler.takeArchives()
+        #expect(scheduler.archives.isUnpacking)
+        // The outcome is taken at the loop's next turn, however fast the unpacking thread is.
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        turn(scheduler, seconds: 0.5) { false }
+        #expect(scheduler.archives.records["pets.tar"]?.state == .unpacked, "\(String(describing: scheduler.archives.records["pets.tar"]))")
+        try FileManager.default.removeItem(atPath: spool + "/pets")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler, seconds: 0.5) { false }
+        #expect(!FileManager.default.fileExists(atPath: spool + "/pets"), "a dataset the user removed is not unpacked again")
+        #expect(scheduler.archives.records["pets.tar"]?.state == .unpacked)
+    }
+
+    /// A new copy written while the first is unpacked is still seen (its event is not lost):
+    /// it waits for the folder, as any new copy of an unpacked archive does.
+    @Test func aNewCopyWrittenDuringTheUnpackingIsLookedAt() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spool = root + "/spool"
+        try write(tar(pets), to: spool + "/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        scheduler.takeArchives()
+        #expect(scheduler.archives.isUnpacking)
+        // Another size: two writes a millisecond apart may share a modification time.
+        try write(tar(pets + [("pets/dog/3.png", String(repeating: "3", count: 600))]), to: spool + "/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .failed }
+        #expect(scheduler.archives.records["pets.tar"]?.waitsForFolder == true, "\(String(describing: scheduler.archives.records["pets.tar"]))")
+        #expect(scheduler.archives.records["pets.tar"]?.error?.contains("is there already") == true)
+    }
+
     @Test func aDamagedArchiveSaysWhyAndLeavesNothingInTheSpool() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

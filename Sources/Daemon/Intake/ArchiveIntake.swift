@@ -91,6 +91,11 @@ public final class ArchiveIntake {
             candidates[name] = nil
             return
         }
+        // Being unpacked now: a scan meanwhile (`poll_seconds`) must not make this copy a
+        // candidate again, which, tried once the unpacking ended, found its own folder there
+        // and recorded a failure whose retry unpacked the archive anew when the user removed
+        // that folder. (A new copy written meanwhile is a candidate.)
+        if let worker, worker.name == name, worker.record.size == size, worker.record.modified == modified { return }
         // Done with, or failed in a way only a new copy mends (a failure worth another try
         // comes back through `retryDue`).
         if let record = records[name], record.size == size, record.modified == modified, record.state != .unpacking { return }
