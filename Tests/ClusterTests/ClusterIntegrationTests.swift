@@ -98,7 +98,10 @@ import Glibc
     }
 
     /// What a one-off synthd command prints.
-    static func synthd(_ arguments: [String]) throws -> String {
+    static func synthd(_ arguments: [String]) throws -> String { try run(arguments).output }
+
+    /// A one-off synthd command's exit status and what it prints.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -108,7 +111,7 @@ import Glibc
         try process.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return output
+        return (process.terminationStatus, output)
     }
 
     func rows(_ database: ClusterDatabase, _ query: PostgresQuery) throws -> [PostgresRow] {
@@ -284,6 +287,9 @@ import Glibc
         try tar.run()
         tar.waitUntilExit()
         try FileManager.default.moveItem(atPath: root + "/pets.tar", toPath: root + "/spool/pets.tar")
+        // `synthd wait` reads the cluster's records and nodes: unpacked, trained, published.
+        let waited = try Self.run(["wait", "pets", "--quiet", "--timeout", "2m", "--config", a.config])
+        #expect(waited.status == 0 && waited.output == root + "/out/pets\n", "\(waited)\n\(a.text)")
         try waitFor("pets published", timeout: 120, nodes: [a], jobsDatabase: database) {
             let live = try rows(database, "SELECT 1 FROM synthd_jobs WHERE state IN ('queued', 'running')")
             return FileManager.default.fileExists(atPath: root + "/out/pets/manifest.jsonl") && live.isEmpty
@@ -299,6 +305,9 @@ import Glibc
             let runtime = try rows(database, "SELECT runtime->>'phase' FROM synthd_datasets WHERE name = 'pets'")
             return try runtime.first?.decode(String?.self) == "removed"
         }
+        let left = try Self.run(["wait", "pets", "--config", a.config])
+        #expect(left.status == 1 && left.output.contains("pets.tar was unpacked into \(root)/spool/pets, which has left the spool since"),
+                "\(left)")
         let forgotten = try Self.synthd(["forget", "pets", "--config", a.config])
         #expect(forgotten.contains("pets: its model and state and 1 output generation deleted"), "\(forgotten)")
         #expect(!FileManager.default.fileExists(atPath: root + "/state/datasets/pets"))
