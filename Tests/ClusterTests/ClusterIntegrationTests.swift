@@ -305,7 +305,7 @@ import Glibc
             let runtime = try rows(database, "SELECT runtime->>'phase' FROM synthd_datasets WHERE name = 'pets'")
             return try runtime.first?.decode(String?.self) == "removed"
         }
-        let left = try Self.run(["wait", "pets", "--config", a.config])
+        let left = try Self.run(["wait", "pets", "--timeout", "60", "--config", a.config])
         #expect(left.status == 1 && left.output.contains("pets.tar was unpacked into \(root)/spool/pets, which has left the spool since"),
                 "\(left)")
         let forgotten = try Self.synthd(["forget", "pets", "--config", a.config])
