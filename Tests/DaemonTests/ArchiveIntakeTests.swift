@@ -140,8 +140,9 @@ import Testing
         scheduler.handle(.strayFile(name: "pets.tar"))
         scheduler.takeArchives()
         #expect(scheduler.archives.isUnpacking)
-        // Another size: two writes a millisecond apart may share a modification time.
-        try write(tar(pets + [("pets/dog/3.png", String(repeating: "3", count: 600))]), to: spool + "/pets.tar")
+        // Another size (two writes a millisecond apart may share a modification time), written
+        // whole under its name (the unpacking reads one copy or the other, never half of one).
+        try Data(tar(pets + [("pets/dog/3.png", String(repeating: "3", count: 600))])).write(to: URL(fileURLWithPath: spool + "/pets.tar"), options: .atomic)
         scheduler.handle(.strayFile(name: "pets.tar"))
         turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .failed }
         #expect(scheduler.archives.records["pets.tar"]?.waitsForFolder == true, "\(String(describing: scheduler.archives.records["pets.tar"]))")

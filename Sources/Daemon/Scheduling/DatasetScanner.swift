@@ -9,15 +9,23 @@ public final class DatasetScanner: @unchecked Sendable {
     public enum Request: Sendable {
         /// The dataset settled: is it new, changed, or as its model saw it?
         case fingerprint(dataset: String)
-        /// When did these datasets last change (start-up, rescan)?
-        /// `asOf`: when it was asked, on the wall clock (the files' times are on it) and on the
-        /// monotonic one (the settle tracker's).
-        case lastModified(datasets: [String], asOf: Date, at: Moment)
+        /// When did these datasets last change, and what do they hold (start-up, rescan,
+        /// periodic scan)? `asOf`: when it was asked, on the wall clock (the files' times are
+        /// on it) and on the monotonic one (the settle tracker's). `periodic`: a periodic scan's.
+        case lastModified(datasets: [String], asOf: Date, at: Moment, periodic: Bool)
+    }
+
+    /// One dataset's answer to `lastModified`: its newest time and its fingerprint's value
+    /// (both nil when it could not be scanned).
+    public struct Look: Sendable {
+        public var dataset: String
+        public var modified: Date?
+        public var fingerprint: String?
     }
 
     public enum Result: @unchecked Sendable {
         case fingerprint(dataset: String, Swift.Result<DatasetFingerprint, any Error>)
-        case lastModified([(dataset: String, modified: Date?)], asOf: Date, at: Moment)
+        case lastModified([Look], asOf: Date, at: Moment, periodic: Bool)
     }
 
     let spool: String
@@ -76,6 +84,20 @@ public final class DatasetScanner: @unchecked Sendable {
 
     private var working = false
 
+    /// Requests asked for and not yet answered, and fingerprints taken so far (what a scan
+    /// costs: tests count them).
+    public var outstanding: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return requests.count + (working ? 1 : 0)
+    }
+    public var fingerprintsTaken: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return fingerprintCount
+    }
+    private var fingerprintCount = 0
+
     private func work() {
         while true {
             condition.lock()
@@ -95,11 +117,15 @@ public final class DatasetScanner: @unchecked Sendable {
     private func answer(_ request: Request) -> Result {
         switch request {
         case .fingerprint(let name):
+            condition.lock()
+            fingerprintCount += 1
+            condition.unlock()
             return .fingerprint(dataset: name, Swift.Result { try DatasetFingerprint.of(spool + "/" + name, confinedTo: spool) })
-        case .lastModified(let names, let wall, let moment):
+        case .lastModified(let names, let wall, let moment, let periodic):
             return .lastModified(names.map { name in
-                (name, (try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool))?.lastModified)
-            }, asOf: wall, at: moment)
+                let fingerprint = try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool)
+                return Look(dataset: name, modified: fingerprint?.lastModified, fingerprint: fingerprint?.value)
+            }, asOf: wall, at: moment, periodic: periodic)
         }
     }
 }

@@ -382,15 +382,42 @@ public final class Scheduler {
     /// A periodic look at every dataset (for folders inotify does not watch): each is noted
     /// as changed when its files last changed, so one that changed is taken once settled and
     /// the others come out as they were (their fingerprints match).
+    ///
+    /// Only the datasets whose files differ from the last look are noted, and a scan is not
+    /// asked for while the last one is still under way. Before, every poll noted every
+    /// dataset, so each was scanned twice a poll, and a dataset whose scan took longer than
+    /// the interval (60,000 images with `poll_seconds = 1`; 200,000 over NFS at its 10 s) was
+    /// noted again while its fingerprint was taken: that result was thrown away as stale and
+    /// the scan asked for again, behind a queue of polls that grew without end. It was never
+    /// trained (seen: ten minutes without taking an unpacked archive's 60,000 images).
     public func poll() {
-        noteAll(spoolDatasets())
         noteStrayFiles()
+        guard !periodicScanUnderWay else { return }
+        periodicScanUnderWay = true
+        scanner.request(.lastModified(datasets: spoolDatasets(), asOf: Date(), at: .now, periodic: true))
+        applyScans()
     }
 
     /// Notes datasets as changed when their files last changed (found by the scanner).
     func noteAll(_ names: [String]) {
-        scanner.request(.lastModified(datasets: names, asOf: Date(), at: .now))
+        scanner.request(.lastModified(datasets: names, asOf: Date(), at: .now, periodic: false))
         applyScans()
+    }
+
+    /// Each dataset's fingerprint at the last look at the whole spool (start-up, rescan,
+    /// periodic scan): what a periodic scan compares with.
+    private var lookedAt: [String: String] = [:]
+    private var periodicScanUnderWay = false
+
+    /// Whether a dataset unchanged since the last look needs nothing from a periodic scan: its
+    /// fingerprint is being taken now, or these files were decided on (trained or being
+    /// trained, a job waiting, or held until they change). One that is none of these (a
+    /// cluster node that claimed it and died before queueing its job) is noted again.
+    func isSettled(_ name: String, on fingerprint: String) -> Bool {
+        if scanning.contains(name) { return true }
+        let runtime = store.get(name)
+        return [runtime.trainedFingerprint, runtime.trainingFingerprint].contains(fingerprint)
+            || runtime.quarantinedFor != nil || !pending(name).isEmpty
     }
 
     /// Acts on the datasets that have settled, and on the scans that have come back. Call it
@@ -412,10 +439,14 @@ public final class Scheduler {
                 }
                 scanning.remove(name)
                 decide(name, fingerprint: fingerprint)
-            case .lastModified(let times, let wall, let moment):
+            case .lastModified(let looks, let wall, let moment, let periodic):
+                if periodic { periodicScanUnderWay = false }
                 let now = Moment.now
-                for (name, modified) in times {
-                    settle.note(.changed(dataset: name), at: Self.changeMoment(modified: modified, askedAt: wall, moment, now: now))
+                for look in looks {
+                    let before = lookedAt[look.dataset]
+                    lookedAt[look.dataset] = look.fingerprint
+                    if periodic, let value = look.fingerprint, before == value, isSettled(look.dataset, on: value) { continue }
+                    settle.note(.changed(dataset: look.dataset), at: Self.changeMoment(modified: look.modified, askedAt: wall, moment, now: now))
                 }
             }
         }
@@ -567,6 +598,7 @@ public final class Scheduler {
     }
 
     func removed(_ name: String) {
+        lookedAt[name] = nil  // back with the same files, it is a dataset to look at again
         let cancelled: [Int]
         do { cancelled = try queue.cancel(dataset: name) } catch {
             logger.error("cannot cancel the jobs of \(name): \(error)")

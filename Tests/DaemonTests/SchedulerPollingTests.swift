@@ -1,0 +1,85 @@
+import Daemon
+import Foundation
+import Logging
+import Testing
+
+/// Periodic scans of the spool (`poll_seconds`: a network spool, the watch limit, a cluster):
+/// they find what inotify cannot see without scanning settled datasets again and again.
+@Suite struct SchedulerPollingTests {
+    func makeScheduler(background: Bool) throws -> (Scheduler, root: String) {
+        let root = NSTemporaryDirectory() + "synthd-polling-\(UUID().uuidString)"
+        var configuration = Configuration()
+        configuration.spool = root + "/spool"
+        configuration.output = root + "/out"
+        configuration.state = root + "/state"
+        configuration.settleSeconds = 0
+        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
+        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        return (try Scheduler(configuration: configuration, logger: logger, scanInBackground: background), root)
+    }
+
+    /// Files the scheduler only lists and dates (it decodes nothing).
+    func addImages(_ root: String, _ folder: String, count: Int) throws {
+        let path = root + "/spool/" + folder
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        for i in 0..<count { FileManager.default.createFile(atPath: "\(path)/\(i).png", contents: Data([UInt8(i & 255)])) }
+    }
+
+    func queued(_ scheduler: Scheduler) -> [String] {
+        (try! scheduler.queue.snapshot()).filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
+    }
+
+    /// A trained dataset whose files have not changed is not scanned again by each poll;
+    /// a change found by a poll is.
+    @Test func aPollScansOnlyWhatChanged() throws {
+        let (scheduler, root) = try makeScheduler(background: false)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImages(root, "pets/cat", count: 3)
+        scheduler.reconcile()
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        let job = try #require(scheduler.startNext())
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        scheduler.finish(job, .completed(fingerprint: fingerprint.value), stopping: false)
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        let taken = scheduler.scanner.fingerprintsTaken
+        for _ in 0..<5 {
+            scheduler.poll()
+            scheduler.takeSettled()
+        }
+        #expect(scheduler.scanner.fingerprintsTaken == taken, "an unchanged, trained dataset is not scanned again")
+        #expect(queued(scheduler).isEmpty)
+        // A change inotify did not report (another machine's write on a network spool).
+        try addImages(root, "pets/dog", count: 2)
+        scheduler.poll()
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        #expect(scheduler.scanner.fingerprintsTaken == taken + 1)
+    }
+
+    /// A dataset whose scan takes longer than the interval between polls is still taken.
+    /// Before, every poll asked for a scan of the whole spool behind the ones not yet done,
+    /// and noted the dataset again while its fingerprint was taken, which threw that result
+    /// away as stale: it was never trained.
+    @Test func aDatasetThatTakesLongerToScanThanAPollIsStillTaken() throws {
+        let (scheduler, root) = try makeScheduler(background: true)
+        defer {
+            scheduler.scanner.stop()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        try addImages(root, "big/a", count: 4_000)
+        try addImages(root, "big/b", count: 4_000)
+        scheduler.reconcile()
+        var mostOutstanding = 0
+        let deadline = Date().addingTimeInterval(60)
+        while queued(scheduler).isEmpty && Date() < deadline {
+            scheduler.poll()  // far more often than a scan of 8,000 files takes
+            scheduler.takeSettled()
+            mostOutstanding = max(mostOutstanding, scheduler.scanner.outstanding)
+            usleep(1_000)
+        }
+        #expect(queued(scheduler) == ["train big"])
+        #expect(mostOutstanding <= 3, "polls do not queue up behind a scan: \(mostOutstanding) requests waited at once")
+    }
+}
