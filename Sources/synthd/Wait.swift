@@ -66,6 +66,7 @@ struct Wait: ParsableCommand {
         var lastSaid: [String: (key: String, at: Date)] = [:]
         var failed = false
         while true {
+            let lookStarted = Date()
             var stillWaiting: [String] = []
             for name in waiting {
                 let readiness = DatasetReadiness.of(try snapshot(name, configuration: configuration, output: output, cluster: cluster))
@@ -102,7 +103,10 @@ struct Wait: ParsableCommand {
                 say("synthd: --timeout \(timeout!) passed; still waiting for: \(waiting.joined(separator: ", "))")
                 throw ExitCode(Self.timedOut)
             }
-            usleep(useconds_t(Self.pollSeconds * 1e6))
+            // A look that scanned large datasets is not repeated at once: at most a third of
+            // the time goes to looking.
+            let looked = Date().timeIntervalSince(lookStarted)
+            usleep(useconds_t(max(Self.pollSeconds, 2 * looked) * 1e6))
         }
         if failed { throw ExitCode(1) }
     }
@@ -115,16 +119,17 @@ struct Wait: ParsableCommand {
         let folder = configuration.spool + "/" + name
         var isFolder: ObjCBool = false
         let present = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue
-        // A folder that cannot be scanned (unreadable) is the daemon's to report; waited for as it is.
-        let fingerprint = present ? (try? DatasetFingerprint.of(folder, confinedTo: configuration.spool)) : nil
         let runtime: DatasetRuntime?
         if let cluster {
             runtime = try ClusterRuntime(database: cluster).load(name)
         } else {
             runtime = RuntimeStore.read(configuration.state + "/datasets/" + name + "/daemon.json")
         }
+        // A folder that cannot be scanned (unreadable) is the daemon's to report; waited for as it is.
+        let fingerprint = present && DatasetReadiness.needsFingerprint(runtime)
+            ? try? DatasetFingerprint.of(folder, confinedTo: configuration.spool) : nil
         return DatasetReadiness.Snapshot(
-            name: name, spool: configuration.spool, fingerprint: fingerprint, runtime: runtime,
+            name: name, spool: configuration.spool, present: present, fingerprint: fingerprint, runtime: runtime,
             published: output.isPublished(name) ? output.linkPath(name) : nil,
             archive: present ? nil : DatasetReadiness.archive(into: name, spool: configuration.spool, records: archives))
     }

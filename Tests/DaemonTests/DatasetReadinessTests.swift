@@ -22,7 +22,8 @@ import Testing
 
     func snapshot(_ dataset: String, _ runtime: DatasetRuntime?, published: String? = nil) throws -> DatasetReadiness.Snapshot {
         let present = FileManager.default.fileExists(atPath: spool + "/" + dataset)
-        return DatasetReadiness.Snapshot(name: dataset, spool: spool, fingerprint: present ? try fingerprint(dataset) : nil,
+        let scan = present && DatasetReadiness.needsFingerprint(runtime)
+        return DatasetReadiness.Snapshot(name: dataset, spool: spool, present: present, fingerprint: scan ? try fingerprint(dataset) : nil,
                                          runtime: runtime, published: published)
     }
 
@@ -33,6 +34,9 @@ import Testing
         runtime.trainedFingerprint = try fingerprint("shoes").value
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime)) == .ready(outputs: nil), "done with nothing published")
+        // Files that could not be scanned are not taken for the trained ones.
+        let unscanned = DatasetReadiness.Snapshot(name: "shoes", spool: spool, present: true, fingerprint: nil, runtime: runtime, published: nil)
+        #expect(DatasetReadiness.of(unscanned) == .pending("done; looking at its files"))
 
         // Right after a copy the record still says done, for the files before it.
         try addImage("shoes", "boot", "b.png")
@@ -57,6 +61,7 @@ import Testing
         runtime.detail = "new dataset"
         runtime.trainedFingerprint = try fingerprint("shoes").value  // a time slice of its first training
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime), now: now) == .pending("training 42%, ETA 3m10s (new dataset)"))
+        #expect(!DatasetReadiness.needsFingerprint(runtime) && !DatasetReadiness.needsFingerprint(nil), "no scan of its images while it trains")
         runtime.phase = .queued
         runtime.detail = nil
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime), now: now) == .pending("queued"))

@@ -24,7 +24,10 @@ public enum DatasetReadiness: Equatable, Sendable {
     public struct Snapshot: Sendable {
         public var name: String
         public var spool: String
-        /// The fingerprint of `spool/name` now; nil when there is no such folder.
+        /// Whether `spool/name` is a folder.
+        public var present: Bool
+        /// The fingerprint of `spool/name` now, where `needsFingerprint` asked for it (a scan of
+        /// every image: 60,000 take about a second, so it is taken only when it decides).
         public var fingerprint: DatasetFingerprint?
         /// The daemon's record (`daemon.json`, or the cluster's row); nil before it has one.
         public var runtime: DatasetRuntime?
@@ -33,10 +36,11 @@ public enum DatasetReadiness: Equatable, Sendable {
         /// An archive in the spool that is (or will be) unpacked into `spool/name`, and its record.
         public var archive: (name: String, record: ArchiveRecord?)?
 
-        public init(name: String, spool: String, fingerprint: DatasetFingerprint?, runtime: DatasetRuntime?,
+        public init(name: String, spool: String, present: Bool, fingerprint: DatasetFingerprint?, runtime: DatasetRuntime?,
                     published: String?, archive: (name: String, record: ArchiveRecord?)? = nil) {
             self.name = name
             self.spool = spool
+            self.present = present
             self.fingerprint = fingerprint
             self.runtime = runtime
             self.published = published
@@ -46,7 +50,7 @@ public enum DatasetReadiness: Equatable, Sendable {
 
     public static func of(_ snapshot: Snapshot, now: Date = Date()) -> DatasetReadiness {
         let folder = snapshot.spool + "/" + snapshot.name
-        guard let fingerprint = snapshot.fingerprint else {
+        guard snapshot.present else {
             if let (archive, record) = snapshot.archive {
                 if let record, record.state == .failed, record.retryAt == nil {
                     return .failed("\(archive) was not unpacked: \(record.error ?? "see the daemon's log")")
@@ -66,9 +70,11 @@ public enum DatasetReadiness: Equatable, Sendable {
         guard let runtime = snapshot.runtime else {
             return .pending("in \(snapshot.spool), not yet seen by the daemon (it takes a dataset once it has been quiet for settle_seconds, or at once when a .ready file appears in it)")
         }
-        let current = runtime.trainedFingerprint == fingerprint.value
+        let fingerprint = snapshot.fingerprint
         switch runtime.phase {
-        case .done where current:
+        case .done where fingerprint == nil:
+            return .pending("done; looking at its files")  // unreadable now: the daemon says why
+        case .done where runtime.trainedFingerprint == fingerprint?.value:
             return .ready(outputs: snapshot.published)
         case .done:
             return .pending("changed since its outputs were made; waiting for the daemon to take the new files")
@@ -81,11 +87,18 @@ public enum DatasetReadiness: Equatable, Sendable {
         case .failed:
             let retry = runtime.retryAt.map { ", tried again in \(DatasetStatus.duration($0.timeIntervalSince(now)))" } ?? ""
             return .pending("failed: \(runtime.lastError ?? "see the daemon's log")\(retry)")
-        case .waiting where fingerprint.images == 0:
-            return .pending(fingerprint.whyNoImages ?? "no images yet")
+        case .waiting where fingerprint?.images == 0:
+            return .pending(fingerprint?.whyNoImages ?? "no images yet")
         case .waiting, .queued, .training, .generating, .removed:
             return .pending(describe(runtime, now: now))
         }
+    }
+
+    /// Whether `of` needs the folder's fingerprint given the daemon's record: to tell a
+    /// dataset done with these files from one done with earlier ones, and to say why one
+    /// waits without images.
+    public static func needsFingerprint(_ runtime: DatasetRuntime?) -> Bool {
+        runtime.map { [.done, .waiting].contains($0.phase) } ?? false
     }
 
     /// "training 42%, ETA 3m10s (fine-tuning: 120 images added)", as `synthd status` says it.
