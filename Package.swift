@@ -124,7 +124,7 @@ let package = Package(
             swiftSettings: languageSettings),
         .executableTarget(
             name: "synthd-bench",
-            dependencies: ["Engine", "GAN", "Imaging", "Archives", "CUDA", "GPUEngine", "CommandLineSupport",
+            dependencies: ["Engine", "GAN", "Imaging", "Archives", "Daemon", "CUDA", "GPUEngine", "CommandLineSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: languageSettings),
 
