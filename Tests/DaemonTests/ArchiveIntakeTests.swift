@@ -6,17 +6,7 @@ import Testing
 
 /// Archives dropped into the spool, through the scheduler as the daemon's loop drives it.
 @Suite struct ArchiveIntakeTests {
-    func makeScheduler(unpack: Bool = true) throws -> (Scheduler, root: String) {
-        let root = NSTemporaryDirectory() + "synthd-intake-\(UUID().uuidString)"
-        var configuration = Configuration()
-        configuration.spool = root + "/spool"
-        configuration.output = root + "/out"
-        configuration.state = root + "/state"
-        configuration.settleSeconds = 0
-        configuration.unpackArchives = unpack
-        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
-        return (try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }), root)
-    }
+    func makeScheduler(unpack: Bool = true) throws -> (Scheduler, root: String) { try makeTestScheduler { $0.unpackArchives = unpack } }
 
     /// A ustar archive of `files` (name -> bytes): the format is simple enough to write here,
     /// and its reader is checked against Python's tarfile in ArchivesTests.

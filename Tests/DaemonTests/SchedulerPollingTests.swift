@@ -6,17 +6,7 @@ import Testing
 /// Periodic scans of the spool (`poll_seconds`: a network spool, the watch limit, a cluster):
 /// they find what inotify cannot see without scanning settled datasets again and again.
 @Suite struct SchedulerPollingTests {
-    func makeScheduler(background: Bool) throws -> (Scheduler, root: String) {
-        let root = NSTemporaryDirectory() + "synthd-polling-\(UUID().uuidString)"
-        var configuration = Configuration()
-        configuration.spool = root + "/spool"
-        configuration.output = root + "/out"
-        configuration.state = root + "/state"
-        configuration.settleSeconds = 0
-        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
-        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        return (try Scheduler(configuration: configuration, logger: logger, scanInBackground: background), root)
-    }
+    func makeScheduler(background: Bool) throws -> (Scheduler, root: String) { try makeTestScheduler(background: background) }
 
     /// Files the scheduler only lists and dates (it decodes nothing).
     func addImages(_ root: String, _ folder: String, count: Int) throws {

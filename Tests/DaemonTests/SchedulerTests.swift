@@ -10,17 +10,7 @@ import Testing
 
 @Suite struct SchedulerTests {
     /// A scheduler on a temporary spool with no settle time.
-    func makeScheduler() throws -> (Scheduler, root: String) {
-        let root = NSTemporaryDirectory() + "synthd-scheduler-\(UUID().uuidString)"
-        var configuration = Configuration()
-        configuration.spool = root + "/spool"
-        configuration.output = root + "/out"
-        configuration.state = root + "/state"
-        configuration.settleSeconds = 0
-        try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
-        let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
-        return (try Scheduler(configuration: configuration, logger: logger), root)
-    }
+    func makeScheduler() throws -> (Scheduler, root: String) { try makeTestScheduler() }
 
     func addImage(_ root: String, _ relative: String) throws {
         let path = root + "/spool/" + relative
