@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import Logging
+import Spool
 import Testing
 
 /// Periodic scans of the spool (`poll_seconds`: a network spool, the watch limit, a cluster):
@@ -71,5 +72,27 @@ import Testing
         }
         #expect(queued(scheduler) == ["train big"])
         #expect(mostOutstanding <= 3, "polls do not queue up behind a scan: \(mostOutstanding) requests waited at once")
+    }
+
+    /// A burst of rescans (inotify queue overflows, watch-limit errors while many folders are
+    /// copied in) makes one more look at the spool, not one queued behind another for each.
+    @Test func aBurstOfRescansMakesOneMoreLook() throws {
+        let (scheduler, root) = try makeScheduler(background: true)
+        defer {
+            scheduler.scanner.stop()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        try addImages(root, "big/a", count: 4_000)
+        try addImages(root, "big/b", count: 4_000)
+        var mostOutstanding = 0
+        let deadline = Date().addingTimeInterval(60)
+        while queued(scheduler).isEmpty && Date() < deadline {
+            scheduler.handle(.rescan(reason: "inotify queue overflow"))
+            scheduler.takeSettled()
+            mostOutstanding = max(mostOutstanding, scheduler.scanner.outstanding)
+            usleep(1_000)
+        }
+        #expect(queued(scheduler) == ["train big"])
+        #expect(mostOutstanding <= 3, "rescans do not queue up behind a look: \(mostOutstanding) requests waited at once")
     }
 }

@@ -398,11 +398,21 @@ public final class Scheduler {
         applyScans()
     }
 
-    /// Notes datasets as changed when their files last changed (found by the scanner).
+    /// Notes datasets as changed when their files last changed (found by the scanner). While
+    /// such a look is under way, the names of the next are gathered and asked for when it
+    /// ends: a burst of rescans (inotify overflows, watch-limit errors during a copy of many
+    /// folders) makes one more look, not one each behind the others.
     func noteAll(_ names: [String]) {
+        guard !fullLookUnderWay else {
+            fullLookWanted.formUnion(names)
+            return
+        }
+        fullLookUnderWay = true
         scanner.request(.lastModified(datasets: names, asOf: Date(), at: .now, periodic: false))
         applyScans()
     }
+
+    private var fullLookUnderWay = false, fullLookWanted: Set<String> = []
 
     /// Each dataset's fingerprint at the last look at the whole spool (start-up, rescan,
     /// periodic scan): what a periodic scan compares with.
@@ -440,13 +450,20 @@ public final class Scheduler {
                 scanning.remove(name)
                 decide(name, fingerprint: fingerprint)
             case .lastModified(let looks, let wall, let moment, let periodic):
-                if periodic { periodicScanUnderWay = false }
+                if periodic { periodicScanUnderWay = false } else { fullLookUnderWay = false }
                 let now = Moment.now
                 for look in looks {
                     let before = lookedAt[look.dataset]
                     lookedAt[look.dataset] = look.fingerprint
-                    if periodic, let value = look.fingerprint, before == value, isSettled(look.dataset, on: value) { continue }
+                    // Unchanged since the last look and decided on: nothing to do (a rescan's
+                    // look too; the first look after start-up notes every dataset).
+                    if let value = look.fingerprint, before == value, isSettled(look.dataset, on: value) { continue }
                     settle.note(.changed(dataset: look.dataset), at: Self.changeMoment(modified: look.modified, askedAt: wall, moment, now: now))
+                }
+                if !periodic, !fullLookWanted.isEmpty {
+                    let wanted = fullLookWanted.sorted()
+                    fullLookWanted = []
+                    noteAll(wanted)
                 }
             }
         }
