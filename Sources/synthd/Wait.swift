@@ -53,6 +53,11 @@ struct Wait: ParsableCommand {
 
     func run() throws {
         let configuration = try ConfigurationLocation.load(config)
+        // A state folder this user may not list would read as one no daemon has run on.
+        if let folder = opendir(configuration.state) { closedir(folder) } else if errno != ENOENT {
+            throw CommandFailure("\(configuration.state): cannot read the state folder (\(String(cString: strerror(errno)))); "
+                + "run synthd wait as a user who may read it (the daemon's user, or with sudo)")
+        }
         let cluster = configuration.isClustered ? try ClusterConnection.open(configuration) : nil
         let output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         var waiting = datasets.isEmpty ? Self.datasetFolders(in: configuration.spool) : datasets.reduce(into: [String]()) { names, name in

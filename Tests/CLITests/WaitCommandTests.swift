@@ -55,6 +55,13 @@ import Glibc
         let unknown = try Self.wait(["boots"] + config)
         #expect(unknown.status == 66 && unknown.err.contains("no dataset boots in \(layout.spool)"), "\(unknown)")
         #expect(try Self.wait(["shoes", "--timeout", "soon"] + config).status == 64, "a timeout it cannot read is a usage error")
+        // A state folder that cannot be listed is said as such, not as one no daemon has run on.
+        #expect(FileManager.default.createFile(atPath: layout.root + "/not-a-folder", contents: Data()))
+        let other = layout.root + "/other.toml"
+        try "[paths]\nspool = \"spool\"\noutput = \"out\"\nstate = \"not-a-folder\"\n".write(toFile: other, atomically: true, encoding: .utf8)
+        let unreadable = try Self.wait(["shoes", "--config", other], timeout: 10)
+        #expect(unreadable.status == 1 && unreadable.err.contains("\(layout.root)/not-a-folder: cannot read the state folder (Not a directory)"),
+                "\(unreadable)")
 
         let daemon = try DaemonIntegrationTests.Daemon(config: layout.config, log: layout.log)
         try DaemonIntegrationTests.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
