@@ -49,50 +49,45 @@ import Testing
         #expect(scheduler.scanner.fingerprintsTaken == taken + 1)
     }
 
+    /// A dataset of 8,000 files (a scan of tens of milliseconds) on a scheduler whose scans
+    /// run on the scanner's thread, `nudge` done to it every millisecond, far more often than
+    /// a scan takes, until the dataset is queued or a minute passes. Returns what was queued
+    /// and the most scan requests that waited at once.
+    func nudgeUntilQueued(start: (Scheduler) -> Void = { _ in }, _ nudge: (Scheduler) -> Void) throws -> (queued: [String], mostOutstanding: Int) {
+        let (scheduler, root) = try makeScheduler(background: true)
+        defer {
+            scheduler.scanner.stop()
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        try addImages(root, "big/a", count: 4_000)
+        try addImages(root, "big/b", count: 4_000)
+        start(scheduler)
+        var mostOutstanding = 0
+        let deadline = Date().addingTimeInterval(60)
+        while queued(scheduler).isEmpty && Date() < deadline {
+            nudge(scheduler)
+            scheduler.takeSettled()
+            mostOutstanding = max(mostOutstanding, scheduler.scanner.outstanding)
+            usleep(1_000)
+        }
+        return (queued(scheduler), mostOutstanding)
+    }
+
     /// A dataset whose scan takes longer than the interval between polls is still taken.
     /// Before, every poll asked for a scan of the whole spool behind the ones not yet done,
     /// and noted the dataset again while its fingerprint was taken, which threw that result
     /// away as stale: it was never trained.
     @Test func aDatasetThatTakesLongerToScanThanAPollIsStillTaken() throws {
-        let (scheduler, root) = try makeScheduler(background: true)
-        defer {
-            scheduler.scanner.stop()
-            try? FileManager.default.removeItem(atPath: root)
-        }
-        try addImages(root, "big/a", count: 4_000)
-        try addImages(root, "big/b", count: 4_000)
-        scheduler.reconcile()
-        var mostOutstanding = 0
-        let deadline = Date().addingTimeInterval(60)
-        while queued(scheduler).isEmpty && Date() < deadline {
-            scheduler.poll()  // far more often than a scan of 8,000 files takes
-            scheduler.takeSettled()
-            mostOutstanding = max(mostOutstanding, scheduler.scanner.outstanding)
-            usleep(1_000)
-        }
-        #expect(queued(scheduler) == ["train big"])
-        #expect(mostOutstanding <= 3, "polls do not queue up behind a scan: \(mostOutstanding) requests waited at once")
+        let (queued, most) = try nudgeUntilQueued(start: { $0.reconcile() }) { $0.poll() }
+        #expect(queued == ["train big"])
+        #expect(most <= 3, "polls do not queue up behind a scan: \(most) requests waited at once")
     }
 
     /// A burst of rescans (inotify queue overflows, watch-limit errors while many folders are
     /// copied in) makes one more look at the spool, not one queued behind another for each.
     @Test func aBurstOfRescansMakesOneMoreLook() throws {
-        let (scheduler, root) = try makeScheduler(background: true)
-        defer {
-            scheduler.scanner.stop()
-            try? FileManager.default.removeItem(atPath: root)
-        }
-        try addImages(root, "big/a", count: 4_000)
-        try addImages(root, "big/b", count: 4_000)
-        var mostOutstanding = 0
-        let deadline = Date().addingTimeInterval(60)
-        while queued(scheduler).isEmpty && Date() < deadline {
-            scheduler.handle(.rescan(reason: "inotify queue overflow"))
-            scheduler.takeSettled()
-            mostOutstanding = max(mostOutstanding, scheduler.scanner.outstanding)
-            usleep(1_000)
-        }
-        #expect(queued(scheduler) == ["train big"])
-        #expect(mostOutstanding <= 3, "rescans do not queue up behind a look: \(mostOutstanding) requests waited at once")
+        let (queued, most) = try nudgeUntilQueued { $0.handle(.rescan(reason: "inotify queue overflow")) }
+        #expect(queued == ["train big"])
+        #expect(most <= 3, "rescans do not queue up behind a look: \(most) requests waited at once")
     }
 }
