@@ -118,7 +118,8 @@ public enum ImageFolder {
             let path = root + "/" + name
             guard isVisible(name) else { ignored.append(path); continue }
             guard let kind = fileKind(path) else { ignored.append(path); continue }  // vanished, or a dangling link
-            if let boundary, !isInside(resolvedPath(path), boundary) {
+            let resolvedClass = boundary == nil ? path : resolvedPath(path)
+            if let boundary, !isInside(resolvedClass, boundary) {
                 skipped.append(Skipped(path: path, reason: outside))
                 continue
             }
@@ -147,7 +148,7 @@ public enum ImageFolder {
             /// `resolved`: the folder's path with its links resolved (with a boundary): a plain
             /// entry's is that and its name, so `realpath`, a system call per component of the
             /// path, is needed only for links (it was most of a scan: 60,000 images listed in
-            /// 0.43 s, 0.14 s since).
+            /// 0.43 s, 0.17 s since).
             func collect(_ folder: String, resolved: String, depth: Int, entries listing: FolderListing) {
                 guard let identity = FolderIdentity(folder), visited.insert(identity).inserted else {
                     if depth > 0 { skipped.append(Skipped(path: folder, reason: "a folder already read by another path (a symbolic link loop); not read again")) }
@@ -167,8 +168,9 @@ public enum ImageFolder {
                     let entryPath = folder + "/" + entry
                     guard isVisible(entry) else { ignored.append(entryPath); continue }
                     var link = stat()
-                    let isLink = lstat(entryPath, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK
-                    let kind = isLink ? fileKind(entryPath) : (link.st_mode != 0 ? link.st_mode & S_IFMT : nil)
+                    let found = lstat(entryPath, &link) == 0
+                    let isLink = found && link.st_mode & S_IFMT == S_IFLNK
+                    let kind = isLink ? fileKind(entryPath) : found ? link.st_mode & S_IFMT : nil
                     // Images in folders below a class folder belong to the class, as PyTorch's
                     // ImageFolder and Keras's image_dataset_from_directory read them.
                     guard isImageName(entry) || kind == S_IFDIR else {
@@ -197,7 +199,7 @@ public enum ImageFolder {
                     }
                 }
             }
-            collect(path, resolved: boundary == nil ? path : resolvedPath(path), depth: 0, entries: try list(path))
+            collect(path, resolved: resolvedClass, depth: 0, entries: try list(path))
             files[name] = images
         }
         return Scan(root: root, files: files, ignored: ignored.sorted(), skipped: skipped.sorted { $0.path < $1.path })

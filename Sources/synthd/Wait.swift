@@ -73,8 +73,10 @@ struct Wait: ParsableCommand {
         while true {
             let lookStarted = Date()
             var stillWaiting: [String] = []
+            // Read before the folders (see `snapshot`), once a look.
+            let archives = ArchiveRecords.read(stateFolder: configuration.state)
             for name in waiting {
-                let readiness = DatasetReadiness.of(try snapshot(name, configuration: configuration, output: output, cluster: cluster))
+                let readiness = DatasetReadiness.of(try snapshot(name, archives: archives, configuration: configuration, output: output, cluster: cluster))
                 switch readiness {
                 case .ready(let outputs?):
                     print(outputs)
@@ -116,11 +118,11 @@ struct Wait: ParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
-    /// The dataset as it is now. The archive records are read before the folder: an archive is
+    /// The dataset as it is now. `archives` must be read before the folder is looked at: an archive is
     /// recorded unpacked only after its folder was moved into place, so a record that says so
     /// is never seen beside a folder not there yet.
-    func snapshot(_ name: String, configuration: Configuration, output: OutputTree, cluster: ClusterDatabase?) throws -> DatasetReadiness.Snapshot {
-        let archives = ArchiveRecords.read(stateFolder: configuration.state)
+    func snapshot(_ name: String, archives: [String: ArchiveRecord], configuration: Configuration, output: OutputTree,
+                  cluster: ClusterDatabase?) throws -> DatasetReadiness.Snapshot {
         let folder = configuration.spool + "/" + name
         var isFolder: ObjCBool = false
         let present = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) && isFolder.boolValue

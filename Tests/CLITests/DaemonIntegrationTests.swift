@@ -134,6 +134,15 @@ import Glibc
         }
     }
 
+    /// A gzipped tar of the dataset `shoes` (six images in `boot`, six in `sandal`) at `path`.
+    static func packShoes(_ layout: Layout, to path: String) throws {
+        let packing = layout.root + "/packing/shoes"
+        try addImages(packing + "/boot", count: 6, shade: 40)
+        try addImages(packing + "/sandal", count: 6, shade: 200)
+        let tar = try ServiceInstallTests.shell("cd \(layout.root)/packing && tar czf \(path) shoes")
+        #expect(tar.status == 0, "\(tar.output)")
+    }
+
     /// Whole, decodable PNGs of the dataset's size, each in one of `classes`, and nothing else
     /// (no temporary files) in the published tree; every manifest entry exists.
     static func checkPublished(_ layout: Layout, _ dataset: String, classes: Set<String>) throws {
@@ -504,11 +513,7 @@ import Glibc
         policy = "per-class"
         per_class = 3
         """)
-        let packing = layout.root + "/packing/shoes"
-        try Self.addImages(packing + "/boot", count: 6, shade: 40)
-        try Self.addImages(packing + "/sandal", count: 6, shade: 200)
-        let tar = try ServiceInstallTests.shell("cd \(layout.root)/packing && tar czf ../shoes.tar.gz shoes")
-        #expect(tar.status == 0, "\(tar.output)")
+        try Self.packShoes(layout, to: layout.root + "/shoes.tar.gz")
         let daemon = try Daemon(config: layout.config, log: layout.log)
         try Self.waitFor("start", timeout: 20, daemon: daemon) { daemon.log.contains("synthd running") }
         #expect(copyfile(layout.root + "/shoes.tar.gz", layout.spool + "/shoes.tar.gz"))

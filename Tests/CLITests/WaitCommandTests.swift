@@ -41,11 +41,7 @@ import Glibc
         policy = "per-class"
         per_class = 3
         """)
-        let packing = layout.root + "/packing/shoes"
-        try DaemonIntegrationTests.addImages(packing + "/boot", count: 6, shade: 40)
-        try DaemonIntegrationTests.addImages(packing + "/sandal", count: 6, shade: 200)
-        let tar = try ServiceInstallTests.shell("cd \(layout.root)/packing && tar czf \(layout.spool)/shoes.tar.gz shoes")
-        #expect(tar.status == 0, "\(tar.output)")
+        try DaemonIntegrationTests.packShoes(layout, to: layout.spool + "/shoes.tar.gz")
         let config = ["--config", layout.config]
 
         // Nothing would ever change: no daemon has run on this state folder.

@@ -94,6 +94,17 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool + "/pets/dog").sorted() == ["2.png", "3.png"])
     }
 
+    /// A scheduler whose spool got `pets.tar`, now being unpacked: the loop takes the
+    /// outcome at its next turn, however fast the unpacking thread is.
+    func unpackingPets() throws -> (Scheduler, root: String) {
+        let (scheduler, root) = try makeScheduler()
+        try write(tar(pets), to: root + "/spool/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        scheduler.takeArchives()
+        #expect(scheduler.archives.isUnpacking)
+        return (scheduler, root)
+    }
+
     /// A periodic scan (`poll_seconds`, a network spool) that looks at the spool while the
     /// archive is being unpacked: before the fix it noted the archive again, tried it once the
     /// unpacking ended, found its own folder there and recorded the archive as failed ("is
@@ -101,14 +112,9 @@ import Testing
     /// retry unpacked the archive again, bringing back a dataset the user had deleted. Found by
     /// a cluster test (poll_seconds = 1) under load.
     @Test func aScanDuringTheUnpackingDoesNotTryTheArchiveAgain() throws {
-        let (scheduler, root) = try makeScheduler()
+        let (scheduler, root) = try unpackingPets()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spool = root + "/spool"
-        try write(tar(pets), to: spool + "/pets.tar")
-        scheduler.handle(.strayFile(name: "pets.tar"))
-        scheduler.takeArchives()
-        #expect(scheduler.archives.isUnpacking)
-        // The outcome is taken at the loop's next turn, however fast the unpacking thread is.
         scheduler.handle(.strayFile(name: "pets.tar"))
         turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
         turn(scheduler, seconds: 0.5) { false }
@@ -123,13 +129,9 @@ import Testing
     /// A new copy written while the first is unpacked is still seen (its event is not lost):
     /// it waits for the folder, as any new copy of an unpacked archive does.
     @Test func aNewCopyWrittenDuringTheUnpackingIsLookedAt() throws {
-        let (scheduler, root) = try makeScheduler()
+        let (scheduler, root) = try unpackingPets()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spool = root + "/spool"
-        try write(tar(pets), to: spool + "/pets.tar")
-        scheduler.handle(.strayFile(name: "pets.tar"))
-        scheduler.takeArchives()
-        #expect(scheduler.archives.isUnpacking)
         // Another size (two writes a millisecond apart may share a modification time), written
         // whole under its name (the unpacking reads one copy or the other, never half of one).
         try Data(tar(pets + [("pets/dog/3.png", String(repeating: "3", count: 600))])).write(to: URL(fileURLWithPath: spool + "/pets.tar"), options: .atomic)

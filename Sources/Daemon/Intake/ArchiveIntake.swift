@@ -95,10 +95,10 @@ public final class ArchiveIntake {
         // candidate again, which, tried once the unpacking ended, found its own folder there
         // and recorded a failure whose retry unpacked the archive anew when the user removed
         // that folder. (A new copy written meanwhile is a candidate.)
-        if let worker, worker.name == name, worker.record.size == size, worker.record.modified == modified { return }
+        if let worker, worker.name == name, worker.record.isOf(size: size, modified: modified) { return }
         // Done with, or failed in a way only a new copy mends (a failure worth another try
         // comes back through `retryDue`).
-        if let record = records[name], record.size == size, record.modified == modified, record.state != .unpacking { return }
+        if let record = records[name], record.isOf(size: size, modified: modified), record.state != .unpacking { return }
         if let known = candidates[name], known.size == size, known.modified == modified { return }
         // A file untouched for the settle time already (there before the daemon started) goes at once.
         let age = Date().timeIntervalSince1970 - modified

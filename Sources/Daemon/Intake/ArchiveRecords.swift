@@ -35,6 +35,10 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
         (self.size, self.modified, self.state, self.dataset, self.updatedAt) = (size, modified, state, dataset, updatedAt)
     }
 
+    /// Whether this is the record of the archive file with this size and time (not of an
+    /// earlier copy of it).
+    public func isOf(size: UInt64, modified: Double) -> Bool { self.size == size && self.modified == modified }
+
     /// One line for `synthd status`. `daemonRuns` false: an unpacking under way was cut short.
     /// `folderGone`: the folder it was unpacked into has left the spool since.
     public func line(name: String, spool: String, daemonRuns: Bool = true, folderGone: Bool = false, now: Date = Date()) -> String {

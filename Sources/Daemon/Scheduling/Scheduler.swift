@@ -415,11 +415,11 @@ public final class Scheduler {
     private var fullLookUnderWay = false, fullLookWanted: Set<String> = []
 
     /// Each dataset's fingerprint at the last look at the whole spool (start-up, rescan,
-    /// periodic scan): what a periodic scan compares with.
+    /// periodic scan): what the next look compares with.
     private var lookedAt: [String: String] = [:]
     private var periodicScanUnderWay = false
 
-    /// Whether a dataset unchanged since the last look needs nothing from a periodic scan: its
+    /// Whether a dataset unchanged since the last look needs nothing from this one: its
     /// fingerprint is being taken now, or these files were decided on (trained or being
     /// trained, a job waiting, or held until they change). One that is none of these (a
     /// cluster node that claimed it and died before queueing its job) is noted again.

@@ -119,7 +119,7 @@ public enum DatasetReadiness: Equatable, Sendable {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).sorted()
         if let file = files.first(where: { ArchiveFormat.of(name: $0)?.stem == name }) {
             let record = records[file].flatMap { record in
-                ArchiveIntake.fileSize(spool + "/" + file).map { $0 == (record.size, record.modified) } == true ? record : nil
+                ArchiveIntake.fileSize(spool + "/" + file).map { record.isOf(size: $0, modified: $1) } == true ? record : nil
             }
             return (file, record)
         }
