@@ -115,8 +115,9 @@ public struct DatasetReport: Sendable, Codable, Equatable {
     public var rejected: [RejectedFile]
     public var emptyClasses: [String]
     public var ignoredFiles: Int
-    /// `TrainingSet.layoutAdvice`; nil in reports written before it.
-    public var layoutAdvice: [String]?
+    /// `TrainingSet.advice`; nil in reports written before it (those of 2026-12-04 and earlier
+    /// named it `layoutAdvice`, and said only the layout's: read again at the next training).
+    public var advice: [String]?
 
     public init(_ set: TrainingSet) {
         root = set.root
@@ -126,7 +127,7 @@ public struct DatasetReport: Sendable, Codable, Equatable {
         rejected = set.rejected
         emptyClasses = set.emptyClasses
         ignoredFiles = set.ignored.count
-        layoutAdvice = set.layoutAdvice.isEmpty ? nil : set.layoutAdvice
+        advice = set.advice.isEmpty ? nil : set.advice
     }
 
     /// Images of each of `classes` (a model's class order; 0 for a class the report lacks).

@@ -37,9 +37,9 @@ public final class TrainingSet: @unchecked Sendable {
     public let rejected: [RejectedFile]
     public let ignored: [String]
     public let emptyClasses: [String]
-    /// What about the folder's layout a user should hear: images outside any class folder,
-    /// split folders read as classes (`LayoutAdvice`).
-    public let layoutAdvice: [String]
+    /// What about the dataset a user should hear: images outside any class folder, split
+    /// folders read as classes (`LayoutAdvice`), photos stored turned (`ExifOrientation`).
+    public let advice: [String]
 
     public var count: Int { labels.count }
     public var channels: Int { mode.channels }
@@ -85,7 +85,7 @@ public final class TrainingSet: @unchecked Sendable {
 
     init(root: String, classMap: ClassMap, resolution: Int, fitting: Resampling.Fitting, mode: Image.Mode,
          imageWidth: Int, imageHeight: Int, pixels: [UInt8], labels: [Int32], rejected: [RejectedFile], ignored: [String],
-         emptyClasses: [String], layoutAdvice: [String]) {
+         emptyClasses: [String], advice: [String]) {
         self.root = root
         self.classMap = classMap
         self.resolution = resolution
@@ -98,7 +98,7 @@ public final class TrainingSet: @unchecked Sendable {
         self.rejected = rejected
         self.ignored = ignored
         self.emptyClasses = emptyClasses
-        self.layoutAdvice = layoutAdvice
+        self.advice = advice
     }
 
     /// Reads every image under `root`. Unreadable files are listed in `rejected`, never fatal.
@@ -160,7 +160,8 @@ public final class TrainingSet: @unchecked Sendable {
                         // 4R a side, so that the area resize's output pixels span enough
                         // reduced ones to weigh the blocks their edges cut (JPEGTests).
                         let decoded = try ImageFile.read(path: paths[i], limits: limits, reducedTo: 4 * r)
-                        return FittedImage(decoded.image, width: decoded.width, height: decoded.height, resolution: r, fitting: fitting)
+                        return FittedImage(decoded.image, width: decoded.width, height: decoded.height, resolution: r, fitting: fitting,
+                                           orientation: decoded.orientation)
                     }
                 } }
             }
@@ -170,9 +171,12 @@ public final class TrainingSet: @unchecked Sendable {
 
         var rejected = scan.skipped.map { RejectedFile(path: $0.path, reason: "\($0.path): \($0.reason)") }
         var images: [(FittedImage, Int32)] = []
+        var turned: [(path: String, orientation: Int)] = []
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {
-            case .success(let image): images.append((image, entry.label))
+            case .success(let image):
+                images.append((image, entry.label))
+                if let orientation = image.orientation, orientation != 1 { turned.append((entry.path, orientation)) }
             case .failure(let error): rejected.append(RejectedFile(path: entry.path, reason: error.description))
             }
         }
@@ -193,7 +197,8 @@ public final class TrainingSet: @unchecked Sendable {
         return TrainingSet(root: root, classMap: classMap, resolution: r, fitting: fitting, mode: mode,
                            imageWidth: width, imageHeight: height,
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
-                           ignored: scan.ignored, emptyClasses: scan.emptyClasses, layoutAdvice: LayoutAdvice.of(scan))
+                           ignored: scan.ignored, emptyClasses: scan.emptyClasses,
+                           advice: LayoutAdvice.of(scan) + [ExifOrientation.advice(turned: turned, of: images.count)].compactMap { $0 })
     }
 
     /// What a caller of `load` hears while the files are read, and how it stops the reading:
@@ -250,7 +255,7 @@ public final class TrainingSet: @unchecked Sendable {
         for i in indices { chosen += pixels[(i * imageBytes)..<((i + 1) * imageBytes)] }
         return TrainingSet(root: root, classMap: classMap, resolution: resolution, fitting: fitting, mode: mode, imageWidth: imageWidth,
                            imageHeight: imageHeight, pixels: chosen, labels: indices.map { labels[$0] }, rejected: rejected,
-                           ignored: ignored, emptyClasses: emptyClasses, layoutAdvice: layoutAdvice)
+                           ignored: ignored, emptyClasses: emptyClasses, advice: advice)
     }
 
     /// Copies images `indices` into `batch` (B, C, R, R) scaled to [-1, 1], and their labels.
@@ -284,12 +289,15 @@ struct FittedImage: Sendable {
     let hasColour: Bool
     let width: Int
     let height: Int
+    /// The file's Exif orientation (`ExifOrientation`), if it has one.
+    let orientation: Int?
 
     /// `image` fitted; `width` x `height`: the file's size (larger where it was decoded reduced).
-    init(_ image: Image, width: Int, height: Int, resolution: Int, fitting: Resampling.Fitting) {
+    init(_ image: Image, width: Int, height: Int, resolution: Int, fitting: Resampling.Fitting, orientation: Int? = nil) {
         hasColour = Resampling.hasColour(image)
         self.width = width
         self.height = height
+        self.orientation = orientation
         fitted = Resampling.fit(hasColour ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution,
                                 fitting: fitting)
     }

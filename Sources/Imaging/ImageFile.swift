@@ -6,13 +6,17 @@ public enum ImageFile {
 
     /// `read` for an image about to be reduced to `minimumSide` or less a side: a large JPEG is
     /// decoded reduced (`JPEG.decode(_:path:limits:reducedTo:)`), other formats whole; with
-    /// the size of the file's image.
-    public static func read(path: String, limits: ImageLimits = .standard,
-                            reducedTo minimumSide: Int) throws(ImageError) -> (image: Image, width: Int, height: Int) {
+    /// the size of the file's image, and a JPEG's Exif orientation where it has one
+    /// (`ExifOrientation`: the pixels come as stored, whatever it says).
+    public static func read(path: String, limits: ImageLimits = .standard, reducedTo minimumSide: Int)
+        throws(ImageError) -> (image: Image, width: Int, height: Int, orientation: Int?) {
         let bytes = try readImageFile(path: path, limits: limits)
-        if JPEG.hasSignature(bytes) { return try JPEG.decode(bytes, path: path, limits: limits, reducedTo: minimumSide) }
+        if JPEG.hasSignature(bytes) {
+            let decoded = try JPEG.decode(bytes, path: path, limits: limits, reducedTo: minimumSide)
+            return (decoded.image, decoded.width, decoded.height, ExifOrientation.of(jpeg: bytes))
+        }
         let image = try read(bytes: bytes, path: path, limits: limits)
-        return (image, image.width, image.height)
+        return (image, image.width, image.height, nil)
     }
 
     /// Decodes bytes already in memory; `path` names them in errors.

@@ -148,7 +148,7 @@ struct Train: ParsableCommand {
         for reason in rejected.reasons { progress.write("rejected \(LineLogHandler.oneLine(reason))\n") }
         if rejected.unnamed > 0 { progress.write("rejected \(rejected.unnamed) more files (synthd status --json lists every one)\n") }
         for name in set.emptyClasses { progress.write("warning: class folder '\(name)' has no images; skipped\n") }
-        for advice in set.layoutAdvice { progress.write("warning: \(LineLogHandler.oneLine(advice))\n") }
+        for advice in set.advice { progress.write("warning: \(LineLogHandler.oneLine(advice))\n") }
 
         var options = TrainingOptions()
         options.seed = seed

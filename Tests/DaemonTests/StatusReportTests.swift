@@ -58,9 +58,9 @@ import Testing
         #expect(error?.description.hasPrefix("\(root): cannot read the state folder (Not a directory)") == true)
     }
 
-    @Test func layoutAdviceIsAWarningLine() throws {
+    @Test func adviceIsAWarningLine() throws {
         var dataset = try status("a", state: "done")
-        dataset.layoutAdvice = ["class folders test and train each hold folders of the same names (cat and dog): ..."]
+        dataset.advice = ["class folders test and train each hold folders of the same names (cat and dog): ..."]
         #expect(dataset.summary().contains("\n  warning: class folders test and train each hold folders of the same names (cat and dog): ..."))
         #expect(try !status("a", state: "done").summary().contains("warning"))
     }

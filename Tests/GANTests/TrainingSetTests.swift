@@ -153,15 +153,39 @@ final class DatasetFolder {
         for split in ["train", "val"] { for name in ["boot", "bag"] { try folder.addImages("\(split)/\(name)", count: 1, value: 80) } }
         let set = try TrainingSet.load(folder.root, resolution: 32)
         #expect(set.classMap.names == ["train", "val"] && set.count == 4)
-        #expect(set.layoutAdvice.count == 1 && set.layoutAdvice[0].hasPrefix("class folders train and val each hold folders of the same names (bag and boot)"))
+        #expect(set.advice.count == 1 && set.advice[0].hasPrefix("class folders train and val each hold folders of the same names (bag and boot)"))
         let report = DatasetReport(set)
-        #expect(report.layoutAdvice == set.layoutAdvice)
+        #expect(report.advice == set.advice)
         let old = try JSONSerialization.data(withJSONObject: ["root": "/r", "imagesPerClass": ["a": 1], "rejected": [],
                                                               "emptyClasses": [], "ignoredFiles": 0])
-        #expect(try JSONDecoder().decode(DatasetReport.self, from: old).layoutAdvice == nil)
+        #expect(try JSONDecoder().decode(DatasetReport.self, from: old).advice == nil)
         let plain = try DatasetFolder()
         try plain.addImages("boot", count: 1, value: 80)
-        #expect(DatasetReport(try TrainingSet.load(plain.root, resolution: 32)).layoutAdvice == nil)
+        #expect(DatasetReport(try TrainingSet.load(plain.root, resolution: 32)).advice == nil)
+    }
+
+    /// A phone photo whose Exif orientation turns it when shown (Pillow's fixture, 6: a quarter
+    /// clockwise) is read as stored, as PyTorch's ImageFolder reads it, and the load's advice,
+    /// which the daemon logs and status shows, names it; a folder without one has no advice.
+    @Test func photosStoredTurnedAreReadAsStoredAndSaid() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("cat", count: 3, value: 80, mode: .rgb)
+        try FileManager.default.copyItem(atPath: Bundle.module.resourcePath! + "/Fixtures/exif-orientation-6.jpg",
+                                         toPath: folder.root + "/cat/IMG_0001.jpg")
+        let set = try TrainingSet.load(folder.root, resolution: 32)
+        #expect(set.count == 4 && set.imageWidth == 28 && set.advice.count == 1)
+        #expect(set.advice.first?.hasPrefix("1 image of 4 is a JPEG whose Exif orientation tells viewers to turn or mirror it "
+            + "(\(folder.root)/cat/IMG_0001.jpg: shown turned a quarter clockwise)") == true, "\(set.advice)")
+        #expect(DatasetReport(set).advice == set.advice)
+        // As stored: 16 x 8, placed in the middle of 32 x 32 (columns 8-23, rows 12-19), its
+        // red growing from left to right (x * 15) and the same down each column. Turned, it
+        // would stand 8 wide and 16 high (columns 12-19, rows 8-23), red growing downwards.
+        let photo = try #require((0..<set.count).first { i in set.pixels[(i * set.imageBytes)..<((i + 1) * set.imageBytes)].contains { $0 > 200 } })
+        func red(_ x: Int, _ y: Int) -> Int { Int(set.pixels[photo * set.imageBytes + y * 32 + x]) }
+        #expect(red(23, 16) - red(8, 16) > 150 && abs(red(8, 19) - red(8, 12)) < 20, "\(red(8, 16)) \(red(23, 16)) \(red(8, 12)) \(red(8, 19))")
+        #expect(red(16, 10) == 0 && red(16, 21) == 0 && red(5, 16) == 0, "outside the stored image's place")
+        try FileManager.default.removeItem(atPath: folder.root + "/cat/IMG_0001.jpg")
+        #expect(try TrainingSet.load(folder.root, resolution: 32).advice.isEmpty)
     }
 
     /// The size synthetic images are written at: the common size where most images share one,

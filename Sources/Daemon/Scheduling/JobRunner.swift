@@ -161,7 +161,7 @@ public struct JobRunner: Sendable {
         for reason in rejected.reasons { log.warning("rejected \(reason)") }
         if rejected.unnamed > 0 { log.warning("rejected \(rejected.unnamed) more files (\(state.path)/dataset.json lists every one)") }
         for empty in set.emptyClasses { log.warning("class '\(empty)' has no images; skipped") }
-        for advice in set.layoutAdvice { log.warning("\(advice)") }
+        for advice in set.advice { log.warning("\(advice)") }
 
         let previous = try state.readRecord()
         var options = TrainingOptions()

@@ -41,8 +41,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var imagesPerClass: [String: Int]?
     public var rejected: [RejectedFile]?
     public var emptyClasses: [String]?
-    /// What about the dataset folder's layout the user should hear (`LayoutAdvice`).
-    public var layoutAdvice: [String]? = nil
+    /// What about the dataset the user should hear (`TrainingSet.advice`: its layout, photos
+    /// stored turned).
+    public var advice: [String]? = nil
     /// Per class, the latest generation's diversity (synthetic spread / real spread in the
     /// judge's features; under `Judge.collapseThreshold` the samples have collapsed).
     public var diversity: [String: Double]? = nil
@@ -109,7 +110,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
         status.diversity = runtime?.diversity
         status.outputSize = runtime?.outputSize
-        status.layoutAdvice = report?.layoutAdvice
+        status.advice = report?.advice
         status.best = record?.best
         status.unaugmentedPasses = record?.unaugmentedPasses
         if record?.best != nil { status.lastHeldOutScore = folder.readHeldOutScores().last }
@@ -188,7 +189,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
-        for advice in layoutAdvice ?? [] { text += "\n  warning: \(LineLogHandler.oneLine(advice))" }
+        for line in advice ?? [] { text += "\n  warning: \(LineLogHandler.oneLine(line))" }
         let listed = RejectedFile.listed(rejected ?? [])
         for reason in listed.reasons { text += "\n  rejected: \(LineLogHandler.oneLine(reason))" }
         if listed.unnamed > 0 { text += "\n  ... and \(listed.unnamed) more rejected files (synthd status --json lists them all)" }
