@@ -89,6 +89,25 @@ import Testing
 
     /// Without augmentation a round ends after `max_epochs` passes over the images, long before
     /// its minutes (2 here): counted from the round's first step across its time slices.
+    /// A model whose first training was cut short (its job cancelled: the dataset renamed, or
+    /// changed, while it trained) goes on under a new job as its first training, with the
+    /// training budget, and says so: it read "fine-tuning", with the fine-tuning budget's
+    /// minutes in the log beside the training budget it got.
+    @Test func aFirstTrainingCutShortGoesOnAsTheFirstTraining() throws {
+        let scheduler = try scheduler(sliceMinutes: 0.001)
+        let first = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .sliceEnded = scheduler.runner.run(first, shouldStop: { false }, othersWaiting: { true }) else {
+            Issue.record("the first slice did not end for the waiting job"); return
+        }
+        let steps = try #require(scheduler.store.get("pets").step)
+        _ = try scheduler.queue.cancel(dataset: "pets")
+        let next = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        _ = scheduler.runner.run(next, shouldStop: { false }, othersWaiting: { true })
+        let record = scheduler.store.get("pets")
+        #expect(record.detail?.hasPrefix("continuing its first training from step \(steps)") == true, "\(record.detail ?? "")")
+        #expect(record.budgetSeconds == 6, "the training budget (0.1 minutes), not fine-tuning's 5")
+    }
+
     @Test func anUnaugmentedRoundEndsAfterItsPassesOverTheData() throws {
         var configuration = try Self.petsUnder(root)  // 6 images, batch 4
         configuration.augmentation = .off

@@ -13,7 +13,7 @@ import Testing
     func addImages(_ root: String, _ folder: String, count: Int) throws {
         let path = root + "/spool/" + folder
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        for i in 0..<count { FileManager.default.createFile(atPath: "\(path)/\(i).png", contents: Data([UInt8(i & 255)])) }
+        for i in 0..<count { _ = FileManager.default.createFile(atPath: "\(path)/\(i).png", contents: Data([UInt8(i & 255)])) }
     }
 
     func queued(_ scheduler: Scheduler) -> [String] {

@@ -185,7 +185,7 @@ public struct JobRunner: Sendable {
         let total = job.budgetSeconds ?? (firstTraining ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
         let remaining = min(total, job.remainingSeconds ?? total)
         let slice = settings.sliceMinutes * 60
-        let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil)
+        let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil, firstTraining: firstTraining)
         // The cap on passes over the data (unaugmented models only; see `maxEpochs`), counted
         // from the round's first step: a resumed round (another slice, a restart) goes on counting.
         let roundStart = (job.remainingSeconds != nil ? store.get(name).roundStartStep : nil) ?? trainer.record.steps
@@ -252,7 +252,11 @@ public struct JobRunner: Sendable {
         return .completed(fingerprint: fingerprint.value)
     }
 
-    static func describe(previous: ModelRecord?, set: TrainingSet, resumed: Bool) -> String {
+    /// What a training job does, for the log and status. `firstTraining`: the model has not
+    /// finished a training yet; a new job for it (its first one cancelled when the dataset was
+    /// renamed or changed meanwhile) goes on with the whole training budget, which is not a
+    /// fine-tuning, whatever images were added.
+    static func describe(previous: ModelRecord?, set: TrainingSet, resumed: Bool, firstTraining: Bool) -> String {
         guard let previous else { return "training a new model" }
         if resumed { return "continuing training" }
         let classes = set.classMap.count - previous.classes.count
@@ -260,7 +264,8 @@ public struct JobRunner: Sendable {
         var changes: [String] = []
         if classes > 0 { changes.append("\(classes) new classes") }
         if images != 0 { changes.append("\(images > 0 ? "+" : "")\(images) images") }
-        return "fine-tuning" + (changes.isEmpty ? "" : " (" + changes.joined(separator: ", ") + ")")
+        let what = firstTraining ? "continuing its first training from step \(previous.steps)" : "fine-tuning"
+        return what + (changes.isEmpty ? "" : " (" + changes.joined(separator: ", ") + ")")
     }
 
     // MARK: Generation
