@@ -24,7 +24,8 @@ struct Wait: ParsableCommand {
         on the configuration's state folder (nothing would change); 75 --timeout passed first.
         """)
 
-    @Argument(help: "Datasets to wait for, by name (default: every dataset folder in the spool now).") var datasets: [String] = []
+    @Argument(help: "Datasets to wait for, by name (default: every dataset folder in the spool now that holds an image file).")
+    var datasets: [String] = []
     @Option(help: "Configuration file naming the spool, output and state folders.") var config: String?
     @Option(help: "Give up after this long: seconds, or a number with s, m or h (90, 20m, 2h). Default: no limit.")
     var timeout: String?
@@ -60,7 +61,7 @@ struct Wait: ParsableCommand {
         }
         let cluster = configuration.isClustered ? try ClusterConnection.open(configuration) : nil
         let output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
-        var waiting = datasets.isEmpty ? Self.datasetFolders(in: configuration.spool) : datasets.reduce(into: [String]()) { names, name in
+        var waiting = datasets.isEmpty ? everyDataset(in: configuration.spool) : datasets.reduce(into: [String]()) { names, name in
             if !names.contains(name) { names.append(name) }
         }
         guard !waiting.isEmpty else {
@@ -155,6 +156,18 @@ struct Wait: ParsableCommand {
         }
         let presence = DaemonPresence.of(stateFolder: configuration.state)
         return presence.isNotRunning ? (presence.line(stateFolder: configuration.state) ?? "synthd run is not running") : nil
+    }
+
+    /// The spool's dataset folders for a wait without names, less those without a single image
+    /// file (an empty folder, one of notes), said once: such a folder would be waited for until
+    /// someone filled it. One whose files synthd cannot use stays, to be said as failed.
+    func everyDataset(in spool: String) -> [String] {
+        Self.datasetFolders(in: spool).filter { name in
+            guard let fingerprint = try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool),
+                  fingerprint.images == 0, fingerprint.whyNoImages == nil else { return true }
+            if !quiet { say("synthd: \(name): no images in it; not waited for (name it to wait for images to come)") }
+            return false
+        }
     }
 
     /// The spool's dataset folders, as the daemon reads them (not hidden ones, its own

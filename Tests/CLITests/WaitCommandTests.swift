@@ -78,8 +78,12 @@ import Glibc
         let impatient = try Self.wait(["shoes", "--timeout", "0.2"] + config, timeout: 20)
         #expect(impatient.status == 75 && impatient.out.isEmpty, "\(impatient)")
         #expect(impatient.err.contains("--timeout 0.2 passed; still waiting for: shoes"), "\(impatient.err)")
-        let second = try Self.wait([] + config)  // every dataset in the spool
+        // Every dataset in the spool; a folder of notes is none, and is not waited for.
+        try FileManager.default.createDirectory(atPath: layout.spool + "/notes", withIntermediateDirectories: true)
+        try "to do".write(toFile: layout.spool + "/notes/README", atomically: true, encoding: .utf8)
+        let second = try Self.wait([] + config)
         #expect(second.status == 0 && second.out == first.out, "\(second)\n\(daemon.log)")
+        #expect(second.err.contains("notes: no images in it; not waited for"), "\(second.err)")
         #expect(layout.generation("shoes") != generation, "a fine-tuned model's generation is published")
         #expect(layout.runtime("shoes")["trainedFingerprint"] as? String != trained, "trained on the new files")
 

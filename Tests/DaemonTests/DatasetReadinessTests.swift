@@ -101,16 +101,20 @@ import Testing
         #expect(unknown == "no dataset boots in \(spool), and the daemon knows of none by that name")
     }
 
-    @Test func aDatasetWithoutImagesSaysWhy() throws {
+    @Test func aDatasetWithoutImagesSaysWhyAndFailsWhenItWaitsForTheUser() throws {
         try FileManager.default.createDirectory(atPath: spool + "/shoes", withIntermediateDirectories: true)
         try PNG.write(Image(width: 4, height: 4, mode: .grey), to: spool + "/shoes/loose.png", durable: false)
         var runtime = DatasetRuntime()
         runtime.phase = .waiting
-        guard case .pending(let why) = DatasetReadiness.of(try snapshot("shoes", runtime)) else {
-            Issue.record("a dataset of no images is not pending")
+        // Waiting cannot help: the user has to move them into class folders.
+        guard case .failed(let why) = DatasetReadiness.of(try snapshot("shoes", runtime)) else {
+            Issue.record("a dataset of images outside class folders is waited for")
             return
         }
-        #expect(why.hasPrefix("no images in class folders: "), "\(why)")
+        #expect(why.hasPrefix("no images in class folders: ") && why.hasSuffix("; held until its files change"), "\(why)")
+        // A folder of no images at all may yet be filled: waited for.
+        try FileManager.default.removeItem(atPath: spool + "/shoes/loose.png")
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime)) == .pending("no images yet"))
     }
 
     @Test func anArchiveIsWaitedForUnderItsDatasetsName() throws {

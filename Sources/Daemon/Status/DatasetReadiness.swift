@@ -88,7 +88,10 @@ public enum DatasetReadiness: Equatable, Sendable {
             let retry = runtime.retryAt.map { ", tried again in \(DatasetStatus.duration($0.timeIntervalSince(now)))" } ?? ""
             return .pending("failed: \(runtime.lastError ?? "see the daemon's log")\(retry)")
         case .waiting where fingerprint?.images == 0:
-            return .pending(fingerprint?.whyNoImages ?? "no images yet")
+            // Images outside class folders, or only files synthd does not read: nothing
+            // happens until the user moves or converts them.
+            guard let why = fingerprint?.whyNoImages else { return .pending("no images yet") }
+            return .failed("\(why); held until its files change")
         case .waiting, .queued, .training, .generating, .removed:
             return .pending(describe(runtime, now: now))
         }
