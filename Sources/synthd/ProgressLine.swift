@@ -41,6 +41,12 @@ final class ProgressLine {
         write(isTerminal ? "\r\(message)\u{1B}[K\n" : "\(message)\n")
     }
 
+    /// Takes a drawn line off the terminal, leaving nothing in its place (a log gets nothing).
+    func clear() {
+        startedAt = nil
+        if isTerminal && lastDraw != nil { write("\r\u{1B}[K") }
+    }
+
     func write(_ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }

@@ -9,7 +9,7 @@ struct Synthd: ParsableCommand {
         commandName: "synthd",
         abstract: "Turns image datasets dropped into a spool folder into class-balanced synthetic data.",
         version: SynthdVersion.string,
-        subcommands: [Run.self, Train.self, Generate.self, Evaluate.self, Status.self, Wait.self, Forget.self, Drain.self, ImportIDX.self, Info.self],
+        subcommands: [Run.self, Check.self, Train.self, Generate.self, Evaluate.self, Status.self, Wait.self, Forget.self, Drain.self, ImportIDX.self, Info.self],
         defaultSubcommand: Info.self)
 
     static func main() {

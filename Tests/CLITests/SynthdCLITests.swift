@@ -236,6 +236,30 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
 
     /// `synthd forget` deletes a removed dataset's state and outputs, refuses one still in the
     /// spool, and says when there is no such dataset; every refusal exits 1.
+    /// `synthd check`: the report on standard output and 0 for a dataset the daemon would
+    /// train; 65 and why for one it would not; 78 for a wrong key in the dataset's synthd.toml.
+    @Test func checkSaysWhatTheDaemonWouldDo() throws {
+        let data = try temporaryFolder("check")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        try makeDataset(data + "/pets", classes: ["cat": 4, "dog": 2])
+        let usable = try SynthdProcess.run(["check", data + "/pets"])
+        #expect(usable.status == 0 && usable.output.contains("\(data)/pets: 6 images in 2 classes, grey"), "\(usable.output)")
+        #expect(usable.output.contains("\n  cat    4       2\n  dog    2       1\n"), "\(usable.output)")
+        let json = try SynthdProcess.run(["check", data + "/pets", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(report?["synthetic"] as? Int == 3, "\(json.output)")
+
+        try makeDataset(data + "/junk", classes: [:])
+        try FileManager.default.createDirectory(atPath: data + "/junk/cat", withIntermediateDirectories: true)
+        try Data("text".utf8).write(to: URL(fileURLWithPath: data + "/junk/cat/a.jpg"))
+        let unusable = try SynthdProcess.run(["check", data + "/junk"])
+        #expect(unusable.status == 65 && unusable.output.contains("the daemon would not train it: \(data)/junk: no readable images"),
+                "\(unusable)")
+        try "[training]\nminutess = 3\n".write(toFile: data + "/pets/synthd.toml", atomically: true, encoding: .utf8)
+        let misspelt = try SynthdProcess.run(["check", data + "/pets"])
+        #expect(misspelt.status == 78 && misspelt.output.contains("\(data)/pets/synthd.toml"), "\(misspelt)")
+    }
+
     @Test func forgetDeletesARemovedDatasetAndRefusesTheRest() throws {
         let root = try temporaryFolder("forget")
         defer { try? FileManager.default.removeItem(atPath: root) }

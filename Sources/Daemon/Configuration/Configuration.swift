@@ -101,6 +101,8 @@ public struct Configuration: Equatable, Sendable {
     public var maxImagesPerDataset = 1_000_000
     public var maxImageMegapixels = 16
     public var maxFileMegabytes = 64
+    /// The two above, as the image readers take them.
+    public var imageLimits: ImageLimits { ImageLimits(maxFileBytes: maxFileMegabytes << 20, maxPixels: maxImageMegapixels << 20) }
     // [cluster] (see docs/cluster.md)
     /// The cluster's PostgreSQL (`postgresql://USER@HOST/DATABASE`); "" : a single machine,
     /// its queue in the state folder. Never with a password in it (`passwordFile`).

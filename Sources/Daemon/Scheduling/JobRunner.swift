@@ -57,9 +57,7 @@ public struct JobRunner: Sendable {
         self.memory = memory
     }
 
-    var limits: ImageLimits {
-        ImageLimits(maxFileBytes: configuration.maxFileMegabytes << 20, maxPixels: configuration.maxImageMegapixels << 20)
-    }
+    var limits: ImageLimits { configuration.imageLimits }
 
     func datasetFolder(_ dataset: String) -> String { configuration.spool + "/" + dataset }
 

@@ -1,0 +1,64 @@
+import ArgumentParser
+import CommandLineSupport
+import Daemon
+import Engine
+import Foundation
+import GAN
+
+/// `synthd check`: reads a dataset as the daemon would and says what it would do with it,
+/// training nothing and writing nothing.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read a dataset as the daemon would, and say what it would train and write: nothing is trained or written.",
+        discussion: """
+        Before a large dataset is dropped into the spool: every image is decoded with the daemon's limits \
+        and the dataset's own synthd.toml, and the report gives the classes and their images, each file \
+        that would be left out and why, warnings about the layout and the files (split folders read as \
+        classes, photos stored turned), the model a first training makes and for how long, the memory \
+        its images take, and how many synthetic images of what size the first generation writes for \
+        each class.
+
+        Exit status: 0 the daemon would train it (warnings or not); 65 it would not (no readable images, \
+        more than fit in memory: the message says why); 78 a wrong key in the configuration or the \
+        dataset's synthd.toml.
+        """)
+
+    @Argument(help: "Dataset folder: <dataset>/<class>/<images>.") var dataset: String
+    @Option(help: "The daemon's configuration file (its [training], [generation] and limits apply).") var config: String?
+    @Flag(help: "Print JSON instead of text (every rejected file listed).") var json = false
+
+    /// sysexits.h: the input data was incorrect.
+    static let unusable: Int32 = 65
+
+    func run() throws {
+        let base = try ConfigurationLocation.load(config)
+        let folder = dataset.count > 1 && dataset.hasSuffix("/") ? String(dataset.dropLast()) : dataset
+        let settings: Configuration
+        do { settings = try Configuration.forDataset(at: folder, base: base) } catch {
+            FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
+            throw ExitCode(Configuration.Error.exitStatus)
+        }
+        let started = Moment.now
+        let progress = ProgressLine()
+        let check: DatasetCheck
+        do {
+            check = try DatasetCheck.of(folder, settings: settings, control: TrainingSet.LoadControl(progress: { read, total in
+                guard read < total else { return }
+                progress.update(fraction: Double(read) / Double(total), remaining: started.secondsAgo * Double(total - read) / Double(read),
+                                text: "reading images: \(read) of \(total)")
+            }))
+        } catch {
+            progress.clear()
+            FileHandle.standardError.write(Data("synthd: the daemon would not train it: \(error)\n".utf8))
+            throw ExitCode(Self.unusable)
+        }
+        progress.clear()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(check), as: UTF8.self))
+        } else {
+            print(check.summary())
+        }
+    }
+}

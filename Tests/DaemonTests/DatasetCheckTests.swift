@@ -1,0 +1,73 @@
+@testable import Daemon
+import Foundation
+import GAN
+import Imaging
+import Testing
+
+/// `synthd check`'s report: what a training job would read, and what the first generation
+/// would write, from the same rules (`GenerationPlan`) and limits the daemon uses.
+@Suite final class DatasetCheckTests {
+    let root = NSTemporaryDirectory() + "synthd-check-\(UUID().uuidString)"
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    func addImages(_ folder: String, count: Int, width: Int = 28, height: Int = 28) throws {
+        try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+        for i in 0..<count {
+            var image = Image(width: width, height: height, mode: .grey)
+            for y in 4..<(height - 4) { for x in 4..<(width - 4) { image[x, y, 0] = UInt8(60 + 5 * i) } }
+            try PNG.write(image, to: "\(root)/\(folder)/\(i).png", durable: false)
+        }
+    }
+
+    /// An imbalanced dataset with a broken file: each class's images and the synthetic images
+    /// the daemon's balance rule gives it (capped at half its real count), the file and why,
+    /// and the model a first training makes.
+    @Test func classesAndWhatTheFirstGenerationWrites() throws {
+        try addImages("boot", count: 8)
+        try addImages("sandal", count: 2)
+        try Data([0x89, 0x50, 0x4E, 0x47, 1]).write(to: URL(fileURLWithPath: root + "/sandal/broken.png"))
+        let check = try DatasetCheck.of(root, settings: Configuration())
+        #expect(check.classes == [.init(name: "boot", images: 8, synthetic: 4), .init(name: "sandal", images: 2, synthetic: 1)])
+        let plan = GenerationPlan(settings: Configuration(), real: [8, 2])
+        #expect(check.classes.map(\.synthetic) == plan.counts && check.synthetic == 5 && check.generationRule == plan.rule)
+        #expect(check.images == 10 && !check.colour && check.writtenWidth == 28 && check.writtenHeight == 28)
+        #expect(check.rejected.map(\.path) == [root + "/sandal/broken.png"] && check.generationRefused == nil)
+        #expect(check.model.hasPrefix("a new 32x32 class-conditional GAN, batch 64, DiffAugment"))
+        let text = check.summary()
+        #expect(text.contains("\n  boot    8       4\n  sandal  2       1\n"), "\(text)")
+        #expect(text.contains("  rejected 1 file:\n    \(root)/sandal/broken.png: "), "\(text)")
+        #expect(text.contains("outputs: 5 synthetic images at 28x28 (balance: every class topped up to the largest class (8)"), "\(text)")
+    }
+
+    /// The dataset's own synthd.toml over the daemon's configuration, as a job reads them; a
+    /// generation over the daemon's cap is said; large images' outputs at the capped size.
+    @Test func theDatasetsSettingsAndTheDaemonsLimitsApply() throws {
+        try addImages("wide", count: 3, width: 600, height: 400)
+        try "[generation]\npolicy = \"per-class\"\nper_class = 700\n".write(toFile: root + "/synthd.toml", atomically: true, encoding: .utf8)
+        var daemon = Configuration()
+        daemon.maxImagesPerDataset = 500
+        let check = try DatasetCheck.of(root, settings: try Configuration.forDataset(at: root, base: daemon))
+        #expect(check.classes == [.init(name: "wide", images: 3, synthetic: 700)])
+        #expect(check.generationRefused == "700 images are over the daemon's cap of 500 a generation (max_images_per_dataset)")
+        #expect(check.writtenWidth == 384 && check.writtenHeight == 256, "max_short_side 256")
+        #expect(check.summary().contains("warning: the first generation would be refused: 700 images are over"))
+        // Files over the daemon's limits are left out as a job leaves them out.
+        daemon.maxImageMegapixels = 1
+        var small = daemon
+        small.maxFileMegabytes = 1
+        try addImages("tall", count: 1, width: 300, height: 4000)
+        let limited = try DatasetCheck.of(root, settings: small)
+        #expect(limited.rejected.count == 1 && limited.rejected[0].path == root + "/tall/0.png", "\(limited.rejected)")
+    }
+
+    /// What a job would fail with, the check fails with: here no readable images.
+    @Test func aDatasetTheDaemonWouldNotTrainIsAnError() throws {
+        try FileManager.default.createDirectory(atPath: root + "/cat", withIntermediateDirectories: true)
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: root + "/cat/a.png"))
+        #expect {
+            try DatasetCheck.of(root, settings: Configuration())
+        } throws: { error in
+            "\(error)".hasPrefix("\(root): no readable images in any class folder (1 files rejected: \(root)/cat/a.png: ")
+        }
+    }
+}
