@@ -50,3 +50,10 @@ static inline int synthd_tiff_describe(TIFF *tiff, uint32_t *width, uint32_t *he
     *first_extra = count > 0 && kinds ? kinds[0] : 0xFFFF;
     return 1;
 }
+
+/* The Orientation tag (1-8; 1 when absent): how the stored rows and columns are shown. */
+static inline uint16_t synthd_tiff_orientation(TIFF *tiff) {
+    uint16_t orientation = ORIENTATION_TOPLEFT;
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_ORIENTATION, &orientation);
+    return orientation >= 1 && orientation <= 8 ? orientation : ORIENTATION_TOPLEFT;
+}

@@ -1,10 +1,11 @@
-/// The orientation a JPEG's Exif data gives (tag 0x0112 of its APP1 segment): how a viewer
-/// turns or mirrors the stored pixels to show them. A phone stores a photo as its sensor
-/// read it, sideways for a portrait, and sets 6 or 8 here, so the photo shows upright.
-/// PyTorch's ImageFolder (Pillow's `open`, `convert`) and Keras read the pixels as stored, and
-/// so does synthd: a folder of such photos trains sideways in all three. synthd says so
-/// (`advice`) instead of turning them, so that its model and the user's classifier keep
-/// seeing the same images; turning the files themselves fixes both.
+/// The orientation tag (0x0112) of Exif and TIFF: how a viewer turns or mirrors the stored
+/// pixels to show them. A phone stores a photo as its sensor read it, sideways for a
+/// portrait, and sets 6 or 8 in its JPEG's Exif data, so the photo shows upright.
+/// PyTorch's ImageFolder reads through Pillow, which turns a TIFF as its tag says when it
+/// loads it (`shown`: synthd's TIFF reader does the same) but reads a JPEG's pixels as stored,
+/// as Keras does: a folder of such photos trains sideways in both. synthd reads JPEGs as
+/// stored too and says so (`advice`) instead of turning them, so that its model and the
+/// user's classifier keep seeing the same images; turning the files themselves fixes both.
 public enum ExifOrientation {
     /// The file's orientation, 1-8 (1: as stored), from its first Exif segment before the
     /// first scan; nil without one, or where the value is not one of those.
@@ -43,6 +44,36 @@ public enum ExifOrientation {
             if tag == 0x0112 { return read(at + 2, 2) == 3 ? read(at + 8, 2) : nil }
         }
         return nil
+    }
+
+    /// `image` as a viewer shows it when the tag says `orientation` (Pillow's `exif_transpose`):
+    /// 2-4 mirrored or turned upside down, 5-8 with width and height swapped.
+    public static func shown(_ image: Image, orientation: Int) -> Image {
+        guard (2...8).contains(orientation) else { return image }
+        let (w, h) = (image.width, image.height), channels = image.mode.channels
+        let swapped = orientation >= 5
+        var shown = Image(width: swapped ? h : w, height: swapped ? w : h, mode: image.mode)
+        image.pixels.withUnsafeBufferPointer { source in
+            shown.pixels.withUnsafeMutableBufferPointer { target in
+                for y in 0..<shown.height {
+                    for x in 0..<shown.width {
+                        // The stored pixel shown at (x, y).
+                        let (sx, sy) = switch orientation {
+                        case 2: (w - 1 - x, y)
+                        case 3: (w - 1 - x, h - 1 - y)
+                        case 4: (x, h - 1 - y)
+                        case 5: (y, x)
+                        case 6: (y, h - 1 - x)
+                        case 7: (w - 1 - y, h - 1 - x)
+                        default: (w - 1 - y, x)  // 8
+                        }
+                        let from = (sy * w + sx) * channels, to = (y * shown.width + x) * channels
+                        for c in 0..<channels { target[to + c] = source[from + c] }
+                    }
+                }
+            }
+        }
+        return shown
     }
 
     /// How a viewer shows a file of this orientation, in words.

@@ -11,6 +11,7 @@ import Foundation
 ///
 /// PyTorch's ImageFolder reads TIFF through Pillow, which clips 16-bit samples at 255 (a
 /// microscope's image comes out nearly white) where synthd scales them: the one difference.
+/// Like Pillow, synthd shows a TIFF as its Orientation tag says (`ExifOrientation.shown`).
 public enum TIFF {
     /// "II*\0" or "MM\0*" (classic), "II+\0" or "MM\0+" (BigTIFF).
     public static func hasSignature(_ bytes: [UInt8]) -> Bool {
@@ -71,8 +72,12 @@ public enum TIFF {
         }
         let count = Int(width) * Int(height)
         var raster = [UInt32](repeating: 0, count: count)
+        // Asked for in the file's own orientation, libtiff leaves the rows and columns as
+        // stored; `ExifOrientation.shown` then turns them as Pillow does. Asked for top-left,
+        // it flipped them for 2-4 but could not swap width and height for 5-8.
+        let orientation = Int(synthd_tiff_orientation(tiff))
         let read = raster.withUnsafeMutableBufferPointer {
-            TIFFReadRGBAImageOriented(tiff, width, height, $0.baseAddress, Int32(ORIENTATION_TOPLEFT), 1)
+            TIFFReadRGBAImageOriented(tiff, width, height, $0.baseAddress, Int32(orientation), 1)
         }
         guard read != 0 else { throw failure("damaged or truncated image data") }
 
@@ -86,7 +91,7 @@ public enum TIFF {
             let pixels = raster.map { value -> UInt8 in
                 multiply ? UInt8(((value & 0xFF) * (value >> 24) + 127) / 255) : UInt8(value & 0xFF)
             }
-            return Image(width: Int(width), height: Int(height), mode: .grey, pixels: pixels)
+            return ExifOrientation.shown(Image(width: Int(width), height: Int(height), mode: .grey, pixels: pixels), orientation: orientation)
         }
         var pixels = [UInt8](repeating: 0, count: count * 3)
         for (p, value) in raster.enumerated() {
@@ -94,7 +99,7 @@ public enum TIFF {
             pixels[3 * p + 1] = UInt8(value >> 8 & 0xFF)
             pixels[3 * p + 2] = UInt8(value >> 16 & 0xFF)
         }
-        return Image(width: Int(width), height: Int(height), mode: .rgb, pixels: pixels)
+        return ExifOrientation.shown(Image(width: Int(width), height: Int(height), mode: .rgb, pixels: pixels), orientation: orientation)
     }
 }
 

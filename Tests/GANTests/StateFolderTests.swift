@@ -18,7 +18,7 @@ import Testing
         var found: [String: String] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
             var isFolder: ObjCBool = false
-            FileManager.default.fileExists(atPath: folder + "/" + name, isDirectory: &isFolder)
+            _ = FileManager.default.fileExists(atPath: folder + "/" + name, isDirectory: &isFolder)
             found[name] = isFolder.boolValue ? "(folder)" : try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
         }
         return found

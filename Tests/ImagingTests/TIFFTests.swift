@@ -27,6 +27,19 @@ import Testing
         #expect(Set(decoded.pixels).count > 1, "a fixture of more than one level")
     }
 
+    /// A TIFF whose Orientation tag says to mirror or turn it is read turned, as Pillow (and
+    /// so PyTorch's ImageFolder) turns it when it loads it: the same 5 x 3 image stored with each
+    /// of the eight, 3 x 5 for 5-8. Asked for top-left, libtiff flipped 2-4 alike but left 5-8
+    /// 5 x 3.
+    @Test(arguments: 1...8)
+    func theOrientationTagTurnsTheImageAsPillowDoes(_ orientation: Int) throws {
+        let decoded = try ImageFile.read(path: fixtures + "tiff-orientation-\(orientation).tif")
+        let pillow = try ImageFile.read(path: fixtures + "tiff-orientation-\(orientation)-pillow.png")
+        #expect(decoded.width == (orientation >= 5 ? 3 : 5) && decoded.width == pillow.width && decoded.height == pillow.height)
+        #expect(decoded.pixels == pillow.pixels, "orientation \(orientation)")
+        #expect(ExifOrientation.shown(decoded, orientation: 1) == decoded)
+    }
+
     /// Alpha is composited over black, as synthd reads PNG and WebP (Pillow's convert drops
     /// it): colour with unassociated alpha, and grey with alpha, which libtiff leaves as stored.
     @Test(arguments: [("tiff-rgba-16x12", Image.Mode.rgb), ("tiff-la-16x12", .grey)])
