@@ -140,9 +140,24 @@ def patch_zip(path, edit):
     with open(path, "wb") as f:
         f.write(edit(data))
 
-# A member compressed by bzip2: refused with the method's name.
-with zipfile.ZipFile(f"{out}/bzip2.zip", "w", zipfile.ZIP_BZIP2) as z:
+# Members compressed by bzip2 (method 12) and LZMA (14, with its end marker, as zipfile writes
+# it), as 7-Zip and Python can write them.
+files = {"cat/1.png": png(16), "cat/2.png": png(26), "dog/3.png": png(27)}
+for method, name in ((zipfile.ZIP_BZIP2, "bzip2.zip"), (zipfile.ZIP_LZMA, "lzma.zip")):
+    with zipfile.ZipFile(f"{out}/{name}", "w", method) as z:
+        for p, b in files.items():
+            z.writestr(p, b)
+    expect(name, "", files)
+
+# A member compressed by PPMd (method 98, as 7-Zip can write it): refused with the method's
+# name. A stored member with the method patched in both headers.
+with zipfile.ZipFile(f"{out}/ppmd.zip", "w", zipfile.ZIP_STORED) as z:
     z.writestr("cat/1.png", png(16))
+def set_ppmd(data):
+    for signature, method_at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = data.index(signature)
+        data[at + method_at:at + method_at + 2] = struct.pack("<H", 98)
+    return data
 
 # An encrypted member (the flag set in both headers; the data is what it is).
 with zipfile.ZipFile(f"{out}/encrypted.zip", "w", zipfile.ZIP_STORED) as z:
@@ -153,6 +168,7 @@ def set_encrypted(data):
         data[at + flag_at] |= 1
     return data
 patch_zip(f"{out}/encrypted.zip", set_encrypted)
+patch_zip(f"{out}/ppmd.zip", set_ppmd)
 
 # A legacy (code page 437) name: "caf\x82" is "café", no UTF-8 flag.
 with zipfile.ZipFile(f"{out}/cp437.zip", "w", zipfile.ZIP_STORED) as z:

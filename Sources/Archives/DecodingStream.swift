@@ -16,18 +16,25 @@ protocol StreamCodec: AnyObject {
 
 struct CodecFailure: Error { let reason: String }
 
-/// A whole compressed tar (`.tar.xz`, `.tar.zst`, `.tar.bz2`) read through its codec; streams
-/// concatenated one after another are read as one, as xz(1), zstd(1) and bzip2(1) read them.
+/// A whole compressed tar (`.tar.xz`, `.tar.zst`, `.tar.bz2`), or a compressed zip member,
+/// read through its codec; streams concatenated one after another are read as one, as xz(1),
+/// zstd(1) and bzip2(1) read them.
 final class DecodingStream: ByteStream {
     private let source: any ByteStream
     private let codec: any StreamCodec
     private let archive: String
+    /// The member being decoded, for messages (nil for a whole compressed tar).
+    private let entry: String?
     private var input = [UInt8](repeating: 0, count: 64 << 10)
     private var start = 0, end = 0
     private var sourceEnded = false, finished = false
 
-    init(_ source: any ByteStream, codec: any StreamCodec, archive: String) {
-        (self.source, self.codec, self.archive) = (source, codec, archive)
+    init(_ source: any ByteStream, codec: any StreamCodec, archive: String, entry: String? = nil) {
+        (self.source, self.codec, self.archive, self.entry) = (source, codec, archive, entry)
+    }
+
+    private func damaged(_ reason: String) -> ArchiveError {
+        entry.map { .damagedEntry(archive: archive, entry: $0, reason: reason) } ?? .malformed(archive: archive, reason: reason)
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
@@ -43,7 +50,7 @@ final class DecodingStream: ByteStream {
             }
             switch result {
             case .failure(let failure):
-                throw .malformed(archive: archive, reason: "its \(codec.name) data is damaged (\(failure.reason))")
+                throw damaged("its \(codec.name) data is damaged (\(failure.reason))")
             case .success(let step):
                 start += step.taken
                 if step.ended {
@@ -61,7 +68,7 @@ final class DecodingStream: ByteStream {
                     return step.given
                 }
                 if step.given > 0 { return step.given }
-                if sourceEnded && start == end { throw .malformed(archive: archive, reason: "its \(codec.name) data ends early") }
+                if sourceEnded && start == end { throw damaged("its \(codec.name) data ends early") }
             }
         }
     }
@@ -103,6 +110,43 @@ final class XZCodec: StreamCodec {
         stream = lzma_stream()
         return Self.start(&stream)
     }
+}
+
+/// Raw LZMA (no container: a zip member of method 14) through liblzma, ending at the size it
+/// unpacks to, with or without an end marker (`synthd_lzma_raw_decoder`).
+final class RawLZMACodec: StreamCodec {
+    let name = "LZMA"
+    private var stream = lzma_stream()
+
+    /// `properties`: the 5 bytes of lc/lp/pb and dictionary size; `size`: the unpacked bytes.
+    init(properties: [UInt8], size: UInt64) throws(CodecFailure) {
+        let code = properties.withUnsafeBufferPointer { synthd_lzma_raw_decoder(&stream, $0.baseAddress, $0.count, size) }
+        switch code {
+        case LZMA_OK: return
+        case LZMA_OPTIONS_ERROR: throw CodecFailure(reason: "properties liblzma does not take")
+        case LZMA_MEM_ERROR: throw CodecFailure(reason: "out of memory")
+        default: throw CodecFailure(reason: "liblzma error \(code.rawValue)")
+        }
+    }
+
+    deinit { lzma_end(&stream) }
+
+    func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Result<(taken: Int, given: Int, ended: Bool), CodecFailure> {
+        stream.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        stream.avail_in = input.count
+        stream.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        stream.avail_out = output.count
+        let code = lzma_code(&stream, LZMA_RUN)
+        let step = (taken: input.count - stream.avail_in, given: output.count - stream.avail_out, ended: code == LZMA_STREAM_END)
+        switch code {
+        case LZMA_OK, LZMA_STREAM_END, LZMA_BUF_ERROR: return .success(step)
+        case LZMA_DATA_ERROR: return .failure(CodecFailure(reason: "invalid data"))
+        default: return .failure(CodecFailure(reason: "liblzma error \(code.rawValue)"))
+        }
+    }
+
+    /// One stream only: what follows it is not LZMA.
+    func restart() -> Bool { false }
 }
 
 /// Zstandard frames through libzstd.

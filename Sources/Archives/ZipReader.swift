@@ -2,8 +2,9 @@ import CZlib
 
 /// A zip file's members, read from its central directory (the record at the end of the file
 /// that lists every member with its sizes, CRC and offset), as unzip does. Zip64 (more than
-/// 65,535 members or 4 GiB) is read; members stored or deflated are unpacked, each checked
-/// against its CRC and size. Split zips and encrypted members are refused with a reason.
+/// 65,535 members or 4 GiB) is read; members stored, deflated, or compressed by bzip2 or LZMA
+/// (as 7-Zip and Python's zipfile can write them) are unpacked, each checked against its CRC
+/// and size. Split zips and encrypted members are refused with a reason.
 public final class ZipReader: ArchiveReader {
     public var path: String { file.path }
     let file: ArchiveFile
@@ -72,8 +73,20 @@ public final class ZipReader: ArchiveReader {
             }
             data = raw
         case 8: data = try InflatingStream(raw, wrapper: .raw, archive: path, entry: name)
+        case 12: data = DecodingStream(raw, codec: try BZip2Codec(), archive: path, entry: name)
+        case 14:
+            // Version (2 bytes), the properties' length (2: always 5), the properties, then the data.
+            guard member.compressedSize >= 9 else { throw .damagedEntry(archive: path, entry: name, reason: "its LZMA header ends early") }
+            let head = try file.bytes(at: start, count: 9, what: "\(name)'s LZMA header")
+            guard head.uint16(at: 2) == 5 else {
+                throw .damagedEntry(archive: path, entry: name, reason: "its LZMA header is not one of 5 property bytes")
+            }
+            let lzma = FileRange(file, from: start + 9, count: member.compressedSize - 9)
+            do { data = DecodingStream(lzma, codec: try RawLZMACodec(properties: Array(head[4..<9]), size: member.entry.size), archive: path, entry: name) }
+            catch { throw .damagedEntry(archive: path, entry: name, reason: "its LZMA header: \(error.reason)") }
         default:
-            throw .unsupported(archive: path, entry: name, reason: "compressed by \(Self.methodName(member.method)), which synthd does not unpack (it reads stored and deflated members)")
+            throw .unsupported(archive: path, entry: name, reason: "compressed by \(Self.methodName(member.method)), which synthd does not unpack "
+                + "(it reads stored, deflated, bzip2 and LZMA members; `unzip` then `zip -r` repacks it deflated)")
         }
         return CheckedStream(data, size: member.entry.size, crc: member.crc, archive: path, entry: name)
     }
