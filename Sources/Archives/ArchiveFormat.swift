@@ -1,20 +1,20 @@
 /// The archive formats synthd unpacks, told by their names (what a user dropped) and checked
 /// by their first bytes when opened.
 public enum ArchiveFormat: String, Sendable, CaseIterable {
-    case zip, tar, tarGzip = "tar.gz", tarXZ = "tar.xz", tarZstd = "tar.zst", tarBZip2 = "tar.bz2"
+    case zip, tar, tarGzip = "tar.gz", tarXZ = "tar.xz", tarZstd = "tar.zst", tarBZip2 = "tar.bz2", sevenZip = "7z"
 
     /// The suffixes of each format, longest first where one ends another.
     static let suffixes: [(String, ArchiveFormat)] = [
         (".tar.gz", .tarGzip), (".tgz", .tarGzip), (".tar.xz", .tarXZ), (".txz", .tarXZ), (".tar.zst", .tarZstd), (".tzst", .tarZstd),
-        (".tar.bz2", .tarBZip2), (".tbz2", .tarBZip2), (".tbz", .tarBZip2), (".tar", .tar), (".zip", .zip),
+        (".tar.bz2", .tarBZip2), (".tbz2", .tarBZip2), (".tbz", .tarBZip2), (".tar", .tar), (".zip", .zip), (".7z", .sevenZip),
     ]
 
     /// What `unreadReason` and the log call the formats synthd unpacks.
-    public static let unpackedList = ".zip, .tar, .tar.gz, .tar.xz, .tar.zst and .tar.bz2"
+    public static let unpackedList = ".zip, .7z, .tar, .tar.gz, .tar.xz, .tar.zst and .tar.bz2"
 
     /// Archive suffixes synthd recognises but does not unpack, with the format's name.
     static let unreadSuffixes: [(String, String)] = [
-        (".7z", "7-Zip"), (".rar", "RAR"), (".gz", "gzip"), (".xz", "xz"), (".bz2", "bzip2"), (".zst", "Zstandard"),
+        (".rar", "RAR"), (".gz", "gzip"), (".xz", "xz"), (".bz2", "bzip2"), (".zst", "Zstandard"),
     ]
 
     /// The format a file name says, and the name without its suffix (the dataset's name):
@@ -58,6 +58,9 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
             let counter = CountingStream(FileRange(file), total: file.size)
             return TarReader(stream: ReadAheadStream(DecodingStream(counter, codec: codec, archive: path)), path: path, counter: counter)
         }
+        if head.starts(with: SevenZipReader.signature) {
+            return try SevenZipReader(file: file)
+        }
         if head.count >= 4, head.uint32(at: 0) == 0x0403_4B50 || head.uint32(at: 0) == 0x0605_4B50 {
             return try ZipReader(file: file)
         }
@@ -67,7 +70,7 @@ public enum ArchiveFormat: String, Sendable, CaseIterable {
         switch format {
         case .zip: return try ZipReader(file: file)  // self-extracting zips start with a program
         case .tar: return plainTar(file, path: path)
-        case .tarGzip, .tarXZ, .tarZstd, .tarBZip2:
+        case .tarGzip, .tarXZ, .tarZstd, .tarBZip2, .sevenZip:
             throw .malformed(archive: path, reason: "not \(format.rawValue) data (it does not start as one does)")
         }
     }

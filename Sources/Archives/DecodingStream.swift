@@ -112,15 +112,20 @@ final class XZCodec: StreamCodec {
     }
 }
 
-/// Raw LZMA (no container: a zip member of method 14) through liblzma, ending at the size it
-/// unpacks to, with or without an end marker (`synthd_lzma_raw_decoder`).
+/// Raw LZMA or LZMA2 (no container: a zip member of method 14, a 7z folder) through liblzma.
+/// LZMA ends at the size it unpacks to, with or without an end marker
+/// (`synthd_lzma_raw_decoder`); LZMA2 at its own end marker.
 final class RawLZMACodec: StreamCodec {
-    let name = "LZMA"
+    let name: String
     private var stream = lzma_stream()
 
-    /// `properties`: the 5 bytes of lc/lp/pb and dictionary size; `size`: the unpacked bytes.
-    init(properties: [UInt8], size: UInt64) throws(CodecFailure) {
-        let code = properties.withUnsafeBufferPointer { synthd_lzma_raw_decoder(&stream, $0.baseAddress, $0.count, size) }
+    /// LZMA: `properties` are the 5 bytes of lc/lp/pb and dictionary size; LZMA2 (`two`): the
+    /// one byte of its dictionary size. `size`: the bytes it unpacks to. `x86`: x86 BCJ after it.
+    init(properties: [UInt8], size: UInt64, lzma2 two: Bool = false, x86: Bool = false) throws(CodecFailure) {
+        name = (x86 ? "BCJ and " : "") + (two ? "LZMA2" : "LZMA")
+        let code = properties.withUnsafeBufferPointer {
+            synthd_lzma_raw_decoder(&stream, two ? 1 : 0, x86 ? 1 : 0, $0.baseAddress, $0.count, size)
+        }
         switch code {
         case LZMA_OK: return
         case LZMA_OPTIONS_ERROR: throw CodecFailure(reason: "properties liblzma does not take")

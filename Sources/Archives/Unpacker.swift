@@ -77,6 +77,7 @@ public struct Unpacker {
         try makeFolder(destination, archive: archive)
         var state = Progress()
         if let zip = reader as? ZipReader { state.expectedFiles = zip.memberCount }
+        if let sevenZip = reader as? SevenZipReader { state.expectedFiles = sevenZip.memberCount }
         var skipped: [ImageFolder.Skipped] = []
         var ignored = 0
         var innerArchives: [String] = []

@@ -10,7 +10,7 @@ struct UnpackBenchmark: ParsableCommand {
         commandName: "unpack",
         abstract: "Time unpacking an archive as the daemon does, against unzip or tar on the same file.")
 
-    @Argument(help: "An archive the daemon unpacks: .zip, .tar, .tar.gz (.tgz), .tar.xz, .tar.zst or .tar.bz2.") var archive: String
+    @Argument(help: "An archive the daemon unpacks: .zip, .7z, .tar, .tar.gz (.tgz), .tar.xz, .tar.zst or .tar.bz2.") var archive: String
     @Option(help: "Timed rounds (the median is printed).") var rounds = 3
 
     func run() throws {

@@ -22,8 +22,11 @@ import Testing
     }
 
     static let expected: [String: Expected] = {
-        let data = try! Data(contentsOf: URL(fileURLWithPath: fixtures + "expected.json"))
-        return try! JSONDecoder().decode([String: Expected].self, from: data)
+        // zip and tar by Python's zipfile and tarfile; 7z by py7zr (scripts/make_7z_fixtures.py).
+        ["expected.json", "expected-7z.json"].reduce(into: [String: Expected]()) { all, name in
+            let data = try! Data(contentsOf: URL(fileURLWithPath: fixtures + name))
+            all.merge(try! JSONDecoder().decode([String: Expected].self, from: data)) { first, _ in first }
+        }
     }()
 
     func scratch() throws -> String {
@@ -53,7 +56,8 @@ import Testing
     }
 
     @Test(arguments: ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip", "long-path.tar",
-                      "shoes.tar.xz", "shoes.tar.bz2", "shoes.tar.zst", "bzip2.zip", "lzma.zip"])
+                      "shoes.tar.xz", "shoes.tar.bz2", "shoes.tar.zst", "bzip2.zip", "lzma.zip",
+                      "shoes.7z", "lzma.7z", "bzip2.7z", "deflate.7z", "copy.7z", "bcj.7z", "bcj-lzma.7z"])
     func unpacksWhatPythonPacked(name: String) throws {
         let expected = try #require(Self.expected[name])
         let (result, destination) = try unpack(name)
@@ -66,7 +70,8 @@ import Testing
 
     /// How far into the archive file a reader is: rising member by member (a compressed
     /// tar's is its decoder's, which reads ahead), and the whole file once unpacked.
-    @Test(arguments: ["two-members.tar.gz", "hostile.tar", "long-path.tar", "shoes.tar.bz2", "shoes.tar.xz", "flowers.zip", "zip64.zip"])
+    @Test(arguments: ["two-members.tar.gz", "hostile.tar", "long-path.tar", "shoes.tar.bz2", "shoes.tar.xz", "flowers.zip", "zip64.zip",
+                      "shoes.7z", "copy.7z"])
     func progressSaysHowFarIntoTheFile(name: String) throws {
         let (format, _) = try #require(ArchiveFormat.of(name: name))
         let reader = try ArchiveFormat.open(path: Self.fixtures + name, named: format)
@@ -121,6 +126,24 @@ import Testing
         } throws: { error in
             guard case ArchiveError.damagedEntry(_, "cat/1.png", let reason) = error else { return false }
             return reason.contains("more than its declared 100 bytes")
+        }
+        #expect {
+            try unpack("encrypted.7z")
+        } throws: { error in
+            guard case ArchiveError.unsupported(_, "cat/1.png", let reason) = error else { return false }
+            return reason == "encrypted (password-protected)"
+        }
+        #expect {
+            try unpack("ppmd.7z")
+        } throws: { error in
+            guard case ArchiveError.unsupported(_, "cat/1.png", let reason) = error else { return false }
+            return reason.hasPrefix("compressed by PPMd, which synthd does not unpack")
+        }
+        #expect {
+            try unpack("arm.7z")
+        } throws: { error in
+            guard case ArchiveError.unsupported(_, "cat/1.png", let reason) = error else { return false }
+            return reason.hasPrefix("a chain of BCJ (ARM) and LZMA2")
         }
         #expect(throws: ArchiveError.noImages(archive: Self.fixtures + "no-images.zip")) { try unpack("no-images.zip") }
         #expect(throws: ArchiveError.noImages(archive: Self.fixtures + "competition.zip", archives: ["train.zip", "test.tar.xz"])) {
@@ -178,8 +201,10 @@ import Testing
         #expect(ArchiveFormat.of(name: ".zip") == nil)
         #expect(ArchiveFormat.of(name: "flowers.tar.xz")! == (.tarXZ, "flowers"))
         #expect(ArchiveFormat.of(name: "flowers.tbz2")! == (.tarBZip2, "flowers"))
-        #expect(ArchiveFormat.of(name: "flowers.7z") == nil)
-        #expect(ArchiveFormat.unreadReason(name: "flowers.7z")?.contains("7-Zip file") == true)
+        #expect(ArchiveFormat.of(name: "Flowers.7Z")! == (.sevenZip, "Flowers"))
+        #expect(ArchiveFormat.unreadReason(name: "flowers.7z") == nil)
+        #expect(ArchiveFormat.of(name: "flowers.rar") == nil)
+        #expect(ArchiveFormat.unreadReason(name: "flowers.rar")?.contains("RAR file") == true)
         #expect(ArchiveFormat.unreadReason(name: "photo.xz")?.contains("xz file") == true)
         #expect(ArchiveFormat.unreadReason(name: "flowers.zip") == nil)
     }
@@ -201,7 +226,7 @@ import Testing
     /// and never writes outside its destination.
     @Test func damagedArchives() throws {
         let names = ["flowers.zip", "zip64.zip", "two-members.tar.gz", "hostile.tar", "cp437.zip", "shoes.tar.xz", "shoes.tar.bz2", "shoes.tar.zst",
-                     "bzip2.zip", "lzma.zip"]
+                     "bzip2.zip", "lzma.zip", "shoes.7z", "lzma.7z", "deflate.7z"]
         let folder = try scratch()
         var outcomes = [0, 0]
         for (index, name) in names.enumerated() {

@@ -629,14 +629,14 @@ import Testing
         scheduler.handle(.strayFile(name: "shoes.zip"))
         scheduler.handle(.strayFile(name: "notes.txt"))
         scheduler.handle(.strayFile(name: "copying.part"))
-        scheduler.handle(.strayFile(name: "photos.7z"))
+        scheduler.handle(.strayFile(name: "photos.rar"))
         let stray = lines.all.filter { $0.contains("a file directly in the spool is not a dataset") }
         let unpackByHand = "unpack the archive into the spool as a folder, <dataset>/<class>/<images> (or set [watch] unpack_archives = true)"
         #expect(stray == [
             "warning \(configuration.spool)/old.tar.gz: a file directly in the spool is not a dataset; \(unpackByHand)",
             "warning \(configuration.spool)/shoes.zip: a file directly in the spool is not a dataset; \(unpackByHand)",
             "warning \(configuration.spool)/notes.txt: a file directly in the spool is not a dataset; a dataset is a folder of class folders of images, <dataset>/<class>/<images>",
-            "warning \(configuration.spool)/photos.7z: a file directly in the spool is not a dataset; a 7-Zip file, which synthd does not unpack (it unpacks .zip, .tar, .tar.gz, .tar.xz, .tar.zst and .tar.bz2): unpack it into the spool as a folder",
+            "warning \(configuration.spool)/photos.rar: a file directly in the spool is not a dataset; a RAR file, which synthd does not unpack (it unpacks .zip, .7z, .tar, .tar.gz, .tar.xz, .tar.zst and .tar.bz2): unpack it into the spool as a folder",
         ], "\(lines.all)")
         #expect(queued(scheduler).isEmpty)
     }
