@@ -63,6 +63,29 @@ write("encrypted.7z", {"cat/1.png": png(80)}, password="secret")
 write("ppmd.7z", {"cat/1.png": png(82)}, filters=[{"id": py7zr.FILTER_PPMD}])
 write("arm.7z", {"cat/1.png": png(83)}, filters=[{"id": py7zr.FILTER_ARM}, {"id": py7zr.FILTER_LZMA2}])
 
+# Archives 7-Zip itself wrote (Debian's p7zip-full: apt-get install p7zip-full), of a folder with
+# a symbolic link and a text file beside the images: its default (LZMA2, solid, the header
+# compressed), a plain header with a folder per file, and BCJ2 (refused: four streams).
+import shutil, subprocess, tempfile
+if shutil.which("7z"):
+    source = tempfile.mkdtemp()
+    files = {"cat/1.png": png(101, 8), "cat/2.png": png(102, 8), "dog/3.png": png(103, 8)}
+    for p, b in files.items():
+        os.makedirs(os.path.dirname(f"{source}/pets/{p}"), exist_ok=True)
+        with open(f"{source}/pets/{p}", "wb") as f:
+            f.write(b)
+    os.symlink("../cat/1.png", f"{source}/pets/dog/link.png")
+    with open(f"{source}/pets/notes.txt", "w") as f:
+        f.write("about the pets\n")
+    for name, switches in (("7zip-default.7z", []), ("7zip-plain-header.7z", ["-mhc=off", "-ms=off"]), ("7zip-bcj2.7z", ["-mf=BCJ2"])):
+        path = os.path.abspath(f"{out}/{name}")
+        if os.path.exists(path):
+            os.remove(path)
+        subprocess.run(["7z", "a", "-bd", "-snl", *switches, path, "pets"], cwd=source, check=True, stdout=subprocess.DEVNULL)
+        if name != "7zip-bcj2.7z":
+            expect(name, "pets", files, skipped=["pets/dog/link.png"])
+    shutil.rmtree(source)
+
 with open(f"{out}/expected-7z.json", "w") as f:
     json.dump(expected, f, indent=1, sort_keys=True)
     f.write("\n")

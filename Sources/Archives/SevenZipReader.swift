@@ -13,8 +13,7 @@ public final class SevenZipReader: ArchiveReader {
     /// The folder being unpacked, and how far: a solid folder is read once, front to back,
     /// whatever members the caller passes over.
     private var cursor: FolderCursor?
-    /// Counts the archive's bytes read (for `fractionRead`).
-    private var counted: UInt64 = 0
+    private let readAheadBytes: UInt64
 
     public static let signature: [UInt8] = [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]
     /// The most members, and the most bytes the header may take once unpacked: both are held
@@ -49,8 +48,11 @@ public final class SevenZipReader: ArchiveReader {
         try self.init(file: ArchiveFile(path: path))
     }
 
-    init(file: ArchiveFile) throws(ArchiveError) {
+    /// `readAheadBytes`: folders that unpack to this much or more are decoded ahead on a
+    /// thread of their own.
+    init(file: ArchiveFile, readAheadBytes: UInt64 = 4 << 20) throws(ArchiveError) {
         self.file = file
+        self.readAheadBytes = readAheadBytes
         (folders, members) = try Self.readHeader(file)
     }
 
@@ -74,8 +76,12 @@ public final class SevenZipReader: ArchiveReader {
         guard let chain = folder.chain else { throw .unsupported(archive: path, entry: name, reason: folder.refusal ?? "not unpacked") }
         if cursor == nil || cursor!.folder != f || cursor!.position > member.offset {
             let counter = CountingStream(FileRange(file, from: folder.packOffset, count: folder.packSize), total: folder.packSize)
-            cursor = FolderCursor(folder: f, stream: try Self.decoder(chain, counter, size: folder.unpackSize, archive: path, entry: name),
-                                  counter: counter, size: folder.unpackSize)
+            let decoded = try Self.decoder(chain, counter, size: folder.unpackSize, archive: path, entry: name)
+            // A large folder (a solid archive's one) is decoded on a thread of its own while
+            // its files are written, as a compressed tar is; a folder of one small file is not
+            // worth a thread.
+            let stream = folder.unpackSize >= readAheadBytes ? ReadAheadStream(decoded) : decoded
+            cursor = FolderCursor(folder: f, stream: stream, counter: counter, size: folder.unpackSize)
         }
         let cursor = cursor!
         try cursor.skip(to: member.offset, archive: path, entry: name)
@@ -407,7 +413,7 @@ struct HeaderReader {
         }
         guard chain.count == count, SevenZipReader.isUnpacked(chain) else {
             let names = (chain.count == count ? chain : coders).map { SevenZipReader.coderName($0.id) }.joined(separator: " and ")
-            let what = count == 1 ? "compressed by \(names)" : "a chain of \(names)"
+            let what = count == 1 ? "compressed by \(names)" : simple ? "a chain of \(names)" : "coders of several streams each (\(names))"
             return (nil, packed, sizes, output, what + ", which synthd does not unpack (it reads LZMA2, LZMA, Deflate, bzip2 and stored 7z folders, "
                 + "and x86 BCJ before LZMA2 or LZMA)")
         }

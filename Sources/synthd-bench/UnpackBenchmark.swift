@@ -3,12 +3,13 @@ import ArgumentParser
 import Foundation
 
 /// Times unpacking an archive as the daemon does it (`Unpacker`: images only, each member
-/// checked) against the system's own tool on the same file (`unzip` for a zip, `tar` for the
-/// rest), each into a fresh folder beside the archive (the same file system, as the spool).
+/// checked) against the system's own tool on the same file (`unzip` for a zip, `7z` for a 7z,
+/// `tar` for the rest), each into a fresh folder beside the archive (the same file system, as
+/// the spool).
 struct UnpackBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unpack",
-        abstract: "Time unpacking an archive as the daemon does, against unzip or tar on the same file.")
+        abstract: "Time unpacking an archive as the daemon does, against unzip, 7z or tar on the same file.")
 
     @Argument(help: "An archive the daemon unpacks: .zip, .7z, .tar, .tar.gz (.tgz), .tar.xz, .tar.zst or .tar.bz2.") var archive: String
     @Option(help: "Timed rounds (the median is printed).") var rounds = 3
@@ -20,8 +21,14 @@ struct UnpackBenchmark: ParsableCommand {
         let parent = (archive as NSString).deletingLastPathComponent
         let scratch = (parent.isEmpty ? "." : parent) + "/.synthd-bench-unpack.\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let tool = format == .zip ? ["/usr/bin/unzip", "-q", "-o", archive, "-d"] : ["/usr/bin/tar", "-xf", archive, "-C"]
-        let hasTool = FileManager.default.isExecutableFile(atPath: tool[0])
+        // The reference's command, given the folder to unpack into.
+        let tool: (String) -> [String] = switch format {
+        case .zip: { ["/usr/bin/unzip", "-q", "-o", archive, "-d", $0] }
+        case .sevenZip: { ["/usr/bin/7z", "x", "-y", "-bd", "-o" + $0, archive] }  // p7zip-full
+        default: { ["/usr/bin/tar", "-xf", archive, "-C", $0] }
+        }
+        let toolPath = tool(scratch)[0]
+        let hasTool = FileManager.default.isExecutableFile(atPath: toolPath)
         var ours: [Double] = [], theirs: [Double] = []
         var last: Unpacker.Result?
         for _ in 0..<rounds {
@@ -35,11 +42,12 @@ struct UnpackBenchmark: ParsableCommand {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
             start = monotonicSeconds()
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: tool[0])
-            process.arguments = Array(tool.dropFirst()) + [scratch]
+            process.executableURL = URL(fileURLWithPath: toolPath)
+            process.arguments = Array(tool(scratch).dropFirst())
+            process.standardOutput = FileHandle.nullDevice
             try process.run()
             process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw ValidationError("\(tool[0]) exited \(process.terminationStatus)") }
+            guard process.terminationStatus == 0 else { throw ValidationError("\(toolPath) exited \(process.terminationStatus)") }
             theirs.append(monotonicSeconds() - start)
         }
         let median = { (times: [Double]) in times.sorted()[times.count / 2] }
@@ -49,11 +57,11 @@ struct UnpackBenchmark: ParsableCommand {
         print(String(format: "synthd (images only, checked): %.2f s, %.0f files/s, %.0f MB/s", median(ours),
                      Double(result.files) / median(ours), megabytes / median(ours)))
         if hasTool {
-            let name = (tool[0] as NSString).lastPathComponent
+            let name = (toolPath as NSString).lastPathComponent
             print(String(format: "%@ (everything):%@ %.2f s (synthd %.2fx its speed)", name, String(repeating: " ", count: max(0, 18 - name.count)),
                          median(theirs), median(theirs) / median(ours)))
         } else {
-            print("\(tool[0]) not found: no reference")
+            print("\(toolPath) not found: no reference")
         }
     }
 }
