@@ -7,26 +7,17 @@ CRC-32), the dataset root, and the members it should report skipped.
     /tmp/pv/bin/pip install py7zr   # PyPI; for fixtures only
     /tmp/pv/bin/python scripts/make_7z_fixtures.py Tests/ArchivesTests/Fixtures
 """
-import json, os, sys, zlib
+import json, os, sys
 import py7zr
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from archive_fixture_support import png, expect as expect_in
 out = sys.argv[1]
 expected = {}
 
 
-def png(seed, size=4):
-    """A small grey PNG whose pixels depend on seed (as make_archive_fixtures.py makes them)."""
-    import struct
-    raw = b"".join(b"\0" + bytes((seed * 37 + x * 11 + y * 5) % 256 for x in range(size)) for y in range(size))
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
 def expect(name, root, files, skipped=()):
-    expected[name] = {"root": root, "files": {p: zlib.crc32(b) for p, b in files.items()}, "skipped": sorted(skipped)}
+    expect_in(expected, name, root, files, skipped)
 
 
 def write(name, members, **options):

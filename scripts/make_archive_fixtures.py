@@ -10,6 +10,9 @@ dataset root's name relative to the destination, and the members it should repor
 """
 import io, json, os, struct, sys, tarfile, time, zipfile, zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from archive_fixture_support import png, expect as expect_in
+
 # zipfile stamps members with the time of writing: a fixed time keeps the fixtures' bytes the
 # same from one run of this script to the next.
 time.time = lambda: 1796342400.0
@@ -18,18 +21,9 @@ out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 
 
-def png(seed, size=4):
-    """A small grey PNG whose pixels depend on seed (each file's bytes differ)."""
-    raw = b"".join(b"\0" + bytes((seed * 37 + x * 11 + y * 5) % 256 for x in range(size)) for y in range(size))
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
 expected = {}
 def expect(name, root, files, skipped=()):
-    expected[name] = {"root": root, "files": {p: zlib.crc32(b) for p, b in files.items()}, "skipped": sorted(skipped)}
+    expect_in(expected, name, root, files, skipped)
 
 # A Mac-made zip of a folder: the classes one level down, resource forks, a README, folders listed.
 files = {"daisy/a.png": png(1), "daisy/b.png": png(2), "rose/c.png": png(3), "rose/deep/d.png": png(4)}

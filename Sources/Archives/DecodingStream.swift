@@ -91,12 +91,7 @@ final class XZCodec: StreamCodec {
     deinit { lzma_end(&stream) }
 
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Result<(taken: Int, given: Int, ended: Bool), CodecFailure> {
-        stream.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.avail_in = input.count
-        stream.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        stream.avail_out = output.count
-        let code = lzma_code(&stream, input.isEmpty ? LZMA_FINISH : LZMA_RUN)
-        let step = (taken: input.count - stream.avail_in, given: output.count - stream.avail_out, ended: code == LZMA_STREAM_END)
+        let (code, step) = lzmaStep(&stream, input, output, action: input.isEmpty ? LZMA_FINISH : LZMA_RUN)
         switch code {
         case LZMA_OK, LZMA_STREAM_END, LZMA_BUF_ERROR: return .success(step)
         case LZMA_MEMLIMIT_ERROR: return .failure(CodecFailure(reason: "it asks for more than 1 GiB to decode"))
@@ -137,12 +132,7 @@ final class RawLZMACodec: StreamCodec {
     deinit { lzma_end(&stream) }
 
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Result<(taken: Int, given: Int, ended: Bool), CodecFailure> {
-        stream.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        stream.avail_in = input.count
-        stream.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        stream.avail_out = output.count
-        let code = lzma_code(&stream, LZMA_RUN)
-        let step = (taken: input.count - stream.avail_in, given: output.count - stream.avail_out, ended: code == LZMA_STREAM_END)
+        let (code, step) = lzmaStep(&stream, input, output, action: LZMA_RUN)
         switch code {
         case LZMA_OK, LZMA_STREAM_END, LZMA_BUF_ERROR: return .success(step)
         case LZMA_DATA_ERROR: return .failure(CodecFailure(reason: "invalid data"))
@@ -152,6 +142,18 @@ final class RawLZMACodec: StreamCodec {
 
     /// One stream only: what follows it is not LZMA.
     func restart() -> Bool { false }
+}
+
+/// One `lzma_code` call of `stream` from `input` into `output`: its code, the bytes taken and
+/// given, and whether the stream ended.
+private func lzmaStep(_ stream: inout lzma_stream, _ input: UnsafeRawBufferPointer, _ output: UnsafeMutableRawBufferPointer,
+                      action: lzma_action) -> (lzma_ret, (taken: Int, given: Int, ended: Bool)) {
+    stream.next_in = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
+    stream.avail_in = input.count
+    stream.next_out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    stream.avail_out = output.count
+    let code = lzma_code(&stream, action)
+    return (code, (taken: input.count - stream.avail_in, given: output.count - stream.avail_out, ended: code == LZMA_STREAM_END))
 }
 
 /// Zstandard frames through libzstd.

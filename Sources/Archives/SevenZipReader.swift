@@ -90,7 +90,9 @@ public final class SevenZipReader: ArchiveReader {
         return CheckedStream(slice, size: member.entry.size, crc: crc, archive: path, entry: name)
     }
 
-    static let x86: [UInt8] = [0x03, 0x03, 0x01, 0x03], lzma: [UInt8] = [0x03, 0x01, 0x01], lzma2: [UInt8] = [0x21]
+    /// The coder ids `decoder` knows (7-Zip's Methods.txt).
+    static let copy: [UInt8] = [0x00], lzma2: [UInt8] = [0x21], lzma: [UInt8] = [0x03, 0x01, 0x01], deflate: [UInt8] = [0x04, 0x01, 0x08],
+               bzip2: [UInt8] = [0x04, 0x02, 0x02], x86: [UInt8] = [0x03, 0x03, 0x01, 0x03]
 
     /// The stream of a folder's output from its packed bytes (`isUnpacked(chain)`).
     static func decoder(_ chain: [Coder], _ packed: any ByteStream, size: UInt64, archive: String, entry: String) throws(ArchiveError) -> any ByteStream {
@@ -101,11 +103,12 @@ public final class SevenZipReader: ArchiveReader {
                 return DecodingStream(packed, codec: codec, archive: archive, entry: entry)
             }
             switch coder.id {
-            case [0x00]: return packed
-            case [0x21]: return DecodingStream(packed, codec: try RawLZMACodec(properties: coder.properties, size: size, lzma2: true), archive: archive, entry: entry)
-            case [0x03, 0x01, 0x01]: return DecodingStream(packed, codec: try RawLZMACodec(properties: coder.properties, size: size), archive: archive, entry: entry)
-            case [0x04, 0x01, 0x08]: return try InflatingStream(packed, wrapper: .raw, archive: archive, entry: entry)
-            case [0x04, 0x02, 0x02]: return DecodingStream(packed, codec: try BZip2Codec(), archive: archive, entry: entry)
+            case copy: return packed
+            case lzma2, lzma:
+                let codec = try RawLZMACodec(properties: coder.properties, size: size, lzma2: coder.id == lzma2)
+                return DecodingStream(packed, codec: codec, archive: archive, entry: entry)
+            case deflate: return try InflatingStream(packed, wrapper: .raw, archive: archive, entry: entry)
+            case bzip2: return DecodingStream(packed, codec: try BZip2Codec(), archive: archive, entry: entry)
             default: throw ArchiveError.unsupported(archive: archive, entry: entry, reason: "compressed by \(coderName(coder.id))")
             }
         } catch let failure as CodecFailure {
@@ -121,7 +124,7 @@ public final class SevenZipReader: ArchiveReader {
     /// properties) after LZMA or LZMA2.
     static func isUnpacked(_ chain: [Coder]) -> Bool {
         if chain.count == 2 { return chain[0] == Coder(id: x86, properties: []) && [lzma, lzma2].contains(chain[1].id) }
-        return chain.count == 1 && [[0x00], lzma2, lzma, [0x04, 0x01, 0x08], [0x04, 0x02, 0x02]].contains(chain[0].id)
+        return chain.count == 1 && [copy, lzma2, lzma, deflate, bzip2].contains(chain[0].id)
     }
 
     static func coderName(_ id: [UInt8]) -> String {

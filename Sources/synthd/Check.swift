@@ -38,11 +38,15 @@ struct Check: ParsableCommand {
             FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
             throw ExitCode(Configuration.Error.exitStatus)
         }
+        // A dataset in the daemon's spool is read as the daemon reads it: links out of the spool not followed.
+        let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
+        let spool = resolved(base.spool), inSpool = resolved(folder).hasPrefix(spool.hasSuffix("/") ? spool : spool + "/")
         let started = Moment.now
         let progress = ProgressLine()
         let check: DatasetCheck
         do {
-            check = try DatasetCheck.of(folder, settings: settings, control: TrainingSet.LoadControl(progress: { read, total in
+            check = try DatasetCheck.of(folder, settings: settings, confinedTo: inSpool ? base.spool : nil,
+                                        control: TrainingSet.LoadControl(progress: { read, total in
                 guard read < total else { return }
                 progress.update(fraction: Double(read) / Double(total), remaining: started.secondsAgo * Double(total - read) / Double(read),
                                 text: "reading images: \(read) of \(total)")

@@ -255,6 +255,16 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let unusable = try SynthdProcess.run(["check", data + "/junk"])
         #expect(unusable.status == 65 && unusable.output.contains("the daemon would not train it: \(data)/junk: no readable images"),
                 "\(unusable)")
+        // In the daemon's spool, a link out of it is not followed, as the daemon does not follow it.
+        let outside = try temporaryFolder("outside")
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try makeDataset(outside, classes: ["cat": 1])
+        try FileManager.default.createSymbolicLink(atPath: data + "/pets/cat/far.png", withDestinationPath: outside + "/cat/0.png")
+        try "[paths]\nspool = \"\(data)\"\n".write(toFile: data + "/daemon.toml", atomically: true, encoding: .utf8)
+        let confined = try SynthdProcess.run(["check", data + "/pets", "--config", data + "/daemon.toml"])
+        #expect(confined.status == 0 && confined.output.contains("far.png: a symbolic link that leads out of"), "\(confined.output)")
+        let anywhere = try SynthdProcess.run(["check", data + "/pets"])
+        #expect(anywhere.output.contains("7 images in 2 classes") && !anywhere.output.contains("far.png"), "\(anywhere.output)")
         try "[training]\nminutess = 3\n".write(toFile: data + "/pets/synthd.toml", atomically: true, encoding: .utf8)
         let misspelt = try SynthdProcess.run(["check", data + "/pets"])
         #expect(misspelt.status == 78 && misspelt.output.contains("\(data)/pets/synthd.toml"), "\(misspelt)")

@@ -40,13 +40,14 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
     public var readSeconds: Double
 
     /// Reads `folder` with `settings` (the daemon's configuration with the dataset's own
-    /// `synthd.toml` over it). Throws what a training job would fail with: no readable images,
-    /// more than fit in memory, a folder that cannot be read.
-    public static func of(_ folder: String, settings: Configuration, memory: MemoryLimit? = .current(),
+    /// `synthd.toml` over it); symbolic links that lead out of `confinement` are not followed
+    /// (the daemon passes its spool). Throws what a training job would fail with: no readable
+    /// images, more than fit in memory, a folder that cannot be read.
+    public static func of(_ folder: String, settings: Configuration, confinedTo confinement: String? = nil, memory: MemoryLimit? = .current(),
                           control: TrainingSet.LoadControl = TrainingSet.LoadControl()) throws(TrainingSet.Error) -> DatasetCheck {
         let started = Moment.now
         let set = try TrainingSet.load(folder, resolution: settings.resolution, limits: settings.imageLimits,
-                                       memory: memory, control: control)
+                                       confinedTo: confinement, memory: memory, control: control)
         let counts = set.classCounts
         let plan = GenerationPlan(settings: settings, real: counts)
         let written = settings.maxShortSide > 0
