@@ -61,7 +61,7 @@ struct Wait: ParsableCommand {
         }
         let cluster = configuration.isClustered ? try ClusterConnection.open(configuration) : nil
         let output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
-        var waiting = datasets.isEmpty ? everyDataset(in: configuration.spool) : datasets.reduce(into: [String]()) { names, name in
+        var waiting = datasets.isEmpty ? try everyDataset(configuration, cluster: cluster) : datasets.reduce(into: [String]()) { names, name in
             if !names.contains(name) { names.append(name) }
         }
         guard !waiting.isEmpty else {
@@ -160,9 +160,15 @@ struct Wait: ParsableCommand {
 
     /// The spool's dataset folders for a wait without names, less those without a single image
     /// file (an empty folder, one of notes), said once: such a folder would be waited for until
-    /// someone filled it. One whose files synthd cannot use stays, to be said as failed.
-    func everyDataset(in spool: String) -> [String] {
-        Self.datasetFolders(in: spool).filter { name in
+    /// someone filled it. One whose files synthd cannot use stays, to be said as failed. Only
+    /// folders the daemon has no record of, or holds as waiting, are scanned to tell: a spool of
+    /// hundreds of trained datasets is not read through before the wait begins.
+    func everyDataset(_ configuration: Configuration, cluster: ClusterDatabase?) throws -> [String] {
+        let spool = configuration.spool
+        return try Self.datasetFolders(in: spool).filter { name in
+            let runtime = try cluster.map { try ClusterRuntime(database: $0).load(name) }
+                ?? RuntimeStore.read(configuration.state + "/datasets/" + name + "/daemon.json")
+            if let runtime, runtime.phase != .waiting { return true }
             guard let fingerprint = try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool),
                   fingerprint.images == 0, fingerprint.whyNoImages == nil else { return true }
             if !quiet { say("synthd: \(name): no images in it; not waited for (name it to wait for images to come)") }
