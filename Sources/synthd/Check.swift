@@ -45,7 +45,8 @@ struct Check: ParsableCommand {
         let progress = ProgressLine()
         let check: DatasetCheck
         do {
-            check = try DatasetCheck.of(folder, settings: settings, confinedTo: inSpool ? base.spool : nil,
+            check = try DatasetCheck.of(folder, settings: settings, existing: inSpool ? existing(folder, base: base, settings: settings) : nil,
+                                        confinedTo: inSpool ? base.spool : nil,
                                         control: TrainingSet.LoadControl(progress: { read, total in
                 guard read < total else { return }
                 progress.update(fraction: Double(read) / Double(total), remaining: started.secondsAgo * Double(total - read) / Double(read),
@@ -64,5 +65,19 @@ struct Check: ParsableCommand {
         } else {
             print(check.summary())
         }
+    }
+
+    /// The daemon's model of a dataset directly in its spool, as its state folder has it; nil
+    /// for a dataset it has none of (or one deeper in the spool).
+    func existing(_ folder: String, base: Configuration, settings: Configuration) -> DatasetCheck.Existing? {
+        let name = (folder as NSString).lastPathComponent
+        let stateFolder = base.state + "/datasets/" + name
+        guard (URL(fileURLWithPath: folder).resolvingSymlinksInPath().deletingLastPathComponent().path
+                == URL(fileURLWithPath: base.spool).resolvingSymlinksInPath().path),
+              let state = try? StateFolder(stateFolder), let record = try? state.readRecord() else { return nil }
+        let trained = RuntimeStore.read(stateFolder + "/daemon.json")?.trainedFingerprint
+        let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value
+        return DatasetCheck.Existing(record: record, changes: ModelChange.asked(by: settings, over: base, of: record),
+                                     trainedOnTheseFiles: trained != nil && trained == now)
     }
 }

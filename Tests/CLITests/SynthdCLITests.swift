@@ -260,9 +260,15 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         defer { try? FileManager.default.removeItem(atPath: outside) }
         try makeDataset(outside, classes: ["cat": 1])
         try FileManager.default.createSymbolicLink(atPath: data + "/pets/cat/far.png", withDestinationPath: outside + "/cat/0.png")
-        try "[paths]\nspool = \"\(data)\"\n".write(toFile: data + "/daemon.toml", atomically: true, encoding: .utf8)
+        try "[paths]\nspool = \"\(data)\"\nstate = \"\(data)/.state\"\n".write(toFile: data + "/daemon.toml", atomically: true, encoding: .utf8)
         let confined = try SynthdProcess.run(["check", data + "/pets", "--config", data + "/daemon.toml"])
         #expect(confined.status == 0 && confined.output.contains("far.png: a symbolic link that leads out of"), "\(confined.output)")
+        #expect(confined.output.contains("model: a new 32x32 class-conditional GAN"), "\(confined.output)")
+        // With a model in the daemon's state folder for it: fine-tuned, not made anew.
+        let trained = try SynthdProcess.run(["train", data + "/pets", "--state", data + "/.state/datasets/pets", "--steps", "2", "--batch", "4"])
+        #expect(trained.status == 0, "\(trained.output)")
+        let again = try SynthdProcess.run(["check", data + "/pets", "--config", data + "/daemon.toml"])
+        #expect(again.output.contains("model: the daemon's 32x32 model of 2 steps: a fine-tuning round of 5m00s"), "\(again.output)")
         let anywhere = try SynthdProcess.run(["check", data + "/pets"])
         #expect(anywhere.output.contains("7 images in 2 classes") && !anywhere.output.contains("far.png"), "\(anywhere.output)")
         try "[training]\nminutess = 3\n".write(toFile: data + "/pets/synthd.toml", atomically: true, encoding: .utf8)

@@ -60,6 +60,29 @@ import Testing
         #expect(limited.rejected.count == 1 && limited.rejected[0].path == root + "/tall/0.png", "\(limited.rejected)")
     }
 
+    /// With the daemon's model of the dataset: nothing to train when it was trained on these
+    /// files; a fine-tuning round, read at the model's resolution with its classes first, when
+    /// images or classes were added; a new model when the dataset's synthd.toml asks for one.
+    @Test func theDaemonsModelIsFineTunedOrLeftAsItIs() throws {
+        try addImages("boot", count: 4)
+        try addImages("sandal", count: 2)
+        var made = ModelConfiguration(classes: 2, resolution: 64)
+        made.classConditionalNorm = true
+        let record = ModelRecord(configuration: made, classes: ["sandal", "boot"], mode: .grey, imageWidth: 28, imageHeight: 28,
+                                 steps: 500, imagesAtLastRun: 5, options: TrainingOptions())
+        let settings = Configuration()
+        let trained = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: [], trainedOnTheseFiles: true))
+        #expect(trained.model == "the daemon's 64x64 model of 500 steps, trained on these files: nothing to train")
+        try addImages("coat", count: 1)
+        let added = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: [], trainedOnTheseFiles: false))
+        #expect(added.model == "the daemon's 64x64 model of 500 steps: a fine-tuning round of 5m00s (1 new class, +2 images)", "\(added.model)")
+        #expect(added.trainingBytes == 7 * 64 * 64, "read at the model's 64 x 64")
+        let asked = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: ["resolution 32 (the model's: 64)"],
+                                                                                  trainedOnTheseFiles: false))
+        #expect(asked.model.hasPrefix("a new 32x32 class-conditional GAN") && asked.trainingBytes == 7 * 32 * 32)
+        #expect(asked.model.hasSuffix("(synthd.toml asks for a new model: resolution 32 (the model's: 64); the daemon's model of 500 steps is kept aside)"))
+    }
+
     /// What a job would fail with, the check fails with: here no readable images.
     @Test func aDatasetTheDaemonWouldNotTrainIsAnError() throws {
         try FileManager.default.createDirectory(atPath: root + "/cat", withIntermediateDirectories: true)

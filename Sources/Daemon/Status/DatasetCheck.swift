@@ -26,7 +26,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
     public var emptyClasses: [String]
     /// `TrainingSet.advice`: the layout, photos stored turned.
     public var advice: [String]
-    /// The model a first training makes, in words.
+    /// What a training job would do with the model, in words: make a new one (and for how
+    /// long), fine-tune the daemon's (for how long), or nothing (trained on these files).
     public var model: String
     public var trainingMinutes: Double
     public var fineTuneMinutes: Double
@@ -39,14 +40,34 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
     public var trainingBytes: Int
     public var readSeconds: Double
 
+    /// The daemon's model of a dataset in its spool, and what it knows of it.
+    public struct Existing: Sendable {
+        public var record: ModelRecord
+        /// `ModelChange.asked`: what the dataset's synthd.toml asks for that the model was not
+        /// made with (a job then makes a new model).
+        public var changes: [String]
+        /// Whether the daemon's last training read these very files (its trained fingerprint
+        /// is the folder's now): nothing to train.
+        public var trainedOnTheseFiles: Bool
+
+        public init(record: ModelRecord, changes: [String], trainedOnTheseFiles: Bool) {
+            (self.record, self.changes, self.trainedOnTheseFiles) = (record, changes, trainedOnTheseFiles)
+        }
+    }
+
     /// Reads `folder` with `settings` (the daemon's configuration with the dataset's own
     /// `synthd.toml` over it); symbolic links that lead out of `confinement` are not followed
-    /// (the daemon passes its spool). Throws what a training job would fail with: no readable
-    /// images, more than fit in memory, a folder that cannot be read.
-    public static func of(_ folder: String, settings: Configuration, confinedTo confinement: String? = nil, memory: MemoryLimit? = .current(),
+    /// (the daemon passes its spool). `existing`: the daemon's model of it, which a job
+    /// fine-tunes (read at its resolution, its classes first) unless the settings ask for a
+    /// new one. Throws what a training job would fail with: no readable images, more than fit
+    /// in memory, a folder that cannot be read.
+    public static func of(_ folder: String, settings: Configuration, existing: Existing? = nil, confinedTo confinement: String? = nil,
+                          memory: MemoryLimit? = .current(),
                           control: TrainingSet.LoadControl = TrainingSet.LoadControl()) throws(TrainingSet.Error) -> DatasetCheck {
         let started = Moment.now
-        let set = try TrainingSet.load(folder, resolution: settings.resolution, limits: settings.imageLimits,
+        let kept = existing.flatMap { $0.changes.isEmpty ? $0.record : nil }
+        let set = try TrainingSet.load(folder, classMap: ClassMap(names: kept?.classes ?? []),
+                                       resolution: kept?.configuration.resolution ?? settings.resolution, limits: settings.imageLimits,
                                        confinedTo: confinement, memory: memory, control: control)
         let counts = set.classCounts
         let plan = GenerationPlan(settings: settings, real: counts)
@@ -60,6 +81,23 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         case .on: "DiffAugment"
         case .off: "no augmentation"
         }
+        let budgets = "\(DatasetStatus.duration(settings.trainingMinutes * 60)) of training, then "
+            + "\(DatasetStatus.duration(settings.fineTuneMinutes * 60)) a fine-tuning round when images or classes are added"
+        var model = "a new \(set.resolution)x\(set.resolution) class-conditional GAN, batch \(settings.batch), \(augmentation)"
+            + (settings.holdOut ? ", about one image in ten held out to choose the checkpoint" : "") + "; " + budgets
+        if let existing, let kept {
+            let r = kept.configuration.resolution
+            let classes = set.classMap.count - kept.classes.count, images = set.count - kept.imagesAtLastRun
+            let added = [classes > 0 ? "\(classes) new class\(classes == 1 ? "" : "es")" : nil,
+                         images != 0 ? "\(images > 0 ? "+" : "")\(images) images" : nil].compactMap { $0 }
+            model = "the daemon's \(r)x\(r) model of \(kept.steps) steps"
+                + (existing.trainedOnTheseFiles ? ", trained on these files: nothing to train"
+                    : ": a fine-tuning round of \(DatasetStatus.duration(settings.fineTuneMinutes * 60))"
+                        + (added.isEmpty ? "" : " (\(added.joined(separator: ", ")))"))
+        } else if let existing {
+            model += " (synthd.toml asks for a new model: \(existing.changes.joined(separator: ", ")); "
+                + "the daemon's model of \(existing.record.steps) steps is kept aside)"
+        }
         let refused = plan.total > settings.maxImagesPerDataset
             ? "\(plan.total) images are over the daemon's cap of \(settings.maxImagesPerDataset) a generation (max_images_per_dataset)" : nil
         return DatasetCheck(
@@ -68,8 +106,7 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
                 .map { ClassLine(name: set.classMap.names[$0], images: counts[$0], synthetic: plan.counts[$0]) },
             images: set.count, colour: set.mode == .rgb, writtenWidth: written.0, writtenHeight: written.1,
             rejected: set.rejected, emptyClasses: set.emptyClasses, advice: set.advice,
-            model: "a new \(set.resolution)x\(set.resolution) class-conditional GAN, batch \(settings.batch), \(augmentation)"
-                + (settings.holdOut ? ", about one image in ten held out to choose the checkpoint" : ""),
+            model: model,
             trainingMinutes: settings.trainingMinutes, fineTuneMinutes: settings.fineTuneMinutes,
             generationRule: plan.rule, synthetic: plan.total, generationRefused: refused,
             trainingBytes: set.pixels.count, readSeconds: started.secondsAgo)
@@ -92,8 +129,7 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         for reason in listed.reasons { lines.append("    " + LineLogHandler.oneLine(reason)) }
         if listed.unnamed > 0 { lines.append("    and \(listed.unnamed) more (--json lists every one)") }
         for line in advice { lines.append("  warning: " + LineLogHandler.oneLine(line)) }
-        lines.append("  model: \(model); \(DatasetStatus.duration(trainingMinutes * 60)) of training, then "
-                     + "\(DatasetStatus.duration(fineTuneMinutes * 60)) a fine-tuning round when images or classes are added")
+        lines.append("  model: \(model)")
         lines.append("  memory: \(MemoryLimit.gibibytes(trainingBytes)) of images while it trains")
         lines.append("  outputs: \(synthetic) synthetic images at \(writtenWidth)x\(writtenHeight) (\(generationRule))")
         if let generationRefused { lines.append("  warning: the first generation would be refused: \(generationRefused)") }
