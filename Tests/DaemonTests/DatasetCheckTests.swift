@@ -77,6 +77,7 @@ import Testing
         let added = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: [], trainedOnTheseFiles: false))
         #expect(added.model == "the daemon's 64x64 model of 500 steps: a fine-tuning round of 5m00s (1 new class, +2 images)", "\(added.model)")
         #expect(added.trainingBytes == 7 * 64 * 64, "read at the model's 64 x 64")
+        #expect(added.classes.map(\.name) == ["boot", "coat", "sandal"], "by name, not in the model's order")
         let asked = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: ["resolution 32 (the model's: 64)"],
                                                                                   trainedOnTheseFiles: false))
         #expect(asked.model.hasPrefix("a new 32x32 class-conditional GAN") && asked.trainingBytes == 7 * 32 * 32)

@@ -103,7 +103,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         return DatasetCheck(
             dataset: folder,
             classes: set.classMap.names.indices.filter { counts[$0] > 0 }
-                .map { ClassLine(name: set.classMap.names[$0], images: counts[$0], synthetic: plan.counts[$0]) },
+                .map { ClassLine(name: set.classMap.names[$0], images: counts[$0], synthetic: plan.counts[$0]) }
+                .sorted { $0.name < $1.name },  // a model's classes come in its order, new ones after
             images: set.count, colour: set.mode == .rgb, writtenWidth: written.0, writtenHeight: written.1,
             rejected: set.rejected, emptyClasses: set.emptyClasses, advice: set.advice,
             model: model,
