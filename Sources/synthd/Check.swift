@@ -38,14 +38,17 @@ struct Check: ParsableCommand {
             FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
             throw ExitCode(Configuration.Error.exitStatus)
         }
-        // A dataset in the daemon's spool is read as the daemon reads it: links out of the spool not followed.
-        let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().path }
-        let spool = resolved(base.spool), inSpool = resolved(folder).hasPrefix(spool.hasSuffix("/") ? spool : spool + "/")
+        // A dataset in the daemon's spool is read as the daemon reads it: links out of the spool
+        // not followed, and its model (a dataset directly in it) fine-tuned, not made anew.
+        let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath() }
+        let spool = resolved(base.spool).path, place = resolved(folder)
+        let inSpool = place.path.hasPrefix(spool.hasSuffix("/") ? spool : spool + "/")
+        let directlyInSpool = place.deletingLastPathComponent().path == spool
         let started = Moment.now
         let progress = ProgressLine()
         let check: DatasetCheck
         do {
-            check = try DatasetCheck.of(folder, settings: settings, existing: inSpool ? existing(folder, base: base, settings: settings) : nil,
+            check = try DatasetCheck.of(folder, settings: settings, existing: directlyInSpool ? existing(folder, base: base, settings: settings) : nil,
                                         confinedTo: inSpool ? base.spool : nil,
                                         control: TrainingSet.LoadControl(progress: { read, total in
                 guard read < total else { return }
@@ -68,13 +71,10 @@ struct Check: ParsableCommand {
     }
 
     /// The daemon's model of a dataset directly in its spool, as its state folder has it; nil
-    /// for a dataset it has none of (or one deeper in the spool).
+    /// for a dataset it has none of.
     func existing(_ folder: String, base: Configuration, settings: Configuration) -> DatasetCheck.Existing? {
-        let name = (folder as NSString).lastPathComponent
-        let stateFolder = base.state + "/datasets/" + name
-        guard (URL(fileURLWithPath: folder).resolvingSymlinksInPath().deletingLastPathComponent().path
-                == URL(fileURLWithPath: base.spool).resolvingSymlinksInPath().path),
-              let state = try? StateFolder(stateFolder), let record = try? state.readRecord() else { return nil }
+        let stateFolder = base.state + "/datasets/" + (folder as NSString).lastPathComponent
+        guard let state = try? StateFolder(stateFolder), let record = try? state.readRecord() else { return nil }
         let trained = RuntimeStore.read(stateFolder + "/daemon.json")?.trainedFingerprint
         let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value
         return DatasetCheck.Existing(record: record, changes: ModelChange.asked(by: settings, over: base, of: record),
