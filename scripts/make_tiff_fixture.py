@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Makes the TIFF fixtures of Tests/ImagingTests/Fixtures (tiff-*.tif), each with the image it
 is checked against (TIFFTests): Pillow's reading of it converted to RGB or L (the independent
-reference) where Pillow and synthd agree, and otherwise the expected pixels computed here:
-alpha composited over black (Pillow's convert drops it), 16-bit samples scaled to 8 bits
-(Pillow clips them at 255). Needs Pillow (python3 -m venv /tmp/pv && /tmp/pv/bin/pip install pillow).
+reference) where Pillow and synthd agree (alpha too: both drop it, keeping the colours stored
+under it, and a colour premultiplied by an associated alpha is divided back), and otherwise the
+expected pixels computed here: 16-bit samples scaled to 8 bits (Pillow clips them at 255). Needs Pillow (python3 -m venv /tmp/pv && /tmp/pv/bin/pip install pillow).
 """
 import os
 import struct
@@ -62,25 +62,46 @@ rgb.save(path("tiff-two-pages-16x12.tif"), save_all=True, append_images=[second]
 pillow_reference("tiff-two-pages-16x12.tif", "RGB")
 
 
-def over_black(image):
-    """RGB(A) or LA composited over black, rounded as synthd rounds: (v * a + 127) // 255."""
-    bands = image.split()
-    alpha = bands[-1].tobytes()
-    composited = []
-    for band in bands[:-1]:
-        values = bytes((v * a + 127) // 255 for v, a in zip(band.tobytes(), alpha))
-        composited.append(Image.frombytes("L", image.size, values))
-    return Image.merge("RGB" if len(composited) == 3 else "L", composited)
+def with_extra_samples(name, kind):
+    """The TIFF `name` with its ExtraSamples tag (338) set to `kind`, in place: Pillow writes
+    only unassociated alpha (2); 1 is associated (premultiplied) alpha, 0 an unspecified sample."""
+    data = bytearray(open(path(name), "rb").read())
+    directory = struct.unpack_from("<I", data, 4)[0]
+    for entry in range(struct.unpack_from("<H", data, directory)[0]):
+        at = directory + 2 + 12 * entry
+        if struct.unpack_from("<H", data, at)[0] == 338:
+            struct.pack_into("<H", data, at + 8, kind)
+            open(path(name), "wb").write(data)
+            return
+    raise SystemExit(name + ": no ExtraSamples tag")
 
 
 rgba().save(path("tiff-rgba-16x12.tif"))
 assert Image.open(path("tiff-rgba-16x12.tif")).mode == "RGBA"
-over_black(rgba()).save(path("tiff-rgba-16x12-over-black.png"))
+pillow_reference("tiff-rgba-16x12.tif", "RGB")
 
 la = rgba().convert("LA")
 la.save(path("tiff-la-16x12.tif"))
 assert Image.open(path("tiff-la-16x12.tif")).mode == "LA"
-over_black(la).save(path("tiff-la-16x12-over-black.png"))
+pillow_reference("tiff-la-16x12.tif", "L")
+
+# Associated alpha: the colours stored premultiplied (each at most its alpha), which Pillow
+# divides back when it loads them.
+premultiplied = Image.new("RGBA", (16, 12))
+for y in range(12):
+    for x in range(16):
+        a = (x * 16 + y * 5) % 256
+        premultiplied.putpixel((x, y), (x * 15 * a // 255, y * 20 * a // 255, (x * 7 + y * 9) % 256 * a // 255, a))
+premultiplied.save(path("tiff-rgba-associated-16x12.tif"))
+with_extra_samples("tiff-rgba-associated-16x12.tif", 1)
+assert Image.open(path("tiff-rgba-associated-16x12.tif")).mode == "RGBA"
+pillow_reference("tiff-rgba-associated-16x12.tif", "RGB")
+
+# An unspecified fourth sample: not alpha (Pillow reads RGBX).
+rgba().save(path("tiff-rgbx-16x12.tif"))
+with_extra_samples("tiff-rgbx-16x12.tif", 0)
+assert Image.open(path("tiff-rgbx-16x12.tif")).mode == "RGB"
+pillow_reference("tiff-rgbx-16x12.tif", "RGB")
 
 # 16-bit grey, as microscopes write: the expected image is each sample scaled to 8 bits.
 values = [(x * 4111 + y * 2999) % 65536 for y in range(12) for x in range(16)]

@@ -51,6 +51,21 @@ static inline int synthd_tiff_describe(TIFF *tiff, uint32_t *width, uint32_t *he
     return 1;
 }
 
+/* Has libtiff's RGBA interface read an unassociated alpha as associated, which it copies as
+   stored instead of multiplying the colour by it: the stored colours are what Pillow reads.
+   Only the directory in memory changes (the file is opened read-only). */
+static inline void synthd_tiff_read_alpha_as_associated(TIFF *tiff) {
+    uint16_t count = 0;
+    uint16_t *kinds = NULL;
+    if (!TIFFGetField(tiff, TIFFTAG_EXTRASAMPLES, &count, &kinds) || count == 0 || !kinds) return;
+    if (kinds[0] != EXTRASAMPLE_UNASSALPHA) return;
+    uint16_t changed[8];
+    if (count > 8) return;
+    for (uint16_t i = 0; i < count; i++) changed[i] = kinds[i];
+    changed[0] = EXTRASAMPLE_ASSOCALPHA;
+    TIFFSetField(tiff, TIFFTAG_EXTRASAMPLES, count, changed);
+}
+
 /* The Orientation tag (1-8; 1 when absent): how the stored rows and columns are shown. */
 static inline uint16_t synthd_tiff_orientation(TIFF *tiff) {
     uint16_t orientation = ORIENTATION_TOPLEFT;

@@ -161,7 +161,7 @@ public final class TrainingSet: @unchecked Sendable {
                         // reduced ones to weigh the blocks their edges cut (JPEGTests).
                         let decoded = try ImageFile.read(path: paths[i], limits: limits, reducedTo: 4 * r)
                         return FittedImage(decoded.image, width: decoded.width, height: decoded.height, resolution: r, fitting: fitting,
-                                           orientation: decoded.orientation)
+                                           orientation: decoded.orientation, transparent: decoded.transparent)
                     }
                 } }
             }
@@ -172,11 +172,13 @@ public final class TrainingSet: @unchecked Sendable {
         var rejected = scan.skipped.map { RejectedFile(path: $0.path, reason: "\($0.path): \($0.reason)") }
         var images: [(FittedImage, Int32)] = []
         var turned: [(path: String, orientation: Int)] = []
+        var transparent: [String] = []
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {
             case .success(let image):
                 images.append((image, entry.label))
                 if let orientation = image.orientation, orientation != 1 { turned.append((entry.path, orientation)) }
+                if image.transparent { transparent.append(entry.path) }
             case .failure(let error): rejected.append(RejectedFile(path: entry.path, reason: error.description))
             }
         }
@@ -198,7 +200,8 @@ public final class TrainingSet: @unchecked Sendable {
                            imageWidth: width, imageHeight: height,
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
                            ignored: scan.ignored, emptyClasses: scan.emptyClasses,
-                           advice: LayoutAdvice.of(scan) + [ExifOrientation.advice(turned: turned, of: images.count)].compactMap { $0 })
+                           advice: LayoutAdvice.of(scan) + [ExifOrientation.advice(turned: turned, of: images.count),
+                                                            Transparency.advice(transparent: transparent, of: images.count)].compactMap { $0 })
     }
 
     /// What a caller of `load` hears while the files are read, and how it stops the reading:
@@ -291,13 +294,17 @@ struct FittedImage: Sendable {
     let height: Int
     /// The file's Exif orientation (`ExifOrientation`), if it has one.
     let orientation: Int?
+    /// Whether the file has transparent pixels (`Transparency`).
+    let transparent: Bool
 
     /// `image` fitted; `width` x `height`: the file's size (larger where it was decoded reduced).
-    init(_ image: Image, width: Int, height: Int, resolution: Int, fitting: Resampling.Fitting, orientation: Int? = nil) {
+    init(_ image: Image, width: Int, height: Int, resolution: Int, fitting: Resampling.Fitting, orientation: Int? = nil,
+         transparent: Bool = false) {
         hasColour = Resampling.hasColour(image)
         self.width = width
         self.height = height
         self.orientation = orientation
+        self.transparent = transparent
         fitted = Resampling.fit(hasColour ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution,
                                 fitting: fitting)
     }

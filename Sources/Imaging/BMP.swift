@@ -1,7 +1,7 @@
 /// Windows bitmaps, which PyTorch's ImageFolder reads (older datasets come as BMP): the
 /// uncompressed kinds, 1, 4 and 8 bits with a palette, 16, 24 and 32 bits with or without
-/// bit-field masks, rows bottom-up or top-down; alpha (a mask for it) composited over black
-/// as for PNG. RLE-compressed and embedded JPEG/PNG bitmaps are refused with what to do.
+/// bit-field masks, rows bottom-up or top-down; alpha (a mask for it) dropped as for PNG
+/// (`Transparency`). RLE-compressed and embedded JPEG/PNG bitmaps are refused with what to do.
 /// Every field is checked against the file's size before it is used: a header is user data.
 public enum BMP {
     public static func hasSignature(_ bytes: [UInt8]) -> Bool {
@@ -9,6 +9,12 @@ public enum BMP {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try decodeWithTransparency(bytes, path: path, limits: limits).image
+    }
+
+    /// `decode`, and whether the file has transparent pixels (`Transparency`).
+    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> (image: Image, transparent: Bool) {
         guard bytes.count <= limits.maxFileBytes else { throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes) }
         guard hasSignature(bytes) else { throw .notAnImage(path: path) }
         func bad(_ reason: String) -> ImageError { .unreadable(path: path, reason: "BMP: " + reason) }
@@ -90,8 +96,8 @@ public enum BMP {
                 }
             }
         }
-        guard hasAlpha else { return Image(width: width, height: height, mode: .rgb, pixels: samples) }
-        return Image.overBlack(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
+        guard hasAlpha else { return (Image(width: width, height: height, mode: .rgb, pixels: samples), false) }
+        return Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
     }
 
     /// A channel's bits in a 16- or 32-bit pixel, scaled to 0...255.

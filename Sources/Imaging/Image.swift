@@ -33,20 +33,6 @@ public struct Image: Sendable, Equatable {
         get { pixels[(y * width + x) * mode.channels + channel] }
         set { pixels[(y * width + x) * mode.channels + channel] = newValue }
     }
-
-    /// An image from samples of `mode`'s channels followed by alpha, composited over black
-    /// (the background value of the usual datasets), as every decoder here does.
-    static func overBlack(width: Int, height: Int, mode: Mode, samplesWithAlpha samples: [UInt8]) -> Image {
-        let stored = mode.channels + 1
-        var pixels = [UInt8](repeating: 0, count: width * height * mode.channels)
-        for p in 0..<(width * height) {
-            let a = UInt32(samples[p * stored + mode.channels])
-            for c in 0..<mode.channels {
-                pixels[p * mode.channels + c] = UInt8((UInt32(samples[p * stored + c]) * a + 127) / 255)
-            }
-        }
-        return Image(width: width, height: height, mode: mode, pixels: pixels)
-    }
 }
 
 /// Sizes that are refused before any pixel is decoded, so that a hostile or broken header

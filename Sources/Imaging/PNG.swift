@@ -11,9 +11,8 @@ import Glibc
 ///
 /// Decoding rules:
 /// - grey, grey+alpha and palettes without colour decode to `.grey`; colour types to `.rgb`;
-/// - alpha is composited over black (the background value of the usual datasets) on the
-///   stored values, v * a / 255 rounded, as image editors do (libpng's own compositing works
-///   in linear light and makes a half-transparent 200 into 146 instead of 100);
+/// - alpha is dropped, the colours under it read as stored, as PyTorch and Keras read them
+///   (`Transparency`; libpng's 8-bit output with alpha is not premultiplied);
 /// - 16-bit samples are scaled to 8 bits (v * 255 / 65535, rounded) without gamma conversion,
 ///   as PIL and most Python pipelines read them.
 public enum PNG {
@@ -29,6 +28,12 @@ public enum PNG {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try decodeWithTransparency(bytes, path: path, limits: limits).image
+    }
+
+    /// `decode`, and whether the file has transparent pixels (`Transparency`).
+    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> (image: Image, transparent: Bool) {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -56,7 +61,7 @@ public enum PNG {
             var wide = [UInt16](repeating: 0, count: width * height * mode.channels)
             let finished = wide.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
             guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
-            return Image(width: width, height: height, mode: mode, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) })
+            return (Image(width: width, height: height, mode: mode, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) }), false)
         }
         // 8-bit sRGB, with alpha when the file has it (16-bit with alpha is reduced by libpng).
         image.format = (colour ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
@@ -64,8 +69,8 @@ public enum PNG {
         var samples = [UInt8](repeating: 0, count: width * height * stored)
         let finished = samples.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
-        guard alpha else { return Image(width: width, height: height, mode: mode, pixels: samples) }
-        return Image.overBlack(width: width, height: height, mode: mode, samplesWithAlpha: samples)
+        guard alpha else { return (Image(width: width, height: height, mode: mode, pixels: samples), false) }
+        return Transparency.dropped(width: width, height: height, mode: mode, samplesWithAlpha: samples)
     }
 
     /// The PNG file for `image` (8-bit grey or RGB), without row filters.

@@ -5,8 +5,8 @@ import Foundation
 /// printed), read from memory like the other formats. libtiff's RGBA interface converts every
 /// layout it knows (strips or tiles; chunky or planar; 1 to 16 bits; grey, palette, RGB,
 /// YCbCr, CMYK, LAB; none, LZW, Deflate, PackBits or JPEG compression) to 8-bit RGBA, 16-bit
-/// samples scaled to 8 as PNG's are. Grey images decode to `.grey`; alpha composited over
-/// black as for PNG. The first page of a multi-page file is read, as Pillow reads it; float
+/// samples scaled to 8 as PNG's are. Grey images decode to `.grey`; alpha dropped as for
+/// PNG (`Transparency`). The first page of a multi-page file is read, as Pillow reads it; float
 /// samples are refused with what to do.
 ///
 /// PyTorch's ImageFolder reads TIFF through Pillow, which clips 16-bit samples at 255 (a
@@ -26,6 +26,12 @@ public enum TIFF {
     static let maxAllocation = 256 << 20
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try decodeWithTransparency(bytes, path: path, limits: limits).image
+    }
+
+    /// `decode`, and whether the file has transparent pixels (`Transparency`).
+    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> (image: Image, transparent: Bool) {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -39,7 +45,7 @@ public enum TIFF {
         }
         guard let options = synthd_tiff_options(errors, tmsize_t(maxAllocation)) else { throw failure("libtiff did not start") }
         defer { TIFFOpenOptionsFree(options) }
-        let result = bytes.withUnsafeBytes { buffer -> Result<Image, ImageError> in
+        let result = bytes.withUnsafeBytes { buffer -> Result<(image: Image, transparent: Bool), ImageError> in
             let source = MemorySource(buffer)
             return withExtendedLifetime(source) {
                 // "m": no memory mapping (the bytes are read through `MemorySource`).
@@ -49,14 +55,16 @@ public enum TIFF {
                     return .failure(failure("not a readable TIFF"))
                 }
                 defer { TIFFClose(tiff) }
-                return Result { () throws(ImageError) -> Image in try decode(tiff, path: path, limits: limits, failure: failure) }
+                return Result { () throws(ImageError) -> (image: Image, transparent: Bool) in
+                    try decode(tiff, path: path, limits: limits, failure: failure)
+                }
             }
         }
         return try result.get()
     }
 
     private static func decode(_ tiff: OpaquePointer, path: String, limits: ImageLimits,
-                               failure: (String) -> ImageError) throws(ImageError) -> Image {
+                               failure: (String) -> ImageError) throws(ImageError) -> (image: Image, transparent: Bool) {
         var width: UInt32 = 0, height: UInt32 = 0, photometric: UInt16 = 0, samples: UInt16 = 0, extra: UInt16 = 0
         var firstExtra: UInt16 = 0
         guard synthd_tiff_describe(tiff, &width, &height, &photometric, &samples, &extra, &firstExtra) != 0 else {
@@ -76,30 +84,38 @@ public enum TIFF {
         // stored; `ExifOrientation.shown` then turns them as Pillow does. Asked for top-left,
         // it flipped them for 2-4 but could not swap width and height for 5-8.
         let orientation = Int(synthd_tiff_orientation(tiff))
+        // An unassociated alpha's colours are read as stored (see below).
+        synthd_tiff_read_alpha_as_associated(tiff)
         let read = raster.withUnsafeMutableBufferPointer {
             TIFFReadRGBAImageOriented(tiff, width, height, $0.baseAddress, Int32(orientation), 1)
         }
         guard read != 0 else { throw failure("damaged or truncated image data") }
 
-        // Each value is A << 24 | B << 16 | G << 8 | R. libtiff multiplies colour by an
-        // unassociated alpha (and an associated one is stored so): colour over black, except
-        // grey with alpha, which it passes through as stored.
+        // Each value is A << 24 | B << 16 | G << 8 | R, the colour as stored: an unassociated
+        // alpha is read as associated (above), and grey is passed through either way. The
+        // alpha is dropped as Pillow drops it (`Transparency`); only a colour premultiplied by
+        // an associated alpha is divided back, as Pillow unpacks it. (Pillow cannot convert
+        // grey with an associated alpha at all: synthd reads it as stored.)
+        let hasAlpha = extra > 0 && firstExtra != UInt16(EXTRASAMPLE_UNSPECIFIED)
+        let transparent = hasAlpha && raster.contains { $0 >> 24 != 0xFF }
         let grey = (photometric == UInt16(PHOTOMETRIC_MINISBLACK) || photometric == UInt16(PHOTOMETRIC_MINISWHITE))
             && Int(samples) - Int(extra) == 1
         if grey {
-            let multiply = extra > 0 && firstExtra == UInt16(EXTRASAMPLE_UNASSALPHA)
-            let pixels = raster.map { value -> UInt8 in
-                multiply ? UInt8(((value & 0xFF) * (value >> 24) + 127) / 255) : UInt8(value & 0xFF)
-            }
-            return ExifOrientation.shown(Image(width: Int(width), height: Int(height), mode: .grey, pixels: pixels), orientation: orientation)
+            let pixels = raster.map { UInt8($0 & 0xFF) }
+            let image = Image(width: Int(width), height: Int(height), mode: .grey, pixels: pixels)
+            return (ExifOrientation.shown(image, orientation: orientation), transparent)
         }
+        let premultiplied = hasAlpha && firstExtra == UInt16(EXTRASAMPLE_ASSOCALPHA)
         var pixels = [UInt8](repeating: 0, count: count * 3)
         for (p, value) in raster.enumerated() {
-            pixels[3 * p] = UInt8(value & 0xFF)
-            pixels[3 * p + 1] = UInt8(value >> 8 & 0xFF)
-            pixels[3 * p + 2] = UInt8(value >> 16 & 0xFF)
+            let alpha = UInt8(value >> 24)
+            for c in 0..<3 {
+                let stored = UInt8(value >> (8 * c) & 0xFF)
+                pixels[3 * p + c] = premultiplied ? Transparency.unpremultiplied(stored, alpha: alpha) : stored
+            }
         }
-        return ExifOrientation.shown(Image(width: Int(width), height: Int(height), mode: .rgb, pixels: pixels), orientation: orientation)
+        let image = Image(width: Int(width), height: Int(height), mode: .rgb, pixels: pixels)
+        return (ExifOrientation.shown(image, orientation: orientation), transparent)
     }
 }
 

@@ -1,7 +1,7 @@
 import CWebP
 
 /// WebP decoding through libwebp's simple API (errors as return codes): lossy and lossless,
-/// still images; alpha composited over black as for PNG. Grey images decode to `.rgb` with
+/// still images; alpha dropped as for PNG (`Transparency`). Grey images decode to `.rgb` with
 /// equal channels, which a dataset's colour decision reads as grey (`FittedImage.hasColour`).
 public enum WebP {
     /// "RIFF", a size, "WEBP".
@@ -10,6 +10,12 @@ public enum WebP {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try decodeWithTransparency(bytes, path: path, limits: limits).image
+    }
+
+    /// `decode`, and whether the file has transparent pixels (`Transparency`).
+    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> (image: Image, transparent: Bool) {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -35,8 +41,8 @@ public enum WebP {
             }
         }
         guard decoded != nil else { throw .unreadable(path: path, reason: "WebP: damaged or truncated image data") }
-        guard alpha else { return Image(width: width, height: height, mode: .rgb, pixels: samples) }
-        return Image.overBlack(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
+        guard alpha else { return (Image(width: width, height: height, mode: .rgb, pixels: samples), false) }
+        return Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
     }
 
     static func reason(_ status: VP8StatusCode) -> String {

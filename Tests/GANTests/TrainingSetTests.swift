@@ -188,6 +188,25 @@ final class DatasetFolder {
         #expect(try TrainingSet.load(folder.root, resolution: 32).advice.isEmpty)
     }
 
+    /// An image with transparent pixels (Pillow's fixture: a logo on a background stored white
+    /// under alpha 0) is read as PyTorch reads it, the white kept, and the advice names it.
+    @Test func transparentImagesAreReadAsStoredAndSaid() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("logo", count: 2, value: 80, mode: .rgb)
+        try FileManager.default.copyItem(atPath: Bundle.module.resourcePath! + "/Fixtures/png-rgba-16x12.png",
+                                         toPath: folder.root + "/logo/mark.png")
+        let set = try TrainingSet.load(folder.root, resolution: 32)
+        #expect(set.count == 3 && set.advice.count == 1)
+        #expect(set.advice.first?.hasPrefix("1 image of 3 has transparent pixels (\(folder.root)/logo/mark.png): ") == true, "\(set.advice)")
+        #expect(DatasetReport(set).advice == set.advice)
+        // The logo's corner, stored white under alpha 0, is white in the set (red plane).
+        let logo = try #require((0..<set.count).first { i in set.pixels[(i * set.imageBytes)..<((i + 1) * set.imageBytes)].contains(255) })
+        let plane = 32 * 32
+        #expect(set.pixels[logo * set.imageBytes + 0 * plane + 10 * 32 + 8] == 255, "stored white, read white")
+        try FileManager.default.removeItem(atPath: folder.root + "/logo/mark.png")
+        #expect(try TrainingSet.load(folder.root, resolution: 32).advice.isEmpty)
+    }
+
     /// The size synthetic images are written at: the common size where most images share one,
     /// else the median width by the median height; the same every time.
     @Test func outputSizeIsTheCommonSizeOrTheMedian() {

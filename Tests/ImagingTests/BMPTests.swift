@@ -32,7 +32,8 @@ import Testing
         return [UInt8(ascii: "B"), UInt8(ascii: "M")] + le(offset + data.count, 4) + le(0, 4) + le(offset, 4) + dib + after + data
     }
 
-    /// Alpha through a V4 header's mask, rows top-down (a negative height): composited over black.
+    /// Alpha through a V4 header's mask, rows top-down (a negative height): dropped, the
+    /// colours read as stored (`Transparency`).
     @Test func alphaThroughAMaskTopDown() throws {
         let pixel = { (r: UInt8, g: UInt8, b: UInt8, a: UInt8) in [b, g, r, a] }
         let bytes = bitmap(width: 2, height: -2, bits: 32, compression: 3, headerSize: 108,
@@ -40,7 +41,8 @@ import Testing
                            pixelRows: [pixel(200, 100, 50, 255) + pixel(200, 100, 50, 0), pixel(10, 20, 30, 128) + pixel(255, 255, 255, 51)])
         let image = try ImageFile.read(bytes: bytes, path: "a.bmp")
         #expect(image.mode == .rgb && image.width == 2 && image.height == 2)
-        #expect(image.pixels == [200, 100, 50, 0, 0, 0, 5, 10, 15, 51, 51, 51])
+        #expect(image.pixels == [200, 100, 50, 200, 100, 50, 10, 20, 30, 255, 255, 255])
+        #expect(try BMP.decodeWithTransparency(bytes, path: "a.bmp").transparent)
     }
 
     /// 16 bits as 5-6-5 through masks after an INFO header, bottom-up, rows padded to 4 bytes.

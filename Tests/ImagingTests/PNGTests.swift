@@ -84,23 +84,26 @@ func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF),
         }
     }
 
-    @Test func greyAlphaIsCompositedOverBlack() throws {
+    /// Alpha is dropped, the stored values kept (`Transparency`; Pillow's fixtures in
+    /// TransparencyTests): libpng's 8-bit output with alpha is not premultiplied.
+    @Test func greyAlphaDropsTheAlpha() throws {
         // (value, alpha): opaque 200, transparent 200, half 200.
         let samples: [UInt8] = [200, 255, 200, 0, 200, 128]
         let bytes = samples.withUnsafeBytes { encodePNG(width: 3, height: 1, format: formatGreyAlpha, samples: $0) }
-        let decoded = try PNG.decode(bytes, path: "ga.png")
-        #expect(decoded.mode == .grey)
-        #expect(decoded.pixels[0] == 200 && decoded.pixels[1] == 0)
-        // 200 * 128 / 255 = 100.4: composited on the stored (sRGB) values, as image editors do.
-        #expect(decoded.pixels[2] == 100)
+        let decoded = try PNG.decodeWithTransparency(bytes, path: "ga.png")
+        #expect(decoded.image.mode == .grey && decoded.transparent)
+        #expect(decoded.image.pixels == [200, 200, 200])
     }
 
-    @Test func rgbaIsCompositedOverBlack() throws {
+    @Test func rgbaDropsTheAlpha() throws {
         let samples: [UInt8] = [255, 0, 0, 255, 0, 255, 0, 0, 10, 20, 255, 51]
         let bytes = samples.withUnsafeBytes { encodePNG(width: 3, height: 1, format: formatRGBA, samples: $0) }
-        let decoded = try PNG.decode(bytes, path: "rgba.png")
-        #expect(decoded.mode == .rgb)
-        #expect(decoded.pixels == [255, 0, 0, 0, 0, 0, 2, 4, 51])
+        let decoded = try PNG.decodeWithTransparency(bytes, path: "rgba.png")
+        #expect(decoded.image.mode == .rgb && decoded.transparent)
+        #expect(decoded.image.pixels == [255, 0, 0, 0, 255, 0, 10, 20, 255])
+        let opaque: [UInt8] = [255, 0, 0, 255, 0, 255, 0, 255]
+        let opaqueBytes = opaque.withUnsafeBytes { encodePNG(width: 2, height: 1, format: formatRGBA, samples: $0) }
+        #expect(try PNG.decodeWithTransparency(opaqueBytes, path: "opaque.png").transparent == false, "an alpha channel all 255")
     }
 
     @Test func paletteDecodesToItsColours() throws {

@@ -40,15 +40,7 @@ import Testing
         #expect(ExifOrientation.shown(decoded, orientation: 1) == decoded)
     }
 
-    /// Alpha is composited over black, as synthd reads PNG and WebP (Pillow's convert drops
-    /// it): colour with unassociated alpha, and grey with alpha, which libtiff leaves as stored.
-    @Test(arguments: [("tiff-rgba-16x12", Image.Mode.rgb), ("tiff-la-16x12", .grey)])
-    func alphaIsCompositedOverBlack(_ name: String, _ mode: Image.Mode) throws {
-        let decoded = try ImageFile.read(path: fixtures + name + ".tif")
-        let expected = try ImageFile.read(path: fixtures + name + "-over-black.png")
-        #expect(decoded.mode == mode && expected.mode == mode)
-        #expect(worstDifference(decoded, expected) <= 1, "\(name): \(worstDifference(decoded, expected)) levels off")
-    }
+    // Alpha (unassociated, associated, grey, an unspecified fourth sample): TransparencyTests.
 
     /// 16-bit samples (microscopes, scanners) are scaled to 8 bits as PNG's are, where
     /// Pillow clips them at 255.
