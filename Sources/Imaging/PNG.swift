@@ -14,7 +14,9 @@ import Glibc
 /// - alpha is dropped, the colours under it read as stored, as PyTorch and Keras read them
 ///   (`Transparency`; libpng's 8-bit output with alpha is not premultiplied);
 /// - 16-bit samples are scaled to 8 bits (v * 255 / 65535, rounded) without gamma conversion,
-///   as PIL and most Python pipelines read them.
+///   as PIL and most Python pipelines read them;
+/// - a colour-space chunk (gAMA, cHRM, sRGB, iCCP) changes nothing, as in Pillow: the samples
+///   are read as stored (`withoutColourSpaceChunks`).
 public enum PNG {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
@@ -40,9 +42,18 @@ public enum PNG {
         guard hasSignature(bytes) else {
             throw bytes.isEmpty ? .unreadable(path: path, reason: "empty file") : .notAnImage(path: path)
         }
+        // libpng reads from the buffer until the image is finished: one closure keeps it valid.
+        let read = (withoutColourSpaceChunks(bytes) ?? bytes).withUnsafeBytes { buffer in
+            Result { () throws(ImageError) -> (image: Image, transparent: Bool) in try decode(buffer, path: path, limits: limits) }
+        }
+        return try read.get()
+    }
+
+    private static func decode(_ bytes: UnsafeRawBufferPointer, path: String, limits: ImageLimits)
+        throws(ImageError) -> (image: Image, transparent: Bool) {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
-        let begun = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        let begun = png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count)
         guard begun != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
         let width = Int(image.width), height = Int(image.height)
         // Refuse before allocating: the header alone can announce 100000 x 100000 pixels.
@@ -63,7 +74,9 @@ public enum PNG {
             guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
             return (Image(width: width, height: height, mode: mode, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) }), false)
         }
-        // 8-bit sRGB, with alpha when the file has it (16-bit with alpha is reduced by libpng).
+        // 8-bit sRGB, with alpha when the file has it (16-bit with alpha is reduced by libpng,
+        // told that its samples are sRGB already: else it would take them for linear light).
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         image.format = (colour ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
         let stored = mode.channels + (alpha ? 1 : 0)
         var samples = [UInt8](repeating: 0, count: width * height * stored)
@@ -71,6 +84,29 @@ public enum PNG {
         guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
         guard alpha else { return (Image(width: width, height: height, mode: mode, pixels: samples), false) }
         return Transparency.dropped(width: width, height: height, mode: mode, samplesWithAlpha: samples)
+    }
+
+    /// The chunks that tell libpng a file's colour space (gamma, chromaticities, an sRGB
+    /// intent, an ICC profile). Pillow, and so PyTorch, reads the stored samples whatever they
+    /// say, where libpng's simplified API converts a gamma other than sRGB's (an old Mac's
+    /// 1/1.8, a linear 1.0) to sRGB and 16-bit sRGB to linear light.
+    static let colourSpaceChunks: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
+
+    /// `bytes` without the colour-space chunks before the first IDAT, so that libpng converts
+    /// nothing; nil when there are none (or the chunk list is damaged: libpng then says how).
+    static func withoutColourSpaceChunks(_ bytes: [UInt8]) -> [UInt8]? {
+        var kept: [Range<Int>] = [0..<8], at = 8, found = false
+        while at + 12 <= bytes.count {
+            let length = bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) }
+            guard length <= bytes.count - at - 12 else { return nil }
+            let type = String(decoding: bytes[(at + 4)..<(at + 8)], as: UTF8.self)
+            if type == "IDAT" { break }
+            if colourSpaceChunks.contains(type) { found = true } else { kept.append(at..<(at + 12 + length)) }
+            at += 12 + length
+        }
+        guard found else { return nil }
+        kept.append(at..<bytes.count)
+        return kept.flatMap { bytes[$0] }
     }
 
     /// The PNG file for `image` (8-bit grey or RGB), without row filters.

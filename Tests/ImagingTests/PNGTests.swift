@@ -39,6 +39,21 @@ func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
 
 func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
 
+/// A PNG written chunk by chunk (`chunks` between IHDR and IDAT), its rows in one stored
+/// deflate block: for chunks that libpng's writer would not write.
+func handMadePNG(width: Int, height: Int, colourType: UInt8, bitDepth: UInt8 = 8, rows: [[UInt8]], chunks: [UInt8] = []) -> [UInt8] {
+    let raw: [UInt8] = rows.flatMap { row -> [UInt8] in [0] + row }  // filter type 0 a row
+    var a: UInt32 = 1, b: UInt32 = 0
+    for byte in raw { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
+    let length = UInt16(raw.count)
+    let stored: [UInt8] = [0x78, 0x01, 0x01, UInt8(length & 0xFF), UInt8(length >> 8), UInt8(~length & 0xFF), UInt8(~length >> 8)]
+    let zlib: [UInt8] = stored + raw + bigEndian(b << 16 | a)
+    let size: [UInt8] = bigEndian(UInt32(width)) + bigEndian(UInt32(height))
+    let header: [UInt8] = size + [bitDepth, colourType, 0, 0, 0]
+    let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    return signature + chunk("IHDR", header) + chunks + chunk("IDAT", zlib) + chunk("IEND", [])
+}
+
 @Suite struct PNGDecodingTests {
     let grey: [UInt8] = [0, 64, 128, 255, 10, 20]  // 3 x 2
 
@@ -116,6 +131,36 @@ func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF),
         let decoded = try PNG.decode(bytes, path: "palette.png")
         #expect(decoded.mode == .rgb)
         #expect(decoded.pixels == [255, 0, 0, 0, 0, 255, 0, 128, 0, 0, 0, 255])
+    }
+
+    /// A gAMA, cHRM or sRGB chunk changes nothing: Pillow, and so PyTorch, reads the stored
+    /// samples whatever they say (checked with Pillow 13 on the same files: 0, 64, 128, 200,
+    /// 255 each time).
+    @Test(arguments: ["gAMA 100000", "gAMA 50000", "gAMA 45455", "sRGB", "cHRM"])
+    func colourSpaceChunksAreIgnoredAsPillowIgnoresThem(_ kind: String) throws {
+        let type = String(kind.prefix(4))
+        let chromaticities: [UInt32] = [31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000]
+        let data: [UInt8] = type == "gAMA" ? bigEndian(UInt32(kind.dropFirst(5))!) : type == "sRGB" ? [0] : chromaticities.flatMap { bigEndian($0) }
+        let stored: [UInt8] = [0, 64, 128, 200, 255]
+        let grey = handMadePNG(width: 5, height: 1, colourType: 0, rows: [stored], chunks: chunk(type, data))
+        #expect(try PNG.decode(grey, path: "g.png").pixels == stored, "\(type) \(data)")
+        let colour = handMadePNG(width: 5, height: 1, colourType: 2, rows: [stored.flatMap { [$0, 255 - $0, $0 / 2] }],
+                                 chunks: chunk(type, data))
+        #expect(try PNG.decode(colour, path: "c.png").pixels == stored.flatMap { [$0, 255 - $0, $0 / 2] }, "\(type) \(data)")
+        let withAlpha = handMadePNG(width: 5, height: 1, colourType: 6, rows: [stored.flatMap { [$0, 255 - $0, $0 / 2, 128] }],
+                                    chunks: chunk(type, data))
+        #expect(try PNG.decode(withAlpha, path: "a.png").pixels == stored.flatMap { [$0, 255 - $0, $0 / 2] }, "\(type) \(data)")
+    }
+
+    /// 16-bit samples with alpha: the alpha dropped and each sample's high byte read (PNG's
+    /// 16-bit samples are v * 257 for an 8-bit v), not converted from linear light.
+    @Test func sixteenBitWithAlphaIsReadWithoutGamma() throws {
+        let stored: [UInt8] = [0, 64, 128, 200, 255]
+        let wide: [UInt8] = stored.flatMap { v -> [UInt8] in [v, v, 255 - v, 255 - v, v / 2, v / 2, 0x80, 0] }
+        let colour = handMadePNG(width: 5, height: 1, colourType: 6, bitDepth: 16, rows: [wide])
+        #expect(try PNG.decode(colour, path: "rgba16.png").pixels == stored.flatMap { [$0, 255 - $0, $0 / 2] })
+        let grey = handMadePNG(width: 5, height: 1, colourType: 4, bitDepth: 16, rows: [stored.flatMap { [$0, $0, 0x80, 0] }])
+        #expect(try PNG.decode(grey, path: "ga16.png").pixels == stored)
     }
 
     @Test func sixteenBitIsScaledWithoutGamma() throws {
