@@ -1,7 +1,8 @@
 import CWebP
 
-/// WebP decoding through libwebp's simple API (errors as return codes): lossy and lossless,
-/// still images; alpha dropped as for PNG (`Transparency`). Grey images decode to `.rgb` with
+/// WebP decoding through libwebp's simple API (errors as return codes): lossy and lossless;
+/// of an animation its first frame, as Pillow and so PyTorch's ImageFolder read it (libwebp's
+/// animation decoder); alpha dropped as for PNG (`Transparency`). Grey images decode to `.rgb` with
 /// equal channels, which a dataset's colour decision reads as grey (`FittedImage.hasColour`).
 public enum WebP {
     /// "RIFF", a size, "WEBP".
@@ -23,12 +24,12 @@ public enum WebP {
         var features = WebPBitstreamFeatures()
         let status = bytes.withUnsafeBufferPointer { WebPGetFeatures($0.baseAddress, $0.count, &features) }
         guard status == VP8_STATUS_OK else { throw .unreadable(path: path, reason: "WebP: \(reason(status))") }
-        guard features.has_animation == 0 else {
-            throw .unreadable(path: path, reason: "an animated WebP; synthd reads still images (save one frame as PNG)")
-        }
         let (width, height) = (Int(features.width), Int(features.height))
         guard width > 0, height > 0, width * height <= limits.maxPixels else {
             throw .tooManyPixels(path: path, width: width, height: height, limit: limits.maxPixels)
+        }
+        if features.has_animation != 0 {
+            return try firstFrame(bytes, path: path, width: width, height: height, alpha: features.has_alpha != 0)
         }
         let alpha = features.has_alpha != 0
         let stored = alpha ? 4 : 3
@@ -43,6 +44,31 @@ public enum WebP {
         guard decoded != nil else { throw .unreadable(path: path, reason: "WebP: damaged or truncated image data") }
         guard alpha else { return (Image(width: width, height: height, mode: .rgb, pixels: samples), false) }
         return Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
+    }
+
+    /// An animation's first frame, as Pillow reads it (through the same libwebp animation
+    /// decoder): the canvas after that frame, its alpha dropped; where the frame leaves the
+    /// canvas uncovered, the canvas's transparent black.
+    static func firstFrame(_ bytes: [UInt8], path: String, width: Int, height: Int, alpha: Bool)
+        throws(ImageError) -> (image: Image, transparent: Bool) {
+        var options = WebPAnimDecoderOptions()
+        guard WebPAnimDecoderOptionsInit(&options) != 0 else {
+            throw .unreadable(path: path, reason: "WebP: libwebp's animation decoder is not the version synthd was built with")
+        }
+        options.color_mode = MODE_RGBA
+        options.use_threads = 0
+        let samples = bytes.withUnsafeBufferPointer { source -> [UInt8]? in
+            var data = WebPData(bytes: source.baseAddress, size: source.count)
+            guard let decoder = WebPAnimDecoderNew(&data, &options) else { return nil }
+            defer { WebPAnimDecoderDelete(decoder) }
+            var frame: UnsafeMutablePointer<UInt8>?
+            var timestamp: Int32 = 0
+            guard WebPAnimDecoderGetNext(decoder, &frame, &timestamp) != 0, let frame else { return nil }
+            return Array(UnsafeBufferPointer(start: frame, count: width * height * 4))
+        }
+        guard let samples else { throw .unreadable(path: path, reason: "WebP: damaged or truncated animation") }
+        let decoded = Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
+        return (decoded.image, alpha && decoded.transparent)
     }
 
     static func reason(_ status: VP8StatusCode) -> String {

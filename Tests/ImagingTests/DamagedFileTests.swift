@@ -86,7 +86,7 @@ import Testing
     /// half the mutants, so that the damage reaches libwebp's bitstream readers.
     @Test func damagedWebPs() throws {
         let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
-        let seeds = try ["webp-lossy-16x12.webp", "webp-lossless-rgba-16x12.webp"].map {
+        let seeds = try ["webp-lossy-16x12.webp", "webp-lossless-rgba-16x12.webp", "webp-animated-16x12.webp"].map {
             try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0)))
         }
         readsMutants(of: seeds, count: 1000, seed: { UInt64(200 + $0) }, path: "spool/x.webp") { bytes, mutant in

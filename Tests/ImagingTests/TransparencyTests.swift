@@ -10,6 +10,7 @@ import Testing
 
     @Test(arguments: [("png-rgba-16x12.png", Image.Mode.rgb), ("png-la-16x12.png", .grey),
                       ("png-palette-trns-16x12.png", .rgb), ("webp-lossless-rgba-16x12.webp", .rgb),
+                      ("webp-animated-16x12.webp", .rgb),
                       ("tiff-rgba-16x12.tif", .rgb), ("tiff-la-16x12.tif", .grey),
                       ("tiff-rgba-associated-16x12.tif", .rgb)])
     func readAsPillowReadsIt(_ name: String, _ mode: Image.Mode) throws {

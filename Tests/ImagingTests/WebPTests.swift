@@ -22,6 +22,19 @@ import Testing
         #expect(lossless[3, 5, 0] == 45 && lossless[3, 5, 1] == 100 && lossless[3, 5, 2] == 66)
     }
 
+    /// An animated WebP reads as its first frame, as Pillow (and so PyTorch's ImageFolder) reads
+    /// it; until 2026-12-05 synthd refused it. The second frame is uniform red.
+    @Test func anAnimationReadsAsItsFirstFrame() throws {
+        let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
+        let animated = try ImageFile.read(path: fixtures + "webp-animated-16x12.webp")
+        #expect(animated == (try ImageFile.read(path: fixtures + "webp-animated-16x12-pillow.png")))
+        #expect(animated == (try ImageFile.read(path: fixtures + "webp-lossless-rgba-16x12.webp")), "the still image of the same pixels")
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fixtures + "webp-animated-16x12.webp")))
+        for cut in [bytes.count / 2, bytes.count - 1] {
+            #expect(throws: ImageError.self, "cut at \(cut)") { try ImageFile.read(bytes: Array(bytes.prefix(cut)), path: "cut.webp") }
+        }
+    }
+
     /// A WebP cut short or damaged after its header is an error naming the file, never a crash
     /// or an image of garbage.
     @Test func damagedWebPIsAnError() throws {
