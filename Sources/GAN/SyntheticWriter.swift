@@ -227,6 +227,25 @@ public struct SyntheticWriter {
 
         /// What to tell the user about the classes written unchecked: one line for all of them;
         /// nil when there are none.
+        /// What to tell the user about classes whose folders are left empty (`write` makes a
+        /// folder for every class of the real dataset, images or not, so that both trees list
+        /// the same classes in the same order): PyTorch's ImageFolder refuses a tree with an
+        /// empty class folder unless told `allow_empty=True`. nil when every folder has images.
+        public static func emptyFoldersNote(_ names: [String]) -> String? {
+            guard let first = names.first else { return nil }
+            let which = names.count == 1 ? "class '\(first)' gets" : "\(names.count) classes (\(listedNames(names))) get"
+            let them = names.count == 1 ? "its folder is" : "their folders are"
+            return "\(which) no synthetic images by the generation settings; \(them) left empty so that the real and "
+                + "synthetic trees list the same classes in the same order (read the synthetic tree with PyTorch's "
+                + "ImageFolder(..., allow_empty=True): README, \"Reading real and synthetic images together\")"
+        }
+
+        /// The classes of `classes` that `write(counts:...)` leaves an empty folder: none asked,
+        /// and real images (`realCounts`; all classes when unknown).
+        public static func emptyFolders(classes: [String], counts: [Int], realCounts: [Int]?) -> [String] {
+            classes.indices.filter { counts[$0] == 0 && (realCounts?[$0] ?? 1) > 0 }.map { classes[$0] }
+        }
+
         public static func uncheckedWarning(_ names: [String]) -> String? {
             guard let first = names.first else { return nil }
             let share = "\(Int(100 * SyntheticWriter.minimumAcceptance))%"
@@ -268,7 +287,7 @@ public struct SyntheticWriter {
         precondition(realCounts.map { $0.count == counts.count } ?? true, "real counts for other classes")
         // Every class of the real dataset gets its folder, images or not, so that the two trees
         // index their classes alike; a class the model knows but the dataset lost gets none.
-        for (k, name) in record.classes.enumerated() where counts[k] > 0 || (realCounts?[k] ?? 1) > 0 {
+        for (k, name) in record.classes.enumerated() where counts[k] > 0 || (realCounts?[k] ?? 1) > 0 {  // (`Summary.emptyFolders`)
             try createFolders(root + "/" + name)
         }
         let classes = counts.count

@@ -165,6 +165,8 @@ struct Generate: ParsableCommand {
             if let warning = SyntheticWriter.Summary.uncheckedWarning(summary.unchecked) { print("warning: " + warning) }
         }
         if let line = summary.diversityLine(classes: record.classes) { print(line) }
+        let empty = SyntheticWriter.Summary.emptyFolders(classes: record.classes, counts: counts, realCounts: writer.realCounts)
+        if let note = SyntheticWriter.Summary.emptyFoldersNote(empty) { print("note: " + note) }
         if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes),
                                                                           unaugmentedPasses: record.unaugmentedPasses) {
             print("warning: " + warning)

@@ -177,6 +177,15 @@ import Testing
         writer.realCounts = [4, 9]
         try writer.write(counts: [0, 0], seed: 7)
         #expect(try FileManager.default.contentsOfDirectory(atPath: base + "/full").sorted() == ["cat", "dog"])
+        // The empty folders are what the note names (PyTorch's ImageFolder needs allow_empty=True).
+        #expect(SyntheticWriter.Summary.emptyFolders(classes: ["cat", "dog"], counts: [0, 0], realCounts: [4, 9]) == ["cat", "dog"])
+        #expect(SyntheticWriter.Summary.emptyFolders(classes: ["cat", "dog"], counts: [2, 0], realCounts: [4, 0]).isEmpty)
+        #expect(SyntheticWriter.Summary.emptyFolders(classes: ["cat", "dog"], counts: [2, 0], realCounts: nil) == ["dog"])
+        #expect(SyntheticWriter.Summary.emptyFoldersNote([]) == nil)
+        let note = try #require(SyntheticWriter.Summary.emptyFoldersNote(["dog"]))
+        #expect(note.hasPrefix("class 'dog' gets no synthetic images by the generation settings; its folder is left empty")
+                && note.contains("allow_empty=True"), "\(note)")
+        #expect(SyntheticWriter.Summary.emptyFoldersNote(["cat", "dog"])?.hasPrefix("2 classes (cat, dog) get no synthetic images") == true)
     }
 
     /// With `maxShift`, each written image is the image written without it (same seed: the

@@ -343,6 +343,8 @@ public struct JobRunner: Sendable {
                 if let warning = SyntheticWriter.Summary.uncheckedWarning(summary.unchecked) { log.warning("\(warning)") }
             }
             if let line = summary.diversityLine(classes: record.classes) { log.info("\(line)") }
+            let empty = SyntheticWriter.Summary.emptyFolders(classes: record.classes, counts: counts, realCounts: real.counts)
+            if let note = SyntheticWriter.Summary.emptyFoldersNote(empty) { log.info("\(note)") }
             if let warning = SyntheticWriter.Summary.collapseWarning(summary.collapsed(classes: record.classes),
                                                                           unaugmentedPasses: record.unaugmentedPasses) {
                 log.warning("\(warning)")
