@@ -1,7 +1,8 @@
 /// Windows bitmaps, which PyTorch's ImageFolder reads (older datasets come as BMP): the
 /// uncompressed kinds, 1, 4 and 8 bits with a palette, 16, 24 and 32 bits with or without
 /// bit-field masks, rows bottom-up or top-down; alpha (a mask for it) dropped as for PNG
-/// (`Transparency`). RLE-compressed and embedded JPEG/PNG bitmaps are refused with what to do.
+/// (`Transparency`); RLE8 and RLE4 as Pillow decodes them (`RunLengthBitmap`). Embedded
+/// JPEG/PNG bitmaps are refused with what to do.
 /// Every field is checked against the file's size before it is used: a header is user data.
 public enum BMP {
     public static func hasSignature(_ bytes: [UInt8]) -> Bool {
@@ -36,9 +37,12 @@ public enum BMP {
         guard width <= 1 << 20, height <= 1 << 20, width * height <= limits.maxPixels else {
             throw .tooManyPixels(path: path, width: width, height: height, limit: limits.maxPixels)
         }
-        guard [0, 3, 6].contains(compression) else {
-            let kind = [1: "RLE8-compressed", 2: "RLE4-compressed", 4: "JPEG-embedding", 5: "PNG-embedding"][compression] ?? "compression \(compression)"
+        guard [0, 1, 2, 3, 6].contains(compression) else {
+            let kind = [4: "JPEG-embedding", 5: "PNG-embedding"][compression] ?? "compression \(compression)"
             throw bad("a \(kind) bitmap is not read; convert it to PNG")
+        }
+        guard compression != 1 || bits == 8, compression != 2 || bits == 4 else {
+            throw bad("RLE\(compression == 1 ? 8 : 4) compression with \(bits) bits a pixel")
         }
         guard [1, 4, 8, 16, 24, 32].contains(bits) else { throw bad("\(bits) bits a pixel") }
 
@@ -68,6 +72,23 @@ public enum BMP {
                 let at = paletteStart + i * entry
                 return [bytes[at + 2], bytes[at + 1], bytes[at]]
             }
+        }
+
+        if compression == 1 || compression == 2 {
+            guard dataOffset >= 14 + headerSize, dataOffset <= bytes.count else { throw bad("pixel data outside the file") }
+            guard let indices = RunLengthBitmap.indices(bytes, from: dataOffset, width: width, height: height, fourBit: compression == 2) else {
+                throw bad("the run-length data ends before the image is complete (Pillow, and so PyTorch, refuses it too)")
+            }
+            var samples = [UInt8](repeating: 0, count: width * height * 3)
+            for row in 0..<height {
+                let source = (topDown ? row : height - 1 - row) * width
+                for x in 0..<width {
+                    let index = Int(indices[source + x])
+                    guard index < palette.count else { throw bad("a pixel's colour \(index) beyond the palette's \(palette.count)") }
+                    for c in 0..<3 { samples[(row * width + x) * 3 + c] = palette[index][c] }
+                }
+            }
+            return (Image(width: width, height: height, mode: .rgb, pixels: samples), false)
         }
 
         let rowBytes = (width * bits + 31) / 32 * 4

@@ -5,8 +5,9 @@ import Testing
 @Suite struct BMPTests {
     static let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
 
-    /// Pillow's writing of five kinds, each read as Pillow (and so PyTorch's ImageFolder) reads it.
-    @Test(arguments: ["bmp-24", "bmp-8-grey", "bmp-8-palette", "bmp-1", "bmp-32-rgba"])
+    /// Pillow's writing of five kinds, and RLE8 and RLE4 bitmaps made by the fixture script with
+    /// every kind of code (Pillow reads them, not writes them), each read as Pillow (and so PyTorch's ImageFolder) reads it.
+    @Test(arguments: ["bmp-24", "bmp-8-grey", "bmp-8-palette", "bmp-1", "bmp-32-rgba", "bmp-rle8", "bmp-rle4"])
     func readsAsPillowReadsIt(_ name: String) throws {
         let decoded = try ImageFile.read(path: Self.fixtures + name + ".bmp")
         let pillow = try ImageFile.read(path: Self.fixtures + name + "-pillow.png")
@@ -60,9 +61,16 @@ import Testing
 
     /// Compressed and damaged bitmaps are errors that name the file and say what to do.
     @Test func compressedAndDamagedBitmapsAreErrors() throws {
-        let rle = bitmap(width: 2, height: 2, bits: 8, compression: 1, pixelRows: [[0, 0, 0, 0]])
-        let error = #expect(throws: ImageError.self) { try ImageFile.read(bytes: rle, path: "r.bmp") }
-        #expect(error?.description == "r.bmp: cannot decode image: BMP: a RLE8-compressed bitmap is not read; convert it to PNG")
+        let jpeg = bitmap(width: 2, height: 2, bits: 24, compression: 4, pixelRows: [[0, 0, 0, 0]])
+        let error = #expect(throws: ImageError.self) { try ImageFile.read(bytes: jpeg, path: "r.bmp") }
+        #expect(error?.description == "r.bmp: cannot decode image: BMP: a JPEG-embedding bitmap is not read; convert it to PNG")
+        // Run-length data that ends three rows early: refused, as Pillow refuses it.
+        let short = #expect(throws: ImageError.self) { try ImageFile.read(path: Self.fixtures + "bmp-rle8-short.bmp") }
+        #expect(short?.description.hasSuffix("BMP: the run-length data ends before the image is complete (Pillow, and so PyTorch, refuses it too)") == true,
+                "\(String(describing: short))")
+        let wrongBits = bitmap(width: 2, height: 2, bits: 24, compression: 1, pixelRows: [[0, 0, 0, 0]])
+        let bits = #expect(throws: ImageError.self) { try ImageFile.read(bytes: wrongBits, path: "w.bmp") }
+        #expect(bits?.description == "w.bmp: cannot decode image: BMP: RLE8 compression with 24 bits a pixel")
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "bmp-24.bmp")))
         for cut in [2, 20, 60, bytes.count - 1] {
             let cutError = #expect(throws: ImageError.self, "cut at \(cut)") { try ImageFile.read(bytes: Array(bytes.prefix(cut)), path: "t.bmp") }

@@ -100,7 +100,7 @@ import Testing
     /// against the file before it is used.
     @Test func damagedBMPs() throws {
         let fixtures = Bundle.module.resourcePath! + "/Fixtures/"
-        let seeds = try ["bmp-24", "bmp-8-palette", "bmp-1", "bmp-32-rgba"].map {
+        let seeds = try ["bmp-24", "bmp-8-palette", "bmp-1", "bmp-32-rgba", "bmp-rle8", "bmp-rle4"].map {
             try Array(Data(contentsOf: URL(fileURLWithPath: fixtures + $0 + ".bmp")))
         }
         readsMutants(of: seeds, count: 600, seed: { UInt64(300 + $0) }, path: "spool/x.bmp")
