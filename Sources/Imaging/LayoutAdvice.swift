@@ -11,14 +11,17 @@ import Glibc
 ///   `test`, `val`, ...) that hold folders of the same names (`train/cat`, `test/cat`), the
 ///   real classes one level down (folders of the same names under real classes, `boot/2019`
 ///   and `sandal/2019`, are a layout synthd reads as meant and get no advice);
-/// - one class folder whose images all lie in folders below it: the dataset is one level down.
+/// - one class folder whose images all lie in folders below it: the dataset is one level down;
+/// - folders synthd leaves out that PyTorch's ImageFolder takes as classes (hidden ones such as
+///   Jupyter's `.ipynb_checkpoints`, and macOS's `__MACOSX`): the user's classifier would see
+///   other classes, and other labels, than synthd's outputs have.
 public enum LayoutAdvice {
     /// How many names a message gives before counting the rest.
     static let namesListed = 5
 
     /// The advice on a scan, one message a finding; empty when the layout looks intended.
     public static func of(_ scan: ImageFolder.Scan) -> [String] {
-        [looseImages(scan), nestedClasses(scan)].compactMap { $0 }
+        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan)].compactMap { $0 }
     }
 
     /// Images directly in the dataset folder: no class, so not read.
@@ -70,6 +73,25 @@ public enum LayoutAdvice {
             + "they look like a download's splits, with the classes one level down; synthd reads \(listed(splits)) "
             + "as the classes, as PyTorch's ImageFolder would. To train the classes inside, make each split a "
             + "dataset of its own (\(scan.root)/\(splits[0]) as a dataset folder)"
+    }
+
+    /// Folders beside the classes that synthd passes over (`ImageFolder.isVisible`) and
+    /// PyTorch's ImageFolder does not: it takes every folder as a class, hidden ones included,
+    /// so `.ipynb_checkpoints` becomes its class 0 (and, holding no image, makes it refuse the
+    /// tree unless told allow_empty=True), and `__MACOSX` a class of resource forks (`._x.png`)
+    /// it fails to open. Either way its labels are not synthd's.
+    static func foldersPyTorchReadsAsClasses(_ scan: ImageFolder.Scan) -> String? {
+        let folders = scan.ignored.filter { path in
+            let name = split(path).name
+            return split(path).folder == scan.root && (name.hasPrefix(".") || name == "__MACOSX")
+                && !name.hasPrefix(".synthd") && ImageFolder.fileKind(path) == S_IFDIR
+        }.map { split($0).name }.sorted()
+        guard !folders.isEmpty else { return nil }
+        let (them, are) = folders.count == 1 ? ("it", "is") : ("them", "are")
+        return "\(listed(folders)) in \(scan.root) \(are) left out by synthd, but PyTorch's ImageFolder takes every folder "
+            + "as a class, hidden ones included: your classifier would see \(folders.count == 1 ? "a class" : "classes") that "
+            + "synthd's outputs have not, and every class after \(them) with another label. Delete \(them) from the dataset "
+            + "(rm -r \(folders.map { scan.root + "/" + $0 }.joined(separator: " ")))"
     }
 
     /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).

@@ -1,7 +1,7 @@
 /// Transparency, read as the user's classifier reads it: dropped. torchvision's ImageFolder
 /// loads every image with Pillow's `convert("RGB")`, which keeps the colour stored under a
-/// transparent pixel and drops the alpha, compositing over nothing; Keras's `decode_png` and
-/// `decode_webp` with three channels do the same. synthd trains on what that classifier sees,
+/// transparent pixel and drops the alpha, compositing over nothing; Keras's loading (TensorFlow's
+/// `decode_png` with three channels) does the same. synthd trains on what that classifier sees,
 /// so it reads the stored colours too, and says so (`advice`): a viewer shows a transparent
 /// pixel as its own background (white, a checkerboard), which neither reads.
 ///
@@ -11,7 +11,7 @@
 public enum Transparency {
     /// `samples` of `mode`'s channels each followed by an alpha sample, as an image of the
     /// stored colours; `transparent` when any alpha is below 255.
-    public static func dropped(width: Int, height: Int, mode: Mode, samplesWithAlpha samples: [UInt8])
+    public static func dropped(width: Int, height: Int, mode: Image.Mode, samplesWithAlpha samples: [UInt8])
         -> (image: Image, transparent: Bool) {
         let channels = mode.channels, stored = channels + 1
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
@@ -26,8 +26,6 @@ public enum Transparency {
         }
         return (Image(width: width, height: height, mode: mode, pixels: pixels), lowest < 255)
     }
-
-    public typealias Mode = Image.Mode
 
     /// A colour premultiplied by its alpha (a TIFF's associated alpha) back to the colour
     /// itself, as Pillow unpacks it (`unpackRGBa`): c * 255 / a truncated and clipped at 255,

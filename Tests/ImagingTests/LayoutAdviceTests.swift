@@ -86,6 +86,24 @@ import Testing
             + "the dataset is \(root)/shoes (`synthd train \(root)/shoes`, or move it into the spool as a dataset of its own)"])
     }
 
+    /// Folders synthd passes over but PyTorch's ImageFolder takes as classes (checked with
+    /// torchvision's: `.ipynb_checkpoints` became class 0 and `__MACOSX` class 1 of a tree whose
+    /// one real class was then 2) are named with the fix; hidden files and synthd's own staging
+    /// folder are not.
+    @Test func foldersPyTorchTakesAsClassesAreSaid() throws {
+        let root = try folder(["cat/1.png", ".ipynb_checkpoints/n-checkpoint.ipynb", "__MACOSX/cat/._1.png", ".DS_Store",
+                               ".synthd-unpacking.x/cat/2.png"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let advice = LayoutAdvice.of(try ImageFolder.scan(root))
+        #expect(advice.count == 1, "\(advice)")
+        #expect(advice.first?.hasPrefix(".ipynb_checkpoints and __MACOSX in \(root) are left out by synthd, but PyTorch's "
+            + "ImageFolder takes every folder as a class, hidden ones included") == true, "\(advice)")
+        #expect(advice.first?.hasSuffix("(rm -r \(root)/.ipynb_checkpoints \(root)/__MACOSX)") == true, "\(advice)")
+        let one = try folder(["cat/1.png", ".ipynb_checkpoints/n.ipynb"])
+        defer { try? FileManager.default.removeItem(atPath: one) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.contains(".ipynb_checkpoints in \(one) is left out by synthd") == true)
+    }
+
     @Test func longListsAreCounted() throws {
         let classes = (0..<8).map { "c\($0)" }
         let root = try folder(classes.flatMap { ["train/\($0)/1.png", "test/\($0)/1.png"] })

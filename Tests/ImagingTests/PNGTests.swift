@@ -150,6 +150,9 @@ func handMadePNG(width: Int, height: Int, colourType: UInt8, bitDepth: UInt8 = 8
         let withAlpha = handMadePNG(width: 5, height: 1, colourType: 6, rows: [stored.flatMap { [$0, 255 - $0, $0 / 2, 128] }],
                                     chunks: chunk(type, data))
         #expect(try PNG.decode(withAlpha, path: "a.png").pixels == stored.flatMap { [$0, 255 - $0, $0 / 2] }, "\(type) \(data)")
+        let deep = handMadePNG(width: 5, height: 1, colourType: 0, bitDepth: 16, rows: [stored.flatMap { [$0, $0] }],
+                               chunks: chunk(type, data))
+        #expect(try PNG.decode(deep, path: "d.png").pixels == stored, "16-bit, \(type) \(data)")
     }
 
     /// 16-bit samples with alpha: the alpha dropped and each sample's high byte read (PNG's
