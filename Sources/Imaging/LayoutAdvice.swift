@@ -14,14 +14,16 @@ import Glibc
 /// - one class folder whose images all lie in folders below it: the dataset is one level down;
 /// - folders synthd leaves out that PyTorch's ImageFolder takes as classes (hidden ones such as
 ///   Jupyter's `.ipynb_checkpoints`, and macOS's `__MACOSX`): the user's classifier would see
-///   other classes, and other labels, than synthd's outputs have.
+///   other classes, and other labels, than synthd's outputs have;
+/// - files in class folders whose names begin with a dot and end as an image's: synthd leaves
+///   them out, PyTorch reads them, and macOS's resource forks (`._name.jpg`) make it fail.
 public enum LayoutAdvice {
     /// How many names a message gives before counting the rest.
     static let namesListed = 5
 
     /// The advice on a scan, one message a finding; empty when the layout looks intended.
     public static func of(_ scan: ImageFolder.Scan) -> [String] {
-        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan)].compactMap { $0 }
+        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan), hiddenImages(scan)].compactMap { $0 }
     }
 
     /// Images directly in the dataset folder: no class, so not read.
@@ -92,6 +94,33 @@ public enum LayoutAdvice {
             + "as a class, hidden ones included: your classifier would see \(folders.count == 1 ? "a class" : "classes") that "
             + "synthd's outputs have not, and every class after \(them) with another label. Delete \(them) from the dataset "
             + "(rm -r \(folders.map { scan.root + "/" + $0 }.joined(separator: " ")))"
+    }
+
+    /// The extensions PyTorch's ImageFolder reads (torchvision's `IMG_EXTENSIONS`).
+    static let pyTorchExtensions: Set<String> = ["jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp"]
+
+    /// Hidden files with an image's name inside the class folders: synthd passes over every
+    /// name that begins with a dot; torchvision's ImageFolder checks the extension only, so it
+    /// reads them, and a Mac's copy onto a USB or network drive leaves a `._name` resource fork
+    /// beside every file, which Pillow cannot open: the user's training stops at the first.
+    static func hiddenImages(_ scan: ImageFolder.Scan) -> String? {
+        let hidden = scan.ignored.filter { path in
+            let (folder, name) = split(path)
+            guard folder != scan.root, name.hasPrefix("."), let dot = name.lastIndex(of: "."), dot != name.startIndex else { return false }
+            return pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased())
+        }
+        guard let first = hidden.first else { return nil }
+        let forks = hidden.filter { split($0).name.hasPrefix("._") }.count
+        let count = hidden.count == 1 ? "1 file" : "\(hidden.count) files"
+        let named = hidden.count == 1 ? "has a name that begins with a dot and ends" : "have names that begin with a dot and end"
+        var text = "\(count) in the class folders \(named) as an image's (\(first)): synthd leaves hidden files out, but "
+            + "PyTorch's ImageFolder reads them"
+        if forks > 0 {
+            text += "; \(forks == hidden.count ? (forks == 1 ? "it is" : "they are") : "\(forks) are") macOS's resource forks "
+                + "(._name, left by a Mac's copy onto a USB or network drive), not images, and PyTorch stops at the first. "
+                + "Delete them: find \(scan.root) -name '._*' -delete"
+        }
+        return text
     }
 
     /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).

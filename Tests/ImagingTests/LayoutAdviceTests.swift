@@ -104,6 +104,25 @@ import Testing
         #expect(LayoutAdvice.of(try ImageFolder.scan(one)).first?.contains(".ipynb_checkpoints in \(one) is left out by synthd") == true)
     }
 
+    /// Hidden files with image names in class folders: PyTorch's ImageFolder reads them
+    /// (checked with torchvision's, which listed `__MACOSX/a/._1.png` as an image), synthd does
+    /// not; macOS's resource forks are named as such, with the command that deletes them.
+    @Test func hiddenImagesInClassFoldersAreSaid() throws {
+        let root = try folder(["cat/1.png", "cat/._1.png", "cat/2019/._2.JPG", "dog/3.png", "dog/.4.webp", "dog/.notes.txt", ".cover.png"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let all = LayoutAdvice.of(try ImageFolder.scan(root))
+        let advice = all.filter { $0.contains("begin with a dot") }
+        #expect(advice.count == 1, "\(all)")
+        #expect(advice.first?.hasPrefix("3 files in the class folders have names that begin with a dot and end as an image's "
+            + "(\(root)/cat/._1.png): synthd leaves hidden files out, but PyTorch's ImageFolder reads them; 2 are macOS's resource "
+            + "forks") == true, "\(advice)")
+        #expect(advice.first?.hasSuffix("Delete them: find \(root) -name '._*' -delete") == true, "\(advice)")
+        let plain = try folder(["cat/1.png", "cat/.1.png"])
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        #expect(LayoutAdvice.of(try ImageFolder.scan(plain)) == ["1 file in the class folders has a name that begins with a dot and "
+            + "ends as an image's (\(plain)/cat/.1.png): synthd leaves hidden files out, but PyTorch's ImageFolder reads them"])
+    }
+
     @Test func longListsAreCounted() throws {
         let classes = (0..<8).map { "c\($0)" }
         let root = try folder(classes.flatMap { ["train/\($0)/1.png", "test/\($0)/1.png"] })
