@@ -16,14 +16,16 @@ import Glibc
 ///   Jupyter's `.ipynb_checkpoints`, and macOS's `__MACOSX`): the user's classifier would see
 ///   other classes, and other labels, than synthd's outputs have;
 /// - files in class folders whose names begin with a dot and end as an image's: synthd leaves
-///   them out, PyTorch reads them, and macOS's resource forks (`._name.jpg`) make it fail.
+///   them out, PyTorch reads them, and macOS's resource forks (`._name.jpg`) make it fail;
+/// - images synthd reads under a name PyTorch's ImageFolder passes over (`.pnm`).
 public enum LayoutAdvice {
     /// How many names a message gives before counting the rest.
     static let namesListed = 5
 
     /// The advice on a scan, one message a finding; empty when the layout looks intended.
     public static func of(_ scan: ImageFolder.Scan) -> [String] {
-        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan), hiddenImages(scan)].compactMap { $0 }
+        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan), hiddenImages(scan), namesPyTorchPassesOver(scan)]
+            .compactMap { $0 }
     }
 
     /// Images directly in the dataset folder: no class, so not read.
@@ -121,6 +123,22 @@ public enum LayoutAdvice {
                 + "Delete them: find \(scan.root) -name '._*' -delete"
         }
         return text
+    }
+
+    /// Images synthd reads whose extension PyTorch's ImageFolder does not list: `.pnm`, the
+    /// common name of PGM and PPM files (Netpbm's tools write it), which torchvision reads only
+    /// as `.pgm` or `.ppm`. The model would learn from images the user's classifier never sees.
+    static func namesPyTorchPassesOver(_ scan: ImageFolder.Scan) -> String? {
+        let passed = scan.classNames.flatMap { scan.files[$0]! }.filter { path in
+            let name = split(path).name
+            guard let dot = name.lastIndex(of: ".") else { return false }
+            return !pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased())
+        }
+        guard let first = passed.first else { return nil }
+        let count = passed.count == 1 ? "1 image is" : "\(passed.count) images are"
+        return "\(count) named .pnm (\(first)): synthd reads \(passed.count == 1 ? "it" : "them"), but PyTorch's "
+            + "ImageFolder passes over that extension, so your classifier would not see \(passed.count == 1 ? "it" : "them"). "
+            + "Rename each to .pgm (grey) or .ppm (colour), as its content is"
     }
 
     /// How datasets name their splits (PyTorch's and Kaggle's downloads, Keras's examples).
