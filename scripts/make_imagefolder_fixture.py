@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes Tests/ImagingTests/Fixtures/expected-imagefolder.json: a dataset tree of the kinds
 users drop (nested folders, upper-case extensions, hidden files and folders, macOS's resource
-forks and __MACOSX, Jupyter's .ipynb_checkpoints, an empty class, formats PyTorch does not
+forks and __MACOSX, Jupyter's .ipynb_checkpoints, a viewer's hidden thumbnails folder, an empty class, formats PyTorch does not
 read, names that sort differently by case, digits and accents) and what torchvision's own
 ImageFolder makes of it: its classes in label order and its samples with their labels, the
 independent reference for ImageFolderAgreementTests. ImageFolder lists by name, opening no
@@ -31,6 +31,7 @@ version = open(os.path.join(package.__path__[0], "version.py")).read().split("__
 
 tree = [
     "cat/1.png", "cat/2019/2.png", "cat/2019/old/3.jpeg", "cat/._1.png", "cat/.hidden.png", "cat/notes.txt",
+    "cat/.thumbnails/1.png",
     "dog/4.JPG", "dog/5.pnm", "dog/6.Tiff", "dog/7.webp", "dog/8.bmp", "dog/9.ppm", "dog/10.pgm", "dog/11.tif",
     "dog/copy.png.part", "dog/draft.png~", "dog/x.tmp",
     "bird/1.gif", "bird/2.heic",

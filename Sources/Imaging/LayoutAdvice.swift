@@ -17,6 +17,7 @@ import Glibc
 ///   other classes, and other labels, than synthd's outputs have;
 /// - files in class folders whose names begin with a dot and end as an image's: synthd leaves
 ///   them out, PyTorch reads them, and macOS's resource forks (`._name.jpg`) make it fail;
+///   likewise hidden folders below a class folder, whose images PyTorch reads;
 /// - images synthd reads under a name PyTorch's ImageFolder passes over (`.pnm`).
 public enum LayoutAdvice {
     /// How many names a message gives before counting the rest.
@@ -24,7 +25,8 @@ public enum LayoutAdvice {
 
     /// The advice on a scan, one message a finding; empty when the layout looks intended.
     public static func of(_ scan: ImageFolder.Scan) -> [String] {
-        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan), hiddenImages(scan), namesPyTorchPassesOver(scan)]
+        [looseImages(scan), nestedClasses(scan), foldersPyTorchReadsAsClasses(scan), hiddenImages(scan), hiddenFoldersInClasses(scan),
+         namesPyTorchPassesOver(scan)]
             .compactMap { $0 }
     }
 
@@ -118,11 +120,27 @@ public enum LayoutAdvice {
         var text = "\(count) in the class folders \(named) as an image's (\(first)): synthd leaves hidden files out, but "
             + "PyTorch's ImageFolder reads them"
         if forks > 0 {
-            text += "; \(forks == hidden.count ? (forks == 1 ? "it is" : "they are") : "\(forks) are") macOS's resource forks "
-                + "(._name, left by a Mac's copy onto a USB or network drive), not images, and PyTorch stops at the first. "
+            text += "; \(forks == hidden.count ? (forks == 1 ? "it is" : "they are") : forks == 1 ? "1 is" : "\(forks) are") macOS's resource forks "
+                + "(._name, left by a Mac's copy onto a USB or network drive), not images, and PyTorch stops at "
+                + (forks == 1 ? "it. " : "the first. ")
                 + "Delete them: find \(scan.root) -name '._*' -delete"
         }
         return text
+    }
+
+    /// Hidden folders below a class folder (a viewer's `.thumbnails`, `.ipynb_checkpoints`):
+    /// synthd passes over them, torchvision's ImageFolder walks into every folder and reads
+    /// the images in them as the class's.
+    static func hiddenFoldersInClasses(_ scan: ImageFolder.Scan) -> String? {
+        let folders = scan.ignored.filter { path in
+            let (folder, name) = split(path)
+            return folder != scan.root && name.hasPrefix(".") && ImageFolder.fileKind(path) == S_IFDIR
+        }
+        guard !folders.isEmpty else { return nil }
+        let (count, them) = folders.count == 1 ? ("1 hidden folder", "it") : ("\(folders.count) hidden folders", "them")
+        return "\(count) below class folders (\(listed(folders))): synthd passes over \(them), but PyTorch's ImageFolder "
+            + "reads the images in \(them) as the class's. If they are not the class's images, delete \(them) "
+            + "(rm -r \(folders.prefix(namesListed).joined(separator: " "))\(folders.count > namesListed ? " ..." : ""))"
     }
 
     /// Images synthd reads whose extension PyTorch's ImageFolder does not list: `.pnm`, the
