@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -120,27 +121,43 @@ public enum LayoutAdvice {
         var text = "\(count) in the class folders \(named) as an image's (\(first)): synthd leaves hidden files out, but "
             + "PyTorch's ImageFolder reads them"
         if forks > 0 {
-            text += "; \(forks == hidden.count ? (forks == 1 ? "it is" : "they are") : forks == 1 ? "1 is" : "\(forks) are") macOS's resource forks "
-                + "(._name, left by a Mac's copy onto a USB or network drive), not images, and PyTorch stops at "
-                + (forks == 1 ? "it. " : "the first. ")
-                + "Delete them: find \(scan.root) -name '._*' -delete"
+            let which = forks == hidden.count ? (forks == 1 ? "it is" : "they are") : forks == 1 ? "1 is" : "\(forks) are"
+            text += "; \(which) \(forks == 1 ? "a macOS resource fork" : "macOS's resource forks") (._name, left by a Mac's copy "
+                + "onto a USB or network drive), not \(forks == 1 ? "an image" : "images"), and PyTorch stops at "
+                + (forks == 1 ? "it. Delete it" : "the first. Delete them") + ": find \(scan.root) -name '._*' -delete"
         }
         return text
     }
 
-    /// Hidden folders below a class folder (a viewer's `.thumbnails`, `.ipynb_checkpoints`):
-    /// synthd passes over them, torchvision's ImageFolder walks into every folder and reads
-    /// the images in them as the class's.
+    /// Hidden folders below a class folder that hold images (a viewer's `.thumbnails`): synthd
+    /// passes over them, torchvision's ImageFolder walks into every folder and reads the images
+    /// in them as the class's. (One without images, a notebook's `.ipynb_checkpoints`, changes
+    /// nothing for PyTorch and is not said.)
     static func hiddenFoldersInClasses(_ scan: ImageFolder.Scan) -> String? {
         let folders = scan.ignored.filter { path in
             let (folder, name) = split(path)
-            return folder != scan.root && name.hasPrefix(".") && ImageFolder.fileKind(path) == S_IFDIR
+            return folder != scan.root && name.hasPrefix(".") && ImageFolder.fileKind(path) == S_IFDIR && holdsPyTorchImages(path)
         }
         guard !folders.isEmpty else { return nil }
         let (count, them) = folders.count == 1 ? ("1 hidden folder", "it") : ("\(folders.count) hidden folders", "them")
         return "\(count) below class folders (\(listed(folders))): synthd passes over \(them), but PyTorch's ImageFolder "
             + "reads the images in \(them) as the class's. If they are not the class's images, delete \(them) "
             + "(rm -r \(folders.prefix(namesListed).joined(separator: " "))\(folders.count > namesListed ? " ..." : ""))"
+    }
+
+    /// Whether torchvision's walk would find an image in `folder` (a name with one of its
+    /// extensions, at any depth; links followed as it follows them). Stops at the first, and
+    /// after 10,000 entries: a folder that large is said either way.
+    static func holdsPyTorchImages(_ folder: String) -> Bool {
+        guard let entries = FileManager.default.enumerator(atPath: folder) else { return false }
+        var seen = 0
+        while let entry = entries.nextObject() as? String {
+            seen += 1
+            if seen > 10_000 { return true }
+            let name = split(entry).name
+            if let dot = name.lastIndex(of: "."), pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased()) { return true }
+        }
+        return false
     }
 
     /// Images synthd reads whose extension PyTorch's ImageFolder does not list: `.pnm`, the

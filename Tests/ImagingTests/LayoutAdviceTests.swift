@@ -117,7 +117,8 @@ import Testing
             + "(\(root)/cat/._1.png): synthd leaves hidden files out, but PyTorch's ImageFolder reads them; 2 are macOS's resource "
             + "forks") == true, "\(advice)")
         #expect(advice.first?.hasSuffix("Delete them: find \(root) -name '._*' -delete") == true, "\(advice)")
-        let thumbnails = try folder(["cat/1.png", "cat/.thumbnails/1.png", "dog/2.png", "dog/2019/.cache/x.png"])
+        let thumbnails = try folder(["cat/1.png", "cat/.thumbnails/1.png", "dog/2.png", "dog/2019/.cache/deep/x.JPG",
+                                     "dog/.ipynb_checkpoints/n.ipynb"])
         defer { try? FileManager.default.removeItem(atPath: thumbnails) }
         #expect(LayoutAdvice.of(try ImageFolder.scan(thumbnails)) == ["2 hidden folders below class folders (\(thumbnails)/cat/.thumbnails "
             + "and \(thumbnails)/dog/2019/.cache): synthd passes over them, but PyTorch's ImageFolder reads the images in them as the "
