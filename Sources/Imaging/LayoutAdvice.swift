@@ -145,15 +145,16 @@ public enum LayoutAdvice {
             + "(rm -r \(folders.prefix(namesListed).joined(separator: " "))\(folders.count > namesListed ? " ..." : ""))"
     }
 
-    /// Whether torchvision's walk would find an image in `folder` (a name with one of its
-    /// extensions, at any depth; links followed as it follows them). Stops at the first, and
-    /// after 10,000 entries: a folder that large is said either way.
+    /// Whether torchvision's walk would find an image in `folder`: a name with one of its
+    /// extensions, at any depth (links to folders not followed here). A listing, no file
+    /// opened; stops at the first image, or after 10,000 entries without one (a `.git` or a
+    /// cache below a class folder is not said on a guess).
     static func holdsPyTorchImages(_ folder: String) -> Bool {
         guard let entries = FileManager.default.enumerator(atPath: folder) else { return false }
         var seen = 0
         while let entry = entries.nextObject() as? String {
             seen += 1
-            if seen > 10_000 { return true }
+            if seen > 10_000 { return false }
             let name = split(entry).name
             if let dot = name.lastIndex(of: "."), pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased()) { return true }
         }
