@@ -61,6 +61,10 @@ public enum WebP {
             var data = WebPData(bytes: source.baseAddress, size: source.count)
             guard let decoder = WebPAnimDecoderNew(&data, &options) else { return nil }
             defer { WebPAnimDecoderDelete(decoder) }
+            // The frame is the decoder's canvas: its size, not the features', bounds the copy.
+            var info = WebPAnimInfo()
+            guard WebPAnimDecoderGetInfo(decoder, &info) != 0, Int(info.canvas_width) == width,
+                  Int(info.canvas_height) == height else { return nil }
             var frame: UnsafeMutablePointer<UInt8>?
             var timestamp: Int32 = 0
             guard WebPAnimDecoderGetNext(decoder, &frame, &timestamp) != 0, let frame else { return nil }
