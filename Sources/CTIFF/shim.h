@@ -66,6 +66,13 @@ static inline void synthd_tiff_read_alpha_as_associated(TIFF *tiff) {
     TIFFSetField(tiff, TIFFTAG_EXTRASAMPLES, count, changed);
 }
 
+/* Bits per sample (1 when absent, as TIFF says). */
+static inline uint16_t synthd_tiff_bits(TIFF *tiff) {
+    uint16_t bits = 1;
+    TIFFGetFieldDefaulted(tiff, TIFFTAG_BITSPERSAMPLE, &bits);
+    return bits;
+}
+
 /* The Orientation tag (1-8; 1 when absent): how the stored rows and columns are shown. */
 static inline uint16_t synthd_tiff_orientation(TIFF *tiff) {
     uint16_t orientation = ORIENTATION_TOPLEFT;

@@ -161,7 +161,8 @@ public final class TrainingSet: @unchecked Sendable {
                         // reduced ones to weigh the blocks their edges cut (JPEGTests).
                         let decoded = try ImageFile.read(path: paths[i], limits: limits, reducedTo: 4 * r)
                         return FittedImage(decoded.image, width: decoded.width, height: decoded.height, resolution: r, fitting: fitting,
-                                           orientation: decoded.orientation, transparent: decoded.transparent)
+                                           orientation: decoded.orientation, transparent: decoded.transparent,
+                                           deepGrey: decoded.deepGrey)
                     }
                 } }
             }
@@ -173,12 +174,14 @@ public final class TrainingSet: @unchecked Sendable {
         var images: [(FittedImage, Int32)] = []
         var turned: [(path: String, orientation: Int)] = []
         var transparent: [String] = []
+        var deepGrey: [String] = []
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {
             case .success(let image):
                 images.append((image, entry.label))
                 if let orientation = image.orientation, orientation != 1 { turned.append((entry.path, orientation)) }
                 if image.transparent { transparent.append(entry.path) }
+                if image.deepGrey { deepGrey.append(entry.path) }
             case .failure(let error): rejected.append(RejectedFile(path: entry.path, reason: error.description))
             }
         }
@@ -201,7 +204,8 @@ public final class TrainingSet: @unchecked Sendable {
                            pixels: pixels, labels: images.map(\.1), rejected: rejected,
                            ignored: scan.ignored, emptyClasses: scan.emptyClasses,
                            advice: LayoutAdvice.of(scan) + [ExifOrientation.advice(turned: turned, of: images.count),
-                                                            Transparency.advice(transparent: transparent, of: images.count)].compactMap { $0 })
+                                                            Transparency.advice(transparent: transparent, of: images.count),
+                                                            DeepGrey.advice(deepGrey, of: images.count)].compactMap { $0 })
     }
 
     /// What a caller of `load` hears while the files are read, and how it stops the reading:
@@ -296,15 +300,18 @@ struct FittedImage: Sendable {
     let orientation: Int?
     /// Whether the file has transparent pixels (`Transparency`).
     let transparent: Bool
+    /// Whether its samples are 16-bit grey (`DecodedFile.deepGrey`).
+    let deepGrey: Bool
 
     /// `image` fitted; `width` x `height`: the file's size (larger where it was decoded reduced).
     init(_ image: Image, width: Int, height: Int, resolution: Int, fitting: Resampling.Fitting, orientation: Int? = nil,
-         transparent: Bool = false) {
+         transparent: Bool = false, deepGrey: Bool = false) {
         hasColour = Resampling.hasColour(image)
         self.width = width
         self.height = height
         self.orientation = orientation
         self.transparent = transparent
+        self.deepGrey = deepGrey
         fitted = Resampling.fit(hasColour ? Resampling.rgb(image) : Resampling.grey(image), resolution: resolution,
                                 fitting: fitting)
     }

@@ -10,12 +10,12 @@ public enum BMP {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
-        try decodeWithTransparency(bytes, path: path, limits: limits).image
+        try decodeFile(bytes, path: path, limits: limits).image
     }
 
-    /// `decode`, and whether the file has transparent pixels (`Transparency`).
-    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
-        throws(ImageError) -> (image: Image, transparent: Bool) {
+    /// `decode`, with what Pillow would read otherwise (`DecodedFile`).
+    public static func decodeFile(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else { throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes) }
         guard hasSignature(bytes) else { throw .notAnImage(path: path) }
         func bad(_ reason: String) -> ImageError { .unreadable(path: path, reason: "BMP: " + reason) }
@@ -88,7 +88,7 @@ public enum BMP {
                     for c in 0..<3 { samples[(row * width + x) * 3 + c] = palette[index][c] }
                 }
             }
-            return (Image(width: width, height: height, mode: .rgb, pixels: samples), false)
+            return DecodedFile(image: Image(width: width, height: height, mode: .rgb, pixels: samples))
         }
 
         let rowBytes = (width * bits + 31) / 32 * 4
@@ -117,7 +117,7 @@ public enum BMP {
                 }
             }
         }
-        guard hasAlpha else { return (Image(width: width, height: height, mode: .rgb, pixels: samples), false) }
+        guard hasAlpha else { return DecodedFile(image: Image(width: width, height: height, mode: .rgb, pixels: samples)) }
         return Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
     }
 

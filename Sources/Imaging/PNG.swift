@@ -30,12 +30,12 @@ public enum PNG {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
-        try decodeWithTransparency(bytes, path: path, limits: limits).image
+        try decodeFile(bytes, path: path, limits: limits).image
     }
 
-    /// `decode`, and whether the file has transparent pixels (`Transparency`).
-    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
-        throws(ImageError) -> (image: Image, transparent: Bool) {
+    /// `decode`, with what Pillow would read otherwise (`DecodedFile`).
+    public static func decodeFile(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -44,13 +44,13 @@ public enum PNG {
         }
         // libpng reads from the buffer until the image is finished: one closure keeps it valid.
         let read = (withoutColourSpaceChunks(bytes) ?? bytes).withUnsafeBytes { buffer in
-            Result { () throws(ImageError) -> (image: Image, transparent: Bool) in try decode(buffer, path: path, limits: limits) }
+            Result { () throws(ImageError) -> DecodedFile in try decode(buffer, path: path, limits: limits) }
         }
         return try read.get()
     }
 
     private static func decode(_ bytes: UnsafeRawBufferPointer, path: String, limits: ImageLimits)
-        throws(ImageError) -> (image: Image, transparent: Bool) {
+        throws(ImageError) -> DecodedFile {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         let begun = png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count)
@@ -72,7 +72,8 @@ public enum PNG {
             var wide = [UInt16](repeating: 0, count: width * height * mode.channels)
             let finished = wide.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
             guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
-            return (Image(width: width, height: height, mode: mode, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) }), false)
+            let image = Image(width: width, height: height, mode: mode, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) })
+            return DecodedFile(image: image, deepGrey: mode == .grey)
         }
         // 8-bit sRGB, with alpha when the file has it (16-bit with alpha is reduced by libpng,
         // told that its samples are sRGB already: else it would take them for linear light).
@@ -82,7 +83,7 @@ public enum PNG {
         var samples = [UInt8](repeating: 0, count: width * height * stored)
         let finished = samples.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         guard finished != 0 else { throw .unreadable(path: path, reason: message(of: &image)) }
-        guard alpha else { return (Image(width: width, height: height, mode: mode, pixels: samples), false) }
+        guard alpha else { return DecodedFile(image: Image(width: width, height: height, mode: mode, pixels: samples)) }
         return Transparency.dropped(width: width, height: height, mode: mode, samplesWithAlpha: samples)
     }
 

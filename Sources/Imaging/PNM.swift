@@ -9,6 +9,12 @@ public enum PNM {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
+        try decodeFile(bytes, path: path, limits: limits).image
+    }
+
+    /// `decode`, with what Pillow would read otherwise (`DecodedFile`: a grey map of more than
+    /// 8 bits is one Pillow clips).
+    public static func decodeFile(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else { throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes) }
         guard hasSignature(bytes) else { throw .notAnImage(path: path) }
         func bad(_ reason: String) -> ImageError { .unreadable(path: path, reason: "PNM: " + reason) }
@@ -62,6 +68,6 @@ public enum PNM {
         } else {
             for i in 0..<count { pixels[i] = try scaled(number()) }
         }
-        return Image(width: width, height: height, mode: mode, pixels: pixels)
+        return DecodedFile(image: Image(width: width, height: height, mode: mode, pixels: pixels), deepGrey: mode == .grey && maximum > 255)
     }
 }

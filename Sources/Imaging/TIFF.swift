@@ -26,12 +26,12 @@ public enum TIFF {
     static let maxAllocation = 256 << 20
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
-        try decodeWithTransparency(bytes, path: path, limits: limits).image
+        try decodeFile(bytes, path: path, limits: limits).image
     }
 
-    /// `decode`, and whether the file has transparent pixels (`Transparency`).
-    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
-        throws(ImageError) -> (image: Image, transparent: Bool) {
+    /// `decode`, with what Pillow would read otherwise (`DecodedFile`).
+    public static func decodeFile(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -45,7 +45,7 @@ public enum TIFF {
         }
         guard let options = synthd_tiff_options(errors, tmsize_t(maxAllocation)) else { throw failure("libtiff did not start") }
         defer { TIFFOpenOptionsFree(options) }
-        let result = bytes.withUnsafeBytes { buffer -> Result<(image: Image, transparent: Bool), ImageError> in
+        let result = bytes.withUnsafeBytes { buffer -> Result<DecodedFile, ImageError> in
             let source = MemorySource(buffer)
             return withExtendedLifetime(source) {
                 // "m": no memory mapping (the bytes are read through `MemorySource`).
@@ -55,7 +55,7 @@ public enum TIFF {
                     return .failure(failure("not a readable TIFF"))
                 }
                 defer { TIFFClose(tiff) }
-                return Result { () throws(ImageError) -> (image: Image, transparent: Bool) in
+                return Result { () throws(ImageError) -> DecodedFile in
                     try decode(tiff, path: path, limits: limits, failure: failure)
                 }
             }
@@ -64,7 +64,7 @@ public enum TIFF {
     }
 
     private static func decode(_ tiff: OpaquePointer, path: String, limits: ImageLimits,
-                               failure: (String) -> ImageError) throws(ImageError) -> (image: Image, transparent: Bool) {
+                               failure: (String) -> ImageError) throws(ImageError) -> DecodedFile {
         var width: UInt32 = 0, height: UInt32 = 0, photometric: UInt16 = 0, samples: UInt16 = 0, extra: UInt16 = 0
         var firstExtra: UInt16 = 0
         guard synthd_tiff_describe(tiff, &width, &height, &photometric, &samples, &extra, &firstExtra) != 0 else {
@@ -103,7 +103,8 @@ public enum TIFF {
         if grey {
             let pixels = raster.map { UInt8($0 & 0xFF) }
             let image = Image(width: Int(width), height: Int(height), mode: .grey, pixels: pixels)
-            return (ExifOrientation.shown(image, orientation: orientation), transparent)
+            return DecodedFile(image: ExifOrientation.shown(image, orientation: orientation), transparent: transparent,
+                               deepGrey: synthd_tiff_bits(tiff) == 16)
         }
         let premultiplied = hasAlpha && firstExtra == UInt16(EXTRASAMPLE_ASSOCALPHA)
         var pixels = [UInt8](repeating: 0, count: count * 3)
@@ -115,7 +116,7 @@ public enum TIFF {
             }
         }
         let image = Image(width: Int(width), height: Int(height), mode: .rgb, pixels: pixels)
-        return (ExifOrientation.shown(image, orientation: orientation), transparent)
+        return DecodedFile(image: ExifOrientation.shown(image, orientation: orientation), transparent: transparent)
     }
 }
 

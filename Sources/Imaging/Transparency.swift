@@ -11,8 +11,7 @@
 public enum Transparency {
     /// `samples` of `mode`'s channels each followed by an alpha sample, as an image of the
     /// stored colours; `transparent` when any alpha is below 255.
-    public static func dropped(width: Int, height: Int, mode: Image.Mode, samplesWithAlpha samples: [UInt8])
-        -> (image: Image, transparent: Bool) {
+    public static func dropped(width: Int, height: Int, mode: Image.Mode, samplesWithAlpha samples: [UInt8]) -> DecodedFile {
         let channels = mode.channels, stored = channels + 1
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         var lowest: UInt8 = 255
@@ -24,7 +23,7 @@ public enum Transparency {
                 }
             }
         }
-        return (Image(width: width, height: height, mode: mode, pixels: pixels), lowest < 255)
+        return DecodedFile(image: Image(width: width, height: height, mode: mode, pixels: pixels), transparent: lowest < 255)
     }
 
     /// A colour premultiplied by its alpha (a TIFF's associated alpha) back to the colour

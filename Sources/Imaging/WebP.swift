@@ -11,12 +11,12 @@ public enum WebP {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard) throws(ImageError) -> Image {
-        try decodeWithTransparency(bytes, path: path, limits: limits).image
+        try decodeFile(bytes, path: path, limits: limits).image
     }
 
-    /// `decode`, and whether the file has transparent pixels (`Transparency`).
-    public static func decodeWithTransparency(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
-        throws(ImageError) -> (image: Image, transparent: Bool) {
+    /// `decode`, with what Pillow would read otherwise (`DecodedFile`).
+    public static func decodeFile(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard)
+        throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -42,7 +42,7 @@ public enum WebP {
             }
         }
         guard decoded != nil else { throw .unreadable(path: path, reason: "WebP: damaged or truncated image data") }
-        guard alpha else { return (Image(width: width, height: height, mode: .rgb, pixels: samples), false) }
+        guard alpha else { return DecodedFile(image: Image(width: width, height: height, mode: .rgb, pixels: samples)) }
         return Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
     }
 
@@ -50,7 +50,7 @@ public enum WebP {
     /// decoder): the canvas after that frame, its alpha dropped; where the frame leaves the
     /// canvas uncovered, the canvas's transparent black.
     static func firstFrame(_ bytes: [UInt8], path: String, width: Int, height: Int, alpha: Bool)
-        throws(ImageError) -> (image: Image, transparent: Bool) {
+        throws(ImageError) -> DecodedFile {
         var options = WebPAnimDecoderOptions()
         guard WebPAnimDecoderOptionsInit(&options) != 0 else {
             throw .unreadable(path: path, reason: "WebP: libwebp's animation decoder is not the version synthd was built with")
@@ -72,7 +72,7 @@ public enum WebP {
         }
         guard let samples else { throw .unreadable(path: path, reason: "WebP: damaged or truncated animation") }
         let decoded = Transparency.dropped(width: width, height: height, mode: .rgb, samplesWithAlpha: samples)
-        return (decoded.image, alpha && decoded.transparent)
+        return DecodedFile(image: decoded.image, transparent: alpha && decoded.transparent)
     }
 
     static func reason(_ status: VP8StatusCode) -> String {

@@ -207,6 +207,22 @@ final class DatasetFolder {
         #expect(try TrainingSet.load(folder.root, resolution: 32).advice.isEmpty)
     }
 
+    /// A 16-bit grey image (a microscope's PGM) is scaled to 8 bits and the advice says that
+    /// PyTorch's reading clips it (`DeepGrey`).
+    @Test func sixteenBitGreyImagesAreSaid() throws {
+        let folder = try DatasetFolder()
+        try folder.addImages("cells", count: 2, value: 80)
+        let header = Array("P5\n4 4\n65535\n".utf8)
+        let samples = (0..<16).flatMap { i -> [UInt8] in [UInt8(i * 16), 0] }
+        #expect(FileManager.default.createFile(atPath: folder.root + "/cells/deep.pgm", contents: Data(header + samples)))
+        let set = try TrainingSet.load(folder.root, resolution: 32)
+        #expect(set.count == 3 && set.advice.count == 1)
+        #expect(set.advice.first?.hasPrefix("1 image of 3 is 16-bit grey (\(folder.root)/cells/deep.pgm): synthd scales it to 8 bits") == true,
+                "\(set.advice)")
+        try FileManager.default.removeItem(atPath: folder.root + "/cells/deep.pgm")
+        #expect(try TrainingSet.load(folder.root, resolution: 32).advice.isEmpty)
+    }
+
     /// The size synthetic images are written at: the common size where most images share one,
     /// else the median width by the median height; the same every time.
     @Test func outputSizeIsTheCommonSizeOrTheMedian() {

@@ -43,7 +43,7 @@ import Testing
         let image = try ImageFile.read(bytes: bytes, path: "a.bmp")
         #expect(image.mode == .rgb && image.width == 2 && image.height == 2)
         #expect(image.pixels == [200, 100, 50, 200, 100, 50, 10, 20, 30, 255, 255, 255])
-        #expect(try BMP.decodeWithTransparency(bytes, path: "a.bmp").transparent)
+        #expect(try BMP.decodeFile(bytes, path: "a.bmp").transparent)
     }
 
     /// 16 bits as 5-6-5 through masks after an INFO header, bottom-up, rows padded to 4 bytes.

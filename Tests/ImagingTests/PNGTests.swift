@@ -105,7 +105,7 @@ func handMadePNG(width: Int, height: Int, colourType: UInt8, bitDepth: UInt8 = 8
         // (value, alpha): opaque 200, transparent 200, half 200.
         let samples: [UInt8] = [200, 255, 200, 0, 200, 128]
         let bytes = samples.withUnsafeBytes { encodePNG(width: 3, height: 1, format: formatGreyAlpha, samples: $0) }
-        let decoded = try PNG.decodeWithTransparency(bytes, path: "ga.png")
+        let decoded = try PNG.decodeFile(bytes, path: "ga.png")
         #expect(decoded.image.mode == .grey && decoded.transparent)
         #expect(decoded.image.pixels == [200, 200, 200])
     }
@@ -113,12 +113,12 @@ func handMadePNG(width: Int, height: Int, colourType: UInt8, bitDepth: UInt8 = 8
     @Test func rgbaDropsTheAlpha() throws {
         let samples: [UInt8] = [255, 0, 0, 255, 0, 255, 0, 0, 10, 20, 255, 51]
         let bytes = samples.withUnsafeBytes { encodePNG(width: 3, height: 1, format: formatRGBA, samples: $0) }
-        let decoded = try PNG.decodeWithTransparency(bytes, path: "rgba.png")
+        let decoded = try PNG.decodeFile(bytes, path: "rgba.png")
         #expect(decoded.image.mode == .rgb && decoded.transparent)
         #expect(decoded.image.pixels == [255, 0, 0, 0, 255, 0, 10, 20, 255])
         let opaque: [UInt8] = [255, 0, 0, 255, 0, 255, 0, 255]
         let opaqueBytes = opaque.withUnsafeBytes { encodePNG(width: 2, height: 1, format: formatRGBA, samples: $0) }
-        #expect(try PNG.decodeWithTransparency(opaqueBytes, path: "opaque.png").transparent == false, "an alpha channel all 255")
+        #expect(try PNG.decodeFile(opaqueBytes, path: "opaque.png").transparent == false, "an alpha channel all 255")
     }
 
     @Test func paletteDecodesToItsColours() throws {
