@@ -160,9 +160,7 @@ public final class TrainingSet: @unchecked Sendable {
                         // 4R a side, so that the area resize's output pixels span enough
                         // reduced ones to weigh the blocks their edges cut (JPEGTests).
                         let decoded = try ImageFile.read(path: paths[i], limits: limits, reducedTo: 4 * r)
-                        return FittedImage(decoded.image, width: decoded.width, height: decoded.height, resolution: r, fitting: fitting,
-                                           orientation: decoded.orientation, transparent: decoded.transparent,
-                                           deepGrey: decoded.deepGrey)
+                        return FittedImage(decoded, resolution: r, fitting: fitting)
                     }
                 } }
             }
@@ -304,6 +302,12 @@ struct FittedImage: Sendable {
     let deepGrey: Bool
 
     /// `image` fitted; `width` x `height`: the file's size (larger where it was decoded reduced).
+    /// A decoded file fitted, with what its decoder noted (the file's image is not kept).
+    init(_ file: DecodedFile, resolution: Int, fitting: Resampling.Fitting) {
+        self.init(file.image, width: file.width, height: file.height, resolution: resolution, fitting: fitting,
+                  orientation: file.orientation, transparent: file.transparent, deepGrey: file.deepGrey)
+    }
+
     init(_ image: Image, width: Int, height: Int, resolution: Int, fitting: Resampling.Fitting, orientation: Int? = nil,
          transparent: Bool = false, deepGrey: Bool = false) {
         hasColour = Resampling.hasColour(image)
