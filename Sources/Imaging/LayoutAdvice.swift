@@ -104,6 +104,12 @@ public enum LayoutAdvice {
     /// The extensions PyTorch's ImageFolder reads (torchvision's `IMG_EXTENSIONS`).
     static let pyTorchExtensions: Set<String> = ["jpg", "jpeg", "png", "ppm", "bmp", "pgm", "tif", "tiff", "webp"]
 
+    /// Whether the name ends in one of `pyTorchExtensions`, in any case.
+    static func hasPyTorchExtension(_ name: String) -> Bool {
+        guard let dot = name.lastIndex(of: ".") else { return false }
+        return pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased())
+    }
+
     /// Hidden files with an image's name inside the class folders: synthd passes over every
     /// name that begins with a dot; torchvision's ImageFolder checks the extension only, so it
     /// reads them, and a Mac's copy onto a USB or network drive leaves a `._name` resource fork
@@ -111,8 +117,7 @@ public enum LayoutAdvice {
     static func hiddenImages(_ scan: ImageFolder.Scan) -> String? {
         let hidden = scan.ignored.filter { path in
             let (folder, name) = split(path)
-            guard folder != scan.root, name.hasPrefix("."), let dot = name.lastIndex(of: "."), dot != name.startIndex else { return false }
-            return pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased())
+            return folder != scan.root && name.hasPrefix(".") && name.dropFirst().contains(".") && hasPyTorchExtension(name)
         }
         guard let first = hidden.first else { return nil }
         let forks = hidden.filter { split($0).name.hasPrefix("._") }.count
@@ -136,7 +141,10 @@ public enum LayoutAdvice {
     static func hiddenFoldersInClasses(_ scan: ImageFolder.Scan) -> String? {
         let folders = scan.ignored.filter { path in
             let (folder, name) = split(path)
-            return folder != scan.root && name.hasPrefix(".") && ImageFolder.fileKind(path) == S_IFDIR && holdsPyTorchImages(path)
+            // `._` names are macOS's resource forks, files: a dataset copied from a Mac has one
+            // beside every image, and a stat each would be most of this advice's time.
+            return folder != scan.root && name.hasPrefix(".") && !name.hasPrefix("._") && ImageFolder.fileKind(path) == S_IFDIR
+                && holdsPyTorchImages(path)
         }
         guard !folders.isEmpty else { return nil }
         let (count, them) = folders.count == 1 ? ("1 hidden folder", "it") : ("\(folders.count) hidden folders", "them")
@@ -155,8 +163,7 @@ public enum LayoutAdvice {
         while let entry = entries.nextObject() as? String {
             seen += 1
             if seen > 10_000 { return false }
-            let name = split(entry).name
-            if let dot = name.lastIndex(of: "."), pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased()) { return true }
+            if hasPyTorchExtension(split(entry).name) { return true }
         }
         return false
     }
@@ -166,9 +173,7 @@ public enum LayoutAdvice {
     /// as `.pgm` or `.ppm`. The model would learn from images the user's classifier never sees.
     static func namesPyTorchPassesOver(_ scan: ImageFolder.Scan) -> String? {
         let passed = scan.classNames.flatMap { scan.files[$0]! }.filter { path in
-            let name = split(path).name
-            guard let dot = name.lastIndex(of: ".") else { return false }
-            return !pyTorchExtensions.contains(name[name.index(after: dot)...].lowercased())
+            !hasPyTorchExtension(split(path).name)
         }
         guard let first = passed.first else { return nil }
         let count = passed.count == 1 ? "1 image is" : "\(passed.count) images are"
