@@ -171,6 +171,13 @@ public struct TrainingProgress: Sendable {
     public var remaining: Double
     public var imagesPerSecond: Double
     public var report: StepReport
+
+    /// The step, its losses and the speed, as `synthd train`'s progress line and the daemon's
+    /// log show them.
+    public var summary: String {
+        String(format: "step %d  D %.3f  G %.3f  %.0f img/s", step, report.discriminatorLoss, report.generatorLoss, imagesPerSecond)
+            + (report.augmentationProbability.map { String(format: "  augment p %.2f", $0) } ?? "")
+    }
 }
 
 /// Trains one dataset's GAN in a state folder, resuming and fine-tuning from what is there.

@@ -30,9 +30,9 @@ final class ProgressLine {
         if isTerminal {
             let width = 24, filled = Int(fraction * Double(width))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            write("\r[\(bar)] \(percent)% \(text) ETA \(Self.duration(remaining))\u{1B}[K")
+            write("\r[\(bar)] \(percent)% \(text) ETA \(durationText(remaining))\u{1B}[K")
         } else {
-            write("\(percent)% \(text) ETA \(Self.duration(remaining))\n")
+            write("\(percent)% \(text) ETA \(durationText(remaining))\n")
         }
     }
 
@@ -50,13 +50,5 @@ final class ProgressLine {
     func write(_ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
-    }
-
-    static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "?" }
-        let s = Int(seconds.rounded())
-        if s >= 3600 { return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" }
-        if s >= 60 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s)s"
     }
 }

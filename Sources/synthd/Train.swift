@@ -201,10 +201,7 @@ struct Train: ParsableCommand {
         let capped: Int? = if case .secondsOrSteps(_, let cap) = budget { cap } else { nil }
         let taken = try DeviceFailure.naming(dataset: dataset, work: .training, on: device, intact: checkpoint) {
             try trainer.train(budget, shouldStop: { Signals.stopRequested }) { p in
-                progress.update(fraction: p.fraction, remaining: p.remaining, text: String(
-                    format: "step %d  D %.3f  G %.3f  %.0f img/s", p.step, p.report.discriminatorLoss,
-                    p.report.generatorLoss, p.imagesPerSecond)
-                    + (p.report.augmentationProbability.map { String(format: "  augment p %.2f", $0) } ?? ""))
+                progress.update(fraction: p.fraction, remaining: p.remaining, text: p.summary)
             }
         }
         progress.finish("\(Signals.stopRequested ? "stopped" : "done"): \(taken) steps this run, "

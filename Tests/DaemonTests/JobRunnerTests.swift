@@ -130,6 +130,37 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 100, "ended by its passes, not by its 120 s")
     }
 
+    /// A round that its passes end long before its minutes shows that end: `synthd status`'s ETA
+    /// and progress follow the passes, where they followed the minutes (10 here: "ETA 9m58s" to a
+    /// round with a second to go). The log says where the training is, here at every report.
+    @Test func aCappedRoundsETAIsItsPassesNotItsMinutes() throws {
+        var configuration = try Self.petsUnder(root)  // 6 images, batch 4
+        configuration.augmentation = .off
+        configuration.trainingMinutes = 10
+        configuration.maxEpochs = 400  // 600 steps
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        var runner = scheduler.runner
+        runner.progressLogSeconds = 0
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        var seen: [(step: Int, progress: Double, eta: Date)] = []
+        let outcome = runner.run(job, shouldStop: {
+            let record = scheduler.store.get("pets")
+            if let step = record.step, step > 0, let progress = record.progress, let eta = record.eta, seen.last?.step != step {
+                seen.append((step, progress, eta))
+            }
+            return false
+        })
+        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        #expect(scheduler.store.get("pets").step == 600)
+        let reported = try #require(seen.last, "no progress was recorded while it trained")
+        #expect(reported.eta.timeIntervalSinceNow < 300, "ETA \(reported.eta.timeIntervalSinceNow) s: the minutes', not the passes'")
+        #expect(seen.allSatisfy { $0.progress > Double($0.step) / 600 - 0.5 }, "progress by the minutes stays near 0: \(seen.map(\.progress))")
+        let progress = lines.all.filter { $0.hasPrefix("info training ") && $0.contains("%: step ") }
+        #expect(!progress.isEmpty, "no progress lines in \(lines.all)")
+        #expect(progress.allSatisfy { $0.contains(" img/s, ETA ") }, "\(progress)")
+    }
+
     /// Each unaugmented round is capped at `max_epochs` passes, but rounds add up: the round that
     /// takes the model past 100 says in the log what that means; the one before says nothing.
     @Test func roundsThatAddUpPastAHundredPassesWarn() throws {

@@ -68,7 +68,7 @@ public struct ArchiveRecord: Codable, Equatable, Sendable {
         let percent = ", \(Int((min(fraction, 1) * 100).rounded(.down)))%"
         guard let startedAt, now.timeIntervalSince(startedAt) >= 1 else { return percent }
         let elapsed = now.timeIntervalSince(startedAt)
-        return percent + ", ETA " + DatasetStatus.duration(elapsed * (1 - min(fraction, 1)) / fraction)
+        return percent + ", ETA " + durationText(elapsed * (1 - min(fraction, 1)) / fraction)
     }
 
     static func megabytes(_ bytes: UInt64) -> String {

@@ -46,6 +46,9 @@ public struct JobRunner: Sendable {
     public let compute: ComputeDevice
     /// The memory the daemon's jobs share (one ledger for all of them: the scheduler's).
     public let memory: MemoryLedger
+    /// Seconds between the log's progress lines while a model trains (the journal of a
+    /// 20-minute job said nothing between its start and its slice's end).
+    public var progressLogSeconds = 60.0
 
     public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger,
                 compute: ComputeDevice = .cpu(), memory: MemoryLedger = MemoryLedger()) {
@@ -213,15 +216,21 @@ public struct JobRunner: Sendable {
             store.update(name) { $0.detail = detail }
         }
         var lastReport = started.adding(seconds: -1e9)
+        var lastLogged = Moment.now  // the line above said where it starts
         let turnOver = { started.secondsAgo >= slice && othersWaiting() }
         let budget = TrainingBudget.minutes(remaining, orPasses: settings.maxEpochs, of: trainer, done: trainer.record.steps - roundStart)
         try trainer.train(budget, shouldStop: { shouldStop() || turnOver() }) { progress in
             guard lastReport.secondsAgo >= 1 else { return }
             lastReport = .now
+            let estimate = TrainingEstimate(budget: total, remainingAtStart: remaining, progress: progress)
             store.update(name) {
-                $0.progress = min(1, (total - remaining + progress.elapsed) / total)
-                $0.eta = Date().addingTimeInterval(max(0, remaining - progress.elapsed))
+                $0.progress = estimate.fraction
+                $0.eta = Date().addingTimeInterval(estimate.secondsLeft)
                 $0.step = progress.step
+            }
+            if lastLogged.secondsAgo >= progressLogSeconds {
+                lastLogged = .now
+                log.info("\(estimate.line(progress))")
             }
         }
         let capReached = capSteps.map { trainer.record.steps >= roundStart + $0 } ?? false
@@ -375,7 +384,7 @@ public struct JobRunner: Sendable {
             let left = started.secondsAgo * Double(total - read) / Double(read)
             store.update(name) {
                 $0.phase = phase
-                $0.detail = "reading its images: \(read) of \(total), \(DatasetStatus.duration(left)) left"
+                $0.detail = "reading its images: \(read) of \(total), \(durationText(left)) left"
                 $0.progress = nil
                 $0.eta = nil
                 $0.lastError = nil  // this attempt's, if any, comes when it ends

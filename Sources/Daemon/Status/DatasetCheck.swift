@@ -81,8 +81,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         case .on: "DiffAugment"
         case .off: "no augmentation"
         }
-        let budgets = "\(DatasetStatus.duration(settings.trainingMinutes * 60)) of training, then "
-            + "\(DatasetStatus.duration(settings.fineTuneMinutes * 60)) a fine-tuning round when images or classes are added"
+        let budgets = "\(durationText(settings.trainingMinutes * 60)) of training, then "
+            + "\(durationText(settings.fineTuneMinutes * 60)) a fine-tuning round when images or classes are added"
         var model = "a new \(set.resolution)x\(set.resolution) class-conditional GAN, batch \(settings.batch), \(augmentation)"
             + (settings.holdOut ? ", about one image in ten held out to choose the checkpoint" : "") + "; " + budgets
         if let existing, let kept {
@@ -92,7 +92,7 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
                          images != 0 ? "\(images > 0 ? "+" : "")\(images) images" : nil].compactMap { $0 }
             model = "the daemon's \(r)x\(r) model of \(kept.steps) steps"
                 + (existing.trainedOnTheseFiles ? ", trained on these files: nothing to train"
-                    : ": a fine-tuning round of \(DatasetStatus.duration(settings.fineTuneMinutes * 60))"
+                    : ": a fine-tuning round of \(durationText(settings.fineTuneMinutes * 60))"
                         + (added.isEmpty ? "" : " (\(added.joined(separator: ", ")))"))
         } else if let existing {
             model += " (synthd.toml asks for a new model: \(existing.changes.joined(separator: ", ")); "

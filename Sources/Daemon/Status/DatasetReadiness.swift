@@ -1,4 +1,5 @@
 import Archives
+import Engine
 import Foundation
 
 /// Whether a dataset's published outputs are those of its files as they are now: what
@@ -85,7 +86,7 @@ public enum DatasetReadiness: Equatable, Sendable {
                 : "held until its files or synthd.toml change"
             return .failed("\(runtime.lastError ?? "failed"); \(held)")
         case .failed:
-            let retry = runtime.retryAt.map { ", tried again in \(DatasetStatus.duration($0.timeIntervalSince(now)))" } ?? ""
+            let retry = runtime.retryAt.map { ", tried again in \(durationText($0.timeIntervalSince(now)))" } ?? ""
             return .pending("failed: \(runtime.lastError ?? "see the daemon's log")\(retry)")
         case .waiting where fingerprint?.images == 0:
             // Images outside class folders, or only files synthd does not read: nothing
@@ -109,7 +110,7 @@ public enum DatasetReadiness: Equatable, Sendable {
         var text = runtime.phase == .removed ? "back in the spool, waiting for the daemon" : runtime.phase.rawValue
         if [.training, .generating].contains(runtime.phase) {
             if let progress = runtime.progress { text += String(format: " %.0f%%", progress * 100) }
-            if let eta = runtime.eta { text += ", ETA " + DatasetStatus.duration(eta.timeIntervalSince(now)) }
+            if let eta = runtime.eta { text += ", ETA " + durationText(eta.timeIntervalSince(now)) }
         }
         if let detail = runtime.detail { text += " (\(detail))" }
         return text

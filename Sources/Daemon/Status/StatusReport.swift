@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import GAN
 import Imaging
@@ -128,7 +129,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += " \(state)"
             if let progress, ["training", "generating"].contains(state) { text += String(format: " %.0f%%", progress * 100) }
             if let eta, let date = ISO8601DateFormatter().date(from: eta), ["training", "generating"].contains(state) {
-                text += ", ETA \(Self.duration(max(0, date.timeIntervalSince(now))))"
+                text += ", ETA \(durationText(max(0, date.timeIntervalSince(now))))"
             }
             if let detail { text += " (\(detail))" }
             if let device, ["training", "generating"].contains(state) { text += " on \(device)" + (node.map { " of node \($0)" } ?? "") }
@@ -212,7 +213,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
                 var part = "\(status.dataset) \(status.state!)"
                 if let progress = status.progress { part += String(format: " %.0f%%", progress * 100) }
                 if let eta = status.eta, let date = ISO8601DateFormatter().date(from: eta) {
-                    part += ", ETA \(duration(max(0, date.timeIntervalSince(now))))"
+                    part += ", ETA \(durationText(max(0, date.timeIntervalSince(now))))"
                 }
                 return part
             }.joined(separator: "; ")
@@ -223,11 +224,6 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += "\n  failed: \(named) (synthd status NAME shows why)"
         }
         return text
-    }
-
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(min(max(seconds, 0), 1e12).rounded())  // a damaged record's ETA cannot trap
-        return s >= 3600 ? "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m" : s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
     }
 }
 
