@@ -5,7 +5,9 @@ import Glibc
 #endif
 
 /// Shows progress on standard error: a bar redrawn in place on a terminal, or a plain line
-/// every `logInterval` seconds when the output goes to a file or the journal.
+/// every `logInterval` seconds when the output goes to a file or the journal (the first one
+/// `logInterval` seconds in: work that ends sooner, such as reading a small dataset, leaves no
+/// "6% ... ETA 0s" line in a log before its result).
 final class ProgressLine {
     let isTerminal = isatty(STDERR_FILENO) != 0
     let logInterval: Double
@@ -24,7 +26,8 @@ final class ProgressLine {
             remaining = startedAt.seconds(to: now) / (fraction - startFraction) * (1 - fraction)
         }
         let interval = isTerminal ? 0.2 : logInterval
-        guard force || lastDraw.map({ $0.seconds(to: now) >= interval }) ?? true else { return }
+        let since = lastDraw ?? (isTerminal ? nil : startedAt)
+        guard force || since.map({ $0.seconds(to: now) >= interval }) ?? true else { return }
         lastDraw = now
         let percent = Int((fraction * 100).rounded(.down))
         if isTerminal {
