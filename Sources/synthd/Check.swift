@@ -78,6 +78,6 @@ struct Check: ParsableCommand {
         let trained = RuntimeStore.read(stateFolder + "/daemon.json")?.trainedFingerprint
         let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value
         return DatasetCheck.Existing(record: record, changes: ModelChange.asked(by: settings, over: base, of: record),
-                                     trainedOnTheseFiles: trained != nil && trained == now)
+                                     trainedOnTheseFiles: trained != nil && trained == now, firstTrainingUnfinished: trained == nil)
     }
 }

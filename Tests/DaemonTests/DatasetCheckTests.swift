@@ -78,6 +78,11 @@ import Testing
         #expect(added.model == "the daemon's 64x64 model of 500 steps: a fine-tuning round of 5m00s (1 new class, +2 images)", "\(added.model)")
         #expect(added.trainingBytes == 7 * 64 * 64, "read at the model's 64 x 64")
         #expect(added.classes.map(\.name) == ["boot", "coat", "sandal"], "by name, not in the model's order")
+        // A first training the daemon has not finished (stopped, between slices) goes on.
+        let unfinished = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: [], trainedOnTheseFiles: false,
+                                                                                       firstTrainingUnfinished: true))
+        #expect(unfinished.model == "the daemon's 64x64 model of 500 steps: its first training goes on, up to 20m00s of it (1 new class, +2 images)",
+                "\(unfinished.model)")
         let asked = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: ["resolution 32 (the model's: 64)"],
                                                                                   trainedOnTheseFiles: false))
         #expect(asked.model.hasPrefix("a new 32x32 class-conditional GAN") && asked.trainingBytes == 7 * 32 * 32)

@@ -49,9 +49,15 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         /// Whether the daemon's last training read these very files (its trained fingerprint
         /// is the folder's now): nothing to train.
         public var trainedOnTheseFiles: Bool
+        /// Whether the daemon has not finished a training of the model yet (stopped, between
+        /// slices, or a model `synthd train` left in its state folder): a job then continues the
+        /// first training, with the training budget or what a stopped job left of it, instead
+        /// of fine-tuning (`JobRunner`).
+        public var firstTrainingUnfinished: Bool
 
-        public init(record: ModelRecord, changes: [String], trainedOnTheseFiles: Bool) {
+        public init(record: ModelRecord, changes: [String], trainedOnTheseFiles: Bool, firstTrainingUnfinished: Bool = false) {
             (self.record, self.changes, self.trainedOnTheseFiles) = (record, changes, trainedOnTheseFiles)
+            self.firstTrainingUnfinished = firstTrainingUnfinished
         }
     }
 
@@ -90,10 +96,12 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             let classes = set.classMap.count - kept.classes.count, images = set.count - kept.imagesAtLastRun
             let added = [classes > 0 ? "\(classes) new class\(classes == 1 ? "" : "es")" : nil,
                          images != 0 ? "\(images > 0 ? "+" : "")\(images) images" : nil].compactMap { $0 }
+            let round = existing.firstTrainingUnfinished
+                ? "its first training goes on, up to \(durationText(settings.trainingMinutes * 60)) of it"
+                : "a fine-tuning round of \(durationText(settings.fineTuneMinutes * 60))"
             model = "the daemon's \(r)x\(r) model of \(kept.steps) steps"
                 + (existing.trainedOnTheseFiles ? ", trained on these files: nothing to train"
-                    : ": a fine-tuning round of \(durationText(settings.fineTuneMinutes * 60))"
-                        + (added.isEmpty ? "" : " (\(added.joined(separator: ", ")))"))
+                    : ": \(round)" + (added.isEmpty ? "" : " (\(added.joined(separator: ", ")))"))
         } else if let existing {
             model += " (synthd.toml asks for a new model: \(existing.changes.joined(separator: ", ")); "
                 + "the daemon's model of \(existing.record.steps) steps is kept aside)"
