@@ -27,6 +27,7 @@ struct Status: ParsableCommand {
     func run() throws {
         let folder: String
         var spool = "the spool"
+        var output: String?
         if let state {
             folder = state
         } else {
@@ -34,11 +35,13 @@ struct Status: ParsableCommand {
             if configuration.isClustered && !archives { return try showCluster(configuration) }
             folder = configuration.state
             spool = configuration.spool
+            output = configuration.output
         }
         // In a cluster too: the nodes share the state folder and its archives.json.
         if archives { return try showArchives(stateFolder: folder, spool: spool) }
         let archiveRecords = datasets.isEmpty ? ArchiveRecords.read(stateFolder: folder) : [:]
         var statuses = try chosen(DatasetStatus.read(folder), in: folder)
+        if let output { statuses = statuses.map { $0.withOutputs(under: output) } }
         // A daemon's state folder that no daemon holds: what it was doing is not under way.
         let presence = DaemonPresence.of(stateFolder: folder)
         if case .notRunning = presence { statuses = statuses.map { $0.withoutItsDaemon() } }
@@ -88,7 +91,7 @@ struct Status: ParsableCommand {
     func showCluster(_ configuration: Configuration) throws {
         let database = try ClusterConnection.open(configuration)
         var status = try ClusterStatus.read(database, state: configuration.state)
-        status.datasets = try chosen(status.datasets, in: configuration.state)
+        status.datasets = try chosen(status.datasets, in: configuration.state).map { $0.withOutputs(under: configuration.output) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

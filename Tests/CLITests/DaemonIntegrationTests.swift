@@ -306,6 +306,8 @@ import Glibc
         let json = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [[String: Any]])
         #expect(entries.first?["outputsWritten"] as? Int == 18)
+        #expect(entries.first?["outputFolder"] as? String == layout.out + "/shapes")
+        #expect(status.output.contains("\n  outputs: 18 images in \(layout.out)/shapes, from step-"), "\(status.output)")
         #expect(entries.first?["state"] as? String == "removed")
 
         daemon.signal(SIGTERM)

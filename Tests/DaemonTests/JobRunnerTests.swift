@@ -323,6 +323,8 @@ extension JobRunnerTests {
         #expect(status.summary().contains(String(format: "a: 20 (real: 3), diversity %.2f", diversity["a"]!)), "\(status.summary())")
         #expect(status.summary().contains("\n  synthetic per real image: 6.67 (measured: beyond 0.5"), "\(status.summary())")
         #expect(status.summary().contains("\n  outputs: 40 images from step-"), "written at the dataset's size: \(status.summary())")
+        let located = status.withOutputs(under: configuration.output)
+        #expect(located.summary().contains("\n  outputs: 40 images in \(configuration.output)/pets, from step-"), "\(located.summary())")
         // Every manifest line says how many real images its class had, for readers that weigh.
         let manifest = try String(contentsOfFile: configuration.output + "/pets/manifest.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(manifest.count == 40 && manifest.allSatisfy { $0.contains("\"real_in_class\":3") }, "\(manifest.first ?? "")")

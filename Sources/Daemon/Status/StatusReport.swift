@@ -55,6 +55,16 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// `ModelRecord.unaugmentedPasses` of the model: what the collapse warning's advice
     /// depends on.
     public var unaugmentedPasses: Double? = nil
+    /// Where the published outputs are (`out/<dataset>`, the link to the current generation):
+    /// known where the configuration is, not from a state folder alone.
+    public var outputFolder: String? = nil
+
+    /// With the folder of the outputs the daemon published, under its `[paths] output`.
+    public func withOutputs(under root: String) -> DatasetStatus {
+        var status = self
+        if generation != nil { status.outputFolder = OutputTree(root: root, keep: 1).linkPath(dataset) }
+        return status
+    }
 
     /// Reads every state folder at `path`: the daemon's state folder (one folder per dataset
     /// under `datasets/`), a folder of state folders, or one state folder. Unreadable model
@@ -152,7 +162,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += " no checkpoint yet"
         }
         if let outputsWritten, let generation {
-            text += "\n  outputs: \(outputsWritten) images" + (outputSize.map { " at \($0)" } ?? "") + " from \(generation)"
+            text += "\n  outputs: \(outputsWritten) images" + (outputSize.map { " at \($0)" } ?? "")
+                + (outputFolder.map { " in \($0)," } ?? "") + " from \(generation)"
         }
         if let synthetic, let syntheticRule {
             let real = imagesPerClass ?? [:]
