@@ -3,6 +3,17 @@ import Foundation
 import Imaging
 
 /// What a trained model is, stored as `model.json` next to its checkpoint.
+extension ModelRecord {
+    /// What a dataset of `classes` classes and `images` images adds to this model, as the
+    /// daemon's log and `synthd check` say it: "1 new class", "+20 images" (or "-3 images");
+    /// nothing when it is what the model last trained on.
+    public func additions(classes: Int, images: Int) -> [String] {
+        let newClasses = classes - self.classes.count, newImages = images - imagesAtLastRun
+        return [newClasses > 0 ? "\(newClasses) new class\(newClasses == 1 ? "" : "es")" : nil,
+                newImages != 0 ? "\(newImages > 0 ? "+" : "")\(newImages) images" : nil].compactMap { $0 }
+    }
+}
+
 public struct ModelRecord: Sendable, Codable, Equatable {
     public var format = 1
     public var configuration: ModelConfiguration

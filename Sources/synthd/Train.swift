@@ -176,7 +176,7 @@ struct Train: ParsableCommand {
             let side = previous.configuration.resolution
             progress.write("resuming at step \(previous.steps) of a \(side)x\(side) model"
                 + (set.count != previous.imagesAtLastRun ? ", fine-tuning on \(set.count) images (was \(previous.imagesAtLastRun))" : "")
-                + (added > 0 ? ", \(added) new classes" : "") + "\n")
+                + (added > 0 ? ", \(added) new class\(added == 1 ? "" : "es")" : "") + "\n")
             // A resumed model trains as it was made: say so where that is not what was asked.
             let ignored = Self.newModelOptions(given: Self.givenOptions(CommandLine.arguments), asked: options,
                                                resolution: resolution, model: previous)

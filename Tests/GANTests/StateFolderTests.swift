@@ -1,11 +1,21 @@
 import Foundation
 import GAN
+import Imaging
 import Testing
 
 /// Setting a model aside (a dataset's synthd.toml asked for another model): every file of the
 /// model moves to `previous-model/`, the folder's own files stay, and a replacement cut short
 /// at any point is finished by the next, losing neither model.
 @Suite final class StateFolderTests {
+    /// What a dataset adds to a model, as the log and `synthd check` say it, one class and more.
+    @Test func additionsAreCountedInWords() {
+        let record = ModelRecord(configuration: ModelConfiguration(classes: 2), classes: ["a", "b"], mode: .grey, imageWidth: 28,
+                                 imageHeight: 28, steps: 10, imagesAtLastRun: 100, options: TrainingOptions())
+        #expect(record.additions(classes: 2, images: 100).isEmpty)
+        #expect(record.additions(classes: 3, images: 120) == ["1 new class", "+20 images"])
+        #expect(record.additions(classes: 4, images: 97) == ["2 new classes", "-3 images"])
+    }
+
     let root = NSTemporaryDirectory() + "synthd-state-\(UUID().uuidString)"
     deinit { try? FileManager.default.removeItem(atPath: root) }
 

@@ -266,11 +266,7 @@ public struct JobRunner: Sendable {
     static func describe(previous: ModelRecord?, set: TrainingSet, resumed: Bool, firstTraining: Bool) -> String {
         guard let previous else { return "training a new model" }
         if resumed { return "continuing training" }
-        let classes = set.classMap.count - previous.classes.count
-        let images = set.count - previous.imagesAtLastRun
-        var changes: [String] = []
-        if classes > 0 { changes.append("\(classes) new classes") }
-        if images != 0 { changes.append("\(images > 0 ? "+" : "")\(images) images") }
+        let changes = previous.additions(classes: set.classMap.count, images: set.count)
         let what = firstTraining ? "continuing its first training from step \(previous.steps)" : "fine-tuning"
         return what + (changes.isEmpty ? "" : " (" + changes.joined(separator: ", ") + ")")
     }

@@ -93,9 +93,7 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             + (settings.holdOut ? ", about one image in ten held out to choose the checkpoint" : "") + "; " + budgets
         if let existing, let kept {
             let r = kept.configuration.resolution
-            let classes = set.classMap.count - kept.classes.count, images = set.count - kept.imagesAtLastRun
-            let added = [classes > 0 ? "\(classes) new class\(classes == 1 ? "" : "es")" : nil,
-                         images != 0 ? "\(images > 0 ? "+" : "")\(images) images" : nil].compactMap { $0 }
+            let added = kept.additions(classes: set.classMap.count, images: set.count)
             let round = existing.firstTrainingUnfinished
                 ? "its first training goes on, up to \(durationText(settings.trainingMinutes * 60)) of it"
                 : "a fine-tuning round of \(durationText(settings.fineTuneMinutes * 60))"
