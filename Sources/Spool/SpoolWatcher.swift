@@ -145,6 +145,13 @@ public final class SpoolWatcher: @unchecked Sendable {
                     handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
                 }
             }
+            // A dataset moved into the spool whole with its `.ready` file, or made and given
+            // one before its watch was added, has no event for that file: the file says the
+            // same (it used to wait out the settle time).
+            if isFolder && nameIsUTF8 && folder == spool + "/" && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0,
+               access(path + "/.ready", F_OK) == 0, let dataset = datasetName(of: path, spool: spool) {
+                handler(.ready(dataset: dataset))
+            }
             // The parent's report only (a watched folder also reports its own change, with no
             // name: a second walk of the same tree, of the whole spool for the spool's own).
             if isFolder && nameIsUTF8 && !name.isEmpty && mask & Int32(IN_ATTRIB) != 0, let error = watch(path), error.isWatchLimit {

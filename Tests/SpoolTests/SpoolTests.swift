@@ -89,6 +89,25 @@ final class EventLog: @unchecked Sendable {
         #expect(!log.all.contains { if case .changed(let name) = $0 { return name == "file-link" } else { return false } })
     }
 
+    /// A dataset prepared beside the spool, `.ready` included, and moved in whole: ready at once,
+    /// though its `.ready` file has no event of its own.
+    @Test func aDatasetMovedInWithItsReadyFileIsReadyAtOnce() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        let staged = NSTemporaryDirectory() + "synthd-staged-\(UUID().uuidString)"  // the spool's file system
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: staged + "/cat", withIntermediateDirectories: true)
+        defer { for folder in [spool, staged] { try? FileManager.default.removeItem(atPath: folder) } }
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: staged + "/cat/1.png"))
+        try Data().write(to: URL(fileURLWithPath: staged + "/.ready"))
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+
+        #expect(rename(staged, spool + "/moved") == 0)
+        #expect(log.wait { $0 == .ready(dataset: "moved") }, "\(log.all)")
+    }
+
     /// A dataset renamed inside the spool: its folders keep their watches, and their events
     /// carry the new name (libinotifytools is told the new path, as inotifywait does).
     @Test func aRenamedDatasetIsTrackedUnderItsNewName() throws {
