@@ -303,6 +303,29 @@ import Testing
 }
 
 extension JobRunnerTests {
+    /// Reading the images, training and writing images each say in the log where they are
+    /// (every minute; here at every report).
+    @Test func longWorkSaysInTheLogWhereItIs() throws {
+        var configuration = try Self.petsUnder(root, imagesPerClass: 36)  // 72 images: read in chunks of 32
+        configuration.trainingMinutes = 0.02
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        var runner = scheduler.runner
+        runner.progressLogSeconds = 0
+        let queue = scheduler.queue
+        let train = try queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        try "[generation]\npolicy = \"per-class\"\nper_class = 300\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true,
+                                                                          encoding: .utf8)
+        let generate = try queue.enqueue(.generate, dataset: "pets", now: Date())
+        guard case .completed = runner.run(generate, shouldStop: { false }) else { Issue.record("generation failed"); return }
+        let said = lines.all
+        #expect(said.contains { $0.hasPrefix("info reading its images: 32 of 72, ") && $0.hasSuffix(" left") }, "\(said)")
+        #expect(said.contains { $0.hasPrefix("info training ") && $0.contains("%: step ") }, "\(said)")
+        #expect(said.contains { $0.hasPrefix("info generating ") && $0.contains(" of 600 images, ") && $0.contains(" images/s, ETA ") },
+                "\(said)")
+    }
+
     /// A generation with the class check measures each class's diversity: kept in the
     /// dataset's record and shown by `synthd status`.
     @Test func generationRecordsDiversityForStatus() throws {

@@ -46,8 +46,9 @@ public struct JobRunner: Sendable {
     public let compute: ComputeDevice
     /// The memory the daemon's jobs share (one ledger for all of them: the scheduler's).
     public let memory: MemoryLedger
-    /// Seconds between the log's progress lines while a model trains (the journal of a
-    /// 20-minute job said nothing between its start and its slice's end).
+    /// Seconds between the log's progress lines while a job reads images, trains or writes
+    /// images (the journal of a 20-minute training said nothing between its start and its
+    /// slice's end).
     public var progressLogSeconds = 60.0
 
     public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger,
@@ -336,11 +337,18 @@ public struct JobRunner: Sendable {
             writer.maxShortSide = settings.maxShortSide
             writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: size.width, height: size.height)
             writer.judge = judge
+            var lastLogged = Moment.now
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, started.secondsAgo)
+                let left = Double(total - written) / max(rate, 1e-3)
                 store.update(name) {
                     $0.progress = Double(written) / Double(max(1, total))
-                    $0.eta = Date().addingTimeInterval(Double(total - written) / max(rate, 1e-3))
+                    $0.eta = Date().addingTimeInterval(left)
+                }
+                if lastLogged.secondsAgo >= progressLogSeconds {
+                    lastLogged = .now
+                    let percent = Int(100 * Double(written) / Double(max(1, total)))
+                    log.info("generating \(percent)%: \(written) of \(total) images, \(Int(rate.rounded())) images/s, ETA \(durationText(left))")
                 }
             }
             if judge != nil {
@@ -373,11 +381,17 @@ public struct JobRunner: Sendable {
     /// dataset of many photos read for minutes under "queued", and a stop waited it out.
     func readingControl(_ name: String, phase: DatasetRuntime.Phase, shouldStop: @escaping () -> Bool) -> TrainingSet.LoadControl {
         let started = Moment.now
-        var shown: Moment?
+        var shown: Moment?, logged = started
+        let log = logger.with(dataset: name), logSeconds = progressLogSeconds
         return TrainingSet.LoadControl(progress: { [store] read, total in
-            guard read < total, shown.map({ $0.secondsAgo >= 1 }) ?? (started.secondsAgo >= 1) else { return }
-            shown = .now
+            guard read < total else { return }
             let left = started.secondsAgo * Double(total - read) / Double(read)
+            if logged.secondsAgo >= logSeconds {
+                logged = .now
+                log.info("reading its images: \(read) of \(total), \(durationText(left)) left")
+            }
+            guard shown.map({ $0.secondsAgo >= 1 }) ?? (started.secondsAgo >= 1) else { return }
+            shown = .now
             store.update(name) {
                 $0.phase = phase
                 $0.detail = "reading its images: \(read) of \(total), \(durationText(left)) left"
