@@ -2,7 +2,6 @@ import Engine
 import Foundation
 import Imaging
 
-/// What a trained model is, stored as `model.json` next to its checkpoint.
 extension ModelRecord {
     /// What a dataset of `classes` classes and `images` images adds to this model, as the
     /// daemon's log and `synthd check` say it: "1 new class", "+20 images" (or "-3 images");
@@ -14,6 +13,7 @@ extension ModelRecord {
     }
 }
 
+/// What a trained model is, stored as `model.json` next to its checkpoint.
 public struct ModelRecord: Sendable, Codable, Equatable {
     public var format = 1
     public var configuration: ModelConfiguration
