@@ -483,7 +483,8 @@ public final class Trainer {
         return emaGenerator
     }
 
-    /// Samples of every class (up to `SampleLayout.maxClasses`), from fixed noise: a block of
+    /// Samples of every class (up to `SampleLayout.maxClasses`), from fixed noise, beside the
+    /// first real images of the class, so that a look tells how close they come: a block of
     /// up to 16 classes, one row each, named on the left; more blocks side by side, four to a
     /// band. Tiles at the dataset's size up to 128 pixels a side (64 beyond one block), else
     /// at the model's resolution: 128 tiles of 12-megapixel photos would take 4.6 GB for a
@@ -496,13 +497,28 @@ public final class Trainer {
         let largest = layout.blocks > 1 ? 64 : 128
         let small = record.imageWidth <= largest && record.imageHeight <= largest
         let tiles = small ? squares.map(sampler.finish) : squares
+        let reals = realSquares(classes: layout.shown, each: SampleLayout.realColumns).map { small ? sampler.finish($0) : $0 }
         let perBlock = SampleLayout.classesPerBlock * layout.columns
         let blocks = stride(from: 0, to: tiles.count, by: perBlock).map { start in
-            let first = start / layout.columns
-            return ImageGrid.compose(Array(tiles[start..<min(start + perBlock, tiles.count)]), columns: layout.columns,
-                                     rowLabels: Array(record.classes[first..<min(first + SampleLayout.classesPerBlock, layout.shown)]))
+            let classes = start / layout.columns..<min(start / layout.columns + SampleLayout.classesPerBlock, layout.shown)
+            let names = Array(record.classes[classes])
+            let real = ImageGrid.compose(Array(reals[classes.lowerBound * SampleLayout.realColumns..<classes.upperBound * SampleLayout.realColumns]),
+                                         columns: SampleLayout.realColumns, rowLabels: names)
+            let synthetic = ImageGrid.compose(Array(tiles[start..<min(start + perBlock, tiles.count)]), columns: layout.columns)
+            return ImageGrid.titled([("real", real, ImageGrid.labelMargin(names)), ("synthetic", synthetic, 0)])
         }
         return blocks.count == 1 ? blocks[0] : ImageGrid.tile(blocks, columns: SampleLayout.blocksPerBand)
+    }
+
+    /// The first `each` images of each of the first `classes` classes as trained on, class by
+    /// class; a class with fewer (one the dataset no longer has) is filled with mid-grey.
+    private func realSquares(classes: Int, each: Int) -> [Image] {
+        var found = [[Image]](repeating: [], count: classes)
+        for (index, label) in set.labels.enumerated() where Int(label) < classes && found[Int(label)].count < each {
+            found[Int(label)].append(set.square(index))
+        }
+        let blank = Image(width: set.resolution, height: set.resolution, mode: set.mode, fill: 128)
+        return found.flatMap { $0 + Array(repeating: blank, count: each - $0.count) }
     }
 }
 
@@ -512,6 +528,8 @@ public final class Trainer {
 /// classes grow (about 1,024 samples in all), up to 256 classes.
 public struct SampleLayout: Sendable, Equatable {
     public static let classesPerBlock = 16, blocksPerBand = 4, maxClasses = 256
+    /// Real images shown beside each class's samples.
+    public static let realColumns = 2
 
     /// Classes shown, samples a class, blocks.
     public let shown: Int, columns: Int, blocks: Int

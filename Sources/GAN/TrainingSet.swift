@@ -263,6 +263,14 @@ public final class TrainingSet: @unchecked Sendable {
                            ignored: ignored, emptyClasses: emptyClasses, advice: advice)
     }
 
+    /// Image `index` as it is trained on (R x R, the dataset's mode).
+    public func square(_ index: Int) -> Image {
+        var image = Image(width: resolution, height: resolution, mode: mode)
+        let plane = resolution * resolution, base = index * imageBytes
+        for p in 0..<plane { for c in 0..<channels { image.pixels[p * channels + c] = pixels[base + c * plane + p] } }
+        return image
+    }
+
     /// Copies images `indices` into `batch` (B, C, R, R) scaled to [-1, 1], and their labels.
     public func fill(_ batch: Tensor, labels out: inout [Int32], indices: some Collection<Int>) {
         precondition(batch.shape == [indices.count, channels, resolution, resolution], "batch shape \(batch.shape)")

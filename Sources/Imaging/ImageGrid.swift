@@ -9,7 +9,7 @@ public enum ImageGrid {
         let w = images[0].width, h = images[0].height, mode = images[0].mode, c = mode.channels
         let rows = (images.count + columns - 1) / columns
         let labels = rowLabels.prefix(rows).map { BitmapFont.fitted($0, characters: labelCharacters) }
-        let margin = labels.isEmpty ? 0 : (labels.map(BitmapFont.width(of:)).max() ?? 0) + 8
+        let margin = labelMargin(labels)
         let width = margin + columns * w + (columns + 1) * gap, height = rows * h + (rows + 1) * gap
         var grid = Image(width: width, height: height, mode: mode, fill: 128)
         for (index, image) in images.enumerated() {
@@ -26,6 +26,35 @@ public enum ImageGrid {
             BitmapFont.draw(label, into: &grid, x: 4, y: centre - BitmapFont.glyphHeight / 2, colour: (0, 0, 0))
         }
         return grid
+    }
+
+    /// Width of the white margin that names the rows: nothing without labels.
+    public static func labelMargin(_ rowLabels: [String]) -> Int {
+        rowLabels.isEmpty ? 0 : (rowLabels.map { BitmapFont.width(of: BitmapFont.fitted($0, characters: labelCharacters)) }.max() ?? 0) + 8
+    }
+
+    /// Height of the band `titled` adds above each picture.
+    public static let titleBand = BitmapFont.glyphHeight + 6
+
+    /// Pictures of one height side by side, `gap` apart on white, each under its title (the
+    /// real images of a class beside its samples), which starts `indent` pixels in (over a
+    /// grid's tiles rather than its labels).
+    public static func titled(_ pictures: [(title: String, picture: Image, indent: Int)], gap: Int = 6) -> Image {
+        precondition(!pictures.isEmpty, "no pictures to title")
+        let mode = pictures[0].picture.mode, c = mode.channels
+        let width = pictures.map(\.picture.width).reduce(0, +) + gap * (pictures.count - 1)
+        let height = titleBand + pictures.map(\.picture.height).max()!
+        var sheet = Image(width: width, height: height, mode: mode, fill: 255)
+        var x0 = 0
+        for (title, picture, indent) in pictures {
+            BitmapFont.draw(title, into: &sheet, x: x0 + indent + 2, y: 3, colour: (60, 60, 60))
+            for y in 0..<picture.height {
+                let from = y * picture.width * c, to = ((titleBand + y) * width + x0) * c
+                sheet.pixels.replaceSubrange(to..<(to + picture.width * c), with: picture.pixels[from..<(from + picture.width * c)])
+            }
+            x0 += picture.width + gap
+        }
+        return sheet
     }
 
     /// Pictures side by side, `columns` to a band and bands one below the other, each in a

@@ -88,7 +88,7 @@ import Glibc
         let written = try PNG.read(path: layout.out + "/photos/" + first, limits: ImageLimits(maxFileBytes: 1 << 30, maxPixels: 1 << 26))
         #expect(written.width == 4000 && written.height == 3000 && written.mode == .rgb, "the photos' own size")
         let preview = try PNG.read(path: layout.state + "/datasets/photos/samples.png")
-        #expect(preview.width <= 8 * 64 + 64 && preview.height <= 2 * 64 + 64, "samples.png at the model's resolution")
+        #expect(preview.width <= 10 * 64 + 160 && preview.height <= 2 * 64 + 64, "samples.png at the model's resolution")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 15)?.status == 0)
     }

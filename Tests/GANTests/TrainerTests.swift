@@ -96,7 +96,11 @@ import Testing
         }
         #expect(interrupted.readHistory().count == 5)
         let grid = try PNG.read(path: interrupted.samplesPath)
-        #expect(grid.height == 2 * 28 + 3 * 2, "one 28-pixel row per class with 2-pixel gaps")
+        #expect(grid.height == ImageGrid.titleBand + 2 * 28 + 3 * 2, "under the titles, one 28-pixel row per class with 2-pixel gaps")
+        // Each row starts with the class's first real images (a's 0.png is 40 in its centre,
+        // b's 90): the labels' margin, then the tiles.
+        let x = BitmapFont.width(of: "a") + 8 + 2 + 14, y = ImageGrid.titleBand + 2 + 14
+        #expect(grid[x, y, 0] == 40 && grid[x, y + 30, 0] == 90 && grid[x + 30, y, 0] == 41, "the real images, first two a class")
     }
 
     /// More than 16 classes: every class in the samples picture, in blocks of 16 side by side,
@@ -110,8 +114,10 @@ import Testing
         let layout = SampleLayout(classes: 20)
         #expect(layout == SampleLayout(classes: 20) && layout.columns == 8 && layout.blocks == 2)
         let grid = try PNG.read(path: state.samplesPath)
-        let block = ImageGrid.compose(Array(repeating: Image(width: 28, height: 28, mode: .grey), count: 16 * 8), columns: 8,
-                                      rowLabels: (0..<16).map { String(format: "c%02d", $0) })
+        let tile = Image(width: 28, height: 28, mode: .grey)
+        let real = ImageGrid.compose(Array(repeating: tile, count: 16 * SampleLayout.realColumns), columns: SampleLayout.realColumns,
+                                     rowLabels: (0..<16).map { String(format: "c%02d", $0) })
+        let block = ImageGrid.titled([("real", real, 0), ("synthetic", ImageGrid.compose(Array(repeating: tile, count: 16 * 8), columns: 8), 0)])
         #expect(grid.height == block.height && grid.width == 2 * block.width + 12, "two blocks side by side")
         let legend = try String(contentsOfFile: state.classesPath, encoding: .utf8)
         #expect(legend.contains("band 1, block 2, row 4: c19") && legend.contains("band 1, block 1, row 1: c00"), "\(legend)")
