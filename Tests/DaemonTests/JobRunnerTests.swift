@@ -299,6 +299,7 @@ import Testing
         let status = try #require(try DatasetStatus.read(configuration.state).first)
         #expect(status.summary().contains("generator: step \(best.step), chosen on \(best.heldOutImages) held-out images"),
                 "\(status.summary())")
+        #expect(status.summary().contains("/samples.png, losses.png, heldout.png"), "the held-out curve is named with the pictures")
     }
 }
 

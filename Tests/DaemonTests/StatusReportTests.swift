@@ -34,6 +34,7 @@ import Testing
               failed: d (synthd status NAME shows why)
             """)
         #expect(DatasetStatus.overview(Array(statuses.prefix(1))) == nil, "one dataset needs no overview")
+        #expect(statuses[0].summary(now: now).contains("\n  pictures: /s/a/samples.png, losses.png"), "\(statuses[0].summary(now: now))")
         let many = try (0..<12).map { try status("x\($0)", state: "failed") }
         #expect(DatasetStatus.overview(many)!.hasSuffix("failed: x0, x1, x2, x3, x4, x5, x6, x7, x8, x9 and 2 more (synthd status NAME shows why)"))
     }

@@ -157,7 +157,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
                 }
                 text += ")"
             }
-            text += "\n  pictures: \(samples)"
+            // Beside the samples (real images and samples per class), the curves: the losses,
+            // and with images held out the checkpoints' scores.
+            text += "\n  pictures: \(samples), losses.png" + (best != nil ? ", heldout.png" : "")
         } else {
             text += " no checkpoint yet"
         }
