@@ -11,7 +11,7 @@ public enum HeldOutCurve {
             .init(values: scores.map { Float($0.distance + 2 * $0.standardError) }, colour: band, name: "2 standard errors"),
             .init(values: scores.map { Float($0.distance - 2 * $0.standardError) }, colour: band),
             .init(values: scores.map { Float($0.distance) }, colour: (0, 0, 0), name: "distance to held-out images"),
-        ], x: scores.map(\.step), mark: chosenStep.flatMap { step in scores.firstIndex { $0.step == step } },
+        ], x: scores.map(\.step), marks: chosenStep.flatMap { step in scores.firstIndex { $0.step == step } }.map { [$0] } ?? [],
            markName: "generated from")
     }
 }

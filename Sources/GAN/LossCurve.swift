@@ -2,9 +2,10 @@ import Imaging
 
 /// The loss-curve picture: D's loss red, G's blue (and adaptive augmentation's probability
 /// green, where the model has it), smoothed by a moving average so that a long
-/// run's trend shows through the step-to-step noise.
+/// run's trend shows through the step-to-step noise; the steps where training went on with
+/// other data (`ModelRecord.dataChanges`) marked orange.
 public enum LossCurve {
-    public static func render(_ history: [LossPoint]) -> Image {
+    public static func render(_ history: [LossPoint], dataChanges: [Int] = []) -> Image {
         let windows = smoothingWindows(count: history.count)
         func smoothed(_ values: [Float]) -> [Float] {
             windows.map { values[$0].reduce(0, +) / Float($0.count) }
@@ -19,7 +20,9 @@ public enum LossCurve {
         if probabilities.count == history.count && !history.isEmpty {
             series.append(.init(values: smoothed(probabilities), colour: (30, 160, 60), name: "augmentation p"))
         }
-        return LineChart.render(series, x: steps)
+        // Each change at the first point at or after it.
+        let marks = dataChanges.compactMap { change in steps.firstIndex { $0 >= change } }
+        return LineChart.render(series, x: steps, marks: marks, markColour: (240, 140, 20), markName: "new data")
     }
 
     /// About 200 windows of equal length over `count` points. A remainder shorter than a

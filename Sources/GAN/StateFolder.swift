@@ -36,6 +36,9 @@ public struct ModelRecord: Sendable, Codable, Equatable {
     /// With images held out (`TrainingOptions.holdOut`): the checkpoint that scored best on
     /// them, what generation uses; nil: the last checkpoint is.
     public var best: BestGenerator?
+    /// The steps at which training went on with other data (images or classes added or
+    /// removed): marked on `losses.png`, where the losses jump as the data changes.
+    public var dataChanges: [Int]?
 
     /// Names the generator that generation uses ("step-1200"): generated files and the
     /// daemon's generations are named by it, so a checkpoint that did not beat the best

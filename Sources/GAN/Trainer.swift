@@ -313,6 +313,10 @@ public final class Trainer {
         // is scored against other held-out images by another judge, and the old best does not
         // know a new class.
         let sameData = previous.imagesAtLastRun == set.count && previous.classes == set.classMap.names
+        record.dataChanges = previous.dataChanges
+        if !sameData, previous.dataChanges?.last != record.steps {  // once, however often a run is cut short before its checkpoint
+            record.dataChanges = (previous.dataChanges ?? []) + [record.steps]
+        }
         if let best = previous.best, sameData, let split, best.heldOut == BestGenerator.describe(split.fingerprint) {
             record.best = best
             heldOutScores = state.readHeldOutScores()
@@ -421,7 +425,7 @@ public final class Trainer {
         try state.writeHistory(history)
         try state.writeDatasetReport(DatasetReport(set))
         try scoreOnHeldOutImages()
-        try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history), classes: record.classes)
+        try state.writePictures(samples: sampleGrid(), losses: LossCurve.render(history, dataChanges: record.dataChanges ?? []), classes: record.classes)
         // The record last: it names the checkpoint (and the best generator) now on disk.
         try state.writeRecord(record)
         if split != nil { state.removeBestGenerators(except: record.best) }

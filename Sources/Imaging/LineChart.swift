@@ -21,11 +21,11 @@ public enum LineChart {
     static let labelGrey: (UInt8, UInt8, UInt8) = (90, 90, 90)
 
     /// `x`: where each point lies along the horizontal axis (steps, all series as long as
-    /// `x`); nil: evenly spaced, with no labels below. `mark`: a vertical line at that point's
-    /// index, in `markColour`, under the series; `markName` names it in the legend.
+    /// `x`); nil: evenly spaced, with no labels below. `marks`: a vertical line at each of these
+    /// points' indices, in `markColour`, under the series; `markName` names them in the legend.
     /// `plotWidth` x `plotHeight` is the plot's own size; the picture adds the margins.
     public static func render(_ series: [Series], x: [Int]? = nil, plotWidth: Int = 480, plotHeight: Int = 240,
-                              mark: Int? = nil, markColour: (UInt8, UInt8, UInt8) = (30, 160, 60),
+                              marks: [Int] = [], markColour: (UInt8, UInt8, UInt8) = (30, 160, 60),
                               markName: String? = nil) -> Image {
         let width = left + plotWidth + right, height = top + plotHeight + bottom
         var canvas = Image(width: width, height: height, mode: .rgb, fill: 255)
@@ -73,7 +73,7 @@ public enum LineChart {
             BitmapFont.draw(text, into: &canvas, x: left - 4 - BitmapFont.width(of: text), y: y - BitmapFont.glyphHeight / 2,
                             colour: labelGrey)
         }
-        if let mark, columns.indices.contains(mark) {
+        for mark in marks where columns.indices.contains(mark) {
             // Over the grid, under the series. Three pixels wide: at the right edge (the latest
             // checkpoint) one would hardly show.
             for j in 0..<plotHeight {
@@ -81,7 +81,8 @@ public enum LineChart {
             }
         }
         let named = series.compactMap { s in s.name.map { ($0, s.colour) } }
-        drawLegend(named + (mark == nil ? [] : markName.map { [($0, markColour)] } ?? []), into: &canvas)
+        let marked = marks.contains { columns.indices.contains($0) }
+        drawLegend(named + (marked ? markName.map { [($0, markColour)] } ?? [] : []), into: &canvas)
         for s in series where s.values.count == n && n > 1 {
             var previous: (Int, Int)?
             for (i, v) in s.values.enumerated() where v.isFinite {

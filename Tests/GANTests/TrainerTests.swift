@@ -183,6 +183,16 @@ import Testing
         #expect(grown.record.steps == 4)
         try grown.train(.steps(2))
         #expect(grown.record.steps == 6 && grown.record.classes == ["a", "b", "0-new"])
+
+        // Each change of the data is kept with the model, once, and marked on losses.png; a
+        // run on the same data adds nothing.
+        #expect(try state.readRecord()?.dataChanges == [2, 4])
+        let again = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        try again.train(.steps(1))
+        #expect(try state.readRecord()?.dataChanges == [2, 4])
+        let curve = try PNG.read(path: state.lossCurvePath)
+        let orange = (0..<curve.width).filter { x in (0..<curve.height).contains { curve[x, $0, 0] == 240 && curve[x, $0, 1] == 140 } }
+        #expect(orange.count >= 6, "two 3-pixel marks (and the legend's swatch): \(orange)")
     }
 
     /// With class-conditional BatchNorm, a new class also adds a row to each per-class scale and

@@ -135,7 +135,7 @@ struct PicturesTests {
                                  [1e-30, 2e-30, 1e-30, 0], [1e20, 1e20, 1e20, 1e20]]
         for series in values {
             let chart = LineChart.render([.init(values: series, colour: (220, 40, 40), name: "D loss")], x: steps,
-                                         plotWidth: 200, plotHeight: 100, mark: 3)
+                                         plotWidth: 200, plotHeight: 100, marks: [3])
             #expect(chart.width == LineChart.left + 200 + LineChart.right && chart.height == LineChart.top + 100 + LineChart.bottom)
         }
         #expect(LineChart.valueLabel(3e38, step: 1e38) == "3e+38")
