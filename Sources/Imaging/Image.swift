@@ -33,6 +33,16 @@ public struct Image: Sendable, Equatable {
         get { pixels[(y * width + x) * mode.channels + channel] }
         set { pixels[(y * width + x) * mode.channels + channel] = newValue }
     }
+
+    /// Copies `picture` (of this image's mode, wholly inside it) with its top left corner at
+    /// (`x`, `y`): the grids' tiles, a padded image's content.
+    public mutating func paste(_ picture: Image, x: Int, y: Int) {
+        let row = picture.width * mode.channels
+        for line in 0..<picture.height {
+            let from = line * row, to = ((y + line) * width + x) * mode.channels
+            pixels.replaceSubrange(to..<(to + row), with: picture.pixels[from..<(from + row)])
+        }
+    }
 }
 
 /// Sizes that are refused before any pixel is decoded, so that a hostile or broken header

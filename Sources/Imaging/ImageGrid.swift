@@ -13,11 +13,7 @@ public enum ImageGrid {
         let width = margin + columns * w + (columns + 1) * gap, height = rows * h + (rows + 1) * gap
         var grid = Image(width: width, height: height, mode: mode, fill: 128)
         for (index, image) in images.enumerated() {
-            let x0 = margin + gap + (index % columns) * (w + gap), y0 = gap + (index / columns) * (h + gap)
-            for y in 0..<h {
-                let from = y * w * c, to = ((y0 + y) * width + x0) * c
-                grid.pixels.replaceSubrange(to..<(to + w * c), with: image.pixels[from..<(from + w * c)])
-            }
+            grid.paste(image, x: margin + gap + (index % columns) * (w + gap), y: gap + (index / columns) * (h + gap))
         }
         guard margin > 0 else { return grid }
         for y in 0..<height { for x in 0..<margin { for k in 0..<c { grid.pixels[(y * width + x) * c + k] = 255 } } }
@@ -41,17 +37,14 @@ public enum ImageGrid {
     /// grid's tiles rather than its labels).
     public static func titled(_ pictures: [(title: String, picture: Image, indent: Int)], gap: Int = 6) -> Image {
         precondition(!pictures.isEmpty, "no pictures to title")
-        let mode = pictures[0].picture.mode, c = mode.channels
+        let mode = pictures[0].picture.mode
         let width = pictures.map(\.picture.width).reduce(0, +) + gap * (pictures.count - 1)
         let height = titleBand + pictures.map(\.picture.height).max()!
         var sheet = Image(width: width, height: height, mode: mode, fill: 255)
         var x0 = 0
         for (title, picture, indent) in pictures {
             BitmapFont.draw(title, into: &sheet, x: x0 + indent + 2, y: 3, colour: (60, 60, 60))
-            for y in 0..<picture.height {
-                let from = y * picture.width * c, to = ((titleBand + y) * width + x0) * c
-                sheet.pixels.replaceSubrange(to..<(to + picture.width * c), with: picture.pixels[from..<(from + picture.width * c)])
-            }
+            sheet.paste(picture, x: x0, y: titleBand)
             x0 += picture.width + gap
         }
         return sheet
@@ -62,17 +55,13 @@ public enum ImageGrid {
     /// classes has fewer rows). All of one mode.
     public static func tile(_ pictures: [Image], columns: Int, gap: Int = 12) -> Image {
         precondition(!pictures.isEmpty, "no pictures to tile")
-        let mode = pictures[0].mode, c = mode.channels
+        let mode = pictures[0].mode
         let cellWidth = pictures.map(\.width).max()!, cellHeight = pictures.map(\.height).max()!
         let across = min(columns, pictures.count), bands = (pictures.count + columns - 1) / columns
         let width = across * cellWidth + (across - 1) * gap, height = bands * cellHeight + (bands - 1) * gap
         var sheet = Image(width: width, height: height, mode: mode, fill: 255)
         for (index, picture) in pictures.enumerated() {
-            let x0 = (index % columns) * (cellWidth + gap), y0 = (index / columns) * (cellHeight + gap)
-            for y in 0..<picture.height {
-                let from = y * picture.width * c, to = ((y0 + y) * width + x0) * c
-                sheet.pixels.replaceSubrange(to..<(to + picture.width * c), with: picture.pixels[from..<(from + picture.width * c)])
-            }
+            sheet.paste(picture, x: (index % columns) * (cellWidth + gap), y: (index / columns) * (cellHeight + gap))
         }
         return sheet
     }

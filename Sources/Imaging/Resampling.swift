@@ -71,10 +71,7 @@ public enum Resampling {
         var out = Image(width: r, height: r, mode: image.mode)
         for p in 0..<(r * r) { for c in 0..<channels { out.pixels[p * channels + c] = background[c] } }
         let x0 = (r - image.width) / 2, y0 = (r - image.height) / 2
-        for y in 0..<image.height {
-            let from = y * image.width * channels, to = ((y + y0) * r + x0) * channels
-            out.pixels.replaceSubrange(to..<(to + image.width * channels), with: image.pixels[from..<(from + image.width * channels)])
-        }
+        out.paste(image, x: x0, y: y0)
         return out
     }
 
