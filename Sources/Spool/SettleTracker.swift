@@ -1,11 +1,17 @@
 import Foundation
 
-/// Decides when a dataset has settled: no change for `settle` seconds, or a `.ready` file.
-/// A dataset being copied keeps changing, so it is never picked up half-written. Times are
-/// on the monotonic clock: a wall clock set back would hold every change for as long.
+/// Decides when a dataset has settled: no change for `settle` seconds, or, once a `.ready`
+/// file has appeared, for `readyQuiet` seconds. A dataset being copied keeps changing, so it
+/// is never picked up half-written. Times are on the monotonic clock: a wall clock set back
+/// would hold every change for as long.
 public struct SettleTracker: Sendable {
     public typealias Moment = ContinuousClock.Instant
     public private(set) var settle: TimeInterval
+    /// How long a dataset with a `.ready` file must be quiet. Not zero: a `cp -r` of a folder
+    /// that already holds `.ready` (one copied from another spool) may copy that file first,
+    /// and the dataset would be read mid-copy, its half-written images refused as damaged.
+    /// The files of a copy follow each other by milliseconds; two quiet seconds end it.
+    public static let readyQuiet: TimeInterval = 2
     private var lastChange: [String: Moment] = [:]
     private var markedReady: Set<String> = []
 
@@ -35,7 +41,9 @@ public struct SettleTracker: Sendable {
 
     /// The datasets that are ready now, each reported once per burst of changes.
     public mutating func takeReady(at now: Moment = .now) -> [String] {
-        let ready = lastChange.filter { markedReady.contains($0.key) || $0.value.duration(to: now) >= .seconds(settle) }.keys.sorted()
+        let ready = lastChange.filter { dataset, last in
+            last.duration(to: now) >= .seconds(markedReady.contains(dataset) ? min(settle, Self.readyQuiet) : settle)
+        }.keys.sorted()
         for dataset in ready {
             lastChange[dataset] = nil
             markedReady.remove(dataset)

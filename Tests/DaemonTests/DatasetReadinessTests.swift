@@ -52,7 +52,7 @@ import Testing
     @Test func workUnderWayIsSaidAsStatusSaysIt() throws {
         try addImage("shoes", "boot", "a.png")
         #expect(DatasetReadiness.of(try snapshot("shoes", nil)) == .pending(
-            "in \(spool), not yet seen by the daemon (it takes a dataset once it has been quiet for settle_seconds, or at once when a .ready file appears in it)"))
+            "in \(spool), not yet seen by the daemon (it takes a dataset once it has been quiet for settle_seconds, or two seconds after a .ready file appears in it)"))
         var runtime = DatasetRuntime()
         runtime.phase = .training
         runtime.progress = 0.42

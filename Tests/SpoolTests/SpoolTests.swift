@@ -14,7 +14,14 @@ import Testing
         #expect(tracker.takeReady(at: t0.advanced(by: .seconds(30))).isEmpty, "reported once per burst")
 
         tracker.note(.ready(dataset: "bags"), at: t0)
-        #expect(tracker.takeReady(at: t0) == ["bags"], ".ready needs no wait")
+        #expect(tracker.takeReady(at: t0.advanced(by: .seconds(2))) == ["bags"], ".ready needs no settle time")
+
+        // A copy that brought its `.ready` file first: taken once the copy is over, not mid-copy.
+        tracker.note(.changed(dataset: "copied"), at: t0)
+        tracker.note(.ready(dataset: "copied"), at: t0.advanced(by: .milliseconds(10)))
+        tracker.note(.changed(dataset: "copied"), at: t0.advanced(by: .seconds(1)))
+        #expect(tracker.takeReady(at: t0.advanced(by: .milliseconds(2500))).isEmpty, "still being copied")
+        #expect(tracker.takeReady(at: t0.advanced(by: .seconds(3))) == ["copied"])
 
         tracker.note(.changed(dataset: "gone"), at: t0)
         tracker.note(.removed(dataset: "gone"), at: t0)

@@ -69,7 +69,7 @@ public enum DatasetReadiness: Equatable, Sendable {
             return .unknown("no dataset \(snapshot.name) in \(snapshot.spool), and the daemon knows of none by that name")
         }
         guard let runtime = snapshot.runtime else {
-            return .pending("in \(snapshot.spool), not yet seen by the daemon (it takes a dataset once it has been quiet for settle_seconds, or at once when a .ready file appears in it)")
+            return .pending("in \(snapshot.spool), not yet seen by the daemon (it takes a dataset once it has been quiet for settle_seconds, or two seconds after a .ready file appears in it)")
         }
         let fingerprint = snapshot.fingerprint
         switch runtime.phase {
