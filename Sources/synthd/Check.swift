@@ -75,9 +75,11 @@ struct Check: ParsableCommand {
     func existing(_ folder: String, base: Configuration, settings: Configuration) -> DatasetCheck.Existing? {
         let stateFolder = base.state + "/datasets/" + (folder as NSString).lastPathComponent
         guard let state = try? StateFolder(stateFolder), let record = try? state.readRecord() else { return nil }
-        let trained = RuntimeStore.read(stateFolder + "/daemon.json")?.trainedFingerprint
+        let runtime = RuntimeStore.read(stateFolder + "/daemon.json") ?? DatasetRuntime()
+        let trained = runtime.trainedFingerprint
         let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value
         return DatasetCheck.Existing(record: record, changes: ModelChange.asked(by: settings, over: base, of: record),
-                                     trainedOnTheseFiles: trained != nil && trained == now, firstTrainingUnfinished: trained == nil)
+                                     trainedOnTheseFiles: trained != nil && trained == now,
+                                     firstTrainingUnfinished: runtime.firstTrainingUnfinished)
     }
 }

@@ -67,6 +67,12 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Whether a model in the state folder has yet to finish its first training: none of its
+    /// rounds has completed (the first was stopped between slices, or `synthd train` left the
+    /// model there). Its next job continues that training, with the training budget, instead
+    /// of fine-tuning: `JobRunner` decides by this, and `synthd check` says so.
+    public var firstTrainingUnfinished: Bool { trainedFingerprint == nil }
+
     /// Clears what a quarantine set (the change key and the wait for disk space).
     mutating func liftQuarantine() {
         quarantinedFor = nil

@@ -183,7 +183,7 @@ public struct JobRunner: Sendable {
 
         // A model that never finished a training gets the whole budget, also when it has a
         // checkpoint (a job whose budget was lost with its node resumes from it).
-        let firstTraining = previous == nil || store.get(name).trainedFingerprint == nil
+        let firstTraining = previous == nil || store.get(name).firstTrainingUnfinished
         let total = job.budgetSeconds ?? (firstTraining ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
         let remaining = min(total, job.remainingSeconds ?? total)
         let slice = settings.sliceMinutes * 60
@@ -306,7 +306,6 @@ public struct JobRunner: Sendable {
             $0.lastError = nil
             $0.retryAt = nil
         }
-        let started = Moment.now
         let generation = settings.generationID(checkpoint: record.generatorID)
         var judge: (any SampleJudge)?
         if settings.classCheck, total > 0 {
@@ -337,6 +336,9 @@ public struct JobRunner: Sendable {
             writer.maxShortSide = settings.maxShortSide
             writer.maxShift = SyntheticWriter.pixels(ofShift: settings.shift, width: size.width, height: size.height)
             writer.judge = judge
+            // The rate counts from here: a judge trained first is not writing, and its minutes
+            // made the first ETAs run long.
+            let started = Moment.now
             var lastLogged = Moment.now
             let summary = try writer.write(counts: counts, seed: UInt64(settings.seed) &+ 1, shouldStop: shouldStop) { written in
                 let rate = Double(written) / max(1e-3, started.secondsAgo)
