@@ -8,8 +8,8 @@ extension ModelRecord {
     /// nothing when it is what the model last trained on.
     public func additions(classes: Int, images: Int) -> [String] {
         let newClasses = classes - self.classes.count, newImages = images - imagesAtLastRun
-        return [newClasses > 0 ? "\(newClasses) new class\(newClasses == 1 ? "" : "es")" : nil,
-                newImages != 0 ? "\(newImages > 0 ? "+" : "")\(newImages) images" : nil].compactMap { $0 }
+        return [newClasses > 0 ? counted(newClasses, "new class", plural: "new classes") : nil,
+                newImages != 0 ? (newImages > 0 ? "+" : "") + counted(newImages, "image") : nil].compactMap { $0 }
     }
 }
 

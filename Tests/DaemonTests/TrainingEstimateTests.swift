@@ -31,4 +31,11 @@ import Testing
         #expect(durationText(.nan) == "?" && durationText(.infinity) == "?")
         #expect(durationText(1e300) == "277777777h46m", "a damaged record's ETA is clamped, not a trap")
     }
+
+    @Test func countsTakeTheirNounsNumber() {
+        #expect(counted(1, "class", plural: "classes") == "1 class")
+        #expect(counted(10, "class", plural: "classes") == "10 classes")
+        #expect(counted(0, "image") == "0 images")
+        #expect(counted(-1, "image") == "-1 image" && counted(-3, "image") == "-3 images")
+    }
 }
