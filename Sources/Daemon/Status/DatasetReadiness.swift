@@ -107,13 +107,8 @@ public enum DatasetReadiness: Equatable, Sendable {
 
     /// "training 42%, ETA 3m10s (fine-tuning: 120 images added)", as `synthd status` says it.
     static func describe(_ runtime: DatasetRuntime, now: Date) -> String {
-        var text = runtime.phase == .removed ? "back in the spool, waiting for the daemon" : runtime.phase.rawValue
-        if [.training, .generating].contains(runtime.phase) {
-            if let progress = runtime.progress { text += String(format: " %.0f%%", progress * 100) }
-            if let eta = runtime.eta { text += ", ETA " + durationText(eta.timeIntervalSince(now)) }
-        }
-        if let detail = runtime.detail { text += " (\(detail))" }
-        return text
+        phaseText(runtime.phase == .removed ? "back in the spool, waiting for the daemon" : runtime.phase.rawValue,
+                  progress: runtime.progress, eta: runtime.eta, detail: runtime.detail, now: now)
     }
 
     /// The archive in `spool` that unpacks into `name`, if any: one there now (the first by

@@ -136,12 +136,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public func summary(now: Date = Date()) -> String {
         var text = "\(dataset):"
         if let state {
-            text += " \(state)"
-            if let progress, ["training", "generating"].contains(state) { text += String(format: " %.0f%%", progress * 100) }
-            if let eta, let date = ISO8601DateFormatter().date(from: eta), ["training", "generating"].contains(state) {
-                text += ", ETA \(durationText(max(0, date.timeIntervalSince(now))))"
-            }
-            if let detail { text += " (\(detail))" }
+            text += " " + phaseText(state, progress: progress, eta: eta.flatMap(ISO8601DateFormatter().date(from:)), detail: detail, now: now)
             if let device, ["training", "generating"].contains(state) { text += " on \(device)" + (node.map { " of node \($0)" } ?? "") }
             text += "\n "
         }
@@ -223,12 +218,8 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         let busy = statuses.filter { ["training", "generating"].contains($0.state ?? "") }
         if !busy.isEmpty {
             text += "\n  now: " + busy.map { status in
-                var part = "\(status.dataset) \(status.state!)"
-                if let progress = status.progress { part += String(format: " %.0f%%", progress * 100) }
-                if let eta = status.eta, let date = ISO8601DateFormatter().date(from: eta) {
-                    part += ", ETA \(durationText(max(0, date.timeIntervalSince(now))))"
-                }
-                return part
+                "\(status.dataset) " + phaseText(status.state!, progress: status.progress,
+                                                 eta: status.eta.flatMap(ISO8601DateFormatter().date(from:)), now: now)
             }.joined(separator: "; ")
         }
         let failed = statuses.filter { $0.state == "failed" }.map(\.dataset)
