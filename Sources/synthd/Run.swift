@@ -44,6 +44,16 @@ struct Run: ParsableCommand {
         let path = config ?? ConfigurationLocation.default()
         let (spool, output, state, settleSeconds, trainMinutes, device, database) =
             (spool, output, state, settleSeconds, trainMinutes, device, database)
+        let fault = ProcessInfo.processInfo.environment[InjectedFault.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        let injectedFault = try fault.map { name in
+            guard let known = InjectedFault(rawValue: name) else {
+                let known = InjectedFault.allCases.map(\.rawValue).joined(separator: ", ")
+                logger.critical("\(InjectedFault.environmentVariable)=\(name): no such fault (the tests' faults: \(known))")
+                throw ExitCode(Configuration.Error.exitStatus)
+            }
+            logger.warning("\(InjectedFault.environmentVariable): this synthd injects the fault \(name), for a test")
+            return known
+        }
         let service = Service(configurationPath: path, overrides: { c in
             if let spool { c.spool = spool }
             if let output { c.output = output }
@@ -52,6 +62,7 @@ struct Run: ParsableCommand {
             if let trainMinutes { c.trainingMinutes = trainMinutes }
             if let device { c.device = device }
             if let database { c.database = database }
+            c.injectedFault = injectedFault
         }, logger: logger, joinCluster: { configuration, device in
             try ClusterNode.join(configuration, device: device, threads: ProcessInfo.processInfo.activeProcessorCount, logger: logger)
         })
@@ -69,6 +80,9 @@ struct Run: ParsableCommand {
         } catch let error as FileLock.Error {
             logger.critical("cannot start: \(error): another synthd runs on this state folder; stop it first, or give this one another [paths] state")
             throw ExitCode(FileLock.busyExitStatus)
+        } catch let error as JobsStalled {
+            logger.critical("\(error)")
+            throw ExitCode(JobsStalled.exitStatus)
         } catch let error as ClusterError {
             logger.critical("cannot start: \(error)")
             // A wrong address or password is a configuration error (no restart loop); a

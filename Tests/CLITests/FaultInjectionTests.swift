@@ -112,6 +112,39 @@ import Glibc
         #expect(daemon.waitForExit(timeout: 10)?.status == 0)
     }
 
+    /// A job stuck where nothing can stop it (a hung file system or GPU), in a daemon that no
+    /// systemd watchdog watches (a container, a terminal): it notices after `stall_minutes`,
+    /// stops and exits with status 70, so that its supervisor restarts it; restarted, the
+    /// job is taken up again and counted as cut short.
+    @Test func aStuckJobWithoutSystemdsWatchdogEndsTheDaemonForARestart() throws {
+        let layout = Layout(root: try temporaryFolder("stuck"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("""
+        [watch]
+        settle_seconds = 0.2
+        [training]
+        minutes = 5
+        batch = 8
+        [service]
+        threads = 2
+        stall_minutes = 1
+        """)
+        try Self.dropShapes(layout, imagesPerClass: 8)
+        let daemon = try Daemon(config: layout.config, log: layout.log, environment: ["SYNTHD_INJECT_FAULT": "training-hangs"])
+        try DaemonIntegrationTests.waitFor("training", timeout: 60, daemon: daemon) { layout.phase("shapes") == "training" }
+        let exit = try #require(daemon.waitForExit(timeout: 150), "the daemon exits by itself: \(daemon.log)")
+        #expect(exit.status == 70, "\(daemon.log)")
+        #expect(daemon.log.contains("no progress for 1m00s from the job of shapes"), "\(daemon.log)")
+        #expect(daemon.log.contains("1 job did not stop within 9 s"), "\(daemon.log)")
+
+        let restarted = try Daemon(config: layout.config, log: layout.root + "/restarted.log")
+        try DaemonIntegrationTests.waitFor("training again", timeout: 60, daemon: restarted) { layout.phase("shapes") == "training" }
+        restarted.signal(SIGTERM)
+        #expect(restarted.waitForExit(timeout: 15)?.status == 0)
+        let queue = try String(contentsOfFile: layout.state + "/queue.json", encoding: .utf8)
+        #expect(queue.contains("\"attempts\" : 1") || queue.contains("\"attempts\":1"), "cut short once: \(queue)")
+    }
+
     /// Whether a generation of `dataset` is being written (its `.partial` folder exists).
     static func hasPartialGeneration(_ layout: Layout, _ dataset: String) -> Bool {
         let folder = layout.out + "/.synthd-generations/" + dataset

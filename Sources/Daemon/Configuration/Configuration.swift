@@ -82,6 +82,8 @@ public struct Configuration: Equatable, Sendable {
     /// A running job that shows no progress for this long stops the watchdog pings (systemd
     /// then restarts synthd).
     public var stallMinutes = 30.0
+    /// Set from the environment by the fault-injection tests only (`InjectedFault`).
+    public var injectedFault: InjectedFault?
     /// Where jobs compute: "auto", "cpu", "cuda" or "cuda:N" (see `DeviceRequest`).
     public var device = "auto"
     /// How a GPU's matrix products round their operands: TF32 tensor cores (the default, as

@@ -229,6 +229,9 @@ public struct JobRunner: Sendable {
                 $0.eta = Date().addingTimeInterval(estimate.secondsLeft)
                 $0.step = progress.step
             }
+            if configuration.injectedFault == .trainingHangs {
+                while true { sleep(60) }  // stuck, as on a hung file system: no progress, no stop
+            }
             if lastLogged.secondsAgo >= progressLogSeconds {
                 lastLogged = .now
                 log.info("\(estimate.line(progress))")

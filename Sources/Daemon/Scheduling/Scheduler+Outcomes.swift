@@ -101,7 +101,7 @@ extension Scheduler {
                 try queue.resume(job, remainingSeconds: remaining, budgetSeconds: runtime.budgetSeconds)
             } else if job.attempts >= Self.maxInterruptions {
                 let message = "synthd stopped while running this job \(job.attempts) times in a row without progress "
-                    + "(a crash, the OOM killer or kill -9); not retried until the dataset changes"
+                    + "(a crash, the OOM killer, kill -9, or a job stuck past stall_minutes); not retried until the dataset changes"
                 try queue.markFailed(job, error: message)
                 logger.error("\(job.kind.rawValue) failed: \(message)", metadata: ["dataset": "\(job.dataset)"])
                 quarantine(job.dataset, message: message)

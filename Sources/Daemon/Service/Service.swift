@@ -119,6 +119,17 @@ public final class Service {
         var lastStatus = "", lastStatusTime = longAgo, lastWatchdog = longAgo
         var lastPriority = started, lastSpaceCheck = started, lastPoll = started, reportedStall = false
         var stallWatch = StallWatch(limit: scheduler.configuration.stallMinutes * 60)
+        // Without systemd's watchdog nothing restarts a stuck synthd: it watches itself (a stuck
+        // job from this loop, a stuck loop from a thread of its own) and exits.
+        let selfWatched = notifier.watchdogInterval == nil
+        let loopGuard = selfWatched ? LoopGuard(limit: scheduler.configuration.stallMinutes * 60) { [logger] seconds in
+            let message = "the main loop has not turned for \(durationText(seconds)) (a hung file system?); synthd exits "
+                + "(status \(JobsStalled.exitStatus)) so that whatever supervises it restarts it; jobs resume from their last checkpoints"
+            logger.critical("\(message)")
+            _exit(JobsStalled.exitStatus)
+        } : nil
+        defer { loopGuard?.stop() }
+        var stalledJobs: JobsStalled?, lastTurn = Moment.now
         // A cluster's queue is a database: ask it about once a second, not every turn.
         let queueInterval: TimeInterval = membership == nil ? 0 : 1
         var lastQueueLook = longAgo, lastLeaseLook = longAgo, wasDraining = false
@@ -133,7 +144,13 @@ public final class Service {
             }
         }
 
-        while !Signals.stopRequested && lostOwnership == nil {
+        while !Signals.stopRequested && lostOwnership == nil && stalledJobs == nil {
+            loopGuard?.feed()
+            if lastTurn.secondsAgo > LoopGuard.pauseGap {
+                // Stopped (Ctrl-Z) or asleep: no job could progress meanwhile.
+                stallWatch.restartClocks(at: .now)
+            }
+            lastTurn = .now
             if Signals.takeReload() { reload(scheduler) }
             if Signals.takeDrain() {
                 if let membership { membership.drain() } else { logger.warning("SIGUSR1 (drain) ignored: this synthd is not in a cluster") }
@@ -216,24 +233,31 @@ public final class Service {
                     }
                 }
             }
-            if let interval = notifier.watchdogInterval, lastWatchdog.seconds(to: now) >= interval {
+            if lastWatchdog.seconds(to: now) >= notifier.watchdogInterval ?? Self.selfWatchInterval(limit: stallWatch.limit) {
                 stallWatch.setLimit(scheduler.configuration.stallMinutes * 60)
                 let progress = Dictionary(running.values.map { ($0.dataset, scheduler.store.get($0.dataset).updatedAt) }) { a, _ in a }
                 let stalled = stallWatch.stalled(progress: progress, now: now)
+                let names = stalled.joined(separator: ", "), minutes = durationText(stallWatch.limit)
                 if stalled.isEmpty {
                     notifier.notify("WATCHDOG=1")
                     reportedStall = false
+                } else if selfWatched {
+                    stalledJobs = JobsStalled(datasets: stalled, limit: stallWatch.limit)
+                    let message = "no progress for \(minutes) from the job of \(names) (a hung file system or GPU?); synthd stops "
+                        + "and exits (status \(JobsStalled.exitStatus)) so that whatever supervises it restarts it, as systemd's "
+                        + "watchdog would: the job resumes from its last checkpoint, and a dataset whose job is cut short "
+                        + "three times in a row is held as failed"
+                    logger.error("\(message)")
                 } else if !reportedStall {
                     reportedStall = true
-                    let names = stalled.joined(separator: ", "), minutes = Int(stallWatch.limit / 60)
-                    logger.error("no progress for \(minutes) minutes from the job of \(names); the watchdog is no longer fed, so systemd restarts synthd")
+                    logger.error("no progress for \(minutes) from the job of \(names); the watchdog is no longer fed, so systemd restarts synthd")
                 }
                 lastWatchdog = now
             }
             usleep(200_000)
         }
 
-        logger.info("stopping: \(running.isEmpty ? "no job running" : "checkpointing \(running.count) running jobs")")
+        logger.info("stopping: \(running.isEmpty ? "no job running" : "checkpointing \(counted(running.count, "running job"))")")
         notifier.notify("STOPPING=1\nSTATUS=stopping")
         stopping.set()
         let deadline = Moment.now.adding(seconds: 9)
@@ -243,11 +267,16 @@ public final class Service {
         }
         if !running.isEmpty {
             // Their files are written atomically: leaving now loses work, never a file.
-            logger.warning("\(running.count) jobs did not stop within 9 s; exiting anyway (they resume from their last checkpoint)")
+            logger.warning("\(counted(running.count, "job")) did not stop within 9 s; exiting anyway (resumed from the last checkpoint at the next start)")
         }
         logger.info("stopped")
         if let lostOwnership { throw lostOwnership }
+        if let stalledJobs { throw stalledJobs }
     }
+
+    /// How often the loop looks for stuck jobs when systemd's watchdog does not set the pace:
+    /// a quarter of the limit, at most every 30 s (as often as systemd's asks at its 60 s).
+    static func selfWatchInterval(limit: TimeInterval) -> TimeInterval { min(30, limit / 4) }
 
     static func outputHolder(_ configuration: Configuration) -> String { "synthd run with the state folder \(configuration.state)" }
 

@@ -31,6 +31,13 @@ public struct StallWatch: Sendable {
         return seen.filter { $0.value.since.seconds(to: now) > limit }.map(\.key).sorted()
     }
 
+    /// Starts every job's time again at `now`: the process was stopped (Ctrl-Z, SIGSTOP) or the
+    /// machine slept, and no job could progress meanwhile (the monotonic clock counts a
+    /// suspend), so that pause is nobody's stall.
+    public mutating func restartClocks(at now: Moment) {
+        for (dataset, seen) in lastSeen { lastSeen[dataset] = (seen.stamp, now) }
+    }
+
     /// A new limit (a reloaded configuration) that keeps what was seen.
     public mutating func setLimit(_ limit: TimeInterval) {
         self = StallWatch(limit: limit, lastSeen: lastSeen)
