@@ -327,6 +327,20 @@ extension JobRunnerTests {
                 "\(said)")
     }
 
+    /// A judge's training shows in the dataset's record, at most once a second: `synthd status`
+    /// says how far it is, and the stall watch sees progress (a large dataset's judge trains
+    /// for minutes, which read as a stuck job).
+    @Test func aJudgesTrainingShowsInTheRecord() throws {
+        let scheduler = try scheduler(sliceMinutes: 10)
+        let before = scheduler.store.get("pets").updatedAt
+        let report = scheduler.runner.judgeProgress("pets", "training the judge for the class check")
+        report(0.4)
+        let first = scheduler.store.get("pets")
+        #expect(first.detail == "training the judge for the class check: 40%" && first.updatedAt > before)
+        report(0.5)
+        #expect(scheduler.store.get("pets").detail == "training the judge for the class check: 40%", "once a second")
+    }
+
     /// A generation with the class check measures each class's diversity: kept in the
     /// dataset's record and shown by `synthd status`.
     @Test func generationRecordsDiversityForStatus() throws {

@@ -210,8 +210,9 @@ public struct JobRunner: Sendable {
         if let split = trainer.split {
             // The judge scores the checkpoints (`CheckpointSelection`); trained here, where the
             // status can say so, when the dataset changed since the last one.
-            store.update(name) { $0.detail = "\(detail): training the judge that scores checkpoints on \(split.heldOut.count) held-out images" }
-            if try trainer.refreshJudge(shouldStop: shouldStop) == .trained {
+            let what = "\(detail): training the judge that scores checkpoints on \(split.heldOut.count) held-out images"
+            store.update(name) { $0.detail = what }
+            if try trainer.refreshJudge(shouldStop: shouldStop, progress: judgeProgress(name, what)) == .trained {
                 log.info("judge trained: it scores checkpoints on \(split.heldOut.count) held-out images, and checks classes in generation")
             }
             store.update(name) { $0.detail = detail }
@@ -258,7 +259,8 @@ public struct JobRunner: Sendable {
         if settings.classCheck {
             store.update(name) { $0.detail = "training the judge for the class check"; $0.eta = nil }
             // Stopped here, the model is complete: generation trains the judge if it is missing.
-            if try trainer.refreshJudge(shouldStop: shouldStop) == .trained { log.info("judge trained for the class check") }
+            let judging = judgeProgress(name, "training the judge for the class check")
+            if try trainer.refreshJudge(shouldStop: shouldStop, progress: judging) == .trained { log.info("judge trained for the class check") }
         }
         return .completed(fingerprint: fingerprint.value)
     }
@@ -322,7 +324,7 @@ public struct JobRunner: Sendable {
                 }
                 store.update(name) { $0.detail = "training the judge for the class check" }
                 return set
-            }, shouldStop: shouldStop, beforeSave: fence)
+            }, shouldStop: shouldStop, progress: judgeProgress(name, "training the judge for the class check"), beforeSave: fence)
             if shouldStop() { throw GenerationStopped() }
             (judge as? Judge)?.dropsNearCopies = settings.dropNearCopies
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
@@ -379,6 +381,18 @@ public struct JobRunner: Sendable {
         }
         log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")
         return .completed(fingerprint: nil)
+    }
+
+    /// A judge's training in the dataset's record ("training the judge for the class check:
+    /// 40%", at most once a second): what `synthd status` shows, and the progress that the
+    /// stall watch looks for, since a large dataset's judge trains for minutes.
+    func judgeProgress(_ name: String, _ what: String) -> (Double) -> Void {
+        var last = Moment.now.adding(seconds: -1e9)
+        return { fraction in
+            guard last.secondsAgo >= 1 else { return }
+            last = .now
+            store.update(name) { $0.detail = "\(what): \(Int(fraction * 100))%" }
+        }
     }
 
     /// Reading a dataset's images as `synthd status` shows it ("reading its images: 3,200 of
