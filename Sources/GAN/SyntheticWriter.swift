@@ -221,12 +221,13 @@ public struct SyntheticWriter {
             let shares = zip(classes, acceptance).compactMap { name, share in
                 share.map { "\(name) \(Int((100 * $0).rounded()))%" }
             }
-            return "drew \(sampled) samples for \(written) images; accepted: " + listedNames(shares)
+            // A judge of one class names that class whatever it is shown: its "100%" would read
+            // as a check passed.
+            let verdict = classes.count == 1 ? "one class, so nothing to tell its samples from" : "accepted: " + listedNames(shares)
+            return "drew \(sampled) samples for \(written) images; \(verdict)"
                 + (nearCopies > 0 ? "; \(nearCopies) near-copies of real images dropped" : "")
         }
 
-        /// What to tell the user about the classes written unchecked: one line for all of them;
-        /// nil when there are none.
         /// What to tell the user about classes whose folders are left empty (`write` makes a
         /// folder for every class of the real dataset, images or not, so that both trees list
         /// the same classes in the same order): PyTorch's ImageFolder refuses a tree with an
@@ -246,6 +247,8 @@ public struct SyntheticWriter {
             classes.indices.filter { counts[$0] == 0 && (realCounts?[$0] ?? 1) > 0 }.map { classes[$0] }
         }
 
+        /// What to tell the user about the classes written unchecked: one line for all of them;
+        /// nil when there are none.
         public static func uncheckedWarning(_ names: [String]) -> String? {
             guard let first = names.first else { return nil }
             let share = "\(Int(100 * SyntheticWriter.minimumAcceptance))%"

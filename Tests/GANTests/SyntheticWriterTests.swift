@@ -334,6 +334,10 @@ import Testing
         #expect(many.classCheckLine(classes: names) == "drew 1050 samples for 300 images; accepted: "
                 + (0..<20).map { "c\($0) 0%" }.joined(separator: ", ") + " and 130 more classes")
         #expect(many.diversityLine(classes: names)?.hasSuffix("c19 0.30 and 130 more classes") == true)
+        // A judge of one class accepts whatever it sees: not said as a check passed.
+        var single = SyntheticWriter.Summary()
+        (single.sampled, single.written, single.acceptance) = (20, 20, [1])
+        #expect(single.classCheckLine(classes: ["bag"]) == "drew 20 samples for 20 images; one class, so nothing to tell its samples from")
         #expect(SyntheticWriter.Summary.uncheckedWarning(names)?.contains("of 150 classes (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, "
                 + "c10, c11, c12, c13, c14, c15, c16, c17, c18, c19 and 130 more classes), so") == true)
         #expect(SyntheticWriter.Summary.collapseWarning(many.collapsed(classes: names))?.contains("c19 0.30 and 130 more classes:") == true)
