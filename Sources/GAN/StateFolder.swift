@@ -8,7 +8,7 @@ extension ModelRecord {
     /// nothing when it is what the model last trained on.
     public func additions(classes: Int, images: Int) -> [String] {
         let newClasses = classes - self.classes.count, newImages = images - imagesAtLastRun
-        return [newClasses > 0 ? counted(newClasses, "new class", plural: "new classes") : nil,
+        return [newClasses > 0 ? counted(newClasses, "new class") : nil,
                 newImages != 0 ? (newImages > 0 ? "+" : "") + counted(newImages, "image") : nil].compactMap { $0 }
     }
 }

@@ -72,6 +72,6 @@ struct ImportIDX: ParsableCommand {
             written += 1
         }
         syncFileSystem(containing: out)
-        print("wrote \(counted(written, "image")) in \(counted(names.count, "class", plural: "classes")) to \(out)")
+        print("wrote \(counted(written, "image")) in \(counted(names.count, "class")) to \(out)")
     }
 }

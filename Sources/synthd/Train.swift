@@ -140,7 +140,7 @@ struct Train: ParsableCommand {
             progress.finish("stopped while reading the images; nothing was written")
             return
         }
-        progress.finish("loaded \(counted(set.count, "image")) in \(counted(set.classMap.count, "class", plural: "classes"))"
+        progress.finish("loaded \(counted(set.count, "image")) in \(counted(set.classMap.count, "class"))"
                               + String(format: " (%@, %dx%d) in %.1f s", set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
                               loadStart.secondsAgo))
         // A file name may hold a line break: one line per file, escaped as the daemon's log does.

@@ -33,8 +33,9 @@ import Testing
     }
 
     @Test func countsTakeTheirNounsNumber() {
-        #expect(counted(1, "class", plural: "classes") == "1 class")
-        #expect(counted(10, "class", plural: "classes") == "10 classes")
+        #expect(counted(1, "class") == "1 class")
+        #expect(counted(10, "class") == "10 classes" && counted(2, "new class") == "2 new classes")
+        #expect(counted(3, "batch") == "3 batches" && counted(2, "mouse", plural: "mice") == "2 mice")
         #expect(counted(0, "image") == "0 images")
         #expect(counted(-1, "image") == "-1 image" && counted(-3, "image") == "-3 images")
     }

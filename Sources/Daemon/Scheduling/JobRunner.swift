@@ -192,7 +192,7 @@ public struct JobRunner: Sendable {
         // from the round's first step: a resumed round (another slice, a restart) goes on counting.
         let roundStart = (job.remainingSeconds != nil ? store.get(name).roundStartStep : nil) ?? trainer.record.steps
         let capSteps = trainer.steps(forPasses: settings.maxEpochs)
-        log.info("\(detail): \(counted(set.count, "image")) in \(counted(set.classMap.count, "class", plural: "classes")), \(Int(remaining.rounded())) s of budget left")
+        log.info("\(detail): \(counted(set.count, "image")) in \(counted(set.classMap.count, "class")), \(Int(remaining.rounded())) s of budget left")
         store.update(name) {
             $0.phase = .training
             $0.detail = detail

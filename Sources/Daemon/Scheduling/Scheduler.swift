@@ -527,7 +527,7 @@ public final class Scheduler {
                 enqueue(.generate, name, detail: "renamed from \(origin): its model's images published under the new name")
             } else {
                 enqueue(.train, name, detail: "renamed from \(origin) before its training ended: "
-                                              + "\(counted(fingerprint.images, "image")) in \(counted(fingerprint.classes, "class", plural: "classes"))")
+                                              + "\(counted(fingerprint.images, "image")) in \(counted(fingerprint.classes, "class"))")
             }
             return
         }
@@ -589,7 +589,7 @@ public final class Scheduler {
         // the change is trained in a round after that one.
         let what = runtime.trainedFingerprint != nil ? "dataset changed"
             : runtime.trainingFingerprint != nil ? "dataset changed during its first training" : "new dataset"
-        enqueue(.train, name, detail: "\(what): \(counted(fingerprint.images, "image")) in \(counted(fingerprint.classes, "class", plural: "classes"))")
+        enqueue(.train, name, detail: "\(what): \(counted(fingerprint.images, "image")) in \(counted(fingerprint.classes, "class"))")
     }
 
     /// The generation the dataset's model and settings make now (see `generationID`); nil

@@ -70,17 +70,3 @@ public final class LoopGuard: @unchecked Sendable {
         }
     }
 }
-
-/// A running job showed no progress for `[service] stall_minutes` in a daemon that systemd's
-/// watchdog does not watch: `synthd run` stops and exits with `exitStatus`, so that its
-/// supervisor restarts it.
-public struct JobsStalled: Error, CustomStringConvertible {
-    public let datasets: [String]
-    public let limit: TimeInterval
-    /// EX_SOFTWARE in sysexits.h: not one of the statuses systemd's unit keeps from restarting.
-    public static let exitStatus: Int32 = 70
-
-    public var description: String {
-        "no progress for \(durationText(limit)) from the job of \(datasets.joined(separator: ", ")); exiting so that it is restarted"
-    }
-}

@@ -124,7 +124,7 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
     public func summary() -> String {
         let width = max(5, classes.map(\.name.count).max() ?? 0)
         func padded(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
-        var lines = ["\(dataset): \(counted(images, "image")) in \(counted(classes.count, "class", plural: "classes")), \(colour ? "colour" : "grey"); read in "
+        var lines = ["\(dataset): \(counted(images, "image")) in \(counted(classes.count, "class")), \(colour ? "colour" : "grey"); read in "
                      + String(format: "%.1f s", readSeconds)]
         lines.append("  " + padded("class", width) + "  images  synthetic")
         for line in classes {

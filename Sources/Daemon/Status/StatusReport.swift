@@ -141,7 +141,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += "\n "
         }
         if steps > 0 || !classes.isEmpty {
-            text += " \(counted(classes.count, "class", plural: "classes")), \(counted(imagesAtLastRun, "image")) (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
+            text += " \(counted(classes.count, "class")), \(counted(imagesAtLastRun, "image")) (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
             if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
             if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
             if let best {
