@@ -360,6 +360,7 @@ extension JobRunnerTests {
         #expect(status.diversity == diversity)
         #expect(status.summary().contains(String(format: "a: 20 (real: 3), diversity %.2f", diversity["a"]!)), "\(status.summary())")
         #expect(status.summary().contains("\n  synthetic per real image: 6.67 (measured: beyond 0.5"), "\(status.summary())")
+        #expect(status.summary().contains("\n  model: 2 classes, 6 images (grey, "), "the last checkpoint's: \(status.summary())")
         #expect(status.summary().contains("\n  outputs: 40 images from step-"), "written at the dataset's size: \(status.summary())")
         let located = status.withOutputs(under: configuration.output)
         #expect(located.summary().contains("\n  outputs: 40 images in \(configuration.output)/pets, from step-"), "\(located.summary())")

@@ -141,7 +141,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += "\n "
         }
         if steps > 0 || !classes.isEmpty {
-            text += " \(counted(classes.count, "class")), \(counted(imagesAtLastRun, "image")) (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
+            // "model:": the last checkpoint's, which a round under way (fine-tuning on a new
+            // class, say) changes only at its first checkpoint.
+            text += " model: \(counted(classes.count, "class")), \(counted(imagesAtLastRun, "image")) (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
             if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
             if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
             if let best {
