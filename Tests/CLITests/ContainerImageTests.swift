@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `scripts/container-image`: an OCI image archive that another implementation (skopeo) reads,
 /// every digest checked; its layer holds all that synthd needs to run, in a root of its own;
@@ -55,6 +58,27 @@ import Testing
         #expect(generate.status == 0, "\(generate.output)")
         let written = (try? FileManager.default.subpathsOfDirectory(atPath: rootfs + "/tmp/out/shapes"))?.filter { $0.hasSuffix(".png") }
         #expect(written?.count == 8, "\(generate.output)")
+
+        // The daemon as a container runs it: process 1 of its namespace, which the kernel sends
+        // only the signals it has handlers for. SIGTERM (a pod's end) stops it cleanly.
+        try "[paths]\nspool = \"/tmp/spool\"\noutput = \"/tmp/out\"\nstate = \"/tmp/daemon-state\"\n"
+            .write(toFile: rootfs + "/tmp/run.toml", atomically: true, encoding: .utf8)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        daemon.arguments = ["--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc=\(rootfs)/proc", "chroot", rootfs,
+                            "/usr/local/bin/synthd", "run", "--config", "/tmp/run.toml"]
+        let log = folder + "/daemon.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try daemon.run()
+        let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        for _ in 0..<300 where !text().contains("synthd running") { usleep(50_000) }
+        #expect(text().contains("synthd running"), "\(text())")
+        let child = try Self.shell("pgrep -P \(daemon.processIdentifier)").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(kill(try #require(Int32(child), "the daemon under unshare: \(child)"), SIGTERM) == 0)
+        for _ in 0..<300 where daemon.isRunning { usleep(50_000) }
+        #expect(!daemon.isRunning && daemon.terminationStatus == 0 && text().contains("stopped"), "\(text())")
+        if daemon.isRunning { daemon.terminate() }
 
         // The same binary, the same image, byte for byte.
         let again = try build("again.tar")
