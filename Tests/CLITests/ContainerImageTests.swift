@@ -17,6 +17,48 @@ import Glibc
             && (try? shell("/usr/bin/unshare --user --map-root-user --mount --pid --fork true"))?.status == 0
     }
 
+    /// Unpacks the one layer of an image that skopeo copied into `copied` (its `dir:` form);
+    /// returns the layer's file and the root.
+    static func unpack(copied: String, into rootfs: String) throws -> (layer: String, rootfs: String) {
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: copied + "/manifest.json"))) as? [String: Any]
+        let layers = try #require(manifest?["layers"] as? [[String: Any]])
+        #expect(layers.count == 1)
+        let layer = copied + "/" + (try #require(layers.first?["digest"] as? String)).replacingOccurrences(of: "sha256:", with: "")
+        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
+        let unpacked = try shell("tar -xzf \(layer) -C \(rootfs)")
+        #expect(unpacked.status == 0, "\(unpacked.output)")
+        return (layer, rootfs)
+    }
+
+    /// The command line that runs synthd in `rootfs` as a root of its own.
+    static func inside(_ rootfs: String) -> String {
+        "/usr/bin/unshare --user --map-root-user --mount --pid --fork --mount-proc=\(rootfs)/proc chroot \(rootfs) /usr/local/bin/synthd"
+    }
+
+    /// The NVRTC that `scripts/test` fetches from PyPI (`SYNTHD_CUDA_LIBRARIES`), if any.
+    static var nvrtcFolder: String? {
+        ProcessInfo.processInfo.environment["SYNTHD_CUDA_LIBRARIES"]?.split(separator: ":").map(String.init).first {
+            ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).contains { $0.hasPrefix("libnvrtc.so") }
+        }
+    }
+
+    /// A GPU node's image (`--cuda-libraries`): synthd finds the NVRTC in it where it looks by
+    /// default, with no setting, and loads it.
+    @Test(.enabled(if: canRunIt && nvrtcFolder != nil, "needs skopeo, user namespaces and NVRTC (SYNTHD_CUDA_LIBRARIES, as scripts/test sets it)"))
+    func aGPUNodesImageLoadsItsNVRTC() throws {
+        let folder = try temporaryFolder("gpu-image")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let made = try Self.shell("\(Self.repository)/scripts/container-image --binary \(SynthdProcess.binary) --tag synthd:gpu "
+                                  + "--out \(folder)/gpu.tar --cuda-libraries \(try #require(Self.nvrtcFolder))")
+        #expect(made.status == 0, "\(made.output)")
+        let copied = try Self.shell("skopeo copy oci-archive:\(folder)/gpu.tar:synthd:gpu dir:\(folder)/copied")
+        #expect(copied.status == 0, "\(copied.output)")
+        let (_, rootfs) = try Self.unpack(copied: folder + "/copied", into: folder + "/rootfs")
+        let info = try Self.shell("env -u SYNTHD_CUDA_LIBRARIES \(Self.inside(rootfs)) info")
+        #expect(info.output.contains("nvrtc: /usr/local/cuda/targets/x86_64-linux/lib/libnvrtc.so."), "\(info.output)")
+        #expect(info.output.contains("cuda driver: the NVIDIA driver (libcuda.so.1) not found"), "no GPU here: \(info.output)")
+    }
+
     @Test(.enabled(if: canRunIt, "needs skopeo (scripts/setup installs it) and user namespaces (unshare) to read and run the image"))
     func theImageIsReadByAnotherToolAndRunsOnItsOwn() throws {
         let folder = try temporaryFolder("image")
@@ -40,16 +82,11 @@ import Glibc
         #expect(process["Cmd"] as? [String] == ["run", "--config", "/etc/synthd/synthd.toml"])
 
         // Its one layer, unpacked, is a root synthd runs in by itself: no library from here.
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/copied/manifest.json"))) as? [String: Any]
-        let layers = try #require(manifest?["layers"] as? [[String: Any]])
-        #expect(layers.count == 1)
-        let layer = folder + "/copied/" + (try #require(layers.first?["digest"] as? String)).replacingOccurrences(of: "sha256:", with: "")
-        let rootfs = folder + "/rootfs"
-        try FileManager.default.createDirectory(atPath: rootfs, withIntermediateDirectories: true)
-        let listing = try Self.shell("tar -tvzf \(layer) ./var/lib/synthd/ && tar -xzf \(layer) -C \(rootfs)")
+        let (layer, rootfs) = try Self.unpack(copied: folder + "/copied", into: folder + "/rootfs")
+        let listing = try Self.shell("tar -tvzf \(layer) ./var/lib/synthd/")
         #expect(listing.status == 0 && listing.output.contains("998/998"), "the state folder is synthd's: \(listing.output)")
         try makeDataset(rootfs + "/tmp/shapes", classes: ["circle": 6, "square": 6])
-        let inside = "/usr/bin/unshare --user --map-root-user --mount --pid --fork --mount-proc=\(rootfs)/proc chroot \(rootfs) /usr/local/bin/synthd"
+        let inside = Self.inside(rootfs)
         let check = try Self.shell("\(inside) check /tmp/shapes --config /etc/synthd/synthd.toml")
         #expect(check.status == 0 && check.output.contains("shapes: 12 images in 2 classes"), "\(check.output)")
         let train = try Self.shell("\(inside) train /tmp/shapes --state /tmp/state --steps 3 --batch 4")
