@@ -12,8 +12,9 @@ public enum ImageFile {
     public static func read(path: String, limits: ImageLimits = .standard, reducedTo minimumSide: Int) throws(ImageError) -> DecodedFile {
         let bytes = try readImageFile(path: path, limits: limits)
         if JPEG.hasSignature(bytes) {
-            let decoded = try JPEG.decode(bytes, path: path, limits: limits, reducedTo: minimumSide)
-            return DecodedFile(image: decoded.image, width: decoded.width, height: decoded.height, orientation: ExifOrientation.of(jpeg: bytes))
+            var decoded = try JPEG.decode(bytes, path: path, limits: limits, reducedTo: minimumSide)
+            decoded.orientation = ExifOrientation.of(jpeg: bytes)
+            return decoded
         }
         return try readFile(bytes: bytes, path: path, limits: limits)
     }

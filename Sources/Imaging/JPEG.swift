@@ -27,11 +27,11 @@ public enum JPEG {
 
     /// `decode`, reduced by DCT scaling to no less than `minimumSide` a side where that is
     /// given and the image is at least twice as large (`reduction`); with the size of the
-    /// file's image. Each pixel of a 1/8 reduction is its 8 x 8 block's mean (the DC term),
+    /// file's image (`DecodedFile`'s width and height). Each pixel of a 1/8 reduction is its 8 x 8 block's mean (the DC term),
     /// what an area resize averages anyway, and a 12-megapixel photo then decodes several
     /// times faster.
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard,
-                              reducedTo minimumSide: Int?) throws(ImageError) -> (image: Image, width: Int, height: Int) {
+                              reducedTo minimumSide: Int?) throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else {
             throw .fileTooLarge(path: path, bytes: bytes.count, limit: limits.maxFileBytes)
         }
@@ -74,7 +74,8 @@ public enum JPEG {
         }
         guard status == 0 else { throw .unreadable(path: path, reason: errorMessage(handle)) }
         if cmyk { pixels = rgb(fromCMYK: pixels, inverted: hasAdobeMarker(bytes)) }
-        return (Image(width: scaledWidth, height: scaledHeight, mode: mode, pixels: pixels), Int(width), Int(height))
+        return DecodedFile(image: Image(width: scaledWidth, height: scaledHeight, mode: mode, pixels: pixels),
+                           width: Int(width), height: Int(height))
     }
 
     /// RGB from CMYK as Pillow converts it (no colour management: R = (255 - C)(255 - K) / 255),
