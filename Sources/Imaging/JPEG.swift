@@ -27,9 +27,9 @@ public enum JPEG {
 
     /// `decode`, reduced by DCT scaling to no less than `minimumSide` a side where that is
     /// given and the image is at least twice as large (`reduction`); with the size of the
-    /// file's image (`DecodedFile`'s width and height). Each pixel of a 1/8 reduction is its 8 x 8 block's mean (the DC term),
-    /// what an area resize averages anyway, and a 12-megapixel photo then decodes several
-    /// times faster.
+    /// file's image (`DecodedFile`'s width and height). Each pixel of a 1/8 reduction is its
+    /// 8 x 8 block's mean (the DC term), what an area resize averages anyway, and a
+    /// 12-megapixel photo then decodes several times faster.
     public static func decode(_ bytes: [UInt8], path: String, limits: ImageLimits = .standard,
                               reducedTo minimumSide: Int?) throws(ImageError) -> DecodedFile {
         guard bytes.count <= limits.maxFileBytes else {
