@@ -10,7 +10,7 @@ public enum DeepGrey {
     /// are 16-bit grey: nil when none are.
     public static func advice(_ paths: [String], of total: Int) -> String? {
         guard let first = paths.min() else { return nil }
-        let (count, them) = paths.count == 1 ? ("1 image of \(total) is", "it") : ("\(paths.count) images of \(total) are", "them")
+        let (count, them) = someImages(paths.count, of: total, "is", "are")
         return "\(count) 16-bit grey (\(first)): synthd scales \(them) to 8 bits, but PyTorch's ImageFolder (Pillow's "
             + "convert(\"RGB\")) clips 16-bit samples at 255, so your classifier would see \(them) nearly white while synthd's "
             + "outputs show the picture. Convert \(them) to 8 bits so that both read \(them) alike (ImageMagick: "

@@ -94,7 +94,7 @@ public enum ExifOrientation {
     /// orientation, not 1) carry an orientation: nil when none do.
     public static func advice(turned: [(path: String, orientation: Int)], of total: Int) -> String? {
         guard let first = turned.min(by: { $0.path < $1.path }) else { return nil }
-        let (count, them) = turned.count == 1 ? ("1 image of \(total) is a JPEG", "it") : ("\(turned.count) images of \(total) are JPEGs", "them")
+        let (count, them) = someImages(turned.count, of: total, "is a JPEG", "are JPEGs")
         return "\(count) whose Exif orientation tells viewers to turn or mirror \(them) (\(first.path): shown "
             + "\(describe(first.orientation))): synthd reads the pixels as stored, as PyTorch's ImageFolder and Keras do, so "
             + "the model and your classifier see \(them) that way. To train on \(them) as shown, store \(them) upright "

@@ -41,7 +41,7 @@ public enum Transparency {
     /// have transparent pixels: nil when none do.
     public static func advice(transparent: [String], of total: Int) -> String? {
         guard let first = transparent.min() else { return nil }
-        let (count, them) = transparent.count == 1 ? ("1 image of \(total) has", "it") : ("\(transparent.count) images of \(total) have", "them")
+        let (count, them) = someImages(transparent.count, of: total, "has", "have")
         return "\(count) transparent pixels (\(first)): synthd reads the colours stored under them and drops the "
             + "transparency, as PyTorch's ImageFolder (Pillow's convert(\"RGB\")) and Keras do, so the model and your "
             + "classifier see those colours, not the background a viewer shows. To train on \(them) as shown, flatten "
