@@ -257,9 +257,9 @@ public struct JobRunner: Sendable {
         if shouldStop() && left > 0.5 { return .stopped(remainingSeconds: left, budgetSeconds: total) }
         if left > 0.5 { return .sliceEnded(remainingSeconds: left, budgetSeconds: total) }
         if settings.classCheck {
-            store.update(name) { $0.detail = "training the judge for the class check"; $0.eta = nil }
+            store.update(name) { $0.detail = Self.trainingTheJudge; $0.eta = nil }
             // Stopped here, the model is complete: generation trains the judge if it is missing.
-            let judging = judgeProgress(name, "training the judge for the class check")
+            let judging = judgeProgress(name, Self.trainingTheJudge)
             if try trainer.refreshJudge(shouldStop: shouldStop, progress: judging) == .trained { log.info("judge trained for the class check") }
         }
         return .completed(fingerprint: fingerprint.value)
@@ -316,15 +316,15 @@ public struct JobRunner: Sendable {
         if settings.classCheck, total > 0 {
             judge = try Judge.current(in: state, for: record, loadSet: {
                 log.info("no current judge for this model (none yet, or one saved by an older synthd): training one")
-                store.update(name) { $0.detail = "training the judge for the class check" }
+                store.update(name) { $0.detail = Self.trainingTheJudge }
                 let set = try loadClaimingMemory(name) {
                     try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
                                             limits: limits, confinedTo: configuration.spool, memory: $0,
                                             control: readingControl(name, phase: .generating, shouldStop: shouldStop))
                 }
-                store.update(name) { $0.detail = "training the judge for the class check" }
+                store.update(name) { $0.detail = Self.trainingTheJudge }
                 return set
-            }, shouldStop: shouldStop, progress: judgeProgress(name, "training the judge for the class check"), beforeSave: fence)
+            }, shouldStop: shouldStop, progress: judgeProgress(name, Self.trainingTheJudge), beforeSave: fence)
             if shouldStop() { throw GenerationStopped() }
             (judge as? Judge)?.dropsNearCopies = settings.dropNearCopies
             if judge == nil { log.warning("the dataset has classes the model was not trained on; writing without the class check") }
@@ -382,6 +382,9 @@ public struct JobRunner: Sendable {
         log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")
         return .completed(fingerprint: nil)
     }
+
+    /// What the record says while the class check's judge trains.
+    static let trainingTheJudge = "training the judge for the class check"
 
     /// A judge's training in the dataset's record ("training the judge for the class check:
     /// 40%", at most once a second): what `synthd status` shows, and the progress that the

@@ -64,7 +64,7 @@ extension DatasetStatus {
     /// As shown while no daemon runs: a job that was training or generating is "interrupted"
     /// (its ETA gone), not still under way.
     public func withoutItsDaemon() -> DatasetStatus {
-        guard let state, ["training", "generating"].contains(state) else { return self }
+        guard let state, isComputing(state) else { return self }
         var status = self
         status.state = "interrupted"
         status.eta = nil

@@ -137,7 +137,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         var text = "\(dataset):"
         if let state {
             text += " " + phaseText(state, progress: progress, eta: eta.flatMap(ISO8601DateFormatter().date(from:)), detail: detail, now: now)
-            if let device, ["training", "generating"].contains(state) { text += " on \(device)" + (node.map { " of node \($0)" } ?? "") }
+            if let device, isComputing(state) { text += " on \(device)" + (node.map { " of node \($0)" } ?? "") }
             text += "\n "
         }
         if steps > 0 || !classes.isEmpty {
@@ -217,7 +217,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         for status in statuses { counts[status.state ?? "trained by hand", default: 0] += 1 }
         let states = order.filter { counts[$0] != nil } + counts.keys.filter { !order.contains($0) }.sorted()
         var text = "\(statuses.count) datasets: " + states.map { "\(counts[$0]!) \($0)" }.joined(separator: ", ")
-        let busy = statuses.filter { ["training", "generating"].contains($0.state ?? "") }
+        let busy = statuses.filter { isComputing($0.state) }
         if !busy.isEmpty {
             text += "\n  now: " + busy.map { status in
                 "\(status.dataset) " + phaseText(status.state!, progress: status.progress,
