@@ -24,6 +24,18 @@ public final class SpoolWatcher: @unchecked Sendable {
     private var stopped = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
+    /// A count of libinotifytools' records asked for (`watchRecordCount`), and the answer.
+    private var recordCountWanted = false, recordCountAnswer = 0
+
+    // The watcher thread's own (libinotifytools' state with them):
+    /// libinotifytools' inotify descriptor, told apart from others when it was opened; nil if
+    /// it could not be.
+    private var inotifyDescriptor: Int32?
+    /// A folder that left its place in the spool, waiting for the event that says where it went.
+    private var pendingMove: (cookie: UInt32, path: String)?
+    /// Watches let go of whose events may still be queued (until their `IN_IGNORED`).
+    private var dropped: Set<Int32> = []
+    private var staleRecords: StaleWatchRecords
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let description: String
@@ -31,8 +43,11 @@ public final class SpoolWatcher: @unchecked Sendable {
         public var isWatchLimit = false
     }
 
-    public init(spool: String) {
+    /// `staleRecordLimit`: how many records of deleted folders' watches libinotifytools may
+    /// keep at least before the watches are renewed (see `StaleWatchRecords`); tests lower it.
+    public init(spool: String, staleRecordLimit: Int = 4096) {
         self.spool = spool.hasSuffix("/") ? String(spool.dropLast()) : spool
+        staleRecords = StaleWatchRecords(limit: staleRecordLimit)
     }
 
     /// Starts watching; `handler` is called on the watcher's thread for every event.
@@ -41,7 +56,7 @@ public final class SpoolWatcher: @unchecked Sendable {
         let ready = DispatchSemaphore(value: 0)
         let failure = FailureBox()
         let thread = Thread { [self] in
-            guard inotifytools_initialize() != 0 else {
+            guard initialize() else {
                 failure.set(Error(description: "failed to start inotify: \(String(cString: strerror(inotifytools_error())))"
                     + "; raise fs.inotify.max_user_instances if the limit is reached"))
                 ready.signal()
@@ -88,6 +103,43 @@ public final class SpoolWatcher: @unchecked Sendable {
         return stopped
     }
 
+    /// How many watch records libinotifytools holds, of live watches and dead ones, as its
+    /// thread counts them (nil when it does not answer within 3 s). Tests read it: the records
+    /// of folders deleted or moved away must not pile up.
+    public func watchRecordCount() -> Int? {
+        stopFlag.lock()
+        recordCountWanted = true
+        stopFlag.unlock()
+        for _ in 0..<150 {
+            usleep(20_000)
+            stopFlag.lock()
+            defer { stopFlag.unlock() }
+            if !recordCountWanted { return recordCountAnswer }
+        }
+        return nil
+    }
+
+    private func answerRecordCount() {
+        stopFlag.lock()
+        defer { stopFlag.unlock() }
+        guard recordCountWanted else { return }
+        recordCountAnswer = Int(inotifytools_get_num_watches())
+        recordCountWanted = false
+    }
+
+    /// Starts libinotifytools and notes which inotify descriptor is its own; false when inotify
+    /// cannot start. Whatever the watcher knew of earlier watches is forgotten.
+    private func initialize() -> Bool {
+        let before = KernelWatches.inotifyDescriptors()
+        guard inotifytools_initialize() != 0 else { return false }
+        let opened = KernelWatches.inotifyDescriptors().subtracting(before)
+        inotifyDescriptor = opened.count == 1 ? opened.first : nil
+        pendingMove = nil
+        dropped = []
+        staleRecords.reset()
+        return true
+    }
+
     /// Adds a recursive watch; returns an error naming the fix when it fails.
     private func watch(_ path: String) -> Error? {
         guard inotifytools_watch_recursively(path, Self.events) == 0 else { return nil }
@@ -101,12 +153,22 @@ public final class SpoolWatcher: @unchecked Sendable {
     }
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
-        // A folder moved within the spool: IN_MOVED_FROM then IN_MOVED_TO with one cookie.
-        var movedFrom: (cookie: UInt32, path: String)?
         while !isStopped {
+            answerRecordCount()
             // Whole seconds only; 1 s bounds how long stop() takes.
-            guard let event = inotifytools_next_event(1) else { continue }
+            let next = inotifytools_next_event(1)
+            // A folder moved within the spool reports IN_MOVED_FROM and, next, IN_MOVED_TO with
+            // the same cookie. Any other event next, or none for a second: it left the spool.
+            if let move = pendingMove, !(next.map { Self.isMovedTo($0, cookie: move.cookie) } ?? false) {
+                pendingMove = nil
+                dropWatches(under: move.path, handler)
+            }
+            guard let event = next else { continue }
             let mask = Int32(bitPattern: event.pointee.mask)
+            if dropped.contains(event.pointee.wd) {
+                if mask & Int32(IN_IGNORED) != 0 { dropped.remove(event.pointee.wd) }
+                continue
+            }
             if mask & Int32(IN_Q_OVERFLOW) != 0 {
                 // Folders made while events were lost have no watch yet: add them all again
                 // (watched ones keep theirs), then let the daemon look at everything.
@@ -119,6 +181,17 @@ public final class SpoolWatcher: @unchecked Sendable {
                 if mask & Int32(IN_IGNORED) == 0 { handler(.rescan(reason: "event for an unknown watch")) }
                 continue
             }
+            if mask & Int32(IN_IGNORED) != 0 {
+                // The kernel dropped the watch (its folder deleted, its file system unmounted),
+                // after events that said what changed. libinotifytools keeps its record.
+                if staleRecords.noteOne(records: { Int(inotifytools_get_num_watches()) }) {
+                    let dead = staleRecords.count
+                    inotifytools_cleanup()
+                    restart(handler, reason: "renewed the spool's watches, to free libinotifytools' records of \(dead) "
+                        + "deleted folders; looking at everything in case something changed meanwhile")
+                }
+                continue
+            }
             let folder = String(cString: folderName)  // ends with "/"
             let (name, nameIsUTF8) = Self.name(of: event)
             let path = folder + name
@@ -126,21 +199,20 @@ public final class SpoolWatcher: @unchecked Sendable {
                 handler(.spoolMissing(reason: "\(spool): the spool folder was removed or moved away; nothing arrives until a "
                     + "folder is there again (looked for every second), then everything in it is looked at"))
                 awaitSpool(handler)
-                movedFrom = nil
                 continue
             }
             let isFolder = mask & Int32(IN_ISDIR) != 0
-            if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { movedFrom = (event.pointee.cookie, path) }
+            if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { pendingMove = (event.pointee.cookie, path) }
             // A name that is not UTF-8 reads as another name (U+FFFD for its bytes), which
             // cannot be watched: the daemon reports the folder by its dataset's scan, or by
             // the name alone at the top (see `SafeName`).
             if isFolder && nameIsUTF8 && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
-                if mask & Int32(IN_MOVED_TO) != 0, let from = movedFrom, from.cookie == event.pointee.cookie {
+                if mask & Int32(IN_MOVED_TO) != 0, let from = pendingMove, from.cookie == event.pointee.cookie {
                     // Renamed inside the spool: its watches (and its subfolders') are kept by
                     // the kernel, but libinotifytools still names them by the old path; tell it
                     // the new one, as inotifywait does, or its events go to the old name.
                     inotifytools_replace_filename(from.path + "/", path + "/")
-                    movedFrom = nil
+                    pendingMove = nil
                 } else if let error = watch(path) {
                     handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
                 }
@@ -191,7 +263,13 @@ public final class SpoolWatcher: @unchecked Sendable {
             sleep(1)
         }
         guard !isStopped else { return }
-        guard inotifytools_initialize() != 0 else {
+        restart(handler, reason: "\(spool): the spool folder is there again; looking at everything in it")
+    }
+
+    /// Watches the spool afresh after `inotifytools_cleanup`, then asks for a look at
+    /// everything (`reason`): changes made while nothing was watched sent no event.
+    private func restart(_ handler: (SpoolEvent) -> Void, reason: String) {
+        guard initialize() else {
             // The descriptor is gone and cannot be had again: periodic scans keep the daemon
             // going without events.
             handler(.watchLimit(reason: "failed to restart inotify: \(String(cString: strerror(inotifytools_error()))); "
@@ -202,7 +280,30 @@ public final class SpoolWatcher: @unchecked Sendable {
         if let error = watch(spool) {
             handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
         }
-        handler(.rescan(reason: "\(spool): the spool folder is there again; looking at everything in it"))
+        handler(.rescan(reason: reason))
+    }
+
+    /// A folder moved out of the spool keeps its watches (the kernel's follow the folder), and
+    /// libinotifytools its records, which name them by their old paths: a file written where
+    /// the folder went read as a change of the dataset it had left, or of one made since under
+    /// its name, and the watches counted against the user's limit until a restart. Lets go of
+    /// every watch under `path`. Should the kernel's list of watches be unreadable, the watches
+    /// are renewed instead.
+    private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) {
+        guard let fd = inotifyDescriptor, let live = KernelWatches.watchDescriptors(of: fd) else {
+            inotifytools_cleanup()
+            restart(handler, reason: "\(path) left the spool; its watches were let go of by watching the spool afresh")
+            return
+        }
+        let prefix = path + "/"
+        for wd in live {
+            guard let name = inotifytools_filename_from_wd(wd), String(cString: name).hasPrefix(prefix) else { continue }
+            if inotifytools_remove_watch_by_wd(wd) != 0 { dropped.insert(wd) }
+        }
+    }
+
+    private static func isMovedTo(_ event: UnsafeMutablePointer<inotify_event>, cookie: UInt32) -> Bool {
+        event.pointee.mask & UInt32(IN_MOVED_TO) != 0 && event.pointee.cookie == cookie
     }
 
     private static func isLinkToFolder(_ path: String) -> Bool {

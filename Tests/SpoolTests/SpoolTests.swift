@@ -1,7 +1,33 @@
 import FileTestSupport
 import Foundation
-import Spool
+@testable import Spool
 import Testing
+
+@Suite struct StaleWatchRecordsTests {
+    /// The watches are renewed once the dead records are at least the limit and at least the
+    /// live ones, and libinotifytools' records are counted only now and then (a walk of all).
+    @Test func renewsWhenTheDeadOutnumberTheLiveAndTheLimit() {
+        /// Notes dead records one by one beside `live` live ones; the number noted when it
+        /// said to renew, and how often it counted all records.
+        func firstRenewal(limit: Int, live: Int) -> (at: Int?, counts: Int) {
+            var records = StaleWatchRecords(limit: limit), dead = 0, counts = 0
+            let at = (1...1000).first { _ in
+                dead += 1
+                return records.noteOne(records: { counts += 1; return live + dead })
+            }
+            return (at, counts)
+        }
+        #expect(firstRenewal(limit: 4, live: 2).at == 4)
+        let many = firstRenewal(limit: 4, live: 100)
+        #expect(many.at == 100)
+        #expect(many.counts == 2, "counted at 4 and at 100, not at every record")
+
+        var records = StaleWatchRecords(limit: 4)
+        for _ in 0..<3 { _ = records.noteOne(records: { 3 }) }
+        records.reset()
+        #expect(records.count == 0)
+    }
+}
 
 @Suite struct SettleTrackerTests {
     @Test func datasetIsReadyAfterQuietTimeOrReadyFile() {
@@ -198,6 +224,81 @@ final class EventLog: @unchecked Sendable {
         // Removed again and not back: stopping does not wait for it.
         try FileManager.default.removeItem(atPath: spool)
         #expect(log.wait { _ in log.all.filter(missing).count == 3 })
+    }
+
+    /// A dataset, or a class folder, moved out of the spool (`mv spool/shoes ~/done/`): the
+    /// kernel's watches follow the folder, and libinotifytools named them by their old paths,
+    /// so that a file written where it went read as a change of `shoes`, also of a new `shoes`
+    /// dropped since, and the watches stayed until a restart. Now they are let go of.
+    @Test func aFolderMovedOutOfTheSpoolIsNoLongerHeard() throws {
+        let base = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        let spool = base + "/spool", outside = base + "/done"
+        for folder in ["/shoes/boot", "/shoes/heel", "/bags/tote"] {
+            try FileManager.default.createDirectory(atPath: spool + folder, withIntermediateDirectories: true)
+        }
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        #expect(watcher.watchRecordCount() == 6)  // the spool, two datasets, three classes
+        func heard(_ name: String, after index: Int) -> Bool { log.all.dropFirst(index).contains(.changed(dataset: name)) }
+        func rescans() -> Int { log.all.filter { if case .rescan = $0 { true } else { false } }.count }
+
+        #expect(rename(spool + "/shoes", outside + "/shoes") == 0)
+        #expect(log.wait { $0 == .removed(dataset: "shoes") })
+        #expect(rename(spool + "/bags/tote", outside + "/tote") == 0)
+        #expect(log.wait { $0 == .changed(dataset: "bags") })
+        usleep(1_500_000)  // an unanswered move is taken as one out of the spool after a second
+        #expect(watcher.watchRecordCount() == 2, "the moved folders' watches are kept")
+        var before = log.all.count
+        try Data([1]).write(to: URL(fileURLWithPath: outside + "/shoes/boot/1.png"))
+        try Data([1]).write(to: URL(fileURLWithPath: outside + "/tote/1.png"))
+        usleep(1_500_000)
+        #expect(!heard("shoes", after: before) && !heard("bags", after: before), "\(log.all.dropFirst(before))")
+
+        // A new dataset of the same name is heard, and only for its own files.
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        #expect(log.wait { _ in heard("shoes", after: before) })
+        usleep(300_000)
+        before = log.all.count
+        try Data([2]).write(to: URL(fileURLWithPath: outside + "/shoes/boot/2.png"))
+        usleep(1_500_000)
+        #expect(!heard("shoes", after: before), "\(log.all.dropFirst(before))")
+        try Data([2]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/2.png"))
+        #expect(log.wait { _ in heard("shoes", after: before) })
+        #expect(rescans() == 0, "\(log.all)")
+    }
+
+    /// libinotifytools keeps its record of a deleted folder's watch for good (it frees one only
+    /// when it removes the watch itself): a daemon that sees datasets come and go grew without
+    /// end. The watches are renewed once the dead records outnumber the live ones and a limit
+    /// (16 here, 4,096 in the daemon), and the spool is still heard afterwards.
+    @Test func theRecordsOfDeletedFoldersDoNotPileUp() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool, staleRecordLimit: 16)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        func renewals() -> Int { log.all.filter { if case .rescan(let reason) = $0 { reason.hasPrefix("renewed the spool's watches") } else { false } }.count }
+
+        for round in 0..<10 {
+            for index in 0..<10 {
+                try FileManager.default.createDirectory(atPath: spool + "/shoes/class-\(round)-\(index)/part", withIntermediateDirectories: true)
+            }
+            usleep(400_000)  // watched by now
+            for index in 0..<10 { try FileManager.default.removeItem(atPath: spool + "/shoes/class-\(round)-\(index)") }
+        }
+        usleep(1_500_000)
+        let records = try #require(watcher.watchRecordCount())
+        #expect(records < 3 + 16, "\(records) records for 3 folders after 200 were deleted")
+        #expect(renewals() >= 5, "\(log.all.suffix(5))")
+        let before = log.all.count
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "shoes")) })
     }
 
     @Test func missingSpoolIsAClearError() {

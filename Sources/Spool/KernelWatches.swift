@@ -1,0 +1,38 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The kernel's side of this process's inotify watches, read from `/proc/self`.
+///
+/// libinotifytools keeps its own record of every watch (descriptor and path) but has no call
+/// that lists them, so a folder moved out of the spool, whose watches the kernel keeps, could
+/// not be let go of. The kernel lists each inotify instance's live watches in
+/// `/proc/self/fdinfo/<fd>` (one `inotify wd:<hex> ...` line each, stable since Linux 3.8).
+enum KernelWatches {
+    /// The file descriptors of this process that are inotify instances.
+    static func inotifyDescriptors() -> Set<Int32> {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return [] }
+        var found: Set<Int32> = []
+        var target = [CChar](repeating: 0, count: 64)
+        for name in names {
+            guard let fd = Int32(name) else { continue }
+            let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
+            guard length > 0 else { continue }
+            target[length] = 0
+            if String(cString: target) == "anon_inode:inotify" { found.insert(fd) }
+        }
+        return found
+    }
+
+    /// The watch descriptors the kernel holds for the inotify instance `fd`; nil when they
+    /// cannot be read.
+    static func watchDescriptors(of fd: Int32) -> [Int32]? {
+        guard let text = try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("inotify wd:"), let field = line.dropFirst("inotify wd:".count).split(separator: " ").first
+            else { return nil }
+            return Int32(field, radix: 16)
+        }
+    }
+}
