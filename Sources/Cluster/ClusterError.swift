@@ -1,7 +1,8 @@
+import Daemon
 import Foundation
 
 /// What went wrong between a node and the cluster's database, in words a user can act on.
-public enum ClusterError: Error, CustomStringConvertible, Equatable, Sendable {
+public enum ClusterError: JobRefusal, CustomStringConvertible, Equatable, Sendable {
     /// `[cluster] database` (or `--database`) does not read.
     case badAddress(String, reason: String)
     /// The server cannot be reached, or the connection broke (nothing is lost: the node keeps
@@ -28,6 +29,12 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable, Sendable {
         case .leaseLost(let job, let dataset, let token):
             "job \(job) of \(dataset): this node's lease (token \(token)) was lost; another node may run the job now, so this node writes nothing more for it"
         }
+    }
+
+    /// A lease lost: the job is no longer this node's (see `JobRefusal`).
+    public var jobNoLongerHeld: Bool {
+        if case .leaseLost = self { return true }
+        return false
     }
 
     /// Whether the database could not be reached (as opposed to refusing something).

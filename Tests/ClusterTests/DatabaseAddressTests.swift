@@ -1,4 +1,5 @@
 import Cluster
+import Daemon
 import Foundation
 import Testing
 
@@ -50,5 +51,18 @@ import Testing
         #expect(DatabaseAddress.passwordFile("", environment: ["CREDENTIALS_DIRECTORY": folder]) == folder + "/synthd-database-password")
         #expect(DatabaseAddress.passwordFile("/etc/x", environment: ["CREDENTIALS_DIRECTORY": folder]) == "/etc/x")
         #expect(DatabaseAddress.passwordFile("", environment: [:]) == nil)
+    }
+}
+
+@Suite struct ClusterErrorTests {
+    /// The scheduler tells a refusal it expects (the end of a job cancelled meanwhile) from an
+    /// error by this: only a lost lease is a job no longer held.
+    @Test func onlyALostLeaseIsAJobNoLongerHeld() {
+        let refusals: [any JobRefusal] = [
+            ClusterError.leaseLost(job: 4, dataset: "set3", token: 4),
+            ClusterError.unreachable("postgresql://synthd@db/synthd", reason: "connection refused"),
+            ClusterError.query("claim of job 4", reason: "deadlock detected"),
+        ]
+        #expect(refusals.map(\.jobNoLongerHeld) == [true, false, false])
     }
 }

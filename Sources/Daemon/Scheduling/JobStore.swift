@@ -43,6 +43,15 @@ public protocol JobStore: AnyObject {
     func saveIfBehind() -> (any Error)?
 }
 
+/// An error by which a job store refuses to change a job that is no longer this node's to
+/// change: its lease passed to another node, or the job was cancelled meanwhile (a cluster's
+/// database fences both). After a cancellation the refusal is expected: a job that ends
+/// while its dataset leaves the spool has nothing left to record.
+public protocol JobRefusal: Error {
+    /// Whether the store refused because the job is no longer this node's.
+    var jobNoLongerHeld: Bool { get }
+}
+
 extension JobStore {
     /// A store whose every change is written or refused (a database): never behind.
     public func saveIfBehind() -> (any Error)? { nil }

@@ -78,6 +78,11 @@ extension Scheduler {
                 }
             }
             try queue.prune(keep: 200)
+        } catch let refusal as any JobRefusal where refusal.jobNoLongerHeld && isCancelled(name) {
+            // It ended while its dataset left the spool, and was cancelled (in a cluster, by
+            // whichever node saw the folder go): nothing is left to record for it. This was
+            // logged as an error that said another node might run the job now.
+            log.info("job \(job.id) (\(job.kind.rawValue)) ended after it was cancelled; nothing more is recorded for it")
         } catch {
             logger.error("cannot save the job queue: \(error)")
         }
