@@ -93,7 +93,7 @@ let package = Package(
         .target(name: "Spool", dependencies: ["CInotifyTools", "CLinux"],
                 swiftSettings: languageSettings),
         // The daemon: configuration, job queue and scheduling, output tree, the service loop.
-        .target(name: "Daemon", dependencies: ["Spool", "Archives", "GAN", "Imaging", "Engine", "CUDA",
+        .target(name: "Daemon", dependencies: ["Spool", "Archives", "GAN", "Imaging", "Engine", "CUDA", "CLinux",
                                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: languageSettings),
         // CUDA loaded at run time (dlopen of the driver, NVRTC and cuBLAS; nothing linked, no

@@ -2,6 +2,7 @@
 #include "CLinux.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -30,4 +31,8 @@ long long synthd_filesystem_type(const char *path) {
 
 int synthd_rename_noreplace(const char *from, const char *to) {
     return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}
+
+int synthd_release_free_memory(void) {
+    return malloc_trim(0);
 }

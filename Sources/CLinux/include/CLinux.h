@@ -26,4 +26,8 @@ long long synthd_filesystem_type(const char *path);
 /// -1 with EINVAL where the file system does not support it.
 int synthd_rename_noreplace(const char *from, const char *to);
 
+/// malloc_trim(0): gives the whole free pages of every malloc arena back to the system, which
+/// glibc otherwise keeps for reuse. 1 if some memory was released.
+int synthd_release_free_memory(void);
+
 #endif

@@ -135,13 +135,15 @@ public final class Service {
         var lastQueueLook = longAgo, lastLeaseLook = longAgo, wasDraining = false
 
         func collect() {
-            for (job, outcome) in finished.take() {
+            let ended = finished.take()
+            for (job, outcome) in ended {
                 running[job.id] = nil
                 if membership?.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
                 scheduler.finish(job, outcome, stopping: stopping.isSet)
                 membership?.ended(job)
                 lastQueueLook = longAgo  // a worker is free: look for the next job now
             }
+            if !ended.isEmpty && running.isEmpty { FreedMemory.release() }
         }
 
         while !Signals.stopRequested && lostOwnership == nil && stalledJobs == nil {
