@@ -161,7 +161,9 @@ public final class SpoolWatcher: @unchecked Sendable {
             // the same cookie. Any other event next, or none for a second: it left the spool.
             if let move = pendingMove, !(next.map { Self.isMovedTo($0, cookie: move.cookie) } ?? false) {
                 pendingMove = nil
-                dropWatches(under: move.path, handler)
+                // Watched afresh instead: the event in hand names a watch of the old instance,
+                // whose number may now be another folder's (the rescan covers it).
+                if !dropWatches(under: move.path, handler) { continue }
             }
             guard let event = next else { continue }
             let mask = Int32(bitPattern: event.pointee.mask)
@@ -287,19 +289,20 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// libinotifytools its records, which name them by their old paths: a file written where
     /// the folder went read as a change of the dataset it had left, or of one made since under
     /// its name, and the watches counted against the user's limit until a restart. Lets go of
-    /// every watch under `path`. Should the kernel's list of watches be unreadable, the watches
-    /// are renewed instead.
-    private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) {
+    /// every watch under `path`. Should the kernel's list of watches be unreadable, the spool is
+    /// watched afresh instead, and false returned.
+    private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) -> Bool {
         guard let fd = inotifyDescriptor, let live = KernelWatches.watchDescriptors(of: fd) else {
             inotifytools_cleanup()
             restart(handler, reason: "\(path) left the spool; its watches were let go of by watching the spool afresh")
-            return
+            return false
         }
         let prefix = path + "/"
         for wd in live {
             guard let name = inotifytools_filename_from_wd(wd), String(cString: name).hasPrefix(prefix) else { continue }
             if inotifytools_remove_watch_by_wd(wd) != 0 { dropped.insert(wd) }
         }
+        return true
     }
 
     private static func isMovedTo(_ event: UnsafeMutablePointer<inotify_event>, cookie: UInt32) -> Bool {
