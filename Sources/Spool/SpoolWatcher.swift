@@ -189,8 +189,8 @@ public final class SpoolWatcher: @unchecked Sendable {
                 if staleRecords.noteOne(records: { Int(inotifytools_get_num_watches()) }) {
                     let dead = staleRecords.count
                     inotifytools_cleanup()
-                    restart(handler, reason: "renewed the spool's watches, to free libinotifytools' records of \(dead) "
-                        + "deleted folders; looking at everything in case something changed meanwhile")
+                    restart(handler, .watchesRenewed(reason: "renewed the spool's watches, to free libinotifytools' records of \(dead) "
+                        + "deleted folders; looking at everything in case something changed meanwhile"))
                 }
                 continue
             }
@@ -265,12 +265,13 @@ public final class SpoolWatcher: @unchecked Sendable {
             sleep(1)
         }
         guard !isStopped else { return }
-        restart(handler, reason: "\(spool): the spool folder is there again; looking at everything in it")
+        restart(handler, .rescan(reason: "\(spool): the spool folder is there again; looking at everything in it"))
     }
 
     /// Watches the spool afresh after `inotifytools_cleanup`, then asks for a look at
-    /// everything (`reason`): changes made while nothing was watched sent no event.
-    private func restart(_ handler: (SpoolEvent) -> Void, reason: String) {
+    /// everything (`look`, a rescan with its reason): changes made while nothing was watched
+    /// sent no event.
+    private func restart(_ handler: (SpoolEvent) -> Void, _ look: SpoolEvent) {
         guard initialize() else {
             // The descriptor is gone and cannot be had again: periodic scans keep the daemon
             // going without events.
@@ -282,7 +283,7 @@ public final class SpoolWatcher: @unchecked Sendable {
         if let error = watch(spool) {
             handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
         }
-        handler(.rescan(reason: reason))
+        handler(look)
     }
 
     /// A folder moved out of the spool keeps its watches (the kernel's follow the folder), and
@@ -294,7 +295,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) -> Bool {
         guard let fd = inotifyDescriptor, let live = KernelWatches.watchDescriptors(of: fd) else {
             inotifytools_cleanup()
-            restart(handler, reason: "\(path) left the spool; its watches were let go of by watching the spool afresh")
+            restart(handler, .watchesRenewed(reason: "\(path) left the spool; its watches were let go of by watching the spool afresh"))
             return false
         }
         let prefix = path + "/"
