@@ -17,10 +17,10 @@ enum KernelWatches {
         var target = [CChar](repeating: 0, count: 64)
         for name in names {
             guard let fd = Int32(name) else { continue }
-            let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
+            let length = readlink("/proc/self/fd/" + name, &target, target.count)
             guard length > 0 else { continue }
-            target[length] = 0
-            if String(cString: target) == "anon_inode:inotify" { found.insert(fd) }
+            let link = String(decoding: target[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link == "anon_inode:inotify" { found.insert(fd) }
         }
         return found
     }
