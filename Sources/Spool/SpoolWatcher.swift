@@ -188,7 +188,6 @@ public final class SpoolWatcher: @unchecked Sendable {
                 // after events that said what changed. libinotifytools keeps its record.
                 if staleRecords.noteOne(records: { Int(inotifytools_get_num_watches()) }) {
                     let dead = staleRecords.count
-                    inotifytools_cleanup()
                     restart(handler, .watchesRenewed(reason: "renewed the spool's watches, to free libinotifytools' records of \(dead) "
                         + "deleted folders; looking at everything in case something changed meanwhile"))
                 }
@@ -268,10 +267,11 @@ public final class SpoolWatcher: @unchecked Sendable {
         restart(handler, .rescan(reason: "\(spool): the spool folder is there again; looking at everything in it"))
     }
 
-    /// Watches the spool afresh after `inotifytools_cleanup`, then asks for a look at
-    /// everything (`look`, a rescan with its reason): changes made while nothing was watched
-    /// sent no event.
+    /// Drops every watch and record (if not dropped already), watches the spool afresh, then
+    /// asks for a look at everything (`look`, a rescan with its reason): changes made while
+    /// nothing was watched sent no event.
     private func restart(_ handler: (SpoolEvent) -> Void, _ look: SpoolEvent) {
+        inotifytools_cleanup()  // returns at once when already cleaned up
         guard initialize() else {
             // The descriptor is gone and cannot be had again: periodic scans keep the daemon
             // going without events.
@@ -294,7 +294,6 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// watched afresh instead, and false returned.
     private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) -> Bool {
         guard let fd = inotifyDescriptor, let live = KernelWatches.watchDescriptors(of: fd) else {
-            inotifytools_cleanup()
             restart(handler, .watchesRenewed(reason: "\(path) left the spool; its watches were let go of by watching the spool afresh"))
             return false
         }
