@@ -25,6 +25,23 @@ enum KernelWatches {
         return found
     }
 
+    /// What a descriptor number is now: an inotify instance, nothing (closed), or another file.
+    /// Another part of the process that closes a number twice can close an inotify descriptor
+    /// under its owner, and the next file opened anywhere may take the number.
+    enum Descriptor: Equatable { case inotify, closed, other }
+
+    /// Checked before every read of events: one `readlink`, one `fcntl` when that fails.
+    static func descriptor(_ fd: Int32) -> Descriptor {
+        let expected = Array("anon_inode:inotify".utf8)
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { target in
+            let length = readlink("/proc/self/fd/\(fd)", target.baseAddress!, target.count)
+            guard length >= 0 else { return fcntl(fd, F_GETFD) == -1 && errno == EBADF ? .closed : .other }
+            guard length == expected.count else { return .other }
+            for index in 0..<length where UInt8(bitPattern: target[index]) != expected[index] { return .other }
+            return .inotify
+        }
+    }
+
     /// The watch descriptors the kernel holds for the inotify instance `fd`; nil when they
     /// cannot be read.
     static func watchDescriptors(of fd: Int32) -> [Int32]? {

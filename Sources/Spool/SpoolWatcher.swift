@@ -31,6 +31,8 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// libinotifytools' inotify descriptor, told apart from others when it was opened; nil if
     /// it could not be.
     private var inotifyDescriptor: Int32?
+    /// Whether libinotifytools' state is set up (`initialize`) and not yet ended (`release`).
+    private var isInitialized = false
     /// A folder that left its place in the spool, waiting for the event that says where it went.
     private var pendingMove: (cookie: UInt32, path: String)?
     /// Watches let go of whose events may still be queued (until their `IN_IGNORED`).
@@ -64,6 +66,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             }
             if let error = watch(spool) {
                 guard error.isWatchLimit else {
+                    release()
                     failure.set(error)
                     ready.signal()
                     return
@@ -73,7 +76,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             }
             ready.signal()
             loop(handler)
-            inotifytools_cleanup()
+            release()
             finished.signal()
         }
         thread.name = "synthd spool watcher"
@@ -82,7 +85,6 @@ public final class SpoolWatcher: @unchecked Sendable {
         ready.wait()
         if let error = failure.value {
             self.thread = nil  // the thread has ended; nothing to stop
-            inotifytools_cleanup()
             throw error
         }
     }
@@ -134,6 +136,7 @@ public final class SpoolWatcher: @unchecked Sendable {
         guard inotifytools_initialize() != 0 else { return false }
         let opened = KernelWatches.inotifyDescriptors().subtracting(before)
         inotifyDescriptor = opened.count == 1 ? opened.first : nil
+        isInitialized = true
         pendingMove = nil
         dropped = []
         staleRecords.reset()
@@ -155,8 +158,16 @@ public final class SpoolWatcher: @unchecked Sendable {
     private func loop(_ handler: (SpoolEvent) -> Void) {
         while !isStopped {
             answerRecordCount()
+            if let fd = inotifyDescriptor, case let found = KernelWatches.descriptor(fd), found != .inotify {
+                lostDescriptor(fd, found == .closed ? "was closed" : "was closed and its number taken by another file", handler)
+                continue
+            }
             // Whole seconds only; 1 s bounds how long stop() takes.
             let next = inotifytools_next_event(1)
+            if next == nil, case let code = inotifytools_error(), code != 0, code != EINTR {
+                lostDescriptor(inotifyDescriptor, "failed (\(String(cString: strerror(code))))", handler)
+                continue
+            }
             // A folder moved within the spool reports IN_MOVED_FROM and, next, IN_MOVED_TO with
             // the same cookie. Any other event next, or none for a second: it left the spool.
             if let move = pendingMove, !(next.map { Self.isMovedTo($0, cookie: move.cookie) } ?? false) {
@@ -179,7 +190,8 @@ public final class SpoolWatcher: @unchecked Sendable {
                 if let error, error.isWatchLimit { handler(.watchLimit(reason: error.description)) }
                 continue
             }
-            guard let folderName = inotifytools_filename_from_wd(event.pointee.wd) else {
+            // libinotifytools 3.22 names an unknown watch "" (older versions: NULL).
+            guard let folderName = inotifytools_filename_from_wd(event.pointee.wd), folderName.pointee != 0 else {
                 if mask & Int32(IN_IGNORED) == 0 { handler(.rescan(reason: "event for an unknown watch")) }
                 continue
             }
@@ -257,7 +269,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// path, watches it afresh and asks for a rescan. Until stop 40 the watcher went deaf: a
     /// spool removed and made again (`rm -rf spool; mkdir spool`) was never watched again.
     private func awaitSpool(_ handler: (SpoolEvent) -> Void) {
-        inotifytools_cleanup()
+        release()
         while !isStopped {
             var status = stat()
             if stat(spool, &status) == 0, status.st_mode & S_IFMT == S_IFDIR { break }
@@ -271,7 +283,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// asks for a look at everything (`look`, a rescan with its reason): changes made while
     /// nothing was watched sent no event.
     private func restart(_ handler: (SpoolEvent) -> Void, _ look: SpoolEvent) {
-        inotifytools_cleanup()  // returns at once when already cleaned up
+        release()
         guard initialize() else {
             // The descriptor is gone and cannot be had again: periodic scans keep the daemon
             // going without events.
@@ -284,6 +296,42 @@ public final class SpoolWatcher: @unchecked Sendable {
             handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
         }
         handler(look)
+    }
+
+    /// Ends libinotifytools' state. It reads events in batches and hands them out one at a
+    /// time; the rest of a batch outlives `inotifytools_cleanup` and came out of the next
+    /// instance under its watch numbers (a class folder deleted before a renewal read as a
+    /// dataset leaving the spool), so that rest is read and dropped first: whatever it said,
+    /// the look at everything after a renewal covers. A descriptor whose number another file
+    /// holds now is neither read (its bytes are not events) nor closed (they are not ours).
+    private func release() {
+        guard isInitialized else { return }
+        isInitialized = false
+        if let fd = inotifyDescriptor, KernelWatches.descriptor(fd) == .other {
+            // Kept open across the cleanup's close (a file opened in between by another thread
+            // would lose its number to dup2: a window of microseconds, against a certain loss).
+            let kept = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            inotifytools_cleanup()
+            if kept >= 0 {
+                dup2(kept, fd)
+                close(kept)
+            }
+            return
+        }
+        // `next_events(0, 1)`, not `next_event(0)`: the latter takes 0 as "wait for ever".
+        // Bounded, should events come faster than they are read.
+        for _ in 0..<1_000_000 { if inotifytools_next_events(0, 1) == nil { break } }
+        inotifytools_cleanup()
+    }
+
+    /// The inotify descriptor was closed under the watcher (by another part of the process
+    /// closing a number twice) or failed: nothing would be heard again, where the watcher went
+    /// on answering and heard nothing (seen once in CI, right after a renewal gave it a number
+    /// just freed). Watches the spool afresh and asks for a look at everything.
+    private func lostDescriptor(_ fd: Int32?, _ what: String, _ handler: (SpoolEvent) -> Void) {
+        let name = fd.map { "inotify descriptor \($0)" } ?? "inotify descriptor"
+        restart(handler, .rescan(reason: "the spool watcher's \(name) \(what); watching the spool afresh, and looking at "
+            + "everything in case something changed meanwhile"))
     }
 
     /// A folder moved out of the spool keeps its watches (the kernel's follow the folder), and

@@ -309,6 +309,101 @@ final class EventLog: @unchecked Sendable {
         #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "shoes")) })
     }
 
+    /// libinotifytools reads events in batches and hands them out one at a time; what is left of
+    /// a batch outlives `inotifytools_cleanup`. A renewal in the middle of a batch then handed
+    /// out the old instance's events under the new instance's watch numbers: under CI's load a
+    /// deleted class folder read as a dataset leaving the spool, and deleted folders' watches
+    /// as unknown ones (a rescan each). The handler holds the watcher while 40 folders are
+    /// deleted, so that their events come in one batch and the renewal (at the 32nd deleted:
+    /// 32 dead records, 11 live) falls inside it.
+    @Test func eventsLeftInABatchAtARenewalAreNotReadAgainstTheNewWatches() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog(), gate = NSLock()
+        let watcher = SpoolWatcher(spool: spool, staleRecordLimit: 16)
+        try watcher.start { event in
+            gate.lock()
+            gate.unlock()
+            log.append(event)
+        }
+        defer { watcher.stop() }
+        for index in 0..<40 {
+            try FileManager.default.createDirectory(atPath: spool + "/shoes/class-\(index)", withIntermediateDirectories: false)
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (watcher.watchRecordCount() ?? 0) < 43 { usleep(20_000) }
+        #expect(watcher.watchRecordCount() == 43)
+        usleep(300_000)
+        let before = log.all.count
+        gate.lock()
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/held.png"))
+        usleep(300_000)  // the watcher now waits in the handler
+        for index in 0..<40 { try FileManager.default.removeItem(atPath: spool + "/shoes/class-\(index)") }
+        gate.unlock()
+        usleep(1_500_000)
+        let after = Array(log.all.dropFirst(before))
+        #expect(after.contains { if case .watchesRenewed = $0 { true } else { false } }, "\(after)")
+        #expect(!after.contains { if case .rescan = $0 { true } else { false } }, "\(after)")
+        #expect(!after.contains { if case .removed = $0 { true } else { false } }, "\(after)")
+        #expect(!after.contains { if case .spoolMissing = $0 { true } else { false } }, "\(after)")
+        #expect(try #require(watcher.watchRecordCount()) == 3)
+        let count = log.all.count
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: "shoes")) })
+    }
+
+    /// Another part of the process that closes a number twice can close the watcher's inotify
+    /// descriptor under it (seen once in CI, where Foundation's `Process` ran beside it, right
+    /// after a renewal gave the watcher a number just freed): it went on answering and heard
+    /// nothing. It now watches afresh; and where another file took the number meanwhile, that
+    /// file is neither read as events nor closed.
+    @Test func aDescriptorClosedUnderTheWatcherIsReplaced() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        let others = KernelWatches.inotifyDescriptors()
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        func watchersDescriptor() throws -> Int32 {
+            let mine = KernelWatches.inotifyDescriptors().subtracting(others)
+            try #require(mine.count == 1, "\(mine)")
+            return mine.first!
+        }
+        func heard(_ file: String) throws -> Bool {
+            let count = log.all.count
+            try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/" + file))
+            return log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: "shoes")) }
+        }
+        func renewed(_ fd: Int32, after count: Int) -> Bool {
+            log.wait { _ in
+                log.all.dropFirst(count).contains {
+                    // "was closed", or "failed" where the watcher's read met the other file
+                    if case .rescan(let reason) = $0 { reason.hasPrefix("the spool watcher's inotify descriptor \(fd) ") } else { false }
+                }
+            }
+        }
+
+        let first = try watchersDescriptor(), count = log.all.count
+        close(first)
+        #expect(renewed(first, after: count), "\(log.all)")
+        #expect(try heard("1.png"), "\(log.all)")
+
+        let second = try watchersDescriptor(), secondCount = log.all.count
+        let devNull = open("/dev/null", O_RDONLY)
+        #expect(dup2(devNull, second) == second)
+        close(devNull)
+        defer { close(second) }
+        #expect(renewed(second, after: secondCount), "\(log.all)")
+        #expect(try heard("2.png"), "\(log.all)")
+        #expect(KernelWatches.descriptor(second) == .other)
+        var target = [CChar](repeating: 0, count: 64)
+        #expect(readlink("/proc/self/fd/\(second)", &target, target.count) == 9)
+        #expect(String(decoding: target.prefix(9).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "/dev/null")
+    }
+
     @Test func missingSpoolIsAClearError() {
         let watcher = SpoolWatcher(spool: "/nonexistent/spool")
         do {
