@@ -1,4 +1,4 @@
-import Daemon
+@testable import Daemon
 import Engine
 import FileTestSupport
 import Foundation
@@ -766,6 +766,42 @@ import Testing
         scheduler.store.update("pets") { $0.fullFolder = scheduler.configuration.state }
         scheduler.retryWhereSpaceWasFreed()
         #expect(queued(scheduler) == ["train pets"])
+    }
+
+    /// A job that failed on a full disk holds the others until space is freed or its retry
+    /// time: they used to start in turn and fail the same way, one error line each (fifteen in
+    /// a minute of the soak), a training job after the minutes before its first checkpoint.
+    @Test func aFullDiskHoldsTheOtherJobsUntilSpaceIsFreedOrTheRetryTime() throws {
+        let lines = CapturedLines()
+        let (scheduler, root) = try makeTestScheduler(lines: lines)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["cars", "pets", "ships"] {
+            try addImage(root, "\(name)/a/1.png")
+            _ = try scheduler.queue.enqueue(.generate, dataset: name, now: Date())
+        }
+        // /proc's file system never has space: only the time can end this hold.
+        let full = "/proc/self: No space left on device", now = Date()
+        let first = try #require(scheduler.startNext(now: now))
+        scheduler.finish(first, .failed(message: full, retry: .afterSpaceFreed(folder: "/proc/self")), stopping: false, now: now)
+        #expect(scheduler.startNext(now: now.addingTimeInterval(29)) == nil, "the other two wait with the failed one")
+        #expect(scheduler.summary(running: []) == "3 jobs waiting for space on the file system of /proc/self")
+        #expect(lines.all.filter { $0.hasPrefix("warning the file system of /proc/self is full") }.count == 1, "\(lines.all)")
+        #expect(lines.all.contains { $0.hasPrefix("warning") && $0.hasSuffix("or for 30 s; 3 queued jobs wait") }, "\(lines.all)")
+
+        let second = try #require(scheduler.startNext(now: now.addingTimeInterval(31)), "its retry time ends the hold")
+        #expect(lines.all.last == "info jobs start again (the file system of /proc/self: 0.0 MiB free)")
+        scheduler.finish(second, .failed(message: full, retry: .afterSpaceFreed(folder: "/proc/self")), stopping: false,
+                         now: now.addingTimeInterval(31))
+        #expect(scheduler.startNext(now: now.addingTimeInterval(32)) == nil)
+        // Space freed there ends it before its time (the test's folder has 64 MiB more than none).
+        scheduler.spaceHold = SpaceHold(folder: root, freeBytesAtFailure: 0, until: now.addingTimeInterval(3600))
+        #expect(scheduler.startNext(now: now.addingTimeInterval(33)) != nil)
+        #expect(scheduler.spaceHold == nil)
+
+        // A failure that is not a full disk holds nothing.
+        let third = try #require(scheduler.startNext(now: now.addingTimeInterval(34)))
+        scheduler.finish(third, .failed(message: "out away", retry: .later), stopping: false, now: now.addingTimeInterval(34))
+        #expect(scheduler.spaceHold == nil)
     }
 
     /// A training job killed after it moved its model on is not a crash loop: its deaths

@@ -5,7 +5,8 @@ import Logging
 /// A scheduler on a fresh temporary spool with no settle time, its output and state folders
 /// beside the spool under `root` (the caller removes it). `configure` changes the
 /// configuration first; `background`: scans on the scanner's thread, as the daemon runs them.
-func makeTestScheduler(background: Bool = false, _ configure: (inout Configuration) -> Void = { _ in }) throws -> (Scheduler, root: String) {
+func makeTestScheduler(background: Bool = false, lines: CapturedLines? = nil,
+                       _ configure: (inout Configuration) -> Void = { _ in }) throws -> (Scheduler, root: String) {
     let root = NSTemporaryDirectory() + "synthd-scheduler-\(UUID().uuidString)"
     var configuration = Configuration()
     configuration.spool = root + "/spool"
@@ -14,6 +15,6 @@ func makeTestScheduler(background: Bool = false, _ configure: (inout Configurati
     configuration.settleSeconds = 0
     configure(&configuration)
     try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
-    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let logger = Logger(label: "test") { _ in lines.map { CapturingHandler(lines: $0) as LogHandler } ?? SwiftLogNoOpLogHandler() }
     return (try Scheduler(configuration: configuration, logger: logger, scanInBackground: background), root)
 }

@@ -290,7 +290,10 @@ final class EventLog: @unchecked Sendable {
         func renewals() -> Int { log.all.filter { if case .watchesRenewed(let reason) = $0 { reason.hasPrefix("renewed the spool's watches") } else { false } }.count }
 
         for round in 0..<10 {
-            let before = try #require(watcher.watchRecordCount()), renewedBefore = renewals()
+            // Renewals first: the watcher may answer the count between the last round's events
+            // and renew at the next of them; read the other way, `before` held the records
+            // the renewal freed, and the wait below ran out (seen under CI's load).
+            let renewedBefore = renewals(), before = try #require(watcher.watchRecordCount())
             for index in 0..<10 {
                 try FileManager.default.createDirectory(atPath: spool + "/shoes/class-\(round)-\(index)", withIntermediateDirectories: false)
             }

@@ -9,6 +9,13 @@ extension Scheduler {
     /// The next job to start, marked running. `busy`: datasets that still have a worker (one
     /// whose job was cancelled may still be stopping); two workers never share a state folder.
     public func startNext(now: Date = Date(), busy: Set<String> = []) -> Job? {
+        if let hold = spaceHold {
+            let free = DiskSpace.freeBytes(at: hold.folder)
+            if hold.holds(now: now, free: free) { return nil }
+            spaceHold = nil
+            let freed = free.map { "\(DiskSpace.megabytes($0)) free" } ?? "free space unknown"
+            logger.info("jobs start again (the file system of \(hold.folder): \(freed))")
+        }
         let job: Job?
         do { job = try queue.claim(now: now, busy: busy, stepAtStart: checkpointedSteps) } catch {
             logger.error("cannot take the next job: \(error)")
@@ -62,6 +69,7 @@ extension Scheduler {
                     try queue.requeue(job, remainingSeconds: nil, budgetSeconds: nil, notBefore: now.addingTimeInterval(delay), error: message)
                     log.error("\(job.kind.rawValue) failed, retrying in \(Int(delay)) s: \(message)")
                     store.update(name) { $0.phase = .failed; $0.lastError = message; $0.retryAt = now.addingTimeInterval(delay) }
+                    if let fullFolder { holdForSpace(on: fullFolder, until: now.addingTimeInterval(delay), now: now) }
                 } else if stopping && later {
                     // Failed while the daemon stops: tried again at the next start.
                     try queue.pause(job, remainingSeconds: nil, budgetSeconds: nil)
@@ -71,6 +79,7 @@ extension Scheduler {
                     try queue.markFailed(job, error: message)
                     log.error("\(job.kind.rawValue) failed \(job.attempts) times on a full disk: \(message); tried again when space is freed")
                     quarantine(name, message: message, key: key, waitingForSpace: (job.kind, fullFolder))
+                    holdForSpace(on: fullFolder, until: now.addingTimeInterval(Self.maxRetryDelay), now: now)
                 } else {
                     try queue.markFailed(job, error: message)
                     log.error("\(job.kind.rawValue) failed: \(message); not tried again until the dataset's files or synthd.toml change")
@@ -156,6 +165,22 @@ extension Scheduler {
         }
     }
 
+    /// Starts no job until space is freed on `folder`'s file system or `until` (see
+    /// `SpaceHold`); said once, when it begins.
+    func holdForSpace(on folder: String, until: Date, now: Date) {
+        if let hold = spaceHold, hold.holds(now: now, free: nil) {
+            spaceHold = SpaceHold(folder: hold.folder, freeBytesAtFailure: hold.freeBytesAtFailure, until: max(until, hold.until))
+            return
+        }
+        let free = DiskSpace.freeBytes(at: folder)
+        spaceHold = SpaceHold(folder: folder, freeBytesAtFailure: free, until: until)
+        let waiting = (try? queue.queuedCount()) ?? 0
+        let message = "the file system of \(folder) is full (\(free.map(DiskSpace.megabytes) ?? "free space unknown") free): "
+            + "no job starts until \(DiskSpace.megabytes(SpaceHold.freedEnough)) more is freed there, or for "
+            + "\(Int(until.timeIntervalSince(now).rounded())) s; \(waiting) queued jobs wait"
+        logger.warning("\(message)")
+    }
+
     /// Queues again the jobs that failed on a full disk, once its free space has grown by
     /// 64 MiB since. Call it now and then (the daemon: every 30 s). A retry that still does not
     /// fit fails at once on the free-space check, so a small gain costs little.
@@ -166,7 +191,7 @@ extension Scheduler {
             guard let before = runtime.freeBytesAtFailure, let kind = runtime.failedJob else { continue }
             let folder = runtime.fullFolder ?? configuration.output
             if freeAt[folder] == nil { freeAt[folder] = DiskSpace.freeBytes(at: folder) }
-            guard let free = freeAt[folder] ?? nil, free >= before + (64 << 20) else { continue }
+            guard let free = freeAt[folder] ?? nil, free >= before + SpaceHold.freedEnough else { continue }
             logger.info("space freed on the file system of \(folder) (\(free >> 20) MiB free); trying again", metadata: ["dataset": "\(name)"])
             store.update(name) { $0.liftQuarantine() }
             enqueue(kind, name, detail: "space freed")

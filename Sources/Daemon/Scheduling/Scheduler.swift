@@ -39,6 +39,8 @@ public final class Scheduler {
     /// publish failed for good, and nothing said what would bring it back.
     static let maxDiskFullAttempts = 6
     static let maxRetryDelay: TimeInterval = 900
+    /// Set when a job failed on a full disk: no job starts meanwhile (see `SpaceHold`).
+    var spaceHold: SpaceHold?
 
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
     public let compute: ComputeDevice
@@ -678,6 +680,7 @@ public final class Scheduler {
     public func summary(running: [Job]) -> String {
         if running.isEmpty {
             let waiting = (try? queue.queuedCount()) ?? 0
+            if waiting > 0, let hold = spaceHold { return "\(waiting) jobs waiting for space on the file system of \(hold.folder)" }
             return waiting == 0 ? "idle; watching \(configuration.spool)" : "\(waiting) jobs waiting"
         }
         return running.map { job in
