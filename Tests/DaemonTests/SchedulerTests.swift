@@ -804,6 +804,39 @@ import Testing
         #expect(scheduler.spaceHold == nil)
     }
 
+    /// A dataset renamed or moved out while its job read it: the job fails on a folder that is
+    /// gone. That held the dataset as failed until it changed, with an error line (twice in a
+    /// soak); it now ends as a removal does. A file in the folder's place is still an error.
+    @Test func aJobWhoseDatasetLeftWhileItRanEndsAsARemoval() throws {
+        let lines = CapturedLines()
+        let (scheduler, root) = try makeTestScheduler(lines: lines)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        let job = try #require(scheduler.startNext())
+        try FileManager.default.moveItem(atPath: root + "/spool/pets", toPath: root + "/pets-elsewhere")
+        let notAFolder = "\(root)/spool/pets: not a folder (a dataset is a folder of class folders of images)"
+        scheduler.finish(job, .failed(message: notAFolder, retry: .whenChanged), stopping: false)
+        let runtime = scheduler.store.get("pets")
+        #expect(runtime.phase == .removed && runtime.quarantinedFor == nil, "\(runtime)")
+        #expect(!lines.all.contains { $0.hasPrefix("error") }, "\(lines.all)")
+        #expect(lines.all.contains("info train ended: the dataset left the spool while it ran (\(notAFolder))"), "\(lines.all)")
+        #expect(try scheduler.queue.pending(dataset: "pets").isEmpty)
+        // The removal's own event, after: nothing more to do.
+        scheduler.handle(.removed(dataset: "pets"))
+        #expect(scheduler.store.get("pets").phase == .removed)
+
+        // Back, and a file where the folder was: that is the dataset's error, held until it changes.
+        try FileManager.default.moveItem(atPath: root + "/pets-elsewhere", toPath: root + "/spool/pets")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        let again = try #require(scheduler.startNext())
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/spool/pets"))
+        scheduler.finish(again, .failed(message: notAFolder, retry: .whenChanged), stopping: false)
+        #expect(scheduler.store.get("pets").phase == .failed)
+        #expect(lines.all.last?.hasPrefix("error train failed") == true, "\(lines.all.suffix(2))")
+    }
+
     /// A training job killed after it moved its model on is not a crash loop: its deaths
     /// count afresh, and it resumes with the budget it had left (not a whole new budget).
     @Test func aKilledTrainingJobThatMadeProgressResumesWithItsBudget() throws {

@@ -29,6 +29,12 @@ extension Scheduler {
         return job
     }
 
+    /// Whether anything (a folder, a file, a link) is at `path`.
+    func entryExists(_ path: String) -> Bool {
+        var status = stat()
+        return lstat(path, &status) == 0 || errno != ENOENT
+    }
+
     /// Records how a job ended and queues what follows.
     public func finish(_ job: Job, _ outcome: JobOutcome, stopping: Bool, now: Date = Date()) {
         let name = job.dataset
@@ -60,6 +66,17 @@ extension Scheduler {
                 } else {
                     try queue.pause(job, remainingSeconds: remaining, budgetSeconds: budget)
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
+                }
+            case .failed(let message, .whenChanged, _) where !entryExists(configuration.spool + "/" + name):
+                // The folder left the spool while the job read it (renamed, moved out,
+                // deleted): the job failed on a folder that is gone, and the dataset was held
+                // as failed ("not a folder ...") until it changed, with an error line. It ends
+                // as a removal does (the removal's own event may come after).
+                log.info("\(job.kind.rawValue) ended: the dataset left the spool while it ran (\(message))")
+                if isCancelled(name) {
+                    store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
+                } else {
+                    removed(name)
                 }
             case .failed(let message, let retry, let key):
                 let fullFolder = retry.fullFolder, later = retry != .whenChanged
