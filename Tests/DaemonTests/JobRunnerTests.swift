@@ -71,8 +71,8 @@ import Testing
         #expect(held == .whenChanged, "too large even alone: the dataset's fault")
     }
 
-    /// A dataset with many broken files logs the first 20 by name and counts the rest, each
-    /// training round (the record lists every one).
+    /// A dataset with many broken files logs the first 20 by name and counts the rest (the
+    /// record lists every one); the next round names only files newly rejected.
     @Test func manyRejectedFilesAreCountedNotAllLogged() throws {
         var configuration = try Self.petsUnder(root)
         configuration.trainingMinutes = 0.002
@@ -85,6 +85,16 @@ import Testing
         #expect(rejected.count == 21, "\(rejected)")
         #expect(rejected.last == "warning rejected 5 more files (\(scheduler.store.folder("pets"))/dataset.json lists every one)")
         #expect(try StateFolder(scheduler.store.folder("pets")).readDatasetReport()?.rejected.count == 25)
+
+        // The next round (a time slice, a fine-tuning) names only what is newly rejected.
+        lines.removeAll()
+        try Data().write(to: URL(fileURLWithPath: "\(root)/spool/pets/a/empty.png"))
+        let again = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(again, shouldStop: { false }) else { Issue.record("fine-tuning failed"); return }
+        #expect(lines.all.filter { $0.hasPrefix("warning rejected ") } == ["warning rejected \(root)/spool/pets/a/empty.png: cannot decode image: empty file"],
+                "\(lines.all)")
+        #expect(lines.all.contains("info 25 files rejected as before, for the same reasons (synthd status lists them)"), "\(lines.all)")
+        #expect(try StateFolder(scheduler.store.folder("pets")).readDatasetReport()?.rejected.count == 26)
     }
 
     /// Without augmentation a round ends after `max_epochs` passes over the images, long before

@@ -153,15 +153,22 @@ public struct JobRunner: Sendable {
         }
         // The fingerprint was taken first: files that change while loading make a newer one,
         // and another round.
+        // Named once: each time slice and fine-tuning loads the dataset again, and its damaged
+        // files were named again each time (one file four times in a soak of six minutes).
+        let rejectedBefore = Set(((try? state.readDatasetReport()) ?? nil)?.rejected.map(\.reason) ?? [])
         let set = try loadClaimingMemory(name) {
             try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
                                     confinedTo: configuration.spool, memory: $0,
                                     control: readingControl(name, phase: .training, shouldStop: shouldStop))
         }
         let log = logger.with(dataset: name)
-        let rejected = RejectedFile.listed(set.rejected)
+        let newlyRejected = set.rejected.filter { !rejectedBefore.contains($0.reason) }
+        let rejected = RejectedFile.listed(newlyRejected)
         for reason in rejected.reasons { log.warning("rejected \(reason)") }
         if rejected.unnamed > 0 { log.warning("rejected \(rejected.unnamed) more files (\(state.path)/dataset.json lists every one)") }
+        if case let again = set.rejected.count - newlyRejected.count, again > 0 {
+            log.info("\(again) file\(again == 1 ? "" : "s") rejected as before, for the same reason\(again == 1 ? "" : "s") (synthd status lists them)")
+        }
         for empty in set.emptyClasses { log.warning("class '\(empty)' has no images; skipped") }
         for advice in set.advice { log.warning("\(advice)") }
 
@@ -317,7 +324,10 @@ public struct JobRunner: Sendable {
             judge = try Judge.current(in: state, for: record, loadSet: {
                 log.info("no current judge for this model (none yet, or one saved by an older synthd): training one")
                 store.update(name) { $0.detail = Self.trainingTheJudge }
-                let set = try loadClaimingMemory(name) {
+                // Named once: each time slice and fine-tuning loads the dataset again, and its damaged
+        // files were named again each time (one file four times in a soak of six minutes).
+        let rejectedBefore = Set(((try? state.readDatasetReport()) ?? nil)?.rejected.map(\.reason) ?? [])
+        let set = try loadClaimingMemory(name) {
                     try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
                                             limits: limits, confinedTo: configuration.spool, memory: $0,
                                             control: readingControl(name, phase: .generating, shouldStop: shouldStop))
