@@ -38,6 +38,9 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// Watches let go of whose events may still be queued (until their `IN_IGNORED`).
     private var dropped: Set<Int32> = []
     private var staleRecords: StaleWatchRecords
+    /// The kernel's live watches of an inotify descriptor (`KernelWatches`); tests replace it
+    /// (before `start`) to take the path where they cannot be read.
+    var liveWatches: (Int32) -> [Int32]? = KernelWatches.watchDescriptors(of:)
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let description: String
@@ -341,7 +344,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// every watch under `path`. Should the kernel's list of watches be unreadable, the spool is
     /// watched afresh instead, and false returned.
     private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) -> Bool {
-        guard let fd = inotifyDescriptor, let live = KernelWatches.watchDescriptors(of: fd) else {
+        guard let fd = inotifyDescriptor, let live = liveWatches(fd) else {
             restart(handler, .watchesRenewed(reason: "\(path) left the spool; its watches were let go of by watching the spool afresh"))
             return false
         }

@@ -274,6 +274,36 @@ final class EventLog: @unchecked Sendable {
         #expect(rescans() == 0, "\(log.all)")
     }
 
+    /// Where the kernel's list of watches cannot be read (`/proc` not mounted, say), a folder
+    /// moved out of the spool is let go of by watching the spool afresh: the same outcome,
+    /// said as a routine renewal.
+    @Test func withoutTheKernelsListAFolderMovedOutIsLetGoOfByARenewal() throws {
+        let base = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        let spool = base + "/spool", outside = base + "/done"
+        for folder in ["/shoes/boot", "/bags/tote", "/done"] {
+            try FileManager.default.createDirectory(atPath: (folder == "/done" ? base : spool) + folder, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        watcher.liveWatches = { _ in nil }
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        #expect(watcher.watchRecordCount() == 5)
+        #expect(rename(spool + "/shoes", outside + "/shoes") == 0)
+        #expect(log.wait { $0 == .removed(dataset: "shoes") })
+        #expect(log.wait {
+            if case .watchesRenewed(let reason) = $0 { reason == "\(spool)/shoes left the spool; its watches were let go of by watching the spool afresh" } else { false }
+        }, "\(log.all)")
+        #expect(watcher.watchRecordCount() == 3)
+        let before = log.all.count
+        try Data([1]).write(to: URL(fileURLWithPath: outside + "/shoes/boot/1.png"))
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/bags/tote/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "bags")) })
+        usleep(500_000)
+        #expect(!log.all.dropFirst(before).contains(.changed(dataset: "shoes")), "\(log.all.dropFirst(before))")
+    }
+
     /// libinotifytools keeps its record of a deleted folder's watch for good (it frees one only
     /// when it removes the watch itself): a daemon that sees datasets come and go grew without
     /// end. The watches are renewed once the dead records outnumber the live ones and a limit
