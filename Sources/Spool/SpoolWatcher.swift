@@ -41,6 +41,8 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// The kernel's live watches of an inotify descriptor (`KernelWatches`); tests replace it
     /// (before `start`) to take the path where they cannot be read.
     var liveWatches: (Int32) -> [Int32]? = KernelWatches.watchDescriptors(of:)
+    /// When the descriptor was last found closed or failing (`lostDescriptor`).
+    private var lastLostDescriptor: ContinuousClock.Instant?
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let description: String
@@ -332,6 +334,10 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// on answering and heard nothing (seen once in CI, right after a renewal gave it a number
     /// just freed). Watches the spool afresh and asks for a look at everything.
     private func lostDescriptor(_ fd: Int32?, _ what: String, _ handler: (SpoolEvent) -> Void) {
+        // One that fails again at once (a read error that lasts) is renewed once a second, not
+        // in a busy loop of rescans.
+        if let last = lastLostDescriptor, last.duration(to: .now) < .seconds(10) { sleep(1) }
+        lastLostDescriptor = .now
         let name = fd.map { "inotify descriptor \($0)" } ?? "inotify descriptor"
         restart(handler, .rescan(reason: "the spool watcher's \(name) \(what); watching the spool afresh, and looking at "
             + "everything in case something changed meanwhile"))
