@@ -25,6 +25,8 @@ public protocol ClusterMembership: AnyObject, Sendable {
     func mayScan(_ dataset: String) -> Bool
     /// The node runs `job` from now on: its lease is renewed until `ended`.
     func started(_ job: Job)
+    /// The job's worker has ended: its lease is no longer renewed. Called before the job's end
+    /// is recorded (done, failed, back in the queue), which ends the lease in the database.
     func ended(_ job: Job)
     /// Why the job's worker should stop now, if it should (its lease was lost or the job was
     /// cancelled, or renewals fail: it stops at its next checkpoint).

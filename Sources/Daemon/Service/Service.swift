@@ -139,8 +139,10 @@ public final class Service {
             for (job, outcome) in ended {
                 running[job.id] = nil
                 if membership?.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
-                scheduler.finish(job, outcome, stopping: stopping.isSet)
+                // Its lease let go of first: renewed once the end was recorded, the lease of a
+                // job done read as lost to another node (an error line in a soak of two nodes).
                 membership?.ended(job)
+                scheduler.finish(job, outcome, stopping: stopping.isSet)
                 lastQueueLook = longAgo  // a worker is free: look for the next job now
             }
             if !ended.isEmpty && running.isEmpty { FreedMemory.release() }
