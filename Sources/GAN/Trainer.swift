@@ -213,6 +213,13 @@ public final class Trainer {
     /// cluster node passes its lease check here, so a node that lost a dataset's lease to
     /// another node never overwrites what the new owner writes.
     public var beforeWrite: () throws -> Void = {}
+    /// Whether training goes on past a periodic checkpoint that failed with this error (the
+    /// daemon: a full disk), trying again at the next interval; `skippedCheckpoint` hears of
+    /// each one, with the steps it would have saved. Failing the job there lost the training
+    /// since the last checkpoint each time a disk filled for a moment; now only a run whose
+    /// last checkpoint cannot be written fails (the one before it stays on disk).
+    public var mayTrainPastFailedCheckpoint: (any Error) -> Bool = { _ in false }
+    public var skippedCheckpoint: (_ error: any Error, _ steps: Int) -> Void = { _, _ in }
 
     /// Loads the dataset as the state folder's model expects (its classes first, its channel
     /// mode and resolution), so that classes keep their indices.
@@ -372,7 +379,10 @@ public final class Trainer {
             progress(TrainingProgress(step: record.steps, runSteps: runSteps, elapsed: now, fraction: fraction,
                                       remaining: remaining, imagesPerSecond: rate * Double(batch), report: report))
             if lastCheckpoint.secondsAgo >= record.options.checkpointSeconds {
-                try saveCheckpoint()
+                do { try saveCheckpoint() } catch where mayTrainPastFailedCheckpoint(error) {
+                    lastCheckpoint = .now
+                    skippedCheckpoint(error, record.steps)
+                }
             }
         }
         try saveCheckpoint()

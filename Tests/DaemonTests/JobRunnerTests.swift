@@ -198,6 +198,31 @@ import Testing
         }
     }
 
+    /// A full disk at a periodic checkpoint is warned of and trained past; the job completes
+    /// (it failed there, losing the training since the checkpoint before, at each moment the
+    /// disk was full). The fence stands in for the disk: it is the first thing a save does.
+    @Test func aFullDiskAtAPeriodicCheckpointIsTrainedPast() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.005
+        configuration.checkpointSeconds = 0
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        let full = FileError.io(path: scheduler.store.folder("pets") + "/checkpoint.ckpt", operation: "write", errno: ENOSPC)
+        nonisolated(unsafe) var refusals = 2
+        let outcome = scheduler.runner.run(job, shouldStop: { false }, fence: {
+            guard refusals > 0 else { return }
+            refusals -= 1
+            throw full
+        })
+        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        let skipped = lines.all.filter { $0.hasPrefix("warning checkpoint at step") }
+        #expect(skipped.count == 2, "\(lines.all)")
+        #expect(skipped.first == "warning checkpoint at step 1 not written: \(full); training goes on and tries again in 0 s "
+                + "(the last checkpoint written stays)", "\(skipped)")
+        #expect(try StateFolder(scheduler.store.folder("pets")).readRecord() != nil)
+    }
+
     /// A fence that refuses (a cluster node that lost the dataset's lease) stops the job before
     /// it writes: no checkpoint, no model record, no published images.
     @Test func aRefusingFenceKeepsTheJobFromWriting() throws {

@@ -126,6 +126,42 @@ import Testing
         #expect(SampleLayout(classes: 8).place(ofClass: 2) == "row 3" && SampleLayout(classes: 300).place(ofClass: 256) == nil)
     }
 
+    /// A periodic checkpoint that fails with an error the caller accepts (the daemon: a full
+    /// disk) is skipped and tried again at the next interval, and training goes on; the last
+    /// checkpoint of a run must be written. Other errors end the run as before.
+    @Test func trainingGoesOnPastACheckpointTheCallerLetsFail() throws {
+        struct Full: Error {}
+        struct Other: Error {}
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 2, value: 40)
+        try data.addImages("b", count: 2, value: 200)
+        let state = try stateFolder()
+        var every = options()
+        every.checkpointSeconds = 0
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: every)
+        nonisolated(unsafe) var refusals = 3, skipped: [Int] = []
+        trainer.beforeWrite = {
+            guard refusals > 0 else { return }
+            refusals -= 1
+            throw Full()
+        }
+        trainer.mayTrainPastFailedCheckpoint = { $0 is Full }
+        trainer.skippedCheckpoint = { _, steps in skipped.append(steps) }
+        #expect(try trainer.train(.steps(5)) == 5)
+        #expect(skipped == [1, 2, 3], "the first three checkpoints, each after its step")
+        #expect(try state.readRecord()?.steps == 5)
+
+        // The run's last checkpoint is not skipped.
+        refusals = 10
+        #expect(throws: Full.self) { try trainer.train(.steps(1)) }
+        #expect(try state.readRecord()?.steps == 5)
+        // Nor is an error the caller does not accept.
+        refusals = 0
+        trainer.beforeWrite = { throw Other() }
+        #expect(throws: Other.self) { try trainer.train(.steps(2)) }
+        #expect(skipped == [1, 2, 3, 6])
+    }
+
     /// A resumed model keeps its own settings: D's learning rate, spectral normalisation and
     /// width come back from model.json whatever the second run asks for.
     @Test func discriminatorSettingsAreUsedAndKeptOnResume() throws {

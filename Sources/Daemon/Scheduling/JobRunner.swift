@@ -183,6 +183,12 @@ public struct JobRunner: Sendable {
         options.holdOut = settings.holdOut
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
         trainer.beforeWrite = fence
+        trainer.mayTrainPastFailedCheckpoint = { DiskFull.matches($0) }
+        trainer.skippedCheckpoint = { [log = logger.with(dataset: name)] error, steps in
+            let message = "checkpoint at step \(steps) not written: \(error); training goes on and tries again in "
+                + "\(Int(settings.checkpointSeconds.rounded())) s (the last checkpoint written stays)"
+            log.warning("\(message)")
+        }
         // Room for its checkpoints before the training, not after its first minute: a full
         // state file system failed each retry at its first checkpoint, its training lost.
         try DiskSpace.check(state.path, neededBytes: trainer.checkpointBytes,
