@@ -30,14 +30,16 @@ enum KernelWatches {
     /// under its owner, and the next file opened anywhere may take the number.
     enum Descriptor: Equatable { case inotify, closed, other }
 
+    /// What `/proc/self/fd/<fd>` links to for an inotify instance.
+    private static let inotifyLink = Array("anon_inode:inotify".utf8)
+
     /// Checked before every read of events: one `readlink`, one `fcntl` when that fails.
     static func descriptor(_ fd: Int32) -> Descriptor {
-        let expected = Array("anon_inode:inotify".utf8)
-        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { target in
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { target in
             let length = readlink("/proc/self/fd/\(fd)", target.baseAddress!, target.count)
             guard length >= 0 else { return fcntl(fd, F_GETFD) == -1 && errno == EBADF ? .closed : .other }
-            guard length == expected.count else { return .other }
-            for index in 0..<length where UInt8(bitPattern: target[index]) != expected[index] { return .other }
+            guard length == inotifyLink.count else { return .other }
+            for index in 0..<length where UInt8(bitPattern: target[index]) != inotifyLink[index] { return .other }
             return .inotify
         }
     }
