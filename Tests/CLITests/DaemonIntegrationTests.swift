@@ -1,3 +1,4 @@
+import FileTestSupport
 import Foundation
 import Imaging
 import Testing
@@ -63,14 +64,7 @@ import Glibc
         private(set) var messages: [String] = []
 
         init() throws {
-            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
+            fd = try bindUnixSocket(at: path, type: Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue))
         }
 
         deinit {

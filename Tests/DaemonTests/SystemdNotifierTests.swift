@@ -1,4 +1,5 @@
 import Daemon
+import FileTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -10,16 +11,8 @@ import Glibc
         // Play systemd: a datagram socket bound to a path.
         let path = NSTemporaryDirectory() + "synthd-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(path) }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        #expect(fd >= 0)
+        let fd = try bindUnixSocket(at: path, type: Int32(SOCK_DGRAM.rawValue))
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(bound == 0)
 
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000000"])
         #expect(notifier.watchdogInterval == 10)

@@ -3,10 +3,13 @@ import Foundation
 import Glibc
 #endif
 
-/// A listening Unix socket at `path` (a file system entry of type socket), for tests of what
-/// synthd does with files that are not regular files. Close the descriptor when done.
-public func bindUnixSocket(at path: String) throws -> Int32 {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+/// A Unix socket bound to `path` (a file system entry of type socket), for tests of what
+/// synthd does with files that are not regular files (`SOCK_STREAM`) and for playing
+/// systemd's notify socket (`SOCK_DGRAM`, with `SOCK_NONBLOCK` to poll it). Close the
+/// descriptor when done; a failure closes it and throws the system's error.
+public func bindUnixSocket(at path: String, type: Int32 = Int32(SOCK_STREAM.rawValue)) throws -> Int32 {
+    let fd = socket(AF_UNIX, type, 0)
+    guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -16,7 +19,11 @@ public func bindUnixSocket(at path: String) throws -> Int32 {
     let result = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    guard fd >= 0, result == 0 else { throw POSIXError(.EADDRINUSE) }
+    guard result == 0 else {
+        let code = errno
+        close(fd)
+        throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+    }
     return fd
 }
 
