@@ -53,6 +53,7 @@ struct Status: ParsableCommand {
             print("no datasets under \(folder)")
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
+            if !presence.isNotRunning, let line = SpaceHold.statusLine(stateFolder: folder) { print(line + "\n") }
             if !archiveRecords.isEmpty {
                 let lines = ArchiveRecords.summary(archiveRecords, spool: spool, daemonRuns: !presence.isNotRunning)
                 print("archives dropped into the spool:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")

@@ -787,6 +787,11 @@ import Testing
         #expect(scheduler.summary(running: []) == "3 jobs waiting for space on the file system of /proc/self")
         #expect(lines.all.filter { $0.hasPrefix("warning the file system of /proc/self is full") }.count == 1, "\(lines.all)")
         #expect(lines.all.contains { $0.hasPrefix("warning") && $0.hasSuffix("or for 30 s; 3 queued jobs wait") }, "\(lines.all)")
+        // `synthd status` says it first, while it lasts.
+        let said = try #require(SpaceHold.statusLine(stateFolder: scheduler.configuration.state, now: now))
+        #expect(said.hasPrefix("no job starts: a job failed on a full disk (the file system of /proc/self); they start again when "
+                               + "64 MiB are free there, or at "), "\(said)")
+        #expect(SpaceHold.statusLine(stateFolder: scheduler.configuration.state, now: now.addingTimeInterval(31)) == nil)
 
         let second = try #require(scheduler.startNext(now: now.addingTimeInterval(31)), "its retry time ends the hold")
         #expect(lines.all.last == "info jobs start again (the file system of /proc/self: 0.0 MiB free)")
@@ -797,6 +802,7 @@ import Testing
         scheduler.spaceHold = SpaceHold(folder: root, freeBytesAtFailure: 0, until: now.addingTimeInterval(3600))
         #expect(scheduler.startNext(now: now.addingTimeInterval(33)) != nil)
         #expect(scheduler.spaceHold == nil)
+        #expect(SpaceHold.statusLine(stateFolder: scheduler.configuration.state, now: now) == nil, "its record gone")
 
         // A failure that is not a full disk holds nothing.
         let third = try #require(scheduler.startNext(now: now.addingTimeInterval(34)))

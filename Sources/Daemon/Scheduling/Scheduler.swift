@@ -39,8 +39,13 @@ public final class Scheduler {
     /// publish failed for good, and nothing said what would bring it back.
     static let maxDiskFullAttempts = 6
     static let maxRetryDelay: TimeInterval = 900
-    /// Set when a job failed on a full disk: no job starts meanwhile (see `SpaceHold`).
-    var spaceHold: SpaceHold?
+    /// Set when a job failed on a full disk: no job starts meanwhile (see `SpaceHold`). On one
+    /// machine recorded for `synthd status`.
+    var spaceHold: SpaceHold? {
+        didSet {
+            if spaceHold != oldValue && !configuration.isClustered { SpaceHold.record(spaceHold, stateFolder: configuration.state) }
+        }
+    }
 
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
     public let compute: ComputeDevice
@@ -83,6 +88,7 @@ public final class Scheduler {
         }
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
+        if !configuration.isClustered { SpaceHold.record(nil, stateFolder: configuration.state) }  // a killed daemon's
         takeInterrupted()
     }
 

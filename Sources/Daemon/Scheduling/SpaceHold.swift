@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// After a job failed on a full disk, no job starts until space is freed on that file system
@@ -6,14 +7,15 @@ import Foundation
 /// Each queued job used to start in turn and fail the same way: one error line per dataset
 /// (fifteen in a minute of the soak's full disk), and a training job lost the minutes it ran
 /// before its first checkpoint could not be written. The hold is this node's own (another
-/// node has disks of its own); the jobs stay queued, in their order.
-struct SpaceHold: Equatable {
+/// node has disks of its own); the jobs stay queued, in their order. On one machine the
+/// daemon keeps it in its state folder (`space-hold.json`), where `synthd status` reads it.
+public struct SpaceHold: Equatable, Codable, Sendable {
     /// The folder (the state folder or the output) whose file system was full.
-    let folder: String
+    public let folder: String
     /// Free bytes there at the failure; nil when they could not be read.
-    let freeBytesAtFailure: Int?
+    public let freeBytesAtFailure: Int?
     /// When to try again anyway: the failed job's own retry time.
-    let until: Date
+    public let until: Date
 
     /// Space freed since a failure, beyond which jobs are tried again (a job that still does
     /// not fit fails at once on its free-space check, so a small gain costs little).
@@ -24,5 +26,31 @@ struct SpaceHold: Equatable {
         guard now < until else { return false }
         guard let before = freeBytesAtFailure, let free else { return true }
         return free < before + Self.freedEnough
+    }
+
+    /// Where a daemon on one machine keeps its hold (a cluster's nodes each hold their own).
+    static func path(stateFolder: String) -> String { stateFolder + "/space-hold.json" }
+
+    /// What `synthd status` says first while the daemon of `stateFolder` holds its jobs; nil
+    /// when it holds none (or the record is unreadable: the log says it too).
+    public static func statusLine(stateFolder: String, now: Date = Date()) -> String? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let bytes = FileManager.default.contents(atPath: path(stateFolder: stateFolder)),
+              let hold = try? decoder.decode(SpaceHold.self, from: bytes), now < hold.until else { return nil }
+        let enough = hold.freeBytesAtFailure.map { " when \(DiskSpace.megabytes($0 + freedEnough)) are free there, or" } ?? ""
+        return "no job starts: a job failed on a full disk (the file system of \(hold.folder)); they start again\(enough) "
+            + "at \(ISO8601DateFormatter().string(from: hold.until)) (the daemon's log names the job and the file)"
+    }
+
+    /// Records the hold for `synthd status` (nil: removes it). Best effort: on the full file
+    /// system itself the record may not be written, and the log's warning is what says it.
+    static func record(_ hold: SpaceHold?, stateFolder: String) {
+        let path = path(stateFolder: stateFolder)
+        guard let hold else { unlink(path); return }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        guard let bytes = try? encoder.encode(hold) else { return }
+        try? writeFileAtomically(path: path, bytes: Array(bytes), durable: false)
     }
 }
