@@ -220,6 +220,10 @@ public final class Trainer {
     /// last checkpoint cannot be written fails (the one before it stays on disk).
     public var mayTrainPastFailedCheckpoint: (any Error) -> Bool = { _ in false }
     public var skippedCheckpoint: (_ error: any Error, _ steps: Int) -> Void = { _, _ in }
+    /// Whether to write the run's last checkpoint again after it failed with this error. The
+    /// caller waits first for what failed it (the daemon: space on a full disk, the model kept
+    /// in memory meanwhile) and answers false to fail the run, the checkpoint before it intact.
+    public var mayRetryLastCheckpoint: (any Error) -> Bool = { _ in false }
 
     /// Loads the dataset as the state folder's model expects (its classes first, its channel
     /// mode and resolution), so that classes keep their indices.
@@ -385,7 +389,9 @@ public final class Trainer {
                 }
             }
         }
-        try saveCheckpoint()
+        while true {
+            do { try saveCheckpoint(); break } catch where mayRetryLastCheckpoint(error) { continue }
+        }
         return runSteps
     }
 

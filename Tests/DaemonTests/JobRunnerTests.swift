@@ -223,6 +223,105 @@ import Testing
         #expect(try StateFolder(scheduler.store.folder("pets")).readRecord() != nil)
     }
 
+    /// A run whose last checkpoint meets a full disk keeps its model in memory and waits for
+    /// space, saying so in the log and the status; once space is freed it writes the
+    /// checkpoint, and the job completes (it failed there, losing the run's training).
+    @Test func aFullDiskAtTheLastCheckpointIsWaitedOut() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.005
+        configuration.checkpointSeconds = 1000  // the run's last checkpoint only
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        var runner = scheduler.runner
+        runner.spaceWait.pollSeconds = 0.02
+        nonisolated(unsafe) var looks = 0, details: [String] = []
+        let store = scheduler.store
+        runner.spaceWait.freeBytes = { _ in
+            looks += 1
+            if looks == 3 { details.append(store.get("pets").detail ?? "") }
+            return looks < 4 ? 5 << 20 : 1 << 40
+        }
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        let folder = scheduler.store.folder("pets")
+        let full = FileError.io(path: folder + "/checkpoint.ckpt", operation: "write", errno: ENOSPC)
+        nonisolated(unsafe) var refusals = 1
+        let outcome = runner.run(job, shouldStop: { false }, fence: {
+            guard refusals > 0 else { return }
+            refusals -= 1
+            throw full
+        })
+        guard case .completed = outcome else { Issue.record("\(outcome)"); return }
+        #expect(looks == 4, "looked until the space was there")
+        #expect(details.count == 1 && details[0].hasPrefix("waiting for space to write its last checkpoint (step ")
+                && details[0].contains(": 5.0 MiB free of ") && details[0].hasSuffix(" needed on the file system of \(folder)"), "\(details)")
+        let record = try StateFolder(folder).readRecord()
+        #expect(record?.steps ?? 0 > 0 && record?.steps == scheduler.store.get("pets").step)
+        let said = lines.all.filter { $0.contains("last checkpoint") }
+        #expect(said.count == 2 && said[0].hasPrefix("warning the last checkpoint (step \(record?.steps ?? 0)) cannot be written: \(full); "
+                                                     + "the training since its start is kept in memory while the job waits up to 30m")
+                && said[1].hasPrefix("info writing the last checkpoint (step \(record?.steps ?? 0)) again"), "\(said)")
+    }
+
+    /// The wait for space at a run's last checkpoint ends at its limit, or at once when the
+    /// daemon stops: the job fails on the full disk as before (retried later from the
+    /// checkpoint on disk), nothing half written.
+    @Test func aLastCheckpointThatNeverFindsSpaceFailsAtTheLimitOrAStop() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.005
+        configuration.checkpointSeconds = 1000
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        var runner = scheduler.runner
+        runner.spaceWait.pollSeconds = 0.05
+        runner.spaceWait.limit = 0.3
+        nonisolated(unsafe) var looks = 0
+        runner.spaceWait.freeBytes = { _ in looks += 1; return 0 }
+        let folder = scheduler.store.folder("pets")
+        let full = FileError.io(path: folder + "/checkpoint.ckpt", operation: "write", errno: ENOSPC)
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        let started = Moment.now
+        let outcome = runner.run(job, shouldStop: { false }, fence: { throw full })
+        guard case .failed(let message, .afterSpaceFreed, _) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(message.contains(String(cString: strerror(ENOSPC))))
+        #expect(looks >= 2 && started.secondsAgo < 20, "\(looks) looks")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/model.json"))
+
+        // A stop during the wait ends it within a poll, not at the limit.
+        runner.spaceWait.limit = 600
+        runner.spaceWait.pollSeconds = 0.05
+        looks = 0
+        nonisolated(unsafe) var stopping = false
+        runner.spaceWait.freeBytes = { _ in looks += 1; if looks == 2 { stopping = true }; return 0 }
+        let stopAsked = Moment.now
+        guard case .failed = runner.run(job, shouldStop: { stopping }, fence: { throw full }) else { Issue.record("not failed"); return }
+        #expect(looks == 2 && stopAsked.secondsAgo < 30)
+    }
+
+    /// A judge that cannot be saved on a full disk after the training's last checkpoint does
+    /// not fail the training (its retry trained the model again); generation trains the judge.
+    @Test func aJudgeThatMeetsAFullDiskLeavesTheTrainingDone() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.005
+        configuration.checkpointSeconds = 1000
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let folder = scheduler.store.folder("pets")
+        let full = FileError.io(path: folder + "/judge.ckpt", operation: "write", errno: ENOSPC)
+        nonisolated(unsafe) var writes = 0
+        let fence: () throws -> Void = {
+            writes += 1
+            if writes == 2 { throw full }  // the checkpoint's write passes, the judge's does not
+        }
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(train, shouldStop: { false }, fence: fence) else { Issue.record("training failed"); return }
+        #expect(writes == 2)
+        #expect(try Judge.load(from: StateFolder(folder)) == nil)
+        #expect(lines.all.contains("warning the judge for the class check could not be saved: \(full); the training is done, "
+                                   + "and generation trains the judge again"), "\(lines.all)")
+        let generate = try scheduler.queue.enqueue(.generate, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(generate, shouldStop: { false }) else { Issue.record("generation failed"); return }
+        #expect(try Judge.load(from: StateFolder(folder)) != nil)
+    }
+
     /// A fence that refuses (a cluster node that lost the dataset's lease) stops the job before
     /// it writes: no checkpoint, no model record, no published images.
     @Test func aRefusingFenceKeepsTheJobFromWriting() throws {

@@ -162,6 +162,36 @@ import Testing
         #expect(skipped == [1, 2, 3, 6])
     }
 
+    /// A run's last checkpoint that fails is written again for as long as the caller says
+    /// (the daemon waits for space meanwhile), with the same steps; once the caller says no,
+    /// the error ends the run and the checkpoint before stays.
+    @Test func theLastCheckpointIsWrittenAgainWhileTheCallerAsks() throws {
+        struct Full: Error {}
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 2, value: 40)
+        try data.addImages("b", count: 2, value: 200)
+        let state = try stateFolder()
+        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        nonisolated(unsafe) var refusals = 2, asked: [String] = []
+        trainer.beforeWrite = {
+            guard refusals > 0 else { return }
+            refusals -= 1
+            throw Full()
+        }
+        trainer.mayRetryLastCheckpoint = { error in
+            asked.append("\(type(of: error)) at step \(trainer.record.steps)")
+            return asked.count < 5
+        }
+        #expect(try trainer.train(.steps(3)) == 3)
+        #expect(asked == ["Full at step 3", "Full at step 3"], "asked once per failure, then written")
+        #expect(try state.readRecord()?.steps == 3)
+
+        refusals = 10
+        #expect(throws: Full.self) { try trainer.train(.steps(2)) }
+        #expect(asked.count == 5, "the caller's no ends the run")
+        #expect(try state.readRecord()?.steps == 3)
+    }
+
     /// A resumed model keeps its own settings: D's learning rate, spectral normalisation and
     /// width come back from model.json whatever the second run asks for.
     @Test func discriminatorSettingsAreUsedAndKeptOnResume() throws {

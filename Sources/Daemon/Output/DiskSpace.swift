@@ -48,12 +48,18 @@ public enum DiskSpace {
     /// Throws `Shortage` when `neededBytes` (plus 1% and 1 MiB of headroom) is more than is free.
     public static func check(_ path: String, neededBytes: Int, remedy: String? = nil, what: String? = nil) throws(Shortage) {
         guard let free = freeBytes(at: path) else { return }  // unknown: the writes will tell
-        let (wanted, overflow) = neededBytes.addingReportingOverflow(neededBytes / 100 + (1 << 20))
-        guard overflow || wanted > free else { return }
-        var shortage = Shortage(path: path, neededBytes: overflow ? .max : wanted, freeBytes: free)
+        let wanted = withHeadroom(neededBytes)
+        guard wanted > free else { return }
+        var shortage = Shortage(path: path, neededBytes: wanted, freeBytes: free)
         if let remedy { shortage.remedy = remedy }
         if let what { shortage.what = what }
         throw shortage
+    }
+
+    /// `neededBytes` plus 1% and 1 MiB (what the file system's metadata and rounding take).
+    static func withHeadroom(_ neededBytes: Int) -> Int {
+        let (wanted, overflow) = neededBytes.addingReportingOverflow(neededBytes / 100 + (1 << 20))
+        return overflow ? .max : wanted
     }
 
     static func megabytes(_ bytes: Int) -> String {

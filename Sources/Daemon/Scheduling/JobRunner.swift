@@ -50,6 +50,8 @@ public struct JobRunner: Sendable {
     /// images (the journal of a 20-minute training said nothing between its start and its
     /// slice's end).
     public var progressLogSeconds = 60.0
+    /// How a run whose last checkpoint met a full disk waits for space.
+    public var spaceWait = SpaceWait()
 
     public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger,
                 compute: ComputeDevice = .cpu(), memory: MemoryLedger = MemoryLedger()) {
@@ -189,6 +191,17 @@ public struct JobRunner: Sendable {
                 + "\(Int(settings.checkpointSeconds.rounded())) s (the last checkpoint written stays)"
             log.warning("\(message)")
         }
+        // The wait's limit counts from the first failure; a write that failed again at once
+        // (after the space was there) is tried again a poll later, not in a loop.
+        var lastCheckpointWait: (deadline: Moment, earliest: Moment)?
+        trainer.mayRetryLastCheckpoint = { [self] error in
+            let now = Moment.now
+            let deadline = lastCheckpointWait?.deadline ?? now.adding(seconds: spaceWait.limit)
+            let earliest = lastCheckpointWait == nil ? now : now.adding(seconds: spaceWait.pollSeconds)
+            lastCheckpointWait = (deadline, earliest)
+            return waitForSpace(name, error: error, notBefore: earliest, until: deadline, trainer: trainer, state: state,
+                                shouldStop: shouldStop)
+        }
         // Room for its checkpoints before the training, not after its first minute: a full
         // state file system failed each retry at its first checkpoint, its training lost.
         try DiskSpace.check(state.path, neededBytes: trainer.checkpointBytes,
@@ -273,9 +286,42 @@ public struct JobRunner: Sendable {
             store.update(name) { $0.detail = Self.trainingTheJudge; $0.eta = nil }
             // Stopped here, the model is complete: generation trains the judge if it is missing.
             let judging = judgeProgress(name, Self.trainingTheJudge)
-            if try trainer.refreshJudge(shouldStop: shouldStop, progress: judging) == .trained { log.info("judge trained for the class check") }
+            do {
+                if try trainer.refreshJudge(shouldStop: shouldStop, progress: judging) == .trained { log.info("judge trained for the class check") }
+            } catch where DiskFull.matches(error) {
+                // The model is whole on disk. Failing here retried the job as a new round of
+                // training (a fine-tuning's budget on the same images); generation trains the
+                // judge it lacks, and meets a disk still full as any generation does.
+                log.warning("the judge for the class check could not be saved: \(error); the training is done, and generation trains the judge again")
+            }
         }
         return .completed(fingerprint: fingerprint.value)
+    }
+
+    /// After the run's last checkpoint failed: on a full disk, waits (`spaceWait`) for the
+    /// checkpoint's space, saying so in the log and the status, and answers whether to write it
+    /// again, not before `earliest` and not after `deadline`.
+    func waitForSpace(_ name: String, error: any Error, notBefore earliest: Moment, until deadline: Moment,
+                      trainer: Trainer, state: StateFolder, shouldStop: () -> Bool) -> Bool {
+        guard DiskFull.matches(error), !shouldStop(), Moment.now < deadline else { return false }
+        let log = logger.with(dataset: name)
+        let needed = DiskSpace.withHeadroom(trainer.checkpointBytes), steps = trainer.record.steps
+        let since = lastCheckpoint(name).map { "its checkpoint \($0)" } ?? "its start"
+        let message = "the last checkpoint (step \(steps)) cannot be written: \(error); the training since \(since) "
+            + "is kept in memory while the job waits up to \(durationText(Moment.now.seconds(to: deadline))) "
+            + "for \(DiskSpace.megabytes(needed)) to be free on the file system of \(state.path)"
+        log.warning("\(message)")
+        let freed = spaceWait.wait(for: trainer.checkpointBytes, at: state.path, notBefore: earliest, until: deadline,
+                                   shouldStop: shouldStop) { free in
+            store.update(name) {
+                $0.detail = "waiting for space to write its last checkpoint (step \(steps)): "
+                    + (free.map { "\(DiskSpace.megabytes($0)) free" } ?? "free space unknown")
+                    + " of \(DiskSpace.megabytes(needed)) needed on the file system of \(state.path)"
+                $0.eta = nil
+            }
+        }
+        if freed { log.info("writing the last checkpoint (step \(steps)) again: space was freed on the file system of \(state.path)") }
+        return freed
     }
 
     /// What a training job does, for the log and status. `firstTraining`: the model has not
@@ -330,10 +376,7 @@ public struct JobRunner: Sendable {
             judge = try Judge.current(in: state, for: record, loadSet: {
                 log.info("no current judge for this model (none yet, or one saved by an older synthd): training one")
                 store.update(name) { $0.detail = Self.trainingTheJudge }
-                // Named once: each time slice and fine-tuning loads the dataset again, and its damaged
-        // files were named again each time (one file four times in a soak of six minutes).
-        let rejectedBefore = Set(((try? state.readDatasetReport()) ?? nil)?.rejected.map(\.reason) ?? [])
-        let set = try loadClaimingMemory(name) {
+                let set = try loadClaimingMemory(name) {
                     try Trainer.loadDataset(datasetFolder(name), state: state, resolution: record.configuration.resolution,
                                             limits: limits, confinedTo: configuration.spool, memory: $0,
                                             control: readingControl(name, phase: .generating, shouldStop: shouldStop))
