@@ -2,37 +2,20 @@
 import Daemon
 import Foundation
 import Logging
+import LogTestSupport
 import PostgresNIO
 import Testing
 
 @Suite struct ClusterNodeTests {
-    final class Lines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var lines: [String] = []
-        func append(_ line: String) { lock.withLock { lines.append(line) } }
-        var all: [String] { lock.withLock { lines } }
-    }
-
-    struct Capturing: LogHandler {
-        let lines: Lines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) { lines.append("\(event.level) \(event.message)") }
-    }
-
     /// A lease let go of (`ended`) before the job's end is recorded is not renewed after it:
     /// renewed once the job was done, it read as lost to another node, an error line (seen in
     /// a soak of two nodes, where the daemon recorded the end first). A job that another node
     /// took while this one ran is still lost, and said so.
     @Test func aJobsEndIsNotReadAsALostLease() throws {
         let server = try PrivatePostgres.migrated()
-        let lines = Lines()
+        let lines = CapturedLines()
         let node = ClusterNode(address: server.address, node: "a", leaseSeconds: 30, device: "cpu", threads: 1,
-                               logger: Logger(label: "t") { _ in Capturing(lines: lines) })
+                               logger: .capturing(into: lines))
         try node.announce()
         try node.queue.enqueue(.train, dataset: "pets")
         let done = try #require(try node.queue.claim(stepAtStart: { _ in 0 }))

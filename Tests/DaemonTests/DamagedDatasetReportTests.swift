@@ -2,6 +2,7 @@
 import Foundation
 import GAN
 import Logging
+import LogTestSupport
 import Testing
 
 /// A damaged `dataset.json` (the image counts of the last training, which size the next
@@ -18,7 +19,7 @@ import Testing
         configuration.trainingMinutes = 0.005
         configuration.classCheck = false
         let lines = CapturedLines()
-        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let scheduler = try Scheduler(configuration: configuration, logger: .capturing(into: lines))
         let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
         guard case .completed = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
         let state = try StateFolder(scheduler.store.folder("pets"))

@@ -5,6 +5,7 @@ import GAN
 import Imaging
 import KernelEmulation
 import Logging
+import LogTestSupport
 import Testing
 
 /// A job whose GPU fails: under `device = "auto"` it is retried at once on the CPU from what
@@ -28,7 +29,7 @@ final class GPUFailureTests {
     func runner(_ scheduler: Scheduler, _ compute: ComputeDevice) -> JobRunner {
         let lines = self.lines
         return JobRunner(configuration: scheduler.configuration, store: scheduler.store, output: scheduler.output,
-                         logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) }, compute: compute)
+                         logger: .capturing(into: lines), compute: compute)
     }
 
     /// The state folder's checkpoint and record, byte for byte.
@@ -147,24 +148,4 @@ final class GPUFailureTests {
         guard case .completed = runner(scheduler, auto).run(generate, shouldStop: { false }) else { Issue.record("not retried"); return }
         #expect(scheduler.output.imagesPublished("pets") > 0)
     }
-}
-
-/// Log lines as "level message", for tests that read what the daemon said.
-final class CapturedLines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
-    var all: [String] { lock.withLock { lines } }
-    func removeAll() { lock.withLock { lines.removeAll() } }
-}
-
-struct CapturingHandler: LogHandler {
-    let lines: CapturedLines
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) { lines.append("\(event.level) \(event.message)") }
 }

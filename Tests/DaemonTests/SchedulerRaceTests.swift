@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import Logging
+import LogTestSupport
 import Spool
 import Testing
 

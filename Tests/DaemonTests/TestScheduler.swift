@@ -1,6 +1,7 @@
 import Daemon
 import Foundation
 import Logging
+import LogTestSupport
 
 /// A scheduler on a fresh temporary spool with no settle time, its output and state folders
 /// beside the spool under `root` (the caller removes it). `configure` changes the
@@ -15,6 +16,6 @@ func makeTestScheduler(background: Bool = false, lines: CapturedLines? = nil,
     configuration.settleSeconds = 0
     configure(&configuration)
     try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
-    let logger = Logger(label: "test") { _ in lines.map { CapturingHandler(lines: $0) as LogHandler } ?? SwiftLogNoOpLogHandler() }
+    let logger = Logger(label: "test") { _ in lines.map { CapturingHandler(lines: $0) as any LogHandler } ?? SwiftLogNoOpLogHandler() }
     return (try Scheduler(configuration: configuration, logger: logger, scanInBackground: background), root)
 }
