@@ -247,22 +247,31 @@ public struct JobRunner: Sendable {
         var lastLogged = Moment.now  // the line above said where it starts
         let turnOver = { started.secondsAgo >= slice && othersWaiting() }
         let budget = TrainingBudget.minutes(remaining, orPasses: settings.maxEpochs, of: trainer, done: trainer.record.steps - roundStart)
-        try trainer.train(budget, shouldStop: { shouldStop() || turnOver() }) { progress in
-            guard lastReport.secondsAgo >= 1 else { return }
-            lastReport = .now
-            let estimate = TrainingEstimate(budget: total, remainingAtStart: remaining, progress: progress)
-            store.update(name) {
-                $0.progress = estimate.fraction
-                $0.eta = Date().addingTimeInterval(estimate.secondsLeft)
-                $0.step = progress.step
+        do {
+            try trainer.train(budget, shouldStop: { shouldStop() || turnOver() }) { progress in
+                guard lastReport.secondsAgo >= 1 else { return }
+                lastReport = .now
+                let estimate = TrainingEstimate(budget: total, remainingAtStart: remaining, progress: progress)
+                store.update(name) {
+                    $0.progress = estimate.fraction
+                    $0.eta = Date().addingTimeInterval(estimate.secondsLeft)
+                    $0.step = progress.step
+                }
+                if configuration.injectedFault == .trainingHangs {
+                    while true { sleep(60) }  // stuck, as on a hung file system: no progress, no stop
+                }
+                if lastLogged.secondsAgo >= progressLogSeconds {
+                    lastLogged = .now
+                    log.info("\(estimate.line(progress))")
+                }
             }
-            if configuration.injectedFault == .trainingHangs {
-                while true { sleep(60) }  // stuck, as on a hung file system: no progress, no stop
-            }
-            if lastLogged.secondsAgo >= progressLogSeconds {
-                lastLogged = .now
-                log.info("\(estimate.line(progress))")
-            }
+        } catch where shouldStop() && DiskFull.matches(error) {
+            // Stopped (the daemon, or the dataset's removal) while its last checkpoint waited
+            // for space: a stop like any other, from the checkpoint on disk, not a failure
+            // retried on a timer.
+            let since = lastCheckpoint(name).map { "its checkpoint \($0)" } ?? "its start"
+            log.warning("stopped while its last checkpoint waited for space: the training since \(since) is lost")
+            return .stopped(remainingSeconds: max(0, remaining - started.secondsAgo), budgetSeconds: total)
         }
         let capReached = capSteps.map { trainer.record.steps >= roundStart + $0 } ?? false
         let left = capReached ? 0 : max(0, remaining - started.secondsAgo)
