@@ -5,6 +5,7 @@ import Foundation
 import GAN
 import Imaging
 import Logging
+import LogTestSupport
 import Spool
 import Testing
 
@@ -69,7 +70,7 @@ import Testing
         let (plain, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let lines = CapturedLines()
-        let scheduler = try Scheduler(configuration: plain.configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: .capturing(into: lines))
         try drop("pets/cat/1.png", into: scheduler, root: root)
         #expect(scheduler.store.get("pets").detail?.hasPrefix("new dataset") == true)
         let job = try #require(scheduler.startNext())
@@ -278,7 +279,7 @@ import Testing
 
         let lines = CapturedLines()
         let restarted = try Scheduler(configuration: scheduler.configuration,
-                                      logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+                                      logger: .capturing(into: lines))
         #expect(lines.all.contains { $0.hasPrefix("warning \(record): unreadable record (") && $0.contains("starts afresh") },
                 "\(lines.all)")
         restarted.reconcile()
@@ -300,7 +301,7 @@ import Testing
 
         let lines = CapturedLines()
         let restarted = try Scheduler(configuration: scheduler.configuration,
-                                      logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+                                      logger: .capturing(into: lines))
         #expect(lines.all.contains {
             $0.hasPrefix("error \(queueFile): unreadable job queue (not valid JSON") && $0.contains("moved aside to \(queueFile).unreadable-")
         }, "\(lines.all)")
@@ -547,7 +548,7 @@ import Testing
         let (plain, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let lines = CapturedLines()
-        let scheduler = try Scheduler(configuration: plain.configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: .capturing(into: lines))
         #expect(makeEntry(in: scheduler.configuration.spool, rawName: Array("caf".utf8) + [0xE9], folder: true))
         try addImage(root, "tea/cup/1.png")
         scheduler.reconcile()
@@ -572,7 +573,7 @@ import Testing
         let (plain, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let lines = CapturedLines()
-        let scheduler = try Scheduler(configuration: plain.configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: .capturing(into: lines))
         try addImage(root, "__MACOSX/pets/cat/._1.png")
         try addImage(root, "pets/__MACOSX/cat/._1.png")
         try addImage(root, "copying.part/cat/1.png")
@@ -623,7 +624,7 @@ import Testing
         #expect(FileManager.default.createFile(atPath: configuration.spool + "/.hidden", contents: Data([1])))
         #expect(FileManager.default.createFile(atPath: configuration.spool + "/README.md", contents: Data([1])))
         let lines = CapturedLines()
-        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
+        let scheduler = try Scheduler(configuration: configuration, logger: .capturing(into: lines))
         scheduler.reconcile()
         scheduler.handle(.strayFile(name: "shoes.zip"))
         scheduler.handle(.strayFile(name: "shoes.zip"))
@@ -841,6 +842,26 @@ import Testing
         scheduler.finish(again, .failed(message: notAFolder, retry: .whenChanged), stopping: false)
         #expect(scheduler.store.get("pets").phase == .failed)
         #expect(lines.all.last?.hasPrefix("error train failed") == true, "\(lines.all.suffix(2))")
+    }
+
+    /// A job cancelled while it ran (its dataset left the spool) that then fails is not
+    /// retried, and a full disk it met holds no other job: a soak saw a dataset deleted to free
+    /// space while its last checkpoint waited, and its job retried on a timer.
+    @Test func aCancelledJobsFailureIsNotRetried() throws {
+        let lines = CapturedLines()
+        let (scheduler, root) = try makeTestScheduler(lines: lines)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        let job = try #require(scheduler.startNext())
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
+        scheduler.handle(.removed(dataset: "pets"))
+        let full = "\(root)/state/datasets/pets/checkpoint.ckpt: failed to write: No space left on device"
+        scheduler.finish(job, .failed(message: full, retry: .afterSpaceFreed(folder: root + "/state")), stopping: false)
+        #expect(try scheduler.queue.pending(dataset: "pets").isEmpty, "not retried")
+        #expect(scheduler.spaceHold == nil)
+        #expect(scheduler.store.get("pets").phase == .removed)
+        #expect(!lines.all.contains { $0.hasPrefix("error") || $0.hasPrefix("warning") }, "\(lines.all)")
+        #expect(lines.all.last == "info train ended after it was cancelled (the dataset left the spool): \(full)")
     }
 
     /// A training job killed after it moved its model on is not a crash loop: its deaths

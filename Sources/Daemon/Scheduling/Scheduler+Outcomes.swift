@@ -67,17 +67,21 @@ extension Scheduler {
                     try queue.pause(job, remainingSeconds: remaining, budgetSeconds: budget)
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
                 }
+            case .failed(let message, _, _) where isCancelled(name):
+                // Cancelled while it ran (its dataset left the spool): what it failed on is
+                // moot. It was retried on a timer, and a full disk held every other job: seen
+                // in a soak, a dataset deleted to free space while its last checkpoint waited.
+                log.info("\(job.kind.rawValue) ended after it was cancelled (the dataset left the spool): \(message)")
+                if !directoryExists(configuration.spool + "/" + name) {
+                    store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
+                }
             case .failed(let message, .whenChanged, _) where !entryExists(configuration.spool + "/" + name):
                 // The folder left the spool while the job read it (renamed, moved out,
                 // deleted): the job failed on a folder that is gone, and the dataset was held
                 // as failed ("not a folder ...") until it changed, with an error line. It ends
                 // as a removal does (the removal's own event may come after).
                 log.info("\(job.kind.rawValue) ended: the dataset left the spool while it ran (\(message))")
-                if isCancelled(name) {
-                    store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
-                } else {
-                    removed(name)
-                }
+                removed(name)
             case .failed(let message, let retry, let key):
                 let fullFolder = retry.fullFolder, later = retry != .whenChanged
                 let again = later && (fullFolder == nil || job.attempts < Self.maxDiskFullAttempts) && !stopping
