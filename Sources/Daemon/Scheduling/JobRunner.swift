@@ -52,6 +52,9 @@ public struct JobRunner: Sendable {
     public var progressLogSeconds = 60.0
     /// How a run whose last checkpoint met a full disk waits for space.
     public var spaceWait = SpaceWait()
+    /// Sees each training job's trainer: a test holds it weakly, to check that nothing keeps
+    /// it (its model, optimiser and data: hundreds of MB) once the job has ended.
+    var madeTrainer: @Sendable (Trainer) -> Void = { _ in }
 
     public init(configuration: Configuration, store: RuntimeStore, output: OutputTree, logger: Logger,
                 compute: ComputeDevice = .cpu(), memory: MemoryLedger = MemoryLedger()) {
@@ -184,6 +187,7 @@ public struct JobRunner: Sendable {
         options.discriminatorNormalization = settings.discriminator
         options.holdOut = settings.holdOut
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
+        madeTrainer(trainer)
         trainer.beforeWrite = fence
         trainer.mayTrainPastFailedCheckpoint = { DiskFull.matches($0) }
         trainer.skippedCheckpoint = { [log = logger.with(dataset: name)] error, steps in
@@ -194,7 +198,7 @@ public struct JobRunner: Sendable {
         // The wait's limit counts from the first failure; a write that failed again at once
         // (after the space was there) is tried again a poll later, not in a loop.
         var lastCheckpointWait: (deadline: Moment, earliest: Moment)?
-        trainer.mayRetryLastCheckpoint = { [self] error in
+        trainer.mayRetryLastCheckpoint = { [self, unowned trainer] error in  // held by the trainer: no cycle
             let now = Moment.now
             let deadline = lastCheckpointWait?.deadline ?? now.adding(seconds: spaceWait.limit)
             let earliest = lastCheckpointWait == nil ? now : now.adding(seconds: spaceWait.pollSeconds)
