@@ -40,6 +40,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     private let lock = NSLock()
     private var leases: [Int: Lease] = [:]
     private var draining = false
+    private var spaceWaitedFor: String?
     private var reachable = true
     private let stopping = Atomic<Bool>(false)
     private var keeper: Thread?
@@ -140,6 +141,10 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
         }
     }
 
+    public func waitingForSpace(_ text: String?) {
+        locked { spaceWaitedFor = text }  // sent with the next heartbeat
+    }
+
     public func leave() {
         stopping.store(true, ordering: .relaxed)
         while keeper?.isFinished == false { usleep(20_000) }
@@ -165,7 +170,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     /// One round: the heartbeat (and whether to drain), then every lease this node holds.
     func keep() {
         do {
-            let drain = try registry.heartbeat(node, freeMemory: Self.freeMemory())
+            let drain = try registry.heartbeat(node, freeMemory: Self.freeMemory(), waitingForSpace: locked { spaceWaitedFor })
             let wasReachable = locked { () -> Bool in
                 defer { reachable = true; if drain == true { draining = true } }
                 return reachable

@@ -21,6 +21,8 @@ public struct NodeRegistry {
         public var draining: Bool
         /// Set when the node stopped cleanly.
         public var stoppedAt: Date?
+        /// Why it starts no job now (a full disk: `SpaceHold.description`), as of its last heartbeat.
+        public var waitingForSpace: String? = nil
     }
 
     /// A node starting (or restarting: it rejoins, no longer draining).
@@ -32,10 +34,12 @@ public struct NodeRegistry {
             """, "announcing node \(name)")
     }
 
-    /// The node is alive. Returns whether it is asked to drain (nil: it is not registered).
-    public func heartbeat(_ name: String, freeMemory: Int?) throws -> Bool? {
+    /// The node is alive, and what its jobs wait for (nil: nothing). Returns whether it is asked
+    /// to drain (nil: it is not registered).
+    public func heartbeat(_ name: String, freeMemory: Int?, waitingForSpace: String? = nil) throws -> Bool? {
         try database.query("""
-            UPDATE synthd_nodes SET heartbeat_at = now(), free_memory = coalesce(\(freeMemory), free_memory)
+            UPDATE synthd_nodes SET heartbeat_at = now(), free_memory = coalesce(\(freeMemory), free_memory),
+                waiting_for_space = \(waitingForSpace)
             WHERE name = \(name) RETURNING draining
             """, "the heartbeat of node \(name)").rows.first?.decode(Bool.self)
     }
@@ -54,13 +58,14 @@ public struct NodeRegistry {
 
     public func nodes() throws -> [Node] {
         try database.query("""
-            SELECT name, device, threads, free_memory, started_at, extract(epoch FROM now() - heartbeat_at)::float8, draining, stopped_at
+            SELECT name, device, threads, free_memory, started_at, extract(epoch FROM now() - heartbeat_at)::float8, draining, stopped_at,
+                waiting_for_space
             FROM synthd_nodes ORDER BY name
             """, "listing nodes").rows.map { row in
-            let (name, device, threads, free, started, silent, draining, stopped) =
-                try row.decode((String, String, Int, Int?, Date, Double, Bool, Date?).self)
+            let (name, device, threads, free, started, silent, draining, stopped, waiting) =
+                try row.decode((String, String, Int, Int?, Date, Double, Bool, Date?, String?).self)
             return Node(name: name, device: device, threads: threads, freeMemory: free, startedAt: started,
-                        silentSeconds: silent, draining: draining, stoppedAt: stopped)
+                        silentSeconds: silent, draining: draining, stoppedAt: stopped, waitingForSpace: waiting)
         }
     }
 }

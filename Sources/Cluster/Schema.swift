@@ -81,6 +81,10 @@ public enum Schema {
             )
             """,
         ]),
+        // A node whose jobs wait for space (`SpaceHold`) says so with its heartbeat.
+        Migration(version: 3, summary: "what a node waits for before it starts jobs", statements: [
+            "ALTER TABLE synthd_nodes ADD COLUMN waiting_for_space text",
+        ]),
     ]
 
     public static var latest: Int { migrations.last!.version }

@@ -7,6 +7,31 @@ import PostgresNIO
 import Testing
 
 @Suite struct ClusterNodeTests {
+    /// A node whose jobs wait for space on a full disk says so with its heartbeat, and
+    /// `synthd status` shows it under the node until it starts jobs again.
+    @Test func aNodeWaitingForSpaceSaysSoInTheClustersStatus() throws {
+        let server = try PrivatePostgres.migrated()
+        let node = ClusterNode(address: server.address, node: "a", leaseSeconds: 30, device: "cpu", threads: 1,
+                               logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        try node.announce()
+        let state = NSTemporaryDirectory() + "synthd-cluster-state-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let hold = SpaceHold(folder: "/srv/synthd/out", freeBytesAtFailure: 0, until: Date(timeIntervalSince1970: 2_000_000_000))
+        node.waitingForSpace(hold.statusText)
+        node.keep()
+        let database = try server.connect()
+        var status = try ClusterStatus.read(database, state: state)
+        #expect(status.nodes.map(\.waitingForSpace) == [hold.statusText])
+        #expect(status.summary(leaseSeconds: 30).contains("  a: cpu, 1 threads, ")
+                && status.summary(leaseSeconds: 30).contains(", idle\n    no job starts: a job failed on a full disk (the file system "
+                                                               + "of /srv/synthd/out); they start again when 64 MiB are free there, or at 2033-05-18T03:33:20Z"),
+                "\(status.summary(leaseSeconds: 30))")
+        node.waitingForSpace(nil)
+        node.keep()
+        status = try ClusterStatus.read(database, state: state)
+        #expect(status.nodes.map(\.waitingForSpace) == [nil])
+    }
+
     /// A lease let go of (`ended`) before the job's end is recorded is not renewed after it:
     /// renewed once the job was done, it read as lost to another node, an error line (seen in
     /// a soak of two nodes, where the daemon recorded the end first). A job that another node

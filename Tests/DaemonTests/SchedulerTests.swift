@@ -811,6 +811,20 @@ import Testing
         #expect(scheduler.spaceHold == nil)
     }
 
+    /// In a cluster the hold is the node's: each change goes to its heartbeat
+    /// (`spaceHoldChanged`), and no file in the shared state folder says it for every node.
+    @Test func inAClusterTheHoldIsTheNodesToSay() throws {
+        let (scheduler, root) = try makeTestScheduler { $0.database = "postgresql://synthd@localhost/synthd" }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        nonisolated(unsafe) var heard: [SpaceHold?] = []
+        scheduler.spaceHoldChanged = { heard.append($0) }
+        scheduler.holdForSpace(on: "/proc/self", until: Date().addingTimeInterval(60), now: Date())
+        #expect(heard.count == 1 && heard.first??.folder == "/proc/self")
+        #expect(!FileManager.default.fileExists(atPath: root + "/state/space-hold.json"))
+        scheduler.spaceHold = nil
+        #expect(heard.count == 2 && heard.last! == nil)
+    }
+
     /// A dataset renamed or moved out while its job read it: the job fails on a folder that is
     /// gone. That held the dataset as failed until it changed, with an error line (twice in a
     /// soak); it now ends as a removal does. A file in the folder's place is still an error.

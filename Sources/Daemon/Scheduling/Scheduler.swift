@@ -43,9 +43,12 @@ public final class Scheduler {
     /// machine recorded for `synthd status`.
     var spaceHold: SpaceHold? {
         didSet {
-            if spaceHold != oldValue && !configuration.isClustered { SpaceHold.record(spaceHold, stateFolder: configuration.state) }
+            guard spaceHold != oldValue else { return }
+            if configuration.isClustered { spaceHoldChanged(spaceHold) } else { SpaceHold.record(spaceHold, stateFolder: configuration.state) }
         }
     }
+    /// In a cluster: hears each change of the hold (the node's heartbeat carries it).
+    public var spaceHoldChanged: (SpaceHold?) -> Void = { _ in }
 
     /// Where jobs compute ("cpu", "cuda:0 (NVIDIA H200)"), shown by `synthd status`.
     public let compute: ComputeDevice

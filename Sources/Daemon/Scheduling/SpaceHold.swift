@@ -17,6 +17,12 @@ public struct SpaceHold: Equatable, Codable, Sendable {
     /// When to try again anyway: the failed job's own retry time.
     public let until: Date
 
+    public init(folder: String, freeBytesAtFailure: Int?, until: Date) {
+        self.folder = folder
+        self.freeBytesAtFailure = freeBytesAtFailure
+        self.until = until
+    }
+
     /// Space freed since a failure, beyond which jobs are tried again (a job that still does
     /// not fit fails at once on its free-space check, so a small gain costs little).
     static let freedEnough = 64 << 20
@@ -38,9 +44,14 @@ public struct SpaceHold: Equatable, Codable, Sendable {
         decoder.dateDecodingStrategy = .iso8601
         guard let bytes = FileManager.default.contents(atPath: path(stateFolder: stateFolder)),
               let hold = try? decoder.decode(SpaceHold.self, from: bytes), now < hold.until else { return nil }
-        let enough = hold.freeBytesAtFailure.map { " when \(DiskSpace.megabytes($0 + freedEnough)) are free there, or" } ?? ""
-        return "no job starts: a job failed on a full disk (the file system of \(hold.folder)); they start again\(enough) "
-            + "at \(ISO8601DateFormatter().string(from: hold.until)) (the daemon's log names the job and the file)"
+        return hold.statusText
+    }
+
+    /// What the hold means, for `synthd status` (a cluster's shows it under its node).
+    public var statusText: String {
+        let enough = freeBytesAtFailure.map { " when \(DiskSpace.megabytes($0 + Self.freedEnough)) are free there, or" } ?? ""
+        return "no job starts: a job failed on a full disk (the file system of \(folder)); they start again\(enough) "
+            + "at \(ISO8601DateFormatter().string(from: until)) (the daemon's log names the job and the file)"
     }
 
     /// Records the hold for `synthd status` (nil: removes it). Best effort: on the full file

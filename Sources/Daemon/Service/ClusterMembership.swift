@@ -33,6 +33,9 @@ public protocol ClusterMembership: AnyObject, Sendable {
     func stopReason(_ job: Job) -> ClusterStop?
     /// Throws unless the node may still write the job's state folder and outputs.
     func checkWrite(_ job: Job) throws
+    /// The node starts no job until space is freed (`SpaceHold.statusText`; nil: it does again),
+    /// said with its heartbeats for `synthd status`.
+    func waitingForSpace(_ text: String?)
     /// The node stops (its jobs are back in the queue).
     func leave()
 }

@@ -94,6 +94,7 @@ public final class Service {
                                       jobs: membership?.jobs, shared: membership?.runtime)
         defer { scheduler.scanner.stop() }
         if let membership {
+            scheduler.spaceHoldChanged = { membership.waitingForSpace($0?.statusText) }
             scheduler.mayScan = { membership.mayScan($0) }
             scheduler.archives.mayUnpack = { membership.mayScan($0) }
         }
