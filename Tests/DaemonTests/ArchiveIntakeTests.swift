@@ -141,6 +141,44 @@ import Testing
         #expect(scheduler.archives.records["pets.tar"]?.error?.contains("is there already") == true)
     }
 
+    /// An archive is never unpacked without its record on disk (a full disk): a kill then left
+    /// a folder that the next start took for the user's, and the archive was unpacked again
+    /// once the user removed it (a soak, twice). It waits until the record can be written.
+    @Test func anArchiveIsUnpackedOnlyOnceItsRecordCanBeWritten() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        scheduler.archives.saveRetrySeconds = 0.2
+        let file = root + "/state/" + ArchiveRecords.fileName
+        try FileManager.default.createDirectory(atPath: file + "/in-the-way", withIntermediateDirectories: true)  // every write fails
+        try write(tar(pets), to: root + "/spool/pets.tar")
+        scheduler.handle(.strayFile(name: "pets.tar"))
+        turn(scheduler, seconds: 1) { false }
+        #expect(!FileManager.default.fileExists(atPath: root + "/spool/pets"), "unpacked without its record")
+        try FileManager.default.removeItem(atPath: file)
+        turn(scheduler) { !scheduler.archives.isUnpacking && scheduler.archives.records["pets.tar"]?.state == .unpacked }
+        #expect(FileManager.default.fileExists(atPath: root + "/spool/pets/cat/1.png"))
+        #expect(ArchiveRecords.read(stateFolder: root + "/state")["pets.tar"]?.state == .unpacked)
+    }
+
+    /// A record the disk did not take once the archive was unpacked is kept in memory and
+    /// written when it can be: a restart then knows the folder for the archive's.
+    @Test func anUnpackedArchivesRecordIsWrittenOnceItCanBe() throws {
+        let (scheduler, root) = try unpackingPets()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        scheduler.archives.saveRetrySeconds = 0.2
+        let file = root + "/state/" + ArchiveRecords.fileName
+        try FileManager.default.removeItem(atPath: file)
+        try FileManager.default.createDirectory(atPath: file + "/in-the-way", withIntermediateDirectories: true)
+        turn(scheduler) { !scheduler.archives.isUnpacking }
+        #expect(scheduler.archives.records["pets.tar"]?.state == .unpacked)
+        #expect(FileManager.default.fileExists(atPath: root + "/spool/pets/cat/1.png"))
+        turn(scheduler, seconds: 0.5) { false }
+        #expect(scheduler.archives.records["pets.tar"]?.state == .unpacked, "kept in memory while the file cannot be written")
+        try FileManager.default.removeItem(atPath: file)
+        turn(scheduler) { ArchiveRecords.read(stateFolder: root + "/state")["pets.tar"]?.state == .unpacked }
+        #expect(ArchiveRecords.read(stateFolder: root + "/state")["pets.tar"]?.state == .unpacked)
+    }
+
     @Test func aDamagedArchiveSaysWhyAndLeavesNothingInTheSpool() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

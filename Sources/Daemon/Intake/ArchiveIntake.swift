@@ -35,6 +35,15 @@ public final class ArchiveIntake {
     private var reportedLinks: Set<String> = []
     /// In a cluster, whether this node unpacks the archive of this dataset name (one node does).
     public var mayUnpack: (String) -> Bool = { _ in true }
+    /// Records that `archives.json` did not take (a full disk), written again every
+    /// `saveRetrySeconds`; until then the ones in memory are the truth.
+    private var unsaved: Set<String> = []
+    private var lastSaveTry = Moment.now
+    /// Whether the last write of `archives.json` failed (said once until one succeeds).
+    private var writeFailing = false
+    /// Archives waiting for their record to be writable before they are unpacked (said once).
+    private var waitingForRecord: Set<String> = []
+    public var saveRetrySeconds = 30.0
 
     /// The prefix of unpacking folders in the spool.
     public static let stagingPrefix = ".synthd-unpacking."
@@ -110,6 +119,9 @@ public final class ArchiveIntake {
     /// the next settled archive's. Returns the datasets whose folders just appeared.
     public func tick(now: Moment = .now) -> [String] {
         var published: [String] = []
+        if let name = unsaved.first, lastSaveTry.seconds(to: now) >= saveRetrySeconds, let record = records[name] {
+            save(name, record)
+        }
         if let worker {
             if let outcome = worker.outcome.withLock({ $0 }) {
                 self.worker = nil
@@ -177,7 +189,21 @@ public final class ArchiveIntake {
             fail(name, record)
             return
         }
-        save(name, record)
+        // Never unpacked without a record of it on disk: killed before one was written, the
+        // next start found the dataset's folder, took it for the user's ("is there already"),
+        // and unpacked the archive again once the user removed that folder (a soak's full
+        // disk, twice). Tried again when the record can be written.
+        let before = records[name]
+        guard save(name, record) else {
+            unsaved.remove(name)
+            records[name] = before
+            candidates[name] = Candidate(size: size, modified: modified, stableSince: Moment.now.adding(seconds: saveRetrySeconds - settleSeconds))
+            if waitingForRecord.insert(name).inserted {
+                logger.warning("\(spool)/\(name): not unpacked yet: its record cannot be written; tried again every \(Int(saveRetrySeconds)) s")
+            }
+            return
+        }
+        waitingForRecord.remove(name)
         logger.info("\(spool)/\(name): unpacking into \(destination)")
         let worker = Worker(name: name, record: record)
         self.worker = worker
@@ -271,18 +297,37 @@ public final class ArchiveIntake {
         save(name, record)
     }
 
-    private func save(_ name: String, _ record: ArchiveRecord) {
-        // The file as it is now, for the other names: in a cluster the nodes share it.
-        records = ArchiveRecords.read(stateFolder: stateFolder).merging([name: record]) { _, mine in mine }
+    /// Writes `archives.json` with this record; false when it could not (said once, and the
+    /// record is written again later with the next try of any).
+    @discardableResult
+    private func save(_ name: String, _ record: ArchiveRecord) -> Bool {
+        // The file as it is now, for the other names (in a cluster the nodes share it), but
+        // this process's records that the file did not take yet.
+        let mine = records.filter { unsaved.contains($0.key) }.merging([name: record]) { _, latest in latest }
+        records = ArchiveRecords.read(stateFolder: stateFolder).merging(mine) { _, own in own }
         // Records of archives no longer in the spool go with the next write.
-        records = records.filter { $0.key == name || FileManager.default.fileExists(atPath: spool + "/" + $0.key) }
-        do { try ArchiveRecords.write(records, stateFolder: stateFolder) } catch {
-            logger.error("\(stateFolder)/\(ArchiveRecords.fileName): cannot write: \(error)")
+        records = records.filter { mine[$0.key] != nil || FileManager.default.fileExists(atPath: spool + "/" + $0.key) }
+        lastSaveTry = .now
+        do {
+            try ArchiveRecords.write(records, stateFolder: stateFolder)
+            if writeFailing { logger.info("\(stateFolder)/\(ArchiveRecords.fileName): written again") }
+            unsaved = []
+            writeFailing = false
+            return true
+        } catch {
+            if !writeFailing {
+                logger.error("\(stateFolder)/\(ArchiveRecords.fileName): cannot write: \(error); the records are kept in memory and written again every \(Int(saveRetrySeconds)) s")
+            }
+            writeFailing = true
+            unsaved.insert(name)
+            return false
         }
     }
 
     private func forget(_ name: String) {
-        records = ArchiveRecords.read(stateFolder: stateFolder)
+        unsaved.remove(name)
+        let mine = records.filter { unsaved.contains($0.key) }
+        records = ArchiveRecords.read(stateFolder: stateFolder).merging(mine) { _, own in own }
         guard records.removeValue(forKey: name) != nil else { return }
         try? ArchiveRecords.write(records, stateFolder: stateFolder)
     }
