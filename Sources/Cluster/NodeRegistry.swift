@@ -21,7 +21,7 @@ public struct NodeRegistry {
         public var draining: Bool
         /// Set when the node stopped cleanly.
         public var stoppedAt: Date?
-        /// Why it starts no job now (a full disk: `SpaceHold.description`), as of its last heartbeat.
+        /// Why it starts no job now (a full disk: `SpaceHold.statusText`), as of its last heartbeat.
         public var waitingForSpace: String? = nil
     }
 

@@ -48,8 +48,9 @@ import Testing
         #expect(y.values.shape == expected.values.shape && y.channels == cout)
         // The two sum the same products in different orders (OpenBLAS's kernels differ by CPU):
         // on an Emerald Rapids they differ by up to 4.8e-6 here, as much as the columns forward
-        // and the Winograd forward differ from each other (3.8e-6); a wrong tap or channel, by ~0.1.
-        expectClose(y.values.values, expected.values.values, atol: 1e-5, rtol: 1e-5, "sample vs forward")
+        // and the Winograd forward differ from each other (3.8e-6), on a Zen 2 (AVX2) by 1.5e-5;
+        // a wrong tap or channel, by ~0.1.
+        expectClose(y.values.values, expected.values.values, atol: 3e-5, rtol: 3e-5, "sample vs forward")
     }
 
     /// BatchNorm (batch statistics), class scale and shift and ReLU as tables applied on the way

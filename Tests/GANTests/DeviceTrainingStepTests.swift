@@ -81,8 +81,13 @@ struct DeviceStepComparison {
         // may differ by 2 lr between the engines. Measured: 6.5e-4 relative.
         #expect(abs(report.generatorLoss - expected.generatorLoss) <= 2e-3 * max(1, abs(expected.generatorLoss)),
                 "G loss: \(report.generatorLoss) vs \(expected.generatorLoss)")
-        for (networkCPU, networkDevice) in [(cpu.discriminator.parameters, mirrored.discriminator.parameters),
-                                            (cpu.generator.parameters, mirrored.generator.parameters)] {
+        // G's gradients go through D after D's Adam step (as G's loss does, above): a D weight
+        // whose gradient is rounding noise may move by 2 lr more in one engine than in the
+        // other, and G's gradients feel it. On a Zen 2 (AVX2: OpenBLAS's Haswell kernels) that
+        // reached 3.2e-3 of a gradient's scale at 64 x 64 (G.up4.weight; D's own gradients
+        // stayed within 2e-3); a wrong kernel differs by the whole scale.
+        for (networkCPU, networkDevice, relative) in [(cpu.discriminator.parameters, mirrored.discriminator.parameters, Float(2e-3)),
+                                                      (cpu.generator.parameters, mirrored.generator.parameters, Float(6e-3))] {
             let networkScale = networkCPU.map { $0.grad.values.map(abs).max() ?? 0 }.max() ?? 0
             for (a, b) in zip(networkCPU, networkDevice) {
                 let scale = a.grad.values.map(abs).max() ?? 0
@@ -92,7 +97,7 @@ struct DeviceStepComparison {
                 // leaves a convolution's bias to the BatchNorm, which cancels it; the CPU adds it
                 // first): such a gradient must stay noise, under 1e-4 of the network's scale.
                 let noise = scale < 1e-4 * networkScale
-                let tolerance = Swift.max(2e-3 * max(scale, 5e-3 * networkScale), noise ? 1e-4 * networkScale : 0) + 1e-8
+                let tolerance = Swift.max(relative * max(scale, 5e-3 * networkScale), noise ? 1e-4 * networkScale : 0) + 1e-8
                 let gradientDifference = zip(a.grad.values, b.grad.values).map { abs($0 - $1) }.max() ?? 0
                 #expect(gradientDifference <= tolerance, "grad \(a.name): max difference \(gradientDifference), scale \(scale)")
                 var parameterDifference: Float = 0

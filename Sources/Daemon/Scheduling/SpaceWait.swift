@@ -8,8 +8,9 @@ import Foundation
 /// (`Trainer.mayTrainPastFailedCheckpoint`), so the last one holds everything since the last
 /// checkpoint written: failing there threw away up to a whole budget's training each time a
 /// disk filled near a run's end (four times in the full-disk soak). The wait ends when the
-/// space is free (the checkpoint is written again), when the daemon stops, or at `limit`;
-/// then the job fails as it did, and is retried later from the checkpoint on disk.
+/// space is free (the checkpoint is written again); at `limit`, with the failure it was
+/// (retried later from the checkpoint on disk); or at a stop (the daemon's, the dataset's
+/// removal), as a stop from that checkpoint.
 public struct SpaceWait: Sendable {
     /// How long a job waits, from its first failed attempt, before it fails.
     public var limit: TimeInterval = 30 * 60
