@@ -139,6 +139,12 @@ public struct JobRunner: Sendable {
         (try? StateFolder(store.folder(dataset)).readRecord())?.checkpointID
     }
 
+    /// Where a run's unsaved training began, for the messages of a last checkpoint that
+    /// cannot be written: "its checkpoint step-1200", or "its start".
+    func unsavedSince(_ dataset: String) -> String {
+        lastCheckpoint(dataset).map { "its checkpoint \($0)" } ?? "its start"
+    }
+
     // MARK: Training
 
     func train(_ job: Job, fingerprint: DatasetFingerprint, on gpu: (any KernelDevice)?, shouldStop: @escaping () -> Bool,
@@ -273,8 +279,7 @@ public struct JobRunner: Sendable {
             // Stopped (the daemon, or the dataset's removal) while its last checkpoint waited
             // for space: a stop like any other, from the checkpoint on disk, not a failure
             // retried on a timer.
-            let since = lastCheckpoint(name).map { "its checkpoint \($0)" } ?? "its start"
-            log.warning("stopped while its last checkpoint waited for space: the training since \(since) is lost")
+            log.warning("stopped while its last checkpoint waited for space: the training since \(unsavedSince(name)) is lost")
             return .stopped(remainingSeconds: max(0, remaining - started.secondsAgo), budgetSeconds: total)
         }
         let capReached = capSteps.map { trainer.record.steps >= roundStart + $0 } ?? false
@@ -319,8 +324,7 @@ public struct JobRunner: Sendable {
         guard DiskFull.matches(error), !shouldStop(), Moment.now < deadline else { return false }
         let log = logger.with(dataset: name)
         let needed = DiskSpace.withHeadroom(trainer.checkpointBytes), steps = trainer.record.steps
-        let since = lastCheckpoint(name).map { "its checkpoint \($0)" } ?? "its start"
-        let message = "the last checkpoint (step \(steps)) cannot be written: \(error); the training since \(since) "
+        let message = "the last checkpoint (step \(steps)) cannot be written: \(error); the training since \(unsavedSince(name)) "
             + "is kept in memory while the job waits up to \(durationText(Moment.now.seconds(to: deadline))) "
             + "for \(DiskSpace.megabytes(needed)) to be free on the file system of \(state.path)"
         log.warning("\(message)")
