@@ -41,6 +41,9 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// The kernel's live watches of an inotify descriptor (`KernelWatches`); tests replace it
     /// (before `start`) to take the path where they cannot be read.
     var liveWatches: (Int32) -> [Int32]? = KernelWatches.watchDescriptors(of:)
+    /// Called on the watcher's thread with each folder the watches' walk has listed, before
+    /// its subfolders are watched (`TreeWatch.afterListing`); tests set it before `start`.
+    var afterListing: (String) -> Void = { _ in }
     /// When the descriptor was last found closed or failing (`lostDescriptor`).
     private var lastLostDescriptor: ContinuousClock.Instant?
 
@@ -148,16 +151,21 @@ public final class SpoolWatcher: @unchecked Sendable {
         return true
     }
 
-    /// Adds a recursive watch; returns an error naming the fix when it fails.
+    /// Watches `path` and the folders under it (`TreeWatch`); returns an error naming the
+    /// folder and the fix when one fails.
     private func watch(_ path: String) -> Error? {
-        guard inotifytools_watch_recursively(path, Self.events) == 0 else { return nil }
-        let code = inotifytools_error()
-        if code == ENOSPC {
-            return Error(description: "\(path): inotify watch limit reached; raise fs.inotify.max_user_watches "
+        let tree = TreeWatch(addWatch: { path, flags in
+            guard inotifytools_watch_file(path, Self.events | flags) == 0 else { return 0 }
+            let code = inotifytools_error()
+            return code != 0 ? code : EIO  // a watch number the library refused leaves no errno
+        }, afterListing: afterListing)
+        guard let failure = tree.watch(path) else { return nil }
+        if failure.code == ENOSPC {
+            return Error(description: "\(failure.path): inotify watch limit reached; raise fs.inotify.max_user_watches "
                 + "(sysctl -w fs.inotify.max_user_watches=524288); until then folders not watched are found by periodic scans",
                          isWatchLimit: true)
         }
-        return Error(description: "\(path): failed to watch: \(String(cString: strerror(code)))")
+        return Error(description: "\(failure.path): failed to watch: \(String(cString: strerror(failure.code)))")
     }
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
