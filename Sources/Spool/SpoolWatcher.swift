@@ -51,6 +51,8 @@ public final class SpoolWatcher: @unchecked Sendable {
         public let description: String
         /// The kernel's limit on watches (fs.inotify.max_user_watches) was reached.
         public var isWatchLimit = false
+        /// The folder asked for was gone (or no longer a folder) when its watch was added.
+        var folderWent = false
     }
 
     /// `staleRecordLimit`: how many records of deleted folders' watches libinotifytools may
@@ -165,7 +167,8 @@ public final class SpoolWatcher: @unchecked Sendable {
                 + "(sysctl -w fs.inotify.max_user_watches=524288); until then folders not watched are found by periodic scans",
                          isWatchLimit: true)
         }
-        return Error(description: "\(failure.path): failed to watch: \(String(cString: strerror(failure.code)))")
+        return Error(description: "\(failure.path): failed to watch: \(String(cString: strerror(failure.code)))",
+                     folderWent: failure.path == path && (failure.code == ENOENT || failure.code == ENOTDIR))
     }
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
@@ -239,7 +242,9 @@ public final class SpoolWatcher: @unchecked Sendable {
                     // the new one, as inotifywait does, or its events go to the old name.
                     inotifytools_replace_filename(from.path + "/", path + "/")
                     pendingMove = nil
-                } else if let error = watch(path) {
+                } else if let error = watch(path), !error.folderWent {
+                    // A folder gone before its event was read (a tool's scratch folder) asks for
+                    // nothing: its removal has its own event, where a rescan walks every dataset.
                     handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
                 }
             }

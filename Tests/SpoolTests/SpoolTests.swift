@@ -333,6 +333,33 @@ final class EventLog: @unchecked Sendable {
         }, "\(log.all)")
     }
 
+    /// A folder made and removed before the watcher read its event (a tool's scratch folder)
+    /// has nothing to watch: that failure asked for a rescan of the whole spool, a walk of every
+    /// dataset. Its removal has its own event. The handler holds the watcher meanwhile.
+    @Test func aFolderGoneBeforeItsWatchAsksForNoRescan() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog(), gate = NSLock()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { event in
+            gate.lock()
+            gate.unlock()
+            log.append(event)
+        }
+        defer { watcher.stop() }
+        gate.lock()
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/held.png"))
+        usleep(300_000)  // the watcher now waits in the handler
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/scratch/inner", withIntermediateDirectories: true)
+        try FileManager.default.removeItem(atPath: spool + "/shoes/scratch")
+        gate.unlock()
+        #expect(log.wait { $0 == .changed(dataset: "shoes") })
+        usleep(1_000_000)
+        #expect(!log.all.contains { if case .rescan = $0 { true } else { false } }, "\(log.all)")
+        #expect(watcher.watchRecordCount() == 3)
+    }
+
     /// libinotifytools keeps its record of a deleted folder's watch for good (it frees one only
     /// when it removes the watch itself): a daemon that sees datasets come and go grew without
     /// end. The watches are renewed once the dead records outnumber the live ones and a limit
