@@ -1,5 +1,6 @@
 import Daemon
 import Foundation
+import LogTestSupport
 import Logging
 import Spool
 import Testing
@@ -75,7 +76,8 @@ import Testing
         turn(scheduler) { scheduler.archives.records["pets.tar"]?.state == .unpacked }
         // A user's change to the unpacked folder, then a restart: not unpacked again.
         try FileManager.default.removeItem(atPath: spool + "/pets/dog")
-        let again = try Scheduler(configuration: scheduler.configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let lines = CapturedLines()
+        let again = try Scheduler(configuration: scheduler.configuration, logger: .capturing(into: lines))
         again.reconcile()
         turn(again, seconds: 1) { false }
         #expect(again.archives.records["pets.tar"]?.state == .unpacked, "the same file is not looked at again")
@@ -87,6 +89,10 @@ import Testing
         let failed = try #require(again.archives.records["pets.tar"])
         #expect(failed.waitsForFolder)
         #expect(failed.error?.contains("unpacked from an earlier copy of it, is there already") == true)
+        // A warning: it waits for the user, and nothing is lost (an error line it was, beside
+        // the real failures a soak counts).
+        #expect(lines.all.contains { $0.hasPrefix("warning ") && $0.contains("is there already") }, "\(lines.all)")
+        #expect(!lines.all.contains { $0.hasPrefix("error ") }, "\(lines.all)")
         #expect(!FileManager.default.fileExists(atPath: spool + "/pets/dog"))
         // The folder moved away: the new copy is unpacked.
         try FileManager.default.moveItem(atPath: spool + "/pets", toPath: spool + "/old-pets")

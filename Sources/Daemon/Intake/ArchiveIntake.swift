@@ -287,7 +287,10 @@ public final class ArchiveIntake {
 
     private func fail(_ name: String, _ record: ArchiveRecord) {
         save(name, record)
-        logger.error("\(spool)/\(name): \(record.error ?? "not unpacked")")
+        let line: Logger.Message = "\(spool)/\(name): \(record.error ?? "not unpacked")"
+        // A folder of its name in the way is the user's to settle, and the archive waits for
+        // it (nothing is lost): a warning. A failure of the archive or the disk is an error.
+        if record.waitsForFolder { logger.warning(line) } else { logger.error(line) }
     }
 
     private func update(_ name: String, _ change: (inout ArchiveRecord) -> Void) {
