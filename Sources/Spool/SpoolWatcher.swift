@@ -1,5 +1,6 @@
 import CInotifyTools
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +45,12 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// Called on the watcher's thread with each folder the watches' walk has listed, before
     /// its subfolders are watched (`TreeWatch.afterListing`); tests set it before `start`.
     var afterListing: (String) -> Void = { _ in }
+    /// Watch records libinotifytools was asked to make (one per folder watched anew).
+    private let recordsMade = Atomic<Int>(0)
+    /// `recordsMade`, for tests.
+    var recordsMadeCount: Int { recordsMade.load(ordering: .relaxed) }
+    /// IN_MASK_CREATE (Linux 4.18): add a watch only where there is none.
+    private static let onlyCreate: UInt32 = 0x1000_0000
     /// When the descriptor was last found closed or failing (`lostDescriptor`).
     private var lastLostDescriptor: ContinuousClock.Instant?
 
@@ -156,8 +163,26 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// Watches `path` and the folders under it (`TreeWatch`); returns an error naming the
     /// folder and the fix when one fails.
     private func watch(_ path: String) -> Error? {
-        let tree = TreeWatch(addWatch: { path, flags in
-            guard inotifytools_watch_file(path, Self.events | flags) == 0 else { return 0 }
+        let tree = TreeWatch(addWatch: { [self] path, flags in
+            // A folder walked again (its permissions changed, or after lost events) is watched
+            // already, and libinotifytools would make a second record of its watch that it never
+            // frees (its tree keeps the first): a few hundred bytes a folder at each `chmod -R`.
+            // The kernel says so first (IN_MASK_CREATE: EEXIST for a watched folder).
+            var added: Int32 = -1
+            if let fd = inotifyDescriptor {
+                added = inotify_add_watch(fd, path, UInt32(bitPattern: Self.events | flags) | Self.onlyCreate)
+                if added < 0 {
+                    let code = errno
+                    if code == EEXIST { return 0 }
+                    if code != EINVAL { return code }  // EINVAL: a kernel before 4.18, without the flag
+                }
+            }
+            guard inotifytools_watch_file(path, Self.events | flags) == 0 else {
+                recordsMade.add(1, ordering: .relaxed)
+                return 0
+            }
+            // No kernel watch without its record: its events would read as an unknown watch's.
+            if added >= 0, let fd = inotifyDescriptor { inotify_rm_watch(fd, added) }
             let code = inotifytools_error()
             return code != 0 ? code : EIO  // a watch number the library refused leaves no errno
         }, afterListing: afterListing)

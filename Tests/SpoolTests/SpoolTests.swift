@@ -360,6 +360,36 @@ final class EventLog: @unchecked Sendable {
         #expect(watcher.watchRecordCount() == 3)
     }
 
+    /// A folder walked again, its permissions changed (IN_ATTRIB; or after lost events), is
+    /// watched already: libinotifytools made a second record of each of its folders' watches,
+    /// and never freed it. None is made now, and the folder is still heard.
+    @Test func foldersWalkedAgainMakeNoSecondRecord() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        for folder in ["shoes/boot", "shoes/sandal"] {
+            try FileManager.default.createDirectory(atPath: spool + "/" + folder, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        #expect(watcher.recordsMadeCount == 4, "the spool, shoes, boot and sandal")
+        for mode: mode_t in [0o750, 0o755, 0o750, 0o755] {
+            #expect(chmod(spool + "/shoes", mode) == 0)
+            usleep(100_000)
+        }
+        #expect(log.wait { _ in log.all.filter { $0 == .changed(dataset: "shoes") }.count >= 4 })
+        usleep(500_000)
+        #expect(watcher.recordsMadeCount == 4)
+        #expect(watcher.watchRecordCount() == 4)
+        let before = log.all.count
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/clog", withIntermediateDirectories: false)
+        usleep(300_000)
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/clog/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(before).filter { $0 == .changed(dataset: "shoes") }.count >= 2 })
+        #expect(watcher.recordsMadeCount == 5, "a new folder has its record")
+    }
+
     /// libinotifytools keeps its record of a deleted folder's watch for good (it frees one only
     /// when it removes the watch itself): a daemon that sees datasets come and go grew without
     /// end. The watches are renewed once the dead records outnumber the live ones and a limit
