@@ -163,29 +163,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// Watches `path` and the folders under it (`TreeWatch`); returns an error naming the
     /// folder and the fix when one fails.
     private func watch(_ path: String) -> Error? {
-        let tree = TreeWatch(addWatch: { [self] path, flags in
-            // A folder walked again (its permissions changed, or after lost events) is watched
-            // already, and libinotifytools would make a second record of its watch that it never
-            // frees (its tree keeps the first): a few hundred bytes a folder at each `chmod -R`.
-            // The kernel says so first (IN_MASK_CREATE: EEXIST for a watched folder).
-            var added: Int32 = -1
-            if let fd = inotifyDescriptor {
-                added = inotify_add_watch(fd, path, UInt32(bitPattern: Self.events | flags) | Self.onlyCreate)
-                if added < 0 {
-                    let code = errno
-                    if code == EEXIST { return 0 }
-                    if code != EINVAL { return code }  // EINVAL: a kernel before 4.18, without the flag
-                }
-            }
-            guard inotifytools_watch_file(path, Self.events | flags) == 0 else {
-                recordsMade.add(1, ordering: .relaxed)
-                return 0
-            }
-            // No kernel watch without its record: its events would read as an unknown watch's.
-            if added >= 0, let fd = inotifyDescriptor { inotify_rm_watch(fd, added) }
-            let code = inotifytools_error()
-            return code != 0 ? code : EIO  // a watch number the library refused leaves no errno
-        }, afterListing: afterListing)
+        let tree = TreeWatch(addWatch: addWatch(_:flags:), afterListing: afterListing)
         guard let failure = tree.watch(path) else { return nil }
         if failure.code == ENOSPC {
             return Error(description: "\(failure.path): inotify watch limit reached; raise fs.inotify.max_user_watches "
@@ -194,6 +172,32 @@ public final class SpoolWatcher: @unchecked Sendable {
         }
         return Error(description: "\(failure.path): failed to watch: \(String(cString: strerror(failure.code)))",
                      folderWent: failure.path == path && (failure.code == ENOENT || failure.code == ENOTDIR))
+    }
+
+    /// Adds one folder's watch and libinotifytools' record of it (`TreeWatch.addWatch`);
+    /// 0, or the errno of the failure.
+    private func addWatch(_ path: UnsafePointer<CChar>, flags: Int32) -> Int32 {
+        // A folder walked again (its permissions changed, or after lost events) is watched
+        // already, and libinotifytools would make a second record of its watch that it never
+        // frees (its tree keeps the first): a few hundred bytes a folder at each `chmod -R`.
+        // The kernel says so first (IN_MASK_CREATE: EEXIST for a watched folder).
+        var added: Int32 = -1
+        if let fd = inotifyDescriptor {
+            added = inotify_add_watch(fd, path, UInt32(bitPattern: Self.events | flags) | Self.onlyCreate)
+            if added < 0 {
+                let code = errno
+                if code == EEXIST { return 0 }
+                if code != EINVAL { return code }  // EINVAL: a kernel before 4.18, without the flag
+            }
+        }
+        guard inotifytools_watch_file(path, Self.events | flags) == 0 else {
+            recordsMade.add(1, ordering: .relaxed)
+            return 0
+        }
+        // No kernel watch without its record: its events would read as an unknown watch's.
+        if added >= 0, let fd = inotifyDescriptor { inotify_rm_watch(fd, added) }
+        let code = inotifytools_error()
+        return code != 0 ? code : EIO  // a watch number the library refused leaves no errno
     }
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
