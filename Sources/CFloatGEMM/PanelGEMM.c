@@ -70,9 +70,30 @@ bool synthd_panel_available(synthd_panel_kernel kernel) {
 
 enum { ROWS2 = 6 };
 
+/// What a micro-tile fetches for the ones after it while it runs. In training the products'
+/// operands were just written by the Winograd transforms (megabytes a pass), so they come from
+/// L3 or memory, and a micro-tile that read them itself waited: on a Zen 2 (2026-12-06), with
+/// 100 products' operands cycled as a pass does, the kernel ran at 59-81 GFLOP/s where warm
+/// operands give 98-103, and with these fetches at 75-86.
+typedef struct {
+    const float *rows;   // the next micro-tile's rows of a (NULL: none, or they are warm)
+    const float *panel, *panelEnd;   // this micro-tile's share of the next panel of b
+} avx2_prefetch;
+
+/// One depth of a micro-tile: its rows of a at depth i times the panel's row i, into the sums.
+__attribute__((target("avx2,fma"), always_inline)) static inline void depth_avx2(
+    int rows, const float *a, int rs, int ds, const float *panel, int i, __m256 sums[ROWS2][2]) {
+    __m256 low = _mm256_loadu_ps(panel + i * PANEL), high = _mm256_loadu_ps(panel + i * PANEL + 8);
+    for (int r = 0; r < rows; r++) {
+        __m256 x = _mm256_broadcast_ss(a + (size_t)r * rs + (size_t)i * ds);
+        sums[r][0] = _mm256_fmadd_ps(x, low, sums[r][0]);
+        sums[r][1] = _mm256_fmadd_ps(x, high, sums[r][1]);
+    }
+}
+
 __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
     int rows, int k, const float *a, int rs, int ds, const float *panel, float *c, int ldc, int columns, const float *bias,
-    bool accumulate) {
+    bool accumulate, avx2_prefetch next) {
     __m256 sums[ROWS2][2];
     for (int r = 0; r < ROWS2; r++) sums[r][0] = sums[r][1] = _mm256_setzero_ps();
     if (accumulate) {   // c's sums so far: the chain goes on from them
@@ -83,14 +104,18 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
             sums[r][1] = _mm256_loadu_ps(held + 8);
         }
     }
-    for (int i = 0; i < k; i++) {
-        __m256 low = _mm256_loadu_ps(panel + i * PANEL), high = _mm256_loadu_ps(panel + i * PANEL + 8);
-        for (int r = 0; r < rows; r++) {
-            __m256 x = _mm256_broadcast_ss(a + (size_t)r * rs + (size_t)i * ds);
-            sums[r][0] = _mm256_fmadd_ps(x, low, sums[r][0]);
-            sums[r][1] = _mm256_fmadd_ps(x, high, sums[r][1]);
-        }
+    int i = 0;
+    for (; i + 16 <= k; i += 16) {   // 16 depths a round: as a's rows here each cross a cache line
+        // The same line of each of the next micro-tile's rows, and two lines of the next panel
+        // (prefetches never fault).
+        if (next.rows)
+            for (int r = 0; r < ROWS2; r++) _mm_prefetch((const char *)(next.rows + (size_t)r * rs + (size_t)(i + 16) * ds), _MM_HINT_T0);
+        _mm_prefetch((const char *)next.panel, _MM_HINT_T0);
+        _mm_prefetch((const char *)(next.panel + 16), _MM_HINT_T0);
+        if (next.panel + 32 < next.panelEnd) next.panel += 32;
+        for (int j = 0; j < 16; j++) depth_avx2(rows, a, rs, ds, panel, i + j, sums);
     }
+    for (; i < k; i++) depth_avx2(rows, a, rs, ds, panel, i, sums);
     if (bias) {   // after the sums, as c = a . b + bias in that order
         for (int r = 0; r < rows; r++) {
             __m256 value = _mm256_set1_ps(bias[r]);
@@ -122,17 +147,25 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void gemm_avx2(
         for (int p = 0; p * PANEL < n; p++) {
             const float *panel = packed + (size_t)p * PANEL * k;
             int columns = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
+            // The next panel is fetched in shares by this panel's micro-tiles; a's rows only while
+            // the first panel passes them (then the block is in L2) and where they lie as rows
+            // (a packed a is one stream, which the hardware's own prefetcher follows).
+            const float *nextPanel = (p + 1) * PANEL < n ? panel + (size_t)PANEL * k : panel;
+            size_t share = ((size_t)PANEL * k * ROWS2 + (end - start) - 1) / (end - start);
             for (int i = start; i < end; i += ROWS2) {
                 const float *rows = ts ? a + (size_t)(i / A_TILE) * A_TILE * ts + (size_t)(i % A_TILE) * rs : a + (size_t)i * rs;
+                const float *shareStart = nextPanel + (size_t)((i - start) / ROWS2) * share;
+                avx2_prefetch next = { p == 0 && !ts && i + 2 * ROWS2 <= end ? rows + (size_t)ROWS2 * rs : NULL,
+                                       shareStart, shareStart + share };
                 float *corner = column_start(out, p * PANEL) + (size_t)i * ldc;
                 const float *rowBias = bias ? bias + i : NULL;
                 switch (end - i < ROWS2 ? end - i : ROWS2) {   // constant row counts: sums stay in registers
-                case 6: tile_avx2(6, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
-                case 5: tile_avx2(5, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
-                case 4: tile_avx2(4, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
-                case 3: tile_avx2(3, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
-                case 2: tile_avx2(2, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
-                default: tile_avx2(1, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate); break;
+                case 6: tile_avx2(6, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate, next); break;
+                case 5: tile_avx2(5, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate, next); break;
+                case 4: tile_avx2(4, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate, next); break;
+                case 3: tile_avx2(3, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate, next); break;
+                case 2: tile_avx2(2, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate, next); break;
+                default: tile_avx2(1, k, rows, rs, ds, panel, corner, ldc, columns, rowBias, accumulate, next); break;
                 }
             }
         }
