@@ -491,8 +491,6 @@ import Glibc
         #expect(daemon.waitForExit(timeout: 15)?.status == 0, "\(daemon.log)")
     }
 
-    /// A dataset of 200,000 files: its scan runs off the main loop, so the watchdog keeps
-    /// being fed while it runs and SIGTERM still ends the daemon with status 0 within 10 s.
     /// A gzip'd tar of a folder of classes, made by tar(1) and copied into the spool of a
     /// running daemon, comes out as the dataset of its name: unpacked, trained, published, and
     /// shown by `synthd status`; the archive is left where it was.
@@ -534,6 +532,8 @@ import Glibc
         return FileManager.default.createFile(atPath: to, contents: data)
     }
 
+    /// A dataset of 200,000 files: its scan runs off the main loop, so the watchdog keeps
+    /// being fed while it runs and SIGTERM still ends the daemon with status 0 within 10 s.
     @Test func aHugeDatasetDoesNotStallTheMainLoop() throws {
         let layout = Layout(root: try temporaryFolder("huge"))
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
