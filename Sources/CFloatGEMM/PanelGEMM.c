@@ -109,7 +109,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
         // The same line of each of the next micro-tile's rows, and two lines of the next panel
         // (prefetches never fault).
         if (next.rows)
-            for (int r = 0; r < ROWS2; r++) _mm_prefetch((const char *)(next.rows + (size_t)r * rs + (size_t)(i + 16) * ds), _MM_HINT_T0);
+            for (int r = 0; r < ROWS2; r++) _mm_prefetch((const char *)(next.rows + (size_t)r * rs + (size_t)i * ds), _MM_HINT_T0);
         _mm_prefetch((const char *)next.panel, _MM_HINT_T0);
         _mm_prefetch((const char *)(next.panel + 16), _MM_HINT_T0);
         if (next.panel + 32 < next.panelEnd) next.panel += 32;
