@@ -74,7 +74,7 @@ enum { ROWS2 = 6 };
 /// operands were just written by the Winograd transforms (megabytes a pass), so they come from
 /// L3 or memory, and a micro-tile that read them itself waited: on a Zen 2 (2026-12-06), with
 /// 100 products' operands cycled as a pass does, the kernel ran at 59-81 GFLOP/s where warm
-/// operands give 98-103, and with these fetches at 75-86.
+/// operands give 98-103, and with these fetches at 75-89.
 typedef struct {
     const float *rows;   // the next micro-tile's rows of a (NULL: none, or they are warm)
     const float *panel, *panelEnd;   // this micro-tile's share of the next panel of b
