@@ -29,9 +29,10 @@ public final class SpoolWatcher: @unchecked Sendable {
     private var recordCountWanted = false, recordCountAnswer = 0
 
     // The watcher thread's own (libinotifytools' state with them):
-    /// libinotifytools' inotify descriptor, told apart from others when it was opened; nil if
-    /// it could not be.
-    private var inotifyDescriptor: Int32?
+    /// libinotifytools' inotify descriptor, told apart from others when it was opened.
+    private var inotifyDescriptor: Int32 = -1
+    /// Reads the events of `inotifyDescriptor` (libinotifytools only keeps the watches' records).
+    private let reader = InotifyEventReader()
     /// Whether libinotifytools' state is set up (`initialize`) and not yet ended (`release`).
     private var isInitialized = false
     /// A folder that left its place in the spool, waiting for the event that says where it went.
@@ -75,9 +76,8 @@ public final class SpoolWatcher: @unchecked Sendable {
         let ready = DispatchSemaphore(value: 0)
         let failure = FailureBox()
         let thread = Thread { [self] in
-            guard initialize() else {
-                failure.set(Error(description: "failed to start inotify: \(String(cString: strerror(inotifytools_error())))"
-                    + "; raise fs.inotify.max_user_instances if the limit is reached"))
+            if let reason = initialize() {
+                failure.set(Error(description: "failed to start inotify: \(reason)"))
                 ready.signal()
                 return
             }
@@ -146,18 +146,33 @@ public final class SpoolWatcher: @unchecked Sendable {
         recordCountWanted = false
     }
 
-    /// Starts libinotifytools and notes which inotify descriptor is its own; false when inotify
-    /// cannot start. Whatever the watcher knew of earlier watches is forgotten.
-    private func initialize() -> Bool {
-        let before = KernelWatches.inotifyDescriptors()
-        guard inotifytools_initialize() != 0 else { return false }
-        let opened = KernelWatches.inotifyDescriptors().subtracting(before)
-        inotifyDescriptor = opened.count == 1 ? opened.first : nil
+    /// Starts libinotifytools and notes which inotify descriptor is its own; the reason when
+    /// inotify cannot start. Whatever the watcher knew of earlier watches is forgotten.
+    private func initialize() -> String? {
+        // The library does not say which descriptor it opened: the one inotify instance more
+        // than before is it. Another thread that opened one at the same moment makes two; then
+        // the library starts again (a few times: the watcher reads events from that number).
+        var opened: Set<Int32> = []
+        for _ in 0..<5 {
+            let before = KernelWatches.inotifyDescriptors()
+            guard inotifytools_initialize() != 0 else {
+                return "\(String(cString: strerror(inotifytools_error()))); raise fs.inotify.max_user_instances if the limit is reached"
+            }
+            opened = KernelWatches.inotifyDescriptors().subtracting(before)
+            if opened.count == 1 { break }
+            inotifytools_cleanup()
+        }
+        guard opened.count == 1, let fd = opened.first else {
+            return "could not tell libinotifytools' inotify descriptor apart from others opened at the same time "
+                + "(\(opened.sorted())); another part of the process keeps opening inotify instances"
+        }
+        inotifyDescriptor = fd
+        reader.reset()
         isInitialized = true
         pendingMove = nil
         dropped = []
         staleRecords.reset()
-        return true
+        return nil
     }
 
     /// Watches `path` and the folders under it (`TreeWatch`); returns an error naming the
@@ -181,21 +196,18 @@ public final class SpoolWatcher: @unchecked Sendable {
         // already, and libinotifytools would make a second record of its watch that it never
         // frees (its tree keeps the first): a few hundred bytes a folder at each `chmod -R`.
         // The kernel says so first (IN_MASK_CREATE: EEXIST for a watched folder).
-        var added: Int32 = -1
-        if let fd = inotifyDescriptor {
-            added = inotify_add_watch(fd, path, UInt32(bitPattern: Self.events | flags) | Self.onlyCreate)
-            if added < 0 {
-                let code = errno
-                if code == EEXIST { return 0 }
-                if code != EINVAL { return code }  // EINVAL: a kernel before 4.18, without the flag
-            }
+        let added = inotify_add_watch(inotifyDescriptor, path, UInt32(bitPattern: Self.events | flags) | Self.onlyCreate)
+        if added < 0 {
+            let code = errno
+            if code == EEXIST { return 0 }
+            if code != EINVAL { return code }  // EINVAL: a kernel before 4.18, without the flag
         }
         guard inotifytools_watch_file(path, Self.events | flags) == 0 else {
             recordsMade.add(1, ordering: .relaxed)
             return 0
         }
         // No kernel watch without its record: its events would read as an unknown watch's.
-        if added >= 0, let fd = inotifyDescriptor { inotify_rm_watch(fd, added) }
+        if added >= 0 { inotify_rm_watch(inotifyDescriptor, added) }
         let code = inotifytools_error()
         return code != 0 ? code : EIO  // a watch number the library refused leaves no errno
     }
@@ -203,14 +215,16 @@ public final class SpoolWatcher: @unchecked Sendable {
     private func loop(_ handler: (SpoolEvent) -> Void) {
         while !isStopped {
             answerRecordCount()
-            if let fd = inotifyDescriptor, case let found = KernelWatches.descriptor(fd), found != .inotify {
-                lostDescriptor(fd, found == .closed ? "was closed" : "was closed and its number taken by another file", handler)
+            // 1 s bounds how long stop() takes.
+            let next: UnsafeMutablePointer<inotify_event>?
+            switch reader.next(from: inotifyDescriptor, timeoutMilliseconds: 1000) {
+            case .event(let event): next = event
+            case .timeout: next = nil
+            case .lost(let found):
+                lostDescriptor(found == .closed ? "was closed" : "was closed and its number taken by another file", handler)
                 continue
-            }
-            // Whole seconds only; 1 s bounds how long stop() takes.
-            let next = inotifytools_next_event(1)
-            if next == nil, case let code = inotifytools_error(), code != 0, code != EINTR {
-                lostDescriptor(inotifyDescriptor, "failed (\(String(cString: strerror(code))))", handler)
+            case .failed(let code):
+                lostDescriptor(code == EBADMSG ? "read bytes that are not inotify events" : "failed (\(String(cString: strerror(code))))", handler)
                 continue
             }
             // A folder moved within the spool reports IN_MOVED_FROM and, next, IN_MOVED_TO with
@@ -331,11 +345,10 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// nothing was watched sent no event.
     private func restart(_ handler: (SpoolEvent) -> Void, _ look: SpoolEvent) {
         release()
-        guard initialize() else {
+        if let reason = initialize() {
             // The descriptor is gone and cannot be had again: periodic scans keep the daemon
             // going without events.
-            handler(.watchLimit(reason: "failed to restart inotify: \(String(cString: strerror(inotifytools_error()))); "
-                + "the spool is scanned periodically instead"))
+            handler(.watchLimit(reason: "failed to restart inotify: \(reason); the spool is scanned periodically instead"))
             while !isStopped { sleep(1) }
             return
         }
@@ -345,16 +358,17 @@ public final class SpoolWatcher: @unchecked Sendable {
         handler(look)
     }
 
-    /// Ends libinotifytools' state. It reads events in batches and hands them out one at a
-    /// time; the rest of a batch outlives `inotifytools_cleanup` and came out of the next
-    /// instance under its watch numbers (a class folder deleted before a renewal read as a
-    /// dataset leaving the spool), so that rest is read and dropped first: whatever it said,
-    /// the look at everything after a renewal covers. A descriptor whose number another file
-    /// holds now is neither read (its bytes are not events) nor closed (they are not ours).
+    /// Ends libinotifytools' state, and drops the rest of the batch of events in hand: read
+    /// after the renewal, it named watch numbers that the next instance gives to other folders
+    /// (a class folder deleted before a renewal read as a dataset leaving the spool). Whatever
+    /// it said, the look at everything after a renewal covers. A descriptor whose number
+    /// another file holds now is not closed (that file is not ours).
     private func release() {
         guard isInitialized else { return }
         isInitialized = false
-        if let fd = inotifyDescriptor, KernelWatches.descriptor(fd) == .other {
+        reader.reset()
+        let fd = inotifyDescriptor
+        if KernelWatches.descriptor(fd) == .other {
             // Kept open across the cleanup's close (a file opened in between by another thread
             // would lose its number to dup2: a window of microseconds, against a certain loss).
             let kept = fcntl(fd, F_DUPFD_CLOEXEC, 0)
@@ -365,9 +379,6 @@ public final class SpoolWatcher: @unchecked Sendable {
             }
             return
         }
-        // `next_events(0, 1)`, not `next_event(0)`: the latter takes 0 as "wait for ever".
-        // Bounded, should events come faster than they are read.
-        for _ in 0..<1_000_000 { if inotifytools_next_events(0, 1) == nil { break } }
         inotifytools_cleanup()
     }
 
@@ -375,13 +386,12 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// closing a number twice) or failed: nothing would be heard again, where the watcher went
     /// on answering and heard nothing (seen once in CI, right after a renewal gave it a number
     /// just freed). Watches the spool afresh and asks for a look at everything.
-    private func lostDescriptor(_ fd: Int32?, _ what: String, _ handler: (SpoolEvent) -> Void) {
+    private func lostDescriptor(_ what: String, _ handler: (SpoolEvent) -> Void) {
         // One that fails again at once (a read error that lasts) is renewed once a second, not
         // in a busy loop of rescans.
         if let last = lastLostDescriptor, last.duration(to: .now) < .seconds(10) { sleep(1) }
         lastLostDescriptor = .now
-        let name = fd.map { "inotify descriptor \($0)" } ?? "inotify descriptor"
-        restart(handler, .rescan(reason: "the spool watcher's \(name) \(what); watching the spool afresh, and looking at "
+        restart(handler, .rescan(reason: "the spool watcher's inotify descriptor \(inotifyDescriptor) \(what); watching the spool afresh, and looking at "
             + "everything in case something changed meanwhile"))
     }
 
@@ -392,7 +402,7 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// every watch under `path`. Should the kernel's list of watches be unreadable, the spool is
     /// watched afresh instead, and false returned.
     private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) -> Bool {
-        guard let fd = inotifyDescriptor, let live = liveWatches(fd) else {
+        guard let live = liveWatches(inotifyDescriptor) else {
             restart(handler, .watchesRenewed(reason: "\(path) left the spool; its watches were let go of by watching the spool afresh"))
             return false
         }
