@@ -368,7 +368,18 @@ public final class SpoolWatcher: @unchecked Sendable {
         isInitialized = false
         reader.reset()
         let fd = inotifyDescriptor
-        if KernelWatches.descriptor(fd) == .other {
+        var found = KernelWatches.descriptor(fd)
+        if found == .closed {
+            // The cleanup closes the number: held here first (F_DUPFD takes the lowest free
+            // number from `fd` up, atomically), so that a file another thread opens meanwhile
+            // cannot be the one closed. Taken already: another file's, as below.
+            let placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            let held = placeholder >= 0 ? fcntl(placeholder, F_DUPFD_CLOEXEC, fd) : -1
+            if placeholder >= 0 { close(placeholder) }
+            if held >= 0, held != fd { close(held) }
+            if held != fd { found = .other }
+        }
+        if found == .other {
             // Kept open across the cleanup's close (a file opened in between by another thread
             // would lose its number to dup2: a window of microseconds, against a certain loss).
             let kept = fcntl(fd, F_DUPFD_CLOEXEC, 0)
