@@ -178,6 +178,10 @@ public struct StateFolder: Sendable {
     public var lossCurvePath: String { path + "/losses.png" }
     public var classesPath: String { path + "/classes.txt" }
     public var datasetReportPath: String { path + "/dataset.json" }
+    /// The rejected files the daemon's log has named (their reasons), written as soon as they
+    /// are named: `dataset.json` comes with the first checkpoint, and a run killed before it
+    /// named them all again after the restart.
+    public var namedRejectionsPath: String { path + "/rejections-named.json" }
     public var lockPath: String { path + "/.lock" }
     /// Held-out scores of the checkpoints (`CheckpointSelection`): step, kernel distance, its
     /// standard error.
@@ -280,7 +284,8 @@ public struct StateFolder: Sendable {
     /// Where `setModelAside` keeps the model it replaced.
     public var previousModelPath: String { path + "/previous-model" }
     /// Files that are the folder's, not its model's: they stay when the model is set aside.
-    static let notTheModels: Set<String> = ["daemon.json", "dataset.json", ".lock", "previous-model", ".previous-model.tmp"]
+    static let notTheModels: Set<String> = ["daemon.json", "dataset.json", "rejections-named.json", ".lock", "previous-model",
+                                            ".previous-model.tmp"]
 
     /// Moves the model (record, checkpoints, judge, pictures, scores) into `previous-model/`,
     /// replacing what an earlier replacement left there, so that the next training makes a
@@ -313,6 +318,21 @@ public struct StateFolder: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try writeFileAtomically(path: datasetReportPath, bytes: Array(encoder.encode(report)))
+    }
+
+    /// The reasons of the rejected files named in the log (`namedRejectionsPath`); empty when
+    /// none were, or when the record cannot be read (then they are named once more: a log line,
+    /// nothing lost).
+    public func readNamedRejections() -> Set<String> {
+        guard let data = FileManager.default.contents(atPath: namedRejectionsPath),
+              let reasons = try? JSONDecoder().decode([String].self, from: data) else { return [] }
+        return Set(reasons)
+    }
+
+    public func writeNamedRejections(_ reasons: Set<String>) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        try writeFileAtomically(path: namedRejectionsPath, bytes: Array(encoder.encode(reasons.sorted())))
     }
 
     /// What the last training found in the dataset, or nil when no training has written it

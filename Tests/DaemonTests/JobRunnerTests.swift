@@ -105,6 +105,15 @@ import Testing
                 "\(lines.all)")
         #expect(lines.all.contains("info 25 files rejected as before, for the same reasons (synthd status lists them)"), "\(lines.all)")
         #expect(try StateFolder(scheduler.store.folder("pets")).readDatasetReport()?.rejected.count == 26)
+
+        // A run killed before its first checkpoint leaves no dataset.json of what it named:
+        // the restart names nothing again.
+        lines.removeAll()
+        try FileManager.default.removeItem(atPath: StateFolder(scheduler.store.folder("pets")).datasetReportPath)
+        let restarted = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(restarted, shouldStop: { false }) else { Issue.record("the restart failed"); return }
+        #expect(lines.all.filter { $0.hasPrefix("warning rejected ") }.isEmpty, "\(lines.all)")
+        #expect(lines.all.contains("info 26 files rejected as before, for the same reasons (synthd status lists them)"), "\(lines.all)")
     }
 
     /// Without augmentation a round ends after `max_epochs` passes over the images, long before

@@ -166,7 +166,8 @@ public struct JobRunner: Sendable {
         // and another round.
         // Named once: each time slice and fine-tuning loads the dataset again, and its damaged
         // files were named again each time (one file four times in a soak of six minutes).
-        let rejectedBefore = Set(((try? state.readDatasetReport()) ?? nil)?.rejected.map(\.reason) ?? [])
+        let named = state.readNamedRejections()
+        let rejectedBefore = Set(((try? state.readDatasetReport()) ?? nil)?.rejected.map(\.reason) ?? []).union(named)
         let set = try loadClaimingMemory(name) {
             try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
                                     confinedTo: configuration.spool, memory: $0,
@@ -179,6 +180,16 @@ public struct JobRunner: Sendable {
         if rejected.unnamed > 0 { log.warning("rejected \(rejected.unnamed) more files (\(state.path)/dataset.json lists every one)") }
         if case let again = set.rejected.count - newlyRejected.count, again > 0 {
             log.info("\(again) file\(again == 1 ? "" : "s") rejected as before, for the same reason\(again == 1 ? "" : "s") (synthd status lists them)")
+        }
+        // Recorded at once (what is rejected now: a file fixed and broken again is named
+        // again): a run killed before its first checkpoint, which writes dataset.json, named
+        // them all again after the restart.
+        if case let now = Set(set.rejected.map(\.reason)), now != named {
+            do {
+                try state.writeNamedRejections(now)
+            } catch {
+                log.debug("\(state.namedRejectionsPath) not written (\(error)): a restart before the first checkpoint names the rejected files again")
+            }
         }
         for empty in set.emptyClasses { log.warning("class '\(empty)' has no images; skipped") }
         for advice in set.advice { log.warning("\(advice)") }
