@@ -14,6 +14,9 @@ struct KernelBenchmark: ParsableCommand {
     @Flag(help: "Only the reference model's convolution passes, by the panel kernel and by OpenBLAS alternately.")
     var convolutions = false
 
+    @Flag(help: "With --convolutions: the passes by Winograd (AVX2's training path), whose products (and weight gradients' blocks) take the panel kernel or OpenBLAS.")
+    var winograd = false
+
     @Option(help: "Threads of the convolution passes.") var threads = 1
 
     func run() throws {
@@ -64,12 +67,19 @@ struct KernelBenchmark: ParsableCommand {
     }
 
     /// Each convolution pass of the reference step (B = 64, `threads` threads), in a Float context with
-    /// the fastest panel kernel and in one with OpenBLAS, the two alternated pass by pass.
+    /// the fastest panel kernel and in one with OpenBLAS, the two alternated pass by pass; by the
+    /// columns path, or by Winograd where it applies (`winograd`).
     func timeConvolutions() {
-        guard PanelKernel.avx512.isAvailable else { return print("the columns path takes its panel kernel only with AVX-512") }
-        let kernel = PanelKernel.avx512
-        let panels = ComputeContext(threads: threads, products: .float32, winogradConvolutions: false, panelKernel: kernel)
-        let openBLAS = ComputeContext(threads: threads, products: .float32, winogradConvolutions: false, panelKernel: nil)
+        let kernel: PanelKernel
+        if winograd {
+            guard let fastest = PanelKernel.fastest else { return print("this CPU has no panel kernel") }
+            kernel = fastest
+        } else {
+            guard PanelKernel.avx512.isAvailable else { return print("the columns path takes its panel kernel only with AVX-512") }
+            kernel = .avx512
+        }
+        let panels = ComputeContext(threads: threads, products: .float32, winogradConvolutions: winograd, panelKernel: kernel)
+        let openBLAS = ComputeContext(threads: threads, products: .float32, winogradConvolutions: winograd, panelKernel: nil)
         var rng = RandomGenerator(seed: 3)
         func random(_ shape: [Int]) -> Tensor {
             let t = Tensor(zeros: shape)

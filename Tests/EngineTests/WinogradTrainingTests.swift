@@ -205,6 +205,18 @@ import Testing
         expectNear(winograd.run { up.forward(small).values }, columns.run { up.forward(small).values }, "transposed")
     }
 
+    /// The weight gradient's products go by blocks (`GradientBlock`) where their results
+    /// outnumber their operands: D's 128 -> 256 layer and G's 256 -> 128 at batch 64, not the
+    /// 64 <-> 128 layers at 16 x 16 (four tiles an image), nor a slice of 512 tiles of the test
+    /// above.
+    @Test func weightGradientBlocksWhereTheResultsOutweighTheOperands() {
+        typealias Block = WinogradStridedConvolution.GradientBlock
+        #expect(Block.pays(outChannels: 256, depth: 4 * 128, tiles: 64))
+        #expect(!Block.pays(outChannels: 128, depth: 4 * 64, tiles: 256))
+        #expect(!Block.pays(outChannels: 16, depth: 4 * 64, tiles: 512))
+        #expect(!Block.pays(outChannels: 256, depth: 4 * 16 + 16, tiles: 1), "columns in whole blocks of 64 only")
+    }
+
     /// A weight changed in place (Adam's step) is seen by the next pass, both transforms.
     @Test func seesWeightsChangedInPlace() {
         let s = Self.shapes[0]

@@ -144,6 +144,13 @@ public enum PanelKernel: Sendable, CaseIterable, CustomStringConvertible {
         synthd_panel_pack_a_maps(maps, Int32(channels), Int32(cells), Int32(images), 0, Int32((channels + tileRows - 1) / tileRows), tiles)
     }
 
+    /// The m x k left operand whose transpose lies at `a` (k x m, row stride `lda`) packed into
+    /// tiles of 12 rows, on the calling thread: a Winograd weight gradient's z^T.
+    public static func packTiles(transposed a: UnsafePointer<Float>, lda: Int, m: Int, k: Int,
+                                 into tiles: UnsafeMutablePointer<Float>) {
+        synthd_panel_pack_a(true, a, Int32(lda), Int32(m), Int32(k), 0, Int32((m + tileRows - 1) / tileRows), tiles)
+    }
+
     /// c (m x n, row stride ldc) = a (m x k, row stride lda) . b, with b packed by `pack`, on
     /// the calling thread. Only where `isAvailable`.
     public func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
