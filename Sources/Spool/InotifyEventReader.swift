@@ -30,9 +30,9 @@ final class InotifyEventReader {
         case failed(Int32)
     }
 
-    /// Room for at least 16 events with the longest names (`NAME_MAX`); the kernel hands out
-    /// only whole events.
-    static let capacity = 16 * (MemoryLayout<inotify_event>.size + Int(NAME_MAX) + 1)
+    /// 64 KiB, as libinotifytools read: a few thousand events a read when many files land at
+    /// once (and at least 200 with the longest names). The kernel hands out only whole events.
+    static let capacity = 1 << 16
     private let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     /// Bytes read into `buffer`, and where the next event starts.
     private var filled = 0, start = 0

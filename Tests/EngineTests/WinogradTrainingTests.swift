@@ -217,6 +217,60 @@ import Testing
         #expect(!Block.pays(outChannels: 256, depth: 4 * 16 + 16, tiles: 1), "columns in whole blocks of 64 only")
     }
 
+    /// The weight gradient reads the transforms that the pass before it left (`TransformedImages`:
+    /// D's forward's of x, G's input gradient's of dy) only where they are of its own images: a
+    /// backward of the transposed convolution after one that made only its input gradient, with
+    /// dy's values changed in place between, transforms dy afresh; the convolution's weight
+    /// gradient after another forward of the same tensor with other values (by bfloat16 columns,
+    /// which leaves no transforms) is of those values.
+    @Test func transformsLeftByAPassAreReadOnlyForTheirOwnImages() {
+        let s = Self.shapes[0]
+        let x = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 81)
+        let dy = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 83)
+        let other = randomTensor(dy.shape, seed: 85)
+        func upWeightGradient(_ context: ComputeContext, changingDy: Bool) -> [Float] {
+            let up = upsampler(s, seed: 87)
+            let gradient = Tensor(zeros: dy.shape)
+            gradient.copy(from: dy)
+            return context.run {
+                _ = up.forward(x)
+                up.backward(gradient, parameterGradients: false)
+                if changingDy { gradient.copy(from: other) }
+                up.zeroGradients()
+                up.backward(gradient, inputGradient: false)
+                return up.weight.grad.values
+            }
+        }
+        let up = upsampler(s, seed: 87)
+        let expected = columns.run { () -> [Float] in
+            _ = up.forward(x)
+            up.zeroGradients()
+            up.backward(other, inputGradient: false)
+            return up.weight.grad.values
+        }
+        expectNear(upWeightGradient(winograd, changingDy: true), expected, "transposed dW after dy changed")
+
+        let conv = convolution(s, seed: 89)
+        let first = randomTensor([s.batch, s.inChannels, s.height, s.width], seed: 91)
+        let second = randomTensor(first.shape, seed: 93)
+        let convDy = randomTensor([s.batch, s.outChannels, s.height / 2, s.width / 2], seed: 95)
+        let exact = columns.run { () -> [Float] in
+            _ = conv.forward(second)
+            conv.zeroGradients()
+            conv.backward(convDy, inputGradient: false)
+            return conv.weight.grad.values
+        }
+        let fast = winograd.run { () -> [Float] in
+            _ = conv.forward(first)
+            first.copy(from: second)  // the same tensor, other values
+            _ = conv.forward(first, bfloat16: true)
+            conv.zeroGradients()
+            conv.backward(convDy, inputGradient: false)
+            return conv.weight.grad.values
+        }
+        expectNear(fast, exact, "dW after a second forward")
+    }
+
     /// A weight changed in place (Adam's step) is seen by the next pass, both transforms.
     @Test func seesWeightsChangedInPlace() {
         let s = Self.shapes[0]

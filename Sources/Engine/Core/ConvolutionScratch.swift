@@ -11,6 +11,9 @@ final class ConvolutionScratch {
     private var tensors: [[Tensor]] = []
     /// Buffers that every thread of a pass shares (each writing its own rows).
     private var sharedTensors: [Tensor] = []
+    /// Whose Winograd-transformed images shared slot 0 holds, if a pass said so (see
+    /// `TransformedImages`); forgotten by the next `prepareShared`, whoever calls it.
+    var transformedImages: TransformedImages?
 
     /// Returns `pointers[part][slot]`, each at least `sizes[slot]` floats, allocating on the
     /// calling thread so that the parallel region that uses them only reads.
@@ -27,6 +30,7 @@ final class ConvolutionScratch {
 
     /// Returns `pointers[slot]`, each at least `sizes[slot]` floats, one set for all threads.
     func prepareShared(sizes: [Int]) -> UncheckedSendable<[UnsafeMutablePointer<Float>]> {
+        transformedImages = nil
         for (slot, size) in sizes.enumerated() {
             if sharedTensors.count <= slot { sharedTensors.append(Tensor(zeros: [size])) }
             if sharedTensors[slot].count < size { sharedTensors[slot] = Tensor(zeros: [size]) }
@@ -67,3 +71,19 @@ struct ScratchPointers: @unchecked Sendable {
     }
 }
 
+
+/// The images a Winograd pass of the 4/2/1 convolution transformed (B^T d B of every tile, the
+/// layout `WinogradStridedConvolution.transformImage` writes) and left in its scratch's shared
+/// slot 0: the weight gradient of the same images reads them instead of transforming them
+/// again (D's forward and its weight gradient read the same x; G's input gradient and its
+/// weight gradient the same dy). Only a pass of one slice leaves them (a later slice writes
+/// over an earlier one's), and any later use of the scratch forgets them.
+struct TransformedImages: @unchecked Sendable {
+    let images: UnsafePointer<Float>
+    let batch: Int, channels: Int, height: Int, width: Int
+
+    func describe(_ images: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int) -> Bool {
+        self.images == images && self.batch == batch && self.channels == channels && self.height == height
+            && self.width == width
+    }
+}

@@ -82,6 +82,10 @@ enum WinogradStridedConvolution {
                      outChannels: outChannels, height: height, width: width, weights: weights, bias: bias,
                      into: y + start * outputImage, scratch: scratch)
         }
+        if batch <= slice {
+            scratch.transformedImages = TransformedImages(images: x, batch: batch, channels: inChannels, height: height,
+                                                          width: width)
+        }
     }
 
     /// One image's transformed inputs: x (Cin, H, W) to (H, W, Cin) in `image`, gathered into

@@ -31,6 +31,9 @@ extension WinogradStridedConvolution {
             GradientBlock.pays(outChannels: outChannels, depth: depth, tiles: sliceTiles) ? $0 : nil
         }
         let blocks = GradientBlock.rowBlocks(outChannels: outChannels)
+        // x's transforms as the last pass left them (`TransformedImages`), where it was x's.
+        let transformed = batch <= slice && scratch.transformedImages?.describe(x, batch: batch, channels: inChannels,
+                                                                                 height: height, width: width) == true
         let shared = scratch.prepareShared(sizes: [
             products * sliceTiles * depth, products * sliceTiles * outChannels,
             kernel == nil ? products * outChannels * depth : products * PanelKernel.tilesCount(m: outChannels, k: sliceTiles),
@@ -46,9 +49,11 @@ extension WinogradStridedConvolution {
             let n = Swift.min(slice, batch - start), tiles = n * tilesPerImage
             Parallel.forParts(n) { part, images in
                 for i in images {
-                    transformImage(x + (start + i) * inputImage, inChannels: inChannels, height: height, width: width,
-                                   image: pointers[part, 0], phases: pointers[part, 1],
-                                   into: v + i * tilesPerImage * depth, productStride: tiles * depth)
+                    if !transformed {
+                        transformImage(x + (start + i) * inputImage, inChannels: inChannels, height: height, width: width,
+                                       image: pointers[part, 0], phases: pointers[part, 1],
+                                       into: v + i * tilesPerImage * depth, productStride: tiles * depth)
+                    }
                     transformGradientImage(dy + (start + i) * outputImage, outChannels: outChannels,
                                            height: outHeight, width: outWidth, channelsLast: pointers[part, 2],
                                            into: z + i * tilesPerImage * outChannels, productStride: tiles * outChannels)

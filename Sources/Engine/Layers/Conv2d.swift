@@ -60,6 +60,7 @@ public final class Conv2d: Module {
         let whole = geometry(x, images: batch)
         precondition(whole.gridHeight > 0 && whole.gridWidth > 0, "Conv2d: input \(x.shape) is smaller than the kernel")
         input = x
+        scratch.transformedImages = nil  // the Winograd pass below leaves x's, for the weight gradient
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.gridHeight, whole.gridWidth]); output = y
         if !bfloat16 && takesWinogradForward(x) {
             winogradForward(x, into: y)
@@ -192,15 +193,17 @@ public final class Conv2d: Module {
         let gridArea = whole.gridHeight * whole.gridWidth
         let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
         if let dx { inputGrad = dx }
-        // dx by Winograd where the context asks for it; the loop below then makes dW only.
+        // dW and db by Winograd where the context asks for it (the forward's shapes), first: it
+        // reads x's transforms as the forward left them (`TransformedImages`), which dx's pass
+        // would write over. The loop below then makes what is left.
+        let winogradParameters = parameterGradients && takesWinogradForward(x)
+        if winogradParameters { winogradParameterGradients(x, dy) }
+        let parameterGradients = parameterGradients && !winogradParameters
+        // dx likewise.
         let winogradInput = inputGradient && takesWinogradInputGradient(gridHeight: whole.gridHeight,
                                                                         gridWidth: whole.gridWidth)
         if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
         let inputGradient = inputGradient && !winogradInput
-        // dW and db likewise (the forward's shapes).
-        let winogradParameters = parameterGradients && takesWinogradForward(x)
-        if winogradParameters { winogradParameterGradients(x, dy) }
-        let parameterGradients = parameterGradients && !winogradParameters
         guard inputGradient || parameterGradients else { return dx }
         if parameterGradients { BLAS.recordFLOPs(m: outChannels, n: whole.patchSize, k: whole.columnCount) }
         if inputGradient { BLAS.recordFLOPs(m: whole.patchSize, n: whole.columnCount, k: outChannels) }

@@ -101,6 +101,7 @@ public final class ConvTranspose2d: Module {
         let whole = geometry(x, images: batch)
         precondition(whole.height > 0 && whole.width > 0, "ConvTranspose2d: output of \(x.shape) would be empty")
         input = x
+        scratch.transformedImages = nil  // only the backward's input gradient leaves transforms to read
         let y = Tensor.reuse(output, shape: [batch, outChannels, whole.height, whole.width]); output = y
         if algorithm.isWinograd, hasWinogradShape(height: x.shape[2], width: x.shape[3]) {
             winogradForward(x, into: y, bfloat16: algorithm.usesBFloat16)
@@ -310,7 +311,9 @@ public final class ConvTranspose2d: Module {
         let whole = geometry(x, images: batch)
         let dx = inputGradient ? Tensor.reuse(inputGrad, shape: x.shape) : nil
         if let dx { inputGrad = dx }
-        // dx by Winograd where the context asks for it; the loop below then makes dW only.
+        scratch.transformedImages = nil
+        // dx by Winograd where the context asks for it; the loop below then makes dW only. dx's
+        // pass transforms dy as dW's reads it, and leaves it for dW (`TransformedImages`).
         let winogradInput = inputGradient && takesWinogradGradients(height: x.shape[2], width: x.shape[3])
         if let dx, winogradInput { winogradInputGradient(dy, into: dx) }
         let inputGradient = inputGradient && !winogradInput
