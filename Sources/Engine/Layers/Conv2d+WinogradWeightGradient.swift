@@ -1,5 +1,3 @@
-import CFloatGEMM
-
 /// The weight gradient of the 4/2/1 convolution by F(4x4, 2x2) read backwards (and of the
 /// transposed convolution, its adjoint, with x and dy exchanged).
 extension WinogradStridedConvolution {
@@ -116,11 +114,11 @@ extension WinogradStridedConvolution {
                                   into dW: UnsafeMutablePointer<Float>) {
         let depth = 4 * inChannels
         let tilesSize = PanelKernel.tilesCount(m: outChannels, k: tiles), panelSize = PanelKernel.packedCount(k: tiles, n: depth)
+        PanelKernel.pack(v, matrices: products, k: tiles, n: depth, into: vPanels)
         Parallel.forRanges(products, minimumPerChunk: 1) { range in
             for xi in range {
                 PanelKernel.packTiles(transposed: z + xi * tiles * outChannels, lda: outChannels, m: outChannels, k: tiles,
                                       into: zTiles + xi * tilesSize)
-                synthd_panel_pack(v + xi * tiles * depth, Int32(depth), Int32(tiles), Int32(depth), vPanels + xi * panelSize)
             }
         }
         let (rows, columns) = (GradientBlock.rows, GradientBlock.columns), columnBlocks = depth / columns
