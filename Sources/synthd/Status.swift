@@ -20,7 +20,7 @@ struct Status: ParsableCommand {
     @Argument(help: "Datasets to show (default: every one, after a line that counts them by state).") var datasets: [String] = []
     @Option(help: "A state folder: the daemon's, a folder of state folders, or one dataset's.") var state: String?
     @Option(help: "Configuration file naming the state folder.") var config: String?
-    @Flag(help: "Print JSON instead of text.") var json = false
+    @Flag(help: "Print JSON instead of text: one object (on one machine: the daemon, why no job starts, the archives, the datasets; in a cluster: its nodes, queue and datasets).") var json = false
     @Flag(help: "List every archive dropped into the spool and what became of it (the status lists the latest five unpacked).")
     var archives = false
 
@@ -45,15 +45,16 @@ struct Status: ParsableCommand {
         // A daemon's state folder that no daemon holds: what it was doing is not under way.
         let presence = DaemonPresence.of(stateFolder: folder)
         if case .notRunning = presence { statuses = statuses.map { $0.withoutItsDaemon() } }
+        let spaceLine = presence.isNotRunning ? nil : SpaceHold.statusLine(stateFolder: folder)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(statuses), as: UTF8.self))
+            let machine = MachineStatus(stateFolder: folder, presence: presence, waitingForSpace: spaceLine,
+                                        archives: archiveRecords, datasets: statuses)
+            print(String(decoding: try machine.encoded(), as: UTF8.self))
         } else if statuses.isEmpty && archiveRecords.isEmpty {
             print("no datasets under \(folder)")
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
-            if !presence.isNotRunning, let line = SpaceHold.statusLine(stateFolder: folder) { print(line + "\n") }
+            if let spaceLine { print(spaceLine + "\n") }
             if !archiveRecords.isEmpty {
                 let lines = ArchiveRecords.summary(archiveRecords, spool: spool, daemonRuns: !presence.isNotRunning)
                 print("archives dropped into the spool:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")

@@ -92,7 +92,8 @@ import Glibc
         }
         try Self.checkInvariants(layout, "mixed", classes: ["circle", "square"])
         let status = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
-        let entries = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [[String: Any]])
+        let machine = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+        let entries = try #require(machine["datasets"] as? [[String: Any]])
         let rejected = (entries.first?["rejected"] as? [[String: String]] ?? []).reduce(into: [String: String]()) {
             $0[($1["path"]! as NSString).lastPathComponent] = $1["reason"]
         }

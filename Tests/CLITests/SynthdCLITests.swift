@@ -86,7 +86,9 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         for root in [state, stateRoot] {
             let status = try SynthdProcess.run(["status", "--state", root, "--json"])
             #expect(status.status == 0, "\(status.output)")
-            let entries = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as! [[String: Any]]
+            let machine = try #require(try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any])
+            let entries = try #require(machine["datasets"] as? [[String: Any]])
+            #expect((machine["daemon"] as? [String: Any])?["state"] as? String == "unknown", "a folder no synthd run has held")
             let mine = entries.first { $0["state_folder"] as? String == state || $0["stateFolder"] as? String == state }
             #expect(mine?["steps"] as? Int == steps + 2, "status of \(state) under \(root)")
             #expect(mine?["classes"] as? [String] == ["cat", "dog"])

@@ -27,6 +27,35 @@ import Testing
         #expect(DaemonPresence.of(stateFolder: root + "/missing") == .unknown)
     }
 
+    /// `status --json` on one machine is one object that says first what the text says first:
+    /// whether a daemon runs (and a killed one's pid), and why no job starts.
+    @Test func theMachinesJSONSaysWhetherItsDaemonRunsAndWhyNoJobStarts() throws {
+        func object(_ presence: DaemonPresence, space: String? = "no job starts: a full disk") throws -> [String: Any] {
+            let archive = ArchiveRecord(size: 10, modified: 1, state: .unpacked, dataset: "pets",
+                                        updatedAt: Date(timeIntervalSince1970: 1_800_000_000))
+            let machine = MachineStatus(stateFolder: root, presence: presence, waitingForSpace: space,
+                                        archives: ["pets.zip": archive], datasets: [])
+            return try #require(try JSONSerialization.jsonObject(with: Data(machine.encoded())) as? [String: Any])
+        }
+        func daemon(_ object: [String: Any]) -> [String: Any] { object["daemon"] as? [String: Any] ?? [:] }
+
+        let running = try object(.running)
+        #expect(daemon(running)["state"] as? String == "running" && daemon(running)["line"] == nil)
+        #expect(running["waitingForSpace"] as? String == "no job starts: a full disk")
+        #expect(running["stateFolder"] as? String == root && (running["datasets"] as? [Any])?.isEmpty == true)
+        let archive = (running["archives"] as? [String: [String: Any]])?["pets.zip"]
+        #expect(archive?["dataset"] as? String == "pets" && archive?["updatedAt"] as? String == "2027-01-15T08:00:00Z",
+                "times as ISO 8601, as archives.json writes them: \(String(describing: archive))")
+
+        let killed = try object(.notRunning(killedPID: 4242))
+        #expect(daemon(killed)["state"] as? String == "killed" && daemon(killed)["pid"] as? Int == 4242)
+        #expect((daemon(killed)["line"] as? String)?.hasPrefix("synthd run (pid 4242) is not running") == true)
+        #expect(killed["waitingForSpace"] == nil, "no daemon: nothing holds the jobs, as the text says")
+        let stopped = try object(.notRunning(killedPID: nil))
+        #expect(daemon(stopped)["state"] as? String == "stopped" && daemon(stopped)["pid"] == nil)
+        #expect(daemon(try object(.unknown, space: nil))["state"] as? String == "unknown")
+    }
+
     /// Without its daemon a job that was training shows as interrupted, ETA gone; others as they are.
     @Test func aJobUnderWayIsInterruptedWithoutItsDaemon() throws {
         var status = try JSONDecoder().decode(DatasetStatus.self, from: Data("""
