@@ -51,7 +51,9 @@ struct Status: ParsableCommand {
                                         archives: archiveRecords, datasets: statuses)
             print(String(decoding: try machine.encoded(), as: UTF8.self))
         } else if statuses.isEmpty && archiveRecords.isEmpty {
-            print("no datasets under \(folder)")
+            // A mistyped --state read like an idle daemon's folder: say which it is.
+            let missing = !FileManager.default.fileExists(atPath: folder)
+            print("no datasets under \(folder)" + (missing ? " (there is no such folder: synthd run makes it at its first start)" : ""))
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
             if let spaceLine { print(spaceLine + "\n") }

@@ -101,6 +101,13 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let unknown = try SynthdProcess.run(["status", "--state", stateRoot, "cats"])
         #expect(unknown.status == 1 && unknown.output.contains("no dataset 'cats' under \(stateRoot) (there are: pets)"), "\(unknown.output)")
         #expect(!unknown.output.contains("Usage:"), "a data error, not a usage one: \(unknown.output)")
+        // A mistyped folder is told from an idle daemon's empty one.
+        let typo = try SynthdProcess.run(["status", "--state", stateRoot + "-typo"])
+        #expect(typo.status == 0 && typo.output.contains("no datasets under \(stateRoot)-typo (there is no such folder"), "\(typo.output)")
+        let emptyState = try temporaryFolder("empty-state")
+        defer { try? FileManager.default.removeItem(atPath: emptyState) }
+        let empty = try SynthdProcess.run(["status", "--state", emptyState])
+        #expect(empty.output == "no datasets under \(emptyState)\n", "\(empty.output)")
 
         let out = try temporaryFolder("out")
         defer { try? FileManager.default.removeItem(atPath: out) }
