@@ -163,8 +163,10 @@ public final class Generator: Module {
     /// The images of the last `forward` (owned by the output layer).
     public var forwardOutputForTesting: Tensor { tanh.lastOutput! }
 
-    /// d loss / d images -> parameter gradients (accumulated).
-    public func backward(_ dImages: Tensor) {
+    /// d loss / d images -> parameter gradients (accumulated); returns d loss / d z, what a
+    /// search for the z of a given image descends on.
+    @discardableResult
+    public func backward(_ dImages: Tensor) -> Tensor {
         var dx = tanh.backward(dImages)
         for stage in (0..<configuration.stages).reversed() {
             dx = upsamplers[stage].backward(dx)!
@@ -172,6 +174,8 @@ public final class Generator: Module {
         }
         let batch = dx.shape[0]
         let dh = projection.backward(dx.reshaped([batch, projection.outFeatures]))!
-        embedding.backward(concat.backward(dh, leftFeatures: configuration.latentSize).right)
+        let (dz, dEmbedded) = concat.backward(dh, leftFeatures: configuration.latentSize)
+        embedding.backward(dEmbedded)
+        return dz
     }
 }
