@@ -25,8 +25,8 @@ import Testing
         #expect(generator.parameters.allSatisfy { $0.grad.values.allSatisfy { $0.isFinite } })
     }
 
-    /// The generator with class-conditional BatchNorm: gradients of the per-class tables and of
-    /// the input embedding against differences of L = sum(w * G(z, y)). ReLU makes L piecewise
+    /// The generator with class-conditional BatchNorm: gradients of the per-class tables, of
+    /// the input embedding and of the latents against differences of L = sum(w * G(z, y)). ReLU makes L piecewise
     /// smooth and a tiny model sits on a kink now and then, where backward gives one side's
     /// slope: each analytic value must match the central, the right or the left difference.
     @Test func classConditionalNormGradientsMatchFiniteDifferences() {
@@ -52,23 +52,26 @@ import Testing
         }
         generator.zeroGradients()
         _ = generator.forward(z, labels: labels)
-        generator.backward(w)
+        // A copy: the latents' gradient is the concatenation's buffer, which the next backward reuses.
+        let dz = Tensor(zeros: z.shape)
+        dz.copy(from: generator.backward(w))
         let center = loss(), eps: Float = 1e-3
         let checked = generator.classNorms.flatMap { [$0.scale, $0.shift] } + [generator.embedding.weight]
-        for parameter in checked {
+        // The latents too: what a search for the z of a given image descends on.
+        for (name, value, analytic) in checked.map({ ($0.name, $0.value, $0.grad) }) + [("z", z, dz)] {
             var worst: Double = 0, scale: Double = 1e-3
-            for index in stride(from: 0, to: parameter.value.count, by: max(1, parameter.value.count / 12)) {
-                let saved = parameter.value[index]
-                parameter.value[index] = saved + eps
+            for index in stride(from: 0, to: value.count, by: max(1, value.count / 12)) {
+                let saved = value[index]
+                value[index] = saved + eps
                 let right = (loss() - center) / Double(eps)
-                parameter.value[index] = saved - eps
+                value[index] = saved - eps
                 let left = (center - loss()) / Double(eps)
-                parameter.value[index] = saved
-                let analytic = Double(parameter.grad[index])
-                worst = max(worst, [(left + right) / 2, right, left].map { abs($0 - analytic) }.min()!)
-                scale = max(scale, abs(analytic))
+                value[index] = saved
+                let exact = Double(analytic[index])
+                worst = max(worst, [(left + right) / 2, right, left].map { abs($0 - exact) }.min()!)
+                scale = max(scale, abs(exact))
             }
-            #expect(worst / scale < 2e-2, "\(parameter.name): worst |numeric - analytic| \(worst) (scale \(scale))")
+            #expect(worst / scale < 2e-2, "\(name): worst |numeric - analytic| \(worst) (scale \(scale))")
         }
     }
 
