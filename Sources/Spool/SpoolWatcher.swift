@@ -426,25 +426,29 @@ public final class SpoolWatcher: @unchecked Sendable {
     }
 
     /// Renames libinotifytools' records of the watches under `old` (its folder's and its
-    /// subfolders', paths ending in "/") to `new`, one watch at a time. Its own
-    /// `inotifytools_replace_filename` (what inotifywait calls) re-sorts its tree of names while
-    /// it walks it, and skips records: of 20 renamed folders' 60 subfolders, 12 kept their old
-    /// names. Their events then went to the old dataset's name, and when the dataset left the
-    /// spool their watches were not let go of (a soak of three nodes ended with 34 watches for
-    /// 31 folders). Returns false where the kernel's list of watches cannot be read: then the
-    /// spool is watched afresh, which names everything anew.
+    /// subfolders', paths ending in "/") to `new`. Its `inotifytools_replace_filename` (what
+    /// inotifywait calls) re-sorts its tree of names while it walks it, and skips records:
+    /// with 50 datasets renamed, some class folders kept their old names, so their events went
+    /// to the old dataset's name and their watches outlived the dataset when it left the spool
+    /// (a soak of three nodes ended with 34 watches for 31 folders). Called again it renames
+    /// those it skipped, the others no longer matching (two calls at most, measured on 200
+    /// renamed datasets). Not `inotifytools_set_filename_by_wd`: it changes a name in place,
+    /// without moving the record in the tree sorted by name, so a later removal missed it and
+    /// freed a watch the tree still held (a soak's node died in `strcmp`). Returns false where
+    /// the kernel's list of watches cannot be read, or names are still old after 8 calls: then
+    /// the spool is watched afresh, which names everything anew.
     private func renameRecords(from old: String, to new: String, _ handler: (SpoolEvent) -> Void) -> Bool {
-        guard let live = liveWatches(inotifyDescriptor) else {
-            restart(handler, .watchesRenewed(reason: "\(old) was renamed \(new); its watches were named anew by watching the spool afresh"))
-            return false
+        if let live = liveWatches(inotifyDescriptor) {
+            func anyUnder(_ prefix: String) -> Bool {
+                live.contains { wd in inotifytools_filename_from_wd(wd).map { String(cString: $0).hasPrefix(prefix) } ?? false }
+            }
+            for _ in 0..<8 {
+                inotifytools_replace_filename(old, new)
+                if !anyUnder(old) { return true }
+            }
         }
-        for wd in live {
-            guard let name = inotifytools_filename_from_wd(wd) else { continue }
-            let current = String(cString: name)
-            guard current.hasPrefix(old) else { continue }
-            inotifytools_set_filename_by_wd(wd, new + current.dropFirst(old.count))
-        }
-        return true
+        restart(handler, .watchesRenewed(reason: "\(old) was renamed \(new); its watches were named anew by watching the spool afresh"))
+        return false
     }
 
     private static func isMovedTo(_ event: UnsafeMutablePointer<inotify_event>, cookie: UInt32) -> Bool {

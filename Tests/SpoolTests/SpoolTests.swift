@@ -202,6 +202,15 @@ final class EventLog: @unchecked Sendable {
         usleep(1_500_000)  // the last move is taken as one out of the spool after a second
         #expect(watcher.watchRecordCount() == 1, "the spool's own watch only")
         #expect(KernelWatches.watchDescriptors(of: mine.first!)?.count == 1, "the kernel's watches too")
+
+        // New datasets under the old names are watched and heard (records made and looked up
+        // by name after all those renames and removals).
+        let again = log.all.count
+        for d in 0..<datasets { try FileManager.default.createDirectory(atPath: "\(spool)/set\(d)/boot", withIntermediateDirectories: true) }
+        usleep(500_000)
+        for d in 0..<datasets { try Data([1]).write(to: URL(fileURLWithPath: "\(spool)/set\(d)/boot/1.png")) }
+        #expect(log.wait { _ in log.all.dropFirst(again).contains(.changed(dataset: "set\(datasets - 1)")) })
+        #expect(watcher.watchRecordCount() == 1 + 2 * datasets)
     }
 
     /// Folders whose names are not UTF-8 (a Latin-1 `caf\xE9` inside a class, or as a dataset):
