@@ -433,8 +433,8 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// (a soak of three nodes ended with 34 watches for 31 folders). Called again it renames
     /// those it skipped, the others no longer matching (two calls at most, measured on 200
     /// renamed datasets). Not `inotifytools_set_filename_by_wd`: it changes a name in place,
-    /// without moving the record in the tree sorted by name, so a later removal missed it and
-    /// freed a watch the tree still held (a soak's node died in `strcmp`). Returns false where
+    /// without moving the record in the tree sorted by name (while synthd used it, a soak's
+    /// node died in `strcmp`, which the library calls to compare names). Returns false where
     /// the kernel's list of watches cannot be read, or names are still old after 8 calls: then
     /// the spool is watched afresh, which names everything anew.
     private func renameRecords(from old: String, to new: String, _ handler: (SpoolEvent) -> Void) -> Bool {
