@@ -282,9 +282,9 @@ public final class SpoolWatcher: @unchecked Sendable {
                 if mask & Int32(IN_MOVED_TO) != 0, let from = pendingMove, from.cookie == event.pointee.cookie {
                     // Renamed inside the spool: its watches (and its subfolders') are kept by
                     // the kernel, but libinotifytools still names them by the old path; tell it
-                    // the new one, or its events go to the old name.
+                    // the new one, as inotifywait does, or its events go to the old name.
+                    inotifytools_replace_filename(from.path + "/", path + "/")
                     pendingMove = nil
-                    if !renameRecords(from: from.path + "/", to: path + "/", handler) { continue }
                 } else if let error = watch(path), !error.folderWent {
                     // A folder gone before its event was read (a tool's scratch folder) asks for
                     // nothing: its removal has its own event, where a rescan walks every dataset.
@@ -423,32 +423,6 @@ public final class SpoolWatcher: @unchecked Sendable {
             if inotifytools_remove_watch_by_wd(wd) != 0 { dropped.insert(wd) }
         }
         return true
-    }
-
-    /// Renames libinotifytools' records of the watches under `old` (its folder's and its
-    /// subfolders', paths ending in "/") to `new`. Its `inotifytools_replace_filename` (what
-    /// inotifywait calls) re-sorts its tree of names while it walks it, and skips records:
-    /// with 50 datasets renamed, some class folders kept their old names, so their events went
-    /// to the old dataset's name and their watches outlived the dataset when it left the spool
-    /// (a soak of three nodes ended with 34 watches for 31 folders). Called again it renames
-    /// those it skipped, the others no longer matching (two calls at most, measured on 200
-    /// renamed datasets). Not `inotifytools_set_filename_by_wd`: it changes a name in place,
-    /// without moving the record in the tree sorted by name (while synthd used it, a soak's
-    /// node died in `strcmp`, which the library calls to compare names). Returns false where
-    /// the kernel's list of watches cannot be read, or names are still old after 8 calls: then
-    /// the spool is watched afresh, which names everything anew.
-    private func renameRecords(from old: String, to new: String, _ handler: (SpoolEvent) -> Void) -> Bool {
-        if let live = liveWatches(inotifyDescriptor) {
-            func anyUnder(_ prefix: String) -> Bool {
-                live.contains { wd in inotifytools_filename_from_wd(wd).map { String(cString: $0).hasPrefix(prefix) } ?? false }
-            }
-            for _ in 0..<8 {
-                inotifytools_replace_filename(old, new)
-                if !anyUnder(old) { return true }
-            }
-        }
-        restart(handler, .watchesRenewed(reason: "\(old) was renamed \(new); its watches were named anew by watching the spool afresh"))
-        return false
     }
 
     private static func isMovedTo(_ event: UnsafeMutablePointer<inotify_event>, cookie: UInt32) -> Bool {
