@@ -65,8 +65,6 @@ let package = Package(
         .systemLibrary(name: "CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CBZip2", providers: [.apt(["libbz2-dev"])]),
-        .systemLibrary(name: "CInotifyTools",
-                       providers: [.apt(["libinotifytools0-dev"])]),
 
         // The one matrix kernel not from OpenBLAS: bfloat16 products for sampling (AVX512-BF16),
         // which Debian's OpenBLAS is built without (see Sources/Engine/Core/BFloat16GEMM.swift).
@@ -89,8 +87,8 @@ let package = Package(
         // Archives dropped into the spool (zip, tar, tar.gz) unpacked safely: their images only,
         // within limits, never outside their folder.
         .target(name: "Archives", dependencies: ["Imaging", "Engine", "CZlib", "CLZMA", "CZstd", "CBZip2"], swiftSettings: languageSettings),
-        // The spool watcher (libinotifytools on a thread of its own) and dataset settling.
-        .target(name: "Spool", dependencies: ["CInotifyTools", "CLinux"],
+        // The spool watcher (inotify on a thread of its own) and dataset settling.
+        .target(name: "Spool", dependencies: ["CLinux"],
                 swiftSettings: languageSettings),
         // The daemon: configuration, job queue and scheduling, output tree, the service loop.
         .target(name: "Daemon", dependencies: ["Spool", "Archives", "GAN", "Imaging", "Engine", "CUDA", "CLinux",

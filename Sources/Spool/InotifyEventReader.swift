@@ -1,4 +1,3 @@
-import CInotifyTools
 #if canImport(Glibc)
 import Glibc
 #endif

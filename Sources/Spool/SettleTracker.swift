@@ -35,7 +35,7 @@ public struct SettleTracker: Sendable {
         case .removed(let dataset):
             lastChange[dataset] = nil
             markedReady.remove(dataset)
-        case .rescan, .watchesRenewed, .watchLimit, .spoolMissing, .strayFile: break
+        case .rescan, .watchLimit, .spoolMissing, .strayFile: break
         }
     }
 

@@ -9,10 +9,6 @@ public enum SpoolEvent: Equatable, Sendable {
     /// Events may have been lost (queue overflow, a watch that could not be added): rescan
     /// everything. The reason says why, and what to do about it when something can be done.
     case rescan(reason: String)
-    /// The watcher started its watches afresh, a routine step (to free libinotifytools' records
-    /// of deleted folders, or to let go of a folder moved out of the spool): changes made
-    /// meanwhile sent no event, so rescan everything, but nothing went wrong.
-    case watchesRenewed(reason: String)
     /// Some folders could not be watched (the kernel's limit on inotify watches): rescan now,
     /// and keep scanning periodically, since changes there send no events.
     case watchLimit(reason: String)

@@ -1,17 +1,19 @@
-import CInotifyTools
 import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Watches a spool folder recursively with libinotifytools, on a thread of its own.
+/// Watches a spool folder recursively with inotify, on a thread of its own.
 ///
-/// libinotifytools keeps global state (one inotify descriptor, static buffers), so only this
-/// thread touches it, and only one watcher may exist per process. New folders are watched as
-/// they appear; files that land in them before the watch exists are covered because the
-/// folder's own creation already reports its dataset as changed, and a dataset is scanned
-/// only once it has settled.
+/// The watcher's inotify instance, its record of watches (`WatchTable`) and its reader of
+/// events (`InotifyEventReader`) are its thread's own. New folders are watched as they appear;
+/// files that land in them before the watch exists are covered because the folder's own
+/// creation already reports its dataset as changed, and a dataset is scanned only once it has
+/// settled.
+///
+/// Until stop 70 libinotifytools kept the watches' records, one set per process; its renaming
+/// skipped records and it never freed a deleted folder's (see `WatchTable`).
 public final class SpoolWatcher: @unchecked Sendable {
     public let spool: String
     /// What the watcher reacts to. IN_CLOSE_WRITE and IN_MOVED_TO count as arrivals; a file
@@ -25,28 +27,28 @@ public final class SpoolWatcher: @unchecked Sendable {
     private var stopped = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
-    /// A count of libinotifytools' records asked for (`watchRecordCount`), and the answer.
-    private var recordCountWanted = false, recordCountAnswer = 0
+    /// How many watches `watches` records, for other threads (`watchRecordCount`).
+    private let recordCount = Atomic<Int>(0)
 
-    // The watcher thread's own (libinotifytools' state with them):
-    /// libinotifytools' inotify descriptor, told apart from others when it was opened.
+    // The watcher thread's own:
+    /// The inotify instance (`initialize`).
     private var inotifyDescriptor: Int32 = -1
-    /// Reads the events of `inotifyDescriptor` (libinotifytools only keeps the watches' records).
+    /// Reads the events of `inotifyDescriptor`.
     private let reader = InotifyEventReader()
-    /// Whether libinotifytools' state is set up (`initialize`) and not yet ended (`release`).
+    /// The folder each watch stands for.
+    private var watches = WatchTable() {
+        didSet { recordCount.store(watches.count, ordering: .relaxed) }
+    }
+    /// Whether an inotify instance is open (`initialize`) and not yet let go of (`release`).
     private var isInitialized = false
     /// A folder that left its place in the spool, waiting for the event that says where it went.
-    private var pendingMove: (cookie: UInt32, path: String)?
+    private var pendingMove: (cookie: UInt32, path: [UInt8])?
     /// Watches let go of whose events may still be queued (until their `IN_IGNORED`).
     private var dropped: Set<Int32> = []
-    private var staleRecords: StaleWatchRecords
-    /// The kernel's live watches of an inotify descriptor (`KernelWatches`); tests replace it
-    /// (before `start`) to take the path where they cannot be read.
-    var liveWatches: (Int32) -> [Int32]? = KernelWatches.watchDescriptors(of:)
     /// Called on the watcher's thread with each folder the watches' walk has listed, before
     /// its subfolders are watched (`TreeWatch.afterListing`); tests set it before `start`.
     var afterListing: (String) -> Void = { _ in }
-    /// Watch records libinotifytools was asked to make (one per folder watched anew).
+    /// Watch records made (one per folder watched anew).
     private let recordsMade = Atomic<Int>(0)
     /// `recordsMade`, for tests.
     var recordsMadeCount: Int { recordsMade.load(ordering: .relaxed) }
@@ -63,11 +65,8 @@ public final class SpoolWatcher: @unchecked Sendable {
         var folderWent = false
     }
 
-    /// `staleRecordLimit`: how many records of deleted folders' watches libinotifytools may
-    /// keep at least before the watches are renewed (see `StaleWatchRecords`); tests lower it.
-    public init(spool: String, staleRecordLimit: Int = 4096) {
+    public init(spool: String) {
         self.spool = spool.hasSuffix("/") ? String(spool.dropLast()) : spool
-        staleRecords = StaleWatchRecords(limit: staleRecordLimit)
     }
 
     /// Starts watching; `handler` is called on the watcher's thread for every event.
@@ -122,56 +121,23 @@ public final class SpoolWatcher: @unchecked Sendable {
         return stopped
     }
 
-    /// How many watch records libinotifytools holds, of live watches and dead ones, as its
-    /// thread counts them (nil when it does not answer within 3 s). Tests read it: the records
-    /// of folders deleted or moved away must not pile up.
-    public func watchRecordCount() -> Int? {
-        stopFlag.lock()
-        recordCountWanted = true
-        stopFlag.unlock()
-        for _ in 0..<150 {
-            usleep(20_000)
-            stopFlag.lock()
-            defer { stopFlag.unlock() }
-            if !recordCountWanted { return recordCountAnswer }
-        }
-        return nil
-    }
+    /// How many watches the watcher records. Tests read it: the records of folders deleted or
+    /// moved away must not pile up.
+    public var watchRecordCount: Int { recordCount.load(ordering: .relaxed) }
 
-    private func answerRecordCount() {
-        stopFlag.lock()
-        defer { stopFlag.unlock() }
-        guard recordCountWanted else { return }
-        recordCountAnswer = Int(inotifytools_get_num_watches())
-        recordCountWanted = false
-    }
-
-    /// Starts libinotifytools and notes which inotify descriptor is its own; the reason when
-    /// inotify cannot start. Whatever the watcher knew of earlier watches is forgotten.
+    /// Opens an inotify instance; the reason when inotify cannot start. Whatever the watcher
+    /// knew of earlier watches is forgotten.
     private func initialize() -> String? {
-        // The library does not say which descriptor it opened: the one inotify instance more
-        // than before is it. Another thread that opened one at the same moment makes two; then
-        // the library starts again (a few times: the watcher reads events from that number).
-        var opened: Set<Int32> = []
-        for _ in 0..<5 {
-            let before = KernelWatches.inotifyDescriptors()
-            guard inotifytools_initialize() != 0 else {
-                return "\(String(cString: strerror(inotifytools_error()))); raise fs.inotify.max_user_instances if the limit is reached"
-            }
-            opened = KernelWatches.inotifyDescriptors().subtracting(before)
-            if opened.count == 1 { break }
-            inotifytools_cleanup()
-        }
-        guard opened.count == 1, let fd = opened.first else {
-            return "could not tell libinotifytools' inotify descriptor apart from others opened at the same time "
-                + "(\(opened.sorted())); another part of the process keeps opening inotify instances"
+        let fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard fd >= 0 else {
+            return "\(String(cString: strerror(errno))); raise fs.inotify.max_user_instances if the limit is reached"
         }
         inotifyDescriptor = fd
         reader.reset()
+        watches.removeAll()
         isInitialized = true
         pendingMove = nil
         dropped = []
-        staleRecords.reset()
         return nil
     }
 
@@ -189,32 +155,28 @@ public final class SpoolWatcher: @unchecked Sendable {
                      folderWent: failure.path == path && (failure.code == ENOENT || failure.code == ENOTDIR))
     }
 
-    /// Adds one folder's watch and libinotifytools' record of it (`TreeWatch.addWatch`);
-    /// 0, or the errno of the failure.
+    /// Adds one folder's watch and its record (`TreeWatch.addWatch`); 0, or the errno of the
+    /// failure.
     private func addWatch(_ path: UnsafePointer<CChar>, flags: Int32) -> Int32 {
         // A folder walked again (its permissions changed, or after lost events) is watched
-        // already, and libinotifytools would make a second record of its watch that it never
-        // frees (its tree keeps the first): a few hundred bytes a folder at each `chmod -R`.
-        // The kernel says so first (IN_MASK_CREATE: EEXIST for a watched folder).
-        let added = inotify_add_watch(inotifyDescriptor, path, UInt32(bitPattern: Self.events | flags) | Self.onlyCreate)
-        if added < 0 {
+        // already: the kernel says so (IN_MASK_CREATE: EEXIST), and its record stands.
+        let mask = UInt32(bitPattern: Self.events | flags)
+        var wd = inotify_add_watch(inotifyDescriptor, path, mask | Self.onlyCreate)
+        if wd < 0 {
             let code = errno
             if code == EEXIST { return 0 }
-            if code != EINVAL { return code }  // EINVAL: a kernel before 4.18, without the flag
+            guard code == EINVAL else { return code }
+            // A kernel before 4.18, without the flag: it hands a watched folder its watch again.
+            wd = inotify_add_watch(inotifyDescriptor, path, mask)
+            if wd < 0 { return errno }
         }
-        guard inotifytools_watch_file(path, Self.events | flags) == 0 else {
-            recordsMade.add(1, ordering: .relaxed)
-            return 0
-        }
-        // No kernel watch without its record: its events would read as an unknown watch's.
-        if added >= 0 { inotify_rm_watch(inotifyDescriptor, added) }
-        let code = inotifytools_error()
-        return code != 0 ? code : EIO  // a watch number the library refused leaves no errno
+        let bytes = UnsafeRawBufferPointer(start: path, count: strlen(path))
+        if watches.add(wd, path: Array(bytes)) { recordsMade.add(1, ordering: .relaxed) }
+        return 0
     }
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
         while !isStopped {
-            answerRecordCount()
             // 1 s bounds how long stop() takes.
             let next: UnsafeMutablePointer<inotify_event>?
             switch reader.next(from: inotifyDescriptor, timeoutMilliseconds: 1000) {
@@ -231,9 +193,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             // the same cookie. Any other event next, or none for a second: it left the spool.
             if let move = pendingMove, !(next.map { Self.isMovedTo($0, cookie: move.cookie) } ?? false) {
                 pendingMove = nil
-                // Watched afresh instead: the event in hand names a watch of the old instance,
-                // whose number may now be another folder's (the rescan covers it).
-                if !dropWatches(under: move.path, handler) { continue }
+                dropWatches(under: move.path)
             }
             guard let event = next else { continue }
             let mask = Int32(bitPattern: event.pointee.mask)
@@ -249,23 +209,20 @@ public final class SpoolWatcher: @unchecked Sendable {
                 if let error, error.isWatchLimit { handler(.watchLimit(reason: error.description)) }
                 continue
             }
-            // libinotifytools 3.22 names an unknown watch "" (older versions: NULL).
-            guard let folderName = inotifytools_filename_from_wd(event.pointee.wd), folderName.pointee != 0 else {
+            guard let folderPath = watches.path(of: event.pointee.wd) else {
                 if mask & Int32(IN_IGNORED) == 0 { handler(.rescan(reason: "event for an unknown watch")) }
                 continue
             }
             if mask & Int32(IN_IGNORED) != 0 {
                 // The kernel dropped the watch (its folder deleted, its file system unmounted),
-                // after events that said what changed. libinotifytools keeps its record.
-                if staleRecords.noteOne(records: { Int(inotifytools_get_num_watches()) }) {
-                    let dead = staleRecords.count
-                    restart(handler, .watchesRenewed(reason: "renewed the spool's watches, to free libinotifytools' records of \(dead) "
-                        + "deleted folders; looking at everything in case something changed meanwhile"))
-                }
+                // after events that said what changed.
+                watches.remove(event.pointee.wd)
                 continue
             }
-            let folder = String(cString: folderName)  // ends with "/"
-            let (name, nameIsUTF8) = Self.name(of: event)
+            let (nameBytes, nameIsUTF8) = Self.name(of: event)
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            let pathBytes = nameBytes.isEmpty ? folderPath : folderPath + [UInt8(ascii: "/")] + nameBytes
+            let folder = String(decoding: folderPath, as: UTF8.self) + "/"
             let path = folder + name
             if folder == spool + "/" && name.isEmpty && mask & Int32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
                 handler(.spoolMissing(reason: "\(spool): the spool folder was removed or moved away; nothing arrives until a "
@@ -274,18 +231,18 @@ public final class SpoolWatcher: @unchecked Sendable {
                 continue
             }
             let isFolder = mask & Int32(IN_ISDIR) != 0
-            if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { pendingMove = (event.pointee.cookie, path) }
-            // A name that is not UTF-8 reads as another name (U+FFFD for its bytes), which
-            // cannot be watched: the daemon reports the folder by its dataset's scan, or by
-            // the name alone at the top (see `SafeName`).
-            if isFolder && nameIsUTF8 && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
-                if mask & Int32(IN_MOVED_TO) != 0, let from = pendingMove, from.cookie == event.pointee.cookie {
-                    // Renamed inside the spool: its watches (and its subfolders') are kept by
-                    // the kernel, but libinotifytools still names them by the old path; tell it
-                    // the new one, as inotifywait does, or its events go to the old name.
-                    inotifytools_replace_filename(from.path + "/", path + "/")
-                    pendingMove = nil
-                } else if let error = watch(path), !error.folderWent {
+            if isFolder && mask & Int32(IN_MOVED_FROM) != 0 { pendingMove = (event.pointee.cookie, pathBytes) }
+            if isFolder && mask & Int32(IN_MOVED_TO) != 0, let from = pendingMove, from.cookie == event.pointee.cookie {
+                // Renamed inside the spool: the kernel's watches (its subfolders' too) follow
+                // the folder; their records take the new path, or their events would go to the
+                // old name.
+                watches.rename(from.path, to: pathBytes)
+                pendingMove = nil
+            } else if isFolder && nameIsUTF8 && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
+                // A name that is not UTF-8 reads as another name (U+FFFD for its bytes), which
+                // cannot be watched: the daemon reports the folder by its dataset's scan, or by
+                // the name alone at the top (see `SafeName`).
+                if let error = watch(path), !error.folderWent {
                     // A folder gone before its event was read (a tool's scratch folder) asks for
                     // nothing: its removal has its own event, where a rescan walks every dataset.
                     handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
@@ -358,39 +315,18 @@ public final class SpoolWatcher: @unchecked Sendable {
         handler(look)
     }
 
-    /// Ends libinotifytools' state, and drops the rest of the batch of events in hand: read
-    /// after the renewal, it named watch numbers that the next instance gives to other folders
-    /// (a class folder deleted before a renewal read as a dataset leaving the spool). Whatever
-    /// it said, the look at everything after a renewal covers. A descriptor whose number
-    /// another file holds now is not closed (that file is not ours).
+    /// Closes the inotify instance and forgets its watches, and drops the rest of the batch of
+    /// events in hand: read after a restart, it named watch numbers that the next instance
+    /// gives to other folders (a class folder deleted before a renewal read as a dataset
+    /// leaving the spool). Whatever it said, the look at everything after a restart covers. A
+    /// descriptor whose number another file holds now is not closed (that file is not ours).
     private func release() {
         guard isInitialized else { return }
         isInitialized = false
         reader.reset()
-        let fd = inotifyDescriptor
-        var found = KernelWatches.descriptor(fd)
-        if found == .closed {
-            // The cleanup closes the number: held here first (F_DUPFD takes the lowest free
-            // number from `fd` up, atomically), so that a file another thread opens meanwhile
-            // cannot be the one closed. Taken already: another file's, as below.
-            let placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            let held = placeholder >= 0 ? fcntl(placeholder, F_DUPFD_CLOEXEC, fd) : -1
-            if placeholder >= 0 { close(placeholder) }
-            if held >= 0, held != fd { close(held) }
-            if held != fd { found = .other }
-        }
-        if found == .other {
-            // Kept open across the cleanup's close (a file opened in between by another thread
-            // would lose its number to dup2: a window of microseconds, against a certain loss).
-            let kept = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-            inotifytools_cleanup()
-            if kept >= 0 {
-                dup2(kept, fd)
-                close(kept)
-            }
-            return
-        }
-        inotifytools_cleanup()
+        watches.removeAll()
+        if KernelWatches.descriptor(inotifyDescriptor) == .inotify { close(inotifyDescriptor) }
+        inotifyDescriptor = -1
     }
 
     /// The inotify descriptor was closed under the watcher (by another part of the process
@@ -406,23 +342,18 @@ public final class SpoolWatcher: @unchecked Sendable {
             + "everything in case something changed meanwhile"))
     }
 
-    /// A folder moved out of the spool keeps its watches (the kernel's follow the folder), and
-    /// libinotifytools its records, which name them by their old paths: a file written where
-    /// the folder went read as a change of the dataset it had left, or of one made since under
-    /// its name, and the watches counted against the user's limit until a restart. Lets go of
-    /// every watch under `path`. Should the kernel's list of watches be unreadable, the spool is
-    /// watched afresh instead, and false returned.
-    private func dropWatches(under path: String, _ handler: (SpoolEvent) -> Void) -> Bool {
-        guard let live = liveWatches(inotifyDescriptor) else {
-            restart(handler, .watchesRenewed(reason: "\(path) left the spool; its watches were let go of by watching the spool afresh"))
-            return false
+    /// A folder moved out of the spool keeps its watches (the kernel's follow the folder), whose
+    /// records name them by their old paths: a file written where the folder went read as a
+    /// change of the dataset it had left, or of one made since under its name, and the watches
+    /// counted against the user's limit until a restart. Lets go of every watch under `path`.
+    private func dropWatches(under path: [UInt8]) {
+        for wd in watches.watches(under: path) {
+            inotify_rm_watch(inotifyDescriptor, wd)
+            watches.remove(wd)
+            // Its IN_IGNORED is queued (by the removal, or by the kernel's own drop, where the
+            // watch went first): the events before it are passed over.
+            dropped.insert(wd)
         }
-        let prefix = path + "/"
-        for wd in live {
-            guard let name = inotifytools_filename_from_wd(wd), String(cString: name).hasPrefix(prefix) else { continue }
-            if inotifytools_remove_watch_by_wd(wd) != 0 { dropped.insert(wd) }
-        }
-        return true
     }
 
     private static func isMovedTo(_ event: UnsafeMutablePointer<inotify_event>, cookie: UInt32) -> Bool {
@@ -435,14 +366,14 @@ public final class SpoolWatcher: @unchecked Sendable {
             && target.st_mode & S_IFMT == S_IFDIR
     }
 
-    /// inotify_event.name is a flexible array member, which Swift does not import. The name,
-    /// with U+FFFD for bytes that are not UTF-8, and whether it was UTF-8.
-    private static func name(of event: UnsafeMutablePointer<inotify_event>) -> (String, isUTF8: Bool) {
-        guard event.pointee.len > 0 else { return ("", true) }
+    /// inotify_event.name is a flexible array member, which Swift does not import. The name's
+    /// bytes, and whether they are UTF-8.
+    private static func name(of event: UnsafeMutablePointer<inotify_event>) -> ([UInt8], isUTF8: Bool) {
+        guard event.pointee.len > 0 else { return ([], true) }
         let raw = UnsafeRawPointer(event) + MemoryLayout<inotify_event>.size
         let bytes = UnsafeBufferPointer(start: raw.assumingMemoryBound(to: UInt8.self), count: Int(event.pointee.len))
-        let name = bytes.prefix { $0 != 0 }
-        return (String(decoding: name, as: UTF8.self), String(validating: name, as: UTF8.self) != nil)
+        let name = Array(bytes.prefix { $0 != 0 })
+        return (name, String(validating: name, as: UTF8.self) != nil)
     }
 }
 

@@ -660,11 +660,6 @@ import Testing
         scheduler.handle(.rescan(reason: "the spool folder is there again"))
         #expect(scheduler.store.get("pets").phase == .removed)
         #expect(queued(scheduler) == ["train bags"])
-
-        // The watcher's routine renewal looks at the spool the same way.
-        try FileManager.default.removeItem(atPath: spool + "/bags")
-        scheduler.handle(.watchesRenewed(reason: "renewed the spool's watches"))
-        #expect(scheduler.store.get("bags").phase == .removed)
     }
 
     /// The three-deaths rule: the queue fails the job at load, and the scheduler quarantines

@@ -5,8 +5,8 @@ import Testing
 import Glibc
 #endif
 
-/// The reader works on descriptors of its own here (no libinotifytools state), so these run
-/// beside the other suites.
+/// The reader works on descriptors of its own here (no watcher's), so these run beside the
+/// other suites.
 @Suite struct InotifyEventReaderTests {
     /// An event as the kernel writes it: the header, then the name padded with NULs to a
     /// multiple of 16 bytes (`len` counts the padding).

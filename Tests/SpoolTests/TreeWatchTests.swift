@@ -5,8 +5,7 @@ import Testing
 import Glibc
 #endif
 
-/// The walk that watches a folder tree, on a real inotify instance of the test's own (not
-/// libinotifytools', whose state is the spool watcher's).
+/// The walk that watches a folder tree, on a real inotify instance of the test's own.
 @Suite struct TreeWatchTests {
     /// Watches made, in order, with their flags; `fail` answers for a path instead of inotify.
     final class Watches {
@@ -58,7 +57,7 @@ import Glibc
     }
 
     /// A folder deleted between its parent's listing and its own watch, as a class folder
-    /// deleted while the spool's watches are renewed: libinotifytools' walk gave up on the
+    /// deleted while the spool is walked: libinotifytools' recursive watch gave up on the
     /// parent (its dataset went unwatched for good); this one passes over it.
     @Test func aFolderThatGoesWhileItsParentIsWalkedIsPassedOver() throws {
         let root = try makeTree(["gone/inside", "shoes/boot", "shoes/old", "shoes/sandal", "bags/tote"])

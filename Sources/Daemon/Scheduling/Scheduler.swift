@@ -354,8 +354,8 @@ public final class Scheduler {
             if !needsPolling { logger.warning("\(reason)") }
             needsPolling = true
             noteAll(spoolDatasets())
-        case .rescan(let reason), .watchesRenewed(let reason):
-            if case .rescan = event { logger.warning("rescanning the spool: \(reason)") } else { logger.info("rescanning the spool: \(reason)") }
+        case .rescan(let reason):
+            logger.warning("rescanning the spool: \(reason)")
             let listed = listedSpool()
             forgetVanished(listed)
             noteAll(listed ?? [])

@@ -10,7 +10,7 @@ import Glibc
 
 /// `synthd run`: the long-running service.
 ///
-/// Threads: the spool watcher (libinotifytools) posts events; one worker thread per running
+/// Threads: the spool watcher (inotify) posts events; one worker thread per running
 /// job trains or generates; this loop, on the calling thread, owns the scheduler and polls
 /// five times a second: signals, events, settled datasets, finished jobs, new jobs, systemd
 /// notifications. Nothing blocks it for long, so SIGTERM is answered at once: workers stop

@@ -1,2 +1,0 @@
-#include <inotifytools/inotifytools.h>
-#include <inotifytools/inotify.h>
