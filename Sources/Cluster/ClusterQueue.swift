@@ -130,6 +130,13 @@ public final class ClusterQueue: JobStore {
         try database.query("SELECT count(*) FROM synthd_jobs WHERE state = 'queued'", "counting queued jobs").rows.first?.decode(Int.self) ?? 0
     }
 
+    public func holdsWork(dataset: String) throws -> Bool {
+        try database.query("""
+            SELECT EXISTS (SELECT 1 FROM synthd_jobs WHERE dataset = \(dataset)
+                           AND (state IN ('queued', 'running') OR lease_expires_at > now()))
+            """, "looking for the jobs of \(dataset)").rows.first?.decode(Bool.self) ?? true
+    }
+
     public func pending(dataset: String) throws -> [Job] {
         try database.query("""
             SELECT \(unescaped: Self.columns) FROM synthd_jobs WHERE dataset = \(dataset) AND state IN ('queued', 'running') ORDER BY position

@@ -143,6 +143,24 @@ import Testing
         #expect(try b.claim(stepAtStart: { _ in 0 })?.dataset == "pets")
     }
 
+    /// Whether a dataset's outputs may still be written: while a job is queued or running, and
+    /// while a cancelled one winds down under its lease; not once that lease is let go of.
+    @Test func aDatasetHoldsWorkUntilItsCancelledJobsLeaseIsLetGo() throws {
+        let server = try PrivatePostgres.migrated()
+        let a = ClusterQueue(database: server.connect(), node: "a")
+        let b = ClusterQueue(database: server.connect(), node: "b")
+        #expect(try !b.holdsWork(dataset: "pets"))
+        try a.enqueue(.generate, dataset: "pets")
+        #expect(try b.holdsWork(dataset: "pets"), "queued")
+        let running = try #require(try a.claim(stepAtStart: { _ in 0 }))
+        #expect(try b.holdsWork(dataset: "pets"), "running")
+        #expect(try b.cancel(dataset: "pets") == [running.id])
+        #expect(try b.holdsWork(dataset: "pets"), "cancelled, its node not yet stopped")
+        try a.release(running)
+        #expect(try !b.holdsWork(dataset: "pets"))
+        #expect(try !b.holdsWork(dataset: "bags"))
+    }
+
     @Test func aRunningJobRequeuedWhileTheSameWorkWaitsGivesWay() throws {
         let server = try PrivatePostgres.migrated()
         let queue = ClusterQueue(database: server.connect(), node: "a")

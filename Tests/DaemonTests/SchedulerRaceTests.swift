@@ -124,6 +124,7 @@ final class InterleavedJobStore: JobStore {
         }
         return queue.pending(dataset: dataset)
     }
+    func holdsWork(dataset: String) throws -> Bool { queue.holdsWork(dataset: dataset) }
     func snapshot() throws -> [Job] { queue.snapshot() }
     func enqueue(_ kind: Job.Kind, dataset: String, now: Date) throws -> Job { try queue.enqueue(kind, dataset: dataset, now: now) }
     func claim(now: Date, busy: Set<String>, stepAtStart: (String) -> Int) throws -> Job? {

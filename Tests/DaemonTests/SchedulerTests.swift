@@ -188,6 +188,42 @@ import Testing
         #expect(again.dataset == "pets" && !scheduler.isCancelled("pets"))
     }
 
+    /// A generation's `.partial` folder left by a node that stopped while it wrote it (a
+    /// cluster's nodes sweep no leftovers at start) is removed once its dataset has left the
+    /// spool and no job works on it, and only then: not while the dataset is in the spool (its
+    /// next publication prunes it), has a job, or has a worker here.
+    @Test func unpublishedGenerationsOfADatasetThatLeftAreSweptWhenNoJobWorksOnIt() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let generations = scheduler.configuration.output + "/" + OutputTree.generationsFolder
+        func partial(_ dataset: String) throws -> String {
+            let folder = generations + "/" + dataset + "/g1.partial/cat"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data([1]).write(to: URL(fileURLWithPath: folder + "/1.png"))
+            return generations + "/" + dataset + "/g1.partial"
+        }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        try drop("bags/tote/1.png", into: scheduler, root: root)
+        let petsPartial = try partial("pets"), bagsPartial = try partial("bags"), gonePartial = try partial("gone")
+        try FileManager.default.createDirectory(atPath: generations + "/gone/g0", withIntermediateDirectories: true)  // published
+
+        #expect(scheduler.sweepUnpublished(busy: []) == [OutputTree.generationsFolder + "/gone/g1.partial"])
+        #expect(!FileManager.default.fileExists(atPath: gonePartial))
+        #expect(FileManager.default.fileExists(atPath: generations + "/gone/g0"), "published generations stay")
+        #expect(FileManager.default.fileExists(atPath: petsPartial) && FileManager.default.fileExists(atPath: bagsPartial), "in the spool")
+
+        // Left the spool: with a job still queued, with a worker here, then with neither.
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
+        try FileManager.default.removeItem(atPath: root + "/spool/bags")
+        #expect(scheduler.sweepUnpublished(busy: []).isEmpty, "their training jobs are queued")
+        scheduler.handle(.removed(dataset: "pets"))
+        scheduler.handle(.removed(dataset: "bags"))
+        #expect(scheduler.sweepUnpublished(busy: ["pets"]) == [OutputTree.generationsFolder + "/bags/g1.partial"])
+        #expect(FileManager.default.fileExists(atPath: petsPartial), "its worker may still be writing it")
+        #expect(scheduler.sweepUnpublished(busy: []) == [OutputTree.generationsFolder + "/pets/g1.partial"])
+        #expect(scheduler.sweepUnpublished(busy: []).isEmpty)
+    }
+
     @Test func aFullDiskIsRetriedLaterAndABadDatasetWaitsForAChange() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

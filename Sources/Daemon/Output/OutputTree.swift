@@ -110,6 +110,23 @@ public struct OutputTree: Sendable {
         }
     }
 
+    /// The datasets whose generations folder holds an unpublished (`.partial`) generation.
+    public func datasetsWithUnpublished() -> [String] {
+        let top = root + "/" + Self.generationsFolder
+        return ((try? FileManager.default.contentsOfDirectory(atPath: top)) ?? []).filter { dataset in
+            ((try? FileManager.default.contentsOfDirectory(atPath: top + "/" + dataset)) ?? []).contains { $0.hasSuffix(".partial") }
+        }.sorted()
+    }
+
+    /// Removes the dataset's unpublished generations; returns the names removed. Only for a
+    /// dataset no one is generating (see `Scheduler.sweepUnpublished`).
+    public func removeUnpublished(_ dataset: String) -> [String] {
+        let folder = generationsPath(dataset)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { name in
+            name.hasSuffix(".partial") && (try? FileManager.default.removeItem(atPath: folder + "/" + name)) != nil
+        }.sorted()
+    }
+
     /// Files listed by the current generation's manifest.
     public func imagesPublished(_ dataset: String) -> Int {
         guard let text = try? String(contentsOfFile: linkPath(dataset) + "/" + ImageFolder.manifestName, encoding: .utf8) else { return 0 }

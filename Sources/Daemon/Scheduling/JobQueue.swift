@@ -180,6 +180,9 @@ public final class JobQueue: JobStore {
         jobs.filter { $0.dataset == dataset && [.queued, .running].contains($0.state) }
     }
 
+    /// One machine's queue: a cancelled job winding down is its caller's own worker (`busy`).
+    public func holdsWork(dataset: String) -> Bool { !pending(dataset: dataset).isEmpty }
+
     public func markRunning(_ id: Int, stepAtStart: Int? = nil) throws {
         try update(id) { $0.state = .running; $0.attempts += 1; $0.stepAtStart = stepAtStart }
     }

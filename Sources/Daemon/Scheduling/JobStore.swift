@@ -22,6 +22,9 @@ public protocol JobStore: AnyObject {
     func queuedCount() throws -> Int
     /// The dataset's jobs that are queued or running.
     func pending(dataset: String) throws -> [Job]
+    /// Whether a job of the dataset is queued or running, or, cancelled, may still be winding
+    /// down on a node that holds its lease: whether its output folders may still be written.
+    func holdsWork(dataset: String) throws -> Bool
     /// An interrupted job that had made progress: attempts start afresh, with the budget left.
     func resume(_ job: Job, remainingSeconds: Double?, budgetSeconds: Double?) throws
     func markDone(_ job: Job) throws

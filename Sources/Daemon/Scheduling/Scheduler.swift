@@ -112,6 +112,31 @@ public final class Scheduler {
         }
     }
 
+    /// Removes the unpublished generation folders of datasets that left the spool and that no
+    /// job works on (none queued or running, none winding down; `busy`: datasets with a worker
+    /// here). A cluster's node killed while generating leaves its `.partial` folder, and no node
+    /// sweeps leftovers at start (another's files may be in progress); where the dataset stays
+    /// in the spool its next publication prunes it, but one that left was never published
+    /// again (found by a three-node soak). Returns what was removed, as paths under the output.
+    @discardableResult
+    public func sweepUnpublished(busy: Set<String>) -> [String] {
+        var removed: [String] = []
+        for dataset in output.datasetsWithUnpublished() where !busy.contains(dataset) {
+            guard !entryExists(configuration.spool + "/" + dataset) else { continue }
+            do { if try queue.holdsWork(dataset: dataset) { continue } } catch {
+                logger.error("cannot read the job queue: \(error)")
+                return removed
+            }
+            let names = output.removeUnpublished(dataset)
+            if names.isEmpty { continue }
+            let message = "removed the unpublished generation \(names.joined(separator: ", ")) of a dataset that left the spool "
+                + "while it was generated (its node stopped)"
+            logger.notice("\(message)", metadata: ["dataset": "\(dataset)"])
+            removed += names.map { OutputTree.generationsFolder + "/" + dataset + "/" + $0 }
+        }
+        return removed
+    }
+
     /// The dataset's queued and running jobs; empty (and logged) when the store cannot say.
     func pending(_ name: String) -> [Job] {
         do { return try queue.pending(dataset: name) } catch {

@@ -171,7 +171,10 @@ public final class Service {
             if let membership, lastLeaseLook.secondsAgo >= max(1, scheduler.configuration.leaseSeconds / 3) {
                 // Jobs of nodes whose leases expired (while the database is away, the keeper
                 // retries it and says so once; asking here too would only repeat that).
-                if membership.databaseAnswers { scheduler.takeInterrupted() }
+                if membership.databaseAnswers {
+                    scheduler.takeInterrupted()
+                    scheduler.sweepUnpublished(busy: Set(running.values.map(\.dataset)))
+                }
                 lastLeaseLook = .now
                 for job in running.values where membership.stopReason(job) == .cancelled { scheduler.cancelledElsewhere(job.dataset) }
             }
