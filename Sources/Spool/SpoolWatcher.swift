@@ -238,7 +238,12 @@ public final class SpoolWatcher: @unchecked Sendable {
                 // old name.
                 watches.rename(from.path, to: pathBytes)
                 pendingMove = nil
-            } else if isFolder && nameIsUTF8 && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
+            }
+            if isFolder && nameIsUTF8 && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0 {
+                // A folder made, moved in or renamed is walked. A renamed one too: renamed while
+                // a walk was listing it (a staging folder renamed as soon as it was made), the
+                // walk's later watches failed under the old path and its subfolders went
+                // unwatched; this walk watches those and finds the rest watched already.
                 // A name that is not UTF-8 reads as another name (U+FFFD for its bytes), which
                 // cannot be watched: the daemon reports the folder by its dataset's scan, or by
                 // the name alone at the top (see `SafeName`).

@@ -190,6 +190,31 @@ final class EventLog: @unchecked Sendable {
         #expect(KernelWatches.watchDescriptors(of: mine.first!)?.count == 1 + 2 * datasets)
     }
 
+    /// A dataset renamed while the watcher's walk is listing it (a staging folder renamed as
+    /// soon as it is filled): the walk's watches of its subfolders fail under the old path.
+    /// The rename's own event walks the folder again under its new name, so its class folders
+    /// are watched; before, they went unheard until a rescan.
+    @Test func aFolderRenamedWhileItIsWalkedHasItsSubfoldersWatched() throws {
+        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        for name in ["boot", "heel"] {
+            try FileManager.default.createDirectory(atPath: spool + "/staging/" + name, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        watcher.afterListing = { folder in
+            if folder == spool + "/staging" { rename(spool + "/staging", spool + "/shoes") }
+        }
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        #expect(log.wait { $0 == .changed(dataset: "shoes") })
+        usleep(300_000)
+        #expect(watcher.watchRecordCount == 4, "the spool, shoes, boot and heel")
+        let before = log.all.count
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/heel/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "shoes")) }, "\(log.all)")
+    }
+
     /// Folders whose names are not UTF-8 (a Latin-1 `caf\xE9` inside a class, or as a dataset):
     /// their names read as others (U+FFFD for the bytes), which cannot be watched; that failure
     /// asked for a rescan of the whole spool at every such folder. Now nothing is asked: the
