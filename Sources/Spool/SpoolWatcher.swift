@@ -56,6 +56,11 @@ public final class SpoolWatcher: @unchecked Sendable {
     private static let onlyCreate: UInt32 = 0x1000_0000
     /// When the descriptor was last found closed or failing (`lostDescriptor`).
     private var lastLostDescriptor: ContinuousClock.Instant?
+    /// The folder the spool's watch is on, whether it was a mount point then, and when its
+    /// path was last checked against it (`checkSpool`).
+    private var watchedSpool: SpoolIdentity?
+    private var spoolWasMountPoint = false
+    private var lastSpoolCheck = ContinuousClock.now
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let description: String
@@ -80,6 +85,7 @@ public final class SpoolWatcher: @unchecked Sendable {
                 ready.signal()
                 return
             }
+            noteSpool()
             if let error = watch(spool) {
                 guard error.isWatchLimit else {
                     release()
@@ -177,6 +183,10 @@ public final class SpoolWatcher: @unchecked Sendable {
 
     private func loop(_ handler: (SpoolEvent) -> Void) {
         while !isStopped {
+            if lastSpoolCheck.duration(to: .now) >= .seconds(1) {
+                lastSpoolCheck = .now
+                if checkSpool(handler) { continue }
+            }
             // 1 s bounds how long stop() takes.
             let next: UnsafeMutablePointer<inotify_event>?
             switch reader.next(from: inotifyDescriptor, timeoutMilliseconds: 1000) {
@@ -224,6 +234,10 @@ public final class SpoolWatcher: @unchecked Sendable {
             let pathBytes = nameBytes.isEmpty ? folderPath : folderPath + [UInt8(ascii: "/")] + nameBytes
             let folder = String(decoding: folderPath, as: UTF8.self) + "/"
             let path = folder + name
+            if folder == spool + "/" && name.isEmpty && mask & Int32(IN_UNMOUNT) != 0 {
+                spoolUnmounted(handler)
+                continue
+            }
             if folder == spool + "/" && name.isEmpty && mask & Int32(IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
                 handler(.spoolMissing(reason: "\(spool): the spool folder was removed or moved away; nothing arrives until a "
                     + "folder is there again (looked for every second), then everything in it is looked at"))
@@ -293,13 +307,49 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// spool removed and made again (`rm -rf spool; mkdir spool`) was never watched again.
     private func awaitSpool(_ handler: (SpoolEvent) -> Void) {
         release()
+        while !isStopped && SpoolIdentity.of(spool) == nil { sleep(1) }
+        guard !isStopped else { return }
+        restart(handler, .rescan(reason: "\(spool): the spool folder is there again; looking at everything in it"))
+    }
+
+    /// Notes which folder the spool's path leads to, before it is watched.
+    private func noteSpool() {
+        watchedSpool = SpoolIdentity.of(spool)
+        spoolWasMountPoint = SpoolIdentity.isMountPoint(spool)
+        lastSpoolCheck = .now
+    }
+
+    /// Whether the spool's path still leads to the folder watched; if not, what became of it is
+    /// handled (true). A file system mounted over the spool sends no event; one unmounted under
+    /// it sends `IN_UNMOUNT`, which may still wait in the queue behind other events. A path
+    /// that leads nowhere is left to the events of its removal or unmounting.
+    private func checkSpool(_ handler: (SpoolEvent) -> Void) -> Bool {
+        guard let watched = watchedSpool, let now = SpoolIdentity.of(spool), now != watched else { return false }
+        if spoolWasMountPoint && !SpoolIdentity.isMountPoint(spool) {
+            spoolUnmounted(handler)
+        } else {
+            restart(handler, .rescan(reason: "\(spool): the spool's path leads to another folder now (a file system mounted on it, "
+                + "the folder replaced, or its link changed); watching it afresh and looking at everything in it"))
+        }
+        return true
+    }
+
+    /// The spool's file system was unmounted: its watches went with it. What is left at the path
+    /// (the folder it was mounted on, or nothing) is not the spool: its datasets stay as they
+    /// are (as for a spool removed) until a file system is mounted there again, or, for a spool
+    /// that was not a mount point itself (a folder of the file system unmounted), until its path
+    /// leads to a folder again; then it is watched afresh and looked at whole.
+    private func spoolUnmounted(_ handler: (SpoolEvent) -> Void) {
+        handler(.spoolMissing(reason: "\(spool): the spool's file system was unmounted; nothing arrives until it is mounted "
+            + "again (looked for every second), then everything in it is looked at"))
+        release()
+        let wasMountPoint = spoolWasMountPoint
         while !isStopped {
-            var status = stat()
-            if stat(spool, &status) == 0, status.st_mode & S_IFMT == S_IFDIR { break }
+            if SpoolIdentity.of(spool) != nil && (!wasMountPoint || SpoolIdentity.isMountPoint(spool)) { break }
             sleep(1)
         }
         guard !isStopped else { return }
-        restart(handler, .rescan(reason: "\(spool): the spool folder is there again; looking at everything in it"))
+        restart(handler, .rescan(reason: "\(spool): the spool's file system is mounted again; looking at everything in it"))
     }
 
     /// Drops every watch and record (if not dropped already), watches the spool afresh, then
@@ -314,6 +364,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             while !isStopped { sleep(1) }
             return
         }
+        noteSpool()
         if let error = watch(spool) {
             handler(error.isWatchLimit ? .watchLimit(reason: error.description) : .rescan(reason: error.description))
         }

@@ -279,6 +279,97 @@ final class EventLog: @unchecked Sendable {
         #expect(log.wait { _ in log.all.filter(missing).count == 3 })
     }
 
+    /// A spool that is a mount point (a share, a bind mount): unmounted, its watches are gone
+    /// with its file system, and the watcher went deaf for good, as it did when another file
+    /// system was mounted over the spool (that sends no event at all). Now an unmount is said
+    /// like a missing spool and waited out; a file system mounted there again, or over the
+    /// spool while it was watched, is watched afresh and looked at whole.
+    @Test(.enabled(if: TestMounts.isAllowed, "needs the right to bind-mount (root)"))
+    func aSpoolWhoseFileSystemIsUnmountedOrMountedOverIsWatchedAgain() throws {
+        let base = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        let spool = base + "/spool", share = base + "/share", other = base + "/other"
+        for folder in [spool, share + "/shoes/boot", other + "/bags/tote"] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        try #require(TestMounts.bind(share, on: spool))
+        defer {
+            while TestMounts.unmount(spool) {}
+            try? FileManager.default.removeItem(atPath: base)
+        }
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+        func heard(_ file: String, as dataset: String) throws -> Bool {
+            let count = log.all.count
+            try Data([1]).write(to: URL(fileURLWithPath: spool + "/" + file))
+            return log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: dataset)) }
+        }
+        func said(_ start: Int, _ text: String) -> Bool {
+            log.wait { _ in
+                log.all.dropFirst(start).contains {
+                    switch $0 {
+                    case .spoolMissing(let reason), .rescan(let reason): reason.contains(text)
+                    default: false
+                    }
+                }
+            }
+        }
+        #expect(try heard("shoes/boot/1.png", as: "shoes"))
+
+        var count = log.all.count
+        #expect(TestMounts.unmount(spool))
+        #expect(said(count, "file system was unmounted"), "\(log.all.dropFirst(count))")
+        // The empty folder underneath is not the spool: no rescan (which would take the
+        // datasets for gone) while nothing is mounted.
+        usleep(1_500_000)
+        #expect(!log.all.dropFirst(count).contains { if case .rescan = $0 { true } else { false } }, "\(log.all.dropFirst(count))")
+        count = log.all.count
+        #expect(TestMounts.bind(share, on: spool))
+        #expect(said(count, "file system is mounted again"), "\(log.all.dropFirst(count))")
+        usleep(300_000)
+        #expect(try heard("shoes/boot/2.png", as: "shoes"), "\(log.all.dropFirst(count))")
+
+        count = log.all.count
+        #expect(TestMounts.bind(other, on: spool))  // over the watched one
+        #expect(said(count, "leads to another folder"), "\(log.all.dropFirst(count))")
+        usleep(300_000)
+        #expect(try heard("bags/tote/1.png", as: "bags"), "\(log.all.dropFirst(count))")
+        #expect(watcher.watchRecordCount == 3, "the spool, bags and tote")
+    }
+
+    /// A spool inside a file system that is unmounted (`/mnt/disk/spool`, the disk unmounted):
+    /// the spool's path leads nowhere, and only the watches' `IN_UNMOUNT` says what happened
+    /// (a tmpfs here: a bind mount's file system outlives it, and sends none). Watched again
+    /// once a file system with the spool in it is mounted there.
+    @Test(.enabled(if: TestMounts.isAllowed, "needs the right to mount (root)"))
+    func aSpoolInsideAnUnmountedFileSystemIsWatchedWhenItIsBack() throws {
+        let base = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+        let disk = base + "/disk", spool = disk + "/spool"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        try #require(TestMounts.temporaryFileSystem(on: disk))
+        defer {
+            while TestMounts.unmount(disk) {}
+            try? FileManager.default.removeItem(atPath: base)
+        }
+        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        let log = EventLog()
+        let watcher = SpoolWatcher(spool: spool)
+        try watcher.start { log.append($0) }
+        defer { watcher.stop() }
+
+        #expect(TestMounts.unmount(disk))
+        #expect(log.wait { if case .spoolMissing(let reason) = $0 { reason.contains("file system was unmounted") } else { false } }, "\(log.all)")
+        #expect(TestMounts.temporaryFileSystem(on: disk))
+        try FileManager.default.createDirectory(atPath: spool + "/bags/tote", withIntermediateDirectories: true)
+        #expect(log.wait { if case .rescan(let reason) = $0 { reason.contains("mounted again") } else { false } }, "\(log.all)")
+        usleep(300_000)
+        let count = log.all.count
+        try Data([1]).write(to: URL(fileURLWithPath: spool + "/bags/tote/1.png"))
+        #expect(log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: "bags")) }, "\(log.all)")
+        #expect(watcher.watchRecordCount == 3, "the spool, bags and tote")
+    }
+
     /// A dataset, or a class folder, moved out of the spool (`mv spool/shoes ~/done/`): the
     /// kernel's watches follow the folder, and their records named them by their old paths,
     /// so that a file written where it went read as a change of `shoes`, also of a new `shoes`
