@@ -13,9 +13,6 @@ import Glibc
 /// window of microseconds, not a second), and checks each event's length against what was read, so bytes
 /// that are not events end the batch instead of the process. `poll`, unlike `select`, also
 /// takes descriptor numbers of 1024 and above.
-///
-/// libinotifytools keeps only its records of watches (paths by watch number); it does no
-/// bookkeeping when it reads, so reading here changes nothing it knows.
 final class InotifyEventReader {
     enum Read {
         /// The next event; valid until the next call of `next` or `reset`.

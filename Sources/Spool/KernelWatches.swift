@@ -3,12 +3,10 @@ import Foundation
 import Glibc
 #endif
 
-/// The kernel's side of this process's inotify watches, read from `/proc/self`.
-///
-/// libinotifytools keeps its own record of every watch (descriptor and path) but has no call
-/// that lists them, so a folder moved out of the spool, whose watches the kernel keeps, could
-/// not be let go of. The kernel lists each inotify instance's live watches in
-/// `/proc/self/fdinfo/<fd>` (one `inotify wd:<hex> ...` line each, stable since Linux 3.8).
+/// The kernel's side of this process's inotify instances and watches, read from `/proc/self`:
+/// whether a descriptor number is still the watcher's inotify instance (checked before each
+/// read), and, for tests to hold the watcher's records against, each instance's live watches
+/// (`/proc/self/fdinfo/<fd>`: one `inotify wd:<hex> ...` line each, stable since Linux 3.8).
 enum KernelWatches {
     /// The file descriptors of this process that are inotify instances.
     static func inotifyDescriptors() -> Set<Int32> {

@@ -41,8 +41,7 @@ struct TreeWatch {
     func watch(_ root: String) -> Failure? {
         let slash = CChar(UInt8(ascii: "/"))
         var rootPath = Array(root.utf8CString.dropLast())
-        // The root with its slash: followed if it is a link (a spool may be one), and named
-        // "…/" in libinotifytools' records, as events' folders are compared.
+        // The root with its slash: followed if it is a link (a spool may be one).
         if rootPath.last != slash { rootPath.append(slash) }
         if let code = Self.failure(addWatch, rootPath, flags: 0) { return Failure(path: root, code: code) }
         var pending = [Array(rootPath.dropLast())], firstOther: Failure?
@@ -51,8 +50,7 @@ struct TreeWatch {
             afterListing(Self.string(folder))
             for name in subfolders {
                 let path = folder + [slash] + name
-                // No slash (which would follow a link made in the folder's place meanwhile);
-                // libinotifytools adds it to its record of a folder.
+                // No slash (which would follow a link made in the folder's place meanwhile).
                 guard let code = Self.failure(addWatch, path, flags: Int32(IN_DONT_FOLLOW | IN_ONLYDIR)) else {
                     pending.append(path)
                     continue

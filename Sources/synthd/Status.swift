@@ -46,8 +46,9 @@ struct Status: ParsableCommand {
         let presence = DaemonPresence.of(stateFolder: folder)
         if case .notRunning = presence { statuses = statuses.map { $0.withoutItsDaemon() } }
         let spaceLine = presence.isNotRunning ? nil : SpaceHold.statusLine(stateFolder: folder)
+        let spoolLine = presence.isNotRunning ? nil : SpoolAbsence.statusLine(stateFolder: folder)
         if json {
-            let machine = MachineStatus(stateFolder: folder, presence: presence, waitingForSpace: spaceLine,
+            let machine = MachineStatus(stateFolder: folder, presence: presence, waitingForSpace: spaceLine, spoolMissing: spoolLine,
                                         archives: archiveRecords, datasets: statuses)
             print(String(decoding: try machine.encoded(), as: UTF8.self))
         } else if statuses.isEmpty && archiveRecords.isEmpty {
@@ -56,6 +57,7 @@ struct Status: ParsableCommand {
             print("no datasets under \(folder)" + (missing ? " (there is no such folder: synthd run makes it at its first start)" : ""))
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
+            if let spoolLine { print(spoolLine + "\n") }
             if let spaceLine { print(spaceLine + "\n") }
             if !archiveRecords.isEmpty {
                 let lines = ArchiveRecords.summary(archiveRecords, spool: spool, daemonRuns: !presence.isNotRunning)

@@ -306,6 +306,17 @@ import Glibc
         #expect(status.output.contains("\n  outputs: 18 images in \(layout.out)/shapes, from step-"), "\(status.output)")
         #expect(entries.first?["state"] as? String == "removed")
 
+        // 5. The spool moved away: status says why nothing arrives, until it is back.
+        #expect(rename(layout.spool, layout.spool + ".away") == 0)
+        func spoolLine() throws -> Bool { try SynthdProcess.run(["status", "--config", layout.config]).output.contains("nothing arrives since ") }
+        try Self.waitFor("the missing spool in status", timeout: 15, daemon: daemon) { (try? spoolLine()) == true }
+        let away = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
+        let awayMachine = try #require(try JSONSerialization.jsonObject(with: Data(away.output.utf8)) as? [String: Any])
+        #expect((awayMachine["spoolMissing"] as? String)?.contains("\(layout.spool): the spool folder was removed or moved away") == true,
+                "\(away.output.prefix(600))")
+        #expect(rename(layout.spool + ".away", layout.spool) == 0)
+        try Self.waitFor("the spool back in status", timeout: 15, daemon: daemon) { (try? spoolLine()) == false }
+
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit(timeout: 15)?.status == 0)
         let afterStop = try SynthdProcess.run(["status", "--config", layout.config])

@@ -34,6 +34,7 @@ import Testing
             let archive = ArchiveRecord(size: 10, modified: 1, state: .unpacked, dataset: "pets",
                                         updatedAt: Date(timeIntervalSince1970: 1_800_000_000))
             let machine = MachineStatus(stateFolder: root, presence: presence, waitingForSpace: space,
+                                        spoolMissing: space.map { _ in "nothing arrives: the spool was removed" },
                                         archives: ["pets.zip": archive], datasets: [])
             return try #require(try JSONSerialization.jsonObject(with: Data(machine.encoded())) as? [String: Any])
         }
@@ -42,6 +43,7 @@ import Testing
         let running = try object(.running)
         #expect(daemon(running)["state"] as? String == "running" && daemon(running)["line"] == nil)
         #expect(running["waitingForSpace"] as? String == "no job starts: a full disk")
+        #expect(running["spoolMissing"] as? String == "nothing arrives: the spool was removed")
         #expect(running["stateFolder"] as? String == root && (running["datasets"] as? [Any])?.isEmpty == true)
         let archive = (running["archives"] as? [String: [String: Any]])?["pets.zip"]
         #expect(archive?["dataset"] as? String == "pets" && archive?["updatedAt"] as? String == "2027-01-15T08:00:00Z",
@@ -51,6 +53,7 @@ import Testing
         #expect(daemon(killed)["state"] as? String == "killed" && daemon(killed)["pid"] as? Int == 4242)
         #expect((daemon(killed)["line"] as? String)?.hasPrefix("synthd run (pid 4242) is not running") == true)
         #expect(killed["waitingForSpace"] == nil, "no daemon: nothing holds the jobs, as the text says")
+        #expect(killed["spoolMissing"] == nil, "no daemon: nothing waits for the spool")
         let stopped = try object(.notRunning(killedPID: nil))
         #expect(daemon(stopped)["state"] as? String == "stopped" && daemon(stopped)["pid"] == nil)
         #expect(daemon(try object(.unknown, space: nil))["state"] as? String == "unknown")

@@ -224,6 +224,25 @@ import Testing
         #expect(scheduler.sweepUnpublished(busy: []).isEmpty)
     }
 
+    /// While the watcher says the spool is gone (or its file system unmounted), `synthd status`
+    /// says why nothing arrives; the rescan that says it is back clears that, as does the next
+    /// start (a killed daemon's record).
+    @Test func aMissingSpoolIsRecordedForStatusUntilItIsBack() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let state = scheduler.configuration.state
+        #expect(SpoolAbsence.statusLine(stateFolder: state) == nil)
+        scheduler.handle(.spoolMissing(reason: "/srv/spool: the spool's file system was unmounted"))
+        let line = try #require(SpoolAbsence.statusLine(stateFolder: state))
+        #expect(line.hasPrefix("nothing arrives since 20") && line.hasSuffix(": /srv/spool: the spool's file system was unmounted"), "\(line)")
+        scheduler.handle(.rescan(reason: "/srv/spool: the spool's file system is mounted again"))
+        #expect(SpoolAbsence.statusLine(stateFolder: state) == nil)
+
+        scheduler.handle(.spoolMissing(reason: "gone"))
+        _ = try restarted(scheduler)
+        #expect(SpoolAbsence.statusLine(stateFolder: state) == nil, "a new daemon's watcher says it afresh")
+    }
+
     @Test func aFullDiskIsRetriedLaterAndABadDatasetWaitsForAChange() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -47,6 +47,14 @@ public final class Scheduler {
             if configuration.isClustered { spaceHoldChanged(spaceHold) } else { SpaceHold.record(spaceHold, stateFolder: configuration.state) }
         }
     }
+    /// Set while the watcher says the spool is gone or unmounted (see `SpoolAbsence`), until
+    /// it is back. On one machine recorded for `synthd status`; a cluster's node logs it only.
+    var spoolAbsence: SpoolAbsence? {
+        didSet {
+            guard spoolAbsence != oldValue, !configuration.isClustered else { return }
+            SpoolAbsence.record(spoolAbsence, stateFolder: configuration.state)
+        }
+    }
     /// In a cluster: hears each change of the hold (the node's heartbeat carries it).
     public var spaceHoldChanged: (SpaceHold?) -> Void = { _ in }
 
@@ -91,7 +99,10 @@ public final class Scheduler {
         }
         output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         settle = SettleTracker(settle: configuration.settleSeconds)
-        if !configuration.isClustered { SpaceHold.record(nil, stateFolder: configuration.state) }  // a killed daemon's
+        if !configuration.isClustered {  // a killed daemon's
+            SpaceHold.record(nil, stateFolder: configuration.state)
+            SpoolAbsence.record(nil, stateFolder: configuration.state)
+        }
         takeInterrupted()
     }
 
@@ -381,6 +392,7 @@ public final class Scheduler {
             noteAll(spoolDatasets())
         case .rescan(let reason):
             logger.warning("rescanning the spool: \(reason)")
+            spoolAbsence = nil  // the watcher's word that the spool is back, if it was gone
             let listed = listedSpool()
             forgetVanished(listed)
             noteAll(listed ?? [])
@@ -390,6 +402,7 @@ public final class Scheduler {
             // Its datasets stay as they are until the folder is back (a rescan then lets go of
             // those not in it): an unmounted spool is not a spool emptied on purpose.
             logger.warning("\(reason)")
+            spoolAbsence = SpoolAbsence(reason: reason, since: Date())
         case .changed(let name), .ready(let name):
             settle.note(event, at: now)
             if store.get(name).phase == .removed || store.get(name).phase == .done {

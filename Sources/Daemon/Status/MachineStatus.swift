@@ -32,16 +32,20 @@ public struct MachineStatus: Encodable, Sendable {
     /// Why no job starts now (a job failed on a full disk), as the text says it; nil while
     /// jobs may start, and where no daemon runs.
     public var waitingForSpace: String?
+    /// Why nothing arrives (the spool folder gone, its file system unmounted), as the text
+    /// says it; nil while the spool is there, and where no daemon runs.
+    public var spoolMissing: String?
     /// Every archive dropped into the spool, by file name, as `archives.json` holds them
     /// (empty where datasets are named, as in the text).
     public var archives: [String: ArchiveRecord]
     public var datasets: [DatasetStatus]
 
-    public init(stateFolder: String, presence: DaemonPresence, waitingForSpace: String?,
+    public init(stateFolder: String, presence: DaemonPresence, waitingForSpace: String?, spoolMissing: String? = nil,
                 archives: [String: ArchiveRecord], datasets: [DatasetStatus]) {
         self.stateFolder = stateFolder
         self.daemon = DaemonLine(presence, stateFolder: stateFolder)
         self.waitingForSpace = presence.isNotRunning ? nil : waitingForSpace
+        self.spoolMissing = presence.isNotRunning ? nil : spoolMissing
         self.archives = archives
         self.datasets = datasets
     }

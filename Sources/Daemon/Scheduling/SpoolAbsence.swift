@@ -1,0 +1,41 @@
+import Engine
+import Foundation
+
+/// While the spool folder is gone (removed, moved away) or its file system unmounted, nothing
+/// arrives: the daemon keeps its datasets as they are and waits for the spool to be back.
+/// Only the log said so, and `synthd status` showed datasets idle as if nothing were amiss.
+/// On one machine the daemon now keeps the absence in its state folder
+/// (`spool-missing.json`), where `synthd status` reads it, until the spool is back.
+public struct SpoolAbsence: Equatable, Codable, Sendable {
+    /// The watcher's words: what became of the spool, and what the daemon waits for.
+    public let reason: String
+    public let since: Date
+
+    public init(reason: String, since: Date) {
+        self.reason = reason
+        self.since = since
+    }
+
+    static func path(stateFolder: String) -> String { stateFolder + "/spool-missing.json" }
+
+    /// What `synthd status` says first while the daemon of `stateFolder` waits for its spool;
+    /// nil while the spool is there (or the record is unreadable).
+    public static func statusLine(stateFolder: String) -> String? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let bytes = FileManager.default.contents(atPath: path(stateFolder: stateFolder)),
+              let absence = try? decoder.decode(SpoolAbsence.self, from: bytes) else { return nil }
+        return "nothing arrives since \(ISO8601DateFormatter().string(from: absence.since)): \(absence.reason)"
+    }
+
+    /// Records the absence for `synthd status` (nil: removes it). Best effort, as the log's
+    /// warning says it too.
+    static func record(_ absence: SpoolAbsence?, stateFolder: String) {
+        let path = path(stateFolder: stateFolder)
+        guard let absence else { unlink(path); return }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        guard let bytes = try? encoder.encode(absence) else { return }
+        try? writeFileAtomically(path: path, bytes: Array(bytes), durable: false)
+    }
+}
