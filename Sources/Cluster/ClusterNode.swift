@@ -41,6 +41,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     private var leases: [Int: Lease] = [:]
     private var draining = false
     private var spaceWaitedFor: String?
+    private var spoolMissingText: String?
     private var reachable = true
     private let stopping = Atomic<Bool>(false)
     private var keeper: Thread?
@@ -145,6 +146,10 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
         locked { spaceWaitedFor = text }  // sent with the next heartbeat
     }
 
+    public func spoolMissing(_ text: String?) {
+        locked { spoolMissingText = text }  // sent with the next heartbeat
+    }
+
     public func leave() {
         stopping.store(true, ordering: .relaxed)
         while keeper?.isFinished == false { usleep(20_000) }
@@ -170,7 +175,8 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     /// One round: the heartbeat (and whether to drain), then every lease this node holds.
     func keep() {
         do {
-            let drain = try registry.heartbeat(node, freeMemory: Self.freeMemory(), waitingForSpace: locked { spaceWaitedFor })
+            let (waiting, spool) = locked { (spaceWaitedFor, spoolMissingText) }
+            let drain = try registry.heartbeat(node, freeMemory: Self.freeMemory(), waitingForSpace: waiting, spoolMissing: spool)
             let wasReachable = locked { () -> Bool in
                 defer { reachable = true; if drain == true { draining = true } }
                 return reachable

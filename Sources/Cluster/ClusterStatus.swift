@@ -18,6 +18,8 @@ public struct ClusterStatus: Codable, Sendable {
         public var running: [String]
         /// Why it starts no job now: its jobs wait for space on a full disk.
         public var waitingForSpace: String? = nil
+        /// Why it hears nothing from the spool (its folder gone, its file system unmounted).
+        public var spoolMissing: String? = nil
     }
 
     public var database: String
@@ -53,7 +55,8 @@ public struct ClusterStatus: Codable, Sendable {
             nodes: nodes.map { node in
                 NodeLine(name: node.name, device: node.device, threads: node.threads, freeMemoryMiB: node.freeMemory.map { $0 >> 20 },
                          silentSeconds: node.silentSeconds, draining: node.draining, stopped: node.stoppedAt != nil,
-                         running: running[node.name] ?? [], waitingForSpace: node.stoppedAt == nil ? node.waitingForSpace : nil)
+                         running: running[node.name] ?? [], waitingForSpace: node.stoppedAt == nil ? node.waitingForSpace : nil,
+                         spoolMissing: node.stoppedAt == nil ? node.spoolMissing : nil)
             },
             queue: queue, datasets: datasets)
     }
@@ -69,6 +72,7 @@ public struct ClusterStatus: Codable, Sendable {
             if let free = node.freeMemoryMiB { text += ", \(free) MiB free" }
             text += ", \(heard)" + (node.draining ? ", draining" : "")
             text += node.running.isEmpty ? ", idle\n" : "\n" + node.running.map { "    running \($0)\n" }.joined()
+            if let spool = node.spoolMissing { text += "    \(spool)\n" }
             if let waiting = node.waitingForSpace { text += "    \(waiting)\n" }
         }
         text += queue.isEmpty ? "queue: empty\n" : "queue (\(queue.count) waiting): " + queue.prefix(20).joined(separator: ", ")

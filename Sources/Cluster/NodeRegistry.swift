@@ -23,6 +23,8 @@ public struct NodeRegistry {
         public var stoppedAt: Date?
         /// Why it starts no job now (a full disk: `SpaceHold.statusText`), as of its last heartbeat.
         public var waitingForSpace: String? = nil
+        /// Why it hears nothing from the spool (`SpoolAbsence.statusText`), as of its last heartbeat.
+        public var spoolMissing: String? = nil
     }
 
     /// A node starting (or restarting: it rejoins, no longer draining).
@@ -34,12 +36,12 @@ public struct NodeRegistry {
             """, "announcing node \(name)")
     }
 
-    /// The node is alive, and what its jobs wait for (nil: nothing). Returns whether it is asked
-    /// to drain (nil: it is not registered).
-    public func heartbeat(_ name: String, freeMemory: Int?, waitingForSpace: String? = nil) throws -> Bool? {
+    /// The node is alive, what its jobs wait for and why it hears nothing from the spool (nil:
+    /// nothing). Returns whether it is asked to drain (nil: it is not registered).
+    public func heartbeat(_ name: String, freeMemory: Int?, waitingForSpace: String? = nil, spoolMissing: String? = nil) throws -> Bool? {
         try database.query("""
             UPDATE synthd_nodes SET heartbeat_at = now(), free_memory = coalesce(\(freeMemory), free_memory),
-                waiting_for_space = \(waitingForSpace)
+                waiting_for_space = \(waitingForSpace), spool_missing = \(spoolMissing)
             WHERE name = \(name) RETURNING draining
             """, "the heartbeat of node \(name)").rows.first?.decode(Bool.self)
     }
@@ -59,13 +61,13 @@ public struct NodeRegistry {
     public func nodes() throws -> [Node] {
         try database.query("""
             SELECT name, device, threads, free_memory, started_at, extract(epoch FROM now() - heartbeat_at)::float8, draining, stopped_at,
-                waiting_for_space
+                waiting_for_space, spool_missing
             FROM synthd_nodes ORDER BY name
             """, "listing nodes").rows.map { row in
-            let (name, device, threads, free, started, silent, draining, stopped, waiting) =
-                try row.decode((String, String, Int, Int?, Date, Double, Bool, Date?, String?).self)
+            let (name, device, threads, free, started, silent, draining, stopped, waiting, spool) =
+                try row.decode((String, String, Int, Int?, Date, Double, Bool, Date?, String?, String?).self)
             return Node(name: name, device: device, threads: threads, freeMemory: free, startedAt: started,
-                        silentSeconds: silent, draining: draining, stoppedAt: stopped, waitingForSpace: waiting)
+                        silentSeconds: silent, draining: draining, stoppedAt: stopped, waitingForSpace: waiting, spoolMissing: spool)
         }
     }
 }

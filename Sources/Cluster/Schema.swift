@@ -85,6 +85,10 @@ public enum Schema {
         Migration(version: 3, summary: "what a node waits for before it starts jobs", statements: [
             "ALTER TABLE synthd_nodes ADD COLUMN waiting_for_space text",
         ]),
+        // A node whose spool is gone or unmounted (`SpoolAbsence`) says so with its heartbeat.
+        Migration(version: 4, summary: "why a node hears nothing from the spool", statements: [
+            "ALTER TABLE synthd_nodes ADD COLUMN spool_missing text",
+        ]),
     ]
 
     public static var latest: Int { migrations.last!.version }

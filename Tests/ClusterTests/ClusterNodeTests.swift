@@ -32,6 +32,30 @@ import Testing
         #expect(status.nodes.map(\.waitingForSpace) == [nil])
     }
 
+    /// A node that hears nothing from its spool (its share unmounted on that machine) says so
+    /// with its heartbeat, shown under the node until the spool is back.
+    @Test func aNodeWhoseSpoolIsMissingSaysSoInTheClustersStatus() throws {
+        let server = try PrivatePostgres.migrated()
+        let node = ClusterNode(address: server.address, node: "a", leaseSeconds: 30, device: "cpu", threads: 1,
+                               logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        try node.announce()
+        let state = NSTemporaryDirectory() + "synthd-cluster-state-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let absence = SpoolAbsence(reason: "/srv/spool: the spool's file system was unmounted", since: Date(timeIntervalSince1970: 2_000_000_000))
+        node.spoolMissing(absence.statusText)
+        node.keep()
+        let database = try server.connect()
+        var status = try ClusterStatus.read(database, state: state)
+        #expect(status.nodes.map(\.spoolMissing) == [absence.statusText])
+        #expect(status.summary(leaseSeconds: 30).contains(
+            ", idle\n    nothing arrives since 2033-05-18T03:33:20Z: /srv/spool: the spool's file system was unmounted\n"),
+                "\(status.summary(leaseSeconds: 30))")
+        node.spoolMissing(nil)
+        node.keep()
+        status = try ClusterStatus.read(database, state: state)
+        #expect(status.nodes.map(\.spoolMissing) == [nil])
+    }
+
     /// A lease let go of (`ended`) before the job's end is recorded is not renewed after it:
     /// renewed once the job was done, it read as lost to another node, an error line (seen in
     /// a soak of two nodes, where the daemon recorded the end first). A job that another node

@@ -48,13 +48,16 @@ public final class Scheduler {
         }
     }
     /// Set while the watcher says the spool is gone or unmounted (see `SpoolAbsence`), until
-    /// it is back. On one machine recorded for `synthd status`; a cluster's node logs it only.
+    /// it is back. On one machine recorded for `synthd status`; in a cluster handed to
+    /// `spoolAbsenceChanged` (the node's heartbeat carries it).
     var spoolAbsence: SpoolAbsence? {
         didSet {
-            guard spoolAbsence != oldValue, !configuration.isClustered else { return }
-            SpoolAbsence.record(spoolAbsence, stateFolder: configuration.state)
+            guard spoolAbsence != oldValue else { return }
+            if configuration.isClustered { spoolAbsenceChanged(spoolAbsence) } else { SpoolAbsence.record(spoolAbsence, stateFolder: configuration.state) }
         }
     }
+    /// In a cluster: hears each change of `spoolAbsence`.
+    public var spoolAbsenceChanged: (SpoolAbsence?) -> Void = { _ in }
     /// In a cluster: hears each change of the hold (the node's heartbeat carries it).
     public var spaceHoldChanged: (SpaceHold?) -> Void = { _ in }
 

@@ -5,7 +5,8 @@ import Foundation
 /// arrives: the daemon keeps its datasets as they are and waits for the spool to be back.
 /// Only the log said so, and `synthd status` showed datasets idle as if nothing were amiss.
 /// On one machine the daemon now keeps the absence in its state folder
-/// (`spool-missing.json`), where `synthd status` reads it, until the spool is back.
+/// (`spool-missing.json`), where `synthd status` reads it, until the spool is back; a
+/// cluster's node says it with its heartbeat, shown under the node.
 public struct SpoolAbsence: Equatable, Codable, Sendable {
     /// The watcher's words: what became of the spool, and what the daemon waits for.
     public let reason: String
@@ -25,7 +26,12 @@ public struct SpoolAbsence: Equatable, Codable, Sendable {
         decoder.dateDecodingStrategy = .iso8601
         guard let bytes = FileManager.default.contents(atPath: path(stateFolder: stateFolder)),
               let absence = try? decoder.decode(SpoolAbsence.self, from: bytes) else { return nil }
-        return "nothing arrives since \(ISO8601DateFormatter().string(from: absence.since)): \(absence.reason)"
+        return absence.statusText
+    }
+
+    /// What the absence means, for `synthd status` (a cluster's shows it under its node).
+    public var statusText: String {
+        "nothing arrives since \(ISO8601DateFormatter().string(from: since)): \(reason)"
     }
 
     /// Records the absence for `synthd status` (nil: removes it). Best effort, as the log's

@@ -36,6 +36,9 @@ public protocol ClusterMembership: AnyObject, Sendable {
     /// The node starts no job until space is freed (`SpaceHold.statusText`; nil: it does again),
     /// said with its heartbeats for `synthd status`.
     func waitingForSpace(_ text: String?)
+    /// The node hears nothing from its spool (`SpoolAbsence.statusText`; nil: it is back),
+    /// said with its heartbeats for `synthd status`.
+    func spoolMissing(_ text: String?)
     /// The node stops (its jobs are back in the queue).
     func leave()
 }

@@ -95,6 +95,7 @@ public final class Service {
         defer { scheduler.scanner.stop() }
         if let membership {
             scheduler.spaceHoldChanged = { membership.waitingForSpace($0?.statusText) }
+            scheduler.spoolAbsenceChanged = { membership.spoolMissing($0?.statusText) }
             scheduler.mayScan = { membership.mayScan($0) }
             scheduler.archives.mayUnpack = { membership.mayScan($0) }
         }
