@@ -105,7 +105,7 @@ import Glibc
         daemon.arguments = ["--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc=\(rootfs)/proc", "chroot", rootfs,
                             "/usr/local/bin/synthd", "run", "--config", "/tmp/run.toml"]
         let log = folder + "/daemon.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try daemon.run()
         let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }

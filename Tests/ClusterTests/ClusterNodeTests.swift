@@ -19,7 +19,7 @@ import Testing
         let hold = SpaceHold(folder: "/srv/synthd/out", freeBytesAtFailure: 0, until: Date(timeIntervalSince1970: 2_000_000_000))
         node.waitingForSpace(hold.statusText)
         node.keep()
-        let database = try server.connect()
+        let database = server.connect()
         var status = try ClusterStatus.read(database, state: state)
         #expect(status.nodes.map(\.waitingForSpace) == [hold.statusText])
         #expect(status.summary(leaseSeconds: 30).contains("  a: cpu, 1 threads, ")
@@ -44,7 +44,7 @@ import Testing
         let absence = SpoolAbsence(reason: "/srv/spool: the spool's file system was unmounted", since: Date(timeIntervalSince1970: 2_000_000_000))
         node.spoolMissing(absence.statusText)
         node.keep()
-        let database = try server.connect()
+        let database = server.connect()
         var status = try ClusterStatus.read(database, state: state)
         #expect(status.nodes.map(\.spoolMissing) == [absence.statusText])
         #expect(status.summary(leaseSeconds: 30).contains(
