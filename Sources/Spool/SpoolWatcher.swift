@@ -193,10 +193,11 @@ public final class SpoolWatcher: @unchecked Sendable {
             case .event(let event): next = event
             case .timeout: next = nil
             case .lost(let found):
-                lostDescriptor(found == .closed ? "was closed" : "was closed and its number taken by another file", handler)
+                lostDescriptor(found == .closed ? "was closed" : "was closed and its number taken by another file", isOurs: false, handler)
                 continue
             case .failed(let code):
-                lostDescriptor(code == EBADMSG ? "read bytes that are not inotify events" : "failed (\(String(cString: strerror(code))))", handler)
+                lostDescriptor(code == EBADMSG ? "read bytes that are not inotify events" : "failed (\(String(cString: strerror(code))))",
+                               isOurs: true, handler)
                 continue
             }
             // A folder moved within the spool reports IN_MOVED_FROM and, next, IN_MOVED_TO with
@@ -381,7 +382,7 @@ public final class SpoolWatcher: @unchecked Sendable {
         isInitialized = false
         reader.reset()
         watches.removeAll()
-        if KernelWatches.descriptor(inotifyDescriptor) == .inotify { close(inotifyDescriptor) }
+        if inotifyDescriptor >= 0, KernelWatches.descriptor(inotifyDescriptor) == .inotify { close(inotifyDescriptor) }
         inotifyDescriptor = -1
     }
 
@@ -389,12 +390,17 @@ public final class SpoolWatcher: @unchecked Sendable {
     /// closing a number twice) or failed: nothing would be heard again, where the watcher went
     /// on answering and heard nothing (seen once in CI, right after a renewal gave it a number
     /// just freed). Watches the spool afresh and asks for a look at everything.
-    private func lostDescriptor(_ what: String, _ handler: (SpoolEvent) -> Void) {
+    /// `isOurs`: whether the number is still the watcher's instance (a failed read), to be
+    /// closed; one closed under it is not, whatever holds the number now (another inotify
+    /// instance of the process, even).
+    private func lostDescriptor(_ what: String, isOurs: Bool, _ handler: (SpoolEvent) -> Void) {
         // One that fails again at once (a read error that lasts) is renewed once a second, not
         // in a busy loop of rescans.
         if let last = lastLostDescriptor, last.duration(to: .now) < .seconds(10) { sleep(1) }
         lastLostDescriptor = .now
-        restart(handler, .rescan(reason: "the spool watcher's inotify descriptor \(inotifyDescriptor) \(what); watching the spool afresh, and looking at "
+        let fd = inotifyDescriptor
+        if !isOurs { inotifyDescriptor = -1 }
+        restart(handler, .rescan(reason: "the spool watcher's inotify descriptor \(fd) \(what); watching the spool afresh, and looking at "
             + "everything in case something changed meanwhile"))
     }
 
