@@ -7,13 +7,19 @@ import PostgresNIO
 import Testing
 
 @Suite struct ClusterNodeTests {
+    /// Node "a" announced in `server`'s cluster.
+    func announcedNode(_ server: PrivatePostgres) throws -> ClusterNode {
+        let node = ClusterNode(address: server.address, node: "a", leaseSeconds: 30, device: "cpu", threads: 1,
+                               logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        try node.announce()
+        return node
+    }
+
     /// A node whose jobs wait for space on a full disk says so with its heartbeat, and
     /// `synthd status` shows it under the node until it starts jobs again.
     @Test func aNodeWaitingForSpaceSaysSoInTheClustersStatus() throws {
         let server = try PrivatePostgres.migrated()
-        let node = ClusterNode(address: server.address, node: "a", leaseSeconds: 30, device: "cpu", threads: 1,
-                               logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
-        try node.announce()
+        let node = try announcedNode(server)
         let state = NSTemporaryDirectory() + "synthd-cluster-state-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: state) }
         let hold = SpaceHold(folder: "/srv/synthd/out", freeBytesAtFailure: 0, until: Date(timeIntervalSince1970: 2_000_000_000))
@@ -36,9 +42,7 @@ import Testing
     /// with its heartbeat, shown under the node until the spool is back.
     @Test func aNodeWhoseSpoolIsMissingSaysSoInTheClustersStatus() throws {
         let server = try PrivatePostgres.migrated()
-        let node = ClusterNode(address: server.address, node: "a", leaseSeconds: 30, device: "cpu", threads: 1,
-                               logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
-        try node.announce()
+        let node = try announcedNode(server)
         let state = NSTemporaryDirectory() + "synthd-cluster-state-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: state) }
         let absence = SpoolAbsence(reason: "/srv/spool: the spool's file system was unmounted", since: Date(timeIntervalSince1970: 2_000_000_000))

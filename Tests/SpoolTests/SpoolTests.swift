@@ -56,6 +56,17 @@ final class EventLog: @unchecked Sendable {
 
 /// One at a time: several watch the process's inotify descriptors.
 @Suite(.serialized) struct SpoolWatcherTests {
+    /// Starts `watcher` into `log` and returns its inotify descriptor: the one instance more
+    /// than before (the suite runs one test at a time).
+    func startFindingDescriptor(_ watcher: SpoolWatcher, into log: EventLog) throws -> Int32 {
+        let others = KernelWatches.inotifyDescriptors()
+        try watcher.start { log.append($0) }
+        let mine = KernelWatches.inotifyDescriptors().subtracting(others)
+        if mine.count != 1 { watcher.stop() }
+        try #require(mine.count == 1, "\(mine)")
+        return mine.first!
+    }
+
     @Test func seesArrivalsInNewFoldersReadyFilesAndRemovals() throws {
         let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
@@ -153,11 +164,8 @@ final class EventLog: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
-        let others = KernelWatches.inotifyDescriptors()
-        try watcher.start { log.append($0) }
+        let mine = try startFindingDescriptor(watcher, into: log)
         defer { watcher.stop() }
-        let mine = KernelWatches.inotifyDescriptors().subtracting(others)
-        try #require(mine.count == 1, "\(mine)")
 
         for d in 0..<datasets { #expect(rename("\(spool)/set\(d)", "\(spool)/renamed\(d)") == 0) }
         #expect(log.wait { $0 == .changed(dataset: "renamed\(datasets - 1)") })
@@ -177,7 +185,7 @@ final class EventLog: @unchecked Sendable {
         for d in 0..<datasets { #expect(rename("\(spool)/renamed\(d)", "\(outside)/renamed\(d)") == 0) }
         usleep(1_500_000)  // the last move is taken as one out of the spool after a second
         #expect(watcher.watchRecordCount == 1, "the spool's own watch only")
-        #expect(KernelWatches.watchDescriptors(of: mine.first!)?.count == 1, "the kernel's watches too")
+        #expect(KernelWatches.watchDescriptors(of: mine)?.count == 1, "the kernel's watches too")
 
         // New datasets under the old names are watched and heard (records made and looked up
         // by name after all those renames and removals).
@@ -187,7 +195,7 @@ final class EventLog: @unchecked Sendable {
         for d in 0..<datasets { try Data([1]).write(to: URL(fileURLWithPath: "\(spool)/set\(d)/boot/1.png")) }
         #expect(log.wait { _ in log.all.dropFirst(again).contains(.changed(dataset: "set\(datasets - 1)")) })
         #expect(watcher.watchRecordCount == 1 + 2 * datasets)
-        #expect(KernelWatches.watchDescriptors(of: mine.first!)?.count == 1 + 2 * datasets)
+        #expect(KernelWatches.watchDescriptors(of: mine)?.count == 1 + 2 * datasets)
     }
 
     /// A dataset renamed while the watcher's walk is listing it (a staging folder renamed as
@@ -512,11 +520,8 @@ final class EventLog: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
-        let others = KernelWatches.inotifyDescriptors()
-        try watcher.start { log.append($0) }
+        let mine = try startFindingDescriptor(watcher, into: log)
         defer { watcher.stop() }
-        let mine = KernelWatches.inotifyDescriptors().subtracting(others)
-        try #require(mine.count == 1, "\(mine)")
 
         /// Waits (a busy machine's watcher may take a while) until the watcher records `count`.
         func records(_ count: Int) -> Bool {
@@ -532,7 +537,7 @@ final class EventLog: @unchecked Sendable {
             for index in 0..<10 { try FileManager.default.removeItem(atPath: spool + "/shoes/class-\(round)-\(index)") }
             try #require(records(3), "round \(round): the deleted folders' records gone")
         }
-        #expect(KernelWatches.watchDescriptors(of: mine.first!)?.count == 3)
+        #expect(KernelWatches.watchDescriptors(of: mine)?.count == 3)
         #expect(!log.all.contains { if case .rescan = $0 { true } else { false } }, "\(log.all.suffix(5))")
         let before = log.all.count
         try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/1.png"))

@@ -40,10 +40,7 @@ public struct SpaceHold: Equatable, Codable, Sendable {
     /// What `synthd status` says first while the daemon of `stateFolder` holds its jobs; nil
     /// when it holds none (or the record is unreadable: the log says it too).
     public static func statusLine(stateFolder: String, now: Date = Date()) -> String? {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        guard let bytes = FileManager.default.contents(atPath: path(stateFolder: stateFolder)),
-              let hold = try? decoder.decode(SpaceHold.self, from: bytes), now < hold.until else { return nil }
+        guard let hold = StateRecordFile.read(SpaceHold.self, at: path(stateFolder: stateFolder)), now < hold.until else { return nil }
         return hold.statusText
     }
 
@@ -57,11 +54,6 @@ public struct SpaceHold: Equatable, Codable, Sendable {
     /// Records the hold for `synthd status` (nil: removes it). Best effort: on the full file
     /// system itself the record may not be written, and the log's warning is what says it.
     static func record(_ hold: SpaceHold?, stateFolder: String) {
-        let path = path(stateFolder: stateFolder)
-        guard let hold else { unlink(path); return }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        guard let bytes = try? encoder.encode(hold) else { return }
-        try? writeFileAtomically(path: path, bytes: Array(bytes), durable: false)
+        StateRecordFile.write(hold, at: path(stateFolder: stateFolder))
     }
 }

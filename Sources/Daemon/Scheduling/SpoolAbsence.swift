@@ -22,11 +22,7 @@ public struct SpoolAbsence: Equatable, Codable, Sendable {
     /// What `synthd status` says first while the daemon of `stateFolder` waits for its spool;
     /// nil while the spool is there (or the record is unreadable).
     public static func statusLine(stateFolder: String) -> String? {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        guard let bytes = FileManager.default.contents(atPath: path(stateFolder: stateFolder)),
-              let absence = try? decoder.decode(SpoolAbsence.self, from: bytes) else { return nil }
-        return absence.statusText
+        StateRecordFile.read(SpoolAbsence.self, at: path(stateFolder: stateFolder))?.statusText
     }
 
     /// What the absence means, for `synthd status` (a cluster's shows it under its node).
@@ -37,11 +33,6 @@ public struct SpoolAbsence: Equatable, Codable, Sendable {
     /// Records the absence for `synthd status` (nil: removes it). Best effort, as the log's
     /// warning says it too.
     static func record(_ absence: SpoolAbsence?, stateFolder: String) {
-        let path = path(stateFolder: stateFolder)
-        guard let absence else { unlink(path); return }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        guard let bytes = try? encoder.encode(absence) else { return }
-        try? writeFileAtomically(path: path, bytes: Array(bytes), durable: false)
+        StateRecordFile.write(absence, at: path(stateFolder: stateFolder))
     }
 }

@@ -1,0 +1,24 @@
+import Engine
+import Foundation
+
+/// A small record the daemon keeps in its state folder for `synthd status` (`SpaceHold`,
+/// `SpoolAbsence`): JSON with ISO 8601 dates, written atomically, removed when there is none.
+enum StateRecordFile {
+    /// The record at `path`; nil when there is none or it cannot be read.
+    static func read<Record: Decodable>(_ type: Record.Type, at path: String) -> Record? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let bytes = FileManager.default.contents(atPath: path) else { return nil }
+        return try? decoder.decode(type, from: bytes)
+    }
+
+    /// Writes `record` at `path` (nil: removes it). Best effort, not flushed: the log says the
+    /// same, and a record lost with the machine is one of a daemon that is gone.
+    static func write<Record: Encodable>(_ record: Record?, at path: String) {
+        guard let record else { unlink(path); return }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        guard let bytes = try? encoder.encode(record) else { return }
+        try? writeFileAtomically(path: path, bytes: Array(bytes), durable: false)
+    }
+}
