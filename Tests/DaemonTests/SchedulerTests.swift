@@ -218,6 +218,10 @@ import Testing
         #expect(scheduler.sweepUnpublished(busy: []).isEmpty, "their training jobs are queued")
         scheduler.handle(.removed(dataset: "pets"))
         scheduler.handle(.removed(dataset: "bags"))
+        // An unmounted spool's datasets have not left it: nothing is swept until it is back.
+        scheduler.handle(.spoolMissing(reason: "the spool's file system was unmounted"))
+        #expect(scheduler.sweepUnpublished(busy: []).isEmpty, "the spool is missing")
+        scheduler.handle(.rescan(reason: "the spool's file system is mounted again"))
         #expect(scheduler.sweepUnpublished(busy: ["pets"]) == [OutputTree.generationsFolder + "/bags/g1.partial"])
         #expect(FileManager.default.fileExists(atPath: petsPartial), "its worker may still be writing it")
         #expect(scheduler.sweepUnpublished(busy: []) == [OutputTree.generationsFolder + "/pets/g1.partial"])

@@ -131,10 +131,12 @@ public final class Scheduler {
     /// here). A cluster's node killed while generating leaves its `.partial` folder, and no node
     /// sweeps leftovers at start (another's files may be in progress); where the dataset stays
     /// in the spool its next publication prunes it, but one that left was never published
-    /// again (found by a three-node soak). Returns what was removed, as paths under the output.
+    /// again (found by a three-node soak). Nothing while the spool is missing: an unmounted
+    /// spool's datasets have not left it. Returns what was removed, as paths under the output.
     @discardableResult
     public func sweepUnpublished(busy: Set<String>) -> [String] {
         var removed: [String] = []
+        guard spoolAbsence == nil else { return removed }
         for dataset in output.datasetsWithUnpublished() where !busy.contains(dataset) {
             guard !entryExists(configuration.spool + "/" + dataset) else { continue }
             do { if try queue.holdsWork(dataset: dataset) { continue } } catch {
