@@ -206,7 +206,7 @@ public struct StateFolder: Sendable {
     public func readRecord() throws -> ModelRecord? {
         guard FileManager.default.fileExists(atPath: recordPath) else { return nil }
         do {
-            let record = try JSONDecoder().decode(ModelRecord.self, from: Data(contentsOf: URL(fileURLWithPath: recordPath)))
+            let record = try RecordJSON.decode(ModelRecord.self, from: Data(contentsOf: URL(fileURLWithPath: recordPath)))
             guard record.format == 1 else { throw Error(path: recordPath, reason: "model format \(record.format), this synthd reads 1") }
             if let problem = record.problem {
                 throw Error(path: recordPath, reason: "damaged model record: \(problem); delete the state folder to retrain")
@@ -220,9 +220,7 @@ public struct StateFolder: Sendable {
     }
 
     public func writeRecord(_ record: ModelRecord) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeFileAtomically(path: recordPath, bytes: Array(encoder.encode(record)))
+        try writeFileAtomically(path: recordPath, bytes: RecordJSON.encode(record))
     }
 
     public func readHistory() -> [LossPoint] {
@@ -315,9 +313,7 @@ public struct StateFolder: Sendable {
     }
 
     public func writeDatasetReport(_ report: DatasetReport) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try writeFileAtomically(path: datasetReportPath, bytes: Array(encoder.encode(report)))
+        try writeFileAtomically(path: datasetReportPath, bytes: RecordJSON.encode(report))
     }
 
     /// The reasons of the rejected files named in the log (`namedRejectionsPath`); empty when
@@ -325,14 +321,12 @@ public struct StateFolder: Sendable {
     /// nothing lost).
     public func readNamedRejections() -> Set<String> {
         guard let data = FileManager.default.contents(atPath: namedRejectionsPath),
-              let reasons = try? JSONDecoder().decode([String].self, from: data) else { return [] }
+              let reasons = try? RecordJSON.decode([String].self, from: data) else { return [] }
         return Set(reasons)
     }
 
     public func writeNamedRejections(_ reasons: Set<String>) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
-        try writeFileAtomically(path: namedRejectionsPath, bytes: Array(encoder.encode(reasons.sorted())))
+        try writeFileAtomically(path: namedRejectionsPath, bytes: RecordJSON.encode(reasons.sorted()))
     }
 
     /// What the last training found in the dataset, or nil when no training has written it
@@ -343,7 +337,7 @@ public struct StateFolder: Sendable {
         let remedy = "the next training writes it anew"
         let report: DatasetReport
         do {
-            report = try JSONDecoder().decode(DatasetReport.self, from: Data(contentsOf: URL(fileURLWithPath: datasetReportPath)))
+            report = try RecordJSON.decode(DatasetReport.self, from: Data(contentsOf: URL(fileURLWithPath: datasetReportPath)))
         } catch {
             throw Error(path: datasetReportPath, reason: "unreadable dataset report (\(describeDecodingFailure(error))); \(remedy)")
         }

@@ -62,9 +62,7 @@ struct Check: ParsableCommand {
         }
         progress.clear()
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(check), as: UTF8.self))
+            print(try RecordJSON.text(check))
         } else {
             print(check.summary())
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Cluster
 import Daemon
+import Engine
 import Foundation
 import Logging
 
@@ -99,9 +100,7 @@ struct Status: ParsableCommand {
         var status = try ClusterStatus.read(database, state: configuration.state)
         status.datasets = try chosen(status.datasets, in: configuration.state).map { $0.withOutputs(under: configuration.output) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            print(try RecordJSON.text(status))
         } else {
             // The archives block as on one machine, between the cluster's nodes and its datasets.
             let records = datasets.isEmpty ? ArchiveRecords.read(stateFolder: configuration.state) : [:]

@@ -111,9 +111,7 @@ public enum ArchiveRecords {
     /// its folder is not already there).
     public static func read(stateFolder: String) -> [String: ArchiveRecord] {
         guard let bytes = try? readFile(path: stateFolder + "/" + fileName, maxBytes: 64 << 20) else { return [:] }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return (try? decoder.decode([String: ArchiveRecord].self, from: Data(bytes))) ?? [:]
+        return (try? RecordJSON.decode([String: ArchiveRecord].self, from: bytes)) ?? [:]
     }
 
     public static func write(_ records: [String: ArchiveRecord], stateFolder: String) throws {
@@ -122,9 +120,6 @@ public enum ArchiveRecords {
 
     /// The records as `archives.json` holds them (and `synthd status --archives --json` prints).
     public static func encode(_ records: [String: ArchiveRecord]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(records))
+        try RecordJSON.encode(records)
     }
 }

@@ -210,10 +210,7 @@ public final class RuntimeStore: @unchecked Sendable {
     }
 
     public static func encode(_ runtime: DatasetRuntime) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(runtime))
+        try RecordJSON.encode(runtime)
     }
 
     /// The local records that exist but cannot be read (written by hand, or a damaged disk:
@@ -236,9 +233,7 @@ public final class RuntimeStore: @unchecked Sendable {
     }
 
     public static func decode(_ data: Data) throws -> DatasetRuntime {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(DatasetRuntime.self, from: data).withinBounds
+        try RecordJSON.decode(DatasetRuntime.self, from: data).withinBounds
     }
 }
 

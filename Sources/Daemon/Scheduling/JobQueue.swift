@@ -113,10 +113,8 @@ public final class JobQueue: JobStore {
         do { bytes = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Configuration.Error(path: path, line: nil, reason: "cannot read the job queue: \(describeDecodingFailure(error))")
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
-            jobs = try decoder.decode([Job].self, from: bytes)
+            jobs = try RecordJSON.decode([Job].self, from: bytes)
             // JSON that decodes but holds what synthd never writes (an id of 2^63 - 1 overflowed
             // the next id, a trap at every start; a dataset named "../x" would lead its state
             // folder out of the state tree) is as unreadable as JSON that does not.
@@ -277,13 +275,10 @@ public final class JobQueue: JobStore {
     }
 
     private func save() {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         do {
             // The folder too: one removed by hand (`rm -rf state`) is made again.
             try createFolders((path as NSString).deletingLastPathComponent)
-            try writeFileAtomically(path: path, bytes: Array(try encoder.encode(jobs)))
+            try writeFileAtomically(path: path, bytes: try RecordJSON.encode(jobs))
             saveFailure = nil
         } catch {
             saveFailure = error

@@ -6,19 +6,15 @@ import Foundation
 enum StateRecordFile {
     /// The record at `path`; nil when there is none or it cannot be read.
     static func read<Record: Decodable>(_ type: Record.Type, at path: String) -> Record? {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         guard let bytes = FileManager.default.contents(atPath: path) else { return nil }
-        return try? decoder.decode(type, from: bytes)
+        return try? RecordJSON.decode(type, from: bytes)
     }
 
     /// Writes `record` at `path` (nil: removes it). Best effort, not flushed: the log says the
     /// same, and a record lost with the machine is one of a daemon that is gone.
     static func write<Record: Encodable>(_ record: Record?, at path: String) {
         guard let record else { unlink(path); return }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        guard let bytes = try? encoder.encode(record) else { return }
-        try? writeFileAtomically(path: path, bytes: Array(bytes), durable: false)
+        guard let bytes = try? RecordJSON.encode(record) else { return }
+        try? writeFileAtomically(path: path, bytes: bytes, durable: false)
     }
 }

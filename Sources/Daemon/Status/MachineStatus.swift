@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// `synthd status --json` on one machine: one object, as a cluster's is (`ClusterStatus`), with
@@ -52,9 +53,6 @@ public struct MachineStatus: Encodable, Sendable {
 
     /// Pretty-printed, keys sorted, times in ISO 8601 (the archives' records).
     public func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return Array(try encoder.encode(self))
+        try RecordJSON.encode(self)
     }
 }
