@@ -12,6 +12,8 @@ public struct SettleTracker: Sendable {
     /// and the dataset would be read mid-copy, its half-written images refused as damaged.
     /// The files of a copy follow each other by milliseconds; two quiet seconds end it.
     public static let readyQuiet: TimeInterval = 2
+    /// The file in a dataset folder that says it is complete.
+    public static let readyFileName = ".ready"
     private var lastChange: [String: Moment] = [:]
     private var markedReady: Set<String> = []
 

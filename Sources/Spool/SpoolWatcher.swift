@@ -272,7 +272,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             // one before its watch was added, has no event for that file: the file says the
             // same (it used to wait out the settle time).
             if isFolder && nameIsUTF8 && folder == spool + "/" && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0,
-               access(path + "/.ready", F_OK) == 0, let dataset = datasetName(of: path, spool: spool) {
+               access(path + "/" + SettleTracker.readyFileName, F_OK) == 0, let dataset = datasetName(of: path, spool: spool) {
                 handler(.ready(dataset: dataset))
             }
             // The parent's report only (a watched folder also reports its own change, with no
@@ -294,7 +294,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             guard let dataset = datasetName(of: topLevel ? path : folder, spool: spool) else { continue }
             if topLevel && mask & Int32(IN_DELETE | IN_MOVED_FROM) != 0 {
                 handler(.removed(dataset: dataset))
-            } else if name == ".ready" && mask & Int32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) != 0 {
+            } else if name == SettleTracker.readyFileName && mask & Int32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) != 0 {
                 handler(.ready(dataset: dataset))
             } else if mask & Int32(IN_DELETE_SELF | IN_MOVE_SELF) == 0 || !topLevel {
                 handler(.changed(dataset: dataset))

@@ -382,6 +382,8 @@ import Testing
         try addImage(root, "quiet/cat/1.png")
         try addImage(root, "copying/cat/1.png")
         try addImage(root, "ahead/cat/1.png")
+        try addImage(root, "marked/cat/1.png")
+        try addImage(root, "marked/.ready")   // copied just now, then marked complete
         let hourAgo = Date().addingTimeInterval(-3600), hourAhead = Date().addingTimeInterval(3600)
         for path in ["quiet", "quiet/cat", "quiet/cat/1.png"] {
             try FileManager.default.setAttributes([.modificationDate: hourAgo], ofItemAtPath: root + "/spool/" + path)
@@ -393,8 +395,10 @@ import Testing
         scheduler.reconcile()
         scheduler.takeSettled()
         #expect(queued(scheduler) == ["train quiet"])
+        scheduler.takeSettled(now: .now.advanced(by: .seconds(SettleTracker.readyQuiet + 1)))
+        #expect(queued(scheduler) == ["train quiet", "train marked"], "a .ready file: its quiet time, not the settle time")
         scheduler.takeSettled(now: .now.advanced(by: .seconds(61)))
-        #expect(Set(queued(scheduler)) == ["train quiet", "train copying", "train ahead"])
+        #expect(Set(queued(scheduler)) == ["train quiet", "train marked", "train copying", "train ahead"])
     }
 
     /// The age of a dataset's last change, from a scan that answers a question asked earlier:

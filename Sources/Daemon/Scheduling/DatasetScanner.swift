@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Spool
 
 /// Scans of dataset folders (fingerprints: a `stat` of every image) off the daemon's main
 /// loop: a dataset of 200,000 files takes seconds to scan, and the loop must answer SIGTERM
@@ -21,6 +22,8 @@ public final class DatasetScanner: @unchecked Sendable {
         public var dataset: String
         public var modified: Date?
         public var fingerprint: String?
+        /// Whether it holds a `.ready` file: complete, as the watcher takes one moved in with it.
+        public var markedReady = false
     }
 
     public enum Result: @unchecked Sendable {
@@ -124,7 +127,9 @@ public final class DatasetScanner: @unchecked Sendable {
         case .lastModified(let names, let wall, let moment, let periodic):
             return .lastModified(names.map { name in
                 let fingerprint = try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool)
-                return Look(dataset: name, modified: fingerprint?.lastModified, fingerprint: fingerprint?.value)
+                let folder = spool + "/" + name
+                return Look(dataset: name, modified: fingerprint?.lastModified, fingerprint: fingerprint?.value,
+                            markedReady: access(folder + "/" + SettleTracker.readyFileName, F_OK) == 0)
             }, asOf: wall, at: moment, periodic: periodic)
         }
     }

@@ -512,7 +512,11 @@ public final class Scheduler {
                     // Unchanged since the last look and decided on: nothing to do (a rescan's
                     // look too; the first look after start-up notes every dataset).
                     if let value = look.fingerprint, before == value, isSettled(look.dataset, on: value) { continue }
-                    settle.note(.changed(dataset: look.dataset), at: Self.changeMoment(modified: look.modified, askedAt: wall, moment, now: now))
+                    // One holding its `.ready` file (moved into the spool whole with it before the
+                    // daemon started: `scripts/run --demo`) is taken after the ready file's quiet
+                    // time, as the watcher takes one moved in while it runs, not the settle time.
+                    let change: SpoolEvent = look.markedReady ? .ready(dataset: look.dataset) : .changed(dataset: look.dataset)
+                    settle.note(change, at: Self.changeMoment(modified: look.modified, askedAt: wall, moment, now: now))
                 }
                 if !periodic, !fullLookWanted.isEmpty {
                     let wanted = fullLookWanted.sorted()
