@@ -19,6 +19,8 @@ public enum LineChart {
     /// Margins around the plot: room for the values (left), the steps (below), the legend (above).
     public static let left = 46, right = 12, top = 14, bottom = 14
     static let labelGrey: (UInt8, UInt8, UInt8) = (90, 90, 90)
+    /// The horizontal axis's name, where it has steps.
+    static let stepsName = "steps"
 
     /// `x`: where each point lies along the horizontal axis (steps, all series as long as
     /// `x`); nil: evenly spaced, with no labels below. `marks`: a vertical line at each of these
@@ -57,6 +59,9 @@ public enum LineChart {
                 BitmapFont.draw(text, into: &canvas, x: min(width - 1 - textWidth, max(0, px - textWidth / 2)),
                                 y: top + plotHeight + 4, colour: labelGrey)
             }
+            // What the numbers below count, under the values' column (the widest step label,
+            // "12.5k", centred on the plot's left edge, starts 3 pixels to its right).
+            BitmapFont.draw(Self.stepsName, into: &canvas, x: 0, y: top + plotHeight + 4, colour: labelGrey)
         }
         // The vertical range widened to round values, which are the grid lines (none without a
         // finite value).

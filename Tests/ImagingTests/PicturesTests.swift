@@ -116,6 +116,10 @@ struct PicturesTests {
         BitmapFont.draw("1000", into: &steps, x: chart.width - 1 - BitmapFont.width(of: "1000"), y: 0, colour: (90, 90, 90))
         #expect(inked(chart, x: chart.width - 30, y: topRow + 104, width: 30, height: 7)
                 == inked(steps, x: chart.width - 30, y: 0, width: 30, height: 7))
+        // The axis's name at its left, apart from the first step's label (0, at the plot's edge).
+        var name = Image(width: LineChart.left, height: 8, mode: .rgb, fill: 255)
+        BitmapFont.draw("steps", into: &name, x: 0, y: 0, colour: (90, 90, 90))
+        #expect(inked(chart, x: 0, y: topRow + 104, width: 36, height: 7) == inked(name, x: 0, y: 0, width: 36, height: 7))
         #expect(isRed(LineChart.left, 6) && isRed(LineChart.left + 9, 7))
         #expect(!inked(chart, x: LineChart.left + 13, y: 3, width: BitmapFont.width(of: "D loss"), height: 7).isEmpty)
 
