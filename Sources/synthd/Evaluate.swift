@@ -218,6 +218,11 @@ struct Evaluate: ParsableCommand {
             // A class with no test images has no gain to show (its 0 read as "no change").
             print("    per class, mean gain: " + zip(classNames, row.classGains).enumerated().filter { testCounts[$0.offset] > 0 }
                 .map { String(format: "%@ %+.1f", $0.element.0, $0.element.1) }.joined(separator: ", "))
+            if !row.grownMistakes.isEmpty {
+                print("    mistakes grown most (points of the first class's test images): " + row.grownMistakes.map {
+                    String(format: "%@ taken for %@ %+.1f", classNames[$0.actual], classNames[$0.predicted], $0.points)
+                }.joined(separator: ", "))
+            }
         }
         for multiple in missing {
             print("  \(MixingMeasure.format(multiple))x real: not measured (too few synthetic images in some class)")

@@ -173,6 +173,25 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
         #expect(bad.classGains.count == 2 && bad.classGains.allSatisfy { $0 < -40 }, "\(bad.classGains)")
         #expect(abs(bad.classGains.reduce(0, +) / 2 - bad.meanGain) < 1e-9, "\(bad.classGains) against \(bad.meanGain)")
         #expect(good.classGains.allSatisfy { abs($0) <= 5 }, "\(good.classGains)")
+        // Where the loss went: each class taken for the other.
+        #expect(Set(bad.grownMistakes.map { [$0.actual, $0.predicted] }) == [[0, 1], [1, 0]], "\(bad.grownMistakes)")
+        #expect(bad.grownMistakes.allSatisfy { $0.points > 40 }, "\(bad.grownMistakes)")
+    }
+
+    /// The mistakes that grew: off the diagonal only, in points of the actual class's test
+    /// images, averaged over the seeds, most first, those that shrank left out.
+    @Test func theMistakesThatGrewMost() {
+        // Seed by seed, [actual][predicted]: class 0 has 10 test images, class 1 20, class 2 50.
+        let alone: [[[Int]]] = [[[8, 2, 0], [0, 20, 0], [5, 0, 45]],
+                                [[9, 1, 0], [1, 19, 0], [5, 0, 45]]]
+        let mixed: [[[Int]]] = [[[6, 4, 0], [0, 18, 2], [0, 0, 50]],   // 0->1 +20, 1->2 +10, 2->0 -10
+                                [[7, 3, 0], [1, 19, 0], [5, 1, 44]]]   // 0->1 +20, 2->1 +2
+        let grown = MixingMeasure.grownMistakes(alone: alone, mixed: mixed)
+        #expect(grown == [.init(actual: 0, predicted: 1, points: 20), .init(actual: 1, predicted: 2, points: 5),
+                          .init(actual: 2, predicted: 1, points: 1)])
+        #expect(MixingMeasure.grownMistakes(alone: alone, mixed: mixed, most: 1).count == 1)
+        #expect(MixingMeasure.grownMistakes(alone: alone, mixed: alone).isEmpty, "nothing grew")
+        #expect(Classifier.accuracies(alone[0]).all == 91.25 && Classifier.accuracies(alone[0]).perClass == [80, 100, 90])
     }
 
     /// The paired t interval of a mean: checked against values worked by hand from the

@@ -218,13 +218,21 @@ extension Classifier {
     /// Percent of `test` classified right: over all its images, and within each of `classes`
     /// classes (0 for a class it has none of).
     public func accuracies(on test: LabeledImages, classes: Int) -> (all: Double, perClass: [Double]) {
-        let predicted = evaluate(test).predictions
-        var right = [Int](repeating: 0, count: classes), count = right
-        for (prediction, label) in zip(predicted, test.labels) {
-            count[Int(label)] += 1
-            if prediction == Int(label) { right[Int(label)] += 1 }
-        }
-        return (100 * Double(right.reduce(0, +)) / Double(max(1, test.count)),
-                zip(right, count).map { 100 * Double($0) / Double(max(1, $1)) })
+        Self.accuracies(confusion(on: test, classes: classes))
+    }
+
+    /// How `test`'s images were classified: `[actual][predicted]` counts.
+    public func confusion(on test: LabeledImages, classes: Int) -> [[Int]] {
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        for (prediction, label) in zip(evaluate(test).predictions, test.labels) { counts[Int(label)][prediction] += 1 }
+        return counts
+    }
+
+    /// Percent right over all images of a confusion matrix, and within each class (0 for a
+    /// class with none).
+    public static func accuracies(_ confusion: [[Int]]) -> (all: Double, perClass: [Double]) {
+        let right = confusion.indices.map { confusion[$0][$0] }, counts = confusion.map { $0.reduce(0, +) }
+        return (100 * Double(right.reduce(0, +)) / Double(max(1, counts.reduce(0, +))),
+                zip(right, counts).map { 100 * Double($0) / Double(max(1, $1)) })
     }
 }

@@ -27,6 +27,10 @@ public struct MixingMeasure {
         /// Each class's accuracy minus real alone's, averaged over the seeds (points, in the
         /// class map's order): where the synthetic images help and where they cost.
         public var classGains: [Double] = []
+        /// The mistakes the synthetic images made more common, most first (at most three):
+        /// where a class's loss went (bags taken for pullovers), which a class's gain alone
+        /// does not say.
+        public var grownMistakes: [MistakeChange] = []
 
         public var meanAccuracy: Double { accuracies.reduce(0, +) / Double(max(1, accuracies.count)) }
         public var meanGain: Double { gains.reduce(0, +) / Double(max(1, gains.count)) }
@@ -35,6 +39,31 @@ public struct MixingMeasure {
         /// The 95% interval of the mean gain (paired t; nil for one seed): what the seeds can
         /// tell apart from nothing.
         public var gainInterval: ClosedRange<Double>? { meanInterval95(gains) }
+    }
+
+    /// Test images of class `actual` taken for `predicted` more often with the synthetic
+    /// images than without: the change in points of `actual`'s test images, the mean over the
+    /// seeds.
+    public struct MistakeChange: Sendable, Equatable {
+        public let actual: Int
+        public let predicted: Int
+        public let points: Double
+    }
+
+    /// The `most` mistakes that grew most from `alone` to `mixed` (each seed's confusion matrix,
+    /// `[actual][predicted]`, in the same seed order), only those that grew.
+    public static func grownMistakes(alone: [[[Int]]], mixed: [[[Int]]], most: Int = 3) -> [MistakeChange] {
+        guard let classes = alone.first?.count, alone.count == mixed.count else { return [] }
+        var changes: [MistakeChange] = []
+        for actual in 0..<classes {
+            for predicted in 0..<classes where predicted != actual {
+                let points = zip(alone, mixed).map { before, after in
+                    100 * Double(after[actual][predicted] - before[actual][predicted]) / Double(max(1, before[actual].reduce(0, +)))
+                }.reduce(0, +) / Double(alone.count)
+                if points > 0 { changes.append(MistakeChange(actual: actual, predicted: predicted, points: points)) }
+            }
+        }
+        return Array(changes.sorted { $0.points > $1.points }.prefix(most))
     }
 
     public let real: LabeledImages
@@ -97,21 +126,24 @@ public struct MixingMeasure {
     public func run(_ amounts: [Amount], progress: (Int, Int) -> Void = { _, _ in }) -> (realAlone: [Double], rows: [Row]) {
         let total = seeds.count * (amounts.count + 1)
         var done = 0
-        func score(_ data: LabeledImages, seed: UInt64) -> (all: Double, perClass: [Double]) {
+        func score(_ data: LabeledImages, seed: UInt64) -> [[Int]] {
             let model = Classifier.train(on: data, classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
                                          augmentation: augmentation)
             done += 1
             progress(done, total)
-            return model.accuracies(on: test, classes: classes)
+            return model.confusion(on: test, classes: classes)
         }
-        let realAlone = seeds.map { score(real, seed: $0) }
+        let aloneConfusions = seeds.map { score(real, seed: $0) }
+        let realAlone = aloneConfusions.map(Classifier.accuracies)
         let rows = amounts.map { amount in
-            let mixed = seeds.map { seed in score(real + Self.select(amount.perClass, from: synthetic, seed: seed &+ 1000), seed: seed) }
+            let mixedConfusions = seeds.map { seed in score(real + Self.select(amount.perClass, from: synthetic, seed: seed &+ 1000), seed: seed) }
+            let mixed = mixedConfusions.map(Classifier.accuracies)
             let accuracies = mixed.map(\.all)
             var row = Row(amount: amount, accuracies: accuracies, gains: zip(accuracies, realAlone.map(\.all)).map { $0 - $1 })
             row.classGains = (0..<classes).map { k in
                 zip(mixed, realAlone).map { $0.perClass[k] - $1.perClass[k] }.reduce(0, +) / Double(max(1, seeds.count))
             }
+            row.grownMistakes = Self.grownMistakes(alone: aloneConfusions, mixed: mixedConfusions)
             return row
         }
         return (realAlone.map(\.all), rows)
