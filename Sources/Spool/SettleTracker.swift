@@ -14,6 +14,9 @@ public struct SettleTracker: Sendable {
     public static let readyQuiet: TimeInterval = 2
     /// The file in a dataset folder that says it is complete.
     public static let readyFileName = ".ready"
+
+    /// Whether the dataset folder at `path` holds its `.ready` file.
+    public static func isMarkedReady(_ path: String) -> Bool { access(path + "/" + readyFileName, F_OK) == 0 }
     private var lastChange: [String: Moment] = [:]
     private var markedReady: Set<String> = []
 

@@ -272,7 +272,7 @@ public final class SpoolWatcher: @unchecked Sendable {
             // one before its watch was added, has no event for that file: the file says the
             // same (it used to wait out the settle time).
             if isFolder && nameIsUTF8 && folder == spool + "/" && mask & Int32(IN_CREATE | IN_MOVED_TO) != 0,
-               access(path + "/" + SettleTracker.readyFileName, F_OK) == 0, let dataset = datasetName(of: path, spool: spool) {
+               SettleTracker.isMarkedReady(path), let dataset = datasetName(of: path, spool: spool) {
                 handler(.ready(dataset: dataset))
             }
             // The parent's report only (a watched folder also reports its own change, with no

@@ -126,10 +126,10 @@ public final class DatasetScanner: @unchecked Sendable {
             return .fingerprint(dataset: name, Swift.Result { try DatasetFingerprint.of(spool + "/" + name, confinedTo: spool) })
         case .lastModified(let names, let wall, let moment, let periodic):
             return .lastModified(names.map { name in
-                let fingerprint = try? DatasetFingerprint.of(spool + "/" + name, confinedTo: spool)
                 let folder = spool + "/" + name
+                let fingerprint = try? DatasetFingerprint.of(folder, confinedTo: spool)
                 return Look(dataset: name, modified: fingerprint?.lastModified, fingerprint: fingerprint?.value,
-                            markedReady: access(folder + "/" + SettleTracker.readyFileName, F_OK) == 0)
+                            markedReady: SettleTracker.isMarkedReady(folder))
             }, asOf: wall, at: moment, periodic: periodic)
         }
     }
