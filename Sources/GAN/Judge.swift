@@ -67,11 +67,14 @@ public final class Judge: SampleJudge {
         self.nearCopies = nearCopies
     }
 
-    /// Trains a judge on `set`; nil when `shouldStop` said stop first.
-    public static func train(on set: TrainingSet, seed: UInt64, shouldStop: () -> Bool = { false },
+    /// Trains a judge on `set` as `recipe` says (by default `Recipe(trainingImages:)`); nil
+    /// when `shouldStop` said stop first.
+    public static func train(on set: TrainingSet, seed: UInt64, recipe: Recipe? = nil, shouldStop: () -> Bool = { false },
                              progress: (Double) -> Void = { _ in }) -> Judge? {
+        let recipe = recipe ?? Recipe(trainingImages: set.count)
         let classifier = Classifier.train(on: LabeledImages(set), classes: set.classMap.count, epochs: epochs, seed: seed,
-                                          width: width, shouldStop: shouldStop, progress: progress)
+                                          minimumSteps: recipe.minimumSteps, width: recipe.width,
+                                          augmentation: recipe.augmentation, shouldStop: shouldStop, progress: progress)
         if shouldStop() { return nil }
         let data = LabeledImages(set)
         let features = classifier.evaluate(data).features

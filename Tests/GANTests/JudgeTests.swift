@@ -82,6 +82,29 @@ import Testing
         #expect(verdicts.allSatisfy { $0 == expected })
     }
 
+    /// Small datasets' judges train longer, on shifted images (docs/quality.md, "A judge that
+    /// knows more than the classifier"): about 768 passes within 600...3,000 steps; large ones
+    /// keep 600 steps at least and no augmentation.
+    @Test func smallDatasetsGetALongerTrainedJudgeOfShiftedImages() throws {
+        let small = Judge.Recipe(trainingImages: 500)
+        #expect(small.minimumSteps == 3_000 && small.augmentation == ClassifierAugmentation(maxShift: 2) && small.width == Judge.width)
+        #expect(Judge.Recipe(trainingImages: 24).minimumSteps == 768, "one batch of 24 a pass")
+        #expect(Judge.Recipe(trainingImages: 200).minimumSteps == 1_200)
+        #expect(Judge.Recipe(trainingImages: 9_999).minimumSteps == 3_000)
+        #expect(Judge.Recipe(trainingImages: 10_000) == Judge.Recipe(minimumSteps: 600, augmentation: nil))
+
+        // And a judge trains as its recipe says: one progress report a step.
+        let data = try darkAndBright()
+        let set = try TrainingSet.load(data.root, resolution: 32)
+        var steps = 0
+        _ = try #require(Judge.train(on: set, seed: 1, progress: { _ in steps += 1 }))
+        #expect(steps == 768)
+        steps = 0
+        _ = try #require(Judge.train(on: set, seed: 1, recipe: Judge.Recipe(minimumSteps: 650, augmentation: nil),
+                                     progress: { _ in steps += 1 }))
+        #expect(steps == 650)
+    }
+
     @Test func savedJudgeGivesTheSameVerdictsAndKnowsItsData() throws {
         let data = try darkAndBright()
         let set = try TrainingSet.load(data.root, resolution: 32)

@@ -5,7 +5,7 @@ import Engine
 /// fresh draw each time the image is used, so that a few hundred images cannot be memorised
 /// pixel for pixel. No mirroring: Fashion-MNIST's shoes all point one way, and mirrored
 /// training images cost accuracy there (measured: docs/training.md).
-public struct ClassifierAugmentation: Sendable {
+public struct ClassifierAugmentation: Sendable, Equatable {
     public var maxShift: Int
 
     public init(maxShift: Int = 2) {
