@@ -38,6 +38,8 @@ public final class Judge: SampleJudge {
     /// The real images' features, to find samples that are near-copies of them (nil for a
     /// judge saved before they were kept).
     public let nearCopies: NearCopies?
+    /// How it was trained; nil for a judge saved before recipes were kept (`predatesItsRecipe`).
+    public let recipe: Recipe?
     /// Whether `accepts` rejects near-copies of real images (memorised samples: they add
     /// nothing the real image does not, and a user's synthetic set should not hold copies).
     public var dropsNearCopies = true
@@ -57,7 +59,7 @@ public final class Judge: SampleJudge {
     public static let width = 16
 
     init(classifier: Classifier, classes: [String], imagesPerClass: [Int], channels: Int, resolution: Int, realSpread: [Double]? = nil,
-         nearCopies: NearCopies? = nil) {
+         nearCopies: NearCopies? = nil, recipe: Recipe? = nil) {
         self.classifier = classifier
         self.classes = classes
         self.imagesPerClass = imagesPerClass
@@ -65,6 +67,7 @@ public final class Judge: SampleJudge {
         self.resolution = resolution
         self.realSpread = realSpread
         self.nearCopies = nearCopies
+        self.recipe = recipe
     }
 
     /// Trains a judge on `set` as `recipe` says (by default `Recipe(trainingImages:)`); nil
@@ -83,7 +86,8 @@ public final class Judge: SampleJudge {
         }
         return Judge(classifier: classifier, classes: set.classMap.names, imagesPerClass: set.classCounts,
                      channels: set.channels, resolution: set.resolution, realSpread: realSpread,
-                     nearCopies: NearCopies(features: features, labels: data.labels, classes: set.classMap.count))
+                     nearCopies: NearCopies(features: features, labels: data.labels, classes: set.classMap.count),
+                     recipe: recipe)
     }
 
     /// The spread (`FeatureStatistics.spread`) of the feature rows `rows`.
@@ -117,7 +121,7 @@ public final class Judge: SampleJudge {
         } catch {
             existing = nil   // not a judge's description: made again below
         }
-        if let judge = existing, judge.classes == record.classes, judge.knowsItsRealImages { return judge }
+        if let judge = existing, judge.classes == record.classes, judge.knowsItsRealImages, !judge.predatesItsRecipe { return judge }
         let set = try loadSet()
         guard set.classMap.names == record.classes else { return nil }
         guard let judge = train(on: set, seed: seed(for: record.options), shouldStop: shouldStop, progress: progress) else {
@@ -131,8 +135,13 @@ public final class Judge: SampleJudge {
     /// Whether this judge was trained on exactly `set`'s classes and image counts.
     public func isCurrent(for set: TrainingSet) -> Bool {
         classes == set.classMap.names && imagesPerClass == set.classCounts
-            && channels == set.channels && resolution == set.resolution && knowsItsRealImages
+            && channels == set.channels && resolution == set.resolution && knowsItsRealImages && !predatesItsRecipe
     }
+
+    /// Whether it is a small dataset's judge saved before small datasets' judges trained longer
+    /// on shifted images (`Recipe(trainingImages:)`): such a judge is trained again, once (about
+    /// 30 s). A large dataset's old judge was trained as its recipe says and stays.
+    public var predatesItsRecipe: Bool { recipe == nil && imagesPerClass.reduce(0, +) < Sampler.largeDataset }
 
     /// Whether it keeps what its real images look like (their spread and features, for the
     /// diversity report and the near-copy check): a judge saved by an older synthd does not,
@@ -246,7 +255,7 @@ public final class Judge: SampleJudge {
         for (target, source) in zip(twin.stateTensors, classifier.stateTensors) { target.tensor.copy(from: source.tensor) }
         twin.setTraining(false)
         let judge = Judge(classifier: twin, classes: classes, imagesPerClass: imagesPerClass, channels: channels, resolution: resolution,
-                          realSpread: realSpread, nearCopies: nearCopies)
+                          realSpread: realSpread, nearCopies: nearCopies, recipe: recipe)
         judge.minimumConfidence = minimumConfidence
         judge.dropsNearCopies = dropsNearCopies
         return judge
@@ -274,6 +283,10 @@ public final class Judge: SampleJudge {
                                "judge.images": imagesPerClass.map(String.init).joined(separator: ","),
                                "judge.channels": String(channels), "judge.resolution": String(resolution),
                                "judge.width": String(classifier.width)]
+        if let recipe {
+            checkpoint.metadata["judge.minimum_steps"] = String(recipe.minimumSteps)
+            checkpoint.metadata["judge.shift"] = String(recipe.augmentation?.maxShift ?? 0)
+        }
         if let realSpread { checkpoint.metadata["judge.spread"] = realSpread.map { String($0) }.joined(separator: ",") }
         if let nearCopies {
             let rows = nearCopies.real.flatMap { $0 }
@@ -307,9 +320,15 @@ public final class Judge: SampleJudge {
         // Written by synthd since the diversity report; a judge without it (or with a damaged
         // list) still judges, without the report.
         let spread = metadata["judge.spread"]?.split(separator: ",").compactMap { Double($0) }
+        // Written since 2026-12-06; without it (or damaged) the judge is older than its recipe.
+        var recipe: Recipe?
+        if let steps = metadata["judge.minimum_steps"].flatMap(Int.init), steps >= 1,
+           let shift = metadata["judge.shift"].flatMap(Int.init), shift >= 0 {
+            recipe = Recipe(width: width, minimumSteps: steps, augmentation: shift > 0 ? ClassifierAugmentation(maxShift: shift) : nil)
+        }
         return Judge(classifier: classifier, classes: classes, imagesPerClass: imagesPerClass, channels: channels,
                      resolution: resolution, realSpread: spread?.count == classes.count ? spread : nil,
-                     nearCopies: savedNearCopies(checkpoint, classes: classes.count))
+                     nearCopies: savedNearCopies(checkpoint, classes: classes.count), recipe: recipe)
     }
 
     /// The real features and thresholds `save` wrote, or nil when absent or inconsistent.

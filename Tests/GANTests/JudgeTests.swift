@@ -1,6 +1,6 @@
 import Engine
 import Foundation
-import GAN
+@testable import GAN
 import Imaging
 import Testing
 
@@ -103,6 +103,12 @@ import Testing
         _ = try #require(Judge.train(on: set, seed: 1, recipe: Judge.Recipe(minimumSteps: 650, augmentation: nil),
                                      progress: { _ in steps += 1 }))
         #expect(steps == 650)
+
+        // A judge saved before recipes were kept is out of date only where the recipe changed.
+        let classifier = Classifier(channels: 1, classes: 2, resolution: 32, width: Judge.width)
+        let old = { (counts: [Int]) in Judge(classifier: classifier, classes: ["a", "b"], imagesPerClass: counts, channels: 1, resolution: 32) }
+        #expect(old([12, 12]).predatesItsRecipe && old([4_999, 5_000]).predatesItsRecipe)
+        #expect(!old([5_000, 5_000]).predatesItsRecipe)
     }
 
     @Test func savedJudgeGivesTheSameVerdictsAndKnowsItsData() throws {
@@ -156,10 +162,23 @@ import Testing
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
         #expect(loads == 2, "trained \(loads) times")
 
+        // A small dataset's judge saved before recipes were kept (trained 600 steps without
+        // shifts) is trained again, once, as its recipe says.
+        let recent = try Checkpoint.read(from: Judge.path(in: state))
+        var beforeRecipes = Checkpoint()
+        for entry in recent.entries { beforeRecipes.add(entry.name, Tensor(shape: entry.shape, values: entry.values)) }
+        beforeRecipes.metadata = recent.metadata.filter { !["judge.minimum_steps", "judge.shift"].contains($0.key) }
+        try beforeRecipes.write(to: Judge.path(in: state))
+        #expect(try Judge.load(from: state)?.predatesItsRecipe == true)
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load)?.recipe == Judge.Recipe(trainingImages: 24))
+        #expect(try Judge.load(from: state)?.recipe == Judge.Recipe(trainingImages: 24), "saved with its recipe")
+        #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
+        #expect(loads == 3, "trained \(loads) times")
+
         // A damaged judge file is made again, not an error.
         try Data("damaged".utf8).write(to: URL(fileURLWithPath: Judge.path(in: state)))
         #expect(try Judge.current(in: state, for: trainer.record, loadSet: load) != nil)
-        #expect(loads == 3 && (try? Judge.load(from: state)) != nil)
+        #expect(loads == 4 && (try? Judge.load(from: state)) != nil)
 
         // One that cannot be read at all (here a folder in its place: root reads any file) is
         // an error naming it, and no judge is trained for nothing.
@@ -168,7 +187,7 @@ import Testing
         #expect { _ = try Judge.current(in: state, for: trainer.record, loadSet: load) } throws: {
             String(describing: $0).contains(Judge.path(in: state)) && String(describing: $0).contains("failed to")
         }
-        #expect(loads == 3, "trained a judge it could not save")
+        #expect(loads == 4, "trained a judge it could not save")
 
         try FileManager.default.removeItem(atPath: Judge.path(in: state))
         try data.addImages("grey", count: 3, value: 120)
