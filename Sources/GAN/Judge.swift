@@ -75,11 +75,11 @@ public final class Judge: SampleJudge {
     public static func train(on set: TrainingSet, seed: UInt64, recipe: Recipe? = nil, shouldStop: () -> Bool = { false },
                              progress: (Double) -> Void = { _ in }) -> Judge? {
         let recipe = recipe ?? Recipe(trainingImages: set.count)
-        let classifier = Classifier.train(on: LabeledImages(set), classes: set.classMap.count, epochs: epochs, seed: seed,
+        let data = LabeledImages(set)
+        let classifier = Classifier.train(on: data, classes: set.classMap.count, epochs: epochs, seed: seed,
                                           minimumSteps: recipe.minimumSteps, width: recipe.width,
                                           augmentation: recipe.augmentation, shouldStop: shouldStop, progress: progress)
         if shouldStop() { return nil }
-        let data = LabeledImages(set)
         let features = classifier.evaluate(data).features
         let realSpread = (0..<set.classMap.count).map { k in
             spread(of: data.labels.indices.filter { data.labels[$0] == k }, in: features)
@@ -141,7 +141,9 @@ public final class Judge: SampleJudge {
     /// Whether it is a small dataset's judge saved before small datasets' judges trained longer
     /// on shifted images (`Recipe(trainingImages:)`): such a judge is trained again, once (about
     /// 30 s). A large dataset's old judge was trained as its recipe says and stays.
-    public var predatesItsRecipe: Bool { recipe == nil && imagesPerClass.reduce(0, +) < Sampler.largeDataset }
+    public var predatesItsRecipe: Bool {
+        recipe == nil && Recipe(trainingImages: imagesPerClass.reduce(0, +)) != Recipe.beforeRecipesWereKept
+    }
 
     /// Whether it keeps what its real images look like (their spread and features, for the
     /// diversity report and the near-copy check): a judge saved by an older synthd does not,

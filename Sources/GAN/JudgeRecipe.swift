@@ -29,15 +29,18 @@ extension Judge {
         /// there on, 600 steps at least and no augmentation.
         public init(trainingImages: Int) {
             guard trainingImages < Sampler.largeDataset else {
-                self.init(minimumSteps: Self.fewestSteps, augmentation: nil)
+                self.init(minimumSteps: Classifier.fewestSteps, augmentation: nil)
                 return
             }
-            let batch = max(1, min(128, trainingImages))
+            let batch = max(1, min(Classifier.batchSize, trainingImages))
             let steps = Self.smallDatasetPasses * trainingImages / batch
-            self.init(minimumSteps: min(Self.mostSteps, max(Self.fewestSteps, steps)),
+            self.init(minimumSteps: min(Self.mostSteps, max(Classifier.fewestSteps, steps)),
                       augmentation: ClassifierAugmentation(maxShift: Self.smallDatasetShift))
         }
 
-        static let fewestSteps = 600, mostSteps = 3_000, smallDatasetPasses = 768, smallDatasetShift = 2
+        /// How every judge was trained before the recipe was kept in its file.
+        static let beforeRecipesWereKept = Recipe(minimumSteps: Classifier.fewestSteps, augmentation: nil)
+
+        static let mostSteps = 3_000, smallDatasetPasses = 768, smallDatasetShift = 2
     }
 }

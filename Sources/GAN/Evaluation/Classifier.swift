@@ -52,6 +52,9 @@ public struct LabeledImages: Sendable {
 /// `width` scales the convolutions (w, 2w, 4w channels; the generation judge's is narrower).
 public final class Classifier: Module {
     public static let featureSize = 128
+    /// Images a training batch holds (fewer when the data has fewer), and the fewest steps a
+    /// training takes however few passes it is asked for.
+    public static let batchSize = 128, fewestSteps = 600
     public static let defaultWidth = 32
     let convolutions: [Conv2d]
     let norms: [BatchNorm2d]
@@ -118,11 +121,11 @@ public final class Classifier: Module {
     /// `minimumSteps` steps (500 images make 3 steps an epoch: far too few to compare).
     /// `shouldStop` is asked before every step; when it says stop, the classifier is returned
     /// as far as it got.
-    public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = 600,
+    public static func train(on data: LabeledImages, classes: Int, epochs: Int, seed: UInt64, minimumSteps: Int = fewestSteps,
                              width: Int = defaultWidth, augmentation: ClassifierAugmentation? = nil,
                              shouldStop: () -> Bool = { false },
                              progress: (Double) -> Void = { _ in }) -> Classifier {
-        train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
+        train(on: data, order: BatchOrder(count: data.count, batchSize: min(batchSize, data.count)), classes: classes,
               epochs: epochs, seed: seed, minimumSteps: minimumSteps, width: width, augmentation: augmentation,
               shouldStop: shouldStop, progress: progress)
     }
@@ -132,11 +135,11 @@ public final class Classifier: Module {
     /// beside many more synthetic ones). As many steps as `epochs` passes over both sets would
     /// take, and at least `minimumSteps`.
     public static func train(on first: LabeledImages, and second: LabeledImages, firstShare: Double, classes: Int,
-                             epochs: Int, seed: UInt64, minimumSteps: Int = 600, augmentation: ClassifierAugmentation? = nil,
+                             epochs: Int, seed: UInt64, minimumSteps: Int = fewestSteps, augmentation: ClassifierAugmentation? = nil,
                              progress: (Double) -> Void = { _ in }) -> Classifier {
         precondition(firstShare > 0 && firstShare < 1, "the share must be in (0, 1)")
         // Smaller batches when a set is too small to give its share of 128.
-        let batch = max(2, min(128, Int(Double(first.count) / firstShare), Int(Double(second.count) / (1 - firstShare))))
+        let batch = max(2, min(batchSize, Int(Double(first.count) / firstShare), Int(Double(second.count) / (1 - firstShare))))
         let fromFirst = min(first.count, max(1, Int((firstShare * Double(batch)).rounded())))
         let fromSecond = min(second.count, batch - fromFirst)
         let order = BatchOrder([.init(indices: 0..<first.count, perBatch: fromFirst),
@@ -148,12 +151,12 @@ public final class Classifier: Module {
     /// Trains a classifier on `pretraining` (e.g. many synthetic images), then goes on training
     /// it on `data` (the real ones) with a fresh optimiser: each phase as `train(on:)` would.
     public static func train(on data: LabeledImages, after pretraining: LabeledImages, classes: Int, epochs: Int,
-                             seed: UInt64, minimumSteps: Int = 600, augmentation: ClassifierAugmentation? = nil,
+                             seed: UInt64, minimumSteps: Int = fewestSteps, augmentation: ClassifierAugmentation? = nil,
                              progress: (Double) -> Void = { _ in }) -> Classifier {
-        let first = train(on: pretraining, order: BatchOrder(count: pretraining.count, batchSize: min(128, pretraining.count)),
+        let first = train(on: pretraining, order: BatchOrder(count: pretraining.count, batchSize: min(batchSize, pretraining.count)),
                           classes: classes, epochs: epochs, seed: seed, minimumSteps: minimumSteps,
                           augmentation: augmentation) { progress($0 / 2) }
-        return train(on: data, order: BatchOrder(count: data.count, batchSize: min(128, data.count)), classes: classes,
+        return train(on: data, order: BatchOrder(count: data.count, batchSize: min(batchSize, data.count)), classes: classes,
                      epochs: epochs, seed: seed &+ 7, minimumSteps: minimumSteps, augmentation: augmentation,
                      continuing: first) { progress(0.5 + $0 / 2) }
     }
