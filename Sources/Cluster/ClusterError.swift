@@ -12,6 +12,9 @@ public enum ClusterError: JobRefusal, CustomStringConvertible, Equatable, Sendab
     case query(String, reason: String)
     /// The database was migrated by a newer synthd.
     case schemaTooNew(found: Int, known: Int)
+    /// The database is at an older version than this synthd reads: its nodes run an older
+    /// synthd (only a node migrates; `synthd status` reads).
+    case schemaTooOld(found: Int, known: Int)
     /// The node no longer holds the job's lease (it expired and another node may have taken
     /// the job): whatever it was about to write is refused.
     case leaseLost(job: Int, dataset: String, token: Int)
@@ -26,6 +29,8 @@ public enum ClusterError: JobRefusal, CustomStringConvertible, Equatable, Sendab
             "the cluster's database refused \(what): \(reason)"
         case .schemaTooNew(let found, let known):
             "the cluster's database has schema version \(found), written by a newer synthd; this one knows versions up to \(known): upgrade this node"
+        case .schemaTooOld(let found, let known):
+            "the cluster's database has schema version \(found), from an older synthd; this one reads version \(known): the first node of this version to start (synthd run) migrates it"
         case .leaseLost(let job, let dataset, let token):
             "job \(job) of \(dataset): this node's lease (token \(token)) was lost; another node may run the job now, so this node writes nothing more for it"
         }

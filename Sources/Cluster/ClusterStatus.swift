@@ -29,7 +29,17 @@ public struct ClusterStatus: Codable, Sendable {
     public var queue: [String]
     public var datasets: [DatasetStatus]
 
+    /// A database no node has migrated yet (no synthd tables: no node has started, or the
+    /// first is creating them now) reads as a cluster of no nodes; one migrated by another
+    /// synthd than this one is an error that says which to upgrade, not a query on tables
+    /// whose columns differ.
     public static func read(_ database: ClusterDatabase, state: String) throws -> ClusterStatus {
+        let schema = try Schema.version(database)
+        guard schema > 0 else {
+            return ClusterStatus(database: database.address.description, schema: 0, nodes: [], queue: [], datasets: [])
+        }
+        guard schema <= Schema.latest else { throw ClusterError.schemaTooNew(found: schema, known: Schema.latest) }
+        guard schema == Schema.latest else { throw ClusterError.schemaTooOld(found: schema, known: Schema.latest) }
         let nodes = try NodeRegistry(database: database).nodes()
         var running: [String: [String]] = [:], nodeOfDataset: [String: String] = [:]
         for row in try database.query("""
@@ -51,7 +61,7 @@ public struct ClusterStatus: Codable, Sendable {
         var datasets = try DatasetStatus.read(state, runtimes: runtime.all())
         for index in datasets.indices { datasets[index].node = nodeOfDataset[datasets[index].dataset] }
         return ClusterStatus(
-            database: database.address.description, schema: try Schema.version(database),
+            database: database.address.description, schema: schema,
             nodes: nodes.map { node in
                 NodeLine(name: node.name, device: node.device, threads: node.threads, freeMemoryMiB: node.freeMemory.map { $0 >> 20 },
                          silentSeconds: node.silentSeconds, draining: node.draining, stopped: node.stoppedAt != nil,
@@ -65,6 +75,9 @@ public struct ClusterStatus: Codable, Sendable {
     /// `archives`: the lines of the archives dropped into the spool (`ArchiveRecords.summary`).
     public func summary(leaseSeconds: Double, archives: [String] = []) -> String {
         var text = "cluster: \(database) (schema \(schema)), \(nodes.count) nodes\n"
+        if schema == 0 {
+            text += "  no node has joined yet: the database has no synthd tables (the first synthd run with this [cluster] database makes them)\n"
+        }
         for node in nodes {
             let heard = node.stopped ? "stopped" : node.silentSeconds > leaseSeconds ? "silent for \(Int(node.silentSeconds)) s (down?)"
                 : "heard \(Int(node.silentSeconds)) s ago"
