@@ -32,11 +32,8 @@ import Testing
         let confidence = try #require(Float(arguments[7]))
         let record = try #require(try StateFolder(state).readRecord())
         let classMap = ClassMap(names: record.classes)
-        let load = { (path: String) in
-            LabeledImages(try TrainingSet.load(path, classMap: classMap, resolution: record.configuration.resolution, mode: record.mode))
-        }
         let realSet = try TrainingSet.load(real, classMap: classMap, resolution: record.configuration.resolution, mode: record.mode)
-        let testSet = try load(test)
+        let testSet = LabeledImages(try TrainingSet.load(test, classMap: classMap, resolution: realSet.resolution, mode: record.mode))
         try #require(realSet.channels == 1, "grey datasets only")
         // The pool's files, each fitted to the model's resolution as training data is.
         var files: [String] = [], pixels: [UInt8] = [], labels: [Int32] = []
@@ -55,17 +52,16 @@ import Testing
         var poolSum = [Float](repeating: 0, count: poolSet.count * classes)
         for t in 0..<teachers {
             let teacher = try #require(Judge.train(on: realSet, seed: 7000 &+ UInt64(t), recipe: recipe)).classifier
-            add(probabilities(teacher, testSet, classes: classes), to: &testSum)
+            let onTest = probabilities(teacher, testSet, classes: classes)
+            add(onTest, to: &testSum)
             add(probabilities(teacher, poolSet, classes: classes), to: &poolSum)
             print(String(format: "teacher %d: %.1f%%; ensemble of %d: %.1f%%", t + 1,
-                         accuracy(probabilities(teacher, testSet, classes: classes), testSet.labels, classes: classes),
-                         t + 1, accuracy(testSum, testSet.labels, classes: classes)))
+                         accuracy(onTest, testSet.labels, classes: classes), t + 1, accuracy(testSum, testSet.labels, classes: classes)))
         }
         // Each pool image's most likely class and its mean probability.
         let verdicts = (0..<poolSet.count).map { row -> (label: Int, probability: Float) in
-            let p = poolSum[(row * classes)..<((row + 1) * classes)]
-            let best = p.indices.max { p[$0] < p[$1] }!
-            return (best - row * classes, p[best] / Float(teachers))
+            let best = mostLikely(poolSum, row: row, classes: classes)
+            return (best, poolSum[row * classes + best] / Float(teachers))
         }
         let drawnFor = poolSet.labels.map(Int.init)
         let agreeing = verdicts.indices.filter { verdicts[$0].label == drawnFor[$0] && verdicts[$0].probability >= confidence }
@@ -122,10 +118,13 @@ import Testing
     }
 
     private func accuracy(_ probabilities: [Float], _ labels: [Int32], classes: Int) -> Double {
-        let right = labels.indices.filter { row in
-            let p = probabilities[(row * classes)..<((row + 1) * classes)]
-            return p.indices.max { p[$0] < p[$1] }! - row * classes == Int(labels[row])
-        }.count
+        let right = labels.indices.filter { mostLikely(probabilities, row: $0, classes: classes) == Int(labels[$0]) }.count
         return 100 * Double(right) / Double(labels.count)
+    }
+
+    /// The class of `row`'s largest value in `values` (rows of `classes`).
+    private func mostLikely(_ values: [Float], row: Int, classes: Int) -> Int {
+        let p = values[(row * classes)..<((row + 1) * classes)]
+        return p.indices.max { p[$0] < p[$1] }! - row * classes
     }
 }
