@@ -196,7 +196,8 @@ struct Evaluate: ParsableCommand {
                                  perClass: GenerationPlan(settings: uncapped, real: realCounts).counts),
             MixingMeasure.Amount(label: "balance only, no cap, enlarge 0", perClass: GenerationPlan(settings: balanceOnly, real: realCounts).counts),
         ]
-        let (amounts, missing) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault, alternatives: alternatives)
+        let (amounts, unmeasured) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault, alternatives: alternatives,
+                                                    classNames: classNames)
         let (realAlone, rows) = measure.run(amounts) { done, total in
             progress.update(fraction: Double(done) / Double(total), remaining: .nan,
                             text: "headline: classifier \(done) of \(total)")
@@ -224,8 +225,8 @@ struct Evaluate: ParsableCommand {
                 }.joined(separator: ", "))
             }
         }
-        for multiple in missing {
-            print("  \(MixingMeasure.format(multiple))x real: not measured (too few synthetic images in some class)")
+        for skipped in unmeasured {
+            print("  \(MixingMeasure.format(skipped.multiple))x real: not measured (\(skipped.reason))")
         }
     }
 }

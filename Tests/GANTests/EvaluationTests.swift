@@ -126,24 +126,47 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
 
 /// The headline measure of `synthd eval`: real alone against real + synthetic concatenated.
 @Suite struct MixingMeasureTests {
-    @Test func amountsAreTheDaemonsDefaultAndMultiplesTheSyntheticSetCanFill() {
+    @Test func amountsAreTheDaemonsDefaultAndMultiplesOfTheRealCount() {
         let measure = MixingMeasure(real: brightnessImages(8, swapped: false, seed: 1), synthetic: brightnessImages(40, swapped: false, seed: 2),
                                     test: brightnessImages(8, swapped: false, seed: 3), classes: 2)
-        let (amounts, missing) = measure.amounts(multiples: [0.5, 1, 5, 10], default: [3, 1])
+        let (amounts, unmeasured) = measure.amounts(multiples: [0.5, 1, 5, 10], default: [3, 1])
         #expect(amounts.map(\.label) == ["daemon default (0.5x)", "0.5x real", "1x real", "5x real"])
         #expect(amounts.map(\.perClass) == [[3, 1], [2, 2], [4, 4], [20, 20]])
         let same = measure.amounts(multiples: [0.5, 1], default: [2, 2]).amounts
         #expect(same.map(\.label) == ["0.5x real, the daemon's default", "1x real"], "one row when the default is a multiple")
-        #expect(missing == [10], "20 synthetic images per class cannot make 10x of 4")
-        #expect(measure.amounts(multiples: [1], default: [21, 0]).amounts.map(\.label) == ["1x real"], "a default it cannot fill is left out")
+        #expect(unmeasured == [.init(multiple: 10, reason: "the synthetic folder has no more images than the row \"5x real\" mixes")],
+                "20 synthetic images per class cannot make 10x of 4, and are all 5x mixes")
         // An imbalanced set: other policies' amounts are rows of their own where they differ
         // from the rows before them and are not nothing.
         let alternatives = [MixingMeasure.Amount(label: "no cap", perClass: [5, 3]), MixingMeasure.Amount(label: "top-up", perClass: [2, 0]),
-                            MixingMeasure.Amount(label: "same again", perClass: [2, 0]), MixingMeasure.Amount(label: "none", perClass: [0, 0])]
+                            MixingMeasure.Amount(label: "same again", perClass: [2, 0]), MixingMeasure.Amount(label: "none", perClass: [0, 0]),
+                            MixingMeasure.Amount(label: "too many", perClass: [21, 0])]
         let topUp = measure.amounts(multiples: [1], default: [1, 3], alternatives: alternatives).amounts
-        #expect(topUp.map(\.label) == ["daemon default (0.5x)", "no cap (1x)", "top-up (0.25x)", "1x real"])
+        #expect(topUp.map(\.label) == ["daemon default (0.5x)", "no cap (1x)", "top-up (0.25x)", "1x real"],
+                "another policy's amount the folder cannot fill is not that policy: left out")
         #expect(topUp[2].perClass == [2, 0])
         #expect(measure.amounts(multiples: [1], default: [2, 2], alternatives: [.init(label: "x", perClass: [2, 2])]).amounts.count == 2)
+    }
+
+    /// Users mix the folder they have: a class the class check rejected every draw of, or fewer
+    /// images than a multiple asks, is a row that takes what there is and says which classes are
+    /// short, not a row left out (a default the folder could not fill used to vanish from the
+    /// headline, and an empty class folder left out every multiple).
+    @Test func aFolderShortOfAClassIsMeasuredWithWhatItHas() {
+        let synthetic = brightnessImages(40, swapped: false, seed: 2)
+        let onlyDark = synthetic.select((0..<synthetic.count).filter { synthetic.labels[$0] == 0 })
+        let measure = MixingMeasure(real: brightnessImages(8, swapped: false, seed: 1), synthetic: onlyDark,
+                                    test: brightnessImages(8, swapped: false, seed: 3), classes: 2)
+        let (amounts, unmeasured) = measure.amounts(multiples: [0.5, 1, 10], default: [2, 2], classNames: ["dark", "light"])
+        #expect(amounts.map(\.label) == ["0.5x real, the daemon's default, short in 1 class (light 0 of 2)",
+                                         "1x real (0.5x), short in 1 class (light 0 of 4)",
+                                         "10x real (2.5x), short in 2 classes (dark 20 of 40, light 0 of 40)"])
+        #expect(amounts.map(\.perClass) == [[2, 0], [4, 0], [20, 0]])
+        #expect(unmeasured.isEmpty)
+        let none = MixingMeasure(real: measure.real, synthetic: synthetic.select([]), test: measure.test, classes: 2)
+        let nothing = none.amounts(multiples: [1], default: [2, 2])
+        #expect(nothing.amounts.isEmpty)
+        #expect(nothing.unmeasured == [.init(multiple: 1, reason: "no synthetic images to mix")])
     }
 
     /// Synthetic images that carry the wrong class (here every label swapped) pull a mixed

@@ -89,37 +89,68 @@ public struct MixingMeasure {
         return counts
     }
 
+    /// A multiple of the real count that no row measures, and why.
+    public struct Unmeasured: Sendable, Equatable {
+        public let multiple: Double
+        public let reason: String
+    }
+
     /// The amounts to measure: `default` (what the daemon writes by default, if given), then
     /// each of `alternatives` (other policies' amounts, such as an imbalanced set's uncapped
-    /// top-up) that differs from the rows before it and is not nothing, then each multiple of
-    /// the real count per class; each only where the synthetic set has enough images (a
-    /// multiple it cannot fill for every class is left out and named in `missing`).
-    public func amounts(multiples: [Double], default daemonDefault: [Int]?,
-                        alternatives: [Amount] = []) -> (amounts: [Amount], missing: [Double]) {
+    /// top-up) that differs from the rows before it, is not nothing and can be filled, then each
+    /// multiple of the real count per class. Where the synthetic set has fewer images of a class
+    /// than the default or a multiple asks (a class the class check rejected, a folder smaller
+    /// than 5x), the row takes what there is and its label names the classes short: users mix
+    /// the folder they have. A multiple that would repeat a row before it, or mix nothing, is
+    /// named in `unmeasured` with the reason.
+    public func amounts(multiples: [Double], default daemonDefault: [Int]?, alternatives: [Amount] = [],
+                        classNames: [String]? = nil) -> (amounts: [Amount], unmeasured: [Unmeasured]) {
         let realCounts = Self.counts(real, classes: classes), available = Self.counts(synthetic, classes: classes)
+        let names = classNames ?? (0..<classes).map { "class \($0)" }
         var amounts: [Amount] = []
         let share = { (counts: [Int]) in Self.format(Double(counts.reduce(0, +)) / Double(max(1, realCounts.reduce(0, +)))) }
         let fits = { (counts: [Int]) in zip(counts, available).allSatisfy { $0 <= $1 } }
-        if let daemonDefault, fits(daemonDefault) {
-            amounts.append(Amount(label: "daemon default (\(share(daemonDefault))x)", perClass: daemonDefault))
+        /// `wanted` limited to what each class has, and the label's note of the classes short.
+        func taken(_ wanted: [Int]) -> (perClass: [Int], shortNote: String) {
+            let perClass = zip(wanted, available).map { min($0, $1) }
+            let short = (0..<classes).filter { perClass[$0] < wanted[$0] }
+            guard !short.isEmpty else { return (perClass, "") }
+            let listed = short.prefix(3).map { "\(names[$0]) \(available[$0]) of \(wanted[$0])" }.joined(separator: ", ")
+            let more = short.count > 3 ? " and \(short.count - 3) more" : ""
+            return (perClass, ", short in \(short.count) class\(short.count == 1 ? "" : "es") (\(listed)\(more))")
+        }
+        if let daemonDefault {
+            let (perClass, note) = taken(daemonDefault)
+            if perClass.contains(where: { $0 > 0 }) {
+                amounts.append(Amount(label: "daemon default (\(share(perClass))x)\(note)", perClass: perClass))
+            }
         }
         for other in alternatives where other.perClass.contains(where: { $0 > 0 }) && fits(other.perClass)
             && !amounts.contains(where: { $0.perClass == other.perClass }) {
             amounts.append(Amount(label: "\(other.label) (\(share(other.perClass))x)", perClass: other.perClass))
         }
-        var missing: [Double] = []
+        var unmeasured: [Unmeasured] = []
         for multiple in multiples {
             let wanted = realCounts.map { Int((Double($0) * multiple).rounded()) }
-            if let index = amounts.firstIndex(where: { $0.perClass == wanted }) {
-                // The daemon's default is this multiple: one row, named both ways.
-                amounts[index] = Amount(label: "\(Self.format(multiple))x real, the daemon's default", perClass: wanted)
-            } else if zip(wanted, available).allSatisfy({ $0 <= $1 }) {
-                amounts.append(Amount(label: "\(Self.format(multiple))x real", perClass: wanted))
+            let (perClass, note) = taken(wanted)
+            let label = "\(Self.format(multiple))x real"
+            if let index = amounts.firstIndex(where: { $0.perClass == perClass }) {
+                if index == 0 && wanted == daemonDefault {
+                    // The daemon's default is this multiple: one row, named both ways.
+                    amounts[index] = Amount(label: "\(label), the daemon's default\(note)", perClass: perClass)
+                } else {
+                    let row = amounts[index].label.split(separator: ", ", maxSplits: 1).first.map(String.init) ?? amounts[index].label
+                    unmeasured.append(Unmeasured(multiple: multiple, reason: perClass == wanted
+                        ? "the same images as the row \"\(row)\""
+                        : "the synthetic folder has no more images than the row \"\(row)\" mixes"))
+                }
+            } else if !perClass.contains(where: { $0 > 0 }) {
+                unmeasured.append(Unmeasured(multiple: multiple, reason: "no synthetic images to mix"))
             } else {
-                missing.append(multiple)
+                amounts.append(Amount(label: perClass == wanted ? label : "\(label) (\(share(perClass))x)\(note)", perClass: perClass))
             }
         }
-        return (amounts, missing)
+        return (amounts, unmeasured)
     }
 
     /// Real alone, then each amount; `progress(done, total)` after every classifier.
