@@ -15,12 +15,16 @@ set (docs/quality.md, "What a perfect generator would add"):
   blended   PER_CLASS images per class, each two of the class's real images averaged pixel by
             pixel with a weight drawn from 0.3-0.7 (mixup within a class, labels unchanged):
             variation between the real images, where the others vary each image alone.
+  toned     as shifted, but each copy's tones changed instead of its place: its pixels scaled
+            by a factor drawn from 0.7-1.3 and put through a gamma drawn from 0.75-1.33 (the
+            black background stays black): the variation of ink and lighting between photos.
 
     scripts/with-torch python3 scripts/bound_folders.py new-real data/small out/bound/new-real/small 50 data/fashion
     scripts/with-torch python3 scripts/bound_folders.py shifted  data/small out/bound/shifted/small 50
     scripts/with-torch python3 scripts/bound_folders.py deformed data/small out/bound/deformed/small 250 10
     scripts/with-torch python3 scripts/bound_folders.py flipped  data/small out/bound/flipped/small 50
     scripts/with-torch python3 scripts/bound_folders.py blended  data/small out/bound/blended/small 250
+    scripts/with-torch python3 scripts/bound_folders.py toned    data/small out/bound/toned/small 250
     .build/release/synthd eval data/small out/bound/new-real/small --test data/fashion-test --seeds 3 --multiples 0.5,1
 
 Reads and writes 8-bit greyscale PNG (what `synthd import-idx` writes) with the standard
@@ -112,7 +116,7 @@ def deformed(image, rng, degrees, scale, most):
 
 
 def main(argv):
-    if len(argv) < 5 or argv[1] not in ('new-real', 'shifted', 'deformed', 'flipped', 'blended') or (argv[1] == 'new-real' and len(argv) < 6):
+    if len(argv) < 5 or argv[1] not in ('new-real', 'shifted', 'deformed', 'flipped', 'blended', 'toned') or (argv[1] == 'new-real' and len(argv) < 6):
         sys.exit(__doc__)
     mode, real, out, per_class = argv[1], argv[2], argv[3], int(argv[4])
     most = int(argv[5]) if mode == 'shifted' and len(argv) > 5 else 2
@@ -126,6 +130,12 @@ def main(argv):
             for i in range(per_class):
                 write_grey_png(os.path.join(out, name, f'{i:05d}.png'),
                                deformed(images[i % len(images)], rng, degrees, 0.1, 2))
+        elif mode == 'toned':
+            images = [read_grey_png(os.path.join(real, name, f)).astype(np.float64) / 255 for f in files if f.endswith('.png')]
+            for i in range(per_class):
+                factor, gamma = rng.uniform(0.7, 1.3), np.exp(rng.uniform(np.log(0.75), np.log(1 / 0.75)))
+                image = np.clip(np.rint(255 * factor * images[i % len(images)] ** gamma), 0, 255).astype(np.uint8)
+                write_grey_png(os.path.join(out, name, f'{i:05d}.png'), image)
         elif mode == 'blended':
             images = [read_grey_png(os.path.join(real, name, f)).astype(np.float64) for f in files if f.endswith('.png')]
             for i in range(per_class):
