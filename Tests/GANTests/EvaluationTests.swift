@@ -163,6 +163,12 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
                                          "10x real (2.5x), short in 2 classes (dark 20 of 40, light 0 of 40)"])
         #expect(amounts.map(\.perClass) == [[2, 0], [4, 0], [20, 0]])
         #expect(unmeasured.isEmpty)
+        // A multiple whose images a row before it already mixes is named with that row, by its
+        // name without notes (here an imbalanced set's policy, whose name has a comma of its own).
+        let policy = measure.amounts(multiples: [1], default: nil, alternatives: [.init(label: "balance, no cap", perClass: [4, 0])],
+                                     classNames: ["dark", "light"])
+        #expect(policy.amounts.map(\.label) == ["balance, no cap (0.5x)"])
+        #expect(policy.unmeasured == [.init(multiple: 1, reason: "the synthetic folder has no more images than the row \"balance, no cap (0.5x)\" mixes")])
         let none = MixingMeasure(real: measure.real, synthetic: synthetic.select([]), test: measure.test, classes: 2)
         let nothing = none.amounts(multiples: [1], default: [2, 2])
         #expect(nothing.amounts.isEmpty)

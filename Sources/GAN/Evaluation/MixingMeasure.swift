@@ -10,11 +10,15 @@ public struct MixingMeasure {
     public struct Amount: Sendable, Equatable {
         public let label: String
         public let perClass: [Int]
+        /// The row's name without its notes (the classes short, the daemon's default): how
+        /// another line refers to it.
+        public let name: String
         public var total: Int { perClass.reduce(0, +) }
 
-        public init(label: String, perClass: [Int]) {
+        public init(label: String, perClass: [Int], name: String? = nil) {
             self.label = label
             self.perClass = perClass
+            self.name = name ?? label
         }
     }
 
@@ -122,7 +126,8 @@ public struct MixingMeasure {
         if let daemonDefault {
             let (perClass, note) = taken(daemonDefault)
             if perClass.contains(where: { $0 > 0 }) {
-                amounts.append(Amount(label: "daemon default (\(share(perClass))x)\(note)", perClass: perClass))
+                let name = "daemon default (\(share(perClass))x)"
+                amounts.append(Amount(label: name + note, perClass: perClass, name: name))
             }
         }
         for other in alternatives where other.perClass.contains(where: { $0 > 0 }) && fits(other.perClass)
@@ -137,9 +142,9 @@ public struct MixingMeasure {
             if let index = amounts.firstIndex(where: { $0.perClass == perClass }) {
                 if index == 0 && wanted == daemonDefault {
                     // The daemon's default is this multiple: one row, named both ways.
-                    amounts[index] = Amount(label: "\(label), the daemon's default\(note)", perClass: perClass)
+                    amounts[index] = Amount(label: "\(label), the daemon's default\(note)", perClass: perClass, name: label)
                 } else {
-                    let row = amounts[index].label.split(separator: ", ", maxSplits: 1).first.map(String.init) ?? amounts[index].label
+                    let row = amounts[index].name
                     unmeasured.append(Unmeasured(multiple: multiple, reason: perClass == wanted
                         ? "the same images as the row \"\(row)\""
                         : "the synthetic folder has no more images than the row \"\(row)\" mixes"))
@@ -147,7 +152,8 @@ public struct MixingMeasure {
             } else if !perClass.contains(where: { $0 > 0 }) {
                 unmeasured.append(Unmeasured(multiple: multiple, reason: "no synthetic images to mix"))
             } else {
-                amounts.append(Amount(label: perClass == wanted ? label : "\(label) (\(share(perClass))x)\(note)", perClass: perClass))
+                let name = perClass == wanted ? label : "\(label) (\(share(perClass))x)"
+                amounts.append(Amount(label: name + note, perClass: perClass, name: name))
             }
         }
         return (amounts, unmeasured)
