@@ -8,17 +8,17 @@ import Engine
 public struct MixingMeasure {
     /// An amount of synthetic images to mix in: per class, in the class map's order.
     public struct Amount: Sendable, Equatable {
-        public let label: String
+        /// The row's name (how another line refers to it), and what its label adds: the
+        /// classes the synthetic folder is short of, if any.
+        public let name: String, note: String
         public let perClass: [Int]
-        /// The row's name without its notes (the classes short, the daemon's default): how
-        /// another line refers to it.
-        public let name: String
+        public var label: String { name + note }
         public var total: Int { perClass.reduce(0, +) }
 
-        public init(label: String, perClass: [Int], name: String? = nil) {
-            self.label = label
+        public init(label: String, perClass: [Int], note: String = "") {
+            self.name = label
+            self.note = note
             self.perClass = perClass
-            self.name = name ?? label
         }
     }
 
@@ -126,8 +126,7 @@ public struct MixingMeasure {
         if let daemonDefault {
             let (perClass, note) = taken(daemonDefault)
             if perClass.contains(where: { $0 > 0 }) {
-                let name = "daemon default (\(share(perClass))x)"
-                amounts.append(Amount(label: name + note, perClass: perClass, name: name))
+                amounts.append(Amount(label: "daemon default (\(share(perClass))x)", perClass: perClass, note: note))
             }
         }
         for other in alternatives where other.perClass.contains(where: { $0 > 0 }) && fits(other.perClass)
@@ -140,9 +139,9 @@ public struct MixingMeasure {
             let (perClass, note) = taken(wanted)
             let label = "\(Self.format(multiple))x real"
             if let index = amounts.firstIndex(where: { $0.perClass == perClass }) {
-                if index == 0 && wanted == daemonDefault {
+                if index == 0 && wanted == daemonDefault {   // (the default's row is the first, when there is one)
                     // The daemon's default is this multiple: one row, named both ways.
-                    amounts[index] = Amount(label: "\(label), the daemon's default\(note)", perClass: perClass, name: label)
+                    amounts[index] = Amount(label: label, perClass: perClass, note: ", the daemon's default" + note)
                 } else {
                     let row = amounts[index].name
                     unmeasured.append(Unmeasured(multiple: multiple, reason: perClass == wanted
@@ -152,8 +151,7 @@ public struct MixingMeasure {
             } else if !perClass.contains(where: { $0 > 0 }) {
                 unmeasured.append(Unmeasured(multiple: multiple, reason: "no synthetic images to mix"))
             } else {
-                let name = perClass == wanted ? label : "\(label) (\(share(perClass))x)"
-                amounts.append(Amount(label: name + note, perClass: perClass, name: name))
+                amounts.append(Amount(label: perClass == wanted ? label : "\(label) (\(share(perClass))x)", perClass: perClass, note: note))
             }
         }
         return (amounts, unmeasured)
