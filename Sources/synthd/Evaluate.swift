@@ -15,8 +15,8 @@ struct Evaluate: ParsableCommand {
         class; and a warning for a class whose samples have collapsed (feature spread under half the real one). \
         With --test, the headline: the real-test accuracy of the same classifier trained on the real images \
         alone and on the real and synthetic images concatenated (both folders read as one, batches drawn \
-        uniformly: what users do), at the amount the daemon writes by default and at --multiples of the real \
-        count per class, for --seeds classifier seeds (each compared with its own real-alone run). Then, as \
+        uniformly: what users do), at the amount the daemon writes by default, the whole synthetic folder and \
+        --multiples of the real count per class, for --seeds classifier seeds (each compared with its own real-alone run). Then, as \
         secondary lines, classifiers trained on as many synthetic images only, and on real plus all synthetic \
         images (--real-share, --synthetic-first shape that one).
         """)
@@ -38,6 +38,9 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Classifier seeds of the headline (--seed, --seed + 1, ...; 0: no headline, the secondary lines only).") var seeds = 3
     @Option(help: "Amounts of synthetic images for the headline, as multiples of the real images per class (comma-separated).")
     var multiples = "0.5,1,2,5"
+    @Flag(inversion: .prefixedNo,
+          help: "Measure the synthetic folder as it is too (what users mix), where no other row of the headline mixes all of it.")
+    var wholeFolder = true
     @Flag(help: "With --test: the headline only, without the secondary protocols (on a large dataset they are several classifiers more).")
     var headlineOnly = false
 
@@ -197,7 +200,7 @@ struct Evaluate: ParsableCommand {
             MixingMeasure.Amount(label: "balance only, no cap, enlarge 0", perClass: GenerationPlan(settings: balanceOnly, real: realCounts).counts),
         ]
         let (amounts, unmeasured) = measure.amounts(multiples: parsedMultiples!, default: daemonDefault, alternatives: alternatives,
-                                                    classNames: classNames)
+                                                    classNames: classNames, wholeFolder: wholeFolder)
         let (realAlone, rows) = measure.run(amounts) { done, total in
             progress.update(fraction: Double(done) / Double(total), remaining: .nan,
                             text: "headline: classifier \(done) of \(total)")

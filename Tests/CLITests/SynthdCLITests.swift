@@ -452,8 +452,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             + "16 real test images, 2 classifier seeds\n  real alone (16 images): 100.0% (100.0 to 100.0)\n"
             + "  + 0.5x real, the daemon's default, 8 synthetic: 100.0% (100.0 to 100.0), gain +0.0 (+0.0 to +0.0), "
             + "95% interval of the mean +0.0 to +0.0, 0 of 2 seeds higher\n    per class, mean gain: cat +0.0, mouse +0.0\n"
-            + "  + 1x real, 16 synthetic: 100.0%"), "\(run.output)")
-        #expect(run.output.contains("  + 1x real, 16 synthetic: 100.0%"), "\(run.output)")
+            + "  + 1x real, the whole synthetic folder, 16 synthetic: 100.0%"), "\(run.output)")
         #expect(run.output.contains("  2x real: not measured (the synthetic folder has no more images than the row \"1x real\" mixes)"),
                 "\(run.output)")
         #expect(run.output.contains("own-class share: 100.0% of 16 synthetic images"), "\(run.output)")
@@ -476,12 +475,14 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(line?.contains("synthetic 100.0%, real ") == true && line?.hasSuffix(" points") == true, "\(matched.output)")
 
         let augmented = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--augment", "--min-steps", "200",
-                                               "--seeds", "1", "--multiples", "1"])
+                                               "--seeds", "1", "--multiples", "1", "--no-whole-folder"])
         #expect(augmented.status == 0, "\(augmented.output)")
+        #expect(augmented.output.contains("  + 1x real, 16 synthetic: 100.0%"), "\(augmented.output)")
         #expect(augmented.output.contains("test accuracy on 16 real images: real only 100.0%"), "\(augmented.output)")
         let headline = try SynthdProcess.run(["eval", real, synth, "--test", test, "--epochs", "1", "--min-steps", "200",
-                                              "--seeds", "1", "--multiples", "1", "--headline-only"])
+                                              "--seeds", "1", "--multiples", "0.5", "--headline-only"])
         #expect(headline.status == 0 && headline.output.contains("  real alone (16 images): 100.0%"), "\(headline.output)")
+        #expect(headline.output.contains("  + the whole synthetic folder (1x), 16 synthetic: 100.0%"), "\(headline.output)")
         #expect(!headline.output.contains("secondary protocols") && !headline.output.contains("synthetic only"), "\(headline.output)")
         let noHeadline = try SynthdProcess.run(["eval", real, synth, "--test", test, "--seeds", "0", "--headline-only"])
         #expect(noHeadline.status != 0 && noHeadline.output.contains("--headline-only needs --test and --seeds 1 or more"))

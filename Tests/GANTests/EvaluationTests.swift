@@ -175,6 +175,29 @@ func classifierAccuracy(_ model: Classifier, on data: LabeledImages) -> Double {
         #expect(nothing.unmeasured == [.init(multiple: 1, reason: "no synthetic images to mix")])
     }
 
+    /// Users point their training at both trees: the synthetic folder as it is is a row, named
+    /// on the row that already mixes all of it, else a row of its own after the policies' rows.
+    @Test func theWholeSyntheticFolderIsMeasuredAsItIs() {
+        let synthetic = brightnessImages(40, swapped: false, seed: 2)
+        let measure = MixingMeasure(real: brightnessImages(8, swapped: false, seed: 1), synthetic: synthetic,
+                                    test: brightnessImages(8, swapped: false, seed: 3), classes: 2)
+        let own = measure.amounts(multiples: [0.5, 1], default: [3, 1], wholeFolder: true)
+        #expect(own.amounts.map(\.label) == ["daemon default (0.5x)", "the whole synthetic folder (5x)", "0.5x real", "1x real"])
+        #expect(own.amounts[1].perClass == [20, 20])
+        let named = measure.amounts(multiples: [0.5, 5, 10], default: [3, 1], wholeFolder: true)
+        #expect(named.amounts.map(\.label) == ["daemon default (0.5x)", "0.5x real", "5x real, the whole synthetic folder"])
+        #expect(named.unmeasured.map(\.multiple) == [10])
+        #expect(measure.amounts(multiples: [0.5], default: [3, 1]).amounts.count == 2, "only when asked")
+        // A folder short of a class: the row that takes everything it has is the whole folder.
+        let onlyDark = MixingMeasure(real: measure.real, synthetic: synthetic.select((0..<synthetic.count).filter { synthetic.labels[$0] == 0 }),
+                                     test: measure.test, classes: 2)
+        let short = onlyDark.amounts(multiples: [10], default: [2, 2], classNames: ["dark", "light"], wholeFolder: true)
+        #expect(short.amounts.map(\.label) == ["daemon default (0.25x), short in 1 class (light 0 of 2)",
+                                              "10x real (2.5x), short in 2 classes (dark 20 of 40, light 0 of 40), the whole synthetic folder"])
+        let empty = MixingMeasure(real: measure.real, synthetic: synthetic.select([]), test: measure.test, classes: 2)
+        #expect(empty.amounts(multiples: [1], default: [2, 2], wholeFolder: true).amounts.isEmpty)
+    }
+
     /// Synthetic images that carry the wrong class (here every label swapped) pull a mixed
     /// classifier down on every seed; faithful ones leave a solved problem solved. Gains are
     /// taken seed by seed against the real-alone classifier of the same seed.

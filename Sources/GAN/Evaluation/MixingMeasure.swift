@@ -106,9 +106,11 @@ public struct MixingMeasure {
     /// than the default or a multiple asks (a class the class check rejected, a folder smaller
     /// than 5x), the row takes what there is and its label names the classes short: users mix
     /// the folder they have. A multiple that would repeat a row before it, or mix nothing, is
-    /// named in `unmeasured` with the reason.
+    /// named in `unmeasured` with the reason. With `wholeFolder`, the synthetic folder as it is
+    /// (what users mix when they point a training at both trees) is a row too: the row that
+    /// already mixes every image says so, else a row of its own follows the policies' rows.
     public func amounts(multiples: [Double], default daemonDefault: [Int]?, alternatives: [Amount] = [],
-                        classNames: [String]? = nil) -> (amounts: [Amount], unmeasured: [Unmeasured]) {
+                        classNames: [String]? = nil, wholeFolder: Bool = false) -> (amounts: [Amount], unmeasured: [Unmeasured]) {
         let realCounts = Self.counts(real, classes: classes), available = Self.counts(synthetic, classes: classes)
         let names = classNames ?? (0..<classes).map { "class \($0)" }
         var amounts: [Amount] = []
@@ -133,6 +135,7 @@ public struct MixingMeasure {
             && !amounts.contains(where: { $0.perClass == other.perClass }) {
             amounts.append(Amount(label: "\(other.label) (\(share(other.perClass))x)", perClass: other.perClass))
         }
+        let policyRows = amounts.count
         var unmeasured: [Unmeasured] = []
         for multiple in multiples {
             let wanted = realCounts.map { Int((Double($0) * multiple).rounded()) }
@@ -152,6 +155,15 @@ public struct MixingMeasure {
                 unmeasured.append(Unmeasured(multiple: multiple, reason: "no synthetic images to mix"))
             } else {
                 amounts.append(Amount(label: perClass == wanted ? label : "\(label) (\(share(perClass))x)", perClass: perClass, note: note))
+            }
+        }
+        if wholeFolder, available.contains(where: { $0 > 0 }) {
+            if let index = amounts.firstIndex(where: { $0.perClass == available }) {
+                let row = amounts[index]
+                amounts[index] = Amount(label: row.name, perClass: row.perClass, note: row.note + ", the whole synthetic folder")
+            } else {
+                amounts.insert(Amount(label: "the whole synthetic folder (\(share(available))x)", perClass: available),
+                               at: policyRows)
             }
         }
         return (amounts, unmeasured)
