@@ -196,6 +196,33 @@ public struct StateFolder: Sendable {
         try FileLock(lockPath, holder: purpose)
     }
 
+    /// Removes what interrupted atomic writes left here and one folder down (`<name>.tmp.<pid>`:
+    /// a checkpoint half-written when its process was killed) and returns their names, for
+    /// the log. Only while holding the folder's lock: every writer of a model's files holds
+    /// it, so such a file is a dead writer's whatever its pid (on a cluster, a pid of another
+    /// machine), and a cluster's nodes, which never sweep at start-up (another's files may be
+    /// in progress), would otherwise keep it for good (found by a two-node soak). This
+    /// process's own are kept: its daemon record (`daemon.json`) is written without the lock.
+    public func removeInterruptedWrites() -> [String] {
+        let manager = FileManager.default, own = "\(getpid())"
+        var removed: [String] = []
+        func sweep(_ folder: String, prefix: String, depth: Int) {
+            for name in (try? manager.contentsOfDirectory(atPath: folder)) ?? [] {
+                let full = folder + "/" + name
+                var isFolder: ObjCBool = false
+                if let range = name.range(of: ".tmp.", options: .backwards), range.lowerBound > name.startIndex,
+                   let pid = Int32(name[range.upperBound...]), pid > 0, "\(pid)" != own,
+                   manager.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue {
+                    if (try? manager.removeItem(atPath: full)) != nil { removed.append(prefix + name) }
+                } else if depth > 0, manager.fileExists(atPath: full, isDirectory: &isFolder), isFolder.boolValue {
+                    sweep(full, prefix: prefix + name + "/", depth: depth - 1)
+                }
+            }
+        }
+        sweep(path, prefix: "", depth: 1)
+        return removed.sorted()
+    }
+
     public struct Error: Swift.Error, CustomStringConvertible {
         public let path: String
         public let reason: String

@@ -71,9 +71,13 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let steps = record["steps"] as! Int
         #expect(steps > 0)
 
+        // What a kill -9 in the middle of a checkpoint leaves: the next run removes it.
+        try "half".write(toFile: state + "/checkpoint.ckpt.tmp.4194302", atomically: false, encoding: .utf8)
         let again = try SynthdProcess.run(["train", data, "--state", state, "--steps", "2", "--batch", "4", "--resolution", "64",
                                            "--seed=3"])
         #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.contains("note: removed what an interrupted write left in \(state): checkpoint.ckpt.tmp.4194302"), "\(again.output)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/checkpoint.ckpt.tmp.4194302"))
         #expect(again.output.contains("resuming at step \(steps) of a 32x32 model"))
         #expect(again.output.contains("note: --resolution 64, --seed 3 are for new models; \(state)'s model was made with resolution 32, "
                                       + "seed 0 (another --state trains a new model)"), "\(again.output)")

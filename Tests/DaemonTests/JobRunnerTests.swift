@@ -372,6 +372,24 @@ import Testing
         #expect(scheduler.output.current("pets") == nil, "nothing published")
     }
 
+    /// A node killed while it wrote a checkpoint leaves `checkpoint.ckpt.tmp.<pid>`; a cluster's
+    /// nodes never sweep at start-up, so the next job on the dataset removes it, holding the
+    /// folder's lock, and says so (a two-node soak found one left for good).
+    @Test func aJobRemovesWhatAnInterruptedWriteLeft() throws {
+        let lines = CapturedLines()
+        let scheduler = try shortTraining(checkpointSeconds: 60, lines: lines)
+        let runner = JobRunner(configuration: scheduler.configuration, store: scheduler.store, output: scheduler.output,
+                               logger: .capturing(into: lines))
+        let folder = scheduler.store.folder("pets")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "half".write(toFile: folder + "/checkpoint.ckpt.tmp.4194301", atomically: false, encoding: .utf8)
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/checkpoint.ckpt.tmp.4194301"))
+        #expect(FileManager.default.fileExists(atPath: folder + "/checkpoint.ckpt"))
+        #expect(lines.all.contains { $0.contains("removed what an interrupted write left: checkpoint.ckpt.tmp.4194301") }, "\(lines.all)")
+    }
+
     /// A stop asked while a training job reads its images ends the job there (the daemon
     /// stops within a chunk of files, not after the whole dataset), writing nothing, its budget
     /// kept; while it reads, the status says how far it is and how long is left.

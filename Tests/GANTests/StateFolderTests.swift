@@ -1,4 +1,5 @@
 import Foundation
+import Engine
 import GAN
 import Imaging
 import Testing
@@ -32,6 +33,27 @@ import Testing
             found[name] = isFolder.boolValue ? "(folder)" : try String(contentsOfFile: folder + "/" + name, encoding: .utf8)
         }
         return found
+    }
+
+    /// A writer killed midway leaves `<name>.tmp.<pid>`; whoever holds the folder's lock next
+    /// removes it, whatever the pid (a cluster's nodes are other machines), here and in
+    /// `previous-model/`, keeping this process's own (the daemon's record is written without
+    /// the lock) and everything that only looks alike.
+    @Test func interruptedWritesAreRemovedByTheNextHolder() throws {
+        let state = try StateFolder(root), own = "\(getpid())"
+        try write(["checkpoint.ckpt": "c", "checkpoint.ckpt.tmp.4194301": "half", "model.json.tmp.1": "half",
+                   "daemon.json.tmp.\(own)": "in progress", "notes.tmp.x": "n", "tmp.42": "t", "checkpoint.ckpt.tmp.0": "z"], in: root)
+        try write(["checkpoint.ckpt.tmp.77": "half", "checkpoint.ckpt": "old"], in: root + "/previous-model")
+        try write(["a.tmp.9": "deeper"], in: root + "/previous-model/deeper")
+        try FileManager.default.createDirectory(atPath: root + "/other.tmp.12", withIntermediateDirectories: true)
+        let lock = try state.lock(for: "test")
+        defer { lock.release() }
+        #expect(state.removeInterruptedWrites() == ["checkpoint.ckpt.tmp.4194301", "model.json.tmp.1", "previous-model/checkpoint.ckpt.tmp.77"])
+        #expect(Set(try contents(root).keys) == ["checkpoint.ckpt", "daemon.json.tmp.\(own)", "notes.tmp.x", "tmp.42", "checkpoint.ckpt.tmp.0",
+                                                  "previous-model", "other.tmp.12", ".lock"])
+        #expect(try contents(root + "/previous-model") == ["checkpoint.ckpt": "old", "deeper": "(folder)"])
+        #expect(try contents(root + "/previous-model/deeper") == ["a.tmp.9": "deeper"], "one folder down, not two")
+        #expect(state.removeInterruptedWrites().isEmpty)
     }
 
     @Test func theModelMovesAsideAndTheFoldersOwnFilesStay() throws {

@@ -91,8 +91,13 @@ public struct JobRunner: Sendable {
         do {
             // One writer per model: `synthd train` or `generate` on this dataset's state folder
             // is refused while the job runs, and the job waits for theirs (retried later).
-            let lock = try StateFolder(store.folder(job.dataset)).lock(for: "synthd run: \(job.kind.rawValue) job \(job.id)")
+            let state = try StateFolder(store.folder(job.dataset))
+            let lock = try state.lock(for: "synthd run: \(job.kind.rawValue) job \(job.id)")
             defer { lock.release() }
+            let leftovers = state.removeInterruptedWrites()
+            if !leftovers.isEmpty {
+                logger.with(dataset: job.dataset).notice("removed what an interrupted write left: \(leftovers.joined(separator: ", "))")
+            }
             let (gpu, label) = compute.current
             do {
                 return try attempt(job, on: gpu, label: label, fingerprint: scanned, shouldStop: shouldStop,
