@@ -94,4 +94,24 @@ import Testing
         for path in kept { #expect(FileManager.default.fileExists(atPath: path), "\(path)") }
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: out + "/pets")) == ".synthd-generations/pets/step-10-aa")
     }
+
+    /// A cluster node cannot go by pids (another machine's may be writing): at start-up it
+    /// clears only the dataset folders whose lock it can take, whatever the pids, and leaves
+    /// a held folder, the state's top and the output tree to their owners.
+    @Test func aClusterNodeSweepsOnlyTheDatasetsNoOneHolds() throws {
+        let root = NSTemporaryDirectory() + "synthd-sweep-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let state = root + "/state"
+        for name in ["idle", "busy"] { try FileManager.default.createDirectory(atPath: state + "/datasets/" + name, withIntermediateDirectories: true) }
+        let leftovers = [state + "/datasets/idle/checkpoint.ckpt.tmp.1"]
+        let kept = [state + "/datasets/busy/checkpoint.ckpt.tmp.1", state + "/queue.json.tmp.4194305", state + "/datasets/idle/model.json"]
+        for path in leftovers + kept { #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)") }
+        let held = try FileLock(state + "/datasets/busy/.lock", holder: "a job on another node")
+        defer { held.release() }
+        #expect(LeftoverSweep.sweepIdleDatasets(state: state) == leftovers)
+        for path in leftovers { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+        for path in kept { #expect(FileManager.default.fileExists(atPath: path), "\(path)") }
+        let again = try FileLock(state + "/datasets/idle/.lock", holder: "the next job")
+        again.release()
+    }
 }

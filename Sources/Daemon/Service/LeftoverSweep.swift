@@ -1,4 +1,6 @@
 import Foundation
+import Engine
+import GAN
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,6 +30,25 @@ public enum LeftoverSweep {
         }
         // Depth 2: a forgotten dataset's generations renamed aside (`Forgetting`).
         for path in files(under: output, depth: 2) where isOrphanedTemporary(path) { remove(path) }
+        return removed.sorted()
+    }
+
+    /// A cluster node's start-up sweep, which cannot go by pids (another node's files may be in
+    /// progress, its pids those of another machine): each dataset's state folder that no one
+    /// holds, its lock taken for the moment, cleared of interrupted writes
+    /// (`StateFolder.removeInterruptedWrites`). A folder in use is its holder's; the next job
+    /// that takes it clears it. Returns the paths removed.
+    public static func sweepIdleDatasets(state: String) -> [String] {
+        let datasets = state + "/datasets"
+        var removed: [String] = []
+        for name in entries(datasets) where !name.hasPrefix(".") {
+            let path = datasets + "/" + name
+            var status = stat()
+            guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR,
+                  let folder = try? StateFolder(path), let lock = try? folder.lock(for: "synthd run: start-up sweep") else { continue }
+            removed += folder.removeInterruptedWrites().map { path + "/" + $0 }
+            lock.release()
+        }
         return removed.sorted()
     }
 

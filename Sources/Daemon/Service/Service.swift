@@ -80,13 +80,14 @@ public final class Service {
             guard let joinCluster else { throw Configuration.Error(path: configurationPath ?? "the command line", line: nil,
                                                                    reason: "[cluster] database is set, but this synthd cannot join a cluster") }
             membership = try joinCluster(configuration, device.label)
-        } else {
-            // A cluster's leftovers may be another node's files in progress: only one machine sweeps.
-            let leftovers = LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
-            if !leftovers.isEmpty {
-                let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
-                logger.notice("removed \(leftovers.count) leftovers of an interrupted run: \(listed)")
-            }
+        }
+        // A cluster's leftovers may be another node's files in progress: there only the state
+        // folders that no one holds are swept (by their locks, not by pids).
+        let leftovers = configuration.isClustered ? LeftoverSweep.sweepIdleDatasets(state: configuration.state)
+            : LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
+        if !leftovers.isEmpty {
+            let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
+            logger.notice("removed \(leftovers.count) leftovers of an interrupted run: \(listed)")
         }
         defer { membership?.leave() }
         let scheduler = try Scheduler(configuration: configuration, logger: logger,
