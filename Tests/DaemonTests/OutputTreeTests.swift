@@ -96,19 +96,27 @@ import Testing
     }
 
     /// A cluster node cannot go by pids (another machine's may be writing): at start-up it
-    /// clears only the dataset folders whose lock it can take, whatever the pids, and leaves
-    /// a held folder, the state's top and the output tree to their owners.
+    /// clears only what the writers of datasets whose lock it can take left (state
+    /// temporaries whatever their pids, unpublished generations, the link's temporary), and
+    /// leaves a held dataset's files, the state's top and other outputs to their owners.
     @Test func aClusterNodeSweepsOnlyTheDatasetsNoOneHolds() throws {
         let root = NSTemporaryDirectory() + "synthd-sweep-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let state = root + "/state"
-        for name in ["idle", "busy"] { try FileManager.default.createDirectory(atPath: state + "/datasets/" + name, withIntermediateDirectories: true) }
-        let leftovers = [state + "/datasets/idle/checkpoint.ckpt.tmp.1"]
-        let kept = [state + "/datasets/busy/checkpoint.ckpt.tmp.1", state + "/queue.json.tmp.4194305", state + "/datasets/idle/model.json"]
-        for path in leftovers + kept { #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)") }
+        let state = root + "/state", out = root + "/out", generations = out + "/.synthd-generations"
+        for name in ["idle", "busy"] {
+            for folder in [state + "/datasets/" + name, generations + "/" + name + "/step-5-aa", generations + "/" + name + "/step-9-bb.partial"] {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            }
+        }
+        let leftovers = [state + "/datasets/idle/checkpoint.ckpt.tmp.1", generations + "/idle/step-9-bb.partial", out + "/.idle.link.tmp"]
+        let kept = [state + "/datasets/busy/checkpoint.ckpt.tmp.1", state + "/queue.json.tmp.4194305", state + "/datasets/idle/model.json",
+                    generations + "/busy/step-9-bb.partial", out + "/.busy.link.tmp", generations + "/idle/step-5-aa"]
+        for path in leftovers + kept where !path.contains("step-") {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)")
+        }
         let held = try FileLock(state + "/datasets/busy/.lock", holder: "a job on another node")
         defer { held.release() }
-        #expect(LeftoverSweep.sweepIdleDatasets(state: state) == leftovers)
+        #expect(LeftoverSweep.sweepIdleDatasets(state: state, output: out) == leftovers.sorted())
         for path in leftovers { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
         for path in kept { #expect(FileManager.default.fileExists(atPath: path), "\(path)") }
         let again = try FileLock(state + "/datasets/idle/.lock", holder: "the next job")

@@ -34,19 +34,28 @@ public enum LeftoverSweep {
     }
 
     /// A cluster node's start-up sweep, which cannot go by pids (another node's files may be in
-    /// progress, its pids those of another machine): each dataset's state folder that no one
-    /// holds, its lock taken for the moment, cleared of interrupted writes
-    /// (`StateFolder.removeInterruptedWrites`). A folder in use is its holder's; the next job
-    /// that takes it clears it. Returns the paths removed.
-    public static func sweepIdleDatasets(state: String) -> [String] {
+    /// progress, its pids those of another machine): each dataset whose state folder no one
+    /// holds, its lock taken for the moment. Every writer of a dataset's model and outputs
+    /// (a job, `synthd train`, `generate`, `forget`) holds that lock, so what they write midway
+    /// is a dead writer's: the state folder's interrupted writes
+    /// (`StateFolder.removeInterruptedWrites`), the dataset's unpublished generations and its
+    /// output link's temporary. A dataset in use is its holder's; the next job that takes it
+    /// clears its state folder, and its next publication the rest. Returns the paths removed.
+    public static func sweepIdleDatasets(state: String, output: String) -> [String] {
         let datasets = state + "/datasets"
         var removed: [String] = []
+        func remove(_ path: String) {
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
+        }
         for name in entries(datasets) where !name.hasPrefix(".") {
             let path = datasets + "/" + name
             var status = stat()
             guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR,
                   let folder = try? StateFolder(path), let lock = try? folder.lock(for: "synthd run: start-up sweep") else { continue }
             removed += folder.removeInterruptedWrites().map { path + "/" + $0 }
+            let generations = output + "/" + OutputTree.generationsFolder + "/" + name
+            for entry in entries(generations) where entry.hasSuffix(".partial") { remove(generations + "/" + entry) }
+            remove(output + "/." + name + ".link.tmp")
             lock.release()
         }
         return removed.sorted()

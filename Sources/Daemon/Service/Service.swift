@@ -83,7 +83,7 @@ public final class Service {
         }
         // A cluster's leftovers may be another node's files in progress: there only the state
         // folders that no one holds are swept (by their locks, not by pids).
-        let leftovers = configuration.isClustered ? LeftoverSweep.sweepIdleDatasets(state: configuration.state)
+        let leftovers = configuration.isClustered ? LeftoverSweep.sweepIdleDatasets(state: configuration.state, output: configuration.output)
             : LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
         if !leftovers.isEmpty {
             let listed = leftovers.prefix(10).joined(separator: ", ") + (leftovers.count > 10 ? ", ..." : "")
