@@ -204,14 +204,14 @@ public struct StateFolder: Sendable {
     /// in progress), would otherwise keep it for good (found by a two-node soak). This
     /// process's own are kept: its daemon record (`daemon.json`) is written without the lock.
     public func removeInterruptedWrites() -> [String] {
-        let manager = FileManager.default, own = "\(getpid())"
+        let manager = FileManager.default, own = getpid()
         var removed: [String] = []
         func sweep(_ folder: String, prefix: String, depth: Int) {
             for name in (try? manager.contentsOfDirectory(atPath: folder)) ?? [] {
                 let full = folder + "/" + name
                 var isFolder: ObjCBool = false
                 if let range = name.range(of: ".tmp.", options: .backwards), range.lowerBound > name.startIndex,
-                   let pid = Int32(name[range.upperBound...]), pid > 0, "\(pid)" != own,
+                   let pid = Int32(name[range.upperBound...]), pid > 0, pid != own,
                    manager.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue {
                     if (try? manager.removeItem(atPath: full)) != nil { removed.append(prefix + name) }
                 } else if depth > 0, manager.fileExists(atPath: full, isDirectory: &isFolder), isFolder.boolValue {

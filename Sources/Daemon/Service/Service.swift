@@ -81,8 +81,8 @@ public final class Service {
                                                                    reason: "[cluster] database is set, but this synthd cannot join a cluster") }
             membership = try joinCluster(configuration, device.label)
         }
-        // A cluster's leftovers may be another node's files in progress: there only the state
-        // folders that no one holds are swept (by their locks, not by pids).
+        // A cluster's leftovers may be another node's files in progress: there only the datasets
+        // that no one holds are swept (by their locks, not by pids).
         let leftovers = configuration.isClustered ? LeftoverSweep.sweepIdleDatasets(state: configuration.state, output: configuration.output)
             : LeftoverSweep.sweep(state: configuration.state, output: configuration.output)
         if !leftovers.isEmpty {
