@@ -36,26 +36,37 @@ enum WinogradStridedConvolution {
     /// u[xi] (4 Cin x Cout; row (2r + s) Cin + c) = G g G^T, g the 2x2 taps w[o, c, 2p + r, 2q + s]
     /// of phase rs. `w` is (Cout, Cin, 4, 4); 16 output channels at a time, as vectors. Each
     /// matrix row-major, or in `PanelKernel`'s panels when `packed`.
+    ///
+    /// The result (25 x 4 Cin x Cout: 13 MB for D's 128 -> 256 layer) is far larger than L2 and
+    /// written every step. Written filter by filter, each filter's 25 products went to 25 places
+    /// at once, four times over: on a 2-core Zen 3 two threads then waited on memory and the pass
+    /// did not speed up. So a thread first gathers its channels' taps for a block of 16 output
+    /// channels, then writes a fifth of the products at a time over all of them: 5 store
+    /// streams, each running on through consecutive rows.
     static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int, packed: Bool = false,
                                  into u: UnsafeMutablePointer<Float>) {
         let depth = 4 * inChannels, matrix = depth * outChannels
         Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
-                let taps = block.baseAddress!
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 256 * channels.count) { block in
                 for o in Swift.stride(from: 0, to: outChannels, by: 16) {
-                    for c in channels {
-                        // taps[t * 16 + lane]: tap t of output channel o + lane.
+                    for (i, c) in channels.enumerated() {
+                        // block[i * 256 + t * 16 + lane]: tap t of output channel o + lane, input channel c.
                         transpose(w + (o * inChannels + c) * 16, rows: 16, columns: 16, rowStride: inChannels * 16) {
-                            taps + $0 * 16
+                            block.baseAddress! + i * 256 + $0 * 16
                         }
-                        func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
-                        for r in 0..<2 {
-                            for s in 0..<2 {
-                                let row = u + PanelKernel.offset(row: (2 * r + s) * inChannels + c, column: o, k: depth,
-                                                                 n: outChannels, packed: packed)
-                                WinogradTransposedConvolution.transformFilter(
-                                    g00: tap(r, s), g01: tap(r, 2 + s), g10: tap(2 + r, s), g11: tap(2 + r, 2 + s),
-                                    into: row, productStride: matrix)
+                    }
+                    for r in 0..<2 {
+                        for s in 0..<2 {
+                            for a in 0..<5 {
+                                for (i, c) in channels.enumerated() {
+                                    let taps = block.baseAddress! + i * 256
+                                    func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
+                                    let row = u + PanelKernel.offset(row: (2 * r + s) * inChannels + c, column: o, k: depth,
+                                                                     n: outChannels, packed: packed)
+                                    WinogradTransposedConvolution.transformFilterRow(
+                                        a, g00: tap(r, s), g01: tap(r, 2 + s), g10: tap(2 + r, s), g11: tap(2 + r, 2 + s),
+                                        into: row, productStride: matrix)
+                                }
                             }
                         }
                     }

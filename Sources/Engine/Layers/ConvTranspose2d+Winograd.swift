@@ -86,6 +86,24 @@ enum WinogradTransposedConvolution {
         put(4, left.4, right.4)
     }
 
+    /// Row `a` of G g G^T (products 5a ..< 5a + 5) of 16 filters' 2x2 taps, as `transformFilter`
+    /// writes it: for a caller that writes the 25 products a fifth at a time, so that its
+    /// stores go to 5 places at once instead of 25 (see `WinogradStridedConvolution.transformWeights`).
+    @inline(__always)
+    static func transformFilterRow(_ a: Int, g00: SIMD16<Float>, g01: SIMD16<Float>, g10: SIMD16<Float>, g11: SIMD16<Float>,
+                                   into row: UnsafeMutablePointer<Float>, productStride s: Int) {
+        let left = filterTransform(g00, g10), right = filterTransform(g01, g11)
+        let (g0, g1) = switch a {
+        case 0: (left.0, right.0)
+        case 1: (left.1, right.1)
+        case 2: (left.2, right.2)
+        case 3: (left.3, right.3)
+        default: (left.4, right.4)
+        }
+        let r = filterTransform(g0, g1), p = row + 5 * a * s
+        r.0.store(to: p); r.1.store(to: p + s); r.2.store(to: p + 2 * s); r.3.store(to: p + 3 * s); r.4.store(to: p + 4 * s)
+    }
+
     /// u[phase][xi] (Cin x Cout) = G g G^T, g the phase's 2x2 taps of w (Cin, Cout, 4, 4).
     /// 16 output channels at a time as vectors where Cout is a multiple of 16 (every layer
     /// that training sends here; the weights change every step), else one by one. Each matrix
