@@ -210,8 +210,7 @@ public struct StateFolder: Sendable {
             for name in (try? manager.contentsOfDirectory(atPath: folder)) ?? [] {
                 let full = folder + "/" + name
                 var isFolder: ObjCBool = false
-                if let range = name.range(of: ".tmp.", options: .backwards), range.lowerBound > name.startIndex,
-                   let pid = Int32(name[range.upperBound...]), pid > 0, pid != own,
+                if let pid = AtomicTemporary.writer(of: name), pid != own,
                    manager.fileExists(atPath: full, isDirectory: &isFolder), !isFolder.boolValue {
                     if (try? manager.removeItem(atPath: full)) != nil { removed.append(prefix + name) }
                 } else if depth > 0, manager.fileExists(atPath: full, isDirectory: &isFolder), isFolder.boolValue {

@@ -92,6 +92,27 @@ import Testing
         #expect(removed == [f.out + "/.synthd-generations/.pets.forgotten.tmp.\(gone)", f.state + "/datasets/.pets.forgotten.tmp.\(gone)"].sorted())
     }
 
+    /// A forget killed after it renamed the state folder aside, before the outputs: run again,
+    /// it finishes the deletion (whatever the pid: the aside folder is no one's to read) and
+    /// says so, where it used to find no such dataset and leave the folder until a daemon
+    /// started. Another dataset's aside folder is not its business.
+    @Test func aDeletionCutShortIsFinishedByTheNextForget() throws {
+        let f = Folders()
+        defer { try? FileManager.default.removeItem(atPath: f.root) }
+        try f.makeDataset("pets")
+        try f.makeDataset("pets2")
+        let aside = f.state + "/datasets/.pets.forgotten.tmp.\(getpid())", other = f.state + "/datasets/.pets2.forgotten.tmp.1"
+        try FileManager.default.moveItem(atPath: f.state + "/datasets/pets", toPath: aside)
+        try FileManager.default.moveItem(atPath: f.state + "/datasets/pets2", toPath: other)
+        let freed = try Forgetting.forget("pets", spool: f.spool, state: f.state, output: f.tree)
+        #expect(freed.finishedInterrupted && !freed.state && freed.generations == 1 && freed.bytes > 0)
+        #expect(freed.summary.hasPrefix("what an interrupted deletion left and 1 output generation deleted"), "\(freed.summary)")
+        #expect(!f.exists(aside) && !f.exists(f.tree.generationsPath("pets")))
+        #expect(f.exists(other) && f.exists(f.tree.generationsPath("pets2")))
+        // Nothing of it left: a third run finds no such dataset.
+        #expect(try Forgetting.forget("pets", spool: f.spool, state: f.state, output: f.tree).isEmpty)
+    }
+
     /// The daemon forgets datasets that left the spool long enough ago, and only those.
     @Test func theDaemonForgetsDatasetsRemovedLongAgo() throws {
         let f = Folders()

@@ -114,9 +114,17 @@ import Testing
         for path in leftovers + kept where !path.contains("step-") {
             #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)")
         }
+        // Forgotten datasets' folders renamed aside, by a process of this machine or another:
+        // swept whatever the pid; a user's look-alike without one is not.
+        let asides = [state + "/datasets/.gone.forgotten.tmp.\(getpid())", generations + "/.gone.forgotten.tmp.1"]
+        for folder in asides + [state + "/datasets/.gone.forgotten"] {
+            try FileManager.default.createDirectory(atPath: folder + "/inner", withIntermediateDirectories: true)
+        }
         let held = try FileLock(state + "/datasets/busy/.lock", holder: "a job on another node")
         defer { held.release() }
-        #expect(LeftoverSweep.sweepIdleDatasets(state: state, output: out) == leftovers.sorted())
+        #expect(LeftoverSweep.sweepIdleDatasets(state: state, output: out) == (leftovers + asides).sorted())
+        for path in asides { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+        #expect(FileManager.default.fileExists(atPath: state + "/datasets/.gone.forgotten/inner"))
         for path in leftovers { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
         for path in kept { #expect(FileManager.default.fileExists(atPath: path), "\(path)") }
         let again = try FileLock(state + "/datasets/idle/.lock", holder: "the next job")

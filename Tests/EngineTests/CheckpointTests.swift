@@ -120,6 +120,18 @@ import Testing
         #expect(mode.map { $0 & 0o600 == 0o600 } == true, "readable and writable by its owner")
     }
 
+    /// The temporary names of writes in progress, and the pid that a sweep reads back from
+    /// them; a user's file that merely looks alike is not one.
+    @Test func temporaryNamesCarryTheirWritersPid() {
+        #expect(AtomicTemporary.path(for: "/s/model.json", pid: 4242) == "/s/model.json.tmp.4242")
+        #expect(AtomicTemporary.writer(of: AtomicTemporary.path(for: "/s/model.json", pid: 4242)) == 4242)
+        #expect(AtomicTemporary.writer(of: "checkpoint.ckpt.tmp.17") == 17)
+        #expect(AtomicTemporary.writer(of: ".set8.forgotten.tmp.9") == 9)
+        for other in ["model.json", "notes.tmp", "notes.tmp.", "notes.tmp.x", "notes.tmp.-3", "notes.tmp.0", ".tmp.5", "/s/.tmp.5", "a.tmp.99999999999"] {
+            #expect(AtomicTemporary.writer(of: other) == nil, "\(other)")
+        }
+    }
+
     /// Non-durable writes are flushed by syncfs on their own file system, found from a file or
     /// a folder in it; a path that cannot be opened falls back to sync(2).
     @Test func flushesTheFileSystemOfAPath() throws {

@@ -10,9 +10,10 @@ import Imaging
 /// go fills its disk. `synthd forget` calls it, and the daemon after `[service]
 /// forget_removed_after_days`.
 ///
-/// Each folder is first renamed to `<name>.tmp.<pid>` beside it, so readers see it there or
-/// gone, never half deleted; a process killed while deleting leaves that name, which the
-/// start-up sweep removes (`LeftoverSweep`).
+/// Each folder is first renamed to `.<name>.forgotten.tmp.<pid>` beside it, so readers see it
+/// there or gone, never half deleted. A process killed while deleting leaves that name; the
+/// next `forget` of the dataset, and every start-up sweep (`LeftoverSweep`), finish the job
+/// (`finishInterrupted`).
 public enum Forgetting {
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
         public let description: String
@@ -22,6 +23,8 @@ public enum Forgetting {
     /// What was deleted.
     public struct Freed: Sendable, Equatable {
         public var state = false
+        /// What an earlier deletion of the dataset, cut short, had left was removed.
+        public var finishedInterrupted = false
         public var generations = 0
         public var bytes: UInt64 = 0
         /// A real folder at `out/<dataset>` (written by `synthd generate`, not a link of the
@@ -31,10 +34,11 @@ public enum Forgetting {
         public init() {}
 
         /// Nothing was there to delete (no such dataset).
-        public var isEmpty: Bool { !state && generations == 0 && keptFolder == nil }
+        public var isEmpty: Bool { !state && !finishedInterrupted && generations == 0 && keptFolder == nil }
 
         public var summary: String {
             var parts: [String] = []
+            if finishedInterrupted { parts.append("what an interrupted deletion left") }
             if state { parts.append("its model and state") }
             if generations > 0 { parts.append("\(generations) output generation" + (generations == 1 ? "" : "s")) }
             let what = parts.isEmpty ? "nothing to delete" : parts.joined(separator: " and ") + " deleted, \(ArchiveRecord.megabytes(bytes)) freed"
@@ -46,6 +50,9 @@ public enum Forgetting {
     public static func forget(_ dataset: String, spool: String?, state: String, output: OutputTree?) throws(Error) -> Freed {
         try mayForget(dataset, spool: spool)
         var freed = Freed()
+        let earlier = finishInterrupted(dataset, state: state, output: output?.root)
+        freed.finishedInterrupted = !earlier.paths.isEmpty
+        freed.bytes += earlier.bytes
         let folder = state + "/datasets/" + dataset
         if FileManager.default.fileExists(atPath: folder) {
             // No `synthd train` or daemon job may be writing it meanwhile.
@@ -85,9 +92,36 @@ public enum Forgetting {
 
     private static func moveAside(_ path: String) throws(Error) -> String {
         let parent = (path as NSString).deletingLastPathComponent, name = (path as NSString).lastPathComponent
-        let aside = parent + "/." + name + ".forgotten.tmp.\(getpid())"
+        let aside = AtomicTemporary.path(for: parent + "/." + name + ".forgotten")
         guard rename(path, aside) == 0 else { throw Error(description: "\(path): cannot delete: \(String(cString: strerror(errno)))") }
         return aside
+    }
+
+    /// Removes the folders that deletions cut short left renamed aside
+    /// (`.<name>.forgotten.tmp.<pid>`, in the state's datasets folder and the output's
+    /// generations folder): `dataset`'s, or every dataset's when nil. Whatever the pid: nothing
+    /// reads such a folder once it is renamed, so anyone may finish its deletion, and a process
+    /// still deleting it (on this machine or another node) only shares the work. Returns the
+    /// paths removed and the bytes they held.
+    public static func finishInterrupted(_ dataset: String? = nil, state: String, output: String?) -> (paths: [String], bytes: UInt64) {
+        var removed: [String] = [], bytes: UInt64 = 0
+        for folder in [state + "/datasets"] + (output.map { [$0 + "/" + OutputTree.generationsFolder] } ?? []) {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where isAside(name, of: dataset) {
+                let path = folder + "/" + name, size = self.bytes(under: path)
+                if (try? FileManager.default.removeItem(atPath: path)) != nil {
+                    removed.append(path)
+                    bytes += size
+                }
+            }
+        }
+        return (removed.sorted(), bytes)
+    }
+
+    /// A folder renamed aside to be deleted: `dataset`'s, or any dataset's when nil.
+    static func isAside(_ name: String, of dataset: String?) -> Bool {
+        let marker = ".forgotten.tmp."
+        guard name.hasPrefix("." + (dataset.map { $0 + marker } ?? "")), name.contains(marker) else { return false }
+        return AtomicTemporary.writer(of: name) != nil
     }
 
     /// The bytes of the files under `path` (links not followed).

@@ -32,6 +32,12 @@ public struct OutputTree: Sendable {
     public func generationsPath(_ dataset: String) -> String { root + "/" + Self.generationsFolder + "/" + dataset }
     public func generationPath(_ dataset: String, _ generation: String) -> String { generationsPath(dataset) + "/" + generation }
 
+    /// The new link's name before it is renamed over `linkPath` (`link(_:to:)`); what a kill
+    /// in between leaves.
+    public func linkTemporaryPath(_ dataset: String) -> String { root + "/" + Self.linkTemporaryName(dataset) }
+    static func linkTemporaryName(_ dataset: String) -> String { ".\(dataset).link.tmp" }
+    static func isLinkTemporary(_ name: String) -> Bool { name.hasPrefix(".") && name.hasSuffix(".link.tmp") }
+
     /// The generation `out/<dataset>` points to, if it is one of ours.
     public func current(_ dataset: String) -> String? {
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: linkPath(dataset)) else { return nil }
@@ -85,7 +91,7 @@ public struct OutputTree: Sendable {
             let stamp = Int(Date().timeIntervalSince1970)
             try rename(path, generationPath(dataset, "earlier-\(stamp)"))
         }
-        let temporary = root + "/.\(dataset).link.tmp"
+        let temporary = linkTemporaryPath(dataset)
         unlink(temporary)
         guard symlink(Self.generationsFolder + "/" + dataset + "/" + generation, temporary) == 0 else {
             throw FileError.io(path: temporary, operation: "create link", errno: errno)

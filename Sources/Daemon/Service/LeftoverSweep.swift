@@ -7,28 +7,29 @@ import Glibc
 
 /// What a kill -9 (or a power loss) can leave in the state and output trees, removed at
 /// start-up: temporary files of atomic writes (`<name>.tmp.<pid>` of a process that is gone),
-/// unpublished `.partial` generation folders, and stale temporaries of the output link swap.
+/// unpublished `.partial` generation folders, stale temporaries of the output link swap, and
+/// the folders of a forgotten dataset that a deletion cut short left renamed aside.
 /// Never the spool: those files belong to the user. Runs while the daemon holds the state
 /// folder's lock, so no other daemon is writing there; a live `synthd train` keeps its files
 /// (its pid is alive).
 public enum LeftoverSweep {
     /// Removes the leftovers and returns their paths (for the log).
     public static func sweep(state: String, output: String) -> [String] {
-        var removed: [String] = []
+        // A forgotten dataset's folders renamed aside (`Forgetting`), whatever their pid.
+        var removed = Forgetting.finishInterrupted(state: state, output: output).paths
         func remove(_ path: String) {
             if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
         }
         // State: <state>/<file>, <state>/datasets/<name>/<file>, and one level below that.
         for path in files(under: state, depth: 3) where isOrphanedTemporary(path) { remove(path) }
         // Output: the link swap's temporaries at the top, partial generations one level down.
-        for name in entries(output) where name.hasPrefix(".") && name.hasSuffix(".link.tmp") { remove(output + "/" + name) }
+        for name in entries(output) where OutputTree.isLinkTemporary(name) { remove(output + "/" + name) }
         let generations = output + "/" + OutputTree.generationsFolder
         for dataset in entries(generations) {
             for name in entries(generations + "/" + dataset) where name.hasSuffix(".partial") {
                 remove(generations + "/" + dataset + "/" + name)
             }
         }
-        // Depth 2: a forgotten dataset's generations renamed aside (`Forgetting`).
         for path in files(under: output, depth: 2) where isOrphanedTemporary(path) { remove(path) }
         return removed.sorted()
     }
@@ -40,10 +41,13 @@ public enum LeftoverSweep {
     /// is a dead writer's: the state folder's interrupted writes
     /// (`StateFolder.removeInterruptedWrites`), the dataset's unpublished generations and its
     /// output link's temporary. A dataset in use is its holder's; the next job that takes it
-    /// clears its state folder, and its next publication the rest. Returns the paths removed.
+    /// clears its state folder, and its next publication the rest. And the folders of forgotten
+    /// datasets renamed aside to be deleted (`Forgetting`), whoever renamed them: no one reads
+    /// them, and a node deleting one at the same moment only shares the work. Returns the paths
+    /// removed.
     public static func sweepIdleDatasets(state: String, output: String) -> [String] {
-        let datasets = state + "/datasets"
-        var removed: [String] = []
+        let datasets = state + "/datasets", generationsRoot = output + "/" + OutputTree.generationsFolder
+        var removed = Forgetting.finishInterrupted(state: state, output: output).paths
         func remove(_ path: String) {
             if (try? FileManager.default.removeItem(atPath: path)) != nil { removed.append(path) }
         }
@@ -53,9 +57,9 @@ public enum LeftoverSweep {
             guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR,
                   let folder = try? StateFolder(path), let lock = try? folder.lock(for: "synthd run: start-up sweep") else { continue }
             removed += folder.removeInterruptedWrites().map { path + "/" + $0 }
-            let generations = output + "/" + OutputTree.generationsFolder + "/" + name
+            let generations = generationsRoot + "/" + name
             for entry in entries(generations) where entry.hasSuffix(".partial") { remove(generations + "/" + entry) }
-            remove(output + "/." + name + ".link.tmp")
+            remove(output + "/" + OutputTree.linkTemporaryName(name))
             lock.release()
         }
         return removed.sorted()
@@ -63,8 +67,7 @@ public enum LeftoverSweep {
 
     /// `<name>.tmp.<pid>` whose process no longer exists.
     static func isOrphanedTemporary(_ path: String) -> Bool {
-        guard let range = path.range(of: ".tmp.", options: .backwards),
-              let pid = Int32(path[range.upperBound...]), pid > 0 else { return false }
+        guard let pid = AtomicTemporary.writer(of: path) else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
     }
 

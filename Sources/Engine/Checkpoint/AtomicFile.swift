@@ -47,7 +47,7 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
 /// latest files. Bulk writers (thousands of small PNGs) use it and call `syncFileSystem` once.
 public func writeFileAtomically(path: String, bytes: [UInt8], durable: Bool = true) throws(FileError) {
     if try writeUnnamedThenLink(path: path, bytes: bytes, durable: durable) { return }
-    let temporary = "\(path).tmp.\(getpid())"
+    let temporary = AtomicTemporary.path(for: path)
     let fd = retryingOnInterrupt { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
     guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: errno) }
     var failure = writeAll(fd, bytes).map { FileError.io(path: temporary, operation: "write", errno: $0) }
@@ -59,6 +59,23 @@ public func writeFileAtomically(path: String, bytes: [UInt8], durable: Bool = tr
         throw failure
     }
     if durable { syncFolder(of: path) }  // the rename itself
+}
+
+/// The name a write in progress goes under, `<name>.tmp.<pid>`: written by
+/// `writeFileAtomically` and by other writers that rename into place (a forgotten dataset's
+/// folders renamed aside), read by whoever clears what a killed writer left.
+public enum AtomicTemporary {
+    /// This process's temporary name for `path`.
+    public static func path(for path: String, pid: Int32 = getpid()) -> String { "\(path).tmp.\(pid)" }
+
+    /// The writer's pid in such a name (or path), nil for any other name. `.tmp.` must follow
+    /// something: a file named `.tmp.5` is a user's.
+    public static func writer(of name: String) -> Int32? {
+        guard let dot = name.lastIndex(of: "."), let pid = Int32(name[name.index(after: dot)...]), pid > 0 else { return nil }
+        let stem = name[..<dot].dropLast(4)
+        guard name[..<dot].hasSuffix(".tmp"), let last = stem.last, last != "/" else { return nil }
+        return pid
+    }
 }
 
 /// Linux's `O_TMPFILE` (Glibc's macro does not reach Swift): an unnamed file in a folder.
