@@ -1,8 +1,9 @@
-import Daemon
+@testable import Daemon
 import Engine
 import Foundation
 import GAN
 import Logging
+import LogTestSupport
 import Testing
 
 /// What synthd keeps of a dataset that left the spool, deleted by `synthd forget` or after
@@ -127,11 +128,23 @@ import Testing
         try Scheduler(configuration: configuration, logger: quiet).forgetLongRemoved()
         #expect(f.exists(f.state + "/datasets/old"), "0 days: kept for ever")
         configuration.forgetRemovedAfterDays = 7
-        let scheduler = try Scheduler(configuration: configuration, logger: quiet)
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in CapturingHandler(lines: lines) })
         scheduler.forgetLongRemoved()
         #expect(!f.exists(f.state + "/datasets/old") && !f.exists(f.out + "/old"))
+        #expect(lines.all.contains { $0.contains("left the spool 8 days ago: its model and state and 1 output generation deleted")
+            && $0.contains("forget_removed_after_days: after 7 days") }, "\(lines.all)")
         #expect(f.exists(f.state + "/datasets/recent") && f.exists(f.out + "/recent"))
         #expect(f.exists(f.state + "/datasets/present") && f.exists(f.out + "/present"))
+    }
+
+    /// The log's spans read right whatever the limit (a fraction of a day, as a soak sets,
+    /// read "0.0 days ago").
+    @Test func spansOfTimeAreSaidInTheirUnit() {
+        #expect(Scheduler.duration(8 * 86_400) == "8 days" && Scheduler.duration(1.5 * 86_400) == "1.5 days")
+        #expect(Scheduler.duration(86_400) == "1 day" && Scheduler.duration(3 * 3_600) == "3 hours")
+        #expect(Scheduler.duration(0.5 * 3_600) == "30 minutes" && Scheduler.duration(61) == "1 minute")
+        #expect(Scheduler.duration(0.0002314814814814815 * 86_400) == "20 s")
     }
 
     /// In a cluster the nodes share the records: the node that may look at a dataset forgets

@@ -102,8 +102,8 @@ extension Scheduler {
                 let freed = try store.forget(name) {
                     try Forgetting.forget(name, spool: configuration.spool, state: configuration.state, output: output)
                 }
-                let ago = Self.days(now.timeIntervalSince(runtime.updatedAt)), limit = Self.days(days * 86_400)
-                logger.notice("left the spool \(ago) ago: \(freed.summary) ([service] forget_removed_after_days = \(limit))",
+                let ago = Self.duration(now.timeIntervalSince(runtime.updatedAt)), limit = Self.duration(days * 86_400)
+                logger.notice("left the spool \(ago) ago: \(freed.summary) ([service] forget_removed_after_days: after \(limit))",
                               metadata: ["dataset": "\(name)"])
             } catch {
                 if reportedForgetFailure.insert(name).inserted { logger.warning("not forgotten: \(error)", metadata: ["dataset": "\(name)"]) }
@@ -111,9 +111,18 @@ extension Scheduler {
         }
     }
 
-    static func days(_ seconds: TimeInterval) -> String {
-        let days = seconds / 86_400
-        return days == days.rounded() ? "\(Int(days)) days" : String(format: "%.1f days", days)
+    /// A span of time as a person says it: "8 days", "1.5 days", "3 hours", "20 minutes",
+    /// "45 s" (a limit of 0.0002 days, as tests and soaks set, read "0.0 days").
+    static func duration(_ seconds: TimeInterval) -> String {
+        func amount(_ value: Double, _ unit: String) -> String {
+            let rounded = (value * 10).rounded() / 10
+            let number = rounded == rounded.rounded() ? "\(Int(rounded))" : String(format: "%.1f", rounded)
+            return number + " " + unit + (rounded == 1 ? "" : "s")
+        }
+        if seconds >= 86_400 { return amount(seconds / 86_400, "day") }
+        if seconds >= 3_600 { return amount(seconds / 3_600, "hour") }
+        if seconds >= 60 { return amount(seconds / 60, "minute") }
+        return "\(Int(seconds.rounded())) s"
     }
 
     /// Writes the queue's file again when it fell behind the queue in memory (a full disk,
