@@ -33,9 +33,13 @@ struct Forget: ParsableCommand {
                 var freed = Forgetting.Freed()
                 if let records {
                     try Forgetting.mayForget(dataset, spool: configuration.spool)
+                    // A deletion cut short is finished even where the record must wait (a job
+                    // of the dataset still stopping): its folders are no one's once renamed.
+                    let earlier = Forgetting.finishInterrupted(dataset, state: configuration.state, output: output?.root)
                     let hadRecord = try records.forget(dataset) {
                         freed = try Forgetting.forget(dataset, spool: configuration.spool, state: configuration.state, output: output)
                     }
+                    freed.add(finished: earlier)
                     if hadRecord, freed.isEmpty {
                         print("\(dataset): its record in the cluster's database deleted (it had no model or outputs)")
                         continue

@@ -33,6 +33,12 @@ public enum Forgetting {
 
         public init() {}
 
+        /// Counts what `finishInterrupted` removed of the dataset.
+        public mutating func add(finished earlier: (paths: [String], bytes: UInt64)) {
+            finishedInterrupted = finishedInterrupted || !earlier.paths.isEmpty
+            bytes += earlier.bytes
+        }
+
         /// Nothing was there to delete (no such dataset).
         public var isEmpty: Bool { !state && !finishedInterrupted && generations == 0 && keptFolder == nil }
 
@@ -50,9 +56,7 @@ public enum Forgetting {
     public static func forget(_ dataset: String, spool: String?, state: String, output: OutputTree?) throws(Error) -> Freed {
         try mayForget(dataset, spool: spool)
         var freed = Freed()
-        let earlier = finishInterrupted(dataset, state: state, output: output?.root)
-        freed.finishedInterrupted = !earlier.paths.isEmpty
-        freed.bytes += earlier.bytes
+        freed.add(finished: finishInterrupted(dataset, state: state, output: output?.root))
         let folder = state + "/datasets/" + dataset
         if FileManager.default.fileExists(atPath: folder) {
             // No `synthd train` or daemon job may be writing it meanwhile.
