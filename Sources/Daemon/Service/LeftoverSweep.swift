@@ -30,6 +30,7 @@ public enum LeftoverSweep {
                 remove(generations + "/" + dataset + "/" + name)
             }
         }
+        // Depth 2: the manifest of a folder `synthd generate` writes in place (`out/<dataset>/`).
         for path in files(under: output, depth: 2) where isOrphanedTemporary(path) { remove(path) }
         return removed.sorted()
     }
