@@ -145,6 +145,9 @@ import Testing
         #expect(Scheduler.duration(86_400) == "1 day" && Scheduler.duration(3 * 3_600) == "3 hours")
         #expect(Scheduler.duration(0.5 * 3_600) == "30 minutes" && Scheduler.duration(61) == "1 minute")
         #expect(Scheduler.duration(0.0002314814814814815 * 86_400) == "20 s")
+        // At a unit's edge the rounded figure decides: never "60 s" or "24 hours".
+        #expect(Scheduler.duration(59.6) == "1 minute" && Scheduler.duration(59.4) == "59 s")
+        #expect(Scheduler.duration(3_599) == "1 hour" && Scheduler.duration(86_399) == "1 day")
     }
 
     /// In a cluster the nodes share the records: the node that may look at a dataset forgets

@@ -74,15 +74,19 @@ import Testing
         let root = NSTemporaryDirectory() + "synthd-sweep-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let state = root + "/state", out = root + "/out", generations = out + "/.synthd-generations/pets"
-        for folder in [state + "/datasets/pets", generations + "/step-10-aa/cat", generations + "/step-20-bb.partial/cat", root + "/spool/pets/cat"] {
+        for folder in [state + "/datasets/pets", generations + "/step-10-aa/cat", generations + "/step-20-bb.partial/cat", root + "/spool/pets/cat",
+                       out + "/books/shirt"] {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
         // A pid that cannot be running (above pid_max) and this process's own.
         let dead = "4194305", alive = "\(getpid())"
         let leftovers = [state + "/queue.json.tmp." + dead, state + "/datasets/pets/checkpoint.ckpt.tmp." + dead,
-                         generations + "/step-20-bb.partial", out + "/.pets.link.tmp"]
+                         generations + "/step-20-bb.partial", out + "/.pets.link.tmp",
+                         // `synthd generate` writing in place (`out/books/`), killed.
+                         out + "/books/manifest.jsonl.tmp." + dead, out + "/books/shirt/3.png.tmp." + dead]
         let kept = [state + "/queue.json", state + "/datasets/pets/model.json.tmp." + alive, generations + "/step-10-aa/cat/1.png",
-                    root + "/spool/pets/cat/1.png.tmp." + dead, state + "/datasets/pets/notes.tmp.x"]
+                    root + "/spool/pets/cat/1.png.tmp." + dead, state + "/datasets/pets/notes.tmp.x",
+                    out + "/books/shirt/3.png", out + "/books/shirt/4.png.tmp." + alive]
         for path in leftovers + kept where !path.hasSuffix(".partial") {
             #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)")
         }
@@ -104,13 +108,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let state = root + "/state", out = root + "/out", generations = out + "/.synthd-generations"
         for name in ["idle", "busy"] {
-            for folder in [state + "/datasets/" + name, generations + "/" + name + "/step-5-aa", generations + "/" + name + "/step-9-bb.partial"] {
+            for folder in [state + "/datasets/" + name, generations + "/" + name + "/step-5-aa", generations + "/" + name + "/step-9-bb.partial",
+                           out + "/" + name + "/cat"] {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
         }
-        let leftovers = [state + "/datasets/idle/checkpoint.ckpt.tmp.1", generations + "/idle/step-9-bb.partial", out + "/.idle.link.tmp"]
+        // `out/<name>/` is where a `synthd generate` killed midway wrote in place.
+        let leftovers = [state + "/datasets/idle/checkpoint.ckpt.tmp.1", generations + "/idle/step-9-bb.partial", out + "/.idle.link.tmp",
+                         out + "/idle/manifest.jsonl.tmp.1", out + "/idle/cat/2.png.tmp.1"]
         let kept = [state + "/datasets/busy/checkpoint.ckpt.tmp.1", state + "/queue.json.tmp.4194305", state + "/datasets/idle/model.json",
-                    generations + "/busy/step-9-bb.partial", out + "/.busy.link.tmp", generations + "/idle/step-5-aa"]
+                    generations + "/busy/step-9-bb.partial", out + "/.busy.link.tmp", generations + "/idle/step-5-aa",
+                    out + "/busy/manifest.jsonl.tmp.1", out + "/busy/cat/2.png.tmp.1", out + "/idle/cat/1.png"]
         for path in leftovers + kept where !path.contains("step-") {
             #expect(FileManager.default.createFile(atPath: path, contents: Data([1])), "could not create \(path)")
         }

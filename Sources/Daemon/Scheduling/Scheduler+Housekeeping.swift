@@ -119,10 +119,15 @@ extension Scheduler {
             let number = rounded == rounded.rounded() ? "\(Int(rounded))" : String(format: "%.1f", rounded)
             return number + " " + unit + (rounded == 1 ? "" : "s")
         }
-        if seconds >= 86_400 { return amount(seconds / 86_400, "day") }
-        if seconds >= 3_600 { return amount(seconds / 3_600, "hour") }
-        if seconds >= 60 { return amount(seconds / 60, "minute") }
-        return "\(Int(seconds.rounded())) s"
+        // Each unit while its rounded figure stays below the next unit, so that 59.6 s is
+        // "1 minute", not "60 s".
+        if seconds.rounded() < 60 { return "\(Int(seconds.rounded())) s" }
+        let units: [(length: Double, name: String)] = [(60, "minute"), (3_600, "hour"), (86_400, "day")]
+        for (index, unit) in units.enumerated() {
+            let next = index + 1 < units.count ? units[index + 1].length : .infinity
+            if (seconds / unit.length * 10).rounded() / 10 < next / unit.length { return amount(seconds / unit.length, unit.name) }
+        }
+        return amount(seconds / 86_400, "day")
     }
 
     /// Writes the queue's file again when it fell behind the queue in memory (a full disk,

@@ -30,8 +30,10 @@ public enum LeftoverSweep {
                 remove(generations + "/" + dataset + "/" + name)
             }
         }
-        // Depth 2: the manifest of a folder `synthd generate` writes in place (`out/<dataset>/`).
-        for path in files(under: output, depth: 2) where isOrphanedTemporary(path) { remove(path) }
+        // What `synthd generate` writes in place: `out/<dataset>/manifest.jsonl` and
+        // `out/<dataset>/<class>/*.png` (temporaries only where the filesystem cannot write
+        // unnamed files, NFS among them). A published `out/<dataset>` link is not followed.
+        for path in files(under: output, depth: 3) where isOrphanedTemporary(path) { remove(path) }
         return removed.sorted()
     }
 
@@ -40,8 +42,8 @@ public enum LeftoverSweep {
     /// holds, its lock taken for the moment. Every writer of a dataset's model and outputs
     /// (a job, `synthd train`, `generate`, `forget`) holds that lock, so what they write midway
     /// is a dead writer's: the state folder's interrupted writes
-    /// (`StateFolder.removeInterruptedWrites`), the dataset's unpublished generations and its
-    /// output link's temporary. A dataset in use is its holder's; the next job that takes it
+    /// (`StateFolder.removeInterruptedWrites`), the dataset's unpublished generations, its
+    /// output link's temporary and the temporaries of a `synthd generate` writing in place. A dataset in use is its holder's; the next job that takes it
     /// clears its state folder, and its next publication the rest. And the folders of forgotten
     /// datasets renamed aside to be deleted (`Forgetting`), whoever renamed them: no one reads
     /// them, and a node deleting one at the same moment only shares the work. Returns the paths
@@ -61,9 +63,18 @@ public enum LeftoverSweep {
             let generations = generationsRoot + "/" + name
             for entry in entries(generations) where entry.hasSuffix(".partial") { remove(generations + "/" + entry) }
             remove(output + "/" + OutputTree.linkTemporaryName(name))
+            for path in inPlaceOutput(output + "/" + name) where AtomicTemporary.writer(of: path) != nil { remove(path) }
             lock.release()
         }
         return removed.sorted()
+    }
+
+    /// The files `synthd generate` writes into `out/<dataset>/` (its manifest, the class folders'
+    /// images), when that is a folder and not the daemon's published link.
+    static func inPlaceOutput(_ folder: String) -> [String] {
+        var status = stat()
+        guard lstat(folder, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return [] }
+        return files(under: folder, depth: 2)
     }
 
     /// `<name>.tmp.<pid>` whose process no longer exists.
