@@ -1,5 +1,5 @@
 import CUDA
-import Daemon
+@testable import Daemon
 import Foundation
 import GAN
 import Testing
@@ -64,6 +64,60 @@ import Glibc
         } catch {
             #expect(error.description.hasPrefix(message), "got: \(error.description)")
         }
+    }
+
+    /// A file is read to its end: every mistake is named at once, in the order of its lines,
+    /// each unknown name with what it may have meant (one restart per mistake is slow when the
+    /// daemon runs under systemd).
+    @Test func everyMistakeIsNamedAtOnceWithWhatItMayHaveMeant() {
+        let text = """
+        concurrency = 2
+        [service]
+        concurency = 2
+        Settle-Seconds = 5
+        nice = 30
+        [trainng]
+        minutes = 3
+        [training]
+        minutes = "ten"
+        per_class = 10
+        Batch = 32
+        frobnicate = 1
+        """
+        do {
+            _ = try Configuration.parse(text, path: "t.toml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.split(separator: "\n") == [
+                "t.toml:1: unknown key 'concurrency' outside any table (it belongs in [service])",
+                "t.toml:3: unknown key 'concurency' in [service] (did you mean 'concurrency'?)",
+                "t.toml:4: unknown key 'Settle-Seconds' in [service] (did you mean 'settle_seconds' in [watch]?)",
+                "t.toml:5: [service] nice must be in 0...19, not 30",
+                "t.toml:6: unknown table [trainng] (did you mean [training]?); allowed: [cluster], [generation], [paths], [service], [training], [watch]",
+                "t.toml:9: [training] minutes must be a number, not a string",
+                "t.toml:10: unknown key 'per_class' in [training] (it belongs in [generation])",
+                "t.toml:11: unknown key 'Batch' in [training] (did you mean 'batch'?)",
+                "t.toml:12: unknown key 'frobnicate' in [training]",
+            ])
+            #expect(error.line == 1 && error.others.count == 8)
+        }
+        // A dataset's own file reads only its two tables: no hint points outside them.
+        do {
+            _ = try Configuration.parse("[training]\nconcurrency = 2\nminuts = 1", path: "d.toml", tables: ["training", "generation"])
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "d.toml:2: unknown key 'concurrency' in [training]\nd.toml:3: unknown key 'minuts' in [training] (did you mean 'minutes'?)")
+        }
+    }
+
+    @Test func hintsAreNearSpellingsOnly() {
+        #expect(ConfigurationHint.editDistance(Array("kitten"), Array("sitting")) == 3)
+        #expect(ConfigurationHint.editDistance(Array(""), Array("abc")) == 3 && ConfigurationHint.editDistance(Array("abc"), Array("abc")) == 0)
+        #expect(ConfigurationHint.closest(to: "nic", among: ["nice", "seed"]) == "nice")
+        #expect(ConfigurationHint.closest(to: "nc", among: ["nice"]) == nil, "two edits of a short word are another word")
+        #expect(ConfigurationHint.closest(to: "BALANCE-TO", among: ["balance_to", "per_class"]) == "balance_to")
+        #expect(ConfigurationHint.closest(to: "max_synthetc_per_reel", among: ["max_synthetic_per_real"]) == "max_synthetic_per_real")
+        #expect(ConfigurationHint.closest(to: "colour", among: ["resolution", "batch"]) == nil)
     }
 
     @Test func aClusterTableMakesANodeThatPollsTheSharedSpool() throws {

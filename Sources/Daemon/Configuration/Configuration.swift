@@ -147,7 +147,15 @@ public struct Configuration: Equatable, Sendable {
         public let path: String
         public let line: Int?
         public let reason: String
-        public var description: String { line.map { "\(path):\($0): \(reason)" } ?? "\(path): \(reason)" }
+        /// The file's further problems, in the order of their lines: a file is read to its end,
+        /// so that whoever edits it learns of every mistake at once, not one per restart.
+        public var others: [Error] = []
+        public var description: String {
+            ([self.withoutOthers] + others).map { problem in
+                problem.line.map { "\(problem.path):\($0): \(problem.reason)" } ?? "\(problem.path): \(problem.reason)"
+            }.joined(separator: "\n")
+        }
+        var withoutOthers: Error { Error(path: path, line: line, reason: reason) }
         /// The exit status for configuration errors (EX_CONFIG in sysexits.h).
         public static let exitStatus: Int32 = 78
     }
@@ -237,93 +245,98 @@ public struct Configuration: Equatable, Sendable {
         do { tables = try TOML.parse(text) } catch { throw Error(path: path, line: error.line, reason: error.reason) }
         var c = base
         var reader = Reader(path: path, tables: tables, known: allowed)
-        try reader.table("paths") { (r: inout Reader) throws(Error) in
-            try r.string("spool", into: &c.spool)
-            try r.string("output", into: &c.output)
-            try r.string("state", into: &c.state)
+        reader.table("paths") { (r: inout Reader) in
+            r.string("spool", into: &c.spool)
+            r.string("output", into: &c.output)
+            r.string("state", into: &c.state)
         }
-        try reader.table("watch") { (r: inout Reader) throws(Error) in
-            try r.number("settle_seconds", into: &c.settleSeconds, range: 0...86400)
-            try r.number("poll_seconds", into: &c.pollSeconds, range: 0...86400)
-            try r.boolean("unpack_archives", into: &c.unpackArchives)
-            try r.number("max_unpacked_gigabytes", into: &c.maxUnpackedGigabytes, range: 0.001...1_000_000)
+        reader.table("watch") { (r: inout Reader) in
+            r.number("settle_seconds", into: &c.settleSeconds, range: 0...86400)
+            r.number("poll_seconds", into: &c.pollSeconds, range: 0...86400)
+            r.boolean("unpack_archives", into: &c.unpackArchives)
+            r.number("max_unpacked_gigabytes", into: &c.maxUnpackedGigabytes, range: 0.001...1_000_000)
         }
-        try reader.table("training") { (r: inout Reader) throws(Error) in
-            try r.number("minutes", into: &c.trainingMinutes, range: 0.001...100_000)
-            try r.number("finetune_minutes", into: &c.fineTuneMinutes, range: 0.001...100_000)
-            try r.number("max_epochs", into: &c.maxEpochs, range: 0...1_000_000)
-            try r.number("checkpoint_seconds", into: &c.checkpointSeconds, range: 1...86400)
-            try r.integer("resolution", into: &c.resolution, allowed: [32, 64])
-            try r.integer("batch", into: &c.batch, range: 2...4096)
-            try r.integer("seed", into: &c.seed, range: 0...Int.max)
+        reader.table("training") { (r: inout Reader) in
+            r.number("minutes", into: &c.trainingMinutes, range: 0.001...100_000)
+            r.number("finetune_minutes", into: &c.fineTuneMinutes, range: 0.001...100_000)
+            r.number("max_epochs", into: &c.maxEpochs, range: 0...1_000_000)
+            r.number("checkpoint_seconds", into: &c.checkpointSeconds, range: 1...86400)
+            r.integer("resolution", into: &c.resolution, allowed: [32, 64])
+            r.integer("batch", into: &c.batch, range: 2...4096)
+            r.integer("seed", into: &c.seed, range: 0...Int.max)
             var augmentation = c.augmentation.rawValue
-            try r.string("augmentation", into: &augmentation, allowed: AugmentationPolicy.allCases.map(\.rawValue))
+            r.string("augmentation", into: &augmentation, allowed: AugmentationPolicy.allCases.map(\.rawValue))
             c.augmentation = AugmentationPolicy(rawValue: augmentation)!
             var conditioning = c.conditioning.rawValue
-            try r.string("conditioning", into: &conditioning, allowed: GeneratorConditioning.allCases.map(\.rawValue))
+            r.string("conditioning", into: &conditioning, allowed: GeneratorConditioning.allCases.map(\.rawValue))
             c.conditioning = GeneratorConditioning(rawValue: conditioning)!
             var discriminator = c.discriminator.rawValue
-            try r.string("discriminator", into: &discriminator, allowed: DiscriminatorNormalization.allCases.map(\.rawValue))
+            r.string("discriminator", into: &discriminator, allowed: DiscriminatorNormalization.allCases.map(\.rawValue))
             c.discriminator = DiscriminatorNormalization(rawValue: discriminator)!
-            try r.boolean("hold_out", into: &c.holdOut)
+            r.boolean("hold_out", into: &c.holdOut)
         }
-        try reader.table("generation") { (r: inout Reader) throws(Error) in
+        reader.table("generation") { (r: inout Reader) in
             var policy = c.policy.rawValue
-            try r.string("policy", into: &policy, allowed: GenerationPolicy.allCases.map(\.rawValue))
+            r.string("policy", into: &policy, allowed: GenerationPolicy.allCases.map(\.rawValue))
             c.policy = GenerationPolicy(rawValue: policy)!
-            try r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
-            try r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
-            try r.number("enlarge", into: &c.enlarge, range: 0...100)
-            try r.number("max_synthetic_per_real", into: &c.maxSyntheticPerReal, range: 0...1000)
-            try r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
-            if let temperature = try r.number("temperature", range: 0.01...3) { c.temperature = temperature }
-            try r.number("shift", into: &c.shift, range: SyntheticWriter.shiftRange)
-            try r.integer("max_short_side", into: &c.maxShortSide, range: 0...65_536)
-            try r.boolean("class_check", into: &c.classCheck)
-            try r.boolean("drop_near_copies", into: &c.dropNearCopies)
+            r.integer("per_class", into: &c.perClass, range: 1...10_000_000)
+            r.integer("balance_to", into: &c.balanceTo, range: 0...10_000_000)
+            r.number("enlarge", into: &c.enlarge, range: 0...100)
+            r.number("max_synthetic_per_real", into: &c.maxSyntheticPerReal, range: 0...1000)
+            r.integer("keep_generations", into: &c.keepGenerations, range: 1...1000)
+            if let temperature = r.number("temperature", range: 0.01...3) { c.temperature = temperature }
+            r.number("shift", into: &c.shift, range: SyntheticWriter.shiftRange)
+            r.integer("max_short_side", into: &c.maxShortSide, range: 0...65_536)
+            r.boolean("class_check", into: &c.classCheck)
+            r.boolean("drop_near_copies", into: &c.dropNearCopies)
         }
-        try reader.table("service") { (r: inout Reader) throws(Error) in
-            try r.integer("concurrency", into: &c.concurrency, range: 1...64)
-            try r.number("slice_minutes", into: &c.sliceMinutes, range: 0.001...100_000)
-            try r.integer("threads", into: &c.threads, range: 0...1024)
-            try r.integer("nice", into: &c.nice, range: 0...19)
-            try r.number("stall_minutes", into: &c.stallMinutes, range: 1...10_000)
-            try r.number("forget_removed_after_days", into: &c.forgetRemovedAfterDays, range: 0...100_000)
-            try r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
+        reader.table("service") { (r: inout Reader) in
+            r.integer("concurrency", into: &c.concurrency, range: 1...64)
+            r.number("slice_minutes", into: &c.sliceMinutes, range: 0.001...100_000)
+            r.integer("threads", into: &c.threads, range: 0...1024)
+            r.integer("nice", into: &c.nice, range: 0...19)
+            r.number("stall_minutes", into: &c.stallMinutes, range: 1...10_000)
+            r.number("forget_removed_after_days", into: &c.forgetRemovedAfterDays, range: 0...100_000)
+            r.string("device", into: &c.device, where: { DeviceRequest($0) != nil }, expected: DeviceRequest.help)
             var products = c.gpuProducts.rawValue
-            try r.string("gpu_products", into: &products, allowed: GPUProducts.allCases.map(\.rawValue))
+            r.string("gpu_products", into: &products, allowed: GPUProducts.allCases.map(\.rawValue))
             c.gpuProducts = GPUProducts(rawValue: products)!
-            if let tf32 = try r.optionalBoolean("tf32") {
-                guard r.entry("gpu_products") == nil else {
-                    throw Error(path: r.path, line: r.entry("tf32")?.line,
-                                reason: "[service] tf32 is the older spelling of gpu_products: set only gpu_products")
+            if let tf32 = r.optionalBoolean("tf32") {
+                if r.entry("gpu_products") == nil {
+                    c.gpuProducts = tf32 ? .tensorFloat32 : .float32
+                } else {
+                    r.problem(at: r.entry("tf32")?.line, "[service] tf32 is the older spelling of gpu_products: set only gpu_products")
                 }
-                c.gpuProducts = tf32 ? .tensorFloat32 : .float32
             }
-            try r.boolean("bfloat16", into: &c.bfloat16)
-            try r.string("cuda_libraries", into: &c.cudaLibraries)
-            try r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)
-            try r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
-            try r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
+            r.boolean("bfloat16", into: &c.bfloat16)
+            r.string("cuda_libraries", into: &c.cudaLibraries)
+            r.integer("max_images_per_dataset", into: &c.maxImagesPerDataset, range: 1...1_000_000_000)
+            r.integer("max_image_megapixels", into: &c.maxImageMegapixels, range: 1...1024)
+            r.integer("max_file_megabytes", into: &c.maxFileMegabytes, range: 1...4096)
         }
-        try reader.table("cluster") { (r: inout Reader) throws(Error) in
-            try r.string("database", into: &c.database, where: { !Self.hasPassword($0) },
+        reader.table("cluster") { (r: inout Reader) in
+            r.string("database", into: &c.database, where: { !Self.hasPassword($0) },
                          expected: "an address without a password (put the password in the file named by password_file)")
-            try r.string("password_file", into: &c.passwordFile)
-            try r.string("node", into: &c.node, where: { $0.isEmpty || SafeName.problem(with: $0) == nil }, expected: "a plain name (letters, digits, - _ .)")
-            try r.number("lease_seconds", into: &c.leaseSeconds, range: 3...3600)
+            r.string("password_file", into: &c.passwordFile)
+            r.string("node", into: &c.node, where: { $0.isEmpty || SafeName.problem(with: $0) == nil }, expected: "a plain name (letters, digits, - _ .)")
+            r.number("lease_seconds", into: &c.leaseSeconds, range: 3...3600)
         }
-        try reader.finish()
+        reader.finish()
+        if let error = reader.error { throw error }
         return c
     }
 
-    /// Reads typed keys and remembers which were used, so that the rest can be refused.
+    /// Reads typed keys and remembers which were asked for and which were used, so that the rest
+    /// can be refused with a hint; collects every problem instead of stopping at the first.
     struct Reader {
         let path: String
         let tables: [String: [String: TOML.Entry]]
         /// The tables this file may hold.
         let known: Set<String>
         var used: Set<String> = []
+        /// Every key each table was asked for, present or not: what a mistyped key may have meant.
+        var asked: [String: [String]] = [:]
+        var problems: [Error] = []
         var table = ""
 
         init(path: String, tables: [String: [String: TOML.Entry]], known: Set<String>) {
@@ -332,94 +345,115 @@ public struct Configuration: Equatable, Sendable {
             self.known = known
         }
 
-        mutating func table(_ name: String, _ body: (inout Reader) throws(Error) -> Void) throws(Error) {
+        /// All the problems found as one error (the first line's first), nil when none.
+        var error: Error? {
+            let sorted = problems.enumerated().sorted { ($0.element.line ?? 0, $0.offset) < ($1.element.line ?? 0, $1.offset) }.map(\.element)
+            guard var first = sorted.first else { return nil }
+            first.others = Array(sorted.dropFirst())
+            return first
+        }
+
+        mutating func problem(at line: Int?, _ reason: String) {
+            problems.append(Error(path: path, line: line, reason: reason))
+        }
+
+        mutating func table(_ name: String, _ body: (inout Reader) -> Void) {
             guard known.contains(name) else { return }
             table = name
-            try body(&self)
+            body(&self)
         }
 
         mutating func entry(_ key: String) -> TOML.Entry? {
+            if asked[table]?.contains(key) != true { asked[table, default: []].append(key) }
             guard let entry = tables[table]?[key] else { return nil }
             used.insert(table + "." + key)
             return entry
         }
 
-        func wrongType(_ key: String, _ entry: TOML.Entry, expected: String) -> Error {
-            Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be \(expected), not \(entry.value.typeName)")
+        mutating func wrongType(_ key: String, _ entry: TOML.Entry, expected: String) {
+            problem(at: entry.line, "[\(table)] \(key) must be \(expected), not \(entry.value.typeName)")
         }
 
-        mutating func string(_ key: String, into target: inout String, allowed: [String]? = nil) throws(Error) {
+        mutating func string(_ key: String, into target: inout String, allowed: [String]? = nil) {
             guard let entry = entry(key) else { return }
-            guard case .string(let value) = entry.value else { throw wrongType(key, entry, expected: "a string") }
+            guard case .string(let value) = entry.value else { return wrongType(key, entry, expected: "a string") }
             if let allowed, !allowed.contains(value) {
-                throw Error(path: path, line: entry.line,
-                            reason: "[\(table)] \(key) must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), not \"\(value)\"")
+                return problem(at: entry.line, "[\(table)] \(key) must be one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", ")), not \"\(value)\"")
             }
             target = value
         }
 
         /// A string that `isValid` accepts; `expected` says what is, in the error.
-        mutating func string(_ key: String, into target: inout String, where isValid: (String) -> Bool, expected: String) throws(Error) {
+        mutating func string(_ key: String, into target: inout String, where isValid: (String) -> Bool, expected: String) {
             guard let entry = entry(key) else { return }
-            guard case .string(let value) = entry.value else { throw wrongType(key, entry, expected: "a string") }
-            guard isValid(value) else { throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be \(expected), not \"\(value)\"") }
+            guard case .string(let value) = entry.value else { return wrongType(key, entry, expected: "a string") }
+            guard isValid(value) else { return problem(at: entry.line, "[\(table)] \(key) must be \(expected), not \"\(value)\"") }
             target = value
         }
 
-        mutating func integer(_ key: String, into target: inout Int, range: ClosedRange<Int>? = nil, allowed: [Int]? = nil) throws(Error) {
+        mutating func integer(_ key: String, into target: inout Int, range: ClosedRange<Int>? = nil, allowed: [Int]? = nil) {
             guard let entry = entry(key) else { return }
-            guard case .integer(let value) = entry.value else { throw wrongType(key, entry, expected: "an integer") }
+            guard case .integer(let value) = entry.value else { return wrongType(key, entry, expected: "an integer") }
             if let range, !range.contains(value) {
-                throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
+                return problem(at: entry.line, "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
             }
             if let allowed, !allowed.contains(value) {
-                throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be one of \(allowed), not \(value)")
+                return problem(at: entry.line, "[\(table)] \(key) must be one of \(allowed), not \(value)")
             }
             target = value
         }
 
-        mutating func number(_ key: String, into target: inout Double, range: ClosedRange<Double>) throws(Error) {
-            if let value = try number(key, range: range) { target = value }
+        mutating func number(_ key: String, into target: inout Double, range: ClosedRange<Double>) {
+            if let value = number(key, range: range) { target = value }
         }
 
-        /// The key's number, nil when the key is absent.
-        mutating func number(_ key: String, range: ClosedRange<Double>) throws(Error) -> Double? {
+        /// The key's number, nil when the key is absent or wrong.
+        mutating func number(_ key: String, range: ClosedRange<Double>) -> Double? {
             guard let entry = entry(key) else { return nil }
             let value: Double
             switch entry.value {
             case .integer(let i): value = Double(i)
             case .float(let f): value = f
-            default: throw wrongType(key, entry, expected: "a number")
+            default:
+                wrongType(key, entry, expected: "a number")
+                return nil
             }
             guard range.contains(value) else {
-                throw Error(path: path, line: entry.line, reason: "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
+                problem(at: entry.line, "[\(table)] \(key) must be in \(range.lowerBound)...\(range.upperBound), not \(value)")
+                return nil
             }
             return value
         }
 
-        mutating func boolean(_ key: String, into target: inout Bool) throws(Error) {
-            if let value = try optionalBoolean(key) { target = value }
+        mutating func boolean(_ key: String, into target: inout Bool) {
+            if let value = optionalBoolean(key) { target = value }
         }
 
-        /// The key's value, nil when the key is absent.
-        mutating func optionalBoolean(_ key: String) throws(Error) -> Bool? {
+        /// The key's value, nil when the key is absent or wrong.
+        mutating func optionalBoolean(_ key: String) -> Bool? {
             guard let entry = entry(key) else { return nil }
-            guard case .boolean(let value) = entry.value else { throw wrongType(key, entry, expected: "true or false") }
+            guard case .boolean(let value) = entry.value else {
+                wrongType(key, entry, expected: "true or false")
+                return nil
+            }
             return value
         }
 
-        /// Refuses unknown tables and keys.
-        func finish() throws(Error) {
+        /// Refuses unknown tables and keys, each with what it may have meant.
+        mutating func finish() {
             for name in tables.keys.sorted() where !known.contains(name) && name != "" {
-                let line = tables[name]!.values.map(\.line).min()
-                let what = Configuration.allTables.contains(name) ? "table [\(name)] is not allowed here" : "unknown table [\(name)]"
-                throw Error(path: path, line: line.map { $0 - 1 }, reason: "\(what); allowed: "
-                    + known.sorted().map { "[\($0)]" }.joined(separator: ", "))
+                let line = tables[name]!.values.map(\.line).min().map { $0 - 1 }
+                if Configuration.allTables.contains(name) {
+                    problem(at: line, "table [\(name)] is not allowed here; allowed: " + known.sorted().map { "[\($0)]" }.joined(separator: ", "))
+                } else {
+                    let hint = ConfigurationHint.closest(to: name, among: known.sorted()).map { " (did you mean [\($0)]?)" } ?? ""
+                    problem(at: line, "unknown table [\(name)]\(hint); allowed: " + known.sorted().map { "[\($0)]" }.joined(separator: ", "))
+                }
             }
-            for (name, entries) in tables {
-                for (key, entry) in entries.sorted(by: { $0.value.line < $1.value.line }) where !used.contains(name + "." + key) {
+            for (name, entries) in tables where name == "" || known.contains(name) {
+                for (key, entry) in entries where !used.contains(name + "." + key) {
                     let place = name.isEmpty ? "outside any table" : "in [\(name)]"
-                    throw Error(path: path, line: entry.line, reason: "unknown key '\(key)' \(place)")
+                    problem(at: entry.line, "unknown key '\(key)' \(place)\(ConfigurationHint.forKey(key, in: name, asked: asked))")
                 }
             }
         }
