@@ -171,6 +171,25 @@ public struct StateFolder: Sendable {
         try createFolders(path)
     }
 
+    /// Names the folder without making it: for readers, to whom a missing folder is one
+    /// without a model (`readRecord` is nil). `synthd status` must not make state folders
+    /// (it may run as a user who cannot), nor the daemon's looks at a dataset's model.
+    public init(reading path: String) {
+        self.path = path
+    }
+
+    /// A folder that must hold a model already (`synthd generate --state`): a mistyped path is
+    /// said to be missing, not made (with a lock file in it) and then found empty.
+    public init(existing path: String) throws(Error) {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw Error(path: path, reason: "no such folder: give the state folder of a trained model (synthd train --state, "
+                        + "or the daemon's <state>/datasets/<dataset>)")
+        }
+        guard isFolder.boolValue else { throw Error(path: path, reason: "not a folder: a model's state folder is a folder") }
+        self.path = path
+    }
+
     public var recordPath: String { path + "/model.json" }
     public var checkpointPath: String { path + "/checkpoint.ckpt" }
     public var historyPath: String { path + "/losses.csv" }

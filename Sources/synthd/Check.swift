@@ -72,7 +72,8 @@ struct Check: ParsableCommand {
     /// for a dataset it has none of.
     func existing(_ folder: String, base: Configuration, settings: Configuration) -> DatasetCheck.Existing? {
         let stateFolder = base.state + "/datasets/" + (folder as NSString).lastPathComponent
-        guard let state = try? StateFolder(stateFolder), let record = try? state.readRecord() else { return nil }
+        let state = StateFolder(reading: stateFolder)
+        guard let record = try? state.readRecord() else { return nil }
         let runtime = RuntimeStore.read(stateFolder + "/daemon.json") ?? DatasetRuntime()
         let trained = runtime.trainedFingerprint
         let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value

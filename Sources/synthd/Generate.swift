@@ -76,7 +76,7 @@ struct Generate: ParsableCommand {
 
     func generate() throws {
         let device = try compute.open(for: .generation)
-        let folder = try StateFolder(state)
+        let folder = try StateFolder(existing: state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
         defer { lock.release() }
         let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights, lastCheckpoint: lastCheckpoint)

@@ -225,6 +225,10 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(decay.status != 0 && decay.output.contains("--ema-decay must be in [0, 1)"))
         let untrained = try SynthdProcess.run(["generate", "/x", "--state", state, "--out", state, "--per-class", "1"])
         #expect(untrained.status != 0 && untrained.output.contains("synthd train first"))
+        // A mistyped --state is said to be missing, and not made.
+        let mistyped = try SynthdProcess.run(["generate", "/x", "--state", state + "/modle", "--out", state, "--per-class", "1"])
+        #expect(mistyped.status != 0 && mistyped.output.contains("\(state)/modle: no such folder"), "\(mistyped.output)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/modle"))
         let device = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--device", "gpu"])
         #expect(device.status != 0 && device.output.contains("--device must be auto, cpu, cuda or cuda:N, not 'gpu'"))
         // A folder that cannot be made is named with the reason (not Foundation's error domain).

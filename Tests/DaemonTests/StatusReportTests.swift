@@ -7,7 +7,8 @@ import Testing
 /// what runs and what failed; a dataset's rejected files listed up to a limit.
 @Suite struct StatusReportTests {
     func status(_ name: String, state: String?, progress: Double? = nil, eta: String? = nil,
-                rejected: Int = 0, diversity: [String: Double]? = nil, unaugmentedPasses: Double? = nil) throws -> DatasetStatus {
+                rejected: Int = 0, diversity: [String: Double]? = nil, unaugmentedPasses: Double? = nil,
+                lastError: String? = nil) throws -> DatasetStatus {
         var fields: [String: Any] = ["dataset": name, "stateFolder": "/s/" + name, "classes": ["a"], "mode": "grey",
                                      "imageWidth": 28, "imageHeight": 28, "steps": 10, "checkpoint": "step-10",
                                      "imagesAtLastRun": 5, "samples": "/s/\(name)/samples.png"]
@@ -16,6 +17,7 @@ import Testing
         if let eta { fields["eta"] = eta }
         if let diversity { fields["diversity"] = diversity }
         if let unaugmentedPasses { fields["unaugmentedPasses"] = unaugmentedPasses }
+        if let lastError { fields["lastError"] = lastError }
         if rejected > 0 {
             fields["rejected"] = (0..<rejected).map { ["path": "/sp/\(name)/a/\($0).png", "reason": "/sp/\(name)/a/\($0).png: not a PNG or JPEG file"] }
         }
@@ -40,6 +42,13 @@ import Testing
     }
 
     /// A state folder this user may not list is an error that says so, not "no datasets".
+    /// A dataset's synthd.toml with several mistakes fails its job with one line each: they
+    /// stay under "last error", not at the margin where a dataset's name would be.
+    @Test func anErrorOfSeveralLinesStaysIndented() throws {
+        let text = try status("a", state: "failed", lastError: "s/a/synthd.toml:2: unknown key 'x' in [training]\ns/a/synthd.toml:3: unknown key 'y' in [training]").summary()
+        #expect(text.contains("\n  last error: s/a/synthd.toml:2: unknown key 'x' in [training]\n    s/a/synthd.toml:3: unknown key 'y' in [training]"), "\(text)")
+    }
+
     @Test(.enabled(if: geteuid() != 0, "root may list any folder")) func anUnlistableStateFolderIsAnError() throws {
         let root = NSTemporaryDirectory() + "synthd-status-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/datasets/a", withIntermediateDirectories: true)
@@ -47,6 +56,21 @@ import Testing
         #expect(chmod(root, 0) == 0)
         let error = #expect(throws: UnreadableStateFolder.self) { try DatasetStatus.read(root) }
         #expect(error?.description.hasPrefix("\(root): cannot read the state folder (Permission denied); run synthd status as a user") == true)
+    }
+
+    /// A cluster's records name datasets that have no state folder yet: shown, and no folder
+    /// made for them (status may run as a user who cannot write there).
+    @Test func readingMakesNoStateFolders() throws {
+        let root = NSTemporaryDirectory() + "synthd-status-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/datasets", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var runtime = DatasetRuntime()
+        runtime.phase = .queued
+        let statuses = try DatasetStatus.read(root, runtimes: ["pets": runtime])
+        #expect(statuses.map(\.dataset) == ["pets"] && statuses.first?.state == "queued")
+        #expect(!FileManager.default.fileExists(atPath: root + "/datasets/pets"))
+        #expect(try DatasetStatus.read(root + "/datasets/cats").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: root + "/datasets/cats"))
     }
 
     /// A file where the state folder should be, and a state folder not made yet.

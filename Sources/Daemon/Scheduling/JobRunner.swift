@@ -141,7 +141,7 @@ public struct JobRunner: Sendable {
 
     /// The checkpoint the dataset's state folder holds ("step-1200"), for a failure's message.
     func lastCheckpoint(_ dataset: String) -> String? {
-        (try? StateFolder(store.folder(dataset)).readRecord())?.checkpointID
+        (try? StateFolder(reading: store.folder(dataset)).readRecord())?.checkpointID
     }
 
     /// Where a run's unsaved training began, for the messages of a last checkpoint that

@@ -119,7 +119,7 @@ public final class Scheduler {
 
     /// The training steps in the dataset's last checkpoint (what a restart resumes from).
     func checkpointedSteps(_ name: String) -> Int {
-        (try? StateFolder(store.folder(name)).readRecord())?.steps ?? 0
+        (try? StateFolder(reading: store.folder(name)).readRecord())?.steps ?? 0
     }
 
     /// Applies a reloaded configuration. Paths need a restart (the watcher, queue and output
@@ -170,7 +170,7 @@ public final class Scheduler {
             reportStray(name)
         }
         for name in present where store.get(name).quarantinedFor == nil && pending(name).isEmpty {
-            guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
+            guard let record = try? StateFolder(reading: store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
                   let wanted = wantedGeneration(name), output.current(name) != wanted,
                   store.get(name).trainedFingerprint != nil else { continue }
             enqueue(.generate, name, detail: "outputs of \(record.generatorID) not yet published")
@@ -534,7 +534,7 @@ public final class Scheduler {
     /// The generation the dataset's model and settings make now (see `generationID`); nil
     /// without a model, or with settings that do not read (logged as a warning).
     func wantedGeneration(_ name: String) -> String? {
-        guard let record = try? StateFolder(store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
+        guard let record = try? StateFolder(reading: store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
         do {
             let settings = try Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
             return settings.generationID(checkpoint: record.generatorID)
@@ -548,7 +548,7 @@ public final class Scheduler {
     /// (`ModelChange`); nil without a model or with settings that do not read (the generation
     /// check logs those).
     func modelChanges(_ name: String) -> [String]? {
-        guard let record = try? StateFolder(store.folder(name)).readRecord(),
+        guard let record = try? StateFolder(reading: store.folder(name)).readRecord(),
               let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration) else { return nil }
         return ModelChange.asked(by: settings, over: configuration, of: record)
     }

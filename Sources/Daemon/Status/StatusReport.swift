@@ -72,7 +72,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// `daemon.json` files), each shown even before it has a state folder.
     public static func read(_ path: String, runtimes: [String: DatasetRuntime]) throws -> [DatasetStatus] {
         let root = FileManager.default.fileExists(atPath: path + "/datasets") ? path + "/datasets" : path
-        return try runtimes.keys.sorted().compactMap { name in try read(StateFolder(root + "/" + name), runtime: runtimes[name]) }
+        return try runtimes.keys.sorted().compactMap { name in try read(StateFolder(reading: root + "/" + name), runtime: runtimes[name]) }
     }
 
     public static func read(_ path: String) throws -> [DatasetStatus] {
@@ -83,14 +83,14 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         }
         if FileManager.default.fileExists(atPath: path + "/datasets") { return try read(path + "/datasets") }
         guard FileManager.default.fileExists(atPath: path) else { return [] }
-        if let status = try read(StateFolder(path)) { return [status] }
+        if let status = try read(StateFolder(reading: path)) { return [status] }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         return try names.sorted().compactMap { name in
             let folder = path + "/" + name
             let fileManager = FileManager.default
             guard fileManager.fileExists(atPath: folder + "/model.json") || fileManager.fileExists(atPath: folder + "/daemon.json")
             else { return nil }
-            return try read(StateFolder(folder))
+            return try read(StateFolder(reading: folder))
         }
     }
 
@@ -198,7 +198,10 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += "\n  warning: the samples of \(named) have collapsed (they vary less than half as much "
                 + "as the real images); " + SyntheticWriter.Summary.collapseAdvice(classes: collapsed.count, unaugmentedPasses: unaugmentedPasses)
         }
-        if let lastError { text += "\n  last error: \(lastError)" + (retryAt.map { " (retry at \($0))" } ?? "") }
+        if let lastError {
+            // A configuration names each of its mistakes on a line of its own: kept under this one.
+            text += "\n  last error: \(lastError.replacingOccurrences(of: "\n", with: "\n    "))" + (retryAt.map { " (retry at \($0))" } ?? "")
+        }
         for name in emptyClasses ?? [] { text += "\n  empty class skipped: \(name)" }
         for line in advice ?? [] { text += "\n  warning: \(LineLogHandler.oneLine(line))" }
         let listed = RejectedFile.listed(rejected ?? [])
