@@ -245,6 +245,22 @@ public struct Configuration: Equatable, Sendable {
         do { tables = try TOML.parse(text) } catch { throw Error(path: path, line: error.line, reason: error.reason) }
         var c = base
         var reader = Reader(path: path, tables: tables, known: allowed)
+        read(&reader, into: &c)
+        reader.finish()
+        if let error = reader.error { throw error }
+        return c
+    }
+
+    /// Every key of every table, as `read` asks for them: what a dataset's file, which reads
+    /// only two tables, may have meant by a key of another.
+    static let keysByTable: [String: [String]] = {
+        var reader = Reader(path: "", tables: [:], known: allTables), c = Configuration()
+        read(&reader, into: &c)
+        return reader.asked
+    }()
+
+    /// Reads every key `reader` knows into `c`, noting each problem in the reader.
+    static func read(_ reader: inout Reader, into c: inout Configuration) {
         reader.table("paths") { (r: inout Reader) in
             r.string("spool", into: &c.spool)
             r.string("output", into: &c.output)
@@ -321,9 +337,6 @@ public struct Configuration: Equatable, Sendable {
             r.string("node", into: &c.node, where: { $0.isEmpty || SafeName.problem(with: $0) == nil }, expected: "a plain name (letters, digits, - _ .)")
             r.number("lease_seconds", into: &c.leaseSeconds, range: 3...3600)
         }
-        reader.finish()
-        if let error = reader.error { throw error }
-        return c
     }
 
     /// Reads typed keys and remembers which were asked for and which were used, so that the rest
@@ -453,7 +466,8 @@ public struct Configuration: Equatable, Sendable {
             for (name, entries) in tables where name == "" || known.contains(name) {
                 for (key, entry) in entries where !used.contains(name + "." + key) {
                     let place = name.isEmpty ? "outside any table" : "in [\(name)]"
-                    problem(at: entry.line, "unknown key '\(key)' \(place)\(ConfigurationHint.forKey(key, in: name, asked: asked))")
+                    problem(at: entry.line, "unknown key '\(key)' \(place)"
+                            + ConfigurationHint.forKey(key, in: name, asked: asked, everywhere: Configuration.keysByTable))
                 }
             }
         }

@@ -10,10 +10,14 @@ enum ConfigurationHint {
     /// A hint for an unknown `key` of `table` ("" outside any), to append to the error:
     /// " (it belongs in [service])", " (did you mean 'concurrency'?)", " (did you mean
     /// 'settle_seconds' in [watch]?)", or "" when nothing is close. `asked`: the keys each table
-    /// reads. The nearest spelling wins; on a tie the key's own table.
-    static func forKey(_ key: String, in table: String, asked: [String: [String]]) -> String {
+    /// reads; `everywhere`: the keys of every table, for a file that may hold only some (a
+    /// dataset's). The nearest spelling wins; on a tie the key's own table.
+    static func forKey(_ key: String, in table: String, asked: [String: [String]], everywhere: [String: [String]] = [:]) -> String {
         let others = asked.keys.filter { $0 != table && !$0.isEmpty }.sorted()
         if let home = others.first(where: { asked[$0]!.contains(key) }) { return " (it belongs in [\(home)])" }
+        if let home = everywhere.keys.sorted().first(where: { asked[$0] == nil && everywhere[$0]!.contains(key) }) {
+            return " (a [\(home)] key, which only the daemon's configuration sets)"
+        }
         var best = nearest(to: key, among: asked[table] ?? []).map { (candidate: $0.candidate, distance: $0.distance, table: table) }
         for other in others {
             if let near = nearest(to: key, among: asked[other]!), near.distance < (best?.distance ?? .max) {
