@@ -82,13 +82,7 @@ struct Generate: ParsableCommand {
         let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights, lastCheckpoint: lastCheckpoint)
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
-        // A model of another dataset (a --state mixed up) would fill OUT/<dataset> with class
-        // folders the dataset lacks, under its name.
-        if let scan = try? ImageFolder.scan(dataset), !scan.classNames.isEmpty,
-           Set(scan.classNames).isDisjoint(with: record.classes) {
-            throw CommandFailure("\(dataset) has none of the classes of the model in \(state) (\(listedNames(record.classes))); "
-                                 + "its own are \(listedNames(scan.classNames)): is --state the model of another dataset?")
-        }
+        if let mixedUp = CommandFailure.modelOfAnotherDataset(dataset, state: state, modelClasses: record.classes) { throw mixedUp }
 
         // Readable images per class: from the last training run's report when there is one
         // (a corrupt file is not an image), else by file name.

@@ -126,6 +126,10 @@ struct Train: ParsableCommand {
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")
         defer { lock.release() }
+        if let record = try folder.readRecord(),
+           let mixedUp = CommandFailure.modelOfAnotherDataset(dataset, state: state, modelClasses: record.classes) {
+            throw CommandFailure(mixedUp.description + " (a new --state trains a model of its own)")
+        }
         let loadStart = Moment.now
         let progress = ProgressLine()
         let set: TrainingSet

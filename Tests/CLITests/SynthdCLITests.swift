@@ -143,6 +143,14 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
                                         + "is --state the model of another dataset?"), "\(mixedUp.output)")
         let otherName = URL(fileURLWithPath: other).lastPathComponent
         #expect(!FileManager.default.fileExists(atPath: "\(out)/\(otherName)"), "nothing written")
+        // Training it there would make the model one of both datasets: refused, the model as it was.
+        let modelRecord = { try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as? [String: Any] }
+        let before = try #require(try modelRecord())
+        let mixedUpTraining = try SynthdProcess.run(["train", other, "--state", state, "--steps", "1"])
+        #expect(mixedUpTraining.status == 1 && mixedUpTraining.output.contains("is --state the model of another dataset? "
+            + "(a new --state trains a model of its own)"), "\(mixedUpTraining.output)")
+        let untouched = try #require(try modelRecord())
+        #expect(untouched["steps"] as? Int == before["steps"] as? Int && untouched["classes"] as? [String] == ["cat", "dog"], "\(untouched)")
 
         // A class removed since the model learnt it is not topped up by --balance.
         try FileManager.default.moveItem(atPath: data + "/dog", toPath: data + "-dog")
