@@ -1,4 +1,7 @@
 import CZlib
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The IDX format of MNIST and Fashion-MNIST (gzip-compressed or not): a big-endian header
 /// (two zero bytes, a type byte, a dimension count, the dimensions) and the raw data.
@@ -54,7 +57,11 @@ public enum IDX {
 
     /// The whole file, gunzipped when it is gzip (zlib's gzread reads plain files as they are).
     static func inflateFile(path: String) throws(Error) -> [UInt8] {
-        guard let file = gzopen(path, "rb") else { throw .unreadable(path: path, reason: "cannot open") }
+        // zlib opens with open(2): errno says why it could not.
+        errno = 0
+        guard let file = gzopen(path, "rb") else {
+            throw .unreadable(path: path, reason: errno == 0 ? "cannot open" : String(cString: strerror(errno)))
+        }
         defer { gzclose(file) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)

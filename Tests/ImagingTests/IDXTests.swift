@@ -36,4 +36,11 @@ import Testing
         try Data(floats).write(to: URL(fileURLWithPath: path))
         #expect(throws: IDX.Error.self) { try IDX.read(path: path) }
     }
+
+    /// A file that cannot be opened is named with the system's reason.
+    @Test func aMissingFileSaysWhy() {
+        #expect(throws: IDX.Error.unreadable(path: "/nonexistent/labels.idx", reason: "No such file or directory")) {
+            try IDX.read(path: "/nonexistent/labels.idx")
+        }
+    }
 }
