@@ -65,6 +65,30 @@ func expectWinogradNear(_ actual: [Float], _ expected: [Float], _ label: String,
         } backward: { up.backward($0) }
     }
 
+    /// The weight transform's two orders of writing (filter by filter; a fifth of the products
+    /// at a time, for large layers) write the same values, row-major and in panels.
+    @Test(arguments: [false, true])
+    func theWeightTransformsOrdersAgree(packed: Bool) {
+        let (cin, cout) = (24, 32)
+        let w = randomTensor([cin, cout, 4, 4], seed: 61)
+        let count = WinogradTransposedConvolution.transformedWeightCount(inChannels: cin, outChannels: cout)
+        var byFilters = [Float](repeating: .nan, count: count), byFifths = byFilters
+        w.values.withUnsafeBufferPointer { weights in
+            byFilters.withUnsafeMutableBufferPointer {
+                WinogradTransposedConvolution.transformWeights(weights.baseAddress!, inChannels: cin, outChannels: cout, packed: packed,
+                                                               byFifths: false, into: $0.baseAddress!)
+            }
+            byFifths.withUnsafeMutableBufferPointer {
+                WinogradTransposedConvolution.transformWeights(weights.baseAddress!, inChannels: cin, outChannels: cout, packed: packed,
+                                                               byFifths: true, into: $0.baseAddress!)
+            }
+        }
+        #expect(!byFifths.contains { $0.isNaN }, "every product written")
+        #expect(byFifths == byFilters)
+        #expect(WinogradTransposedConvolution.fifthsFromBytes > 4 * 25 * 128 * 64 * 4 && WinogradTransposedConvolution.fifthsFromBytes <= 4 * 25 * 256 * 128 * 4,
+                "G's 128 -> 64 filter by filter, the 256 x 128 layers by fifths")
+    }
+
     /// The transformed weights are kept between calls: a weight changed in place (as an
     /// optimiser step does) must be seen by the next forward.
     @Test func seesWeightsChangedInPlace() {

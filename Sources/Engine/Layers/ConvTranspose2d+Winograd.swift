@@ -26,6 +26,8 @@
 enum WinogradTransposedConvolution {
     /// Outputs per tile side in each phase, inputs per tile side, and products per tile.
     static let tile = 4, patch = 5, products = 25
+    /// The size of transformed weights from which `transformWeights` writes them by fifths.
+    static let fifthsFromBytes = 8 << 20
 
     /// Whether an input of `height` x `width` can take this path, and gains by it: the
     /// transforms cost per input channel and tile, the saving is per output channel, so a
@@ -72,23 +74,10 @@ enum WinogradTransposedConvolution {
         (g0 / 2, (g0 + g1) / 2, (g0 - g1) / 6, (g0 + 2 * g1) / 6, g1)
     }
 
-    /// G g G^T of 16 filters' 2x2 taps (g_ab: tap a down, b across) into the 25 products'
-    /// rows, `productStride` floats apart (product 5a + b: a down, b across, as `transformInput`).
-    @inline(__always)
-    static func transformFilter(g00: SIMD16<Float>, g01: SIMD16<Float>, g10: SIMD16<Float>, g11: SIMD16<Float>,
-                                into row: UnsafeMutablePointer<Float>, productStride s: Int) {
-        let left = filterTransform(g00, g10), right = filterTransform(g01, g11)
-        func put(_ a: Int, _ g0: SIMD16<Float>, _ g1: SIMD16<Float>) {
-            let r = filterTransform(g0, g1), p = row + 5 * a * s
-            r.0.store(to: p); r.1.store(to: p + s); r.2.store(to: p + 2 * s); r.3.store(to: p + 3 * s); r.4.store(to: p + 4 * s)
-        }
-        put(0, left.0, right.0); put(1, left.1, right.1); put(2, left.2, right.2); put(3, left.3, right.3)
-        put(4, left.4, right.4)
-    }
-
-    /// Row `a` of G g G^T (products 5a ..< 5a + 5) of 16 filters' 2x2 taps, as `transformFilter`
-    /// writes it: for a caller that writes the 25 products a fifth at a time, so that its
-    /// stores go to 5 places at once instead of 25 (see `WinogradStridedConvolution.transformWeights`).
+    /// Row `a` of G g G^T (products 5a ..< 5a + 5: a down, b across, as `transformInput`) of
+    /// 16 filters' 2x2 taps (g_ab: tap a down, b across), `productStride` floats apart: for
+    /// callers that write the 25 products a fifth at a time, so that their stores go to 5
+    /// places at once instead of 25 (see `transformWeights`).
     @inline(__always)
     static func transformFilterRow(_ a: Int, g00: SIMD16<Float>, g01: SIMD16<Float>, g10: SIMD16<Float>, g11: SIMD16<Float>,
                                    into row: UnsafeMutablePointer<Float>, productStride s: Int) {
@@ -108,29 +97,52 @@ enum WinogradTransposedConvolution {
     /// 16 output channels at a time as vectors where Cout is a multiple of 16 (every layer
     /// that training sends here; the weights change every step), else one by one. Each matrix
     /// row-major, or in `PanelKernel`'s panels when `packed` (Cout a multiple of 16).
+    ///
+    /// The result is 6.25 times the weights (13 MB for G's 256 -> 128 layer), written every
+    /// step. A thread gathers its input channels' taps for a block of 16 output channels, then
+    /// writes them filter by filter (each filter's 100 products to 100 places at once) or, for
+    /// a result of `fifthsFromBytes` or more, as `WinogradStridedConvolution.transformWeights`
+    /// writes its own: a fifth of one phase's products at a time over all the channels, 5 store
+    /// streams running on through consecutive rows. On a Zen 4 (2026-12-07, AVX2's training
+    /// path, binaries alternated) the 13 MB of D's 128 -> 256 input gradient took 3.96-4.55 ms by
+    /// fifths against 4.10-5.11 filter by filter; the 3.3 MB of G's 128 -> 64 forward lost by
+    /// fifths on a Zen 3 (8.4-9.5 -> 9.2-11.6 ms), so it stays filter by filter. `byFifths`
+    /// forces one order (tests).
     static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int, packed: Bool = false,
                                  into u: UnsafeMutablePointer<Float>) {
+        transformWeights(w, inChannels: inChannels, outChannels: outChannels, packed: packed, byFifths: nil, into: u)
+    }
+
+    static func transformWeights(_ w: UnsafePointer<Float>, inChannels: Int, outChannels: Int, packed: Bool,
+                                 byFifths: Bool?, into u: UnsafeMutablePointer<Float>) {
         let matrix = outChannels * inChannels
         precondition(!packed || outChannels % 16 == 0, "packed panels need whole vectors of output channels")
         if outChannels % 16 == 0 {
+            let fifths = byFifths ?? (4 * products * matrix * MemoryLayout<Float>.size >= fifthsFromBytes)
             Parallel.forRanges(inChannels, minimumPerChunk: 8) { channels in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { block in
-                    let taps = block.baseAddress!
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 256 * channels.count) { block in
                     for co in Swift.stride(from: 0, to: outChannels, by: 16) {
-                        for ci in channels {
-                            // taps[t * 16 + lane]: tap t of output channel co + lane.
-                            transpose(w + (ci * outChannels + co) * 16, rows: 16, columns: 16, rowStride: 16) { taps + $0 * 16 }
-                            func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
-                            for py in 0..<2 {
-                                for px in 0..<2 {
-                                    let r0 = kernelIndex(phase: py, tap: 0), r1 = kernelIndex(phase: py, tap: 1)
-                                    let c0 = kernelIndex(phase: px, tap: 0), c1 = kernelIndex(phase: px, tap: 1)
-                                    transformFilter(g00: tap(r0, c0), g01: tap(r0, c1), g10: tap(r1, c0), g11: tap(r1, c1),
-                                                    into: u + (py * 2 + px) * products * matrix + PanelKernel.offset(
-                                                        row: ci, column: co, k: inChannels, n: outChannels, packed: packed),
-                                                    productStride: matrix)
-                                }
+                        for (i, ci) in channels.enumerated() {
+                            // block[i * 256 + t * 16 + lane]: tap t of output channel co + lane, input channel ci.
+                            transpose(w + (ci * outChannels + co) * 16, rows: 16, columns: 16, rowStride: 16) {
+                                block.baseAddress! + i * 256 + $0 * 16
                             }
+                        }
+                        /// Row `a` of phase (py, px) of the filters of channel `ci`, the block's `i`th.
+                        func write(_ i: Int, _ ci: Int, _ py: Int, _ px: Int, _ a: Int) {
+                            let taps = block.baseAddress! + i * 256
+                            func tap(_ kh: Int, _ kw: Int) -> SIMD16<Float> { SIMD16(loading: taps + (kh * 4 + kw) * 16) }
+                            let r0 = kernelIndex(phase: py, tap: 0), r1 = kernelIndex(phase: py, tap: 1)
+                            let c0 = kernelIndex(phase: px, tap: 0), c1 = kernelIndex(phase: px, tap: 1)
+                            transformFilterRow(a, g00: tap(r0, c0), g01: tap(r0, c1), g10: tap(r1, c0), g11: tap(r1, c1),
+                                               into: u + (py * 2 + px) * products * matrix + PanelKernel.offset(
+                                                   row: ci, column: co, k: inChannels, n: outChannels, packed: packed),
+                                               productStride: matrix)
+                        }
+                        if fifths {
+                            for py in 0..<2 { for px in 0..<2 { for a in 0..<patch { for (i, ci) in channels.enumerated() { write(i, ci, py, px, a) } } } }
+                        } else {
+                            for (i, ci) in channels.enumerated() { for py in 0..<2 { for px in 0..<2 { for a in 0..<patch { write(i, ci, py, px, a) } } } }
                         }
                     }
                 }
