@@ -48,16 +48,19 @@ struct Status: ParsableCommand {
         if case .notRunning = presence { statuses = statuses.map { $0.withoutItsDaemon() } }
         let spaceLine = presence.isNotRunning ? nil : SpaceHold.statusLine(stateFolder: folder)
         let spoolLine = presence.isNotRunning ? nil : SpoolAbsence.statusLine(stateFolder: folder)
+        let reloadLine = presence.isNotRunning ? nil : ReloadFailure.statusLine(stateFolder: folder)
         if json {
             let machine = MachineStatus(stateFolder: folder, presence: presence, waitingForSpace: spaceLine, spoolMissing: spoolLine,
-                                        archives: archiveRecords, datasets: statuses)
+                                        reloadFailed: reloadLine, archives: archiveRecords, datasets: statuses)
             print(String(decoding: try machine.encoded(), as: UTF8.self))
         } else if statuses.isEmpty && archiveRecords.isEmpty {
+            if let reloadLine { print(reloadLine + "\n") }
             // A mistyped --state read like an idle daemon's folder: say which it is.
             let missing = !FileManager.default.fileExists(atPath: folder)
             print("no datasets under \(folder)" + (missing ? " (there is no such folder: synthd run makes it at its first start)" : ""))
         } else {
             if let line = presence.line(stateFolder: folder) { print(line + "\n") }
+            if let reloadLine { print(reloadLine + "\n") }
             if let spoolLine { print(spoolLine + "\n") }
             if let spaceLine { print(spaceLine + "\n") }
             if !archiveRecords.isEmpty {

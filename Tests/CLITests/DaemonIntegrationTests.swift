@@ -236,10 +236,21 @@ import Glibc
         try Self.waitFor("refused reload", timeout: 10, daemon: daemon) { daemon.log.contains("configuration not reloaded") }
         let line = good.split(separator: "\n", omittingEmptySubsequences: false).count + 1
         #expect(daemon.log.contains("synthd.toml:\(line): table [watch] is defined twice"), "\(daemon.log)")
+        // `systemctl reload` reports success whatever the file. Status, which reads the same file,
+        // refuses it too; once the file is mended, or from the state folder, it says that the
+        // daemon runs with the settings it had until a reload reads.
+        let brokenStatus = try SynthdProcess.run(["status", "--config", layout.config])
+        #expect(brokenStatus.status == 78 && brokenStatus.output.contains("table [watch] is defined twice"), "\(brokenStatus.output)")
+        let refused = try SynthdProcess.run(["status", "--state", layout.state])
+        #expect(refused.output.contains("configuration not reloaded at ") && refused.output.contains("running with the settings it had before: "
+            + "\(layout.config):\(line): table [watch] is defined twice\n  (mend the file and reload again)"), "\(refused.output)")
         try good.write(toFile: layout.config, atomically: true, encoding: .utf8)
+        let refusedJSON = try SynthdProcess.run(["status", "--config", layout.config, "--json"])
+        #expect(refusedJSON.output.contains("\"reloadFailed\" : \"configuration not reloaded at "), "\(refusedJSON.output)")
         daemon.signal(SIGHUP)
         try Self.waitFor("reload", timeout: 10, daemon: daemon) { daemon.log.contains("configuration reloaded") }
         #expect(systemd.received().contains("RELOADING=1"))
+        #expect(try !SynthdProcess.run(["status", "--config", layout.config]).output.contains("not reloaded"), "a reload that reads clears it")
 
         // 2. Images added: fine-tuning starts; SIGTERM during it exits 0 within 10 s, and the
         // published outputs are untouched.

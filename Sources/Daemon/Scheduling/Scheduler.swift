@@ -105,6 +105,7 @@ public final class Scheduler {
         if !configuration.isClustered {  // a killed daemon's
             SpaceHold.record(nil, stateFolder: configuration.state)
             SpoolAbsence.record(nil, stateFolder: configuration.state)
+            ReloadFailure.record(nil, stateFolder: configuration.state)
         }
         takeInterrupted()
     }

@@ -329,13 +329,17 @@ public final class Service {
 
     func reload(_ scheduler: Scheduler) {
         notifier.notify("RELOADING=1")
+        // The state folder the daemon runs with (a reload changes paths only at the next start).
+        let state = scheduler.configuration.state, single = !scheduler.configuration.isClustered
         do {
             let configuration = try loadConfiguration()
             scheduler.reload(configuration)
                 lowerPriority(to: configuration.nice)
             logger.info("configuration reloaded")
+            if single { ReloadFailure.record(nil, stateFolder: state) }
         } catch {
             logger.error("configuration not reloaded, keeping the previous one: \(error)")
+            if single { ReloadFailure.record(ReloadFailure(error: "\(error)", at: Date()), stateFolder: state) }
         }
         notifier.notify("READY=1")
     }

@@ -36,17 +36,21 @@ public struct MachineStatus: Encodable, Sendable {
     /// Why nothing arrives (the spool folder gone, its file system unmounted), as the text
     /// says it; nil while the spool is there, and where no daemon runs.
     public var spoolMissing: String?
+    /// That the last reload's file did not read and the daemon runs with the settings it had
+    /// (`ReloadFailure`), as the text says it; nil otherwise, and where no daemon runs.
+    public var reloadFailed: String?
     /// Every archive dropped into the spool, by file name, as `archives.json` holds them
     /// (empty where datasets are named, as in the text).
     public var archives: [String: ArchiveRecord]
     public var datasets: [DatasetStatus]
 
     public init(stateFolder: String, presence: DaemonPresence, waitingForSpace: String?, spoolMissing: String? = nil,
-                archives: [String: ArchiveRecord], datasets: [DatasetStatus]) {
+                reloadFailed: String? = nil, archives: [String: ArchiveRecord], datasets: [DatasetStatus]) {
         self.stateFolder = stateFolder
         self.daemon = DaemonLine(presence, stateFolder: stateFolder)
         self.waitingForSpace = presence.isNotRunning ? nil : waitingForSpace
         self.spoolMissing = presence.isNotRunning ? nil : spoolMissing
+        self.reloadFailed = presence.isNotRunning ? nil : reloadFailed
         self.archives = archives
         self.datasets = datasets
     }
