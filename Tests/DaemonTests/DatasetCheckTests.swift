@@ -37,6 +37,18 @@ import Testing
         #expect(text.contains("\n  boot    8       4\n  sandal  2       1\n"), "\(text)")
         #expect(text.contains("  rejected 1 file:\n    \(root)/sandal/broken.png: "), "\(text)")
         #expect(text.contains("outputs: 5 synthetic images at 28x28 (balance: every class topped up to the largest class (8)"), "\(text)")
+        #expect(!text.contains("write no synthetic images"), "\(text)")
+    }
+
+    /// A dataset the settings give nothing to write (one image, capped at half an image) is
+    /// said to be one: the daemon would train for no output yet.
+    @Test func settingsThatWriteNothingAreAWarning() throws {
+        try addImages("only", count: 1)
+        let check = try DatasetCheck.of(root, settings: Configuration())
+        #expect(check.synthetic == 0)
+        #expect(check.summary().contains("\n  warning: these settings write no synthetic images: the daemon would train a model and publish empty "
+                                         + "class folders until images or settings ([generation] enlarge, max_synthetic_per_real, policy) change"),
+                "\(check.summary())")
     }
 
     /// The dataset's own synthd.toml over the daemon's configuration, as a job reads them; a

@@ -140,6 +140,11 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         lines.append("  memory: \(MemoryLimit.gibibytes(trainingBytes)) of images while it trains")
         lines.append("  outputs: \(synthetic) synthetic images at \(writtenWidth)x\(writtenHeight) (\(generationRule))")
         if let generationRefused { lines.append("  warning: the first generation would be refused: \(generationRefused)") }
+        if synthetic == 0 {
+            // The daemon trains anyway (the model is ready when images or settings change): say what it buys now.
+            lines.append("  warning: these settings write no synthetic images: the daemon would train a model and publish empty "
+                         + "class folders until images or settings ([generation] enlarge, max_synthetic_per_real, policy) change")
+        }
         return lines.joined(separator: "\n")
     }
 }
