@@ -7,7 +7,7 @@ import Foundation
 /// On one machine the daemon now keeps the absence in its state folder
 /// (`spool-missing.json`), where `synthd status` reads it, until the spool is back; a
 /// cluster's node says it with its heartbeat, shown under the node.
-public struct SpoolAbsence: Equatable, Codable, Sendable {
+public struct SpoolAbsence: Equatable, StatusRecord, Sendable {
     /// The watcher's words: what became of the spool, and what the daemon waits for.
     public let reason: String
     public let since: Date
@@ -17,22 +17,10 @@ public struct SpoolAbsence: Equatable, Codable, Sendable {
         self.since = since
     }
 
-    static func path(stateFolder: String) -> String { stateFolder + "/spool-missing.json" }
-
-    /// What `synthd status` says first while the daemon of `stateFolder` waits for its spool;
-    /// nil while the spool is there (or the record is unreadable).
-    public static func statusLine(stateFolder: String) -> String? {
-        StateRecordFile.read(SpoolAbsence.self, at: path(stateFolder: stateFolder))?.statusText
-    }
+    public static let fileName = "spool-missing.json"
 
     /// What the absence means, for `synthd status` (a cluster's shows it under its node).
     public var statusText: String {
         "nothing arrives since \(ISO8601DateFormatter().string(from: since)): \(reason)"
-    }
-
-    /// Records the absence for `synthd status` (nil: removes it). Best effort, as the log's
-    /// warning says it too.
-    static func record(_ absence: SpoolAbsence?, stateFolder: String) {
-        StateRecordFile.write(absence, at: path(stateFolder: stateFolder))
     }
 }

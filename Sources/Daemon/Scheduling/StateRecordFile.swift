@@ -18,3 +18,24 @@ enum StateRecordFile {
         try? writeFileAtomically(path: path, bytes: bytes, durable: false)
     }
 }
+
+/// A record the daemon keeps in its state folder for `synthd status` (`SpoolAbsence`,
+/// `ReloadFailure`; `SpaceHold` reads its own, which expires): its file's name and what status says of it; where it
+/// lies, how it is read and written, the extension's.
+public protocol StatusRecord: Codable {
+    static var fileName: String { get }
+    var statusText: String { get }
+}
+
+extension StatusRecord {
+    static func path(stateFolder: String) -> String { stateFolder + "/" + fileName }
+
+    /// The record the daemon of `stateFolder` keeps now; nil when there is none (or it is unreadable).
+    static func current(stateFolder: String) -> Self? { StateRecordFile.read(Self.self, at: path(stateFolder: stateFolder)) }
+
+    /// What `synthd status` says first while the record stands; nil while it does not.
+    public static func statusLine(stateFolder: String) -> String? { current(stateFolder: stateFolder)?.statusText }
+
+    /// Records it for `synthd status` (nil: removes it). Best effort: the log says the same.
+    static func record(_ record: Self?, stateFolder: String) { StateRecordFile.write(record, at: path(stateFolder: stateFolder)) }
+}
