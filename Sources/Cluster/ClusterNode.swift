@@ -42,6 +42,7 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     private var draining = false
     private var spaceWaitedFor: String?
     private var spoolMissingText: String?
+    private var reloadFailedText: String?
     private var reachable = true
     private let stopping = Atomic<Bool>(false)
     private var keeper: Thread?
@@ -150,6 +151,10 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
         locked { spoolMissingText = text }  // sent with the next heartbeat
     }
 
+    public func reloadFailed(_ text: String?) {
+        locked { reloadFailedText = text }  // sent with the next heartbeat
+    }
+
     public func leave() {
         stopping.store(true, ordering: .relaxed)
         while keeper?.isFinished == false { usleep(20_000) }
@@ -175,8 +180,9 @@ public final class ClusterNode: ClusterMembership, @unchecked Sendable {
     /// One round: the heartbeat (and whether to drain), then every lease this node holds.
     func keep() {
         do {
-            let (waiting, spool) = locked { (spaceWaitedFor, spoolMissingText) }
-            let drain = try registry.heartbeat(node, freeMemory: Self.freeMemory(), waitingForSpace: waiting, spoolMissing: spool)
+            let (waiting, spool, reload) = locked { (spaceWaitedFor, spoolMissingText, reloadFailedText) }
+            let drain = try registry.heartbeat(node, freeMemory: Self.freeMemory(), waitingForSpace: waiting, spoolMissing: spool,
+                                               reloadFailed: reload)
             let wasReachable = locked { () -> Bool in
                 defer { reachable = true; if drain == true { draining = true } }
                 return reachable

@@ -20,6 +20,8 @@ public struct ClusterStatus: Codable, Sendable {
         public var waitingForSpace: String? = nil
         /// Why it hears nothing from the spool (its folder gone, its file system unmounted).
         public var spoolMissing: String? = nil
+        /// Its last reload did not read: it runs with the settings it had before.
+        public var reloadFailed: String? = nil
     }
 
     public var database: String
@@ -66,7 +68,8 @@ public struct ClusterStatus: Codable, Sendable {
                 NodeLine(name: node.name, device: node.device, threads: node.threads, freeMemoryMiB: node.freeMemory.map { $0 >> 20 },
                          silentSeconds: node.silentSeconds, draining: node.draining, stopped: node.stoppedAt != nil,
                          running: running[node.name] ?? [], waitingForSpace: node.stoppedAt == nil ? node.waitingForSpace : nil,
-                         spoolMissing: node.stoppedAt == nil ? node.spoolMissing : nil)
+                         spoolMissing: node.stoppedAt == nil ? node.spoolMissing : nil,
+                         reloadFailed: node.stoppedAt == nil ? node.reloadFailed : nil)
             },
             queue: queue, datasets: datasets)
     }
@@ -85,6 +88,7 @@ public struct ClusterStatus: Codable, Sendable {
             if let free = node.freeMemoryMiB { text += ", \(free) MiB free" }
             text += ", \(heard)" + (node.draining ? ", draining" : "")
             text += node.running.isEmpty ? ", idle\n" : "\n" + node.running.map { "    running \($0)\n" }.joined()
+            if let reload = node.reloadFailed { text += "    " + reload.replacingOccurrences(of: "\n", with: "\n    ") + "\n" }
             if let spool = node.spoolMissing { text += "    \(spool)\n" }
             if let waiting = node.waitingForSpace { text += "    \(waiting)\n" }
         }

@@ -25,6 +25,8 @@ public struct NodeRegistry {
         public var waitingForSpace: String? = nil
         /// Why it hears nothing from the spool (`SpoolAbsence.statusText`), as of its last heartbeat.
         public var spoolMissing: String? = nil
+        /// Its last reload's failure (`ReloadFailure.statusText`), as of its last heartbeat.
+        public var reloadFailed: String? = nil
     }
 
     /// A node starting (or restarting: it rejoins, no longer draining).
@@ -36,12 +38,14 @@ public struct NodeRegistry {
             """, "announcing node \(name)")
     }
 
-    /// The node is alive, what its jobs wait for and why it hears nothing from the spool (nil:
-    /// nothing). Returns whether it is asked to drain (nil: it is not registered).
-    public func heartbeat(_ name: String, freeMemory: Int?, waitingForSpace: String? = nil, spoolMissing: String? = nil) throws -> Bool? {
+    /// The node is alive, what its jobs wait for, why it hears nothing from the spool and its
+    /// last reload's failure (nil: nothing). Returns whether it is asked to drain (nil: it is
+    /// not registered).
+    public func heartbeat(_ name: String, freeMemory: Int?, waitingForSpace: String? = nil, spoolMissing: String? = nil,
+                          reloadFailed: String? = nil) throws -> Bool? {
         try database.query("""
             UPDATE synthd_nodes SET heartbeat_at = now(), free_memory = coalesce(\(freeMemory), free_memory),
-                waiting_for_space = \(waitingForSpace), spool_missing = \(spoolMissing)
+                waiting_for_space = \(waitingForSpace), spool_missing = \(spoolMissing), reload_failed = \(reloadFailed)
             WHERE name = \(name) RETURNING draining
             """, "the heartbeat of node \(name)").rows.first?.decode(Bool.self)
     }
@@ -61,13 +65,13 @@ public struct NodeRegistry {
     public func nodes() throws -> [Node] {
         try database.query("""
             SELECT name, device, threads, free_memory, started_at, extract(epoch FROM now() - heartbeat_at)::float8, draining, stopped_at,
-                waiting_for_space, spool_missing
+                waiting_for_space, spool_missing, reload_failed
             FROM synthd_nodes ORDER BY name
             """, "listing nodes").rows.map { row in
-            let (name, device, threads, free, started, silent, draining, stopped, waiting, spool) =
-                try row.decode((String, String, Int, Int?, Date, Double, Bool, Date?, String?, String?).self)
-            return Node(name: name, device: device, threads: threads, freeMemory: free, startedAt: started,
-                        silentSeconds: silent, draining: draining, stoppedAt: stopped, waitingForSpace: waiting, spoolMissing: spool)
+            let (name, device, threads, free, started, silent, draining, stopped, waiting, spool, reload) =
+                try row.decode((String, String, Int, Int?, Date, Double, Bool, Date?, String?, String?, String?).self)
+            return Node(name: name, device: device, threads: threads, freeMemory: free, startedAt: started, silentSeconds: silent,
+                        draining: draining, stoppedAt: stopped, waitingForSpace: waiting, spoolMissing: spool, reloadFailed: reload)
         }
     }
 }

@@ -89,6 +89,11 @@ public enum Schema {
         Migration(version: 4, summary: "why a node hears nothing from the spool", statements: [
             "ALTER TABLE synthd_nodes ADD COLUMN spool_missing text",
         ]),
+        // A node whose last reload did not read (`ReloadFailure`) says so with its heartbeat:
+        // the nodes share one state folder, so the single machine's file cannot say whose.
+        Migration(version: 5, summary: "a node's configuration reload that did not read", statements: [
+            "ALTER TABLE synthd_nodes ADD COLUMN reload_failed text",
+        ]),
     ]
 
     public static var latest: Int { migrations.last!.version }

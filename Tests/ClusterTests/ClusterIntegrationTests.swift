@@ -261,6 +261,24 @@ import Glibc
         let resumed = try rows(database, "SELECT detail FROM synthd_job_history WHERE event = 'claimed' AND node = 'b'")
             .first?.decode(String?.self) ?? ""
         #expect(!resumed.hasSuffix("checkpointed step 0"), "from the checkpoint node a left: \(resumed)")
+
+        // A reload that does not read shows under its node (the nodes share the state folder,
+        // where one machine keeps it), until a reload reads.
+        let good = try String(contentsOfFile: a.config, encoding: .utf8)
+        try good.replacingOccurrences(of: "minutes = 2", with: "minuets = 2").write(toFile: a.config, atomically: true, encoding: .utf8)
+        kill(a.process.processIdentifier, SIGHUP)
+        try waitFor("node a to say its reload failed", timeout: 30, nodes: [a, b], jobsDatabase: database) {
+            try NodeRegistry(database: database).nodes().first { $0.name == "a" }?.reloadFailed != nil
+        }
+        let failed = try Self.synthd(["status", "--config", b.config])
+        #expect(failed.contains("draining, idle\n    configuration not reloaded at ")
+                && failed.contains("unknown key 'minuets' in [training] (did you mean 'minutes'?)\n      (mend the file and reload again)\n"),
+                "\(failed)")
+        try good.write(toFile: a.config, atomically: true, encoding: .utf8)
+        kill(a.process.processIdentifier, SIGHUP)
+        try waitFor("node a to say its reload read", timeout: 30, nodes: [a, b], jobsDatabase: database) {
+            try NodeRegistry(database: database).nodes().first { $0.name == "a" }?.reloadFailed == nil
+        }
     }
 
     /// `synthd forget` in a cluster: refused while the dataset is in the spool; once it has

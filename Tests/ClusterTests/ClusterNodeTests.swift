@@ -60,6 +60,30 @@ import Testing
         #expect(status.nodes.map(\.spoolMissing) == [nil])
     }
 
+    /// A node whose reload did not read says so with its heartbeat, each line of the file's
+    /// mistakes under the node, until a reload reads.
+    @Test func aNodeWhoseReloadFailedSaysSoInTheClustersStatus() throws {
+        let server = try PrivatePostgres.migrated()
+        let node = try announcedNode(server)
+        let state = NSTemporaryDirectory() + "synthd-cluster-state-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let failure = ReloadFailure(error: "/etc/synthd/synthd.toml:3: unknown key 'minuets'\n/etc/synthd/synthd.toml:5: not a number",
+                                    at: Date(timeIntervalSince1970: 2_000_000_000))
+        node.reloadFailed(failure.statusText)
+        node.keep()
+        let database = server.connect()
+        var status = try ClusterStatus.read(database, state: state)
+        #expect(status.nodes.map(\.reloadFailed) == [failure.statusText])
+        #expect(status.summary(leaseSeconds: 30).contains(
+            ", idle\n    configuration not reloaded at 2033-05-18T03:33:20Z, running with the settings it had before: "
+                + "/etc/synthd/synthd.toml:3: unknown key 'minuets'\n      /etc/synthd/synthd.toml:5: not a number\n"
+                + "      (mend the file and reload again)\n"), "\(status.summary(leaseSeconds: 30))")
+        node.reloadFailed(nil)
+        node.keep()
+        status = try ClusterStatus.read(database, state: state)
+        #expect(status.nodes.map(\.reloadFailed) == [nil])
+    }
+
     /// A lease let go of (`ended`) before the job's end is recorded is not renewed after it:
     /// renewed once the job was done, it read as lost to another node, an error line (seen in
     /// a soak of two nodes, where the daemon recorded the end first). A job that another node

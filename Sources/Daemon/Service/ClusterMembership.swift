@@ -39,6 +39,10 @@ public protocol ClusterMembership: AnyObject, Sendable {
     /// The node hears nothing from its spool (`SpoolAbsence.statusText`; nil: it is back),
     /// said with its heartbeats for `synthd status`.
     func spoolMissing(_ text: String?)
+    /// The node's last reload did not read (`ReloadFailure.statusText`; nil: it did, or none
+    /// was asked), said with its heartbeats for `synthd status`: the nodes share the state
+    /// folder, where the single machine keeps it.
+    func reloadFailed(_ text: String?)
     /// The node stops (its jobs are back in the queue).
     func leave()
 }

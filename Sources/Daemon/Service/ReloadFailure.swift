@@ -6,7 +6,7 @@ import Foundation
 /// reports success. On one machine the daemon keeps the failure in its state folder
 /// (`reload-failed.json`), where `synthd status` reads it, until a reload reads or the daemon
 /// starts again (a start reads the file or stops). A cluster's nodes share the state folder,
-/// so a node's failure stays in its log.
+/// so there a node's heartbeat carries its failure (`ClusterMembership.reloadFailed`).
 public struct ReloadFailure: Equatable, StatusRecord, Sendable {
     /// The configuration's error: every mistake of the file, one line each.
     public let error: String

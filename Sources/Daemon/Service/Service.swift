@@ -158,7 +158,7 @@ public final class Service {
                 stallWatch.restartClocks(at: .now)
             }
             lastTurn = .now
-            if Signals.takeReload() { reload(scheduler) }
+            if Signals.takeReload() { reload(scheduler, membership: membership) }
             if Signals.takeDrain() {
                 if let membership { membership.drain() } else { logger.warning("SIGUSR1 (drain) ignored: this synthd is not in a cluster") }
             }
@@ -327,19 +327,25 @@ public final class Service {
         }
     }
 
-    func reload(_ scheduler: Scheduler) {
+    /// Reads the configuration again. A failure is kept for `synthd status` until a reload
+    /// reads: in the state folder on one machine, with the node's heartbeat in a cluster (whose
+    /// nodes share the state folder).
+    func reload(_ scheduler: Scheduler, membership: (any ClusterMembership)?) {
         notifier.notify("RELOADING=1")
         // The state folder the daemon runs with (a reload changes paths only at the next start).
-        let state = scheduler.configuration.state, single = !scheduler.configuration.isClustered
+        let state = scheduler.configuration.state
+        let keep = { (failure: ReloadFailure?) in
+            if let membership { membership.reloadFailed(failure?.statusText) } else { ReloadFailure.record(failure, stateFolder: state) }
+        }
         do {
             let configuration = try loadConfiguration()
             scheduler.reload(configuration)
-                lowerPriority(to: configuration.nice)
+            lowerPriority(to: configuration.nice)
             logger.info("configuration reloaded")
-            if single { ReloadFailure.record(nil, stateFolder: state) }
+            keep(nil)
         } catch {
             logger.error("configuration not reloaded, keeping the previous one: \(error)")
-            if single { ReloadFailure.record(ReloadFailure(error: "\(error)", at: Date()), stateFolder: state) }
+            keep(ReloadFailure(error: "\(error)", at: Date()))
         }
         notifier.notify("READY=1")
     }
