@@ -77,9 +77,16 @@ struct Run: ParsableCommand {
         } catch let error as OutputFolderInUse {
             logger.critical("cannot start: \(error)")
             throw ExitCode(FileLock.busyExitStatus)
-        } catch let error as FileLock.Error {
+        } catch let error as FileLock.Error where error.isHeld {
             logger.critical("cannot start: \(error): another synthd runs on this state folder; stop it first, or give this one another [paths] state")
             throw ExitCode(FileLock.busyExitStatus)
+        } catch let error as FileLock.Error {
+            // Not another daemon: a folder it cannot write (a read-only mount), which a restart
+            // may find mended (systemd restarts it a few times at most).
+            let hint = error.folderIsNotWritable
+                ? " (synthd run writes its lock, models and images there: make the folder writable, or set another in [paths])" : ""
+            logger.critical("cannot start: \(error)\(hint)")
+            throw ExitCode.failure
         } catch let error as JobsStalled {
             logger.critical("\(error)")
             throw ExitCode(JobsStalled.exitStatus)

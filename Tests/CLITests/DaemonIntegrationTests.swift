@@ -379,6 +379,27 @@ import Glibc
         #expect(first.log.contains("\(lock) is locked by pid 1: another synthd run since \(lock) was removed under this daemon"), "\(first.log)")
     }
 
+    /// A lock that cannot be made (here a folder in the lock file's place; a read-only mount
+    /// likewise) is not another daemon: it says what failed and exits 1, which systemd retries
+    /// a few times, where it claimed that another synthd ran and exited 75 (never retried).
+    /// The commands that take a model's lock likewise.
+    @Test func aLockThatCannotBeMadeIsNotAnotherOwner() throws {
+        let layout = Layout(root: try temporaryFolder("badlock"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("[watch]\nsettle_seconds = 0.2\n")
+        try FileManager.default.createDirectory(atPath: layout.state + "/synthd.lock", withIntermediateDirectories: true)
+        let refused = try SynthdProcess.run(["run", "--config", layout.config])
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("cannot start: \(layout.state)/synthd.lock: failed to open: Is a directory")
+                && !refused.output.contains("another synthd"), "\(refused.output)")
+
+        try Self.addImages(layout.root + "/data/circle", count: 2, shade: 60)
+        try FileManager.default.createDirectory(atPath: layout.root + "/model/.lock", withIntermediateDirectories: true)
+        let train = try SynthdProcess.run(["train", layout.root + "/data", "--state", layout.root + "/model", "--steps", "1"])
+        #expect(train.status == 1 && train.output.contains("\(layout.root)/model/.lock: failed to open: Is a directory")
+                && !train.output.contains("in use"), "\(train.output)")
+    }
+
     /// One daemon per output folder too: a second one with its own spool and state folder but
     /// the first one's output exits at once (status 75), naming the first; the first goes on,
     /// and takes its lock again when the output folder is removed under it.

@@ -33,4 +33,28 @@ import Glibc
         #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
         #expect(!third.isAtItsPath)
     }
+
+    /// A lock that cannot be made is not a busy one: a folder that takes no writes (sysfs
+    /// refuses new files, to root too) says so, another failure (the name is a folder) is
+    /// neither.
+    @Test func aFolderThatTakesNoWritesIsNotABusyOne() throws {
+        do {
+            _ = try FileLock("/sys/synthd-test.lock", holder: "synthd generate")
+            Issue.record("sysfs took a new file")
+        } catch {
+            #expect(!error.isHeld && error.folderIsNotWritable, "\(error)")
+        }
+        try createFolders(folder + "/a-folder.lock")
+        do {
+            _ = try FileLock(folder + "/a-folder.lock", holder: "synthd run")
+            Issue.record("a folder opened as a lock file")
+        } catch {
+            #expect(error == .io(path: folder + "/a-folder.lock", operation: "open", errno: EISDIR))
+            #expect(!error.isHeld && !error.folderIsNotWritable)
+        }
+        let held = try FileLock(folder + "/synthd.lock", holder: "synthd run")
+        defer { held.release() }
+        #expect(throws: FileLock.Error.self) { try FileLock(folder + "/synthd.lock", holder: "again") }
+        do { _ = try FileLock(folder + "/synthd.lock", holder: "again") } catch { #expect(error.isHeld && !error.folderIsNotWritable) }
+    }
 }

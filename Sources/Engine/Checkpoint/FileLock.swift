@@ -20,6 +20,16 @@ public final class FileLock: @unchecked Sendable {
         case held(path: String, holder: String)
         case io(path: String, operation: String, errno: Int32)
 
+        /// Whether another process holds the lock (a read-only folder is not a busy one: it
+        /// stays so until a person acts).
+        public var isHeld: Bool { if case .held = self { true } else { false } }
+
+        /// Whether the lock file could not be made because its folder takes no writes (a
+        /// read-only mount, permissions).
+        public var folderIsNotWritable: Bool {
+            if case .io(_, "open", let code) = self { [EROFS, EACCES, EPERM].contains(code) } else { false }
+        }
+
         public var description: String {
             switch self {
             case .held(let path, let holder):
