@@ -79,6 +79,7 @@ struct Check: ParsableCommand {
         let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value
         return DatasetCheck.Existing(record: record, changes: ModelChange.asked(by: settings, over: base, of: record),
                                      trainedOnTheseFiles: trained != nil && trained == now,
-                                     firstTrainingUnfinished: runtime.firstTrainingUnfinished)
+                                     firstTrainingUnfinished: runtime.firstTrainingUnfinished,
+                                     trainingOn: TrainingOn.asked(by: settings, over: base, of: runtime))
     }
 }

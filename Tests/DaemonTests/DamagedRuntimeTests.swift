@@ -23,6 +23,9 @@ import Testing
         runtime.step = 1_200
         runtime.budgetSeconds = 1_200
         runtime.roundStartStep = 1_000
+        runtime.trainedMinutes = 20
+        runtime.roundMinutes = 60
+        runtime.trainedFingerprint = "trained"
         runtime.outputsWritten = 500
         runtime.freeBytesAtFailure = 1 << 20
         runtime.fullFolder = configuration.output
@@ -32,7 +35,8 @@ import Testing
         encoder.dateEncodingStrategy = .iso8601
         let json = try JSONSerialization.jsonObject(with: encoder.encode(runtime)) as! [String: Any]
         let numbers = json.keys.filter { json[$0] is NSNumber && !(json[$0] is Bool) || ["progress", "step"].contains($0) }.sorted()
-        #expect(Set(["progress", "step", "budgetSeconds", "roundStartStep", "outputsWritten", "freeBytesAtFailure"]).isSubset(of: numbers),
+        #expect(Set(["progress", "step", "budgetSeconds", "roundStartStep", "outputsWritten", "freeBytesAtFailure",
+                     "trainedMinutes", "roundMinutes"]).isSubset(of: numbers),
                 "\(numbers)")
         let path = configuration.state + "/datasets/pets/daemon.json"
         let logger = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
@@ -47,6 +51,12 @@ import Testing
                 if let read = RuntimeStore.read(path) {
                     decoded += 1
                     #expect(read.phase == .failed && read.quarantinedFor == "key", "\(key) = \(value): the quarantine stays")
+                    // Minutes a round would train on for stay what `minutes` may be (a budget of
+                    // 1e300 s overflowed the log line's whole seconds).
+                    var asked = configuration
+                    asked.trainingMinutes = 100_000
+                    let on = TrainingOn.asked(by: asked, over: configuration, of: read)
+                    #expect((on?.minutes ?? 0) <= 100_000, "\(key) = \(value): \(String(describing: on))")
                 }
                 for status in try DatasetStatus.read(configuration.state) { _ = status.summary() }
                 let scheduler = try Scheduler(configuration: configuration, logger: logger)

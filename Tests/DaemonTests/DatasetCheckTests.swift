@@ -99,6 +99,16 @@ import Testing
                                                                                   trainedOnTheseFiles: false))
         #expect(asked.model.hasPrefix("a new 32x32 class-conditional GAN") && asked.trainingBytes == 7 * 32 * 32)
         #expect(asked.model.hasSuffix("(synthd.toml asks for a new model: resolution 32 (the model's: 64); the daemon's model of 500 steps is kept aside)"))
+        // More minutes asked than the model has had: it trains on, on these files or with the new ones.
+        let more = TrainingOn(asked: 60, had: 20)
+        let onTheseFiles = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: [], trainedOnTheseFiles: true,
+                                                                                         trainingOn: more))
+        #expect(onTheseFiles.model == "the daemon's 64x64 model of 500 steps: synthd.toml asks for 1h00m of training, the model has had "
+                + "20m00s: training on for 40m00s (1 new class, +2 images)", "\(onTheseFiles.model)")
+        let withNewFiles = try DatasetCheck.of(root, settings: settings, existing: .init(record: record, changes: [], trainedOnTheseFiles: false,
+                                                                                         trainingOn: more))
+        #expect(withNewFiles.model.hasSuffix("training on for 40m00s (at least a fine-tuning round's 5m00s with the files changed) "
+                                             + "(1 new class, +2 images)"), "\(withNewFiles.model)")
     }
 
     /// What a job would fail with, the check fails with: here no readable images.

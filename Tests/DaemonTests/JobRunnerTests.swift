@@ -634,6 +634,54 @@ extension JobRunnerTests {
                 "\(lines.all)")
     }
 
+    /// `minutes` raised in a trained dataset's synthd.toml trains its model on for the
+    /// difference (it did nothing: `minutes` was read for new models only), from its last
+    /// step; once the model has had them nothing more is queued, and the daemon-wide `minutes`
+    /// changed trains no model again.
+    @Test func aSynthdTomlAskingForMoreMinutesTrainsTheModelOn() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        configuration.settleSeconds = 0
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: .capturing(into: lines))
+        let train = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed(let fingerprint) = scheduler.runner.run(train, shouldStop: { false }) else { Issue.record("training failed"); return }
+        scheduler.finish(train, .completed(fingerprint: fingerprint), stopping: false)
+        #expect(scheduler.store.get("pets").trainedMinutes == 0.002)
+        let state = try StateFolder(scheduler.store.folder("pets"))
+        let first = try #require(try state.readRecord())
+        func queuedKinds() throws -> [Job] { try scheduler.queue.snapshot().filter { $0.dataset == "pets" && $0.state == .queued } }
+        func settle() { scheduler.handle(.changed(dataset: "pets")); scheduler.takeSettled() }
+
+        try "[training]\nminutes = 0.025\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        settle()
+        var jobs = try queuedKinds()
+        #expect(jobs.map(\.kind) == [.generate, .train], "\(jobs)")
+        #expect(scheduler.store.get("pets").detail == "synthd.toml asks for 2s of training, the model has had 0s: training on for 1s",
+                "\(scheduler.store.get("pets").detail ?? "")")
+        let on = try #require(jobs.last)
+        guard case .completed(let again) = scheduler.runner.run(on, shouldStop: { false }) else { Issue.record("training on failed"); return }
+        let round = scheduler.store.get("pets")
+        #expect(abs((round.budgetSeconds ?? 0) - 0.023 * 60) < 1e-9, "the difference, not fine-tuning's 5 minutes: \(round.budgetSeconds ?? 0)")
+        #expect(lines.all.contains { $0.contains("training on from step \(first.steps): synthd.toml asks for 2s of training, the model has had "
+                                                 + "0s: training on for 1s: 6 images in 2 classes, 1 s of budget left") }, "\(lines.all)")
+        #expect(try #require(try state.readRecord()).steps > first.steps, "from the model's last step")
+        scheduler.finish(on, .completed(fingerprint: again), stopping: false)
+        #expect(scheduler.store.get("pets").trainedMinutes == 0.025 && scheduler.store.get("pets").roundMinutes == nil)
+        jobs = try queuedKinds()
+        #expect(jobs.map(\.kind) == [.generate], "\(jobs)")
+        settle()
+        #expect(try queuedKinds().map(\.kind) == [.generate], "had what it asks: nothing more")
+
+        // The daemon's own minutes raised (the dataset's file gone): new datasets' budget only.
+        try FileManager.default.removeItem(atPath: root + "/spool/pets/synthd.toml")
+        configuration.trainingMinutes = 0.05
+        let restarted = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        restarted.handle(.changed(dataset: "pets"))
+        restarted.takeSettled()
+        #expect(try restarted.queue.snapshot().filter { $0.state == .queued }.map(\.kind) == [.generate])
+    }
+
     /// A configuration with spool, output and state under `root`, batches of 4, and a spool
     /// holding "pets": classes a and b of three (or `imagesPerClass`) small grey images each.
     static func petsUnder(_ root: String, imagesPerClass: Int = 3) throws -> Configuration {

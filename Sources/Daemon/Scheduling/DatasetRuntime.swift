@@ -52,6 +52,15 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     public var trainedFingerprint: String?
     /// Fingerprint of the files the running (or interrupted) training job loaded.
     public var trainingFingerprint: String?
+    /// The training minutes the model has had, as asked (`TrainingOn`): its first training's
+    /// `minutes`, then each larger `minutes` a dataset's synthd.toml asked for and the model
+    /// trained on to. Fine-tuning rounds do not count. nil: a model trained before synthd kept
+    /// it (read as the daemon's `minutes`).
+    public var trainedMinutes: Double?
+    /// The `minutes` the running training round brings the model to, when it is a first
+    /// training or trains on (nil for fine-tuning): `trainedMinutes` once it completes. Kept
+    /// across its time slices and restarts, as `roundStartStep`.
+    public var roundMinutes: Double?
     /// Set when a job failed for good (a fault of the dataset or its settings, or a dataset
     /// that killed synthd three times): the dataset's files and `synthd.toml` as they were then
     /// (`Scheduler.changeKey`). Until they change, nothing (a restart, a `.ready` file, a
@@ -249,6 +258,9 @@ extension DatasetRuntime {
         if let s = r.step, s < 0 { r.step = nil }
         if let b = r.budgetSeconds, !(b.isFinite && b >= 0) { r.budgetSeconds = nil }
         if let s = r.roundStartStep, s < 0 { r.roundStartStep = nil }
+        // As `[training] minutes` reads them: a round's budget is made of them.
+        if let m = r.trainedMinutes, !(0...100_000).contains(m) { r.trainedMinutes = nil }
+        if let m = r.roundMinutes, !(0...100_000).contains(m) { r.roundMinutes = nil }
         r.outputsWritten = max(0, r.outputsWritten)
         r.freeBytesAtFailure = r.freeBytesAtFailure.map { min(max($0, 0), 1 << 62) }
         return r

@@ -235,14 +235,23 @@ public struct JobRunner: Sendable {
 
         // A model that never finished a training gets the whole budget, also when it has a
         // checkpoint (a job whose budget was lost with its node resumes from it).
-        let firstTraining = previous == nil || store.get(name).firstTrainingUnfinished
-        let total = job.budgetSeconds ?? (firstTraining ? settings.trainingMinutes : settings.fineTuneMinutes) * 60
+        let runtime = store.get(name), resumed = job.remainingSeconds != nil
+        let firstTraining = previous == nil || runtime.firstTrainingUnfinished
+        // A trained model whose dataset's synthd.toml asks for more minutes trains on for the
+        // difference (`TrainingOn`); with new images as well, for at least a fine-tuning's.
+        let trainingOn = firstTraining ? nil : TrainingOn.asked(by: settings, over: configuration, of: runtime)
+        let changed = fingerprint.value != runtime.trainedFingerprint
+        let roundMinutes = firstTraining ? settings.trainingMinutes
+            : trainingOn.map { max($0.minutes, changed ? settings.fineTuneMinutes : 0) } ?? settings.fineTuneMinutes
+        let total = job.budgetSeconds ?? roundMinutes * 60
         let remaining = min(total, job.remainingSeconds ?? total)
         let slice = settings.sliceMinutes * 60
-        let detail = Self.describe(previous: previous, set: set, resumed: job.remainingSeconds != nil, firstTraining: firstTraining)
+        let detail = Self.describe(previous: previous, set: set, resumed: resumed, firstTraining: firstTraining, trainingOn: trainingOn)
         // The cap on passes over the data (unaugmented models only; see `maxEpochs`), counted
         // from the round's first step: a resumed round (another slice, a restart) goes on counting.
-        let roundStart = (job.remainingSeconds != nil ? store.get(name).roundStartStep : nil) ?? trainer.record.steps
+        let roundStart = (resumed ? runtime.roundStartStep : nil) ?? trainer.record.steps
+        // What the model will have had once this round completes (a resumed round keeps what it began with).
+        let reaches = resumed ? runtime.roundMinutes : firstTraining || trainingOn != nil ? settings.trainingMinutes : nil
         let capSteps = trainer.steps(forPasses: settings.maxEpochs)
         log.info("\(detail): \(counted(set.count, "image")) in \(counted(set.classMap.count, "class")), \(Int(remaining.rounded())) s of budget left")
         store.update(name) {
@@ -253,6 +262,7 @@ public struct JobRunner: Sendable {
             $0.step = trainer.record.steps
             $0.budgetSeconds = total
             $0.roundStartStep = roundStart
+            $0.roundMinutes = reaches
             $0.trainingFingerprint = fingerprint.value
             $0.lastError = nil
             $0.retryAt = nil
@@ -361,11 +371,13 @@ public struct JobRunner: Sendable {
     /// finished a training yet; a new job for it (its first one cancelled when the dataset was
     /// renamed or changed meanwhile) goes on with the whole training budget, which is not a
     /// fine-tuning, whatever images were added.
-    static func describe(previous: ModelRecord?, set: TrainingSet, resumed: Bool, firstTraining: Bool) -> String {
+    static func describe(previous: ModelRecord?, set: TrainingSet, resumed: Bool, firstTraining: Bool,
+                         trainingOn: TrainingOn? = nil) -> String {
         guard let previous else { return "training a new model" }
         if resumed { return "continuing training" }
         let changes = previous.additions(classes: set.classMap.count, images: set.count)
-        let what = firstTraining ? "continuing its first training from step \(previous.steps)" : "fine-tuning"
+        let what = firstTraining ? "continuing its first training from step \(previous.steps)"
+            : trainingOn.map { "training on from step \(previous.steps): \($0)" } ?? "fine-tuning"
         return what + (changes.isEmpty ? "" : " (" + changes.joined(separator: ", ") + ")")
     }
 

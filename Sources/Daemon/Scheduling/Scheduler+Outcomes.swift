@@ -45,12 +45,22 @@ extension Scheduler {
                 // The trained fingerprint first, then the job done: another node's `decide`
                 // reads in the other order, so it never sees neither (and trains again).
                 if job.kind == .train {
-                    store.update(name) { $0.trainedFingerprint = fingerprint; $0.progress = 1; $0.eta = nil }
+                    store.update(name) {
+                        $0.trainedFingerprint = fingerprint
+                        $0.trainedMinutes = $0.roundMinutes ?? $0.trainedMinutes
+                        $0.roundMinutes = nil
+                        $0.progress = 1
+                        $0.eta = nil
+                    }
                 }
                 try queue.markDone(job)
                 if job.kind == .train {
                     log.info("training done")
-                    if !isCancelled(name) { enqueue(.generate, name, detail: "training done") }
+                    if !isCancelled(name) {
+                        enqueue(.generate, name, detail: "training done")
+                        // More minutes asked while it trained (the round's budget was fixed when it began).
+                        if let more = trainingOn(name) { enqueue(.train, name, detail: more.description) }
+                    }
                 } else if pending(name).isEmpty {
                     store.update(name) { $0.phase = .done; $0.detail = nil; $0.progress = 1; $0.eta = nil }
                 }

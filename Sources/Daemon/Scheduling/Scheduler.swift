@@ -500,6 +500,10 @@ public final class Scheduler {
                 enqueue(.train, name, detail: "synthd.toml asks for a new model: \(changes.joined(separator: ", "))")
                 return
             }
+            if !jobs.contains(where: { $0.kind == .train }), let more = trainingOn(name) {
+                enqueue(.train, name, detail: more.description)
+                return
+            }
             if jobs.isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
                 enqueue(.generate, name, detail: "generation settings changed")
                 return
@@ -552,6 +556,14 @@ public final class Scheduler {
         guard let record = try? StateFolder(reading: store.folder(name)).readRecord(),
               let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration) else { return nil }
         return ModelChange.asked(by: settings, over: configuration, of: record)
+    }
+
+    /// The minutes of training the dataset's synthd.toml asks for beyond what its model has had
+    /// (`TrainingOn`); nil when none, without a model, or with settings that do not read.
+    func trainingOn(_ name: String) -> TrainingOn? {
+        guard (try? StateFolder(reading: store.folder(name)).readRecord()) != nil,
+              let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration) else { return nil }
+        return TrainingOn.asked(by: settings, over: configuration, of: store.get(name))
     }
 
     func removed(_ name: String) {

@@ -54,10 +54,15 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         /// first training, with the training budget or what a stopped job left of it, instead
         /// of fine-tuning (`JobRunner`).
         public var firstTrainingUnfinished: Bool
+        /// More minutes of training than the model has had, asked by the dataset's synthd.toml
+        /// (a job trains on for them).
+        public var trainingOn: TrainingOn?
 
-        public init(record: ModelRecord, changes: [String], trainedOnTheseFiles: Bool, firstTrainingUnfinished: Bool = false) {
+        public init(record: ModelRecord, changes: [String], trainedOnTheseFiles: Bool, firstTrainingUnfinished: Bool = false,
+                    trainingOn: TrainingOn? = nil) {
             (self.record, self.changes, self.trainedOnTheseFiles) = (record, changes, trainedOnTheseFiles)
             self.firstTrainingUnfinished = firstTrainingUnfinished
+            self.trainingOn = trainingOn
         }
     }
 
@@ -96,9 +101,11 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             let added = kept.additions(classes: set.classMap.count, images: set.count)
             let round = existing.firstTrainingUnfinished
                 ? "its first training goes on, up to \(durationText(settings.trainingMinutes * 60)) of it"
-                : "a fine-tuning round of \(durationText(settings.fineTuneMinutes * 60))"
+                : existing.trainingOn.map { "\($0)" + (existing.trainedOnTheseFiles ? "" : " (at least a fine-tuning round's "
+                                                        + "\(durationText(settings.fineTuneMinutes * 60)) with the files changed)") }
+                ?? "a fine-tuning round of \(durationText(settings.fineTuneMinutes * 60))"
             model = "the daemon's \(r)x\(r) model of \(kept.steps) steps"
-                + (existing.trainedOnTheseFiles ? ", trained on these files: nothing to train"
+                + (existing.trainedOnTheseFiles && existing.trainingOn == nil ? ", trained on these files: nothing to train"
                     : ": \(round)" + (added.isEmpty ? "" : " (\(added.joined(separator: ", ")))"))
         } else if let existing {
             model += " (synthd.toml asks for a new model: \(existing.changes.joined(separator: ", ")); "
