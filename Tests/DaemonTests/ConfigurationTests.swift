@@ -2,6 +2,7 @@ import CUDA
 @testable import Daemon
 import Foundation
 import GAN
+import Imaging
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -343,10 +344,34 @@ import Glibc
         other.policy = .perClass
         #expect(other.generationID(checkpoint: "step-10") != id)
         for change in [{ (c: inout Configuration) in c.temperature = 1.3 }, { $0.seed = 4 }, { $0.balanceTo = 500 },
-                       { $0.classCheck = false }, { $0.shift = 0.07 }] {
+                       { $0.classCheck = false }, { $0.shift = 0.07 }, { $0.dropNearCopies = false }] {
             var changed = base
             change(&changed)
             #expect(changed.generationID(checkpoint: "step-10") != id)
         }
+        // Near-copies are dropped by the class check only: without it the key changes nothing.
+        var unchecked = base
+        unchecked.classCheck = false
+        let uncheckedID = unchecked.generationID(checkpoint: "step-10")
+        unchecked.dropNearCopies = false
+        #expect(unchecked.generationID(checkpoint: "step-10") == uncheckedID)
+    }
+
+    /// `max_short_side` names a new generation where it changes the size the images are
+    /// written at (a photo's), and not where it does not (28 x 28 images under any cap); a
+    /// default-sized generation keeps the name it had before the size counted.
+    @Test func theWrittenSizeCountsWhereItChanges() {
+        func record(_ width: Int, _ height: Int) -> ModelRecord {
+            ModelRecord(configuration: ModelConfiguration(), classes: ["a"], mode: .rgb, imageWidth: width, imageHeight: height,
+                        steps: 10, imagesAtLastRun: 1, options: TrainingOptions())
+        }
+        let base = Configuration(), photo = record(4032, 3024), small = record(28, 28)
+        #expect(base.generationID(checkpoint: "s", record: photo) == base.generationID(checkpoint: "s"))
+        var larger = base
+        larger.maxShortSide = 512
+        #expect(larger.generationID(checkpoint: "s", record: photo) != base.generationID(checkpoint: "s", record: photo))
+        #expect(larger.generationID(checkpoint: "s", record: small) == base.generationID(checkpoint: "s", record: small))
+        larger.maxShortSide = 0
+        #expect(larger.generationID(checkpoint: "s", record: photo) != base.generationID(checkpoint: "s", record: photo), "0: the dataset's size")
     }
 }

@@ -415,7 +415,7 @@ public struct JobRunner: Sendable {
             $0.lastError = nil
             $0.retryAt = nil
         }
-        let generation = settings.generationID(checkpoint: record.generatorID)
+        let generation = settings.generationID(checkpoint: record.generatorID, record: record)
         var judge: (any SampleJudge)?
         if settings.classCheck, total > 0 {
             judge = try Judge.current(in: state, for: record, loadSet: {

@@ -542,7 +542,7 @@ public final class Scheduler {
         guard let record = try? StateFolder(reading: store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
         do {
             let settings = try Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
-            return settings.generationID(checkpoint: record.generatorID)
+            return settings.generationID(checkpoint: record.generatorID, record: record)
         } catch {
             logger.warning("\(error)", metadata: ["dataset": "\(name)"])
             return nil
