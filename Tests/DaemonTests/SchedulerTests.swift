@@ -149,6 +149,37 @@ import Testing
         #expect(scheduler.store.get("pets").detail == "generation settings changed")
     }
 
+    /// New [generation] defaults by a reload generate again every trained dataset whose
+    /// outputs they change, as a restart does (a reload did it only for datasets touched
+    /// after it); a dataset whose own synthd.toml sets them, and other keys, queue nothing.
+    @Test func aReloadWithOtherGenerationDefaultsGeneratesAgain() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for name in ["pets", "cars"] {
+            try drop("\(name)/a/1.png", into: scheduler, root: root)
+            let train = try #require(scheduler.startNext())
+            let fingerprint = try DatasetFingerprint.of(root + "/spool/\(name)", confinedTo: nil)
+            scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
+            try StateFolder(scheduler.store.folder(name)).writeRecord(ModelRecord(
+                configuration: ModelConfiguration(), classes: ["a"], mode: .grey, imageWidth: 28, imageHeight: 28,
+                steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
+            let generate = try #require(scheduler.startNext())
+            scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+            scheduler.store.update(name) { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+        }
+        try "[generation]\ntemperature = 1\n".write(toFile: root + "/spool/cars/synthd.toml", atomically: true, encoding: .utf8)
+        let cars = try Configuration.forDataset(at: root + "/spool/cars", base: scheduler.configuration)
+        scheduler.store.update("cars") { $0.generation = cars.generationID(checkpoint: "step-10") }  // as its file asks
+        var other = scheduler.configuration
+        other.settleSeconds = 5
+        scheduler.reload(other)
+        #expect(queued(scheduler).isEmpty, "no generation key changed")
+        other.temperature = 1.3
+        scheduler.reload(other)
+        #expect(queued(scheduler) == ["generate pets"], "cars sets its own temperature")
+        #expect(scheduler.store.get("pets").detail == "generation settings changed in the daemon's configuration")
+    }
+
     @Test func timeSlicesTakeTurns() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -133,10 +133,29 @@ public final class Scheduler {
             applied.output = configuration.output
             applied.state = configuration.state
         }
+        let before = configuration
         configuration = applied
         archives.reload(applied)
         output = OutputTree(root: applied.output, keep: applied.keepGenerations)
         settle = SettleTracker(settle: applied.settleSeconds, carrying: settle)
+        // A restart looks at every dataset again, and generates again those whose outputs the
+        // new [generation] defaults change; a reload did the same only for each dataset touched
+        // after it.
+        if before.generationID(checkpoint: "") != applied.generationID(checkpoint: "") || before.maxShortSide != applied.maxShortSide {
+            generateAgainWhereSettingsChanged()
+        }
+    }
+
+    /// Queues a generation for every trained dataset in the spool whose settings now ask for
+    /// other outputs than its published ones (`wantedGeneration`), unless it has jobs or is
+    /// held until it changes.
+    func generateAgainWhereSettingsChanged() {
+        for name in listedSpool() ?? [] where SafeName.isSafe(name) {
+            let runtime = store.get(name)
+            guard runtime.trainedFingerprint != nil, runtime.quarantinedFor == nil, pending(name).isEmpty,
+                  let wanted = wantedGeneration(name), wanted != runtime.generation else { continue }
+            enqueue(.generate, name, detail: "generation settings changed in the daemon's configuration")
+        }
     }
 
     public var runner: JobRunner {
