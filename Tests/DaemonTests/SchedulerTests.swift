@@ -459,8 +459,8 @@ import Testing
         scheduler.finish(job, .failed(message: "pets: no readable images", retry: .whenChanged), stopping: false)
         let failed = scheduler.store.get("pets")
         #expect(failed.phase == .failed && failed.quarantinedFor != nil)
-        #expect(failed.detail == "failed; tried again when its images, classes or synthd.toml change "
-            + "(to try again as it is: touch \(root)/spool/pets/synthd.toml)")
+        #expect(failed.detail == "tried again when its images, classes or synthd.toml change; "
+            + "to try again as it is: touch \(root)/spool/pets/synthd.toml")
 
         // A restart (reconcile), a .ready file, a touch of the folder, a rescan: nothing queued.
         let restarted = try restarted(scheduler)

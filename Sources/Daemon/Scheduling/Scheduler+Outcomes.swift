@@ -165,11 +165,12 @@ extension Scheduler {
         return fingerprint.changeKey(folder: folder)
     }
 
-    /// What `synthd status` says of a held dataset, with the way to try it again as it is (an
-    /// empty synthd.toml is valid and changes nothing else; touching one changes its time).
+    /// What `synthd status` says of a held dataset after "failed", with the way to try it again
+    /// as it is (an empty synthd.toml is valid and changes nothing else; touching one changes
+    /// its time).
     func quarantineDetail(_ name: String) -> String {
-        "failed; tried again when its images, classes or synthd.toml change "
-            + "(to try again as it is: touch \(configuration.spool)/\(name)/synthd.toml)"
+        "tried again when its images, classes or synthd.toml change; "
+            + "to try again as it is: touch \(configuration.spool)/\(name)/synthd.toml"
     }
 
     /// Marks the dataset failed until its files or settings change (see `changeKey`), or
