@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import CommandLineSupport
 import Daemon
 import Engine
@@ -74,12 +75,26 @@ struct Check: ParsableCommand {
         let stateFolder = base.state + "/datasets/" + (folder as NSString).lastPathComponent
         let state = StateFolder(reading: stateFolder)
         guard let record = try? state.readRecord() else { return nil }
-        let runtime = RuntimeStore.read(stateFolder + "/daemon.json") ?? DatasetRuntime()
+        let runtime = daemonRecord(of: (folder as NSString).lastPathComponent, stateFolder: stateFolder, base: base) ?? DatasetRuntime()
         let trained = runtime.trainedFingerprint
         let now = try? DatasetFingerprint.of(folder, confinedTo: base.spool).value
         return DatasetCheck.Existing(record: record, changes: ModelChange.asked(by: settings, over: base, of: record),
                                      trainedOnTheseFiles: trained != nil && trained == now,
                                      firstTrainingUnfinished: runtime.firstTrainingUnfinished,
                                      trainingOn: TrainingOn.asked(by: settings, over: base, of: runtime))
+    }
+
+    /// The daemon's record of the dataset: its `daemon.json`, or in a cluster the database's
+    /// (a cluster keeps no `daemon.json`: every trained dataset read as one whose first
+    /// training was unfinished). A database that does not answer is said, and the model is
+    /// read without a record.
+    func daemonRecord(of name: String, stateFolder: String, base: Configuration) -> DatasetRuntime? {
+        guard base.isClustered else { return RuntimeStore.read(stateFolder + "/daemon.json") }
+        do {
+            return try ClusterRuntime(database: ClusterConnection.open(base)).load(name)
+        } catch {
+            FileHandle.standardError.write(Data("note: the cluster's record of \(name) cannot be read (\(error)); what the daemon would do with its model is said as if it had none\n".utf8))
+            return nil
+        }
     }
 }

@@ -312,6 +312,10 @@ import Glibc
             let live = try rows(database, "SELECT 1 FROM synthd_jobs WHERE state IN ('queued', 'running')")
             return FileManager.default.fileExists(atPath: root + "/out/pets/manifest.jsonl") && live.isEmpty
         }
+        // `synthd check` reads the cluster's record of the dataset (there is no daemon.json).
+        let checked = try Self.synthd(["check", root + "/spool/pets", "--config", a.config])
+        #expect(checked.contains("model: the daemon's 32x32 model of ") && checked.contains(", trained on these files: nothing to train"),
+                "\(checked)")
         let refused = try Self.synthd(["forget", "pets", "--config", a.config])
         #expect(refused.contains("still in the spool"), "\(refused)")
         #expect(FileManager.default.fileExists(atPath: root + "/state/datasets/pets/model.json"))
