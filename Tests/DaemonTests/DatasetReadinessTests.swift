@@ -77,9 +77,14 @@ import Testing
         var runtime = DatasetRuntime()
         runtime.phase = .failed
         runtime.lastError = "spool/shoes/boot/a.png: not a PNG"
-        runtime.quarantinedFor = "key"
+        runtime.quarantinedFor = try fingerprint("shoes").changeKey(folder: spool + "/shoes")
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime))
             == .failed("spool/shoes/boot/a.png: not a PNG; held until its files or synthd.toml change"))
+        // Mended just before the wait (a synthd.toml written, here): the daemon tries it again
+        // once the change settles, so the wait goes on (it failed at once: seen in a soak).
+        try "".write(toFile: spool + "/shoes/synthd.toml", atomically: true, encoding: .utf8)
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime)) == .pending("changed since it failed; waiting for the daemon to try it again"))
+        try FileManager.default.removeItem(atPath: spool + "/shoes/synthd.toml")
         runtime.quarantinedFor = nil
         runtime.lastError = "No space left on device"
         runtime.freeBytesAtFailure = 0

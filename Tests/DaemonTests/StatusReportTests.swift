@@ -83,6 +83,16 @@ import Testing
         #expect(error?.description.hasPrefix("\(root): cannot read the state folder (Not a directory)") == true)
     }
 
+    /// The minutes a model has had, and how to give it more, under its model line.
+    @Test func theMinutesAModelHasHadAreSaidWithTheWayToMore() throws {
+        var dataset = try status("a", state: "done")
+        #expect(!dataset.summary().contains("training:"), "not known: not said")
+        dataset.trainedMinutes = 20
+        #expect(dataset.summary().contains(", checkpoint") == false && dataset.summary().contains(
+            "step 10\n  training: 20m00s so far, fine-tuning aside (a larger [training] minutes in the dataset's synthd.toml trains it on)\n"),
+                "\(dataset.summary())")
+    }
+
     @Test func adviceIsAWarningLine() throws {
         var dataset = try status("a", state: "done")
         dataset.advice = ["class folders test and train each hold folders of the same names (cat and dog): ..."]

@@ -79,6 +79,10 @@ public enum DatasetReadiness: Equatable, Sendable {
             return .ready(outputs: snapshot.published)
         case .done:
             return .pending("changed since its outputs were made; waiting for the daemon to take the new files")
+        case .failed where runtime.quarantinedFor.map { held in fingerprint.map { $0.changeKey(folder: folder) != held } ?? false } ?? false:
+            // Held for files or a synthd.toml that have changed since (mended, say, just before
+            // this wait): the daemon tries it again once the change settles.
+            return .pending("changed since it failed; waiting for the daemon to try it again")
         case .failed where runtime.quarantinedFor != nil || runtime.freeBytesAtFailure != nil:
             // Held until the dataset changes or disk space is freed: waiting would never end.
             let held = runtime.freeBytesAtFailure != nil
@@ -99,10 +103,10 @@ public enum DatasetReadiness: Equatable, Sendable {
     }
 
     /// Whether `of` needs the folder's fingerprint given the daemon's record: to tell a
-    /// dataset done with these files from one done with earlier ones, and to say why one
-    /// waits without images.
+    /// dataset done with these files from one done with earlier ones, to say why one waits
+    /// without images, and to tell one held until it changes from one changed since.
     public static func needsFingerprint(_ runtime: DatasetRuntime?) -> Bool {
-        runtime.map { [.done, .waiting].contains($0.phase) } ?? false
+        runtime.map { [.done, .waiting].contains($0.phase) || ($0.phase == .failed && $0.quarantinedFor != nil) } ?? false
     }
 
     /// "training 42%, ETA 3m10s (fine-tuning: 120 images added)", as `synthd status` says it.

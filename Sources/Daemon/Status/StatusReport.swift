@@ -58,6 +58,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// Where the published outputs are (`out/<dataset>`, the link to the current generation):
     /// known where the configuration is, not from a state folder alone.
     public var outputFolder: String? = nil
+    /// The training minutes the model has had (`DatasetRuntime.trainedMinutes`): the lever a
+    /// user pulls for better images is a larger `minutes` in the dataset's synthd.toml.
+    public var trainedMinutes: Double? = nil
 
     /// With the folder of the outputs the daemon published, under its `[paths] output`.
     public func withOutputs(under root: String) -> DatasetStatus {
@@ -121,6 +124,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
         status.diversity = runtime?.diversity
         status.outputSize = runtime?.outputSize
+        status.trainedMinutes = runtime?.trainedMinutes
         status.advice = report?.advice
         status.best = record?.best
         status.unaugmentedPasses = record?.unaugmentedPasses
@@ -146,6 +150,10 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             text += " model: \(counted(classes.count, "class")), \(counted(imagesAtLastRun, "image")) (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
             if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
             if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
+            if let trainedMinutes {
+                text += "\n  training: \(durationText(trainedMinutes * 60)) so far, fine-tuning aside (a larger [training] minutes "
+                    + "in the dataset's synthd.toml trains it on)"
+            }
             if let best {
                 text += String(format: "\n  generator: step %d, chosen on %d held-out images (kernel distance %.4f",
                                best.step, best.heldOutImages, best.distance)
