@@ -703,6 +703,33 @@ import Testing
         #expect(RemoteFileSystem.name(at: "/proc") == nil)
     }
 
+    /// A dataset's synthd.toml written where inotify does not hear it (another machine's write
+    /// to an NFS spool) is seen by the next periodic look: looks compared the images only, so
+    /// new settings waited for an image to change or a restart.
+    @Test func aPeriodicLookSeesASynthdTomlWrittenUnheard() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        let train = try #require(scheduler.startNext())
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
+        try StateFolder(scheduler.store.folder("pets")).writeRecord(ModelRecord(
+            configuration: ModelConfiguration(), classes: ["cat"], mode: .grey, imageWidth: 28, imageHeight: 28,
+            steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        scheduler.store.update("pets") { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+        for _ in 0..<2 {
+            scheduler.poll()
+            scheduler.takeSettled()
+        }
+        #expect(queued(scheduler).isEmpty, "nothing changed")
+        try "[generation]\ntemperature = 1.3\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        scheduler.poll()
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["generate pets"])
+    }
+
     /// A file dropped directly into the spool (an archive, with unpacking off) is not a
     /// dataset: said once, with what to do, whether it arrives while the daemon runs or was
     /// there at start-up; a README there is documentation, not a mistake. An archive of a

@@ -22,6 +22,10 @@ public final class DatasetScanner: @unchecked Sendable {
         public var dataset: String
         public var modified: Date?
         public var fingerprint: String?
+        /// The fingerprint with its own synthd.toml's size and time (`DatasetFingerprint.changeKey`):
+        /// what looks compare, so that a synthd.toml written where inotify does not hear it
+        /// (another machine's write to an NFS spool) is seen by the next periodic look.
+        public var changeKey: String? = nil
         /// Whether it holds a `.ready` file: complete, as the watcher takes one moved in with it.
         public var markedReady = false
     }
@@ -129,7 +133,7 @@ public final class DatasetScanner: @unchecked Sendable {
                 let folder = spool + "/" + name
                 let fingerprint = try? DatasetFingerprint.of(folder, confinedTo: spool)
                 return Look(dataset: name, modified: fingerprint?.lastModified, fingerprint: fingerprint?.value,
-                            markedReady: SettleTracker.isMarkedReady(folder))
+                            changeKey: fingerprint?.changeKey(folder: folder), markedReady: SettleTracker.isMarkedReady(folder))
             }, asOf: wall, at: moment, periodic: periodic)
         }
     }

@@ -369,8 +369,8 @@ public final class Scheduler {
 
     private var fullLookUnderWay = false, fullLookWanted: Set<String> = []
 
-    /// Each dataset's fingerprint at the last look at the whole spool (start-up, rescan,
-    /// periodic scan): what the next look compares with.
+    /// Each dataset's change key (fingerprint and synthd.toml) at the last look at the whole
+    /// spool (start-up, rescan, periodic scan): what the next look compares with.
     private var lookedAt: [String: String] = [:]
     private var periodicScanUnderWay = false
 
@@ -409,10 +409,11 @@ public final class Scheduler {
                 let now = Moment.now
                 for look in looks {
                     let before = lookedAt[look.dataset]
-                    lookedAt[look.dataset] = look.fingerprint
-                    // Unchanged since the last look and decided on: nothing to do (a rescan's
-                    // look too; the first look after start-up notes every dataset).
-                    if let value = look.fingerprint, before == value, isSettled(look.dataset, on: value) { continue }
+                    lookedAt[look.dataset] = look.changeKey
+                    // Unchanged since the last look (its files and its synthd.toml) and decided
+                    // on: nothing to do (a rescan's look too; the first look after start-up
+                    // notes every dataset).
+                    if let value = look.fingerprint, before == look.changeKey, isSettled(look.dataset, on: value) { continue }
                     // One holding its `.ready` file (moved into the spool whole with it before the
                     // daemon started: `scripts/run --demo`) is taken after the ready file's quiet
                     // time, as the watcher takes one moved in while it runs, not the settle time.
