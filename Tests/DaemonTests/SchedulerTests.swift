@@ -36,6 +36,21 @@ import Testing
         (try! scheduler.queue.snapshot()).filter { $0.state == .queued }.map { "\($0.kind.rawValue) \($0.dataset)" }
     }
 
+    /// `dataset` (one image of class `klass`) dropped, trained and published as the jobs would
+    /// leave it: a model record of step 10 and the published generation of the daemon's settings.
+    func trainAndPublish(_ dataset: String, klass: String, into scheduler: Scheduler, root: String) throws {
+        try drop("\(dataset)/\(klass)/1.png", into: scheduler, root: root)
+        let train = try #require(scheduler.startNext())
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/\(dataset)", confinedTo: nil)
+        scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
+        try StateFolder(scheduler.store.folder(dataset)).writeRecord(ModelRecord(
+            configuration: ModelConfiguration(), classes: [klass], mode: .grey, imageWidth: 28, imageHeight: 28,
+            steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        scheduler.store.update(dataset) { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+    }
+
     @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -127,17 +142,7 @@ import Testing
     @Test func changedGenerationSettingsRegenerateWithoutTraining() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try drop("pets/cat/1.png", into: scheduler, root: root)
-        let train = try #require(scheduler.startNext())
-        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
-        scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
-        // What the training and generation jobs leave behind: a model record, a published generation.
-        try StateFolder(scheduler.store.folder("pets")).writeRecord(ModelRecord(
-            configuration: ModelConfiguration(), classes: ["cat"], mode: .grey, imageWidth: 28, imageHeight: 28,
-            steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
-        let generate = try #require(scheduler.startNext())
-        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
-        scheduler.store.update("pets") { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+        try trainAndPublish("pets", klass: "cat", into: scheduler, root: root)
 
         scheduler.handle(.changed(dataset: "pets"))
         scheduler.takeSettled()
@@ -155,18 +160,7 @@ import Testing
     @Test func aReloadWithOtherGenerationDefaultsGeneratesAgain() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for name in ["pets", "cars"] {
-            try drop("\(name)/a/1.png", into: scheduler, root: root)
-            let train = try #require(scheduler.startNext())
-            let fingerprint = try DatasetFingerprint.of(root + "/spool/\(name)", confinedTo: nil)
-            scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
-            try StateFolder(scheduler.store.folder(name)).writeRecord(ModelRecord(
-                configuration: ModelConfiguration(), classes: ["a"], mode: .grey, imageWidth: 28, imageHeight: 28,
-                steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
-            let generate = try #require(scheduler.startNext())
-            scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
-            scheduler.store.update(name) { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
-        }
+        for name in ["pets", "cars"] { try trainAndPublish(name, klass: "a", into: scheduler, root: root) }
         try "[generation]\ntemperature = 1\n".write(toFile: root + "/spool/cars/synthd.toml", atomically: true, encoding: .utf8)
         let cars = try Configuration.forDataset(at: root + "/spool/cars", base: scheduler.configuration)
         scheduler.store.update("cars") { $0.generation = cars.generationID(checkpoint: "step-10") }  // as its file asks
@@ -709,16 +703,7 @@ import Testing
     @Test func aPeriodicLookSeesASynthdTomlWrittenUnheard() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        try drop("pets/cat/1.png", into: scheduler, root: root)
-        let train = try #require(scheduler.startNext())
-        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
-        scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
-        try StateFolder(scheduler.store.folder("pets")).writeRecord(ModelRecord(
-            configuration: ModelConfiguration(), classes: ["cat"], mode: .grey, imageWidth: 28, imageHeight: 28,
-            steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
-        let generate = try #require(scheduler.startNext())
-        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
-        scheduler.store.update("pets") { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+        try trainAndPublish("pets", klass: "cat", into: scheduler, root: root)
         for _ in 0..<2 {
             scheduler.poll()
             scheduler.takeSettled()

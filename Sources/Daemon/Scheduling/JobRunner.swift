@@ -241,9 +241,9 @@ public struct JobRunner: Sendable {
         // difference (`TrainingOn`); with new images as well, for at least a fine-tuning's.
         let trainingOn = firstTraining ? nil : TrainingOn.asked(by: settings, over: configuration, of: runtime)
         let changed = fingerprint.value != runtime.trainedFingerprint
-        let roundMinutes = firstTraining ? settings.trainingMinutes
+        let budgetMinutes = firstTraining ? settings.trainingMinutes
             : trainingOn.map { max($0.minutes, changed ? settings.fineTuneMinutes : 0) } ?? settings.fineTuneMinutes
-        let total = job.budgetSeconds ?? roundMinutes * 60
+        let total = job.budgetSeconds ?? budgetMinutes * 60
         let remaining = min(total, job.remainingSeconds ?? total)
         let slice = settings.sliceMinutes * 60
         let detail = Self.describe(previous: previous, set: set, resumed: resumed, firstTraining: firstTraining, trainingOn: trainingOn)

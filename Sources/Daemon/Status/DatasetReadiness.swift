@@ -72,6 +72,9 @@ public enum DatasetReadiness: Equatable, Sendable {
             return .pending("in \(snapshot.spool), not yet seen by the daemon (it takes a dataset once it has been quiet for settle_seconds, or two seconds after a .ready file appears in it)")
         }
         let fingerprint = snapshot.fingerprint
+        // Held for files or a synthd.toml that have changed since (mended, say, just before this
+        // wait): the daemon tries it again once the change settles.
+        let changedSinceHeld = runtime.quarantinedFor != nil && fingerprint.map { $0.changeKey(folder: folder) != runtime.quarantinedFor } == true
         switch runtime.phase {
         case .done where fingerprint == nil:
             return .pending("done; looking at its files")  // unreadable now: the daemon says why
@@ -79,9 +82,7 @@ public enum DatasetReadiness: Equatable, Sendable {
             return .ready(outputs: snapshot.published)
         case .done:
             return .pending("changed since its outputs were made; waiting for the daemon to take the new files")
-        case .failed where runtime.quarantinedFor.map { held in fingerprint.map { $0.changeKey(folder: folder) != held } ?? false } ?? false:
-            // Held for files or a synthd.toml that have changed since (mended, say, just before
-            // this wait): the daemon tries it again once the change settles.
+        case .failed where changedSinceHeld:
             return .pending("changed since it failed; waiting for the daemon to try it again")
         case .failed where runtime.quarantinedFor != nil || runtime.freeBytesAtFailure != nil:
             // Held until the dataset changes or disk space is freed: waiting would never end.
