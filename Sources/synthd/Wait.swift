@@ -15,12 +15,12 @@ struct Wait: ParsableCommand {
         discussion: """
         For scripts: `cp -r shoes spool/ && out=$(synthd wait shoes) && python train.py spool/shoes "$out"`. \
         A dataset is ready when synthd run has trained on its files as they are now and published its outputs: \
-        a dataset that changed after its outputs were made is waited for again. An archive being unpacked \
+        a dataset whose files or synthd.toml changed after its outputs were made is waited for again. An archive being unpacked \
         into the spool is waited for under its dataset's name (shoes for shoes.tar.gz). Each ready dataset's \
         outputs folder is printed on standard output; what is going on is said on standard error.
 
         Exit status: 0 every dataset is ready; 1 one failed and waits for you (the message says what to do: \
-        fix its files, free disk space), or left the spool; 66 no such dataset; 69 no synthd run is running \
+        fix its files or its synthd.toml, free disk space), or left the spool; 66 no such dataset; 69 no synthd run is running \
         on the configuration's state folder (nothing would change); 75 --timeout passed first.
         """)
 

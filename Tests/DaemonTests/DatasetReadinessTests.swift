@@ -49,6 +49,34 @@ import Testing
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
     }
 
+    @Test func aSynthdTomlEditedSinceTheOutputsIsWaitedForAndOneThatDoesNotReadFails() throws {
+        try addImage("shoes", "boot", "a.png")
+        var runtime = DatasetRuntime()
+        runtime.phase = .done
+        runtime.trainedFingerprint = try fingerprint("shoes").value
+        runtime.settingsSeen = DatasetFingerprint.settingsKey(folder: spool + "/shoes")
+        #expect(runtime.settingsSeen == "none")
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
+        // Edited just before the wait: the outputs may be of the settings before.
+        try "[generation]\ntemperature = 1\n".write(toFile: spool + "/shoes/synthd.toml", atomically: true, encoding: .utf8)
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes"))
+                == .pending("its synthd.toml changed since its outputs were made; waiting for the daemon to read it"))
+        // The daemon has followed it (nothing to do, or a generation that has ended).
+        runtime.settingsSeen = DatasetFingerprint.settingsKey(folder: spool + "/shoes")
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
+        // Followed, and it does not read: waiting would not change that.
+        runtime.settingsError = "\(spool)/shoes/synthd.toml: line 2: unknown key 'tempreature'"
+        guard case .failed(let why) = DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) else {
+            Issue.record("outputs of settings that do not read counted as ready")
+            return
+        }
+        #expect(why.hasPrefix("\(spool)/shoes/synthd.toml: line 2: unknown key 'tempreature'; its outputs are of the settings before"))
+        // A record kept before synthd followed settings waits for nothing more.
+        runtime.settingsSeen = nil
+        runtime.settingsError = nil
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
+    }
+
     @Test func workUnderWayIsSaidAsStatusSaysIt() throws {
         try addImage("shoes", "boot", "a.png")
         #expect(DatasetReadiness.of(try snapshot("shoes", nil)) == .pending(

@@ -47,8 +47,75 @@ import Testing
             configuration: ModelConfiguration(), classes: [klass], mode: .grey, imageWidth: 28, imageHeight: 28,
             steps: 10, imagesAtLastRun: 1, options: TrainingOptions(), checkpointID: "step-10"))
         let generate = try #require(scheduler.startNext())
-        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
         scheduler.store.update(dataset) { $0.generation = scheduler.configuration.generationID(checkpoint: "step-10") }
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+    }
+
+    /// Writes `text` as `dataset`'s synthd.toml, and the daemon hears of it.
+    func writeSettings(_ text: String, _ dataset: String, into scheduler: Scheduler, root: String) throws {
+        try text.write(toFile: root + "/spool/\(dataset)/synthd.toml", atomically: true, encoding: .utf8)
+        scheduler.handle(.changed(dataset: dataset))
+        scheduler.takeSettled()
+    }
+
+    /// The generation `dataset`'s model (step 10) makes with its synthd.toml now.
+    func wantedGeneration(_ dataset: String, _ scheduler: Scheduler, root: String) throws -> String {
+        try Configuration.forDataset(at: root + "/spool/\(dataset)", base: scheduler.configuration).generationID(checkpoint: "step-10")
+    }
+
+    @Test func aSynthdTomlChangedWhileItsGenerationRanGeneratesAgain() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try trainAndPublish("pets", klass: "a", into: scheduler, root: root)
+        let seen = scheduler.store.get("pets").settingsSeen
+        #expect(seen == "none", "the outputs are those of no synthd.toml")
+        try writeSettings("[generation]\ntemperature = 1\n", "pets", into: scheduler, root: root)
+        #expect(queued(scheduler) == ["generate pets"])
+        let generation = try #require(scheduler.startNext())
+        let readByTheJob = try wantedGeneration("pets", scheduler, root: root)
+        // Changed again while the job writes the images of the file it read when it began.
+        try writeSettings("[generation]\ntemperature = 1.2\n", "pets", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty, "not while its generation runs")
+        scheduler.store.update("pets") { $0.generation = readByTheJob }
+        scheduler.finish(generation, .completed(fingerprint: nil), stopping: false)
+        #expect(queued(scheduler) == ["generate pets"], "the outputs are not those its synthd.toml asks for now")
+        #expect(scheduler.store.get("pets").phase == .queued)
+        #expect(scheduler.store.get("pets").settingsSeen == seen, "not followed yet")
+
+        let again = try #require(scheduler.startNext())
+        let wanted = try wantedGeneration("pets", scheduler, root: root)
+        scheduler.store.update("pets") { $0.generation = wanted }
+        scheduler.finish(again, .completed(fingerprint: nil), stopping: false)
+        #expect(queued(scheduler).isEmpty)
+        let runtime = scheduler.store.get("pets")
+        #expect(runtime.phase == .done)
+        #expect(runtime.settingsSeen == DatasetFingerprint.settingsKey(folder: root + "/spool/pets"), "the outputs are the file's now")
+        // A change that asks for nothing new is followed at once.
+        try writeSettings("# the same\n[generation]\ntemperature = 1.2\n", "pets", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty)
+        #expect(scheduler.store.get("pets").settingsSeen == DatasetFingerprint.settingsKey(folder: root + "/spool/pets"))
+    }
+
+    @Test func aSynthdTomlThatDoesNotReadIsKeptInTheRecordUntilMended() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try trainAndPublish("pets", klass: "a", into: scheduler, root: root)
+        try writeSettings("[generation]\ntempreature = 1\n", "pets", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty)
+        var runtime = scheduler.store.get("pets")
+        #expect(runtime.phase == .done, "its outputs stay published")
+        let error = try #require(runtime.settingsError)
+        #expect(error.contains("\(root)/spool/pets/synthd.toml") && error.contains("tempreature"))
+        #expect(runtime.settingsSeen == DatasetFingerprint.settingsKey(folder: root + "/spool/pets"))
+        let status = try #require(try DatasetStatus.read(scheduler.configuration.state).first { $0.dataset == "pets" })
+        #expect(status.summary().contains("\n  warning: its synthd.toml does not read, and its changes are not followed until it does "
+            + "(the outputs are of the settings before): \(root)/spool/pets/synthd.toml"))
+        // Mended: followed (here another temperature: a generation) and the error gone.
+        try writeSettings("[generation]\ntemperature = 1\n", "pets", into: scheduler, root: root)
+        runtime = scheduler.store.get("pets")
+        #expect(runtime.settingsError == nil)
+        #expect(queued(scheduler) == ["generate pets"])
+        #expect(try !(DatasetStatus.read(scheduler.configuration.state).first { $0.dataset == "pets" }?.summary().contains("does not read") ?? true))
     }
 
     @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {

@@ -65,9 +65,15 @@ extension DatasetFingerprint {
     /// What decides whether a failed dataset may be tried again: its files (this fingerprint)
     /// and its own `synthd.toml` (size and time), so that fixing either lifts the quarantine.
     public func changeKey(folder: String) -> String {
+        value + " | synthd.toml " + Self.settingsKey(folder: folder)
+    }
+
+    /// The dataset's own `synthd.toml` in one comparable string: its size and modification
+    /// time, or "none". Read before the file itself, a key that still matches later says the
+    /// file read then is the file there now.
+    public static func settingsKey(folder: String) -> String {
         var status = stat()
-        let settings = lstat(folder + "/synthd.toml", &status) == 0
+        return lstat(folder + "/synthd.toml", &status) == 0
             ? "\(status.st_size) \(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)" : "none"
-        return value + " | synthd.toml " + settings
     }
 }

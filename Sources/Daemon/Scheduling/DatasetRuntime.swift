@@ -61,6 +61,14 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     /// training or trains on (nil for fine-tuning): `trainedMinutes` once it completes. Kept
     /// across its time slices and restarts, as `roundStartStep`.
     public var roundMinutes: Double?
+    /// The dataset's `synthd.toml` (`DatasetFingerprint.settingsKey`) as the daemon last
+    /// followed it with nothing left to do: the published outputs are those it asks for.
+    /// `synthd wait` waits while the file there now is another. nil: not followed since synthd
+    /// kept it.
+    public var settingsSeen: String?
+    /// Why that `synthd.toml` does not read (a wrong key, a value out of range), while it
+    /// does not: its changes are not followed, and `synthd status` and `synthd wait` say so.
+    public var settingsError: String?
     /// Set when a job failed for good (a fault of the dataset or its settings, or a dataset
     /// that killed synthd three times): the dataset's files and `synthd.toml` as they were then
     /// (`Scheduler.changeKey`). Until they change, nothing (a restart, a `.ready` file, a

@@ -265,6 +265,7 @@ public struct JobRunner: Sendable {
             $0.roundMinutes = reaches
             $0.trainingFingerprint = fingerprint.value
             $0.lastError = nil
+            $0.settingsError = nil  // it read them
             $0.retryAt = nil
         }
 
@@ -413,6 +414,7 @@ public struct JobRunner: Sendable {
             $0.progress = 0
             $0.eta = nil
             $0.lastError = nil
+            $0.settingsError = nil  // it read them
             $0.retryAt = nil
         }
         let generation = settings.generationID(checkpoint: record.generatorID, record: record)

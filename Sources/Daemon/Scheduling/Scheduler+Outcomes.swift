@@ -58,10 +58,12 @@ extension Scheduler {
                     log.info("training done")
                     if !isCancelled(name) {
                         enqueue(.generate, name, detail: "training done")
-                        // More minutes asked while it trained (the round's budget was fixed when it began).
-                        if let more = trainingOn(name) { enqueue(.train, name, detail: more.description) }
+                        // What synthd.toml asked while it trained (more minutes, another model):
+                        // the round read it when it began.
+                        followSettings(name, jobs: pending(name))
                     }
-                } else if pending(name).isEmpty {
+                } else if pending(name).isEmpty && (isCancelled(name) || !followSettings(name, jobs: [])) {
+                    // The generation read synthd.toml when it began: one changed since asks for another.
                     store.update(name) { $0.phase = .done; $0.detail = nil; $0.progress = 1; $0.eta = nil }
                 }
             case .sliceEnded(let remaining, let budget):

@@ -133,7 +133,6 @@ public final class Scheduler {
             applied.output = configuration.output
             applied.state = configuration.state
         }
-        let before = configuration
         configuration = applied
         archives.reload(applied)
         output = OutputTree(root: applied.output, keep: applied.keepGenerations)
@@ -141,21 +140,7 @@ public final class Scheduler {
         // A restart looks at every dataset again, and generates again those whose outputs the
         // new [generation] defaults change; a reload did the same only for each dataset touched
         // after it.
-        if before.generationID(checkpoint: "") != applied.generationID(checkpoint: "") || before.maxShortSide != applied.maxShortSide {
-            generateAgainWhereSettingsChanged()
-        }
-    }
-
-    /// Queues a generation for every trained dataset in the spool whose settings now ask for
-    /// other outputs than its published ones (`wantedGeneration`), unless it has jobs or is
-    /// held until it changes.
-    func generateAgainWhereSettingsChanged() {
-        for name in listedSpool() ?? [] where SafeName.isSafe(name) {
-            let runtime = store.get(name)
-            guard runtime.trainedFingerprint != nil, runtime.quarantinedFor == nil, pending(name).isEmpty,
-                  let wanted = wantedGeneration(name), wanted != runtime.generation else { continue }
-            enqueue(.generate, name, detail: "generation settings changed in the daemon's configuration")
-        }
+        followEverySettings(generationReason: "generation settings changed in the daemon's configuration")
     }
 
     public var runner: JobRunner {
@@ -513,21 +498,8 @@ public final class Scheduler {
         }
         if fingerprint.value == runtime.trainedFingerprint {
             // Nothing new to learn (a touch, a .ready file, a synthd.toml); but a synthd.toml
-            // that asks for another model is a training job (`ModelChange`: the job makes the
-            // new model), and one that asks for other outputs than the published ones a
-            // generation job.
-            if !jobs.contains(where: { $0.kind == .train }), let changes = modelChanges(name), !changes.isEmpty {
-                enqueue(.train, name, detail: "synthd.toml asks for a new model: \(changes.joined(separator: ", "))")
-                return
-            }
-            if !jobs.contains(where: { $0.kind == .train }), let more = trainingOn(name) {
-                enqueue(.train, name, detail: more.description)
-                return
-            }
-            if jobs.isEmpty, let wanted = wantedGeneration(name), wanted != runtime.generation {
-                enqueue(.generate, name, detail: "generation settings changed")
-                return
-            }
+            // may ask for another model, more training or other outputs than the published ones.
+            if followSettings(name, jobs: jobs) { return }
             if jobs.isEmpty && [.waiting, .removed].contains(runtime.phase) {
                 store.update(name) { $0.phase = .done; $0.detail = nil }
             }
@@ -554,36 +526,6 @@ public final class Scheduler {
         let what = runtime.trainedFingerprint != nil ? "dataset changed"
             : runtime.trainingFingerprint != nil ? "dataset changed during its first training" : "new dataset"
         enqueue(.train, name, detail: "\(what): \(counted(fingerprint.images, "image")) in \(counted(fingerprint.classes, "class"))")
-    }
-
-    /// The generation the dataset's model and settings make now (see `generationID`); nil
-    /// without a model, or with settings that do not read (logged as a warning).
-    func wantedGeneration(_ name: String) -> String? {
-        guard let record = try? StateFolder(reading: store.folder(name)).readRecord(), !record.checkpointID.isEmpty else { return nil }
-        do {
-            let settings = try Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
-            return settings.generationID(checkpoint: record.generatorID, record: record)
-        } catch {
-            logger.warning("\(error)", metadata: ["dataset": "\(name)"])
-            return nil
-        }
-    }
-
-    /// What the dataset's synthd.toml asks of its model that the model was not made with
-    /// (`ModelChange`); nil without a model or with settings that do not read (the generation
-    /// check logs those).
-    func modelChanges(_ name: String) -> [String]? {
-        guard let record = try? StateFolder(reading: store.folder(name)).readRecord(),
-              let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration) else { return nil }
-        return ModelChange.asked(by: settings, over: configuration, of: record)
-    }
-
-    /// The minutes of training the dataset's synthd.toml asks for beyond what its model has had
-    /// (`TrainingOn`); nil when none, without a model, or with settings that do not read.
-    func trainingOn(_ name: String) -> TrainingOn? {
-        guard (try? StateFolder(reading: store.folder(name)).readRecord()) != nil,
-              let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration) else { return nil }
-        return TrainingOn.asked(by: settings, over: configuration, of: store.get(name))
     }
 
     func removed(_ name: String) {

@@ -78,10 +78,16 @@ public enum DatasetReadiness: Equatable, Sendable {
         switch runtime.phase {
         case .done where fingerprint == nil:
             return .pending("done; looking at its files")  // unreadable now: the daemon says why
-        case .done where runtime.trainedFingerprint == fingerprint?.value:
-            return .ready(outputs: snapshot.published)
-        case .done:
+        case .done where runtime.trainedFingerprint != fingerprint?.value:
             return .pending("changed since its outputs were made; waiting for the daemon to take the new files")
+        case .done where runtime.settingsSeen.map { $0 != DatasetFingerprint.settingsKey(folder: folder) } == true:
+            // Edited just before this wait: it may ask for other outputs (or more training).
+            return .pending("its synthd.toml changed since its outputs were made; waiting for the daemon to read it")
+        case .done where runtime.settingsError != nil:
+            return .failed("\(runtime.settingsError!); its outputs are of the settings before, "
+                + "and its changes are followed once it reads (synthd check \(folder) says what is wrong)")
+        case .done:
+            return .ready(outputs: snapshot.published)
         case .failed where changedSinceHeld:
             return .pending("changed since it failed; waiting for the daemon to try it again")
         case .failed where runtime.quarantinedFor != nil || runtime.freeBytesAtFailure != nil:

@@ -61,6 +61,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// The training minutes the model has had (`DatasetRuntime.trainedMinutes`): the lever a
     /// user pulls for better images is a larger `minutes` in the dataset's synthd.toml.
     public var trainedMinutes: Double? = nil
+    /// Why the dataset's synthd.toml does not read (`DatasetRuntime.settingsError`): its
+    /// changes are not followed until it does.
+    public var settingsError: String? = nil
 
     /// With the folder of the outputs the daemon published, under its `[paths] output`.
     public func withOutputs(under root: String) -> DatasetStatus {
@@ -125,6 +128,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         status.diversity = runtime?.diversity
         status.outputSize = runtime?.outputSize
         status.trainedMinutes = runtime?.trainedMinutes
+        status.settingsError = runtime?.settingsError
         status.advice = report?.advice
         status.best = record?.best
         status.unaugmentedPasses = record?.unaugmentedPasses
@@ -205,6 +209,10 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             let named = listedNames(collapsed, limit: Self.classesListed)
             text += "\n  warning: the samples of \(named) have collapsed (they vary less than half as much "
                 + "as the real images); " + SyntheticWriter.Summary.collapseAdvice(classes: collapsed.count, unaugmentedPasses: unaugmentedPasses)
+        }
+        if let settingsError, state != "failed" {
+            text += "\n  warning: its synthd.toml does not read, and its changes are not followed until it does "
+                + "(the outputs are of the settings before): \(settingsError.replacingOccurrences(of: "\n", with: "\n    "))"
         }
         if let lastError {
             // A configuration names each of its mistakes on a line of its own: kept under this one.

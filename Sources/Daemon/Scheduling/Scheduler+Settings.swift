@@ -1,0 +1,76 @@
+import Foundation
+import GAN
+import Imaging
+import Logging
+
+/// How a trained dataset's own synthd.toml is followed. Read once at each look at the dataset
+/// and after each of its jobs, it may ask for another model (`ModelChange`), more training
+/// (`TrainingOn`) or other outputs (a generation other than the published one): each is a job.
+/// When it asks for nothing more, the record keeps the file's key (`settingsSeen`), so that
+/// `synthd wait` tells outputs made for the file there now from outputs made before it
+/// changed; when it does not read, the record keeps why (`settingsError`), which `synthd
+/// status` shows and `synthd wait` fails on, instead of a warning in the log alone.
+extension Scheduler {
+    /// Queues what the dataset's synthd.toml asks for that its model and outputs do not have:
+    /// a new model or more training while no training is pending, another generation while
+    /// no job is. `jobs`: the dataset's pending jobs. Returns whether it queued a job.
+    @discardableResult
+    func followSettings(_ name: String, jobs: [Job], generationReason: String = "generation settings changed") -> Bool {
+        let folder = configuration.spool + "/" + name
+        // The key before the file: a file written between the two reads as changed later, and
+        // its own event brings the dataset here again.
+        let key = DatasetFingerprint.settingsKey(folder: folder)
+        guard let record = try? StateFolder(reading: store.folder(name)).readRecord() else { return false }
+        let settings: Configuration
+        do {
+            settings = try Configuration.forDataset(at: folder, base: configuration)
+        } catch {
+            let message = "\(error)"
+            if store.get(name).settingsError != message {
+                logger.warning("\(message); its changes are not followed until it reads", metadata: ["dataset": "\(name)"])
+            }
+            store.update(name) { $0.settingsSeen = key; $0.settingsError = message }
+            return false
+        }
+        let runtime = store.get(name)
+        if runtime.settingsError != nil { store.update(name) { $0.settingsError = nil } }  // it reads now
+        if !jobs.contains(where: { $0.kind == .train }) {
+            let changes = ModelChange.asked(by: settings, over: configuration, of: record)
+            if !changes.isEmpty {
+                enqueue(.train, name, detail: "synthd.toml asks for a new model: \(changes.joined(separator: ", "))")
+                return true
+            }
+            if let more = TrainingOn.asked(by: settings, over: configuration, of: runtime) {
+                enqueue(.train, name, detail: more.description)
+                return true
+            }
+        }
+        guard jobs.isEmpty, !record.checkpointID.isEmpty else { return false }
+        if settings.generationID(checkpoint: record.generatorID, record: record) != runtime.generation {
+            enqueue(.generate, name, detail: generationReason)
+            return true
+        }
+        if runtime.settingsSeen != key { store.update(name) { $0.settingsSeen = key } }
+        return false
+    }
+
+    /// Follows the settings of every trained dataset in the spool that has no job and is not
+    /// held until it changes: after a reload, whose new `[generation]` defaults may ask for
+    /// other outputs (as a restart's look at every dataset does).
+    func followEverySettings(generationReason: String) {
+        for name in listedSpool() ?? [] where SafeName.isSafe(name) {
+            let runtime = store.get(name)
+            guard runtime.trainedFingerprint != nil, runtime.quarantinedFor == nil, pending(name).isEmpty else { continue }
+            followSettings(name, jobs: [], generationReason: generationReason)
+        }
+    }
+
+    /// The generation the dataset's model and settings make now (see `generationID`); nil
+    /// without a model, or with settings that do not read.
+    func wantedGeneration(_ name: String) -> String? {
+        guard let record = try? StateFolder(reading: store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
+              let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
+        else { return nil }
+        return settings.generationID(checkpoint: record.generatorID, record: record)
+    }
+}
