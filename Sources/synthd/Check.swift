@@ -91,7 +91,7 @@ struct Check: ParsableCommand {
     func daemonRecord(of name: String, stateFolder: String, base: Configuration) -> DatasetRuntime? {
         guard base.isClustered else { return RuntimeStore.read(stateFolder + "/daemon.json") }
         do {
-            return try ClusterRuntime(database: ClusterConnection.open(base)).load(name)
+            return try ClusterRuntime(database: ClusterConnection.database(base)).load(name)
         } catch {
             FileHandle.standardError.write(Data("note: the cluster's record of \(name) cannot be read (\(error)); what the daemon would do with its model is said as if it had none\n".utf8))
             return nil

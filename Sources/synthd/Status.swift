@@ -115,10 +115,16 @@ struct Status: ParsableCommand {
 
 /// A connection to the cluster's database for a one-off command; errors exit as the daemon's do.
 enum ClusterConnection {
+    /// The database the configuration names; a wrong address (or password file) throws its error.
+    static func database(_ configuration: Configuration) throws -> ClusterDatabase {
+        let address = try DatabaseAddress.parse(configuration.database, passwordFile: DatabaseAddress.passwordFile(configuration.passwordFile))
+        return ClusterDatabase(address: address, logger: Logger(label: "synthd"))
+    }
+
+    /// As `database`, a wrong address said and exiting with a configuration mistake's status.
     static func open(_ configuration: Configuration) throws -> ClusterDatabase {
         do {
-            let address = try DatabaseAddress.parse(configuration.database, passwordFile: DatabaseAddress.passwordFile(configuration.passwordFile))
-            return ClusterDatabase(address: address, logger: Logger(label: "synthd"))
+            return try database(configuration)
         } catch {
             FileHandle.standardError.write(Data("synthd: \(error)\n".utf8))
             throw ExitCode(Configuration.Error.exitStatus)

@@ -301,6 +301,14 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let again = try SynthdProcess.run(["check", data + "/pets", "--config", data + "/daemon.toml"])
         #expect(again.output.contains("model: the daemon's 32x32 model of 2 steps: its first training goes on, up to 20m00s of it"),
                 "\(again.output)")
+        // A cluster's record that cannot be read (a wrong address) is one note, and the model is read without it.
+        try "[paths]\nspool = \"\(data)\"\nstate = \"\(data)/.state\"\n[cluster]\ndatabase = \"postgresql://u@h/d?port=99999\"\n"
+            .write(toFile: data + "/cluster.toml", atomically: true, encoding: .utf8)
+        let unreachable = try SynthdProcess.run(["check", data + "/pets", "--config", data + "/cluster.toml"])
+        let mentions = unreachable.output.split(separator: "\n").filter { $0.contains("99999") }
+        #expect(unreachable.status == 0 && mentions.count == 1 && mentions[0].hasPrefix("note: the cluster's record of pets cannot be read ("),
+                "\(unreachable.output)")
+        #expect(!unreachable.output.contains("ExitCode"), "\(unreachable.output)")
         let anywhere = try SynthdProcess.run(["check", data + "/pets"])
         #expect(anywhere.output.contains("7 images in 2 classes") && !anywhere.output.contains("far.png"), "\(anywhere.output)")
         try "[training]\nminutess = 3\n".write(toFile: data + "/pets/synthd.toml", atomically: true, encoding: .utf8)
