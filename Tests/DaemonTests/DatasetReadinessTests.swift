@@ -34,6 +34,11 @@ import Testing
         runtime.trainedFingerprint = try fingerprint("shoes").value
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
         #expect(DatasetReadiness.of(try snapshot("shoes", runtime)) == .ready(outputs: nil), "done with nothing published")
+        // Published once and removed since (by hand): the daemon publishes them again.
+        runtime.generation = "step-10-abc"
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime))
+                == .pending("its published outputs are gone (removed?); waiting for the daemon to write them again"))
+        #expect(DatasetReadiness.of(try snapshot("shoes", runtime, published: "/out/shoes")) == .ready(outputs: "/out/shoes"))
         // Files that could not be scanned are not taken for the trained ones.
         let unscanned = DatasetReadiness.Snapshot(name: "shoes", spool: spool, present: true, fingerprint: nil, runtime: runtime, published: nil)
         #expect(DatasetReadiness.of(unscanned) == .pending("done; looking at its files"))

@@ -86,6 +86,9 @@ public enum DatasetReadiness: Equatable, Sendable {
         case .done where runtime.settingsError != nil:
             return .failed("\(runtime.settingsError!); its outputs are of the settings before, "
                 + "and its changes are followed once it reads (synthd check \(folder) says what is wrong)")
+        case .done where snapshot.published == nil && runtime.generation != nil:
+            // Removed by hand (`rm -rf out/shoes`): the daemon writes them again within half a minute.
+            return .pending("its published outputs are gone (removed?); waiting for the daemon to write them again")
         case .done:
             return .ready(outputs: snapshot.published)
         case .failed where changedSinceHeld:
