@@ -23,9 +23,10 @@ import Testing
         let root = try folder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let tree = OutputTree(root: root, keep: 2)
-        #expect(try tree.publish("pets", generation: "step-10") { try fill($0, "ten") })
+        let first = try tree.publish("pets", generation: "step-10") { try fill($0, "ten") }
+        #expect(first.published && first.movedAside == nil)
         #expect(tree.current("pets") == "step-10" && published(tree) == "ten")
-        #expect(try !tree.publish("pets", generation: "step-10") { _ in Issue.record("written twice") }, "already published")
+        #expect(try !tree.publish("pets", generation: "step-10") { _ in Issue.record("written twice") }.published, "already published")
 
         try tree.publish("pets", generation: "step-20") { try fill($0, "twenty") }
         try tree.publish("pets", generation: "step-30") { try fill($0, "thirty") }
@@ -54,16 +55,21 @@ import Testing
         #expect(published(tree) == "twenty")
     }
 
-    @Test func aRealFolderInTheWayIsKeptAsAnEarlierGeneration() throws {
+    @Test func aRealFolderInTheWayIsMovedAsideAndNeverPruned() throws {
         let root = try folder()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try fill(root + "/pets", "by hand")
-        let tree = OutputTree(root: root, keep: 5)
-        try tree.publish("pets", generation: "step-10") { try fill($0, "ten") }
+        let tree = OutputTree(root: root, keep: 2)
+        let publication = try tree.publish("pets", generation: "step-10") { try fill($0, "ten") }
         #expect(published(tree) == "ten")
-        let names = try FileManager.default.contentsOfDirectory(atPath: tree.generationsPath("pets"))
-        let earlier = try #require(names.first { $0.hasPrefix("earlier-") })
-        #expect(try String(contentsOfFile: tree.generationPath("pets", earlier) + "/cat/1.png", encoding: .utf8) == "by hand")
+        let kept = try #require(publication.movedAside)
+        #expect(kept.hasPrefix(tree.generationsPath("pets") + "/moved-aside-"))
+        #expect(try String(contentsOfFile: kept + "/cat/1.png", encoding: .utf8) == "by hand")
+        // Not one of synthd's generations: kept however many are published after it.
+        for step in [20, 30, 40] { try tree.publish("pets", generation: "step-\(step)") { try fill($0, "\(step)") } }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tree.generationsPath("pets")).sorted()
+                == [(kept as NSString).lastPathComponent, "step-30", "step-40"])
+        #expect(try String(contentsOfFile: kept + "/cat/1.png", encoding: .utf8) == "by hand")
     }
 }
 

@@ -53,13 +53,20 @@ public struct OutputTree: Sendable {
         return FileManager.default.fileExists(atPath: generationPath(dataset, generation), isDirectory: &isFolder) && isFolder.boolValue
     }
 
+    /// What `publish` did.
+    public struct Publication: Equatable, Sendable {
+        /// false: the generation was already the published one.
+        public var published: Bool
+        /// Where a real folder found at `out/<dataset>` was moved to (see `link(_:to:)`).
+        public var movedAside: String?
+    }
+
     /// Makes `generation` the dataset's published outputs, calling `write(folder)` to fill it
-    /// unless it is already complete. Returns false when it was already published.
-    /// When `write` throws (disk full, stopped), the partial folder is removed and nothing
-    /// visible changes.
+    /// unless it is already complete. When `write` throws (disk full, stopped), the partial
+    /// folder is removed and nothing visible changes.
     @discardableResult
-    public func publish(_ dataset: String, generation: String, write: (_ folder: String) throws -> Void) throws -> Bool {
-        if current(dataset) == generation { return false }
+    public func publish(_ dataset: String, generation: String, write: (_ folder: String) throws -> Void) throws -> Publication {
+        if current(dataset) == generation { return Publication(published: false) }
         let final = generationPath(dataset, generation)
         if !FileManager.default.fileExists(atPath: final) {
             let partial = final + ".partial"
@@ -76,20 +83,27 @@ public struct OutputTree: Sendable {
                 throw error
             }
         }
-        try link(dataset, to: generation)
+        let movedAside = try link(dataset, to: generation)
         prune(dataset)
-        return true
+        return Publication(published: true, movedAside: movedAside)
     }
 
+    /// The name a real folder found in the link's place is kept under, in the dataset's
+    /// generations folder; never pruned (it is not synthd's). "earlier-" before 2026-12-07,
+    /// when such folders were pruned as generations once `keep` newer ones were published.
+    static let movedAsidePrefixes = ["moved-aside-", "earlier-"]
+
     /// Points `out/<dataset>` at `generation`: a new link under a temporary name, renamed over
-    /// the old one. A real folder in its place (from `synthd generate`, say) is moved into the
-    /// generations folder first, so nothing is lost.
-    func link(_ dataset: String, to generation: String) throws {
+    /// the old one. A real folder in its place (from `synthd generate --out`, or copied there)
+    /// is moved into the generations folder first, so nothing is lost: returns where to.
+    func link(_ dataset: String, to generation: String) throws -> String? {
         let path = linkPath(dataset)
         var status = stat()
+        var movedAside: String?
         if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
-            let stamp = Int(Date().timeIntervalSince1970)
-            try rename(path, generationPath(dataset, "earlier-\(stamp)"))
+            let kept = generationPath(dataset, Self.movedAsidePrefixes[0] + "\(Int(Date().timeIntervalSince1970))")
+            try rename(path, kept)
+            movedAside = kept
         }
         let temporary = linkTemporaryPath(dataset)
         unlink(temporary)
@@ -99,6 +113,7 @@ public struct OutputTree: Sendable {
         try rename(temporary, path)
         // The link is published either way; a failed flush here is logged by the caller.
         syncFileSystem(containing: root)
+        return movedAside
     }
 
     /// Deletes all but the newest `keep` complete generations (never the current one) and any
@@ -107,11 +122,11 @@ public struct OutputTree: Sendable {
         let folder = generationsPath(dataset)
         let current = current(dataset)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        let complete = names.filter { !$0.hasSuffix(".partial") }
+        let complete = names.filter { !$0.hasSuffix(".partial") && !Self.movedAsidePrefixes.contains(where: $0.hasPrefix) }
         let byAge = complete.sorted { modified(folder + "/" + $0) > modified(folder + "/" + $1) }
         var kept = current.map { [$0] } ?? []
         for name in byAge where kept.count < keep && !kept.contains(name) { kept.append(name) }
-        for name in names where !kept.contains(name) {
+        for name in names where !kept.contains(name) && !Self.movedAsidePrefixes.contains(where: name.hasPrefix) {
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
     }

@@ -439,7 +439,7 @@ public struct JobRunner: Sendable {
         let temperature = settings.temperature.map(Float.init) ?? Sampler.defaultTemperature(classCheck: judge != nil,
                                                                                            trainingImages: record.imagesAtLastRun)
         var diversity: [String: Double]?
-        let published = try output.publish(name, generation: generation) { folder in
+        let publication = try output.publish(name, generation: generation) { folder in
             var writer = SyntheticWriter(generator: generator, record: record, root: folder)
             writer.device = gpu
             writer.realCounts = real.counts
@@ -483,9 +483,12 @@ public struct JobRunner: Sendable {
             $0.outputsWritten = written
             $0.generation = generation
             $0.outputSize = size == (record.imageWidth, record.imageHeight) ? nil : "\(size.width)x\(size.height)"
-            if published { $0.diversity = diversity?.isEmpty == false ? diversity : nil }
+            if publication.published { $0.diversity = diversity?.isEmpty == false ? diversity : nil }
         }
-        log.info(published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")
+        if let kept = publication.movedAside {
+            log.warning("\(output.linkPath(name)) was a folder, not synthd's link to its outputs (written there by synthd generate --out, or copied): moved to \(kept), where it is kept (synthd never deletes it; remove it once it is not needed)")
+        }
+        log.info(publication.published ? "published \(written) images in \(output.linkPath(name))" : "outputs of \(generation) already published")
         return .completed(fingerprint: nil)
     }
 
