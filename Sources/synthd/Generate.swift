@@ -82,6 +82,7 @@ struct Generate: ParsableCommand {
         let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights, lastCheckpoint: lastCheckpoint)
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
+        try DatasetPath.refuseOutput(root, inside: dataset)
         if let mixedUp = CommandFailure.modelOfAnotherDataset(dataset, state: state, modelClasses: record.classes) { throw mixedUp }
 
         // Readable images per class: from the last training run's report when there is one

@@ -133,6 +133,18 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let seed9 = lines.filter { $0.contains("synth-s9-") }
         #expect(seed9.count == 2 && seed9.allSatisfy { $0.contains("\"checked\":false") && $0.contains("\"temperature\":1}") }, "\(seed9)")
 
+        // An output root that holds the dataset (its parent: the synthetic images would go in among
+        // the real ones), or the dataset itself (a class folder of them inside it), is refused.
+        let parent = (data as NSString).deletingLastPathComponent
+        let datasetFiles = try FileManager.default.subpathsOfDirectory(atPath: data).sorted()
+        for (root, what) in [(parent, "\(parent)/\(name) is the dataset folder itself"),
+                             (data + "/./", "\(data)/.//\(name) is inside the dataset folder \(data)")] {
+            let refused = try SynthdProcess.run(["generate", data, "--state", state, "--out", root, "--per-class", "1"])
+            #expect(refused.status == 1 && refused.output.contains("\(what): the synthetic images would be mixed with the real ones"),
+                    "\(refused.output)")
+        }
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: data).sorted() == datasetFiles, "nothing written into the dataset")
+
         // The model of another dataset (a --state mixed up) is refused, with both sets of classes.
         let other = try temporaryFolder("other")
         defer { try? FileManager.default.removeItem(atPath: other) }
