@@ -122,6 +122,7 @@ struct Train: ParsableCommand {
 
     func train() throws {
         Signals.install()
+        try DatasetPath.refuseState(state, inside: dataset)
         let device = try compute.open(for: .training)
         let folder = try StateFolder(state)
         let lock = try lockOrExit(folder, purpose: "synthd train \(dataset)")

@@ -251,6 +251,17 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(!FileManager.default.fileExists(atPath: state + "/modle"))
         let device = try SynthdProcess.run(["train", "/x", "--state", state, "--steps", "1", "--device", "gpu"])
         #expect(device.status != 0 && device.output.contains("--device must be auto, cpu, cuda or cuda:N, not 'gpu'"))
+        // A state folder the dataset's scan would read (its pictures taken for images of a class
+        // "model" at the next run) is refused, and not made; a hidden one in it is not read.
+        try makeDataset(state + "/pets", classes: ["cat": 2])
+        let inside = try SynthdProcess.run(["train", state + "/pets", "--state", state + "/pets/model", "--steps", "1"])
+        #expect(inside.status == 1 && inside.output.contains("\(state)/pets/model is inside the dataset folder \(state)/pets: "
+            + "its pictures (samples.png, losses.png) would be read as images of the dataset"), "\(inside.output)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/pets/model"))
+        let itself = try SynthdProcess.run(["train", state + "/pets", "--state", state + "/pets/cat/..", "--steps", "1"])
+        #expect(itself.status == 1 && itself.output.contains("is the dataset folder itself"), "\(itself.output)")
+        let hidden = try SynthdProcess.run(["train", state + "/pets", "--state", state + "/pets/.synthd", "--steps", "1", "--batch", "2"])
+        #expect(hidden.status == 0, "\(hidden.output)")
         // A folder that cannot be made is named with the reason (not Foundation's error domain).
         try Data([1]).write(to: URL(fileURLWithPath: state + "/file"))
         let folder = try SynthdProcess.run(["train", "/x", "--state", state + "/file/model", "--steps", "1"])
