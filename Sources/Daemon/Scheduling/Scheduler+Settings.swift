@@ -60,7 +60,8 @@ extension Scheduler {
     func followEverySettings(generationReason: String) {
         for name in listedSpool() ?? [] where SafeName.isSafe(name) {
             let runtime = store.get(name)
-            guard runtime.trainedFingerprint != nil, runtime.quarantinedFor == nil, pending(name).isEmpty else { continue }
+            // In a cluster every node may reload at once: one follows each dataset (the one that may look at it).
+            guard runtime.trainedFingerprint != nil, runtime.quarantinedFor == nil, pending(name).isEmpty, mayScan(name) else { continue }
             followSettings(name, jobs: [], generationReason: generationReason)
         }
     }
