@@ -41,7 +41,7 @@ struct Status: ParsableCommand {
         // In a cluster too: the nodes share the state folder and its archives.json.
         if archives { return try showArchives(stateFolder: folder, spool: spool) }
         let archiveRecords = datasets.isEmpty ? ArchiveRecords.read(stateFolder: folder) : [:]
-        var statuses = try chosen(DatasetStatus.read(folder), in: folder)
+        var statuses = try chosen(DatasetStatus.read(folder), in: folder, spool: state == nil ? spool : nil)
         if let output { statuses = statuses.map { $0.withOutputs(under: output) } }
         // A daemon's state folder that no daemon holds: what it was doing is not under way.
         let presence = DaemonPresence.of(stateFolder: folder)
@@ -88,8 +88,9 @@ struct Status: ParsableCommand {
 
     /// The datasets asked for on the command line (all without), or an error naming one that
     /// is not there.
-    func chosen(_ statuses: [DatasetStatus], in folder: String) throws -> [DatasetStatus] {
+    func chosen(_ statuses: [DatasetStatus], in folder: String, spool: String?) throws -> [DatasetStatus] {
         guard !datasets.isEmpty else { return statuses }
+        let datasets = try self.datasets.map { try DatasetName.of($0, spool: spool) }
         let known = Set(statuses.map(\.dataset))
         if let unknown = datasets.first(where: { !known.contains($0) }) {
             let some = known.sorted().prefix(10).joined(separator: ", ") + (known.count > 10 ? ", ..." : "")
@@ -101,7 +102,7 @@ struct Status: ParsableCommand {
     func showCluster(_ configuration: Configuration) throws {
         let database = try ClusterConnection.open(configuration)
         var status = try ClusterStatus.read(database, state: configuration.state)
-        status.datasets = try chosen(status.datasets, in: configuration.state).map { $0.withOutputs(under: configuration.output) }
+        status.datasets = try chosen(status.datasets, in: configuration.state, spool: configuration.spool).map { $0.withOutputs(under: configuration.output) }
         if json {
             print(try RecordJSON.text(status))
         } else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLinux
 import CUDA
+import Daemon
 import Engine
 
 @main
@@ -13,6 +14,7 @@ struct Synthd: ParsableCommand {
         defaultSubcommand: Info.self)
 
     static func main() {
+        Signals.unblock()  // before any thread starts: they inherit the mask
         OpenBLASKernels.selectForThisCPU()   // before any work: it may run the program again
         // A line at a time also into a pipe or a file (`synthd eval ... | tee log`): reports of
         // long commands are read as they come, and a stopped run keeps what it printed.

@@ -20,11 +20,12 @@ struct Wait: ParsableCommand {
         outputs folder is printed on standard output; what is going on is said on standard error.
 
         Exit status: 0 every dataset is ready; 1 one failed and waits for you (the message says what to do: \
-        fix its files or its synthd.toml, free disk space), or left the spool; 66 no such dataset; 69 no synthd run is running \
+        fix its files or its synthd.toml, free disk space), or left the spool; 66 no such dataset (or a name that is not \
+        one: a class folder, a folder outside the spool); 69 no synthd run is running \
         on the configuration's state folder (nothing would change); 75 --timeout passed first.
         """)
 
-    @Argument(help: "Datasets to wait for, by name (default: every dataset folder in the spool now that holds an image file).")
+    @Argument(help: "Datasets to wait for, by name or by their folder's path (default: every dataset folder in the spool now that holds an image file).")
     var datasets: [String] = []
     @Option(help: "Configuration file naming the spool, output and state folders.") var config: String?
     @Option(help: "Give up after this long: seconds, or a number with s, m or h (90, 20m, 2h). Default: no limit.")
@@ -61,7 +62,12 @@ struct Wait: ParsableCommand {
         }
         let cluster = configuration.isClustered ? try ClusterConnection.open(configuration) : nil
         let output = OutputTree(root: configuration.output, keep: configuration.keepGenerations)
-        var waiting = datasets.isEmpty ? try everyDataset(configuration, cluster: cluster) : datasets.reduce(into: [String]()) { names, name in
+        var waiting = datasets.isEmpty ? try everyDataset(configuration, cluster: cluster) : try datasets.reduce(into: [String]()) { names, argument in
+            let name: String
+            do { name = try DatasetName.of(argument, spool: configuration.spool) } catch {
+                say("synthd: \(error)")
+                throw ExitCode(Self.noSuchDataset)
+            }
             if !names.contains(name) { names.append(name) }
         }
         guard !waiting.isEmpty else {

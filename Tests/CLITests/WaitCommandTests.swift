@@ -20,11 +20,54 @@ import Glibc
         let start = Date()
         try process.run()
         while process.isRunning && Date().timeIntervalSince(start) < timeout { usleep(20_000) }
-        if process.isRunning { process.terminate() }
+        if process.isRunning {
+            process.terminate()
+            // One that ignores SIGTERM fails its test instead of hanging the suite.
+            let asked = Date()
+            while process.isRunning && Date().timeIntervalSince(asked) < 10 { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         process.waitUntilExit()
         return (process.terminationStatus,
                 String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
                 String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    /// Started with SIGTERM blocked (by a parent spawning from a thread that blocks it, as this
+    /// test process's threads do), `synthd wait` still stops on it: it ignored it, and a
+    /// supervisor's timeout could not end it.
+    @Test func aWaitStartedWithSigtermBlockedStopsOnIt() throws {
+        let layout = Layout(root: try temporaryFolder("wait-term"))
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.writeConfig("")
+        try FileManager.default.createDirectory(atPath: layout.spool + "/shoes/boot", withIntermediateDirectories: true)
+        // A daemon for the wait to wait on: the state folder's lock, held here.
+        try FileManager.default.createDirectory(atPath: layout.state, withIntermediateDirectories: true)
+        let lock = open(layout.state + "/synthd.lock", O_CREAT | O_RDWR, 0o644)
+        #expect(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+        defer { close(lock) }
+
+        var blocked = sigset_t(), before = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &blocked, &before)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: SynthdProcess.binary)
+        process.arguments = ["wait", "shoes", "--config", layout.config]
+        process.standardError = FileHandle.nullDevice
+        let started = Result { try process.run() }
+        pthread_sigmask(SIG_SETMASK, &before, nil)
+        try started.get()
+        usleep(1_500_000)
+        #expect(process.isRunning, "it waits: the dataset has not been seen")
+        process.terminate()
+        let asked = Date()
+        while process.isRunning && Date().timeIntervalSince(asked) < 10 { usleep(20_000) }
+        let ignored = process.isRunning
+        if ignored { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(!ignored, "SIGTERM was ignored")
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGTERM)
     }
 
     @Test func aScriptWaitsForTheOutputsOfTheFilesAsTheyAreNow() throws {
@@ -72,6 +115,17 @@ import Glibc
         #expect(layout.manifest("shoes").count == 6)
         let again = try Self.wait(["shoes", "--quiet"] + config, timeout: 10)
         #expect(again.status == 0 && again.out == first.out && again.err.isEmpty, "ready at once: \(again)")
+        // Named by its folder (as shell completion gives it, or by its path): the same dataset.
+        // A class folder, or a folder outside the spool, is none (each was waited for for ever).
+        for path in ["shoes/", layout.spool + "/shoes", layout.spool + "/./shoes/"] {
+            let byPath = try Self.wait([path, "--quiet"] + config, timeout: 10)
+            #expect(byPath.status == 0 && byPath.out == first.out, "\(path): \(byPath)")
+        }
+        for (path, why) in [("shoes/boot", "shoes/boot is a folder inside the dataset shoes (a class?): give the dataset's name, shoes"),
+                            ("..", "'..' is not a dataset's name"), (layout.root, "\(layout.root) is not a folder in the spool")] {
+            let refused = try Self.wait([path] + config, timeout: 10)
+            #expect(refused.status == 66 && refused.err.contains(why) && refused.out.isEmpty, "\(path): \(refused)")
+        }
 
         // Images added: the published outputs are of the files before, and are waited past.
         try DaemonIntegrationTests.addImages(layout.spool + "/shoes/boot", count: 4, shade: 90, from: 6)

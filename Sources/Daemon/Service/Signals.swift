@@ -24,8 +24,15 @@ public enum Signals {
             let onDrain: @convention(c) (Int32) -> Void = { _ in Signals.drain.store(true, ordering: .relaxed) }
             signal(SIGUSR1, onDrain)
         }
-        // A parent may start us with these blocked (posix_spawn from a Dispatch thread, whose
-        // mask blocks every signal, hands that mask on): the handlers would then never run.
+        unblock()
+    }
+
+    /// Unblocks the signals that stop (or reload) synthd. A parent may start it with them
+    /// blocked (posix_spawn from a Dispatch thread, whose mask blocks every signal, hands that
+    /// mask on): handlers would never run, and a command without handlers (`synthd wait`)
+    /// ignored SIGTERM, so a supervisor's or a CI job's timeout could not stop it. Every
+    /// command calls it first (`Synthd.main`).
+    public static func unblock() {
         var set = sigset_t()
         sigemptyset(&set)
         for number in [SIGINT, SIGTERM, SIGHUP, SIGUSR1] { sigaddset(&set, number) }
