@@ -86,6 +86,10 @@ struct Evaluate: ParsableCommand {
         // The test folder before any classifier trains: a mistake in it is said at once, not
         // after minutes of training.
         let testSet = try test.map { try Self.loadTest($0, classMap: synth.classMap, mode: real.mode) }
+        if let test, let same = [(realDir, "real"), (synthDir, "synthetic")].first(where: { DatasetPath.resolved($0.0) == DatasetPath.resolved(test) }) {
+            progress.write("warning: --test \(test) is the \(same.1) folder itself: the accuracies below are on images the classifiers "
+                + "trained on, and say nothing of new ones (give --test images kept out of both)\n")
+        }
         progress.write("real: \(real.count) images, synthetic: \(synth.count) images, \(classes) classes\n")
 
         func train(_ data: LabeledImages, _ label: String, with synthetic: LabeledImages? = nil) -> Classifier {

@@ -14,6 +14,8 @@ import Glibc
     final class Daemon {
         let process = Process()
         let logPath: String
+        /// Where this process's lines begin in the log (a restarted daemon appends to its predecessor's).
+        private(set) var logStart: UInt64 = 0
 
         convenience init(config: String, log: String, environment: [String: String] = [:]) throws {
             try self.init(arguments: ["run", "--config", config], log: log, environment: environment)
@@ -26,7 +28,7 @@ import Glibc
             // A file that cannot be made fails at FileHandle below, naming it.
             if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            handle.seekToEndOfFile()
+            logStart = handle.seekToEndOfFile()
             let command = wrapper + [SynthdProcess.binary] + arguments
             process.executableURL = URL(fileURLWithPath: command[0])
             process.arguments = Array(command.dropFirst())
@@ -35,7 +37,16 @@ import Glibc
             try process.run()
         }
 
-        func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+        /// A signal the daemon handles (SIGTERM, SIGINT, SIGHUP) is sent once it has started
+        /// ("synthd running" in its log: its handlers are in place), or has exited: sent before,
+        /// it ends the process as for any program (since every command unblocks them at once).
+        func signal(_ number: Int32) {
+            if [SIGTERM, SIGINT, SIGHUP].contains(number) {
+                let start = Date()
+                while process.isRunning && !hasStarted && Date().timeIntervalSince(start) < 10 { usleep(20_000) }
+            }
+            kill(process.processIdentifier, number)
+        }
 
         /// A test that fails half-way leaves no daemon behind.
         deinit {
@@ -55,6 +66,12 @@ import Glibc
         }
 
         var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        /// Whether this process has said "synthd running" in its part of the log.
+        var hasStarted: Bool {
+            let data = FileManager.default.contents(atPath: logPath) ?? Data()
+            return String(decoding: data.dropFirst(Int(logStart)), as: UTF8.self).contains("synthd running")
+        }
     }
 
     /// Plays systemd's side of Type=notify: a datagram socket that collects what synthd sends.

@@ -2,6 +2,9 @@ import Engine
 import Foundation
 import Imaging
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The synthd binary next to this test bundle, run as a user would run it.
 struct SynthdProcess {
@@ -24,7 +27,13 @@ struct SynthdProcess {
     func finish(timeout: Double = 120) -> (status: Int32, output: String) {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.terminate() }
+        if process.isRunning {
+            process.terminate()
+            // One that ignores SIGTERM fails its test instead of hanging the suite.
+            let asked = Date()
+            while process.isRunning && Date().timeIntervalSince(asked) < 10 { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         process.waitUntilExit()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         return (process.terminationStatus, text)
@@ -483,6 +492,12 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(fewer.status == 0, "\(fewer.output)")
         #expect(fewer.output.contains("\n  mouse: no test images\n"), "\(fewer.output)")
         #expect(fewer.output.contains("    per class, mean gain: cat +") && !fewer.output.contains("mouse +"), "\(fewer.output)")
+        #expect(!fewer.output.contains("is the real folder itself"), "\(fewer.output)")
+        // Tested on the real folder itself (a path mixed up): measured, and said to mean nothing.
+        let onItself = try SynthdProcess.run(["eval", real, real, "--test", real + "/", "--epochs", "1", "--min-steps", "20", "--seeds", "1",
+                                              "--multiples", "1", "--headline-only"])
+        #expect(onItself.status == 0 && onItself.output.contains("warning: --test \(real)/ is the real folder itself: the accuracies "
+            + "below are on images the classifiers trained on"), "\(onItself.output)")
     }
 
     /// `synthd eval` end to end: synthetic images that look like the real ones are all put in
