@@ -17,7 +17,7 @@ struct Forget: ParsableCommand {
         forget_removed_after_days.
         """)
 
-    @Argument(help: "Datasets to forget, by name.") var datasets: [String]
+    @Argument(help: "Datasets to forget, by name (or by the path their folder had in the spool).") var datasets: [String]
     @Option(help: "Configuration file naming the spool, output and state folders.") var config: String?
     @Flag(help: "Keep the dataset's outputs; delete its model and state only.") var keepOutputs = false
 
@@ -28,8 +28,9 @@ struct Forget: ParsableCommand {
         let records = configuration.isClustered ? ClusterRuntime(database: try ClusterConnection.open(configuration)) : nil
         let output = keepOutputs ? nil : OutputTree(root: configuration.output, keep: configuration.keepGenerations)
         var failed = false
-        for dataset in datasets {
+        for argument in datasets {
             do {
+                let dataset = try DatasetName.of(argument, spool: configuration.spool)
                 var freed = Forgetting.Freed()
                 if let records {
                     try Forgetting.mayForget(dataset, spool: configuration.spool)

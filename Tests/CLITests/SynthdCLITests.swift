@@ -356,7 +356,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
         }
         try Data(count: 10_000).write(to: URL(fileURLWithPath: root + "/state/datasets/gone/checkpoint.ckpt"))
-        let gone = try SynthdProcess.run(["forget", "gone", "--config", root + "/synthd.toml"])
+        let gone = try SynthdProcess.run(["forget", "gone/", "--config", root + "/synthd.toml"])  // as shell completion gives it
         #expect(gone.status == 0 && gone.output.contains("gone: its model and state deleted"), "\(gone.output)")
         #expect(!FileManager.default.fileExists(atPath: root + "/state/datasets/gone"))
         let refused = try SynthdProcess.run(["forget", "live", "nothing", "--config", root + "/synthd.toml"])
