@@ -18,35 +18,33 @@ enum DatasetPath {
             + "or drop it into the spool of `synthd run`, which unpacks \(ArchiveFormat.unpackedList) archives itself")
     }
 
-    /// Refuses an output folder that a scan of the dataset would read (`isRead`): `synthd
+    /// Refuses an output folder that a scan of the dataset would read (`placement`): `synthd
     /// generate shoes --out ~/data` where the real images are `~/data/shoes` wrote the synthetic
     /// images among the real ones (and a daemon watching them trained on both), and `--out shoes`
     /// made a class folder of them inside the dataset.
     static func refuseOutput(_ output: String, inside dataset: String) throws {
-        guard isRead(output, with: dataset) else { return }
-        throw CommandFailure("\(output) \(placement(output, dataset)): the synthetic images would be mixed with the real ones "
+        guard let placement = placement(output, readWith: dataset) else { return }
+        throw CommandFailure("\(output) \(placement): the synthetic images would be mixed with the real ones "
             + "(and read as real by whatever trains on them); give --out another folder (the daemon writes its outputs under [paths] output)")
     }
 
     /// Refuses a state folder that a scan of the dataset would read: `synthd train shoes --state
     /// shoes/model` trained its next run on its own samples.png and losses.png, as a class "model".
     static func refuseState(_ state: String, inside dataset: String) throws {
-        guard isRead(state, with: dataset) else { return }
-        throw CommandFailure("\(state) \(placement(state, dataset)): its pictures (samples.png, losses.png) would be read as images "
+        guard let placement = placement(state, readWith: dataset) else { return }
+        throw CommandFailure("\(state) \(placement): its pictures (samples.png, losses.png) would be read as images "
             + "of the dataset; give --state a folder outside it (or a hidden one in it, such as \(dataset)/.synthd, which is not read)")
     }
 
-    /// Whether `path` is the dataset folder itself, or inside it where a scan of the dataset reads
-    /// (no hidden or otherwise passed-over folder on the way: `shoes/.synthd` is not read).
-    static func isRead(_ path: String, with dataset: String) -> Bool {
+    /// Where `path` lies when a scan of the dataset would read it, in words ("is the dataset
+    /// folder itself", "is inside the dataset folder shoes"); nil when it would not: outside the
+    /// dataset, or below a hidden or otherwise passed-over folder in it (`shoes/.synthd`).
+    static func placement(_ path: String, readWith dataset: String) -> String? {
         let real = resolved(dataset), target = resolved(path)
-        if target == real { return true }
-        guard target.hasPrefix(real + "/") else { return false }
-        return target.dropFirst(real.count + 1).split(separator: "/").allSatisfy { ImageFolder.isVisible(String($0)) }
-    }
-
-    static func placement(_ path: String, _ dataset: String) -> String {
-        resolved(path) == resolved(dataset) ? "is the dataset folder itself" : "is inside the dataset folder \(dataset)"
+        if target == real { return "is the dataset folder itself" }
+        guard target.hasPrefix(real + "/"),
+              target.dropFirst(real.count + 1).split(separator: "/").allSatisfy({ ImageFolder.isVisible(String($0)) }) else { return nil }
+        return "is inside the dataset folder \(dataset)"
     }
 
     /// `path` with links and `..` resolved: its nearest existing ancestor's real path, the rest

@@ -79,10 +79,10 @@ struct Generate: ParsableCommand {
         let folder = try StateFolder(existing: state)
         let lock = try lockOrExit(folder, purpose: "synthd generate \(dataset)")
         defer { lock.release() }
-        let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights, lastCheckpoint: lastCheckpoint)
         let name = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
         let root = out + "/" + name
-        try DatasetPath.refuseOutput(root, inside: dataset)
+        try DatasetPath.refuseOutput(root, inside: dataset)  // before the model is loaded
+        let (generator, record) = try SavedGenerator.load(folder, averaged: !rawWeights, lastCheckpoint: lastCheckpoint)
         if let mixedUp = CommandFailure.modelOfAnotherDataset(dataset, state: state, modelClasses: record.classes) { throw mixedUp }
 
         // Readable images per class: from the last training run's report when there is one

@@ -92,6 +92,7 @@ public struct OutputTree: Sendable {
     /// generations folder; never pruned (it is not synthd's). "earlier-" before 2026-12-07,
     /// when such folders were pruned as generations once `keep` newer ones were published.
     static let movedAsidePrefixes = ["moved-aside-", "earlier-"]
+    static func isMovedAside(_ name: String) -> Bool { movedAsidePrefixes.contains(where: name.hasPrefix) }
 
     /// Points `out/<dataset>` at `generation`: a new link under a temporary name, renamed over
     /// the old one. A real folder in its place (from `synthd generate --out`, or copied there)
@@ -122,11 +123,11 @@ public struct OutputTree: Sendable {
         let folder = generationsPath(dataset)
         let current = current(dataset)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        let complete = names.filter { !$0.hasSuffix(".partial") && !Self.movedAsidePrefixes.contains(where: $0.hasPrefix) }
+        let complete = names.filter { !$0.hasSuffix(".partial") && !Self.isMovedAside($0) }
         let byAge = complete.sorted { modified(folder + "/" + $0) > modified(folder + "/" + $1) }
         var kept = current.map { [$0] } ?? []
         for name in byAge where kept.count < keep && !kept.contains(name) { kept.append(name) }
-        for name in names where !kept.contains(name) && !Self.movedAsidePrefixes.contains(where: name.hasPrefix) {
+        for name in names where !kept.contains(name) && !Self.isMovedAside(name) {
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
     }

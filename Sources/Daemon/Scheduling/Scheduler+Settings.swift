@@ -21,18 +21,18 @@ extension Scheduler {
         // its own event brings the dataset here again.
         let key = DatasetFingerprint.settingsKey(folder: folder)
         guard let record = try? StateFolder(reading: store.folder(name)).readRecord() else { return false }
+        let runtime = store.get(name)
         let settings: Configuration
         do {
             settings = try Configuration.forDataset(at: folder, base: configuration)
         } catch {
             let message = "\(error)"
-            if store.get(name).settingsError != message {
+            if runtime.settingsError != message {
                 logger.warning("\(message); its changes are not followed until it reads", metadata: ["dataset": "\(name)"])
             }
             store.update(name) { $0.settingsSeen = key; $0.settingsError = message }
             return false
         }
-        let runtime = store.get(name)
         if runtime.settingsError != nil { store.update(name) { $0.settingsError = nil } }  // it reads now
         if !jobs.contains(where: { $0.kind == .train }) {
             let changes = ModelChange.asked(by: settings, over: configuration, of: record)
