@@ -41,14 +41,26 @@ import Testing
     }
 
     /// A dataset the settings give nothing to write (one image, capped at half an image) is
-    /// said to be one: the daemon would train for no output yet.
+    /// said to be one: new to the daemon, it gets no model; with the daemon's model, that
+    /// model is trained on for no output yet.
     @Test func settingsThatWriteNothingAreAWarning() throws {
         try addImages("only", count: 1)
         let check = try DatasetCheck.of(root, settings: Configuration())
-        #expect(check.synthetic == 0)
-        #expect(check.summary().contains("\n  warning: these settings write no synthetic images: the daemon would train a model and publish empty "
-                                         + "class folders until images or settings ([generation] enlarge, max_synthetic_per_real, policy) change"),
-                "\(check.summary())")
+        #expect(check.synthetic == 0 && check.trainsNoModel)
+        #expect(check.model == "none: these settings write no synthetic images, and the daemon trains a model only when they ask for some")
+        #expect(check.summary().contains("\n  warning: these settings write no synthetic images: the daemon trains no model for it, and "
+                                         + "writes nothing, until its images or settings ([generation] enlarge, balance_to, "
+                                         + "max_synthetic_per_real, policy) ask for some"), "\(check.summary())")
+        let record = ModelRecord(configuration: ModelConfiguration(classes: 1, resolution: 32), classes: ["only"], mode: .grey,
+                                 imageWidth: 28, imageHeight: 28, steps: 500, imagesAtLastRun: 2, options: TrainingOptions())
+        let trained = try DatasetCheck.of(root, settings: Configuration(), existing: .init(record: record, changes: [], trainedOnTheseFiles: false))
+        #expect(trained.synthetic == 0 && !trained.trainsNoModel && trained.model.hasPrefix("the daemon's 32x32 model of 500 steps: a fine-tuning"))
+        #expect(trained.summary().contains("\n  warning: these settings write no synthetic images: the daemon would train its model and "
+                                           + "publish empty class folders until images or settings ([generation] enlarge, "
+                                           + "max_synthetic_per_real, policy) change"), "\(trained.summary())")
+        try addImages("only", count: 2)  // two images: one synthetic, so a model
+        let two = try DatasetCheck.of(root, settings: Configuration())
+        #expect(two.synthetic == 1 && !two.trainsNoModel && two.model.hasPrefix("a new 32x32"))
     }
 
     /// The dataset's own synthd.toml over the daemon's configuration, as a job reads them; a

@@ -21,6 +21,7 @@ import Testing
             configuration.output = root + "/out"
             configuration.state = root + "/state-" + name
             configuration.settleSeconds = 0
+            configuration.maxSyntheticPerReal = 0  // an image a class has something to write (see makeTestScheduler)
             let logger = Logger(label: name) { _ in SwiftLogNoOpLogHandler() }
             return try Scheduler(configuration: configuration, logger: logger, jobs: jobs, shared: records)
         }

@@ -118,6 +118,65 @@ import Testing
         #expect(try !(DatasetStatus.read(scheduler.configuration.state).first { $0.dataset == "pets" }?.summary().contains("does not read") ?? true))
     }
 
+    /// A new dataset whose settings write nothing (balanced, `enlarge = 0`) trains no model:
+    /// it is done with nothing to write, `synthd wait` takes it as ready, and a rescan leaves it
+    /// so; an image that unbalances it, a synthd.toml that asks for images, or a reload of the
+    /// daemon's configuration that does, trains it.
+    @Test func aDatasetThatAsksForNoImagesTrainsNoModelUntilItDoes() throws {
+        let lines = CapturedLines()
+        let (scheduler, root) = try makeTestScheduler(lines: lines) { $0.enlarge = 0 }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try addImage(root, "pets/cat/1.png")
+        try drop("pets/dog/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty)
+        var runtime = scheduler.store.get("pets")
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        #expect(runtime.phase == .done && runtime.nothingToWriteFor == fingerprint.value && runtime.trainedFingerprint == nil)
+        #expect(runtime.detail?.hasPrefix("nothing to write (balance: every class topped up to the largest class (1)): "
+                                          + "no model is trained until") == true, "\(runtime.detail ?? "")")
+        #expect(lines.all.contains { $0.contains("2 images in 2 classes: nothing to write") }, "\(lines.all)")
+        func readiness() throws -> DatasetReadiness {
+            DatasetReadiness.of(.init(name: "pets", spool: root + "/spool", present: true,
+                                      fingerprint: try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil),
+                                      runtime: scheduler.store.get("pets"), published: nil))
+        }
+        #expect(try readiness() == .ready(outputs: nil))
+        // Looked at again unchanged (a rescan): still nothing, and not said again.
+        scheduler.handle(.rescan(reason: "a test"))
+        scheduler.takeSettled()
+        scheduler.poll()
+        scheduler.takeSettled()
+        #expect(queued(scheduler).isEmpty && scheduler.store.get("pets").phase == .done)
+        #expect(lines.all.filter { $0.contains("nothing to write") }.count == 1, "\(lines.all)")
+
+        // Its synthd.toml asks for images: a new dataset's training.
+        try "[generation]\nenlarge = 0.5\n".write(toFile: root + "/spool/pets/synthd.toml", atomically: true, encoding: .utf8)
+        #expect(try readiness() != .ready(outputs: nil), "a synthd.toml edited since is waited for")
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        runtime = scheduler.store.get("pets")
+        #expect(runtime.nothingToWriteFor == nil && runtime.detail?.hasPrefix("new dataset: 2 images") == true)
+        #expect(try readiness() != .ready(outputs: nil))
+
+        // An image that unbalances a dataset asking for no more than balance.
+        try addImage(root, "bags/tote/1.png")
+        try drop("bags/clutch/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler) == ["train pets"])
+        try drop("bags/clutch/2.png", into: scheduler, root: root)
+        #expect(queued(scheduler) == ["train pets", "train bags"])
+
+        // The daemon's configuration reloaded with images asked for.
+        try addImage(root, "cups/mug/1.png")
+        try drop("cups/glass/1.png", into: scheduler, root: root)
+        #expect(scheduler.store.get("cups").nothingToWriteFor != nil)
+        var enlarged = scheduler.configuration
+        enlarged.enlarge = 1
+        scheduler.reload(enlarged)
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets", "train bags", "train cups"])
+    }
+
     @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -471,6 +530,7 @@ import Testing
         var configuration = Configuration()
         (configuration.spool, configuration.output, configuration.state) = (root + "/spool", root + "/out", root + "/state")
         configuration.settleSeconds = 60
+        configuration.maxSyntheticPerReal = 0  // an image a class has something to write (see makeTestScheduler)
         try addImage(root, "quiet/cat/1.png")
         try addImage(root, "copying/cat/1.png")
         try addImage(root, "ahead/cat/1.png")

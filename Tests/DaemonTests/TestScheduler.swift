@@ -14,6 +14,10 @@ func makeTestScheduler(background: Bool = false, lines: CapturedLines? = nil,
     configuration.output = root + "/out"
     configuration.state = root + "/state"
     configuration.settleSeconds = 0
+    // Uncapped, so that the tests' datasets of an image a class have something to write (under
+    // the default cap of half a synthetic image per real one they write nothing, and no model
+    // is trained for them: `Scheduler.needsNoModel`).
+    configuration.maxSyntheticPerReal = 0
     configure(&configuration)
     try FileManager.default.createDirectory(atPath: configuration.spool, withIntermediateDirectories: true)
     let logger = Logger(label: "test") { _ in lines.map { CapturingHandler(lines: $0) as any LogHandler } ?? SwiftLogNoOpLogHandler() }

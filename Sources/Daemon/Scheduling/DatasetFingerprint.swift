@@ -13,6 +13,9 @@ public struct DatasetFingerprint: Equatable, Sendable {
     public let value: String
     public let images: Int
     public let classes: Int
+    /// Image files per class, in the order of the class folders' names (a new model's class
+    /// order): what a generation plan goes by before any image is decoded.
+    public var classCounts: [Int] = []
     /// The newest modification time among the dataset's folders and images.
     public let lastModified: Date
     /// For a dataset without images, when it is not merely empty: what is wrong (images
@@ -50,6 +53,7 @@ public struct DatasetFingerprint: Equatable, Sendable {
         }
         var fingerprint = DatasetFingerprint(value: String(hash, radix: 16) + "-\(scan.imageCount)", images: scan.imageCount,
                                              classes: scan.classNames.count, lastModified: Date(timeIntervalSince1970: newest))
+        fingerprint.classCounts = scan.classNames.map { scan.files[$0]!.count }
         if scan.imageCount == 0 {
             if let loose = LayoutAdvice.looseImages(scan) { fingerprint.whyNoImages = "no images in class folders: " + loose }
             else if let first = scan.skipped.first {

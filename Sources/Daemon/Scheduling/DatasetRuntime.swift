@@ -50,6 +50,11 @@ public struct DatasetRuntime: Codable, Equatable, Sendable {
     public var retryAt: Date?
     /// Fingerprint of the files the model was last trained on (see DatasetFingerprint).
     public var trainedFingerprint: String?
+    /// Set when a dataset without a model asked for no synthetic images (a balanced one with
+    /// `enlarge = 0`): the fingerprint of its files then. No model is trained for it (twenty
+    /// minutes of training for nothing, other datasets waiting behind it) until its files, its
+    /// synthd.toml (`settingsSeen`) or the daemon's configuration ask for images.
+    public var nothingToWriteFor: String?
     /// Fingerprint of the files the running (or interrupted) training job loaded.
     public var trainingFingerprint: String?
     /// The training minutes the model has had, as asked (`TrainingOn`): its first training's

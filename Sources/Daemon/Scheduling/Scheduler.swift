@@ -141,6 +141,7 @@ public final class Scheduler {
         // new [generation] defaults change; a reload did the same only for each dataset touched
         // after it.
         followEverySettings(generationReason: "generation settings changed in the daemon's configuration")
+        lookAgainAtDatasetsWithNothingToWrite()
     }
 
     public var runner: JobRunner {
@@ -361,12 +362,12 @@ public final class Scheduler {
 
     /// Whether a dataset unchanged since the last look needs nothing from this one: its
     /// fingerprint is being taken now, or these files were decided on (trained or being
-    /// trained, a job waiting, or held until they change). One that is none of these (a
+    /// trained, a job waiting, held until they change, or needing no model). One that is none of these (a
     /// cluster node that claimed it and died before queueing its job) is noted again.
     func isSettled(_ name: String, on fingerprint: String) -> Bool {
         if scanning.contains(name) { return true }
         let runtime = store.get(name)
-        return [runtime.trainedFingerprint, runtime.trainingFingerprint].contains(fingerprint)
+        return [runtime.trainedFingerprint, runtime.trainingFingerprint, runtime.nothingToWriteFor].contains(fingerprint)
             || runtime.quarantinedFor != nil || !pending(name).isEmpty
     }
 
@@ -519,6 +520,10 @@ public final class Scheduler {
             // Its worker is taking the fingerprint of the files it will train on: whether
             // these are newer is known once it has; look again after the settle time.
             settle.note(.changed(dataset: name), at: .now)
+            return
+        }
+        if runtime.trainedFingerprint == nil, runtime.trainingFingerprint == nil, jobs.isEmpty, checkpointedSteps(name) == 0,
+           needsNoModel(name, fingerprint: fingerprint) {
             return
         }
         // A dataset whose first training has taken its files' fingerprint is not new any more:

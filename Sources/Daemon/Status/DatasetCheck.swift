@@ -36,6 +36,9 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
     public var synthetic: Int
     /// Why the first generation would be refused, if it would (over `max_images_per_dataset`).
     public var generationRefused: String?
+    /// Whether the daemon would train no model: a dataset new to it whose settings write no
+    /// synthetic images (`Scheduler.needsNoModel`).
+    public var trainsNoModel = false
     /// What the images take in memory while the model trains (R x R bytes each).
     public var trainingBytes: Int
     public var readSeconds: Double
@@ -111,9 +114,12 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             model += " (synthd.toml asks for a new model: \(existing.changes.joined(separator: ", ")); "
                 + "the daemon's model of \(existing.record.steps) steps is kept aside)"
         }
+        if existing == nil && plan.total == 0 {
+            model = "none: these settings write no synthetic images, and the daemon trains a model only when they ask for some"
+        }
         let refused = plan.total > settings.maxImagesPerDataset
             ? "\(plan.total) images are over the daemon's cap of \(settings.maxImagesPerDataset) a generation (max_images_per_dataset)" : nil
-        return DatasetCheck(
+        var check = DatasetCheck(
             dataset: folder,
             classes: set.classMap.names.indices.filter { counts[$0] > 0 }
                 .map { ClassLine(name: set.classMap.names[$0], images: counts[$0], synthetic: plan.counts[$0]) }
@@ -124,6 +130,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             trainingMinutes: settings.trainingMinutes, fineTuneMinutes: settings.fineTuneMinutes,
             generationRule: plan.rule, synthetic: plan.total, generationRefused: refused,
             trainingBytes: set.pixels.count, readSeconds: started.secondsAgo)
+        check.trainsNoModel = existing == nil && plan.total == 0
+        return check
     }
 
     /// The report a person reads: the classes as a table, what was left out and why, the
@@ -147,9 +155,12 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         lines.append("  memory: \(MemoryLimit.gibibytes(trainingBytes)) of images while it trains")
         lines.append("  outputs: \(synthetic) synthetic images at \(writtenWidth)x\(writtenHeight) (\(generationRule))")
         if let generationRefused { lines.append("  warning: the first generation would be refused: \(generationRefused)") }
-        if synthetic == 0 {
-            // The daemon trains anyway (the model is ready when images or settings change): say what it buys now.
-            lines.append("  warning: these settings write no synthetic images: the daemon would train a model and publish empty "
+        if trainsNoModel {
+            lines.append("  warning: these settings write no synthetic images: the daemon trains no model for it, and writes nothing, "
+                         + "until its images or settings ([generation] enlarge, balance_to, max_synthetic_per_real, policy) ask for some")
+        } else if synthetic == 0 {
+            // A model it has already is trained on (it is ready when images or settings change): say what that buys now.
+            lines.append("  warning: these settings write no synthetic images: the daemon would train its model and publish empty "
                          + "class folders until images or settings ([generation] enlarge, max_synthetic_per_real, policy) change")
         }
         return lines.joined(separator: "\n")

@@ -12,7 +12,8 @@ import Foundation
 /// fingerprint now.
 public enum DatasetReadiness: Equatable, Sendable {
     /// The outputs are the current files'; `outputs`: the published folder, nil when the
-    /// daemon had nothing to write (a balanced dataset with `enlarge = 0`).
+    /// daemon had nothing to write (a balanced dataset with `enlarge = 0`, for which it trains
+    /// no model).
     case ready(outputs: String?)
     /// Still on its way, in words ("training 42%, ETA 3m10s").
     case pending(String)
@@ -78,7 +79,7 @@ public enum DatasetReadiness: Equatable, Sendable {
         switch runtime.phase {
         case .done where fingerprint == nil:
             return .pending("done; looking at its files")  // unreadable now: the daemon says why
-        case .done where runtime.trainedFingerprint != fingerprint?.value:
+        case .done where (runtime.trainedFingerprint ?? runtime.nothingToWriteFor) != fingerprint?.value:
             return .pending("changed since its outputs were made; waiting for the daemon to take the new files")
         case .done where runtime.settingsSeen.map { $0 != DatasetFingerprint.settingsKey(folder: folder) } == true:
             // Edited just before this wait: it may ask for other outputs (or more training).
