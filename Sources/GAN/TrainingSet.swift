@@ -40,6 +40,16 @@ public final class TrainingSet: @unchecked Sendable {
     /// What about the dataset a user should hear: images outside any class folder, split
     /// folders read as classes (`LayoutAdvice`), photos stored turned (`ExifOrientation`).
     public let advice: [String]
+    /// The images that hold colour (`Resampling.hasColour`), whatever the set's mode: a grey
+    /// model's set reads them as grey, which a caller should hear (the dataset would be trained
+    /// in colour by a new model).
+    public internal(set) var colourImages = ColourImages()
+
+    public struct ColourImages: Sendable, Equatable {
+        public var count = 0
+        /// The first of them in the order read (classes, then files, by name).
+        public var first: String?
+    }
 
     public var count: Int { labels.count }
     public var channels: Int { mode.channels }
@@ -173,10 +183,15 @@ public final class TrainingSet: @unchecked Sendable {
         var turned: [(path: String, orientation: Int)] = []
         var transparent: [String] = []
         var deepGrey: [String] = []
+        var colour = ColourImages()
         for (i, entry) in entries.enumerated() {
             switch decoded[i]! {
             case .success(let image):
                 images.append((image, entry.label))
+                if image.hasColour {
+                    colour.count += 1
+                    if colour.first == nil { colour.first = entry.path }
+                }
                 if let orientation = image.orientation, orientation != 1 { turned.append((entry.path, orientation)) }
                 if image.transparent { transparent.append(entry.path) }
                 if image.deepGrey { deepGrey.append(entry.path) }
@@ -186,7 +201,7 @@ public final class TrainingSet: @unchecked Sendable {
         rejected.sort { $0.path < $1.path }
         guard !images.isEmpty else { throw .noImages(path: root, rejected: rejected, advice: LayoutAdvice.of(scan)) }
 
-        let mode = requestedMode ?? (images.contains { $0.0.hasColour } ? .rgb : .grey)
+        let mode = requestedMode ?? (colour.count > 0 ? .rgb : .grey)
         let (width, height) = outputSize(images.map { ($0.0.width, $0.0.height) })
 
         let plane = r * r
@@ -197,13 +212,15 @@ public final class TrainingSet: @unchecked Sendable {
             let base = index * mode.channels * plane
             for p in 0..<plane { for c in 0..<mode.channels { pixels[base + c * plane + p] = fitted.pixels[p * mode.channels + c] } }
         }
-        return TrainingSet(root: root, classMap: classMap, resolution: r, fitting: fitting, mode: mode,
-                           imageWidth: width, imageHeight: height,
-                           pixels: pixels, labels: images.map(\.1), rejected: rejected,
-                           ignored: scan.ignored, emptyClasses: scan.emptyClasses,
-                           advice: LayoutAdvice.of(scan) + [ExifOrientation.advice(turned: turned, of: images.count),
-                                                            Transparency.advice(transparent: transparent, of: images.count),
-                                                            DeepGrey.advice(deepGrey, of: images.count)].compactMap { $0 })
+        let set = TrainingSet(root: root, classMap: classMap, resolution: r, fitting: fitting, mode: mode,
+                              imageWidth: width, imageHeight: height,
+                              pixels: pixels, labels: images.map(\.1), rejected: rejected,
+                              ignored: scan.ignored, emptyClasses: scan.emptyClasses,
+                              advice: LayoutAdvice.of(scan) + [ExifOrientation.advice(turned: turned, of: images.count),
+                                                               Transparency.advice(transparent: transparent, of: images.count),
+                                                               DeepGrey.advice(deepGrey, of: images.count)].compactMap { $0 })
+        set.colourImages = colour
+        return set
     }
 
     /// What a caller of `load` hears while the files are read, and how it stops the reading:

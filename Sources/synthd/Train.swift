@@ -145,6 +145,12 @@ struct Train: ParsableCommand {
             progress.finish("stopped while reading the images; nothing was written")
             return
         }
+        if set.mode == .grey, set.colourImages.count > 0 {
+            // The daemon makes a new model then (`ModelOutgrown`); here the state folder is the user's to choose.
+            throw CommandFailure("\(counted(set.colourImages.count, "image")) of \(dataset) \(set.colourImages.count == 1 ? "is" : "are") in colour "
+                                 + "(\(set.colourImages.first ?? "")), and the model in \(state) is grey: it would learn them as grey "
+                                 + "images (a new --state trains a colour model)")
+        }
         progress.finish("loaded \(counted(set.count, "image")) in \(counted(set.classMap.count, "class"))"
                               + String(format: " (%@, %dx%d) in %.1f s", set.mode == .rgb ? "colour" : "grey", set.imageWidth, set.imageHeight,
                               loadStart.secondsAgo))

@@ -172,6 +172,18 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
             + "(a new --state trains a model of its own)"), "\(mixedUpTraining.output)")
         let untouched = try #require(try modelRecord())
         #expect(untouched["steps"] as? Int == before["steps"] as? Int && untouched["classes"] as? [String] == ["cat", "dog"], "\(untouched)")
+        // Colour images for the grey model: refused (it would learn them grey), the model as it was.
+        let coloured = try temporaryFolder("coloured")
+        defer { try? FileManager.default.removeItem(atPath: coloured) }
+        try makeDataset(coloured, classes: ["cat": 2, "dog": 2])
+        var red = Image(width: 28, height: 28, mode: .rgb)
+        for p in 0..<(28 * 28) { red.pixels[3 * p] = 220 }
+        try PNG.write(red, to: coloured + "/dog/red.png")
+        let colourTraining = try SynthdProcess.run(["train", coloured, "--state", state, "--steps", "1"])
+        #expect(colourTraining.status == 1 && colourTraining.output.contains("1 image of \(coloured) is in colour (\(coloured)/dog/red.png), "
+            + "and the model in \(state) is grey: it would learn them as grey images (a new --state trains a colour model)"),
+                "\(colourTraining.output)")
+        #expect(try #require(try modelRecord())["steps"] as? Int == before["steps"] as? Int)
 
         // A class removed since the model learnt it is not topped up by --balance.
         try FileManager.default.moveItem(atPath: data + "/dog", toPath: data + "-dog")

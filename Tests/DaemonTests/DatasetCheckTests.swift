@@ -123,6 +123,29 @@ import Testing
                                              + "(1 new class, +2 images)"), "\(withNewFiles.model)")
     }
 
+    /// Files the daemon's model cannot learn (`ModelOutgrown`) are read as a new model reads
+    /// them and said: colour images beside a grey model, no class of the model left.
+    @Test func filesTheModelCannotLearnAreANewModel() throws {
+        try addImages("boot", count: 4)
+        let record = ModelRecord(configuration: ModelConfiguration(classes: 1, resolution: 64), classes: ["boot"], mode: .grey,
+                                 imageWidth: 28, imageHeight: 28, steps: 500, imagesAtLastRun: 4, options: TrainingOptions())
+        let existing = DatasetCheck.Existing(record: record, changes: [], trainedOnTheseFiles: false)
+        var red = Image(width: 28, height: 28, mode: .rgb)
+        for p in 0..<(28 * 28) { red.pixels[3 * p] = 200 }
+        try PNG.write(red, to: root + "/boot/red.png", durable: false)
+        let colour = try DatasetCheck.of(root, settings: Configuration(), existing: existing)
+        #expect(colour.colour && colour.trainingBytes == 5 * 3 * 32 * 32, "read in colour at the settings' 32, not the model's grey 64")
+        #expect(colour.model.hasPrefix("a new 32x32 class-conditional GAN"))
+        #expect(colour.model.hasSuffix("(1 image is in colour now (\(root)/boot/red.png), and its model is grey; "
+                                       + "the daemon's model of 500 steps is kept aside)"), "\(colour.model)")
+        try FileManager.default.removeItem(atPath: root + "/boot")
+        try addImages("cup", count: 2)
+        let other = try DatasetCheck.of(root, settings: Configuration(), existing: existing)
+        #expect(other.model.hasSuffix("(none of its model's 1 class (boot) has images now; the daemon's model of 500 steps is kept aside)"),
+                "\(other.model)")
+        #expect(other.classes.map(\.name) == ["cup"] && !other.colour)
+    }
+
     /// What a job would fail with, the check fails with: here no readable images.
     @Test func aDatasetTheDaemonWouldNotTrainIsAnError() throws {
         try FileManager.default.createDirectory(atPath: root + "/cat", withIntermediateDirectories: true)

@@ -634,6 +634,63 @@ extension JobRunnerTests {
                 "\(lines.all)")
     }
 
+    /// Files a model cannot learn by fine-tuning make a new one, the old set aside: colour
+    /// images added to a dataset whose model is grey (read as grey, they were learnt and written
+    /// grey, silently), and then every class replaced (another dataset under the same name). A
+    /// grey image added to a colour model's dataset, and a class added, are fine-tuned.
+    @Test func filesTheModelCannotLearnTrainANewOne() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        configuration.fineTuneMinutes = 0.002
+        configuration.settleSeconds = 0
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: configuration, logger: .capturing(into: lines))
+        let state = try StateFolder(scheduler.store.folder("pets"))
+        func train() throws -> ModelRecord {
+            let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+            guard case .completed(let fingerprint) = scheduler.runner.run(job, shouldStop: { false }) else {
+                Issue.record("training failed: \(lines.all)")
+                throw CancellationError()
+            }
+            scheduler.finish(job, .completed(fingerprint: fingerprint), stopping: false)
+            return try #require(try state.readRecord())
+        }
+        func addColour(_ path: String, red: Bool) throws {
+            var image = Image(width: 8, height: 8, mode: .rgb)
+            for p in 0..<64 { image.pixels[3 * p] = red ? 200 : 90; image.pixels[3 * p + 1] = 90; image.pixels[3 * p + 2] = 90 }
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try PNG.write(image, to: path)
+        }
+        let grey = try train()
+        #expect(grey.mode == .grey && grey.classes == ["a", "b"])
+
+        // A grey image stored as RGB (equal channels) is grey: fine-tuned.
+        try addColour(root + "/spool/pets/a/grey.png", red: false)
+        let tuned = try train()
+        #expect(tuned.mode == .grey && tuned.steps > grey.steps && !FileManager.default.fileExists(atPath: state.previousModelPath))
+
+        try addColour(root + "/spool/pets/b/red.png", red: true)
+        let colour = try train()
+        #expect(colour.mode == .rgb && colour.classes == ["a", "b"])
+        #expect(try StateFolder(state.previousModelPath).readRecord() == tuned)
+        #expect(lines.all.contains { $0.contains("1 image is in colour now (\(root)/spool/pets/b/red.png), and its model is grey: "
+                                                 + "a new model is trained (the model of \(tuned.steps) steps is kept in") }, "\(lines.all)")
+
+        // Every class replaced: a new model of the new classes only.
+        for name in ["a", "b"] { try FileManager.default.removeItem(atPath: root + "/spool/pets/" + name) }
+        for name in ["cups", "mugs"] { for i in 0..<3 { try addColour("\(root)/spool/pets/\(name)/\(i).png", red: i % 2 == 0) } }
+        let other = try train()
+        #expect(other.classes == ["cups", "mugs"] && other.mode == .rgb)
+        #expect(try StateFolder(state.previousModelPath).readRecord() == colour)
+        #expect(lines.all.contains { $0.contains("none of its model's 2 classes (a, b) has images now: a new model is trained") })
+
+        // A class added: fine-tuned, the map grown.
+        for i in 0..<3 { try addColour("\(root)/spool/pets/jugs/\(i).png", red: i == 1) }
+        let grown = try train()
+        #expect(grown.classes == ["cups", "mugs", "jugs"] && grown.steps > other.steps)
+        #expect(try StateFolder(state.previousModelPath).readRecord() == colour)
+    }
+
     /// `minutes` raised in a trained dataset's synthd.toml trains its model on for the
     /// difference (it did nothing: `minutes` was read for new models only), from its last
     /// step; once the model has had them nothing more is queued, and the daemon-wide `minutes`

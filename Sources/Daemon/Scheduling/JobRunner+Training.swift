@@ -29,12 +29,21 @@ extension JobRunner {
         // files were named again each time (one file four times in a soak of six minutes).
         let named = state.readNamedRejections()
         let rejectedBefore = Set(((try? state.readDatasetReport()) ?? nil)?.rejected.map(\.reason) ?? []).union(named)
-        let set = try loadClaimingMemory(name) {
-            try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
-                                    confinedTo: configuration.spool, memory: $0,
-                                    control: readingControl(name, phase: .training, shouldStop: shouldStop))
+        func load() throws -> TrainingSet {
+            try loadClaimingMemory(name) {
+                try Trainer.loadDataset(folderPath, state: state, resolution: settings.resolution, limits: limits,
+                                        confinedTo: configuration.spool, memory: $0,
+                                        control: readingControl(name, phase: .training, shouldStop: shouldStop))
+            }
         }
+        var set = try load()
         let log = logger.with(dataset: name)
+        if let made = try state.readRecord(), let why = ModelOutgrown.reason(record: made, set: set) {
+            try fence()
+            try state.setModelAside()
+            log.notice("\(why): a new model is trained (the model of \(made.steps) steps is kept in \(state.previousModelPath))")
+            set = try load()  // read afresh: in colour, without the old model's classes
+        }
         let newlyRejected = set.rejected.filter { !rejectedBefore.contains($0.reason) }
         let rejected = RejectedFile.listed(newlyRejected)
         for reason in rejected.reasons { log.warning("rejected \(reason)") }

@@ -79,10 +79,21 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
                           memory: MemoryLimit? = .current(),
                           control: TrainingSet.LoadControl = TrainingSet.LoadControl()) throws(TrainingSet.Error) -> DatasetCheck {
         let started = Moment.now
-        let kept = existing.flatMap { $0.changes.isEmpty ? $0.record : nil }
-        let set = try TrainingSet.load(folder, classMap: ClassMap(names: kept?.classes ?? []),
-                                       resolution: kept?.configuration.resolution ?? settings.resolution, limits: settings.imageLimits,
-                                       confinedTo: confinement, memory: memory, control: control)
+        // As a training job reads it: in the model's classes, size and mode, unless the files
+        // have outgrown the model (`ModelOutgrown`), when a new model reads them afresh.
+        func read(_ model: ModelRecord?) throws(TrainingSet.Error) -> TrainingSet {
+            try TrainingSet.load(folder, classMap: ClassMap(names: model?.classes ?? []),
+                                 resolution: model?.configuration.resolution ?? settings.resolution,
+                                 fitting: model?.imageFitting ?? .wholeImage, mode: model?.mode, limits: settings.imageLimits,
+                                 confinedTo: confinement, memory: memory, control: control)
+        }
+        var kept = existing.flatMap { $0.changes.isEmpty ? $0.record : nil }
+        var set = try read(kept)
+        var outgrown: String?
+        if let model = kept, let why = ModelOutgrown.reason(record: model, set: set) {
+            (outgrown, kept) = (why, nil)
+            set = try read(nil)
+        }
         let counts = set.classCounts
         let plan = GenerationPlan(settings: settings, real: counts)
         let written = settings.maxShortSide > 0
@@ -111,8 +122,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
                 + (existing.trainedOnTheseFiles && existing.trainingOn == nil ? ", trained on these files: nothing to train"
                     : ": \(round)" + (added.isEmpty ? "" : " (\(added.joined(separator: ", ")))"))
         } else if let existing {
-            model += " (synthd.toml asks for a new model: \(existing.changes.joined(separator: ", ")); "
-                + "the daemon's model of \(existing.record.steps) steps is kept aside)"
+            let why = outgrown ?? "synthd.toml asks for a new model: \(existing.changes.joined(separator: ", "))"
+            model += " (\(why); the daemon's model of \(existing.record.steps) steps is kept aside)"
         }
         if existing == nil && plan.total == 0 {
             model = "none: these settings write no synthetic images, and the daemon trains a model only when they ask for some"
