@@ -419,7 +419,7 @@ public struct StateFolder: Sendable {
         let unshown = classes.count > layout.shown ? "; the first \(layout.shown) of \(classes.count) classes" : ""
         let legend = "samples.png: \(arrangement)\(unshown)\n"
             + classes.prefix(layout.shown).enumerated().map { "\(layout.place(ofClass: $0)!): \($1)" }.joined(separator: "\n") + "\n"
-            + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers);\n"
+            + "losses.png: discriminator loss red, generator loss blue, against steps (losses.csv has the numbers, older steps averaged in pairs beyond \(LossPoint.historyLimit) rows);\n"
             + "  with adaptive augmentation, its probability green\n"
             + (FileManager.default.fileExists(atPath: heldOutCurvePath)
                 ? "heldout.png: each checkpoint's kernel distance to the held-out images black (lower is better; heldout.csv has the numbers),\n"

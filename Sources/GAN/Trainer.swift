@@ -438,6 +438,7 @@ public final class Trainer {
         try step.checkpoint(steps: record.steps, extra: emaTensors, metadata: checkpointMetadata).write(to: state.checkpointPath)
         record.imagesAtLastRun = set.count
         record.checkpointID = "step-\(record.steps)"
+        history = LossPoint.thinned(history, toAtMost: LossPoint.historyLimit)
         try state.writeHistory(history)
         try state.writeDatasetReport(DatasetReport(set))
         try scoreOnHeldOutImages()
@@ -584,6 +585,32 @@ public struct LossPoint: Sendable, Equatable {
         self.discriminator = discriminator
         self.generator = generator
         self.augmentationProbability = augmentationProbability
+    }
+
+    /// The most points `losses.csv` keeps. A point a step grew without end: a GPU's twenty
+    /// minutes are a million steps, whose file was rewritten at every checkpoint and read
+    /// whole by `synthd status`, and a model fine-tuned daily on a CPU adds 3,000 a round.
+    public static let historyLimit = 20_000
+
+    /// `history` in at most `limit` points: the newest half of them as they are, the older
+    /// ones averaged in adjacent pairs, again and again, until they fit (a merged point is at
+    /// the later step). The older a stretch of training, the coarser its points, as a chart of
+    /// a long run wants them; the losses' course survives, the step-to-step noise of old steps
+    /// does not.
+    public static func thinned(_ history: [LossPoint], toAtMost limit: Int) -> [LossPoint] {
+        guard history.count > limit, limit >= 2 else { return history }
+        let recent = limit / 2
+        var older = Array(history.dropLast(recent))
+        while older.count + recent > limit {
+            older = stride(from: 0, to: older.count, by: 2).map { i in
+                guard i + 1 < older.count else { return older[i] }
+                let (a, b) = (older[i], older[i + 1])
+                let p = a.augmentationProbability.flatMap { pa in b.augmentationProbability.map { (pa + $0) / 2 } }
+                return LossPoint(step: b.step, discriminator: (a.discriminator + b.discriminator) / 2,
+                                 generator: (a.generator + b.generator) / 2, augmentationProbability: p)
+            }
+        }
+        return older + history.suffix(recent)
     }
 }
 

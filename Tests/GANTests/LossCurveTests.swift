@@ -21,6 +21,26 @@ import Testing
         #expect(count == 0 || (200...400).contains(windows.count) || count < 200 && windows.count == count)
     }
 
+    /// A long history is thinned to the limit: the newest half step by step, older steps
+    /// averaged in pairs (at the later step), the order and the last step kept; a short one
+    /// is left alone.
+    @Test func aLongHistoryIsThinnedToTheLimitOldestFirst() {
+        let history = (1...10_000).map { LossPoint(step: $0, discriminator: Float($0 % 2), generator: Float($0), augmentationProbability: 0.5) }
+        #expect(LossPoint.thinned(history, toAtMost: 10_000) == history)
+        let thinned = LossPoint.thinned(history, toAtMost: 1_000)
+        #expect(thinned.count <= 1_000 && thinned.count > 500, "\(thinned.count)")
+        #expect(Array(thinned.suffix(500)) == Array(history.suffix(500)), "the newest half as it was")
+        #expect(zip(thinned, thinned.dropFirst()).allSatisfy { $0.step < $1.step } && thinned.last?.step == 10_000)
+        // 9,500 older steps in at most 500 points: 19 or more steps a point, averaged.
+        let first = thinned[0]
+        #expect(first.step >= 16 && first.discriminator == 0.5 && first.augmentationProbability == 0.5, "\(first)")
+        #expect(first.generator == Float(1 + first.step) / 2, "the mean of steps 1...\(first.step): \(first.generator)")
+        // A million steps (a GPU's twenty minutes) come down to the limit.
+        let million = (1...1_000_000).map { LossPoint(step: $0, discriminator: 1, generator: 2) }
+        let kept = LossPoint.thinned(million, toAtMost: LossPoint.historyLimit)
+        #expect(kept.count <= LossPoint.historyLimit && kept.last?.step == 1_000_000 && kept.allSatisfy { $0.discriminator == 1 })
+    }
+
     @Test func aFewResumedStepsAreAveragedWithTheStepsBeforeThem() {
         // 1,000 steps at loss 1, then 3 at loss 10: the last window is 8 steps, not 3.
         let windows = LossCurve.smoothingWindows(count: 1_003)

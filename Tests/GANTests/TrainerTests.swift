@@ -219,6 +219,25 @@ import Testing
         #expect(resumed.record.steps == 3)
     }
 
+    /// A model's losses.csv stays within `LossPoint.historyLimit` rows however long it trains
+    /// on: a resumed model's long history (as a GPU's million steps leave) is thinned at its
+    /// next checkpoint, its newest steps kept as they were.
+    @Test func theLossHistoryStaysWithinItsLimit() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        var small = options()
+        small.baseChannels = 8
+        let state = try stateFolder()
+        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: small).train(.steps(1))
+        let long = (1...50_000).map { LossPoint(step: $0 - 50_000 + 1, discriminator: 1, generator: 2) }  // its last at step 1
+        try state.writeHistory(long)
+        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: small)
+        try resumed.train(.steps(2))
+        let written = state.readHistory()
+        #expect(written.count <= LossPoint.historyLimit && written.count > LossPoint.historyLimit / 2, "\(written.count)")
+        #expect(written.suffix(3).map(\.step) == [1, 2, 3] && Array(written.dropLast(2).suffix(100)) == Array(long.suffix(100)))
+    }
+
     @Test func fineTunesAfterImagesAndAClassAreAdded() throws {
         let data = try DatasetFolder()
         try data.addImages("a", count: 4, value: 40)
