@@ -11,7 +11,7 @@ import Testing
 @Suite struct SchedulerRaceTests {
     /// Two nodes, `a` and `b`, sharing one queue (whose reads can be interleaved) and one set of
     /// records, over a spool holding the dataset `pets`; `root` holds it all.
-    func twoNodes() throws -> (root: String, jobs: InterleavedJobStore, a: Scheduler, b: Scheduler) {
+    func twoNodes(linesOfB: CapturedLines? = nil) throws -> (root: String, jobs: InterleavedJobStore, a: Scheduler, b: Scheduler) {
         let root = NSTemporaryDirectory() + "synthd-race-\(UUID().uuidString)"
         let jobs = InterleavedJobStore(try JobQueue(path: root + "/queue.json"))
         let records = InMemoryRecords()
@@ -22,7 +22,8 @@ import Testing
             configuration.state = root + "/state-" + name
             configuration.settleSeconds = 0
             configuration.maxSyntheticPerReal = 0  // an image a class has something to write (see makeTestScheduler)
-            let logger = Logger(label: name) { _ in SwiftLogNoOpLogHandler() }
+            let lines = name == "b" ? linesOfB : nil
+            let logger = Logger(label: name) { _ in lines.map { CapturingHandler(lines: $0) as any LogHandler } ?? SwiftLogNoOpLogHandler() }
             return try Scheduler(configuration: configuration, logger: logger, jobs: jobs, shared: records)
         }
         try FileManager.default.createDirectory(atPath: root + "/spool/pets/cat", withIntermediateDirectories: true)
@@ -177,5 +178,38 @@ final class InMemoryRecords: SharedRuntime, @unchecked Sendable {
             try deletingFiles()
             return records.removeValue(forKey: dataset) != nil
         }
+    }
+}
+
+extension SchedulerRaceTests {
+    /// A dataset that leaves the spool before its first training, seen by a node with no state
+    /// folder of it (records in the database): its record says removed, and the node's later
+    /// looks leave it so. The record stayed "queued" for a dataset gone (`synthd status` showed
+    /// five such in a soak of two nodes), and every look said again that it had left.
+    @Test func aDatasetThatLeavesBeforeItsTrainingIsRemovedOnEveryNode() throws {
+        let lines = CapturedLines()
+        let (root, jobs, a, b) = try twoNodes(linesOfB: lines)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        a.handle(.changed(dataset: "pets"))
+        a.takeSettled()
+        #expect(b.store.get("pets").phase == .queued)
+        #expect(!FileManager.default.fileExists(atPath: b.store.folder("pets")), "b has no state folder of it")
+
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
+        b.handle(.rescan(reason: "a test"))
+        b.takeSettled()
+        #expect(try jobs.snapshot().map(\.state) == [.cancelled])
+        #expect(a.store.get("pets").phase == .removed && b.store.get("pets").phase == .removed)
+        b.handle(.rescan(reason: "a test, again"))
+        b.takeSettled()
+        b.poll()
+        b.takeSettled()
+        #expect(lines.all.filter { $0.contains("dataset left the spool") }.count == 1, "\(lines.all)")
+        // A name never decided on gets no record when its folder goes.
+        try FileManager.default.createDirectory(atPath: root + "/spool/cups", withIntermediateDirectories: true)
+        b.handle(.removed(dataset: "cups"))
+        try FileManager.default.removeItem(atPath: root + "/spool/cups")
+        b.handle(.removed(dataset: "cups"))
+        #expect(!b.store.hasRecord("cups") && b.store.get("cups").phase != .removed)
     }
 }

@@ -177,6 +177,36 @@ import Testing
         #expect(queued(scheduler) == ["train pets", "train bags", "train cups"])
     }
 
+    /// A job that ends after its dataset left the spool leaves the record "removed", with the
+    /// removal's words: a training's last words ("training the judge for the class check")
+    /// stayed beside "removed", and a generation's end said the dataset was "done".
+    @Test func aJobEndingAfterItsDatasetLeftLeavesItRemoved() throws {
+        let (scheduler, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try drop("pets/cat/1.png", into: scheduler, root: root)
+        try drop("cups/mug/1.png", into: scheduler, root: root)
+        let fingerprint = try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil)
+        let train = try #require(scheduler.startNext())
+        #expect(train.dataset == "pets")
+        scheduler.store.update("pets") { $0.phase = .training; $0.detail = "training the judge for the class check" }
+        try FileManager.default.removeItem(atPath: root + "/spool/pets")
+        scheduler.handle(.removed(dataset: "pets"))
+        scheduler.store.update("pets") { $0.detail = "training the judge for the class check: 40%" }  // the worker, still at it
+        scheduler.finish(train, .completed(fingerprint: fingerprint.value), stopping: false)
+        var runtime = scheduler.store.get("pets")
+        #expect(runtime.phase == .removed && runtime.detail == "folder left the spool; model and outputs kept", "\(runtime)")
+
+        let cups = try #require(scheduler.startNext())
+        scheduler.finish(cups, .completed(fingerprint: try DatasetFingerprint.of(root + "/spool/cups", confinedTo: nil).value), stopping: false)
+        let generate = try #require(scheduler.startNext())
+        #expect(generate.kind == .generate && generate.dataset == "cups")
+        try FileManager.default.removeItem(atPath: root + "/spool/cups")
+        scheduler.handle(.removed(dataset: "cups"))
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+        runtime = scheduler.store.get("cups")
+        #expect(runtime.phase == .removed && runtime.detail == "folder left the spool; model and outputs kept", "\(runtime)")
+    }
+
     @Test func aSettledDatasetIsTrainedOnceThenGenerated() throws {
         let (scheduler, root) = try makeScheduler()
         defer { try? FileManager.default.removeItem(atPath: root) }

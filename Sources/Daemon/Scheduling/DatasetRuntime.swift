@@ -200,6 +200,17 @@ public final class RuntimeStore: @unchecked Sendable {
         }
     }
 
+    /// Whether the dataset has a record: its state folder on one machine; in a cluster, a row
+    /// in the database (a node that never ran a job of the dataset has no state folder of it).
+    /// When the database cannot be reached, whether this process has seen one.
+    public func hasRecord(_ dataset: String) -> Bool {
+        if let shared {
+            if let loaded = try? shared.load(dataset) { return loaded != nil }
+            return lock.withLock { cache[dataset] != nil }
+        }
+        return FileManager.default.fileExists(atPath: folder(dataset))
+    }
+
     /// Local datasets whose record this process read or wrote and whose file is gone now
     /// (their state folder removed by hand, or the whole state folder). Never in a cluster.
     public func removedRecords() -> [String] {

@@ -54,8 +54,10 @@ extension Scheduler {
                     }
                 }
                 try queue.markDone(job)
-                if job.kind == .train {
-                    log.info("training done")
+                if job.kind == .train { log.info("training done") }
+                if isCancelled(name) && !directoryExists(configuration.spool + "/" + name) {
+                    markRemoved(name)  // ended after its dataset left (it was said "done")
+                } else if job.kind == .train {
                     if !isCancelled(name) {
                         enqueue(.generate, name, detail: "training done")
                         // What synthd.toml asked while it trained (more minutes, another model):
@@ -72,9 +74,7 @@ extension Scheduler {
             case .stopped(let remaining, let budget):
                 if isCancelled(name) {
                     // Cancelled because the folder left; it may be back already, queued anew.
-                    if !directoryExists(configuration.spool + "/" + name) {
-                        store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
-                    }
+                    if !directoryExists(configuration.spool + "/" + name) { markRemoved(name) }
                 } else {
                     try queue.pause(job, remainingSeconds: remaining, budgetSeconds: budget)
                     store.update(name) { $0.phase = .queued; $0.detail = "stopped with the daemon; continues at the next start"; $0.eta = nil }
@@ -84,9 +84,7 @@ extension Scheduler {
                 // moot. It was retried on a timer, and a full disk held every other job: seen
                 // in a soak, a dataset deleted to free space while its last checkpoint waited.
                 log.info("\(job.kind.rawValue) ended after it was cancelled (the dataset left the spool): \(message)")
-                if !directoryExists(configuration.spool + "/" + name) {
-                    store.update(name) { $0.phase = .removed; $0.progress = nil; $0.eta = nil }
-                }
+                if !directoryExists(configuration.spool + "/" + name) { markRemoved(name) }
             case .failed(let message, .whenChanged, _) where !entryExists(configuration.spool + "/" + name):
                 // The folder left the spool while the job read it (renamed, moved out,
                 // deleted): the job failed on a folder that is gone, and the dataset was held

@@ -543,9 +543,17 @@ public final class Scheduler {
         cancellations.insert(name)
         logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), model and outputs kept",
                     metadata: ["dataset": "\(name)"])
-        if FileManager.default.fileExists(atPath: store.folder(name)) {
-            store.update(name) { $0.phase = .removed; $0.detail = "folder left the spool; model and outputs kept"; $0.progress = nil; $0.eta = nil }
-        }
+        // Not a record made for a name never decided on (it would be said "removed" for ever);
+        // in a cluster a record with no state folder here (before its first training, or
+        // trained on another node), which stayed "queued" for a dataset gone, and was said to
+        // leave at every look.
+        if store.hasRecord(name) { markRemoved(name) }
+    }
+
+    /// The record of a dataset that left the spool. Also when its cancelled job ends: the
+    /// job's last words ("training the judge for the class check") stayed beside "removed".
+    func markRemoved(_ name: String) {
+        store.update(name) { $0.phase = .removed; $0.detail = "folder left the spool; model and outputs kept"; $0.progress = nil; $0.eta = nil }
     }
 
     func enqueue(_ kind: Job.Kind, _ name: String, detail: String) {
