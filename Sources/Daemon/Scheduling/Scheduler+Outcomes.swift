@@ -47,6 +47,7 @@ extension Scheduler {
                 if job.kind == .train {
                     store.update(name) {
                         $0.trainedFingerprint = fingerprint
+                        $0.nothingToWriteFor = nil  // a model now: its files decide
                         $0.trainedMinutes = $0.roundMinutes ?? $0.trainedMinutes
                         $0.roundMinutes = nil
                         $0.progress = 1
