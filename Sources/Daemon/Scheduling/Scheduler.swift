@@ -541,7 +541,7 @@ public final class Scheduler {
             cancelled = []
         }
         cancellations.insert(name)
-        logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), model and outputs kept",
+        logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), \(whatIsKept(name))",
                     metadata: ["dataset": "\(name)"])
         // Not a record made for a name never decided on (it would be said "removed" for ever);
         // in a cluster a record with no state folder here (before its first training, or
@@ -553,7 +553,15 @@ public final class Scheduler {
     /// The record of a dataset that left the spool. Also when its cancelled job ends: the
     /// job's last words ("training the judge for the class check") stayed beside "removed".
     func markRemoved(_ name: String) {
-        store.update(name) { $0.phase = .removed; $0.detail = "folder left the spool; model and outputs kept"; $0.progress = nil; $0.eta = nil }
+        let kept = whatIsKept(name)
+        store.update(name) { $0.phase = .removed; $0.detail = "folder left the spool; \(kept)"; $0.progress = nil; $0.eta = nil }
+    }
+
+    /// What synthd keeps of a dataset that left, in words: its model and outputs, or nothing
+    /// yet (one that left before its first checkpoint, or that needed no model) where "model
+    /// and outputs kept" said what was not there.
+    func whatIsKept(_ name: String) -> String {
+        checkpointedSteps(name) > 0 || output.isPublished(name) ? "model and outputs kept" : "it had no model yet"
     }
 
     func enqueue(_ kind: Job.Kind, _ name: String, detail: String) {
