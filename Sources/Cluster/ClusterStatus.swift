@@ -76,7 +76,9 @@ public struct ClusterStatus: Codable, Sendable {
 
     /// The readable form.
     /// `archives`: the lines of the archives dropped into the spool (`ArchiveRecords.summary`).
-    public func summary(leaseSeconds: Double, archives: [String] = []) -> String {
+    /// `everyDataset`: the whole listing was asked for (no names): datasets that left the spool
+    /// are named in one line (`DatasetStatus.listing`).
+    public func summary(leaseSeconds: Double, archives: [String] = [], everyDataset: Bool = true) -> String {
         var text = "cluster: \(database) (schema \(schema)), \(nodes.count) nodes\n"
         if schema == 0 {
             text += "  no node has joined yet: the database has no synthd tables (the first synthd run with this [cluster] database makes them)\n"
@@ -95,6 +97,7 @@ public struct ClusterStatus: Codable, Sendable {
         text += queue.isEmpty ? "queue: empty\n" : "queue (\(queue.count) waiting): " + queue.prefix(20).joined(separator: ", ")
             + (queue.count > 20 ? ", ..." : "") + "\n"
         if !archives.isEmpty { text += "archives dropped into the spool:\n" + archives.map { "  " + $0 + "\n" }.joined() }
-        return text + (DatasetStatus.overview(datasets).map { $0 + "\n\n" } ?? "") + datasets.map { $0.summary() }.joined(separator: "\n")
+        let listing = everyDataset ? DatasetStatus.listing(datasets) : datasets.map { $0.summary() }.joined(separator: "\n")
+        return text + (DatasetStatus.overview(datasets).map { $0 + "\n\n" } ?? "") + listing
     }
 }

@@ -68,7 +68,7 @@ struct Status: ParsableCommand {
                 print("archives dropped into the spool:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")
             }
             if let overview = DatasetStatus.overview(statuses) { print(overview + "\n") }
-            statuses.forEach { print($0.summary()) }
+            print(datasets.isEmpty ? DatasetStatus.listing(statuses) : statuses.map { $0.summary() }.joined(separator: "\n"))
         }
     }
 
@@ -109,7 +109,7 @@ struct Status: ParsableCommand {
             // The archives block as on one machine, between the cluster's nodes and its datasets.
             let records = datasets.isEmpty ? ArchiveRecords.read(stateFolder: configuration.state) : [:]
             let lines = ArchiveRecords.summary(records, spool: configuration.spool, daemonRuns: !status.nodes.allSatisfy(\.stopped))
-            print(status.summary(leaseSeconds: configuration.leaseSeconds, archives: lines))
+            print(status.summary(leaseSeconds: configuration.leaseSeconds, archives: lines, everyDataset: datasets.isEmpty))
         }
     }
 }

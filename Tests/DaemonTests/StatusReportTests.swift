@@ -41,6 +41,20 @@ import Testing
         #expect(DatasetStatus.overview(many)!.hasSuffix("failed: x0, x1, x2, x3, x4, x5, x6, x7, x8, x9 and 2 more (synthd status NAME shows why)"))
     }
 
+    /// The whole listing shows the datasets in the spool in full and names those that left in
+    /// one line; with none in the spool, those that left are shown in full.
+    @Test func datasetsThatLeftAreNamedInOneLine() throws {
+        let statuses = try [status("a", state: "done"), status("b", state: "removed"), status("c", state: "training")]
+            + (0..<22).map { try status("old\($0)", state: "removed") }
+        let listing = DatasetStatus.listing(statuses)
+        #expect(listing.hasPrefix(statuses[0].summary() + "\n" + statuses[2].summary() + "\n"), "\(listing)")
+        #expect(listing.hasSuffix("\nleft the spool, kept until forgotten (synthd status NAME shows one; synthd forget NAME deletes one): "
+                                  + "b, " + (0..<19).map { "old\($0)" }.joined(separator: ", ") + " and 3 more"), "\(listing)")
+        #expect(!listing.contains("b: removed"))
+        let onlyLeft = [statuses[1], statuses[3]]
+        #expect(DatasetStatus.listing(onlyLeft) == onlyLeft.map { $0.summary() }.joined(separator: "\n"))
+    }
+
     /// A state folder this user may not list is an error that says so, not "no datasets".
     /// A dataset's synthd.toml with several mistakes fails its job with one line each: they
     /// stay under "last error", not at the margin where a dataset's name would be.

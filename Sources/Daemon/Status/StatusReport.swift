@@ -229,6 +229,18 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     /// One line over several datasets, for the top of `synthd status`: how many are in each
     /// state, and which are being worked on or have failed, so that a spool of hundreds of
     /// datasets is read from its first lines. nil for fewer than two datasets.
+    /// Every dataset, as `synthd status` lists them all: those in the spool in full, then those
+    /// that left it (kept until forgotten) named in one line, where there are datasets in the
+    /// spool too. A daemon whose datasets come and go listed every one that ever left in full,
+    /// what is under way lost among them; `synthd status NAME` shows one in full.
+    public static func listing(_ statuses: [DatasetStatus]) -> String {
+        let left = statuses.filter { $0.state == "removed" }.map(\.dataset)
+        guard !left.isEmpty, left.count < statuses.count else { return statuses.map { $0.summary() }.joined(separator: "\n") }
+        let named = left.prefix(classesListed).joined(separator: ", ") + (left.count > classesListed ? " and \(left.count - classesListed) more" : "")
+        return statuses.filter { $0.state != "removed" }.map { $0.summary() }.joined(separator: "\n")
+            + "\nleft the spool, kept until forgotten (synthd status NAME shows one; synthd forget NAME deletes one): \(named)"
+    }
+
     public static func overview(_ statuses: [DatasetStatus], now: Date = Date()) -> String? {
         guard statuses.count > 1 else { return nil }
         let order = ["training", "generating", "interrupted", "queued", "waiting", "failed", "done", "removed"]
