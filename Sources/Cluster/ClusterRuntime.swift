@@ -33,8 +33,13 @@ public final class ClusterRuntime: SharedRuntime, @unchecked Sendable {
         }
     }
 
+    /// The datasets with a record. Not a row a scan claim made alone (`claimScan` inserts the
+    /// row it locks, with an empty record): a dataset whose folder left between the claim and
+    /// its first record was listed, had no record to mark removed, and was said to have left
+    /// the spool at every look of every node (24 times in a soak of eight minutes).
     public func datasets() throws -> [String] {
-        try database.query("SELECT name FROM synthd_datasets ORDER BY name", "listing datasets").rows.map { try $0.decode(String.self) }
+        try database.query("SELECT name FROM synthd_datasets WHERE runtime <> '{}' ORDER BY name", "listing datasets").rows
+            .map { try $0.decode(String.self) }
     }
 
     @discardableResult

@@ -38,5 +38,9 @@ import Testing
             try records.forget("bags") { throw Forgetting.Error(description: "out/bags: cannot delete") }
         }
         #expect(try records.datasets() == ["bags"])
+
+        // A scan's claim alone (the folder left before the dataset had a record) is no record.
+        #expect(try records.claimScan("cups", node: "a", seconds: 30))
+        #expect(try records.datasets() == ["bags"] && records.load("cups") == nil)
     }
 }
