@@ -38,10 +38,12 @@ extension JobRunner {
         }
         var set = try load()
         let log = logger.with(dataset: name)
-        if let made = try state.readRecord(), let why = ModelOutgrown.reason(record: made, set: set) {
+        var previous = try state.readRecord()
+        if let made = previous, let why = ModelOutgrown.reason(record: made, set: set) {
             try fence()
             try state.setModelAside()
             log.notice("\(why): a new model is trained (the model of \(made.steps) steps is kept in \(state.previousModelPath))")
+            previous = nil
             set = try load()  // read afresh: in colour, without the old model's classes
         }
         let newlyRejected = set.rejected.filter { !rejectedBefore.contains($0.reason) }
@@ -64,7 +66,6 @@ extension JobRunner {
         for empty in set.emptyClasses { log.warning("class '\(empty)' has no images; skipped") }
         for advice in set.advice { log.warning("\(advice)") }
 
-        let previous = try state.readRecord()
         var options = TrainingOptions()
         options.seed = UInt64(settings.seed)
         options.batchSize = settings.batch

@@ -541,19 +541,20 @@ public final class Scheduler {
             cancelled = []
         }
         cancellations.insert(name)
-        logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), \(whatIsKept(name))",
+        let kept = whatIsKept(name)
+        logger.info("dataset left the spool; \(cancelled.isEmpty ? "no jobs" : "jobs \(cancelled) cancelled"), \(kept)",
                     metadata: ["dataset": "\(name)"])
         // Not a record made for a name never decided on (it would be said "removed" for ever);
         // in a cluster a record with no state folder here (before its first training, or
         // trained on another node), which stayed "queued" for a dataset gone, and was said to
         // leave at every look.
-        if store.hasRecord(name) { markRemoved(name) }
+        if store.hasRecord(name) { markRemoved(name, kept: kept) }
     }
 
     /// The record of a dataset that left the spool. Also when its cancelled job ends: the
     /// job's last words ("training the judge for the class check") stayed beside "removed".
-    func markRemoved(_ name: String) {
-        let kept = whatIsKept(name)
+    func markRemoved(_ name: String, kept: String? = nil) {
+        let kept = kept ?? whatIsKept(name)
         store.update(name) { $0.phase = .removed; $0.detail = "folder left the spool; \(kept)"; $0.progress = nil; $0.eta = nil }
     }
 

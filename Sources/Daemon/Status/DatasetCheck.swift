@@ -125,7 +125,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             let why = outgrown ?? "synthd.toml asks for a new model: \(existing.changes.joined(separator: ", "))"
             model += " (\(why); the daemon's model of \(existing.record.steps) steps is kept aside)"
         }
-        if existing == nil && plan.total == 0 {
+        let trainsNoModel = existing == nil && plan.total == 0
+        if trainsNoModel {
             model = "none: these settings write no synthetic images, and the daemon trains a model only when they ask for some"
         }
         let refused = plan.total > settings.maxImagesPerDataset
@@ -141,7 +142,7 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
             trainingMinutes: settings.trainingMinutes, fineTuneMinutes: settings.fineTuneMinutes,
             generationRule: plan.rule, synthetic: plan.total, generationRefused: refused,
             trainingBytes: set.pixels.count, readSeconds: started.secondsAgo)
-        check.trainsNoModel = existing == nil && plan.total == 0
+        check.trainsNoModel = trainsNoModel
         return check
     }
 

@@ -226,9 +226,6 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
         return text
     }
 
-    /// One line over several datasets, for the top of `synthd status`: how many are in each
-    /// state, and which are being worked on or have failed, so that a spool of hundreds of
-    /// datasets is read from its first lines. nil for fewer than two datasets.
     /// Every dataset, as `synthd status` lists them all: those in the spool in full, then those
     /// that left it (kept until forgotten) named in one line, where there are datasets in the
     /// spool too. A daemon whose datasets come and go listed every one that ever left in full,
@@ -241,6 +238,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             + "\nleft the spool, kept until forgotten (synthd status NAME shows one; synthd forget NAME deletes one): \(named)"
     }
 
+    /// One line over several datasets, for the top of `synthd status`: how many are in each
+    /// state, and which are being worked on or have failed, so that a spool of hundreds of
+    /// datasets is read from its first lines. nil for fewer than two datasets.
     public static func overview(_ statuses: [DatasetStatus], now: Date = Date()) -> String? {
         guard statuses.count > 1 else { return nil }
         let order = ["training", "generating", "interrupted", "queued", "waiting", "failed", "done", "removed"]
