@@ -205,8 +205,7 @@ public final class RuntimeStore: @unchecked Sendable {
     /// When the database cannot be reached, whether this process has seen one.
     public func hasRecord(_ dataset: String) -> Bool {
         if let shared {
-            if let loaded = try? shared.load(dataset) { return loaded != nil }
-            return lock.withLock { cache[dataset] != nil }
+            do { return try shared.load(dataset) != nil } catch { return lock.withLock { cache[dataset] != nil } }
         }
         return FileManager.default.fileExists(atPath: folder(dataset))
     }
