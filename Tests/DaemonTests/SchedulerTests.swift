@@ -254,7 +254,7 @@ import Testing
         lines.removeAll()
         try drop("pets/dog/1.png", into: scheduler, root: root)
         #expect(queued(scheduler) == ["train pets"])
-        #expect(lines.all.contains { $0.hasPrefix("info dataset changed during its first training: 2 images in 2 classes") }, "\(lines.all)")
+        #expect(lines.all.contains { $0.hasPrefix("info dataset changed before its first model was made: 2 images in 2 classes") }, "\(lines.all)")
         #expect(!lines.all.contains { $0.contains("new dataset") }, "\(lines.all)")
     }
 
@@ -635,6 +635,52 @@ import Testing
         restarted.takeSettled()
         #expect(queued(restarted) == ["train pets"])
         #expect(restarted.store.get("pets").quarantinedFor == nil)
+    }
+
+    /// A dataset whose synthd.toml does not read is held at once, its error in the log and its
+    /// record, rather than queued for a training that fails when its turn comes (behind another
+    /// dataset's twenty minutes, a typo was reported twenty minutes late); mended, it trains.
+    /// A trained dataset's new images meet the same rule.
+    @Test func aSynthdTomlThatDoesNotReadHoldsTheDatasetAtOnce() throws {
+        let (plain, root) = try makeScheduler()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let lines = CapturedLines()
+        let scheduler = try Scheduler(configuration: plain.configuration, logger: .capturing(into: lines))
+        let toml = root + "/spool/pets/synthd.toml"
+        try addImage(root, "pets/cat/1.png")
+        try "[generation]\nper_clas = 5\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler).isEmpty)
+        let held = scheduler.store.get("pets")
+        #expect(held.phase == .failed && held.quarantinedFor != nil)
+        #expect(held.lastError?.hasPrefix("\(toml):2: unknown key 'per_clas' in [generation]") == true, "\(held)")
+        #expect(lines.all.contains { $0.hasPrefix("error not trained: \(toml):2: unknown key 'per_clas'") }, "\(lines.all)")
+
+        // Looked at again as it is (a rescan): held, and said once.
+        lines.removeAll()
+        scheduler.handle(.rescan(reason: "test"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler).isEmpty)
+        #expect(lines.all.filter { $0.contains("per_clas") }.isEmpty, "\(lines.all)")
+
+        try "[generation]\nper_class = 5\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        scheduler.handle(.changed(dataset: "pets"))
+        scheduler.takeSettled()
+        #expect(queued(scheduler) == ["train pets"])
+        let train = try #require(scheduler.startNext())
+        scheduler.finish(train, .completed(fingerprint: try DatasetFingerprint.of(root + "/spool/pets", confinedTo: nil).value), stopping: false)
+        let generate = try #require(scheduler.startNext())
+        scheduler.finish(generate, .completed(fingerprint: nil), stopping: false)
+
+        // A trained dataset, then new images with a synthd.toml that does not read: held, no
+        // fine-tuning queued.
+        try trainAndPublish("bags", klass: "tote", into: scheduler, root: root)
+        try "[generation]\ntemperature = \"warm\"\n".write(toFile: root + "/spool/bags/synthd.toml", atomically: true, encoding: .utf8)
+        try drop("bags/clutch/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty)
+        #expect(scheduler.store.get("bags").phase == .failed)
+        #expect(scheduler.store.get("bags").lastError?.contains("temperature") == true, "\(scheduler.store.get("bags"))")
     }
 
     /// Published outputs removed while the daemon runs (the output folder cleaned by hand) are

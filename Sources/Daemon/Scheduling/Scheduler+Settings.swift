@@ -75,3 +75,25 @@ extension Scheduler {
         return settings.generationID(checkpoint: record.generatorID, record: record)
     }
 }
+
+extension Scheduler {
+    /// Whether the dataset's own synthd.toml does not read (a wrong key, a bad value), so that
+    /// a training for these files would fail as it starts; if so, the dataset is held as failed
+    /// at once, until its files or synthd.toml change. Its training used to be queued and to
+    /// fail when its turn came: behind another dataset's twenty minutes, a typo was reported
+    /// twenty minutes late, the dataset "queued" meanwhile.
+    func settingsRefused(_ name: String, fingerprint: DatasetFingerprint) -> Bool {
+        let folder = configuration.spool + "/" + name
+        let key = fingerprint.changeKey(folder: folder)  // before the file: see followSettings
+        do {
+            _ = try Configuration.forDataset(at: folder, base: configuration)
+            return false
+        } catch {
+            let message = "\(error)"
+            logger.error("not trained: \(message); tried again when the dataset's files or synthd.toml change",
+                         metadata: ["dataset": "\(name)"])
+            quarantine(name, message: message, key: key)
+            return true
+        }
+    }
+}

@@ -522,6 +522,9 @@ public final class Scheduler {
             settle.note(.changed(dataset: name), at: .now)
             return
         }
+        // With no job under way (one that runs would end its record as it ends), a synthd.toml that
+        // does not read holds the dataset now rather than when a queued training starts.
+        if jobs.isEmpty, settingsRefused(name, fingerprint: fingerprint) { return }
         if runtime.trainedFingerprint == nil, runtime.trainingFingerprint == nil, jobs.isEmpty, checkpointedSteps(name) == 0,
            needsNoModel(name, fingerprint: fingerprint) {
             return
@@ -529,7 +532,7 @@ public final class Scheduler {
         // A dataset whose first training has taken its files' fingerprint is not new any more:
         // the change is trained in a round after that one.
         let what = runtime.trainedFingerprint != nil ? "dataset changed"
-            : runtime.trainingFingerprint != nil ? "dataset changed during its first training" : "new dataset"
+            : runtime.trainingFingerprint != nil ? "dataset changed before its first model was made" : "new dataset"
         enqueue(.train, name, detail: "\(what): \(counted(fingerprint.images, "image")) in \(counted(fingerprint.classes, "class"))")
     }
 
