@@ -663,6 +663,11 @@ import Testing
         scheduler.takeSettled()
         #expect(queued(scheduler).isEmpty)
         #expect(lines.all.filter { $0.contains("per_clas") }.isEmpty, "\(lines.all)")
+        // An image added, the file as it was: held again, the mistake not said again.
+        try drop("pets/dog/1.png", into: scheduler, root: root)
+        #expect(queued(scheduler).isEmpty && scheduler.store.get("pets").phase == .failed)
+        #expect(lines.all.filter { $0.contains("per_clas") }.isEmpty, "\(lines.all)")
+        #expect(lines.all.contains("info still not trained: its synthd.toml does not read, as before (synthd status shows why)"), "\(lines.all)")
 
         try "[generation]\nper_class = 5\n".write(toFile: toml, atomically: true, encoding: .utf8)
         scheduler.handle(.changed(dataset: "pets"))
