@@ -655,6 +655,7 @@ import Testing
         let held = scheduler.store.get("pets")
         #expect(held.phase == .failed && held.quarantinedFor != nil)
         #expect(held.lastError?.hasPrefix("\(toml):2: unknown key 'per_clas' in [generation]") == true, "\(held)")
+        #expect(held.detail == "held until its synthd.toml reads: mend the mistake under \"last error\" and save the file")
         #expect(lines.all.contains { $0.hasPrefix("error not trained: \(toml):2: unknown key 'per_clas'") }, "\(lines.all)")
 
         // Looked at again as it is (a rescan): held, and said once.

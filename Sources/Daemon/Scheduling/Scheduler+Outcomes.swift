@@ -178,9 +178,10 @@ extension Scheduler {
     /// with `waitingForSpace` (the job, and the state folder or the output), also until that
     /// folder's file system has space again.
     /// `key`: the dataset's change key when the job started (its worker takes it, so that the
-    /// main loop does not scan); nil: taken here.
+    /// main loop does not scan); nil: taken here. `detail`: what status says instead of
+    /// `quarantineDetail`.
     func quarantine(_ name: String, message: String, key known: String? = nil,
-                    waitingForSpace waiting: (job: Job.Kind, folder: String)? = nil) {
+                    waitingForSpace waiting: (job: Job.Kind, folder: String)? = nil, detail: String? = nil) {
         let key = known ?? changeKey(name)
         let full = waiting.map { (folder: $0.folder, what: $0.folder == configuration.state ? "the state folder" : "the output") }
         let free = full.flatMap { DiskSpace.freeBytes(at: $0.folder) }
@@ -188,7 +189,7 @@ extension Scheduler {
             $0.phase = .failed
             $0.lastError = message
             $0.detail = full.map { "the disk stayed full; tried again when space is freed on \($0.what)'s file system, or the dataset changes" }
-                ?? quarantineDetail(name)
+                ?? detail ?? quarantineDetail(name)
             $0.quarantinedFor = key ?? "unscannable"
             $0.freeBytesAtFailure = free
             $0.fullFolder = full?.folder

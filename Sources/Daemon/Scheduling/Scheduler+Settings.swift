@@ -99,7 +99,8 @@ extension Scheduler {
                 logger.error("not trained: \(message); tried again when the dataset's files or synthd.toml change",
                              metadata: ["dataset": "\(name)"])
             }
-            quarantine(name, message: message, key: key)
+            quarantine(name, message: message, key: key,
+                       detail: "held until its synthd.toml reads: mend the mistake under \"last error\" and save the file")
             return true
         }
     }
