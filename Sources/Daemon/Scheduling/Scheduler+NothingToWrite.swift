@@ -14,7 +14,8 @@ extension Scheduler {
     /// as `fingerprint` found them; if so, its record says so. The plan is the one its first
     /// generation would make, from the image files per class (an image that turns out not to
     /// decode is still counted: the plan of a dataset balanced but for one corrupt file writes
-    /// one image, and is missed here). Settings that do not read are the training job's to report.
+    /// one image, and is missed here). Settings that do not read have held the dataset before
+    /// this is asked (`settingsRefused`).
     func needsNoModel(_ name: String, fingerprint: DatasetFingerprint) -> Bool {
         let folder = configuration.spool + "/" + name
         let key = DatasetFingerprint.settingsKey(folder: folder)  // before the file: see followSettings
