@@ -106,6 +106,7 @@ extension ModelRecord {
             options.checkpointSeconds.isFinite && options.checkpointSeconds >= 0 ? nil : "checkpoint seconds \(options.checkpointSeconds)",
             outside("consistency weight", options.consistencyWeight, 0...Float.greatestFiniteMagnitude),
             outside("LeCam weight", options.leCamWeight, 0...Float.greatestFiniteMagnitude),
+            outside("mode-seeking weight", options.modeSeekingWeight, 0...Float.greatestFiniteMagnitude),
             best.flatMap { outside("best step", $0.step, 0...Int.max) ?? outside("held-out images", $0.heldOutImages, 0...Int.max) },
             best.flatMap { $0.file.contains("/") || !$0.file.hasSuffix(".ckpt") ? "best generator file '\($0.file)'" : nil },
         ]

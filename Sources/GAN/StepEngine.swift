@@ -83,7 +83,7 @@ public final class DeviceStepEngine: StepEngine {
         self.average = try DeviceMovingAverage(average, arena: trainingStep.generator.arena)
         let configuration = step.generator.configuration
         source = try DeviceBatchSource(set, batch: batch, latentSize: configuration.latentSize, classes: configuration.classes,
-                                       seed: seed, on: device)
+                                       seed: seed, pairedLabels: step.modeSeeking != nil, on: device)
         self.mostDecay = mostDecay
         self.captures = captures
     }

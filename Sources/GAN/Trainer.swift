@@ -32,6 +32,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var consistencyWeight: Float = 0
     /// Weight of LeCam regularisation in D's loss (`LeCamRegularization`); 0: off.
     public var leCamWeight: Float = 0
+    /// Weight of the mode-seeking term in G's loss (`ModeSeekingRegularization`); 0: off.
+    /// Models saved before it existed: 0.
+    public var modeSeekingWeight: Float = 0
     /// Channels of G's and D's widest-resolution layers (`ModelConfiguration.baseChannels`);
     /// new models only. Not stored here: model.json keeps it in the configuration.
     public var baseChannels = ModelConfiguration().baseChannels
@@ -46,6 +49,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case batchSize, seed, loss, augmentation, adaptiveAugmentation, emaDecay, learningRate, checkpointSeconds, classConditionalNorm
         case discriminatorNormalization, discriminatorLearningRate, consistencyWeight, leCamWeight, holdOut
+        case modeSeekingWeight
     }
 
     /// A key missing from an older model.json keeps its default here (what that model used).
@@ -66,6 +70,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
                                                              forKey: .discriminatorNormalization) ?? .batch
         o.consistencyWeight = try c.decodeIfPresent(Float.self, forKey: .consistencyWeight) ?? 0
         o.leCamWeight = try c.decodeIfPresent(Float.self, forKey: .leCamWeight) ?? 0
+        o.modeSeekingWeight = try c.decodeIfPresent(Float.self, forKey: .modeSeekingWeight) ?? 0
         o.holdOut = try c.decodeIfPresent(Bool.self, forKey: .holdOut) ?? false
         self = o
     }
@@ -277,6 +282,7 @@ public final class Trainer {
             step.consistency = ConsistencyRegularization(weight: options.consistencyWeight, seed: options.seed &+ 5000)
         }
         if options.leCamWeight > 0 { step.leCam = LeCamRegularization(weight: options.leCamWeight) }
+        if options.modeSeekingWeight > 0 { step.modeSeeking = ModeSeekingRegularization(weight: options.modeSeekingWeight) }
         ema = ExponentialMovingAverage(generator.parameters, decay: options.emaDecay)
         emaGenerator = Generator(configuration)
         order = DataOrder(seed: options.seed &+ 4000, count: training.count)

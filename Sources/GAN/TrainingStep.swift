@@ -44,6 +44,9 @@ public final class TrainingStep {
     public var consistency: ConsistencyRegularization?
     /// An extra term in D's loss when set (not part of the reference step).
     public var leCam: LeCamRegularization?
+    /// An extra term in G's loss when set, and fake labels drawn in pairs for it (not part of
+    /// the reference step). G's reported loss stays the adversarial part.
+    public var modeSeeking: ModeSeekingRegularization?
 
     private let bce = BinaryCrossEntropyWithLogits()
     private var noise: Tensor?
@@ -76,10 +79,12 @@ public final class TrainingStep {
         rng.fillNormal(z)
         if fakeLabels.count != batch { fakeLabels = Array(repeating: 0, count: batch) }
         for i in 0..<batch { fakeLabels[i] = Int32(rng.int(below: generator.configuration.classes)) }
+        if modeSeeking != nil { ModeSeekingRegularization.pairLabels(&fakeLabels) }
         return (z, fakeLabels)
     }
 
-    /// A step with the caller's noise and fake labels (tests compare it with PyTorch).
+    /// A step with the caller's noise and fake labels (tests compare it with PyTorch). With
+    /// `modeSeeking`, the labels' second half should repeat the first's (`drawLatents` does).
     @discardableResult
     public func step(real: Tensor, realLabels: [Int32], noise z: Tensor, fakeLabels: [Int32]) -> StepReport {
         let batch = real.shape[0]
@@ -119,6 +124,7 @@ public final class TrainingStep {
         }
         var dFake = discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
         if let augmentation { dFake = augmentation.backward(dFake) }
+        modeSeeking?(fake: fake, noise: z, gradient: dFake)
         generator.backward(dFake)
         generatorOptimizer.update()
 

@@ -435,7 +435,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let run = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--batch", "4",
                                          "--learning-rate", "0.001", "--ema-decay", "0.99", "--discriminator", "spectral",
                                          "--discriminator-learning-rate", "0.004", "--base-channels", "16",
-                                         "--consistency-weight", "10", "--lecam-weight", "0.3"])
+                                         "--consistency-weight", "10", "--lecam-weight", "0.3", "--mode-seeking-weight", "0.5"])
         #expect(run.status == 0, "\(run.output)")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state + "/model.json"))) as! [String: Any]
         let options = record["options"] as? [String: Any] ?? [:]
@@ -448,6 +448,7 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         let consistency = (options["consistencyWeight"] ?? options["consistency_weight"]) as? Double
         #expect(consistency.map { abs($0 - 10) < 1e-6 } == true, "\(options)")
         #expect((options["leCamWeight"] as? Double).map { abs($0 - 0.3) < 1e-6 } == true, "\(options)")
+        #expect((options["modeSeekingWeight"] as? Double).map { abs($0 - 0.5) < 1e-6 } == true, "\(options)")
         let configuration = record["configuration"] as? [String: Any] ?? [:]
         #expect(configuration["discriminatorNormalization"] as? String == "spectral", "\(configuration)")
         #expect(configuration["baseChannels"] as? Int == 16, "\(configuration)")
@@ -457,6 +458,8 @@ func makeDataset(_ root: String, classes: [String: Int]) throws {
         #expect(negative.status != 0 && negative.output.contains("--consistency-weight must be 0 or more"))
         let negativeLeCam = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--lecam-weight=-1"])
         #expect(negativeLeCam.status != 0 && negativeLeCam.output.contains("--lecam-weight must be 0 or more"))
+        let negativeModeSeeking = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--mode-seeking-weight=-1"])
+        #expect(negativeModeSeeking.status != 0 && negativeModeSeeking.output.contains("--mode-seeking-weight must be 0 or more"))
         let wrong = try SynthdProcess.run(["train", data, "--state", state, "--steps", "1", "--discriminator", "layer"])
         #expect(wrong.status != 0 && wrong.output.contains("--discriminator must be batch or spectral"))
     }

@@ -486,7 +486,8 @@ struct DeviceKernelChecks {
         let (n, classes, temperature): (Int, Int32, Float) = (4001, 5, 1.5)
         let z = try device.allocate(bytes: n * 4), zLabels = try device.allocate(bytes: batch * 4)
         try device.launch("draw_latents", grid: 4, block: 64, [.buffer(z), .int64(n), .buffer(zLabels), .int32(Int32(batch)),
-                                                              .int32(classes), .float(temperature), .uint64(3), .buffer(step)])
+                                                              .int32(classes), .float(temperature), .uint64(3), .buffer(step),
+                                                              .int32(0)])
         for (rows, rowLabels) in [(try first.floats(), try firstLabels.int32s()), (try second.floats(), try secondLabels.int32s())] {
             for row in 0..<batch {
                 let image = Array(rows[(row * imageBytes)..<((row + 1) * imageBytes)])
@@ -504,6 +505,15 @@ struct DeviceKernelChecks {
         #expect(abs(mean) < 0.1 && abs(deviation - temperature) < 0.1, "mean \(mean), deviation \(deviation)")
         let drawn = Set(try zLabels.int32s())
         #expect(drawn.isSubset(of: Set(0..<classes)) && drawn.count >= 3, "\(drawn)")
+        // Paired (the mode-seeking term): the same vectors, the first half's labels, repeated.
+        let pairedZ = try device.allocate(bytes: n * 4), pairedLabels = try device.allocate(bytes: batch * 4)
+        try device.launch("draw_latents", grid: 4, block: 64, [.buffer(pairedZ), .int64(n), .buffer(pairedLabels), .int32(Int32(batch)),
+                                                              .int32(classes), .float(temperature), .uint64(3), .buffer(step),
+                                                              .int32(1)])
+        let unpaired = try zLabels.int32s(), paired = try pairedLabels.int32s()
+        #expect(try pairedZ.floats() == latents)
+        #expect(Array(paired[..<(batch / 2)]) == Array(unpaired[..<(batch / 2)]) && Array(paired[(batch / 2)...]) == Array(unpaired[..<(batch / 2)]),
+                "\(paired) from \(unpaired)")
     }
 
     /// Generated images as bytes (`Sampler.square`'s rounding) and as the judge sees them: the

@@ -204,6 +204,20 @@ import Glibc
         }
     }
 
+    /// The mode-seeking term's weight for new models, `[training] mode_seeking`, which a
+    /// dataset's own synthd.toml may also set; a weight below 0 or not a number is refused.
+    @Test func modeSeekingIsASetting() throws {
+        #expect(try Configuration.parse("[training]\nmode_seeking = 0.5", path: "t.toml").modeSeeking == 0.5)
+        #expect(try Configuration.parse("[training]\nmode_seeking = 0", path: "t.toml").modeSeeking == 0)
+        for wrong in ["-1", "\"on\"", "101"] {
+            #expect { try Configuration.parse("[training]\nmode_seeking = \(wrong)", path: "t.toml") } throws: {
+                String(describing: $0).hasPrefix("t.toml:2: [training] mode_seeking must be")
+            }
+        }
+        let dataset = try Configuration.parse("[training]\nmode_seeking = 2", path: "d/synthd.toml", tables: Configuration.datasetTables)
+        #expect(dataset.modeSeeking == 2)
+    }
+
     /// bfloat16 products on a CPU with AMX unless `[service] bfloat16 = false`.
     @Test func bfloat16IsASetting() throws {
         #expect(Configuration().bfloat16)

@@ -26,6 +26,17 @@ import Testing
         #expect(ModelChange.asked(by: base, over: base, of: record()).isEmpty)
     }
 
+    /// The mode-seeking weight asked by a dataset's synthd.toml, other than its model's: a new model.
+    @Test func aModeSeekingWeightOfItsOwnIsANewModel() throws {
+        let base = Configuration()
+        let asked = try Configuration.parse("[training]\nmode_seeking = 0.25\n", path: "t.toml", base: base)
+        var made = record()
+        made.options.modeSeekingWeight = 0
+        #expect(ModelChange.asked(by: asked, over: base, of: made) == ["mode_seeking 0.25 (the model's: 0.0)"])
+        made.options.modeSeekingWeight = 0.25
+        #expect(ModelChange.asked(by: asked, over: base, of: made).isEmpty, "made so")
+    }
+
     /// A daemon-wide default changed applies to new datasets: it trains no model again.
     @Test func theDaemonsDefaultsDoNot() throws {
         var base = Configuration()

@@ -16,7 +16,8 @@ struct DeviceStepComparison {
     /// A small model of the daemon's kind; the two steps start from the same weights.
     static func makeStep(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, channels: Int = 3, classes: Int = 3,
                          leCam: Float? = nil, adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false,
-                         consistency: Float? = nil, resolution: Int = 32, biasedConvolutions: Bool = false) -> TrainingStep {
+                         consistency: Float? = nil, modeSeeking: Float? = nil, resolution: Int = 32,
+                         biasedConvolutions: Bool = false) -> TrainingStep {
         let configuration = ModelConfiguration(imageChannels: channels, classes: classes, resolution: resolution, latentSize: 16,
                                                embeddingSize: 8, baseChannels: 8, classConditionalNorm: true,
                                                discriminatorNormalization: spectral ? .spectral : .batch)
@@ -40,22 +41,26 @@ struct DeviceStepComparison {
         step.augmentation?.adaptive = adaptive
         if let leCam { step.leCam = LeCamRegularization(weight: leCam) }
         if let consistency { step.consistency = ConsistencyRegularization(weight: consistency, seed: 13) }
+        step.modeSeeking = modeSeeking.map { ModeSeekingRegularization(weight: $0) }
         return step
     }
 
     func compare(loss: AdversarialLoss, augmentation: DiffAugment.Policy?, leCam: Float? = nil,
                  adaptive: AdaptiveAugmentation? = nil, spectral: Bool = false, consistency: Float? = nil,
-                 resolution: Int = 32) throws {
+                 modeSeeking: Float? = nil, resolution: Int = 32) throws {
         let cpu = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral,
-                                consistency: consistency, resolution: resolution, biasedConvolutions: true)
+                                consistency: consistency, modeSeeking: modeSeeking, resolution: resolution, biasedConvolutions: true)
         let mirrored = Self.makeStep(loss: loss, augmentation: augmentation, leCam: leCam, adaptive: adaptive, spectral: spectral,
-                                     consistency: consistency, resolution: resolution, biasedConvolutions: true)
+                                     consistency: consistency, modeSeeking: modeSeeking, resolution: resolution,
+                                     biasedConvolutions: true)
         let batch = 6
         var data = RandomGenerator(seed: 11)
         let real = Tensor(zeros: [batch, 3, resolution, resolution]), z = Tensor(zeros: [batch, 16])
         data.fillUniform(real, -1, 1)
         data.fillNormal(z)
-        let realLabels: [Int32] = [0, 2, 1, 2, 0, 2], fakeLabels: [Int32] = [1, 1, 0, 2, 0, 1]
+        let realLabels: [Int32] = [0, 2, 1, 2, 0, 2]
+        // The mode-seeking term compares pairs of one class (i, i + 3).
+        let fakeLabels: [Int32] = modeSeeking == nil ? [1, 1, 0, 2, 0, 1] : [1, 2, 0, 1, 2, 0]
 
         let step = try DeviceTrainingStep(mirrored, on: device)
         let report = try step(real: DeviceTensor(real, on: device), realLabels: DeviceLabels(realLabels, on: device),
@@ -179,6 +184,12 @@ struct EmulatedTrainingStepTests {
         try comparison.compare(loss: loss, augmentation: nil, consistency: 10)
     }
 
+    /// The mode-seeking term's gradient in G's output (two launches), through DiffAugment's
+    /// identity; without the term on the device G's gradients differ by far more.
+    @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
+    func matchesTheCPUStepWithModeSeeking(loss: AdversarialLoss) throws {
+        try comparison.compare(loss: loss, augmentation: [], modeSeeking: 1)
+    }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     /// A 64 x 64 colour model (one more stage in each network: other grid sizes for im2col,
     /// col2im and BatchNorm), the daemon's kind, against the CPU step.
@@ -206,6 +217,12 @@ struct GPUTrainingStepTests {
     @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
     func matchesTheCPUStepWithConsistencyRegularization(loss: AdversarialLoss) throws {
         try comparison.compare(loss: loss, augmentation: nil, consistency: 10)
+    }
+    /// The mode-seeking term's gradient in G's output (two launches), through DiffAugment's
+    /// identity; without the term on the device G's gradients differ by far more.
+    @Test(arguments: [AdversarialLoss.hinge, .nonSaturating])
+    func matchesTheCPUStepWithModeSeeking(loss: AdversarialLoss) throws {
+        try comparison.compare(loss: loss, augmentation: [], modeSeeking: 1)
     }
     @Test func augmentedStepsRun() throws { try comparison.augmentedStepsRun() }
     /// A 64 x 64 colour model (one more stage in each network: other grid sizes for im2col,

@@ -52,6 +52,25 @@ import Testing
         #expect(adaptive.steps(forPasses: 3) == nil)
     }
 
+    /// The mode-seeking term is a model's option: the step has it, and a model resumed with
+    /// other options asked keeps the weight it was made with (model.json).
+    @Test func modeSeekingIsAModelsOption() throws {
+        let data = try DatasetFolder()
+        try data.addImages("a", count: 4, value: 40)
+        try data.addImages("b", count: 4, value: 90)
+        let state = try stateFolder()
+        var asked = options()
+        asked.modeSeekingWeight = 0.5
+        let made = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: asked)
+        #expect(made.step.modeSeeking == ModeSeekingRegularization(weight: 0.5))
+        try made.train(.steps(1))
+        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        #expect(resumed.step.modeSeeking == ModeSeekingRegularization(weight: 0.5) && resumed.record.options.modeSeekingWeight == 0.5)
+        let plain = try stateFolder()
+        #expect(try Trainer(set: Trainer.loadDataset(data.root, state: plain, resolution: 32), state: plain, options: options())
+            .step.modeSeeking == nil)
+    }
+
     /// With adaptive augmentation, its controller (p and the counts of the current interval)
     /// is part of what resumes: the run stops halfway through an interval.
     @Test(arguments: [false, true]) func interruptedAndResumedRunEqualsUninterruptedRun(adaptive: Bool) throws {

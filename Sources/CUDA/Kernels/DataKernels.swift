@@ -20,9 +20,11 @@ public enum DataKernels {
         if (threadIdx.x == 0) out_labels[row] = labels[index];
     }
 
-    // n normal values (Box-Muller on pairs), times temperature; labels uniform in [0, classes).
+    // n normal values (Box-Muller on pairs), times temperature; labels uniform in [0, classes),
+    // with `paired` the second half's the first half's, pair by pair (ModeSeekingRegularization
+    // .pairLabels: each label is drawn from its first-half index).
     extern "C" __global__ void draw_latents(float* z, long n, int* labels, int batch, int classes, float temperature,
-                                            unsigned long long seed, const unsigned long long* step) {
+                                            unsigned long long seed, const unsigned long long* step, int paired) {
         long pairs = (n + 1) / 2;
         unsigned long long base = *step * (unsigned long long)(pairs + batch);
         for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < pairs; i += (long)gridDim.x * blockDim.x) {
@@ -32,7 +34,9 @@ public enum DataKernels {
             if (2 * i + 1 < n) z[2 * i + 1] = r * sinf(angle);
         }
         for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < batch; i += (long)gridDim.x * blockDim.x) {
-            labels[i] = (int)(splitmix(seed ^ 0x632BE59BD9B4E019ull, base + i) % (unsigned long long)classes);
+            int half = batch / 2;
+            long drawn = paired && i >= half && i < 2 * half ? i - half : i;
+            labels[i] = (int)(splitmix(seed ^ 0x632BE59BD9B4E019ull, base + drawn) % (unsigned long long)classes);
         }
     }
 

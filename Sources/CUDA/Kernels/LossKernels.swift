@@ -105,6 +105,40 @@ public enum LossKernels {
         for (long i = threadIdx.x; i < n; i += blockDim.x) gradient[i] = 2.f * weight * differences[i] / (float)n;
     }
 
+    // The mode-seeking term in G's loss (`ModeSeekingRegularization`), in two launches after G's
+    // output gradient is in place: mode_seeking_sums, one block, writes the pairs' mean image
+    // distance and mean code distance, sums = {mean|x_i - x_{i+h}|, mean|z_i - z_{i+h}|} over the
+    // pairs (i, i + h), h = batch / 2; mode_seeking_gradient, over h * per elements, adds
+    // dL/dx = -weight / (lz + eps)^2 * sign(x_i - x_{i+h}) / (h * per * code) to the first of a
+    // pair and its negative to the second, lz = image / code, and writes L = weight / (lz + eps).
+    extern "C" __global__ void mode_seeking_sums(const float* fake, const float* z, float* sums, long per, long latent, int half) {
+        __shared__ float partial[256];
+        float image = 0.f, code = 0.f;
+        // Image i's partner is h images on: element j of the first half pairs with j + h * per.
+        long images = half * per, codes = half * latent;
+        for (long i = threadIdx.x; i < images; i += blockDim.x) image += fabsf(fake[i] - fake[i + images]);
+        for (long i = threadIdx.x; i < codes; i += blockDim.x) code += fabsf(z[i] - z[i + codes]);
+        float image_total = block_sum(image, partial);
+        float code_total = block_sum(code, partial);
+        if (threadIdx.x == 0) { sums[0] = image_total / (float)images; sums[1] = code_total / (float)codes; }
+    }
+
+    extern "C" __global__ void mode_seeking_gradient(const float* fake, const float* sums, float* gradient, float* out,
+                                                     long per, int half, float weight, float eps) {
+        float code = sums[1];
+        if (!(code > 0.f)) { if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = 0.f; return; }
+        float denominator = sums[0] / code + eps;
+        long images = half * per;
+        float scale = -weight / (denominator * denominator) / ((float)images * code);
+        for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < images; i += (long)gridDim.x * blockDim.x) {
+            float difference = fake[i] - fake[i + images];
+            float part = difference > 0.f ? scale : difference < 0.f ? -scale : 0.f;
+            gradient[i] += part;
+            gradient[i + images] -= part;
+        }
+        if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = weight / denominator;
+    }
+
     // A step's `width` loss values into slot (*step % slots) of a ring of slots x width, so that
     // the host reads many steps' losses in one copy instead of synchronising after every step.
     extern "C" __global__ void record_losses(const float* losses, float* ring, const unsigned long long* step, int slots,
@@ -113,7 +147,8 @@ public enum LossKernels {
         for (int i = threadIdx.x; i < width; i += blockDim.x) slot[i] = losses[i];
     }
     """#, functions: ["hinge_discriminator", "hinge_generator", "bce_logits", "lecam_part", "consistency_keep",
-                      "consistency_real_part", "consistency_translated_gradient", "record_losses"])
+                      "consistency_real_part", "consistency_translated_gradient", "mode_seeking_sums",
+                      "mode_seeking_gradient", "record_losses"])
 
     /// Threads of the one block each loss kernel runs as.
     public static let block = 256

@@ -40,6 +40,9 @@ public struct Configuration: Equatable, Sendable {
     /// Whether new models hold about one real image in ten out of training and generate from
     /// the checkpoint chosen on them (`TrainingOptions.holdOut`; off by default, see there).
     public var holdOut = false
+    /// Weight of the mode-seeking term in new models' G loss (`TrainingOptions
+    /// .modeSeekingWeight`; why its default: docs/quality.md); 0: off.
+    public var modeSeeking = 0.0
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
@@ -290,6 +293,7 @@ public struct Configuration: Equatable, Sendable {
             r.string("discriminator", into: &discriminator, allowed: DiscriminatorNormalization.allCases.map(\.rawValue))
             c.discriminator = DiscriminatorNormalization(rawValue: discriminator)!
             r.boolean("hold_out", into: &c.holdOut)
+            r.number("mode_seeking", into: &c.modeSeeking, range: 0...100)
         }
         reader.table("generation") { (r: inout Reader) in
             var policy = c.policy.rawValue

@@ -74,6 +74,7 @@ extension JobRunner {
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
         options.holdOut = settings.holdOut
+        options.modeSeekingWeight = Float(settings.modeSeeking)
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
         madeTrainer(trainer)
         trainer.beforeWrite = fence

@@ -12,8 +12,10 @@ public final class DeviceBatchSource {
     public let batch: DeviceTensor, batchLabels: DeviceLabels
     public let noise: DeviceTensor, noiseLabels: DeviceLabels
     let classes: Int, seed: UInt64
+    /// Whether the fake labels' second half repeats the first's (for the mode-seeking term).
+    let pairedLabels: Bool
 
-    public init(_ set: TrainingSet, batch size: Int, latentSize: Int, classes: Int, seed: UInt64,
+    public init(_ set: TrainingSet, batch size: Int, latentSize: Int, classes: Int, seed: UInt64, pairedLabels: Bool = false,
                 on device: any KernelDevice) throws(CUDAError) {
         images = try device.upload(set.pixels)
         labels = try device.upload(set.labels)
@@ -25,6 +27,7 @@ public final class DeviceBatchSource {
         noiseLabels = DeviceLabels(storage: try device.allocate(bytes: size * 4), count: size)
         self.classes = classes
         self.seed = seed
+        self.pairedLabels = pairedLabels
     }
 
     /// This step's real batch and the generator's inputs, drawn from `counter`.
@@ -35,6 +38,7 @@ public final class DeviceBatchSource {
                            batchLabels.argument, .int32(Int32(size)), .uint64(seed), .buffer(counter)])
         try device.launchElementwise("draw_latents", count: max(noise.count / 2, size),
                                      [noise.argument, .int64(noise.count), noiseLabels.argument, .int32(Int32(size)),
-                                      .int32(Int32(classes)), .float(1), .uint64(seed &+ 1), .buffer(counter)])
+                                      .int32(Int32(classes)), .float(1), .uint64(seed &+ 1), .buffer(counter),
+                                      .int32(pairedLabels ? 1 : 0)])
     }
 }

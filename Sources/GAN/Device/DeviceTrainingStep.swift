@@ -10,8 +10,9 @@ import GPUEngine
 /// Both losses (BCE on logits, hinge), DiffAugment (drawn on the device: see
 /// `DeviceDiffAugment`), adaptive augmentation (its controller in device memory, moved by
 /// `ada_observe` from D's real logits), LeCam regularisation (its anchors in device memory),
-/// spectral normalisation (`DeviceSpectralNormalization`) and consistency regularisation (its
-/// translations drawn on the device, as DiffAugment's are).
+/// spectral normalisation (`DeviceSpectralNormalization`), consistency regularisation (its
+/// translations drawn on the device, as DiffAugment's are) and the mode-seeking term in G's loss
+/// (its labels paired by `DeviceBatchSource`, or the caller).
 public final class DeviceTrainingStep {
     public let step: TrainingStep
     public let device: any KernelDevice
@@ -36,6 +37,8 @@ public final class DeviceTrainingStep {
     }
     /// LeCam's anchors {real, fake}, when the step has the term.
     private let leCamAnchors: DeviceTensor?
+    /// The mode-seeking term's distances {image, code} and its value, when the step has the term.
+    private let modeSeekingSums: DeviceTensor?
     private var logitGradient: DeviceTensor?
 
     /// Whether BatchNorm may reduce a large channel over several blocks
@@ -64,6 +67,7 @@ public final class DeviceTrainingStep {
         } else {
             leCamAnchors = nil
         }
+        modeSeekingSums = step.modeSeeking == nil ? nil : try DeviceTensor(on: device, shape: [3])
         // The counter starts at the steps already taken, so that a resumed run (each time slice
         // of the daemon is one) draws new batches and augmentations rather than the first ones again.
         let counter = try device.upload(count: step.generatorOptimizer.step)
@@ -167,6 +171,7 @@ public final class DeviceTrainingStep {
         try loss(logits, .generatorObjective, gradient: dLogits, slot: 2)
         var dFake = try discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
         if !augmentations.isEmpty { dFake = try augmentations[2].backward(dFake) }
+        try addModeSeeking(fake: fake, noise: z, gradient: dFake)
         try generator.backward(dFake)
         try generatorOptimizer.update()
         try device.launch("record_losses", grid: 1, block: 32,
@@ -192,6 +197,20 @@ public final class DeviceTrainingStep {
         case (.hinge, .generatorObjective):
             try device.launch("hinge_generator", grid: 1, block: LossKernels.block, common)
         }
+    }
+
+    /// The mode-seeking term's gradient in G's output, added to `gradient` (dL/dx).
+    private func addModeSeeking(fake: DeviceTensor, noise z: DeviceTensor, gradient: DeviceTensor) throws(CUDAError) {
+        guard let term = step.modeSeeking, let sums = modeSeekingSums else { return }
+        let batch = fake.shape[0], half = batch / 2
+        guard half > 0 else { return }
+        let per = fake.count / batch, latent = z.count / batch
+        let value = DeviceTensor(storage: sums.storage, offset: sums.offset + 2, shape: [1])
+        try device.launch("mode_seeking_sums", grid: 1, block: LossKernels.block,
+                          [fake.argument, z.argument, sums.argument, .int64(per), .int64(latent), .int32(Int32(half))])
+        try device.launchElementwise("mode_seeking_gradient", count: half * per,
+                                     [fake.argument, sums.argument, gradient.argument, value.argument, .int64(per),
+                                      .int32(Int32(half)), .float(term.weight), .float(Float(ModeSeekingRegularization.epsilon))])
     }
 
     /// LeCam's part for D's real (`half` 0) or generated (1) batch, added to its logit
