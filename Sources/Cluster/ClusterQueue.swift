@@ -183,9 +183,14 @@ public final class ClusterQueue: JobStore {
         }
     }
 
-    /// Forgets finished jobs beyond the newest `keep`, and history older than 30 days.
+    /// Forgets finished jobs beyond the newest `keep`, history older than 30 days, and the rows
+    /// that lapsed scan claims left without a record (a dataset that left the spool before its
+    /// first record: nothing lists them, and they stayed for ever). A row being claimed or
+    /// recorded is locked (`ClusterRuntime.lockRow`): the delete waits for it, then skips it.
     public func prune(keep: Int = 200) throws {
         try database.transaction { t in
+            try t.query("DELETE FROM synthd_datasets WHERE runtime = '{}' AND (scan_until IS NULL OR scan_until < now())",
+                        "pruning lapsed scan claims")
             try t.query("""
                 DELETE FROM synthd_jobs WHERE state IN ('done', 'failed', 'cancelled') AND (lease_expires_at IS NULL OR lease_expires_at < now())
                 AND id NOT IN (SELECT id FROM synthd_jobs WHERE state IN ('done', 'failed', 'cancelled') ORDER BY id DESC LIMIT \(keep))

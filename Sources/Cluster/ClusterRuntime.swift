@@ -21,7 +21,7 @@ public final class ClusterRuntime: SharedRuntime, @unchecked Sendable {
 
     public func update(_ dataset: String, _ change: (inout DatasetRuntime) -> Void) throws -> DatasetRuntime {
         try database.transaction { t in
-            try t.query("INSERT INTO synthd_datasets (name) VALUES (\(dataset)) ON CONFLICT (name) DO NOTHING", "recording \(dataset)")
+            try Self.lockRow(t, dataset)
             let text = try t.query("SELECT runtime::text FROM synthd_datasets WHERE name = \(dataset) FOR UPDATE",
                                    "reading the state of \(dataset)").rows.first?.decode(String.self)
             var runtime = try text.flatMap { $0 == "{}" ? nil : try Self.decode($0, dataset) } ?? DatasetRuntime()
@@ -82,13 +82,23 @@ public final class ClusterRuntime: SharedRuntime, @unchecked Sendable {
     /// scanning does not hide the change for long).
     public func claimScan(_ dataset: String, node: String, seconds: Double) throws -> Bool {
         try database.transaction { t in
-            try t.query("INSERT INTO synthd_datasets (name) VALUES (\(dataset)) ON CONFLICT (name) DO NOTHING", "recording \(dataset)")
+            try Self.lockRow(t, dataset)
             return try !t.query("""
                 UPDATE synthd_datasets SET scan_node = \(node), scan_until = now() + make_interval(secs => \(seconds))
                 WHERE name = \(dataset) AND (scan_node = \(node) OR scan_until IS NULL OR scan_until < now())
                 RETURNING name
                 """, "claiming the scan of \(dataset)").rows.isEmpty
         }
+    }
+
+    /// The dataset's row, made if missing, locked until the transaction ends. `ON CONFLICT DO
+    /// NOTHING` would not lock an existing row: the prune's delete of a lapsed scan claim
+    /// (`ClusterQueue.prune`) could then commit between the insert and the read, and the update
+    /// would write to no row, lost. Locked, the delete waits and then finds a record, or goes
+    /// first and the insert makes the row again.
+    static func lockRow(_ t: ClusterDatabase.Transaction, _ dataset: String) throws {
+        try t.query("INSERT INTO synthd_datasets (name) VALUES (\(dataset)) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name",
+                    "recording \(dataset)")
     }
 
     static func decode(_ text: String, _ dataset: String) throws -> DatasetRuntime {

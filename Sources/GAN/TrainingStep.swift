@@ -72,8 +72,8 @@ public final class TrainingStep {
         return step(real: real, realLabels: realLabels, noise: z, fakeLabels: labels)
     }
 
-    /// The next step's noise and fake labels from the step's random stream (the device
-    /// engine draws them here too, so that a run moved between engines keeps its stream).
+    /// The next step's noise and fake labels from the step's random stream (the CPU engine's
+    /// and the benchmark's; the device draws its own from the step counter, `DeviceBatchSource`).
     public func drawLatents(batch: Int) -> (noise: Tensor, labels: [Int32]) {
         let z = Tensor.reuse(noise, shape: [batch, generator.configuration.latentSize]); noise = z
         rng.fillNormal(z)

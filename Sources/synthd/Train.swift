@@ -52,8 +52,8 @@ struct Train: ParsableCommand {
     var consistencyWeight: Float = TrainingOptions().consistencyWeight
     @Option(name: .customLong("lecam-weight"), help: "Weight of LeCam regularisation in D's loss: D's logits for real and generated images are kept near each other's moving averages, for small datasets (0: off; the paper's value: 0.3) (new models only).")
     var leCamWeight: Float = TrainingOptions().leCamWeight
-    @Option(help: "Weight of the mode-seeking term in G's loss: two latent vectors of one class should give images as far apart as the vectors are, for more varied samples (0: off; the paper's value: 1) (new models only).")
-    var modeSeekingWeight: Float = TrainingOptions().modeSeekingWeight
+    @Option(help: "Weight of the mode-seeking term in G's loss: two latent vectors of one class should give images as far apart as the vectors are, for more varied samples: auto (\(ModeSeekingPolicy.smallDatasetWeight) under \(AugmentationPolicy.autoThreshold) images, else off), 0 (off) or a weight (new models only).")
+    var modeSeekingWeight = "auto"
     @Option(help: "Channels of the networks' widest-resolution layers, doubling at each halving (new models only; the reference model: 64).")
     var baseChannels = TrainingOptions().baseChannels
     @Flag(help: "Hold about one image in ten out of training and generate from the checkpoint chosen on them, instead of the last (new models only; for long runs that overfit).")
@@ -81,7 +81,9 @@ struct Train: ParsableCommand {
         guard emaDecay >= 0, emaDecay < 1 else { throw ValidationError("--ema-decay must be in [0, 1)") }
         guard consistencyWeight >= 0, consistencyWeight.isFinite else { throw ValidationError("--consistency-weight must be 0 or more") }
         guard leCamWeight >= 0, leCamWeight.isFinite else { throw ValidationError("--lecam-weight must be 0 or more") }
-        guard modeSeekingWeight >= 0, modeSeekingWeight.isFinite else { throw ValidationError("--mode-seeking-weight must be 0 or more") }
+        guard ModeSeekingPolicy(modeSeekingWeight) != nil else {
+            throw ValidationError("--mode-seeking-weight must be auto or a weight in 0...\(Int(ModeSeekingPolicy.largestWeight)), not \(modeSeekingWeight)")
+        }
         guard (8...256).contains(baseChannels) else { throw ValidationError("--base-channels must be in 8...256") }
     }
 
@@ -179,7 +181,7 @@ struct Train: ParsableCommand {
         options.baseChannels = baseChannels
         options.consistencyWeight = consistencyWeight
         options.leCamWeight = leCamWeight
-        options.modeSeekingWeight = modeSeekingWeight
+        options.modeSeekingWeight = ModeSeekingPolicy(modeSeekingWeight)!.weight(forImages: set.count)
         options.holdOut = holdOut
         let previous = try folder.readRecord()
         // A GPU failure names the dataset and what is left on disk (the last checkpoint).

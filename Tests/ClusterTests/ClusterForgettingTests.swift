@@ -1,6 +1,7 @@
 import Cluster
 import Daemon
 import Foundation
+import PostgresNIO
 import Testing
 
 /// `synthd forget` and `[service] forget_removed_after_days` in a cluster: a dataset's record
@@ -42,5 +43,18 @@ import Testing
         // A scan's claim alone (the folder left before the dataset had a record) is no record.
         #expect(try records.claimScan("cups", node: "a", seconds: 30))
         #expect(try records.datasets() == ["bags"] && records.load("cups") == nil)
+
+        // Such a row goes with the prune once its claim lapses; a live claim's row and a
+        // record's stay, and a record written after the prune makes its row again.
+        #expect(try records.claimScan("mugs", node: "a", seconds: 0))
+        Thread.sleep(forTimeInterval: 0.01)
+        func rows() throws -> [String] {
+            try server.connect().query("SELECT name FROM synthd_datasets ORDER BY name", "listing rows").rows.map { try $0.decode(String.self) }
+        }
+        #expect(try rows() == ["bags", "cups", "mugs"])
+        try queue.prune()
+        #expect(try rows() == ["bags", "cups"])
+        _ = try records.update("mugs") { $0.phase = .removed }
+        #expect(try records.load("mugs")?.phase == .removed)
     }
 }

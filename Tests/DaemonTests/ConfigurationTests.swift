@@ -207,15 +207,22 @@ import Glibc
     /// The mode-seeking term's weight for new models, `[training] mode_seeking`, which a
     /// dataset's own synthd.toml may also set; a weight below 0 or not a number is refused.
     @Test func modeSeekingIsASetting() throws {
-        #expect(try Configuration.parse("[training]\nmode_seeking = 0.5", path: "t.toml").modeSeeking == 0.5)
-        #expect(try Configuration.parse("[training]\nmode_seeking = 0", path: "t.toml").modeSeeking == 0)
-        for wrong in ["-1", "\"on\"", "101"] {
+        #expect(Configuration().modeSeeking == .auto)
+        #expect(try Configuration.parse("[training]\nmode_seeking = 0.5", path: "t.toml").modeSeeking == .weight(0.5))
+        #expect(try Configuration.parse("[training]\nmode_seeking = 0", path: "t.toml").modeSeeking == .weight(0))
+        #expect(try Configuration.parse("[training]\nmode_seeking = 3\n", path: "t.toml", base: Configuration())
+            .modeSeeking.weight(forImages: 1_000_000) == 3)
+        var given = Configuration()
+        given.modeSeeking = .weight(2)
+        #expect(try Configuration.parse("[training]\nmode_seeking = \"auto\"", path: "t.toml", base: given).modeSeeking == .auto)
+        for (wrong, said) in [("-1", "not -1"), ("\"on\"", "not \"on\""), ("101", "not 101"), ("true", "not true or false"), ("\"1\"", "not \"1\"")] {
             #expect { try Configuration.parse("[training]\nmode_seeking = \(wrong)", path: "t.toml") } throws: {
-                String(describing: $0).hasPrefix("t.toml:2: [training] mode_seeking must be")
+                let text = String(describing: $0)
+                return text.hasPrefix("t.toml:2: [training] mode_seeking must be \"auto\" or a") && text.contains(said)
             }
         }
         let dataset = try Configuration.parse("[training]\nmode_seeking = 2", path: "d/synthd.toml", tables: Configuration.datasetTables)
-        #expect(dataset.modeSeeking == 2)
+        #expect(dataset.modeSeeking == .weight(2))
     }
 
     /// bfloat16 products on a CPU with AMX unless `[service] bfloat16 = false`.

@@ -47,6 +47,17 @@ import Testing
         #expect(runtime.step ?? 0 > 0 && runtime.trainingFingerprint == fingerprint)
     }
 
+    /// "auto" (the default) gives a small dataset's new model the mode-seeking term.
+    @Test func aSmallDatasetsNewModelHasTheModeSeekingTerm() throws {
+        var configuration = try Self.petsUnder(root)
+        configuration.trainingMinutes = 0.002
+        let scheduler = try Scheduler(configuration: configuration, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let job = try scheduler.queue.enqueue(.train, dataset: "pets", now: Date())
+        guard case .completed = scheduler.runner.run(job, shouldStop: { false }) else { Issue.record("training failed"); return }
+        let record = try #require(try StateFolder(scheduler.store.folder("pets")).readRecord())
+        #expect(record.options.modeSeekingWeight == ModeSeekingPolicy.smallDatasetWeight)
+    }
+
     /// Two datasets that each fit the memory synthd may use but not together: the second job
     /// waits (retried later, not held: it is not the dataset's fault) while the first job's
     /// claim stands, and runs once it is released; its own claim ends with its job. One that

@@ -30,11 +30,17 @@ import Testing
     @Test func aModeSeekingWeightOfItsOwnIsANewModel() throws {
         let base = Configuration()
         let asked = try Configuration.parse("[training]\nmode_seeking = 0.25\n", path: "t.toml", base: base)
+        #expect(asked.modeSeeking == .weight(0.25))
         var made = record()
         made.options.modeSeekingWeight = 0
         #expect(ModelChange.asked(by: asked, over: base, of: made) == ["mode_seeking 0.25 (the model's: 0.0)"])
         made.options.modeSeekingWeight = 0.25
         #expect(ModelChange.asked(by: asked, over: base, of: made).isEmpty, "made so")
+        // "auto" follows the dataset's size: only a weight given counts.
+        var daemon = base
+        daemon.modeSeeking = .weight(0)
+        let auto = try Configuration.parse("[training]\nmode_seeking = \"auto\"\n", path: "t.toml", base: daemon)
+        #expect(ModelChange.asked(by: auto, over: daemon, of: made).isEmpty)
     }
 
     /// A daemon-wide default changed applies to new datasets: it trains no model again.

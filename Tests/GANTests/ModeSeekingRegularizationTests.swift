@@ -69,6 +69,16 @@ import Testing
         #expect(term(fake: collapsed, noise: noise, gradient: Tensor(zeros: fake.shape)) > 50 * before)
     }
 
+    /// "auto" gives the term to datasets under DiffAugment's line (where it was measured), a
+    /// weight given to any; what is neither is refused.
+    @Test func theWeightANewModelGets() {
+        #expect(ModeSeekingPolicy.auto.weight(forImages: 500) == ModeSeekingPolicy.smallDatasetWeight)
+        #expect(ModeSeekingPolicy.auto.weight(forImages: AugmentationPolicy.autoThreshold) == 0)
+        #expect(ModeSeekingPolicy.weight(0.5).weight(forImages: 60_000) == 0.5)
+        #expect(ModeSeekingPolicy("auto") == .auto && ModeSeekingPolicy("0") == .weight(0) && ModeSeekingPolicy("2.5") == .weight(2.5))
+        for wrong in ["-1", "101", "nan", "inf", "on", ""] { #expect(ModeSeekingPolicy(wrong) == nil, "\(wrong)") }
+    }
+
     @Test func pairsTheSecondHalfsLabelsWithTheFirsts() {
         var labels: [Int32] = [3, 1, 4, 1, 5, 9, 2]
         ModeSeekingRegularization.pairLabels(&labels)

@@ -40,9 +40,9 @@ public struct Configuration: Equatable, Sendable {
     /// Whether new models hold about one real image in ten out of training and generate from
     /// the checkpoint chosen on them (`TrainingOptions.holdOut`; off by default, see there).
     public var holdOut = false
-    /// Weight of the mode-seeking term in new models' G loss (`TrainingOptions
-    /// .modeSeekingWeight`; why its default: docs/quality.md); 0: off.
-    public var modeSeeking = 0.0
+    /// The mode-seeking term in new models' G loss (`ModeSeekingPolicy`: "auto", the default,
+    /// gives it to small datasets; or a weight, 0 for off).
+    public var modeSeeking = ModeSeekingPolicy.auto
     // [generation]
     public var policy = GenerationPolicy.balance
     public var perClass = 1000
@@ -293,7 +293,7 @@ public struct Configuration: Equatable, Sendable {
             r.string("discriminator", into: &discriminator, allowed: DiscriminatorNormalization.allCases.map(\.rawValue))
             c.discriminator = DiscriminatorNormalization(rawValue: discriminator)!
             r.boolean("hold_out", into: &c.holdOut)
-            r.number("mode_seeking", into: &c.modeSeeking, range: 0...100)
+            r.modeSeeking("mode_seeking", into: &c.modeSeeking)
         }
         reader.table("generation") { (r: inout Reader) in
             var policy = c.policy.rawValue
@@ -440,6 +440,22 @@ public struct Configuration: Equatable, Sendable {
                 return nil
             }
             return value
+        }
+
+        /// "auto" or a weight (`ModeSeekingPolicy`).
+        mutating func modeSeeking(_ key: String, into target: inout ModeSeekingPolicy) {
+            guard let entry = entry(key) else { return }
+            let shown: String
+            switch entry.value {
+            case .string(let text): shown = "\"\(text)\""
+            case .integer(let weight): shown = "\(weight)"
+            case .float(let weight): shown = "\(weight)"
+            default: return wrongType(key, entry, expected: "\"auto\" or a number")
+            }
+            guard let policy = ModeSeekingPolicy(shown == "\"auto\"" ? "auto" : shown) else {
+                return problem(at: entry.line, "[\(table)] \(key) must be \"auto\" or a weight in 0...\(Int(ModeSeekingPolicy.largestWeight)), not \(shown)")
+            }
+            target = policy
         }
 
         mutating func boolean(_ key: String, into target: inout Bool) {

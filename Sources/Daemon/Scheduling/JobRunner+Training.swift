@@ -74,7 +74,7 @@ extension JobRunner {
         options.classConditionalNorm = settings.conditioning.classConditionalNorm
         options.discriminatorNormalization = settings.discriminator
         options.holdOut = settings.holdOut
-        options.modeSeekingWeight = Float(settings.modeSeeking)
+        options.modeSeekingWeight = settings.modeSeeking.weight(forImages: set.count)
         let trainer = try Trainer(set: set, state: state, options: options, device: gpu)
         madeTrainer(trainer)
         trainer.beforeWrite = fence

@@ -22,7 +22,11 @@ public enum ModelChange {
                 GeneratorConditioning(classConditionalNorm: made.classConditionalNorm)) { "\"\($0.rawValue)\"" }
         compare("discriminator", settings.discriminator, base.discriminator, made.discriminatorNormalization) { "\"\($0.rawValue)\"" }
         compare("hold_out", settings.holdOut, base.holdOut, options.holdOut) { "\($0)" }
-        compare("mode_seeking", Float(settings.modeSeeking), Float(base.modeSeeking), options.modeSeekingWeight) { "\($0)" }
+        // "auto" decides by the dataset's size, as augmentation's does: only a weight given counts.
+        if case .weight(let weight) = settings.modeSeeking, settings.modeSeeking != base.modeSeeking,
+           weight != options.modeSeekingWeight {
+            changes.append("mode_seeking \(weight) (the model's: \(options.modeSeekingWeight))")
+        }
         compare("batch", settings.batch, base.batch, options.batchSize) { "\($0)" }
         compare("seed", UInt64(truncatingIfNeeded: settings.seed), UInt64(truncatingIfNeeded: base.seed), options.seed) { "\($0)" }
         // "auto" decides by the dataset's size, which may cross its line: only an explicit choice.

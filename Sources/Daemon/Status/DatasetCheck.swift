@@ -109,7 +109,8 @@ public struct DatasetCheck: Sendable, Codable, Equatable {
         let budgets = "\(durationText(settings.trainingMinutes * 60)) of training, then "
             + "\(durationText(settings.fineTuneMinutes * 60)) a fine-tuning round when images or classes are added"
         var model = "a new \(set.resolution)x\(set.resolution) class-conditional GAN, batch \(settings.batch), \(augmentation)"
-            + (settings.holdOut ? ", about one image in ten held out to choose the checkpoint" : "") + "; " + budgets
+            + (settings.holdOut ? ", about one image in ten held out to choose the checkpoint" : "")
+            + (settings.modeSeeking.weight(forImages: set.count) > 0 ? ", the mode-seeking term in G's loss" : "") + "; " + budgets
         if let existing, let kept {
             let r = kept.configuration.resolution
             let added = kept.additions(classes: set.classMap.count, images: set.count)
