@@ -29,13 +29,19 @@ import Testing
         }
     }
 
+    /// Images uniform in [-1, 1] of `shape` and normal latent vectors of `latent`, one per image.
+    static func randomInputs(_ shape: [Int], latent: Int, seed: UInt64) -> (fake: Tensor, noise: Tensor) {
+        var rng = RandomGenerator(seed: seed)
+        let fake = Tensor(zeros: shape), noise = Tensor(zeros: [shape[0], latent])
+        rng.fillUniform(fake, -1, 1)
+        rng.fillNormal(noise)
+        return (fake, noise)
+    }
+
     /// The gradient against central differences of the term, on an odd batch (the last image
     /// has no partner: no gradient) of random images.
     @Test func gradientMatchesFiniteDifferences() {
-        var rng = RandomGenerator(seed: 4)
-        let fake = Tensor(zeros: [5, 3, 4, 4]), noise = Tensor(zeros: [5, 8])
-        rng.fillUniform(fake, -1, 1)
-        rng.fillNormal(noise)
+        let (fake, noise) = Self.randomInputs([5, 3, 4, 4], latent: 8, seed: 4)
         let term = ModeSeekingRegularization(weight: 1.3)
         let gradient = Tensor(zeros: fake.shape)
         term(fake: fake, noise: noise, gradient: gradient)
@@ -56,10 +62,7 @@ import Testing
     /// A step down the term's gradient spreads the pairs: the term falls, and a collapsed pair
     /// (two latent vectors, one image) costs far more than a spread one.
     @Test func descendingItSpreadsThePairs() {
-        var rng = RandomGenerator(seed: 8)
-        let fake = Tensor(zeros: [4, 1, 6, 6]), noise = Tensor(zeros: [4, 10])
-        rng.fillUniform(fake, -1, 1)
-        rng.fillNormal(noise)
+        let (fake, noise) = Self.randomInputs([4, 1, 6, 6], latent: 10, seed: 8)
         let term = ModeSeekingRegularization(weight: 1)
         let gradient = Tensor(zeros: fake.shape)
         let before = term(fake: fake, noise: noise, gradient: gradient)
