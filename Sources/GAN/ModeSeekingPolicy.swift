@@ -25,11 +25,17 @@ public enum ModeSeekingPolicy: Sendable, Equatable, CustomStringConvertible {
     public init?(_ text: String) {
         if text == "auto" {
             self = .auto
-        } else if let weight = Float(text), weight >= 0, weight <= Self.largestWeight {
-            self = .weight(weight)
+        } else if let weight = Double(text) {
+            self.init(weight: weight)
         } else {
             return nil
         }
+    }
+
+    /// A weight in 0...`largestWeight` (not NaN); nil otherwise.
+    public init?(weight: Double) {
+        guard weight >= 0, weight <= Double(Self.largestWeight) else { return nil }
+        self = .weight(Float(weight))
     }
 
     public var description: String {

@@ -22,6 +22,11 @@ import Testing
         return try StateFolder(path)
     }
 
+    /// A trainer of the dataset at `data` with its state in `state`: what each test starts from.
+    func makeTrainer(on data: DatasetFolder, state: StateFolder, options: TrainingOptions) throws -> Trainer {
+        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options)
+    }
+
     func parameters(_ trainer: Trainer) -> [[Float]] {
         (trainer.step.generator.stateTensors + trainer.step.discriminator.stateTensors).map(\.tensor.values)
             + trainer.ema.shadows.map(\.values)
@@ -38,7 +43,7 @@ import Testing
             var options = options()
             configure(&options)
             let state = try stateFolder()
-            return try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options)
+            return try makeTrainer(on: data, state: state, options: options)
         }
         let plain = try trainer { $0.augmentation = false }
         #expect(plain.steps(forPasses: 3) == 8, "3 passes of 10 images at batch 4: 7.5 steps, rounded up")
@@ -61,13 +66,13 @@ import Testing
         let state = try stateFolder()
         var asked = options()
         asked.modeSeekingWeight = 0.5
-        let made = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: asked)
+        let made = try makeTrainer(on: data, state: state, options: asked)
         #expect(made.step.modeSeeking == ModeSeekingRegularization(weight: 0.5))
         try made.train(.steps(1))
-        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let resumed = try makeTrainer(on: data, state: state, options: options())
         #expect(resumed.step.modeSeeking == ModeSeekingRegularization(weight: 0.5) && resumed.record.options.modeSeekingWeight == 0.5)
         let plain = try stateFolder()
-        #expect(try Trainer(set: Trainer.loadDataset(data.root, state: plain, resolution: 32), state: plain, options: options())
+        #expect(try makeTrainer(on: data, state: plain, options: options())
             .step.modeSeeking == nil)
     }
 
@@ -85,17 +90,17 @@ import Testing
         try data.addImages("b", count: 3, value: 90)
 
         let straight = try stateFolder()
-        let full = try Trainer(set: Trainer.loadDataset(data.root, state: straight, resolution: 32), state: straight, options: options)
+        let full = try makeTrainer(on: data, state: straight, options: options)
         start(full)
         try full.train(.steps(5))
 
         let interrupted = try stateFolder()
-        let first = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options)
+        let first = try makeTrainer(on: data, state: interrupted, options: options)
         start(first)
         var calls = 0
         try first.train(.steps(5), shouldStop: { calls += 1; return calls > 2 })  // a "signal" after 2 steps
         #expect(first.record.steps == 2)
-        let second = try Trainer(set: Trainer.loadDataset(data.root, state: interrupted, resolution: 32), state: interrupted, options: options)
+        let second = try makeTrainer(on: data, state: interrupted, options: options)
         #expect(second.record.steps == 2)
         try second.train(.steps(3))
 
@@ -128,7 +133,7 @@ import Testing
         let data = try DatasetFolder()
         for k in 0..<20 { try data.addImages(String(format: "c%02d", k), count: 1, value: UInt8(10 * k)) }
         let state = try stateFolder()
-        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let trainer = try makeTrainer(on: data, state: state, options: options())
         try trainer.train(.steps(1))
         let layout = SampleLayout(classes: 20)
         #expect(layout == SampleLayout(classes: 20) && layout.columns == 8 && layout.blocks == 2)
@@ -157,7 +162,7 @@ import Testing
         let state = try stateFolder()
         var every = options()
         every.checkpointSeconds = 0
-        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: every)
+        let trainer = try makeTrainer(on: data, state: state, options: every)
         nonisolated(unsafe) var refusals = 3, skipped: [Int] = []
         trainer.beforeWrite = {
             guard refusals > 0 else { return }
@@ -190,7 +195,7 @@ import Testing
         try data.addImages("a", count: 2, value: 40)
         try data.addImages("b", count: 2, value: 200)
         let state = try stateFolder()
-        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let trainer = try makeTrainer(on: data, state: state, options: options())
         nonisolated(unsafe) var refusals = 2, asked: [String] = []
         trainer.beforeWrite = {
             guard refusals > 0 else { return }
@@ -223,14 +228,14 @@ import Testing
         chosen.discriminatorLearningRate = 4e-4
         chosen.discriminatorNormalization = .spectral
         chosen.baseChannels = 8
-        let first = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: chosen)
+        let first = try makeTrainer(on: data, state: state, options: chosen)
         #expect(first.step.generatorOptimizer.learningRate == 1e-4 && first.step.discriminatorOptimizer.learningRate == 4e-4)
         #expect(first.step.discriminator.norms.isEmpty && first.step.discriminator.spectralNorms.count == 5)
         #expect(first.step.generator.configuration.baseChannels == 8 && first.step.discriminator.configuration.baseChannels == 8)
         #expect(first.step.generator.upsamplers[0].outChannels == 16, "the 8x8 stage of a base-8 G has 2 x 8 channels")
         try first.train(.steps(2))
 
-        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let resumed = try makeTrainer(on: data, state: state, options: options())
         #expect(resumed.step.discriminatorOptimizer.learningRate == 4e-4)
         #expect(resumed.step.discriminator.configuration.discriminatorNormalization == .spectral)
         #expect(resumed.step.generator.configuration.baseChannels == 8)
@@ -247,10 +252,10 @@ import Testing
         var small = options()
         small.baseChannels = 8
         let state = try stateFolder()
-        try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: small).train(.steps(1))
+        try makeTrainer(on: data, state: state, options: small).train(.steps(1))
         let long = (1...50_000).map { LossPoint(step: $0 - 50_000 + 1, discriminator: 1, generator: 2) }  // its last at step 1
         try state.writeHistory(long)
-        let resumed = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: small)
+        let resumed = try makeTrainer(on: data, state: state, options: small)
         try resumed.train(.steps(2))
         let written = state.readHistory()
         #expect(written.count <= LossPoint.historyLimit && written.count > LossPoint.historyLimit / 2, "\(written.count)")
@@ -262,12 +267,12 @@ import Testing
         try data.addImages("a", count: 4, value: 40)
         try data.addImages("b", count: 4, value: 90)
         let state = try stateFolder()
-        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let trainer = try makeTrainer(on: data, state: state, options: options())
         try trainer.train(.steps(2))
 
         // More images in an old class: the same model continues on the larger set.
         try data.addImages("a", count: 6, value: 45, prefix: "more-")
-        let more = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let more = try makeTrainer(on: data, state: state, options: options())
         #expect(more.set.count == 14 && more.record.steps == 2)
         try more.train(.steps(2))
         #expect(more.record.steps == 4 && more.record.imagesAtLastRun == 14)
@@ -276,7 +281,7 @@ import Testing
 
         // A new class sorting first by name: it still gets the next index, 2.
         try data.addImages("0-new", count: 4, value: 200)
-        let grown = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let grown = try makeTrainer(on: data, state: state, options: options())
         #expect(grown.set.classMap.names == ["a", "b", "0-new"])
         #expect(grown.step.generator.embedding.weight.shape == [3, 128])
         #expect(grown.step.discriminator.head.embedding.weight.shape == [3, 4096])
@@ -291,7 +296,7 @@ import Testing
         // Each change of the data is kept with the model, once, and marked on losses.png; a
         // run on the same data adds nothing.
         #expect(try state.readRecord()?.dataChanges == [2, 4])
-        let again = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let again = try makeTrainer(on: data, state: state, options: options())
         try again.train(.steps(1))
         #expect(try state.readRecord()?.dataChanges == [2, 4])
         let curve = try PNG.read(path: state.lossCurvePath)
@@ -308,7 +313,7 @@ import Testing
         let state = try stateFolder()
         var conditioned = options()
         conditioned.classConditionalNorm = true
-        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: conditioned)
+        let trainer = try makeTrainer(on: data, state: state, options: conditioned)
         try trainer.train(.steps(2))
         let saved = trainer.step.generator.classNorms.map { ($0.scale.value.values, $0.shift.value.values) }
         #expect(saved.allSatisfy { scale, _ in scale.contains { $0 != 1 } }, "two steps of Adam moved no scale")
@@ -316,7 +321,7 @@ import Testing
         try data.addImages("c", count: 4, value: 200)
         var plain = options()
         plain.classConditionalNorm = false
-        let grown = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: plain)
+        let grown = try makeTrainer(on: data, state: state, options: plain)
         #expect(grown.record.configuration.classConditionalNorm, "the saved model's conditioning, not the options'")
         for (norm, (scale, shift)) in zip(grown.step.generator.classNorms, saved) {
             let channels = norm.channels
@@ -335,7 +340,7 @@ import Testing
         let data = try DatasetFolder()
         try data.addImages("only", count: 6, value: 70)
         let state = try stateFolder()
-        let trainer = try Trainer(set: Trainer.loadDataset(data.root, state: state, resolution: 32), state: state, options: options())
+        let trainer = try makeTrainer(on: data, state: state, options: options())
         try trainer.train(.steps(3))
         #expect(trainer.record.classes == ["only"] && trainer.step.generator.embedding.weight.shape == [1, 128])
         let (generator, record) = try SavedGenerator.load(state)

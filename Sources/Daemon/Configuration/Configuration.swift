@@ -445,14 +445,21 @@ public struct Configuration: Equatable, Sendable {
         /// "auto" or a weight (`ModeSeekingPolicy`).
         mutating func modeSeeking(_ key: String, into target: inout ModeSeekingPolicy) {
             guard let entry = entry(key) else { return }
+            let policy: ModeSeekingPolicy?
             let shown: String
             switch entry.value {
-            case .string(let text): shown = "\"\(text)\""
-            case .integer(let weight): shown = "\(weight)"
-            case .float(let weight): shown = "\(weight)"
+            case .string(let text):
+                policy = text == "auto" ? .auto : nil
+                shown = "\"\(text)\""
+            case .integer(let weight):
+                policy = ModeSeekingPolicy(weight: Double(weight))
+                shown = "\(weight)"
+            case .float(let weight):
+                policy = ModeSeekingPolicy(weight: weight)
+                shown = "\(weight)"
             default: return wrongType(key, entry, expected: "\"auto\" or a number")
             }
-            guard let policy = ModeSeekingPolicy(shown == "\"auto\"" ? "auto" : shown) else {
+            guard let policy else {
                 return problem(at: entry.line, "[\(table)] \(key) must be \"auto\" or a weight in 0...\(Int(ModeSeekingPolicy.largestWeight)), not \(shown)")
             }
             target = policy
