@@ -52,6 +52,22 @@ final class EventLog: @unchecked Sendable {
         }
         return false
     }
+
+    /// Writes a one-byte file at `path` and waits for a change of `dataset` heard after it.
+    func hears(_ dataset: String, writing path: String) throws -> Bool {
+        let before = all.count
+        try Data([1]).write(to: URL(fileURLWithPath: path))
+        return wait { _ in self.all.dropFirst(before).contains(.changed(dataset: dataset)) }
+    }
+}
+
+/// A new folder under the temporary directory with `folders` (relative paths) made in it.
+func temporarySpool(_ folders: String...) throws -> String {
+    let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
+    for folder in folders.isEmpty ? [""] : folders {
+        try FileManager.default.createDirectory(atPath: spool + "/" + folder, withIntermediateDirectories: true)
+    }
+    return spool
 }
 
 /// One at a time: several watch the process's inotify descriptors.
@@ -68,8 +84,7 @@ final class EventLog: @unchecked Sendable {
     }
 
     @Test func seesArrivalsInNewFoldersReadyFilesAndRemovals() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let spool = try temporarySpool()
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -129,8 +144,7 @@ final class EventLog: @unchecked Sendable {
     /// A dataset renamed inside the spool: its folders keep their watches, and their events
     /// carry the new name.
     @Test func aRenamedDatasetIsTrackedUnderItsNewName() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool + "/old/cat", withIntermediateDirectories: true)
+        let spool = try temporarySpool("old/cat")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -203,10 +217,7 @@ final class EventLog: @unchecked Sendable {
     /// The rename's own event walks the folder again under its new name, so its class folders
     /// are watched; before, they went unheard until a rescan.
     @Test func aFolderRenamedWhileItIsWalkedHasItsSubfoldersWatched() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        for name in ["boot", "heel"] {
-            try FileManager.default.createDirectory(atPath: spool + "/staging/" + name, withIntermediateDirectories: true)
-        }
+        let spool = try temporarySpool("staging/boot", "staging/heel")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -218,9 +229,7 @@ final class EventLog: @unchecked Sendable {
         #expect(log.wait { $0 == .changed(dataset: "shoes") })
         usleep(300_000)
         #expect(watcher.watchRecordCount == 4, "the spool, shoes, boot and heel")
-        let before = log.all.count
-        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/heel/1.png"))
-        #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "shoes")) }, "\(log.all)")
+        #expect(try log.hears("shoes", writing: spool + "/shoes/heel/1.png"), "\(log.all)")
     }
 
     /// Folders whose names are not UTF-8 (a Latin-1 `caf\xE9` inside a class, or as a dataset):
@@ -229,8 +238,7 @@ final class EventLog: @unchecked Sendable {
     /// dataset's change is passed on (its scan reports the folder), and the top-level name goes
     /// to the daemon as it reads, to be reported there.
     @Test func foldersWhoseNamesAreNotUTF8AskForNoRescan() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool + "/tea/cup", withIntermediateDirectories: true)
+        let spool = try temporarySpool("tea/cup")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -308,11 +316,7 @@ final class EventLog: @unchecked Sendable {
         let watcher = SpoolWatcher(spool: spool)
         try watcher.start { log.append($0) }
         defer { watcher.stop() }
-        func heard(_ file: String, as dataset: String) throws -> Bool {
-            let count = log.all.count
-            try Data([1]).write(to: URL(fileURLWithPath: spool + "/" + file))
-            return log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: dataset)) }
-        }
+        func heard(_ file: String, as dataset: String) throws -> Bool { try log.hears(dataset, writing: spool + "/" + file) }
         func said(_ start: Int, _ text: String) -> Bool {
             log.wait { _ in
                 log.all.dropFirst(start).contains {
@@ -372,9 +376,7 @@ final class EventLog: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: spool + "/bags/tote", withIntermediateDirectories: true)
         #expect(log.wait { if case .rescan(let reason) = $0 { reason.contains("mounted again") } else { false } }, "\(log.all)")
         usleep(300_000)
-        let count = log.all.count
-        try Data([1]).write(to: URL(fileURLWithPath: spool + "/bags/tote/1.png"))
-        #expect(log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: "bags")) }, "\(log.all)")
+        #expect(try log.hears("bags", writing: spool + "/bags/tote/1.png"), "\(log.all)")
         #expect(watcher.watchRecordCount == 3, "the spool, bags and tote")
     }
 
@@ -429,10 +431,7 @@ final class EventLog: @unchecked Sendable {
     /// being walked, so that the daemon refused to start, or a dataset went unheard for good
     /// (seen in CI). Now the rest is watched, and heard.
     @Test func aFolderDeletedWhileTheSpoolIsWalkedLeavesTheRestWatched() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        for folder in ["gone/x", "shoes/boot", "shoes/old", "bags/tote"] {
-            try FileManager.default.createDirectory(atPath: spool + "/" + folder, withIntermediateDirectories: true)
-        }
+        let spool = try temporarySpool("gone/x", "shoes/boot", "shoes/old", "bags/tote")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -457,8 +456,7 @@ final class EventLog: @unchecked Sendable {
     /// has nothing to watch: that failure asked for a rescan of the whole spool, a walk of every
     /// dataset. Its removal has its own event. The handler holds the watcher meanwhile.
     @Test func aFolderGoneBeforeItsWatchAsksForNoRescan() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        let spool = try temporarySpool("shoes/boot")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog(), gate = NSLock()
         let watcher = SpoolWatcher(spool: spool)
@@ -484,10 +482,7 @@ final class EventLog: @unchecked Sendable {
     /// watched already: libinotifytools made a second record of each of its folders' watches,
     /// and never freed it. None is made now, and the folder is still heard.
     @Test func foldersWalkedAgainMakeNoSecondRecord() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        for folder in ["shoes/boot", "shoes/sandal"] {
-            try FileManager.default.createDirectory(atPath: spool + "/" + folder, withIntermediateDirectories: true)
-        }
+        let spool = try temporarySpool("shoes/boot", "shoes/sandal")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -515,8 +510,7 @@ final class EventLog: @unchecked Sendable {
     /// renewed every watch now and then to free them. 100 folders made, watched and deleted
     /// leave the records of the 3 left, and the spool is still heard.
     @Test func theRecordsOfDeletedFoldersDoNotPileUp() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        let spool = try temporarySpool("shoes/boot")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -539,9 +533,7 @@ final class EventLog: @unchecked Sendable {
         }
         #expect(KernelWatches.watchDescriptors(of: mine)?.count == 3)
         #expect(!log.all.contains { if case .rescan = $0 { true } else { false } }, "\(log.all.suffix(5))")
-        let before = log.all.count
-        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/1.png"))
-        #expect(log.wait { _ in log.all.dropFirst(before).contains(.changed(dataset: "shoes")) })
+        #expect(try log.hears("shoes", writing: spool + "/shoes/boot/1.png"))
     }
 
     /// 40 class folders deleted while the handler holds the watcher, so that their events come
@@ -550,8 +542,7 @@ final class EventLog: @unchecked Sendable {
     /// libinotifytools a renewal of the watches inside such a batch read the rest of it
     /// against the new watches' numbers.)
     @Test func foldersDeletedInOneBatchLeaveTheLiveRecordsOnly() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        let spool = try temporarySpool("shoes/boot")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog(), gate = NSLock()
         let watcher = SpoolWatcher(spool: spool)
@@ -581,9 +572,7 @@ final class EventLog: @unchecked Sendable {
         #expect(!after.contains { if case .removed = $0 { true } else { false } }, "\(after)")
         #expect(!after.contains { if case .spoolMissing = $0 { true } else { false } }, "\(after)")
         #expect(watcher.watchRecordCount == 3)
-        let count = log.all.count
-        try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/1.png"))
-        #expect(log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: "shoes")) })
+        #expect(try log.hears("shoes", writing: spool + "/shoes/boot/1.png"))
     }
 
     /// Another part of the process that closes a number twice can close the watcher's inotify
@@ -592,8 +581,7 @@ final class EventLog: @unchecked Sendable {
     /// nothing. It now watches afresh; and where another file took the number meanwhile, that
     /// file is neither read as events nor closed.
     @Test func aDescriptorClosedUnderTheWatcherIsReplaced() throws {
-        let spool = NSTemporaryDirectory() + "synthd-spool-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool + "/shoes/boot", withIntermediateDirectories: true)
+        let spool = try temporarySpool("shoes/boot")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let log = EventLog()
         let watcher = SpoolWatcher(spool: spool)
@@ -606,9 +594,7 @@ final class EventLog: @unchecked Sendable {
             return mine.first!
         }
         func heard(_ file: String) throws -> Bool {
-            let count = log.all.count
-            try Data([1]).write(to: URL(fileURLWithPath: spool + "/shoes/boot/" + file))
-            return log.wait { _ in log.all.dropFirst(count).contains(.changed(dataset: "shoes")) }
+            try log.hears("shoes", writing: spool + "/shoes/boot/" + file)
         }
         func renewed(_ fd: Int32, after count: Int) -> Bool {
             log.wait { _ in
