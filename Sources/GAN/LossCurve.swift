@@ -1,7 +1,7 @@
 import Imaging
 
 /// The loss-curve picture: D's loss red, G's blue (and adaptive augmentation's probability
-/// green, where the model has it), smoothed by a moving average so that a long
+/// green, the mode-seeking term's pair spread purple, where the model has them), smoothed by a moving average so that a long
 /// run's trend shows through the step-to-step noise; the steps where training went on with
 /// other data (`ModelRecord.dataChanges`) marked orange.
 public enum LossCurve {
@@ -19,6 +19,10 @@ public enum LossCurve {
         let probabilities = history.compactMap(\.augmentationProbability)
         if probabilities.count == history.count && !history.isEmpty {
             series.append(.init(values: smoothed(probabilities), colour: (30, 160, 60), name: "augmentation p"))
+        }
+        let spreads = history.compactMap(\.pairSpread)
+        if spreads.count == history.count && !history.isEmpty {
+            series.append(.init(values: smoothed(spreads), colour: (150, 60, 190), name: "pair spread"))
         }
         // Each change at the first point at or after it.
         let marks = dataChanges.compactMap { change in steps.firstIndex { $0 >= change } }

@@ -61,4 +61,13 @@ public struct ModeSeekingRegularization: Sendable, Equatable {
         }
         return Float(Double(weight) / denominator)
     }
+
+    /// lz, the pairs' mean image distance over their mean code distance, from the term's
+    /// value L = weight / (lz + epsilon) (what the CPU step and the device both report): how
+    /// far apart G draws two codes of one class, the diversity a collapsing G loses first.
+    /// Nil for L = 0 (a batch with no pair, or pairs of equal codes).
+    public func pairSpread(fromLoss loss: Float) -> Float? {
+        guard loss > 0, loss.isFinite else { return nil }
+        return Float(Double(weight) / Double(loss) - Self.epsilon)
+    }
 }

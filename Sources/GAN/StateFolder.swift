@@ -269,25 +269,37 @@ public struct StateFolder: Sendable {
         try writeFileAtomically(path: recordPath, bytes: RecordJSON.encode(record))
     }
 
+    /// The optional columns of losses.csv after step and both losses, each there only when
+    /// some point has it: found by the header's names (a file of an older synthd has none, or
+    /// the probability alone).
+    private static var optionalHistoryColumns: [(name: String, value: WritableKeyPath<LossPoint, Float?>)] {
+        [("augmentation_probability", \.augmentationProbability), ("pair_spread", \.pairSpread)]
+    }
+
     public func readHistory() -> [LossPoint] {
         guard let text = try? String(contentsOfFile: historyPath, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").dropFirst().compactMap { line in
+        let lines = text.split(separator: "\n")
+        let header = lines.first.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
+        let optional = Self.optionalHistoryColumns.compactMap { column in header.firstIndex(of: column.name).map { ($0, column.value) } }
+        let width = 3 + optional.count
+        return lines.dropFirst().compactMap { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            guard (3...4).contains(fields.count), let step = Int(fields[0]), let d = Float(fields[1]), let g = Float(fields[2])
+            guard fields.count == width, let step = Int(fields[0]), let d = Float(fields[1]), let g = Float(fields[2])
             else { return nil }
-            return LossPoint(step: step, discriminator: d, generator: g,
-                             augmentationProbability: fields.count == 4 ? Float(fields[3]) : nil)
+            var point = LossPoint(step: step, discriminator: d, generator: g)
+            for (index, value) in optional where index < width { point[keyPath: value] = Float(fields[index]) }
+            return point
         }
     }
 
     /// losses.csv: step, both losses and, for a model with adaptive augmentation, its
-    /// probability (a fourth column only then).
+    /// probability, for one with the mode-seeking term, its pair spread (columns only then).
     public func writeHistory(_ history: [LossPoint]) throws {
-        let adaptive = history.contains { $0.augmentationProbability != nil }
-        var text = "step,discriminator_loss,generator_loss" + (adaptive ? ",augmentation_probability\n" : "\n")
+        let columns = Self.optionalHistoryColumns.filter { column in history.contains { $0[keyPath: column.value] != nil } }
+        var text = (["step", "discriminator_loss", "generator_loss"] + columns.map(\.name)).joined(separator: ",") + "\n"
         for point in history {
             text += "\(point.step),\(point.discriminator),\(point.generator)"
-            if adaptive { text += "," + (point.augmentationProbability.map { "\($0)" } ?? "") }
+            for column in columns { text += "," + (point[keyPath: column.value].map { "\($0)" } ?? "") }
             text += "\n"
         }
         try writeFileAtomically(path: historyPath, bytes: Array(text.utf8))

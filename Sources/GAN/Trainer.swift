@@ -182,6 +182,7 @@ public struct TrainingProgress: Sendable {
     public var summary: String {
         String(format: "step %d  D %.3f  G %.3f  %.0f img/s", step, report.discriminatorLoss, report.generatorLoss, imagesPerSecond)
             + (report.augmentationProbability.map { String(format: "  augment p %.2f", $0) } ?? "")
+            + (report.pairSpread.map { String(format: "  pair spread %.3f", $0) } ?? "")
     }
 }
 
@@ -405,7 +406,8 @@ public final class Trainer {
     private func appendHistory(_ reports: [StepReport]) {
         for (i, report) in reports.enumerated() {
             history.append(LossPoint(step: record.steps - reports.count + 1 + i, discriminator: report.discriminatorLoss,
-                                     generator: report.generatorLoss, augmentationProbability: report.augmentationProbability))
+                                     generator: report.generatorLoss, augmentationProbability: report.augmentationProbability,
+                                     pairSpread: report.pairSpread))
         }
     }
 
@@ -585,12 +587,15 @@ public struct LossPoint: Sendable, Equatable {
     public var generator: Float
     /// Adaptive augmentation's probability after the step; nil without it.
     public var augmentationProbability: Float?
+    /// The mode-seeking term's pair spread (`StepReport.pairSpread`); nil without it.
+    public var pairSpread: Float?
 
-    public init(step: Int, discriminator: Float, generator: Float, augmentationProbability: Float? = nil) {
+    public init(step: Int, discriminator: Float, generator: Float, augmentationProbability: Float? = nil, pairSpread: Float? = nil) {
         self.step = step
         self.discriminator = discriminator
         self.generator = generator
         self.augmentationProbability = augmentationProbability
+        self.pairSpread = pairSpread
     }
 
     /// The most points `losses.csv` keeps. A point a step grew without end: a GPU's twenty
@@ -611,9 +616,12 @@ public struct LossPoint: Sendable, Equatable {
             older = stride(from: 0, to: older.count, by: 2).map { i in
                 guard i + 1 < older.count else { return older[i] }
                 let (a, b) = (older[i], older[i + 1])
-                let p = a.augmentationProbability.flatMap { pa in b.augmentationProbability.map { (pa + $0) / 2 } }
+                func mean(_ value: KeyPath<LossPoint, Float?>) -> Float? {
+                    a[keyPath: value].flatMap { first in b[keyPath: value].map { (first + $0) / 2 } }
+                }
                 return LossPoint(step: b.step, discriminator: (a.discriminator + b.discriminator) / 2,
-                                 generator: (a.generator + b.generator) / 2, augmentationProbability: p)
+                                 generator: (a.generator + b.generator) / 2, augmentationProbability: mean(\.augmentationProbability),
+                                 pairSpread: mean(\.pairSpread))
             }
         }
         return older + history.suffix(recent)

@@ -16,14 +16,17 @@ public struct StepReport: Sendable, Equatable {
     public var fakeLogitMean: Float
     /// Adaptive augmentation's probability after the step; nil without it.
     public var augmentationProbability: Float?
+    /// The mode-seeking term's lz (`ModeSeekingRegularization.pairSpread`); nil without it.
+    public var pairSpread: Float?
 
-    public init(discriminatorLoss: Float = 0, generatorLoss: Float = 0,
-                realLogitMean: Float = 0, fakeLogitMean: Float = 0, augmentationProbability: Float? = nil) {
+    public init(discriminatorLoss: Float = 0, generatorLoss: Float = 0, realLogitMean: Float = 0, fakeLogitMean: Float = 0,
+                augmentationProbability: Float? = nil, pairSpread: Float? = nil) {
         self.discriminatorLoss = discriminatorLoss
         self.generatorLoss = generatorLoss
         self.realLogitMean = realLogitMean
         self.fakeLogitMean = fakeLogitMean
         self.augmentationProbability = augmentationProbability
+        self.pairSpread = pairSpread
     }
 }
 
@@ -124,12 +127,12 @@ public final class TrainingStep {
         }
         var dFake = discriminator.backward(dLogits, inputGradient: true, parameterGradients: false)!
         if let augmentation { dFake = augmentation.backward(dFake) }
-        modeSeeking?(fake: fake, noise: z, gradient: dFake)
+        let pairSpread = modeSeeking.flatMap { term in term.pairSpread(fromLoss: term(fake: fake, noise: z, gradient: dFake)) }
         generator.backward(dFake)
         generatorOptimizer.update()
 
         return StepReport(discriminatorLoss: lossD, generatorLoss: lossG, realLogitMean: realMean, fakeLogitMean: fakeMean,
-                          augmentationProbability: augmentation?.adaptive?.probability)
+                          augmentationProbability: augmentation?.adaptive?.probability, pairSpread: pairSpread)
     }
 
     private func discriminatorLoss(_ logits: Tensor, real: Bool, gradient: Tensor) -> Float {

@@ -86,6 +86,11 @@ struct DeviceStepComparison {
         // may differ by 2 lr between the engines. Measured: 6.5e-4 relative.
         #expect(abs(report.generatorLoss - expected.generatorLoss) <= 2e-3 * max(1, abs(expected.generatorLoss)),
                 "G loss: \(report.generatorLoss) vs \(expected.generatorLoss)")
+        // The mode-seeking term's pair spread: G's images before its update, the same on both.
+        #expect((report.pairSpread == nil) == (modeSeeking == nil) && (expected.pairSpread == nil) == (modeSeeking == nil))
+        if let ours = report.pairSpread, let theirs = expected.pairSpread {
+            #expect(abs(ours - theirs) <= 1e-4 * max(1, abs(theirs)), "pair spread: \(ours) vs \(theirs)")
+        }
         // G's gradients go through D after D's Adam step (as G's loss does, above): a D weight
         // whose gradient is rounding noise may move by 2 lr more in one engine than in the
         // other, and G's gradients feel it. On a Zen 2 (AVX2: OpenBLAS's Haswell kernels) that

@@ -48,6 +48,46 @@ import Testing
     }
 }
 
+/// losses.csv's optional columns: written only when some point has them, read back by the
+/// header's names (a file of an older synthd, with the probability as the fourth column or
+/// none, reads as it did), and drawn.
+@Suite struct LossHistoryColumnsTests {
+    @Test func optionalColumnsRoundTripByTheirNames() throws {
+        let folder = NSTemporaryDirectory() + "synthd-history-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let state = try StateFolder(folder)
+        let kinds: [[LossPoint]] = [
+            (1...5).map { LossPoint(step: $0, discriminator: 1, generator: 2) },
+            (1...5).map { LossPoint(step: $0, discriminator: 1, generator: 2, augmentationProbability: Float($0) / 10) },
+            (1...5).map { LossPoint(step: $0, discriminator: 1, generator: 2, pairSpread: 0.25 + Float($0)) },
+            (1...5).map { LossPoint(step: $0, discriminator: 1, generator: 2, augmentationProbability: 0.5, pairSpread: Float($0)) },
+        ]
+        for history in kinds {
+            try state.writeHistory(history)
+            #expect(state.readHistory() == history)
+            #expect(LossCurve.render(history).width > 0)
+        }
+        let header = { try String(contentsOfFile: state.historyPath, encoding: .utf8).prefix { $0 != "\n" } }
+        #expect(try header() == "step,discriminator_loss,generator_loss,augmentation_probability,pair_spread")
+        try state.writeHistory(kinds[2])
+        #expect(try header() == "step,discriminator_loss,generator_loss,pair_spread")
+        // As an older synthd wrote them.
+        try Data("step,discriminator_loss,generator_loss,augmentation_probability\n1,0.5,1.5,0.25\n2,0.5,1.5,\n".utf8)
+            .write(to: URL(fileURLWithPath: state.historyPath))
+        #expect(state.readHistory() == [LossPoint(step: 1, discriminator: 0.5, generator: 1.5, augmentationProbability: 0.25),
+                                        LossPoint(step: 2, discriminator: 0.5, generator: 1.5)])
+        try Data("step,discriminator_loss,generator_loss\n1,0.5,1.5\n2,0.5,1.5,9\n".utf8).write(to: URL(fileURLWithPath: state.historyPath))
+        #expect(state.readHistory() == [LossPoint(step: 1, discriminator: 0.5, generator: 1.5)], "a row wider than the header is not read")
+    }
+
+    /// Thinning averages the pair spread as it does the probability.
+    @Test func thinningAveragesThePairSpread() {
+        let history = (1...100).map { LossPoint(step: $0, discriminator: 1, generator: 2, pairSpread: Float($0 % 2)) }
+        let thinned = LossPoint.thinned(history, toAtMost: 60)
+        #expect(thinned.first?.pairSpread == 0.5 && thinned.last == history.last)
+    }
+}
+
 /// Damaged losses.csv and heldout.csv files (read back at every resumed run, and drawn):
 /// each is read and drawn, never a crash.
 @Suite struct DamagedHistoryTests {

@@ -72,6 +72,22 @@ import Testing
         #expect(term(fake: collapsed, noise: noise, gradient: Tensor(zeros: fake.shape)) > 50 * before)
     }
 
+    /// The pair spread read back from the term's value is lz as its definition has it, by Double
+    /// sums here; no value (no pair) has none.
+    @Test func thePairSpreadIsLzFromTheTermsValue() throws {
+        let (fake, noise) = Self.randomInputs([6, 2, 5, 5], latent: 7, seed: 9)
+        for weight: Float in [1, 0.3] {
+            let term = ModeSeekingRegularization(weight: weight)
+            let value = term(fake: fake, noise: noise, gradient: Tensor(zeros: fake.shape))
+            let per = fake.count / 6, latent = noise.count / 6
+            let images = (0..<(3 * per)).map { Double(abs(fake[$0] - fake[$0 + 3 * per])) }.reduce(0, +) / Double(3 * per)
+            let codes = (0..<(3 * latent)).map { Double(abs(noise[$0] - noise[$0 + 3 * latent])) }.reduce(0, +) / Double(3 * latent)
+            let spread = try #require(term.pairSpread(fromLoss: value))
+            #expect(abs(Double(spread) - images / codes) <= 1e-5 * images / codes, "\(spread) vs \(images / codes)")
+        }
+        #expect(ModeSeekingRegularization(weight: 1).pairSpread(fromLoss: 0) == nil)
+    }
+
     /// "auto" gives the term to datasets under DiffAugment's line (where it was measured), a
     /// weight given to any; what is neither is refused.
     @Test func theWeightANewModelGets() {

@@ -58,7 +58,8 @@ import Testing
     }
 
     /// The mode-seeking term is a model's option: the step has it, and a model resumed with
-    /// other options asked keeps the weight it was made with (model.json).
+    /// other options asked keeps the weight it was made with (model.json); each step's pair
+    /// spread goes into losses.csv (and losses.png), a model without the term has none.
     @Test func modeSeekingIsAModelsOption() throws {
         let data = try DatasetFolder()
         try data.addImages("a", count: 4, value: 40)
@@ -68,12 +69,19 @@ import Testing
         asked.modeSeekingWeight = 0.5
         let made = try makeTrainer(on: data, state: state, options: asked)
         #expect(made.step.modeSeeking == ModeSeekingRegularization(weight: 0.5))
-        try made.train(.steps(1))
+        try made.train(.steps(2))
         let resumed = try makeTrainer(on: data, state: state, options: options())
         #expect(resumed.step.modeSeeking == ModeSeekingRegularization(weight: 0.5) && resumed.record.options.modeSeekingWeight == 0.5)
+        try resumed.train(.steps(1))
+        let spreads = state.readHistory().map(\.pairSpread)
+        #expect(spreads.count == 3 && spreads.allSatisfy { ($0 ?? 0) > 0 }, "\(spreads)")
         let plain = try stateFolder()
-        #expect(try makeTrainer(on: data, state: plain, options: options())
-            .step.modeSeeking == nil)
+        let without = try makeTrainer(on: data, state: plain, options: options())
+        #expect(without.step.modeSeeking == nil)
+        try without.train(.steps(1))
+        #expect(plain.readHistory().count == 1 && plain.readHistory().allSatisfy { $0.pairSpread == nil })
+        let header = try String(contentsOfFile: plain.historyPath, encoding: .utf8).prefix { $0 != "\n" }
+        #expect(header == "step,discriminator_loss,generator_loss")
     }
 
     /// With adaptive augmentation, its controller (p and the counts of the current interval)

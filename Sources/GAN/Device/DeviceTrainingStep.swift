@@ -23,8 +23,10 @@ public final class DeviceTrainingStep {
     /// Loss and mean logit of D on real images, on generated ones, and G's (2 floats each),
     /// then LeCam's real and generated parts, then the augmentation's state (`AdaptiveAugmentation
     /// .state`: p first; {1, 0, 0, 0} for DiffAugment's fixed p), then consistency
-    /// regularisation's loss, so one read brings them all.
+    /// regularisation's loss, then the mode-seeking term's, so one read brings them all.
     private let losses: DeviceTensor
+    /// The floats of `losses`.
+    static let lossValues = 14
     /// The last `reportSlots` steps' `losses`, step t in slot t % reportSlots (t: the step
     /// counter's value during the step), written by every step so that `reports(last:through:)`
     /// reads many steps' losses in one copy.
@@ -37,7 +39,7 @@ public final class DeviceTrainingStep {
     }
     /// LeCam's anchors {real, fake}, when the step has the term.
     private let leCamAnchors: DeviceTensor?
-    /// The mode-seeking term's distances {image, code} and its value, when the step has the term.
+    /// The mode-seeking term's distances {image, code}, when the step has the term.
     private let modeSeekingSums: DeviceTensor?
     private var logitGradient: DeviceTensor?
 
@@ -55,9 +57,9 @@ public final class DeviceTrainingStep {
         discriminator = try DeviceDiscriminator(step.discriminator, on: device)
         generatorOptimizer = try DeviceAdam(step.generatorOptimizer, arena: generator.arena)
         discriminatorOptimizer = try DeviceAdam(step.discriminatorOptimizer, arena: discriminator.arena)
-        losses = try DeviceTensor(on: device, shape: [13])
+        losses = try DeviceTensor(on: device, shape: [Self.lossValues])
         try device.fill(losses, 0)
-        recentLosses = try DeviceTensor(on: device, shape: [Self.reportSlots, 13])
+        recentLosses = try DeviceTensor(on: device, shape: [Self.reportSlots, Self.lossValues])
         let state = Self.augmentationState(in: losses)
         try state.upload(step.augmentation?.adaptive?.state ?? [1, 0, 0, 0])
         if let leCam = step.leCam {
@@ -67,7 +69,7 @@ public final class DeviceTrainingStep {
         } else {
             leCamAnchors = nil
         }
-        modeSeekingSums = step.modeSeeking == nil ? nil : try DeviceTensor(on: device, shape: [3])
+        modeSeekingSums = step.modeSeeking == nil ? nil : try DeviceTensor(on: device, shape: [2])
         // The counter starts at the steps already taken, so that a resumed run (each time slice
         // of the daemon is one) draws new batches and augmentations rather than the first ones again.
         let counter = try device.upload(count: step.generatorOptimizer.step)
@@ -175,7 +177,7 @@ public final class DeviceTrainingStep {
         try generator.backward(dFake)
         try generatorOptimizer.update()
         try device.launch("record_losses", grid: 1, block: 32,
-                          [losses.argument, recentLosses.argument, .buffer(counter), .int32(Int32(Self.reportSlots)), .int32(13)])
+                          [losses.argument, recentLosses.argument, .buffer(counter), .int32(Int32(Self.reportSlots)), .int32(Int32(Self.lossValues))])
         try device.launch("advance_step", grid: 1, block: 1, [.buffer(counter)])
     }
 
@@ -205,7 +207,7 @@ public final class DeviceTrainingStep {
         let batch = fake.shape[0], half = batch / 2
         guard half > 0 else { return }
         let per = fake.count / batch, latent = z.count / batch
-        let value = DeviceTensor(storage: sums.storage, offset: sums.offset + 2, shape: [1])
+        let value = DeviceTensor(storage: losses.storage, offset: losses.offset + 13, shape: [1])
         try device.launch("mode_seeking_sums", grid: 1, block: LossKernels.block,
                           [fake.argument, z.argument, sums.argument, .int64(per), .int64(latent), .int32(Int32(half))])
         try device.launchElementwise("mode_seeking_gradient", count: half * per,
@@ -273,14 +275,15 @@ public final class DeviceTrainingStep {
         let ring = try recentLosses.values()
         return ((newest - count + 1)...newest).map { t in
             let slot = t % Self.reportSlots
-            return report(ring[(slot * 13)..<((slot + 1) * 13)])
+            return report(ring[(slot * Self.lossValues)..<((slot + 1) * Self.lossValues)])
         }
     }
 
     private func report(_ v: ArraySlice<Float>) -> StepReport {
         let v = Array(v)
         return StepReport(discriminatorLoss: v[0] + v[2] + v[6] + v[7] + v[12], generatorLoss: v[4], realLogitMean: v[1], fakeLogitMean: v[3],
-                          augmentationProbability: step.augmentation?.adaptive == nil ? nil : v[8])
+                          augmentationProbability: step.augmentation?.adaptive == nil ? nil : v[8],
+                          pairSpread: step.modeSeeking?.pairSpread(fromLoss: v[13]))
     }
 
     /// The images of the last generator forward pass.
