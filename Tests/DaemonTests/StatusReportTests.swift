@@ -8,7 +8,7 @@ import Testing
 @Suite struct StatusReportTests {
     func status(_ name: String, state: String?, progress: Double? = nil, eta: String? = nil,
                 rejected: Int = 0, diversity: [String: Double]? = nil, unaugmentedPasses: Double? = nil,
-                lastError: String? = nil) throws -> DatasetStatus {
+                lastError: String? = nil, losses: (d: Float, g: Float, spread: Float?)? = nil) throws -> DatasetStatus {
         var fields: [String: Any] = ["dataset": name, "stateFolder": "/s/" + name, "classes": ["a"], "mode": "grey",
                                      "imageWidth": 28, "imageHeight": 28, "steps": 10, "checkpoint": "step-10",
                                      "imagesAtLastRun": 5, "samples": "/s/\(name)/samples.png"]
@@ -18,10 +18,24 @@ import Testing
         if let diversity { fields["diversity"] = diversity }
         if let unaugmentedPasses { fields["unaugmentedPasses"] = unaugmentedPasses }
         if let lastError { fields["lastError"] = lastError }
+        if let losses {
+            fields["lastDiscriminatorLoss"] = losses.d
+            fields["lastGeneratorLoss"] = losses.g
+            if let spread = losses.spread { fields["lastPairSpread"] = spread }
+        }
         if rejected > 0 {
             fields["rejected"] = (0..<rejected).map { ["path": "/sp/\(name)/a/\($0).png", "reason": "/sp/\(name)/a/\($0).png: not a PNG or JPEG file"] }
         }
         return try JSONDecoder().decode(DatasetStatus.self, from: JSONSerialization.data(withJSONObject: fields))
+    }
+
+    /// The model line: the last step's losses and, for a model with the mode-seeking term, its
+    /// pair spread.
+    @Test func theModelLineShowsTheLastLossesAndPairSpread() throws {
+        let plain = try status("a", state: "done", losses: (0.8, 1.5, nil)).summary()
+        #expect(plain.contains("step 10, losses D 0.800 G 1.500") && !plain.contains("pair spread"), "\(plain)")
+        let seeking = try status("a", state: "done", losses: (0.8, 1.5, 0.41)).summary()
+        #expect(seeking.contains("step 10, losses D 0.800 G 1.500, pair spread 0.410"), "\(seeking)")
     }
 
     @Test func theOverviewCountsStatesAndNamesWhatRunsAndWhatFailed() throws {

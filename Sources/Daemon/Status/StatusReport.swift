@@ -37,6 +37,9 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
     public var lastCheckpoint: String?
     public var lastDiscriminatorLoss: Float?
     public var lastGeneratorLoss: Float?
+    /// The mode-seeking term's pair spread at the last step (`StepReport.pairSpread`); absent
+    /// for a model without the term.
+    public var lastPairSpread: Float?
     public var samples: String
     /// Images per class at the last training run, and the files left out with the reason.
     public var imagesPerClass: [String: Int]?
@@ -121,7 +124,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             imageWidth: record?.imageWidth ?? 0, imageHeight: record?.imageHeight ?? 0, steps: record?.steps ?? 0,
             checkpoint: record?.checkpointID ?? "", imagesAtLastRun: record?.imagesAtLastRun ?? 0,
             lastCheckpoint: modified.map { iso.string(from: $0) },
-            lastDiscriminatorLoss: last?.discriminator, lastGeneratorLoss: last?.generator,
+            lastDiscriminatorLoss: last?.discriminator, lastGeneratorLoss: last?.generator, lastPairSpread: last?.pairSpread,
             samples: folder.samplesPath,
             imagesPerClass: report?.imagesPerClass,
             rejected: report?.rejected, emptyClasses: report?.emptyClasses)
@@ -153,6 +156,7 @@ public struct DatasetStatus: Codable, Equatable, Sendable {
             // class, say) changes only at its first checkpoint.
             text += " model: \(counted(classes.count, "class")), \(counted(imagesAtLastRun, "image")) (\(mode), \(imageWidth)x\(imageHeight)), step \(steps)"
             if let d = lastDiscriminatorLoss, let g = lastGeneratorLoss { text += String(format: ", losses D %.3f G %.3f", d, g) }
+            if let lastPairSpread { text += String(format: ", pair spread %.3f", lastPairSpread) }
             if let lastCheckpoint { text += ", checkpoint \(lastCheckpoint)" }
             if let trainedMinutes {
                 text += "\n  training: \(durationText(trainedMinutes * 60)) so far, fine-tuning aside (a larger [training] minutes "
