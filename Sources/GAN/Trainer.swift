@@ -180,9 +180,11 @@ public struct TrainingProgress: Sendable {
     /// The step, its losses and the speed, as `synthd train`'s progress line and the daemon's
     /// log show them.
     public var summary: String {
-        String(format: "step %d  D %.3f  G %.3f  %.0f img/s", step, report.discriminatorLoss, report.generatorLoss, imagesPerSecond)
+        // The speed last, where the daemon's log line puts the ETA after it.
+        String(format: "step %d  D %.3f  G %.3f", step, report.discriminatorLoss, report.generatorLoss)
             + (report.augmentationProbability.map { String(format: "  augment p %.2f", $0) } ?? "")
             + (report.pairSpread.map { String(format: "  pair spread %.3f", $0) } ?? "")
+            + String(format: "  %.0f img/s", imagesPerSecond)
     }
 }
 

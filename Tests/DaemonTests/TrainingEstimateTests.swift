@@ -21,6 +21,11 @@ import Testing
         #expect(done.fraction == 1 && done.secondsLeft == 0)
         #expect(resumed.line(Self.progress(elapsed: 200, remaining: 600))
                 == "training 50%: step 2310  D 1.741  G 0.713  640 img/s, ETA 10m00s")
+        // Adaptive augmentation's p and the mode-seeking term's pair spread come before the speed.
+        var both = Self.progress(elapsed: 200, remaining: 600)
+        both.report.augmentationProbability = 0.43
+        both.report.pairSpread = 0.4118
+        #expect(resumed.line(both) == "training 50%: step 2310  D 1.741  G 0.713  augment p 0.43  pair spread 0.412  640 img/s, ETA 10m00s")
     }
 
     @Test func durationsReadAsProgressLinesShowThem() {

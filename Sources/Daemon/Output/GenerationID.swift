@@ -27,4 +27,10 @@ extension Configuration {
         let hex = String(crc, radix: 16)
         return checkpoint + "-" + String(repeating: "0", count: 8 - hex.count) + hex
     }
+
+    /// The generation the model of `record` makes with these settings: its generator's
+    /// checkpoint and its size.
+    public func generationID(of record: ModelRecord) -> String {
+        generationID(checkpoint: record.generatorID, record: record)
+    }
 }

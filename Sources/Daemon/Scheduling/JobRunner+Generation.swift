@@ -41,7 +41,7 @@ extension JobRunner {
             $0.settingsError = nil  // it read them
             $0.retryAt = nil
         }
-        let generation = settings.generationID(checkpoint: record.generatorID, record: record)
+        let generation = settings.generationID(of: record)
         var judge: (any SampleJudge)?
         if settings.classCheck, total > 0 {
             judge = try Judge.current(in: state, for: record, loadSet: {

@@ -46,7 +46,7 @@ extension Scheduler {
             }
         }
         guard jobs.isEmpty, !record.checkpointID.isEmpty else { return false }
-        if settings.generationID(checkpoint: record.generatorID, record: record) != runtime.generation {
+        if settings.generationID(of: record) != runtime.generation {
             enqueue(.generate, name, detail: generationReason)
             return true
         }
@@ -72,7 +72,7 @@ extension Scheduler {
         guard let record = try? StateFolder(reading: store.folder(name)).readRecord(), !record.checkpointID.isEmpty,
               let settings = try? Configuration.forDataset(at: configuration.spool + "/" + name, base: configuration)
         else { return nil }
-        return settings.generationID(checkpoint: record.generatorID, record: record)
+        return settings.generationID(of: record)
     }
 }
 
