@@ -1,9 +1,9 @@
 import Imaging
 
 /// The loss-curve picture: D's loss red, G's blue (and adaptive augmentation's probability
-/// green, the mode-seeking term's pair spread purple, where the model has them), smoothed by a moving average so that a long
-/// run's trend shows through the step-to-step noise; the steps where training went on with
-/// other data (`ModelRecord.dataChanges`) marked orange.
+/// green, the mode-seeking term's pair spread purple, where the model has them), smoothed by
+/// a moving average so that a long run's trend shows through the step-to-step noise; the
+/// steps where training went on with other data (`ModelRecord.dataChanges`) marked orange.
 public enum LossCurve {
     public static func render(_ history: [LossPoint], dataChanges: [Int] = []) -> Image {
         let windows = smoothingWindows(count: history.count)
