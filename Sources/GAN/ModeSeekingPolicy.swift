@@ -1,8 +1,8 @@
 /// How much of the mode-seeking term (`ModeSeekingRegularization`) a new model trains with:
 /// `auto` gives it to datasets under `AugmentationPolicy.autoThreshold` images, where it was
 /// measured (docs/quality.md, "A mode-seeking term in G's loss": at 50 images a class the
-/// mixed classifier gained 0.5 and 0.1 points at the default amount over the same training
-/// without it, on two training seeds, and the samples spread as new real images do), and none to
+/// mixed classifier gained 0.1 to 0.5 points at the default amount over the same training
+/// without it, on each of four training seeds, and the samples spread as new real images do), and none to
 /// larger ones, where it is unmeasured and its lower own-class share could cost the
 /// synthetic-only classifier; or a weight given (0: off).
 public enum ModeSeekingPolicy: Sendable, Equatable, CustomStringConvertible {
