@@ -281,13 +281,14 @@ public struct StateFolder: Sendable {
         let lines = text.split(separator: "\n")
         let header = lines.first.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } ?? []
         let optional = Self.optionalHistoryColumns.compactMap { column in header.firstIndex(of: column.name).map { ($0, column.value) } }
-        let width = 3 + optional.count
+        // A row has the header's columns (a later synthd's unknown ones too; at least step and both losses).
+        let width = max(3, header.count)
         return lines.dropFirst().compactMap { line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
             guard fields.count == width, let step = Int(fields[0]), let d = Float(fields[1]), let g = Float(fields[2])
             else { return nil }
             var point = LossPoint(step: step, discriminator: d, generator: g)
-            for (index, value) in optional where index < width { point[keyPath: value] = Float(fields[index]) }
+            for (index, value) in optional { point[keyPath: value] = Float(fields[index]) }
             return point
         }
     }
